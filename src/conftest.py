@@ -1,0 +1,137 @@
+"""Shared test fixtures: the personas, API clients, a real SMTP server on loopback, Redis isolation."""
+
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from weituan.core.testing import make_user
+
+
+@pytest.fixture
+def shopper(db: Any) -> Any:
+    """Alice shops: follows people and merchants, reposts, buys."""
+    return make_user("alice", display_name="Alice 爱丽丝")
+
+
+@pytest.fixture
+def merchant(db: Any) -> Any:
+    """A verified merchant selling deals."""
+    return make_user("meituan_shop", display_name="美团小店", merchant=True)
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    """Charlie has no relation to anyone; every action on others' things must be refused."""
+    return make_user("charlie", display_name="Charlie")
+
+
+@pytest.fixture
+def operator(db: Any) -> Any:
+    """Olivia runs the platform: verifies merchants, reads dashboards, moderates."""
+    return make_user("olivia", display_name="Olivia", operator=True)
+
+
+def _bearer_client(user: Any) -> Client:
+    from weituan.accounts.tokens import access_token_issue
+
+    raw, _ = access_token_issue(user=user)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+@pytest.fixture
+def api_as() -> Any:
+    """api_as(user) -> a test client whose requests carry a fresh OAuth bearer token of `user`."""
+    return _bearer_client
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks: Any) -> Any:
+    """Use as `with run_on_commit(): ...` to run on-commit work (task enqueues) when the block ends."""
+
+    def runner() -> Any:
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return runner
+
+
+@pytest.fixture(autouse=True)
+def _isolated_redis_prefix(settings: Any) -> Iterator[None]:
+    """Each test gets its own Redis key prefix, and its keys are removed afterwards."""
+    prefix = f"wt-test-{uuid.uuid4().hex[:12]}:"
+    settings.REDIS_KEY_PREFIX = prefix
+    yield
+    if settings.REDIS_URL:
+        from weituan.core.redis import get_redis
+
+        client = get_redis()
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@dataclass
+class SmtpInbox:
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        """Block until `count` messages have arrived (or fail the test)."""
+        waited = 0.0
+        while len(self.messages) < count and waited < timeout:
+            self.arrived.wait(0.05)
+            self.arrived.clear()
+            waited += 0.05
+        assert len(self.messages) >= count, f"expected {count} e-mails, got {len(self.messages)}"
+        return self.messages
+
+
+@pytest.fixture
+def smtp_inbox(settings: Any) -> Iterator[SmtpInbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; Django's SMTP backend delivers to it."""
+    from aiosmtpd.controller import Controller
+
+    inbox: SmtpInbox
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            inbox.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+            inbox.arrived.set()
+            return "250 Message accepted for delivery"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox = SmtpInbox(host="127.0.0.1", port=port)
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": port, "use_tls": False, "timeout": 5},
+        }
+    }
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Tests marked `postgres` need PostgreSQL; on SQLite they are deselected, not skipped silently."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        kept = [item for item in items if "postgres" not in item.keywords]
+        deselected = [item for item in items if "postgres" in item.keywords]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = kept

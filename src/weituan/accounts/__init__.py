@@ -1,0 +1,1 @@
+"""Users, profiles, merchant verification and API tokens."""

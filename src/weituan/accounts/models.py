@@ -1,0 +1,88 @@
+"""Users and their profiles. A merchant is a user an operator has verified (the "V" badge)."""
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+
+username_validator = RegexValidator(
+    r"^[A-Za-z0-9_\u4e00-\u9fff]{2,30}$",
+    "2–30 letters, digits, underscores or Chinese characters.",
+    code="invalid_username",
+)
+
+
+class User(AbstractUser):
+    """A person or a shop. `username` is the @name used in mentions and the repost chain."""
+
+    username = models.CharField(max_length=30, unique=True, validators=[username_validator])
+    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=50, blank=True)
+    bio = models.CharField(max_length=500, blank=True)
+    avatar = models.ImageField(upload_to="avatars/%Y/%m/", blank=True)
+    locale = models.CharField(max_length=10, blank=True)
+    is_merchant = models.BooleanField(default=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_operator = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email"])]
+
+    def __str__(self) -> str:
+        return f"@{self.username}"
+
+    @property
+    def is_verified_merchant(self) -> bool:
+        return self.is_merchant and self.verified_at is not None
+
+    @property
+    def name_to_show(self) -> str:
+        return self.display_name or self.username
+
+
+class OAuthApplication(models.Model):
+    """A client registered through POST /api/v1/apps (Mastodon) or by an operator."""
+
+    name = models.CharField(max_length=100)
+    website = models.URLField(blank=True)
+    redirect_uris = models.TextField(default="urn:ietf:wg:oauth:2.0:oob")  # one per line
+    scopes = models.CharField(max_length=200, default="read")
+    client_id = models.CharField(max_length=64, unique=True)
+    client_secret = models.CharField(max_length=64)
+    owner = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="oauth_apps"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class AuthorizationCode(models.Model):
+    """A one-time code of the authorization-code grant; stored hashed, valid for minutes."""
+
+    application = models.ForeignKey(OAuthApplication, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64, unique=True)
+    redirect_uri = models.TextField()
+    scopes = models.CharField(max_length=200)
+    code_challenge = models.CharField(max_length=128, blank=True)
+    code_challenge_method = models.CharField(max_length=10, blank=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class AccessToken(models.Model):
+    """A bearer token for the API. Only its SHA-256 is stored; the token itself is shown once."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(
+        OAuthApplication, null=True, blank=True, on_delete=models.CASCADE, related_name="tokens"
+    )
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    scopes = models.CharField(max_length=200, default="read write follow push")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,45 @@
+"""Issuing and resolving API bearer tokens (only hashes are stored)."""
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+
+from weituan.accounts.models import AccessToken, OAuthApplication, User
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def access_token_issue(
+    *, user: User | None, application: OAuthApplication | None = None, scopes: str = "read write follow push"
+) -> tuple[str, AccessToken]:
+    """Create a token and return (raw token, row). The raw token is never stored."""
+    raw = secrets.token_urlsafe(32)
+    row = AccessToken.objects.create(
+        token_hash=token_hash(raw), user=user, application=application, scopes=scopes
+    )
+    return raw, row
+
+
+def access_token_resolve(raw: str) -> AccessToken | None:
+    """The live token row for `raw`, with its user loaded, or None."""
+    if not raw or len(raw) > 200:
+        return None
+    row = (
+        AccessToken.objects.select_related("user", "application")
+        .filter(token_hash=token_hash(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if row is None or (row.user is not None and not row.user.is_active):
+        return None
+    return row
+
+
+def access_token_revoke(*, raw: str) -> bool:
+    return bool(
+        AccessToken.objects.filter(token_hash=token_hash(raw), revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    )

@@ -1,0 +1,6 @@
+"""Browser URLs of accounts."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "accounts"
+urlpatterns: list = []

@@ -1,0 +1,114 @@
+"""The REST API roots: /api/v1/ (Mastodon-compatible and native) and /api/v2/ (Mastodon v2 paths).
+
+Every error leaves as JSON: Mastodon's `{"error": message}` plus a stable `code`.
+"""
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from weituan.core.errors import ServiceError
+
+
+def _error(
+    api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, **extra: Any
+) -> HttpResponse:
+    response = api.create_response(request, {"error": message, "code": code, **extra}, status=status)
+    if status == 429 and "retry_after" in extra:
+        response["Retry-After"] = str(extra["retry_after"])
+    return response
+
+
+def _install_error_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(ServiceError)
+    def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+        return _error(api, request, exc.status, exc.code, exc.message, **exc.details)
+
+    @api.exception_handler(ValidationError)
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        first = exc.errors[0] if exc.errors else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "payload"))
+        message = (
+            f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid input"))
+        )
+        return _error(api, request, 422, "invalid", message, details=exc.errors)
+
+    @api.exception_handler(AuthenticationError)
+    def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        return _error(api, request, 401, "unauthorized", "The access token is invalid or missing")
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return _error(api, request, 404, "not_found", "Record not found")
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return _error(api, request, exc.status_code, "http_error", str(exc))
+
+
+def build_api_v1() -> NinjaAPI:
+    from weituan.deals.api import router as deals_router
+    from weituan.mastodon import (
+        api_accounts,
+        api_apps,
+        api_instance,
+        api_media,
+        api_notifications,
+        api_relations,
+        api_search,
+        api_statuses,
+        api_timelines,
+        api_trends,
+        api_weituan,
+    )
+    from weituan.tracking.api import router as tracking_router
+
+    api = NinjaAPI(
+        title="Weituan API",
+        version="1",
+        description="Mastodon-compatible micro-blog API plus Weituan's deals, tracking and insights.",
+        urls_namespace="api_v1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    _install_error_handlers(api)
+    for module in (
+        api_instance,
+        api_apps,
+        api_accounts,
+        api_relations,
+        api_statuses,
+        api_media,
+        api_notifications,
+        api_timelines,
+        api_search,
+        api_trends,
+    ):
+        api.add_router("/", module.router)
+    api.add_router("/weituan/", api_weituan.router)
+    api.add_router("/", deals_router)
+    api.add_router("/", tracking_router)
+    return api
+
+
+def build_api_v2() -> NinjaAPI:
+    from weituan.mastodon import api_instance, api_media, api_search
+
+    api = NinjaAPI(
+        title="Weituan API v2",
+        version="2",
+        urls_namespace="api_v2",
+        docs_url=None,
+        openapi_url="/openapi.json",
+    )
+    _install_error_handlers(api)
+    api.add_router("/", api_instance.router_v2)
+    api.add_router("/", api_media.router_v2)
+    api.add_router("/", api_search.router_v2)
+    return api
+
+
+api_v1 = build_api_v1()
+api_v2 = build_api_v2()

@@ -1,0 +1,134 @@
+"""The `weituan` command: serve, demo, worker, and every management command."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _prepare(data_dir: str | None) -> None:
+    if data_dir:
+        os.environ["WEITUAN_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
+
+
+def _setup() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare(args.data_dir)
+    _setup()
+    _migrate()
+    if args.demo:
+        from weituan.simulate.demo import demo_world_build_if_empty
+
+        demo_world_build_if_empty(progress=True)
+    from django.conf import settings
+
+    if settings.EMBEDDED_WORKER and not args.no_worker:
+        from weituan.core.worker import start_embedded_worker
+
+        start_embedded_worker()
+    import uvicorn
+
+    from weituan.asgi import application
+
+    print(f"Weituan is serving on http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})", flush=True)
+    uvicorn.run(application, host=args.host, port=args.port, log_level="warning", lifespan="off")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _prepare(args.data_dir)
+    _setup()
+    _migrate()
+    from weituan.simulate.demo import demo_world_build
+
+    summary = demo_world_build(seed=args.seed, progress=True)
+    print(summary)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _prepare(args.data_dir)
+    _setup()
+    from weituan.core.worker import make_worker
+
+    worker = make_worker(interval=args.interval, batch=args.batch)
+    worker.configure_signals()
+    worker.run()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weituan", description="Weituan (微团) social commerce")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="migrate if needed and serve the web UI and API")
+    serve.add_argument("--data-dir", help="where the SQLite file, media and analytics live (default ./data)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--demo", action="store_true", help="build the demo world first if the database is empty"
+    )
+    serve.add_argument("--no-worker", action="store_true", help="do not run the task worker in this process")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="build the demo world of users, follows, posts and reposts")
+    demo.add_argument("--data-dir")
+    demo.add_argument("--seed", type=int, default=2012)
+    demo.set_defaults(func=cmd_demo)
+
+    worker = sub.add_parser("worker", help="run background tasks in this process")
+    worker.add_argument("--data-dir")
+    worker.add_argument("--interval", type=float, default=0.5)
+    worker.add_argument("--batch", action="store_true", help="exit once the queue is empty")
+    worker.set_defaults(func=cmd_worker)
+    return parser
+
+
+SUBCOMMANDS = {"serve", "demo", "worker", "-h", "--help"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS:
+        # Anything else is a management command: `weituan migrate`, `weituan ledger check`, ...
+        _prepare(None)
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["weituan", *argv])
+        return 0
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from django.core.exceptions import ImproperlyConfigured
+
+    from weituan.core.errors import ServiceError
+
+    try:
+        return int(args.func(args))
+    except (ImproperlyConfigured, ServiceError) as exc:
+        print(f"weituan: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Group-buying deals: deals, teams, orders, the payments ledger, vouchers and refunds."""

@@ -1,0 +1,5 @@
+"""Native API: deals."""
+
+from ninja import Router
+
+router = Router(tags=["deals"])

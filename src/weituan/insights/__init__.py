@@ -1,0 +1,1 @@
+"""Insights: reports over the analytics store, dashboards, exports and API."""

@@ -1,0 +1,5 @@
+"""Mastodon API: accounts."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:accounts"])

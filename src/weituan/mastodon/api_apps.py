@@ -1,0 +1,5 @@
+"""Mastodon API: apps."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:apps"])

@@ -1,0 +1,5 @@
+"""Mastodon API: notifications."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:notifications"])

@@ -1,0 +1,5 @@
+"""Mastodon API: relations."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:relations"])

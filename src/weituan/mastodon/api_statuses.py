@@ -1,0 +1,5 @@
+"""Mastodon API: statuses."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:statuses"])

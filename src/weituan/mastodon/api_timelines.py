@@ -1,0 +1,5 @@
+"""Mastodon API: timelines."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:timelines"])

@@ -1,0 +1,5 @@
+"""Mastodon API: trends."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:trends"])

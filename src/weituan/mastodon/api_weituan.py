@@ -1,0 +1,5 @@
+"""Mastodon API: weituan."""
+
+from ninja import Router
+
+router = Router(tags=["mastodon:weituan"])

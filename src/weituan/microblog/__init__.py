@@ -1,0 +1,1 @@
+"""The micro-blog: posts, reposts, comments, likes, relations, mentions, topics, notifications."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MicroblogConfig(AppConfig):
+    name = "weituan.microblog"
+    label = "microblog"

@@ -1,0 +1,220 @@
+"""Micro-blog rows. Posts, reposts and comments share one table so ids, paging and the API stay uniform."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from weituan.core.ids import next_id
+
+
+class PostKind(models.TextChoices):
+    ORIGINAL = "original", "original"
+    REPOST = "repost", "repost"
+    COMMENT = "comment", "comment"
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "public"
+    UNLISTED = "unlisted", "unlisted"
+    PRIVATE = "private", "followers only"
+
+
+class Post(models.Model):
+    """An original post, a repost (a hop in a repost tree) or a comment.
+
+    A repost points at its `parent` (the post it forwarded) and at the `root` of the tree; `depth` is
+    the hop count from the root (1 for a direct repost). Its `text` carries the whole Weibo chain
+    (`comment//@parent: their comment...`) while `comment` holds only what this reposter wrote.
+    A comment points at the post it comments on through `parent` (and `root` for that post's tree),
+    and at most one level deeper through `reply_to` (Weibo shows replies under the first comment).
+    """
+
+    id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
+    kind = models.CharField(max_length=10, choices=PostKind.choices, default=PostKind.ORIGINAL)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    text = models.TextField()
+    comment = models.TextField(blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    root = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="tree")
+    depth = models.PositiveSmallIntegerField(default=0)
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    )
+    # A deal card is shown when set; deals sit above the micro-blog, so this is a plain id, not a key.
+    deal_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    language = models.CharField(max_length=10, blank=True)
+    reposts_count = models.PositiveIntegerField(default=0)
+    comments_count = models.PositiveIntegerField(default=0)
+    likes_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["author", "-id"], name="post_author_id"),
+            models.Index(fields=["root", "id"], name="post_root_id"),
+            models.Index(fields=["parent", "kind", "id"], name="post_parent_kind_id"),
+            models.Index(fields=["kind", "-id"], name="post_kind_id"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="original", parent__isnull=True) | ~Q(kind="original"),
+                name="post_original_has_no_parent",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="original") | Q(parent__isnull=False, root__isnull=False),
+                name="post_repost_or_comment_has_parent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} by {self.author_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class MediaAttachment(models.Model):
+    """An uploaded image, validated and resized; attached to a post when the post is written."""
+
+    id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="media")
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="media")
+    position = models.PositiveSmallIntegerField(default=0)
+    file = models.ImageField(upload_to="media/%Y/%m/")
+    thumbnail = models.ImageField(upload_to="media/%Y/%m/", blank=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=1500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Like(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="likes")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="likes")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="like_once")]
+        indexes = [models.Index(fields=["post", "-id"], name="like_post_id")]
+
+
+class Follow(models.Model):
+    follower = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following_set"
+    )
+    followee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follower_set"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "followee"], name="follow_once"),
+            models.CheckConstraint(condition=~Q(follower=models.F("followee")), name="follow_not_self"),
+        ]
+        indexes = [models.Index(fields=["followee", "follower"], name="follow_followee")]
+
+
+class Block(models.Model):
+    """Hides both ways and removes follows in both directions."""
+
+    blocker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocking_set"
+    )
+    blocked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocked_by_set"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="block_once")]
+        indexes = [models.Index(fields=["blocked", "blocker"], name="block_blocked")]
+
+
+class Mute(models.Model):
+    """Hides the muted account's posts from the muter only; the muted account is not told."""
+
+    muter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="muting_set")
+    muted = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="muted_by_set")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["muter", "muted"], name="mute_once")]
+
+
+class AccountStats(models.Model):
+    """Per-account counters, changed only with F() increments inside the write that causes them."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="microblog_stats"
+    )
+    followers_count = models.PositiveIntegerField(default=0)
+    following_count = models.PositiveIntegerField(default=0)
+    posts_count = models.PositiveIntegerField(default=0)
+    last_post_at = models.DateTimeField(null=True, blank=True)
+
+
+class Mention(models.Model):
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentioned_in")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "user"], name="mention_once")]
+
+
+class Topic(models.Model):
+    """A #话题# or #tag. `name` is the normalised key (case-folded); `display` keeps the first spelling."""
+
+    name = models.CharField(max_length=100, unique=True)
+    display = models.CharField(max_length=100)
+    posts_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+
+class PostTopic(models.Model):
+    """A post's use of a topic; `author` and `created_at` are copied so trending reads one table."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_topics")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="post_topics")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "topic"], name="post_topic_once")]
+        indexes = [
+            models.Index(fields=["topic", "-post"], name="post_topic_topic_post"),
+            models.Index(fields=["created_at", "topic"], name="post_topic_created"),
+        ]
+
+
+class NotificationKind(models.TextChoices):
+    MENTION = "mention", "mention"
+    COMMENT = "comment", "comment"
+    REPOST = "repost", "repost"
+    LIKE = "like", "like"
+    FOLLOW = "follow", "follow"
+
+
+class Notification(models.Model):
+    id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=NotificationKind.choices)
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient", "-id"], name="notification_recipient_id"),
+            models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"),
+        ]

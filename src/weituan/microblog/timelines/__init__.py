@@ -1,0 +1,1 @@
+"""Home, user, topic and public timelines, with hybrid fan-out (database rows or Redis sorted sets)."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TimelinesConfig(AppConfig):
+    name = "weituan.microblog.timelines"
+    label = "microblog_timelines"

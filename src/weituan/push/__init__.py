@@ -1,0 +1,1 @@
+"""Push: subscriptions, digests and campaigns by email, web push and in-app notices."""

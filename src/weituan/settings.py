@@ -1,0 +1,256 @@
+"""Django settings, read from environment variables (see README.md for the list)."""
+
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP  # type: ignore[attr-defined]
+
+from weituan.core.env import data_dir, env_bool, env_choice, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent
+_UNDER_PYTEST = "pytest" in sys.modules
+PROFILE = env_choice(
+    "WEITUAN_PROFILE", "test" if _UNDER_PYTEST else "dev", ("dev", "demo", "production", "test")
+)
+if PROFILE == "test" and not env_str("WEITUAN_DATA_DIR"):
+    DATA_DIR = Path(tempfile.mkdtemp(prefix="weituan-test-"))
+else:
+    DATA_DIR = data_dir()
+PRODUCTION = PROFILE == "production"
+DEBUG = env_bool("WEITUAN_DEBUG", PROFILE == "dev")
+
+
+def _secret_key() -> str:
+    key = env_str("WEITUAN_SECRET_KEY")
+    if key:
+        if PRODUCTION and len(key) < 50:
+            raise ImproperlyConfigured("WEITUAN_SECRET_KEY must be at least 50 characters in production")
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured("WEITUAN_SECRET_KEY is required when WEITUAN_PROFILE=production")
+    # Outside production a key is kept in the data directory so sessions survive a restart.
+    path = DATA_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(50)
+    path.write_text(generated)
+    path.chmod(0o600)
+    return generated
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("WEITUAN_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+SITE_URL = env_str("WEITUAN_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = env_str("WEITUAN_SITE_NAME", "Weituan 微团")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_tasks_db",
+    "weituan.core",
+    "weituan.accounts",
+    "weituan.microblog",
+    "weituan.microblog.timelines",
+    "weituan.microblog.search",
+    "weituan.deals",
+    "weituan.push",
+    "weituan.tracking",
+    "weituan.insights",
+    "weituan.simulate",
+    "weituan.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "weituan.urls"
+ASGI_APPLICATION = "weituan.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:home"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- databases -------------------------------------------------------------------------------------
+DATABASE_URL = env_url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("WEITUAN_CONN_MAX_AGE", 0))
+    }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "weituan.sqlite3"),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                    " PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
+                ),
+            },
+        }
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache and Redis -------------------------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", ("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "weituan"}}
+# Every Redis key the product writes starts with this, so several instances (or test runs) can share a server.
+REDIS_KEY_PREFIX = env_str("WEITUAN_REDIS_PREFIX", "wt:")
+
+# --- background tasks ------------------------------------------------------------------------------
+# Tests run tasks inline when their enqueueing transaction commits (see conftest `run_on_commit`).
+_DEFAULT_TASK_BACKEND = (
+    "django.tasks.backends.immediate.ImmediateBackend"
+    if PROFILE == "test"
+    else "django_tasks_db.DatabaseBackend"
+)
+TASKS = {"default": {"BACKEND": env_str("WEITUAN_TASK_BACKEND", _DEFAULT_TASK_BACKEND)}}
+# The server process runs a task worker thread unless told not to (then run `weituan worker`).
+EMBEDDED_WORKER = env_bool("WEITUAN_EMBEDDED_WORKER", True)
+
+# --- analytics store -------------------------------------------------------------------------------
+CLICKHOUSE_URL = env_url("CLICKHOUSE_URL", ("http", "https"))
+CHDB_PATH = DATA_DIR / "chdb"
+
+# --- micro-blog ------------------------------------------------------------------------------------
+POST_MAX_WEIGHTED_LENGTH = env_int("WEITUAN_POST_MAX_LENGTH", 280, minimum=10, maximum=100_000)
+TIMELINE_CAP = env_int("WEITUAN_TIMELINE_CAP", 800, minimum=20)
+FANOUT_FOLLOWER_THRESHOLD = env_int("WEITUAN_FANOUT_THRESHOLD", 10_000, minimum=1)
+FANOUT_ACTIVE_DAYS = env_int("WEITUAN_FANOUT_ACTIVE_DAYS", 30, minimum=1)
+MEDIA_MAX_BYTES = env_int("WEITUAN_MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+RATE_LIMIT_WRITES_PER_MINUTE = env_int("WEITUAN_RATE_LIMIT_WRITES", 300, minimum=1)
+MASTODON_VERSION = "4.3.0"
+
+# --- email -----------------------------------------------------------------------------------------
+_MAIL_TO_CONSOLE = env_bool("WEITUAN_EMAIL_TO_CONSOLE", PROFILE in ("dev", "demo"))
+MAILERS = {
+    "default": {
+        "BACKEND": (
+            "django.core.mail.backends.console.EmailBackend"
+            if _MAIL_TO_CONSOLE
+            else "django.core.mail.backends.smtp.EmailBackend"
+        ),
+        "OPTIONS": {}
+        if _MAIL_TO_CONSOLE
+        else {
+            "host": env_str("WEITUAN_SMTP_HOST", "127.0.0.1"),
+            "port": env_int("WEITUAN_SMTP_PORT", 25, minimum=1, maximum=65535),
+            "username": env_str("WEITUAN_SMTP_USER"),
+            "password": env_str("WEITUAN_SMTP_PASSWORD"),
+            "use_tls": env_bool("WEITUAN_SMTP_TLS", False),
+            "timeout": 10,
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("WEITUAN_FROM_EMAIL", "Weituan <noreply@weituan.localhost>")
+
+# --- i18n, static, media ---------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("WEITUAN_TIME_ZONE", "Asia/Shanghai")
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = DATA_DIR / "media"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if PROFILE == "test"
+    else [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+    ]
+)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- security --------------------------------------------------------------------------------------
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.SELF],
+}
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("WEITUAN_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("WEITUAN_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    CSRF_TRUSTED_ORIGINS = env_list("WEITUAN_CSRF_TRUSTED_ORIGINS", [SITE_URL])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("WEITUAN_LOG_LEVEL", "WARNING")},
+    "loggers": {"weituan": {"level": env_str("WEITUAN_LOG_LEVEL", "INFO"), "propagate": True}},
+}

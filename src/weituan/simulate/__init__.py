@@ -1,0 +1,1 @@
+"""A world generator and agent simulation for the demo, tests and benchmarks."""

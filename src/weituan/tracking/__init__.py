@@ -1,0 +1,1 @@
+"""Tracking: short links, clicks and events, visitors, sessions, channels and the analytics store."""

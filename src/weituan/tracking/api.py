@@ -1,0 +1,5 @@
+"""Native API: tracking."""
+
+from ninja import Router
+
+router = Router(tags=["tracking"])

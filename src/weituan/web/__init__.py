@@ -1,0 +1,1 @@
+"""The browser UI shell: layout, home page and the pages that span apps."""
