@@ -1,0 +1,1 @@
+"""Micro-blog reads, one module per concept."""

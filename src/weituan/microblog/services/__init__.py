@@ -1,0 +1,1 @@
+"""Micro-blog writes, one module per concept."""
