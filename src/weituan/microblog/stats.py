@@ -21,7 +21,7 @@ class AccountCounts:
 def account_stats_bump(*, user_id: int, followers: int = 0, following: int = 0, posts: int = 0) -> None:
     """Add the deltas to the counters, creating the row on first use. Call inside the writing transaction."""
     deltas = {"followers_count": followers, "following_count": following, "posts_count": posts}
-    changes = {name: F(name) + delta for name, delta in deltas.items() if delta}
+    changes: dict[str, object] = {name: F(name) + delta for name, delta in deltas.items() if delta}
     if not changes:
         return
     if posts > 0:
