@@ -1,5 +1,6 @@
 """Shared test fixtures: the personas, API clients, a real SMTP server on loopback, Redis isolation."""
 
+import os
 import socket
 import threading
 import uuid
@@ -135,3 +136,43 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = kept
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (its own browser download is not used)."""
+    # Playwright's sync API runs an event loop on this thread; the ORM calls the tests make
+    # between page actions are still synchronous and safe.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def phone_page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context the size of a phone, in Chinese."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()

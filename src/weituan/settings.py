@@ -20,6 +20,7 @@ if PROFILE == "test" and not env_str("WEITUAN_DATA_DIR"):
     DATA_DIR = Path(tempfile.mkdtemp(prefix="weituan-test-"))
 else:
     DATA_DIR = data_dir()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 PRODUCTION = PROFILE == "production"
 DEBUG = env_bool("WEITUAN_DEBUG", PROFILE == "dev")
 
@@ -199,6 +200,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,61 @@
+"""Settings come from the environment; bad values stop start-up, production passes the deploy checks."""
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+
+def run_weituan(tmp_path, *args, **env):
+    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    clean.update({"WEITUAN_DATA_DIR": str(tmp_path), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "weituan.cli", *args], env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_profile_passes_check_deploy(tmp_path):
+    result = run_weituan(
+        tmp_path,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        WEITUAN_PROFILE="production",
+        WEITUAN_SECRET_KEY=secrets.token_urlsafe(60),
+        WEITUAN_ALLOWED_HOSTS="weituan.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_a_secret_key_fails_loudly(tmp_path):
+    result = run_weituan(tmp_path, "check", WEITUAN_PROFILE="production")
+    assert result.returncode != 0
+    assert "WEITUAN_SECRET_KEY is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("WEITUAN_POST_MAX_LENGTH", "lots", "WEITUAN_POST_MAX_LENGTH must be an integer"),
+        ("WEITUAN_DEBUG", "maybe", "WEITUAN_DEBUG must be one of"),
+        ("REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL must start with one of"),
+        ("WEITUAN_PROFILE", "staging", "WEITUAN_PROFILE must be one of"),
+    ],
+)
+def test_a_bad_setting_names_itself(tmp_path, name, value, message):
+    result = run_weituan(tmp_path, "check", **{name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_pages_carry_a_content_security_policy(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
