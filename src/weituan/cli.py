@@ -73,6 +73,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "bench"
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark from bench/<name>/run.py in a fresh interpreter, passing the remaining arguments."""
+    import subprocess
+
+    bench_dir = _bench_dir()
+    available = sorted(p.parent.name for p in bench_dir.glob("*/run.py")) if bench_dir.is_dir() else []
+    if not args.name:
+        print("benchmarks: " + (", ".join(available) or "none found in " + str(bench_dir)))
+        return 0
+    if args.name not in available:
+        print(f"weituan: no benchmark {args.name!r}; choose one of: {', '.join(available)}", file=sys.stderr)
+        return 2
+    script = bench_dir / args.name / "run.py"
+    return subprocess.call([sys.executable, str(script), *args.rest])  # noqa: S603 - our own script
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weituan", description="Weituan (微团) social commerce")
     sub = parser.add_subparsers(dest="command")
@@ -97,10 +117,15 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=float, default=0.5)
     worker.add_argument("--batch", action="store_true", help="exit once the queue is empty")
     worker.set_defaults(func=cmd_worker)
+
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ (no name: list them)")
+    bench.add_argument("name", nargs="?")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
-SUBCOMMANDS = {"serve", "demo", "worker", "-h", "--help"}
+SUBCOMMANDS = {"serve", "demo", "worker", "bench", "-h", "--help"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,72 @@
+"""The `weituan` command: serving, the pass-through to management commands, and one-line errors."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def _env(tmp_path, **extra):
+    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env.update({"WEITUAN_DATA_DIR": str(tmp_path), "WEITUAN_PROFILE": "dev", **extra})
+    return env
+
+
+def _weituan(tmp_path, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "weituan.cli", *args],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_migrates_and_answers_on_loopback(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "weituan.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        body = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = response.read()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise AssertionError(server.stderr.read() if server.stderr else "server exited") from None
+                time.sleep(0.3)
+        assert body == b'{"status": "ok"}'
+        assert (tmp_path / "weituan.sqlite3").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_management_commands_pass_through(tmp_path):
+    result = _weituan(tmp_path, "showmigrations", "accounts")
+    assert result.returncode == 0, result.stderr
+    assert "0001_initial" in result.stdout
+
+
+def test_an_unknown_benchmark_is_one_clear_line(tmp_path):
+    result = _weituan(tmp_path, "bench", "no_such_bench")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("weituan: no benchmark 'no_such_bench'")
