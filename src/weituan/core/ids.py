@@ -59,3 +59,9 @@ def id_at(moment: datetime) -> int:
 def time_of(snowflake: int) -> datetime:
     """When an id was made, to the millisecond."""
     return datetime.fromtimestamp(((snowflake >> _TIME_SHIFT) + EPOCH_MS) / 1000, tz=UTC)
+
+
+def id_for(moment: datetime, sequence: int) -> int:
+    """An id for a past moment, for loading history in bulk; `sequence` (< 2**22) separates ids of one millisecond."""
+    ms = int(moment.timestamp() * 1000) - EPOCH_MS
+    return (max(ms, 0) << _TIME_SHIFT) | (sequence & ((1 << _TIME_SHIFT) - 1))
