@@ -1,0 +1,220 @@
+"""Shared pieces of the benchmarks: a fresh database, a server on loopback, wrk, and the results file.
+
+Every benchmark measures its baseline in the same run, because this machine is shared and noisy:
+ratios are what compare across runs, absolute figures only describe the run they came from.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_BENCH_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+@dataclass
+class Store:
+    """Where a benchmark keeps its data: 'sqlite' (embedded default) or 'postgres' (PostgreSQL + Redis)."""
+
+    kind: str
+    data_dir: Path
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def prepare_store(kind: str, name: str) -> Store:
+    """A fresh, empty store and the environment that points the product at it."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"weituan-bench-{name}-"))
+    env = {
+        "WEITUAN_DATA_DIR": str(data_dir),
+        "WEITUAN_PROFILE": "demo",
+        "WEITUAN_LOG_LEVEL": "ERROR",
+        "WEITUAN_RATE_LIMIT_WRITES": "100000000",
+    }
+    if kind == "postgres":
+        import psycopg
+        import redis
+
+        database = f"weituan_bench_{name}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{database}"')
+        redis.Redis.from_url(REDIS_BENCH_URL).flushdb()
+        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+        env["REDIS_URL"] = REDIS_BENCH_URL
+        env["WEITUAN_CONN_MAX_AGE"] = "600"
+    elif kind != "sqlite":
+        raise SystemExit(f"unknown store {kind!r}: use sqlite or postgres")
+    return Store(kind=kind, data_dir=data_dir, env=env)
+
+
+def setup_django(store: Store) -> None:
+    """Point this process at the store, set Django up and migrate."""
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(key, None)
+    os.environ.update(store.env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+class Server:
+    """`weituan serve`-equivalent ASGI server(s) on 127.0.0.1, stopped on exit."""
+
+    def __init__(
+        self, store: Store, *, workers: int = 1, app: str = "weituan.asgi:application", extra_env=None
+    ):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **store.env, **(extra_env or {})}
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--workers",
+            str(workers),
+        ]
+        self.process = subprocess.Popen(command, env=env, cwd=str(ROOT), start_new_session=True)
+
+    def wait_ready(self, path: str = "/healthz", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit("the server exited during start-up")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("the server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    non_2xx: int
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    path = shutil.which("wrk")
+    if not path:
+        raise SystemExit("wrk is needed for the load (apt-get install wrk)")
+    return path
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, *, connections: int, seconds: int, script: Path | None = None, env=None) -> LoadResult:
+    """Closed-loop load from wrk (2 threads) against a loopback URL; bounded by `seconds`."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise SystemExit("load is only ever sent to 127.0.0.1")
+    command = [ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run(
+        [*command, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        env={**os.environ, **(env or {})},
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    duration = re.search(r"requests in ([\d.]+)(ms|s|m)", output)
+    seconds_taken = float(duration.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[duration.group(2)]  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", output, re.M))
+    if "50" not in latency or "99" not in latency:
+        raise SystemExit("could not read wrk output:\n" + output)
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return LoadResult(
+        requests=requests,
+        seconds=seconds_taken,
+        rps=requests / seconds_taken,
+        p50_ms=_ms(latency["50"]),
+        p99_ms=_ms(latency["99"]),
+        errors=errors,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def machine_line() -> str:
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} cores, load average {load:.1f} at start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def record(section: str, command: str, lines: list[str], figures: dict) -> None:
+    """Replace this benchmark's section of bench/RESULTS.md and keep the raw figures beside it as JSON."""
+    header = f"## {section}"
+    body = "\n".join([header, "", f"Command: `{command}`", "", *lines, ""])
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmark results\n\nEach section is replaced by its benchmark's latest run.\n\n"
+    )
+    pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(body + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
+    RESULTS.write_text(text)
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / f"{section.replace(' ', '_').replace('/', '_')}.json").write_text(
+        json.dumps(figures, indent=2, default=str)
+    )

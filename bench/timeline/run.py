@@ -1,0 +1,201 @@
+"""Home-timeline benchmark: API reads/s and latency under 50 clients, against the raw store read; fan-out speed.
+
+    python bench/timeline/run.py --store postgres --scale full
+    python bench/timeline/run.py --store sqlite --scale small
+
+Scales: small = 10k users / 500k follows / 100k posts; full = 100k users / 5M follows / 1M posts.
+"""
+
+import argparse
+import os
+import random
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import Server, Store, machine_line, prepare_store, record, run_wrk, setup_django
+
+SCALES = {
+    "tiny": dict(users=2_000, follows=60_000, posts=20_000),
+    "small": dict(users=10_000, follows=500_000, posts=100_000),
+    "full": dict(users=100_000, follows=5_000_000, posts=1_000_000),
+}
+
+
+def pick_readers(count: int, seed: int) -> list[int]:
+    from weituan.microblog.models import AccountStats
+
+    candidates = list(
+        AccountStats.objects.filter(following_count__gte=10)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+    return random.Random(seed).sample(candidates, min(count, len(candidates)))
+
+
+def raw_worker(args: tuple[Store, list[int], float]) -> int:
+    """The raw read the endpoint wraps: one store read of 20 entries, then the posts and authors by id."""
+    store, readers, seconds = args
+    setup_django(store)
+    from weituan.microblog.models import Post
+    from weituan.microblog.timelines.store import Bounds, timeline_store
+
+    timelines = timeline_store()
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        user_id = readers[done % len(readers)]
+        entries = timelines.read(user_id, Bounds(), 20) or []
+        posts = list(Post.objects.select_related("author").filter(id__in=[e.post_id for e in entries]))
+        assert len(posts) == len(entries)
+        done += 1
+    return done
+
+
+def measure_raw(store: Store, readers: list[int], processes: int, seconds: float) -> float:
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        started = time.perf_counter()
+        counts = list(
+            pool.map(raw_worker, [(store, readers[i::processes], seconds) for i in range(processes)])
+        )
+        elapsed = time.perf_counter() - started
+    # Each process ran `seconds` of reads after its own start-up; rate per process-second, summed.
+    return sum(counts) / seconds if elapsed else 0.0
+
+
+def measure_fanout(world_celebrity: int) -> dict:
+    """Deliver one post by the celebrity (followed by every account) to every follower's timeline."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from weituan.microblog.models import Follow
+    from weituan.microblog.services.posts import post_create
+    from weituan.microblog.timelines.fanout import fanout_deliver
+    from weituan.microblog.timelines.models import TimelineState
+    from weituan.microblog.timelines.store import timeline_store
+
+    settings.FANOUT_FOLLOWER_THRESHOLD = 10**9  # this measurement is of fan-out on write
+    followers = list(Follow.objects.filter(followee_id=world_celebrity).values_list("follower_id", flat=True))
+    now = timezone.now()
+    TimelineState.objects.all().delete()
+    TimelineState.objects.bulk_create(
+        [TimelineState(user_id=uid, last_read_at=now, built_at=now) for uid in [world_celebrity, *followers]],
+        batch_size=5_000,
+    )
+    store = timeline_store()
+    for uid in followers:
+        store.rebuild(uid, [])
+    from weituan.accounts.models import User
+
+    celebrity = User.objects.get(pk=world_celebrity)
+    with transaction.atomic():
+        post = post_create(author=celebrity, text="秒杀开始！#双十一#")
+    started = time.perf_counter()
+    written = fanout_deliver(post_id=post.id)
+    seconds = time.perf_counter() - started
+    return {
+        "followers": len(followers),
+        "entries": written,
+        "seconds": seconds,
+        "entries_per_s": written / seconds,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--readers", type=int, default=200)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="server processes (default: 1 on sqlite, 2 on postgres)"
+    )
+    args = parser.parse_args()
+    workers = args.workers or (2 if args.store == "postgres" else 1)
+    command = "python bench/timeline/run.py " + " ".join(sys.argv[1:])
+    machine = machine_line()
+
+    store = prepare_store(args.store, "timeline")
+    setup_django(store)
+    from weituan.accounts.models import User
+    from weituan.accounts.tokens import access_token_issue
+    from weituan.microblog.timelines.home import home_timeline_ids
+    from weituan.simulate.world import WorldSpec, world_build
+
+    print(f"building the {args.scale} world on {args.store} ...", file=sys.stderr)
+    world = world_build(WorldSpec(**SCALES[args.scale]), progress=True)
+    readers = pick_readers(args.readers, seed=7)
+    tokens = [access_token_issue(user=User(pk=uid))[0] for uid in readers]
+    token_file = store.data_dir / "tokens.txt"
+    token_file.write_text("\n".join(tokens) + "\n")
+    for uid in readers:  # the readers are active users: their timelines are built before the run
+        home_timeline_ids(uid, limit=20)
+
+    from django.db import connections
+
+    connections.close_all()
+    with Server(store, workers=workers) as server:
+        server.wait_ready()
+        script = Path(__file__).with_name("home.lua")
+        run_wrk(
+            server.url + "/",
+            connections=args.clients,
+            seconds=3,
+            script=script,
+            env={"WT_TOKENS": str(token_file)},
+        )
+        load = run_wrk(
+            server.url + "/",
+            connections=args.clients,
+            seconds=args.seconds,
+            script=script,
+            env={"WT_TOKENS": str(token_file)},
+        )
+    raw_rps = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
+    fanout = measure_fanout(world.celebrity_id)
+
+    ratio = load.rps / raw_rps if raw_rps else 0.0
+    figures = {
+        "store": args.store,
+        "scale": args.scale,
+        "workers": workers,
+        "clients": args.clients,
+        "world": {
+            "users": len(world.user_ids),
+            "follows": world.follows,
+            "posts": world.posts,
+            "load_s": world.seconds,
+        },
+        "api": load.__dict__,
+        "raw_reads_per_s": raw_rps,
+        "ratio_to_raw": ratio,
+        "fanout": fanout,
+        "machine": machine,
+    }
+    lines = [
+        f"- Machine: {machine}. Store: {args.store}"
+        + (" + Redis" if args.store == "postgres" else "")
+        + f"; {workers} server process(es); {args.clients} clients for {args.seconds} s; {len(readers)} readers' tokens.",
+        f"- World: {len(world.user_ids):,} users, {world.follows:,} follows (power law), {world.posts:,} posts.",
+        f"- Home timeline API (`limit=20`): **{load.rps:,.0f} req/s**, p50 {load.p50_ms:.1f} ms, "
+        f"p99 {load.p99_ms:.1f} ms; errors {load.errors}, non-2xx {load.non_2xx}.",
+        f"- Raw store read (timeline read + posts by id, {workers} process(es)): {raw_rps:,.0f} reads/s; "
+        f"**API / raw = {ratio:.0%}**.",
+        f"- Fan-out of one post by an account with {fanout['followers']:,} followers: {fanout['entries']:,} entries in "
+        f"{fanout['seconds']:.2f} s = **{fanout['entries_per_s']:,.0f} entries/s**.",
+    ]
+    record(f"timeline ({args.store}, {args.scale})", command, lines, figures)
+    print("\n".join(lines))
+    os.environ.pop("WT_TOKENS", None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
