@@ -19,6 +19,11 @@ class User(AbstractUser):
     display_name = models.CharField(max_length=50, blank=True)
     bio = models.CharField(max_length=500, blank=True)
     avatar = models.ImageField(upload_to="avatars/%Y/%m/", blank=True)
+    header = models.ImageField(upload_to="headers/%Y/%m/", blank=True)
+    # Mastodon profile flags, kept so clients can read back what they set.
+    locked = models.BooleanField(default=False)
+    bot = models.BooleanField(default=False)
+    discoverable = models.BooleanField(default=True)
     locale = models.CharField(max_length=10, blank=True)
     is_merchant = models.BooleanField(default=False)
     verified_at = models.DateTimeField(null=True, blank=True)
@@ -41,6 +46,33 @@ class User(AbstractUser):
     @property
     def name_to_show(self) -> str:
         return self.display_name or self.username
+
+
+class MerchantApplication(models.Model):
+    """A user's request to become a verified merchant; an operator approves or rejects it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="merchant_applications")
+    shop_name = models.CharField(max_length=100)
+    description = models.TextField(max_length=2000, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decision_note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # At most one open application per user.
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(state="pending"), name="one_pending_merchant_application"
+            )
+        ]
+        indexes = [models.Index(fields=["state", "created_at"])]
 
 
 class OAuthApplication(models.Model):

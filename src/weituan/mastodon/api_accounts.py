@@ -1,5 +1,106 @@
-"""Mastodon API: accounts."""
+"""Mastodon API: registering an account, the caller's own account, lookup and fetch by id.
 
+The relation endpoints under /accounts/{id}/... (follow, statuses, followers...) live in api_relations.
+Ids are matched with the `int` converter so literal paths such as /accounts/relationships are never
+taken for an id.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
 from ninja import Router
 
+from weituan.accounts import oauth, queries, services
+from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.accounts.models import AccessToken
+from weituan.core.errors import PermissionDenied, ValidationFailed
+from weituan.core.ratelimit import rate_limit_hit
+from weituan.mastodon.api_apps import app_token_auth
+from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.serializers_accounts import account_json, credential_account_json
+from weituan.microblog.stats import account_counts
+
 router = Router(tags=["mastodon:accounts"])
+
+# Mastodon allows 5 sign-ups per address per 30 minutes; Weituan is a little more forgiving for shared
+# networks (campus, office) where many people register at once.
+REGISTRATIONS_PER_ADDRESS = 20
+REGISTRATION_WINDOW_SECONDS = 1800
+
+
+def _client_address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", "unknown"))
+
+
+def _own_account(request: HttpRequest, user: Any) -> dict[str, Any]:
+    counts = account_counts([user.pk])[user.pk]
+    return credential_account_json(user, counts, request=request)
+
+
+@router.post("/accounts", auth=app_token_auth, summary="Register an account (needs an app token)")
+def register(request: HttpRequest) -> dict[str, Any]:
+    row: AccessToken = request.auth  # type: ignore[attr-defined]
+    if row.user is not None:
+        raise PermissionDenied(
+            "Registering needs an application token, not a user's", code="app_token_required"
+        )
+    rate_limit_hit(
+        f"register:{_client_address(request)}",
+        limit=REGISTRATIONS_PER_ADDRESS,
+        window_seconds=REGISTRATION_WINDOW_SECONDS,
+    )
+    params = mastodon_params(request)
+    assert row.application is not None  # guaranteed by app_token_auth
+    missing = [name for name in ("username", "email", "password") if not params.text(name)]
+    if missing:
+        raise ValidationFailed(
+            f"Missing: {', '.join(missing)}",
+            code="invalid",
+            details={name: [{"error": "ERR_BLANK", "description": "can't be blank"}] for name in missing},
+        )
+    user = services.user_register(
+        username=params.text("username") or "",
+        email=params.text("email") or "",
+        password=params.text("password") or "",
+        display_name=params.text("display_name") or "",
+        locale=params.text("locale") or "",
+    )
+    issued = oauth.user_token_issue(user=user, application=row.application, scopes=row.scopes)
+    return issued.as_json()
+
+
+@router.get("/accounts/verify_credentials", auth=api_auth, summary="The caller's own account")
+def verify_credentials(request: HttpRequest) -> dict[str, Any]:
+    return _own_account(request, request_user(request))
+
+
+@router.patch("/accounts/update_credentials", auth=api_auth, summary="Change the caller's profile")
+def update_credentials(request: HttpRequest) -> dict[str, Any]:
+    user = request_user(request)
+    rate_limit_hit(f"profile:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+    params = mastodon_params(request)
+    services.user_profile_update(
+        user=user,
+        display_name=params.text("display_name"),
+        bio=params.text("note"),
+        avatar=params.file("avatar"),
+        header=params.file("header"),
+        locale=params.text("source[language]"),
+        locked=params.flag("locked"),
+        bot=params.flag("bot"),
+        discoverable=params.flag("discoverable"),
+    )
+    return _own_account(request, user)
+
+
+@router.get("/accounts/lookup", auth=optional_auth, summary="Find an account by its @name")
+def lookup(request: HttpRequest, acct: str) -> dict[str, Any]:
+    user = queries.user_by_username(acct)
+    return account_json(user, account_counts([user.pk])[user.pk], request=request)
+
+
+@router.get("/accounts/{int:account_id}", auth=optional_auth, summary="An account by id")
+def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = queries.user_get(account_id)
+    return account_json(user, account_counts([user.pk])[user.pk], request=request)

@@ -1,0 +1,97 @@
+"""Browser forms of accounts: they parse input only; the writes happen in services.py."""
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from weituan.accounts.queries import user_for_login
+
+
+class SignupForm(forms.Form):
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=30,
+        help_text=_("2–30 letters, digits, underscores or Chinese characters; people @mention you by it."),
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    display_name = forms.CharField(label=_("Display name"), max_length=50, required=False)
+    email = forms.EmailField(label=_("E-mail"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not a common password."),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", _("The two passwords differ."))
+        return data
+
+
+class LoginForm(AuthenticationForm):
+    """Log in with the username or the e-mail address."""
+
+    username = forms.CharField(
+        label=_("Username or e-mail"),
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "autocomplete": "username", "autocapitalize": "none"}
+        ),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        identifier = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if identifier and password:
+            user = user_for_login(identifier)
+            self.user_cache = authenticate(
+                self.request, username=user.username if user else identifier, password=password
+            )
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class ProfileForm(forms.Form):
+    display_name = forms.CharField(label=_("Display name"), max_length=50, required=False)
+    bio = forms.CharField(
+        label=_("Bio"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    # A plain file field: the image itself is checked (format, size, bombs) by the service.
+    avatar = forms.FileField(
+        label=_("Avatar"),
+        required=False,
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
+    )
+    locale = forms.ChoiceField(
+        label=_("Language"), required=False, choices=[("", _("Browser default")), *settings.LANGUAGES]
+    )
+
+
+class MerchantApplicationForm(forms.Form):
+    shop_name = forms.CharField(label=_("Shop name"), max_length=100)
+    description = forms.CharField(
+        label=_("About the shop"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("What you sell, where, and how customers can reach you."),
+    )
+
+
+class MerchantDecisionForm(forms.Form):
+    application_id = forms.IntegerField(min_value=1)
+    decision = forms.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
+    note = forms.CharField(max_length=500, required=False)

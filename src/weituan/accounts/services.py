@@ -1,0 +1,340 @@
+"""Account writes: registration, profile changes, merchant applications and their verification."""
+
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from weituan.accounts.models import MerchantApplication, User, username_validator
+from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from weituan.core.images import ProcessedImage, image_process
+from weituan.core.states import StateGraph, advance
+
+AVATAR_MAX_SIDE = 400
+HEADER_MAX_SIDE = 1500
+# Names that would shadow pages or mislead people about who is speaking.
+RESERVED_USERNAMES = frozenset(
+    {
+        "admin",
+        "administrator",
+        "api",
+        "oauth",
+        "settings",
+        "accounts",
+        "operator",
+        "merchant",
+        "static",
+        "media",
+        "weituan",
+        "support",
+        "root",
+        "system",
+        "help",
+        "about",
+        "search",
+        "tags",
+        "explore",
+    }
+)
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+
+MERCHANT_APPLICATION = StateGraph.declare(
+    "merchant application",
+    MerchantApplication.State.PENDING,
+    {
+        MerchantApplication.State.PENDING: [
+            MerchantApplication.State.APPROVED,
+            MerchantApplication.State.REJECTED,
+        ],
+    },
+)
+
+
+def _field_error(field: str, error: str, description: str) -> dict[str, list[dict[str, str]]]:
+    """Mastodon's registration error details: {"username": [{"error": "ERR_TAKEN", ...}]}."""
+    return {field: [{"error": error, "description": description}]}
+
+
+def _clean_username(username: str) -> str:
+    username = (username or "").strip().lstrip("@")
+    try:
+        username_validator(username)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            "Username must be 2–30 letters, digits, underscores or Chinese characters",
+            code="invalid",
+            field="username",
+            details=_field_error("username", "ERR_INVALID", "is invalid"),
+        ) from exc
+    if username.lower() in RESERVED_USERNAMES:
+        raise ValidationFailed(
+            "This username is reserved",
+            code="username_reserved",
+            field="username",
+            details=_field_error("username", "ERR_RESERVED", "is reserved"),
+        )
+    return username
+
+
+def _clean_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        EmailValidator()(email)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            "Enter a valid e-mail address",
+            code="invalid",
+            field="email",
+            details=_field_error("email", "ERR_INVALID", "is invalid"),
+        ) from exc
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _check_password(password: str, user: User | None = None) -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        message = " ".join(exc.messages)
+        raise ValidationFailed(
+            message,
+            code="invalid",
+            field="password",
+            details=_field_error("password", "ERR_INVALID", message),
+        ) from exc
+
+
+def _username_taken() -> ValidationFailed:
+    return ValidationFailed(
+        "This username is already taken",
+        code="username_taken",
+        field="username",
+        details=_field_error("username", "ERR_TAKEN", "is already taken"),
+    )
+
+
+def user_register(
+    *, username: str, email: str, password: str, display_name: str = "", locale: str = ""
+) -> User:
+    """Create an active account. Usernames and e-mail addresses are unique without regard to case."""
+    username = _clean_username(username)
+    email = _clean_email(email)
+    display_name = (display_name or "").strip()[:50]
+    candidate = User(username=username, email=email, display_name=display_name)
+    _check_password(password, candidate)
+    if User.objects.filter(username__iexact=username).exists():
+        raise _username_taken()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationFailed(
+            "An account with this e-mail address already exists",
+            code="email_taken",
+            field="email",
+            details=_field_error("email", "ERR_TAKEN", "is already taken"),
+        )
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                username=username,
+                email=email,
+                password=password,
+                display_name=display_name,
+                locale=_clean_locale(locale),
+            )
+    except IntegrityError as exc:
+        # Two sign-ups raced for the same name; the unique index decided.
+        raise _username_taken() from exc
+
+
+def _clean_locale(locale: str | None) -> str:
+    if not locale:
+        return ""
+    known = {code.lower() for code, _ in settings.LANGUAGES}
+    wanted = locale.strip().lower().replace("_", "-")
+    if wanted in known:
+        return wanted
+    if wanted.startswith("zh"):
+        return "zh-hans"
+    if wanted.split("-")[0] == "en":
+        return "en"
+    raise ValidationFailed(f"Unsupported language: {locale}", code="invalid", field="locale")
+
+
+def _process_profile_image(upload: Any, max_side: int) -> ProcessedImage:
+    return image_process(upload=upload, max_bytes=settings.MEDIA_MAX_BYTES, max_side=max_side)
+
+
+def user_profile_update(
+    *,
+    user: User,
+    display_name: str | None = None,
+    bio: str | None = None,
+    avatar: Any = None,
+    header: Any = None,
+    locale: str | None = None,
+    locked: bool | None = None,
+    bot: bool | None = None,
+    discoverable: bool | None = None,
+) -> User:
+    """Change the given profile fields; `None` leaves a field as it is.
+
+    Images are checked and re-encoded before anything is written, so a bad upload changes nothing.
+    """
+    changes: dict[str, Any] = {}
+    if display_name is not None:
+        display_name = display_name.strip()
+        if len(display_name) > 50:
+            raise ValidationFailed("Display name is limited to 50 characters", field="display_name")
+        changes["display_name"] = display_name
+    if bio is not None:
+        bio = bio.strip()
+        if len(bio) > 500:
+            raise ValidationFailed("Bio is limited to 500 characters", field="note")
+        changes["bio"] = bio
+    if locale is not None:
+        changes["locale"] = _clean_locale(locale)
+    for name, flag in (("locked", locked), ("bot", bot), ("discoverable", discoverable)):
+        if flag is not None:
+            changes[name] = bool(flag)
+    avatar_image = _process_profile_image(avatar, AVATAR_MAX_SIDE) if avatar is not None else None
+    header_image = _process_profile_image(header, HEADER_MAX_SIDE) if header is not None else None
+
+    old_files: list[str] = []
+    for name, value in changes.items():
+        setattr(user, name, value)
+    fields = list(changes)
+    if avatar_image is not None:
+        if user.avatar.name:
+            old_files.append(user.avatar.name)
+        user.avatar.save(f"{user.pk}.{avatar_image.extension}", avatar_image.content, save=False)
+        fields.append("avatar")
+    if header_image is not None:
+        if user.header.name:
+            old_files.append(user.header.name)
+        user.header.save(f"{user.pk}.{header_image.extension}", header_image.content, save=False)
+        fields.append("header")
+    if fields:
+        user.save(update_fields=fields)
+    for name in old_files:
+        # Replaced pictures are removed only after the new ones are saved and recorded.
+        transaction.on_commit(partial(user.avatar.storage.delete, name))
+    return user
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str) -> None:
+    if not user.check_password(old_password):
+        raise ValidationFailed("The current password is wrong", code="wrong_password", field="old_password")
+    _check_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+
+
+def last_seen_gate_key(user_id: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}seen:{user_id}"
+
+
+def user_touch_last_seen(*, user_id: int) -> bool:
+    """Record activity at most once per few minutes per user; returns whether a write happened.
+
+    A cache entry gates the write, so a busy client costs one cache round trip per request and one
+    conditional UPDATE per LAST_SEEN_RESOLUTION, not a database write per request.
+    """
+    window = int(LAST_SEEN_RESOLUTION.total_seconds())
+    if not cache.add(last_seen_gate_key(user_id), 1, timeout=window):
+        return False
+    now = timezone.now()
+    return bool(
+        User.objects.filter(pk=user_id)
+        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION))
+        .update(last_seen_at=now)
+    )
+
+
+def merchant_apply(*, user: User, shop_name: str, description: str = "") -> MerchantApplication:
+    """A user asks to become a verified merchant. One open application at a time."""
+    shop_name = (shop_name or "").strip()
+    if not shop_name or len(shop_name) > 100:
+        raise ValidationFailed("Shop name must be 1–100 characters", field="shop_name")
+    if len(description) > 2000:
+        raise ValidationFailed("Description is limited to 2000 characters", field="description")
+    if user.is_verified_merchant:
+        raise Conflict("This account is already a verified merchant", code="already_merchant")
+    if MerchantApplication.objects.filter(user=user, state=MerchantApplication.State.PENDING).exists():
+        raise Conflict("An application is already waiting for review", code="application_pending")
+    try:
+        with transaction.atomic():
+            return MerchantApplication.objects.create(
+                user=user, shop_name=shop_name, description=description.strip()
+            )
+    except IntegrityError as exc:
+        raise Conflict("An application is already waiting for review", code="application_pending") from exc
+
+
+def _require_operator(actor: User) -> None:
+    if not (actor.is_authenticated and actor.is_active and actor.is_operator):
+        raise PermissionDenied("Only operators may review merchants", code="not_operator")
+
+
+def merchant_application_approve(*, operator: User, application_id: int) -> MerchantApplication:
+    """Approve a pending application: the applicant becomes a verified merchant (the "V" badge)."""
+    _require_operator(operator)
+    with transaction.atomic():
+        application = _pending_application(application_id)
+        moved = advance(
+            MERCHANT_APPLICATION,
+            MerchantApplication.objects.filter(pk=application.pk),
+            MerchantApplication.State.APPROVED,
+            decided_by=operator,
+        )
+        if not moved:
+            raise Conflict("This application was already decided", code="already_decided")
+        now = timezone.now()
+        User.objects.filter(pk=application.user_id).update(
+            is_merchant=True, verified_at=now, verified_by=operator
+        )
+    application.refresh_from_db()
+    return application
+
+
+def merchant_application_reject(
+    *, operator: User, application_id: int, note: str = ""
+) -> MerchantApplication:
+    _require_operator(operator)
+    with transaction.atomic():
+        application = _pending_application(application_id)
+        moved = advance(
+            MERCHANT_APPLICATION,
+            MerchantApplication.objects.filter(pk=application.pk),
+            MerchantApplication.State.REJECTED,
+            decided_by=operator,
+            decision_note=note.strip()[:500],
+        )
+        if not moved:
+            raise Conflict("This application was already decided", code="already_decided")
+    application.refresh_from_db()
+    return application
+
+
+def merchant_verification_revoke(*, operator: User, user_id: int) -> User:
+    """Take the "V" badge away (the account stays, its deals are the deals app's business)."""
+    _require_operator(operator)
+    updated = User.objects.filter(pk=user_id, verified_at__isnull=False).update(
+        verified_at=None, verified_by=None
+    )
+    if not updated and not User.objects.filter(pk=user_id).exists():
+        raise NotFound("No such account", code="account_not_found")
+    return User.objects.get(pk=user_id)
+
+
+def _pending_application(application_id: int) -> MerchantApplication:
+    application = MerchantApplication.objects.filter(pk=application_id).first()
+    if application is None:
+        raise NotFound("No such merchant application", code="application_not_found")
+    return application

@@ -1,0 +1,280 @@
+"""Account pages: sign up, log in and out, password reset by real e-mail, profile, merchants."""
+
+import io
+import re
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template import Context, Template
+from django.test import Client
+from django.urls import reverse
+from PIL import Image
+
+from weituan.accounts import services
+from weituan.accounts.models import MerchantApplication, User
+
+PASSWORD = "correct horse battery"
+
+
+def _logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _jpeg(size: tuple[int, int] = (900, 900)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (250, 80, 20)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+class TestSignupLoginLogout:
+    def test_pages_render_in_both_languages(self, client: Client) -> None:
+        for name in ("accounts:signup", "accounts:login", "accounts:password_reset"):
+            page = client.get(reverse(name))
+            assert page.status_code == 200
+            assert 'name="viewport"' in page.content.decode()
+        assert '<html lang="zh-hans">' in client.get(reverse("accounts:login")).content.decode()
+        english = client.get(reverse("accounts:signup"), headers={"accept-language": "en"})
+        assert '<html lang="en">' in english.content.decode()
+        assert "Join Weituan" in english.content.decode()
+        chinese = client.get(reverse("accounts:signup"), headers={"accept-language": "zh-CN"})
+        assert "加入微团" in chinese.content.decode()
+
+    def test_signup_logs_the_new_user_in(self, client: Client) -> None:
+        response = client.post(
+            reverse("accounts:signup"),
+            {
+                "username": "新用户",
+                "display_name": "新人",
+                "email": "new@example.test",
+                "password1": "a long passphrase",
+                "password2": "a long passphrase",
+            },
+        )
+        assert response.status_code == 302
+        assert response["Location"] == reverse("web:home")
+        user = User.objects.get(username="新用户")
+        assert (user.display_name, user.email) == ("新人", "new@example.test")
+        assert int(client.session["_auth_user_id"]) == user.pk
+
+    def test_signup_errors_are_shown_and_nothing_is_created(self, client: Client, shopper: User) -> None:
+        response = client.post(
+            reverse("accounts:signup"),
+            {
+                "username": "alice",
+                "email": "other@example.test",
+                "password1": "a long passphrase",
+                "password2": "a long passphrase",
+            },
+        )
+        assert response.status_code == 400
+        assert "This username is already taken" in response.content.decode()
+        mismatch = client.post(
+            reverse("accounts:signup"),
+            {
+                "username": "bob",
+                "email": "b@example.test",
+                "password1": "a long passphrase",
+                "password2": "x",
+            },
+        )
+        assert mismatch.status_code == 400
+        assert User.objects.count() == 1
+        assert "_auth_user_id" not in client.session
+
+    def test_login_by_username_or_email_then_logout(self, client: Client, shopper: User) -> None:
+        wrong = client.post(reverse("accounts:login"), {"username": "alice", "password": "nope"})
+        assert wrong.status_code == 200
+        assert "_auth_user_id" not in client.session
+
+        by_email = client.post(
+            reverse("accounts:login"), {"username": "ALICE@example.test", "password": PASSWORD}
+        )
+        assert by_email.status_code == 302
+        assert int(client.session["_auth_user_id"]) == shopper.pk
+
+        # Logging out is POST only; a GET (a link, an <img>) leaves the session alone.
+        assert client.get(reverse("accounts:logout")).status_code == 405
+        assert "_auth_user_id" in client.session
+        assert client.post(reverse("accounts:logout")).status_code == 302
+        assert "_auth_user_id" not in client.session
+
+        by_name = client.post(
+            reverse("accounts:login") + "?next=/settings/profile",
+            {"username": "alice", "password": PASSWORD, "next": "/settings/profile"},
+        )
+        assert by_name["Location"] == "/settings/profile"
+
+    def test_login_does_not_redirect_off_site(self, client: Client, shopper: User) -> None:
+        response = client.post(
+            reverse("accounts:login"),
+            {"username": "alice", "password": PASSWORD, "next": "https://evil.test/"},
+        )
+        assert response.status_code == 302
+        assert not response["Location"].startswith("https://evil.test")
+
+
+@pytest.mark.django_db
+def test_password_reset_by_real_email_end_to_end(client: Client, shopper: User, smtp_inbox: Any) -> None:
+    response = client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:password_reset_done")
+
+    message = smtp_inbox.wait(1)[0]
+    assert message["To"] == "alice@example.test"
+    body = message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")
+    assert "@alice" in body
+    link = re.search(r"https?://[^/\s]+(/accounts/reset/[^\s]+/)", body)
+    assert link is not None
+    path = link.group(1)
+
+    # Django swaps the token for a session marker and redirects to a set-password URL.
+    landing = client.get(path)
+    assert landing.status_code == 302
+    form_url = landing["Location"]
+    done = client.post(
+        form_url, {"new_password1": "brand new secret 9", "new_password2": "brand new secret 9"}
+    )
+    assert done.status_code == 302
+    assert done["Location"] == reverse("accounts:password_reset_complete")
+
+    fresh = Client()
+    assert (
+        fresh.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}).status_code == 200
+    )
+    logged = fresh.post(reverse("accounts:login"), {"username": "alice", "password": "brand new secret 9"})
+    assert logged.status_code == 302
+    assert int(fresh.session["_auth_user_id"]) == shopper.pk
+
+    # The link works once.
+    again = client.get(path, follow=True)
+    assert "This link no longer works" in again.content.decode() or "链接" in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_password_reset_for_unknown_address_sends_nothing(client: Client, smtp_inbox: Any) -> None:
+    response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.test"})
+    assert response.status_code == 302
+    assert smtp_inbox.messages == []
+
+
+@pytest.mark.django_db
+class TestProfilePage:
+    def test_login_required(self, client: Client) -> None:
+        response = client.get(reverse("accounts:profile"))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+
+    def test_edit_with_avatar_upload(self, shopper: User) -> None:
+        client = _logged_in(shopper)
+        response = client.post(
+            reverse("accounts:profile"),
+            {
+                "display_name": "爱丽丝 Alice",
+                "bio": "喜欢团购",
+                "locale": "en",
+                "avatar": SimpleUploadedFile("me.jpg", _jpeg(), content_type="image/jpeg"),
+            },
+        )
+        assert response.status_code == 302
+        shopper.refresh_from_db()
+        assert (shopper.display_name, shopper.bio, shopper.locale) == ("爱丽丝 Alice", "喜欢团购", "en")
+        with Image.open(shopper.avatar.path) as stored:
+            assert (stored.format, stored.size) == ("JPEG", (400, 400))
+        page = client.get(reverse("accounts:profile")).content.decode()
+        assert shopper.avatar.url in page
+
+    def test_bad_avatar_shows_an_error_and_changes_nothing(self, shopper: User) -> None:
+        client = _logged_in(shopper)
+        response = client.post(
+            reverse("accounts:profile"),
+            {
+                "display_name": "Changed",
+                "bio": "",
+                "locale": "",
+                "avatar": SimpleUploadedFile("x.png", b"nope"),
+            },
+        )
+        assert response.status_code == 400
+        assert "not a readable" in response.content.decode()
+        shopper.refresh_from_db()
+        assert (shopper.display_name, shopper.avatar.name) == ("Alice 爱丽丝", "")
+
+
+@pytest.mark.django_db
+class TestMerchantPages:
+    def test_apply_and_operator_verifies(self, shopper: User, operator: User) -> None:
+        applicant = _logged_in(shopper)
+        assert (
+            applicant.post(
+                reverse("accounts:merchant_apply"), {"shop_name": "爱丽丝烘焙", "description": "手工面包"}
+            ).status_code
+            == 302
+        )
+        application = MerchantApplication.objects.get(user=shopper)
+
+        staff = _logged_in(operator)
+        queue = staff.get(reverse("accounts:operator_merchants"))
+        assert queue.status_code == 200
+        assert "爱丽丝烘焙" in queue.content.decode()
+        decided = staff.post(
+            reverse("accounts:operator_merchant_decide"),
+            {"application_id": application.pk, "decision": "approve"},
+        )
+        assert decided.status_code == 302
+        shopper.refresh_from_db()
+        assert shopper.is_verified_merchant and shopper.verified_by_id == operator.pk
+        assert (
+            "already a verified merchant"
+            not in applicant.get(reverse("accounts:merchant_apply")).content.decode()
+        )
+
+    def test_outsider_is_refused_and_nothing_changes(self, shopper: User, outsider: User) -> None:
+        application = services.merchant_apply(user=shopper, shop_name="Shop")
+        intruder = _logged_in(outsider)
+        assert intruder.get(reverse("accounts:operator_merchants")).status_code == 403
+        response = intruder.post(
+            reverse("accounts:operator_merchant_decide"),
+            {"application_id": application.pk, "decision": "approve"},
+        )
+        assert response.status_code == 403
+        application.refresh_from_db()
+        shopper.refresh_from_db()
+        assert application.state == "pending"
+        assert (shopper.is_merchant, shopper.verified_at) == (False, None)
+
+    def test_operator_rejects_with_a_note(self, shopper: User, operator: User) -> None:
+        application = services.merchant_apply(user=shopper, shop_name="Shop")
+        _logged_in(operator).post(
+            reverse("accounts:operator_merchant_decide"),
+            {"application_id": application.pk, "decision": "reject", "note": "缺少营业执照"},
+        )
+        application.refresh_from_db()
+        assert (application.state, application.decision_note) == ("rejected", "缺少营业执照")
+        page = _logged_in(shopper).get(reverse("accounts:merchant_apply")).content.decode()
+        assert "缺少营业执照" in page
+
+
+@pytest.mark.django_db
+def test_name_badge_tag(shopper: User, merchant: User) -> None:
+    template = Template("{% load accounts_tags %}{% user_name_badge person %}")
+    plain = template.render(Context({"person": shopper}))
+    badged = template.render(Context({"person": merchant}))
+    assert 'href="/@alice"' in plain and "Alice 爱丽丝" in plain and "badge-v" not in plain
+    assert 'href="/@meituan_shop"' in badged and "美团小店" in badged and ">V</abbr>" in badged
+    shopper.display_name = "<script>x</script>"
+    assert "<script>x" not in template.render(Context({"person": shopper}))
+
+
+@pytest.mark.django_db
+def test_last_seen_middleware_marks_logged_in_visitors(shopper: User, outsider: User, settings: Any) -> None:
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "weituan.accounts.middleware.LastSeenMiddleware"]
+    _logged_in(shopper).get(reverse("accounts:profile"))
+    Client().get(reverse("accounts:login"))
+    shopper.refresh_from_db()
+    outsider.refresh_from_db()
+    assert shopper.last_seen_at is not None
+    assert outsider.last_seen_at is None

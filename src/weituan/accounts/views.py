@@ -1,0 +1,220 @@
+"""Browser pages of accounts: sign up, log in and out, password reset, profile settings, merchants."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from weituan.accounts import queries, services
+from weituan.accounts.forms import (
+    LoginForm,
+    MerchantApplicationForm,
+    MerchantDecisionForm,
+    ProfileForm,
+    SignupForm,
+)
+from weituan.accounts.models import User
+from weituan.core.errors import PermissionDenied, ServiceError
+from weituan.core.ratelimit import rate_limit_hit
+
+# Service errors name the field they are about; the form shows them next to it.
+_FORM_FIELD_OF = {"note": "bio", "password": "password1"}
+
+
+def _client_address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", "unknown"))
+
+
+def _attach_error(form: Any, exc: ServiceError) -> None:
+    field = exc.details.get("field")
+    name = _FORM_FIELD_OF.get(str(field), str(field)) if field else None
+    form.add_error(name if name in form.fields else None, exc.message)
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return fallback
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rate_limit_hit(f"signup:{_client_address(request)}", limit=20, window_seconds=3600)
+            user = services.user_register(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                display_name=form.cleaned_data["display_name"],
+                locale=request.LANGUAGE_CODE if hasattr(request, "LANGUAGE_CODE") else "",
+            )
+        except ServiceError as exc:
+            _attach_error(form, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome to Weituan, %(name)s!") % {"name": user.name_to_show})
+            return redirect(_safe_next(request, reverse(settings.LOGIN_REDIRECT_URL)))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            rate_limit_hit(f"login:{_client_address(request)}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+        except ServiceError as exc:
+            form = self.get_form()
+            form.add_error(None, exc.message)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django's rule): a link or an image tag cannot log anyone out."""
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # One address gets at most a few e-mails an hour, whoever asks for them.
+        address = form.cleaned_data["email"].strip().lower()
+        try:
+            rate_limit_hit(f"password-reset:{address}", limit=5, window_seconds=3600)
+            rate_limit_hit(
+                f"password-reset-ip:{_client_address(self.request)}", limit=20, window_seconds=3600
+            )
+        except ServiceError:
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:profile")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, _("Your password was changed."))
+        return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    initial = {"display_name": user.display_name, "bio": user.bio, "locale": user.locale}
+    form = ProfileForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rate_limit_hit(f"profile:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+            services.user_profile_update(
+                user=user,
+                display_name=form.cleaned_data["display_name"],
+                bio=form.cleaned_data["bio"],
+                avatar=form.cleaned_data.get("avatar"),
+                locale=form.cleaned_data["locale"],
+            )
+        except ServiceError as exc:
+            user.refresh_from_db()
+            _attach_error(form, exc)
+        else:
+            messages.success(request, _("Your profile was saved."))
+            return redirect("accounts:profile")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/profile_edit.html", {"form": form, "profile": user}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def merchant_apply(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    form = MerchantApplicationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.merchant_apply(
+                user=user,
+                shop_name=form.cleaned_data["shop_name"],
+                description=form.cleaned_data["description"],
+            )
+        except ServiceError as exc:
+            _attach_error(form, exc)
+        else:
+            messages.success(request, _("Thank you. An operator will review your application."))
+            return redirect("accounts:merchant_apply")
+    context = {"form": form, "applications": queries.merchant_applications_of_user(user)[:5]}
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/merchant_apply.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+def operator_merchants(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        pending = list(queries.merchant_applications_for_operator(user))
+    except PermissionDenied:
+        return render(request, "accounts/forbidden.html", status=403)
+    context = {"applications": pending, "merchants": queries.verified_merchants()[:200]}
+    return render(request, "accounts/operator_merchants.html", context)
+
+
+@login_required
+@require_POST
+def operator_merchant_decide(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    form = MerchantDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The decision could not be read."))
+        return redirect("accounts:operator_merchants")
+    application_id = form.cleaned_data["application_id"]
+    try:
+        if form.cleaned_data["decision"] == "approve":
+            application = services.merchant_application_approve(operator=user, application_id=application_id)
+            messages.success(request, _("%(shop)s is now verified.") % {"shop": application.shop_name})
+        else:
+            application = services.merchant_application_reject(
+                operator=user, application_id=application_id, note=form.cleaned_data["note"]
+            )
+            messages.success(request, _("%(shop)s was rejected.") % {"shop": application.shop_name})
+    except PermissionDenied:
+        return render(request, "accounts/forbidden.html", status=403)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:operator_merchants")

@@ -1,0 +1,93 @@
+"""Reading Mastodon request parameters the way Mastodon does: query string, form, multipart or JSON.
+
+Mastodon clients send the same parameters in different encodings (Mastodon.py posts forms and PATCHes
+multipart; web clients send JSON), and Django parses a body only for POST. `mastodon_params` accepts all.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, QueryDict
+
+from weituan.core.errors import ValidationFailed
+
+_TRUE = frozenset({"1", "true", "on", "yes", "t"})
+_FALSE = frozenset({"0", "false", "off", "no", "f", ""})
+
+
+@dataclass
+class MastodonParams:
+    values: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+
+    def text(self, name: str) -> str | None:
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        return str(value)
+
+    def flag(self, name: str) -> bool | None:
+        """A boolean parameter: true/false, 1/0 (Mastodon.py), on/off; None when absent."""
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValidationFailed(f"{name} must be true or false", field=name)
+
+    def file(self, name: str) -> UploadedFile | None:
+        return self.files.get(name)
+
+
+def _flatten(query: QueryDict) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key in query:
+        items = query.getlist(key)
+        if key.endswith("[]"):
+            flat[key[:-2]] = items
+        else:
+            flat[key] = items[-1] if items else ""
+    return flat
+
+
+def mastodon_params(request: HttpRequest) -> MastodonParams:
+    """Every parameter of the request, body values overriding the query string."""
+    params = MastodonParams(values=_flatten(request.GET))
+    if request.method in ("GET", "HEAD", "DELETE") and not request.headers.get("Content-Length"):
+        return params
+    content_type = request.content_type or ""
+    if content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            raise ValidationFailed("The request body is not valid JSON", code="invalid_json") from exc
+        if not isinstance(data, dict):
+            raise ValidationFailed("The request body must be a JSON object", code="invalid_json")
+        params.values.update(data)
+        return params
+    if request.method != "POST" and content_type in (
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    ):
+        # Django fills request.POST and request.FILES only for POST (Django ticket #12635).
+        original = request.method
+        request.method = "POST"
+        try:
+            request._load_post_and_files()  # type: ignore[attr-defined]
+        finally:
+            request.method = original
+    params.values.update(_flatten(request.POST))
+    for key in request.FILES:
+        upload = request.FILES.get(key)
+        if isinstance(upload, UploadedFile):
+            params.files[key] = upload
+    return params

@@ -1,0 +1,134 @@
+"""Mastodon's Account entity for Weituan users, plus the Weituan extras (the merchant "V" badge).
+
+The shape follows https://docs.joinmastodon.org/entities/Account/ field for field, so Mastodon clients
+parse it unchanged; the extras are additional keys that clients ignore.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.templatetags.static import static
+from django.utils.html import escape
+
+from weituan.microblog.stats import AccountCounts, account_counts
+
+DEFAULT_AVATAR = "accounts/default-avatar.png"
+DEFAULT_HEADER = "accounts/default-header.png"
+
+
+def absolute_url(path: str, request: HttpRequest | None = None) -> str:
+    """`path` as an absolute URL: from the request's host when there is one, else from SITE_URL."""
+    if path.startswith(("http://", "https://")):
+        return path
+    if request is not None:
+        return request.build_absolute_uri(path)
+    return settings.SITE_URL + path
+
+
+def mastodon_datetime(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a Z, as Mastodon writes it."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def note_html(bio: str) -> str:
+    """The bio as Mastodon's `note`: escaped text in paragraphs, line breaks kept."""
+    text = bio.strip()
+    if not text:
+        return ""
+    paragraphs = [part for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
+    return "".join(f"<p>{escape(part.strip()).replace(chr(10), '<br />')}</p>" for part in paragraphs)
+
+
+def avatar_url(user: Any, request: HttpRequest | None = None) -> str:
+    path = user.avatar.url if user.avatar else static(DEFAULT_AVATAR)
+    return absolute_url(path, request)
+
+
+def header_url(user: Any, request: HttpRequest | None = None) -> str:
+    header = getattr(user, "header", None)
+    path = header.url if header else static(DEFAULT_HEADER)
+    return absolute_url(path, request)
+
+
+def profile_url(user: Any, request: HttpRequest | None = None) -> str:
+    return absolute_url(f"/@{user.username}", request)
+
+
+def account_json(user: Any, counts: AccountCounts, *, request: HttpRequest | None = None) -> dict[str, Any]:
+    """One Account entity. `counts` comes from `weituan.microblog.stats.account_counts`."""
+    avatar = avatar_url(user, request)
+    header = header_url(user, request)
+    url = profile_url(user, request)
+    last_post_at = getattr(counts, "last_post_at", None)
+    return {
+        "id": str(user.pk),
+        "username": user.username,
+        # Every account is local, so acct is the bare username, as Mastodon writes local accounts.
+        "acct": user.username,
+        "display_name": user.display_name,
+        "locked": bool(getattr(user, "locked", False)),
+        "bot": bool(getattr(user, "bot", False)),
+        "discoverable": bool(getattr(user, "discoverable", True)),
+        "indexable": bool(getattr(user, "discoverable", True)),
+        "group": False,
+        "noindex": not bool(getattr(user, "discoverable", True)),
+        "hide_collections": False,
+        "created_at": mastodon_datetime(user.date_joined),
+        "note": note_html(user.bio),
+        "url": url,
+        "uri": url,
+        "avatar": avatar,
+        "avatar_static": avatar,
+        "header": header,
+        "header_static": header,
+        "followers_count": counts.followers,
+        "following_count": counts.following,
+        "statuses_count": counts.posts,
+        # Mastodon gives only the day of the last post.
+        "last_status_at": last_post_at.date().isoformat() if last_post_at else None,
+        "emojis": [],
+        "fields": [],
+        "roles": [],
+        # Weituan extras.
+        "is_merchant": bool(user.is_merchant),
+        "verified_merchant": bool(user.is_verified_merchant),
+        "verified_at": mastodon_datetime(user.verified_at) if user.is_verified_merchant else None,
+    }
+
+
+def accounts_json(users: Iterable[Any], request: HttpRequest | None = None) -> list[dict[str, Any]]:
+    """Account entities for `users`, in order, with every counter read in one query."""
+    people: Sequence[Any] = list(users)
+    counts = account_counts(sorted({user.pk for user in people}))
+    return [account_json(user, counts[user.pk], request=request) for user in people]
+
+
+def credential_account_json(
+    user: Any, counts: AccountCounts, *, request: HttpRequest | None = None
+) -> dict[str, Any]:
+    """The CredentialAccount entity (the caller's own account, with `source` and `role`)."""
+    data = account_json(user, counts, request=request)
+    data["source"] = {
+        "privacy": "public",
+        "sensitive": False,
+        "language": user.locale or "",
+        "note": user.bio,
+        "fields": [],
+        "follow_requests_count": 0,
+        "hide_collections": False,
+        "discoverable": data["discoverable"],
+        "indexable": data["indexable"],
+    }
+    data["role"] = {
+        "id": "-99" if not user.is_operator else "3",
+        "name": "Operator" if user.is_operator else "",
+        "color": "",
+        "permissions": "0",
+        "highlighted": bool(user.is_operator),
+    }
+    return data
