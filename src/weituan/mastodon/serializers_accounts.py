@@ -64,7 +64,7 @@ def account_json(user: Any, counts: AccountCounts, *, request: HttpRequest | Non
     avatar = avatar_url(user, request)
     header = header_url(user, request)
     url = profile_url(user, request)
-    last_post_at = getattr(counts, "last_post_at", None)
+    last_post_at = counts.last_post_at
     return {
         "id": str(user.pk),
         "username": user.username,

@@ -1,6 +1,7 @@
 """Per-account counters (followers, following, posts): bumped inside the write that changes them."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -16,6 +17,7 @@ class AccountCounts:
     followers: int = 0
     following: int = 0
     posts: int = 0
+    last_post_at: datetime | None = None
 
 
 def account_stats_bump(*, user_id: int, followers: int = 0, following: int = 0, posts: int = 0) -> None:
@@ -44,8 +46,13 @@ def account_counts(user_ids: list[int]) -> dict[int, AccountCounts]:
     """Counters for each id (zeros for users who have none yet), in one query."""
     found = {
         row["user_id"]: AccountCounts(
-            followers=row["followers_count"], following=row["following_count"], posts=row["posts_count"]
+            followers=row["followers_count"],
+            following=row["following_count"],
+            posts=row["posts_count"],
+            last_post_at=row["last_post_at"],
         )
-        for row in AccountStats.objects.filter(user_id__in=user_ids).values("user_id", *_FIELDS)
+        for row in AccountStats.objects.filter(user_id__in=user_ids).values(
+            "user_id", "last_post_at", *_FIELDS
+        )
     }
     return {user_id: found.get(user_id, AccountCounts()) for user_id in user_ids}
