@@ -1,5 +1,116 @@
-"""Mastodon API: notifications."""
+"""Mastodon API: notifications — the list (filterable by type), one, dismiss, clear, the unread count and
+the notifications read marker."""
 
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
+from weituan.accounts.auth import api_auth, request_user
+from weituan.core.errors import ValidationFailed
+from weituan.mastodon.api_statuses import write_limit
+from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.serializers_accounts import mastodon_datetime
+from weituan.mastodon.serializers_statuses import notifications_json
+from weituan.microblog.queries.notifications import (
+    notification_get,
+    notifications_page,
+    notifications_read_marker,
+    notifications_unread_count,
+)
+from weituan.microblog.services.notifications import (
+    notification_dismiss,
+    notifications_clear,
+    notifications_mark_read,
+)
+
 router = Router(tags=["mastodon:notifications"])
+
+
+def _list_param(request: HttpRequest, name: str) -> list[str]:
+    return request.GET.getlist(f"{name}[]") or request.GET.getlist(name)
+
+
+@router.get("/notifications", auth=api_auth, summary="Your notifications, newest first")
+def notifications_list(request: HttpRequest) -> HttpResponse:
+    user = request_user(request)
+    page = page_params_from_request(request, default_limit=40, max_limit=80)
+    account_id = request.GET.get("account_id")
+    if account_id is not None and not account_id.isdigit():
+        raise ValidationFailed("account_id must be an account id", code="invalid_id")
+    rows = notifications_page(
+        user,
+        types=_list_param(request, "types"),
+        exclude_types=_list_param(request, "exclude_types"),
+        account_id=int(account_id) if account_id else None,
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+        limit=page.limit,
+    )
+    response = JsonResponse(notifications_json(rows, user, request), safe=False)
+    set_link_header(response, request, [row.id for row in rows])
+    return response
+
+
+@router.get("/notifications/unread_count", auth=api_auth, summary="How many notifications are unread")
+def notifications_unread(request: HttpRequest) -> dict[str, int]:
+    return {"count": notifications_unread_count(request_user(request))}
+
+
+@router.get("/notifications/{int:notification_id}", auth=api_auth, summary="One notification")
+def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    row = notification_get(user, notification_id)
+    return notifications_json([row], user, request)[0]
+
+
+@router.post("/notifications/clear", auth=api_auth, summary="Delete all your notifications")
+def notifications_clear_all(request: HttpRequest) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    notifications_clear(user_id=user.pk)
+    return {}
+
+
+@router.post("/notifications/{int:notification_id}/dismiss", auth=api_auth, summary="Delete one notification")
+def notification_dismiss_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    notification_dismiss(user_id=user.pk, notification_id=notification_id)
+    return {}
+
+
+def _marker(user: Any) -> dict[str, Any]:
+    marker = notifications_read_marker(user)
+    return {
+        "notifications": {
+            "last_read_id": str(marker.last_read_id),
+            "version": marker.version,
+            "updated_at": mastodon_datetime(marker.updated_at),
+        }
+    }
+
+
+@router.get("/markers", auth=api_auth, summary="Read markers (notifications)")
+def markers_get(request: HttpRequest) -> dict[str, Any]:
+    return _marker(request_user(request))
+
+
+@router.post("/markers", auth=api_auth, summary="Move the notifications read marker")
+def markers_post(request: HttpRequest) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    params = mastodon_params(request)
+    nested = params.values.get("notifications")
+    raw = (
+        nested.get("last_read_id") if isinstance(nested, dict) else params.text("notifications[last_read_id]")
+    )
+    if raw is not None:
+        try:
+            last_read_id = int(str(raw))
+        except ValueError:
+            raise ValidationFailed("last_read_id must be a notification id", code="invalid_id") from None
+        notifications_mark_read(user_id=user.pk, up_to_id=last_read_id)
+    return _marker(user)

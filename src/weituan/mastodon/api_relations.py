@@ -1,5 +1,158 @@
-"""Mastodon API: relations."""
+"""Mastodon API: relations (follow, block, mute, relationships, follower lists) and an account's statuses.
 
+Ids in paths use the `int` converter, so /accounts/relationships is never read as an account id.
+Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
+from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.accounts.queries import user_get, users_by_ids
+from weituan.core.errors import ValidationFailed
+from weituan.core.ratelimit import rate_limit_hit
+from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.serializers_accounts import accounts_json
+from weituan.mastodon.serializers_statuses import statuses_json
+from weituan.microblog.queries import relations as relation_queries
+from weituan.microblog.queries.posts import posts_hydrate
+from weituan.microblog.services import relations as relation_services
+from weituan.microblog.timelines.queries import user_timeline_ids
+
 router = Router(tags=["mastodon:relations"])
+
+MAX_RELATIONSHIP_IDS = 100
+
+
+def _writer(request: HttpRequest) -> Any:
+    """The caller, counted against the write rate limit."""
+    user = request_user(request)
+    rate_limit_hit(f"relations:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+    return user
+
+
+def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
+    return relation_queries.relationships(user.pk, [account_id])[0]
+
+
+@router.post("/accounts/{int:account_id}/follow", auth=api_auth, summary="Follow an account")
+def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.follow_create(follower=user, followee_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.post("/accounts/{int:account_id}/unfollow", auth=api_auth, summary="Stop following an account")
+def unfollow(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.follow_delete(follower=user, followee_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.post("/accounts/{int:account_id}/block", auth=api_auth, summary="Block an account")
+def block(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.block_create(blocker=user, blocked_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.post("/accounts/{int:account_id}/unblock", auth=api_auth, summary="Lift a block")
+def unblock(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.block_delete(blocker=user, blocked_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.post("/accounts/{int:account_id}/mute", auth=api_auth, summary="Mute an account")
+def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.mute_create(muter=user, muted_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.post("/accounts/{int:account_id}/unmute", auth=api_auth, summary="Unmute an account")
+def unmute(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.mute_delete(muter=user, muted_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.get("/accounts/relationships", auth=api_auth, summary="Relationships with the given accounts")
+def relationships(request: HttpRequest) -> list[dict[str, Any]]:
+    raw = request.GET.getlist("id[]") + request.GET.getlist("id")
+    try:
+        ids = [int(value) for value in raw]
+    except ValueError:
+        raise ValidationFailed("id[] must be account ids", code="invalid_id") from None
+    if len(ids) > MAX_RELATIONSHIP_IDS:
+        raise ValidationFailed(f"At most {MAX_RELATIONSHIP_IDS} ids", code="too_many_ids")
+    return relation_queries.relationships(request_user(request).pk, ids)
+
+
+def _accounts_page(
+    request: HttpRequest, response: HttpResponse, rows: list[relation_queries.RelationRow]
+) -> list[dict[str, Any]]:
+    users = users_by_ids(row.user_id for row in rows)
+    set_link_header(response, request, [row.cursor for row in rows])
+    return accounts_json([users[row.user_id] for row in rows if row.user_id in users], request)
+
+
+def _list_args(request: HttpRequest) -> dict[str, Any]:
+    page = page_params_from_request(request, default_limit=40, max_limit=80)
+    return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit}
+
+
+@router.get("/accounts/{int:account_id}/followers", auth=optional_auth, summary="Who follows an account")
+def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
+    user_get(account_id)
+    return _accounts_page(
+        request, response, relation_queries.followers_page(account_id, **_list_args(request))
+    )
+
+
+@router.get("/accounts/{int:account_id}/following", auth=optional_auth, summary="Whom an account follows")
+def following(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
+    user_get(account_id)
+    return _accounts_page(
+        request, response, relation_queries.following_page(account_id, **_list_args(request))
+    )
+
+
+@router.get("/blocks", auth=api_auth, summary="Accounts the caller blocked")
+def blocks(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
+    rows = relation_queries.blocks_page(request_user(request).pk, **_list_args(request))
+    return _accounts_page(request, response, rows)
+
+
+@router.get("/mutes", auth=api_auth, summary="Accounts the caller muted")
+def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
+    rows = relation_queries.mutes_page(request_user(request).pk, **_list_args(request))
+    return _accounts_page(request, response, rows)
+
+
+@router.get(
+    "/accounts/{int:account_id}/statuses", auth=optional_auth, summary="An account's posts and reposts"
+)
+def account_statuses(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
+    author = user_get(account_id)
+    params = mastodon_params(request)
+    page = page_params_from_request(request)
+    viewer = request_user(request)
+    if params.flag("pinned"):
+        return []  # Weituan has no pinned posts
+    ids = user_timeline_ids(
+        author.pk,
+        viewer_id=viewer.pk if viewer is not None else None,
+        exclude_reblogs=bool(params.flag("exclude_reblogs")),
+        only_media=bool(params.flag("only_media")),
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+        limit=page.limit,
+    )
+    set_link_header(response, request, ids)
+    return statuses_json(posts_hydrate(ids, viewer), request)

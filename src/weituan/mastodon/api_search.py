@@ -1,6 +1,85 @@
-"""Mastodon API: search."""
+"""Mastodon API: search over accounts, statuses and hashtags.
 
-from ninja import Router
+`GET /api/v2/search` answers with the Search entity `{accounts, statuses, hashtags}`; `type` narrows it
+to one list. `GET /api/v1/search` is the older form some clients still try, with hashtags as plain names.
+"""
+
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from weituan.accounts.auth import optional_auth, request_user
+from weituan.core.errors import ValidationFailed
+from weituan.mastodon.api_trends import tag_json
+from weituan.mastodon.pagination import MAX_LIMIT, page_params
+from weituan.mastodon.serializers_accounts import accounts_json
+from weituan.mastodon.serializers_statuses import statuses_json
+from weituan.microblog.queries.posts import posts_hydrate
+from weituan.microblog.search.queries import Page, accounts_search, posts_search, topics_search
+from weituan.microblog.search.trending import topics_history
 
 router = Router(tags=["mastodon:search"])
 router_v2 = Router(tags=["mastodon:v2"])
+
+
+class SearchQuery(Schema):
+    q: str = ""
+    type: Literal["accounts", "statuses", "hashtags"] | None = None
+    resolve: bool = False
+    following: bool = False
+    account_id: int | None = None
+    exclude_unreviewed: bool = False
+    max_id: str | None = None
+    min_id: str | None = None
+    limit: int = Field(20, ge=1)
+    offset: int = Field(0, ge=0)
+
+
+def _search(request: HttpRequest, params: SearchQuery) -> dict[str, list[Any]]:
+    viewer = request_user(request)
+    cursor = page_params(max_id=params.max_id, min_id=params.min_id, limit=params.limit)
+    page = Page(
+        limit=min(params.limit, MAX_LIMIT), offset=params.offset, max_id=cursor.max_id, min_id=cursor.min_id
+    )
+    wanted = {params.type} if params.type else {"accounts", "statuses", "hashtags"}
+    found: dict[str, list[Any]] = {"accounts": [], "statuses": [], "hashtags": []}
+    if not params.q.strip():
+        return found
+    if "accounts" in wanted:
+        if params.following and viewer is None:
+            raise ValidationFailed("following=true needs a logged-in account", code="login_required")
+        users = accounts_search(query=params.q, viewer=viewer, page=page, following_only=params.following)
+        found["accounts"] = accounts_json(users, request)
+    if "statuses" in wanted:
+        post_ids = posts_search(query=params.q, viewer=viewer, page=page, author_id=params.account_id)
+        found["statuses"] = statuses_json(posts_hydrate(post_ids, viewer), request)
+    if "hashtags" in wanted:
+        topics = topics_search(query=params.q, page=page)
+        histories = topics_history([topic.pk for topic in topics], now=timezone.now())
+        found["hashtags"] = [
+            tag_json(
+                topic_id=topic.pk,
+                name=topic.display or topic.name,
+                key=topic.name,
+                history=histories[topic.pk],
+                request=request,
+                following=False if viewer is not None else None,
+            )
+            for topic in topics
+        ]
+    return found
+
+
+@router_v2.get("/search", auth=optional_auth)
+def search_v2(request: HttpRequest, params: Query[SearchQuery]) -> dict[str, list[Any]]:
+    return _search(request, params)
+
+
+@router.get("/search", auth=optional_auth)
+def search_v1(request: HttpRequest, params: Query[SearchQuery]) -> dict[str, list[Any]]:
+    found = _search(request, params)
+    found["hashtags"] = [tag["name"] for tag in found["hashtags"]]
+    return found

@@ -1,5 +1,207 @@
-"""Mastodon API: statuses."""
+"""Mastodon API: statuses — post (an original, a comment through in_reply_to_id, a repost with comment
+through quoted_status_id), read, delete, context, reblog, favourite, and who reblogged or favourited.
 
+Writes are rate-limited per user; POST /statuses honours the Idempotency-Key header.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
+from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.core.errors import ValidationFailed
+from weituan.core.ratelimit import rate_limit_hit
+from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.request_params import MastodonParams, mastodon_params
+from weituan.mastodon.serializers_accounts import accounts_json
+from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
+from weituan.microblog.models import Visibility
+from weituan.microblog.queries.posts import post_context, post_view_for_user, posts_hydrate
+from weituan.microblog.queries.reposts import liked_by, reposted_by
+from weituan.microblog.services.interactions import comment_create, like_add, like_remove
+from weituan.microblog.services.posts import (
+    idempotent_write,
+    post_create,
+    post_delete,
+    repost_create,
+    repost_undo,
+)
+
 router = Router(tags=["mastodon:statuses"])
+
+
+def write_limit(user: Any) -> None:
+    """Count one write of `user` against the per-minute write limit (RateLimited beyond it)."""
+    rate_limit_hit(f"writes:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+
+
+def _id_param(params: MastodonParams, name: str) -> int | None:
+    raw = params.text(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a status id", code="invalid_id") from None
+
+
+def _media_ids(params: MastodonParams) -> list[int]:
+    raw = params.values.get("media_ids") or []
+    if not isinstance(raw, list):
+        raw = [raw]
+    try:
+        return [int(str(item)) for item in raw if str(item) != ""]
+    except ValueError:
+        raise ValidationFailed("media_ids must be media attachment ids", code="invalid_media") from None
+
+
+def _visibility(params: MastodonParams) -> str:
+    visibility = params.text("visibility") or Visibility.PUBLIC
+    if visibility == "direct":
+        raise ValidationFailed("Direct messages are not supported", code="invalid_visibility")
+    return visibility
+
+
+def _write_status(user: Any, params: MastodonParams) -> int:
+    text = params.text("status") or ""
+    media_ids = _media_ids(params)
+    in_reply_to_id = _id_param(params, "in_reply_to_id")
+    quoted_id = _id_param(params, "quoted_status_id")
+    if params.values.get("poll"):
+        raise ValidationFailed("Polls are not supported", code="polls_unsupported")
+    if in_reply_to_id is not None and quoted_id is not None:
+        raise ValidationFailed("A status cannot both reply and quote", code="invalid")
+    if in_reply_to_id is not None:
+        return comment_create(author=user, post_id=in_reply_to_id, text=text, media_ids=media_ids).id
+    visibility = _visibility(params)
+    if quoted_id is not None:
+        if media_ids:
+            raise ValidationFailed("A quote cannot carry media", code="invalid_media")
+        return repost_create(reposter=user, post_id=quoted_id, comment=text, visibility=visibility).id
+    language = params.text("language") or ""
+    return post_create(
+        author=user, text=text, media_ids=media_ids, visibility=visibility, language=language
+    ).id
+
+
+def _request_hash(params: MastodonParams) -> str:
+    wanted = ("status", "media_ids", "in_reply_to_id", "quoted_status_id", "visibility", "language", "poll")
+    body = {name: params.values.get(name) for name in wanted}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _status_response(request: HttpRequest, post_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    return status_json(post_view_for_user(user, post_id), request)
+
+
+@router.post("/statuses", auth=api_auth, summary="Post a status, a comment (in_reply_to_id) or a quote")
+def status_post(request: HttpRequest) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    params = mastodon_params(request)
+    key = request.headers.get("Idempotency-Key")
+    if key:
+        post_id, _ = idempotent_write(
+            scope=f"statuses:user:{user.pk}",
+            key=key,
+            request_hash=_request_hash(params),
+            write=lambda: _write_status(user, params),
+        )
+    else:
+        post_id = _write_status(user, params)
+    return _status_response(request, post_id)
+
+
+@router.get("/statuses/{int:status_id}", auth=optional_auth, summary="A status")
+def status_get(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    return _status_response(request, status_id)
+
+
+@router.delete("/statuses/{int:status_id}", auth=api_auth, summary="Delete a status")
+def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    post_delete(actor=user, post_id=status_id)
+    view = posts_hydrate([status_id], user, include_deleted=True)[0]
+    return deleted_status_json(view, request)
+
+
+@router.get("/statuses/{int:status_id}/context", auth=optional_auth, summary="Comments around a status")
+def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    context = post_context(request_user(request), status_id)
+    return {
+        "ancestors": statuses_json(context.ancestors, request),
+        "descendants": statuses_json(context.descendants, request),
+    }
+
+
+@router.post("/statuses/{int:status_id}/reblog", auth=api_auth, summary="Repost (a plain Weibo forward)")
+def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    params = mastodon_params(request)
+    repost = repost_create(reposter=user, post_id=status_id, visibility=_visibility(params), reuse_plain=True)
+    return _status_response(request, repost.id)
+
+
+@router.post("/statuses/{int:status_id}/unreblog", auth=api_auth, summary="Undo a plain repost")
+def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    repost_undo(reposter=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/favourite", auth=api_auth, summary="Like")
+def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    like_add(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/unfavourite", auth=api_auth, summary="Take a like back")
+def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    like_remove(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
+    response = JsonResponse(accounts_json([row.user for row in rows], request), safe=False)
+    set_link_header(response, request, [row.cursor for row in rows])
+    return response
+
+
+@router.get("/statuses/{int:status_id}/reblogged_by", auth=optional_auth, summary="Who reposted")
+def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
+    page = page_params_from_request(request, default_limit=40, max_limit=80)
+    rows = reposted_by(
+        request_user(request),
+        status_id,
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+        limit=page.limit,
+    )
+    return _accounts_page(request, rows)
+
+
+@router.get("/statuses/{int:status_id}/favourited_by", auth=optional_auth, summary="Who liked")
+def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
+    page = page_params_from_request(request, default_limit=40, max_limit=80)
+    rows = liked_by(
+        request_user(request),
+        status_id,
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+        limit=page.limit,
+    )
+    return _accounts_page(request, rows)

@@ -1,5 +1,98 @@
-"""Mastodon API: trends."""
+"""Mastodon API: trends (热搜), and the Tag entity shared with search.
 
-from ninja import Router
+`/api/v1/trends/tags` ranks topics by velocity against their usual level (see
+`weituan.microblog.search.trending`); `/api/v1/trends` is the older alias Mastodon still serves.
+`/api/v1/trends/statuses` lists the most engaged recent posts; `/api/v1/trends/links` is empty, as
+Weituan shows no link preview cards.
+"""
+
+from typing import Any
+from urllib.parse import quote
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from weituan.accounts.auth import optional_auth, request_user
+from weituan.mastodon.serializers_accounts import absolute_url
+from weituan.mastodon.serializers_statuses import statuses_json
+from weituan.microblog.queries.posts import posts_hydrate
+from weituan.microblog.queries.relations import hidden_author_ids
+from weituan.microblog.search.trending import DayUse, trending_post_ids, trending_topics
 
 router = Router(tags=["mastodon:trends"])
+
+TRENDS_DEFAULT_LIMIT = 10
+TRENDS_MAX_LIMIT = 20
+
+
+def tag_json(
+    *,
+    topic_id: int,
+    name: str,
+    key: str,
+    history: list[DayUse],
+    request: HttpRequest,
+    following: bool | None = None,
+) -> dict[str, Any]:
+    """Mastodon's Tag entity for the topic stored under `key`, shown as `name`. Counts are strings and
+    `day` a UNIX timestamp string, as Mastodon sends them; `following` only for a logged-in viewer."""
+    data: dict[str, Any] = {
+        "id": str(topic_id),
+        "name": name,
+        "url": absolute_url(f"/topics/{quote(key, safe='')}", request),
+        "history": [
+            {"day": str(int(entry.day.timestamp())), "uses": str(entry.uses), "accounts": str(entry.accounts)}
+            for entry in history
+        ],
+    }
+    if following is not None:
+        data["following"] = following
+    return data
+
+
+class TrendsQuery(Schema):
+    limit: int = Field(TRENDS_DEFAULT_LIMIT, ge=1)
+    offset: int = Field(0, ge=0)
+
+
+def _trending_tags(request: HttpRequest, params: TrendsQuery) -> list[dict[str, Any]]:
+    viewer = request_user(request)
+    trends = trending_topics(limit=min(params.limit, TRENDS_MAX_LIMIT), offset=params.offset)
+    return [
+        tag_json(
+            topic_id=trend.topic_id,
+            name=trend.display,
+            key=trend.name,
+            history=trend.history,
+            request=request,
+            following=False if viewer is not None else None,
+        )
+        for trend in trends
+    ]
+
+
+@router.get("/trends/tags", auth=optional_auth)
+def trends_tags(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
+    return _trending_tags(request, params)
+
+
+@router.get("/trends", auth=optional_auth)
+def trends(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
+    return _trending_tags(request, params)
+
+
+@router.get("/trends/statuses", auth=optional_auth)
+def trends_statuses(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
+    viewer = request_user(request)
+    post_ids = trending_post_ids(limit=min(params.limit, TRENDS_MAX_LIMIT * 2), offset=params.offset)
+    views = posts_hydrate(post_ids, viewer)
+    if viewer is not None:
+        hidden = hidden_author_ids(viewer.pk)
+        views = [view for view in views if view.post.author_id not in hidden]
+    return statuses_json(views, request)
+
+
+@router.get("/trends/links", auth=optional_auth)
+def trends_links(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
+    return []

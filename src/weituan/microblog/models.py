@@ -27,6 +27,10 @@ class Post(models.Model):
     (`comment//@parent: their comment...`) while `comment` holds only what this reposter wrote.
     A comment points at the post it comments on through `parent` (and `root` for that post's tree),
     and at most one level deeper through `reply_to` (Weibo shows replies under the first comment).
+
+    Counters: `reposts_count` of an original counts every live repost anywhere in its tree (what Weibo
+    shows as 转发); of a repost, only the live reposts made directly of it. `comments_count` of a post
+    counts its live comments and replies; of a top comment, its live replies. `likes_count` counts likes.
     """
 
     id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
@@ -35,6 +39,10 @@ class Post(models.Model):
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     text = models.TextField()
     comment = models.TextField(blank=True)
+    # The hops above a repost, nearest first, as the chain in `text` shows them: each
+    # {"post_id", "user_id", "username", "comment"}. Hops that no longer fit the length limit are dropped
+    # from the far end (the repost tree keeps every hop). Empty for originals, comments and direct reposts.
+    chain = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )

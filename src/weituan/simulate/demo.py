@@ -1,15 +1,240 @@
-"""The demo world: a small town of shoppers and merchants with follows, posts and reposts."""
+"""The demo world: a small town of shoppers and merchants with follows, posts, reposts, comments and likes.
 
+Everything goes through the same services the web UI and API use, so the demo exercises the real
+write paths (fan-out, notifications, counters, search indexing). The world is deterministic for a seed.
+"""
+
+import random
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
 
-def demo_world_build(*, seed: int = 2012, progress: bool = False) -> str:
-    raise NotImplementedError("the demo world arrives with the simulator")
+DEMO_PASSWORD = "weituan-demo"
+
+MERCHANTS = [
+    ("xiaolongbao", "南翔小笼包", "上海老字号，每天现包。"),
+    ("hotpot_chen", "陈记火锅", "成都牛油火锅，团购立减。"),
+    ("milk_tea_lab", "奶茶研究所", "Fresh milk tea, Hangzhou."),
+    ("fitclub", "FitClub 健身", "24小时健身房，拼团更优惠。"),
+]
+SHOPPERS = [
+    ("alice", "Alice 爱丽丝"),
+    ("bob", "Bob 鲍勃"),
+    ("carol", "卡罗尔"),
+    ("dave", "Dave"),
+    ("lihua", "李华"),
+    ("wangfang", "王芳"),
+    ("zhangwei", "张伟"),
+    ("liuyang", "刘洋"),
+    ("chenjing", "陈静"),
+    ("yangmi", "杨幂不是我"),
+    ("zhaolei", "赵雷"),
+    ("sunli", "孙丽"),
+    ("zhoujie", "周杰"),
+    ("wuhao", "吴昊"),
+    ("xuqing", "徐晴"),
+    ("hema", "何马"),
+    ("gaofei", "高飞"),
+    ("linlin", "林林"),
+    ("tangyan", "唐嫣然"),
+    ("fengxiao", "冯笑"),
+    ("erin", "Erin"),
+    ("frank", "Frank"),
+    ("grace", "Grace 格蕾丝"),
+    ("henry", "Henry"),
+]
+TOPICS = [
+    "#双十一#",
+    "#团购#",
+    "#拼团#",
+    "#美食探店#",
+    "#上海美食#",
+    "#健身打卡#",
+    "#奶茶#",
+    "#deal",
+    "#foodie",
+]
+MERCHANT_LINES = [
+    "今日团购：{what}，原价{list}元，团购价{price}元，满{tip}人成团！{topic}",
+    "限时秒杀 {what}，只有{stock}份，手慢无 {topic}",
+    "New deal: {what} for ¥{price} (was ¥{list}). Team up with friends! {topic}",
+    "感谢大家支持，{what}已经卖出{sold}份 {topic}",
+]
+WHATS = [
+    "蟹粉小笼包双人套餐",
+    "牛油火锅四人餐",
+    "芝士奶盖买一送一",
+    "月卡健身",
+    "招牌酸菜鱼",
+    "Family hotpot set",
+]
+SHOPPER_LINES = [
+    "周末去吃了{merchant}，味道真不错 {topic}",
+    "有人一起拼团吗？还差两个人 {topic}",
+    "今天的团购很划算，已经下单了 {topic}",
+    "Anyone tried @{merchant_user}? Looks like a good deal {topic}",
+    "下班路上，想喝奶茶 {topic}",
+    "健身第{n}天，坚持！{topic}",
+]
+REPOST_COMMENTS = [
+    "转发微博",
+    "好划算！",
+    "一起拼吗 @{friend}",
+    "mark",
+    "已下单",
+    "求带",
+    "Nice deal",
+    "冲！",
+]
+COMMENTS = [
+    "好吃吗？",
+    "在哪里？",
+    "已拼",
+    "求链接",
+    "看起来不错",
+    "上次去排了一小时队",
+    "Thanks for sharing!",
+]
 
 
-def demo_world_build_if_empty(*, progress: bool = False) -> Any:
+@dataclass
+class DemoSummary:
+    users: int
+    follows: int
+    posts: int
+    reposts: int
+    comments: int
+    likes: int
+
+    def __str__(self) -> str:
+        return (
+            f"Demo world: {self.users} users, {self.follows} follows, {self.posts} posts, "
+            f"{self.reposts} reposts, {self.comments} comments, {self.likes} likes. "
+            f"Log in as alice (or any demo user) with password {DEMO_PASSWORD!r}."
+        )
+
+
+def _progress(enabled: bool, step: str) -> None:
+    if enabled:
+        print(f"  · {step}", file=sys.stderr, flush=True)
+
+
+def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary:
+    """Create the demo world. Run it on an empty database."""
+    from weituan.core.testing import make_user
+    from weituan.microblog.services.interactions import comment_create, like_add
+    from weituan.microblog.services.posts import post_create, repost_create
+    from weituan.microblog.services.relations import follow_create
+
+    rng = random.Random(seed)
+    _progress(progress, "people")
+    # The town has existed for a while: accounts joined weeks ago, as they would have on a live site.
+    now = timezone.now()
+
+    def joined() -> Any:
+        return now - timedelta(days=rng.randint(20, 400))
+
+    with transaction.atomic():
+        merchants = [
+            make_user(
+                username,
+                display_name=name,
+                bio=bio,
+                merchant=True,
+                password=DEMO_PASSWORD,
+                date_joined=joined(),
+            )
+            for username, name, bio in MERCHANTS
+        ]
+        shoppers = [
+            make_user(username, display_name=name, password=DEMO_PASSWORD, date_joined=joined())
+            for username, name in SHOPPERS
+        ]
+        make_user(
+            "olivia", display_name="Olivia 运营", operator=True, password=DEMO_PASSWORD, date_joined=joined()
+        )
+    people = merchants + shoppers
+
+    _progress(progress, "follows")
+    follows = 0
+    for shopper in shoppers:
+        # Everybody follows a few merchants; friendships follow a power law (early users are popular).
+        targets: set[Any] = set(rng.sample(merchants, rng.randint(1, len(merchants))))
+        for _ in range(rng.randint(2, 9)):
+            weights = [1.0 / (rank + 1) ** 1.1 for rank in range(len(shoppers))]
+            targets.add(rng.choices(shoppers, weights=weights)[0])
+        targets.discard(shopper)
+        for target in targets:
+            follow_create(follower=shopper, followee_id=target.id)
+            follows += 1
+
+    _progress(progress, "posts")
+    posts: list[Any] = []
+    for round_no in range(6):
+        for merchant in merchants:
+            line = rng.choice(MERCHANT_LINES)
+            price = rng.choice([19, 39, 59, 88, 99, 128])
+            text = line.format(
+                what=rng.choice(WHATS),
+                list=price * 2,
+                price=price,
+                tip=rng.choice([10, 20, 50]),
+                stock=rng.choice([9, 50, 100]),
+                sold=rng.randint(10, 500),
+                topic=rng.choice(TOPICS),
+            )
+            posts.append(post_create(author=merchant, text=text))
+        for shopper in rng.sample(shoppers, 10):
+            merchant = rng.choice(merchants)
+            text = rng.choice(SHOPPER_LINES).format(
+                merchant=merchant.display_name,
+                merchant_user=merchant.username,
+                topic=rng.choice(TOPICS),
+                n=round_no + 1,
+            )
+            posts.append(post_create(author=shopper, text=text))
+
+    _progress(progress, "reposts, comments and likes")
+    reposts = comments = likes = 0
+    frontier = [p for p in posts if p.author in merchants]
+    for _ in range(60):
+        parent = rng.choice(frontier)
+        reposter = rng.choice(shoppers)
+        if reposter.id == parent.author_id:
+            continue
+        comment = rng.choice(REPOST_COMMENTS).format(friend=rng.choice(shoppers).username)
+        hop = repost_create(reposter=reposter, post_id=parent.id, comment=comment)
+        frontier.append(hop)
+        reposts += 1
+    for post in rng.sample(posts, min(40, len(posts))):
+        for author in rng.sample(people, rng.randint(1, 3)):
+            if author.id != post.author_id:
+                comment_create(author=author, post_id=post.id, text=rng.choice(COMMENTS))
+                comments += 1
+    for post in posts + frontier:
+        for user in rng.sample(people, rng.randint(0, 6)):
+            if user.id != post.author_id:
+                like_add(user=user, post_id=post.id)
+                likes += 1
+    return DemoSummary(
+        users=len(people) + 1,
+        follows=follows,
+        posts=len(posts),
+        reposts=reposts,
+        comments=comments,
+        likes=likes,
+    )
+
+
+def demo_world_build_if_empty(*, progress: bool = False) -> DemoSummary | None:
     from weituan.accounts.models import User
 
-    if not User.objects.exists():
-        return demo_world_build(progress=progress)
-    return None
+    if User.objects.exists():
+        return None
+    summary = demo_world_build(progress=progress)
+    print(summary, file=sys.stderr, flush=True)
+    return summary

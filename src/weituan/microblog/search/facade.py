@@ -1,11 +1,18 @@
-"""What the rest of the micro-blog calls to keep the search index current."""
+"""What the rest of the micro-blog calls to keep the search index current.
+
+Indexing runs synchronously, inside the caller's transaction. It is one small indexed write (cheaper
+than the task row an asynchronous job would insert), and it commits or rolls back with the post itself,
+so a post is findable the moment it is visible and a deleted post is gone the moment the delete commits.
+"""
+
+from weituan.microblog.search import services
 
 
 def post_index(*, post_id: int) -> None:
-    """Index (or re-index) a post's text, after the current transaction commits."""
-    raise NotImplementedError
+    """Index (or re-index) a post's text, in the current transaction."""
+    services.post_index_refresh(post_id=post_id)
 
 
 def post_unindex(*, post_id: int) -> None:
-    """Drop a deleted post from the index, after the current transaction commits."""
-    raise NotImplementedError
+    """Drop a deleted post from the index, in the current transaction."""
+    services.post_index_remove(post_id=post_id)

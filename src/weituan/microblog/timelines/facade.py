@@ -1,11 +1,36 @@
 """What the rest of the micro-blog calls to get posts into (and out of) timelines."""
 
+from weituan.core.tasks import enqueue_on_commit
+
 
 def post_distribute(*, post_id: int) -> None:
     """Schedule the fan-out of a new original post or repost, after the current transaction commits."""
-    raise NotImplementedError
+    from weituan.microblog.timelines.tasks import fanout_deliver_task
+
+    enqueue_on_commit(fanout_deliver_task, post_id=post_id)
 
 
 def post_withdraw(*, post_id: int, author_id: int) -> None:
     """Remove a deleted post from every timeline, after the current transaction commits."""
-    raise NotImplementedError
+    from weituan.microblog.timelines.tasks import fanout_withdraw_task
+
+    enqueue_on_commit(fanout_withdraw_task, post_id=post_id, author_id=author_id)
+
+
+def follow_added(*, follower_id: int, followee_id: int) -> None:
+    """After commit, backfill the follower's home timeline with the followee's recent posts."""
+    from weituan.microblog.timelines.tasks import home_timeline_add_author_task
+
+    enqueue_on_commit(home_timeline_add_author_task, user_id=follower_id, author_id=followee_id)
+
+
+def authors_hidden(*, user_id: int, author_ids: list[int], with_reposts: bool = True) -> None:
+    """After commit, take the authors' posts (and, `with_reposts`, reposts of them) out of a home timeline."""
+    from weituan.microblog.timelines.tasks import home_timeline_drop_authors_task
+
+    enqueue_on_commit(
+        home_timeline_drop_authors_task,
+        user_id=user_id,
+        author_ids=sorted(author_ids),
+        with_reposts=with_reposts,
+    )

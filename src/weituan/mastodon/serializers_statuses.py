@@ -1,0 +1,230 @@
+"""Mastodon's Status, MediaAttachment and Notification entities for Weituan posts, plus the Weibo extras.
+
+How Weibo's reposts map onto Mastodon:
+- an original post or a comment is a plain status (a comment answers its post through `in_reply_to_id`);
+- a repost without any comment in it is a reblog: the wrapper nests the original under `reblog`;
+- a repost without a comment of its own of a repost that has one is a reblog of that repost;
+- any other repost is a quote post (Mastodon 4.4): its `content` is Weibo's chain
+  (`comment//@name: comment...`) and `quote.quoted_status` is the original, as Weibo shows it.
+Weibo's own facts (the chain hop by hop, parent, root, depth, deal) are under the extra key "weituan".
+"""
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from django.http import HttpRequest
+
+from weituan.mastodon.serializers_accounts import absolute_url, account_json, mastodon_datetime
+from weituan.microblog.models import MediaAttachment, Notification, PostKind
+from weituan.microblog.queries.notifications import mastodon_type
+from weituan.microblog.queries.posts import PostView, posts_hydrate
+from weituan.microblog.stats import account_counts
+from weituan.microblog.text import render_html, topic_key
+
+PREVIEW_SIDE = 400  # the thumbnail's longest side, as stored by media_upload
+
+
+def site_base(request: HttpRequest | None) -> str:
+    """The scheme and host links are built on: the request's, else the configured site URL."""
+    return absolute_url("/", request).rstrip("/")
+
+
+def _image_meta(width: int, height: int) -> dict[str, Any]:
+    aspect = round(width / height, 4) if height else 1
+    return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": aspect}
+
+
+def media_json(media: MediaAttachment, request: HttpRequest | None = None) -> dict[str, Any]:
+    """One MediaAttachment entity (always an image on Weituan)."""
+    url = absolute_url(media.file.url, request) if media.file else None
+    preview = absolute_url(media.thumbnail.url, request) if media.thumbnail else url
+    scale = min(1.0, PREVIEW_SIDE / max(media.width, media.height, 1))
+    small_w, small_h = max(1, round(media.width * scale)), max(1, round(media.height * scale))
+    return {
+        "id": str(media.id),
+        "type": "image",
+        "url": url,
+        "preview_url": preview,
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": {"original": _image_meta(media.width, media.height), "small": _image_meta(small_w, small_h)},
+        "description": media.description or None,
+        "blurhash": None,
+    }
+
+
+def _reblog_target(view: PostView) -> tuple[bool, PostView | None]:
+    """(shown as a reblog?, the status it nests). See the module docstring for the rules."""
+    post = view.post
+    if post.kind != PostKind.REPOST or post.comment:
+        return False, None
+    if not any(hop.get("comment") for hop in post.chain):
+        return True, view.root
+    parent = view.parent
+    if parent is not None and parent.post.kind == PostKind.REPOST and parent.post.comment:
+        return True, parent
+    return False, None
+
+
+def _weituan_extras(view: PostView) -> dict[str, Any]:
+    post = view.post
+    return {
+        "kind": post.kind,
+        "comment": post.comment if post.kind == PostKind.REPOST else None,
+        "chain": [
+            {
+                "post_id": str(hop.get("post_id")),
+                "account_id": str(hop.get("user_id")),
+                "username": hop.get("username"),
+                "comment": hop.get("comment", ""),
+            }
+            for hop in post.chain
+        ],
+        "parent_id": str(post.parent_id) if post.parent_id else None,
+        "root_id": str(post.root_id) if post.root_id else None,
+        "depth": post.depth,
+        "deal_id": str(post.deal_id) if post.deal_id else None,
+    }
+
+
+def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> dict[str, Any]:
+    root = view.root
+    if root is None:
+        # Not loaded with this view: point at it instead.
+        return {"state": "accepted", "quoted_status_id": str(view.post.root_id)}
+    if root.is_deleted:
+        return {"state": "deleted", "quoted_status": None}
+    if level >= 2:
+        return {"state": "accepted", "quoted_status_id": str(root.id)}
+    return {"state": "accepted", "quoted_status": _status(root, level=level + 1, request=request)}
+
+
+def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[str, Any]:
+    post = view.post
+    base = site_base(request)
+    url = f"{base}/@{quote(view.author.username)}/{post.id}"
+    as_reblog, target = _reblog_target(view)
+    nested = None
+    if as_reblog and target is not None and not target.is_deleted and level == 0:
+        nested = _status(target, level=1, request=request)
+    is_wrapper = nested is not None
+    in_reply_to_id = None
+    in_reply_to_account_id = None
+    if post.kind == PostKind.COMMENT:
+        in_reply_to_id = post.reply_to_id or post.parent_id
+        if post.reply_to_id:
+            in_reply_to_account_id = view.reply_to_author_id
+        elif view.parent is not None:
+            in_reply_to_account_id = view.parent.author.pk
+    quote_entity = None
+    if post.kind == PostKind.REPOST and not is_wrapper:
+        quote_entity = _quote_json(view, level=level, request=request)
+    content = (
+        ""
+        if is_wrapper
+        else render_html(
+            post.text,
+            base_url=base,
+            # The reposters named in the chain are real accounts too, so their names are links.
+            mentions=[user.username for user in view.mentions]
+            + [str(hop.get("username")) for hop in post.chain],
+        )
+    )
+    return {
+        "id": str(post.id),
+        "uri": url,
+        "url": url,
+        "created_at": mastodon_datetime(post.created_at),
+        "edited_at": mastodon_datetime(post.edited_at),
+        "account": account_json(view.author, view.author_counts, request=request),
+        "content": content,
+        "visibility": post.visibility,
+        "sensitive": False,
+        "spoiler_text": "",
+        "media_attachments": [] if is_wrapper else [media_json(media, request) for media in view.media],
+        "application": None,
+        "mentions": [
+            {
+                "id": str(user.pk),
+                "username": user.username,
+                "acct": user.username,
+                "url": f"{base}/@{quote(user.username)}",
+            }
+            for user in view.mentions
+        ],
+        "tags": [
+            {"name": topic.display, "url": f"{base}/topics/{quote(topic_key(topic.name), safe='')}"}
+            for topic in view.topics
+        ],
+        "emojis": [],
+        "reblogs_count": post.reposts_count,
+        "favourites_count": post.likes_count,
+        "replies_count": post.comments_count,
+        "quotes_count": 0,
+        "in_reply_to_id": str(in_reply_to_id) if in_reply_to_id else None,
+        "in_reply_to_account_id": str(in_reply_to_account_id) if in_reply_to_account_id else None,
+        "reblog": nested,
+        "quote": quote_entity,
+        "poll": None,
+        "card": None,
+        "language": post.language or None,
+        "text": None,
+        "favourited": view.liked_by_viewer,
+        "reblogged": view.reposted_by_viewer,
+        "muted": False,
+        "bookmarked": False,
+        "pinned": False,
+        "filtered": [],
+        "weituan": _weituan_extras(view),
+    }
+
+
+def status_json(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
+    """One Status entity."""
+    return _status(view, level=0, request=request)
+
+
+def statuses_json(views: Sequence[PostView], request: HttpRequest | None = None) -> list[dict[str, Any]]:
+    """Status entities for hydrated posts, in order."""
+    return [_status(view, level=0, request=request) for view in views]
+
+
+def deleted_status_json(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
+    """What DELETE returns: the status as it was, with its source `text` for "delete and redraft"."""
+    data = _status(view, level=0, request=request)
+    data["text"] = view.post.comment if view.post.kind == PostKind.REPOST else view.post.text
+    return data
+
+
+def notifications_json(
+    notifications: Sequence[Notification], viewer: Any, request: HttpRequest | None = None
+) -> list[dict[str, Any]]:
+    """Notification entities, with every post and actor loaded in a fixed number of queries.
+
+    For a reblog the status is the post that was reposted (as Mastodon does); for a quote, the repost.
+    """
+    post_ids = [row.post_id for row in notifications if row.post_id]
+    views = {view.id: view for view in posts_hydrate(post_ids, viewer)}
+    counts = account_counts(sorted({row.actor_id for row in notifications}))
+    rendered = []
+    for row in notifications:
+        kind = mastodon_type(row)
+        view = views.get(row.post_id) if row.post_id else None
+        status = None
+        if view is not None:
+            shown = view.parent if kind == "reblog" and view.parent is not None else view
+            status = None if shown.is_deleted else status_json(shown, request)
+        rendered.append(
+            {
+                "id": str(row.id),
+                "type": kind,
+                "group_key": f"ungrouped-{row.id}",
+                "created_at": mastodon_datetime(row.created_at),
+                "account": account_json(row.actor, counts[row.actor_id], request=request),
+                "status": status,
+                "weituan": {"kind": row.kind, "read": row.read_at is not None},
+            }
+        )
+    return rendered

@@ -1,0 +1,124 @@
+"""Notification reads: a user's notifications, newest first and filterable by Mastodon type, and unread counts.
+
+Weituan's kinds map onto Mastodon's notification types: a mention or a comment is a `mention` (Mastodon
+shows replies as mentions), a repost is a `reblog` when it has no comment of its own and a `quote` when
+it has, a like is a `favourite`, a follow a `follow`.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from weituan.core.errors import NotFound
+from weituan.microblog.models import Notification, NotificationKind
+from weituan.microblog.queries.relations import hidden_author_ids
+
+MASTODON_TYPE_FILTERS: dict[str, Q] = {
+    "mention": Q(kind__in=[NotificationKind.MENTION, NotificationKind.COMMENT]),
+    "reblog": Q(kind=NotificationKind.REPOST, post__comment=""),
+    "quote": Q(kind=NotificationKind.REPOST) & ~Q(post__comment=""),
+    "favourite": Q(kind=NotificationKind.LIKE),
+    "follow": Q(kind=NotificationKind.FOLLOW),
+}
+
+
+def mastodon_type(notification: Notification) -> str:
+    """The Mastodon type of a notification (its post must be loaded for reposts)."""
+    kind = notification.kind
+    if kind in (NotificationKind.MENTION, NotificationKind.COMMENT):
+        return "mention"
+    if kind == NotificationKind.REPOST:
+        post = notification.post
+        return "quote" if post is not None and post.comment else "reblog"
+    if kind == NotificationKind.LIKE:
+        return "favourite"
+    return "follow"
+
+
+def _type_filter(types: Iterable[str]) -> Q:
+    combined = Q(pk__in=[])
+    for name in types:
+        combined |= MASTODON_TYPE_FILTERS.get(name, Q(pk__in=[]))
+    return combined
+
+
+def notifications_page(
+    user: Any,
+    *,
+    types: Iterable[str] = (),
+    exclude_types: Iterable[str] = (),
+    account_id: int | None = None,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[Notification]:
+    """The user's notifications, newest first, paged by id; from accounts they block or mute, none."""
+    rows = Notification.objects.filter(recipient=user).select_related("actor", "post")
+    types = list(types)
+    if types:
+        rows = rows.filter(_type_filter(types))
+    excluded = list(exclude_types)
+    if excluded:
+        rows = rows.exclude(_type_filter(excluded))
+    if account_id is not None:
+        rows = rows.filter(actor_id=account_id)
+    hidden = hidden_author_ids(user.pk)
+    if hidden:
+        rows = rows.exclude(actor_id__in=hidden)
+    if max_id is not None:
+        rows = rows.filter(id__lt=max_id)
+    lower = min_id if min_id is not None else since_id
+    if lower is not None:
+        rows = rows.filter(id__gt=lower)
+    ascending = min_id is not None
+    found = list(rows.order_by("id" if ascending else "-id")[:limit])
+    if ascending:
+        found.reverse()
+    return found
+
+
+def notification_get(user: Any, notification_id: int) -> Notification:
+    """One of the user's notifications; anyone else's is NotFound."""
+    row = (
+        Notification.objects.select_related("actor", "post")
+        .filter(id=notification_id, recipient=user)
+        .first()
+    )
+    if row is None:
+        raise NotFound("Record not found")
+    return row
+
+
+def notifications_unread_count(user: Any, *, limit: int = 1000) -> int:
+    """How many notifications the user has not read (counted up to `limit`, as Mastodon caps it)."""
+    rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    hidden = hidden_author_ids(user.pk)
+    if hidden:
+        rows = rows.exclude(actor_id__in=hidden)
+    return rows[:limit].count()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarker:
+    """Mastodon's notifications marker, derived from what is marked read (nothing extra is stored)."""
+
+    last_read_id: int
+    version: int
+    updated_at: datetime
+
+
+def notifications_read_marker(user: Any) -> ReadMarker:
+    """The newest read notification's id, how many are read, and when reading last happened."""
+    summary = Notification.objects.filter(recipient=user, read_at__isnull=False).aggregate(
+        last=Max("id"), count=Count("id"), when=Max("read_at")
+    )
+    return ReadMarker(
+        last_read_id=summary["last"] or 0,
+        version=summary["count"] or 0,
+        updated_at=summary["when"] or timezone.now(),
+    )

@@ -1,0 +1,170 @@
+"""Relation reads: who follows, blocks and mutes whom, follower lists, and Mastodon's Relationship entity."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, Value
+
+from weituan.microblog.models import Block, Follow, Mute
+
+
+def is_blocked_between(user_a_id: int, user_b_id: int) -> bool:
+    """True when either user blocked the other."""
+    return Block.objects.filter(
+        Q(blocker_id=user_a_id, blocked_id=user_b_id) | Q(blocker_id=user_b_id, blocked_id=user_a_id)
+    ).exists()
+
+
+def is_following(follower_id: int, followee_id: int) -> bool:
+    return Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).exists()
+
+
+def blocked_ids(user_id: int) -> set[int]:
+    """The accounts `user_id` blocked."""
+    return set(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))
+
+
+def muted_ids(user_id: int) -> set[int]:
+    """The accounts `user_id` muted."""
+    return set(Mute.objects.filter(muter_id=user_id).values_list("muted_id", flat=True))
+
+
+def hidden_author_ids(user_id: int) -> set[int]:
+    """Authors whose posts `user_id` never sees: blocked either way, or muted. One query."""
+    blocked = Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True)
+    blockers = Block.objects.filter(blocked_id=user_id).values_list("blocker_id", flat=True)
+    muted = Mute.objects.filter(muter_id=user_id).values_list("muted_id", flat=True)
+    return set(blocked.union(blockers, muted, all=True))
+
+
+def follower_ids(user_id: int) -> list[int]:
+    return list(Follow.objects.filter(followee_id=user_id).values_list("follower_id", flat=True))
+
+
+def followee_ids(user_id: int) -> list[int]:
+    return list(Follow.objects.filter(follower_id=user_id).values_list("followee_id", flat=True))
+
+
+@dataclass(frozen=True, slots=True)
+class RelationRow:
+    """One row of a relation list: `cursor` is the relation's own id (lists page by it), `user_id` the account."""
+
+    cursor: int
+    user_id: int
+
+
+def _page(
+    rows: Any, user_field: str, *, max_id: int | None, since_id: int | None, min_id: int | None, limit: int
+) -> list[RelationRow]:
+    if max_id is not None:
+        rows = rows.filter(id__lt=max_id)
+    lower = min_id if min_id is not None else since_id
+    if lower is not None:
+        rows = rows.filter(id__gt=lower)
+    ascending = min_id is not None
+    rows = rows.order_by("id" if ascending else "-id").values_list("id", user_field)[:limit]
+    found = [RelationRow(cursor=cursor, user_id=user_id) for cursor, user_id in rows]
+    if ascending:
+        found.reverse()
+    return found
+
+
+def followers_page(
+    user_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[RelationRow]:
+    """Who follows `user_id`, newest follow first, paged by follow id."""
+    rows = Follow.objects.filter(followee_id=user_id)
+    return _page(rows, "follower_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def following_page(
+    user_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[RelationRow]:
+    """Whom `user_id` follows, newest follow first, paged by follow id."""
+    rows = Follow.objects.filter(follower_id=user_id)
+    return _page(rows, "followee_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def blocks_page(
+    user_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[RelationRow]:
+    """Whom `user_id` blocked, newest first, paged by block id."""
+    rows = Block.objects.filter(blocker_id=user_id)
+    return _page(rows, "blocked_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def mutes_page(
+    user_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[RelationRow]:
+    """Whom `user_id` muted, newest first, paged by mute id."""
+    rows = Mute.objects.filter(muter_id=user_id)
+    return _page(rows, "muted_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Mastodon's Relationship entity from `viewer_id` to each of `ids`, in order, in one query."""
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    if not wanted:
+        return []
+    marks: set[tuple[str, int]] = set()
+    queries = [
+        Follow.objects.filter(follower_id=viewer_id, followee_id__in=wanted).values_list(
+            Value("following"), "followee_id"
+        ),
+        Follow.objects.filter(followee_id=viewer_id, follower_id__in=wanted).values_list(
+            Value("followed_by"), "follower_id"
+        ),
+        Block.objects.filter(blocker_id=viewer_id, blocked_id__in=wanted).values_list(
+            Value("blocking"), "blocked_id"
+        ),
+        Block.objects.filter(blocked_id=viewer_id, blocker_id__in=wanted).values_list(
+            Value("blocked_by"), "blocker_id"
+        ),
+        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted).values_list(Value("muting"), "muted_id"),
+    ]
+    for mark, other_id in queries[0].union(*queries[1:], all=True):
+        marks.add((str(mark), int(other_id)))
+    return [relationship_json(other_id, marks) for other_id in wanted]
+
+
+def relationship_json(other_id: int, marks: set[tuple[str, int]]) -> dict[str, Any]:
+    following = ("following", other_id) in marks
+    muting = ("muting", other_id) in marks
+    return {
+        "id": str(other_id),
+        "following": following,
+        "showing_reblogs": following,
+        "notifying": False,
+        "languages": None,
+        "followed_by": ("followed_by", other_id) in marks,
+        "blocking": ("blocking", other_id) in marks,
+        "blocked_by": ("blocked_by", other_id) in marks,
+        "muting": muting,
+        "muting_notifications": muting,
+        "requested": False,
+        "requested_by": False,
+        "domain_blocking": False,
+        "endorsed": False,
+        "note": "",
+    }

@@ -1,0 +1,183 @@
+"""Repost reads: the repost tree of a post (each hop a node), a repost's full chain, and who reposted or
+liked a post."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from weituan.core.errors import NotFound
+from weituan.microblog.models import Like, Post, PostKind
+from weituan.microblog.queries.posts import post_get_for_user
+from weituan.microblog.queries.relations import hidden_author_ids
+
+MAX_TREE_NODES = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class TreeNode:
+    """One hop of a repost tree. The tree's own post is the node with `parent_id` None among the nodes.
+    A deleted repost stays in the tree (its reposts hang from it) with `deleted` set and no comment."""
+
+    id: int
+    parent_id: int | None
+    depth: int
+    author_id: int
+    username: str
+    display_name: str
+    comment: str
+    created_at: datetime
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RepostTree:
+    """`nodes` in id order (a parent always before its children). `size` counts live reposts below the
+    post; `max_depth` is the deepest hop below it, counted from the post (0 when never reposted)."""
+
+    post_id: int
+    root_id: int
+    nodes: list[TreeNode]
+    size: int
+    max_depth: int
+    truncated: bool
+
+
+def _node(post: Post, *, is_top: bool) -> TreeNode:
+    deleted = post.deleted_at is not None
+    return TreeNode(
+        id=post.id,
+        parent_id=None if is_top else post.parent_id,
+        depth=post.depth,
+        author_id=post.author_id,
+        username=post.author.username,
+        display_name=post.author.display_name,
+        comment="" if deleted else (post.comment if post.kind == PostKind.REPOST else post.text),
+        created_at=post.created_at,
+        deleted=deleted,
+    )
+
+
+def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
+    """The repost tree below `post_id` (the whole tree for an original), each hop a node."""
+    top = post_get_for_user(viewer, post_id)
+    if top.kind == PostKind.COMMENT:
+        raise NotFound("A comment has no repost tree", code="not_found")
+    root_id = top.root_id or top.id
+    rows = (
+        Post.objects.filter(root_id=root_id, kind=PostKind.REPOST, depth__gt=top.depth)
+        .select_related("author")
+        .order_by("id")
+    )
+    candidates = list(rows[: MAX_TREE_NODES + 1])
+    truncated = len(candidates) > MAX_TREE_NODES
+    candidates = candidates[:MAX_TREE_NODES]
+    inside = {top.id}
+    nodes = [_node(top, is_top=True)]
+    # Ids grow with time, so a parent is always met before its reposts.
+    for post in candidates:
+        if post.parent_id in inside:
+            inside.add(post.id)
+            nodes.append(_node(post, is_top=False))
+    below = nodes[1:]
+    return RepostTree(
+        post_id=top.id,
+        root_id=root_id,
+        nodes=nodes,
+        size=sum(1 for node in below if not node.deleted),
+        max_depth=max((node.depth - top.depth for node in below), default=0),
+        truncated=truncated,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHop:
+    post_id: int
+    author_id: int
+    username: str
+    comment: str
+    depth: int
+    deleted: bool
+
+
+def repost_chain(post_id: int, viewer: Any = None) -> list[ChainHop]:
+    """Every hop from this post up to its root, this post first and the root last (untrimmed, unlike
+    the chain in a repost's text). One query per hop."""
+    post: Post | None = post_get_for_user(viewer, post_id)
+    hops = []
+    while post is not None:
+        deleted = post.deleted_at is not None
+        hops.append(
+            ChainHop(
+                post_id=post.id,
+                author_id=post.author_id,
+                username=post.author.username,
+                comment="" if deleted else (post.comment if post.kind == PostKind.REPOST else post.text),
+                depth=post.depth,
+                deleted=deleted,
+            )
+        )
+        if post.kind != PostKind.REPOST or post.parent_id is None:
+            break
+        post = Post.objects.select_related("author").filter(id=post.parent_id).first()
+    return hops
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRow:
+    """One account in a "who reposted / liked" list; `cursor` is the repost or like id the list pages by."""
+
+    cursor: int
+    user: Any
+
+
+def _paged(
+    rows: Any, *, max_id: int | None, since_id: int | None, min_id: int | None, limit: int
+) -> list[Any]:
+    if max_id is not None:
+        rows = rows.filter(id__lt=max_id)
+    lower = min_id if min_id is not None else since_id
+    if lower is not None:
+        rows = rows.filter(id__gt=lower)
+    ascending = min_id is not None
+    found = list(rows.order_by("id" if ascending else "-id")[:limit])
+    if ascending:
+        found.reverse()
+    return found
+
+
+def reposted_by(
+    viewer: Any,
+    post_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[ActorRow]:
+    """Accounts that reposted the post directly, newest first, paged by repost id."""
+    post = post_get_for_user(viewer, post_id)
+    rows = Post.objects.filter(
+        parent_id=post.id, kind=PostKind.REPOST, deleted_at__isnull=True
+    ).select_related("author")
+    if viewer is not None:
+        rows = rows.exclude(author_id__in=hidden_author_ids(viewer.pk))
+    found = _paged(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    return [ActorRow(cursor=row.id, user=row.author) for row in found]
+
+
+def liked_by(
+    viewer: Any,
+    post_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[ActorRow]:
+    """Accounts that liked the post, newest first, paged by like id."""
+    post = post_get_for_user(viewer, post_id)
+    rows = Like.objects.filter(post_id=post.id).select_related("user")
+    if viewer is not None:
+        rows = rows.exclude(user_id__in=hidden_author_ids(viewer.pk))
+    found = _paged(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    return [ActorRow(cursor=row.id, user=row.user) for row in found]

@@ -1,0 +1,82 @@
+"""The post index tables: an FTS5 table on SQLite, a tsvector table with a GIN index on PostgreSQL.
+
+Both hold one row per searchable post, keyed by the post id, with the terms cut by `terms.py`.
+The tables are created by this app's migrations, raw, because neither shape is a Django model.
+SQL here is assembled only from module constants; every value goes in as a parameter.
+"""
+
+from django.db import connection
+
+from weituan.microblog.search.terms import document_text, document_tsvector
+
+TABLE = "microblog_search_postdoc"
+
+SQLITE_CREATE = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
+    "terms, tokenize = 'unicode61 remove_diacritics 0')"
+)
+POSTGRES_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (post_id bigint PRIMARY KEY, document tsvector NOT NULL);"
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} USING gin (document)"
+)
+DROP = f"DROP TABLE IF EXISTS {TABLE}"
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def document_write(*, post_id: int, text: str) -> None:
+    """Store (or replace) the terms of one post; an empty text removes the post instead."""
+    if not text.strip():
+        document_drop(post_id=post_id)
+        return
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(
+                f"INSERT INTO {TABLE} (post_id, document) VALUES (%s, %s::tsvector) "  # noqa: S608
+                "ON CONFLICT (post_id) DO UPDATE SET document = EXCLUDED.document",
+                [post_id, document_tsvector(text)],
+            )
+        else:
+            cursor.execute(f"DELETE FROM {TABLE} WHERE rowid = %s", [post_id])  # noqa: S608
+            cursor.execute(
+                f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)",  # noqa: S608
+                [post_id, document_text(text)],
+            )
+
+
+def document_drop(*, post_id: int) -> None:
+    with connection.cursor() as cursor:
+        key = "post_id" if is_postgres() else "rowid"
+        cursor.execute(f"DELETE FROM {TABLE} WHERE {key} = %s", [post_id])  # noqa: S608
+
+
+def documents_replace_all(rows: list[tuple[int, str]]) -> None:
+    """Write many posts' terms at once (for a rebuild); `rows` are (post id, searchable text)."""
+    rows = [(post_id, text) for post_id, text in rows if text.strip()]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        if is_postgres():
+            # One statement per batch: two arrays unnested side by side.
+            cursor.execute(
+                f"INSERT INTO {TABLE} (post_id, document) "  # noqa: S608
+                "SELECT * FROM unnest(%s::bigint[], %s::text[]::tsvector[]) "
+                "ON CONFLICT (post_id) DO UPDATE SET document = EXCLUDED.document",
+                [[post_id for post_id, _ in rows], [document_tsvector(text) for _, text in rows]],
+            )
+        else:
+            cursor.executemany(
+                f"DELETE FROM {TABLE} WHERE rowid = %s",  # noqa: S608
+                [(post_id,) for post_id, _ in rows],
+            )
+            cursor.executemany(
+                f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)",  # noqa: S608
+                [(post_id, document_text(text)) for post_id, text in rows],
+            )
+
+
+def documents_clear() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE}")  # noqa: S608

@@ -1,0 +1,73 @@
+"""Notifications: telling a user that someone mentioned, commented on, reposted, liked or followed them."""
+
+from django.db.models import Q
+from django.utils import timezone
+
+from weituan.core.errors import NotFound, ValidationFailed
+from weituan.microblog.models import Block, Mute, Notification, NotificationKind
+
+# Kinds where doing the same thing twice (like, unlike, like) should not notify twice.
+_ONCE_KINDS = {NotificationKind.LIKE, NotificationKind.FOLLOW}
+
+
+def notification_blocked(*, recipient_id: int, actor_id: int) -> bool:
+    """True when the recipient must not hear from the actor: a block either way, or a mute by the recipient."""
+    if Block.objects.filter(
+        Q(blocker_id=recipient_id, blocked_id=actor_id) | Q(blocker_id=actor_id, blocked_id=recipient_id)
+    ).exists():
+        return True
+    return Mute.objects.filter(muter_id=recipient_id, muted_id=actor_id).exists()
+
+
+def notification_create(
+    *, recipient_id: int, actor_id: int, kind: str, post_id: int | None = None
+) -> Notification | None:
+    """Notify `recipient_id` of `kind` done by `actor_id`; returns None when nothing is sent.
+
+    Nobody is notified of their own actions, nor by someone they blocked, muted or were blocked by.
+    Likes and follows are notified once per (actor, post): undoing and redoing them is not news.
+    Call inside the transaction of the action, so a rolled-back action leaves no notification.
+    """
+    if kind not in NotificationKind.values:
+        raise ValidationFailed(f"Unknown notification kind {kind!r}", code="invalid_kind")
+    if recipient_id == actor_id:
+        return None
+    if notification_blocked(recipient_id=recipient_id, actor_id=actor_id):
+        return None
+    if (
+        kind in _ONCE_KINDS
+        and Notification.objects.filter(recipient_id=recipient_id, actor_id=actor_id, kind=kind)
+        .filter(Q(post_id=post_id) if post_id is not None else Q(post__isnull=True))
+        .exists()
+    ):
+        return None
+    return Notification.objects.create(
+        recipient_id=recipient_id, actor_id=actor_id, kind=kind, post_id=post_id
+    )
+
+
+def notifications_mark_read(*, user_id: int, up_to_id: int | None = None) -> int:
+    """Mark the user's unread notifications read (all of them, or those with id <= `up_to_id`)."""
+    unread = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True)
+    if up_to_id is not None:
+        unread = unread.filter(id__lte=up_to_id)
+    return unread.update(read_at=timezone.now())
+
+
+def notification_dismiss(*, user_id: int, notification_id: int) -> None:
+    """Delete one of the user's notifications; someone else's is as good as missing."""
+    deleted, _ = Notification.objects.filter(id=notification_id, recipient_id=user_id).delete()
+    if not deleted:
+        raise NotFound("Notification not found")
+
+
+def notifications_clear(*, user_id: int) -> int:
+    """Delete every notification of the user."""
+    deleted, _ = Notification.objects.filter(recipient_id=user_id).delete()
+    return deleted
+
+
+def notifications_for_post_delete(*, post_id: int) -> int:
+    """Remove the notifications about a deleted post, so nobody is pointed at something gone."""
+    deleted, _ = Notification.objects.filter(post_id=post_id).delete()
+    return deleted

@@ -1,0 +1,255 @@
+"""Writing posts and reposts (Weibo forwards), deleting them, and replaying retried writes.
+
+A repost is a hop in its root's repost tree: `parent` is the post forwarded, `root` the original,
+`depth` the hop count. Its `text` carries Weibo's chain, `comment//@parent: their comment//@...`, built
+from the structured `chain` (see `Post.chain`); `comment` keeps only what this reposter wrote.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.models import IdempotencyRecord
+from weituan.microblog.models import NotificationKind, Post, PostKind, Visibility
+from weituan.microblog.search.facade import post_index, post_unindex
+from weituan.microblog.services.notifications import notification_create, notifications_for_post_delete
+from weituan.microblog.services.post_content import (
+    length_check,
+    media_attach,
+    mentions_record,
+    target_for_write,
+    topics_record,
+    topics_release,
+    visibility_check,
+)
+from weituan.microblog.stats import account_stats_bump
+from weituan.microblog.text import weighted_length
+from weituan.microblog.timelines.facade import post_distribute, post_withdraw
+
+PLAIN_REPOST_TEXT = "转发微博"  # what Weibo shows for a forward of an original without a comment
+
+
+def post_create(
+    *,
+    author: Any,
+    text: str,
+    media_ids: Sequence[int] = (),
+    visibility: str = Visibility.PUBLIC,
+    deal_id: int | None = None,
+    language: str = "",
+) -> Post:
+    """Publish an original post: text checked for length, images attached, mentions and topics recorded.
+
+    A post with images may have no text; a post with neither is refused ("empty_post").
+    """
+    text = text.strip()
+    length_check(text, allow_empty=bool(media_ids))
+    visibility_check(visibility)
+    with transaction.atomic():
+        post = Post.objects.create(
+            author=author,
+            kind=PostKind.ORIGINAL,
+            visibility=visibility,
+            text=text,
+            deal_id=deal_id,
+            language=language[:10],
+        )
+        media_attach(post=post, owner_id=author.pk, media_ids=media_ids)
+        mentions_record(post=post, actor_id=author.pk, text=text)
+        topics_record(post=post, text=text)
+        account_stats_bump(user_id=author.pk, posts=1)
+        post_distribute(post_id=post.id)
+        post_index(post_id=post.id)
+    return post
+
+
+def chain_text(comment: str, chain: Sequence[dict[str, Any]]) -> str:
+    """The text a repost shows: its comment followed by `//@name: comment` for each hop above it."""
+    if not chain:
+        return comment or PLAIN_REPOST_TEXT
+    return comment + "".join(f"//@{hop['username']}: {hop['comment']}" for hop in chain)
+
+
+def _chain_fitted(comment: str, chain: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Drop the farthest hops until the text fits the length limit; the tree still holds every hop."""
+    limit = settings.POST_MAX_WEIGHTED_LENGTH
+    text = chain_text(comment, chain)
+    while chain and weighted_length(text) > limit:
+        chain = chain[:-1]
+        text = chain_text(comment, chain)
+    return chain, text
+
+
+def repost_create(
+    *,
+    reposter: Any,
+    post_id: int,
+    comment: str = "",
+    visibility: str = Visibility.PUBLIC,
+    reuse_plain: bool = False,
+) -> Post:
+    """Forward a post, with an optional comment. A repost of a repost becomes a deeper hop of the same tree.
+
+    Refused when the post is missing ("not_found"), deleted ("post_deleted", also when its root is),
+    a comment ("cannot_repost_comment"), followers-only ("not_repostable"), or when either side blocked
+    the other ("blocked"). Counters: the root's `reposts_count` counts the whole tree; the parent's (when
+    the parent is itself a repost) counts its direct reposts. The parent's author is notified.
+
+    With `reuse_plain`, an existing plain repost of the same post by the same user is returned instead
+    of a second one (Mastodon's reblog is idempotent).
+    """
+    comment = comment.strip()
+    if comment:
+        length_check(comment)
+    visibility_check(visibility)
+    with transaction.atomic():
+        parent = target_for_write(reposter, post_id)
+        if parent.kind == PostKind.COMMENT:
+            raise ValidationFailed("A comment cannot be reposted", code="cannot_repost_comment")
+        if parent.visibility == Visibility.PRIVATE and parent.author_id != reposter.pk:
+            raise PermissionDenied("A followers-only post cannot be reposted", code="not_repostable")
+        if reuse_plain and not comment:
+            existing = Post.objects.filter(
+                author=reposter,
+                kind=PostKind.REPOST,
+                parent_id=parent.id,
+                comment="",
+                deleted_at__isnull=True,
+            ).first()
+            if existing is not None:
+                return existing
+        root_id = parent.root_id or parent.id
+        if parent.kind == PostKind.REPOST:
+            # The root must be live too: Weibo refuses to forward what no longer has an original.
+            if not Post.objects.filter(id=root_id, deleted_at__isnull=True).exists():
+                raise NotFound("The original post was deleted", code="post_deleted")
+            hop = {
+                "post_id": parent.id,
+                "user_id": parent.author_id,
+                "username": parent.author.username,
+                "comment": parent.comment,
+            }
+            chain, text = _chain_fitted(comment, [hop, *parent.chain])
+        else:
+            chain, text = [], chain_text(comment, [])
+        repost = Post.objects.create(
+            author=reposter,
+            kind=PostKind.REPOST,
+            visibility=visibility,
+            text=text,
+            comment=comment,
+            chain=chain,
+            parent=parent,
+            root_id=root_id,
+            depth=parent.depth + 1,
+            # A forwarded deal post keeps its deal card, so every hop can bring (and be credited) orders.
+            deal_id=parent.deal_id,
+        )
+        # Lower ids first (the root is older than any hop), so concurrent reposts lock rows in one order.
+        for counted_id in sorted({root_id, parent.id}):
+            bumped = Post.objects.filter(id=counted_id, deleted_at__isnull=True).update(
+                reposts_count=F("reposts_count") + 1
+            )
+            if not bumped:
+                raise NotFound("The post was deleted", code="post_deleted")
+        notification_create(
+            recipient_id=parent.author_id,
+            actor_id=reposter.pk,
+            kind=NotificationKind.REPOST,
+            post_id=repost.id,
+        )
+        mentions_record(post=repost, actor_id=reposter.pk, text=comment, already_notified=(parent.author_id,))
+        topics_record(post=repost, text=comment)
+        account_stats_bump(user_id=reposter.pk, posts=1)
+        post_distribute(post_id=repost.id)
+        post_index(post_id=repost.id)
+    return repost
+
+
+def repost_undo(*, reposter: Any, post_id: int) -> int:
+    """Delete the user's plain reposts of `post_id` (Mastodon's unreblog). Returns how many were removed."""
+    plain_ids = list(
+        Post.objects.filter(
+            author=reposter, kind=PostKind.REPOST, parent_id=post_id, comment="", deleted_at__isnull=True
+        ).values_list("id", flat=True)
+    )
+    for repost_id in plain_ids:
+        post_delete(actor=reposter, post_id=repost_id)
+    return len(plain_ids)
+
+
+def post_delete(*, actor: Any, post_id: int) -> Post:
+    """Delete a post, repost or comment (soft: `deleted_at`), by its author.
+
+    The author of a post may also delete comments left on it. Counters are taken back exactly once: the
+    conditional UPDATE that sets `deleted_at` decides which of two racing deletes does it.
+    """
+    post = Post.objects.filter(id=post_id).select_related("parent").first()
+    if post is None:
+        raise NotFound("Record not found")
+    allowed = post.author_id == actor.pk or (
+        post.kind == PostKind.COMMENT and post.parent is not None and post.parent.author_id == actor.pk
+    )
+    if not allowed:
+        raise PermissionDenied("Only the author can delete this post", code="not_author")
+    with transaction.atomic():
+        now = timezone.now()
+        if not Post.objects.filter(id=post.id, deleted_at__isnull=True).update(deleted_at=now):
+            raise NotFound("The post was already deleted", code="post_deleted")
+        post.deleted_at = now
+        if post.kind == PostKind.REPOST:
+            assert post.root_id is not None and post.parent_id is not None
+            for counted_id in sorted({post.root_id, post.parent_id}):
+                Post.objects.filter(id=counted_id, reposts_count__gt=0).update(
+                    reposts_count=F("reposts_count") - 1
+                )
+        elif post.kind == PostKind.COMMENT:
+            counted = sorted(pk for pk in (post.parent_id, post.reply_to_id) if pk is not None)
+            for counted_id in counted:
+                Post.objects.filter(id=counted_id, comments_count__gt=0).update(
+                    comments_count=F("comments_count") - 1
+                )
+        if post.kind != PostKind.COMMENT:
+            account_stats_bump(user_id=post.author_id, posts=-1)
+            post_withdraw(post_id=post.id, author_id=post.author_id)
+            post_unindex(post_id=post.id)
+        topics_release(post_id=post.id)
+        notifications_for_post_delete(post_id=post.id)
+    return post
+
+
+def idempotent_write(
+    *, scope: str, key: str, request_hash: str, write: Callable[[], int]
+) -> tuple[int, bool]:
+    """Run `write` (returning the id it made) once per (scope, key); a retry gets the first id back.
+
+    Returns (id, replayed). The record is claimed in the same transaction as the write, so a write that
+    fails leaves no record and may be retried; a concurrent retry waits on the claim and then replays.
+    A retry with a different request under the same key is refused ("idempotency_mismatch").
+    """
+    key = key.strip()[:255]
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(scope=scope, key=key, request_hash=request_hash)
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.get(scope=scope, key=key)
+            if existing.request_hash != request_hash:
+                raise ValidationFailed(
+                    "This Idempotency-Key was used for a different request", code="idempotency_mismatch"
+                ) from None
+            if not isinstance(existing.response, dict) or "id" not in existing.response:
+                raise ValidationFailed(
+                    "The first request with this Idempotency-Key is still running", code="idempotency_busy"
+                ) from None
+            return int(existing.response["id"]), True
+        made_id = write()
+        record.response = {"id": made_id}
+        record.status_code = 200
+        record.save(update_fields=["response", "status_code"])
+    return made_id, False

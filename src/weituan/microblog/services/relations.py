@@ -1,0 +1,141 @@
+"""Relation writes: follow and unfollow, block and unblock, mute and unmute.
+
+Every write locks the two accounts' counter rows in user-id order before it looks at the relation, so
+a follow racing a block (or two people following each other at once) is serialised without deadlock,
+and the followers/following counters move exactly once per follow row created or deleted.
+Timeline changes (backfill after a follow, hiding after a block or mute) run after commit.
+"""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from weituan.accounts.queries import users_by_ids
+from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.microblog.models import AccountStats, Block, Follow, Mute, NotificationKind
+from weituan.microblog.queries.relations import is_blocked_between, is_following
+from weituan.microblog.services.notifications import notification_create
+from weituan.microblog.stats import account_stats_bump
+from weituan.microblog.timelines import facade as timelines
+
+
+def _require_account(user_id: int) -> None:
+    if user_id not in users_by_ids([user_id]):
+        raise NotFound("Record not found", code="not_found")
+
+
+def _lock_pair(first_id: int, second_id: int) -> None:
+    """Lock both accounts' counter rows, lowest id first. Call inside a transaction."""
+    ids = sorted({first_id, second_id})
+    AccountStats.objects.bulk_create(
+        [AccountStats(user_id=user_id) for user_id in ids], ignore_conflicts=True
+    )
+    list(
+        AccountStats.objects.select_for_update()
+        .filter(user_id__in=ids)
+        .order_by("user_id")
+        .values_list("user_id")
+    )
+
+
+def _unfollow_locked(follower_id: int, followee_id: int) -> bool:
+    """Delete the follow row and fix both counters; call holding `_lock_pair`."""
+    deleted, _ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
+    if not deleted:
+        return False
+    account_stats_bump(user_id=follower_id, following=-1)
+    account_stats_bump(user_id=followee_id, followers=-1)
+    return True
+
+
+def follow_create(*, follower: Any, followee_id: int) -> bool:
+    """`follower` follows `followee_id`; True when a new follow was made, False when it already existed.
+
+    Refused for oneself (`cannot_follow_self`), an unknown account (`not_found`) and a block either way
+    (`blocked`); a refusal changes nothing. The followee is notified, and their recent posts enter the
+    follower's home timeline.
+    """
+    if follower.pk == followee_id:
+        raise ValidationFailed("You cannot follow yourself", code="cannot_follow_self")
+    _require_account(followee_id)
+    with transaction.atomic():
+        _lock_pair(follower.pk, followee_id)
+        if is_blocked_between(follower.pk, followee_id):
+            raise PermissionDenied("You cannot follow this account", code="blocked")
+        try:
+            with transaction.atomic():
+                Follow.objects.create(follower_id=follower.pk, followee_id=followee_id)
+        except IntegrityError:
+            return False
+        account_stats_bump(user_id=follower.pk, following=1)
+        account_stats_bump(user_id=followee_id, followers=1)
+        notification_create(recipient_id=followee_id, actor_id=follower.pk, kind=NotificationKind.FOLLOW)
+        timelines.follow_added(follower_id=follower.pk, followee_id=followee_id)
+    return True
+
+
+def follow_delete(*, follower: Any, followee_id: int) -> bool:
+    """`follower` stops following `followee_id`; True when a follow was removed. Their posts leave the
+    follower's home timeline."""
+    _require_account(followee_id)
+    with transaction.atomic():
+        _lock_pair(follower.pk, followee_id)
+        removed = _unfollow_locked(follower.pk, followee_id)
+        if removed:
+            timelines.authors_hidden(user_id=follower.pk, author_ids=[followee_id], with_reposts=False)
+    return removed
+
+
+def block_create(*, blocker: Any, blocked_id: int) -> bool:
+    """`blocker` blocks `blocked_id`; True when a new block was made.
+
+    Follows in both directions are removed (counters fixed), and each side's posts and reposts of them
+    leave the other's home timeline.
+    """
+    if blocker.pk == blocked_id:
+        raise ValidationFailed("You cannot block yourself", code="cannot_block_self")
+    _require_account(blocked_id)
+    with transaction.atomic():
+        _lock_pair(blocker.pk, blocked_id)
+        try:
+            with transaction.atomic():
+                Block.objects.create(blocker_id=blocker.pk, blocked_id=blocked_id)
+        except IntegrityError:
+            return False
+        _unfollow_locked(blocker.pk, blocked_id)
+        _unfollow_locked(blocked_id, blocker.pk)
+        timelines.authors_hidden(user_id=blocker.pk, author_ids=[blocked_id])
+        timelines.authors_hidden(user_id=blocked_id, author_ids=[blocker.pk])
+    return True
+
+
+def block_delete(*, blocker: Any, blocked_id: int) -> bool:
+    """`blocker` lifts a block; True when there was one. Follows removed by the block stay removed."""
+    _require_account(blocked_id)
+    deleted, _ = Block.objects.filter(blocker_id=blocker.pk, blocked_id=blocked_id).delete()
+    return bool(deleted)
+
+
+def mute_create(*, muter: Any, muted_id: int) -> bool:
+    """`muter` mutes `muted_id`: their posts, and reposts of them, stop appearing for the muter only."""
+    if muter.pk == muted_id:
+        raise ValidationFailed("You cannot mute yourself", code="cannot_mute_self")
+    _require_account(muted_id)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Mute.objects.create(muter_id=muter.pk, muted_id=muted_id)
+        except IntegrityError:
+            return False
+        timelines.authors_hidden(user_id=muter.pk, author_ids=[muted_id])
+    return True
+
+
+def mute_delete(*, muter: Any, muted_id: int) -> bool:
+    """`muter` unmutes `muted_id`; if still following, their recent posts come back into the timeline."""
+    _require_account(muted_id)
+    with transaction.atomic():
+        deleted, _ = Mute.objects.filter(muter_id=muter.pk, muted_id=muted_id).delete()
+        if deleted and is_following(muter.pk, muted_id):
+            timelines.follow_added(follower_id=muter.pk, followee_id=muted_id)
+    return bool(deleted)

@@ -1,0 +1,165 @@
+"""Post text: finding @mentions, #话题# / #tag topics and links, and rendering it to safe HTML.
+
+Rendering never trusts the text: every piece is escaped first, and only the links we build ourselves
+(http/https URLs, mentions, topics) become markup. Nothing in a post can add a tag or an attribute.
+"""
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote
+
+from django.utils.html import escape
+
+from weituan.core.text import URL_RE, weighted_length
+
+__all__ = [
+    "Token",
+    "extract_mentions",
+    "extract_topics",
+    "extract_urls",
+    "render_html",
+    "tokenize",
+    "topic_display",
+    "topic_key",
+    "weighted_length",
+]
+
+USERNAME_CHARS = r"A-Za-z0-9_\u4e00-\u9fff"
+# A Weibo topic sits between two #s. It neither starts nor ends with a space ("#a #b" is two Twitter
+# tags), and it holds spaces only when it holds Chinese too, so "#1 C#" is not a topic but "#双十一 团购#" is.
+_WEIBO_TOPIC = r"#(?P<weibo>(?![\s#])(?:[^#\s]{1,64}|(?=[^#\n]*[\u4e00-\u9fff])[^#\n]{1,64}?(?<!\s)))#"
+# An @name preceded by a letter or digit is an e-mail address, not a mention; CJK text may touch it.
+_MENTION = rf"(?<![A-Za-z0-9_.@])@(?P<mention>[{USERNAME_CHARS}]{{2,30}})(?![{USERNAME_CHARS}])"
+# A Twitter tag runs until whitespace or punctuation and is not glued to a word ("C#", "&#60;").
+_TAG = r"(?<![\w&/#])#(?P<tag>\w{1,64})"
+_INLINE_RE = re.compile(f"{_WEIBO_TOPIC}|{_MENTION}|{_TAG}")
+# Closing punctuation right after a link is more likely the sentence's than the link's.
+_URL_TRAILING = ".,;:!?'\")]}"
+
+TokenKind = Literal["text", "url", "mention", "topic"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A piece of post text: `raw` as written; `value` the URL, the username or the topic's display name."""
+
+    kind: TokenKind
+    raw: str
+    value: str
+
+
+def topic_display(name: str) -> str:
+    """A topic name as shown: outer spaces removed and inner runs of spaces made one."""
+    return " ".join(name.split())
+
+
+def topic_key(name: str) -> str:
+    """The key a topic is stored under: display form, case-folded, so #Deal# and #deal are one topic."""
+    return topic_display(name).casefold()
+
+
+def _inline_tokens(segment: str) -> list[Token]:
+    tokens: list[Token] = []
+    position = 0
+    for match in _INLINE_RE.finditer(segment):
+        if match.group("tag") is not None and match.group("tag").isdigit():
+            continue  # "#1" is a number, not a tag, as on Twitter
+        if match.start() > position:
+            tokens.append(Token("text", segment[position : match.start()], segment[position : match.start()]))
+        if match.group("mention") is not None:
+            tokens.append(Token("mention", match.group(0), match.group("mention")))
+        else:
+            name = match.group("weibo") if match.group("weibo") is not None else match.group("tag")
+            tokens.append(Token("topic", match.group(0), topic_display(name)))
+        position = match.end()
+    if position < len(segment):
+        tokens.append(Token("text", segment[position:], segment[position:]))
+    return tokens
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split `text` into text, URL, mention and topic tokens; joining every `raw` gives `text` back."""
+    tokens: list[Token] = []
+    position = 0
+    for match in URL_RE.finditer(text):
+        url = match.group(0)
+        end = match.end()
+        while url and url[-1] in _URL_TRAILING:
+            url = url[:-1]
+            end -= 1
+        if len(url) <= len("https://"):
+            continue
+        tokens.extend(_inline_tokens(text[position : match.start()]))
+        tokens.append(Token("url", url, url))
+        position = end
+    tokens.extend(_inline_tokens(text[position:]))
+    return tokens
+
+
+def _unique(values: list[str], *, as_topics: bool = False) -> list[str]:
+    seen: set[str] = set()
+    kept = []
+    for value in values:
+        marker = topic_key(value) if as_topics else value
+        if marker not in seen:
+            seen.add(marker)
+            kept.append(value)
+    return kept
+
+
+def extract_mentions(text: str) -> list[str]:
+    """The usernames mentioned in `text`, first mention first, each once."""
+    return _unique([token.value for token in tokenize(text) if token.kind == "mention"])
+
+
+def extract_topics(text: str) -> list[str]:
+    """The topics in `text` (display names), each once by key, first use first."""
+    return _unique([token.value for token in tokenize(text) if token.kind == "topic"], as_topics=True)
+
+
+def extract_urls(text: str) -> list[str]:
+    """The http(s) links in `text`, in order."""
+    return [token.value for token in tokenize(text) if token.kind == "url"]
+
+
+def _link(href: str, inner: str, **attrs: str) -> str:
+    extra = "".join(f' {name.rstrip("_")}="{escape(value)}"' for name, value in attrs.items())
+    return f'<a href="{escape(href)}"{extra}>{inner}</a>'
+
+
+def _token_html(token: Token, *, base_url: str, mentions: Collection[str] | None) -> str:
+    if token.kind == "url":
+        return _link(token.value, escape(token.value), rel="nofollow noopener noreferrer", target="_blank")
+    if token.kind == "mention":
+        if mentions is not None and token.value.casefold() not in mentions:
+            return escape(token.raw)
+        href = f"{base_url}/@{quote(token.value)}"
+        inner = f"@<span>{escape(token.value)}</span>"
+        return f'<span class="h-card">{_link(href, inner, class_="u-url mention")}</span>'
+    if token.kind == "topic":
+        href = f"{base_url}/topics/{quote(topic_key(token.value), safe='')}"
+        return _link(href, escape(token.raw), class_="mention hashtag", rel="tag")
+    return escape(token.raw).replace("\n", "<br />")
+
+
+def render_html(text: str, *, base_url: str = "", mentions: Collection[str] | None = None) -> str:
+    """The post as HTML paragraphs, with links, mentions and topics linkified.
+
+    `mentions`, when given, limits linking to those usernames (the ones that exist, matched without
+    regard to case); `base_url` is put
+    before the paths of mention and topic links (empty for pages of this site, the site URL for the API).
+    """
+    known = {name.casefold() for name in mentions} if mentions is not None else None
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not normalised:
+        return ""
+    paragraphs = [part.strip("\n") for part in re.split(r"\n\s*\n", normalised) if part.strip()]
+    rendered = []
+    for paragraph in paragraphs:
+        inner = "".join(
+            _token_html(token, base_url=base_url, mentions=known) for token in tokenize(paragraph)
+        )
+        rendered.append(f"<p>{inner}</p>")
+    return "".join(rendered)

@@ -1,0 +1,321 @@
+"""Where home timelines are kept: database rows by default, Redis sorted sets when REDIS_URL is set.
+
+Both backends hold, per user, the newest post ids with the post's author and (for a repost) the root's
+author, so reads can drop blocked and muted accounts before anything is hydrated.
+
+Redis layout: one sorted set per user, every score 0, ordered by member. A member is
+`<post id, 19 digits>:<author id>:<origin author id>`, so lexicographic order is id order (scores are
+doubles and cannot hold a 64-bit id exactly). The member `0` is a sentinel marking a built timeline: a
+missing key means "rebuild on read", an empty built timeline still exists.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, Protocol, cast
+
+from django.conf import settings
+from django.db import connection
+
+from weituan.core.redis import get_redis, redis_enabled, rkey
+from weituan.microblog.timelines.models import TimelineEntry
+
+
+class Entry(NamedTuple):
+    post_id: int
+    author_id: int
+    origin_author_id: int
+
+
+class Bounds(NamedTuple):
+    """Exclusive id bounds of a read; `ascending` reads just above `lower` (Mastodon's min_id)."""
+
+    upper: int | None = None
+    lower: int | None = None
+    ascending: bool = False
+
+
+class TimelineStore(Protocol):
+    def deliver(self, user_ids: Sequence[int], entry: Entry) -> int:
+        """Add one entry to each built timeline among `user_ids`; returns how many got it."""
+
+    def add(self, user_id: int, entries: Sequence[Entry]) -> None:
+        """Add entries to one user's timeline if it is built (backfill after a follow)."""
+
+    def rebuild(self, user_id: int, entries: Sequence[Entry]) -> None:
+        """Merge `entries` (the newest posts of the user's follows) into the timeline, cut it to the cap,
+        and mark it built. Merging rather than replacing keeps a post delivered while the rebuild ran."""
+
+    def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
+        """Up to `count` entries newest first, or None when the timeline is not built."""
+
+    def remove_post(self, post_id: int, user_ids: Iterable[int]) -> None: ...
+
+    def remove_authors(self, user_id: int, author_ids: set[int], *, with_reposts: bool) -> None:
+        """Drop entries written by any of `author_ids` from one user's timeline (and, `with_reposts`,
+        others' reposts of their posts)."""
+
+    def trim(self, user_ids: Sequence[int]) -> None:
+        """Cut each timeline to the newest TIMELINE_CAP entries."""
+
+
+# --- database rows -------------------------------------------------------------------------------
+
+
+class DatabaseTimelineStore:
+    """TimelineEntry rows; a timeline counts as built when the user's TimelineState says so.
+
+    Cutting a timeline to the cap costs an index walk of `cap` rows, so fan-out trims each follower
+    only on about one delivery in TRIM_EVERY; a timeline may briefly hold a few more than the cap.
+    """
+
+    batch_size = 2000
+
+    def trim_every(self) -> int:
+        return max(1, settings.TIMELINE_CAP // 16)
+
+    def deliver(self, user_ids: Sequence[int], entry: Entry) -> int:
+        # One statement per batch, the user ids passed as a single array (PostgreSQL) or JSON list
+        # (SQLite): building a model instance per row would cost more than the insert itself.
+        table = connection.ops.quote_name(TimelineEntry._meta.db_table)
+        postgres = connection.vendor == "postgresql"
+        source = "unnest(%s::bigint[]) AS ids(value)" if postgres else "json_each(%s)"
+        sql = " ".join(
+            (
+                "INSERT INTO",
+                table,
+                "(user_id, post_id, author_id, origin_author_id) SELECT value, %s, %s, %s FROM",
+                source,
+                "WHERE true ON CONFLICT DO NOTHING",
+            )
+        )
+        with connection.cursor() as cursor:
+            for start in range(0, len(user_ids), self.batch_size):
+                chunk = user_ids[start : start + self.batch_size]
+                ids: list[int] | str = list(chunk) if postgres else json.dumps(list(chunk))
+                cursor.execute(sql, [entry.post_id, entry.author_id, entry.origin_author_id, ids])
+        every = self.trim_every()
+        due = [user_id for user_id in user_ids if (user_id * 2654435761 + entry.post_id) % every == 0]
+        if due:
+            self.trim(due)
+        return len(user_ids)
+
+    def add(self, user_id: int, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        TimelineEntry.objects.bulk_create(
+            [
+                TimelineEntry(user_id=user_id, post_id=p, author_id=a, origin_author_id=o)
+                for p, a, o in entries
+            ],
+            batch_size=self.batch_size,
+            ignore_conflicts=True,
+        )
+        self.trim([user_id])
+
+    def rebuild(self, user_id: int, entries: Sequence[Entry]) -> None:
+        TimelineEntry.objects.bulk_create(
+            [
+                TimelineEntry(user_id=user_id, post_id=p, author_id=a, origin_author_id=o)
+                for p, a, o in entries[: settings.TIMELINE_CAP]
+            ],
+            batch_size=self.batch_size,
+            ignore_conflicts=True,
+        )
+        self.trim([user_id])
+
+    def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
+        rows = TimelineEntry.objects.filter(user_id=user_id)
+        if bounds.upper is not None:
+            rows = rows.filter(post_id__lt=bounds.upper)
+        if bounds.lower is not None:
+            rows = rows.filter(post_id__gt=bounds.lower)
+        rows = rows.order_by("post_id" if bounds.ascending else "-post_id")
+        found = [Entry(*row) for row in rows.values_list("post_id", "author_id", "origin_author_id")[:count]]
+        if bounds.ascending:
+            found.reverse()
+        return found
+
+    def remove_post(self, post_id: int, user_ids: Iterable[int]) -> None:
+        # By primary key, holder by holder; a timeline missed here still drops the deleted post at read.
+        ids = list(user_ids)
+        for start in range(0, len(ids), self.batch_size):
+            TimelineEntry.objects.filter(
+                user_id__in=ids[start : start + self.batch_size], post_id=post_id
+            ).delete()
+
+    def remove_authors(self, user_id: int, author_ids: set[int], *, with_reposts: bool) -> None:
+        if not author_ids:
+            return
+        TimelineEntry.objects.filter(user_id=user_id, author_id__in=author_ids).delete()
+        if with_reposts:
+            TimelineEntry.objects.filter(user_id=user_id, origin_author_id__in=author_ids).delete()
+
+    def trim(self, user_ids: Sequence[int]) -> None:
+        table = connection.ops.quote_name(TimelineEntry._meta.db_table)
+        # The only interpolation is the model's own quoted table name.
+        sql = " ".join(
+            (
+                "DELETE FROM",
+                table,
+                "WHERE user_id = %s AND post_id < (SELECT post_id FROM",
+                table,
+                "WHERE user_id = %s ORDER BY post_id DESC LIMIT 1 OFFSET %s)",
+            )
+        )
+        offset = settings.TIMELINE_CAP - 1
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(user_id, user_id, offset) for user_id in user_ids])
+
+
+# --- Redis sorted sets ---------------------------------------------------------------------------
+
+_SENTINEL = "0"
+
+# KEYS: timelines; ARGV: member, cap. Only built timelines (key present) receive the entry.
+_DELIVER_LUA = """
+local member = ARGV[1]
+local cap = tonumber(ARGV[2])
+local delivered = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('ZADD', key, 0, member)
+    local size = redis.call('ZCARD', key)
+    if size > cap + 1 then
+      redis.call('ZREMRANGEBYRANK', key, 1, size - cap - 1)
+    end
+    delivered = delivered + 1
+  end
+end
+return delivered
+"""
+
+# KEYS: timelines; ARGV: min, max of a lexicographic range to remove from each.
+_REMOVE_RANGE_LUA = """
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYLEX', key, ARGV[1], ARGV[2])
+end
+return 0
+"""
+
+
+def _member(entry: Entry) -> str:
+    return f"{entry.post_id:019d}:{entry.author_id}:{entry.origin_author_id}"
+
+
+def _entry(member: bytes | str) -> Entry:
+    text = member.decode() if isinstance(member, bytes) else member
+    post_id, author_id, origin_author_id = text.split(":")
+    return Entry(int(post_id), int(author_id), int(origin_author_id))
+
+
+def home_key(user_id: int) -> str:
+    return rkey("tl", "home", user_id)
+
+
+class RedisTimelineStore:
+    """Sorted sets trimmed exactly to the cap on every delivery, in Lua so a batch is one round trip."""
+
+    batch_size = 1000
+
+    def __init__(self) -> None:
+        client = get_redis()
+        self.client = client
+        self._deliver = client.register_script(_DELIVER_LUA)
+        self._remove_range = client.register_script(_REMOVE_RANGE_LUA)
+
+    def deliver(self, user_ids: Sequence[int], entry: Entry) -> int:
+        member = _member(entry)
+        cap = settings.TIMELINE_CAP
+        total = 0
+        for start in range(0, len(user_ids), self.batch_size):
+            keys = [home_key(user_id) for user_id in user_ids[start : start + self.batch_size]]
+            total += int(self._deliver(keys=keys, args=[member, cap]))
+        return total
+
+    def add(self, user_id: int, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        key = home_key(user_id)
+        if not self.client.exists(key):
+            return
+        cap = settings.TIMELINE_CAP
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(key, {_member(entry): 0 for entry in entries})
+        pipe.zremrangebyrank(key, 1, -(cap + 1))
+        pipe.execute()
+
+    def rebuild(self, user_id: int, entries: Sequence[Entry]) -> None:
+        key = home_key(user_id)
+        cap = settings.TIMELINE_CAP
+        mapping = {_member(entry): 0 for entry in entries[:cap]}
+        mapping[_SENTINEL] = 0
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(key, mapping)
+        pipe.zremrangebyrank(key, 1, -(cap + 1))
+        pipe.execute()
+
+    def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
+        key = home_key(user_id)
+        high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
+        # ';' sorts just after ':', so "(<id>;" excludes every member of post <id> itself.
+        low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(key)
+        if bounds.ascending:
+            pipe.zrangebylex(key, low, high, start=0, num=count)
+        else:
+            pipe.zrevrangebylex(key, high, low, start=0, num=count)
+        exists, members = pipe.execute()
+        if not exists:
+            return None
+        found = [_entry(member) for member in members]
+        if bounds.ascending:
+            found.reverse()
+        return found
+
+    def remove_post(self, post_id: int, user_ids: Iterable[int]) -> None:
+        low, high = f"[{post_id:019d}:", f"[{post_id:019d};"
+        batch: list[str] = []
+        for user_id in user_ids:
+            batch.append(home_key(user_id))
+            if len(batch) >= self.batch_size:
+                self._remove_range(keys=batch, args=[low, high])
+                batch = []
+        if batch:
+            self._remove_range(keys=batch, args=[low, high])
+
+    def remove_authors(self, user_id: int, author_ids: set[int], *, with_reposts: bool) -> None:
+        if not author_ids:
+            return
+        key = home_key(user_id)
+        doomed: list[bytes] = []
+        members = cast(list[bytes], self.client.zrange(key, 0, -1))
+        for member in members:
+            if member in (_SENTINEL, _SENTINEL.encode()):
+                continue
+            entry = _entry(member)
+            if entry.author_id in author_ids or (with_reposts and entry.origin_author_id in author_ids):
+                doomed.append(member)
+        if doomed:
+            self.client.zrem(key, *doomed)
+
+    def trim(self, user_ids: Sequence[int]) -> None:
+        cap = settings.TIMELINE_CAP
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.zremrangebyrank(home_key(user_id), 1, -(cap + 1))
+        pipe.execute()
+
+
+_redis_stores: dict[str, RedisTimelineStore] = {}
+
+
+def timeline_store() -> TimelineStore:
+    """The backend for this process: Redis when REDIS_URL is set, else database rows."""
+    if redis_enabled():
+        url = str(settings.REDIS_URL)
+        store = _redis_stores.get(url)
+        if store is None:
+            store = _redis_stores[url] = RedisTimelineStore()
+        return store
+    return DatabaseTimelineStore()

@@ -1,0 +1,90 @@
+"""The Mastodon timeline endpoints: home (fixed query count), public, tag, and an account's statuses."""
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from weituan.core.testing import make_user
+from weituan.microblog.timelines.queries import home_timeline_ids
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_timeline_pages_with_link_header(api_as: Any, shopper: Any, merchant: Any, post_as: Any) -> None:
+    client = api_as(shopper)
+    client.post(f"/api/v1/accounts/{merchant.pk}/follow")
+    assert client.get("/api/v1/timelines/home").json() == []
+    ids = [post_as(merchant, f"团购 {index}").id for index in range(5)][::-1]
+    first = client.get("/api/v1/timelines/home?limit=2")
+    assert [row["id"] for row in first.json()] == [str(ids[0]), str(ids[1])]
+    assert first.json()[0]["account"]["id"] == str(merchant.pk)
+    links = dict(
+        (part.split(";")[1].strip(), part.split(";")[0].strip().strip("<>"))
+        for part in first["Link"].split(", ")
+    )
+    assert f"max_id={ids[1]}" in links['rel="next"']
+    assert f"min_id={ids[0]}" in links['rel="prev"']
+    second = client.get(links['rel="next"'])
+    assert [row["id"] for row in second.json()] == [str(ids[2]), str(ids[3])]
+    since = client.get(f"/api/v1/timelines/home?since_id={ids[2]}")
+    assert [row["id"] for row in since.json()] == [str(ids[0]), str(ids[1])]
+    assert client.get("/api/v1/timelines/home?limit=0").status_code == 422
+    assert client.get("/api/v1/timelines/home?max_id=x").json()["code"] == "invalid_cursor"
+    assert Client().get("/api/v1/timelines/home").status_code == 401
+
+
+def test_home_timeline_query_count_is_fixed(
+    backend: str,
+    api_as: Any,
+    shopper: Any,
+    follow: Any,
+    post_as: Any,
+    repost_as: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    authors = [make_user(f"author{index}") for index in range(4)]
+    for author in authors:
+        follow(shopper, author)
+    home_timeline_ids(shopper.pk)
+    originals = [post_as(authors[index % 4], f"post {index}") for index in range(30)]
+    for index in range(15):
+        repost_as(authors[(index + 1) % 4], originals[index], f"转 {index}")
+    client = api_as(shopper)
+    client.get("/api/v1/timelines/home")  # warm: token lookup caches, timeline state stamped
+    expected = 10 if backend == "db" else 9
+    with django_assert_num_queries(expected):
+        small = client.get("/api/v1/timelines/home?limit=20")
+    with django_assert_num_queries(expected):
+        large = client.get("/api/v1/timelines/home?limit=40")
+    assert (len(small.json()), len(large.json())) == (20, 40)
+
+
+def test_public_and_tag_timelines(api_as: Any, shopper: Any, merchant: Any, post_as: Any) -> None:
+    tagged = post_as(merchant, "今天 #双十一# 开抢")
+    other = post_as(shopper, "hello")
+    anonymous = Client()
+    public = anonymous.get("/api/v1/timelines/public?local=true")
+    assert [row["id"] for row in public.json()] == [str(other.id), str(tagged.id)]
+    assert anonymous.get("/api/v1/timelines/public?remote=true").json() == []
+    tag = anonymous.get("/api/v1/timelines/tag/双十一")
+    assert [row["id"] for row in tag.json()] == [str(tagged.id)]
+    api_as(shopper).post(f"/api/v1/accounts/{merchant.pk}/block")
+    mine = api_as(shopper).get("/api/v1/timelines/public").json()
+    assert [row["id"] for row in mine] == [str(other.id)]
+
+
+def test_account_statuses(api_as: Any, shopper: Any, merchant: Any, post_as: Any, repost_as: Any) -> None:
+    post = post_as(merchant, "原创")
+    forward = repost_as(shopper, post)
+    own = post_as(shopper, "我的")
+    anonymous = Client()
+    every = anonymous.get(f"/api/v1/accounts/{shopper.pk}/statuses").json()
+    assert [row["id"] for row in every] == [str(own.id), str(forward.id)]
+    assert every[1]["reblog"]["id"] == str(post.id)
+    originals = anonymous.get(f"/api/v1/accounts/{shopper.pk}/statuses?exclude_reblogs=true").json()
+    assert [row["id"] for row in originals] == [str(own.id)]
+    assert anonymous.get(f"/api/v1/accounts/{shopper.pk}/statuses?pinned=true").json() == []
+    paged = anonymous.get(f"/api/v1/accounts/{shopper.pk}/statuses?max_id={own.id}").json()
+    assert [row["id"] for row in paged] == [str(forward.id)]
+    assert anonymous.get("/api/v1/accounts/987654321/statuses").status_code == 404
