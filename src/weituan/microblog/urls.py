@@ -1,6 +1,17 @@
-"""Browser URLs of microblog."""
+"""Browser URLs of posts: compose, the post page and the actions on a post."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from weituan.microblog import views
 
 app_name = "microblog"
-urlpatterns: list = []
+urlpatterns = [
+    path("compose", views.compose, name="compose"),
+    path("p/<int:post_id>", views.post_detail, name="post"),
+    path("p/<int:post_id>/comments", views.post_comments, name="comments"),
+    path("p/<int:post_id>/like", views.like, name="like"),
+    path("p/<int:post_id>/unlike", views.unlike, name="unlike"),
+    path("p/<int:post_id>/repost", views.repost, name="repost"),
+    path("p/<int:post_id>/comment", views.comment, name="comment"),
+    path("p/<int:post_id>/delete", views.delete, name="delete"),
+]

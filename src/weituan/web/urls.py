@@ -1,11 +1,23 @@
-"""Browser URLs of the UI shell."""
+"""Browser URLs of the pages that span apps: home, profiles, topics, search, trending, notifications."""
 
 from django.urls import path
+from django.views.i18n import set_language
 
-from weituan.web import views
+from weituan.web import views, views_discover, views_people
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("timeline/new", views.home_new, name="home_new"),
+    path("notifications", views.notifications, name="notifications"),
+    path("notifications/badge", views.notifications_badge, name="notifications_badge"),
+    path("search", views_discover.search, name="search"),
+    path("trending", views_discover.trending, name="trending"),
+    path("topics/<str:name>", views_discover.topic, name="topic"),
+    path("@<str:username>", views_people.profile, name="profile"),
+    path("@<str:username>/followers", views_people.followers, name="followers"),
+    path("@<str:username>/following", views_people.following, name="following"),
+    path("@<str:username>/relation", views_people.relation_change, name="relation"),
+    path("i18n/setlang", set_language, name="set_language"),
     path("healthz", views.healthz, name="healthz"),
 ]

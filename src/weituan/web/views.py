@@ -1,12 +1,121 @@
-"""The UI shell: the home page and the health check."""
+"""The home page (compose box and home timeline, or the public timeline for visitors), its infinite scroll
+and new-post poll, notifications, and the health check."""
 
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
+
+from weituan.accounts.queries import verified_merchants
+from weituan.microblog.queries.notifications import notifications_page, notifications_unread_count
+from weituan.microblog.queries.posts import posts_hydrate
+from weituan.microblog.search.trending import trending_topics
+from weituan.microblog.services.notifications import notifications_mark_read
+from weituan.microblog.timelines.queries import home_timeline_ids, public_timeline_ids
+from weituan.web.responses import is_htmx, query_id
+
+PAGE_SIZE = 20
+NOTIFICATIONS_PER_PAGE = 30
+TRENDS_ON_HOME = 10
+SUGGESTED_SHOPS = 5
 
 
+def more_url(path: str, ids: list[int], page_size: int = PAGE_SIZE, **params: Any) -> str | None:
+    """The URL of the next (older) page after `ids`, or None when this page was the last."""
+    if len(ids) < page_size:
+        return None
+    return f"{path}?{urlencode({**params, 'max_id': ids[-1]})}"
+
+
+def _timeline_ids(
+    request: HttpRequest, *, max_id: int | None = None, since_id: int | None = None
+) -> list[int]:
+    if request.user.is_authenticated:
+        return home_timeline_ids(request.user.pk, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
+    return public_timeline_ids(viewer_id=None, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
+
+
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html", {})
+    """Signed in: the compose box and the home timeline. A visitor: the public timeline and trending topics.
+    With `max_id` from htmx, only the next page of cards (infinite scroll)."""
+    max_id = query_id(request, "max_id")
+    if max_id is not None and is_htmx(request):
+        ids = _timeline_ids(request, max_id=max_id)
+        viewer = request.user if request.user.is_authenticated else None
+        context = {"views": posts_hydrate(ids, viewer), "more_url": more_url(reverse("web:home"), ids)}
+        return render(request, "microblog/_post_list.html", context)
+    return home_page(request, max_id=max_id)
+
+
+def home_page(
+    request: HttpRequest, *, max_id: int | None = None, compose_text: str = "", status: int = 200
+) -> HttpResponse:
+    """The whole home page; `compose_text` refills the compose box after a refused post (without
+    JavaScript), its weighted length counted here."""
+    viewer = request.user if request.user.is_authenticated else None
+    ids = _timeline_ids(request, max_id=max_id)
+    context: dict[str, Any] = {
+        "views": posts_hydrate(ids, viewer),
+        "more_url": more_url(reverse("web:home"), ids),
+        "newest_id": ids[0] if ids else 0,
+        "max_length": settings.POST_MAX_WEIGHTED_LENGTH,
+        "compose_text": compose_text,
+    }
+    if viewer is None:
+        context["trends"] = trending_topics(limit=TRENDS_ON_HOME)
+    elif not ids:
+        # An empty timeline (a newcomer): suggest shops to follow.
+        context["suggested"] = [
+            shop for shop in verified_merchants()[: SUGGESTED_SHOPS + 1] if shop.pk != viewer.pk
+        ]
+    return render(request, "web/home.html", context, status=status)
+
+
+@require_GET
+def home_new(request: HttpRequest) -> HttpResponse:
+    """The new-post poll of the home page. Without `show`: a "N new posts" button when there are any
+    (else the poller again). With `show`: the new cards, followed by a poller above them."""
+    since_id = query_id(request, "since_id") or 0
+    ids = _timeline_ids(request, since_id=since_id)
+    context: dict[str, Any] = {"since_id": since_id, "new_count": len(ids)}
+    if request.GET.get("show") and ids:
+        viewer = request.user if request.user.is_authenticated else None
+        context.update(views=posts_hydrate(ids, viewer), since_id=ids[0], new_count=0, shown=True)
+    return render(request, "web/_new_posts.html", context)
+
+
+@login_required
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The user's notifications, newest first; viewing the first page marks everything up to it read."""
+    max_id = query_id(request, "max_id")
+    rows = notifications_page(request.user, max_id=max_id, limit=NOTIFICATIONS_PER_PAGE)
+    unread_ids = {row.id for row in rows if row.read_at is None}
+    if rows and max_id is None:
+        notifications_mark_read(user_id=rows[0].recipient_id, up_to_id=rows[0].id)
+    ids = [row.id for row in rows]
+    context = {
+        "rows": rows,
+        "unread_ids": unread_ids,
+        "more_url": more_url(reverse("web:notifications"), ids, NOTIFICATIONS_PER_PAGE),
+    }
+    if max_id is not None and is_htmx(request):
+        return render(request, "web/_notification_list.html", context)
+    return render(request, "web/notifications.html", context)
+
+
+@require_GET
+def notifications_badge(request: HttpRequest) -> HttpResponse:
+    """The unread count in the navigation bar, polled by htmx."""
+    count = notifications_unread_count(request.user) if request.user.is_authenticated else 0
+    return render(request, "web/_unread_badge.html", {"unread": count})
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -9,7 +9,7 @@ import urllib.request
 
 
 def _env(tmp_path, **extra):
-    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL")
+    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update({"WEITUAN_DATA_DIR": str(tmp_path), "WEITUAN_PROFILE": "dev", **extra})
     return env

@@ -9,7 +9,7 @@ import pytest
 
 
 def run_weituan(tmp_path, *args, **env):
-    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL")
+    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     clean.update({"WEITUAN_DATA_DIR": str(tmp_path), **env})
     return subprocess.run(

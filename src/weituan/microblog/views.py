@@ -1,0 +1,232 @@
+"""Browser pages and actions of posts: compose, the post page, like, repost, comment and delete.
+
+Actions answer htmx with the re-drawn post card (or comment list) and a line in the page's flash area;
+a plain form post (no JavaScript) is redirected back with a message. Refusals from the services are
+shown the same way, never as a server error.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from weituan.core.errors import NotFound, ServiceError, ValidationFailed
+from weituan.microblog.models import PostKind
+from weituan.microblog.queries.posts import PostView, comments_page, post_view_for_user, posts_hydrate
+from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_by
+from weituan.microblog.services.interactions import comment_create, like_add, like_remove
+from weituan.microblog.services.media import media_upload
+from weituan.microblog.services.posts import post_create, post_delete, repost_create
+from weituan.web.responses import error_text, is_htmx, safe_next, service_error_response
+from weituan.web.views import home_page
+
+MAX_IMAGES = 9
+COMMENTS_PER_PAGE = 20
+REPLIES_SHOWN = 3
+TREE_NODES_SHOWN = 300
+
+
+def _viewer(request: HttpRequest) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+def _with_flash(request: HttpRequest, template: str, context: dict[str, Any], note: str) -> HttpResponse:
+    """The fragment, plus `note` swapped into the flash area out of band."""
+    return render(request, template, {**context, "flash_note": note, "flash_oob": True})
+
+
+def _card_response(request: HttpRequest, post_id: int, note: str) -> HttpResponse:
+    """The re-drawn card of `post_id` as the viewer now sees it."""
+    views = posts_hydrate([post_id], request.user)
+    if not views:
+        raise NotFound("Record not found")
+    return _with_flash(request, "microblog/_post_card_response.html", {"view": views[0]}, note)
+
+
+def _done(request: HttpRequest, post_id: int, note: str, fallback: str) -> HttpResponse:
+    if is_htmx(request):
+        return _card_response(request, post_id, note)
+    messages.success(request, note)
+    return HttpResponseRedirect(safe_next(request, fallback))
+
+
+def _uploads(request: HttpRequest) -> list[int]:
+    """Store the attached images one by one; each is validated (and resized) by the media service."""
+    files = request.FILES.getlist("images")
+    if len(files) > MAX_IMAGES:
+        raise ValidationFailed(f"At most {MAX_IMAGES} images", code="too_many_media")
+    return [media_upload(owner=request.user, upload=upload).id for upload in files]
+
+
+@login_required
+@require_POST
+def compose(request: HttpRequest) -> HttpResponse:
+    home = reverse("web:home")
+    try:
+        post = post_create(
+            author=request.user,
+            text=request.POST.get("text", ""),
+            media_ids=_uploads(request),
+            language=getattr(request, "LANGUAGE_CODE", "")[:10],
+        )
+    except ServiceError as error:
+        if is_htmx(request):
+            return service_error_response(request, error, fallback_url=home)
+        # Without JavaScript the draft comes back in the box, with its length counted.
+        messages.error(request, error_text(error))
+        return home_page(request, compose_text=request.POST.get("text", ""), status=error.status)
+    note = _("Posted.")
+    if is_htmx(request):
+        views = posts_hydrate([post.id], request.user)
+        return _with_flash(request, "microblog/_compose_response.html", {"view": views[0]}, note)
+    messages.success(request, note)
+    return HttpResponseRedirect(home)
+
+
+def _nested_tree(tree: RepostTree) -> list[dict[str, Any]]:
+    """The flat node list as nested hops (children under their parent), at most TREE_NODES_SHOWN."""
+    nodes: dict[int, dict[str, Any]] = {}
+    tops: list[dict[str, Any]] = []
+    top_depth = tree.nodes[0].depth if tree.nodes else 0
+    for node in tree.nodes[1 : TREE_NODES_SHOWN + 1]:
+        item: dict[str, Any] = {"node": node, "hop": node.depth - top_depth, "children": []}
+        nodes[node.id] = item
+        parent = nodes.get(node.parent_id) if node.parent_id is not None else None
+        (parent["children"] if parent is not None else tops).append(item)
+    return tops
+
+
+def _comments_with_replies(viewer: Any, post_id: int, max_id: int | None) -> list[dict[str, Any]]:
+    comments = comments_page(viewer, post_id, max_id=max_id, limit=COMMENTS_PER_PAGE)
+    threads = []
+    for comment in comments:
+        replies: list[PostView] = []
+        if comment.post.comments_count:
+            replies = comments_page(viewer, post_id, replies_of=comment.id, limit=REPLIES_SHOWN)
+            replies.reverse()  # oldest first under the comment, as Weibo reads
+        threads.append({"comment": comment, "replies": replies})
+    return threads
+
+
+@require_GET
+def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
+    """A post, its comments (one level of replies), who reposted it and its repost tree."""
+    viewer = _viewer(request)
+    try:
+        view = post_view_for_user(viewer, post_id)
+        if view.post.kind == PostKind.COMMENT:
+            # A comment has no page of its own: show the post it is on.
+            assert view.post.parent_id is not None
+            return HttpResponseRedirect(reverse("microblog:post", args=[view.post.parent_id]))
+        threads = _comments_with_replies(viewer, post_id, None)
+        tree = repost_tree(post_id, viewer)
+        reposters = reposted_by(viewer, post_id, limit=20)
+    except NotFound:
+        return render(request, "web/not_found.html", status=404)
+    context = {
+        "view": view,
+        "threads": threads,
+        "more_comments": len(threads) == COMMENTS_PER_PAGE,
+        "tree": tree,
+        "tree_hops": _nested_tree(tree),
+        "tree_shown_all": len(tree.nodes) - 1 <= TREE_NODES_SHOWN,
+        "reposters": reposters,
+        "max_length": settings.POST_MAX_WEIGHTED_LENGTH,
+    }
+    return render(request, "microblog/post_detail.html", context)
+
+
+@require_GET
+def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
+    """The next page of a post's comments (infinite scroll on the post page)."""
+    max_id = request.GET.get("max_id", "")
+    try:
+        threads = _comments_with_replies(_viewer(request), post_id, int(max_id) if max_id.isdigit() else None)
+    except NotFound:
+        return render(request, "web/not_found.html", status=404)
+    context = {"threads": threads, "post_id": post_id, "more_comments": len(threads) == COMMENTS_PER_PAGE}
+    return render(request, "microblog/_comment_threads.html", context)
+
+
+@login_required
+@require_POST
+def like(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        like_add(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Liked."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def unlike(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        like_remove(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Like taken back."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def repost(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        repost_create(reposter=request.user, post_id=post_id, comment=request.POST.get("comment", ""))
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Reposted."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def comment(request: HttpRequest, post_id: int) -> HttpResponse:
+    """Comment on a post (or reply under a comment with `reply_to`). On the post page the comment list
+    is re-drawn; anywhere else the post's card is."""
+    reply_to = request.POST.get("reply_to", "")
+    page_url = reverse("microblog:post", args=[post_id])
+    try:
+        comment_create(
+            author=request.user,
+            post_id=post_id,
+            text=request.POST.get("text", ""),
+            reply_to_comment_id=int(reply_to) if reply_to.isdigit() else None,
+        )
+        if is_htmx(request) and request.POST.get("render") == "comments":
+            threads = _comments_with_replies(request.user, post_id, None)
+            context = {
+                "threads": threads,
+                "post_id": post_id,
+                "more_comments": len(threads) == COMMENTS_PER_PAGE,
+            }
+            return _with_flash(request, "microblog/_comment_threads.html", context, _("Comment posted."))
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=page_url)
+    return _done(request, post_id, _("Comment posted."), page_url)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, post_id: int) -> HttpResponse:
+    """Delete a post, repost or comment; the services allow only its author (or the post's author, for a
+    comment on it)."""
+    try:
+        post_delete(actor=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    note = _("Deleted.")
+    if is_htmx(request):
+        return render(request, "web/_flash.html", {"flash_note": note, "flash_oob": True})
+    messages.success(request, note)
+    fallback = reverse("web:home")
+    target = safe_next(request, fallback)
+    # The page of the deleted post itself is gone; go home instead.
+    if reverse("microblog:post", args=[post_id]) in target:
+        target = fallback
+    return HttpResponseRedirect(target)

@@ -1,0 +1,78 @@
+"""How pages answer: telling htmx requests from full-page ones, showing service errors, reading paging ids."""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+
+from weituan.core.errors import ServiceError
+
+# Services speak English; the codes a person is likely to meet get a translated sentence here.
+# Anything else falls back to the service's own message, which is always human-readable.
+ERROR_MESSAGES: dict[str, Any] = {
+    "not_found": _("That no longer exists."),
+    "account_not_found": _("No such account."),
+    "post_deleted": _("That post has been deleted."),
+    "forbidden": _("You are not allowed to do that."),
+    "not_author": _("Only the author can delete this post."),
+    "blocked": _("You cannot interact with this account."),
+    "rate_limited": _("You are doing that too often. Please wait a moment."),
+    "empty_post": _("Write something first."),
+    "post_too_long": _("The post is too long."),
+    "cannot_follow_self": _("You cannot follow yourself."),
+    "cannot_block_self": _("You cannot block yourself."),
+    "cannot_mute_self": _("You cannot mute yourself."),
+    "cannot_repost_comment": _("A comment cannot be reposted."),
+    "not_repostable": _("A followers-only post cannot be reposted."),
+    "invalid_reply": _("That comment does not belong to this post."),
+    "invalid_image": _("That file is not an image we can use."),
+    "image_too_large": _("That image is too large."),
+    "too_many_media": _("A post can carry at most 9 images."),
+    "invalid_media": _("Some of the images could not be attached."),
+    "query_too_long": _("The search is too long."),
+    "invalid_action": _("Unknown action."),
+}
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """True for requests htmx made (they want a fragment back, not a whole page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def error_text(error: ServiceError) -> str:
+    return str(ERROR_MESSAGES.get(error.code, error.message))
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    """Where to send the browser after a form post: the page it came from, if it is one of ours."""
+    candidate = request.POST.get("next") or request.headers.get("Referer") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+def service_error_response(request: HttpRequest, error: ServiceError, *, fallback_url: str) -> HttpResponse:
+    """Show a service's refusal. htmx gets the message in the page's flash area with the error's own
+    status; a plain form post gets a message and is sent back where it came from."""
+    text = error_text(error)
+    if is_htmx(request):
+        response = render(request, "web/_flash.html", {"flash_error": text}, status=error.status)
+        response["HX-Retarget"] = "#flash"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    messages.error(request, text)
+    return HttpResponseRedirect(safe_next(request, fallback_url))
+
+
+def query_id(request: HttpRequest, name: str) -> int | None:
+    """A paging id (max_id, since_id) from the query string; anything that is not a positive integer is ignored."""
+    raw = request.GET.get(name, "")
+    if raw.isdigit():
+        value = int(raw)
+        return value if 0 < value < 2**63 else None
+    return None

@@ -1,0 +1,39 @@
+"""Template tags of the pages: post text as safe HTML, weighted length and the deal card slot."""
+
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.utils.safestring import SafeString, mark_safe
+
+from weituan.core.text import weighted_length as text_weighted_length
+from weituan.microblog.text import render_html
+from weituan.web.deal_cards import deal_card_for
+
+register = template.Library()
+
+
+@register.filter
+def post_html(text: str | None) -> SafeString:
+    """Post text escaped, with links, @mentions and #topics# linkified (render_html builds every tag)."""
+    return mark_safe(render_html(text or ""))  # noqa: S308 - render_html escapes every piece of the text
+
+
+@register.filter
+def weighted_length(text: str | None) -> int:
+    return text_weighted_length(text or "")
+
+
+@register.simple_tag
+def post_max_length() -> int:
+    return int(settings.POST_MAX_WEIGHTED_LENGTH)
+
+
+@register.inclusion_tag("web/_deal_card.html", takes_context=True)
+def deal_card(context: template.Context, deal_id: int | None) -> dict[str, Any]:
+    """The deal announced by a post, when there is one and the deals app can describe it."""
+    request = context.get("request")
+    viewer = getattr(request, "user", None)
+    if viewer is not None and not viewer.is_authenticated:
+        viewer = None
+    return {"card": deal_card_for(deal_id, viewer)}
