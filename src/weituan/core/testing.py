@@ -12,19 +12,24 @@ def make_user(
     merchant: bool = False,
     operator: bool = False,
     password: str = "correct horse battery",
+    password_hash: str | None = None,
     **extra: Any,
 ) -> Any:
+    """A user with a verified merchant badge or operator rights as asked; `password_hash` skips re-hashing."""
     from weituan.accounts.models import User
 
     user = User.objects.create_user(
         username=username,
         email=f"{username}@example.test",
-        password=password,
+        password=None if password_hash else password,
         display_name=display_name,
         is_merchant=merchant,
         is_operator=operator,
         **extra,
     )
+    if password_hash:
+        user.password = password_hash
+        user.save(update_fields=["password"])
     if merchant:
         user.verified_at = timezone.now()
         user.save(update_fields=["verified_at"])

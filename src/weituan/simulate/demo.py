@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -135,6 +136,8 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
     # The town has existed for a while: accounts joined weeks ago, as they would have on a live site.
     now = timezone.now()
 
+    password_hash = make_password(DEMO_PASSWORD)
+
     def joined() -> Any:
         return now - timedelta(days=rng.randint(20, 400))
 
@@ -145,17 +148,21 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
                 display_name=name,
                 bio=bio,
                 merchant=True,
-                password=DEMO_PASSWORD,
+                password_hash=password_hash,
                 date_joined=joined(),
             )
             for username, name, bio in MERCHANTS
         ]
         shoppers = [
-            make_user(username, display_name=name, password=DEMO_PASSWORD, date_joined=joined())
+            make_user(username, display_name=name, password_hash=password_hash, date_joined=joined())
             for username, name in SHOPPERS
         ]
         make_user(
-            "olivia", display_name="Olivia 运营", operator=True, password=DEMO_PASSWORD, date_joined=joined()
+            "olivia",
+            display_name="Olivia 运营",
+            operator=True,
+            password_hash=password_hash,
+            date_joined=joined(),
         )
     people = merchants + shoppers
 

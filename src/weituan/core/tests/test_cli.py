@@ -31,10 +31,20 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_migrates_and_answers_on_loopback(tmp_path):
+def test_serve_demo_migrates_builds_the_town_and_answers_on_loopback(tmp_path):
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "weituan.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "weituan.cli",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+        ],
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -42,7 +52,7 @@ def test_serve_migrates_and_answers_on_loopback(tmp_path):
     )
     try:
         body = b""
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -54,6 +64,10 @@ def test_serve_migrates_and_answers_on_loopback(tmp_path):
                 time.sleep(0.3)
         assert body == b'{"status": "ok"}'
         assert (tmp_path / "weituan.sqlite3").exists()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            page = response.read().decode()
+        # An anonymous visitor sees the town's public timeline, merchants' deals included.
+        assert "南翔小笼包" in page or "陈记火锅" in page or "奶茶研究所" in page or "FitClub" in page
     finally:
         server.terminate()
         server.wait(timeout=20)

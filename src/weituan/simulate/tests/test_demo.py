@@ -1,0 +1,27 @@
+import pytest
+from django.contrib.auth import authenticate
+
+from weituan.accounts.models import User
+from weituan.microblog.models import Follow, Post
+from weituan.microblog.timelines.home import home_timeline_ids
+from weituan.simulate.demo import DEMO_PASSWORD, demo_world_build, demo_world_build_if_empty
+
+
+@pytest.mark.django_db
+def test_the_demo_world_is_a_live_town_a_newcomer_can_log_in_to():
+    summary = demo_world_build(seed=2012)
+
+    assert summary.users == User.objects.count() == 29
+    assert summary.follows == Follow.objects.count()
+    assert summary.posts == Post.objects.filter(kind="original").count()
+    assert summary.reposts == Post.objects.filter(kind="repost").count() > 0
+    assert summary.comments == Post.objects.filter(kind="comment").count() > 0
+    assert Post.objects.filter(kind="repost", depth__gte=2).exists()  # reposts of reposts
+    assert User.objects.filter(is_merchant=True, verified_at__isnull=False).count() == 4
+
+    alice = authenticate(username="alice", password=DEMO_PASSWORD)
+    assert alice is not None
+    assert len(home_timeline_ids(alice.pk, limit=20)) == 20
+
+    assert demo_world_build_if_empty() is None  # a second start leaves the world alone
+    assert User.objects.count() == 29
