@@ -7,3 +7,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
 
 application = get_asgi_application()
+
+# /s/<code> is answered in front of the middleware stack (see weituan.tracking.asgi).
+from weituan.tracking.asgi import with_short_links  # noqa: E402  (needs the apps loaded)
+
+application = with_short_links(application)

@@ -1,0 +1,235 @@
+"""Tracking benchmark: /s/<code> redirects against a bare ASGI redirect, and event ingestion, with loss counts.
+
+    python bench/tracking/run.py [--seconds 10] [--connections 50] [--events 300000]
+
+Everything runs on 127.0.0.1: two uvicorn processes in turn (the bare app, then Weituan on SQLite with
+embedded chDB in a temporary data dir) driven by wrk, then the write buffer in this process.
+Writes bench/tracking/results.json and prints a Markdown section for bench/RESULTS.md.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def wrk(port: int, codes: list[str], seconds: int, connections: int) -> dict:
+    script = HERE / "wrk_redirect.lua"
+    listing = ",".join(f'"{code}"' for code in codes)
+    script.write_text(
+        f"local codes = {{{listing}}}\nlocal i = 0\n"
+        "request = function()\n  i = i + 1\n"
+        '  return wrk.format("GET", "/s/" .. codes[(i % #codes) + 1], '
+        f'{{["User-Agent"] = "{BROWSER}", ["Cookie"] = "wt_vid=benchvisitor" .. (i % 20000)}})\n'
+        "end\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    script.unlink()
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests": total,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "non_3xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    wait_port(port)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+
+
+def warm_links(port: int, codes: list[str]) -> int:
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"User-Agent": BROWSER}) as client:
+        for code in codes:
+            assert client.get(f"/s/{code}").status_code == 302
+    return len(codes)
+
+
+def http_ingest(port: int, key: str, seconds: float, batch: int, clients: int) -> dict:
+    import httpx
+
+    accepted = 0
+    sent = 0
+    lock = threading.Lock()
+    deadline = time.time() + seconds
+    now = datetime.now(UTC).isoformat()
+
+    def worker(worker_id: int) -> None:
+        nonlocal accepted, sent
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            n = 0
+            while time.time() < deadline:
+                events = [
+                    {"event": "pageview", "ts": now, "visitor_id": f"hv{worker_id}-{(n + i) % 5000}",
+                     "event_id": f"h{worker_id}-{n + i}", "url": "https://shop.example/p/1",
+                     "referrer": "https://weibo.com/"}
+                    for i in range(batch)
+                ]  # fmt: skip
+                n += batch
+                response = client.post("/api/v1/events", json={"events": events}, headers={"X-Api-Key": key})
+                response.raise_for_status()
+                with lock:
+                    accepted += response.json()["accepted"]
+                    sent += batch
+
+    started = time.time()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.time() - started
+    return {
+        "sent": sent,
+        "accepted": accepted,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(accepted / elapsed),
+    }
+
+
+def buffer_ingest(count: int) -> dict:
+    from weituan.tracking.buffer import WriteBuffer
+    from weituan.tracking.rows import event_row
+    from weituan.tracking.services.ingest import events_store
+    from weituan.tracking.store import analytics_store
+
+    store = analytics_store()
+    before = int(store.scalar("SELECT count() FROM events WHERE origin = 'bench-buffer'") or 0)
+    buffer = WriteBuffer(lambda rows: events_store(rows), max_rows=20_000, interval=0.1, spill_dir=None)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for i in range(count):
+        buffer.add(
+            event_row("post_impression", now, f"bv{i % 50_000}", post_id=i % 1000 + 1, origin="bench-buffer")
+        )
+    buffer.stop()
+    elapsed = time.perf_counter() - started
+    stored = int(store.scalar("SELECT count() FROM events WHERE origin = 'bench-buffer'") or 0) - before
+    return {"accepted": buffer.stats().accepted, "stored": stored, "seconds": round(elapsed, 2),
+            "events_per_s": round(count / elapsed)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--links", type=int, default=1000)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="weituan-bench-tracking-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
+    env.update(WEITUAN_DATA_DIR=str(data_dir), WEITUAN_PROFILE="demo", WEITUAN_DEBUG="0",
+               WEITUAN_EMBEDDED_WORKER="0", DJANGO_SETTINGS_MODULE="weituan.settings",
+               WEITUAN_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT / "src"))  # fmt: skip
+    os.environ.update(env)
+    for name in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL"):
+        os.environ.pop(name, None)
+    python = sys.executable
+    subprocess.run([python, "-m", "weituan.cli", "migrate"], env=env, check=True, cwd=ROOT)
+    import django
+
+    django.setup()
+    from weituan.tracking import facade
+    from weituan.tracking.services.keys import api_key_issue
+
+    codes = [
+        facade.short_link_for_share(sharer_id=1 + i % 50, post_id=10_000 + i, target_url=f"https://weituan.example/d/{i}",
+                                    hop_depth=i % 4).code
+        for i in range(args.links)
+    ]  # fmt: skip
+    key = api_key_issue(name="bench").key
+    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count()}
+
+    port = free_port()
+    bare = start([python, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app", "--host", "127.0.0.1",
+                  "--port", str(port), "--log-level", "warning", "--no-access-log"], env, port)  # fmt: skip
+    wrk(port, codes, 2, args.connections)  # warm-up
+    results["bare_asgi"] = wrk(port, codes, args.seconds, args.connections)
+    stop(bare)
+
+    port = free_port()
+    stats_path = data_dir / "buffer-stats.json"
+    app = start([python, str(HERE / "serve.py"), str(port), str(stats_path)], env, port)
+    warm = {"requests": warm_links(port, codes)}  # every link resolved once: the run measures cached links
+    wrk(port, codes, 2, args.connections)
+    results["redirect"] = wrk(port, codes, args.seconds, args.connections)
+    results["redirect"]["warmup_requests"] = warm["requests"]
+    results["http_ingest"] = http_ingest(port, key, args.seconds, batch=2000, clients=4)
+    stop(app)
+    server_buffer = json.loads(stats_path.read_text())
+
+    from weituan.tracking.store import analytics_store
+
+    store = analytics_store()
+    clicks_stored = int(store.scalar("SELECT count() FROM events WHERE event = 'link_click'") or 0)
+    api_stored = int(store.scalar("SELECT count() FROM events WHERE origin = 'api'") or 0)
+    answered = results["redirect"]["requests"]
+    results["redirect"].update(
+        ratio_to_bare=round(results["redirect"]["rps"] / results["bare_asgi"]["rps"], 3),
+        clicks_accepted=server_buffer["accepted"], clicks_stored=clicks_stored,
+        clicks_lost=server_buffer["accepted"] - clicks_stored, measured_responses=answered,
+    )  # fmt: skip
+    results["http_ingest"].update(stored=api_stored, lost=results["http_ingest"]["accepted"] - api_stored)
+    results["buffer_ingest"] = buffer_ingest(args.events)
+    results["buffer_ingest"]["lost"] = (
+        results["buffer_ingest"]["accepted"] - results["buffer_ingest"]["stored"]
+    )
+    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The shape of an event row on its way to the analytics store, and the names of the events we emit."""
+
+import itertools
+import operator
+import os
+from datetime import datetime
+from typing import Any
+
+from weituan.tracking.channels import Channel
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id", "event", "ts", "visitor_id", "user_id", "url", "referrer", "referrer_domain", "channel",
+    "source", "medium", "campaign", "hop_depth", "sharer_id", "link_id", "post_id", "deal_id", "order_id",
+    "revenue", "currency", "props", "origin", "api_key_id", "device", "user_agent", "ip", "is_bot",
+    "bot_reason",
+)  # fmt: skip
+_DEFAULTS: dict[str, Any] = {
+    "user_id": 0, "url": "", "referrer": "", "referrer_domain": "", "channel": "", "source": "",
+    "medium": "", "campaign": "", "hop_depth": 0, "sharer_id": 0, "link_id": 0, "post_id": 0,
+    "deal_id": 0, "order_id": "", "revenue": 0, "currency": "", "props": "{}", "origin": "",
+    "api_key_id": 0, "device": "", "user_agent": "", "ip": "", "is_bot": 0, "bot_reason": "",
+}  # fmt: skip
+
+
+class EventName:
+    """Events the services emit (browsers and shops may send any name)."""
+
+    LINK_CLICK = "link_click"
+    PAGEVIEW = "pageview"
+    POST_IMPRESSION = "post_impression"
+    DEAL_VIEW = "deal_view"
+    LIKE = "like"
+    COMMENT = "comment"
+    REPOST = "repost"
+    FOLLOW = "follow"
+    TEAM_START = "team_start"
+    TEAM_JOIN = "team_join"
+    ORDER_PLACED = "order_placed"
+    ORDER_PAID = "order_paid"
+    ORDER_REFUNDED = "order_refunded"
+    VOUCHER_REDEEMED = "voucher_redeemed"
+    PUSH_DELIVERED = "push_delivered"
+    SHARE = "share"
+
+
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(1)
+
+
+def _reseed_after_fork() -> None:
+    global _ID_PREFIX, _id_counter
+    _ID_PREFIX = os.urandom(8).hex()
+    _id_counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+def new_event_id() -> str:
+    """32 hex digits: a random per-process prefix and a counter (unique without a syscall per event)."""
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
+
+
+def event_row(event: str, ts: datetime, visitor_id: str, **fields: Any) -> dict[str, Any]:
+    """A complete row: the given fields over the defaults, with an event id when none was given."""
+    row = dict(_DEFAULTS)
+    row.update(fields)
+    row["event"] = event
+    row["ts"] = ts
+    row["visitor_id"] = visitor_id
+    if not row.get("event_id"):
+        row["event_id"] = new_event_id()
+    return row
+
+
+def row_with_channel(row: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    """Copy the classification of a landing into the row."""
+    row["channel"] = channel.name
+    row["source"] = channel.source
+    row["medium"] = channel.medium
+    row["campaign"] = channel.campaign
+    row["referrer_domain"] = channel.referrer_domain
+    row["hop_depth"] = channel.hop_depth
+    if channel.sharer_id:
+        row["sharer_id"] = channel.sharer_id
+    if channel.link_id:
+        row["link_id"] = channel.link_id
+    if channel.post_id and not row.get("post_id"):
+        row["post_id"] = channel.post_id
+    return row
+
+
+event_values = operator.itemgetter(*EVENT_COLUMNS)  # row dict -> tuple in EVENT_COLUMNS order
+_ALWAYS = frozenset({"event_id", "event", "ts", "visitor_id"})
+
+
+def event_columns_in_use(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns where some row differs from the table default.
+
+    Leaving the rest out of the insert lets the store fill them: a batch of impressions sends 6
+    columns instead of 28, which roughly halves the insert and quarters the serialisation.
+    """
+    used = []
+    first = rows[0]
+    for column in EVENT_COLUMNS:
+        default = _DEFAULTS.get(column)
+        if column in _ALWAYS or first[column] != default:
+            used.append(column)  # decided by the first row, the common case
+        elif operator.countOf(map(operator.itemgetter(column), rows), default) != len(rows):
+            used.append(column)
+    return tuple(used)

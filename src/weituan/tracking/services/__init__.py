@@ -1,0 +1,1 @@
+"""Writes of tracking: short links, API keys, event ingestion and the outbox."""

@@ -1,0 +1,303 @@
+"""Turning incoming events (native API, browser beacon, link clicks) into validated, classified rows."""
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+
+from weituan.tracking.buffer import write_buffer
+from weituan.tracking.channels import Channel, LinkFacts, channel_of_visit, host_of, utm_of
+from weituan.tracking.clients import bot_reason, device_class, ip_anonymous
+from weituan.tracking.links_cache import ResolvedLink, link_resolve
+from weituan.tracking.rows import EventName, event_row, row_with_channel
+from weituan.tracking.services.ingest import events_store
+
+MAX_BATCH = 10_000
+MAX_FUTURE = timedelta(hours=1)
+MAX_PAST = timedelta(days=3650)
+MAX_PROPS_BYTES = 32_768
+MAX_TEXT = 2000
+MAX_ID = 128
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClientFacts:
+    """What the request says about the browser behind an event (not the event body)."""
+
+    user_agent: str = ""
+    ip: str = ""
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    rejected: list[Rejection]
+
+
+class EventInvalid(ValueError):
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@lru_cache(maxsize=1)
+def site_hosts() -> frozenset[str]:
+    hosts = {host_of(settings.SITE_URL)}
+    hosts.update(h.lstrip(".") for h in settings.ALLOWED_HOSTS if h and h != "*")
+    return frozenset(h[4:] if h.startswith("www.") else h for h in hosts if h)
+
+
+def visit_channel(*, url: str, referrer: str, link: ResolvedLink | None = None) -> Channel:
+    """The channel of a landing; our share token `wt_s` in the URL names the short link it came through."""
+    if link is None and "wt_s=" in url:
+        token = utm_of(url).get("wt_s", "")
+        link = link_resolve(token) if token else None
+    return channel_of_visit(
+        url=url, referrer=referrer, link=link.facts if link else None, site_hosts=site_hosts()
+    )
+
+
+def parse_ts(value: Any, *, now: datetime) -> datetime:
+    """ISO 8601 (naive means UTC) or epoch seconds/milliseconds; refused if far in the future or past."""
+    if value is None or value == "":
+        return now
+    if isinstance(value, bool):
+        raise EventInvalid("bad_ts", "ts must be an ISO 8601 string or epoch seconds")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise EventInvalid("bad_ts", "ts must be a finite number")
+        seconds = value / 1000 if value > 100_000_000_000 else value
+        try:
+            moment = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise EventInvalid("bad_ts", "ts is out of range") from None
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise EventInvalid("bad_ts", f"ts {value[:40]!r} is not ISO 8601") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    else:
+        raise EventInvalid("bad_ts", "ts must be an ISO 8601 string or epoch seconds")
+    if moment > now + MAX_FUTURE:
+        raise EventInvalid("ts_in_future", "ts is more than an hour in the future")
+    if moment < now - MAX_PAST:
+        raise EventInvalid("ts_too_old", "ts is more than ten years in the past")
+    return moment.astimezone(UTC)
+
+
+def _text(raw: dict[str, Any], key: str, *, limit: int = MAX_TEXT) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise EventInvalid(f"bad_{key}", f"{key} must be a string")
+    if len(value) > limit:
+        raise EventInvalid(f"bad_{key}", f"{key} is longer than {limit} characters")
+    return value
+
+
+def _ident(value: Any, key: str, *, required: bool) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or value == "":
+        if required:
+            raise EventInvalid(f"missing_{key}", f"{key} is required")
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_ID or any(ch in value for ch in "\t\n\r\0"):
+        raise EventInvalid(f"bad_{key}", f"{key} must be a string of at most {MAX_ID} characters")
+    return value
+
+
+def event_parse(
+    raw: Any, *, now: datetime, origin: str, api_key_id: int = 0, client: ClientFacts | None = None
+) -> dict[str, Any]:
+    """One native event `{event, ts, visitor_id, user_id?, url?, referrer?, event_id?, props?}` as a row."""
+    if not isinstance(raw, dict):
+        raise EventInvalid("not_an_object", "each event must be a JSON object")
+    name = raw.get("event")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise EventInvalid("bad_event", "event must be a name of 1–200 characters")
+    ts = parse_ts(raw.get("ts"), now=now)
+    visitor_id = _ident(raw.get("visitor_id"), "visitor_id", required=True)
+    event_id = _ident(raw.get("event_id"), "event_id", required=False)
+    user_id = raw.get("user_id")
+    if isinstance(user_id, str) and user_id.isdigit():
+        user_id = int(user_id)
+    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 0):
+        raise EventInvalid("bad_user_id", "user_id must be a non-negative integer")
+    url = _text(raw, "url")
+    referrer = _text(raw, "referrer")
+    props = raw.get("props") or {}
+    if not isinstance(props, dict):
+        raise EventInvalid("bad_props", "props must be an object")
+    props_json = json.dumps(props, ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(props_json) > MAX_PROPS_BYTES:
+        raise EventInvalid("props_too_large", f"props is larger than {MAX_PROPS_BYTES} bytes")
+    revenue = props.get("revenue", 0)
+    if isinstance(revenue, bool) or not isinstance(revenue, int) or abs(revenue) > 10**15:
+        raise EventInvalid("bad_revenue", "props.revenue must be an integer amount in minor units")
+    currency = props.get("currency", "")
+    if currency and (not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha()):
+        raise EventInvalid("bad_currency", "props.currency must be a three-letter ISO 4217 code")
+    order_id = _ident(props.get("order_id"), "order_id", required=False)
+    row = event_row(
+        name.strip(),
+        ts,
+        visitor_id,
+        event_id=event_id,
+        user_id=user_id or 0,
+        url=url,
+        referrer=referrer,
+        props=props_json,
+        revenue=revenue,
+        currency=currency.upper() if currency else "",
+        order_id=order_id,
+        deal_id=_int_prop(props, "deal_id"),
+        post_id=_int_prop(props, "post_id"),
+        origin=origin,
+        api_key_id=api_key_id,
+    )
+    if client is not None:
+        # A capture request may come from a shop's server: a missing user agent is no sign of a bot.
+        reason = (
+            bot_reason(method="POST", user_agent=client.user_agent, headers={}) if client.user_agent else ""
+        )
+        row.update(
+            user_agent=client.user_agent[:512],
+            device=device_class(client.user_agent),
+            ip=ip_anonymous(client.ip),
+            is_bot=1 if reason else 0,
+            bot_reason=reason,
+        )
+    if _is_landing(row["event"], url, referrer):
+        row_with_channel(row, _landing_channel(url, referrer))
+    return row
+
+
+@lru_cache(maxsize=16_384)
+def _landing_channel(url: str, referrer: str) -> Channel:
+    # Batches repeat the same pages and referrers; links behind `wt_s` never change once made.
+    return visit_channel(url=url, referrer=referrer)
+
+
+LANDING_EVENTS = frozenset({"pageview", "$pageview", "landing", "session_start"})
+
+
+def _is_landing(event: str, url: str, referrer: str) -> bool:
+    """Page views are classified; other events only when they carry a referrer or a campaign tag.
+
+    An `order_paid` sent with its thank-you page URL must not read as a new "direct" visit.
+    """
+    if event in LANDING_EVENTS:
+        return bool(url or referrer)
+    return bool(referrer) or "utm_" in url or "wt_s=" in url
+
+
+def _int_prop(props: dict[str, Any], key: str) -> int:
+    value = props.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def events_ingest(
+    *,
+    events: list[Any],
+    origin: str,
+    api_key_id: int = 0,
+    client: ClientFacts | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Validate each event on its own, store the good ones (once per event_id), report the rest."""
+    now = now or datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(events):
+        try:
+            rows.append(event_parse(raw, now=now, origin=origin, api_key_id=api_key_id, client=client))
+        except EventInvalid as exc:
+            rejected.append(Rejection(index=index, code=exc.code, reason=exc.reason))
+    outcome = events_store(rows, check_existing=True)
+    return IngestResult(accepted=outcome.stored, duplicates=outcome.duplicates, rejected=rejected)
+
+
+@lru_cache(maxsize=16_384)
+def _click_channel(facts: LinkFacts, referrer: str) -> Channel:
+    # A click's channel depends only on its link and referrer, and both repeat a lot.
+    return channel_of_visit(url="", referrer=referrer, link=facts, site_hosts=site_hosts())
+
+
+def click_record(
+    *,
+    link: ResolvedLink,
+    visitor_id: str,
+    user_id: int | None,
+    referrer: str,
+    client: ClientFacts,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Hand a click on a short link to the write buffer; bots, HEAD and prefetch are kept but flagged."""
+    reason = bot_reason(method=client.method, user_agent=client.user_agent, headers=client.headers)
+    channel = _click_channel(link.facts, referrer)
+    row = event_row(
+        EventName.LINK_CLICK,
+        now or datetime.now(UTC),
+        visitor_id,
+        user_id=user_id or 0,
+        url=link.target_url,
+        referrer=referrer[:MAX_TEXT],
+        deal_id=link.facts.deal_id or 0,
+        origin="click",
+        device=device_class(client.user_agent),
+        user_agent=client.user_agent[:512],
+        ip=ip_anonymous(client.ip),
+        is_bot=1 if reason else 0,
+        bot_reason=reason,
+    )
+    row_with_channel(row, channel)
+    row["link_id"] = link.facts.link_id
+    write_buffer().add(row)
+    return row
+
+
+def beacon_record(
+    *, event: str, visitor_id: str, user_id: int | None, url: str, referrer: str, client: ClientFacts
+) -> dict[str, Any]:
+    """A page view (or other browser event) from /collect, through the write buffer."""
+    reason = bot_reason(method="POST", user_agent=client.user_agent, headers={})
+    row = event_row(
+        event,
+        datetime.now(UTC),
+        visitor_id,
+        user_id=user_id or 0,
+        url=url[:MAX_TEXT],
+        referrer=referrer[:MAX_TEXT],
+        origin="beacon",
+        device=device_class(client.user_agent),
+        user_agent=client.user_agent[:512],
+        ip=ip_anonymous(client.ip),
+        is_bot=1 if reason else 0,
+        bot_reason=reason,
+    )
+    row_with_channel(row, _landing_channel(row["url"], row["referrer"]))
+    write_buffer().add(row)
+    return row

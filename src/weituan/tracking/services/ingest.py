@@ -1,0 +1,124 @@
+"""The last step of every ingestion path: dedup, then one batched insert into the analytics store.
+
+Clicks from the write buffer, API batches, PostHog captures and outbox moves all end here, so the
+rules (one counted click per link, visitor and hour; idempotency on event_id; first touch kept
+forever; identity links) hold whichever door an event came through.
+"""
+
+import operator
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from weituan.core.redis import get_redis, redis_enabled, rkey
+from weituan.tracking.rows import EventName, event_columns_in_use
+from weituan.tracking.store import analytics_store
+
+CLICK_DEDUP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    stored: int
+    duplicates: int
+
+
+class _ClickSeen:
+    """One counted click per (link, visitor) per hour, when Redis is not configured (one process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[tuple[int, str], float] = {}
+
+    def first_in_window(self, link_id: int, visitor_id: str, at: float) -> bool:
+        key = (link_id, visitor_id)
+        with self._lock:
+            until = self._until.get(key)
+            if until is not None and at < until:
+                return False
+            self._until[key] = at + CLICK_DEDUP_SECONDS
+            if len(self._until) > 200_000:
+                now = time.time()
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+_click_seen = _ClickSeen()
+
+
+def clicks_mark_repeats(rows: Sequence[dict[str, Any]]) -> int:
+    """Flag a click as `duplicate` when the visitor already clicked that link within the hour."""
+    clicks = [
+        row for row in rows if row["event"] == EventName.LINK_CLICK and not row["is_bot"] and row["link_id"]
+    ]
+    if not clicks:
+        return 0
+    clicks.sort(key=lambda row: row["ts"])
+    if redis_enabled():
+        pipe = get_redis().pipeline(transaction=False)
+        for row in clicks:
+            pipe.set(rkey("clk", row["link_id"], row["visitor_id"]), 1, nx=True, ex=CLICK_DEDUP_SECONDS)
+        firsts = pipe.execute()
+    else:
+        firsts = [
+            _click_seen.first_in_window(row["link_id"], row["visitor_id"], _epoch(row["ts"]))
+            for row in clicks
+        ]
+    repeats = 0
+    for row, first in zip(clicks, firsts, strict=True):
+        if not first:
+            row["is_bot"] = 1
+            row["bot_reason"] = "duplicate"
+            repeats += 1
+    return repeats
+
+
+def events_existing(event_ids: Sequence[str]) -> set[str]:
+    """Which of these event ids the store already holds."""
+    if not event_ids:
+        return set()
+    rows = analytics_store().query(
+        "SELECT DISTINCT event_id FROM events WHERE event_id IN {ids:Array(String)}", {"ids": list(event_ids)}
+    )
+    return {row["event_id"] for row in rows}
+
+
+def events_store(rows: Sequence[dict[str, Any]], *, check_existing: bool = False) -> StoreOutcome:
+    """Write complete event rows (see rows.event_row) in one insert.
+
+    With `check_existing`, rows whose event_id is already stored, or repeated in the batch, are
+    skipped: this is what makes API ingestion and outbox moves idempotent. First touch and identity
+    links follow inside the store (materialized views of 0002_derived_views.sql).
+    """
+    duplicates = 0
+    if check_existing:
+        seen = events_existing([row["event_id"] for row in rows])
+        fresh = []
+        for row in rows:
+            if row["event_id"] in seen:
+                duplicates += 1
+                continue
+            seen.add(row["event_id"])
+            fresh.append(row)
+        rows = fresh
+    clicks_mark_repeats(rows)
+    if rows:
+        columns = event_columns_in_use(list(rows))
+        analytics_store().insert("events", columns, map(operator.itemgetter(*columns), rows))
+    return StoreOutcome(stored=len(rows), duplicates=duplicates)
+
+
+def ingest_memory_clear() -> None:
+    """Forget the in-process click memory (a fresh store, a new test)."""
+    _click_seen.clear()
+
+
+def _epoch(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -1,0 +1,90 @@
+"""The outbox: business events written in the caller's transaction, moved to the store after commit."""
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from weituan.core.tasks import enqueue_on_commit
+from weituan.tracking.models import OutboxEvent
+from weituan.tracking.rows import event_row, new_event_id
+from weituan.tracking.services.ingest import events_store
+
+_move_lock = threading.Lock()
+MOVE_BATCH = 2000
+
+
+def outbox_event_write(
+    *,
+    event: str,
+    user_id: int | None,
+    visitor_id: str = "",
+    ts: datetime | None = None,
+    event_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> str:
+    """Add the event to the outbox inside the current transaction and schedule its move after commit.
+
+    If the transaction rolls back, the event disappears with the business change it described.
+    """
+    event_id = event_id or new_event_id()
+    OutboxEvent.objects.create(
+        event_id=event_id,
+        event=event,
+        ts=ts or timezone.now(),
+        visitor_id=visitor_id or (f"u:{user_id}" if user_id else ""),
+        user_id=user_id,
+        payload=payload or {},
+    )
+    from weituan.tracking.tasks import outbox_move_task
+
+    if transaction.get_connection().in_atomic_block:
+        enqueue_on_commit(outbox_move_task)
+    else:
+        outbox_move_task.enqueue()
+    return event_id
+
+
+def _row_of(item: OutboxEvent) -> dict[str, Any]:
+    payload = dict(item.payload or {})
+    fields = {
+        key: payload.pop(key)
+        for key in ("url", "referrer", "order_id", "revenue", "currency", "deal_id", "post_id", "link_id")
+        if key in payload
+    }
+    ts = item.ts if item.ts.tzinfo else item.ts.replace(tzinfo=UTC)
+    return event_row(
+        item.event,
+        ts.astimezone(UTC),
+        item.visitor_id or f"u:{item.user_id or 0}",
+        event_id=item.event_id,
+        user_id=item.user_id or 0,
+        origin="server",
+        props=json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str),
+        **fields,
+    )
+
+
+def outbox_move(*, limit: int = 100_000) -> int:
+    """Move unmoved outbox rows to the store; returns how many were newly stored.
+
+    Safe to run again after a crash at any point: rows already in the store (same event_id) are
+    skipped, and a row is stamped moved only after the store has it.
+    """
+    moved = 0
+    with _move_lock:
+        while moved < limit:
+            batch = list(OutboxEvent.objects.filter(moved_at__isnull=True).order_by("id")[:MOVE_BATCH])
+            if not batch:
+                break
+            outcome = events_store([_row_of(item) for item in batch], check_existing=True)
+            OutboxEvent.objects.filter(pk__in=[item.pk for item in batch], moved_at__isnull=True).update(
+                moved_at=timezone.now()
+            )
+            moved += outcome.stored
+            if len(batch) < MOVE_BATCH:
+                break
+    return moved

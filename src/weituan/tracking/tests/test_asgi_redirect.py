@@ -1,0 +1,93 @@
+"""/s/<code> as served in production: the ASGI fast path in front of Django."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from asgiref.testing import ApplicationCommunicator
+from django.db import connections
+from django.test import Client
+
+from weituan.asgi import application
+from weituan.tracking import facade
+from weituan.tracking.buffer import write_buffer
+from weituan.tracking.queries import link_click_counts, person_of
+
+BROWSER = b"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36"
+
+
+async def call(
+    path: str, *, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), *(headers or [])], "client": ("192.0.2.44", 5000),
+        "server": ("testserver", 80),
+    }  # fmt: skip
+    app = ApplicationCommunicator(application, scope)
+    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await app.receive_output(10)
+    body = await app.receive_output(10)
+    while body.get("more_body"):
+        body = await app.receive_output(10)
+    return {"status": start["status"], "headers": dict(start["headers"])}
+
+
+def get(path: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        return asyncio.run(call(path, **kwargs))
+    finally:
+        # Link lookups ran on asgiref's worker thread; its database connection must not outlive the test.
+        asyncio.run(sync_to_async(connections.close_all)())
+
+
+def share() -> Any:
+    return facade.short_link_for_share(sharer_id=1, post_id=3, target_url="https://weituan.example/d/3")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fast_path_redirects_sets_cookie_and_records():
+    link = share()
+    answer = get(f"/s/{link.code}", headers=[(b"user-agent", BROWSER), (b"referer", b"https://t.co/x")])
+    assert answer["status"] == 302
+    assert answer["headers"][b"location"] == f"https://weituan.example/d/3?wt_s={link.code}".encode()
+    cookie = answer["headers"][b"set-cookie"].decode()
+    assert cookie.startswith("wt_vid=") and "Max-Age=63072000" in cookie and "SameSite=Lax" in cookie
+    write_buffer().flush()
+    assert link_click_counts(link.id) == {"counted": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fast_path_filters_head_and_known_visitor_repeats():
+    link = share()
+    visitor = [(b"user-agent", BROWSER), (b"cookie", b"wt_vid=fastpathvisitor01")]
+    assert get(f"/s/{link.code}", method="HEAD", headers=visitor)["status"] == 302
+    for _ in range(2):
+        answer = get(f"/s/{link.code}", headers=visitor)
+        assert b"set-cookie" not in answer["headers"]  # the known visitor keeps its id
+    write_buffer().flush()
+    assert link_click_counts(link.id) == {"counted": 1, "duplicate": 1, "head": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_code_falls_through_to_the_404_page():
+    assert get("/s/NoSuchCode")["status"] == 404
+    write_buffer().flush()
+    from weituan.tracking.tests.conftest import count
+
+    assert count("SELECT count() FROM events") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signed_in_click_through_the_fast_path_links_visitor_and_user(shopper):
+    link = share()
+    client = Client()
+    client.force_login(shopper)
+    session = client.cookies["sessionid"].value
+    cookie = f"sessionid={session}; wt_vid=signedinvisitor1".encode()
+    answer = get(f"/s/{link.code}", headers=[(b"user-agent", BROWSER), (b"cookie", cookie)])
+    assert answer["status"] == 302
+    write_buffer().flush()
+    assert person_of(visitor_id="signedinvisitor1") == f"u:{shopper.pk}"

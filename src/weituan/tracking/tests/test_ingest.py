@@ -1,0 +1,138 @@
+"""POST /api/v1/events: partial batches, idempotency on event_id, and the clear errors."""
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+from django.test import Client
+
+from weituan.tracking.models import ApiKey
+from weituan.tracking.tests.conftest import count
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def post(events, *, key: str, **extra):
+    return Client().post(
+        "/api/v1/events",
+        data=json.dumps(events),
+        content_type="application/json",
+        HTTP_X_API_KEY=key,
+        **extra,
+    )
+
+
+def good(i: int, **over):
+    event = {
+        "event": "order_paid", "ts": (NOW - timedelta(minutes=i)).isoformat(), "visitor_id": f"shop-v{i}",
+        "event_id": f"shop-evt-{i}", "url": "https://shop.example/checkout/done",
+        "referrer": "https://www.baidu.com/s?wd=x", "props": {"order_id": f"SO-{i}", "revenue": 1999, "currency": "cny"},
+    }  # fmt: skip
+    event.update(over)
+    return event
+
+
+def test_a_batch_with_bad_events_stores_the_good_ones_and_lists_the_rest(site_key):
+    batch = [
+        good(0),
+        {"event": "pageview", "visitor_id": "v"},  # no ts: the time of receipt
+        {"event": "", "ts": NOW.isoformat(), "visitor_id": "v"},
+        {"event": "x", "ts": (NOW + timedelta(days=2)).isoformat(), "visitor_id": "v"},
+        {"event": "x", "ts": "yesterday", "visitor_id": "v"},
+        {"event": "x", "ts": NOW.isoformat()},
+        "not an object",
+        good(7, props={"revenue": "19.99"}),
+        good(8, props={"currency": "RENMINBI"}),
+        good(9, user_id=-3),
+        good(10, props={"blob": "x" * 40_000}),
+        good(11),
+    ]
+    response = post({"events": batch}, key=site_key)
+    assert response.status_code == 200
+    assert response.json() == {
+        "accepted": 3,
+        "duplicates": 0,
+        "rejected": [
+            {"index": 2, "code": "bad_event", "reason": "event must be a name of 1–200 characters"},
+            {"index": 3, "code": "ts_in_future", "reason": "ts is more than an hour in the future"},
+            {"index": 4, "code": "bad_ts", "reason": "ts 'yesterday' is not ISO 8601"},
+            {"index": 5, "code": "missing_visitor_id", "reason": "visitor_id is required"},
+            {"index": 6, "code": "not_an_object", "reason": "each event must be a JSON object"},
+            {"index": 7, "code": "bad_revenue", "reason": "props.revenue must be an integer amount in minor units"},
+            {"index": 8, "code": "bad_currency", "reason": "props.currency must be a three-letter ISO 4217 code"},
+            {"index": 9, "code": "bad_user_id", "reason": "user_id must be a non-negative integer"},
+            {"index": 10, "code": "props_too_large", "reason": "props is larger than 32768 bytes"},
+        ],
+    }  # fmt: skip
+    assert count("SELECT count() FROM events WHERE origin = 'api'") == 3
+    key_id = ApiKey.objects.get().pk
+    from weituan.tracking.store import analytics_store
+
+    paid = analytics_store().query(
+        "SELECT order_id, revenue, currency, channel, source, api_key_id FROM events WHERE event_id = 'shop-evt-0'"
+    )
+    assert paid == [{"order_id": "SO-0", "revenue": 1999, "currency": "CNY", "channel": "search",
+                     "source": "baidu.com", "api_key_id": key_id}]  # fmt: skip
+
+
+def test_resending_an_event_id_does_not_store_it_twice(site_key):
+    first = post([good(1), good(2)], key=site_key).json()
+    again = post([good(1), good(2), good(3), good(3)], key=site_key).json()
+    assert (first["accepted"], first["duplicates"]) == (2, 0)
+    assert (again["accepted"], again["duplicates"]) == (1, 3)
+    assert count("SELECT count() FROM events") == 3
+
+
+def test_unknown_or_missing_key_is_refused_and_nothing_is_stored(db, site_key):
+    wrong = post([good(1)], key="wtk_not-a-key")
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] == "unknown_api_key"
+    missing = Client().post("/api/v1/events", data=json.dumps([good(1)]), content_type="application/json")
+    assert missing.status_code == 401 and missing.json()["code"] == "missing_api_key"
+    ApiKey.objects.update(revoked_at=NOW)
+    from django.core.cache import cache
+
+    cache.clear()
+    assert post([good(1)], key=site_key).status_code == 401
+    assert count("SELECT count() FROM events") == 0
+
+
+def test_oversized_batch_is_413_with_a_code(site_key):
+    batch = [{"event": "e", "visitor_id": "v"}] * 10_001
+    response = post(batch, key=site_key)
+    assert response.status_code == 413
+    assert response.json()["code"] == "batch_too_large"
+    assert count("SELECT count() FROM events") == 0
+
+
+def test_a_full_batch_of_ten_thousand_is_accepted(site_key):
+    batch = [{"event": "pageview", "visitor_id": f"v{i % 97}", "ts": NOW.isoformat()} for i in range(10_000)]
+    body = gzip.compress(json.dumps({"events": batch}).encode())
+    response = Client().post(
+        "/api/v1/events", data=body, content_type="application/json", HTTP_CONTENT_ENCODING="gzip",
+        HTTP_X_API_KEY=site_key,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 10_000
+    assert count("SELECT count() FROM events") == 10_000
+
+
+def test_body_that_is_not_json_is_a_clear_error(site_key):
+    response = Client().post("/api/v1/events", data="{nope", content_type="application/json",
+                             HTTP_X_API_KEY=site_key)  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["code"] == "bad_json"
+
+
+def test_merchant_issues_a_key_outsider_cannot(api_as, merchant, outsider):
+    created = api_as(merchant).post(
+        "/api/v1/tracking/keys", data={"name": "官网"}, content_type="application/json"
+    )
+    assert created.status_code == 201
+    assert created.json()["key"].startswith("wtk_")
+    refused = api_as(outsider).post(
+        "/api/v1/tracking/keys", data={"name": "x"}, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert ApiKey.objects.count() == 1
+    assert post([good(1)], key=created.json()["key"]).json()["accepted"] == 1

@@ -1,0 +1,92 @@
+"""The outbox: business events are stored if and only if their transaction commits, exactly once."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from weituan.tracking import facade
+from weituan.tracking.models import OutboxEvent, ShortLink
+from weituan.tracking.tests.conftest import count
+
+SCRIPT = Path(__file__).with_name("outbox_crash_script.py")
+
+
+def test_committed_event_is_moved_to_the_store_after_commit(db, run_on_commit):
+    with run_on_commit(), transaction.atomic():
+        ShortLink.objects.create(
+            code="Biz00001", target_url="https://x.example/", channel="push", dedup_key="b1"
+        )
+        event_id = facade.event_emit(event="order_placed", user_id=3, order_id=55, revenue=4900, currency="cny",
+                                     deal_id=8)  # fmt: skip
+        assert count("SELECT count() FROM events") == 0  # nothing leaves before commit
+    from weituan.tracking.store import analytics_store
+
+    rows = analytics_store().query(
+        "SELECT event, user_id, order_id, revenue, currency, deal_id, origin FROM events"
+    )
+    assert rows == [{"event": "order_placed", "user_id": 3, "order_id": "55", "revenue": 4900, "currency": "CNY",
+                     "deal_id": 8, "origin": "server"}]  # fmt: skip
+    assert OutboxEvent.objects.get(event_id=event_id).moved_at is not None
+
+
+def test_rolled_back_event_never_reaches_the_store(db, run_on_commit):
+    with pytest.raises(RuntimeError), run_on_commit(), transaction.atomic():
+        facade.event_emit(event="order_placed", user_id=3)
+        raise RuntimeError("payment declined")
+    assert OutboxEvent.objects.count() == 0
+    facade.events_flush()
+    assert count("SELECT count() FROM events") == 0
+
+
+def _child(mode: str, event_id: str, data_dir: Path, *, wait_for: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
+    env.update(
+        WEITUAN_DATA_DIR=str(data_dir),
+        WEITUAN_PROFILE="test",
+        WEITUAN_TASK_BACKEND="django.tasks.backends.dummy.DummyBackend",  # no worker: nothing moves by itself
+        WEITUAN_LOG_LEVEL="WARNING",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), mode, event_id], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )  # fmt: skip
+    if wait_for is None:
+        out, err = proc.communicate(timeout=120)
+        return out + err
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == wait_for, proc.stderr.read() if proc.stderr else line
+    proc.kill()  # SIGKILL: no cleanup, no atexit, no on_commit leftovers
+    proc.wait(timeout=30)
+    assert proc.returncode == -9
+    return line
+
+
+def _recover(event_id: str, data_dir: Path) -> dict[str, int]:
+    out = _child("recover", event_id, data_dir)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_kill_after_commit_leaves_the_event_stored_exactly_once_after_recovery(tmp_path):
+    event_id = uuid.uuid4().hex
+    _child("commit", event_id, tmp_path, wait_for="COMMITTED")
+    assert _recover(event_id, tmp_path) == {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
+
+
+def test_a_kill_between_store_and_stamp_still_stores_once(tmp_path):
+    event_id = uuid.uuid4().hex
+    _child("commit", event_id, tmp_path, wait_for="COMMITTED")
+    died = _child("die_after_store", event_id, tmp_path)
+    assert "Traceback" not in died
+    assert _recover(event_id, tmp_path) == {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
+
+
+def test_a_kill_mid_transaction_leaves_neither_row_nor_event(tmp_path):
+    event_id = uuid.uuid4().hex
+    _child("in_transaction", event_id, tmp_path, wait_for="INSIDE")
+    assert _recover(event_id, tmp_path) == {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}

@@ -1,0 +1,106 @@
+"""PostHog-compatible capture: the real `posthog` SDK against a live server, and the payload variants."""
+
+import base64
+import gzip
+import json
+import uuid
+from datetime import UTC, datetime
+
+from django.test import Client
+from posthog import Posthog
+from posthog.request import reset_sessions
+
+from weituan.tracking.queries import person_of
+from weituan.tracking.store import analytics_store
+from weituan.tracking.tests.conftest import count
+
+
+def test_the_posthog_python_sdk_sends_events_that_land_in_the_store(live_server, site_key):
+    client = Posthog(site_key, host=live_server.url, sync_mode=True, gzip=True)
+    sent_id = str(uuid.uuid4())
+    client.capture(
+        "deal_view",
+        distinct_id="ph-visitor-1",
+        properties={"$current_url": "https://shop.example/deal/9", "$referrer": "https://weibo.com/u/5",
+                    "deal_id": 9},
+        uuid=sent_id,
+    )  # fmt: skip
+    client.capture("order_paid", distinct_id="ph-visitor-1", properties={"order_id": "A1", "revenue": 2500,
+                                                                          "currency": "CNY"})  # fmt: skip
+    client.alias(previous_id="ph-visitor-1", distinct_id="customer-42")
+    client.flush()
+    client.shutdown()
+    reset_sessions()  # close the SDK's pooled keep-alive connection before the live server stops
+    rows = analytics_store().query(
+        "SELECT event_id, event, visitor_id, url, channel, source, deal_id, revenue, origin"
+        " FROM events WHERE visitor_id = 'ph-visitor-1' ORDER BY ts"
+    )
+    assert [row["event"] for row in rows] == ["deal_view", "order_paid", "$create_alias"]
+    view, paid = rows[0], rows[1]
+    assert view["event_id"] == sent_id
+    assert (view["url"], view["channel"], view["source"], view["deal_id"]) == (
+        "https://shop.example/deal/9", "social", "weibo.com", 9,
+    )  # fmt: skip
+    assert (paid["revenue"], paid["origin"]) == (2500, "posthog")
+    assert person_of(visitor_id="ph-visitor-1") == "customer-42"
+
+
+def capture(path: str, body: bytes, *, content_type: str = "application/json", **extra):
+    return Client().post(path, data=body, content_type=content_type, **extra)
+
+
+def event(name: str, distinct_id: str, **props):
+    return {"event": name, "distinct_id": distinct_id, "properties": props,
+            "timestamp": datetime.now(UTC).isoformat(), "uuid": str(uuid.uuid4())}  # fmt: skip
+
+
+def test_payload_shapes_and_compressions(site_key):
+    single = {"api_key": site_key, **event("$pageview", "d1", **{"$current_url": "https://s.example/"})}
+    assert capture("/capture/", json.dumps(single).encode()).json()["status"] == 1
+    batch = {"api_key": site_key, "batch": [event("a", "d2"), event("b", "d2")]}
+    assert (
+        capture(
+            "/batch/", gzip.compress(json.dumps(batch).encode()), HTTP_CONTENT_ENCODING="gzip"
+        ).status_code
+        == 200
+    )
+    # posthog-js: gzip named in the query string, token inside each event's properties.
+    js_events = [event("c", "d3", token=site_key)]
+    assert (
+        capture("/e/?compression=gzip-js", gzip.compress(json.dumps(js_events).encode())).status_code == 200
+    )
+    resent = capture("/i/v0/e/?compression=gzip-js", gzip.compress(json.dumps(js_events).encode())).json()
+    assert (resent["accepted"], resent["duplicates"]) == (0, 1)  # same uuid: stored once
+    # Older clients: base64 JSON in a form field `data`.
+    form = "data=" + base64.b64encode(json.dumps({"token": site_key, **event("d", "d4")}).encode()).decode()
+    assert capture("/e", form.encode(), content_type="application/x-www-form-urlencoded").status_code == 200
+    assert count("SELECT count() FROM events WHERE origin = 'posthog'") == 5
+    assert count("SELECT count() FROM events WHERE event = 'pageview' AND url = 'https://s.example/'") == 1
+
+
+def test_identify_merges_the_anonymous_id_into_the_person(site_key):
+    body = {"api_key": site_key, **event("$identify", "user-7", **{"$anon_distinct_id": "anon-7"})}
+    assert capture("/capture/", json.dumps(body).encode()).status_code == 200
+    assert person_of(visitor_id="anon-7") == "user-7"
+
+
+def test_bad_keys_and_bad_bodies_get_posthog_style_errors(site_key):
+    wrong = capture("/batch/", json.dumps({"api_key": "phc_nope", "batch": [event("a", "x")]}).encode())
+    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_api_key"
+    missing = capture("/batch/", json.dumps({"batch": [event("a", "x")]}).encode())
+    assert missing.status_code == 401 and missing.json()["code"] == "missing_api_key"
+    broken = capture("/batch/?compression=gzip-js", b"\x1f\x8bnot gzip", HTTP_CONTENT_ENCODING="gzip")
+    assert broken.status_code == 422 and broken.json()["code"] == "bad_compression"
+    partial = capture(
+        "/batch/", json.dumps({"api_key": site_key, "batch": [event("a", "x"), {"event": "b"}]}).encode()
+    )
+    assert partial.json()["accepted"] == 1
+    assert partial.json()["rejected"] == [
+        {"index": 1, "code": "missing_visitor_id", "reason": "visitor_id is required"}
+    ]
+    assert count("SELECT count() FROM events") == 1
+
+
+def test_decide_answers_without_flags(db):
+    body = Client().post("/decide/?v=3", data="{}", content_type="application/json").json()
+    assert body["featureFlags"] == {} and body["errorsWhileComputingFlags"] is False
