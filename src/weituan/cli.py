@@ -38,6 +38,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo_world_build_if_empty(progress=True)
     from django.conf import settings
 
+    from weituan.tracking.facade import events_flush
+
+    # Events a previous process committed but did not move to the analytics store (or spilled to disk
+    # when the store refused them) are moved now, before new traffic arrives.
+    events_flush()
+
     if settings.EMBEDDED_WORKER and not args.no_worker:
         from weituan.core.worker import start_embedded_worker
 
