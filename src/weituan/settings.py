@@ -167,6 +167,13 @@ MEDIA_MAX_BYTES = env_int("WEITUAN_MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1
 RATE_LIMIT_WRITES_PER_MINUTE = env_int("WEITUAN_RATE_LIMIT_WRITES", 300, minimum=1)
 MASTODON_VERSION = "4.3.0"
 
+# --- deals -----------------------------------------------------------------------------------------
+DEALS_RESERVATION_MINUTES = env_int("WEITUAN_RESERVATION_MINUTES", 15, minimum=1)
+DEALS_TEAM_WINDOW_HOURS = env_int("WEITUAN_TEAM_WINDOW_HOURS", 24, minimum=1)
+DEALS_REFERRAL_CREDIT = env_int("WEITUAN_REFERRAL_CREDIT", 500, minimum=0)  # minor units per referral
+DEALS_REFERRAL_CAP = env_int("WEITUAN_REFERRAL_CAP", 10, minimum=0)  # credited referrals per inviter
+DEALS_REFERRAL_HOURS = env_int("WEITUAN_REFERRAL_HOURS", 72, minimum=1)
+
 # --- email -----------------------------------------------------------------------------------------
 _MAIL_TO_CONSOLE = env_bool("WEITUAN_EMAIL_TO_CONSOLE", PROFILE in ("dev", "demo"))
 MAILERS = {

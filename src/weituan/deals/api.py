@@ -1,5 +1,181 @@
-"""Native API: deals."""
+"""Native API: deals, orders, teams, vouchers and the wallet. Every write accepts an Idempotency-Key."""
 
-from ninja import Router
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Header, Router, Status
+
+from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.core.idempotency import Response, idempotent_call, request_fingerprint
+from weituan.deals import queries
+from weituan.deals.schemas import (
+    DealIn,
+    DealOut,
+    ErrorOut,
+    OrderIn,
+    OrderOut,
+    TeamOut,
+    TopUpIn,
+    VoucherOut,
+    WalletOut,
+    deal_body,
+    order_body,
+    team_body,
+    voucher_body,
+    wallet_body,
+)
+from weituan.deals.services.deals import DealInput, deal_create, deal_publish
+from weituan.deals.services.orders import order_place
+from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.vouchers import voucher_redeem
+from weituan.deals.services.wallet import wallet_top_up
 
 router = Router(tags=["deals"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="retries with the same key replay the first answer"),
+]
+ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    402: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
+}
+
+
+def _once(request: HttpRequest, key: str | None, payload: Any, run: Callable[[], Response]) -> Status[Any]:
+    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back."""
+    user = request_user(request)
+    status, body = idempotent_call(
+        scope=f"user:{user.id}",
+        key=key,
+        fingerprint=request_fingerprint(request.method, request.path, payload),
+        run=run,
+    )
+    return Status(status, body)
+
+
+@router.post("/deals", response={201: DealOut, **ERRORS}, auth=api_auth, summary="Create a draft deal")
+def create_deal(request: HttpRequest, payload: DealIn, idempotency_key: IdempotencyKey = None) -> Status[Any]:
+    def run() -> Response:
+        fields = payload.dict()
+        batches = tuple((batch["release_at"], batch["quantity"]) for batch in fields.pop("flash_batches"))
+        data = DealInput(**{**fields, "images": tuple(fields["images"]), "flash_batches": batches})
+        return 201, deal_body(deal_create(merchant=request_user(request), data=data))
+
+    return _once(request, idempotency_key, payload.dict(), run)
+
+
+@router.get("/deals/{deal_id}", response={200: DealOut, **ERRORS}, auth=optional_auth, summary="A deal")
+def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
+    return Status(200, deal_body(queries.deal_for_viewer(deal_id=deal_id, user=request_user(request))))
+
+
+@router.post(
+    "/deals/{deal_id}/publish", response={200: DealOut, **ERRORS}, auth=api_auth, summary="Publish a draft"
+)
+def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
+    return _once(
+        request,
+        idempotency_key,
+        {},
+        lambda: (200, deal_body(deal_publish(deal_id=deal_id, by=request_user(request)))),
+    )
+
+
+@router.post(
+    "/deals/{deal_id}/orders",
+    response={201: OrderOut, **ERRORS},
+    auth=api_auth,
+    summary="Buy: hold the payment for `quantity` units, solo, starting a team or joining one",
+)
+def place_order(
+    request: HttpRequest, deal_id: int, payload: OrderIn, idempotency_key: IdempotencyKey = None
+) -> Status[Any]:
+    def run() -> Response:
+        order = order_place(
+            deal_id=deal_id,
+            buyer=request_user(request),
+            quantity=payload.quantity,
+            gift_quantity=payload.gift_quantity,
+            team=payload.team,
+            expected_unit_price=payload.unit_price,
+            client_key=idempotency_key,
+        )
+        return 201, order_body(order)
+
+    return _once(request, idempotency_key, payload.dict(), run)
+
+
+@router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
+def get_order(request: HttpRequest, order_id: int) -> Status[Any]:
+    return Status(200, order_body(queries.order_for_user(order_id=order_id, user=request_user(request))))
+
+
+@router.post(
+    "/orders/{order_id}/refund", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="Refund an order"
+)
+def refund_order(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
+    return _once(
+        request,
+        idempotency_key,
+        {},
+        lambda: (200, order_body(order_refund(order_id=order_id, by=request_user(request)))),
+    )
+
+
+@router.get(
+    "/teams/{team_id}", response={200: TeamOut, **ERRORS}, auth=optional_auth, summary="A team (拼团)"
+)
+def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
+    team = queries.team_for_viewer(team_id=team_id)
+    return Status(200, team_body(team, queries.team_member_names(team=team)))
+
+
+@router.get("/vouchers", response={200: list[VoucherOut], **ERRORS}, auth=api_auth, summary="My vouchers")
+def list_vouchers(request: HttpRequest, limit: int = 50) -> Status[Any]:
+    vouchers = queries.vouchers_of_holder(user=request_user(request))[: max(1, min(limit, 200))]
+    return Status(200, [voucher_body(voucher) for voucher in vouchers])
+
+
+@router.post(
+    "/vouchers/{code}/redeem",
+    response={200: VoucherOut, **ERRORS},
+    auth=api_auth,
+    summary="Redeem a voucher (merchant)",
+)
+def redeem_voucher(request: HttpRequest, code: str, idempotency_key: IdempotencyKey = None) -> Status[Any]:
+    return _once(
+        request,
+        idempotency_key,
+        {"code": code},
+        lambda: (200, voucher_body(voucher_redeem(code=code, by=request_user(request)))),
+    )
+
+
+@router.get("/wallet", response={200: WalletOut, **ERRORS}, auth=api_auth, summary="My wallet")
+def get_wallet(request: HttpRequest, currency: str = "CNY") -> Status[Any]:
+    return Status(200, wallet_body(queries.wallet_of(user=request_user(request), currency=currency)))
+
+
+@router.post(
+    "/wallet/top_up",
+    response={200: WalletOut, **ERRORS},
+    auth=api_auth,
+    summary="Add play money (dev and demo only)",
+)
+def top_up_wallet(
+    request: HttpRequest, payload: TopUpIn, idempotency_key: IdempotencyKey = None
+) -> Status[Any]:
+    user = request_user(request)
+
+    def run() -> Response:
+        wallet_top_up(user=user, amount=payload.amount, currency=payload.currency, key=idempotency_key)
+        return 200, wallet_body(queries.wallet_of(user=user, currency=payload.currency))
+
+    return _once(request, idempotency_key, payload.dict(), run)

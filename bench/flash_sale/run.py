@@ -1,0 +1,349 @@
+"""Flash-sale checkout over HTTP: 200 clients on loopback against a 9-unit and a 10,000-unit deal.
+
+    python -m bench.flash_sale.run [--store sqlite|postgres|both] [--units 10000] [--clients 200]
+
+Reports checkouts/s, p99 latency, oversell (must be 0) and double charges (must be 0), against the raw
+engine limit measured in the same run: the same conditional UPDATE through the database driver
+(sqlite3 / psycopg) and the same Lua decrement through redis-py. 5% of the requests are sent twice
+with the same Idempotency-Key, as a client retrying after a timeout would.
+"""
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from bench.common import Server, machine_line, prepare_store, record, setup_django
+
+RAW_THREADS = 32
+RETRY_EVERY = 20  # one request in 20 is sent a second time with the same Idempotency-Key
+
+
+@dataclass
+class Run:
+    ok: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    order_ids: set[int] = field(default_factory=set)
+    replays_mismatched: int = 0
+    latencies: list[float] = field(default_factory=list)
+    ok_latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    if len(values) < 100:
+        return max(values) * 1000
+    return statistics.quantiles(values, n=100)[98] * 1000
+
+
+def world(units: int, clients: int) -> dict[str, Any]:
+    """The merchant, the buyers with tokens and money, and the two live deals (in this process's Django)."""
+    from django.utils import timezone
+
+    from weituan.accounts.tokens import access_token_issue
+    from weituan.core.testing import make_user
+    from weituan.deals.services.deals import DealInput, deal_create, deal_publish
+    from weituan.deals.services.wallet import wallet_top_up
+
+    merchant = make_user("flash_shop", merchant=True)
+    now = timezone.now()
+    deals = {}
+    for name, quantity, per_user in (("nine", 9, 1), ("bulk", units, max(units // clients * 2, 1))):
+        deal = deal_create(
+            merchant=merchant,
+            data=DealInput(
+                title=f"秒杀 {name}",
+                list_price=200,
+                deal_price=100,
+                max_quantity=quantity,
+                tipping_point=quantity,
+                per_user_limit=per_user,
+                starts_at=now - timedelta(minutes=1),
+                ends_at=now + timedelta(hours=2),
+            ),
+        )
+        deals[name] = deal_publish(deal_id=deal.id, by=merchant).id
+    tokens = []
+    for index in range(clients):
+        buyer = make_user(f"flash{index}")
+        wallet_top_up(user=buyer, amount=(units // clients * 2 + 10) * 100)
+        tokens.append(access_token_issue(user=buyer)[0])
+    return {"deals": deals, "tokens": tokens}
+
+
+async def hammer(base: str, deal_id: int, tokens: list[str], *, once: bool) -> Run:
+    """Every client buys one unit at a time until the deal refuses it; `once`: a single attempt each."""
+    run = Run()
+    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+
+        async def client(index: int, token: str) -> None:
+            attempt = 0
+            while True:
+                attempt += 1
+                key = f"d{deal_id}-c{index}-a{attempt}"
+                headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+                started = time.perf_counter()
+                try:
+                    response = await http.post(
+                        f"/api/v1/deals/{deal_id}/orders",
+                        json={"quantity": 1, "unit_price": 100},
+                        headers=headers,
+                    )
+                except httpx.HTTPError:
+                    run.errors += 1
+                    return
+                took = time.perf_counter() - started
+                run.latencies.append(took)
+                if response.status_code == 201:
+                    run.ok += 1
+                    run.ok_latencies.append(took)
+                    order_id = response.json()["id"]
+                    run.order_ids.add(order_id)
+                    if attempt % RETRY_EVERY == 1:
+                        again = await http.post(
+                            f"/api/v1/deals/{deal_id}/orders",
+                            json={"quantity": 1, "unit_price": 100},
+                            headers=headers,
+                        )
+                        # A retry that is answered with another order would be a second charge.
+                        if again.status_code == 201 and again.json()["id"] != order_id:
+                            run.replays_mismatched += 1
+                else:
+                    try:
+                        code = str(response.json().get("code", response.status_code))
+                    except ValueError:
+                        code = f"http_{response.status_code}"
+                    run.refused[code] = run.refused.get(code, 0) + 1
+                    if code != "idempotency_in_progress":
+                        return
+                if once:
+                    return
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(i, token) for i, token in enumerate(tokens)))
+        run.seconds = time.perf_counter() - started
+    return run
+
+
+def audit(deal_id: int, run: Run) -> dict[str, int]:
+    """Oversell and double charges, read from the database after the run."""
+    from django.db.models import Count, Sum
+
+    from weituan.deals.models import Deal, Order, Posting
+    from weituan.deals.queries import ledger_report
+
+    deal = Deal.objects.get(id=deal_id)
+    orders = Order.objects.filter(deal=deal)
+    units = int(orders.aggregate(q=Sum("quantity"))["q"] or 0)
+    holds_per_order = (
+        Posting.objects.filter(order__deal=deal, kind="authorize").values("order_id").annotate(n=Count("id"))
+    )
+    double_holds = sum(1 for row in holds_per_order if row["n"] > 1)
+    return {
+        "sold": deal.sold,
+        "max_quantity": deal.max_quantity,
+        "oversell": max(units - deal.max_quantity, 0) + max(deal.sold - deal.max_quantity, 0),
+        "orders_in_db": orders.count(),
+        "orders_answered": len(run.order_ids),
+        "double_charges": double_holds + run.replays_mismatched + max(orders.count() - len(run.order_ids), 0),
+        "ledger_ok": int(ledger_report().ok),
+    }
+
+
+def raw_sql_rate(kind: str, store_env: dict[str, str], units: int) -> float:
+    """Decrements/s of `UPDATE stock SET sold = sold + 1 WHERE id = 1 AND sold + 1 <= units`, autocommit."""
+    done = {"n": 0}
+    lock = threading.Lock()
+    if kind == "sqlite":
+        path = store_env["WEITUAN_DATA_DIR"] + "/raw_baseline.sqlite3"
+        setup = sqlite3.connect(path)
+        setup.executescript(
+            "PRAGMA journal_mode=WAL; DROP TABLE IF EXISTS stock;"
+            " CREATE TABLE stock (id INTEGER PRIMARY KEY, sold INTEGER NOT NULL); INSERT INTO stock VALUES (1, 0);"
+        )
+        setup.close()
+
+        def connect() -> Any:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+
+        statement = "UPDATE stock SET sold = sold + 1 WHERE id = 1 AND sold + 1 <= ?"
+    else:
+        import psycopg
+
+        url = store_env["DATABASE_URL"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS raw_stock")
+            conn.execute("CREATE TABLE raw_stock (id int PRIMARY KEY, sold int NOT NULL)")
+            conn.execute("INSERT INTO raw_stock VALUES (1, 0)")
+
+        def connect() -> Any:
+            return psycopg.connect(url, autocommit=True)
+
+        statement = "UPDATE raw_stock SET sold = sold + 1 WHERE id = 1 AND sold + 1 <= %s"
+
+    def worker() -> None:
+        conn = connect()
+        try:
+            while True:
+                if conn.execute(statement, (units,)).rowcount != 1:
+                    return
+                with lock:
+                    done["n"] += 1
+        finally:
+            conn.close()
+
+    return _timed(worker, done, units)
+
+
+def raw_lua_rate(redis_url: str, units: int) -> float:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, max_connections=RAW_THREADS + 4)
+    client.set("wt-bench:raw_stock", units)
+    script = client.register_script(
+        "local n = tonumber(redis.call('GET', KEYS[1])) if n > 0 then redis.call('DECR', KEYS[1]) return 1 end return 0"
+    )
+    done = {"n": 0}
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while script(keys=["wt-bench:raw_stock"]) == 1:
+            with lock:
+                done["n"] += 1
+
+    rate = _timed(worker, done, units)
+    client.delete("wt-bench:raw_stock")
+    return rate
+
+
+def _timed(worker: Any, done: dict[str, int], units: int) -> float:
+    threads = [threading.Thread(target=worker) for _ in range(RAW_THREADS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    assert done["n"] == units, f"raw baseline sold {done['n']} of {units}"
+    return units / seconds
+
+
+def bench_store(kind: str, units: int, clients: int) -> dict[str, Any]:
+    store = prepare_store(kind, f"flash_{kind}")
+    setup_django(store)
+    made = world(units, clients)
+    figures: dict[str, Any] = {"store": kind}
+    with Server(store) as server:
+        server.wait_ready()
+        for name, once in (("nine", True), ("bulk", False)):
+            run = asyncio.run(hammer(server.url, made["deals"][name], made["tokens"], once=once))
+            figures[name] = {
+                "checkouts": run.ok,
+                "seconds": round(run.seconds, 3),
+                "checkouts_per_s": round(run.ok / run.seconds, 1) if run.seconds else 0,
+                "requests_per_s": round(len(run.latencies) / run.seconds, 1) if run.seconds else 0,
+                "p99_ms_all": round(p99(run.latencies), 1),
+                "p99_ms_checkouts": round(p99(run.ok_latencies), 1),
+                "refused": run.refused,
+                "transport_errors": run.errors,
+                **audit(made["deals"][name], run),
+            }
+    figures["raw_sql_per_s"] = round(raw_sql_rate(kind, store.env, units), 1)
+    if kind == "postgres":
+        figures["raw_lua_per_s"] = round(raw_lua_rate(store.env["REDIS_URL"], units), 1)
+    engine = figures["raw_sql_per_s"]
+    figures["ratio_to_raw_sql"] = round(figures["bulk"]["checkouts_per_s"] / engine, 3)
+    if "raw_lua_per_s" in figures:
+        figures["ratio_to_raw_lua"] = round(figures["bulk"]["checkouts_per_s"] / figures["raw_lua_per_s"], 3)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument(
+        "--json", action="store_true", help="print one store's figures as JSON (used internally)"
+    )
+    parser.add_argument("--render", nargs="*", help="write RESULTS.md from figures saved by --json runs")
+    args = parser.parse_args()
+    machine = machine_line()
+    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    results = []
+    if args.render:
+        import json
+
+        for path in args.render:
+            with open(path) as saved:
+                results.append(json.loads(saved.read().strip().splitlines()[-1]))
+        kinds = []
+    for kind in kinds:
+        # Django is set up once per process, so each store runs in a child process of its own.
+        if len(kinds) > 1:
+            import json
+            import subprocess
+
+            output = subprocess.run(
+                [sys.executable, "-m", "bench.flash_sale.run", "--store", kind, "--units", str(args.units),
+                 "--clients", str(args.clients), "--json"],
+                stdout=subprocess.PIPE, text=True, check=True,
+            ).stdout  # fmt: skip
+            results.append(json.loads(output.strip().splitlines()[-1]))
+        else:
+            results.append(bench_store(kind, args.units, args.clients))
+    if args.json:
+        import json
+
+        print(json.dumps(results[0]))
+        return 0
+    lines = [
+        f"Machine: {machine}. {args.clients} HTTP clients (httpx, one process) on 127.0.0.1, one uvicorn process.",
+        "",
+    ]
+    lines += [
+        "| store | deal | checkouts | checkouts/s | req/s | p99 ms (all / checkouts) | oversell | double charges |"
+        " raw SQL/s | raw Lua/s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for figures in results:
+        for name in ("nine", "bulk"):
+            row = figures[name]
+            ratio = (
+                f"{figures['ratio_to_raw_sql']:.1%} of SQL"
+                + (f", {figures['ratio_to_raw_lua']:.1%} of Lua" if "ratio_to_raw_lua" in figures else "")
+                if name == "bulk"
+                else "—"
+            )
+            lines.append(
+                f"| {figures['store']} | {row['max_quantity']} units | {row['checkouts']} | {row['checkouts_per_s']}"
+                f" | {row['requests_per_s']} | {row['p99_ms_all']} / {row['p99_ms_checkouts']} | {row['oversell']}"
+                f" | {row['double_charges']} | {figures['raw_sql_per_s']} | {figures.get('raw_lua_per_s', '—')}"
+                f" | {ratio} |"
+            )
+    lines += [
+        "",
+        "Raw baselines: the same conditional UPDATE through sqlite3 / psycopg (autocommit) and the same Lua"
+        f" decrement through redis-py, {RAW_THREADS} threads until the stock is gone.",
+    ]
+    record("flash_sale", "python -m bench.flash_sale.run", lines, {"results": results})
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

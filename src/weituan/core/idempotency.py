@@ -1,0 +1,87 @@
+"""Idempotency-Key for write endpoints: a retry replays the first response instead of writing twice.
+
+- same key, same request: the first response (status and body) is returned again;
+- same key, different request: refused with 422 `idempotency_mismatch`;
+- the same key sent twice at once: the first to store its record runs, the other gets 409
+  `idempotency_in_progress` (or the replay, if the first has finished by then).
+
+A request that fails with a refusal stores nothing, so it can be retried with the same key once the
+cause is fixed (a topped-up wallet, say). A record left unfinished by a crashed process is taken over
+after `STALE_AFTER`.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from weituan.core.errors import Conflict, ValidationFailed
+from weituan.core.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+STALE_AFTER = timedelta(seconds=60)
+
+Response = tuple[int, Any]
+
+
+def request_fingerprint(*parts: Any) -> str:
+    """A stable hash of what the request asked for (method, path, parsed body...)."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response | None:
+    """The stored response; None if the record is stale and this caller took it over."""
+    if record.request_hash != fingerprint:
+        raise ValidationFailed(
+            "This Idempotency-Key was already used for a different request", code="idempotency_mismatch"
+        )
+    if record.status_code is not None:
+        return record.status_code, record.response
+    stale_before = timezone.now() - STALE_AFTER
+    taken = IdempotencyRecord.objects.filter(
+        id=record.id, status_code__isnull=True, created_at__lte=stale_before
+    ).update(created_at=timezone.now())
+    if taken:
+        return None
+    raise Conflict(
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+        code="idempotency_in_progress",
+    )
+
+
+def idempotent_call(
+    *, scope: str, key: str | None, fingerprint: str, run: Callable[[], Response]
+) -> Response:
+    """Run `run()` once per (scope, key); `run` returns (status, JSON-able body)."""
+    if not key:
+        return run()
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"Idempotency-Key is longer than {MAX_KEY_LENGTH}", code="invalid_idempotency_key"
+        )
+    record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+    if record is None:
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(scope=scope, key=key, request_hash=fingerprint)
+        except IntegrityError:
+            record = IdempotencyRecord.objects.get(scope=scope, key=key)
+            replay = _replay(record, fingerprint)
+            if replay is not None:
+                return replay
+    else:
+        replay = _replay(record, fingerprint)
+        if replay is not None:
+            return replay
+    try:
+        status, body = run()
+    except BaseException:
+        IdempotencyRecord.objects.filter(id=record.id).delete()
+        raise
+    IdempotencyRecord.objects.filter(id=record.id).update(status_code=status, response=body)
+    return status, body

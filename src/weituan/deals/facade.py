@@ -1,0 +1,78 @@
+"""What other apps may know of deals: the live deal card, as a plain dataclass and as HTML."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from weituan.core.money import Money
+from weituan.deals.models import Deal, DealState
+from weituan.deals.pricing import discount_percent
+
+
+@dataclass(frozen=True)
+class DealCard:
+    deal_id: int
+    title: str
+    merchant: str
+    image: str | None
+    currency: str
+    price_display: str  # formatted, e.g. "¥99.00"
+    list_price_display: str
+    deal_price_minor: int
+    team_price: str | None
+    team_size: int | None
+    discount_percent: int
+    sold: int
+    tipping_point: int
+    tipped: bool
+    progress_percent: int  # towards the tipping point, 0-100
+    units_left: int
+    state: str
+    on_sale: bool
+    ends_at: datetime
+    seconds_left: int
+    url: str
+
+
+def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
+    """The live card of a published deal, or None for a missing or draft deal (the same for every viewer)."""
+    deal = Deal.objects.select_related("merchant").filter(id=deal_id).exclude(state=DealState.DRAFT).first()
+    if deal is None:
+        return None
+    now = timezone.now()
+    tipped = deal.tipped_at is not None
+    return DealCard(
+        deal_id=deal.id,
+        title=deal.title,
+        merchant=deal.merchant.username,
+        image=deal.images[0] if deal.images else None,
+        currency=deal.currency,
+        price_display=Money(deal.deal_price, deal.currency).format(),
+        list_price_display=Money(deal.list_price, deal.currency).format(),
+        deal_price_minor=deal.deal_price,
+        team_price=Money(deal.team_price, deal.currency).format() if deal.team_price else None,
+        team_size=deal.team_size,
+        discount_percent=discount_percent(list_price=deal.list_price, deal_price=deal.deal_price),
+        sold=deal.sold,
+        tipping_point=deal.tipping_point,
+        tipped=tipped,
+        progress_percent=100 if tipped else min(100, 100 * deal.sold // max(deal.tipping_point, 1)),
+        units_left=max(deal.released - deal.sold, 0),
+        state=deal.state,
+        on_sale=deal.state in (DealState.LIVE, DealState.TIPPED) and deal.starts_at <= now < deal.ends_at,
+        ends_at=deal.ends_at,
+        seconds_left=max(int((deal.ends_at - now).total_seconds()), 0),
+        url=reverse("deals:deal", args=[deal.id]),
+    )
+
+
+def deal_card_html(deal_id: int) -> str:
+    """The card as an HTML fragment (it refreshes itself with htmx), for posts and reposts."""
+    card = deal_card(deal_id)
+    if card is None:
+        return ""
+    return render_to_string("deals/_card.html", {"card": card})

@@ -1,0 +1,76 @@
+"""Where deals meet the micro-blog (the deal card post) and tracking (business events through its outbox)."""
+
+import logging
+
+from django.urls import reverse
+
+from weituan.core.errors import ServiceError
+from weituan.core.money import Money
+from weituan.deals.models import Deal, Order, Voucher
+
+logger = logging.getLogger(__name__)
+
+TITLE_IN_POST = 40  # characters; keeps the announcement well inside the weighted post length
+
+
+def deal_card_post_create(*, deal: Deal) -> int | None:
+    """Announce a published deal on the merchant's micro-blog; the post carries the live deal card.
+
+    Publishing has already committed, so a post that cannot be made (a rate limit, say) leaves the
+    deal published without an announcement rather than undoing it.
+    """
+    from django.conf import settings
+
+    from weituan.microblog.services.posts import post_create
+
+    if deal.post_id:
+        return deal.post_id
+    title = deal.title if len(deal.title) <= TITLE_IN_POST else deal.title[: TITLE_IN_POST - 1] + "…"
+    price = Money(deal.deal_price, deal.currency).format()
+    was = Money(deal.list_price, deal.currency).format()
+    url = settings.SITE_URL + reverse("deals:deal", args=[deal.id])
+    text = f"【团购】{title} {price}（原价 {was}），{deal.tipping_point}人成团 {url}"
+    try:
+        post = post_create(author=deal.merchant, text=text, deal_id=deal.id)
+    except ServiceError as exc:
+        logger.warning("deal %s published without its post: %s", deal.id, exc.message)
+        return None
+    Deal.objects.filter(id=deal.id, post_id__isnull=True).update(post_id=post.id)
+    deal.post_id = post.id
+    return post.id
+
+
+def order_event_record(*, order: Order, event: str, amount: int | None = None) -> None:
+    """Record an order's business event in tracking's outbox, inside the order's own transaction."""
+    from weituan.tracking import facade as tracking
+
+    tracking.event_emit(
+        event=event,
+        user_id=order.buyer_id,
+        order_id=order.id,
+        revenue=order.amount if amount is None else amount,
+        currency=order.currency,
+        deal_id=order.deal_id,
+        props={"quantity": order.quantity, "team_id": order.team_id, "gateway": order.gateway},
+    )
+    if event == "order_placed" and order.team_id:
+        started = (
+            order.team is not None and order.team.leader_id == order.buyer_id and order.team.members == 1
+        )
+        tracking.event_emit(
+            event="team_start" if started else "team_join",
+            user_id=order.buyer_id,
+            deal_id=order.deal_id,
+            props={"team_id": order.team_id},
+        )
+
+
+def voucher_event_record(*, voucher: Voucher) -> None:
+    from weituan.tracking import facade as tracking
+
+    tracking.event_emit(
+        event="voucher_redeemed",
+        user_id=voucher.holder_id,
+        deal_id=voucher.deal_id,
+        order_id=voucher.order_id,
+    )

@@ -1,0 +1,53 @@
+"""The append-only double-entry ledger: accounts, postings and their entries (integer minor units).
+
+Amounts are signed: an entry adds `amount` to its account's balance. The entries of every posting
+sum to zero per currency, so the whole ledger sums to zero. Balances are SUMs, never stored.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class AccountKind(models.TextChoices):
+    WALLET = "wallet", "buyer wallet (spendable)"
+    HELD = "held", "buyer funds on hold"
+    MERCHANT_PAYABLE = "merchant_payable", "owed to the merchant"
+    PLATFORM_FEE = "platform_fee", "platform fee income"
+    GATEWAY = "gateway", "money outside the platform, per gateway (top-ups, card holds, payouts)"
+    PROMOTIONS = "promotions", "referral credits paid by the platform"
+
+
+class Account(models.Model):
+    kind = models.CharField(max_length=20, choices=AccountKind.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    name = models.CharField(max_length=40, blank=True)  # e.g. the gateway of a GATEWAY account
+    currency = models.CharField(max_length=3)
+    # "kind:owner-or-name:currency", unique, so concurrent first uses create one account.
+    identity = models.CharField(max_length=100, unique=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.owner_id or self.name}:{self.currency}"
+
+
+class Posting(models.Model):
+    """One business event moving money (a top-up, an authorize, a capture...). Never updated."""
+
+    kind = models.CharField(max_length=20)
+    # Unique: the same capture or refund can never be posted twice, even after a crash and a retry.
+    key = models.CharField(max_length=120, unique=True)
+    order = models.ForeignKey(
+        "deals.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="postings"
+    )
+    memo = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Entry(models.Model):
+    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "posting"])]

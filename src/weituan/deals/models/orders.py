@@ -1,0 +1,125 @@
+"""Orders (each carries its payment hold), per-buyer quotas, vouchers and referral credits."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from weituan.core.states import StateGraph
+from weituan.deals.models.deals import Deal, Team
+
+
+class OrderState(models.TextChoices):
+    PENDING = "pending", "stock reserved, payment not completed"
+    AUTHORIZED = "authorized", "payment held"
+    CAPTURED = "captured", "paid"
+    VOIDED = "voided", "hold released"
+    EXPIRED = "expired", "reservation expired"
+    REFUNDED = "refunded", "refunded"
+
+
+# An order is also the lifecycle of its payment hold: authorized ends captured or voided.
+ORDER_GRAPH = StateGraph.declare(
+    "order",
+    OrderState.PENDING,
+    {
+        OrderState.PENDING: [OrderState.AUTHORIZED, OrderState.EXPIRED],
+        OrderState.AUTHORIZED: [OrderState.CAPTURED, OrderState.VOIDED],
+        OrderState.CAPTURED: [OrderState.REFUNDED],
+    },
+)
+
+# States holding a unit of stock.
+STOCK_STATES = (OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED)
+
+
+class Order(models.Model):
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="orders")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deal_orders")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    quantity = models.PositiveIntegerField()
+    gift_quantity = models.PositiveIntegerField(default=0)  # of `quantity`, units bought as gifts
+    unit_price = models.PositiveBigIntegerField()
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    gateway = models.CharField(max_length=30, default="wallet")
+    payment_ref = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=12, choices=ORDER_GRAPH.choices(), default=OrderState.PENDING)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    # Set by the client through Idempotency-Key; a retry finds the order instead of buying twice.
+    client_key = models.CharField(max_length=255, null=True, blank=True)
+    reserve_expires_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["deal", "state"]),
+            models.Index(fields=["buyer", "-id"]),
+            models.Index(fields=["state", "reserve_expires_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["buyer", "client_key"], name="order_buyer_client_key"),
+            models.CheckConstraint(condition=Q(amount=F("unit_price") * F("quantity")), name="order_amount"),
+            models.CheckConstraint(condition=Q(gift_quantity__lte=F("quantity")), name="order_gifts_le_qty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.id} ({self.state})"
+
+
+class UserDealQuota(models.Model):
+    """Units one buyer holds on one deal, for the per-user and gift limits (moved by conditional UPDATE)."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    own = models.PositiveIntegerField(default=0)
+    gifts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["deal", "user"], name="quota_deal_user")]
+
+
+class VoucherState(models.TextChoices):
+    VALID = "valid"
+    REDEEMED = "redeemed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+VOUCHER_GRAPH = StateGraph.declare(
+    "voucher",
+    VoucherState.VALID,
+    {VoucherState.VALID: [VoucherState.REDEEMED, VoucherState.EXPIRED, VoucherState.REFUNDED]},
+)
+
+
+class Voucher(models.Model):
+    """One unit of a paid order (券). `code` is a secret; whoever holds it may use the voucher."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="vouchers")
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="vouchers")
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vouchers")
+    code = models.CharField(max_length=32, unique=True)
+    state = models.CharField(max_length=10, choices=VOUCHER_GRAPH.choices(), default=VoucherState.VALID)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["holder", "-id"]), models.Index(fields=["state", "expires_at"])]
+
+
+class Referral(models.Model):
+    """An invitation: `invitee` followed `inviter`'s invite link; credit once their first order is paid."""
+
+    inviter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    invitee = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    invited_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    credit = models.PositiveBigIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="CNY")

@@ -1,0 +1,243 @@
+"""Reads of the deals app: permission-checked fetches, lists for pages and the API, ledger checks."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, QuerySet, Sum
+
+from weituan.core.errors import NotFound
+from weituan.deals.errors import NotYourDeal
+from weituan.deals.models import (
+    Account,
+    AccountKind,
+    Deal,
+    DealState,
+    Entry,
+    Order,
+    OrderState,
+    Team,
+    Voucher,
+    VoucherState,
+)
+from weituan.deals.models.deals import ENDED_STATES
+
+
+def deal_for_viewer(*, deal_id: int, user: Any | None) -> Deal:
+    """A deal anyone may see once published; a draft only to its merchant."""
+    deal = Deal.objects.select_related("merchant").filter(id=deal_id).first()
+    if deal is None or (deal.state == DealState.DRAFT and (user is None or user.id != deal.merchant_id)):
+        raise NotFound("No such deal")
+    return deal
+
+
+def deal_for_merchant(*, deal_id: int, user: Any) -> Deal:
+    deal = Deal.objects.select_related("merchant").filter(id=deal_id).first()
+    if deal is None:
+        raise NotFound("No such deal")
+    if deal.merchant_id != user.id:
+        raise NotYourDeal("This deal belongs to another merchant")
+    return deal
+
+
+def deals_of_merchant(*, merchant: Any) -> QuerySet[Deal]:
+    return Deal.objects.filter(merchant=merchant).order_by("-id")
+
+
+def deals_on_sale() -> QuerySet[Deal]:
+    return (
+        Deal.objects.filter(state__in=(DealState.LIVE, DealState.TIPPED))
+        .select_related("merchant")
+        .order_by("ends_at")
+    )
+
+
+def order_for_user(*, order_id: int, user: Any) -> Order:
+    """The buyer's own order, or any order of the merchant's deal; others see nothing."""
+    order = Order.objects.select_related("deal", "team").filter(id=order_id).first()
+    if order is None or user.id not in (order.buyer_id, order.deal.merchant_id):
+        raise NotFound("No such order")
+    return order
+
+
+def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
+    return Order.objects.filter(buyer=user).select_related("deal", "team").order_by("-id")
+
+
+def orders_of_deal(*, deal: Deal) -> QuerySet[Order]:
+    return Order.objects.filter(deal=deal).select_related("buyer", "team").order_by("-id")
+
+
+def team_for_viewer(*, team_id: int) -> Team:
+    team = Team.objects.select_related("deal", "leader").filter(id=team_id).first()
+    if team is None:
+        raise NotFound("No such team")
+    return team
+
+
+def team_member_names(*, team: Team) -> list[str]:
+    return list(
+        Order.objects.filter(
+            team=team, state__in=(OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED)
+        )
+        .order_by("id")
+        .values_list("buyer__username", flat=True)
+    )
+
+
+def vouchers_of_holder(*, user: Any) -> QuerySet[Voucher]:
+    return Voucher.objects.filter(holder=user).select_related("deal", "redeemed_by").order_by("-id")
+
+
+def voucher_for_holder(*, code: str, user: Any) -> Voucher:
+    voucher = Voucher.objects.select_related("deal").filter(code=code, holder=user).first()
+    if voucher is None:
+        raise NotFound("No such voucher")
+    return voucher
+
+
+def redemptions_of_merchant(*, merchant: Any) -> QuerySet[Voucher]:
+    return (
+        Voucher.objects.filter(deal__merchant=merchant, state=VoucherState.REDEEMED)
+        .select_related("deal", "holder")
+        .order_by("-redeemed_at")
+    )
+
+
+@dataclass(frozen=True)
+class WalletView:
+    currency: str
+    available: int
+    held: int
+
+
+def _balance(kind: str, owner_id: int, currency: str) -> int:
+    """A balance by account identity, without creating the account (reads never write)."""
+    total = Entry.objects.filter(account__identity=f"{kind}:{owner_id}:{currency}").aggregate(
+        t=Sum("amount")
+    )["t"]
+    return int(total or 0)
+
+
+def wallet_of(*, user: Any, currency: str = "CNY") -> WalletView:
+    return WalletView(
+        currency=currency,
+        available=_balance(AccountKind.WALLET, user.id, currency),
+        held=_balance(AccountKind.HELD, user.id, currency),
+    )
+
+
+def merchant_payable_of(*, merchant: Any, currency: str = "CNY") -> int:
+    return _balance(AccountKind.MERCHANT_PAYABLE, merchant.id, currency)
+
+
+def payouts_of_merchant(*, merchant: Any, currency: str = "CNY") -> list[dict[str, Any]]:
+    rows = (
+        Entry.objects.filter(
+            account__identity=f"{AccountKind.MERCHANT_PAYABLE}:{merchant.id}:{currency}",
+            posting__kind="payout",
+        )
+        .order_by("-posting_id")
+        .values("posting__created_at", "amount")
+    )
+    return [dict(row) for row in rows]
+
+
+def deal_progress(*, deal: Deal) -> dict[str, int]:
+    counts = dict(
+        Order.objects.filter(deal=deal)
+        .values_list("state")
+        .annotate(units=Sum("quantity"))
+        .values_list("state", "units")
+    )
+    redeemed = Voucher.objects.filter(deal=deal, state=VoucherState.REDEEMED).count()
+    return {**{state: int(counts.get(state, 0) or 0) for state in OrderState.values}, "redeemed": redeemed}
+
+
+# --- ledger checks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerReport:
+    totals: dict[str, int]  # per currency; must be 0
+    unbalanced_postings: list[int]
+    open_holds_on_ended_deals: list[int]  # order ids
+    held_mismatch: dict[str, tuple[int, int]]  # currency -> (held accounts, authorized orders)
+    postings: int
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not any(self.totals.values())
+            and not self.unbalanced_postings
+            and not self.open_holds_on_ended_deals
+            and not self.held_mismatch
+        )
+
+    def problems(self) -> list[str]:
+        found = []
+        for currency, total in sorted(self.totals.items()):
+            if total:
+                found.append(f"the {currency} ledger sums to {total}, not 0")
+        if self.unbalanced_postings:
+            found.append(
+                f"{len(self.unbalanced_postings)} unbalanced postings (first: {self.unbalanced_postings[0]})"
+            )
+        if self.open_holds_on_ended_deals:
+            found.append(
+                f"{len(self.open_holds_on_ended_deals)} holds still open on closed deals"
+                f" (orders {', '.join(map(str, self.open_holds_on_ended_deals[:5]))})"
+            )
+        for currency, (held, authorized) in sorted(self.held_mismatch.items()):
+            found.append(f"{currency} on hold is {held} but authorized orders total {authorized}")
+        return found
+
+
+def ledger_report() -> LedgerReport:
+    totals = {
+        row["account__currency"]: int(row["total"] or 0)
+        for row in Entry.objects.values("account__currency").annotate(total=Sum("amount"))
+    }
+    unbalanced = [
+        int(row["posting_id"])
+        for row in Entry.objects.values("posting_id")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("posting_id")[:100]
+    ]
+    open_holds = list(
+        Order.objects.filter(
+            state__in=(OrderState.PENDING, OrderState.AUTHORIZED), deal__state__in=ENDED_STATES
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:100]
+    )
+    held = {
+        row["account__currency"]: int(row["total"] or 0)
+        for row in Entry.objects.filter(account__kind=AccountKind.HELD)
+        .values("account__currency")
+        .annotate(total=Sum("amount"))
+    }
+    authorized = {
+        row["currency"]: int(row["total"] or 0)
+        for row in Order.objects.filter(state=OrderState.AUTHORIZED)
+        .values("currency")
+        .annotate(total=Sum("amount"))
+    }
+    mismatch = {
+        currency: (held.get(currency, 0), authorized.get(currency, 0))
+        for currency in set(held) | set(authorized)
+        if held.get(currency, 0) != authorized.get(currency, 0)
+    }
+    from weituan.deals.models import Posting
+
+    return LedgerReport(
+        totals=totals,
+        unbalanced_postings=unbalanced,
+        open_holds_on_ended_deals=open_holds,
+        held_mismatch=mismatch,
+        postings=Posting.objects.count(),
+    )
+
+
+def accounts_count() -> int:
+    return Account.objects.aggregate(n=Count("id"))["n"]

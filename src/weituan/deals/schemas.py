@@ -1,0 +1,219 @@
+"""API shapes of deals, orders, teams, vouchers and wallets, and the JSON bodies the API returns."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.conf import settings
+from django.urls import reverse
+from ninja import Schema
+from pydantic import Field
+
+from weituan.deals.models import Deal, Order, Team, Voucher
+from weituan.deals.queries import WalletView
+from weituan.deals.services.vouchers import voucher_code_display
+
+
+class ErrorOut(Schema):
+    error: str
+    code: str
+
+
+class FlashBatchIn(Schema):
+    release_at: datetime
+    quantity: int = Field(ge=1)
+
+
+class DealIn(Schema):
+    title: str = Field(min_length=1, max_length=120)
+    description: str = ""
+    images: list[str] = []
+    currency: str = "CNY"
+    list_price: int = Field(ge=1)
+    deal_price: int = Field(ge=1)
+    team_price: int | None = Field(default=None, ge=1)
+    team_size: int | None = None
+    team_window_hours: int = Field(default=24, ge=1, le=168)
+    tipping_point: int = Field(default=1, ge=1)
+    max_quantity: int = Field(ge=1)
+    per_user_limit: int = Field(default=1, ge=1)
+    gift_limit: int = Field(default=0, ge=0)
+    starts_at: datetime
+    ends_at: datetime
+    voucher_valid_days: int = Field(default=90, ge=1, le=3650)
+    refund_policy: Literal["window", "anytime", "on_expiry"] = "window"
+    refund_window_days: int = Field(default=7, ge=0, le=365)
+    flash_batches: list[FlashBatchIn] = []
+
+
+class DealOut(Schema):
+    id: int
+    merchant: str
+    title: str
+    description: str
+    images: list[str]
+    currency: str
+    list_price: int
+    deal_price: int
+    team_price: int | None
+    team_size: int | None
+    tipping_point: int
+    max_quantity: int
+    released: int
+    sold: int
+    units_left: int
+    per_user_limit: int
+    gift_limit: int
+    flash_sale: bool
+    state: str
+    starts_at: datetime
+    ends_at: datetime
+    tipped_at: datetime | None
+    refund_policy: str
+    refund_window_days: int
+    voucher_valid_days: int
+    url: str
+
+
+class OrderIn(Schema):
+    quantity: int = Field(ge=1, le=1000)
+    gift_quantity: int = Field(default=0, ge=0)
+    team: Literal["start"] | int | None = None
+    unit_price: int | None = Field(default=None, description="the price the buyer saw; refused if it differs")
+
+
+class OrderOut(Schema):
+    id: int
+    deal_id: int
+    team_id: int | None
+    quantity: int
+    gift_quantity: int
+    unit_price: int
+    amount: int
+    currency: str
+    state: str
+    created_at: datetime
+    captured_at: datetime | None
+    vouchers: list[str]
+
+
+class TeamOut(Schema):
+    id: int
+    deal_id: int
+    leader: str
+    size: int
+    members: int
+    state: str
+    expires_at: datetime
+    merged_into: int | None
+    share_url: str
+    member_names: list[str]
+
+
+class VoucherOut(Schema):
+    code: str
+    display_code: str
+    deal_id: int
+    deal_title: str
+    state: str
+    expires_at: datetime
+    redeemed_at: datetime | None
+    redeemed_by: str | None
+    qr_png: str
+    qr_svg: str
+
+
+class WalletOut(Schema):
+    currency: str
+    available: int
+    held: int
+
+
+class TopUpIn(Schema):
+    amount: int = Field(ge=1)
+    currency: str = "CNY"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def deal_body(deal: Deal) -> dict[str, Any]:
+    return {
+        "id": deal.id,
+        "merchant": deal.merchant.username,
+        "title": deal.title,
+        "description": deal.description,
+        "images": list(deal.images),
+        "currency": deal.currency,
+        "list_price": deal.list_price,
+        "deal_price": deal.deal_price,
+        "team_price": deal.team_price,
+        "team_size": deal.team_size,
+        "tipping_point": deal.tipping_point,
+        "max_quantity": deal.max_quantity,
+        "released": deal.released,
+        "sold": deal.sold,
+        "units_left": max(deal.released - deal.sold, 0),
+        "per_user_limit": deal.per_user_limit,
+        "gift_limit": deal.gift_limit,
+        "flash_sale": deal.flash_sale,
+        "state": deal.state,
+        "starts_at": _iso(deal.starts_at),
+        "ends_at": _iso(deal.ends_at),
+        "tipped_at": _iso(deal.tipped_at),
+        "refund_policy": deal.refund_policy,
+        "refund_window_days": deal.refund_window_days,
+        "voucher_valid_days": deal.voucher_valid_days,
+        "url": settings.SITE_URL + reverse("deals:deal", args=[deal.id]),
+    }
+
+
+def order_body(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "deal_id": order.deal_id,
+        "team_id": order.team_id,
+        "quantity": order.quantity,
+        "gift_quantity": order.gift_quantity,
+        "unit_price": order.unit_price,
+        "amount": order.amount,
+        "currency": order.currency,
+        "state": order.state,
+        "created_at": _iso(order.created_at),
+        "captured_at": _iso(order.captured_at),
+        "vouchers": list(order.vouchers.order_by("id").values_list("code", flat=True)),
+    }
+
+
+def team_body(team: Team, member_names: list[str]) -> dict[str, Any]:
+    return {
+        "id": team.id,
+        "deal_id": team.deal_id,
+        "leader": team.leader.username,
+        "size": team.size,
+        "members": team.members,
+        "state": team.state,
+        "expires_at": _iso(team.expires_at),
+        "merged_into": team.merged_into_id,
+        "share_url": settings.SITE_URL + reverse("deals:team", args=[team.id]),
+        "member_names": member_names,
+    }
+
+
+def voucher_body(voucher: Voucher) -> dict[str, Any]:
+    return {
+        "code": voucher.code,
+        "display_code": voucher_code_display(voucher.code),
+        "deal_id": voucher.deal_id,
+        "deal_title": voucher.deal.title,
+        "state": voucher.state,
+        "expires_at": _iso(voucher.expires_at),
+        "redeemed_at": _iso(voucher.redeemed_at),
+        "redeemed_by": voucher.redeemed_by.username if voucher.redeemed_by else None,
+        "qr_png": settings.SITE_URL + reverse("deals:voucher_qr", args=[voucher.code, "png"]),
+        "qr_svg": settings.SITE_URL + reverse("deals:voucher_qr", args=[voucher.code, "svg"]),
+    }
+
+
+def wallet_body(wallet: WalletView) -> dict[str, Any]:
+    return {"currency": wallet.currency, "available": wallet.available, "held": wallet.held}

@@ -1,0 +1,324 @@
+"""The deal lifecycle: create, publish, start, tip, sell out, end; each transition idempotent.
+
+Every handler moves the deal by conditional UPDATE (core.states.advance) and then does the work the
+deal's *current* state owes (`deal_settle`), whether or not this call moved it. That is what makes a
+handler safe to re-run after a crash half-way through capturing or voiding.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.money import MINOR_UNITS
+from weituan.core.states import advance
+from weituan.deals.errors import NotYourDeal
+from weituan.deals.models import (
+    DEAL_GRAPH,
+    Deal,
+    DealState,
+    FlashBatch,
+    Order,
+    OrderState,
+    RefundPolicy,
+    Team,
+    TeamState,
+)
+from weituan.deals.services.orders import order_capture, order_reservation_expire, order_void
+from weituan.deals.services.stock import stock_gate_reconcile
+from weituan.deals.services.teams import team_expire
+
+
+@dataclass(frozen=True)
+class DealInput:
+    title: str
+    list_price: int
+    deal_price: int
+    max_quantity: int
+    starts_at: datetime
+    ends_at: datetime
+    description: str = ""
+    images: tuple[str, ...] = ()
+    currency: str = "CNY"
+    tipping_point: int = 1
+    per_user_limit: int = 1
+    gift_limit: int = 0
+    team_price: int | None = None
+    team_size: int | None = None
+    team_window_hours: int = 24
+    voucher_valid_days: int = 90
+    refund_policy: str = RefundPolicy.WINDOW
+    refund_window_days: int = 7
+    flash_batches: tuple[tuple[datetime, int], ...] = ()
+
+
+def _validate(data: DealInput) -> None:
+    problems = []
+    if not data.title.strip():
+        problems.append("title is required")
+    if data.currency not in MINOR_UNITS:
+        problems.append(f"unknown currency {data.currency}")
+    if not 0 < data.deal_price <= data.list_price:
+        problems.append("deal_price must be above 0 and at most list_price")
+    if data.max_quantity < 1 or not 1 <= data.tipping_point <= data.max_quantity:
+        problems.append("tipping_point must be between 1 and max_quantity")
+    if data.per_user_limit < 1 or data.gift_limit < 0:
+        problems.append("per_user_limit must be at least 1")
+    if data.ends_at <= data.starts_at:
+        problems.append("ends_at must be after starts_at")
+    if (data.team_size is None) != (data.team_price is None):
+        problems.append("team_size and team_price go together")
+    if data.team_size is not None and data.team_price is not None:
+        if not 2 <= data.team_size <= 50:
+            problems.append("team_size must be 2 to 50")
+        if not 0 < data.team_price < data.deal_price:
+            problems.append("team_price must be below deal_price")
+    if data.refund_policy not in RefundPolicy.values:
+        problems.append(f"refund_policy must be one of {', '.join(RefundPolicy.values)}")
+    if data.flash_batches:
+        if sum(qty for _, qty in data.flash_batches) != data.max_quantity:
+            problems.append("flash batches must add up to max_quantity")
+        if any(qty < 1 for _, qty in data.flash_batches):
+            problems.append("every flash batch needs at least one unit")
+    if problems:
+        raise ValidationFailed("; ".join(problems), code="invalid_deal", problems=problems)
+
+
+def deal_create(*, merchant: Any, data: DealInput) -> Deal:
+    """A draft deal of a verified merchant. Flash sales sell one unit per buyer and no gifts."""
+    if not merchant.is_verified_merchant:
+        raise PermissionDenied("Only verified merchants can create deals", code="not_merchant")
+    _validate(data)
+    flash = bool(data.flash_batches)
+    with transaction.atomic():
+        deal = Deal.objects.create(
+            merchant=merchant,
+            title=data.title.strip(),
+            description=data.description,
+            images=list(data.images),
+            currency=data.currency,
+            list_price=data.list_price,
+            deal_price=data.deal_price,
+            team_price=data.team_price,
+            team_size=data.team_size,
+            team_window_hours=data.team_window_hours,
+            tipping_point=data.tipping_point,
+            max_quantity=data.max_quantity,
+            per_user_limit=1 if flash else data.per_user_limit,
+            gift_limit=0 if flash else data.gift_limit,
+            flash_sale=flash,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+            voucher_valid_days=data.voucher_valid_days,
+            refund_policy=data.refund_policy,
+            refund_window_days=data.refund_window_days,
+        )
+        FlashBatch.objects.bulk_create(
+            [FlashBatch(deal=deal, release_at=at, quantity=qty) for at, qty in data.flash_batches]
+        )
+    return deal
+
+
+def deal_for_merchant(*, deal_id: int, merchant: Any) -> Deal:
+    """The deal, if `merchant` owns it; another merchant's deal is refused with `not_your_deal`."""
+    deal = Deal.objects.filter(id=deal_id).first()
+    if deal is None:
+        raise NotFound("No such deal")
+    if deal.merchant_id != merchant.id:
+        raise NotYourDeal("This deal belongs to another merchant")
+    return deal
+
+
+def deal_publish(*, deal_id: int, by: Any) -> Deal:
+    """Put a draft on the calendar: live now, or scheduled for its start; schedule its transitions."""
+    from weituan.deals import tasks
+    from weituan.deals.integrations import deal_card_post_create
+    from weituan.deals.services.schedule import schedule_at
+
+    deal = deal_for_merchant(deal_id=deal_id, merchant=by)
+    now = timezone.now()
+    if deal.ends_at <= now:
+        raise ValidationFailed("This deal's window has already ended", code="deal_window_over")
+    target = DealState.LIVE if deal.starts_at <= now else DealState.SCHEDULED
+    with transaction.atomic():
+        released = 0 if deal.flash_sale else deal.max_quantity
+        moved = advance(
+            DEAL_GRAPH, Deal.objects.filter(id=deal.id, state=DealState.DRAFT), target, released=released
+        )
+        if not moved:
+            raise ValidationFailed(f"This deal is already {deal.state}", code="already_published")
+        schedule_at(tasks.deal_start_task, deal.starts_at, deal.id)
+        schedule_at(tasks.deal_end_task, deal.ends_at, deal.id)
+        for batch in deal.batches.all():
+            schedule_at(tasks.flash_batch_release_task, batch.release_at, batch.id)
+    if target == DealState.LIVE:
+        deal_start(deal_id=deal.id)  # puts flash batches that are already due on sale
+    deal.refresh_from_db()
+    deal_card_post_create(deal=deal)
+    return deal
+
+
+def deal_start(*, deal_id: int) -> bool:
+    moved = advance(
+        DEAL_GRAPH,
+        Deal.objects.filter(id=deal_id, starts_at__lte=timezone.now(), state=DealState.SCHEDULED),
+        DealState.LIVE,
+    )
+    for batch_id in FlashBatch.objects.filter(
+        deal_id=deal_id, released_at__isnull=True, release_at__lte=timezone.now()
+    ).values_list("id", flat=True):
+        flash_batch_release(batch_id=batch_id)
+    return bool(moved)
+
+
+def flash_batch_release(*, batch_id: int) -> bool:
+    """Put one flash batch on sale, once, when its time has come."""
+    now = timezone.now()
+    with transaction.atomic():
+        batch = FlashBatch.objects.select_related("deal").filter(id=batch_id).first()
+        if batch is None or batch.deal.state not in (DealState.LIVE, DealState.TIPPED):
+            return False
+        marked = FlashBatch.objects.filter(id=batch_id, released_at__isnull=True, release_at__lte=now).update(
+            released_at=now
+        )
+        if not marked:
+            return False
+        Deal.objects.filter(id=batch.deal_id).update(released=F("released") + batch.quantity)
+        # At once, not on commit: Redis showing more released than the database can only send more
+        # attempts to the database's conditional UPDATE, never sell more.
+        stock_gate_reconcile(deal_id=batch.deal_id)
+    return True
+
+
+def deal_paid_units(deal_id: int) -> int:
+    """Units counting towards the tipping point: held or paid, and not waiting for a team to fill."""
+    total = (
+        Order.objects.filter(deal_id=deal_id, state__in=(OrderState.AUTHORIZED, OrderState.CAPTURED))
+        .filter(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
+        .aggregate(units=Sum("quantity"))["units"]
+    )
+    return int(total or 0)
+
+
+def deal_tip_check(*, deal_id: int) -> bool:
+    """Tip a live deal once enough units are held, then capture; mark it sold out when nothing is left."""
+    deal = Deal.objects.filter(id=deal_id).first()
+    if deal is None:
+        return False
+    tipped = False
+    if deal.state == DealState.LIVE and deal_paid_units(deal_id) >= deal.tipping_point:
+        tipped = bool(
+            advance(DEAL_GRAPH, Deal.objects.filter(id=deal_id), DealState.TIPPED, tipped_at=timezone.now())
+        )
+    advance(
+        DEAL_GRAPH,
+        Deal.objects.filter(id=deal_id, sold__gte=F("max_quantity"), state=DealState.TIPPED),
+        DealState.SOLD_OUT,
+    )
+    deal_settle(deal_id=deal_id)
+    return tipped
+
+
+def deal_end(*, deal_id: int, now: datetime | None = None) -> str | None:
+    """At the end of the window: a deal that never tipped fails, a tipped one closes. Then settle."""
+    now = now or timezone.now()
+    deal = Deal.objects.filter(id=deal_id, ends_at__lte=now).first()
+    if deal is None:
+        return None
+    if deal.state == DealState.LIVE and deal_paid_units(deal_id) >= deal.tipping_point:
+        deal_tip_check(deal_id=deal_id)
+    due = Deal.objects.filter(id=deal_id, ends_at__lte=now)
+    advance(DEAL_GRAPH, due, DealState.FAILED)
+    advance(DEAL_GRAPH, due, DealState.CLOSED)
+    # A scheduled deal whose window passed unseen goes live first, then fails like any other.
+    if advance(DEAL_GRAPH, due.filter(state=DealState.SCHEDULED), DealState.LIVE):
+        advance(DEAL_GRAPH, due, DealState.FAILED)
+    deal_settle(deal_id=deal_id)
+    return Deal.objects.filter(id=deal_id).values_list("state", flat=True).get()
+
+
+def deal_settle(*, deal_id: int) -> dict[str, int]:
+    """Do what the deal's state owes its holds; idempotent, and the recovery path after a crash.
+
+    - tipped / sold out / closed: capture every held order outside an unfilled team;
+    - closed or failed: no team stays open, no reservation stays pending;
+    - failed: void every hold.
+    """
+    state = Deal.objects.filter(id=deal_id).values_list("state", flat=True).first()
+    done = {"captured": 0, "voided": 0, "expired": 0}
+    if state in (DealState.TIPPED, DealState.SOLD_OUT, DealState.CLOSED):
+        for order_id in (
+            Order.objects.filter(deal_id=deal_id, state=OrderState.AUTHORIZED)
+            .filter(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
+            .order_by("id")
+            .values_list("id", flat=True)
+        ):
+            done["captured"] += int(order_capture(order_id=order_id))
+    if state in (DealState.CLOSED, DealState.FAILED):
+        for team_id in Team.objects.filter(deal_id=deal_id, state=TeamState.OPEN).values_list(
+            "id", flat=True
+        ):
+            done["voided"] += team_expire(team_id=team_id, force=True)
+        for order_id in Order.objects.filter(deal_id=deal_id, state=OrderState.PENDING).values_list(
+            "id", flat=True
+        ):
+            done["expired"] += int(order_reservation_expire(order_id=order_id, force=True))
+    if state in (DealState.CLOSED, DealState.FAILED):
+        for order_id in (
+            Order.objects.filter(deal_id=deal_id, state=OrderState.AUTHORIZED)
+            .order_by("id")
+            .values_list("id", flat=True)
+        ):
+            done["voided"] += int(order_void(order_id=order_id))
+    return done
+
+
+def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Run every transition that is due; the safety net for lost or not-yet-run scheduled tasks."""
+    from weituan.deals.services.vouchers import vouchers_expire_due
+
+    now = now or timezone.now()
+    counts = {"started": 0, "ended": 0, "teams_expired": 0, "reservations_expired": 0, "settled": 0}
+    for deal_id in Deal.objects.filter(state=DealState.SCHEDULED, starts_at__lte=now).values_list(
+        "id", flat=True
+    ):
+        counts["started"] += int(deal_start(deal_id=deal_id))
+    for batch_id in FlashBatch.objects.filter(released_at__isnull=True, release_at__lte=now).values_list(
+        "id", flat=True
+    ):
+        flash_batch_release(batch_id=batch_id)
+    for team_id in Team.objects.filter(state=TeamState.OPEN, expires_at__lte=now).values_list(
+        "id", flat=True
+    ):
+        team_expire(team_id=team_id)
+        counts["teams_expired"] += 1
+    for order_id in Order.objects.filter(state=OrderState.PENDING, reserve_expires_at__lte=now).values_list(
+        "id", flat=True
+    ):
+        counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id))
+    for deal_id in Deal.objects.filter(
+        state__in=(DealState.LIVE, DealState.TIPPED, DealState.SOLD_OUT), ends_at__lte=now
+    ).values_list("id", flat=True):
+        deal_end(deal_id=deal_id, now=now)
+        counts["ended"] += 1
+    # Deals whose state still owes work (a crash between a transition and its captures or voids).
+    owed = (
+        Order.objects.filter(state=OrderState.AUTHORIZED)
+        .filter(
+            Q(deal__state__in=(DealState.CLOSED, DealState.FAILED))
+            | Q(deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT), team__isnull=True)
+        )
+        .values_list("deal_id", flat=True)
+        .distinct()
+    )
+    for deal_id in list(owed):
+        deal_settle(deal_id=deal_id)
+        counts["settled"] += 1
+    for deal_id in Deal.objects.filter(state=DealState.LIVE).values_list("id", flat=True):
+        deal_tip_check(deal_id=deal_id)
+    vouchers_expire_due(now=now)
+    return counts

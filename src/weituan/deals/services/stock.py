@@ -1,0 +1,151 @@
+"""Taking and returning stock and per-buyer quota: conditional UPDATEs, with Redis Lua as a gate in front.
+
+The database is the record and the final guard: `sold` moves only by
+`UPDATE deal SET sold = sold + q WHERE id = ? AND state IN (live, tipped) AND sold + q <= released`,
+and a buyer's quota by the same kind of UPDATE. When REDIS_URL is set, a Lua script first takes the
+units (stock and the buyer's quota, atomically) in Redis, so the flood of attempts after a sell-out is
+refused there without touching the database. Reconciliation:
+
+- every database refusal or rollback after a Redis take gives the units back in Redis;
+- a process that dies between the two leaves Redis showing fewer units than the database, which can
+  only under-sell, never over-sell; `stock_gate_reconcile` (run by the deal sweep and on each
+  transition) rewrites the Redis counters from the database;
+- the Redis counters are created from the database on first use, so a flushed Redis heals itself.
+"""
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from weituan.core.redis import get_redis, redis_enabled, rkey
+from weituan.deals.errors import DealNotSelling, LimitReached, SoldOut
+from weituan.deals.models import Deal, DealState, UserDealQuota
+from weituan.deals.models.deals import SELLING_STATES
+
+# KEYS: stock hash, quota hash. ARGV: user id, own units, gift units, own limit, gift limit.
+# Returns 1 when taken; 0 when the stock hash is missing; -1 sold out; -2 own limit; -3 gift limit.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local q = tonumber(ARGV[2]) + tonumber(ARGV[3])
+local released = tonumber(redis.call('HGET', KEYS[1], 'released'))
+local sold = tonumber(redis.call('HGET', KEYS[1], 'sold'))
+if sold + q > released then return -1 end
+local own = tonumber(redis.call('HGET', KEYS[2], 'o:' .. ARGV[1]) or '0')
+local gifts = tonumber(redis.call('HGET', KEYS[2], 'g:' .. ARGV[1]) or '0')
+if own + tonumber(ARGV[2]) > tonumber(ARGV[4]) then return -2 end
+if gifts + tonumber(ARGV[3]) > tonumber(ARGV[5]) then return -3 end
+redis.call('HINCRBY', KEYS[1], 'sold', q)
+redis.call('HINCRBY', KEYS[2], 'o:' .. ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'g:' .. ARGV[1], ARGV[3])
+return 1
+"""
+# Lua's unary minus turns 0 into "-0", which HINCRBY refuses; hence `0 - x`.
+_GIVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'sold', 0 - (tonumber(ARGV[2]) + tonumber(ARGV[3])))
+redis.call('HINCRBY', KEYS[2], 'o:' .. ARGV[1], 0 - tonumber(ARGV[2]))
+redis.call('HINCRBY', KEYS[2], 'g:' .. ARGV[1], 0 - tonumber(ARGV[3]))
+return 1
+"""
+
+
+def _keys(deal_id: int) -> list[str]:
+    return [rkey("deal", deal_id, "stock"), rkey("deal", deal_id, "quota")]
+
+
+def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
+    """Take the units in Redis; False when Redis is not configured. Raises the refusal otherwise."""
+    if not redis_enabled():
+        return False
+    client = get_redis()
+    args = [user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
+    for _ in range(2):
+        result = int(client.eval(_TAKE, 2, *_keys(deal.id), *args))  # type: ignore[arg-type]
+        if result == 1:
+            return True
+        if result == -1:
+            raise SoldOut("This deal has no units left")
+        if result in (-2, -3):
+            raise _limit_error(deal)
+        stock_gate_reconcile(deal_id=deal.id)
+    return False
+
+
+def stock_gate_give(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
+    if redis_enabled():
+        get_redis().eval(_GIVE, 2, *_keys(deal_id), user_id, own, gifts)  # type: ignore[arg-type]
+
+
+def stock_gate_reconcile(*, deal_id: int) -> None:
+    """Rewrite the Redis counters of a deal from the database record."""
+    if not redis_enabled():
+        return
+    deal = Deal.objects.filter(id=deal_id).values("released", "sold").first()
+    if deal is None:
+        return
+    stock_key, quota_key = _keys(deal_id)
+    quota: dict[str, int] = {}
+    for row in UserDealQuota.objects.filter(deal_id=deal_id).values("user_id", "own", "gifts"):
+        quota[f"o:{row['user_id']}"] = row["own"]
+        quota[f"g:{row['user_id']}"] = row["gifts"]
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.delete(stock_key, quota_key)
+    pipe.hset(stock_key, mapping={"released": deal["released"], "sold": deal["sold"]})
+    if quota:
+        pipe.hset(quota_key, mapping=quota)  # type: ignore[arg-type]
+    pipe.execute()
+
+
+def _limit_error(deal: Deal) -> LimitReached:
+    return LimitReached(
+        f"You may buy {deal.per_user_limit} of this deal"
+        + (f" and {deal.gift_limit} more as gifts" if deal.gift_limit else ""),
+        per_user_limit=deal.per_user_limit,
+        gift_limit=deal.gift_limit,
+    )
+
+
+def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> int:
+    """Take `own + gifts` units and the buyer's quota; returns the deal's units sold now.
+
+    Call inside the order's transaction: a refusal raised here rolls back the units already taken.
+    """
+    quantity = own + gifts
+    taken = Deal.objects.filter(
+        id=deal.id, state__in=SELLING_STATES, sold__lte=F("released") - quantity
+    ).update(sold=F("sold") + quantity)
+    if taken != 1:
+        current = Deal.objects.filter(id=deal.id).values_list("state", flat=True).first()
+        if current not in SELLING_STATES and current != DealState.SOLD_OUT:
+            raise DealNotSelling(f"This deal is {current}, not on sale")
+        raise SoldOut("This deal has no units left")
+    if own > deal.per_user_limit or gifts > deal.gift_limit:
+        raise _limit_error(deal)
+    quota = UserDealQuota.objects.filter(
+        deal_id=deal.id,
+        user_id=user_id,
+        own__lte=deal.per_user_limit - own,
+        gifts__lte=deal.gift_limit - gifts,
+    )
+    # The buyer's repeat orders hit the UPDATE at once; only a first order creates the row.
+    moved = quota.update(own=F("own") + own, gifts=F("gifts") + gifts)
+    if moved != 1 and not UserDealQuota.objects.filter(deal_id=deal.id, user_id=user_id).exists():
+        try:
+            with transaction.atomic():
+                UserDealQuota.objects.create(deal_id=deal.id, user_id=user_id)
+        except IntegrityError:
+            pass
+        moved = quota.update(own=F("own") + own, gifts=F("gifts") + gifts)
+    if moved != 1:
+        raise _limit_error(deal)
+    return int(Deal.objects.filter(id=deal.id).values_list("sold", flat=True).get())
+
+
+def stock_return(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
+    """Give units back (a voided hold, an expired reservation). Call inside the transaction that ends them."""
+    Deal.objects.filter(id=deal_id).update(sold=F("sold") - (own + gifts))
+    UserDealQuota.objects.filter(deal_id=deal_id, user_id=user_id).update(
+        own=F("own") - own, gifts=F("gifts") - gifts
+    )
+    # Given back at once rather than on commit: if this transaction rolls back, Redis shows fewer units
+    # taken than the database, which only lets a few more attempts reach the database's own guard.
+    stock_gate_give(deal_id=deal_id, user_id=user_id, own=own, gifts=gifts)

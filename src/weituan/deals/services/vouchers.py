@@ -1,0 +1,143 @@
+"""Vouchers (券): issued on capture, redeemed once by the deal's merchant, expired or refunded per policy."""
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from weituan.core.errors import Conflict, NotFound
+from weituan.core.states import advance
+from weituan.deals.errors import NotYourDeal
+from weituan.deals.integrations import order_event_record, voucher_event_record
+from weituan.deals.models import ORDER_GRAPH, Order, OrderState, RefundPolicy, Voucher, VoucherState
+from weituan.deals.models.orders import VOUCHER_GRAPH
+from weituan.deals.pricing import capture_split
+from weituan.deals.services import ledger
+from weituan.deals.services.gateways import gateway_get
+
+# Crockford's base32 without look-alikes: 16 characters carry 80 random bits.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 16
+
+
+def voucher_code_new() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def voucher_code_normalize(raw: str) -> str:
+    """Accept codes typed with dashes, spaces, lower case or the look-alikes O/I/L."""
+    cleaned = "".join(ch for ch in raw.upper() if ch.isalnum())
+    return cleaned.replace("O", "0").replace("I", "1").replace("L", "1")
+
+
+def voucher_code_display(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def vouchers_issue(*, order: Order) -> list[Voucher]:
+    """One voucher per unit; call inside the capture's transaction."""
+    expires_at = timezone.now() + timedelta(days=order.deal.voucher_valid_days)
+    return Voucher.objects.bulk_create(
+        [
+            Voucher(
+                order=order,
+                deal_id=order.deal_id,
+                holder_id=order.buyer_id,
+                code=voucher_code_new(),
+                expires_at=expires_at,
+            )
+            for _ in range(order.quantity)
+        ]
+    )
+
+
+def voucher_redeem(*, code: str, by: Any) -> Voucher:
+    """The deal's merchant redeems a voucher, once. A second try says when and by whom it was redeemed."""
+    normalized = voucher_code_normalize(code)
+    voucher = Voucher.objects.select_related("deal").filter(code=normalized).first()
+    if voucher is None:
+        raise NotFound("No voucher has this code", code="voucher_not_found")
+    if voucher.deal.merchant_id != by.id:
+        raise NotYourDeal("This voucher is for another merchant's deal")
+    now = timezone.now()
+    with transaction.atomic():
+        moved = advance(
+            VOUCHER_GRAPH,
+            Voucher.objects.filter(id=voucher.id, expires_at__gt=now),
+            VoucherState.REDEEMED,
+            redeemed_at=now,
+            redeemed_by=by,
+        )
+        if moved:
+            voucher_event_record(voucher=voucher)
+    voucher = Voucher.objects.select_related("deal", "redeemed_by", "holder").get(id=voucher.id)
+    if moved:
+        return voucher
+    if voucher.state == VoucherState.REDEEMED and voucher.redeemed_at and voucher.redeemed_by:
+        when = timezone.localtime(voucher.redeemed_at)
+        raise Conflict(
+            f"Already redeemed on {when:%Y-%m-%d %H:%M} by @{voucher.redeemed_by.username}",
+            code="already_redeemed",
+            redeemed_at=voucher.redeemed_at.isoformat(),
+            redeemed_by=voucher.redeemed_by.username,
+        )
+    if voucher.state == VoucherState.REFUNDED:
+        raise Conflict("This voucher was refunded", code="voucher_refunded")
+    raise Conflict(
+        f"This voucher expired on {timezone.localtime(voucher.expires_at):%Y-%m-%d}", code="voucher_expired"
+    )
+
+
+def voucher_refund(*, voucher_id: int) -> bool:
+    """Refund one unredeemed voucher: reverse its share of the capture. Idempotent by posting key."""
+    voucher = Voucher.objects.select_related("order", "deal").get(id=voucher_id)
+    if voucher.state not in (VoucherState.VALID, VoucherState.EXPIRED):
+        return False
+    order = voucher.order
+    payment = gateway_get(order.gateway)
+    key = f"voucher:{voucher.id}:refund"
+    if not payment.local:
+        payment.refund(ref=order.payment_ref, amount=order.unit_price, currency=order.currency, key=key)
+    merchant_share, fee = capture_split(
+        unit_price=order.unit_price, quantity=1, fee_bps=voucher.deal.platform_fee_bps
+    )
+    with transaction.atomic():
+        moved = Voucher.objects.filter(
+            id=voucher.id, state__in=(VoucherState.VALID, VoucherState.EXPIRED)
+        ).update(state=VoucherState.REFUNDED, state_changed_at=timezone.now())
+        if not moved:
+            return False
+        ledger.posting_write(
+            kind="refund",
+            key=key,
+            order=order,
+            lines=[
+                (ledger.merchant_account(voucher.deal.merchant_id, order.currency), -merchant_share),
+                (ledger.platform_fee_account(order.currency), -fee),
+                (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.unit_price),
+            ],
+        )
+        order_event_record(order=order, event="order_refunded", amount=-order.unit_price)
+        if not order.vouchers.exclude(state=VoucherState.REFUNDED).exists():
+            advance(
+                ORDER_GRAPH,
+                Order.objects.filter(id=order.id),
+                OrderState.REFUNDED,
+                refunded_at=timezone.now(),
+            )
+    return True
+
+
+def vouchers_expire_due(*, now: datetime | None = None) -> int:
+    """Expire vouchers past their date; under the auto-refund policy they are refunded instead."""
+    now = now or timezone.now()
+    due = Voucher.objects.filter(state=VoucherState.VALID, expires_at__lte=now)
+    count = 0
+    for voucher_id in due.filter(deal__refund_policy=RefundPolicy.ON_EXPIRY).values_list("id", flat=True):
+        count += int(voucher_refund(voucher_id=voucher_id))
+    count += advance(
+        VOUCHER_GRAPH, due.exclude(deal__refund_policy=RefundPolicy.ON_EXPIRY), VoucherState.EXPIRED
+    )
+    return count

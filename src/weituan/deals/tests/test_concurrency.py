@@ -1,0 +1,129 @@
+"""Real threads against PostgreSQL (and Redis when configured): no oversell, no double charge."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Sum
+
+from weituan.core.errors import Conflict, ServiceError
+from weituan.core.idempotency import idempotent_call
+from weituan.core.testing import make_user
+from weituan.deals.models import Order, OrderState, Posting
+from weituan.deals.queries import ledger_report
+from weituan.deals.services.orders import order_place
+from weituan.deals.services.wallet import wallet_top_up
+from weituan.deals.tests.conftest import live_deal
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _close_connection() -> None:
+    connections.close_all()
+
+
+def test_hundreds_of_threads_buy_nine_units(merchant):
+    deal = live_deal(merchant, max_quantity=9, tipping_point=9, per_user_limit=1)
+    buyers = [make_user(f"rush{i}") for i in range(200)]
+    for buyer in buyers:
+        wallet_top_up(user=buyer, amount=10_000)
+    barrier = threading.Barrier(50)
+
+    def attempt(index: int) -> str:
+        try:
+            if index < 50:
+                barrier.wait()
+            order_place(deal_id=deal.id, buyer=buyers[index], quantity=1)
+            return "ok"
+        except ServiceError as exc:
+            return exc.code
+        finally:
+            _close_connection()
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = list(pool.map(attempt, range(200)))
+    assert outcomes.count("ok") == 9
+    assert set(outcomes) == {"ok", "sold_out"}
+    deal.refresh_from_db()
+    assert deal.sold == 9
+    assert Order.objects.filter(deal=deal).count() == 9
+    assert Order.objects.filter(deal=deal, state=OrderState.CAPTURED).count() == 9
+    assert ledger_report().ok
+
+
+def test_twenty_thousand_attempts_on_ten_thousand_units(merchant):
+    deal = live_deal(merchant, max_quantity=10_000, tipping_point=1, per_user_limit=1_000, deal_price=100)
+    # One buyer per thread: each may take up to 1,000 units, so only the stock limits the sale.
+    buyers = [make_user(f"bulk{i}") for i in range(20)]
+    for buyer in buyers:
+        wallet_top_up(user=buyer, amount=100_000)
+
+    def attempts(index: int) -> int:
+        won = 0
+        try:
+            for _ in range(1_000):
+                try:
+                    order_place(deal_id=deal.id, buyer=buyers[index], quantity=1)
+                    won += 1
+                except ServiceError:
+                    pass
+        finally:
+            _close_connection()
+        return won
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        won = sum(pool.map(attempts, range(20)))
+    assert won == 10_000
+    deal.refresh_from_db()
+    assert deal.sold == 10_000
+    assert Order.objects.filter(deal=deal).aggregate(q=Sum("quantity"))["q"] == 10_000
+    assert Posting.objects.filter(kind="authorize").count() == 10_000
+
+
+def test_wallet_cannot_be_spent_twice_concurrently(merchant):
+    deal = live_deal(merchant, max_quantity=100, tipping_point=100, per_user_limit=100, deal_price=1_000)
+    buyer = make_user("double")
+    wallet_top_up(user=buyer, amount=5_000)
+
+    def attempt(_: int) -> bool:
+        try:
+            order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+            return True
+        except ServiceError:
+            return False
+        finally:
+            _close_connection()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(attempt, range(40)))
+    assert outcomes.count(True) == 5
+    assert ledger_report().ok
+
+
+def _counted(runs: list[int]) -> tuple[int, dict[str, int]]:
+    runs.append(1)
+    return 201, {"n": 1}
+
+
+def test_concurrent_duplicates_of_one_idempotency_key_run_once(shopper):
+    runs: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def call(_: int) -> str:
+        barrier.wait()
+        try:
+            status, _body = idempotent_call(
+                scope="user:1", key="dup", fingerprint="f", run=lambda: _counted(runs)
+            )
+            return f"{status}"
+        except Conflict as exc:
+            return exc.code
+        finally:
+            _close_connection()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(call, range(8)))
+    assert len(runs) == 1
+    assert set(outcomes) <= {"201", "idempotency_in_progress"}
+    assert connection.vendor == "postgresql"

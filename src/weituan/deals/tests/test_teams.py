@@ -1,0 +1,90 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from weituan.core.errors import Conflict, PermissionDenied
+from weituan.core.testing import make_user
+from weituan.deals.models import Order, OrderState, Team, TeamState
+from weituan.deals.queries import ledger_report, wallet_of
+from weituan.deals.services.deals import deal_tip_check, deals_sweep
+from weituan.deals.services.orders import order_place
+from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team_deal(make_live_deal):
+    return make_live_deal(team_price=5_000, team_size=3, deal_price=8_000, tipping_point=1, max_quantity=20)
+
+
+def buyers(fund, n, prefix="tm"):
+    people = [make_user(f"{prefix}{i}") for i in range(n)]
+    for person in people:
+        fund(person, 20_000)
+    return people
+
+
+def test_team_fills_and_is_captured(team_deal, fund):
+    a, b, c = buyers(fund, 3)
+    first = order_place(deal_id=team_deal.id, buyer=a, quantity=1, team="start")
+    first_team = int(first.team_id or 0)
+    order_place(deal_id=team_deal.id, buyer=b, quantity=1, team=first_team)
+    # An unfilled team does not tip the deal nor get captured.
+    assert deal_tip_check(deal_id=team_deal.id) is False
+    assert Order.objects.get(id=first.id).state == OrderState.AUTHORIZED
+    last = order_place(deal_id=team_deal.id, buyer=c, quantity=1, team=first_team)
+    deal_tip_check(deal_id=team_deal.id)
+    assert Team.objects.get(id=first_team).state == TeamState.FILLED
+    assert set(Order.objects.values_list("state", flat=True)) == {OrderState.CAPTURED}
+    assert last.unit_price == 5_000
+    with pytest.raises(Conflict) as refused:
+        order_place(deal_id=team_deal.id, buyer=make_user("late"), quantity=1, team=first_team)
+    assert refused.value.code in ("team_closed", "insufficient_balance")
+
+
+def test_expired_team_refunds_every_member(team_deal, fund):
+    a, b = buyers(fund, 2)
+    first = order_place(deal_id=team_deal.id, buyer=a, quantity=1, team="start")
+    first_team = int(first.team_id or 0)
+    order_place(deal_id=team_deal.id, buyer=b, quantity=1, team=first_team)
+    Team.objects.filter(id=first_team).update(expires_at=timezone.now() - timedelta(seconds=1))
+    deals_sweep()
+    assert Team.objects.get(id=first_team).state == TeamState.EXPIRED
+    assert set(Order.objects.values_list("state", flat=True)) == {OrderState.VOIDED}
+    assert (wallet_of(user=a).available, wallet_of(user=a).held) == (20_000, 0)
+    team_deal.refresh_from_db()
+    assert team_deal.sold == 0
+    assert ledger_report().ok
+
+
+def test_rescue_merge_into_another_team(team_deal, fund):
+    a, b, c = buyers(fund, 3)
+    small = order_place(deal_id=team_deal.id, buyer=a, quantity=1, team="start")
+    other = order_place(deal_id=team_deal.id, buyer=b, quantity=1, team="start")
+    small_team_id, other_team_id = int(small.team_id or 0), int(other.team_id or 0)
+    order_place(deal_id=team_deal.id, buyer=c, quantity=1, team=other_team_id)
+    small_team = Team.objects.get(id=small_team_id)
+    assert [t.id for t in team_rescue_options(team=small_team)] == [other_team_id]
+    with pytest.raises(PermissionDenied):
+        team_merge(team_id=other_team_id, into_id=small_team_id, by=c)  # not the leader
+    into = team_merge(team_id=small_team_id, into_id=other_team_id, by=a)
+    assert (into.state, into.members) == (TeamState.FILLED, 3)
+    assert Team.objects.get(id=small_team_id).state == TeamState.MERGED
+    deal_tip_check(deal_id=team_deal.id)
+    assert set(Order.objects.values_list("state", flat=True)) == {OrderState.CAPTURED}
+
+
+def test_rescue_switch_to_solo_price(team_deal, fund):
+    (a,) = buyers(fund, 1)
+    first = order_place(deal_id=team_deal.id, buyer=a, quantity=1, team="start")
+    solo = team_switch_solo(order_id=first.id, by=a)
+    assert Order.objects.get(id=first.id).state == OrderState.VOIDED
+    deal_tip_check(deal_id=team_deal.id)
+    solo.refresh_from_db()
+    assert (solo.state, solo.amount, solo.team_id) == (OrderState.CAPTURED, 8_000, None)
+    team_deal.refresh_from_db()
+    assert team_deal.sold == 1
+    assert wallet_of(user=a).available == 12_000
+    assert ledger_report().ok

@@ -1,0 +1,202 @@
+"""Shopper pages: deal page and live card, checkout, team status, my orders, vouchers and wallet."""
+
+import io
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from weituan.core.errors import ServiceError
+from weituan.core.money import Money
+from weituan.deals import queries
+from weituan.deals.facade import deal_card
+from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.referrals import referral_record
+from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
+from weituan.deals.services.vouchers import voucher_code_display
+
+
+def _user(request: HttpRequest) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+def deal_list(request: HttpRequest) -> HttpResponse:
+    cards = [deal_card(deal.id) for deal in queries.deals_on_sale()[:50]]
+    return render(request, "deals/list.html", {"cards": [card for card in cards if card]})
+
+
+def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
+    try:
+        deal = queries.deal_for_viewer(deal_id=deal_id, user=_user(request))
+    except ServiceError:
+        raise Http404("No such deal") from None
+    open_teams = deal.teams.filter(state="open").select_related("leader").order_by("expires_at")[:10]
+    return render(
+        request,
+        "deals/deal.html",
+        {
+            "deal": deal,
+            "card": deal_card(deal.id),
+            "open_teams": open_teams,
+            "deal_price": Money(deal.deal_price, deal.currency),
+            "team_price": Money(deal.team_price, deal.currency) if deal.team_price else None,
+            "wallet": queries.wallet_of(user=request.user, currency=deal.currency)
+            if _user(request)
+            else None,
+        },
+    )
+
+
+def deal_card_partial(request: HttpRequest, deal_id: int) -> HttpResponse:
+    card = deal_card(deal_id)
+    if card is None:
+        raise Http404("No such deal")
+    return render(request, "deals/_card.html", {"card": card})
+
+
+@login_required
+@require_POST
+def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
+    team_raw = request.POST.get("team") or None
+    try:
+        quantity = int(request.POST.get("quantity", "1"))
+        gifts = int(request.POST.get("gift_quantity", "0") or 0)
+        seen_price = int(request.POST["unit_price"]) if request.POST.get("unit_price") else None
+        team: str | int | None = team_raw if team_raw in (None, "start") else int(team_raw or 0)
+    except ValueError:
+        messages.error(request, "Quantity and price must be whole numbers")
+        return redirect("deals:deal", deal_id=deal_id)
+    try:
+        order = order_place(
+            deal_id=deal_id,
+            buyer=request.user,
+            quantity=quantity,
+            gift_quantity=gifts,
+            team=team,
+            expected_unit_price=seen_price,
+            client_key=request.POST.get("checkout_token") or None,
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("deals:deal", deal_id=deal_id)
+    messages.success(request, f"Order {order.id}: {order.state}")
+    if order.team_id:
+        return redirect("deals:team", team_id=order.team_id)
+    return redirect("deals:my_orders")
+
+
+def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
+    try:
+        team = queries.team_for_viewer(team_id=team_id)
+    except ServiceError:
+        raise Http404("No such team") from None
+    user = _user(request)
+    my_order = team.orders.filter(buyer=user).order_by("-id").first() if user else None
+    return render(
+        request,
+        "deals/team.html",
+        {
+            "team": team,
+            "members": queries.team_member_names(team=team),
+            "share_url": request.build_absolute_uri(reverse("deals:team", args=[team.id])),
+            "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
+            "my_order": my_order,
+            "team_price": Money(team.deal.team_price or 0, team.deal.currency),
+        },
+    )
+
+
+@login_required
+@require_POST
+def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
+    try:
+        into = team_merge(team_id=team_id, into_id=int(request.POST.get("into", "0")), by=request.user)
+    except (ServiceError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", "Choose a team"))
+        return redirect("deals:team", team_id=team_id)
+    return redirect("deals:team", team_id=into.id)
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "deals/my_orders.html", {"orders": queries.orders_of_buyer(user=request.user)[:100]}
+    )
+
+
+@login_required
+@require_POST
+def order_action(request: HttpRequest, order_id: int, action: str) -> HttpResponse:
+    actions = {"cancel": order_cancel, "refund": order_refund, "solo": team_switch_solo}
+    if action not in actions:
+        raise Http404("No such action")
+    try:
+        if action == "solo":
+            team_switch_solo(order_id=order_id, by=request.user)
+        else:
+            actions[action](order_id=order_id, by=request.user)
+        messages.success(request, f"Order {order_id}: {action} done")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("deals:my_orders")
+
+
+@login_required
+def my_vouchers(request: HttpRequest) -> HttpResponse:
+    vouchers = [
+        (voucher, voucher_code_display(voucher.code))
+        for voucher in queries.vouchers_of_holder(user=request.user)[:100]
+    ]
+    return render(request, "deals/my_vouchers.html", {"vouchers": vouchers})
+
+
+@login_required
+def my_wallet(request: HttpRequest) -> HttpResponse:
+    wallet = queries.wallet_of(user=request.user)
+    return render(
+        request,
+        "deals/my_wallet.html",
+        {"available": Money(wallet.available, wallet.currency), "held": Money(wallet.held, wallet.currency)},
+    )
+
+
+@login_required
+def voucher_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+    """The voucher's QR code for its holder (PNG or SVG); the code is the secret, so nobody else sees it."""
+    if fmt not in ("png", "svg"):
+        raise Http404("No such format")
+    try:
+        voucher = queries.voucher_for_holder(code=code, user=request.user)
+    except ServiceError:
+        raise Http404("No such voucher") from None
+    qr = segno.make(voucher.code, error="m")
+    buffer = io.BytesIO()
+    if fmt == "png":
+        qr.save(buffer, kind="png", scale=6, border=2)
+        content_type = "image/png"
+    else:
+        qr.save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
+        content_type = "image/svg+xml"
+    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def invite(request: HttpRequest, username: str) -> HttpResponse:
+    """An invite link: a signed-in friend is recorded as referred by `username`."""
+    from django.contrib.auth import get_user_model
+
+    inviter = get_user_model().objects.filter(username=username).first()
+    if inviter is None:
+        raise Http404("No such user")
+    if request.user.is_authenticated:
+        referral_record(inviter=inviter, invitee=request.user)
+    else:
+        request.session["invited_by"] = inviter.id
+    return redirect("deals:list")

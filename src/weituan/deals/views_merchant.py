@@ -1,0 +1,131 @@
+"""Merchant pages: deal editor, live progress, orders, redemptions and payouts."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from weituan.core.errors import ServiceError
+from weituan.core.money import Money
+from weituan.deals import queries
+from weituan.deals.facade import deal_card
+from weituan.deals.forms import DealForm
+from weituan.deals.services.deals import deal_create, deal_publish
+from weituan.deals.services.vouchers import voucher_redeem
+from weituan.deals.services.wallet import merchant_payout
+
+
+def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_verified_merchant:  # type: ignore[union-attr]
+            messages.error(request, "Only verified merchants can sell deals")
+            return redirect("accounts:merchant_apply")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _own_deal(request: HttpRequest, deal_id: int) -> Any:
+    try:
+        return queries.deal_for_merchant(deal_id=deal_id, user=request.user)
+    except ServiceError:
+        raise Http404("No such deal") from None
+
+
+@merchant_required
+def deal_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "deals/merchant_deals.html", {"deals": queries.deals_of_merchant(merchant=request.user)}
+    )
+
+
+@merchant_required
+def deal_new(request: HttpRequest) -> HttpResponse:
+    form = DealForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            deal = deal_create(merchant=request.user, data=form.to_input())
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("deals:merchant_deal", deal_id=deal.id)
+    return render(request, "deals/merchant_deal_new.html", {"form": form})
+
+
+@merchant_required
+def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
+    deal = _own_deal(request, deal_id)
+    return render(
+        request,
+        "deals/merchant_deal.html",
+        {
+            "deal": deal,
+            "card": deal_card(deal.id),
+            "progress": queries.deal_progress(deal=deal),
+            "orders": queries.orders_of_deal(deal=deal)[:200],
+        },
+    )
+
+
+@merchant_required
+def deal_progress(request: HttpRequest, deal_id: int) -> HttpResponse:
+    deal = _own_deal(request, deal_id)
+    return render(
+        request, "deals/_progress.html", {"deal": deal, "progress": queries.deal_progress(deal=deal)}
+    )
+
+
+@merchant_required
+@require_POST
+def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
+    try:
+        deal_publish(deal_id=deal_id, by=request.user)
+        messages.success(request, "Published")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("deals:merchant_deal", deal_id=deal_id)
+
+
+@merchant_required
+def redeem(request: HttpRequest) -> HttpResponse:
+    result = None
+    if request.method == "POST":
+        try:
+            result = voucher_redeem(code=request.POST.get("code", ""), by=request.user)
+            messages.success(request, f"Redeemed: {result.deal.title}")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+    return render(
+        request,
+        "deals/merchant_redeem.html",
+        {"result": result, "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100]},
+    )
+
+
+@merchant_required
+def payouts(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            paid = merchant_payout(merchant=request.user)
+            messages.success(request, f"Paid out {Money(paid, 'CNY')}")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("deals:merchant_payouts")
+    return render(
+        request,
+        "deals/merchant_payouts.html",
+        {
+            "payable": Money(queries.merchant_payable_of(merchant=request.user), "CNY"),
+            "payouts": [
+                {"at": row["posting__created_at"], "amount": Money(-row["amount"], "CNY")}
+                for row in queries.payouts_of_merchant(merchant=request.user)
+            ],
+        },
+    )
