@@ -29,6 +29,8 @@ def _migrate() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+
     _prepare(args.data_dir)
     _setup()
     _migrate()
@@ -45,14 +47,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     events_flush()
 
     if settings.EMBEDDED_WORKER and not args.no_worker:
+        from weituan.core.schedule import start_scheduler
         from weituan.core.worker import start_embedded_worker
 
-        start_embedded_worker()
+        if start_embedded_worker():
+            start_scheduler()
+    if args.workers < 1 or args.threads < 1:
+        raise ImproperlyConfigured("--workers and --threads must be at least 1")
+    print(
+        f"Weituan is serving on http://{args.host}:{args.port}/  (data: {settings.DATA_DIR}; "
+        f"{args.server}, {args.workers} process(es))",
+        flush=True,
+    )
+    if args.server == "granian":
+        # WSGI on threads: Django's sync stack runs without an event loop or a thread switch per request,
+        # several times the API throughput of ASGI on a small machine (see bench/RESULTS.md).
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(
+            "weituan.wsgi:application",
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.WSGI,
+            workers=args.workers,
+            blocking_threads=args.threads,
+            log_level="warning",  # type: ignore[arg-type]
+        ).serve()
+        return 0
     import uvicorn
 
+    if args.workers > 1:
+        uvicorn.run(
+            "weituan.asgi:application",
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            lifespan="off",
+            workers=args.workers,
+        )
+        return 0
     from weituan.asgi import application
 
-    print(f"Weituan is serving on http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})", flush=True)
     uvicorn.run(application, host=args.host, port=args.port, log_level="warning", lifespan="off")
     return 0
 
@@ -74,6 +110,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from weituan.core.worker import make_worker
 
     worker = make_worker(interval=args.interval, batch=args.batch)
+    if args.schedule:
+        from weituan.core.schedule import start_scheduler
+
+        start_scheduler()
     worker.configure_signals()
     worker.run()
     return 0
@@ -111,6 +151,19 @@ def _parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="build the demo world first if the database is empty"
     )
     serve.add_argument("--no-worker", action="store_true", help="do not run the task worker in this process")
+    serve.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="uvicorn: the ASGI app (default); granian: the WSGI app on threads, fastest for the API",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (1 is the embedded default; several suit PostgreSQL + Redis)",
+    )
+    serve.add_argument("--threads", type=int, default=2, help="threads per process with --server granian")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="build the demo world of users, follows, posts and reposts")
@@ -122,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--data-dir")
     worker.add_argument("--interval", type=float, default=0.5)
     worker.add_argument("--batch", action="store_true", help="exit once the queue is empty")
+    worker.add_argument(
+        "--schedule", action="store_true", help="also enqueue the periodic sweeps (run in one worker)"
+    )
     worker.set_defaults(func=cmd_worker)
 
     bench = sub.add_parser("bench", help="run a benchmark from bench/ (no name: list them)")

@@ -153,6 +153,11 @@ _DEFAULT_TASK_BACKEND = (
 TASKS = {"default": {"BACKEND": env_str("WEITUAN_TASK_BACKEND", _DEFAULT_TASK_BACKEND)}}
 # The server process runs a task worker thread unless told not to (then run `weituan worker`).
 EMBEDDED_WORKER = env_bool("WEITUAN_EMBEDDED_WORKER", True)
+# Idempotent sweeps enqueued on a timer by the process that runs the worker: (task path, seconds).
+PERIODIC_TASKS = [
+    ("weituan.deals.tasks.deals_sweep_task", env_int("WEITUAN_DEALS_SWEEP_SECONDS", 60, minimum=1)),
+    ("weituan.tracking.tasks.outbox_move_task", env_int("WEITUAN_OUTBOX_MOVE_SECONDS", 15, minimum=1)),
+]
 
 # --- analytics store -------------------------------------------------------------------------------
 CLICKHOUSE_URL = env_url("CLICKHOUSE_URL", ("http", "https"))
