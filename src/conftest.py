@@ -150,9 +150,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (its own browser download is not used)."""
+    """Debian's Chromium driven by Playwright (its own browser download is not used).
+
+    One per test module: Playwright's event loop runs on the main thread while it is open, and
+    later modules that start their own loop (asyncio.run) must not find it still running.
+    """
     # Playwright's sync API runs an event loop on this thread; the ORM calls the tests make
     # between page actions are still synchronous and safe.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

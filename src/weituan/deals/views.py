@@ -21,6 +21,9 @@ from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
 
+SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
+SHARE_CODE_MAX = 16  # the longest short-link code
+
 
 def _user(request: HttpRequest) -> Any:
     return request.user if request.user.is_authenticated else None
@@ -36,6 +39,13 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
         deal = queries.deal_for_viewer(deal_id=deal_id, user=_user(request))
     except ServiceError:
         raise Http404("No such deal") from None
+    share_code = request.GET.get("wt_s", "")
+    if share_code.isascii() and share_code.isalnum() and len(share_code) <= SHARE_CODE_MAX:
+        # Arrived through someone's short link: remember whose, so the order placed from here can be
+        # credited to that share (the session survives logging in).
+        shares = dict(request.session.get(SHARE_SESSION_KEY, {}))
+        shares[str(deal.id)] = share_code
+        request.session[SHARE_SESSION_KEY] = shares
     open_teams = deal.teams.filter(state="open").select_related("leader").order_by("expires_at")[:10]
     return render(
         request,

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from weituan.web import views, views_discover, views_people
+from weituan.web import share_links, views, views_discover, views_people
 
 app_name = "web"
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("@<str:username>/followers", views_people.followers, name="followers"),
     path("@<str:username>/following", views_people.following, name="following"),
     path("@<str:username>/relation", views_people.relation_change, name="relation"),
+    path("p/<int:post_id>/share", share_links.share_link, name="share_link"),
     path("i18n/setlang", set_language, name="set_language"),
     path("healthz", views.healthz, name="healthz"),
 ]
