@@ -66,6 +66,19 @@ def prepare_store(kind: str, name: str) -> Store:
     return Store(kind=kind, data_dir=data_dir, env=env)
 
 
+def discard_store(store: Store) -> None:
+    """Remove what prepare_store made: the data directory and, for PostgreSQL, the database."""
+    shutil.rmtree(store.data_dir, ignore_errors=True)
+    url = store.env.get("DATABASE_URL")
+    if store.kind == "postgres" and url:
+        import psycopg
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
 def setup_django(store: Store) -> None:
     """Point this process at the store, set Django up and migrate."""
     for key in ("DATABASE_URL", "REDIS_URL"):
@@ -80,16 +93,16 @@ def setup_django(store: Store) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
-class Server:
-    """`weituan serve`-equivalent ASGI server(s) on 127.0.0.1, stopped on exit."""
+SERVERS = ("uvicorn", "granian")
 
-    def __init__(
-        self, store: Store, *, workers: int = 1, app: str = "weituan.asgi:application", extra_env=None
-    ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **store.env, **(extra_env or {})}
-        command = [
+
+def server_command(
+    server: str, *, port: int, workers: int, threads: int, app: str = "weituan.asgi:application"
+) -> list[str]:
+    """How to start the product on 127.0.0.1:`port`: uvicorn on the ASGI app (what `weituan serve` runs
+    by default), or granian on the WSGI app with `threads` threads per process."""
+    if server == "uvicorn":
+        return [
             sys.executable,
             "-m",
             "uvicorn",
@@ -97,7 +110,7 @@ class Server:
             "--host",
             "127.0.0.1",
             "--port",
-            str(self.port),
+            str(port),
             "--log-level",
             "warning",
             "--lifespan",
@@ -106,6 +119,45 @@ class Server:
             "--workers",
             str(workers),
         ]
+    if server == "granian":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "weituan.wsgi:application",
+        ]
+    raise SystemExit(f"unknown server {server!r}: use one of {', '.join(SERVERS)}")
+
+
+class Server:
+    """`weituan serve`-equivalent server process(es) on 127.0.0.1, stopped on exit."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        workers: int = 1,
+        app: str = "weituan.asgi:application",
+        extra_env=None,
+        server: str = "uvicorn",
+        threads: int = 4,
+    ):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **store.env, **(extra_env or {})}
+        command = server_command(server, port=self.port, workers=workers, threads=threads, app=app)
         self.process = subprocess.Popen(command, env=env, cwd=str(ROOT), start_new_session=True)
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 60) -> None:

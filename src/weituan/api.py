@@ -5,9 +5,12 @@ Every error leaves as JSON: Mastodon's `{"error": message}` plus a stable `code`
 
 from typing import Any
 
+import orjson
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from weituan.core.errors import ServiceError
 
@@ -19,6 +22,25 @@ def _error(
     if status == 429 and "retry_after" in extra:
         response["Retry-After"] = str(extra["retry_after"])
     return response
+
+
+class FastJSONRenderer(JSONRenderer):
+    """JSON through orjson (a timeline page renders several times faster than with the json module).
+
+    Datetimes and anything orjson does not know go through ninja's encoder, so they are written
+    exactly as before; whatever orjson refuses (an integer beyond 64 bits) falls back to it entirely.
+    """
+
+    _options = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+    def render(self, request: HttpRequest, data: Any, *, response_status: int) -> Any:
+        try:
+            return orjson.dumps(data, default=_ninja_default, option=self._options)
+        except orjson.JSONEncodeError:
+            return super().render(request, data, response_status=response_status)
+
+
+_ninja_default = NinjaJSONEncoder().default
 
 
 def _install_error_handlers(api: NinjaAPI) -> None:
@@ -72,6 +94,7 @@ def build_api_v1() -> NinjaAPI:
         urls_namespace="api_v1",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        renderer=FastJSONRenderer(),
     )
     _install_error_handlers(api)
     for module in (
@@ -102,6 +125,7 @@ def build_api_v2() -> NinjaAPI:
         urls_namespace="api_v2",
         docs_url=None,
         openapi_url="/openapi.json",
+        renderer=FastJSONRenderer(),
     )
     _install_error_handlers(api)
     api.add_router("/", api_instance.router_v2)

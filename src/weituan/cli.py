@@ -31,6 +31,8 @@ def _migrate() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.core.exceptions import ImproperlyConfigured
 
+    if args.workers < 1 or args.threads < 1:
+        raise ImproperlyConfigured("--workers and --threads must be at least 1")
     _prepare(args.data_dir)
     _setup()
     _migrate()
@@ -52,8 +54,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         if start_embedded_worker():
             start_scheduler()
-    if args.workers < 1 or args.threads < 1:
-        raise ImproperlyConfigured("--workers and --threads must be at least 1")
     print(
         f"Weituan is serving on http://{args.host}:{args.port}/  (data: {settings.DATA_DIR}; "
         f"{args.server}, {args.workers} process(es))",

@@ -72,7 +72,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "weituan.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable (see the module)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,6 +121,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "weituan.sqlite3"),
+            # Opening the file and running the PRAGMAs below on every request costs more than the
+            # queries of a timeline read, so the serving thread keeps its connection.
+            "CONN_MAX_AGE": env_int("WEITUAN_CONN_MAX_AGE", 600),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,

@@ -4,12 +4,15 @@ Endpoints use `auth=api_auth` (a user is required) or `auth=optional_auth` (anon
 `request.auth` is then None). The authenticated user is also put on `request.user`.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 from ninja.security import APIKeyCookie, HttpBearer
 
-from weituan.accounts.tokens import access_token_resolve
+from weituan.accounts.tokens import access_token_resolve, access_token_user_id
 from weituan.core.errors import Unauthorized
 
 
@@ -22,6 +25,28 @@ class BearerTokenAuth(HttpBearer):
         request.user = row.user
         request.oauth_token = row  # type: ignore[attr-defined]
         return row.user
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The caller of an endpoint that needs only their id (the home timeline)."""
+
+    pk: int
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+class BearerViewerAuth(HttpBearer):
+    """A bearer token resolved to the caller's id alone; `request.user` loads the account on first use."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user_id = access_token_user_id(token)
+        if user_id is None:
+            raise Unauthorized("The access token is invalid", code="invalid_token")
+        request.user = SimpleLazyObject(lambda: get_user_model().objects.get(pk=user_id))  # type: ignore[assignment]
+        return Viewer(pk=user_id)
 
 
 class SessionUserAuth(APIKeyCookie):
@@ -46,7 +71,14 @@ class AnonymousAllowed:
 bearer_auth = BearerTokenAuth()
 session_auth = SessionUserAuth()
 api_auth = [bearer_auth, session_auth]
+# For reads that need only the caller's id: request.auth is then a Viewer or the session's user.
+viewer_auth = [BearerViewerAuth(), session_auth]
 optional_auth = [bearer_auth, session_auth, AnonymousAllowed()]
+
+
+def request_viewer(request: HttpRequest) -> Any:
+    """The caller on an endpoint with `auth=viewer_auth`: something with `pk` (a Viewer or a user)."""
+    return request.auth  # type: ignore[attr-defined]
 
 
 def request_user(request: HttpRequest) -> Any:

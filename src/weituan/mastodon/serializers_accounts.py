@@ -6,11 +6,13 @@ parse it unchanged; the extras are additional keys that clients ignore.
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.templatetags.static import static
+from django.utils.encoding import iri_to_uri
 from django.utils.html import escape
 
 from weituan.microblog.stats import AccountCounts, account_counts
@@ -24,6 +26,11 @@ def absolute_url(path: str, request: HttpRequest | None = None) -> str:
     if path.startswith(("http://", "https://")):
         return path
     if request is not None:
+        if path.startswith("/") and not path.startswith("//") and "/./" not in path and "/../" not in path:
+            # What build_absolute_uri does for a plain absolute path, without its URL parsing: a page
+            # of statuses builds a few hundred of these.
+            scheme_host: str = request._current_scheme_host  # type: ignore[attr-defined]
+            return str(iri_to_uri(scheme_host + path))
         return request.build_absolute_uri(path)
     return settings.SITE_URL + path
 
@@ -32,7 +39,13 @@ def mastodon_datetime(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with milliseconds and a Z, as Mastodon writes it."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+@lru_cache(maxsize=8)
+def _static_url(path: str) -> str:
+    # The static files' URLs are fixed for the life of the process (hashed names in production).
+    return static(path)
 
 
 def note_html(bio: str) -> str:
@@ -45,13 +58,13 @@ def note_html(bio: str) -> str:
 
 
 def avatar_url(user: Any, request: HttpRequest | None = None) -> str:
-    path = user.avatar.url if user.avatar else static(DEFAULT_AVATAR)
+    path = user.avatar.url if user.avatar else _static_url(DEFAULT_AVATAR)
     return absolute_url(path, request)
 
 
 def header_url(user: Any, request: HttpRequest | None = None) -> str:
     header = getattr(user, "header", None)
-    path = header.url if header else static(DEFAULT_HEADER)
+    path = header.url if header else _static_url(DEFAULT_HEADER)
     return absolute_url(path, request)
 
 

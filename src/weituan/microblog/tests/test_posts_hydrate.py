@@ -21,11 +21,11 @@ def test_query_count_does_not_grow_with_the_number_of_posts(
 ):
     few = _world(merchant, shopper, 2)
     many = few + _world(merchant, outsider, 8)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(4):
         small = posts_hydrate(few, shopper)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(4):
         large = posts_hydrate(many, shopper)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         posts_hydrate(many, None)
     with django_assert_num_queries(0):  # rendering Mastodon statuses reads nothing more
         rendered = statuses_json(large)

@@ -7,14 +7,16 @@ one Redis round trip); and the high-follower authors' posts when there are any.
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from weituan.microblog.models import Block, Follow, Mute, Post
+from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
+from weituan.microblog.queries.rows import fetch_rows
 from weituan.microblog.timelines.fanout import HOME_KINDS, active_cutoff
 from weituan.microblog.timelines.models import TimelineState
 from weituan.microblog.timelines.store import Bounds, Entry, timeline_store
@@ -33,29 +35,46 @@ class ReadContext(NamedTuple):
     stamp_due: bool  # the last recorded read is older than READ_STAMP_EVERY
 
 
+def _context_sql() -> str:
+    q = connection.ops.quote_name
+    state, block, mute, follow, stats = (
+        q(model._meta.db_table) for model in (TimelineState, Block, Mute, Follow, AccountStats)
+    )
+    return (
+        f"SELECT 'b', user_id FROM {state} WHERE user_id = %s AND built_at IS NOT NULL"  # noqa: S608
+        " AND last_read_at >= %s"
+        f" UNION ALL SELECT 's', user_id FROM {state} WHERE user_id = %s AND last_read_at < %s"
+        f" UNION ALL SELECT 'h', blocked_id FROM {block} WHERE blocker_id = %s"
+        f" UNION ALL SELECT 'h', blocker_id FROM {block} WHERE blocked_id = %s"
+        f" UNION ALL SELECT 'h', muted_id FROM {mute} WHERE muter_id = %s"
+        f" UNION ALL SELECT 'm', f.followee_id FROM {follow} f JOIN {stats} s ON s.user_id = f.followee_id"
+        " WHERE f.follower_id = %s AND s.followers_count > %s"
+    )
+
+
 def read_context(user_id: int) -> ReadContext:
     """Everything a home read needs to know before touching the store, in one query: the timeline's
     state, authors hidden from `user_id` (blocks either way, mutes) and followed authors above the
-    fan-out threshold."""
+    fan-out threshold. Written as SQL because it runs on every read and compiling it as six
+    querysets cost more than running it."""
     now = timezone.now()
-    state = TimelineState.objects.filter(user_id=user_id)
-    parts = [
-        state.filter(built_at__isnull=False, last_read_at__gte=active_cutoff()).values_list(
-            Value("b"), "user_id"
-        ),
-        state.filter(last_read_at__lt=now - READ_STAMP_EVERY).values_list(Value("s"), "user_id"),
-        Block.objects.filter(blocker_id=user_id).values_list(Value("h"), "blocked_id"),
-        Block.objects.filter(blocked_id=user_id).values_list(Value("h"), "blocker_id"),
-        Mute.objects.filter(muter_id=user_id).values_list(Value("h"), "muted_id"),
-        Follow.objects.filter(
-            follower_id=user_id,
-            followee__microblog_stats__followers_count__gt=settings.FANOUT_FOLLOWER_THRESHOLD,
-        ).values_list(Value("m"), "followee_id"),
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        user_id,
+        adapt(active_cutoff()),
+        user_id,
+        adapt(now - READ_STAMP_EVERY),
+        user_id,
+        user_id,
+        user_id,
+        user_id,
+        settings.FANOUT_FOLLOWER_THRESHOLD,
     ]
+    rows = fetch_rows(_context_sql(), params)
     hidden: set[int] = set()
     merged: set[int] = set()
     marks: set[str] = set()
-    for mark, other_id in parts[0].union(*parts[1:], all=True):
+    for mark, other_id in rows:
         if mark == "h":
             hidden.add(other_id)
         elif mark == "m":
@@ -85,13 +104,54 @@ def posts_as_entries(posts: "QuerySet[Post]", limit: int) -> list[Entry]:
 
 
 def authors_posts(author_ids: Sequence[int], bounds: Bounds, count: int) -> list[Entry]:
-    """The newest (or, ascending, the next) `count` home-timeline posts of `author_ids` inside `bounds`."""
-    posts = Post.objects.filter(author_id__in=author_ids, kind__in=HOME_KINDS, deleted_at__isnull=True)
+    """The newest (or, ascending, the next) `count` home-timeline posts of `author_ids` inside `bounds`.
+
+    One short walk of the (author, id) index per author, all in one statement, then merged here: a
+    single query over all the authors at once made the database gather and sort every post they ever
+    wrote (about a second per read with fifty prolific authors among a million posts).
+    """
+    if not author_ids:
+        return []
+    q = connection.ops.quote_name
+    posts = q(Post._meta.db_table)
+    # "Not a comment" (the same posts as "original or repost") leaves the planner nothing to use but
+    # the (author, id) index, walked newest first and stopped at the limit.
+    where = ["p.author_id = {author}", "p.kind <> %s", "p.deleted_at IS NULL"]
+    bound_params: list[Any] = [PostKind.COMMENT.value]
     if bounds.upper is not None:
-        posts = posts.filter(id__lt=bounds.upper)
+        where.append("p.id < %s")
+        bound_params.append(bounds.upper)
     if bounds.lower is not None:
-        posts = posts.filter(id__gt=bounds.lower)
-    return posts_as_entries(posts.order_by("id" if bounds.ascending else "-id"), count)
+        where.append("p.id > %s")
+        bound_params.append(bounds.lower)
+    order = "ASC" if bounds.ascending else "DESC"
+    one = (
+        f"SELECT p.id, p.author_id, COALESCE(r.author_id, p.author_id) FROM {posts} p"  # noqa: S608
+        f" LEFT JOIN {posts} r ON r.id = p.root_id WHERE {' AND '.join(where)}"
+        f" ORDER BY p.id {order} LIMIT {int(count)}"
+    )
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT x.* FROM unnest(%s::bigint[]) AS a(id) CROSS JOIN LATERAL ("  # noqa: S608
+            + one.format(author="a.id")
+            + ") AS x"
+        )
+        params: list[Any] = [list(author_ids), *bound_params]
+    else:
+        sql = " UNION ALL ".join(
+            f"SELECT * FROM ({one.format(author='%s')}) AS a{index}"  # noqa: S608
+            for index in range(len(author_ids))
+        )
+        params = []
+        for author_id in author_ids:
+            params += [author_id, *bound_params]
+    # Planned with its actual values, not prepared: a generic plan, blind to the limit, chose to gather
+    # and sort every post of the authors.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = [Entry(*row) for row in cursor.fetchall()]
+    found.sort(key=lambda entry: entry.post_id, reverse=not bounds.ascending)
+    return found[:count]
 
 
 def merge_entries(
@@ -117,7 +177,11 @@ def rebuild_entries(user_id: int, hidden: frozenset[int] = frozenset()) -> list[
     followees = Follow.objects.filter(follower_id=user_id).values("followee_id")
     posts = (
         Post.objects.filter(Q(author_id__in=followees) | Q(author_id=user_id))
-        .filter(kind__in=HOME_KINDS, deleted_at__isnull=True)
+        # "Not a comment" rather than "kind in (original, repost)", the same posts: an equality on
+        # kind drew SQLite to the kind index (a walk over every post) instead of the authors' own,
+        # 3-4x slower for a rebuild on a million posts.
+        .filter(deleted_at__isnull=True)
+        .exclude(kind=PostKind.COMMENT)
         .exclude(author_id__in=hidden)
         .order_by("-id")
     )

@@ -60,8 +60,8 @@ def test_home_page_query_count_does_not_grow_with_the_page(
     client.force_login(shopper)
     client.get("/")  # the first read builds the timeline
     # Session and user; the timeline state with the hidden and merged authors; the timeline rows (a
-    # Redis call instead of a query when Redis holds timelines); then posts_hydrate's seven.
-    expected = 10 if redis_enabled() else 11
+    # Redis call instead of a query when Redis holds timelines); then posts_hydrate's four.
+    expected = 7 if redis_enabled() else 8
     with django_assert_num_queries(expected):
         small = client.get("/")
     with run_on_commit():
