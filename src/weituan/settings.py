@@ -269,5 +269,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("WEITUAN_LOG_LEVEL", "WARNING")},
-    "loggers": {"weituan": {"level": env_str("WEITUAN_LOG_LEVEL", "INFO"), "propagate": True}},
+    "loggers": {
+        "weituan": {"level": env_str("WEITUAN_LOG_LEVEL", "INFO"), "propagate": True},
+        # One line per task run would drown the server console; failures are still logged.
+        "django_tasks_db": {"level": "WARNING", "propagate": True},
+        "django.tasks": {"level": "WARNING", "propagate": True},
+    },
 }
