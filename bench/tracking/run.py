@@ -2,9 +2,10 @@
 
     python bench/tracking/run.py [--seconds 10] [--connections 50] [--events 300000]
 
-Everything runs on 127.0.0.1: two uvicorn processes in turn (the bare app, then Weituan on SQLite with
-embedded chDB in a temporary data dir) driven by wrk, then the write buffer in this process.
-Writes bench/tracking/results.json and prints a Markdown section for bench/RESULTS.md.
+Everything runs on 127.0.0.1: two uvicorn processes (uvloop + httptools, as `weituan serve` runs) in
+turn, the bare app, then Weituan on SQLite with embedded chDB in a temporary data dir, driven by wrk;
+then the write buffer in this process. Reports the server's peak RSS (VmHWM) and writes
+bench/tracking/results.json.
 """
 
 import argparse
@@ -77,6 +78,14 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The peak resident set of a live process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     wait_port(port)
@@ -99,6 +108,7 @@ def warm_links(port: int, codes: list[str]) -> int:
 
 def http_ingest(port: int, key: str, seconds: float, batch: int, clients: int) -> dict:
     import httpx
+    import orjson
 
     accepted = 0
     sent = 0
@@ -108,6 +118,7 @@ def http_ingest(port: int, key: str, seconds: float, batch: int, clients: int) -
 
     def worker(worker_id: int) -> None:
         nonlocal accepted, sent
+        headers = {"X-Api-Key": key, "Content-Type": "application/json"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             n = 0
             while time.time() < deadline:
@@ -118,7 +129,8 @@ def http_ingest(port: int, key: str, seconds: float, batch: int, clients: int) -
                     for i in range(batch)
                 ]  # fmt: skip
                 n += batch
-                response = client.post("/api/v1/events", json={"events": events}, headers={"X-Api-Key": key})
+                body = orjson.dumps({"events": events})  # the load generator shares the two cores
+                response = client.post("/api/v1/events", content=body, headers=headers)
                 response.raise_for_status()
                 with lock:
                     accepted += response.json()["accepted"]
@@ -147,7 +159,7 @@ def buffer_ingest(count: int) -> dict:
 
     store = analytics_store()
     before = int(store.scalar("SELECT count() FROM events WHERE origin = 'bench-buffer'") or 0)
-    buffer = WriteBuffer(lambda rows: events_store(rows), max_rows=20_000, interval=0.1, spill_dir=None)
+    buffer = WriteBuffer(lambda rows: events_store(rows), spill_dir=None)  # the server's batch sizes
     now = datetime.now(UTC)
     started = time.perf_counter()
     for i in range(count):
@@ -190,11 +202,13 @@ def main() -> None:
         for i in range(args.links)
     ]  # fmt: skip
     key = api_key_issue(name="bench").key
-    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count()}
+    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count(),
+                      "server": "uvicorn, uvloop + httptools, 1 process", "load_avg_start": os.getloadavg()}  # fmt: skip
 
     port = free_port()
     bare = start([python, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app", "--host", "127.0.0.1",
-                  "--port", str(port), "--log-level", "warning", "--no-access-log"], env, port)  # fmt: skip
+                  "--port", str(port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop",
+                  "--http", "httptools"], env, port)  # fmt: skip
     wrk(port, codes, 2, args.connections)  # warm-up
     results["bare_asgi"] = wrk(port, codes, args.seconds, args.connections)
     stop(bare)
@@ -207,6 +221,7 @@ def main() -> None:
     results["redirect"] = wrk(port, codes, args.seconds, args.connections)
     results["redirect"]["warmup_requests"] = warm["requests"]
     results["http_ingest"] = http_ingest(port, key, args.seconds, batch=2000, clients=4)
+    results["server_peak_rss_mib"] = peak_rss_mib(app.pid)
     stop(app)
     server_buffer = json.loads(stats_path.read_text())
 
@@ -226,6 +241,7 @@ def main() -> None:
     results["buffer_ingest"]["lost"] = (
         results["buffer_ingest"]["accepted"] - results["buffer_ingest"]["stored"]
     )
+    results["load_avg_end"] = os.getloadavg()
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Serve Weituan under uvicorn for the benchmark; on exit, flush the write buffer and write its counts."""
+"""Serve Weituan under uvicorn (uvloop + httptools) for the benchmark; on exit, flush the write buffer and write its counts."""
 
 import json
 import os
@@ -18,7 +18,14 @@ def main() -> None:
     from weituan.tracking.buffer import write_buffer
 
     uvicorn.run(
-        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+        application,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        loop="uvloop",  # what `weituan serve` gets from uvicorn's "auto" when both are installed
+        http="httptools",
     )
     buffer = write_buffer()
     buffer.stop()

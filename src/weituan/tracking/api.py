@@ -1,8 +1,8 @@
 """Native API of tracking: batch event ingestion (`POST /api/v1/events`) and ingestion API keys."""
 
-import json
 from typing import Any
 
+import orjson
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
@@ -54,8 +54,8 @@ def _body(request: HttpRequest) -> Any:
     if "gzip" in request.headers.get("Content-Encoding", "").lower():
         raw = gunzip_limited(raw)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise ValidationFailed("The body is not JSON", code="bad_json") from None
 
 

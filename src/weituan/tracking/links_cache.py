@@ -3,7 +3,8 @@
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
@@ -21,6 +22,9 @@ _LOCAL_MAX = 100_000
 class ResolvedLink:
     facts: LinkFacts
     target_url: str
+    # Click rows prepared per referrer (see services.events.click_add); they live as long as the link
+    # stays in the cache, and links never change once made.
+    click_rows: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
 
 class _LocalLinks:

@@ -12,15 +12,17 @@ SESSION_GAP_SECONDS = 1800
 # The person behind each alias (cookie id, anonymous distinct_id): the latest identity link wins.
 _PERSONS = "SELECT alias_id, argMax(person_id, ts) AS person_id FROM identities GROUP BY alias_id"
 
-# Sessions: a new one starts after 30 minutes without events. A session's channel is its first new
-# source; when it has none (internal or payment-gateway landings) it keeps the last source seen.
+# Sessions: a new one starts after 30 minutes without events. A session's source is its first new
+# source; when it has none (internal or payment-gateway landings, a visit resumed after a break) it
+# keeps the whole of the last source seen: channel, source, medium, hop depth, sharer and link.
 SESSIONS_SQL = """
 WITH
     persons AS (__PERSONS__),
     ev AS (
         SELECT if(p.person_id != '', p.person_id, e.visitor_id) AS person, e.ts AS ts, e.event AS event,
-               e.channel AS channel, e.source AS source, e.medium AS medium, e.hop_depth AS hop_depth,
-               e.sharer_id AS sharer_id, e.link_id AS link_id, e.revenue AS revenue
+               e.channel AS channel, e.revenue AS revenue,
+               tuple(toString(e.channel), e.source, toString(e.medium), e.hop_depth, e.sharer_id, e.link_id)
+                   AS touch
         FROM events AS e LEFT JOIN persons AS p ON p.alias_id = e.visitor_id
         WHERE e.is_bot = 0 AND e.ts >= {start:DateTime64(3, 'UTC')} AND e.ts < {end:DateTime64(3, 'UTC')}
     ),
@@ -28,7 +30,7 @@ WITH
         SELECT *,
             if(dateDiff('second', lagInFrame(ts, 1, toDateTime64(0, 3, 'UTC')) OVER w, ts)
                > __GAP__, 1, 0) AS starts,
-            anyLastIf(channel, channel != '') OVER w AS carried
+            anyLastIf(touch, channel != '') OVER w AS carried
         FROM ev
         WINDOW w AS (PARTITION BY person ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
@@ -36,17 +38,21 @@ WITH
         SELECT *, sum(starts) OVER (PARTITION BY person ORDER BY ts
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
         FROM marked
+    ),
+    grouped AS (
+        SELECT person, session_no, min(ts) AS started_at, max(ts) AS ended_at, count() AS events,
+               argMinIf(touch, ts, channel != '') AS own, argMin(carried, ts) AS resumed,
+               countIf(event = 'order_placed') AS orders, sumIf(revenue, event = 'order_paid') AS revenue
+        FROM numbered
+        WHERE {person:String} = '' OR person = {person:String}
+        GROUP BY person, session_no
     )
-SELECT person, session_no, min(ts) AS started_at, max(ts) AS ended_at, count() AS events,
-       argMinIf(channel, ts, channel != '') AS own_channel,
-       if(argMin(carried, ts) != '', argMin(carried, ts), 'direct') AS carried_channel,
-       argMinIf(source, ts, channel != '') AS source, argMinIf(medium, ts, channel != '') AS medium,
-       argMinIf(hop_depth, ts, channel != '') AS hop_depth, argMinIf(sharer_id, ts, channel != '') AS sharer_id,
-       argMinIf(link_id, ts, channel != '') AS link_id,
-       countIf(event = 'order_placed') AS orders, sumIf(revenue, event = 'order_paid') AS revenue
-FROM numbered
-WHERE {person:String} = '' OR person = {person:String}
-GROUP BY person, session_no
+SELECT person, session_no, started_at, ended_at, events, orders, revenue,
+       multiIf(own.1 != '', own, resumed.1 != '', resumed,
+               tuple('direct', '(direct)', '(none)', toUInt16(0), toUInt64(0), toUInt64(0))) AS touch,
+       touch.1 AS channel, touch.2 AS source, touch.3 AS medium, touch.4 AS hop_depth,
+       touch.5 AS sharer_id, touch.6 AS link_id
+FROM grouped
 ORDER BY person, session_no
 """.replace("__PERSONS__", _PERSONS).replace("__GAP__", str(SESSION_GAP_SECONDS))
 
@@ -115,7 +121,7 @@ def sessions_between(start: datetime, end: datetime, *, person_id: str = "") -> 
             started_at=datetime.fromisoformat(row["started_at"]),
             ended_at=datetime.fromisoformat(row["ended_at"]),
             events=int(row["events"]),
-            channel=row["own_channel"] or row["carried_channel"],
+            channel=row["channel"],
             source=row["source"],
             medium=row["medium"],
             hop_depth=int(row["hop_depth"]),

@@ -3,6 +3,7 @@
 import itertools
 import operator
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,12 +46,14 @@ class EventName:
 
 _ID_PREFIX = os.urandom(8).hex()
 _id_counter = itertools.count(1)
+_id_text = (_ID_PREFIX + "%016x").__mod__
 
 
 def _reseed_after_fork() -> None:
-    global _ID_PREFIX, _id_counter
+    global _ID_PREFIX, _id_counter, _id_text
     _ID_PREFIX = os.urandom(8).hex()
     _id_counter = itertools.count(1)
+    _id_text = (_ID_PREFIX + "%016x").__mod__
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
@@ -58,18 +61,17 @@ os.register_at_fork(after_in_child=_reseed_after_fork)
 
 def new_event_id() -> str:
     """32 hex digits: a random per-process prefix and a counter (unique without a syscall per event)."""
-    return f"{_ID_PREFIX}{next(_id_counter):016x}"
+    return _id_text(next(_id_counter))
+
+
+ROW_TEMPLATE: dict[str, Any] = {"event_id": "", **_DEFAULTS}
 
 
 def event_row(event: str, ts: datetime, visitor_id: str, **fields: Any) -> dict[str, Any]:
     """A complete row: the given fields over the defaults, with an event id when none was given."""
-    row = dict(_DEFAULTS)
-    row.update(fields)
-    row["event"] = event
-    row["ts"] = ts
-    row["visitor_id"] = visitor_id
-    if not row.get("event_id"):
-        row["event_id"] = new_event_id()
+    row = {**ROW_TEMPLATE, **fields, "event": event, "ts": ts, "visitor_id": visitor_id}
+    if not row["event_id"]:
+        row["event_id"] = _id_text(next(_id_counter))
     return row
 
 
@@ -94,18 +96,18 @@ event_values = operator.itemgetter(*EVENT_COLUMNS)  # row dict -> tuple in EVENT
 _ALWAYS = frozenset({"event_id", "event", "ts", "visitor_id"})
 
 
-def event_columns_in_use(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The columns where some row differs from the table default.
+def event_columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The rows turned into columns, keeping only the columns where some row differs from the default.
 
     Leaving the rest out of the insert lets the store fill them: a batch of impressions sends 6
-    columns instead of 28, which roughly halves the insert and quarters the serialisation.
+    columns instead of 28. Transposing once and counting defaults with `tuple.count` keeps the
+    per-value work in C.
     """
-    used = []
-    first = rows[0]
-    for column in EVENT_COLUMNS:
-        default = _DEFAULTS.get(column)
-        if column in _ALWAYS or first[column] != default:
-            used.append(column)  # decided by the first row, the common case
-        elif operator.countOf(map(operator.itemgetter(column), rows), default) != len(rows):
-            used.append(column)
-    return tuple(used)
+    count = len(rows)
+    names: list[str] = []
+    kept: list[tuple[Any, ...]] = []
+    for name, values in zip(EVENT_COLUMNS, zip(*map(event_values, rows), strict=True), strict=True):
+        if name in _ALWAYS or values.count(_DEFAULTS[name]) != count:
+            names.append(name)
+            kept.append(values)
+    return tuple(names), kept

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -13,7 +14,7 @@ from weituan.tracking.buffer import write_buffer
 from weituan.tracking.channels import Channel, LinkFacts, channel_of_visit, host_of, utm_of
 from weituan.tracking.clients import bot_reason, device_class, ip_anonymous
 from weituan.tracking.links_cache import ResolvedLink, link_resolve
-from weituan.tracking.rows import EventName, event_row, row_with_channel
+from weituan.tracking.rows import ROW_TEMPLATE, EventName, event_row, new_event_id, row_with_channel
 from weituan.tracking.services.ingest import events_store
 
 MAX_BATCH = 10_000
@@ -76,9 +77,11 @@ def parse_ts(value: Any, *, now: datetime) -> datetime:
     """ISO 8601 (naive means UTC) or epoch seconds/milliseconds; refused if far in the future or past."""
     if value is None or value == "":
         return now
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        moment = _iso_moment(value)
+    elif isinstance(value, bool):
         raise EventInvalid("bad_ts", "ts must be an ISO 8601 string or epoch seconds")
-    if isinstance(value, int | float):
+    elif isinstance(value, int | float):
         if not math.isfinite(value):
             raise EventInvalid("bad_ts", "ts must be a finite number")
         seconds = value / 1000 if value > 100_000_000_000 else value
@@ -86,19 +89,24 @@ def parse_ts(value: Any, *, now: datetime) -> datetime:
             moment = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise EventInvalid("bad_ts", "ts is out of range") from None
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise EventInvalid("bad_ts", f"ts {value[:40]!r} is not ISO 8601") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
     else:
         raise EventInvalid("bad_ts", "ts must be an ISO 8601 string or epoch seconds")
     if moment > now + MAX_FUTURE:
         raise EventInvalid("ts_in_future", "ts is more than an hour in the future")
     if moment < now - MAX_PAST:
         raise EventInvalid("ts_too_old", "ts is more than ten years in the past")
+    return moment
+
+
+@lru_cache(maxsize=4096)
+def _iso_moment(value: str) -> datetime:
+    # Events of one batch often share a timestamp; the answer does not depend on the time of asking.
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise EventInvalid("bad_ts", f"ts {value[:40]!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
 
 
@@ -113,14 +121,19 @@ def _text(raw: dict[str, Any], key: str, *, limit: int = MAX_TEXT) -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\t\n\r\0]")
+
+
 def _ident(value: Any, key: str, *, required: bool) -> str:
+    if value.__class__ is str and value and len(value) <= MAX_ID and not _CONTROL.search(value):
+        return value  # the common case, checked first
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if value is None or value == "":
         if required:
             raise EventInvalid(f"missing_{key}", f"{key} is required")
         return ""
-    if not isinstance(value, str) or len(value) > MAX_ID or any(ch in value for ch in "\t\n\r\0"):
+    if not isinstance(value, str) or len(value) > MAX_ID or _CONTROL.search(value):
         raise EventInvalid(f"bad_{key}", f"{key} must be a string of at most {MAX_ID} characters")
     return value
 
@@ -138,42 +151,30 @@ def event_parse(
     visitor_id = _ident(raw.get("visitor_id"), "visitor_id", required=True)
     event_id = _ident(raw.get("event_id"), "event_id", required=False)
     user_id = raw.get("user_id")
-    if isinstance(user_id, str) and user_id.isdigit():
-        user_id = int(user_id)
-    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 0):
-        raise EventInvalid("bad_user_id", "user_id must be a non-negative integer")
+    if user_id is not None:
+        if isinstance(user_id, str) and user_id.isdigit():
+            user_id = int(user_id)
+        if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 0:
+            raise EventInvalid("bad_user_id", "user_id must be a non-negative integer")
     url = _text(raw, "url")
     referrer = _text(raw, "referrer")
     props = raw.get("props") or {}
     if not isinstance(props, dict):
         raise EventInvalid("bad_props", "props must be an object")
-    props_json = json.dumps(props, ensure_ascii=False, separators=(",", ":"), default=str)
-    if len(props_json) > MAX_PROPS_BYTES:
-        raise EventInvalid("props_too_large", f"props is larger than {MAX_PROPS_BYTES} bytes")
-    revenue = props.get("revenue", 0)
-    if isinstance(revenue, bool) or not isinstance(revenue, int) or abs(revenue) > 10**15:
-        raise EventInvalid("bad_revenue", "props.revenue must be an integer amount in minor units")
-    currency = props.get("currency", "")
-    if currency and (not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha()):
-        raise EventInvalid("bad_currency", "props.currency must be a three-letter ISO 4217 code")
-    order_id = _ident(props.get("order_id"), "order_id", required=False)
-    row = event_row(
-        name.strip(),
-        ts,
-        visitor_id,
-        event_id=event_id,
-        user_id=user_id or 0,
-        url=url,
-        referrer=referrer,
-        props=props_json,
-        revenue=revenue,
-        currency=currency.upper() if currency else "",
-        order_id=order_id,
-        deal_id=_int_prop(props, "deal_id"),
-        post_id=_int_prop(props, "post_id"),
-        origin=origin,
-        api_key_id=api_key_id,
-    )
+    row = {
+        **ROW_TEMPLATE,
+        "event_id": event_id or new_event_id(),
+        "event": name.strip(),
+        "ts": ts,
+        "visitor_id": visitor_id,
+        "user_id": user_id or 0,
+        "url": url,
+        "referrer": referrer,
+        "origin": origin,
+        "api_key_id": api_key_id,
+    }
+    if props:
+        _props_into(row, props)
     if client is not None:
         # A capture request may come from a shop's server: a missing user agent is no sign of a bot.
         reason = (
@@ -189,6 +190,25 @@ def event_parse(
     if _is_landing(row["event"], url, referrer):
         row_with_channel(row, _landing_channel(url, referrer))
     return row
+
+
+def _props_into(row: dict[str, Any], props: dict[str, Any]) -> None:
+    """Check `props` and copy it, with the order facts it carries, into the row."""
+    props_json = json.dumps(props, ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(props_json) > MAX_PROPS_BYTES:
+        raise EventInvalid("props_too_large", f"props is larger than {MAX_PROPS_BYTES} bytes")
+    revenue = props.get("revenue", 0)
+    if isinstance(revenue, bool) or not isinstance(revenue, int) or abs(revenue) > 10**15:
+        raise EventInvalid("bad_revenue", "props.revenue must be an integer amount in minor units")
+    currency = props.get("currency", "")
+    if currency and (not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha()):
+        raise EventInvalid("bad_currency", "props.currency must be a three-letter ISO 4217 code")
+    row["props"] = props_json
+    row["revenue"] = revenue
+    row["currency"] = currency.upper() if currency else ""
+    row["order_id"] = _ident(props.get("order_id"), "order_id", required=False)
+    row["deal_id"] = _int_prop(props, "deal_id")
+    row["post_id"] = _int_prop(props, "post_id")
 
 
 @lru_cache(maxsize=16_384)
@@ -246,6 +266,65 @@ def _click_channel(facts: LinkFacts, referrer: str) -> Channel:
     return channel_of_visit(url="", referrer=referrer, link=facts, site_hosts=site_hosts())
 
 
+def _click_template(link: ResolvedLink, referrer: str) -> dict[str, Any]:
+    """Everything a click row takes from its link and referrer, computed once per pair and kept on the link."""
+    template = link.click_rows.get(referrer)
+    if template is None:
+        facts = link.facts
+        template = event_row(
+            EventName.LINK_CLICK,
+            _EPOCH,
+            "",
+            url=link.target_url,
+            referrer=referrer[:MAX_TEXT],
+            deal_id=facts.deal_id or 0,
+            origin="click",
+        )
+        row_with_channel(template, _click_channel(facts, referrer))
+        template["link_id"] = facts.link_id
+        del template["event_id"]
+        if len(link.click_rows) >= 64:  # referrers are chosen by the client: keep the memory bounded
+            link.click_rows.clear()
+        link.click_rows[referrer] = template
+    return template
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def click_add(
+    *,
+    link: ResolvedLink,
+    visitor_id: str,
+    user_id: int | None,
+    referrer: str,
+    user_agent: str,
+    ip: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Hand a click on a short link to the write buffer; bots, HEAD and prefetch are kept but flagged.
+
+    The hot path of /s/<code>: the row is the link's template plus the facts of this request.
+    """
+    reason = bot_reason(method=method, user_agent=user_agent, headers=headers or {})
+    row = {
+        **_click_template(link, referrer),
+        "event_id": new_event_id(),
+        "ts": now or datetime.now(UTC),
+        "visitor_id": visitor_id,
+        "user_id": user_id or 0,
+        "device": device_class(user_agent),
+        "user_agent": user_agent[:512],
+        "ip": ip_anonymous(ip),
+        "is_bot": 1 if reason else 0,
+        "bot_reason": reason,
+    }
+    write_buffer().add(row)
+    return row
+
+
 def click_record(
     *,
     link: ResolvedLink,
@@ -255,28 +334,18 @@ def click_record(
     client: ClientFacts,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Hand a click on a short link to the write buffer; bots, HEAD and prefetch are kept but flagged."""
-    reason = bot_reason(method=client.method, user_agent=client.user_agent, headers=client.headers)
-    channel = _click_channel(link.facts, referrer)
-    row = event_row(
-        EventName.LINK_CLICK,
-        now or datetime.now(UTC),
-        visitor_id,
-        user_id=user_id or 0,
-        url=link.target_url,
-        referrer=referrer[:MAX_TEXT],
-        deal_id=link.facts.deal_id or 0,
-        origin="click",
-        device=device_class(client.user_agent),
-        user_agent=client.user_agent[:512],
-        ip=ip_anonymous(client.ip),
-        is_bot=1 if reason else 0,
-        bot_reason=reason,
+    """As `click_add`, with the request's facts gathered in `client`."""
+    return click_add(
+        link=link,
+        visitor_id=visitor_id,
+        user_id=user_id,
+        referrer=referrer,
+        user_agent=client.user_agent,
+        ip=client.ip,
+        method=client.method,
+        headers=client.headers,
+        now=now,
     )
-    row_with_channel(row, channel)
-    row["link_id"] = link.facts.link_id
-    write_buffer().add(row)
-    return row
 
 
 def beacon_record(

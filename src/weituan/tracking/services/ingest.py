@@ -5,7 +5,6 @@ rules (one counted click per link, visitor and hour; idempotency on event_id; fi
 forever; identity links) hold whichever door an event came through.
 """
 
-import operator
 import threading
 import time
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from weituan.core.redis import get_redis, redis_enabled, rkey
-from weituan.tracking.rows import EventName, event_columns_in_use
+from weituan.tracking.rows import EventName, event_columns
 from weituan.tracking.store import analytics_store
 
 CLICK_DEDUP_SECONDS = 3600
@@ -94,25 +93,93 @@ def events_store(rows: Sequence[dict[str, Any]], *, check_existing: bool = False
     """Write complete event rows (see rows.event_row) in one insert.
 
     With `check_existing`, rows whose event_id is already stored, or repeated in the batch, are
-    skipped: this is what makes API ingestion and outbox moves idempotent. First touch and identity
-    links follow inside the store (materialized views of 0002_derived_views.sql).
+    skipped: this is what makes API ingestion and outbox moves idempotent. Such batches arriving
+    at the same time are stored together (see `_GroupCommit`). First touch and identity links
+    follow inside the store (materialized views of 0002_derived_views.sql).
     """
-    duplicates = 0
     if check_existing:
-        seen = events_existing([row["event_id"] for row in rows])
-        fresh = []
-        for row in rows:
-            if row["event_id"] in seen:
-                duplicates += 1
-                continue
-            seen.add(row["event_id"])
-            fresh.append(row)
-        rows = fresh
+        return _group_commit.store(rows)
+    _insert(rows)
+    return StoreOutcome(stored=len(rows), duplicates=0)
+
+
+def _insert(rows: Sequence[dict[str, Any]]) -> None:
     clicks_mark_repeats(rows)
     if rows:
-        columns = event_columns_in_use(list(rows))
-        analytics_store().insert("events", columns, map(operator.itemgetter(*columns), rows))
-    return StoreOutcome(stored=len(rows), duplicates=duplicates)
+        names, columns = event_columns(rows)
+        analytics_store().insert_columns("events", names, columns)
+
+
+class _Pending:
+    __slots__ = ("done", "error", "outcome", "rows")
+
+    def __init__(self, rows: Sequence[dict[str, Any]]):
+        self.rows = rows
+        self.done = False
+        self.outcome = StoreOutcome(0, 0)
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Idempotent batches that arrive while another is being stored wait and go in together.
+
+    Each insert has a large fixed cost in the store, and so does the lookup of existing event ids;
+    one of each per group instead of per request multiplies the throughput of concurrent API
+    clients. Every caller still returns only once its rows are stored (or raises if they were not).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._waiting: list[_Pending] = []
+        self._busy = False
+
+    def store(self, rows: Sequence[dict[str, Any]]) -> StoreOutcome:
+        mine = _Pending(rows)
+        with self._cond:
+            self._waiting.append(mine)
+            while self._busy and not mine.done:
+                self._cond.wait()
+            if not mine.done:
+                self._busy = True
+                group, self._waiting = self._waiting, []
+        if not mine.done:
+            try:
+                _store_group(group)
+            except BaseException as exc:
+                for pending in group:
+                    pending.error = exc
+            with self._cond:
+                for pending in group:
+                    pending.done = True
+                self._busy = False
+                self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.outcome
+
+
+def _store_group(group: list[_Pending]) -> None:
+    """Skip stored and repeated event ids (the earlier batch wins), then store the rest in one insert."""
+    seen = events_existing([row["event_id"] for pending in group for row in pending.rows])
+    fresh: list[dict[str, Any]] = []
+    counts = []
+    for pending in group:
+        before = len(fresh)
+        duplicates = 0
+        for row in pending.rows:
+            event_id = row["event_id"]
+            if event_id in seen:
+                duplicates += 1
+                continue
+            seen.add(event_id)
+            fresh.append(row)
+        counts.append((len(fresh) - before, duplicates))
+    _insert(fresh)
+    for pending, (stored, duplicates) in zip(group, counts, strict=True):
+        pending.outcome = StoreOutcome(stored=stored, duplicates=duplicates)
+
+
+_group_commit = _GroupCommit()
 
 
 def ingest_memory_clear() -> None:

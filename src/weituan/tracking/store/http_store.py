@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -18,7 +18,8 @@ class HttpStore(AnalyticsStore):
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.database = query.pop("database", "weituan")
-        auth = (parts.username or "default", parts.password or "") if parts.username else None
+        # Credentials arrive percent-encoded in the URL (a password may hold ':' or '@').
+        auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
         netloc = parts.hostname or "127.0.0.1"
         if parts.port:
             netloc = f"{netloc}:{parts.port}"

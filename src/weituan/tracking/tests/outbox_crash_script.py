@@ -23,10 +23,10 @@ mode, event_id = sys.argv[1], sys.argv[2]
 call_command("migrate", "tracking", verbosity=0)
 
 
-def business_change() -> None:
-    ShortLink.objects.create(code="Bz" + event_id[:6], target_url="https://x.example/", channel="push",
-                             dedup_key=event_id)  # fmt: skip
-    facade.event_emit(event="order_placed", user_id=7, event_id=event_id, order_id="O-1", revenue=1200)
+def business_change(ident: str = event_id) -> None:
+    ShortLink.objects.create(code="Bz" + ident[-14:], target_url="https://x.example/", channel="push",
+                             dedup_key=ident)  # fmt: skip
+    facade.event_emit(event="order_placed", user_id=7, event_id=ident, order_id="O-1", revenue=1200)
 
 
 if mode == "commit":
@@ -39,6 +39,40 @@ elif mode == "in_transaction":
         business_change()
         print("INSIDE", flush=True)
         time.sleep(60)  # killed here: the transaction never commits
+elif mode == "die_in_commit":
+    # Killed inside the commit of the business transaction, at the point named by `when`:
+    #   statement: SQLite has begun executing COMMIT and written nothing yet -> the transaction is lost;
+    #   returned: SQLite's COMMIT is done, Django has not yet run its on-commit hooks -> it is kept,
+    #             but the move to the analytics store was never scheduled.
+    from django.db import connection
+
+    when = sys.argv[3]
+    connection.ensure_connection()
+
+    def kill_at_commit_statement(statement: str) -> None:
+        if statement.strip().upper().startswith("COMMIT"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    original_commit = connection._commit  # type: ignore[attr-defined]
+
+    def commit_then_die() -> None:
+        original_commit()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with transaction.atomic():
+        business_change()
+        if when == "statement":
+            connection.connection.set_trace_callback(kill_at_commit_statement)
+        else:
+            connection._commit = commit_then_die  # type: ignore[attr-defined]
+    print("SURVIVED", flush=True)  # never reached: the commit above kills the process
+elif mode == "commit_loop":
+    # Business transactions back to back until the parent kills the process at a moment of its choosing,
+    # often in the middle of a commit.
+    print("LOOPING", flush=True)
+    for number in range(1_000_000):
+        with transaction.atomic():
+            business_change(f"{event_id[:20]}{number:012d}")
 elif mode == "die_after_store":
     from weituan.tracking.services import outbox
 
@@ -50,6 +84,34 @@ elif mode == "die_after_store":
 
     outbox.events_store = store_then_die
     outbox.outbox_move()
+elif mode == "recover_all":
+    # Every business row committed by `commit_loop` must have its event stored exactly once, and no
+    # event may exist for a transaction that never committed.
+    from weituan.tracking.services.outbox import outbox_move
+    from weituan.tracking.store import analytics_store
+
+    outbox_move()
+    outbox_move()
+    committed = set(
+        ShortLink.objects.filter(dedup_key__startswith=event_id[:20]).values_list("dedup_key", flat=True)
+    )
+    stored = analytics_store().query(
+        "SELECT event_id, count() AS copies FROM events WHERE startsWith(event_id, {p:String}) GROUP BY event_id",
+        {"p": event_id[:20]},
+    )
+    copies = {row["event_id"]: int(row["copies"]) for row in stored}
+    print(
+        json.dumps(
+            {
+                "committed": len(committed),
+                "stored_once": sum(1 for key in committed if copies.get(key) == 1),
+                "stored_twice": sum(1 for n in copies.values() if n > 1),
+                "orphans": len(set(copies) - committed),
+                "unmoved": OutboxEvent.objects.filter(moved_at__isnull=True).count(),
+            }
+        ),
+        flush=True,
+    )
 elif mode == "recover":
     from weituan.tracking.services.outbox import outbox_move
     from weituan.tracking.store import analytics_store

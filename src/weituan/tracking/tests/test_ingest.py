@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 from django.test import Client
@@ -136,3 +137,51 @@ def test_merchant_issues_a_key_outsider_cannot(api_as, merchant, outsider):
     assert refused.status_code == 403
     assert ApiKey.objects.count() == 1
     assert post([good(1)], key=created.json()["key"]).json()["accepted"] == 1
+
+
+def test_batches_arriving_together_are_stored_in_one_go_each_event_once(monkeypatch):
+    from weituan.tracking.services import ingest
+    from weituan.tracking.services.events import events_ingest
+
+    real_store_group = ingest._store_group
+    group_sizes: list[int] = []
+
+    def store_group_held(group):
+        group_sizes.append(len(group))
+        if len(group_sizes) == 1:
+            # The first batch is being stored while two more arrive: they must wait and go in together.
+            for _ in range(2000):
+                if len(ingest._group_commit._waiting) == 2:
+                    break
+                threading.Event().wait(0.01)
+        real_store_group(group)
+
+    monkeypatch.setattr(ingest, "_store_group", store_group_held)
+    results = {}
+
+    def send(name: str, ids: range) -> None:
+        events = [
+            {"event": "signup", "ts": NOW.isoformat(), "visitor_id": f"g{i}", "event_id": f"grp-{i}"}
+            for i in ids
+        ]
+        results[name] = events_ingest(events=events, origin="api")
+
+    first = threading.Thread(target=send, args=("first", range(10)))
+    first.start()
+    while not group_sizes:
+        threading.Event().wait(0.01)
+    later = [
+        threading.Thread(target=send, args=args) for args in (("overlap", range(5, 15)), ("repeat", range(5)))
+    ]
+    for thread in later:
+        thread.start()
+    for thread in [first, *later]:
+        thread.join(60)
+    assert group_sizes == [1, 2]
+    assert {name: (r.accepted, r.duplicates) for name, r in results.items()} == {
+        "first": (10, 0),
+        "overlap": (5, 5),
+        "repeat": (0, 5),
+    }
+    assert count("SELECT count() FROM events WHERE startsWith(event_id, 'grp-')") == 15
+    assert count("SELECT uniqExact(event_id) FROM events WHERE startsWith(event_id, 'grp-')") == 15

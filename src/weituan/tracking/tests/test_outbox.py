@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -44,7 +45,15 @@ def test_rolled_back_event_never_reaches_the_store(db, run_on_commit):
     assert count("SELECT count() FROM events") == 0
 
 
-def _child(mode: str, event_id: str, data_dir: Path, *, wait_for: str | None = None) -> str:
+def _child(
+    mode: str,
+    event_id: str,
+    data_dir: Path,
+    *,
+    wait_for: str | None = None,
+    extra: tuple[str, ...] = (),
+    kill_after: float = 0.0,
+) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
     env.update(
         WEITUAN_DATA_DIR=str(data_dir),
@@ -53,7 +62,7 @@ def _child(mode: str, event_id: str, data_dir: Path, *, wait_for: str | None = N
         WEITUAN_LOG_LEVEL="WARNING",
     )
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), mode, event_id], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(SCRIPT), mode, event_id, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )  # fmt: skip
     if wait_for is None:
         out, err = proc.communicate(timeout=120)
@@ -61,15 +70,32 @@ def _child(mode: str, event_id: str, data_dir: Path, *, wait_for: str | None = N
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == wait_for, proc.stderr.read() if proc.stderr else line
+    if kill_after:
+        time.sleep(kill_after)  # the child is committing back to back: the kill lands wherever it is
     proc.kill()  # SIGKILL: no cleanup, no atexit, no on_commit leftovers
     proc.wait(timeout=30)
     assert proc.returncode == -9
     return line
 
 
-def _recover(event_id: str, data_dir: Path) -> dict[str, int]:
-    out = _child("recover", event_id, data_dir)
+def _recover(event_id: str, data_dir: Path, *, mode: str = "recover") -> dict[str, int]:
+    out = _child(mode, event_id, data_dir)
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _killed_by_itself(mode: str, event_id: str, data_dir: Path, *extra: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
+    env.update(WEITUAN_DATA_DIR=str(data_dir), WEITUAN_PROFILE="test",
+               WEITUAN_TASK_BACKEND="django.tasks.backends.dummy.DummyBackend", WEITUAN_LOG_LEVEL="WARNING")  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), mode, event_id, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -9, done.stdout + done.stderr  # SIGKILL, inside the commit
+    assert "SURVIVED" not in done.stdout
 
 
 def test_a_kill_after_commit_leaves_the_event_stored_exactly_once_after_recovery(tmp_path):
@@ -90,3 +116,29 @@ def test_a_kill_mid_transaction_leaves_neither_row_nor_event(tmp_path):
     event_id = uuid.uuid4().hex
     _child("in_transaction", event_id, tmp_path, wait_for="INSIDE")
     assert _recover(event_id, tmp_path) == {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        # SQLite had begun the COMMIT but written nothing: the business row and its event are both gone.
+        ("statement", {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}),
+        # SQLite had finished the COMMIT, the move was never scheduled: recovery stores the event once.
+        ("returned", {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}),
+    ],
+)
+def test_a_kill_during_commit_stores_the_event_exactly_once_if_and_only_if_the_commit_held(
+    tmp_path, when, expected
+):
+    event_id = uuid.uuid4().hex
+    _killed_by_itself("die_in_commit", event_id, tmp_path, when)
+    assert _recover(event_id, tmp_path) == expected
+
+
+def test_kills_at_arbitrary_moments_of_back_to_back_commits_lose_and_duplicate_nothing(tmp_path):
+    prefix = uuid.uuid4().hex
+    _child("commit_loop", prefix, tmp_path, wait_for="LOOPING", extra=(), kill_after=0.8)
+    found = _recover(prefix, tmp_path, mode="recover_all")
+    assert found["committed"] > 0
+    assert found == {"committed": found["committed"], "stored_once": found["committed"], "stored_twice": 0,
+                     "orphans": 0, "unmoved": 0}  # fmt: skip

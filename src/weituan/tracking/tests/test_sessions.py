@@ -48,7 +48,40 @@ def test_sessions_split_after_thirty_idle_minutes_and_keep_their_source(journey,
         (4, "search", 1),
     ]
     assert sessions[1].revenue == 990
-    assert sessions[0].source == "weibo.com"
+    # The session resumed after the payment page keeps the whole source, not only its channel.
+    assert [(s.source, s.medium) for s in sessions] == [
+        ("weibo.com", "social"),
+        ("weibo.com", "social"),
+        ("(direct)", "(none)"),
+        ("google.com", "organic"),
+    ]
+
+
+def test_a_resumed_session_keeps_the_share_hop_of_the_last_source(db):
+    share = facade.short_link_for_share(sharer_id=42, post_id=7, target_url=SITE + "/d/7", hop_depth=2)
+    visitor = "v-resumed-1"
+    events = [
+        ev(DAY1, visitor, path=f"/d/7?wt_s={share.code}", referrer="https://weibo.com/"),
+        # Back 45 minutes later from the payment gateway, then 45 more from a page of the site itself:
+        # two new sessions, neither of them a new source.
+        ev(
+            DAY1 + timedelta(minutes=45), visitor, referrer="https://mclient.alipay.com/cashier", path="/paid"
+        ),
+        ev(DAY1 + timedelta(minutes=90), visitor, referrer=SITE + "/orders", path="/orders/1"),
+        # A new source the next day replaces it.
+        ev(DAY1 + timedelta(days=1), visitor, referrer="https://www.baidu.com/s?wd=x"),
+    ]
+    assert events_ingest(events=events, origin="api").accepted == 4
+    sessions = facade.sessions_between(DAY1, DAY1 + timedelta(days=2), person_id=visitor)
+    shared = ("microblog", "weibo.com", "repost", 2, 42, share.id)
+    assert [
+        (s.number, s.channel, s.source, s.medium, s.hop_depth, s.sharer_id, s.link_id) for s in sessions
+    ] == [
+        (1, *shared),
+        (2, *shared),
+        (3, *shared),
+        (4, "search", "baidu.com", "organic", 0, 0, 0),
+    ]
 
 
 def test_first_touch_is_the_earliest_source_of_every_merged_visitor(journey, shopper):
