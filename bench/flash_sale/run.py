@@ -1,6 +1,12 @@
 """Flash-sale checkout over HTTP: 200 clients on loopback against a 9-unit and a 10,000-unit deal.
 
     python -m bench.flash_sale.run [--store sqlite|postgres|both] [--units 10000] [--clients 200]
+                                   [--workers 2] [--threads 2]
+
+The product is served by granian (WSGI) with `workers` processes of `threads` threads: each thread keeps
+one database connection, so the server never holds more than workers x threads of them. The server's
+peak memory (all its processes) and, on PostgreSQL, its peak number of connections are reported, and
+every error the server logged is counted by exception type.
 
 Reports checkouts/s, p99 latency, oversell (must be 0) and double charges (must be 0), against the raw
 engine limit measured in the same run: the same conditional UPDATE through the database driver
@@ -10,20 +16,28 @@ with the same Idempotency-Key, as a client retrying after a timeout would.
 
 import argparse
 import asyncio
+import os
+import re
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-import httpx
+import uvloop
 
-from bench.common import Server, machine_line, prepare_store, record, setup_django
+from bench.common import ROOT, free_port, machine_line, prepare_store, record, server_command, setup_django
+from bench.flash_sale.client import Connection, HTTPFailed
 
 RAW_THREADS = 32
+RSS_LIMIT_MB = 1024
 RETRY_EVERY = 20  # one request in 20 is sent a second time with the same Idempotency-Key
 
 
@@ -83,57 +97,53 @@ def world(units: int, clients: int) -> dict[str, Any]:
 
 
 async def hammer(base: str, deal_id: int, tokens: list[str], *, once: bool) -> Run:
-    """Every client buys one unit at a time until the deal refuses it; `once`: a single attempt each."""
-    run = Run()
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+    """Every client buys one unit at a time until the deal refuses it; `once`: a single attempt each.
 
-        async def client(index: int, token: str) -> None:
-            attempt = 0
+    One keep-alive connection per client (see client.py for why not a general HTTP client)."""
+    run = Run()
+    host, port = base.removeprefix("http://").split(":")
+    path = f"/api/v1/deals/{deal_id}/orders"
+    body = {"quantity": 1, "unit_price": 100}
+
+    async def client(index: int, token: str) -> None:
+        http = Connection(host, int(port))
+        attempt = 0
+        try:
             while True:
                 attempt += 1
                 key = f"d{deal_id}-c{index}-a{attempt}"
                 headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
                 started = time.perf_counter()
                 try:
-                    response = await http.post(
-                        f"/api/v1/deals/{deal_id}/orders",
-                        json={"quantity": 1, "unit_price": 100},
-                        headers=headers,
-                    )
-                except httpx.HTTPError:
+                    status, answer = await http.post_json(path, body, headers)
+                except HTTPFailed:
                     run.errors += 1
                     return
                 took = time.perf_counter() - started
                 run.latencies.append(took)
-                if response.status_code == 201:
+                if status == 201:
                     run.ok += 1
                     run.ok_latencies.append(took)
-                    order_id = response.json()["id"]
+                    order_id = answer["id"]
                     run.order_ids.add(order_id)
                     if attempt % RETRY_EVERY == 1:
-                        again = await http.post(
-                            f"/api/v1/deals/{deal_id}/orders",
-                            json={"quantity": 1, "unit_price": 100},
-                            headers=headers,
-                        )
+                        again_status, again = await http.post_json(path, body, headers)
                         # A retry that is answered with another order would be a second charge.
-                        if again.status_code == 201 and again.json()["id"] != order_id:
+                        if again_status != 201 or again["id"] != order_id:
                             run.replays_mismatched += 1
                 else:
-                    try:
-                        code = str(response.json().get("code", response.status_code))
-                    except ValueError:
-                        code = f"http_{response.status_code}"
+                    code = str(answer.get("code", status)) if isinstance(answer, dict) else f"http_{status}"
                     run.refused[code] = run.refused.get(code, 0) + 1
                     if code != "idempotency_in_progress":
                         return
                 if once:
                     return
+        finally:
+            await http.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client(i, token) for i, token in enumerate(tokens)))
-        run.seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i, token) for i, token in enumerate(tokens)))
+    run.seconds = time.perf_counter() - started
     return run
 
 
@@ -242,15 +252,117 @@ def _timed(worker: Any, done: dict[str, int], units: int) -> float:
     return units / seconds
 
 
-def bench_store(kind: str, units: int, clients: int) -> dict[str, Any]:
+class Serving:
+    """The product under granian on 127.0.0.1, its log kept in the store's directory, its processes
+    watched for memory (VmRSS summed over the server's process group) and database connections."""
+
+    def __init__(self, store: Any, *, workers: int, threads: int):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = Path(store.data_dir) / "server.log"
+        self.database = store.env.get("DATABASE_URL", "")
+        command = server_command("granian", port=port, workers=workers, threads=threads)
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **store.env},
+            cwd=str(ROOT),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.peak_rss_mb = 0.0
+        self.peak_connections = 0
+        self._watching = True
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit("the server exited during start-up:\n" + self.log_path.read_text()[-2000:])
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
+                    self._watcher.start()
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("the server did not answer in time")
+
+    def _rss_mb(self) -> float:
+        total_kb = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry)) != self.process.pid:
+                    continue
+                with open(f"/proc/{entry}/status") as status:
+                    for line in status:
+                        if line.startswith("VmRSS:"):
+                            total_kb += int(line.split()[1])
+            except (OSError, ValueError):
+                continue
+        return total_kb / 1024
+
+    def _connections(self) -> int:
+        if not self.database:
+            return 0
+        import psycopg
+
+        name = self.database.rsplit("/", 1)[1]
+        with psycopg.connect(self.database, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _watch(self) -> None:
+        while self._watching:
+            self.peak_rss_mb = max(self.peak_rss_mb, self._rss_mb())
+            self.peak_connections = max(self.peak_connections, self._connections())
+            time.sleep(0.5)
+
+    def errors(self) -> dict[str, int]:
+        """Exceptions the server logged, by type (the last line of each traceback)."""
+        text = self.log_path.read_text(errors="replace")
+        found: Counter[str] = Counter()
+        for block in text.split("Traceback (most recent call last):")[1:]:
+            last = next(
+                (
+                    line
+                    for line in block.splitlines()
+                    if re.match(r"^[A-Za-z_.]+(Error|Exception|Exit)\b", line)
+                ),
+                "unknown",
+            )
+            found[last[:160]] += 1
+        return dict(found)
+
+    def stop(self) -> None:
+        self._watching = False
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def bench_store(kind: str, units: int, clients: int, *, workers: int, threads: int) -> dict[str, Any]:
     store = prepare_store(kind, f"flash_{kind}")
     setup_django(store)
     made = world(units, clients)
-    figures: dict[str, Any] = {"store": kind}
-    with Server(store) as server:
+    figures: dict[str, Any] = {"store": kind, "server": f"granian WSGI, {workers} x {threads} threads"}
+    server = Serving(store, workers=workers, threads=threads)
+    try:
         server.wait_ready()
         for name, once in (("nine", True), ("bulk", False)):
-            run = asyncio.run(hammer(server.url, made["deals"][name], made["tokens"], once=once))
+            run = uvloop.run(hammer(server.url, made["deals"][name], made["tokens"], once=once))
             figures[name] = {
                 "checkouts": run.ok,
                 "seconds": round(run.seconds, 3),
@@ -262,6 +374,11 @@ def bench_store(kind: str, units: int, clients: int) -> dict[str, Any]:
                 "transport_errors": run.errors,
                 **audit(made["deals"][name], run),
             }
+    finally:
+        server.stop()
+    figures["server_errors"] = server.errors()
+    figures["peak_rss_mb"] = round(server.peak_rss_mb, 1)
+    figures["peak_connections"] = server.peak_connections
     figures["raw_sql_per_s"] = round(raw_sql_rate(kind, store.env, units), 1)
     if kind == "postgres":
         figures["raw_lua_per_s"] = round(raw_lua_rate(store.env["REDIS_URL"], units), 1)
@@ -272,50 +389,12 @@ def bench_store(kind: str, units: int, clients: int) -> dict[str, Any]:
     return figures
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--units", type=int, default=10_000)
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument(
-        "--json", action="store_true", help="print one store's figures as JSON (used internally)"
-    )
-    parser.add_argument("--render", nargs="*", help="write RESULTS.md from figures saved by --json runs")
-    args = parser.parse_args()
-    machine = machine_line()
-    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    results = []
-    if args.render:
-        import json
-
-        for path in args.render:
-            with open(path) as saved:
-                results.append(json.loads(saved.read().strip().splitlines()[-1]))
-        kinds = []
-    for kind in kinds:
-        # Django is set up once per process, so each store runs in a child process of its own.
-        if len(kinds) > 1:
-            import json
-            import subprocess
-
-            output = subprocess.run(
-                [sys.executable, "-m", "bench.flash_sale.run", "--store", kind, "--units", str(args.units),
-                 "--clients", str(args.clients), "--json"],
-                stdout=subprocess.PIPE, text=True, check=True,
-            ).stdout  # fmt: skip
-            results.append(json.loads(output.strip().splitlines()[-1]))
-        else:
-            results.append(bench_store(kind, args.units, args.clients))
-    if args.json:
-        import json
-
-        print(json.dumps(results[0]))
-        return 0
+def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list[str]:
     lines = [
-        f"Machine: {machine}. {args.clients} HTTP clients (httpx, one process) on 127.0.0.1, one uvicorn process.",
+        f"Machine: {machine}; load average {os.getloadavg()[0]:.1f} at the end. {clients} HTTP clients"
+        f" (one process, asyncio + uvloop, keep-alive) on 127.0.0.1; server: {results[0]['server'] if results else '?'}"
+        " (no task worker runs during the load: tasks are only enqueued).",
         "",
-    ]
-    lines += [
         "| store | deal | checkouts | checkouts/s | req/s | p99 ms (all / checkouts) | oversell | double charges |"
         " raw SQL/s | raw Lua/s | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -339,8 +418,77 @@ def main() -> int:
         "",
         "Raw baselines: the same conditional UPDATE through sqlite3 / psycopg (autocommit) and the same Lua"
         f" decrement through redis-py, {RAW_THREADS} threads until the stock is gone.",
+        "",
     ]
-    record("flash_sale", "python -m bench.flash_sale.run", lines, {"results": results})
+    for figures in results:
+        bulk, nine = figures["bulk"], figures["nine"]
+        best = max(figures["ratio_to_raw_sql"], figures.get("ratio_to_raw_lua", 0.0))
+        errors = figures["server_errors"] or "none"
+        refused = {
+            key: nine["refused"].get(key, 0) + bulk["refused"].get(key, 0)
+            for key in {*nine["refused"], *bulk["refused"]}
+        }
+        lines += [
+            f"- {figures['store']}: server peak RSS {figures['peak_rss_mb']} MiB (all processes),"
+            f" peak database connections {figures['peak_connections'] or 'n/a (SQLite)'};"
+            f" refusals {refused}; transport errors {nine['transport_errors'] + bulk['transport_errors']};"
+            f" server errors {errors}; ledger sums to zero: {bool(bulk['ledger_ok'] and nine['ledger_ok'])}.",
+            f"  Targets: oversell 0 {'met' if not (bulk['oversell'] or nine['oversell']) else 'NOT met'};"
+            f" double charges 0 {'met' if not (bulk['double_charges'] or nine['double_charges']) else 'NOT met'};"
+            f" >= 50% of the raw engine {'met' if best >= 0.5 else 'NOT met'} ({best:.1%});"
+            f" peak RSS <= {RSS_LIMIT_MB} MiB {'met' if figures['peak_rss_mb'] <= RSS_LIMIT_MB else 'NOT met'}.",
+        ]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads (and database connections) per process"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one store's figures as JSON (used internally)"
+    )
+    parser.add_argument("--render", nargs="*", help="write RESULTS.md from figures saved by --json runs")
+    args = parser.parse_args()
+    machine = machine_line()
+    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    results = []
+    if args.render:
+        import json
+
+        for path in args.render:
+            with open(path) as saved:
+                results.append(json.loads(saved.read().strip().splitlines()[-1]))
+        kinds = []
+    for kind in kinds:
+        # Django is set up once per process, so each store runs in a child process of its own.
+        if len(kinds) > 1:
+            import json
+
+            output = subprocess.run(
+                [sys.executable, "-m", "bench.flash_sale.run", "--store", kind, "--units", str(args.units),
+                 "--clients", str(args.clients), "--workers", str(args.workers), "--threads", str(args.threads),
+                 "--json"],
+                stdout=subprocess.PIPE, text=True, check=True,
+            ).stdout  # fmt: skip
+            results.append(json.loads(output.strip().splitlines()[-1]))
+        else:
+            results.append(
+                bench_store(kind, args.units, args.clients, workers=args.workers, threads=args.threads)
+            )
+    if args.json:
+        import json
+
+        print(json.dumps(results[0]))
+        return 0
+    lines = render(results, machine=machine, clients=args.clients)
+    command = " ".join(["python -m bench.flash_sale.run", *sys.argv[1:]])
+    record("flash_sale", command, lines, {"results": results})
     print("\n".join(lines))
     return 0
 

@@ -7,7 +7,8 @@ from django.http import HttpRequest
 from ninja import Header, Router, Status
 
 from weituan.accounts.auth import api_auth, optional_auth, request_user
-from weituan.core.idempotency import Response, idempotent_call, request_fingerprint
+from weituan.core.errors import ValidationFailed
+from weituan.core.idempotency import MAX_KEY_LENGTH, Response, idempotent_call, request_fingerprint
 from weituan.deals import queries
 from weituan.deals.schemas import (
     DealIn,
@@ -19,6 +20,7 @@ from weituan.deals.schemas import (
     TopUpIn,
     VoucherOut,
     WalletOut,
+    WebhookOut,
     deal_body,
     order_body,
     team_body,
@@ -30,6 +32,7 @@ from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import wallet_top_up
+from weituan.deals.services.webhooks import payment_webhook_handle
 
 router = Router(tags=["deals"])
 
@@ -97,19 +100,37 @@ def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: Idempotenc
 def place_order(
     request: HttpRequest, deal_id: int, payload: OrderIn, idempotency_key: IdempotencyKey = None
 ) -> Status[Any]:
-    def run() -> Response:
-        order = order_place(
-            deal_id=deal_id,
-            buyer=request_user(request),
-            quantity=payload.quantity,
-            gift_quantity=payload.gift_quantity,
-            team=payload.team,
-            expected_unit_price=payload.unit_price,
-            client_key=idempotency_key,
+    # The order is its own idempotency record: it keeps the key under a unique constraint, so a retry
+    # (even one racing the first) is answered with the order the first placed, and a retry asking for
+    # something else is refused with `idempotency_mismatch`. A refusal stores nothing.
+    if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"Idempotency-Key is longer than {MAX_KEY_LENGTH}", code="invalid_idempotency_key"
         )
-        return 201, order_body(order)
+    order = order_place(
+        deal_id=deal_id,
+        buyer=request_user(request),
+        quantity=payload.quantity,
+        gift_quantity=payload.gift_quantity,
+        team=payload.team,
+        expected_unit_price=payload.unit_price,
+        client_key=idempotency_key or None,
+        share_code=payload.share or "",
+    )
+    return Status(201, order_body(order))
 
-    return _once(request, idempotency_key, payload.dict(), run)
+
+@router.post(
+    "/payments/{gateway}/webhook",
+    response={200: WebhookOut, **ERRORS},
+    auth=None,
+    summary="Webhook of a hosted payment provider (signed with the `Webhook-Signature` header)",
+)
+def payment_webhook(request: HttpRequest, gateway: str) -> Status[Any]:
+    answer = payment_webhook_handle(
+        gateway_name=gateway, body=request.body, signature=request.headers.get("Webhook-Signature", "")
+    )
+    return Status(200, answer)
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")

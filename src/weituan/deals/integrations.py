@@ -1,6 +1,7 @@
 """Where deals meet the micro-blog (the deal card post) and tracking (business events through its outbox)."""
 
 import logging
+from typing import Any
 
 from django.urls import reverse
 
@@ -40,10 +41,25 @@ def deal_card_post_create(*, deal: Deal) -> int | None:
     return post.id
 
 
-def order_event_record(*, order: Order, event: str, amount: int | None = None) -> None:
-    """Record an order's business event in tracking's outbox, inside the order's own transaction."""
+def order_event_record(*, order: Order, event: str, amount: int | None = None, share: Any = None) -> None:
+    """Record an order's business event in tracking's outbox, inside the order's own transaction.
+
+    An order placed through a share carries that short link: its id (the event's `link_id`), the post
+    it leads from (`post_id`: the deal post or the repost hop), and in the props its code, sharer and
+    hop depth, so revenue is credited to the exact hop. `share` is the link as resolved at checkout;
+    later events of the order read it again by the id the order keeps.
+    """
     from weituan.tracking import facade as tracking
 
+    props: dict[str, Any] = {"quantity": order.quantity, "team_id": order.team_id, "gateway": order.gateway}
+    post_id = None
+    if order.share_link_id:
+        if share is None:
+            share = _share_of(order)
+        props.update(share_code=order.share_code, link_id=order.share_link_id)
+        if share is not None:
+            props.update(sharer_id=share.sharer_id, hop_depth=share.hop_depth)
+            post_id = share.post_id
     tracking.event_emit(
         event=event,
         user_id=order.buyer_id,
@@ -51,7 +67,8 @@ def order_event_record(*, order: Order, event: str, amount: int | None = None) -
         revenue=order.amount if amount is None else amount,
         currency=order.currency,
         deal_id=order.deal_id,
-        props={"quantity": order.quantity, "team_id": order.team_id, "gateway": order.gateway},
+        post_id=post_id,
+        props=props,
     )
     if event == "order_placed" and order.team_id:
         started = (
@@ -63,6 +80,12 @@ def order_event_record(*, order: Order, event: str, amount: int | None = None) -
             deal_id=order.deal_id,
             props={"team_id": order.team_id},
         )
+
+
+def _share_of(order: Order) -> Any:
+    from weituan.deals.services.shares import share_resolve
+
+    return share_resolve(code=order.share_code, deal_id=order.deal_id)
 
 
 def voucher_event_record(*, voucher: Voucher) -> None:

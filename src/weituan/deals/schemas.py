@@ -32,7 +32,9 @@ class DealIn(Schema):
     deal_price: int = Field(ge=1)
     team_price: int | None = Field(default=None, ge=1)
     team_size: int | None = None
-    team_window_hours: int = Field(default=24, ge=1, le=168)
+    team_window_hours: int | None = Field(
+        default=None, ge=1, le=168, description="hours a team has to fill; default: the site's setting (24)"
+    )
     tipping_point: int = Field(default=1, ge=1)
     max_quantity: int = Field(ge=1)
     per_user_limit: int = Field(default=1, ge=1)
@@ -79,6 +81,11 @@ class OrderIn(Schema):
     gift_quantity: int = Field(default=0, ge=0)
     team: Literal["start"] | int | None = None
     unit_price: int | None = Field(default=None, description="the price the buyer saw; refused if it differs")
+    share: str | None = Field(
+        default=None,
+        max_length=16,
+        description="the short-link code (`/s/<code>`) the buyer came through; the order is credited to it",
+    )
 
 
 class OrderOut(Schema):
@@ -93,7 +100,16 @@ class OrderOut(Schema):
     state: str
     created_at: datetime
     captured_at: datetime | None
+    share: str | None = Field(default=None, description="the short-link code the order is credited to")
     vouchers: list[str]
+
+
+class WebhookOut(Schema):
+    event: str
+    result: str = Field(
+        description="what the event did: authorized, captured, expired, voided, released, unchanged, ignored"
+    )
+    order_id: int | None
 
 
 class TeamOut(Schema):
@@ -181,8 +197,17 @@ def order_body(order: Order) -> dict[str, Any]:
         "state": order.state,
         "created_at": _iso(order.created_at),
         "captured_at": _iso(order.captured_at),
-        "vouchers": list(order.vouchers.order_by("id").values_list("code", flat=True)),
+        "share": order.share_code or None,
+        "vouchers": _voucher_codes(order),
     }
+
+
+def _voucher_codes(order: Order) -> list[str]:
+    # An order paid while it was placed still has the vouchers it was just given.
+    issued = getattr(order, "issued_vouchers", None)
+    if issued is not None:
+        return [voucher.code for voucher in sorted(issued, key=lambda voucher: voucher.id)]
+    return list(order.vouchers.order_by("id").values_list("code", flat=True))
 
 
 def team_body(team: Team, member_names: list[str]) -> dict[str, Any]:

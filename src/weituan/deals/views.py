@@ -18,11 +18,11 @@ from weituan.deals.facade import deal_card
 from weituan.deals.services.orders import order_cancel, order_place
 from weituan.deals.services.referrals import referral_record
 from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.shares import SHARE_CODE_MAX
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
-SHARE_CODE_MAX = 16  # the longest short-link code
 
 
 def _user(request: HttpRequest) -> Any:
@@ -91,6 +91,7 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             team=team,
             expected_unit_price=seen_price,
             client_key=request.POST.get("checkout_token") or None,
+            share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
         messages.error(request, exc.message)

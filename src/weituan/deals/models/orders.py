@@ -47,6 +47,9 @@ class Order(models.Model):
     state_changed_at = models.DateTimeField(null=True, blank=True)
     # Set by the client through Idempotency-Key; a retry finds the order instead of buying twice.
     client_key = models.CharField(max_length=255, null=True, blank=True)
+    # The short link the buyer came through (a deal post's or a repost hop's), credited with the order.
+    share_code = models.CharField(max_length=16, blank=True, default="")
+    share_link_id = models.BigIntegerField(null=True, blank=True)
     reserve_expires_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)

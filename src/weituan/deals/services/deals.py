@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
@@ -49,7 +50,7 @@ class DealInput:
     gift_limit: int = 0
     team_price: int | None = None
     team_size: int | None = None
-    team_window_hours: int = 24
+    team_window_hours: int | None = None  # None: the site's DEALS_TEAM_WINDOW_HOURS (24 h by default)
     voucher_valid_days: int = 90
     refund_policy: str = RefundPolicy.WINDOW
     refund_window_days: int = 7
@@ -72,6 +73,8 @@ def _validate(data: DealInput) -> None:
         problems.append("ends_at must be after starts_at")
     if (data.team_size is None) != (data.team_price is None):
         problems.append("team_size and team_price go together")
+    if data.team_window_hours is not None and not 1 <= data.team_window_hours <= 168:
+        problems.append("team_window_hours must be 1 to 168")
     if data.team_size is not None and data.team_price is not None:
         if not 2 <= data.team_size <= 50:
             problems.append("team_size must be 2 to 50")
@@ -105,7 +108,7 @@ def deal_create(*, merchant: Any, data: DealInput) -> Deal:
             deal_price=data.deal_price,
             team_price=data.team_price,
             team_size=data.team_size,
-            team_window_hours=data.team_window_hours,
+            team_window_hours=data.team_window_hours or settings.DEALS_TEAM_WINDOW_HOURS,
             tipping_point=data.tipping_point,
             max_quantity=data.max_quantity,
             per_user_limit=1 if flash else data.per_user_limit,

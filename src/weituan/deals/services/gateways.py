@@ -43,6 +43,10 @@ class PaymentGateway(ABC):
     def refund(self, *, ref: str, amount: int, currency: str, key: str) -> None: ...
 
 
+# A wallet hold has no outside reference: the hold is the order's `authorize` posting in the ledger.
+WALLET_REF = "wallet"
+
+
 class WalletGateway(PaymentGateway):
     """The built-in wallet: balances are ledger sums; a hold is the wallet -> held posting itself."""
 
@@ -62,7 +66,7 @@ class WalletGateway(PaymentGateway):
                 balance=balance,
                 needed=amount,
             )
-        return f"wallet:{key}"
+        return WALLET_REF
 
     def capture(self, *, ref: str, amount: int, currency: str, key: str) -> None:
         return None
@@ -110,7 +114,8 @@ class HostedGateway(PaymentGateway):
         return dict(response.json())
 
     def authorize(self, *, buyer_id: int, amount: int, currency: str, key: str) -> str:
-        body = {"amount": amount, "currency": currency, "customer": str(buyer_id)}
+        # `reference` comes back in the provider's webhooks: it finds the order if this answer is lost.
+        body = {"amount": amount, "currency": currency, "customer": str(buyer_id), "reference": key}
         return str(self._post("/authorizations", key, body)["id"])
 
     def capture(self, *, ref: str, amount: int, currency: str, key: str) -> None:

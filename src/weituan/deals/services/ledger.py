@@ -2,20 +2,41 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from weituan.deals.models import Account, AccountKind, Entry, Order, Posting
+from weituan.deals.services.rows import rows_insert
 
 
 class UnbalancedPosting(AssertionError):
     """A posting whose entries do not sum to zero: a programming error, never a user error."""
 
 
+class AccountRef(NamedTuple):
+    """Names an account without reading it: what `account_get` takes."""
+
+    kind: str
+    currency: str
+    owner_id: int | None = None
+    name: str = ""
+
+    @property
+    def identity(self) -> str:
+        return account_identity(
+            kind=self.kind, currency=self.currency, owner_id=self.owner_id, name=self.name
+        )
+
+
+def account_identity(*, kind: str, currency: str, owner_id: int | None = None, name: str = "") -> str:
+    return f"{kind}:{owner_id if owner_id is not None else name}:{currency}"
+
+
 def account_get(*, kind: str, currency: str, owner_id: int | None = None, name: str = "") -> Account:
     """The account of that identity, created on first use (concurrent first uses create one row)."""
-    identity = f"{kind}:{owner_id if owner_id is not None else name}:{currency}"
+    identity = account_identity(kind=kind, currency=currency, owner_id=owner_id, name=name)
     account = Account.objects.filter(identity=identity).first()
     if account is not None:
         return account
@@ -26,6 +47,22 @@ def account_get(*, kind: str, currency: str, owner_id: int | None = None, name: 
             )
     except IntegrityError:
         return Account.objects.get(identity=identity)
+
+
+def wallet_ref(user_id: int, currency: str) -> AccountRef:
+    return AccountRef(AccountKind.WALLET, currency, user_id)
+
+
+def held_ref(user_id: int, currency: str) -> AccountRef:
+    return AccountRef(AccountKind.HELD, currency, user_id)
+
+
+def merchant_ref(user_id: int, currency: str) -> AccountRef:
+    return AccountRef(AccountKind.MERCHANT_PAYABLE, currency, user_id)
+
+
+def platform_fee_ref(currency: str) -> AccountRef:
+    return AccountRef(AccountKind.PLATFORM_FEE, currency, None, "platform")
 
 
 def wallet_account(user_id: int, currency: str) -> Account:
@@ -66,13 +103,7 @@ def posting_write(
     neither does.
     """
     entries = [(account, amount) for account, amount in lines if amount != 0]
-    per_currency: dict[str, int] = defaultdict(int)
-    for account, amount in entries:
-        if not isinstance(amount, int):
-            raise UnbalancedPosting(f"posting {key}: amount {amount!r} is not integer minor units")
-        per_currency[account.currency] += amount
-    if any(total != 0 for total in per_currency.values()) or not entries:
-        raise UnbalancedPosting(f"posting {key} does not balance: {dict(per_currency)}")
+    _check_balanced(key, entries)
     try:
         with transaction.atomic():
             posting = Posting.objects.create(kind=kind, key=key, order=order, memo=memo[:200])
@@ -82,6 +113,84 @@ def posting_write(
         [Entry(posting=posting, account=account, amount=amount) for account, amount in entries]
     )
     return posting
+
+
+def postings_write_new(
+    *, order: Order, postings: Iterable[tuple[str, str, Iterable[tuple[Account, int]]]]
+) -> None:
+    """Write the first postings of an order created in this same transaction: (kind, key, lines) each.
+
+    Their keys name an order id that did not exist before this transaction, so no other posting can
+    hold them and the savepoint `posting_write` needs is skipped: one INSERT for the postings, one for
+    all their entries.
+    """
+    rows: list[Posting] = []
+    lines_of: list[list[tuple[Account, int]]] = []
+    for kind, key, lines in postings:
+        entries = [(account, amount) for account, amount in lines if amount != 0]
+        _check_balanced(key, entries)
+        rows.append(Posting(kind=kind, key=key, order=order))
+        lines_of.append(entries)
+    rows_insert(rows)
+    rows_insert(
+        [
+            Entry(posting=posting, account=account, amount=amount)
+            for posting, entries in zip(rows, lines_of, strict=True)
+            for account, amount in entries
+        ]
+    )
+
+
+def _check_balanced(key: str, entries: list[tuple[Account, int]]) -> None:
+    per_currency: dict[str, int] = defaultdict(int)
+    for account, amount in entries:
+        if not isinstance(amount, int):
+            raise UnbalancedPosting(f"posting {key}: amount {amount!r} is not integer minor units")
+        per_currency[account.currency] += amount
+    if any(total != 0 for total in per_currency.values()) or not entries:
+        raise UnbalancedPosting(f"posting {key} does not balance: {dict(per_currency)}")
+
+
+def accounts_with_balance(
+    *, wanted: Iterable[AccountRef], spend_from: AccountRef
+) -> tuple[dict[AccountRef, Account], int]:
+    """The `wanted` accounts and the balance of `spend_from` (one of them), locked against concurrent
+    spends until the transaction ends; call inside the transaction.
+
+    One query reads every account and that one balance (the SUM is evaluated for that row only). On
+    PostgreSQL a `FOR UPDATE` of that row comes first, in a statement of its own, so the SUM is read
+    after the lock is granted and sees every spend committed before it. SQLite runs write transactions
+    one at a time (BEGIN IMMEDIATE), which is already the lock. Accounts not created yet are created.
+    """
+    refs = {ref.identity: ref for ref in wanted}
+    spend_identity = spend_from.identity
+    accounts, entries = Account._meta.db_table, Entry._meta.db_table
+    marks = ", ".join(["%s"] * len(refs))
+    found: dict[AccountRef, Account] = {}
+    balance = 0
+    # Hand-written: this runs in every checkout, where compiling the equivalent querysets cost more
+    # than running them.
+    with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            cursor.execute(f"SELECT id FROM {accounts} WHERE identity = %s FOR UPDATE", [spend_identity])  # noqa: S608
+        cursor.execute(
+            f"SELECT a.id, a.kind, a.owner_id, a.name, a.currency, a.identity,"  # noqa: S608
+            f" CASE WHEN a.identity = %s THEN (SELECT SUM(e.amount) FROM {entries} e WHERE e.account_id = a.id) END"
+            f" FROM {accounts} a WHERE a.identity IN ({marks})",
+            [spend_identity, *refs],
+        )
+        for id_, kind, owner_id, name, currency, identity, total in cursor.fetchall():
+            found[refs[identity]] = Account(
+                id=id_, kind=kind, owner_id=owner_id, name=name, currency=currency, identity=identity
+            )
+            if identity == spend_identity:
+                balance = int(total or 0)
+    for ref in refs.values():
+        if ref not in found:
+            found[ref] = account_get(
+                kind=ref.kind, currency=ref.currency, owner_id=ref.owner_id, name=ref.name
+            )
+    return found, balance
 
 
 def balance_of(account: Account) -> int:

@@ -14,13 +14,15 @@ from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.states import advance
-from weituan.deals.errors import DealNotSelling, PriceMismatch, SoldOut
+from weituan.deals.errors import DealNotSelling, InsufficientBalance, PriceMismatch, SoldOut
 from weituan.deals.integrations import order_event_record
 from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState
 from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
-from weituan.deals.services.gateways import PaymentGateway, gateway_get
+from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
+from weituan.deals.services.rows import rows_insert
+from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import stock_gate_give, stock_gate_take, stock_return, stock_take
 
 TeamChoice = str | int | None  # "start", an open team's id, or None for a solo order
@@ -36,22 +38,24 @@ def order_place(
     expected_unit_price: int | None = None,
     client_key: str | None = None,
     gateway: str = "wallet",
+    share_code: str = "",
 ) -> Order:
     """Take stock and the buyer's quota, then hold the payment; all or nothing.
 
-    With the wallet the hold is part of the same transaction, so a refusal (no stock, over the limit,
-    not enough balance) leaves no trace. With a hosted gateway the order commits as `pending` with its
-    stock reserved, the provider is called outside the transaction, and an unpaid reservation expires.
-    """
-    from weituan.deals.services.teams import team_join, team_start
+    `client_key` (the Idempotency-Key) makes a retry return the order it placed; a retry asking for
+    something else is refused with `idempotency_mismatch`. `share_code` credits the order to the short
+    link it was reached through (unknown codes, or another deal's, credit nothing).
 
-    if client_key:
-        existing = Order.objects.filter(buyer=buyer, client_key=client_key).first()
-        if existing is not None:
-            return existing
-    deal = Deal.objects.filter(id=deal_id).first()
-    if deal is None:
-        raise NotFound("No such deal")
+    With the wallet everything is one transaction: the order, its hold posting (and, on a deal that has
+    already tipped, its capture posting and vouchers), the tracking event, the quota and the stock, so a
+    refusal (no stock, over the limit, not enough balance) leaves no trace. With a hosted gateway the
+    order commits as `pending` with its stock reserved, the provider is called outside the transaction,
+    and an unpaid reservation expires.
+    """
+    deal = _deal_for_order(deal_id=deal_id, buyer_id=buyer.id, client_key=client_key)
+    if deal.replay_order_id is not None:  # type: ignore[attr-defined]
+        return _replay(order_id=deal.replay_order_id, deal_id=deal_id, quantity=quantity,  # type: ignore[attr-defined]
+                       gift_quantity=gift_quantity, team=team, expected_unit_price=expected_unit_price)  # fmt: skip
     in_team = team is not None
     _check_request(deal=deal, buyer=buyer, quantity=quantity, gift_quantity=gift_quantity, in_team=in_team)
     unit_price = unit_price_of(deal_price=deal.deal_price, team_price=deal.team_price, in_team=in_team)
@@ -60,45 +64,41 @@ def order_place(
             f"The price is {unit_price}, not {expected_unit_price}; reload the deal", unit_price=unit_price
         )
     payment = gateway_get(gateway)
+    share = share_resolve(code=share_code, deal_id=deal.id) if share_code else None
+    from weituan.deals.services.teams import team_join, team_start
+
     own = quantity - gift_quantity
     gated = stock_gate_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
     try:
         with transaction.atomic():
-            sold = stock_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
             team_row = None
             if team == "start":
                 team_row = team_start(deal=deal, leader=buyer)
             elif team is not None:
                 team_row = team_join(deal=deal, team_id=int(team), buyer=buyer)
-            order = Order.objects.create(
-                deal=deal,
-                buyer=buyer,
-                team=team_row,
-                quantity=quantity,
-                gift_quantity=gift_quantity,
-                unit_price=unit_price,
-                amount=unit_price * quantity,
-                currency=deal.currency,
-                gateway=payment.name,
-                client_key=client_key or None,
-                reserve_expires_at=timezone.now() + timedelta(minutes=settings.DEALS_RESERVATION_MINUTES),
-            )
+            # A solo wallet order on a deal that has already tipped is paid at once, as on Groupon.
+            pay_now = payment.local and team_row is None and deal.state == DealState.TIPPED
+            order = _order_insert(
+                deal=deal, buyer=buyer, team=team_row, quantity=quantity, gift_quantity=gift_quantity,
+                unit_price=unit_price, payment=payment, client_key=client_key, share=share, pay_now=pay_now,
+            )  # fmt: skip
             if payment.local:
-                ref = payment.authorize(
-                    buyer_id=buyer.id,
-                    amount=order.amount,
-                    currency=order.currency,
-                    key=order_key(order, "authorize"),
-                )
-                order_authorized(order=order, payment=payment, ref=ref)
-            _after_order(order, sold_now=sold)
+                _hold_and_pay(order=order, deal=deal, pay_now=pay_now)
+            _emit(order, "order_placed", share=share)
+            if order.state == OrderState.CAPTURED:
+                _emit(order, "order_paid", share=share)
+            sold, state = stock_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
+            _after_order(order, deal=deal, sold_now=sold, state_now=state)
     except IntegrityError:
         if gated:
             stock_gate_give(deal_id=deal.id, user_id=buyer.id, own=own, gifts=gift_quantity)
         if client_key:
-            replay = Order.objects.filter(buyer=buyer, client_key=client_key).first()
+            replay = (
+                Order.objects.filter(buyer=buyer, client_key=client_key).values_list("id", flat=True).first()
+            )
             if replay is not None:
-                return replay
+                return _replay(order_id=replay, deal_id=deal_id, quantity=quantity, gift_quantity=gift_quantity,
+                               team=team, expected_unit_price=expected_unit_price)  # fmt: skip
         raise
     except BaseException:
         if gated:
@@ -107,18 +107,148 @@ def order_place(
     if not payment.local:
         order_authorize_remote(order_id=order.id)
         order.refresh_from_db()
-    if order.state == OrderState.AUTHORIZED and _deal_settles_at_once(order):
-        # The deal has already tipped: a new order is paid at once, as on Groupon.
+        # The provider took its time: the deal may have tipped meanwhile.
+        state = Deal.objects.filter(id=deal.id).values_list("state", flat=True).get()
+    if order.state == OrderState.AUTHORIZED and _deal_settles_at_once(order, state_now=state):
+        # The deal tipped after this order was read, or the order joined a team that is now full.
         order_capture(order_id=order.id)
         order.refresh_from_db()
+        order.__dict__.pop("issued_vouchers", None)
     return order
 
 
-def _deal_settles_at_once(order: Order) -> bool:
+def _deal_for_order(*, deal_id: int, buyer_id: int, client_key: str | None) -> Deal:
+    """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one: one query."""
+    # Hand-written (through the ORM's raw(), which still converts each column): every checkout starts here.
+    deal_table, order_table = Deal._meta.db_table, Order._meta.db_table
+    found = list(
+        Deal.objects.raw(
+            f"SELECT d.*, (SELECT o.id FROM {order_table} o WHERE o.buyer_id = %s AND o.client_key = %s)"  # noqa: S608
+            f" AS replay_order_id FROM {deal_table} d WHERE d.id = %s",
+            [buyer_id, client_key, deal_id],
+        )
+    )
+    deal = found[0] if found else None
+    if deal is None:
+        raise NotFound("No such deal")
+    return deal
+
+
+def _replay(
+    *,
+    order_id: int,
+    deal_id: int,
+    quantity: int,
+    gift_quantity: int,
+    team: TeamChoice,
+    expected_unit_price: int | None,
+) -> Order:
+    """The order a retry with the same Idempotency-Key placed, if it asked for the same thing."""
+    order = Order.objects.select_related("deal", "team").get(id=order_id)
+    same = (
+        order.deal_id == deal_id
+        and order.quantity == quantity
+        and order.gift_quantity == gift_quantity
+        and (expected_unit_price is None or expected_unit_price == order.unit_price)
+        and (team is None) == (order.team_id is None)
+        and (team != "start" or (order.team is not None and order.team.leader_id == order.buyer_id))
+        and (not isinstance(team, int) or order.team_id == team)
+    )
+    if not same:
+        raise ValidationFailed(
+            "This Idempotency-Key was already used for a different request", code="idempotency_mismatch"
+        )
+    return order
+
+
+def _order_insert(
+    *,
+    deal: Deal,
+    buyer: Any,
+    team: Any,
+    quantity: int,
+    gift_quantity: int,
+    unit_price: int,
+    payment: PaymentGateway,
+    client_key: str | None,
+    share: ShareRef | None,
+    pay_now: bool,
+) -> Order:
+    """The order row, born in the state its transaction leaves it in (a wallet hold is granted in the
+    same transaction, so a wallet order is never seen pending)."""
+    now = timezone.now()
+    if payment.local:
+        state = OrderState.CAPTURED if pay_now else OrderState.AUTHORIZED
+    else:
+        state = OrderState.PENDING
+    order = Order(
+        deal=deal,
+        buyer=buyer,
+        team=team,
+        quantity=quantity,
+        gift_quantity=gift_quantity,
+        unit_price=unit_price,
+        amount=unit_price * quantity,
+        currency=deal.currency,
+        gateway=payment.name,
+        payment_ref=WALLET_REF if payment.local else "",
+        state=state,
+        state_changed_at=now if payment.local else None,
+        captured_at=now if pay_now else None,
+        client_key=client_key or None,
+        share_code=share.code if share else "",
+        share_link_id=share.link_id if share else None,
+        reserve_expires_at=None
+        if payment.local
+        else now + timedelta(minutes=settings.DEALS_RESERVATION_MINUTES),
+    )
+    rows_insert([order])
+    return order
+
+
+def _hold_and_pay(*, order: Order, deal: Deal, pay_now: bool) -> None:
+    """The wallet hold of a new order (and its capture, vouchers and referral credit when `pay_now`)."""
+    from weituan.deals.services.referrals import referral_credit_for_capture
+    from weituan.deals.services.vouchers import vouchers_issue
+
+    buyer_id, currency, amount = order.buyer_id, order.currency, order.amount
+    wallet, held = ledger.wallet_ref(buyer_id, currency), ledger.held_ref(buyer_id, currency)
+    wanted = [wallet, held]
+    if pay_now:
+        merchant, fee_account = (
+            ledger.merchant_ref(deal.merchant_id, currency),
+            ledger.platform_fee_ref(currency),
+        )
+        wanted += [merchant, fee_account]
+    accounts, balance = ledger.accounts_with_balance(wanted=wanted, spend_from=wallet)
+    if balance < amount:
+        raise InsufficientBalance(
+            f"Your wallet holds {balance} and this order needs {amount} ({currency} minor units)",
+            balance=balance,
+            needed=amount,
+        )
+    postings = [
+        ("authorize", order_key(order, "authorize"), [(accounts[wallet], -amount), (accounts[held], amount)])
+    ]
+    if pay_now:
+        share, fee = capture_split(
+            unit_price=order.unit_price, quantity=order.quantity, fee_bps=deal.platform_fee_bps
+        )
+        postings.append(
+            ("capture", order_key(order, "capture"),
+             [(accounts[held], -amount), (accounts[merchant], share), (accounts[fee_account], fee)])
+        )  # fmt: skip
+    ledger.postings_write_new(order=order, postings=postings)
+    # What the answer shows, without reading the vouchers back.
+    order.issued_vouchers = vouchers_issue(order=order) if pay_now else []  # type: ignore[attr-defined]
+    if pay_now:
+        referral_credit_for_capture(order=order)
+
+
+def _deal_settles_at_once(order: Order, *, state_now: str) -> bool:
     from weituan.deals.models import TeamState
 
-    state = Deal.objects.filter(id=order.deal_id).values_list("state", flat=True).get()
-    if state not in (DealState.TIPPED, DealState.SOLD_OUT):
+    if state_now not in (DealState.TIPPED, DealState.SOLD_OUT):
         return False
     if order.team_id is None:
         return True
@@ -131,7 +261,10 @@ def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int,
     if buyer.id == deal.merchant_id:
         raise PermissionDenied("A merchant cannot buy their own deal", code="own_deal")
     now = timezone.now()
-    if deal.state == DealState.SOLD_OUT:
+    # Read a moment ago: a refusal here is what the stock UPDATE would say, without a transaction.
+    if deal.state == DealState.SOLD_OUT or (
+        deal.state in SELLING_STATES and deal.sold + quantity > deal.released
+    ):
         raise SoldOut("This deal has no units left")
     if deal.state not in SELLING_STATES or not (deal.starts_at <= now < deal.ends_at):
         raise DealNotSelling(f"This deal is {deal.state}, not on sale")
@@ -171,21 +304,21 @@ def order_authorized(*, order: Order, payment: PaymentGateway, ref: str) -> bool
     return True
 
 
-def _after_order(order: Order, *, sold_now: int) -> None:
+def _after_order(order: Order, *, deal: Deal, sold_now: int, state_now: str) -> None:
     from weituan.deals import tasks
     from weituan.deals.services.schedule import schedule_at
 
-    deal = order.deal
-    if (deal.state == DealState.LIVE and sold_now >= deal.tipping_point) or sold_now >= deal.max_quantity:
+    # Only the order that crosses the tipping point (or takes the last unit) asks for the tip check;
+    # later orders of a tipped deal are paid at once and need none.
+    if (state_now == DealState.LIVE and sold_now >= deal.tipping_point) or sold_now >= deal.max_quantity:
         schedule_at(tasks.deal_tip_check_task, timezone.now(), order.deal_id)
     if order.state == OrderState.PENDING and order.reserve_expires_at:
         schedule_at(tasks.order_reservation_expire_task, order.reserve_expires_at, order.id)
-    _emit(order, "order_placed")
 
 
-def _emit(order: Order, event: str) -> None:
+def _emit(order: Order, event: str, *, share: ShareRef | None = None) -> None:
     """Hand the business event to tracking's outbox in the current transaction."""
-    order_event_record(order=order, event=event)
+    order_event_record(order=order, event=event, share=share)
 
 
 def order_authorize_remote(*, order_id: int) -> bool:

@@ -13,7 +13,9 @@ refused there without touching the database. Reconciliation:
 - the Redis counters are created from the database on first use, so a flushed Redis heals itself.
 """
 
-from django.db import IntegrityError, transaction
+from typing import Any
+
+from django.db import connection
 from django.db.models import F
 
 from weituan.core.redis import get_redis, redis_enabled, rkey
@@ -48,6 +50,18 @@ return 1
 """
 
 
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+def _run(source: str, keys: list[str], *args: int) -> int:
+    """Run a Lua script by its SHA (EVALSHA; loaded on first use), not by sending its text each time."""
+    client = get_redis()
+    script = _scripts.get((id(client), source))
+    if script is None:
+        script = _scripts[(id(client), source)] = client.register_script(source)
+    return int(script(keys=keys, args=list(args)))
+
+
 def _keys(deal_id: int) -> list[str]:
     return [rkey("deal", deal_id, "stock"), rkey("deal", deal_id, "quota")]
 
@@ -56,10 +70,9 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
     """Take the units in Redis; False when Redis is not configured. Raises the refusal otherwise."""
     if not redis_enabled():
         return False
-    client = get_redis()
     args = [user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
     for _ in range(2):
-        result = int(client.eval(_TAKE, 2, *_keys(deal.id), *args))  # type: ignore[arg-type]
+        result = _run(_TAKE, _keys(deal.id), *args)
         if result == 1:
             return True
         if result == -1:
@@ -72,7 +85,7 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
 
 def stock_gate_give(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
     if redis_enabled():
-        get_redis().eval(_GIVE, 2, *_keys(deal_id), user_id, own, gifts)  # type: ignore[arg-type]
+        _run(_GIVE, _keys(deal_id), user_id, own, gifts)
 
 
 def stock_gate_reconcile(*, deal_id: int) -> None:
@@ -104,40 +117,44 @@ def _limit_error(deal: Deal) -> LimitReached:
     )
 
 
-def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> int:
-    """Take `own + gifts` units and the buyer's quota; returns the deal's units sold now.
+def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, str]:
+    """Take `own + gifts` units and the buyer's quota; returns the deal's units sold and its state now.
 
-    Call inside the order's transaction: a refusal raised here rolls back the units already taken.
+    Two statements: an upsert of the buyer's quota row that only moves while it stays within the
+    limits, then the conditional UPDATE of the deal's `sold`. Call inside the order's transaction, as
+    its last writes: on PostgreSQL the deal row stays locked from this UPDATE to the commit, so every
+    order of the deal waits only for that short tail of the others. A refusal raised here rolls back
+    everything the transaction did.
     """
-    quantity = own + gifts
-    taken = Deal.objects.filter(
-        id=deal.id, state__in=SELLING_STATES, sold__lte=F("released") - quantity
-    ).update(sold=F("sold") + quantity)
-    if taken != 1:
+    if own > deal.per_user_limit or gifts > deal.gift_limit:
+        raise _limit_error(deal)
+    quota_table = UserDealQuota._meta.db_table
+    deal_table = Deal._meta.db_table
+    with connection.cursor() as cursor:
+        # A repeat order meets the conflict and moves the row only while it stays within both limits
+        # (no row comes back when it would not); a first order inserts it, already checked above.
+        cursor.execute(
+            f"INSERT INTO {quota_table} (deal_id, user_id, own, gifts) VALUES (%s, %s, %s, %s)"  # noqa: S608
+            f" ON CONFLICT (deal_id, user_id) DO UPDATE SET own = {quota_table}.own + excluded.own,"
+            f" gifts = {quota_table}.gifts + excluded.gifts"
+            f" WHERE {quota_table}.own + excluded.own <= %s AND {quota_table}.gifts + excluded.gifts <= %s"
+            " RETURNING own",
+            [deal.id, user_id, own, gifts, deal.per_user_limit, deal.gift_limit],
+        )
+        if cursor.fetchone() is None:
+            raise _limit_error(deal)
+        cursor.execute(
+            f"UPDATE {deal_table} SET sold = sold + %s"  # noqa: S608
+            " WHERE id = %s AND state IN (%s, %s) AND sold + %s <= released RETURNING sold, state",
+            [own + gifts, deal.id, *SELLING_STATES, own + gifts],
+        )
+        row = cursor.fetchone()
+    if row is None:
         current = Deal.objects.filter(id=deal.id).values_list("state", flat=True).first()
         if current not in SELLING_STATES and current != DealState.SOLD_OUT:
             raise DealNotSelling(f"This deal is {current}, not on sale")
         raise SoldOut("This deal has no units left")
-    if own > deal.per_user_limit or gifts > deal.gift_limit:
-        raise _limit_error(deal)
-    quota = UserDealQuota.objects.filter(
-        deal_id=deal.id,
-        user_id=user_id,
-        own__lte=deal.per_user_limit - own,
-        gifts__lte=deal.gift_limit - gifts,
-    )
-    # The buyer's repeat orders hit the UPDATE at once; only a first order creates the row.
-    moved = quota.update(own=F("own") + own, gifts=F("gifts") + gifts)
-    if moved != 1 and not UserDealQuota.objects.filter(deal_id=deal.id, user_id=user_id).exists():
-        try:
-            with transaction.atomic():
-                UserDealQuota.objects.create(deal_id=deal.id, user_id=user_id)
-        except IntegrityError:
-            pass
-        moved = quota.update(own=F("own") + own, gifts=F("gifts") + gifts)
-    if moved != 1:
-        raise _limit_error(deal)
-    return int(Deal.objects.filter(id=deal.id).values_list("sold", flat=True).get())
+    return int(row[0]), str(row[1])
 
 
 def stock_return(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:

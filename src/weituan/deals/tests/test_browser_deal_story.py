@@ -167,6 +167,8 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         deal.refresh_from_db()
         order = Order.objects.get(deal=deal, buyer=friend)
         assert (deal.state, deal.sold, order.state, order.amount) == ("tipped", 1, "captured", 6800)
+        # ...and it is credited to the shopper's repost link the friend came through.
+        assert (order.share_code, order.share_link_id) == (code, ShortLink.objects.get(code=code).id)
         voucher = Voucher.objects.get(holder=friend, deal=deal)
         friend_page.goto(f"{base}/me/vouchers/")
         shown = friend_page.locator(".voucher")

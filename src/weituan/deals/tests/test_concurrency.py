@@ -10,11 +10,13 @@ from django.db.models import Sum
 from weituan.core.errors import Conflict, ServiceError
 from weituan.core.idempotency import idempotent_call
 from weituan.core.testing import make_user
-from weituan.deals.models import Order, OrderState, Posting
+from weituan.deals.models import DealState, Order, OrderState, Posting, Voucher
 from weituan.deals.queries import ledger_report
+from weituan.deals.services.deals import deal_tip_check
 from weituan.deals.services.orders import order_place
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
+from weituan.tracking.models import OutboxEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -52,33 +54,45 @@ def test_hundreds_of_threads_buy_nine_units(merchant):
     assert ledger_report().ok
 
 
-def test_twenty_thousand_attempts_on_ten_thousand_units(merchant):
+def test_twenty_thousand_attempts_on_ten_thousand_units(merchant, settings):
+    # Background tasks are only recorded here, not run inline after each commit: the point is the order
+    # path under contention, not moving 20,000 tracking events to the analytics store one at a time.
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     deal = live_deal(merchant, max_quantity=10_000, tipping_point=1, per_user_limit=1_000, deal_price=100)
     # One buyer per thread: each may take up to 1,000 units, so only the stock limits the sale.
     buyers = [make_user(f"bulk{i}") for i in range(20)]
     for buyer in buyers:
         wallet_top_up(user=buyer, amount=100_000)
+    # The first order tips the deal, so every later one is held and captured in its own transaction.
+    order_place(deal_id=deal.id, buyer=buyers[0], quantity=1)
+    assert deal_tip_check(deal_id=deal.id) is True
 
     def attempts(index: int) -> int:
         won = 0
         try:
-            for _ in range(1_000):
+            for _ in range(1_000 if index else 999):
                 try:
                     order_place(deal_id=deal.id, buyer=buyers[index], quantity=1)
                     won += 1
-                except ServiceError:
-                    pass
+                except ServiceError as exc:
+                    assert exc.code == "sold_out"
         finally:
             _close_connection()
         return won
 
     with ThreadPoolExecutor(max_workers=20) as pool:
-        won = sum(pool.map(attempts, range(20)))
+        won = 1 + sum(pool.map(attempts, range(20)))
     assert won == 10_000
+    deal_tip_check(deal_id=deal.id)
     deal.refresh_from_db()
-    assert deal.sold == 10_000
+    assert (deal.sold, deal.state) == (10_000, DealState.SOLD_OUT)
     assert Order.objects.filter(deal=deal).aggregate(q=Sum("quantity"))["q"] == 10_000
+    assert Order.objects.filter(deal=deal, state=OrderState.CAPTURED).count() == 10_000
     assert Posting.objects.filter(kind="authorize").count() == 10_000
+    assert Posting.objects.filter(kind="capture").count() == 10_000
+    assert Voucher.objects.filter(deal=deal).count() == 10_000
+    assert OutboxEvent.objects.filter(event="order_placed").count() == 10_000
+    assert ledger_report().ok
 
 
 def test_wallet_cannot_be_spent_twice_concurrently(merchant):

@@ -88,3 +88,35 @@ def test_rescue_switch_to_solo_price(team_deal, fund):
     assert team_deal.sold == 1
     assert wallet_of(user=a).available == 12_000
     assert ledger_report().ok
+
+
+def test_team_window_comes_from_the_site_setting_unless_the_deal_names_one(make_live_deal, fund, settings):
+    default = make_live_deal(team_price=5_000, team_size=2, deal_price=8_000)
+    assert default.team_window_hours == 24
+    settings.DEALS_TEAM_WINDOW_HOURS = 6
+    site = make_live_deal(team_price=5_000, team_size=2, deal_price=8_000)
+    own = make_live_deal(team_price=5_000, team_size=2, deal_price=8_000, team_window_hours=2)
+    assert (site.team_window_hours, own.team_window_hours) == (6, 2)
+    a, b, c = buyers(fund, 3)
+    before = timezone.now()
+    teams = [
+        Team.objects.get(
+            id=int(order_place(deal_id=deal.id, buyer=buyer, quantity=1, team="start").team_id or 0)
+        )
+        for deal, buyer in ((default, a), (site, b), (own, c))
+    ]
+    after = timezone.now()
+    for team, hours in zip(teams, (24, 6, 2), strict=True):
+        assert before + timedelta(hours=hours) <= team.expires_at <= after + timedelta(hours=hours)
+    # Inside its window a team stays open; the sweep leaves it alone.
+    assert deals_sweep()["teams_expired"] == 0
+    assert {Team.objects.get(id=team.id).state for team in teams} == {TeamState.OPEN}
+
+
+def test_a_window_outside_one_hour_to_a_week_is_refused(make_live_deal):
+    from weituan.core.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        make_live_deal(team_price=5_000, team_size=2, deal_price=8_000, team_window_hours=200)
+    assert refused.value.code == "invalid_deal"
+    assert "team_window_hours must be 1 to 168" in refused.value.message
