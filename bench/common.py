@@ -93,14 +93,14 @@ def setup_django(store: Store) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
-SERVERS = ("uvicorn", "granian")
+SERVERS = ("uvicorn", "granian", "granian-asgi")
 
 
 def server_command(
     server: str, *, port: int, workers: int, threads: int, app: str = "weituan.asgi:application"
 ) -> list[str]:
     """How to start the product on 127.0.0.1:`port`: uvicorn on the ASGI app (what `weituan serve` runs
-    by default), or granian on the WSGI app with `threads` threads per process."""
+    by default), granian on the WSGI app with `threads` threads per process, or granian on the ASGI app."""
     if server == "uvicorn":
         return [
             sys.executable,
@@ -118,6 +118,24 @@ def server_command(
             "--no-access-log",
             "--workers",
             str(workers),
+        ]
+    if server == "granian-asgi":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asginl",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-ws",
+            "--log-level",
+            "warning",
+            app,
         ]
     if server == "granian":
         return [

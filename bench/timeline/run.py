@@ -1,13 +1,17 @@
-"""Home-timeline benchmark: API reads/s and latency under 50 clients, against the raw store read; fan-out speed.
+"""Home-timeline benchmark: API reads/s and latency under 50 clients, against the raw store read; posting
+over HTTP with asynchronous fan-out; fan-out speed; the server's peak memory.
 
-    python bench/timeline/run.py --store postgres --scale full
+    python bench/timeline/run.py --store postgres --scale full --keep
+    python bench/timeline/run.py --store postgres --scale full --reuse /tmp/weituan-bench-timeline-XXXX
     python bench/timeline/run.py --store sqlite --scale small
 
 Scales: small = 10k users / 500k follows / 100k posts; full = 100k users / 5M follows / 1M posts.
 """
 
 import argparse
+import os
 import random
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -16,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
+    PG_ADMIN_URL,
+    REDIS_BENCH_URL,
     SERVERS,
     Server,
     Store,
@@ -87,6 +93,97 @@ def measure_raw(store: Store, readers: list[int], processes: int, seconds: float
     return sum(counts) / seconds if elapsed else 0.0
 
 
+def peak_rss_mib(pid: int) -> tuple[float, float]:
+    """(largest, summed) peak resident memory in MiB of process `pid` and its descendants (VmHWM)."""
+    peaks: list[float] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = " ".join(
+                child.read_text() for child in Path(f"/proc/{current}/task").glob("*/children")
+            )
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+        pending.extend(int(child) for child in children.split())
+    return (max(peaks, default=0.0), sum(peaks))
+
+
+def measure_posting(
+    store: Store,
+    token_file: Path,
+    *,
+    server_kind: str,
+    workers: int,
+    threads: int,
+    clients: int,
+    seconds: int,
+) -> dict:
+    """Posts/s over POST /api/v1/statuses with fan-out left to a task worker process (asynchronous, as
+    served), then how long the worker took to finish the fan-out of every post made."""
+    from django.utils import timezone
+
+    from weituan.core.ids import id_at
+    from weituan.microblog.models import Post
+    from weituan.microblog.timelines.fanout import FANOUT_FINISHED
+    from weituan.microblog.timelines.models import FanoutJob
+
+    first_id = id_at(timezone.now())
+    env = {**os.environ, **store.env}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "weituan.cli", "worker"], env=env, start_new_session=True
+    )
+    try:
+        with Server(store, workers=workers, server=server_kind, threads=threads) as server:
+            server.wait_ready()
+            load = run_wrk(
+                server.url + "/",
+                connections=clients,
+                seconds=seconds,
+                script=Path(__file__).with_name("post.lua"),
+                env={"WT_TOKENS": str(token_file)},
+            )
+            rss = peak_rss_mib(server.process.pid)
+        load_ended = time.perf_counter()
+        made = Post.objects.filter(id__gte=first_id).count()
+        finished = 0
+        deadline = load_ended + 180
+        while time.perf_counter() < deadline:
+            finished = FanoutJob.objects.filter(post_id__gte=first_id, state__in=FANOUT_FINISHED).count()
+            if finished >= made:
+                break
+            time.sleep(0.5)
+        drained_s = time.perf_counter() - load_ended
+        delivered = sum(FanoutJob.objects.filter(post_id__gte=first_id).values_list("delivered", flat=True))
+        # Posts whose fan-out never finished, and where their job stood, so a shortfall can be traced.
+        states = dict(FanoutJob.objects.filter(post_id__gte=first_id).values_list("post_id", "state"))
+        unfinished = {
+            str(post_id): states.get(post_id, "no job")
+            for post_id in Post.objects.filter(id__gte=first_id).values_list("id", flat=True)
+            if states.get(post_id) not in FANOUT_FINISHED
+        }
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return {
+        "load": load.__dict__,
+        "posts_per_s": load.rps,
+        "posts_made": made,
+        "fanout_finished": finished,
+        "fanout_entries": delivered,
+        "fanout_drained_after_s": drained_s,
+        "fanout_unfinished": unfinished,
+        "peak_rss_mib": rss,
+    }
+
+
 def measure_fanout(world_celebrity: int) -> dict:
     """Deliver one post by the celebrity (followed by every account) to every follower's timeline."""
     from django.conf import settings
@@ -126,12 +223,23 @@ def measure_fanout(world_celebrity: int) -> dict:
     }
 
 
-def reused_store(data_dir: Path) -> Store:
-    if not (data_dir / "weituan.sqlite3").exists():
+def reused_store(kind: str, data_dir: Path) -> Store:
+    """The store a run with --keep left: its data directory and, for PostgreSQL, its database and Redis."""
+    if kind == "sqlite" and not (data_dir / "weituan.sqlite3").exists():
         raise SystemExit(f"no kept world in {data_dir}")
-    fresh = prepare_store("sqlite", "timeline")
-    discard_store(fresh)  # only its environment is wanted
-    return Store(kind="sqlite", data_dir=data_dir, env={**fresh.env, "WEITUAN_DATA_DIR": str(data_dir)})
+    if not (data_dir / "tokens.txt").exists():
+        raise SystemExit(f"no kept world in {data_dir}")
+    env = {
+        "WEITUAN_DATA_DIR": str(data_dir),
+        "WEITUAN_PROFILE": "demo",
+        "WEITUAN_LOG_LEVEL": "ERROR",
+        "WEITUAN_RATE_LIMIT_WRITES": "100000000",
+    }
+    if kind == "postgres":
+        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/weituan_bench_timeline"
+        env["REDIS_URL"] = REDIS_BENCH_URL
+        env["WEITUAN_CONN_MAX_AGE"] = "600"
+    return Store(kind=kind, data_dir=data_dir, env=env)
 
 
 def world_found(spec):
@@ -151,7 +259,9 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def _targets(store: str, rps: float, p99_ms: float, ratio: float, fanout: dict) -> list[str]:
+def _targets(
+    store: str, rps: float, p99_ms: float, ratio: float, fanout: dict, posting: dict | None, rss_mib: float
+) -> list[str]:
     wanted_rps = 1_000 if store == "postgres" else 500
     found = [
         f"API >= {wanted_rps:,} req/s {_met(rps >= wanted_rps)}",
@@ -162,6 +272,9 @@ def _targets(store: str, rps: float, p99_ms: float, ratio: float, fanout: dict) 
         found.insert(1, f"p99 <= 100 ms {_met(p99_ms <= 100)}")
     if fanout["followers"] >= 100_000 - 1:
         found.append(f"100k-follower post delivered in <= 2 s {_met(fanout['seconds'] <= 2)}")
+    if posting is not None:
+        found.append(f"posting >= 500 posts/s {_met(posting['posts_per_s'] >= 500)}")
+    found.append(f"server RSS <= 1 GiB per process {_met(rss_mib <= 1024)}")
     return found
 
 
@@ -180,34 +293,41 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--readers", type=int, default=200)
-    parser.add_argument(
-        "--workers", type=int, default=0, help="server processes (default: 1 on sqlite, 2 on postgres)"
-    )
+    parser.add_argument("--workers", type=int, default=2, help="server processes (default: 2)")
     parser.add_argument(
         "--server",
         choices=SERVERS,
         default="granian",
-        help="granian (WSGI, threads; `weituan serve --server granian`) or uvicorn (ASGI, the default of `weituan serve`)",
+        help="granian (the WSGI app on threads, `weituan serve --server granian`), granian-asgi or uvicorn "
+        "(the ASGI app, uvicorn being the default of `weituan serve`); both apps answer the home timeline "
+        "in front of Django (weituan.mastodon.api_timelines_fast)",
     )
-    parser.add_argument("--threads", type=int, default=2, help="threads per granian process")
+    parser.add_argument("--threads", type=int, default=2, help="threads per granian WSGI process")
+    parser.add_argument("--post-clients", type=int, default=10, help="clients of the posting load")
+    parser.add_argument(
+        "--post-seconds", type=int, default=20, help="length of the posting load (0: no posting load)"
+    )
     parser.add_argument(
         "--keep", action="store_true", help="keep the world (data directory, database) after the run"
     )
     parser.add_argument(
         "--reuse",
         metavar="DIR",
-        help="sqlite only: measure again on a world kept by an earlier run with --keep (its data directory)",
+        help="measure again on a world kept by an earlier run with --keep (its data directory; on "
+        "postgres the database and Redis it used too)",
     )
     args = parser.parse_args()
-    if args.reuse and args.store != "sqlite":
-        raise SystemExit("--reuse works with --store sqlite")
     if not 1 <= args.seconds <= 300 or not 1 <= args.clients <= 1000:
         raise SystemExit("keep --seconds within 1..300 and --clients within 1..1000")
-    workers = args.workers or (2 if args.store == "postgres" else 1)
+    if not 0 <= args.post_seconds <= 300 or not 1 <= args.post_clients <= 1000:
+        raise SystemExit("keep --post-seconds within 0..300 and --post-clients within 1..1000")
+    workers = args.workers
     command = "python bench/timeline/run.py " + " ".join(sys.argv[1:])
     machine = machine_line()
 
-    store = reused_store(Path(args.reuse)) if args.reuse else prepare_store(args.store, "timeline")
+    store = (
+        reused_store(args.store, Path(args.reuse)) if args.reuse else prepare_store(args.store, "timeline")
+    )
     setup_django(store)
     from weituan.accounts.models import User
     from weituan.accounts.tokens import access_token_issue
@@ -253,10 +373,24 @@ def main() -> int:
             script=script,
             env={"WT_TOKENS": str(token_file)},
         )
+        read_rss = peak_rss_mib(server.process.pid)
     raw_rps = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
+    posting = None
+    if args.post_seconds:
+        connections.close_all()
+        posting = measure_posting(
+            store,
+            token_file,
+            server_kind=args.server,
+            workers=workers,
+            threads=args.threads,
+            clients=args.post_clients,
+            seconds=args.post_seconds,
+        )
     fanout = measure_fanout(world.celebrity_id)
 
     ratio = load.rps / raw_rps if raw_rps else 0.0
+    rss_each = max(read_rss[0], posting["peak_rss_mib"][0] if posting else 0.0)
     figures = {
         "store": args.store,
         "scale": args.scale,
@@ -273,6 +407,8 @@ def main() -> int:
         "api": load.__dict__,
         "raw_reads_per_s": raw_rps,
         "ratio_to_raw": ratio,
+        "read_peak_rss_mib": read_rss,
+        "posting": posting,
         "fanout": fanout,
         "machine": machine,
     }
@@ -286,19 +422,39 @@ def main() -> int:
         f"p99 {load.p99_ms:.1f} ms; errors {load.errors}, non-2xx {load.non_2xx}.",
         f"- Raw store read (timeline read + posts by id, {workers} process(es)): {raw_rps:,.0f} reads/s; "
         f"**API / raw = {ratio:.0%}**.",
+    ]
+    if posting is not None:
+        post_load = posting["load"]
+        lines.append(
+            f"- Posting (`POST /api/v1/statuses`, {args.post_clients} clients for {args.post_seconds} s, fan-out"
+            f" by a separate task worker): **{posting['posts_per_s']:,.0f} posts/s**, p50 {post_load['p50_ms']:.1f} ms,"
+            f" p99 {post_load['p99_ms']:.1f} ms; errors {post_load['errors']}, non-2xx {post_load['non_2xx']};"
+            f" fan-out finished for {posting['fanout_finished']:,} of {posting['posts_made']:,} posts"
+            f" {posting['fanout_drained_after_s']:.1f} s after the load ({posting['fanout_entries']:,} entries)"
+            + (f"; unfinished: {posting['fanout_unfinished']}." if posting["fanout_unfinished"] else ".")
+        )
+    lines += [
         f"- Fan-out of one post by an account with {fanout['followers']:,} followers: {fanout['entries']:,} entries in "
         f"{fanout['seconds']:.2f} s = **{fanout['entries_per_s']:,.0f} entries/s**.",
+        f"- Server peak RSS (VmHWM): reads {read_rss[0]:,.0f} MiB per process ({read_rss[1]:,.0f} MiB all"
+        " processes)"
+        + (
+            f"; posting {posting['peak_rss_mib'][0]:,.0f} MiB per process ({posting['peak_rss_mib'][1]:,.0f} MiB all)"
+            if posting
+            else ""
+        )
+        + ".",
     ]
     lines.append(
         "- Targets (DESIGN.md): "
-        + "; ".join(_targets(args.store, load.rps, load.p99_ms, ratio, fanout))
+        + "; ".join(_targets(args.store, load.rps, load.p99_ms, ratio, fanout, posting, rss_each))
         + "."
     )
     # The default server's runs share a section per store and scale; another server gets its own.
     server_note = "" if args.server == "granian" else f", {args.server}"
     record(f"timeline ({args.store}, {args.scale}{server_note})", command, lines, figures)
     print("\n".join(lines))
-    if args.keep:
+    if args.keep or args.reuse:
         print(
             f"the world is kept in {store.data_dir}"
             + (f" and {store.env['DATABASE_URL']}" if args.store == "postgres" else "")

@@ -12,3 +12,9 @@ application = get_asgi_application()
 from weituan.tracking.asgi import with_short_links  # noqa: E402  (needs the apps loaded)
 
 application = with_short_links(application)
+
+# GET /api/v1/timelines/home with a bearer token is answered in front of Django too (see
+# weituan.mastodon.api_timelines_fast).
+from weituan.mastodon.api_timelines_fast import with_home_timeline  # noqa: E402
+
+application = with_home_timeline(application)

@@ -15,8 +15,11 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from weituan.core.ids import id_at
+from weituan.core.redis import redis_enabled
 from weituan.core.states import advance
 from weituan.microblog.models import AccountStats, Follow, Mute, Post, PostKind
+from weituan.microblog.timelines.authors import author_index_add, author_index_remove
 from weituan.microblog.timelines.models import FANOUT_GRAPH, FanoutJob, TimelineState
 from weituan.microblog.timelines.store import Entry, timeline_store
 
@@ -24,6 +27,11 @@ log = logging.getLogger(__name__)
 
 FANOUT_BATCH = 5000
 HOME_KINDS = (PostKind.ORIGINAL, PostKind.REPOST)
+# Finished jobs are kept this long for inspection, then pruned: a job row is only needed while its
+# delivery runs, and a retried delivery of a pruned job re-delivers harmlessly (entries are idempotent).
+FANOUT_JOB_KEEP = timedelta(days=2)
+FANOUT_PRUNE_BATCH = 5000
+FANOUT_FINISHED = ("delivered", "skipped", "withdrawn")
 
 
 def post_entry(post_id: int) -> Entry | None:
@@ -72,6 +80,8 @@ def fanout_deliver(*, post_id: int) -> int:
     if job.state in ("delivered", "skipped", "withdrawn"):
         return 0
     store = timeline_store()
+    if redis_enabled():
+        author_index_add(entry)
     # The author sees their own post at once, whether or not followers get it on write.
     written = store.deliver([entry.author_id], entry) if _is_active(entry.author_id) else 0
     jobs = FanoutJob.objects.filter(post_id=post_id)
@@ -104,6 +114,8 @@ def fanout_withdraw(*, post_id: int, author_id: int) -> None:
     if not created:
         advance(FANOUT_GRAPH, FanoutJob.objects.filter(post_id=post_id), "withdrawn")
     store = timeline_store()
+    if redis_enabled():
+        author_index_remove(post_id=post_id, author_id=author_id)
     holders = Follow.objects.filter(followee_id=author_id).values_list("follower_id", flat=True)
     store.remove_post(post_id, [author_id, *holders.iterator(chunk_size=FANOUT_BATCH)])
 
@@ -112,3 +124,53 @@ def _is_active(user_id: int) -> bool:
     return TimelineState.objects.filter(
         user_id=user_id, last_read_at__gte=active_cutoff(), built_at__isnull=False
     ).exists()
+
+
+def fanout_jobs_prune(*, older_than: timedelta = FANOUT_JOB_KEEP, most: int = 100_000) -> int:
+    """Delete finished fan-out jobs of posts made before `older_than` ago; returns how many went.
+
+    Post ids are time-sortable, so the age test is a range on the primary key rather than a scan of
+    `created_at`. Jobs still pending or delivering are kept whatever their age. At most `most` rows
+    go per call, in short batches, so a large backlog never holds a long lock; the next run goes on.
+    """
+    below = id_at(timezone.now() - older_than)
+    removed = 0
+    while removed < most:
+        ids = list(
+            FanoutJob.objects.filter(post_id__lt=below, state__in=FANOUT_FINISHED)
+            .order_by("post_id")
+            .values_list("post_id", flat=True)[: min(FANOUT_PRUNE_BATCH, most - removed)]
+        )
+        if not ids:
+            break
+        removed += FanoutJob.objects.filter(post_id__in=ids, state__in=FANOUT_FINISHED).delete()[0]
+    return removed
+
+
+# A post's fan-out is enqueued after its transaction commits; a server stopped in between leaves a
+# post without a job. The sweep looks back this far, and leaves alone posts younger than SETTLE (their
+# task is most likely still queued).
+FANOUT_SWEEP_WINDOW = timedelta(minutes=15)
+FANOUT_SWEEP_SETTLE = timedelta(minutes=1)
+
+
+def fanout_sweep(*, most: int = 5_000) -> int:
+    """Deliver the recent original posts and reposts that have no fan-out job; returns how many.
+
+    Ids are time-sortable, so "recent" is a range of the primary key, and "no job" an anti-join on the
+    job's primary key. Delivering is idempotent, so a post whose task runs meanwhile is harmless.
+    """
+    now = timezone.now()
+    low, high = id_at(now - FANOUT_SWEEP_WINDOW), id_at(now - FANOUT_SWEEP_SETTLE)
+    jobs = FanoutJob.objects.filter(post_id__gte=low, post_id__lt=high).values("post_id")
+    orphans = list(
+        Post.objects.filter(id__gte=low, id__lt=high, kind__in=HOME_KINDS, deleted_at__isnull=True)
+        .exclude(id__in=jobs)
+        .order_by("id")
+        .values_list("id", flat=True)[:most]
+    )
+    for post_id in orphans:
+        fanout_deliver(post_id=post_id)
+    if orphans:
+        log.warning("fan-out sweep delivered %s post(s) that had no fan-out job", len(orphans))
+    return len(orphans)

@@ -211,11 +211,11 @@ return 0
 """
 
 
-def _member(entry: Entry) -> str:
+def member_of(entry: Entry) -> str:
     return f"{entry.post_id:019d}:{entry.author_id}:{entry.origin_author_id}"
 
 
-def _entry(member: bytes | str) -> Entry:
+def entry_of_member(member: bytes | str) -> Entry:
     text = member.decode() if isinstance(member, bytes) else member
     post_id, author_id, origin_author_id = text.split(":")
     return Entry(int(post_id), int(author_id), int(origin_author_id))
@@ -243,7 +243,7 @@ class RedisTimelineStore:
         self._remove_range = client.register_script(_REMOVE_RANGE_LUA)
 
     def deliver(self, user_ids: Sequence[int], entry: Entry) -> int:
-        member = _member(entry)
+        member = member_of(entry)
         cap = settings.TIMELINE_CAP
         prefix = home_key_prefix()
         total = 0
@@ -261,14 +261,14 @@ class RedisTimelineStore:
             return
         cap = settings.TIMELINE_CAP
         pipe = self.client.pipeline(transaction=True)
-        pipe.zadd(key, {_member(entry): 0 for entry in entries})
+        pipe.zadd(key, {member_of(entry): 0 for entry in entries})
         pipe.zremrangebyrank(key, 1, -(cap + 1))
         pipe.execute()
 
     def rebuild(self, user_id: int, entries: Sequence[Entry]) -> None:
         key = home_key(user_id)
         cap = settings.TIMELINE_CAP
-        mapping = {_member(entry): 0 for entry in entries[:cap]}
+        mapping = {member_of(entry): 0 for entry in entries[:cap]}
         mapping[_SENTINEL] = 0
         pipe = self.client.pipeline(transaction=True)
         pipe.zadd(key, mapping)
@@ -289,7 +289,7 @@ class RedisTimelineStore:
         exists, members = pipe.execute()
         if not exists:
             return None
-        found = [_entry(member) for member in members]
+        found = [entry_of_member(member) for member in members]
         if bounds.ascending:
             found.reverse()
         return found
@@ -314,7 +314,7 @@ class RedisTimelineStore:
         for member in members:
             if member in (_SENTINEL, _SENTINEL.encode()):
                 continue
-            entry = _entry(member)
+            entry = entry_of_member(member)
             if entry.author_id in author_ids or (with_reposts and entry.origin_author_id in author_ids):
                 doomed.append(member)
         if doomed:

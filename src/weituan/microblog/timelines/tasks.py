@@ -29,3 +29,17 @@ def home_timeline_drop_authors_task(*, user_id: int, author_ids: list[int], with
     from weituan.microblog.timelines.home import home_timeline_drop_authors
 
     home_timeline_drop_authors(user_id=user_id, author_ids=author_ids, with_reposts=with_reposts)
+
+
+@task()
+def fanout_jobs_prune_task() -> int:
+    from weituan.microblog.timelines.fanout import fanout_jobs_prune
+
+    return fanout_jobs_prune()
+
+
+@task()
+def fanout_sweep_task() -> int:
+    from weituan.microblog.timelines.fanout import fanout_sweep
+
+    return fanout_sweep()

@@ -1,0 +1,162 @@
+"""Recent posts of each high-follower author kept in Redis, for the read-time merge of the home timeline.
+
+Authors above FANOUT_FOLLOWER_THRESHOLD are not fanned out; every home read merges in their newest posts.
+Walking the posts table once per such author on every read was the cost of a home read at scale, so
+with Redis each author's newest AUTHOR_INDEX_CAP entries are kept in a sorted set laid out like a home
+timeline (see `store`): a read is then one round trip for all the authors, merged on the server.
+
+The index is only a copy. A missing key is rebuilt from the posts table on the next read; fan-out adds
+each new post to its author's set if the set exists, and a withdrawal removes it. A page that reaches
+below the oldest kept entry of a full set is read from the posts table for that author, so deep
+pages stay exact. Without Redis, reads go to the posts table (`home.authors_posts`).
+"""
+
+import heapq
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from weituan.core.redis import get_redis, rkey
+from weituan.microblog.timelines.store import Bounds, Entry, entry_of_member, member_of
+
+AUTHOR_INDEX_CAP = 200
+_SENTINEL = "0"
+
+# ARGV: member, cap. Only an index that exists gets the entry (a missing one is rebuilt on read).
+_ADD_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('ZADD', KEYS[1], 0, ARGV[1])
+  local size = redis.call('ZCARD', KEYS[1])
+  local cap = tonumber(ARGV[2])
+  if size > cap + 1 then
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 1, size - cap - 1)
+  end
+  return 1
+end
+return 0
+"""
+
+
+# KEYS: the authors' indexes; ARGV: high, low (a ZREVRANGEBYLEX range), count, cap. Merges on the
+# server, so only the page travels: the newest `count` members of all usable indexes, and a mark per
+# index: 0 used, 1 missing (rebuild it), 2 full and exhausted inside the page (read the posts table).
+_MERGE_LUA = """
+local count = tonumber(ARGV[3])
+local cap = tonumber(ARGV[4])
+local marks = {}
+local found = {}
+for index, key in ipairs(KEYS) do
+  local size = redis.call('ZCARD', key)
+  if size == 0 then
+    marks[index] = 1
+  else
+    local members = redis.call('ZREVRANGEBYLEX', key, ARGV[1], ARGV[2], 'LIMIT', 0, count)
+    if #members < count and size > cap then
+      marks[index] = 2
+    else
+      marks[index] = 0
+      for _, member in ipairs(members) do found[#found + 1] = member end
+    end
+  end
+end
+table.sort(found, function(a, b) return a > b end)
+local page = {}
+for index = 1, math.min(count, #found) do page[index] = found[index] end
+return {marks, page}
+"""
+
+
+_scripts: dict[int, Any] = {}
+
+
+def _merge_script() -> Any:
+    """The merge registered on this process's client (sent by hash after the first call)."""
+    client = get_redis()
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_MERGE_LUA)
+    return script
+
+
+def author_key(author_id: int) -> str:
+    return rkey("tl", "author", author_id)
+
+
+def author_index_add(entry: Entry) -> bool:
+    """Add a new post to its author's index, if the index exists; True when it was added."""
+    client = get_redis()
+    return bool(client.eval(_ADD_LUA, 1, author_key(entry.author_id), member_of(entry), AUTHOR_INDEX_CAP))
+
+
+def author_index_remove(*, post_id: int, author_id: int) -> None:
+    """Take a deleted post out of its author's index."""
+    get_redis().zremrangebylex(author_key(author_id), f"[{post_id:019d}:", f"[{post_id:019d};")
+
+
+ReadPosts = Callable[[Sequence[int], Bounds, int], list[Entry]]
+
+
+def _rebuild(author_ids: Sequence[int], read_posts: ReadPosts) -> dict[int, list[Entry]]:
+    """Fill the indexes of `author_ids` from the posts table; returns each author's entries, newest first.
+
+    Merged into whatever a concurrent fan-out added meanwhile, then cut to the cap.
+    """
+    found = {author_id: read_posts([author_id], Bounds(), AUTHOR_INDEX_CAP) for author_id in author_ids}
+    pipe = get_redis().pipeline(transaction=True)
+    for author_id, entries in found.items():
+        key = author_key(author_id)
+        mapping = {member_of(entry): 0 for entry in entries}
+        mapping[_SENTINEL] = 0
+        pipe.zadd(key, mapping)
+        pipe.zremrangebyrank(key, 1, -(AUTHOR_INDEX_CAP + 1))
+    pipe.execute()
+    return found
+
+
+def _in_bounds(entries: list[Entry], bounds: Bounds, count: int) -> list[Entry]:
+    kept = [
+        entry
+        for entry in entries
+        if (bounds.upper is None or entry.post_id < bounds.upper)
+        and (bounds.lower is None or entry.post_id > bounds.lower)
+    ]
+    return kept[:count]
+
+
+def authors_recent(
+    author_ids: Sequence[int],
+    bounds: Bounds,
+    count: int,
+    read_posts: ReadPosts,
+) -> list[Entry]:
+    """The newest `count` posts of `author_ids` inside `bounds`, newest first, from the index;
+    `read_posts(author_ids, bounds, count)` reads the posts table where the index cannot answer.
+
+    Reads just above a bound (Mastodon's `min_id`, rare) go to the posts table: the index cannot tell
+    whether it holds everything between the bound and its oldest entry.
+    """
+    if not author_ids:
+        return []
+    if bounds.ascending:
+        return read_posts(author_ids, bounds, count)
+    high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
+    low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
+    keys = [author_key(author_id) for author_id in author_ids]
+    reply = cast(
+        list[Any], get_redis().eval(_MERGE_LUA, len(keys), *keys, high, low, count, AUTHOR_INDEX_CAP)
+    )
+    marks, members = reply[0], reply[1]
+    lists: list[list[Entry]] = [[entry_of_member(member) for member in members]]
+    missing = [author_id for author_id, mark in zip(author_ids, marks, strict=True) if mark == 1]
+    beyond = [author_id for author_id, mark in zip(author_ids, marks, strict=True) if mark == 2]
+    if missing:
+        for entries in _rebuild(missing, read_posts).values():
+            lists.append(_in_bounds(entries, bounds, count))
+    if beyond:
+        lists.append(read_posts(beyond, bounds, count))
+    # Every list is newest first; the page is the first `count` of their merge.
+    page: list[Entry] = []
+    for entry in heapq.merge(*lists, reverse=True):
+        page.append(entry)
+        if len(page) >= count:
+            break
+    return page

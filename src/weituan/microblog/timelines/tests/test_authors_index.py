@@ -1,0 +1,79 @@
+"""High-follower authors merged at read: the same pages from the Redis index as from the posts table."""
+
+from typing import Any, cast
+
+import pytest
+
+from weituan.core.redis import get_redis
+from weituan.microblog.services.posts import post_delete
+from weituan.microblog.timelines import authors
+from weituan.microblog.timelines.authors import author_key
+from weituan.microblog.timelines.queries import home_timeline_ids
+
+pytestmark = pytest.mark.django_db
+
+
+def _indexed(author: Any) -> list[int]:
+    members = cast(list[bytes], get_redis().zrange(author_key(author.pk), 0, -1))
+    return sorted((int(member.split(b":")[0]) for member in members if member != b"0"), reverse=True)
+
+
+@pytest.fixture
+def big_author(settings: Any, merchant: Any, people: Any, follow: Any) -> tuple[Any, list[Any]]:
+    """The merchant followed by three readers, above a fan-out threshold of two."""
+    settings.FANOUT_FOLLOWER_THRESHOLD = 2
+    readers = people(3)
+    for reader in readers:
+        follow(reader, merchant)
+        home_timeline_ids(reader.pk)
+    return merchant, readers
+
+
+def test_new_and_deleted_posts_reach_the_merge(
+    backend: str, big_author: Any, post_as: Any, run_on_commit: Any
+) -> None:
+    merchant, readers = big_author
+    first = post_as(merchant, "big 1")
+    assert home_timeline_ids(readers[0].pk) == [first.id]
+    if backend == "redis":
+        assert _indexed(merchant) == [first.id]  # built by that first read
+    second = post_as(merchant, "big 2")
+    if backend == "redis":
+        assert _indexed(merchant) == [second.id, first.id]  # added by the fan-out, not rebuilt
+    assert home_timeline_ids(readers[1].pk) == [second.id, first.id]
+    with run_on_commit():
+        post_delete(actor=merchant, post_id=second.id)
+    assert home_timeline_ids(readers[0].pk) == [first.id]
+    if backend == "redis":
+        assert _indexed(merchant) == [first.id]
+
+
+def test_lost_index_is_rebuilt_on_read(backend: str, big_author: Any, post_as: Any) -> None:
+    merchant, readers = big_author
+    posts = [post_as(merchant, f"big {index}") for index in range(3)][::-1]
+    assert home_timeline_ids(readers[0].pk) == [post.id for post in posts]
+    if backend == "redis":
+        get_redis().delete(author_key(merchant.pk))
+        assert _indexed(merchant) == []
+    assert home_timeline_ids(readers[2].pk) == [post.id for post in posts]
+    if backend == "redis":
+        assert _indexed(merchant) == [post.id for post in posts]
+
+
+def test_pages_below_a_full_index_are_exact(
+    backend: str, big_author: Any, post_as: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(authors, "AUTHOR_INDEX_CAP", 3)
+    merchant, readers = big_author
+    posts = [post_as(merchant, f"big {index}") for index in range(7)][::-1]
+    ids = [post.id for post in posts]
+    pages = []
+    page = home_timeline_ids(readers[0].pk, limit=2)
+    while page:
+        pages.append(page)
+        page = home_timeline_ids(readers[0].pk, max_id=page[-1], limit=2)
+    assert pages == [ids[0:2], ids[2:4], ids[4:6], ids[6:7]]
+    if backend == "redis":
+        assert _indexed(merchant) == ids[:3]  # the cap holds, deeper pages came from the posts table
+    assert home_timeline_ids(readers[0].pk, min_id=ids[5], limit=2) == [ids[3], ids[4]]
+    assert home_timeline_ids(readers[0].pk, since_id=ids[2], limit=5) == [ids[0], ids[1]]

@@ -1,0 +1,206 @@
+"""The home timeline answered in front of Django: the same bytes and headers as the view, and every
+request it must not answer (no token, a revoked or under-scoped token, a bad query) left to Django."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core import signals
+from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
+from django.test import Client, RequestFactory
+from django.utils import timezone
+
+from weituan.accounts import middleware as last_seen
+from weituan.accounts.models import AccessToken
+from weituan.accounts.tokens import access_token_issue, access_token_revoke
+from weituan.mastodon.api_timelines_fast import with_home_timeline, with_home_timeline_wsgi
+from weituan.microblog.services.interactions import like_add
+from weituan.microblog.timelines.queries import home_timeline_ids
+
+HOME = "/api/v1/timelines/home"
+
+
+class CountingWSGI:
+    """Django's WSGI handler, counting the requests that reach it."""
+
+    def __init__(self) -> None:
+        self.django = WSGIHandler()
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        self.calls += 1
+        return self.django(environ, start_response)
+
+
+def _wsgi_get(app: Any, url: str, **headers: Any) -> tuple[str, dict[str, str], bytes]:
+    environ = RequestFactory().get(url, **headers).environ
+    started: list[Any] = []
+    # As Django's test client does: the test's transaction must outlive the request.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(app(environ, lambda status, pairs: started.extend([status, pairs])))
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    return started[0], dict(started[1]), body
+
+
+@pytest.fixture
+def home_world(shopper: Any, merchant: Any, follow: Any, post_as: Any, repost_as: Any) -> list[int]:
+    """The shopper follows the merchant, who posted, quoted and reposted; the shopper liked one post."""
+    follow(shopper, merchant)
+    home_timeline_ids(shopper.pk)
+    first = post_as(merchant, "拼团开始 #双十一# @shopper")
+    second = post_as(merchant, "second deal")
+    repost_as(merchant, first, "转发理由")
+    repost_as(merchant, second)
+    like_add(user=shopper, post_id=first.id)
+    return home_timeline_ids(shopper.pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    ["", "?limit=2", "?limit=2&max_id={third}", "?min_id={third}", "?since_id={third}&limit=40&x=1"],
+)
+@pytest.mark.parametrize("language", ["", "en"])
+def test_fast_path_answers_as_the_view(
+    backend: str, shopper: Any, home_world: list[int], query: str, language: str
+) -> None:
+    assert len(home_world) == 4
+    url = HOME + query.format(third=home_world[2])
+    raw, _ = access_token_issue(user=shopper)
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    if language:
+        headers["HTTP_ACCEPT_LANGUAGE"] = language
+    view = Client().get(url, **headers)
+    app = CountingWSGI()
+    status, fast_headers, body = _wsgi_get(with_home_timeline_wsgi(app), url, **headers)
+    assert app.calls == 0  # answered in front of Django
+    assert status == "200 OK"
+    assert view.status_code == 200
+    assert body == view.content
+    assert fast_headers == dict(view.items())
+    assert len(view.json()) > 0
+
+
+@pytest.mark.django_db
+def test_fast_path_marks_the_caller_seen(shopper: Any, home_world: list[int]) -> None:
+    type(shopper).objects.filter(pk=shopper.pk).update(last_seen_at=None)
+    cache.clear()
+    last_seen._marked_until.clear()
+    raw, _ = access_token_issue(user=shopper)
+    app = CountingWSGI()
+    status, _, _ = _wsgi_get(with_home_timeline_wsgi(app), HOME, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert (status, app.calls) == ("200 OK", 0)
+    seen = type(shopper).objects.get(pk=shopper.pk).last_seen_at
+    assert seen is not None and seen <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_requests_the_fast_path_leaves_to_django(shopper: Any, home_world: list[int]) -> None:
+    raw, _ = access_token_issue(user=shopper)
+    write_only, _ = access_token_issue(user=shopper, scopes="write")
+    cases: list[tuple[str, dict[str, Any], int | None]] = [
+        (HOME, {}, 401),
+        (HOME, {"HTTP_AUTHORIZATION": "Basic abc"}, 401),
+        (HOME, {"HTTP_AUTHORIZATION": "Bearer nope"}, 401),
+        (HOME + "?limit=0", {"HTTP_AUTHORIZATION": f"Bearer {raw}"}, 422),
+        (HOME + "?max_id=x", {"HTTP_AUTHORIZATION": f"Bearer {raw}"}, 422),
+        (HOME, {"HTTP_AUTHORIZATION": f"Bearer {write_only}"}, None),
+        (HOME, {"HTTP_AUTHORIZATION": f"Bearer {raw}", "HTTP_HOST": "evil.example"}, 400),
+    ]
+    for url, headers, expected in cases:
+        app = CountingWSGI()
+        status, _, body = _wsgi_get(with_home_timeline_wsgi(app), url, **headers)
+        view = Client().get(url, **headers)
+        assert app.calls == 1, url
+        assert int(status.split()[0]) == view.status_code
+        assert body == view.content
+        if expected is not None:
+            assert view.status_code == expected
+        else:
+            assert view.status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_revoked_token_and_deactivated_user_are_refused_at_once(shopper: Any, home_world: list[int]) -> None:
+    raw, token = access_token_issue(user=shopper)
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    app = CountingWSGI()
+    fast = with_home_timeline_wsgi(app)
+    assert _wsgi_get(fast, HOME, **headers)[0] == "200 OK"
+    assert access_token_revoke(raw=raw)
+    status, _, body = _wsgi_get(fast, HOME, **headers)
+    assert (status, app.calls) == ("401 Unauthorized", 1)
+    assert b'"code":"invalid_token"' in body.replace(b" ", b"")
+    other, _ = access_token_issue(user=shopper)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {other}"}
+    assert _wsgi_get(fast, HOME, **headers)[0] == "200 OK"
+    type(shopper).objects.filter(pk=shopper.pk).update(is_active=False)
+    assert _wsgi_get(fast, HOME, **headers)[0] == "401 Unauthorized"
+    assert app.calls == 2
+    revoked_at = AccessToken.objects.get(pk=token.pk).revoked_at
+    assert revoked_at is not None and revoked_at <= timezone.now()
+
+
+def _asgi_get(app: Any, path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), *headers],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 40000),
+        "scheme": "http",
+        "http_version": "1.1",
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asgi_fast_path_answers_on_its_threads_and_passes_the_rest(
+    shopper: Any, merchant: Any, follow: Any, post_as: Any
+) -> None:
+    follow(shopper, merchant)
+    home_timeline_ids(shopper.pk)
+    post = post_as(merchant, "拼团开始")
+    raw, _ = access_token_issue(user=shopper)
+    passed: list[str] = []
+
+    async def django_stand_in(scope: Any, receive: Any, send: Any) -> None:
+        passed.append(scope["path"])
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = with_home_timeline(django_stand_in)
+    sent = _asgi_get(app, HOME, b"limit=2", [(b"authorization", f"Bearer {raw}".encode())])
+    view = Client().get(HOME + "?limit=2", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert passed == []
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == view.content
+    assert dict((k.decode(), v.decode()) for k, v in sent[0]["headers"]) == dict(view.items())
+    assert [status["id"] for status in view.json()] == [str(post.id)]
+    for path, headers in [
+        (HOME, []),
+        (HOME, [(b"authorization", b"Bearer wrong")]),
+        ("/api/v1/timelines/public", [(b"authorization", f"Bearer {raw}".encode())]),
+    ]:
+        assert _asgi_get(app, path, b"", headers)[0]["status"] == 418
+    assert passed == [HOME, HOME, "/api/v1/timelines/public"]
