@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "weituan.accounts.middleware.LastSeenMiddleware",  # who is active, for fan-out and instance stats
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -160,6 +161,8 @@ EMBEDDED_WORKER = env_bool("WEITUAN_EMBEDDED_WORKER", True)
 PERIODIC_TASKS = [
     ("weituan.deals.tasks.deals_sweep_task", env_int("WEITUAN_DEALS_SWEEP_SECONDS", 60, minimum=1)),
     ("weituan.tracking.tasks.outbox_move_task", env_int("WEITUAN_OUTBOX_MOVE_SECONDS", 15, minimum=1)),
+    ("weituan.microblog.timelines.tasks.fanout_jobs_prune_task", 3600),
+    ("weituan.microblog.timelines.tasks.fanout_sweep_task", 300),
 ]
 
 # --- analytics store -------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
-"""API authentication for django-ninja: OAuth bearer tokens, or the browser session.
+"""API authentication for django-ninja: OAuth bearer tokens, within their scopes, or the browser session.
 
-Endpoints use `auth=api_auth` (a user is required) or `auth=optional_auth` (anonymous allowed,
-`request.auth` is then None). The authenticated user is also put on `request.user`.
+Endpoints declare who may call them and, for tokens, which scopes let them in, as Mastodon does:
+`auth=scoped_auth("write", "write:statuses")` needs a user; `scoped_auth(..., anonymous=True)` also
+lets anonymous callers in (`request.auth` is then True and `request_user` None), while a token that
+is sent must still carry the scope. `api_auth` and `optional_auth` need `read` to look and `write` to
+change anything. A token without the scope gets 403 `insufficient_scope` before the endpoint runs, so
+nothing changes. A logged-in browser session has every scope.
 """
 
 from dataclasses import dataclass
@@ -12,16 +16,42 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 from ninja.security import APIKeyCookie, HttpBearer
 
-from weituan.accounts.tokens import access_token_resolve, access_token_user_id
-from weituan.core.errors import Unauthorized
+from weituan.accounts.scopes import default_scopes, scopes_allow
+from weituan.accounts.tokens import HOME_TIMELINE_SCOPES, access_token_resolve, access_token_viewer
+from weituan.core.errors import PermissionDenied, Unauthorized
+
+
+def _invalid_token() -> Unauthorized:
+    # A token that was sent but is wrong is an error, not an anonymous request.
+    return Unauthorized("The access token is invalid", code="invalid_token")
+
+
+def require_scopes(request: HttpRequest, granted: str, any_of: tuple[str, ...] | None) -> None:
+    """Refuse (403 `insufficient_scope`) a token whose `granted` scopes cover none of `any_of`.
+
+    `None` means the endpoint named none: the method decides (`read` for GET, else `write`).
+    """
+    needed = any_of if any_of is not None else default_scopes(request.method or "GET")
+    if needed and not scopes_allow(granted, needed):
+        raise PermissionDenied(
+            "This action is outside the authorized scopes",
+            code="insufficient_scope",
+            required_scopes=list(needed),
+        )
 
 
 class BearerTokenAuth(HttpBearer):
+    """A user's bearer token, which must grant one of `scopes` (None: by method; (): any token)."""
+
+    def __init__(self, scopes: tuple[str, ...] | None = None) -> None:
+        super().__init__()
+        self.scopes = scopes
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         row = access_token_resolve(token)
         if row is None or row.user is None:
-            # A token that was sent but is wrong is an error, not an anonymous request.
-            raise Unauthorized("The access token is invalid", code="invalid_token")
+            raise _invalid_token()
+        require_scopes(request, row.scopes, self.scopes)
         request.user = row.user
         request.oauth_token = row  # type: ignore[attr-defined]
         return row.user
@@ -41,11 +71,18 @@ class Viewer:
 class BearerViewerAuth(HttpBearer):
     """A bearer token resolved to the caller's id alone; `request.user` loads the account on first use."""
 
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.scopes = scopes
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user_id = access_token_user_id(token)
-        if user_id is None:
-            raise Unauthorized("The access token is invalid", code="invalid_token")
+        found = access_token_viewer(token)
+        if found is None:
+            raise _invalid_token()
+        user_id, granted = found
+        require_scopes(request, granted, self.scopes)
         request.user = SimpleLazyObject(lambda: get_user_model().objects.get(pk=user_id))  # type: ignore[assignment]
+        request.seen_user_id = user_id  # type: ignore[attr-defined]
         return Viewer(pk=user_id)
 
 
@@ -68,12 +105,23 @@ class AnonymousAllowed:
         return True
 
 
-bearer_auth = BearerTokenAuth()
 session_auth = SessionUserAuth()
+_anonymous = AnonymousAllowed()
+
+
+def scoped_auth(*scopes: str, anonymous: bool = False) -> list[Any]:
+    """The auth of an endpoint a token may call when it holds one of `scopes` (none named: any token)."""
+    callbacks: list[Any] = [BearerTokenAuth(scopes), session_auth]
+    if anonymous:
+        callbacks.append(_anonymous)
+    return callbacks
+
+
+bearer_auth = BearerTokenAuth()
 api_auth = [bearer_auth, session_auth]
+optional_auth = [bearer_auth, session_auth, _anonymous]
 # For reads that need only the caller's id: request.auth is then a Viewer or the session's user.
-viewer_auth = [BearerViewerAuth(), session_auth]
-optional_auth = [bearer_auth, session_auth, AnonymousAllowed()]
+viewer_auth = [BearerViewerAuth(HOME_TIMELINE_SCOPES), session_auth]
 
 
 def request_viewer(request: HttpRequest) -> Any:

@@ -15,13 +15,12 @@ from django.utils import timezone
 
 from weituan.accounts.models import AccessToken, AuthorizationCode, OAuthApplication, User
 from weituan.accounts.queries import user_for_login
+from weituan.accounts.scopes import scope_covered, scope_known
 from weituan.accounts.tokens import access_token_issue, token_hash
 from weituan.core.errors import ServiceError
 
 OOB_REDIRECT_URI = "urn:ietf:wg:oauth:2.0:oob"
 CODE_LIFETIME = timedelta(minutes=10)
-TOP_SCOPES = ("read", "write", "follow", "push", "profile")
-GRANULAR_PREFIXES = ("read:", "write:", "admin:read", "admin:write")
 GRANT_TYPES = ("authorization_code", "password", "client_credentials")
 
 
@@ -71,7 +70,7 @@ def scopes_parse(raw: str | None) -> list[str]:
     """Split a scope string ("read write", or "read+write" as some clients send it); unknown names fail."""
     names = [name for name in (raw or "").replace("+", " ").replace(",", " ").split() if name]
     for name in names:
-        if name not in TOP_SCOPES and not name.startswith(GRANULAR_PREFIXES):
+        if not scope_known(name):
             raise OAuthError("invalid_scope", f"Unknown scope: {name}")
     return list(dict.fromkeys(names))
 
@@ -84,7 +83,7 @@ def scopes_granted(requested: str | None, allowed: str) -> str:
     allowed_set = set(scopes_parse(allowed))
     wanted = scopes_parse(requested) or (["read"] if "read" in allowed_set else sorted(allowed_set))
     for name in wanted:
-        if name not in allowed_set and name.split(":")[0] not in allowed_set:
+        if not scope_covered(allowed_set, name):
             raise OAuthError("invalid_scope", f"The application may not ask for the scope {name}")
     return " ".join(wanted)
 

@@ -28,6 +28,11 @@ def user_by_username(username: str) -> User:
     return user
 
 
+def user_is_locked(user_id: int) -> bool:
+    """Whether the account approves its followers (Mastodon's `locked`); read fresh, never cached."""
+    return bool(User.objects.filter(pk=user_id, locked=True).exists())
+
+
 def users_by_ids(user_ids: Iterable[int]) -> dict[int, User]:
     """Active users by id in one query; missing ids are simply absent."""
     ids = list(set(user_ids))

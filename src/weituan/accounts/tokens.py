@@ -7,6 +7,10 @@ from django.db import connection
 from django.utils import timezone
 
 from weituan.accounts.models import AccessToken, OAuthApplication, User
+from weituan.accounts.scopes import scopes_allow
+
+# Mastodon's home timeline takes a token with `read` or `read:statuses`.
+HOME_TIMELINE_SCOPES = ("read", "read:statuses")
 
 
 def token_hash(raw: str) -> str:
@@ -38,8 +42,9 @@ def access_token_resolve(raw: str) -> AccessToken | None:
     return row
 
 
-def access_token_user_id(raw: str) -> int | None:
-    """The id of the active user a live `raw` token belongs to, or None; one indexed lookup.
+def access_token_viewer(raw: str) -> tuple[int, str] | None:
+    """(user id, granted scopes) of the active user a live `raw` token belongs to, or None; one
+    indexed lookup.
 
     Written as SQL because reads that need only the caller's id (the home timeline) make it on every
     request; revocation and deactivation take effect at once, as nothing is cached.
@@ -49,13 +54,22 @@ def access_token_user_id(raw: str) -> int | None:
     quote = connection.ops.quote_name
     tokens, users = quote(AccessToken._meta.db_table), quote(User._meta.db_table)
     sql = (
-        f"SELECT t.user_id FROM {tokens} t JOIN {users} u ON u.id = t.user_id"  # noqa: S608
+        f"SELECT t.user_id, t.scopes FROM {tokens} t JOIN {users} u ON u.id = t.user_id"  # noqa: S608
         " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [token_hash(raw), True])
         row = cursor.fetchone()
-    return int(row[0]) if row else None
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def access_token_user_id(raw: str, *, needs: tuple[str, ...] = HOME_TIMELINE_SCOPES) -> int | None:
+    """The id of the active user a live `raw` token belongs to, if the token grants one of `needs`;
+    else None. The default is what reading the home timeline, this lookup's main caller, needs."""
+    found = access_token_viewer(raw)
+    if found is None or not scopes_allow(found[1], needs):
+        return None
+    return found[0]
 
 
 def access_token_revoke(*, raw: str) -> bool:

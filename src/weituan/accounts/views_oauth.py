@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from weituan.accounts import oauth
 from weituan.accounts.oauth import OAuthError
+from weituan.accounts.scopes import GRANULAR_SCOPES, TOP_SCOPES
 from weituan.core.errors import RateLimited, ServiceError
 from weituan.core.ratelimit import rate_limit_hit
 
@@ -216,7 +217,7 @@ def server_metadata(request: HttpRequest) -> JsonResponse:
             "token_endpoint": url("accounts:oauth_token"),
             "revocation_endpoint": url("accounts:oauth_revoke"),
             "app_registration_endpoint": request.build_absolute_uri("/api/v1/apps"),
-            "scopes_supported": list(oauth.TOP_SCOPES),
+            "scopes_supported": [*TOP_SCOPES, *sorted(GRANULAR_SCOPES)],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": list(oauth.GRANT_TYPES),

@@ -12,13 +12,16 @@ from django.http import HttpRequest
 from ninja import Router
 
 from weituan.accounts import oauth, queries, services
-from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.accounts.models import AccessToken
 from weituan.core.errors import PermissionDenied, ValidationFailed
 from weituan.core.ratelimit import rate_limit_hit
-from weituan.mastodon.api_apps import app_token_auth
+from weituan.mastodon.api_apps import app_token_write_accounts_auth
+from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_OWN_ACCOUNT, WRITE_ACCOUNTS
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import account_json, credential_account_json
+from weituan.microblog.queries.relations import follow_requests_count
+from weituan.microblog.services import relations as relation_services
 from weituan.microblog.stats import account_counts
 
 router = Router(tags=["mastodon:accounts"])
@@ -35,10 +38,14 @@ def _client_address(request: HttpRequest) -> str:
 
 def _own_account(request: HttpRequest, user: Any) -> dict[str, Any]:
     counts = account_counts([user.pk])[user.pk]
-    return credential_account_json(user, counts, request=request)
+    return credential_account_json(
+        user, counts, request=request, follow_requests=follow_requests_count(user.pk)
+    )
 
 
-@router.post("/accounts", auth=app_token_auth, summary="Register an account (needs an app token)")
+@router.post(
+    "/accounts", auth=app_token_write_accounts_auth, summary="Register an account (needs an app token)"
+)
 def register(request: HttpRequest) -> dict[str, Any]:
     row: AccessToken = request.auth  # type: ignore[attr-defined]
     if row.user is not None:
@@ -51,7 +58,7 @@ def register(request: HttpRequest) -> dict[str, Any]:
         window_seconds=REGISTRATION_WINDOW_SECONDS,
     )
     params = mastodon_params(request)
-    assert row.application is not None  # guaranteed by app_token_auth
+    assert row.application is not None  # guaranteed by the app token auth
     missing = [name for name in ("username", "email", "password") if not params.text(name)]
     if missing:
         raise ValidationFailed(
@@ -70,16 +77,17 @@ def register(request: HttpRequest) -> dict[str, Any]:
     return issued.as_json()
 
 
-@router.get("/accounts/verify_credentials", auth=api_auth, summary="The caller's own account")
+@router.get("/accounts/verify_credentials", auth=READ_OWN_ACCOUNT, summary="The caller's own account")
 def verify_credentials(request: HttpRequest) -> dict[str, Any]:
     return _own_account(request, request_user(request))
 
 
-@router.patch("/accounts/update_credentials", auth=api_auth, summary="Change the caller's profile")
+@router.patch("/accounts/update_credentials", auth=WRITE_ACCOUNTS, summary="Change the caller's profile")
 def update_credentials(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     rate_limit_hit(f"profile:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
     params = mastodon_params(request)
+    was_locked = user.locked
     services.user_profile_update(
         user=user,
         display_name=params.text("display_name"),
@@ -91,16 +99,17 @@ def update_credentials(request: HttpRequest) -> dict[str, Any]:
         bot=params.flag("bot"),
         discoverable=params.flag("discoverable"),
     )
+    relation_services.account_lock_change(owner=user, was_locked=was_locked)
     return _own_account(request, user)
 
 
-@router.get("/accounts/lookup", auth=optional_auth, summary="Find an account by its @name")
+@router.get("/accounts/lookup", auth=READ_ACCOUNTS, summary="Find an account by its @name")
 def lookup(request: HttpRequest, acct: str) -> dict[str, Any]:
     user = queries.user_by_username(acct)
     return account_json(user, account_counts([user.pk])[user.pk], request=request)
 
 
-@router.get("/accounts/{int:account_id}", auth=optional_auth, summary="An account by id")
+@router.get("/accounts/{int:account_id}", auth=READ_ACCOUNTS, summary="An account by id")
 def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = queries.user_get(account_id)
     return account_json(user, account_counts([user.pk])[user.pk], request=request)

@@ -8,6 +8,7 @@ from ninja import Router
 from ninja.security import HttpBearer
 
 from weituan.accounts import oauth
+from weituan.accounts.auth import require_scopes
 from weituan.accounts.models import AccessToken, OAuthApplication
 from weituan.accounts.tokens import access_token_resolve
 from weituan.core.errors import Unauthorized
@@ -18,12 +19,18 @@ router = Router(tags=["mastodon:apps"])
 
 
 class AppTokenAuth(HttpBearer):
-    """Any live token issued to an application: a user's token or a client-credentials app token."""
+    """Any live token issued to an application (a user's token or a client-credentials app token)
+    that grants one of `scopes`; no scopes named means any such token."""
+
+    def __init__(self, scopes: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.scopes = scopes
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         row = access_token_resolve(token)
         if row is None or row.application is None:
             raise Unauthorized("The access token is invalid", code="invalid_token")
+        require_scopes(request, row.scopes, self.scopes)
         request.oauth_token = row  # type: ignore[attr-defined]
         if row.user is not None:
             request.user = row.user
@@ -31,6 +38,8 @@ class AppTokenAuth(HttpBearer):
 
 
 app_token_auth = AppTokenAuth()
+# Registering an account through an application, as Mastodon asks: `write` or `write:accounts`.
+app_token_write_accounts_auth = AppTokenAuth(("write", "write:accounts"))
 
 
 def _vapid_key() -> str:

@@ -5,9 +5,10 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router
 
-from weituan.accounts.auth import api_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_statuses import write_limit
+from weituan.mastodon.endpoint_auth import WRITE_MEDIA
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_statuses import media_json
 from weituan.microblog.queries.posts import media_get_for_owner
@@ -28,22 +29,22 @@ def _upload(request: HttpRequest) -> dict[str, Any]:
     return media_json(media, request)
 
 
-@router.post("/media", auth=api_auth, summary="Upload an image (v1)")
+@router.post("/media", auth=WRITE_MEDIA, summary="Upload an image (v1)")
 def media_post_v1(request: HttpRequest) -> dict[str, Any]:
     return _upload(request)
 
 
-@router_v2.post("/media", auth=api_auth, summary="Upload an image (v2; processed at once, so url is set)")
+@router_v2.post("/media", auth=WRITE_MEDIA, summary="Upload an image (v2; processed at once, so url is set)")
 def media_post_v2(request: HttpRequest) -> dict[str, Any]:
     return _upload(request)
 
 
-@router.get("/media/{int:media_id}", auth=api_auth, summary="One of your uploads")
+@router.get("/media/{int:media_id}", auth=WRITE_MEDIA, summary="One of your uploads")
 def media_get(request: HttpRequest, media_id: int) -> dict[str, Any]:
     return media_json(media_get_for_owner(request_user(request), media_id), request)
 
 
-@router.put("/media/{int:media_id}", auth=api_auth, summary="Describe one of your uploads")
+@router.put("/media/{int:media_id}", auth=WRITE_MEDIA, summary="Describe one of your uploads")
 def media_put(request: HttpRequest, media_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)

@@ -6,9 +6,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
-from weituan.accounts.auth import api_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_statuses import write_limit
+from weituan.mastodon.endpoint_auth import (
+    READ_MARKERS,
+    READ_NOTIFICATIONS,
+    WRITE_MARKERS,
+    WRITE_NOTIFICATIONS,
+)
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
@@ -32,7 +38,7 @@ def _list_param(request: HttpRequest, name: str) -> list[str]:
     return request.GET.getlist(f"{name}[]") or request.GET.getlist(name)
 
 
-@router.get("/notifications", auth=api_auth, summary="Your notifications, newest first")
+@router.get("/notifications", auth=READ_NOTIFICATIONS, summary="Your notifications, newest first")
 def notifications_list(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=40, max_limit=80)
@@ -54,19 +60,21 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@router.get("/notifications/unread_count", auth=api_auth, summary="How many notifications are unread")
+@router.get(
+    "/notifications/unread_count", auth=READ_NOTIFICATIONS, summary="How many notifications are unread"
+)
 def notifications_unread(request: HttpRequest) -> dict[str, int]:
     return {"count": notifications_unread_count(request_user(request))}
 
 
-@router.get("/notifications/{int:notification_id}", auth=api_auth, summary="One notification")
+@router.get("/notifications/{int:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
 def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)
     row = notification_get(user, notification_id)
     return notifications_json([row], user, request)[0]
 
 
-@router.post("/notifications/clear", auth=api_auth, summary="Delete all your notifications")
+@router.post("/notifications/clear", auth=WRITE_NOTIFICATIONS, summary="Delete all your notifications")
 def notifications_clear_all(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -74,7 +82,11 @@ def notifications_clear_all(request: HttpRequest) -> dict[str, Any]:
     return {}
 
 
-@router.post("/notifications/{int:notification_id}/dismiss", auth=api_auth, summary="Delete one notification")
+@router.post(
+    "/notifications/{int:notification_id}/dismiss",
+    auth=WRITE_NOTIFICATIONS,
+    summary="Delete one notification",
+)
 def notification_dismiss_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -93,12 +105,12 @@ def _marker(user: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/markers", auth=api_auth, summary="Read markers (notifications)")
+@router.get("/markers", auth=READ_MARKERS, summary="Read markers (notifications)")
 def markers_get(request: HttpRequest) -> dict[str, Any]:
     return _marker(request_user(request))
 
 
-@router.post("/markers", auth=api_auth, summary="Move the notifications read marker")
+@router.post("/markers", auth=WRITE_MARKERS, summary="Move the notifications read marker")
 def markers_post(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)

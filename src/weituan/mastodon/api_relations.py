@@ -1,4 +1,5 @@
-"""Mastodon API: relations (follow, block, mute, relationships, follower lists) and an account's statuses.
+"""Mastodon API: relations (follow, follow requests, block, mute, relationships, follower lists) and an
+account's statuses.
 
 Ids in paths use the `int` converter, so /accounts/relationships is never read as an account id.
 Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.
@@ -10,10 +11,20 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.accounts.queries import user_get, users_by_ids
 from weituan.core.errors import ValidationFailed
 from weituan.core.ratelimit import rate_limit_hit
+from weituan.mastodon.endpoint_auth import (
+    READ_ACCOUNTS,
+    READ_BLOCKS,
+    READ_FOLLOWS,
+    READ_MUTES,
+    READ_STATUSES,
+    WRITE_BLOCKS,
+    WRITE_FOLLOWS,
+    WRITE_MUTES,
+)
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
@@ -39,49 +50,49 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
     return relation_queries.relationships(user.pk, [account_id])[0]
 
 
-@router.post("/accounts/{int:account_id}/follow", auth=api_auth, summary="Follow an account")
+@router.post("/accounts/{int:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.follow_create(follower=user, followee_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unfollow", auth=api_auth, summary="Stop following an account")
+@router.post("/accounts/{int:account_id}/unfollow", auth=WRITE_FOLLOWS, summary="Stop following an account")
 def unfollow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.follow_delete(follower=user, followee_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/block", auth=api_auth, summary="Block an account")
+@router.post("/accounts/{int:account_id}/block", auth=WRITE_BLOCKS, summary="Block an account")
 def block(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.block_create(blocker=user, blocked_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unblock", auth=api_auth, summary="Lift a block")
+@router.post("/accounts/{int:account_id}/unblock", auth=WRITE_BLOCKS, summary="Lift a block")
 def unblock(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.block_delete(blocker=user, blocked_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/mute", auth=api_auth, summary="Mute an account")
+@router.post("/accounts/{int:account_id}/mute", auth=WRITE_MUTES, summary="Mute an account")
 def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.mute_create(muter=user, muted_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unmute", auth=api_auth, summary="Unmute an account")
+@router.post("/accounts/{int:account_id}/unmute", auth=WRITE_MUTES, summary="Unmute an account")
 def unmute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.mute_delete(muter=user, muted_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.get("/accounts/relationships", auth=api_auth, summary="Relationships with the given accounts")
+@router.get("/accounts/relationships", auth=READ_FOLLOWS, summary="Relationships with the given accounts")
 def relationships(request: HttpRequest) -> list[dict[str, Any]]:
     raw = request.GET.getlist("id[]") + request.GET.getlist("id")
     try:
@@ -106,7 +117,7 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
     return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit}
 
 
-@router.get("/accounts/{int:account_id}/followers", auth=optional_auth, summary="Who follows an account")
+@router.get("/accounts/{int:account_id}/followers", auth=READ_ACCOUNTS, summary="Who follows an account")
 def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -114,7 +125,7 @@ def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/accounts/{int:account_id}/following", auth=optional_auth, summary="Whom an account follows")
+@router.get("/accounts/{int:account_id}/following", auth=READ_ACCOUNTS, summary="Whom an account follows")
 def following(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -122,20 +133,44 @@ def following(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/blocks", auth=api_auth, summary="Accounts the caller blocked")
+@router.get("/blocks", auth=READ_BLOCKS, summary="Accounts the caller blocked")
 def blocks(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.blocks_page(request_user(request).pk, **_list_args(request))
     return _accounts_page(request, response, rows)
 
 
-@router.get("/mutes", auth=api_auth, summary="Accounts the caller muted")
+@router.get("/mutes", auth=READ_MUTES, summary="Accounts the caller muted")
 def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.mutes_page(request_user(request).pk, **_list_args(request))
     return _accounts_page(request, response, rows)
 
 
+@router.get("/follow_requests", auth=READ_FOLLOWS, summary="Accounts waiting for the caller's approval")
+def follow_requests(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
+    rows = relation_queries.follow_requests_page(request_user(request).pk, **_list_args(request))
+    return _accounts_page(request, response, rows)
+
+
+@router.post(
+    "/follow_requests/{int:account_id}/authorize", auth=WRITE_FOLLOWS, summary="Accept a follow request"
+)
+def follow_request_authorize(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.follow_request_authorize(owner=user, requester_id=account_id)
+    return _relationship_with(user, account_id)
+
+
+@router.post(
+    "/follow_requests/{int:account_id}/reject", auth=WRITE_FOLLOWS, summary="Turn down a follow request"
+)
+def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    user = _writer(request)
+    relation_services.follow_request_reject(owner=user, requester_id=account_id)
+    return _relationship_with(user, account_id)
+
+
 @router.get(
-    "/accounts/{int:account_id}/statuses", auth=optional_auth, summary="An account's posts and reposts"
+    "/accounts/{int:account_id}/statuses", auth=READ_STATUSES, summary="An account's posts and reposts"
 )
 def account_statuses(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     author = user_get(account_id)

@@ -11,9 +11,10 @@ from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from weituan.accounts.auth import optional_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_trends import tag_json
+from weituan.mastodon.endpoint_auth import READ_SEARCH
 from weituan.mastodon.pagination import MAX_LIMIT, page_params
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import statuses_json
@@ -73,12 +74,12 @@ def _search(request: HttpRequest, params: SearchQuery) -> dict[str, list[Any]]:
     return found
 
 
-@router_v2.get("/search", auth=optional_auth)
+@router_v2.get("/search", auth=READ_SEARCH)
 def search_v2(request: HttpRequest, params: Query[SearchQuery]) -> dict[str, list[Any]]:
     return _search(request, params)
 
 
-@router.get("/search", auth=optional_auth)
+@router.get("/search", auth=READ_SEARCH)
 def search_v1(request: HttpRequest, params: Query[SearchQuery]) -> dict[str, list[Any]]:
     found = _search(request, params)
     found["hashtags"] = [tag["name"] for tag in found["hashtags"]]

@@ -12,9 +12,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
-from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.core.ratelimit import rate_limit_hit
+from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_STATUSES, WRITE_FAVOURITES, WRITE_STATUSES
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import MastodonParams, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
@@ -99,7 +100,7 @@ def _status_response(request: HttpRequest, post_id: int) -> dict[str, Any]:
     return status_json(post_view_for_user(user, post_id), request)
 
 
-@router.post("/statuses", auth=api_auth, summary="Post a status, a comment (in_reply_to_id) or a quote")
+@router.post("/statuses", auth=WRITE_STATUSES, summary="Post a status, a comment (in_reply_to_id) or a quote")
 def status_post(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -117,12 +118,12 @@ def status_post(request: HttpRequest) -> dict[str, Any]:
     return _status_response(request, post_id)
 
 
-@router.get("/statuses/{int:status_id}", auth=optional_auth, summary="A status")
+@router.get("/statuses/{int:status_id}", auth=READ_STATUSES, summary="A status")
 def status_get(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.delete("/statuses/{int:status_id}", auth=api_auth, summary="Delete a status")
+@router.delete("/statuses/{int:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
 def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -131,7 +132,7 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return deleted_status_json(view, request)
 
 
-@router.get("/statuses/{int:status_id}/context", auth=optional_auth, summary="Comments around a status")
+@router.get("/statuses/{int:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
 def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     context = post_context(request_user(request), status_id)
     return {
@@ -140,7 +141,9 @@ def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     }
 
 
-@router.post("/statuses/{int:status_id}/reblog", auth=api_auth, summary="Repost (a plain Weibo forward)")
+@router.post(
+    "/statuses/{int:status_id}/reblog", auth=WRITE_STATUSES, summary="Repost (a plain Weibo forward)"
+)
 def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -149,7 +152,7 @@ def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, repost.id)
 
 
-@router.post("/statuses/{int:status_id}/unreblog", auth=api_auth, summary="Undo a plain repost")
+@router.post("/statuses/{int:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
 def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -157,7 +160,7 @@ def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{int:status_id}/favourite", auth=api_auth, summary="Like")
+@router.post("/statuses/{int:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
 def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -165,7 +168,7 @@ def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{int:status_id}/unfavourite", auth=api_auth, summary="Take a like back")
+@router.post("/statuses/{int:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
 def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -179,7 +182,7 @@ def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     return response
 
 
-@router.get("/statuses/{int:status_id}/reblogged_by", auth=optional_auth, summary="Who reposted")
+@router.get("/statuses/{int:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
 def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = reposted_by(
@@ -193,7 +196,7 @@ def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     return _accounts_page(request, rows)
 
 
-@router.get("/statuses/{int:status_id}/favourited_by", auth=optional_auth, summary="Who liked")
+@router.get("/statuses/{int:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
 def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = liked_by(

@@ -19,6 +19,18 @@ from weituan.microblog.timelines.queries import home_timeline_ids, public_timeli
 router = Router(tags=["mastodon:timelines"])
 
 
+def home_timeline_page(request: HttpRequest, viewer_id: int) -> tuple[list[int], list[dict[str, Any]]]:
+    """The post ids and Status entities of the caller's home page asked for by the query string.
+
+    Shared with the ASGI fast path (`api_timelines_fast`), so both answer with the same JSON.
+    """
+    page = page_params_from_request(request)
+    ids = home_timeline_ids(
+        viewer_id, max_id=page.max_id, since_id=page.since_id, min_id=page.min_id, limit=page.limit
+    )
+    return ids, timeline_statuses_json(ids, viewer_id, request)
+
+
 def _statuses(
     request: HttpRequest, response: HttpResponse, ids: list[int], viewer: Any
 ) -> list[dict[str, Any]]:
@@ -28,12 +40,9 @@ def _statuses(
 
 @router.get("/timelines/home", auth=viewer_auth, summary="The caller's home timeline")
 def home(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
-    viewer = request_viewer(request)
-    page = page_params_from_request(request)
-    ids = home_timeline_ids(
-        viewer.pk, max_id=page.max_id, since_id=page.since_id, min_id=page.min_id, limit=page.limit
-    )
-    return _statuses(request, response, ids, viewer)
+    ids, statuses = home_timeline_page(request, request_viewer(request).pk)
+    set_link_header(response, request, ids)
+    return statuses
 
 
 @router.get("/timelines/public", auth=optional_auth, summary="Every public post")

@@ -13,7 +13,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from weituan.accounts.auth import optional_auth, request_user
+from weituan.accounts.auth import request_user
+from weituan.mastodon.endpoint_auth import ANY_TOKEN
 from weituan.mastodon.serializers_accounts import absolute_url
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries.posts import posts_hydrate
@@ -72,17 +73,17 @@ def _trending_tags(request: HttpRequest, params: TrendsQuery) -> list[dict[str, 
     ]
 
 
-@router.get("/trends/tags", auth=optional_auth)
+@router.get("/trends/tags", auth=ANY_TOKEN)
 def trends_tags(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
     return _trending_tags(request, params)
 
 
-@router.get("/trends", auth=optional_auth)
+@router.get("/trends", auth=ANY_TOKEN)
 def trends(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
     return _trending_tags(request, params)
 
 
-@router.get("/trends/statuses", auth=optional_auth)
+@router.get("/trends/statuses", auth=ANY_TOKEN)
 def trends_statuses(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
     viewer = request_user(request)
     post_ids = trending_post_ids(limit=min(params.limit, TRENDS_MAX_LIMIT * 2), offset=params.offset)
@@ -93,6 +94,6 @@ def trends_statuses(request: HttpRequest, params: Query[TrendsQuery]) -> list[di
     return statuses_json(views, request)
 
 
-@router.get("/trends/links", auth=optional_auth)
+@router.get("/trends/links", auth=ANY_TOKEN)
 def trends_links(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
     return []

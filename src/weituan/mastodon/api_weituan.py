@@ -6,9 +6,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
-from weituan.accounts.auth import api_auth, optional_auth, request_user
+from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_statuses import write_limit
+from weituan.mastodon.endpoint_auth import READ_NOTIFICATIONS, READ_STATUSES, WRITE_NOTIFICATIONS
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
@@ -33,7 +34,7 @@ def _node_json(node: TreeNode) -> dict[str, Any]:
     }
 
 
-@router.get("/posts/{int:post_id}/tree", auth=optional_auth, summary="The repost tree below a post")
+@router.get("/posts/{int:post_id}/tree", auth=READ_STATUSES, summary="The repost tree below a post")
 def post_tree(request: HttpRequest, post_id: int) -> dict[str, Any]:
     tree = repost_tree(post_id, request_user(request))
     return {
@@ -47,7 +48,7 @@ def post_tree(request: HttpRequest, post_id: int) -> dict[str, Any]:
 
 
 @router.get(
-    "/posts/{int:post_id}/chain", auth=optional_auth, summary="Every hop from a repost up to its root"
+    "/posts/{int:post_id}/chain", auth=READ_STATUSES, summary="Every hop from a repost up to its root"
 )
 def post_chain(request: HttpRequest, post_id: int) -> dict[str, Any]:
     hops = repost_chain(post_id, request_user(request))
@@ -67,7 +68,7 @@ def post_chain(request: HttpRequest, post_id: int) -> dict[str, Any]:
     }
 
 
-@router.get("/posts/{int:post_id}/comments", auth=optional_auth, summary="Top comments, or replies to one")
+@router.get("/posts/{int:post_id}/comments", auth=READ_STATUSES, summary="Top comments, or replies to one")
 def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
     page = page_params_from_request(request)
     replies_of = request.GET.get("replies_of")
@@ -88,12 +89,18 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
     return response
 
 
-@router.get("/notifications/unread_count", auth=api_auth, summary="How many notifications are unread")
+@router.get(
+    "/notifications/unread_count", auth=READ_NOTIFICATIONS, summary="How many notifications are unread"
+)
 def unread_count(request: HttpRequest) -> dict[str, int]:
     return {"count": notifications_unread_count(request_user(request))}
 
 
-@router.post("/notifications/read", auth=api_auth, summary="Mark notifications read (all, or up to up_to_id)")
+@router.post(
+    "/notifications/read",
+    auth=WRITE_NOTIFICATIONS,
+    summary="Mark notifications read (all, or up to up_to_id)",
+)
 def notifications_read(request: HttpRequest) -> dict[str, int]:
     user = request_user(request)
     write_limit(user)

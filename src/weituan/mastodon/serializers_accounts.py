@@ -122,7 +122,7 @@ def accounts_json(users: Iterable[Any], request: HttpRequest | None = None) -> l
 
 
 def credential_account_json(
-    user: Any, counts: AccountCounts, *, request: HttpRequest | None = None
+    user: Any, counts: AccountCounts, *, request: HttpRequest | None = None, follow_requests: int = 0
 ) -> dict[str, Any]:
     """The CredentialAccount entity (the caller's own account, with `source` and `role`)."""
     data = account_json(user, counts, request=request)
@@ -132,7 +132,7 @@ def credential_account_json(
         "language": user.locale or "",
         "note": user.bio,
         "fields": [],
-        "follow_requests_count": 0,
+        "follow_requests_count": follow_requests,
         "hide_collections": False,
         "discoverable": data["discoverable"],
         "indexable": data["indexable"],

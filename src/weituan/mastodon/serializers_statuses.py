@@ -194,7 +194,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "reblogs_count": post.reposts_count,
         "favourites_count": post.likes_count,
         "replies_count": post.comments_count,
-        "quotes_count": 0,
+        "quotes_count": post.quotes_count,
         "in_reply_to_id": str(in_reply_to_id) if in_reply_to_id else None,
         "in_reply_to_account_id": str(in_reply_to_account_id) if in_reply_to_account_id else None,
         "reblog": nested,

@@ -31,6 +31,8 @@ class Post(models.Model):
     Counters: `reposts_count` of an original counts every live repost anywhere in its tree (what Weibo
     shows as 转发); of a repost, only the live reposts made directly of it. `comments_count` of a post
     counts its live comments and replies; of a top comment, its live replies. `likes_count` counts likes.
+    `quotes_count` counts, the same way as `reposts_count`, only the reposts that carry a comment of their
+    own (Mastodon's quotes).
     """
 
     id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
@@ -57,6 +59,8 @@ class Post(models.Model):
     reposts_count = models.PositiveIntegerField(default=0)
     comments_count = models.PositiveIntegerField(default=0)
     likes_count = models.PositiveIntegerField(default=0)
+    # A database default too, so bulk loaders that name their columns need not know this one.
+    quotes_count = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -127,6 +131,30 @@ class Follow(models.Model):
             models.CheckConstraint(condition=~Q(follower=models.F("followee")), name="follow_not_self"),
         ]
         indexes = [models.Index(fields=["followee", "follower"], name="follow_followee")]
+
+
+class FollowRequest(models.Model):
+    """A request to follow a locked account, waiting for its owner to authorize or reject it.
+
+    While it waits there is no `Follow` row, so nothing of the owner's reaches the requester's timeline.
+    """
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follow_requests_sent"
+    )
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follow_requests_received"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["requester", "target"], name="follow_request_once"),
+            models.CheckConstraint(
+                condition=~Q(requester=models.F("target")), name="follow_request_not_self"
+            ),
+        ]
+        indexes = [models.Index(fields=["target", "-id"], name="follow_request_target_id")]
 
 
 class Block(models.Model):
@@ -208,6 +236,7 @@ class NotificationKind(models.TextChoices):
     REPOST = "repost", "repost"
     LIKE = "like", "like"
     FOLLOW = "follow", "follow"
+    FOLLOW_REQUEST = "follow_request", "follow request"
 
 
 class Notification(models.Model):
@@ -216,7 +245,7 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=10, choices=NotificationKind.choices)
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
     post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)

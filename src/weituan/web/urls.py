@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from weituan.web import share_links, views, views_discover, views_people
+from weituan.web import share_links, views, views_discover, views_follow_requests, views_people
 
 app_name = "web"
 urlpatterns = [
@@ -11,6 +11,13 @@ urlpatterns = [
     path("timeline/new", views.home_new, name="home_new"),
     path("notifications", views.notifications, name="notifications"),
     path("notifications/badge", views.notifications_badge, name="notifications_badge"),
+    path("follow-requests", views_follow_requests.follow_requests, name="follow_requests"),
+    path("follow-requests/lock", views_follow_requests.account_lock, name="account_lock"),
+    path(
+        "follow-requests/<str:username>",
+        views_follow_requests.follow_request_decide,
+        name="follow_request_decide",
+    ),
     path("search", views_discover.search, name="search"),
     path("trending", views_discover.trending, name="trending"),
     path("topics/<str:name>", views_discover.topic, name="topic"),

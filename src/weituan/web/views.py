@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from weituan.accounts.queries import verified_merchants
 from weituan.microblog.queries.notifications import notifications_page, notifications_unread_count
 from weituan.microblog.queries.posts import posts_hydrate
+from weituan.microblog.queries.relations import follow_requests_count
 from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.services.notifications import notifications_mark_read
 from weituan.microblog.timelines.queries import home_timeline_ids, public_timeline_ids
@@ -101,13 +102,15 @@ def notifications(request: HttpRequest) -> HttpResponse:
     if rows and max_id is None:
         notifications_mark_read(user_id=rows[0].recipient_id, up_to_id=rows[0].id)
     ids = [row.id for row in rows]
-    context = {
+    context: dict[str, Any] = {
         "rows": rows,
         "unread_ids": unread_ids,
         "more_url": more_url(reverse("web:notifications"), ids, NOTIFICATIONS_PER_PAGE),
     }
     if max_id is not None and is_htmx(request):
         return render(request, "web/_notification_list.html", context)
+    owner: Any = request.user
+    context["follow_requests"] = follow_requests_count(owner.pk)
     return render(request, "web/notifications.html", context)
 
 

@@ -165,11 +165,14 @@ def relation_change(request: HttpRequest, username: str) -> HttpResponse:
         action(request.user, person.pk)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page_url)
+    relation = _relation(request.user, person)
     note = _relation_note(request.POST["action"])
+    if relation is not None and relation["requested"]:
+        note = _("Follow request sent. You will follow them once they approve it.")
     if is_htmx(request):
         context = {
             "person": person,
-            "relation": _relation(request.user, person),
+            "relation": relation,
             "compact": request.POST.get("compact") == "1",
             "flash_note": note,
             "flash_oob": True,

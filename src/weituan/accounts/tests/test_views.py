@@ -270,8 +270,7 @@ def test_name_badge_tag(shopper: User, merchant: User) -> None:
 
 
 @pytest.mark.django_db
-def test_last_seen_middleware_marks_logged_in_visitors(shopper: User, outsider: User, settings: Any) -> None:
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "weituan.accounts.middleware.LastSeenMiddleware"]
+def test_last_seen_middleware_marks_logged_in_visitors(shopper: User, outsider: User) -> None:
     _logged_in(shopper).get(reverse("accounts:profile"))
     Client().get(reverse("accounts:login"))
     shopper.refresh_from_db()

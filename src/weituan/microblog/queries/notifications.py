@@ -2,7 +2,8 @@
 
 Weituan's kinds map onto Mastodon's notification types: a mention or a comment is a `mention` (Mastodon
 shows replies as mentions), a repost is a `reblog` when it has no comment of its own and a `quote` when
-it has, a like is a `favourite`, a follow a `follow`.
+it has, a like is a `favourite`, a follow a `follow`, a request to follow a locked account a
+`follow_request`.
 """
 
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from weituan.core.errors import NotFound
 from weituan.microblog.models import Notification, NotificationKind
+from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.relations import hidden_author_ids
 
 MASTODON_TYPE_FILTERS: dict[str, Q] = {
@@ -23,6 +25,7 @@ MASTODON_TYPE_FILTERS: dict[str, Q] = {
     "quote": Q(kind=NotificationKind.REPOST) & ~Q(post__comment=""),
     "favourite": Q(kind=NotificationKind.LIKE),
     "follow": Q(kind=NotificationKind.FOLLOW),
+    "follow_request": Q(kind=NotificationKind.FOLLOW_REQUEST),
 }
 
 
@@ -36,6 +39,8 @@ def mastodon_type(notification: Notification) -> str:
         return "quote" if post is not None and post.comment else "reblog"
     if kind == NotificationKind.LIKE:
         return "favourite"
+    if kind == NotificationKind.FOLLOW_REQUEST:
+        return "follow_request"
     return "follow"
 
 
@@ -70,16 +75,7 @@ def notifications_page(
     hidden = hidden_author_ids(user.pk)
     if hidden:
         rows = rows.exclude(actor_id__in=hidden)
-    if max_id is not None:
-        rows = rows.filter(id__lt=max_id)
-    lower = min_id if min_id is not None else since_id
-    if lower is not None:
-        rows = rows.filter(id__gt=lower)
-    ascending = min_id is not None
-    found = list(rows.order_by("id" if ascending else "-id")[:limit])
-    if ascending:
-        found.reverse()
-    return found
+    return id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
 
 
 def notification_get(user: Any, notification_id: int) -> Notification:

@@ -24,6 +24,7 @@ from weituan.microblog.models import (
     Topic,
     Visibility,
 )
+from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.relations import hidden_author_ids, is_blocked_between, is_following
 from weituan.microblog.queries.rows import (
     ModelColumns,
@@ -355,22 +356,6 @@ def post_view_for_user(user: Any, post_id: int) -> PostView:
     return posts_hydrate([post.id], user)[0]
 
 
-def _page_ids(
-    rows: Any, *, max_id: int | None, since_id: int | None, min_id: int | None, limit: int
-) -> list[int]:
-    """Ids of a page of `rows`, newest first, Mastodon style (`min_id` gives the page just above)."""
-    if max_id is not None:
-        rows = rows.filter(id__lt=max_id)
-    lower = min_id if min_id is not None else since_id
-    if lower is not None:
-        rows = rows.filter(id__gt=lower)
-    ascending = min_id is not None
-    ids = list(rows.order_by("id" if ascending else "-id").values_list("id", flat=True)[:limit])
-    if ascending:
-        ids.reverse()
-    return ids
-
-
 def comments_page(
     viewer: Any,
     post_id: int,
@@ -392,7 +377,9 @@ def comments_page(
     )
     if viewer is not None:
         rows = rows.exclude(author_id__in=hidden_author_ids(viewer.pk))
-    ids = _page_ids(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    ids = id_page(
+        rows.values_list("id", flat=True), max_id=max_id, since_id=since_id, min_id=min_id, limit=limit
+    )
     return posts_hydrate(ids, viewer)
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Q, Value
 
-from weituan.microblog.models import Block, Follow, Mute
+from weituan.microblog.models import Block, Follow, FollowRequest, Mute
+from weituan.microblog.queries.paging import id_page
 
 
 def is_blocked_between(user_a_id: int, user_b_id: int) -> bool:
@@ -57,17 +58,10 @@ class RelationRow:
 def _page(
     rows: Any, user_field: str, *, max_id: int | None, since_id: int | None, min_id: int | None, limit: int
 ) -> list[RelationRow]:
-    if max_id is not None:
-        rows = rows.filter(id__lt=max_id)
-    lower = min_id if min_id is not None else since_id
-    if lower is not None:
-        rows = rows.filter(id__gt=lower)
-    ascending = min_id is not None
-    rows = rows.order_by("id" if ascending else "-id").values_list("id", user_field)[:limit]
-    found = [RelationRow(cursor=cursor, user_id=user_id) for cursor, user_id in rows]
-    if ascending:
-        found.reverse()
-    return found
+    page = id_page(
+        rows.values_list("id", user_field), max_id=max_id, since_id=since_id, min_id=min_id, limit=limit
+    )
+    return [RelationRow(cursor=cursor, user_id=user_id) for cursor, user_id in page]
 
 
 def followers_page(
@@ -122,6 +116,29 @@ def mutes_page(
     return _page(rows, "muted_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
 
 
+def follow_requests_page(
+    user_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 40,
+) -> list[RelationRow]:
+    """Who asked to follow `user_id` and waits for an answer, newest first, paged by request id."""
+    rows = FollowRequest.objects.filter(target_id=user_id)
+    return _page(rows, "requester_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def pending_requester_ids(user_id: int) -> list[int]:
+    """Every account waiting for `user_id` to answer its follow request, oldest request first."""
+    rows = FollowRequest.objects.filter(target_id=user_id).order_by("id")
+    return list(rows.values_list("requester_id", flat=True))
+
+
+def follow_requests_count(user_id: int) -> int:
+    return FollowRequest.objects.filter(target_id=user_id).count()
+
+
 def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
     """Mastodon's Relationship entity from `viewer_id` to each of `ids`, in order, in one query."""
     wanted = list(dict.fromkeys(int(i) for i in ids))
@@ -142,6 +159,12 @@ def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
             Value("blocked_by"), "blocker_id"
         ),
         Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted).values_list(Value("muting"), "muted_id"),
+        FollowRequest.objects.filter(requester_id=viewer_id, target_id__in=wanted).values_list(
+            Value("requested"), "target_id"
+        ),
+        FollowRequest.objects.filter(target_id=viewer_id, requester_id__in=wanted).values_list(
+            Value("requested_by"), "requester_id"
+        ),
     ]
     for mark, other_id in queries[0].union(*queries[1:], all=True):
         marks.add((str(mark), int(other_id)))
@@ -162,8 +185,8 @@ def relationship_json(other_id: int, marks: set[tuple[str, int]]) -> dict[str, A
         "blocked_by": ("blocked_by", other_id) in marks,
         "muting": muting,
         "muting_notifications": muting,
-        "requested": False,
-        "requested_by": False,
+        "requested": ("requested", other_id) in marks,
+        "requested_by": ("requested_by", other_id) in marks,
         "domain_blocking": False,
         "endorsed": False,
         "note": "",

@@ -7,6 +7,7 @@ from typing import Any
 
 from weituan.core.errors import NotFound
 from weituan.microblog.models import Like, Post, PostKind
+from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.posts import post_get_for_user
 from weituan.microblog.queries.relations import hidden_author_ids
 
@@ -130,21 +131,6 @@ class ActorRow:
     user: Any
 
 
-def _paged(
-    rows: Any, *, max_id: int | None, since_id: int | None, min_id: int | None, limit: int
-) -> list[Any]:
-    if max_id is not None:
-        rows = rows.filter(id__lt=max_id)
-    lower = min_id if min_id is not None else since_id
-    if lower is not None:
-        rows = rows.filter(id__gt=lower)
-    ascending = min_id is not None
-    found = list(rows.order_by("id" if ascending else "-id")[:limit])
-    if ascending:
-        found.reverse()
-    return found
-
-
 def reposted_by(
     viewer: Any,
     post_id: int,
@@ -161,7 +147,7 @@ def reposted_by(
     ).select_related("author")
     if viewer is not None:
         rows = rows.exclude(author_id__in=hidden_author_ids(viewer.pk))
-    found = _paged(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    found = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
     return [ActorRow(cursor=row.id, user=row.author) for row in found]
 
 
@@ -179,5 +165,5 @@ def liked_by(
     rows = Like.objects.filter(post_id=post.id).select_related("user")
     if viewer is not None:
         rows = rows.exclude(user_id__in=hidden_author_ids(viewer.pk))
-    found = _paged(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    found = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
     return [ActorRow(cursor=row.id, user=row.user) for row in found]

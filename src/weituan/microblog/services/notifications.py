@@ -1,4 +1,5 @@
-"""Notifications: telling a user that someone mentioned, commented on, reposted, liked or followed them."""
+"""Notifications: telling a user that someone mentioned, commented on, reposted, liked, followed them or
+asked to follow them."""
 
 from django.db.models import Q
 from django.utils import timezone
@@ -7,7 +8,7 @@ from weituan.core.errors import NotFound, ValidationFailed
 from weituan.microblog.models import Block, Mute, Notification, NotificationKind
 
 # Kinds where doing the same thing twice (like, unlike, like) should not notify twice.
-_ONCE_KINDS = {NotificationKind.LIKE, NotificationKind.FOLLOW}
+_ONCE_KINDS = {NotificationKind.LIKE, NotificationKind.FOLLOW, NotificationKind.FOLLOW_REQUEST}
 
 
 def notification_blocked(*, recipient_id: int, actor_id: int) -> bool:
@@ -25,7 +26,8 @@ def notification_create(
     """Notify `recipient_id` of `kind` done by `actor_id`; returns None when nothing is sent.
 
     Nobody is notified of their own actions, nor by someone they blocked, muted or were blocked by.
-    Likes and follows are notified once per (actor, post): undoing and redoing them is not news.
+    Likes, follows and follow requests are notified once per (actor, post): undoing and redoing them
+    is not news.
     Call inside the transaction of the action, so a rolled-back action leaves no notification.
     """
     if kind not in NotificationKind.values:

@@ -98,7 +98,8 @@ def repost_create(
     Refused when the post is missing ("not_found"), deleted ("post_deleted", also when its root is),
     a comment ("cannot_repost_comment"), followers-only ("not_repostable"), or when either side blocked
     the other ("blocked"). Counters: the root's `reposts_count` counts the whole tree; the parent's (when
-    the parent is itself a repost) counts its direct reposts. The parent's author is notified.
+    the parent is itself a repost) counts its direct reposts; `quotes_count` moves the same way for a
+    repost with a comment. The parent's author is notified.
 
     With `reuse_plain`, an existing plain repost of the same post by the same user is returned instead
     of a second one (Mastodon's reblog is idempotent).
@@ -150,11 +151,13 @@ def repost_create(
             # A forwarded deal post keeps its deal card, so every hop can bring (and be credited) orders.
             deal_id=parent.deal_id,
         )
+        # A repost with a comment of its own is also a quote (Mastodon's term), counted alongside.
+        bumps: dict[str, Any] = {"reposts_count": F("reposts_count") + 1}
+        if comment:
+            bumps["quotes_count"] = F("quotes_count") + 1
         # Lower ids first (the root is older than any hop), so concurrent reposts lock rows in one order.
         for counted_id in sorted({root_id, parent.id}):
-            bumped = Post.objects.filter(id=counted_id, deleted_at__isnull=True).update(
-                reposts_count=F("reposts_count") + 1
-            )
+            bumped = Post.objects.filter(id=counted_id, deleted_at__isnull=True).update(**bumps)
             if not bumped:
                 raise NotFound("The post was deleted", code="post_deleted")
         notification_create(
@@ -208,6 +211,10 @@ def post_delete(*, actor: Any, post_id: int) -> Post:
                 Post.objects.filter(id=counted_id, reposts_count__gt=0).update(
                     reposts_count=F("reposts_count") - 1
                 )
+                if post.comment:
+                    Post.objects.filter(id=counted_id, quotes_count__gt=0).update(
+                        quotes_count=F("quotes_count") - 1
+                    )
         elif post.kind == PostKind.COMMENT:
             counted = sorted(pk for pk in (post.parent_id, post.reply_to_id) if pk is not None)
             for counted_id in counted:

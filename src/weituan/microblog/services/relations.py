@@ -4,16 +4,21 @@ Every write locks the two accounts' counter rows in user-id order before it look
 a follow racing a block (or two people following each other at once) is serialised without deadlock,
 and the followers/following counters move exactly once per follow row created or deleted.
 Timeline changes (backfill after a follow, hiding after a block or mute) run after commit.
+
+A locked account approves its followers: following it makes a `FollowRequest` instead of a follow,
+and only the owner's authorization turns the request into a follow.
 """
 
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
-from weituan.accounts.queries import users_by_ids
+from weituan.accounts.queries import user_is_locked, users_by_ids
+from weituan.accounts.services import user_profile_update
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
-from weituan.microblog.models import AccountStats, Block, Follow, Mute, NotificationKind
-from weituan.microblog.queries.relations import is_blocked_between, is_following
+from weituan.microblog.models import AccountStats, Block, Follow, FollowRequest, Mute, NotificationKind
+from weituan.microblog.queries.relations import is_blocked_between, is_following, pending_requester_ids
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.stats import account_stats_bump
 from weituan.microblog.timelines import facade as timelines
@@ -48,12 +53,28 @@ def _unfollow_locked(follower_id: int, followee_id: int) -> bool:
     return True
 
 
+def _follow_locked(follower_id: int, followee_id: int) -> bool:
+    """Make the follow row, fix both counters, notify and backfill; call holding `_lock_pair`."""
+    try:
+        with transaction.atomic():
+            Follow.objects.create(follower_id=follower_id, followee_id=followee_id)
+    except IntegrityError:
+        return False
+    account_stats_bump(user_id=follower_id, following=1)
+    account_stats_bump(user_id=followee_id, followers=1)
+    notification_create(recipient_id=followee_id, actor_id=follower_id, kind=NotificationKind.FOLLOW)
+    timelines.follow_added(follower_id=follower_id, followee_id=followee_id)
+    return True
+
+
 def follow_create(*, follower: Any, followee_id: int) -> bool:
-    """`follower` follows `followee_id`; True when a new follow was made, False when it already existed.
+    """`follower` follows `followee_id`; True when a new follow (or follow request) was made, False when
+    it already existed.
 
     Refused for oneself (`cannot_follow_self`), an unknown account (`not_found`) and a block either way
     (`blocked`); a refusal changes nothing. The followee is notified, and their recent posts enter the
-    follower's home timeline.
+    follower's home timeline. A locked followee gets a follow request instead (and a `follow_request`
+    notification); nothing of theirs reaches the follower until they authorize it.
     """
     if follower.pk == followee_id:
         raise ValidationFailed("You cannot follow yourself", code="cannot_follow_self")
@@ -62,28 +83,96 @@ def follow_create(*, follower: Any, followee_id: int) -> bool:
         _lock_pair(follower.pk, followee_id)
         if is_blocked_between(follower.pk, followee_id):
             raise PermissionDenied("You cannot follow this account", code="blocked")
+        # Read under the lock: unlocking takes the same lock before it accepts what is pending, so a
+        # request made here is either seen by it or was never made.
+        if is_following(follower.pk, followee_id) or not user_is_locked(followee_id):
+            return _follow_locked(follower.pk, followee_id)
         try:
             with transaction.atomic():
-                Follow.objects.create(follower_id=follower.pk, followee_id=followee_id)
+                FollowRequest.objects.create(requester_id=follower.pk, target_id=followee_id)
         except IntegrityError:
             return False
-        account_stats_bump(user_id=follower.pk, following=1)
-        account_stats_bump(user_id=followee_id, followers=1)
-        notification_create(recipient_id=followee_id, actor_id=follower.pk, kind=NotificationKind.FOLLOW)
-        timelines.follow_added(follower_id=follower.pk, followee_id=followee_id)
+        notification_create(
+            recipient_id=followee_id, actor_id=follower.pk, kind=NotificationKind.FOLLOW_REQUEST
+        )
     return True
 
 
 def follow_delete(*, follower: Any, followee_id: int) -> bool:
-    """`follower` stops following `followee_id`; True when a follow was removed. Their posts leave the
-    follower's home timeline."""
+    """`follower` stops following `followee_id` (or withdraws a pending request); True when a follow was
+    removed. Their posts leave the follower's home timeline."""
     _require_account(followee_id)
     with transaction.atomic():
         _lock_pair(follower.pk, followee_id)
+        FollowRequest.objects.filter(requester_id=follower.pk, target_id=followee_id).delete()
         removed = _unfollow_locked(follower.pk, followee_id)
         if removed:
             timelines.authors_hidden(user_id=follower.pk, author_ids=[followee_id], with_reposts=False)
     return removed
+
+
+def _no_such_request() -> NotFound:
+    return NotFound("No follow request from this account", code="follow_request_not_found")
+
+
+def follow_request_authorize(*, owner: Any, requester_id: int) -> bool:
+    """`owner` accepts the pending request of `requester_id`: it becomes a follow, with the counters,
+    the follow notification and the timeline backfill of any follow. `follow_request_not_found` when
+    there is no such request (a second authorize changes nothing)."""
+    with transaction.atomic():
+        _lock_pair(owner.pk, requester_id)
+        deleted, _ = FollowRequest.objects.filter(requester_id=requester_id, target_id=owner.pk).delete()
+        if not deleted:
+            raise _no_such_request()
+        _follow_locked(requester_id, owner.pk)
+    return True
+
+
+def follow_request_reject(*, owner: Any, requester_id: int) -> bool:
+    """`owner` turns down the pending request of `requester_id`; `follow_request_not_found` when none."""
+    with transaction.atomic():
+        _lock_pair(owner.pk, requester_id)
+        deleted, _ = FollowRequest.objects.filter(requester_id=requester_id, target_id=owner.pk).delete()
+        if not deleted:
+            raise _no_such_request()
+    return True
+
+
+def follow_requests_authorize_all(*, owner: Any) -> int:
+    """Accept every request waiting for `owner` (what unlocking an account does, as in Mastodon).
+
+    Returns how many became follows. Each is accepted under its own pair lock, oldest first.
+    Call after the account was unlocked: the list is read under the owner's lock, so a follow that
+    saw the account still locked has committed its request by then, and any later one follows at once.
+    """
+    with transaction.atomic():
+        _lock_pair(owner.pk, owner.pk)
+        pending = pending_requester_ids(owner.pk)
+    accepted = 0
+    for requester_id in pending:
+        with transaction.atomic():
+            _lock_pair(owner.pk, requester_id)
+            deleted, _ = FollowRequest.objects.filter(requester_id=requester_id, target_id=owner.pk).delete()
+            if deleted and _follow_locked(requester_id, owner.pk):
+                accepted += 1
+    return accepted
+
+
+def account_lock_set(*, owner: Any, locked: bool) -> int:
+    """Lock or unlock `owner`'s account; unlocking accepts every pending request (returns how many)."""
+    was_locked = bool(owner.locked)
+    user_profile_update(user=owner, locked=locked)
+    return account_lock_change(owner=owner, was_locked=was_locked)
+
+
+def account_lock_change(*, owner: Any, was_locked: bool) -> int:
+    """Call after `owner`'s `locked` flag was written: unlocking accepts whatever was pending.
+
+    Returns how many requests were accepted (0 when the account is still locked or was not before).
+    """
+    if not was_locked or user_is_locked(owner.pk):
+        return 0
+    return follow_requests_authorize_all(owner=owner)
 
 
 def block_create(*, blocker: Any, blocked_id: int) -> bool:
@@ -104,6 +193,10 @@ def block_create(*, blocker: Any, blocked_id: int) -> bool:
             return False
         _unfollow_locked(blocker.pk, blocked_id)
         _unfollow_locked(blocked_id, blocker.pk)
+        FollowRequest.objects.filter(
+            Q(requester_id=blocker.pk, target_id=blocked_id)
+            | Q(requester_id=blocked_id, target_id=blocker.pk)
+        ).delete()
         timelines.authors_hidden(user_id=blocker.pk, author_ids=[blocked_id])
         timelines.authors_hidden(user_id=blocked_id, author_ids=[blocker.pk])
     return True

@@ -52,6 +52,8 @@ def test_fifty_threads_posting_reposting_and_liking_keep_exact_counts():
     extra_hops = THREADS // 5
     assert root.reposts_count == THREADS + extra_hops
     assert root.likes_count == THREADS
+    # Every first hop carried a comment (a quote); the second hops are plain forwards.
+    assert root.quotes_count == THREADS
     assert root.comments_count == THREADS
     assert Like.objects.filter(post=root).count() == THREADS
     assert len(hops) == extra_hops

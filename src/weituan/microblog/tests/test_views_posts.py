@@ -306,21 +306,6 @@ def test_a_post_whose_deal_is_missing_shows_no_card(client, merchant):
 
 
 @pytest.mark.django_db
-def test_without_a_deals_facade_posts_render_without_cards(client, merchant, monkeypatch):
-    from weituan.web import deal_cards
-
-    monkeypatch.setattr(deal_cards, "DEALS_FACADE", "weituan.deals.not_installed_facade")
-    deal_cards._deal_card_source.cache_clear()
-    try:
-        post = post_create(author=merchant, text="团购预告", deal_id=1)
-        response = client.get(f"/p/{post.id}")
-        assert response.status_code == 200
-        assert "deal-card" not in response.content.decode()
-    finally:
-        deal_cards._deal_card_source.cache_clear()
-
-
-@pytest.mark.django_db
 def test_more_comments_load_by_max_id(client, shopper, offer):
     comments = [
         comment_create(author=shopper, post_id=offer.id, text=f"评论{number}") for number in range(22)
