@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from weituan.accounts.models import AccessToken, OAuthApplication, User
 from weituan.accounts.scopes import scopes_allow
+from weituan.core.rows import RowReader
 
 # Mastodon's home timeline takes a token with `read` or `read:statuses`.
 HOME_TIMELINE_SCOPES = ("read", "read:statuses")
@@ -29,17 +30,51 @@ def access_token_issue(
 
 
 def access_token_resolve(raw: str) -> AccessToken | None:
-    """The live token row for `raw`, with its user loaded, or None."""
+    """The live token row for `raw`, with its user and application loaded, or None.
+
+    One indexed query reads the token, its user and its application together and makes the instances
+    without compiling a queryset (which cost ten times the query on every authenticated request).
+    Nothing is cached: a revoked token, a deactivated user or changed scopes take effect on the very
+    next request, whichever process serves it.
+    """
     if not raw or len(raw) > 200:
         return None
-    row = (
-        AccessToken.objects.select_related("user", "application")
-        .filter(token_hash=token_hash(raw), revoked_at__isnull=True)
-        .first()
-    )
-    if row is None or (row.user is not None and not row.user.is_active):
+    with connection.cursor() as cursor:
+        cursor.execute(_resolve_sql(), [token_hash(raw)])
+        found = cursor.fetchone()
+    if found is None:
         return None
-    return row
+    token = _TOKEN_ROWS.instance(found[: len(_TOKEN_ROWS)])
+    cut = len(_TOKEN_ROWS) + len(_USER_ROWS)
+    user = _USER_ROWS.instance(found[len(_TOKEN_ROWS) : cut])
+    application = _APPLICATION_ROWS.instance(found[cut:])
+    assert token is not None
+    if token.user_id is not None and (user is None or not user.is_active):
+        return None
+    # What select_related sets: the related objects come loaded.
+    AccessToken.user.field.set_cached_value(token, user)
+    AccessToken.application.field.set_cached_value(token, application)
+    return token
+
+
+_TOKEN_ROWS = RowReader(AccessToken)
+_USER_ROWS = RowReader(User)
+_APPLICATION_ROWS = RowReader(OAuthApplication)
+_resolve_statements: dict[str, str] = {}
+
+
+def _resolve_sql() -> str:
+    sql = _resolve_statements.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        sql = _resolve_statements[connection.vendor] = (
+            f"SELECT {_TOKEN_ROWS.columns('t')}, {_USER_ROWS.columns('u')}, {_APPLICATION_ROWS.columns('a')}"  # noqa: S608
+            f" FROM {quote(AccessToken._meta.db_table)} t"
+            f" LEFT JOIN {quote(User._meta.db_table)} u ON u.id = t.user_id"
+            f" LEFT JOIN {quote(OAuthApplication._meta.db_table)} a ON a.id = t.application_id"
+            " WHERE t.token_hash = %s AND t.revoked_at IS NULL"
+        )
+    return sql
 
 
 def access_token_viewer(raw: str) -> tuple[int, str] | None:
