@@ -1,11 +1,12 @@
 """Tracking benchmark: /s/<code> redirects against a bare ASGI redirect, and event ingestion, with loss counts.
 
-    python bench/tracking/run.py [--seconds 10] [--connections 50] [--events 300000]
+    python bench/tracking/run.py [--seconds 10] [--rounds 2] [--connections 50] [--events 300000]
 
-Everything runs on 127.0.0.1: two uvicorn processes (uvloop + httptools, as `weituan serve` runs) in
-turn, the bare app, then Weituan on SQLite with embedded chDB in a temporary data dir, driven by wrk;
-then the write buffer in this process. Reports the server's peak RSS (VmHWM) and writes
-bench/tracking/results.json.
+Everything runs on 127.0.0.1: two uvicorn servers of one process each (uvloop + httptools, as `weituan
+serve` runs), the bare app and Weituan on SQLite with embedded chDB (in its store process) in a
+temporary data dir, driven by wrk in turn for `--rounds` rounds of `--seconds` each; then API
+ingestion; then the write buffer in this process. Reports the peak RSS (VmHWM) of the server and of
+its store process, and writes bench/tracking/results.json.
 """
 
 import argparse
@@ -84,6 +85,52 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (started by any of its threads)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found.extend(int(child) for child in task.read_text().split())
+    return found
+
+
+def cpu_ticks(pid: int) -> int:
+    """CPU time (clock ticks) used so far by a process and its children."""
+    total = 0
+    for proc in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def settle(pid: int, flush_interval: float = 5.0, timeout: float = 60.0) -> float:
+    """Wait for the server's buffered clicks to be flushed and its store to go quiet; returns the seconds waited."""
+    started = time.time()
+    time.sleep(flush_interval + 0.5)
+    while time.time() - started < timeout:
+        before = cpu_ticks(pid)
+        time.sleep(0.5)
+        if cpu_ticks(pid) - before <= 2:
+            break
+    return round(time.time() - started, 1)
+
+
+def combined(runs: list[dict], seconds: int) -> dict:
+    """Several wrk runs as one: total requests over total time, the worst p99."""
+    requests = sum(run["requests"] for run in runs)
+    return {
+        "requests": requests,
+        "rps": round(sum(run["rps"] for run in runs) / len(runs), 2),
+        "p50_ms": max(run["p50_ms"] for run in runs),
+        "p99_ms": max(run["p99_ms"] for run in runs),
+        "non_3xx": sum(run["non_3xx"] for run in runs),
+        "socket_errors": sum(run["socket_errors"] for run in runs),
+        "runs": len(runs),
+    }
 
 
 def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
@@ -179,6 +226,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--links", type=int, default=1000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="bare app and Weituan are measured in turn, this many times each",
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="weituan-bench-tracking-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
@@ -203,25 +256,35 @@ def main() -> None:
     ]  # fmt: skip
     key = api_key_issue(name="bench").key
     results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count(),
-                      "server": "uvicorn, uvloop + httptools, 1 process", "load_avg_start": os.getloadavg()}  # fmt: skip
+                      "server": "uvicorn, uvloop + httptools, 1 process, for both", "load_avg_start": os.getloadavg()}  # fmt: skip
 
-    port = free_port()
+    bare_port, port = free_port(), free_port()
     bare = start([python, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app", "--host", "127.0.0.1",
-                  "--port", str(port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop",
-                  "--http", "httptools"], env, port)  # fmt: skip
-    wrk(port, codes, 2, args.connections)  # warm-up
-    results["bare_asgi"] = wrk(port, codes, args.seconds, args.connections)
-    stop(bare)
-
-    port = free_port()
+                  "--port", str(bare_port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop",
+                  "--http", "httptools"], env, bare_port)  # fmt: skip
     stats_path = data_dir / "buffer-stats.json"
     app = start([python, str(HERE / "serve.py"), str(port), str(stats_path)], env, port)
     warm = {"requests": warm_links(port, codes)}  # every link resolved once: the run measures cached links
+    wrk(bare_port, codes, 2, args.connections)  # warm-up
     wrk(port, codes, 2, args.connections)
-    results["redirect"] = wrk(port, codes, args.seconds, args.connections)
+    settle(app.pid)
+    # The two servers are measured in turn, so a change in the machine's load hits both alike. Before
+    # each bare measurement Weituan's last flush (and the store's merges) must be over: its work is
+    # never done while the baseline is measured.
+    rounds = []
+    for _ in range(args.rounds):
+        bare_run = wrk(bare_port, codes, args.seconds, args.connections)
+        redirect_run = wrk(port, codes, args.seconds, args.connections)
+        rounds.append({"bare": bare_run, "redirect": redirect_run,
+                       "ratio": round(redirect_run["rps"] / bare_run["rps"], 3), "settle_s": settle(app.pid)})  # fmt: skip
+    stop(bare)
+    results["rounds"] = rounds
+    results["bare_asgi"] = combined([r["bare"] for r in rounds], args.seconds)
+    results["redirect"] = combined([r["redirect"] for r in rounds], args.seconds)
     results["redirect"]["warmup_requests"] = warm["requests"]
     results["http_ingest"] = http_ingest(port, key, args.seconds, batch=2000, clients=4)
     results["server_peak_rss_mib"] = peak_rss_mib(app.pid)
+    results["store_process_peak_rss_mib"] = sum(peak_rss_mib(child) for child in children(app.pid))
     stop(app)
     server_buffer = json.loads(stats_path.read_text())
 

@@ -16,6 +16,9 @@ def main() -> None:
 
     from weituan.asgi import application
     from weituan.tracking.buffer import write_buffer
+    from weituan.tracking.facade import events_flush
+
+    events_flush()  # as `weituan serve` does before it serves: what a stopped process left is stored
 
     uvicorn.run(
         application,

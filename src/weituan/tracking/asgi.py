@@ -2,8 +2,9 @@
 
 It does what the Django view does (the view stays for the test client and WSGI) without the
 middleware stack, whose sync-only members would send every click through a thread hop. A click
-with a cached link and no session cookie never leaves the event loop. Any other path goes to
-Django untouched.
+with a cached link and no session cookie never leaves the event loop: its work is a header scan,
+one line of text appended to the click spool (see `spool`), and the response. Any other path goes
+to Django untouched.
 """
 
 import os
@@ -16,8 +17,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.cookie import parse_cookie
 
+from weituan.tracking.buffer import write_buffer
 from weituan.tracking.links_cache import link_resolve_async, local_links
-from weituan.tracking.services.events import click_add
+from weituan.tracking.services.events import click_line
 from weituan.tracking.visitors import VISITOR_COOKIE, VISITOR_MAX_AGE, redirect_target, visitor_id_valid
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +34,9 @@ _PASSED = {b"purpose": "purpose", b"sec-purpose": "sec-purpose", b"x-purpose": "
 # attribution can bear, while a thread hop and a query per click would halve the redirect rate.
 SESSION_USER_TTL = 60.0
 _SESSION_USERS_MAX = 50_000
+_LOCATIONS_MAX = 100_000
+_NO_STORE = (b"cache-control", b"no-store")
+_NO_BODY = (b"content-length", b"0")
 
 
 class _SessionUsers:
@@ -91,9 +96,11 @@ class _Redirector:
 
     def __init__(self) -> None:
         self.session_cookie = settings.SESSION_COOKIE_NAME
-        self.referrer_policy = settings.SECURE_REFERRER_POLICY.encode()
+        self.referrer_policy = (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode())
         secure = "; Secure" if settings.SESSION_COOKIE_SECURE else ""
         self.cookie_tail = f"; Max-Age={VISITOR_MAX_AGE}; Path=/; SameSite=Lax; HttpOnly{secure}"
+        self.locations: dict[str, tuple[bytes, bytes]] = {}  # code -> location header (links never change)
+        self.buffer = write_buffer()
 
     async def user_id(self, session_key: str) -> int | None:
         hit, user_id = session_users.get(session_key)
@@ -114,11 +121,11 @@ class _Redirector:
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value.decode("latin-1")
-            elif name == b"referer":
-                referrer = value.decode("latin-1")
             elif name == b"cookie":
                 # HTTP/2 may split cookies over several headers.
                 cookie = f"{cookie}; {value.decode('latin-1')}" if cookie else value.decode("latin-1")
+            elif name == b"referer":
+                referrer = value.decode("latin-1")
             elif name in _PASSED:
                 if passed is None:
                     passed = {}
@@ -126,31 +133,41 @@ class _Redirector:
         visitor_id = ""
         user_id = None
         if cookie:
-            cookies = parse_cookie(cookie)  # the parser behind Django's request.COOKIES
-            visitor_id = cookies.get(VISITOR_COOKIE, "")
-            session_key = cookies.get(self.session_cookie)
-            if session_key:
-                user_id = await self.user_id(session_key)
+            if ";" in cookie or '"' in cookie:
+                cookies = parse_cookie(cookie)  # the parser behind Django's request.COOKIES
+                visitor_id = cookies.get(VISITOR_COOKIE, "")
+                session_key = cookies.get(self.session_cookie)
+                if session_key:
+                    user_id = await self.user_id(session_key)
+            else:  # one cookie, as parse_cookie reads it
+                name, _, value = cookie.partition("=")
+                name = name.strip()
+                if name == VISITOR_COOKIE:
+                    visitor_id = value.strip()
+                elif name == self.session_cookie and value.strip():
+                    user_id = await self.user_id(value.strip())
         new_visitor = not visitor_id_valid(visitor_id)
         if new_visitor:
             visitor_id = os.urandom(16).hex()
         client = scope.get("client")
-        click_add(
-            link=link,
-            visitor_id=visitor_id,
-            user_id=user_id,
-            referrer=referrer,
-            user_agent=user_agent,
-            ip=client[0] if client else "",
-            method=scope["method"],
-            headers=passed,
+        self.buffer.add_click(
+            click_line(
+                link,
+                visitor_id,
+                user_id,
+                referrer,
+                user_agent,
+                client[0] if client else "",
+                scope["method"],
+                passed,
+            )
         )
-        headers = [
-            (b"location", redirect_target(link, code).encode()),
-            (b"cache-control", b"no-store"),
-            (b"content-length", b"0"),
-            (b"referrer-policy", self.referrer_policy),
-        ]
+        location = self.locations.get(code)
+        if location is None:
+            if len(self.locations) >= _LOCATIONS_MAX:
+                self.locations.clear()
+            location = self.locations[code] = (b"location", redirect_target(link, code).encode())
+        headers = [location, _NO_STORE, _NO_BODY, self.referrer_policy]
         if new_visitor:
             headers.append((b"set-cookie", f"{VISITOR_COOKIE}={visitor_id}{self.cookie_tail}".encode()))
         await send({"type": "http.response.start", "status": 302, "headers": headers})

@@ -178,7 +178,10 @@ def event_record(
 
 
 def events_flush() -> None:
-    """Write everything buffered and every committed outbox event to the store now."""
+    """Write everything buffered and every committed outbox event to the store now.
+
+    Clicks that a process which died had spooled are stored too (see `spool`).
+    """
     write_buffer().flush()
     outbox_move()
 

@@ -4,7 +4,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
@@ -22,9 +21,9 @@ _LOCAL_MAX = 100_000
 class ResolvedLink:
     facts: LinkFacts
     target_url: str
-    # Click rows prepared per referrer (see services.events.click_add); they live as long as the link
-    # stays in the cache, and links never change once made.
-    click_rows: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    # The ends of click lines prepared per referrer (see services.events.click_line); they live as
+    # long as the link stays in the cache, and links never change once made.
+    click_rows: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 class _LocalLinks:

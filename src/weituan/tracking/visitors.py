@@ -7,7 +7,9 @@ VISITOR_MAX_AGE = 2 * 365 * 24 * 3600
 
 
 def visitor_id_valid(value: str) -> bool:
-    return 8 <= len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum()
+    if not 8 <= len(value) <= 64:
+        return False
+    return value.isalnum() or value.replace("-", "").replace("_", "").isalnum()
 
 
 def redirect_target(link: ResolvedLink, code: str) -> str:

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -15,7 +16,9 @@ from weituan.tracking.channels import Channel, LinkFacts, channel_of_visit, host
 from weituan.tracking.clients import bot_reason, device_class, ip_anonymous
 from weituan.tracking.links_cache import ResolvedLink, link_resolve
 from weituan.tracking.rows import ROW_TEMPLATE, EventName, event_row, new_event_id, row_with_channel
-from weituan.tracking.services.ingest import events_store
+from weituan.tracking.services.ingest import click_first_in_process, events_store
+from weituan.tracking.spool import CLICK_COLUMNS
+from weituan.tracking.store.base import tsv_text
 
 MAX_BATCH = 10_000
 MAX_FUTURE = timedelta(hours=1)
@@ -266,12 +269,16 @@ def _click_channel(facts: LinkFacts, referrer: str) -> Channel:
     return channel_of_visit(url="", referrer=referrer, link=facts, site_hosts=site_hosts())
 
 
-def _click_template(link: ResolvedLink, referrer: str) -> dict[str, Any]:
-    """Everything a click row takes from its link and referrer, computed once per pair and kept on the link."""
-    template = link.click_rows.get(referrer)
-    if template is None:
+# The click line's fields from `event` on (see spool.CLICK_COLUMNS), all taken from the link and referrer.
+_CLICK_TAIL = CLICK_COLUMNS[CLICK_COLUMNS.index("event") :]
+
+
+def _click_tail(link: ResolvedLink, referrer: str) -> str:
+    """The end of a click line, computed once per link and referrer and kept on the link."""
+    tail = link.click_rows.get(referrer)
+    if tail is None:
         facts = link.facts
-        template = event_row(
+        row = event_row(
             EventName.LINK_CLICK,
             _EPOCH,
             "",
@@ -280,16 +287,62 @@ def _click_template(link: ResolvedLink, referrer: str) -> dict[str, Any]:
             deal_id=facts.deal_id or 0,
             origin="click",
         )
-        row_with_channel(template, _click_channel(facts, referrer))
-        template["link_id"] = facts.link_id
-        del template["event_id"]
+        row_with_channel(row, _click_channel(facts, referrer))
+        tail = "\t".join(
+            tsv_text(value) if isinstance(value, str) else str(value) for value in map(row.get, _CLICK_TAIL)
+        )
         if len(link.click_rows) >= 64:  # referrers are chosen by the client: keep the memory bounded
             link.click_rows.clear()
-        link.click_rows[referrer] = template
-    return template
+        link.click_rows[referrer] = tail
+    return tail
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UA_PARTS_MAX = 8192
+_ua_parts: dict[str, tuple[str, str]] = {}
+
+
+def _ua_part(user_agent: str) -> tuple[str, str]:
+    """(bot reason of a plain GET, the line's `device` and `user_agent` fields) of a user agent."""
+    part = _ua_parts.get(user_agent)
+    if part is None:
+        reason = bot_reason(method="GET", user_agent=user_agent, headers={})
+        part = (reason, f"{device_class(user_agent)}\t{tsv_text(user_agent[:512])}")
+        if len(_ua_parts) >= _UA_PARTS_MAX:  # user agents are chosen by the client
+            _ua_parts.clear()
+        _ua_parts[user_agent] = part
+    return part
+
+
+def click_line(
+    link: ResolvedLink,
+    visitor_id: str,
+    user_id: int | None,
+    referrer: str,
+    user_agent: str,
+    ip: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    ts: float | None = None,
+) -> str:
+    """The click as a line of the click spool: the hot path of /s/<code>. `visitor_id` must hold no tab,
+    newline, backslash or NUL (a valid visitor cookie cannot; `click_add` escapes any other).
+
+    Bots, HEAD, prefetch and repeats (one counted click per link, visitor and hour) are kept but
+    flagged. With Redis (several processes) repeats are flagged when the line is stored instead.
+    """
+    reason, ua_fields = _ua_part(user_agent)
+    if method != "GET" or headers:
+        reason = bot_reason(method=method, user_agent=user_agent, headers=headers or {})
+    if ts is None:
+        ts = time.time()
+    link_id = link.facts.link_id
+    if not reason and click_first_in_process(link_id, visitor_id, ts) is False:
+        reason = "duplicate"
+    return (
+        f"{link_id}\t{visitor_id}\t{1 if reason else 0}\t{reason}\t{ts:.3f}\t"
+        f"{new_event_id()}\t{user_id or 0}\t{ua_fields}\t{ip_anonymous(ip)}\t{_click_tail(link, referrer)}\n"
+    )
 
 
 def click_add(
@@ -303,26 +356,21 @@ def click_add(
     method: str = "GET",
     headers: dict[str, str] | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
-    """Hand a click on a short link to the write buffer; bots, HEAD and prefetch are kept but flagged.
-
-    The hot path of /s/<code>: the row is the link's template plus the facts of this request.
-    """
-    reason = bot_reason(method=method, user_agent=user_agent, headers=headers or {})
-    row = {
-        **_click_template(link, referrer),
-        "event_id": new_event_id(),
-        "ts": now or datetime.now(UTC),
-        "visitor_id": visitor_id,
-        "user_id": user_id or 0,
-        "device": device_class(user_agent),
-        "user_agent": user_agent[:512],
-        "ip": ip_anonymous(ip),
-        "is_bot": 1 if reason else 0,
-        "bot_reason": reason,
-    }
-    write_buffer().add(row)
-    return row
+) -> str:
+    """Record a click on a short link: on disk in the click spool when this returns; its line is returned."""
+    line = click_line(
+        link,
+        tsv_text(visitor_id),
+        user_id,
+        referrer,
+        user_agent,
+        ip,
+        method,
+        headers,
+        now.timestamp() if now else None,
+    )
+    write_buffer().add_click(line)
+    return line
 
 
 def click_record(
@@ -333,7 +381,7 @@ def click_record(
     referrer: str,
     client: ClientFacts,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> str:
     """As `click_add`, with the request's facts gathered in `client`."""
     return click_add(
         link=link,

@@ -5,6 +5,7 @@ rules (one counted click per link, visitor and hour; idempotency on event_id; fi
 forever; identity links) hold whichever door an event came through.
 """
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -12,11 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+
 from weituan.core.redis import get_redis, redis_enabled, rkey
 from weituan.tracking.rows import EventName, event_columns
+from weituan.tracking.spool import CLICK_COLUMNS, CLICK_FIELDS, EVENT_ID_FIELD
 from weituan.tracking.store import analytics_store
 
+logger = logging.getLogger(__name__)
+
 CLICK_DEDUP_SECONDS = 3600
+_SEEN_PRUNE_ABOVE = 200_000
 
 
 @dataclass(frozen=True)
@@ -31,22 +38,43 @@ class _ClickSeen:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._until: dict[tuple[int, str], float] = {}
+        self._prune_above = _SEEN_PRUNE_ABOVE
 
-    def first_in_window(self, link_id: int, visitor_id: str, at: float) -> bool:
+    def firsts(self, clicks: Sequence[tuple[tuple[int, str], float]]) -> list[bool]:
+        """For each ((link, visitor), time) in order: is it the first click of its hour?"""
+        answers = []
+        with self._lock:
+            until = self._until
+            for key, at in clicks:
+                end = until.get(key)
+                if end is not None and at < end:
+                    answers.append(False)
+                else:
+                    until[key] = at + CLICK_DEDUP_SECONDS
+                    answers.append(True)
+            if len(until) > self._prune_above:
+                now = time.time()
+                self._until = {k: v for k, v in until.items() if v > now}
+                # Prune again only once the live keys have doubled: not on every click of a busy hour.
+                self._prune_above = max(_SEEN_PRUNE_ABOVE, 2 * len(self._until))
+        return answers
+
+    def first(self, link_id: int, visitor_id: str, at: float) -> bool:
+        """As `firsts`, for one click (the redirect's hot path)."""
         key = (link_id, visitor_id)
         with self._lock:
-            until = self._until.get(key)
-            if until is not None and at < until:
+            end = self._until.get(key)
+            if end is not None and at < end:
                 return False
             self._until[key] = at + CLICK_DEDUP_SECONDS
-            if len(self._until) > 200_000:
-                now = time.time()
-                self._until = {k: v for k, v in self._until.items() if v > now}
-            return True
+        if len(self._until) > self._prune_above:
+            self.firsts(())
+        return True
 
     def clear(self) -> None:
         with self._lock:
             self._until.clear()
+            self._prune_above = _SEEN_PRUNE_ABOVE
 
 
 _click_seen = _ClickSeen()
@@ -66,10 +94,9 @@ def clicks_mark_repeats(rows: Sequence[dict[str, Any]]) -> int:
             pipe.set(rkey("clk", row["link_id"], row["visitor_id"]), 1, nx=True, ex=CLICK_DEDUP_SECONDS)
         firsts = pipe.execute()
     else:
-        firsts = [
-            _click_seen.first_in_window(row["link_id"], row["visitor_id"], _epoch(row["ts"]))
-            for row in clicks
-        ]
+        firsts = _click_seen.firsts(
+            [((row["link_id"], row["visitor_id"]), _epoch(row["ts"])) for row in clicks]
+        )
     repeats = 0
     for row, first in zip(clicks, firsts, strict=True):
         if not first:
@@ -77,6 +104,73 @@ def clicks_mark_repeats(rows: Sequence[dict[str, Any]]) -> int:
             row["bot_reason"] = "duplicate"
             repeats += 1
     return repeats
+
+
+def click_first_in_process(link_id: int, visitor_id: str, at: float) -> bool | None:
+    """Is this the first click of the visitor on the link within the hour, when this process alone can
+    tell (no Redis: one serving process)? None when Redis is configured: the flush asks Redis then.
+    """
+    if settings.REDIS_URL:  # as redis_enabled(), without a call on the redirect's hot path
+        return None
+    return _click_seen.first(link_id, visitor_id, at)
+
+
+def click_lines_mark_repeats(lines: list[bytes]) -> int:
+    """As `clicks_mark_repeats`, for click lines of the spool (see `spool.CLICK_COLUMNS`), in place.
+
+    Only the first five fields are read: link_id, visitor_id, is_bot, bot_reason, ts.
+    """
+    candidates: list[tuple[int, list[bytes]]] = []
+    for index, line in enumerate(lines):
+        fields = line.split(b"\t", 5)
+        if fields[2] == b"0" and fields[0] != b"0":
+            candidates.append((index, fields))
+    if not candidates:
+        return 0
+    if redis_enabled():
+        pipe = get_redis().pipeline(transaction=False)
+        for _, fields in candidates:
+            key = rkey("clk", fields[0].decode(), fields[1].decode("utf-8", "replace"))
+            pipe.set(key, 1, nx=True, ex=CLICK_DEDUP_SECONDS)
+        firsts = pipe.execute()
+    else:
+        firsts = _click_seen.firsts(
+            [
+                ((int(fields[0]), fields[1].decode("utf-8", "replace")), float(fields[4]))
+                for _, fields in candidates
+            ]
+        )
+    repeats = 0
+    for (index, fields), first in zip(candidates, firsts, strict=True):
+        if not first:
+            fields[2] = b"1"
+            fields[3] = b"duplicate"
+            lines[index] = b"\t".join(fields)
+            repeats += 1
+    return repeats
+
+
+def click_lines_store(lines: list[bytes], may_exist: bool = False) -> int:
+    """Store click lines of the spool in one insert, repeats flagged; returns the lines stored.
+
+    Lines that are not complete click lines are logged and left out. With `may_exist` (segments of
+    a process that died), lines whose event_id the store already holds are left out too.
+    """
+    complete = [line for line in lines if line.count(b"\t") == CLICK_FIELDS - 1]
+    if len(complete) != len(lines):
+        logger.error("click spool: %d malformed line(s) left out", len(lines) - len(complete))
+    if may_exist and complete:
+        ids = [line.split(b"\t", EVENT_ID_FIELD + 1)[EVENT_ID_FIELD].decode() for line in complete]
+        stored = events_existing(ids)
+        if stored:
+            complete = [line for line, event_id in zip(complete, ids, strict=True) if event_id not in stored]
+    if not complete:
+        return 0
+    if redis_enabled():  # without Redis, repeats were flagged as each click came in
+        click_lines_mark_repeats(complete)
+    complete.append(b"")
+    analytics_store().insert_tsv("events", CLICK_COLUMNS, b"\n".join(complete))
+    return len(complete) - 1
 
 
 def events_existing(event_ids: Sequence[str]) -> set[str]:

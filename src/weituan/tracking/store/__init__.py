@@ -1,7 +1,9 @@
 """The analytics store: one interface over embedded chDB and a ClickHouse server, with the same SQL.
 
 `analytics_store()` returns the process-wide store, opened lazily on first use. chDB files can be
-opened by one process only, so the embedded store is a singleton that lives as long as the process.
+opened by one process only, so the embedded store is a singleton that lives as long as the process;
+outside tests it runs in a store process of its own (see `chdb_process`), so that chDB's work never
+holds the serving process's interpreter lock.
 """
 
 import threading
@@ -35,6 +37,10 @@ def _open() -> AnalyticsStore:
         from weituan.tracking.store.http_store import HttpStore
 
         return HttpStore(settings.CLICKHOUSE_URL)
+    if settings.CHDB_PROCESS:
+        from weituan.tracking.store.chdb_process import ChdbProcessStore
+
+        return ChdbProcessStore(settings.CHDB_PATH)
     from weituan.tracking.store.chdb_store import ChdbStore
 
     return ChdbStore(settings.CHDB_PATH)

@@ -59,6 +59,11 @@ class AnalyticsStore(ABC):
         """Append rows (tuples in `columns` order) to `table`; returns how many were written."""
         return self.insert_columns(table, columns, list(zip(*rows, strict=True)))
 
+    def insert_tsv(self, table: str, columns: Sequence[str], payload: bytes) -> None:
+        """Append rows already written as TabSeparated text (one row per line, `columns` in order)."""
+        if payload:
+            self._insert_tsv(table, columns, payload)
+
     def insert_columns(self, table: str, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> int:
         """Append rows given column by column (`values[i]` holds `columns[i]`); returns the row count."""
         payload, count = tsv_columns(values)
@@ -70,8 +75,8 @@ class AnalyticsStore(ABC):
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
-def _tsv_str(value: str) -> str:
-    # Most values need no escaping; membership tests are cheaper than a translate.
+def tsv_text(value: str) -> str:
+    """A string as a TabSeparated field. Most values need no escaping: membership tests are cheaper."""
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value or "\0" in value:
         return value.translate(_ESCAPES)
     return value
@@ -104,7 +109,7 @@ def _tsv_other(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, str):
-        return _tsv_str(value)
+        return tsv_text(value)
     if isinstance(value, datetime):
         return _tsv_datetime(value)
     if isinstance(value, list | tuple):

@@ -91,3 +91,30 @@ def test_signed_in_click_through_the_fast_path_links_visitor_and_user(shopper):
     assert answer["status"] == 302
     write_buffer().flush()
     assert person_of(visitor_id="signedinvisitor1") == f"u:{shopper.pk}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fast_path_records_every_field_of_the_click_even_with_tabs_and_backslashes():
+    from weituan.tracking.store import analytics_store
+
+    link = facade.short_link_for_share(
+        sharer_id=4, post_id=6, target_url="https://weituan.example/d/6", hop_depth=2
+    )
+    agent = b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)\tMobile\\Safari"
+    answer = get(f"/s/{link.code}", headers=[(b"user-agent", agent), (b"referer", b"https://weibo.com/a\\b"),
+                                             (b"cookie", b"wt_vid=fieldsvisitor01")])  # fmt: skip
+    assert answer["status"] == 302
+    write_buffer().flush()
+    (row,) = analytics_store().query(
+        "SELECT event, link_id, visitor_id, user_id, url, referrer, referrer_domain, channel, medium, hop_depth,"
+        " sharer_id, post_id, origin, device, user_agent, ip, is_bot, bot_reason, length(event_id) AS id_length,"
+        " dateDiff('second', ts, now64(3)) AS age FROM events"
+    )
+    assert row.pop("age") < 60
+    assert row == {
+        "event": "link_click", "link_id": link.id, "visitor_id": "fieldsvisitor01", "user_id": 0,
+        "url": "https://weituan.example/d/6", "referrer": "https://weibo.com/a\\b", "referrer_domain": "weibo.com",
+        "channel": "microblog", "medium": "repost", "hop_depth": 2, "sharer_id": 4, "post_id": 6, "origin": "click",
+        "device": "mobile", "user_agent": agent.decode(), "ip": "192.0.2.0", "is_bot": 0, "bot_reason": "",
+        "id_length": 32,
+    }  # fmt: skip

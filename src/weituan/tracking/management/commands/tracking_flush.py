@@ -1,15 +1,20 @@
-"""`weituan tracking_flush`: move committed outbox events to the analytics store (recovery after a crash)."""
+"""`weituan tracking_flush`: store spooled clicks and committed outbox events (recovery after a crash)."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from weituan.tracking.buffer import write_buffer
 from weituan.tracking.services.outbox import outbox_move
 
 
 class Command(BaseCommand):
-    help = "Move every committed, unmoved outbox event to the analytics store (idempotent)."
+    help = (
+        "Store the clicks that stopped processes left in the click spool, and move every committed, "
+        "unmoved outbox event to the analytics store (idempotent)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        clicks = write_buffer().flush()
         moved = outbox_move()
-        self.stdout.write(f"{moved} outbox events stored")
+        self.stdout.write(f"{clicks} spooled clicks stored, {moved} outbox events stored")

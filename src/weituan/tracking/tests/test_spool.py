@@ -1,0 +1,167 @@
+"""The click spool: clicks are on disk before their redirect is answered; a crash loses none."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weituan.tracking.services.ingest import click_lines_store
+from weituan.tracking.spool import CLICK_FIELDS, ClickSpool
+from weituan.tracking.store.base import StoreError
+from weituan.tracking.tests.conftest import count
+
+SCRIPT = Path(__file__).with_name("spool_crash_script.py")
+
+
+def line(n: int, *, visitor: str = "") -> str:
+    fields = [str(n % 7 + 1), visitor or f"spoolvisitor{n:05d}", "0", "", f"{1_760_000_000 + n}.250", f"spool-{n:08d}",
+              "0", "mobile", "Mozilla/5.0", "198.51.100.0", "link_click", "https://weituan.example/d/1", "", "",
+              "microblog", "weituan", "share", "", "0", "3", "1", "0", "click"]  # fmt: skip
+    assert len(fields) == CLICK_FIELDS
+    return "\t".join(fields) + "\n"
+
+
+class Sink:
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.calls: list[tuple[list[bytes], bool]] = []
+
+    def __call__(self, lines: list[bytes], may_exist: bool) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("store unavailable")
+        self.calls.append((list(lines), may_exist))
+
+
+def test_lines_are_drained_in_order_and_segments_deleted(tmp_path: Path) -> None:
+    spool = ClickSpool(tmp_path, segment_bytes=4096)  # a few lines per segment: several segments
+    for n in range(100):
+        spool.append(line(n))
+    assert len(list(tmp_path.glob("clicks-*.tsv"))) > 3
+    sink = Sink()
+    assert spool.drain(sink, max_lines=1_000_000) == 100
+    stored = [stored_line for lines, _ in sink.calls for stored_line in lines]
+    assert stored == [line(n).rstrip("\n").encode() for n in range(100)]
+    assert list(tmp_path.glob("clicks-*.tsv")) == []
+    assert (spool.appended, spool.stored, spool.pending()) == (100, 100, 0)
+
+
+def test_a_failed_store_keeps_the_segments_for_the_next_drain(tmp_path: Path) -> None:
+    spool = ClickSpool(tmp_path)
+    for n in range(10):
+        spool.append(line(n))
+    sink = Sink(failures=1)
+    with pytest.raises(ConnectionError):
+        spool.drain(sink, max_lines=1000)
+    assert spool.pending() == 10 and len(list(tmp_path.glob("clicks-*.tsv"))) == 1
+    spool.append(line(10))
+    assert spool.drain(sink, max_lines=1000) == 11
+    assert [len(lines) for lines, _ in sink.calls] == [11]
+    assert spool.pending() == 0 and list(tmp_path.glob("clicks-*.tsv")) == []
+
+
+def test_a_live_process_segments_are_not_adopted(tmp_path: Path) -> None:
+    owner, other = ClickSpool(tmp_path), ClickSpool(tmp_path)
+    owner.append(line(1))
+    sink = Sink()
+    assert other.drain(sink, max_lines=1000) == 0  # the owner holds its segment's lock
+    assert owner.drain(sink, max_lines=1000) == 1
+
+
+def test_a_line_cut_short_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "clicks-1-1.tsv"
+    path.write_bytes(line(1).encode() + line(2).encode()[:30] + b"\0" * 100)
+    sink = Sink()
+    assert ClickSpool(tmp_path).drain(sink, max_lines=1000) == 1
+    assert sink.calls == [([line(1).rstrip("\n").encode()], True)]
+
+
+def crash(data_dir: Path, clicks: int) -> Path:
+    """Record `clicks` in a server-like process that is then killed by SIGKILL; returns its spool dir."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
+    env.update(WEITUAN_DATA_DIR=str(data_dir), PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, str(SCRIPT), str(clicks)], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert int(done.stdout.strip()) == clicks
+    return data_dir / "tracking-clicks"
+
+
+@pytest.mark.parametrize("stored_before_crash", [0, 120])
+def test_clicks_of_a_killed_process_are_stored_once_by_the_next(
+    tmp_path: Path, store: Any, stored_before_crash: int
+) -> None:
+    spool_dir = crash(tmp_path, 300)
+    (segment,) = spool_dir.glob("clicks-*.tsv")
+    if stored_before_crash:  # the dead process had stored part of it but not yet deleted the segment
+        first = segment.read_bytes().split(b"\n")[:stored_before_crash]
+        click_lines_store(first)
+        assert count("SELECT count() FROM events") == stored_before_crash
+    assert ClickSpool(spool_dir).drain(click_lines_store, max_lines=100_000) == 300
+    assert count("SELECT count() FROM events WHERE event = 'link_click' AND link_id = 77") == 300
+    assert count("SELECT uniqExact(event_id) FROM events") == 300
+    assert count("SELECT count() FROM events WHERE is_bot = 0 AND channel = 'microblog'") == 300
+    assert list(spool_dir.glob("clicks-*.tsv")) == []
+
+
+def test_malformed_lines_are_left_out(store: Any) -> None:
+    assert click_lines_store([line(1).rstrip("\n").encode(), b"not\ta\tclick"]) == 1
+    assert count("SELECT count() FROM events") == 1
+
+
+def test_the_store_process_answers_and_comes_back_after_a_kill(tmp_path: Path) -> None:
+    from weituan.tracking.store.chdb_process import ChdbProcessStore
+
+    store = ChdbProcessStore(tmp_path / "chdb")
+    try:
+        store.execute("CREATE TABLE t (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
+        store.insert("t", ("n", "s"), [(1, "一"), (2, "tab\there")])
+        assert store.query("SELECT n, s FROM t ORDER BY n") == [
+            {"n": 1, "s": "一"},
+            {"n": 2, "s": "tab\there"},
+        ]
+        with pytest.raises(StoreError, match="UNKNOWN_TABLE"):
+            store.query("SELECT * FROM no_such_table")
+        assert store.pid is not None
+        os.kill(store.pid, signal.SIGKILL)
+        with pytest.raises(StoreError, match="stopped"):
+            store.query("SELECT count() FROM t")
+        assert store.scalar("SELECT count() FROM t") == 2  # started again, on the same files
+    finally:
+        store.close()
+    assert store.pid is None
+
+
+def test_a_sealed_segment_keeps_only_its_lines_on_disk(tmp_path: Path) -> None:
+    spool = ClickSpool(tmp_path)
+    spool.append(line(1))
+    (segment,) = tmp_path.glob("clicks-*.tsv")
+    assert segment.stat().st_size == spool.segment_bytes  # allocated in full when opened
+    with pytest.raises(ConnectionError):
+        spool.drain(Sink(failures=1), max_lines=1000)
+    assert segment.stat().st_size == len(line(1))
+
+
+def test_a_store_process_that_cannot_start_is_not_retried_at_every_statement(tmp_path: Path) -> None:
+    from weituan.tracking.store.chdb_process import ChdbProcessStore
+
+    late = ChdbProcessStore(tmp_path / "chdb")
+    late.close()
+    owner = ChdbProcessStore(tmp_path / "chdb")  # the files are now held by another store process
+    try:
+        with pytest.raises(StoreError, match="cannot open"):
+            late.query("SELECT 1")
+        with pytest.raises(StoreError, match="could not start"):  # no new process for a while
+            late.query("SELECT 1")
+        assert late.pid is None
+    finally:
+        owner.close()
+    late._retry_at = 0.0  # the pause is over
+    try:
+        assert late.scalar("SELECT 41 + 1") == 42
+    finally:
+        late.close()
