@@ -1,17 +1,19 @@
 """Flash-sale checkout over HTTP: 200 clients on loopback against a 9-unit and a 10,000-unit deal.
 
     python -m bench.flash_sale.run [--store sqlite|postgres|both] [--units 10000] [--clients 200]
-                                   [--workers 2] [--threads 2]
+                                   [--server granian|granian-asgi|uvicorn] [--workers 2] [--threads 2]
 
-The product is served by granian (WSGI) with `workers` processes of `threads` threads: each thread keeps
-one database connection, so the server never holds more than workers x threads of them. The server's
-peak memory (all its processes) and, on PostgreSQL, its peak number of connections are reported, and
-every error the server logged is counted by exception type.
+The product is served by granian on the WSGI app with `workers` processes of `threads` threads (or on
+the ASGI app, or by uvicorn, with `--server`); on PostgreSQL each process lends its connections from
+a pool, so the server holds a bounded number of them. The server's peak memory (all its processes)
+and, on PostgreSQL, its peak number of connections are reported, and every error the server logged is
+counted by exception type.
 
-Reports checkouts/s, p99 latency, oversell (must be 0) and double charges (must be 0), against the raw
-engine limit measured in the same run: the same conditional UPDATE through the database driver
-(sqlite3 / psycopg) and the same Lua decrement through redis-py. 5% of the requests are sent twice
-with the same Idempotency-Key, as a client retrying after a timeout would.
+Reports checkouts/s and, apart, refusals (the 9-unit deal is mostly `sold_out` answers), p99 latency,
+oversell (must be 0) and double charges (must be 0), against the raw engine limit measured in the
+same run: the same conditional UPDATE through the database driver (sqlite3 / psycopg) and the same Lua
+decrement through redis-py. 5% of the requests are sent twice with the same Idempotency-Key, as a
+client retrying after a timeout would.
 """
 
 import argparse
@@ -256,12 +258,12 @@ class Serving:
     """The product under granian on 127.0.0.1, its log kept in the store's directory, its processes
     watched for memory (VmRSS summed over the server's process group) and database connections."""
 
-    def __init__(self, store: Any, *, workers: int, threads: int):
+    def __init__(self, store: Any, *, workers: int, threads: int, server: str = "granian"):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = Path(store.data_dir) / "server.log"
         self.database = store.env.get("DATABASE_URL", "")
-        command = server_command("granian", port=port, workers=workers, threads=threads)
+        command = server_command(server, port=port, workers=workers, threads=threads)
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
@@ -353,21 +355,33 @@ class Serving:
         self.log.close()
 
 
-def bench_store(kind: str, units: int, clients: int, *, workers: int, threads: int) -> dict[str, Any]:
+def server_label(server: str, workers: int, threads: int) -> str:
+    if server == "granian":
+        return f"granian WSGI, {workers} x {threads} threads"
+    if server == "granian-asgi":
+        return f"granian ASGI, {workers} process(es)"
+    return f"uvicorn ASGI, {workers} process(es)"
+
+
+def bench_store(
+    kind: str, units: int, clients: int, *, workers: int, threads: int, server: str = "granian"
+) -> dict[str, Any]:
     store = prepare_store(kind, f"flash_{kind}")
     setup_django(store)
     made = world(units, clients)
-    figures: dict[str, Any] = {"store": kind, "server": f"granian WSGI, {workers} x {threads} threads"}
-    server = Serving(store, workers=workers, threads=threads)
+    figures: dict[str, Any] = {"store": kind, "server": server_label(server, workers, threads)}
+    serving = Serving(store, workers=workers, threads=threads, server=server)
     try:
-        server.wait_ready()
+        serving.wait_ready()
         for name, once in (("nine", True), ("bulk", False)):
-            run = uvloop.run(hammer(server.url, made["deals"][name], made["tokens"], once=once))
+            run = uvloop.run(hammer(serving.url, made["deals"][name], made["tokens"], once=once))
             figures[name] = {
                 "checkouts": run.ok,
                 "seconds": round(run.seconds, 3),
                 "checkouts_per_s": round(run.ok / run.seconds, 1) if run.seconds else 0,
                 "requests_per_s": round(len(run.latencies) / run.seconds, 1) if run.seconds else 0,
+                "refusals": sum(run.refused.values()),
+                "refusals_per_s": round(sum(run.refused.values()) / run.seconds, 1) if run.seconds else 0,
                 "p99_ms_all": round(p99(run.latencies), 1),
                 "p99_ms_checkouts": round(p99(run.ok_latencies), 1),
                 "refused": run.refused,
@@ -375,10 +389,10 @@ def bench_store(kind: str, units: int, clients: int, *, workers: int, threads: i
                 **audit(made["deals"][name], run),
             }
     finally:
-        server.stop()
-    figures["server_errors"] = server.errors()
-    figures["peak_rss_mb"] = round(server.peak_rss_mb, 1)
-    figures["peak_connections"] = server.peak_connections
+        serving.stop()
+    figures["server_errors"] = serving.errors()
+    figures["peak_rss_mb"] = round(serving.peak_rss_mb, 1)
+    figures["peak_connections"] = serving.peak_connections
     figures["raw_sql_per_s"] = round(raw_sql_rate(kind, store.env, units), 1)
     if kind == "postgres":
         figures["raw_lua_per_s"] = round(raw_lua_rate(store.env["REDIS_URL"], units), 1)
@@ -395,9 +409,9 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
         f" (one process, asyncio + uvloop, keep-alive) on 127.0.0.1; server: {results[0]['server'] if results else '?'}"
         " (no task worker runs during the load: tasks are only enqueued).",
         "",
-        "| store | deal | checkouts | checkouts/s | req/s | p99 ms (all / checkouts) | oversell | double charges |"
-        " raw SQL/s | raw Lua/s | ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| store | deal | checkouts | checkouts/s | refusals | refusals/s | req/s | p99 ms (all / checkouts)"
+        " | oversell | double charges | raw SQL/s | raw Lua/s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for figures in results:
         for name in ("nine", "bulk"):
@@ -410,7 +424,7 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
             )
             lines.append(
                 f"| {figures['store']} | {row['max_quantity']} units | {row['checkouts']} | {row['checkouts_per_s']}"
-                f" | {row['requests_per_s']} | {row['p99_ms_all']} / {row['p99_ms_checkouts']} | {row['oversell']}"
+                f" | {row.get('refusals', '—')} | {row.get('refusals_per_s', '—')} | {row['requests_per_s']} | {row['p99_ms_all']} / {row['p99_ms_checkouts']} | {row['oversell']}"
                 f" | {row['double_charges']} | {figures['raw_sql_per_s']} | {figures.get('raw_lua_per_s', '—')}"
                 f" | {ratio} |"
             )
@@ -448,6 +462,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument(
+        "--server",
+        choices=("granian", "granian-asgi", "uvicorn"),
+        default="granian",
+        help="granian (WSGI, --threads per process), granian-asgi or uvicorn",
+    )
+    parser.add_argument(
         "--threads", type=int, default=2, help="threads (and database connections) per process"
     )
     parser.add_argument(
@@ -473,13 +493,20 @@ def main() -> int:
             output = subprocess.run(
                 [sys.executable, "-m", "bench.flash_sale.run", "--store", kind, "--units", str(args.units),
                  "--clients", str(args.clients), "--workers", str(args.workers), "--threads", str(args.threads),
-                 "--json"],
+                 "--server", args.server, "--json"],
                 stdout=subprocess.PIPE, text=True, check=True,
             ).stdout  # fmt: skip
             results.append(json.loads(output.strip().splitlines()[-1]))
         else:
             results.append(
-                bench_store(kind, args.units, args.clients, workers=args.workers, threads=args.threads)
+                bench_store(
+                    kind,
+                    args.units,
+                    args.clients,
+                    workers=args.workers,
+                    threads=args.threads,
+                    server=args.server,
+                )
             )
     if args.json:
         import json

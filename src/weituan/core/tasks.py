@@ -3,10 +3,70 @@
 from functools import partial
 from typing import Any
 
-from django.db import transaction
-from django.tasks import Task
+from django.db import connections, router, transaction
+from django.tasks import Task, TaskResultStatus
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django_tasks_db.backend import DatabaseBackend
+
+# Path of a task without arguments -> id of the last run of it this process enqueued.
+_last_enqueued: dict[str, str] = {}
 
 
 def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
-    """Enqueue `task` after commit, so a worker never sees ids of rows that were rolled back."""
-    transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=False)
+    """Enqueue `task` after commit, so a worker never sees ids of rows that were rolled back.
+
+    A task without arguments works through whatever is pending when it runs (the outbox move), so one
+    waiting run is enough: it is enqueued once per transaction, and not at all while the run this
+    process enqueued last has not started yet (that run starts after this commit, so it sees its rows).
+    """
+    if args or kwargs:
+        transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=False)
+        return
+    connection = transaction.get_connection()
+    here = set(connection.savepoint_ids)
+    for savepoints, callback, _robust in connection.run_on_commit:
+        # A hook of this savepoint or an enclosing one cannot be rolled back without this work too.
+        if (
+            isinstance(callback, _EnqueueOnce)
+            and callback.task is task
+            and not callback.ran
+            and set(savepoints) <= here
+        ):
+            return
+    transaction.on_commit(_EnqueueOnce(task), robust=False)
+
+
+class _EnqueueOnce:
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.ran = False  # (hooks run by a test's capture stay in the transaction's list)
+
+    def __call__(self) -> None:
+        self.ran = True
+        path = self.task.module_path
+        waiting = _last_enqueued.get(path)
+        if waiting is not None and _not_started(self.task, waiting):
+            return
+        _last_enqueued[path] = self.task.enqueue().id
+
+
+def _not_started(task: Task, result_id: str) -> bool:
+    backend = task.get_backend()
+    if isinstance(backend, DatabaseBackend):
+        # One indexed read of the status alone: this runs after every commit that enqueued the task.
+        from django_tasks_db.models import DBTaskResult
+
+        tasks_db = connections[router.db_for_read(DBTaskResult)]
+        table = tasks_db.ops.quote_name(DBTaskResult._meta.db_table)
+        with tasks_db.cursor() as cursor:
+            key = DBTaskResult._meta.pk.get_db_prep_value(result_id, tasks_db)  # type: ignore[union-attr]
+            cursor.execute(f"SELECT status FROM {table} WHERE id = %s", [key])  # noqa: S608
+            row = cursor.fetchone()
+        return row is not None and row[0] == TaskResultStatus.READY
+    if not backend.supports_get_result:
+        return False
+    try:
+        status = backend.get_result(result_id).status
+    except TaskResultDoesNotExist:  # pruned meanwhile
+        return False
+    return bool(status == TaskResultStatus.READY)

@@ -2,10 +2,11 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from weituan.deals.models import Account, AccountKind, Entry, Order, Posting
 from weituan.deals.services.rows import rows_insert
@@ -131,6 +132,9 @@ def postings_write_new(
         _check_balanced(key, entries)
         rows.append(Posting(kind=kind, key=key, order=order))
         lines_of.append(entries)
+    if connection.vendor == "postgresql":
+        _postings_and_entries_insert(rows, lines_of)
+        return
     rows_insert(rows)
     rows_insert(
         [
@@ -139,6 +143,33 @@ def postings_write_new(
             for account, amount in entries
         ]
     )
+
+
+def _postings_and_entries_insert(rows: list[Posting], lines_of: list[list[tuple[Account, int]]]) -> None:
+    """PostgreSQL: the postings and their entries in one statement (the entries find their posting by
+    its unique key), one round trip fewer on every checkout."""
+    quote = connection.ops.quote_name
+    now = timezone.now()
+    posting_marks = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    entry_lines = [(row.key, account.id, amount) for row, entries in zip(rows, lines_of, strict=True)
+                   for account, amount in entries]  # fmt: skip
+    entry_marks = ", ".join(["(%s, %s::bigint, %s::bigint)"] * len(entry_lines))
+    params: list[Any] = []
+    for row in rows:
+        params += [row.kind, row.key, row.order_id, row.memo, now]
+    for line in entry_lines:
+        params += list(line)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH p AS (INSERT INTO {quote(Posting._meta.db_table)} (kind, key, order_id, memo, created_at)"  # noqa: S608
+            f" VALUES {posting_marks} RETURNING id, key)"
+            f" INSERT INTO {quote(Entry._meta.db_table)} (posting_id, account_id, amount)"
+            f" SELECT p.id, v.account_id, v.amount FROM (VALUES {entry_marks}) AS v (key, account_id, amount)"
+            " JOIN p ON p.key = v.key",
+            params,
+        )
+        if cursor.rowcount != len(entry_lines):
+            raise UnbalancedPosting(f"{cursor.rowcount} entries written of {len(entry_lines)}")
 
 
 def _check_balanced(key: str, entries: list[tuple[Account, int]]) -> None:

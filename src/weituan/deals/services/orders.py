@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.rows import RowReader
 from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, InsufficientBalance, PriceMismatch, SoldOut
 from weituan.deals.integrations import order_event_record
@@ -119,19 +120,24 @@ def order_place(
 
 def _deal_for_order(*, deal_id: int, buyer_id: int, client_key: str | None) -> Deal:
     """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one: one query."""
-    # Hand-written (through the ORM's raw(), which still converts each column): every checkout starts here.
-    deal_table, order_table = Deal._meta.db_table, Order._meta.db_table
-    found = list(
-        Deal.objects.raw(
-            f"SELECT d.*, (SELECT o.id FROM {order_table} o WHERE o.buyer_id = %s AND o.client_key = %s)"  # noqa: S608
-            f" AS replay_order_id FROM {deal_table} d WHERE d.id = %s",
-            [buyer_id, client_key, deal_id],
-        )
+    # Hand-written, and the row made into a Deal without a queryset: every checkout starts here.
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
+        f" WHERE o.buyer_id = %s AND o.client_key = %s) FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"
     )
-    deal = found[0] if found else None
-    if deal is None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [buyer_id, client_key, deal_id])
+        found = cursor.fetchone()
+    if found is None:
         raise NotFound("No such deal")
+    deal = _DEAL_ROWS.instance(found[:-1])
+    assert deal is not None
+    deal.replay_order_id = found[-1]  # type: ignore[attr-defined]
     return deal
+
+
+_DEAL_ROWS = RowReader(Deal)
 
 
 def _replay(

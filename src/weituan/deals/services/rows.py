@@ -1,10 +1,12 @@
-"""Hand-written INSERTs for the checkout path, where building the ORM's queries costs more than running them."""
+"""Hand-written SQL for the checkout path, where building the ORM's queries costs more than running them."""
 
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
+
+_inserts: dict[tuple[str, type[Model], int], tuple[str, list[Field[Any, Any]]]] = {}
 
 
 def rows_insert(instances: Sequence[Model]) -> None:
@@ -17,20 +19,26 @@ def rows_insert(instances: Sequence[Model]) -> None:
     """
     if not instances:
         return
-    meta = instances[0]._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    model = type(instances[0])
+    shape = (connection.vendor, model, len(instances))
+    statement = _inserts.get(shape)
+    if statement is None:
+        meta = model._meta
+        fields = [field for field in meta.concrete_fields if not field.primary_key]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in fields)
+        row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        statement = _inserts[shape] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns})"  # noqa: S608
+            f" VALUES {', '.join([row_marks] * len(instances))} RETURNING {quote(str(meta.pk.column))}",  # type: ignore[union-attr]
+            fields,
+        )
+    sql, fields = statement
     params: list[Any] = []
     for instance in instances:
         params += [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    pk = connection.ops.quote_name(str(meta.pk.column))  # type: ignore[union-attr]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns})"  # noqa: S608
-            f" VALUES {', '.join([row_marks] * len(instances))} RETURNING {pk}",
-            params,
-        )
+        cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]
     for instance, id_ in zip(instances, ids, strict=True):
         instance.pk = id_

@@ -120,8 +120,8 @@ def _limit_error(deal: Deal) -> LimitReached:
 def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, str]:
     """Take `own + gifts` units and the buyer's quota; returns the deal's units sold and its state now.
 
-    Two statements: an upsert of the buyer's quota row that only moves while it stays within the
-    limits, then the conditional UPDATE of the deal's `sold`. Call inside the order's transaction, as
+    An upsert of the buyer's quota row that only moves while it stays within the limits, then the
+    conditional UPDATE of the deal's `sold` (two statements; on PostgreSQL one). Call inside the order's transaction, as
     its last writes: on PostgreSQL the deal row stays locked from this UPDATE to the commit, so every
     order of the deal waits only for that short tail of the others. A refusal raised here rolls back
     everything the transaction did.
@@ -130,25 +130,40 @@ def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, 
         raise _limit_error(deal)
     quota_table = UserDealQuota._meta.db_table
     deal_table = Deal._meta.db_table
+    # A repeat order meets the conflict and moves the row only while it stays within both limits (no
+    # row comes back when it would not); a first order inserts it, already checked above.
+    quota_sql = (
+        f"INSERT INTO {quota_table} (deal_id, user_id, own, gifts) VALUES (%s, %s, %s, %s)"  # noqa: S608
+        f" ON CONFLICT (deal_id, user_id) DO UPDATE SET own = {quota_table}.own + excluded.own,"
+        f" gifts = {quota_table}.gifts + excluded.gifts"
+        f" WHERE {quota_table}.own + excluded.own <= %s AND {quota_table}.gifts + excluded.gifts <= %s"
+        " RETURNING own"
+    )
+    quota_params: list[Any] = [deal.id, user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
+    stock_sql = (
+        f"UPDATE {deal_table} SET sold = sold + %s"  # noqa: S608
+        " WHERE id = %s AND state IN (%s, %s) AND sold + %s <= released RETURNING sold, state"
+    )
+    stock_params: list[Any] = [own + gifts, deal.id, *SELLING_STATES, own + gifts]
     with connection.cursor() as cursor:
-        # A repeat order meets the conflict and moves the row only while it stays within both limits
-        # (no row comes back when it would not); a first order inserts it, already checked above.
-        cursor.execute(
-            f"INSERT INTO {quota_table} (deal_id, user_id, own, gifts) VALUES (%s, %s, %s, %s)"  # noqa: S608
-            f" ON CONFLICT (deal_id, user_id) DO UPDATE SET own = {quota_table}.own + excluded.own,"
-            f" gifts = {quota_table}.gifts + excluded.gifts"
-            f" WHERE {quota_table}.own + excluded.own <= %s AND {quota_table}.gifts + excluded.gifts <= %s"
-            " RETURNING own",
-            [deal.id, user_id, own, gifts, deal.per_user_limit, deal.gift_limit],
-        )
-        if cursor.fetchone() is None:
-            raise _limit_error(deal)
-        cursor.execute(
-            f"UPDATE {deal_table} SET sold = sold + %s"  # noqa: S608
-            " WHERE id = %s AND state IN (%s, %s) AND sold + %s <= released RETURNING sold, state",
-            [own + gifts, deal.id, *SELLING_STATES, own + gifts],
-        )
-        row = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            # Both in one statement (one round trip): the quota's verdict and the stock's row, if any.
+            # A refusal of either rolls back the other with the transaction.
+            cursor.execute(
+                f"WITH q AS ({quota_sql}), d AS ({stock_sql})"  # noqa: S608
+                " SELECT (SELECT count(*) FROM q), d.sold, d.state FROM (SELECT 1) AS one LEFT JOIN d ON true",
+                quota_params + stock_params,
+            )
+            quota_ok, *stock = cursor.fetchone()
+            if not quota_ok:
+                raise _limit_error(deal)
+            row = tuple(stock) if stock[0] is not None else None
+        else:
+            cursor.execute(quota_sql, quota_params)
+            if cursor.fetchone() is None:
+                raise _limit_error(deal)
+            cursor.execute(stock_sql, stock_params)
+            row = cursor.fetchone()
     if row is None:
         current = Deal.objects.filter(id=deal.id).values_list("state", flat=True).first()
         if current not in SELLING_STATES and current != DealState.SOLD_OUT:

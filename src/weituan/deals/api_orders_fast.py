@@ -1,0 +1,236 @@
+"""POST /api/v1/deals/{id}/orders with a bearer token, answered in front of Django (ASGI and WSGI).
+
+A flash sale is a flood of these, and Django's request path (the middleware stack, URL resolving,
+under ASGI a thread per request) cost a good part of each. Here the request goes straight to the
+endpoint's own ninja view (its authentication and scopes, body parsing, the order, the response or
+the API's error for a refusal), on the WSGI server's thread or, under ASGI, on a small pool of threads
+of its own; the headers come from the same middleware classes' own `process_request` and
+`process_response` (security, locale, common, frame options, content security policy), and the caller
+is marked as seen as LastSeenMiddleware marks them. Responses are byte for byte Django's.
+
+Django answers, untouched, a request without a bearer token, a disallowed host, an HTTP request to be
+redirected to HTTPS, and a body that is not JSON or is larger than `MAX_BODY`. Once the view has
+started the answer is always made here (an uncaught error as Django's 500), so an order is never
+attempted twice for one request.
+"""
+
+import asyncio
+import io
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from django.core import signals
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.exception import response_for_exception
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csp import ContentSecurityPolicyMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import resolve, set_urlconf
+from django.utils.log import log_response
+
+from weituan.accounts.middleware import last_seen_due, seen_user_id
+from weituan.accounts.services import user_touch_last_seen
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
+# An order is a few dozen bytes of JSON; anything larger (or of another type) goes to Django.
+MAX_BODY = 16 * 1024
+# Threads per server process under ASGI: two let one thread's database wait overlap the other's
+# Python work; more only trade the GIL back and forth.
+ORDER_THREADS = 2
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def order_request_wanted(
+    path: str, authorization: str | None, content_type: str | None, content_length: str | None
+) -> bool:
+    """Whether this path answers the request: a bearer-token JSON POST of an order, of a sane size."""
+    if ORDERS_PATH.fullmatch(path) is None or not authorization:
+        return False
+    parts = authorization.split(" ")
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1]:
+        return False
+    if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
+        return False
+    try:
+        return 0 <= int(content_length or "") <= MAX_BODY
+    except ValueError:
+        return False
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("the middleware here only decorate a response made elsewhere")
+
+
+class _Stack:
+    """The endpoint's view and the middleware of the Django stack that shape its response."""
+
+    def __init__(self) -> None:
+        self.view = resolve("/api/v1/deals/1/orders").func  # ninja's view of the path, for every deal id
+        self.security = SecurityMiddleware(_no_view)
+        self.locale = LocaleMiddleware(_no_view)
+        self.common = CommonMiddleware(_no_view)
+        self.frame = XFrameOptionsMiddleware(_no_view)
+        self.csp = ContentSecurityPolicyMiddleware(_no_view)
+
+    def before(self, request: HttpRequest) -> bool:
+        """Run the request side, in settings.MIDDLEWARE order; False when Django must answer."""
+        if self.security.process_request(request) is not None:
+            return False
+        self.locale.process_request(request)
+        if self.common.process_request(request) is not None:
+            return False
+        self.csp.process_request(request)
+        return True
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> None:
+        """The response side, in the reverse of settings.MIDDLEWARE as Django runs it."""
+        for middleware in (self.csp, self.frame, self.common, self.locale, self.security):
+            middleware.process_response(request, response)
+
+
+_stack: _Stack | None = None
+
+
+def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answer | None:
+    """The response to an order request, or None when Django should answer it (nothing ran yet)."""
+    global _stack
+    if _stack is None:
+        _stack = _Stack()
+    stack = _stack
+    # Django's own start and end of a request: its receivers drop a connection that broke or aged out.
+    signals.request_started.send(sender=Answer)
+    try:
+        set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
+        request = make_request()
+        try:
+            request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
+        except DisallowedHost:
+            return None  # Django renders it in its usual shape
+        if not stack.before(request):
+            return None
+        try:
+            response = stack.view(request, deal_id=deal_id)
+        except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
+            response = response_for_exception(request, exc)
+            del exc
+        stack.after(request, response)
+        if response.status_code >= 400:  # logged as Django's handler logs it
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        request.close()
+        # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).
+        user_id = seen_user_id(request)
+        if user_id is not None and last_seen_due(user_id):
+            user_touch_last_seen(user_id=user_id)
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+        for cookie in response.cookies.values():
+            headers.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
+        return Answer(response.status_code, headers, response.content)
+    finally:
+        signals.request_finished.send(sender=Answer)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any:
+    """Wrap an ASGI app so a bearer-token POST of an order is answered here, the rest by it."""
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="weituan-order")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and order_request_wanted(
+                scope["path"],
+                _header(scope, b"authorization"),
+                _header(scope, b"content-type"),
+                _header(scope, b"content-length"),
+            )
+        ):
+            body, receive = await _buffered(receive)
+            if body is not None:
+                deal_id = scope["path"].split("/")[4]
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(
+                    executor, order_answer, lambda: ASGIRequest(scope, io.BytesIO(body)), deal_id
+                )
+                if answer is not None:
+                    await send(
+                        {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+                    )
+                    await send({"type": "http.response.body", "body": answer.body})
+                    return
+        await django_app(scope, receive, send)
+
+    return app
+
+
+async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:
+    """Read the whole request body. Returns it (None if the client left first) and a `receive` that
+    hands the next app the same messages, then whatever the client sends after them."""
+    chunks: list[bytes] = []
+    kept: list[MutableMapping[str, Any]] = []
+    complete = False
+    while not complete:
+        message = await receive()
+        kept.append(message)
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        complete = not message.get("more_body", False)
+
+    async def replay() -> MutableMapping[str, Any]:
+        return kept.pop(0) if kept else await receive()
+
+    if not complete:
+        return None, replay
+    body = b"".join(chunks)
+    kept[:] = [{"type": "http.request", "body": body, "more_body": False}]
+    return body, replay
+
+
+def with_order_checkout_wsgi(django_app: Any) -> Any:
+    """Wrap a WSGI app so a bearer-token POST of an order is answered here, the rest by it."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") == "POST" and order_request_wanted(
+            environ.get("PATH_INFO", ""),
+            environ.get("HTTP_AUTHORIZATION"),
+            environ.get("CONTENT_TYPE"),
+            environ.get("CONTENT_LENGTH"),
+        ):
+            # Read once; Django gets the same bytes if it is to answer after all.
+            body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+            environ["wsgi.input"] = io.BytesIO(body)
+            answer = order_answer(lambda: WSGIRequest(environ), environ["PATH_INFO"].split("/")[4])
+            if answer is not None:
+                status = f"{answer.status} {HttpResponse(status=answer.status).reason_phrase}"
+                start_response(
+                    status,
+                    [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers],
+                )
+                return [answer.body]
+            environ["wsgi.input"] = io.BytesIO(body)
+        return django_app(environ, start_response)
+
+    return app
