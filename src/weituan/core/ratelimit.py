@@ -2,8 +2,7 @@
 
 import time
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection
 
 from weituan.core.errors import RateLimited
 from weituan.core.models import RateLimitWindow
@@ -30,18 +29,17 @@ def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
 
 
 def _db_hit(key: str, window_start: int) -> int:
-    with transaction.atomic():
-        updated = RateLimitWindow.objects.filter(key=key, window_start=window_start).update(
-            count=F("count") + 1
+    """Count one request in the window's row and return the count: one upsert, atomic on its own, so it
+    needs no transaction of its own (inside the caller's, it commits with it)."""
+    quote = connection.ops.quote_name
+    rows, name, start, count = (
+        quote(n) for n in (RateLimitWindow._meta.db_table, "key", "window_start", "count")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {rows} ({name}, {start}, {count}) VALUES (%s, %s, 1)"  # noqa: S608
+            f" ON CONFLICT ({name}, {start}) DO UPDATE SET {count} = {rows}.{count} + 1 RETURNING {count}",
+            [key, window_start],
         )
-        if not updated:
-            try:
-                with transaction.atomic():
-                    RateLimitWindow.objects.create(key=key, window_start=window_start, count=1)
-                    return 1
-            except IntegrityError:
-                RateLimitWindow.objects.filter(key=key, window_start=window_start).update(
-                    count=F("count") + 1
-                )
-        row = RateLimitWindow.objects.get(key=key, window_start=window_start)
-        return row.count
+        row = cursor.fetchone()
+    return int(row[0])

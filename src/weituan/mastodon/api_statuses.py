@@ -6,28 +6,33 @@ Writes are rate-limited per user; POST /statuses honours the Idempotency-Key hea
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
-from weituan.core.errors import ValidationFailed
+from weituan.core.errors import ServiceError, ValidationFailed
 from weituan.core.ratelimit import rate_limit_hit
+from weituan.core.redis import redis_enabled
+from weituan.core.sqlite_writer import sqlite_writer
 from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_STATUSES, WRITE_FAVOURITES, WRITE_STATUSES
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import MastodonParams, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
 from weituan.microblog.models import Visibility
-from weituan.microblog.queries.posts import post_context, post_view_for_user, posts_hydrate
+from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, reposted_by
 from weituan.microblog.services.interactions import comment_create, like_add, like_remove
 from weituan.microblog.services.posts import (
+    PublishedPost,
     idempotent_write,
-    post_create,
     post_delete,
+    post_publish,
     repost_create,
     repost_undo,
 )
@@ -67,7 +72,9 @@ def _visibility(params: MastodonParams) -> str:
     return visibility
 
 
-def _write_status(user: Any, params: MastodonParams) -> int:
+def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
+    """Write what the parameters ask for: the original post (with what its Status shows), or the id of
+    the comment or quote made."""
     text = params.text("status") or ""
     media_ids = _media_ids(params)
     in_reply_to_id = _id_param(params, "in_reply_to_id")
@@ -84,9 +91,11 @@ def _write_status(user: Any, params: MastodonParams) -> int:
             raise ValidationFailed("A quote cannot carry media", code="invalid_media")
         return repost_create(reposter=user, post_id=quoted_id, comment=text, visibility=visibility).id
     language = params.text("language") or ""
-    return post_create(
-        author=user, text=text, media_ids=media_ids, visibility=visibility, language=language
-    ).id
+    return post_publish(author=user, text=text, media_ids=media_ids, visibility=visibility, language=language)
+
+
+def _written_id(written: PublishedPost | int) -> int:
+    return written.post.id if isinstance(written, PublishedPost) else written
 
 
 def _request_hash(params: MastodonParams) -> str:
@@ -100,22 +109,73 @@ def _status_response(request: HttpRequest, post_id: int) -> dict[str, Any]:
     return status_json(post_view_for_user(user, post_id), request)
 
 
+def published_view(published: PublishedPost, author: Any) -> PostView:
+    """The view of a post just published by `author`, as `posts_hydrate` would read it back for them
+    (nobody can have liked or reposted it yet)."""
+    post = published.post
+    post._state.fields_cache.update(author=author, parent=None, root=None)
+    return PostView(
+        post=post,
+        author=author,
+        author_counts=published.author_counts,
+        mentions=list(published.mentioned),
+        topics=list(published.topics),
+    )
+
+
+def _counted_write(user: Any, write: Callable[[], Any]) -> Any:
+    """Count one write of `user` against the limit, then run `write`.
+
+    With the limit counted in the database (no Redis), both happen in one transaction, so a post takes
+    the write lock once; a refusal (the limit itself, or a refused write, whose own savepoint is rolled
+    back) still commits the count, as a count made on its own would be. On SQLite the transaction
+    queues for the write lock (`sqlite_writer`).
+    """
+    if redis_enabled():
+        write_limit(user)
+        with sqlite_writer():
+            return write()
+    refused: ServiceError | None = None
+    with sqlite_writer(), transaction.atomic():
+        try:
+            write_limit(user)
+            written = write()
+        except ServiceError as exc:
+            refused = exc
+    if refused is not None:
+        raise refused
+    return written
+
+
+def status_post_answer(request: HttpRequest, user: Any) -> dict[str, Any]:
+    """POST /statuses for `user`: the write, counted against the limit, and the Status made (or, for a
+    retried Idempotency-Key, the one made first)."""
+
+    def write() -> PublishedPost | int:
+        params = mastodon_params(request)
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return _write_status(user, params)
+        made: list[PublishedPost | int] = []
+
+        def first_write() -> int:
+            made.append(_write_status(user, params))
+            return _written_id(made[0])
+
+        post_id, replayed = idempotent_write(
+            scope=f"statuses:user:{user.pk}", key=key, request_hash=_request_hash(params), write=first_write
+        )
+        return post_id if replayed else made[0]
+
+    written = _counted_write(user, write)
+    if isinstance(written, PublishedPost) and not written.with_media:
+        return status_json(published_view(written, user), request)
+    return status_json(post_view_for_user(user, _written_id(written)), request)
+
+
 @router.post("/statuses", auth=WRITE_STATUSES, summary="Post a status, a comment (in_reply_to_id) or a quote")
 def status_post(request: HttpRequest) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    params = mastodon_params(request)
-    key = request.headers.get("Idempotency-Key")
-    if key:
-        post_id, _ = idempotent_write(
-            scope=f"statuses:user:{user.pk}",
-            key=key,
-            request_hash=_request_hash(params),
-            write=lambda: _write_status(user, params),
-        )
-    else:
-        post_id = _write_status(user, params)
-    return _status_response(request, post_id)
+    return status_post_answer(request, request_user(request))
 
 
 @router.get("/statuses/{int:status_id}", auth=READ_STATUSES, summary="A status")

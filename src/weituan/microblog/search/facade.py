@@ -5,12 +5,18 @@ than the task row an asynchronous job would insert), and it commits or rolls bac
 so a post is findable the moment it is visible and a deleted post is gone the moment the delete commits.
 """
 
-from weituan.microblog.search import services
+from weituan.microblog.models import Post
+from weituan.microblog.search import services, store
 
 
 def post_index(*, post_id: int) -> None:
     """Index (or re-index) a post's text, in the current transaction."""
     services.post_index_refresh(post_id=post_id)
+
+
+def post_index_new(*, post: Post) -> None:
+    """Index a post just written in the current transaction, from the instance in hand (no read back)."""
+    store.document_write(post_id=post.id, text=services.searchable_text(post))
 
 
 def post_unindex(*, post_id: int) -> None:

@@ -121,7 +121,8 @@ def mentions_record(
     return user_ids
 
 
-def _topic_get_or_create(key: str, display: str) -> Topic:
+def topic_get_or_create(key: str, display: str) -> Topic:
+    """The topic named `key` (a normalised key), created with `display` when new."""
     topic = Topic.objects.filter(name=key).first()
     if topic is not None:
         return topic
@@ -141,7 +142,7 @@ def topics_record(*, post: Post, text: str) -> list[int]:
     names = {topic_key(name)[:100]: name[:100] for name in extract_topics(text)}
     if not names:
         return []
-    topics = [_topic_get_or_create(key, names[key]) for key in sorted(names)]
+    topics = [topic_get_or_create(key, names[key]) for key in sorted(names)]
     now = timezone.now()
     PostTopic.objects.bulk_create(
         [PostTopic(post=post, topic=topic, author_id=post.author_id, created_at=now) for topic in topics]

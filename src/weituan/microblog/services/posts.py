@@ -6,6 +6,8 @@ from the structured `chain` (see `Post.chain`); `comment` keeps only what this r
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,25 +15,41 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.models import IdempotencyRecord
-from weituan.microblog.models import NotificationKind, Post, PostKind, Visibility
-from weituan.microblog.search.facade import post_index, post_unindex
+from weituan.microblog.models import NotificationKind, Post, PostKind, Topic, Visibility
+from weituan.microblog.search.facade import post_index_new, post_unindex
 from weituan.microblog.services.notifications import notification_create, notifications_for_post_delete
 from weituan.microblog.services.post_content import (
     length_check,
     media_attach,
     mentions_record,
     target_for_write,
+    topic_get_or_create,
     topics_record,
     topics_release,
     visibility_check,
 )
-from weituan.microblog.stats import account_stats_bump
-from weituan.microblog.text import weighted_length
+from weituan.microblog.services.post_rows import author_posts_bump, post_insert, topic_use_linked
+from weituan.microblog.stats import AccountCounts, account_counts, account_stats_bump
+from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
 from weituan.microblog.timelines.facade import post_distribute, post_withdraw
 
 PLAIN_REPOST_TEXT = "转发微博"  # what Weibo shows for a forward of an original without a comment
+
+
+@dataclass(slots=True)
+class PublishedPost:
+    """An original post just written, with everything its Status shows, so nothing is read back: the
+    author's counters as the post left them, the accounts it mentions and its topics, in the order a
+    later read gives them. `with_media` says images were attached (those are not carried here)."""
+
+    post: Post
+    author_counts: AccountCounts
+    mentioned: list[Any] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
+    with_media: bool = False
 
 
 def post_create(
@@ -47,25 +65,88 @@ def post_create(
 
     A post with images may have no text; a post with neither is refused ("empty_post").
     """
+    return post_publish(
+        author=author,
+        text=text,
+        media_ids=media_ids,
+        visibility=visibility,
+        deal_id=deal_id,
+        language=language,
+    ).post
+
+
+def post_publish(
+    *,
+    author: Any,
+    text: str,
+    media_ids: Sequence[int] = (),
+    visibility: str = Visibility.PUBLIC,
+    deal_id: int | None = None,
+    language: str = "",
+) -> PublishedPost:
+    """`post_create`, returning the post with what its Status shows (see PublishedPost).
+
+    One transaction: the post row, its images, mentions (and their notifications), the author's
+    counters, the fan-out task (in the same transaction with the database task backend, else right
+    after the commit), the search index, and last the topics (created on first use, counted). Without
+    mentions or images that is a handful of statements, the SQL written out (`post_rows`).
+    """
     text = text.strip()
     length_check(text, allow_empty=bool(media_ids))
     visibility_check(visibility)
     with transaction.atomic():
-        post = Post.objects.create(
+        now = timezone.now()
+        post = Post(
             author=author,
             kind=PostKind.ORIGINAL,
             visibility=visibility,
             text=text,
             deal_id=deal_id,
             language=language[:10],
+            quotes_count=0,
+            created_at=now,
         )
+        post_insert(post)
         media_attach(post=post, owner_id=author.pk, media_ids=media_ids)
-        mentions_record(post=post, actor_id=author.pk, text=text)
-        topics_record(post=post, text=text)
-        account_stats_bump(user_id=author.pk, posts=1)
+        mentioned = _mentions_record(post=post, actor_id=author.pk, text=text)
+        counts = author_posts_bump(author.pk, now)
+        if counts is None:  # the author's first post ever: the counters row is made here
+            account_stats_bump(user_id=author.pk, posts=1)
+            counts = account_counts([author.pk])[author.pk]
         post_distribute(post_id=post.id)
-        post_index(post_id=post.id)
-    return post
+        post_index_new(post=post)
+        # Last: a popular topic's row stays locked from its counter's UPDATE until the commit.
+        topics = _topics_record(post=post, text=text, moment=now)
+    return PublishedPost(
+        post=post, author_counts=counts, mentioned=mentioned, topics=topics, with_media=bool(media_ids)
+    )
+
+
+def _mentions_record(*, post: Post, actor_id: int, text: str) -> list[Any]:
+    """`mentions_record` for an original post, returning the mentioned accounts (in mention order)."""
+    names = extract_mentions(text)
+    if not names:
+        return []
+    users = list(users_by_usernames(names).values())
+    if users:
+        mentions_record(post=post, actor_id=actor_id, text="", extra_user_ids=[user.pk for user in users])
+    return users
+
+
+def _topics_record(*, post: Post, text: str, moment: datetime) -> list[Topic]:
+    """`topics_record` for a post in hand: each topic counted and linked in name order (so concurrent
+    posts lock topic rows in one order) by one statement that returns its row (two on SQLite), the
+    topic created first when new."""
+    names = {topic_key(name)[:100]: name[:100] for name in extract_topics(text)}
+    topics: list[Topic] = []
+    for key in sorted(names):
+        topic = topic_use_linked(post, key, moment)
+        if topic is None:
+            topic_get_or_create(key, names[key])
+            topic = topic_use_linked(post, key, moment)
+            assert topic is not None
+        topics.append(topic)
+    return topics
 
 
 def chain_text(comment: str, chain: Sequence[dict[str, Any]]) -> str:
@@ -167,10 +248,11 @@ def repost_create(
             post_id=repost.id,
         )
         mentions_record(post=repost, actor_id=reposter.pk, text=comment, already_notified=(parent.author_id,))
-        topics_record(post=repost, text=comment)
+        # The author's counters before the topics' rows, the order every post write locks them in.
         account_stats_bump(user_id=reposter.pk, posts=1)
+        topics_record(post=repost, text=comment)
         post_distribute(post_id=repost.id)
-        post_index(post_id=repost.id)
+        post_index_new(post=repost)
     return repost
 
 

@@ -4,10 +4,11 @@ from weituan.core.tasks import enqueue_on_commit
 
 
 def post_distribute(*, post_id: int) -> None:
-    """Schedule the fan-out of a new original post or repost, after the current transaction commits."""
-    from weituan.microblog.timelines.tasks import fanout_deliver_task
+    """Schedule the fan-out of a new original post or repost; it runs once the current transaction
+    commits, and the database task backend commits the task with the post itself."""
+    from weituan.microblog.timelines.tasks import fanout_deliver_enqueue
 
-    enqueue_on_commit(fanout_deliver_task, post_id=post_id)
+    fanout_deliver_enqueue(post_id=post_id)
 
 
 def post_withdraw(*, post_id: int, author_id: int) -> None:

@@ -1,0 +1,125 @@
+"""Where the time of one `POST /api/v1/statuses` goes: the statements of a post and a cProfile of many.
+
+    python bench/timeline/profile_post.py --data-dir /tmp/wt-profile-post            # builds a tiny world once
+    python bench/timeline/profile_post.py --data-dir /tmp/wt-profile-post --posts 500 --top 30
+
+The world is kept in `--data-dir` (SQLite) so repeated profiles skip the build; with `--postgres URL`
+and `--redis URL` it is kept in that database instead. Requests go through the WSGI application (so
+any fast path in front of Django is measured too), in this process, on one thread.
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--postgres", help="DATABASE_URL of a database to keep the world in")
+    parser.add_argument("--redis", help="REDIS_URL for the timelines")
+    parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--no-profile", action="store_true", help="only count statements and time posts")
+    args = parser.parse_args()
+
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "WEITUAN_DATA_DIR": str(data_dir),
+            "WEITUAN_PROFILE": "demo",
+            "WEITUAN_LOG_LEVEL": "ERROR",
+            "WEITUAN_RATE_LIMIT_WRITES": "100000000",
+        }
+    )
+    if args.postgres:
+        os.environ["DATABASE_URL"] = args.postgres
+    if args.redis:
+        os.environ["REDIS_URL"] = args.redis
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bench.timeline.run import SCALES, pick_readers
+    from weituan.accounts.models import User
+    from weituan.accounts.tokens import access_token_issue
+    from weituan.simulate.world import WorldSpec, world_build
+    from weituan.wsgi import application
+
+    if not User.objects.exists():
+        world_build(WorldSpec(**SCALES["tiny"]), progress=True)
+    readers = pick_readers(50, seed=7)
+    tokens = [access_token_issue(user=User(pk=uid))[0] for uid in readers]
+    counter = [0]
+
+    def post(i: int) -> None:
+        counter[0] += 1
+        body = f'{{"status": "拼团进行中 {os.getpid()}-{counter[0]} #双十一#"}}'.encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/statuses",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_AUTHORIZATION": f"Bearer {tokens[i % len(tokens)]}",
+        }
+        seen: list[str] = []
+        chunks = application(environ, lambda status, headers, *_: seen.append(status))
+        content = b"".join(chunks)
+        if hasattr(chunks, "close"):
+            chunks.close()
+        assert seen and seen[0].startswith("200"), (seen, content[:300])
+
+    for i in range(len(tokens)):  # warm: caches filled, topics made
+        post(i)
+    with CaptureQueriesContext(connection) as captured:
+        post(0)
+    print(f"statements per post: {len(captured.captured_queries)}")
+    for query in captured.captured_queries:
+        print(f"  {query['time']}s  {query['sql'][:200]}")
+
+    started, cpu = time.perf_counter(), time.process_time()
+    for i in range(args.posts):
+        post(i)
+    plain, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"{args.posts} posts in {plain:.2f} s = {args.posts / plain:,.0f} posts/s (in process, one thread);"
+        f" CPU {cpu / args.posts * 1000:.2f} ms per post"
+    )
+    if args.no_profile:
+        return 0
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(args.posts):
+        post(i)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
