@@ -25,6 +25,12 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5
 REDIS_BENCH_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
+def bench_database(name: str) -> str:
+    """The PostgreSQL database a benchmark named `name` uses (BENCH_PG_DB picks another, so two runs
+    on one server keep apart)."""
+    return os.environ.get("BENCH_PG_DB") or f"weituan_bench_{name}"
+
+
 @dataclass
 class Store:
     """Where a benchmark keeps its data: 'sqlite' (embedded default) or 'postgres' (PostgreSQL + Redis)."""
@@ -53,7 +59,7 @@ def prepare_store(kind: str, name: str) -> Store:
         import psycopg
         import redis
 
-        database = f"weituan_bench_{name}"
+        database = bench_database(name)
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{database}"')
@@ -99,8 +105,8 @@ SERVERS = ("uvicorn", "granian", "granian-asgi")
 def server_command(
     server: str, *, port: int, workers: int, threads: int, app: str = "weituan.asgi:application"
 ) -> list[str]:
-    """How to start the product on 127.0.0.1:`port`: uvicorn on the ASGI app (what `weituan serve` runs
-    by default), granian on the WSGI app with `threads` threads per process, or granian on the ASGI app."""
+    """How to start the product on 127.0.0.1:`port`: uvicorn on the ASGI app, granian on the WSGI app with
+    `threads` threads per process (what `weituan serve` runs by default), or granian on the ASGI app."""
     if server == "uvicorn":
         return [
             sys.executable,

@@ -180,3 +180,17 @@ def phone_page(browser: Any) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_pool_closed_at_the_end(request: Any) -> Iterator[None]:
+    """PostgreSQL's connection pool keeps its connections open after the last test; they are closed
+    before the test database is dropped (which refuses while a session is connected)."""
+    if "django_db_setup" in request.fixturenames or settings.DATABASES["default"]["OPTIONS"].get("pool"):
+        request.getfixturevalue("django_db_setup")
+    yield
+    from django.db import connections
+
+    for wrapper in connections.all(initialized_only=True):
+        if getattr(wrapper, "pool", None) is not None:
+            wrapper.close_pool()

@@ -9,6 +9,7 @@ Scales: small = 10k users / 500k follows / 100k posts; full = 100k users / 5M fo
 """
 
 import argparse
+import multiprocessing
 import os
 import random
 import subprocess
@@ -25,6 +26,7 @@ from bench.common import (
     SERVERS,
     Server,
     Store,
+    bench_database,
     discard_store,
     machine_line,
     prepare_store,
@@ -83,7 +85,8 @@ def raw_worker(args: tuple[Store, list[int], float]) -> int:
 
 
 def measure_raw(store: Store, readers: list[int], processes: int, seconds: float) -> float:
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    # Fresh interpreters: forked ones would share this process's pooled database connections.
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         started = time.perf_counter()
         counts = list(
             pool.map(raw_worker, [(store, readers[i::processes], seconds) for i in range(processes)])
@@ -236,7 +239,7 @@ def reused_store(kind: str, data_dir: Path) -> Store:
         "WEITUAN_RATE_LIMIT_WRITES": "100000000",
     }
     if kind == "postgres":
-        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/weituan_bench_timeline"
+        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + bench_database("timeline")
         env["REDIS_URL"] = REDIS_BENCH_URL
         env["WEITUAN_CONN_MAX_AGE"] = "600"
     return Store(kind=kind, data_dir=data_dir, env=env)
@@ -298,11 +301,13 @@ def main() -> int:
         "--server",
         choices=SERVERS,
         default="granian",
-        help="granian (the WSGI app on threads, `weituan serve --server granian`), granian-asgi or uvicorn "
-        "(the ASGI app, uvicorn being the default of `weituan serve`); both apps answer the home timeline "
+        help="granian (the WSGI app on threads, what `weituan serve` runs by default), granian-asgi or "
+        "uvicorn (the ASGI app, `weituan serve --server uvicorn`); both apps answer the home timeline "
         "in front of Django (weituan.mastodon.api_timelines_fast)",
     )
-    parser.add_argument("--threads", type=int, default=2, help="threads per granian WSGI process")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per granian WSGI process (default: 4, as served)"
+    )
     parser.add_argument("--post-clients", type=int, default=10, help="clients of the posting load")
     parser.add_argument(
         "--post-seconds", type=int, default=20, help="length of the posting load (0: no posting load)"

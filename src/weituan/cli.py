@@ -1,6 +1,7 @@
 """The `weituan` command: serve, demo, worker, and every management command."""
 
 import argparse
+import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -35,18 +36,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ImproperlyConfigured("--workers and --threads must be at least 1")
     _prepare(args.data_dir)
     _setup()
+    from django.conf import settings
+
+    if (args.server == "granian" or args.workers > 1) and not settings.CLICKHOUSE_URL:
+        # The embedded store's files are opened by one process at a time; several processes would leave
+        # all but one unable to store their clicks and events.
+        raise ImproperlyConfigured(
+            "serving from several processes (granian, or --workers above 1) needs CLICKHOUSE_URL: "
+            "the embedded analytics store takes one process; serve with uvicorn and one worker"
+        )
     _migrate()
     if args.demo:
         from weituan.simulate.demo import demo_world_build_if_empty
 
         demo_world_build_if_empty(progress=True)
-    from django.conf import settings
-
     from weituan.tracking.facade import events_flush
 
     # Events a previous process committed but did not move to the analytics store (or spilled to disk
     # when the store refused them) are moved now, before new traffic arrives.
     events_flush()
+    from weituan.tracking.store import analytics_store_close
+
+    # chDB files take one process: the process that serves opens the store when it needs it, not this
+    # one, which may only fork the servers.
+    analytics_store_close()
 
     if settings.EMBEDDED_WORKER and not args.no_worker:
         from weituan.core.schedule import start_scheduler
@@ -61,9 +74,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if args.server == "granian":
         # WSGI on threads: Django's sync stack runs without an event loop or a thread switch per request,
-        # several times the API throughput of ASGI on a small machine (see bench/RESULTS.md).
+        # the fastest setup for the API on a small machine (see bench/RESULTS.md).
         from granian import Granian
         from granian.constants import Interfaces
+
+        # Server processes start as fresh interpreters: forked from this one (which runs the task
+        # worker's thread and holds database connections) they could inherit a lock held mid-use.
+        multiprocessing.set_start_method("spawn", force=True)
 
         Granian(
             "weituan.wsgi:application",
@@ -155,7 +172,8 @@ def _parser() -> argparse.ArgumentParser:
         "--server",
         choices=["uvicorn", "granian"],
         default="uvicorn",
-        help="uvicorn: the ASGI app (default); granian: the WSGI app on threads, fastest for the API",
+        help="uvicorn: the ASGI app in one process (default; the embedded store needs one process); "
+        "granian: the WSGI app on threads, fastest for the API, with CLICKHOUSE_URL set",
     )
     serve.add_argument(
         "--workers",
@@ -163,7 +181,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes (1 is the embedded default; several suit PostgreSQL + Redis)",
     )
-    serve.add_argument("--threads", type=int, default=2, help="threads per process with --server granian")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per process with --server granian (several overlap one request's database waits "
+        "with another's work)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="build the demo world of users, follows, posts and reposts")

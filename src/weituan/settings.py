@@ -117,6 +117,18 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        if env_bool("WEITUAN_DB_POOL", True):
+            # A pool of connections per server process, each lent to a request and taken back at its
+            # end. Without it, ASGI (which runs each request's sync code on a thread of its own) opens a
+            # connection per request, and persistent ones pile up until the server refuses clients.
+            # Persistent connections and the pool exclude each other; the pool checks a connection
+            # before lending it.
+            DATABASES["default"]["CONN_MAX_AGE"] = 0
+            DATABASES["default"]["OPTIONS"]["pool"] = {
+                "min_size": env_int("WEITUAN_DB_POOL_MIN", 1, minimum=0),
+                "max_size": env_int("WEITUAN_DB_POOL_MAX", 10, minimum=1),
+                "timeout": env_int("WEITUAN_DB_POOL_TIMEOUT", 30, minimum=1),
+            }
 else:
     DATABASES = {
         "default": {
@@ -168,6 +180,8 @@ PERIODIC_TASKS = [
 # --- analytics store -------------------------------------------------------------------------------
 CLICKHOUSE_URL = env_url("CLICKHOUSE_URL", ("http", "https"))
 CHDB_PATH = DATA_DIR / "chdb"
+# The embedded store runs in a child process of its own (tests open it in process: faster to start).
+CHDB_PROCESS = env_bool("WEITUAN_CHDB_PROCESS", PROFILE != "test")
 
 # --- micro-blog ------------------------------------------------------------------------------------
 POST_MAX_WEIGHTED_LENGTH = env_int("WEITUAN_POST_MAX_LENGTH", 280, minimum=10, maximum=100_000)

@@ -13,3 +13,13 @@ application = get_wsgi_application()
 from weituan.mastodon.api_timelines_fast import with_home_timeline_wsgi  # noqa: E402
 
 application = with_home_timeline_wsgi(application)
+
+# POST /api/v1/statuses with a bearer token too (see weituan.mastodon.api_statuses_fast).
+from weituan.mastodon.api_statuses_fast import with_status_post_wsgi  # noqa: E402
+
+application = with_status_post_wsgi(application)
+
+# POST /api/v1/deals/{id}/orders with a bearer token too (see weituan.deals.api_orders_fast).
+from weituan.deals.api_orders_fast import with_order_checkout_wsgi  # noqa: E402
+
+application = with_order_checkout_wsgi(application)

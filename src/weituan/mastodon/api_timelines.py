@@ -2,7 +2,7 @@
 
 Each endpoint reads one page of post ids and renders them in a fixed number of queries, so the home
 timeline costs the same number of queries for 20 statuses as for 40; statuses rendered for an earlier
-page and unchanged since are reused (see `timeline_statuses_json`).
+page and unchanged since are reused (see `home_statuses` and `timeline_statuses_json`).
 """
 
 from typing import Any
@@ -10,25 +10,40 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from weituan.accounts.auth import optional_auth, request_user, request_viewer, viewer_auth
+from weituan.accounts.auth import request_user, request_viewer, viewer_auth
+from weituan.mastodon.endpoint_auth import READ_STATUSES
+from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
-from weituan.microblog.timelines.queries import home_timeline_ids, public_timeline_ids, topic_timeline_ids
+from weituan.microblog.timelines.home import ReadContext, home_timeline_ids_in, read_context
+from weituan.microblog.timelines.queries import public_timeline_ids, topic_timeline_ids
 
 router = Router(tags=["mastodon:timelines"])
 
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
-def home_timeline_page(request: HttpRequest, viewer_id: int) -> tuple[list[int], list[dict[str, Any]]]:
-    """The post ids and Status entities of the caller's home page asked for by the query string.
 
-    Shared with the ASGI fast path (`api_timelines_fast`), so both answer with the same JSON.
+def home_timeline_response(
+    request: HttpRequest, viewer_id: int, context: ReadContext | None = None
+) -> HttpResponse:
+    """The caller's home page asked for by the query string: the Status entities as JSON, and the
+    `Link` header. `context` is the reader's read context when already read with the token.
+
+    Shared with the fast path in front of Django (`api_timelines_fast`), so both answer the same bytes.
     """
     page = page_params_from_request(request)
-    ids = home_timeline_ids(
-        viewer_id, max_id=page.max_id, since_id=page.since_id, min_id=page.min_id, limit=page.limit
+    ids = home_timeline_ids_in(
+        viewer_id,
+        context if context is not None else read_context(viewer_id),
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+        limit=page.limit,
     )
-    return ids, timeline_statuses_json(ids, viewer_id, request)
+    response = HttpResponse(home_statuses_body(ids, viewer_id, request), content_type=JSON_CONTENT_TYPE)
+    set_link_header(response, request, ids)
+    return response
 
 
 def _statuses(
@@ -39,13 +54,11 @@ def _statuses(
 
 
 @router.get("/timelines/home", auth=viewer_auth, summary="The caller's home timeline")
-def home(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
-    ids, statuses = home_timeline_page(request, request_viewer(request).pk)
-    set_link_header(response, request, ids)
-    return statuses
+def home(request: HttpRequest) -> HttpResponse:
+    return home_timeline_response(request, request_viewer(request).pk)
 
 
-@router.get("/timelines/public", auth=optional_auth, summary="Every public post")
+@router.get("/timelines/public", auth=READ_STATUSES, summary="Every public post")
 def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     viewer = request_user(request)
     params = mastodon_params(request)
@@ -64,7 +77,7 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
     return _statuses(request, response, ids, viewer)
 
 
-@router.get("/timelines/tag/{hashtag}", auth=optional_auth, summary="Public posts with a topic")
+@router.get("/timelines/tag/{hashtag}", auth=READ_STATUSES, summary="Public posts with a topic")
 def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict[str, Any]]:
     viewer = request_user(request)
     page = page_params_from_request(request)

@@ -84,3 +84,12 @@ def test_an_unknown_benchmark_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("weituan: no benchmark 'no_such_bench'")
+
+
+def test_several_serving_processes_on_the_embedded_store_are_refused_in_one_line(tmp_path):
+    for extra in (["--server", "granian"], ["--workers", "2"]):
+        result = _weituan(tmp_path, "serve", "--port", str(_free_port()), *extra)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "needs CLICKHOUSE_URL" in result.stderr
+    assert not (tmp_path / "weituan.sqlite3").exists()  # refused before anything was written

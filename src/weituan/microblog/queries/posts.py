@@ -134,6 +134,17 @@ class PostRows:
     reposted: set[int] | None = None
 
 
+def _media_mark() -> str:
+    """A column that changes when an image of the post gets a new description (the one thing about
+    an attached image that can change), so rows read earlier tell a stale rendering."""
+    media = table(MediaAttachment)
+    if connection.vendor == "postgresql":
+        return f"(SELECT string_agg(m.id || ':' || m.description, chr(31)) FROM {media} m WHERE m.post_id = p.id)"  # noqa: S608
+    return (
+        f"(SELECT group_concat(m.id || ':' || m.description, char(31)) FROM {media} m WHERE m.post_id = p.id)"  # noqa: S608
+    )
+
+
 def _post_sql(wanted: list[int], *, with_viewer: bool) -> tuple[str, list[Any]]:
     post_cols, user_cols = _columns(Post, "p"), _columns(User, "u")
     posts, users, stats = table(Post), table(User), table(AccountStats)
@@ -148,7 +159,7 @@ def _post_sql(wanted: list[int], *, with_viewer: bool) -> tuple[str, list[Any]]:
     )
     sql = (
         f"SELECT {post_cols.sql}, {user_cols.sql}, s.followers_count, s.following_count, s.posts_count,"  # noqa: S608
-        f" s.last_post_at, r.author_id{flags}, w.asked FROM ("
+        f" s.last_post_at, {_media_mark()}, r.author_id{flags}, w.asked FROM ("
         f"SELECT id AS want, 1 AS asked FROM {posts} WHERE {among}"
         f" UNION ALL SELECT parent_id, 0 FROM {posts} WHERE {among} AND parent_id IS NOT NULL"
         f" UNION ALL SELECT root_id, 0 FROM {posts} WHERE {among} AND root_id IS NOT NULL"
@@ -213,6 +224,89 @@ def post_fingerprint(rows: PostRows, post_id: int) -> tuple[Any, ...]:
         rows.by_id.get(parent_id) if parent_id else None,
         rows.by_id.get(root_id) if root_id else None,
     )
+
+
+@dataclass(slots=True)
+class PostVersions:
+    """What a timeline page needs to know of its posts before rendering any: which were found (`asked`
+    holds those of the ids asked for) and deleted, each post's parent and root, a version of each post
+    that changes whenever anything a rendered status shows of it changes (its row, its author's row
+    and counters, its images), and the viewer's likes and reposts among them.
+
+    On PostgreSQL a version is the row versions themselves (`xmin` and `ctid`, new on every update),
+    read without the rows; elsewhere it is the rows, which are then kept in `rows` for rendering.
+    """
+
+    links: dict[int, tuple[int | None, int | None]]
+    versions: dict[int, Any]
+    deleted: set[int]
+    asked: set[int]
+    liked: set[int]
+    reposted: set[int]
+    rows: PostRows | None = None
+
+    def fingerprint(self, post_id: int) -> tuple[Any, ...]:
+        """The versions a rendered status of `post_id` depends on: its own, its parent's and root's."""
+        parent_id, root_id = self.links[post_id]
+        return (
+            self.versions[post_id],
+            self.versions.get(parent_id) if parent_id else None,
+            self.versions.get(root_id) if root_id else None,
+        )
+
+
+def _versions_sql() -> str:
+    posts, users, stats, media = table(Post), table(User), table(AccountStats), table(MediaAttachment)
+    # The ids come as one array literal, read once; the posts asked for, then their parents and roots.
+    return (
+        f"WITH a AS (SELECT id, parent_id, root_id FROM {posts} WHERE id = ANY(%s::bigint[]))"  # noqa: S608
+        " SELECT p.id, p.parent_id, p.root_id, p.deleted_at IS NOT NULL,"
+        " concat(p.xmin, '/', p.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/',"
+        f" (SELECT string_agg(concat(m.xmin, '.', m.ctid), ',') FROM {media} m WHERE m.post_id = p.id)),"
+        f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = p.id),"
+        f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = p.id AND v.kind = %s AND v.author_id = %s"
+        " AND v.deleted_at IS NULL), w.asked FROM ("
+        "SELECT id AS want, 1 AS asked FROM a"
+        " UNION ALL SELECT parent_id, 0 FROM a WHERE parent_id IS NOT NULL"
+        " UNION ALL SELECT root_id, 0 FROM a WHERE root_id IS NOT NULL"
+        f") w JOIN {posts} p ON p.id = w.want JOIN {users} u ON u.id = p.author_id"
+        f" LEFT JOIN {stats} s ON s.user_id = p.author_id"
+    )
+
+
+def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
+    """The versions of `post_ids` and of their parents and roots, with `viewer_id`'s flags: one query."""
+    wanted = list(dict.fromkeys(int(post_id) for post_id in post_ids))
+    if connection.vendor != "postgresql":
+        rows = post_rows(wanted, viewer_id)
+        assert rows.liked is not None and rows.reposted is not None
+        return PostVersions(
+            links={post_id: _related_ids(row) for post_id, row in rows.by_id.items()},
+            versions=rows.by_id,
+            deleted={post_id for post_id, row in rows.by_id.items() if row[_DELETED_AT] is not None},
+            asked=rows.asked,
+            liked=rows.liked,
+            reposted=rows.reposted,
+            rows=rows,
+        )
+    found = PostVersions(links={}, versions={}, deleted=set(), asked=set(), liked=set(), reposted=set())
+    if not wanted:
+        return found
+    ids = "{" + ",".join(map(str, wanted)) + "}"
+    for post_id, parent_id, root_id, deleted, version, liked, reposted, asked in fetch_rows(
+        _versions_sql(), [ids, viewer_id, PostKind.REPOST.value, viewer_id]
+    ):
+        found.links[post_id] = (parent_id, root_id)
+        found.versions[post_id] = version
+        if deleted:
+            found.deleted.add(post_id)
+        if asked:
+            found.asked.add(post_id)
+        if liked:
+            found.liked.add(post_id)
+        if reposted:
+            found.reposted.add(post_id)
+    return found
 
 
 def _views_from_rows(rows: PostRows, only: set[int] | None = None) -> dict[int, PostView]:

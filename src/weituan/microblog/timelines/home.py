@@ -16,6 +16,8 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from weituan.accounts.models import AccessToken, User
+from weituan.accounts.tokens import token_hash
 from weituan.core.redis import redis_enabled
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
 from weituan.microblog.queries.rows import fetch_rows
@@ -38,48 +40,45 @@ class ReadContext(NamedTuple):
     stamp_due: bool  # the last recorded read is older than READ_STAMP_EVERY
 
 
-def _context_sql() -> str:
+def _context_selects(user: str) -> list[str]:
+    """The parts of the context query for the reader `user` (a placeholder or a column)."""
     q = connection.ops.quote_name
     state, block, mute, follow, stats = (
         q(model._meta.db_table) for model in (TimelineState, Block, Mute, Follow, AccountStats)
     )
-    return (
-        f"SELECT 'b', user_id FROM {state} WHERE user_id = %s AND built_at IS NOT NULL"  # noqa: S608
-        " AND last_read_at >= %s"
-        f" UNION ALL SELECT 's', user_id FROM {state} WHERE user_id = %s AND last_read_at < %s"
-        f" UNION ALL SELECT 'h', blocked_id FROM {block} WHERE blocker_id = %s"
-        f" UNION ALL SELECT 'h', blocker_id FROM {block} WHERE blocked_id = %s"
-        f" UNION ALL SELECT 'h', muted_id FROM {mute} WHERE muter_id = %s"
+    return [
+        f"SELECT 'b', st.user_id FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
+        " AND st.built_at IS NOT NULL AND st.last_read_at >= %s",
+        f"SELECT 's', st.user_id FROM {state} st WHERE st.user_id = {user} AND st.last_read_at < %s",  # noqa: S608
+        f"SELECT 'h', bk.blocked_id FROM {block} bk WHERE bk.blocker_id = {user}",  # noqa: S608
+        f"SELECT 'h', bk.blocker_id FROM {block} bk WHERE bk.blocked_id = {user}",  # noqa: S608
+        f"SELECT 'h', mu.muted_id FROM {mute} mu WHERE mu.muter_id = {user}",  # noqa: S608
         # Driven from the reader's follows, a key lookup of the counter each: as a join the planner
         # scanned every account's counter (there is no index on it) to find the few above the threshold.
-        f" UNION ALL SELECT 'm', f.followee_id FROM {follow} f WHERE f.follower_id = %s"
-        f" AND (SELECT s.followers_count FROM {stats} s WHERE s.user_id = f.followee_id) > %s"
-    )
+        f"SELECT 'm', f.followee_id FROM {follow} f WHERE f.follower_id = {user}"  # noqa: S608
+        f" AND (SELECT s.followers_count FROM {stats} s WHERE s.user_id = f.followee_id) > %s",
+    ]
 
 
-def read_context(user_id: int) -> ReadContext:
-    """Everything a home read needs to know before touching the store, in one query: the timeline's
-    state, authors hidden from `user_id` (blocks either way, mutes) and followed authors above the
-    fan-out threshold. Written as SQL because it runs on every read and compiling it as six
-    querysets cost more than running it."""
-    now = timezone.now()
+def _context_sql() -> str:
+    return " UNION ALL ".join(_context_selects("%s"))
+
+
+def _context_params() -> list[Any]:
+    """The parameters of the context query other than the reader, in order."""
     adapt = connection.ops.adapt_datetimefield_value
-    params = [
-        user_id,
+    return [
         adapt(active_cutoff()),
-        user_id,
-        adapt(now - READ_STAMP_EVERY),
-        user_id,
-        user_id,
-        user_id,
-        user_id,
+        adapt(timezone.now() - READ_STAMP_EVERY),
         settings.FANOUT_FOLLOWER_THRESHOLD,
     ]
-    rows = fetch_rows(_context_sql(), params)
+
+
+def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
     hidden: set[int] = set()
     merged: set[int] = set()
     marks: set[str] = set()
-    for mark, other_id in rows:
+    for mark, other_id, *_ in rows:
         if mark == "h":
             hidden.add(other_id)
         elif mark == "m":
@@ -92,6 +91,60 @@ def read_context(user_id: int) -> ReadContext:
         built="b" in marks,
         stamp_due="s" in marks,
     )
+
+
+def read_context(user_id: int) -> ReadContext:
+    """Everything a home read needs to know before touching the store, in one query: the timeline's
+    state, authors hidden from `user_id` (blocks either way, mutes) and followed authors above the
+    fan-out threshold. Written as SQL because it runs on every read and compiling it as six
+    querysets cost more than running it."""
+    built_cutoff, stamp_cutoff, threshold = _context_params()
+    params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, user_id, threshold]
+    return _context_of(fetch_rows(_context_sql(), params))
+
+
+class TokenReader(NamedTuple):
+    user_id: int
+    scopes: str
+    context: ReadContext
+
+
+_token_statements: dict[str, str] = {}
+
+
+def _token_context_sql() -> str:
+    sql = _token_statements.get(connection.vendor)
+    if sql is None:
+        q = connection.ops.quote_name
+        tokens, users = q(AccessToken._meta.db_table), q(User._meta.db_table)
+        # The token's row first, then the context query's parts for its user, each joined to it.
+        reader_parts = [
+            part.replace(" FROM ", ", NULL FROM t CROSS JOIN ", 1) for part in _context_selects("t.reader")
+        ]
+        sql = _token_statements[connection.vendor] = (
+            f"WITH t (reader, scopes) AS (SELECT a.user_id, a.scopes FROM {tokens} a JOIN {users} u"  # noqa: S608
+            " ON u.id = a.user_id WHERE a.token_hash = %s AND a.revoked_at IS NULL AND u.is_active = %s)"
+            " SELECT 't', t.reader, t.scopes FROM t UNION ALL " + " UNION ALL ".join(reader_parts)
+        )
+    return sql
+
+
+def token_read_context(raw_token: str) -> TokenReader | None:
+    """The reader a bearer token belongs to, its granted scopes and its home read context, in one
+    statement; None for a token that is unknown, revoked, not a user's, or whose user is deactivated.
+
+    The token is read on every call (nothing is cached), so revoking it takes effect at once.
+    """
+    if not raw_token or len(raw_token) > 200:
+        return None
+    built_cutoff, stamp_cutoff, threshold = _context_params()
+    params = [token_hash(raw_token), True, built_cutoff, stamp_cutoff, threshold]
+    rows = fetch_rows(_token_context_sql(), params)
+    found = [row for row in rows if row[0] == "t"]
+    if not found:
+        return None
+    _, user_id, scopes = found[0]
+    return TokenReader(int(user_id), str(scopes), _context_of(row for row in rows if row[0] != "t"))
 
 
 def bounds_of(max_id: int | None, since_id: int | None, min_id: int | None) -> Bounds:
@@ -218,7 +271,21 @@ def home_timeline_ids(
     limit: int = 20,
 ) -> list[int]:
     """Post ids of the user's home timeline page, newest first."""
-    context = read_context(user_id)
+    return home_timeline_ids_in(
+        user_id, read_context(user_id), max_id=max_id, since_id=since_id, min_id=min_id, limit=limit
+    )
+
+
+def home_timeline_ids_in(
+    user_id: int,
+    context: ReadContext,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 20,
+) -> list[int]:
+    """`home_timeline_ids` with the read context already in hand (see `token_read_context`)."""
     bounds = bounds_of(max_id, since_id, min_id)
     stored: list[Entry] | None = None
     if context.built:

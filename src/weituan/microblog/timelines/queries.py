@@ -7,6 +7,7 @@ further step. Hidden authors (blocks either way, mutes) are dropped for a signed
 from django.db.models import Q, QuerySet
 
 from weituan.microblog.models import Post, PostKind, PostTopic, Topic, Visibility
+from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.relations import hidden_author_ids, is_blocked_between, is_following
 from weituan.microblog.text import topic_key
 from weituan.microblog.timelines.home import home_timeline_ids
@@ -17,16 +18,9 @@ __all__ = ["home_timeline_ids", "public_timeline_ids", "topic_timeline_ids", "us
 def _paged(
     posts: "QuerySet[Post]", *, max_id: int | None, since_id: int | None, min_id: int | None, limit: int
 ) -> list[int]:
-    if max_id is not None:
-        posts = posts.filter(id__lt=max_id)
-    lower = min_id if min_id is not None else since_id
-    if lower is not None:
-        posts = posts.filter(id__gt=lower)
-    ascending = min_id is not None
-    ids = list(posts.order_by("id" if ascending else "-id").values_list("id", flat=True)[:limit])
-    if ascending:
-        ids.reverse()
-    return ids
+    return id_page(
+        posts.values_list("id", flat=True), max_id=max_id, since_id=since_id, min_id=min_id, limit=limit
+    )
 
 
 def user_timeline_ids(

@@ -60,3 +60,33 @@ def test_a_revoked_token_is_refused_at_once(shopper: Any) -> None:
     fresh, _ = access_token_issue(user=shopper)
     deactivated = Client(headers={"Authorization": f"Bearer {fresh}"}).get("/api/v1/timelines/home")
     assert deactivated.status_code == 401
+
+
+def test_a_new_image_description_shows_on_the_next_read(
+    api_as: Any, shopper: Any, merchant: Any, follow: Any, run_on_commit: Any
+) -> None:
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    follow(shopper, merchant)
+    shopper_client, merchant_client = api_as(shopper), api_as(merchant)
+    _home(shopper_client)  # built
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 120, 200)).save(buffer, "JPEG")
+    upload = SimpleUploadedFile("photo.jpg", buffer.getvalue(), content_type="image/jpeg")
+    media = merchant_client.post("/api/v2/media", {"file": upload, "description": "火锅"}).json()
+    with run_on_commit():
+        posted = merchant_client.post("/api/v1/statuses", {"status": "晚饭", "media_ids[]": [media["id"]]})
+    assert posted.status_code == 200, posted.content
+    first = _home(shopper_client)
+    assert [item["description"] for item in first[0]["media_attachments"]] == ["火锅"]
+    assert _home(shopper_client) == first  # read again, unchanged
+    described = merchant_client.put(
+        f"/api/v1/media/{media['id']}",
+        data="description=麻辣",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert described.status_code == 200
+    assert [item["description"] for item in _home(shopper_client)[0]["media_attachments"]] == ["麻辣"]

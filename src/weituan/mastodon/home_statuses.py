@@ -1,0 +1,139 @@
+"""The JSON body of a home timeline page, assembled from statuses rendered once per version of their rows.
+
+A page shows posts that many readers see, and only two things in a status differ between readers: the
+`favourited` and `reblogged` flags (of the status, the status it reblogs and the status it quotes).
+So each status is rendered for nobody once and kept as JSON bytes cut at those flags; a page is then
+one query for the posts' versions and the viewer's flags (see `post_versions`), and the kept bytes of
+each post joined with `true`/`false` where the flags go. A kept status is used only while the versions
+it was rendered from are current: a new count, an edit, a deletion, a profile change or a new image
+description shows on the next read. Statuses not kept (or changed) are hydrated and rendered as the
+Status serializer renders them, so the body is byte for byte `orjson.dumps` of the Status entities.
+"""
+
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import orjson
+from django.http import HttpRequest
+
+from weituan.mastodon.serializers_statuses import site_base, status_json, timeline_statuses_json
+from weituan.microblog.queries.posts import post_rows, post_versions, posts_hydrate_rows
+
+# Stands in for a flag while a status is rendered; random per process, so no text can imitate it.
+_MARK = "wt-flag-" + secrets.token_hex(12)
+_SLOT = re.compile(b'"' + re.escape(_MARK.encode()) + b"([fr])([0-9]+)" + b'"')
+
+CACHE_SIZE = 10_000
+
+
+class Template(NamedTuple):
+    """A status's JSON cut at its viewer flags: `parts` around `slots`, each (is `favourited`, post id)."""
+
+    parts: tuple[bytes, ...]
+    slots: tuple[tuple[bool, int], ...]
+
+    def fill(self, liked: set[int], reposted: set[int]) -> bytes:
+        parts = self.parts
+        if not self.slots:
+            return parts[0]
+        out = [parts[0]]
+        for index, (favourite, post_id) in enumerate(self.slots, 1):
+            out.append(b"true" if post_id in (liked if favourite else reposted) else b"false")
+            out.append(parts[index])
+        return b"".join(out)
+
+
+_TEMPLATES: "OrderedDict[tuple[str, int], tuple[tuple[Any, ...], Template]]" = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def home_statuses_clear() -> None:
+    """Forget every kept status (tests, and memory when wanted)."""
+    with _LOCK:
+        _TEMPLATES.clear()
+
+
+def _marked(status: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `status` with a mark in place of each viewer flag, at every level the flags appear."""
+    copy = dict(status)
+    post_id = status["id"]
+    copy["favourited"] = f"{_MARK}f{post_id}"
+    copy["reblogged"] = f"{_MARK}r{post_id}"
+    if status["reblog"] is not None:
+        copy["reblog"] = _marked(status["reblog"])
+    quote = status["quote"]
+    if quote is not None and quote.get("quoted_status") is not None:
+        copy["quote"] = {**quote, "quoted_status": _marked(quote["quoted_status"])}
+    return copy
+
+
+def _template(status: dict[str, Any]) -> Template | None:
+    """The status's template, or None when orjson cannot write it (the page is then rendered whole)."""
+    from weituan.api import FastJSONRenderer, _ninja_default
+
+    try:
+        data = orjson.dumps(_marked(status), default=_ninja_default, option=FastJSONRenderer._options)
+    except orjson.JSONEncodeError:
+        return None
+    pieces = _SLOT.split(data)
+    parts = tuple(pieces[0::3])
+    slots = tuple(
+        (kind == b"f", int(post_id)) for kind, post_id in zip(pieces[1::3], pieces[2::3], strict=True)
+    )
+    return Template(parts, slots)
+
+
+def home_statuses_body(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:
+    """The JSON array of the Status entities of `post_ids` as `viewer_id` sees them, in order (missing
+    and deleted posts left out): the bytes the API's renderer makes of
+    `timeline_statuses_json(post_ids, viewer_id, request)`."""
+    versions = post_versions(post_ids, viewer_id)
+    base = site_base(request)
+    wanted = [
+        post_id
+        for post_id in dict.fromkeys(int(post_id) for post_id in post_ids)
+        if post_id in versions.asked and post_id not in versions.deleted
+    ]
+    fingerprints = {post_id: versions.fingerprint(post_id) for post_id in wanted}
+    templates: dict[int, Template] = {}
+    missing: set[int] = set()
+    with _LOCK:
+        for post_id in wanted:
+            kept = _TEMPLATES.get((base, post_id))
+            if kept is not None and kept[0] == fingerprints[post_id]:
+                _TEMPLATES.move_to_end((base, post_id))
+                templates[post_id] = kept[1]
+            else:
+                missing.add(post_id)
+    if missing:
+        rows = versions.rows if versions.rows is not None else post_rows(sorted(missing))
+        fresh: dict[int, Template] = {}
+        for view in posts_hydrate_rows(rows, sorted(missing), None, only=missing):
+            template = _template(status_json(view, request))
+            if template is None:
+                return _whole(post_ids, viewer_id, request)
+            fresh[view.id] = template
+        templates.update(fresh)
+        with _LOCK:
+            for post_id, template in fresh.items():
+                _TEMPLATES[(base, post_id)] = (fingerprints[post_id], template)
+            while len(_TEMPLATES) > CACHE_SIZE:
+                _TEMPLATES.popitem(last=False)
+    liked, reposted = versions.liked, versions.reposted
+    return (
+        b"["
+        + b",".join(templates[post_id].fill(liked, reposted) for post_id in wanted if post_id in templates)
+        + b"]"
+    )
+
+
+def _whole(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:
+    from weituan.api import FastJSONRenderer
+
+    statuses = timeline_statuses_json(post_ids, viewer_id, request)
+    body = FastJSONRenderer().render(request, statuses, response_status=200)  # type: ignore[arg-type]
+    return body if isinstance(body, bytes) else str(body).encode()
