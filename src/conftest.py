@@ -194,3 +194,13 @@ def _database_pool_closed_at_the_end(request: Any) -> Iterator[None]:
     for wrapper in connections.all(initialized_only=True):
         if getattr(wrapper, "pool", None) is not None:
             wrapper.close_pool()
+    connection = connections["default"]
+    if connection.vendor == "postgresql":
+        # Threads that live as long as the process (the fast paths' request threads, the write
+        # buffer's flusher) keep a connection each, out of this thread's reach; they are ended here.
+        with request.getfixturevalue("django_db_blocker").unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
