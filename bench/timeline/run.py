@@ -301,7 +301,7 @@ def main() -> int:
         "--server",
         choices=SERVERS,
         default="granian",
-        help="granian (the WSGI app on threads, what `weituan serve` runs by default), granian-asgi or "
+        help="granian (the WSGI app on threads, `weituan serve --server granian`), granian-asgi or "
         "uvicorn (the ASGI app, `weituan serve --server uvicorn`); both apps answer the home timeline "
         "in front of Django (weituan.mastodon.api_timelines_fast)",
     )

@@ -1,4 +1,4 @@
-"""The WSGI application: `weituan serve --server granian-wsgi` runs the sync stack on threads without an event loop."""
+"""The WSGI application: `weituan serve --server granian` runs the sync stack on threads without an event loop."""
 
 import os
 
