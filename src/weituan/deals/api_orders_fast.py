@@ -37,9 +37,8 @@ from django.utils.log import log_response
 
 from weituan.accounts.middleware import last_seen_due, seen_user_id
 from weituan.accounts.services import user_touch_last_seen
+from weituan.core.front import Receive, Scope, body_buffered, scope_header
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
@@ -145,13 +144,6 @@ def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answe
         signals.request_finished.send(sender=Answer)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any:
     """Wrap an ASGI app so a bearer-token POST of an order is answered here, the rest by it."""
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="weituan-order")
@@ -162,12 +154,12 @@ def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any
             and scope["method"] == "POST"
             and order_request_wanted(
                 scope["path"],
-                _header(scope, b"authorization"),
-                _header(scope, b"content-type"),
-                _header(scope, b"content-length"),
+                scope_header(scope, b"authorization"),
+                scope_header(scope, b"content-type"),
+                scope_header(scope, b"content-length"),
             )
         ):
-            body, receive = await _buffered(receive)
+            body, receive = await body_buffered(receive, MAX_BODY)
             if body is not None:
                 deal_id = scope["path"].split("/")[4]
                 loop = asyncio.get_running_loop()
@@ -183,30 +175,6 @@ def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any
         await django_app(scope, receive, send)
 
     return app
-
-
-async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:
-    """Read the whole request body. Returns it (None if the client left first) and a `receive` that
-    hands the next app the same messages, then whatever the client sends after them."""
-    chunks: list[bytes] = []
-    kept: list[MutableMapping[str, Any]] = []
-    complete = False
-    while not complete:
-        message = await receive()
-        kept.append(message)
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        complete = not message.get("more_body", False)
-
-    async def replay() -> MutableMapping[str, Any]:
-        return kept.pop(0) if kept else await receive()
-
-    if not complete:
-        return None, replay
-    body = b"".join(chunks)
-    kept[:] = [{"type": "http.request", "body": body, "more_body": False}]
-    return body, replay
 
 
 def with_order_checkout_wsgi(django_app: Any) -> Any:

@@ -40,11 +40,10 @@ from weituan.accounts.middleware import last_seen_due
 from weituan.accounts.services import user_touch_last_seen
 from weituan.accounts.tokens import access_token_resolve
 from weituan.core.errors import PermissionDenied
+from weituan.core.front import Receive, Scope, body_buffered, scope_header
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 STATUSES_PATH = "/api/v1/statuses"
@@ -181,24 +180,17 @@ def _answer(request: HttpRequest, user: Any, decorators: _Decorators) -> Answer:
     return Answer(response.status_code, headers, response.content)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def with_status_post(django_app: Any, *, threads: int = POST_THREADS) -> Any:
     """Wrap an ASGI app so a bearer-token POST of a status is answered here, the rest by it."""
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="weituan-post")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == STATUSES_PATH:
-            token = bearer_of(_header(scope, b"authorization"))
+            token = bearer_of(scope_header(scope, b"authorization"))
             if token is not None and body_acceptable(
-                _header(scope, b"content-type"), _header(scope, b"content-length")
+                scope_header(scope, b"content-type"), scope_header(scope, b"content-length")
             ):
-                body, receive = await _buffered(receive)
+                body, receive = await body_buffered(receive, MAX_BODY)
                 if body is not None:
                     loop = asyncio.get_running_loop()
                     answer = await loop.run_in_executor(
@@ -217,30 +209,6 @@ def with_status_post(django_app: Any, *, threads: int = POST_THREADS) -> Any:
         await django_app(scope, receive, send)
 
     return app
-
-
-async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:
-    """Read the whole request body. Returns it (None if the client left first) and a `receive` that
-    hands the next app the same messages, then whatever the client sends after them."""
-    chunks: list[bytes] = []
-    kept: list[MutableMapping[str, Any]] = []
-    complete = False
-    while not complete:
-        message = await receive()
-        kept.append(message)
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        complete = not message.get("more_body", False)
-
-    async def replay() -> MutableMapping[str, Any]:
-        return kept.pop(0) if kept else await receive()
-
-    if not complete:
-        return None, replay
-    body = b"".join(chunks)
-    kept[:] = [{"type": "http.request", "body": body, "more_body": False}]
-    return body, replay
 
 
 def with_status_post_wsgi(django_app: Any) -> Any:

@@ -20,7 +20,8 @@ from weituan.accounts import middleware as last_seen
 from weituan.accounts.models import User
 from weituan.accounts.tokens import access_token_issue
 from weituan.core import ratelimit
-from weituan.mastodon.api_statuses_fast import with_status_post, with_status_post_wsgi
+from weituan.core.front import body_buffered
+from weituan.mastodon.api_statuses_fast import MAX_BODY, with_status_post, with_status_post_wsgi
 from weituan.microblog.models import Mention, Notification, Post, PostTopic, Topic
 from weituan.microblog.search.queries import posts_search
 from weituan.microblog.stats import account_counts
@@ -267,6 +268,26 @@ def test_asgi_answers_on_its_threads_and_passes_the_rest_with_its_body(shopper: 
     assert asgi_post(app, {"status": "y"}, authorization="Bearer wrong")[0] == 418
     assert passed == [b'{"status": "x"}', b'{"status": "y"}']
     assert Post.objects.count() == 1
+
+
+def test_a_body_longer_than_its_content_length_is_left_whole_to_django() -> None:
+    pieces = [b"x" * 40_000, b"y" * 40_000, b"z" * 10]
+    assert sum(map(len, pieces)) > MAX_BODY
+    messages = [{"type": "http.request", "body": p, "more_body": i < 2} for i, p in enumerate(pieces)]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def read() -> tuple[bytes | None, bytes]:
+        body, replay = await body_buffered(receive, MAX_BODY)
+        got = [await replay()]
+        while got[-1].get("more_body"):
+            got.append(await replay())
+        return body, b"".join(message["body"] for message in got)
+
+    body, passed = asyncio.run(read())
+    assert body is None
+    assert passed == b"".join(pieces)
 
 
 def test_requests_left_to_django(shopper: User) -> None:
