@@ -1,11 +1,20 @@
-"""What the paths answered in front of Django share on ASGI: reading a header of the scope, and reading
-a small request body whole while keeping it for Django should Django answer after all."""
+"""What the paths answered in front of Django share: the bearer token, the middleware's two sides as
+Django runs them, the answer for ASGI or WSGI, and (on ASGI) a scope's header and a small body read
+whole while kept for Django should Django answer after all."""
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
+
+from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csp import ContentSecurityPolicyMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.middleware.security import SecurityMiddleware
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
@@ -44,3 +53,69 @@ async def body_buffered(receive: Receive, limit: int) -> tuple[bytes | None, Rec
     body = b"".join(chunks)
     kept[:] = [{"type": "http.request", "body": body, "more_body": False}]
     return body, replay
+
+
+class Answer(NamedTuple):
+    """A response made in front of Django, ready for either server interface."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def bearer_of(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, as ninja's HttpBearer reads it."""
+    if not value:
+        return None
+    parts = value.split(" ")
+    if len(parts) == 2 and parts[0].lower() == "bearer" and parts[1]:
+        return parts[1]
+    return None
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("the middleware here only decorate a response made elsewhere")
+
+
+class MiddlewareSides:
+    """The middleware of settings.MIDDLEWARE that shape an API response, run as Django runs them."""
+
+    def __init__(self) -> None:
+        self.security = SecurityMiddleware(_no_view)
+        self.locale = LocaleMiddleware(_no_view)
+        self.common = CommonMiddleware(_no_view)
+        self.frame = XFrameOptionsMiddleware(_no_view)
+        self.csp = ContentSecurityPolicyMiddleware(_no_view)
+
+    def before(self, request: HttpRequest) -> bool:
+        """The request side, in settings.MIDDLEWARE order; False when Django must answer (an HTTPS
+        redirect, a refused user agent)."""
+        if self.security.process_request(request) is not None:
+            return False
+        self.locale.process_request(request)
+        if self.common.process_request(request) is not None:
+            return False
+        self.csp.process_request(request)
+        return True
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> Answer:
+        """The response side, in the reverse of settings.MIDDLEWARE, and the response as an Answer."""
+        for middleware in (self.csp, self.frame, self.common, self.locale, self.security):
+            middleware.process_response(request, response)
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+        for cookie in response.cookies.values():
+            headers.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
+        return Answer(response.status_code, headers, response.content)
+
+
+async def asgi_send(send: Send, answer: Answer) -> None:
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+def wsgi_start(start_response: Callable[..., Any], answer: Answer) -> list[bytes]:
+    status = f"{answer.status} {HttpResponse(status=answer.status).reason_phrase}"
+    start_response(
+        status, [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers]
+    )
+    return [answer.body]

@@ -17,29 +17,33 @@ attempted twice for one request.
 import asyncio
 import io
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
-from django.http import HttpRequest, HttpResponse
-from django.middleware.clickjacking import XFrameOptionsMiddleware
-from django.middleware.common import CommonMiddleware
-from django.middleware.csp import ContentSecurityPolicyMiddleware
-from django.middleware.locale import LocaleMiddleware
-from django.middleware.security import SecurityMiddleware
+from django.http import HttpRequest
 from django.urls import resolve, set_urlconf
 from django.utils.log import log_response
 
 from weituan.accounts.middleware import last_seen_due, seen_user_id
 from weituan.accounts.services import user_touch_last_seen
-from weituan.core.front import Receive, Scope, body_buffered, scope_header
-
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+from weituan.core.front import (
+    Answer,
+    MiddlewareSides,
+    Receive,
+    Scope,
+    Send,
+    asgi_send,
+    bearer_of,
+    body_buffered,
+    scope_header,
+    wsgi_start,
+)
 
 ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
 # An order is a few dozen bytes of JSON; anything larger (or of another type) goes to Django.
@@ -49,20 +53,11 @@ MAX_BODY = 16 * 1024
 ORDER_THREADS = 2
 
 
-class Answer(NamedTuple):
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-
 def order_request_wanted(
     path: str, authorization: str | None, content_type: str | None, content_length: str | None
 ) -> bool:
     """Whether this path answers the request: a bearer-token JSON POST of an order, of a sane size."""
-    if ORDERS_PATH.fullmatch(path) is None or not authorization:
-        return False
-    parts = authorization.split(" ")
-    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1]:
+    if ORDERS_PATH.fullmatch(path) is None or bearer_of(authorization) is None:
         return False
     if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
         return False
@@ -72,35 +67,12 @@ def order_request_wanted(
         return False
 
 
-def _no_view(request: HttpRequest) -> HttpResponse:
-    raise AssertionError("the middleware here only decorate a response made elsewhere")
-
-
-class _Stack:
+class _Stack(MiddlewareSides):
     """The endpoint's view and the middleware of the Django stack that shape its response."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.view = resolve("/api/v1/deals/1/orders").func  # ninja's view of the path, for every deal id
-        self.security = SecurityMiddleware(_no_view)
-        self.locale = LocaleMiddleware(_no_view)
-        self.common = CommonMiddleware(_no_view)
-        self.frame = XFrameOptionsMiddleware(_no_view)
-        self.csp = ContentSecurityPolicyMiddleware(_no_view)
-
-    def before(self, request: HttpRequest) -> bool:
-        """Run the request side, in settings.MIDDLEWARE order; False when Django must answer."""
-        if self.security.process_request(request) is not None:
-            return False
-        self.locale.process_request(request)
-        if self.common.process_request(request) is not None:
-            return False
-        self.csp.process_request(request)
-        return True
-
-    def after(self, request: HttpRequest, response: HttpResponse) -> None:
-        """The response side, in the reverse of settings.MIDDLEWARE as Django runs it."""
-        for middleware in (self.csp, self.frame, self.common, self.locale, self.security):
-            middleware.process_response(request, response)
 
 
 _stack: _Stack | None = None
@@ -128,7 +100,7 @@ def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answe
         except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
             response = response_for_exception(request, exc)
             del exc
-        stack.after(request, response)
+        answer = stack.after(request, response)
         if response.status_code >= 400:  # logged as Django's handler logs it
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         request.close()
@@ -136,10 +108,7 @@ def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answe
         user_id = seen_user_id(request)
         if user_id is not None and last_seen_due(user_id):
             user_touch_last_seen(user_id=user_id)
-        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
-        for cookie in response.cookies.values():
-            headers.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
-        return Answer(response.status_code, headers, response.content)
+        return answer
     finally:
         signals.request_finished.send(sender=Answer)
 
@@ -167,10 +136,7 @@ def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any
                     executor, order_answer, lambda: ASGIRequest(scope, io.BytesIO(body)), deal_id
                 )
                 if answer is not None:
-                    await send(
-                        {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
-                    )
-                    await send({"type": "http.response.body", "body": answer.body})
+                    await asgi_send(send, answer)
                     return
         await django_app(scope, receive, send)
 
@@ -192,12 +158,7 @@ def with_order_checkout_wsgi(django_app: Any) -> Any:
             environ["wsgi.input"] = io.BytesIO(body)
             answer = order_answer(lambda: WSGIRequest(environ), environ["PATH_INFO"].split("/")[4])
             if answer is not None:
-                status = f"{answer.status} {HttpResponse(status=answer.status).reason_phrase}"
-                start_response(
-                    status,
-                    [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers],
-                )
-                return [answer.body]
+                return wsgi_start(start_response, answer)
             environ["wsgi.input"] = io.BytesIO(body)
         return django_app(environ, start_response)
 

@@ -1,50 +1,56 @@
 """POST /api/v1/statuses with a bearer token, answered in front of Django (ASGI and WSGI).
 
 Posting is the API's hottest write, and Django's request path (the middleware stack, URL resolving,
-ninja's dispatch, under ASGI a thread per request and with it a new database connection) cost as much
-as the post itself. Here the request runs on the WSGI server's thread, or under ASGI on a small pool
-of threads of its own, through the view's own body (`status_post_answer`: the write limit, the
-parameters, the Idempotency-Key, the write and the Status) with the caller the view's authentication
-would find (`access_token_resolve`, the endpoint's scopes); the response is made by the same NinjaAPI
-(its renderer, or its exception handlers for a refusal), and its headers by the same middleware
-classes' own `process_request` and `process_response` (security, locale, frame options, content
-security policy); the caller is marked as seen as LastSeenMiddleware marks them.
+ninja's dispatch, under ASGI a thread per request and with it a new database connection) cost as much as
+the post itself. Here the request runs on the WSGI server's thread, or under ASGI on a small pool of
+threads of its own, through the view's own body (`status_post_answer`: the write limit, the parameters,
+the Idempotency-Key, the write and the Status) with the caller the view's authentication would find
+(`access_token_resolve`, the endpoint's scopes); the response is made by the same NinjaAPI (its renderer,
+or its exception handlers for a refusal), and its headers by the same middleware classes' own
+`process_request` and `process_response` (`core.front.MiddlewareSides`); the caller is marked as seen as
+LastSeenMiddleware marks them.
 
 Django answers, untouched, whatever this does not: no bearer token, or one that is unknown, revoked,
-under-scoped or of a deactivated user; a disallowed host; an HTTP request to be redirected to HTTPS;
-a body of another type than JSON or a form, or larger than `MAX_BODY`. Once the write has begun the
-answer is always made here (a refusal in the API's error shape, a crash as Django's 500), so a request
-is never written twice.
+under-scoped or of a deactivated user; a disallowed host; an HTTP request to be redirected to HTTPS; a
+body of another type than JSON or a form, or larger than `MAX_BODY`. Once the write has begun the answer
+is always made here (a refusal in the API's error shape, a crash as Django's 500), so a request is never
+written twice.
 """
 
 import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
-from django.http import HttpRequest, HttpResponse
-from django.middleware.clickjacking import XFrameOptionsMiddleware
-from django.middleware.csp import ContentSecurityPolicyMiddleware
-from django.middleware.locale import LocaleMiddleware
-from django.middleware.security import SecurityMiddleware
+from django.http import HttpRequest
 
 from weituan.accounts.auth import require_scopes
 from weituan.accounts.middleware import last_seen_due
 from weituan.accounts.services import user_touch_last_seen
 from weituan.accounts.tokens import access_token_resolve
 from weituan.core.errors import PermissionDenied
-from weituan.core.front import Receive, Scope, body_buffered, scope_header
+from weituan.core.front import (
+    Answer,
+    MiddlewareSides,
+    Receive,
+    Scope,
+    Send,
+    asgi_send,
+    bearer_of,
+    body_buffered,
+    scope_header,
+    wsgi_start,
+)
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 STATUSES_PATH = "/api/v1/statuses"
 # The scopes of the endpoint (`WRITE_STATUSES` in endpoint_auth).
@@ -55,22 +61,6 @@ BODY_TYPES = ("application/json", "application/x-www-form-urlencoded")
 # Threads per server process for these writes under ASGI. Two let one thread's database wait overlap
 # the other's Python work; more only trade the GIL back and forth.
 POST_THREADS = 2
-
-
-class Answer(NamedTuple):
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-
-def bearer_of(value: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header value, as ninja's HttpBearer reads it."""
-    if not value:
-        return None
-    parts = value.split(" ")
-    if len(parts) == 2 and parts[0].lower() == "bearer" and parts[1]:
-        return parts[1]
-    return None
 
 
 def body_acceptable(content_type: str | None, content_length: str | None) -> bool:
@@ -85,47 +75,20 @@ def body_acceptable(content_type: str | None, content_length: str | None) -> boo
     return 0 <= length <= MAX_BODY
 
 
-def _no_view(request: HttpRequest) -> HttpResponse:
-    raise AssertionError("the middleware here only decorate a response made elsewhere")
-
-
-class _Decorators:
-    """The middleware of the Django stack that shape this response, used as Django uses them."""
-
-    def __init__(self) -> None:
-        self.security = SecurityMiddleware(_no_view)
-        self.locale = LocaleMiddleware(_no_view)
-        self.frame = XFrameOptionsMiddleware(_no_view)
-        self.csp = ContentSecurityPolicyMiddleware(_no_view)
-
-    def before(self, request: HttpRequest) -> bool:
-        """Run the request side; False when Django must answer (an HTTPS redirect)."""
-        if self.security.process_request(request) is not None:
-            return False
-        self.locale.process_request(request)
-        self.csp.process_request(request)
-        return True
-
-    def after(self, request: HttpRequest, response: HttpResponse) -> None:
-        """Add the stack's headers, in the reverse of settings.MIDDLEWARE as Django does."""
-        for middleware in (self.csp, self.frame, self.locale, self.security):
-            middleware.process_response(request, response)
-
-
-_decorators: _Decorators | None = None
+_sides: MiddlewareSides | None = None
 
 
 def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Answer | None:
     """The response to a bearer-token POST of a status, or None when Django should answer it."""
-    global _decorators
-    if _decorators is None:
-        _decorators = _Decorators()
+    global _sides
+    if _sides is None:
+        _sides = MiddlewareSides()
     # Django's own start and end of a request: its receivers drop a connection that broke or aged out.
     signals.request_started.send(sender=Answer)
     try:
         try:
             request = make_request()
-            user = _caller(request, token, _decorators)
+            user = _caller(request, token, _sides)
         except DisallowedHost:
             return None  # Django renders it in its usual shape
         except Exception:
@@ -133,16 +96,16 @@ def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Ans
             return None
         if user is None:
             return None
-        return _answer(request, user, _decorators)
+        return _answer(request, user, _sides)
     finally:
         signals.request_finished.send(sender=Answer)
 
 
-def _caller(request: HttpRequest, token: str, decorators: _Decorators) -> Any:
+def _caller(request: HttpRequest, token: str, sides: MiddlewareSides) -> Any:
     """The user the endpoint's authentication finds for `token`, set on the request as it sets it; None
     for anything the endpoint would refuse or Django must handle (nothing is written before this)."""
     request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
-    if not decorators.before(request):
+    if not sides.before(request):
         return None
     row = access_token_resolve(token)
     if row is None or row.user is None:
@@ -156,7 +119,7 @@ def _caller(request: HttpRequest, token: str, decorators: _Decorators) -> Any:
     return row.user
 
 
-def _answer(request: HttpRequest, user: Any, decorators: _Decorators) -> Answer:
+def _answer(request: HttpRequest, user: Any, sides: MiddlewareSides) -> Answer:
     from weituan.api import api_v1
     from weituan.mastodon.api_statuses import status_post_answer
 
@@ -168,16 +131,11 @@ def _answer(request: HttpRequest, user: Any, decorators: _Decorators) -> Answer:
     except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
         response = response_for_exception(request, exc)
         del exc
-    if not response.has_header("Content-Length"):
-        response["Content-Length"] = str(len(response.content))
-    decorators.after(request, response)
+    answer = sides.after(request, response)
     # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).
     if last_seen_due(user.pk):
         user_touch_last_seen(user_id=user.pk)
-    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
-    for cookie in response.cookies.values():
-        headers.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
-    return Answer(response.status_code, headers, response.content)
+    return answer
 
 
 def with_status_post(django_app: Any, *, threads: int = POST_THREADS) -> Any:
@@ -197,14 +155,7 @@ def with_status_post(django_app: Any, *, threads: int = POST_THREADS) -> Any:
                         executor, status_post_fast, lambda: ASGIRequest(scope, io.BytesIO(body)), token
                     )
                     if answer is not None:
-                        await send(
-                            {
-                                "type": "http.response.start",
-                                "status": answer.status,
-                                "headers": answer.headers,
-                            }
-                        )
-                        await send({"type": "http.response.body", "body": answer.body})
+                        await asgi_send(send, answer)
                         return
         await django_app(scope, receive, send)
 
@@ -225,12 +176,7 @@ def with_status_post_wsgi(django_app: Any) -> Any:
                 environ["wsgi.input"] = io.BytesIO(body)
                 answer = status_post_fast(lambda: WSGIRequest(environ), token)
                 if answer is not None:
-                    status = f"{answer.status} {HttpResponse(status=answer.status).reason_phrase}"
-                    start_response(
-                        status,
-                        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers],
-                    )
-                    return [answer.body]
+                    return wsgi_start(start_response, answer)
                 environ["wsgi.input"] = io.BytesIO(body)
         return django_app(environ, start_response)
 

@@ -2,6 +2,7 @@
 request it must not answer (no token, a revoked or under-scoped token, a bad query) left to Django."""
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -125,6 +126,16 @@ def test_requests_the_fast_path_leaves_to_django(shopper: Any, home_world: list[
             assert view.status_code == expected
         else:
             assert view.status_code in (401, 403)
+
+
+def test_a_refused_user_agent_is_left_to_django(shopper: Any, home_world: list[int], settings: Any) -> None:
+    settings.DISALLOWED_USER_AGENTS = [re.compile("BadBot")]
+    raw, _ = access_token_issue(user=shopper)
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}", "HTTP_USER_AGENT": "BadBot/1.0"}
+    app = CountingWSGI()
+    status, _, _ = _wsgi_get(with_home_timeline_wsgi(app), HOME, **headers)
+    assert app.calls == 1
+    assert int(status.split()[0]) == Client().get(HOME, **headers).status_code == 403
 
 
 @pytest.mark.django_db
