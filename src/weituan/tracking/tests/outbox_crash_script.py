@@ -42,7 +42,9 @@ elif mode == "in_transaction":
 elif mode == "die_in_commit":
     # Killed inside the commit of the business transaction, at the point named by `when`:
     #   statement: SQLite has begun executing COMMIT and written nothing yet -> the transaction is lost;
-    #   returned: SQLite's COMMIT is done, Django has not yet run its on-commit hooks -> it is kept,
+    #              PostgreSQL has been sent COMMIT, the process dies before the answer -> the server
+    #              commits, and the move to the analytics store was never scheduled;
+    #   returned: the COMMIT is done, Django has not yet run its on-commit hooks -> it is kept,
     #             but the move to the analytics store was never scheduled.
     from django.db import connection
 
@@ -59,12 +61,21 @@ elif mode == "die_in_commit":
         original_commit()
         os.kill(os.getpid(), signal.SIGKILL)
 
+    def send_commit_then_die() -> None:
+        wire = connection.connection.pgconn
+        wire.send_query(b"COMMIT")
+        while wire.flush():  # until the whole message is in the kernel's socket buffer
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
     with transaction.atomic():
         business_change()
-        if when == "statement":
-            connection.connection.set_trace_callback(kill_at_commit_statement)
-        else:
+        if when == "returned":
             connection._commit = commit_then_die  # type: ignore[attr-defined]
+        elif connection.vendor == "postgresql":
+            connection._commit = send_commit_then_die  # type: ignore[attr-defined]
+        else:
+            connection.connection.set_trace_callback(kill_at_commit_statement)
     print("SURVIVED", flush=True)  # never reached: the commit above kills the process
 elif mode == "commit_loop":
     # Business transactions back to back until the parent kills the process at a moment of its choosing,

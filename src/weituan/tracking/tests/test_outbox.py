@@ -6,9 +6,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.db import transaction
 
 from weituan.tracking import facade
@@ -16,6 +19,41 @@ from weituan.tracking.models import OutboxEvent, ShortLink
 from weituan.tracking.tests.conftest import count
 
 SCRIPT = Path(__file__).with_name("outbox_crash_script.py")
+
+STORES = ["sqlite"] + (["postgres"] if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else [])
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for the killed processes, which commit for real (not the test database)."""
+    admin = settings.DATABASES["default"]
+    name = f"weituan_outbox_{uuid.uuid4().hex[:10]}"
+    server = f"postgres://{admin['USER']}@{admin['HOST'] or '127.0.0.1'}:{admin['PORT'] or 5432}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{server}/{name}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=STORES)
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment of the killed processes: SQLite under their data dir, or PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    return {"DATABASE_URL": request.getfixturevalue("postgres_url"), "WEITUAN_DB_POOL": "0"}
+
+
+def _env(data_dir: Path, store: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
+    env.update(
+        WEITUAN_DATA_DIR=str(data_dir),
+        WEITUAN_PROFILE="test",
+        WEITUAN_TASK_BACKEND="django.tasks.backends.dummy.DummyBackend",  # no worker: nothing moves by itself
+        WEITUAN_LOG_LEVEL="WARNING",
+        **store,
+    )
+    return env
 
 
 def test_committed_event_is_moved_to_the_store_after_commit(db, run_on_commit):
@@ -53,16 +91,11 @@ def _child(
     wait_for: str | None = None,
     extra: tuple[str, ...] = (),
     kill_after: float = 0.0,
+    store: dict[str, str],
 ) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
-    env.update(
-        WEITUAN_DATA_DIR=str(data_dir),
-        WEITUAN_PROFILE="test",
-        WEITUAN_TASK_BACKEND="django.tasks.backends.dummy.DummyBackend",  # no worker: nothing moves by itself
-        WEITUAN_LOG_LEVEL="WARNING",
-    )
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), mode, event_id, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(SCRIPT), mode, event_id, *extra], env=_env(data_dir, store), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     if wait_for is None:
         out, err = proc.communicate(timeout=120)
@@ -78,18 +111,17 @@ def _child(
     return line
 
 
-def _recover(event_id: str, data_dir: Path, *, mode: str = "recover") -> dict[str, int]:
-    out = _child(mode, event_id, data_dir)
+def _recover(
+    event_id: str, data_dir: Path, store: dict[str, str], *, mode: str = "recover"
+) -> dict[str, int]:
+    out = _child(mode, event_id, data_dir, store=store)
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _killed_by_itself(mode: str, event_id: str, data_dir: Path, *extra: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
-    env.update(WEITUAN_DATA_DIR=str(data_dir), WEITUAN_PROFILE="test",
-               WEITUAN_TASK_BACKEND="django.tasks.backends.dummy.DummyBackend", WEITUAN_LOG_LEVEL="WARNING")  # fmt: skip
+def _killed_by_itself(mode: str, event_id: str, data_dir: Path, store: dict[str, str], *extra: str) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), mode, event_id, *extra],
-        env=env,
+        env=_env(data_dir, store),
         capture_output=True,
         text=True,
         timeout=120,
@@ -98,47 +130,52 @@ def _killed_by_itself(mode: str, event_id: str, data_dir: Path, *extra: str) -> 
     assert "SURVIVED" not in done.stdout
 
 
-def test_a_kill_after_commit_leaves_the_event_stored_exactly_once_after_recovery(tmp_path):
+def test_a_kill_after_commit_leaves_the_event_stored_exactly_once_after_recovery(tmp_path, store_env):
     event_id = uuid.uuid4().hex
-    _child("commit", event_id, tmp_path, wait_for="COMMITTED")
-    assert _recover(event_id, tmp_path) == {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
+    _child("commit", event_id, tmp_path, wait_for="COMMITTED", store=store_env)
+    assert _recover(event_id, tmp_path, store_env) == {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
 
 
-def test_a_kill_between_store_and_stamp_still_stores_once(tmp_path):
+def test_a_kill_between_store_and_stamp_still_stores_once(tmp_path, store_env):
     event_id = uuid.uuid4().hex
-    _child("commit", event_id, tmp_path, wait_for="COMMITTED")
-    died = _child("die_after_store", event_id, tmp_path)
+    _child("commit", event_id, tmp_path, wait_for="COMMITTED", store=store_env)
+    died = _child("die_after_store", event_id, tmp_path, store=store_env)
     assert "Traceback" not in died
-    assert _recover(event_id, tmp_path) == {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
+    assert _recover(event_id, tmp_path, store_env) == {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
 
 
-def test_a_kill_mid_transaction_leaves_neither_row_nor_event(tmp_path):
+def test_a_kill_mid_transaction_leaves_neither_row_nor_event(tmp_path, store_env):
     event_id = uuid.uuid4().hex
-    _child("in_transaction", event_id, tmp_path, wait_for="INSIDE")
-    assert _recover(event_id, tmp_path) == {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}
+    _child("in_transaction", event_id, tmp_path, wait_for="INSIDE", store=store_env)
+    assert _recover(event_id, tmp_path, store_env) == {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}
+
+
+NOTHING = {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}
+ONCE = {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}
 
 
 @pytest.mark.parametrize(
     ("when", "expected"),
     [
         # SQLite had begun the COMMIT but written nothing: the business row and its event are both gone.
-        ("statement", {"copies": 0, "outbox": 0, "unmoved": 0, "business": 0}),
-        # SQLite had finished the COMMIT, the move was never scheduled: recovery stores the event once.
-        ("returned", {"copies": 1, "outbox": 1, "unmoved": 0, "business": 1}),
+        # PostgreSQL had been sent the COMMIT, whose answer never arrived: the server committed anyway.
+        ("statement", {"sqlite": NOTHING, "postgres": ONCE}),
+        # The COMMIT was done, the move was never scheduled: recovery stores the event once.
+        ("returned", {"sqlite": ONCE, "postgres": ONCE}),
     ],
 )
 def test_a_kill_during_commit_stores_the_event_exactly_once_if_and_only_if_the_commit_held(
-    tmp_path, when, expected
+    tmp_path, store_env, when, expected
 ):
     event_id = uuid.uuid4().hex
-    _killed_by_itself("die_in_commit", event_id, tmp_path, when)
-    assert _recover(event_id, tmp_path) == expected
+    _killed_by_itself("die_in_commit", event_id, tmp_path, store_env, when)
+    assert _recover(event_id, tmp_path, store_env) == expected["postgres" if store_env else "sqlite"]
 
 
-def test_kills_at_arbitrary_moments_of_back_to_back_commits_lose_and_duplicate_nothing(tmp_path):
+def test_kills_at_arbitrary_moments_of_back_to_back_commits_lose_and_duplicate_nothing(tmp_path, store_env):
     prefix = uuid.uuid4().hex
-    _child("commit_loop", prefix, tmp_path, wait_for="LOOPING", extra=(), kill_after=0.8)
-    found = _recover(prefix, tmp_path, mode="recover_all")
+    _child("commit_loop", prefix, tmp_path, wait_for="LOOPING", kill_after=0.8, store=store_env)
+    found = _recover(prefix, tmp_path, store_env, mode="recover_all")
     assert found["committed"] > 0
     assert found == {"committed": found["committed"], "stored_once": found["committed"], "stored_twice": 0,
                      "orphans": 0, "unmoved": 0}  # fmt: skip
