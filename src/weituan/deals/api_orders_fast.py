@@ -17,15 +17,16 @@ attempted twice for one request.
 import asyncio
 import io
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
+from django.db import connection
 from django.http import HttpRequest
 from django.urls import resolve, set_urlconf
 from django.utils.log import log_response
@@ -78,39 +79,58 @@ class _Stack(MiddlewareSides):
 _stack: _Stack | None = None
 
 
+def _connection_ready() -> None:
+    """What Django's request start and end do for the connection, without handing a pooled connection
+    back and checking it out again (with the pool's health check, a round trip) on every order.
+
+    A connection that saw an error is checked (and dropped if broken), one past its age is closed;
+    otherwise the serving thread keeps its connection: a query on a connection that broke since fails
+    (that order is answered as Django answers an uncaught error, 500) and the next request checks it.
+    The connections in use stay bounded by the server's threads; Django's own requests still borrow
+    from the pool.
+    """
+    if connection.connection is None or connection.in_atomic_block:
+        return  # nothing to check; or a caller's transaction (a test's) that must outlive this request
+    if connection.errors_occurred or connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
+        connection.close_if_unusable_or_obsolete()
+    elif (
+        not connection.settings_dict["OPTIONS"].get("pool")
+        and connection.close_at is not None
+        and time.monotonic() >= connection.close_at
+    ):
+        connection.close()
+    connection.health_check_done = True  # type: ignore[attr-defined]
+
+
 def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answer | None:
     """The response to an order request, or None when Django should answer it (nothing ran yet)."""
     global _stack
     if _stack is None:
         _stack = _Stack()
     stack = _stack
-    # Django's own start and end of a request: its receivers drop a connection that broke or aged out.
-    signals.request_started.send(sender=Answer)
+    _connection_ready()
+    set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
+    request = make_request()
     try:
-        set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
-        request = make_request()
-        try:
-            request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
-        except DisallowedHost:
-            return None  # Django renders it in its usual shape
-        if not stack.before(request):
-            return None
-        try:
-            response = stack.view(request, deal_id=deal_id)
-        except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
-            response = response_for_exception(request, exc)
-            del exc
-        answer = stack.after(request, response)
-        if response.status_code >= 400:  # logged as Django's handler logs it
-            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
-        request.close()
-        # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).
-        user_id = seen_user_id(request)
-        if user_id is not None and last_seen_due(user_id):
-            user_touch_last_seen(user_id=user_id)
-        return answer
-    finally:
-        signals.request_finished.send(sender=Answer)
+        request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
+    except DisallowedHost:
+        return None  # Django renders it in its usual shape
+    if not stack.before(request):
+        return None
+    try:
+        response = stack.view(request, deal_id=deal_id)
+    except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
+        response = response_for_exception(request, exc)
+        del exc
+    answer = stack.after(request, response)
+    if response.status_code >= 400:  # logged as Django's handler logs it
+        log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+    request.close()
+    # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).
+    user_id = seen_user_id(request)
+    if user_id is not None and last_seen_due(user_id):
+        user_touch_last_seen(user_id=user_id)
+    return answer
 
 
 def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any:

@@ -22,9 +22,16 @@ from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
-from weituan.deals.services.rows import rows_insert
+from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
-from weituan.deals.services.stock import stock_gate_give, stock_gate_take, stock_return, stock_take
+from weituan.deals.services.stock import (
+    stock_gate_give,
+    stock_gate_take,
+    stock_refusal,
+    stock_return,
+    stock_take,
+    stock_take_send,
+)
 
 TeamChoice = str | int | None  # "start", an open team's id, or None for a solo order
 
@@ -53,7 +60,10 @@ def order_place(
     order commits as `pending` with its stock reserved, the provider is called outside the transaction,
     and an unpaid reservation expires.
     """
-    deal = _deal_for_order(deal_id=deal_id, buyer_id=buyer.id, client_key=client_key)
+    payment = gateway_get(gateway)
+    # The order's id is drawn with the deal when the order may go out as one batch (_hold_batched).
+    draw = connection.vendor == "postgresql" and payment.local and team is None
+    deal = _deal_for_order(deal_id=deal_id, buyer_id=buyer.id, client_key=client_key, draw_order_id=draw)
     if deal.replay_order_id is not None:  # type: ignore[attr-defined]
         return _replay(order_id=deal.replay_order_id, deal_id=deal_id, quantity=quantity,  # type: ignore[attr-defined]
                        gift_quantity=gift_quantity, team=team, expected_unit_price=expected_unit_price)  # fmt: skip
@@ -64,32 +74,45 @@ def order_place(
         raise PriceMismatch(
             f"The price is {unit_price}, not {expected_unit_price}; reload the deal", unit_price=unit_price
         )
-    payment = gateway_get(gateway)
     share = share_resolve(code=share_code, deal_id=deal.id) if share_code else None
     from weituan.deals.services.teams import team_join, team_start
 
     own = quantity - gift_quantity
     gated = stock_gate_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
+    batched = deal.next_order_id is not None  # type: ignore[attr-defined]
     try:
-        with transaction.atomic():
-            team_row = None
-            if team == "start":
-                team_row = team_start(deal=deal, leader=buyer)
-            elif team is not None:
-                team_row = team_join(deal=deal, team_id=int(team), buyer=buyer)
-            # A solo wallet order on a deal that has already tipped is paid at once, as on Groupon.
-            pay_now = payment.local and team_row is None and deal.state == DealState.TIPPED
-            order = _order_insert(
-                deal=deal, buyer=buyer, team=team_row, quantity=quantity, gift_quantity=gift_quantity,
-                unit_price=unit_price, payment=payment, client_key=client_key, share=share, pay_now=pay_now,
-            )  # fmt: skip
-            if payment.local:
-                _hold_and_pay(order=order, deal=deal, pay_now=pay_now)
-            _emit(order, "order_placed", share=share)
-            if order.state == OrderState.CAPTURED:
-                _emit(order, "order_paid", share=share)
-            sold, state = stock_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
-            _after_order(order, deal=deal, sold_now=sold, state_now=state)
+        while True:
+            try:
+                with transaction.atomic():
+                    team_row = None
+                    if team == "start":
+                        team_row = team_start(deal=deal, leader=buyer)
+                    elif team is not None:
+                        team_row = team_join(deal=deal, team_id=int(team), buyer=buyer)
+                    # A solo wallet order on a deal that has already tipped is paid at once, as on Groupon.
+                    pay_now = payment.local and team_row is None and deal.state == DealState.TIPPED
+                    order = _order_row(
+                        deal=deal, buyer=buyer, team=team_row, quantity=quantity, gift_quantity=gift_quantity,
+                        unit_price=unit_price, payment=payment, client_key=client_key, share=share,
+                        pay_now=pay_now,
+                    )  # fmt: skip
+                    if batched and team_row is None and not pay_now:
+                        order.id = deal.next_order_id  # type: ignore[attr-defined]
+                        sold, state = _hold_batched(order=order, deal=deal, own=own, share=share)
+                    else:
+                        rows_insert([order])
+                        if payment.local:
+                            _hold_and_pay(order=order, deal=deal, pay_now=pay_now)
+                        _emit(order, "order_placed", share=share)
+                        if order.state == OrderState.CAPTURED:
+                            _emit(order, "order_paid", share=share)
+                        sold, state = stock_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
+                    _after_order(order, deal=deal, sold_now=sold, state_now=state)
+                break
+            except _AccountsMissing:
+                batched = False  # the step-by-step path creates the buyer's held account
+            except _StockRefused as refused:
+                raise stock_refusal(deal, refused.reason) or BatchRefused(refused.reason) from None
     except IntegrityError:
         if gated:
             stock_gate_give(deal_id=deal.id, user_id=buyer.id, own=own, gifts=gift_quantity)
@@ -118,26 +141,49 @@ def order_place(
     return order
 
 
-def _deal_for_order(*, deal_id: int, buyer_id: int, client_key: str | None) -> Deal:
-    """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one: one query."""
+def _deal_for_order(
+    *, deal_id: int, buyer_id: int, client_key: str | None, draw_order_id: bool = False
+) -> Deal:
+    """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one: one query.
+
+    With `draw_order_id` (PostgreSQL), `next_order_id` is an id drawn from the orders' sequence for the
+    order this request may place (else None). An id drawn and not used (a refusal, a replay) is a gap
+    in the sequence, as a rolled-back insert leaves one.
+    """
     # Hand-written, and the row made into a Deal without a queryset: every checkout starts here.
     quote = connection.ops.quote_name
+    drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
     sql = (
         f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-        f" WHERE o.buyer_id = %s AND o.client_key = %s) FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"
+        f" WHERE o.buyer_id = %s AND o.client_key = %s){drawn} FROM {quote(Deal._meta.db_table)} d"
+        " WHERE d.id = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [buyer_id, client_key, deal_id])
         found = cursor.fetchone()
     if found is None:
         raise NotFound("No such deal")
-    deal = _DEAL_ROWS.instance(found[:-1])
+    columns = len(_DEAL_ROWS)
+    deal = _DEAL_ROWS.instance(found[:columns])
     assert deal is not None
-    deal.replay_order_id = found[-1]  # type: ignore[attr-defined]
+    deal.replay_order_id = found[columns]  # type: ignore[attr-defined]
+    deal.next_order_id = found[columns + 1] if draw_order_id else None  # type: ignore[attr-defined]
     return deal
 
 
 _DEAL_ROWS = RowReader(Deal)
+_sequences: dict[str, str] = {}
+
+
+def _order_sequence() -> str:
+    """PostgreSQL: the orders' id sequence, quoted as a literal for nextval() (looked up once)."""
+    name = _sequences.get(connection.alias)
+    if name is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Order._meta.db_table])
+            found = cursor.fetchone()[0]
+        name = _sequences[connection.alias] = "'" + str(found).replace("'", "''") + "'"
+    return name
 
 
 def _replay(
@@ -167,7 +213,7 @@ def _replay(
     return order
 
 
-def _order_insert(
+def _order_row(
     *,
     deal: Deal,
     buyer: Any,
@@ -180,8 +226,8 @@ def _order_insert(
     share: ShareRef | None,
     pay_now: bool,
 ) -> Order:
-    """The order row, born in the state its transaction leaves it in (a wallet hold is granted in the
-    same transaction, so a wallet order is never seen pending)."""
+    """The order row, not saved yet, born in the state its transaction leaves it in (a wallet hold is
+    granted in the same transaction, so a wallet order is never seen pending)."""
     now = timezone.now()
     if payment.local:
         state = OrderState.CAPTURED if pay_now else OrderState.AUTHORIZED
@@ -208,8 +254,63 @@ def _order_insert(
         if payment.local
         else now + timedelta(minutes=settings.DEALS_RESERVATION_MINUTES),
     )
-    rows_insert([order])
     return order
+
+
+class _AccountsMissing(Exception):
+    """The buyer's first order: an account its postings name does not exist yet."""
+
+
+class _StockRefused(Exception):
+    """The quota or the stock refused a batched order; turned into its error once the transaction is
+    rolled back (telling sold out from not on sale reads the deal)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None) -> tuple[int, str]:
+    """PostgreSQL, a solo wallet order on a deal that has not tipped (its id already drawn): the same
+    writes as the step-by-step path, sent as one query, refusing in the same order.
+
+    On PostgreSQL every statement is a round trip, and under load a round trip costs more than the
+    statement. None of these statements needs an answer to write the next (the order's id is known,
+    the ledger accounts are named rather than read) and the refusals are decided by the statements
+    themselves (`weituan_refuse`, which aborts the rest): the order, the wallet's lock and balance
+    check, the postings with their entries, the outbox event and the quota with the stock go out
+    together. The COMMIT stays with the caller's transaction, so what follows the order in it (the
+    tip check's task row) commits with the order or not at all. Each statement still takes its own
+    snapshot, so the balance is read after the wallet's lock was granted. Returns the deal's units sold and its state, as `stock_take`.
+    Raises `_AccountsMissing` (nothing written) when the buyer has no held account yet, and
+    `_StockRefused` for the caller to turn into its error after the rollback.
+    """
+    buyer_id, currency, amount = order.buyer_id, order.currency, order.amount
+    wallet, held = ledger.wallet_ref(buyer_id, currency), ledger.held_ref(buyer_id, currency)
+    postings = [("authorize", order_key(order, "authorize"), [(wallet, -amount), (held, amount)])]
+    with StatementBatch() as batch:
+        row_insert_known(order)
+        ledger.balance_check_send(batch, spend_from=wallet, amount=amount)
+        ledger.postings_write_new_send(batch, order=order, postings=postings, refuse_in_sql=True)
+        _emit(order, "order_placed", share=share)
+        taken = stock_take_send(
+            batch, deal=deal, user_id=buyer_id, own=own, gifts=order.gift_quantity, refuse_in_sql=True
+        )
+    try:
+        batch.send()
+    except BatchRefused as refused:
+        balance = ledger.insufficient_balance_of(refused.reason)
+        if balance is not None:
+            raise InsufficientBalance(
+                f"Your wallet holds {balance} and this order needs {amount} ({currency} minor units)",
+                balance=balance,
+                needed=amount,
+            ) from None
+        if refused.reason == "accounts_missing":
+            raise _AccountsMissing from None
+        raise _StockRefused(refused.reason) from None
+    order.issued_vouchers = []  # type: ignore[attr-defined]
+    return taken()
 
 
 def _hold_and_pay(*, order: Order, deal: Deal, pay_now: bool) -> None:

@@ -1,6 +1,7 @@
 """Hand-written SQL for the checkout path, where building the ORM's queries costs more than running them."""
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -44,3 +45,154 @@ def rows_insert(instances: Sequence[Model]) -> None:
         instance.pk = id_
         instance._state.adding = False
         instance._state.db = connection.alias
+
+
+_known_inserts: dict[tuple[str, type[Model]], tuple[str, list[Field[Any, Any]]]] = {}
+
+
+def row_insert_known(instance: Model) -> None:
+    """INSERT one unsaved instance whose primary key is already set (drawn from its sequence), reading
+    nothing back, so the statement can go out in a `StatementBatch` with the ones after it. Values are made as
+    in `rows_insert`."""
+    model = type(instance)
+    shape = (connection.vendor, model)
+    statement = _known_inserts.get(shape)
+    if statement is None:
+        meta = model._meta
+        fields = list(meta.concrete_fields)
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in fields)
+        statement = _known_inserts[shape] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})",  # noqa: S608
+            fields,
+        )
+    sql, fields = statement
+    if instance.pk is None:
+        raise ValueError(f"{model.__name__} has no primary key yet")
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+# SQLSTATE of `weituan_refuse(reason)` (migration deals 0003): a refusal decided inside a batch.
+REFUSAL_SQLSTATE = "WR001"
+
+
+class BatchRefused(Exception):
+    """A statement of a batch called `weituan_refuse(reason)`: the statements after it did not run and
+    the transaction is aborted (the caller's atomic block rolls it back)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Sent:
+    """What one statement of a batch answered: its rows (if it returns any) and its row count."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+
+class StatementBatch:
+    """Statements sent together and answered together: on PostgreSQL as one simple query, so a
+    handful of statements cost one round trip (and one system call each way) instead of one each.
+
+    `add` queues a statement and returns a call that gives its answer once the batch was sent. Inside
+    `with batch:` a statement any other code executes on the connection is queued too (code that only
+    writes and reads nothing back, such as the tracking outbox's insert). `send()` runs them in order;
+    the first failing statement raises (as from `cursor.execute`, or `BatchRefused` when it called
+    `weituan_refuse`) and the ones after it do not run.
+    PostgreSQL still runs each statement with its own snapshot (READ COMMITTED), so a read after a
+    lock sees what was committed before the lock was granted. Elsewhere (SQLite) the statements are
+    executed one after another by `send()`.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[str, Sequence[Any] | None]] = []
+        self._captured: list[bool] = []  # queued from another cursor's execute
+        self._answers: list[Sent] | None = None
+        self._capture: Any = None
+
+    def add(self, sql: str, params: Sequence[Any] | None = None) -> Callable[[], Sent]:
+        if self._answers is not None:
+            raise RuntimeError("this batch was already sent")
+        index = len(self._queued)
+        self._queued.append((sql, params))
+        self._captured.append(False)
+
+        def answer() -> Sent:
+            if self._answers is None:
+                raise RuntimeError("the batch has not been sent")
+            return self._answers[index]
+
+        return answer
+
+    def __enter__(self) -> "StatementBatch":
+        def queue(execute: Any, sql: str, params: Any, many: bool, context: Any) -> None:
+            if many:
+                raise RuntimeError("executemany cannot join a statement batch")
+            self.add(sql, params)
+            self._captured[-1] = True
+
+        self._capture = connection.execute_wrapper(queue)
+        self._capture.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        capture, self._capture = self._capture, None
+        capture.__exit__(*exc)
+
+    def send(self) -> None:
+        if self._capture is not None:
+            raise RuntimeError("send the batch after its `with` block")
+        if connection.vendor != "postgresql" or len(self._queued) < 2:
+            answers: list[Sent] = []
+            with connection.cursor() as cursor:
+                for sql, params in self._queued:
+                    cursor.execute(sql, params)
+                    answers.append(
+                        Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount)
+                    )
+            self._answers = answers
+            return
+        self._answers = self._send_as_one()
+
+    def _send_as_one(self) -> list[Sent]:
+        from psycopg import ClientCursor, Error
+
+        connection.validate_no_broken_transaction()
+        connection.ensure_connection()
+        raw = connection.connection
+        # One query text, its values quoted client-side once (as Django's cursors bind them anyway); a
+        # statement sent without values has its "%" kept as it is.
+        joined = "; ".join(
+            sql if params is not None else sql.replace("%", "%%") for sql, params in self._queued
+        )
+        values = [value for _, params in self._queued for value in (params or ())]
+        text = ClientCursor(raw).mogrify(joined, values)
+        answers: list[Sent] = []
+        started = time.monotonic()
+        with connection.wrap_database_errors, raw.cursor() as cursor:
+            try:
+                cursor.execute(text)
+            except Error as exc:
+                if exc.sqlstate == REFUSAL_SQLSTATE:
+                    raise BatchRefused(exc.diag.message_primary or "") from None
+                raise
+            for _ in self._queued:
+                answers.append(Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount))
+                cursor.nextset()
+        if connection.queries_logged:
+            # Counted as Django counts statements (a statement queued from another cursor was logged
+            # by that cursor already).
+            took = f"{(time.monotonic() - started) / len(self._queued):.3f}"
+            compose = ClientCursor(raw)
+            for (sql, params), captured in zip(self._queued, self._captured, strict=True):
+                if not captured:
+                    connection.queries_log.append({"sql": compose.mogrify(sql, params), "time": took})
+        return answers

@@ -13,6 +13,7 @@ refused there without touching the database. Reconciliation:
 - the Redis counters are created from the database on first use, so a flushed Redis heals itself.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
@@ -22,6 +23,7 @@ from weituan.core.redis import get_redis, redis_enabled, rkey
 from weituan.deals.errors import DealNotSelling, LimitReached, SoldOut
 from weituan.deals.models import Deal, DealState, UserDealQuota
 from weituan.deals.models.deals import SELLING_STATES
+from weituan.deals.services.rows import StatementBatch
 
 # KEYS: stock hash, quota hash. ARGV: user id, own units, gift units, own limit, gift limit.
 # Returns 1 when taken; 0 when the stock hash is missing; -1 sold out; -2 own limit; -3 gift limit.
@@ -128,10 +130,76 @@ def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, 
     """
     if own > deal.per_user_limit or gifts > deal.gift_limit:
         raise _limit_error(deal)
+    if connection.vendor == "postgresql":
+        batch = StatementBatch()
+        taken = stock_take_send(batch, deal=deal, user_id=user_id, own=own, gifts=gifts)
+        batch.send()
+        return taken()
+    quota_sql, quota_params, stock_sql, stock_params = _take_statements(deal, user_id, own, gifts)
+    with connection.cursor() as cursor:
+        cursor.execute(quota_sql, quota_params)
+        if cursor.fetchone() is None:
+            raise _limit_error(deal)
+        cursor.execute(stock_sql, stock_params)
+        row = cursor.fetchone()
+    return _taken(deal, row)
+
+
+def stock_take_send(
+    batch: StatementBatch, *, deal: Deal, user_id: int, own: int, gifts: int, refuse_in_sql: bool = False
+) -> Callable[[], tuple[int, str]]:
+    """PostgreSQL: `stock_take` as one statement, added to `batch`; the returned call reads its answer
+    once sent and raises the refusal, if any (the limits are checked there too, so a caller sending
+    its statements as one batch refuses in the same order as `stock_take`). Call inside the order's
+    transaction.
+
+    With `refuse_in_sql` the statement itself refuses, through `weituan_refuse('per_user_limit')` or
+    `weituan_refuse('sold_out')` (see `stock_refusal`), so that nothing after it in the batch runs.
+    """
+    quota_sql, quota_params, stock_sql, stock_params = _take_statements(deal, user_id, own, gifts)
+    over_limit = own > deal.per_user_limit or gifts > deal.gift_limit
+    if refuse_in_sql:
+        verdict = (
+            "CASE WHEN %s OR (SELECT count(*) FROM q) = 0 THEN weituan_refuse('per_user_limit')"
+            " WHEN d.sold IS NULL THEN weituan_refuse('sold_out') END"
+        )
+        verdict_params: list[Any] = [over_limit]
+    else:
+        verdict, verdict_params = "(SELECT count(*) FROM q)", []
+    # Both in one statement: the quota's verdict and the stock's row, if any. A refusal of either
+    # rolls back the other with the transaction.
+    sent = batch.add(
+        f"WITH q AS ({quota_sql}), d AS ({stock_sql})"  # noqa: S608
+        f" SELECT {verdict}, d.sold, d.state FROM (SELECT 1) AS one LEFT JOIN d ON true",
+        quota_params + stock_params + verdict_params,
+    )
+
+    def answer() -> tuple[int, str]:
+        quota_ok, *stock = sent().rows[0]
+        if over_limit or not (refuse_in_sql or quota_ok):
+            raise _limit_error(deal)
+        return _taken(deal, tuple(stock) if stock[0] is not None else None)
+
+    return answer
+
+
+def stock_refusal(deal: Deal, reason: str) -> Exception | None:
+    """The error for a refusal `stock_take_send(refuse_in_sql=True)` made; None for another reason."""
+    if reason == "per_user_limit":
+        return _limit_error(deal)
+    if reason == "sold_out":
+        try:
+            _taken(deal, None)
+        except (DealNotSelling, SoldOut) as refusal:
+            return refusal
+    return None
+
+
+def _take_statements(deal: Deal, user_id: int, own: int, gifts: int) -> tuple[str, list[Any], str, list[Any]]:
     quota_table = UserDealQuota._meta.db_table
     deal_table = Deal._meta.db_table
     # A repeat order meets the conflict and moves the row only while it stays within both limits (no
-    # row comes back when it would not); a first order inserts it, already checked above.
+    # row comes back when it would not); a first order inserts it, already checked by the caller.
     quota_sql = (
         f"INSERT INTO {quota_table} (deal_id, user_id, own, gifts) VALUES (%s, %s, %s, %s)"  # noqa: S608
         f" ON CONFLICT (deal_id, user_id) DO UPDATE SET own = {quota_table}.own + excluded.own,"
@@ -145,25 +213,10 @@ def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, 
         " WHERE id = %s AND state IN (%s, %s) AND sold + %s <= released RETURNING sold, state"
     )
     stock_params: list[Any] = [own + gifts, deal.id, *SELLING_STATES, own + gifts]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Both in one statement (one round trip): the quota's verdict and the stock's row, if any.
-            # A refusal of either rolls back the other with the transaction.
-            cursor.execute(
-                f"WITH q AS ({quota_sql}), d AS ({stock_sql})"  # noqa: S608
-                " SELECT (SELECT count(*) FROM q), d.sold, d.state FROM (SELECT 1) AS one LEFT JOIN d ON true",
-                quota_params + stock_params,
-            )
-            quota_ok, *stock = cursor.fetchone()
-            if not quota_ok:
-                raise _limit_error(deal)
-            row = tuple(stock) if stock[0] is not None else None
-        else:
-            cursor.execute(quota_sql, quota_params)
-            if cursor.fetchone() is None:
-                raise _limit_error(deal)
-            cursor.execute(stock_sql, stock_params)
-            row = cursor.fetchone()
+    return quota_sql, quota_params, stock_sql, stock_params
+
+
+def _taken(deal: Deal, row: Any) -> tuple[int, str]:
     if row is None:
         current = Deal.objects.filter(id=deal.id).values_list("state", flat=True).first()
         if current not in SELLING_STATES and current != DealState.SOLD_OUT:

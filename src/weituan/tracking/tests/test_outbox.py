@@ -74,6 +74,28 @@ def test_committed_event_is_moved_to_the_store_after_commit(db, run_on_commit):
     assert OutboxEvent.objects.get(event_id=event_id).moved_at is not None
 
 
+def test_the_row_is_written_as_the_orm_writes_it(db, django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    from weituan.tracking.services.outbox import outbox_event_write
+
+    ts = datetime(2026, 11, 11, 0, 0, 1, 250_000, tzinfo=UTC)
+    payload = {"order_id": "55", "note": "双十一 100% off", "nested": {"hop": [1, 2]}, "none": None}
+    with transaction.atomic(), django_assert_num_queries(1):
+        written = outbox_event_write(event="order_placed", user_id=7, ts=ts, payload=payload)
+    row = OutboxEvent.objects.get(event_id=written)
+    assert (row.event, row.ts, row.visitor_id, row.user_id, row.payload, row.moved_at) == (
+        "order_placed", ts, "u:7", 7, payload, None,
+    )  # fmt: skip
+    assert row.created_at is not None and abs((row.created_at - datetime.now(UTC)).total_seconds()) < 60
+    # Without a user: no visitor unless one is given; an empty payload is an empty object.
+    anonymous = OutboxEvent.objects.get(event_id=outbox_event_write(event="page_view", user_id=None))
+    assert (anonymous.visitor_id, anonymous.user_id, anonymous.payload) == ("", None, {})
+    given = OutboxEvent.objects.get(event_id=outbox_event_write(event="x", user_id=None, visitor_id="v-1",
+                                                                event_id="fixed-id"))  # fmt: skip
+    assert (given.event_id, given.visitor_id) == ("fixed-id", "v-1")
+
+
 def test_rolled_back_event_never_reaches_the_store(db, run_on_commit):
     with pytest.raises(RuntimeError), run_on_commit(), transaction.atomic():
         facade.event_emit(event="order_placed", user_id=3)

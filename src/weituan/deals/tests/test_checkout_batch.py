@@ -1,0 +1,132 @@
+"""A solo wallet order on PostgreSQL, sent as one query: the same order, ledger, outbox
+and refusals as the step-by-step path, and nothing left behind by a refusal."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from psycopg.pq import TransactionStatus
+
+from weituan.core.errors import ServiceError
+from weituan.core.testing import make_user
+from weituan.deals.models import Account, Deal, Entry, Order, OrderState, Posting, UserDealQuota
+from weituan.deals.queries import ledger_report, wallet_of
+from weituan.deals.services import orders
+from weituan.deals.services.orders import order_place
+from weituan.deals.services.wallet import wallet_top_up
+from weituan.deals.tests.conftest import live_deal
+from weituan.tracking.models import OutboxEvent
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def no_gate(settings: Any) -> Iterator[None]:
+    """Without the Redis gate in front, so that the database's own refusals are the ones answered."""
+    settings.REDIS_URL = ""
+    yield
+
+
+def _trace() -> tuple[int, int, int, int, int]:
+    return (
+        Order.objects.count(),
+        Posting.objects.count(),
+        Entry.objects.count(),
+        OutboxEvent.objects.count(),
+        UserDealQuota.objects.count(),
+    )
+
+
+def _refused(code: str, **kwargs: Any) -> ServiceError:
+    with pytest.raises(ServiceError) as caught:
+        order_place(**kwargs)
+    assert caught.value.code == code
+    # The batch's transaction was rolled back and the connection is ready for the next request.
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert connection.get_autocommit()
+    return caught.value
+
+
+def test_an_order_commits_with_its_postings_event_quota_and_stock(merchant, no_gate) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=3)
+    buyer = make_user("batch_buyer")
+    wallet_top_up(user=buyer, amount=50_000)
+    first = order_place(deal_id=deal.id, buyer=buyer, quantity=1, client_key="b-1")  # makes the held account
+    order = order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="b-2")
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert order.id > first.id
+    assert order.state == OrderState.AUTHORIZED
+    stored = Order.objects.get(id=order.id)
+    assert (stored.quantity, stored.amount, stored.state, stored.client_key) == (
+        2,
+        19_800,
+        "authorized",
+        "b-2",
+    )
+    assert stored.created_at == order.created_at
+    posting = Posting.objects.get(order=order)
+    assert (posting.kind, posting.key) == ("authorize", f"order:{order.id}:authorize")
+    lines = sorted(Entry.objects.filter(posting=posting).values_list("account__kind", "amount"))
+    assert lines == [("held", 19_800), ("wallet", -19_800)]
+    event = OutboxEvent.objects.get(event="order_placed", payload__order_id=str(order.id))
+    assert event.payload == {
+        "quantity": 2, "team_id": None, "gateway": "wallet", "order_id": str(order.id),
+        "revenue": 19_800, "currency": "CNY", "deal_id": deal.id,
+    }  # fmt: skip
+    assert (event.user_id, event.visitor_id) == (buyer.id, f"u:{buyer.id}")
+    assert event.moved_at is not None  # the mover enqueued on commit ran after the order's commit
+    assert UserDealQuota.objects.get(deal=deal, user=buyer).own == 3
+    assert Deal.objects.get(id=deal.id).sold == 3
+    wallet = wallet_of(user=buyer)
+    assert (wallet.available, wallet.held) == (50_000 - 3 * 9_900, 3 * 9_900)
+    assert ledger_report().ok
+    # A retry with the key is the order it placed, and buys nothing.
+    assert order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="b-2").id == order.id
+    assert Deal.objects.get(id=deal.id).sold == 3
+
+
+def test_a_first_order_creates_the_held_account_and_is_placed_once(merchant, no_gate) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=3)
+    buyer = make_user("batch_first")
+    wallet_top_up(user=buyer, amount=50_000)
+    assert not Account.objects.filter(owner=buyer, kind="held").exists()
+    order = order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+    assert Account.objects.filter(owner=buyer, kind="held").count() == 1
+    assert list(Order.objects.filter(deal=deal).values_list("id", flat=True)) == [order.id]
+    assert Posting.objects.filter(order=order).count() == 1
+    assert OutboxEvent.objects.filter(event="order_placed").count() == 1
+    assert Deal.objects.get(id=deal.id).sold == 1
+    assert ledger_report().ok
+
+
+def test_each_refusal_leaves_no_trace_and_the_next_order_goes_through(merchant, no_gate, monkeypatch) -> None:
+    deal = live_deal(merchant, max_quantity=6, tipping_point=6, per_user_limit=2, deal_price=1_000)
+    poor, rich, other = make_user("batch_poor"), make_user("batch_rich"), make_user("batch_other")
+    wallet_top_up(user=poor, amount=1_500)
+    wallet_top_up(user=rich, amount=50_000)
+    wallet_top_up(user=other, amount=50_000)
+    order_place(deal_id=deal.id, buyer=poor, quantity=1)
+    order_place(deal_id=deal.id, buyer=rich, quantity=1)
+    before = _trace()
+
+    refusal = _refused("insufficient_balance", deal_id=deal.id, buyer=poor, quantity=1)
+    assert refusal.details == {"balance": 500, "needed": 1_000}
+    assert _trace() == before
+    # The quota row moves only within the limit: one more unit is allowed, two are not.
+    _refused("per_user_limit", deal_id=deal.id, buyer=rich, quantity=2)
+    assert _trace() == before
+    order_place(deal_id=deal.id, buyer=rich, quantity=1)
+    order_place(deal_id=deal.id, buyer=other, quantity=2)
+    late = make_user("batch_late")
+    wallet_top_up(user=late, amount=50_000)
+    order_place(deal_id=deal.id, buyer=late, quantity=1)
+    assert Deal.objects.get(id=deal.id).sold == 6
+    # The stock UPDATE is the last guard: an order whose read of the deal is stale (as when another
+    # order took the last unit meanwhile) is refused by it, inside the batch.
+    monkeypatch.setattr(orders, "_check_request", lambda **_: None)
+    after_sale = _trace()
+    _refused("sold_out", deal_id=deal.id, buyer=late, quantity=1, client_key="late")
+    assert _trace() == after_sale
+    assert Deal.objects.get(id=deal.id).sold == 6
+    assert ledger_report().ok
