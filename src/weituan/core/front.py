@@ -2,9 +2,11 @@
 Django runs them, the answer for ASGI or WSGI, and (on ASGI) a scope's header and a small body read
 whole while kept for Django should Django answer after all."""
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
@@ -111,6 +113,29 @@ class MiddlewareSides:
 async def asgi_send(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+def connection_ready() -> None:
+    """What Django's request start does for the connection, without a health-check query per request.
+
+    A connection that saw an error is checked (and dropped if broken), one past its age is closed;
+    otherwise the connection is used as is: a query on a connection that broke since fails, that
+    request is answered as Django would (or handed to Django), and the next one here checks it. A
+    pooled connection stays with its serving thread instead of going back to the pool and being
+    checked out again (with the pool's check, a round trip) per request; the pool is for Django's
+    own requests, and the connections in use stay bounded by the front paths' threads.
+    """
+    if connection.connection is None or connection.in_atomic_block:
+        return  # nothing to check; or a caller's transaction (a test's) that must outlive this request
+    if connection.errors_occurred or connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
+        connection.close_if_unusable_or_obsolete()
+    elif (
+        not connection.settings_dict["OPTIONS"].get("pool")
+        and connection.close_at is not None
+        and time.monotonic() >= connection.close_at
+    ):
+        connection.close()
+    connection.health_check_done = True  # type: ignore[attr-defined]
 
 
 def wsgi_start(start_response: Callable[..., Any], answer: Answer) -> list[bytes]:

@@ -17,7 +17,6 @@ attempted twice for one request.
 import asyncio
 import io
 import re
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,7 +25,6 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import connection
 from django.http import HttpRequest
 from django.urls import resolve, set_urlconf
 from django.utils.log import log_response
@@ -42,6 +40,7 @@ from weituan.core.front import (
     asgi_send,
     bearer_of,
     body_buffered,
+    connection_ready,
     scope_header,
     wsgi_start,
 )
@@ -79,36 +78,13 @@ class _Stack(MiddlewareSides):
 _stack: _Stack | None = None
 
 
-def _connection_ready() -> None:
-    """What Django's request start and end do for the connection, without handing a pooled connection
-    back and checking it out again (with the pool's health check, a round trip) on every order.
-
-    A connection that saw an error is checked (and dropped if broken), one past its age is closed;
-    otherwise the serving thread keeps its connection: a query on a connection that broke since fails
-    (that order is answered as Django answers an uncaught error, 500) and the next request checks it.
-    The connections in use stay bounded by the server's threads; Django's own requests still borrow
-    from the pool.
-    """
-    if connection.connection is None or connection.in_atomic_block:
-        return  # nothing to check; or a caller's transaction (a test's) that must outlive this request
-    if connection.errors_occurred or connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
-        connection.close_if_unusable_or_obsolete()
-    elif (
-        not connection.settings_dict["OPTIONS"].get("pool")
-        and connection.close_at is not None
-        and time.monotonic() >= connection.close_at
-    ):
-        connection.close()
-    connection.health_check_done = True  # type: ignore[attr-defined]
-
-
 def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answer | None:
     """The response to an order request, or None when Django should answer it (nothing ran yet)."""
     global _stack
     if _stack is None:
         _stack = _Stack()
     stack = _stack
-    _connection_ready()
+    connection_ready()
     set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
     request = make_request()
     try:

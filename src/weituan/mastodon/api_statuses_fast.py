@@ -24,7 +24,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
@@ -45,6 +44,7 @@ from weituan.core.front import (
     asgi_send,
     bearer_of,
     body_buffered,
+    connection_ready,
     scope_header,
     wsgi_start,
 )
@@ -83,22 +83,21 @@ def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Ans
     global _sides
     if _sides is None:
         _sides = MiddlewareSides()
-    # Django's own start and end of a request: its receivers drop a connection that broke or aged out.
-    signals.request_started.send(sender=Answer)
+    # The thread keeps its connection between requests, checked only after an error (as the home
+    # timeline's path does): Django's request signals would give it back to the pool and check it out
+    # again, with a health-check round trip, on every post.
+    connection_ready()
     try:
-        try:
-            request = make_request()
-            user = _caller(request, token, _sides)
-        except DisallowedHost:
-            return None  # Django renders it in its usual shape
-        except Exception:
-            log.exception("status fast path failed before writing; handing the request to Django")
-            return None
-        if user is None:
-            return None
-        return _answer(request, user, _sides)
-    finally:
-        signals.request_finished.send(sender=Answer)
+        request = make_request()
+        user = _caller(request, token, _sides)
+    except DisallowedHost:
+        return None  # Django renders it in its usual shape
+    except Exception:
+        log.exception("status fast path failed before writing; handing the request to Django")
+        return None
+    if user is None:
+        return None
+    return _answer(request, user, _sides)
 
 
 def _caller(request: HttpRequest, token: str, sides: MiddlewareSides) -> Any:

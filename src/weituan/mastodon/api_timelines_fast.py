@@ -19,7 +19,6 @@ effect at once.
 import asyncio
 import io
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,7 +26,6 @@ from typing import Any
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import connection
 from django.http import HttpRequest
 
 from weituan.accounts.middleware import last_seen_due
@@ -43,6 +41,7 @@ from weituan.core.front import (
     Send,
     asgi_send,
     bearer_of,
+    connection_ready,
     scope_header,
     wsgi_start,
 )
@@ -61,33 +60,12 @@ HOME_THREADS = 4
 _sides: MiddlewareSides | None = None
 
 
-def _connection_ready() -> None:
-    """What Django's request start does for the connection, without a health-check query per request.
-
-    A connection that saw an error is checked (and dropped if broken), one past its age is closed;
-    otherwise the connection is used as is: a query on a connection that broke since fails, this
-    request goes to Django, and the next one here checks it. A pooled connection stays with its
-    thread (the pool is for Django's own requests), so the connections in use remain bounded.
-    """
-    if connection.connection is None or connection.in_atomic_block:
-        return  # nothing to check; or a caller's transaction (a test's) that must outlive this request
-    if connection.errors_occurred or connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
-        connection.close_if_unusable_or_obsolete()
-    elif (
-        not connection.settings_dict["OPTIONS"].get("pool")
-        and connection.close_at is not None
-        and time.monotonic() >= connection.close_at
-    ):
-        connection.close()
-    connection.health_check_done = True  # type: ignore[attr-defined]
-
-
 def home_timeline_answer(make_request: Callable[[], HttpRequest], token: str) -> Answer | None:
     """The response to a home-timeline request, or None when Django should answer it."""
     global _sides
     if _sides is None:
         _sides = MiddlewareSides()
-    _connection_ready()
+    connection_ready()
     try:
         return _answer(make_request(), token, _sides)
     except (ServiceError, DisallowedHost):

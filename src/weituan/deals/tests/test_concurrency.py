@@ -59,7 +59,7 @@ def test_twenty_thousand_attempts_on_ten_thousand_units(merchant, settings):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     deal = live_deal(merchant, max_quantity=10_000, tipping_point=1, per_user_limit=2_500, deal_price=100)
     # One buyer per thread: each may take up to 2,500 units, so only the stock limits the sale. Eight
-    # threads, as each holds a database connection throughout and a process's pool lends ten at most.
+    # threads, as each holds a database connection throughout and a process's pool lends a bounded number.
     buyers = [make_user(f"bulk{i}") for i in range(8)]
     for buyer in buyers:
         wallet_top_up(user=buyer, amount=250_000)
