@@ -1,5 +1,6 @@
 """Home-timeline benchmark: API reads/s and latency under 50 clients, against the raw store read; posting
-over HTTP with asynchronous fan-out; fan-out speed; the server's peak memory.
+over HTTP with asynchronous fan-out, against a raw write of post rows; fan-out speed; the server's peak
+memory.
 
     python bench/timeline/run.py --store postgres --scale full --keep
     python bench/timeline/run.py --store postgres --scale full --reuse /tmp/weituan-bench-timeline-XXXX
@@ -94,6 +95,47 @@ def measure_raw(store: Store, readers: list[int], processes: int, seconds: float
         elapsed = time.perf_counter() - started
     # Each process ran `seconds` of reads after its own start-up; rate per process-second, summed.
     return sum(counts) / seconds if elapsed else 0.0
+
+
+def raw_write_worker(args: tuple[Store, int, float]) -> int:
+    """The floor under posting: one durable INSERT of a post row per commit (autocommit), from
+    `threads` threads of one process; no token, limit, counters, topic, task, index or HTTP."""
+    store, threads, seconds = args
+    setup_django(store)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from weituan.microblog.models import Post, PostKind
+    from weituan.microblog.services.post_rows import post_insert
+
+    author_id = pick_readers(1, seed=11)[0]
+    deadline = time.perf_counter() + seconds
+
+    def loop(index: int) -> int:
+        done = 0
+        try:
+            while time.perf_counter() < deadline:
+                post_insert(
+                    Post(
+                        author_id=author_id, kind=PostKind.ORIGINAL, text=f"raw {os.getpid()}-{index}-{done}"
+                    )
+                )
+                done += 1
+        finally:
+            connection.close()
+        return done
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return sum(pool.map(loop, range(threads)))
+
+
+def measure_raw_writes(store: Store, processes: int, clients: int, seconds: float) -> float:
+    """Post rows written per second by `clients` threads over `processes` fresh processes."""
+    per_process = max(1, clients // processes)
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        counts = list(pool.map(raw_write_worker, [(store, per_process, seconds)] * processes))
+    return sum(counts) / seconds
 
 
 def peak_rss_mib(pid: int) -> tuple[float, float]:
@@ -381,8 +423,12 @@ def main() -> int:
         read_rss = peak_rss_mib(server.process.pid)
     raw_rps = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
     posting = None
+    raw_writes = 0.0
     if args.post_seconds:
         connections.close_all()
+        raw_writes = measure_raw_writes(
+            store, processes=workers, clients=args.post_clients, seconds=min(10, args.post_seconds)
+        )
         posting = measure_posting(
             store,
             token_file,
@@ -411,6 +457,7 @@ def main() -> int:
         },
         "api": load.__dict__,
         "raw_reads_per_s": raw_rps,
+        "raw_post_rows_per_s": raw_writes,
         "ratio_to_raw": ratio,
         "read_peak_rss_mib": read_rss,
         "posting": posting,
@@ -437,6 +484,12 @@ def main() -> int:
             f" fan-out finished for {posting['fanout_finished']:,} of {posting['posts_made']:,} posts"
             f" {posting['fanout_drained_after_s']:.1f} s after the load ({posting['fanout_entries']:,} entries)"
             + (f"; unfinished: {posting['fanout_unfinished']}." if posting["fanout_unfinished"] else ".")
+        )
+        lines.append(
+            f"- Raw post write (one INSERT of a post row per commit, {args.post_clients} threads over {workers}"
+            f" process(es)): {raw_writes:,.0f} rows/s; **posting / raw = {posting['posts_per_s'] / raw_writes:.0%}**."
+            if raw_writes
+            else "- Raw post write: not measured."
         )
     lines += [
         f"- Fan-out of one post by an account with {fanout['followers']:,} followers: {fanout['entries']:,} entries in "

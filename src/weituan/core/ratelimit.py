@@ -1,12 +1,24 @@
 """Fixed-window rate limits: Redis INCR when configured, else a counter row in the database."""
 
 import time
+from typing import Any
 
 from django.db import connection
 
 from weituan.core.errors import RateLimited
 from weituan.core.models import RateLimitWindow
 from weituan.core.redis import get_redis, redis_enabled, rkey
+
+# Count one request in the window's key, which expires shortly after the window ends; one round trip.
+_HIT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
+# The client the script was registered with, and the script.
+_script: list[Any] = [None, None]
 
 
 def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
@@ -15,11 +27,9 @@ def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
     window_start = now - now % window_seconds
     if redis_enabled():
         client = get_redis()
-        name = rkey("rl", key, window_start)
-        pipe = client.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, window_seconds + 5)
-        count = int(pipe.execute()[0])
+        if client is not _script[0]:
+            _script[:] = [client, client.register_script(_HIT_LUA)]
+        count = int(_script[1](keys=[rkey("rl", key, window_start)], args=[window_seconds + 5]))
     else:
         count = _db_hit(key, window_start)
     if count > limit:

@@ -79,9 +79,9 @@ def ids_in(column_sql: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
 
 
 def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run a read and return its rows. On PostgreSQL the statement is prepared once per connection:
-    planning the hydration's joins cost more than running them. Queries are logged (and counted by
-    tests) as any other."""
+    """Run a statement (a read, or a write returning rows) and return its rows. On PostgreSQL the
+    statement is prepared once per connection: planning the hydration's joins, or a post's write, cost
+    more than running them. Queries are logged (and counted by tests) as any other."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -5,6 +5,8 @@ than the task row an asynchronous job would insert), and it commits or rolls bac
 so a post is findable the moment it is visible and a deleted post is gone the moment the delete commits.
 """
 
+from typing import Any
+
 from weituan.microblog.models import Post
 from weituan.microblog.search import services, store
 
@@ -17,6 +19,15 @@ def post_index(*, post_id: int) -> None:
 def post_index_new(*, post: Post) -> None:
     """Index a post just written in the current transaction, from the instance in hand (no read back)."""
     store.document_write(post_id=post.id, text=services.searchable_text(post))
+
+
+def post_index_new_statement(*, post: Post) -> tuple[str, list[Any]] | None:
+    """The statement that indexes a post just made (PostgreSQL), for a caller writing it as part of a
+    larger one; None when there is nothing to index or the index is not PostgreSQL's."""
+    text = services.searchable_text(post)
+    if not store.is_postgres() or not text.strip():
+        return None
+    return store.POSTGRES_UPSERT, store.document_upsert_params(post_id=post.id, text=text)
 
 
 def post_unindex(*, post_id: int) -> None:

@@ -5,6 +5,8 @@ The tables are created by this app's migrations, raw, because neither shape is a
 SQL here is assembled only from module constants; every value goes in as a parameter.
 """
 
+from typing import Any
+
 from django.db import connection
 
 from weituan.microblog.search.terms import document_text, document_tsvector
@@ -20,6 +22,11 @@ POSTGRES_CREATE = (
     f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} USING gin (document)"
 )
 DROP = f"DROP TABLE IF EXISTS {TABLE}"
+# Store (or replace) one post's terms; the parameters are `document_upsert_params`.
+POSTGRES_UPSERT = (
+    f"INSERT INTO {TABLE} (post_id, document) VALUES (%s, %s::tsvector) "  # noqa: S608
+    "ON CONFLICT (post_id) DO UPDATE SET document = EXCLUDED.document"
+)
 
 
 def is_postgres() -> bool:
@@ -33,17 +40,18 @@ def document_write(*, post_id: int, text: str) -> None:
         return
     with connection.cursor() as cursor:
         if is_postgres():
-            cursor.execute(
-                f"INSERT INTO {TABLE} (post_id, document) VALUES (%s, %s::tsvector) "  # noqa: S608
-                "ON CONFLICT (post_id) DO UPDATE SET document = EXCLUDED.document",
-                [post_id, document_tsvector(text)],
-            )
+            cursor.execute(POSTGRES_UPSERT, document_upsert_params(post_id=post_id, text=text))
         else:
             cursor.execute(f"DELETE FROM {TABLE} WHERE rowid = %s", [post_id])  # noqa: S608
             cursor.execute(
                 f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)",  # noqa: S608
                 [post_id, document_text(text)],
             )
+
+
+def document_upsert_params(*, post_id: int, text: str) -> list[Any]:
+    """The parameters of POSTGRES_UPSERT for a post with a non-empty `text`."""
+    return [post_id, document_tsvector(text)]
 
 
 def document_drop(*, post_id: int) -> None:

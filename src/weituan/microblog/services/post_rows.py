@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from weituan.microblog.models import AccountStats, Post, PostTopic, Topic
-from weituan.microblog.queries.rows import ModelColumns, convert_value, placeholders, table
+from weituan.microblog.queries.rows import ModelColumns, convert_value, fetch_rows, placeholders, table
 from weituan.microblog.stats import AccountCounts
 
 _POST_FIELDS = list(Post._meta.concrete_fields)
@@ -157,3 +157,105 @@ def author_posts_bump(user_id: int, moment: datetime) -> AccountCounts | None:
         posts=posts,
         last_post_at=convert_value(AccountStats._meta.get_field("last_post_at"), last_post_at),
     )
+
+
+def _stats_upsert_sql() -> str:
+    stats = table(AccountStats)
+    return (
+        f"INSERT INTO {stats} (user_id, followers_count, following_count, posts_count, last_post_at)"  # noqa: S608
+        f" VALUES (%s, 0, 0, 1, %s) ON CONFLICT (user_id) DO UPDATE SET"
+        f" posts_count = {stats}.posts_count + 1, last_post_at = EXCLUDED.last_post_at"
+        " RETURNING followers_count, following_count, posts_count, last_post_at"
+    )
+
+
+def _topic_parts_sql(index: int, after: list[str]) -> str:
+    """The CTEs that count one use of a topic and link the post to it, the topic made when new. Its row
+    is locked only once `after` (what comes before it) has run, so every post locks rows in one order:
+    the author's counters, then its topics by name, and a topic's row is locked last."""
+    topics, links = table(Topic), table(PostTopic)
+    columns = ", ".join(_quote(str(field.column)) for field in _TOPIC_FIELDS)
+    made = ", ".join(
+        _quote(name) for name in ("name", "display", "posts_count", "created_at", "last_used_at")
+    )
+    ready = " AND ".join(f"EXISTS (SELECT FROM {name})" for name in after)
+    return (
+        f" u{index} AS (UPDATE {topics} SET posts_count = posts_count + 1, last_used_at = %s"  # noqa: S608
+        f" WHERE {_quote('name')} = %s AND {ready} RETURNING {columns}),"
+        # Only when no row was counted: a topic made meanwhile by another post is counted instead.
+        f" i{index} AS (INSERT INTO {topics} ({made}) SELECT %s, %s, 1, %s, %s"
+        f" WHERE NOT EXISTS (SELECT FROM u{index}) ON CONFLICT ({_quote('name')}) DO UPDATE SET"
+        f" posts_count = {topics}.posts_count + 1, last_used_at = EXCLUDED.last_used_at RETURNING {columns}),"
+        f" t{index} AS (SELECT * FROM u{index} UNION ALL SELECT * FROM i{index}),"
+        f" l{index} AS (INSERT INTO {links} (post_id, topic_id, author_id, created_at)"
+        f" SELECT %s, t{index}.id, %s, %s FROM t{index})"
+    )
+
+
+def _post_publish_sql(task_sql: str, index_sql: str, topic_count: int) -> str:
+    parts = [
+        f"p AS ({_post_insert_sql()} RETURNING 1)",
+        f"q AS ({task_sql} RETURNING 1)",
+        f"d AS ({index_sql} RETURNING 1)",
+        f"s AS ({_stats_upsert_sql()})",
+    ]
+    # The first topic's row waits for every other row of the post (a statement's parts run in no set
+    # order otherwise): a popular topic's row is locked by each post until its commit.
+    after = ["p", "q", "d", "s"]
+    for index in range(topic_count):
+        parts.append(_topic_parts_sql(index, after))
+        after = [f"t{index}"]
+    sources = ", ".join(["s", *(f"t{index}" for index in range(topic_count))])
+    return "WITH " + ", ".join(parts) + f" SELECT * FROM {sources}"  # noqa: S608
+
+
+def post_publish_statement(
+    post: Post,
+    *,
+    task: tuple[str, list[Any]],
+    index: tuple[str, list[Any]],
+    topics: list[tuple[str, str]],
+) -> tuple[AccountCounts, list[Topic]]:
+    """Publish an original post in one statement (PostgreSQL): the post row, its fan-out task's row
+    (`task`: the INSERT and its parameters), its search row (`index`, likewise), the author's counters
+    (the row made on a first post) and, for each of `topics` ((key, display) in key order), the topic's
+    counter (the topic made when new) and the post's link to it. Returns the author's counters as the
+    post left them and the topics' rows.
+
+    One statement is one round trip and, outside a transaction, its own transaction: the post and its
+    task commit together, or neither does. The rows are locked in the order every post write takes
+    them: the author's counters, then the topics by name.
+    """
+    if post.created_at is None:
+        post.created_at = timezone.now()
+    moment = post.created_at
+    task_sql, task_params = task
+    index_sql, index_params = index
+    key = f"post_publish:{len(topics)}:{task_sql}:{index_sql}"
+    sql = _statement(key, lambda: _post_publish_sql(task_sql, index_sql, len(topics)))
+    params: list[Any] = [
+        field.get_db_prep_save(getattr(post, field.attname), connection) for field in _POST_FIELDS
+    ]
+    params += task_params
+    params += index_params
+    params += [post.author_id, moment]
+    for name, display in topics:
+        params += [moment, name, name, display, moment, moment, post.id, post.author_id, moment]
+    rows = fetch_rows(sql, params)
+    if len(rows) != 1:
+        raise RuntimeError(f"publishing post {post.id} returned {len(rows)} rows")
+    row = rows[0]
+    post._state.adding = False
+    post._state.db = connection.alias
+    followers, following, posts, last_post_at = row[:4]
+    counts = AccountCounts(
+        followers=followers,
+        following=following,
+        posts=posts,
+        last_post_at=convert_value(AccountStats._meta.get_field("last_post_at"), last_post_at),
+    )
+    columns = _TOPIC_COLUMNS.get(connection.vendor)
+    if columns is None:
+        columns = _TOPIC_COLUMNS[connection.vendor] = ModelColumns(Topic, "t")
+    built = [columns.build(row, 4 + index * columns.width) for index in range(len(topics))]
+    return counts, built

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.models import IdempotencyRecord
 from weituan.microblog.models import NotificationKind, Post, PostKind, Topic, Visibility
-from weituan.microblog.search.facade import post_index_new, post_unindex
+from weituan.microblog.search.facade import post_index_new, post_index_new_statement, post_unindex
 from weituan.microblog.services.notifications import notification_create, notifications_for_post_delete
 from weituan.microblog.services.post_content import (
     length_check,
@@ -31,10 +31,15 @@ from weituan.microblog.services.post_content import (
     topics_release,
     visibility_check,
 )
-from weituan.microblog.services.post_rows import author_posts_bump, post_insert, topic_use_linked
+from weituan.microblog.services.post_rows import (
+    author_posts_bump,
+    post_insert,
+    post_publish_statement,
+    topic_use_linked,
+)
 from weituan.microblog.stats import AccountCounts, account_counts, account_stats_bump
 from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
-from weituan.microblog.timelines.facade import post_distribute, post_withdraw
+from weituan.microblog.timelines.facade import post_distribute, post_distribute_row, post_withdraw
 
 PLAIN_REPOST_TEXT = "转发微博"  # what Weibo shows for a forward of an original without a comment
 
@@ -89,23 +94,28 @@ def post_publish(
     One transaction: the post row, its images, mentions (and their notifications), the author's
     counters, the fan-out task (in the same transaction with the database task backend, else right
     after the commit), the search index, and last the topics (created on first use, counted). Without
-    mentions or images that is a handful of statements, the SQL written out (`post_rows`).
+    mentions or images that is a handful of statements, the SQL written out (`post_rows`); on PostgreSQL
+    with the database task backend, one statement (`post_publish_statement`).
     """
     text = text.strip()
     length_check(text, allow_empty=bool(media_ids))
     visibility_check(visibility)
+    now = timezone.now()
+    post = Post(
+        author=author,
+        kind=PostKind.ORIGINAL,
+        visibility=visibility,
+        text=text,
+        deal_id=deal_id,
+        language=language[:10],
+        quotes_count=0,
+        created_at=now,
+    )
+    if connection.vendor == "postgresql" and not media_ids and not extract_mentions(text):
+        published = _publish_in_one_statement(post)
+        if published is not None:
+            return published
     with transaction.atomic():
-        now = timezone.now()
-        post = Post(
-            author=author,
-            kind=PostKind.ORIGINAL,
-            visibility=visibility,
-            text=text,
-            deal_id=deal_id,
-            language=language[:10],
-            quotes_count=0,
-            created_at=now,
-        )
         post_insert(post)
         media_attach(post=post, owner_id=author.pk, media_ids=media_ids)
         mentioned = _mentions_record(post=post, actor_id=author.pk, text=text)
@@ -120,6 +130,22 @@ def post_publish(
     return PublishedPost(
         post=post, author_counts=counts, mentioned=mentioned, topics=topics, with_media=bool(media_ids)
     )
+
+
+def _publish_in_one_statement(post: Post) -> PublishedPost | None:
+    """`post_publish` of a post without images or mentions as one statement (`post_publish_statement`),
+    its fan-out task's row included; None (nothing written) when the task backend or the search index
+    cannot be written in it."""
+    index = post_index_new_statement(post=post)
+    task = post_distribute_row(post_id=post.id, using=connection.alias) if index is not None else None
+    if index is None or task is None:
+        return None
+    names = {topic_key(name)[:100]: name[:100] for name in extract_topics(post.text)}
+    counts, topics = post_publish_statement(
+        post, task=(task.sql, task.params), index=index, topics=sorted(names.items())
+    )
+    task.written()
+    return PublishedPost(post=post, author_counts=counts, topics=topics)
 
 
 def _mentions_record(*, post: Post, actor_id: int, text: str) -> list[Any]:

@@ -66,6 +66,7 @@ return {marks, page}
 
 
 _scripts: dict[int, Any] = {}
+_add_scripts: dict[int, Any] = {}
 
 
 def _merge_script() -> Any:
@@ -84,7 +85,10 @@ def author_key(author_id: int) -> str:
 def author_index_add(entry: Entry) -> bool:
     """Add a new post to its author's index, if the index exists; True when it was added."""
     client = get_redis()
-    return bool(client.eval(_ADD_LUA, 1, author_key(entry.author_id), member_of(entry), AUTHOR_INDEX_CAP))
+    script = _add_scripts.get(id(client))
+    if script is None:  # registered once per client, then sent by hash
+        script = _add_scripts[id(client)] = client.register_script(_ADD_LUA)
+    return bool(script(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP]))
 
 
 def author_index_remove(*, post_id: int, author_id: int) -> None:

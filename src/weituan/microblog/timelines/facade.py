@@ -1,6 +1,11 @@
 """What the rest of the micro-blog calls to get posts into (and out of) timelines."""
 
+from typing import TYPE_CHECKING
+
 from weituan.core.tasks import enqueue_on_commit
+
+if TYPE_CHECKING:
+    from weituan.microblog.timelines.tasks import TaskRowInsert
 
 
 def post_distribute(*, post_id: int) -> None:
@@ -9,6 +14,14 @@ def post_distribute(*, post_id: int) -> None:
     from weituan.microblog.timelines.tasks import fanout_deliver_enqueue
 
     fanout_deliver_enqueue(post_id=post_id)
+
+
+def post_distribute_row(*, post_id: int, using: str) -> "TaskRowInsert | None":
+    """The row of a new post's fan-out task, for a caller that writes it with the post itself (in the
+    same statement); None when the task backend does not keep its rows in database `using`."""
+    from weituan.microblog.timelines.tasks import fanout_deliver_row
+
+    return fanout_deliver_row(post_id=post_id, using=using)
 
 
 def post_withdraw(*, post_id: int, author_id: int) -> None:

@@ -1,0 +1,112 @@
+"""Publishing with the fan-out task's row written alongside the post (the database task backend): the
+rows a post leaves, whichever way it is written (one statement on PostgreSQL, a transaction elsewhere).
+
+Each test compares what was written with exact values: the post, the author's counters, the topics'
+counters and links, the search row and the task's row.
+"""
+
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django_tasks_db.models import DBTaskResult
+
+from weituan.microblog.models import AccountStats, Post, PostTopic, Topic
+from weituan.microblog.search.queries import posts_search
+from weituan.microblog.services.posts import post_create, post_publish
+from weituan.microblog.stats import account_counts
+
+pytestmark = pytest.mark.django_db
+
+POSTGRES = connection.vendor == "postgresql"
+DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+@pytest.fixture(autouse=True)
+def _database_tasks(settings: Any) -> None:
+    settings.TASKS = DATABASE_TASKS
+
+
+def _task_post_ids() -> list[int]:
+    return sorted(row.args_kwargs["kwargs"]["post_id"] for row in DBTaskResult.objects.all())
+
+
+def test_a_first_post_makes_the_counters_and_the_topic(shopper: Any) -> None:
+    assert not AccountStats.objects.filter(user=shopper).exists()
+    with CaptureQueriesContext(connection) as captured:
+        published = post_publish(author=shopper, text="开团了 #新品首发#")
+    if POSTGRES:
+        assert len(captured.captured_queries) == 1
+    post = Post.objects.get(id=published.post.id)
+    assert (post.text, post.author_id, post.created_at) == (
+        "开团了 #新品首发#",
+        shopper.pk,
+        published.post.created_at,
+    )
+    stats = AccountStats.objects.get(user=shopper)
+    assert (stats.posts_count, stats.followers_count, stats.following_count) == (1, 0, 0)
+    assert stats.last_post_at is not None and stats.last_post_at >= post.created_at
+    assert published.author_counts == account_counts([shopper.pk])[shopper.pk]
+    topic = Topic.objects.get(name="新品首发")
+    assert (topic.display, topic.posts_count, topic.last_used_at) == ("新品首发", 1, post.created_at)
+    assert [(t.id, t.name, t.posts_count) for t in published.topics] == [(topic.id, "新品首发", 1)]
+    assert list(PostTopic.objects.filter(post=post).values_list("topic_id", "author_id")) == [
+        (topic.id, shopper.pk)
+    ]
+    assert _task_post_ids() == [post.id]
+    assert posts_search(query="新品首发", viewer=shopper) == [post.id]
+
+
+def test_topics_are_counted_in_name_order_and_returned_as_read_back(shopper: Any) -> None:
+    post_create(author=shopper, text="预热 #Banana#")
+    published = post_publish(author=shopper, text="三个话题 #banana# #苹果# #Cherry#")
+    names = [topic.name for topic in published.topics]
+    assert names == sorted(["banana", "苹果", "cherry"])
+    by_name = {topic.name: topic for topic in Topic.objects.all()}
+    assert {name: by_name[name].posts_count for name in names} == {"banana": 2, "苹果": 1, "cherry": 1}
+    assert by_name["banana"].display == "Banana"  # the first spelling stays
+    assert [(t.id, t.posts_count, t.display, t.created_at, t.last_used_at) for t in published.topics] == [
+        (
+            by_name[n].id,
+            by_name[n].posts_count,
+            by_name[n].display,
+            by_name[n].created_at,
+            by_name[n].last_used_at,
+        )
+        for n in names
+    ]
+    linked = PostTopic.objects.filter(post_id=published.post.id).values_list("topic_id", flat=True)
+    assert sorted(linked) == sorted(by_name[name].id for name in names)
+    assert published.author_counts.posts == 2 == AccountStats.objects.get(user=shopper).posts_count
+
+
+def test_a_post_without_topics_still_counts_and_indexes(shopper: Any) -> None:
+    published = post_publish(author=shopper, text="今天的团购很划算")
+    assert published.topics == []
+    assert published.author_counts.posts == 1
+    assert not PostTopic.objects.exists()
+    assert _task_post_ids() == [published.post.id]
+
+
+def test_a_post_rolled_back_with_its_caller_leaves_nothing(shopper: Any) -> None:
+    post_create(author=shopper, text="第一条 #双十一#")
+    before = (
+        Post.objects.count(),
+        DBTaskResult.objects.count(),
+        Topic.objects.get(name="双十一").posts_count,
+    )
+    with transaction.atomic():
+        post_create(author=shopper, text="撤回 #双十一# #新话题#")
+        transaction.set_rollback(True)
+    after = (Post.objects.count(), DBTaskResult.objects.count(), Topic.objects.get(name="双十一").posts_count)
+    assert after == before
+    assert not Topic.objects.filter(name="新话题").exists()
+    assert AccountStats.objects.get(user=shopper).posts_count == 1
+
+
+def test_a_post_with_a_mention_records_it_and_its_task(shopper: Any, merchant: Any) -> None:
+    published = post_publish(author=shopper, text=f"@{merchant.username} 还有货吗 #双十一#")
+    assert [user.pk for user in published.mentioned] == [merchant.pk]
+    assert [topic.name for topic in published.topics] == ["双十一"]
+    assert _task_post_ids() == [published.post.id]

@@ -1,0 +1,74 @@
+"""Fan-out tasks through the database task queue: a task run by the worker takes along the fan-out tasks
+queued behind it, and each of them is recorded as the worker records a task."""
+
+from typing import Any
+
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+from weituan.core.worker import make_worker
+from weituan.microblog.services.posts import post_create
+from weituan.microblog.timelines.models import FanoutJob
+from weituan.microblog.timelines.queries import home_timeline_ids
+from weituan.microblog.timelines.tasks import fanout_deliver_task
+
+# The worker opens and commits transactions of its own, so these tests run outside a test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _database_tasks(settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def _run_worker() -> Any:
+    worker = make_worker(batch=True)
+    worker.run()
+    return worker
+
+
+def test_one_task_run_delivers_the_posts_queued_behind_it(
+    backend: str, merchant: Any, people: Any, follow: Any, stored: Any
+) -> None:
+    readers = people(2)
+    for reader in readers:
+        follow(reader, merchant)
+        home_timeline_ids(reader.pk)
+    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(5)]
+    DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
+
+    worker = _run_worker()
+
+    assert worker._run_tasks == 1  # the other four went along with the first
+    newest_first = [post.id for post in reversed(posts)]
+    assert [stored(reader) for reader in readers] == [newest_first, newest_first]
+    jobs = FanoutJob.objects.filter(post_id__in=newest_first)
+    assert sorted(jobs.values_list("state", "delivered")) == [("delivered", 2)] * 5
+    rows = list(DBTaskResult.objects.all())
+    assert len(rows) == 5
+    assert {(row.status, row.exception_class_path, row.return_value) for row in rows} == {
+        ("SUCCESSFUL", "", None)
+    }
+    assert all(row.started_at and row.finished_at and row.finished_at >= row.started_at for row in rows)
+    assert {tuple(row.worker_ids) for row in rows} == {(worker.worker_id,)}
+
+
+def test_a_failing_task_taken_along_is_recorded_failed_and_the_rest_delivered(
+    backend: str, merchant: Any, people: Any, follow: Any, stored: Any
+) -> None:
+    (reader,) = people(1)
+    follow(reader, merchant)
+    home_timeline_ids(reader.pk)
+    first = post_create(author=merchant, text="第一团")
+    broken = fanout_deliver_task.enqueue(post_id=first.id).id
+    DBTaskResult.objects.filter(id=broken).update(args_kwargs={"args": [], "kwargs": {}})
+    last = post_create(author=merchant, text="第二团")
+    DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
+
+    _run_worker()
+
+    assert stored(reader) == [last.id, first.id]
+    statuses = dict(DBTaskResult.objects.values_list("id", "status"))
+    assert statuses.pop(DBTaskResult.objects.get(id=broken).id) == "FAILED"
+    assert set(statuses.values()) == {"SUCCESSFUL"}
+    assert DBTaskResult.objects.get(id=broken).exception_class_path == "builtins.KeyError"
