@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from weituan.accounts.models import AccessToken, OAuthApplication, User
 from weituan.accounts.scopes import scopes_allow
-from weituan.core.rows import RowReader
+from weituan.core.rows import RowReader, fetch_rows
 
 # Mastodon's home timeline takes a token with `read` or `read:statuses`.
 HOME_TIMELINE_SCOPES = ("read", "read:statuses")
@@ -39,11 +39,10 @@ def access_token_resolve(raw: str) -> AccessToken | None:
     """
     if not raw or len(raw) > 200:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_resolve_sql(), [token_hash(raw)])
-        found = cursor.fetchone()
-    if found is None:
+    rows = fetch_rows(_resolve_sql(), [token_hash(raw)])  # prepared once per PostgreSQL connection
+    if not rows:
         return None
+    found = rows[0]
     token = _TOKEN_ROWS.instance(found[: len(_TOKEN_ROWS)])
     cut = len(_TOKEN_ROWS) + len(_USER_ROWS)
     user = _USER_ROWS.instance(found[len(_TOKEN_ROWS) : cut])
@@ -92,10 +91,8 @@ def access_token_viewer(raw: str) -> tuple[int, str] | None:
         f"SELECT t.user_id, t.scopes FROM {tokens} t JOIN {users} u ON u.id = t.user_id"  # noqa: S608
         " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash(raw), True])
-        row = cursor.fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    rows = fetch_rows(sql, [token_hash(raw), True])
+    return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
 
 def access_token_user_id(raw: str, *, needs: tuple[str, ...] = HOME_TIMELINE_SCOPES) -> int | None:

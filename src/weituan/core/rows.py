@@ -1,5 +1,6 @@
 """Whole model rows read by hand-written SQL, for hot paths where compiling a queryset costs more than
-running it (the bearer-token lookup, the checkout's deal read)."""
+running it (the bearer-token lookup, the checkout's deal read), and `fetch_rows`, which prepares such
+statements once per PostgreSQL connection."""
 
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -59,3 +60,49 @@ def _chained(chain: list[Callable[..., Any]], expression: Any) -> Callable[[Any]
         return value
 
     return convert
+
+
+def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run a statement (a read, or a write returning rows) and return its rows. On PostgreSQL the
+    statement is prepared once per connection: planning the hydration's joins, or a post's write, cost
+    more than running them. Queries are logged (and counted by tests) as any other."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    raw_connection = connection.connection
+    if raw_connection.prepare_threshold is None:
+        # Django turns preparing off for connection poolers; statements asked for explicitly (these
+        # reads) are prepared, anything else still never is.
+        raw_connection.prepare_threshold = 2**31 - 1
+    raw = _PreparedCursor(raw_connection)
+    with connection._prepare_cursor(raw) as cursor:  # type: ignore[attr-defined]
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _prepared_cursor_class() -> type:
+    import psycopg
+
+    class PreparedCursor(psycopg.Cursor):  # type: ignore[type-arg]
+        """Server-side binding, every statement prepared (Django's own cursors bind on the client)."""
+
+        def execute(
+            self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+        ) -> Any:
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
+
+
+class _LazyPreparedCursor:
+    cls: type | None = None
+
+    def __call__(self, raw_connection: Any) -> Any:
+        if self.cls is None:
+            self.cls = _prepared_cursor_class()
+        return self.cls(raw_connection)
+
+
+_PreparedCursor = _LazyPreparedCursor()

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
-from weituan.core.rows import RowReader
+from weituan.core.rows import RowReader, fetch_rows
 from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, InsufficientBalance, PriceMismatch, SoldOut
 from weituan.deals.integrations import order_event_record
@@ -158,11 +158,10 @@ def _deal_for_order(
         f" WHERE o.buyer_id = %s AND o.client_key = %s){drawn} FROM {quote(Deal._meta.db_table)} d"
         " WHERE d.id = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [buyer_id, client_key, deal_id])
-        found = cursor.fetchone()
-    if found is None:
+    rows = fetch_rows(sql, [buyer_id, client_key, deal_id])  # prepared once per PostgreSQL connection
+    if not rows:
         raise NotFound("No such deal")
+    found = rows[0]
     columns = len(_DEAL_ROWS)
     deal = _DEAL_ROWS.instance(found[:columns])
     assert deal is not None

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from weituan.core.errors import NotFound
+from weituan.core.rows import fetch_rows
 from weituan.microblog.models import (
     AccountStats,
     Like,
@@ -29,7 +30,6 @@ from weituan.microblog.queries.relations import hidden_author_ids, is_blocked_be
 from weituan.microblog.queries.rows import (
     ModelColumns,
     convert_value,
-    fetch_rows,
     ids_in,
     placeholders,
     table,

@@ -13,8 +13,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Post, PostTopic, Topic
-from weituan.microblog.queries.rows import ModelColumns, convert_value, fetch_rows, placeholders, table
+from weituan.microblog.queries.rows import ModelColumns, convert_value, placeholders, table
 from weituan.microblog.stats import AccountCounts
 
 _POST_FIELDS = list(Post._meta.concrete_fields)

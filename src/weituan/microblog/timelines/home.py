@@ -19,8 +19,8 @@ from django.utils import timezone
 from weituan.accounts.models import AccessToken, User
 from weituan.accounts.tokens import token_hash
 from weituan.core.redis import redis_enabled
+from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
-from weituan.microblog.queries.rows import fetch_rows
 from weituan.microblog.timelines.authors import authors_recent
 from weituan.microblog.timelines.fanout import HOME_KINDS, active_cutoff
 from weituan.microblog.timelines.models import TimelineState
