@@ -110,11 +110,14 @@ class DemoSummary:
     reposts: int
     comments: int
     likes: int
+    deals: int = 0
+    orders: int = 0
 
     def __str__(self) -> str:
         return (
             f"Demo world: {self.users} users, {self.follows} follows, {self.posts} posts, "
-            f"{self.reposts} reposts, {self.comments} comments, {self.likes} likes. "
+            f"{self.reposts} reposts, {self.comments} comments, {self.likes} likes, "
+            f"{self.deals} deals with {self.orders} orders. "
             f"Log in as alice (or any demo user) with password {DEMO_PASSWORD!r}."
         )
 
@@ -227,14 +230,85 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
             if user.id != post.author_id:
                 like_add(user=user, post_id=post.id)
                 likes += 1
+    _progress(progress, "deals and orders")
+    deals, cards, orders, deal_reposts = _demo_deals(rng, merchants=merchants, shoppers=shoppers)
     return DemoSummary(
         users=len(people) + 1,
         follows=follows,
-        posts=len(posts),
-        reposts=reposts,
+        posts=len(posts) + cards,
+        reposts=reposts + deal_reposts,
         comments=comments,
         likes=likes,
+        deals=deals,
+        orders=orders,
     )
+
+
+# (merchant, title, list price, deal price, units, tipping point, buyers now, team price, team size,
+#  starts in hours): one deal that has tipped, one a team deal with a team waiting for its last member,
+# one still short of its tipping point, one on the calendar.
+DEMO_DEALS = [
+    ("xiaolongbao", "南翔小笼包 双人套餐 (2 baskets + soup)", 8800, 3900, 200, 8, 11, None, None, 0),
+    ("hotpot_chen", "陈记火锅 四人餐 Hotpot for four", 39800, 19900, 100, 5, 3, 16800, 3, 0),
+    ("milk_tea_lab", "奶茶研究所 任选两杯 Any two teas", 5600, 2500, 300, 30, 6, None, None, 0),
+    ("fitclub", "FitClub 月卡 One-month pass", 39900, 19900, 50, 10, 0, None, None, 20),
+]
+
+
+def _demo_deals(
+    rng: random.Random, *, merchants: list[Any], shoppers: list[Any]
+) -> tuple[int, int, int, int]:
+    """Each merchant's deal, published as a deal card on the micro-blog, shared by reposts and bought
+    through the same services as checkout: returns (deals, deal card posts, orders, reposts)."""
+    from weituan.deals.services.deals import DealInput, deal_create, deal_publish, deal_tip_check
+    from weituan.deals.services.orders import order_place
+    from weituan.deals.services.wallet import wallet_top_up
+    from weituan.microblog.services.posts import repost_create
+
+    for shopper in shoppers:
+        wallet_top_up(user=shopper, amount=100_000, key=f"demo-top-up-{shopper.username}")
+    by_name = {merchant.username: merchant for merchant in merchants}
+    now = timezone.now()
+    cards = orders = reposts = 0
+    for name, title, list_price, price, units, tip, buyers, team_price, team_size, in_hours in DEMO_DEALS:
+        merchant = by_name[name]
+        starts = now + timedelta(hours=in_hours) if in_hours else now - timedelta(hours=rng.randint(2, 30))
+        deal = deal_create(
+            merchant=merchant,
+            data=DealInput(
+                title=title,
+                description=f"{merchant.display_name}: {title}",
+                list_price=list_price,
+                deal_price=price,
+                max_quantity=units,
+                tipping_point=tip,
+                per_user_limit=2,
+                team_price=team_price,
+                team_size=team_size,
+                starts_at=starts,
+                ends_at=starts + timedelta(days=rng.randint(3, 7)),
+            ),
+        )
+        deal = deal_publish(deal_id=deal.id, by=merchant)
+        if deal.post_id is not None:
+            cards += 1
+            for sharer in rng.sample(shoppers, 2):
+                repost_create(reposter=sharer, post_id=deal.post_id, comment="一起拼！")
+                reposts += 1
+        if in_hours:
+            continue
+        crowd = rng.sample(shoppers, buyers)
+        if team_size:
+            leader = order_place(deal_id=deal.id, buyer=crowd[0], quantity=1, team="start")
+            for member in crowd[1 : team_size - 1]:
+                order_place(deal_id=deal.id, buyer=member, quantity=1, team=leader.team_id)
+            crowd = crowd[team_size - 1 :]
+            orders += team_size - 1
+        for buyer in crowd:
+            order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+            orders += 1
+        deal_tip_check(deal_id=deal.id)
+    return len(DEMO_DEALS), cards, orders, reposts
 
 
 def demo_world_build_if_empty(*, progress: bool = False) -> DemoSummary | None:

@@ -2,6 +2,8 @@ import pytest
 from django.contrib.auth import authenticate
 
 from weituan.accounts.models import User
+from weituan.deals.models import Deal, Order, Team
+from weituan.deals.queries import ledger_report
 from weituan.microblog.models import Follow, Post
 from weituan.microblog.timelines.home import home_timeline_ids
 from weituan.simulate.demo import DEMO_PASSWORD, demo_world_build, demo_world_build_if_empty
@@ -18,6 +20,20 @@ def test_the_demo_world_is_a_live_town_a_newcomer_can_log_in_to():
     assert summary.comments == Post.objects.filter(kind="comment").count() > 0
     assert Post.objects.filter(kind="repost", depth__gte=2).exists()  # reposts of reposts
     assert User.objects.filter(is_merchant=True, verified_at__isnull=False).count() == 4
+
+    # Each merchant has a deal on its card post: one tipped, one with a team waiting for its last
+    # member, one short of its tipping point, one on the calendar; every order is held in the ledger.
+    states = dict(Deal.objects.values_list("merchant__username", "state"))
+    assert states == {
+        "xiaolongbao": "tipped",
+        "hotpot_chen": "live",
+        "milk_tea_lab": "live",
+        "fitclub": "scheduled",
+    }
+    assert summary.deals == Deal.objects.filter(post_id__isnull=False).count() == 4
+    assert summary.orders == Order.objects.count() == 20
+    assert Team.objects.get().members == 2
+    assert ledger_report().ok
 
     alice = authenticate(username="alice", password=DEMO_PASSWORD)
     assert alice is not None
