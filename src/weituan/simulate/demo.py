@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
@@ -262,10 +263,12 @@ def _demo_deals(
     through the same services as checkout: returns (deals, deal card posts, orders, reposts)."""
     from weituan.deals.services.deals import DealInput, deal_create, deal_publish, deal_tip_check
     from weituan.deals.services.orders import order_place
-    from weituan.deals.services.wallet import wallet_top_up
+    from weituan.deals.services.wallet import TOP_UP_PROFILES, wallet_top_up
     from weituan.microblog.services.posts import repost_create
 
-    for shopper in shoppers:
+    # Play money exists only in dev and demo mode; elsewhere the deals are published and nobody buys.
+    shopping = settings.PROFILE in TOP_UP_PROFILES
+    for shopper in shoppers if shopping else []:
         wallet_top_up(user=shopper, amount=100_000, key=f"demo-top-up-{shopper.username}")
     by_name = {merchant.username: merchant for merchant in merchants}
     now = timezone.now()
@@ -295,7 +298,7 @@ def _demo_deals(
             for sharer in rng.sample(shoppers, 2):
                 repost_create(reposter=sharer, post_id=deal.post_id, comment="一起拼！")
                 reposts += 1
-        if in_hours:
+        if in_hours or not shopping:
             continue
         crowd = rng.sample(shoppers, buyers)
         if team_size:

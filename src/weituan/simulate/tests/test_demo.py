@@ -41,3 +41,12 @@ def test_the_demo_world_is_a_live_town_a_newcomer_can_log_in_to():
 
     assert demo_world_build_if_empty() is None  # a second start leaves the world alone
     assert User.objects.count() == 29
+
+
+@pytest.mark.django_db
+def test_outside_dev_and_demo_mode_the_demo_deals_are_published_and_nobody_buys(settings):
+    settings.PROFILE = "production"
+    summary = demo_world_build(seed=7)
+    assert summary.deals == Deal.objects.count() == 4
+    assert summary.orders == Order.objects.count() == 0
+    assert ledger_report().ok
