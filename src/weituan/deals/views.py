@@ -56,7 +56,9 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             "open_teams": open_teams,
             "deal_price": Money(deal.deal_price, deal.currency),
             "team_price": Money(deal.team_price, deal.currency) if deal.team_price else None,
-            "wallet": queries.wallet_of(user=request.user, currency=deal.currency)
+            "wallet_available": Money(
+                queries.wallet_of(user=request.user, currency=deal.currency).available, deal.currency
+            )
             if _user(request)
             else None,
         },

@@ -43,6 +43,21 @@ def test_shopper_checkout_vouchers_and_qr(shopper, outsider, make_live_deal, fun
     assert logged_in(outsider).get(f"/vouchers/{voucher.code}.png").status_code == 404
 
 
+def test_deal_page_states_its_refund_policy_and_the_wallet_in_money(shopper, make_live_deal, fund):
+    deal = make_live_deal(refund_window_days=14)
+    fund(shopper, 123_456)
+    browser = logged_in(shopper)
+    english = browser.get(f"/deals/{deal.id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "refund within 14 days of purchase" in english
+    assert "¥1,234.56" in english and "minor units" not in english
+    chinese = browser.get(f"/deals/{deal.id}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "购买后 14 天内可退" in chinese
+    Deal.objects.filter(id=deal.id).update(refund_policy="anytime")
+    assert (
+        "未使用随时退" in browser.get(f"/deals/{deal.id}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    )
+
+
 def test_tampered_price_on_checkout_form_is_refused(shopper, make_live_deal, fund):
     deal = make_live_deal()
     fund(shopper)
