@@ -99,6 +99,26 @@ def setup_django(store: Store) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def setup_django_for_profile(
+    data_dir: str, *, postgres: str | None, redis: str | None, extra: dict[str, str] | None = None
+) -> None:
+    """Set Django up in this process for an in-process profile: data kept in `data_dir` (SQLite), or
+    in the `postgres` database with `redis`, so repeated profiles reuse what an earlier one built."""
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    env = {
+        "WEITUAN_DATA_DIR": str(path),
+        "WEITUAN_PROFILE": "demo",
+        "WEITUAN_LOG_LEVEL": "ERROR",
+        **(extra or {}),
+    }
+    if postgres:
+        env["DATABASE_URL"] = postgres
+    if redis:
+        env["REDIS_URL"] = redis
+    setup_django(Store("postgres" if postgres else "sqlite", path, env))
+
+
 SERVERS = ("uvicorn", "granian", "granian-asgi")
 
 

@@ -38,27 +38,14 @@ def main() -> int:
     parser.add_argument("--no-profile", action="store_true", help="only count statements and time orders")
     args = parser.parse_args()
 
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "WEITUAN_DATA_DIR": str(data_dir),
-            "WEITUAN_PROFILE": "demo",
-            "WEITUAN_LOG_LEVEL": "ERROR",
-            "WEITUAN_RATE_LIMIT_WRITES": "100000000",
-        }
+    from bench.common import setup_django_for_profile
+
+    setup_django_for_profile(
+        args.data_dir,
+        postgres=args.postgres,
+        redis=args.redis,
+        extra={"WEITUAN_RATE_LIMIT_WRITES": "100000000"},
     )
-    for key, value in (("DATABASE_URL", args.postgres), ("REDIS_URL", args.redis)):
-        os.environ.pop(key, None)
-        if value:
-            os.environ[key] = value
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -9,7 +9,6 @@ and `--redis URL` it is kept in that database instead.
 
 import argparse
 import cProfile
-import os
 import pstats
 import sys
 import time
@@ -30,22 +29,9 @@ def main() -> int:
     parser.add_argument("--sort", default="cumulative")
     args = parser.parse_args()
 
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {"WEITUAN_DATA_DIR": str(data_dir), "WEITUAN_PROFILE": "demo", "WEITUAN_LOG_LEVEL": "ERROR"}
-    )
-    if args.postgres:
-        os.environ["DATABASE_URL"] = args.postgres
-    if args.redis:
-        os.environ["REDIS_URL"] = args.redis
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
-    import django
+    from bench.common import setup_django_for_profile
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    setup_django_for_profile(args.data_dir, postgres=args.postgres, redis=args.redis)
 
     from django.db import connection, reset_queries
     from django.test import Client
