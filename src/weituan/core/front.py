@@ -2,10 +2,14 @@
 Django runs them, the answer for ASGI or WSGI, and (on ASGI) a scope's header and a small body read
 whole while kept for Django should Django answer after all."""
 
+import asyncio
+import io
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Executor
 from typing import Any, NamedTuple
 
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -113,6 +117,26 @@ class MiddlewareSides:
 async def asgi_send(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+async def asgi_answered(
+    executor: Executor,
+    answer_of: Callable[[Callable[[], HttpRequest], Any], Answer | None],
+    arg: Any,
+    scope: Scope,
+    send: Send,
+    body: bytes = b"",
+) -> bool:
+    """Run a front path's `answer_of(make_request, arg)` on its threads and send what it answers; False
+    (nothing sent) when it hands the request to Django."""
+    loop = asyncio.get_running_loop()
+    answer = await loop.run_in_executor(
+        executor, answer_of, lambda: ASGIRequest(scope, io.BytesIO(body)), arg
+    )
+    if answer is None:
+        return False
+    await asgi_send(send, answer)
+    return True
 
 
 def connection_ready() -> None:

@@ -14,7 +14,6 @@ started the answer is always made here (an uncaught error as Django's 500), so a
 attempted twice for one request.
 """
 
-import asyncio
 import io
 import re
 from collections.abc import Callable
@@ -22,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
@@ -37,7 +35,7 @@ from weituan.core.front import (
     Receive,
     Scope,
     Send,
-    asgi_send,
+    asgi_answered,
     bearer_of,
     body_buffered,
     connection_ready,
@@ -125,15 +123,9 @@ def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any
             )
         ):
             body, receive = await body_buffered(receive, MAX_BODY)
-            if body is not None:
-                deal_id = scope["path"].split("/")[4]
-                loop = asyncio.get_running_loop()
-                answer = await loop.run_in_executor(
-                    executor, order_answer, lambda: ASGIRequest(scope, io.BytesIO(body)), deal_id
-                )
-                if answer is not None:
-                    await asgi_send(send, answer)
-                    return
+            deal_id = scope["path"].split("/")[4]
+            if body is not None and await asgi_answered(executor, order_answer, deal_id, scope, send, body):
+                return
         await django_app(scope, receive, send)
 
     return app

@@ -17,7 +17,6 @@ is always made here (a refusal in the API's error shape, a crash as Django's 500
 written twice.
 """
 
-import asyncio
 import io
 import logging
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
@@ -41,7 +39,7 @@ from weituan.core.front import (
     Receive,
     Scope,
     Send,
-    asgi_send,
+    asgi_answered,
     bearer_of,
     body_buffered,
     connection_ready,
@@ -148,14 +146,10 @@ def with_status_post(django_app: Any, *, threads: int = POST_THREADS) -> Any:
                 scope_header(scope, b"content-type"), scope_header(scope, b"content-length")
             ):
                 body, receive = await body_buffered(receive, MAX_BODY)
-                if body is not None:
-                    loop = asyncio.get_running_loop()
-                    answer = await loop.run_in_executor(
-                        executor, status_post_fast, lambda: ASGIRequest(scope, io.BytesIO(body)), token
-                    )
-                    if answer is not None:
-                        await asgi_send(send, answer)
-                        return
+                if body is not None and await asgi_answered(
+                    executor, status_post_fast, token, scope, send, body
+                ):
+                    return
         await django_app(scope, receive, send)
 
     return app

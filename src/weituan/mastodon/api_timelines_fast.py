@@ -16,15 +16,12 @@ always does. The token is read on every request (no cache), so revoking it or de
 effect at once.
 """
 
-import asyncio
-import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
 
@@ -39,7 +36,7 @@ from weituan.core.front import (
     Receive,
     Scope,
     Send,
-    asgi_send,
+    asgi_answered,
     bearer_of,
     connection_ready,
     scope_header,
@@ -98,14 +95,8 @@ def with_home_timeline(django_app: Any, *, threads: int = HOME_THREADS) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == HOME_PATH:
             token = bearer_of(scope_header(scope, b"authorization"))
-            if token is not None:
-                loop = asyncio.get_running_loop()
-                answer = await loop.run_in_executor(
-                    executor, home_timeline_answer, lambda: ASGIRequest(scope, io.BytesIO()), token
-                )
-                if answer is not None:
-                    await asgi_send(send, answer)
-                    return
+            if token is not None and await asgi_answered(executor, home_timeline_answer, token, scope, send):
+                return
         await django_app(scope, receive, send)
 
     return app
