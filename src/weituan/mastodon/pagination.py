@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 
 from weituan.core.errors import ValidationFailed
+from weituan.mastodon.serializers_accounts import absolute_url
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
@@ -83,21 +84,28 @@ def page_params_from_request(
     )
 
 
-def _page_url(request: HttpRequest, **cursor: int) -> str:
-    kept = [(key, value) for key, value in request.GET.lists() if key not in _CURSOR_PARAMS]
-    pairs: list[tuple[str, str]] = [(key, item) for key, values in kept for item in values]
-    pairs.extend((key, str(value)) for key, value in cursor.items())
-    return request.build_absolute_uri(request.path) + "?" + urlencode(pairs)
-
-
 def link_header(request: HttpRequest, *, next_max_id: int | None, prev_min_id: int | None) -> str | None:
     """The `Link` header value for a page, or None when the page is empty."""
+    if next_max_id is None and prev_min_id is None:
+        return None
+    # Both links share the absolute path and the request's other parameters; only the cursor differs.
+    base = absolute_url(request.path, request) + "?"
+    kept = urlencode(
+        [
+            (key, item)
+            for key, values in request.GET.lists()
+            if key not in _CURSOR_PARAMS
+            for item in values
+        ]
+    )
+    if kept:
+        base += kept + "&"
     parts = []
     if next_max_id is not None:
-        parts.append(f'<{_page_url(request, max_id=next_max_id)}>; rel="next"')
+        parts.append(f'<{base}max_id={int(next_max_id)}>; rel="next"')
     if prev_min_id is not None:
-        parts.append(f'<{_page_url(request, min_id=prev_min_id)}>; rel="prev"')
-    return ", ".join(parts) or None
+        parts.append(f'<{base}min_id={int(prev_min_id)}>; rel="prev"')
+    return ", ".join(parts)
 
 
 def set_link_header(response: HttpResponse, request: HttpRequest, ids: Sequence[int]) -> None:

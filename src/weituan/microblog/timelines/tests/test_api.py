@@ -37,6 +37,22 @@ def test_home_timeline_pages_with_link_header(api_as: Any, shopper: Any, merchan
     assert Client().get("/api/v1/timelines/home").status_code == 401
 
 
+def test_link_header_keeps_other_parameters_and_replaces_the_cursor(
+    api_as: Any, shopper: Any, merchant: Any, post_as: Any
+) -> None:
+    client = api_as(shopper)
+    client.post(f"/api/v1/accounts/{merchant.pk}/follow")
+    ids = [post_as(merchant, f"团购 {index}").id for index in range(4)][::-1]
+    page = client.get(f"/api/v1/timelines/home?limit=2&max_id={ids[0] + 1}&x=a%20b%26c&x=%E5%9B%A2")
+    base = "http://testserver/api/v1/timelines/home?limit=2&x=a+b%26c&x=%E5%9B%A2"
+    assert page["Link"] == (f'<{base}&max_id={ids[1]}>; rel="next", <{base}&min_id={ids[0]}>; rel="prev"')
+    alone = client.get(f"/api/v1/timelines/home?since_id={ids[3]}")
+    assert alone["Link"] == (
+        f'<http://testserver/api/v1/timelines/home?max_id={ids[2]}>; rel="next", '
+        f'<http://testserver/api/v1/timelines/home?min_id={ids[0]}>; rel="prev"'
+    )
+
+
 def test_home_timeline_query_count_is_fixed(
     backend: str,
     api_as: Any,
