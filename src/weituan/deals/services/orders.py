@@ -22,7 +22,13 @@ from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
-from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
+from weituan.deals.services.rows import (
+    BatchRefused,
+    StatementBatch,
+    StatementsLost,
+    row_insert_known,
+    rows_insert,
+)
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
     stock_gate_give,
@@ -80,6 +86,7 @@ def order_place(
     own = quantity - gift_quantity
     gated = stock_gate_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
     batched = deal.next_order_id is not None  # type: ignore[attr-defined]
+    statements_lost = False
     try:
         while True:
             try:
@@ -111,6 +118,12 @@ def order_place(
                 break
             except _AccountsMissing:
                 batched = False  # the step-by-step path creates the buyer's held account
+            except StatementsLost:
+                # The batch's prepared statements went with a rollback on this connection: nothing was
+                # written; the same order again prepares them anew (once: a second loss is an error).
+                if statements_lost:
+                    raise
+                statements_lost = True
             except _StockRefused as refused:
                 raise stock_refusal(deal, refused.reason) or BatchRefused(refused.reason) from None
     except IntegrityError:
@@ -287,7 +300,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     buyer_id, currency, amount = order.buyer_id, order.currency, order.amount
     wallet, held = ledger.wallet_ref(buyer_id, currency), ledger.held_ref(buyer_id, currency)
     postings = [("authorize", order_key(order, "authorize"), [(wallet, -amount), (held, amount)])]
-    with StatementBatch() as batch:
+    with StatementBatch(prepared=True) as batch:
         row_insert_known(order)
         ledger.balance_check_send(batch, spend_from=wallet, amount=amount)
         ledger.postings_write_new_send(batch, order=order, postings=postings, refuse_in_sql=True)

@@ -5,15 +5,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from psycopg.pq import TransactionStatus
 
 from weituan.core.errors import ServiceError
+from weituan.core.rows import fetch_rows
 from weituan.core.testing import make_user
 from weituan.deals.models import Account, Deal, Entry, Order, OrderState, Posting, UserDealQuota
 from weituan.deals.queries import ledger_report, wallet_of
-from weituan.deals.services import orders
+from weituan.deals.services import orders, rows
 from weituan.deals.services.orders import order_place
+from weituan.deals.services.rows import StatementBatch, StatementsLost
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 from weituan.tracking.models import OutboxEvent
@@ -130,3 +132,70 @@ def test_each_refusal_leaves_no_trace_and_the_next_order_goes_through(merchant, 
     assert _trace() == after_sale
     assert Deal.objects.get(id=deal.id).sold == 6
     assert ledger_report().ok
+
+
+def _names_on_server() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_placed(
+    merchant, no_gate
+) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=5)
+    buyer = make_user("lost_buyer")
+    wallet_top_up(user=buyer, amount=50_000)
+    order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # makes the held account
+    order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # a batch: prepares its statements here
+    first_names = set(rows._prepared[connection.connection].values())
+    assert len(first_names) == 6 and first_names <= _names_on_server()
+    # A rollback while psycopg holds prepared statements of its own (the token and deal reads are):
+    # psycopg deallocates every prepared statement of the connection, these with its own.
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        fetch_rows("SELECT count(*) FROM deals_deal WHERE id = %s", [deal.id])
+        1 / 0  # noqa: B018
+    fetch_rows("SELECT count(*) FROM deals_deal WHERE id = %s", [deal.id])
+    assert not first_names & _names_on_server()
+    before = _trace()
+    order = order_place(deal_id=deal.id, buyer=buyer, quantity=1, client_key="after-rollback")
+    assert order.state == OrderState.AUTHORIZED
+    orders_, postings, entries, events, quotas = before
+    assert _trace() == (
+        orders_ + 1,
+        postings + 1,
+        entries + 2,
+        events + 1,
+        quotas,
+    )  # the quota row is updated
+    assert Deal.objects.get(id=deal.id).sold == 3
+    again = set(rows._prepared[connection.connection].values())
+    assert len(again) == 6 and not again & first_names and again <= _names_on_server()
+    assert ledger_report().ok
+
+
+def test_a_prepared_batch_whose_statements_are_gone_raises_statements_lost_and_runs_nothing(no_gate) -> None:
+    raw_sql = "SELECT %s::int + 1"
+    with transaction.atomic():
+        batch = StatementBatch(prepared=True)
+        answer = batch.add(raw_sql, [1])
+        batch.add(raw_sql, [2])
+        batch.send()
+        assert answer().rows == [(2,)]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(StatementsLost), transaction.atomic():
+        lost = StatementBatch(prepared=True)
+        lost.add(raw_sql, [1])
+        lost.add(
+            "INSERT INTO deals_userdealquota (deal_id, user_id, own, gifts) VALUES (%s, %s, 0, 0)", [1, 1]
+        )
+        lost.send()
+    assert UserDealQuota.objects.count() == 0
+    assert connection.connection not in rows._prepared  # forgotten: the next batch prepares anew
+    with transaction.atomic():
+        batch = StatementBatch(prepared=True)
+        answer = batch.add(raw_sql, [41])
+        batch.add(raw_sql, [0])
+        batch.send()
+        assert answer().rows == [(42,)]
