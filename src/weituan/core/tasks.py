@@ -1,15 +1,25 @@
 """Enqueueing background tasks once the surrounding transaction has committed."""
 
+import time
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.db import connections, router, transaction
 from django.tasks import Task, TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
+from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
-# Path of a task without arguments -> id of the last run of it this process enqueued.
-_last_enqueued: dict[str, str] = {}
+# Path of a task without arguments -> (id of the last run of it this process enqueued, the time.time()
+# before which that run certainly has not started).
+_last_enqueued: dict[str, tuple[str, float]] = {}
+# A run of a task without arguments is enqueued to start this long after the commit that asked for it
+# (where the backend can defer). No worker starts a task before its time, so the commits of that
+# window need not read the run's status: it will see what they wrote, and moves it all in one go.
+GATHER = timedelta(milliseconds=200)
+# Workers on other machines read their own clocks; the window is trusted only this long before it ends.
+CLOCK_MARGIN = timedelta(milliseconds=50)
 
 
 def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
@@ -18,6 +28,8 @@ def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
     A task without arguments works through whatever is pending when it runs (the outbox move), so one
     waiting run is enough: it is enqueued once per transaction, and not at all while the run this
     process enqueued last has not started yet (that run starts after this commit, so it sees its rows).
+    Where the backend can defer, that run is enqueued to start `GATHER` after the commit, and during
+    that window it is known not to have started without asking the database.
     """
     if args or kwargs:
         transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=False)
@@ -45,9 +57,16 @@ class _EnqueueOnce:
         self.ran = True
         path = self.task.module_path
         waiting = _last_enqueued.get(path)
-        if waiting is not None and _not_started(self.task, waiting):
-            return
-        _last_enqueued[path] = self.task.enqueue().id
+        if waiting is not None:
+            result_id, not_before = waiting
+            if time.time() < not_before or _not_started(self.task, result_id):
+                return
+        if self.task.get_backend().supports_defer:
+            run_after = timezone.now() + GATHER
+            result = self.task.using(run_after=run_after).enqueue()
+            _last_enqueued[path] = (result.id, (run_after - CLOCK_MARGIN).timestamp())
+        else:
+            _last_enqueued[path] = (self.task.enqueue().id, 0.0)
 
 
 def _not_started(task: Task, result_id: str) -> bool:

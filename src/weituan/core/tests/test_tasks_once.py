@@ -1,9 +1,13 @@
 """Enqueueing after commit: a task without arguments waits once, however many commits ask for it."""
 
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from weituan.core import tasks
@@ -25,7 +29,8 @@ def _waiting() -> list[str]:
     return sorted(DBTaskResult.objects.filter(status="READY").values_list("task_path", flat=True))
 
 
-def test_a_waiting_run_is_not_enqueued_again(database_tasks: None) -> None:
+def test_a_waiting_run_is_not_enqueued_again(database_tasks: None, monkeypatch: Any) -> None:
+    monkeypatch.setattr(tasks, "GATHER", timedelta(0))  # every later commit asks for the run's status
     move = outbox_move_task.module_path
     with transaction.atomic():
         enqueue_on_commit(outbox_move_task)
@@ -43,6 +48,28 @@ def test_a_waiting_run_is_not_enqueued_again(database_tasks: None) -> None:
     with transaction.atomic():
         enqueue_on_commit(outbox_move_task)
     assert _waiting() == [move]
+
+
+def test_commits_within_the_gathering_window_do_not_read_the_run_status(database_tasks: None) -> None:
+    move = outbox_move_task.module_path
+    before = timezone.now()
+    with transaction.atomic():
+        enqueue_on_commit(outbox_move_task)
+    run = DBTaskResult.objects.get()
+    # The run starts no sooner than GATHER after the commit: no worker takes it before then.
+    assert before + tasks.GATHER <= run.run_after <= timezone.now() + tasks.GATHER
+    DBTaskResult.objects.update(status="RUNNING")  # what a status read would see, if one were made
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(3):
+            with transaction.atomic():
+                enqueue_on_commit(outbox_move_task)
+    assert not [query for query in captured.captured_queries if "django_tasks_database" in query["sql"]]
+    assert DBTaskResult.objects.count() == 1
+    # Once the window is over, the status is read again: the run is taken, so a new one is enqueued.
+    tasks._last_enqueued[move] = (tasks._last_enqueued[move][0], time.time() - 1)
+    with transaction.atomic():
+        enqueue_on_commit(outbox_move_task)
+    assert (_waiting(), DBTaskResult.objects.count()) == ([move], 2)
 
 
 def test_a_rolled_back_savepoint_does_not_take_the_run_with_it(database_tasks: None) -> None:
