@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
-from weituan.core.rows import RowReader, fetch_rows
+from weituan.core.rows import RowReader, StatementsLost, fetch_rows
 from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, InsufficientBalance, PriceMismatch, SoldOut
 from weituan.deals.integrations import order_event_record
@@ -22,13 +22,7 @@ from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
-from weituan.deals.services.rows import (
-    BatchRefused,
-    StatementBatch,
-    StatementsLost,
-    row_insert_known,
-    rows_insert,
-)
+from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
     stock_gate_give,

@@ -1,18 +1,13 @@
 """Hand-written SQL for the checkout path, where building the ORM's queries costs more than running them."""
 
-import itertools
-import re
 import time
-import weakref
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from django.db import connection
 from django.db.models import Field, Model
-from psycopg.adapt import Transformer
+
+from weituan.core.rows import execute_of, sql_bound, statement_names, statements_forget, statements_lost_check
 
 _inserts: dict[tuple[str, type[Model], int], tuple[str, list[Field[Any, Any]]]] = {}
 
@@ -96,13 +91,6 @@ class BatchRefused(Exception):
         self.reason = reason
 
 
-class StatementsLost(Exception):
-    """The batch named a statement prepared on its connection that the server no longer holds (psycopg
-    deallocates everything on a connection after a rollback, when it holds prepared statements of
-    its own). The transaction is aborted and nothing after it ran; the names are forgotten, so the
-    same transaction run again prepares them anew."""
-
-
 class Sent:
     """What one statement of a batch answered: its rows (if it returns any) and its row count."""
 
@@ -126,8 +114,10 @@ class StatementBatch:
     executed one after another by `send()`.
 
     A `prepared` batch on PostgreSQL runs each statement with values by the name it was prepared under
-    on the connection (prepared at its first use there). A rollback on the connection can take those
-    away (see `StatementsLost`), so its caller must be ready to run its transaction again.
+    on the connection (prepared at its first use there, all in one round trip). A rollback on the
+    connection can take those away (see `core.rows.statement_names`): a prepared batch that fails
+    forgets them itself, and one that finds them gone raises `StatementsLost`, so its caller must be
+    ready to run its transaction again.
     """
 
     def __init__(self, *, prepared: bool = False) -> None:
@@ -191,6 +181,11 @@ class StatementBatch:
         # a statement sent without values has its "%" kept as it is. In a `prepared` batch a statement
         # with values runs as EXECUTE of a statement prepared once per connection, so the server neither
         # parses nor plans it again each time.
+        if self._prepared:
+            named = [(sql, params) for sql, params in self._queued if params]
+            by_sql = dict(zip((sql for sql, _ in named), statement_names(raw, named), strict=True))
+        else:
+            by_sql = {}
         pieces: list[str] = []
         values: list[Any] = []
         for sql, params in self._queued:
@@ -199,21 +194,23 @@ class StatementBatch:
             elif not params:
                 pieces.append(sql)
             else:
-                name = _statement_name(raw, sql, params) if self._prepared else None
-                pieces.append(sql if name is None else f"EXECUTE {name}({', '.join(['%s'] * len(params))})")
+                name = by_sql.get(sql)
+                pieces.append(sql if name is None else execute_of(name, len(params)))
                 values += params
-        text = _bound(raw, "; ".join(pieces), values)
+        text = sql_bound(raw, "; ".join(pieces), values)
         answers: list[Sent] = []
         started = time.monotonic()
         with connection.wrap_database_errors, raw.cursor() as cursor:
             try:
                 cursor.execute(text)
             except Error as exc:
+                if self._prepared:
+                    # The transaction rolls back now, and with it psycopg deallocates the connection's
+                    # prepared statements (it holds its own: `fetch_rows` read the deal before this).
+                    statements_forget(raw)
                 if exc.sqlstate == REFUSAL_SQLSTATE:
                     raise BatchRefused(exc.diag.message_primary or "") from None
-                if exc.sqlstate == _NO_SUCH_STATEMENT:
-                    _prepared.pop(raw, None)
-                    raise StatementsLost(str(exc)) from exc
+                statements_lost_check(raw, exc)
                 raise
             for _ in self._queued:
                 answers.append(Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount))
@@ -227,82 +224,3 @@ class StatementBatch:
                 if not captured:
                     connection.queries_log.append({"sql": compose.mogrify(sql, params), "time": took})
         return answers
-
-
-# Query texts of batches already checked for placeholders: the same few texts recur on every checkout.
-_templates: dict[str, bytes] = {}
-_TEMPLATES_KEPT = 256
-_PLACEHOLDER = re.compile(rb"%%|%s")
-
-
-def _bound(raw: Any, query: str, values: Sequence[Any]) -> bytes:
-    """`query` with `values` merged in as SQL literals, as psycopg's client-side binding merges them
-    (the same adapters, `%%` for a literal percent sign), without splitting the text again each time."""
-    template = _templates.get(query)
-    if template is None:
-        template = query.encode(raw.info.encoding)
-        if b"%" in _PLACEHOLDER.sub(b"", template):
-            raise ValueError("a batched statement may only use %s placeholders")
-        if len(_templates) >= _TEMPLATES_KEPT:
-            _templates.clear()
-        _templates[query] = template
-    literal = Transformer(raw).as_literal
-    return template % tuple(b"NULL" if value is None else literal(value) for value in values)
-
-
-# Statements prepared for batches on each PostgreSQL connection: statement text -> its name. A
-# prepared statement outlives the transaction it was made in, rolled back or not; psycopg's
-# deallocation after a rollback is what takes them away (see `StatementsLost`).
-_prepared: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
-_prepared_count = itertools.count()
-# A statement whose text is made per call (n accounts, say) takes a name per shape; past this many on
-# one connection, further ones are sent as they are.
-_PREPARED_MOST = 64
-_NO_SUCH_STATEMENT = "26000"
-_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "boolean"),
-    (int, "int8"),
-    (float, "float8"),
-    (str, "text"),
-    (datetime, "timestamptz"),
-    (date, "date"),
-    (UUID, "uuid"),
-    (Decimal, "numeric"),
-)
-
-
-def _statement_name(raw: Any, sql: str, params: Sequence[Any]) -> str | None:
-    """The name `sql` (`%s` placeholders for `params`) is prepared under on connection `raw`, preparing
-    it now (a round trip, once per connection) if it is not yet; None past `_PREPARED_MOST`. This first
-    call's values give the parameters' types where Python's type says it (an integer is int8, a list an
-    array of its items' type); the server infers the others (a string's, a NULL's) from the statement."""
-    names = _prepared.get(raw)
-    if names is None:
-        names = _prepared[raw] = {}
-    name = names.get(sql)
-    if name is not None or len(names) >= _PREPARED_MOST:
-        return name
-    numbered = iter(range(1, len(params) + 1))
-    server_sql = _PLACEHOLDER_TEXT.sub(lambda m: "%" if m.group() == "%%" else f"${next(numbered)}", sql)
-    if next(numbered, None) is not None:
-        raise ValueError(f"the statement has fewer placeholders than its {len(params)} values")
-    name = f"weituan_batch_{next(_prepared_count)}"
-    types = ", ".join(_pg_type(value) for value in params)
-    with raw.cursor() as cursor:  # not one of the caller's statements, nor counted as one
-        cursor.execute(f"PREPARE {name} ({types}) AS {server_sql}".encode())
-    names[sql] = name
-    return name
-
-
-_PLACEHOLDER_TEXT = re.compile(r"%%|%s")
-
-
-def _pg_type(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        item = next((item for item in value if item is not None), None)
-        inner = _pg_type(item) if item is not None else "unknown"
-        return "unknown" if inner == "unknown" else inner + "[]"
-    for kind, name in _TYPES:
-        if isinstance(value, kind):
-            return name
-    return "unknown"

@@ -8,14 +8,15 @@ import pytest
 from django.db import connection, transaction
 from psycopg.pq import TransactionStatus
 
+from weituan.core import rows as core_rows
 from weituan.core.errors import ServiceError
-from weituan.core.rows import fetch_rows
+from weituan.core.rows import StatementsLost, fetch_rows
 from weituan.core.testing import make_user
 from weituan.deals.models import Account, Deal, Entry, Order, OrderState, Posting, UserDealQuota
 from weituan.deals.queries import ledger_report, wallet_of
-from weituan.deals.services import orders, rows
+from weituan.deals.services import orders
 from weituan.deals.services.orders import order_place
-from weituan.deals.services.rows import StatementBatch, StatementsLost
+from weituan.deals.services.rows import BatchRefused, StatementBatch
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 from weituan.tracking.models import OutboxEvent
@@ -147,16 +148,16 @@ def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_pla
     buyer = make_user("lost_buyer")
     wallet_top_up(user=buyer, amount=50_000)
     order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # makes the held account
-    order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # a batch: prepares its statements here
-    first_names = set(rows._prepared[connection.connection].values())
-    assert len(first_names) == 6 and first_names <= _names_on_server()
-    # A rollback while psycopg holds prepared statements of its own (the token and deal reads are):
-    # psycopg deallocates every prepared statement of the connection, these with its own.
+    order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # a batch: its statements are prepared here
+    first = set(core_rows._prepared[connection.connection].values())
+    assert len(first) == 6 and first <= _names_on_server()
+    # A rollback while psycopg holds prepared statements of its own (fetch_rows' reads): psycopg
+    # deallocates every prepared statement of the connection, these with its own.
     with pytest.raises(ZeroDivisionError), transaction.atomic():
         fetch_rows("SELECT count(*) FROM deals_deal WHERE id = %s", [deal.id])
         1 / 0  # noqa: B018
     fetch_rows("SELECT count(*) FROM deals_deal WHERE id = %s", [deal.id])
-    assert not first_names & _names_on_server()
+    assert not first & _names_on_server()
     before = _trace()
     order = order_place(deal_id=deal.id, buyer=buyer, quantity=1, client_key="after-rollback")
     assert order.state == OrderState.AUTHORIZED
@@ -169,8 +170,43 @@ def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_pla
         quotas,
     )  # the quota row is updated
     assert Deal.objects.get(id=deal.id).sold == 3
-    again = set(rows._prepared[connection.connection].values())
-    assert len(again) == 6 and not again & first_names and again <= _names_on_server()
+    again = set(core_rows._prepared[connection.connection].values())
+    assert len(again) == 6 and not again & first and again <= _names_on_server()
+    assert ledger_report().ok
+
+
+def test_a_refused_prepared_batch_forgets_its_names_for_the_rollback_that_follows(no_gate) -> None:
+    with transaction.atomic():
+        batch = StatementBatch(prepared=True)
+        batch.add("SELECT %s::int + 1", [1])
+        batch.add("SELECT %s::int", [2])
+        batch.send()
+    assert connection.connection in core_rows._prepared
+    with pytest.raises(BatchRefused), transaction.atomic():
+        refused = StatementBatch(prepared=True)
+        refused.add("SELECT %s::int + 1", [1])
+        refused.add("SELECT weituan_refuse(%s)", ["sold_out"])
+        refused.send()
+    assert connection.connection not in core_rows._prepared
+
+
+def test_statements_deallocated_elsewhere_are_prepared_again_and_the_order_placed(merchant, no_gate) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=5)
+    buyer = make_user("dealloc_buyer")
+    wallet_top_up(user=buyer, amount=50_000)
+    order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+    order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+    first = set(core_rows._prepared[connection.connection].values())
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    # The reads run again at once (outside a transaction nothing ran); the order's batch, inside its
+    # transaction, is rolled back and the order placed again, once.
+    order = order_place(deal_id=deal.id, buyer=buyer, quantity=1, client_key="after-deallocate")
+    assert order.state == OrderState.AUTHORIZED
+    assert Order.objects.filter(client_key="after-deallocate").count() == 1
+    assert Deal.objects.get(id=deal.id).sold == 3
+    again = set(core_rows._prepared[connection.connection].values())
+    assert again and not again & first and again <= _names_on_server()
     assert ledger_report().ok
 
 
@@ -192,7 +228,7 @@ def test_a_prepared_batch_whose_statements_are_gone_raises_statements_lost_and_r
         )
         lost.send()
     assert UserDealQuota.objects.count() == 0
-    assert connection.connection not in rows._prepared  # forgotten: the next batch prepares anew
+    assert connection.connection not in core_rows._prepared  # forgotten: the next batch prepares anew
     with transaction.atomic():
         batch = StatementBatch(prepared=True)
         answer = batch.add(raw_sql, [41])
