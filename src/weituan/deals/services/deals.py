@@ -285,7 +285,9 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     from weituan.deals.services.vouchers import vouchers_expire_due
 
     now = now or timezone.now()
-    counts = {"started": 0, "ended": 0, "teams_expired": 0, "reservations_expired": 0, "settled": 0}
+    counts = {
+        "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "reservations_expired": 0, "settled": 0,
+    }  # fmt: skip
     for deal_id in Deal.objects.filter(state=DealState.SCHEDULED, starts_at__lte=now).values_list(
         "id", flat=True
     ):
@@ -303,6 +305,14 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         "id", flat=True
     ):
         counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id))
+    # Deals whose tip check was lost (it is enqueued after the order that crossed the tipping point, or
+    # took the last unit, commits): the check itself decides from the paid units.
+    for deal_id in Deal.objects.filter(
+        Q(state=DealState.LIVE, sold__gte=F("tipping_point"))
+        | Q(state=DealState.TIPPED, sold__gte=F("max_quantity")),
+        ends_at__gt=now,
+    ).values_list("id", flat=True):
+        counts["tipped"] += int(deal_tip_check(deal_id=deal_id))
     for deal_id in Deal.objects.filter(
         state__in=(DealState.LIVE, DealState.TIPPED, DealState.SOLD_OUT), ends_at__lte=now
     ).values_list("id", flat=True):

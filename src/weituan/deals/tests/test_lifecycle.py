@@ -7,7 +7,7 @@ from django.utils import timezone
 from weituan.core.errors import ValidationFailed
 from weituan.core.testing import make_user
 from weituan.deals.errors import LimitReached, NotYourDeal, SoldOut
-from weituan.deals.models import Deal, DealState, FlashBatch
+from weituan.deals.models import Deal, DealState, FlashBatch, OrderState
 from weituan.deals.pricing import capture_split, discount_percent, fee_per_unit
 from weituan.deals.services.deals import DealInput, deal_create, deal_publish, deal_tip_check, deals_sweep
 from weituan.deals.services.orders import order_place
@@ -46,6 +46,26 @@ def test_scheduled_deal_goes_live_and_closes_by_sweep(merchant, shopper, fund):
     assert Deal.objects.get(id=deal.id).state == DealState.CLOSED
     deals_sweep(now=later)  # running it again changes nothing
     assert Deal.objects.get(id=deal.id).state == DealState.CLOSED
+
+
+def test_the_sweep_tips_a_deal_whose_tip_check_was_lost(merchant, shopper, fund):
+    # In this test's transaction no on-commit hook runs: the tip check the order asked for is never
+    # enqueued, as when the process dies between the order's commit and the enqueue.
+    now = timezone.now()
+    deal = deal_create(
+        merchant=merchant, data=data(starts_at=now - timedelta(minutes=1), tipping_point=2, per_user_limit=2)
+    )
+    deal = deal_publish(deal_id=deal.id, by=merchant)
+    fund(shopper)
+    order = order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    assert deals_sweep()["tipped"] == 0  # one unit held of the two the deal needs
+    order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    assert Deal.objects.get(id=deal.id).state == DealState.LIVE
+    assert deals_sweep()["tipped"] == 1
+    assert Deal.objects.get(id=deal.id).state == DealState.TIPPED
+    order.refresh_from_db()
+    assert order.state == OrderState.CAPTURED
+    assert deals_sweep()["tipped"] == 0  # running it again changes nothing
 
 
 def test_flash_sale_releases_batches_one_per_user(merchant, fund):
