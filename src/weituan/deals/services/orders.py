@@ -285,9 +285,12 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     the ledger accounts are named rather than read) and the refusals are decided by the statements
     themselves (`weituan_refuse`, which aborts the rest): the order, the wallet's lock and balance
     check, the postings with their entries, the outbox event and the quota with the stock go out
-    together. The COMMIT stays with the caller's transaction, so what follows the order in it (the
-    tip check's task row) commits with the order or not at all. Each statement still takes its own
-    snapshot, so the balance is read after the wallet's lock was granted. Returns the deal's units sold and its state, as `stock_take`.
+    together, with the COMMIT when the order's transaction is the outermost one: the deal's row, which
+    every order of the deal updates, is then held only until the commit inside the server. Nothing
+    else the order writes follows it in its transaction: the tip check is enqueued after the commit
+    (and the deal sweep finds a deal whose check was lost). Each statement still takes its own
+    snapshot, so the balance is read after the wallet's lock was granted. Returns the deal's units sold
+    and its state, as `stock_take`.
     Raises `_AccountsMissing` (nothing written) when the buyer has no held account yet, and
     `_StockRefused` for the caller to turn into its error after the rollback.
     """
@@ -303,7 +306,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
             batch, deal=deal, user_id=buyer_id, own=own, gifts=order.gift_quantity, refuse_in_sql=True
         )
     try:
-        batch.send()
+        batch.send(commit=True)
     except BatchRefused as refused:
         balance = ledger.insufficient_balance_of(refused.reason)
         if balance is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
+from psycopg.pq import TransactionStatus
 
 from weituan.core.rows import execute_of, sql_bound, statement_names, statements_forget, statements_lost_check
 
@@ -156,7 +157,12 @@ class StatementBatch:
         capture, self._capture = self._capture, None
         capture.__exit__(*exc)
 
-    def send(self) -> None:
+    def send(self, *, commit: bool = False) -> None:
+        """Run the statements. With `commit`, on PostgreSQL, when the caller's transaction is the
+        outermost one (not a savepoint), the batch ends with its COMMIT: rows the last statements
+        lock are held until the commit inside the server, not for another round trip to this process
+        and back. What the caller's `atomic` block does after this runs in a transaction of its own,
+        and its on-commit hooks run as usual when the block ends."""
         if self._capture is not None:
             raise RuntimeError("send the batch after its `with` block")
         if connection.vendor != "postgresql" or len(self._queued) < 2:
@@ -169,9 +175,9 @@ class StatementBatch:
                     )
             self._answers = answers
             return
-        self._answers = self._send_as_one()
+        self._answers = self._send_as_one(commit=commit and len(connection.atomic_blocks) == 1)
 
-    def _send_as_one(self) -> list[Sent]:
+    def _send_as_one(self, *, commit: bool) -> list[Sent]:
         from psycopg import ClientCursor, Error
 
         connection.validate_no_broken_transaction()
@@ -197,6 +203,8 @@ class StatementBatch:
                 name = by_sql.get(sql)
                 pieces.append(sql if name is None else execute_of(name, len(params)))
                 values += params
+        if commit:
+            pieces.append("COMMIT")
         text = sql_bound(raw, "; ".join(pieces), values)
         answers: list[Sent] = []
         started = time.monotonic()
@@ -215,6 +223,8 @@ class StatementBatch:
             for _ in self._queued:
                 answers.append(Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount))
                 cursor.nextset()
+            if commit and raw.info.transaction_status != TransactionStatus.IDLE:
+                raise RuntimeError("the batch's COMMIT did not end its transaction")
         if connection.queries_logged:
             # Counted as Django counts statements (a statement queued from another cursor was logged
             # by that cursor already).

@@ -235,3 +235,21 @@ def test_a_prepared_batch_whose_statements_are_gone_raises_statements_lost_and_r
         batch.add(raw_sql, [0])
         batch.send()
         assert answer().rows == [(42,)]
+
+
+def test_a_batched_order_inside_an_outer_transaction_is_rolled_back_with_it(merchant, no_gate) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=5)
+    buyer = make_user("outer_buyer")
+    wallet_top_up(user=buyer, amount=50_000)
+    order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # makes the held account
+    before = _trace()
+    # The batch ends with its COMMIT only when the order's transaction is the outermost one.
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="inside")
+        1 / 0  # noqa: B018
+    assert _trace() == before
+    assert Deal.objects.get(id=deal.id).sold == 1
+    assert wallet_of(user=buyer).held == 9_900
+    order = order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="inside")
+    assert Order.objects.get(id=order.id).state == OrderState.AUTHORIZED
+    assert Deal.objects.get(id=deal.id).sold == 3
