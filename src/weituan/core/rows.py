@@ -3,7 +3,7 @@ running it (the bearer-token lookup, the checkout's deal read), and `fetch_rows`
 statements once per PostgreSQL connection; and statements prepared by name for multi-statement queries
 (`statement_names`)."""
 
-import itertools
+import hashlib
 import re
 import weakref
 from collections.abc import Callable, Sequence
@@ -118,59 +118,90 @@ _PreparedCursor = _LazyPreparedCursor()
 
 class StatementsLost(Exception):
     """A statement named a prepared statement the server no longer holds on its connection. Nothing after
-    it ran and a transaction around it is aborted; the connection's names are forgotten, so running the
-    same work again prepares them anew."""
+    it ran and a transaction around it is aborted; the connection's names are checked against the
+    server before their next use, so running the same work again prepares what is missing."""
+
+
+class _Prepared:
+    """The statements known to be prepared on one connection, by name; `checked` is False after a
+    failure that may have taken some away (or left some half made), until the server is asked."""
+
+    __slots__ = ("checked", "names")
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.checked = True
 
 
 # Statements prepared with PREPARE on each PostgreSQL connection, for running by name inside a
-# multi-statement query (`execute_of`): statement text -> its name. Such a statement outlives the
-# transaction it was made in, rolled back or not; but psycopg deallocates every prepared statement of a
-# connection when a transaction on it rolls back while psycopg holds prepared statements of its own (as
-# `fetch_rows` makes it hold), so the owner of a transaction that failed forgets its names
-# (`statements_forget`), and a name found missing all the same raises `StatementsLost`.
-_prepared: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
-_prepared_count = itertools.count()
+# multi-statement query (`execute_of`). A statement's name is made from its text and its parameters'
+# types, so the same statement always has the same name and a name is never left behind under another.
+# Such a statement outlives the transaction it was made in, rolled back or not; but psycopg deallocates
+# every prepared statement of a connection when a transaction on it rolls back while psycopg holds
+# prepared statements of its own (as `fetch_rows` makes it hold). So after a failure the caller marks
+# the connection's names unchecked (`statements_unchecked`), and the next use asks the server which
+# exist; a name found missing all the same raises `StatementsLost`.
+_prepared: "weakref.WeakKeyDictionary[Any, _Prepared]" = weakref.WeakKeyDictionary()
+_names: dict[tuple[str, tuple[str, ...]], str] = {}
 # A statement whose text is made per call (n accounts, say) takes a name per shape; past this many on
 # one connection, further ones are sent as they are.
 PREPARED_MOST = 200
 _NO_SUCH_STATEMENT = "26000"
 _PLACEHOLDER_TEXT = re.compile(r"%%|%s")
-_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "boolean"),
-    (int, "int8"),
-    (float, "float8"),
-    (str, "text"),
-    (datetime, "timestamptz"),
-    (date, "date"),
-    (UUID, "uuid"),
-    (Decimal, "numeric"),
-)
+_TYPE_NAMES: dict[type, str] = {
+    bool: "boolean",
+    int: "int8",
+    float: "float8",
+    str: "text",
+    datetime: "timestamptz",
+    date: "date",
+    UUID: "uuid",
+    Decimal: "numeric",
+    type(None): "unknown",
+}
 
 
 def statement_names(raw: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[str | None]:
     """The names the `statements` (`%s` placeholders, and this call's values) are prepared under on the
-    PostgreSQL connection `raw`, preparing those that are not yet in one round trip; None for a
-    statement past `PREPARED_MOST`. The first values a statement is prepared with give its parameters'
-    types where Python's type says it (an integer is int8, a list an array of its items' type); the
-    server infers the others (a string's, a NULL's) from the statement."""
-    names = _prepared.get(raw)
-    if names is None:
-        names = _prepared[raw] = {}
-    found: list[str | None] = []
-    preparing: dict[str, str] = {}
-    commands: list[str] = []
+    PostgreSQL connection `raw`, preparing those that are not yet, all in one round trip; None for a
+    statement past `PREPARED_MOST`. The values' Python types give the parameters' types (an integer is
+    int8, a list an array of its items' type; the same statement with values of other types is another
+    prepared statement); the server infers those Python cannot tell (a NULL's, say) from the statement,
+    so a statement whose NULL parameter it cannot place must not be run this way."""
+    known = _prepared.get(raw)
+    if known is None:
+        known = _prepared[raw] = _Prepared()
+    wanted: list[tuple[str, str, tuple[str, ...]]] = []
     for sql, params in statements:
-        name = names.get(sql) or preparing.get(sql)
-        if name is None and len(names) + len(preparing) < PREPARED_MOST:
-            server_sql = _numbered(sql, len(params))
-            name = preparing[sql] = f"weituan_{next(_prepared_count)}"
-            types = f" ({', '.join(_pg_type(value) for value in params)})" if params else ""
-            commands.append(f"PREPARE {name}{types} AS {server_sql}")
-        found.append(name)
-    if commands:
-        with raw.cursor() as cursor:  # not one of the caller's statements, nor counted as one
-            cursor.execute("; ".join(commands).encode())
-        names.update(preparing)
+        types = tuple(_pg_type(value) for value in params)
+        name = _names.get((sql, types))
+        if name is None:
+            digest = hashlib.blake2b(f"{types}|{sql}".encode(), digest_size=10).hexdigest()
+            name = _names[(sql, types)] = f"weituan_{digest}"
+        wanted.append((name, sql, types))
+    with connection.wrap_database_errors, raw.cursor() as cursor:  # not the caller's own statements
+        if not known.checked and known.names:
+            cursor.execute(
+                "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [list(known.names)]
+            )
+            known.names = {name for (name,) in cursor.fetchall()}
+        known.checked = True
+        commands: dict[str, str] = {}
+        found: list[str | None] = []
+        for name, sql, types in wanted:
+            if name in known.names or name in commands:
+                found.append(name)
+            elif len(known.names) + len(commands) >= PREPARED_MOST:
+                found.append(None)
+            else:
+                declared = f" ({', '.join(types)})" if types else ""
+                commands[name] = f"PREPARE {name}{declared} AS {_numbered(sql, len(types))}"
+                found.append(name)
+        if commands:
+            known.checked = False  # until the PREPAREs are through: one may fail part of the way
+            cursor.execute("; ".join(commands.values()).encode())
+            known.names.update(commands)
+            known.checked = True
     return found
 
 
@@ -183,9 +214,12 @@ def _numbered(sql: str, count: int) -> str:
     return numbered
 
 
-def statements_forget(raw: Any) -> None:
-    """Forget the names prepared on connection `raw`: the next use prepares its statements anew."""
-    _prepared.pop(raw, None)
+def statements_unchecked(raw: Any) -> None:
+    """After a failure on connection `raw` (its transaction about to roll back, or rolled back): which
+    of its statements are still prepared is asked of the server before their next use."""
+    known = _prepared.get(raw)
+    if known is not None:
+        known.checked = False
 
 
 def execute_of(name: str, count: int) -> str:
@@ -194,20 +228,23 @@ def execute_of(name: str, count: int) -> str:
 
 
 def statements_lost_check(raw: Any, exc: Exception) -> None:
-    """Raise `StatementsLost` (forgetting `raw`'s names) when `exc` says a prepared statement is gone."""
+    """Raise `StatementsLost` when `exc` says a prepared statement of `raw` is gone."""
     if getattr(exc, "sqlstate", None) == _NO_SUCH_STATEMENT:
-        _prepared.pop(raw, None)
+        statements_unchecked(raw)
         raise StatementsLost(str(exc)) from exc
 
 
 def _pg_type(value: Any) -> str:
+    name = _TYPE_NAMES.get(type(value))
+    if name is not None:
+        return name
     if isinstance(value, list | tuple):
         item = next((item for item in value if item is not None), None)
         inner = _pg_type(item) if item is not None else "unknown"
         return "unknown" if inner == "unknown" else inner + "[]"
-    for kind, name in _TYPES:
+    for kind, kind_name in _TYPE_NAMES.items():
         if isinstance(value, kind):
-            return name
+            return kind_name
     return "unknown"
 
 

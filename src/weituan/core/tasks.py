@@ -11,14 +11,16 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
-# Path of a task without arguments -> (id of the last run of it this process enqueued, the time.time()
-# before which that run certainly has not started).
+# Path of a task without arguments -> (id of the last run of it this process enqueued, the
+# time.monotonic() before which that run certainly has not started).
 _last_enqueued: dict[str, tuple[str, float]] = {}
 # A run of a task without arguments is enqueued to start this long after the commit that asked for it
 # (where the backend can defer). No worker starts a task before its time, so the commits of that
 # window need not read the run's status: it will see what they wrote, and moves it all in one go.
 GATHER = timedelta(milliseconds=200)
 # Workers on other machines read their own clocks; the window is trusted only this long before it ends.
+# (A worker whose clock runs further ahead may start the run while commits still ride along: their
+# events then wait for the periodic move, delayed, not lost.)
 CLOCK_MARGIN = timedelta(milliseconds=50)
 
 
@@ -59,13 +61,12 @@ class _EnqueueOnce:
         waiting = _last_enqueued.get(path)
         if waiting is not None:
             result_id, not_before = waiting
-            if time.time() < not_before or _not_started(self.task, result_id):
+            if time.monotonic() < not_before or _not_started(self.task, result_id):
                 return
-        if self.task.get_backend().supports_defer:
-            run_after = timezone.now() + GATHER
-            result = self.task.using(run_after=run_after).enqueue()
-            _last_enqueued[path] = (result.id, (run_after - CLOCK_MARGIN).timestamp())
-        else:
+        if self.task.run_after is None and self.task.get_backend().supports_defer:
+            result = self.task.using(run_after=timezone.now() + GATHER).enqueue()
+            _last_enqueued[path] = (result.id, time.monotonic() + (GATHER - CLOCK_MARGIN).total_seconds())
+        else:  # run as soon as a worker can, or at the time the task already carries: ask each time
             _last_enqueued[path] = (self.task.enqueue().id, 0.0)
 
 

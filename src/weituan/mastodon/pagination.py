@@ -91,12 +91,7 @@ def link_header(request: HttpRequest, *, next_max_id: int | None, prev_min_id: i
     # Both links share the absolute path and the request's other parameters; only the cursor differs.
     base = absolute_url(request.path, request) + "?"
     kept = urlencode(
-        [
-            (key, item)
-            for key, values in request.GET.lists()
-            if key not in _CURSOR_PARAMS
-            for item in values
-        ]
+        [(key, item) for key, values in request.GET.lists() if key not in _CURSOR_PARAMS for item in values]
     )
     if kept:
         base += kept + "&"

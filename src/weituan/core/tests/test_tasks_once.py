@@ -66,7 +66,7 @@ def test_commits_within_the_gathering_window_do_not_read_the_run_status(database
     assert not [query for query in captured.captured_queries if "django_tasks_database" in query["sql"]]
     assert DBTaskResult.objects.count() == 1
     # Once the window is over, the status is read again: the run is taken, so a new one is enqueued.
-    tasks._last_enqueued[move] = (tasks._last_enqueued[move][0], time.time() - 1)
+    tasks._last_enqueued[move] = (tasks._last_enqueued[move][0], time.monotonic() - 1)
     with transaction.atomic():
         enqueue_on_commit(outbox_move_task)
     assert (_waiting(), DBTaskResult.objects.count()) == ([move], 2)
@@ -99,3 +99,10 @@ def test_tasks_with_arguments_are_each_enqueued(database_tasks: None) -> None:
         enqueue_on_commit(deal_tip_check_task, 1)
         enqueue_on_commit(deal_tip_check_task, 1)
     assert _waiting() == [deal_tip_check_task.module_path] * 2
+
+
+def test_a_run_after_the_task_carries_is_kept(database_tasks: None) -> None:
+    later = timezone.now() + timedelta(hours=1)
+    with transaction.atomic():
+        enqueue_on_commit(outbox_move_task.using(run_after=later))
+    assert DBTaskResult.objects.get().run_after == later

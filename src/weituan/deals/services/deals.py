@@ -305,8 +305,9 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         "id", flat=True
     ):
         counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id))
-    # Deals whose tip check was lost (it is enqueued after the order that crossed the tipping point, or
-    # took the last unit, commits): the check itself decides from the paid units.
+    # Deals whose tip check is owed (it is enqueued after the order that crossed the tipping point, or
+    # took the last unit, commits, and can be lost with the process): the check decides from the paid
+    # units. A live deal short of its tipping point in units taken cannot tip, so it is not looked at.
     for deal_id in Deal.objects.filter(
         Q(state=DealState.LIVE, sold__gte=F("tipping_point"))
         | Q(state=DealState.TIPPED, sold__gte=F("max_quantity")),
@@ -331,7 +332,5 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     for deal_id in list(owed):
         deal_settle(deal_id=deal_id)
         counts["settled"] += 1
-    for deal_id in Deal.objects.filter(state=DealState.LIVE).values_list("id", flat=True):
-        deal_tip_check(deal_id=deal_id)
     vouchers_expire_due(now=now)
     return counts

@@ -81,6 +81,7 @@ def order_place(
     gated = stock_gate_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
     batched = deal.next_order_id is not None  # type: ignore[attr-defined]
     statements_lost = False
+    committed = False  # the order's batch committed it: an error after that must not undo the gate
     try:
         while True:
             try:
@@ -99,7 +100,7 @@ def order_place(
                     )  # fmt: skip
                     if batched and team_row is None and not pay_now:
                         order.id = deal.next_order_id  # type: ignore[attr-defined]
-                        sold, state = _hold_batched(order=order, deal=deal, own=own, share=share)
+                        sold, state, committed = _hold_batched(order=order, deal=deal, own=own, share=share)
                     else:
                         rows_insert([order])
                         if payment.local:
@@ -121,7 +122,7 @@ def order_place(
             except _StockRefused as refused:
                 raise stock_refusal(deal, refused.reason) or BatchRefused(refused.reason) from None
     except IntegrityError:
-        if gated:
+        if gated and not committed:
             stock_gate_give(deal_id=deal.id, user_id=buyer.id, own=own, gifts=gift_quantity)
         if client_key:
             replay = (
@@ -132,7 +133,7 @@ def order_place(
                                team=team, expected_unit_price=expected_unit_price)  # fmt: skip
         raise
     except BaseException:
-        if gated:
+        if gated and not committed:
             stock_gate_give(deal_id=deal.id, user_id=buyer.id, own=own, gifts=gift_quantity)
         raise
     if not payment.local:
@@ -276,7 +277,7 @@ class _StockRefused(Exception):
         self.reason = reason
 
 
-def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None) -> tuple[int, str]:
+def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None) -> tuple[int, str, bool]:
     """PostgreSQL, a solo wallet order on a deal that has not tipped (its id already drawn): the same
     writes as the step-by-step path, sent as one query, refusing in the same order.
 
@@ -290,7 +291,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     else the order writes follows it in its transaction: the tip check is enqueued after the commit
     (and the deal sweep finds a deal whose check was lost). Each statement still takes its own
     snapshot, so the balance is read after the wallet's lock was granted. Returns the deal's units sold
-    and its state, as `stock_take`.
+    and its state, as `stock_take`, and whether the order is committed already.
     Raises `_AccountsMissing` (nothing written) when the buyer has no held account yet, and
     `_StockRefused` for the caller to turn into its error after the rollback.
     """
@@ -319,7 +320,8 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
             raise _AccountsMissing from None
         raise _StockRefused(refused.reason) from None
     order.issued_vouchers = []  # type: ignore[attr-defined]
-    return taken()
+    sold, state = taken()
+    return sold, state, batch.committed
 
 
 def _hold_and_pay(*, order: Order, deal: Deal, pay_now: bool) -> None:

@@ -6,9 +6,14 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
-from psycopg.pq import TransactionStatus
 
-from weituan.core.rows import execute_of, sql_bound, statement_names, statements_forget, statements_lost_check
+from weituan.core.rows import (
+    execute_of,
+    sql_bound,
+    statement_names,
+    statements_lost_check,
+    statements_unchecked,
+)
 
 _inserts: dict[tuple[str, type[Model], int], tuple[str, list[Field[Any, Any]]]] = {}
 
@@ -116,9 +121,9 @@ class StatementBatch:
 
     A `prepared` batch on PostgreSQL runs each statement with values by the name it was prepared under
     on the connection (prepared at its first use there, all in one round trip). A rollback on the
-    connection can take those away (see `core.rows.statement_names`): a prepared batch that fails
-    forgets them itself, and one that finds them gone raises `StatementsLost`, so its caller must be
-    ready to run its transaction again.
+    connection can take those away (see `core.rows.statement_names`): after a prepared batch fails,
+    which are left is asked of the server before the next one, and a batch that finds one gone all the
+    same raises `StatementsLost`, so its caller must be ready to run its transaction again.
     """
 
     def __init__(self, *, prepared: bool = False) -> None:
@@ -127,6 +132,7 @@ class StatementBatch:
         self._captured: list[bool] = []  # queued from another cursor's execute
         self._answers: list[Sent] | None = None
         self._capture: Any = None
+        self.committed = False  # the batch ended with its own COMMIT
 
     def add(self, sql: str, params: Sequence[Any] | None = None) -> Callable[[], Sent]:
         if self._answers is not None:
@@ -158,11 +164,13 @@ class StatementBatch:
         capture.__exit__(*exc)
 
     def send(self, *, commit: bool = False) -> None:
-        """Run the statements. With `commit`, on PostgreSQL, when the caller's transaction is the
-        outermost one (not a savepoint), the batch ends with its COMMIT: rows the last statements
-        lock are held until the commit inside the server, not for another round trip to this process
-        and back. What the caller's `atomic` block does after this runs in a transaction of its own,
-        and its on-commit hooks run as usual when the block ends."""
+        """Run the statements. With `commit`, on PostgreSQL, when the caller's `atomic` block opened the
+        transaction (the outermost block, autocommit on before it), the batch ends with its COMMIT
+        (`committed` says whether it did): rows the last statements lock are held until the commit
+        inside the server, not for another round trip to this process and back. From then on the
+        work is done: what the caller's block does after this runs in a transaction of its own, its
+        on-commit hooks run as usual when the block ends, and an error after it is as a crash after
+        the commit (the caller must not undo what it did outside the database)."""
         if self._capture is not None:
             raise RuntimeError("send the batch after its `with` block")
         if connection.vendor != "postgresql" or len(self._queued) < 2:
@@ -175,7 +183,15 @@ class StatementBatch:
                     )
             self._answers = answers
             return
-        self._answers = self._send_as_one(commit=commit and len(connection.atomic_blocks) == 1)
+        # Only a transaction the caller's own `atomic` block opened (not a savepoint, and not one begun
+        # with autocommit off) is the batch's to commit.
+        commit_here = (
+            commit
+            and len(connection.atomic_blocks) == 1
+            and connection.commit_on_exit
+            and not connection.savepoint_ids
+        )
+        self._answers = self._send_as_one(commit=commit_here)
 
     def _send_as_one(self, *, commit: bool) -> list[Sent]:
         from psycopg import ClientCursor, Error
@@ -213,18 +229,17 @@ class StatementBatch:
                 cursor.execute(text)
             except Error as exc:
                 if self._prepared:
-                    # The transaction rolls back now, and with it psycopg deallocates the connection's
-                    # prepared statements (it holds its own: `fetch_rows` read the deal before this).
-                    statements_forget(raw)
+                    # The transaction rolls back now, and with it psycopg may deallocate the connection's
+                    # prepared statements (when it holds its own, as after `fetch_rows`).
+                    statements_unchecked(raw)
                 if exc.sqlstate == REFUSAL_SQLSTATE:
                     raise BatchRefused(exc.diag.message_primary or "") from None
                 statements_lost_check(raw, exc)
                 raise
+            self.committed = commit
             for _ in self._queued:
                 answers.append(Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount))
                 cursor.nextset()
-            if commit and raw.info.transaction_status != TransactionStatus.IDLE:
-                raise RuntimeError("the batch's COMMIT did not end its transaction")
         if connection.queries_logged:
             # Counted as Django counts statements (a statement queued from another cursor was logged
             # by that cursor already).

@@ -4,6 +4,7 @@ and refusals as the step-by-step path, and nothing left behind by a refusal."""
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from psycopg.pq import TransactionStatus
@@ -141,6 +142,10 @@ def _names_on_server() -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
+def _our_names() -> set[str]:
+    return set(core_rows._prepared[connection.connection].names)
+
+
 def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_placed(
     merchant, no_gate
 ) -> None:
@@ -149,7 +154,7 @@ def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_pla
     wallet_top_up(user=buyer, amount=50_000)
     order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # makes the held account
     order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # a batch: its statements are prepared here
-    first = set(core_rows._prepared[connection.connection].values())
+    first = _our_names()
     assert len(first) == 6 and first <= _names_on_server()
     # A rollback while psycopg holds prepared statements of its own (fetch_rows' reads): psycopg
     # deallocates every prepared statement of the connection, these with its own.
@@ -159,6 +164,7 @@ def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_pla
     fetch_rows("SELECT count(*) FROM deals_deal WHERE id = %s", [deal.id])
     assert not first & _names_on_server()
     before = _trace()
+    # The batch finds its statements gone, the order is run again once and they are prepared again.
     order = order_place(deal_id=deal.id, buyer=buyer, quantity=1, client_key="after-rollback")
     assert order.state == OrderState.AUTHORIZED
     orders_, postings, entries, events, quotas = before
@@ -170,24 +176,32 @@ def test_statements_a_rollback_took_away_are_prepared_again_and_the_order_is_pla
         quotas,
     )  # the quota row is updated
     assert Deal.objects.get(id=deal.id).sold == 3
-    again = set(core_rows._prepared[connection.connection].values())
-    assert len(again) == 6 and not again & first and again <= _names_on_server()
+    # The statements are named by their text and their values' types (a key given here, none before).
+    assert len(_our_names() & first) >= 5 and _our_names() <= _names_on_server()
     assert ledger_report().ok
 
 
-def test_a_refused_prepared_batch_forgets_its_names_for_the_rollback_that_follows(no_gate) -> None:
+def test_a_failed_prepared_batch_has_its_names_checked_before_the_next(no_gate) -> None:
     with transaction.atomic():
         batch = StatementBatch(prepared=True)
         batch.add("SELECT %s::int + 1", [1])
         batch.add("SELECT %s::int", [2])
         batch.send()
-    assert connection.connection in core_rows._prepared
+    names = _our_names()
     with pytest.raises(BatchRefused), transaction.atomic():
         refused = StatementBatch(prepared=True)
         refused.add("SELECT %s::int + 1", [1])
         refused.add("SELECT weituan_refuse(%s)", ["sold_out"])
         refused.send()
-    assert connection.connection not in core_rows._prepared
+    assert core_rows._prepared[connection.connection].checked is False
+    with transaction.atomic():
+        batch = StatementBatch(prepared=True)
+        answer = batch.add("SELECT %s::int + 1", [41])
+        batch.add("SELECT %s::int", [0])
+        batch.send()
+        assert answer().rows == [(42,)]
+    assert core_rows._prepared[connection.connection].checked is True
+    assert names <= _our_names() <= _names_on_server()
 
 
 def test_statements_deallocated_elsewhere_are_prepared_again_and_the_order_placed(merchant, no_gate) -> None:
@@ -196,17 +210,16 @@ def test_statements_deallocated_elsewhere_are_prepared_again_and_the_order_place
     wallet_top_up(user=buyer, amount=50_000)
     order_place(deal_id=deal.id, buyer=buyer, quantity=1)
     order_place(deal_id=deal.id, buyer=buyer, quantity=1)
-    first = set(core_rows._prepared[connection.connection].values())
+    first = _our_names()
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    # The reads run again at once (outside a transaction nothing ran); the order's batch, inside its
-    # transaction, is rolled back and the order placed again, once.
+    # psycopg's reads are prepared again by psycopg; the order's batch, inside its transaction, finds
+    # its statements gone: the transaction is rolled back and the order placed again, once.
     order = order_place(deal_id=deal.id, buyer=buyer, quantity=1, client_key="after-deallocate")
     assert order.state == OrderState.AUTHORIZED
     assert Order.objects.filter(client_key="after-deallocate").count() == 1
     assert Deal.objects.get(id=deal.id).sold == 3
-    again = set(core_rows._prepared[connection.connection].values())
-    assert again and not again & first and again <= _names_on_server()
+    assert len(_our_names() & first) >= 5 and _our_names() <= _names_on_server()
     assert ledger_report().ok
 
 
@@ -228,7 +241,7 @@ def test_a_prepared_batch_whose_statements_are_gone_raises_statements_lost_and_r
         )
         lost.send()
     assert UserDealQuota.objects.count() == 0
-    assert connection.connection not in core_rows._prepared  # forgotten: the next batch prepares anew
+    assert core_rows._prepared[connection.connection].checked is False  # asked of the server next time
     with transaction.atomic():
         batch = StatementBatch(prepared=True)
         answer = batch.add(raw_sql, [41])
@@ -243,13 +256,45 @@ def test_a_batched_order_inside_an_outer_transaction_is_rolled_back_with_it(merc
     wallet_top_up(user=buyer, amount=50_000)
     order_place(deal_id=deal.id, buyer=buyer, quantity=1)  # makes the held account
     before = _trace()
-    # The batch ends with its COMMIT only when the order's transaction is the outermost one.
+    # The batch ends with its COMMIT only when the order's own transaction is the outermost one.
     with pytest.raises(ZeroDivisionError), transaction.atomic():
         order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="inside")
         1 / 0  # noqa: B018
+    assert _trace() == before
+    # Nor in a transaction begun with autocommit off: that one is its owner's to end.
+    transaction.set_autocommit(False)
+    try:
+        order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="inside")
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
     assert _trace() == before
     assert Deal.objects.get(id=deal.id).sold == 1
     assert wallet_of(user=buyer).held == 9_900
     order = order_place(deal_id=deal.id, buyer=buyer, quantity=2, client_key="inside")
     assert Order.objects.get(id=order.id).state == OrderState.AUTHORIZED
     assert Deal.objects.get(id=deal.id).sold == 3
+
+
+def test_a_batch_sent_with_its_commit_is_committed_before_its_block_ends(merchant, no_gate) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=5)
+    buyer = make_user("commit_buyer")
+    other = psycopg.connect(**connection.get_connection_params() | {"autocommit": True})
+    try:
+        with transaction.atomic():
+            batch = StatementBatch()
+            batch.add(
+                "INSERT INTO deals_userdealquota (deal_id, user_id, own, gifts) VALUES (%s, %s, 1, 0)",
+                [deal.id, buyer.id],
+            )
+            batch.add("SELECT %s::int", [1])
+            batch.send(commit=True)
+            assert batch.committed
+            # Another session sees the row while this block is still open: the batch committed it.
+            seen = other.execute(
+                "SELECT own FROM deals_userdealquota WHERE deal_id = %s AND user_id = %s", [deal.id, buyer.id]
+            ).fetchall()
+            assert seen == [(1,)]
+    finally:
+        other.close()
+    assert connection.get_autocommit()

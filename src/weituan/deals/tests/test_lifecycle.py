@@ -68,6 +68,22 @@ def test_the_sweep_tips_a_deal_whose_tip_check_was_lost(merchant, shopper, fund)
     assert deals_sweep()["tipped"] == 0  # running it again changes nothing
 
 
+def test_the_sweep_marks_sold_out_a_tipped_deal_whose_last_unit_was_sold_without_its_check(
+    merchant, shopper, fund
+):
+    now = timezone.now()
+    data_ = data(starts_at=now - timedelta(minutes=1), tipping_point=1, max_quantity=2, per_user_limit=2)
+    deal = deal_publish(deal_id=deal_create(merchant=merchant, data=data_).id, by=merchant)
+    fund(shopper)
+    order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    assert deals_sweep()["tipped"] == 1
+    last = order_place(deal_id=deal.id, buyer=shopper, quantity=1)  # paid at once; takes the last unit
+    assert last.state == OrderState.CAPTURED
+    assert Deal.objects.get(id=deal.id).state == DealState.TIPPED
+    deals_sweep()
+    assert Deal.objects.get(id=deal.id).state == DealState.SOLD_OUT
+
+
 def test_flash_sale_releases_batches_one_per_user(merchant, fund):
     now = timezone.now()
     deal = deal_create(
