@@ -1,13 +1,15 @@
 """The in-process write buffer for high-volume events (clicks, page views, impressions), as Plausible does.
 
 Requests append a row and return at once; a flusher thread writes batches to the analytics store
-when `max_rows` are waiting or every `interval` seconds (5 s: each insert has a large fixed cost,
+when `max_rows` are waiting (for clicks: when a spool segment, about as many clicks, is full) or
+every `interval` seconds (5 s: each insert has a large fixed cost,
 and fewer, larger parts leave the store less merging to do). So an event is in the store, and seen
 by every query, at most `interval` seconds (plus the insert's own time) after it was accepted, while
 the store takes inserts.
 
 Clicks are appended to the click spool (see `spool`) before their redirect is answered, so a crash
-loses none; other rows wait in memory. Nothing is dropped: a failed batch stays at the head of the
+loses none, and this process's segments go to the store whole (see `ingest.click_text_store`);
+other rows wait in memory. Nothing is dropped: a failed batch stays at the head of the
 queue and is retried; at process exit the buffer is flushed, and rows that still cannot be stored
 are spilled to a file under the data dir and replayed by the next process (a `kill -9` loses the
 rows in memory, up to `interval` seconds of page views and impressions, but no click).
@@ -26,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from weituan.tracking.spool import ClickSpool, LineSink
+from weituan.tracking.spool import FULL, ClickSpool, LineSink, TextSink
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +57,12 @@ class WriteBuffer:
         background: bool = True,
         clicks: ClickSpool | None = None,
         click_sink: LineSink | None = None,
+        click_text_sink: TextSink | None = None,
     ):
         self._sink = sink
         self.clicks = clicks
         self._click_sink = click_sink
+        self._click_text_sink = click_text_sink
         self.background = background  # False: no flusher thread, only explicit flush()/stop()
         self.max_rows = max_rows
         self.interval = interval
@@ -69,6 +73,7 @@ class WriteBuffer:
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._clicks_full = False  # a full spool segment waits: flush without waiting for the interval
         self.accepted = 0
         self.stored = 0
         self.failed_flushes = 0
@@ -84,15 +89,23 @@ class WriteBuffer:
                 self._start()
 
     def add_click(self, line: str) -> None:
-        """Append a click line (see `spool.CLICK_COLUMNS`) to the click spool: on disk before this returns."""
+        """Append a click line (see `spool.CLICK_COLUMNS`) to the click spool: on disk before this returns.
+
+        The flusher wakes when a spool segment is full (about `max_rows` clicks) or after `interval`.
+        """
         assert self.clicks is not None, "this buffer has no click spool"
-        waiting = self.clicks.append(line)
-        if waiting >= self.max_rows or (self._thread is None and self.background):
-            with self._lock:
-                if waiting >= self.max_rows:
-                    self._wake.notify()
-                if self._thread is None and self.background:
-                    self._start()
+        opened = self.clicks.append(line)
+        if opened:
+            self.clicks_opened(opened)
+
+    def clicks_opened(self, opened: int) -> None:
+        """After `clicks.append` opened a segment (a few times per flush): start or wake the flusher."""
+        with self._lock:
+            if opened == FULL:
+                self._clicks_full = True
+                self._wake.notify()
+            if self._thread is None and self.background:
+                self._start()
 
     def add_many(self, rows: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -113,10 +126,11 @@ class WriteBuffer:
     def _run(self) -> None:
         while True:
             with self._lock:
-                if not self._stopping and len(self._pending) < self.max_rows:
+                if not self._stopping and len(self._pending) < self.max_rows and not self._clicks_full:
                     self._wake.wait(self.interval)
                 if self._stopping:
                     return
+                self._clicks_full = False
             try:
                 self.flush()
             except Exception:
@@ -145,7 +159,9 @@ class WriteBuffer:
                 stored += len(batch)
             if self.clicks is not None and self._click_sink is not None:
                 try:
-                    stored += self.clicks.drain(self._click_sink, max_lines=self.max_rows * 4)
+                    stored += self.clicks.drain(
+                        self._click_sink, max_lines=self.max_rows * 4, text_sink=self._click_text_sink
+                    )
                 except Exception:
                     with self._lock:
                         self.failed_flushes += 1
@@ -226,7 +242,7 @@ def write_buffer() -> WriteBuffer:
     if _buffer is None:
         with _buffer_lock:
             if _buffer is None:
-                from weituan.tracking.services.ingest import click_lines_store, events_store
+                from weituan.tracking.services.ingest import click_lines_store, click_text_store, events_store
 
                 def sink(rows: list[dict[str, Any]]) -> None:
                     events_store(rows)
@@ -236,5 +252,6 @@ def write_buffer() -> WriteBuffer:
                     spill_dir=Path(settings.DATA_DIR) / "tracking-spill",
                     clicks=ClickSpool(Path(settings.DATA_DIR) / "tracking-clicks"),
                     click_sink=click_lines_store,
+                    click_text_sink=click_text_store,
                 )
     return _buffer

@@ -4,6 +4,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
@@ -26,27 +27,41 @@ class ResolvedLink:
     click_rows: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
+class LinkEntry:
+    """What the process knows about a code until `expires` (on the `time.monotonic` clock)."""
+
+    __slots__ = ("expires", "link", "redirect")
+
+    def __init__(self, expires: float, link: ResolvedLink | None):
+        self.expires = expires
+        self.link = link  # None: there is no such link
+        self.redirect: Any = None  # what the /s/ fast path prepares once per code (see tracking.asgi)
+
+
 class _LocalLinks:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, ResolvedLink | None]] = {}
+        # Read without the lock (a dict read is atomic); written under it.
+        self.entries: dict[str, LinkEntry] = {}
 
     def get(self, code: str) -> tuple[bool, ResolvedLink | None]:
-        item = self._items.get(code)
-        if item is None or item[0] < time.monotonic():
+        entry = self.entries.get(code)
+        if entry is None or entry.expires < time.monotonic():
             return False, None
-        return True, item[1]
+        return True, entry.link
 
-    def put(self, code: str, link: ResolvedLink | None) -> None:
+    def put(self, code: str, link: ResolvedLink | None) -> LinkEntry:
         ttl = _LOCAL_TTL if link is not None else _MISSING_TTL
+        entry = LinkEntry(time.monotonic() + ttl, link)
         with self._lock:
-            if len(self._items) >= _LOCAL_MAX:
-                self._items.clear()
-            self._items[code] = (time.monotonic() + ttl, link)
+            if len(self.entries) >= _LOCAL_MAX:
+                self.entries.clear()
+            self.entries[code] = entry
+        return entry
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
+            self.entries.clear()
 
 
 local_links = _LocalLinks()

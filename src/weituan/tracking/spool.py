@@ -1,11 +1,17 @@
 """The click spool: every click is written to a local segment file before its redirect is answered.
 
 A click line is already the TabSeparated text of its `events` row (columns in `CLICK_COLUMNS`), so
-the redirect's only storage work is a copy into a memory-mapped segment file (no system call per
-click), and the flusher inserts whole segments with next to no Python work. The flusher seals the
-open segment (the next click opens a new one), inserts the sealed segments in order and deletes
-each once the store has taken it. Segments are allocated on disk in full when opened, so a full
-disk is noticed then, not in the middle of a click.
+the redirect's only storage work is one `mmap.write` into a memory-mapped segment file (no system
+call and no lock per click), and the flusher inserts whole segments with next to no Python work.
+The flusher seals the open segment (the next click opens a new one), inserts the sealed segments in
+order and deletes each once the store has taken it. Segments are allocated on disk in full when
+opened, so a full disk is noticed then, not in the middle of a click.
+
+Appending takes no lock: `mmap.write` checks the room left, copies the line and moves the write
+position in one call made under the interpreter lock, so lines never interleave. Sealing moves the
+position to the end of the mapping, after which a write to it fails and the click takes the locked
+path to the next segment; a line that a click wrote before that is found by looking for the first
+NUL byte (lines never hold one, and the rest of a fresh segment is zeros).
 
 What a crash loses:
 - a `kill -9` (or any other death of the process) loses no answered click: the segment's pages
@@ -43,11 +49,20 @@ CLICK_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 CLICK_FIELDS = len(CLICK_COLUMNS)
 EVENT_ID_FIELD = CLICK_COLUMNS.index("event_id")
-SEGMENT_BYTES = 32 * 1024 * 1024
+SEGMENT_BYTES = 16 * 1024 * 1024  # ~50,000 clicks; a full segment wakes the flusher
+
+# What `ClickSpool.append` did besides writing the line.
+APPENDED = 0  # nothing else
+OPENED = 1  # it opened a segment (the first click since the last flush)
+FULL = 2  # a full segment (or as many lines kept in memory) waits to be stored
+MEMORY_LINES_WAKE = 50_000
 
 # The sink takes the lines of one or more segments (without their newlines) and whether they may
 # already be in the store (segments adopted from a dead process).
 LineSink = Callable[[list[bytes], bool], object]
+# A text sink takes the whole text of one of this process's own segments (complete lines, each ending
+# in a newline) and its number of lines: the flusher then does no work per line.
+TextSink = Callable[[bytes, int], object]
 
 
 @dataclass(eq=False)
@@ -57,9 +72,24 @@ class _Segment:
     view: mmap.mmap | None = None  # the mapping of an own segment, None for an adopted one
     used: int = 0
     adopted: bool = False
+    _lines: list[bytes] | None = None
+    _count: int = -1
+
+    def text(self) -> bytes:
+        """The lines of an own sealed segment as written: it ends at the end of its last line."""
+        assert self.view is not None, "an adopted segment is read by lines()"
+        return self.view[: self.used]
+
+    def count(self) -> int:
+        """Its number of lines (read once)."""
+        if self._count < 0:
+            self._count = len(self._lines) if self._lines is not None else self.text().count(b"\n")
+        return self._count
 
     def lines(self) -> list[bytes]:
-        """The complete lines; what follows the last newline (a line cut short) is dropped."""
+        """The complete lines (read once); what follows the last newline (a line cut short) is dropped."""
+        if self._lines is not None:
+            return self._lines
         if self.view is not None:
             data = self.view[: self.used]
         else:
@@ -71,7 +101,8 @@ class _Segment:
         cut = data.rfind(b"\n") + 1
         if cut < len(data):
             logger.warning("click spool: %s ends in an incomplete line; dropped", self.path.name)
-        return data[:cut].split(b"\n")[:-1] if cut else []
+        self._lines = data[:cut].split(b"\n")[:-1] if cut else []
+        return self._lines
 
     def close(self) -> None:
         if self.view is not None:
@@ -91,33 +122,45 @@ class ClickSpool:
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._open_segment: _Segment | None = None
-        self._view: mmap.mmap | None = None
-        self._used = 0
-        self._capacity = 0
-        self._rows = 0  # lines in the open segment
+        self._view: mmap.mmap | None = None  # the open segment's mapping, set last when one opens
         self._sealed: list[_Segment] = []
         self._memory: list[bytes] = []  # lines no segment could take
+        self._memory_storing = 0  # lines taken from `_memory` by a drain that has not stored them yet
         self._retry_open_at = 0.0
-        self.appended = 0
         self.stored = 0
         self.adopted = 0
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
     def append(self, line: str) -> int:
-        """Write one click line (ending in a newline); returns the lines waiting in the open segment."""
+        """Write one click line (ending in a newline): in the page cache when this returns.
+
+        Returns APPENDED, or OPENED / FULL when it had to open a segment (see those constants).
+        """
         data = line.encode()
+        view = self._view
+        if view is not None:
+            try:
+                view.write(data)
+                return APPENDED
+            except ValueError:  # the segment is full, sealed or closed: the locked path
+                pass
+        return self._append_locked(data)
+
+    def _append_locked(self, data: bytes) -> int:
         with self._lock:
-            self.appended += 1
-            end = self._used + len(data)
-            if end > self._capacity:
-                if not self._open_locked(len(data)):
-                    self._memory.append(data)
-                    return len(self._memory)
-                end = len(data)
-            self._view[self._used : end] = data  # type: ignore[index]
-            self._used = end
-            self._rows += 1
-            return self._rows
+            view = self._view
+            if view is not None:
+                try:
+                    view.write(data)
+                    return APPENDED
+                except ValueError:
+                    pass
+            full = view is not None  # the open segment had no room left
+            if not self._open_locked(len(data)):
+                self._memory.append(data)
+                return FULL if len(self._memory) % MEMORY_LINES_WAKE == 0 else OPENED
+            self._view.write(data)  # type: ignore[union-attr]
+            return FULL if full else OPENED
 
     def _open_locked(self, size: int) -> bool:
         self._seal_locked()
@@ -141,37 +184,56 @@ class ClickSpool:
             self._retry_open_at = now + 1.0
             return False
         self._open_segment = _Segment(path, fd, view)
-        self._view, self._used, self._capacity, self._rows = view, 0, self.segment_bytes, 0
+        self._view = view
         return True
 
     def _seal_locked(self) -> None:
-        segment = self._open_segment
-        if segment is not None:
-            segment.used = self._used
-            # Give back the unused part of the allocation: a store that is down for a while must not
-            # leave a full-size segment on disk per flush.
-            with contextlib.suppress(OSError):
-                os.ftruncate(segment.fd, self._used)
-            self._sealed.append(segment)
+        segment, view = self._open_segment, self._view
         self._open_segment, self._view = None, None
-        self._used = self._capacity = self._rows = 0
+        if segment is None or view is None:
+            return
+        end = view.tell()
+        view.seek(0, os.SEEK_END)  # from now on a write to this segment fails (see the module docstring)
+        used = view.find(b"\0", end)  # a click may have written a line between tell() and seek()
+        segment.used = len(view) if used < 0 else used
+        # Give back the unused part of the allocation: a store that is down for a while must not
+        # leave a full-size segment on disk per flush.
+        with contextlib.suppress(OSError):
+            os.ftruncate(segment.fd, segment.used)
+        self._sealed.append(segment)
+
+    @property
+    def appended(self) -> int:
+        """Lines appended by this process so far (stored, or still waiting)."""
+        with self._lock:
+            return self.stored + self._waiting_locked()
 
     def pending(self) -> int:
         """Lines appended by this process and not stored yet."""
         with self._lock:
-            return self.appended - self.stored
+            return self._waiting_locked()
 
-    def drain(self, sink: LineSink, *, max_lines: int) -> int:
+    def _waiting_locked(self) -> int:
+        waiting = len(self._memory) + self._memory_storing + sum(s.count() for s in self._sealed)
+        view = self._view
+        if view is not None:
+            waiting += view[: view.tell()].count(b"\n")
+        return waiting
+
+    def drain(self, sink: LineSink, *, max_lines: int, text_sink: TextSink | None = None) -> int:
         """Seal the open segment and store every sealed segment (and any dead process's) in order.
 
-        Returns the lines stored. If the sink raises, what was not stored stays for the next call.
+        With `text_sink`, this process's own segments go to it whole, one by one; the rest (segments
+        of dead processes, lines kept in memory) go to `sink`. Returns the lines stored. If a sink
+        raises, what was not stored stays for the next call.
         """
         with self._drain_lock:
             with self._lock:
-                if self._rows:
+                if self._view is not None and self._view.tell():
                     self._seal_locked()
                 segments = list(self._sealed)
                 memory, self._memory = self._memory, []
+                self._memory_storing = len(memory)
             segments = self._adopt_orphans() + segments
             stored = 0
             try:
@@ -180,10 +242,21 @@ class ClickSpool:
                     stored += len(memory)
                     with self._lock:
                         self.stored += len(memory)
+                        self._memory_storing = 0
                     memory = []
                 batch: list[tuple[_Segment, int]] = []
                 lines: list[bytes] = []
                 for segment in segments:
+                    if text_sink is not None and not segment.adopted:
+                        if batch:  # the adopted segments before it first, to keep the order
+                            stored += self._store(batch, lines, sink)
+                            batch, lines = [], []
+                        text = segment.text()
+                        count = text.count(b"\n")
+                        if count:
+                            text_sink(text, count)
+                        stored += self._stored([(segment, count)])
+                        continue
                     read = segment.lines()
                     lines.extend(read)
                     batch.append((segment, len(read)))
@@ -196,6 +269,7 @@ class ClickSpool:
                 if memory:
                     with self._lock:
                         self._memory[:0] = memory
+                        self._memory_storing = 0
                 for segment in segments:  # adopted segments not stored: unlocked, to be adopted again
                     if segment.adopted:
                         segment.close()
@@ -204,6 +278,11 @@ class ClickSpool:
     def _store(self, batch: list[tuple[_Segment, int]], lines: list[bytes], sink: LineSink) -> int:
         if lines:
             sink(lines, any(segment.adopted for segment, _ in batch))
+        self._stored(batch)
+        return len(lines)
+
+    def _stored(self, batch: list[tuple[_Segment, int]]) -> int:
+        """Delete segments the store has taken, and count their lines."""
         for segment, count in batch:
             with contextlib.suppress(FileNotFoundError):
                 segment.path.unlink()
@@ -214,7 +293,7 @@ class ClickSpool:
                 else:
                     self.stored += count
                     self._sealed.remove(segment)
-        return len(lines)
+        return sum(count for _, count in batch)
 
     def _adopt_orphans(self) -> list[_Segment]:
         """Segments of processes that died before storing them: nobody holds their lock."""
@@ -252,9 +331,8 @@ class ClickSpool:
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._open_segment, self._view = None, None
-        self._used = self._capacity = self._rows = 0
         self._sealed, self._memory = [], []
-        self.appended = self.stored = self.adopted = 0
+        self._memory_storing = self.stored = self.adopted = 0
 
 
 def _segment_order(path: Path) -> tuple[int, str]:

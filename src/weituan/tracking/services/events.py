@@ -273,8 +273,8 @@ def _click_channel(facts: LinkFacts, referrer: str) -> Channel:
 _CLICK_TAIL = CLICK_COLUMNS[CLICK_COLUMNS.index("event") :]
 
 
-def _click_tail(link: ResolvedLink, referrer: str) -> str:
-    """The end of a click line, computed once per link and referrer and kept on the link."""
+def click_line_tail(link: ResolvedLink, referrer: str) -> str:
+    """The end of a click line, computed once per link and referrer and kept in `link.click_rows`."""
     tail = link.click_rows.get(referrer)
     if tail is None:
         facts = link.facts
@@ -299,18 +299,19 @@ def _click_tail(link: ResolvedLink, referrer: str) -> str:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UA_PARTS_MAX = 8192
-_ua_parts: dict[str, tuple[str, str]] = {}
+# user agent -> `click_agent_fields` of it; the /s/ fast path reads it directly.
+click_agents: dict[str, tuple[str, str]] = {}
 
 
-def _ua_part(user_agent: str) -> tuple[str, str]:
+def click_agent_fields(user_agent: str) -> tuple[str, str]:
     """(bot reason of a plain GET, the line's `device` and `user_agent` fields) of a user agent."""
-    part = _ua_parts.get(user_agent)
+    part = click_agents.get(user_agent)
     if part is None:
         reason = bot_reason(method="GET", user_agent=user_agent, headers={})
         part = (reason, f"{device_class(user_agent)}\t{tsv_text(user_agent[:512])}")
-        if len(_ua_parts) >= _UA_PARTS_MAX:  # user agents are chosen by the client
-            _ua_parts.clear()
-        _ua_parts[user_agent] = part
+        if len(click_agents) >= _UA_PARTS_MAX:  # user agents are chosen by the client
+            click_agents.clear()
+        click_agents[user_agent] = part
     return part
 
 
@@ -325,13 +326,14 @@ def click_line(
     headers: dict[str, str] | None = None,
     ts: float | None = None,
 ) -> str:
-    """The click as a line of the click spool: the hot path of /s/<code>. `visitor_id` must hold no tab,
-    newline, backslash or NUL (a valid visitor cookie cannot; `click_add` escapes any other).
+    """The click as a line of the click spool. `visitor_id` must hold no tab, newline, backslash or NUL
+    (a valid visitor cookie cannot; `click_add` escapes any other). The /s/ fast path
+    (`tracking.asgi`) builds the same line inline.
 
     Bots, HEAD, prefetch and repeats (one counted click per link, visitor and hour) are kept but
     flagged. With Redis (several processes) repeats are flagged when the line is stored instead.
     """
-    reason, ua_fields = _ua_part(user_agent)
+    reason, ua_fields = click_agent_fields(user_agent)
     if method != "GET" or headers:
         reason = bot_reason(method=method, user_agent=user_agent, headers=headers or {})
     if ts is None:
@@ -339,9 +341,10 @@ def click_line(
     link_id = link.facts.link_id
     if not reason and click_first_in_process(link_id, visitor_id, ts) is False:
         reason = "duplicate"
+    ms = int(ts * 1000)  # the store keeps milliseconds
     return (
-        f"{link_id}\t{visitor_id}\t{1 if reason else 0}\t{reason}\t{ts:.3f}\t"
-        f"{new_event_id()}\t{user_id or 0}\t{ua_fields}\t{ip_anonymous(ip)}\t{_click_tail(link, referrer)}\n"
+        f"{link_id}\t{visitor_id}\t{1 if reason else 0}\t{reason}\t{ms // 1000}.{ms % 1000:03d}\t"
+        f"{new_event_id()}\t{user_id or 0}\t{ua_fields}\t{ip_anonymous(ip)}\t{click_line_tail(link, referrer)}\n"
     )
 
 

@@ -19,6 +19,7 @@ from weituan.core.redis import get_redis, redis_enabled, rkey
 from weituan.tracking.rows import EventName, event_columns
 from weituan.tracking.spool import CLICK_COLUMNS, CLICK_FIELDS, EVENT_ID_FIELD
 from weituan.tracking.store import analytics_store
+from weituan.tracking.store.base import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -32,19 +33,24 @@ class StoreOutcome:
     duplicates: int
 
 
-class _ClickSeen:
-    """One counted click per (link, visitor) per hour, when Redis is not configured (one process)."""
+class ClickSeen:
+    """One counted click per (link, visitor) per hour, when Redis is not configured (one process).
+
+    `until` maps (link id, visitor id) to the end of the hour its counted click opened. It is only
+    changed under `lock` and never replaced, so the /s/ fast path (`tracking.asgi`) reads and
+    writes it inline, under the lock, as `first` does.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until: dict[tuple[int, str], float] = {}
-        self._prune_above = _SEEN_PRUNE_ABOVE
+        self.lock = threading.Lock()
+        self.until: dict[tuple[int, str], float] = {}
+        self.prune_above = _SEEN_PRUNE_ABOVE
 
     def firsts(self, clicks: Sequence[tuple[tuple[int, str], float]]) -> list[bool]:
         """For each ((link, visitor), time) in order: is it the first click of its hour?"""
         answers = []
-        with self._lock:
-            until = self._until
+        with self.lock:
+            until = self.until
             for key, at in clicks:
                 end = until.get(key)
                 if end is not None and at < end:
@@ -52,32 +58,38 @@ class _ClickSeen:
                 else:
                     until[key] = at + CLICK_DEDUP_SECONDS
                     answers.append(True)
-            if len(until) > self._prune_above:
-                now = time.time()
-                self._until = {k: v for k, v in until.items() if v > now}
-                # Prune again only once the live keys have doubled: not on every click of a busy hour.
-                self._prune_above = max(_SEEN_PRUNE_ABOVE, 2 * len(self._until))
+        self.prune()
         return answers
 
     def first(self, link_id: int, visitor_id: str, at: float) -> bool:
-        """As `firsts`, for one click (the redirect's hot path)."""
+        """As `firsts`, for one click."""
         key = (link_id, visitor_id)
-        with self._lock:
-            end = self._until.get(key)
+        with self.lock:
+            end = self.until.get(key)
             if end is not None and at < end:
                 return False
-            self._until[key] = at + CLICK_DEDUP_SECONDS
-        if len(self._until) > self._prune_above:
-            self.firsts(())
+            self.until[key] = at + CLICK_DEDUP_SECONDS
+        self.prune()
         return True
 
+    def prune(self) -> None:
+        """Forget the hours that are over, once the memory holds more than `prune_above` keys."""
+        if len(self.until) <= self.prune_above:
+            return
+        with self.lock:
+            until, now = self.until, time.time()
+            for key in [key for key, end in until.items() if end <= now]:
+                del until[key]
+            # Prune again only once the live keys have doubled: not on every click of a busy hour.
+            self.prune_above = max(_SEEN_PRUNE_ABOVE, 2 * len(until))
+
     def clear(self) -> None:
-        with self._lock:
-            self._until.clear()
-            self._prune_above = _SEEN_PRUNE_ABOVE
+        with self.lock:
+            self.until.clear()
+            self.prune_above = _SEEN_PRUNE_ABOVE
 
 
-_click_seen = _ClickSeen()
+click_seen = ClickSeen()
 
 
 def clicks_mark_repeats(rows: Sequence[dict[str, Any]]) -> int:
@@ -94,7 +106,7 @@ def clicks_mark_repeats(rows: Sequence[dict[str, Any]]) -> int:
             pipe.set(rkey("clk", row["link_id"], row["visitor_id"]), 1, nx=True, ex=CLICK_DEDUP_SECONDS)
         firsts = pipe.execute()
     else:
-        firsts = _click_seen.firsts(
+        firsts = click_seen.firsts(
             [((row["link_id"], row["visitor_id"]), _epoch(row["ts"])) for row in clicks]
         )
     repeats = 0
@@ -112,7 +124,7 @@ def click_first_in_process(link_id: int, visitor_id: str, at: float) -> bool | N
     """
     if settings.REDIS_URL:  # as redis_enabled(), without a call on the redirect's hot path
         return None
-    return _click_seen.first(link_id, visitor_id, at)
+    return click_seen.first(link_id, visitor_id, at)
 
 
 def click_lines_mark_repeats(lines: list[bytes]) -> int:
@@ -134,7 +146,7 @@ def click_lines_mark_repeats(lines: list[bytes]) -> int:
             pipe.set(key, 1, nx=True, ex=CLICK_DEDUP_SECONDS)
         firsts = pipe.execute()
     else:
-        firsts = _click_seen.firsts(
+        firsts = click_seen.firsts(
             [
                 ((int(fields[0]), fields[1].decode("utf-8", "replace")), float(fields[4]))
                 for _, fields in candidates
@@ -171,6 +183,24 @@ def click_lines_store(lines: list[bytes], may_exist: bool = False) -> int:
     complete.append(b"")
     analytics_store().insert_tsv("events", CLICK_COLUMNS, b"\n".join(complete))
     return len(complete) - 1
+
+
+def click_text_store(text: bytes, lines: int) -> int:
+    """Store a whole segment of this process's click spool: `lines` lines, each ending in a newline.
+
+    Every line was built by `events.click_line` (or the /s/ fast path, which builds the same) with
+    exactly CLICK_FIELDS fields, so the text is checked in bulk, by its number of tabs, and goes to
+    the store as it is. When the count is off, when the store refuses the text, or when Redis flags
+    repeats at flush time, the lines go through `click_lines_store` one by one (a store that is
+    down refuses those too, and the segment waits for the next flush).
+    """
+    if not redis_enabled() and text.count(b"\t") == lines * (CLICK_FIELDS - 1):
+        try:
+            analytics_store().insert_tsv("events", CLICK_COLUMNS, text)
+            return lines
+        except StoreError:
+            logger.exception("click spool: a segment was refused whole; storing it line by line")
+    return click_lines_store(text.split(b"\n")[:-1])
 
 
 def events_existing(event_ids: Sequence[str]) -> set[str]:
@@ -278,7 +308,7 @@ _group_commit = _GroupCommit()
 
 def ingest_memory_clear() -> None:
     """Forget the in-process click memory (a fresh store, a new test)."""
-    _click_seen.clear()
+    click_seen.clear()
 
 
 def _epoch(moment: datetime) -> float:

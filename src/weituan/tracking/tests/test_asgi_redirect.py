@@ -118,3 +118,55 @@ def test_fast_path_records_every_field_of_the_click_even_with_tabs_and_backslash
         "device": "mobile", "user_agent": agent.decode(), "ip": "192.0.2.0", "is_bot": 0, "bot_reason": "",
         "id_length": 32,
     }  # fmt: skip
+
+
+def spooled_lines() -> list[bytes]:
+    """Take the lines waiting in the process's click spool, without storing them."""
+    taken: list[bytes] = []
+    spool = write_buffer().clicks
+    assert spool is not None
+    spool.drain(
+        lambda lines, _: taken.extend(lines),
+        max_lines=1000,
+        text_sink=lambda text, _: taken.extend(text.split(b"\n")[:-1]),
+    )
+    return taken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_path_writes_the_line_click_line_builds():
+    from weituan.tracking.links_cache import link_resolve
+    from weituan.tracking.services.events import click_line
+    from weituan.tracking.services.ingest import ingest_memory_clear
+    from weituan.tracking.spool import CLICK_COLUMNS
+
+    link = facade.short_link_for_share(
+        sharer_id=2, post_id=8, target_url="https://weituan.example/d/8", hop_depth=1
+    )
+    agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)\tMobile\\Safari"
+    referrer = "https://weibo.com/a\\b"
+    cases = [
+        ("GET", [], "linevisitor01"),
+        ("HEAD", [], "linevisitor02"),
+        ("GET", [(b"sec-purpose", b"prefetch")], "linevisitor03"),
+    ]
+    for method, extra, visitor in cases:
+        write_buffer().flush()
+        headers = [(b"user-agent", agent.encode()), (b"referer", referrer.encode()),
+                   (b"cookie", f"wt_vid={visitor}".encode()), *extra]  # fmt: skip
+        assert get(f"/s/{link.code}", method=method, headers=headers)["status"] == 302
+        (fast,) = spooled_lines()
+        fields = dict(zip(CLICK_COLUMNS, fast.decode().split("\t"), strict=True))
+        seconds, _, millis = fields["ts"].partition(".")
+        assert seconds.isdigit() and len(millis) == 3 and millis.isdigit()
+        assert len(fields["event_id"]) == 32
+        ingest_memory_clear()  # the same click again, as the view path would record it
+        resolved = link_resolve(link.code)
+        assert resolved is not None
+        expected = click_line(
+            resolved, visitor, None, referrer, agent, "192.0.2.44", method,
+            {name.decode(): value.decode() for name, value in extra}, float(fields["ts"]) + 0.0004,
+        )  # fmt: skip
+        wanted = dict(zip(CLICK_COLUMNS, expected.rstrip("\n").split("\t"), strict=True))
+        assert {**fields, "event_id": ""} == {**wanted, "event_id": ""}
+    assert (fields["is_bot"], fields["bot_reason"]) == ("1", "prefetch")  # the last case

@@ -1,5 +1,6 @@
 """The click spool: clicks are on disk before their redirect is answered; a crash loses none."""
 
+import mmap
 import os
 import signal
 import subprocess
@@ -165,3 +166,166 @@ def test_a_store_process_that_cannot_start_is_not_retried_at_every_statement(tmp
         assert late.scalar("SELECT 41 + 1") == 42
     finally:
         late.close()
+
+
+class TextSink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, int]] = []
+
+    def __call__(self, text: bytes, lines: int) -> None:
+        self.calls.append((text, lines))
+
+
+def test_own_segments_go_to_the_text_sink_whole_and_adopted_ones_line_by_line(tmp_path: Path) -> None:
+    (tmp_path / "clicks-1-1.tsv").write_bytes(line(0).encode() + b"\0" * 64)  # a dead process's
+    spool = ClickSpool(tmp_path, segment_bytes=4096)
+    for n in range(1, 30):
+        spool.append(line(n))
+    sink, text_sink = Sink(), TextSink()
+    assert spool.drain(sink, max_lines=1000, text_sink=text_sink) == 30
+    assert sink.calls == [([line(0).rstrip("\n").encode()], True)]
+    assert len(text_sink.calls) > 1  # one call per segment, in order
+    assert b"".join(text for text, _ in text_sink.calls) == "".join(line(n) for n in range(1, 30)).encode()
+    assert [text.count(b"\n") for text, _ in text_sink.calls] == [lines for _, lines in text_sink.calls]
+    assert (spool.appended, spool.stored, spool.pending(), spool.adopted) == (29, 29, 0, 1)
+
+
+def test_a_click_holding_a_sealed_segment_writes_to_the_next_one(tmp_path: Path) -> None:
+    spool = ClickSpool(tmp_path)
+    spool.append(line(1))
+    stale = spool._view  # what a click read just before the flusher sealed the segment
+    assert stale is not None
+    with spool._lock:
+        spool._seal_locked()
+    with pytest.raises(ValueError):
+        stale.write(line(2).encode())  # a sealed segment takes no more lines...
+    spool.append(line(2))  # ...so the click goes to a new segment
+    sink = Sink()
+    assert spool.drain(sink, max_lines=1000) == 2
+    assert [stored for lines, _ in sink.calls for stored in lines] == [
+        line(n).rstrip("\n").encode() for n in (1, 2)
+    ]
+
+
+def test_a_line_written_between_reading_the_position_and_sealing_is_kept(tmp_path: Path) -> None:
+    spool = ClickSpool(tmp_path)
+    spool.append(line(1))
+    opened = spool._view
+    assert opened is not None
+    view: mmap.mmap = opened
+    real_tell = view.tell
+
+    class Racing:
+        """The mapping as the sealer sees it, with a click writing right after it read the position."""
+
+        def tell(self) -> int:
+            position = real_tell()
+            view.write(line(2).encode())
+            return position
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(view, name)
+
+        def __len__(self) -> int:
+            return len(view)
+
+    spool._view = Racing()  # type: ignore[assignment]
+    with spool._lock:
+        spool._seal_locked()
+    sink = Sink()
+    assert spool.drain(sink, max_lines=1000) == 2
+    assert [stored for lines, _ in sink.calls for stored in lines] == [
+        line(n).rstrip("\n").encode() for n in (1, 2)
+    ]
+
+
+def test_appends_from_many_threads_while_draining_lose_and_repeat_no_line(tmp_path: Path) -> None:
+    import threading
+
+    spool = ClickSpool(tmp_path, segment_bytes=64 * 1024)  # many segments fill up during the run
+    sink, text_sink = Sink(), TextSink()
+    writers, per_writer = 4, 3000
+    done = threading.Event()
+
+    def write(first: int) -> None:
+        for n in range(first, first + per_writer):
+            spool.append(line(n))
+
+    def drain() -> None:
+        while not done.is_set():
+            spool.drain(sink, max_lines=1000, text_sink=text_sink)
+
+    threads = [threading.Thread(target=write, args=(w * per_writer,)) for w in range(writers)]
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    drainer.join()
+    spool.drain(sink, max_lines=1000, text_sink=text_sink)
+    stored = b"".join(text for text, _ in text_sink.calls).split(b"\n")[:-1]
+    stored += [stored_line for lines, _ in sink.calls for stored_line in lines]
+    assert sorted(stored) == sorted(line(n).rstrip("\n").encode() for n in range(writers * per_writer))
+    assert (spool.appended, spool.stored, spool.pending()) == (writers * per_writer, writers * per_writer, 0)
+    assert list(tmp_path.glob("clicks-*.tsv")) == []
+
+
+def test_a_full_segment_says_so_and_the_write_buffer_flushes_at_once(tmp_path: Path) -> None:
+    import time
+
+    from weituan.tracking.buffer import WriteBuffer
+    from weituan.tracking.spool import APPENDED, FULL, OPENED
+
+    spool = ClickSpool(tmp_path, segment_bytes=len(line(0)) * 3)
+    assert [spool.append(line(n)) for n in range(4)] == [OPENED, APPENDED, APPENDED, FULL]
+    stored: list[bytes] = []
+    buffer = WriteBuffer(
+        lambda rows: None,
+        interval=3600,
+        spill_dir=None,
+        clicks=ClickSpool(tmp_path / "buffer", segment_bytes=len(line(0)) * 3),
+        click_sink=lambda lines, may_exist: stored.extend(lines),
+        click_text_sink=lambda text, lines: stored.extend(text.split(b"\n")[:-1]),
+    )
+    try:
+        for n in range(4):  # the fourth click opens a second segment: the first is full
+            buffer.add_click(line(n))
+        deadline = time.monotonic() + 10
+        while len(stored) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stored == [line(n).rstrip("\n").encode() for n in range(4)]  # long before the interval
+    finally:
+        buffer.stop()
+
+
+def test_a_whole_segment_with_a_bad_line_is_stored_line_by_line(store: Any) -> None:
+    from weituan.tracking.services.ingest import click_text_store
+
+    text = (line(1) + "not\ta\tclick\n" + line(2)).encode()
+    assert click_text_store(text, 3) == 2
+    assert count("SELECT count() FROM events") == 2
+    assert click_text_store((line(3) + line(4)).encode(), 2) == 2
+    assert count("SELECT count() FROM events") == 4
+
+
+# The child only takes two ids and writes them to a pipe: no lock another thread could hold.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_event_ids_are_one_sequence_and_a_forked_child_has_its_own() -> None:
+    from weituan.tracking import rows
+
+    first, second, third = rows.new_event_id(), rows.event_id_next(), rows.new_event_id()
+    assert len({first, second, third}) == 3 and len({first[:16], second[:16], third[:16]}) == 1
+    assert [int(x[16:], 16) for x in (first, second, third)] == [int(first[16:], 16) + n for n in range(3)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: both ways of taking an id use the child's prefix
+        os.write(write, f"{rows.event_id_next()} {rows.new_event_id()}".encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child_ids = pipe.read().split()
+    assert len(child_ids) == 2 and {x[:16] for x in child_ids} != {first[:16]}
+    assert child_ids[0][:16] == child_ids[1][:16]
