@@ -38,18 +38,28 @@ def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
     return count
 
 
+_HIT_SQL: dict[str, str] = {}
+
+
+def _hit_sql() -> str:
+    sql = _HIT_SQL.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        rows, name, start, count = (
+            quote(n) for n in (RateLimitWindow._meta.db_table, "key", "window_start", "count")
+        )
+        sql = _HIT_SQL[connection.vendor] = (
+            f"INSERT INTO {rows} ({name}, {start}, {count}) VALUES (%s, %s, 1)"  # noqa: S608
+            f" ON CONFLICT ({name}, {start}) DO UPDATE SET {count} = {rows}.{count} + 1 RETURNING {count}"
+        )
+    return sql
+
+
 def _db_hit(key: str, window_start: int) -> int:
     """Count one request in the window's row and return the count: one upsert, atomic on its own, so it
-    needs no transaction of its own (inside the caller's, it commits with it)."""
-    quote = connection.ops.quote_name
-    rows, name, start, count = (
-        quote(n) for n in (RateLimitWindow._meta.db_table, "key", "window_start", "count")
-    )
+    needs no transaction of its own (inside the caller's, it commits with it). On SQLite it runs while
+    the post's write lock is held, so its text is made once."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {rows} ({name}, {start}, {count}) VALUES (%s, %s, 1)"  # noqa: S608
-            f" ON CONFLICT ({name}, {start}) DO UPDATE SET {count} = {rows}.{count} + 1 RETURNING {count}",
-            [key, window_start],
-        )
+        cursor.execute(_hit_sql(), [key, window_start])
         row = cursor.fetchone()
     return int(row[0])

@@ -46,6 +46,7 @@ from weituan.core.front import (
     scope_header,
     wsgi_start,
 )
+from weituan.core.sqlite_checkpoint import checkpoints_held
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Ans
         return None
     if user is None:
         return None
-    return _answer(request, user, _sides)
+    # On SQLite the write queues for the write lock; the log's checkpoint waits until it is released.
+    with checkpoints_held():
+        return _answer(request, user, _sides)
 
 
 def _caller(request: HttpRequest, token: str, sides: MiddlewareSides) -> Any:

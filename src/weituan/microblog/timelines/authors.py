@@ -82,13 +82,28 @@ def author_key(author_id: int) -> str:
     return rkey("tl", "author", author_id)
 
 
-def author_index_add(entry: Entry) -> bool:
-    """Add a new post to its author's index, if the index exists; True when it was added."""
+def _add_script() -> Any:
     client = get_redis()
     script = _add_scripts.get(id(client))
     if script is None:  # registered once per client, then sent by hash
         script = _add_scripts[id(client)] = client.register_script(_ADD_LUA)
-    return bool(script(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP]))
+    return script
+
+
+def author_index_add(entry: Entry) -> bool:
+    """Add a new post to its author's index, if the index exists; True when it was added."""
+    return bool(_add_script()(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP]))
+
+
+def author_index_add_many(entries: Sequence[Entry]) -> list[bool]:
+    """`author_index_add` of each entry, in one pipelined round trip; whether each was added."""
+    if not entries:
+        return []
+    script = _add_script()
+    pipe = get_redis().pipeline(transaction=False)
+    for entry in entries:
+        script(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP], client=pipe)
+    return [bool(added) for added in pipe.execute()]
 
 
 def author_index_remove(*, post_id: int, author_id: int) -> None:

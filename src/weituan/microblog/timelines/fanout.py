@@ -7,7 +7,9 @@ one done, so a task retried after a crash resumes where it stopped; delivering a
 harmless (a unique row, or the same sorted-set member), so the job is idempotent.
 """
 
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +22,12 @@ from django.utils import timezone
 
 from weituan.core.ids import id_at
 from weituan.core.redis import redis_enabled
+from weituan.core.rows import fetch_rows
+from weituan.core.sqlite_checkpoint import checkpoints_held
+from weituan.core.sqlite_writer import sqlite_writer
 from weituan.core.states import advance
 from weituan.microblog.models import AccountStats, Follow, Mute, Post, PostKind
-from weituan.microblog.timelines.authors import author_index_add, author_index_remove
+from weituan.microblog.timelines.authors import author_index_add, author_index_add_many, author_index_remove
 from weituan.microblog.timelines.models import FANOUT_GRAPH, FanoutJob, TimelineState
 from weituan.microblog.timelines.store import Entry, timeline_store
 
@@ -64,23 +69,47 @@ def _table(model: type[Model]) -> str:
 _STATE, _CURSOR = '"state"', '"cursor"'
 
 
+def _any_of(ids: Sequence[int]) -> tuple[str, Any]:
+    """A condition's right side matching any of `ids` as one parameter (an array on PostgreSQL, a JSON
+    list on SQLite), so a statement's text, and with it its prepared plan, is the same for any number."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s::bigint[])", list(ids)
+    return "IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))
+
+
+def _active_followers_sql(match: str) -> str:
+    # EXISTS probes the follower's state row by key for each follow; the IN form it replaced hashed every
+    # reader's state row on each delivery (all of them, once every account reads its timeline).
+    return (
+        f"SELECT f.followee_id, f.follower_id FROM {_table(Follow)} f WHERE f.followee_id {match}"  # noqa: S608
+        f" AND EXISTS (SELECT 1 FROM {_table(TimelineState)} s WHERE s.user_id = f.follower_id"
+        " AND s.last_read_at >= %s AND s.built_at IS NOT NULL)"
+        f" AND NOT EXISTS (SELECT 1 FROM {_table(Mute)} m WHERE m.muted_id = f.followee_id"
+        " AND m.muter_id = f.follower_id)"
+    )
+
+
 def active_follower_ids(author_id: int, after: int) -> list[int]:
     """The followers of `author_id` above id `after` who read their home timeline lately, in id order.
 
     One query for the whole list (a semi-join evaluated once is far cheaper than once per batch).
     Followers who muted the author are left out: their reads would drop the entry anyway.
     """
-    sql = (
-        f"SELECT f.follower_id FROM {_table(Follow)} f WHERE f.followee_id = %s AND f.follower_id > %s"  # noqa: S608
-        f" AND f.follower_id IN (SELECT s.user_id FROM {_table(TimelineState)} s"
-        " WHERE s.last_read_at >= %s AND s.built_at IS NOT NULL)"
-        f" AND NOT f.follower_id IN (SELECT m.muter_id FROM {_table(Mute)} m WHERE m.muted_id = %s)"
-        " ORDER BY f.follower_id"
-    )
+    sql = _active_followers_sql("= %s") + " AND f.follower_id > %s ORDER BY f.follower_id"
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [author_id, after, cutoff, author_id])
-        return [row[0] for row in cursor.fetchall()]
+    return [row[1] for row in fetch_rows(sql, [author_id, cutoff, after])]
+
+
+def active_followers_of(author_ids: Sequence[int]) -> dict[int, list[int]]:
+    """`active_follower_ids` of each of `author_ids` from the start, in one statement: author -> the
+    followers in id order (an author without any is left out)."""
+    match, ids = _any_of(sorted(set(author_ids)))
+    sql = _active_followers_sql(match) + " ORDER BY f.followee_id, f.follower_id"
+    cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
+    found: dict[int, list[int]] = {}
+    for author_id, follower_id in fetch_rows(sql, [ids, cutoff]):
+        found.setdefault(author_id, []).append(follower_id)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +124,12 @@ class _Start:
     cursor: int
 
 
-def _delivery_start(post_id: int) -> _Start | None:
-    """One statement: the entry of a live original post or repost with what its delivery needs; None
-    for comments, deleted and missing posts."""
+def _delivery_starts(post_ids: Sequence[int]) -> dict[int, _Start]:
+    """One statement: what the delivery of each of `post_ids` starts from, by post id; comments, deleted
+    and missing posts are left out. Like the statements below, it is prepared once per PostgreSQL
+    connection: planning them cost the worker more than running them."""
     posts, stats, states, jobs = (_table(m) for m in (Post, AccountStats, TimelineState, FanoutJob))
+    match, ids = _any_of(post_ids)
     sql = (
         "SELECT p.id, p.author_id, COALESCE(r.author_id, p.author_id),"  # noqa: S608
         f" (SELECT a.followers_count FROM {stats} a WHERE a.user_id = p.author_id),"
@@ -106,22 +137,25 @@ def _delivery_start(post_id: int) -> _Start | None:
         " AND s.built_at IS NOT NULL),"
         f" j.{_STATE}, j.{_CURSOR} FROM {posts} p LEFT JOIN {posts} r ON r.id = p.root_id"
         f" LEFT JOIN {jobs} j ON j.post_id = p.id"
-        " WHERE p.id = %s AND p.kind IN (%s, %s) AND p.deleted_at IS NULL"
+        f" WHERE p.id {match} AND p.kind IN (%s, %s) AND p.deleted_at IS NULL"
     )
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [cutoff, post_id, *HOME_KINDS])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    post_id, author_id, origin_author_id, followers, author_active, state, cursor_at = row
-    return _Start(
-        entry=Entry(post_id, author_id, origin_author_id),
-        followers=followers or 0,
-        author_active=author_active is not None,
-        state=state,
-        cursor=cursor_at or 0,
-    )
+    starts: dict[int, _Start] = {}
+    for row in fetch_rows(sql, [cutoff, ids, *HOME_KINDS]):
+        post_id, author_id, origin_author_id, followers, author_active, state, cursor_at = row
+        starts[post_id] = _Start(
+            entry=Entry(post_id, author_id, origin_author_id),
+            followers=followers or 0,
+            author_active=author_active is not None,
+            state=state,
+            cursor=cursor_at or 0,
+        )
+    return starts
+
+
+def _delivery_start(post_id: int) -> _Start | None:
+    """What the delivery of `post_id` starts from; None for comments, deleted and missing posts."""
+    return _delivery_starts([post_id]).get(post_id)
 
 
 def _job_create(entry: Entry, state: str) -> bool:
@@ -131,10 +165,63 @@ def _job_create(entry: Entry, state: str) -> bool:
     sql = (
         f"INSERT INTO {_table(FanoutJob)} (post_id, author_id, {_STATE}, state_changed_at, {_CURSOR},"  # noqa: S608
         " delivered, created_at) VALUES (%s, %s, %s, %s, 0, 0, %s) ON CONFLICT (post_id) DO NOTHING"
+        " RETURNING post_id"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [entry.post_id, entry.author_id, state, now, now])
-        return cursor.rowcount == 1
+    return bool(fetch_rows(sql, [entry.post_id, entry.author_id, state, now, now]))
+
+
+def _columns_source(columns: Sequence[tuple[str, list[int]]]) -> tuple[str, list[Any]]:
+    """A row source of integer columns ((name, values), all as long) and its parameters: `unnest` of one
+    array per column on PostgreSQL, one JSON list of rows on SQLite. The names are this module's own."""
+    names = ", ".join(name for name, _ in columns)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(["%s::bigint[]"] * len(columns))
+        return f"SELECT * FROM unnest({arrays}) AS v({names})", [values for _, values in columns]  # noqa: S608
+    picks = ", ".join(
+        f"json_extract(value, '$[{index}]') AS {name}" for index, (name, _) in enumerate(columns)
+    )
+    rows = [list(row) for row in zip(*(values for _, values in columns), strict=True)]
+    return f"SELECT {picks} FROM json_each(%s)", [json.dumps(rows)]  # noqa: S608
+
+
+def _jobs_start(entries: Sequence[Entry]) -> set[int]:
+    """Make the jobs of new posts directly in `delivering` (as `_job_create` makes one), in one
+    statement; returns the posts whose job was made here (the others had one already)."""
+    FANOUT_GRAPH.check("pending", "delivering")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    source, params = _columns_source(
+        [
+            ("post_id", [entry.post_id for entry in entries]),
+            ("author_id", [entry.author_id for entry in entries]),
+        ]
+    )
+    sql = (
+        f"INSERT INTO {_table(FanoutJob)} (post_id, author_id, {_STATE}, state_changed_at, {_CURSOR},"  # noqa: S608
+        f" delivered, created_at) SELECT v.post_id, v.author_id, %s, %s, 0, 0, %s FROM ({source}) v"
+        " WHERE true ON CONFLICT (post_id) DO NOTHING RETURNING post_id"
+    )
+    return {row[0] for row in fetch_rows(sql, ["delivering", now, now, *params])}
+
+
+def _jobs_finish(progress: Sequence[tuple[int, int, int]]) -> set[int]:
+    """Record the single batch of each job ((post id, last follower, entries delivered)) and move it to
+    delivered, as `_job_progress` does with a last batch, in one statement; returns the posts whose job
+    moved (the others were withdrawn meanwhile)."""
+    FANOUT_GRAPH.check("delivering", "delivered")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    source, params = _columns_source(
+        [
+            ("job_post", [post_id for post_id, _, _ in progress]),
+            ("last_id", [last_id for _, last_id, _ in progress]),
+            ("added", [added for _, _, added in progress]),
+        ]
+    )
+    sql = (
+        f"UPDATE {_table(FanoutJob)} SET {_CURSOR} = v.last_id, delivered = delivered + v.added,"  # noqa: S608
+        f" {_STATE} = %s, state_changed_at = %s FROM ({source}) v"
+        f" WHERE post_id = v.job_post AND {_STATE} = %s RETURNING post_id"
+    )
+    return {row[0] for row in fetch_rows(sql, ["delivered", now, *params, "delivering"])}
 
 
 def _job_progress(post_id: int, cursor_at: int, delivered: int, *, last: bool) -> bool:
@@ -150,9 +237,7 @@ def _job_progress(post_id: int, cursor_at: int, delivered: int, *, last: bool) -
         f"UPDATE {_table(FanoutJob)} SET {_CURSOR} = %s, delivered = delivered + %s{finish}"  # noqa: S608
         f" WHERE post_id = %s AND {_STATE} = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, post_id, "delivering"])
-        return cursor.rowcount == 1
+    return bool(fetch_rows(sql + " RETURNING post_id", [*values, post_id, "delivering"]))
 
 
 def fanout_deliver(*, post_id: int) -> int:
@@ -207,6 +292,73 @@ def fanout_deliver(*, post_id: int) -> int:
             return written
     log.debug("fan-out of post %s wrote %s entries", post_id, written)
     return written
+
+
+def fanout_deliver_many(*, post_ids: Sequence[int]) -> dict[int, int]:
+    """`fanout_deliver` of each of `post_ids`, the common case done for all of them together; returns
+    the entries written per post.
+
+    A burst of posts is mostly new posts (no job yet) by authors with at most FANOUT_BATCH followers and
+    under the threshold: for those, one statement reads where each starts, one makes their jobs, one
+    reads the active followers of all their authors, one round trip to the store delivers the lot, and
+    one statement finishes the jobs, instead of a handful of each per post. Any other post (a job there
+    already, a high-follower author, more than one batch of followers) goes through `fanout_deliver` on
+    its own. Each post ends as its own `fanout_deliver` would leave it; a job withdrawn meanwhile has
+    its entries taken back out, as there.
+    """
+    wanted = list(dict.fromkeys(post_ids))
+    written = dict.fromkeys(wanted, 0)
+    starts = _delivery_starts(wanted) if wanted else {}
+    limit = min(settings.FANOUT_FOLLOWER_THRESHOLD, FANOUT_BATCH)
+    simple: list[_Start] = []
+    for post_id in wanted:
+        start = starts.get(post_id)
+        if start is None or start.state in FANOUT_FINISHED:
+            continue
+        if start.state is None and start.followers <= limit:
+            simple.append(start)
+        else:
+            written[post_id] = fanout_deliver(post_id=post_id)
+    if not simple:
+        return written
+    store = timeline_store()
+    if redis_enabled():
+        author_index_add_many([start.entry for start in simple])
+    # On SQLite the writes queue for the write lock as posts do (rather than poll for it while posts
+    # wait), and the log's checkpoint waits until they are done.
+    with checkpoints_held(writes=len(simple)):
+        # The authors see their own posts at once, as `fanout_deliver` has them.
+        own = [([start.entry.author_id], start.entry) for start in simple if start.author_active]
+        for (_, entry), count in zip(own, store.deliver_many(own), strict=True):
+            written[entry.post_id] += count
+        _deliver_fresh(simple, store, written)
+    return written
+
+
+def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) -> None:
+    """The bulk part of `fanout_deliver_many` for new posts (see there), adding to `written`."""
+    with sqlite_writer():
+        made = _jobs_start([start.entry for start in simple])
+    for start in simple:
+        if start.entry.post_id not in made:  # made meanwhile by another run: on from where it stands
+            written[start.entry.post_id] = fanout_deliver(post_id=start.entry.post_id)
+    fresh = [start.entry for start in simple if start.entry.post_id in made]
+    if not fresh:
+        return
+    followers = active_followers_of([entry.author_id for entry in fresh])
+    batches = {entry.post_id: followers.get(entry.author_id, []) for entry in fresh}
+    reaching = [(batches[entry.post_id], entry) for entry in fresh if batches[entry.post_id]]
+    delivered = dict.fromkeys(batches, 0)
+    for (_, entry), count in zip(reaching, store.deliver_many(reaching), strict=True):
+        delivered[entry.post_id] = count
+    with sqlite_writer():
+        moved = _jobs_finish(
+            [(post_id, batch[-1] if batch else 0, delivered[post_id]) for post_id, batch in batches.items()]
+        )
+    for post_id, batch in batches.items():
+        written[post_id] += delivered[post_id]
+        if post_id not in moved and batch:  # withdrawn while delivering: take the entries back out
+            store.remove_post(post_id, batch)
 
 
 def fanout_withdraw(*, post_id: int, author_id: int) -> None:

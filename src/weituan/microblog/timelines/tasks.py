@@ -1,5 +1,7 @@
 """Background tasks of the timelines: deliver a post to followers' home timelines, or take it back out."""
 
+import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +11,8 @@ from django.tasks import Task, TaskContext, TaskResultStatus, task
 from django.utils import timezone
 
 from weituan.core.tasks import enqueue_on_commit
+
+log = logging.getLogger(__name__)
 
 # A fan-out task run by the database backend's worker also runs up to this many fan-out tasks queued
 # behind it (see `fanout_queued_run`).
@@ -32,16 +36,16 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
     in a transaction of its own, then recording its end) cost more than a small delivery. Here the
     waiting tasks of the same path and queue go through the same steps for all of them at once: claimed
     with SKIP LOCKED (so no other worker runs them) and marked running by `worker_id` in one
-    transaction, each delivered and announced with the worker's signals, then the successful ones
-    recorded in one UPDATE (a failed one on its own, as the worker records it). A crash in between
-    leaves them running, as the worker would.
+    transaction, announced with the worker's signals, delivered together (`fanout_deliver_many`), then
+    the successful ones recorded in one UPDATE (a failed one on its own, as the worker records it). A
+    crash in between leaves them running, as the worker would.
     """
     from django.tasks.signals import task_finished, task_started
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
     from django_tasks_db.utils import exclusive_transaction
 
-    from weituan.microblog.timelines.fanout import fanout_deliver
+    from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many
 
     backend = fanout_deliver_task.get_backend()
     if not isinstance(backend, DatabaseBackend):
@@ -60,23 +64,46 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
     with exclusive_transaction(alias):
         taken = list(waiting.select_for_update(skip_locked=True)[:most])
         started = timezone.now()
+        # One UPDATE per distinct list of earlier workers (a first run has none, so nearly always one),
+        # rather than one CASE per row and column.
+        by_workers: dict[str, list[Any]] = {}
         for row in taken:
             row.status = TaskResultStatus.RUNNING
             row.started_at = started
             row.worker_ids = [*row.worker_ids, worker_id]
-        if taken:
-            DBTaskResult.objects.using(alias).bulk_update(taken, ["status", "started_at", "worker_ids"])
+            by_workers.setdefault(json.dumps(row.worker_ids), []).append(row)
+        for rows in by_workers.values():
+            DBTaskResult.objects.using(alias).filter(id__in=[row.id for row in rows]).update(
+                status=TaskResultStatus.RUNNING, started_at=started, worker_ids=rows[0].worker_ids
+            )
     sender = type(backend)
-    done = []
+
+    def failed(row: Any, exc: Exception) -> None:
+        row.set_failed(exc)
+        task_finished.send(sender=sender, task_result=row.task_result)
+
+    posts: list[tuple[Any, int]] = []
     for row in taken:
         task_started.send(sender=sender, task_result=row.task_result)
         try:
-            fanout_deliver(post_id=row.args_kwargs["kwargs"]["post_id"])
+            posts.append((row, int(row.args_kwargs["kwargs"]["post_id"])))
         except Exception as exc:
-            row.set_failed(exc)
-            task_finished.send(sender=sender, task_result=row.task_result)
-            continue
-        done.append(row)
+            failed(row, exc)
+    done = []
+    try:
+        fanout_deliver_many(post_ids=[post_id for _, post_id in posts])
+        done = [row for row, _ in posts]
+    except Exception:
+        # Which post failed is not known: each is delivered again on its own (delivering twice is
+        # harmless), so a failure is recorded on its own task only.
+        log.warning("fan-out of %s queued posts together failed; delivering each alone", len(posts))
+        for row, post_id in posts:
+            try:
+                fanout_deliver(post_id=post_id)
+            except Exception as exc:
+                failed(row, exc)
+                continue
+            done.append(row)
     if done:
         finished = timezone.now()
         DBTaskResult.objects.using(alias).filter(id__in=[row.id for row in done]).update(

@@ -8,6 +8,7 @@ from django_tasks_db.models import DBTaskResult
 
 from weituan.core.worker import make_worker
 from weituan.microblog.services.posts import post_create
+from weituan.microblog.timelines import fanout
 from weituan.microblog.timelines.models import FanoutJob
 from weituan.microblog.timelines.queries import home_timeline_ids
 from weituan.microblog.timelines.tasks import fanout_deliver_task
@@ -72,3 +73,24 @@ def test_a_failing_task_taken_along_is_recorded_failed_and_the_rest_delivered(
     assert statuses.pop(DBTaskResult.objects.get(id=broken).id) == "FAILED"
     assert set(statuses.values()) == {"SUCCESSFUL"}
     assert DBTaskResult.objects.get(id=broken).exception_class_path == "builtins.KeyError"
+
+
+def test_when_delivering_together_fails_each_task_is_delivered_alone(
+    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: Any
+) -> None:
+    (reader,) = people(1)
+    follow(reader, merchant)
+    home_timeline_ids(reader.pk)
+    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
+    DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
+
+    def broken(*, post_ids: Any) -> Any:
+        raise RuntimeError("the store went away for a moment")
+
+    monkeypatch.setattr(fanout, "fanout_deliver_many", broken)
+    worker = _run_worker()
+
+    assert worker._run_tasks == 1
+    assert stored(reader) == [post.id for post in reversed(posts)]
+    assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
+    assert sorted(FanoutJob.objects.values_list("state", "delivered")) == [("delivered", 1)] * 3
