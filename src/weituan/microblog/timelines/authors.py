@@ -13,7 +13,7 @@ pages stay exact. Without Redis, reads go to the posts table (`home.authors_post
 
 import heapq
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from weituan.core.redis import get_redis, rkey
 from weituan.microblog.timelines.store import Bounds, Entry, entry_of_member, member_of
@@ -157,12 +157,24 @@ def authors_recent(
         return []
     if bounds.ascending:
         return read_posts(author_ids, bounds, count)
+    script, keys, args = authors_recent_call(author_ids, bounds, count)
+    return authors_recent_reply(script(keys=keys, args=args), author_ids, bounds, count, read_posts)
+
+
+def authors_recent_call(
+    author_ids: Sequence[int], bounds: Bounds, count: int
+) -> tuple[Any, list[str], list[Any]]:
+    """`authors_recent` (newest first, not ascending) as the (script, keys, args) to run, for sending with
+    other calls (`scripts_run`); `authors_recent_reply` finishes it from the reply."""
     high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
     low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
     keys = [author_key(author_id) for author_id in author_ids]
-    reply = cast(
-        list[Any], get_redis().eval(_MERGE_LUA, len(keys), *keys, high, low, count, AUTHOR_INDEX_CAP)
-    )
+    return _merge_script(), keys, [high, low, count, AUTHOR_INDEX_CAP]
+
+
+def authors_recent_reply(
+    reply: Any, author_ids: Sequence[int], bounds: Bounds, count: int, read_posts: ReadPosts
+) -> list[Entry]:
     marks, members = reply[0], reply[1]
     lists: list[list[Entry]] = [[entry_of_member(member) for member in members]]
     missing = [author_id for author_id, mark in zip(author_ids, marks, strict=True) if mark == 1]

@@ -18,13 +18,13 @@ from django.utils import timezone
 
 from weituan.accounts.models import AccessToken, User
 from weituan.accounts.tokens import token_hash
-from weituan.core.redis import redis_enabled
+from weituan.core.redis import redis_enabled, scripts_run
 from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
-from weituan.microblog.timelines.authors import authors_recent
+from weituan.microblog.timelines.authors import authors_recent, authors_recent_call, authors_recent_reply
 from weituan.microblog.timelines.fanout import HOME_KINDS, active_cutoff
 from weituan.microblog.timelines.models import TimelineState
-from weituan.microblog.timelines.store import Bounds, Entry, timeline_store
+from weituan.microblog.timelines.store import Bounds, Entry, RedisTimelineStore, timeline_store
 
 # Reading a few more entries than asked absorbs those dropped for a block or mute made since delivery.
 READ_SLACK = 10
@@ -287,15 +287,35 @@ def home_timeline_ids_in(
 ) -> list[int]:
     """`home_timeline_ids` with the read context already in hand (see `token_read_context`)."""
     bounds = bounds_of(max_id, since_id, min_id)
+    store = timeline_store()
     stored: list[Entry] | None = None
-    if context.built:
-        stored = timeline_store().read(user_id, bounds, limit + READ_SLACK)
-        if stored is not None and context.stamp_due:
-            TimelineState.objects.filter(user_id=user_id).update(last_read_at=timezone.now())
+    merged: list[Entry] | None = None
+    if (
+        context.built
+        and context.merged_authors
+        and not bounds.ascending
+        and isinstance(store, RedisTimelineStore)
+    ):
+        # The timeline and the big authors' indexes in one round trip.
+        authors = context.merged_authors
+        timeline_reply, authors_reply = scripts_run(
+            [
+                store.read_call(user_id, bounds, limit + READ_SLACK),
+                authors_recent_call(authors, bounds, limit),
+            ]
+        )
+        stored = store.read_reply(timeline_reply, bounds)
+        merged = authors_recent_reply(authors_reply, authors, bounds, limit, authors_posts)
+    elif context.built:
+        stored = store.read(user_id, bounds, limit + READ_SLACK)
+    if stored is not None and context.stamp_due:
+        TimelineState.objects.filter(user_id=user_id).update(last_read_at=timezone.now())
     if stored is None:
         stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden)
     lists: list[Sequence[Entry]] = [stored]
-    if context.merged_authors:
+    if merged is not None:
+        lists.append(merged)
+    elif context.merged_authors:
         if redis_enabled():
             lists.append(authors_recent(context.merged_authors, bounds, limit, authors_posts))
         else:

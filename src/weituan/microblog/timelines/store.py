@@ -11,7 +11,7 @@ missing key means "rebuild on read", an empty built timeline still exists.
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -330,11 +330,20 @@ class RedisTimelineStore:
         pipe.execute()
 
     def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
+        script, keys, args = self.read_call(user_id, bounds, count)
+        return self.read_reply(script(keys=keys, args=args), bounds)
+
+    def read_call(self, user_id: int, bounds: Bounds, count: int) -> tuple[Any, list[str], list[Any]]:
+        """`read` as the (script, keys, args) to run, for sending with other calls (`scripts_run`);
+        `read_reply` makes its reply the entries."""
         high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
         # ';' sorts just after ':', so "(<id>;" excludes every member of post <id> itself.
         low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
         # One script call, one string back: parsing a reply per member cost more than the read.
-        joined = self._read(keys=[home_key(user_id)], args=[high, low, count, 1 if bounds.ascending else 0])
+        return self._read, [home_key(user_id)], [high, low, count, 1 if bounds.ascending else 0]
+
+    @staticmethod
+    def read_reply(joined: Any, bounds: Bounds) -> list[Entry] | None:
         if joined is None:
             return None
         text = joined.decode() if isinstance(joined, bytes) else str(joined)

@@ -5,6 +5,7 @@ from typing import Any, cast
 import pytest
 
 from weituan.core.redis import get_redis
+from weituan.core.testing import make_user
 from weituan.microblog.services.posts import post_delete
 from weituan.microblog.timelines import authors
 from weituan.microblog.timelines.authors import author_key
@@ -77,3 +78,19 @@ def test_pages_below_a_full_index_are_exact(
         assert _indexed(merchant) == ids[:3]  # the cap holds, deeper pages came from the posts table
     assert home_timeline_ids(readers[0].pk, min_id=ids[5], limit=2) == [ids[3], ids[4]]
     assert home_timeline_ids(readers[0].pk, since_id=ids[2], limit=5) == [ids[0], ids[1]]
+
+
+def test_a_read_with_big_authors_after_the_scripts_were_flushed(
+    backend: str, big_author: Any, follow: Any, post_as: Any
+) -> None:
+    merchant, readers = big_author
+    friend = make_user("small_friend")
+    follow(readers[0], friend)
+    ordinary = post_as(friend, "small author")  # delivered into the reader's stored timeline
+    big = post_as(merchant, "big author")  # merged in at read
+    assert home_timeline_ids(readers[0].pk) == [big.id, ordinary.id]
+    if backend == "redis":
+        # The timeline and the big authors' index are read in one round trip, by the scripts' hashes: a
+        # server that lost them (a restart, a flush) gets them loaded again.
+        get_redis().script_flush()
+    assert home_timeline_ids(readers[0].pk) == [big.id, ordinary.id]
