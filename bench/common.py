@@ -4,8 +4,11 @@ Every benchmark measures its baseline in the same run, because this machine is s
 ratios are what compare across runs, absolute figures only describe the run they came from.
 """
 
+import cProfile
+import io
 import json
 import os
+import pstats
 import re
 import shutil
 import signal
@@ -15,9 +18,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -117,6 +122,93 @@ def setup_django_for_profile(
     if redis:
         env["REDIS_URL"] = redis
     setup_django(Store("postgres" if postgres else "sqlite", path, env))
+
+
+def wsgi_post_json(application: Any, path: str, body: bytes, token: str, **headers: str) -> tuple[str, bytes]:
+    """POST `body` (JSON) to the WSGI `application` in this process with a bearer token and any other
+    `headers` (given as their WSGI names, HTTP_...); returns the status line and the body."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        **headers,
+    }
+    seen: list[str] = []
+    chunks = application(environ, lambda status, headers, *_: seen.append(status))
+    content = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return (seen[0] if seen else ""), content
+
+
+def profile_requests(
+    request: Callable[[int], None],
+    *,
+    count: int,
+    noun: str,
+    sort: str,
+    top: int,
+    no_profile: bool,
+    cpu_clock: bool = True,
+) -> None:
+    """What an in-process profile prints for `request(i)` (already warmed up): its statements, then
+    `count` of them timed (the process's CPU, and on PostgreSQL its backend's), then, unless
+    `no_profile`, a cProfile of `count` more on the CPU clock (or the wall clock)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        request(0)
+    print(f"statements per {noun}: {len(captured.captured_queries)}")
+    for query in captured.captured_queries:
+        print(f"  {query['time']}s  {query['sql'][:200]}")
+    backend_before = postgres_backend_cpu(connection)
+    started, before = time.perf_counter(), os.times()
+    for i in range(count):
+        request(i)
+    plain, after = time.perf_counter() - started, os.times()
+    backend_after = postgres_backend_cpu(connection)
+    user, system = (after.user - before.user) / count, (after.system - before.system) / count
+    print(
+        f"{count} {noun}s in {plain:.2f} s = {count / plain:,.0f}/s (in process, one thread);"
+        f" CPU per {noun} {user * 1000:.2f} ms user + {system * 1000:.2f} ms system,"
+        f" wall {plain / count * 1000:.2f} ms"
+    )
+    if backend_before is not None and backend_after is not None:
+        spent = (backend_after - backend_before) / count
+        print(f"PostgreSQL backend CPU per {noun}: {spent * 1000:.2f} ms (user + system, from /proc)")
+    if no_profile:
+        return
+    profiler = cProfile.Profile(time.process_time) if cpu_clock else cProfile.Profile()
+    profiler.enable()
+    for i in range(count):
+        request(i)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats(sort).print_stats(top)
+
+
+def postgres_backend_cpu(connection: Any) -> float | None:
+    """CPU seconds (user + system) the PostgreSQL backend serving `connection` has used, when the server
+    runs on this machine; None on SQLite or when its process cannot be read."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 SERVERS = ("uvicorn", "granian", "granian-asgi")

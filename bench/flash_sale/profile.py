@@ -10,12 +10,8 @@ on each run; the buyers and their tokens are kept in the store and reused.
 """
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +34,7 @@ def main() -> int:
     parser.add_argument("--no-profile", action="store_true", help="only count statements and time orders")
     args = parser.parse_args()
 
-    from bench.common import setup_django_for_profile
+    from bench.common import profile_requests, setup_django_for_profile, wsgi_post_json
 
     setup_django_for_profile(
         args.data_dir,
@@ -47,8 +43,6 @@ def main() -> int:
         extra={"WEITUAN_RATE_LIMIT_WRITES": "100000000"},
     )
 
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from weituan.accounts.models import User
@@ -90,75 +84,18 @@ def main() -> int:
 
     def order(i: int) -> None:
         counter[0] += 1
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_AUTHORIZATION": f"Bearer {tokens[i % len(tokens)]}",
-            "HTTP_IDEMPOTENCY_KEY": f"p{os.getpid()}-{deal_id}-{counter[0]}",
-        }
-        seen: list[str] = []
-        chunks = application(environ, lambda status, headers, *_: seen.append(status))
-        content = b"".join(chunks)
-        if hasattr(chunks, "close"):
-            chunks.close()
-        assert seen and seen[0].startswith("201"), (seen, content[:300])
+        key = f"p{os.getpid()}-{deal_id}-{counter[0]}"
+        status, content = wsgi_post_json(
+            application, path, body, tokens[i % len(tokens)], HTTP_IDEMPOTENCY_KEY=key
+        )
+        assert status.startswith("201"), (status, content[:300])
 
     for i in range(len(tokens)):  # warm: accounts made, scripts loaded, statements compiled
         order(i)
-    with CaptureQueriesContext(connection) as captured:
-        order(0)
-    print(f"statements per checkout: {len(captured.captured_queries)}")
-    for query in captured.captured_queries:
-        print(f"  {query['time']}s  {query['sql'][:160]}")
-
-    backend_before = _backend_cpu(connection)
-    started, before = time.perf_counter(), os.times()
-    for i in range(args.orders):
-        order(i)
-    plain, after = time.perf_counter() - started, os.times()
-    backend_after = _backend_cpu(connection)
-    user, system = (after.user - before.user) / args.orders, (after.system - before.system) / args.orders
-    print(
-        f"{args.orders} checkouts in {plain:.2f} s = {args.orders / plain:,.0f}/s (in process, one thread);"
-        f" CPU per checkout {user * 1000:.2f} ms user + {system * 1000:.2f} ms system,"
-        f" wall {plain / args.orders * 1000:.2f} ms"
+    profile_requests(
+        order, count=args.orders, noun="checkout", sort=args.sort, top=args.top, no_profile=args.no_profile
     )
-    if backend_before is not None and backend_after is not None:
-        spent = (backend_after - backend_before) / args.orders
-        print(f"PostgreSQL backend CPU per checkout: {spent * 1000:.2f} ms (user + system, from /proc)")
-    if args.no_profile:
-        return 0
-    profiler = cProfile.Profile(time.process_time)  # CPU time: waits on the database count nothing
-    profiler.enable()
-    for i in range(args.orders):
-        order(i)
-    profiler.disable()
-    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
     return 0
-
-
-def _backend_cpu(connection: Any) -> float | None:
-    """CPU seconds (user + system) the PostgreSQL backend serving `connection` has used, when the server
-    runs on this machine; None on SQLite or when its process cannot be read."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

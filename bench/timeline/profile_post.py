@@ -9,12 +9,8 @@ any fast path in front of Django is measured too), in this process, on one threa
 """
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -39,7 +35,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from bench.common import setup_django_for_profile
+    from bench.common import profile_requests, setup_django_for_profile, wsgi_post_json
 
     setup_django_for_profile(
         args.data_dir,
@@ -47,9 +43,6 @@ def main() -> int:
         redis=args.redis,
         extra={"WEITUAN_RATE_LIMIT_WRITES": "100000000"},
     )
-
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from bench.timeline.run import SCALES, pick_readers
     from weituan.accounts.models import User
@@ -66,51 +59,20 @@ def main() -> int:
     def post(i: int) -> None:
         counter[0] += 1
         body = f'{{"status": "拼团进行中 {os.getpid()}-{counter[0]} #双十一#"}}'.encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/api/v1/statuses",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_AUTHORIZATION": f"Bearer {tokens[i % len(tokens)]}",
-        }
-        seen: list[str] = []
-        chunks = application(environ, lambda status, headers, *_: seen.append(status))
-        content = b"".join(chunks)
-        if hasattr(chunks, "close"):
-            chunks.close()
-        assert seen and seen[0].startswith("200"), (seen, content[:300])
+        status, content = wsgi_post_json(application, "/api/v1/statuses", body, tokens[i % len(tokens)])
+        assert status.startswith("200"), (status, content[:300])
 
     for i in range(len(tokens)):  # warm: caches filled, topics made
         post(i)
-    with CaptureQueriesContext(connection) as captured:
-        post(0)
-    print(f"statements per post: {len(captured.captured_queries)}")
-    for query in captured.captured_queries:
-        print(f"  {query['time']}s  {query['sql'][:200]}")
-
-    started, cpu = time.perf_counter(), time.process_time()
-    for i in range(args.posts):
-        post(i)
-    plain, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(
-        f"{args.posts} posts in {plain:.2f} s = {args.posts / plain:,.0f} posts/s (in process, one thread);"
-        f" CPU {cpu / args.posts * 1000:.2f} ms per post"
+    profile_requests(
+        post,
+        count=args.posts,
+        noun="post",
+        sort=args.sort,
+        top=args.top,
+        no_profile=args.no_profile,
+        cpu_clock=args.cpu,
     )
-    if args.no_profile:
-        return 0
-    profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
-    profiler.enable()
-    for i in range(args.posts):
-        post(i)
-    profiler.disable()
-    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
     return 0
 
 

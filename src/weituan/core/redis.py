@@ -35,20 +35,26 @@ def rkey(*parts: object) -> str:
 
 
 def scripts_run(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
-    """Run registered scripts (script, keys, args) in one round trip, by hash, and return their replies
-    in order. A server that does not hold a script yet (a restart, a flush) gets them all loaded and
-    the calls sent once more. A script's own error is raised, as from a single call."""
-    for attempt in (1, 2):
-        pipe = get_redis().pipeline(transaction=False)
-        for script, keys, args in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        replies = pipe.execute(raise_on_error=False)
-        if attempt == 1 and any(isinstance(reply, NoScriptError) for reply in replies):
-            for script, _, _ in calls:
-                get_redis().script_load(script.script)
-            continue
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return list(replies)
-    raise AssertionError("unreachable")
+    """Run registered scripts (script, keys, args) in one round trip, by hash, on the client they were
+    registered with, and return their replies in order. A server that does not hold a script yet (a
+    restart, a flush) gets them loaded and the calls sent once more. A script's own error is raised,
+    as from a single call. (redis-py's own pipeline of scripts asks the server whether it holds them,
+    a round trip more, on every run.)"""
+    if not calls:
+        return []
+    replies = _by_hash(calls)
+    if any(isinstance(reply, NoScriptError) for reply in replies):
+        for script in {script.sha: script for script, _, _ in calls}.values():
+            script.registered_client.script_load(script.script)
+        replies = _by_hash(calls)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def _by_hash(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
+    pipe = calls[0][0].registered_client.pipeline(transaction=False)
+    for script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    return list(pipe.execute(raise_on_error=False))

@@ -24,19 +24,20 @@ _lock = threading.Lock()
 _writes = [0]  # queued writes of this process since its last checkpoint
 
 
-def _raw_sqlite(using: str) -> Any:
-    connection: Any = connections[using]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+def _raw_sqlite(database: Any) -> Any:
+    if database.vendor != "sqlite" or database.is_in_memory_db():
         return None
-    connection.ensure_connection()
-    return connection.connection
+    database.ensure_connection()
+    return database.connection
 
 
 @contextmanager
-def checkpoints_held(using: str = "default", *, writes: int = 1) -> Iterator[None]:
-    """Run the block (`writes` queued writes: posts, say) without checkpointing at its commits; after
+def checkpoints_held(database: Any = None, *, writes: int = 1) -> Iterator[None]:
+    """Run the block (`writes` queued writes: posts, say) on `database` (a connection of
+    `django.db.connections`, the default one unless given) without checkpointing at its commits; after
     it, a passive checkpoint once the process has made CHECKPOINT_EVERY of them since its last."""
-    raw = _raw_sqlite(using)
+    database = connections["default"] if database is None else database
+    raw = _raw_sqlite(database)
     if raw is None:
         yield
         return
@@ -46,12 +47,12 @@ def checkpoints_held(using: str = "default", *, writes: int = 1) -> Iterator[Non
     try:
         yield
     finally:
-        if connections[using].connection is raw:  # not closed after an error meanwhile
+        if database.connection is raw:  # not closed after an error meanwhile
             raw.execute(f"PRAGMA wal_autocheckpoint={int(automatic)}")
     with _lock:
         _writes[0] += writes
         due = _writes[0] >= CHECKPOINT_EVERY
         if due:
             _writes[0] = 0
-    if due and connections[using].connection is raw:
+    if due and database.connection is raw:
         raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -1,33 +1,54 @@
 """SQLite's WAL checkpoints held back from a queued writer's commits and run once enough writes are done."""
 
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper
 
 from weituan.core import sqlite_checkpoint
 from weituan.core.sqlite_checkpoint import CHECKPOINT_EVERY, checkpoints_held
 
 
-def test_queued_writes_checkpoint_only_when_due(tmp_path: Path, monkeypatch: Any) -> None:
-    path = tmp_path / "wal.sqlite3"
-    raw = sqlite3.connect(path, isolation_level=None)
-    raw.execute("PRAGMA journal_mode=WAL")
-    raw.execute("CREATE TABLE rows (body BLOB)")
-    wrapper = connections["default"]
-    monkeypatch.setattr(sqlite_checkpoint, "_raw_sqlite", lambda using: raw)
-    monkeypatch.setattr(wrapper, "connection", raw)
-    monkeypatch.setattr(sqlite_checkpoint, "_writes", [0])
+@pytest.fixture
+def file_database(tmp_path: Path) -> Iterator[Any]:
+    """A Django SQLite connection to a database file in WAL mode (the tests' own database is in memory)."""
+    settings = {
+        **connections["default"].settings_dict,
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(tmp_path / "wal.sqlite3"),
+        "OPTIONS": {},
+    }
+    database = DatabaseWrapper(settings, alias="wal_file")
+    with database.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("CREATE TABLE rows (body BLOB)")
+    yield database
+    database.close()
 
-    with checkpoints_held(writes=CHECKPOINT_EVERY - 1):
-        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
-        for _ in range(300):  # well past the 1,000 pages at which a commit would checkpoint by itself
-            raw.execute("INSERT INTO rows VALUES (zeroblob(16000))")
-    assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)  # as it was
+
+@pytest.mark.django_db
+def test_queued_writes_checkpoint_only_when_due(file_database: Any) -> None:
+    path = Path(file_database.settings_dict["NAME"])
+    # Writes this process already counted (other tests' queued writes) bring the checkpoint nearer.
+    before_due = CHECKPOINT_EVERY - sqlite_checkpoint._writes[0]
+
+    def autocheckpoint() -> int:
+        with file_database.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            return int(cursor.fetchone()[0])
+
+    with checkpoints_held(file_database, writes=before_due - 1):
+        assert autocheckpoint() == 0
+        with file_database.cursor() as cursor:
+            for _ in range(300):  # well past the 1,000 pages at which a commit would checkpoint by itself
+                cursor.execute("INSERT INTO rows VALUES (zeroblob(16000))")
+    assert autocheckpoint() == 1000  # as it was
     assert path.stat().st_size < 64 * 1024  # every page still only in the log
 
-    with checkpoints_held():
-        raw.execute("INSERT INTO rows VALUES (zeroblob(16000))")
+    with checkpoints_held(file_database), file_database.cursor() as cursor:
+        cursor.execute("INSERT INTO rows VALUES (zeroblob(16000))")
     assert path.stat().st_size > 301 * 16000  # the due checkpoint copied the log into the file
     assert sqlite_checkpoint._writes == [0]  # and counting starts over

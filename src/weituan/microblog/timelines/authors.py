@@ -15,7 +15,7 @@ import heapq
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from weituan.core.redis import get_redis, rkey
+from weituan.core.redis import get_redis, rkey, scripts_run
 from weituan.microblog.timelines.store import Bounds, Entry, entry_of_member, member_of
 
 AUTHOR_INDEX_CAP = 200
@@ -65,16 +65,15 @@ return {marks, page}
 """
 
 
-_scripts: dict[int, Any] = {}
-_add_scripts: dict[int, Any] = {}
+_scripts: dict[tuple[int, str], Any] = {}
 
 
-def _merge_script() -> Any:
-    """The merge registered on this process's client (sent by hash after the first call)."""
+def _script(lua: str) -> Any:
+    """`lua` registered on this process's client (sent by hash after the first call)."""
     client = get_redis()
-    script = _scripts.get(id(client))
+    script = _scripts.get((id(client), lua))
     if script is None:
-        script = _scripts[id(client)] = client.register_script(_MERGE_LUA)
+        script = _scripts[(id(client), lua)] = client.register_script(lua)
     return script
 
 
@@ -82,28 +81,19 @@ def author_key(author_id: int) -> str:
     return rkey("tl", "author", author_id)
 
 
-def _add_script() -> Any:
-    client = get_redis()
-    script = _add_scripts.get(id(client))
-    if script is None:  # registered once per client, then sent by hash
-        script = _add_scripts[id(client)] = client.register_script(_ADD_LUA)
-    return script
-
-
 def author_index_add(entry: Entry) -> bool:
     """Add a new post to its author's index, if the index exists; True when it was added."""
-    return bool(_add_script()(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP]))
+    script = _script(_ADD_LUA)
+    return bool(script(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP]))
 
 
 def author_index_add_many(entries: Sequence[Entry]) -> list[bool]:
     """`author_index_add` of each entry, in one pipelined round trip; whether each was added."""
     if not entries:
         return []
-    script = _add_script()
-    pipe = get_redis().pipeline(transaction=False)
-    for entry in entries:
-        script(keys=[author_key(entry.author_id)], args=[member_of(entry), AUTHOR_INDEX_CAP], client=pipe)
-    return [bool(added) for added in pipe.execute()]
+    script = _script(_ADD_LUA)
+    calls = [([author_key(e.author_id)], [member_of(e), AUTHOR_INDEX_CAP]) for e in entries]
+    return [bool(added) for added in scripts_run([(script, keys, args) for keys, args in calls])]
 
 
 def author_index_remove(*, post_id: int, author_id: int) -> None:
@@ -169,7 +159,7 @@ def authors_recent_call(
     high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
     low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
     keys = [author_key(author_id) for author_id in author_ids]
-    return _merge_script(), keys, [high, low, count, AUTHOR_INDEX_CAP]
+    return _script(_MERGE_LUA), keys, [high, low, count, AUTHOR_INDEX_CAP]
 
 
 def authors_recent_reply(

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from django.conf import settings
 from django.db import connection, transaction
 
-from weituan.core.redis import get_redis, redis_enabled, rkey
+from weituan.core.redis import get_redis, redis_enabled, rkey, scripts_run
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.microblog.timelines.models import TimelineEntry
 
@@ -289,22 +289,20 @@ class RedisTimelineStore:
         return total
 
     def deliver_many(self, deliveries: Sequence[tuple[Sequence[int], Entry]]) -> list[int]:
-        # Every script run of every entry in one pipeline: one round trip (and the pipeline's check
-        # that the script is loaded) for a whole burst of posts instead of one per post.
-        if not deliveries:
-            return []
+        # Every script run of every entry in one round trip, for a whole burst of posts instead of one
+        # per post.
         cap = settings.TIMELINE_CAP
         prefix = home_key_prefix()
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[Any, list[str], list[Any]]] = []
         runs: list[int] = []
         for user_ids, entry in deliveries:
             member = member_of(entry)
             starts = range(0, len(user_ids), self.deliver_batch_size)
             for start in starts:
                 ids = ",".join(map(str, user_ids[start : start + self.deliver_batch_size]))
-                self._deliver(keys=[], args=[prefix, member, cap, ids], client=pipe)
+                calls.append((self._deliver, [], [prefix, member, cap, ids]))
             runs.append(len(starts))
-        replies = iter(pipe.execute())
+        replies = iter(scripts_run(calls))
         return [sum(int(next(replies)) for _ in range(count)) for count in runs]
 
     def add(self, user_id: int, entries: Sequence[Entry]) -> None:
