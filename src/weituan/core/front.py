@@ -7,10 +7,11 @@ import io
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Executor
+from http.client import responses
 from typing import Any, NamedTuple
 
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
@@ -149,21 +150,24 @@ def connection_ready() -> None:
     checked out again (with the pool's check, a round trip) per request; the pool is for Django's
     own requests, and the connections in use stay bounded by the front paths' threads.
     """
-    if connection.connection is None or connection.in_atomic_block:
+    db = connections[DEFAULT_DB_ALIAS]  # once: each read through the `connection` proxy is a lookup
+    if db.connection is None or db.in_atomic_block:
         return  # nothing to check; or a caller's transaction (a test's) that must outlive this request
-    if connection.errors_occurred or connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
-        connection.close_if_unusable_or_obsolete()
+    if db.errors_occurred or db.get_autocommit() != db.settings_dict["AUTOCOMMIT"]:
+        db.close_if_unusable_or_obsolete()
     elif (
-        not connection.settings_dict["OPTIONS"].get("pool")
-        and connection.close_at is not None
-        and time.monotonic() >= connection.close_at
+        not db.settings_dict["OPTIONS"].get("pool")
+        and db.close_at is not None
+        and time.monotonic() >= db.close_at
     ):
-        connection.close()
-    connection.health_check_done = True  # type: ignore[attr-defined]
+        db.close()
+    db.health_check_done = True  # type: ignore[attr-defined]
 
 
 def wsgi_start(start_response: Callable[..., Any], answer: Answer) -> list[bytes]:
-    status = f"{answer.status} {HttpResponse(status=answer.status).reason_phrase}"
+    status = (
+        f"{answer.status} {responses.get(answer.status, 'Unknown Status Code')}"  # as HttpResponse says it
+    )
     start_response(
         status, [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers]
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 import redis as redis_lib
 from django.conf import settings
+from redis import exceptions as redis_errors
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
@@ -54,7 +55,32 @@ def scripts_run(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) ->
 
 
 def _by_hash(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
-    pipe = calls[0][0].registered_client.pipeline(transaction=False)
-    for script, keys, args in calls:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-    return list(pipe.execute(raise_on_error=False))
+    """Send the calls as EVALSHA commands in one write on one pooled connection and read every reply,
+    an error reply kept in its place. Written against the connection itself: the client's pipeline
+    (and its command path) cost about three times the round trip's own CPU on a home read. A dropped
+    connection is retried once on a fresh one, as the client retries (the scripts sent this way are
+    idempotent)."""
+    client: redis_lib.Redis = calls[0][0].registered_client  # type: ignore[assignment]  # never a cluster
+    pool = client.connection_pool
+    commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls]
+    for attempt in (1, 2):
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis_errors.ResponseError as error:
+                    replies.append(error)
+            return replies
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError):
+            connection.disconnect()
+            if attempt == 2:
+                raise
+        except BaseException:
+            connection.disconnect()  # replies may be left unread on it
+            raise
+        finally:
+            pool.release(connection)
+    raise AssertionError("unreachable")

@@ -31,20 +31,31 @@ CACHE_SIZE = 10_000
 
 
 class Template(NamedTuple):
-    """A status's JSON cut at its viewer flags: `parts` around `slots`, each (is `favourited`, post id)."""
+    """A status's JSON cut at its viewer flags: `parts` around `slots`, each (is `favourited`, post id);
+    `plain` is the JSON with every flag false, what most readers get, and `slot_ids` the posts the flags
+    are about."""
 
     parts: tuple[bytes, ...]
     slots: tuple[tuple[bool, int], ...]
+    plain: bytes
+    slot_ids: frozenset[int]
 
     def fill(self, liked: set[int], reposted: set[int]) -> bytes:
+        if self.slot_ids.isdisjoint(liked) and self.slot_ids.isdisjoint(reposted):
+            return self.plain
         parts = self.parts
-        if not self.slots:
-            return parts[0]
         out = [parts[0]]
         for index, (favourite, post_id) in enumerate(self.slots, 1):
             out.append(b"true" if post_id in (liked if favourite else reposted) else b"false")
             out.append(parts[index])
         return b"".join(out)
+
+
+def template_of(parts: tuple[bytes, ...], slots: tuple[tuple[bool, int], ...]) -> Template:
+    plain = [parts[0]]
+    for index in range(1, len(parts)):
+        plain += [b"false", parts[index]]
+    return Template(parts, slots, b"".join(plain), frozenset(post_id for _, post_id in slots))
 
 
 _TEMPLATES: "OrderedDict[tuple[str, int], tuple[tuple[Any, ...], Template]]" = OrderedDict()
@@ -84,7 +95,7 @@ def _template(status: dict[str, Any]) -> Template | None:
     slots = tuple(
         (kind == b"f", int(post_id)) for kind, post_id in zip(pieces[1::3], pieces[2::3], strict=True)
     )
-    return Template(parts, slots)
+    return template_of(parts, slots)
 
 
 def home_statuses_body(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:

@@ -7,6 +7,7 @@ viewer's likes and reposts in a fixed number of queries, however many posts are 
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -255,6 +256,7 @@ class PostVersions:
         )
 
 
+@cache  # PostgreSQL's text only (see `post_versions`), the same for the life of the process
 def _versions_sql() -> str:
     posts, users, stats, media = table(Post), table(User), table(AccountStats), table(MediaAttachment)
     # The ids come as one array literal, read once; the posts asked for, then their parents and roots.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from weituan.core.redis import get_redis, rkey, scripts_run
-from weituan.microblog.timelines.store import Bounds, Entry, entry_of_member, member_of
+from weituan.microblog.timelines.store import Bounds, Entry, entries_of_joined, entry_of_member, member_of
 
 AUTHOR_INDEX_CAP = 200
 _SENTINEL = "0"
@@ -62,6 +62,55 @@ table.sort(found, function(a, b) return a > b end)
 local page = {}
 for index = 1, math.min(count, #found) do page[index] = found[index] end
 return {marks, page}
+"""
+
+
+# A home read's stored timeline and its big authors' indexes in one script, so the authors are read
+# only down to what the page can still reach. KEYS: the timeline, then the authors' indexes; ARGV: high,
+# low (a ZREVRANGEBYLEX range), the timeline's count, the page's count, cap. When the timeline holds its
+# whole count in the range, the page cannot reach below the last of them (the slack covers entries
+# dropped for a block or mute), so each author is walked only down to it: most followed big authors
+# have posted nothing since and answer nothing, instead of `count` entries each to be sorted and sent.
+# Returns the timeline's members joined by commas (false when it is not built), then the marks and the
+# page as _MERGE_LUA returns them; an index that is full and ends above the floor is marked 2.
+_HOME_MERGE_LUA = """
+local high, floor = ARGV[1], ARGV[2]
+local tcount, count, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local timeline = false
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local members = redis.call('ZREVRANGEBYLEX', KEYS[1], high, floor, 'LIMIT', 0, tcount)
+  timeline = table.concat(members, ',')
+  if #members == tcount then
+    floor = '(' .. members[#members]
+  end
+end
+local lowest = string.sub(floor, 2)
+local marks = {}
+local found = {}
+for index = 2, #KEYS do
+  local key = KEYS[index]
+  local size = redis.call('ZCARD', key)
+  if size == 0 then
+    marks[index - 1] = 1
+  else
+    local members = redis.call('ZREVRANGEBYLEX', key, high, floor, 'LIMIT', 0, count)
+    local trimmed = false
+    if #members < count and size > cap then
+      local oldest = redis.call('ZRANGE', key, 1, 1)[1]
+      trimmed = oldest ~= nil and oldest > lowest
+    end
+    if trimmed then
+      marks[index - 1] = 2
+    else
+      marks[index - 1] = 0
+      for _, member in ipairs(members) do found[#found + 1] = member end
+    end
+  end
+end
+table.sort(found, function(a, b) return a > b end)
+local page = {}
+for index = 1, math.min(count, #found) do page[index] = found[index] end
+return {timeline, marks, page}
 """
 
 
@@ -148,7 +197,7 @@ def authors_recent(
     if bounds.ascending:
         return read_posts(author_ids, bounds, count)
     script, keys, args = authors_recent_call(author_ids, bounds, count)
-    return authors_recent_reply(script(keys=keys, args=args), author_ids, bounds, count, read_posts)
+    return authors_recent_reply(scripts_run([(script, keys, args)])[0], author_ids, bounds, count, read_posts)
 
 
 def authors_recent_call(
@@ -181,3 +230,28 @@ def authors_recent_reply(
         if len(page) >= count:
             break
     return page
+
+
+def home_with_authors_call(
+    timeline_key: str, author_ids: Sequence[int], bounds: Bounds, timeline_count: int, count: int
+) -> tuple[Any, list[str], list[Any]]:
+    """A descending home read: the stored timeline (`timeline_count` entries) and the newest `count`
+    posts of `author_ids` the page can reach, as one script call (script, keys, args) for `scripts_run`;
+    `home_with_authors_reply` finishes it."""
+    if bounds.ascending:
+        raise ValueError("only a read newest first walks the authors' indexes")
+    high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
+    low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
+    keys = [timeline_key, *(author_key(author_id) for author_id in author_ids)]
+    return _script(_HOME_MERGE_LUA), keys, [high, low, timeline_count, count, AUTHOR_INDEX_CAP]
+
+
+def home_with_authors_reply(
+    reply: Any, author_ids: Sequence[int], bounds: Bounds, count: int, read_posts: ReadPosts
+) -> tuple[list[Entry] | None, list[Entry]]:
+    """The stored timeline's entries (None when it is not built) and the authors' part of the page."""
+    joined, marks, members = reply
+    stored = None
+    if joined is not None:
+        stored = entries_of_joined(joined.decode() if isinstance(joined, bytes) else str(joined))
+    return stored, authors_recent_reply([marks, members], author_ids, bounds, count, read_posts)

@@ -21,10 +21,14 @@ from weituan.accounts.tokens import token_hash
 from weituan.core.redis import redis_enabled, scripts_run
 from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
-from weituan.microblog.timelines.authors import authors_recent, authors_recent_call, authors_recent_reply
+from weituan.microblog.timelines.authors import (
+    authors_recent,
+    home_with_authors_call,
+    home_with_authors_reply,
+)
 from weituan.microblog.timelines.fanout import HOME_KINDS, active_cutoff
 from weituan.microblog.timelines.models import TimelineState
-from weituan.microblog.timelines.store import Bounds, Entry, RedisTimelineStore, timeline_store
+from weituan.microblog.timelines.store import Bounds, Entry, RedisTimelineStore, home_key, timeline_store
 
 # Reading a few more entries than asked absorbs those dropped for a block or mute made since delivery.
 READ_SLACK = 10
@@ -296,16 +300,13 @@ def home_timeline_ids_in(
         and not bounds.ascending
         and isinstance(store, RedisTimelineStore)
     ):
-        # The timeline and the big authors' indexes in one round trip.
+        # The timeline and the big authors' indexes in one round trip, the authors only as deep as
+        # the page can reach.
         authors = context.merged_authors
-        timeline_reply, authors_reply = scripts_run(
-            [
-                store.read_call(user_id, bounds, limit + READ_SLACK),
-                authors_recent_call(authors, bounds, limit),
-            ]
+        (reply,) = scripts_run(
+            [home_with_authors_call(home_key(user_id), authors, bounds, limit + READ_SLACK, limit)]
         )
-        stored = store.read_reply(timeline_reply, bounds)
-        merged = authors_recent_reply(authors_reply, authors, bounds, limit, authors_posts)
+        stored, merged = home_with_authors_reply(reply, authors, bounds, limit, authors_posts)
     elif context.built:
         stored = store.read(user_id, bounds, limit + READ_SLACK)
     if stored is not None and context.stamp_due:

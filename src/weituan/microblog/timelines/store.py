@@ -255,6 +255,14 @@ def entry_of_member(member: bytes | str) -> Entry:
     return Entry(int(post_id), int(author_id), int(origin_author_id))
 
 
+def entries_of_joined(text: str) -> list[Entry]:
+    """The entries of members joined by commas (as `_READ_LUA` returns them), in order."""
+    if not text:
+        return []
+    numbers = iter(map(int, text.replace(",", ":").split(":")))
+    return list(map(Entry, numbers, numbers, numbers))
+
+
 def home_key(user_id: int) -> str:
     return rkey("tl", "home", user_id)
 
@@ -328,8 +336,7 @@ class RedisTimelineStore:
         pipe.execute()
 
     def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
-        script, keys, args = self.read_call(user_id, bounds, count)
-        return self.read_reply(script(keys=keys, args=args), bounds)
+        return self.read_reply(scripts_run([self.read_call(user_id, bounds, count)])[0], bounds)
 
     def read_call(self, user_id: int, bounds: Bounds, count: int) -> tuple[Any, list[str], list[Any]]:
         """`read` as the (script, keys, args) to run, for sending with other calls (`scripts_run`);
@@ -345,7 +352,7 @@ class RedisTimelineStore:
         if joined is None:
             return None
         text = joined.decode() if isinstance(joined, bytes) else str(joined)
-        found = [entry_of_member(member) for member in text.split(",")] if text else []
+        found = entries_of_joined(text)
         if bounds.ascending:
             found.reverse()
         return found

@@ -3,6 +3,8 @@
 from typing import Any, cast
 
 import pytest
+import redis
+from django.conf import settings
 
 from weituan.core.redis import get_redis
 from weituan.core.testing import make_user
@@ -93,4 +95,47 @@ def test_a_read_with_big_authors_after_the_scripts_were_flushed(
         # The timeline and the big authors' index are read in one round trip, by the scripts' hashes: a
         # server that lost them (a restart, a flush) gets them loaded again.
         get_redis().script_flush()
+    assert home_timeline_ids(readers[0].pk) == [big.id, ordinary.id]
+
+
+def test_big_authors_are_read_only_as_deep_as_the_page_reaches(
+    backend: str, big_author: Any, follow: Any, post_as: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(authors, "AUTHOR_INDEX_CAP", 4)
+    merchant, readers = big_author
+    friend = make_user("busy_friend")
+    follow(readers[0], friend)
+    posted = [post_as(merchant, f"old big {index}") for index in range(6)]  # more than the index keeps
+    for index in range(45):  # the stored timeline fills, a big post between every two of its own
+        posted.append(post_as(merchant if index % 3 == 0 else friend, f"new {index}"))
+    expected = sorted((post.id for post in posted), reverse=True)
+    pages = []
+    page = home_timeline_ids(readers[0].pk, limit=3)
+    while page:
+        pages.append(page)
+        page = home_timeline_ids(readers[0].pk, max_id=page[-1], limit=3)
+    assert [post_id for page in pages for post_id in page] == expected
+    assert all(len(page) == 3 for page in pages[:-1])
+    if backend == "redis":
+        assert _indexed(merchant) == [post.id for post in posted[::-1] if post.author_id == merchant.pk][:4]
+
+
+def test_a_read_with_big_authors_after_the_store_dropped_its_connection(
+    backend: str, big_author: Any, follow: Any, post_as: Any
+) -> None:
+    merchant, readers = big_author
+    friend = make_user("small_friend")
+    follow(readers[0], friend)
+    ordinary = post_as(friend, "small author")
+    big = post_as(merchant, "big author")
+    assert home_timeline_ids(readers[0].pk) == [big.id, ordinary.id]
+    if backend == "redis":
+        # The pooled connection the read used is closed by the server (a restart, a timeout): the
+        # read is sent again on a fresh one.
+        pool = get_redis().connection_pool
+        pooled = pool.get_connection()
+        pooled.send_command("CLIENT", "ID")
+        client_id = pooled.read_response()
+        pool.release(pooled)
+        redis.Redis.from_url(str(settings.REDIS_URL)).client_kill_filter(_id=client_id)
     assert home_timeline_ids(readers[0].pk) == [big.id, ordinary.id]

@@ -1,0 +1,26 @@
+"""A kept status's JSON filled with a reader's flags."""
+
+from weituan.mastodon.home_statuses import template_of
+
+
+def test_flags_are_filled_per_reader_and_the_plain_copy_is_every_flag_false() -> None:
+    # A reblog of post 7 by post 8: the wrapper's flags, then the reblogged status's.
+    parts = (
+        b'{"id":"8","favourited":',
+        b',"reblogged":',
+        b',"reblog":{"favourited":',
+        b',"reblogged":',
+        b"}}",
+    )
+    template = template_of(parts, ((True, 8), (False, 8), (True, 7), (False, 7)))
+    nobody = (
+        b'{"id":"8","favourited":false,"reblogged":false,"reblog":{"favourited":false,"reblogged":false}}'
+    )
+    assert template.plain == nobody
+    assert template.fill(set(), set()) == nobody
+    assert template.fill({1, 2}, {3}) == nobody  # flags on other posts only
+    assert template.fill({7}, set()) == nobody.replace(b'{"favourited":false', b'{"favourited":true')
+    assert template.fill(set(), {8}) == (
+        b'{"id":"8","favourited":false,"reblogged":true,"reblog":{"favourited":false,"reblogged":false}}'
+    )
+    assert template_of((b"{}",), ()).fill({1}, {1}) == b"{}"
