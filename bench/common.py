@@ -127,20 +127,44 @@ def setup_django_for_profile(
 def wsgi_post_json(application: Any, path: str, body: bytes, token: str, **headers: str) -> tuple[str, bytes]:
     """POST `body` (JSON) to the WSGI `application` in this process with a bearer token and any other
     `headers` (given as their WSGI names, HTTP_...); returns the status line and the body."""
+    return _wsgi_call(
+        application,
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            **headers,
+        },
+    )
+
+
+def wsgi_get(application: Any, path: str, query: str, token: str) -> tuple[str, bytes]:
+    """GET `path?query` from the WSGI `application` in this process with a bearer token; returns the
+    status line and the body."""
+    return _wsgi_call(
+        application,
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "wsgi.input": io.BytesIO(b""),
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+        },
+    )
+
+
+def _wsgi_call(application: Any, request: dict[str, Any]) -> tuple[str, bytes]:
     environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "HTTP_HOST": "127.0.0.1:8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_AUTHORIZATION": f"Bearer {token}",
-        **headers,
+        **request,
     }
     seen: list[str] = []
     chunks = application(environ, lambda status, headers, *_: seen.append(status))
@@ -382,6 +406,49 @@ def run_wrk(url: str, *, connections: int, seconds: int, script: Path | None = N
         errors=errors,
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
     )
+
+
+def _proc_cpu(pid: int) -> tuple[str, int, float] | None:
+    """(command name, session id, CPU seconds user + system) of a process; None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    return name, int(fields[3]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(*, server_session: int, postgres_pids: Callable[[], set[int]]) -> dict[str, float]:
+    """CPU seconds used so far by the server (every process of its session), the PostgreSQL backends
+    `postgres_pids()` names (those of the benchmark's database), Redis, and this process's finished
+    children (the load generator): take one before and one after a load, see `cpu_spent`."""
+    split = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    backends = postgres_pids()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        found = _proc_cpu(int(entry.name))
+        if found is None:
+            continue
+        name, session, cpu = found
+        if session == server_session:
+            split["server"] += cpu
+        elif int(entry.name) in backends:
+            split["postgres"] += cpu
+        elif name == "redis-server":
+            split["redis"] += cpu
+    children = os.times()
+    split["load generator"] = children.children_user + children.children_system
+    return split
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float], requests: int) -> str:
+    """Milliseconds of CPU per request by part, between two `cpu_split`s (a backend that ended between
+    them is missed; the server's connections stay open through a load)."""
+    parts = [f"{name} {(after[name] - before[name]) / requests * 1000:.2f}" for name in after]
+    total = sum(after[name] - before[name] for name in after) / requests * 1000
+    return "; ".join(parts) + f"; all {total:.2f} ms"
 
 
 def machine_line() -> str:

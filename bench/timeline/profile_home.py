@@ -3,16 +3,16 @@
     python bench/timeline/profile_home.py --data-dir /tmp/wt-profile            # builds a tiny world once
     python bench/timeline/profile_home.py --data-dir /tmp/wt-profile --requests 500 --top 30
 
+Requests go through the WSGI application, so the path in front of Django is what is measured.
+
 The world is kept in `--data-dir` (SQLite) so repeated profiles skip the build; with `--postgres URL`
 and `--redis URL` it is kept in that database instead.
 """
 
 import argparse
-import cProfile
-import pstats
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -27,53 +27,39 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--no-profile", action="store_true", help="only count statements and time reads")
+    parser.add_argument(
+        "--threshold", type=int, help="WEITUAN_FANOUT_THRESHOLD, so some followed authors are merged at read"
+    )
     args = parser.parse_args()
 
-    from bench.common import setup_django_for_profile
+    from bench.common import profile_requests, setup_django_for_profile, wsgi_get
 
-    setup_django_for_profile(args.data_dir, postgres=args.postgres, redis=args.redis)
-
-    from django.db import connection, reset_queries
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+    extra = {"WEITUAN_FANOUT_THRESHOLD": str(args.threshold)} if args.threshold else None
+    setup_django_for_profile(args.data_dir, postgres=args.postgres, redis=args.redis, extra=extra)
 
     from bench.timeline.run import SCALES, pick_readers
     from weituan.accounts.models import User
     from weituan.accounts.tokens import access_token_issue
     from weituan.simulate.world import WorldSpec, world_build
+    from weituan.wsgi import application as wsgi_application
+
+    application: Any = wsgi_application  # called with a bare start_response
 
     if not User.objects.exists():
         world_build(WorldSpec(**SCALES["tiny"]), progress=True)
     readers = pick_readers(50, seed=7)
     tokens = [access_token_issue(user=User(pk=uid))[0] for uid in readers]
-    client = Client()
 
     def get(i: int) -> None:
-        response = client.get(
-            "/api/v1/timelines/home?limit=20", HTTP_AUTHORIZATION=f"Bearer {tokens[i % len(tokens)]}"
-        )
-        assert response.status_code == 200, response.content[:300]
+        status, body = wsgi_get(application, "/api/v1/timelines/home", "limit=20", tokens[i % len(tokens)])
+        assert status.startswith("200"), (status, body[:300])
 
     for i in range(len(tokens)):  # warm: timelines built, caches filled
         get(i)
-    with CaptureQueriesContext(connection) as captured:
-        get(0)
-    print(f"queries per home read: {len(captured.captured_queries)}")
-    for query in captured.captured_queries:
-        print(f"  {query['time']}s  {query['sql'][:160]}")
-    reset_queries()
-
-    started = time.perf_counter()
-    for i in range(args.requests):
-        get(i)
-    plain = time.perf_counter() - started
-    print(f"{args.requests} requests in {plain:.2f} s = {args.requests / plain:,.0f} req/s (test client)")
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for i in range(args.requests):
-        get(i)
-    profiler.disable()
-    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+    profile_requests(
+        get, count=args.requests, noun="home read", sort=args.sort, top=args.top, no_profile=args.no_profile
+    )
     return 0
 
 
