@@ -7,7 +7,7 @@ import hashlib
 import re
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -270,3 +270,62 @@ def sql_bound(raw: Any, query: str, values: Sequence[Any]) -> bytes:
         _templates[query] = template
     literal = Transformer(raw).as_literal
     return template % tuple(b"NULL" if value is None else literal(value) for value in values)
+
+
+# Per connection: whether its integers and strings are written as psycopg's default text dumpers write
+# them (so `sql_bound_quick` may write them itself).
+_plain_literals: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+_LITERAL_SAMPLES: tuple[tuple[Any, bytes], ...] = (
+    (7, b"7"),
+    (-7, b" -7"),
+    ("a b", b"'a b'"),
+    (None, b"NULL"),
+    (datetime(2000, 1, 2, 3, 4, 5, 6, tzinfo=UTC), b"'2000-01-02 03:04:05.000006+00:00'::timestamptz"),
+)
+_transformers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def sql_bound_quick(raw: Any, query: str, values: Sequence[Any]) -> bytes:
+    """`sql_bound(raw, query, values)`, the same bytes, with the commonest values (integers, strings
+    without quotes or backslashes, None, UTC times) written here rather than through psycopg's
+    adapters (whose transformer is kept per connection): a batch of statements binds dozens of them
+    per request."""
+    transformer = _transformers.get(raw)
+    if transformer is None:
+        transformer = _transformers[raw] = Transformer(raw)
+    plain = _plain_literals.get(raw)
+    if plain is None:
+        sample = transformer.as_literal
+        plain = _plain_literals[raw] = raw.info.encoding == "utf-8" and all(
+            (b"NULL" if value is None else sample(value)) == expected for value, expected in _LITERAL_SAMPLES
+        )
+    if not plain:
+        return sql_bound(raw, query, values)
+    template = _templates.get(query)
+    if template is None:
+        sql_bound(raw, query, [None] * len(values))  # checks the text and keeps its template
+        template = _templates[query]
+    literal = transformer.as_literal
+    parts: list[bytes] = []
+    for value in values:
+        kind = type(value)
+        if value is None:
+            parts.append(b"NULL")
+        elif kind is str and "'" not in value and "\\" not in value and "\x00" not in value:
+            parts.append(b"'" + value.encode() + b"'")
+        elif kind is int or kind in _PLAIN_INTS:
+            parts.append(b"%d" % value if value >= 0 else b" %d" % value)
+        elif kind is datetime and value.tzinfo is UTC:
+            parts.append(b"'" + str(value).encode() + b"'::timestamptz")
+        else:
+            parts.append(literal(value))
+    return template % tuple(parts)
+
+
+def _plain_int_types() -> tuple[type, ...]:
+    from psycopg.types.numeric import Int2, Int4, Int8
+
+    return (Int2, Int4, Int8)
+
+
+_PLAIN_INTS = _plain_int_types()

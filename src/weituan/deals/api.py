@@ -10,6 +10,7 @@ from weituan.accounts.auth import api_auth, optional_auth, request_user
 from weituan.core.errors import ValidationFailed
 from weituan.core.idempotency import MAX_KEY_LENGTH, Response, idempotent_call, request_fingerprint
 from weituan.deals import queries
+from weituan.deals.models import Order
 from weituan.deals.schemas import (
     DealIn,
     DealOut,
@@ -100,6 +101,12 @@ def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: Idempotenc
 def place_order(
     request: HttpRequest, deal_id: int, payload: OrderIn, idempotency_key: IdempotencyKey = None
 ) -> Status[Any]:
+    return Status(201, order_body(order_for_api(deal_id, request_user(request), payload, idempotency_key)))
+
+
+def order_for_api(deal_id: int, buyer: Any, payload: OrderIn, idempotency_key: str | None) -> Order:
+    """What `POST /deals/{deal_id}/orders` does once its caller and input are known (`buyer` is the
+    user, or for a solo order anything with the user's `id`)."""
     # The order is its own idempotency record: it keeps the key under a unique constraint, so a retry
     # (even one racing the first) is answered with the order the first placed, and a retry asking for
     # something else is refused with `idempotency_mismatch`. A refusal stores nothing.
@@ -107,9 +114,9 @@ def place_order(
         raise ValidationFailed(
             f"Idempotency-Key is longer than {MAX_KEY_LENGTH}", code="invalid_idempotency_key"
         )
-    order = order_place(
+    return order_place(
         deal_id=deal_id,
-        buyer=request_user(request),
+        buyer=buyer,
         quantity=payload.quantity,
         gift_quantity=payload.gift_quantity,
         team=payload.team,
@@ -117,7 +124,6 @@ def place_order(
         client_key=idempotency_key or None,
         share_code=payload.share or "",
     )
-    return Status(201, order_body(order))
 
 
 @router.post(

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -49,6 +50,8 @@ def order_place(
     share_code: str = "",
 ) -> Order:
     """Take stock and the buyer's quota, then hold the payment; all or nothing.
+
+    `buyer` is the user; a solo order (no `team`) needs only their `id`.
 
     `client_key` (the Idempotency-Key) makes a retry return the order it placed; a retry asking for
     something else is refused with `idempotency_mismatch`. `share_code` credits the order to the short
@@ -126,7 +129,9 @@ def order_place(
             stock_gate_give(deal_id=deal.id, user_id=buyer.id, own=own, gifts=gift_quantity)
         if client_key:
             replay = (
-                Order.objects.filter(buyer=buyer, client_key=client_key).values_list("id", flat=True).first()
+                Order.objects.filter(buyer_id=buyer.id, client_key=client_key)
+                .values_list("id", flat=True)
+                .first()
             )
             if replay is not None:
                 return _replay(order_id=replay, deal_id=deal_id, quantity=quantity, gift_quantity=gift_quantity,
@@ -159,14 +164,9 @@ def _deal_for_order(
     in the sequence, as a rolled-back insert leaves one.
     """
     # Hand-written, and the row made into a Deal without a queryset: every checkout starts here.
-    quote = connection.ops.quote_name
-    drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
-    sql = (
-        f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-        f" WHERE o.buyer_id = %s AND o.client_key = %s){drawn} FROM {quote(Deal._meta.db_table)} d"
-        " WHERE d.id = %s"
-    )
-    rows = fetch_rows(sql, [buyer_id, client_key, deal_id])  # prepared once per PostgreSQL connection
+    rows = fetch_rows(
+        _deal_sql(draw_order_id), [buyer_id, client_key, deal_id]
+    )  # prepared once per connection
     if not rows:
         raise NotFound("No such deal")
     found = rows[0]
@@ -180,6 +180,22 @@ def _deal_for_order(
 
 _DEAL_ROWS = RowReader(Deal)
 _sequences: dict[str, str] = {}
+_deal_statements: dict[tuple[str, str, bool], str] = {}
+
+
+def _deal_sql(draw_order_id: bool) -> str:
+    """The statement of `_deal_for_order`, made once per database (and whether it draws an id)."""
+    key = (connection.alias, connection.vendor, draw_order_id)
+    sql = _deal_statements.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
+        sql = _deal_statements[key] = (
+            f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
+            f" WHERE o.buyer_id = %s AND o.client_key = %s){drawn} FROM {quote(Deal._meta.db_table)} d"
+            " WHERE d.id = %s"
+        )
+    return sql
 
 
 def _order_sequence() -> str:
@@ -242,7 +258,7 @@ def _order_row(
         state = OrderState.PENDING
     order = Order(
         deal=deal,
-        buyer=buyer,
+        buyer_id=buyer.id,
         team=team,
         quantity=quantity,
         gift_quantity=gift_quantity,
@@ -261,6 +277,8 @@ def _order_row(
         if payment.local
         else now + timedelta(minutes=settings.DEALS_RESERVATION_MINUTES),
     )
+    if isinstance(buyer, Model):  # the user at hand, as `Order(buyer=...)` would keep it
+        Order.buyer.field.set_cached_value(order, buyer)
     return order
 
 
@@ -299,7 +317,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     wallet, held = ledger.wallet_ref(buyer_id, currency), ledger.held_ref(buyer_id, currency)
     postings = [("authorize", order_key(order, "authorize"), [(wallet, -amount), (held, amount)])]
     with StatementBatch(prepared=True) as batch:
-        row_insert_known(order)
+        row_insert_known(order, batch=batch)
         ledger.balance_check_send(batch, spend_from=wallet, amount=amount)
         ledger.postings_write_new_send(batch, order=order, postings=postings, refuse_in_sql=True)
         _emit(order, "order_placed", share=share)

@@ -2,18 +2,99 @@
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Field, Model
 
 from weituan.core.rows import (
     execute_of,
-    sql_bound,
+    sql_bound_quick,
     statement_names,
     statements_lost_check,
     statements_unchecked,
 )
+
+Prepare = Callable[[Model], Any]
+
+# Field classes whose value of a plain Python type reaches the database as its backend's adapter makes
+# it, with nothing else on the way (no default to fill, no conversion of the value itself): the
+# integers (keys too), text and plain times. Exact classes only: a subclass may prepare its own way.
+_INTEGER_FIELDS = (
+    models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
+    models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
+)  # fmt: skip
+_AUTO_FIELDS = (models.AutoField, models.BigAutoField, models.SmallAutoField)  # keys: checked, not adapted
+_TEXT_FIELDS = (models.CharField, models.TextField)
+# Per database alias (whose operations adapt values alike in every thread), model and fields.
+_preparers: dict[tuple[str, type[Model], tuple[str, ...]], list[Prepare]] = {}
+
+
+def values_preparers(model: type[Model], fields: Sequence[Field[Any, Any]]) -> list[Prepare]:
+    """For each field, the call that makes an unsaved instance's value for an INSERT: the value
+    `field.get_db_prep_save(field.pre_save(instance, True), connection)` gives, reached directly for a
+    plain value of a plain field (an int for an integer or key, a str for text, None where the
+    column takes NULL, an aware datetime for a time without auto_now), and by that same chain for
+    anything else."""
+    key = (connection.alias, model, tuple(field.attname for field in fields))
+    found = _preparers.get(key)
+    if found is None:
+        found = _preparers[key] = [_preparer(field) for field in fields]
+    return found
+
+
+def _preparer(field: Field[Any, Any]) -> Prepare:
+    ops = connection.ops
+    attname = field.attname
+    kind = type(field)
+    target = field.target_field if isinstance(field, models.ForeignKey) else None
+
+    def ordinary(instance: Model) -> Any:
+        return field.get_db_prep_save(field.pre_save(instance, True), connection)
+
+    if target is not None and kind is models.ForeignKey and type(target) in _INTEGER_FIELDS + _AUTO_FIELDS:
+        kind, internal = type(target), target.get_internal_type()
+    else:
+        internal = field.get_internal_type()
+    if kind in _INTEGER_FIELDS or kind in _AUTO_FIELDS:
+        auto = kind in _AUTO_FIELDS
+
+        def integer(instance: Model) -> Any:
+            value = getattr(instance, attname)
+            if value is None:
+                return None
+            if type(value) is int:
+                return (
+                    ops.validate_autopk_value(value)
+                    if auto
+                    else ops.adapt_integerfield_value(value, internal)
+                )
+            return ordinary(instance)
+
+        return integer
+    if kind in _TEXT_FIELDS:
+
+        def text(instance: Model) -> Any:
+            value = getattr(instance, attname)
+            if value is None or type(value) is str:
+                return value
+            return ordinary(instance)
+
+        return text
+    if kind is models.DateTimeField and not (field.auto_now or field.auto_now_add):  # type: ignore[attr-defined]
+
+        def moment(instance: Model) -> Any:
+            value = getattr(instance, attname)
+            if value is None:
+                return None
+            if type(value) is datetime and value.utcoffset() is not None:
+                return ops.adapt_datetimefield_value(value)
+            return ordinary(instance)
+
+        return moment
+    return ordinary
+
 
 _inserts: dict[tuple[str, type[Model], int], tuple[str, list[Field[Any, Any]]]] = {}
 
@@ -43,9 +124,10 @@ def rows_insert(instances: Sequence[Model]) -> None:
             fields,
         )
     sql, fields = statement
+    prepares = values_preparers(model, fields)
     params: list[Any] = []
     for instance in instances:
-        params += [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+        params += [prepare(instance) for prepare in prepares]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]
@@ -58,10 +140,10 @@ def rows_insert(instances: Sequence[Model]) -> None:
 _known_inserts: dict[tuple[str, type[Model]], tuple[str, list[Field[Any, Any]]]] = {}
 
 
-def row_insert_known(instance: Model) -> None:
+def row_insert_known(instance: Model, *, batch: "StatementBatch | None" = None) -> None:
     """INSERT one unsaved instance whose primary key is already set (drawn from its sequence), reading
-    nothing back, so the statement can go out in a `StatementBatch` with the ones after it. Values are made as
-    in `rows_insert`."""
+    nothing back, so the statement can go out in a `StatementBatch` with the ones after it (queued in
+    `batch` directly when given, rather than through a cursor). Values are made as in `rows_insert`."""
     model = type(instance)
     shape = (connection.vendor, model)
     statement = _known_inserts.get(shape)
@@ -77,9 +159,12 @@ def row_insert_known(instance: Model) -> None:
     sql, fields = statement
     if instance.pk is None:
         raise ValueError(f"{model.__name__} has no primary key yet")
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    params = [prepare(instance) for prepare in values_preparers(model, fields)]
+    if batch is not None:
+        batch.add(sql, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = connection.alias
 
@@ -221,12 +306,21 @@ class StatementBatch:
                 values += params
         if commit:
             pieces.append("COMMIT")
-        text = sql_bound(raw, "; ".join(pieces), values)
+        # A batch that is its transaction's first and last work opens it too (psycopg would send the
+        # BEGIN on a round trip of its own before it); not once statements were prepared in it.
+        begin = commit and _begins_plainly(raw)
+        if begin:
+            pieces.insert(0, "BEGIN")
+        text = sql_bound_quick(raw, "; ".join(pieces), values)
         answers: list[Sent] = []
         started = time.monotonic()
         with connection.wrap_database_errors, raw.cursor() as cursor:
             try:
-                cursor.execute(text)
+                if begin:
+                    _execute_beginning(raw, cursor, text)
+                    cursor.nextset()  # past the BEGIN's answer
+                else:
+                    cursor.execute(text)
             except Error as exc:
                 if self._prepared:
                     # The transaction rolls back now, and with it psycopg may deallocate the connection's
@@ -249,3 +343,36 @@ class StatementBatch:
                 if not captured:
                     connection.queries_log.append({"sql": compose.mogrify(sql, params), "time": took})
         return answers
+
+
+def _begins_plainly(raw: Any) -> bool:
+    """Whether no statement ran yet in the transaction Django opened on `raw` (psycopg has not sent
+    its BEGIN), and that BEGIN would be a plain one (no isolation level or access mode of its own)."""
+    from psycopg.pq import TransactionStatus
+
+    return (
+        raw.pgconn.transaction_status == TransactionStatus.IDLE
+        and not raw.autocommit
+        and raw.isolation_level is None
+        and raw.read_only is None
+        and raw.deferrable is None
+    )
+
+
+def _execute_beginning(raw: Any, cursor: Any, text: bytes) -> None:
+    """Run `text` (BEGIN; ...; COMMIT) as one query: psycopg is told autocommit for the call, so it
+    sends no BEGIN of its own first. Either way the connection is left as psycopg and Django expect
+    it: autocommit off again, outside a transaction (the failed one rolled back, as Django's block
+    would roll it back after the error)."""
+    from psycopg.pq import TransactionStatus
+
+    raw.autocommit = True
+    try:
+        cursor.execute(text)
+    finally:
+        try:
+            if raw.pgconn.transaction_status != TransactionStatus.IDLE:
+                raw.rollback()
+            raw.autocommit = False
+        except Exception:  # noqa: S110 - a broken connection: the error being raised says so
+            pass

@@ -201,7 +201,14 @@ def test_a_failed_prepared_batch_has_its_names_checked_before_the_next(no_gate) 
         batch.send()
         assert answer().rows == [(42,)]
     assert core_rows._prepared[connection.connection].checked is True
-    assert names <= _our_names() <= _names_on_server()
+    # What the connection knows is what the server holds: the rollback may have taken every earlier
+    # name with it (psycopg deallocates all when it holds statements of its own on the connection).
+    held = _names_on_server()
+    assert names & held <= _our_names() <= held
+    last = core_rows.statement_names(
+        connection.connection, [("SELECT %s::int + 1", [41]), ("SELECT %s::int", [0])]
+    )
+    assert set(last) <= _our_names()
 
 
 def test_statements_deallocated_elsewhere_are_prepared_again_and_the_order_placed(merchant, no_gate) -> None:
@@ -298,3 +305,80 @@ def test_a_batch_sent_with_its_commit_is_committed_before_its_block_ends(merchan
     finally:
         other.close()
     assert connection.get_autocommit()
+
+
+def test_values_bound_quickly_are_the_bytes_psycopg_binds(no_gate) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from psycopg.types.numeric import Int2, Int4, Int8
+
+    connection.ensure_connection()
+    raw = connection.connection
+    values: list[Any] = [
+        0, 7, -7, 2**63 - 1, -(2**63), 2**70, Int2(3), Int4(-5), Int8(2**40), True, False, None,
+        "", "plain", "a'b", "back\\slash", "中文 ok", "tab\tnew\nline", 1.5, Decimal("-2.50"),
+        datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, 3, tzinfo=timezone(timedelta(hours=8))),
+        datetime(2026, 1, 2), [1, 2], ["a", None],
+    ]  # fmt: skip
+    query = "SELECT " + ", ".join(["%s"] * len(values)) + " WHERE 100 %% 7 = 2"
+    assert core_rows.sql_bound_quick(raw, query, values) == core_rows.sql_bound(raw, query, values)
+    # And the server reads them back as they were sent.
+    with raw.cursor() as cursor:
+        cursor.execute(core_rows.sql_bound_quick(raw, "SELECT %s, %s, %s, %s", [-7, Int4(-5), "a'b", None]))
+        assert cursor.fetchone() == (-7, -5, "a'b", None)
+
+
+def test_an_outermost_batch_with_its_commit_is_one_round_trip(merchant, no_gate, tmp_path) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=5)
+    first, buyer = make_user("trip_first"), make_user("trip_buyer")
+    statement = "INSERT INTO deals_userdealquota (deal_id, user_id, own, gifts) VALUES (%s, %s, %s, 0)"
+    with transaction.atomic():  # the statements are prepared on this connection first
+        warm = StatementBatch(prepared=True)
+        warm.add(statement, [deal.id, first.id, 1])
+        warm.add("SELECT %s::int", [1])
+        warm.send()
+    trace = tmp_path / "wire.txt"
+    with trace.open("w") as wire:
+        pgconn = connection.connection.pgconn
+        pgconn.trace(wire.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+        try:
+            with transaction.atomic():
+                batch = StatementBatch(prepared=True)
+                batch.add(statement, [deal.id, buyer.id, 2])
+                answer = batch.add("SELECT %s::int", [42])
+                batch.send(commit=True)
+        finally:
+            pgconn.untrace()
+    sent = [line for line in trace.read_text().splitlines() if line.startswith("F")]
+    # One query: BEGIN, the statements and COMMIT together; psycopg sent no BEGIN of its own.
+    assert len(sent) == 1 and '"BEGIN; EXECUTE ' in sent[0] and sent[0].endswith('; COMMIT"')
+    assert batch.committed and answer().rows == [(42,)]
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert connection.connection.autocommit and connection.get_autocommit()
+    assert UserDealQuota.objects.get(deal=deal, user=buyer).own == 2
+
+
+def test_a_refused_batch_that_began_its_transaction_leaves_nothing_and_the_connection_ready(
+    merchant, no_gate
+) -> None:
+    deal = live_deal(merchant, max_quantity=10, tipping_point=5, per_user_limit=5)
+    buyer = make_user("begun_buyer")
+    statement = "INSERT INTO deals_userdealquota (deal_id, user_id, own, gifts) VALUES (%s, %s, %s, 0)"
+    with pytest.raises(BatchRefused), transaction.atomic():
+        batch = StatementBatch(prepared=True)
+        batch.add(statement, [deal.id, buyer.id, 1])
+        batch.add("SELECT weituan_refuse(%s)", ["sold_out"])
+        batch.send(commit=True)
+    assert not batch.committed
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert connection.get_autocommit() and connection.connection.autocommit
+    assert not UserDealQuota.objects.filter(deal=deal).exists()
+    with transaction.atomic():
+        again = StatementBatch(prepared=True)
+        again.add(statement, [deal.id, buyer.id, 3])
+        again.add("SELECT %s::int", [1])
+        again.send(commit=True)
+    assert UserDealQuota.objects.get(deal=deal, user=buyer).own == 3

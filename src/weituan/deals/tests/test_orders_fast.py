@@ -253,3 +253,80 @@ def test_asgi_answers_as_wsgi(apps, shopper, make_live_deal, fund) -> None:
     assert [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers] == start["headers"]
     start, answer = _asgi_post(path, body, [auth[0]])
     assert (start["status"], json.loads(answer["body"])["code"]) == (409, "per_user_limit")
+
+
+class CountingView:
+    """The endpoint's ninja view, counting the requests the fast path handed to it."""
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self.calls = 0
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.view(request, **kwargs)
+
+
+@pytest.fixture
+def view_calls(monkeypatch) -> CountingView:
+    stack = api_orders_fast._Stack()
+    assert stack.direct is not None, "the endpoint is no longer the operation the direct answer mirrors"
+    counting = CountingView(stack.view)
+    stack.view = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(api_orders_fast, "_stack", stack)
+    return counting
+
+
+def test_a_solo_order_and_its_refusals_are_answered_without_the_view(
+    apps, view_calls, shopper, make_live_deal, fund
+) -> None:
+    deal = make_live_deal(max_quantity=10, per_user_limit=1)
+    fund(shopper)
+    path = f"/api/v1/deals/{deal.id}/orders"
+    raw, _ = access_token_issue(user=shopper)
+    assert _post(apps[1], path, {"quantity": 1, "team": None}, **_bearer(raw))[0] == "201 Created"
+    _same_refusal(apps, path, {"quantity": 1}, "per_user_limit", **_bearer(raw))
+    _same_refusal(apps, path, {"quantity": 1}, "invalid_token", **_bearer("not-a-token"))
+    _same_refusal(
+        apps, path, {"quantity": 1}, "not_found", **_bearer(raw, PATH_INFO="/api/v1/deals/0/orders")
+    )
+    assert view_calls.calls == 0
+    # A body the schema refuses, or a team order, is the view's to answer (and answered as Django does).
+    _same_refusal(apps, path, {"quantity": "many"}, "invalid", **_bearer(raw))
+    _same_refusal(apps, path, [1], "invalid", **_bearer(raw))
+    _same_refusal(apps, path, {"quantity": 1, "team": 12345}, "not_team_deal", **_bearer(raw))
+    assert view_calls.calls == 3
+
+
+def test_a_paid_order_and_a_shared_one_render_as_the_view(
+    apps, view_calls, shopper, outsider, make_live_deal, fund
+) -> None:
+    from weituan.deals.services.deals import deal_tip_check
+
+    django, fast = apps
+    deal = make_live_deal(tipping_point=1, max_quantity=10, per_user_limit=5)
+    fund(shopper)
+    fund(outsider)
+    path = f"/api/v1/deals/{deal.id}/orders"
+    mine, _ = access_token_issue(user=shopper)
+    theirs, _ = access_token_issue(user=outsider)
+    assert _post(fast, path, {"quantity": 1}, **_bearer(mine))[0] == "201 Created"
+    assert deal_tip_check(deal_id=deal.id) is True
+    # Paid at once: a capture time and vouchers; then the same through the other path, replayed.
+    paid = _post(fast, path, {"quantity": 2}, **_bearer(mine, HTTP_IDEMPOTENCY_KEY="paid"))
+    body = json.loads(paid[2])
+    assert (paid[0], body["state"], len(body["vouchers"])) == ("201 Created", "captured", 2)
+    assert body["captured_at"] is not None and body["created_at"].endswith("Z")
+    assert _post(django, path, {"quantity": 2}, **_bearer(mine, HTTP_IDEMPOTENCY_KEY="paid")) == paid
+    viewed = _post(django, path, {"quantity": 1}, **_bearer(theirs, HTTP_IDEMPOTENCY_KEY="seen"))
+    assert _post(fast, path, {"quantity": 1}, **_bearer(theirs, HTTP_IDEMPOTENCY_KEY="seen")) == viewed
+    # An unknown share code credits nothing and answers `share: null`, as the view does.
+    shared = _post(
+        fast, path, {"quantity": 1, "share": "Nope1234"}, **_bearer(theirs, HTTP_IDEMPOTENCY_KEY="s")
+    )
+    assert json.loads(shared[2])["share"] is None
+    assert (
+        _post(django, path, {"quantity": 1, "share": "Nope1234"}, **_bearer(theirs, HTTP_IDEMPOTENCY_KEY="s"))
+        == shared
+    )
+    assert view_calls.calls == 0
