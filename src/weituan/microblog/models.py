@@ -36,7 +36,12 @@ class Post(models.Model):
     """
 
     id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
+    # Each index is one more entry every post writes. The keys' lookups (an author's posts, a post's
+    # children, its tree) are served by the composite indexes in Meta; `reply_to` and `deal_id`, empty on
+    # most posts, are indexed only where set.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=PostKind.choices, default=PostKind.ORIGINAL)
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     text = models.TextField()
@@ -46,15 +51,17 @@ class Post(models.Model):
     # from the far end (the repost tree keeps every hop). Empty for originals, comments and direct reposts.
     chain = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", db_index=False
     )
-    root = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="tree")
+    root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="tree", db_index=False
+    )
     depth = models.PositiveSmallIntegerField(default=0)
     reply_to = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies", db_index=False
     )
     # A deal card is shown when set; deals sit above the micro-blog, so this is a plain id, not a key.
-    deal_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    deal_id = models.BigIntegerField(null=True, blank=True)
     language = models.CharField(max_length=10, blank=True)
     reposts_count = models.PositiveIntegerField(default=0)
     comments_count = models.PositiveIntegerField(default=0)
@@ -71,6 +78,8 @@ class Post(models.Model):
             models.Index(fields=["root", "id"], name="post_root_id"),
             models.Index(fields=["parent", "kind", "id"], name="post_parent_kind_id"),
             models.Index(fields=["kind", "-id"], name="post_kind_id"),
+            models.Index(fields=["reply_to"], condition=Q(reply_to__isnull=False), name="post_reply_to"),
+            models.Index(fields=["deal_id"], condition=Q(deal_id__isnull=False), name="post_deal_id"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -205,7 +214,13 @@ class Mention(models.Model):
 
 
 class Topic(models.Model):
-    """A #话题# or #tag. `name` is the normalised key (case-folded); `display` keeps the first spelling."""
+    """A #话题# or #tag. `name` is the normalised key (case-folded); `display` keeps the first spelling.
+
+    How many live posts use it, and when it was last used, is this row's `posts_count` and
+    `last_used_at` together with its `TopicCount` shares (read them with `stats.topic_counts`). Under
+    SQLite's single writer the uses are counted on this row; on PostgreSQL in the shares, because every
+    post with a popular topic would otherwise wait for the one before it to commit to count on this row.
+    """
 
     name = models.CharField(max_length=100, unique=True)
     display = models.CharField(max_length=100)
@@ -214,11 +229,27 @@ class Topic(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
 
+class TopicCount(models.Model):
+    """A share of a topic's use counter: the uses counted by the database connections whose share
+    `shard` is (`stats.TOPIC_SHARDS` of them), so concurrent posts of one topic rarely count on the same
+    row. A share may go below zero (a post counted in one share and taken back in another); the sum of
+    a topic's shares and its own row's count does not."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="counts", db_index=False)
+    shard = models.PositiveSmallIntegerField()
+    posts_count = models.IntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["topic", "shard"], name="topic_count_shard")]
+
+
 class PostTopic(models.Model):
     """A post's use of a topic; `author` and `created_at` are copied so trending reads one table."""
 
-    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_topics")
-    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="post_topics")
+    # Both keys' lookups are served by the composite indexes in Meta.
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_topics", db_index=False)
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="post_topics", db_index=False)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField()
 

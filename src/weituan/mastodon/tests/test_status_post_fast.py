@@ -24,7 +24,7 @@ from weituan.core.front import body_buffered
 from weituan.mastodon.api_statuses_fast import MAX_BODY, with_status_post, with_status_post_wsgi
 from weituan.microblog.models import Mention, Notification, Post, PostTopic, Topic
 from weituan.microblog.search.queries import posts_search
-from weituan.microblog.stats import account_counts
+from weituan.microblog.stats import account_counts, topic_counts
 
 STATUSES = "/api/v1/statuses"
 
@@ -175,7 +175,8 @@ def test_everything_a_post_records_is_recorded(shopper: User, merchant: User, ru
     assert list(Mention.objects.filter(post=post).values_list("user_id", flat=True)) == [merchant.pk]
     assert Notification.objects.filter(recipient=merchant, kind="mention", post=post).count() == 1
     topic = Topic.objects.get(name="火锅")
-    assert (topic.posts_count, PostTopic.objects.filter(post=post, topic=topic).count()) == (1, 1)
+    uses = topic_counts([topic.id])[topic.id].posts
+    assert (uses, PostTopic.objects.filter(post=post, topic=topic).count()) == (1, 1)
     assert account_counts([shopper.pk])[shopper.pk].posts == 1
     assert posts_search(query="火锅", viewer=None) == [post.id]
 

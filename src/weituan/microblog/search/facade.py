@@ -18,7 +18,7 @@ def post_index(*, post_id: int) -> None:
 
 def post_index_new(*, post: Post) -> None:
     """Index a post just written in the current transaction, from the instance in hand (no read back)."""
-    store.document_write(post_id=post.id, text=services.searchable_text(post))
+    store.document_add(post_id=post.id, text=services.searchable_text(post))
 
 
 def post_index_new_statement(*, post: Post) -> tuple[str, list[Any]] | None:

@@ -10,11 +10,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from weituan.core.errors import ValidationFailed
 from weituan.core.ids import id_at
-from weituan.microblog.models import Block, Follow, Mute, Post, Topic, Visibility
+from weituan.microblog.models import Block, Follow, Mute, Post, Topic, TopicCount, Visibility
 from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.search import store
 from weituan.microblog.search.terms import (
@@ -180,11 +181,20 @@ def topic_query_text(query: str) -> str:
 
 
 def topics_search(*, query: str, page: Page = Page()) -> list[Topic]:
-    """Topics whose name starts with the query, then those containing it; busier ones first."""
+    """Topics whose name starts with the query, then those containing it; busier ones first. Each
+    topic's `posts_count` is how many posts use it as it stands (its row's count and its shares', see
+    `Topic`)."""
     page = page.checked()
     text = topic_query_text(query)
     if not text:
         return []
+    shares = (
+        TopicCount.objects.filter(topic=OuterRef("pk"))
+        .order_by()
+        .values("topic")
+        .annotate(total=Sum("posts_count"))
+        .values("total")
+    )
     topics = (
         Topic.objects.filter(name__icontains=text)
         .annotate(
@@ -193,8 +203,12 @@ def topics_search(*, query: str, page: Page = Page()) -> list[Topic]:
                 When(name__startswith=text, then=Value(1)),
                 default=Value(2),
                 output_field=IntegerField(),
-            )
+            ),
+            uses=F("posts_count") + Coalesce(Subquery(shares, output_field=IntegerField()), Value(0)),
         )
-        .order_by("closeness", "-posts_count", "name")
+        .order_by("closeness", "-uses", "name")
     )
-    return list(topics[page.offset : page.offset + page.limit])
+    found: list[Topic] = list(topics[page.offset : page.offset + page.limit])
+    for topic in found:
+        topic.posts_count = max(topic.uses, 0)  # type: ignore[attr-defined]
+    return found

@@ -49,6 +49,21 @@ def document_write(*, post_id: int, text: str) -> None:
             )
 
 
+def document_add(*, post_id: int, text: str) -> None:
+    """Store the terms of a post written in this transaction, which has no row yet: on SQLite one
+    INSERT (no DELETE of a row that cannot be there, inside the write lock); nothing for an empty text."""
+    if not text.strip():
+        return
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(POSTGRES_UPSERT, document_upsert_params(post_id=post_id, text=text))
+        else:
+            cursor.execute(
+                f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)",  # noqa: S608
+                [post_id, document_text(text)],
+            )
+
+
 def document_upsert_params(*, post_id: int, text: str) -> list[Any]:
     """The parameters of POSTGRES_UPSERT for a post with a non-empty `text`."""
     return [post_id, document_tsvector(text)]

@@ -60,12 +60,17 @@ def document_text(text: str) -> str:
 
 def document_tsvector(text: str) -> str:
     """A tsvector literal with positions, so PostgreSQL never re-parses the terms itself."""
-    positions: dict[str, list[int]] = {}
+    # Positions come in increasing order, so each term's list is sorted as built; only the positions
+    # held at MAX_POSITION can repeat.
+    positions: dict[str, list[str]] = {}
     for index, term in enumerate(document_terms(text), start=1):
-        positions.setdefault(term, []).append(min(index, MAX_POSITION))
-    return " ".join(
-        f"'{term}':{','.join(str(p) for p in sorted(set(places)))}" for term, places in positions.items()
-    )
+        place = str(min(index, MAX_POSITION))
+        places = positions.get(term)
+        if places is None:
+            positions[term] = [place]
+        elif places[-1] != place:
+            places.append(place)
+    return " ".join(f"'{term}':{','.join(places)}" for term, places in positions.items())
 
 
 @dataclass(frozen=True)

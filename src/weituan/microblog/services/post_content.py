@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from weituan.accounts.queries import users_by_usernames
@@ -25,6 +25,7 @@ from weituan.microblog.models import (
 )
 from weituan.microblog.queries.relations import is_blocked_between, is_following
 from weituan.microblog.services.notifications import notification_create
+from weituan.microblog.stats import topic_use_release, topic_uses_count
 from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
 
 MAX_MEDIA_PER_POST = 9  # as on Weibo
@@ -46,8 +47,11 @@ def length_check(text: str, *, allow_empty: bool = False) -> int:
     return length
 
 
+_VISIBILITIES = frozenset(Visibility.values)  # looked up on every post; `values` is built on each read
+
+
 def visibility_check(visibility: str) -> str:
-    if visibility not in Visibility.values:
+    if visibility not in _VISIBILITIES:
         raise ValidationFailed(
             f"visibility must be one of {', '.join(Visibility.values)}", code="invalid_visibility"
         )
@@ -137,7 +141,7 @@ def topic_get_or_create(key: str, display: str) -> Topic:
 def topics_record(*, post: Post, text: str) -> list[int]:
     """Upsert the topics in `text`, link them to `post` and count the use. Returns the topic ids.
 
-    Counters are bumped in name order so concurrent posts lock topic rows in one order.
+    Counters are bumped in name order so concurrent posts lock counter rows in one order.
     """
     names = {topic_key(name)[:100]: name[:100] for name in extract_topics(text)}
     if not names:
@@ -147,8 +151,7 @@ def topics_record(*, post: Post, text: str) -> list[int]:
     PostTopic.objects.bulk_create(
         [PostTopic(post=post, topic=topic, author_id=post.author_id, created_at=now) for topic in topics]
     )
-    for topic in topics:
-        Topic.objects.filter(id=topic.id).update(posts_count=F("posts_count") + 1, last_used_at=now)
+    topic_uses_count(topic_ids=[topic.id for topic in topics], moment=now)
     return [topic.id for topic in topics]
 
 
@@ -156,4 +159,4 @@ def topics_release(*, post_id: int) -> None:
     """Take a deleted post's uses off its topics' counters (links are kept for history)."""
     topic_ids = sorted(PostTopic.objects.filter(post_id=post_id).values_list("topic_id", flat=True))
     for topic_id in topic_ids:
-        Topic.objects.filter(id=topic_id, posts_count__gt=0).update(posts_count=F("posts_count") - 1)
+        topic_use_release(topic_id=topic_id)

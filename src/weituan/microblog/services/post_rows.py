@@ -10,18 +10,22 @@ the SQL; every value is a parameter (hence the S608 waivers).
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from weituan.core.rows import fetch_rows
-from weituan.microblog.models import AccountStats, Post, PostTopic, Topic
+from weituan.microblog.models import AccountStats, Post, PostTopic, Topic, TopicCount
 from weituan.microblog.queries.rows import ModelColumns, convert_value, placeholders, table
-from weituan.microblog.stats import AccountCounts
+from weituan.microblog.stats import TOPIC_SHARD_SQL, AccountCounts
 
 _POST_FIELDS = list(Post._meta.concrete_fields)
 _TOPIC_FIELDS = list(Topic._meta.concrete_fields)
 _STATEMENTS: dict[tuple[str, str], str] = {}
 _TOPIC_COLUMNS: dict[str, ModelColumns] = {}
+# Per database vendor, for each of the post's fields: its attribute, the field, the Python type whose
+# values (and None) the field stores as they are, or only wrapped in the driver's type for its column
+# (PostgreSQL's integers), and that wrapper; the type is None when every value is prepared.
+_POST_PREPARES: dict[str, list[tuple[str, models.Field[Any, Any], type | None, Any]]] = {}
 
 
 def _run(sql: str, params: list[Any], *, fetch: bool = False) -> Any:
@@ -48,6 +52,48 @@ def _post_insert_sql() -> str:
     return f"INSERT INTO {table(Post)} ({columns}) VALUES ({placeholders(len(_POST_FIELDS))})"  # noqa: S608
 
 
+def _stored_as_is(field: models.Field[Any, Any]) -> tuple[type | None, Any]:
+    """The Python type whose values `field` stores unchanged on this database (preparing one gives it
+    back as it is, or wrapped in the driver's type for the column), and that wrapper; (None, None) when
+    its values must be prepared. Integers and text everywhere; aware datetimes on PostgreSQL."""
+    if isinstance(field, models.ForeignKey):
+        field = field.target_field
+    if isinstance(field, models.IntegerField) and not isinstance(field, models.AutoField):
+        wrappers = getattr(connection.ops, "integerfield_type_map", {})
+        return int, wrappers.get(field.get_internal_type())
+    if type(field) in (models.CharField, models.TextField):
+        return str, None
+    if type(field) is models.DateTimeField and connection.vendor == "postgresql":
+        return datetime, None
+    return None, None
+
+
+def post_values(post: Post) -> list[Any]:
+    """The post's column values as `Model.save` would send them (each field's `get_db_prep_save`),
+    without preparing the values that would come back unchanged: a post's write is the hottest."""
+    plan = _POST_PREPARES.get(connection.vendor)
+    if plan is None:
+        plan = _POST_PREPARES[connection.vendor] = [
+            (field.attname, field, *_stored_as_is(field)) for field in _POST_FIELDS
+        ]
+    values: list[Any] = []
+    state = post.__dict__
+    for attname, field, kind, wrap in plan:
+        value = state[attname] if attname in state else getattr(post, attname)
+        if value is None and kind is not None:
+            pass
+        elif kind is int and type(value) is int:
+            if wrap is not None:
+                value = wrap(value)
+        elif not (
+            (kind is str and isinstance(value, str))
+            or (kind is datetime and type(value) is datetime and value.tzinfo is not None)
+        ):
+            value = field.get_db_prep_save(value, connection)
+        values.append(value)
+    return values
+
+
 def post_insert(post: Post) -> None:
     """INSERT `post` (every column given; `created_at` set here as auto_now_add would) in one statement.
 
@@ -55,7 +101,7 @@ def post_insert(post: Post) -> None:
     """
     if post.created_at is None:
         post.created_at = timezone.now()
-    values = [field.get_db_prep_save(getattr(post, field.attname), connection) for field in _POST_FIELDS]
+    values = post_values(post)
     _run(_statement("post_insert", _post_insert_sql), values)
     post._state.adding = False
     post._state.db = connection.alias
@@ -97,13 +143,25 @@ def post_topics_insert(post: Post, topics: list[Topic], moment: datetime) -> Non
     _run(f"INSERT INTO {table(PostTopic)} (post_id, topic_id, author_id, created_at) VALUES {rows}", params)  # noqa: S608
 
 
+def _share_add_sql(source: str, ready: str = "TRUE") -> str:
+    """The INSERT counting one use, at the moment given as its parameter, of the topic in `source` (a
+    CTE of topic rows) in this connection's share of its counter, once `ready` holds."""
+    counts = table(TopicCount)
+    return (
+        f"INSERT INTO {counts} (topic_id, shard, posts_count, last_used_at)"  # noqa: S608
+        f" SELECT {source}.id, {TOPIC_SHARD_SQL}, 1, %s FROM {source} WHERE {ready}"
+        " ON CONFLICT (topic_id, shard) DO UPDATE SET posts_count = "
+        f"{counts}.posts_count + 1, last_used_at = GREATEST({counts}.last_used_at, EXCLUDED.last_used_at)"
+    )
+
+
 def _topic_use_linked_sql() -> str:
     columns = ", ".join(_quote(str(field.column)) for field in _TOPIC_FIELDS)
     return (
-        f"WITH t AS (UPDATE {table(Topic)} SET posts_count = posts_count + 1, last_used_at = %s"  # noqa: S608
-        f" WHERE {_quote('name')} = %s RETURNING {columns}),"
+        f"WITH t AS (SELECT {columns} FROM {table(Topic)} WHERE {_quote('name')} = %s),"  # noqa: S608
         f" l AS (INSERT INTO {table(PostTopic)} (post_id, topic_id, author_id, created_at)"
-        f" SELECT %s, t.id, %s, %s FROM t)"
+        f" SELECT %s, t.id, %s, %s FROM t),"
+        f" c AS ({_share_add_sql('t')})"
         f" SELECT {columns} FROM t"
     )
 
@@ -112,9 +170,10 @@ def topic_use_linked(post: Post, key: str, moment: datetime) -> Topic | None:
     """Count one use of the topic named `key` and link `post` to it; returns the topic's row, or None
     (and nothing written) when no such topic exists yet.
 
-    A popular topic's row is locked by every post using it until that post commits, so this is best
-    made the transaction's last statement. On PostgreSQL it is one statement (the counter's UPDATE and
-    the link's INSERT in one round trip); elsewhere two.
+    On PostgreSQL it is one statement (the link's INSERT and the count in this connection's share of
+    the topic's counter, so posts of a popular topic do not queue on one row); elsewhere two, the count
+    on the topic's row (best made the transaction's last statement: the row stays locked until the
+    commit).
     """
     if connection.vendor != "postgresql":
         topic = topic_use(key, moment)
@@ -123,7 +182,7 @@ def topic_use_linked(post: Post, key: str, moment: datetime) -> Topic | None:
         return topic
     row = _run(
         _statement("topic_use_linked", _topic_use_linked_sql),
-        [moment, key, post.id, post.author_id, moment],
+        [key, post.id, post.author_id, moment, moment],
         fetch=True,
     )
     if row is None:
@@ -171,9 +230,10 @@ def _stats_upsert_sql() -> str:
 
 
 def _topic_parts_sql(index: int, after: list[str]) -> str:
-    """The CTEs that count one use of a topic and link the post to it, the topic made when new. Its row
-    is locked only once `after` (what comes before it) has run, so every post locks rows in one order:
-    the author's counters, then its topics by name, and a topic's row is locked last."""
+    """The CTEs that find a topic (made when new), link the post to it and count the use in this
+    connection's share of its counter. The share is counted only once `after` (what comes before it)
+    has run, so every post locks rows in one order: the author's counters, then its topics' shares by
+    name. A new topic's row counts nothing itself (its uses are all in its shares)."""
     topics, links = table(Topic), table(PostTopic)
     columns = ", ".join(_quote(str(field.column)) for field in _TOPIC_FIELDS)
     made = ", ".join(
@@ -181,15 +241,16 @@ def _topic_parts_sql(index: int, after: list[str]) -> str:
     )
     ready = " AND ".join(f"EXISTS (SELECT FROM {name})" for name in after)
     return (
-        f" u{index} AS (UPDATE {topics} SET posts_count = posts_count + 1, last_used_at = %s"  # noqa: S608
-        f" WHERE {_quote('name')} = %s AND {ready} RETURNING {columns}),"
-        # Only when no row was counted: a topic made meanwhile by another post is counted instead.
-        f" i{index} AS (INSERT INTO {topics} ({made}) SELECT %s, %s, 1, %s, %s"
-        f" WHERE NOT EXISTS (SELECT FROM u{index}) ON CONFLICT ({_quote('name')}) DO UPDATE SET"
-        f" posts_count = {topics}.posts_count + 1, last_used_at = EXCLUDED.last_used_at RETURNING {columns}),"
-        f" t{index} AS (SELECT * FROM u{index} UNION ALL SELECT * FROM i{index}),"
+        f" f{index} AS (SELECT {columns} FROM {topics} WHERE {_quote('name')} = %s),"  # noqa: S608
+        # Only when none was found: a topic made meanwhile by another post is taken as it is (the
+        # no-op update is what makes the conflicting row come back).
+        f" i{index} AS (INSERT INTO {topics} ({made}) SELECT %s, %s, 0, %s, NULL"
+        f" WHERE NOT EXISTS (SELECT FROM f{index}) ON CONFLICT ({_quote('name')}) DO UPDATE SET"
+        f" display = {topics}.display RETURNING {columns}),"
+        f" t{index} AS (SELECT * FROM f{index} UNION ALL SELECT * FROM i{index}),"
         f" l{index} AS (INSERT INTO {links} (post_id, topic_id, author_id, created_at)"
-        f" SELECT %s, t{index}.id, %s, %s FROM t{index})"
+        f" SELECT %s, t{index}.id, %s, %s FROM t{index}),"
+        f" c{index} AS ({_share_add_sql(f't{index}', ready)} RETURNING 1)"
     )
 
 
@@ -205,7 +266,7 @@ def _post_publish_sql(task_sql: str, index_sql: str, topic_count: int) -> str:
     after = ["p", "q", "d", "s"]
     for index in range(topic_count):
         parts.append(_topic_parts_sql(index, after))
-        after = [f"t{index}"]
+        after = [f"c{index}"]
     sources = ", ".join(["s", *(f"t{index}" for index in range(topic_count))])
     return "WITH " + ", ".join(parts) + f" SELECT * FROM {sources}"  # noqa: S608
 
@@ -219,13 +280,13 @@ def post_publish_statement(
 ) -> tuple[AccountCounts, list[Topic]]:
     """Publish an original post in one statement (PostgreSQL): the post row, its fan-out task's row
     (`task`: the INSERT and its parameters), its search row (`index`, likewise), the author's counters
-    (the row made on a first post) and, for each of `topics` ((key, display) in key order), the topic's
-    counter (the topic made when new) and the post's link to it. Returns the author's counters as the
-    post left them and the topics' rows.
+    (the row made on a first post) and, for each of `topics` ((key, display) in key order), the post's
+    link to the topic (made when new) and the use counted in this connection's share of its counter.
+    Returns the author's counters as the post left them and the topics' rows.
 
     One statement is one round trip and, outside a transaction, its own transaction: the post and its
     task commit together, or neither does. The rows are locked in the order every post write takes
-    them: the author's counters, then the topics by name.
+    them: the author's counters, then the topics' counter shares by topic name.
     """
     if post.created_at is None:
         post.created_at = timezone.now()
@@ -234,14 +295,12 @@ def post_publish_statement(
     index_sql, index_params = index
     key = f"post_publish:{len(topics)}:{task_sql}:{index_sql}"
     sql = _statement(key, lambda: _post_publish_sql(task_sql, index_sql, len(topics)))
-    params: list[Any] = [
-        field.get_db_prep_save(getattr(post, field.attname), connection) for field in _POST_FIELDS
-    ]
+    params = post_values(post)
     params += task_params
     params += index_params
     params += [post.author_id, moment]
     for name, display in topics:
-        params += [moment, name, name, display, moment, moment, post.id, post.author_id, moment]
+        params += [name, name, display, moment, post.id, post.author_id, moment, moment]
     rows = fetch_rows(sql, params)
     if len(rows) != 1:
         raise RuntimeError(f"publishing post {post.id} returned {len(rows)} rows")

@@ -130,7 +130,8 @@ def post_publish(
             counts = account_counts([author.pk])[author.pk]
         post_distribute(post_id=post.id)
         post_index_new(post=post)
-        # Last: a popular topic's row stays locked from its counter's UPDATE until the commit.
+        # Last: the row a topic's use is counted on stays locked until the commit (on SQLite the topic's
+        # own row; on PostgreSQL this connection's share of its counter).
         topics = _topics_record(post=post, text=text, moment=now)
     return PublishedPost(
         post=post, author_counts=counts, mentioned=mentioned, topics=topics, with_media=bool(media_ids)
@@ -166,7 +167,7 @@ def _mentions_record(*, post: Post, actor_id: int, names: list[str]) -> list[Any
 
 def _topics_record(*, post: Post, text: str, moment: datetime) -> list[Topic]:
     """`topics_record` for a post in hand: each topic counted and linked in name order (so concurrent
-    posts lock topic rows in one order) by one statement that returns its row (two on SQLite), the
+    posts lock counter rows in one order) by one statement that returns its row (two on SQLite), the
     topic created first when new."""
     names = {topic_key(name)[:100]: name[:100] for name in extract_topics(text)}
     topics: list[Topic] = []

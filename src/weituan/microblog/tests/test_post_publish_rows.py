@@ -5,17 +5,20 @@ Each test compares what was written with exact values: the post, the author's co
 counters and links, the search row and the task's row.
 """
 
+import warnings
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from weituan.microblog.models import AccountStats, Post, PostTopic, Topic
+from weituan.microblog.models import AccountStats, Post, PostKind, PostTopic, Topic
 from weituan.microblog.search.queries import posts_search
+from weituan.microblog.services.post_rows import post_values
 from weituan.microblog.services.posts import post_create, post_publish
-from weituan.microblog.stats import account_counts
+from weituan.microblog.stats import TopicCounts, account_counts, topic_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +52,9 @@ def test_a_first_post_makes_the_counters_and_the_topic(shopper: Any) -> None:
     assert stats.last_post_at is not None and stats.last_post_at >= post.created_at
     assert published.author_counts == account_counts([shopper.pk])[shopper.pk]
     topic = Topic.objects.get(name="新品首发")
-    assert (topic.display, topic.posts_count, topic.last_used_at) == ("新品首发", 1, post.created_at)
-    assert [(t.id, t.name, t.posts_count) for t in published.topics] == [(topic.id, "新品首发", 1)]
+    assert topic.display == "新品首发"
+    assert topic_counts([topic.id])[topic.id] == TopicCounts(posts=1, last_used_at=post.created_at)
+    assert [(t.id, t.name, t.display) for t in published.topics] == [(topic.id, "新品首发", "新品首发")]
     assert list(PostTopic.objects.filter(post=post).values_list("topic_id", "author_id")) == [
         (topic.id, shopper.pk)
     ]
@@ -64,7 +68,9 @@ def test_topics_are_counted_in_name_order_and_returned_as_read_back(shopper: Any
     names = [topic.name for topic in published.topics]
     assert names == sorted(["banana", "苹果", "cherry"])
     by_name = {topic.name: topic for topic in Topic.objects.all()}
-    assert {name: by_name[name].posts_count for name in names} == {"banana": 2, "苹果": 1, "cherry": 1}
+    counts = topic_counts([topic.id for topic in by_name.values()])
+    assert {name: counts[by_name[name].id].posts for name in names} == {"banana": 2, "苹果": 1, "cherry": 1}
+    assert {counts[by_name[name].id].last_used_at for name in names} == {published.post.created_at}
     assert by_name["banana"].display == "Banana"  # the first spelling stays
     assert [(t.id, t.posts_count, t.display, t.created_at, t.last_used_at) for t in published.topics] == [
         (
@@ -91,15 +97,13 @@ def test_a_post_without_topics_still_counts_and_indexes(shopper: Any) -> None:
 
 def test_a_post_rolled_back_with_its_caller_leaves_nothing(shopper: Any) -> None:
     post_create(author=shopper, text="第一条 #双十一#")
-    before = (
-        Post.objects.count(),
-        DBTaskResult.objects.count(),
-        Topic.objects.get(name="双十一").posts_count,
-    )
+    topic_id = Topic.objects.get(name="双十一").id
+    before = (Post.objects.count(), DBTaskResult.objects.count(), topic_counts([topic_id])[topic_id])
     with transaction.atomic():
         post_create(author=shopper, text="撤回 #双十一# #新话题#")
+        assert topic_counts([topic_id])[topic_id].posts == 2
         transaction.set_rollback(True)
-    after = (Post.objects.count(), DBTaskResult.objects.count(), Topic.objects.get(name="双十一").posts_count)
+    after = (Post.objects.count(), DBTaskResult.objects.count(), topic_counts([topic_id])[topic_id])
     assert after == before
     assert not Topic.objects.filter(name="新话题").exists()
     assert AccountStats.objects.get(user=shopper).posts_count == 1
@@ -110,3 +114,35 @@ def test_a_post_with_a_mention_records_it_and_its_task(shopper: Any, merchant: A
     assert [user.pk for user in published.mentioned] == [merchant.pk]
     assert [topic.name for topic in published.topics] == ["双十一"]
     assert _task_post_ids() == [published.post.id]
+
+
+def _comparable(value: Any) -> Any:
+    # A JSON value is handed to the driver wrapped; what it carries is what is stored.
+    return ("json", value.obj) if hasattr(value, "obj") else value
+
+
+def test_a_posts_values_are_what_its_fields_would_prepare(shopper: Any) -> None:
+    aware = timezone.now()
+    posts = [
+        Post(author=shopper, kind=PostKind.ORIGINAL, text="一条", created_at=aware, deal_id=7, language="zh"),
+        # Values of other types than the fields' own are prepared by the fields, as `save` does.
+        Post(author_id=str(shopper.pk), text=42, deal_id="8", depth=True, created_at=aware),  # type: ignore[misc]
+        Post(
+            author=shopper,
+            kind=PostKind.REPOST,
+            text="转发",
+            chain=[{"post_id": 1, "user_id": 2, "username": "a", "comment": "好"}],
+            created_at=aware.replace(tzinfo=None),
+            edited_at=aware,
+        ),
+    ]
+    for post in posts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the naive datetime, warned of both ways
+            expected = [
+                field.get_db_prep_save(getattr(post, field.attname), connection)
+                for field in Post._meta.concrete_fields
+            ]
+            values = post_values(post)
+        assert [_comparable(v) for v in values] == [_comparable(v) for v in expected]
+        assert [type(v) for v in values] == [type(v) for v in expected]

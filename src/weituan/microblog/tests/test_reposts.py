@@ -4,10 +4,11 @@ import pytest
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.testing import make_user
-from weituan.microblog.models import AccountStats, Block, Follow, Notification, Post
+from weituan.microblog.models import AccountStats, Block, Follow, Notification, Post, PostTopic, Topic
 from weituan.microblog.queries.reposts import repost_chain, repost_tree
 from weituan.microblog.services.interactions import comment_create
 from weituan.microblog.services.posts import post_create, post_delete, repost_create, repost_undo
+from weituan.microblog.stats import topic_counts
 
 
 def counts(post_id):
@@ -34,6 +35,20 @@ def test_a_repost_of_an_original_points_at_it(shopper, merchant, original):
     assert list(Notification.objects.values_list("recipient_id", "actor_id", "kind", "post_id")) == [
         (merchant.pk, shopper.pk, "repost", repost.id)
     ]
+
+
+def test_a_reposts_comment_counts_its_topics_and_its_delete_takes_them_back(shopper, merchant, original):
+    post_create(author=merchant, text="#火锅# 开团")
+    repost = repost_create(reposter=shopper, post_id=original.id, comment="冲 #火锅# #Deal")
+    topics = dict(Topic.objects.values_list("name", "id"))
+    assert set(topics) == {"火锅", "deal"}
+    counted = topic_counts(list(topics.values()))
+    assert {name: counted[topic_id].posts for name, topic_id in topics.items()} == {"火锅": 2, "deal": 1}
+    linked = PostTopic.objects.get(post=repost, topic_id=topics["deal"])
+    assert counted[topics["deal"]].last_used_at == linked.created_at
+    post_delete(actor=shopper, post_id=repost.id)
+    counted = topic_counts(list(topics.values()))
+    assert {name: counted[topic_id].posts for name, topic_id in topics.items()} == {"火锅": 1, "deal": 0}
 
 
 def test_a_plain_repost_of_an_original_reads_zhuanfa_weibo(shopper, original):

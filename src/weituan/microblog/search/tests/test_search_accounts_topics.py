@@ -8,6 +8,7 @@ from weituan.core.errors import ValidationFailed
 from weituan.core.testing import make_user
 from weituan.microblog.models import Block, Follow, Topic
 from weituan.microblog.search.queries import Page, accounts_search, topics_search
+from weituan.microblog.services.posts import post_create, post_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +70,18 @@ def test_topics_match_by_prefix_first_then_substring(db: Any) -> None:
     assert [t.name for t in topics_search(query="#DEAL")] == ["deals"]
     assert [t.name for t in topics_search(query="购节")] == ["团购节"]
     assert topics_search(query="#") == []
+
+
+def test_topics_are_ranked_and_shown_by_their_uses_as_they_stand(shopper: Any, merchant: Any) -> None:
+    # A count kept on the topic's row (as before counters had shares) adds to the uses counted since.
+    Topic.objects.create(name="团购周", display="团购周", posts_count=2)
+    for text in ["#团购周# 一", "#团购周# 二", "#团购日# 一", "#团购日# 二", "#团购日# 三", "#团购节# 一"]:
+        post_create(author=shopper, text=text)
+    doomed = post_create(author=merchant, text="#团购节# 删掉")
+    post_delete(actor=merchant, post_id=doomed.id)
+
+    found = topics_search(query="团购")
+    assert [(t.name, t.posts_count) for t in found] == [("团购周", 4), ("团购日", 3), ("团购节", 1)]
 
 
 def test_an_over_long_query_is_refused(db: Any) -> None:

@@ -1,6 +1,7 @@
 """Cutting text into search terms."""
 
 from weituan.microblog.search.terms import (
+    MAX_POSITION,
     QueryPart,
     document_terms,
     document_tsvector,
@@ -51,3 +52,11 @@ def test_rendered_queries() -> None:
 
 def test_tsvector_positions() -> None:
     assert document_tsvector("deal 团购 deal") == "'deal':1,4 '团购':2 '购':3"
+
+
+def test_tsvector_positions_past_the_limit_are_held_at_it_once() -> None:
+    words = ["deal", "shop", "deal"] * 5_462  # 16,386 terms: the last three past MAX_POSITION
+    found = dict(item.split(":", 1) for item in document_tsvector(" ".join(words)).split(" "))
+    deal = [str(p) for p in range(1, MAX_POSITION) if p % 3 != 2] + [str(MAX_POSITION)]
+    shop = [str(p) for p in range(2, MAX_POSITION, 3)] + [str(MAX_POSITION)]
+    assert found == {"'deal'": ",".join(deal), "'shop'": ",".join(shop)}
