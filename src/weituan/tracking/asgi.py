@@ -2,12 +2,11 @@
 
 It does what the Django view does (the view stays for the test client and WSGI) without the
 middleware stack, whose sync-only members would send every click through a thread hop. A click
-with a cached link and no session cookie never leaves the event loop: its work is a header scan,
-one line of text appended to the click spool (see `spool`), and the response. Any other path goes
-to Django untouched.
+with a cached link and no session cookie never leaves the event loop: its work is one lookup of the
+request path, a header scan, one line appended to the click spool (see `spool`), and a response
+prepared with the link. Any other path goes to Django untouched.
 """
 
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,10 +19,16 @@ from django.http.cookie import parse_cookie
 from weituan.tracking import rows
 from weituan.tracking.buffer import write_buffer
 from weituan.tracking.clients import bot_reason, ip_anonymous
-from weituan.tracking.links_cache import ResolvedLink, link_resolve_async, local_links
-from weituan.tracking.services.events import click_agent_fields, click_agents, click_line_tail
+from weituan.tracking.links_cache import LOCAL_TTL, ResolvedLink, link_resolve_async, local_links
+from weituan.tracking.services.events import click_agent_fields_raw, click_agents_raw, click_line_tail_text
 from weituan.tracking.services.ingest import CLICK_DEDUP_SECONDS, click_seen
-from weituan.tracking.visitors import VISITOR_COOKIE, VISITOR_MAX_AGE, redirect_target, visitor_id_valid
+from weituan.tracking.visitors import (
+    VISITOR_COOKIE,
+    VISITOR_MAX_AGE,
+    redirect_target,
+    visitor_id_new,
+    visitor_id_valid,
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -31,16 +36,33 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _PREFIX = "/s/"
+_METHODS = ("GET", "HEAD")
 _PASSED = {b"purpose": "purpose", b"sec-purpose": "sec-purpose", b"x-purpose": "x-purpose", b"x-moz": "x-moz"}
 # A signed-in click names its user. Sessions are looked up in the database once and remembered for a
 # minute: a click after logout may still be credited to that user for up to a minute, which the
 # attribution can bear, while a thread hop and a query per click would halve the redirect rate.
 SESSION_USER_TTL = 60.0
 _SESSION_USERS_MAX = 50_000
-_VISITOR_PREFIX = f"{VISITOR_COOKIE}="
+_VISITOR_PREFIX = f"{VISITOR_COOKIE}=".encode()
 _VISITOR_PREFIX_LENGTH = len(_VISITOR_PREFIX)
 _NO_STORE = (b"cache-control", b"no-store")
 _NO_BODY = (b"content-length", b"0")
+# Bytes searched for a byte value: `b";" in data` takes ~20 times as long on CPython 3.13 (it first
+# tries the needle as an integer and builds the TypeError).
+_SEMICOLON, _QUOTE = ord(";"), ord('"')
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+
+
+# The line's is_bot and bot_reason fields for each reason `clients.bot_reason` and the repeat check give.
+def _flag_fields(reason: str) -> bytes:
+    return f"{1 if reason else 0}\t{reason}".encode()
+
+
+_FLAGS = {
+    reason: _flag_fields(reason)
+    for reason in ("", "duplicate", "head", "prefetch", "no_user_agent", "bot_user_agent")
+}
+_IPS_MAX = 4096
 
 
 class _SessionUsers:
@@ -73,117 +95,136 @@ def with_short_links(django_app: Any) -> Any:
 
     The redirect is `events.click_add` and the view's response inlined into one coroutine, with what
     it reads bound once: this runs for every click, and every call or lookup saved shows in its rate.
+    The click line is built as bytes from parts kept per code, per referrer, per user agent, per
+    client address and per millisecond, so a known visitor's click decodes and encodes no text.
     """
     redirector = _Redirector()
-    entries = local_links.entries  # the same dict for the life of the process
+    redirects = local_links.redirects  # the same dict for the life of the process
+    redirect_for = redirector.redirect_for
     spool = redirector.buffer.clicks
     assert spool is not None, "the write buffer has no click spool"
     clicks_opened = redirector.buffer.clicks_opened
-    prepare = redirector.prepare
     repeats_here = redirector.repeats_here
     cookie_tail = redirector.cookie_tail
-    session_cookie = redirector.session_cookie
-    monotonic, now = time.monotonic, time.time
-    seen_lock, seen_until = click_seen.lock, click_seen.until
+    now = time.time
+    agents = click_agents_raw
+    # ClickSeen.first's two common answers, inlined (see its docstring): `until` is never replaced.
+    seen_add, first_again, seen_prune = click_seen.until.setdefault, click_seen.first, click_seen.prune
+    ips: dict[str, bytes] = {}  # client address -> the line's anonymous `ip` field
     # (the last millisecond seen, its text), replaced whole: a server may run loops in several threads.
-    clock: list[tuple[int, str]] = [(0, "")]
+    clock: list[tuple[int, bytes]] = [(0, b"")]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"] if scope["type"] == "http" else ""
-        if not path.startswith(_PREFIX) or scope["method"] not in ("GET", "HEAD"):
-            await django_app(scope, receive, send)
-            return
-        code = path[3:-1] if path.endswith("/") else path[3:]
-        entry = entries.get(code)
-        if entry is not None and entry.expires >= monotonic():
-            if entry.link is None:
-                await django_app(scope, receive, send)  # its 404 page
-                return
-            prepared = entry.redirect
-            if prepared is None:
-                prepared = entry.redirect = prepare(code, entry.link)
-        else:
-            link = await link_resolve_async(code)
-            if link is None:
+        prepared = redirects.get(scope.get("path"))  # type: ignore[arg-type]
+        ts = now()
+        if (
+            prepared is None
+            or ts > prepared.expires
+            or scope["type"] != "http"
+            or scope["method"] not in _METHODS
+        ):
+            prepared = await redirect_for(scope)
+            if prepared is None:  # any other path or method, or an unknown code (its 404 page)
                 await django_app(scope, receive, send)
                 return
-            prepared = prepare(code, link)
-        user_agent = referrer = cookie = ""
+        method = scope["method"]
+        # Header values stay bytes (ISO-8859-1 text, in ASGI): the parts they map to are kept by value.
+        user_agent = referrer = cookie = b""
         passed: dict[str, str] | None = None
-        # Header values are ISO-8859-1 (ASGI); "latin1" is the spelling CPython decodes fastest.
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = value.decode("latin1")
+                user_agent = value
             elif name == b"cookie":
-                # HTTP/2 may split cookies over several headers.
-                cookie = f"{cookie}; {value.decode('latin1')}" if cookie else value.decode("latin1")
+                cookie = cookie + b"; " + value if cookie else value  # HTTP/2 may split cookies
             elif name == b"referer":
-                referrer = value.decode("latin1")
+                referrer = value
             elif name in _PASSED:
                 if passed is None:
                     passed = {}
                 passed[_PASSED[name]] = value.decode("latin1")
-        visitor_id = ""
         user_id = None
-        if cookie:
-            if ";" in cookie or '"' in cookie:
-                cookies = parse_cookie(cookie)  # the parser behind Django's request.COOKIES
-                visitor_id = cookies.get(VISITOR_COOKIE, "")
-                session_key = cookies.get(session_cookie)
-                if session_key:
-                    user_id = await redirector.user_id(session_key)
-            elif cookie.startswith(_VISITOR_PREFIX):  # only the visitor cookie: the common case
-                visitor_id = cookie[_VISITOR_PREFIX_LENGTH:].strip()
-            else:  # one cookie, as parse_cookie reads it
-                name, _, value = cookie.partition("=")
-                name = name.strip()
-                if name == VISITOR_COOKIE:
-                    visitor_id = value.strip()
-                elif name == session_cookie and value.strip():
-                    user_id = await redirector.user_id(value.strip())
-        # The common valid id (letters and digits) is told without a call.
-        new_visitor = not (8 <= len(visitor_id) <= 64 and visitor_id.isalnum()) and not visitor_id_valid(
-            visitor_id
-        )
+        if cookie.startswith(_VISITOR_PREFIX) and _SEMICOLON not in cookie and _QUOTE not in cookie:
+            visitor = cookie[_VISITOR_PREFIX_LENGTH:]  # only the visitor cookie: the common case
+            if not (8 <= len(visitor) <= 64 and visitor.isalnum()):  # ASCII letters and digits
+                visitor = _visitor_valid(visitor.decode("latin1").strip())
+        elif cookie:
+            visitor_text, user_id = await redirector.cookies(cookie.decode("latin1"))
+            visitor = _visitor_valid(visitor_text)
+        else:
+            visitor = b""
+        new_visitor = not visitor
         if new_visitor:
-            visitor_id = os.urandom(16).hex()
-        # The click line: what events.click_line builds (see spool.CLICK_COLUMNS).
-        ts = now()
-        reason, agent = click_agents.get(user_agent) or click_agent_fields(user_agent)
-        method = scope["method"]
+            visitor = visitor_id_new().encode()
+        # The click line: what events.click_line builds (see spool.CLICK_COLUMNS), at `ts`: the time the
+        # request came in.
+        reason, agent = agents.get(user_agent) or click_agent_fields_raw(user_agent)
         if method != "GET" or passed:
-            reason = bot_reason(method=method, user_agent=user_agent, headers=passed or {})
-        link = prepared.link
-        if not reason and repeats_here:  # ClickSeen.first, inlined
-            key = (link.facts.link_id, visitor_id)
-            with seen_lock:
-                end = seen_until.get(key)
-                if end is not None and ts < end:
-                    reason = "duplicate"
-                else:
-                    seen_until[key] = ts + CLICK_DEDUP_SECONDS
-            if end is None:
-                click_seen.prune()
+            reason = bot_reason(method=method, user_agent=user_agent.decode("latin1"), headers=passed or {})
+        if not reason and repeats_here:
+            end = ts + CLICK_DEDUP_SECONDS
+            seen = seen_add((prepared.link_id, visitor_text := visitor.decode()), end)
+            if seen is end:  # the first click of the link and visitor
+                seen_prune()
+            elif ts < seen or not first_again(prepared.link_id, visitor_text, ts):
+                reason = "duplicate"
         ms, stamp = int(ts * 1000), clock[0]
         if ms != stamp[0]:  # the time as text (the store keeps milliseconds), made once per millisecond
-            stamp = clock[0] = (ms, f"{ms // 1000}.{ms % 1000:03d}")
+            stamp = clock[0] = (ms, b"%d.%03d" % divmod(ms, 1000))
         client = scope.get("client")
-        tail = prepared.tails.get(referrer) or click_line_tail(link, referrer)
-        line = (
-            f"{prepared.head}{visitor_id}\t{'1' if reason else '0'}\t{reason}\t{stamp[1]}\t{rows.event_id_next()}\t"
-            f"{user_id or 0}\t{agent}\t{ip_anonymous(client[0]) if client else ''}\t{tail}\n"
+        if client:
+            ip = ips.get(client[0])
+            if ip is None:
+                ip = _ip_field(ips, client[0])
+        else:
+            ip = b""
+        line = b"\t".join(
+            (
+                prepared.head,
+                visitor,
+                _FLAGS.get(reason) or _flag_fields(reason),
+                stamp[1],
+                rows.event_id_bytes_next(),
+                b"%d" % user_id if user_id else b"0",
+                agent,
+                ip,
+                prepared.tails.get(referrer) or prepared.tail(referrer),
+            )
         )
         # In the page cache before the redirect is sent: a crash loses no answered click.
-        opened = spool.append(line)
+        view = spool.view
+        if view is None:
+            opened = spool.append_bytes(line)
+        else:
+            try:
+                view.write(line)  # ClickSpool.append_bytes, inlined
+                opened = 0
+            except ValueError:  # the segment is full or was just sealed
+                opened = spool.append_bytes(line)
         if opened:
             clicks_opened(opened)
-        headers = prepared.headers
         if new_visitor:
-            headers = (*headers, (b"set-cookie", f"{VISITOR_COOKIE}={visitor_id}{cookie_tail}".encode()))
-        await send({"type": "http.response.start", "status": 302, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
+            cookie_header = (b"set-cookie", _VISITOR_PREFIX + visitor + cookie_tail)
+            await send(
+                {"type": "http.response.start", "status": 302, "headers": (*prepared.headers, cookie_header)}
+            )
+        else:
+            await send(prepared.start)
+        await send(_EMPTY_BODY)
 
     return app
+
+
+def _visitor_valid(visitor: str) -> bytes:
+    """A visitor id read from the cookie as the line holds it, or b"" when it is not a valid one."""
+    return visitor.encode() if visitor_id_valid(visitor) else b""
+
+
+def _ip_field(ips: dict[str, bytes], address: str) -> bytes:
+    field = ip_anonymous(address).encode()
+    if len(ips) >= _IPS_MAX:  # addresses are many: keep the memory bounded
+        ips.clear()
+    ips[address] = field
+    return field
 
 
 def _session_user_id(session_key: str) -> int | None:
@@ -200,13 +241,28 @@ def _session_user_id(session_key: str) -> int | None:
 class _Prepared:
     """What a redirect to one code needs besides the click: prepared on its first click."""
 
-    __slots__ = ("head", "headers", "link", "tails")
+    __slots__ = ("expires", "head", "headers", "link", "link_id", "start", "tails")
 
     def __init__(self, link: ResolvedLink, headers: tuple[tuple[bytes, bytes], ...]):
+        # On the `time.time` clock the click reads anyway. Links never change once made; the expiry
+        # only lets a deleted link stop redirecting, as the link cache does.
+        self.expires = time.time() + LOCAL_TTL
         self.link = link
-        self.head = f"{link.facts.link_id}\t"  # the click line up to the visitor id
-        self.tails = link.click_rows  # referrer -> end of the click line (see events.click_line_tail)
+        self.link_id = link.facts.link_id
+        self.head = str(self.link_id).encode()  # the click line up to the visitor id
+        self.tails: dict[bytes, bytes] = {}  # referrer -> end of the click line, with its newline
         self.headers = headers  # a tuple: the same one goes out with every click of the code
+        # The response start of a known visitor's click: the same message every time (the server
+        # only reads it).
+        self.start = {"type": "http.response.start", "status": 302, "headers": headers}
+
+    def tail(self, referrer: bytes) -> bytes:
+        """The end of the click line for a referrer header, kept for the next click (see `tails`)."""
+        tail = f"{click_line_tail_text(self.link, referrer.decode('latin1'))}\n".encode()
+        if len(self.tails) >= 64:  # referrers are chosen by the client: keep the memory bounded
+            self.tails.clear()
+        self.tails[referrer] = tail
+        return tail
 
 
 class _Redirector:
@@ -216,11 +272,26 @@ class _Redirector:
         self.session_cookie = settings.SESSION_COOKIE_NAME
         self.referrer_policy = (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode())
         secure = "; Secure" if settings.SESSION_COOKIE_SECURE else ""
-        self.cookie_tail = f"; Max-Age={VISITOR_MAX_AGE}; Path=/; SameSite=Lax; HttpOnly{secure}"
+        self.cookie_tail = f"; Max-Age={VISITOR_MAX_AGE}; Path=/; SameSite=Lax; HttpOnly{secure}".encode()
         self.buffer = write_buffer()
         # Without Redis this process serves alone and flags repeats as clicks come in; with Redis the
         # flush asks Redis (see ingest.click_lines_store).
         self.repeats_here = not settings.REDIS_URL
+
+    async def cookies(self, cookie: str) -> tuple[str, int | None]:
+        """(the visitor cookie's value, the signed-in user) of a Cookie header other than a lone visitor id."""
+        if ";" in cookie or '"' in cookie:
+            cookies = parse_cookie(cookie)  # the parser behind Django's request.COOKIES
+            session_key = cookies.get(self.session_cookie)
+            user_id = await self.user_id(session_key) if session_key else None
+            return cookies.get(VISITOR_COOKIE, ""), user_id
+        name, _, value = cookie.partition("=")  # one cookie, as parse_cookie reads it
+        name, value = name.strip(), value.strip()
+        if name == VISITOR_COOKIE:
+            return value, None
+        if name == self.session_cookie and value:
+            return "", await self.user_id(value)
+        return "", None
 
     async def user_id(self, session_key: str) -> int | None:
         hit, user_id = session_users.get(session_key)
@@ -229,6 +300,22 @@ class _Redirector:
             session_users.put(session_key, user_id)
         return user_id
 
-    def prepare(self, code: str, link: ResolvedLink) -> _Prepared:
+    async def redirect_for(self, scope: Scope) -> "_Prepared | None":
+        """The redirect of a GET or HEAD of /s/<code>, prepared and kept for the path's next clicks;
+        None when Django answers the request (another path or method, or no such link).
+        """
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in _METHODS
+            or not scope["path"].startswith(_PREFIX)
+        ):
+            return None
+        path: str = scope["path"]
+        code = path[3:-1] if path.endswith("/") else path[3:]
+        link = await link_resolve_async(code)  # a local hit never leaves the event loop
+        if link is None:
+            return None
         location = (b"location", redirect_target(link, code).encode())
-        return _Prepared(link, (location, _NO_STORE, _NO_BODY, self.referrer_policy))
+        prepared = _Prepared(link, (location, _NO_STORE, _NO_BODY, self.referrer_policy))
+        local_links.redirect_put(path, prepared)
+        return prepared

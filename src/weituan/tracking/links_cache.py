@@ -13,7 +13,7 @@ from weituan.tracking.channels import LinkFacts
 from weituan.tracking.models import ShortLink
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9]{4,16}$")
-_LOCAL_TTL = 600.0
+LOCAL_TTL = 600.0
 _MISSING_TTL = 30.0
 _LOCAL_MAX = 100_000
 
@@ -30,12 +30,11 @@ class ResolvedLink:
 class LinkEntry:
     """What the process knows about a code until `expires` (on the `time.monotonic` clock)."""
 
-    __slots__ = ("expires", "link", "redirect")
+    __slots__ = ("expires", "link")
 
     def __init__(self, expires: float, link: ResolvedLink | None):
         self.expires = expires
         self.link = link  # None: there is no such link
-        self.redirect: Any = None  # what the /s/ fast path prepares once per code (see tracking.asgi)
 
 
 class _LocalLinks:
@@ -43,6 +42,9 @@ class _LocalLinks:
         self._lock = threading.Lock()
         # Read without the lock (a dict read is atomic); written under it.
         self.entries: dict[str, LinkEntry] = {}
+        # Request path ("/s/<code>", with or without the slash) -> what the /s/ fast path prepared for
+        # its link (see tracking.asgi), which holds its own expiry. Forgotten with the entries.
+        self.redirects: dict[str, Any] = {}
 
     def get(self, code: str) -> tuple[bool, ResolvedLink | None]:
         entry = self.entries.get(code)
@@ -51,7 +53,7 @@ class _LocalLinks:
         return True, entry.link
 
     def put(self, code: str, link: ResolvedLink | None) -> LinkEntry:
-        ttl = _LOCAL_TTL if link is not None else _MISSING_TTL
+        ttl = LOCAL_TTL if link is not None else _MISSING_TTL
         entry = LinkEntry(time.monotonic() + ttl, link)
         with self._lock:
             if len(self.entries) >= _LOCAL_MAX:
@@ -59,9 +61,16 @@ class _LocalLinks:
             self.entries[code] = entry
         return entry
 
+    def redirect_put(self, path: str, redirect: Any) -> None:
+        with self._lock:
+            if len(self.redirects) >= _LOCAL_MAX:
+                self.redirects.clear()
+            self.redirects[path] = redirect
+
     def clear(self) -> None:
         with self._lock:
             self.entries.clear()
+            self.redirects.clear()
 
 
 local_links = _LocalLinks()

@@ -50,14 +50,17 @@ _id_text = (_ID_PREFIX + "%016x").__mod__
 # The same ids as `new_event_id`, from the same counter, with no Python frame per id (the /s/ fast
 # path calls it once per click). Look it up on the module at each call: a forked child gets its own.
 event_id_next = map(_id_text, _id_counter).__next__
+# The same ids again, as ASCII bytes, for a click line built as bytes (the /s/ fast path).
+event_id_bytes_next = map((_ID_PREFIX + "%016x").encode().__mod__, _id_counter).__next__
 
 
 def _reseed_after_fork() -> None:
-    global _ID_PREFIX, _id_counter, _id_text, event_id_next
+    global _ID_PREFIX, _id_counter, _id_text, event_id_next, event_id_bytes_next
     _ID_PREFIX = os.urandom(8).hex()
     _id_counter = itertools.count(1)
     _id_text = (_ID_PREFIX + "%016x").__mod__
     event_id_next = map(_id_text, _id_counter).__next__
+    event_id_bytes_next = map((_ID_PREFIX + "%016x").encode().__mod__, _id_counter).__next__
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)

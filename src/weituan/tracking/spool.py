@@ -122,7 +122,9 @@ class ClickSpool:
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._open_segment: _Segment | None = None
-        self._view: mmap.mmap | None = None  # the open segment's mapping, set last when one opens
+        # The open segment's mapping, set last when one opens. The /s/ fast path writes a line to it
+        # itself, as `append_bytes` does, and calls `append_bytes` when that write fails.
+        self.view: mmap.mmap | None = None
         self._sealed: list[_Segment] = []
         self._memory: list[bytes] = []  # lines no segment could take
         self._memory_storing = 0  # lines taken from `_memory` by a drain that has not stored them yet
@@ -136,8 +138,11 @@ class ClickSpool:
 
         Returns APPENDED, or OPENED / FULL when it had to open a segment (see those constants).
         """
-        data = line.encode()
-        view = self._view
+        return self.append_bytes(line.encode())
+
+    def append_bytes(self, data: bytes) -> int:
+        """As `append`, for a line already encoded as UTF-8."""
+        view = self.view
         if view is not None:
             try:
                 view.write(data)
@@ -148,7 +153,7 @@ class ClickSpool:
 
     def _append_locked(self, data: bytes) -> int:
         with self._lock:
-            view = self._view
+            view = self.view
             if view is not None:
                 try:
                     view.write(data)
@@ -159,7 +164,7 @@ class ClickSpool:
             if not self._open_locked(len(data)):
                 self._memory.append(data)
                 return FULL if len(self._memory) % MEMORY_LINES_WAKE == 0 else OPENED
-            self._view.write(data)  # type: ignore[union-attr]
+            self.view.write(data)  # type: ignore[union-attr]
             return FULL if full else OPENED
 
     def _open_locked(self, size: int) -> bool:
@@ -184,12 +189,12 @@ class ClickSpool:
             self._retry_open_at = now + 1.0
             return False
         self._open_segment = _Segment(path, fd, view)
-        self._view = view
+        self.view = view
         return True
 
     def _seal_locked(self) -> None:
-        segment, view = self._open_segment, self._view
-        self._open_segment, self._view = None, None
+        segment, view = self._open_segment, self.view
+        self._open_segment, self.view = None, None
         if segment is None or view is None:
             return
         end = view.tell()
@@ -215,7 +220,7 @@ class ClickSpool:
 
     def _waiting_locked(self) -> int:
         waiting = len(self._memory) + self._memory_storing + sum(s.count() for s in self._sealed)
-        view = self._view
+        view = self.view
         if view is not None:
             waiting += view[: view.tell()].count(b"\n")
         return waiting
@@ -229,7 +234,7 @@ class ClickSpool:
         """
         with self._drain_lock:
             with self._lock:
-                if self._view is not None and self._view.tell():
+                if self.view is not None and self.view.tell():
                     self._seal_locked()
                 segments = list(self._sealed)
                 memory, self._memory = self._memory, []
@@ -330,7 +335,7 @@ class ClickSpool:
                     segment.close()
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
-        self._open_segment, self._view = None, None
+        self._open_segment, self.view = None, None
         self._sealed, self._memory = [], []
         self._memory_storing = self.stored = self.adopted = 0
 

@@ -22,7 +22,13 @@ from weituan.tracking.services.events import (
 )
 from weituan.tracking.services.posthog import capture_batch, capture_decode
 from weituan.tracking.static_js import COLLECT_JS
-from weituan.tracking.visitors import VISITOR_COOKIE, VISITOR_MAX_AGE, redirect_target, visitor_id_valid
+from weituan.tracking.visitors import (
+    VISITOR_COOKIE,
+    VISITOR_MAX_AGE,
+    redirect_target,
+    visitor_id_new,
+    visitor_id_valid,
+)
 
 MAX_BODY = 20 * 1024 * 1024
 _PASSED_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
@@ -33,7 +39,7 @@ def _visitor(request: HttpRequest) -> tuple[str, bool]:
     current = request.COOKIES.get(VISITOR_COOKIE, "")
     if visitor_id_valid(current):
         return current, False
-    return uuid.uuid4().hex, True
+    return visitor_id_new(), True
 
 
 def _set_visitor(response: HttpResponse, visitor_id: str) -> None:

@@ -277,24 +277,29 @@ def click_line_tail(link: ResolvedLink, referrer: str) -> str:
     """The end of a click line, computed once per link and referrer and kept in `link.click_rows`."""
     tail = link.click_rows.get(referrer)
     if tail is None:
-        facts = link.facts
-        row = event_row(
-            EventName.LINK_CLICK,
-            _EPOCH,
-            "",
-            url=link.target_url,
-            referrer=referrer[:MAX_TEXT],
-            deal_id=facts.deal_id or 0,
-            origin="click",
-        )
-        row_with_channel(row, _click_channel(facts, referrer))
-        tail = "\t".join(
-            tsv_text(value) if isinstance(value, str) else str(value) for value in map(row.get, _CLICK_TAIL)
-        )
+        tail = click_line_tail_text(link, referrer)
         if len(link.click_rows) >= 64:  # referrers are chosen by the client: keep the memory bounded
             link.click_rows.clear()
         link.click_rows[referrer] = tail
     return tail
+
+
+def click_line_tail_text(link: ResolvedLink, referrer: str) -> str:
+    """The end of a click line (the fields from `event` on, without the newline), not cached."""
+    facts = link.facts
+    row = event_row(
+        EventName.LINK_CLICK,
+        _EPOCH,
+        "",
+        url=link.target_url,
+        referrer=referrer[:MAX_TEXT],
+        deal_id=facts.deal_id or 0,
+        origin="click",
+    )
+    row_with_channel(row, _click_channel(facts, referrer))
+    return "\t".join(
+        tsv_text(value) if isinstance(value, str) else str(value) for value in map(row.get, _CLICK_TAIL)
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -312,6 +317,23 @@ def click_agent_fields(user_agent: str) -> tuple[str, str]:
         if len(click_agents) >= _UA_PARTS_MAX:  # user agents are chosen by the client
             click_agents.clear()
         click_agents[user_agent] = part
+    return part
+
+
+# The same per user agent, keyed by the header's bytes and with the fields as UTF-8: the /s/ fast path
+# builds its line as bytes and never decodes a known user agent.
+click_agents_raw: dict[bytes, tuple[str, bytes]] = {}
+
+
+def click_agent_fields_raw(user_agent: bytes) -> tuple[str, bytes]:
+    """As `click_agent_fields`, for a user-agent header's value (ISO-8859-1, as ASGI gives it)."""
+    part = click_agents_raw.get(user_agent)
+    if part is None:
+        reason, fields = click_agent_fields(user_agent.decode("latin1"))
+        part = (reason, fields.encode())
+        if len(click_agents_raw) >= _UA_PARTS_MAX:
+            click_agents_raw.clear()
+        click_agents_raw[user_agent] = part
     return part
 
 

@@ -36,9 +36,12 @@ class StoreOutcome:
 class ClickSeen:
     """One counted click per (link, visitor) per hour, when Redis is not configured (one process).
 
-    `until` maps (link id, visitor id) to the end of the hour its counted click opened. It is only
-    changed under `lock` and never replaced, so the /s/ fast path (`tracking.asgi`) reads and
-    writes it inline, under the lock, as `first` does.
+    `until` maps (link id, visitor id) to the end of the hour its counted click opened; it is never
+    replaced. A key is only ever added by `dict.setdefault` (one atomic call: of two threads adding
+    the same key, exactly one gets its own value back) and only changed or removed under `lock`.
+    So the common answers need no lock: a new key is a first click, and a key whose hour is not over
+    is a repeat. Only a key whose hour is over is renewed under the lock. The /s/ fast path
+    (`tracking.asgi`) inlines those two answers and calls `first` for the rest.
     """
 
     def __init__(self) -> None:
@@ -52,11 +55,14 @@ class ClickSeen:
         with self.lock:
             until = self.until
             for key, at in clicks:
-                end = until.get(key)
-                if end is not None and at < end:
+                end = at + CLICK_DEDUP_SECONDS
+                seen = until.setdefault(key, end)
+                if seen is end:
+                    answers.append(True)
+                elif at < seen:
                     answers.append(False)
                 else:
-                    until[key] = at + CLICK_DEDUP_SECONDS
+                    until[key] = end
                     answers.append(True)
         self.prune()
         return answers
@@ -64,12 +70,19 @@ class ClickSeen:
     def first(self, link_id: int, visitor_id: str, at: float) -> bool:
         """As `firsts`, for one click."""
         key = (link_id, visitor_id)
-        with self.lock:
-            end = self.until.get(key)
-            if end is not None and at < end:
-                return False
-            self.until[key] = at + CLICK_DEDUP_SECONDS
-        self.prune()
+        end = at + CLICK_DEDUP_SECONDS
+        seen = self.until.setdefault(key, end)
+        if seen is end:
+            self.prune()
+            return True
+        if at < seen:
+            return False
+        with self.lock:  # its hour is over: renew it, unless another click just did
+            seen = self.until.setdefault(key, end)  # pruned meanwhile: added again
+            if seen is not end:
+                if at < seen:
+                    return False
+                self.until[key] = end
         return True
 
     def prune(self) -> None:
@@ -78,8 +91,11 @@ class ClickSeen:
             return
         with self.lock:
             until, now = self.until, time.time()
-            for key in [key for key, end in until.items() if end <= now]:
-                del until[key]
+            # A copy taken in one call: keys are added without the lock, and a dict must not grow
+            # while a Python loop iterates it. Keys present now stay, with their values, until we let go.
+            for key, end in list(until.items()):
+                if end <= now:
+                    del until[key]
             # Prune again only once the live keys have doubled: not on every click of a busy hour.
             self.prune_above = max(_SEEN_PRUNE_ABOVE, 2 * len(until))
 

@@ -170,3 +170,64 @@ def test_the_fast_path_writes_the_line_click_line_builds():
         wanted = dict(zip(CLICK_COLUMNS, expected.rstrip("\n").split("\t"), strict=True))
         assert {**fields, "event_id": ""} == {**wanted, "event_id": ""}
     assert (fields["is_bot"], fields["bot_reason"]) == ("1", "prefetch")  # the last case
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("cookie", "kept"),
+    [
+        (b"wt_vid=plainvisitor01", "plainvisitor01"),
+        (b"wt_vid= spacedvisitor02 ", "spacedvisitor02"),  # read as Django reads it: stripped
+        (b"wt_vid=dash-visitor_03", "dash-visitor_03"),
+        (b'wt_vid="quotedvisitor04"', "quotedvisitor04"),
+        (b"theme=dark; wt_vid=pairedvisitor05", "pairedvisitor05"),
+        (b"theme=dark", None),
+        (b"wt_vid=short", None),
+        (b"wt_vid=tab\tvisitor06", None),
+        (b"wt_vid=caf\xe9visitor07", "caf\xe9visitor07"),  # a letter of ISO-8859-1, as before
+        (None, None),
+    ],
+)
+def test_the_visitor_cookie_is_kept_when_valid_and_replaced_otherwise(cookie: bytes | None, kept: str | None):
+    from weituan.tracking.spool import CLICK_COLUMNS
+
+    link = share()
+    write_buffer().flush()
+    headers = [(b"user-agent", BROWSER)] + ([(b"cookie", cookie)] if cookie is not None else [])
+    answer = get(f"/s/{link.code}", headers=headers)
+    assert answer["status"] == 302
+    (line,) = spooled_lines()
+    visitor = dict(zip(CLICK_COLUMNS, line.decode().split("\t"), strict=True))["visitor_id"]
+    if kept is not None:
+        assert b"set-cookie" not in answer["headers"]
+        assert visitor == kept
+    else:
+        set_cookie = answer["headers"][b"set-cookie"].decode()
+        new_id = set_cookie.split(";", 1)[0].removeprefix("wt_vid=")
+        assert len(new_id) == 32 and int(new_id, 16) >= 0
+        assert visitor == new_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_redirect_serves_its_path_until_it_expires():
+    from django.core.cache import cache
+
+    from weituan.tracking.links_cache import local_links
+    from weituan.tracking.models import ShortLink
+
+    link = share()
+    target = f"https://weituan.example/d/3?wt_s={link.code}".encode()
+    assert get(f"/s/{link.code}")["headers"][b"location"] == target
+    assert get(f"/s/{link.code}/")["headers"][b"location"] == target  # the trailing slash too
+    prepared = local_links.redirects[f"/s/{link.code}"]
+    assert local_links.redirects[f"/s/{link.code}/"].link == prepared.link
+    ShortLink.objects.filter(code=link.code).delete()
+    cache.delete(f"tracking:link:{link.code}")
+    local_links.entries.clear()
+    assert get(f"/s/{link.code}")["status"] == 302  # links never change: the prepared one still serves
+    write_buffer().flush()
+    prepared.expires = 0.0
+    assert get(f"/s/{link.code}")["status"] == 404  # looked up again, and gone
+    assert f"/s/{link.code}" in local_links.redirects  # the slash path still holds its own
+    write_buffer().flush()
+    assert link_click_counts(link.id) == {"no_user_agent": 3}  # the three redirects, not the 404

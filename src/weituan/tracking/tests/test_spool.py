@@ -193,7 +193,7 @@ def test_own_segments_go_to_the_text_sink_whole_and_adopted_ones_line_by_line(tm
 def test_a_click_holding_a_sealed_segment_writes_to_the_next_one(tmp_path: Path) -> None:
     spool = ClickSpool(tmp_path)
     spool.append(line(1))
-    stale = spool._view  # what a click read just before the flusher sealed the segment
+    stale = spool.view  # what a click read just before the flusher sealed the segment
     assert stale is not None
     with spool._lock:
         spool._seal_locked()
@@ -210,7 +210,7 @@ def test_a_click_holding_a_sealed_segment_writes_to_the_next_one(tmp_path: Path)
 def test_a_line_written_between_reading_the_position_and_sealing_is_kept(tmp_path: Path) -> None:
     spool = ClickSpool(tmp_path)
     spool.append(line(1))
-    opened = spool._view
+    opened = spool.view
     assert opened is not None
     view: mmap.mmap = opened
     real_tell = view.tell
@@ -229,7 +229,7 @@ def test_a_line_written_between_reading_the_position_and_sealing_is_kept(tmp_pat
         def __len__(self) -> int:
             return len(view)
 
-    spool._view = Racing()  # type: ignore[assignment]
+    spool.view = Racing()  # type: ignore[assignment]
     with spool._lock:
         spool._seal_locked()
     sink = Sink()
@@ -315,17 +315,20 @@ def test_a_whole_segment_with_a_bad_line_is_stored_line_by_line(store: Any) -> N
 def test_event_ids_are_one_sequence_and_a_forked_child_has_its_own() -> None:
     from weituan.tracking import rows
 
-    first, second, third = rows.new_event_id(), rows.event_id_next(), rows.new_event_id()
-    assert len({first, second, third}) == 3 and len({first[:16], second[:16], third[:16]}) == 1
-    assert [int(x[16:], 16) for x in (first, second, third)] == [int(first[16:], 16) + n for n in range(3)]
+    first, second = rows.new_event_id(), rows.event_id_next()
+    third, fourth = rows.event_id_bytes_next().decode(), rows.new_event_id()
+    ids = (first, second, third, fourth)
+    assert len(set(ids)) == 4 and len({x[:16] for x in ids}) == 1 and {len(x) for x in ids} == {32}
+    assert [int(x[16:], 16) for x in ids] == [int(first[16:], 16) + n for n in range(4)]
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: both ways of taking an id use the child's prefix
-        os.write(write, f"{rows.event_id_next()} {rows.new_event_id()}".encode())
+    if pid == 0:  # the child: every way of taking an id uses the child's prefix
+        taken = f"{rows.event_id_next()} {rows.new_event_id()} {rows.event_id_bytes_next().decode()}"
+        os.write(write, taken.encode())
         os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     with os.fdopen(read) as pipe:
         child_ids = pipe.read().split()
-    assert len(child_ids) == 2 and {x[:16] for x in child_ids} != {first[:16]}
-    assert child_ids[0][:16] == child_ids[1][:16]
+    assert len(child_ids) == 3 and {x[:16] for x in child_ids} != {first[:16]}
+    assert len({x[:16] for x in child_ids}) == 1
