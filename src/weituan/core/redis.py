@@ -40,7 +40,8 @@ def scripts_run(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) ->
     registered with, and return their replies in order. A server that does not hold a script yet (a
     restart, a flush) gets them loaded and the calls sent once more. A script's own error is raised,
     as from a single call. (redis-py's own pipeline of scripts asks the server whether it holds them,
-    a round trip more, on every run.)"""
+    a round trip more, on every run.) A connection dropped mid-call is retried once on a fresh one, so
+    only scripts that may safely run twice belong here (reads, and adds of the same members)."""
     if not calls:
         return []
     replies = _by_hash(calls)

@@ -257,17 +257,23 @@ _TEMPLATES_KEPT = 512
 _PLACEHOLDER = re.compile(rb"%%|%s")
 
 
-def sql_bound(raw: Any, query: str, values: Sequence[Any]) -> bytes:
-    """`query` with `values` merged in as SQL literals, as psycopg's client-side binding merges them
-    (the same adapters, `%%` for a literal percent sign), without splitting the text again each time."""
+def _template_of(raw: Any, query: str) -> bytes:
+    """`query` encoded for `%` merging, checked once and kept."""
     template = _templates.get(query)
     if template is None:
         template = query.encode(raw.info.encoding)
-        if b"%" in _PLACEHOLDER.sub(b"", template):
+        if 37 in _PLACEHOLDER.sub(b"", template):  # a `%` other than the placeholders
             raise ValueError("a statement here may only use %s placeholders")
         if len(_templates) >= _TEMPLATES_KEPT:
             _templates.clear()
         _templates[query] = template
+    return template
+
+
+def sql_bound(raw: Any, query: str, values: Sequence[Any]) -> bytes:
+    """`query` with `values` merged in as SQL literals, as psycopg's client-side binding merges them
+    (the same adapters, `%%` for a literal percent sign), without splitting the text again each time."""
+    template = _template_of(raw, query)
     literal = Transformer(raw).as_literal
     return template % tuple(b"NULL" if value is None else literal(value) for value in values)
 
@@ -301,10 +307,7 @@ def sql_bound_quick(raw: Any, query: str, values: Sequence[Any]) -> bytes:
         )
     if not plain:
         return sql_bound(raw, query, values)
-    template = _templates.get(query)
-    if template is None:
-        sql_bound(raw, query, [None] * len(values))  # checks the text and keeps its template
-        template = _templates[query]
+    template = _template_of(raw, query)
     literal = transformer.as_literal
     parts: list[bytes] = []
     for value in values:

@@ -232,8 +232,9 @@ class Topic(models.Model):
 class TopicCount(models.Model):
     """A share of a topic's use counter: the uses counted by the database connections whose share
     `shard` is (`stats.TOPIC_SHARDS` of them), so concurrent posts of one topic rarely count on the same
-    row. A share may go below zero (a post counted in one share and taken back in another); the sum of
-    a topic's shares and its own row's count does not."""
+    row. A share may go below zero (a post counted in one share and taken back in another); a take-back
+    is refused when the sum of a topic's shares and its own row's count is zero, and `stats.topic_counts`
+    never shows that sum below zero (two take-backs racing on the last use can both pass the check)."""
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="counts", db_index=False)
     shard = models.PositiveSmallIntegerField()

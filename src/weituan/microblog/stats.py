@@ -88,7 +88,8 @@ def topic_counts(topic_ids: Sequence[int]) -> dict[int, TopicCounts]:
     for topic_id, posts, last in shares:
         own = found[topic_id]
         latest = max((moment for moment in (own.last_used_at, last) if moment is not None), default=None)
-        found[topic_id] = TopicCounts(own.posts + (posts or 0), latest)
+        # Two deletes racing on a topic's last use may each take it back: never shown below zero.
+        found[topic_id] = TopicCounts(max(own.posts + (posts or 0), 0), latest)
     return {topic_id: found.get(topic_id, TopicCounts()) for topic_id in topic_ids}
 
 

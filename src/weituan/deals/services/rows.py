@@ -373,6 +373,11 @@ def _execute_beginning(raw: Any, cursor: Any, text: bytes) -> None:
         try:
             if raw.pgconn.transaction_status != TransactionStatus.IDLE:
                 raw.rollback()
-            raw.autocommit = False
         except Exception:  # noqa: S110 - a broken connection: the error being raised says so
             pass
+        finally:
+            try:
+                raw.autocommit = False
+            except Exception:
+                # A connection that cannot even take this is checked (and dropped) before its next use.
+                connection.errors_occurred = True
