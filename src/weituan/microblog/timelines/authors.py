@@ -16,7 +16,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from weituan.core.redis import get_redis, rkey, scripts_run
-from weituan.microblog.timelines.store import Bounds, Entry, entries_of_joined, entry_of_member, member_of
+from weituan.microblog.timelines.store import (
+    Bounds,
+    Entry,
+    entries_of_joined,
+    entry_of_member,
+    lex_range,
+    member_of,
+)
 
 AUTHOR_INDEX_CAP = 200
 _SENTINEL = "0"
@@ -36,76 +43,49 @@ return 0
 """
 
 
-# KEYS: the authors' indexes; ARGV: high, low (a ZREVRANGEBYLEX range), count, cap. Merges on the
-# server, so only the page travels: the newest `count` members of all usable indexes, and a mark per
-# index: 0 used, 1 missing (rebuild it), 2 full and exhausted inside the page (read the posts table).
+# Merges the authors' indexes on the server, so only the page travels. KEYS: a home timeline when the
+# timeline's count is above 0, then the authors' indexes; ARGV: high, low (a ZREVRANGEBYLEX range), the
+# timeline's count, the page's count, cap. Returns the timeline's members in the range joined by commas
+# (false when it is not built or not asked for), a mark per index (0 used, 1 missing: rebuild it, 2 full
+# and ending inside the range: read the posts table) and the newest `count` members of the usable ones.
+# When the timeline holds its whole count in the range, the page cannot reach below the last of them
+# (the slack covers entries dropped for a block or mute), so each author is walked only down to it: most
+# followed big authors have posted nothing since and answer nothing, instead of a page each.
 _MERGE_LUA = """
-local count = tonumber(ARGV[3])
-local cap = tonumber(ARGV[4])
-local marks = {}
-local found = {}
-for index, key in ipairs(KEYS) do
-  local size = redis.call('ZCARD', key)
-  if size == 0 then
-    marks[index] = 1
-  else
-    local members = redis.call('ZREVRANGEBYLEX', key, ARGV[1], ARGV[2], 'LIMIT', 0, count)
-    if #members < count and size > cap then
-      marks[index] = 2
-    else
-      marks[index] = 0
-      for _, member in ipairs(members) do found[#found + 1] = member end
-    end
-  end
-end
-table.sort(found, function(a, b) return a > b end)
-local page = {}
-for index = 1, math.min(count, #found) do page[index] = found[index] end
-return {marks, page}
-"""
-
-
-# A home read's stored timeline and its big authors' indexes in one script, so the authors are read
-# only down to what the page can still reach. KEYS: the timeline, then the authors' indexes; ARGV: high,
-# low (a ZREVRANGEBYLEX range), the timeline's count, the page's count, cap. When the timeline holds its
-# whole count in the range, the page cannot reach below the last of them (the slack covers entries
-# dropped for a block or mute), so each author is walked only down to it: most followed big authors
-# have posted nothing since and answer nothing, instead of `count` entries each to be sorted and sent.
-# Returns the timeline's members joined by commas (false when it is not built), then the marks and the
-# page as _MERGE_LUA returns them; an index that is full and ends above the floor is marked 2.
-_HOME_MERGE_LUA = """
 local high, floor = ARGV[1], ARGV[2]
 local tcount, count, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local timeline = false
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local members = redis.call('ZREVRANGEBYLEX', KEYS[1], high, floor, 'LIMIT', 0, tcount)
-  timeline = table.concat(members, ',')
-  if #members == tcount then
-    floor = '(' .. members[#members]
+local first = 1
+if tcount > 0 then
+  first = 2
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    local members = redis.call('ZREVRANGEBYLEX', KEYS[1], high, floor, 'LIMIT', 0, tcount)
+    timeline = table.concat(members, ',')
+    if #members == tcount then
+      floor = '(' .. members[#members]
+    end
   end
 end
 local lowest = string.sub(floor, 2)
 local marks = {}
 local found = {}
-for index = 2, #KEYS do
+for index = first, #KEYS do
   local key = KEYS[index]
+  local mark = 0
   local size = redis.call('ZCARD', key)
   if size == 0 then
-    marks[index - 1] = 1
+    mark = 1
   else
     local members = redis.call('ZREVRANGEBYLEX', key, high, floor, 'LIMIT', 0, count)
-    local trimmed = false
     if #members < count and size > cap then
       local oldest = redis.call('ZRANGE', key, 1, 1)[1]
-      trimmed = oldest ~= nil and oldest > lowest
+      if oldest ~= nil and oldest > lowest then mark = 2 end
     end
-    if trimmed then
-      marks[index - 1] = 2
-    else
-      marks[index - 1] = 0
+    if mark == 0 then
       for _, member in ipairs(members) do found[#found + 1] = member end
     end
   end
+  marks[#marks + 1] = mark
 end
 table.sort(found, function(a, b) return a > b end)
 local page = {}
@@ -196,25 +176,28 @@ def authors_recent(
         return []
     if bounds.ascending:
         return read_posts(author_ids, bounds, count)
-    script, keys, args = authors_recent_call(author_ids, bounds, count)
-    return authors_recent_reply(scripts_run([(script, keys, args)])[0], author_ids, bounds, count, read_posts)
+    (reply,) = scripts_run([_merge_call(None, author_ids, bounds, 0, count)])
+    return _authors_page(reply[1], reply[2], author_ids, bounds, count, read_posts)
 
 
-def authors_recent_call(
-    author_ids: Sequence[int], bounds: Bounds, count: int
+def _merge_call(
+    timeline_key: str | None, author_ids: Sequence[int], bounds: Bounds, timeline_count: int, count: int
 ) -> tuple[Any, list[str], list[Any]]:
-    """`authors_recent` (newest first, not ascending) as the (script, keys, args) to run, for sending with
-    other calls (`scripts_run`); `authors_recent_reply` finishes it from the reply."""
-    high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
-    low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
     keys = [author_key(author_id) for author_id in author_ids]
-    return _script(_MERGE_LUA), keys, [high, low, count, AUTHOR_INDEX_CAP]
+    if timeline_key is not None:
+        keys.insert(0, timeline_key)
+    high, low = lex_range(bounds)
+    return _script(_MERGE_LUA), keys, [high, low, timeline_count, count, AUTHOR_INDEX_CAP]
 
 
-def authors_recent_reply(
-    reply: Any, author_ids: Sequence[int], bounds: Bounds, count: int, read_posts: ReadPosts
+def _authors_page(
+    marks: Sequence[int],
+    members: Sequence[bytes],
+    author_ids: Sequence[int],
+    bounds: Bounds,
+    count: int,
+    read_posts: ReadPosts,
 ) -> list[Entry]:
-    marks, members = reply[0], reply[1]
     lists: list[list[Entry]] = [[entry_of_member(member) for member in members]]
     missing = [author_id for author_id, mark in zip(author_ids, marks, strict=True) if mark == 1]
     beyond = [author_id for author_id, mark in zip(author_ids, marks, strict=True) if mark == 2]
@@ -240,10 +223,7 @@ def home_with_authors_call(
     `home_with_authors_reply` finishes it."""
     if bounds.ascending:
         raise ValueError("only a read newest first walks the authors' indexes")
-    high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
-    low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
-    keys = [timeline_key, *(author_key(author_id) for author_id in author_ids)]
-    return _script(_HOME_MERGE_LUA), keys, [high, low, timeline_count, count, AUTHOR_INDEX_CAP]
+    return _merge_call(timeline_key, author_ids, bounds, timeline_count, count)
 
 
 def home_with_authors_reply(
@@ -254,4 +234,4 @@ def home_with_authors_reply(
     stored = None
     if joined is not None:
         stored = entries_of_joined(joined.decode() if isinstance(joined, bytes) else str(joined))
-    return stored, authors_recent_reply([marks, members], author_ids, bounds, count, read_posts)
+    return stored, _authors_page(marks, members, author_ids, bounds, count, read_posts)

@@ -263,6 +263,15 @@ def entries_of_joined(text: str) -> list[Entry]:
     return list(map(Entry, numbers, numbers, numbers))
 
 
+def lex_range(bounds: Bounds) -> tuple[str, str]:
+    """The (high, low) ends of a lex range over the members inside `bounds`, both excluded (the sentinel
+    too), for ZREVRANGEBYLEX high low or ZRANGEBYLEX low high."""
+    high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
+    # ';' sorts just after ':', so "(<id>;" excludes every member of post <id> itself.
+    low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
+    return high, low
+
+
 def home_key(user_id: int) -> str:
     return rkey("tl", "home", user_id)
 
@@ -341,9 +350,7 @@ class RedisTimelineStore:
     def read_call(self, user_id: int, bounds: Bounds, count: int) -> tuple[Any, list[str], list[Any]]:
         """`read` as the (script, keys, args) to run, for sending with other calls (`scripts_run`);
         `read_reply` makes its reply the entries."""
-        high = "(" + f"{bounds.upper:019d}" if bounds.upper is not None else "+"
-        # ';' sorts just after ':', so "(<id>;" excludes every member of post <id> itself.
-        low = "(" + f"{bounds.lower:019d};" if bounds.lower is not None else "(" + _SENTINEL
+        high, low = lex_range(bounds)
         # One script call, one string back: parsing a reply per member cost more than the read.
         return self._read, [home_key(user_id)], [high, low, count, 1 if bounds.ascending else 0]
 
