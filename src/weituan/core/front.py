@@ -1,23 +1,30 @@
 """What the paths answered in front of Django share: the bearer token, the middleware's two sides as
-Django runs them, the answer for ASGI or WSGI, and (on ASGI) a scope's header and a small body read
-whole while kept for Django should Django answer after all."""
+Django runs them (and, per host, scheme and language, what they came to), the answer for ASGI or WSGI,
+and (on ASGI) a scope's header and a small body read whole while kept for Django should Django answer
+after all."""
 
 import asyncio
 import io
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Executor
 from http.client import responses
 from typing import Any, NamedTuple
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.middleware.locale import LocaleMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.utils import translation
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -113,6 +120,148 @@ class MiddlewareSides:
         for cookie in response.cookies.values():
             headers.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
         return Answer(response.status_code, headers, response.content)
+
+
+class Prologue(NamedTuple):
+    """What Django's request machinery and the middleware made of one host, scheme and language for a
+    front path's 200 answer of one content type: the URLs the path builds on the request's scheme and
+    host (its `urls_of`), the language activated for it, and the headers the middleware add after the
+    view's own, with Content-Length's value left empty."""
+
+    urls: tuple[str, ...]
+    language: str
+    tail: tuple[tuple[bytes, bytes], ...]
+    length_at: int
+
+    def headers(self, view: list[tuple[bytes, bytes]], body: bytes) -> list[tuple[bytes, bytes]]:
+        """The response headers for `body`, after the view's own `view` (its Content-Type first)."""
+        headers = view + list(self.tail)
+        headers[len(view) + self.length_at] = (b"Content-Length", str(len(body)).encode())
+        return headers
+
+
+# The request's parts that Django's host, scheme and language come from (with SECURE_PROXY_SSL_HEADER's
+# header, added per settings); a request with a cookie (a language cookie, a session) is not kept.
+_WSGI_KEYS = (
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "HTTP_ACCEPT_LANGUAGE",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+)
+_ASGI_HEADERS = (b"host", b"accept-language", b"x-forwarded-host", b"x-forwarded-port")
+
+
+class Prologues:
+    """A front path's prologues, kept per request key. The middleware's verdict and headers depend on
+    the request only through the key's parts (host, scheme, language, script prefix), so a key seen
+    once is answered without making the request object or running the middleware again: on that
+    path only a 200 of `content_type` is answered here, and every other answer is Django's. Settings
+    changes forget them; so does a full table (bounded by `size`)."""
+
+    def __init__(
+        self, content_type: str, urls_of: Callable[[HttpRequest], tuple[str, ...]], *, size: int = 256
+    ) -> None:
+        self.content_type = content_type
+        self.urls_of = urls_of
+        self.size = size
+        self.sides: MiddlewareSides | None = None
+        self._kept: dict[tuple[Any, ...], Prologue] = {}
+        self._lock = threading.Lock()
+        self._settings: tuple[bool, str, bytes] | None = None
+        _ALL.append(self)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self.sides = None
+            self._settings = None
+
+    def _read_settings(self) -> tuple[bool, str, bytes]:
+        """Whether user agents can be refused (then nothing is kept: the agent decides too), and
+        SECURE_PROXY_SSL_HEADER's header as WSGI and as ASGI name it (empty when not set)."""
+        read = self._settings
+        if read is None:
+            header = settings.SECURE_PROXY_SSL_HEADER
+            name = header[0] if header else ""
+            asgi_name = name.removeprefix("HTTP_").lower().replace("_", "-").encode("latin-1")
+            read = self._settings = (bool(settings.DISALLOWED_USER_AGENTS), name, asgi_name)
+        return read
+
+    def wsgi_key(self, environ: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The key of a WSGI request, or None when its prologue must not be kept."""
+        agents_refused, proxy, _ = self._read_settings()
+        if agents_refused or "HTTP_COOKIE" in environ:
+            return None
+        return (*(environ.get(name) for name in _WSGI_KEYS), environ.get(proxy) if proxy else None)
+
+    def asgi_key(self, scope: Scope) -> tuple[Any, ...] | None:
+        """The key of an ASGI request, or None when its prologue must not be kept."""
+        agents_refused, _, proxy = self._read_settings()
+        if agents_refused:
+            return None
+        wanted = _ASGI_HEADERS + ((proxy,) if proxy else ())
+        values: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                return None
+            if name in wanted:
+                if name in values:
+                    return None  # Django joins repeated headers; not kept
+                values[name] = value
+        return (
+            "asgi",
+            scope.get("scheme"),
+            tuple(scope.get("server") or ()),
+            scope.get("root_path", ""),
+            *(values.get(name) for name in wanted),
+        )
+
+    def get(self, key: tuple[Any, ...] | None) -> Prologue | None:
+        return self._kept.get(key) if key is not None else None
+
+    def made(self, key: tuple[Any, ...] | None, request: HttpRequest) -> Prologue | None:
+        """The prologue of `request` as Django's own parts make it (kept under `key`), or None when
+        Django must answer: a host outside ALLOWED_HOSTS, an HTTPS redirect, a refused user agent.
+        Leaves the request's language activated, as the middleware does."""
+        sides = self.sides
+        if sides is None:
+            sides = self.sides = MiddlewareSides()
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return None
+        if not sides.before(request):
+            return None
+        probe = sides.after(request, HttpResponse(b"", content_type=self.content_type))
+        names = [name.lower() for name, _ in probe.headers]
+        if names[0] != b"content-type" or names.count(b"content-length") != 1:
+            return None  # not the shape answered here: Django answers
+        tail = probe.headers[1:]
+        prologue = Prologue(
+            urls=self.urls_of(request),
+            language=translation.get_language(),
+            tail=tuple(tail),
+            length_at=names.index(b"content-length") - 1,
+        )
+        if key is not None:
+            with self._lock:
+                if len(self._kept) >= self.size:
+                    self._kept.clear()
+                self._kept[key] = prologue
+        return prologue
+
+
+_ALL: list[Prologues] = []
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs: Any) -> None:
+    for prologues in _ALL:
+        prologues.forget()
 
 
 async def asgi_send(send: Send, answer: Answer) -> None:

@@ -4,6 +4,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis as redis_lib
 from django.conf import settings
 from redis import exceptions as redis_errors
@@ -64,10 +65,13 @@ def _by_hash(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> li
     client: redis_lib.Redis = calls[0][0].registered_client  # type: ignore[assignment]  # never a cluster
     pool = client.connection_pool
     commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls]
+    packed = _packed(commands)
     for attempt in (1, 2):
         connection = pool.get_connection()
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
+            connection.send_packed_command(
+                [packed] if packed is not None else connection.pack_commands(commands)
+            )
             replies: list[Any] = []
             for _ in commands:
                 try:
@@ -85,3 +89,17 @@ def _by_hash(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> li
         finally:
             pool.release(connection)
     raise AssertionError("unreachable")
+
+
+_PLAIN = (str, bytes, int)
+
+
+def _packed(commands: Sequence[tuple[Any, ...]]) -> bytes | None:
+    """The commands in the Redis protocol when every argument is text, bytes or an integer (written
+    as the client's encoder writes them, UTF-8 and decimal); None for anything else, which the
+    connection's own packer writes (or refuses)."""
+    for command in commands:
+        for argument in command:
+            if type(argument) not in _PLAIN:
+                return None
+    return b"".join(hiredis.pack_command(command) for command in commands)

@@ -3,11 +3,13 @@
 The home timeline is the API's hottest read, and Django's request path (the middleware stack, URL
 resolving, ninja's dispatch, under ASGI the hop to a thread per request) cost more than the read itself.
 Here the read runs on the WSGI server's thread, or under ASGI on a small pool of threads of its own, and
-makes its response with the Django view's own function (`home_timeline_response`), so the body is byte
-for byte the view's; the response headers come from the same middleware classes' own `process_request`
-and `process_response` (`core.front.MiddlewareSides`), and the caller is marked as seen as
-LastSeenMiddleware marks them. The token and the reader's read context come from one statement
-(`token_read_context`).
+makes its response from the Django view's own parts (the page's ids, `home_statuses_bytes`, the `Link`
+header), so the body is byte for byte the view's. The response headers are what the same middleware
+classes' own `process_request` and `process_response` make (`core.front.MiddlewareSides`), run once per
+host, scheme and language and kept (`core.front.Prologues`); the query string is read once per distinct
+string (`QueryPage`). No request object is made unless a status has to be rendered. The caller is
+marked as seen as LastSeenMiddleware marks them. The token and the reader's read context come from one
+statement (`token_read_context`).
 
 Only the plain success is answered here. A missing, unknown, revoked or deactivated token, a token
 without the scope, a bad query string, a disallowed host, an HTTP request that must be redirected to
@@ -21,9 +23,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import SuspiciousOperation
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import translation
 
 from weituan.accounts.middleware import last_seen_due
 from weituan.accounts.scopes import scopes_allow
@@ -32,7 +37,8 @@ from weituan.accounts.tokens import HOME_TIMELINE_SCOPES
 from weituan.core.errors import ServiceError
 from weituan.core.front import (
     Answer,
-    MiddlewareSides,
+    Prologue,
+    Prologues,
     Receive,
     Scope,
     Send,
@@ -42,8 +48,12 @@ from weituan.core.front import (
     scope_header,
     wsgi_start,
 )
-from weituan.mastodon.api_timelines import home_timeline_response
-from weituan.microblog.timelines.home import token_read_context
+from weituan.mastodon.api_timelines import JSON_CONTENT_TYPE
+from weituan.mastodon.home_statuses import home_statuses_bytes
+from weituan.mastodon.pagination import QueryPage, link_header_of
+from weituan.mastodon.serializers_accounts import absolute_url
+from weituan.mastodon.serializers_statuses import site_base
+from weituan.microblog.timelines.home import home_timeline_ids_in, token_read_context
 
 log = logging.getLogger(__name__)
 
@@ -52,36 +62,83 @@ HOME_PATH = "/api/v1/timelines/home"
 # Threads per server process for these reads. A read waits on the database and Redis for about half
 # its time, so a few threads keep the process busy; more would only trade the GIL back and forth.
 HOME_THREADS = 4
+_CONTENT_TYPE = (b"Content-Type", JSON_CONTENT_TYPE.encode("latin-1"))
 
 
-_sides: MiddlewareSides | None = None
+def _urls(request: HttpRequest) -> tuple[str, ...]:
+    """The page's own URL (the `Link` header's base) and the site base statuses link to."""
+    return absolute_url(request.path, request), site_base(request)
 
 
-def home_timeline_answer(make_request: Callable[[], HttpRequest], token: str) -> Answer | None:
+_prologues = Prologues(JSON_CONTENT_TYPE, _urls)
+_queries = QueryPage()
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs: Any) -> None:
+    _queries.forget()
+
+
+class _Asked:
+    """One request as the front path sees it: its token, query string, prologue key and a maker of
+    Django's request object (made at most once, and only when needed)."""
+
+    __slots__ = ("_request", "key", "make", "query", "token")
+
+    def __init__(self, token: str, query: str | bytes, key: tuple[Any, ...] | None) -> None:
+        self.token, self.query, self.key = token, query, key
+        self.make: Callable[[], HttpRequest] | None = None
+        self._request: HttpRequest | None = None
+
+    def request(self) -> HttpRequest:
+        if self._request is None:
+            assert self.make is not None
+            self._request = self.make()
+        return self._request
+
+
+def home_timeline_answer(make_request: Callable[[], HttpRequest], asked: _Asked) -> Answer | None:
     """The response to a home-timeline request, or None when Django should answer it."""
-    global _sides
-    if _sides is None:
-        _sides = MiddlewareSides()
+    asked.make = make_request
     connection_ready()
     try:
-        return _answer(make_request(), token, _sides)
-    except (ServiceError, DisallowedHost):
+        return _answer(asked)
+    except (ServiceError, SuspiciousOperation, UnicodeDecodeError):
         return None  # Django renders these errors in its usual shape
     except Exception:
         log.exception("home timeline fast path failed; handing the request to Django")
         return None
 
 
-def _answer(request: HttpRequest, token: str, sides: MiddlewareSides) -> Answer | None:
-    request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
-    if not sides.before(request):
-        return None
+def _answer(asked: _Asked) -> Answer | None:
+    prologue: Prologue | None = _prologues.get(asked.key)
+    if prologue is None:
+        prologue = _prologues.made(asked.key, asked.request())
+        if prologue is None:
+            return None
+    else:
+        translation.activate(prologue.language)  # as LocaleMiddleware's request side does
+    page, kept = _queries.of(asked.query)
     # The token, its user and the reader's home read context in one statement.
-    reader = token_read_context(token)
+    reader = token_read_context(asked.token)
     if reader is None or not scopes_allow(reader.scopes, HOME_TIMELINE_SCOPES):
         return None
-    response = home_timeline_response(request, reader.user_id, reader.context)
-    answer = sides.after(request, response)
+    ids = home_timeline_ids_in(
+        reader.user_id,
+        reader.context,
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+        limit=page.limit,
+    )
+    url, base = prologue.urls
+    body = home_statuses_bytes(ids, reader.user_id, base, asked.request)
+    view = [_CONTENT_TYPE]
+    if ids:
+        link = link_header_of(url, kept, next_max_id=ids[-1], prev_min_id=ids[0])
+        if link:
+            view.append((b"Link", link.encode("latin-1")))
+    answer = Answer(200, prologue.headers(view, body), body)
     # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).
     if last_seen_due(reader.user_id):
         user_touch_last_seen(user_id=reader.user_id)
@@ -95,8 +152,10 @@ def with_home_timeline(django_app: Any, *, threads: int = HOME_THREADS) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == HOME_PATH:
             token = bearer_of(scope_header(scope, b"authorization"))
-            if token is not None and await asgi_answered(executor, home_timeline_answer, token, scope, send):
-                return
+            if token is not None:
+                asked = _Asked(token, scope.get("query_string", b""), _prologues.asgi_key(scope))
+                if await asgi_answered(executor, home_timeline_answer, asked, scope, send):
+                    return
         await django_app(scope, receive, send)
 
     return app
@@ -109,7 +168,8 @@ def with_home_timeline_wsgi(django_app: Any) -> Any:
         if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == HOME_PATH:
             token = bearer_of(environ.get("HTTP_AUTHORIZATION"))
             if token is not None:
-                answer = home_timeline_answer(lambda: WSGIRequest(environ), token)
+                asked = _Asked(token, environ.get("QUERY_STRING", ""), _prologues.wsgi_key(environ))
+                answer = home_timeline_answer(lambda: WSGIRequest(environ), asked)
                 if answer is not None:
                     return wsgi_start(start_response, answer)
         return django_app(environ, start_response)

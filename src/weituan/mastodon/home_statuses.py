@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -102,8 +102,18 @@ def home_statuses_body(post_ids: Sequence[int], viewer_id: int, request: HttpReq
     """The JSON array of the Status entities of `post_ids` as `viewer_id` sees them, in order (missing
     and deleted posts left out): the bytes the API's renderer makes of
     `timeline_statuses_json(post_ids, viewer_id, request)`."""
+    return home_statuses_bytes(post_ids, viewer_id, site_base(request), lambda: request)
+
+
+def home_statuses_bytes(
+    post_ids: Sequence[int],
+    viewer_id: int,
+    base: str,
+    request_of: Callable[[], HttpRequest | None],
+) -> bytes:
+    """`home_statuses_body` for a request whose `site_base` is `base`; the request itself is made by
+    `request_of` only when a status has to be rendered (none kept, or changed since)."""
     versions = post_versions(post_ids, viewer_id)
-    base = site_base(request)
     wanted = [
         post_id
         for post_id in dict.fromkeys(int(post_id) for post_id in post_ids)
@@ -122,6 +132,7 @@ def home_statuses_body(post_ids: Sequence[int], viewer_id: int, request: HttpReq
                 missing.add(post_id)
     if missing:
         rows = versions.rows if versions.rows is not None else post_rows(sorted(missing))
+        request = request_of()
         fresh: dict[int, Template] = {}
         for view in posts_hydrate_rows(rows, sorted(missing), None, only=missing):
             template = _template(status_json(view, request))

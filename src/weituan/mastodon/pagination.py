@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.serializers_accounts import absolute_url
@@ -84,15 +84,63 @@ def page_params_from_request(
     )
 
 
+def _kept_params(query: QueryDict) -> str:
+    """The query's parameters other than the cursors, as the `Link` header repeats them."""
+    return urlencode(
+        [(key, item) for key, values in query.lists() if key not in _CURSOR_PARAMS for item in values]
+    )
+
+
+class QueryPage:
+    """What a page request's query string says, kept per query string: the page asked for, and the
+    `Link` header's other parameters. The same strings come back (a client's first page, its polls),
+    and Django's QueryDict is the costly part of reading them."""
+
+    def __init__(self, *, size: int = 512) -> None:
+        self.size = size
+        self._kept: dict[str | bytes, tuple[PageParams, str]] = {}
+
+    def forget(self) -> None:
+        self._kept.clear()
+
+    def of(self, raw: str | bytes) -> tuple[PageParams, str]:
+        """The page and the kept parameters of a raw query string: a WSGI one (ISO-8859-1 text, as
+        PEP 3333 passes it) or an ASGI one (bytes). Raises ValidationFailed as `page_params` does, and
+        UnicodeDecodeError for ASGI bytes that are not UTF-8 (Django refuses those)."""
+        found = self._kept.get(raw)
+        if found is None:
+            text = raw.decode() if isinstance(raw, bytes) else raw.encode("iso-8859-1")
+            query = QueryDict(text)
+            page = page_params(
+                max_id=query.get("max_id"),
+                since_id=query.get("since_id"),
+                min_id=query.get("min_id"),
+                limit=query.get("limit"),
+            )
+            found = (page, _kept_params(query))
+            if len(self._kept) >= self.size:
+                self._kept.clear()
+            self._kept[raw] = found
+        return found
+
+
 def link_header(request: HttpRequest, *, next_max_id: int | None, prev_min_id: int | None) -> str | None:
     """The `Link` header value for a page, or None when the page is empty."""
+    return link_header_of(
+        absolute_url(request.path, request),
+        _kept_params(request.GET),
+        next_max_id=next_max_id,
+        prev_min_id=prev_min_id,
+    )
+
+
+def link_header_of(url: str, kept: str, *, next_max_id: int | None, prev_min_id: int | None) -> str | None:
+    """The `Link` header value for a page of the absolute `url` whose other parameters are `kept`
+    (urlencoded), or None when the page is empty."""
     if next_max_id is None and prev_min_id is None:
         return None
     # Both links share the absolute path and the request's other parameters; only the cursor differs.
-    base = absolute_url(request.path, request) + "?"
-    kept = urlencode(
-        [(key, item) for key, values in request.GET.lists() if key not in _CURSOR_PARAMS for item in values]
-    )
+    base = url + "?"
     if kept:
         base += kept + "&"
     parts = []
