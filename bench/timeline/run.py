@@ -57,14 +57,16 @@ def pick_readers(count: int, seed: int) -> list[int]:
     return random.Random(seed).sample(candidates, min(count, len(candidates)))
 
 
-def raw_worker(args: tuple[Store, list[int], float]) -> int:
+def raw_worker(args: tuple[Store, list[int], float]) -> tuple[int, float, float]:
     """The raw read the endpoint wraps: one store read of 20 entries (a ZREVRANGEBYLEX, or one indexed
     query), then the 20 posts with their authors by id in one hand-written query; no ORM compiling,
-    no serialising. This is the floor under any implementation of the endpoint."""
+    no serialising. This is the floor under any implementation of the endpoint. Returns the reads
+    done, this process's CPU seconds over them and its database backend's (0 on SQLite)."""
     store, readers, seconds = args
     setup_django(store)
     from django.db import connection
 
+    from bench.common import postgres_backend_cpu
     from weituan.accounts.models import User
     from weituan.microblog.models import Post
     from weituan.microblog.timelines.store import Bounds, timeline_store
@@ -72,8 +74,10 @@ def raw_worker(args: tuple[Store, list[int], float]) -> int:
     timelines = timeline_store()
     posts, users = (connection.ops.quote_name(m._meta.db_table) for m in (Post, User))
     done = 0
-    deadline = time.perf_counter() + seconds
     with connection.cursor() as cursor:
+        backend_before = postgres_backend_cpu(connection) or 0.0
+        before = os.times()
+        deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             user_id = readers[done % len(readers)]
             entries = timelines.read(user_id, Bounds(), 20) or []
@@ -85,19 +89,33 @@ def raw_worker(args: tuple[Store, list[int], float]) -> int:
             )
             assert len(cursor.fetchall()) == len(ids)
             done += 1
-    return done
+        after = os.times()
+    backend = (postgres_backend_cpu(connection) or 0.0) - backend_before
+    return done, after.user + after.system - before.user - before.system, backend
 
 
-def measure_raw(store: Store, readers: list[int], processes: int, seconds: float) -> float:
+def measure_raw(
+    store: Store, readers: list[int], processes: int, seconds: float
+) -> tuple[float, dict[str, float]]:
+    """Raw reads per second, and CPU milliseconds per raw read by part (the reading processes, their
+    database backends, Redis)."""
+    redis_before = cpu_split(server_session=-1, postgres_pids=set)["redis"]
     # Fresh interpreters: forked ones would share this process's pooled database connections.
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        started = time.perf_counter()
-        counts = list(
+        results = list(
             pool.map(raw_worker, [(store, readers[i::processes], seconds) for i in range(processes)])
         )
-        elapsed = time.perf_counter() - started
+    redis = cpu_split(server_session=-1, postgres_pids=set)["redis"] - redis_before
+    reads = sum(done for done, _, _ in results)
+    per_read = {
+        "reader": sum(own for _, own, _ in results),
+        "postgres": sum(backend for _, _, backend in results),
+        "redis": redis,
+    }
+    per_read = {name: spent / reads * 1000 if reads else 0.0 for name, spent in per_read.items()}
+    per_read["all"] = sum(per_read.values())
     # Each process ran `seconds` of reads after its own start-up; rate per process-second, summed.
-    return sum(counts) / seconds if elapsed else 0.0
+    return reads / seconds, per_read
 
 
 def raw_write_worker(args: tuple[Store, int, float]) -> int:
@@ -443,11 +461,12 @@ def main() -> int:
             script=script,
             env={"WT_TOKENS": str(token_file)},
         )
-        cpu_per_read = cpu_spent(
-            cpu_before, cpu_split(server_session=server.process.pid, postgres_pids=backends), load.requests
-        )
+        cpu_after = cpu_split(server_session=server.process.pid, postgres_pids=backends)
+        cpu_per_read = cpu_spent(cpu_before, cpu_after, load.requests)
+        api_cpu_ms = sum(cpu_after[name] - cpu_before[name] for name in cpu_after) / load.requests * 1000
         read_rss = peak_rss_mib(server.process.pid)
-    raw_rps = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
+    raw_rps, raw_cpu = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
+    cpu_ratio = raw_cpu["all"] / api_cpu_ms if api_cpu_ms else 0.0
     posting = None
     raw_writes = 0.0
     if args.post_seconds:
@@ -484,6 +503,8 @@ def main() -> int:
         "api": load.__dict__,
         "cpu_per_read_ms": cpu_per_read,
         "raw_reads_per_s": raw_rps,
+        "raw_cpu_per_read_ms": raw_cpu,
+        "ratio_to_raw_by_cpu": cpu_ratio,
         "raw_post_rows_per_s": raw_writes,
         "ratio_to_raw": ratio,
         "read_peak_rss_mib": read_rss,
@@ -502,6 +523,10 @@ def main() -> int:
         f"- CPU per home read under that load, ms: {cpu_per_read}.",
         f"- Raw store read (timeline read + posts by id, {workers} process(es)): {raw_rps:,.0f} reads/s; "
         f"**API / raw = {ratio:.0%}**.",
+        "- CPU per raw read, ms: "
+        + "; ".join(f"{name} {spent:.2f}" for name, spent in raw_cpu.items())
+        + f"; raw read's CPU / API read's CPU = {cpu_ratio:.0%} (the throughput ratio when the two cores are"
+        " the limit, steadier than the rates when other work shares the box).",
     ]
     if posting is not None:
         post_load = posting["load"]

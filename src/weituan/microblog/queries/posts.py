@@ -259,20 +259,22 @@ class PostVersions:
 @cache  # PostgreSQL's text only (see `post_versions`), the same for the life of the process
 def _versions_sql() -> str:
     posts, users, stats, media = table(Post), table(User), table(AccountStats), table(MediaAttachment)
-    # The ids come as one array literal, read once; the posts asked for, then their parents and roots.
+    # The ids come as one array literal, read once. The posts asked for are read once, with what the
+    # versions need of them; then their parents and roots.
     return (
-        f"WITH a AS (SELECT id, parent_id, root_id FROM {posts} WHERE id = ANY(%s::bigint[]))"  # noqa: S608
-        " SELECT p.id, p.parent_id, p.root_id, p.deleted_at IS NOT NULL,"
-        " concat(p.xmin, '/', p.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/',"
-        f" (SELECT string_agg(concat(m.xmin, '.', m.ctid), ',') FROM {media} m WHERE m.post_id = p.id)),"
-        f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = p.id),"
-        f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = p.id AND v.kind = %s AND v.author_id = %s"
-        " AND v.deleted_at IS NULL), w.asked FROM ("
-        "SELECT id AS want, 1 AS asked FROM a"
-        " UNION ALL SELECT parent_id, 0 FROM a WHERE parent_id IS NOT NULL"
-        " UNION ALL SELECT root_id, 0 FROM a WHERE root_id IS NOT NULL"
-        f") w JOIN {posts} p ON p.id = w.want JOIN {users} u ON u.id = p.author_id"
-        f" LEFT JOIN {stats} s ON s.user_id = p.author_id"
+        "WITH a AS (SELECT id, parent_id, root_id, author_id, deleted_at, xmin, ctid"  # noqa: S608
+        f" FROM {posts} WHERE id = ANY(%s::bigint[])),"
+        " w AS (SELECT a.*, 1 AS asked FROM a UNION ALL"
+        " SELECT p.id, p.parent_id, p.root_id, p.author_id, p.deleted_at, p.xmin, p.ctid, 0 FROM ("
+        "SELECT parent_id AS want FROM a WHERE parent_id IS NOT NULL"
+        f" UNION ALL SELECT root_id FROM a WHERE root_id IS NOT NULL) r JOIN {posts} p ON p.id = r.want)"
+        " SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL,"
+        " concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/',"
+        f" (SELECT string_agg(concat(m.xmin, '.', m.ctid), ',') FROM {media} m WHERE m.post_id = w.id)),"
+        f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = w.id),"
+        f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
+        f" AND v.deleted_at IS NULL), w.asked FROM w JOIN {users} u ON u.id = w.author_id"
+        f" LEFT JOIN {stats} s ON s.user_id = w.author_id"
     )
 
 
