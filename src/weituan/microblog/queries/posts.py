@@ -158,9 +158,11 @@ def _post_sql(wanted: list[int], *, with_viewer: bool) -> tuple[str, list[Any]]:
         if with_viewer
         else ""
     )
+    last_post_at = "+s.last_post_at" if connection.vendor == "sqlite" else "s.last_post_at"
     sql = (
-        f"SELECT {post_cols.sql}, {user_cols.sql}, s.followers_count, s.following_count, s.posts_count,"  # noqa: S608
-        f" s.last_post_at, {_media_mark()}, r.author_id{flags}, w.asked FROM ("
+        f"SELECT {post_cols.sql_text_times}, {user_cols.sql_text_times}, s.followers_count,"  # noqa: S608
+        f" s.following_count, s.posts_count, {last_post_at}, {_media_mark()}, r.author_id{flags},"
+        " w.asked FROM ("
         f"SELECT id AS want, 1 AS asked FROM {posts} WHERE {among}"
         f" UNION ALL SELECT parent_id, 0 FROM {posts} WHERE {among} AND parent_id IS NOT NULL"
         f" UNION ALL SELECT root_id, 0 FROM {posts} WHERE {among} AND root_id IS NOT NULL"

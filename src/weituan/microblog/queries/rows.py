@@ -28,6 +28,15 @@ class ModelColumns:
         self.attnames = [field.attname for field in fields]
         quote = connection.ops.quote_name
         self.sql = ", ".join(f"{alias}.{quote(str(field.column))}" for field in fields)
+        # The same columns, with SQLite's dates and times left as the text they are stored as (an
+        # expression has no declared type, so the driver's converter does not parse it): `build` parses
+        # them as it would, and rows compared as versions (see `post_rows`) are read without parsing.
+        self.sql_text_times = ", ".join(
+            f"+{alias}.{quote(str(field.column))}"
+            if connection.vendor == "sqlite" and isinstance(field, models.DateField)
+            else f"{alias}.{quote(str(field.column))}"
+            for field in fields
+        )
         self.width = len(fields)
         # Model.__init__ only sorts the values into attributes and sends pre_init/post_init; with no
         # receivers for this model, filling the instance's __dict__ directly is the same, several times faster.
