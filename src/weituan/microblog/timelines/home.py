@@ -32,6 +32,8 @@ from weituan.microblog.timelines.store import Bounds, Entry, RedisTimelineStore,
 
 # Reading a few more entries than asked absorbs those dropped for a block or mute made since delivery.
 READ_SLACK = 10
+# How many more reads a page makes past entries hidden since delivery before it is answered short.
+MORE_READS = 3
 # Recording every read would turn each timeline read into a write; an hour is precise enough for
 # deciding who is active over FANOUT_ACTIVE_DAYS.
 READ_STAMP_EVERY = timedelta(hours=1)
@@ -289,8 +291,37 @@ def home_timeline_ids_in(
     min_id: int | None = None,
     limit: int = 20,
 ) -> list[int]:
-    """`home_timeline_ids` with the read context already in hand (see `token_read_context`)."""
+    """`home_timeline_ids` with the read context already in hand (see `token_read_context`).
+
+    Entries of an author hidden since they were delivered (a block or mute made while a post of theirs
+    was being fanned out) are dropped at read; a page that loses more of them than the read's slack
+    reads on past them, so a page comes back short only at the end of the timeline.
+    """
     bounds = bounds_of(max_id, since_id, min_id)
+    count = limit + READ_SLACK
+    ids, edge = _page(user_id, context, bounds, limit, count)
+    context = context._replace(stamp_due=False)  # the first read stamped it
+    for _ in range(MORE_READS):
+        if edge is None or len(ids) >= limit:
+            break
+        count *= 2  # each time further: what was read was mostly hidden
+        if bounds.ascending:  # the entries just above those read, the oldest of them first
+            bounds = Bounds(upper=bounds.upper, lower=edge, ascending=True)
+            more, edge = _page(user_id, context, bounds, limit - len(ids), count)
+            ids = more + ids
+        else:
+            bounds = Bounds(upper=edge, lower=bounds.lower, ascending=False)
+            more, edge = _page(user_id, context, bounds, limit - len(ids), count)
+            ids = ids + more
+    return ids
+
+
+def _page(
+    user_id: int, context: ReadContext, bounds: Bounds, limit: int, count: int
+) -> tuple[list[int], int | None]:
+    """One read of a page of `limit` from `count` stored entries: its post ids, and where the stored
+    timeline goes on (the id of the last entry read, in the page's direction) when the read took as
+    many entries as it asked for, else None."""
     store = timeline_store()
     stored: list[Entry] | None = None
     merged: list[Entry] | None = None
@@ -303,16 +334,17 @@ def home_timeline_ids_in(
         # The timeline and the big authors' indexes in one round trip, the authors only as deep as
         # the page can reach.
         authors = context.merged_authors
-        (reply,) = scripts_run(
-            [home_with_authors_call(home_key(user_id), authors, bounds, limit + READ_SLACK, limit)]
-        )
+        (reply,) = scripts_run([home_with_authors_call(home_key(user_id), authors, bounds, count, limit)])
         stored, merged = home_with_authors_reply(reply, authors, bounds, limit, authors_posts)
     elif context.built:
-        stored = store.read(user_id, bounds, limit + READ_SLACK)
+        stored = store.read(user_id, bounds, count)
     if stored is not None and context.stamp_due:
         TimelineState.objects.filter(user_id=user_id).update(last_read_at=timezone.now())
+    edge = None
     if stored is None:
-        stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden)
+        stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden)  # the whole timeline
+    elif len(stored) >= count:
+        edge = stored[0].post_id if bounds.ascending else stored[-1].post_id
     lists: list[Sequence[Entry]] = [stored]
     if merged is not None:
         lists.append(merged)
@@ -321,7 +353,7 @@ def home_timeline_ids_in(
             lists.append(authors_recent(context.merged_authors, bounds, limit, authors_posts))
         else:
             lists.append(authors_posts(context.merged_authors, bounds, limit))
-    return merge_entries(lists, context.hidden, bounds, limit)
+    return merge_entries(lists, context.hidden, bounds, limit), edge
 
 
 def home_timeline_add_author(*, user_id: int, author_id: int, count: int = 100) -> None:

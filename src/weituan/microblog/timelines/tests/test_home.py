@@ -152,3 +152,37 @@ def test_topic_and_public_timelines(merchant: Any, shopper: Any, post_as: Any, r
     assert plain_forward.id not in public
     assert public == [quote.id, other.id, tagged.id]
     assert public_timeline_ids(viewer_id=None, since_id=other.id) == [quote.id]
+
+
+@pytest.mark.parametrize("hidden_count", [11, 45])
+def test_a_page_reads_on_past_entries_hidden_since_delivery(
+    backend: str,
+    merchant: Any,
+    shopper: Any,
+    outsider: Any,
+    follow: Any,
+    post_as: Any,
+    stored: Any,
+    run_on_commit: Any,
+    hidden_count: int,
+) -> None:
+    """Entries of a muted author still in the stored timeline (delivered while the mute was being
+    made) are skipped without cutting the page short or ending the paging early."""
+    from weituan.microblog.timelines.store import Entry, timeline_store
+
+    follow(shopper, merchant)
+    follow(shopper, outsider)
+    home_timeline_ids(shopper.pk)
+    older = [post_as(outsider, f"旧{index}").id for index in range(4)]
+    muted = [post_as(merchant, f"静音{index}").id for index in range(hidden_count)]
+    newer = [post_as(outsider, f"新{index}").id for index in range(2)]
+    with run_on_commit():
+        mute_create(muter=shopper, muted_id=merchant.pk)
+    # As if fan-out delivered them after the mute had cleared the timeline.
+    timeline_store().add(shopper.pk, [Entry(post_id, merchant.pk, merchant.pk) for post_id in muted])
+    assert set(muted) <= set(stored(shopper))
+    visible = newer[::-1] + older[::-1]
+    assert home_timeline_ids(shopper.pk, limit=5) == visible[:5]
+    assert home_timeline_ids(shopper.pk, max_id=visible[4], limit=5) == visible[5:]
+    assert home_timeline_ids(shopper.pk, min_id=older[0], limit=4) == visible[1:5]
+    assert home_timeline_ids(shopper.pk, since_id=older[1], limit=3) == visible[:3]
