@@ -78,9 +78,19 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     # a context-local lookup of its own, several microseconds on a statement of a hundred.
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql":
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
+            with db.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        # As Django's SQLite cursor runs it (placeholders as `?`), on a cursor of the driver's kept
+        # per connection, with the statement's `?` form made once.
+        db.ensure_connection()
+        kept = db.__dict__.get("_weituan_cursor")
+        if kept is None or kept[0] is not db.connection:
+            kept = db.__dict__["_weituan_cursor"] = (db.connection, db.connection.cursor())
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors:
+            return kept[1].execute(_qmark(sql), params).fetchall()  # type: ignore[no-any-return]
     db.ensure_connection()
     raw_connection = db.connection
     if raw_connection.prepare_threshold is None:
@@ -101,6 +111,20 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with db.wrap_database_errors:
         raw.execute(sql, params)
         return raw.fetchall()
+
+
+_QMARK: dict[str, str] = {}
+_FORMAT = re.compile(r"(?<!%)%s")
+
+
+def _qmark(sql: str) -> str:
+    """`sql` with its `%s` placeholders as SQLite's `?`, as Django's SQLite cursor writes it."""
+    found = _QMARK.get(sql)
+    if found is None:
+        if len(_QMARK) > 4096:
+            _QMARK.clear()
+        found = _QMARK[sql] = _FORMAT.sub("?", sql).replace("%%", "%")
+    return found
 
 
 def _prepared_cursor_class() -> type:
@@ -186,12 +210,15 @@ def statement_names(raw: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -
         known = _prepared[raw] = _Prepared()
     wanted: list[tuple[str, str, tuple[str, ...]]] = []
     for sql, params in statements:
-        types = tuple(_pg_type(value) for value in params)
-        name = _names.get((sql, types))
-        if name is None:
-            digest = hashlib.blake2b(f"{types}|{sql}".encode(), digest_size=10).hexdigest()
-            name = _names[(sql, types)] = f"weituan_{digest}"
-        wanted.append((name, sql, types))
+        shape = (sql, tuple(map(type, params)))
+        found_shape = _shapes.get(shape)
+        if found_shape is None:
+            found_shape = _shape_named(sql, params)
+            if not any(issubclass(kind, list | tuple) for kind in shape[1]):
+                _shapes[shape] = found_shape  # (a list's type depends on its items)
+        wanted.append((found_shape[0], sql, found_shape[1]))
+    if known.checked and all(name in known.names for name, _, _ in wanted):
+        return [name for name, _, _ in wanted]  # all prepared already: nothing to send
     with connection.wrap_database_errors, raw.cursor() as cursor:  # not the caller's own statements
         if not known.checked and known.names:
             cursor.execute(
@@ -216,6 +243,20 @@ def statement_names(raw: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -
             known.names.update(commands)
             known.checked = True
     return found
+
+
+# Per statement text and its values' Python types (none a list or tuple): its name and parameter types.
+_shapes: dict[tuple[str, tuple[type, ...]], tuple[str, tuple[str, ...]]] = {}
+
+
+def _shape_named(sql: str, params: Sequence[Any]) -> tuple[str, tuple[str, ...]]:
+    """The prepared statement name of `sql` with values of the types of `params`, and those types."""
+    types = tuple(_pg_type(value) for value in params)
+    name = _names.get((sql, types))
+    if name is None:
+        digest = hashlib.blake2b(f"{types}|{sql}".encode(), digest_size=10).hexdigest()
+        name = _names[(sql, types)] = f"weituan_{digest}"
+    return name, types
 
 
 def _numbered(sql: str, count: int) -> str:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from weituan.core.redis import get_redis, redis_enabled, rkey, scripts_run
+from weituan.core.rows import fetch_rows
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.microblog.timelines.models import TimelineEntry
 
@@ -154,9 +155,7 @@ class DatabaseTimelineStore:
             params.append(bounds.lower)
         sql.append("ORDER BY post_id ASC LIMIT %s" if bounds.ascending else "ORDER BY post_id DESC LIMIT %s")
         params.append(count)
-        with connection.cursor() as cursor:
-            cursor.execute(" ".join(sql), params)
-            found = [Entry(*row) for row in cursor.fetchall()]
+        found = [Entry(*row) for row in fetch_rows(" ".join(sql), params)]
         if bounds.ascending:
             found.reverse()
         return found
