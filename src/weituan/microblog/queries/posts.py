@@ -146,10 +146,24 @@ def _media_mark() -> str:
     )
 
 
+_POST_SQL: dict[tuple[str, int, bool], str] = {}
+
+
 def _post_sql(wanted: list[int], *, with_viewer: bool) -> tuple[str, list[Any]]:
+    """The statement of `post_rows` and its parameters after the viewer's. Its text depends only on
+    the store, the number of ids (one array on PostgreSQL) and the viewer flags, and is made once."""
+    vendor = connection.vendor
+    key = (vendor, 0 if vendor == "postgresql" else len(wanted), with_viewer)
+    sql = _POST_SQL.get(key)
+    if sql is None:
+        sql = _POST_SQL[key] = _post_sql_text(wanted, with_viewer=with_viewer)
+    return sql, ([list(wanted)] if vendor == "postgresql" else list(wanted)) * 3
+
+
+def _post_sql_text(wanted: list[int], *, with_viewer: bool) -> str:
     post_cols, user_cols = _columns(Post, "p"), _columns(User, "u")
     posts, users, stats = table(Post), table(User), table(AccountStats)
-    among, among_params = ids_in("id", wanted)
+    among, _ = ids_in("id", wanted)
     # The viewer's like and live repost of each post ride along, instead of a query of their own.
     flags = (
         f", EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = p.id)"  # noqa: S608
@@ -159,7 +173,7 @@ def _post_sql(wanted: list[int], *, with_viewer: bool) -> tuple[str, list[Any]]:
         else ""
     )
     last_post_at = "+s.last_post_at" if connection.vendor == "sqlite" else "s.last_post_at"
-    sql = (
+    return (
         f"SELECT {post_cols.sql_text_times}, {user_cols.sql_text_times}, s.followers_count,"  # noqa: S608
         f" s.following_count, s.posts_count, {last_post_at}, {_media_mark()}, r.author_id{flags},"
         " w.asked FROM ("
@@ -170,7 +184,6 @@ def _post_sql(wanted: list[int], *, with_viewer: bool) -> tuple[str, list[Any]]:
         f" LEFT JOIN {stats} s ON s.user_id = p.author_id"
         f" LEFT JOIN {posts} r ON r.id = p.reply_to_id"
     )
-    return sql, among_params * 3
 
 
 def post_rows(post_ids: Sequence[int], viewer_id: int | None = None) -> PostRows:

@@ -67,6 +67,10 @@ class TimelineStore(Protocol):
 # --- database rows -------------------------------------------------------------------------------
 
 
+# The read's statement per store and bounds' shape (which bounds are set, which direction).
+_READS: dict[tuple[str, bool, bool, bool], str] = {}
+
+
 class DatabaseTimelineStore:
     """TimelineEntry rows; a timeline counts as built when the user's TimelineState says so.
 
@@ -144,18 +148,26 @@ class DatabaseTimelineStore:
 
     def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
         # Written as SQL: this runs on every home read, and compiling the queryset cost more than the query.
-        table = connection.ops.quote_name(TimelineEntry._meta.db_table)
-        sql = [f"SELECT post_id, author_id, origin_author_id FROM {table} WHERE user_id = %s"]  # noqa: S608
+        shape = (connection.vendor, bounds.upper is not None, bounds.lower is not None, bounds.ascending)
+        sql = _READS.get(shape)
+        if sql is None:
+            table = connection.ops.quote_name(TimelineEntry._meta.db_table)
+            parts = [f"SELECT post_id, author_id, origin_author_id FROM {table} WHERE user_id = %s"]  # noqa: S608
+            if bounds.upper is not None:
+                parts.append("AND post_id < %s")
+            if bounds.lower is not None:
+                parts.append("AND post_id > %s")
+            parts.append(
+                "ORDER BY post_id ASC LIMIT %s" if bounds.ascending else "ORDER BY post_id DESC LIMIT %s"
+            )
+            sql = _READS[shape] = " ".join(parts)
         params: list[int] = [user_id]
         if bounds.upper is not None:
-            sql.append("AND post_id < %s")
             params.append(bounds.upper)
         if bounds.lower is not None:
-            sql.append("AND post_id > %s")
             params.append(bounds.lower)
-        sql.append("ORDER BY post_id ASC LIMIT %s" if bounds.ascending else "ORDER BY post_id DESC LIMIT %s")
         params.append(count)
-        found = [Entry(*row) for row in fetch_rows(" ".join(sql), params)]
+        found = [Entry(*row) for row in fetch_rows(sql, params)]
         if bounds.ascending:
             found.reverse()
         return found
