@@ -345,6 +345,9 @@ def _page(
         stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden)  # the whole timeline
     elif len(stored) >= count:
         edge = stored[0].post_id if bounds.ascending else stored[-1].post_id
+        # Past the last entry read, the stored timeline may hold entries not read yet: merged posts
+        # beyond it belong to a later read (or page), after those entries.
+        bounds = bounds._replace(upper=edge + 1) if bounds.ascending else bounds._replace(lower=edge - 1)
     lists: list[Sequence[Entry]] = [stored]
     if merged is not None:
         lists.append(merged)

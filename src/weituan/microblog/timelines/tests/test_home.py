@@ -186,3 +186,51 @@ def test_a_page_reads_on_past_entries_hidden_since_delivery(
     assert home_timeline_ids(shopper.pk, max_id=visible[4], limit=5) == visible[5:]
     assert home_timeline_ids(shopper.pk, min_id=older[0], limit=4) == visible[1:5]
     assert home_timeline_ids(shopper.pk, since_id=older[1], limit=3) == visible[:3]
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+def test_a_page_read_on_keeps_merged_authors_in_order(
+    backend: str,
+    settings: Any,
+    shopper: Any,
+    outsider: Any,
+    people: Any,
+    follow: Any,
+    post_as: Any,
+    run_on_commit: Any,
+    ascending: bool,
+) -> None:
+    """A followed big author's post older than the last stored entry a read took waits for the read
+    that reaches it: it is neither repeated nor put out of order when the page reads on."""
+    from weituan.microblog.timelines.store import Entry, timeline_store
+
+    settings.FANOUT_FOLLOWER_THRESHOLD = 2
+    small, big = people(1, prefix="small")[0], people(1, prefix="big")[0]
+    for reader in [*people(2), shopper]:
+        follow(reader, big)  # above the threshold: merged at read, never delivered
+    follow(shopper, small)
+    follow(shopper, outsider)
+    home_timeline_ids(shopper.pk)
+    base = post_as(small, "base")
+    if ascending:
+        muted = [post_as(outsider, f"m{index}").id for index in range(15)]
+        big_post = post_as(big, "big")
+        smalls = [post_as(small, f"s{index}").id for index in range(2)]
+    else:
+        big_post = post_as(big, "big")
+        smalls = [post_as(small, f"s{index}").id for index in range(2)]
+        muted = [post_as(outsider, f"m{index}").id for index in range(15)]
+    with run_on_commit():
+        mute_create(muter=shopper, muted_id=outsider.pk)
+    timeline_store().add(shopper.pk, [Entry(post_id, outsider.pk, outsider.pk) for post_id in muted])
+    if backend == "redis":
+        from weituan.core.redis import get_redis
+        from weituan.microblog.timelines.authors import author_key
+
+        get_redis().delete(author_key(big.pk))  # an index evicted: rebuilt on this read
+    if ascending:
+        page = home_timeline_ids(shopper.pk, min_id=base.id, limit=5)
+        assert page == [*smalls[::-1], big_post.id]
+    else:
+        page = home_timeline_ids(shopper.pk, limit=5)
+        assert page == [*smalls[::-1], big_post.id, base.id]
