@@ -239,10 +239,17 @@ SERVERS = ("uvicorn", "granian", "granian-asgi")
 
 
 def server_command(
-    server: str, *, port: int, workers: int, threads: int, app: str = "weituan.asgi:application"
+    server: str,
+    *,
+    port: int,
+    workers: int,
+    threads: int,
+    app: str = "weituan.asgi:application",
+    wsgi_app: str = "weituan.wsgi:application",
 ) -> list[str]:
     """How to start the product on 127.0.0.1:`port`: uvicorn on the ASGI app, granian on the WSGI app with
-    `threads` threads per process (what `weituan serve` runs by default), or granian on the ASGI app."""
+    `threads` threads per process (what `weituan serve` runs by default), or granian on the ASGI app.
+    `app` and `wsgi_app` name another application to serve the same way (a benchmark's baseline)."""
     if server == "uvicorn":
         return [
             sys.executable,
@@ -296,7 +303,7 @@ def server_command(
             str(threads),
             "--log-level",
             "warning",
-            "weituan.wsgi:application",
+            wsgi_app,
         ]
     raise SystemExit(f"unknown server {server!r}: use one of {', '.join(SERVERS)}")
 

@@ -14,6 +14,11 @@ oversell (must be 0) and double charges (must be 0), against the raw engine limi
 same run: the same conditional UPDATE through the database driver (sqlite3 / psycopg) and the same Lua
 decrement through redis-py. 5% of the requests are sent twice with the same Idempotency-Key, as a
 client retrying after a timeout would.
+
+Next to them, the bare HTTP rate of the same run: the same clients sending the same requests (as many
+as the large deal has units) to a trivial app (`bare_app`, a fixed 201 answer) on the same server with
+the same processes and threads, once before the product is served and once after; the checkouts are
+also reported as a share of it (how much of the gap is the HTTP stack itself).
 """
 
 import argparse
@@ -41,6 +46,7 @@ from bench.flash_sale.client import Connection, HTTPFailed
 RAW_THREADS = 32
 RSS_LIMIT_MB = 1024
 RETRY_EVERY = 20  # one request in 20 is sent a second time with the same Idempotency-Key
+BARE_WSGI, BARE_ASGI = "bench.flash_sale.bare_app:application", "bench.flash_sale.bare_app:app"
 
 
 @dataclass
@@ -98,6 +104,49 @@ def world(units: int, clients: int) -> dict[str, Any]:
     return {"deals": deals, "tokens": tokens}
 
 
+async def hammer_bare(base: str, tokens: list[str], requests: int) -> Run:
+    """The checkout's load against the bare app: each client sends its share of `requests` order
+    requests (the same headers and body as a checkout), one after another on its connection."""
+    run = Run()
+    host, port = base.removeprefix("http://").split(":")
+    body = {"quantity": 1, "unit_price": 100}
+    share, rest = divmod(requests, len(tokens))
+
+    async def client(index: int, token: str) -> None:
+        http = Connection(host, int(port))
+        try:
+            for attempt in range(share + (index < rest)):
+                headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"bare-c{index}-a{attempt}"}
+                if await _post_timed(http, "/api/v1/deals/1/orders", body, headers, run) is None:
+                    return
+        finally:
+            await http.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i, token) for i, token in enumerate(tokens)))
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+async def _post_timed(
+    http: Connection, path: str, body: dict[str, Any], headers: dict[str, str], run: Run
+) -> tuple[int, Any] | None:
+    """POST `body` and record the answer's latency (and a 201 as a success) in `run`; None when the
+    connection failed (counted as an error)."""
+    started = time.perf_counter()
+    try:
+        status, answer = await http.post_json(path, body, headers)
+    except HTTPFailed:
+        run.errors += 1
+        return None
+    took = time.perf_counter() - started
+    run.latencies.append(took)
+    if status == 201:
+        run.ok += 1
+        run.ok_latencies.append(took)
+    return status, answer
+
+
 async def hammer(base: str, deal_id: int, tokens: list[str], *, once: bool) -> Run:
     """Every client buys one unit at a time until the deal refuses it; `once`: a single attempt each.
 
@@ -115,17 +164,11 @@ async def hammer(base: str, deal_id: int, tokens: list[str], *, once: bool) -> R
                 attempt += 1
                 key = f"d{deal_id}-c{index}-a{attempt}"
                 headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
-                started = time.perf_counter()
-                try:
-                    status, answer = await http.post_json(path, body, headers)
-                except HTTPFailed:
-                    run.errors += 1
+                answered = await _post_timed(http, path, body, headers, run)
+                if answered is None:
                     return
-                took = time.perf_counter() - started
-                run.latencies.append(took)
+                status, answer = answered
                 if status == 201:
-                    run.ok += 1
-                    run.ok_latencies.append(took)
                     order_id = answer["id"]
                     run.order_ids.add(order_id)
                     if attempt % RETRY_EVERY == 1:
@@ -258,12 +301,15 @@ class Serving:
     """The product under granian on 127.0.0.1, its log kept in the store's directory, its processes
     watched for memory (VmRSS summed over the server's process group) and database connections."""
 
-    def __init__(self, store: Any, *, workers: int, threads: int, server: str = "granian"):
+    def __init__(
+        self, store: Any, *, workers: int, threads: int, server: str = "granian", bare: bool = False
+    ):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.log_path = Path(store.data_dir) / "server.log"
-        self.database = store.env.get("DATABASE_URL", "")
-        command = server_command(server, port=port, workers=workers, threads=threads)
+        self.log_path = Path(store.data_dir) / ("bare.log" if bare else "server.log")
+        self.database = "" if bare else store.env.get("DATABASE_URL", "")
+        apps = {"app": BARE_ASGI, "wsgi_app": BARE_WSGI} if bare else {}
+        command = server_command(server, port=port, workers=workers, threads=threads, **apps)
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
@@ -363,6 +409,23 @@ def server_label(server: str, workers: int, threads: int) -> str:
     return f"uvicorn ASGI, {workers} process(es)"
 
 
+def bare_rate(
+    store: Any, tokens: list[str], requests: int, *, workers: int, threads: int, server: str
+) -> float:
+    """Requests/s the bare app answers under the checkout's load, on the same server setup."""
+    serving = Serving(store, workers=workers, threads=threads, server=server, bare=True)
+    try:
+        serving.wait_ready()
+        run = uvloop.run(hammer_bare(serving.url, tokens, requests))
+    finally:
+        serving.stop()
+    if run.ok != requests or run.errors:
+        raise SystemExit(
+            f"the bare app answered {run.ok} of {requests} requests ({run.errors} transport errors)"
+        )
+    return run.ok / run.seconds
+
+
 def bench_store(
     kind: str, units: int, clients: int, *, workers: int, threads: int, server: str = "granian"
 ) -> dict[str, Any]:
@@ -370,6 +433,8 @@ def bench_store(
     setup_django(store)
     made = world(units, clients)
     figures: dict[str, Any] = {"store": kind, "server": server_label(server, workers, threads)}
+    setup = {"workers": workers, "threads": threads, "server": server}
+    bare_before = bare_rate(store, made["tokens"], units, **setup)
     serving = Serving(store, workers=workers, threads=threads, server=server)
     try:
         serving.wait_ready()
@@ -390,6 +455,10 @@ def bench_store(
             }
     finally:
         serving.stop()
+    bare_after = bare_rate(store, made["tokens"], units, **setup)
+    figures["bare_http_per_s"] = round((bare_before + bare_after) / 2, 1)
+    figures["bare_http_runs"] = [round(bare_before, 1), round(bare_after, 1)]
+    figures["ratio_to_bare_http"] = round(figures["bulk"]["checkouts_per_s"] / figures["bare_http_per_s"], 3)
     figures["server_errors"] = serving.errors()
     figures["peak_rss_mb"] = round(serving.peak_rss_mb, 1)
     figures["peak_connections"] = serving.peak_connections
@@ -410,8 +479,8 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
         " (no task worker runs during the load: tasks are only enqueued).",
         "",
         "| store | deal | checkouts | checkouts/s | refusals | refusals/s | req/s | p99 ms (all / checkouts)"
-        " | oversell | double charges | raw SQL/s | raw Lua/s | ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | oversell | double charges | raw SQL/s | raw Lua/s | bare HTTP/s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for figures in results:
         for name in ("nine", "bulk"):
@@ -419,6 +488,11 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
             ratio = (
                 f"{figures['ratio_to_raw_sql']:.1%} of SQL"
                 + (f", {figures['ratio_to_raw_lua']:.1%} of Lua" if "ratio_to_raw_lua" in figures else "")
+                + (
+                    f", {figures['ratio_to_bare_http']:.1%} of bare HTTP"
+                    if "ratio_to_bare_http" in figures
+                    else ""
+                )
                 if name == "bulk"
                 else "—"
             )
@@ -426,12 +500,14 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
                 f"| {figures['store']} | {row['max_quantity']} units | {row['checkouts']} | {row['checkouts_per_s']}"
                 f" | {row.get('refusals', '—')} | {row.get('refusals_per_s', '—')} | {row['requests_per_s']} | {row['p99_ms_all']} / {row['p99_ms_checkouts']} | {row['oversell']}"
                 f" | {row['double_charges']} | {figures['raw_sql_per_s']} | {figures.get('raw_lua_per_s', '—')}"
-                f" | {ratio} |"
+                f" | {figures.get('bare_http_per_s', '—')} | {ratio} |"
             )
     lines += [
         "",
         "Raw baselines: the same conditional UPDATE through sqlite3 / psycopg (autocommit) and the same Lua"
-        f" decrement through redis-py, {RAW_THREADS} threads until the stock is gone.",
+        f" decrement through redis-py, {RAW_THREADS} threads until the stock is gone. Bare HTTP: the same"
+        " clients and requests (as many as the large deal's units) answered by a trivial app with a fixed"
+        " 201 on the same server setup, the mean of a run before and one after the product's.",
         "",
     ]
     for figures in results:
@@ -442,6 +518,15 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
             key: nine["refused"].get(key, 0) + bulk["refused"].get(key, 0)
             for key in {*nine["refused"], *bulk["refused"]}
         }
+        if "bare_http_per_s" in figures:
+            before, after = figures["bare_http_runs"]
+            lines.append(
+                f"- {figures['store']}: bare HTTP {before} / {after} req/s (before / after); the raw"
+                f" {'SQL' if figures['raw_sql_per_s'] >= figures.get('raw_lua_per_s', 0) else 'Lua'} rate is"
+                f" {max(figures['raw_sql_per_s'], figures.get('raw_lua_per_s', 0)) / figures['bare_http_per_s']:.2f}"
+                " times what the HTTP stack alone answers; checkouts are"
+                f" {figures['ratio_to_bare_http']:.1%} of bare HTTP."
+            )
         lines += [
             f"- {figures['store']}: server peak RSS {figures['peak_rss_mb']} MiB (all processes),"
             f" peak database connections {figures['peak_connections'] or 'n/a (SQLite)'};"

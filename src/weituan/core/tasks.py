@@ -1,6 +1,7 @@
 """Enqueueing background tasks once the surrounding transaction has committed."""
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -54,20 +55,90 @@ class _EnqueueOnce:
     def __init__(self, task: Task) -> None:
         self.task = task
         self.ran = False  # (hooks run by a test's capture stay in the transaction's list)
+        # The run whose status a statement right after this transaction's COMMIT read (see
+        # `reads_after_commit`), and whether it had not started then.
+        self.read_after_commit: tuple[str, bool] | None = None
 
     def __call__(self) -> None:
         self.ran = True
         path = self.task.module_path
+        read = self.read_after_commit
+        if read is not None and read[1]:
+            return  # a run had not started after the commit: it will see this transaction's rows
         waiting = _last_enqueued.get(path)
         if waiting is not None:
             result_id, not_before = waiting
-            if time.monotonic() < not_before or _not_started(self.task, result_id):
+            if time.monotonic() < not_before:
+                return
+            if (read is None or read[0] != result_id) and _not_started(self.task, result_id):
                 return
         if self.task.run_after is None and self.task.get_backend().supports_defer:
             result = self.task.using(run_after=timezone.now() + GATHER).enqueue()
             _last_enqueued[path] = (result.id, time.monotonic() + (GATHER - CLOCK_MARGIN).total_seconds())
         else:  # run as soon as a worker can, or at the time the task already carries: ask each time
             _last_enqueued[path] = (self.task.enqueue().id, 0.0)
+
+
+class ReadAfterCommit:
+    """A statement to run right after a transaction's COMMIT, in the same round trip (`sql`, with
+    `params` as `%s` values), and the call that takes the rows it returned."""
+
+    __slots__ = ("params", "sql", "take")
+
+    def __init__(
+        self, sql: str, params: Sequence[Any], take: Callable[[list[tuple[Any, ...]]], None]
+    ) -> None:
+        self.sql, self.params, self.take = sql, params, take
+
+
+def reads_after_commit(connection: Any) -> list[ReadAfterCommit]:
+    """What the on-commit hooks of `connection`'s transaction would read once it has committed, for a
+    caller that sends the COMMIT itself together with other statements: the status of the run an
+    `enqueue_on_commit` hook would otherwise ask about after the commit (its window being over), on
+    the connection the run is kept on. Read in the COMMIT's round trip, after it, the answer says
+    the same as the hook's own read would (a run not started after the commit will see what it
+    wrote), and the hook makes no read of its own. Each statement can only fail as the commit's
+    round trip itself can (the table the runs are kept in exists: the enqueueing wrote it)."""
+    reads: list[ReadAfterCommit] = []
+    for _savepoints, callback, _robust in connection.run_on_commit:
+        if not isinstance(callback, _EnqueueOnce) or callback.ran or callback.read_after_commit is not None:
+            continue
+        waiting = _last_enqueued.get(callback.task.module_path)
+        if waiting is None or time.monotonic() < waiting[1]:
+            continue  # nothing to ask about, or no need (the window may still end before the hook runs)
+        if _runs_kept_on(callback.task, connection):
+            sql, params = _status_statement(waiting[0], connection)
+            reads.append(ReadAfterCommit(sql, params, _status_taker(callback, waiting[0])))
+    return reads
+
+
+def _status_taker(hook: _EnqueueOnce, result_id: str) -> Callable[[list[tuple[Any, ...]]], None]:
+    def take(rows: list[tuple[Any, ...]]) -> None:
+        hook.read_after_commit = (result_id, _ready(rows))
+
+    return take
+
+
+def _runs_kept_on(task: Task, connection: Any) -> bool:
+    """Whether the runs of `task` are rows of the database `connection` is on."""
+    if not isinstance(task.get_backend(), DatabaseBackend):
+        return False
+    from django_tasks_db.models import DBTaskResult
+
+    return bool(router.db_for_read(DBTaskResult) == connection.alias)
+
+
+def _status_statement(result_id: str, connection: Any) -> tuple[str, list[Any]]:
+    """The read of a database backend run's status alone (an indexed read by key) on `connection`."""
+    from django_tasks_db.models import DBTaskResult
+
+    table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+    key = DBTaskResult._meta.pk.get_db_prep_value(result_id, connection)  # type: ignore[union-attr]
+    return f"SELECT status FROM {table} WHERE id = %s", [key]  # noqa: S608
+
+
+def _ready(rows: Sequence[Sequence[Any]]) -> bool:
+    return bool(rows) and rows[0][0] == TaskResultStatus.READY
 
 
 def _not_started(task: Task, result_id: str) -> bool:
@@ -77,12 +148,9 @@ def _not_started(task: Task, result_id: str) -> bool:
         from django_tasks_db.models import DBTaskResult
 
         tasks_db = connections[router.db_for_read(DBTaskResult)]
-        table = tasks_db.ops.quote_name(DBTaskResult._meta.db_table)
         with tasks_db.cursor() as cursor:
-            key = DBTaskResult._meta.pk.get_db_prep_value(result_id, tasks_db)  # type: ignore[union-attr]
-            cursor.execute(f"SELECT status FROM {table} WHERE id = %s", [key])  # noqa: S608
-            row = cursor.fetchone()
-        return row is not None and row[0] == TaskResultStatus.READY
+            cursor.execute(*_status_statement(result_id, tasks_db))
+            return _ready(cursor.fetchall())
     if not backend.supports_get_result:
         return False
     try:

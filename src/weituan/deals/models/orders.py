@@ -33,9 +33,15 @@ STOCK_STATES = (OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED)
 
 
 class Order(models.Model):
-    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="orders")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deal_orders")
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    # Every checkout inserts a row: no index here that another one's leading columns already give
+    # (deal: deal + state; buyer: buyer + id), and only team orders in the team's.
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deal_orders", db_index=False
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     quantity = models.PositiveIntegerField()
     gift_quantity = models.PositiveIntegerField(default=0)  # of `quantity`, units bought as gifts
     unit_price = models.PositiveBigIntegerField()
@@ -60,6 +66,7 @@ class Order(models.Model):
             models.Index(fields=["deal", "state"]),
             models.Index(fields=["buyer", "-id"]),
             models.Index(fields=["state", "reserve_expires_at"]),
+            models.Index(fields=["team"], condition=Q(team__isnull=False), name="order_team"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["buyer", "client_key"], name="order_buyer_client_key"),
@@ -74,7 +81,8 @@ class Order(models.Model):
 class UserDealQuota(models.Model):
     """Units one buyer holds on one deal, for the per-user and gift limits (moved by conditional UPDATE)."""
 
-    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="+")
+    # Indexed by `quota_deal_user`, which leads with it.
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="+", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     own = models.PositiveIntegerField(default=0)
     gifts = models.PositiveIntegerField(default=0)

@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Field, Model
 
 from weituan.core.rows import (
@@ -15,6 +15,7 @@ from weituan.core.rows import (
     statements_lost_check,
     statements_unchecked,
 )
+from weituan.core.tasks import ReadAfterCommit, reads_after_commit
 
 Prepare = Callable[[Model], Any]
 
@@ -145,7 +146,8 @@ def row_insert_known(instance: Model, *, batch: "StatementBatch | None" = None) 
     nothing back, so the statement can go out in a `StatementBatch` with the ones after it (queued in
     `batch` directly when given, rather than through a cursor). Values are made as in `rows_insert`."""
     model = type(instance)
-    shape = (connection.vendor, model)
+    db = connections[DEFAULT_DB_ALIAS]
+    shape = (db.vendor, model)
     statement = _known_inserts.get(shape)
     if statement is None:
         meta = model._meta
@@ -166,7 +168,7 @@ def row_insert_known(instance: Model, *, batch: "StatementBatch | None" = None) 
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = db.alias
 
 
 # SQLSTATE of `weituan_refuse(reason)` (migration deals 0003): a refusal decided inside a batch.
@@ -252,15 +254,20 @@ class StatementBatch:
         """Run the statements. With `commit`, on PostgreSQL, when the caller's `atomic` block opened the
         transaction (the outermost block, autocommit on before it), the batch ends with its COMMIT
         (`committed` says whether it did): rows the last statements lock are held until the commit
-        inside the server, not for another round trip to this process and back. From then on the
-        work is done: what the caller's block does after this runs in a transaction of its own, its
-        on-commit hooks run as usual when the block ends, and an error after it is as a crash after
-        the commit (the caller must not undo what it did outside the database)."""
+        inside the server, not for another round trip to this process and back; what the
+        transaction's on-commit hooks would read after the commit is read after it in that same round
+        trip (`core.tasks.reads_after_commit`). From then on the work is done: what the caller's
+        block does after this runs in a transaction of its own, its on-commit hooks run as usual when
+        the block ends, and an error after it is as a crash after the commit (the caller must not
+        undo what it did outside the database)."""
         if self._capture is not None:
             raise RuntimeError("send the batch after its `with` block")
-        if connection.vendor != "postgresql" or len(self._queued) < 2:
+        # The thread's connection looked up once (each attribute read through the `connection` proxy
+        # is a context-local lookup of its own).
+        db = connections[DEFAULT_DB_ALIAS]
+        if db.vendor != "postgresql" or len(self._queued) < 2:
             answers: list[Sent] = []
-            with connection.cursor() as cursor:
+            with db.cursor() as cursor:
                 for sql, params in self._queued:
                     cursor.execute(sql, params)
                     answers.append(
@@ -270,20 +277,15 @@ class StatementBatch:
             return
         # Only a transaction the caller's own `atomic` block opened (not a savepoint, and not one begun
         # with autocommit off) is the batch's to commit.
-        commit_here = (
-            commit
-            and len(connection.atomic_blocks) == 1
-            and connection.commit_on_exit
-            and not connection.savepoint_ids
-        )
-        self._answers = self._send_as_one(commit=commit_here)
+        commit_here = commit and len(db.atomic_blocks) == 1 and db.commit_on_exit and not db.savepoint_ids
+        self._answers = self._send_as_one(db, commit=commit_here)
 
-    def _send_as_one(self, *, commit: bool) -> list[Sent]:
+    def _send_as_one(self, db: Any, *, commit: bool) -> list[Sent]:
         from psycopg import ClientCursor, Error
 
-        connection.validate_no_broken_transaction()
-        connection.ensure_connection()
-        raw = connection.connection
+        db.validate_no_broken_transaction()
+        db.ensure_connection()
+        raw = db.connection
         # One query text, with the values quoted client-side once (as Django's cursors bind them anyway);
         # a statement sent without values has its "%" kept as it is. In a `prepared` batch a statement
         # with values runs as EXECUTE of a statement prepared once per connection, so the server neither
@@ -304,8 +306,13 @@ class StatementBatch:
                 name = by_sql.get(sql)
                 pieces.append(sql if name is None else execute_of(name, len(params)))
                 values += params
+        after: list[ReadAfterCommit] = []
         if commit:
             pieces.append("COMMIT")
+            after = reads_after_commit(db)
+            for read in after:
+                pieces.append(read.sql)
+                values += read.params
         # A batch that is its transaction's first and last work opens it too (psycopg would send the
         # BEGIN on a round trip of its own before it); not once statements were prepared in it.
         begin = commit and _begins_plainly(raw)
@@ -314,7 +321,7 @@ class StatementBatch:
         text = sql_bound_quick(raw, "; ".join(pieces), values)
         answers: list[Sent] = []
         started = time.monotonic()
-        with connection.wrap_database_errors, raw.cursor() as cursor:
+        with db.wrap_database_errors, raw.cursor() as cursor:
             try:
                 if begin:
                     _execute_beginning(raw, cursor, text)
@@ -334,14 +341,19 @@ class StatementBatch:
             for _ in self._queued:
                 answers.append(Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount))
                 cursor.nextset()
-        if connection.queries_logged:
+            for read in after:  # past the COMMIT's answer
+                cursor.nextset()
+                read.take(list(cursor.fetchall()))
+        if db.queries_logged:
             # Counted as Django counts statements (a statement queued from another cursor was logged
             # by that cursor already).
             took = f"{(time.monotonic() - started) / len(self._queued):.3f}"
             compose = ClientCursor(raw)
             for (sql, params), captured in zip(self._queued, self._captured, strict=True):
                 if not captured:
-                    connection.queries_log.append({"sql": compose.mogrify(sql, params), "time": took})
+                    db.queries_log.append({"sql": compose.mogrify(sql, params), "time": took})
+            for read in after:
+                db.queries_log.append({"sql": compose.mogrify(read.sql, read.params), "time": took})
         return answers
 
 
