@@ -107,6 +107,34 @@ def cpu_ticks(pid: int) -> int:
     return total
 
 
+def thread_ticks(pid: int) -> tuple[int, int]:
+    """CPU time (clock ticks) of a process's main thread (the event loop) and of its other threads."""
+    main = others = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks = int(fields[11]) + int(fields[12])
+        if task.name == str(pid):
+            main = ticks
+        else:
+            others += ticks
+    return main, others
+
+
+def cpu_parts(pid: int) -> dict[str, int]:
+    """CPU ticks so far of the serving thread, the server's other threads and its child processes (the store)."""
+    main, others = thread_ticks(pid)
+    return {"serving_thread": main, "other_threads": others, "store_process": cpu_ticks(pid) - main - others}
+
+
+def per_request_us(before: dict[str, int], after: dict[str, int], requests: int) -> dict[str, float]:
+    """CPU per answered request, in microseconds, of each part between two `cpu_parts` readings."""
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    return {name: round((after[name] - before[name]) * tick_us / max(requests, 1), 2) for name in after}
+
+
 def settle(pid: int, flush_interval: float = 5.0, timeout: float = 60.0) -> float:
     """Wait for the server's buffered clicks to be flushed and its store to go quiet; returns the seconds waited."""
     started = time.time()
@@ -272,11 +300,21 @@ def main() -> None:
     # each bare measurement Weituan's last flush (and the store's merges) must be over: its work is
     # never done while the baseline is measured.
     rounds = []
+    # CPU per request of each part: during the round, and including what the clicks cost after it (the
+    # last flush and the store's merges, up to the end of the settle).
     for _ in range(args.rounds):
+        bare_before = {"server": cpu_ticks(bare.pid)}
         bare_run = wrk(bare_port, codes, args.seconds, args.connections)
+        bare_cpu = per_request_us(bare_before, {"server": cpu_ticks(bare.pid)}, bare_run["requests"])
+        before = cpu_parts(app.pid)
         redirect_run = wrk(port, codes, args.seconds, args.connections)
+        during = per_request_us(before, cpu_parts(app.pid), redirect_run["requests"])
+        settle_s = settle(app.pid)
         rounds.append({"bare": bare_run, "redirect": redirect_run,
-                       "ratio": round(redirect_run["rps"] / bare_run["rps"], 3), "settle_s": settle(app.pid)})  # fmt: skip
+                       "ratio": round(redirect_run["rps"] / bare_run["rps"], 3), "settle_s": settle_s,
+                       "cpu_us_per_request": {"bare_server": bare_cpu["server"], "during_round": during,
+                                              "with_settle": per_request_us(before, cpu_parts(app.pid),
+                                                                            redirect_run["requests"])}})  # fmt: skip
     stop(bare)
     results["rounds"] = rounds
     results["bare_asgi"] = combined([r["bare"] for r in rounds], args.seconds)

@@ -1,14 +1,15 @@
 """The in-process write buffer for high-volume events (clicks, page views, impressions), as Plausible does.
 
 Requests append a row and return at once; a flusher thread writes batches to the analytics store
-when `max_rows` are waiting (for clicks: when a spool segment, about as many clicks, is full) or
-every `interval` seconds (5 s: each insert has a large fixed cost,
+when `max_rows` are waiting (for clicks: when `spool.SEGMENTS_PER_INSERT` spool segments, about four
+times as many clicks, are full) or every `interval` seconds (5 s: each insert has a large fixed cost,
 and fewer, larger parts leave the store less merging to do). So an event is in the store, and seen
 by every query, at most `interval` seconds (plus the insert's own time) after it was accepted, while
 the store takes inserts.
 
 Clicks are appended to the click spool (see `spool`) before their redirect is answered, so a crash
-loses none, and this process's segments go to the store whole (see `ingest.click_text_store`);
+loses none, and this process's segments go to the store whole, several per insert and read by the
+store from their files (see `ingest.click_segments_store`);
 other rows wait in memory. Nothing is dropped: a failed batch stays at the head of the
 queue and is retried; at process exit the buffer is flushed, and rows that still cannot be stored
 are spilled to a file under the data dir and replayed by the next process (a `kill -9` loses the
@@ -28,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 
-from weituan.tracking.spool import FULL, ClickSpool, LineSink, TextSink
+from weituan.tracking.spool import FULL, ClickSpool, LineSink, SegmentSink, TextSink
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,13 @@ class WriteBuffer:
         clicks: ClickSpool | None = None,
         click_sink: LineSink | None = None,
         click_text_sink: TextSink | None = None,
+        click_segment_sink: SegmentSink | None = None,
     ):
         self._sink = sink
         self.clicks = clicks
         self._click_sink = click_sink
         self._click_text_sink = click_text_sink
+        self._click_segment_sink = click_segment_sink
         self.background = background  # False: no flusher thread, only explicit flush()/stop()
         self.max_rows = max_rows
         self.interval = interval
@@ -91,7 +94,7 @@ class WriteBuffer:
     def add_click(self, line: str) -> None:
         """Append a click line (see `spool.CLICK_COLUMNS`) to the click spool: on disk before this returns.
 
-        The flusher wakes when a spool segment is full (about `max_rows` clicks) or after `interval`.
+        The flusher wakes when `spool.SEGMENTS_PER_INSERT` spool segments are full or after `interval`.
         """
         assert self.clicks is not None, "this buffer has no click spool"
         opened = self.clicks.append(line)
@@ -160,7 +163,10 @@ class WriteBuffer:
             if self.clicks is not None and self._click_sink is not None:
                 try:
                     stored += self.clicks.drain(
-                        self._click_sink, max_lines=self.max_rows * 4, text_sink=self._click_text_sink
+                        self._click_sink,
+                        max_lines=self.max_rows * 4,
+                        text_sink=self._click_text_sink,
+                        segment_sink=self._click_segment_sink,
                     )
                 except Exception:
                     with self._lock:
@@ -242,7 +248,12 @@ def write_buffer() -> WriteBuffer:
     if _buffer is None:
         with _buffer_lock:
             if _buffer is None:
-                from weituan.tracking.services.ingest import click_lines_store, click_text_store, events_store
+                from weituan.tracking.services.ingest import (
+                    click_lines_store,
+                    click_segments_store,
+                    click_text_store,
+                    events_store,
+                )
 
                 def sink(rows: list[dict[str, Any]]) -> None:
                     events_store(rows)
@@ -253,5 +264,6 @@ def write_buffer() -> WriteBuffer:
                     clicks=ClickSpool(Path(settings.DATA_DIR) / "tracking-clicks"),
                     click_sink=click_lines_store,
                     click_text_sink=click_text_store,
+                    click_segment_sink=click_segments_store,
                 )
     return _buffer

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -217,6 +218,25 @@ def click_text_store(text: bytes, lines: int) -> int:
         except StoreError:
             logger.exception("click spool: a segment was refused whole; storing it line by line")
     return click_lines_store(text.split(b"\n")[:-1])
+
+
+def click_segments_store(segments: Sequence[tuple[Path, int]]) -> list[int] | None:
+    """Store whole sealed segments of this process's click spool, (path, bytes used), in one insert.
+
+    The store reads the files and checks them in bulk as `click_text_store` does (see
+    `AnalyticsStore.insert_tsv_files`), so the serving process neither reads nor copies their text.
+    Returns each segment's number of lines; None, with nothing stored, when they must go through
+    `click_text_store` one by one: Redis flags repeats at flush time, a segment is not whole click
+    lines, or the store refused the insert (a store that is down refuses those too).
+    """
+    if redis_enabled():
+        return None
+    files = [(str(path), size) for path, size in segments]
+    try:
+        return analytics_store().insert_tsv_files("events", CLICK_COLUMNS, files)
+    except StoreError:
+        logger.exception("click spool: %d segment(s) refused together; storing them one by one", len(files))
+        return None
 
 
 def events_existing(event_ids: Sequence[str]) -> set[str]:

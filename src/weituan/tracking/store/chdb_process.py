@@ -135,6 +135,15 @@ class ChdbProcessStore(AnalyticsStore):
     def _insert_tsv(self, table: str, columns: Sequence[str], payload: bytes) -> None:
         self._call("insert", table, tuple(columns), payload)
 
+    def insert_tsv_files(
+        self, table: str, columns: Sequence[str], files: Sequence[tuple[str, int]]
+    ) -> list[int] | None:
+        # The store process reads and checks the files itself: only their names cross the socket, and
+        # the serving process neither copies nor pickles their text under its interpreter lock.
+        named = [(os.path.abspath(path), length) for path, length in files]
+        counts: list[int] | None = self._call("insert_files", table, tuple(columns), named)
+        return counts
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -157,6 +166,7 @@ def serve(path: str, conn: Connection) -> None:
         "execute": store.execute,
         "select": store._select_json,
         "insert": store._insert_tsv,
+        "insert_files": store.insert_tsv_files,
     }
     try:
         while True:

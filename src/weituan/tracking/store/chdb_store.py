@@ -48,13 +48,18 @@ class ChdbStore(AnalyticsStore):
         return bytes(result.bytes())
 
     def _insert_tsv(self, table: str, columns: Sequence[str], payload: bytes) -> None:
+        self._insert_tsv_texts(table, columns, (payload,))
+
+    def _insert_tsv_texts(self, table: str, columns: Sequence[str], texts: Sequence[bytes]) -> None:
+        # One streamed insert: the texts are parsed one after another into one part, never joined.
         if self._conn is None:
             raise StoreError("the analytics store is closed")
         statement = f"INSERT INTO {table} ({', '.join(columns)})"
         with self._lock:
             try:
                 with self._conn.send_insert(statement, "TabSeparated") as inserter:
-                    inserter.append(payload)
+                    for text in texts:
+                        inserter.append(text)
                     inserter.finish()
             except Exception as exc:
                 raise StoreError(str(exc)) from exc

@@ -272,32 +272,154 @@ def test_appends_from_many_threads_while_draining_lose_and_repeat_no_line(tmp_pa
     assert list(tmp_path.glob("clicks-*.tsv")) == []
 
 
-def test_a_full_segment_says_so_and_the_write_buffer_flushes_at_once(tmp_path: Path) -> None:
+class SegmentSink:
+    """Takes segments by name as the store does (reads and counts them); or declines them all."""
+
+    def __init__(self, *, declines: bool = False) -> None:
+        self.declines = declines
+        self.calls: list[list[bytes]] = []
+
+    def __call__(self, segments: list[tuple[Path, int]]) -> list[int] | None:
+        if self.declines:
+            return None
+        texts = [path.read_bytes()[:used] for path, used in segments]
+        self.calls.append(texts)
+        return [text.count(b"\n") for text in texts]
+
+
+def test_full_segments_say_so_and_the_write_buffer_stores_them_together_at_once(tmp_path: Path) -> None:
     import time
 
     from weituan.tracking.buffer import WriteBuffer
     from weituan.tracking.spool import APPENDED, FULL, OPENED
 
-    spool = ClickSpool(tmp_path, segment_bytes=len(line(0)) * 3)
-    assert [spool.append(line(n)) for n in range(4)] == [OPENED, APPENDED, APPENDED, FULL]
-    stored: list[bytes] = []
+    spool = ClickSpool(tmp_path, segment_bytes=len(line(0)) * 3, segments_per_insert=2)
+    # The fourth click opens a second segment (one full: not yet), the seventh a third (two full).
+    assert [spool.append(line(n)) for n in range(7)] == [
+        OPENED,
+        *[APPENDED] * 2,
+        OPENED,
+        *[APPENDED] * 2,
+        FULL,
+    ]
+    segment_sink = SegmentSink()
     buffer = WriteBuffer(
         lambda rows: None,
         interval=3600,
         spill_dir=None,
-        clicks=ClickSpool(tmp_path / "buffer", segment_bytes=len(line(0)) * 3),
-        click_sink=lambda lines, may_exist: stored.extend(lines),
-        click_text_sink=lambda text, lines: stored.extend(text.split(b"\n")[:-1]),
+        clicks=ClickSpool(tmp_path / "buffer", segment_bytes=len(line(0)) * 3, segments_per_insert=2),
+        click_sink=Sink(),
+        click_text_sink=TextSink(),
+        click_segment_sink=segment_sink,
     )
     try:
-        for n in range(4):  # the fourth click opens a second segment: the first is full
+        for n in range(6):
             buffer.add_click(line(n))
+        time.sleep(0.2)
+        assert segment_sink.calls == []  # one full segment does not wake the flusher
+        buffer.add_click(line(6))
         deadline = time.monotonic() + 10
-        while len(stored) < 4 and time.monotonic() < deadline:
+        while len(segment_sink.calls) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert stored == [line(n).rstrip("\n").encode() for n in range(4)]  # long before the interval
+        # Long before the interval: the two full segments in one insert, then the open one, sealed.
+        assert [len(texts) for texts in segment_sink.calls] == [2, 1]
+        assert (
+            b"".join(b"".join(texts) for texts in segment_sink.calls) == "".join(map(line, range(7))).encode()
+        )
+        assert buffer.stats().stored == 7
     finally:
         buffer.stop()
+
+
+def test_own_segments_go_to_the_segment_sink_together_and_by_text_when_it_declines(tmp_path: Path) -> None:
+    (tmp_path / "clicks-1-1.tsv").write_bytes(line(0).encode() + b"\0" * 64)  # a dead process's
+    spool = ClickSpool(tmp_path, segment_bytes=len(line(0)) * 2, segments_per_insert=3)
+    for n in range(1, 15):  # seven segments of two lines
+        spool.append(line(n))
+    sink, text_sink, segment_sink = Sink(), TextSink(), SegmentSink()
+    assert spool.drain(sink, max_lines=1000, text_sink=text_sink, segment_sink=segment_sink) == 15
+    assert sink.calls == [([line(0).rstrip("\n").encode()], True)]  # the dead process's first
+    assert [len(texts) for texts in segment_sink.calls] == [3, 3, 1]
+    assert (
+        b"".join(b"".join(texts) for texts in segment_sink.calls) == "".join(map(line, range(1, 15))).encode()
+    )
+    assert text_sink.calls == []
+    assert list(tmp_path.glob("clicks-*.tsv")) == []
+    assert (spool.appended, spool.stored, spool.pending(), spool.adopted) == (14, 14, 0, 1)
+
+    for n in range(15, 20):
+        spool.append(line(n))
+    declining = SegmentSink(declines=True)
+    assert spool.drain(sink, max_lines=1000, text_sink=text_sink, segment_sink=declining) == 5
+    assert [lines for _, lines in text_sink.calls] == [2, 2, 1]  # one by one, by text
+    assert b"".join(text for text, _ in text_sink.calls) == "".join(map(line, range(15, 20))).encode()
+    assert (spool.appended, spool.stored, spool.pending()) == (19, 19, 0)
+
+
+def test_segments_are_stored_by_name_in_one_insert_and_every_click_is_seen(
+    store: Any, tmp_path: Path, settings: Any
+) -> None:
+    from weituan.tracking.services.ingest import click_segments_store
+
+    settings.REDIS_URL = ""  # one serving process: repeats were flagged as the clicks came in
+    first, second = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    first.write_bytes("".join(map(line, range(3))).encode() + b"\0" * 32)  # unused room after the lines
+    second.write_bytes("".join(map(line, range(3, 5))).encode())
+    assert click_segments_store([(first, len(line(0)) * 3), (second, second.stat().st_size)]) == [3, 2]
+    assert count("SELECT count() FROM events WHERE event = 'link_click'") == 5
+    assert count("SELECT uniqExact(event_id) FROM events WHERE origin = 'click'") == 5
+    # A segment that is not whole click lines: nothing of either is stored, the caller goes one by one.
+    bad = tmp_path / "c.tsv"
+    bad.write_bytes((line(5) + "not\ta\tclick\n").encode())
+    assert click_segments_store([(first, len(line(0)) * 3), (bad, bad.stat().st_size)]) is None
+    cut = tmp_path / "d.tsv"
+    cut.write_bytes((line(6) + line(7)[:40]).encode())  # text after the last newline
+    assert click_segments_store([(cut, cut.stat().st_size)]) is None
+    assert count("SELECT count() FROM events") == 5
+
+
+def test_with_redis_segments_go_one_by_one_so_repeats_are_flagged(
+    store: Any, tmp_path: Path, settings: Any
+) -> None:
+    from weituan.tracking.services.ingest import click_segments_store
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"  # never reached: the answer comes first
+    segment = tmp_path / "a.tsv"
+    segment.write_bytes("".join(map(line, range(3))).encode())
+    assert click_segments_store([(segment, segment.stat().st_size)]) is None
+    assert count("SELECT count() FROM events") == 0
+
+
+def test_the_store_process_reads_segment_files_itself(tmp_path: Path) -> None:
+    from weituan.tracking.store.chdb_process import ChdbProcessStore
+
+    (tmp_path / "a.tsv").write_bytes(b"1\tone\n2\ttwo\n")
+    (tmp_path / "b.tsv").write_bytes(b"3\tthree\n\0\0")
+    (tmp_path / "c.tsv").write_bytes(b"4\tfour\tfive\n")
+    store = ChdbProcessStore(tmp_path / "chdb")
+    try:
+        store.execute("CREATE TABLE t (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
+        files = [
+            (str(tmp_path / "a.tsv"), len(b"1\tone\n2\ttwo\n")),
+            (str(tmp_path / "b.tsv"), len(b"3\tthree\n")),
+        ]
+        assert store.insert_tsv_files("t", ("n", "s"), files) == [2, 1]
+        assert store.query("SELECT n, s FROM t ORDER BY n") == [
+            {"n": 1, "s": "one"},
+            {"n": 2, "s": "two"},
+            {"n": 3, "s": "three"},
+        ]
+        assert (
+            store.insert_tsv_files(
+                "t", ("n", "s"), [*files, (str(tmp_path / "c.tsv"), len(b"4\tfour\tfive\n"))]
+            )
+            is None
+        )
+        assert store.scalar("SELECT count() FROM t") == 3  # nothing of the refused batch
+        with pytest.raises(StoreError, match="No such file"):
+            store.insert_tsv_files("t", ("n", "s"), [(str(tmp_path / "gone.tsv"), 10)])
+    finally:
+        store.close()
 
 
 def test_a_whole_segment_with_a_bad_line_is_stored_line_by_line(store: Any) -> None:
