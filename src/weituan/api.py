@@ -3,10 +3,13 @@
 Every error leaves as JSON: Mastodon's `{"error": message}` plus a stable `code`.
 """
 
+from collections.abc import Awaitable, Callable
+from inspect import iscoroutinefunction
 from typing import Any
 
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.decorators import sync_and_async_middleware
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
@@ -22,6 +25,49 @@ def _error(
     if status == 429 and "retry_after" in extra:
         response["Retry-After"] = str(extra["retry_after"])
     return response
+
+
+def _json_error(status: int, code: str, message: str) -> HttpResponse:
+    return HttpResponse(
+        orjson.dumps({"error": message, "code": code}),
+        status=status,
+        content_type="application/json; charset=utf-8",
+    )
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """What a path under the APIs that names no endpoint answers: the API's 404, not a web page."""
+    return _json_error(404, "not_found", "Record not found")
+
+
+def _method_as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if response.status_code != 405 or not request.path.startswith(API_PREFIXES):
+        return response
+    answer = _json_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+    if response.has_header("Allow"):
+        answer["Allow"] = response["Allow"]
+    return answer
+
+
+API_PREFIXES = ("/api/v1/", "/api/v2/")
+
+
+@sync_and_async_middleware
+def api_method_errors(get_response: Callable[[HttpRequest], Any]) -> Any:
+    """An endpoint asked with a method it does not take answers the API's JSON error (with `Allow`),
+    as every other API error does; elsewhere responses pass unchanged."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware_async(request: HttpRequest) -> HttpResponse:
+            response: Awaitable[HttpResponse] = get_response(request)
+            return _method_as_json(request, await response)
+
+        return middleware_async
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        return _method_as_json(request, get_response(request))
+
+    return middleware
 
 
 class FastJSONRenderer(JSONRenderer):

@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "weituan.api.api_method_errors",  # a method an API endpoint does not take: JSON, as its errors
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "weituan.accounts.middleware.LastSeenMiddleware",  # who is active, for fan-out and instance stats

@@ -4,11 +4,12 @@ from django.conf import settings
 from django.urls import include, path, re_path
 from django.views.static import serve as serve_file
 
-from weituan.api import api_v1, api_v2
+from weituan.api import api_not_found, api_v1, api_v2
 
 urlpatterns = [
     path("api/v1/", api_v1.urls),
     path("api/v2/", api_v2.urls),
+    re_path(r"^api/v[12]/", api_not_found),  # no endpoint: the API's JSON 404
     path("", include("weituan.accounts.urls")),
     path("", include("weituan.tracking.urls")),
     path("", include("weituan.deals.urls")),

@@ -1,0 +1,35 @@
+"""Paths and methods the APIs do not have still answer in the API's error shape."""
+
+import asyncio
+
+import pytest
+from django.test import AsyncClient, Client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v2/no/such/thing", "/api/v1/deals//orders"])
+def test_an_unknown_api_path_is_a_json_404(path: str) -> None:
+    response = Client().post(path, {}, content_type="application/json")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": "Record not found", "code": "not_found"}
+
+
+def test_a_method_an_endpoint_does_not_take_is_a_json_405() -> None:
+    response = Client().delete("/api/v1/timelines/home")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"]
+
+
+def test_the_same_under_the_async_stack() -> None:
+    response = asyncio.run(AsyncClient().delete("/api/v1/timelines/home"))
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_a_missing_web_page_stays_a_page() -> None:
+    response = Client().get("/no-such-page/")
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")
