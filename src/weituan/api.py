@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
+from django.views import defaults
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
@@ -38,6 +39,14 @@ def _json_error(status: int, code: str, message: str) -> HttpResponse:
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """What a path under the APIs that names no endpoint answers: the API's 404, not a web page."""
     return _json_error(404, "not_found", "Record not found")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's answer to an uncaught error (after logging it): under the APIs the API's JSON 500,
+    elsewhere the site's error page."""
+    if request.path.startswith(API_PREFIXES):
+        return _json_error(500, "server_error", "The server failed to answer this request")
+    return defaults.server_error(request)
 
 
 def _method_as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -6,6 +6,8 @@ from django.views.static import serve as serve_file
 
 from weituan.api import api_not_found, api_v1, api_v2
 
+handler500 = "weituan.api.server_error"
+
 urlpatterns = [
     path("api/v1/", api_v1.urls),
     path("api/v2/", api_v2.urls),

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, RequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,3 +33,18 @@ def test_a_missing_web_page_stays_a_page() -> None:
     response = Client().get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_an_api_crash_is_a_json_500_and_a_page_crash_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from weituan.api import server_error
+    from weituan.mastodon import api_instance
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(api_instance, "_statuses_configuration", broken)
+    response = Client(raise_request_exception=False).get("/api/v1/instance")
+    assert response.status_code == 500
+    assert response.json() == {"error": "The server failed to answer this request", "code": "server_error"}
+    page = server_error(RequestFactory().get("/notifications/"))
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
