@@ -73,7 +73,12 @@ def page_params_from_request(
     request: HttpRequest, *, default_limit: int = DEFAULT_LIMIT, max_limit: int = MAX_LIMIT
 ) -> PageParams:
     """The same as `page_params`, read straight from the query string."""
-    query = request.GET
+    return _page_of(request.GET, default_limit=default_limit, max_limit=max_limit)
+
+
+def _page_of(
+    query: QueryDict, *, default_limit: int = DEFAULT_LIMIT, max_limit: int = MAX_LIMIT
+) -> PageParams:
     return page_params(
         max_id=query.get("max_id"),
         since_id=query.get("since_id"),
@@ -111,13 +116,7 @@ class QueryPage:
         if found is None:
             text = raw.decode() if isinstance(raw, bytes) else raw.encode("iso-8859-1")
             query = QueryDict(text)
-            page = page_params(
-                max_id=query.get("max_id"),
-                since_id=query.get("since_id"),
-                min_id=query.get("min_id"),
-                limit=query.get("limit"),
-            )
-            found = (page, _kept_params(query))
+            found = (_page_of(query), _kept_params(query))
             if len(self._kept) >= self.size:
                 self._kept.clear()
             self._kept[raw] = found
