@@ -131,7 +131,7 @@ def home_statuses_bytes(
             else:
                 missing.add(post_id)
     if missing:
-        rows = versions.rows if versions.rows is not None else post_rows(sorted(missing))
+        rows = post_rows(sorted(missing))
         request = request_of()
         fresh: dict[int, Template] = {}
         for view in posts_hydrate_rows(rows, sorted(missing), None, only=missing):

@@ -35,6 +35,7 @@ from weituan.microblog.queries.rows import (
     placeholders,
     table,
 )
+from weituan.microblog.row_versions import COLUMN as ROW_VERSION
 from weituan.microblog.stats import AccountCounts
 
 User = get_user_model()
@@ -249,8 +250,8 @@ class PostVersions:
     that changes whenever anything a rendered status shows of it changes (its row, its author's row
     and counters, its images), and the viewer's likes and reposts among them.
 
-    On PostgreSQL a version is the row versions themselves (`xmin` and `ctid`, new on every update),
-    read without the rows; elsewhere it is the rows, which are then kept in `rows` for rendering.
+    A version is made of row versions, read without the rows: `xmin` and `ctid` on PostgreSQL, new on
+    every update; on SQLite the `row_version` its triggers renew (see `microblog.row_versions`).
     """
 
     links: dict[int, tuple[int | None, int | None]]
@@ -259,7 +260,6 @@ class PostVersions:
     asked: set[int]
     liked: set[int]
     reposted: set[int]
-    rows: PostRows | None = None
 
     def fingerprint(self, post_id: int) -> tuple[Any, ...]:
         """The versions a rendered status of `post_id` depends on: its own, its parent's and root's."""
@@ -271,21 +271,37 @@ class PostVersions:
         )
 
 
-@cache  # PostgreSQL's text only (see `post_versions`), the same for the life of the process
-def _versions_sql() -> str:
+@cache  # one text per store and number of ids (always one on PostgreSQL), the same for the process
+def _versions_sql(vendor: str, count: int) -> str:
     posts, users, stats, media = table(Post), table(User), table(AccountStats), table(MediaAttachment)
-    # The ids come as one array literal, read once. The posts asked for are read once, with what the
-    # versions need of them; then their parents and roots.
+    if vendor == "postgresql":
+        # The ids come as one array literal, read once.
+        among = "id = ANY(%s::bigint[])"
+        row, media_row = "xmin, ctid", "concat(m.xmin, '.', m.ctid)"
+        version = (
+            "concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/', {media})"
+        )
+        aggregate = "string_agg"
+    else:
+        among = f"id IN ({placeholders(count)})"
+        row, media_row = ROW_VERSION, f"m.id || '.' || m.{ROW_VERSION}"
+        version = (
+            f"w.{ROW_VERSION} || '/' || u.{ROW_VERSION} || '/' || ifnull(s.{ROW_VERSION}, '') || '/'"
+            " || ifnull({media}, '')"
+        )
+        aggregate = "group_concat"
+    p_row = ", ".join(f"p.{column.strip()}" for column in row.split(","))
+    images = f"(SELECT {aggregate}({media_row}, ',') FROM {media} m WHERE m.post_id = w.id)"  # noqa: S608
+    # The posts asked for are read once, with what the versions need of them; then their parents and
+    # roots.
     return (
-        "WITH a AS (SELECT id, parent_id, root_id, author_id, deleted_at, xmin, ctid"  # noqa: S608
-        f" FROM {posts} WHERE id = ANY(%s::bigint[])),"
+        f"WITH a AS (SELECT id, parent_id, root_id, author_id, deleted_at, {row}"  # noqa: S608
+        f" FROM {posts} WHERE {among}),"
         " w AS (SELECT a.*, 1 AS asked FROM a UNION ALL"
-        " SELECT p.id, p.parent_id, p.root_id, p.author_id, p.deleted_at, p.xmin, p.ctid, 0 FROM ("
+        f" SELECT p.id, p.parent_id, p.root_id, p.author_id, p.deleted_at, {p_row}, 0 FROM ("
         "SELECT parent_id AS want FROM a WHERE parent_id IS NOT NULL"
         f" UNION ALL SELECT root_id FROM a WHERE root_id IS NOT NULL) r JOIN {posts} p ON p.id = r.want)"
-        " SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL,"
-        " concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/',"
-        f" (SELECT string_agg(concat(m.xmin, '.', m.ctid), ',') FROM {media} m WHERE m.post_id = w.id)),"
+        f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version.format(media=images)},"
         f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = w.id),"
         f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
         f" AND v.deleted_at IS NULL), w.asked FROM w JOIN {users} u ON u.id = w.author_id"
@@ -294,26 +310,19 @@ def _versions_sql() -> str:
 
 
 def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
-    """The versions of `post_ids` and of their parents and roots, with `viewer_id`'s flags: one query."""
+    """The versions of `post_ids` and of their parents and roots, with `viewer_id`'s flags: one query
+    that reads row versions, not rows."""
     wanted = list(dict.fromkeys(int(post_id) for post_id in post_ids))
-    if connection.vendor != "postgresql":
-        rows = post_rows(wanted, viewer_id)
-        assert rows.liked is not None and rows.reposted is not None
-        return PostVersions(
-            links={post_id: _related_ids(row) for post_id, row in rows.by_id.items()},
-            versions=rows.by_id,
-            deleted={post_id for post_id, row in rows.by_id.items() if row[_DELETED_AT] is not None},
-            asked=rows.asked,
-            liked=rows.liked,
-            reposted=rows.reposted,
-            rows=rows,
-        )
     found = PostVersions(links={}, versions={}, deleted=set(), asked=set(), liked=set(), reposted=set())
     if not wanted:
         return found
-    ids = "{" + ",".join(map(str, wanted)) + "}"
+    vendor = connection.vendor
+    ids: list[Any] = wanted
+    if vendor == "postgresql":
+        ids = ["{" + ",".join(map(str, wanted)) + "}"]
+    sql = _versions_sql(vendor, 0 if vendor == "postgresql" else len(wanted))
     for post_id, parent_id, root_id, deleted, version, liked, reposted, asked in fetch_rows(
-        _versions_sql(), [ids, viewer_id, PostKind.REPOST.value, viewer_id]
+        sql, [*ids, viewer_id, PostKind.REPOST.value, viewer_id]
     ):
         found.links[post_id] = (parent_id, root_id)
         found.versions[post_id] = version

@@ -3,7 +3,6 @@
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from weituan.accounts.tokens import access_token_issue
@@ -72,10 +71,10 @@ def test_home_timeline_query_count_is_fixed(
     client = api_as(shopper)
     client.get("/api/v1/timelines/home")  # warm: timeline state stamped
     # Token; state with hidden and merged authors; the timeline (a query, or a Redis call); the page's
-    # rows (on PostgreSQL their versions) with the viewer's flags; on PostgreSQL the rows of the
-    # statuses not yet rendered; their images, mentions and topics.
+    # row versions with the viewer's flags; the rows of the statuses not yet rendered; their images,
+    # mentions and topics.
     warm = 4 if backend == "db" else 3
-    fresh = warm + 3 + (1 if connection.vendor == "postgresql" else 0)
+    fresh = warm + 4
     home_statuses_clear()
     with django_assert_num_queries(fresh):
         small = client.get("/api/v1/timelines/home?limit=20")
