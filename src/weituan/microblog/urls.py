@@ -8,6 +8,8 @@ app_name = "microblog"
 urlpatterns = [
     path("compose", views.compose, name="compose"),
     path("p/<int:post_id>", views.post_detail, name="post"),
+    # The address the Mastodon API gives a status (its `url`), as Mastodon's own pages have it.
+    path("@<str:username>/<int:post_id>", views.post_permalink, name="permalink"),
     path("p/<int:post_id>/comments", views.post_comments, name="comments"),
     path("p/<int:post_id>/like", views.like, name="like"),
     path("p/<int:post_id>/unlike", views.unlike, name="unlike"),

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -115,6 +115,17 @@ def _comments_with_replies(viewer: Any, post_id: int, max_id: int | None) -> lis
 
 
 @require_GET
+def post_permalink(request: HttpRequest, username: str, post_id: int) -> HttpResponse:
+    """`/@<author>/<id>`, a status's `url` in the API: the post's page, when the post is that author's."""
+    try:
+        view = post_view_for_user(_viewer(request), post_id)
+    except NotFound:
+        return render(request, "web/not_found.html", status=404)
+    if view.author.username.casefold() != username.casefold():
+        return render(request, "web/not_found.html", status=404)
+    return HttpResponsePermanentRedirect(reverse("microblog:post", args=[post_id]))
+
+
 def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
     """A post, its comments (one level of replies), who reposted it and its repost tree."""
     viewer = _viewer(request)
