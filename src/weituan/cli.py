@@ -127,7 +127,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from weituan.core.worker import make_worker
 
     worker = make_worker(interval=args.interval, batch=args.batch)
-    if args.schedule:
+    # A worker that stays up enqueues the periodic sweeps too (idempotent: several doing so is harmless),
+    # so a deployment of servers without workers on their threads still expires vouchers and holds.
+    if not args.batch and not args.no_schedule:
         from weituan.core.schedule import start_scheduler
 
         start_scheduler()
@@ -200,7 +202,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=float, default=0.5)
     worker.add_argument("--batch", action="store_true", help="exit once the queue is empty")
     worker.add_argument(
-        "--schedule", action="store_true", help="also enqueue the periodic sweeps (run in one worker)"
+        "--no-schedule",
+        action="store_true",
+        help="do not enqueue the periodic sweeps (deal transitions, voucher expiry, outbox, fan-out) here; "
+        "some serving or worker process must",
     )
     worker.set_defaults(func=cmd_worker)
 

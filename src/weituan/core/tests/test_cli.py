@@ -93,3 +93,31 @@ def test_several_serving_processes_on_the_embedded_store_are_refused_in_one_line
         assert result.stderr.count("\n") == 1
         assert "needs CLICKHOUSE_URL" in result.stderr
     assert not (tmp_path / "weituan.sqlite3").exists()  # refused before anything was written
+
+
+def _periodic_tasks_enqueued(tmp_path, *worker_args: str) -> set[str]:
+    """Run `weituan worker` on a fresh SQLite data dir for a few seconds; the periodic tasks it enqueued."""
+    import sqlite3
+
+    assert _weituan(tmp_path, "migrate").returncode == 0
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "weituan.cli", "worker", "--data-dir", str(tmp_path), *worker_args],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(6)
+        assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    with sqlite3.connect(tmp_path / "weituan.sqlite3") as db:
+        return {path for (path,) in db.execute("SELECT task_path FROM django_tasks_database_dbtaskresult")}
+
+
+def test_a_worker_enqueues_the_periodic_sweeps_unless_told_not_to(tmp_path):
+    enqueued = _periodic_tasks_enqueued(tmp_path / "scheduling")
+    assert {"weituan.deals.tasks.deals_sweep_task", "weituan.tracking.tasks.outbox_move_task"} <= enqueued
+    assert _periodic_tasks_enqueued(tmp_path / "quiet", "--no-schedule") == set()
