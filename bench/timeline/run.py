@@ -362,9 +362,14 @@ def _targets(
 
 
 def _server_shape(server: str, workers: int, threads: int) -> str:
-    if server == "granian":
-        return f"WSGI, {workers} process(es) x {threads} threads"
-    return f"ASGI, {workers} process(es)"
+    shape = (
+        f"WSGI, {workers} process(es) x {threads} threads"
+        if server == "granian"
+        else f"ASGI, {workers} process(es)"
+    )
+    if server != "uvicorn" or workers > 1:
+        shape += "; events (post impressions) to a ClickHouse HTTP endpoint, chDB-backed"
+    return shape
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
 from weituan.microblog.timelines.home import ReadContext, home_timeline_ids_in, read_context
 from weituan.microblog.timelines.queries import public_timeline_ids, topic_timeline_ids
+from weituan.tracking import facade as tracking
 
 router = Router(tags=["mastodon:timelines"])
 
@@ -47,10 +48,17 @@ def home_timeline_response(
 
 
 def _statuses(
-    request: HttpRequest, response: HttpResponse, ids: list[int], viewer: Any
+    request: HttpRequest, response: HttpResponse, ids: list[int], viewer: Any, timeline: str
 ) -> list[dict[str, Any]]:
     set_link_header(response, request, ids)
-    return timeline_statuses_json(ids, viewer.pk if viewer is not None else None, request)
+    statuses = timeline_statuses_json(ids, viewer.pk if viewer is not None else None, request)
+    tracking.impressions_record(
+        post_ids=[int(status["id"]) for status in statuses],
+        user_id=viewer.pk if viewer is not None else None,
+        visitor_id=tracking.visitor_id_of(request),
+        timeline=timeline,
+    )
+    return statuses
 
 
 @router.get("/timelines/home", auth=viewer_auth, summary="The caller's home timeline")
@@ -74,7 +82,7 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
         min_id=page.min_id,
         limit=page.limit,
     )
-    return _statuses(request, response, ids, viewer)
+    return _statuses(request, response, ids, viewer, "public")
 
 
 @router.get("/timelines/tag/{hashtag}", auth=READ_STATUSES, summary="Public posts with a topic")
@@ -89,4 +97,4 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
         min_id=page.min_id,
         limit=page.limit,
     )
-    return _statuses(request, response, ids, viewer)
+    return _statuses(request, response, ids, viewer, "tag")

@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from weituan.mastodon.serializers_statuses import site_base, status_json, timeline_statuses_json
 from weituan.microblog.queries.posts import post_rows, post_versions, posts_hydrate_rows
+from weituan.tracking import facade as tracking
 
 # Stands in for a flag while a status is rendered; random per process, so no text can imitate it.
 _MARK = "wt-flag-" + secrets.token_hex(12)
@@ -146,11 +147,9 @@ def home_statuses_bytes(
             while len(_TEMPLATES) > CACHE_SIZE:
                 _TEMPLATES.popitem(last=False)
     liked, reposted = versions.liked, versions.reposted
-    return (
-        b"["
-        + b",".join(templates[post_id].fill(liked, reposted) for post_id in wanted if post_id in templates)
-        + b"]"
-    )
+    shown = [post_id for post_id in wanted if post_id in templates]
+    tracking.impressions_record(post_ids=shown, user_id=viewer_id, timeline="home")
+    return b"[" + b",".join([templates[post_id].fill(liked, reposted) for post_id in shown]) + b"]"
 
 
 def _whole(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:

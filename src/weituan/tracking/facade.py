@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from weituan.tracking import queries
 from weituan.tracking.buffer import write_buffer
 from weituan.tracking.channels import Channel, LinkFacts, channel_of_visit
+from weituan.tracking.impressions import impressions_record
 from weituan.tracking.models import ShortLink
 from weituan.tracking.queries import FirstTouch, VisitSession
 from weituan.tracking.rows import EventName, event_row
@@ -36,6 +37,7 @@ __all__ = [
     "event_record",
     "events_flush",
     "first_touch_of",
+    "impressions_record",
     "sessions_between",
     "short_link_for_outbound",
     "short_link_for_share",

@@ -19,6 +19,7 @@ from weituan.microblog.queries.relations import follow_requests_count
 from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.services.notifications import notifications_mark_read
 from weituan.microblog.timelines.queries import home_timeline_ids, public_timeline_ids
+from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import is_htmx, query_id
 
 PAGE_SIZE = 20
@@ -42,6 +43,10 @@ def _timeline_ids(
     return public_timeline_ids(viewer_id=None, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
 
 
+def _timeline_name(request: HttpRequest) -> str:
+    return "home" if request.user.is_authenticated else "public"
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """Signed in: the compose box and the home timeline. A visitor: the public timeline and trending topics.
@@ -50,7 +55,8 @@ def home(request: HttpRequest) -> HttpResponse:
     if max_id is not None and is_htmx(request):
         ids = _timeline_ids(request, max_id=max_id)
         viewer = request.user if request.user.is_authenticated else None
-        context = {"views": posts_hydrate(ids, viewer), "more_url": more_url(reverse("web:home"), ids)}
+        views = shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request))
+        context = {"views": views, "more_url": more_url(reverse("web:home"), ids)}
         return render(request, "microblog/_post_list.html", context)
     return home_page(request, max_id=max_id)
 
@@ -63,7 +69,7 @@ def home_page(
     viewer = request.user if request.user.is_authenticated else None
     ids = _timeline_ids(request, max_id=max_id)
     context: dict[str, Any] = {
-        "views": posts_hydrate(ids, viewer),
+        "views": shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request)),
         "more_url": more_url(reverse("web:home"), ids),
         "newest_id": ids[0] if ids else 0,
         "max_length": settings.POST_MAX_WEIGHTED_LENGTH,
@@ -88,7 +94,8 @@ def home_new(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"since_id": since_id, "new_count": len(ids)}
     if request.GET.get("show") and ids:
         viewer = request.user if request.user.is_authenticated else None
-        context.update(views=posts_hydrate(ids, viewer), since_id=ids[0], new_count=0, shown=True)
+        views = shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request))
+        context.update(views=views, since_id=ids[0], new_count=0, shown=True)
     return render(request, "web/_new_posts.html", context)
 
 

@@ -14,6 +14,7 @@ from weituan.microblog.queries.relations import relationships
 from weituan.microblog.search.queries import Page, accounts_search, posts_search, topics_search
 from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.timelines.queries import topic_timeline_ids
+from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import error_text, is_htmx, query_id
 from weituan.web.views import PAGE_SIZE, more_url
 
@@ -32,7 +33,7 @@ def topic(request: HttpRequest, name: str) -> HttpResponse:
     max_id = query_id(request, "max_id")
     ids = topic_timeline_ids(name, viewer_id=viewer.pk if viewer else None, max_id=max_id, limit=PAGE_SIZE)
     context: dict[str, Any] = {
-        "views": posts_hydrate(ids, viewer),
+        "views": shown_in_timeline(request, posts_hydrate(ids, viewer), "topic"),
         "more_url": more_url(reverse("web:topic", args=[name]), ids),
         "topic_name": name,
     }

@@ -25,6 +25,7 @@ from weituan.microblog.services.relations import (
 )
 from weituan.microblog.stats import account_counts
 from weituan.microblog.timelines.queries import user_timeline_ids
+from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import is_htmx, query_id, safe_next, service_error_response
 from weituan.web.views import PAGE_SIZE, more_url
 
@@ -55,7 +56,8 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
         person.pk, viewer_id=viewer.pk if viewer else None, max_id=max_id, limit=PAGE_SIZE
     )
     page_url = reverse("web:profile", args=[person.username])
-    context: dict[str, Any] = {"views": posts_hydrate(ids, viewer), "more_url": more_url(page_url, ids)}
+    views = shown_in_timeline(request, posts_hydrate(ids, viewer), "account")
+    context: dict[str, Any] = {"views": views, "more_url": more_url(page_url, ids)}
     if max_id is not None and is_htmx(request):
         return render(request, "microblog/_post_list.html", context)
     context.update(
