@@ -98,6 +98,13 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         shopper_page.wait_for_url(f"{base}/@dumpling_house")
         card = shopper_page.locator(f"#post-{deal_post.id}")
         expect(card.locator(".deal-card")).to_contain_text("蟹粉小笼包双人餐")
+        # The card's countdown ticks each second, Pinduoduo style.
+        countdown = card.locator(".deal-card time[data-countdown]")
+        expect(countdown).to_have_text(re.compile(r"^\d+天 \d{2}:\d{2}:\d{2}$"))
+        shown = countdown.text_content()
+        expect(countdown).not_to_have_text(shown or "", timeout=3000)
+        assert shopper_page.evaluate("window.weituanCountdownText(90061)") == "1天 01:01:01"
+        assert shopper_page.evaluate("window.weituanCountdownText(59)") == "00:00:59"
         card.locator(".action-repost").click()
         card.locator("[data-panel=repost] textarea").fill("一起拼小笼包！")
         card.locator("[data-panel=repost] button[type=submit]").click()

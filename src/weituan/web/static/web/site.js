@@ -1,4 +1,5 @@
-/* Weituan pages: the live weighted-length counter of post boxes, and resetting a compose box once it posts.
+/* Weituan pages: the live weighted-length counter of post boxes, resetting a compose box once it posts,
+   and ticking countdowns.
    The counter mirrors weituan.core.text.weighted_length (CJK and full-width count 2, a URL 23); the
    server counts again and has the last word. */
 (function () {
@@ -98,5 +99,41 @@
     }
   });
 
+  // Countdowns (a deal card's end, a team's window) tick each second, as on Pinduoduo: "2天 03:04:05".
+  // The server's `data-seconds-left` sets the end against this page's clock (not the device's date,
+  // which may be wrong); a card redrawn by its poll brings a fresh figure. Without it, the `datetime`.
+  var ends = new WeakMap();
+
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+
+  function countdownText(seconds) {
+    var days = Math.floor(seconds / 86400), rest = seconds % 86400;
+    var clock = two(Math.floor(rest / 3600)) + ":" + two(Math.floor(rest / 60) % 60) + ":" + two(rest % 60);
+    if (!days) return clock;
+    var zh = (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0;
+    return days + (zh ? "天 " : "d ") + clock;
+  }
+
+  function tick() {
+    var now = performance.now();
+    var clocks = document.querySelectorAll("time[data-countdown]");
+    for (var i = 0; i < clocks.length; i++) {
+      var clock = clocks[i], end = ends.get(clock);
+      if (end === undefined) {
+        var left = parseInt(clock.getAttribute("data-seconds-left"), 10);
+        if (isNaN(left)) left = Math.round((Date.parse(clock.getAttribute("datetime")) - Date.now()) / 1000);
+        if (isNaN(left)) continue;
+        end = now + left * 1000;
+        ends.set(clock, end);
+      }
+      clock.textContent = countdownText(Math.max(0, Math.ceil((end - now) / 1000)));
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:afterSettle", tick);
+  setInterval(tick, 1000);
+
   window.weituanWeightedLength = weightedLength;
+  window.weituanCountdownText = countdownText;
 })();
