@@ -191,6 +191,12 @@ def _database_pool_closed_at_the_end(request: Any) -> Iterator[None]:
     yield
     from django.db import connections
 
+    from weituan.tracking.buffer import write_buffer
+
+    # Events the tests left in the write buffer (impressions, views) are stored now, while the run's
+    # logging still has its streams, rather than by the buffer's exit hook after they are closed.
+    with request.getfixturevalue("django_db_blocker").unblock():
+        write_buffer().flush()
     for wrapper in connections.all(initialized_only=True):
         if getattr(wrapper, "pool", None) is not None:
             wrapper.close_pool()
