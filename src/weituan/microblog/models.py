@@ -204,6 +204,10 @@ class AccountStats(models.Model):
     posts_count = models.PositiveIntegerField(default=0)
     last_post_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        # Finds the authors above the fan-out threshold, whose posts home reads merge in.
+        indexes = [models.Index(fields=["followers_count"], name="stats_followers_count")]
+
 
 class Mention(models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="mentions")
