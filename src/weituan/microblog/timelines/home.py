@@ -52,7 +52,11 @@ def _context_selects(user: str) -> list[str]:
     state, block, mute, follow, stats = (
         q(model._meta.db_table) for model in (TimelineState, Block, Mute, Follow, AccountStats)
     )
-    big = f"SELECT s.user_id FROM {stats} s WHERE s.followers_count > %s"  # noqa: S608
+    # The threshold is written into the text, not passed: knowing it, PostgreSQL plans the statement
+    # once for all readers (as a parameter, its plan for "above an unknown count" looked so costly that
+    # it planned the statement again on every read).
+    threshold = int(settings.FANOUT_FOLLOWER_THRESHOLD)
+    big = f"SELECT s.user_id FROM {stats} s WHERE s.followers_count > {threshold}"  # noqa: S608
     return [
         f"SELECT 'b', st.user_id FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
         " AND st.built_at IS NOT NULL AND st.last_read_at >= %s",
@@ -75,11 +79,7 @@ def _context_sql() -> str:
 def _context_params() -> list[Any]:
     """The parameters of the context query other than the reader, in order."""
     adapt = connection.ops.adapt_datetimefield_value
-    return [
-        adapt(active_cutoff()),
-        adapt(timezone.now() - READ_STAMP_EVERY),
-        settings.FANOUT_FOLLOWER_THRESHOLD,
-    ]
+    return [adapt(active_cutoff()), adapt(timezone.now() - READ_STAMP_EVERY)]
 
 
 def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
@@ -106,8 +106,8 @@ def read_context(user_id: int) -> ReadContext:
     state, authors hidden from `user_id` (blocks either way, mutes) and followed authors above the
     fan-out threshold. Written as SQL because it runs on every read and compiling it as six
     querysets cost more than running it."""
-    built_cutoff, stamp_cutoff, threshold = _context_params()
-    params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, user_id, threshold]
+    built_cutoff, stamp_cutoff = _context_params()
+    params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, user_id]
     return _context_of(fetch_rows(_context_sql(), params))
 
 
@@ -117,11 +117,12 @@ class TokenReader(NamedTuple):
     context: ReadContext
 
 
-_token_statements: dict[str, str] = {}
+_token_statements: dict[tuple[str, int], str] = {}
 
 
 def _token_context_sql() -> str:
-    sql = _token_statements.get(connection.vendor)
+    key = (connection.vendor, int(settings.FANOUT_FOLLOWER_THRESHOLD))
+    sql = _token_statements.get(key)
     if sql is None:
         q = connection.ops.quote_name
         tokens, users = q(AccessToken._meta.db_table), q(User._meta.db_table)
@@ -129,7 +130,7 @@ def _token_context_sql() -> str:
         reader_parts = [
             part.replace(" FROM ", ", NULL FROM t CROSS JOIN ", 1) for part in _context_selects("t.reader")
         ]
-        sql = _token_statements[connection.vendor] = (
+        sql = _token_statements[key] = (
             f"WITH t (reader, scopes) AS (SELECT a.user_id, a.scopes FROM {tokens} a JOIN {users} u"  # noqa: S608
             " ON u.id = a.user_id WHERE a.token_hash = %s AND a.revoked_at IS NULL AND u.is_active = %s)"
             " SELECT 't', t.reader, t.scopes FROM t UNION ALL " + " UNION ALL ".join(reader_parts)
@@ -145,8 +146,8 @@ def token_read_context(raw_token: str) -> TokenReader | None:
     """
     if not raw_token or len(raw_token) > 200:
         return None
-    built_cutoff, stamp_cutoff, threshold = _context_params()
-    params = [token_hash(raw_token), True, built_cutoff, stamp_cutoff, threshold]
+    built_cutoff, stamp_cutoff = _context_params()
+    params = [token_hash(raw_token), True, built_cutoff, stamp_cutoff]
     rows = fetch_rows(_token_context_sql(), params)
     found = [row for row in rows if row[0] == "t"]
     if not found:
