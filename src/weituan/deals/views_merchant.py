@@ -17,7 +17,7 @@ from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.services.deals import deal_create, deal_publish
 from weituan.deals.services.vouchers import voucher_redeem
-from weituan.deals.services.wallet import merchant_payout
+from weituan.deals.services.wallet import merchant_payable, merchant_payout
 
 
 def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -118,11 +118,14 @@ def payouts(request: HttpRequest) -> HttpResponse:
         except ServiceError as exc:
             messages.error(request, exc.message)
         return redirect("deals:merchant_payouts")
+    payable = merchant_payable(merchant=request.user)
     return render(
         request,
         "deals/merchant_payouts.html",
         {
-            "payable": Money(queries.merchant_payable_of(merchant=request.user), "CNY"),
+            "payable": Money(payable.balance, "CNY"),
+            "available": Money(payable.available, "CNY"),
+            "held_back": Money(min(payable.held_back, max(payable.balance, 0)), "CNY"),
             "payouts": [
                 {"at": row["posting__created_at"], "amount": Money(-row["amount"], "CNY")}
                 for row in queries.payouts_of_merchant(merchant=request.user)

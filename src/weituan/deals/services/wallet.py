@@ -1,13 +1,19 @@
 """The built-in wallet: top-ups (dev and demo only) and payouts of merchant balances."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
 
 from weituan.core.errors import PermissionDenied, ValidationFailed
-from weituan.core.money import MINOR_UNITS
+from weituan.core.money import MINOR_UNITS, Money
+from weituan.deals.models import RefundPolicy, Voucher, VoucherState
+from weituan.deals.pricing import capture_split
 from weituan.deals.services import ledger
 
 TOP_UP_PROFILES = ("dev", "demo", "test")
@@ -34,16 +40,74 @@ def wallet_top_up(*, user: Any, amount: int, currency: str = "CNY", key: str | N
     return ledger.balance_of(ledger.wallet_account(user.id, currency))
 
 
+@dataclass(frozen=True)
+class Payable:
+    """A merchant's payable balance, and how much of it buyers may still take back with a refund."""
+
+    balance: int
+    held_back: int
+
+    @property
+    def available(self) -> int:
+        return max(self.balance - self.held_back, 0)
+
+
+def refundable_share(*, merchant_id: int, currency: str, now: datetime | None = None) -> int:
+    """The merchant's share of every voucher a buyer may still have refunded: valid (not redeemed,
+    refunded or expired) under a deal that refunds any time, refunds on expiry, or refunds within a
+    window that has not closed. That much of the payable balance is not paid out yet, as Groupon and
+    Pinduoduo hold a sale's money until it can no longer come back, so a refund never takes the
+    merchant's balance below zero."""
+    now = now or timezone.now()
+    groups = (
+        Voucher.objects.filter(
+            deal__merchant_id=merchant_id, order__currency=currency, state=VoucherState.VALID
+        )
+        .values(
+            "deal__refund_policy",
+            "deal__refund_window_days",
+            "deal__platform_fee_bps",
+            "order__unit_price",
+            "order__captured_at",
+            "order__created_at",
+        )
+        .annotate(vouchers=Count("id"))
+    )
+    held = 0
+    for group in groups:
+        if group["deal__refund_policy"] == RefundPolicy.WINDOW:
+            bought = group["order__captured_at"] or group["order__created_at"]
+            if now > bought + timedelta(days=group["deal__refund_window_days"]):
+                continue  # the window has closed: this money stays with the merchant
+        share, _ = capture_split(
+            unit_price=group["order__unit_price"], quantity=1, fee_bps=group["deal__platform_fee_bps"]
+        )
+        held += share * group["vouchers"]
+    return held
+
+
+def merchant_payable(*, merchant: Any, currency: str = "CNY") -> Payable:
+    balance = ledger.balance_of(ledger.merchant_account(merchant.id, currency))
+    return Payable(balance, refundable_share(merchant_id=merchant.id, currency=currency))
+
+
 def merchant_payout(*, merchant: Any, currency: str = "CNY") -> int:
-    """Pay a merchant's whole payable balance out to their bank (recorded against the payout gateway)."""
+    """Pay out to the merchant's bank (recorded against the payout gateway) the part of their payable
+    balance no buyer can take back any more; the rest waits for redemptions, expiries and closing
+    refund windows. Returns the amount paid."""
     with transaction.atomic():
         account = ledger.merchant_account(merchant.id, currency)
         balance = ledger.balance_locked(account)
-        if balance <= 0:
-            raise ValidationFailed("Nothing to pay out", code="nothing_to_pay_out")
+        held = refundable_share(merchant_id=merchant.id, currency=currency)
+        amount = balance - held
+        if amount <= 0:
+            message = "Nothing to pay out"
+            if held > 0 and balance > 0:
+                message += f": {Money(min(held, balance), currency)} waits until refunds of it are no longer possible"
+            raise ValidationFailed(message, code="nothing_to_pay_out")
         ledger.posting_write(
             kind="payout",
             key=f"payout:{merchant.id}:{uuid.uuid4().hex}",
-            lines=[(account, -balance), (ledger.gateway_account("payout", currency), balance)],
+            lines=[(account, -amount), (ledger.gateway_account("payout", currency), amount)],
         )
-    return balance
+    return amount
