@@ -34,6 +34,7 @@ from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.services.webhooks import payment_webhook_handle
+from weituan.tracking import facade as tracking
 
 router = Router(tags=["deals"])
 
@@ -77,7 +78,16 @@ def create_deal(request: HttpRequest, payload: DealIn, idempotency_key: Idempote
 
 @router.get("/deals/{deal_id}", response={200: DealOut, **ERRORS}, auth=optional_auth, summary="A deal")
 def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
-    return Status(200, deal_body(queries.deal_for_viewer(deal_id=deal_id, user=request_user(request))))
+    user = request_user(request)
+    deal = queries.deal_for_viewer(deal_id=deal_id, user=user)
+    tracking.event_record(
+        event=tracking.EventName.DEAL_VIEW,
+        user_id=user.pk if user is not None else None,
+        visitor_id=tracking.visitor_id_of(request),
+        deal_id=deal.id,
+        url=request.build_absolute_uri(),
+    )
+    return Status(200, deal_body(deal))
 
 
 @router.post(

@@ -21,6 +21,7 @@ from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.shares import SHARE_CODE_MAX
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
+from weituan.tracking import facade as tracking
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
 
@@ -46,6 +47,13 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
         shares = dict(request.session.get(SHARE_SESSION_KEY, {}))
         shares[str(deal.id)] = share_code
         request.session[SHARE_SESSION_KEY] = shares
+    tracking.event_record(
+        event=tracking.EventName.DEAL_VIEW,
+        user_id=request.user.pk,
+        visitor_id=tracking.visitor_id_of(request),
+        deal_id=deal.id,
+        url=request.build_absolute_uri(),
+    )
     open_teams = deal.teams.filter(state="open").select_related("leader").order_by("expires_at")[:10]
     return render(
         request,

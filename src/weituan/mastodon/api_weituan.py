@@ -1,25 +1,49 @@
-"""Weibo-specific API under /api/v1/weituan/: the repost tree and chain of a post, its comments, and
-notification read state. These add to Mastodon's API without changing any of its shapes."""
+"""Weibo-specific API under /api/v1/weituan/: the repost tree and chain of a post, its comments, the
+caller's own share link to a post, and notification read state. These add to Mastodon's API without
+changing any of its shapes."""
 
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import Router
+from django.urls import reverse
+from ninja import Router, Schema
 
 from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_statuses import write_limit
-from weituan.mastodon.endpoint_auth import READ_NOTIFICATIONS, READ_STATUSES, WRITE_NOTIFICATIONS
+from weituan.mastodon.endpoint_auth import (
+    READ_NOTIFICATIONS,
+    READ_STATUSES,
+    WRITE_NOTIFICATIONS,
+    WRITE_STATUSES,
+)
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
-from weituan.mastodon.serializers_statuses import statuses_json
+from weituan.mastodon.serializers_statuses import site_base, statuses_json
 from weituan.microblog.queries.notifications import notifications_unread_count
 from weituan.microblog.queries.posts import comments_page
 from weituan.microblog.queries.reposts import TreeNode, repost_chain, repost_tree
 from weituan.microblog.services.notifications import notifications_mark_read
+from weituan.microblog.services.shares import post_share_link
 
 router = Router(tags=["weituan"])
+
+
+class ShareLinkOut(Schema):
+    """The caller's own short link to a post: a click on `url` is credited to them, at `hop_depth`."""
+
+    code: str
+    url: str
+    post_id: str
+    hop_depth: int
+    deal_id: str | None
+    target_url: str
+
+
+class ErrorOut(Schema):
+    error: str
+    code: str
 
 
 def _node_json(node: TreeNode) -> dict[str, Any]:
@@ -87,6 +111,34 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
     response = JsonResponse(statuses_json(views, request), safe=False)
     set_link_header(response, request, [view.id for view in views])
     return response
+
+
+@router.post(
+    "/statuses/{int:status_id}/share_link",
+    auth=WRITE_STATUSES,
+    response={200: ShareLinkOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    summary="The caller's own short link to a post (one per caller and post)",
+    description=(
+        "Made on the first call, the same link on every later one. Sharing an original is hop 0, a"
+        " repost its depth in the repost tree. The link leads to the deal when the post or the original"
+        " at its root announces one, else to the post's page. Errors: `not_found` (unknown, deleted or"
+        " not visible to the caller), `cannot_share_comment`, `not_shareable` (someone else's"
+        " followers-only post)."
+    ),
+)
+def share_link(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    base = site_base(request)
+    link = post_share_link(sharer=user, post_id=status_id, site_url=base)
+    return {
+        "code": link.code,
+        "url": base + reverse("tracking:short_link", args=[link.code]),
+        "post_id": str(link.post_id),
+        "hop_depth": link.hop_depth,
+        "deal_id": str(link.deal_id) if link.deal_id else None,
+        "target_url": link.target_url,
+    }
 
 
 @router.get(

@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from weituan.mastodon.serializers_accounts import absolute_url, account_json, mastodon_datetime
 from weituan.microblog.models import MediaAttachment, Notification, PostKind
 from weituan.microblog.queries.notifications import mastodon_type
+from weituan.microblog.queries.post_links import Links, post_short_links, post_short_links_preload
 from weituan.microblog.queries.posts import (
     PostView,
     post_fingerprint,
@@ -112,9 +113,19 @@ def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> d
 
 
 @lru_cache(maxsize=20_000)
-def _content_html(text: str, base: str, mentions: tuple[str, ...]) -> str:
-    # The HTML is a pure function of these three, and a timeline shows the same posts to many readers.
-    return render_html(text, base_url=base, mentions=mentions)
+def _content_html(text: str, base: str, mentions: tuple[str, ...], links: Links) -> str:
+    # The HTML is a pure function of these, and a timeline shows the same posts to many readers.
+    return render_html(text, base_url=base, mentions=mentions, short_links=dict(links))
+
+
+def _short_links_preload(views: Sequence[PostView]) -> None:
+    """The short links of the URLs in these posts and the posts they show, in one query."""
+    shown = [
+        *views,
+        *(view.root for view in views if view.root),
+        *(view.parent for view in views if view.parent),
+    ]
+    post_short_links_preload((view.id, view.post.text) for view in shown)
 
 
 def _account(view: PostView, request: HttpRequest | None) -> dict[str, Any]:
@@ -162,6 +173,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
             tuple(
                 [user.username for user in view.mentions] + [str(hop.get("username")) for hop in post.chain]
             ),
+            post_short_links(post.id, post.text),
         )
     )
     return {
@@ -220,6 +232,7 @@ def status_json(view: PostView, request: HttpRequest | None = None) -> dict[str,
 
 def statuses_json(views: Sequence[PostView], request: HttpRequest | None = None) -> list[dict[str, Any]]:
     """Status entities for hydrated posts, in order."""
+    _short_links_preload(views)
     return [_status(view, level=0, request=request) for view in views]
 
 
@@ -280,10 +293,9 @@ def timeline_statuses_json(
             else:
                 missing.add(post_id)
     if missing:
-        fresh = {
-            view.id: _status(view, level=0, request=request)
-            for view in posts_hydrate_rows(rows, sorted(missing), None, only=missing)
-        }
+        views = posts_hydrate_rows(rows, sorted(missing), None, only=missing)
+        _short_links_preload(views)
+        fresh = {view.id: _status(view, level=0, request=request) for view in views}
         rendered.update(fresh)
         with _RENDERED_LOCK:
             for post_id, data in fresh.items():

@@ -5,7 +5,7 @@ Rendering never trusts the text: every piece is escaped first, and only the link
 """
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -19,6 +19,7 @@ __all__ = [
     "extract_mentions",
     "extract_topics",
     "extract_urls",
+    "link_display",
     "render_html",
     "tokenize",
     "topic_display",
@@ -37,6 +38,8 @@ _TAG = r"(?<![\w&/#])#(?P<tag>\w{1,64})"
 _INLINE_RE = re.compile(f"{_WEIBO_TOPIC}|{_MENTION}|{_TAG}")
 # Closing punctuation right after a link is more likely the sentence's than the link's.
 _URL_TRAILING = ".,;:!?'\")]}"
+CHAIN_MARK = "//@"  # where a repost's chain goes on to the hop above: `comment//@name: their comment`
+LINK_DISPLAY_LENGTH = 30  # characters of a link's host and path shown before it is cut with "…"
 
 TokenKind = Literal["text", "url", "mention", "topic"]
 
@@ -85,10 +88,13 @@ def tokenize(text: str) -> list[Token]:
     position = 0
     for match in URL_RE.finditer(text):
         url = match.group(0)
-        end = match.end()
+        # A Weibo chain may follow a link with no space between: `...a.cn/x//@name: comment`.
+        chain = url.find(CHAIN_MARK, url.index("://") + 3)
+        if chain != -1:
+            url = url[:chain]
         while url and url[-1] in _URL_TRAILING:
             url = url[:-1]
-            end -= 1
+        end = match.start() + len(url)
         if len(url) <= len("https://"):
             continue
         tokens.extend(_inline_tokens(text[position : match.start()]))
@@ -129,9 +135,37 @@ def _link(href: str, inner: str, **attrs: str) -> str:
     return f'<a href="{escape(href)}"{extra}>{inner}</a>'
 
 
-def _token_html(token: Token, *, base_url: str, mentions: Collection[str] | None) -> str:
+def link_display(url: str) -> str:
+    """What a link in a post reads as: its host and path without the scheme or "www.", cut with "…".
+
+    The link itself goes through our short link (/s/<code>), but its text names the destination, as
+    Twitter's t.co links do and unlike the bare t.cn codes Weibo once showed: a code says nothing of
+    where a tap leads, and readers of a shopping feed decide whether to tap by the shop's name.
+    """
+    shown = url.split("://", 1)[-1]
+    if shown[:4].lower() == "www.":
+        shown = shown[4:]
+    if len(shown) > LINK_DISPLAY_LENGTH:
+        shown = shown[: LINK_DISPLAY_LENGTH - 1] + "…"
+    return shown
+
+
+def _token_html(
+    token: Token, *, base_url: str, mentions: Collection[str] | None, short_links: Mapping[str, str]
+) -> str:
     if token.kind == "url":
-        return _link(token.value, escape(token.value), rel="nofollow noopener noreferrer", target="_blank")
+        code = short_links.get(token.value)
+        if code is None:
+            return _link(
+                token.value, escape(token.value), rel="nofollow noopener noreferrer", target="_blank"
+            )
+        return _link(
+            f"{base_url}/s/{code}",
+            escape(link_display(token.value)),
+            title=token.value,
+            rel="nofollow noopener noreferrer",
+            target="_blank",
+        )
     if token.kind == "mention":
         if mentions is not None and token.value.casefold() not in mentions:
             return escape(token.raw)
@@ -144,13 +178,22 @@ def _token_html(token: Token, *, base_url: str, mentions: Collection[str] | None
     return escape(token.raw).replace("\n", "<br />")
 
 
-def render_html(text: str, *, base_url: str = "", mentions: Collection[str] | None = None) -> str:
+def render_html(
+    text: str,
+    *,
+    base_url: str = "",
+    mentions: Collection[str] | None = None,
+    short_links: Mapping[str, str] | None = None,
+) -> str:
     """The post as HTML paragraphs, with links, mentions and topics linkified.
 
     `mentions`, when given, limits linking to those usernames (the ones that exist, matched without
-    regard to case); `base_url` is put
-    before the paths of mention and topic links (empty for pages of this site, the site URL for the API).
+    regard to case); `base_url` is put before the paths of mention, topic and short links (empty for
+    pages of this site, the site URL for the API). `short_links` maps a URL of the text to the code of
+    the post's short link for it: such a URL links to /s/<code> and reads as `link_display` shows it;
+    any other URL links to itself.
     """
+    codes = short_links or {}
     known = {name.casefold() for name in mentions} if mentions is not None else None
     normalised = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not normalised:
@@ -159,7 +202,8 @@ def render_html(text: str, *, base_url: str = "", mentions: Collection[str] | No
     rendered = []
     for paragraph in paragraphs:
         inner = "".join(
-            _token_html(token, base_url=base_url, mentions=known) for token in tokenize(paragraph)
+            _token_html(token, base_url=base_url, mentions=known, short_links=codes)
+            for token in tokenize(paragraph)
         )
         rendered.append(f"<p>{inner}</p>")
     return "".join(rendered)

@@ -23,6 +23,7 @@ from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_
 from weituan.microblog.services.interactions import comment_create, like_add, like_remove
 from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
+from weituan.tracking.facade import visitor_id_of
 from weituan.web.responses import error_text, is_htmx, safe_next, service_error_response
 from weituan.web.views import home_page
 
@@ -169,7 +170,7 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def like(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
-        like_add(user=request.user, post_id=post_id)
+        like_add(user=request.user, post_id=post_id, visitor_id=visitor_id_of(request))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Liked."), reverse("microblog:post", args=[post_id]))
@@ -189,7 +190,12 @@ def unlike(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def repost(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
-        repost_create(reposter=request.user, post_id=post_id, comment=request.POST.get("comment", ""))
+        repost_create(
+            reposter=request.user,
+            post_id=post_id,
+            comment=request.POST.get("comment", ""),
+            visitor_id=visitor_id_of(request),
+        )
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Reposted."), reverse("microblog:post", args=[post_id]))
@@ -208,6 +214,7 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
             post_id=post_id,
             text=request.POST.get("text", ""),
             reply_to_comment_id=int(reply_to) if reply_to.isdigit() else None,
+            visitor_id=visitor_id_of(request),
         )
         if is_htmx(request) and request.POST.get("render") == "comments":
             threads = _comments_with_replies(request.user, post_id, None)

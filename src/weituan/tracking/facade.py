@@ -22,6 +22,7 @@ from weituan.tracking.models import ShortLink
 from weituan.tracking.queries import FirstTouch, VisitSession
 from weituan.tracking.rows import EventName, event_row
 from weituan.tracking.services import links as link_services
+from weituan.tracking.services import outbound_links
 from weituan.tracking.services.outbox import outbox_event_write, outbox_move
 from weituan.tracking.visitors import VISITOR_COOKIE
 
@@ -38,6 +39,10 @@ __all__ = [
     "events_flush",
     "first_touch_of",
     "impressions_record",
+    "outbound_links_create",
+    "outbound_links_of",
+    "outbound_links_statement",
+    "outbound_targets",
     "sessions_between",
     "short_link_for_outbound",
     "short_link_for_share",
@@ -116,6 +121,13 @@ def short_link_for_outbound(*, post_id: int, url: str, sharer_id: int | None = N
         post_id=post_id,
     )
     return _info(row)
+
+
+# The links of every outbound URL in a post, made in bulk as the post is written (see `outbound_links`).
+outbound_targets = outbound_links.outbound_targets
+outbound_links_create = outbound_links.outbound_links_create
+outbound_links_statement = outbound_links.outbound_links_statement
+outbound_links_of = outbound_links.outbound_links_of
 
 
 def event_emit(

@@ -3,6 +3,7 @@ refusals come in the API's shape, and whatever it must not answer goes to Django
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -154,6 +155,9 @@ def test_the_answer_is_the_status_a_read_of_it_gives(
     for key in ("id", "uri", "url", "created_at"):
         expected[key] = made[key]
     expected["account"]["statuses_count"] = made["account"]["statuses_count"]
+    # Each post's URLs have short links of their own.
+    for status in (made, expected):
+        status["content"] = re.sub(r"/s/[A-Za-z0-9]+", "/s/<code>", status["content"])
     assert made == expected
 
 

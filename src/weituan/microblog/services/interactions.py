@@ -8,6 +8,7 @@ from django.db.models import F
 
 from weituan.core.errors import NotFound, ValidationFailed
 from weituan.microblog.models import Like, NotificationKind, Post, PostKind
+from weituan.microblog.services.events import post_event_record
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.services.post_content import (
     length_check,
@@ -15,7 +16,9 @@ from weituan.microblog.services.post_content import (
     mentions_record,
     target_for_write,
 )
+from weituan.microblog.services.post_links import post_links_make
 from weituan.microblog.services.posts import post_delete
+from weituan.tracking.facade import EventName
 
 
 def comment_create(
@@ -25,6 +28,7 @@ def comment_create(
     text: str,
     reply_to_comment_id: int | None = None,
     media_ids: Sequence[int] = (),
+    visitor_id: str = "",
 ) -> Post:
     """Comment on a post, or reply to one of its comments.
 
@@ -33,6 +37,8 @@ def comment_create(
     `post_id` is itself a comment (Mastodon's in_reply_to_id), this is a reply to that comment.
     The post's author is notified (kind comment), and so is the top comment's author for a reply.
     Counters: the post's `comments_count` counts comments and replies, a top comment's its replies.
+    The URLs in the comment get their short links, and a `comment` event on the post is recorded after
+    the commit (with `visitor_id`, the browser's, when there is one).
     """
     text = text.strip()
     with transaction.atomic():
@@ -71,6 +77,7 @@ def comment_create(
             reply_to=top,
         )
         media_attach(post=comment, owner_id=author.pk, media_ids=media_ids)
+        post_links_make(comment)
         # The post is older than any of its comments: bump in id order so concurrent writers agree.
         for counted_id in [post.id] + ([top.id] if top is not None else []):
             bumped = Post.objects.filter(id=counted_id, deleted_at__isnull=True).update(
@@ -97,6 +104,13 @@ def comment_create(
             extra_user_ids=[replied_user_id] if replied_user_id is not None else [],
             already_notified=notified,
         )
+        post_event_record(
+            event=EventName.COMMENT,
+            user_id=author.pk,
+            post=post,
+            visitor_id=visitor_id,
+            props={"comment_id": comment.id},
+        )
     return comment
 
 
@@ -108,11 +122,12 @@ def comment_delete(*, actor: Any, comment_id: int) -> Post:
     return post_delete(actor=actor, post_id=comment.id)
 
 
-def like_add(*, user: Any, post_id: int) -> bool:
+def like_add(*, user: Any, post_id: int, visitor_id: str = "") -> bool:
     """Like a post; True when this is a new like, False when it was already liked (idempotent).
 
     The unique (user, post) row is the guard: a racing second like fails its insert and changes nothing,
-    so `likes_count` moves by exactly one per like row.
+    so `likes_count` moves by exactly one per like row, and a `like` event is recorded (after the
+    commit, with `visitor_id` when a browser is at hand) once per like row.
     """
     with transaction.atomic():
         post = target_for_write(user, post_id)
@@ -125,6 +140,7 @@ def like_add(*, user: Any, post_id: int) -> bool:
         notification_create(
             recipient_id=post.author_id, actor_id=user.pk, kind=NotificationKind.LIKE, post_id=post.id
         )
+        post_event_record(event=EventName.LIKE, user_id=user.pk, post=post, visitor_id=visitor_id)
     return True
 
 

@@ -254,21 +254,25 @@ def _topic_parts_sql(index: int, after: list[str]) -> str:
     )
 
 
-def _post_publish_sql(task_sql: str, index_sql: str, topic_count: int) -> str:
+def _post_publish_sql(task_sql: str, index_sql: str, topic_count: int, links_sql: str) -> str:
     parts = [
         f"p AS ({_post_insert_sql()} RETURNING 1)",
         f"q AS ({task_sql} RETURNING 1)",
         f"d AS ({index_sql} RETURNING 1)",
         f"s AS ({_stats_upsert_sql()})",
     ]
+    if links_sql:
+        parts.append(f"o AS ({links_sql} RETURNING 1)")
     # The first topic's row waits for every other row of the post (a statement's parts run in no set
     # order otherwise): a popular topic's row is locked by each post until its commit.
     after = ["p", "q", "d", "s"]
     for index in range(topic_count):
         parts.append(_topic_parts_sql(index, after))
         after = [f"c{index}"]
-    sources = ", ".join(["s", *(f"t{index}" for index in range(topic_count))])
-    return "WITH " + ", ".join(parts) + f" SELECT * FROM {sources}"  # noqa: S608
+    sources = ["s", *(f"t{index}" for index in range(topic_count))]
+    if links_sql:
+        sources.append("(SELECT count(*) AS made FROM o) AS links")  # the last column: links inserted
+    return "WITH " + ", ".join(parts) + f" SELECT * FROM {', '.join(sources)}"  # noqa: S608
 
 
 def post_publish_statement(
@@ -277,12 +281,15 @@ def post_publish_statement(
     task: tuple[str, list[Any]],
     index: tuple[str, list[Any]],
     topics: list[tuple[str, str]],
-) -> tuple[AccountCounts, list[Topic]]:
+    links: tuple[str, list[Any]] | None = None,
+) -> tuple[AccountCounts, list[Topic], int]:
     """Publish an original post in one statement (PostgreSQL): the post row, its fan-out task's row
     (`task`: the INSERT and its parameters), its search row (`index`, likewise), the author's counters
-    (the row made on a first post) and, for each of `topics` ((key, display) in key order), the post's
-    link to the topic (made when new) and the use counted in this connection's share of its counter.
-    Returns the author's counters as the post left them and the topics' rows.
+    (the row made on a first post), the short links of its URLs (`links`: their INSERT, which skips a
+    row it cannot write, and its parameters) and, for each of `topics` ((key, display) in key order),
+    the post's link to the topic (made when new) and the use counted in this connection's share of its
+    counter. Returns the author's counters as the post left them, the topics' rows and how many short
+    links were inserted.
 
     One statement is one round trip and, outside a transaction, its own transaction: the post and its
     task commit together, or neither does. The rows are locked in the order every post write takes
@@ -293,12 +300,14 @@ def post_publish_statement(
     moment = post.created_at
     task_sql, task_params = task
     index_sql, index_params = index
-    key = f"post_publish:{len(topics)}:{task_sql}:{index_sql}"
-    sql = _statement(key, lambda: _post_publish_sql(task_sql, index_sql, len(topics)))
+    links_sql, links_params = links if links is not None else ("", [])
+    key = f"post_publish:{len(topics)}:{task_sql}:{index_sql}:{links_sql}"
+    sql = _statement(key, lambda: _post_publish_sql(task_sql, index_sql, len(topics), links_sql))
     params = post_values(post)
     params += task_params
     params += index_params
     params += [post.author_id, moment]
+    params += links_params
     for name, display in topics:
         params += [name, name, display, moment, post.id, post.author_id, moment, moment]
     rows = fetch_rows(sql, params)
@@ -318,4 +327,4 @@ def post_publish_statement(
     if columns is None:
         columns = _TOPIC_COLUMNS[connection.vendor] = ModelColumns(Topic, "t")
     built = [columns.build(row, 4 + index * columns.width) for index in range(len(topics))]
-    return counts, built
+    return counts, built, int(row[-1]) if links_sql else 0

@@ -20,6 +20,7 @@ from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.models import IdempotencyRecord
 from weituan.microblog.models import NotificationKind, Post, PostKind, Topic, Visibility
 from weituan.microblog.search.facade import post_index_new, post_index_new_statement, post_unindex
+from weituan.microblog.services.events import post_event_record
 from weituan.microblog.services.notifications import notification_create, notifications_for_post_delete
 from weituan.microblog.services.post_content import (
     length_check,
@@ -31,6 +32,7 @@ from weituan.microblog.services.post_content import (
     topics_release,
     visibility_check,
 )
+from weituan.microblog.services.post_links import post_links_make, post_links_statement, post_links_written
 from weituan.microblog.services.post_rows import (
     author_posts_bump,
     post_insert,
@@ -40,6 +42,7 @@ from weituan.microblog.services.post_rows import (
 from weituan.microblog.stats import AccountCounts, account_counts, account_stats_bump
 from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
 from weituan.microblog.timelines.facade import post_distribute, post_distribute_row, post_withdraw
+from weituan.tracking.facade import EventName
 
 PLAIN_REPOST_TEXT = "转发微博"  # what Weibo shows for a forward of an original without a comment
 
@@ -93,9 +96,10 @@ def post_publish(
 
     One transaction: the post row, its images, mentions (and their notifications), the author's
     counters, the fan-out task (in the same transaction with the database task backend, else right
-    after the commit), the search index, and last the topics (created on first use, counted). Without
-    mentions or images that is a handful of statements, the SQL written out (`post_rows`); on PostgreSQL
-    with the database task backend, one statement (`post_publish_statement`).
+    after the commit), the search index, the short links of its URLs (one insert; none without a URL)
+    and last the topics (created on first use, counted). Without mentions or images that is a handful
+    of statements, the SQL written out (`post_rows`); on PostgreSQL with the database task backend, one
+    statement (`post_publish_statement`).
     """
     text = text.strip()
     length_check(text, allow_empty=bool(media_ids))
@@ -130,6 +134,7 @@ def post_publish(
             counts = account_counts([author.pk])[author.pk]
         post_distribute(post_id=post.id)
         post_index_new(post=post)
+        post_links_make(post)
         # Last: the row a topic's use is counted on stays locked until the commit (on SQLite the topic's
         # own row; on PostgreSQL this connection's share of its counter).
         topics = _topics_record(post=post, text=text, moment=now)
@@ -147,10 +152,17 @@ def _publish_in_one_statement(post: Post) -> PublishedPost | None:
     if index is None or task is None:
         return None
     names = {topic_key(name)[:100]: name[:100] for name in extract_topics(post.text)}
-    counts, topics = post_publish_statement(
-        post, task=(task.sql, task.params), index=index, topics=sorted(names.items())
+    links = post_links_statement(post)
+    counts, topics, inserted = post_publish_statement(
+        post,
+        task=(task.sql, task.params),
+        index=index,
+        topics=sorted(names.items()),
+        links=(links.sql, links.params) if links is not None else None,
     )
     task.written()
+    if links is not None:
+        post_links_written(post, links, inserted=inserted)
     return PublishedPost(post=post, author_counts=counts, topics=topics)
 
 
@@ -205,6 +217,7 @@ def repost_create(
     comment: str = "",
     visibility: str = Visibility.PUBLIC,
     reuse_plain: bool = False,
+    visitor_id: str = "",
 ) -> Post:
     """Forward a post, with an optional comment. A repost of a repost becomes a deeper hop of the same tree.
 
@@ -216,6 +229,10 @@ def repost_create(
 
     With `reuse_plain`, an existing plain repost of the same post by the same user is returned instead
     of a second one (Mastodon's reblog is idempotent).
+
+    The URLs in the repost's text (its comment and the chain it carries) get short links of its own, and
+    a `repost` event on the post forwarded is recorded after the commit (with `visitor_id`, the
+    browser's, when there is one); a reused repost records nothing.
     """
     comment = comment.strip()
     if comment:
@@ -285,6 +302,14 @@ def repost_create(
         topics_record(post=repost, text=comment)
         post_distribute(post_id=repost.id)
         post_index_new(post=repost)
+        post_links_make(repost)
+        post_event_record(
+            event=EventName.REPOST,
+            user_id=reposter.pk,
+            post=parent,
+            visitor_id=visitor_id,
+            props={"repost_id": repost.id, "root_id": root_id, "depth": repost.depth},
+        )
     return repost
 
 

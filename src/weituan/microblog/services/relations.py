@@ -19,6 +19,7 @@ from weituan.accounts.services import user_profile_update
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.microblog.models import AccountStats, Block, Follow, FollowRequest, Mute, NotificationKind
 from weituan.microblog.queries.relations import is_blocked_between, is_following, pending_requester_ids
+from weituan.microblog.services.events import follow_event_record
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.stats import account_stats_bump
 from weituan.microblog.timelines import facade as timelines
@@ -53,8 +54,9 @@ def _unfollow_locked(follower_id: int, followee_id: int) -> bool:
     return True
 
 
-def _follow_locked(follower_id: int, followee_id: int) -> bool:
-    """Make the follow row, fix both counters, notify and backfill; call holding `_lock_pair`."""
+def _follow_locked(follower_id: int, followee_id: int, visitor_id: str = "") -> bool:
+    """Make the follow row, fix both counters, notify, backfill and record the `follow` event (after the
+    commit); call holding `_lock_pair`."""
     try:
         with transaction.atomic():
             Follow.objects.create(follower_id=follower_id, followee_id=followee_id)
@@ -64,17 +66,20 @@ def _follow_locked(follower_id: int, followee_id: int) -> bool:
     account_stats_bump(user_id=followee_id, followers=1)
     notification_create(recipient_id=followee_id, actor_id=follower_id, kind=NotificationKind.FOLLOW)
     timelines.follow_added(follower_id=follower_id, followee_id=followee_id)
+    follow_event_record(follower_id=follower_id, followee_id=followee_id, visitor_id=visitor_id)
     return True
 
 
-def follow_create(*, follower: Any, followee_id: int) -> bool:
+def follow_create(*, follower: Any, followee_id: int, visitor_id: str = "") -> bool:
     """`follower` follows `followee_id`; True when a new follow (or follow request) was made, False when
     it already existed.
 
     Refused for oneself (`cannot_follow_self`), an unknown account (`not_found`) and a block either way
     (`blocked`); a refusal changes nothing. The followee is notified, and their recent posts enter the
     follower's home timeline. A locked followee gets a follow request instead (and a `follow_request`
-    notification); nothing of theirs reaches the follower until they authorize it.
+    notification); nothing of theirs reaches the follower until they authorize it. A new follow records
+    a `follow` event after the commit (with `visitor_id`, the browser's, when there is one); a request
+    records it when it is authorized.
     """
     if follower.pk == followee_id:
         raise ValidationFailed("You cannot follow yourself", code="cannot_follow_self")
@@ -86,7 +91,7 @@ def follow_create(*, follower: Any, followee_id: int) -> bool:
         # Read under the lock: unlocking takes the same lock before it accepts what is pending, so a
         # request made here is either seen by it or was never made.
         if is_following(follower.pk, followee_id) or not user_is_locked(followee_id):
-            return _follow_locked(follower.pk, followee_id)
+            return _follow_locked(follower.pk, followee_id, visitor_id)
         try:
             with transaction.atomic():
                 FollowRequest.objects.create(requester_id=follower.pk, target_id=followee_id)

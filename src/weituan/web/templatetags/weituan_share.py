@@ -1,4 +1,4 @@
-"""Template tags of the share control on post cards that carry a deal."""
+"""Template tags of the share control on post cards."""
 
 from typing import Any
 
@@ -8,23 +8,19 @@ register = template.Library()
 
 
 @register.filter
-def post_deal_id(view: Any) -> int | None:
-    """The deal a post card carries: its own, or for a repost, the deal of the post at its root."""
-    deal_id = getattr(view.post, "deal_id", None)
-    if deal_id is None and getattr(view, "root", None) is not None:
-        deal_id = getattr(view.root.post, "deal_id", None)
-    return deal_id
+def shareable_by(view: Any, user: Any) -> bool:
+    """Whether `user` may ask for their own link to the post: signed in, the post live and not a
+    comment, and not someone else's followers-only post (those cannot be reposted either)."""
+    if user is None or not user.is_authenticated or view.is_deleted or view.post.kind == "comment":
+        return False
+    return bool(view.post.visibility != "private" or view.post.author_id == user.pk)
 
 
 @register.inclusion_tag("web/_share_control.html", takes_context=True)
 def share_control(context: template.Context, view: Any) -> dict[str, Any]:
-    """The "share link" button for a signed-in viewer on a live post that carries a deal.
+    """The "share link" button of a post card, for a viewer who may share the post.
 
     Drawing it writes nothing: the link is made when the button asks for it.
     """
     request = context.get("request")
-    user = getattr(request, "user", None)
-    shown = (
-        user is not None and user.is_authenticated and not view.is_deleted and post_deal_id(view) is not None
-    )
-    return {"shown": shown, "post_id": view.id}
+    return {"shown": shareable_by(view, getattr(request, "user", None)), "post_id": view.id}

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 
 from weituan.core.text import weighted_length as text_weighted_length
+from weituan.microblog.queries.post_links import post_short_links
 from weituan.microblog.text import render_html
 from weituan.web.deal_cards import deal_card_for
 
@@ -14,9 +15,14 @@ register = template.Library()
 
 
 @register.filter
-def post_html(text: str | None) -> SafeString:
-    """Post text escaped, with links, @mentions and #topics# linkified (render_html builds every tag)."""
-    return mark_safe(render_html(text or ""))  # noqa: S308 - render_html escapes every piece of the text
+def post_html(text: str | None, post_id: int | None = None) -> SafeString:
+    """Post text escaped, with links, @mentions and #topics# linkified (render_html builds every tag).
+
+    Given the post's id (`{{ post.text|post_html:post.id }}`), its URLs link to their short links.
+    """
+    text = text or ""
+    links = dict(post_short_links(int(post_id), text)) if post_id else None
+    return mark_safe(render_html(text, short_links=links))  # noqa: S308 - render_html escapes every piece
 
 
 @register.filter

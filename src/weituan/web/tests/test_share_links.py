@@ -1,4 +1,4 @@
-"""The share control on deal posts: shown only where a deal is, made on request, one link per sharer and hop."""
+"""The share control on posts: made on request, one link per sharer and hop, leading to the deal or the post."""
 
 from datetime import timedelta
 from typing import Any
@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from weituan.core.testing import make_user
 from weituan.deals.services.deals import DealInput, deal_create, deal_publish
+from weituan.microblog.services.interactions import comment_create
 from weituan.microblog.services.posts import post_create, repost_create
+from weituan.microblog.services.relations import follow_create
 from weituan.tracking.models import ShortLink
 
 HTMX = {"HX-Request": "true"}
@@ -76,16 +78,42 @@ def test_each_repost_hop_gets_its_own_link_made_only_on_request(merchant: Any, s
 
 
 @pytest.mark.django_db
-def test_posts_without_a_deal_and_anonymous_viewers_get_no_link(merchant: Any, shopper: Any) -> None:
+def test_any_post_can_be_shared_and_its_link_leads_to_the_post(merchant: Any, shopper: Any) -> None:
     plain = post_create(author=merchant, text="今天店休")
-    page = _client(shopper).get(f"/@{merchant.username}")
-    assert "/share" not in page.content.decode()
-    assert _client(shopper).get(f"/p/{plain.id}/share", headers=HTMX).status_code == 404
+    page = _client(shopper).get(f"/@{merchant.username}").content.decode()
+    assert f'hx-get="/p/{plain.id}/share"' in page and f'id="share-slot-{plain.id}"' in page
+    answer = _client(shopper).get(f"/p/{plain.id}/share", headers=HTMX)
+    assert answer.status_code == 200
+    link = ShortLink.objects.get()
+    assert (link.sharer_id, link.post_id, link.hop_depth, link.deal_id, link.target_url) == (
+        shopper.id,
+        plain.id,
+        0,
+        None,
+        f"http://testserver/p/{plain.id}",
+    )
+    assert f'value="http://testserver/s/{link.code}"' in answer.content.decode()
+    full = _client(shopper).get(f"/p/{plain.id}/share")
+    assert f'href="/p/{plain.id}"' in full.content.decode()
+
+
+@pytest.mark.django_db
+def test_anonymous_viewers_and_posts_that_cannot_be_shared_get_no_link(
+    merchant: Any, shopper: Any, outsider: Any
+) -> None:
     _, post_id = _deal_post(merchant)
+    private = post_create(author=merchant, text="粉丝专享", visibility="private")
     anonymous = Client().get(f"/p/{post_id}/share")
     assert anonymous.status_code == 302 and "/accounts/login" in anonymous["Location"]
     assert Client().get(f"/@{merchant.username}").content.decode().count("/share") == 0
     assert _client(shopper).get("/p/999999999/share", headers=HTMX).status_code == 404
+    assert _client(shopper).get(f"/p/{private.id}/share", headers=HTMX).status_code == 404
+    comment = comment_create(author=shopper, post_id=post_id, text="好")
+    assert _client(shopper).get(f"/p/{comment.id}/share", headers=HTMX).status_code == 404
+    # Someone else's followers-only post offers no share control, even to a follower.
+    follow_create(follower=outsider, followee_id=merchant.pk)
+    follower_page = _client(outsider).get(f"/@{merchant.username}").content.decode()
+    assert f"/p/{private.id}/share" not in follower_page and f"/p/{post_id}/share" in follower_page
     assert ShortLink.objects.count() == 0
 
 
