@@ -25,6 +25,7 @@ from weituan.microblog.services.relations import (
 )
 from weituan.microblog.stats import account_counts
 from weituan.microblog.timelines.queries import user_timeline_ids
+from weituan.tracking import facade as tracking
 from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import is_htmx, query_id, safe_next, service_error_response
 from weituan.web.views import PAGE_SIZE, more_url
@@ -108,31 +109,32 @@ def following(request: HttpRequest, username: str) -> HttpResponse:
     return _people(request, username, followers=False)
 
 
-def _follow(viewer: Any, person_id: int) -> object:
-    return follow_create(follower=viewer, followee_id=person_id)
+def _follow(viewer: Any, person_id: int, visitor_id: str) -> object:
+    return follow_create(follower=viewer, followee_id=person_id, visitor_id=visitor_id)
 
 
-def _unfollow(viewer: Any, person_id: int) -> object:
+def _unfollow(viewer: Any, person_id: int, visitor_id: str) -> object:
     return follow_delete(follower=viewer, followee_id=person_id)
 
 
-def _block(viewer: Any, person_id: int) -> object:
+def _block(viewer: Any, person_id: int, visitor_id: str) -> object:
     return block_create(blocker=viewer, blocked_id=person_id)
 
 
-def _unblock(viewer: Any, person_id: int) -> object:
+def _unblock(viewer: Any, person_id: int, visitor_id: str) -> object:
     return block_delete(blocker=viewer, blocked_id=person_id)
 
 
-def _mute(viewer: Any, person_id: int) -> object:
+def _mute(viewer: Any, person_id: int, visitor_id: str) -> object:
     return mute_create(muter=viewer, muted_id=person_id)
 
 
-def _unmute(viewer: Any, person_id: int) -> object:
+def _unmute(viewer: Any, person_id: int, visitor_id: str) -> object:
     return mute_delete(muter=viewer, muted_id=person_id)
 
 
-RELATION_ACTIONS: dict[str, Callable[[Any, int], object]] = {
+# Each takes the viewer, the account and the viewer's visitor id (a follow's event carries it).
+RELATION_ACTIONS: dict[str, Callable[[Any, int, str], object]] = {
     "follow": _follow,
     "unfollow": _unfollow,
     "block": _block,
@@ -164,7 +166,7 @@ def relation_change(request: HttpRequest, username: str) -> HttpResponse:
         action = RELATION_ACTIONS.get(request.POST.get("action", ""))
         if action is None:
             raise ValidationFailed("Unknown action", code="invalid_action")
-        action(request.user, person.pk)
+        action(request.user, person.pk, tracking.visitor_id_of(request))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page_url)
     relation = _relation(request.user, person)

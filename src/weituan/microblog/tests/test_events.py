@@ -177,3 +177,17 @@ def test_a_deal_viewed_on_its_page_and_over_the_api_is_recorded_each_time(
         {"event": "deal_view", "user_id": shopper.pk, "visitor_id": f"u:{shopper.pk}", "deal_id": deal.id,
          "url": f"http://testserver/api/v1/deals/{deal.id}"},
     ]  # fmt: skip
+
+
+def test_a_follow_from_a_profile_page_carries_the_visitor_cookie(
+    shopper: Any, merchant: Any, run_on_commit: Any
+) -> None:
+    client = Client()
+    client.force_login(shopper)
+    client.cookies["wt_vid"] = "visitor-0000-bbbb"
+    with run_on_commit():
+        followed = client.post(f"/@{merchant.username}/relation", {"action": "follow"})
+    assert followed.status_code == 302
+    assert [(row["event"], row["user_id"], row["visitor_id"], row["props"]) for row in server_events()] == [
+        ("follow", shopper.pk, "visitor-0000-bbbb", {"followee_id": merchant.pk})
+    ]
