@@ -1,5 +1,9 @@
-"""What other apps may know of deals: the live deal card, as a plain dataclass and as HTML."""
+"""What other apps may know of deals: the live deal card, as a plain dataclass and as HTML, and the
+fixed facts of a deal for a link preview."""
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,3 +80,57 @@ def deal_card_html(deal_id: int) -> str:
     if card is None:
         return ""
     return render_to_string("deals/_card.html", {"card": card})
+
+
+@dataclass(frozen=True)
+class DealPreview:
+    """What a link preview of a deal shows. A deal's title, prices, images and merchant are fixed when it
+    is created (nothing edits them), so a preview never goes stale and is kept per process."""
+
+    deal_id: int
+    title: str
+    description: str  # the price and the discount, the same in every language
+    merchant: str
+    image: str | None
+    path: str  # the deal page, e.g. /deals/42
+
+
+_PREVIEWS: "OrderedDict[int, DealPreview | None]" = OrderedDict()
+_PREVIEWS_LOCK = threading.Lock()
+PREVIEWS_KEPT = 5_000
+
+
+def deal_previews(deal_ids: Iterable[int]) -> dict[int, DealPreview]:
+    """The previews of the published deals among `deal_ids` (drafts and missing deals left out); the ones
+    not kept yet are read in one query."""
+    wanted = set(deal_ids)
+    found: dict[int, DealPreview] = {}
+    with _PREVIEWS_LOCK:
+        for deal_id in list(wanted):
+            if deal_id in _PREVIEWS:
+                preview = _PREVIEWS[deal_id]
+                wanted.discard(deal_id)
+                if preview is not None:
+                    found[deal_id] = preview
+    if not wanted:
+        return found
+    read: dict[int, DealPreview | None] = dict.fromkeys(wanted)
+    for deal in Deal.objects.select_related("merchant").filter(id__in=wanted).exclude(state=DealState.DRAFT):
+        price, listed = Money(deal.deal_price, deal.currency), Money(deal.list_price, deal.currency)
+        discount = discount_percent(list_price=deal.list_price, deal_price=deal.deal_price)
+        read[deal.id] = DealPreview(
+            deal_id=deal.id,
+            title=deal.title,
+            description=f"{price.format()} · {listed.format()} · -{discount}%",
+            merchant=deal.merchant.username,
+            image=deal.images[0] if deal.images else None,
+            path=reverse("deals:deal", args=[deal.id]),
+        )
+    with _PREVIEWS_LOCK:
+        for deal_id, preview in read.items():
+            if preview is not None:  # a draft may be published later: not kept
+                _PREVIEWS[deal_id] = preview
+                found[deal_id] = preview
+        while len(_PREVIEWS) > PREVIEWS_KEPT:
+            _PREVIEWS.popitem(last=False)
+    return found

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from django.http import HttpRequest
 
+from weituan.deals.facade import deal_previews
 from weituan.mastodon.serializers_accounts import absolute_url, account_json, mastodon_datetime
 from weituan.microblog.models import MediaAttachment, Notification, PostKind
 from weituan.microblog.queries.notifications import mastodon_type
@@ -128,6 +129,46 @@ def _short_links_preload(views: Sequence[PostView]) -> None:
     post_short_links_preload((view.id, view.post.text) for view in shown)
 
 
+def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
+    """The PreviewCard of the deal a post carries (a deal post, or a repost of one): what clients show
+    under the status, a link to the deal page with its title, price and picture."""
+    preview = deal_previews([deal_id]).get(deal_id)
+    if preview is None:
+        return None
+    image = preview.image
+    if image and image.startswith("/"):
+        image = base + image
+    return {
+        "url": base + preview.path,
+        "title": preview.title,
+        "description": preview.description,
+        "type": "link",
+        "author_name": f"@{preview.merchant}",
+        "author_url": f"{base}/@{quote(preview.merchant)}",
+        "authors": [],
+        "provider_name": "Weituan",
+        "provider_url": base,
+        "html": "",
+        "width": 0,
+        "height": 0,
+        "image": image,
+        "image_description": "",
+        "embed_url": "",
+        "blurhash": None,
+        "published_at": None,
+    }
+
+
+def _deal_previews_preload(views: Sequence[PostView]) -> None:
+    """The deal previews of these posts and the posts they show, in one query."""
+    shown = [
+        *views,
+        *(view.root for view in views if view.root),
+        *(view.parent for view in views if view.parent),
+    ]
+    deal_previews({view.post.deal_id for view in shown if view.post.deal_id})
+
+
 def _account(view: PostView, request: HttpRequest | None) -> dict[str, Any]:
     """The author's Account entity, built once per request however many of their posts are shown."""
     if request is None:
@@ -212,7 +253,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "reblog": nested,
         "quote": quote_entity,
         "poll": None,
-        "card": None,
+        "card": _deal_card(post.deal_id, base) if post.deal_id else None,
         "language": post.language or None,
         "text": None,
         "favourited": view.liked_by_viewer,
@@ -233,6 +274,7 @@ def status_json(view: PostView, request: HttpRequest | None = None) -> dict[str,
 def statuses_json(views: Sequence[PostView], request: HttpRequest | None = None) -> list[dict[str, Any]]:
     """Status entities for hydrated posts, in order."""
     _short_links_preload(views)
+    _deal_previews_preload(views)
     return [_status(view, level=0, request=request) for view in views]
 
 
@@ -295,6 +337,7 @@ def timeline_statuses_json(
     if missing:
         views = posts_hydrate_rows(rows, sorted(missing), None, only=missing)
         _short_links_preload(views)
+        _deal_previews_preload(views)
         fresh = {view.id: _status(view, level=0, request=request) for view in views}
         rendered.update(fresh)
         with _RENDERED_LOCK:
