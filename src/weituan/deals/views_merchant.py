@@ -8,6 +8,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from weituan.core.errors import ServiceError
@@ -18,6 +21,7 @@ from weituan.deals.forms import DealForm
 from weituan.deals.services.deals import deal_create, deal_publish
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
+from weituan.web.responses import error_text
 
 
 def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -99,9 +103,9 @@ def redeem(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             result = voucher_redeem(code=request.POST.get("code", ""), by=request.user)
-            messages.success(request, f"Redeemed: {result.deal.title}")
+            messages.success(request, _("Redeemed: %(title)s") % {"title": result.deal.title})
         except ServiceError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, refusal_text(exc))
     return render(
         request,
         "deals/merchant_redeem.html",
@@ -109,14 +113,43 @@ def redeem(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _local_time(iso: str, pattern: str) -> str:
+    moment = parse_datetime(iso)
+    return f"{timezone.localtime(moment):{pattern}}" if moment is not None else iso
+
+
+def refusal_text(error: ServiceError) -> str:
+    """A refusal of the merchant pages in the page's language, with its facts (when and by whom a voucher
+    was redeemed, what a payout holds back)."""
+    details = error.details
+    if error.code == "already_redeemed":
+        return _("Already redeemed on %(when)s by @%(who)s") % {
+            "when": _local_time(str(details["redeemed_at"]), "%Y-%m-%d %H:%M"),
+            "who": details["redeemed_by"],
+        }
+    if error.code == "voucher_expired" and "expires_at" in details:
+        return _("This voucher expired on %(day)s") % {
+            "day": _local_time(str(details["expires_at"]), "%Y-%m-%d")
+        }
+    if error.code == "voucher_refunded":
+        return _("This voucher was refunded")
+    if error.code == "nothing_to_pay_out":
+        if details.get("held"):
+            return _("Nothing to pay out yet: %(held)s waits until refunds of it are no longer possible") % {
+                "held": details["held"]
+            }
+        return _("Nothing to pay out")
+    return error_text(error)
+
+
 @merchant_required
 def payouts(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             paid = merchant_payout(merchant=request.user)
-            messages.success(request, f"Paid out {Money(paid, 'CNY')}")
+            messages.success(request, _("Paid out %(amount)s") % {"amount": Money(paid, "CNY")})
         except ServiceError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, refusal_text(exc))
         return redirect("deals:merchant_payouts")
     payable = merchant_payable(merchant=request.user)
     return render(

@@ -86,7 +86,9 @@ def voucher_redeem(*, code: str, by: Any) -> Voucher:
     if voucher.state == VoucherState.REFUNDED:
         raise Conflict("This voucher was refunded", code="voucher_refunded")
     raise Conflict(
-        f"This voucher expired on {timezone.localtime(voucher.expires_at):%Y-%m-%d}", code="voucher_expired"
+        f"This voucher expired on {timezone.localtime(voucher.expires_at):%Y-%m-%d}",
+        code="voucher_expired",
+        expires_at=voucher.expires_at.isoformat(),
     )
 
 

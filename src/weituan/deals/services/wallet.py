@@ -101,10 +101,11 @@ def merchant_payout(*, merchant: Any, currency: str = "CNY") -> int:
         held = refundable_share(merchant_id=merchant.id, currency=currency)
         amount = balance - held
         if amount <= 0:
+            waiting = Money(min(held, balance), currency) if held > 0 and balance > 0 else None
             message = "Nothing to pay out"
-            if held > 0 and balance > 0:
-                message += f": {Money(min(held, balance), currency)} waits until refunds of it are no longer possible"
-            raise ValidationFailed(message, code="nothing_to_pay_out")
+            if waiting is not None:
+                message += f": {waiting} waits until refunds of it are no longer possible"
+            raise ValidationFailed(message, code="nothing_to_pay_out", held=str(waiting) if waiting else "")
         ledger.posting_write(
             kind="payout",
             key=f"payout:{merchant.id}:{uuid.uuid4().hex}",

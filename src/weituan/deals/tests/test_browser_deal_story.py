@@ -198,7 +198,7 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         redeem.locator("[name=code]").fill(displayed)
         redeem.locator("button[type=submit]").click()
         expect(merchant_page.locator("#messages")).to_contain_text(
-            f"Already redeemed on {redeemed_at} by @dumpling_house"
+            f"该券已于 {redeemed_at} 由 @dumpling_house 核销"  # when and by whom, in the page's language
         )
         expect(merchant_page.locator("p.ok")).to_have_count(0)
         voucher.refresh_from_db()

@@ -80,7 +80,7 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
     seller.post("/merchant/redeem", {"code": code})
     assert Voucher.objects.get().state == VoucherState.REDEEMED
     again = seller.post("/merchant/redeem", {"code": code}, follow=True).content.decode()
-    assert f"by @{merchant.username}" in again
+    assert f"由 @{merchant.username} 核销" in again  # who redeemed it, in the page's language
     payouts = seller.get("/merchant/payouts").content.decode()
     assert "¥94.05" in payouts  # 9900 less the 5% fee
     seller.post("/merchant/payouts")

@@ -90,5 +90,5 @@ def test_the_payouts_page_shows_what_is_held(shopper, merchant, make_live_deal, 
     page = client.get("/merchant/payouts").content.decode()
     assert "¥0.00" in page and "¥94.05" in page
     refused = client.post("/merchant/payouts", follow=True).content.decode()
-    assert "¥94.05 waits until refunds of it are no longer possible" in refused
+    assert "暂无可结算金额：¥94.05 仍在退款期内" in refused  # the page's language, with what waits
     assert _merchant_balance(merchant) == SHARE
