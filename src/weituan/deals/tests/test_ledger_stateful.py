@@ -1,4 +1,5 @@
-"""Any interleaving of buys, team buys, cancels, tips, expiries, refunds and redemptions keeps the money right."""
+"""Any interleaving of buys, team buys, cancels, tips, expiries, refunds, redemptions and payouts keeps the
+money right, under each refund policy."""
 
 import contextlib
 import itertools
@@ -17,18 +18,21 @@ from weituan.deals.models import Deal, DealState, Order, OrderState, Team, TeamS
 from weituan.deals.models.deals import ENDED_STATES
 from weituan.deals.models.orders import STOCK_STATES
 from weituan.deals.queries import ledger_report, wallet_of
+from weituan.deals.services import ledger
 from weituan.deals.services.deals import deal_end, deal_tip_check
 from weituan.deals.services.orders import order_cancel, order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.teams import team_expire
 from weituan.deals.services.vouchers import voucher_redeem, vouchers_expire_due
-from weituan.deals.services.wallet import wallet_top_up
+from weituan.deals.services.wallet import merchant_payout, wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 
 _names = itertools.count()
 
 
 class DealMachine(RuleBasedStateMachine):
+    refund_policy = "anytime"
+
     def __init__(self) -> None:
         super().__init__()
         run = next(_names)
@@ -45,7 +49,8 @@ class DealMachine(RuleBasedStateMachine):
             deal_price=4_999,
             team_price=3_333,
             team_size=2,
-            refund_policy="anytime",
+            refund_policy=self.refund_policy,
+            refund_window_days=1,
         )
 
     def _orders(self, *states: str) -> list[Order]:
@@ -109,6 +114,17 @@ class DealMachine(RuleBasedStateMachine):
     def vouchers_pass_their_date(self) -> None:
         vouchers_expire_due(now=timezone.now() + timedelta(days=365))
 
+    @rule()
+    def refund_window_closes(self) -> None:
+        Order.objects.filter(deal=self.deal, state=OrderState.CAPTURED).update(
+            captured_at=timezone.now() - timedelta(days=2)
+        )
+
+    @rule()
+    def payout(self) -> None:
+        with contextlib.suppress(ServiceError):
+            merchant_payout(merchant=self.merchant)
+
     @invariant()
     def ledger_sums_to_zero(self) -> None:
         report = ledger_report()
@@ -127,6 +143,11 @@ class DealMachine(RuleBasedStateMachine):
         assert deal.sold == taken + refunded
 
     @invariant()
+    def merchant_never_owes(self) -> None:
+        # A payout leaves what buyers may still take back, so no refund takes the balance below zero.
+        assert ledger.balance_of(ledger.merchant_account(self.merchant.id, "CNY")) >= 0
+
+    @invariant()
     def wallets_never_negative(self) -> None:
         for buyer in self.buyers:
             wallet = wallet_of(user=buyer)
@@ -141,13 +162,22 @@ class DealMachine(RuleBasedStateMachine):
             assert not self._orders(OrderState.CAPTURED, OrderState.REFUNDED)
 
 
+class WindowDealMachine(DealMachine):
+    refund_policy = "window"
+
+
+class ExpiryDealMachine(DealMachine):
+    refund_policy = "on_expiry"
+
+
 @pytest.mark.django_db
-def test_money_invariants_hold_for_any_interleaving():
+@pytest.mark.parametrize("machine", [DealMachine, WindowDealMachine, ExpiryDealMachine])
+def test_money_invariants_hold_for_any_interleaving(machine):
     run_state_machine_as_test(
-        DealMachine,
+        machine,
         settings=settings(
-            max_examples=15,
-            stateful_step_count=20,
+            max_examples=25,
+            stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
