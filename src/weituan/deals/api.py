@@ -70,7 +70,14 @@ def create_deal(request: HttpRequest, payload: DealIn, idempotency_key: Idempote
     def run() -> Response:
         fields = payload.dict()
         batches = tuple((batch["release_at"], batch["quantity"]) for batch in fields.pop("flash_batches"))
-        data = DealInput(**{**fields, "images": tuple(fields["images"]), "flash_batches": batches})
+        data = DealInput(
+            **{
+                **fields,
+                "images": tuple(fields["images"]),
+                "media_ids": tuple(fields["media_ids"]),
+                "flash_batches": batches,
+            }
+        )
         return 201, deal_body(deal_create(merchant=request_user(request), data=data))
 
     return _once(request, idempotency_key, payload.dict(), run)

@@ -9,7 +9,7 @@ from weituan.deals.services.deals import DealInput
 class DealForm(forms.Form):
     title = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea, required=False)
-    image_url = forms.URLField(required=False)
+    image = forms.ImageField(required=False, help_text="a picture of the deal (checked and resized)")
     currency = forms.CharField(max_length=3, initial="CNY")
     list_price = forms.IntegerField(min_value=1, help_text="minor units (fen)")
     deal_price = forms.IntegerField(min_value=1, help_text="minor units (fen)")
@@ -25,7 +25,8 @@ class DealForm(forms.Form):
     refund_policy = forms.ChoiceField(choices=RefundPolicy.choices, initial=RefundPolicy.WINDOW)
     refund_window_days = forms.IntegerField(min_value=0, initial=7)
 
-    def to_input(self) -> DealInput:
+    def to_input(self, media_ids: tuple[int, ...] = ()) -> DealInput:
+        """The deal as entered; the picture, once stored as an upload, comes as `media_ids`."""
         data = dict(self.cleaned_data)
-        image = data.pop("image_url")
-        return DealInput(**data, images=(image,) if image else ())
+        data.pop("image")
+        return DealInput(**data, media_ids=media_ids)

@@ -26,7 +26,11 @@ class FlashBatchIn(Schema):
 class DealIn(Schema):
     title: str = Field(min_length=1, max_length=120)
     description: str = ""
-    images: list[str] = []
+    images: list[str] = Field(default=[], description="pictures already on this site (paths or its URLs)")
+    media_ids: list[int] = Field(
+        default=[],
+        description="the merchant's pictures uploaded with POST /api/v2/media, shown after `images`",
+    )
     currency: str = "CNY"
     list_price: int = Field(ge=1)
     deal_price: int = Field(ge=1)

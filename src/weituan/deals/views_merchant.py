@@ -21,6 +21,7 @@ from weituan.deals.forms import DealForm
 from weituan.deals.services.deals import deal_create, deal_publish
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
+from weituan.microblog.services.media import media_upload
 from weituan.web.responses import error_text
 
 
@@ -52,12 +53,17 @@ def deal_list(request: HttpRequest) -> HttpResponse:
 
 @merchant_required
 def deal_new(request: HttpRequest) -> HttpResponse:
-    form = DealForm(request.POST or None)
+    form = DealForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            deal = deal_create(merchant=request.user, data=form.to_input())
+            # The picture goes through the posts' upload checks (a readable image, size), resized.
+            picture = form.cleaned_data.get("image")
+            media = media_upload(owner=request.user, upload=picture) if picture else None
+            deal = deal_create(merchant=request.user, data=form.to_input((media.id,) if media else ()))
         except ServiceError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(
+                "image" if exc.code in ("invalid_image", "image_too_large") else None, refusal_text(exc)
+            )
         else:
             return redirect("deals:merchant_deal", deal_id=deal.id)
     return render(request, "deals/merchant_deal_new.html", {"form": form})

@@ -8,6 +8,7 @@ handler safe to re-run after a crash half-way through capturing or voiding.
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -32,6 +33,7 @@ from weituan.deals.models import (
 from weituan.deals.services.orders import order_capture, order_reservation_expire, order_void
 from weituan.deals.services.stock import stock_gate_reconcile
 from weituan.deals.services.teams import team_expire
+from weituan.microblog.models import MediaAttachment
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class DealInput:
     starts_at: datetime
     ends_at: datetime
     description: str = ""
-    images: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()  # pictures on this site (a path, or a URL of the site)
+    media_ids: tuple[int, ...] = ()  # the merchant's uploads (`POST /api/v2/media`), shown after `images`
     currency: str = "CNY"
     tipping_point: int = 1
     per_user_limit: int = 1
@@ -57,10 +60,27 @@ class DealInput:
     flash_batches: tuple[tuple[datetime, int], ...] = ()
 
 
+MAX_IMAGES = 9
+
+
+def _on_this_site(url: str) -> bool:
+    """A picture this site serves: a path of it, or an http(s) URL on its own host. Pictures elsewhere
+    are refused: the pages' content policy shows only the site's own, and a URL of another scheme
+    (javascript:, data:) is no picture."""
+    if url.startswith("/") and not url.startswith("//"):
+        return True
+    parts, site = urlsplit(url), urlsplit(settings.SITE_URL)
+    return parts.scheme in ("http", "https") and parts.netloc == site.netloc
+
+
 def _validate(data: DealInput) -> None:
     problems = []
     if not data.title.strip():
         problems.append("title is required")
+    if len(data.images) + len(data.media_ids) > MAX_IMAGES:
+        problems.append(f"a deal shows at most {MAX_IMAGES} pictures")
+    if any(not _on_this_site(url) for url in data.images):
+        problems.append("images must be pictures on this site: upload them (media_ids) instead")
     if data.currency not in MINOR_UNITS:
         problems.append(f"unknown currency {data.currency}")
     if not 0 < data.deal_price <= data.list_price:
@@ -97,12 +117,13 @@ def deal_create(*, merchant: Any, data: DealInput) -> Deal:
         raise PermissionDenied("Only verified merchants can create deals", code="not_merchant")
     _validate(data)
     flash = bool(data.flash_batches)
+    images = list(data.images) + _uploaded_images(merchant, data.media_ids)
     with transaction.atomic():
         deal = Deal.objects.create(
             merchant=merchant,
             title=data.title.strip(),
             description=data.description,
-            images=list(data.images),
+            images=images,
             currency=data.currency,
             list_price=data.list_price,
             deal_price=data.deal_price,
@@ -124,6 +145,21 @@ def deal_create(*, merchant: Any, data: DealInput) -> Deal:
             [FlashBatch(deal=deal, release_at=at, quantity=qty) for at, qty in data.flash_batches]
         )
     return deal
+
+
+def _uploaded_images(merchant: Any, media_ids: tuple[int, ...]) -> list[str]:
+    """The URLs of the merchant's own uploads, in the order given; any other id is refused."""
+    if not media_ids:
+        return []
+    found = {
+        media.id: media.file.url for media in MediaAttachment.objects.filter(id__in=media_ids, owner=merchant)
+    }
+    missing = [media_id for media_id in media_ids if media_id not in found]
+    if missing:
+        raise ValidationFailed(
+            f"No uploaded picture of yours with id {missing[0]}", code="invalid_media", media_ids=missing
+        )
+    return [found[media_id] for media_id in media_ids]
 
 
 def deal_for_merchant(*, deal_id: int, merchant: Any) -> Deal:
