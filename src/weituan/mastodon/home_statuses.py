@@ -149,7 +149,11 @@ def home_statuses_bytes(
     liked, reposted = versions.liked, versions.reposted
     shown = [post_id for post_id in wanted if post_id in templates]
     tracking.impressions_record(post_ids=shown, user_id=viewer_id, timeline="home")
-    return b"[" + b",".join([templates[post_id].fill(liked, reposted) for post_id in shown]) + b"]"
+    if liked or reposted:
+        parts = [templates[post_id].fill(liked, reposted) for post_id in shown]
+    else:  # most pages: the reader liked and reposted none of them
+        parts = [templates[post_id].plain for post_id in shown]
+    return b"[" + b",".join(parts) + b"]"
 
 
 def _whole(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:
