@@ -108,8 +108,9 @@ def with_short_links(django_app: Any) -> Any:
     cookie_tail = redirector.cookie_tail
     now = time.time
     agents = click_agents_raw
-    # ClickSeen.first's two common answers, inlined (see its docstring): `until` is never replaced.
-    seen_add, first_again, seen_prune = click_seen.until.setdefault, click_seen.first, click_seen.prune
+    take_event_id, event_ids_refill = rows.event_ids_bytes.popleft, rows.event_ids_bytes_refill
+    # ClickSeen.first_key's two common answers, inlined (see its docstring): `until` is never replaced.
+    seen_add, first_again, seen_prune = click_seen.until.setdefault, click_seen.first_key, click_seen.prune
     ips: dict[str, bytes] = {}  # client address -> the line's anonymous `ip` field
     # (the last millisecond seen, its text), replaced whole: a server may run loops in several threads.
     clock: list[tuple[int, bytes]] = [(0, b"")]
@@ -157,19 +158,24 @@ def with_short_links(django_app: Any) -> Any:
             visitor = visitor_id_new().encode()
         # The click line: what events.click_line builds (see spool.CLICK_COLUMNS), at `ts`: the time the
         # request came in.
+        key = prepared.head + visitor  # the line's first two fields, and the repeat check's key
         reason, agent = agents.get(user_agent) or click_agent_fields_raw(user_agent)
         if method != "GET" or passed:
             reason = bot_reason(method=method, user_agent=user_agent.decode("latin1"), headers=passed or {})
         if not reason and repeats_here:
             end = ts + CLICK_DEDUP_SECONDS
-            seen = seen_add((prepared.link_id, visitor_text := visitor.decode()), end)
+            seen = seen_add(key, end)
             if seen is end:  # the first click of the link and visitor
                 seen_prune()
-            elif ts < seen or not first_again(prepared.link_id, visitor_text, ts):
+            elif ts < seen or not first_again(key, ts):
                 reason = "duplicate"
         ms, stamp = int(ts * 1000), clock[0]
         if ms != stamp[0]:  # the time as text (the store keeps milliseconds), made once per millisecond
             stamp = clock[0] = (ms, b"%d.%03d" % divmod(ms, 1000))
+        try:
+            event_id = take_event_id()
+        except IndexError:  # the block is used up
+            event_id = event_ids_refill()
         client = scope.get("client")
         if client:
             ip = ips.get(client[0])
@@ -179,11 +185,10 @@ def with_short_links(django_app: Any) -> Any:
             ip = b""
         line = b"\t".join(
             (
-                prepared.head,
-                visitor,
+                key,
                 _FLAGS.get(reason) or _flag_fields(reason),
                 stamp[1],
-                rows.event_id_bytes_next(),
+                event_id,
                 b"%d" % user_id if user_id else b"0",
                 agent,
                 ip,
@@ -249,7 +254,7 @@ class _Prepared:
         self.expires = time.time() + LOCAL_TTL
         self.link = link
         self.link_id = link.facts.link_id
-        self.head = str(self.link_id).encode()  # the click line up to the visitor id
+        self.head = b"%d\t" % self.link_id  # the click line up to the visitor id (see click_seen_key)
         self.tails: dict[bytes, bytes] = {}  # referrer -> end of the click line, with its newline
         self.headers = headers  # a tuple: the same one goes out with every click of the code
         # The response start of a known visitor's click: the same message every time (the server

@@ -9,7 +9,7 @@ import pytest
 
 from weituan.tracking.clients import bot_reason, device_class
 from weituan.tracking.services.events import click_agent_fields_raw, click_agents_raw
-from weituan.tracking.services.ingest import CLICK_DEDUP_SECONDS, ClickSeen
+from weituan.tracking.services.ingest import CLICK_DEDUP_SECONDS, ClickSeen, click_seen_key
 from weituan.tracking.store.base import tsv_text
 from weituan.tracking.visitors import visitor_id_new, visitor_id_valid
 
@@ -87,7 +87,7 @@ def test_one_counted_click_per_link_visitor_and_hour() -> None:
     assert seen.first(1, "visitor02", 1000.5) is True  # another visitor
     assert seen.first(1, "visitor01", 1000.0 + CLICK_DEDUP_SECONDS) is True  # the hour is over
     assert seen.first(1, "visitor01", 1000.0 + CLICK_DEDUP_SECONDS + 10) is False  # a new hour began
-    assert seen.until[(1, "visitor01")] == 1000.0 + 2 * CLICK_DEDUP_SECONDS
+    assert seen.until[b"1\tvisitor01"] == 1000.0 + 2 * CLICK_DEDUP_SECONDS
 
 
 def test_a_batch_gives_the_answers_of_one_click_at_a_time() -> None:
@@ -95,13 +95,24 @@ def test_a_batch_gives_the_answers_of_one_click_at_a_time() -> None:
               ((1, "a1234567"), 10.0 + CLICK_DEDUP_SECONDS), ((1, "a1234567"), 40.0 + CLICK_DEDUP_SECONDS)]  # fmt: skip
     one_by_one = ClickSeen()
     expected = [one_by_one.first(link, visitor, at) for (link, visitor), at in clicks]
-    assert ClickSeen().firsts(clicks) == expected == [True, False, True, True, False]
+    by_key = [(click_seen_key(link, visitor), at) for (link, visitor), at in clicks]
+    assert ClickSeen().firsts(by_key) == expected == [True, False, True, True, False]
+
+
+def test_a_pairs_key_is_the_click_lines_first_two_fields() -> None:
+    assert click_seen_key(12, "a1234567") == b"12\ta1234567"
+    assert click_seen_key(3, "caf\u00e9") == "3\tcaf\u00e9".encode()  # as a line holds the text
+    assert click_seen_key(3, "x\udc80") == b"3\tx\xed\xb2\x80"  # any text has a key (no error)
+    seen = ClickSeen()
+    assert seen.first(12, "a1234567", 10.0) is True
+    assert seen.first_key(b"12\ta1234567", 20.0) is False  # one memory, whichever way it is asked
+    assert seen.first_key(b"12\ta1234568", 20.0) is True
 
 
 def test_racing_first_clicks_count_once_and_pruning_meanwhile_is_safe() -> None:
     seen = ClickSeen()
     for old in range(2000):
-        seen.until[(9, f"gone{old:05d}")] = 0.0  # hours long over
+        seen.until[click_seen_key(9, f"gone{old:05d}")] = 0.0  # hours long over
     counted: list[int] = []
     failures: list[BaseException] = []
     start = threading.Barrier(9)
@@ -136,14 +147,14 @@ def test_racing_first_clicks_count_once_and_pruning_meanwhile_is_safe() -> None:
     pruner.join()
     assert failures == []
     assert sum(counted) == 3000  # each (link 7, visitor) counted by exactly one thread
-    assert not any(key[0] == 9 for key in seen.until)
+    assert not any(key.startswith(b"9\t") for key in seen.until)
     assert len(seen.until) == 3000 + 8 * 3000
 
 
 def test_racing_clicks_after_the_hour_renew_it_once() -> None:
     seen = ClickSeen()
     for visitor in range(3000):
-        seen.until[(5, f"visitor{visitor:05d}")] = 50.0  # an hour that ended at 50
+        seen.until[click_seen_key(5, f"visitor{visitor:05d}")] = 50.0  # an hour that ended at 50
     counted: list[int] = []
     start = threading.Barrier(8)
 

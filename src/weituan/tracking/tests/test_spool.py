@@ -437,20 +437,32 @@ def test_a_whole_segment_with_a_bad_line_is_stored_line_by_line(store: Any) -> N
 def test_event_ids_are_one_sequence_and_a_forked_child_has_its_own() -> None:
     from weituan.tracking import rows
 
+    rows.event_ids_bytes.clear()
     first, second = rows.new_event_id(), rows.event_id_next()
     third, fourth = rows.event_id_bytes_next().decode(), rows.new_event_id()
+    fifth = rows.event_ids_bytes_refill().decode()  # the block of the /s/ fast path: drawn ahead
+    block = [rows.event_ids_bytes.popleft().decode() for _ in range(len(rows.event_ids_bytes))]
     ids = (first, second, third, fourth)
     assert len(set(ids)) == 4 and len({x[:16] for x in ids}) == 1 and {len(x) for x in ids} == {32}
     assert [int(x[16:], 16) for x in ids] == [int(first[16:], 16) + n for n in range(4)]
+    assert {len(x) for x in [fifth, *block]} == {32} and len({fifth, *block, *ids}) == 5 + len(block)
+    assert sorted(int(x[16:], 16) for x in [fifth, *block]) == [
+        int(first[16:], 16) + n for n in range(4, 5 + len(block))
+    ]
+    rows.event_ids_bytes_refill()  # the parent holds a block at the fork
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: every way of taking an id uses the child's prefix
-        taken = f"{rows.event_id_next()} {rows.new_event_id()} {rows.event_id_bytes_next().decode()}"
+        from_block = rows.event_ids_bytes.popleft() if rows.event_ids_bytes else rows.event_ids_bytes_refill()
+        taken = (
+            f"{rows.event_id_next()} {rows.new_event_id()} {rows.event_id_bytes_next().decode()} "
+            f"{from_block.decode()}"
+        )
         os.write(write, taken.encode())
         os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     with os.fdopen(read) as pipe:
         child_ids = pipe.read().split()
-    assert len(child_ids) == 3 and {x[:16] for x in child_ids} != {first[:16]}
+    assert len(child_ids) == 4 and {x[:16] for x in child_ids} != {first[:16]}
     assert len({x[:16] for x in child_ids}) == 1
