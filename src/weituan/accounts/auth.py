@@ -76,7 +76,11 @@ class BearerViewerAuth(HttpBearer):
         self.scopes = scopes
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        found = access_token_viewer(token)
+        return self.viewer_of(request, access_token_viewer(token))
+
+    def viewer_of(self, request: HttpRequest, found: tuple[int, str] | None) -> Viewer:
+        """What `authenticate` answers for a token already looked up: `found` is what
+        `access_token_viewer` gives for it (read by a caller together with its own rows)."""
         if found is None:
             raise _invalid_token()
         user_id, granted = found

@@ -83,16 +83,29 @@ def access_token_viewer(raw: str) -> tuple[int, str] | None:
     Written as SQL because reads that need only the caller's id (the home timeline) make it on every
     request; revocation and deactivation take effect at once, as nothing is cached.
     """
-    if not raw or len(raw) > 200:
+    params = access_token_viewer_params(raw)
+    if params is None:
         return None
+    rows = fetch_rows(access_token_viewer_sql(), params)
+    return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def access_token_viewer_sql() -> str:
+    """The statement of `access_token_viewer`, selecting `user_id` and `scopes` (at most one row), for
+    a caller that reads its own rows with the token's in one statement (the checkout)."""
     quote = connection.ops.quote_name
     tokens, users = quote(AccessToken._meta.db_table), quote(User._meta.db_table)
-    sql = (
+    return (
         f"SELECT t.user_id, t.scopes FROM {tokens} t JOIN {users} u ON u.id = t.user_id"  # noqa: S608
         " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s"
     )
-    rows = fetch_rows(sql, [token_hash(raw), True])
-    return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def access_token_viewer_params(raw: str) -> list[object] | None:
+    """The values of `access_token_viewer_sql` for `raw`; None for a token that cannot be one."""
+    if not raw or len(raw) > 200:
+        return None
+    return [token_hash(raw), True]
 
 
 def access_token_user_id(raw: str, *, needs: tuple[str, ...] = HOME_TIMELINE_SCOPES) -> int | None:

@@ -10,7 +10,7 @@ from weituan.accounts.auth import api_auth, optional_auth, request_user
 from weituan.core.errors import ValidationFailed
 from weituan.core.idempotency import MAX_KEY_LENGTH, Response, idempotent_call, request_fingerprint
 from weituan.deals import queries
-from weituan.deals.models import Order
+from weituan.deals.models import Deal, Order
 from weituan.deals.schemas import (
     DealIn,
     DealOut,
@@ -121,9 +121,11 @@ def place_order(
     return Status(201, order_body(order_for_api(deal_id, request_user(request), payload, idempotency_key)))
 
 
-def order_for_api(deal_id: int, buyer: Any, payload: OrderIn, idempotency_key: str | None) -> Order:
+def order_for_api(
+    deal_id: int, buyer: Any, payload: OrderIn, idempotency_key: str | None, deal: Deal | None = None
+) -> Order:
     """What `POST /deals/{deal_id}/orders` does once its caller and input are known (`buyer` is the
-    user, or for a solo order anything with the user's `id`)."""
+    user, or for a solo order anything with the user's `id`; `deal` as `order_place` takes it)."""
     # The order is its own idempotency record: it keeps the key under a unique constraint, so a retry
     # (even one racing the first) is answered with the order the first placed, and a retry asking for
     # something else is refused with `idempotency_mismatch`. A refusal stores nothing.
@@ -140,6 +142,7 @@ def order_for_api(deal_id: int, buyer: Any, payload: OrderIn, idempotency_key: s
         expected_unit_price=payload.unit_price,
         client_key=idempotency_key or None,
         share_code=payload.share or "",
+        deal=deal,
     )
 
 

@@ -4,9 +4,9 @@ A flash sale is a flood of these, and Django's request path (the middleware stac
 under ASGI a thread per request) cost a good part of each. Here the request is answered on the WSGI
 server's thread or, under ASGI, on a small pool of threads of its own. A solo order whose body the
 endpoint's schema accepts is answered from the endpoint's own parts without ninja's per-request
-machinery (`_Direct`: the bearer token and its scopes, the order, the 201 body as ninja renders it,
-a refusal through the API's exception handlers); any other request of this path goes to the
-endpoint's ninja view. The headers come from the same middleware classes' own `process_request` and
+machinery (`_Direct`: the bearer token and its scopes, read with the deal in one statement, the
+order, the 201 body as ninja renders it, a refusal through the API's exception handlers); any other
+request of this path goes to the endpoint's ninja view. The headers come from the same middleware classes' own `process_request` and
 `process_response` (security, locale, common, frame options, content security policy), and the caller
 is marked as seen as LastSeenMiddleware marks them. Responses are byte for byte Django's.
 
@@ -38,6 +38,7 @@ from weituan.accounts.auth import BearerTokenAuth, BearerViewerAuth, api_auth
 from weituan.accounts.middleware import last_seen_due, seen_user_id
 from weituan.accounts.scopes import default_scopes
 from weituan.accounts.services import user_touch_last_seen
+from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.front import (
     Answer,
     MiddlewareSides,
@@ -53,6 +54,7 @@ from weituan.core.front import (
 )
 from weituan.deals.api import order_for_api, place_order
 from weituan.deals.schemas import OrderIn, order_body
+from weituan.deals.services.orders import order_checkout_read
 
 ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
 # An order is a few dozen bytes of JSON; anything larger (or of another type) goes to Django.
@@ -149,10 +151,21 @@ class _Direct:
 
     def respond(self, request: HttpRequest, deal_id: int, payload: OrderIn) -> HttpResponse:
         try:
-            # The token is there: the request was taken for it (`order_request_wanted`).
-            buyer = self.auth.authenticate(request, bearer_of(request.META.get("HTTP_AUTHORIZATION")) or "")
+            # The token is there: the request was taken for it (`order_request_wanted`). It is read
+            # with the deal, in one statement.
+            key = request.headers.get("Idempotency-Key")
+            params = access_token_viewer_params(bearer_of(request.META.get("HTTP_AUTHORIZATION")) or "")
+            found, deal = (None, None)
+            if params is not None:
+                found, deal = order_checkout_read(
+                    token_sql=access_token_viewer_sql(),
+                    token_params=params,
+                    deal_id=deal_id,
+                    client_key=key or None,
+                )
+            buyer = self.auth.viewer_of(request, found)
             request.auth = buyer  # type: ignore[attr-defined]
-            order = order_for_api(deal_id, buyer, payload, request.headers.get("Idempotency-Key"))
+            order = order_for_api(deal_id, buyer, payload, key, deal=deal)
             data = order_body(order)
         except Exception as exc:  # as the operation answers its view's exceptions
             return self.api.on_exception(request, exc)

@@ -1,9 +1,10 @@
 """Reads of the deals app: permission-checked fetches, lists for pages and the API, ledger checks."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 
 from weituan.core.errors import NotFound
 from weituan.deals.errors import NotYourDeal
@@ -15,6 +16,7 @@ from weituan.deals.models import (
     Entry,
     Order,
     OrderState,
+    Posting,
     Team,
     Voucher,
     VoucherState,
@@ -111,11 +113,12 @@ class WalletView:
 
 
 def _balance(kind: str, owner_id: int, currency: str) -> int:
-    """A balance by account identity, without creating the account (reads never write)."""
-    total = Entry.objects.filter(account__identity=f"{kind}:{owner_id}:{currency}").aggregate(
-        t=Sum("amount")
-    )["t"]
-    return int(total or 0)
+    """A balance by account identity, without creating the account (reads never write): a buyer
+    wallet's latest running balance, any other account's SUM."""
+    entries = Entry.objects.filter(account__identity=f"{kind}:{owner_id}:{currency}")
+    if kind == AccountKind.WALLET:
+        return int(entries.order_by("-posting_id").values_list("balance", flat=True).first() or 0)
+    return int(entries.aggregate(t=Sum("amount"))["t"] or 0)
 
 
 def wallet_of(*, user: Any, currency: str = "CNY") -> WalletView:
@@ -163,6 +166,11 @@ class LedgerReport:
     open_holds_on_ended_deals: list[int]  # order ids
     held_mismatch: dict[str, tuple[int, int]]  # currency -> (held accounts, authorized orders)
     postings: int
+    # Entries whose running balance is not what the entries say: a wallet entry's must be the SUM of
+    # its wallet's entries up to it (by posting), and an entry of any other account carries none.
+    running_balance_mismatches: list[int] = field(default_factory=list)
+    # "entry.posting", "entry.account", "posting.order": ids of rows naming a row that does not exist.
+    dangling_references: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -171,6 +179,8 @@ class LedgerReport:
             and not self.unbalanced_postings
             and not self.open_holds_on_ended_deals
             and not self.held_mismatch
+            and not self.running_balance_mismatches
+            and not self.dangling_references
         )
 
     def problems(self) -> list[str]:
@@ -189,6 +199,13 @@ class LedgerReport:
             )
         for currency, (held, authorized) in sorted(self.held_mismatch.items()):
             found.append(f"{currency} on hold is {held} but authorized orders total {authorized}")
+        if self.running_balance_mismatches:
+            found.append(
+                f"{len(self.running_balance_mismatches)} entries whose running balance disagrees with the"
+                f" entries (first: {self.running_balance_mismatches[0]})"
+            )
+        for reference, ids in sorted(self.dangling_references.items()):
+            found.append(f"{len(ids)} rows whose {reference} does not exist (first: {ids[0]})")
         return found
 
 
@@ -228,15 +245,51 @@ def ledger_report() -> LedgerReport:
         for currency in set(held) | set(authorized)
         if held.get(currency, 0) != authorized.get(currency, 0)
     }
-    from weituan.deals.models import Posting
-
     return LedgerReport(
         totals=totals,
         unbalanced_postings=unbalanced,
         open_holds_on_ended_deals=open_holds,
         held_mismatch=mismatch,
         postings=Posting.objects.count(),
+        running_balance_mismatches=_running_balance_mismatches(),
+        dangling_references=_dangling_references(),
     )
+
+
+def _running_balance_mismatches(limit: int = 100) -> list[int]:
+    """Entries whose `balance` is not the running SUM of their wallet's entries (by posting, then
+    entry), or that carry a balance on an account that is not a buyer wallet."""
+    quote = connection.ops.quote_name
+    entries, accounts = quote(Entry._meta.db_table), quote(Account._meta.db_table)
+    wallet = AccountKind.WALLET.value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT e.id AS id, e.balance AS balance,"  # noqa: S608
+            " SUM(e.amount) OVER (PARTITION BY e.account_id ORDER BY e.posting_id, e.id) AS running"
+            f" FROM {entries} e JOIN {accounts} a ON a.id = e.account_id WHERE a.kind = %s) AS r"
+            " WHERE r.balance IS NULL OR r.balance <> r.running"
+            f" UNION SELECT e.id FROM {entries} e JOIN {accounts} a ON a.id = e.account_id"
+            " WHERE a.kind <> %s AND e.balance IS NOT NULL"
+            " ORDER BY 1 LIMIT %s",
+            [wallet, wallet, limit],
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+def _dangling_references(limit: int = 100) -> dict[str, list[int]]:
+    """The ledger's references that no database constraint enforces, checked: for each, the ids of
+    the rows whose referenced row does not exist."""
+    rows: dict[str, QuerySet[Any]] = {
+        "entry.posting": Entry.objects.filter(~Exists(Posting.objects.filter(id=OuterRef("posting_id")))),
+        "entry.account": Entry.objects.filter(~Exists(Account.objects.filter(id=OuterRef("account_id")))),
+        "posting.order": Posting.objects.filter(order_id__isnull=False).filter(
+            ~Exists(Order.objects.filter(id=OuterRef("order_id")))
+        ),
+    }
+    dangling = {
+        name: list(found.order_by("id").values_list("id", flat=True)[:limit]) for name, found in rows.items()
+    }
+    return {name: ids for name, ids in dangling.items() if ids}
 
 
 def accounts_count() -> int:

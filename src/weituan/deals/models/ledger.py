@@ -1,7 +1,14 @@
 """The append-only double-entry ledger: accounts, postings and their entries (integer minor units).
 
 Amounts are signed: an entry adds `amount` to its account's balance. The entries of every posting
-sum to zero per currency, so the whole ledger sums to zero. Balances are SUMs, never stored.
+sum to zero per currency, so the whole ledger sums to zero. Balances are derived from the entries,
+never stored and edited: a SUM, or for a buyer wallet the running balance its latest entry carries.
+
+The ledger's rows reference one another (an entry its posting and account, a posting its order)
+without database constraints: they are only ever written by the ledger's writers, each entry in the
+statement that writes its posting and names existing accounts, nothing in them is ever deleted, and
+`weituan ledger check` proves every reference. A constraint would cost each checkout a checked and
+locked row per reference at COMMIT.
 """
 
 from django.conf import settings
@@ -40,7 +47,12 @@ class Posting(models.Model):
     # LIKE lookups that nothing makes, written on every checkout all the same.
     key = models.CharField(max_length=120)
     order = models.ForeignKey(
-        "deals.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="postings"
+        "deals.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="postings",
+        db_constraint=False,
     )
     memo = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -50,10 +62,19 @@ class Posting(models.Model):
 
 
 class Entry(models.Model):
-    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="entries")
+    posting = models.ForeignKey(
+        Posting, on_delete=models.PROTECT, related_name="entries", db_constraint=False
+    )
     # Indexed by the index that leads with it (account + posting).
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
+    )
     amount = models.BigIntegerField()
+    # On a buyer wallet's entry (None on any other account's): the wallet's balance after it, that is
+    # the balance of the wallet's entry before it (by posting) plus `amount`. Written with the entry by
+    # a writer holding the wallet's row lock, so a spend reads one entry instead of a SUM over the
+    # wallet's whole history; never changed, and checked against the entries by `weituan ledger check`.
+    balance = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["account", "posting"])]

@@ -220,6 +220,7 @@ class StatementBatch:
         self._answers: list[Sent] | None = None
         self._capture: Any = None
         self.committed = False  # the batch ended with its own COMMIT
+        self.locked: set[str] = set()  # identities of the ledger accounts a statement here locks
 
     def add(self, sql: str, params: Sequence[Any] | None = None) -> Callable[[], Sent]:
         if self._answers is not None:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from weituan.accounts.models import AccessToken, User
 from weituan.accounts.tokens import access_token_issue, access_token_revoke
@@ -330,3 +331,23 @@ def test_a_paid_order_and_a_shared_one_render_as_the_view(
         == shared
     )
     assert view_calls.calls == 0
+
+
+def test_the_token_and_the_deal_are_read_in_one_statement(
+    apps, view_calls, shopper, make_live_deal, fund
+) -> None:
+    deal = make_live_deal(max_quantity=10, per_user_limit=5)
+    fund(shopper)
+    path = f"/api/v1/deals/{deal.id}/orders"
+    raw, _ = access_token_issue(user=shopper)
+    first = _post(apps[1], path, {"quantity": 1}, **_bearer(raw, HTTP_IDEMPOTENCY_KEY="one"))
+    with CaptureQueriesContext(connection) as captured:
+        replay = _post(apps[1], path, {"quantity": 1}, **_bearer(raw, HTTP_IDEMPOTENCY_KEY="one"))
+        again = _post(apps[1], path, {"quantity": 1}, **_bearer(raw, HTTP_IDEMPOTENCY_KEY="two"))
+    assert (first[0], replay, again[0]) == ("201 Created", first, "201 Created")
+    statements = [query["sql"] for query in captured.captured_queries]
+    token_reads = [sql for sql in statements if "accounts_accesstoken" in sql]
+    deal_reads = [sql for sql in statements if '"deals_deal" d ' in sql]
+    assert len(token_reads) == 2 and token_reads == deal_reads  # one statement each request
+    assert view_calls.calls == 0
+    assert Order.objects.filter(buyer=shopper, deal=deal).count() == 2

@@ -1,4 +1,5 @@
-"""`weituan ledger check`: prove the ledger sums to zero and no hold is left open on a closed deal."""
+"""`weituan ledger check`: prove the ledger sums to zero, its derived balances and references agree with its
+rows, and no hold is left open on a closed deal."""
 
 import json
 from typing import Any
@@ -14,7 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         check = sub.add_parser(
-            "check", help="every posting balances, the ledger sums to 0, no hold left open"
+            "check",
+            help="every posting balances, the ledger sums to 0, running balances and references hold,"
+            " no hold left open",
         )
         check.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -29,6 +32,8 @@ class Command(BaseCommand):
                         "postings": report.postings,
                         "unbalanced_postings": report.unbalanced_postings,
                         "open_holds_on_ended_deals": report.open_holds_on_ended_deals,
+                        "running_balance_mismatches": report.running_balance_mismatches,
+                        "dangling_references": report.dangling_references,
                         "problems": report.problems(),
                     }
                 )
@@ -38,5 +43,6 @@ class Command(BaseCommand):
         if not options.get("json"):
             sums = ", ".join(f"{c} {t}" for c, t in sorted(report.totals.items())) or "no entries"
             self.stdout.write(
-                f"ledger ok: {report.postings} postings, sums {sums}, no open holds on closed deals"
+                f"ledger ok: {report.postings} postings, sums {sums}, running balances and references agree,"
+                " no open holds on closed deals"
             )
