@@ -15,6 +15,7 @@ from weituan.deals.schemas import (
     DealIn,
     DealOut,
     ErrorOut,
+    MergeIn,
     OrderIn,
     OrderOut,
     TeamOut,
@@ -31,6 +32,7 @@ from weituan.deals.schemas import (
 from weituan.deals.services.deals import DealInput, deal_create, deal_publish
 from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.services.webhooks import payment_webhook_handle
@@ -181,7 +183,40 @@ def refund_order(request: HttpRequest, order_id: int, idempotency_key: Idempoten
 )
 def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
     team = queries.team_for_viewer(team_id=team_id)
-    return Status(200, team_body(team, queries.team_member_names(team=team)))
+    options = [other.id for other in team_rescue_options(team=team)]
+    return Status(200, team_body(team, queries.team_member_names(team=team), options))
+
+
+@router.post(
+    "/teams/{team_id}/merge",
+    response={200: TeamOut, **ERRORS},
+    auth=api_auth,
+    summary="Move the whole team into another open team of the deal (its leader: the rescue offer)",
+)
+def merge_team(
+    request: HttpRequest, team_id: int, payload: MergeIn, idempotency_key: IdempotencyKey = None
+) -> Status[Any]:
+    def run() -> Response:
+        into = team_merge(team_id=team_id, into_id=payload.into, by=request_user(request))
+        into = queries.team_for_viewer(team_id=into.id)
+        return 200, team_body(into, queries.team_member_names(team=into))
+
+    return _once(request, idempotency_key, payload.dict(), run)
+
+
+@router.post(
+    "/orders/{order_id}/solo",
+    response={200: OrderOut, **ERRORS},
+    auth=api_auth,
+    summary="Leave the team and hold the solo price instead (a member of an open team)",
+)
+def order_solo(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
+    return _once(
+        request,
+        idempotency_key,
+        {},
+        lambda: (200, order_body(team_switch_solo(order_id=order_id, by=request_user(request)))),
+    )
 
 
 @router.get("/vouchers", response={200: list[VoucherOut], **ERRORS}, auth=api_auth, summary="My vouchers")

@@ -127,6 +127,17 @@ class TeamOut(Schema):
     merged_into: int | None
     share_url: str
     member_names: list[str]
+    rescue_offered_at: datetime | None = Field(
+        description="when the members were offered a way out (the team had not filled an hour before closing)"
+    )
+    merge_options: list[int] = Field(
+        description="open teams of the deal with room for all its members: the leader may merge into one"
+    )
+    solo_price: int = Field(description="the deal's solo price per unit, which a member may switch to")
+
+
+class MergeIn(Schema):
+    into: int = Field(description="the open team to move this team into")
 
 
 class VoucherOut(Schema):
@@ -214,7 +225,7 @@ def _voucher_codes(order: Order) -> list[str]:
     return list(order.vouchers.order_by("id").values_list("code", flat=True))
 
 
-def team_body(team: Team, member_names: list[str]) -> dict[str, Any]:
+def team_body(team: Team, member_names: list[str], merge_options: list[int] | None = None) -> dict[str, Any]:
     return {
         "id": team.id,
         "deal_id": team.deal_id,
@@ -226,6 +237,9 @@ def team_body(team: Team, member_names: list[str]) -> dict[str, Any]:
         "merged_into": team.merged_into_id,
         "share_url": settings.SITE_URL + reverse("deals:team", args=[team.id]),
         "member_names": member_names,
+        "rescue_offered_at": _iso(team.rescue_offered_at) if team.rescue_offered_at else None,
+        "merge_options": merge_options or [],
+        "solo_price": team.deal.deal_price,
     }
 
 

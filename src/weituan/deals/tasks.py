@@ -36,6 +36,11 @@ def team_expire_task(team_id: int) -> int:
 
 
 @task
+def team_rescue_offer_task(team_id: int) -> int:
+    return teams.team_rescue_offer(team_id=team_id)
+
+
+@task
 def order_reservation_expire_task(order_id: int) -> bool:
     return orders.order_reservation_expire(order_id=order_id)
 

@@ -142,6 +142,7 @@ class Team(models.Model):
     state_changed_at = models.DateTimeField(null=True, blank=True)
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     expires_at = models.DateTimeField()
+    rescue_offered_at = models.DateTimeField(null=True, blank=True)  # when the members were offered a way out
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -32,7 +32,7 @@ from weituan.deals.models import (
 )
 from weituan.deals.services.orders import order_capture, order_reservation_expire, order_void
 from weituan.deals.services.stock import stock_gate_reconcile
-from weituan.deals.services.teams import team_expire
+from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment
 
 
@@ -322,7 +322,8 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
     now = now or timezone.now()
     counts = {
-        "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "reservations_expired": 0, "settled": 0,
+        "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "rescue_offers": 0,
+        "reservations_expired": 0, "settled": 0,
     }  # fmt: skip
     for deal_id in Deal.objects.filter(state=DealState.SCHEDULED, starts_at__lte=now).values_list(
         "id", flat=True
@@ -337,6 +338,15 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     ):
         team_expire(team_id=team_id)
         counts["teams_expired"] += 1
+    # Rescue offers owed: open teams inside the offer's lead time, not offered yet.
+    for team in Team.objects.filter(
+        state=TeamState.OPEN,
+        rescue_offered_at__isnull=True,
+        expires_at__gt=now,
+        expires_at__lte=now + RESCUE_LEAD,
+    ):
+        if rescue_offer_at(team) <= now:
+            counts["rescue_offers"] += int(team_rescue_offer(team_id=team.id) > 0)
     for order_id in Order.objects.filter(state=OrderState.PENDING, reserve_expires_at__lte=now).values_list(
         "id", flat=True
     ):

@@ -1,13 +1,19 @@
 """Team purchases (拼团): start, join, fill, expire, and the rescue offer (merge or switch to solo price)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext as _
 
-from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from weituan.core.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
+from weituan.core.money import Money
 from weituan.core.states import advance
 from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderState, Team, TeamState
 from weituan.deals.services import ledger
@@ -28,6 +34,7 @@ def team_start(*, deal: Deal, leader: Any) -> Team:
         expires_at=min(timezone.now() + timedelta(hours=deal.team_window_hours), deal.ends_at),
     )
     schedule_at(tasks.team_expire_task, team.expires_at, team.id)
+    schedule_at(tasks.team_rescue_offer_task, rescue_offer_at(team), team.id)
     return team
 
 
@@ -170,3 +177,79 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
 
     schedule_at(tasks.deal_tip_check_task, timezone.now(), deal.id)
     return solo
+
+
+# A team still short of its size is offered a way out an hour before it closes (or, in a shorter
+# window, with a quarter of it left), as Pinduoduo reminds a team that is about to fail.
+RESCUE_LEAD = timedelta(hours=1)
+
+
+def rescue_offer_at(team: Team) -> datetime:
+    window = team.expires_at - (team.created_at or timezone.now())
+    return team.expires_at - min(RESCUE_LEAD, window / 4)
+
+
+def team_rescue_offer(*, team_id: int) -> int:
+    """Offer the members of a team that has not filled a way out before it closes: the leader may move
+    the team into another open team of the deal with room for it, and each member may switch to the solo
+    price. Each member is e-mailed once, with their own link to the team's page (a short link of the
+    e-mail channel, so the visits it brings are counted as e-mail's). A team is offered once: the offer
+    is marked before the mails go out, so a retry sends none twice. Returns the e-mails sent."""
+    now = timezone.now()
+    marked = Team.objects.filter(
+        id=team_id, state=TeamState.OPEN, rescue_offered_at__isnull=True, expires_at__gt=now
+    ).update(rescue_offered_at=now)
+    if not marked:
+        return 0
+    team = Team.objects.select_related("deal").get(id=team_id)
+    merge_into = team_rescue_options(team=team)
+    members = Order.objects.filter(
+        team_id=team.id, state__in=(OrderState.PENDING, OrderState.AUTHORIZED)
+    ).select_related("buyer")
+    sent = 0
+    for order in members:
+        buyer = order.buyer
+        if not buyer.email:
+            continue
+        with translation.override(buyer.locale or settings.LANGUAGE_CODE):
+            subject, body = _rescue_mail(
+                team, order, leader=buyer.id == team.leader_id, can_merge=bool(merge_into)
+            )
+        send_mail(subject, body, None, [buyer.email])
+        sent += 1
+    return sent
+
+
+def _team_link(team: Team, buyer_id: int) -> str:
+    """The member's own e-mail link to the team's page (the plain page when no short link can be made)."""
+    from weituan.tracking import facade as tracking
+
+    page = settings.SITE_URL + reverse("deals:team", args=[team.id])
+    if team.deal.post_id is None:
+        return page
+    try:
+        return tracking.short_link_for_share(
+            sharer_id=buyer_id,
+            post_id=team.deal.post_id,
+            target_url=page,
+            channel="email",
+            deal_id=team.deal_id,
+            campaign=f"team-rescue-{team.id}",
+        ).url
+    except ServiceError:
+        return page
+
+
+def _rescue_mail(team: Team, order: Order, *, leader: bool, can_merge: bool) -> tuple[str, str]:
+    deal = team.deal
+    left = timeuntil(team.expires_at)  # "59 minutes", "23 hours, 59 minutes", in the reader's language
+    facts = {"title": deal.title, "members": team.members, "size": team.size, "left": left}
+    subject = _("Your team for %(title)s closes in %(left)s") % facts
+    lines = [_("Your team has %(members)s of %(size)s members and closes in %(left)s.") % facts]
+    if leader and can_merge:
+        lines.append(_("As its leader you can move the whole team into another open team that has room."))
+    solo = Money(deal.deal_price * order.quantity, deal.currency).format()
+    lines.append(_("You can also keep your order at the solo price of %(price)s.") % {"price": solo})
+    lines.append(_("Otherwise your payment hold is released when the team closes."))
+    lines.append(_team_link(team, order.buyer_id))
+    return subject, "\n\n".join(lines) + "\n"
