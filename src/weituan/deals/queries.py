@@ -171,6 +171,9 @@ class LedgerReport:
     running_balance_mismatches: list[int] = field(default_factory=list)
     # "entry.posting", "entry.account", "posting.order": ids of rows naming a row that does not exist.
     dangling_references: dict[str, list[int]] = field(default_factory=dict)
+    # Merchant payable accounts below zero (account identity -> balance): the platform would be owed by
+    # a merchant, which payouts that hold back what may still be refunded never leave.
+    merchants_below_zero: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -181,6 +184,7 @@ class LedgerReport:
             and not self.held_mismatch
             and not self.running_balance_mismatches
             and not self.dangling_references
+            and not self.merchants_below_zero
         )
 
     def problems(self) -> list[str]:
@@ -206,6 +210,11 @@ class LedgerReport:
             )
         for reference, ids in sorted(self.dangling_references.items()):
             found.append(f"{len(ids)} rows whose {reference} does not exist (first: {ids[0]})")
+        if self.merchants_below_zero:
+            first, balance = sorted(self.merchants_below_zero.items())[0]
+            found.append(
+                f"{len(self.merchants_below_zero)} merchant balances below zero (first: {first} at {balance})"
+            )
         return found
 
 
@@ -253,6 +262,13 @@ def ledger_report() -> LedgerReport:
         postings=Posting.objects.count(),
         running_balance_mismatches=_running_balance_mismatches(),
         dangling_references=_dangling_references(),
+        merchants_below_zero={
+            row["account__identity"]: int(row["total"])
+            for row in Entry.objects.filter(account__kind=AccountKind.MERCHANT_PAYABLE)
+            .values("account__identity")
+            .annotate(total=Sum("amount"))
+            .filter(total__lt=0)
+        },
     )
 
 

@@ -34,6 +34,7 @@ class Command(BaseCommand):
                         "open_holds_on_ended_deals": report.open_holds_on_ended_deals,
                         "running_balance_mismatches": report.running_balance_mismatches,
                         "dangling_references": report.dangling_references,
+                        "merchants_below_zero": report.merchants_below_zero,
                         "problems": report.problems(),
                     }
                 )
