@@ -86,9 +86,18 @@ def test_a_click_through_the_post_link_is_counted_under_its_destination(api_as: 
     assert response["Location"] == TAOBAO  # a third-party page gets no parameter of ours
     write_buffer().flush()
     rows = analytics_store().query(
-        "SELECT event, url, link_id, is_bot FROM events WHERE event = 'link_click'", {}
+        "SELECT event, url, link_id, is_bot, post_id, sharer_id FROM events WHERE event = 'link_click'", {}
     )
-    assert rows == [{"event": "link_click", "url": TAOBAO, "link_id": link.id, "is_bot": 0}]
+    assert rows == [
+        {
+            "event": "link_click",
+            "url": TAOBAO,
+            "link_id": link.id,
+            "is_bot": 0,
+            "post_id": int(status["id"]),  # the post the link was in, and its author
+            "sharer_id": shopper.id,
+        }
+    ]
 
 
 def test_reposts_and_comments_with_urls_get_their_own_links(

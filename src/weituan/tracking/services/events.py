@@ -294,6 +294,10 @@ def click_line_tail_text(link: ResolvedLink, referrer: str) -> str:
         url=link.target_url,
         referrer=referrer[:MAX_TEXT],
         deal_id=facts.deal_id or 0,
+        # The post the link stands in and who made it (for a link out of a post: the post and its
+        # author), whatever channel the click is counted under.
+        post_id=facts.post_id or 0,
+        sharer_id=facts.sharer_id or 0,
         origin="click",
     )
     row_with_channel(row, _click_channel(facts, referrer))
