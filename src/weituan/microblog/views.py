@@ -127,6 +127,7 @@ def post_permalink(request: HttpRequest, username: str, post_id: int) -> HttpRes
     return HttpResponsePermanentRedirect(reverse("microblog:post", args=[post_id]))
 
 
+@require_GET
 def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
     """A post, its comments (one level of replies), who reposted it and its repost tree."""
     viewer = _viewer(request)
