@@ -5,6 +5,7 @@ deal's *current* state owes (`deal_settle`), whether or not this call moved it. 
 handler safe to re-run after a crash half-way through capturing or voiding.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,14 +64,33 @@ class DealInput:
 MAX_IMAGES = 9
 
 
+_PICTURE_PATH = re.compile(r"[A-Za-z0-9_./-]+")
+
+
 def _on_this_site(url: str) -> bool:
-    """A picture this site serves: a path of it, or an http(s) URL on its own host. Pictures elsewhere
-    are refused: the pages' content policy shows only the site's own, and a URL of another scheme
-    (javascript:, data:) is no picture."""
-    if url.startswith("/") and not url.startswith("//"):
-        return True
+    """A picture this site serves: a file under its media or static URL, as a path or an http(s) URL on
+    its own host, with no query. Anything else is refused: pictures elsewhere (the pages' content policy
+    shows only the site's own), URLs of another scheme (javascript:, data:), and the site's other pages,
+    which every viewer's browser would request with their cookies."""
     parts, site = urlsplit(url), urlsplit(settings.SITE_URL)
-    return parts.scheme in ("http", "https") and parts.netloc == site.netloc
+    if (parts.scheme or parts.netloc) and (
+        parts.scheme not in ("http", "https") or parts.netloc != site.netloc
+    ):
+        return False
+    path = parts.path
+    if (
+        parts.query
+        or parts.fragment
+        or not _PICTURE_PATH.fullmatch(path)
+        or "/../" in path
+        or path.endswith("/..")
+    ):
+        return False
+    return any(
+        path.startswith(prefix)
+        for prefix in (settings.MEDIA_URL, settings.STATIC_URL)
+        if prefix.startswith("/")
+    )
 
 
 def _validate(data: DealInput) -> None:

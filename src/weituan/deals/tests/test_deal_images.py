@@ -76,6 +76,11 @@ def _stored(url: str) -> str:
         "https://elsewhere.example/deal.png",
         "//elsewhere.example/deal.png",
         "ftp://127.0.0.1/deal.png",
+        "/deals/7/?wt_s=CODE",  # the site's own pages: every viewer's browser would request them
+        "/s/Ab3xYz9Q",
+        "/\\elsewhere.example/x.png",
+        "/static/../deals/1",
+        "/media/deal.png?x=1",
     ],
 )
 def test_pictures_from_elsewhere_or_not_pictures_are_refused(api_as: Any, merchant: Any, url: str) -> None:
