@@ -1,5 +1,6 @@
 """Team purchases (拼团): start, join, fill, expire, and the rescue offer (merge or switch to solo price)."""
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,7 +118,9 @@ def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
             raise NotFound("No such team to merge into")
         if team.leader_id != by.id:
             raise PermissionDenied("Only the team's leader can merge it", code="not_team_leader")
-        if team.state != TeamState.OPEN or into.state != TeamState.OPEN:
+        # A team past its time but not yet expired by its task is closed too: nobody may join it.
+        closing = min(team.expires_at, into.expires_at)
+        if team.state != TeamState.OPEN or into.state != TeamState.OPEN or closing <= timezone.now():
             raise Conflict("Both teams must still be open", code="team_closed")
         if into.members + team.members > into.size:
             raise Conflict("The other team has no room for everyone", code="team_no_room")
@@ -179,6 +182,8 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
     return solo
 
 
+logger = logging.getLogger(__name__)
+
 # A team still short of its size is offered a way out an hour before it closes (or, in a shorter
 # window, with a quarter of it left), as Pinduoduo reminds a team that is about to fail.
 RESCUE_LEAD = timedelta(hours=1)
@@ -215,7 +220,11 @@ def team_rescue_offer(*, team_id: int) -> int:
             subject, body = _rescue_mail(
                 team, order, leader=buyer.id == team.leader_id, can_merge=bool(merge_into)
             )
-        send_mail(subject, body, None, [buyer.email])
+        try:
+            send_mail(subject, body, None, [buyer.email])
+        except Exception:  # one refused address or a mail server down must not stop the others
+            logger.exception("team %s: the rescue offer to order %s's buyer was not sent", team.id, order.id)
+            continue
         sent += 1
     return sent
 
@@ -248,8 +257,9 @@ def _rescue_mail(team: Team, order: Order, *, leader: bool, can_merge: bool) -> 
     lines = [_("Your team has %(members)s of %(size)s members and closes in %(left)s.") % facts]
     if leader and can_merge:
         lines.append(_("As its leader you can move the whole team into another open team that has room."))
-    solo = Money(deal.deal_price * order.quantity, deal.currency).format()
-    lines.append(_("You can also keep your order at the solo price of %(price)s.") % {"price": solo})
+    if order.state == OrderState.AUTHORIZED:  # a hold can move to the solo price; a pending payment not
+        solo = Money(deal.deal_price * order.quantity, deal.currency).format()
+        lines.append(_("You can also keep your order at the solo price of %(price)s.") % {"price": solo})
     lines.append(_("Otherwise your payment hold is released when the team closes."))
     lines.append(_team_link(team, order.buyer_id))
     return subject, "\n\n".join(lines) + "\n"

@@ -125,3 +125,35 @@ def test_the_api_shows_the_offer_and_merges_or_switches(team_deal: Any, fund: An
     assert sorted(merged.json()["member_names"]) == sorted([leader.username, other.username])
     assert Team.objects.get(id=first.team_id).state == TeamState.MERGED
     assert User.objects.filter(id=member.id).exists()
+
+
+def test_a_mail_that_fails_does_not_stop_the_others(
+    team_deal: Any, fund: Any, smtp_inbox: Any, monkeypatch: Any
+) -> None:
+    from weituan.deals.services import teams
+
+    leader, member = _people(fund, "lead3", "memb3")
+    first = _buy(team_deal, leader, "start")
+    _buy(team_deal, member, first.team_id)
+    real_send = teams.send_mail
+
+    def refuse_the_leader(subject: str, body: str, sender: Any, to: list[str]) -> int:
+        if to == [leader.email]:
+            raise ConnectionRefusedError("the mail server refused the address")
+        return real_send(subject, body, sender, to)
+
+    monkeypatch.setattr(teams, "send_mail", refuse_the_leader)
+    assert team_rescue_offer(team_id=first.team_id) == 1
+    assert [message["To"] for message in smtp_inbox.wait(1)] == [member.email]
+
+
+def test_no_merge_into_a_team_past_its_time(team_deal: Any, fund: Any, api_as: Any) -> None:
+    leader, other = _people(fund, "lead4", "othr4")
+    first = _buy(team_deal, leader, "start")
+    second = _buy(team_deal, other, "start")
+    Team.objects.filter(id=second.team_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    refused = api_as(leader).post(
+        f"/api/v1/teams/{first.team_id}/merge", {"into": second.team_id}, content_type="application/json"
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, "team_closed")
+    assert Team.objects.get(id=first.team_id).state == TeamState.OPEN
