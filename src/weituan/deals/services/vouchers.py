@@ -106,6 +106,9 @@ def voucher_refund(*, voucher_id: int) -> bool:
         unit_price=order.unit_price, quantity=1, fee_bps=voucher.deal.platform_fee_bps
     )
     with transaction.atomic():
+        # The merchant's payable account is locked first, as a payout locks it: a payout then sees this
+        # voucher either still valid (held back) or already refunded (out of the balance), never half.
+        ledger.balance_locked(ledger.merchant_account(voucher.deal.merchant_id, order.currency))
         moved = Voucher.objects.filter(
             id=voucher.id, state__in=(VoucherState.VALID, VoucherState.EXPIRED)
         ).update(state=VoucherState.REFUNDED, state_changed_at=timezone.now())

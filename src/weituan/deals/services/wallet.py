@@ -40,6 +40,11 @@ def wallet_top_up(*, user: Any, amount: int, currency: str = "CNY", key: str | N
     return ledger.balance_of(ledger.wallet_account(user.id, currency))
 
 
+# A refund allowed just before its window closed may be written a little after (a card provider's call
+# comes between): the window's money is held this much longer.
+REFUND_SETTLING = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class Payable:
     """A merchant's payable balance, and how much of it buyers may still take back with a refund."""
@@ -77,7 +82,7 @@ def refundable_share(*, merchant_id: int, currency: str, now: datetime | None = 
     for group in groups:
         if group["deal__refund_policy"] == RefundPolicy.WINDOW:
             bought = group["order__captured_at"] or group["order__created_at"]
-            if now > bought + timedelta(days=group["deal__refund_window_days"]):
+            if now > bought + timedelta(days=group["deal__refund_window_days"]) + REFUND_SETTLING:
                 continue  # the window has closed: this money stays with the merchant
         share, _ = capture_split(
             unit_price=group["order__unit_price"], quantity=1, fee_bps=group["deal__platform_fee_bps"]
