@@ -24,7 +24,7 @@ from weituan.tracking.rows import EventName, event_row
 from weituan.tracking.services import links as link_services
 from weituan.tracking.services import outbound_links
 from weituan.tracking.services.outbox import outbox_event_write, outbox_move
-from weituan.tracking.visitors import VISITOR_COOKIE
+from weituan.tracking.visitors import VISITOR_COOKIE, visitor_id_valid
 
 __all__ = [
     "Channel",
@@ -201,8 +201,10 @@ def events_flush() -> None:
 
 
 def visitor_id_of(request: HttpRequest) -> str:
-    """The first-party visitor id of a browser request ("" before its first tracked visit)."""
-    return request.COOKIES.get(VISITOR_COOKIE, "")
+    """The first-party visitor id of a browser request ("" before its first tracked visit, and for a
+    cookie that is not one of ours)."""
+    value = request.COOKIES.get(VISITOR_COOKIE, "")
+    return value if visitor_id_valid(value) else ""
 
 
 def store_query(sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -73,14 +73,17 @@ def test_pages_record_the_visitor_and_a_reader_nobody_knows_records_nothing(merc
     anonymous = Client()
     assert anonymous.get("/topics/双十一").status_code == 200
     assert anonymous.get("/api/v1/timelines/public").status_code == 200
+    forged = Client()
+    forged.cookies[VISITOR_COOKIE] = "<not one of ours>"  # a cookie we did not set is nobody known
+    assert forged.get("/topics/双十一").status_code == 200
     assert _impressions() == []
 
     visitor = Client()
-    visitor.cookies[VISITOR_COOKIE] = "v-1234"
+    visitor.cookies[VISITOR_COOKIE] = "v-1234abcd"
     assert visitor.get("/topics/双十一").status_code == 200
     assert visitor.get(f"/@{merchant.username}").status_code == 200
     topic, account = '{"timeline":"topic"}', '{"timeline":"account"}'
-    assert _impressions() == [(0, "v-1234", post.id, "server", topic)]
+    assert _impressions() == [(0, "v-1234abcd", post.id, "server", topic)]
     # The same post on another page within the hour is the same sight.
     assert account not in {row[4] for row in _impressions()}
 
