@@ -1,6 +1,10 @@
 """A buyer wallet's entries carry the wallet's running balance (filled in here for the entries already
 written), and the ledger's rows reference one another without database constraints (`weituan ledger
-check` proves the references instead)."""
+check` proves the references instead).
+
+Apply it with every server and worker of the older code stopped (as `weituan serve` does, migrating
+before it serves): a wallet entry that code writes afterwards carries no balance, and `ledger check`
+would report it."""
 
 import django.db.models.deletion
 from django.db import migrations, models
