@@ -8,6 +8,8 @@ touched: a URL weighs 23 whatever its length, as the short link it stands for wo
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import F
+
 from weituan.microblog.models import Post
 from weituan.microblog.queries.post_links import outbound_urls, post_links_keep
 from weituan.tracking import facade as tracking
@@ -49,4 +51,7 @@ def post_links_written(post: Post, links: PostLinksInsert, *, inserted: int) -> 
     codes = links.codes
     if inserted < len(links.urls):
         codes = tracking.outbound_links_create(post_id=post.id, urls=links.urls, sharer_id=post.author_id)
+        # A status rendered in between showed the plain URL: a new row version of the post makes every
+        # kept rendering of it stale (an UPDATE is a new version on both stores, whatever it sets).
+        Post.objects.filter(id=post.id).update(deleted_at=F("deleted_at"))
     post_links_keep(post.id, codes, links.urls)

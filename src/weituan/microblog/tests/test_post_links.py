@@ -213,3 +213,17 @@ def test_a_chain_right_after_a_link_is_not_part_of_it() -> None:
     assert extract_urls(text) == ["https://a.cn/x", "http://b.cn/y"]
     assert [token.kind for token in tokenize(text)] == ["text", "url", "text", "mention", "text", "url"]
     assert "".join(token.raw for token in tokenize(text)) == text
+
+
+def test_links_made_after_the_post_leave_no_kept_rendering_with_the_plain_url(shopper: Any) -> None:
+    from weituan.microblog.queries.posts import post_versions
+    from weituan.microblog.services.post_links import post_links_statement, post_links_written
+
+    post = post_create(author=shopper, text="没有链接")  # written without links: stands for a lost insert
+    post.text = f"好价 {TAOBAO}"
+    links = post_links_statement(post)
+    assert links is not None
+    before = post_versions([post.id], shopper.pk).versions[post.id]
+    post_links_written(post, links, inserted=0)  # the one-statement insert wrote none of them
+    assert ShortLink.objects.filter(post_id=post.id, target_url=TAOBAO).count() == 1
+    assert post_versions([post.id], shopper.pk).versions[post.id] != before
