@@ -44,7 +44,7 @@ def _triggers(table: str) -> list[str]:
 
 def row_versions_ensure(connection: BaseDatabaseWrapper, apps: Any = global_apps) -> None:
     """Give every versioned table its `row_version` column and triggers where they are missing (SQLite
-    only; idempotent). Rows that were there before the column get version 0 until they next change."""
+    only; idempotent). Rows that were there before the column get a fresh version each."""
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
@@ -55,6 +55,9 @@ def row_versions_ensure(connection: BaseDatabaseWrapper, apps: Any = global_apps
                 continue  # not created yet (a partial migrate)
             if COLUMN not in columns:
                 cursor.execute(f'ALTER TABLE "{table}" ADD COLUMN {COLUMN} integer NOT NULL DEFAULT 0')
+                # Fresh versions for the rows already there (a rebuilt table's rows may have changed
+                # since a running process kept a rendering of them), before the triggers exist.
+                cursor.execute(f'UPDATE "{table}" SET {COLUMN} = random()')  # noqa: S608
             for statement in _triggers(table):
                 cursor.execute(statement)
 
