@@ -1,5 +1,6 @@
 """Real threads against PostgreSQL (and Redis when configured): no oversell, no double charge."""
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -141,3 +142,54 @@ def test_concurrent_duplicates_of_one_idempotency_key_run_once(shopper):
     assert len(runs) == 1
     assert set(outcomes) <= {"201", "idempotency_in_progress"}
     assert connection.vendor == "postgresql"
+
+
+def test_payouts_racing_refunds_never_leave_the_merchant_owing(merchant):
+    from weituan.deals.services import ledger
+    from weituan.deals.services.refunds import order_refund
+    from weituan.deals.services.vouchers import voucher_redeem
+    from weituan.deals.services.wallet import merchant_payout
+
+    deal = live_deal(merchant, max_quantity=40, tipping_point=1, per_user_limit=1, refund_policy="anytime")
+    buyers = [make_user(f"back{i}") for i in range(30)]
+    orders = []
+    for buyer in buyers:
+        wallet_top_up(user=buyer, amount=20_000)
+        orders.append(order_place(deal_id=deal.id, buyer=buyer, quantity=1))
+    deal_tip_check(deal_id=deal.id)
+    # A third redeemed (theirs to pay out), the rest refunded while payouts keep being asked for.
+    for order in orders[:10]:
+        voucher_redeem(code=Voucher.objects.get(order=order).code, by=merchant)
+    refunding = orders[10:]
+    barrier = threading.Barrier(9)
+
+    def refund(index: int) -> None:
+        try:
+            barrier.wait()
+            for order in refunding[index::8]:
+                order_refund(order_id=order.id, by=order.buyer)
+        finally:
+            _close_connection()
+
+    def payouts(_: int) -> int:
+        paid = 0
+        try:
+            barrier.wait()
+            for _ in range(60):
+                with contextlib.suppress(ServiceError):  # nothing to pay out yet
+                    paid += merchant_payout(merchant=merchant)
+        finally:
+            _close_connection()
+        return paid
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        refunds = [pool.submit(refund, index) for index in range(8)]
+        paying = pool.submit(payouts, 0)
+        for future in refunds:
+            future.result()
+        paid = paying.result()
+    share = 9900 - 495
+    assert paid == 10 * share  # exactly the redeemed vouchers' shares, whatever the interleaving
+    assert ledger.balance_of(ledger.merchant_account(merchant.id, "CNY")) == 0
+    assert Voucher.objects.filter(deal=deal, state="refunded").count() == 20
+    assert ledger_report().ok
