@@ -79,6 +79,15 @@ def _isolated_redis_prefix(settings: Any) -> Iterator[None]:
             client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def _deal_previews_forgotten() -> None:
+    """Deal previews are kept per process by deal id, which never changes hands in a database; between
+    tests the database is emptied and ids are given out again."""
+    from weituan.deals.facade import deal_previews_clear
+
+    deal_previews_clear()
+
+
 @dataclass
 class SmtpInbox:
     host: str

@@ -100,6 +100,12 @@ _PREVIEWS_LOCK = threading.Lock()
 PREVIEWS_KEPT = 5_000
 
 
+def deal_previews_clear() -> None:
+    """Forget the kept previews (tests: a database emptied between them gives ids out again)."""
+    with _PREVIEWS_LOCK:
+        _PREVIEWS.clear()
+
+
 def deal_previews(deal_ids: Iterable[int]) -> dict[int, DealPreview]:
     """The previews of the published deals among `deal_ids` (drafts and missing deals left out); the ones
     not kept yet are read in one query."""

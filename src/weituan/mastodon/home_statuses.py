@@ -20,7 +20,12 @@ from typing import Any, NamedTuple
 import orjson
 from django.http import HttpRequest
 
-from weituan.mastodon.serializers_statuses import site_base, status_json, timeline_statuses_json
+from weituan.mastodon.serializers_statuses import (
+    site_base,
+    status_json,
+    statuses_preload,
+    timeline_statuses_json,
+)
 from weituan.microblog.queries.posts import post_rows, post_versions, posts_hydrate_rows
 from weituan.tracking import facade as tracking
 
@@ -135,7 +140,9 @@ def home_statuses_bytes(
         rows = post_rows(sorted(missing))
         request = request_of()
         fresh: dict[int, Template] = {}
-        for view in posts_hydrate_rows(rows, sorted(missing), None, only=missing):
+        views = posts_hydrate_rows(rows, sorted(missing), None, only=missing)
+        statuses_preload(views)
+        for view in views:
             template = _template(status_json(view, request))
             if template is None:
                 return _whole(post_ids, viewer_id, request)

@@ -119,14 +119,16 @@ def _content_html(text: str, base: str, mentions: tuple[str, ...], links: Links)
     return render_html(text, base_url=base, mentions=mentions, short_links=dict(links))
 
 
-def _short_links_preload(views: Sequence[PostView]) -> None:
-    """The short links of the URLs in these posts and the posts they show, in one query."""
+def statuses_preload(views: Sequence[PostView]) -> None:
+    """What rendering these posts and the posts they show reads besides their rows, one query each:
+    the short links of their URLs and the previews of their deals."""
     shown = [
         *views,
         *(view.root for view in views if view.root),
         *(view.parent for view in views if view.parent),
     ]
     post_short_links_preload((view.id, view.post.text) for view in shown)
+    deal_previews({view.post.deal_id for view in shown if view.post.deal_id})
 
 
 def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
@@ -157,16 +159,6 @@ def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
         "blurhash": None,
         "published_at": None,
     }
-
-
-def _deal_previews_preload(views: Sequence[PostView]) -> None:
-    """The deal previews of these posts and the posts they show, in one query."""
-    shown = [
-        *views,
-        *(view.root for view in views if view.root),
-        *(view.parent for view in views if view.parent),
-    ]
-    deal_previews({view.post.deal_id for view in shown if view.post.deal_id})
 
 
 def _account(view: PostView, request: HttpRequest | None) -> dict[str, Any]:
@@ -273,8 +265,7 @@ def status_json(view: PostView, request: HttpRequest | None = None) -> dict[str,
 
 def statuses_json(views: Sequence[PostView], request: HttpRequest | None = None) -> list[dict[str, Any]]:
     """Status entities for hydrated posts, in order."""
-    _short_links_preload(views)
-    _deal_previews_preload(views)
+    statuses_preload(views)
     return [_status(view, level=0, request=request) for view in views]
 
 
@@ -336,8 +327,7 @@ def timeline_statuses_json(
                 missing.add(post_id)
     if missing:
         views = posts_hydrate_rows(rows, sorted(missing), None, only=missing)
-        _short_links_preload(views)
-        _deal_previews_preload(views)
+        statuses_preload(views)
         fresh = {view.id: _status(view, level=0, request=request) for view in views}
         rendered.update(fresh)
         with _RENDERED_LOCK:

@@ -137,3 +137,44 @@ def test_account_statuses(api_as: Any, shopper: Any, merchant: Any, post_as: Any
     paged = anonymous.get(f"/api/v1/accounts/{shopper.pk}/statuses?max_id={own.id}").json()
     assert [row["id"] for row in paged] == [str(forward.id)]
     assert anonymous.get("/api/v1/accounts/987654321/statuses").status_code == 404
+
+
+def test_a_fresh_home_page_reads_its_links_and_deals_once_however_many_posts(
+    api_as: Any, shopper: Any, follow: Any, post_as: Any, run_on_commit: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from weituan.deals import facade as deals_facade
+    from weituan.deals.tests.conftest import live_deal
+    from weituan.microblog.queries import post_links
+
+    shop = make_user("linkshop", merchant=True)
+    follow(shopper, shop)
+    home_timeline_ids(shopper.pk)
+    client = api_as(shopper)
+
+    def add_posts(first: int, last: int) -> None:
+        for index in range(first, last):
+            post_as(shop, f"好价 https://shop.example/item/{index}")
+            with run_on_commit():
+                live_deal(shop, title=f"团购 {index}")
+
+    def fresh_read() -> tuple[int, int]:
+        # As a process that has read none of them: nothing rendered, no links or deals kept.
+        home_statuses_clear()
+        post_links._KEPT.clear()
+        deals_facade.deal_previews_clear()
+        with CaptureQueriesContext(connection) as read:
+            page = client.get("/api/v1/timelines/home?limit=40")
+        assert page.status_code == 200
+        cards = [status["card"] for status in page.json() if status["card"]]
+        assert all("/s/" in status["content"] for status in page.json() if not status["card"])
+        return len(page.json()) - len(cards), len(read.captured_queries)
+
+    add_posts(0, 2)
+    client.get("/api/v1/timelines/home")  # warm: timeline state stamped
+    shown, few = fresh_read()
+    assert shown == 2
+    add_posts(2, 8)
+    assert fresh_read() == (8, few)  # 16 posts render in as many statements as 4
