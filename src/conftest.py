@@ -94,6 +94,8 @@ class SmtpInbox:
     port: int
     messages: list[Message] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    # Addresses the server refuses at RCPT (550), as a mail server refuses an unknown mailbox.
+    refused: set[str] = field(default_factory=set)
 
     def wait(self, count: int = 1, timeout: float = 5.0) -> list[Message]:
         """Block until `count` messages have arrived (or fail the test)."""
@@ -114,6 +116,14 @@ def smtp_inbox(settings: Any) -> Iterator[SmtpInbox]:
     inbox: SmtpInbox
 
     class Handler:
+        async def handle_RCPT(
+            self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+        ) -> str:
+            if address in inbox.refused:
+                return "550 5.1.1 No such mailbox"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             inbox.messages.append(message_from_bytes(envelope.original_content or envelope.content))
             inbox.arrived.set()
