@@ -129,10 +129,6 @@ def wallet_of(*, user: Any, currency: str = "CNY") -> WalletView:
     )
 
 
-def merchant_payable_of(*, merchant: Any, currency: str = "CNY") -> int:
-    return _balance(AccountKind.MERCHANT_PAYABLE, merchant.id, currency)
-
-
 def payouts_of_merchant(*, merchant: Any, currency: str = "CNY") -> list[dict[str, Any]]:
     rows = (
         Entry.objects.filter(
