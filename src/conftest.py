@@ -148,13 +148,20 @@ def smtp_inbox(settings: Any) -> Iterator[SmtpInbox]:
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Tests marked `postgres` need PostgreSQL; on SQLite they are deselected, not skipped silently."""
+    """Tests marked `postgres` need PostgreSQL and tests marked `redis` need Redis: without them they are
+    deselected (and counted as such), not skipped silently; CI's second run has both."""
+    missing = set()
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        kept = [item for item in items if "postgres" not in item.keywords]
-        deselected = [item for item in items if "postgres" in item.keywords]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = kept
+        missing.add("postgres")
+    if not settings.REDIS_URL:
+        missing.add("redis")
+    kept, deselected = [], []
+    for item in items:
+        needs = any(item.get_closest_marker(name) for name in missing)
+        (deselected if needs else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -38,12 +38,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup()
     from django.conf import settings
 
-    if (args.server == "granian" or args.workers > 1) and not settings.CLICKHOUSE_URL:
-        # The embedded store's files are opened by one process at a time; several processes would leave
-        # all but one unable to store their clicks and events.
+    if (args.server == "granian" or args.workers > 1) and not settings.REDIS_URL:
+        # Without Redis, the cache and the one-click-per-hour memory are each process's own: several
+        # processes would serve stale pages and count a visitor's repeated clicks once per process.
+        # (The embedded analytics store is shared by all of them: see tracking/store/chdb_process.py.)
         raise ImproperlyConfigured(
-            "serving from several processes (granian, or --workers above 1) needs CLICKHOUSE_URL: "
-            "the embedded analytics store takes one process; serve with uvicorn and one worker"
+            "serving from several processes (granian, or --workers above 1) needs REDIS_URL: "
+            "without it the cache and click counting are per process; serve with uvicorn and one worker"
         )
     _migrate()
     if args.demo:
@@ -174,14 +175,14 @@ def _parser() -> argparse.ArgumentParser:
         "--server",
         choices=["uvicorn", "granian"],
         default="uvicorn",
-        help="uvicorn: the ASGI app in one process (default; the embedded store needs one process); "
-        "granian: the WSGI app on threads, fastest for the API, with CLICKHOUSE_URL set",
+        help="uvicorn: the ASGI app (default); granian: the WSGI app on threads, fastest for the API "
+        "(needs REDIS_URL)",
     )
     serve.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="server processes (1 is the embedded default; several suit PostgreSQL + Redis)",
+        help="server processes (1 is the embedded default; several need REDIS_URL)",
     )
     serve.add_argument(
         "--threads",

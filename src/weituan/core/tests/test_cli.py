@@ -1,11 +1,14 @@
 """The `weituan` command: serving, the pass-through to management commands, and one-line errors."""
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+import pytest
 
 
 def _env(tmp_path, **extra):
@@ -86,12 +89,12 @@ def test_an_unknown_benchmark_is_one_clear_line(tmp_path):
     assert result.stderr.startswith("weituan: no benchmark 'no_such_bench'")
 
 
-def test_several_serving_processes_on_the_embedded_store_are_refused_in_one_line(tmp_path):
+def test_several_serving_processes_without_redis_are_refused_in_one_line(tmp_path):
     for extra in (["--server", "granian"], ["--workers", "2"]):
         result = _weituan(tmp_path, "serve", "--port", str(_free_port()), *extra)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1
-        assert "needs CLICKHOUSE_URL" in result.stderr
+        assert "needs REDIS_URL" in result.stderr
     assert not (tmp_path / "weituan.sqlite3").exists()  # refused before anything was written
 
 
@@ -121,3 +124,62 @@ def test_a_worker_enqueues_the_periodic_sweeps_unless_told_not_to(tmp_path):
     enqueued = _periodic_tasks_enqueued(tmp_path / "scheduling")
     assert {"weituan.deals.tasks.deals_sweep_task", "weituan.tracking.tasks.outbox_move_task"} <= enqueued
     assert _periodic_tasks_enqueued(tmp_path / "quiet", "--no-schedule") == set()
+
+
+@pytest.mark.redis
+def test_several_serving_processes_share_the_embedded_store(tmp_path):
+    """Two uvicorn processes and a management command, on one data dir: all reach the one store."""
+    from django.conf import settings
+
+    from weituan.tracking.store.chdb_process import ChdbProcessStore
+    from weituan.tracking.store.schema import schema_migrate
+
+    port = _free_port()
+    env = _env(tmp_path, REDIS_URL=settings.REDIS_URL, WEITUAN_REDIS_PREFIX=f"wt-serve-{os.getpid()}:")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "weituan.cli", "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    beacons = 120
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.3)
+        for n in range(beacons):  # a connection each: the two processes take turns at accepting them
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/collect",
+                data=json.dumps({"url": f"https://shop.example/item/{n}"}).encode(),
+                headers={"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 Firefox/140.0"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 204
+        flushed = subprocess.run(
+            [sys.executable, "-m", "weituan.cli", "tracking_flush"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert flushed.returncode == 0, flushed.stderr  # a command reaches the store while they serve
+        store = ChdbProcessStore(tmp_path / "chdb")
+        try:
+            schema_migrate(store)  # as any process does on first use, if no server has stored yet
+            sql = "SELECT count() FROM events WHERE event = 'pageview' AND url LIKE 'https://shop.example/%'"
+            deadline = time.monotonic() + 60
+            while store.scalar(sql) < beacons and time.monotonic() < deadline:
+                time.sleep(0.5)  # each process's write buffer flushes on its own timer
+            assert store.scalar(sql) == beacons
+        finally:
+            store.close()
+    finally:
+        server.terminate()
+        _out, err = server.communicate(timeout=30)
+    assert "Traceback" not in err, err

@@ -5,16 +5,19 @@ rules (one counted click per link, visitor and hour; idempotency on event_id; fi
 forever; identity links) hold whichever door an event came through.
 """
 
+import contextlib
+import fcntl
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import LockError
 
 from weituan.core.redis import get_redis, redis_enabled, rkey
 from weituan.tracking.rows import EventName, event_columns
@@ -25,6 +28,7 @@ from weituan.tracking.store.base import StoreError
 logger = logging.getLogger(__name__)
 
 CLICK_DEDUP_SECONDS = 3600
+LOCK_SECONDS = 120  # the longest an idempotent insert may hold the event id lock
 _SEEN_PRUNE_ABOVE = 200_000
 
 
@@ -328,8 +332,37 @@ class _GroupCommit:
         return mine.outcome
 
 
+@contextlib.contextmanager
+def _event_ids_lock() -> Iterator[None]:
+    """Held from the lookup of a group's event ids to the end of its insert, across processes.
+
+    Two processes storing the same event id at once would each find it absent and both insert it.
+    With Redis, processes on any machine share one Redis lock; without, the processes of one data
+    directory (servers, workers, commands sharing one store) share a `flock` on a file in it.
+    """
+    if redis_enabled():
+        lock = get_redis().lock(rkey("ingest-ids"), timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS)
+        if not lock.acquire():
+            raise StoreError(f"the event id lock was not free within {LOCK_SECONDS} s")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(LockError):  # held past its timeout: another holder may have it now
+                lock.release()
+        return
+    path = Path(settings.DATA_DIR) / "ingest-ids.lock"
+    with path.open("ab") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        yield
+
+
 def _store_group(group: list[_Pending]) -> None:
     """Skip stored and repeated event ids (the earlier batch wins), then store the rest in one insert."""
+    with _event_ids_lock():
+        _store_group_locked(group)
+
+
+def _store_group_locked(group: list[_Pending]) -> None:
     seen = events_existing([row["event_id"] for pending in group for row in pending.rows])
     fresh: list[dict[str, Any]] = []
     counts = []

@@ -1,18 +1,35 @@
-"""The embedded store run in a process of its own, which the serving process talks to over a socket.
+"""The embedded store, run in one store process that every process of a data directory shares.
 
-chDB holds the interpreter lock for much of an insert or a query, so in the serving process every
-batch of clicks stalled the event loop (redirects waited up to a few hundred milliseconds at each
-flush). Here the chDB files are still opened by one process only, the store process; the serving
-process sends it each statement and insert and waits on the socket without holding the lock. The
-store process ends when the serving process does (it reads end-of-file), and is started again on
-the next statement if it died.
+chDB files can be opened by one process only, and chDB holds the interpreter lock for much of an
+insert or a query (in a serving process, redirects waited up to a few hundred milliseconds at each
+flush). So one store process opens the files, and every process that needs the store (each serving
+process, `weituan worker`, a management command) sends it statements and inserts over a Unix socket,
+and waits on the socket without holding its own interpreter lock.
 
-Run as `python -m weituan.tracking.store.chdb_process <path> <socket fd>`: it needs no Django.
+- The first process that needs the store starts it, under an exclusive `flock` on a file beside the
+  store's files (`<path>.lock`), so two processes never start one each. It leaves the process's
+  session, so a Ctrl-C meant for a server does not stop a store that others still use.
+- The store process serves each connection on a thread of its own; statements run one at a time, as
+  chDB runs them anyway.
+- It ends once no process has been connected for `idle_exit` seconds: it takes the lock, stops
+  listening, closes the files and exits, and only then lets go of the lock. A process that
+  connected in that moment is told nothing (end-of-file), and starts a new store process under the
+  lock once the old one has gone. A process whose store process died (a kill) gets an error for the
+  statement it was sending, and starts a new one at its next statement.
+- The socket's address is in Linux's abstract namespace, named after the store's path: a kill leaves
+  no file behind, and no path is too long for it. The store process answers only processes of its
+  own user.
+
+Run as `python -m weituan.tracking.store.chdb_process <path> <ready fd> <idle seconds>`: it needs no
+Django.
 """
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -20,43 +37,86 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from weituan.tracking.store.base import AnalyticsStore, StoreError
 
 RESTART_PAUSE = 30.0  # seconds between tries to start a store process that failed to start
+IDLE_EXIT = 10.0  # seconds without any connected process after which the store process ends
+READY = b"ready"
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid of the process at the other end of a Unix socket
+
+
+def store_address(path: str) -> bytes:
+    """The abstract socket address of the store process for the store files at `path`."""
+    digest = hashlib.sha256(os.path.realpath(path).encode("utf-8", "surrogateescape")).hexdigest()
+    return b"\0weituan-chdb-" + digest[:32].encode()
 
 
 class ChdbProcessStore(AnalyticsStore):
-    """chDB in a child process. Thread-safe: one statement at a time, as chDB runs them anyway."""
+    """A connection to the shared store process. Thread-safe: one statement at a time per connection."""
 
     kind = "chdb"
 
-    def __init__(self, path: Path | str):
-        self.path = str(path)
+    def __init__(self, path: Path | str, *, idle_exit: float = IDLE_EXIT):
+        self.path = os.path.realpath(path)
+        self.address = store_address(self.path)
+        self.idle_exit = idle_exit
         self._lock = threading.Lock()
         self._conn: Connection | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
+        self._spawned: list[subprocess.Popen[bytes]] = []  # store processes this one started, to reap
         self._retry_at = 0.0
         self._start_error = ""
         with self._lock:
-            self._start()
+            self._connect()
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
     def _forget_after_fork(self) -> None:
-        # The socket and the store process are the parent's: a forked child starts its own if it needs one.
+        # The connection is the parent's: a forked child makes its own if it needs one.
         self._lock = threading.Lock()
-        self._inherited = (self._conn, self._proc)  # kept referenced, never used or closed here
-        self._conn, self._proc = None, None
+        self._inherited = self._conn  # kept referenced, never used or closed here
+        self._conn, self._pid, self._spawned = None, None, []
 
     @property
     def pid(self) -> int | None:
-        """The store process's id (None while it is not running)."""
-        return self._proc.pid if self._proc is not None else None
+        """The id of the store process this connection talks to (None while not connected)."""
+        return self._pid
 
-    def _start(self) -> None:
+    def _connect(self) -> None:
         # Called with the lock held.
-        ours, theirs = socket.socketpair()
+        self._reap()
+        answer = self._try_connect()
+        if answer is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path + ".lock", "ab") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                answer = self._try_connect()  # another process may have started it meanwhile
+                if answer is None:
+                    self._spawn()
+                    answer = self._try_connect()
+            if answer is None:
+                raise StoreError("the analytics store process started but does not answer")
+        self._conn, self._pid = answer
+
+    def _try_connect(self) -> tuple[Connection, int] | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.address)
+        except (ConnectionRefusedError, FileNotFoundError):
+            sock.close()
+            return None
+        conn = Connection(sock.detach())
+        try:
+            pid: int = conn.recv()  # its greeting; end-of-file when it is ending or refused us
+        except (EOFError, OSError):
+            conn.close()
+            return None
+        return conn, pid
+
+    def _spawn(self) -> None:
+        # Called with the lock held and the start lock taken.
+        read_fd, write_fd = os.pipe()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in [str(Path(__file__).resolve().parents[3]), env.get("PYTHONPATH", "")] if p
@@ -68,58 +128,56 @@ class ChdbProcessStore(AnalyticsStore):
                     "-m",
                     "weituan.tracking.store.chdb_process",
                     self.path,
-                    str(theirs.fileno()),
+                    str(write_fd),
+                    repr(self.idle_exit),
                 ],
-                pass_fds=(theirs.fileno(),),
+                pass_fds=(write_fd,),
                 env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
+        except OSError:
+            os.close(read_fd)
+            raise
         finally:
-            theirs.close()
-        conn = Connection(ours.detach())
-        try:
-            ok, value = conn.recv()
-        except (EOFError, OSError) as exc:
-            conn.close()
+            os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as ready:
+            answer = ready.read()  # until the store process closes its end: listening, or failed
+        if answer != READY:
             proc.wait()
-            raise StoreError(f"the analytics store process did not start: {exc}") from exc
-        if not ok:
-            conn.close()
-            proc.wait()
-            raise StoreError(value)
-        self._conn, self._proc = conn, proc
+            message = answer.decode("utf-8", "replace") or "it ended before it was ready"
+            raise StoreError(f"the analytics store process did not start: {message}")
+        self._spawned.append(proc)
 
-    def _stop(self) -> None:
+    def _reap(self) -> None:
+        self._spawned = [proc for proc in self._spawned if proc.poll() is None]
+
+    def _disconnect(self) -> None:
         # Called with the lock held.
         if self._conn is not None:
             with contextlib.suppress(OSError):
                 self._conn.close()
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._conn, self._proc = None, None
+        self._conn, self._pid = None, None
 
     def _call(self, op: str, *args: Any) -> Any:
         with self._lock:
             if self._conn is None:
-                # A store that could not start (its files held by another process) is not tried again
-                # at every statement: each try starts an interpreter.
+                # A store that could not start (its files held by a process outside this scheme) is not
+                # tried again at every statement: each try starts an interpreter.
                 if time.monotonic() < self._retry_at:
                     raise StoreError(f"the analytics store process could not start: {self._start_error}")
                 try:
-                    self._start()
-                except StoreError as exc:
+                    self._connect()
+                except (StoreError, OSError) as exc:
                     self._retry_at, self._start_error = time.monotonic() + RESTART_PAUSE, str(exc)
-                    raise
+                    raise StoreError(str(exc)) from exc
             conn = self._conn
             assert conn is not None
             try:
                 conn.send((op, args))
                 ok, value = conn.recv()
             except (EOFError, OSError) as exc:
-                self._stop()  # started again by the next statement
+                self._disconnect()  # connected again (or started again) by the next statement
                 raise StoreError(f"the analytics store process stopped: {exc!r}") from exc
         if not ok:
             raise StoreError(value)
@@ -145,44 +203,124 @@ class ChdbProcessStore(AnalyticsStore):
         return counts
 
     def close(self) -> None:
+        """Disconnect; the store process ends by itself once no process is connected."""
         with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(OSError):
-                    self._conn.send(("close", ()))
-            self._stop()
+            self._disconnect()
+            self._reap()
 
 
-def serve(path: str, conn: Connection) -> None:
-    """Answer statements from the serving process until it closes the socket."""
-    from weituan.tracking.store.chdb_store import ChdbStore
+class _StoreServer:
+    """The store process's side: accepts connections and answers each on a thread of its own."""
 
-    try:
-        store = ChdbStore(path)
-    except Exception as exc:
-        conn.send((False, str(exc)))
-        return
-    conn.send((True, None))
-    operations: dict[str, Callable[..., Any]] = {
-        "execute": store.execute,
-        "select": store._select_json,
-        "insert": store._insert_tsv,
-        "insert_files": store.insert_tsv_files,
-    }
-    try:
-        while True:
-            try:
-                op, args = conn.recv()
-            except (EOFError, OSError):
-                break
-            if op == "close":
-                break
-            try:
-                conn.send((True, operations[op](*args)))
-            except Exception as exc:
-                conn.send((False, str(exc)))
-    finally:
-        store.close()
+    def __init__(self, path: str, listener: socket.socket, lock_file: IO[bytes], idle_exit: float):
+        from weituan.tracking.store.chdb_store import ChdbStore
+
+        self.path = path
+        self.listener = listener
+        self.lock_file = lock_file
+        self.idle_exit = idle_exit
+        self.store = ChdbStore(path)
+        self.operations: dict[str, Callable[..., Any]] = {
+            "execute": self.store.execute,
+            "select": self.store._select_json,
+            "insert": self.store._insert_tsv,
+            "insert_files": self.store.insert_tsv_files,
+        }
+        self.clients_lock = threading.Lock()
+        self.clients = 0
+        self.idle_since = time.monotonic()
+
+    def run(self) -> None:
+        self.listener.settimeout(min(0.5, max(0.05, self.idle_exit / 4)))
+        try:
+            while True:
+                try:
+                    sock, _ = self.listener.accept()
+                except TimeoutError:
+                    if self._may_end():
+                        return
+                    continue
+                sock.settimeout(None)
+                if not self._same_user(sock):
+                    sock.close()
+                    continue
+                with self.clients_lock:
+                    self.clients += 1
+                threading.Thread(target=self._answer, args=(Connection(sock.detach()),), daemon=True).start()
+        finally:
+            self.listener.close()
+            self.store.close()
+
+    def _may_end(self) -> bool:
+        with self.clients_lock:
+            if self.clients or time.monotonic() - self.idle_since < self.idle_exit:
+                return False
+        try:
+            # Held until this process has exited: no new store process opens the files before then.
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a process is starting or reaching the store right now
+        with self.clients_lock:
+            if self.clients:
+                fcntl.flock(self.lock_file, fcntl.LOCK_UN)
+                return False
+        return True
+
+    @staticmethod
+    def _same_user(sock: socket.socket) -> bool:
+        _pid, uid, _gid = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+        return uid == os.getuid()
+
+    def _answer(self, conn: Connection) -> None:
+        try:
+            conn.send(os.getpid())
+            while True:
+                try:
+                    op, args = conn.recv()
+                except (EOFError, OSError):
+                    return
+                if op == "close":
+                    return
+                try:
+                    answer = (True, self.operations[op](*args))
+                except Exception as exc:
+                    answer = (False, str(exc))
+                conn.send(answer)
+        except OSError:
+            return  # the other process went away mid-answer
+        finally:
+            conn.close()
+            with self.clients_lock:
+                self.clients -= 1
+                if not self.clients:
+                    self.idle_since = time.monotonic()
+
+
+def serve(path: str, ready_fd: int, idle_exit: float) -> int:
+    """Open the store, listen, report readiness on `ready_fd`, and answer until idle."""
+    with os.fdopen(ready_fd, "wb") as ready:
+        lock_file = open(path + ".lock", "ab")  # noqa: SIM115 - held for the life of the process
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server = _StoreServer(path, listener, lock_file, idle_exit)
+        except Exception as exc:
+            listener.close()
+            ready.write(str(exc).encode())
+            return 1
+        try:
+            listener.bind(store_address(path))
+            listener.listen(128)
+        except OSError as exc:
+            server.store.close()
+            listener.close()
+            ready.write(f"cannot listen: {exc}".encode())
+            return 1
+        ready.write(READY)
+    server.run()
+    return 0
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], Connection(int(sys.argv[2])))
+    sys.exit(serve(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))

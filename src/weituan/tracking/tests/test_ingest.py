@@ -185,3 +185,81 @@ def test_batches_arriving_together_are_stored_in_one_go_each_event_once(monkeypa
     }
     assert count("SELECT count() FROM events WHERE startsWith(event_id, 'grp-')") == 15
     assert count("SELECT uniqExact(event_id) FROM events WHERE startsWith(event_id, 'grp-')") == 15
+
+
+# Stores the same event ids as its siblings, round after round, starting when the go file appears.
+SAME_IDS_WRITER = """
+import os, sys, time
+from pathlib import Path
+import django
+django.setup()
+from datetime import UTC, datetime
+from weituan.tracking.rows import event_row
+from weituan.tracking.services.ingest import events_store
+from weituan.tracking.store import analytics_store
+go, rounds = Path(sys.argv[1]), int(sys.argv[2])
+analytics_store()  # reached (started by the first) and migrated before the start
+(go.parent / f"ready-{os.getpid()}").touch()
+while not go.exists():
+    time.sleep(0.01)
+at = datetime(2026, 11, 11, tzinfo=UTC)
+stored = 0
+for r in range(rounds):
+    rows = [event_row("pageview", at, f"v{n}", event_id=f"same-{r}-{n}") for n in range(100)]
+    stored += events_store(rows, check_existing=True).stored
+print(stored)
+"""
+
+
+def test_processes_storing_the_same_event_ids_at_once_store_each_once(tmp_path):
+    """Each process looks the ids up and inserts the absent ones; the lock makes the pair one step."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from weituan.tracking.store.chdb_process import ChdbProcessStore
+
+    ours = ("WEITUAN_", "DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[3]),
+        DJANGO_SETTINGS_MODULE="weituan.settings",
+        WEITUAN_PROFILE="test",
+        WEITUAN_DATA_DIR=str(tmp_path),
+        WEITUAN_CHDB_PROCESS="1",  # every writer reaches the one shared store process
+        WEITUAN_REDIS_PREFIX=f"wt-ids-{os.getpid()}:",
+    )
+    if settings.REDIS_URL:  # the PostgreSQL + Redis run takes the Redis lock, the other the file lock
+        env["REDIS_URL"] = settings.REDIS_URL
+    go = tmp_path / "go"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SAME_IDS_WRITER, str(go), "15"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    import time
+
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(writers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()
+    stored = 0
+    for writer in writers:
+        out, err = writer.communicate(timeout=180)
+        assert writer.returncode == 0, err
+        stored += int(out)
+    assert stored == 15 * 100  # what the writers were told they stored, together
+    store = ChdbProcessStore(tmp_path / "chdb")
+    try:
+        assert store.scalar("SELECT count() FROM events") == 15 * 100
+        assert store.scalar("SELECT uniqExact(event_id) FROM events") == 15 * 100
+    finally:
+        store.close()

@@ -114,29 +114,6 @@ def test_malformed_lines_are_left_out(store: Any) -> None:
     assert count("SELECT count() FROM events") == 1
 
 
-def test_the_store_process_answers_and_comes_back_after_a_kill(tmp_path: Path) -> None:
-    from weituan.tracking.store.chdb_process import ChdbProcessStore
-
-    store = ChdbProcessStore(tmp_path / "chdb")
-    try:
-        store.execute("CREATE TABLE t (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
-        store.insert("t", ("n", "s"), [(1, "一"), (2, "tab\there")])
-        assert store.query("SELECT n, s FROM t ORDER BY n") == [
-            {"n": 1, "s": "一"},
-            {"n": 2, "s": "tab\there"},
-        ]
-        with pytest.raises(StoreError, match="UNKNOWN_TABLE"):
-            store.query("SELECT * FROM no_such_table")
-        assert store.pid is not None
-        os.kill(store.pid, signal.SIGKILL)
-        with pytest.raises(StoreError, match="stopped"):
-            store.query("SELECT count() FROM t")
-        assert store.scalar("SELECT count() FROM t") == 2  # started again, on the same files
-    finally:
-        store.close()
-    assert store.pid is None
-
-
 def test_a_sealed_segment_keeps_only_its_lines_on_disk(tmp_path: Path) -> None:
     spool = ClickSpool(tmp_path)
     spool.append(line(1))
@@ -145,27 +122,6 @@ def test_a_sealed_segment_keeps_only_its_lines_on_disk(tmp_path: Path) -> None:
     with pytest.raises(ConnectionError):
         spool.drain(Sink(failures=1), max_lines=1000)
     assert segment.stat().st_size == len(line(1))
-
-
-def test_a_store_process_that_cannot_start_is_not_retried_at_every_statement(tmp_path: Path) -> None:
-    from weituan.tracking.store.chdb_process import ChdbProcessStore
-
-    late = ChdbProcessStore(tmp_path / "chdb")
-    late.close()
-    owner = ChdbProcessStore(tmp_path / "chdb")  # the files are now held by another store process
-    try:
-        with pytest.raises(StoreError, match="cannot open"):
-            late.query("SELECT 1")
-        with pytest.raises(StoreError, match="could not start"):  # no new process for a while
-            late.query("SELECT 1")
-        assert late.pid is None
-    finally:
-        owner.close()
-    late._retry_at = 0.0  # the pause is over
-    try:
-        assert late.scalar("SELECT 41 + 1") == 42
-    finally:
-        late.close()
 
 
 class TextSink:
