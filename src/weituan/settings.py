@@ -192,7 +192,7 @@ FANOUT_FOLLOWER_THRESHOLD = env_int("WEITUAN_FANOUT_THRESHOLD", 10_000, minimum=
 FANOUT_ACTIVE_DAYS = env_int("WEITUAN_FANOUT_ACTIVE_DAYS", 30, minimum=1)
 MEDIA_MAX_BYTES = env_int("WEITUAN_MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 RATE_LIMIT_WRITES_PER_MINUTE = env_int("WEITUAN_RATE_LIMIT_WRITES", 300, minimum=1)
-MASTODON_VERSION = "4.3.0"
+MASTODON_VERSION = "4.5.0"
 
 # --- deals -----------------------------------------------------------------------------------------
 DEALS_RESERVATION_MINUTES = env_int("WEITUAN_RESERVATION_MINUTES", 15, minimum=1)

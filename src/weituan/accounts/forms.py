@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from weituan.accounts.models import QuotePolicy
 from weituan.accounts.queries import user_for_login
 
 
@@ -64,6 +65,14 @@ class LoginForm(AuthenticationForm):
         return self.cleaned_data
 
 
+# What the profile and the compose box offer, in the words people read there.
+QUOTE_POLICY_CHOICES = [
+    (QuotePolicy.PUBLIC.value, _("Anyone")),
+    (QuotePolicy.FOLLOWERS.value, _("My followers")),
+    (QuotePolicy.NOBODY.value, _("Only me")),
+]
+
+
 class ProfileForm(forms.Form):
     display_name = forms.CharField(label=_("Display name"), max_length=50, required=False)
     bio = forms.CharField(
@@ -77,6 +86,9 @@ class ProfileForm(forms.Form):
     )
     locale = forms.ChoiceField(
         label=_("Language"), required=False, choices=[("", _("Browser default")), *settings.LANGUAGES]
+    )
+    quote_policy = forms.ChoiceField(
+        label=_("Who may quote my new posts"), required=False, choices=QUOTE_POLICY_CHOICES
     )
 
 

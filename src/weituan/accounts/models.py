@@ -11,6 +11,14 @@ username_validator = RegexValidator(
 )
 
 
+class QuotePolicy(models.TextChoices):
+    """Who may quote a post (repost it with a comment of their own), as Mastodon 4.5 sets it."""
+
+    PUBLIC = "public", "anyone"
+    FOLLOWERS = "followers", "followers"
+    NOBODY = "nobody", "only me"
+
+
 class User(AbstractUser):
     """A person or a shop. `username` is the @name used in mentions and the repost chain."""
 
@@ -26,6 +34,10 @@ class User(AbstractUser):
     discoverable = models.BooleanField(default=True)
     locale = models.CharField(max_length=10, blank=True)
     is_merchant = models.BooleanField(default=False)
+    # The quote policy new posts get unless their author chooses another.
+    quote_policy = models.CharField(
+        max_length=10, choices=QuotePolicy.choices, default=QuotePolicy.PUBLIC, db_default=QuotePolicy.PUBLIC
+    )
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from weituan.accounts.models import MerchantApplication, User, username_validator
+from weituan.accounts.models import MerchantApplication, QuotePolicy, User, username_validator
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from weituan.core.images import ProcessedImage, image_process
 from weituan.core.states import StateGraph, advance
@@ -182,8 +182,10 @@ def user_profile_update(
     locked: bool | None = None,
     bot: bool | None = None,
     discoverable: bool | None = None,
+    quote_policy: str | None = None,
 ) -> User:
-    """Change the given profile fields; `None` leaves a field as it is.
+    """Change the given profile fields; `None` leaves a field as it is. `quote_policy` is the default
+    new posts get (see QuotePolicy).
 
     Images are checked and re-encoded before anything is written, so a bad upload changes nothing.
     """
@@ -200,6 +202,14 @@ def user_profile_update(
         changes["bio"] = bio
     if locale is not None:
         changes["locale"] = _clean_locale(locale)
+    if quote_policy is not None:
+        if quote_policy not in QuotePolicy.values:
+            raise ValidationFailed(
+                "source[quote_policy] must be one of public, followers, nobody",
+                code="invalid_quote_policy",
+                field="source[quote_policy]",
+            )
+        changes["quote_policy"] = quote_policy
     for name, flag in (("locked", locked), ("bot", bot), ("discoverable", discoverable)):
         if flag is not None:
             changes[name] = bool(flag)

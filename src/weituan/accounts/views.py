@@ -139,7 +139,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 @require_http_methods(["GET", "POST"])
 def profile_edit(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    initial = {"display_name": user.display_name, "bio": user.bio, "locale": user.locale}
+    initial = {
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "locale": user.locale,
+        "quote_policy": user.quote_policy,
+    }
     form = ProfileForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -150,6 +155,7 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
                 bio=form.cleaned_data["bio"],
                 avatar=form.cleaned_data.get("avatar"),
                 locale=form.cleaned_data["locale"],
+                quote_policy=form.cleaned_data["quote_policy"] or None,
             )
         except ServiceError as exc:
             user.refresh_from_db()

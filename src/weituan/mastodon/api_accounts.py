@@ -98,6 +98,7 @@ def update_credentials(request: HttpRequest) -> dict[str, Any]:
         locked=params.flag("locked"),
         bot=params.flag("bot"),
         discoverable=params.flag("discoverable"),
+        quote_policy=params.text("source[quote_policy]") or None,
     )
     relation_services.account_lock_change(owner=user, was_locked=was_locked)
     return _own_account(request, user)
@@ -113,3 +114,16 @@ def lookup(request: HttpRequest, acct: str) -> dict[str, Any]:
 def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = queries.user_get(account_id)
     return account_json(user, account_counts([user.pk])[user.pk], request=request)
+
+
+@router.get("/preferences", auth=READ_ACCOUNTS, summary="The caller's posting and reading preferences")
+def preferences(request: HttpRequest) -> dict[str, Any]:
+    user = request_user(request)
+    return {
+        "posting:default:visibility": "public",
+        "posting:default:sensitive": False,
+        "posting:default:language": user.locale or None,
+        "posting:default:quote_policy": user.quote_policy,
+        "reading:expand:media": "default",
+        "reading:expand:spoilers": False,
+    }

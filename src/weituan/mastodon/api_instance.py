@@ -1,6 +1,6 @@
 """Mastodon API: the instance description (v1 and v2), with a version string Mastodon clients accept.
 
-Clients such as Mastodon.py read the leading "4.3.0" of `version` to decide which endpoints exist, so it
+Clients such as Mastodon.py read the leading "4.5.0" of `version` to decide which endpoints exist, so it
 comes first; Weituan's own version follows in parentheses, the way other compatible servers do it.
 """
 
@@ -26,8 +26,8 @@ router = Router(tags=["mastodon:instance"])
 router_v2 = Router(tags=["mastodon:v2"])
 
 MAX_MEDIA_ATTACHMENTS = 4
-# Mastodon 4.3 introduced API versioning; version 2 is what 4.3 reports.
-MASTODON_API_VERSION = 2
+# Mastodon 4.3 introduced API versioning; 7 is what 4.5 reports (quote policies, quotes and revoking them).
+MASTODON_API_VERSION = 7
 IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"]
 DESCRIPTION = (
     "微团 Weituan: a micro-blog where deals spread by reposts, and shops see which share brought each sale."
@@ -44,7 +44,7 @@ def weituan_version() -> str:
 
 
 def version_string() -> str:
-    """E.g. "4.3.0 (compatible; Weituan 0.1.0)"."""
+    """E.g. "4.5.0 (compatible; Weituan 0.1.0)"."""
     return f"{settings.MASTODON_VERSION} (compatible; Weituan {weituan_version()})"
 
 

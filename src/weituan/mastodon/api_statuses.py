@@ -26,7 +26,7 @@ from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
 from weituan.microblog.models import Visibility
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
-from weituan.microblog.queries.reposts import liked_by, reposted_by
+from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
 from weituan.microblog.services.interactions import comment_create, like_add, like_remove
 from weituan.microblog.services.posts import (
     PublishedPost,
@@ -36,6 +36,7 @@ from weituan.microblog.services.posts import (
     repost_create,
     repost_undo,
 )
+from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 
 router = Router(tags=["mastodon:statuses"])
 
@@ -86,12 +87,25 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
     if in_reply_to_id is not None:
         return comment_create(author=user, post_id=in_reply_to_id, text=text, media_ids=media_ids).id
     visibility = _visibility(params)
+    quote_policy = params.text("quote_approval_policy") or None
     if quoted_id is not None:
         if media_ids:
             raise ValidationFailed("A quote cannot carry media", code="invalid_media")
-        return repost_create(reposter=user, post_id=quoted_id, comment=text, visibility=visibility).id
+        if not text.strip():
+            raise ValidationFailed("A quote needs words of its own", code="empty_post")
+        repost = repost_create(
+            reposter=user, post_id=quoted_id, comment=text, visibility=visibility, quote_policy=quote_policy
+        )
+        return repost.id
     language = params.text("language") or ""
-    return post_publish(author=user, text=text, media_ids=media_ids, visibility=visibility, language=language)
+    return post_publish(
+        author=user,
+        text=text,
+        media_ids=media_ids,
+        visibility=visibility,
+        language=language,
+        quote_policy=quote_policy,
+    )
 
 
 def _written_id(written: PublishedPost | int) -> int:
@@ -99,7 +113,16 @@ def _written_id(written: PublishedPost | int) -> int:
 
 
 def _request_hash(params: MastodonParams) -> str:
-    wanted = ("status", "media_ids", "in_reply_to_id", "quoted_status_id", "visibility", "language", "poll")
+    wanted = (
+        "status",
+        "media_ids",
+        "in_reply_to_id",
+        "quoted_status_id",
+        "quote_approval_policy",
+        "visibility",
+        "language",
+        "poll",
+    )
     body = {name: params.values.get(name) for name in wanted}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -245,26 +268,53 @@ def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
 @router.get("/statuses/{int:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
 def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
-    rows = reposted_by(
-        request_user(request),
-        status_id,
-        max_id=page.max_id,
-        since_id=page.since_id,
-        min_id=page.min_id,
-        limit=page.limit,
-    )
+    rows = reposted_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
 @router.get("/statuses/{int:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
 def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
-    rows = liked_by(
-        request_user(request),
-        status_id,
-        max_id=page.max_id,
-        since_id=page.since_id,
-        min_id=page.min_id,
-        limit=page.limit,
-    )
+    rows = liked_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
+
+
+@router.put(
+    "/statuses/{int:status_id}/interaction_policy",
+    auth=WRITE_STATUSES,
+    summary="Change who may quote one of your statuses (quote_approval_policy)",
+)
+def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    policy = mastodon_params(request).text("quote_approval_policy")
+    if not policy:
+        raise ValidationFailed("quote_approval_policy is required", code="invalid_quote_policy")
+    quote_policy_set(actor=user, post_id=status_id, policy=policy)
+    return _status_response(request, status_id)
+
+
+@router.get("/statuses/{int:status_id}/quotes", auth=READ_STATUSES, summary="The statuses quoting a status")
+def status_quotes(request: HttpRequest, status_id: int) -> HttpResponse:
+    page = page_params_from_request(request, default_limit=20, max_limit=40)
+    views = quotes_of(request_user(request), status_id, **page.bounds())
+    return statuses_page_response(request, views)
+
+
+def statuses_page_response(request: HttpRequest, views: list[PostView]) -> HttpResponse:
+    """A page of statuses, with the Link header to the pages around it."""
+    response = JsonResponse(statuses_json(views, request), safe=False)
+    set_link_header(response, request, [view.id for view in views])
+    return response
+
+
+@router.post(
+    "/statuses/{int:status_id}/quotes/{int:quoting_status_id}/revoke",
+    auth=WRITE_STATUSES,
+    summary="Take back a quote of one of your statuses",
+)
+def status_quote_revoke(request: HttpRequest, status_id: int, quoting_status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    quote_revoke(actor=user, post_id=status_id, quoting_id=quoting_status_id)
+    return _status_response(request, quoting_status_id)

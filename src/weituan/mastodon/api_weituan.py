@@ -4,23 +4,23 @@ changing any of its shapes."""
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Router, Schema
 
 from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
-from weituan.mastodon.api_statuses import write_limit
+from weituan.mastodon.api_statuses import statuses_page_response, write_limit
 from weituan.mastodon.endpoint_auth import (
     READ_NOTIFICATIONS,
     READ_STATUSES,
     WRITE_NOTIFICATIONS,
     WRITE_STATUSES,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.pagination import page_params_from_request
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
-from weituan.mastodon.serializers_statuses import site_base, statuses_json
+from weituan.mastodon.serializers_statuses import site_base
 from weituan.microblog.queries.notifications import notifications_unread_count
 from weituan.microblog.queries.posts import comments_page
 from weituan.microblog.queries.reposts import TreeNode, repost_chain, repost_tree
@@ -108,9 +108,7 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
         min_id=page.min_id,
         limit=page.limit,
     )
-    response = JsonResponse(statuses_json(views, request), safe=False)
-    set_link_header(response, request, [view.id for view in views])
-    return response
+    return statuses_page_response(request, views)
 
 
 @router.post(

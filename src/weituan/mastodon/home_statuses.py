@@ -21,47 +21,87 @@ import orjson
 from django.http import HttpRequest
 
 from weituan.mastodon.serializers_statuses import (
+    quote_approval_needs_viewer,
     site_base,
-    status_json,
+    status_rendered,
+    statuses_nested,
     statuses_preload,
     timeline_statuses_json,
 )
 from weituan.microblog.queries.posts import post_rows, post_versions, posts_hydrate_rows
+from weituan.microblog.queries.relations import followed_among
 from weituan.tracking import facade as tracking
 
 # Stands in for a flag while a status is rendered; random per process, so no text can imitate it.
 _MARK = "wt-flag-" + secrets.token_hex(12)
-_SLOT = re.compile(b'"' + re.escape(_MARK.encode()) + b"([fr])([0-9]+)" + b'"')
+_SLOT = re.compile(b'"' + re.escape(_MARK.encode()) + b"([frq])([0-9]+)" + b'"')
 
 CACHE_SIZE = 10_000
 
 
+class QuoteSlot(NamedTuple):
+    """What a reader's `quote_approval.current_user` of a status with a non-public policy depends on."""
+
+    post_id: int
+    author_id: int
+    followers: bool  # followers may quote it (else only its author may)
+    comment: bool  # a comment, which nobody quotes
+
+
 class Template(NamedTuple):
-    """A status's JSON cut at its viewer flags: `parts` around `slots`, each (is `favourited`, post id);
-    `plain` is the JSON with every flag false, what most readers get, and `slot_ids` the posts the flags
-    are about."""
+    """A status's JSON cut at its viewer flags: `parts` around `slots`, each (kind, post id) where kind is
+    b"f" (`favourited`), b"r" (`reblogged`) or b"q" (`quote_approval.current_user`, only where the
+    policy is not public: see `quote_slots`); `plain` is the JSON with every flag false and every such
+    quote denied, what most readers get, and `slot_ids` the posts the flags are about."""
 
     parts: tuple[bytes, ...]
-    slots: tuple[tuple[bool, int], ...]
+    slots: tuple[tuple[bytes, int], ...]
     plain: bytes
     slot_ids: frozenset[int]
+    quote_slots: tuple[QuoteSlot, ...] = ()
 
-    def fill(self, liked: set[int], reposted: set[int]) -> bytes:
-        if self.slot_ids.isdisjoint(liked) and self.slot_ids.isdisjoint(reposted):
+    def fill(
+        self, liked: set[int], reposted: set[int], quotable: set[int] | frozenset[int] = frozenset()
+    ) -> bytes:
+        ids = self.slot_ids
+        if ids.isdisjoint(liked) and ids.isdisjoint(reposted) and ids.isdisjoint(quotable):
             return self.plain
         parts = self.parts
         out = [parts[0]]
-        for index, (favourite, post_id) in enumerate(self.slots, 1):
-            out.append(b"true" if post_id in (liked if favourite else reposted) else b"false")
+        for index, (kind, post_id) in enumerate(self.slots, 1):
+            if kind == b"q":
+                out.append(_AUTOMATIC if post_id in quotable else _DENIED)
+            else:
+                out.append(b"true" if post_id in (liked if kind == b"f" else reposted) else b"false")
             out.append(parts[index])
         return b"".join(out)
 
 
-def template_of(parts: tuple[bytes, ...], slots: tuple[tuple[bool, int], ...]) -> Template:
+_AUTOMATIC, _DENIED = b'"automatic"', b'"denied"'
+
+
+def template_of(
+    parts: tuple[bytes, ...], slots: tuple[tuple[bytes, int], ...], quote_slots: tuple[QuoteSlot, ...] = ()
+) -> Template:
     plain = [parts[0]]
     for index in range(1, len(parts)):
-        plain += [b"false", parts[index]]
-    return Template(parts, slots, b"".join(plain), frozenset(post_id for _, post_id in slots))
+        plain += [_DENIED if slots[index - 1][0] == b"q" else b"false", parts[index]]
+    return Template(parts, slots, b"".join(plain), frozenset(post_id for _, post_id in slots), quote_slots)
+
+
+def quotable_by(templates: Sequence[Template], viewer_id: int) -> set[int]:
+    """The posts behind the templates' quote slots that the viewer may quote (one query for the
+    followed authors, none when no status on the page has a followers policy)."""
+    slots = [slot for template in templates for slot in template.quote_slots if not slot.comment]
+    if not slots:
+        return set()
+    authors = {slot.author_id for slot in slots if slot.followers and slot.author_id != viewer_id}
+    followed = followed_among(viewer_id, authors) if authors else set()
+    return {
+        slot.post_id
+        for slot in slots
+        if slot.author_id == viewer_id or (slot.followers and slot.author_id in followed)
+    }
 
 
 _TEMPLATES: "OrderedDict[tuple[str, int], tuple[tuple[Any, ...], Template]]" = OrderedDict()
@@ -80,6 +120,8 @@ def _marked(status: dict[str, Any]) -> dict[str, Any]:
     post_id = status["id"]
     copy["favourited"] = f"{_MARK}f{post_id}"
     copy["reblogged"] = f"{_MARK}r{post_id}"
+    if quote_approval_needs_viewer(status):
+        copy["quote_approval"] = {**status["quote_approval"], "current_user": f"{_MARK}q{post_id}"}
     if status["reblog"] is not None:
         copy["reblog"] = _marked(status["reblog"])
     quote = status["quote"]
@@ -98,10 +140,18 @@ def _template(status: dict[str, Any]) -> Template | None:
         return None
     pieces = _SLOT.split(data)
     parts = tuple(pieces[0::3])
-    slots = tuple(
-        (kind == b"f", int(post_id)) for kind, post_id in zip(pieces[1::3], pieces[2::3], strict=True)
+    slots = tuple((kind, int(post_id)) for kind, post_id in zip(pieces[1::3], pieces[2::3], strict=True))
+    quote_slots = tuple(
+        QuoteSlot(
+            post_id=int(nested["id"]),
+            author_id=int(nested["account"]["id"]),
+            followers=nested["quote_approval"]["automatic"] == ["followers"],
+            comment=nested["in_reply_to_id"] is not None,
+        )
+        for nested in statuses_nested(status)
+        if quote_approval_needs_viewer(nested)
     )
-    return template_of(parts, slots)
+    return template_of(parts, slots, quote_slots)
 
 
 def home_statuses_body(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:
@@ -143,7 +193,7 @@ def home_statuses_bytes(
         views = posts_hydrate_rows(rows, sorted(missing), None, only=missing)
         statuses_preload(views)
         for view in views:
-            template = _template(status_json(view, request))
+            template = _template(status_rendered(view, request))
             if template is None:
                 return _whole(post_ids, viewer_id, request)
             fresh[view.id] = template
@@ -156,10 +206,12 @@ def home_statuses_bytes(
     liked, reposted = versions.liked, versions.reposted
     shown = [post_id for post_id in wanted if post_id in templates]
     tracking.impressions_record(post_ids=shown, user_id=viewer_id, timeline="home")
-    if liked or reposted:
-        parts = [templates[post_id].fill(liked, reposted) for post_id in shown]
+    page = [templates[post_id] for post_id in shown]
+    quotable = quotable_by(page, viewer_id) if any(template.quote_slots for template in page) else set()
+    if liked or reposted or quotable:
+        parts = [template.fill(liked, reposted, quotable) for template in page]
     else:  # most pages: the reader liked and reposted none of them
-        parts = [templates[post_id].plain for post_id in shown]
+        parts = [template.plain for template in page]
     return b"[" + b",".join(parts) + b"]"
 
 

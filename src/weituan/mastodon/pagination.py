@@ -8,6 +8,7 @@ ones (`min_id` of the first item), keeping every other query parameter of the re
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -28,6 +29,17 @@ class PageParams:
     since_id: int | None = None
     min_id: int | None = None
     limit: int = DEFAULT_LIMIT
+
+    def bounds(self) -> "PageBounds":
+        """The page as the keyword arguments every paged read takes."""
+        return {"max_id": self.max_id, "since_id": self.since_id, "min_id": self.min_id, "limit": self.limit}
+
+
+class PageBounds(TypedDict):
+    max_id: int | None
+    since_id: int | None
+    min_id: int | None
+    limit: int
 
 
 def _as_id(name: str, value: object) -> int | None:

@@ -136,6 +136,7 @@ def credential_account_json(
         "hide_collections": False,
         "discoverable": data["discoverable"],
         "indexable": data["indexable"],
+        "quote_policy": user.quote_policy,
     }
     data["role"] = {
         "id": "-99" if not user.is_operator else "3",

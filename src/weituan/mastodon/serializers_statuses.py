@@ -11,16 +11,18 @@ Weibo's own facts (the chain hop by hop, parent, root, depth, deal) are under th
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from django.http import HttpRequest
 
+from weituan.accounts.auth import request_user
+from weituan.accounts.models import QuotePolicy
 from weituan.deals.facade import deal_previews
 from weituan.mastodon.serializers_accounts import absolute_url, account_json, mastodon_datetime
-from weituan.microblog.models import MediaAttachment, Notification, PostKind
+from weituan.microblog.models import MediaAttachment, Notification, Post, PostKind
 from weituan.microblog.queries.notifications import mastodon_type
 from weituan.microblog.queries.post_links import Links, post_short_links, post_short_links_preload
 from weituan.microblog.queries.posts import (
@@ -31,6 +33,8 @@ from weituan.microblog.queries.posts import (
     posts_hydrate,
     posts_hydrate_rows,
 )
+from weituan.microblog.queries.relations import followed_among
+from weituan.microblog.services.quotes import quote_policy_for
 from weituan.microblog.stats import account_counts
 from weituan.microblog.text import render_html, topic_key
 
@@ -102,6 +106,8 @@ def _weituan_extras(view: PostView) -> dict[str, Any]:
 
 
 def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> dict[str, Any]:
+    if view.post.quote_revoked_at is not None:
+        return {"state": "revoked", "quoted_status": None}
     root = view.root
     if root is None:
         # Not loaded with this view: point at it instead.
@@ -111,6 +117,83 @@ def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> d
     if level >= 2:
         return {"state": "accepted", "quoted_status_id": str(root.id)}
     return {"state": "accepted", "quoted_status": _status(root, level=level + 1, request=request)}
+
+
+# Mastodon's QuoteApproval lists by policy; nobody is ever asked to approve by hand on Weituan.
+_AUTOMATIC = {QuotePolicy.PUBLIC: ["public"], QuotePolicy.FOLLOWERS: ["followers"], QuotePolicy.NOBODY: []}
+
+
+def _quote_approval(post: Post) -> dict[str, Any]:
+    """The QuoteApproval entity as a reader who does not follow the author sees it: `current_user` is
+    made the viewer's own by `quote_approval_for` where the policy is not public."""
+    policy = (
+        QuotePolicy.NOBODY
+        if post.kind == PostKind.COMMENT
+        else quote_policy_for(post.visibility, post.quote_policy)
+    )
+    return {
+        "automatic": _AUTOMATIC[QuotePolicy(policy)],
+        "manual": [],
+        "current_user": "automatic" if policy == QuotePolicy.PUBLIC else "denied",
+    }
+
+
+def quote_approval_needs_viewer(status: dict[str, Any]) -> bool:
+    """Does the status's `quote_approval.current_user` depend on who reads it (a non-public policy)?"""
+    return status["quote_approval"]["automatic"] != ["public"]
+
+
+def statuses_nested(status: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The status and the statuses it shows (the one it reblogs, the one it quotes), outermost first."""
+    yield status
+    if status["reblog"] is not None:
+        yield from statuses_nested(status["reblog"])
+    quote = status["quote"]
+    if quote is not None and quote.get("quoted_status") is not None:
+        yield from statuses_nested(quote["quoted_status"])
+
+
+def quote_approval_followed(statuses: Iterable[dict[str, Any]], viewer_id: int | None) -> set[int]:
+    """The authors of followers-only-quotable statuses among these whom the viewer follows (one query,
+    none when no such status is there)."""
+    if viewer_id is None:
+        return set()
+    authors = {
+        int(status["account"]["id"])
+        for status in statuses
+        if status["quote_approval"]["automatic"] == ["followers"]
+    }
+    authors.discard(viewer_id)
+    return followed_among(viewer_id, authors) if authors else set()
+
+
+def quote_approvals_for_viewer(statuses: Sequence[dict[str, Any]], viewer_id: int | None) -> None:
+    """Make `quote_approval.current_user` the viewer's in these statuses and those they nest, where it
+    depends on the reader. Each level must be the caller's own dict (its `quote_approval` is replaced,
+    never changed in place, so a kept rendering it was copied from is untouched)."""
+    needing = [
+        status for top in statuses for status in statuses_nested(top) if quote_approval_needs_viewer(status)
+    ]
+    if not needing:
+        return
+    followed = quote_approval_followed(needing, viewer_id)
+    for status in needing:
+        current = quote_approval_for(status, viewer_id, followed)
+        status["quote_approval"] = {**status["quote_approval"], "current_user": current}
+
+
+def quote_approval_for(status: dict[str, Any], viewer_id: int | None, followed: set[int]) -> str:
+    """`current_user` of a status with a non-public policy, for `viewer_id` who follows `followed`."""
+    author_id = int(status["account"]["id"])
+    if viewer_id is None:
+        return "unknown"
+    if status["in_reply_to_id"] is not None:
+        return "denied"  # a comment is never quoted (reposted), even by its author
+    if author_id == viewer_id:
+        return "automatic"
+    if status["quote_approval"]["automatic"] == ["followers"] and author_id in followed:
+        return "automatic"
+    return "denied"
 
 
 @lru_cache(maxsize=20_000)
@@ -244,6 +327,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "in_reply_to_account_id": str(in_reply_to_account_id) if in_reply_to_account_id else None,
         "reblog": nested,
         "quote": quote_entity,
+        "quote_approval": _quote_approval(post),
         "poll": None,
         "card": _deal_card(post.deal_id, base) if post.deal_id else None,
         "language": post.language or None,
@@ -258,15 +342,29 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
     }
 
 
-def status_json(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
-    """One Status entity."""
+def _viewer_id(request: HttpRequest | None) -> int | None:
+    user = request_user(request) if request is not None else None
+    return int(user.pk) if user is not None else None
+
+
+def status_rendered(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
+    """One Status entity as a reader who does not follow its author sees it (what is kept for many)."""
     return _status(view, level=0, request=request)
 
 
+def status_json(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
+    """One Status entity, for the request's user."""
+    status = _status(view, level=0, request=request)
+    quote_approvals_for_viewer([status], _viewer_id(request))
+    return status
+
+
 def statuses_json(views: Sequence[PostView], request: HttpRequest | None = None) -> list[dict[str, Any]]:
-    """Status entities for hydrated posts, in order."""
+    """Status entities for hydrated posts, in order, for the request's user."""
     statuses_preload(views)
-    return [_status(view, level=0, request=request) for view in views]
+    statuses = [_status(view, level=0, request=request) for view in views]
+    quote_approvals_for_viewer(statuses, _viewer_id(request))
+    return statuses
 
 
 # Rendered statuses by (site base, post id), each with the fingerprint of the rows it was rendered from.
@@ -336,12 +434,14 @@ def timeline_statuses_json(
             while len(_RENDERED) > RENDERED_CACHE_SIZE:
                 _RENDERED.popitem(last=False)
     liked, reposted = rows.liked or set(), rows.reposted or set()
-    return [_with_viewer(rendered[post_id], liked, reposted) for post_id in wanted if post_id in rendered]
+    statuses = [_with_viewer(rendered[post_id], liked, reposted) for post_id in wanted if post_id in rendered]
+    quote_approvals_for_viewer(statuses, viewer_id)
+    return statuses
 
 
 def deleted_status_json(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
     """What DELETE returns: the status as it was, with its source `text` for "delete and redraft"."""
-    data = _status(view, level=0, request=request)
+    data = status_json(view, request)
     data["text"] = view.post.comment if view.post.kind == PostKind.REPOST else view.post.text
     return data
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from weituan.accounts.models import QuotePolicy
 from weituan.core.ids import next_id
 
 
@@ -68,6 +69,13 @@ class Post(models.Model):
     likes_count = models.PositiveIntegerField(default=0)
     # A database default too, so bulk loaders that name their columns need not know this one.
     quotes_count = models.PositiveIntegerField(default=0, db_default=0)
+    # Who may quote this post (see QuotePolicy); a followers-only post is always "nobody".
+    quote_policy = models.CharField(
+        max_length=10, choices=QuotePolicy.choices, default=QuotePolicy.PUBLIC, db_default=QuotePolicy.PUBLIC
+    )
+    # A quote (a repost with a comment) whose quoted author took back their consent: it no longer shows
+    # the post it quoted, and is not counted among its quotes.
+    quote_revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,7 @@ from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_
 from weituan.microblog.services.interactions import comment_create, like_add, like_remove
 from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
+from weituan.microblog.services.quotes import quote_revoke
 from weituan.tracking.facade import visitor_id_of
 from weituan.web.responses import error_text, is_htmx, safe_next, service_error_response
 from weituan.web.views import home_page
@@ -75,6 +76,7 @@ def compose(request: HttpRequest) -> HttpResponse:
             text=request.POST.get("text", ""),
             media_ids=_uploads(request),
             language=getattr(request, "LANGUAGE_CODE", "")[:10],
+            quote_policy=request.POST.get("quote_policy") or None,
         )
     except ServiceError as error:
         if is_htmx(request):
@@ -200,6 +202,17 @@ def repost(request: HttpRequest, post_id: int) -> HttpResponse:
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Reposted."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def quote_revoke_view(request: HttpRequest, post_id: int, quote_id: int) -> HttpResponse:
+    """The author of `post_id` removes the quote `quote_id` made of it; the quote's card is re-drawn."""
+    try:
+        quote_revoke(actor=request.user, post_id=post_id, quoting_id=quote_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, quote_id, _("Quote removed."), reverse("microblog:post", args=[quote_id]))
 
 
 @login_required

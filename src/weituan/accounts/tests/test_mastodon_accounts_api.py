@@ -67,7 +67,7 @@ class TestInstance:
     def test_v1(self, client: Client, settings: Any, shopper: User) -> None:
         settings.POST_MAX_WEIGHTED_LENGTH = 300
         body = client.get("/api/v1/instance").json()
-        assert body["version"] == "4.3.0 (compatible; Weituan 0.1.0)"
+        assert body["version"] == "4.5.0 (compatible; Weituan 0.1.0)"
         assert body["configuration"]["statuses"]["max_characters"] == 300
         assert body["configuration"]["statuses"]["characters_reserved_per_url"] == 23
         assert body["configuration"]["media_attachments"]["image_size_limit"] == settings.MEDIA_MAX_BYTES
@@ -77,8 +77,8 @@ class TestInstance:
 
     def test_v2(self, client: Client) -> None:
         body = client.get("/api/v2/instance").json()
-        assert body["version"].startswith("4.3.0 ")
-        assert body["api_versions"] == {"mastodon": 2}
+        assert body["version"].startswith("4.5.0 ")
+        assert body["api_versions"] == {"mastodon": 7}
         assert body["registrations"]["enabled"] is True
         assert body["registrations"]["url"] == "http://testserver/accounts/signup"
         assert body["configuration"]["urls"]["streaming"] == "ws://testserver"

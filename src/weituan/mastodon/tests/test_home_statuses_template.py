@@ -12,7 +12,7 @@ def test_flags_are_filled_per_reader_and_the_plain_copy_is_every_flag_false() ->
         b',"reblogged":',
         b"}}",
     )
-    template = template_of(parts, ((True, 8), (False, 8), (True, 7), (False, 7)))
+    template = template_of(parts, ((b"f", 8), (b"r", 8), (b"f", 7), (b"r", 7)))
     nobody = (
         b'{"id":"8","favourited":false,"reblogged":false,"reblog":{"favourited":false,"reblogged":false}}'
     )
@@ -24,3 +24,15 @@ def test_flags_are_filled_per_reader_and_the_plain_copy_is_every_flag_false() ->
         b'{"id":"8","favourited":false,"reblogged":true,"reblog":{"favourited":false,"reblogged":false}}'
     )
     assert template_of((b"{}",), ()).fill({1}, {1}) == b"{}"
+
+
+def test_a_quote_slot_is_denied_unless_the_reader_may_quote_the_post() -> None:
+    parts = (b'{"id":"9","favourited":', b',"quote_approval":{"current_user":', b"}}")
+    template = template_of(parts, ((b"f", 9), (b"q", 9)))
+    assert template.plain == b'{"id":"9","favourited":false,"quote_approval":{"current_user":"denied"}}'
+    assert template.fill(set(), set(), {9}) == (
+        b'{"id":"9","favourited":false,"quote_approval":{"current_user":"automatic"}}'
+    )
+    assert template.fill({9}, set(), {8}) == (
+        b'{"id":"9","favourited":true,"quote_approval":{"current_user":"denied"}}'
+    )

@@ -21,6 +21,15 @@ def is_following(follower_id: int, followee_id: int) -> bool:
     return Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).exists()
 
 
+def followed_among(follower_id: int, ids: Iterable[int]) -> set[int]:
+    """Those of `ids` that `follower_id` follows. One query."""
+    wanted = set(ids)
+    if not wanted:
+        return set()
+    rows = Follow.objects.filter(follower_id=follower_id, followee_id__in=wanted)
+    return set(rows.values_list("followee_id", flat=True))
+
+
 def blocked_ids(user_id: int) -> set[int]:
     """The accounts `user_id` blocked."""
     return set(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))

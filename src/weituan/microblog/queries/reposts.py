@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+
 from weituan.core.errors import NotFound
-from weituan.microblog.models import Like, Post, PostKind
+from weituan.microblog.models import Like, Post, PostKind, Visibility
 from weituan.microblog.queries.paging import id_page
-from weituan.microblog.queries.posts import post_get_for_user
+from weituan.microblog.queries.posts import PostView, post_get_for_user, posts_hydrate
 from weituan.microblog.queries.relations import hidden_author_ids
 
 MAX_TREE_NODES = 20_000
@@ -167,3 +169,37 @@ def liked_by(
         rows = rows.exclude(user_id__in=hidden_author_ids(viewer.pk))
     found = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
     return [ActorRow(cursor=row.id, user=row.user) for row in found]
+
+
+def quotes_of(
+    viewer: Any,
+    post_id: int,
+    *,
+    max_id: int | None = None,
+    since_id: int | None = None,
+    min_id: int | None = None,
+    limit: int = 20,
+) -> list[PostView]:
+    """The live, unrevoked quotes (reposts with a comment) of the post, newest first, paged by id: of an
+    original, those anywhere in its tree (a quote shows the original); of a repost, those made of it.
+    Followers-only quotes are left out but the viewer's own, and so are hidden authors' quotes."""
+    post = post_get_for_user(viewer, post_id)
+    if post.kind == PostKind.COMMENT:
+        return []
+    below = {"parent_id": post.id} if post.kind == PostKind.REPOST else {"root_id": post.id}
+    rows = (
+        Post.objects.filter(
+            kind=PostKind.REPOST, deleted_at__isnull=True, quote_revoked_at__isnull=True, **below
+        )
+        .exclude(comment="")
+        .only("id")
+    )
+    public = Q(visibility__in=(Visibility.PUBLIC, Visibility.UNLISTED))
+    if viewer is not None:
+        rows = rows.filter(public | Q(author_id=viewer.pk)).exclude(
+            author_id__in=hidden_author_ids(viewer.pk)
+        )
+    else:
+        rows = rows.filter(public)
+    found = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    return posts_hydrate([row.id for row in found], viewer)

@@ -39,6 +39,7 @@ from weituan.microblog.services.post_rows import (
     post_publish_statement,
     topic_use_linked,
 )
+from weituan.microblog.services.quotes import quote_check, quote_policy_check, quote_policy_for
 from weituan.microblog.stats import AccountCounts, account_counts, account_stats_bump
 from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
 from weituan.microblog.timelines.facade import post_distribute, post_distribute_row, post_withdraw
@@ -68,10 +69,12 @@ def post_create(
     visibility: str = Visibility.PUBLIC,
     deal_id: int | None = None,
     language: str = "",
+    quote_policy: str | None = None,
 ) -> Post:
     """Publish an original post: text checked for length, images attached, mentions and topics recorded.
 
-    A post with images may have no text; a post with neither is refused ("empty_post").
+    A post with images may have no text; a post with neither is refused ("empty_post"). `quote_policy`
+    (None: the author's default) says who may quote it (see services.quotes).
     """
     return post_publish(
         author=author,
@@ -80,6 +83,7 @@ def post_create(
         visibility=visibility,
         deal_id=deal_id,
         language=language,
+        quote_policy=quote_policy,
     ).post
 
 
@@ -91,6 +95,7 @@ def post_publish(
     visibility: str = Visibility.PUBLIC,
     deal_id: int | None = None,
     language: str = "",
+    quote_policy: str | None = None,
 ) -> PublishedPost:
     """`post_create`, returning the post with what its Status shows (see PublishedPost).
 
@@ -109,6 +114,7 @@ def post_publish(
         author=author,
         kind=PostKind.ORIGINAL,
         visibility=visibility,
+        quote_policy=_quote_policy_of(author, visibility, quote_policy),
         text=text,
         deal_id=deal_id,
         language=language[:10],
@@ -141,6 +147,11 @@ def post_publish(
     return PublishedPost(
         post=post, author_counts=counts, mentioned=mentioned, topics=topics, with_media=bool(media_ids)
     )
+
+
+def _quote_policy_of(author: Any, visibility: str, asked: str | None) -> str:
+    policy = quote_policy_check(asked) if asked is not None else author.quote_policy
+    return quote_policy_for(visibility, policy)
 
 
 def _publish_in_one_statement(post: Post) -> PublishedPost | None:
@@ -218,6 +229,7 @@ def repost_create(
     visibility: str = Visibility.PUBLIC,
     reuse_plain: bool = False,
     visitor_id: str = "",
+    quote_policy: str | None = None,
 ) -> Post:
     """Forward a post, with an optional comment. A repost of a repost becomes a deeper hop of the same tree.
 
@@ -238,12 +250,20 @@ def repost_create(
     if comment:
         length_check(comment)
     visibility_check(visibility)
+    own_policy = _quote_policy_of(reposter, visibility, quote_policy)
     with transaction.atomic():
         parent = target_for_write(reposter, post_id)
         if parent.kind == PostKind.COMMENT:
             raise ValidationFailed("A comment cannot be reposted", code="cannot_repost_comment")
         if parent.visibility == Visibility.PRIVATE and parent.author_id != reposter.pk:
             raise PermissionDenied("A followers-only post cannot be reposted", code="not_repostable")
+        if comment:
+            root = (
+                parent
+                if parent.root_id is None
+                else Post.objects.select_related("author").get(id=parent.root_id)
+            )
+            quote_check(parent=parent, root=root, quoter_id=reposter.pk)
         if reuse_plain and not comment:
             existing = Post.objects.filter(
                 author=reposter,
@@ -278,6 +298,7 @@ def repost_create(
             parent=parent,
             root_id=root_id,
             depth=parent.depth + 1,
+            quote_policy=own_policy,
             # A forwarded deal post keeps its deal card, so every hop can bring (and be credited) orders.
             deal_id=parent.deal_id,
         )
@@ -346,11 +367,15 @@ def post_delete(*, actor: Any, post_id: int) -> Post:
         post.deleted_at = now
         if post.kind == PostKind.REPOST:
             assert post.root_id is not None and post.parent_id is not None
+            # A revoked quote was taken off the quote counts then (read now, under this delete's lock).
+            counted_quote = bool(post.comment) and not (
+                Post.objects.filter(id=post.id, quote_revoked_at__isnull=False).exists()
+            )
             for counted_id in sorted({post.root_id, post.parent_id}):
                 Post.objects.filter(id=counted_id, reposts_count__gt=0).update(
                     reposts_count=F("reposts_count") - 1
                 )
-                if post.comment:
+                if counted_quote:
                     Post.objects.filter(id=counted_id, quotes_count__gt=0).update(
                         quotes_count=F("quotes_count") - 1
                     )

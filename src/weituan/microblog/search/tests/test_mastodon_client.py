@@ -17,7 +17,7 @@ def test_mastodon_py_searches_and_reads_trends(live_server: Any, shopper: Any, m
     Topic.objects.create(name="团购节", display="团购节")
     raw, _ = access_token_issue(user=shopper)
     client = Mastodon(
-        api_base_url=live_server.url, access_token=raw, mastodon_version="4.3.0", version_check_mode="none"
+        api_base_url=live_server.url, access_token=raw, mastodon_version="4.5.0", version_check_mode="none"
     )
 
     found = client.search_v2("划算", result_type="statuses")
