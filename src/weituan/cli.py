@@ -35,6 +35,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.threads < 1:
         raise ImproperlyConfigured("--workers and --threads must be at least 1")
     _prepare(args.data_dir)
+    # Links made outside a request (short links, e-mails, deal cards) point where this server answers,
+    # unless the site's public address is configured.
+    if not os.environ.get("WEITUAN_SITE_URL"):
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        host = f"[{host}]" if ":" in host else host
+        os.environ["WEITUAN_SITE_URL"] = f"http://{host}:{args.port}"
     _setup()
     from django.conf import settings
 

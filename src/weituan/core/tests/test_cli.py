@@ -67,6 +67,9 @@ def test_serve_demo_migrates_builds_the_town_and_answers_on_loopback(tmp_path):
                 time.sleep(0.3)
         assert body == b'{"status": "ok"}'
         assert (tmp_path / "weituan.sqlite3").exists()
+        # Links made outside a request point at this server's port (no WEITUAN_SITE_URL set).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/instance", timeout=10) as response:
+            assert json.loads(response.read())["uri"] == f"127.0.0.1:{port}"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             page = response.read().decode()
         # An anonymous visitor sees the town's public timeline, merchants' deals included.
