@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Links made outside a request (short links, e-mails, deal cards) point where this server answers,
     # unless the site's public address is configured.
     if not os.environ.get("WEITUAN_SITE_URL"):
-        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 - a comparison
         host = f"[{host}]" if ":" in host else host
         os.environ["WEITUAN_SITE_URL"] = f"http://{host}:{args.port}"
     _setup()
