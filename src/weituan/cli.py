@@ -64,8 +64,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     events_flush()
     from weituan.tracking.store import analytics_store_close
 
-    # chDB files take one process: the process that serves opens the store when it needs it, not this
-    # one, which may only fork the servers.
+    # The serving processes connect to the store when they need it; this one's connection is not kept
+    # (the store process ends by itself once none is connected).
     analytics_store_close()
 
     if settings.EMBEDDED_WORKER and not args.no_worker:

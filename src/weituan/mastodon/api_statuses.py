@@ -316,5 +316,6 @@ def statuses_page_response(request: HttpRequest, views: list[PostView]) -> HttpR
 def status_quote_revoke(request: HttpRequest, status_id: int, quoting_status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
-    quote_revoke(actor=user, post_id=status_id, quoting_id=quoting_status_id)
-    return _status_response(request, quoting_status_id)
+    quote = quote_revoke(actor=user, post_id=status_id, quoting_id=quoting_status_id)
+    # The quote as it now stands, even to a quoted author who blocked its author.
+    return status_json(posts_hydrate([quote.id], user)[0], request)

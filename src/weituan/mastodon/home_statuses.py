@@ -40,12 +40,11 @@ CACHE_SIZE = 10_000
 
 
 class QuoteSlot(NamedTuple):
-    """What a reader's `quote_approval.current_user` of a status with a non-public policy depends on."""
+    """What a reader's `quote_approval.current_user` of a status depends on when a policy on the way is
+    not public: each (author id, whether the author's followers may quote) that must let the reader."""
 
     post_id: int
-    author_id: int
-    followers: bool  # followers may quote it (else only its author may)
-    comment: bool  # a comment, which nobody quotes
+    requires: tuple[tuple[int, bool], ...]
 
 
 class Template(NamedTuple):
@@ -92,15 +91,23 @@ def template_of(
 def quotable_by(templates: Sequence[Template], viewer_id: int) -> set[int]:
     """The posts behind the templates' quote slots that the viewer may quote (one query for the
     followed authors, none when no status on the page has a followers policy)."""
-    slots = [slot for template in templates for slot in template.quote_slots if not slot.comment]
+    slots = [slot for template in templates for slot in template.quote_slots]
     if not slots:
         return set()
-    authors = {slot.author_id for slot in slots if slot.followers and slot.author_id != viewer_id}
+    authors = {
+        author_id
+        for slot in slots
+        for author_id, followers in slot.requires
+        if followers and author_id != viewer_id
+    }
     followed = followed_among(viewer_id, authors) if authors else set()
     return {
         slot.post_id
         for slot in slots
-        if slot.author_id == viewer_id or (slot.followers and slot.author_id in followed)
+        if all(
+            author_id == viewer_id or (followers and author_id in followed)
+            for author_id, followers in slot.requires
+        )
     }
 
 
@@ -144,9 +151,10 @@ def _template(status: dict[str, Any]) -> Template | None:
     quote_slots = tuple(
         QuoteSlot(
             post_id=int(nested["id"]),
-            author_id=int(nested["account"]["id"]),
-            followers=nested["quote_approval"]["automatic"] == ["followers"],
-            comment=nested["in_reply_to_id"] is not None,
+            requires=tuple(
+                (int(required["account_id"]), required["policy"] == "followers")
+                for required in nested["weituan"]["quote_requires"]
+            ),
         )
         for nested in statuses_nested(status)
         if quote_approval_needs_viewer(nested)

@@ -59,6 +59,19 @@ def _flatten(query: QueryDict) -> dict[str, Any]:
     return flat
 
 
+def _json_flattened(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A JSON body's objects as the bracketed names a form gives the same values ({"source":
+    {"language": "zh"}} is `source[language]`), so each parameter is read one way whatever the encoding.
+    The objects stay under their own names too (`source`)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        flat[name] = value
+        if isinstance(value, dict):
+            flat.update(_json_flattened(value, name))
+    return flat
+
+
 def mastodon_params(request: HttpRequest) -> MastodonParams:
     """Every parameter of the request, body values overriding the query string."""
     params = MastodonParams(values=_flatten(request.GET))
@@ -72,7 +85,7 @@ def mastodon_params(request: HttpRequest) -> MastodonParams:
             raise ValidationFailed("The request body is not valid JSON", code="invalid_json") from exc
         if not isinstance(data, dict):
             raise ValidationFailed("The request body must be a JSON object", code="invalid_json")
-        params.values.update(data)
+        params.values.update(_json_flattened(data))
         return params
     if request.method != "POST" and content_type in (
         "multipart/form-data",

@@ -123,24 +123,40 @@ def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> d
 _AUTOMATIC = {QuotePolicy.PUBLIC: ["public"], QuotePolicy.FOLLOWERS: ["followers"], QuotePolicy.NOBODY: []}
 
 
-def _quote_approval(post: Post) -> dict[str, Any]:
-    """The QuoteApproval entity as a reader who does not follow the author sees it: `current_user` is
-    made the viewer's own by `quote_approval_for` where the policy is not public."""
-    policy = (
-        QuotePolicy.NOBODY
-        if post.kind == PostKind.COMMENT
-        else quote_policy_for(post.visibility, post.quote_policy)
-    )
+def _quote_policy_of(post: Post) -> str:
+    if post.kind == PostKind.COMMENT:
+        return QuotePolicy.NOBODY
+    return quote_policy_for(post.visibility, post.quote_policy)
+
+
+def _quote_requires(view: PostView) -> list[dict[str, str]]:
+    """The non-public policies a quote of this status must satisfy: its own, and for a repost its
+    original's (a quote of a repost carries the original too), as {account_id, policy}."""
+    posts = [view.post]
+    if view.post.kind == PostKind.REPOST and view.root is not None:
+        posts.append(view.root.post)
+    return [
+        {"account_id": str(post.author_id), "policy": policy}
+        for post in posts
+        if (policy := _quote_policy_of(post)) != QuotePolicy.PUBLIC
+    ]
+
+
+def _quote_approval(post: Post, requires: list[dict[str, str]]) -> dict[str, Any]:
+    """The QuoteApproval entity as a reader who follows nobody sees it: `current_user` is made the
+    viewer's own by `quote_approvals_for_viewer` where a policy on the way is not public."""
+    public = not requires and post.kind != PostKind.COMMENT
     return {
-        "automatic": _AUTOMATIC[QuotePolicy(policy)],
+        "automatic": _AUTOMATIC[QuotePolicy(_quote_policy_of(post))],
         "manual": [],
-        "current_user": "automatic" if policy == QuotePolicy.PUBLIC else "denied",
+        "current_user": "automatic" if public else "denied",
     }
 
 
 def quote_approval_needs_viewer(status: dict[str, Any]) -> bool:
-    """Does the status's `quote_approval.current_user` depend on who reads it (a non-public policy)?"""
-    return status["quote_approval"]["automatic"] != ["public"]
+    """Does the status's `quote_approval.current_user` depend on who reads it (a non-public policy on
+    the way, and not a comment, which nobody quotes)?"""
+    return bool(status["weituan"]["quote_requires"]) and status["in_reply_to_id"] is None
 
 
 def statuses_nested(status: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -154,14 +170,15 @@ def statuses_nested(status: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def quote_approval_followed(statuses: Iterable[dict[str, Any]], viewer_id: int | None) -> set[int]:
-    """The authors of followers-only-quotable statuses among these whom the viewer follows (one query,
-    none when no such status is there)."""
+    """The authors whose followers may quote, among these statuses' policies, that the viewer follows
+    (one query, none when no such policy is there)."""
     if viewer_id is None:
         return set()
     authors = {
-        int(status["account"]["id"])
+        int(required["account_id"])
         for status in statuses
-        if status["quote_approval"]["automatic"] == ["followers"]
+        for required in status["weituan"]["quote_requires"]
+        if required["policy"] == QuotePolicy.FOLLOWERS
     }
     authors.discard(viewer_id)
     return followed_among(viewer_id, authors) if authors else set()
@@ -183,17 +200,18 @@ def quote_approvals_for_viewer(statuses: Sequence[dict[str, Any]], viewer_id: in
 
 
 def quote_approval_for(status: dict[str, Any], viewer_id: int | None, followed: set[int]) -> str:
-    """`current_user` of a status with a non-public policy, for `viewer_id` who follows `followed`."""
-    author_id = int(status["account"]["id"])
+    """`current_user` of a status whose quote depends on the reader, for `viewer_id` who follows
+    `followed`: "automatic" when every policy on the way lets them, else "denied"."""
     if viewer_id is None:
         return "unknown"
-    if status["in_reply_to_id"] is not None:
-        return "denied"  # a comment is never quoted (reposted), even by its author
-    if author_id == viewer_id:
-        return "automatic"
-    if status["quote_approval"]["automatic"] == ["followers"] and author_id in followed:
-        return "automatic"
-    return "denied"
+    for required in status["weituan"]["quote_requires"]:
+        author_id = int(required["account_id"])
+        if author_id == viewer_id:
+            continue
+        if required["policy"] == QuotePolicy.FOLLOWERS and author_id in followed:
+            continue
+        return "denied"
+    return "automatic"
 
 
 @lru_cache(maxsize=20_000)
@@ -276,6 +294,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
             in_reply_to_account_id = view.reply_to_author_id
         elif view.parent is not None:
             in_reply_to_account_id = view.parent.author.pk
+    requires = _quote_requires(view)
     quote_entity = None
     if post.kind == PostKind.REPOST and not is_wrapper:
         quote_entity = _quote_json(view, level=level, request=request)
@@ -327,7 +346,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "in_reply_to_account_id": str(in_reply_to_account_id) if in_reply_to_account_id else None,
         "reblog": nested,
         "quote": quote_entity,
-        "quote_approval": _quote_approval(post),
+        "quote_approval": _quote_approval(post, requires),
         "poll": None,
         "card": _deal_card(post.deal_id, base) if post.deal_id else None,
         "language": post.language or None,
@@ -338,7 +357,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "bookmarked": False,
         "pinned": False,
         "filtered": [],
-        "weituan": _weituan_extras(view),
+        "weituan": {**_weituan_extras(view), "quote_requires": requires},
     }
 
 

@@ -28,6 +28,7 @@ ERROR_MESSAGES: dict[str, Any] = {
     "cannot_repost_comment": _("A comment cannot be reposted."),
     "not_repostable": _("A followers-only post cannot be reposted."),
     "quote_not_allowed": _("The author does not allow quotes of this post: repost it without a comment."),
+    "not_a_quote": _("That post does not quote yours."),
     "invalid_quote_policy": _("Choose who may quote: anyone, followers or only you."),
     "invalid_reply": _("That comment does not belong to this post."),
     "invalid_image": _("That file is not an image we can use."),

@@ -19,7 +19,7 @@ from django.utils import timezone
 from weituan.accounts.models import QuotePolicy
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.microblog.models import Post, PostKind, Visibility
-from weituan.microblog.queries.relations import is_following
+from weituan.microblog.queries.relations import is_blocked_between, is_following
 
 
 def quote_policy_check(policy: str) -> str:
@@ -49,7 +49,14 @@ def quote_allowed(post: Post, quoter_id: int) -> bool:
 
 
 def quote_check(*, parent: Post, root: Post | None, quoter_id: int) -> None:
-    """Refuse a quote of `parent` (whose tree starts at `root`) that a policy does not allow."""
+    """Refuse a quote of `parent` (whose tree starts at `root`) that a block or a policy does not allow.
+
+    The parent's author was checked for blocks when the parent was read; the root's author is checked
+    here, so a post cannot be quoted through someone else's repost by a person its author blocked.
+    """
+    other = root is not None and root.author_id not in (parent.author_id, quoter_id)
+    if other and root is not None and is_blocked_between(quoter_id, root.author_id):
+        raise PermissionDenied("You cannot interact with this account's posts", code="blocked")
     for post in (root, parent):
         if post is not None and not quote_allowed(post, quoter_id):
             raise PermissionDenied(
@@ -75,7 +82,9 @@ def quote_policy_set(*, actor: Any, post_id: int, policy: str) -> Post:
 def quote_revoke(*, actor: Any, post_id: int, quoting_id: int) -> Post:
     """The author of `post_id` takes back the quote `quoting_id` made of it; returns the quote.
 
-    Idempotent: revoking a revoked quote changes nothing. Counters move as a deleted quote's would.
+    A quote shows the original of its tree (its `quoted_status`), so only the original's author may
+    take it back, and only a quote they can see. Idempotent: revoking a revoked quote changes nothing.
+    Counters move as a deleted quote's would.
     """
     with transaction.atomic():
         quoted = Post.objects.filter(id=post_id).first()
@@ -87,7 +96,14 @@ def quote_revoke(*, actor: Any, post_id: int, quoting_id: int) -> Post:
             .exclude(comment="")
             .first()
         )
-        if quote is None or post_id not in (quote.root_id, quote.parent_id):
+        # A followers-only quote stays unknown to a quoted author who does not follow its author (a
+        # block, either way, does not stop the quoted author from taking a quote back).
+        hidden = (
+            quote is not None
+            and quote.visibility == Visibility.PRIVATE
+            and not is_following(actor.pk, quote.author_id)
+        )
+        if quote is None or quote.root_id != post_id or hidden:
             raise NotFound("That post does not quote this one", code="not_a_quote")
         if quote.quote_revoked_at is None:
             quote.quote_revoked_at = timezone.now()

@@ -16,9 +16,13 @@ and waits on the socket without holding its own interpreter lock.
   connected in that moment is told nothing (end-of-file), and starts a new store process under the
   lock once the old one has gone. A process whose store process died (a kill) gets an error for the
   statement it was sending, and starts a new one at its next statement.
-- The socket's address is in Linux's abstract namespace, named after the store's path: a kill leaves
-  no file behind, and no path is too long for it. The store process answers only processes of its
-  own user.
+- The socket's address is in Linux's abstract namespace (a kill leaves no file behind, and no path is
+  too long for it), named after the store's path and a random key that each start writes anew to
+  `<path>.key`, readable by the owner only: another user can neither compute the name nor squat a
+  past one usefully. Each side checks the other's user (`SO_PEERCRED`) before it reads a byte, so the
+  pickled messages only ever come from a process of the same user.
+- The store process writes nothing to the output of the process that started it (which a caller may
+  be reading to its end): its errors go to `<path>.log`.
 
 Run as `python -m weituan.tracking.store.chdb_process <path> <ready fd> <idle seconds>`: it needs no
 Django.
@@ -28,12 +32,15 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
+import select
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -43,14 +50,58 @@ from weituan.tracking.store.base import AnalyticsStore, StoreError
 
 RESTART_PAUSE = 30.0  # seconds between tries to start a store process that failed to start
 IDLE_EXIT = 10.0  # seconds without any connected process after which the store process ends
+START_TIMEOUT = 120.0  # seconds a new store process may take to open its files and listen
+GREETING_TIMEOUT = 30.0  # seconds a store process may take to greet a new connection
 READY = b"ready"
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid of the process at the other end of a Unix socket
+_OWNER_ONLY = 0o600
 
 
-def store_address(path: str) -> bytes:
-    """The abstract socket address of the store process for the store files at `path`."""
-    digest = hashlib.sha256(os.path.realpath(path).encode("utf-8", "surrogateescape")).hexdigest()
+def _owner_only_open(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_CLOEXEC, _OWNER_ONLY)
+
+
+def store_key_write(path: str) -> None:
+    """A new random key for the store at `path` (its socket's name changes with it)."""
+    temporary = f"{path}.key.{os.getpid()}"
+    fd = _owner_only_open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(16))
+    os.replace(temporary, path + ".key")
+
+
+def store_address(path: str) -> bytes | None:
+    """The abstract socket address of the store process for the store files at `path` (None before
+    any store process was started for them)."""
+    try:
+        with open(path + ".key") as key_file:
+            key = key_file.read().strip()
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256(f"{os.path.realpath(path)}\0{key}".encode("utf-8", "surrogateescape")).hexdigest()
     return b"\0weituan-chdb-" + digest[:32].encode()
+
+
+def same_user(sock: socket.socket) -> bool:
+    """Is the process at the other end of this Unix socket one of this process's user?"""
+    _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return uid == os.getuid()
+
+
+def _reap(proc: "subprocess.Popen[bytes]") -> None:
+    proc.wait()
+
+
+_connections: "weakref.WeakSet[ChdbProcessStore]" = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    # The connections are the parent's: a forked child makes its own when it needs one.
+    for store in list(_connections):
+        store._forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class ChdbProcessStore(AnalyticsStore):
@@ -60,23 +111,20 @@ class ChdbProcessStore(AnalyticsStore):
 
     def __init__(self, path: Path | str, *, idle_exit: float = IDLE_EXIT):
         self.path = os.path.realpath(path)
-        self.address = store_address(self.path)
         self.idle_exit = idle_exit
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._pid: int | None = None
-        self._spawned: list[subprocess.Popen[bytes]] = []  # store processes this one started, to reap
         self._retry_at = 0.0
         self._start_error = ""
         with self._lock:
             self._connect()
-        os.register_at_fork(after_in_child=self._forget_after_fork)
+        _connections.add(self)
 
     def _forget_after_fork(self) -> None:
-        # The connection is the parent's: a forked child makes its own if it needs one.
         self._lock = threading.Lock()
         self._inherited = self._conn  # kept referenced, never used or closed here
-        self._conn, self._pid, self._spawned = None, None, []
+        self._conn, self._pid = None, None
 
     @property
     def pid(self) -> int | None:
@@ -85,11 +133,10 @@ class ChdbProcessStore(AnalyticsStore):
 
     def _connect(self) -> None:
         # Called with the lock held.
-        self._reap()
         answer = self._try_connect()
         if answer is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path + ".lock", "ab") as lock_file:
+            with os.fdopen(_owner_only_open(self.path + ".lock", os.O_RDWR | os.O_CREAT), "rb") as lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 answer = self._try_connect()  # another process may have started it meanwhile
                 if answer is None:
@@ -100,22 +147,30 @@ class ChdbProcessStore(AnalyticsStore):
         self._conn, self._pid = answer
 
     def _try_connect(self) -> tuple[Connection, int] | None:
+        address = store_address(self.path)
+        if address is None:
+            return None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(self.address)
-        except (ConnectionRefusedError, FileNotFoundError):
+            sock.connect(address)
+            if not same_user(sock):  # someone else's socket under the name: start our own, named anew
+                sock.close()
+                return None
+            sock.settimeout(GREETING_TIMEOUT)
+            greeting = sock.recv(16)  # the store process's id; end-of-file when it is ending
+            sock.settimeout(None)
+        except OSError:  # refused (none listening), reset (ending), or no greeting in time
             sock.close()
             return None
-        conn = Connection(sock.detach())
-        try:
-            pid: int = conn.recv()  # its greeting; end-of-file when it is ending or refused us
-        except (EOFError, OSError):
-            conn.close()
+        if not greeting.endswith(b"\n") or not greeting[:-1].isdigit():
+            sock.close()
             return None
-        return conn, pid
+        return Connection(sock.detach()), int(greeting[:-1])
 
     def _spawn(self) -> None:
         # Called with the lock held and the start lock taken.
+        store_key_write(self.path)
+        log = _owner_only_open(self.path + ".log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         read_fd, write_fd = os.pipe()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -134,6 +189,8 @@ class ChdbProcessStore(AnalyticsStore):
                 pass_fds=(write_fd,),
                 env=env,
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
                 start_new_session=True,
             )
         except OSError:
@@ -141,16 +198,14 @@ class ChdbProcessStore(AnalyticsStore):
             raise
         finally:
             os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as ready:
-            answer = ready.read()  # until the store process closes its end: listening, or failed
+            os.close(log)
+        # Reaped when it ends, whoever is still connected to it then.
+        threading.Thread(target=_reap, args=(proc,), daemon=True, name="chdb-store-reaper").start()
+        answer = _ready_answer(read_fd, START_TIMEOUT)
         if answer != READY:
-            proc.wait()
+            proc.kill()
             message = answer.decode("utf-8", "replace") or "it ended before it was ready"
             raise StoreError(f"the analytics store process did not start: {message}")
-        self._spawned.append(proc)
-
-    def _reap(self) -> None:
-        self._spawned = [proc for proc in self._spawned if proc.poll() is None]
 
     def _disconnect(self) -> None:
         # Called with the lock held.
@@ -206,7 +261,21 @@ class ChdbProcessStore(AnalyticsStore):
         """Disconnect; the store process ends by itself once no process is connected."""
         with self._lock:
             self._disconnect()
-            self._reap()
+
+
+def _ready_answer(read_fd: int, timeout: float) -> bytes:
+    """What a starting store process wrote on its ready pipe until it closed it (b"" after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    with os.fdopen(read_fd, "rb", buffering=0) as ready:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([ready], [], [], left)[0]:
+                return b""
+            chunk = ready.read(4096)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
 
 class _StoreServer:
@@ -241,7 +310,7 @@ class _StoreServer:
                         return
                     continue
                 sock.settimeout(None)
-                if not self._same_user(sock):
+                if not same_user(sock):
                     sock.close()
                     continue
                 with self.clients_lock:
@@ -266,16 +335,10 @@ class _StoreServer:
                 return False
         return True
 
-    @staticmethod
-    def _same_user(sock: socket.socket) -> bool:
-        _pid, uid, _gid = _PEERCRED.unpack(
-            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-        )
-        return uid == os.getuid()
-
     def _answer(self, conn: Connection) -> None:
         try:
-            conn.send(os.getpid())
+            # The greeting is plain bytes: the other side checks who we are before it unpickles anything.
+            os.write(conn.fileno(), b"%d\n" % os.getpid())
             while True:
                 try:
                     op, args = conn.recv()
@@ -301,8 +364,10 @@ class _StoreServer:
 def serve(path: str, ready_fd: int, idle_exit: float) -> int:
     """Open the store, listen, report readiness on `ready_fd`, and answer until idle."""
     with os.fdopen(ready_fd, "wb") as ready:
-        lock_file = open(path + ".lock", "ab")  # noqa: SIM115 - held for the life of the process
+        # Held for the life of the process.
+        lock_file = os.fdopen(_owner_only_open(path + ".lock", os.O_RDWR | os.O_CREAT), "rb")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        address = store_address(path)
         try:
             server = _StoreServer(path, listener, lock_file, idle_exit)
         except Exception as exc:
@@ -310,7 +375,9 @@ def serve(path: str, ready_fd: int, idle_exit: float) -> int:
             ready.write(str(exc).encode())
             return 1
         try:
-            listener.bind(store_address(path))
+            if address is None:
+                raise OSError("no key was written for this store")
+            listener.bind(address)
             listener.listen(128)
         except OSError as exc:
             server.store.close()

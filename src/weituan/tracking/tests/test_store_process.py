@@ -189,12 +189,30 @@ sock.settimeout(10)
 print("refused" if sock.recv(64) == b"" else "answered")
 """
 
+# Another user holding a store's past name, greeting whoever connects as a store process would.
+SQUATTER = """
+import socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.bind(bytes.fromhex(sys.argv[1]))
+sock.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = sock.accept()
+    conn.sendall(b"1\\n")
+"""
+
+
+def _address(store: ChdbProcessStore) -> str:
+    address = store_address(store.path)
+    assert address is not None
+    return address.hex()
+
 
 def test_the_store_process_answers_only_its_own_user(tmp_path: Path) -> None:
     # Run as root (as the tests are here and in CI), which may become `nobody` for the stranger.
     store = ChdbProcessStore(tmp_path / "chdb")
     try:
-        address = store_address(store.path).hex()
+        address = _address(store)
         stranger = subprocess.run(
             ["/usr/bin/python3", "-c", STRANGER, address],
             user="nobody",
@@ -208,5 +226,62 @@ def test_the_store_process_answers_only_its_own_user(tmp_path: Path) -> None:
         )
         assert mine.stdout.strip() == "answered", mine.stderr
         assert store.scalar("SELECT 1") == 1
+        # The key the name is made from is the owner's alone.
+        for name in ("chdb.key", "chdb.lock", "chdb.log"):
+            assert (tmp_path / name).stat().st_mode & 0o077 == 0, name
     finally:
         store.close()
+
+
+def test_a_name_held_by_another_user_is_passed_over_for_a_new_store(tmp_path: Path) -> None:
+    first = ChdbProcessStore(tmp_path / "chdb", idle_exit=0.1)
+    first.execute("CREATE TABLE t (n UInt64) ENGINE = MergeTree ORDER BY n")
+    old_address, old_pid = _address(first), first.pid
+    first.close()
+    assert old_pid is not None and _gone(old_pid)
+    squatter = subprocess.Popen(
+        ["/usr/bin/python3", "-c", SQUATTER, old_address], user="nobody", stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert squatter.stdout is not None and squatter.stdout.readline() == "listening\n"
+        store = ChdbProcessStore(tmp_path / "chdb")
+        try:
+            assert store.pid not in (None, 1, old_pid)
+            assert _address(store) != old_address  # started under a new name
+            assert store.scalar("SELECT count() FROM t") == 0  # our own store, on our files
+        finally:
+            store.close()
+    finally:
+        squatter.kill()
+        squatter.wait()
+
+
+# Starts the store (which then idles for 30 s), asks it one thing and prints the store process's id.
+ONE_QUERY = """
+import sys
+from weituan.tracking.store.chdb_process import ChdbProcessStore
+store = ChdbProcessStore(sys.argv[1], idle_exit=30)
+assert store.scalar("SELECT 41 + 1") == 42
+print(store.pid)
+"""
+
+
+def test_a_command_whose_output_is_read_to_its_end_does_not_wait_for_the_store(tmp_path: Path) -> None:
+    """The store process outlives the command that started it, but not on the command's output."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", ONE_QUERY, str(tmp_path / "chdb")],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 25  # not the store's 30 s of idling
+    pid = int(result.stdout)
+    again = ChdbProcessStore(tmp_path / "chdb")
+    try:
+        assert again.pid == pid  # the same store process, still up for whoever comes next
+    finally:
+        again.close()
+        os.kill(pid, signal.SIGKILL)
