@@ -476,13 +476,16 @@ def notifications_json(
     views = {view.id: view for view in posts_hydrate(post_ids, viewer)}
     counts = account_counts(sorted({row.actor_id for row in notifications}))
     rendered = []
+    shown_statuses: list[dict[str, Any]] = []
     for row in notifications:
         kind = mastodon_type(row)
         view = views.get(row.post_id) if row.post_id else None
         status = None
         if view is not None:
             shown = view.parent if kind == "reblog" and view.parent is not None else view
-            status = None if shown.is_deleted else status_json(shown, request)
+            status = None if shown.is_deleted else status_rendered(shown, request)
+            if status is not None:
+                shown_statuses.append(status)
         rendered.append(
             {
                 "id": str(row.id),
@@ -494,4 +497,5 @@ def notifications_json(
                 "weituan": {"kind": row.kind, "read": row.read_at is not None},
             }
         )
+    quote_approvals_for_viewer(shown_statuses, _viewer_id(request))  # one query for the whole page
     return rendered
