@@ -52,6 +52,7 @@ def test_posting_returns_a_mastodon_status(api_as, shopper, merchant):
         "root_id": None,
         "depth": 0,
         "deal_id": None,
+        "quote_requires": [],  # anyone may quote it
     }
 
 
