@@ -257,6 +257,7 @@ def repost_create(
             raise ValidationFailed("A comment cannot be reposted", code="cannot_repost_comment")
         if parent.visibility == Visibility.PRIVATE and parent.author_id != reposter.pk:
             raise PermissionDenied("A followers-only post cannot be reposted", code="not_repostable")
+        root: Post | None = None
         if comment:
             root = (
                 parent
@@ -311,13 +312,19 @@ def repost_create(
             bumped = Post.objects.filter(id=counted_id, deleted_at__isnull=True).update(**bumps)
             if not bumped:
                 raise NotFound("The post was deleted", code="post_deleted")
-        notification_create(
-            recipient_id=parent.author_id,
-            actor_id=reposter.pk,
-            kind=NotificationKind.REPOST,
-            post_id=repost.id,
-        )
-        mentions_record(post=repost, actor_id=reposter.pk, text=comment, already_notified=(parent.author_id,))
+        notified = [parent.author_id]
+        if comment and root is not None and root.author_id != parent.author_id:
+            # A quote shows the original, so its author hears of it too (Mastodon's "quote"), however
+            # deep in the tree it was made.
+            notified.append(root.author_id)
+        for recipient_id in notified:
+            notification_create(
+                recipient_id=recipient_id,
+                actor_id=reposter.pk,
+                kind=NotificationKind.REPOST,
+                post_id=repost.id,
+            )
+        mentions_record(post=repost, actor_id=reposter.pk, text=comment, already_notified=tuple(notified))
         # The author's counters before the topics' rows, the order every post write locks them in.
         account_stats_bump(user_id=reposter.pk, posts=1)
         topics_record(post=repost, text=comment)

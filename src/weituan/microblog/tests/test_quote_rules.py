@@ -86,3 +86,22 @@ def test_a_json_body_sets_the_default_policy_as_a_form_does(api_as: Any) -> None
     assert answer.json()["source"]["quote_policy"] == "followers"
     shop.refresh_from_db()
     assert (shop.quote_policy, shop.locale) == ("followers", "zh-hans")  # the language, as the site names it
+
+
+def test_the_originals_author_hears_of_a_quote_made_deep_in_the_tree(api_as: Any) -> None:
+    shop, fan, friend = make_user("shop"), make_user("fan"), make_user("friend")
+    original = post_create(author=shop, text="周末特价")
+    hop = repost_create(reposter=fan, post_id=original.id)
+    plain = repost_create(reposter=friend, post_id=hop.id)
+    quote = repost_create(reposter=friend, post_id=hop.id, comment="一起去 @shop")
+    seen = api_as(shop).get("/api/v1/notifications").json()
+    # The forward of their post by fan, and friend's quote (once, though it also mentions them); the
+    # plain forward of fan's hop is fan's news, not theirs.
+    assert [(item["type"], item["account"]["username"], item["status"]["id"]) for item in seen] == [
+        ("quote", "friend", str(quote.id)),
+        ("reblog", "fan", str(original.id)),
+    ]
+    assert seen[0]["status"]["quote"]["quoted_status"]["id"] == str(original.id)
+    kinds = [(item["type"], item["status"]["id"]) for item in api_as(fan).get("/api/v1/notifications").json()]
+    assert kinds == [("quote", str(quote.id)), ("reblog", str(hop.id))]
+    del plain

@@ -72,10 +72,12 @@ def test_a_repost_of_a_repost_carries_the_chain_and_deepens_the_tree(shopper, me
     assert counts(first.id)[0] == 1
     assert counts(second.id)[0] == 1
     assert counts(third.id)[0] == 0
-    # Each parent's author is told.
+    # Each parent's author is told, and the original's author of every quote (a repost with words of its
+    # own shows the original), however deep.
     assert set(Notification.objects.filter(kind="repost").values_list("recipient_id", "post_id")) == {
         (merchant.pk, first.id),
         (shopper.pk, second.id),
+        (merchant.pk, second.id),
         (outsider.pk, third.id),
     }
 
