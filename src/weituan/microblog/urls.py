@@ -16,5 +16,6 @@ urlpatterns = [
     path("p/<int:post_id>/repost", views.repost, name="repost"),
     path("p/<int:post_id>/comment", views.comment, name="comment"),
     path("p/<int:post_id>/delete", views.delete, name="delete"),
+    path("p/<int:post_id>/quote_policy", views.quote_policy_view, name="quote_policy"),
     path("p/<int:post_id>/quotes/<int:quote_id>/revoke", views.quote_revoke_view, name="quote_revoke"),
 ]

@@ -23,7 +23,7 @@ from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_
 from weituan.microblog.services.interactions import comment_create, like_add, like_remove
 from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
-from weituan.microblog.services.quotes import quote_revoke
+from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 from weituan.tracking.facade import visitor_id_of
 from weituan.web.responses import error_text, is_htmx, safe_next, service_error_response
 from weituan.web.views import home_page
@@ -202,6 +202,19 @@ def repost(request: HttpRequest, post_id: int) -> HttpResponse:
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Reposted."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def quote_policy_view(request: HttpRequest, post_id: int) -> HttpResponse:
+    """The author changes who may quote one of their posts (quotes made before stay)."""
+    page = reverse("microblog:post", args=[post_id])
+    try:
+        quote_policy_set(actor=request.user, post_id=post_id, policy=request.POST.get("quote_policy", ""))
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=page)
+    messages.success(request, _("Saved."))
+    return HttpResponseRedirect(page)
 
 
 @login_required

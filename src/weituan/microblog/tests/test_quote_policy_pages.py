@@ -70,3 +70,23 @@ def test_the_quoted_author_removes_a_quote_from_its_card(client, merchant, shopp
     client.force_login(shopper)  # only the quoted author may remove it
     other = repost_create(reposter=merchant, post_id=post.id, comment="谢谢捧场")
     assert client.post(f"/p/{post.id}/quotes/{other.id}/revoke", **HTMX).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_author_changes_who_may_quote_a_post_on_its_page(client, merchant, shopper):
+    client.force_login(merchant)
+    client.post("/compose", {"text": "今日特价"})
+    post = Post.objects.get(author=merchant)
+    page = client.get(f"/p/{post.id}").content.decode()
+    assert f'action="/p/{post.id}/quote_policy"' in page and "谁可以带评论转发这条微博" in page
+    changed = client.post(f"/p/{post.id}/quote_policy", {"quote_policy": "nobody"}, follow=True)
+    assert changed.status_code == 200 and "已保存。" in changed.content.decode()
+    assert Post.objects.get(id=post.id).quote_policy == "nobody"
+    bad = client.post(f"/p/{post.id}/quote_policy", {"quote_policy": "friends"}, follow=True)
+    assert "请选择谁可以带评论转发" in bad.content.decode()
+    assert Post.objects.get(id=post.id).quote_policy == "nobody"
+
+    client.force_login(shopper)  # not theirs: no form, and the change is refused
+    assert f'action="/p/{post.id}/quote_policy"' not in client.get(f"/p/{post.id}").content.decode()
+    client.post(f"/p/{post.id}/quote_policy", {"quote_policy": "public"})
+    assert Post.objects.get(id=post.id).quote_policy == "nobody"
