@@ -21,7 +21,10 @@ import orjson
 from django.http import HttpRequest
 
 from weituan.mastodon.serializers_statuses import (
+    QuoteRequirement,
+    quotable_posts,
     quote_approval_needs_viewer,
+    quote_requirements,
     site_base,
     status_rendered,
     statuses_nested,
@@ -29,7 +32,6 @@ from weituan.mastodon.serializers_statuses import (
     timeline_statuses_json,
 )
 from weituan.microblog.queries.posts import post_rows, post_versions, posts_hydrate_rows
-from weituan.microblog.queries.relations import followed_among
 from weituan.tracking import facade as tracking
 
 # Stands in for a flag while a status is rendered; random per process, so no text can imitate it.
@@ -41,10 +43,10 @@ CACHE_SIZE = 10_000
 
 class QuoteSlot(NamedTuple):
     """What a reader's `quote_approval.current_user` of a status depends on when a policy on the way is
-    not public: each (author id, whether the author's followers may quote) that must let the reader."""
+    not public (see `quote_requirements`)."""
 
     post_id: int
-    requires: tuple[tuple[int, bool], ...]
+    requires: tuple[QuoteRequirement, ...]
 
 
 class Template(NamedTuple):
@@ -89,26 +91,10 @@ def template_of(
 
 
 def quotable_by(templates: Sequence[Template], viewer_id: int) -> set[int]:
-    """The posts behind the templates' quote slots that the viewer may quote (one query for the
-    followed authors, none when no status on the page has a followers policy)."""
-    slots = [slot for template in templates for slot in template.quote_slots]
-    if not slots:
-        return set()
-    authors = {
-        author_id
-        for slot in slots
-        for author_id, followers in slot.requires
-        if followers and author_id != viewer_id
-    }
-    followed = followed_among(viewer_id, authors) if authors else set()
-    return {
-        slot.post_id
-        for slot in slots
-        if all(
-            author_id == viewer_id or (followers and author_id in followed)
-            for author_id, followers in slot.requires
-        )
-    }
+    """The posts behind the templates' quote slots that the viewer may quote (see `quotable_posts`)."""
+    return quotable_posts(
+        {slot.post_id: slot.requires for template in templates for slot in template.quote_slots}, viewer_id
+    )
 
 
 _TEMPLATES: "OrderedDict[tuple[str, int], tuple[tuple[Any, ...], Template]]" = OrderedDict()
@@ -151,10 +137,7 @@ def _template(status: dict[str, Any]) -> Template | None:
     quote_slots = tuple(
         QuoteSlot(
             post_id=int(nested["id"]),
-            requires=tuple(
-                (int(required["account_id"]), required["policy"] == "followers")
-                for required in nested["weituan"]["quote_requires"]
-            ),
+            requires=quote_requirements(nested),
         )
         for nested in statuses_nested(status)
         if quote_approval_needs_viewer(nested)

@@ -11,7 +11,7 @@ Weibo's own facts (the chain hop by hop, parent, root, depth, deal) are under th
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -169,19 +169,37 @@ def statuses_nested(status: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from statuses_nested(quote["quoted_status"])
 
 
-def quote_approval_followed(statuses: Iterable[dict[str, Any]], viewer_id: int | None) -> set[int]:
-    """The authors whose followers may quote, among these statuses' policies, that the viewer follows
-    (one query, none when no such policy is there)."""
-    if viewer_id is None:
-        return set()
-    authors = {
-        int(required["account_id"])
-        for status in statuses
+# What quoting a post needs of its reader, one entry per policy on the way that is not public: (the
+# author's id, whether that author's followers may quote; else only the author may).
+QuoteRequirement = tuple[int, bool]
+
+
+def quote_requirements(status: dict[str, Any]) -> tuple[QuoteRequirement, ...]:
+    """The status's `weituan.quote_requires` as QuoteRequirements."""
+    return tuple(
+        (int(required["account_id"]), required["policy"] == QuotePolicy.FOLLOWERS)
         for required in status["weituan"]["quote_requires"]
-        if required["policy"] == QuotePolicy.FOLLOWERS
+    )
+
+
+def quotable_posts(requirements: Mapping[int, Sequence[QuoteRequirement]], viewer_id: int) -> set[int]:
+    """Those of the posts (each with what quoting it needs) that the viewer may quote: every author on
+    the way is the viewer, or lets followers quote and is followed by the viewer. One query for the
+    follows, none when no followers policy is among them."""
+    authors = {
+        author_id
+        for needs in requirements.values()
+        for author_id, followers in needs
+        if followers and author_id != viewer_id
     }
-    authors.discard(viewer_id)
-    return followed_among(viewer_id, authors) if authors else set()
+    followed = followed_among(viewer_id, authors) if authors else set()
+    return {
+        post_id
+        for post_id, needs in requirements.items()
+        if all(
+            author_id == viewer_id or (followers and author_id in followed) for author_id, followers in needs
+        )
+    }
 
 
 def quote_approvals_for_viewer(statuses: Sequence[dict[str, Any]], viewer_id: int | None) -> None:
@@ -193,25 +211,17 @@ def quote_approvals_for_viewer(statuses: Sequence[dict[str, Any]], viewer_id: in
     ]
     if not needing:
         return
-    followed = quote_approval_followed(needing, viewer_id)
+    quotable = (
+        quotable_posts({int(status["id"]): quote_requirements(status) for status in needing}, viewer_id)
+        if viewer_id is not None
+        else set()
+    )
     for status in needing:
-        current = quote_approval_for(status, viewer_id, followed)
+        if viewer_id is None:
+            current = "unknown"
+        else:
+            current = "automatic" if int(status["id"]) in quotable else "denied"
         status["quote_approval"] = {**status["quote_approval"], "current_user": current}
-
-
-def quote_approval_for(status: dict[str, Any], viewer_id: int | None, followed: set[int]) -> str:
-    """`current_user` of a status whose quote depends on the reader, for `viewer_id` who follows
-    `followed`: "automatic" when every policy on the way lets them, else "denied"."""
-    if viewer_id is None:
-        return "unknown"
-    for required in status["weituan"]["quote_requires"]:
-        author_id = int(required["account_id"])
-        if author_id == viewer_id:
-            continue
-        if required["policy"] == QuotePolicy.FOLLOWERS and author_id in followed:
-            continue
-        return "denied"
-    return "automatic"
 
 
 @lru_cache(maxsize=20_000)

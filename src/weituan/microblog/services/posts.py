@@ -264,6 +264,8 @@ def repost_create(
                 if parent.root_id is None
                 else Post.objects.select_related("author").get(id=parent.root_id)
             )
+            if root.deleted_at is not None:
+                raise NotFound("The original post was deleted", code="post_deleted")
             quote_check(parent=parent, root=root, quoter_id=reposter.pk)
         if reuse_plain and not comment:
             existing = Post.objects.filter(
@@ -277,8 +279,10 @@ def repost_create(
                 return existing
         root_id = parent.root_id or parent.id
         if parent.kind == PostKind.REPOST:
-            # The root must be live too: Weibo refuses to forward what no longer has an original.
-            if not Post.objects.filter(id=root_id, deleted_at__isnull=True).exists():
+            # The root must be live too: Weibo refuses to forward what no longer has an original (a
+            # quote's root was read and checked above).
+            live = root is not None or Post.objects.filter(id=root_id, deleted_at__isnull=True).exists()
+            if not live:
                 raise NotFound("The original post was deleted", code="post_deleted")
             hop = {
                 "post_id": parent.id,
