@@ -22,6 +22,7 @@ urlpatterns = [
     path("merchant/deals/", views_merchant.deal_list, name="merchant_deals"),
     path("merchant/deals/new", views_merchant.deal_new, name="merchant_deal_new"),
     path("merchant/deals/<int:deal_id>/", views_merchant.deal_detail, name="merchant_deal"),
+    path("merchant/deals/<int:deal_id>/edit", views_merchant.deal_edit, name="merchant_deal_edit"),
     path("merchant/deals/<int:deal_id>/progress", views_merchant.deal_progress, name="merchant_progress"),
     path("merchant/deals/<int:deal_id>/publish", views_merchant.deal_publish_view, name="merchant_publish"),
     path("merchant/redeem", views_merchant.redeem, name="merchant_redeem"),

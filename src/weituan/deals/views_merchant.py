@@ -18,7 +18,8 @@ from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
-from weituan.deals.services.deals import deal_create, deal_publish
+from weituan.deals.models import DealState
+from weituan.deals.services.deals import deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
 from weituan.microblog.services.media import media_upload
@@ -51,22 +52,46 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _saved(request: HttpRequest, form: DealForm, deal: Any = None) -> Any:
+    """The deal the form creates (or, with `deal`, the draft it changes), or None with the refusal shown
+    on the form."""
+    try:
+        # The picture goes through the posts' upload checks (a readable image, size), resized.
+        picture = form.cleaned_data.get("image")
+        media = media_upload(owner=request.user, upload=picture) if picture else None
+        if deal is None:
+            return deal_create(merchant=request.user, data=form.to_input((media.id,) if media else ()))
+        # A new picture replaces the draft's; without one the draft keeps its own.
+        data = form.to_input((media.id,), ()) if media else form.to_input((), tuple(deal.images))
+        return deal_update(deal_id=deal.id, by=request.user, data=data)
+    except ServiceError as exc:
+        form.add_error(
+            "image" if exc.code in ("invalid_image", "image_too_large") else None, refusal_text(exc)
+        )
+        return None
+
+
 @merchant_required
 def deal_new(request: HttpRequest) -> HttpResponse:
     form = DealForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            # The picture goes through the posts' upload checks (a readable image, size), resized.
-            picture = form.cleaned_data.get("image")
-            media = media_upload(owner=request.user, upload=picture) if picture else None
-            deal = deal_create(merchant=request.user, data=form.to_input((media.id,) if media else ()))
-        except ServiceError as exc:
-            form.add_error(
-                "image" if exc.code in ("invalid_image", "image_too_large") else None, refusal_text(exc)
-            )
-        else:
+        deal = _saved(request, form)
+        if deal is not None:
             return redirect("deals:merchant_deal", deal_id=deal.id)
     return render(request, "deals/merchant_deal_new.html", {"form": form})
+
+
+@merchant_required
+def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
+    deal = _own_deal(request, deal_id)
+    if deal.state != DealState.DRAFT:
+        messages.error(request, _("Only a draft can be edited; this deal is already published"))
+        return redirect("deals:merchant_deal", deal_id=deal.id)
+    form = DealForm(request.POST or None, request.FILES or None, initial=DealForm.initial_of(deal))
+    if request.method == "POST" and form.is_valid() and _saved(request, form, deal) is not None:
+        messages.success(request, _("Draft saved"))
+        return redirect("deals:merchant_deal", deal_id=deal.id)
+    return render(request, "deals/merchant_deal_edit.html", {"form": form, "deal": deal})
 
 
 @merchant_required

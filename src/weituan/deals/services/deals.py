@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from weituan.core.money import MINOR_UNITS
 from weituan.core.states import advance
 from weituan.deals.errors import NotYourDeal
@@ -131,36 +131,61 @@ def _validate(data: DealInput) -> None:
         raise ValidationFailed("; ".join(problems), code="invalid_deal", problems=problems)
 
 
+def _deal_fields(merchant: Any, data: DealInput) -> dict[str, Any]:
+    """The deal's columns as `data` sets them. Flash sales sell one unit per buyer and no gifts."""
+    flash = bool(data.flash_batches)
+    return dict(
+        title=data.title.strip(),
+        description=data.description,
+        images=list(data.images) + _uploaded_images(merchant, data.media_ids),
+        currency=data.currency,
+        list_price=data.list_price,
+        deal_price=data.deal_price,
+        team_price=data.team_price,
+        team_size=data.team_size,
+        team_window_hours=data.team_window_hours or settings.DEALS_TEAM_WINDOW_HOURS,
+        tipping_point=data.tipping_point,
+        max_quantity=data.max_quantity,
+        per_user_limit=1 if flash else data.per_user_limit,
+        gift_limit=0 if flash else data.gift_limit,
+        flash_sale=flash,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        voucher_valid_days=data.voucher_valid_days,
+        refund_policy=data.refund_policy,
+        refund_window_days=data.refund_window_days,
+    )
+
+
 def deal_create(*, merchant: Any, data: DealInput) -> Deal:
-    """A draft deal of a verified merchant. Flash sales sell one unit per buyer and no gifts."""
+    """A draft deal of a verified merchant."""
     if not merchant.is_verified_merchant:
         raise PermissionDenied("Only verified merchants can create deals", code="not_merchant")
     _validate(data)
-    flash = bool(data.flash_batches)
-    images = list(data.images) + _uploaded_images(merchant, data.media_ids)
+    fields = _deal_fields(merchant, data)
     with transaction.atomic():
-        deal = Deal.objects.create(
-            merchant=merchant,
-            title=data.title.strip(),
-            description=data.description,
-            images=images,
-            currency=data.currency,
-            list_price=data.list_price,
-            deal_price=data.deal_price,
-            team_price=data.team_price,
-            team_size=data.team_size,
-            team_window_hours=data.team_window_hours or settings.DEALS_TEAM_WINDOW_HOURS,
-            tipping_point=data.tipping_point,
-            max_quantity=data.max_quantity,
-            per_user_limit=1 if flash else data.per_user_limit,
-            gift_limit=0 if flash else data.gift_limit,
-            flash_sale=flash,
-            starts_at=data.starts_at,
-            ends_at=data.ends_at,
-            voucher_valid_days=data.voucher_valid_days,
-            refund_policy=data.refund_policy,
-            refund_window_days=data.refund_window_days,
+        deal = Deal.objects.create(merchant=merchant, **fields)
+        FlashBatch.objects.bulk_create(
+            [FlashBatch(deal=deal, release_at=at, quantity=qty) for at, qty in data.flash_batches]
         )
+    return deal
+
+
+def deal_update(*, deal_id: int, by: Any, data: DealInput) -> Deal:
+    """Change a draft as a whole (its flash batches replaced by `data`'s). Once published, a deal's
+    terms are what buyers were offered and stay as they are: `deal_not_draft`."""
+    _validate(data)
+    with transaction.atomic():
+        deal = deal_for_merchant(deal_id=deal_id, merchant=by)
+        deal = Deal.objects.select_for_update().get(id=deal.id)
+        if deal.state != DealState.DRAFT:
+            raise Conflict(
+                "Only a draft can be edited; this deal is already published", code="deal_not_draft"
+            )
+        for name, value in _deal_fields(by, data).items():
+            setattr(deal, name, value)
+        deal.save()
+        FlashBatch.objects.filter(deal=deal).delete()
         FlashBatch.objects.bulk_create(
             [FlashBatch(deal=deal, release_at=at, quantity=qty) for at, qty in data.flash_batches]
         )

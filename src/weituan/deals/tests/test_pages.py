@@ -1,9 +1,15 @@
+import re
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from weituan.core.errors import Conflict
+from weituan.core.testing import make_user
 from weituan.deals.facade import deal_card, deal_card_html
 from weituan.deals.models import Deal, Order, OrderState, Voucher, VoucherState
-from weituan.deals.services.deals import deal_tip_check
+from weituan.deals.services.deals import DealInput, deal_tip_check, deal_update
+from weituan.deals.services.orders import order_place
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +137,119 @@ def test_team_page_and_deal_card(shopper, make_live_deal, fund):
     assert (card.price_display, card.units_left, card.sold, card.progress_percent) == ("¥99.00", 9, 1, 33)
     assert "¥99.00" in deal_card_html(deal.id)
     assert Client().get(f"/deals/{deal.id}/card").status_code == 200
+
+
+DRAFT_FORM = {
+    "title": "洗车",
+    "currency": "CNY",
+    "list_price": "10000",
+    "deal_price": "3000",
+    "tipping_point": "1",
+    "max_quantity": "50",
+    "per_user_limit": "1",
+    "gift_limit": "0",
+    "starts_at": "2030-01-01T10:00",
+    "ends_at": "2030-01-05T10:00",
+    "voucher_valid_days": "30",
+    "refund_policy": "anytime",
+    "refund_window_days": "0",
+}
+
+
+def test_merchant_edits_a_draft_into_a_flash_sale(merchant):
+    seller = logged_in(merchant)
+    seller.post("/merchant/deals/new", DRAFT_FORM)
+    deal = Deal.objects.get()
+    page = seller.get(f"/merchant/deals/{deal.id}/edit", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'value="洗车"' in page and "编辑草稿" in page and "秒杀批次" in page
+    edited = {
+        **DRAFT_FORM,
+        "title": "精洗",
+        "deal_price": "2500",
+        "team_window_hours": "12",
+        "flash_batches": "2030-01-02 20:00, 30\n\n2030-01-01 20:00，20\n",
+    }
+    response = seller.post(f"/merchant/deals/{deal.id}/edit", edited)
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert (deal.title, deal.deal_price, deal.team_window_hours, deal.state) == ("精洗", 2500, 12, "draft")
+    # A flash sale sells one unit a buyer, no gifts; the batches come in time order.
+    assert (deal.flash_sale, deal.per_user_limit, deal.gift_limit) == (True, 1, 0)
+    batches = [
+        (timezone.localtime(b.release_at).strftime("%m-%d %H:%M"), b.quantity) for b in deal.batches.all()
+    ]
+    assert batches == [("01-01 20:00", 20), ("01-02 20:00", 30)]
+    detail = seller.get(f"/merchant/deals/{deal.id}/").content.decode()
+    assert "2030-01-01 20:00" in detail and "2030-01-02 20:00" in detail
+    # The editor shows the batches as they were entered; saving them again changes nothing.
+    again = seller.get(f"/merchant/deals/{deal.id}/edit").content.decode()
+    assert "2030-01-01 20:00, 20\n2030-01-02 20:00, 30" in again
+    # Taking the batches out makes it an ordinary deal again.
+    seller.post(f"/merchant/deals/{deal.id}/edit", {**DRAFT_FORM, "per_user_limit": "3"})
+    deal.refresh_from_db()
+    assert (deal.flash_sale, deal.per_user_limit, deal.batches.count()) == (False, 3, 0)
+
+
+def test_draft_edits_that_are_refused_change_nothing(merchant):
+    seller = logged_in(merchant)
+    seller.post("/merchant/deals/new", DRAFT_FORM)
+    deal = Deal.objects.get()
+    bad_line = seller.post(
+        f"/merchant/deals/{deal.id}/edit",
+        {**DRAFT_FORM, "title": "改", "flash_batches": "tomorrow, 50"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert bad_line.status_code == 200 and "第 1 行" in bad_line.content.decode()
+    short = seller.post(
+        f"/merchant/deals/{deal.id}/edit",
+        {**DRAFT_FORM, "title": "改", "flash_batches": "2030-01-01 20:00, 10"},
+    )
+    assert short.status_code == 200 and "flash batches must add up to max_quantity" in short.content.decode()
+    deal.refresh_from_db()
+    assert (deal.title, deal.flash_sale) == ("洗车", False)
+
+
+def test_a_published_deal_is_not_edited(merchant, make_live_deal):
+    deal = make_live_deal()
+    seller = logged_in(merchant)
+    page = seller.get(f"/merchant/deals/{deal.id}/edit", follow=True).content.decode()
+    assert "只能编辑草稿" in page
+    response = seller.post(f"/merchant/deals/{deal.id}/edit", {**DRAFT_FORM, "deal_price": "1"})
+    assert response.status_code == 302
+    assert Deal.objects.get(id=deal.id).deal_price == 9900
+    with pytest.raises(Conflict) as refused:
+        deal_update(
+            deal_id=deal.id,
+            by=merchant,
+            data=DealInput(
+                title="改",
+                list_price=20000,
+                deal_price=1,
+                max_quantity=10,
+                starts_at=deal.starts_at,
+                ends_at=deal.ends_at,
+            ),
+        )
+    assert refused.value.code == "deal_not_draft"
+
+
+def test_another_merchants_draft_is_not_found(merchant):
+    seller = logged_in(merchant)
+    seller.post("/merchant/deals/new", DRAFT_FORM)
+    deal = Deal.objects.get()
+    rival = logged_in(make_user("rival_shop", merchant=True))
+    assert rival.get(f"/merchant/deals/{deal.id}/edit").status_code == 404
+    assert rival.post(f"/merchant/deals/{deal.id}/edit", {**DRAFT_FORM, "title": "抢"}).status_code == 404
+    assert Deal.objects.get().title == "洗车"
+
+
+def test_merchant_progress_gives_the_deal_figures(merchant, shopper, outsider, make_live_deal, fund):
+    deal = make_live_deal(tipping_point=5, max_quantity=10)
+    for buyer, quantity in ((shopper, 2), (outsider, 1)):
+        fund(buyer, 50_000)
+        order_place(deal_id=deal.id, buyer=buyer, quantity=quantity, expected_unit_price=9900)
+    progress = logged_in(merchant).get(f"/merchant/deals/{deal.id}/progress", HTTP_ACCEPT_LANGUAGE="en")
+    progress = progress.content.decode()
+    figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", progress))
+    assert figures["Held"] == "3" and figures["Paid"] == "0" and figures["Redeemed"] == "0"
+    assert figures["Sold"].startswith("3 / 10")
