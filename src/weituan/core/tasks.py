@@ -6,7 +6,9 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import connections, router, transaction
+from django.dispatch import receiver
 from django.tasks import Task, TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
@@ -15,6 +17,15 @@ from django_tasks_db.backend import DatabaseBackend
 # Path of a task without arguments -> (id of the last run of it this process enqueued, the
 # time.monotonic() before which that run certainly has not started).
 _last_enqueued: dict[str, tuple[str, float]] = {}
+
+
+@receiver(setting_changed)
+def _tasks_changed(*, setting: str, **kwargs: Any) -> None:
+    """Runs enqueued on another task backend are not this one's to ask about."""
+    if setting == "TASKS":
+        _last_enqueued.clear()
+
+
 # A run of a task without arguments is enqueued to start this long after the commit that asked for it
 # (where the backend can defer). No worker starts a task before its time, so the commits of that
 # window need not read the run's status: it will see what they wrote, and moves it all in one go.
