@@ -1,18 +1,19 @@
 """Server-side events of the micro-blog (like, comment, repost, follow) and of deal views: each lands in
-the analytics store exactly once, after its change committed, and a refused or repeated action records
-nothing."""
+the analytics store exactly once, written with its change (through the outbox: a rolled-back change
+records nothing), and a refused or repeated action records nothing."""
 
 import json
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from weituan.core.testing import make_user
 from weituan.deals.tests.conftest import live_deal
-from weituan.microblog.services.interactions import comment_create
+from weituan.microblog.services.interactions import comment_create, like_add
 from weituan.microblog.services.posts import post_create, repost_create
-from weituan.microblog.services.relations import block_create
+from weituan.microblog.services.relations import block_create, follow_create
 from weituan.tracking.facade import events_flush
 from weituan.tracking.store import analytics_store
 from weituan.tracking.tests.conftest import store  # noqa: F401 - an empty analytics store per test
@@ -109,12 +110,27 @@ def test_a_follow_through_the_api_lands_once_and_a_request_only_when_authorized(
     ]
 
 
+def test_an_action_rolled_back_with_its_transaction_records_nothing(shopper: Any, merchant: Any) -> None:
+    post = post_create(author=merchant, text="今日特价")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        like_add(user=shopper, post_id=post.id)
+        follow_create(follower=shopper, followee_id=merchant.pk)
+        raise RuntimeError("the request failed after the writes")
+    assert server_events() == []
+    assert like_add(user=shopper, post_id=post.id)
+    assert [row["event"] for row in server_events()] == ["like"]
+
+
 def test_actions_on_a_deal_post_and_anything_under_it_carry_the_deal(
     api_as: Any, shopper: Any, merchant: Any, outsider: Any, run_on_commit: Any
 ) -> None:
     deal = live_deal(merchant)
     hop1 = repost_create(reposter=outsider, post_id=deal.post_id, comment="拼一个")
     remark = comment_create(author=outsider, post_id=deal.post_id, text="好价")
+    assert [(row["event"], row["post_id"], row["deal_id"]) for row in server_events()] == [
+        ("repost", deal.post_id, deal.id),
+        ("comment", deal.post_id, deal.id),
+    ]
     client = api_as(shopper)
     with run_on_commit():
         client.post(f"/api/v1/statuses/{hop1.id}/favourite")
