@@ -294,7 +294,7 @@ def main() -> None:
     app = start([python, str(HERE / "serve.py"), str(port), str(stats_path)], env, port)
     warm = {"requests": warm_links(port, codes)}  # every link resolved once: the run measures cached links
     wrk(bare_port, codes, 2, args.connections)  # warm-up
-    wrk(port, codes, 2, args.connections)
+    client_counted = [wrk(port, codes, 2, args.connections)]  # every /s/ run, for the clients' own count
     settle(app.pid)
     # The two servers are measured in turn, so a change in the machine's load hits both alike. Before
     # each bare measurement Weituan's last flush (and the store's merges) must be over: its work is
@@ -308,6 +308,7 @@ def main() -> None:
         bare_cpu = per_request_us(bare_before, {"server": cpu_ticks(bare.pid)}, bare_run["requests"])
         before = cpu_parts(app.pid)
         redirect_run = wrk(port, codes, args.seconds, args.connections)
+        client_counted.append(redirect_run)
         during = per_request_us(before, cpu_parts(app.pid), redirect_run["requests"])
         settle_s = settle(app.pid)
         rounds.append({"bare": bare_run, "redirect": redirect_run,
@@ -337,6 +338,18 @@ def main() -> None:
         clicks_accepted=server_buffer["accepted"], clicks_stored=clicks_stored,
         clicks_lost=server_buffer["accepted"] - clicks_stored, measured_responses=answered,
     )  # fmt: skip
+    # The clients' own count, not only the server's: every redirect they received (the warm-up's
+    # included) must be a stored click. A run's last requests may be answered after wrk stops counting,
+    # so the store may hold up to one per connection per run more, never fewer.
+    received = warm["requests"] + sum(run["requests"] - run["non_3xx"] for run in client_counted)
+    slack = args.connections * len(client_counted)
+    results["redirect"].update(
+        redirects_received_by_clients=received,
+        clicks_missing_from_store=max(0, received - clicks_stored),
+        clicks_stored_beyond_client_count=clicks_stored - received,
+        client_count_slack=slack,
+        client_count_consistent=0 <= clicks_stored - received <= slack,
+    )
     results["http_ingest"].update(stored=api_stored, lost=results["http_ingest"]["accepted"] - api_stored)
     results["buffer_ingest"] = buffer_ingest(args.events)
     results["buffer_ingest"]["lost"] = (
