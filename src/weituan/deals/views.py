@@ -77,7 +77,9 @@ def deal_card_partial(request: HttpRequest, deal_id: int) -> HttpResponse:
     card = deal_card(deal_id)
     if card is None:
         raise Http404("No such deal")
-    return render(request, "deals/_card.html", {"card": card})
+    # A card shown in a post keeps leading through that post (see the web app's `post_deal`).
+    via = request.GET.get("via", "")
+    return render(request, "deals/_card.html", {"card": card, "via": int(via) if via.isdigit() else None})
 
 
 @login_required

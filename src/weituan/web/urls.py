@@ -26,6 +26,7 @@ urlpatterns = [
     path("@<str:username>/following", views_people.following, name="following"),
     path("@<str:username>/relation", views_people.relation_change, name="relation"),
     path("p/<int:post_id>/share", share_links.share_link, name="share_link"),
+    path("p/<int:post_id>/deal", share_links.post_deal, name="post_deal"),
     path("i18n/setlang", set_language, name="set_language"),
     path("healthz", views.healthz, name="healthz"),
 ]

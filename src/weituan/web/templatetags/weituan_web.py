@@ -36,10 +36,12 @@ def post_max_length() -> int:
 
 
 @register.inclusion_tag("web/_deal_card.html", takes_context=True)
-def deal_card(context: template.Context, deal_id: int | None) -> dict[str, Any]:
-    """The deal announced by a post, when there is one and the deals app can describe it."""
+def deal_card(context: template.Context, deal_id: int | None, via: int | None = None) -> dict[str, Any]:
+    """The deal announced by a post, when there is one and the deals app can describe it. Shown in the
+    post `via` (an original, or a repost showing its original's deal), the card leads through that
+    post's author's own link, so a click on it is credited to that hop."""
     request = context.get("request")
     viewer = getattr(request, "user", None)
     if viewer is not None and not viewer.is_authenticated:
         viewer = None
-    return {"card": deal_card_for(deal_id, viewer)}
+    return {"card": deal_card_for(deal_id, viewer), "via": via}

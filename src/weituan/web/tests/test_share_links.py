@@ -126,3 +126,40 @@ def test_the_deal_page_remembers_the_share_it_was_opened_through(merchant: Any, 
     assert client.get(f"/deals/{deal.id}/?wt_s=<script>").status_code == 200
     assert client.get(f"/deals/{deal.id}/").status_code == 200
     assert client.session["deal_shares"] == {str(deal.id): "Ab3xYz9Q"}
+
+
+@pytest.mark.django_db
+def test_a_deal_card_clicked_in_a_repost_is_credited_to_that_hop(merchant: Any, shopper: Any) -> None:
+    deal, post_id = _deal_post(merchant)
+    hop1 = repost_create(reposter=shopper, post_id=post_id, comment="拼一个")
+    reader = make_user("bob")
+    follow_create(follower=reader, followee_id=shopper.pk)
+    browser = _client(reader)
+    home = browser.get("/").content.decode()
+    # Drawing the card makes no link: the card leads through the repost.
+    assert f'href="/p/{hop1.id}/deal"' in home and f"/deals/{deal.id}/card?via={hop1.id}" in home
+    assert not ShortLink.objects.exists()
+    card = browser.get(f"/deals/{deal.id}/card?via={hop1.id}").content.decode()
+    assert f'href="/p/{hop1.id}/deal"' in card  # the card's refresh keeps leading through the repost
+    click = browser.get(f"/p/{hop1.id}/deal")
+    link = ShortLink.objects.get()
+    assert (link.sharer_id, link.post_id, link.hop_depth, link.deal_id) == (shopper.id, hop1.id, 1, deal.id)
+    assert click.status_code == 302 and click["Location"] == f"/s/{link.code}"
+    landing = browser.get(click["Location"])
+    assert landing.status_code == 302 and f"/deals/{deal.id}/?wt_s={link.code}" in landing["Location"]
+    # The same click again goes through the same link; the original's own card through the merchant's.
+    assert browser.get(f"/p/{hop1.id}/deal")["Location"] == f"/s/{link.code}"
+    browser.get(f"/p/{post_id}/deal")
+    assert ShortLink.objects.get(post_id=post_id).sharer_id == merchant.id
+    assert Client().get(f"/p/{hop1.id}/deal").status_code == 302  # a public post, for anyone
+
+
+@pytest.mark.django_db
+def test_a_post_without_a_deal_or_out_of_sight_has_no_deal_click(merchant: Any, shopper: Any) -> None:
+    plain = post_create(author=shopper, text="今天吃什么")
+    hidden = post_create(author=shopper, text="只给粉丝看", visibility="private")
+    stranger = _client(make_user("bob"))
+    assert stranger.get(f"/p/{plain.id}/deal").status_code == 404
+    assert stranger.get(f"/p/{hidden.id}/deal").status_code == 404
+    assert stranger.get("/p/999999/deal").status_code == 404
+    assert not ShortLink.objects.exists()
