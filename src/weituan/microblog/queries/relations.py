@@ -17,6 +17,16 @@ def is_blocked_between(user_a_id: int, user_b_id: int) -> bool:
     ).exists()
 
 
+def is_blocked_with_any(user_id: int, other_ids: Iterable[int]) -> bool:
+    """True when `user_id` blocked any of `other_ids`, or any of them blocked `user_id`. One query."""
+    others = set(other_ids)
+    if not others:
+        return False
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id__in=others) | Q(blocker_id__in=others, blocked_id=user_id)
+    ).exists()
+
+
 def is_following(follower_id: int, followee_id: int) -> bool:
     return Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).exists()
 
