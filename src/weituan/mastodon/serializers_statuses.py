@@ -105,6 +105,16 @@ def _weituan_extras(view: PostView) -> dict[str, Any]:
     }
 
 
+# Mastodon 4.5's Quote states for a quoted post whose author is hidden from the reader, by the reason
+# (`PostView.hidden_from_viewer`): its author blocked them (Mastodon: the post is not theirs to see),
+# they blocked its author, or they muted its author. Weituan hides the post itself in each case.
+_HIDDEN_QUOTE_STATES = {
+    "blocked_by": "unauthorized",
+    "blocking": "blocked_account",
+    "muting": "muted_account",
+}
+
+
 def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> dict[str, Any]:
     if view.post.quote_revoked_at is not None:
         return {"state": "revoked", "quoted_status": None}
@@ -114,6 +124,8 @@ def _quote_json(view: PostView, *, level: int, request: HttpRequest | None) -> d
         return {"state": "accepted", "quoted_status_id": str(view.post.root_id)}
     if root.is_deleted:
         return {"state": "deleted", "quoted_status": None}
+    if root.hidden_from_viewer:
+        return {"state": _HIDDEN_QUOTE_STATES[root.hidden_from_viewer], "quoted_status": None}
     if level >= 2:
         return {"state": "accepted", "quoted_status_id": str(root.id)}
     return {"state": "accepted", "quoted_status": _status(root, level=level + 1, request=request)}
@@ -272,6 +284,10 @@ def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
     }
 
 
+def _origin_hidden(view: PostView) -> bool:
+    return view.root is not None and bool(view.root.hidden_from_viewer)
+
+
 def _account(view: PostView, request: HttpRequest | None) -> dict[str, Any]:
     """The author's Account entity, built once per request however many of their posts are shown."""
     if request is None:
@@ -293,7 +309,10 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
     url = f"{base}/@{quote(view.author.username)}/{post.id}"
     as_reblog, target = _reblog_target(view)
     nested = None
-    if as_reblog and target is not None and not target.is_deleted and level == 0:
+    # A reblog of a post hidden from the reader (see PostView.hidden_from_viewer) nests nothing: it is
+    # shown as the quote it also is, whose state says so when the original is what is hidden.
+    shown = target is not None and not target.is_deleted and not target.hidden_from_viewer
+    if as_reblog and target is not None and shown and level == 0:
         nested = _status(target, level=1, request=request)
     is_wrapper = nested is not None
     in_reply_to_id = None
@@ -358,7 +377,8 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "quote": quote_entity,
         "quote_approval": _quote_approval(post, requires),
         "poll": None,
-        "card": _deal_card(post.deal_id, base) if post.deal_id else None,
+        # A repost carries the original's deal, which is not shown when the original is hidden.
+        "card": _deal_card(post.deal_id, base) if post.deal_id and not _origin_hidden(view) else None,
         "language": post.language or None,
         "text": None,
         "favourited": view.liked_by_viewer,
@@ -377,7 +397,8 @@ def _viewer_id(request: HttpRequest | None) -> int | None:
 
 
 def status_rendered(view: PostView, request: HttpRequest | None = None) -> dict[str, Any]:
-    """One Status entity as a reader who does not follow its author sees it (what is kept for many)."""
+    """One Status entity as a reader who does not follow its author sees it (what is kept for many,
+    from a view read for nobody: one read for a viewer carries what is hidden from them)."""
     return _status(view, level=0, request=request)
 
 

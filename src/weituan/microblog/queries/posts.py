@@ -27,7 +27,12 @@ from weituan.microblog.models import (
     Visibility,
 )
 from weituan.microblog.queries.paging import id_page
-from weituan.microblog.queries.relations import hidden_author_ids, is_blocked_between, is_following
+from weituan.microblog.queries.relations import (
+    hidden_author_ids,
+    hiding_relations,
+    is_blocked_between,
+    is_following,
+)
 from weituan.microblog.queries.rows import (
     ModelColumns,
     convert_value,
@@ -49,6 +54,11 @@ class PostView:
 
     `parent` and `root` are views too (for a repost: the post forwarded and the original; for a comment:
     the post commented on and its root); their own `parent`/`root` are set only when they were loaded.
+
+    `hidden_from_viewer` is set on the post forwarded and the original of a repost read for a viewer
+    when a block or mute stands between the viewer and their author ("blocked_by", "blocking" or
+    "muting", see `hiding_relations`): the repost is shown without them. Views read for nobody (what
+    is rendered once and kept for many readers) never carry it.
     """
 
     post: Post
@@ -62,6 +72,7 @@ class PostView:
     parent: "PostView | None" = None
     root: "PostView | None" = None
     reply_to_author_id: int | None = None
+    hidden_from_viewer: str = ""
 
     @property
     def id(self) -> int:
@@ -449,11 +460,29 @@ def posts_hydrate_rows(
         for post_id, view in views.items():
             view.liked_by_viewer = post_id in liked
             view.reposted_by_viewer = post_id in reposted
+        _shown_hidden_mark(views.values(), viewer.pk)
     return [
         views[post_id]
         for post_id in wanted
         if post_id in rows.asked and post_id in views and (include_deleted or not views[post_id].is_deleted)
     ]
+
+
+def _shown_hidden_mark(views: Iterable[PostView], viewer_id: int) -> None:
+    """Mark the posts that reposts show (the one forwarded, the original) whose authors are hidden from
+    the viewer (`PostView.hidden_from_viewer`): one query, none when no repost shows another's post."""
+    shown = [
+        inner
+        for view in views
+        if view.post.kind == PostKind.REPOST
+        for inner in (view.parent, view.root)
+        if inner is not None and inner.author.pk != viewer_id
+    ]
+    if not shown:
+        return
+    hidden = hiding_relations(viewer_id, {inner.author.pk for inner in shown})
+    for inner in shown:
+        inner.hidden_from_viewer = hidden.get(inner.author.pk, "")
 
 
 def posts_hydrate(
@@ -462,9 +491,11 @@ def posts_hydrate(
     """Views of `post_ids`, in the order given; missing ids (and deleted posts, unless asked) are left out.
 
     Runs 4 queries whatever the number of posts: posts with their authors, author counters, parents
-    and roots, and the viewer's likes and reposts of them; images; mentions; topics. The SQL is written out rather than compiled from querysets on every call: timelines
-    hydrate a page per read, and compiling seven querysets cost more than running them. Permission
-    checks are the caller's: this shows what it is given.
+    and roots, and the viewer's likes and reposts of them; images; mentions; topics. For a viewer, a
+    fifth when reposts show others' posts: whether a block or mute hides those. The SQL is written out
+    rather than compiled from querysets on every call: timelines hydrate a page per read, and compiling
+    seven querysets cost more than running them. Permission checks are the caller's: this shows what
+    it is given.
     """
     if not post_ids:
         return []

@@ -17,6 +17,16 @@ def is_blocked_between(user_a_id: int, user_b_id: int) -> bool:
     ).exists()
 
 
+def is_blocked_with_any(user_id: int, other_ids: Iterable[int]) -> bool:
+    """True when `user_id` blocked any of `other_ids`, or any of them blocked `user_id`. One query."""
+    others = set(other_ids)
+    if not others:
+        return False
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id__in=others) | Q(blocker_id__in=others, blocked_id=user_id)
+    ).exists()
+
+
 def is_following(follower_id: int, followee_id: int) -> bool:
     return Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).exists()
 
@@ -46,6 +56,33 @@ def hidden_author_ids(user_id: int) -> set[int]:
     blockers = Block.objects.filter(blocked_id=user_id).values_list("blocker_id", flat=True)
     muted = Mute.objects.filter(muter_id=user_id).values_list("muted_id", flat=True)
     return set(blocked.union(blockers, muted, all=True))
+
+
+# The strongest reason first: being blocked hides the most (nothing of theirs is known to the viewer).
+_HIDING_ORDER = ("blocked_by", "blocking", "muting", "")
+
+
+def hiding_relations(viewer_id: int, ids: Iterable[int]) -> dict[int, str]:
+    """Those of `ids` whose posts `viewer_id` never sees, each with why, in Relationship's words:
+    "blocked_by" (they blocked the viewer), else "blocking" (the viewer blocked them), else "muting".
+    One query."""
+    wanted = set(ids) - {viewer_id}
+    if not wanted:
+        return {}
+    rows = Block.objects.filter(blocked_id=viewer_id, blocker_id__in=wanted).values_list(
+        Value("blocked_by"), "blocker_id"
+    )
+    others = [
+        Block.objects.filter(blocker_id=viewer_id, blocked_id__in=wanted).values_list(
+            Value("blocking"), "blocked_id"
+        ),
+        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted).values_list(Value("muting"), "muted_id"),
+    ]
+    found: dict[int, str] = {}
+    for relation, other_id in rows.union(*others, all=True):
+        if _HIDING_ORDER.index(str(relation)) < _HIDING_ORDER.index(found.get(int(other_id), "")):
+            found[int(other_id)] = str(relation)
+    return found
 
 
 def follower_ids(user_id: int) -> list[int]:

@@ -23,7 +23,7 @@ from weituan.microblog.models import (
     Topic,
     Visibility,
 )
-from weituan.microblog.queries.relations import is_blocked_between, is_following
+from weituan.microblog.queries.relations import is_blocked_with_any, is_following
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.stats import topic_use_release, topic_uses_count
 from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
@@ -60,17 +60,26 @@ def visibility_check(visibility: str) -> str:
 
 def target_for_write(actor: Any, post_id: int) -> Post:
     """The post `actor` wants to repost, comment on or like, checked: it exists, is live, is visible to
-    them, and neither side has blocked the other."""
-    post = Post.objects.select_related("author").filter(id=post_id).first()
+    them, and no block stands between them and its author, or the author of its tree's original.
+
+    A repost shows the original and a comment hangs under it, so one made by someone else does not
+    carry a blocked person past the original's author (Weibo hides it both ways): reposting, liking or
+    commenting on it is refused as it would be on the original itself. The post comes with its
+    `author` and its `root` loaded."""
+    post = Post.objects.select_related("author", "root").filter(id=post_id).first()
     if post is None:
         raise NotFound("Record not found")
     if post.deleted_at is not None:
         raise NotFound("The post was deleted", code="post_deleted")
-    if post.author_id != actor.pk:
-        if is_blocked_between(actor.pk, post.author_id):
-            raise PermissionDenied("You cannot interact with this account's posts", code="blocked")
-        if post.visibility == Visibility.PRIVATE and not is_following(actor.pk, post.author_id):
-            raise NotFound("Record not found")
+    authors = {post.author_id, post.root.author_id if post.root is not None else post.author_id}
+    if is_blocked_with_any(actor.pk, authors - {actor.pk}):
+        raise PermissionDenied("You cannot interact with this account's posts", code="blocked")
+    if (
+        post.author_id != actor.pk
+        and post.visibility == Visibility.PRIVATE
+        and not is_following(actor.pk, post.author_id)
+    ):
+        raise NotFound("Record not found")
     return post
 
 

@@ -234,10 +234,12 @@ def repost_create(
     """Forward a post, with an optional comment. A repost of a repost becomes a deeper hop of the same tree.
 
     Refused when the post is missing ("not_found"), deleted ("post_deleted", also when its root is),
-    a comment ("cannot_repost_comment"), followers-only ("not_repostable"), or when either side blocked
-    the other ("blocked"). Counters: the root's `reposts_count` counts the whole tree; the parent's (when
-    the parent is itself a repost) counts its direct reposts; `quotes_count` moves the same way for a
-    repost with a comment. The parent's author is notified.
+    a comment ("cannot_repost_comment"), followers-only ("not_repostable"), or when the reposter and the
+    parent's author, or the original's, blocked one another ("blocked", with or without a comment: a
+    repost of a repost joins the original's tree and counts there). Counters: the root's
+    `reposts_count` counts the whole tree; the parent's (when the parent is itself a repost) counts its
+    direct reposts; `quotes_count` moves the same way for a repost with a comment. The parent's author
+    is notified.
 
     With `reuse_plain`, an existing plain repost of the same post by the same user is returned instead
     of a second one (Mastodon's reblog is idempotent).
@@ -259,11 +261,8 @@ def repost_create(
             raise PermissionDenied("A followers-only post cannot be reposted", code="not_repostable")
         root: Post | None = None
         if comment:
-            root = (
-                parent
-                if parent.root_id is None
-                else Post.objects.select_related("author").get(id=parent.root_id)
-            )
+            # Read with the parent (`target_for_write`); its author is read only to name them in a refusal.
+            root = parent if parent.root is None else parent.root
             if root.deleted_at is not None:
                 raise NotFound("The original post was deleted", code="post_deleted")
             quote_check(parent=parent, root=root, quoter_id=reposter.pk)
@@ -279,10 +278,9 @@ def repost_create(
                 return existing
         root_id = parent.root_id or parent.id
         if parent.kind == PostKind.REPOST:
-            # The root must be live too: Weibo refuses to forward what no longer has an original (a
-            # quote's root was read and checked above).
-            live = root is not None or Post.objects.filter(id=root_id, deleted_at__isnull=True).exists()
-            if not live:
+            # The root must be live too: Weibo refuses to forward what no longer has an original (it was
+            # read with the parent; the counters' conditional UPDATE below settles a delete meanwhile).
+            if parent.root is None or parent.root.deleted_at is not None:
                 raise NotFound("The original post was deleted", code="post_deleted")
             hop = {
                 "post_id": parent.id,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from weituan.accounts.models import QuotePolicy
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.microblog.models import Post, PostKind, Visibility
-from weituan.microblog.queries.relations import is_blocked_between, is_following
+from weituan.microblog.queries.relations import is_following
 
 
 def quote_policy_check(policy: str) -> str:
@@ -49,14 +49,11 @@ def quote_allowed(post: Post, quoter_id: int) -> bool:
 
 
 def quote_check(*, parent: Post, root: Post | None, quoter_id: int) -> None:
-    """Refuse a quote of `parent` (whose tree starts at `root`) that a block or a policy does not allow.
+    """Refuse a quote of `parent` (whose tree starts at `root`) that a policy does not allow.
 
-    The parent's author was checked for blocks when the parent was read; the root's author is checked
-    here, so a post cannot be quoted through someone else's repost by a person its author blocked.
+    Blocks were checked when the parent was read (`target_for_write`, for its author and the root's),
+    so a post cannot be quoted through someone else's repost by a person its author blocked.
     """
-    other = root is not None and root.author_id not in (parent.author_id, quoter_id)
-    if other and root is not None and is_blocked_between(quoter_id, root.author_id):
-        raise PermissionDenied("You cannot interact with this account's posts", code="blocked")
     for post in (root, parent):
         if post is not None and not quote_allowed(post, quoter_id):
             raise PermissionDenied(

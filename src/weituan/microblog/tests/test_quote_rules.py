@@ -25,7 +25,10 @@ def test_a_blocked_person_cannot_quote_the_original_through_someone_elses_repost
         repost_create(reposter=blocked, post_id=hop.id, comment="呵呵")
     assert refused.value.code == "blocked"
     assert Post.objects.get(id=original.id).quotes_count == 0
-    assert repost_create(reposter=blocked, post_id=hop.id).comment == ""  # the hop's author did not block
+    with pytest.raises(PermissionDenied) as refused:  # nor forward it plainly, though fan did not block
+        repost_create(reposter=blocked, post_id=hop.id)
+    assert refused.value.code == "blocked"
+    assert Post.objects.get(id=original.id).reposts_count == 1
 
 
 def test_only_the_originals_author_takes_back_a_quote_and_only_one_they_can_see(api_as: Any) -> None:

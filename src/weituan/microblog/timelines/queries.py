@@ -36,7 +36,10 @@ def user_timeline_ids(
 ) -> list[int]:
     """An author's posts and reposts (never comments), as `viewer_id` may see them.
 
-    Followers-only posts show to the author and their followers; nothing shows across a block.
+    Followers-only posts show to the author and their followers; nothing shows across a block. A repost
+    without a comment of its own forwards nothing but others' posts, so it is left out when the author
+    of the original or of the post forwarded is hidden from the viewer (blocks either way, mutes), as
+    Mastodon leaves out boosts of such accounts; a quote stays, without the post it quotes.
     """
     if viewer_id is not None and viewer_id != author_id and is_blocked_between(viewer_id, author_id):
         return []
@@ -44,6 +47,11 @@ def user_timeline_ids(
     posts = Post.objects.filter(author_id=author_id, kind__in=kinds, deleted_at__isnull=True)
     if viewer_id != author_id and not (viewer_id is not None and is_following(viewer_id, author_id)):
         posts = posts.exclude(visibility=Visibility.PRIVATE)
+    if viewer_id is not None and not exclude_reblogs:
+        hidden = hidden_author_ids(viewer_id) - {author_id}
+        if hidden:
+            plain = Q(kind=PostKind.REPOST, comment="")
+            posts = posts.exclude(plain & (Q(root__author_id__in=hidden) | Q(parent__author_id__in=hidden)))
     if only_media:
         posts = posts.filter(media__isnull=False).distinct()
     return _paged(posts, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
