@@ -19,6 +19,7 @@ from weituan.tracking.rows import ROW_TEMPLATE, EventName, event_row, new_event_
 from weituan.tracking.services.ingest import click_first_in_process, events_store
 from weituan.tracking.spool import CLICK_COLUMNS
 from weituan.tracking.store.base import tsv_text
+from weituan.tracking.visitors import outside_id
 
 MAX_BATCH = 10_000
 MAX_FUTURE = timedelta(hours=1)
@@ -144,7 +145,10 @@ def _ident(value: Any, key: str, *, required: bool) -> str:
 def event_parse(
     raw: Any, *, now: datetime, origin: str, api_key_id: int = 0, client: ClientFacts | None = None
 ) -> dict[str, Any]:
-    """One native event `{event, ts, visitor_id, user_id?, url?, referrer?, event_id?, props?}` as a row."""
+    """One native event `{event, ts, visitor_id, user_id?, url?, referrer?, event_id?, props?}` as a row.
+
+    Ids sent with an API key are stored in that key's namespace (`visitors.outside_id`).
+    """
     if not isinstance(raw, dict):
         raise EventInvalid("not_an_object", "each event must be a JSON object")
     name = raw.get("event")
@@ -152,6 +156,8 @@ def event_parse(
         raise EventInvalid("bad_event", "event must be a name of 1–200 characters")
     ts = parse_ts(raw.get("ts"), now=now)
     visitor_id = _ident(raw.get("visitor_id"), "visitor_id", required=True)
+    if api_key_id:
+        visitor_id = outside_id(api_key_id, visitor_id)
     event_id = _ident(raw.get("event_id"), "event_id", required=False)
     user_id = raw.get("user_id")
     if user_id is not None:
@@ -164,10 +170,13 @@ def event_parse(
     props = raw.get("props") or {}
     if not isinstance(props, dict):
         raise EventInvalid("bad_props", "props must be an object")
+    name = name.strip()
+    if props and api_key_id and name in LINKED_ID_PROPS:
+        props = _linked_ids_scoped(props, LINKED_ID_PROPS[name], api_key_id)
     row = {
         **ROW_TEMPLATE,
         "event_id": event_id or new_event_id(),
-        "event": name.strip(),
+        "event": name,
         "ts": ts,
         "visitor_id": visitor_id,
         "user_id": user_id or 0,
@@ -190,9 +199,23 @@ def event_parse(
             is_bot=1 if reason else 0,
             bot_reason=reason,
         )
-    if _is_landing(row["event"], url, referrer):
+    if _is_landing(name, url, referrer):
         row_with_channel(row, _landing_channel(url, referrer))
     return row
+
+
+# Identity merges name a second id in props: the anonymous id an $identify takes over, the id an alias
+# points to. Like the event's own id, it is read in the sending key's namespace (see 0002_derived_views.sql).
+LINKED_ID_PROPS = {"$identify": "$anon_distinct_id", "$create_alias": "alias"}
+
+
+def _linked_ids_scoped(props: dict[str, Any], prop: str, api_key_id: int) -> dict[str, Any]:
+    linked = props.get(prop)
+    if isinstance(linked, int) and not isinstance(linked, bool):
+        linked = str(linked)
+    if not isinstance(linked, str) or not linked:
+        return props
+    return {**props, prop: outside_id(api_key_id, linked)}
 
 
 def _props_into(row: dict[str, Any], props: dict[str, Any]) -> None:
