@@ -66,7 +66,8 @@ def events_post(request: HttpRequest) -> dict[str, Any]:
 
     Each event is checked on its own: the answer counts the accepted ones and lists every rejected
     index with its reason. Resending an event_id already stored counts it as a duplicate, not
-    twice. Visitor and user ids are the site's own: they never name Weituan's.
+    twice. Visitor and user ids are the site's own: they never name Weituan's. A
+    browser address in `props.ip` (or `$ip`) is kept only as its network, in the event's `ip`.
     """
     document = _body(request)
     key = request.headers.get("X-Api-Key", "")

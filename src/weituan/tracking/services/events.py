@@ -147,7 +147,8 @@ def event_parse(
 ) -> dict[str, Any]:
     """One native event `{event, ts, visitor_id, user_id?, url?, referrer?, event_id?, props?}` as a row.
 
-    Ids sent with an API key are stored in that key's namespace (`visitors.outside_id`).
+    Ids sent with an API key are stored in that key's namespace (`visitors.outside_id`); an address in
+    props (`$ip`, `ip`) is taken out and only its network kept, in the `ip` column.
     """
     if not isinstance(raw, dict):
         raise EventInvalid("not_an_object", "each event must be a JSON object")
@@ -171,8 +172,12 @@ def event_parse(
     if not isinstance(props, dict):
         raise EventInvalid("bad_props", "props must be an object")
     name = name.strip()
-    if props and api_key_id and name in LINKED_ID_PROPS:
-        props = _linked_ids_scoped(props, LINKED_ID_PROPS[name], api_key_id)
+    sent_network = ""
+    if props:
+        if "$ip" in props or "ip" in props:
+            props, sent_network = _without_ip(props)
+        if api_key_id and name in LINKED_ID_PROPS:
+            props = _linked_ids_scoped(props, LINKED_ID_PROPS[name], api_key_id)
     row = {
         **ROW_TEMPLATE,
         "event_id": event_id or new_event_id(),
@@ -199,9 +204,26 @@ def event_parse(
             is_bot=1 if reason else 0,
             bot_reason=reason,
         )
+    if sent_network:
+        row["ip"] = sent_network  # the browser's, sent by a shop's server on its behalf
     if _is_landing(name, url, referrer):
         row_with_channel(row, _landing_channel(url, referrer))
     return row
+
+
+# Where PostHog's SDKs ($ip) and shops (ip) put the browser's address. A raw address is never stored.
+IP_PROPS = ("$ip", "ip")
+
+
+def _without_ip(props: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """props without the addresses in it, and the network of the first valid one ("" when none is)."""
+    kept = {key: value for key, value in props.items() if key not in IP_PROPS}
+    for key in IP_PROPS:
+        sent = props.get(key)
+        network = ip_anonymous(sent) if isinstance(sent, str) else ""
+        if network:
+            return kept, network
+    return kept, ""
 
 
 # Identity merges name a second id in props: the anonymous id an $identify takes over, the id an alias
