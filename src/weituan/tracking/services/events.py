@@ -295,7 +295,7 @@ def events_ingest(
     client: ClientFacts | None = None,
     now: datetime | None = None,
 ) -> IngestResult:
-    """Validate each event on its own, store the good ones (once per event_id), report the rest."""
+    """Validate each event on its own, store the good ones (once per key and event_id), report the rest."""
     now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     rejected: list[Rejection] = []

@@ -8,6 +8,7 @@ from django.test import Client
 
 from weituan.tracking.buffer import write_buffer
 from weituan.tracking.queries import api_key_resolve, first_touch_of, person_of
+from weituan.tracking.services.keys import api_key_issue
 from weituan.tracking.store import analytics_store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -103,3 +104,33 @@ def test_a_key_cannot_take_over_a_weituan_visitor_or_user_through_posthog(weitua
     assert [row["visitor_id"] for row in stored] == [
         f"k{key_id}:u:{shopper.pk}", f"k{key_id}:{COOKIE}", f"k{key_id}:shop-customer-9", f"k{key_id}:{COOKIE}",
     ]  # fmt: skip
+
+
+def test_each_key_has_its_own_event_ids(db, site_key):
+    other_key = api_key_issue(name="另一家店").key
+    order = {"event": "order_paid", "ts": NOW.isoformat(), "visitor_id": "buyer-1", "event_id": "order-1",
+             "props": {"order_id": "1", "revenue": 990, "currency": "CNY"}}  # fmt: skip
+
+    def send(key: str) -> dict:
+        return (
+            Client()
+            .post(
+                "/api/v1/events",
+                data=json.dumps([order]),
+                content_type="application/json",
+                HTTP_X_API_KEY=key,
+            )
+            .json()
+        )
+
+    assert send(site_key) == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert send(other_key) == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert send(other_key) == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert send(site_key) == {"accepted": 0, "duplicates": 1, "rejected": []}
+    stored = analytics_store().query(
+        "SELECT api_key_id, revenue FROM events WHERE event_id = 'order-1' ORDER BY 1"
+    )
+    assert stored == [
+        {"api_key_id": api_key_resolve(site_key), "revenue": 990},
+        {"api_key_id": api_key_resolve(other_key), "revenue": 990},
+    ]
