@@ -4,6 +4,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -289,21 +290,35 @@ def _int_prop(props: dict[str, Any], key: str) -> int:
 
 def events_ingest(
     *,
-    events: list[Any],
+    events: Sequence[Any],
     origin: str,
     api_key_id: int = 0,
+    api_key_ids: Sequence[int] | None = None,
+    refused: Sequence[Rejection] = (),
     client: ClientFacts | None = None,
     now: datetime | None = None,
 ) -> IngestResult:
-    """Validate each event on its own, store the good ones (once per key and event_id), report the rest."""
+    """Validate each event on its own, store the good ones (once per key and event_id), report the rest.
+
+    The events come with one key (`api_key_id`) or each with its own (`api_key_ids`, by index).
+    Those `refused` already (for their key, say) are left out and reported with the rest.
+    """
     now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
-    rejected: list[Rejection] = []
+    rejected = list(refused)
+    skipped = {rejection.index for rejection in refused}
+    key_id = api_key_id
     for index, raw in enumerate(events):
+        if skipped and index in skipped:
+            continue
+        if api_key_ids is not None:
+            key_id = api_key_ids[index]
         try:
-            rows.append(event_parse(raw, now=now, origin=origin, api_key_id=api_key_id, client=client))
+            rows.append(event_parse(raw, now=now, origin=origin, api_key_id=key_id, client=client))
         except EventInvalid as exc:
             rejected.append(Rejection(index=index, code=exc.code, reason=exc.reason))
+    if skipped:
+        rejected.sort(key=lambda rejection: rejection.index)
     outcome = events_store(rows, check_existing=True)
     return IngestResult(accepted=outcome.stored, duplicates=outcome.duplicates, rejected=rejected)
 

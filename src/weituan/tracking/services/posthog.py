@@ -1,7 +1,9 @@
-"""PostHog's capture API: decoding its payloads (gzip, base64 form data, batch or single) into native events.
+"""PostHog's capture API: decoding its payloads (gzip, base64 form data, batch or single) into native
+events, each with the key it was sent with.
 
 Official SDKs send to /batch/ (posthog-python, server SDKs), /e/ and /i/v0/e/ (posthog-js), and
-/capture/ (older clients), with the project key as `api_key` or `token`.
+/capture/ (older clients), with the project key as `api_key` or `token`: for the whole request, or in
+each event (posthog-js puts it in every event's properties).
 """
 
 import base64
@@ -14,6 +16,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from weituan.core.errors import ServiceError, ValidationFailed
+from weituan.tracking.queries import api_key_resolve
+from weituan.tracking.services.events import Rejection
 
 MAX_DECODED_BYTES = 20 * 1024 * 1024
 
@@ -25,8 +29,24 @@ class PayloadTooLarge(ServiceError):
 
 @dataclass(frozen=True)
 class CaptureBatch:
-    api_key: str
+    api_key: str  # the key sent for the whole request ("" when none was)
     events: list[Any]  # native-shaped dicts (or whatever could not be mapped, to be rejected)
+    event_keys: list[str]  # each event's key: its own, else the request's ("" when none was sent)
+
+
+@dataclass(frozen=True)
+class CaptureKeys:
+    """The key each event of a batch is stored under, and the events refused for theirs."""
+
+    ids: list[int]  # by index; 0 where refused
+    refused: list[Rejection]
+    # When no event can be stored for want of a valid key, the request is refused as a whole:
+    # (code, message) of the 401, as PostHog answers a request without a valid key.
+    request_refused: tuple[str, str] | None
+
+
+KEY_MISSING = ("missing_api_key", "The API key (api_key or token) is missing")
+KEY_INVALID = ("invalid_api_key", "The API key is not valid")
 
 
 def gunzip_limited(data: bytes) -> bytes:
@@ -82,7 +102,10 @@ def capture_decode(
 
 
 def capture_batch(document: Any, *, key_outside: str = "", now: datetime | None = None) -> CaptureBatch:
-    """Events of a capture document: `{batch: [...]}`, `{data: [...]}`, a list, or one event."""
+    """Events of a capture document: `{batch: [...]}`, `{data: [...]}`, a list, or one event.
+
+    An event's own key (`api_key`, `token`, or `token` in its properties) wins over the request's.
+    """
     now = now or datetime.now(UTC)
     api_key = key_outside
     raw_events: list[Any]
@@ -102,16 +125,42 @@ def capture_batch(document: Any, *, key_outside: str = "", now: datetime | None 
         raise ValidationFailed("The body must be an event, a list or a batch", code="bad_payload")
     skew = _clock_skew(sent_at, now)
     events: list[Any] = []
+    event_keys: list[str] = []
     for raw in raw_events:
         if not isinstance(raw, dict):
             events.append(raw)
+            event_keys.append(api_key)
             continue
         found = raw.get("properties")
         properties: dict[str, Any] = found if isinstance(found, dict) else {}
-        if not api_key:
-            api_key = str(raw.get("api_key") or properties.get("token") or "")
+        own_key = raw.get("api_key") or raw.get("token") or properties.get("token")
+        event_keys.append(str(own_key) if own_key else api_key)
         events.append(_native(raw, properties, skew))
-    return CaptureBatch(api_key=api_key, events=events)
+    return CaptureBatch(api_key=api_key, events=events, event_keys=event_keys)
+
+
+def capture_keys(batch: CaptureBatch) -> CaptureKeys:
+    """Resolve each event's key: an event with a missing or unknown key is refused, the others stay."""
+    resolved: dict[str, int | None] = {}
+    ids: list[int] = []
+    refused: list[Rejection] = []
+    for index, raw_key in enumerate(batch.event_keys):
+        if raw_key not in resolved:
+            resolved[raw_key] = api_key_resolve(raw_key) if raw_key else None
+        key_id = resolved[raw_key]
+        ids.append(key_id or 0)
+        if not key_id:
+            code, reason = KEY_INVALID if raw_key else KEY_MISSING
+            refused.append(Rejection(index=index, code=code, reason=reason))
+    request_refused = None
+    if not batch.events:  # an empty batch: only the request's key can be checked
+        if not batch.api_key:
+            request_refused = KEY_MISSING
+        elif api_key_resolve(batch.api_key) is None:
+            request_refused = KEY_INVALID
+    elif len(refused) == len(batch.events):
+        request_refused = KEY_INVALID if any(batch.event_keys) else KEY_MISSING
+    return CaptureKeys(ids=ids, refused=refused, request_refused=request_refused)
 
 
 def _clock_skew(sent_at: Any, now: datetime) -> float:

@@ -11,6 +11,7 @@ from posthog import Posthog
 from posthog.request import reset_sessions
 
 from weituan.tracking.queries import api_key_resolve, person_of
+from weituan.tracking.services.keys import api_key_issue
 from weituan.tracking.store import analytics_store
 from weituan.tracking.tests.conftest import count
 
@@ -103,6 +104,40 @@ def test_bad_keys_and_bad_bodies_get_posthog_style_errors(site_key):
         {"index": 1, "code": "missing_visitor_id", "reason": "visitor_id is required"}
     ]
     assert count("SELECT count() FROM events") == 1
+
+
+def test_each_event_is_stored_under_its_own_token_and_an_unknown_one_refuses_only_that_event(site_key):
+    other_key = api_key_issue(name="另一家店").key
+    # posthog-js: the token in each event's properties; the first one here is unknown.
+    js_events = [event("a", "d1", token="phc_unknown"), event("b", "d2", token=site_key),
+                 event("c", "d3", token=other_key), event("d", "d4")]  # fmt: skip
+    answer = capture("/e/?compression=gzip-js", gzip.compress(json.dumps(js_events).encode()))
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "status": 1, "accepted": 2, "duplicates": 0,
+        "rejected": [
+            {"index": 0, "code": "invalid_api_key", "reason": "The API key is not valid"},
+            {"index": 3, "code": "missing_api_key", "reason": "The API key (api_key or token) is missing"},
+        ],
+    }  # fmt: skip
+    # A batch sent with one key: an event naming an unknown key of its own is not stored under it.
+    batch = {"api_key": other_key, "batch": [event("e", "d5", token="phc_unknown"), event("f", "d6")]}
+    answer = capture("/batch/", json.dumps(batch).encode())
+    assert answer.json()["accepted"] == 1
+    assert answer.json()["rejected"] == [
+        {"index": 0, "code": "invalid_api_key", "reason": "The API key is not valid"}
+    ]
+    stored = analytics_store().query("SELECT event, api_key_id FROM events ORDER BY event")
+    assert stored == [
+        {"event": "b", "api_key_id": api_key_resolve(site_key)},
+        {"event": "c", "api_key_id": api_key_resolve(other_key)},
+        {"event": "f", "api_key_id": api_key_resolve(other_key)},
+    ]
+    # No event with a valid key: the request as a whole is refused, as before.
+    unknown_only = [event("g", "d7", token="phc_unknown"), event("h", "d8")]
+    refused = capture("/e/", json.dumps(unknown_only).encode())
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+    assert count("SELECT count() FROM events") == 3
 
 
 def test_decide_answers_without_flags(db):
