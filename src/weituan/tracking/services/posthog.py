@@ -1,4 +1,4 @@
-"""PostHog's capture API: decoding its payloads (gzip, base64 form data, batch or single) into native
+"""PostHog's capture API: decoding its payloads (gzip, lz64, base64 form data, batch or single) into native
 events, each with the key it was sent with.
 
 Official SDKs send to /batch/ (posthog-python, server SDKs), /e/ and /i/v0/e/ (posthog-js), and
@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from weituan.core.errors import ServiceError, ValidationFailed
+from weituan.tracking.lz_string import LzStringInvalid, LzStringTooLong, lz_string_decode_base64
 from weituan.tracking.queries import api_key_resolve
 from weituan.tracking.services.events import Rejection
 
@@ -70,6 +71,21 @@ def _b64(text: str) -> bytes:
         raise ValidationFailed("The data field is not valid base64", code="bad_encoding") from None
 
 
+def lz64_decode(data: str) -> str:
+    """lz-string Base64 text (posthog-js's `compression=lz64`), at most 20 MB decoded.
+
+    A `+` the client did not percent-encode reaches us as a space, as PostHog's own server allows for.
+    """
+    try:
+        return lz_string_decode_base64(data.strip().replace(" ", "+"), limit=MAX_DECODED_BYTES)
+    except LzStringInvalid:
+        raise ValidationFailed(
+            "The data is not valid lz64 (lz-string Base64)", code="bad_compression"
+        ) from None
+    except LzStringTooLong:
+        raise PayloadTooLarge("The decompressed body is larger than 20 MB") from None
+
+
 def capture_decode(
     *, body: bytes, content_type: str, content_encoding: str, query: dict[str, str]
 ) -> tuple[Any, str]:
@@ -80,18 +96,26 @@ def capture_decode(
             body = gunzip_limited(body)
         elif "gzip" in content_encoding.lower():
             raise ValidationFailed("The body is not valid gzip", code="bad_compression")
-    if compression == "lz64":
-        raise ValidationFailed("lz64 compression is not supported; use gzip", code="unsupported_compression")
     text: str | bytes = body
     if "application/x-www-form-urlencoded" in content_type or (body[:5] == b"data=" and body[:1] != b"{"):
         form = parse_qs(body.decode("utf-8", "replace"))
+        # posthog-js names the compression in the form too (`data=...&compression=lz64`).
+        compression = compression or (form.get("compression") or [""])[0].lower()
         data = (form.get("data") or [""])[0]
-        text = _b64(data) if compression == "base64" or not data.lstrip().startswith(("{", "[")) else data
+        if compression == "lz64":
+            text = lz64_decode(data)
+        else:
+            text = _b64(data) if compression == "base64" or not data.lstrip().startswith(("{", "[")) else data
         if isinstance(text, bytes) and text[:2] == b"\x1f\x8b":
             text = gunzip_limited(text)
     elif not body and query.get("data"):
         data = query["data"]
-        text = data if data.lstrip().startswith(("{", "[")) else _b64(data)
+        if compression == "lz64":
+            text = lz64_decode(data)
+        else:
+            text = data if data.lstrip().startswith(("{", "[")) else _b64(data)
+    elif compression == "lz64":
+        text = lz64_decode(body.decode("ascii", "replace"))
     if isinstance(text, bytes) and compression == "base64" and not text.lstrip().startswith((b"{", b"[")):
         text = _b64(text.decode("ascii", "replace"))
     try:

@@ -5,15 +5,18 @@ import gzip
 import json
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from django.test import Client
 from posthog import Posthog
 from posthog.request import reset_sessions
 
+from weituan.tracking.lz_string import lz_string_decode_base64
 from weituan.tracking.queries import api_key_resolve, person_of
 from weituan.tracking.services.keys import api_key_issue
 from weituan.tracking.store import analytics_store
 from weituan.tracking.tests.conftest import count
+from weituan.tracking.tests.lz_string_compress import lz_string_compress_base64
 
 
 def test_the_posthog_python_sdk_sends_events_that_land_in_the_store(live_server, site_key):
@@ -138,6 +141,52 @@ def test_each_event_is_stored_under_its_own_token_and_an_unknown_one_refuses_onl
     refused = capture("/e/", json.dumps(unknown_only).encode())
     assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
     assert count("SELECT count() FROM events") == 3
+
+
+# lz-string's JavaScript `compressToBase64`, run on these texts (lz-string 1.5.0).
+LZ_STRING_VECTORS = [
+    ("hello world hello world", "BYUwNmD2AEDukCcwBNqgjeTlA==="),
+    ('[{"event":"微团","n":"😀"}]', "NobwRApgbhB2AuYBcZB1+oI7UwBoy2WQXg3AAPbAF8BdIA=="),
+    ("abababababababababab", "IYI17SIo"),
+    ("", "Q==="),
+]
+
+
+def test_lz_string_base64_reads_what_the_javascript_library_writes():
+    for text, compressed in LZ_STRING_VECTORS:
+        assert lz_string_compress_base64(text) == compressed  # the test's compressor is the same
+        assert lz_string_decode_base64(compressed, limit=1000) == text
+    long_text = json.dumps([event(f"e{i % 7}", f"v{i % 31}", n=i, 名="微团" * (i % 5)) for i in range(400)])
+    assert lz_string_decode_base64(lz_string_compress_base64(long_text), limit=len(long_text)) == long_text
+
+
+def test_posthog_js_lz64_bodies_are_accepted(site_key):
+    js_events = [event("$pageview", "d9", token=site_key, **{"$current_url": "https://s.example/团购?x=1+2"}),
+                 event("deal_view", "d9", token=site_key, deal_id=5)]  # fmt: skip
+    data = lz_string_compress_base64(json.dumps(js_events))
+    assert "+" in data or "/" in data  # characters a form body must carry as they are
+    # posthog-js: the compression in the query string and in the form, `data` percent-encoded.
+    sent = capture("/e/?compression=lz64&ver=1.0", f"data={quote(data, safe='')}&compression=lz64".encode(),
+                   content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert (sent.status_code, sent.json()["accepted"]) == (200, 2)
+    # A client that left `+` unencoded (it arrives as a space) and named lz64 in the form only.
+    single = {"event": "signup", "distinct_id": "shopper-10", "properties": {"plan": "团长"}}
+    data = lz_string_compress_base64(json.dumps(single, ensure_ascii=False))
+    assert "+" in data
+    form = f"compression=lz64&data={data}"
+    sent = capture(
+        f"/capture/?token={site_key}", form.encode(), content_type="application/x-www-form-urlencoded"
+    )
+    assert (sent.status_code, sent.json()["accepted"]) == (200, 1)
+    stored = analytics_store().query("SELECT event, url, deal_id, props FROM events ORDER BY event")
+    assert [(row["event"], row["url"], row["deal_id"]) for row in stored] == [
+        ("deal_view", "", 5), ("pageview", "https://s.example/团购?x=1+2", 0), ("signup", "", 0),
+    ]  # fmt: skip
+    assert json.loads(stored[2]["props"]) == {"plan": "团长"}
+    broken = capture(
+        "/e/?compression=lz64", b"data=%21%21%21%21", content_type="application/x-www-form-urlencoded"
+    )
+    assert broken.status_code == 422 and broken.json()["code"] == "bad_compression"
 
 
 def test_decide_answers_without_flags(db):
