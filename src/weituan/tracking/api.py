@@ -65,7 +65,9 @@ def events_post(request: HttpRequest) -> dict[str, Any]:
     event_id?, props?}`. Send the site's key in `X-Api-Key` (or `api_key` in the body).
 
     Each event is checked on its own: the answer counts the accepted ones and lists every rejected
-    index with its reason. Resending an event_id already stored counts it as a duplicate, not twice.
+    index with its reason. Resending an event_id already stored with the same key counts it as a
+    duplicate, not twice. Visitor and user ids are the site's own: they never name Weituan's. A
+    browser address in `props.ip` (or `$ip`) is kept only as its network, in the event's `ip`.
     """
     document = _body(request)
     key = request.headers.get("X-Api-Key", "")

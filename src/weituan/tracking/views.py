@@ -11,7 +11,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from weituan.core.errors import ServiceError
-from weituan.tracking import queries
 from weituan.tracking.links_cache import link_resolve_async
 from weituan.tracking.services.events import (
     MAX_BATCH,
@@ -20,7 +19,7 @@ from weituan.tracking.services.events import (
     click_record,
     events_ingest,
 )
-from weituan.tracking.services.posthog import capture_batch, capture_decode
+from weituan.tracking.services.posthog import capture_batch, capture_decode, capture_keys
 from weituan.tracking.static_js import COLLECT_JS
 from weituan.tracking.visitors import (
     VISITOR_COOKIE,
@@ -166,17 +165,16 @@ def posthog_capture(request: HttpRequest) -> HttpResponse:
         batch = capture_batch(document, key_outside=key_outside)
     except ServiceError as exc:
         return _capture_error(request, exc.status, exc.code, exc.message)
-    if not batch.api_key:
-        return _capture_error(request, 401, "missing_api_key", "The API key (api_key or token) is missing")
-    key_id = queries.api_key_resolve(batch.api_key)
-    if key_id is None:
-        return _capture_error(request, 401, "invalid_api_key", "The API key is not valid")
+    keys = capture_keys(batch)
+    if keys.request_refused is not None:
+        return _capture_error(request, 401, *keys.request_refused)
     if len(batch.events) > MAX_BATCH:
         return _capture_error(request, 413, "batch_too_large", f"A batch holds at most {MAX_BATCH} events")
     result = events_ingest(
         events=batch.events,
         origin="posthog",
-        api_key_id=key_id,
+        api_key_ids=keys.ids,
+        refused=keys.refused,
         client=_client(request),
     )
     answer: dict[str, Any] = {"status": 1, "accepted": result.accepted, "duplicates": result.duplicates}

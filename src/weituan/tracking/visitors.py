@@ -1,4 +1,4 @@
-"""The first-party visitor cookie and where a short link sends the browser."""
+"""The first-party visitor cookie, the namespace of ids sent by outside sites, and where a short link sends."""
 
 import os
 from collections import deque
@@ -29,6 +29,16 @@ def visitor_id_valid(value: str) -> bool:
     if not 8 <= len(value) <= 64:
         return False
     return value.isalnum() or value.replace("-", "").replace("_", "").isalnum()
+
+
+def outside_id(api_key_id: int, sent: str) -> str:
+    """An id a site sent with its API key (visitor, distinct or alias id), in that key's own namespace.
+
+    Weituan's own ids never start with `k<digits>:` (a cookie id holds no colon; a user is `u:<id>`),
+    so no outside site can name a Weituan visitor or user, nor another site's ids. A site's signed-in
+    users are `k<key id>:u:<user id>` in the same namespace (see 0002_derived_views.sql).
+    """
+    return f"k{api_key_id}:{sent}"
 
 
 def redirect_target(link: ResolvedLink, code: str) -> str:

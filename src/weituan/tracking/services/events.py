@@ -4,6 +4,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -19,6 +20,7 @@ from weituan.tracking.rows import ROW_TEMPLATE, EventName, event_row, new_event_
 from weituan.tracking.services.ingest import click_first_in_process, events_store
 from weituan.tracking.spool import CLICK_COLUMNS
 from weituan.tracking.store.base import tsv_text
+from weituan.tracking.visitors import outside_id
 
 MAX_BATCH = 10_000
 MAX_FUTURE = timedelta(hours=1)
@@ -144,7 +146,11 @@ def _ident(value: Any, key: str, *, required: bool) -> str:
 def event_parse(
     raw: Any, *, now: datetime, origin: str, api_key_id: int = 0, client: ClientFacts | None = None
 ) -> dict[str, Any]:
-    """One native event `{event, ts, visitor_id, user_id?, url?, referrer?, event_id?, props?}` as a row."""
+    """One native event `{event, ts, visitor_id, user_id?, url?, referrer?, event_id?, props?}` as a row.
+
+    Ids sent with an API key are stored in that key's namespace (`visitors.outside_id`); an address in
+    props (`$ip`, `ip`) is taken out and only its network kept, in the `ip` column.
+    """
     if not isinstance(raw, dict):
         raise EventInvalid("not_an_object", "each event must be a JSON object")
     name = raw.get("event")
@@ -152,6 +158,8 @@ def event_parse(
         raise EventInvalid("bad_event", "event must be a name of 1–200 characters")
     ts = parse_ts(raw.get("ts"), now=now)
     visitor_id = _ident(raw.get("visitor_id"), "visitor_id", required=True)
+    if api_key_id:
+        visitor_id = outside_id(api_key_id, visitor_id)
     event_id = _ident(raw.get("event_id"), "event_id", required=False)
     user_id = raw.get("user_id")
     if user_id is not None:
@@ -164,10 +172,17 @@ def event_parse(
     props = raw.get("props") or {}
     if not isinstance(props, dict):
         raise EventInvalid("bad_props", "props must be an object")
+    name = name.strip()
+    sent_network = ""
+    if props:
+        if "$ip" in props or "ip" in props:
+            props, sent_network = _without_ip(props)
+        if api_key_id and name in LINKED_ID_PROPS:
+            props = _linked_ids_scoped(props, LINKED_ID_PROPS[name], api_key_id)
     row = {
         **ROW_TEMPLATE,
         "event_id": event_id or new_event_id(),
-        "event": name.strip(),
+        "event": name,
         "ts": ts,
         "visitor_id": visitor_id,
         "user_id": user_id or 0,
@@ -190,9 +205,40 @@ def event_parse(
             is_bot=1 if reason else 0,
             bot_reason=reason,
         )
-    if _is_landing(row["event"], url, referrer):
+    if sent_network:
+        row["ip"] = sent_network  # the browser's, sent by a shop's server on its behalf
+    if _is_landing(name, url, referrer):
         row_with_channel(row, _landing_channel(url, referrer))
     return row
+
+
+# Where PostHog's SDKs ($ip) and shops (ip) put the browser's address. A raw address is never stored.
+IP_PROPS = ("$ip", "ip")
+
+
+def _without_ip(props: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """props without the addresses in it, and the network of the first valid one ("" when none is)."""
+    kept = {key: value for key, value in props.items() if key not in IP_PROPS}
+    for key in IP_PROPS:
+        sent = props.get(key)
+        network = ip_anonymous(sent) if isinstance(sent, str) else ""
+        if network:
+            return kept, network
+    return kept, ""
+
+
+# Identity merges name a second id in props: the anonymous id an $identify takes over, the id an alias
+# points to. Like the event's own id, it is read in the sending key's namespace (see 0002_derived_views.sql).
+LINKED_ID_PROPS = {"$identify": "$anon_distinct_id", "$create_alias": "alias"}
+
+
+def _linked_ids_scoped(props: dict[str, Any], prop: str, api_key_id: int) -> dict[str, Any]:
+    linked = props.get(prop)
+    if isinstance(linked, int) and not isinstance(linked, bool):
+        linked = str(linked)
+    if not isinstance(linked, str) or not linked:
+        return props
+    return {**props, prop: outside_id(api_key_id, linked)}
 
 
 def _props_into(row: dict[str, Any], props: dict[str, Any]) -> None:
@@ -244,21 +290,35 @@ def _int_prop(props: dict[str, Any], key: str) -> int:
 
 def events_ingest(
     *,
-    events: list[Any],
+    events: Sequence[Any],
     origin: str,
     api_key_id: int = 0,
+    api_key_ids: Sequence[int] | None = None,
+    refused: Sequence[Rejection] = (),
     client: ClientFacts | None = None,
     now: datetime | None = None,
 ) -> IngestResult:
-    """Validate each event on its own, store the good ones (once per event_id), report the rest."""
+    """Validate each event on its own, store the good ones (once per key and event_id), report the rest.
+
+    The events come with one key (`api_key_id`) or each with its own (`api_key_ids`, by index).
+    Those `refused` already (for their key, say) are left out and reported with the rest.
+    """
     now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
-    rejected: list[Rejection] = []
+    rejected = list(refused)
+    skipped = {rejection.index for rejection in refused}
+    key_id = api_key_id
     for index, raw in enumerate(events):
+        if skipped and index in skipped:
+            continue
+        if api_key_ids is not None:
+            key_id = api_key_ids[index]
         try:
-            rows.append(event_parse(raw, now=now, origin=origin, api_key_id=api_key_id, client=client))
+            rows.append(event_parse(raw, now=now, origin=origin, api_key_id=key_id, client=client))
         except EventInvalid as exc:
             rejected.append(Rejection(index=index, code=exc.code, reason=exc.reason))
+    if skipped:
+        rejected.sort(key=lambda rejection: rejection.index)
     outcome = events_store(rows, check_existing=True)
     return IngestResult(accepted=outcome.stored, duplicates=outcome.duplicates, rejected=rejected)
 

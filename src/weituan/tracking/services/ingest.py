@@ -1,8 +1,8 @@
 """The last step of every ingestion path: dedup, then one batched insert into the analytics store.
 
 Clicks from the write buffer, API batches, PostHog captures and outbox moves all end here, so the
-rules (one counted click per link, visitor and hour; idempotency on event_id; first touch kept
-forever; identity links) hold whichever door an event came through.
+rules (one counted click per link, visitor and hour; idempotency on event_id, per API key; first
+touch kept forever; identity links) hold whichever door an event came through.
 """
 
 import contextlib
@@ -204,9 +204,11 @@ def click_lines_store(lines: list[bytes], may_exist: bool = False) -> int:
         logger.error("click spool: %d malformed line(s) left out", len(lines) - len(complete))
     if may_exist and complete:
         ids = [line.split(b"\t", EVENT_ID_FIELD + 1)[EVENT_ID_FIELD].decode() for line in complete]
-        stored = events_existing(ids)
+        stored = events_existing(ids)  # clicks are Weituan's own events: key 0
         if stored:
-            complete = [line for line, event_id in zip(complete, ids, strict=True) if event_id not in stored]
+            complete = [
+                line for line, event_id in zip(complete, ids, strict=True) if (0, event_id) not in stored
+            ]
     if not complete:
         return 0
     if redis_enabled():  # without Redis, repeats were flagged as each click came in
@@ -253,21 +255,25 @@ def click_segments_store(segments: Sequence[tuple[Path, int]]) -> list[int] | No
         return None
 
 
-def events_existing(event_ids: Sequence[str]) -> set[str]:
-    """Which of these event ids the store already holds."""
+def events_existing(event_ids: Sequence[str]) -> set[tuple[int, str]]:
+    """The (API key id, event id) pairs the store holds for these event ids (key 0: Weituan's own).
+
+    An event id is only unique under its key: two sites may both send `order-1`.
+    """
     if not event_ids:
         return set()
     rows = analytics_store().query(
-        "SELECT DISTINCT event_id FROM events WHERE event_id IN {ids:Array(String)}", {"ids": list(event_ids)}
+        "SELECT DISTINCT api_key_id, event_id FROM events WHERE event_id IN {ids:Array(String)}",
+        {"ids": list(set(event_ids))},
     )
-    return {row["event_id"] for row in rows}
+    return {(int(row["api_key_id"]), row["event_id"]) for row in rows}
 
 
 def events_store(rows: Sequence[dict[str, Any]], *, check_existing: bool = False) -> StoreOutcome:
     """Write complete event rows (see rows.event_row) in one insert.
 
-    With `check_existing`, rows whose event_id is already stored, or repeated in the batch, are
-    skipped: this is what makes API ingestion and outbox moves idempotent. Such batches arriving
+    With `check_existing`, rows whose event_id is already stored under their API key, or repeated
+    in the batch under it, are skipped: this is what makes API ingestion and outbox moves idempotent. Such batches arriving
     at the same time are stored together (see `_GroupCommit`). First touch and identity links
     follow inside the store (materialized views of 0002_derived_views.sql).
     """
@@ -370,11 +376,11 @@ def _store_group_locked(group: list[_Pending]) -> None:
         before = len(fresh)
         duplicates = 0
         for row in pending.rows:
-            event_id = row["event_id"]
-            if event_id in seen:
+            keyed_id = (row["api_key_id"], row["event_id"])
+            if keyed_id in seen:
                 duplicates += 1
                 continue
-            seen.add(event_id)
+            seen.add(keyed_id)
             fresh.append(row)
         counts.append((len(fresh) - before, duplicates))
     _insert(fresh)
