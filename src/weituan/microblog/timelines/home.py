@@ -16,8 +16,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from weituan.accounts.models import AccessToken, User
-from weituan.accounts.tokens import token_hash
+from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.redis import redis_enabled, scripts_run
 from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
@@ -124,15 +123,13 @@ def _token_context_sql() -> str:
     key = (connection.vendor, int(settings.FANOUT_FOLLOWER_THRESHOLD))
     sql = _token_statements.get(key)
     if sql is None:
-        q = connection.ops.quote_name
-        tokens, users = q(AccessToken._meta.db_table), q(User._meta.db_table)
-        # The token's row first, then the context query's parts for its user, each joined to it.
+        # The token's row first (the accounts app's own statement), then the context query's parts for
+        # its user, each joined to it.
         reader_parts = [
             part.replace(" FROM ", ", NULL FROM t CROSS JOIN ", 1) for part in _context_selects("t.reader")
         ]
         sql = _token_statements[key] = (
-            f"WITH t (reader, scopes) AS (SELECT a.user_id, a.scopes FROM {tokens} a JOIN {users} u"  # noqa: S608
-            " ON u.id = a.user_id WHERE a.token_hash = %s AND a.revoked_at IS NULL AND u.is_active = %s)"
+            f"WITH t (reader, scopes) AS ({access_token_viewer_sql()})"  # noqa: S608
             " SELECT 't', t.reader, t.scopes FROM t UNION ALL " + " UNION ALL ".join(reader_parts)
         )
     return sql
@@ -144,10 +141,11 @@ def token_read_context(raw_token: str) -> TokenReader | None:
 
     The token is read on every call (nothing is cached), so revoking it takes effect at once.
     """
-    if not raw_token or len(raw_token) > 200:
+    token = access_token_viewer_params(raw_token)
+    if token is None:
         return None
     built_cutoff, stamp_cutoff = _context_params()
-    params = [token_hash(raw_token), True, built_cutoff, stamp_cutoff]
+    params = [*token, built_cutoff, stamp_cutoff]
     rows = fetch_rows(_token_context_sql(), params)
     found = [row for row in rows if row[0] == "t"]
     if not found:
