@@ -18,10 +18,10 @@ def _env(tmp_path, **extra):
     return env
 
 
-def _weituan(tmp_path, *args):
+def _weituan(tmp_path, *args, **env):
     return subprocess.run(
         [sys.executable, "-m", "weituan.cli", *args],
-        env=_env(tmp_path),
+        env=_env(tmp_path, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,6 +83,19 @@ def test_management_commands_pass_through(tmp_path):
     result = _weituan(tmp_path, "showmigrations", "accounts")
     assert result.returncode == 0, result.stderr
     assert "0001_initial" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["migrate"], ["tracking_flush"], ["createsuperuser", "--noinput"], ["serve"], ["demo"], ["worker"]],
+    ids=" ".join,
+)
+def test_a_bad_environment_value_is_one_clear_line_for_every_command(tmp_path, command):
+    result = _weituan(tmp_path, *command, WEITUAN_POST_MAX_LENGTH="lots")
+    assert result.returncode == 2
+    assert result.stderr == "weituan: WEITUAN_POST_MAX_LENGTH must be an integer, not 'lots'\n"
+    assert result.stdout == ""
+    assert not (tmp_path / "weituan.sqlite3").exists()  # refused before anything was written
 
 
 def test_an_unknown_benchmark_is_one_clear_line(tmp_path):
