@@ -199,7 +199,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="build the demo world of users, follows, posts and reposts")
+    demo = sub.add_parser(
+        "demo", help="build the demo world of users, follows, posts, reposts and deals on an empty database"
+    )
     demo.add_argument("--data-dir")
     demo.add_argument("--seed", type=int, default=2012)
     demo.set_defaults(func=cmd_demo)
