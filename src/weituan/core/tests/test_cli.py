@@ -189,7 +189,7 @@ def test_a_worker_process_runs_the_tasks_queued_for_it(tmp_path):
         text=True,
     )
     try:
-        state, workers = _until_finished(tmp_path, post_id, worker, seconds=60)
+        state, workers = _until_finished(tmp_path, post_id, worker, seconds=120)
     finally:
         worker.terminate()
         _out, err = worker.communicate(timeout=30)
