@@ -199,7 +199,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="build the demo world of users, follows, posts and reposts")
+    demo = sub.add_parser(
+        "demo", help="build the demo world of users, follows, posts, reposts and deals on an empty database"
+    )
     demo.add_argument("--data-dir")
     demo.add_argument("--seed", type=int, default=2012)
     demo.set_defaults(func=cmd_demo)
@@ -228,11 +230,21 @@ SUBCOMMANDS = {"serve", "demo", "worker", "bench", "-h", "--help"}
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from django.core.exceptions import ImproperlyConfigured
+
     if argv and argv[0] not in SUBCOMMANDS:
         # Anything else is a management command: `weituan migrate`, `weituan ledger check`, ...
         _prepare(None)
+        from django.conf import settings
         from django.core.management import execute_from_command_line
 
+        try:
+            # Loading the settings reads the environment. Django would carry a bad value on and end in
+            # a traceback; it is one line here, as for the other subcommands.
+            settings.INSTALLED_APPS  # noqa: B018 - loads the settings
+        except ImproperlyConfigured as exc:
+            print(f"weituan: {exc}", file=sys.stderr)
+            return 2
         execute_from_command_line(["weituan", *argv])
         return 0
     parser = _parser()
@@ -240,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from django.core.exceptions import ImproperlyConfigured
-
     from weituan.core.errors import ServiceError
 
     try:

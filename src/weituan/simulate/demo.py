@@ -15,6 +15,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
+from weituan.core.errors import ServiceError
+
 DEMO_PASSWORD = "weituan-demo"
 
 MERCHANTS = [
@@ -129,11 +131,22 @@ def _progress(enabled: bool, step: str) -> None:
 
 
 def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary:
-    """Create the demo world. Run it on an empty database."""
+    """Create the demo world on an empty database; refused (`demo_not_empty`) once anyone has signed up.
+
+    Its people have fixed names: on a database that has users, it would collide with them or with the
+    demo world already there.
+    """
+    from weituan.accounts.models import User
     from weituan.core.testing import make_user
     from weituan.microblog.services.interactions import comment_create, like_add
     from weituan.microblog.services.posts import post_create, repost_create
     from weituan.microblog.services.relations import follow_create
+
+    if User.objects.exists():
+        raise ServiceError(
+            "the database already has users: the demo world is built only on an empty one",
+            code="demo_not_empty",
+        )
 
     rng = random.Random(seed)
     _progress(progress, "people")

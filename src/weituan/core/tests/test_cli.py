@@ -3,10 +3,13 @@
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
+from typing import Any
 
 import pytest
 
@@ -18,10 +21,10 @@ def _env(tmp_path, **extra):
     return env
 
 
-def _weituan(tmp_path, *args):
+def _weituan(tmp_path, *args, **env):
     return subprocess.run(
         [sys.executable, "-m", "weituan.cli", *args],
-        env=_env(tmp_path),
+        env=_env(tmp_path, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -32,6 +35,65 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _api(port: int, path: str, *, data: dict | None = None, token: str = "") -> Any:
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _log_in(port: int, username: str) -> str:
+    """An access token of a demo user, by the OAuth password grant of a freshly registered app."""
+    from weituan.simulate.demo import DEMO_PASSWORD
+
+    app = _api(
+        port,
+        "/api/v1/apps",
+        data={
+            "client_name": "cli test",
+            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+            "scopes": "read write",
+        },
+    )
+    grant = {"grant_type": "password", "username": username, "password": DEMO_PASSWORD, "scope": "read write"}
+    grant |= {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+    return _api(port, "/oauth/token", data=grant)["access_token"]
+
+
+def _rows(data_dir, sql: str, *params) -> list[tuple]:
+    with closing(sqlite3.connect(data_dir / "weituan.sqlite3", timeout=30)) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def _fanout_task(data_dir, post_id: int) -> tuple[str, list[str]] | None:
+    """The status of a post's fan-out task and the workers that ran it; None before it is queued."""
+    rows = _rows(
+        data_dir,
+        "SELECT status, worker_ids FROM django_tasks_database_dbtaskresult"
+        " WHERE task_path = 'weituan.microblog.timelines.tasks.fanout_deliver_task'"
+        " AND json_extract(args_kwargs, '$.kwargs.post_id') = ?",
+        post_id,
+    )
+    return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+
+def _until_finished(
+    data_dir, post_id: int, process: subprocess.Popen, seconds: float
+) -> tuple[str, list[str]]:
+    """Wait, at most `seconds`, for the post's fan-out task to end (SUCCESSFUL or FAILED)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        task = _fanout_task(data_dir, post_id)
+        if task and task[0] in ("SUCCESSFUL", "FAILED"):
+            return task
+        assert process.poll() is None, process.stderr.read() if process.stderr else "the process exited"
+        assert time.monotonic() < deadline, f"the fan-out task of post {post_id} is still {task}"
+        time.sleep(0.2)
 
 
 def test_serve_demo_migrates_builds_the_town_and_answers_on_loopback(tmp_path):
@@ -74,15 +136,115 @@ def test_serve_demo_migrates_builds_the_town_and_answers_on_loopback(tmp_path):
             page = response.read().decode()
         # An anonymous visitor sees the town's public timeline, merchants' deals included.
         assert "南翔小笼包" in page or "陈记火锅" in page or "奶茶研究所" in page or "FitClub" in page
+
+        # A merchant posts through the API; the server's own worker delivers it to a follower's home.
+        merchant = _api(port, "/api/v1/accounts/lookup?acct=xiaolongbao")
+        fan = _api(port, f"/api/v1/accounts/{merchant['id']}/followers?limit=1")[0]
+        fan_token = _log_in(port, fan["acct"])
+        _api(port, "/api/v1/timelines/home", token=fan_token)  # read: built now, kept current by fan-out
+        status = _api(
+            port,
+            "/api/v1/statuses",
+            data={"status": "今天小笼包第二笼半价"},
+            token=_log_in(port, "xiaolongbao"),
+        )
+        state, workers = _until_finished(tmp_path, int(status["id"]), server, seconds=120)
+        assert state == "SUCCESSFUL"
+        assert any(f"-{server.pid}-" in worker for worker in workers)  # this process's worker thread
+        home = _api(port, "/api/v1/timelines/home?limit=5", token=fan_token)
+        assert home[0]["id"] == status["id"]
+        assert home[0]["content"] == status["content"]
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_worker_process_runs_the_tasks_queued_for_it(tmp_path):
+    assert _weituan(tmp_path, "migrate").returncode == 0
+    # Queued with no worker running: a follow (its author's posts go into the follower's home) and,
+    # after the follower has read their home, a post to deliver there.
+    script = (
+        "from weituan.core.testing import make_user\n"
+        "from weituan.microblog.services.posts import post_create\n"
+        "from weituan.microblog.services.relations import follow_create\n"
+        "from weituan.microblog.timelines.home import home_timeline_ids\n"
+        "shop, fan = make_user('shop'), make_user('fan')\n"
+        "follow_create(follower=fan, followee_id=shop.id)\n"
+        "home_timeline_ids(fan.pk, limit=20)\n"
+        "print(fan.pk, post_create(author=shop, text='新品上架').id)\n"
+    )
+    queued = _weituan(tmp_path, "shell", "--no-imports", "-c", script)
+    assert queued.returncode == 0, queued.stderr
+    fan_id, post_id = map(int, queued.stdout.split())
+    assert _fanout_task(tmp_path, post_id) == ("READY", [])
+    assert _rows(
+        tmp_path, "SELECT count(*) FROM microblog_timelines_timelineentry WHERE post_id = ?", post_id
+    ) == [(0,)]
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "weituan.cli", "worker", "--no-schedule", "--interval", "0.1"],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        state, workers = _until_finished(tmp_path, post_id, worker, seconds=120)
+    finally:
+        worker.terminate()
+        _out, err = worker.communicate(timeout=30)
+    assert state == "SUCCESSFUL"
+    assert len(workers) == 1 and f"-{worker.pid}-" in workers[0]
+    assert _rows(
+        tmp_path, "SELECT user_id FROM microblog_timelines_timelineentry WHERE post_id = ?", post_id
+    ) == [(fan_id,)]
+    assert "Traceback" not in err, err
+
+
+def test_demo_builds_the_town_once(tmp_path):
+    town = tmp_path / "town"
+    built = _weituan(tmp_path, "demo", "--data-dir", str(town))
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith("Demo world: 29 users, ")
+    assert "password 'weituan-demo'" in built.stdout
+    assert not (tmp_path / "weituan.sqlite3").exists()  # --data-dir wins over WEITUAN_DATA_DIR
+    people = dict(_rows(town, "SELECT username, is_merchant FROM accounts_user"))
+    assert len(people) == 29
+    assert {name for name, merchant in people.items() if merchant} == {
+        "xiaolongbao",
+        "hotpot_chen",
+        "milk_tea_lab",
+        "fitclub",
+    }
+    assert {"alice", "bob", "olivia"} <= people.keys()
+    posts = _rows(town, "SELECT count(*) FROM microblog_post")
+
+    again = _weituan(tmp_path, "demo", "--data-dir", str(town))
+    assert again.returncode == 2
+    assert again.stderr == (
+        "weituan: the database already has users: the demo world is built only on an empty one\n"
+    )
+    assert _rows(town, "SELECT count(*) FROM accounts_user") == [(29,)]
+    assert _rows(town, "SELECT count(*) FROM microblog_post") == posts
 
 
 def test_management_commands_pass_through(tmp_path):
     result = _weituan(tmp_path, "showmigrations", "accounts")
     assert result.returncode == 0, result.stderr
     assert "0001_initial" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["migrate"], ["tracking_flush"], ["createsuperuser", "--noinput"], ["serve"], ["demo"], ["worker"]],
+    ids=" ".join,
+)
+def test_a_bad_environment_value_is_one_clear_line_for_every_command(tmp_path, command):
+    result = _weituan(tmp_path, *command, WEITUAN_POST_MAX_LENGTH="lots")
+    assert result.returncode == 2
+    assert result.stderr == "weituan: WEITUAN_POST_MAX_LENGTH must be an integer, not 'lots'\n"
+    assert result.stdout == ""
+    assert not (tmp_path / "weituan.sqlite3").exists()  # refused before anything was written
 
 
 def test_an_unknown_benchmark_is_one_clear_line(tmp_path):
@@ -103,8 +265,6 @@ def test_several_serving_processes_without_redis_are_refused_in_one_line(tmp_pat
 
 def _periodic_tasks_enqueued(tmp_path, *worker_args: str) -> set[str]:
     """Run `weituan worker` on a fresh SQLite data dir for a few seconds; the periodic tasks it enqueued."""
-    import sqlite3
-
     assert _weituan(tmp_path, "migrate").returncode == 0
     worker = subprocess.Popen(
         [sys.executable, "-m", "weituan.cli", "worker", "--data-dir", str(tmp_path), *worker_args],

@@ -34,8 +34,8 @@ def test_production_profile_passes_check_deploy(tmp_path):
 
 def test_production_without_a_secret_key_fails_loudly(tmp_path):
     result = run_weituan(tmp_path, "check", WEITUAN_PROFILE="production")
-    assert result.returncode != 0
-    assert "WEITUAN_SECRET_KEY is required" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == "weituan: WEITUAN_SECRET_KEY is required when WEITUAN_PROFILE=production\n"
 
 
 @pytest.mark.parametrize(
@@ -49,8 +49,9 @@ def test_production_without_a_secret_key_fails_loudly(tmp_path):
 )
 def test_a_bad_setting_names_itself(tmp_path, name, value, message):
     result = run_weituan(tmp_path, "check", **{name: value})
-    assert result.returncode != 0
-    assert message in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"weituan: {message}")
+    assert result.stderr.count("\n") == 1  # one line, no traceback
 
 
 def test_pages_carry_a_content_security_policy(client, db):

@@ -80,9 +80,8 @@ def test_instances_unfollow_undo_and_trends(live_server: Any, merchant: User) ->
     undone = fan.status_unfavourite(post.id)
     assert (undone.favourited, undone.favourites_count) == (False, 0)
 
-    # Trends: topics, statuses and links, each a list in Mastodon's shape.
-    tags = fan.trending_tags()
-    assert all(tag.name and isinstance(tag.history, list) for tag in tags)
-    statuses = fan.trending_statuses()
-    assert all(status.account.username for status in statuses)
-    assert isinstance(fan.trending_links(), list)
+    # Trends: a topic one account used is not trending, and no post is engaged with once the reblog and
+    # the favourite are undone (search/tests/test_mastodon_client.py reads a real trend's shape).
+    assert fan.trending_tags() == []
+    assert fan.trending_statuses() == []
+    assert fan.trending_links() == []

@@ -2,6 +2,7 @@ import pytest
 from django.contrib.auth import authenticate
 
 from weituan.accounts.models import User
+from weituan.core.errors import ServiceError
 from weituan.deals.models import Deal, Order, Team
 from weituan.deals.queries import ledger_report
 from weituan.microblog.models import Follow, Post
@@ -35,12 +36,18 @@ def test_the_demo_world_is_a_live_town_a_newcomer_can_log_in_to():
     assert Team.objects.get().members == 2
     assert ledger_report().ok
 
+    posts_before = Post.objects.count()
     alice = authenticate(username="alice", password=DEMO_PASSWORD)
     assert alice is not None
     assert len(home_timeline_ids(alice.pk, limit=20)) == 20
 
     assert demo_world_build_if_empty() is None  # a second start leaves the world alone
     assert User.objects.count() == 29
+    with pytest.raises(ServiceError) as refused:  # and so does building it again
+        demo_world_build(seed=7)
+    assert refused.value.code == "demo_not_empty"
+    assert User.objects.count() == 29
+    assert Post.objects.count() == posts_before
 
 
 @pytest.mark.django_db

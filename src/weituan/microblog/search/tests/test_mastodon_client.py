@@ -1,13 +1,21 @@
 """Mastodon.py, a real client, searching and reading trends against a live server."""
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from django.core.cache import cache
+from django.utils import timezone
 from mastodon import Mastodon
 
 from weituan.accounts.tokens import access_token_issue
+from weituan.core.redis import rkey
+from weituan.core.testing import make_user
 from weituan.microblog.models import Topic
+from weituan.microblog.services.interactions import like_add
 from weituan.microblog.services.posts import post_create
+from weituan.microblog.services.relations import follow_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,3 +40,31 @@ def test_mastodon_py_searches_and_reads_trends(live_server: Any, shopper: Any, m
     assert [account.acct for account in people.accounts] == ["meituan_shop"]
 
     assert client.trending_tags() == []  # one author is not a trend
+
+    # Six long-standing accounts, none following or mentioning another, take the topic up today.
+    joined = timezone.now() - timedelta(days=60)
+    for n in range(6):
+        post_create(author=make_user(f"neighbour{n}", date_joined=joined), text=f"第{n}个拼 #周末团购#")
+    # Five accounts following their neighbours in a circle push another topic: a ring, not a trend.
+    ring = [make_user(f"ring{n}", date_joined=joined) for n in range(5)]
+    for n, member in enumerate(ring):
+        follow_create(follower=member, followee_id=ring[(n + 1) % 5].id)
+        follow_create(follower=member, followee_id=ring[(n - 1) % 5].id)
+        post_create(author=member, text="快来买 #买买买#")
+    like_add(user=shopper, post_id=post.id)
+    for ranking in ("topics", "statuses"):  # as if the five minutes a ranking is kept had passed
+        cache.delete(rkey("trends", ranking))
+
+    (tag,) = client.trending_tags()
+    assert tag.name == "周末团购"
+    assert tag.url == f"{live_server.url}/topics/{quote('周末团购')}"
+    assert tag.following is False
+    # Seven UTC days, today first; the merchant's and the six neighbours' posts, one account each.
+    days = [entry.day for entry in tag.history]
+    assert days == [days[0] - timedelta(days=back) for back in range(7)]
+    assert sum(int(entry.uses) for entry in tag.history) == 7
+    assert sum(int(entry.accounts) for entry in tag.history) == 7
+
+    # The merchant's liked post is the one recent post anybody engaged with.
+    assert [str(status.id) for status in client.trending_statuses()] == [str(post.id)]
+    assert client.trending_links() == []  # Weituan shows no link preview cards
