@@ -15,6 +15,7 @@ from weituan.tracking.links_cache import link_resolve_async
 from weituan.tracking.services.events import (
     MAX_BATCH,
     ClientFacts,
+    EventInvalid,
     beacon_record,
     click_record,
     events_ingest,
@@ -90,7 +91,8 @@ def _privacy_opt_out(request: HttpRequest) -> bool:
 @csrf_exempt
 @require_http_methods(["POST"])
 def collect(request: HttpRequest) -> HttpResponse:
-    """The first-party beacon: `{event?, url, referrer, props?}` sent by /collect.js with sendBeacon."""
+    """The first-party beacon: `{event?, url, referrer, props?}` sent by /collect.js with sendBeacon (a page
+    calls `wtTrack(event, props)` for its own events)."""
     if _privacy_opt_out(request):
         return HttpResponse(status=204)
     try:
@@ -105,16 +107,23 @@ def collect(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"error": "event, url and referrer must be strings", "code": "bad_event"}, status=400
         )
+    props = body.get("props") or {}
+    if not isinstance(props, dict):
+        return JsonResponse({"error": "props must be an object", "code": "bad_props"}, status=400)
     visitor_id, new_visitor = _visitor(request)
     user = getattr(request, "user", None)
-    beacon_record(
-        event=event,
-        visitor_id=visitor_id,
-        user_id=user.pk if user is not None and user.is_authenticated else None,
-        url=url,
-        referrer=referrer,
-        client=_client(request),
-    )
+    try:
+        beacon_record(
+            event=event,
+            visitor_id=visitor_id,
+            user_id=user.pk if user is not None and user.is_authenticated else None,
+            url=url,
+            referrer=referrer,
+            client=_client(request),
+            props=props,
+        )
+    except EventInvalid as refused:
+        return JsonResponse({"error": refused.reason, "code": refused.code}, status=400)
     response = HttpResponse(status=204)
     if new_visitor:
         _set_visitor(response, visitor_id)

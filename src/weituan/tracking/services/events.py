@@ -486,9 +486,26 @@ def click_record(
 
 
 def beacon_record(
-    *, event: str, visitor_id: str, user_id: int | None, url: str, referrer: str, client: ClientFacts
+    *,
+    event: str,
+    visitor_id: str,
+    user_id: int | None,
+    url: str,
+    referrer: str,
+    client: ClientFacts,
+    props: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A page view (or other browser event) from /collect, through the write buffer."""
+    """A page view (or other browser event) from /collect, through the write buffer.
+
+    The page's `props` are kept as sent (an address in them dropped), but a browser's word is not
+    money: revenue, orders and deals come from the server's own events, never from a beacon's props.
+    Raises EventInvalid for props over MAX_PROPS_BYTES.
+    """
+    props_json = "{}"
+    if props:
+        props_json = json.dumps(_without_ip(props)[0], ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(props_json) > MAX_PROPS_BYTES:
+            raise EventInvalid("props_too_large", f"props is larger than {MAX_PROPS_BYTES} bytes")
     reason = bot_reason(method="POST", user_agent=client.user_agent, headers={})
     row = event_row(
         event,
@@ -498,6 +515,7 @@ def beacon_record(
         url=url[:MAX_TEXT],
         referrer=referrer[:MAX_TEXT],
         origin="beacon",
+        props=props_json,
         device=device_class(client.user_agent),
         user_agent=client.user_agent[:512],
         ip=ip_anonymous(client.ip),

@@ -87,3 +87,37 @@ def test_the_native_api_keeps_the_network_of_an_address_in_props(site_key):
         ("pageview", "192.0.2.0", {}, 0),
     ]
     assert_no_raw_address(rows, "198.51.100.77", "192.0.2.44", "192.0.2.45", SHOP_SERVER)
+
+
+def test_a_beacons_props_are_kept_but_never_as_money(db):
+    client = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR="198.51.100.77")
+    body = {
+        "event": "add_to_cart",
+        "url": "https://weituan.example/deals/7/",
+        "props": {
+            "sku": "月饼-6",
+            "qty": 2,
+            "revenue": 99900,
+            "currency": "CNY",
+            "order_id": "o-1",
+            "ip": "192.0.2.4",
+        },
+    }
+    assert client.post("/collect", data=json.dumps(body), content_type="text/plain").status_code == 204
+    write_buffer().flush()
+    (row,) = stored_rows()
+    assert (row["event"], row["revenue"], row["currency"], row["order_id"]) == ("add_to_cart", 0, "", "")
+    assert json.loads(row["props"]) == {
+        "sku": "月饼-6",
+        "qty": 2,
+        "revenue": 99900,
+        "currency": "CNY",
+        "order_id": "o-1",
+    }
+    for bad, code in (({"props": [1, 2]}, "bad_props"), ({"props": {"x": "x" * 40_000}}, "props_too_large")):
+        refused = client.post(
+            "/collect", data=json.dumps({"url": "https://weituan.example/", **bad}), content_type="text/plain"
+        )
+        assert (refused.status_code, refused.json()["code"]) == (400, code)
+    write_buffer().flush()
+    assert len(stored_rows()) == 1
