@@ -3,6 +3,8 @@
 `channel_of_visit` turns a landing (its URL with UTM parameters, its referrer, and the short link it
 came through, if any) into a `Channel`. A landing whose referrer is a payment gateway or the site
 itself never starts a new source: it gets `Channel.name == ""` so the visitor keeps the source it had.
+Only a tag that names a source (utm_source, utm_medium, or a Google Ads click id) overrides that, as in
+GA4: a bare utm_campaign or a share token that names no link is not a source.
 """
 
 import re
@@ -24,6 +26,16 @@ SOCIAL_DOMAINS = frozenset(
         "weibo", "twitter", "facebook", "douban", "xiaohongshu", "zhihu", "wechat", "qzone", "douyin",
     }
 )  # fmt: skip
+# Web mail: a link clicked in a message. Listed before the search and social sites they live under
+# (mail.google.com is not Google search, mail.sina.com.cn is not Weibo).
+EMAIL_DOMAINS = frozenset(
+    {
+        "mail.google.com", "inbox.google.com", "mail.qq.com", "exmail.qq.com", "mail.163.com", "mail.126.com",
+        "mail.yeah.net", "mail.sina.com.cn", "mail.sohu.com", "mail.aliyun.com", "qiye.aliyun.com",
+        "outlook.live.com", "outlook.office.com", "outlook.office365.com", "mail.yahoo.com", "mail.yandex.ru",
+        "mail.proton.me", "mail.zoho.com",
+    }
+)  # fmt: skip
 SEARCH_DOMAINS = frozenset(
     {
         "baidu.com", "m.baidu.com", "google", "bing.com", "cn.bing.com", "sogou.com", "so.com",
@@ -32,6 +44,25 @@ SEARCH_DOMAINS = frozenset(
         "baidu", "bing", "sogou", "yahoo", "yandex", "duckduckgo", "naver",
     }
 )  # fmt: skip
+# An Android app that opens a link sends `android-app://<package>` as the referrer. The apps whose web
+# site is a known source are read as that site, so the Weibo app counts as weibo.com and Gmail as mail.
+APP_HOSTS: dict[str, str] = {
+    "com.sina.weibo": "weibo.com", "com.sina.weibolite": "weibo.com", "com.tencent.mm": "weixin.qq.com",
+    "com.xingin.xhs": "xiaohongshu.com", "com.zhihu.android": "zhihu.com", "com.douban.frodo": "douban.com",
+    "com.ss.android.ugc.aweme": "douyin.com", "com.smile.gifmaker": "kuaishou.com",
+    "tv.danmaku.bili": "bilibili.com", "com.twitter.android": "twitter.com", "com.facebook.katana": "facebook.com",
+    "com.instagram.android": "instagram.com", "com.linkedin.android": "linkedin.com",
+    "com.reddit.frontpage": "reddit.com", "com.pinterest": "pinterest.com",
+    "com.zhiliaoapp.musically": "tiktok.com", "com.google.android.youtube": "youtube.com",
+    "com.google.android.googlequicksearchbox": "google.com", "com.baidu.searchbox": "baidu.com",
+    "com.google.android.gm": "mail.google.com", "com.microsoft.office.outlook": "outlook.live.com",
+    "com.tencent.androidqqmail": "mail.qq.com", "com.netease.mail": "mail.163.com",
+}  # fmt: skip
+# Second-level labels under a country code that are part of the public suffix (google.com.hk, yahoo.co.jp),
+# so a bare name in a list matches the registrable domain it names and no other host.
+_PUBLIC_SECOND_LEVELS = frozenset({"com", "co", "net", "org", "edu", "gov", "ac", "ne", "or", "go", "gob"})
+# Google Ads auto-tagging: a click id on the landing URL means a paid Google click (GA4: google / cpc).
+GOOGLE_CLICK_IDS = ("gclid", "wbraid", "gbraid")
 # Returning from these must never overwrite where the visitor came from (GA4 "unwanted referrals").
 PAYMENT_DOMAINS = frozenset(
     {
@@ -64,6 +95,7 @@ CHANNEL_RULES: tuple[ChannelRule, ...] = (
     ChannelRule("email", "utm_medium", frozenset({"email", "e-mail", "e_mail", "e mail", "newsletter"})),
     ChannelRule("email", "utm_source", frozenset({"email", "e-mail", "e_mail", "e mail", "newsletter"})),
     ChannelRule("", "excluded_referrer", PAYMENT_DOMAINS),
+    ChannelRule("email", "source_domain", EMAIL_DOMAINS),
     ChannelRule("social", "source_domain", SOCIAL_DOMAINS, unless_medium=PAID_MEDIUM),
     ChannelRule("social", "utm_medium", frozenset({"social", "social-network", "social-media", "sm"})),
     ChannelRule("search", "source_domain", SEARCH_DOMAINS, unless_medium=PAID_MEDIUM),
@@ -112,6 +144,8 @@ class Channel:
 
 
 NO_NEW_SOURCE = Channel(name="")
+# The rows whose referrers, like the site's own hosts, are never a source.
+_EXCLUSIONS = tuple(rule for rule in CHANNEL_RULES if rule.test == "excluded_referrer")
 
 
 def host_of(url: str) -> str:
@@ -125,21 +159,49 @@ def host_of(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def domain_matches(host: str, values: frozenset[str]) -> bool:
-    """`host` is one of `values`, a subdomain of one, or carries a bare name as a label (google.co.jp)."""
+def referrer_host_of(referrer: str) -> str:
+    """The host a referrer stands for: its own, or for a known Android app the app's web site."""
+    host = host_of(referrer)
+    if host and referrer[:14].lower() == "android-app://":
+        return APP_HOSTS.get(host, host)
+    return host
+
+
+def host_within(host: str, domains: frozenset[str]) -> bool:
+    """`host` is one of `domains` or a subdomain of one."""
     if not host:
         return False
-    if host in values:
+    if host in domains:
+        return True
+    dot = host.find(".")
+    while dot != -1:
+        if host[dot + 1 :] in domains:
+            return True
+        dot = host.find(".", dot + 1)
+    return False
+
+
+def domain_matches(host: str, values: frozenset[str]) -> bool:
+    """`host` is one of `values` or a subdomain of one, or a bare name in `values` is its registrable
+    domain's name (google.co.jp, images.google.de): bing.example.org is not Bing."""
+    if host_within(host, values):
         return True
     labels = host.split(".")
-    for index in range(1, len(labels) - 1):
-        if ".".join(labels[index:]) in values:
+    for index, label in enumerate(labels[:-1]):
+        if label in values and _is_public_suffix(labels[index + 1 :]):
             return True
-    return any(label in values for label in labels[:-1] if "." not in label)
+    return False
+
+
+def _is_public_suffix(labels: list[str]) -> bool:
+    if len(labels) == 1:
+        return labels[0].isalpha()
+    return len(labels) == 2 and labels[0] in _PUBLIC_SECOND_LEVELS and len(labels[1]) == 2
 
 
 def utm_of(url: str) -> dict[str, str]:
-    """utm_* parameters and our share token `wt_s`, lower-cased like GA4 compares them."""
+    """utm_* parameters, Google Ads click ids and our share token `wt_s`, lower-cased like GA4 compares
+    them (the token and click ids are kept as sent)."""
     if "?" not in url:
         return {}
     try:
@@ -148,8 +210,10 @@ def utm_of(url: str) -> dict[str, str]:
         return {}
     found = {}
     for key, value in parse_qsl(query):
-        if key.startswith("utm_") or key == "wt_s":
-            found[key] = value if key == "wt_s" else value.strip().lower()
+        if key.startswith("utm_"):
+            found[key] = value.strip().lower()
+        elif key == "wt_s" or key in GOOGLE_CLICK_IDS:
+            found[key] = value
     return found
 
 
@@ -162,44 +226,63 @@ def channel_of_visit(
 ) -> Channel:
     """Classify a landing by CHANNEL_RULES. `site_hosts` are the site's own hosts (never a source)."""
     utm = utm_of(url)
-    ref_host = host_of(referrer)
-    url_host = host_of(url)
-    source = utm.get("utm_source") or ref_host
+    if any(utm.get(key) for key in GOOGLE_CLICK_IDS):
+        # GA4 reads an auto-tagged click as google / cpc, ahead of any utm_source or utm_medium.
+        utm.update(utm_source="google", utm_medium="cpc")
+    ref_host = referrer_host_of(referrer)
     medium = utm.get("utm_medium", "")
-    internal = bool(ref_host) and (ref_host in site_hosts or ref_host == url_host)
+    unwanted = bool(ref_host) and (
+        ref_host == host_of(url)
+        or host_within(ref_host, site_hosts)
+        or any(domain_matches(ref_host, rule.values) for rule in _EXCLUSIONS)
+    )
+    landing = _Landing(
+        utm_source=utm.get("utm_source", ""),
+        # Our own host or a gateway is never the source, even of a landing whose tag starts one.
+        source=utm.get("utm_source") or ("" if unwanted else ref_host),
+        medium=medium,
+        ref_host=ref_host,
+        unwanted=unwanted,
+        names_source=bool(utm.get("utm_source") or medium),
+    )
     for rule in CHANNEL_RULES:
-        if _rule_matches(rule, link, utm, source, medium, ref_host, internal):
-            return _channel_for(rule.channel, link, utm, source, medium, ref_host)
+        if _rule_matches(rule, link, landing):
+            return _channel_for(rule.channel, link, utm, landing.source, medium, ref_host)
     return NO_NEW_SOURCE  # unreachable: the last rule always matches
 
 
-def _rule_matches(
-    rule: ChannelRule,
-    link: LinkFacts | None,
-    utm: dict[str, str],
-    source: str,
-    medium: str,
-    ref_host: str,
-    internal: bool,
-) -> bool:
+@dataclass(frozen=True)
+class _Landing:
+    """What the rules test of a landing: its tags, its referrer's host, and whether that may be a source."""
+
+    utm_source: str
+    source: str  # utm_source, else the referrer's host
+    medium: str
+    ref_host: str
+    unwanted: bool  # the referrer is our own site or an excluded one (a payment gateway)
+    names_source: bool  # utm_source or utm_medium (a click id sets both): a deliberate new source
+
+
+def _rule_matches(rule: ChannelRule, link: LinkFacts | None, landing: _Landing) -> bool:
     match rule.test:
         case "link_channel":
             return link is not None and link.channel in rule.values
         case "utm_medium":
             if rule.pattern is not None:
-                return bool(medium) and bool(rule.pattern.match(medium))
-            return medium in rule.values
+                return bool(landing.medium) and bool(rule.pattern.match(landing.medium))
+            return landing.medium in rule.values
         case "utm_source":
-            return utm.get("utm_source", "") in rule.values
+            return landing.utm_source in rule.values
         case "excluded_referrer":
-            # A tagged URL (UTM) is a deliberate new source even when it comes back through our pages.
-            return not utm and (internal or domain_matches(ref_host, rule.values))
+            # Our own pages and payment gateways never start a source; only a tag naming one does.
+            return landing.unwanted and not landing.names_source
         case "source_domain":
+            medium = landing.medium
             if rule.unless_medium is not None and medium and rule.unless_medium.match(medium):
                 return False
-            return domain_matches(source, rule.values)
+            return domain_matches(landing.source, rule.values)
         case "any_referrer":
-            return bool(ref_host)
+            return bool(landing.ref_host)
         case "always":
             return True
     return False

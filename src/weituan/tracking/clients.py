@@ -9,9 +9,13 @@ from django.conf import settings
 
 # Lower-case fragments of crawler, preview-fetcher and script user agents. Substring tests on a
 # lower-cased string are far cheaper than one big regex, and user agents repeat, so answers are cached.
+# Each names a robot, never an app a person browses with: the Sogou browser ("SogouMobileBrowser") and
+# Telegram's in-app browser ("Telegram-Android") are people, while Sogou's crawlers ("Sogou web spider")
+# are caught by "spider" and Telegram's link previews by "telegrambot". There is no "bot " either: a phone
+# model such as "CUBOT X30" would match it.
 BOT_TOKENS: tuple[str, ...] = (
-    "bot/", "bot;", "bot)", "bot ", "-bot", "_bot", "spider", "crawl", "slurp", "scrape", "facebookexternalhit",
-    "facebot", "embedly", "preview", "whatsapp", "telegram", "slack", "discord", "skype", "yisou", "sogou",
+    "bot/", "bot;", "bot)", "-bot", "_bot", "spider", "crawl", "slurp", "scrape", "facebookexternalhit",
+    "facebot", "embedly", "preview", "whatsapp", "telegrambot", "slack", "discord", "skype", "yisou",
     "bytespider", "petalbot", "mediapartners", "adsbot", "lighthouse", "pagespeed", "headlesschrome",
     "phantomjs", "python-requests", "python-urllib", "aiohttp", "httpx", "curl/", "wget/", "go-http-client",
     "java/", "libwww", "scrapy", "feedfetcher", "uptime", "pingdom", "check_http", "googlebot", "bingbot",

@@ -12,7 +12,8 @@ SESSION_GAP_SECONDS = 1800
 # The person behind each alias (cookie id, anonymous distinct_id): the latest identity link wins.
 _PERSONS = "SELECT alias_id, argMax(person_id, ts) AS person_id FROM identities GROUP BY alias_id"
 
-# Sessions: a new one starts after 30 minutes without events. A session's source is its first new
+# Sessions: a new one starts after more than 30 minutes without events (exactly 30 is the same session),
+# measured in milliseconds: whole seconds crossed would read 30:00.9 of idle time as 30:00. A session's source is its first new
 # source; when it has none (internal or payment-gateway landings, a visit resumed after a break) it
 # keeps the whole of the last source seen: channel, source, medium, hop depth, sharer and link.
 SESSIONS_SQL = """
@@ -28,8 +29,8 @@ WITH
     ),
     marked AS (
         SELECT *,
-            if(dateDiff('second', lagInFrame(ts, 1, toDateTime64(0, 3, 'UTC')) OVER w, ts)
-               > __GAP__, 1, 0) AS starts,
+            if(dateDiff('millisecond', lagInFrame(ts, 1, toDateTime64(0, 3, 'UTC')) OVER w, ts)
+               > __GAP_MS__, 1, 0) AS starts,
             anyLastIf(touch, channel != '') OVER w AS carried
         FROM ev
         WINDOW w AS (PARTITION BY person ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -54,7 +55,7 @@ SELECT person, session_no, started_at, ended_at, events, orders, revenue,
        touch.5 AS sharer_id, touch.6 AS link_id
 FROM grouped
 ORDER BY person, session_no
-""".replace("__PERSONS__", _PERSONS).replace("__GAP__", str(SESSION_GAP_SECONDS))
+""".replace("__PERSONS__", _PERSONS).replace("__GAP_MS__", str(SESSION_GAP_SECONDS * 1000))
 
 
 FIRST_TOUCH_SQL = """

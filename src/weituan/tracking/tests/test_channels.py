@@ -2,7 +2,13 @@
 
 import pytest
 
-from weituan.tracking.channels import CHANNEL_RULES, LinkFacts, channel_of_visit, domain_matches
+from weituan.tracking.channels import (
+    CHANNEL_RULES,
+    NO_NEW_SOURCE,
+    LinkFacts,
+    channel_of_visit,
+    domain_matches,
+)
 
 SITE = frozenset({"weituan.example"})
 SHARE = LinkFacts(link_id=7, channel="microblog", hop_depth=0, sharer_id=11, post_id=99)
@@ -97,6 +103,151 @@ TABLE = [
         "referral",
     ),
     ("https://weituan.example/", "", None, "direct", "(direct)", "(none)"),
+    (
+        "https://weituan.example/",
+        "https://twitter.com/someone/status/1",
+        None,
+        "social",
+        "twitter.com",
+        "social",
+    ),
+    ("https://weituan.example/", "https://fb.com/groups/1", None, "social", "fb.com", "social"),
+    # Bare names in the lists are registrable domains, not any label of a host.
+    ("https://weituan.example/", "https://images.google.de/", None, "search", "images.google.de", "organic"),
+    (
+        "https://weituan.example/",
+        "https://search.yahoo.co.jp/s",
+        None,
+        "search",
+        "search.yahoo.co.jp",
+        "organic",
+    ),
+    (
+        "https://weituan.example/",
+        "https://bing.example.org/post",
+        None,
+        "referral",
+        "bing.example.org",
+        "referral",
+    ),
+    (
+        "https://weituan.example/",
+        "https://weibo.blog.example.com/",
+        None,
+        "referral",
+        "weibo.blog.example.com",
+        "referral",
+    ),
+    (
+        "https://weituan.example/",
+        "https://google.blogspot.com/",
+        None,
+        "referral",
+        "google.blogspot.com",
+        "referral",
+    ),
+    # Google Ads auto-tagging is a paid Google click, whatever else the landing carries.
+    ("https://weituan.example/d/1?gclid=Cj0KCQjw", "https://www.google.com/", None, "paid", "google", "cpc"),
+    ("https://weituan.example/d/1?gclid=Cj0KCQjw", "", None, "paid", "google", "cpc"),
+    ("https://weituan.example/d/1?wbraid=CjkKCQjw", "", None, "paid", "google", "cpc"),
+    ("https://weituan.example/d/1?gbraid=0AAAAA", "https://www.google.com/", None, "paid", "google", "cpc"),
+    (
+        "https://weituan.example/d/1?utm_source=newsletter&utm_medium=email&gclid=Cj0",
+        "",
+        None,
+        "paid",
+        "google",
+        "cpc",
+    ),
+    (
+        "https://weituan.example/d/1?gclid=",
+        "https://www.google.com/",
+        None,
+        "search",
+        "google.com",
+        "organic",
+    ),
+    # Android apps as referrers read as their web sites.
+    ("https://weituan.example/", "android-app://com.sina.weibo", None, "social", "weibo.com", "social"),
+    ("https://weituan.example/", "android-app://com.sina.weibo/", None, "social", "weibo.com", "social"),
+    (
+        "https://weituan.example/",
+        "android-app://com.twitter.android",
+        None,
+        "social",
+        "twitter.com",
+        "social",
+    ),
+    ("https://weituan.example/", "android-app://com.tencent.mm", None, "social", "weixin.qq.com", "social"),
+    (
+        "https://weituan.example/",
+        "android-app://com.google.android.gm",
+        None,
+        "email",
+        "mail.google.com",
+        "email",
+    ),
+    (
+        "https://weituan.example/",
+        "android-app://com.google.android.googlequicksearchbox/https/www.google.com",
+        None,
+        "search",
+        "google.com",
+        "organic",
+    ),
+    (
+        "https://weituan.example/",
+        "android-app://com.example.reader",
+        None,
+        "referral",
+        "com.example.reader",
+        "referral",
+    ),
+    # Web mail is e-mail, not the search engine or social site it lives under.
+    (
+        "https://weituan.example/",
+        "https://mail.google.com/mail/u/0/",
+        None,
+        "email",
+        "mail.google.com",
+        "email",
+    ),
+    ("https://weituan.example/", "https://mail.sina.com.cn/", None, "email", "mail.sina.com.cn", "email"),
+    # A tag naming a source (utm_source or utm_medium) starts one even from our own pages or a gateway,
+    # and the referrer (our own host, the gateway) is never that source.
+    (
+        "https://weituan.example/d/2?utm_source=weibo&utm_campaign=x",
+        "https://weituan.example/d/1",
+        None,
+        "social",
+        "weibo",
+        "social",
+    ),
+    (
+        "https://weituan.example/d/2?utm_source=baidu&utm_medium=cpc",
+        "https://weituan.example/",
+        None,
+        "paid",
+        "baidu",
+        "cpc",
+    ),
+    (
+        "https://weituan.example/order/5?utm_source=newsletter&utm_medium=email",
+        "https://mclient.alipay.com/cashier",
+        None,
+        "email",
+        "newsletter",
+        "email",
+    ),
+    (
+        "https://weituan.example/d/2?utm_source=partner1",
+        "https://weituan.example/",
+        None,
+        "referral",
+        "partner1",
+        "referral",
+    ),
+    ("https://weituan.example/d/2?utm_medium=cpc", "https://weituan.example/d/1", None, "paid", "", "cpc"),
     # Never a new source: payment gateways and the site itself.
     ("https://weituan.example/order/5", "https://mclient.alipay.com/cashier", None, "", "", ""),
     ("https://weituan.example/order/5", "https://pay.weixin.qq.com/", None, "", "", ""),
@@ -104,7 +255,29 @@ TABLE = [
     ("https://weituan.example/order/5", "https://checkout.stripe.com/c/pay", None, "", "", ""),
     ("https://weituan.example/order/5", "https://www.unionpay.com/", None, "", "", ""),
     ("https://weituan.example/d/2", "https://weituan.example/d/1", None, "", "", ""),
+    ("https://weituan.example/d/2", "https://m.weituan.example/d/1", None, "", "", ""),
     ("https://shop.example/p/2", "https://shop.example/p/1", None, "", "", ""),
+    # ...whatever tag names no source: a bare campaign or content tag, a share token naming no link.
+    ("https://weituan.example/d/2?utm_campaign=double11", "https://weituan.example/d/1", None, "", "", ""),
+    (
+        "https://weituan.example/d/2?utm_content=banner&utm_term=x",
+        "https://weituan.example/",
+        None,
+        "",
+        "",
+        "",
+    ),
+    ("https://weituan.example/d/2?wt_s=Stale123", "https://weituan.example/d/1", None, "", "", ""),
+    (
+        "https://weituan.example/order/5?utm_campaign=double11",
+        "https://mclient.alipay.com/",
+        None,
+        "",
+        "",
+        "",
+    ),
+    ("https://weituan.example/order/5?wt_s=Stale123", "https://www.paypal.com/checkout", None, "", "", ""),
+    ("https://weituan.example/d/2?utm_source=&utm_medium=", "https://weituan.example/d/1", None, "", "", ""),
 ]
 
 
@@ -134,7 +307,9 @@ def test_rules_are_ordered_data_ending_in_direct():
     assert [first[name] for name in order] == sorted(first[name] for name in order)
     assert CHANNEL_RULES[-1].test == "always"
     # The payment-gateway exclusion sits before every referrer-based rule.
-    assert first[""] < first["social"]
+    tests = [rule.test for rule in CHANNEL_RULES]
+    by_referrer = [index for index, test in enumerate(tests) if test in ("source_domain", "any_referrer")]
+    assert tests.index("excluded_referrer") < min(by_referrer)
 
 
 def test_domain_matching_is_by_label_not_substring():
@@ -142,3 +317,21 @@ def test_domain_matching_is_by_label_not_substring():
     assert not domain_matches("notweibo.com", frozenset({"weibo.com"}))
     assert not domain_matches("t.cnn.com", frozenset({"t.cn"}))
     assert domain_matches("www.google.de", frozenset({"google"}))
+    assert domain_matches("google.com.hk", frozenset({"google"}))
+    assert domain_matches("bing", frozenset({"bing"}))  # a utm_source names the engine alone
+    assert not domain_matches("bing.example.org", frozenset({"bing"}))
+    assert not domain_matches("google.com.evil.example", frozenset({"google"}))
+    assert not domain_matches("", frozenset({"google"}))
+
+
+def test_the_sites_own_hosts_never_start_a_source():
+    hosts = frozenset({"weituan.example", "localhost"})
+    own = channel_of_visit(
+        url="http://localhost:8000/d/1", referrer="http://localhost:8000/", site_hosts=hosts
+    )
+    assert own == NO_NEW_SOURCE
+    # The own-host test is by domain, not by bare name: localhost.example.org is somebody else.
+    other = channel_of_visit(
+        url="https://weituan.example/", referrer="https://localhost.example.org/", site_hosts=hosts
+    )
+    assert (other.name, other.source) == ("referral", "localhost.example.org")

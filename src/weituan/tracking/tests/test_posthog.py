@@ -4,7 +4,7 @@ import base64
 import gzip
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from django.test import Client
@@ -13,6 +13,7 @@ from posthog.request import reset_sessions
 
 from weituan.tracking.lz_string import lz_string_decode_base64
 from weituan.tracking.queries import api_key_resolve, person_of
+from weituan.tracking.services.events import MAX_BATCH
 from weituan.tracking.services.keys import api_key_issue
 from weituan.tracking.store import analytics_store
 from weituan.tracking.tests.conftest import count
@@ -187,6 +188,48 @@ def test_posthog_js_lz64_bodies_are_accepted(site_key):
         "/e/?compression=lz64", b"data=%21%21%21%21", content_type="application/x-www-form-urlencoded"
     )
     assert broken.status_code == 422 and broken.json()["code"] == "bad_compression"
+
+
+def test_a_future_timestamp_is_refused_alone_and_a_fast_client_clock_is_corrected(site_key):
+    ahead = datetime.now(UTC) + timedelta(days=2)
+    late = {**event("late", "d5"), "timestamp": ahead.isoformat()}
+    body = {"api_key": site_key, "batch": [event("a", "d5"), late, event("b", "d5")]}
+    answer = capture("/batch/", json.dumps(body).encode())
+    assert answer.status_code == 200
+    assert (answer.json()["accepted"], answer.json()["rejected"]) == (
+        2,
+        [{"index": 1, "code": "ts_in_future", "reason": "ts is more than an hour in the future"}],
+    )
+    assert [row["event"] for row in analytics_store().query("SELECT event FROM events ORDER BY event")] == [
+        "a",
+        "b",
+    ]
+    # The same time sent by a client whose clock runs two days fast (its sent_at says so) is moved back
+    # by that gap, as PostHog does, and kept.
+    skewed = {"api_key": site_key, "sent_at": ahead.isoformat(), "batch": [{**late, "event": "skewed"}]}
+    assert capture("/batch/", json.dumps(skewed).encode()).json()["accepted"] == 1
+    stored = analytics_store().scalar("SELECT ts FROM events WHERE event = 'skewed'")
+    assert abs(datetime.fromisoformat(stored) - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_batch_over_the_limit_is_refused_whole_with_a_code(site_key):
+    over = [event("bulk", f"d{i}") for i in range(MAX_BATCH + 1)]
+    for path, payload in (
+        ("/batch/", json.dumps({"api_key": site_key, "batch": over}).encode()),
+        (
+            "/e/?compression=gzip-js",
+            gzip.compress(json.dumps([{**e, "api_key": site_key} for e in over]).encode()),
+        ),
+    ):
+        refused = capture(path, payload)
+        assert refused.status_code == 413
+        assert refused.json()["code"] == "batch_too_large"
+        assert refused.json()["detail"] == f"A batch holds at most {MAX_BATCH} events"
+    assert count("SELECT count() FROM events") == 0
+    # A batch within the limit from the same client goes through.
+    within = {"api_key": site_key, "batch": over[:MAX_BATCH]}
+    assert capture("/batch/", json.dumps(within).encode()).json()["accepted"] == MAX_BATCH
+    assert count("SELECT count() FROM events WHERE event = 'bulk'") == MAX_BATCH
 
 
 def test_decide_answers_without_flags(db):

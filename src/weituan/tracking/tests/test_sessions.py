@@ -116,3 +116,79 @@ def test_a_payment_gateway_return_never_becomes_the_first_touch(db):
     )  # fmt: skip
     first = facade.first_touch_of(visitor_id="v-pay")
     assert first is not None and (first.channel, first.source) == ("referral", "news.example.org")
+
+
+# The first event lands 0.9 s into a second, so a gap a hair over 30 minutes reaches only 1800 whole
+# seconds later: the boundary is measured in milliseconds, not in seconds crossed.
+@pytest.mark.parametrize(
+    ("idle", "events_per_session"),
+    [
+        (timedelta(minutes=29, seconds=59), [2]),
+        (timedelta(minutes=29, seconds=59, milliseconds=999), [2]),
+        (timedelta(minutes=30), [2]),  # exactly 30 idle minutes: still the same session
+        (timedelta(minutes=30, milliseconds=1), [1, 1]),
+        (timedelta(minutes=30, seconds=1), [1, 1]),
+    ],
+    ids=["29:59", "29:59.999", "30:00", "30:00.001", "30:01"],
+)
+def test_a_session_ends_after_more_than_thirty_idle_minutes(db, idle, events_per_session):
+    first = DAY1 + timedelta(milliseconds=900)
+    events = [
+        ev(first, "v-idle", referrer="https://weibo.com/"),
+        ev(first + idle, "v-idle", referrer=SITE + "/", path="/d/1"),  # the next page of the visit
+    ]
+    assert events_ingest(events=events, origin="api").accepted == 2
+    sessions = facade.sessions_between(DAY1, DAY1 + timedelta(hours=1), person_id="v-idle")
+    assert [s.events for s in sessions] == events_per_session
+    assert [s.number for s in sessions] == list(range(1, len(events_per_session) + 1))
+    # A new session after the break still belongs to the source that brought the visitor.
+    assert [(s.channel, s.source) for s in sessions] == [("social", "weibo.com")] * len(events_per_session)
+    assert sessions[-1].ended_at == first + idle
+
+
+def test_a_landing_from_our_own_pages_keeps_the_source_unless_its_tag_names_one(db):
+    visitor = "v-internal-tags"
+    events = [
+        ev(DAY1, visitor, referrer="https://weibo.com/u/1"),
+        # An hour later, from one of our own pages, with a campaign tag and a share token that names no
+        # link: a new session, but still the visit Weibo brought.
+        ev(
+            DAY1 + timedelta(hours=1),
+            visitor,
+            referrer=SITE + "/d/1",
+            path="/d/2?utm_campaign=x&wt_s=Stale123",
+        ),
+        # Back from the payment gateway with a content tag: the same.
+        ev(
+            DAY1 + timedelta(hours=2),
+            visitor,
+            referrer="https://mclient.alipay.com/",
+            path="/paid?utm_content=a",
+        ),
+        # A newsletter link that passed through our own page names its source: that starts one.
+        ev(
+            DAY1 + timedelta(hours=3),
+            visitor,
+            referrer=SITE + "/",
+            path="/d/3?utm_source=newsletter&utm_medium=email",
+        ),
+    ]
+    assert events_ingest(events=events, origin="api").accepted == 4
+    sessions = facade.sessions_between(DAY1, DAY1 + timedelta(days=1), person_id=visitor)
+    assert [(s.number, s.channel, s.source, s.medium) for s in sessions] == [
+        (1, "social", "weibo.com", "social"),
+        (2, "social", "weibo.com", "social"),
+        (3, "social", "weibo.com", "social"),
+        (4, "email", "newsletter", "email"),
+    ]
+    rows = analytics_store().query(
+        "SELECT channel, source FROM events WHERE visitor_id = {v:String} ORDER BY ts", {"v": visitor}
+    )
+    assert [(row["channel"], row["source"]) for row in rows] == [
+        ("social", "weibo.com"),
+        ("", ""),
+        ("", ""),
+        ("email", "newsletter"),
+    ]
+    first = facade.first_touch_of(visitor_id=visitor)
+    assert first is not None and (first.channel, first.source) == ("social", "weibo.com")

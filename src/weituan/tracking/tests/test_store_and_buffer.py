@@ -8,6 +8,7 @@ from django.test import Client
 from weituan.tracking.buffer import WriteBuffer
 from weituan.tracking.rows import event_row
 from weituan.tracking.services.ingest import events_store
+from weituan.tracking.static_js import COLLECT_JS
 from weituan.tracking.store import analytics_store
 from weituan.tracking.store.schema import schema_files, schema_migrate
 from weituan.tracking.tests.conftest import count
@@ -23,6 +24,24 @@ def test_every_migration_is_recorded_once_and_rerunning_applies_nothing():
     assert versions == [version for version, _, _ in schema_files()] == [1, 2]
     assert schema_migrate(store) == []
     assert count("SELECT count() FROM schema_migrations") == 2
+
+
+def test_events_are_partitioned_by_month_and_sorted_per_visitor():
+    """Per-visitor scans (sessions, touch paths) read one sorted range; old months drop as partitions.
+
+    The forever-kept tables (first touch, identities) are read by their one key and never expire.
+    """
+    tables = analytics_store().query(
+        "SELECT name, engine, partition_key, sorting_key FROM system.tables"
+        " WHERE database = currentDatabase() AND engine LIKE '%MergeTree' ORDER BY name"
+    )
+    assert tables == [
+        {"name": "events", "engine": "ReplacingMergeTree", "partition_key": "toYYYYMM(ts)",
+         "sorting_key": "visitor_id, ts, event_id"},
+        {"name": "first_touch", "engine": "ReplacingMergeTree", "partition_key": "", "sorting_key": "visitor_id"},
+        {"name": "identities", "engine": "ReplacingMergeTree", "partition_key": "", "sorting_key": "alias_id"},
+        {"name": "schema_migrations", "engine": "MergeTree", "partition_key": "", "sorting_key": "version"},
+    ]  # fmt: skip
 
 
 def test_odd_text_survives_the_round_trip():
@@ -101,9 +120,10 @@ def test_do_not_track_and_gpc_record_nothing(db):
     assert count("SELECT count() FROM events") == 0
 
 
-def test_the_beacon_script_honours_do_not_track(db):
+def test_the_beacon_script_is_served_as_cacheable_javascript(db):
+    # What it does in a browser (and that it sends nothing under Do-Not-Track) is in test_beacon_browser.
     response = Client().get("/collect.js")
     assert response.status_code == 200
-    assert response["Content-Type"].startswith("application/javascript")
-    script = response.content.decode()
-    assert 'doNotTrack === "1"' in script and "globalPrivacyControl" in script and "sendBeacon" in script
+    assert response["Content-Type"] == "application/javascript; charset=utf-8"
+    assert response["Cache-Control"] == "public, max-age=86400"
+    assert response.content.decode() == COLLECT_JS
