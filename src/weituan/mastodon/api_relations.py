@@ -52,8 +52,11 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
 
 @router.post("/accounts/{int:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    """`reblogs=false` keeps the account's plain reposts out of the caller's home timeline; asking
+    again with `reblogs=true` lets them back in. (`notify` is not offered: `notifying` stays false.)"""
     user = _writer(request)
-    relation_services.follow_create(follower=user, followee_id=account_id)
+    reblogs = mastodon_params(request).flag("reblogs")
+    relation_services.follow_create(follower=user, followee_id=account_id, reblogs=reblogs)
     return _relationship_with(user, account_id)
 
 
