@@ -182,11 +182,14 @@ def account_statuses(request: HttpRequest, response: HttpResponse, account_id: i
     viewer = request_user(request)
     if params.flag("pinned"):
         return []  # Weituan has no pinned posts
+    # Comments (Mastodon's replies) live under the post they answer, never among an account's posts, as
+    # on Weibo: `exclude_replies` is always met. There are no direct messages for `exclude_direct`.
     ids = user_timeline_ids(
         author.pk,
         viewer_id=viewer.pk if viewer is not None else None,
         exclude_reblogs=bool(params.flag("exclude_reblogs")),
         only_media=bool(params.flag("only_media")),
+        tagged=params.text("tagged"),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
