@@ -136,6 +136,7 @@ def build_api_v1() -> NinjaAPI:
         api_relations,
         api_search,
         api_statuses,
+        api_streaming,
         api_timelines,
         api_trends,
         api_weituan,
@@ -163,6 +164,7 @@ def build_api_v1() -> NinjaAPI:
         api_timelines,
         api_search,
         api_trends,
+        api_streaming,
     ):
         api.add_router("/", module.router)
     api.add_router("/weituan/", api_weituan.router)

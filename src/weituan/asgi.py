@@ -8,6 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
 
 application = get_asgi_application()
 
+# WebSocket connections (a Mastodon client asking for a stream) are refused before Django, which serves
+# only HTTP (see weituan.mastodon.api_streaming).
+from weituan.mastodon.api_streaming import with_streaming_refused  # noqa: E402
+
+application = with_streaming_refused(application)
+
 # GET /api/v1/timelines/home with a bearer token is answered in front of Django too (see
 # weituan.mastodon.api_timelines_fast).
 from weituan.mastodon.api_timelines_fast import with_home_timeline  # noqa: E402

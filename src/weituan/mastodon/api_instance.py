@@ -53,6 +53,9 @@ def _domain(request: HttpRequest) -> str:
 
 
 def _streaming_url(request: HttpRequest) -> str:
+    """This server's own address as a WebSocket URL. Mastodon's schema requires a streaming URL (strict
+    clients refuse an instance without one, or with null); Weituan offers no streaming, and what a
+    client finds there says so (see `api_streaming`), so clients fall back to polling."""
     base = absolute_url("/", request).rstrip("/")
     return (
         "wss://" + base[len("https://") :]

@@ -52,8 +52,11 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
 
 @router.post("/accounts/{int:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    """`reblogs=false` keeps the account's plain reposts out of the caller's home timeline; asking
+    again with `reblogs=true` lets them back in. (`notify` is not offered: `notifying` stays false.)"""
     user = _writer(request)
-    relation_services.follow_create(follower=user, followee_id=account_id)
+    reblogs = mastodon_params(request).flag("reblogs")
+    relation_services.follow_create(follower=user, followee_id=account_id, reblogs=reblogs)
     return _relationship_with(user, account_id)
 
 
@@ -179,11 +182,14 @@ def account_statuses(request: HttpRequest, response: HttpResponse, account_id: i
     viewer = request_user(request)
     if params.flag("pinned"):
         return []  # Weituan has no pinned posts
+    # Comments (Mastodon's replies) live under the post they answer, never among an account's posts, as
+    # on Weibo: `exclude_replies` is always met. There are no direct messages for `exclude_direct`.
     ids = user_timeline_ids(
         author.pk,
         viewer_id=viewer.pk if viewer is not None else None,
         exclude_reblogs=bool(params.flag("exclude_reblogs")),
         only_media=bool(params.flag("only_media")),
+        tagged=params.text("tagged"),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,

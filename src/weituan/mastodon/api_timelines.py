@@ -87,11 +87,20 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
 
 @router.get("/timelines/tag/{hashtag}", auth=READ_STATUSES, summary="Public posts with a topic")
 def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict[str, Any]]:
+    """`any[]`, `all[]` and `none[]` widen and narrow the topics as in Mastodon (see `topic_timeline_ids`)."""
     viewer = request_user(request)
+    params = mastodon_params(request)
     page = page_params_from_request(request)
+    # As for the public timeline: every post is local, so `local` changes nothing and `remote` finds none.
+    if params.flag("remote"):
+        return []
     ids = topic_timeline_ids(
         hashtag,
         viewer_id=viewer.pk if viewer is not None else None,
+        any_of=params.texts("any"),
+        all_of=params.texts("all"),
+        none_of=params.texts("none"),
+        only_media=bool(params.flag("only_media")),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,

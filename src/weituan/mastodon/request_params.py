@@ -30,6 +30,14 @@ class MastodonParams:
             value = value[0] if value else ""
         return str(value)
 
+    def texts(self, name: str) -> list[str]:
+        """A list parameter (`name[]=a&name[]=b`, or given once as `name=a`), blank values left out."""
+        value = self.values.get(name)
+        if value is None:
+            return []
+        values = value if isinstance(value, list) else [value]
+        return [str(item) for item in values if str(item).strip()]
+
     def flag(self, name: str) -> bool | None:
         """A boolean parameter: true/false, 1/0 (Mastodon.py), on/off; None when absent."""
         value = self.values.get(name)

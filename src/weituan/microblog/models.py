@@ -134,12 +134,18 @@ class Like(models.Model):
 
 
 class Follow(models.Model):
+    """`follower` follows `followee`. With `show_reblogs` off (Mastodon's `reblogs=false`) the followee's
+    plain reposts stay out of the follower's home timeline; their quotes (reposts that say something)
+    are posts like any other and still come in."""
+
     follower = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following_set"
     )
     followee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follower_set"
     )
+    # A database default too, so bulk loaders that name their columns need not know this one.
+    show_reblogs = models.BooleanField(default=True, db_default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,7 +153,13 @@ class Follow(models.Model):
             models.UniqueConstraint(fields=["follower", "followee"], name="follow_once"),
             models.CheckConstraint(condition=~Q(follower=models.F("followee")), name="follow_not_self"),
         ]
-        indexes = [models.Index(fields=["followee", "follower"], name="follow_followee")]
+        indexes = [
+            models.Index(fields=["followee", "follower"], name="follow_followee"),
+            # The few follows with reposts hidden, which every home rebuild of their follower reads.
+            models.Index(
+                fields=["follower", "followee"], condition=Q(show_reblogs=False), name="follow_reblogs_hidden"
+            ),
+        ]
 
 
 class FollowRequest(models.Model):
@@ -162,6 +174,8 @@ class FollowRequest(models.Model):
     target = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follow_requests_received"
     )
+    # What the follow will have once authorized (see `Follow.show_reblogs`).
+    show_reblogs = models.BooleanField(default=True, db_default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

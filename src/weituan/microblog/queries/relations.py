@@ -211,6 +211,13 @@ def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
         FollowRequest.objects.filter(target_id=viewer_id, requester_id__in=wanted).values_list(
             Value("requested_by"), "requester_id"
         ),
+        # A follow, or a request waiting for approval, that lets the account's plain reposts in.
+        Follow.objects.filter(follower_id=viewer_id, followee_id__in=wanted, show_reblogs=True).values_list(
+            Value("showing_reblogs"), "followee_id"
+        ),
+        FollowRequest.objects.filter(
+            requester_id=viewer_id, target_id__in=wanted, show_reblogs=True
+        ).values_list(Value("showing_reblogs"), "target_id"),
     ]
     for mark, other_id in queries[0].union(*queries[1:], all=True):
         marks.add((str(mark), int(other_id)))
@@ -223,7 +230,7 @@ def relationship_json(other_id: int, marks: set[tuple[str, int]]) -> dict[str, A
     return {
         "id": str(other_id),
         "following": following,
-        "showing_reblogs": following,
+        "showing_reblogs": ("showing_reblogs", other_id) in marks,
         "notifying": False,
         "languages": None,
         "followed_by": ("followed_by", other_id) in marks,

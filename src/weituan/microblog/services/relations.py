@@ -54,12 +54,14 @@ def _unfollow_locked(follower_id: int, followee_id: int) -> bool:
     return True
 
 
-def _follow_locked(follower_id: int, followee_id: int, visitor_id: str = "") -> bool:
+def _follow_locked(
+    follower_id: int, followee_id: int, visitor_id: str = "", *, show_reblogs: bool = True
+) -> bool:
     """Make the follow row, fix both counters, notify, backfill and record the `follow` event (after the
     commit); call holding `_lock_pair`."""
     try:
         with transaction.atomic():
-            Follow.objects.create(follower_id=follower_id, followee_id=followee_id)
+            Follow.objects.create(follower_id=follower_id, followee_id=followee_id, show_reblogs=show_reblogs)
     except IntegrityError:
         return False
     account_stats_bump(user_id=follower_id, following=1)
@@ -70,9 +72,29 @@ def _follow_locked(follower_id: int, followee_id: int, visitor_id: str = "") -> 
     return True
 
 
-def follow_create(*, follower: Any, followee_id: int, visitor_id: str = "") -> bool:
+def _reblogs_show_locked(follower_id: int, followee_id: int, show: bool) -> None:
+    """Turn the followee's plain reposts on or off in the follower's home timeline, for a follow that
+    exists; call holding `_lock_pair`. The stored timeline follows the change after the commit: reposts
+    already delivered leave it, or the followee's recent reposts come back."""
+    follows = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id)
+    if not follows.exclude(show_reblogs=show).update(show_reblogs=show):
+        return
+    if show:
+        timelines.follow_added(follower_id=follower_id, followee_id=followee_id)
+    else:
+        timelines.reblogs_hidden(user_id=follower_id, author_id=followee_id)
+
+
+def follow_create(
+    *, follower: Any, followee_id: int, visitor_id: str = "", reblogs: bool | None = None
+) -> bool:
     """`follower` follows `followee_id`; True when a new follow (or follow request) was made, False when
     it already existed.
+
+    `reblogs` False keeps the followee's plain reposts out of the follower's home timeline (Mastodon's
+    `reblogs=false`; quotes still come in), True lets them in; None leaves an existing follow or request
+    as it is, and lets them in on a new one. Asking again with another value changes the existing follow
+    or request, as Mastodon does.
 
     Refused for oneself (`cannot_follow_self`), an unknown account (`not_found`) and a block either way
     (`blocked`); a refusal changes nothing. The followee is notified, and their recent posts enter the
@@ -88,14 +110,25 @@ def follow_create(*, follower: Any, followee_id: int, visitor_id: str = "") -> b
         _lock_pair(follower.pk, followee_id)
         if is_blocked_between(follower.pk, followee_id):
             raise PermissionDenied("You cannot follow this account", code="blocked")
+        if is_following(follower.pk, followee_id):
+            if reblogs is not None:
+                _reblogs_show_locked(follower.pk, followee_id, reblogs)
+            return False
+        show_reblogs = reblogs is not False
         # Read under the lock: unlocking takes the same lock before it accepts what is pending, so a
         # request made here is either seen by it or was never made.
-        if is_following(follower.pk, followee_id) or not user_is_locked(followee_id):
-            return _follow_locked(follower.pk, followee_id, visitor_id)
+        if not user_is_locked(followee_id):
+            return _follow_locked(follower.pk, followee_id, visitor_id, show_reblogs=show_reblogs)
         try:
             with transaction.atomic():
-                FollowRequest.objects.create(requester_id=follower.pk, target_id=followee_id)
+                FollowRequest.objects.create(
+                    requester_id=follower.pk, target_id=followee_id, show_reblogs=show_reblogs
+                )
         except IntegrityError:
+            if reblogs is not None:
+                FollowRequest.objects.filter(requester_id=follower.pk, target_id=followee_id).update(
+                    show_reblogs=reblogs
+                )
             return False
         notification_create(
             recipient_id=followee_id, actor_id=follower.pk, kind=NotificationKind.FOLLOW_REQUEST
@@ -120,16 +153,26 @@ def _no_such_request() -> NotFound:
     return NotFound("No follow request from this account", code="follow_request_not_found")
 
 
+def _request_take_locked(requester_id: int, target_id: int) -> bool | None:
+    """Delete the pending request; its `show_reblogs`, or None when there was none. Call holding
+    `_lock_pair`."""
+    requests = FollowRequest.objects.filter(requester_id=requester_id, target_id=target_id)
+    show_reblogs = requests.values_list("show_reblogs", flat=True).first()
+    if show_reblogs is None or not requests.delete()[0]:
+        return None
+    return bool(show_reblogs)
+
+
 def follow_request_authorize(*, owner: Any, requester_id: int) -> bool:
     """`owner` accepts the pending request of `requester_id`: it becomes a follow, with the counters,
     the follow notification and the timeline backfill of any follow. `follow_request_not_found` when
     there is no such request (a second authorize changes nothing)."""
     with transaction.atomic():
         _lock_pair(owner.pk, requester_id)
-        deleted, _ = FollowRequest.objects.filter(requester_id=requester_id, target_id=owner.pk).delete()
-        if not deleted:
+        show_reblogs = _request_take_locked(requester_id, owner.pk)
+        if show_reblogs is None:
             raise _no_such_request()
-        _follow_locked(requester_id, owner.pk)
+        _follow_locked(requester_id, owner.pk, show_reblogs=show_reblogs)
     return True
 
 
@@ -157,8 +200,8 @@ def follow_requests_authorize_all(*, owner: Any) -> int:
     for requester_id in pending:
         with transaction.atomic():
             _lock_pair(owner.pk, requester_id)
-            deleted, _ = FollowRequest.objects.filter(requester_id=requester_id, target_id=owner.pk).delete()
-            if deleted and _follow_locked(requester_id, owner.pk):
+            show_reblogs = _request_take_locked(requester_id, owner.pk)
+            if show_reblogs is not None and _follow_locked(requester_id, owner.pk, show_reblogs=show_reblogs):
                 accepted += 1
     return accepted
 

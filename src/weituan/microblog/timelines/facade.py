@@ -48,3 +48,11 @@ def authors_hidden(*, user_id: int, author_ids: list[int], with_reposts: bool = 
         author_ids=sorted(author_ids),
         with_reposts=with_reposts,
     )
+
+
+def reblogs_hidden(*, user_id: int, author_id: int) -> None:
+    """After commit, take the author's plain reposts out of a home timeline (their follow stopped
+    showing reposts)."""
+    from weituan.microblog.timelines.tasks import home_timeline_drop_reblogs_task
+
+    enqueue_on_commit(home_timeline_drop_reblogs_task, user_id=user_id, author_id=author_id)

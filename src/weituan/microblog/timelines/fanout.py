@@ -81,7 +81,8 @@ def _active_followers_sql(match: str) -> str:
     # EXISTS probes the follower's state row by key for each follow; the IN form it replaced hashed every
     # reader's state row on each delivery (all of them, once every account reads its timeline).
     return (
-        f"SELECT f.followee_id, f.follower_id FROM {_table(Follow)} f WHERE f.followee_id {match}"  # noqa: S608
+        f"SELECT f.followee_id, f.follower_id, f.show_reblogs FROM {_table(Follow)} f"  # noqa: S608
+        f" WHERE f.followee_id {match}"
         f" AND EXISTS (SELECT 1 FROM {_table(TimelineState)} s WHERE s.user_id = f.follower_id"
         " AND s.last_read_at >= %s AND s.built_at IS NOT NULL)"
         f" AND NOT EXISTS (SELECT 1 FROM {_table(Mute)} m WHERE m.muted_id = f.followee_id"
@@ -89,39 +90,44 @@ def _active_followers_sql(match: str) -> str:
     )
 
 
-def active_follower_ids(author_id: int, after: int) -> list[int]:
+def active_follower_ids(author_id: int, after: int, *, plain_repost: bool = False) -> list[int]:
     """The followers of `author_id` above id `after` who read their home timeline lately, in id order.
 
     One query for the whole list (a semi-join evaluated once is far cheaper than once per batch).
-    Followers who muted the author are left out: their reads would drop the entry anyway.
+    Followers who muted the author are left out: their reads would drop the entry anyway. For a
+    `plain_repost`, so are those whose follow hides the author's reposts (Mastodon's `reblogs=false`).
     """
     sql = _active_followers_sql("= %s") + " AND f.follower_id > %s ORDER BY f.follower_id"
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
-    return [row[1] for row in fetch_rows(sql, [author_id, cutoff, after])]
+    rows = fetch_rows(sql, [author_id, cutoff, after])
+    return [row[1] for row in rows if row[2] or not plain_repost]
 
 
-def active_followers_of(author_ids: Sequence[int]) -> dict[int, list[int]]:
+def active_followers_of(author_ids: Sequence[int]) -> dict[int, list[tuple[int, bool]]]:
     """`active_follower_ids` of each of `author_ids` from the start, in one statement: author -> the
-    followers in id order (an author without any is left out)."""
+    followers in id order, each with whether their follow shows the author's plain reposts (an author
+    without any is left out)."""
     match, ids = _any_of(sorted(set(author_ids)))
     sql = _active_followers_sql(match) + " ORDER BY f.followee_id, f.follower_id"
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
-    found: dict[int, list[int]] = {}
-    for author_id, follower_id in fetch_rows(sql, [ids, cutoff]):
-        found.setdefault(author_id, []).append(follower_id)
+    found: dict[int, list[tuple[int, bool]]] = {}
+    for author_id, follower_id, show_reblogs in fetch_rows(sql, [ids, cutoff]):
+        found.setdefault(author_id, []).append((follower_id, bool(show_reblogs)))
     return found
 
 
 @dataclass(frozen=True, slots=True)
 class _Start:
     """What a delivery starts from: the post's entry, its author's follower count and whether the author
-    reads their own home timeline, and the post's job (state and cursor) if it has one."""
+    reads their own home timeline, the post's job (state and cursor) if it has one, and whether the post
+    is a plain repost (one that says nothing of its own)."""
 
     entry: Entry
     followers: int
     author_active: bool
     state: str | None
     cursor: int
+    plain_repost: bool
 
 
 def _delivery_starts(post_ids: Sequence[int]) -> dict[int, _Start]:
@@ -135,20 +141,21 @@ def _delivery_starts(post_ids: Sequence[int]) -> dict[int, _Start]:
         f" (SELECT a.followers_count FROM {stats} a WHERE a.user_id = p.author_id),"
         f" (SELECT 1 FROM {states} s WHERE s.user_id = p.author_id AND s.last_read_at >= %s"
         " AND s.built_at IS NOT NULL),"
-        f" j.{_STATE}, j.{_CURSOR} FROM {posts} p LEFT JOIN {posts} r ON r.id = p.root_id"
-        f" LEFT JOIN {jobs} j ON j.post_id = p.id"
+        f" j.{_STATE}, j.{_CURSOR}, CASE WHEN p.kind = %s AND p.comment = '' THEN 1 ELSE 0 END"
+        f" FROM {posts} p LEFT JOIN {posts} r ON r.id = p.root_id LEFT JOIN {jobs} j ON j.post_id = p.id"
         f" WHERE p.id {match} AND p.kind IN (%s, %s) AND p.deleted_at IS NULL"
     )
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
     starts: dict[int, _Start] = {}
-    for row in fetch_rows(sql, [cutoff, ids, *HOME_KINDS]):
-        post_id, author_id, origin_author_id, followers, author_active, state, cursor_at = row
+    for row in fetch_rows(sql, [cutoff, PostKind.REPOST.value, ids, *HOME_KINDS]):
+        post_id, author_id, origin_author_id, followers, author_active, state, cursor_at, plain = row
         starts[post_id] = _Start(
             entry=Entry(post_id, author_id, origin_author_id),
             followers=followers or 0,
             author_active=author_active is not None,
             state=state,
             cursor=cursor_at or 0,
+            plain_repost=bool(plain),
         )
     return starts
 
@@ -277,7 +284,7 @@ def fanout_deliver(*, post_id: int) -> int:
             return written
         if not advance(FANOUT_GRAPH, jobs, "delivering"):
             return written
-    followers = active_follower_ids(entry.author_id, cursor_at)
+    followers = active_follower_ids(entry.author_id, cursor_at, plain_repost=start.plain_repost)
     if not followers:
         advance(FANOUT_GRAPH, jobs, "delivered")
         return written
@@ -342,12 +349,20 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
     for start in simple:
         if start.entry.post_id not in made:  # made meanwhile by another run: on from where it stands
             written[start.entry.post_id] = fanout_deliver(post_id=start.entry.post_id)
-    fresh = [start.entry for start in simple if start.entry.post_id in made]
+    fresh = [start for start in simple if start.entry.post_id in made]
     if not fresh:
         return
-    followers = active_followers_of([entry.author_id for entry in fresh])
-    batches = {entry.post_id: followers.get(entry.author_id, []) for entry in fresh}
-    reaching = [(batches[entry.post_id], entry) for entry in fresh if batches[entry.post_id]]
+    followers = active_followers_of([start.entry.author_id for start in fresh])
+    # A plain repost skips the followers whose follow hides the author's reposts.
+    batches = {
+        start.entry.post_id: [
+            follower_id
+            for follower_id, show_reblogs in followers.get(start.entry.author_id, [])
+            if show_reblogs or not start.plain_repost
+        ]
+        for start in fresh
+    }
+    reaching = [(batches[s.entry.post_id], s.entry) for s in fresh if batches[s.entry.post_id]]
     delivered = dict.fromkeys(batches, 0)
     for (_, entry), count in zip(reaching, store.deliver_many(reaching), strict=True):
         delivered[entry.post_id] = count

@@ -4,9 +4,15 @@ A read costs a fixed number of queries whatever the page size: one query for the
 hidden authors and the followed high-follower authors together; the store read (one indexed query, or
 one Redis round trip); and the high-follower authors' posts when there are any (one query, or with
 Redis one round trip to their indexes, see `authors`).
+
+A follow can hide the followee's plain reposts (Mastodon's `reblogs=false`). Fan-out does not deliver
+those to such a follower, and turning it off takes the ones delivered before back out (see
+`home_timeline_drop_reblogs`); a high-follower author's are left out of the merge at read. The indexes
+of `authors` cannot tell a plain repost from a quote, so with Redis such authors are read from the
+posts table instead: one query more, only for a reader who hides a high-follower author's reposts.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -43,6 +49,8 @@ class ReadContext(NamedTuple):
     merged_authors: tuple[int, ...]
     built: bool  # the stored timeline is built and its owner active, so fan-out keeps it current
     stamp_due: bool  # the last recorded read is older than READ_STAMP_EVERY
+    # Among `merged_authors`, those whose plain reposts the reader's follow hides.
+    reblogs_hidden: frozenset[int] = frozenset()
 
 
 def _context_selects(user: str) -> list[str]:
@@ -66,7 +74,9 @@ def _context_selects(user: str) -> list[str]:
         # The few accounts above the threshold come first, from the index on the counter, once; then
         # the reader's follows are kept to those (on PostgreSQL one scan of the reader's follows with the
         # array in its index condition). A counter read per follow cost a key lookup for each of them.
-        f"SELECT 'm', f.followee_id FROM {follow} f WHERE f.follower_id = {user} AND f.followee_id"  # noqa: S608
+        # Marked 'n' rather than 'm' when the follow hides the author's plain reposts.
+        f"SELECT CASE WHEN f.show_reblogs THEN 'm' ELSE 'n' END, f.followee_id FROM {follow} f"  # noqa: S608
+        f" WHERE f.follower_id = {user} AND f.followee_id"
         + (" = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(big=big),
     ]
 
@@ -84,12 +94,16 @@ def _context_params() -> list[Any]:
 def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
     hidden: set[int] = set()
     merged: set[int] = set()
+    quiet: set[int] = set()
     marks: set[str] = set()
     for mark, other_id, *_ in rows:
         if mark == "h":
             hidden.add(other_id)
         elif mark == "m":
             merged.add(other_id)
+        elif mark == "n":
+            merged.add(other_id)
+            quiet.add(other_id)
         else:
             marks.add(mark)
     return ReadContext(
@@ -97,6 +111,7 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
         merged_authors=tuple(sorted(merged - hidden)),
         built="b" in marks,
         stamp_due="s" in marks,
+        reblogs_hidden=frozenset(quiet - hidden),
     )
 
 
@@ -168,8 +183,11 @@ def posts_as_entries(posts: "QuerySet[Post]", limit: int) -> list[Entry]:
     return [Entry(*row) for row in rows[:limit]]
 
 
-def authors_posts(author_ids: Sequence[int], bounds: Bounds, count: int) -> list[Entry]:
-    """The newest (or, ascending, the next) `count` home-timeline posts of `author_ids` inside `bounds`.
+def authors_posts(
+    author_ids: Sequence[int], bounds: Bounds, count: int, *, reblogs_hidden: Collection[int] = ()
+) -> list[Entry]:
+    """The newest (or, ascending, the next) `count` home-timeline posts of `author_ids` inside `bounds`,
+    leaving out the plain reposts of those among `reblogs_hidden`.
 
     One short walk of the (author, id) index per author, all in one statement, then merged here: a
     single query over all the authors at once made the database gather and sort every post they ever
@@ -179,6 +197,8 @@ def authors_posts(author_ids: Sequence[int], bounds: Bounds, count: int) -> list
         return []
     q = connection.ops.quote_name
     posts = q(Post._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    quiet = [author_id for author_id in author_ids if author_id in reblogs_hidden]
     # "Not a comment" (the same posts as "original or repost") leaves the planner nothing to use but
     # the (author, id) index, walked newest first and stopped at the limit.
     where = ["p.author_id = {author}", "p.kind <> %s", "p.deleted_at IS NULL"]
@@ -189,27 +209,32 @@ def authors_posts(author_ids: Sequence[int], bounds: Bounds, count: int) -> list
     if bounds.lower is not None:
         where.append("p.id > %s")
         bound_params.append(bounds.lower)
+    # "Not a plain repost", written only when an author needs it, so the usual statement stays the same.
+    not_plain = "p.kind <> %s OR p.comment <> ''"
+    if quiet and postgres:
+        where.append(f"({not_plain} OR p.author_id <> ALL(%s::bigint[]))")
+        bound_params += [PostKind.REPOST.value, quiet]
     order = "ASC" if bounds.ascending else "DESC"
     one = (
         f"SELECT p.id, p.author_id, COALESCE(r.author_id, p.author_id) FROM {posts} p"  # noqa: S608
-        f" LEFT JOIN {posts} r ON r.id = p.root_id WHERE {' AND '.join(where)}"
+        f" LEFT JOIN {posts} r ON r.id = p.root_id WHERE {' AND '.join(where)}{{plain}}"
         f" ORDER BY p.id {order} LIMIT {int(count)}"
     )
-    if connection.vendor == "postgresql":
+    if postgres:
         sql = (
             "SELECT x.* FROM unnest(%s::bigint[]) AS a(id) CROSS JOIN LATERAL ("  # noqa: S608
-            + one.format(author="a.id")
+            + one.format(author="a.id", plain="")
             + ") AS x"
         )
         params: list[Any] = [list(author_ids), *bound_params]
     else:
-        sql = " UNION ALL ".join(
-            f"SELECT * FROM ({one.format(author='%s')}) AS a{index}"  # noqa: S608
-            for index in range(len(author_ids))
-        )
+        parts: list[str] = []
         params = []
-        for author_id in author_ids:
-            params += [author_id, *bound_params]
+        for index, author_id in enumerate(author_ids):
+            plain = f" AND ({not_plain})" if author_id in quiet else ""
+            parts.append(f"SELECT * FROM ({one.format(author='%s', plain=plain)}) AS a{index}")  # noqa: S608
+            params += [author_id, *bound_params, *([PostKind.REPOST.value] if plain else [])]
+        sql = " UNION ALL ".join(parts)
     # Planned with its actual values, not prepared: a generic plan, blind to the limit, chose to gather
     # and sort every post of the authors.
     with connection.cursor() as cursor:
@@ -240,6 +265,7 @@ def merge_entries(
 def rebuild_entries(user_id: int, hidden: frozenset[int] = frozenset()) -> list[Entry]:
     """What a fresh home timeline holds: the newest posts of the user and their follows, up to the cap."""
     followees = Follow.objects.filter(follower_id=user_id).values("followee_id")
+    reblogs_hidden = Follow.objects.filter(follower_id=user_id, show_reblogs=False).values("followee_id")
     posts = (
         Post.objects.filter(Q(author_id__in=followees) | Q(author_id=user_id))
         # "Not a comment" rather than "kind in (original, repost)", the same posts: an equality on
@@ -248,6 +274,7 @@ def rebuild_entries(user_id: int, hidden: frozenset[int] = frozenset()) -> list[
         .filter(deleted_at__isnull=True)
         .exclude(kind=PostKind.COMMENT)
         .exclude(author_id__in=hidden)
+        .exclude(kind=PostKind.REPOST, comment="", author_id__in=reblogs_hidden)
         .order_by("-id")
     )
     return [
@@ -326,15 +353,15 @@ def _page(
     store = timeline_store()
     stored: list[Entry] | None = None
     merged: list[Entry] | None = None
-    if (
-        context.built
-        and context.merged_authors
-        and not bounds.ascending
-        and isinstance(store, RedisTimelineStore)
-    ):
+    # With Redis the big authors come from their indexes, except those whose plain reposts the reader
+    # hides: an index cannot tell a plain repost from a quote, so theirs are read from the posts table.
+    indexed = context.merged_authors
+    if context.reblogs_hidden and redis_enabled():
+        indexed = tuple(author_id for author_id in indexed if author_id not in context.reblogs_hidden)
+    if context.built and indexed and not bounds.ascending and isinstance(store, RedisTimelineStore):
         # The timeline and the big authors' indexes in one round trip, the authors only as deep as
         # the page can reach.
-        authors = context.merged_authors
+        authors = indexed
         (reply,) = scripts_run([home_with_authors_call(home_key(user_id), authors, bounds, count, limit)])
         stored, merged = home_with_authors_reply(reply, authors, bounds, limit, authors_posts)
     elif context.built:
@@ -352,20 +379,41 @@ def _page(
     lists: list[Sequence[Entry]] = [stored]
     if merged is not None:
         lists.append(merged)
+    elif redis_enabled():
+        if indexed:
+            lists.append(authors_recent(indexed, bounds, limit, authors_posts))
     elif context.merged_authors:
-        if redis_enabled():
-            lists.append(authors_recent(context.merged_authors, bounds, limit, authors_posts))
-        else:
-            lists.append(authors_posts(context.merged_authors, bounds, limit))
+        lists.append(
+            authors_posts(context.merged_authors, bounds, limit, reblogs_hidden=context.reblogs_hidden)
+        )
+    if context.reblogs_hidden and redis_enabled():
+        quiet = sorted(context.reblogs_hidden)
+        lists.append(authors_posts(quiet, bounds, limit, reblogs_hidden=context.reblogs_hidden))
     return merge_entries(lists, context.hidden, bounds, limit), edge
 
 
 def home_timeline_add_author(*, user_id: int, author_id: int, count: int = 100) -> None:
-    """After a follow: the followee's recent posts enter the follower's timeline, if it is built."""
+    """After a follow: the followee's recent posts enter the follower's timeline, if it is built (their
+    plain reposts only if the follow shows them)."""
     if not TimelineState.objects.filter(user_id=user_id, built_at__isnull=False).exists():
         return  # the first read builds it from follows, this one included
     posts = Post.objects.filter(author_id=author_id, kind__in=HOME_KINDS, deleted_at__isnull=True)
+    if Follow.objects.filter(follower_id=user_id, followee_id=author_id, show_reblogs=False).exists():
+        posts = posts.exclude(kind=PostKind.REPOST, comment="")
     timeline_store().add(user_id, posts_as_entries(posts.order_by("-id"), count))
+
+
+def home_timeline_drop_reblogs(*, user_id: int, author_id: int) -> None:
+    """After a follow stopped showing the followee's reposts: their plain reposts already delivered
+    leave the follower's timeline (their quotes stay). Nothing to do for a timeline not built."""
+    store = timeline_store()
+    # The whole timeline: the database store may briefly hold a little more than the cap.
+    entries = store.read(user_id, Bounds(), 2 * settings.TIMELINE_CAP)
+    theirs = {entry.post_id: entry for entry in entries or [] if entry.author_id == author_id}
+    if not theirs:
+        return
+    plain = Post.objects.filter(id__in=list(theirs), kind=PostKind.REPOST, comment="")
+    store.remove_entries(user_id, [theirs[post_id] for post_id in plain.values_list("id", flat=True)])
 
 
 def home_timeline_drop_authors(*, user_id: int, author_ids: Iterable[int], with_reposts: bool) -> None:

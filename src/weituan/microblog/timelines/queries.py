@@ -4,6 +4,9 @@ Each returns post ids newest first for one page; hydrating them into statuses is
 further step. Hidden authors (blocks either way, mutes) are dropped for a signed-in viewer.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db.models import Q, QuerySet
 
 from weituan.microblog.models import Post, PostKind, PostTopic, Topic, Visibility
@@ -13,6 +16,9 @@ from weituan.microblog.text import topic_key
 from weituan.microblog.timelines.home import home_timeline_ids
 
 __all__ = ["home_timeline_ids", "public_timeline_ids", "topic_timeline_ids", "user_timeline_ids"]
+
+# Mastodon reads at most this many topics from each of a tag timeline's any[], all[] and none[].
+TOPICS_PER_MODE = 4
 
 
 def _paged(
@@ -29,6 +35,7 @@ def user_timeline_ids(
     viewer_id: int | None,
     exclude_reblogs: bool = False,
     only_media: bool = False,
+    tagged: str | None = None,
     max_id: int | None = None,
     since_id: int | None = None,
     min_id: int | None = None,
@@ -40,11 +47,16 @@ def user_timeline_ids(
     without a comment of its own forwards nothing but others' posts, so it is left out when the author
     of the original or of the post forwarded is hidden from the viewer (blocks either way, mutes), as
     Mastodon leaves out boosts of such accounts; a quote stays, without the post it quotes.
+    `exclude_reblogs` leaves out plain reposts; a quote (a repost with a comment) says something of its
+    own and stays, as Mastodon keeps quotes among an account's statuses. `tagged` keeps the posts using
+    that topic (`#话题#` or `#tag`, any case); a plain repost uses none of its own.
     """
     if viewer_id is not None and viewer_id != author_id and is_blocked_between(viewer_id, author_id):
         return []
-    kinds = [PostKind.ORIGINAL] if exclude_reblogs else [PostKind.ORIGINAL, PostKind.REPOST]
+    kinds = [PostKind.ORIGINAL, PostKind.REPOST]
     posts = Post.objects.filter(author_id=author_id, kind__in=kinds, deleted_at__isnull=True)
+    if exclude_reblogs:
+        posts = posts.exclude(kind=PostKind.REPOST, comment="")
     if viewer_id != author_id and not (viewer_id is not None and is_following(viewer_id, author_id)):
         posts = posts.exclude(visibility=Visibility.PRIVATE)
     if viewer_id is not None and not exclude_reblogs:
@@ -54,7 +66,27 @@ def user_timeline_ids(
             posts = posts.exclude(plain & (Q(root__author_id__in=hidden) | Q(parent__author_id__in=hidden)))
     if only_media:
         posts = posts.filter(media__isnull=False).distinct()
+    if tagged:
+        (topic_id,) = _topic_ids([tagged])
+        if topic_id is None:
+            return []
+        posts = posts.filter(id__in=_topic_uses([topic_id], max_id))
     return _paged(posts, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def _topic_ids(names: Sequence[str]) -> list[int | None]:
+    """The id of each topic named (`#话题#`, `#tag` or bare, any case), None for one never used; one query."""
+    keys = [topic_key(name.strip().strip("#"))[:100] for name in names]
+    found = dict(Topic.objects.filter(name__in=set(keys)).values_list("name", "id"))
+    return [found.get(key) for key in keys]
+
+
+def _topic_uses(topic_ids: Sequence[int], max_id: int | None) -> "QuerySet[PostTopic, Any]":
+    """The ids of the posts using any of `topic_ids` (below `max_id`), as a subquery."""
+    uses = PostTopic.objects.filter(topic_id__in=topic_ids)
+    if max_id is not None:
+        uses = uses.filter(post_id__lt=max_id)
+    return uses.values("post_id")
 
 
 def _visible_to_public(posts: "QuerySet[Post]", viewer_id: int | None) -> "QuerySet[Post]":
@@ -90,19 +122,35 @@ def topic_timeline_ids(
     name: str,
     *,
     viewer_id: int | None,
+    any_of: Sequence[str] = (),
+    all_of: Sequence[str] = (),
+    none_of: Sequence[str] = (),
+    only_media: bool = False,
     max_id: int | None = None,
     since_id: int | None = None,
     min_id: int | None = None,
     limit: int = 20,
 ) -> list[int]:
-    """Public posts using the topic `name` (`#话题#` or `#tag`, any case), newest first."""
-    key = topic_key(name.strip().strip("#"))[:100]
-    topic_id = Topic.objects.filter(name=key).values_list("id", flat=True).first()
-    if topic_id is None:
+    """Public posts using the topic `name` (`#话题#` or `#tag`, any case), newest first.
+
+    As Mastodon's tag timeline: posts using any of `any_of` come in too; a post must also use every
+    topic of `all_of`, and none of `none_of` (the first TOPICS_PER_MODE of each are read). A topic
+    nobody ever used matches no post, so naming one in `all_of` leaves nothing, and a `name` never used
+    answers nothing whatever the others say (Mastodon answers nothing for a tag it does not know).
+    """
+    any_of, all_of, none_of = (list(names[:TOPICS_PER_MODE]) for names in (any_of, all_of, none_of))
+    found = iter(_topic_ids([name, *any_of, *all_of, *none_of]))
+    main = next(found)
+    anys, alls, nones = ([next(found) for _ in names] for names in (any_of, all_of, none_of))
+    if main is None or None in alls:
         return []
-    uses = PostTopic.objects.filter(topic_id=topic_id)
-    if max_id is not None:
-        uses = uses.filter(post_id__lt=max_id)
-    posts = Post.objects.filter(id__in=uses.values("post_id")).exclude(kind=PostKind.COMMENT)
-    posts = _visible_to_public(posts, viewer_id)
+    posts = Post.objects.filter(id__in=_topic_uses([main, *(i for i in anys if i is not None)], max_id))
+    for topic_id in (i for i in alls if i is not None):
+        posts = posts.filter(id__in=_topic_uses([topic_id], max_id))
+    excluded = [topic_id for topic_id in nones if topic_id is not None]
+    if excluded:
+        posts = posts.exclude(id__in=_topic_uses(excluded, max_id))
+    posts = _visible_to_public(posts.exclude(kind=PostKind.COMMENT), viewer_id)
+    if only_media:
+        posts = posts.filter(media__isnull=False).distinct()
     return _paged(posts, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)

@@ -56,6 +56,9 @@ class TimelineStore(Protocol):
 
     def remove_post(self, post_id: int, user_ids: Iterable[int]) -> None: ...
 
+    def remove_entries(self, user_id: int, entries: Sequence[Entry]) -> None:
+        """Drop `entries` (as read from it) from one user's timeline."""
+
     def remove_authors(self, user_id: int, author_ids: set[int], *, with_reposts: bool) -> None:
         """Drop entries written by any of `author_ids` from one user's timeline (and, `with_reposts`,
         others' reposts of their posts)."""
@@ -179,6 +182,10 @@ class DatabaseTimelineStore:
             TimelineEntry.objects.filter(
                 user_id__in=ids[start : start + self.batch_size], post_id=post_id
             ).delete()
+
+    def remove_entries(self, user_id: int, entries: Sequence[Entry]) -> None:
+        if entries:
+            TimelineEntry.objects.filter(user_id=user_id, post_id__in=[e.post_id for e in entries]).delete()
 
     def remove_authors(self, user_id: int, author_ids: set[int], *, with_reposts: bool) -> None:
         if not author_ids:
@@ -385,6 +392,10 @@ class RedisTimelineStore:
                 batch = []
         if batch:
             self._remove_range(keys=batch, args=[low, high])
+
+    def remove_entries(self, user_id: int, entries: Sequence[Entry]) -> None:
+        if entries:
+            self.client.zrem(home_key(user_id), *[member_of(entry) for entry in entries])
 
     def remove_authors(self, user_id: int, author_ids: set[int], *, with_reposts: bool) -> None:
         if not author_ids:

@@ -141,6 +141,13 @@ def home_timeline_drop_authors_task(*, user_id: int, author_ids: list[int], with
 
 
 @task()
+def home_timeline_drop_reblogs_task(*, user_id: int, author_id: int) -> None:
+    from weituan.microblog.timelines.home import home_timeline_drop_reblogs
+
+    home_timeline_drop_reblogs(user_id=user_id, author_id=author_id)
+
+
+@task()
 def fanout_jobs_prune_task() -> int:
     from weituan.microblog.timelines.fanout import fanout_jobs_prune
 

@@ -1,0 +1,69 @@
+"""The streaming URL the instance documents name leads to a plain refusal: 501 `streaming_unavailable` on
+every HTTP path under /api/v1/streaming, and a WebSocket handshake refused before it reaches Django."""
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/streaming",
+        "/api/v1/streaming/health",
+        "/api/v1/streaming/user",
+        "/api/v1/streaming/public/local",
+    ],
+)
+def test_every_streaming_path_answers_501_with_a_code(path: str, api_as: Any, shopper: Any) -> None:
+    for client in (Client(), api_as(shopper)):
+        response = client.get(path, {"stream": "user"})
+        assert response.status_code == 501
+        assert response["Content-Type"].startswith("application/json")
+        assert response.json()["code"] == "streaming_unavailable"
+
+
+def test_the_instance_documents_name_this_server() -> None:
+    v1, v2 = Client().get("/api/v1/instance").json(), Client().get("/api/v2/instance").json()
+    assert v1["urls"]["streaming_api"] == v2["configuration"]["urls"]["streaming"] == "ws://testserver"
+
+
+def _handshake(scope_extensions: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the served application sends back for a WebSocket connection to /api/v1/streaming."""
+    from weituan.asgi import application
+
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "websocket",
+        "path": "/api/v1/streaming",
+        "query_string": b"stream=user",
+        "headers": [],
+        "extensions": scope_extensions,
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Mapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    asyncio.run(application(scope, receive, send))
+    return sent
+
+
+def test_a_websocket_handshake_is_refused_with_the_same_answer() -> None:
+    start, body = _handshake({"websocket.http.response": {}})
+    assert (start["type"], start["status"]) == ("websocket.http.response.start", 501)
+    assert body["type"] == "websocket.http.response.body"
+    assert orjson.loads(body["body"])["code"] == "streaming_unavailable"
+
+
+def test_a_server_without_http_answers_to_websockets_refuses_the_handshake() -> None:
+    # Closing before accepting: the server answers the handshake 403.
+    assert _handshake({}) == [{"type": "websocket.close", "code": 1008}]
