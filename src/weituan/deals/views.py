@@ -15,10 +15,11 @@ from weituan.core.errors import ServiceError
 from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
+from weituan.deals.models import TeamState
 from weituan.deals.services.orders import order_cancel, order_place
 from weituan.deals.services.referrals import referral_record
 from weituan.deals.services.refunds import order_refund
-from weituan.deals.services.shares import SHARE_CODE_MAX
+from weituan.deals.services.shares import SHARE_CODE_MAX, team_share_code
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
 from weituan.tracking import facade as tracking
@@ -40,13 +41,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
         deal = queries.deal_for_viewer(deal_id=deal_id, user=_user(request))
     except ServiceError:
         raise Http404("No such deal") from None
-    share_code = request.GET.get("wt_s", "")
-    if share_code.isascii() and share_code.isalnum() and len(share_code) <= SHARE_CODE_MAX:
-        # Arrived through someone's short link: remember whose, so the order placed from here can be
-        # credited to that share (the session survives logging in).
-        shares = dict(request.session.get(SHARE_SESSION_KEY, {}))
-        shares[str(deal.id)] = share_code
-        request.session[SHARE_SESSION_KEY] = shares
+    _share_remember(request, deal.id)
     tracking.event_record(
         event=tracking.EventName.DEAL_VIEW,
         user_id=request.user.pk,
@@ -71,6 +66,16 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             else None,
         },
     )
+
+
+def _share_remember(request: HttpRequest, deal_id: int) -> None:
+    """Arrived through someone's short link (to the deal or to one of its teams): remember whose, so the
+    order placed from here can be credited to that share (the session survives logging in)."""
+    share_code = request.GET.get("wt_s", "")
+    if share_code.isascii() and share_code.isalnum() and len(share_code) <= SHARE_CODE_MAX:
+        shares = dict(request.session.get(SHARE_SESSION_KEY, {}))
+        shares[str(deal_id)] = share_code
+        request.session[SHARE_SESSION_KEY] = shares
 
 
 def deal_card_partial(request: HttpRequest, deal_id: int) -> HttpResponse:
@@ -117,20 +122,37 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
         team = queries.team_for_viewer(team_id=team_id)
     except ServiceError:
         raise Http404("No such team") from None
+    _share_remember(request, team.deal_id)
     user = _user(request)
     my_order = team.orders.filter(buyer=user).order_by("-id").first() if user else None
+    is_open = team.state == TeamState.OPEN
+    card = deal_card(team.deal_id) if is_open else None
     return render(
         request,
         "deals/team.html",
         {
             "team": team,
             "members": queries.team_member_names(team=team),
-            "share_url": request.build_absolute_uri(reverse("deals:team", args=[team.id])),
+            "share_url": _team_share_url(request, team) if is_open else "",
+            "can_join": card is not None and card.on_sale and my_order is None,
             "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
             "my_order": my_order,
             "team_price": Money(team.deal.team_price or 0, team.deal.currency),
         },
     )
+
+
+def _team_share_url(request: HttpRequest, team: Any) -> str:
+    """The viewer's own short link to the team, so the friends it brings are credited to their share;
+    a signed-out viewer, whom no share can be credited to, gets the page's address."""
+    page = request.build_absolute_uri(reverse("deals:team", args=[team.id]))
+    if not request.user.is_authenticated:
+        return page
+    try:
+        code = team_share_code(team=team, sharer_id=request.user.pk, site_url=request.build_absolute_uri("/"))
+    except ServiceError:
+        return page
+    return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
 
 
 @login_required
