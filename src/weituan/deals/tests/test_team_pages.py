@@ -1,4 +1,5 @@
-"""The team page in the browser: each member's own tracked share link, and joining through it."""
+"""The team page in the browser: each member's own tracked share link, joining through it, and the
+rescue forms (merge into another team, switch to the solo price) with their refusals."""
 
 import html
 import re
@@ -8,7 +9,8 @@ import pytest
 from django.test import Client
 
 from weituan.core.testing import make_user
-from weituan.deals.models import Order, OrderState, Team, TeamState
+from weituan.deals.models import Order, OrderState, Posting, Team, TeamState
+from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.services.deals import deal_tip_check
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.tracking.models import OutboxEvent, ShortLink
@@ -104,3 +106,110 @@ def test_a_signed_out_friend_is_asked_to_log_in_to_join(team_deal: Any) -> None:
     page = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/teams/{team_id}/").content.decode()
     assert f'href="/accounts/login?next=/teams/{team_id}/"' in page
     assert "Log in to join this team" in page
+
+
+def test_the_leader_merges_the_team_from_the_page_and_refusals_change_nothing(team_deal: Any) -> None:
+    leader, leader_browser = _shopper("small_leader")
+    small = _checkout(leader_browser, team_deal, "start")
+    _, other_browser = _shopper("big_leader")
+    other = _checkout(other_browser, team_deal, "start")
+    _, member_browser = _shopper("big_member")
+    _checkout(member_browser, team_deal, other.team_id or 0)
+    _, full_browser = _shopper("full_leader")
+    full = _checkout(full_browser, team_deal, "start")
+    for n in range(2):
+        _checkout(_shopper(f"full_member{n}")[1], team_deal, full.team_id or 0)
+    assert _team(full.team_id).state == TeamState.FILLED
+    page = leader_browser.get(f"/teams/{small.team_id}/").content.decode()
+    assert f'name="into" value="{other.team_id}"' in page
+    assert f'name="into" value="{full.team_id}"' not in page
+
+    def state() -> list[tuple[int, str, int]]:
+        return list(Team.objects.order_by("id").values_list("id", "state", "members"))
+
+    before, orders_before = state(), list(Order.objects.order_by("id").values_list("id", "team_id", "state"))
+    refusals = [
+        # Not the leader of the team they try to move.
+        (
+            member_browser,
+            other.team_id,
+            {"into": str(small.team_id)},
+            "Only the team&#x27;s leader can merge it",
+        ),
+        (leader_browser, small.team_id, {"into": "not a number"}, "Choose a team"),
+        (leader_browser, small.team_id, {}, "No such team to merge into"),
+        (leader_browser, small.team_id, {"into": str(full.team_id)}, "Both teams must still be open"),
+    ]
+    for browser, team_id, form, message in refusals:
+        response = browser.post(f"/teams/{team_id}/merge", form)
+        assert (response.status_code, response["Location"]) == (302, f"/teams/{team_id}/")
+        assert message in _flash(browser, response["Location"])
+    signed_out = Client().post(f"/teams/{small.team_id}/merge", {"into": str(other.team_id)})
+    assert signed_out["Location"].startswith("/accounts/login")
+    assert leader_browser.get(f"/teams/{small.team_id}/merge").status_code == 405
+    assert (state(), list(Order.objects.order_by("id").values_list("id", "team_id", "state"))) == (
+        before,
+        orders_before,
+    )
+
+    response = leader_browser.post(f"/teams/{small.team_id}/merge", {"into": str(other.team_id)})
+    assert (response.status_code, response["Location"]) == (302, f"/teams/{other.team_id}/")
+    merged, into = _team(small.team_id), _team(other.team_id)
+    assert (merged.state, merged.members, merged.merged_into_id) == (TeamState.MERGED, 0, into.id)
+    assert (into.state, into.members) == (TeamState.FILLED, 3)
+    assert Order.objects.get(id=small.id).team_id == into.id
+    deal_tip_check(deal_id=team_deal.id)
+    assert set(Order.objects.filter(team_id=into.id).values_list("state", flat=True)) == {OrderState.CAPTURED}
+    assert Order.objects.filter(team_id=into.id).count() == 3
+    assert (wallet_of(user=leader).available, wallet_of(user=leader).held) == (15_000, 0)
+    assert ledger_report().ok
+
+
+def test_a_member_switches_to_the_solo_price_from_the_page_and_refusals_change_nothing(
+    team_deal: Any,
+) -> None:
+    buyer, browser = _shopper("solo_buyer")
+    _, outsider_browser = _shopper("solo_outsider")
+    team_order = _checkout(browser, team_deal, "start")
+    page = browser.get(f"/teams/{team_order.team_id}/").content.decode()
+    assert f'action="/me/orders/{team_order.id}/solo"' in page
+    assert (
+        f'action="/me/orders/{team_order.id}/solo"'
+        not in outsider_browser.get(f"/teams/{team_order.team_id}/").content.decode()
+    )
+
+    postings = Posting.objects.count()
+    refused = outsider_browser.post(f"/me/orders/{team_order.id}/solo")
+    assert refused["Location"] == "/me/orders/"
+    assert "No such team order" in _flash(outsider_browser, "/me/orders/")
+    assert (Order.objects.count(), Posting.objects.count()) == (1, postings)
+    assert Order.objects.get(id=team_order.id).state == OrderState.AUTHORIZED
+
+    response = browser.post(f"/me/orders/{team_order.id}/solo")
+    assert (response.status_code, response["Location"]) == (302, "/me/orders/")
+    assert f"Order {team_order.id}: solo done" in _flash(browser, "/me/orders/")
+    solo = Order.objects.exclude(id=team_order.id).get()
+    assert Order.objects.get(id=team_order.id).state == OrderState.VOIDED
+    assert (solo.buyer_id, solo.state, solo.amount, solo.unit_price, solo.team_id) == (
+        buyer.id,
+        OrderState.AUTHORIZED,
+        8_000,
+        8_000,
+        None,
+    )
+    assert _team(team_order.team_id).members == 0
+    assert (wallet_of(user=buyer).available, wallet_of(user=buyer).held) == (12_000, 8_000)
+
+    # The voided team order cannot switch again, and a solo order has no team to leave.
+    postings = Posting.objects.count()
+    again = browser.post(f"/me/orders/{team_order.id}/solo")
+    assert "Only a held order in an open team can switch" in _flash(browser, again["Location"])
+    browser.post(f"/me/orders/{solo.id}/solo")
+    assert "No such team order" in _flash(browser, "/me/orders/")
+    assert (Order.objects.count(), Posting.objects.count()) == (2, postings)
+
+    deal_tip_check(deal_id=team_deal.id)
+    solo.refresh_from_db()
+    assert solo.state == OrderState.CAPTURED
+    assert (wallet_of(user=buyer).available, wallet_of(user=buyer).held) == (12_000, 0)
+    assert ledger_report().ok
