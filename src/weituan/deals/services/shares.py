@@ -1,5 +1,5 @@
 """Shares of deals: which short link an order came through (a deal post's, a repost hop's, a team's),
-and the sharer's own link to a team, as tracking issues them."""
+and the sharer's own links to a team and to their invite page, as tracking issues them."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -8,6 +8,7 @@ from django.urls import reverse
 
 SHARE_CODE_MAX = 16  # the longest short-link code
 SHARE_CHANNEL = "microblog"  # a shopper's own share, wherever they paste it, as a post's share is
+INVITE_CAMPAIGN = "invite"
 
 
 @dataclass(frozen=True)
@@ -52,5 +53,19 @@ def team_share_code(*, team: Any, sharer_id: int, site_url: str) -> str:
         channel=SHARE_CHANNEL,
         deal_id=team.deal_id,
         campaign=f"team-{team.id}",
+    )
+    return link.code
+
+
+def invite_share_code(*, inviter: Any, site_url: str) -> str:
+    """The inviter's own short link to their invite page (/invite/<username>), as its code."""
+    from weituan.tracking import facade as tracking
+
+    link = tracking.short_link_for_share(
+        sharer_id=inviter.id,
+        post_id=None,
+        target_url=site_url.rstrip("/") + reverse("deals:invite", args=[inviter.username]),
+        channel=SHARE_CHANNEL,
+        campaign=INVITE_CAMPAIGN,
     )
     return link.code
