@@ -91,6 +91,9 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:home"
+# What following a friend's invite link earns, called when the invited person signs up or logs in
+# (see accounts.invites): accounts cannot call the apps above it, so they are named here.
+ACCOUNTS_INVITATION_HANDLERS = ["weituan.deals.services.referrals.referral_for_invitation"]
 
 TEMPLATES = [
     {

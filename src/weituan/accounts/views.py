@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from weituan.accounts import queries, services
+from weituan.accounts import invites, queries, services
 from weituan.accounts.forms import (
     LoginForm,
     MerchantApplicationForm,
@@ -68,6 +68,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             _attach_error(form, exc)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            invites.invitation_accept_from_session(request.session, invitee=user, new_account=True)
             messages.success(request, _("Welcome to Weituan, %(name)s!") % {"name": user.name_to_show})
             return redirect(_safe_next(request, reverse(settings.LOGIN_REDIRECT_URL)))
     status = 400 if request.method == "POST" else 200
@@ -87,6 +88,14 @@ class LoginView(auth_views.LoginView):
             form.add_error(None, exc.message)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # An account that already existed, logging in after following a friend's invite link.
+        invites.invitation_accept_from_session(
+            self.request.session, invitee=form.get_user(), new_account=False
+        )
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from weituan.core.errors import NotFound
 from weituan.deals.errors import NotYourDeal
@@ -17,6 +17,7 @@ from weituan.deals.models import (
     Order,
     OrderState,
     Posting,
+    Referral,
     Team,
     Voucher,
     VoucherState,
@@ -126,6 +127,30 @@ def wallet_of(*, user: Any, currency: str = "CNY") -> WalletView:
         currency=currency,
         available=_balance(AccountKind.WALLET, user.id, currency),
         held=_balance(AccountKind.HELD, user.id, currency),
+    )
+
+
+@dataclass(frozen=True)
+class ReferralsView:
+    """An inviter's friends: how many joined through their link, how many earned them credit, and the
+    credit earned in `currency`."""
+
+    invited: int
+    credited: int
+    credit_total: int
+
+
+def referrals_of_inviter(*, user: Any, currency: str = "CNY") -> ReferralsView:
+    credited = Q(credited_at__isnull=False)
+    row = Referral.objects.filter(inviter_id=user.id).aggregate(
+        invited=Count("id"),
+        credited=Count("id", filter=credited),
+        credit_total=Sum("credit", filter=credited & Q(currency=currency)),
+    )
+    return ReferralsView(
+        invited=int(row["invited"] or 0),
+        credited=int(row["credited"] or 0),
+        credit_total=int(row["credit_total"] or 0),
     )
 
 

@@ -4,21 +4,25 @@ import io
 from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from weituan.accounts import invites
 from weituan.core.errors import ServiceError
 from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
+from weituan.deals.models import TeamState
 from weituan.deals.services.orders import order_cancel, order_place
-from weituan.deals.services.referrals import referral_record
 from weituan.deals.services.refunds import order_refund
-from weituan.deals.services.shares import SHARE_CODE_MAX
+from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, team_share_code
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
 from weituan.tracking import facade as tracking
@@ -40,13 +44,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
         deal = queries.deal_for_viewer(deal_id=deal_id, user=_user(request))
     except ServiceError:
         raise Http404("No such deal") from None
-    share_code = request.GET.get("wt_s", "")
-    if share_code.isascii() and share_code.isalnum() and len(share_code) <= SHARE_CODE_MAX:
-        # Arrived through someone's short link: remember whose, so the order placed from here can be
-        # credited to that share (the session survives logging in).
-        shares = dict(request.session.get(SHARE_SESSION_KEY, {}))
-        shares[str(deal.id)] = share_code
-        request.session[SHARE_SESSION_KEY] = shares
+    _share_remember(request, deal.id)
     tracking.event_record(
         event=tracking.EventName.DEAL_VIEW,
         user_id=request.user.pk,
@@ -71,6 +69,16 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             else None,
         },
     )
+
+
+def _share_remember(request: HttpRequest, deal_id: int) -> None:
+    """Arrived through someone's short link (to the deal or to one of its teams): remember whose, so the
+    order placed from here can be credited to that share (the session survives logging in)."""
+    share_code = request.GET.get("wt_s", "")
+    if share_code.isascii() and share_code.isalnum() and len(share_code) <= SHARE_CODE_MAX:
+        shares = dict(request.session.get(SHARE_SESSION_KEY, {}))
+        shares[str(deal_id)] = share_code
+        request.session[SHARE_SESSION_KEY] = shares
 
 
 def deal_card_partial(request: HttpRequest, deal_id: int) -> HttpResponse:
@@ -119,20 +127,37 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
         team = queries.team_for_viewer(team_id=team_id)
     except ServiceError:
         raise Http404("No such team") from None
+    _share_remember(request, team.deal_id)
     user = _user(request)
     my_order = team.orders.filter(buyer=user).order_by("-id").first() if user else None
+    is_open = team.state == TeamState.OPEN
+    card = deal_card(team.deal_id) if is_open else None
     return render(
         request,
         "deals/team.html",
         {
             "team": team,
             "members": queries.team_member_names(team=team),
-            "share_url": request.build_absolute_uri(reverse("deals:team", args=[team.id])),
+            "share_url": _team_share_url(request, team) if is_open else "",
+            "can_join": card is not None and card.on_sale and my_order is None,
             "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
             "my_order": my_order,
             "team_price": Money(team.deal.team_price or 0, team.deal.currency),
         },
     )
+
+
+def _team_share_url(request: HttpRequest, team: Any) -> str:
+    """The viewer's own short link to the team, so the friends it brings are credited to their share;
+    a signed-out viewer, whom no share can be credited to, gets the page's address."""
+    page = request.build_absolute_uri(reverse("deals:team", args=[team.id]))
+    if not request.user.is_authenticated:
+        return page
+    try:
+        code = team_share_code(team=team, sharer_id=request.user.pk, site_url=request.build_absolute_uri("/"))
+    except ServiceError:
+        return page
+    return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
 
 
 @login_required
@@ -181,11 +206,23 @@ def my_vouchers(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_wallet(request: HttpRequest) -> HttpResponse:
+    """The wallet, and the shopper's invite link with what it has earned (credit lands here)."""
     wallet = queries.wallet_of(user=request.user)
+    referrals = queries.referrals_of_inviter(user=request.user, currency=wallet.currency)
+    code = invite_share_code(inviter=request.user, site_url=request.build_absolute_uri("/"))
     return render(
         request,
         "deals/my_wallet.html",
-        {"available": Money(wallet.available, wallet.currency), "held": Money(wallet.held, wallet.currency)},
+        {
+            "available": Money(wallet.available, wallet.currency),
+            "held": Money(wallet.held, wallet.currency),
+            "invite_url": request.build_absolute_uri(reverse("tracking:short_link", args=[code])),
+            "referrals": referrals,
+            "referral_credit": Money(settings.DEALS_REFERRAL_CREDIT, wallet.currency),
+            "referral_earned": Money(referrals.credit_total, wallet.currency),
+            "referral_hours": settings.DEALS_REFERRAL_HOURS,
+            "referral_cap": settings.DEALS_REFERRAL_CAP,
+        },
     )
 
 
@@ -212,14 +249,15 @@ def voucher_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 
 
 def invite(request: HttpRequest, username: str) -> HttpResponse:
-    """An invite link: a signed-in friend is recorded as referred by `username`."""
-    from django.contrib.auth import get_user_model
-
-    inviter = get_user_model().objects.filter(username=username).first()
+    """A friend's invite link. A signed-out visitor is asked to sign up, and the inviter is kept in
+    their session until they sign up or log in; a signed-in one is taken as invited now. Either way
+    only a new customer earns the inviter credit (see `referral_record`)."""
+    inviter = invites.inviter_by_code(username)
     if inviter is None:
         raise Http404("No such user")
     if request.user.is_authenticated:
-        referral_record(inviter=inviter, invitee=request.user)
-    else:
-        request.session["invited_by"] = inviter.id
-    return redirect("deals:list")
+        invites.invitation_accept(inviter_id=inviter.pk, invitee=request.user, new_account=False)
+        return redirect("deals:list")
+    invites.inviter_remember(request.session, inviter_id=inviter.pk)
+    messages.info(request, _("@%(name)s invited you to Weituan.") % {"name": inviter.username})
+    return redirect(f"{reverse('accounts:signup')}?{urlencode({'next': reverse('deals:list')})}")

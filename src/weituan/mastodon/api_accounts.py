@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router
 
-from weituan.accounts import oauth, queries, services
+from weituan.accounts import invites, oauth, queries, services
 from weituan.accounts.auth import request_user
 from weituan.accounts.models import AccessToken
 from weituan.core.errors import PermissionDenied, ValidationFailed
@@ -73,6 +73,11 @@ def register(request: HttpRequest) -> dict[str, Any]:
         display_name=params.text("display_name") or "",
         locale=params.text("locale") or "",
     )
+    # Mastodon's `invite_code` is the last part of an invite link; Weituan's links are
+    # /invite/<username>. Sign-ups are open, so an unknown code is no reason to refuse one.
+    inviter = invites.inviter_by_code(params.text("invite_code"))
+    if inviter is not None:
+        invites.invitation_accept(inviter_id=inviter.pk, invitee=user, new_account=True)
     issued = oauth.user_token_issue(user=user, application=row.application, scopes=row.scopes)
     return issued.as_json()
 

@@ -116,7 +116,7 @@ def instance_v1(request: HttpRequest) -> dict[str, Any]:
         "languages": _languages(),
         "registrations": True,
         "approval_required": False,
-        "invites_enabled": False,
+        "invites_enabled": True,  # every account has an invite link (/invite/<username>)
         "configuration": {
             "accounts": {"max_featured_tags": 0},
             "statuses": _statuses_configuration(),

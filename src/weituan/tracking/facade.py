@@ -84,7 +84,7 @@ def _info(row: ShortLink) -> ShortLinkInfo:
 def short_link_for_share(
     *,
     sharer_id: int,
-    post_id: int,
+    post_id: int | None,
     target_url: str,
     channel: str = "microblog",
     hop_depth: int = 0,
@@ -93,6 +93,8 @@ def short_link_for_share(
 ) -> ShortLinkInfo:
     """The sharer's own link to a post (original: hop 0; a repost hop: its depth), or a push/email link.
 
+    A share of a page that is no post (a user's invite link, a team of a deal not announced in a
+    post) has `post_id=None` and a `campaign` naming what is shared.
     Idempotent per sharer, post, channel and campaign. Raises ValidationFailed for a non-http(s) target.
     """
     key = link_services.share_dedup_key(

@@ -6,18 +6,28 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from weituan.deals.models import Order, OrderState, Referral
+from weituan.accounts.invites import Invitation
+from weituan.deals.models import Order, Referral
 from weituan.deals.services import ledger
 
 
-def referral_record(*, inviter: Any, invitee: Any) -> Referral | None:
-    """Remember who invited `invitee` (first invite wins); nobody refers themselves or a past buyer."""
-    if inviter.id == invitee.id:
+def referral_record(*, inviter_id: int, invitee: Any) -> Referral | None:
+    """Remember who invited `invitee` (first invite wins). Only a new customer is referred, as on
+    Pinduoduo and Groupon: nobody refers themselves, nor anyone who has ever placed an order (held,
+    paid, refunded or let go), so an existing shopper following a friend's link earns that friend
+    nothing."""
+    if inviter_id == invitee.id:
         return None
-    if Order.objects.filter(buyer=invitee, state__in=(OrderState.CAPTURED, OrderState.REFUNDED)).exists():
+    if Order.objects.filter(buyer_id=invitee.id).exists():
         return None
-    referral, _ = Referral.objects.get_or_create(invitee=invitee, defaults={"inviter": inviter})
+    referral, _ = Referral.objects.get_or_create(invitee_id=invitee.id, defaults={"inviter_id": inviter_id})
     return referral
+
+
+def referral_for_invitation(invitation: Invitation) -> Referral | None:
+    """An invited person signed up, or an existing account logged in, through an invite link (the
+    ACCOUNTS_INVITATION_HANDLERS hook). The same rule holds for both: a new customer is referred."""
+    return referral_record(inviter_id=invitation.inviter_id, invitee=invitation.invitee)
 
 
 def referral_credit_for_capture(*, order: Order) -> bool:

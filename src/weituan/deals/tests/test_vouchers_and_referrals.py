@@ -90,8 +90,8 @@ def test_plain_expiry_keeps_the_money(shopper, make_live_deal, fund):
 def test_referral_credit_once_and_capped(shopper, make_live_deal, fund):
     deal = make_live_deal(tipping_point=1, max_quantity=10)
     friend, second = make_user("friend"), make_user("second")
-    referral_record(inviter=shopper, invitee=friend)
-    referral_record(inviter=shopper, invitee=second)
+    referral_record(inviter_id=shopper.id, invitee=friend)
+    referral_record(inviter_id=shopper.id, invitee=second)
     paid_order(deal, friend, fund)
     assert wallet_of(user=shopper).available == 300
     paid_order(deal, friend, fund)  # not the first order any more
@@ -103,7 +103,7 @@ def test_referral_credit_once_and_capped(shopper, make_live_deal, fund):
 def test_referral_window_passed(shopper, make_live_deal, fund):
     deal = make_live_deal(tipping_point=1)
     friend = make_user("friend")
-    referral = referral_record(inviter=shopper, invitee=friend)
+    referral = referral_record(inviter_id=shopper.id, invitee=friend)
     assert referral is not None
     Referral.objects.filter(id=referral.id).update(invited_at=timezone.now() - timedelta(hours=73))
     paid_order(deal, friend, fund)

@@ -79,8 +79,9 @@ def short_link_create(
     raise RuntimeError("could not allocate a short link code")
 
 
-def share_dedup_key(*, sharer_id: int, post_id: int, channel: str, campaign: str = "") -> str:
-    return f"share:{sharer_id}:{post_id}:{channel}:{hashlib.sha256(campaign.encode()).hexdigest()[:12]}"
+def share_dedup_key(*, sharer_id: int, post_id: int | None, channel: str, campaign: str = "") -> str:
+    post = "-" if post_id is None else post_id
+    return f"share:{sharer_id}:{post}:{channel}:{hashlib.sha256(campaign.encode()).hexdigest()[:12]}"
 
 
 def outbound_dedup_key(*, post_id: int, url: str) -> str:
