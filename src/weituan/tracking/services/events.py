@@ -13,7 +13,14 @@ from typing import Any
 from django.conf import settings
 
 from weituan.tracking.buffer import write_buffer
-from weituan.tracking.channels import Channel, LinkFacts, channel_of_visit, host_of, utm_of
+from weituan.tracking.channels import (
+    GOOGLE_CLICK_IDS,
+    Channel,
+    LinkFacts,
+    channel_of_visit,
+    host_of,
+    utm_of,
+)
 from weituan.tracking.clients import bot_reason, device_class, ip_anonymous
 from weituan.tracking.links_cache import ResolvedLink, link_resolve
 from weituan.tracking.rows import ROW_TEMPLATE, EventName, event_row, new_event_id, row_with_channel
@@ -276,7 +283,12 @@ def _is_landing(event: str, url: str, referrer: str) -> bool:
     """
     if event in LANDING_EVENTS:
         return bool(url or referrer)
-    return bool(referrer) or "utm_" in url or "wt_s=" in url
+    return (
+        bool(referrer)
+        or "utm_" in url
+        or "wt_s=" in url
+        or any(f"{click_id}=" in url for click_id in GOOGLE_CLICK_IDS)
+    )
 
 
 def _int_prop(props: dict[str, Any], key: str) -> int:

@@ -263,3 +263,19 @@ def test_processes_storing_the_same_event_ids_at_once_store_each_once(tmp_path):
         assert store.scalar("SELECT uniqExact(event_id) FROM events") == 15 * 100
     finally:
         store.close()
+
+
+def test_an_event_landing_with_only_a_google_click_id_reads_as_paid_search(site_key):
+    # A shop's "signup" event sent from the page an ad led to: no referrer, no utm_*, only the click id.
+    landed = good(20, event="signup", referrer="", url="https://shop.example/?gclid=Cj0KCQ", props={})
+    inside = good(21, event="signup", referrer="", url="https://shop.example/account", props={})
+    assert post([landed, inside], key=site_key).json()["accepted"] == 2
+    from weituan.tracking.store import analytics_store
+
+    rows = analytics_store().query(
+        "SELECT event_id, channel, source, medium FROM events WHERE origin = 'api' ORDER BY event_id"
+    )
+    assert [(row["event_id"], row["channel"], row["source"], row["medium"]) for row in rows] == [
+        ("shop-evt-20", "paid", "google", "cpc"),
+        ("shop-evt-21", "", "", ""),
+    ]
