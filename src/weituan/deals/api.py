@@ -143,6 +143,7 @@ def order_for_api(
         team=payload.team,
         expected_unit_price=payload.unit_price,
         client_key=idempotency_key or None,
+        gateway=payload.gateway or "wallet",
         share_code=payload.share or "",
         deal=deal,
     )

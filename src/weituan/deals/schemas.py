@@ -90,6 +90,12 @@ class OrderIn(Schema):
         max_length=16,
         description="the short-link code (`/s/<code>`) the buyer came through; the order is credited to it",
     )
+    gateway: str | None = Field(
+        default=None,
+        max_length=30,
+        description="how the buyer pays: `wallet` (the default) or a payment provider the site offers;"
+        " any other name is refused with `unknown_gateway`",
+    )
 
 
 class OrderOut(Schema):
@@ -102,6 +108,7 @@ class OrderOut(Schema):
     amount: int
     currency: str
     state: str
+    gateway: str
     created_at: datetime
     captured_at: datetime | None
     share: str | None = Field(default=None, description="the short-link code the order is credited to")
@@ -210,6 +217,7 @@ def order_body(order: Order) -> dict[str, Any]:
         "amount": order.amount,
         "currency": order.currency,
         "state": order.state,
+        "gateway": order.gateway,
         "created_at": _iso(order.created_at),
         "captured_at": _iso(order.captured_at),
         "share": order.share_code or None,

@@ -15,6 +15,7 @@ from weituan.core.errors import ServiceError
 from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
+from weituan.deals.services.gateways import gateways_offered
 from weituan.deals.services.orders import order_cancel, order_place
 from weituan.deals.services.referrals import referral_record
 from weituan.deals.services.refunds import order_refund
@@ -69,6 +70,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             )
             if _user(request)
             else None,
+            "gateways": gateways_offered(),
         },
     )
 
@@ -101,6 +103,7 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             team=team,
             expected_unit_price=seen_price,
             client_key=request.POST.get("checkout_token") or None,
+            gateway=request.POST.get("gateway") or "wallet",
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:

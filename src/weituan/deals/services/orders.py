@@ -75,7 +75,8 @@ def order_place(
         deal.next_order_id = None  # type: ignore[attr-defined]  # an id drawn for a batch not sent: a gap
     if deal.replay_order_id is not None:  # type: ignore[attr-defined]
         return _replay(order_id=deal.replay_order_id, deal_id=deal_id, quantity=quantity,  # type: ignore[attr-defined]
-                       gift_quantity=gift_quantity, team=team, expected_unit_price=expected_unit_price)  # fmt: skip
+                       gift_quantity=gift_quantity, team=team, expected_unit_price=expected_unit_price,
+                       gateway=payment.name)  # fmt: skip
     in_team = team is not None
     _check_request(deal=deal, buyer=buyer, quantity=quantity, gift_quantity=gift_quantity, in_team=in_team)
     unit_price = unit_price_of(deal_price=deal.deal_price, team_price=deal.team_price, in_team=in_team)
@@ -141,7 +142,7 @@ def order_place(
             )
             if replay is not None:
                 return _replay(order_id=replay, deal_id=deal_id, quantity=quantity, gift_quantity=gift_quantity,
-                               team=team, expected_unit_price=expected_unit_price)  # fmt: skip
+                               team=team, expected_unit_price=expected_unit_price, gateway=payment.name)  # fmt: skip
         raise
     except BaseException:
         if gated and not committed:
@@ -258,6 +259,7 @@ def _replay(
     gift_quantity: int,
     team: TeamChoice,
     expected_unit_price: int | None,
+    gateway: str,
 ) -> Order:
     """The order a retry with the same Idempotency-Key placed, if it asked for the same thing."""
     order = Order.objects.select_related("deal", "team").get(id=order_id)
@@ -265,6 +267,7 @@ def _replay(
         order.deal_id == deal_id
         and order.quantity == quantity
         and order.gift_quantity == gift_quantity
+        and order.gateway == gateway
         and (expected_unit_price is None or expected_unit_price == order.unit_price)
         and (team is None) == (order.team_id is None)
         and (team != "start" or (order.team is not None and order.team.leader_id == order.buyer_id))
