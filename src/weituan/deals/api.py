@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Status
 
 from weituan.accounts.auth import api_auth, optional_auth, request_user
@@ -11,6 +11,7 @@ from weituan.core.errors import ValidationFailed
 from weituan.core.idempotency import MAX_KEY_LENGTH, Response, idempotent_call, request_fingerprint
 from weituan.deals import queries
 from weituan.deals.models import Deal, Order
+from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.schemas import (
     DealIn,
     DealOut,
@@ -224,6 +225,47 @@ def order_solo(request: HttpRequest, order_id: int, idempotency_key: Idempotency
 def list_vouchers(request: HttpRequest, limit: int = 50) -> Status[Any]:
     vouchers = queries.vouchers_of_holder(user=request_user(request))[: max(1, min(limit, 200))]
     return Status(200, [voucher_body(voucher) for voucher in vouchers])
+
+
+def _qr_response(kind: str) -> dict[str, Any]:
+    image = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "responses": {
+            200: {"description": "the voucher code's QR image", "content": {CONTENT_TYPES[kind]: image}}
+        }
+    }
+
+
+def _voucher_qr(request: HttpRequest, code: str, kind: str) -> HttpResponse:
+    voucher = queries.voucher_for_holder_or_merchant(code=code, user=request_user(request))
+    image, content_type = voucher_qr_image(code=voucher.code, kind=kind)
+    response = HttpResponse(image, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@router.get(
+    "/vouchers/{code}/qr.png",
+    response=ERRORS,
+    auth=api_auth,
+    url_name="voucher_qr_png",
+    openapi_extra=_qr_response("png"),
+    summary="A voucher's QR code as PNG (its holder, or the deal's merchant)",
+)
+def voucher_qr_png(request: HttpRequest, code: str) -> HttpResponse:
+    return _voucher_qr(request, code, "png")
+
+
+@router.get(
+    "/vouchers/{code}/qr.svg",
+    response=ERRORS,
+    auth=api_auth,
+    url_name="voucher_qr_svg",
+    openapi_extra=_qr_response("svg"),
+    summary="A voucher's QR code as SVG (its holder, or the deal's merchant)",
+)
+def voucher_qr_svg(request: HttpRequest, code: str) -> HttpResponse:
+    return _voucher_qr(request, code, "svg")
 
 
 @router.post(

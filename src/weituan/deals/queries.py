@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from weituan.core.errors import NotFound
 from weituan.deals.errors import NotYourDeal
@@ -90,8 +90,14 @@ def vouchers_of_holder(*, user: Any) -> QuerySet[Voucher]:
     return Voucher.objects.filter(holder=user).select_related("deal", "redeemed_by").order_by("-id")
 
 
-def voucher_for_holder(*, code: str, user: Any) -> Voucher:
-    voucher = Voucher.objects.select_related("deal").filter(code=code, holder=user).first()
+def voucher_for_holder_or_merchant(*, code: str, user: Any) -> Voucher:
+    """A voucher its holder, or the merchant of its deal, may look at (its QR code): the code is the
+    secret, so anyone else is told there is no such voucher."""
+    voucher = (
+        Voucher.objects.select_related("deal")
+        .filter(Q(holder=user) | Q(deal__merchant=user), code=code)
+        .first()
+    )
     if voucher is None:
         raise NotFound("No such voucher")
     return voucher

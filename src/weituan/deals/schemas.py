@@ -156,8 +156,8 @@ class VoucherOut(Schema):
     expires_at: datetime
     redeemed_at: datetime | None
     redeemed_by: str | None
-    qr_png: str
-    qr_svg: str
+    qr_png: str = Field(description="the code's QR image (PNG), for the holder's or the merchant's token")
+    qr_svg: str = Field(description="the code's QR image (SVG), for the holder's or the merchant's token")
 
 
 class WalletOut(Schema):
@@ -261,8 +261,8 @@ def voucher_body(voucher: Voucher) -> dict[str, Any]:
         "expires_at": _iso(voucher.expires_at),
         "redeemed_at": _iso(voucher.redeemed_at),
         "redeemed_by": voucher.redeemed_by.username if voucher.redeemed_by else None,
-        "qr_png": settings.SITE_URL + reverse("deals:voucher_qr", args=[voucher.code, "png"]),
-        "qr_svg": settings.SITE_URL + reverse("deals:voucher_qr", args=[voucher.code, "svg"]),
+        "qr_png": settings.SITE_URL + reverse("api_v1:voucher_qr_png", kwargs={"code": voucher.code}),
+        "qr_svg": settings.SITE_URL + reverse("api_v1:voucher_qr_svg", kwargs={"code": voucher.code}),
     }
 
 
