@@ -8,7 +8,14 @@ from ninja import Header, Router, Status
 
 from weituan.accounts.auth import api_auth, optional_auth, request_user
 from weituan.core.errors import ValidationFailed
-from weituan.core.idempotency import MAX_KEY_LENGTH, Response, idempotent_call, request_fingerprint
+from weituan.core.idempotency import (
+    MAX_KEY_LENGTH,
+    Response,
+    idempotency_mismatch,
+    idempotent_call,
+    request_fingerprint,
+    user_scope,
+)
 from weituan.deals import queries
 from weituan.deals.models import Deal, Order
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
@@ -57,10 +64,13 @@ ERRORS: dict[int, Any] = {
 
 
 def _once(request: HttpRequest, key: str | None, payload: Any, run: Callable[[], Response]) -> Status[Any]:
-    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back."""
+    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key an
+    order of theirs was placed with (orders keep their key themselves) names that request: refused."""
     user = request_user(request)
+    if key and queries.order_placed_with_key(user=user, key=key):
+        raise idempotency_mismatch()
     status, body = idempotent_call(
-        scope=f"user:{user.id}",
+        scope=user_scope(user.id),
         key=key,
         fingerprint=request_fingerprint(request.method, request.path, payload),
         run=run,
@@ -131,7 +141,8 @@ def order_for_api(
     user, or for a solo order anything with the user's `id`; `deal` as `order_place` takes it)."""
     # The order is its own idempotency record: it keeps the key under a unique constraint, so a retry
     # (even one racing the first) is answered with the order the first placed, and a retry asking for
-    # something else is refused with `idempotency_mismatch`. A refusal stores nothing.
+    # something else is refused with `idempotency_mismatch`, as is a key the user's other writes used
+    # (`_once`). A refusal stores nothing.
     if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValidationFailed(
             f"Idempotency-Key is longer than {MAX_KEY_LENGTH}", code="invalid_idempotency_key"
