@@ -9,7 +9,16 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP  # type: ignore[attr-defined]
 
-from weituan.core.env import data_dir, env_bool, env_choice, env_int, env_list, env_str, env_url
+from weituan.core.env import (
+    data_dir,
+    env_bool,
+    env_choice,
+    env_dotted_paths,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 _UNDER_PYTEST = "pytest" in sys.modules
@@ -203,6 +212,10 @@ DEALS_TEAM_WINDOW_HOURS = env_int("WEITUAN_TEAM_WINDOW_HOURS", 24, minimum=1)
 DEALS_REFERRAL_CREDIT = env_int("WEITUAN_REFERRAL_CREDIT", 500, minimum=0)  # minor units per referral
 DEALS_REFERRAL_CAP = env_int("WEITUAN_REFERRAL_CAP", 10, minimum=0)  # credited referrals per inviter
 DEALS_REFERRAL_HOURS = env_int("WEITUAN_REFERRAL_HOURS", 72, minimum=1)
+# Payment providers a buyer may choose besides the built-in wallet: dotted paths, each to a gateway class
+# or a function returning one (a hosted provider's reads its own address and secrets), registered when
+# the app starts; a path that does not give a gateway stops start-up (deals/services/gateways.py).
+DEALS_PAYMENT_GATEWAYS = env_dotted_paths("WEITUAN_PAYMENT_GATEWAYS")
 
 # --- email -----------------------------------------------------------------------------------------
 _MAIL_TO_CONSOLE = env_bool("WEITUAN_EMAIL_TO_CONSOLE", PROFILE in ("dev", "demo"))

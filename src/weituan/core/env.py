@@ -1,6 +1,7 @@
 """Reading settings from environment variables; a bad value stops start-up with a clear message."""
 
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -60,6 +61,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+_DOTTED_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def env_dotted_paths(name: str) -> list[str]:
+    """A comma-separated list of Python dotted paths (`package.module.name`); empty by default."""
+    paths = env_list(name, [])
+    for path in paths:
+        if not _DOTTED_PATH.fullmatch(path):
+            raise ImproperlyConfigured(
+                f"{name} must list dotted paths like package.module.name, not {path!r}"
+            )
+    return paths
 
 
 def data_dir() -> Path:

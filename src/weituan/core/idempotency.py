@@ -1,7 +1,9 @@
 """Idempotency-Key for write endpoints: a retry replays the first response instead of writing twice.
 
 - same key, same request: the first response (status and body) is returned again;
-- same key, different request: refused with 422 `idempotency_mismatch`;
+- same key, different request: refused with 422 `idempotency_mismatch`, whichever endpoint each went
+  to (a user's native API keys share one scope, `user_scope`, and the orders that keep their key on
+  the order itself check this table, as this module checks theirs: `deals.api._once`);
 - the same key sent twice at once: the first to store its record runs, the other gets 409
   `idempotency_in_progress` (or the replay, if the first has finished by then).
 
@@ -28,6 +30,21 @@ STALE_AFTER = timedelta(seconds=60)
 Response = tuple[int, Any]
 
 
+USER_SCOPE_PREFIX = "user:"
+
+
+def user_scope(user_id: int) -> str:
+    """The scope of a user's keys on the native API: one key names one request of theirs."""
+    return f"{USER_SCOPE_PREFIX}{user_id}"
+
+
+def idempotency_mismatch() -> ValidationFailed:
+    """The refusal of a key already used for a different request."""
+    return ValidationFailed(
+        "This Idempotency-Key was already used for a different request", code="idempotency_mismatch"
+    )
+
+
 def request_fingerprint(*parts: Any) -> str:
     """A stable hash of what the request asked for (method, path, parsed body...)."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
@@ -37,9 +54,7 @@ def request_fingerprint(*parts: Any) -> str:
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response | None:
     """The stored response; None if the record is stale and this caller took it over."""
     if record.request_hash != fingerprint:
-        raise ValidationFailed(
-            "This Idempotency-Key was already used for a different request", code="idempotency_mismatch"
-        )
+        raise idempotency_mismatch()
     if record.status_code is not None:
         return record.status_code, record.response
     stale_before = timezone.now() - STALE_AFTER

@@ -3,14 +3,22 @@
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Status
 
 from weituan.accounts.auth import api_auth, optional_auth, request_user
 from weituan.core.errors import ValidationFailed
-from weituan.core.idempotency import MAX_KEY_LENGTH, Response, idempotent_call, request_fingerprint
+from weituan.core.idempotency import (
+    MAX_KEY_LENGTH,
+    Response,
+    idempotency_mismatch,
+    idempotent_call,
+    request_fingerprint,
+    user_scope,
+)
 from weituan.deals import queries
 from weituan.deals.models import Deal, Order
+from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.schemas import (
     DealIn,
     DealOut,
@@ -56,10 +64,13 @@ ERRORS: dict[int, Any] = {
 
 
 def _once(request: HttpRequest, key: str | None, payload: Any, run: Callable[[], Response]) -> Status[Any]:
-    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back."""
+    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key an
+    order of theirs was placed with (orders keep their key themselves) names that request: refused."""
     user = request_user(request)
+    if key and queries.order_placed_with_key(user=user, key=key):
+        raise idempotency_mismatch()
     status, body = idempotent_call(
-        scope=f"user:{user.id}",
+        scope=user_scope(user.id),
         key=key,
         fingerprint=request_fingerprint(request.method, request.path, payload),
         run=run,
@@ -130,7 +141,8 @@ def order_for_api(
     user, or for a solo order anything with the user's `id`; `deal` as `order_place` takes it)."""
     # The order is its own idempotency record: it keeps the key under a unique constraint, so a retry
     # (even one racing the first) is answered with the order the first placed, and a retry asking for
-    # something else is refused with `idempotency_mismatch`. A refusal stores nothing.
+    # something else is refused with `idempotency_mismatch`, as is a key the user's other writes used
+    # (`_once`). A refusal stores nothing.
     if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValidationFailed(
             f"Idempotency-Key is longer than {MAX_KEY_LENGTH}", code="invalid_idempotency_key"
@@ -143,6 +155,7 @@ def order_for_api(
         team=payload.team,
         expected_unit_price=payload.unit_price,
         client_key=idempotency_key or None,
+        gateway=payload.gateway or "wallet",
         share_code=payload.share or "",
         deal=deal,
     )
@@ -223,6 +236,47 @@ def order_solo(request: HttpRequest, order_id: int, idempotency_key: Idempotency
 def list_vouchers(request: HttpRequest, limit: int = 50) -> Status[Any]:
     vouchers = queries.vouchers_of_holder(user=request_user(request))[: max(1, min(limit, 200))]
     return Status(200, [voucher_body(voucher) for voucher in vouchers])
+
+
+def _qr_response(kind: str) -> dict[str, Any]:
+    image = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "responses": {
+            200: {"description": "the voucher code's QR image", "content": {CONTENT_TYPES[kind]: image}}
+        }
+    }
+
+
+def _voucher_qr(request: HttpRequest, code: str, kind: str) -> HttpResponse:
+    voucher = queries.voucher_for_holder_or_merchant(code=code, user=request_user(request))
+    image, content_type = voucher_qr_image(code=voucher.code, kind=kind)
+    response = HttpResponse(image, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@router.get(
+    "/vouchers/{code}/qr.png",
+    response=ERRORS,
+    auth=api_auth,
+    url_name="voucher_qr_png",
+    openapi_extra=_qr_response("png"),
+    summary="A voucher's QR code as PNG (its holder, or the deal's merchant)",
+)
+def voucher_qr_png(request: HttpRequest, code: str) -> HttpResponse:
+    return _voucher_qr(request, code, "png")
+
+
+@router.get(
+    "/vouchers/{code}/qr.svg",
+    response=ERRORS,
+    auth=api_auth,
+    url_name="voucher_qr_svg",
+    openapi_extra=_qr_response("svg"),
+    summary="A voucher's QR code as SVG (its holder, or the deal's merchant)",
+)
+def voucher_qr_svg(request: HttpRequest, code: str) -> HttpResponse:
+    return _voucher_qr(request, code, "svg")
 
 
 @router.post(

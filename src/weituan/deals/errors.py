@@ -35,3 +35,7 @@ class NotYourDeal(PermissionDenied):
 
 class RefundRefused(Conflict):
     code = "refund_not_allowed"
+
+
+class UnknownGateway(ValidationFailed):
+    code = "unknown_gateway"

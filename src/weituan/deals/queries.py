@@ -91,8 +91,19 @@ def vouchers_of_holder(*, user: Any) -> QuerySet[Voucher]:
     return Voucher.objects.filter(holder=user).select_related("deal", "redeemed_by").order_by("-id")
 
 
-def voucher_for_holder(*, code: str, user: Any) -> Voucher:
-    voucher = Voucher.objects.select_related("deal").filter(code=code, holder=user).first()
+def order_placed_with_key(*, user: Any, key: str) -> bool:
+    """Whether an order of `user` was placed with this Idempotency-Key."""
+    return Order.objects.filter(buyer_id=user.id, client_key=key).exists()
+
+
+def voucher_for_holder_or_merchant(*, code: str, user: Any) -> Voucher:
+    """A voucher its holder, or the merchant of its deal, may look at (its QR code): the code is the
+    secret, so anyone else is told there is no such voucher."""
+    voucher = (
+        Voucher.objects.select_related("deal")
+        .filter(Q(holder=user) | Q(deal__merchant=user), code=code)
+        .first()
+    )
     if voucher is None:
         raise NotFound("No such voucher")
     return voucher

@@ -90,6 +90,12 @@ class OrderIn(Schema):
         max_length=16,
         description="the short-link code (`/s/<code>`) the buyer came through; the order is credited to it",
     )
+    gateway: str | None = Field(
+        default=None,
+        max_length=30,
+        description="how the buyer pays: `wallet` (the default) or a payment provider the site offers;"
+        " any other name is refused with `unknown_gateway`",
+    )
 
 
 class OrderOut(Schema):
@@ -102,6 +108,7 @@ class OrderOut(Schema):
     amount: int
     currency: str
     state: str
+    gateway: str
     created_at: datetime
     captured_at: datetime | None
     share: str | None = Field(default=None, description="the short-link code the order is credited to")
@@ -149,8 +156,8 @@ class VoucherOut(Schema):
     expires_at: datetime
     redeemed_at: datetime | None
     redeemed_by: str | None
-    qr_png: str
-    qr_svg: str
+    qr_png: str = Field(description="the code's QR image (PNG), for the holder's or the merchant's token")
+    qr_svg: str = Field(description="the code's QR image (SVG), for the holder's or the merchant's token")
 
 
 class WalletOut(Schema):
@@ -210,6 +217,7 @@ def order_body(order: Order) -> dict[str, Any]:
         "amount": order.amount,
         "currency": order.currency,
         "state": order.state,
+        "gateway": order.gateway,
         "created_at": _iso(order.created_at),
         "captured_at": _iso(order.captured_at),
         "share": order.share_code or None,
@@ -253,8 +261,8 @@ def voucher_body(voucher: Voucher) -> dict[str, Any]:
         "expires_at": _iso(voucher.expires_at),
         "redeemed_at": _iso(voucher.redeemed_at),
         "redeemed_by": voucher.redeemed_by.username if voucher.redeemed_by else None,
-        "qr_png": settings.SITE_URL + reverse("deals:voucher_qr", args=[voucher.code, "png"]),
-        "qr_svg": settings.SITE_URL + reverse("deals:voucher_qr", args=[voucher.code, "svg"]),
+        "qr_png": settings.SITE_URL + reverse("api_v1:voucher_qr_png", kwargs={"code": voucher.code}),
+        "qr_svg": settings.SITE_URL + reverse("api_v1:voucher_qr_svg", kwargs={"code": voucher.code}),
     }
 
 

@@ -1,9 +1,7 @@
 """Shopper pages: deal page and live card, checkout, team status, my orders, vouchers and wallet."""
 
-import io
 from typing import Any
 
-import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +18,8 @@ from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.models import TeamState
+from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
+from weituan.deals.services.gateways import gateways_offered
 from weituan.deals.services.orders import order_cancel, order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, team_share_code
@@ -67,6 +67,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             )
             if _user(request)
             else None,
+            "gateways": gateways_offered(),
         },
     )
 
@@ -111,6 +112,7 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             team=team,
             expected_unit_price=seen_price,
             client_key=request.POST.get("checkout_token") or None,
+            gateway=request.POST.get("gateway") or "wallet",
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
@@ -228,22 +230,16 @@ def my_wallet(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def voucher_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
-    """The voucher's QR code for its holder (PNG or SVG); the code is the secret, so nobody else sees it."""
-    if fmt not in ("png", "svg"):
+    """The voucher's QR code for its holder or the deal's merchant (PNG or SVG); the code is the secret,
+    so nobody else sees it."""
+    if fmt not in CONTENT_TYPES:
         raise Http404("No such format")
     try:
-        voucher = queries.voucher_for_holder(code=code, user=request.user)
+        voucher = queries.voucher_for_holder_or_merchant(code=code, user=request.user)
     except ServiceError:
         raise Http404("No such voucher") from None
-    qr = segno.make(voucher.code, error="m")
-    buffer = io.BytesIO()
-    if fmt == "png":
-        qr.save(buffer, kind="png", scale=6, border=2)
-        content_type = "image/png"
-    else:
-        qr.save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
-        content_type = "image/svg+xml"
-    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    image, content_type = voucher_qr_image(code=voucher.code, kind=fmt)
+    response = HttpResponse(image, content_type=content_type)
     response["Cache-Control"] = "private, no-store"
     return response
 

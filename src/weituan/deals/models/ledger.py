@@ -1,5 +1,8 @@
 """The append-only double-entry ledger: accounts, postings and their entries (integer minor units).
 
+Append-only is enforced by the database: triggers refuse any UPDATE or DELETE of a posting or an entry
+(migration 0007; only a `flush` of the whole database erases them).
+
 Amounts are signed: an entry adds `amount` to its account's balance. The entries of every posting
 sum to zero per currency, so the whole ledger sums to zero. Balances are derived from the entries,
 never stored and edited: a SUM, or for a buyer wallet the running balance its latest entry carries.
@@ -13,6 +16,10 @@ locked row per reference at COMMIT.
 
 from django.conf import settings
 from django.db import models
+
+# SQLite: while this table holds a row, the ledger's DELETE triggers let deletes through (the deals
+# app's `flush` command, in its own transaction); it is no model, so a flush does not empty it.
+LEDGER_ERASURE_TABLE = "deals_ledger_erasure"
 
 
 class AccountKind(models.TextChoices):
@@ -39,7 +46,7 @@ class Account(models.Model):
 
 
 class Posting(models.Model):
-    """One business event moving money (a top-up, an authorize, a capture...). Never updated."""
+    """One business event moving money (a top-up, an authorize, a capture...). Never updated or deleted."""
 
     kind = models.CharField(max_length=20)
     # Unique (`posting_key`): the same capture or refund can never be posted twice, even after a crash

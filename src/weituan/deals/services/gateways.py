@@ -5,24 +5,33 @@ provider's side and names the account the buyer's money comes from (`funding_acc
 wallet keeps its money in the ledger itself, so its calls run inside the caller's transaction
 (`local = True`). A hosted provider is reached over HTTP, so its calls run outside any transaction and
 rely on the provider honouring the idempotency key when the platform retries after a crash.
+
+The gateways a buyer may pay with are the wallet plus the providers the site names in
+`WEITUAN_PAYMENT_GATEWAYS`, registered when the app starts (`gateways_configure`).
 """
 
 import hashlib
 import hmac
 import json
+import re
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy
 
-from weituan.deals.errors import InsufficientBalance, PaymentDeclined
+from weituan.deals.errors import InsufficientBalance, PaymentDeclined, UnknownGateway
 from weituan.deals.models import Account
 from weituan.deals.services.ledger import balance_locked, gateway_account, wallet_account
 
 
 class PaymentGateway(ABC):
-    name: str = ""
+    name: str = ""  # what orders record, the API's `gateway` and the provider's webhook path name
+    label: Any = ""  # what the checkout shows the buyer (the name when empty)
     local: bool = False
 
     @abstractmethod
@@ -51,6 +60,7 @@ class WalletGateway(PaymentGateway):
     """The built-in wallet: balances are ledger sums; a hold is the wallet -> held posting itself."""
 
     name = "wallet"
+    label = gettext_lazy("Wallet")
     local = True
 
     def funding_account(self, *, buyer_id: int, currency: str) -> Account:
@@ -83,8 +93,18 @@ class HostedGateway(PaymentGateway):
 
     local = False
 
-    def __init__(self, *, name: str, base_url: str, api_key: str, webhook_secret: str, timeout: float = 10):
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        api_key: str,
+        webhook_secret: str,
+        timeout: float = 10,
+        label: str = "",
+    ):
         self.name = name
+        self.label = label or name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.webhook_secret = webhook_secret.encode()
@@ -145,6 +165,51 @@ class HostedGateway(PaymentGateway):
 
 
 _GATEWAYS: dict[str, PaymentGateway] = {"wallet": WalletGateway()}
+SETTING = "WEITUAN_PAYMENT_GATEWAYS"
+# Orders keep the name (30 characters) and the provider's webhooks arrive at a path carrying it.
+_NAME = re.compile(r"[a-z0-9_]{1,30}")
+
+
+def gateways_configure(paths: Sequence[str]) -> None:
+    """Make the wallet and the providers `paths` name the gateways orders may use (the app's `ready`
+    calls this with `settings.DEALS_PAYMENT_GATEWAYS`).
+
+    Each path names a PaymentGateway subclass or a function taking no arguments that returns a
+    gateway: a hosted provider's factory reads its address and secrets from the environment itself.
+    A path that does not import, or gives something else, a gateway without a name, or a second
+    gateway of one name (the wallet's included) stops start-up: an order must never find its gateway
+    missing.
+    """
+    configured: dict[str, PaymentGateway] = {"wallet": WalletGateway()}
+    for path in paths:
+        gateway = _gateway_of(path)
+        if not _NAME.fullmatch(gateway.name or ""):
+            raise ImproperlyConfigured(
+                f"{SETTING}: {path} names its gateway {gateway.name!r}; a name is 1 to 30 of a-z, 0-9, _"
+            )
+        if gateway.name in configured:
+            raise ImproperlyConfigured(f"{SETTING}: two gateways are named {gateway.name!r}")
+        configured[gateway.name] = gateway
+    _GATEWAYS.clear()
+    _GATEWAYS.update(configured)
+
+
+def _gateway_of(path: str) -> PaymentGateway:
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"{SETTING}: cannot import {path}: {exc}") from None
+    if not callable(found):
+        raise ImproperlyConfigured(f"{SETTING}: {path} is neither a gateway class nor a function")
+    try:
+        gateway = found()
+    except ImproperlyConfigured:
+        raise
+    except Exception as exc:  # a factory missing its credentials, say: one line naming the setting
+        raise ImproperlyConfigured(f"{SETTING}: {path}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(gateway, PaymentGateway):
+        raise ImproperlyConfigured(f"{SETTING}: {path}() gave {type(gateway).__name__}, not a PaymentGateway")
+    return gateway
 
 
 def gateway_register(gateway: PaymentGateway) -> None:
@@ -155,4 +220,9 @@ def gateway_get(name: str) -> PaymentGateway:
     try:
         return _GATEWAYS[name]
     except KeyError:
-        raise PaymentDeclined(f"Unknown payment method {name!r}", code="unknown_gateway") from None
+        raise UnknownGateway(f"Unknown payment method {name!r}") from None
+
+
+def gateways_offered() -> list[PaymentGateway]:
+    """The gateways a buyer may choose from, the wallet first."""
+    return list(_GATEWAYS.values())

@@ -15,6 +15,8 @@ from django.db.models import Model
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.idempotency import USER_SCOPE_PREFIX, idempotency_mismatch, user_scope
+from weituan.core.models import IdempotencyRecord
 from weituan.core.rows import RowReader, StatementsLost, fetch_rows
 from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, InsufficientBalance, PriceMismatch, SoldOut
@@ -57,8 +59,9 @@ def order_place(
     deal as `order_checkout_read` read it for this buyer and `client_key`; else it is read here.
 
     `client_key` (the Idempotency-Key) makes a retry return the order it placed; a retry asking for
-    something else is refused with `idempotency_mismatch`. `share_code` credits the order to the short
-    link it was reached through (unknown codes, or another deal's, credit nothing).
+    something else, like a key the buyer's other API writes used, is refused with
+    `idempotency_mismatch`. `share_code` credits the order to the short link it was reached through
+    (unknown codes, or another deal's, credit nothing).
 
     With the wallet everything is one transaction: the order, its hold posting (and, on a deal that has
     already tipped, its capture posting and vouchers), the tracking event, the quota and the stock, so a
@@ -75,7 +78,10 @@ def order_place(
         deal.next_order_id = None  # type: ignore[attr-defined]  # an id drawn for a batch not sent: a gap
     if deal.replay_order_id is not None:  # type: ignore[attr-defined]
         return _replay(order_id=deal.replay_order_id, deal_id=deal_id, quantity=quantity,  # type: ignore[attr-defined]
-                       gift_quantity=gift_quantity, team=team, expected_unit_price=expected_unit_price)  # fmt: skip
+                       gift_quantity=gift_quantity, team=team, expected_unit_price=expected_unit_price,
+                       gateway=payment.name)  # fmt: skip
+    if deal.key_used_elsewhere:  # type: ignore[attr-defined]
+        raise idempotency_mismatch()
     in_team = team is not None
     _check_request(deal=deal, buyer=buyer, quantity=quantity, gift_quantity=gift_quantity, in_team=in_team)
     unit_price = unit_price_of(deal_price=deal.deal_price, team_price=deal.team_price, in_team=in_team)
@@ -141,7 +147,7 @@ def order_place(
             )
             if replay is not None:
                 return _replay(order_id=replay, deal_id=deal_id, quantity=quantity, gift_quantity=gift_quantity,
-                               team=team, expected_unit_price=expected_unit_price)  # fmt: skip
+                               team=team, expected_unit_price=expected_unit_price, gateway=payment.name)  # fmt: skip
         raise
     except BaseException:
         if gated and not committed:
@@ -175,12 +181,13 @@ def order_checkout_read(
     if sql is None:
         quote = connection.ops.quote_name
         drawn = f", nextval({_order_sequence()})" if draw else ""
+        key_used = _key_used_sql(f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)")
         sql = _checkout_statements[key] = (
             f"SELECT v.user_id, v.scopes, {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-            f" WHERE o.buyer_id = v.user_id AND o.client_key = %s){drawn}"
+            f" WHERE o.buyer_id = v.user_id AND o.client_key = %s), {key_used}{drawn}"
             f" FROM ({token_sql}) AS v LEFT JOIN {quote(Deal._meta.db_table)} d ON d.id = %s"
         )
-    rows = fetch_rows(sql, [client_key, *token_params, deal_id])  # prepared once per connection
+    rows = fetch_rows(sql, [client_key, client_key, *token_params, deal_id])  # prepared once per connection
     if not rows:
         return None, None
     found = rows[0]
@@ -188,7 +195,8 @@ def order_checkout_read(
     deal = _DEAL_ROWS.instance(found[2 : 2 + columns])
     if deal is not None:
         deal.replay_order_id = found[2 + columns]  # type: ignore[attr-defined]
-        deal.next_order_id = found[3 + columns] if draw else None  # type: ignore[attr-defined]
+        deal.key_used_elsewhere = bool(found[3 + columns])  # type: ignore[attr-defined]
+        deal.next_order_id = found[4 + columns] if draw else None  # type: ignore[attr-defined]
     return (int(found[0]), str(found[1])), deal
 
 
@@ -198,7 +206,8 @@ _checkout_statements: dict[tuple[str, str, bool, str], str] = {}
 def _deal_for_order(
     *, deal_id: int, buyer_id: int, client_key: str | None, draw_order_id: bool = False
 ) -> Deal:
-    """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one: one query.
+    """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one (in
+    `key_used_elsewhere` whether the buyer's other API writes used that key): one query.
 
     With `draw_order_id` (PostgreSQL), `next_order_id` is an id drawn from the orders' sequence for the
     order this request may place (else None). An id drawn and not used (a refusal, a replay) is a gap
@@ -206,7 +215,7 @@ def _deal_for_order(
     """
     # Hand-written, and the row made into a Deal without a queryset: every checkout starts here.
     rows = fetch_rows(
-        _deal_sql(draw_order_id), [buyer_id, client_key, deal_id]
+        _deal_sql(draw_order_id), [buyer_id, client_key, user_scope(buyer_id), client_key, deal_id]
     )  # prepared once per connection
     if not rows:
         raise NotFound("No such deal")
@@ -215,7 +224,8 @@ def _deal_for_order(
     deal = _DEAL_ROWS.instance(found[:columns])
     assert deal is not None
     deal.replay_order_id = found[columns]  # type: ignore[attr-defined]
-    deal.next_order_id = found[columns + 1] if draw_order_id else None  # type: ignore[attr-defined]
+    deal.key_used_elsewhere = bool(found[columns + 1])  # type: ignore[attr-defined]
+    deal.next_order_id = found[columns + 2] if draw_order_id else None  # type: ignore[attr-defined]
     return deal
 
 
@@ -233,10 +243,18 @@ def _deal_sql(draw_order_id: bool) -> str:
         drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
         sql = _deal_statements[key] = (
             f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-            f" WHERE o.buyer_id = %s AND o.client_key = %s){drawn} FROM {quote(Deal._meta.db_table)} d"
-            " WHERE d.id = %s"
+            f" WHERE o.buyer_id = %s AND o.client_key = %s), {_key_used_sql('%s')}{drawn}"
+            f" FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"
         )
     return sql
+
+
+def _key_used_sql(scope: str) -> str:
+    """SQL: whether the buyer used the key (the next parameter) for another write of the native API:
+    its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`). A key nobody
+    sent (NULL) matches nothing."""
+    records = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
+    return f"EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = %s)"  # noqa: S608
 
 
 def _order_sequence() -> str:
@@ -258,6 +276,7 @@ def _replay(
     gift_quantity: int,
     team: TeamChoice,
     expected_unit_price: int | None,
+    gateway: str,
 ) -> Order:
     """The order a retry with the same Idempotency-Key placed, if it asked for the same thing."""
     order = Order.objects.select_related("deal", "team").get(id=order_id)
@@ -265,15 +284,14 @@ def _replay(
         order.deal_id == deal_id
         and order.quantity == quantity
         and order.gift_quantity == gift_quantity
+        and order.gateway == gateway
         and (expected_unit_price is None or expected_unit_price == order.unit_price)
         and (team is None) == (order.team_id is None)
         and (team != "start" or (order.team is not None and order.team.leader_id == order.buyer_id))
         and (not isinstance(team, int) or order.team_id == team)
     )
     if not same:
-        raise ValidationFailed(
-            "This Idempotency-Key was already used for a different request", code="idempotency_mismatch"
-        )
+        raise idempotency_mismatch()
     return order
 
 

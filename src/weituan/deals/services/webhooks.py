@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.idempotency import idempotent_call
-from weituan.deals.errors import PaymentDeclined
+from weituan.deals.errors import PaymentDeclined, UnknownGateway
 from weituan.deals.models import Deal, DealState, Order, OrderState
 from weituan.deals.services.gateways import HostedGateway, gateway_get
 from weituan.deals.services.orders import (
@@ -44,7 +44,7 @@ def payment_webhook_handle(*, gateway_name: str, body: bytes, signature: str) ->
     """Verify and apply one webhook of the provider registered as `gateway_name`; returns the answer."""
     try:
         payment = gateway_get(gateway_name)
-    except PaymentDeclined:
+    except UnknownGateway:
         payment = None
     if not isinstance(payment, HostedGateway):
         raise NotFound(f"No payment provider named {gateway_name!r}", code="unknown_gateway")

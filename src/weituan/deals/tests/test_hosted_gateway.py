@@ -1,9 +1,8 @@
-"""The hosted-provider adapter against a fake provider on 127.0.0.1 (a real HTTP server, real sockets)."""
+"""The hosted-provider adapter against the fake provider on 127.0.0.1 (`provider`: a real HTTP server,
+real sockets)."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -11,69 +10,9 @@ from weituan.deals.errors import PaymentDeclined
 from weituan.deals.models import Order, OrderState
 from weituan.deals.queries import ledger_report
 from weituan.deals.services.deals import deal_end, deal_tip_check
-from weituan.deals.services.gateways import HostedGateway, gateway_register
 from weituan.deals.services.orders import order_place
 
 pytestmark = pytest.mark.django_db
-
-
-class FakeProvider:
-    """Holds authorizations; answers a repeated Idempotency-Key with its first answer, as providers do."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.answers: dict[str, tuple[int, dict]] = {}
-        self.decline_customers: set[str] = set()
-        self.next_id = 0
-
-    def handle(self, path: str, key: str, body: dict) -> tuple[int, dict]:
-        if key in self.answers:
-            return self.answers[key]
-        self.calls.append((path, key))
-        if path == "/authorizations":
-            if body["customer"] in self.decline_customers:
-                answer = (402, {"message": "card declined"})
-            else:
-                self.next_id += 1
-                answer = (200, {"id": f"auth_{self.next_id}", "status": "held"})
-        else:
-            answer = (200, {"status": path.rsplit("/", 1)[1]})
-        self.answers[key] = answer
-        return answer
-
-
-@pytest.fixture
-def provider():
-    fake = FakeProvider()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-            assert self.headers["Authorization"] == "Bearer sk_test"
-            status, answer = fake.handle(self.path, self.headers["Idempotency-Key"], body)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    gateway = HostedGateway(
-        name="card",
-        base_url=f"http://127.0.0.1:{server.server_port}",
-        api_key="sk_test",
-        webhook_secret="whsec",
-    )
-    gateway_register(gateway)
-    try:
-        yield fake, gateway
-    finally:
-        server.shutdown()
 
 
 def test_hosted_gateway_holds_captures_and_retries_idempotently(provider, shopper, make_live_deal):

@@ -114,6 +114,13 @@ def test_every_refusal_answers_as_the_view(apps, shopper, outsider, merchant, ma
     _same_refusal(apps, path, {"quantity": 0}, "invalid", **_bearer(raw))
     _same_refusal(apps, path, "{not json", "http_error", **_bearer(raw))
     _same_refusal(apps, path, {"quantity": 2}, "per_user_limit", **_bearer(raw))
+    _same_refusal(apps, path, {"quantity": 1, "gateway": "paypal"}, "unknown_gateway", **_bearer(raw))
+    # A key the buyer's other writes used (a top-up here) names another request.
+    topped = _post(
+        apps[0], "/api/v1/wallet/top_up", {"amount": 1}, **_bearer(raw, HTTP_IDEMPOTENCY_KEY="used")
+    )
+    assert topped[0] == "200 OK"
+    _same_refusal(apps, path, body, "idempotency_mismatch", **_bearer(raw, HTTP_IDEMPOTENCY_KEY="used"))
     _same_refusal(apps, "/api/v1/deals/999999/orders", body, "not_found", **_bearer(raw))
     _same_refusal(apps, path, body, "invalid_token", **_bearer("not-a-token"))
     reader, _ = access_token_issue(user=shopper, scopes="read")

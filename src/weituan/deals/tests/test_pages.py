@@ -20,7 +20,7 @@ def logged_in(user):
     return client
 
 
-def test_shopper_checkout_vouchers_and_qr(shopper, outsider, make_live_deal, fund):
+def test_shopper_checkout_vouchers_and_qr(shopper, merchant, outsider, make_live_deal, fund):
     deal = make_live_deal(tipping_point=1)
     fund(shopper, 50_000)
     browser = logged_in(shopper)
@@ -45,7 +45,8 @@ def test_shopper_checkout_vouchers_and_qr(shopper, outsider, make_live_deal, fun
     assert (png.status_code, png["Content-Type"], png.content[:4]) == (200, "image/png", b"\x89PNG")
     svg = browser.get(f"/vouchers/{voucher.code}.svg")
     assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
-    # Someone else cannot see the holder's QR code.
+    # The deal's merchant may see it; someone else cannot.
+    assert logged_in(merchant).get(f"/vouchers/{voucher.code}.png").content == png.content
     assert logged_in(outsider).get(f"/vouchers/{voucher.code}.png").status_code == 404
 
 
