@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
+from weituan.core.ratelimit import rate_limit_hit
 from weituan.microblog.models import PostKind
 from weituan.microblog.queries.posts import PostView, comments_page, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_by
@@ -32,6 +33,12 @@ MAX_IMAGES = 9
 COMMENTS_PER_PAGE = 20
 REPLIES_SHOWN = 3
 TREE_NODES_SHOWN = 300
+
+
+def _write_counted(request: HttpRequest) -> None:
+    """Count one write of the signed-in user against the per-minute write limit, the same budget their
+    API writes draw on (RateLimited beyond it)."""
+    rate_limit_hit(f"writes:{request.user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
 
 
 def _viewer(request: HttpRequest) -> Any:
@@ -71,6 +78,7 @@ def _uploads(request: HttpRequest) -> list[int]:
 def compose(request: HttpRequest) -> HttpResponse:
     home = reverse("web:home")
     try:
+        _write_counted(request)
         post = post_create(
             author=request.user,
             text=request.POST.get("text", ""),
@@ -173,6 +181,7 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def like(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
+        _write_counted(request)
         like_add(user=request.user, post_id=post_id, visitor_id=visitor_id_of(request))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
@@ -183,6 +192,7 @@ def like(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def unlike(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
+        _write_counted(request)
         like_remove(user=request.user, post_id=post_id)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
@@ -193,6 +203,7 @@ def unlike(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def repost(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
+        _write_counted(request)
         repost_create(
             reposter=request.user,
             post_id=post_id,
@@ -210,6 +221,7 @@ def quote_policy_view(request: HttpRequest, post_id: int) -> HttpResponse:
     """The author changes who may quote one of their posts (quotes made before stay)."""
     page = reverse("microblog:post", args=[post_id])
     try:
+        _write_counted(request)
         quote_policy_set(actor=request.user, post_id=post_id, policy=request.POST.get("quote_policy", ""))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page)
@@ -222,6 +234,7 @@ def quote_policy_view(request: HttpRequest, post_id: int) -> HttpResponse:
 def quote_revoke_view(request: HttpRequest, post_id: int, quote_id: int) -> HttpResponse:
     """The author of `post_id` removes the quote `quote_id` made of it; the quote's card is re-drawn."""
     try:
+        _write_counted(request)
         quote_revoke(actor=request.user, post_id=post_id, quoting_id=quote_id)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
@@ -236,6 +249,7 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
     reply_to = request.POST.get("reply_to", "")
     page_url = reverse("microblog:post", args=[post_id])
     try:
+        _write_counted(request)
         comment_create(
             author=request.user,
             post_id=post_id,
@@ -262,6 +276,7 @@ def delete(request: HttpRequest, post_id: int) -> HttpResponse:
     """Delete a post, repost or comment; the services allow only its author (or the post's author, for a
     comment on it)."""
     try:
+        _write_counted(request)
         post_delete(actor=request.user, post_id=post_id)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))

@@ -342,3 +342,25 @@ def test_a_blocked_user_cannot_like_or_comment(client, shopper, merchant, offer)
     assert "你无法与该账号互动。" in liked.content.decode()
     offer.refresh_from_db()
     assert (offer.likes_count, offer.comments_count, Like.objects.count()) == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_the_pages_writes_share_the_apis_per_minute_budget(
+    client, api_as, shopper, merchant, offer, settings
+):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 3
+    client.force_login(shopper)
+    assert api_as(shopper).post("/api/v1/statuses", {"status": "从客户端发的"}).status_code == 200
+    assert client.post(f"/p/{offer.id}/like", **HTMX).status_code == 200
+    assert client.post(f"/p/{offer.id}/repost", {"comment": "冲"}, **HTMX).status_code == 200
+    refused = client.post(f"/p/{offer.id}/comment", {"text": "第四次"}, **HTMX)
+    assert refused.status_code == 429
+    assert "操作太频繁" in refused.content.decode()
+    without_js = client.post("/compose", {"text": "第五次"})
+    assert without_js.status_code == 429 and "第五次" in without_js.content.decode()  # the draft comes back
+    assert Post.objects.filter(author=shopper).count() == 2  # the API's post and the repost
+    assert Post.objects.filter(kind=PostKind.COMMENT).count() == 0
+    # Following someone draws on the relations budget, as the API's follow does.
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 1
+    assert client.post(f"/@{merchant.username}/relation", {"action": "follow"}, **HTMX).status_code == 200
+    assert client.post(f"/@{merchant.username}/relation", {"action": "unfollow"}, **HTMX).status_code == 429
