@@ -95,27 +95,27 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
     assert logged_in(shopper).get(f"/merchant/deals/{deal.id}/").status_code == 302
 
 
+DRAFT_FORM = {
+    "title": "洗车",
+    "currency": "CNY",
+    "list_price": "10000",
+    "deal_price": "3000",
+    "tipping_point": "1",
+    "max_quantity": "50",
+    "per_user_limit": "1",
+    "gift_limit": "0",
+    "starts_at": "2030-01-01T10:00",
+    "ends_at": "2030-01-05T10:00",
+    "voucher_valid_days": "30",
+    "refund_policy": "anytime",
+    "refund_window_days": "0",
+}
+
+
 def test_merchant_deal_editor_creates_a_draft(merchant):
     seller = logged_in(merchant)
     assert seller.get("/merchant/deals/new").status_code == 200
-    response = seller.post(
-        "/merchant/deals/new",
-        {
-            "title": "洗车",
-            "currency": "CNY",
-            "list_price": "10000",
-            "deal_price": "3000",
-            "tipping_point": "1",
-            "max_quantity": "50",
-            "per_user_limit": "1",
-            "gift_limit": "0",
-            "starts_at": "2030-01-01T10:00",
-            "ends_at": "2030-01-05T10:00",
-            "voucher_valid_days": "30",
-            "refund_policy": "anytime",
-            "refund_window_days": "0",
-        },
-    )
+    response = seller.post("/merchant/deals/new", DRAFT_FORM)
     deal = Deal.objects.get()
     assert response.status_code == 302
     assert (deal.title, deal.state, deal.deal_price) == ("洗车", "draft", 3000)
@@ -138,23 +138,6 @@ def test_team_page_and_deal_card(shopper, make_live_deal, fund):
     assert (card.price_display, card.units_left, card.sold, card.progress_percent) == ("¥99.00", 9, 1, 33)
     assert "¥99.00" in deal_card_html(deal.id)
     assert Client().get(f"/deals/{deal.id}/card").status_code == 200
-
-
-DRAFT_FORM = {
-    "title": "洗车",
-    "currency": "CNY",
-    "list_price": "10000",
-    "deal_price": "3000",
-    "tipping_point": "1",
-    "max_quantity": "50",
-    "per_user_limit": "1",
-    "gift_limit": "0",
-    "starts_at": "2030-01-01T10:00",
-    "ends_at": "2030-01-05T10:00",
-    "voucher_valid_days": "30",
-    "refund_policy": "anytime",
-    "refund_window_days": "0",
-}
 
 
 def test_merchant_edits_a_draft_into_a_flash_sale(merchant):
