@@ -222,22 +222,25 @@ def deal_publish(*, deal_id: int, by: Any) -> Deal:
     return deal
 
 
-def deal_start(*, deal_id: int) -> bool:
+def deal_start(*, deal_id: int, now: datetime | None = None) -> bool:
+    """Put a scheduled deal on sale once its start has come (at `now`, the present by default), with
+    the flash batches already due."""
+    now = now or timezone.now()
     moved = advance(
         DEAL_GRAPH,
-        Deal.objects.filter(id=deal_id, starts_at__lte=timezone.now(), state=DealState.SCHEDULED),
+        Deal.objects.filter(id=deal_id, starts_at__lte=now, state=DealState.SCHEDULED),
         DealState.LIVE,
     )
     for batch_id in FlashBatch.objects.filter(
-        deal_id=deal_id, released_at__isnull=True, release_at__lte=timezone.now()
+        deal_id=deal_id, released_at__isnull=True, release_at__lte=now
     ).values_list("id", flat=True):
-        flash_batch_release(batch_id=batch_id)
+        flash_batch_release(batch_id=batch_id, now=now)
     return bool(moved)
 
 
-def flash_batch_release(*, batch_id: int) -> bool:
-    """Put one flash batch on sale, once, when its time has come."""
-    now = timezone.now()
+def flash_batch_release(*, batch_id: int, now: datetime | None = None) -> bool:
+    """Put one flash batch on sale, once, when its time has come (at `now`, the present by default)."""
+    now = now or timezone.now()
     with transaction.atomic():
         batch = FlashBatch.objects.select_related("deal").filter(id=batch_id).first()
         if batch is None or batch.deal.state not in (DealState.LIVE, DealState.TIPPED):
@@ -350,15 +353,15 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     for deal_id in Deal.objects.filter(state=DealState.SCHEDULED, starts_at__lte=now).values_list(
         "id", flat=True
     ):
-        counts["started"] += int(deal_start(deal_id=deal_id))
+        counts["started"] += int(deal_start(deal_id=deal_id, now=now))
     for batch_id in FlashBatch.objects.filter(released_at__isnull=True, release_at__lte=now).values_list(
         "id", flat=True
     ):
-        flash_batch_release(batch_id=batch_id)
+        flash_batch_release(batch_id=batch_id, now=now)
     for team_id in Team.objects.filter(state=TeamState.OPEN, expires_at__lte=now).values_list(
         "id", flat=True
     ):
-        team_expire(team_id=team_id)
+        team_expire(team_id=team_id, now=now)
         counts["teams_expired"] += 1
     # Rescue offers owed: open teams inside the offer's lead time, not offered yet.
     for team in Team.objects.filter(
@@ -368,11 +371,11 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         expires_at__lte=now + RESCUE_LEAD,
     ):
         if rescue_offer_at(team) <= now:
-            counts["rescue_offers"] += int(team_rescue_offer(team_id=team.id) > 0)
+            counts["rescue_offers"] += int(team_rescue_offer(team_id=team.id, now=now) > 0)
     for order_id in Order.objects.filter(state=OrderState.PENDING, reserve_expires_at__lte=now).values_list(
         "id", flat=True
     ):
-        counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id))
+        counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id, now=now))
     # Deals whose tip check is owed (it is enqueued after an order of a deal with enough takers, or the
     # order that took the last unit, commits, and can be lost with the process): the check counts the
     # buyers whose payment is held or made. A live deal with fewer takers than its tipping point cannot

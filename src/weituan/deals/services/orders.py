@@ -6,7 +6,7 @@ step that runs twice, or again after a crash, moves money once.
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -610,11 +610,12 @@ def order_void(*, order_id: int) -> bool:
     return True
 
 
-def order_reservation_expire(*, order_id: int, force: bool = False) -> bool:
-    """Return the stock of a reservation whose payment never completed (due, or `force`d)."""
+def order_reservation_expire(*, order_id: int, force: bool = False, now: datetime | None = None) -> bool:
+    """Return the stock of a reservation whose payment never completed: due at `now` (the present by
+    default; the deal sweep passes the time it runs for), or `force`d."""
     queryset = Order.objects.filter(id=order_id)
     if not force:
-        queryset = queryset.filter(reserve_expires_at__lte=timezone.now())
+        queryset = queryset.filter(reserve_expires_at__lte=now or timezone.now())
     with transaction.atomic():
         if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED):
             return False
