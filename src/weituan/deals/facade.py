@@ -15,6 +15,7 @@ from django.utils import timezone
 from weituan.core.money import Money
 from weituan.deals.models import Deal, DealState
 from weituan.deals.pricing import discount_percent
+from weituan.deals.queries import buyers_counted_until_tipped
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,11 @@ class DealCard:
     team_price: str | None
     team_size: int | None
     discount_percent: int
-    sold: int
-    tipping_point: int
+    sold: int  # units taken
+    tipping_point: int  # buyers needed
+    # Buyers counting towards the tipping point, as the tip check counts them (`deal_buyers_counted`);
+    # None once the deal has tipped, when the card says it is on instead.
+    buyers: int | None
     tipped: bool
     progress_percent: int  # towards the tipping point, 0-100
     units_left: int
@@ -44,11 +48,19 @@ class DealCard:
 
 def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
     """The live card of a published deal, or None for a missing or draft deal (the same for every viewer)."""
-    deal = Deal.objects.select_related("merchant").filter(id=deal_id).exclude(state=DealState.DRAFT).first()
+    deal = (
+        Deal.objects.select_related("merchant")
+        .filter(id=deal_id)
+        .exclude(state=DealState.DRAFT)
+        # Counted in the same query, and only before the deal tips: after that the card shows no count.
+        .annotate(buyers=buyers_counted_until_tipped())
+        .first()
+    )
     if deal is None:
         return None
     now = timezone.now()
     tipped = deal.tipped_at is not None
+    buyers = None if tipped else int(deal.buyers)  # type: ignore[attr-defined]
     return DealCard(
         deal_id=deal.id,
         title=deal.title,
@@ -63,8 +75,9 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         discount_percent=discount_percent(list_price=deal.list_price, deal_price=deal.deal_price),
         sold=deal.sold,
         tipping_point=deal.tipping_point,
+        buyers=buyers,
         tipped=tipped,
-        progress_percent=100 if tipped else min(100, 100 * deal.sold // max(deal.tipping_point, 1)),
+        progress_percent=100 if buyers is None else min(100, 100 * buyers // max(deal.tipping_point, 1)),
         units_left=max(deal.released - deal.sold, 0),
         state=deal.state,
         on_sale=deal.state in (DealState.LIVE, DealState.TIPPED) and deal.starts_at <= now < deal.ends_at,

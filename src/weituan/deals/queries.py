@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 
 from weituan.core.errors import NotFound
 from weituan.deals.errors import NotYourDeal
@@ -19,6 +20,7 @@ from weituan.deals.models import (
     Posting,
     Referral,
     Team,
+    TeamState,
     Voucher,
     VoucherState,
 )
@@ -177,7 +179,44 @@ def payouts_of_merchant(*, merchant: Any, currency: str = "CNY") -> list[dict[st
     return [dict(row) for row in rows]
 
 
+def _buyers_counted_sql(deal_column: str) -> str:
+    """SQL counting the buyers of the deal whose id is `deal_column` that count towards its tipping point
+    (see `deal_buyers_counted`), with `BUYERS_COUNTED_PARAMS`. Written by hand, not built by the ORM:
+    every deal card (each deal post in every timeline) asks for it, and building the ORM's subquery
+    cost more than running it."""
+    quote = connection.ops.quote_name
+    orders, teams = quote(Order._meta.db_table), quote(Team._meta.db_table)
+    return (
+        f"SELECT count(DISTINCT o.buyer_id) FROM {orders} o LEFT JOIN {teams} t ON t.id = o.team_id"  # noqa: S608
+        f" WHERE o.deal_id = {deal_column} AND o.state IN (%s, %s) AND (o.team_id IS NULL OR t.state = %s)"
+    )
+
+
+BUYERS_COUNTED_PARAMS = (OrderState.AUTHORIZED.value, OrderState.CAPTURED.value, TeamState.FILLED.value)
+
+
+def deal_buyers_counted(*, deal_id: int) -> int:
+    """The buyers counting towards the deal's tipping point (its minimum number of buyers): those with
+    an order whose payment is held or made, outside a team still waiting to fill. A buyer counts once
+    however many units or orders they took (gifts included); a reservation not paid yet, a cancelled,
+    voided, expired or refunded order counts nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(_buyers_counted_sql("%s"), [deal_id, *BUYERS_COUNTED_PARAMS])
+        return int(cursor.fetchone()[0])
+
+
+def buyers_counted_until_tipped() -> RawSQL:
+    """For an annotation of a Deal queryset: `deal_buyers_counted` of each deal that has not tipped, NULL
+    for one that has (nothing shows the count then, and a tipped deal may have many orders to count)."""
+    deal = connection.ops.quote_name(Deal._meta.db_table)
+    return RawSQL(  # noqa: S611  (names of this app's tables; the values are parameters)
+        f"CASE WHEN {deal}.tipped_at IS NULL THEN ({_buyers_counted_sql(f'{deal}.id')}) END",
+        BUYERS_COUNTED_PARAMS,
+    )
+
+
 def deal_progress(*, deal: Deal) -> dict[str, int]:
+    """Units per order state, vouchers redeemed, and the buyers counting towards the tipping point."""
     counts = dict(
         Order.objects.filter(deal=deal)
         .values_list("state")
@@ -185,7 +224,11 @@ def deal_progress(*, deal: Deal) -> dict[str, int]:
         .values_list("state", "units")
     )
     redeemed = Voucher.objects.filter(deal=deal, state=VoucherState.REDEEMED).count()
-    return {**{state: int(counts.get(state, 0) or 0) for state in OrderState.values}, "redeemed": redeemed}
+    return {
+        **{state: int(counts.get(state, 0) or 0) for state in OrderState.values},
+        "redeemed": redeemed,
+        "buyers": deal_buyers_counted(deal_id=deal.id),
+    }
 
 
 # --- ledger checks ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from ninja import Schema
 from pydantic import Field
 
 from weituan.deals.models import Deal, Order, Team, Voucher
-from weituan.deals.queries import WalletView
+from weituan.deals.queries import WalletView, deal_buyers_counted
 from weituan.deals.services.vouchers import voucher_code_display
 
 
@@ -62,7 +62,8 @@ class DealOut(Schema):
     deal_price: int
     team_price: int | None
     team_size: int | None
-    tipping_point: int
+    tipping_point: int  # buyers needed
+    buyers: int  # buyers whose payment is held or made, as the tipping point counts them
     max_quantity: int
     released: int
     sold: int
@@ -188,6 +189,7 @@ def deal_body(deal: Deal) -> dict[str, Any]:
         "team_price": deal.team_price,
         "team_size": deal.team_size,
         "tipping_point": deal.tipping_point,
+        "buyers": deal_buyers_counted(deal_id=deal.id),
         "max_quantity": deal.max_quantity,
         "released": deal.released,
         "sold": deal.sold,

@@ -50,6 +50,10 @@ class Deal(models.Model):
 
     `sold` counts units taken (reserved or paid); it only moves by conditional UPDATE so it never
     passes `released` (the units on sale so far: `max_quantity`, or the flash batches released).
+    `takers` counts the buyers behind `sold` (those whose quota holds a unit); it moves in the same
+    UPDATE as `sold`, when a buyer's first unit is taken or their last one given back. The tipping point
+    counts buyers too, but only those whose payment is held or made (`deal_buyers_counted`): they are
+    among the takers, so a deal with fewer takers than its tipping point cannot tip yet.
     """
 
     merchant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deals")
@@ -70,6 +74,7 @@ class Deal(models.Model):
     flash_sale = models.BooleanField(default=False)
     released = models.PositiveIntegerField(default=0)
     sold = models.PositiveIntegerField(default=0)
+    takers = models.PositiveIntegerField(default=0)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     voucher_valid_days = models.PositiveIntegerField(default=90)
@@ -86,6 +91,7 @@ class Deal(models.Model):
         indexes = [models.Index(fields=["state", "ends_at"]), models.Index(fields=["merchant", "-id"])]
         constraints = [
             models.CheckConstraint(condition=Q(sold__lte=F("released")), name="deal_sold_within_released"),
+            models.CheckConstraint(condition=Q(takers__lte=F("sold")), name="deal_takers_within_sold"),
             models.CheckConstraint(
                 condition=Q(released__lte=F("max_quantity")), name="deal_released_within_max"
             ),

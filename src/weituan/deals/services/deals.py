@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -31,6 +31,7 @@ from weituan.deals.models import (
     Team,
     TeamState,
 )
+from weituan.deals.queries import deal_buyers_counted
 from weituan.deals.services.orders import order_capture, order_reservation_expire, order_void
 from weituan.deals.services.stock import stock_gate_reconcile
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
@@ -246,22 +247,25 @@ def deal_publish(*, deal_id: int, by: Any) -> Deal:
     return deal
 
 
-def deal_start(*, deal_id: int) -> bool:
+def deal_start(*, deal_id: int, now: datetime | None = None) -> bool:
+    """Put a scheduled deal on sale once its start has come (at `now`, the present by default), with
+    the flash batches already due."""
+    now = now or timezone.now()
     moved = advance(
         DEAL_GRAPH,
-        Deal.objects.filter(id=deal_id, starts_at__lte=timezone.now(), state=DealState.SCHEDULED),
+        Deal.objects.filter(id=deal_id, starts_at__lte=now, state=DealState.SCHEDULED),
         DealState.LIVE,
     )
     for batch_id in FlashBatch.objects.filter(
-        deal_id=deal_id, released_at__isnull=True, release_at__lte=timezone.now()
+        deal_id=deal_id, released_at__isnull=True, release_at__lte=now
     ).values_list("id", flat=True):
-        flash_batch_release(batch_id=batch_id)
+        flash_batch_release(batch_id=batch_id, now=now)
     return bool(moved)
 
 
-def flash_batch_release(*, batch_id: int) -> bool:
-    """Put one flash batch on sale, once, when its time has come."""
-    now = timezone.now()
+def flash_batch_release(*, batch_id: int, now: datetime | None = None) -> bool:
+    """Put one flash batch on sale, once, when its time has come (at `now`, the present by default)."""
+    now = now or timezone.now()
     with transaction.atomic():
         batch = FlashBatch.objects.select_related("deal").filter(id=batch_id).first()
         if batch is None or batch.deal.state not in (DealState.LIVE, DealState.TIPPED):
@@ -278,23 +282,24 @@ def flash_batch_release(*, batch_id: int) -> bool:
     return True
 
 
-def deal_paid_units(deal_id: int) -> int:
-    """Units counting towards the tipping point: held or paid, and not waiting for a team to fill."""
-    total = (
-        Order.objects.filter(deal_id=deal_id, state__in=(OrderState.AUTHORIZED, OrderState.CAPTURED))
-        .filter(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
-        .aggregate(units=Sum("quantity"))["units"]
+def _tips(deal: Deal) -> bool:
+    """Whether a live deal has as many buyers as its tipping point. The buyers counted are among its
+    takers, so a deal with fewer takers is not counted at all."""
+    return (
+        deal.state == DealState.LIVE
+        and deal.takers >= deal.tipping_point
+        and deal_buyers_counted(deal_id=deal.id) >= deal.tipping_point
     )
-    return int(total or 0)
 
 
 def deal_tip_check(*, deal_id: int) -> bool:
-    """Tip a live deal once enough units are held, then capture; mark it sold out when nothing is left."""
+    """Tip a live deal once enough buyers hold or paid for an order, then capture; mark it sold out when
+    nothing is left."""
     deal = Deal.objects.filter(id=deal_id).first()
     if deal is None:
         return False
     tipped = False
-    if deal.state == DealState.LIVE and deal_paid_units(deal_id) >= deal.tipping_point:
+    if _tips(deal):
         tipped = bool(
             advance(DEAL_GRAPH, Deal.objects.filter(id=deal_id), DealState.TIPPED, tipped_at=timezone.now())
         )
@@ -313,7 +318,7 @@ def deal_end(*, deal_id: int, now: datetime | None = None) -> str | None:
     deal = Deal.objects.filter(id=deal_id, ends_at__lte=now).first()
     if deal is None:
         return None
-    if deal.state == DealState.LIVE and deal_paid_units(deal_id) >= deal.tipping_point:
+    if _tips(deal):
         deal_tip_check(deal_id=deal_id)
     due = Deal.objects.filter(id=deal_id, ends_at__lte=now)
     advance(DEAL_GRAPH, due, DealState.FAILED)
@@ -373,15 +378,15 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     for deal_id in Deal.objects.filter(state=DealState.SCHEDULED, starts_at__lte=now).values_list(
         "id", flat=True
     ):
-        counts["started"] += int(deal_start(deal_id=deal_id))
+        counts["started"] += int(deal_start(deal_id=deal_id, now=now))
     for batch_id in FlashBatch.objects.filter(released_at__isnull=True, release_at__lte=now).values_list(
         "id", flat=True
     ):
-        flash_batch_release(batch_id=batch_id)
+        flash_batch_release(batch_id=batch_id, now=now)
     for team_id in Team.objects.filter(state=TeamState.OPEN, expires_at__lte=now).values_list(
         "id", flat=True
     ):
-        team_expire(team_id=team_id)
+        team_expire(team_id=team_id, now=now)
         counts["teams_expired"] += 1
     # Rescue offers owed: open teams inside the offer's lead time, not offered yet.
     for team in Team.objects.filter(
@@ -391,16 +396,17 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         expires_at__lte=now + RESCUE_LEAD,
     ):
         if rescue_offer_at(team) <= now:
-            counts["rescue_offers"] += int(team_rescue_offer(team_id=team.id) > 0)
+            counts["rescue_offers"] += int(team_rescue_offer(team_id=team.id, now=now) > 0)
     for order_id in Order.objects.filter(state=OrderState.PENDING, reserve_expires_at__lte=now).values_list(
         "id", flat=True
     ):
-        counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id))
-    # Deals whose tip check is owed (it is enqueued after the order that crossed the tipping point, or
-    # took the last unit, commits, and can be lost with the process): the check decides from the paid
-    # units. A live deal short of its tipping point in units taken cannot tip, so it is not looked at.
+        counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id, now=now))
+    # Deals whose tip check is owed (it is enqueued after an order of a deal with enough takers, or the
+    # order that took the last unit, commits, and can be lost with the process): the check counts the
+    # buyers whose payment is held or made. A live deal with fewer takers than its tipping point cannot
+    # tip, so it is not looked at.
     for deal_id in Deal.objects.filter(
-        Q(state=DealState.LIVE, sold__gte=F("tipping_point"))
+        Q(state=DealState.LIVE, takers__gte=F("tipping_point"))
         | Q(state=DealState.TIPPED, sold__gte=F("max_quantity")),
         ends_at__gt=now,
     ).values_list("id", flat=True):

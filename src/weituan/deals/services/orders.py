@@ -6,12 +6,12 @@ step that runs twice, or again after a crash, moves money once.
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model
+from django.db.models import F, Model
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -29,6 +29,7 @@ from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_
 from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
+    Taken,
     stock_gate_give,
     stock_gate_take,
     stock_refusal,
@@ -115,7 +116,7 @@ def order_place(
                     )  # fmt: skip
                     if batched and team_row is None and not pay_now:
                         order.id = deal.next_order_id  # type: ignore[attr-defined]
-                        sold, state, committed = _hold_batched(order=order, deal=deal, own=own, share=share)
+                        taken, committed = _hold_batched(order=order, deal=deal, own=own, share=share)
                     else:
                         rows_insert([order])
                         if payment.local:
@@ -123,8 +124,8 @@ def order_place(
                         _emit(order, "order_placed", share=share)
                         if order.state == OrderState.CAPTURED:
                             _emit(order, "order_paid", share=share)
-                        sold, state = stock_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
-                    _after_order(order, deal=deal, sold_now=sold, state_now=state)
+                        taken = stock_take(deal=deal, user_id=buyer.id, own=own, gifts=gift_quantity)
+                    _after_order(order, deal=deal, taken=taken)
                 break
             except _AccountsMissing:
                 batched = False  # the step-by-step path creates the buyer's held account
@@ -158,6 +159,8 @@ def order_place(
         order.refresh_from_db()
         # The provider took its time: the deal may have tipped meanwhile.
         state = Deal.objects.filter(id=deal.id).values_list("state", flat=True).get()
+    else:
+        state = taken.state
     if order.state == OrderState.AUTHORIZED and _deal_settles_at_once(order, state_now=state):
         # The deal tipped after this order was read, or the order joined a team that is now full.
         order_capture(order_id=order.id)
@@ -354,7 +357,7 @@ class _StockRefused(Exception):
         self.reason = reason
 
 
-def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None) -> tuple[int, str, bool]:
+def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None) -> tuple[Taken, bool]:
     """PostgreSQL, a solo wallet order on a deal that has not tipped (its id already drawn): the same
     writes as the step-by-step path, sent as one query, refusing in the same order.
 
@@ -367,8 +370,8 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     every order of the deal updates, is then held only until the commit inside the server. Nothing
     else the order writes follows it in its transaction: the tip check is enqueued after the commit
     (and the deal sweep finds a deal whose check was lost). Each statement still takes its own
-    snapshot, so the balance is read after the wallet's lock was granted. Returns the deal's units sold
-    and its state, as `stock_take`, and whether the order is committed already.
+    snapshot, so the balance is read after the wallet's lock was granted. Returns the deal as the order
+    left it, as `stock_take`, and whether the order is committed already.
     Raises `_AccountsMissing` (nothing written) when the buyer has no held account yet, and
     `_StockRefused` for the caller to turn into its error after the rollback.
     """
@@ -397,8 +400,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
             raise _AccountsMissing from None
         raise _StockRefused(refused.reason) from None
     order.issued_vouchers = []  # type: ignore[attr-defined]
-    sold, state = taken()
-    return sold, state, batch.committed
+    return taken(), batch.committed
 
 
 def _hold_and_pay(*, order: Order, deal: Deal, pay_now: bool) -> None:
@@ -480,6 +482,9 @@ def order_authorized(*, order: Order, payment: PaymentGateway, ref: str) -> bool
     Inside order_place this is already the order's transaction, so no savepoint is needed: a failure
     rolls the whole order back.
     """
+    from weituan.deals import tasks
+    from weituan.deals.services.schedule import schedule_at
+
     with transaction.atomic(savepoint=False):
         moved = advance(
             ORDER_GRAPH, Order.objects.filter(id=order.id), OrderState.AUTHORIZED, payment_ref=ref
@@ -495,17 +500,26 @@ def order_authorized(*, order: Order, payment: PaymentGateway, ref: str) -> bool
                 (ledger.held_account(order.buyer_id, order.currency), order.amount),
             ],
         )
+        # A hold granted after its order was placed may bring the buyer that tips the deal: the check the
+        # order asked for when it reserved its units did not count it yet.
+        if Deal.objects.filter(
+            id=order.deal_id, state=DealState.LIVE, takers__gte=F("tipping_point")
+        ).exists():
+            schedule_at(tasks.deal_tip_check_task, timezone.now(), order.deal_id)
     order.state, order.payment_ref = OrderState.AUTHORIZED, ref
     return True
 
 
-def _after_order(order: Order, *, deal: Deal, sold_now: int, state_now: str) -> None:
+def _after_order(order: Order, *, deal: Deal, taken: Taken) -> None:
     from weituan.deals import tasks
     from weituan.deals.services.schedule import schedule_at
 
-    # Only the order that crosses the tipping point (or takes the last unit) asks for the tip check;
-    # later orders of a tipped deal are paid at once and need none.
-    if (state_now == DealState.LIVE and sold_now >= deal.tipping_point) or sold_now >= deal.max_quantity:
+    # Only an order of a live deal with as many takers as its tipping point (the buyers the check counts
+    # are among them), or the order that takes the last unit, asks for the tip check; later orders of a
+    # tipped deal are paid at once and need none.
+    if (
+        taken.state == DealState.LIVE and taken.takers >= deal.tipping_point
+    ) or taken.sold >= deal.max_quantity:
         schedule_at(tasks.deal_tip_check_task, timezone.now(), order.deal_id)
     if order.state == OrderState.PENDING and order.reserve_expires_at:
         schedule_at(tasks.order_reservation_expire_task, order.reserve_expires_at, order.id)
@@ -609,15 +623,17 @@ def order_void(*, order_id: int) -> bool:
                 (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.amount),
             ],
         )
-        _return_stock(order)
+        # Read again under the row's lock: a merge may have moved the order to another team meanwhile.
+        _return_stock(Order.objects.get(id=order.id))
     return True
 
 
-def order_reservation_expire(*, order_id: int, force: bool = False) -> bool:
-    """Return the stock of a reservation whose payment never completed (due, or `force`d)."""
+def order_reservation_expire(*, order_id: int, force: bool = False, now: datetime | None = None) -> bool:
+    """Return the stock of a reservation whose payment never completed: due at `now` (the present by
+    default; the deal sweep passes the time it runs for), or `force`d."""
     queryset = Order.objects.filter(id=order_id)
     if not force:
-        queryset = queryset.filter(reserve_expires_at__lte=timezone.now())
+        queryset = queryset.filter(reserve_expires_at__lte=now or timezone.now())
     with transaction.atomic():
         if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED):
             return False

@@ -2,9 +2,14 @@
 
 The database is the record and the final guard: `sold` moves only by
 `UPDATE deal SET sold = sold + q WHERE id = ? AND state IN (live, tipped) AND sold + q <= released`,
-and a buyer's quota by the same kind of UPDATE. When REDIS_URL is set, a Lua script first takes the
-units (stock and the buyer's quota, atomically) in Redis, so the flood of attempts after a sell-out is
-refused there without touching the database. Reconciliation:
+and a buyer's quota by the same kind of UPDATE. The deal's UPDATE also moves `takers` (the buyers
+holding units) when the buyer's quota goes from nothing to something or back; the quota's row is
+updated first, so that is decided under its lock, and two orders of one buyer (or an order and a void)
+never both count them, nor both let them go.
+
+When REDIS_URL is set, a Lua script first takes the units (stock and the buyer's quota, atomically) in
+Redis, so the flood of attempts after a sell-out is refused there without touching the database.
+Reconciliation:
 
 - every database refusal or rollback after a Redis take gives the units back in Redis;
 - a process that dies between the two leaves Redis showing fewer units than the database, which can
@@ -14,7 +19,7 @@ refused there without touching the database. Reconciliation:
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import F
@@ -123,14 +128,22 @@ def _limit_error(deal: Deal) -> LimitReached:
     )
 
 
-def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, str]:
-    """Take `own + gifts` units and the buyer's quota; returns the deal's units sold and its state now.
+class Taken(NamedTuple):
+    """The deal just after an order took its units: units sold, buyers holding units, its state."""
+
+    sold: int
+    takers: int
+    state: str
+
+
+def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> Taken:
+    """Take `own + gifts` units and the buyer's quota; returns the deal as the take left it.
 
     An upsert of the buyer's quota row that only moves while it stays within the limits, then the
-    conditional UPDATE of the deal's `sold` (two statements; on PostgreSQL one). Call inside the order's transaction, as
-    its last writes: on PostgreSQL the deal row stays locked from this UPDATE to the commit, so every
-    order of the deal waits only for that short tail of the others. A refusal raised here rolls back
-    everything the transaction did.
+    conditional UPDATE of the deal's `sold` and `takers` (two statements; on PostgreSQL one). Call inside
+    the order's transaction, as its last writes: on PostgreSQL the deal row stays locked from this UPDATE
+    to the commit, so every order of the deal waits only for that short tail of the others. A refusal
+    raised here rolls back everything the transaction did.
     """
     if own > deal.per_user_limit or gifts > deal.gift_limit:
         raise _limit_error(deal)
@@ -139,19 +152,21 @@ def stock_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> tuple[int, 
         taken = stock_take_send(batch, deal=deal, user_id=user_id, own=own, gifts=gifts)
         batch.send()
         return taken()
-    quota_sql, quota_params, stock_sql, stock_params = _take_statements(deal, user_id, own, gifts)
     with connection.cursor() as cursor:
-        cursor.execute(quota_sql, quota_params)
-        if cursor.fetchone() is None:
+        cursor.execute(*_quota_statement(deal, user_id, own, gifts))
+        quota = cursor.fetchone()
+        if quota is None:
             raise _limit_error(deal)
-        cursor.execute(stock_sql, stock_params)
+        # The buyer's first units (or first again, after everything they took was given back).
+        first = quota[0] + quota[1] == own + gifts
+        cursor.execute(*_stock_statement(deal, own + gifts, first=first))
         row = cursor.fetchone()
     return _taken(deal, row)
 
 
 def stock_take_send(
     batch: StatementBatch, *, deal: Deal, user_id: int, own: int, gifts: int, refuse_in_sql: bool = False
-) -> Callable[[], tuple[int, str]]:
+) -> Callable[[], Taken]:
     """PostgreSQL: `stock_take` as one statement, added to `batch`; the returned call reads its answer
     once sent and raises the refusal, if any (the limits are checked there too, so a caller sending
     its statements as one batch refuses in the same order as `stock_take`). Call inside the order's
@@ -160,7 +175,8 @@ def stock_take_send(
     With `refuse_in_sql` the statement itself refuses, through `weituan_refuse('per_user_limit')` or
     `weituan_refuse('sold_out')` (see `stock_refusal`), so that nothing after it in the batch runs.
     """
-    quota_sql, quota_params, stock_sql, stock_params = _take_statements(deal, user_id, own, gifts)
+    quota_sql, quota_params = _quota_statement(deal, user_id, own, gifts)
+    stock_sql, stock_params = _stock_statement(deal, own + gifts)
     over_limit = own > deal.per_user_limit or gifts > deal.gift_limit
     if refuse_in_sql:
         verdict = (
@@ -174,11 +190,11 @@ def stock_take_send(
     # rolls back the other with the transaction.
     sent = batch.add(
         f"WITH q AS ({quota_sql}), d AS ({stock_sql})"  # noqa: S608
-        f" SELECT {verdict}, d.sold, d.state FROM (SELECT 1) AS one LEFT JOIN d ON true",
+        f" SELECT {verdict}, d.sold, d.takers, d.state FROM (SELECT 1) AS one LEFT JOIN d ON true",
         quota_params + stock_params + verdict_params,
     )
 
-    def answer() -> tuple[int, str]:
+    def answer() -> Taken:
         quota_ok, *stock = sent().rows[0]
         if over_limit or not (refuse_in_sql or quota_ok):
             raise _limit_error(deal)
@@ -199,9 +215,9 @@ def stock_refusal(deal: Deal, reason: str) -> Exception | None:
     return None
 
 
-def _take_statements(deal: Deal, user_id: int, own: int, gifts: int) -> tuple[str, list[Any], str, list[Any]]:
+def _quota_statement(deal: Deal, user_id: int, own: int, gifts: int) -> tuple[str, list[Any]]:
+    """The upsert of the buyer's quota, returning what it holds now (no row when over a limit)."""
     quota_table = UserDealQuota._meta.db_table
-    deal_table = Deal._meta.db_table
     # A repeat order meets the conflict and moves the row only while it stays within both limits (no
     # row comes back when it would not); a first order inserts it, already checked by the caller.
     quota_sql = (
@@ -209,32 +225,53 @@ def _take_statements(deal: Deal, user_id: int, own: int, gifts: int) -> tuple[st
         f" ON CONFLICT (deal_id, user_id) DO UPDATE SET own = {quota_table}.own + excluded.own,"
         f" gifts = {quota_table}.gifts + excluded.gifts"
         f" WHERE {quota_table}.own + excluded.own <= %s AND {quota_table}.gifts + excluded.gifts <= %s"
-        " RETURNING own"
+        " RETURNING own, gifts"
     )
-    quota_params: list[Any] = [deal.id, user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
+    return quota_sql, [deal.id, user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
+
+
+def _stock_statement(deal: Deal, units: int, *, first: bool | None = None) -> tuple[str, list[Any]]:
+    """The conditional UPDATE of the deal's `sold` (and `takers`, when these are the buyer's first
+    units), returning the deal as it leaves it (no row when refused). Whether they are the buyer's
+    first is `first`, read from the quota's answer; None when both go as one statement, which reads it
+    from the quota's RETURNING (the quota statement as `q`)."""
+    if first is None:
+        counted, counted_params = "(SELECT count(*) FROM q WHERE q.own + q.gifts = %s)", [units]
+    else:
+        counted, counted_params = "%s", [int(first)]
     stock_sql = (
-        f"UPDATE {deal_table} SET sold = sold + %s"  # noqa: S608
-        " WHERE id = %s AND state IN (%s, %s) AND sold + %s <= released RETURNING sold, state"
+        f"UPDATE {Deal._meta.db_table} SET sold = sold + %s, takers = takers + {counted}"  # noqa: S608
+        " WHERE id = %s AND state IN (%s, %s) AND sold + %s <= released RETURNING sold, takers, state"
     )
-    stock_params: list[Any] = [own + gifts, deal.id, *SELLING_STATES, own + gifts]
-    return quota_sql, quota_params, stock_sql, stock_params
+    return stock_sql, [units, *counted_params, deal.id, *SELLING_STATES, units]
 
 
-def _taken(deal: Deal, row: Any) -> tuple[int, str]:
+def _taken(deal: Deal, row: Any) -> Taken:
     if row is None:
         current = Deal.objects.filter(id=deal.id).values_list("state", flat=True).first()
         if current not in SELLING_STATES and current != DealState.SOLD_OUT:
             raise DealNotSelling(f"This deal is {current}, not on sale")
         raise SoldOut("This deal has no units left")
-    return int(row[0]), str(row[1])
+    return Taken(sold=int(row[0]), takers=int(row[1]), state=str(row[2]))
 
 
 def stock_return(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
-    """Give units back (a voided hold, an expired reservation). Call inside the transaction that ends them."""
-    Deal.objects.filter(id=deal_id).update(sold=F("sold") - (own + gifts))
-    UserDealQuota.objects.filter(deal_id=deal_id, user_id=user_id).update(
-        own=F("own") - own, gifts=F("gifts") - gifts
-    )
+    """Give units back (a voided hold, an expired reservation). Call inside the transaction that ends them.
+
+    The buyer's quota row first, as an order takes it: whether it now holds nothing (the buyer is no
+    longer a taker) is decided under its lock, so a concurrent order of the same buyer counts them
+    again only after this one is done.
+    """
+    quota_table = UserDealQuota._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quota_table} SET own = own - %s, gifts = gifts - %s"  # noqa: S608
+            " WHERE deal_id = %s AND user_id = %s RETURNING own + gifts",
+            [own, gifts, deal_id, user_id],
+        )
+        left = cursor.fetchone()
+    emptied = int(left is not None and left[0] == 0)
+    Deal.objects.filter(id=deal_id).update(sold=F("sold") - (own + gifts), takers=F("takers") - emptied)
     # Given back at once rather than on commit: if this transaction rolls back, Redis shows fewer units
     # taken than the database, which only lets a few more attempts reach the database's own guard.
     stock_gate_give(deal_id=deal_id, user_id=user_id, own=own, gifts=gifts)

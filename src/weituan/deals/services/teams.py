@@ -74,15 +74,16 @@ def team_leave(*, team_id: int) -> None:
     Team.objects.filter(id=team_id, state=TeamState.OPEN, members__gt=0).update(members=F("members") - 1)
 
 
-def team_expire(*, team_id: int, force: bool = False) -> int:
-    """Close a team that did not fill in time and void every member's hold; returns holds voided.
+def team_expire(*, team_id: int, force: bool = False, now: datetime | None = None) -> int:
+    """Close a team that did not fill in time (by `now`, the present by default; or `force`d) and void
+    every member's hold; returns holds voided.
 
     Safe to run again after a crash: the voids run whenever the team is expired, not only when this
     call moved it.
     """
     queryset = Team.objects.filter(id=team_id)
     if not force:
-        queryset = queryset.filter(expires_at__lte=timezone.now())
+        queryset = queryset.filter(expires_at__lte=now or timezone.now())
     advance(TEAM_GRAPH, queryset, TeamState.EXPIRED)
     if not Team.objects.filter(id=team_id, state=TeamState.EXPIRED).exists():
         return 0
@@ -194,13 +195,15 @@ def rescue_offer_at(team: Team) -> datetime:
     return team.expires_at - min(RESCUE_LEAD, window / 4)
 
 
-def team_rescue_offer(*, team_id: int) -> int:
+def team_rescue_offer(*, team_id: int, now: datetime | None = None) -> int:
     """Offer the members of a team that has not filled a way out before it closes: the leader may move
     the team into another open team of the deal with room for it, and each member may switch to the solo
     price. Each member is e-mailed once, with their own link to the team's page (a short link of the
     e-mail channel, so the visits it brings are counted as e-mail's). A team is offered once: the offer
-    is marked before the mails go out, so a retry sends none twice. Returns the e-mails sent."""
-    now = timezone.now()
+    is marked before the mails go out, so a retry sends none twice. Returns the e-mails sent.
+
+    `now` is the present unless the deal sweep runs for another time: the team must still be open then."""
+    now = now or timezone.now()
     marked = Team.objects.filter(
         id=team_id, state=TeamState.OPEN, rescue_offered_at__isnull=True, expires_at__gt=now
     ).update(rescue_offered_at=now)

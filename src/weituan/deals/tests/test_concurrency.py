@@ -11,10 +11,10 @@ from django.db.models import Sum
 from weituan.core.errors import Conflict, ServiceError
 from weituan.core.idempotency import idempotent_call
 from weituan.core.testing import make_user
-from weituan.deals.models import DealState, Order, OrderState, Posting, Voucher
-from weituan.deals.queries import ledger_report
+from weituan.deals.models import DealState, Order, OrderState, Posting, UserDealQuota, Voucher
+from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services.deals import deal_tip_check
-from weituan.deals.services.orders import order_place
+from weituan.deals.services.orders import order_cancel, order_place
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 from weituan.tracking.models import OutboxEvent
@@ -48,7 +48,7 @@ def test_hundreds_of_threads_buy_nine_units(merchant):
     assert outcomes.count("ok") == 9
     assert set(outcomes) == {"ok", "sold_out"}
     deal.refresh_from_db()
-    assert deal.sold == 9
+    assert (deal.sold, deal.takers, deal.state) == (9, 9, DealState.SOLD_OUT)
     assert Order.objects.filter(deal=deal).count() == 9
     assert Order.objects.filter(deal=deal, state=OrderState.CAPTURED).count() == 9
     assert ledger_report().ok
@@ -86,13 +86,64 @@ def test_twenty_thousand_attempts_on_ten_thousand_units(merchant, settings):
     assert won == 10_000
     deal_tip_check(deal_id=deal.id)
     deal.refresh_from_db()
-    assert (deal.sold, deal.state) == (10_000, DealState.SOLD_OUT)
+    assert (deal.sold, deal.takers, deal.state) == (10_000, 8, DealState.SOLD_OUT)
     assert Order.objects.filter(deal=deal).aggregate(q=Sum("quantity"))["q"] == 10_000
     assert Order.objects.filter(deal=deal, state=OrderState.CAPTURED).count() == 10_000
     assert Posting.objects.filter(kind="authorize").count() == 10_000
     assert Posting.objects.filter(kind="capture").count() == 10_000
     assert Voucher.objects.filter(deal=deal).count() == 10_000
     assert OutboxEvent.objects.filter(event="order_placed").count() == 10_000
+    assert ledger_report().ok
+
+
+def test_a_buyer_counts_once_however_their_orders_and_cancellations_interleave(merchant):
+    # Ten buyers, four threads each: every thread places one unit, and some withdraw it at once. Buyers
+    # of an even index withdraw all four (they end holding nothing), the others two of their four.
+    deal = live_deal(merchant, max_quantity=40, tipping_point=11, per_user_limit=4, deal_price=1_000)
+    buyers = [make_user(f"twice{i}") for i in range(16)]
+    for buyer in buyers:
+        wallet_top_up(user=buyer, amount=10_000)
+    barrier = threading.Barrier(40)
+
+    def attempt(index: int) -> str:
+        who = index // 4
+        try:
+            barrier.wait()
+            order = order_place(deal_id=deal.id, buyer=buyers[who], quantity=1)
+            if who % 2 == 0 or index % 4 < 2:
+                order_cancel(order_id=order.id, by=buyers[who])
+            return "ok"
+        except ServiceError as exc:
+            return exc.code
+        finally:
+            _close_connection()
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        outcomes = list(pool.map(attempt, range(40)))
+    assert outcomes == ["ok"] * 40
+    deal.refresh_from_db()
+    assert (deal.sold, deal.takers, deal.state) == (10, 5, DealState.LIVE)
+    assert deal_buyers_counted(deal_id=deal.id) == 5
+    quotas = dict(UserDealQuota.objects.filter(deal=deal).values_list("user__username", "own"))
+    assert quotas == {f"twice{i}": 0 if i % 2 == 0 else 2 for i in range(10)}
+
+    # Six more buyers at once bring it to eleven: whichever of their tip checks runs first tips it, once.
+    barrier = threading.Barrier(6)
+
+    def join(index: int) -> str:
+        try:
+            barrier.wait()
+            return order_place(deal_id=deal.id, buyer=buyers[10 + index], quantity=1).state
+        finally:
+            _close_connection()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(join, range(6)))
+    deal.refresh_from_db()
+    assert (deal.sold, deal.takers, deal.state) == (16, 11, DealState.TIPPED)
+    assert deal_buyers_counted(deal_id=deal.id) == 11
+    assert Order.objects.filter(deal=deal, state=OrderState.CAPTURED).count() == 16
+    assert Posting.objects.filter(kind="capture", order__deal=deal).count() == 16
     assert ledger_report().ok
 
 

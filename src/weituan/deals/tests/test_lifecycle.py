@@ -58,8 +58,12 @@ def test_the_sweep_tips_a_deal_whose_tip_check_was_lost(merchant, shopper, fund)
     deal = deal_publish(deal_id=deal.id, by=merchant)
     fund(shopper)
     order = order_place(deal_id=deal.id, buyer=shopper, quantity=1)
-    assert deals_sweep()["tipped"] == 0  # one unit held of the two the deal needs
+    assert deals_sweep()["tipped"] == 0  # one buyer of the two the deal needs
     order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    assert deals_sweep()["tipped"] == 0  # two units, but still one buyer
+    friend = make_user("bob")
+    fund(friend)
+    order_place(deal_id=deal.id, buyer=friend, quantity=1)
     assert Deal.objects.get(id=deal.id).state == DealState.LIVE
     assert deals_sweep()["tipped"] == 1
     assert Deal.objects.get(id=deal.id).state == DealState.TIPPED
