@@ -53,10 +53,13 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
 @router.post("/accounts/{int:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`reblogs=false` keeps the account's plain reposts out of the caller's home timeline; asking
-    again with `reblogs=true` lets them back in. (`notify` is not offered: `notifying` stays false.)"""
+    again with `reblogs=true` lets them back in. `notify=true` has the caller notified (`status`) of each
+    new post of the account, `notify=false` stops it; left out, either stays as it was."""
     user = _writer(request)
-    reblogs = mastodon_params(request).flag("reblogs")
-    relation_services.follow_create(follower=user, followee_id=account_id, reblogs=reblogs)
+    params = mastodon_params(request)
+    relation_services.follow_create(
+        follower=user, followee_id=account_id, reblogs=params.flag("reblogs"), notify=params.flag("notify")
+    )
     return _relationship_with(user, account_id)
 
 

@@ -136,7 +136,9 @@ class Like(models.Model):
 class Follow(models.Model):
     """`follower` follows `followee`. With `show_reblogs` off (Mastodon's `reblogs=false`) the followee's
     plain reposts stay out of the follower's home timeline; their quotes (reposts that say something)
-    are posts like any other and still come in."""
+    are posts like any other and still come in. With `notify` on (Mastodon's `notify=true`) the follower
+    gets a `status` notification for each new post of the followee (not their plain reposts nor
+    comments)."""
 
     follower = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following_set"
@@ -146,6 +148,7 @@ class Follow(models.Model):
     )
     # A database default too, so bulk loaders that name their columns need not know this one.
     show_reblogs = models.BooleanField(default=True, db_default=True)
+    notify = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -159,6 +162,8 @@ class Follow(models.Model):
             models.Index(
                 fields=["follower", "followee"], condition=Q(show_reblogs=False), name="follow_reblogs_hidden"
             ),
+            # The few follows that ask to hear of each new post, which every post's distribution reads.
+            models.Index(fields=["followee"], condition=Q(notify=True), name="follow_notify"),
         ]
 
 
@@ -174,8 +179,9 @@ class FollowRequest(models.Model):
     target = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follow_requests_received"
     )
-    # What the follow will have once authorized (see `Follow.show_reblogs`).
+    # What the follow will have once authorized (see `Follow.show_reblogs` and `Follow.notify`).
     show_reblogs = models.BooleanField(default=True, db_default=True)
+    notify = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -295,6 +301,7 @@ class NotificationKind(models.TextChoices):
     LIKE = "like", "like"
     FOLLOW = "follow", "follow"
     FOLLOW_REQUEST = "follow_request", "follow request"
+    STATUS = "status", "new post"
 
 
 class Notification(models.Model):

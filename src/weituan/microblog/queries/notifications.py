@@ -3,7 +3,7 @@
 Weituan's kinds map onto Mastodon's notification types: a mention or a comment is a `mention` (Mastodon
 shows replies as mentions), a repost is a `reblog` when it has no comment of its own and a `quote` when
 it has, a like is a `favourite`, a follow a `follow`, a request to follow a locked account a
-`follow_request`.
+`follow_request`, a new post of someone followed with `notify` a `status`.
 """
 
 from collections.abc import Iterable
@@ -26,6 +26,7 @@ MASTODON_TYPE_FILTERS: dict[str, Q] = {
     "favourite": Q(kind=NotificationKind.LIKE),
     "follow": Q(kind=NotificationKind.FOLLOW),
     "follow_request": Q(kind=NotificationKind.FOLLOW_REQUEST),
+    "status": Q(kind=NotificationKind.STATUS),
 }
 
 
@@ -41,6 +42,8 @@ def mastodon_type(notification: Notification) -> str:
         return "favourite"
     if kind == NotificationKind.FOLLOW_REQUEST:
         return "follow_request"
+    if kind == NotificationKind.STATUS:
+        return "status"
     return "follow"
 
 

@@ -218,6 +218,13 @@ def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
         FollowRequest.objects.filter(
             requester_id=viewer_id, target_id__in=wanted, show_reblogs=True
         ).values_list(Value("showing_reblogs"), "target_id"),
+        # A follow, or a request waiting for approval, that notifies the viewer of the account's posts.
+        Follow.objects.filter(follower_id=viewer_id, followee_id__in=wanted, notify=True).values_list(
+            Value("notifying"), "followee_id"
+        ),
+        FollowRequest.objects.filter(requester_id=viewer_id, target_id__in=wanted, notify=True).values_list(
+            Value("notifying"), "target_id"
+        ),
     ]
     for mark, other_id in queries[0].union(*queries[1:], all=True):
         marks.add((str(mark), int(other_id)))
@@ -231,7 +238,7 @@ def relationship_json(other_id: int, marks: set[tuple[str, int]]) -> dict[str, A
         "id": str(other_id),
         "following": following,
         "showing_reblogs": ("showing_reblogs", other_id) in marks,
-        "notifying": False,
+        "notifying": ("notifying", other_id) in marks,
         "languages": None,
         "followed_by": ("followed_by", other_id) in marks,
         "blocking": ("blocking", other_id) in marks,

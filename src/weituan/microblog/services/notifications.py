@@ -1,11 +1,13 @@
 """Notifications: telling a user that someone mentioned, commented on, reposted, liked, followed them or
-asked to follow them."""
+asked to follow them, or that someone they follow with `notify` posted."""
 
-from django.db.models import Q
+from collections.abc import Sequence
+
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, ValidationFailed
-from weituan.microblog.models import Block, Mute, Notification, NotificationKind
+from weituan.microblog.models import Block, Follow, Mute, Notification, NotificationKind
 
 # Kinds where doing the same thing twice (like, unlike, like) should not notify twice.
 _ONCE_KINDS = {NotificationKind.LIKE, NotificationKind.FOLLOW, NotificationKind.FOLLOW_REQUEST}
@@ -46,6 +48,46 @@ def notification_create(
     return Notification.objects.create(
         recipient_id=recipient_id, actor_id=actor_id, kind=kind, post_id=post_id
     )
+
+
+def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
+    """Notify (`status`) each follower who follows a post's author with `notify` of the new post; `posts`
+    are (post id, author id). Returns how many notifications were made.
+
+    One query reads those followers of all the authors (none across a block either way, nor one who
+    muted the author), one inserts the notifications. Call once per post, when its distribution starts:
+    it is not called again for a post already notified.
+    """
+    by_author: dict[int, list[int]] = {}
+    for post_id, author_id in posts:
+        by_author.setdefault(author_id, []).append(post_id)
+    if not by_author:
+        return 0
+    follows = (
+        Follow.objects.filter(followee_id__in=list(by_author), notify=True)
+        .exclude(
+            Exists(
+                Block.objects.filter(
+                    Q(blocker_id=OuterRef("follower_id"), blocked_id=OuterRef("followee_id"))
+                    | Q(blocker_id=OuterRef("followee_id"), blocked_id=OuterRef("follower_id"))
+                )
+            )
+        )
+        .exclude(
+            Exists(Mute.objects.filter(muter_id=OuterRef("follower_id"), muted_id=OuterRef("followee_id")))
+        )
+        .values_list("followee_id", "follower_id")
+    )
+    made = Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient_id=follower_id, actor_id=author_id, kind=NotificationKind.STATUS, post_id=post_id
+            )
+            for author_id, follower_id in follows
+            for post_id in by_author[author_id]
+        ]
+    )
+    return len(made)
 
 
 def notifications_mark_read(*, user_id: int, up_to_id: int | None = None) -> int:

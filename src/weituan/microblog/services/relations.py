@@ -55,13 +55,20 @@ def _unfollow_locked(follower_id: int, followee_id: int) -> bool:
 
 
 def _follow_locked(
-    follower_id: int, followee_id: int, visitor_id: str = "", *, show_reblogs: bool = True
+    follower_id: int,
+    followee_id: int,
+    visitor_id: str = "",
+    *,
+    show_reblogs: bool = True,
+    notify: bool = False,
 ) -> bool:
     """Make the follow row, fix both counters, notify, backfill and record the `follow` event (after the
     commit); call holding `_lock_pair`."""
     try:
         with transaction.atomic():
-            Follow.objects.create(follower_id=follower_id, followee_id=followee_id, show_reblogs=show_reblogs)
+            Follow.objects.create(
+                follower_id=follower_id, followee_id=followee_id, show_reblogs=show_reblogs, notify=notify
+            )
     except IntegrityError:
         return False
     account_stats_bump(user_id=follower_id, following=1)
@@ -86,15 +93,21 @@ def _reblogs_show_locked(follower_id: int, followee_id: int, show: bool) -> None
 
 
 def follow_create(
-    *, follower: Any, followee_id: int, visitor_id: str = "", reblogs: bool | None = None
+    *,
+    follower: Any,
+    followee_id: int,
+    visitor_id: str = "",
+    reblogs: bool | None = None,
+    notify: bool | None = None,
 ) -> bool:
     """`follower` follows `followee_id`; True when a new follow (or follow request) was made, False when
     it already existed.
 
     `reblogs` False keeps the followee's plain reposts out of the follower's home timeline (Mastodon's
     `reblogs=false`; quotes still come in), True lets them in; None leaves an existing follow or request
-    as it is, and lets them in on a new one. Asking again with another value changes the existing follow
-    or request, as Mastodon does.
+    as it is, and lets them in on a new one. `notify` True has the follower notified (`status`) of each
+    new post of the followee, False stops it, None leaves it as it is (off on a new follow). Asking again
+    with other values changes the existing follow or request, as Mastodon does.
 
     Refused for oneself (`cannot_follow_self`), an unknown account (`not_found`) and a block either way
     (`blocked`); a refusal changes nothing. The followee is notified, and their recent posts enter the
@@ -113,21 +126,32 @@ def follow_create(
         if is_following(follower.pk, followee_id):
             if reblogs is not None:
                 _reblogs_show_locked(follower.pk, followee_id, reblogs)
+            if notify is not None:
+                Follow.objects.filter(follower_id=follower.pk, followee_id=followee_id).exclude(
+                    notify=notify
+                ).update(notify=notify)
             return False
         show_reblogs = reblogs is not False
         # Read under the lock: unlocking takes the same lock before it accepts what is pending, so a
         # request made here is either seen by it or was never made.
         if not user_is_locked(followee_id):
-            return _follow_locked(follower.pk, followee_id, visitor_id, show_reblogs=show_reblogs)
+            return _follow_locked(
+                follower.pk, followee_id, visitor_id, show_reblogs=show_reblogs, notify=bool(notify)
+            )
         try:
             with transaction.atomic():
                 FollowRequest.objects.create(
-                    requester_id=follower.pk, target_id=followee_id, show_reblogs=show_reblogs
+                    requester_id=follower.pk,
+                    target_id=followee_id,
+                    show_reblogs=show_reblogs,
+                    notify=bool(notify),
                 )
         except IntegrityError:
-            if reblogs is not None:
+            changes = {"show_reblogs": reblogs, "notify": notify}
+            changed = {name: value for name, value in changes.items() if value is not None}
+            if changed:
                 FollowRequest.objects.filter(requester_id=follower.pk, target_id=followee_id).update(
-                    show_reblogs=reblogs
+                    **changed
                 )
             return False
         notification_create(
@@ -153,14 +177,14 @@ def _no_such_request() -> NotFound:
     return NotFound("No follow request from this account", code="follow_request_not_found")
 
 
-def _request_take_locked(requester_id: int, target_id: int) -> bool | None:
-    """Delete the pending request; its `show_reblogs`, or None when there was none. Call holding
-    `_lock_pair`."""
+def _request_take_locked(requester_id: int, target_id: int) -> tuple[bool, bool] | None:
+    """Delete the pending request; the flags it carries to the follow (`show_reblogs`, `notify`), or
+    None when there was none. Call holding `_lock_pair`."""
     requests = FollowRequest.objects.filter(requester_id=requester_id, target_id=target_id)
-    show_reblogs = requests.values_list("show_reblogs", flat=True).first()
-    if show_reblogs is None or not requests.delete()[0]:
+    flags = requests.values_list("show_reblogs", "notify").first()
+    if flags is None or not requests.delete()[0]:
         return None
-    return bool(show_reblogs)
+    return bool(flags[0]), bool(flags[1])
 
 
 def follow_request_authorize(*, owner: Any, requester_id: int) -> bool:
@@ -169,10 +193,10 @@ def follow_request_authorize(*, owner: Any, requester_id: int) -> bool:
     there is no such request (a second authorize changes nothing)."""
     with transaction.atomic():
         _lock_pair(owner.pk, requester_id)
-        show_reblogs = _request_take_locked(requester_id, owner.pk)
-        if show_reblogs is None:
+        flags = _request_take_locked(requester_id, owner.pk)
+        if flags is None:
             raise _no_such_request()
-        _follow_locked(requester_id, owner.pk, show_reblogs=show_reblogs)
+        _follow_locked(requester_id, owner.pk, show_reblogs=flags[0], notify=flags[1])
     return True
 
 
@@ -200,8 +224,10 @@ def follow_requests_authorize_all(*, owner: Any) -> int:
     for requester_id in pending:
         with transaction.atomic():
             _lock_pair(owner.pk, requester_id)
-            show_reblogs = _request_take_locked(requester_id, owner.pk)
-            if show_reblogs is not None and _follow_locked(requester_id, owner.pk, show_reblogs=show_reblogs):
+            flags = _request_take_locked(requester_id, owner.pk)
+            if flags is not None and _follow_locked(
+                requester_id, owner.pk, show_reblogs=flags[0], notify=flags[1]
+            ):
                 accepted += 1
     return accepted
 

@@ -27,6 +27,7 @@ from weituan.core.sqlite_checkpoint import checkpoints_held
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.core.states import advance
 from weituan.microblog.models import AccountStats, Follow, Mute, Post, PostKind
+from weituan.microblog.services.notifications import notifications_for_new_posts
 from weituan.microblog.timelines.authors import author_index_add, author_index_add_many, author_index_remove
 from weituan.microblog.timelines.models import FANOUT_GRAPH, FanoutJob, TimelineState
 from weituan.microblog.timelines.store import Entry, timeline_store
@@ -67,6 +68,8 @@ def _table(model: type[Model]) -> str:
 
 # Column names that are also SQL words, quoted (each backend quotes the same way for these).
 _STATE, _CURSOR = '"state"', '"cursor"'
+# A true boolean literal as each backend's partial indexes spell it (`follow_notify`).
+_TRUE = {"postgresql": "true", "sqlite": "1"}
 
 
 def _any_of(ids: Sequence[int]) -> tuple[str, Any]:
@@ -119,8 +122,9 @@ def active_followers_of(author_ids: Sequence[int]) -> dict[int, list[tuple[int, 
 @dataclass(frozen=True, slots=True)
 class _Start:
     """What a delivery starts from: the post's entry, its author's follower count and whether the author
-    reads their own home timeline, the post's job (state and cursor) if it has one, and whether the post
-    is a plain repost (one that says nothing of its own)."""
+    reads their own home timeline, the post's job (state and cursor) if it has one, whether the post
+    is a plain repost (one that says nothing of its own), and whether it is news to followers who follow
+    its author with `notify` (a post of its own or a quote, when there are such followers)."""
 
     entry: Entry
     followers: int
@@ -128,27 +132,35 @@ class _Start:
     state: str | None
     cursor: int
     plain_repost: bool
+    notify: bool
 
 
 def _delivery_starts(post_ids: Sequence[int]) -> dict[int, _Start]:
     """One statement: what the delivery of each of `post_ids` starts from, by post id; comments, deleted
     and missing posts are left out. Like the statements below, it is prepared once per PostgreSQL
     connection: planning them cost the worker more than running them."""
-    posts, stats, states, jobs = (_table(m) for m in (Post, AccountStats, TimelineState, FanoutJob))
+    posts, stats, states, jobs, follows = (
+        _table(m) for m in (Post, AccountStats, TimelineState, FanoutJob, Follow)
+    )
     match, ids = _any_of(post_ids)
     sql = (
         "SELECT p.id, p.author_id, COALESCE(r.author_id, p.author_id),"  # noqa: S608
         f" (SELECT a.followers_count FROM {stats} a WHERE a.user_id = p.author_id),"
         f" (SELECT 1 FROM {states} s WHERE s.user_id = p.author_id AND s.last_read_at >= %s"
         " AND s.built_at IS NOT NULL),"
-        f" j.{_STATE}, j.{_CURSOR}, CASE WHEN p.kind = %s AND p.comment = '' THEN 1 ELSE 0 END"
+        f" j.{_STATE}, j.{_CURSOR}, CASE WHEN p.kind = %s AND p.comment = '' THEN 1 ELSE 0 END,"
+        # An index probe (`follow_notify`): most authors have no follower asking to be notified.
+        f" (SELECT 1 FROM {follows} f WHERE f.followee_id = p.author_id AND f.notify = {_TRUE[connection.vendor]}"
+        " LIMIT 1)"
         f" FROM {posts} p LEFT JOIN {posts} r ON r.id = p.root_id LEFT JOIN {jobs} j ON j.post_id = p.id"
         f" WHERE p.id {match} AND p.kind IN (%s, %s) AND p.deleted_at IS NULL"
     )
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
     starts: dict[int, _Start] = {}
     for row in fetch_rows(sql, [cutoff, PostKind.REPOST.value, ids, *HOME_KINDS]):
-        post_id, author_id, origin_author_id, followers, author_active, state, cursor_at, plain = row
+        post_id, author_id, origin_author_id, followers, author_active, state, cursor_at, plain, notified = (
+            row
+        )
         starts[post_id] = _Start(
             entry=Entry(post_id, author_id, origin_author_id),
             followers=followers or 0,
@@ -156,6 +168,7 @@ def _delivery_starts(post_ids: Sequence[int]) -> dict[int, _Start]:
             state=state,
             cursor=cursor_at or 0,
             plain_repost=bool(plain),
+            notify=notified is not None and not plain,
         )
     return starts
 
@@ -247,12 +260,21 @@ def _job_progress(post_id: int, cursor_at: int, delivered: int, *, last: bool) -
     return bool(fetch_rows(sql + " RETURNING post_id", [*values, post_id, "delivering"]))
 
 
+def _followers_notify(starts: Sequence[_Start]) -> None:
+    """Notify the followers who asked for it of each of `starts` that is news to them; call once per
+    post, when its job is made (or moved from pending), so a delivery run again does not notify twice.
+    Every post's delivery starts here, also a high-follower author's whose fan-out is skipped."""
+    posts = [(start.entry.post_id, start.entry.author_id) for start in starts if start.notify]
+    if posts:
+        notifications_for_new_posts(posts=posts)
+
+
 def fanout_deliver(*, post_id: int) -> int:
     """Deliver `post_id` to the home timelines of its author's active followers; returns entries written.
 
     A handful of statements: what the delivery starts from (the entry, the follower count, the job),
     the job made (or moved from pending), the followers, and one update per batch, the last one
-    finishing the job.
+    finishing the job. The job's start notifies the followers who follow the author with `notify`.
     """
     start = _delivery_start(post_id)
     if start is None:
@@ -269,6 +291,7 @@ def fanout_deliver(*, post_id: int) -> int:
     state, cursor_at = start.state, start.cursor
     if state is None:
         if _job_create(entry, "skipped" if above else "delivering"):
+            _followers_notify([start])
             if above:
                 return written
             state = "delivering"
@@ -280,10 +303,12 @@ def fanout_deliver(*, post_id: int) -> int:
     jobs = FanoutJob.objects.filter(post_id=post_id)
     if state == "pending":
         if above:
-            advance(FANOUT_GRAPH, jobs, "skipped")
+            if advance(FANOUT_GRAPH, jobs, "skipped"):
+                _followers_notify([start])
             return written
         if not advance(FANOUT_GRAPH, jobs, "delivering"):
             return written
+        _followers_notify([start])
     followers = active_follower_ids(entry.author_id, cursor_at, plain_repost=start.plain_repost)
     if not followers:
         advance(FANOUT_GRAPH, jobs, "delivered")
@@ -352,6 +377,8 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
     fresh = [start for start in simple if start.entry.post_id in made]
     if not fresh:
         return
+    with sqlite_writer():
+        _followers_notify(fresh)
     followers = active_followers_of([start.entry.author_id for start in fresh])
     # A plain repost skips the followers whose follow hides the author's reposts.
     batches = {
