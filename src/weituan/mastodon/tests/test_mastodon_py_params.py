@@ -13,28 +13,13 @@ from mastodon.errors import MastodonNetworkError, MastodonServerError
 from PIL import Image
 
 from weituan.accounts.models import User
-
-PASSWORD = "correct horse battery"
-SCOPES = ["read", "write", "follow"]
+from weituan.mastodon.tests.clients import PASSWORD, SCOPES, shop_and_newcomer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _people(live_server: Any) -> tuple[Mastodon, Mastodon]:
-    """The merchant (signed in) and a newcomer (signed up)."""
-    app = Mastodon.create_app("Weituan params", scopes=SCOPES, api_base_url=live_server.url)
-
-    def client() -> Mastodon:
-        return Mastodon(
-            client_id=app[0], client_secret=app[1], api_base_url=live_server.url, version_check_mode="created"
-        )
-
-    shop, fan = client(), client()
-    shop.log_in("meituan_shop", PASSWORD, scopes=SCOPES, allow_http=True)
-    fan.create_account(
-        "xiaoming", "a long passphrase", "xiaoming@example.test", agreement=True, scopes=SCOPES
-    )
-    return shop, fan
+    return shop_and_newcomer(live_server, "Weituan params")
 
 
 def _ids(statuses: Any) -> list[Any]:
