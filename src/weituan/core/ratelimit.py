@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from weituan.core.errors import RateLimited
@@ -63,3 +64,15 @@ def _db_hit(key: str, window_start: int) -> int:
         cursor.execute(_hit_sql(), [key, window_start])
         row = cursor.fetchone()
     return int(row[0])
+
+
+def user_writes_hit(user: Any) -> None:
+    """Count one write (post, like, repost, comment, delete...) of a user against their per-minute
+    budget, shared by the API and the pages."""
+    rate_limit_hit(f"writes:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+
+
+def user_relations_hit(user: Any) -> None:
+    """Count one change of a user's relations (follow, block, mute...) against its per-minute budget,
+    shared by the API and the pages."""
+    rate_limit_hit(f"relations:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)

@@ -7,14 +7,13 @@ Lists page by the relation's own id (the follow, block or mute row), as Mastodon
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
 from weituan.accounts.queries import user_get, users_by_ids
 from weituan.core.errors import ValidationFailed
-from weituan.core.ratelimit import rate_limit_hit
+from weituan.core.ratelimit import user_relations_hit
 from weituan.mastodon.endpoint_auth import (
     READ_ACCOUNTS,
     READ_BLOCKS,
@@ -42,7 +41,7 @@ MAX_RELATIONSHIP_IDS = 100
 def _writer(request: HttpRequest) -> Any:
     """The caller, counted against the write rate limit."""
     user = request_user(request)
-    rate_limit_hit(f"relations:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+    user_relations_hit(user)
     return user
 
 

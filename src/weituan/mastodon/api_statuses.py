@@ -9,14 +9,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
 from weituan.core.errors import ServiceError, ValidationFailed
-from weituan.core.ratelimit import rate_limit_hit
+from weituan.core.ratelimit import user_writes_hit
 from weituan.core.redis import redis_enabled
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_STATUSES, WRITE_FAVOURITES, WRITE_STATUSES
@@ -43,7 +42,7 @@ router = Router(tags=["mastodon:statuses"])
 
 def write_limit(user: Any) -> None:
     """Count one write of `user` against the per-minute write limit (RateLimited beyond it)."""
-    rate_limit_hit(f"writes:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+    user_writes_hit(user)
 
 
 def _id_param(params: MastodonParams, name: str) -> int | None:

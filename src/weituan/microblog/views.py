@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
-from weituan.core.ratelimit import rate_limit_hit
+from weituan.core.ratelimit import user_writes_hit
 from weituan.microblog.models import PostKind
 from weituan.microblog.queries.posts import PostView, comments_page, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_by
@@ -36,9 +36,8 @@ TREE_NODES_SHOWN = 300
 
 
 def _write_counted(request: HttpRequest) -> None:
-    """Count one write of the signed-in user against the per-minute write limit, the same budget their
-    API writes draw on (RateLimited beyond it)."""
-    rate_limit_hit(f"writes:{request.user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+    """Count one write of the signed-in user (RateLimited beyond the budget their API writes share)."""
+    user_writes_hit(request.user)
 
 
 def _viewer(request: HttpRequest) -> Any:

@@ -3,7 +3,6 @@
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from weituan.accounts.queries import user_by_username, users_by_ids
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
-from weituan.core.ratelimit import rate_limit_hit
+from weituan.core.ratelimit import user_relations_hit
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.queries.relations import followers_page, following_page, relationships
 from weituan.microblog.services.relations import (
@@ -168,8 +167,7 @@ def relation_change(request: HttpRequest, username: str) -> HttpResponse:
         action = RELATION_ACTIONS.get(request.POST.get("action", ""))
         if action is None:
             raise ValidationFailed("Unknown action", code="invalid_action")
-        # The same per-minute budget as the API's relation changes.
-        rate_limit_hit(f"relations:{request.user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
+        user_relations_hit(request.user)
         action(request.user, person.pk, tracking.visitor_id_of(request))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page_url)
