@@ -334,7 +334,9 @@ def clickhouse_http_start(folder: Path, timeout: float = 120) -> tuple["subproce
 
 
 class Server:
-    """`weituan serve`-equivalent server process(es) on 127.0.0.1, stopped on exit."""
+    """`weituan serve`-equivalent server process(es) on 127.0.0.1, stopped on exit. `app` / `wsgi_app`
+    serve another application the same way (a baseline); `events=False` for one that stores no events
+    (no ClickHouse endpoint is started for it)."""
 
     def __init__(
         self,
@@ -342,20 +344,24 @@ class Server:
         *,
         workers: int = 1,
         app: str = "weituan.asgi:application",
+        wsgi_app: str = "weituan.wsgi:application",
         extra_env=None,
         server: str = "uvicorn",
         threads: int = 4,
+        events: bool = True,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **store.env, **(extra_env or {})}
         self.clickhouse: subprocess.Popen[bytes] | None = None
-        if (server != "uvicorn" or workers > 1) and not env.get("CLICKHOUSE_URL"):
+        if events and (server != "uvicorn" or workers > 1) and not env.get("CLICKHOUSE_URL"):
             # As `weituan serve` requires: several serving processes store their events on a ClickHouse
             # server, not in the embedded store (one process only). No ClickHouse binary is at hand, so
             # it is the chDB-backed server of the HTTP store's tests, in a process of its own.
             self.clickhouse, env["CLICKHOUSE_URL"] = clickhouse_http_start(store.data_dir / "clickhouse-http")
-        command = server_command(server, port=self.port, workers=workers, threads=threads, app=app)
+        command = server_command(
+            server, port=self.port, workers=workers, threads=threads, app=app, wsgi_app=wsgi_app
+        )
         self.process = subprocess.Popen(command, env=env, cwd=str(ROOT), start_new_session=True)
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 60) -> None:

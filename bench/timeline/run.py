@@ -1,4 +1,5 @@
-"""Home-timeline benchmark: API reads/s and latency under 50 clients, against the raw store read; posting
+"""Home-timeline benchmark: API reads/s and latency under 50 clients, against the raw store read (and the
+same page answered by a bare app on the same server, the HTTP stack's own cost); posting
 over HTTP with asynchronous fan-out, against a raw write of post rows; fan-out speed; the server's peak
 memory.
 
@@ -10,12 +11,14 @@ Scales: small = 10k users / 500k follows / 100k posts; full = 100k users / 5M fo
 """
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -157,6 +160,59 @@ def measure_raw_writes(store: Store, processes: int, clients: int, seconds: floa
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         counts = list(pool.map(raw_write_worker, [(store, per_process, seconds)] * processes))
     return sum(counts) / seconds
+
+
+def page_capture(url: str, token: str, path: Path) -> Path:
+    """One real home page (body, and the headers a client sees) from the running product, for the bare
+    baseline to answer with."""
+    request = urllib.request.Request(
+        url + "/api/v1/timelines/home?limit=20", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read().decode()
+        skipped = {"content-length", "date", "server", "connection"}
+        headers = [(name, value) for name, value in response.getheaders() if name.lower() not in skipped]
+    path.write_text(json.dumps({"body": body, "headers": headers}))
+    return path
+
+
+def measure_bare(
+    store: Store,
+    page_file: Path,
+    token_file: Path,
+    *,
+    server_kind: str,
+    workers: int,
+    threads: int,
+    clients: int,
+    seconds: int,
+) -> dict:
+    """The home page's load against `bare_app` on the same server setup: requests/s, and CPU
+    milliseconds per request of the server and the load generator."""
+    script = Path(__file__).with_name("home.lua")
+    env = {"WT_TOKENS": str(token_file)}
+    with Server(
+        store,
+        workers=workers,
+        server=server_kind,
+        threads=threads,
+        app="bench.timeline.bare_app:app",
+        wsgi_app="bench.timeline.bare_app:application",
+        extra_env={"WT_BARE_PAGE": str(page_file)},
+        events=False,
+    ) as server:
+        server.wait_ready()
+        run_wrk(server.url + "/", connections=clients, seconds=3, script=script, env=env)
+        before = cpu_split(server_session=server.process.pid, postgres_pids=set)
+        load = run_wrk(server.url + "/", connections=clients, seconds=seconds, script=script, env=env)
+        after = cpu_split(server_session=server.process.pid, postgres_pids=set)
+    cpu_ms = {
+        name: (after[name] - before[name]) / load.requests * 1000
+        for name in ("server", "load generator")
+        if load.requests
+    }
+    cpu_ms["all"] = sum(cpu_ms.values())
+    return {"rps": load.rps, "p99_ms": load.p99_ms, "errors": load.errors, "cpu_ms": cpu_ms}
 
 
 def peak_rss_mib(pid: int) -> tuple[float, float]:
@@ -470,8 +526,20 @@ def main() -> int:
         cpu_per_read = cpu_spent(cpu_before, cpu_after, load.requests)
         api_cpu_ms = sum(cpu_after[name] - cpu_before[name] for name in cpu_after) / load.requests * 1000
         read_rss = peak_rss_mib(server.process.pid)
+        page_file = page_capture(server.url, tokens[0], store.data_dir / "bare-page.json")
     raw_rps, raw_cpu = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
     cpu_ratio = raw_cpu["all"] / api_cpu_ms if api_cpu_ms else 0.0
+    bare = measure_bare(
+        store,
+        page_file,
+        token_file,
+        server_kind=args.server,
+        workers=workers,
+        threads=args.threads,
+        clients=args.clients,
+        seconds=min(10, args.seconds),
+    )
+    ceiling = raw_cpu["all"] / (raw_cpu["all"] + bare["cpu_ms"]["all"])
     posting = None
     raw_writes = 0.0
     if args.post_seconds:
@@ -510,6 +578,8 @@ def main() -> int:
         "raw_reads_per_s": raw_rps,
         "raw_cpu_per_read_ms": raw_cpu,
         "ratio_to_raw_by_cpu": cpu_ratio,
+        "bare_http": bare,
+        "ratio_ceiling_by_cpu": ceiling,
         "raw_post_rows_per_s": raw_writes,
         "ratio_to_raw": ratio,
         "read_peak_rss_mib": read_rss,
@@ -532,6 +602,11 @@ def main() -> int:
         + "; ".join(f"{name} {spent:.2f}" for name, spent in raw_cpu.items())
         + f"; raw read's CPU / API read's CPU = {cpu_ratio:.0%} (the throughput ratio when the two cores are"
         " the limit, steadier than the rates when other work shares the box).",
+        f"- Bare HTTP (the same page answered by a fixed-answer app on the same server, same clients):"
+        f" {bare['rps']:,.0f} req/s; CPU per request, ms: "
+        + "; ".join(f"{name} {spent:.2f}" for name, spent in bare["cpu_ms"].items())
+        + f". A home read costing only the raw read plus that bare answer would be **{ceiling:.0%} of the"
+        " raw read by CPU**: the highest ratio any implementation of the endpoint reaches over HTTP here.",
     ]
     if posting is not None:
         post_load = posting["load"]
