@@ -162,6 +162,12 @@ class Follow(models.Model):
             models.Index(
                 fields=["follower", "followee"], condition=Q(show_reblogs=False), name="follow_reblogs_hidden"
             ),
+            # The same follows by followee, which a plain repost's delivery reads again once delivered.
+            models.Index(
+                fields=["followee", "follower"],
+                condition=Q(show_reblogs=False),
+                name="follow_reblogs_hidden_by",
+            ),
             # The few follows that ask to hear of each new post, which every post's distribution reads.
             models.Index(fields=["followee"], condition=Q(notify=True), name="follow_notify"),
         ]

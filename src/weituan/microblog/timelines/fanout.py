@@ -297,6 +297,29 @@ def _job_start_pending(jobs: Any, state: str, start: _Start) -> bool:
     return bool(moved)
 
 
+def _reblogs_hidden_meanwhile(deliveries: Sequence[tuple[Sequence[int], Entry]], store: Any) -> None:
+    """Take plain reposts just delivered ((followers, entry) pairs) back out of the timelines of the
+    followers whose follow now hides their author's reposts.
+
+    The followers were read before the entries were written. One who turned reposts off in between
+    had the entries delivered before cleared (`home_timeline_drop_reblogs`), possibly before this one
+    landed. Reading the follows again after the write settles it either way: a change committed before
+    this read is seen here, and one committed after it is cleared by its own task, which runs after
+    that commit and so finds the entry. One probe of `follow_reblogs_hidden_by`, only for plain reposts.
+    """
+    if not deliveries:
+        return
+    authors = sorted({entry.author_id for _, entry in deliveries})
+    hidden: dict[int, set[int]] = {}
+    quiet = Follow.objects.filter(followee_id__in=authors, show_reblogs=False)
+    for author_id, follower_id in quiet.values_list("followee_id", "follower_id"):
+        hidden.setdefault(author_id, set()).add(follower_id)
+    for followers, entry in deliveries:
+        gone = [follower_id for follower_id in followers if follower_id in hidden.get(entry.author_id, ())]
+        if gone:
+            store.remove_post(entry.post_id, gone)
+
+
 def fanout_deliver(*, post_id: int) -> int:
     """Deliver `post_id` to the home timelines of its author's active followers; returns entries written.
 
@@ -342,6 +365,8 @@ def fanout_deliver(*, post_id: int) -> int:
         batch = followers[start_at : start_at + FANOUT_BATCH]
         delivered = store.deliver(batch, entry)
         written += delivered
+        if start.plain_repost:
+            _reblogs_hidden_meanwhile([(batch, entry)], store)
         # Only a job still delivering moves on; a withdrawal in between stops the loop.
         last = start_at + FANOUT_BATCH >= len(followers)
         if not _job_progress(post_id, batch[-1], delivered, last=last):
@@ -419,6 +444,8 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
     delivered = dict.fromkeys(batches, 0)
     for (_, entry), count in zip(reaching, store.deliver_many(reaching), strict=True):
         delivered[entry.post_id] = count
+    plain = {start.entry.post_id for start in fresh if start.plain_repost}
+    _reblogs_hidden_meanwhile([delivery for delivery in reaching if delivery[1].post_id in plain], store)
     with sqlite_writer():
         moved = _jobs_finish(
             [(post_id, batch[-1] if batch else 0, delivered[post_id]) for post_id, batch in batches.items()]
