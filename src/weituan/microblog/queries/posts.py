@@ -500,7 +500,11 @@ def posts_hydrate_rows(
 def _chain_deleted_mark(views: dict[int, PostView]) -> None:
     """Mark the hops of the reposts' chains whose reposts were deleted (`PostView.chain_deleted`). The
     hops loaded with the views (a repost's parent is its first hop) cost nothing; the others one query,
-    none when no chain reaches past the post forwarded."""
+    none when no chain reaches past the post forwarded.
+
+    Renderings kept for many readers (see `post_fingerprint`, `post_versions`) show this too without
+    reading the hops: deleting a repost takes it off its root's `reposts_count`, so the root's row,
+    which every fingerprint in its tree holds, changes with it."""
     chained = [view for view in views.values() if view.post.kind == PostKind.REPOST and view.post.chain]
     if not chained:
         return

@@ -377,6 +377,8 @@ def post_delete(*, actor: Any, post_id: int) -> Post:
             counted_quote = bool(post.comment) and not (
                 Post.objects.filter(id=post.id, quote_revoked_at__isnull=False).exists()
             )
+            # The root's row changing is also what tells the renderings kept for its tree's reposts
+            # that a hop of their chains is gone (see `queries.posts._chain_deleted_mark`).
             for counted_id in sorted({post.root_id, post.parent_id}):
                 Post.objects.filter(id=counted_id, reposts_count__gt=0).update(
                     reposts_count=F("reposts_count") - 1
