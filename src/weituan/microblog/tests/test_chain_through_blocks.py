@@ -149,3 +149,13 @@ def test_a_deleted_hop_reads_as_deleted_for_everyone_also_where_a_rendering_was_
     shown = next(s for s in reader.get("/api/v1/timelines/home").json() if s["id"] == str(quote.id))
     assert _hops(shown) == [("middle", "", True), ("fan", "", True)]
     assert "同去" not in shown["content"]
+
+
+def test_the_chain_endpoint_leaves_a_hidden_authors_hop_out(api_as: Any, run_on_commit: Any) -> None:
+    world = _world(run_on_commit)
+    path = f"/api/v1/weituan/posts/{world['quote'].id}/chain"
+    for name in HIDING:
+        hops = api_as(world[name]).get(path).json()["hops"]
+        assert [hop["username"] for hop in hops] == ["tail", "fan", "noodle_shop"]
+    hops = api_as(world["reader"]).get(path).json()["hops"]
+    assert [hop["username"] for hop in hops] == ["tail", "middle", "fan", "noodle_shop"]
