@@ -16,6 +16,7 @@ from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
+from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.timelines.home import ReadContext, home_timeline_ids_in, read_context
 from weituan.microblog.timelines.queries import public_timeline_ids, topic_timeline_ids
 from weituan.tracking import facade as tracking
@@ -34,24 +35,27 @@ def home_timeline_response(
     Shared with the fast path in front of Django (`api_timelines_fast`), so both answer the same bytes.
     """
     page = page_params_from_request(request)
+    if context is None:
+        context = read_context(viewer_id)
     ids = home_timeline_ids_in(
-        viewer_id,
-        context if context is not None else read_context(viewer_id),
-        max_id=page.max_id,
-        since_id=page.since_id,
-        min_id=page.min_id,
-        limit=page.limit,
+        viewer_id, context, max_id=page.max_id, since_id=page.since_id, min_id=page.min_id, limit=page.limit
     )
-    response = HttpResponse(home_statuses_body(ids, viewer_id, request), content_type=JSON_CONTENT_TYPE)
+    body = home_statuses_body(ids, viewer_id, request, context.hidden)
+    response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
     set_link_header(response, request, ids)
     return response
 
 
 def _statuses(
-    request: HttpRequest, response: HttpResponse, ids: list[int], viewer: Any, timeline: str
+    request: HttpRequest,
+    response: HttpResponse,
+    ids: list[int],
+    viewer: Any,
+    timeline: str,
+    hidden: frozenset[int],
 ) -> list[dict[str, Any]]:
     set_link_header(response, request, ids)
-    statuses = timeline_statuses_json(ids, viewer.pk if viewer is not None else None, request)
+    statuses = timeline_statuses_json(ids, viewer.pk if viewer is not None else None, request, hidden)
     tracking.impressions_record(
         post_ids=[int(status["id"]) for status in statuses],
         user_id=viewer.pk if viewer is not None else None,
@@ -59,6 +63,12 @@ def _statuses(
         timeline=timeline,
     )
     return statuses
+
+
+def _hidden_from(viewer: Any) -> frozenset[int]:
+    """The accounts hidden from the viewer (blocks either way, mutes), which the page leaves out and
+    whose comments the chains of its reposts leave out; read once for both."""
+    return frozenset(hidden_author_ids(viewer.pk)) if viewer is not None else frozenset()
 
 
 @router.get("/timelines/home", auth=viewer_auth, summary="The caller's home timeline")
@@ -74,15 +84,17 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
     # Weituan has no federation: every post is local, so `local` changes nothing and `remote` finds none.
     if params.flag("remote"):
         return []
+    hidden = _hidden_from(viewer)
     ids = public_timeline_ids(
         viewer_id=viewer.pk if viewer is not None else None,
+        hidden=hidden,
         only_media=bool(params.flag("only_media")),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
         limit=page.limit,
     )
-    return _statuses(request, response, ids, viewer, "public")
+    return _statuses(request, response, ids, viewer, "public", hidden)
 
 
 @router.get("/timelines/tag/{hashtag}", auth=READ_STATUSES, summary="Public posts with a topic")
@@ -94,9 +106,11 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
     # As for the public timeline: every post is local, so `local` changes nothing and `remote` finds none.
     if params.flag("remote"):
         return []
+    hidden = _hidden_from(viewer)
     ids = topic_timeline_ids(
         hashtag,
         viewer_id=viewer.pk if viewer is not None else None,
+        hidden=hidden,
         any_of=params.texts("any"),
         all_of=params.texts("all"),
         none_of=params.texts("none"),
@@ -106,4 +120,4 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
         min_id=page.min_id,
         limit=page.limit,
     )
-    return _statuses(request, response, ids, viewer, "tag")
+    return _statuses(request, response, ids, viewer, "tag", hidden)

@@ -132,7 +132,7 @@ def _answer(asked: _Asked) -> Answer | None:
         limit=page.limit,
     )
     url, base = prologue.urls
-    body = home_statuses_bytes(ids, reader.user_id, base, asked.request)
+    body = home_statuses_bytes(ids, reader.user_id, base, asked.request, reader.context.hidden)
     view = [_CONTENT_TYPE]
     if ids:
         link = link_header_of(url, kept, next_max_id=ids[-1], prev_min_id=ids[0])

@@ -1,7 +1,9 @@
 """The JSON body of a home timeline page, assembled from statuses rendered once per version of their rows.
 
-A page shows posts that many readers see, and only two things in a status differ between readers: the
-`favourited` and `reblogged` flags (of the status, the status it reblogs and the status it quotes).
+A page shows posts that many readers see, and only two things in a status differ between most readers:
+the `favourited` and `reblogged` flags (of the status, the status it reblogs and the status it quotes).
+(A status whose repost chain carries someone hidden from the reader is rendered for that reader alone:
+see `home_statuses_bytes`.)
 So each status is rendered for nobody once and kept as JSON bytes cut at those flags; a page is then
 one query for the posts' versions and the viewer's flags (see `post_versions`), and the kept bytes of
 each post joined with `true`/`false` where the flags go. A kept status is used only while the versions
@@ -14,7 +16,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -22,11 +24,13 @@ from django.http import HttpRequest
 
 from weituan.mastodon.serializers_statuses import (
     QuoteRequirement,
+    chain_authors_shown,
     quotable_posts,
     quote_approval_needs_viewer,
     quote_requirements,
     site_base,
     status_rendered,
+    statuses_for_reader,
     statuses_nested,
     statuses_preload,
     timeline_statuses_json,
@@ -60,6 +64,8 @@ class Template(NamedTuple):
     plain: bytes
     slot_ids: frozenset[int]
     quote_slots: tuple[QuoteSlot, ...] = ()
+    # The accounts whose comments the status's chains carry (see `chain_authors_shown`).
+    chain_authors: frozenset[int] = frozenset()
 
     def fill(
         self, liked: set[int], reposted: set[int], quotable: set[int] | frozenset[int] = frozenset()
@@ -82,12 +88,16 @@ _AUTOMATIC, _DENIED = b'"automatic"', b'"denied"'
 
 
 def template_of(
-    parts: tuple[bytes, ...], slots: tuple[tuple[bytes, int], ...], quote_slots: tuple[QuoteSlot, ...] = ()
+    parts: tuple[bytes, ...],
+    slots: tuple[tuple[bytes, int], ...],
+    quote_slots: tuple[QuoteSlot, ...] = (),
+    chain_authors: frozenset[int] = frozenset(),
 ) -> Template:
     plain = [parts[0]]
     for index in range(1, len(parts)):
         plain += [_DENIED if slots[index - 1][0] == b"q" else b"false", parts[index]]
-    return Template(parts, slots, b"".join(plain), frozenset(post_id for _, post_id in slots), quote_slots)
+    slot_ids = frozenset(post_id for _, post_id in slots)
+    return Template(parts, slots, b"".join(plain), slot_ids, quote_slots, chain_authors)
 
 
 def quotable_by(templates: Sequence[Template], viewer_id: int) -> set[int]:
@@ -142,14 +152,16 @@ def _template(status: dict[str, Any]) -> Template | None:
         for nested in statuses_nested(status)
         if quote_approval_needs_viewer(nested)
     )
-    return template_of(parts, slots, quote_slots)
+    return template_of(parts, slots, quote_slots, chain_authors_shown(status))
 
 
-def home_statuses_body(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:
+def home_statuses_body(
+    post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None, hidden: Collection[int] = ()
+) -> bytes:
     """The JSON array of the Status entities of `post_ids` as `viewer_id` sees them, in order (missing
-    and deleted posts left out): the bytes the API's renderer makes of
-    `timeline_statuses_json(post_ids, viewer_id, request)`."""
-    return home_statuses_bytes(post_ids, viewer_id, site_base(request), lambda: request)
+    and deleted posts left out), `hidden` being the accounts hidden from them (the read context's): the
+    bytes the API's renderer makes of `timeline_statuses_json(post_ids, viewer_id, request, hidden)`."""
+    return home_statuses_bytes(post_ids, viewer_id, site_base(request), lambda: request, hidden)
 
 
 def home_statuses_bytes(
@@ -157,9 +169,11 @@ def home_statuses_bytes(
     viewer_id: int,
     base: str,
     request_of: Callable[[], HttpRequest | None],
+    hidden: Collection[int] = (),
 ) -> bytes:
     """`home_statuses_body` for a request whose `site_base` is `base`; the request itself is made by
-    `request_of` only when a status has to be rendered (none kept, or changed since)."""
+    `request_of` only when a status has to be rendered (none kept, or changed since, or one whose chain
+    carries an account of `hidden`, which is rendered for this reader alone and not kept)."""
     versions = post_versions(post_ids, viewer_id)
     wanted = [
         post_id
@@ -186,7 +200,7 @@ def home_statuses_bytes(
         for view in views:
             template = _template(status_rendered(view, request))
             if template is None:
-                return _whole(post_ids, viewer_id, request)
+                return _whole(post_ids, viewer_id, request, hidden)
             fresh[view.id] = template
         templates.update(fresh)
         with _LOCK:
@@ -194,6 +208,21 @@ def home_statuses_bytes(
                 _TEMPLATES[(base, post_id)] = (fingerprints[post_id], template)
             while len(_TEMPLATES) > CACHE_SIZE:
                 _TEMPLATES.popitem(last=False)
+    if hidden:
+        hides = frozenset(hidden)
+        own = [
+            post_id
+            for post_id in wanted
+            if post_id in templates and not templates[post_id].chain_authors.isdisjoint(hides)
+        ]
+        if own:
+            for post_id in own:  # a status gone meanwhile is left out rather than shown whole
+                del templates[post_id]
+            for status in statuses_for_reader(own, viewer_id, request_of()):
+                template = _template(status)
+                if template is None:
+                    return _whole(post_ids, viewer_id, request_of(), hidden)
+                templates[int(status["id"])] = template
     liked, reposted = versions.liked, versions.reposted
     shown = [post_id for post_id in wanted if post_id in templates]
     tracking.impressions_record(post_ids=shown, user_id=viewer_id, timeline="home")
@@ -206,9 +235,11 @@ def home_statuses_bytes(
     return b"[" + b",".join(parts) + b"]"
 
 
-def _whole(post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None) -> bytes:
+def _whole(
+    post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None, hidden: Collection[int]
+) -> bytes:
     from weituan.api import FastJSONRenderer
 
-    statuses = timeline_statuses_json(post_ids, viewer_id, request)
+    statuses = timeline_statuses_json(post_ids, viewer_id, request, hidden)
     body = FastJSONRenderer().render(request, statuses, response_status=200)  # type: ignore[arg-type]
     return body if isinstance(body, bytes) else str(body).encode()

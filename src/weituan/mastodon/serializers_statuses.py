@@ -11,7 +11,7 @@ Weibo's own facts (the chain hop by hop, parent, root, depth, deal) are under th
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -72,11 +72,13 @@ def media_json(media: MediaAttachment, request: HttpRequest | None = None) -> di
 
 
 def _reblog_target(view: PostView) -> tuple[bool, PostView | None]:
-    """(shown as a reblog?, the status it nests). See the module docstring for the rules."""
+    """(shown as a reblog?, the status it nests). See the module docstring for the rules; a chain is
+    read as shown (`PostView.shown_chain`), so a repost whose only words above it were deleted, or are
+    by someone hidden from the reader, reblogs the original."""
     post = view.post
     if post.kind != PostKind.REPOST or post.comment:
         return False, None
-    if not any(hop.get("comment") for hop in post.chain):
+    if not any(hop["comment"] for hop in view.shown_chain):
         return True, view.root
     parent = view.parent
     if parent is not None and parent.post.kind == PostKind.REPOST and parent.post.comment:
@@ -95,8 +97,9 @@ def _weituan_extras(view: PostView) -> dict[str, Any]:
                 "account_id": str(hop.get("user_id")),
                 "username": hop.get("username"),
                 "comment": hop.get("comment", ""),
+                "deleted": hop["deleted"],
             }
-            for hop in post.chain
+            for hop in view.shown_chain
         ],
         "parent_id": str(post.parent_id) if post.parent_id else None,
         "root_id": str(post.root_id) if post.root_id else None,
@@ -331,12 +334,14 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         ""
         if is_wrapper
         else _content_html(
-            post.text,
+            view.shown_text,
             base,
             # The reposters named in the chain are real accounts too, so their names are links.
             tuple(
-                [user.username for user in view.mentions] + [str(hop.get("username")) for hop in post.chain]
+                [user.username for user in view.mentions]
+                + [str(hop.get("username")) for hop in view.shown_chain]
             ),
+            # The links of the whole text: the post's links are looked up, and kept, for all of it.
             post_short_links(post.id, post.text),
         )
     )
@@ -417,8 +422,34 @@ def statuses_json(views: Sequence[PostView], request: HttpRequest | None = None)
     return statuses
 
 
-# Rendered statuses by (site base, post id), each with the fingerprint of the rows it was rendered from.
-_RENDERED: "OrderedDict[tuple[str, int], tuple[tuple[Any, ...], dict[str, Any]]]" = OrderedDict()
+def chain_authors_shown(status: dict[str, Any]) -> frozenset[int]:
+    """The accounts whose comments the chains of a rendered status carry (its own, and the status it
+    reblogs): a reader who hides any of them gets the status rendered for them (`statuses_for_reader`)."""
+    return frozenset(
+        int(hop["account_id"])
+        for nested in statuses_nested(status)
+        for hop in nested["weituan"]["chain"]
+        if str(hop["account_id"]).isdigit()
+    )
+
+
+def statuses_for_reader(
+    post_ids: Sequence[int], viewer_id: int, request: HttpRequest | None
+) -> list[dict[str, Any]]:
+    """The statuses of `post_ids` rendered for the reader `viewer_id` alone, as `status_rendered`
+    renders them (the reader's own flags are the caller's to set): for the few statuses of a page
+    whose chains carry someone hidden from the reader, which the renderings kept for everyone show."""
+    wanted = list(dict.fromkeys(int(post_id) for post_id in post_ids))
+    views = posts_hydrate_rows(post_rows(wanted, viewer_id), wanted, viewer_id, only=set(wanted))
+    statuses_preload(views)
+    return [_status(view, level=0, request=request) for view in views]
+
+
+# Rendered statuses by (site base, post id), each with the fingerprint of the rows it was rendered from
+# and the accounts its chains carry.
+_RENDERED: "OrderedDict[tuple[str, int], tuple[tuple[Any, ...], dict[str, Any], frozenset[int]]]" = (
+    OrderedDict()
+)
 _RENDERED_LOCK = threading.Lock()
 RENDERED_CACHE_SIZE = 10_000
 
@@ -443,7 +474,10 @@ def _with_viewer(status: dict[str, Any], liked: set[int], reposted: set[int]) ->
 
 
 def timeline_statuses_json(
-    post_ids: Sequence[int], viewer_id: int | None, request: HttpRequest | None = None
+    post_ids: Sequence[int],
+    viewer_id: int | None,
+    request: HttpRequest | None = None,
+    hidden: Collection[int] = (),
 ) -> list[dict[str, Any]]:
     """Status entities of a timeline page, in order (missing and deleted posts left out), as
     `statuses_json(posts_hydrate(post_ids, viewer))` would give, in fewer queries and less work.
@@ -453,7 +487,9 @@ def timeline_statuses_json(
     roots, authors and counters: everything shown that can change); a kept status is used only when
     those rows are unchanged, so a new like count, an edit, a deletion or a profile change shows at
     once. The viewer's own flags come with those rows, and only the statuses not kept are hydrated
-    and rendered.
+    and rendered. A status whose chain carries one of `hidden` (the accounts hidden from the viewer:
+    blocks either way, mutes) is rendered for the viewer alone (`statuses_for_reader`), which costs
+    nothing when the viewer hides nobody.
     """
     rows = post_rows(post_ids, viewer_id)
     base = site_base(request)
@@ -463,6 +499,7 @@ def timeline_statuses_json(
         if post_id in rows.asked and not post_row_deleted(rows, post_id)
     ]
     rendered: dict[int, dict[str, Any]] = {}
+    authors: dict[int, frozenset[int]] = {}
     missing: set[int] = set()
     fingerprints = {post_id: post_fingerprint(rows, post_id) for post_id in wanted}
     with _RENDERED_LOCK:
@@ -470,7 +507,7 @@ def timeline_statuses_json(
             kept = _RENDERED.get((base, post_id))
             if kept is not None and kept[0] == fingerprints[post_id]:
                 _RENDERED.move_to_end((base, post_id))
-                rendered[post_id] = kept[1]
+                rendered[post_id], authors[post_id] = kept[1], kept[2]
             else:
                 missing.add(post_id)
     if missing:
@@ -478,11 +515,21 @@ def timeline_statuses_json(
         statuses_preload(views)
         fresh = {view.id: _status(view, level=0, request=request) for view in views}
         rendered.update(fresh)
+        authors.update((post_id, chain_authors_shown(data)) for post_id, data in fresh.items())
         with _RENDERED_LOCK:
             for post_id, data in fresh.items():
-                _RENDERED[(base, post_id)] = (fingerprints[post_id], data)
+                _RENDERED[(base, post_id)] = (fingerprints[post_id], data, authors[post_id])
             while len(_RENDERED) > RENDERED_CACHE_SIZE:
                 _RENDERED.popitem(last=False)
+    if hidden and viewer_id is not None:
+        hides = frozenset(hidden)
+        own = [post_id for post_id in rendered if not authors[post_id].isdisjoint(hides)]
+        if own:
+            for post_id in own:  # a status gone meanwhile is left out rather than shown whole
+                del rendered[post_id]
+            rendered.update(
+                (int(status["id"]), status) for status in statuses_for_reader(own, viewer_id, request)
+            )
     liked, reposted = rows.liked or set(), rows.reposted or set()
     statuses = [_with_viewer(rendered[post_id], liked, reposted) for post_id in wanted if post_id in rendered]
     quote_approvals_for_viewer(statuses, viewer_id)

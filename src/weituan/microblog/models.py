@@ -162,6 +162,12 @@ class Follow(models.Model):
             models.Index(
                 fields=["follower", "followee"], condition=Q(show_reblogs=False), name="follow_reblogs_hidden"
             ),
+            # The same follows by followee, which a plain repost's delivery reads again once delivered.
+            models.Index(
+                fields=["followee", "follower"],
+                condition=Q(show_reblogs=False),
+                name="follow_reblogs_hidden_by",
+            ),
             # The few follows that ask to hear of each new post, which every post's distribution reads.
             models.Index(fields=["followee"], condition=Q(notify=True), name="follow_notify"),
         ]
@@ -305,6 +311,9 @@ class NotificationKind(models.TextChoices):
 
 
 class Notification(models.Model):
+    """One thing a user is told of. A `status` notification (a new post of an account followed with
+    `notify`) exists at most once per recipient and post, so a retried distribution cannot tell twice."""
+
     id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -319,4 +328,9 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["recipient", "-id"], name="notification_recipient_id"),
             models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "post"], condition=Q(kind="status"), name="notification_status_once"
+            ),
         ]

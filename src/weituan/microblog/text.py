@@ -5,9 +5,9 @@ Rendering never trusts the text: every piece is escaped first, and only the link
 """
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from django.utils.html import escape
@@ -15,7 +15,10 @@ from django.utils.html import escape
 from weituan.core.text import URL_RE, weighted_length
 
 __all__ = [
+    "CHAIN_HOP_DELETED",
+    "PLAIN_REPOST_TEXT",
     "Token",
+    "chain_text",
     "extract_mentions",
     "extract_topics",
     "extract_urls",
@@ -39,6 +42,9 @@ _INLINE_RE = re.compile(f"{_WEIBO_TOPIC}|{_MENTION}|{_TAG}")
 # Closing punctuation right after a link is more likely the sentence's than the link's.
 _URL_TRAILING = ".,;:!?'\")]}"
 CHAIN_MARK = "//@"  # where a repost's chain goes on to the hop above: `comment//@name: their comment`
+PLAIN_REPOST_TEXT = "转发微博"  # what Weibo shows for a forward of an original without a comment
+# What a hop of the chain reads as once its repost is deleted, in Weibo's words for a deleted post.
+CHAIN_HOP_DELETED = "此微博已被作者删除"
 LINK_DISPLAY_LENGTH = 30  # characters of a link's host and path shown before it is cut with "…"
 
 TokenKind = Literal["text", "url", "mention", "topic"]
@@ -61,6 +67,17 @@ def topic_display(name: str) -> str:
 def topic_key(name: str) -> str:
     """The key a topic is stored under: display form, case-folded, so #Deal# and #deal are one topic."""
     return topic_display(name).casefold()
+
+
+def chain_text(comment: str, chain: Sequence[Mapping[str, Any]]) -> str:
+    """The text a repost shows: its comment followed by `//@name: comment` for each hop above it (a
+    hop marked `deleted` reads CHAIN_HOP_DELETED)."""
+    if not chain:
+        return comment or PLAIN_REPOST_TEXT
+    return comment + "".join(
+        f"//@{hop['username']}: {CHAIN_HOP_DELETED if hop.get('deleted') else hop['comment']}"
+        for hop in chain
+    )
 
 
 def _inline_tokens(segment: str) -> list[Token]:

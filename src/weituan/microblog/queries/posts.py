@@ -42,6 +42,7 @@ from weituan.microblog.queries.rows import (
 )
 from weituan.microblog.row_versions import COLUMN as ROW_VERSION
 from weituan.microblog.stats import AccountCounts
+from weituan.microblog.text import chain_text
 
 User = get_user_model()
 
@@ -59,6 +60,12 @@ class PostView:
     when a block or mute stands between the viewer and their author ("blocked_by", "blocking" or
     "muting", see `hiding_relations`): the repost is shown without them. Views read for nobody (what
     is rendered once and kept for many readers) never carry it.
+
+    A repost's chain (`//@name: comment` for each hop above it) is shown as `shown_chain` and
+    `shown_text` give it: the hops whose authors are hidden from the viewer (`chain_hidden`, their
+    account ids; only for a viewer) are left out, as the viewer never sees those people's comments
+    under a post either, and the hops whose reposts were deleted (`chain_deleted`, their post ids; for
+    every reader) read CHAIN_HOP_DELETED in place of their comment, keeping who the hops below answered.
     """
 
     post: Post
@@ -73,10 +80,31 @@ class PostView:
     root: "PostView | None" = None
     reply_to_author_id: int | None = None
     hidden_from_viewer: str = ""
+    chain_hidden: frozenset[int] = frozenset()
+    chain_deleted: frozenset[int] = frozenset()
 
     @property
     def id(self) -> int:
         return self.post.id
+
+    @property
+    def shown_chain(self) -> list[dict[str, Any]]:
+        """The hops of the chain as shown (see the class docstring), each {"post_id", "user_id",
+        "username", "comment", "deleted"}; a deleted hop's comment is empty."""
+        return [
+            {**hop, "comment": "", "deleted": True}
+            if hop.get("post_id") in self.chain_deleted
+            else {**hop, "deleted": False}
+            for hop in self.post.chain
+            if hop.get("user_id") not in self.chain_hidden
+        ]
+
+    @property
+    def shown_text(self) -> str:
+        """The post's text with its chain as shown (see the class docstring)."""
+        if not self.chain_hidden and not self.chain_deleted:
+            return str(self.post.text)
+        return chain_text(self.post.comment, self.shown_chain)
 
     @property
     def is_deleted(self) -> bool:
@@ -439,28 +467,29 @@ def viewer_flags(post_ids: Sequence[int], viewer_id: int) -> tuple[set[int], set
 def posts_hydrate_rows(
     rows: PostRows,
     post_ids: Sequence[int],
-    viewer: Any = None,
+    viewer_id: int | None = None,
     *,
     include_deleted: bool = False,
     only: set[int] | None = None,
 ) -> list[PostView]:
-    """`posts_hydrate` from rows already read; `only` limits the views built (and their queries) to
-    those posts and their parents and roots."""
+    """`posts_hydrate` from rows already read, for the viewer `viewer_id` (or nobody); `only` limits
+    the views built (and their queries) to those posts and their parents and roots."""
     wanted = list(dict.fromkeys(int(post_id) for post_id in post_ids))
     views = _views_from_rows(rows, only)
     if not views:
         return []
     all_ids = sorted(views)
     _attach_extras(views, all_ids)
-    if viewer is not None:
+    _chain_deleted_mark(views)
+    if viewer_id is not None:
         if rows.liked is not None and rows.reposted is not None:
             liked, reposted = rows.liked, rows.reposted
         else:
-            liked, reposted = viewer_flags(all_ids, viewer.pk)
+            liked, reposted = viewer_flags(all_ids, viewer_id)
         for post_id, view in views.items():
             view.liked_by_viewer = post_id in liked
             view.reposted_by_viewer = post_id in reposted
-        _shown_hidden_mark(views.values(), viewer.pk)
+        _shown_hidden_mark(views.values(), viewer_id)
     return [
         views[post_id]
         for post_id in wanted
@@ -468,9 +497,42 @@ def posts_hydrate_rows(
     ]
 
 
+def _chain_deleted_mark(views: dict[int, PostView]) -> None:
+    """Mark the hops of the reposts' chains whose reposts were deleted (`PostView.chain_deleted`). The
+    hops loaded with the views (a repost's parent is its first hop) cost nothing; the others one query,
+    none when no chain reaches past the post forwarded.
+
+    Renderings kept for many readers (see `post_fingerprint`, `post_versions`) show this too without
+    reading the hops: deleting a repost takes it off its root's `reposts_count`, so the root's row,
+    which every fingerprint in its tree holds, changes with it."""
+    chained = [view for view in views.values() if view.post.kind == PostKind.REPOST and view.post.chain]
+    if not chained:
+        return
+    unread = {
+        int(hop["post_id"])
+        for view in chained
+        for hop in view.post.chain
+        if hop.get("post_id") is not None and int(hop["post_id"]) not in views
+    }
+    deleted = {post_id for post_id, view in views.items() if view.is_deleted}
+    if unread:
+        gone = Post.objects.filter(id__in=sorted(unread), deleted_at__isnull=False)
+        deleted.update(gone.values_list("id", flat=True))
+    for view in chained:
+        hops = {hop.get("post_id") for hop in view.post.chain}
+        view.chain_deleted = frozenset(hop for hop in hops if hop in deleted)
+
+
+def chain_authors(view: PostView) -> frozenset[int]:
+    """The accounts whose comments the chain of `view` carries."""
+    return frozenset(int(hop["user_id"]) for hop in view.post.chain if hop.get("user_id") is not None)
+
+
 def _shown_hidden_mark(views: Iterable[PostView], viewer_id: int) -> None:
     """Mark the posts that reposts show (the one forwarded, the original) whose authors are hidden from
-    the viewer (`PostView.hidden_from_viewer`): one query, none when no repost shows another's post."""
+    the viewer (`PostView.hidden_from_viewer`), and the hops of chains by such authors
+    (`PostView.chain_hidden`): one query, none when no repost shows another's post."""
+    views = list(views)
     shown = [
         inner
         for view in views
@@ -478,11 +540,15 @@ def _shown_hidden_mark(views: Iterable[PostView], viewer_id: int) -> None:
         for inner in (view.parent, view.root)
         if inner is not None and inner.author.pk != viewer_id
     ]
-    if not shown:
+    chained = {view: chain_authors(view) - {viewer_id} for view in views if view.post.chain}
+    others = {inner.author.pk for inner in shown}.union(*chained.values())
+    if not others:
         return
-    hidden = hiding_relations(viewer_id, {inner.author.pk for inner in shown})
+    hidden = hiding_relations(viewer_id, others)
     for inner in shown:
         inner.hidden_from_viewer = hidden.get(inner.author.pk, "")
+    for view, authors in chained.items():
+        view.chain_hidden = frozenset(author_id for author_id in authors if author_id in hidden)
 
 
 def posts_hydrate(
@@ -492,15 +558,18 @@ def posts_hydrate(
 
     Runs 4 queries whatever the number of posts: posts with their authors, author counters, parents
     and roots, and the viewer's likes and reposts of them; images; mentions; topics. For a viewer, a
-    fifth when reposts show others' posts: whether a block or mute hides those. The SQL is written out
+    fifth when reposts show others' posts: whether a block or mute hides those (or hops of their
+    chains). One more when a chain reaches past the post forwarded: which of its hops were deleted
+    (see `PostView.shown_chain`). The SQL is written out
     rather than compiled from querysets on every call: timelines hydrate a page per read, and compiling
     seven querysets cost more than running them. Permission checks are the caller's: this shows what
     it is given.
     """
     if not post_ids:
         return []
-    rows = post_rows(post_ids, viewer.pk if viewer is not None else None)
-    return posts_hydrate_rows(rows, post_ids, viewer, include_deleted=include_deleted)
+    viewer_id = viewer.pk if viewer is not None else None
+    rows = post_rows(post_ids, viewer_id)
+    return posts_hydrate_rows(rows, post_ids, viewer_id, include_deleted=include_deleted)
 
 
 def post_view_for_user(user: Any, post_id: int) -> PostView:

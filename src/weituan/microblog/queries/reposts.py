@@ -104,10 +104,16 @@ class ChainHop:
 
 def repost_chain(post_id: int, viewer: Any = None) -> list[ChainHop]:
     """Every hop from this post up to its root, this post first and the root last (untrimmed, unlike
-    the chain in a repost's text). One query per hop."""
+    the chain in a repost's text), less the hops above it by accounts hidden from the viewer (a block
+    either way, a mute), as a repost's chain is shown to them. One query per hop, and one for those
+    accounts."""
     post: Post | None = post_get_for_user(viewer, post_id)
-    hops = []
+    hidden = hidden_author_ids(viewer.pk) - {viewer.pk} if viewer is not None else set()
+    hops: list[ChainHop] = []
     while post is not None:
+        if hops and post.author_id in hidden:
+            post = _parent_hop(post)
+            continue
         deleted = post.deleted_at is not None
         hops.append(
             ChainHop(
@@ -119,10 +125,15 @@ def repost_chain(post_id: int, viewer: Any = None) -> list[ChainHop]:
                 deleted=deleted,
             )
         )
-        if post.kind != PostKind.REPOST or post.parent_id is None:
-            break
-        post = Post.objects.select_related("author").filter(id=post.parent_id).first()
+        post = _parent_hop(post)
     return hops
+
+
+def _parent_hop(post: Post) -> Post | None:
+    """The hop above a repost in its chain; None above an original."""
+    if post.kind != PostKind.REPOST or post.parent_id is None:
+        return None
+    return Post.objects.select_related("author").filter(id=post.parent_id).first()
 
 
 @dataclass(frozen=True, slots=True)

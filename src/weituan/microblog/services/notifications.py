@@ -52,11 +52,13 @@ def notification_create(
 
 def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
     """Notify (`status`) each follower who follows a post's author with `notify` of the new post; `posts`
-    are (post id, author id). Returns how many notifications were made.
+    are (post id, author id). Returns how many notifications were asked for.
 
     One query reads those followers of all the authors (none across a block either way, nor one who
-    muted the author), one inserts the notifications. Call once per post, when its distribution starts:
-    it is not called again for a post already notified.
+    muted the author), one inserts the notifications. Call once per post, when its distribution starts,
+    in the transaction that records that start, so the two commit (or fail) together. The insert skips
+    a notification already there (`notification_status_once`), so a distribution run again for any
+    reason tells nobody twice.
     """
     by_author: dict[int, list[int]] = {}
     for post_id, author_id in posts:
@@ -85,7 +87,8 @@ def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
             )
             for author_id, follower_id in follows
             for post_id in by_author[author_id]
-        ]
+        ],
+        ignore_conflicts=True,
     )
     return len(made)
 

@@ -41,11 +41,15 @@ from weituan.microblog.services.post_rows import (
 )
 from weituan.microblog.services.quotes import quote_check, quote_policy_check, quote_policy_for
 from weituan.microblog.stats import AccountCounts, account_counts, account_stats_bump
-from weituan.microblog.text import extract_mentions, extract_topics, topic_key, weighted_length
+from weituan.microblog.text import (
+    chain_text,
+    extract_mentions,
+    extract_topics,
+    topic_key,
+    weighted_length,
+)
 from weituan.microblog.timelines.facade import post_distribute, post_distribute_row, post_withdraw
 from weituan.tracking.facade import EventName
-
-PLAIN_REPOST_TEXT = "转发微博"  # what Weibo shows for a forward of an original without a comment
 
 
 @dataclass(slots=True)
@@ -202,13 +206,6 @@ def _topics_record(*, post: Post, text: str, moment: datetime) -> list[Topic]:
             assert topic is not None
         topics.append(topic)
     return topics
-
-
-def chain_text(comment: str, chain: Sequence[dict[str, Any]]) -> str:
-    """The text a repost shows: its comment followed by `//@name: comment` for each hop above it."""
-    if not chain:
-        return comment or PLAIN_REPOST_TEXT
-    return comment + "".join(f"//@{hop['username']}: {hop['comment']}" for hop in chain)
 
 
 def _chain_fitted(comment: str, chain: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
@@ -380,6 +377,8 @@ def post_delete(*, actor: Any, post_id: int) -> Post:
             counted_quote = bool(post.comment) and not (
                 Post.objects.filter(id=post.id, quote_revoked_at__isnull=False).exists()
             )
+            # The root's row changing is also what tells the renderings kept for its tree's reposts
+            # that a hop of their chains is gone (see `queries.posts._chain_deleted_mark`).
             for counted_id in sorted({post.root_id, post.parent_id}):
                 Post.objects.filter(id=counted_id, reposts_count__gt=0).update(
                     reposts_count=F("reposts_count") - 1

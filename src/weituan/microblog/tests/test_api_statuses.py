@@ -122,7 +122,13 @@ def test_quoted_status_id_makes_a_repost_with_comment(api_as, shopper, outsider,
         "同去",
     )
     assert extras["chain"] == [
-        {"post_id": first["id"], "account_id": str(shopper.pk), "username": "alice", "comment": "冲"}
+        {
+            "post_id": first["id"],
+            "account_id": str(shopper.pk),
+            "username": "alice",
+            "comment": "冲",
+            "deleted": False,
+        }
     ]
     assert api_as(outsider).get(f"/api/v1/statuses/{original.id}").json()["reblogs_count"] == 2
 

@@ -2,16 +2,20 @@
 the followee, a post of their own or a quote but not a plain repost nor a comment; the flag is set on a
 new follow or request, changed by following again, carried from a request to the follow, and told by the
 relationship; a mute or block keeps the notifications away; every author's posts notify, also one whose
-fan-out is skipped, and a post notifies once however often its delivery runs."""
+fan-out is skipped, and a post notifies once however often its delivery runs: a delivery that fails
+after making its job is taken up by the sweep, which tells each follower exactly once."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.tasks import TaskResultStatus
 
 from weituan.microblog.models import Follow, Mute, Notification, NotificationKind
 from weituan.microblog.queries.notifications import notifications_page
 from weituan.microblog.queries.relations import relationships
 from weituan.microblog.services.interactions import comment_create
+from weituan.microblog.services.notifications import notifications_for_new_posts
 from weituan.microblog.services.posts import post_create, repost_create
 from weituan.microblog.services.relations import (
     block_create,
@@ -20,8 +24,10 @@ from weituan.microblog.services.relations import (
     follow_request_authorize,
     mute_create,
 )
-from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many
+from weituan.microblog.timelines import fanout
+from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many, fanout_sweep
 from weituan.microblog.timelines.models import FanoutJob
+from weituan.microblog.timelines.tasks import fanout_deliver_task
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +163,69 @@ def test_posts_delivered_together_notify_each_once(
     assert sorted(p for p in told(shopper) if p) == sorted([first.id, second.id, third.id])
     assert told(outsider) == [third.id, first.id]
     assert Notification.objects.filter(kind=NotificationKind.STATUS).count() == 5
+
+
+def _notifying_fails(monkeypatch: Any, *, after_telling: bool) -> None:
+    """Make the distribution fail where it tells the followers (before the notifications are written,
+    or right after), as a database gone away at that moment would."""
+    real = fanout.notifications_for_new_posts
+
+    def failing(**kwargs: Any) -> int:
+        if after_telling:
+            real(**kwargs)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(fanout, "notifications_for_new_posts", failing)
+
+
+@pytest.mark.parametrize("after_telling", [False, True])
+def test_a_distribution_failing_after_making_its_job_is_retried_by_the_sweep_and_tells_once(
+    shopper: Any, merchant: Any, outsider: Any, run_on_commit: Any, monkeypatch: Any, after_telling: bool
+) -> None:
+    with run_on_commit():
+        follow_create(follower=shopper, followee_id=merchant.pk, notify=True)
+        follow_create(follower=outsider, followee_id=merchant.pk, notify=True)
+    post = post_create(author=merchant, text="限时秒杀")  # its distribution is run below
+    _notifying_fails(monkeypatch, after_telling=after_telling)
+    failed = fanout_deliver_task.enqueue(post_id=post.id)
+    assert failed.status == TaskResultStatus.FAILED
+    # The job and the notifications commit together: the failed start left neither behind.
+    assert not FanoutJob.objects.filter(post_id=post.id).exists()
+    assert told(shopper) == told(outsider) == []
+    monkeypatch.undo()
+    monkeypatch.setattr(fanout, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
+    assert fanout_sweep() == 1
+    assert told(shopper) == told(outsider) == [post.id]
+    # Running it again, by the task or the sweep, tells nobody twice.
+    fanout_deliver_task.enqueue(post_id=post.id)
+    assert fanout_sweep() == 0
+    assert told(shopper) == told(outsider) == [post.id]
+    assert FanoutJob.objects.get(post_id=post.id).state == "delivered"
+
+
+def test_a_burst_whose_notifying_fails_is_retried_by_the_sweep_and_tells_once(
+    shopper: Any, merchant: Any, outsider: Any, run_on_commit: Any, monkeypatch: Any
+) -> None:
+    with run_on_commit():
+        follow_create(follower=shopper, followee_id=merchant.pk, notify=True)
+        follow_create(follower=shopper, followee_id=outsider.pk, notify=True)
+    first = post_create(author=merchant, text="一")
+    second = post_create(author=outsider, text="二")
+    _notifying_fails(monkeypatch, after_telling=True)
+    with pytest.raises(RuntimeError):
+        fanout_deliver_many(post_ids=[first.id, second.id])
+    assert not FanoutJob.objects.exists()
+    assert told(shopper) == []
+    monkeypatch.undo()
+    monkeypatch.setattr(fanout, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
+    assert fanout_sweep() == 2
+    fanout_deliver_many(post_ids=[first.id, second.id])
+    assert told(shopper) == [second.id, first.id]
+
+
+def test_a_post_is_told_to_a_follower_at_most_once_whoever_tells_it(shopper: Any, merchant: Any) -> None:
+    Follow.objects.create(follower=shopper, followee=merchant, notify=True)
+    post = post_create(author=merchant, text="只说一次")
+    for _ in range(2):
+        notifications_for_new_posts(posts=[(post.id, merchant.pk)])
+    assert told(shopper) == [post.id]

@@ -10,12 +10,13 @@ harmless (a unique row, or the same sorted-set member), so the job is idempotent
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Model
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -262,11 +263,61 @@ def _job_progress(post_id: int, cursor_at: int, delivered: int, *, last: bool) -
 
 def _followers_notify(starts: Sequence[_Start]) -> None:
     """Notify the followers who asked for it of each of `starts` that is news to them; call once per
-    post, when its job is made (or moved from pending), so a delivery run again does not notify twice.
-    Every post's delivery starts here, also a high-follower author's whose fan-out is skipped."""
+    post, in the transaction that makes its job (or moves it from pending), so a delivery run again does
+    not notify twice and a delivery that fails before that commit leaves neither: the post then has no
+    job, and the sweep (`fanout_sweep`) delivers it again, notifying then. Every post's delivery starts
+    here, also a high-follower author's whose fan-out is skipped."""
     posts = [(start.entry.post_id, start.entry.author_id) for start in starts if start.notify]
     if posts:
         notifications_for_new_posts(posts=posts)
+
+
+def _telling(starts: Sequence[_Start]) -> AbstractContextManager[Any]:
+    """The transaction a job's start and its notifications share; none is needed (nor its commit's
+    round trip spent) when none of `starts` has followers to tell."""
+    return transaction.atomic() if any(start.notify for start in starts) else nullcontext()
+
+
+def _job_start(entry: Entry, state: str, start: _Start) -> bool:
+    """`_job_create`, and when the job was made here, the followers told (`_followers_notify`), in
+    one transaction."""
+    with _telling([start]):
+        made = _job_create(entry, state)
+        if made:
+            _followers_notify([start])
+    return made
+
+
+def _job_start_pending(jobs: Any, state: str, start: _Start) -> bool:
+    """Move a pending job on to `state` and, when it moved here, tell the followers, in one transaction."""
+    with _telling([start]):
+        moved = advance(FANOUT_GRAPH, jobs, state)
+        if moved:
+            _followers_notify([start])
+    return bool(moved)
+
+
+def _reblogs_hidden_meanwhile(deliveries: Sequence[tuple[Sequence[int], Entry]], store: Any) -> None:
+    """Take plain reposts just delivered ((followers, entry) pairs) back out of the timelines of the
+    followers whose follow now hides their author's reposts.
+
+    The followers were read before the entries were written. One who turned reposts off in between
+    had the entries delivered before cleared (`home_timeline_drop_reblogs`), possibly before this one
+    landed. Reading the follows again after the write settles it either way: a change committed before
+    this read is seen here, and one committed after it is cleared by its own task, which runs after
+    that commit and so finds the entry. One probe of `follow_reblogs_hidden_by`, only for plain reposts.
+    """
+    if not deliveries:
+        return
+    authors = sorted({entry.author_id for _, entry in deliveries})
+    hidden: dict[int, set[int]] = {}
+    quiet = Follow.objects.filter(followee_id__in=authors, show_reblogs=False)
+    for author_id, follower_id in quiet.values_list("followee_id", "follower_id"):
+        hidden.setdefault(author_id, set()).add(follower_id)
+    for followers, entry in deliveries:
+        gone = [follower_id for follower_id in followers if follower_id in hidden.get(entry.author_id, ())]
+        if gone:
+            store.remove_post(entry.post_id, gone)
 
 
 def fanout_deliver(*, post_id: int) -> int:
@@ -290,8 +341,7 @@ def fanout_deliver(*, post_id: int) -> int:
     above = start.followers > settings.FANOUT_FOLLOWER_THRESHOLD
     state, cursor_at = start.state, start.cursor
     if state is None:
-        if _job_create(entry, "skipped" if above else "delivering"):
-            _followers_notify([start])
+        if _job_start(entry, "skipped" if above else "delivering", start):
             if above:
                 return written
             state = "delivering"
@@ -303,12 +353,10 @@ def fanout_deliver(*, post_id: int) -> int:
     jobs = FanoutJob.objects.filter(post_id=post_id)
     if state == "pending":
         if above:
-            if advance(FANOUT_GRAPH, jobs, "skipped"):
-                _followers_notify([start])
+            _job_start_pending(jobs, "skipped", start)
             return written
-        if not advance(FANOUT_GRAPH, jobs, "delivering"):
+        if not _job_start_pending(jobs, "delivering", start):
             return written
-        _followers_notify([start])
     followers = active_follower_ids(entry.author_id, cursor_at, plain_repost=start.plain_repost)
     if not followers:
         advance(FANOUT_GRAPH, jobs, "delivered")
@@ -317,6 +365,8 @@ def fanout_deliver(*, post_id: int) -> int:
         batch = followers[start_at : start_at + FANOUT_BATCH]
         delivered = store.deliver(batch, entry)
         written += delivered
+        if start.plain_repost:
+            _reblogs_hidden_meanwhile([(batch, entry)], store)
         # Only a job still delivering moves on; a withdrawal in between stops the loop.
         last = start_at + FANOUT_BATCH >= len(followers)
         if not _job_progress(post_id, batch[-1], delivered, last=last):
@@ -369,16 +419,17 @@ def fanout_deliver_many(*, post_ids: Sequence[int]) -> dict[int, int]:
 
 def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) -> None:
     """The bulk part of `fanout_deliver_many` for new posts (see there), adding to `written`."""
-    with sqlite_writer():
+    # The jobs and the notifications of the posts whose job is made here commit together (see
+    # `_followers_notify`).
+    with sqlite_writer(), _telling(simple):
         made = _jobs_start([start.entry for start in simple])
+        fresh = [start for start in simple if start.entry.post_id in made]
+        _followers_notify(fresh)
     for start in simple:
         if start.entry.post_id not in made:  # made meanwhile by another run: on from where it stands
             written[start.entry.post_id] = fanout_deliver(post_id=start.entry.post_id)
-    fresh = [start for start in simple if start.entry.post_id in made]
     if not fresh:
         return
-    with sqlite_writer():
-        _followers_notify(fresh)
     followers = active_followers_of([start.entry.author_id for start in fresh])
     # A plain repost skips the followers whose follow hides the author's reposts.
     batches = {
@@ -393,6 +444,8 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
     delivered = dict.fromkeys(batches, 0)
     for (_, entry), count in zip(reaching, store.deliver_many(reaching), strict=True):
         delivered[entry.post_id] = count
+    plain = {start.entry.post_id for start in fresh if start.plain_repost}
+    _reblogs_hidden_meanwhile([delivery for delivery in reaching if delivery[1].post_id in plain], store)
     with sqlite_writer():
         moved = _jobs_finish(
             [(post_id, batch[-1] if batch else 0, delivered[post_id]) for post_id, batch in batches.items()]

@@ -4,7 +4,7 @@ Each returns post ids newest first for one page; hydrating them into statuses is
 further step. Hidden authors (blocks either way, mutes) are dropped for a signed-in viewer.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -89,10 +89,13 @@ def _topic_uses(topic_ids: Sequence[int], max_id: int | None) -> "QuerySet[PostT
     return uses.values("post_id")
 
 
-def _visible_to_public(posts: "QuerySet[Post]", viewer_id: int | None) -> "QuerySet[Post]":
+def _visible_to_public(
+    posts: "QuerySet[Post]", viewer_id: int | None, hidden: Collection[int] | None
+) -> "QuerySet[Post]":
     posts = posts.filter(visibility=Visibility.PUBLIC, deleted_at__isnull=True)
     if viewer_id is not None:
-        hidden = hidden_author_ids(viewer_id)
+        if hidden is None:
+            hidden = hidden_author_ids(viewer_id)
         if hidden:
             posts = posts.exclude(author_id__in=hidden).exclude(root__author_id__in=hidden)
     return posts
@@ -101,6 +104,7 @@ def _visible_to_public(posts: "QuerySet[Post]", viewer_id: int | None) -> "Query
 def public_timeline_ids(
     *,
     viewer_id: int | None,
+    hidden: Collection[int] | None = None,
     only_media: bool = False,
     max_id: int | None = None,
     since_id: int | None = None,
@@ -109,10 +113,11 @@ def public_timeline_ids(
 ) -> list[int]:
     """Every public original post, and every repost that says something (a quote), newest first.
 
-    Plain reposts stay out, as Mastodon keeps boosts out of its public timeline.
+    Plain reposts stay out, as Mastodon keeps boosts out of its public timeline. `hidden`, when given,
+    is the accounts hidden from the viewer, read already (else read here).
     """
     posts = Post.objects.filter(Q(kind=PostKind.ORIGINAL) | (Q(kind=PostKind.REPOST) & ~Q(comment="")))
-    posts = _visible_to_public(posts, viewer_id)
+    posts = _visible_to_public(posts, viewer_id, hidden)
     if only_media:
         posts = posts.filter(media__isnull=False).distinct()
     return _paged(posts, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
@@ -122,6 +127,7 @@ def topic_timeline_ids(
     name: str,
     *,
     viewer_id: int | None,
+    hidden: Collection[int] | None = None,
     any_of: Sequence[str] = (),
     all_of: Sequence[str] = (),
     none_of: Sequence[str] = (),
@@ -137,6 +143,7 @@ def topic_timeline_ids(
     topic of `all_of`, and none of `none_of` (the first TOPICS_PER_MODE of each are read). A topic
     nobody ever used matches no post, so naming one in `all_of` leaves nothing, and a `name` never used
     answers nothing whatever the others say (Mastodon answers nothing for a tag it does not know).
+    `hidden` is as for `public_timeline_ids`.
     """
     any_of, all_of, none_of = (list(names[:TOPICS_PER_MODE]) for names in (any_of, all_of, none_of))
     found = iter(_topic_ids([name, *any_of, *all_of, *none_of]))
@@ -150,7 +157,7 @@ def topic_timeline_ids(
     excluded = [topic_id for topic_id in nones if topic_id is not None]
     if excluded:
         posts = posts.exclude(id__in=_topic_uses(excluded, max_id))
-    posts = _visible_to_public(posts.exclude(kind=PostKind.COMMENT), viewer_id)
+    posts = _visible_to_public(posts.exclude(kind=PostKind.COMMENT), viewer_id, hidden)
     if only_media:
         posts = posts.filter(media__isnull=False).distinct()
     return _paged(posts, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)

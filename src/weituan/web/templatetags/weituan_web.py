@@ -26,6 +26,14 @@ def post_html(text: str | None, post_id: int | None = None) -> SafeString:
 
 
 @register.filter
+def shown_post_html(view: Any) -> SafeString:
+    """A hydrated post's text as `post_html` renders it, with its repost chain as its reader is shown
+    it (`PostView.shown_text`: hops by accounts hidden from them left out, deleted hops marked)."""
+    links = dict(post_short_links(view.id, view.post.text))  # the post's links are those of all its text
+    return mark_safe(render_html(view.shown_text, short_links=links))  # noqa: S308 - render_html escapes every piece
+
+
+@register.filter
 def weighted_length(text: str | None) -> int:
     return text_weighted_length(text or "")
 

@@ -17,8 +17,10 @@ from django.utils import timezone
 from weituan.accounts import middleware as last_seen
 from weituan.accounts.models import AccessToken
 from weituan.accounts.tokens import access_token_issue, access_token_revoke
+from weituan.core.testing import make_user
 from weituan.mastodon.api_timelines_fast import with_home_timeline, with_home_timeline_wsgi
 from weituan.microblog.services.interactions import like_add
+from weituan.microblog.services.relations import mute_create
 from weituan.microblog.timelines.queries import home_timeline_ids
 
 HOME = "/api/v1/timelines/home"
@@ -282,3 +284,36 @@ def test_asgi_fast_path_answers_on_its_threads_and_passes_the_rest(
     ]:
         assert _asgi_get(app, path, b"", headers)[0]["status"] == 418
     assert passed == [HOME, HOME, "/api/v1/timelines/public"]
+
+
+@pytest.mark.django_db
+def test_fast_path_leaves_a_hidden_hop_of_a_chain_out_as_the_view_does(
+    backend: str,
+    shopper: Any,
+    merchant: Any,
+    outsider: Any,
+    follow: Any,
+    post_as: Any,
+    repost_as: Any,
+    run_on_commit: Any,
+) -> None:
+    """The shopper muted the account whose words sit in the middle of a quote's chain; the outsider
+    did not. Both read the same kept renderings, in turn, in front of Django and through it."""
+    middle = make_user("middle")
+    with run_on_commit():
+        mute_create(muter=shopper, muted_id=middle.pk)
+    for reader in (shopper, outsider):
+        follow(reader, merchant)
+        home_timeline_ids(reader.pk)
+    original = post_as(make_user("noodle_shop"), "牛肉面买一送一")
+    repost_as(merchant, repost_as(middle, original, "同去"), "冲")
+    for _round in range(2):
+        for reader in (outsider, shopper):
+            raw, _ = access_token_issue(user=reader)
+            headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+            view = Client().get(HOME, **headers)
+            app = CountingWSGI()
+            status, _, body = _wsgi_get(with_home_timeline_wsgi(app), HOME, **headers)
+            assert (status, app.calls, body) == ("200 OK", 0, view.content)
+            assert ("同去" in body.decode()) is (reader == outsider)
+            assert view.json()[0]["content"].startswith("<p>冲")

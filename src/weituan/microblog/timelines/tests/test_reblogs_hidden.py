@@ -1,7 +1,7 @@
 """A follow that hides the followee's reposts (Mastodon's `reblogs=false`), on both stores: plain reposts
 stay out of the home timeline however they would arrive (fan-out, one post or a burst; backfill; rebuild;
 the read-time merge of a high-follower author), quotes come in, and changing the flag changes what was
-already delivered."""
+already delivered, also when it changes while a plain repost is on its way."""
 
 from typing import Any
 
@@ -13,7 +13,8 @@ from weituan.accounts.tokens import access_token_issue
 from weituan.microblog.models import Follow
 from weituan.microblog.services.posts import repost_create
 from weituan.microblog.services.relations import follow_create
-from weituan.microblog.timelines.fanout import fanout_deliver_many
+from weituan.microblog.timelines import fanout
+from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many
 from weituan.microblog.timelines.home import read_context, token_read_context
 from weituan.microblog.timelines.models import TimelineState
 from weituan.microblog.timelines.queries import home_timeline_ids
@@ -195,3 +196,43 @@ def test_hiding_a_big_authors_reposts_costs_the_home_read_at_most_one_query(
         return len(captured)
 
     assert queries(shopper) == queries(loud[0]) + (1 if backend == "redis" else 0)
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_turning_reposts_off_while_a_plain_repost_is_delivered_keeps_it_out(
+    backend: str,
+    merchant: Any,
+    outsider: Any,
+    people: Any,
+    follow_with: Any,
+    post_as: Any,
+    stored: Any,
+    monkeypatch: Any,
+    together: bool,
+) -> None:
+    quiet, loud = people(2)
+    for reader in (quiet, loud):
+        follow_with(reader, merchant, None)
+        home_timeline_ids(reader.pk)
+    original = post_as(outsider, "一号团")
+    plain = repost_create(reposter=merchant, post_id=original.id)  # delivered below
+    # Alone or in a burst, the delivery reads the followers first; right after that read, before the
+    # entries are written, one follower turns the merchant's reposts off, and the clearing of what was
+    # delivered before runs to its end.
+    reading = "active_followers_of" if together else "active_follower_ids"
+    read_followers = getattr(fanout, reading)
+
+    def read_then_turned_off(*args: Any, **kwargs: Any) -> Any:
+        found = read_followers(*args, **kwargs)
+        follow_with(quiet, merchant, False)
+        return found
+
+    monkeypatch.setattr(fanout, reading, read_then_turned_off)
+    if together:
+        fanout_deliver_many(post_ids=[plain.id])
+    else:
+        fanout_deliver(post_id=plain.id)
+    assert Follow.objects.get(follower=quiet, followee=merchant).show_reblogs is False
+    assert stored(quiet) == []
+    assert home_timeline_ids(quiet.pk) == []
+    assert stored(loud) == [plain.id]
