@@ -78,15 +78,15 @@ def account_stats_rebuild() -> None:
         cursor.execute(
             """
             INSERT INTO microblog_accountstats
-                (user_id, followers_count, following_count, posts_count, last_post_at)
+                (user_id, followers_count, following_count, posts_count, last_post_at, newest_post_id)
             SELECT u.id,
-                   COALESCE(fr.n, 0), COALESCE(fg.n, 0), COALESCE(p.n, 0), p.last_at
+                   COALESCE(fr.n, 0), COALESCE(fg.n, 0), COALESCE(p.n, 0), p.last_at, p.newest
             FROM accounts_user u
             LEFT JOIN (SELECT followee_id AS uid, COUNT(*) AS n FROM microblog_follow GROUP BY followee_id) fr
                    ON fr.uid = u.id
             LEFT JOIN (SELECT follower_id AS uid, COUNT(*) AS n FROM microblog_follow GROUP BY follower_id) fg
                    ON fg.uid = u.id
-            LEFT JOIN (SELECT author_id AS uid, COUNT(*) AS n, MAX(created_at) AS last_at
+            LEFT JOIN (SELECT author_id AS uid, COUNT(*) AS n, MAX(created_at) AS last_at, MAX(id) AS newest
                        FROM microblog_post WHERE deleted_at IS NULL AND kind <> 'comment' GROUP BY author_id) p
                    ON p.uid = u.id
             """

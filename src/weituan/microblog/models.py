@@ -237,6 +237,11 @@ class AccountStats(models.Model):
     following_count = models.PositiveIntegerField(default=0)
     posts_count = models.PositiveIntegerField(default=0)
     last_post_at = models.DateTimeField(null=True, blank=True)
+    # The id of the account's newest post a home timeline shows (an original or a repost), written with
+    # it and never lowered (a deleted post leaves it): no post of theirs in a home timeline is newer. A
+    # home read skips walking a high-follower author whose newest post is older than its page can reach.
+    # NULL: not known (walk them).
+    newest_post_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         # Finds the authors above the fan-out threshold, whose posts home reads merge in.

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import F, Max, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from weituan.microblog.models import AccountStats, Topic, TopicCount
@@ -30,14 +31,20 @@ class AccountCounts:
     last_post_at: datetime | None = None
 
 
-def account_stats_bump(*, user_id: int, followers: int = 0, following: int = 0, posts: int = 0) -> None:
-    """Add the deltas to the counters, creating the row on first use. Call inside the writing transaction."""
+def account_stats_bump(
+    *, user_id: int, followers: int = 0, following: int = 0, posts: int = 0, post_id: int | None = None
+) -> None:
+    """Add the deltas to the counters, creating the row on first use; `post_id` is the new post a
+    positive `posts` counts (the account's newest post id moves up to it). Call inside the writing
+    transaction."""
     deltas = {"followers_count": followers, "following_count": following, "posts_count": posts}
     changes: dict[str, object] = {name: F(name) + delta for name, delta in deltas.items() if delta}
     if not changes:
         return
     if posts > 0:
         changes["last_post_at"] = timezone.now()
+        if post_id is not None:
+            changes["newest_post_id"] = Greatest(Coalesce(F("newest_post_id"), Value(0)), Value(post_id))
     if AccountStats.objects.filter(user_id=user_id).update(**changes):
         return
     try:
@@ -46,6 +53,7 @@ def account_stats_bump(*, user_id: int, followers: int = 0, following: int = 0, 
                 user_id=user_id,
                 **{name: max(delta, 0) for name, delta in deltas.items()},
                 last_post_at=timezone.now() if posts > 0 else None,
+                newest_post_id=post_id if posts > 0 else None,
             )
     except IntegrityError:
         # Another writer created the row first; apply the change to it.

@@ -195,17 +195,22 @@ def topic_use_linked(post: Post, key: str, moment: datetime) -> Topic | None:
 
 def _stats_bump_sql() -> str:
     return (
-        f"UPDATE {table(AccountStats)} SET posts_count = posts_count + 1, last_post_at = %s"  # noqa: S608
+        f"UPDATE {table(AccountStats)} SET posts_count = posts_count + 1, last_post_at = %s,"  # noqa: S608
+        f" newest_post_id = {_GREATEST[connection.vendor]}(COALESCE(newest_post_id, 0), %s)"
         " WHERE user_id = %s RETURNING followers_count, following_count, posts_count, last_post_at"
     )
 
 
-def author_posts_bump(user_id: int, moment: datetime) -> AccountCounts | None:
-    """Count one more post for `user_id` and return their counters as they now stand; None when the
-    account has no counters row yet (the caller creates it). One statement."""
+# The larger of two values: GREATEST on PostgreSQL, the two-argument (scalar) MAX on SQLite.
+_GREATEST = {"postgresql": "GREATEST", "sqlite": "MAX"}
+
+
+def author_posts_bump(user_id: int, moment: datetime, post_id: int) -> AccountCounts | None:
+    """Count one more post (`post_id`) for `user_id` and return their counters as they now stand; None
+    when the account has no counters row yet (the caller creates it). One statement."""
     row = _run(
         _statement("stats_bump", _stats_bump_sql),
-        [connection.ops.adapt_datetimefield_value(moment), user_id],
+        [connection.ops.adapt_datetimefield_value(moment), post_id, user_id],
         fetch=True,
     )
     if row is None:
@@ -222,9 +227,10 @@ def author_posts_bump(user_id: int, moment: datetime) -> AccountCounts | None:
 def _stats_upsert_sql() -> str:
     stats = table(AccountStats)
     return (
-        f"INSERT INTO {stats} (user_id, followers_count, following_count, posts_count, last_post_at)"  # noqa: S608
-        f" VALUES (%s, 0, 0, 1, %s) ON CONFLICT (user_id) DO UPDATE SET"
-        f" posts_count = {stats}.posts_count + 1, last_post_at = EXCLUDED.last_post_at"
+        f"INSERT INTO {stats} (user_id, followers_count, following_count, posts_count, last_post_at,"  # noqa: S608
+        " newest_post_id) VALUES (%s, 0, 0, 1, %s, %s) ON CONFLICT (user_id) DO UPDATE SET"
+        f" posts_count = {stats}.posts_count + 1, last_post_at = EXCLUDED.last_post_at, newest_post_id ="
+        f" GREATEST(COALESCE({stats}.newest_post_id, 0), EXCLUDED.newest_post_id)"
         " RETURNING followers_count, following_count, posts_count, last_post_at"
     )
 
@@ -306,7 +312,7 @@ def post_publish_statement(
     params = post_values(post)
     params += task_params
     params += index_params
-    params += [post.author_id, moment]
+    params += [post.author_id, moment, post.id]
     params += links_params
     for name, display in topics:
         params += [name, name, display, moment, post.id, post.author_id, moment, moment]

@@ -138,9 +138,9 @@ def post_publish(
         post_insert(post)
         media_attach(post=post, owner_id=author.pk, media_ids=media_ids)
         mentioned = _mentions_record(post=post, actor_id=author.pk, names=mentions)
-        counts = author_posts_bump(author.pk, now)
+        counts = author_posts_bump(author.pk, now, post.id)
         if counts is None:  # the author's first post ever: the counters row is made here
-            account_stats_bump(user_id=author.pk, posts=1)
+            account_stats_bump(user_id=author.pk, posts=1, post_id=post.id)
             counts = account_counts([author.pk])[author.pk]
         post_distribute(post_id=post.id)
         post_index_new(post=post)
@@ -325,7 +325,7 @@ def repost_create(
             )
         mentions_record(post=repost, actor_id=reposter.pk, text=comment, already_notified=tuple(notified))
         # The author's counters before the topics' rows, the order every post write locks them in.
-        account_stats_bump(user_id=reposter.pk, posts=1)
+        account_stats_bump(user_id=reposter.pk, posts=1, post_id=repost.id)
         topics_record(post=repost, text=comment)
         post_distribute(post_id=repost.id)
         post_index_new(post=repost)

@@ -50,6 +50,7 @@ def test_a_first_post_makes_the_counters_and_the_topic(shopper: Any) -> None:
     stats = AccountStats.objects.get(user=shopper)
     assert (stats.posts_count, stats.followers_count, stats.following_count) == (1, 0, 0)
     assert stats.last_post_at is not None and stats.last_post_at >= post.created_at
+    assert stats.newest_post_id == post.id
     assert published.author_counts == account_counts([shopper.pk])[shopper.pk]
     topic = Topic.objects.get(name="新品首发")
     assert topic.display == "新品首发"
@@ -85,6 +86,7 @@ def test_topics_are_counted_in_name_order_and_returned_as_read_back(shopper: Any
     linked = PostTopic.objects.filter(post_id=published.post.id).values_list("topic_id", flat=True)
     assert sorted(linked) == sorted(by_name[name].id for name in names)
     assert published.author_counts.posts == 2 == AccountStats.objects.get(user=shopper).posts_count
+    assert AccountStats.objects.get(user=shopper).newest_post_id == published.post.id
 
 
 def test_a_post_without_topics_still_counts_and_indexes(shopper: Any) -> None:

@@ -51,6 +51,8 @@ class ReadContext(NamedTuple):
     stamp_due: bool  # the last recorded read is older than READ_STAMP_EVERY
     # Among `merged_authors`, those whose plain reposts the reader's follow hides.
     reblogs_hidden: frozenset[int] = frozenset()
+    # Among `merged_authors`, the newest home-timeline post id of each whose newest is known.
+    newest: tuple[tuple[int, int], ...] = ()
 
 
 def _context_selects(user: str) -> list[str]:
@@ -63,20 +65,29 @@ def _context_selects(user: str) -> list[str]:
     # once for all readers (as a parameter, its plan for "above an unknown count" looked so costly that
     # it planned the statement again on every read).
     threshold = int(settings.FANOUT_FOLLOWER_THRESHOLD)
+    # Typed: PostgreSQL types a column of a UNION from its first parts, and NULLs alone read as text.
+    none = "CAST(NULL AS BIGINT)"
+    newest, newest_join = (
+        (none, "")
+        if redis_enabled()
+        else ("ns.newest_post_id", f" LEFT JOIN {stats} ns ON ns.user_id = f.followee_id")
+    )
     big = f"SELECT s.user_id FROM {stats} s WHERE s.followers_count > {threshold}"  # noqa: S608
     return [
-        f"SELECT 'b', st.user_id FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
+        f"SELECT 'b', st.user_id, {none} FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
         " AND st.built_at IS NOT NULL AND st.last_read_at >= %s",
-        f"SELECT 's', st.user_id FROM {state} st WHERE st.user_id = {user} AND st.last_read_at < %s",  # noqa: S608
-        f"SELECT 'h', bk.blocked_id FROM {block} bk WHERE bk.blocker_id = {user}",  # noqa: S608
-        f"SELECT 'h', bk.blocker_id FROM {block} bk WHERE bk.blocked_id = {user}",  # noqa: S608
-        f"SELECT 'h', mu.muted_id FROM {mute} mu WHERE mu.muter_id = {user}",  # noqa: S608
+        f"SELECT 's', st.user_id, {none} FROM {state} st WHERE st.user_id = {user} AND st.last_read_at < %s",  # noqa: S608
+        f"SELECT 'h', bk.blocked_id, {none} FROM {block} bk WHERE bk.blocker_id = {user}",  # noqa: S608
+        f"SELECT 'h', bk.blocker_id, {none} FROM {block} bk WHERE bk.blocked_id = {user}",  # noqa: S608
+        f"SELECT 'h', mu.muted_id, {none} FROM {mute} mu WHERE mu.muter_id = {user}",  # noqa: S608
         # The few accounts above the threshold come first, from the index on the counter, once; then
         # the reader's follows are kept to those (on PostgreSQL one scan of the reader's follows with the
         # array in its index condition). A counter read per follow cost a key lookup for each of them.
-        # Marked 'n' rather than 'm' when the follow hides the author's plain reposts.
-        f"SELECT CASE WHEN f.show_reblogs THEN 'm' ELSE 'n' END, f.followee_id FROM {follow} f"  # noqa: S608
-        f" WHERE f.follower_id = {user} AND f.followee_id"
+        # Marked 'n' rather than 'm' when the follow hides the author's plain reposts. Without Redis,
+        # with each the author's newest post id (a key lookup for each of these few; with Redis their
+        # indexes answer, see `_page`).
+        f"SELECT CASE WHEN f.show_reblogs THEN 'm' ELSE 'n' END, f.followee_id, {newest}"  # noqa: S608
+        f" FROM {follow} f{newest_join} WHERE f.follower_id = {user} AND f.followee_id"
         + (" = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(big=big),
     ]
 
@@ -96,14 +107,16 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
     merged: set[int] = set()
     quiet: set[int] = set()
     marks: set[str] = set()
-    for mark, other_id, *_ in rows:
+    newest: dict[int, int] = {}
+    for mark, other_id, newest_id, *_ in rows:
         if mark == "h":
             hidden.add(other_id)
-        elif mark == "m":
+        elif mark == "m" or mark == "n":
             merged.add(other_id)
-        elif mark == "n":
-            merged.add(other_id)
-            quiet.add(other_id)
+            if mark == "n":
+                quiet.add(other_id)
+            if newest_id is not None:
+                newest[other_id] = int(newest_id)
         else:
             marks.add(mark)
     return ReadContext(
@@ -112,6 +125,9 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
         built="b" in marks,
         stamp_due="s" in marks,
         reblogs_hidden=frozenset(quiet - hidden),
+        newest=tuple(
+            sorted((author_id, post_id) for author_id, post_id in newest.items() if author_id not in hidden)
+        ),
     )
 
 
@@ -131,11 +147,11 @@ class TokenReader(NamedTuple):
     context: ReadContext
 
 
-_token_statements: dict[tuple[str, int], str] = {}
+_token_statements: dict[tuple[str, int, bool], str] = {}
 
 
 def _token_context_sql() -> str:
-    key = (connection.vendor, int(settings.FANOUT_FOLLOWER_THRESHOLD))
+    key = (connection.vendor, int(settings.FANOUT_FOLLOWER_THRESHOLD), redis_enabled())
     sql = _token_statements.get(key)
     if sql is None:
         # The token's row first (the accounts app's own statement), then the context query's parts for
@@ -145,7 +161,8 @@ def _token_context_sql() -> str:
         ]
         sql = _token_statements[key] = (
             f"WITH t (reader, scopes) AS ({access_token_viewer_sql()})"  # noqa: S608
-            " SELECT 't', t.reader, t.scopes FROM t UNION ALL " + " UNION ALL ".join(reader_parts)
+            " SELECT 't', t.reader, CAST(NULL AS BIGINT), t.scopes FROM t UNION ALL "
+            + " UNION ALL ".join(reader_parts)
         )
     return sql
 
@@ -165,7 +182,7 @@ def token_read_context(raw_token: str) -> TokenReader | None:
     found = [row for row in rows if row[0] == "t"]
     if not found:
         return None
-    _, user_id, scopes = found[0]
+    _, user_id, _, scopes = found[0]
     return TokenReader(int(user_id), str(scopes), _context_of(row for row in rows if row[0] != "t"))
 
 
@@ -382,14 +399,27 @@ def _page(
     elif redis_enabled():
         if indexed:
             lists.append(authors_recent(indexed, bounds, limit, authors_posts))
-    elif context.merged_authors:
-        lists.append(
-            authors_posts(context.merged_authors, bounds, limit, reblogs_hidden=context.reblogs_hidden)
-        )
+    else:
+        walked = authors_reaching(context.merged_authors, context.newest, bounds)
+        if walked:
+            lists.append(authors_posts(walked, bounds, limit, reblogs_hidden=context.reblogs_hidden))
     if context.reblogs_hidden and redis_enabled():
-        quiet = sorted(context.reblogs_hidden)
-        lists.append(authors_posts(quiet, bounds, limit, reblogs_hidden=context.reblogs_hidden))
+        quiet = authors_reaching(sorted(context.reblogs_hidden), context.newest, bounds)
+        if quiet:
+            lists.append(authors_posts(quiet, bounds, limit, reblogs_hidden=context.reblogs_hidden))
     return merge_entries(lists, context.hidden, bounds, limit), edge
+
+
+def authors_reaching(
+    author_ids: Sequence[int], newest: Iterable[tuple[int, int]], bounds: Bounds
+) -> Sequence[int]:
+    """Those of `author_ids` that may have a post above the page's lower bound: an author whose newest
+    post (`newest`: (author, post id) pairs) is at or below it has none there, and their posts are not
+    walked. Authors whose newest post is not known are kept."""
+    if bounds.lower is None:
+        return author_ids
+    known = dict(newest)
+    return [author_id for author_id in author_ids if known.get(author_id, bounds.lower + 1) > bounds.lower]
 
 
 def home_timeline_add_author(*, user_id: int, author_id: int, count: int = 100) -> None:
