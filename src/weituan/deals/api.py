@@ -60,6 +60,7 @@ ERRORS: dict[int, Any] = {
     404: ErrorOut,
     409: ErrorOut,
     422: ErrorOut,
+    503: ErrorOut,
 }
 
 

@@ -1,6 +1,6 @@
 """Refusals of the deals app, each with a stable code a client can act on."""
 
-from weituan.core.errors import Conflict, PermissionDenied, ValidationFailed
+from weituan.core.errors import Conflict, PermissionDenied, ServiceError, ValidationFailed
 
 
 class SoldOut(Conflict):
@@ -21,8 +21,18 @@ class InsufficientBalance(Conflict):
 
 
 class PaymentDeclined(Conflict):
+    """The payment gateway said no (or, as `GatewayUnavailable`, nothing that could be relied on)."""
+
     code = "payment_declined"
     status = 402
+
+
+class GatewayUnavailable(PaymentDeclined):
+    """A hosted provider could not be reached, failed (5xx) or did not answer in time: whether it did what
+    it was asked is unknown, and asking again with the same idempotency key is safe."""
+
+    code = "gateway_unavailable"
+    status = 503
 
 
 class PriceMismatch(ValidationFailed):
@@ -35,6 +45,19 @@ class NotYourDeal(PermissionDenied):
 
 class RefundRefused(Conflict):
     code = "refund_not_allowed"
+
+
+class RefundDeclined(Conflict):
+    """The payment provider refused to return the money: the vouchers are as they were."""
+
+    code = "refund_declined"
+
+
+class RefundPending(ServiceError):
+    """The refund is recorded but its provider did not confirm it: it is asked again until it does."""
+
+    code = "refund_pending"
+    status = 503
 
 
 class UnknownGateway(ValidationFailed):

@@ -2,7 +2,7 @@
 
 from django.tasks import task
 
-from weituan.deals.services import deals, orders, teams
+from weituan.deals.services import deals, orders, refunds, teams
 
 
 @task
@@ -43,6 +43,11 @@ def team_rescue_offer_task(team_id: int) -> int:
 @task
 def order_reservation_expire_task(order_id: int) -> bool:
     return orders.order_reservation_expire(order_id=order_id)
+
+
+@task
+def refund_complete_task(refund_id: int) -> bool:
+    return refunds.refund_attempt(refund_id=refund_id)
 
 
 @task

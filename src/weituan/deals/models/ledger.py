@@ -1,7 +1,8 @@
 """The append-only double-entry ledger: accounts, postings and their entries (integer minor units).
 
 Append-only is enforced by the database: triggers refuse any UPDATE or DELETE of a posting or an entry
-(migration 0007; only a `flush` of the whole database erases them).
+(migration 0007), and any DELETE of an account or UPDATE changing what identifies it (0009); only a
+`flush` of the whole database erases them.
 
 Amounts are signed: an entry adds `amount` to its account's balance. The entries of every posting
 sum to zero per currency, so the whole ledger sums to zero. Balances are derived from the entries,

@@ -1,4 +1,4 @@
-"""Orders (each carries its payment hold), per-buyer quotas, vouchers and referral credits."""
+"""Orders (each carries its payment hold), per-buyer quotas, vouchers, refunds and referral credits."""
 
 from django.conf import settings
 from django.db import models
@@ -95,14 +95,59 @@ class VoucherState(models.TextChoices):
     VALID = "valid"
     REDEEMED = "redeemed"
     EXPIRED = "expired"
+    REFUNDING = "refunding"  # its refund is asked for: no longer usable, the money not back yet
     REFUNDED = "refunded"
 
 
 VOUCHER_GRAPH = StateGraph.declare(
     "voucher",
     VoucherState.VALID,
-    {VoucherState.VALID: [VoucherState.REDEEMED, VoucherState.EXPIRED, VoucherState.REFUNDED]},
+    {
+        VoucherState.VALID: [VoucherState.REDEEMED, VoucherState.EXPIRED, VoucherState.REFUNDING],
+        # A refund the provider refused leaves the voucher as it would be without it.
+        VoucherState.REFUNDING: [VoucherState.REFUNDED, VoucherState.VALID, VoucherState.EXPIRED],
+    },
 )
+
+
+class RefundState(models.TextChoices):
+    REQUESTED = "requested", "asked of the gateway, not confirmed yet"
+    COMPLETED = "completed", "money returned"
+    DECLINED = "declined", "refused by the gateway"
+
+
+REFUND_GRAPH = StateGraph.declare(
+    "refund", RefundState.REQUESTED, {RefundState.REQUESTED: [RefundState.COMPLETED, RefundState.DECLINED]}
+)
+
+
+class RefundReason(models.TextChoices):
+    BUYER = "buyer", "asked for by the buyer"
+    EXPIRY = "expiry", "unredeemed vouchers refunded when they expire"
+
+
+class Refund(models.Model):
+    """One refund of some unredeemed vouchers of an order, asked of the order's gateway as one refund of
+    `amount` under its own idempotency key (`refund_key`), until the gateway completes or declines it.
+    `retry_at` is when the gateway may be asked next: an attempt under way holds it a while, a failed
+    one sets it later."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=10, choices=RefundReason.choices)
+    state = models.CharField(max_length=10, choices=REFUND_GRAPH.choices(), default=RefundState.REQUESTED)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField()
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "retry_at"])]
+
+    def __str__(self) -> str:
+        return f"refund {self.id} of order {self.order_id} ({self.state})"
 
 
 class Voucher(models.Model):
@@ -118,6 +163,10 @@ class Voucher(models.Model):
     redeemed_at = models.DateTimeField(null=True, blank=True)
     redeemed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The refund that took it (refunding or refunded), or the last one its provider refused.
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="vouchers"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

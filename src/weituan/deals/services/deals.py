@@ -32,7 +32,12 @@ from weituan.deals.models import (
     TeamState,
 )
 from weituan.deals.queries import deal_buyers_counted
-from weituan.deals.services.orders import order_capture, order_reservation_expire, order_void
+from weituan.deals.services.orders import (
+    order_capture,
+    order_hold_step,
+    order_reservation_expire,
+    order_void,
+)
 from weituan.deals.services.stock import stock_gate_reconcile
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment
@@ -335,7 +340,10 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
 
     - tipped / sold out / closed: capture every held order outside an unfilled team;
     - closed or failed: no team stays open, no reservation stays pending;
-    - failed: void every hold.
+    - failed: void every hold; closed: void every hold it does not capture.
+
+    A capture or a void its gateway did not do leaves that order held; the deal sweep settles the deal
+    again until none is left.
     """
     state = Deal.objects.filter(id=deal_id).values_list("state", flat=True).first()
     done = {"captured": 0, "voided": 0, "expired": 0}
@@ -346,7 +354,7 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
             .order_by("id")
             .values_list("id", flat=True)
         ):
-            done["captured"] += int(order_capture(order_id=order_id))
+            done["captured"] += int(order_hold_step(order_capture, order_id=order_id))
     if state in (DealState.CLOSED, DealState.FAILED):
         for team_id in Team.objects.filter(deal_id=deal_id, state=TeamState.OPEN).values_list(
             "id", flat=True
@@ -357,24 +365,47 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
         ):
             done["expired"] += int(order_reservation_expire(order_id=order_id, force=True))
     if state in (DealState.CLOSED, DealState.FAILED):
-        for order_id in (
-            Order.objects.filter(deal_id=deal_id, state=OrderState.AUTHORIZED)
-            .order_by("id")
-            .values_list("id", flat=True)
-        ):
-            done["voided"] += int(order_void(order_id=order_id))
+        held = Order.objects.filter(deal_id=deal_id, state=OrderState.AUTHORIZED)
+        if state == DealState.CLOSED:  # a capture that failed above is tried again, never voided
+            held = held.exclude(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
+        for order_id in held.order_by("id").values_list("id", flat=True):
+            done["voided"] += int(order_hold_step(order_void, order_id=order_id))
     return done
 
 
 def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Run every transition that is due; the safety net for lost or not-yet-run scheduled tasks."""
+    from weituan.deals.services.refunds import refunds_retry_due
     from weituan.deals.services.vouchers import vouchers_expire_due
 
     now = now or timezone.now()
     counts = {
         "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "rescue_offers": 0,
-        "reservations_expired": 0, "settled": 0,
+        "reservations_expired": 0, "settled": 0, "voided": 0, "refunds_completed": 0, "vouchers_expired": 0,
     }  # fmt: skip
+    # First what earlier transitions still owe (a crash between a transition and its captures or voids,
+    # or a gateway that did not do them), so that what falls due below is asked of a gateway once per
+    # sweep: deals with holds to capture or void, and teams that expired with a hold not released yet.
+    owed = (
+        Order.objects.filter(state=OrderState.AUTHORIZED)
+        .filter(
+            Q(deal__state__in=(DealState.CLOSED, DealState.FAILED))
+            | Q(deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT), team__isnull=True)
+        )
+        .values_list("deal_id", flat=True)
+        .distinct()
+    )
+    for deal_id in list(owed):
+        deal_settle(deal_id=deal_id)
+        counts["settled"] += 1
+    for team_id in list(
+        Order.objects.filter(state=OrderState.AUTHORIZED, team__state=TeamState.EXPIRED)
+        .values_list("team_id", flat=True)
+        .distinct()
+    ):
+        counts["voided"] += team_expire(team_id=team_id)
+    # Refunds their provider has not confirmed yet (the vouchers due to be refunded come last).
+    counts["refunds_completed"] = refunds_retry_due(now=now)
     for deal_id in Deal.objects.filter(state=DealState.SCHEDULED, starts_at__lte=now).values_list(
         "id", flat=True
     ):
@@ -416,18 +447,5 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     ).values_list("id", flat=True):
         deal_end(deal_id=deal_id, now=now)
         counts["ended"] += 1
-    # Deals whose state still owes work (a crash between a transition and its captures or voids).
-    owed = (
-        Order.objects.filter(state=OrderState.AUTHORIZED)
-        .filter(
-            Q(deal__state__in=(DealState.CLOSED, DealState.FAILED))
-            | Q(deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT), team__isnull=True)
-        )
-        .values_list("deal_id", flat=True)
-        .distinct()
-    )
-    for deal_id in list(owed):
-        deal_settle(deal_id=deal_id)
-        counts["settled"] += 1
-    vouchers_expire_due(now=now)
+    counts["vouchers_expired"] = vouchers_expire_due(now=now)
     return counts

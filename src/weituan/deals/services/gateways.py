@@ -4,7 +4,10 @@ The ledger moves the platform's side of the money the same way for every gateway
 provider's side and names the account the buyer's money comes from (`funding_account`). The built-in
 wallet keeps its money in the ledger itself, so its calls run inside the caller's transaction
 (`local = True`). A hosted provider is reached over HTTP, so its calls run outside any transaction and
-rely on the provider honouring the idempotency key when the platform retries after a crash.
+rely on the provider honouring the idempotency key when the platform retries after a crash. A provider
+that refuses raises `PaymentDeclined`; one that cannot be reached, fails or does not answer in time
+raises `GatewayUnavailable`: whether it did the work is unknown, and the caller asks again later under
+the same key.
 
 The gateways a buyer may pay with are the wallet plus the providers the site names in
 `WEITUAN_PAYMENT_GATEWAYS`, registered when the app starts (`gateways_configure`).
@@ -24,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy
 
-from weituan.deals.errors import InsufficientBalance, PaymentDeclined, UnknownGateway
+from weituan.deals.errors import GatewayUnavailable, InsufficientBalance, PaymentDeclined, UnknownGateway
 from weituan.deals.models import Account
 from weituan.deals.services.ledger import balance_locked, gateway_account, wallet_account
 
@@ -49,7 +52,9 @@ class PaymentGateway(ABC):
     def void(self, *, ref: str, key: str) -> None: ...
 
     @abstractmethod
-    def refund(self, *, ref: str, amount: int, currency: str, key: str) -> None: ...
+    def refund(self, *, ref: str, amount: int, currency: str, key: str) -> None:
+        """Return `amount` of the captured payment `ref`; `key` names this refund, so asking again under it
+        never refunds twice."""
 
 
 # A wallet hold has no outside reference: the hold is the order's `authorize` posting in the ledger.
@@ -114,6 +119,9 @@ class HostedGateway(PaymentGateway):
         return gateway_account(self.name, currency)
 
     def _post(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The provider's answer; raises `GatewayUnavailable` when it may or may not have done what it was
+        asked (unreachable, too slow, failing, busy: ask again with the same key) and `PaymentDeclined`
+        when it refused."""
         try:
             response = httpx.post(
                 self.base_url + path,
@@ -121,17 +129,23 @@ class HostedGateway(PaymentGateway):
                 headers={"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": key},
                 timeout=self.timeout,
             )
+        except httpx.TimeoutException as exc:
+            raise GatewayUnavailable("The payment provider did not answer in time") from exc
         except httpx.HTTPError as exc:
+            raise GatewayUnavailable(f"The payment provider is unreachable: {exc}") from exc
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise GatewayUnavailable(f"The payment provider failed ({status})")
+        if status == 402:
+            raise PaymentDeclined(_message_of(response) or "The card was declined")
+        if status >= 400:
             raise PaymentDeclined(
-                f"The payment provider is unreachable: {exc}", code="gateway_unavailable"
-            ) from exc
-        if response.status_code == 402:
-            raise PaymentDeclined(response.json().get("message", "The card was declined"))
-        if response.status_code >= 400:
-            raise PaymentDeclined(
-                f"The payment provider refused ({response.status_code})", code="gateway_error"
+                _message_of(response) or f"The payment provider refused ({status})", code="gateway_error"
             )
-        return dict(response.json())
+        try:
+            return dict(response.json())
+        except ValueError as exc:
+            raise GatewayUnavailable("The payment provider's answer is not JSON") from exc
 
     def authorize(self, *, buyer_id: int, amount: int, currency: str, key: str) -> str:
         # `reference` comes back in the provider's webhooks: it finds the order if this answer is lost.
@@ -162,6 +176,15 @@ class HostedGateway(PaymentGateway):
         if not hmac.compare_digest(expected, parts.get("v1", "")) or abs(time.time() - timestamp) > tolerance:
             raise PaymentDeclined("The webhook signature does not match", code="bad_signature")
         return dict(json.loads(body))
+
+
+def _message_of(response: httpx.Response) -> str:
+    """The `message` of a provider's JSON error, if it gave one."""
+    try:
+        found = response.json()
+    except ValueError:
+        return ""
+    return str(found.get("message", "")) if isinstance(found, dict) else ""
 
 
 _GATEWAYS: dict[str, PaymentGateway] = {"wallet": WalletGateway()}

@@ -5,7 +5,8 @@ conditional UPDATE and writes its ledger posting (under a unique key) in the sam
 step that runs twice, or again after a crash, moves money once.
 """
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from weituan.core.idempotency import USER_SCOPE_PREFIX, idempotency_mismatch, us
 from weituan.core.models import IdempotencyRecord
 from weituan.core.rows import RowReader, StatementsLost, fetch_rows
 from weituan.core.states import advance
-from weituan.deals.errors import DealNotSelling, InsufficientBalance, PriceMismatch, SoldOut
+from weituan.deals.errors import DealNotSelling, InsufficientBalance, PaymentDeclined, PriceMismatch, SoldOut
 from weituan.deals.integrations import order_event_record
 from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState
 from weituan.deals.models.deals import SELLING_STATES
@@ -37,6 +38,8 @@ from weituan.deals.services.stock import (
     stock_take,
     stock_take_send,
 )
+
+logger = logging.getLogger(__name__)
 
 TeamChoice = str | int | None  # "start", an open team's id, or None for a solo order
 
@@ -598,6 +601,17 @@ def order_capture(*, order_id: int) -> bool:
         referral_credit_for_capture(order=order)
         _emit(order, "order_paid")
     return True
+
+
+def order_hold_step(step: Callable[..., bool], *, order_id: int) -> bool:
+    """Run `step` (`order_capture` or `order_void`) on one order of a batch: a deal's settlement, a
+    team's expiry. A gateway that refuses or cannot be reached leaves that order as it was, for the deal
+    sweep to find and try again (with the same idempotency key), and the batch goes on with the others."""
+    try:
+        return step(order_id=order_id)
+    except PaymentDeclined as exc:
+        logger.warning("order %s: %s not done: %s", order_id, step.__name__, exc.message)
+        return False
 
 
 def order_void(*, order_id: int) -> bool:

@@ -19,7 +19,7 @@ from weituan.core.states import advance
 from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderState, Team, TeamState
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import gateway_get
-from weituan.deals.services.orders import order_authorized, order_key, order_void
+from weituan.deals.services.orders import order_authorized, order_hold_step, order_key, order_void
 
 
 def team_start(*, deal: Deal, leader: Any) -> Team:
@@ -79,7 +79,7 @@ def team_expire(*, team_id: int, force: bool = False, now: datetime | None = Non
     every member's hold; returns holds voided.
 
     Safe to run again after a crash: the voids run whenever the team is expired, not only when this
-    call moved it.
+    call moved it. A hold its gateway did not release is left held, and the deal sweep runs this again.
     """
     queryset = Team.objects.filter(id=team_id)
     if not force:
@@ -91,7 +91,7 @@ def team_expire(*, team_id: int, force: bool = False, now: datetime | None = Non
     for order_id in Order.objects.filter(
         team_id=team_id, state__in=(OrderState.PENDING, OrderState.AUTHORIZED)
     ).values_list("id", flat=True):
-        voided += int(order_void(order_id=order_id))
+        voided += int(order_hold_step(order_void, order_id=order_id))
     return voided
 
 

@@ -1,4 +1,5 @@
-"""Vouchers (券): issued on capture, redeemed once by the deal's merchant, expired or refunded per policy."""
+"""Vouchers (券): issued on capture, redeemed once by the deal's merchant, expired or refunded per policy
+(the refunds themselves are in `services.refunds`)."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -10,12 +11,9 @@ from django.utils import timezone
 from weituan.core.errors import Conflict, NotFound
 from weituan.core.states import advance
 from weituan.deals.errors import NotYourDeal
-from weituan.deals.integrations import order_event_record, voucher_event_record
-from weituan.deals.models import ORDER_GRAPH, Order, OrderState, RefundPolicy, Voucher, VoucherState
+from weituan.deals.integrations import voucher_event_record
+from weituan.deals.models import Order, RefundPolicy, Voucher, VoucherState
 from weituan.deals.models.orders import VOUCHER_GRAPH
-from weituan.deals.pricing import capture_split
-from weituan.deals.services import ledger
-from weituan.deals.services.gateways import gateway_get
 
 # Crockford's base32 without look-alikes: 16 characters carry 80 random bits.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -85,6 +83,8 @@ def voucher_redeem(*, code: str, by: Any) -> Voucher:
         )
     if voucher.state == VoucherState.REFUNDED:
         raise Conflict("This voucher was refunded", code="voucher_refunded")
+    if voucher.state == VoucherState.REFUNDING:
+        raise Conflict("This voucher is being refunded", code="voucher_refunded")
     raise Conflict(
         f"This voucher expired on {timezone.localtime(voucher.expires_at):%Y-%m-%d}",
         code="voucher_expired",
@@ -92,56 +92,15 @@ def voucher_redeem(*, code: str, by: Any) -> Voucher:
     )
 
 
-def voucher_refund(*, voucher_id: int) -> bool:
-    """Refund one unredeemed voucher: reverse its share of the capture. Idempotent by posting key."""
-    voucher = Voucher.objects.select_related("order", "deal").get(id=voucher_id)
-    if voucher.state not in (VoucherState.VALID, VoucherState.EXPIRED):
-        return False
-    order = voucher.order
-    payment = gateway_get(order.gateway)
-    key = f"voucher:{voucher.id}:refund"
-    if not payment.local:
-        payment.refund(ref=order.payment_ref, amount=order.unit_price, currency=order.currency, key=key)
-    merchant_share, fee = capture_split(
-        unit_price=order.unit_price, quantity=1, fee_bps=voucher.deal.platform_fee_bps
-    )
-    with transaction.atomic():
-        # The merchant's payable account is locked first, as a payout locks it: a payout then sees this
-        # voucher either still valid (held back) or already refunded (out of the balance), never half.
-        ledger.balance_locked(ledger.merchant_account(voucher.deal.merchant_id, order.currency))
-        moved = Voucher.objects.filter(
-            id=voucher.id, state__in=(VoucherState.VALID, VoucherState.EXPIRED)
-        ).update(state=VoucherState.REFUNDED, state_changed_at=timezone.now())
-        if not moved:
-            return False
-        ledger.posting_write(
-            kind="refund",
-            key=key,
-            order=order,
-            lines=[
-                (ledger.merchant_account(voucher.deal.merchant_id, order.currency), -merchant_share),
-                (ledger.platform_fee_account(order.currency), -fee),
-                (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.unit_price),
-            ],
-        )
-        order_event_record(order=order, event="order_refunded", amount=-order.unit_price)
-        if not order.vouchers.exclude(state=VoucherState.REFUNDED).exists():
-            advance(
-                ORDER_GRAPH,
-                Order.objects.filter(id=order.id),
-                OrderState.REFUNDED,
-                refunded_at=timezone.now(),
-            )
-    return True
-
-
 def vouchers_expire_due(*, now: datetime | None = None) -> int:
-    """Expire vouchers past their date; under the auto-refund policy they are refunded instead."""
+    """Expire vouchers past their date; under the auto-refund policy they are refunded instead (a refund
+    the provider does not confirm now is completed by a later attempt). Returns the vouchers expired or
+    refunded."""
+    from weituan.deals.services.refunds import vouchers_refund_on_expiry
+
     now = now or timezone.now()
+    count = vouchers_refund_on_expiry(now=now)
     due = Voucher.objects.filter(state=VoucherState.VALID, expires_at__lte=now)
-    count = 0
-    for voucher_id in due.filter(deal__refund_policy=RefundPolicy.ON_EXPIRY).values_list("id", flat=True):
-        count += int(voucher_refund(voucher_id=voucher_id))
     count += advance(
         VOUCHER_GRAPH, due.exclude(deal__refund_policy=RefundPolicy.ON_EXPIRY), VoucherState.EXPIRED
     )

@@ -40,8 +40,8 @@ def wallet_top_up(*, user: Any, amount: int, currency: str = "CNY", key: str | N
     return ledger.balance_of(ledger.wallet_account(user.id, currency))
 
 
-# A refund allowed just before its window closed may be written a little after (a card provider's call
-# comes between): the window's money is held this much longer.
+# A refund allowed just before its window closed takes its vouchers a moment after (from then on they
+# are refunding, held back whatever their window): the window's money is held this much longer.
 REFUND_SETTLING = timedelta(hours=1)
 
 
@@ -60,15 +60,19 @@ class Payable:
 def refundable_share(*, merchant_id: int, currency: str, now: datetime | None = None) -> int:
     """The merchant's share of every voucher a buyer may still have refunded: valid (not redeemed,
     refunded or expired) under a deal that refunds any time, refunds on expiry, or refunds within a
-    window that has not closed. That much of the payable balance is not paid out yet, as Groupon and
-    Pinduoduo hold a sale's money until it can no longer come back, so a refund never takes the
-    merchant's balance below zero."""
+    window that has not closed, and every voucher whose refund is under way (its provider has not
+    confirmed it yet). That much of the payable balance is not paid out yet, as Groupon and Pinduoduo
+    hold a sale's money until it can no longer come back, so a refund never takes the merchant's
+    balance below zero."""
     now = now or timezone.now()
     groups = (
         Voucher.objects.filter(
-            deal__merchant_id=merchant_id, order__currency=currency, state=VoucherState.VALID
+            deal__merchant_id=merchant_id,
+            order__currency=currency,
+            state__in=(VoucherState.VALID, VoucherState.REFUNDING),
         )
         .values(
+            "state",
             "deal__refund_policy",
             "deal__refund_window_days",
             "deal__platform_fee_bps",
@@ -80,7 +84,7 @@ def refundable_share(*, merchant_id: int, currency: str, now: datetime | None = 
     )
     held = 0
     for group in groups:
-        if group["deal__refund_policy"] == RefundPolicy.WINDOW:
+        if group["state"] == VoucherState.VALID and group["deal__refund_policy"] == RefundPolicy.WINDOW:
             bought = group["order__captured_at"] or group["order__created_at"]
             if now > bought + timedelta(days=group["deal__refund_window_days"]) + REFUND_SETTLING:
                 continue  # the window has closed: this money stays with the merchant

@@ -3,10 +3,13 @@ a site names in WEITUAN_PAYMENT_GATEWAYS to reach it (`card_gateway`)."""
 
 import json
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from weituan.deals.services.gateways import HostedGateway
 
@@ -15,28 +18,82 @@ WEBHOOK_SECRET = "whsec"
 
 
 class FakeProvider:
-    """Holds authorizations; answers a repeated Idempotency-Key with its first answer, as providers do."""
+    """Holds, captures, voids and refunds authorizations as a provider does, and answers a repeated
+    Idempotency-Key with its first answer (a key sent again with another body is refused, 422).
+
+    `calls` are the operations it carried out, once per key; `requests` every request that reached it
+    (replays and the ones it failed included), with its body. Trouble to order: `outage` answers every
+    request with that status and does nothing; `late_by` seconds pass between carrying out an operation
+    and answering (a client with a shorter timeout never hears it was done); the refunds of the
+    authorizations in `refusing_refunds` are refused (409).
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
-        self.answers: dict[str, tuple[int, dict]] = {}
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.answers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.bodies: dict[str, dict[str, Any]] = {}
         self.decline_customers: set[str] = set()
+        self.refusing_refunds: set[str] = set()
+        self.holds: dict[str, dict[str, Any]] = {}
+        self.outage: int | None = None
+        self.late_by = 0.0
         self.next_id = 0
+        self._lock = threading.Lock()
 
-    def handle(self, path: str, key: str, body: dict) -> tuple[int, dict]:
-        if key in self.answers:
-            return self.answers[key]
-        self.calls.append((path, key))
+    def refunds(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The refund requests that reached the provider: (path, key, body), replays included."""
+        return [request for request in self.requests if request[0].endswith("/refund")]
+
+    def handle(self, path: str, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append((path, key, body))
+            if self.outage is not None:
+                return self.outage, {"message": "internal error"}
+            if key in self.answers:
+                if self.bodies[key] != body:
+                    return 422, {"message": "this Idempotency-Key was sent with another request"}
+                return self.answers[key]
+            self.calls.append((path, key))
+            answer = self._carry_out(path, body)
+            self.answers[key], self.bodies[key] = answer, body
+        if self.late_by:
+            time.sleep(self.late_by)
+        return answer
+
+    def _carry_out(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if path == "/authorizations":
             if body["customer"] in self.decline_customers:
-                answer = (402, {"message": "card declined"})
-            else:
-                self.next_id += 1
-                answer = (200, {"id": f"auth_{self.next_id}", "status": "held"})
-        else:
-            answer = (200, {"status": path.rsplit("/", 1)[1]})
-        self.answers[key] = answer
-        return answer
+                return 402, {"message": "card declined"}
+            self.next_id += 1
+            ref = f"auth_{self.next_id}"
+            self.holds[ref] = {
+                "amount": body["amount"], "currency": body["currency"], "status": "held", "refunded": 0,
+            }  # fmt: skip
+            return 200, {"id": ref, "status": "held"}
+        _, _, ref, action = path.split("/")
+        hold = self.holds.get(ref)
+        if hold is None:
+            return 404, {"message": f"no authorization {ref}"}
+        if action == "void":
+            if hold["status"] != "held":
+                return 409, {"message": f"the authorization is {hold['status']}"}
+            hold["status"] = "voided"
+        elif action == "capture":
+            if hold["status"] != "held" or body["amount"] > hold["amount"]:
+                return 409, {"message": f"the authorization is {hold['status']}"}
+            hold.update(status="captured", amount=body["amount"])
+        elif action == "refund":
+            if ref in self.refusing_refunds:
+                return 409, {"message": "the charge is disputed"}
+            if (
+                hold["status"] != "captured"
+                or body["currency"] != hold["currency"]
+                or hold["refunded"] + body["amount"] > hold["amount"]
+            ):
+                return 422, {"message": "nothing left to refund"}
+            hold["refunded"] += body["amount"]
+        return 200, {"status": action}
 
 
 @contextmanager
@@ -50,11 +107,14 @@ def fake_provider_serving() -> Iterator[tuple[FakeProvider, str]]:
             assert self.headers["Authorization"] == f"Bearer {API_KEY}"
             status, answer = fake.handle(self.path, self.headers["Idempotency-Key"], body)
             data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client gave up waiting (`late_by`)
+                pass
 
         def log_message(self, *args: object) -> None:
             pass
@@ -66,6 +126,14 @@ def fake_provider_serving() -> Iterator[tuple[FakeProvider, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def closed_port_url() -> str:
+    """An address on 127.0.0.1 where nothing listens: a connection there is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def card_gateway() -> HostedGateway:

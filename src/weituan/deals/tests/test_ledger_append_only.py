@@ -1,6 +1,6 @@
 """The ledger is append-only in the database: an UPDATE or a DELETE of a posting or an entry is refused,
-through the ORM or in raw SQL, on SQLite and on PostgreSQL; only a flush of the whole database erases
-them."""
+and so is a DELETE of an account or an UPDATE changing what identifies it, through the ORM or in raw SQL,
+on SQLite and on PostgreSQL; only a flush of the whole database erases them."""
 
 import importlib
 from typing import Any
@@ -10,9 +10,12 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
-from weituan.deals.models import Entry, Posting
+from weituan.core.testing import make_user
+from weituan.deals.models import Account, AccountKind, Entry, Posting
 from weituan.deals.models.ledger import LEDGER_ERASURE_TABLE
 from weituan.deals.queries import ledger_report
+from weituan.deals.services import ledger
+from weituan.deals.services.deals import deal_tip_check
 from weituan.deals.services.orders import order_place
 from weituan.deals.services.wallet import wallet_top_up
 
@@ -20,12 +23,15 @@ APPEND_ONLY = importlib.import_module("weituan.deals.migrations.0007_ledger_appe
 
 
 def _ledger() -> list[tuple[Any, ...]]:
-    """Every posting and entry as stored."""
+    """Every account, posting and entry as stored."""
+    accounts = list(
+        Account.objects.order_by("id").values_list("id", "kind", "owner_id", "name", "currency", "identity")
+    )
     postings = list(Posting.objects.order_by("id").values_list("id", "kind", "key", "order_id", "memo"))
     entries = list(
         Entry.objects.order_by("id").values_list("id", "posting_id", "account_id", "amount", "balance")
     )
-    return [*postings, *entries]
+    return [*accounts, *postings, *entries]
 
 
 def _refused(change: Any) -> None:
@@ -47,7 +53,7 @@ def _triggers() -> set[str]:
         if connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN"
-                " ('deals_posting'::regclass, 'deals_entry'::regclass)"
+                " ('deals_posting'::regclass, 'deals_entry'::regclass, 'deals_account'::regclass)"
             )
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
@@ -90,35 +96,85 @@ def test_postings_and_entries_are_never_updated_or_deleted(shopper: Any, make_li
 
 
 @pytest.mark.django_db
+def test_accounts_keep_their_identity_and_are_never_deleted(
+    shopper: Any, merchant: Any, make_live_deal: Any
+) -> None:
+    deal = make_live_deal(tipping_point=1)
+    wallet_top_up(user=shopper, amount=50_000)
+    order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    deal_tip_check(deal_id=deal.id)  # captured: the held, merchant and fee accounts too
+    wallet = ledger.wallet_account(shopper.id, "CNY")
+    unused = ledger.held_account(make_user("no_orders_yet").id, "CNY")  # no entry protects it
+    fee = ledger.platform_fee_account("CNY")
+    before = _ledger()
+    assert {kind for _, kind, *_ in before[: Account.objects.count()]} == {
+        AccountKind.GATEWAY, AccountKind.WALLET, AccountKind.HELD, AccountKind.MERCHANT_PAYABLE,
+        AccountKind.PLATFORM_FEE,
+    }  # fmt: skip
+
+    # Every identifying column, through the ORM.
+    _refused(lambda: Account.objects.filter(id=wallet.id).update(currency="USD"))
+    _refused(lambda: Account.objects.filter(id=wallet.id).update(kind=AccountKind.MERCHANT_PAYABLE))
+    _refused(lambda: Account.objects.filter(id=wallet.id).update(owner=merchant))
+    _refused(lambda: Account.objects.filter(id=unused.id).update(owner=None))
+    _refused(lambda: Account.objects.filter(id=fee.id).update(name="elsewhere"))
+    _refused(lambda: Account.objects.filter(id=wallet.id).update(identity=f"wallet:{merchant.id}:CNY"))
+    _refused(lambda: Account.objects.filter(id=unused.id).update(id=unused.id + 1000))
+    wallet.currency = "USD"
+    _refused(lambda: wallet.save(update_fields=["currency"]))
+    # (An account with entries the ORM itself refuses to delete: Entry.account is PROTECT.)
+    _refused(lambda: unused.delete())
+    _refused(lambda: Account.objects.filter(id=unused.id).delete())
+    # In raw SQL, one row or all of them.
+    _refused(_sql("UPDATE deals_account SET owner_id = %s WHERE id = %s", [merchant.id, unused.id]))
+    _refused(_sql("UPDATE deals_account SET currency = 'USD'"))
+    _refused(_sql("DELETE FROM deals_account WHERE id = %s", [unused.id]))
+    _refused(_sql("DELETE FROM deals_account"))
+    assert _ledger() == before
+
+    # Writing an account's columns as they are changes nothing and passes, and the ledger's writers
+    # still lock accounts (SELECT ... FOR UPDATE).
+    Account.objects.get(id=unused.id).save()
+    _sql("UPDATE deals_account SET kind = kind, owner_id = owner_id, name = name")()
+    with transaction.atomic():
+        assert ledger.balance_locked(wallet) == 50_000 - 9_900
+    order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    assert _ledger()[: Account.objects.count()] == before[: Account.objects.count()]
+    call_command("ledger", "check")
+    assert ledger_report().ok
+
+
+@pytest.mark.django_db
 def test_the_triggers_are_in_place() -> None:
     # On SQLite a migration rebuilding one of these tables would drop its triggers: it must add them back.
+    accounts = {"deals_account_no_update", "deals_account_no_delete"}
     if connection.vendor == "postgresql":
-        expected = {"deals_posting_append_only", "deals_entry_append_only"}
+        expected = {"deals_posting_append_only", "deals_entry_append_only", *accounts}
     else:
         expected = {
             f"{table}_no_{op}" for table in ("deals_posting", "deals_entry") for op in ("update", "delete")
-        }
+        } | accounts
     assert _triggers() >= expected
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flush_erases_the_ledger_and_leaves_it_guarded(shopper: Any) -> None:
     wallet_top_up(user=shopper, amount=1_000)
-    assert Entry.objects.count() == 2
+    assert (Account.objects.count(), Entry.objects.count()) == (2, 2)
     call_command("flush", interactive=False, verbosity=0)
-    assert (Posting.objects.count(), Entry.objects.count()) == (0, 0)
+    assert (Account.objects.count(), Posting.objects.count(), Entry.objects.count()) == (0, 0, 0)
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {LEDGER_ERASURE_TABLE}")
             assert cursor.fetchone()[0] == 0
     # Written again after the flush, the ledger is guarded as before.
-    from weituan.core.testing import make_user
-
     buyer = make_user("after_flush")
     wallet_top_up(user=buyer, amount=500)
     _refused(_sql("DELETE FROM deals_entry"))
     _refused(_sql("UPDATE deals_entry SET amount = 0"))
-    assert Entry.objects.count() == 2
+    _refused(_sql("DELETE FROM deals_account"))
+    _refused(_sql("UPDATE deals_account SET currency = 'USD'"))
+    assert (Account.objects.count(), Entry.objects.count()) == (2, 2)
 
 
 def drop_triggers_in_this_transaction() -> None:

@@ -3,7 +3,8 @@
 On PostgreSQL `flush` empties the tables with TRUNCATE, which the triggers do not see. SQLite has no
 TRUNCATE, so there the ledger's DELETE triggers let a DELETE through while the erasure table holds a
 row: this command puts one there in the flush's own transaction and takes it out before the commit,
-so no other connection ever sees the ledger open (deals migration 0007).
+so no other connection ever sees the ledger open (deals migrations 0007, for postings and entries, and
+0009, for accounts).
 """
 
 from typing import Any

@@ -1,0 +1,443 @@
+"""Refunds and voids of orders paid through a hosted provider (the fake provider on 127.0.0.1: a real HTTP
+server, real sockets), by every path the product has: the buyer's refund in the window (API and orders
+page), refund any time, unredeemed vouchers refunded on expiry, a team that does not fill and a deal
+that fails. Each asks the provider once per order, under a key that a retry sends again; the ledger
+moves as with the wallet; a provider that fails, is slow or is away leaves the order for a later
+attempt (the sweep, the task) to finish once; one that refuses is a JSON error with a stable code."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.db.models import Sum
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from weituan.core.errors import Conflict
+from weituan.core.testing import make_user
+from weituan.deals import tasks
+from weituan.deals.errors import RefundPending
+from weituan.deals.models import (
+    AccountKind,
+    Deal,
+    DealState,
+    Entry,
+    Order,
+    OrderState,
+    Posting,
+    Refund,
+    RefundState,
+    Team,
+    TeamState,
+    Voucher,
+    VoucherState,
+)
+from weituan.deals.pricing import capture_split
+from weituan.deals.queries import ledger_report
+from weituan.deals.services import ledger, refunds
+from weituan.deals.services.deals import deal_tip_check, deals_sweep
+from weituan.deals.services.gateways import HostedGateway, gateway_register
+from weituan.deals.services.orders import order_place
+from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.vouchers import voucher_redeem
+from weituan.deals.tests.fake_provider import API_KEY, WEBHOOK_SECRET, closed_port_url
+
+pytestmark = pytest.mark.django_db
+
+PRICE = 9_900  # the deals' price (conftest.live_deal)
+SHARE, FEE = capture_split(unit_price=PRICE, quantity=1, fee_bps=500)
+
+
+def _gateway_at(url: str, *, timeout: float = 10) -> HostedGateway:
+    """The `card` gateway reaching the provider at `url`, registered in place of the fixture's."""
+    gateway = HostedGateway(
+        name="card", base_url=url, api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, timeout=timeout
+    )
+    gateway_register(gateway)
+    return gateway
+
+
+def _paid_by_card(deal: Deal, buyer: Any, quantity: int = 1) -> Order:
+    order = order_place(deal_id=deal.id, buyer=buyer, quantity=quantity, gateway="card")
+    deal_tip_check(deal_id=deal.id)
+    order.refresh_from_db()
+    assert order.state == OrderState.CAPTURED
+    return order
+
+
+def _moves(order: Order) -> list[tuple[str, str, int]]:
+    """What the order's postings moved: (posting kind, account kind, amount), the account the buyer's
+    money comes from and returns to (a wallet, or the gateway's account of the provider's money) as
+    `funding`."""
+    rows = (
+        Entry.objects.filter(posting__order=order)
+        .values("posting__kind", "account__kind")
+        .annotate(total=Sum("amount"))
+    )
+    funding = (AccountKind.WALLET, AccountKind.GATEWAY)
+    return sorted(
+        (row["posting__kind"], "funding" if row["account__kind"] in funding else row["account__kind"], row["total"])
+        for row in rows
+    )  # fmt: skip
+
+
+def _balance(kind: str, *, owner: Any = None, name: str = "") -> int:
+    return ledger.balance_of(
+        ledger.account_get(kind=kind, currency="CNY", owner_id=owner.id if owner else None, name=name)
+    )
+
+
+def _effects(fake: Any, action: str) -> list[tuple[str, str]]:
+    """The operations of that kind the provider carried out (once per key)."""
+    return [(path, key) for path, key in fake.calls if path.endswith("/" + action)]
+
+
+def test_a_refund_in_the_window_is_one_refund_of_the_order_at_the_provider(
+    provider, api_as, shopper, outsider, merchant, make_live_deal, fund
+):
+    fake, gateway = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    card = _paid_by_card(deal, shopper, quantity=2)
+    fund(outsider)
+    wallet = order_place(deal_id=deal.id, buyer=outsider, quantity=2)
+    assert wallet.state == OrderState.CAPTURED
+    codes = list(card.vouchers.values_list("code", flat=True))
+
+    api = api_as(shopper)
+    refunded = api.post(f"/api/v1/orders/{card.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert refunded.status_code == 200, refunded.content
+    assert refunded.json()["state"] == "refunded"
+    [(path, key, body)] = fake.refunds()
+    assert (path, body) == (
+        f"/authorizations/{card.payment_ref}/refund",
+        {"amount": 2 * PRICE, "currency": "CNY"},
+    )
+    # The client's retry gets the first answer; the platform asking again sends the same key, and the
+    # provider refunds that key once.
+    again = api.post(f"/api/v1/orders/{card.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (again.status_code, again.json()) == (200, refunded.json())
+    assert len(fake.refunds()) == 1
+    gateway.refund(ref=card.payment_ref, amount=2 * PRICE, currency="CNY", key=key)
+    assert [request[1] for request in fake.refunds()] == [key, key]
+    assert _effects(fake, "refund") == [(path, key)]
+    assert fake.holds[card.payment_ref]["refunded"] == 2 * PRICE
+
+    # The ledger moves as for the wallet's order, the provider's money standing for the wallet.
+    assert api_as(outsider).post(f"/api/v1/orders/{wallet.id}/refund").status_code == 200
+    assert _moves(card) == _moves(wallet) == [
+        ("authorize", "funding", -2 * PRICE), ("authorize", "held", 2 * PRICE),
+        ("capture", "held", -2 * PRICE), ("capture", "merchant_payable", 2 * SHARE),
+        ("capture", "platform_fee", 2 * FEE),
+        ("refund", "funding", 2 * PRICE), ("refund", "merchant_payable", -2 * SHARE),
+        ("refund", "platform_fee", -2 * FEE),
+    ]  # fmt: skip
+    assert Posting.objects.filter(order=card, kind="refund").count() == 2  # one per voucher
+    assert _balance(AccountKind.MERCHANT_PAYABLE, owner=merchant) == 0
+    assert _balance(AccountKind.PLATFORM_FEE, name="platform") == 0
+    assert _balance(AccountKind.HELD, owner=shopper) == 0
+    assert _balance(AccountKind.GATEWAY, name="card") == 0
+    assert _balance(AccountKind.WALLET, owner=outsider) == 100_000
+    assert ledger_report().ok
+
+    # The vouchers are spent: the merchant cannot redeem them, and nothing more is refunded.
+    for code in codes:
+        refused = api_as(merchant).post(f"/api/v1/vouchers/{code}/redeem")
+        assert (refused.status_code, refused.json()["code"]) == (409, "voucher_refunded")
+    assert set(Voucher.objects.filter(order=card).values_list("state", flat=True)) == {VoucherState.REFUNDED}
+    second = api.post(f"/api/v1/orders/{card.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-2")
+    assert (second.status_code, second.json()["code"]) == (409, "refund_not_allowed")
+    assert len(fake.refunds()) == 2
+
+
+def test_refund_any_time_from_the_orders_page_and_none_after_the_window(
+    provider, api_as, shopper, make_live_deal
+):
+    fake, _ = provider
+    anytime = make_live_deal(tipping_point=1, refund_policy="anytime")
+    order = _paid_by_card(anytime, shopper)
+    Order.objects.filter(id=order.id).update(captured_at=timezone.now() - timedelta(days=400))
+    browser = Client()
+    browser.force_login(shopper)
+    action = reverse("deals:order_action", args=[order.id, "refund"])
+    assert f'action="{action}"' in browser.get(reverse("deals:my_orders")).content.decode()
+    assert browser.post(action).status_code == 302
+    order.refresh_from_db()
+    assert order.state == OrderState.REFUNDED
+    assert [(path, body) for path, _, body in fake.refunds()] == [
+        (f"/authorizations/{order.payment_ref}/refund", {"amount": PRICE, "currency": "CNY"})
+    ]
+
+    windowed = make_live_deal(title="三日内可退", tipping_point=1, refund_window_days=3)
+    late = _paid_by_card(windowed, shopper)
+    Order.objects.filter(id=late.id).update(captured_at=timezone.now() - timedelta(days=4))
+    refused = api_as(shopper).post(f"/api/v1/orders/{late.id}/refund")
+    assert refused.status_code == 409
+    assert refused.json() == {"error": "The 3-day refund window has closed", "code": "refund_not_allowed"}
+    shown = browser.post(reverse("deals:order_action", args=[late.id, "refund"]), follow=True)
+    assert "The 3-day refund window has closed" in shown.content.decode()
+    assert Order.objects.get(id=late.id).state == OrderState.CAPTURED
+    assert len(fake.refunds()) == 1
+    assert ledger_report().ok
+
+
+def test_unredeemed_vouchers_are_refunded_at_the_provider_once_they_expire(
+    provider, api_as, shopper, outsider, merchant, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2, refund_policy="on_expiry", voucher_valid_days=30)
+    mine = _paid_by_card(deal, shopper, quantity=2)
+    theirs = _paid_by_card(deal, outsider)
+    used = mine.vouchers.order_by("id").first()
+    assert used is not None
+    voucher_redeem(code=used.code, by=merchant)
+    refused = api_as(shopper).post(f"/api/v1/orders/{mine.id}/refund")
+    assert (refused.status_code, refused.json()["code"]) == (409, "refund_not_allowed")
+    deals_sweep(now=timezone.now() + timedelta(days=29))
+    assert fake.refunds() == []
+
+    # The provider is down when they expire: the sweep goes on, the vouchers are out of use, no money moved.
+    fake.outage = 500
+    expired = timezone.now() + timedelta(days=31)
+    assert deals_sweep(now=expired)["refunds_completed"] == 0
+    assert len(fake.refunds()) == 2
+    unused = Voucher.objects.filter(order__in=[mine, theirs]).exclude(id=used.id)
+    assert set(unused.values_list("state", flat=True)) == {VoucherState.REFUNDING}
+    for voucher in unused:
+        with pytest.raises(Conflict) as redeemed:
+            voucher_redeem(code=voucher.code, by=merchant)
+        assert redeemed.value.code == "voucher_refunded"
+    assert not Posting.objects.filter(kind="refund").exists()
+    assert ledger_report().ok
+
+    # A later sweep refunds each order once, for its unredeemed vouchers.
+    fake.outage = None
+    assert deals_sweep(now=expired + timedelta(hours=2))["refunds_completed"] == 2
+    assert deals_sweep(now=expired + timedelta(days=1))["refunds_completed"] == 0
+    refunds = [(path, body) for path, _, body in fake.refunds()]
+    assert refunds[2:] == [
+        (f"/authorizations/{mine.payment_ref}/refund", {"amount": PRICE, "currency": "CNY"}),
+        (f"/authorizations/{theirs.payment_ref}/refund", {"amount": PRICE, "currency": "CNY"}),
+    ]
+    assert [key for _, key, _ in fake.refunds()[2:]] == [key for _, key, _ in fake.refunds()[:2]]
+    assert len(_effects(fake, "refund")) == 2
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.state, theirs.state) == (OrderState.CAPTURED, OrderState.REFUNDED)  # one voucher used
+    assert sorted(mine.vouchers.values_list("state", flat=True)) == [
+        VoucherState.REDEEMED,
+        VoucherState.REFUNDED,
+    ]
+    assert _balance(AccountKind.MERCHANT_PAYABLE, owner=merchant) == SHARE
+    assert _balance(AccountKind.PLATFORM_FEE, name="platform") == FEE
+    assert _balance(AccountKind.GATEWAY, name="card") == -PRICE
+    assert ledger_report().ok
+
+
+def test_a_team_that_does_not_fill_voids_each_hold_once_after_a_failing_provider(
+    provider, shopper, outsider, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, team_price=8_000, team_size=3)
+    leader = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start", gateway="card")
+    member = order_place(deal_id=deal.id, buyer=outsider, quantity=1, team=leader.team_id, gateway="card")
+    assert (leader.state, member.state) == (OrderState.AUTHORIZED, OrderState.AUTHORIZED)
+
+    fake.outage = 500
+    closed = timezone.now() + timedelta(hours=25)
+    deals_sweep(now=closed)  # the team's 24 hours are over; the voids fail, the sweep goes on
+    assert Team.objects.get(orders=leader).state == TeamState.EXPIRED
+    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.AUTHORIZED}
+    assert not Posting.objects.filter(kind="void").exists()
+    assert _balance(AccountKind.HELD, owner=shopper) == 8_000
+
+    fake.outage = None
+    assert deals_sweep(now=closed + timedelta(minutes=1))["voided"] == 2
+    deals_sweep(now=closed + timedelta(minutes=2))
+    voids = [
+        (f"/authorizations/{order.payment_ref}/void", f"order:{order.id}:void") for order in (leader, member)
+    ]
+    assert sorted(_effects(fake, "void")) == sorted(voids)
+    assert sorted({(path, key) for path, key, _ in fake.requests if path.endswith("/void")}) == sorted(voids)
+    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.VOIDED}
+    assert Posting.objects.filter(kind="void").count() == 2
+    deal.refresh_from_db()
+    assert (deal.sold, deal.takers) == (0, 0)
+    assert _balance(AccountKind.HELD, owner=shopper) == _balance(AccountKind.HELD, owner=outsider) == 0
+    assert _balance(AccountKind.GATEWAY, name="card") == 0
+    assert ledger_report().ok
+
+
+def test_a_failed_deal_voids_each_hold_once_when_the_answers_were_lost(
+    provider, shopper, outsider, make_live_deal
+):
+    fake, gateway = provider
+    deal = make_live_deal(tipping_point=5)
+    held = [
+        order_place(deal_id=deal.id, buyer=buyer, quantity=1, gateway="card") for buyer in (shopper, outsider)
+    ]
+    # The provider voids, but answers after the platform stopped waiting.
+    _gateway_at(gateway.base_url, timeout=0.3)
+    fake.late_by = 1.0
+    ended = timezone.now() + timedelta(days=3)
+    deals_sweep(now=ended)
+    assert Deal.objects.get(id=deal.id).state == DealState.FAILED
+    assert [fake.holds[order.payment_ref]["status"] for order in held] == ["voided", "voided"]
+    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.AUTHORIZED}
+    assert ledger_report().open_holds_on_ended_deals == [order.id for order in held]
+
+    fake.late_by = 0
+    assert deals_sweep(now=ended + timedelta(minutes=1))["settled"] == 1
+    voids = [(f"/authorizations/{order.payment_ref}/void", f"order:{order.id}:void") for order in held]
+    assert sorted(_effects(fake, "void")) == sorted(voids)
+    asked = [(path, key) for path, key, _ in fake.requests if path.endswith("/void")]
+    assert sorted(asked) == sorted(voids * 2)  # each asked twice under one key, carried out once
+    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.VOIDED}
+    assert Posting.objects.filter(kind="void").count() == 2
+    assert _balance(AccountKind.GATEWAY, name="card") == 0
+    assert ledger_report().ok
+
+
+@pytest.mark.parametrize(
+    ("trouble", "retry"),
+    [("server_error", "sweep"), ("answer_lost", "task"), ("connection_refused", "sweep")],
+)
+def test_a_refund_the_provider_fails_is_completed_once_later(
+    provider, api_as, shopper, merchant, make_live_deal, trouble, retry
+):
+    fake, gateway = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    order = _paid_by_card(deal, shopper, quantity=2)
+    codes = list(order.vouchers.values_list("code", flat=True))
+    if trouble == "server_error":
+        fake.outage = 500
+    elif trouble == "answer_lost":  # the provider refunds, and answers after the platform stopped waiting
+        _gateway_at(gateway.base_url, timeout=0.3)
+        fake.late_by = 1.0
+    else:
+        _gateway_at(closed_port_url())
+
+    asked = api_as(shopper).post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert asked.status_code == 503, asked.content
+    answer = asked.json()
+    assert (answer["code"], answer["order_id"]) == ("refund_pending", order.id)
+    assert answer["error"].endswith("the refund is recorded and will be completed automatically")
+    # Nothing half-done: the order is paid, no money moved in the ledger, and the vouchers are out of use.
+    order.refresh_from_db()
+    assert order.state == OrderState.CAPTURED
+    assert not Posting.objects.filter(order=order, kind="refund").exists()
+    refund = Refund.objects.get(order=order)
+    assert (refund.state, refund.amount, refund.attempts) == (RefundState.REQUESTED, 2 * PRICE, 1)
+    for code in codes:
+        refused = api_as(merchant).post(f"/api/v1/vouchers/{code}/redeem")
+        assert (refused.status_code, refused.json()["code"]) == (409, "voucher_refunded")
+    assert ledger_report().ok
+    # Not due again yet: a sweep now leaves it alone.
+    deals_sweep()
+    assert Refund.objects.get(id=refund.id).state == RefundState.REQUESTED
+
+    fake.outage, fake.late_by = None, 0
+    _gateway_at(gateway.base_url)
+    if retry == "sweep":
+        assert deals_sweep(now=timezone.now() + timedelta(minutes=5))["refunds_completed"] == 1
+    else:
+        Refund.objects.filter(id=refund.id).update(retry_at=timezone.now())  # the task's time has come
+        assert tasks.refund_complete_task.call(refund.id) is True
+    assert tasks.refund_complete_task.call(refund.id) is False
+    assert deals_sweep(now=timezone.now() + timedelta(hours=2))["refunds_completed"] == 0
+
+    order.refresh_from_db()
+    assert order.state == OrderState.REFUNDED
+    key = f"order:{order.id}:refund:{refund.id}"
+    path = f"/authorizations/{order.payment_ref}/refund"
+    assert _effects(fake, "refund") == [(path, key)]
+    assert fake.holds[order.payment_ref]["refunded"] == 2 * PRICE
+    expected = [(path, key, {"amount": 2 * PRICE, "currency": "CNY"})]
+    assert fake.refunds() == expected * (1 if trouble == "connection_refused" else 2)
+    assert Posting.objects.filter(order=order, kind="refund").count() == 2
+    assert _balance(AccountKind.MERCHANT_PAYABLE, owner=merchant) == 0
+    assert _balance(AccountKind.GATEWAY, name="card") == 0
+    assert ledger_report().ok
+
+
+def test_a_refund_the_provider_refuses_is_a_json_error_and_changes_nothing(
+    provider, api_as, shopper, merchant, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1)
+    order = _paid_by_card(deal, shopper)
+    fake.refusing_refunds.add(order.payment_ref)
+    api = api_as(shopper)
+    refused = api.post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert refused.status_code == 409, refused.content
+    assert refused.json() == {
+        "error": "The payment provider refused the refund: the charge is disputed",
+        "code": "refund_declined",
+        "order_id": order.id,
+    }
+    order.refresh_from_db()
+    assert order.state == OrderState.CAPTURED
+    assert list(order.vouchers.values_list("state", flat=True)) == [VoucherState.VALID]
+    assert not Posting.objects.filter(order=order, kind="refund").exists()
+    assert list(Refund.objects.values_list("state", flat=True)) == [RefundState.DECLINED]
+    # Declined is final: no sweep asks again.
+    deals_sweep(now=timezone.now() + timedelta(hours=2))
+    assert len(fake.refunds()) == 1
+
+    # Once the provider would refund, the buyer asks again: a new refund, under a key of its own.
+    fake.refusing_refunds.clear()
+    again = api.post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (again.status_code, again.json()["state"]) == (200, "refunded")
+    first, second = (key for _, key, _ in fake.refunds())
+    assert first != second
+    assert len(_effects(fake, "refund")) == 2  # the refused one and the refund
+    assert fake.holds[order.payment_ref]["refunded"] == PRICE
+    assert ledger_report().ok
+
+    # A refused refund of a voucher that is still valid leaves it redeemable.
+    other = _paid_by_card(deal, make_user("second_buyer"))
+    fake.refusing_refunds.add(other.payment_ref)
+    browser = Client()
+    browser.force_login(other.buyer)
+    shown = browser.post(reverse("deals:order_action", args=[other.id, "refund"]), follow=True)
+    assert "the charge is disputed" in shown.content.decode()
+    voucher = voucher_redeem(code=other.vouchers.get().code, by=merchant)
+    assert voucher.state == VoucherState.REDEEMED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_attempts_racing_on_a_pending_refund_ask_the_provider_once(provider, shopper, make_live_deal):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    order = _paid_by_card(deal, shopper, quantity=2)
+    fake.outage = 503
+    with pytest.raises(RefundPending):
+        order_refund(order_id=order.id, by=shopper)
+    fake.outage = None
+    fake.late_by = 0.2  # each answer takes a while: the attempts overlap
+    refund = Refund.objects.get(order=order)
+    due = timezone.now() + timedelta(minutes=5)
+    barrier = threading.Barrier(8)
+
+    def attempt(index: int) -> int:
+        try:
+            barrier.wait()
+            if index == 0:
+                return deals_sweep(now=due)["refunds_completed"]
+            return int(refunds.refund_attempt(refund_id=refund.id, now=due))
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        completed = list(pool.map(attempt, range(8)))
+    assert sum(completed) == 1
+    # The failed attempt and one more reached the provider; the other attempts found the refund taken.
+    assert len(fake.refunds()) == 2
+    assert len(_effects(fake, "refund")) == 1
+    assert Order.objects.get(id=order.id).state == OrderState.REFUNDED
+    assert Posting.objects.filter(order=order, kind="refund").count() == 2
+    assert ledger_report().ok
