@@ -34,6 +34,8 @@ DEAL_GRAPH = StateGraph.declare(
 SELLING_STATES = (DealState.LIVE, DealState.TIPPED)
 # States after which no hold may stay open.
 ENDED_STATES = (DealState.CLOSED, DealState.FAILED)
+# States of a deal that has tipped: it owes every counted hold its capture.
+TIPPED_STATES = (DealState.TIPPED, DealState.SOLD_OUT, DealState.CLOSED)
 
 
 class RefundPolicy(models.TextChoices):

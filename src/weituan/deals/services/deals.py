@@ -32,6 +32,7 @@ from weituan.deals.models import (
     TeamState,
 )
 from weituan.deals.queries import deal_buyers_counted
+from weituan.deals.services.locks import deal_lock_for_tip
 from weituan.deals.services.orders import (
     order_capture,
     order_hold_step,
@@ -297,17 +298,29 @@ def _tips(deal: Deal) -> bool:
     )
 
 
+def _deal_tip(*, deal_id: int) -> bool:
+    """Move a live deal to tipped if it has as many buyers as its tipping point, counted in the same
+    transaction, under the deal's lock (`deal_lock_for_tip`): a buyer cancelling meanwhile either
+    ended their order before the count, or waits and finds the deal tipped."""
+    with transaction.atomic():
+        deal = deal_lock_for_tip(deal_id=deal_id)
+        if deal is None or not _tips(deal):
+            return False
+        return bool(
+            advance(DEAL_GRAPH, Deal.objects.filter(id=deal_id), DealState.TIPPED, tipped_at=timezone.now())
+        )
+
+
 def deal_tip_check(*, deal_id: int) -> bool:
     """Tip a live deal once enough buyers hold or paid for an order, then capture; mark it sold out when
-    nothing is left."""
+    nothing is left.
+
+    The buyers are counted first without a lock, as the check runs after many orders of a deal that
+    has not enough of them yet; only a deal that seems to tip is locked and counted again."""
     deal = Deal.objects.filter(id=deal_id).first()
     if deal is None:
         return False
-    tipped = False
-    if _tips(deal):
-        tipped = bool(
-            advance(DEAL_GRAPH, Deal.objects.filter(id=deal_id), DealState.TIPPED, tipped_at=timezone.now())
-        )
+    tipped = _tips(deal) and _deal_tip(deal_id=deal_id)
     advance(
         DEAL_GRAPH,
         Deal.objects.filter(id=deal_id, sold__gte=F("max_quantity"), state=DealState.TIPPED),

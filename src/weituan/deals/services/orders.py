@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -22,11 +22,12 @@ from weituan.core.rows import RowReader, StatementsLost, fetch_rows
 from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, InsufficientBalance, PaymentDeclined, PriceMismatch, SoldOut
 from weituan.deals.integrations import order_event_record
-from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState
-from weituan.deals.models.deals import SELLING_STATES
+from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState, TeamState
+from weituan.deals.models.deals import SELLING_STATES, TIPPED_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
+from weituan.deals.services.locks import deal_lock_for_release
 from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
@@ -614,8 +615,19 @@ def order_hold_step(step: Callable[..., bool], *, order_id: int) -> bool:
         return False
 
 
-def order_void(*, order_id: int) -> bool:
-    """Release one hold and give its stock back; pending reservations simply expire."""
+def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
+    """Release one hold and give its stock back; pending reservations simply expire. Returns whether
+    this call released it.
+
+    A hold its deal owes its capture (`_capture_owed`: the deal has tipped, on this buyer among
+    others) is not released. For a wallet hold that is decided under the deal's lock
+    (`deal_lock_for_release`), in the transaction that releases it, so a tip check never tips on a
+    buyer whose hold is being released. A hosted provider is called outside any transaction: its hold
+    is asked about before the provider is told, and once the provider has released it the void is
+    recorded whatever the deal became meanwhile (a tip check in that moment counts the hold, as it
+    would one the provider ends on its own). `released_by_provider`: the provider's webhook says it
+    ended the hold itself, which is recorded whatever the deal owes.
+    """
     order = Order.objects.get(id=order_id)
     if order.state == OrderState.PENDING:
         return order_reservation_expire(order_id=order.id, force=True)
@@ -623,8 +635,14 @@ def order_void(*, order_id: int) -> bool:
         return False
     payment = gateway_get(order.gateway)
     if not payment.local:
+        state = Deal.objects.filter(id=order.deal_id).values_list("state", flat=True).first()
+        if not released_by_provider and _capture_owed(order.id, deal_state=state):
+            return False
         payment.void(ref=order.payment_ref, key=order_key(order, "void"))
     with transaction.atomic():
+        state = deal_lock_for_release(deal_id=order.deal_id)
+        if payment.local and _capture_owed(order.id, deal_state=state):
+            return False
         moved = advance(ORDER_GRAPH, Order.objects.filter(id=order.id), OrderState.VOIDED)
         if not moved:
             return False
@@ -640,6 +658,16 @@ def order_void(*, order_id: int) -> bool:
         # Read again under the row's lock: a merge may have moved the order to another team meanwhile.
         _return_stock(Order.objects.get(id=order.id))
     return True
+
+
+def _capture_owed(order_id: int, *, deal_state: str | None) -> bool:
+    """Whether a held order is owed its capture by its deal in `deal_state`: the deal has tipped, and
+    the order counts towards its buyers (it is outside a team still waiting to fill)."""
+    return deal_state in TIPPED_STATES and (
+        Order.objects.filter(id=order_id)
+        .filter(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
+        .exists()
+    )
 
 
 def order_reservation_expire(*, order_id: int, force: bool = False, now: datetime | None = None) -> bool:
@@ -669,7 +697,10 @@ def _return_stock(order: Order) -> None:
 
 
 def order_cancel(*, order_id: int, by: Any) -> Order:
-    """The buyer withdraws an order whose payment is still only held."""
+    """The buyer withdraws an order whose payment is still only held, before its deal tips (or while
+    the order waits in a team that has not filled). Once the deal has tipped on its buyers, their held
+    orders are theirs to pay: refused with `not_cancellable`, and once paid they may be refunded under
+    the deal's refund policy."""
     order = order_for_buyer(order_id=order_id, user=by)
     if order.state not in (OrderState.PENDING, OrderState.AUTHORIZED):
         raise ValidationFailed(
@@ -677,6 +708,14 @@ def order_cancel(*, order_id: int, by: Any) -> Order:
         )
     order_void(order_id=order.id)
     order.refresh_from_db()
+    if order.state == OrderState.AUTHORIZED:
+        raise ValidationFailed(
+            "This deal has tipped and the order is being paid, so it can no longer be cancelled;"
+            " once paid, it can be refunded under the deal's refund policy",
+            code="not_cancellable",
+        )
+    if order.state == OrderState.CAPTURED:  # paid meanwhile
+        raise ValidationFailed("This order is paid and can no longer be cancelled", code="not_cancellable")
     return order
 
 

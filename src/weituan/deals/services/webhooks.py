@@ -83,7 +83,7 @@ def _apply(payment: HostedGateway, kind: str, data: dict[str, Any]) -> dict[str,
     elif order.state == OrderState.PENDING:
         result = "expired" if order_reservation_expire(order_id=order.id, force=True) else "unchanged"
     elif order.state == OrderState.AUTHORIZED:
-        result = "voided" if order_void(order_id=order.id) else "unchanged"
+        result = "voided" if order_void(order_id=order.id, released_by_provider=True) else "unchanged"
     else:
         result = "unchanged"
     return {"result": result, "order_id": order.id}

@@ -249,7 +249,22 @@ class DealMachine(RuleBasedStateMachine):
         open_orders = self._orders(OrderState.AUTHORIZED, OrderState.PENDING)
         if open_orders:
             order = open_orders[pick % len(open_orders)]
-            order_cancel(order_id=order.id, by=order.buyer)
+            # A hold a tipped deal owes its capture (outside a team still waiting to fill) is no longer the
+            # buyer's to withdraw: refused, and the refusal changes nothing.
+            owed = (
+                order.state == OrderState.AUTHORIZED
+                and self._state() in PAID_STATES
+                and (order.team is None or order.team.state == TeamState.FILLED)
+            )
+            if owed:
+                sold = self._deal().sold
+                with pytest.raises(ServiceError) as refused:
+                    order_cancel(order_id=order.id, by=order.buyer)
+                assert refused.value.code == "not_cancellable"
+                assert Order.objects.get(id=order.id).state == OrderState.AUTHORIZED
+                assert self._deal().sold == sold
+            else:
+                order_cancel(order_id=order.id, by=order.buyer)
 
     # --- time and transitions ----------------------------------------------------------------------
 
