@@ -63,17 +63,25 @@ def test_the_counters_rebuild_and_the_migration_fill_it_from_the_posts(
     assert {user.pk: _newest(user) for user in (shopper, merchant)} == expected
 
 
-@pytest.mark.parametrize("backend", ["db"], indirect=True)
-def test_a_home_read_walks_a_big_author_only_when_they_may_reach_the_page(
-    backend: str, settings: Any, people: Any, follow: Any, post_as: Any
-) -> None:
+@pytest.fixture
+def reader_of_big(backend: str, settings: Any, people: Any, follow: Any) -> tuple[Any, Any, Any]:
+    """(reader, big, friend): the reader follows an author above the fan-out threshold and a friend;
+    their timeline is built and active, so the friend's posts are delivered to it."""
     settings.FANOUT_FOLLOWER_THRESHOLD = 2
     big, friend = make_user("big_author"), make_user("busy_friend")
     reader, *others = people(3)
     for follower in (reader, *others):
         follow(follower, big)  # above the threshold: merged at read, never delivered
     follow(reader, friend)
-    home_timeline_ids(reader.pk)  # built and active: the friend's posts are delivered
+    home_timeline_ids(reader.pk)
+    return reader, big, friend
+
+
+@pytest.mark.parametrize("backend", ["db"], indirect=True)
+def test_a_home_read_walks_a_big_author_only_when_they_may_reach_the_page(
+    backend: str, reader_of_big: tuple[Any, Any, Any], post_as: Any
+) -> None:
+    reader, big, friend = reader_of_big
     old = post_as(big, "很久以前")
     friends = [post_as(friend, f"新 {index}").id for index in range(40)][::-1]
 
@@ -96,15 +104,9 @@ def test_a_home_read_walks_a_big_author_only_when_they_may_reach_the_page(
 
 @pytest.mark.parametrize("backend", ["db"], indirect=True)
 def test_an_author_whose_newest_post_is_not_known_is_walked(
-    backend: str, settings: Any, people: Any, follow: Any, post_as: Any
+    backend: str, reader_of_big: tuple[Any, Any, Any], post_as: Any
 ) -> None:
-    settings.FANOUT_FOLLOWER_THRESHOLD = 2
-    big, friend = make_user("big_author"), make_user("busy_friend")
-    reader, *others = people(3)
-    for follower in (reader, *others):
-        follow(follower, big)
-    follow(reader, friend)
-    home_timeline_ids(reader.pk)
+    reader, big, friend = reader_of_big
     friends = [post_as(friend, f"新 {index}").id for index in range(40)][::-1]
     fresh = post_as(big, "刚刚发的")
     AccountStats.objects.filter(user=big).update(newest_post_id=None)  # as rows made before it was kept
