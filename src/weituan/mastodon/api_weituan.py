@@ -47,18 +47,33 @@ class ErrorOut(Schema):
 
 
 def _node_json(node: TreeNode) -> dict[str, Any]:
+    """A node; one by an account hidden from the caller has `hidden` set, no account and no comment."""
+    account = None
+    if not node.hidden:
+        account = {"id": str(node.author_id), "username": node.username, "display_name": node.display_name}
     return {
         "id": str(node.id),
         "parent_id": str(node.parent_id) if node.parent_id else None,
         "depth": node.depth,
-        "account": {"id": str(node.author_id), "username": node.username, "display_name": node.display_name},
+        "account": account,
         "comment": node.comment,
         "created_at": mastodon_datetime(node.created_at),
         "deleted": node.deleted,
+        "hidden": node.hidden,
     }
 
 
-@router.get("/posts/{int:post_id}/tree", auth=READ_STATUSES, summary="The repost tree below a post")
+@router.get(
+    "/posts/{int:post_id}/tree",
+    auth=READ_STATUSES,
+    summary="The repost tree below a post",
+    description=(
+        "Each hop a node, parents before their children. A repost by an account hidden from the caller"
+        " (a block either way, a mute) keeps its place when reposts the caller sees hang from it, with"
+        " `hidden` true, `account` null and an empty `comment`; one with none below it is left out."
+        " `size` and `max_depth` count the whole tree, whoever asks."
+    ),
+)
 def post_tree(request: HttpRequest, post_id: int) -> dict[str, Any]:
     tree = repost_tree(post_id, request_user(request))
     return {

@@ -19,23 +19,27 @@ MAX_TREE_NODES = 20_000
 @dataclass(frozen=True, slots=True)
 class TreeNode:
     """One hop of a repost tree. The tree's own post is the node with `parent_id` None among the nodes.
-    A deleted repost stays in the tree (its reposts hang from it) with `deleted` set and no comment."""
+    A deleted repost stays in the tree (its reposts hang from it) with `deleted` set and no comment.
+    A repost by an account hidden from the reader stays too when reposts the reader may see hang from
+    it, `hidden` set, with neither author nor comment."""
 
     id: int
     parent_id: int | None
     depth: int
-    author_id: int
+    author_id: int | None
     username: str
     display_name: str
     comment: str
     created_at: datetime
     deleted: bool
+    hidden: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RepostTree:
     """`nodes` in id order (a parent always before its children). `size` counts live reposts below the
-    post; `max_depth` is the deepest hop below it, counted from the post (0 when never reposted)."""
+    post; `max_depth` is the deepest hop below it, counted from the post (0 when never reposted). Both
+    count the whole tree, the same for every reader, whatever nodes are left out for one."""
 
     post_id: int
     root_id: int
@@ -60,8 +64,43 @@ def _node(post: Post, *, is_top: bool) -> TreeNode:
     )
 
 
+def _hidden_node(node: TreeNode) -> TreeNode:
+    """`node` as a reader who hides its author sees it: its place in the tree, nothing of theirs."""
+    return TreeNode(
+        id=node.id,
+        parent_id=node.parent_id,
+        depth=node.depth,
+        author_id=None,
+        username="",
+        display_name="",
+        comment="",
+        created_at=node.created_at,
+        deleted=node.deleted,
+        hidden=True,
+    )
+
+
+def _as_seen_by(nodes: list[TreeNode], hidden: set[int]) -> list[TreeNode]:
+    """The nodes below the top as a reader hiding the authors `hidden` sees them: a hidden author's
+    node that reposts the reader sees hang from (at any depth) is kept blanked, so the tree's links
+    stay whole; one with none below it is left out, as a list of reposts leaves them out."""
+    holding: set[int] = set()  # nodes with a shown node somewhere below them
+    shown: list[TreeNode] = []
+    for node in reversed(nodes):  # children before their parents
+        is_hidden = node.author_id in hidden
+        if is_hidden and node.id not in holding:
+            continue
+        shown.append(_hidden_node(node) if is_hidden else node)
+        if node.parent_id is not None:
+            holding.add(node.parent_id)
+    shown.reverse()
+    return shown
+
+
 def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
-    """The repost tree below `post_id` (the whole tree for an original), each hop a node."""
+    """The repost tree below `post_id` (the whole tree for an original), each hop a node, as `viewer`
+    sees it: the hops by accounts hidden from them (a block either way, a mute) blanked or left out
+    (`_as_seen_by`). The post itself is shown as the viewer may see it."""
     top = post_get_for_user(viewer, post_id)
     if top.kind == PostKind.COMMENT:
         raise NotFound("A comment has no repost tree", code="not_found")
@@ -75,19 +114,24 @@ def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
     truncated = len(candidates) > MAX_TREE_NODES
     candidates = candidates[:MAX_TREE_NODES]
     inside = {top.id}
-    nodes = [_node(top, is_top=True)]
+    below: list[TreeNode] = []
     # Ids grow with time, so a parent is always met before its reposts.
     for post in candidates:
         if post.parent_id in inside:
             inside.add(post.id)
-            nodes.append(_node(post, is_top=False))
-    below = nodes[1:]
+            below.append(_node(post, is_top=False))
+    size = sum(1 for node in below if not node.deleted)
+    max_depth = max((node.depth - top.depth for node in below), default=0)
+    if viewer is not None and below:
+        hidden = hidden_author_ids(viewer.pk) - {viewer.pk}
+        if hidden:
+            below = _as_seen_by(below, hidden)
     return RepostTree(
         post_id=top.id,
         root_id=root_id,
-        nodes=nodes,
-        size=sum(1 for node in below if not node.deleted),
-        max_depth=max((node.depth - top.depth for node in below), default=0),
+        nodes=[_node(top, is_top=True), *below],
+        size=size,
+        max_depth=max_depth,
         truncated=truncated,
     )
 

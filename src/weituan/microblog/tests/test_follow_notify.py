@@ -24,10 +24,11 @@ from weituan.microblog.services.relations import (
     follow_request_authorize,
     mute_create,
 )
-from weituan.microblog.timelines import fanout
-from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many, fanout_sweep
+from weituan.microblog.timelines import fanout, upkeep
+from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many
 from weituan.microblog.timelines.models import FanoutJob
 from weituan.microblog.timelines.tasks import fanout_deliver_task
+from weituan.microblog.timelines.upkeep import fanout_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -193,7 +194,7 @@ def test_a_distribution_failing_after_making_its_job_is_retried_by_the_sweep_and
     assert not FanoutJob.objects.filter(post_id=post.id).exists()
     assert told(shopper) == told(outsider) == []
     monkeypatch.undo()
-    monkeypatch.setattr(fanout, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
+    monkeypatch.setattr(upkeep, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
     assert fanout_sweep() == 1
     assert told(shopper) == told(outsider) == [post.id]
     # Running it again, by the task or the sweep, tells nobody twice.
@@ -217,7 +218,7 @@ def test_a_burst_whose_notifying_fails_is_retried_by_the_sweep_and_tells_once(
     assert not FanoutJob.objects.exists()
     assert told(shopper) == []
     monkeypatch.undo()
-    monkeypatch.setattr(fanout, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
+    monkeypatch.setattr(upkeep, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
     assert fanout_sweep() == 2
     fanout_deliver_many(post_ids=[first.id, second.id])
     assert told(shopper) == [second.id, first.id]

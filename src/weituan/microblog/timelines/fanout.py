@@ -5,6 +5,12 @@ an author above FANOUT_FOLLOWER_THRESHOLD (their posts are merged in at read tim
 when the post is deleted. Followers are visited in id order and the job's `cursor` records the last
 one done, so a task retried after a crash resumes where it stopped; delivering an entry twice is
 harmless (a unique row, or the same sorted-set member), so the job is idempotent.
+
+A batch is recorded only if the cursor is still where the run found it (the statement recording it
+compares it), so when two runs deliver one job, one goes on and the other stops at its next batch,
+having written nothing the first does not write too. Each batch recorded renews the job's lease
+(`progress_at`); a job left delivering by a run that stopped is taken over by the sweep once the lease
+has run out (`upkeep.fanout_sweep`).
 """
 
 import json
@@ -21,7 +27,6 @@ from django.db.models import F, Model
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from weituan.core.ids import id_at
 from weituan.core.redis import redis_enabled
 from weituan.core.rows import fetch_rows
 from weituan.core.sqlite_checkpoint import checkpoints_held
@@ -37,10 +42,6 @@ log = logging.getLogger(__name__)
 
 FANOUT_BATCH = 5000
 HOME_KINDS = (PostKind.ORIGINAL, PostKind.REPOST)
-# Finished jobs are kept this long for inspection, then pruned: a job row is only needed while its
-# delivery runs, and a retried delivery of a pruned job re-delivers harmlessly (entries are idempotent).
-FANOUT_JOB_KEEP = timedelta(days=2)
-FANOUT_PRUNE_BATCH = 5000
 FANOUT_FINISHED = ("delivered", "skipped", "withdrawn")
 
 
@@ -226,8 +227,9 @@ def _jobs_start(entries: Sequence[Entry]) -> set[int]:
 
 def _jobs_finish(progress: Sequence[tuple[int, int, int]]) -> set[int]:
     """Record the single batch of each job ((post id, last follower, entries delivered)) and move it to
-    delivered, as `_job_progress` does with a last batch, in one statement; returns the posts whose job
-    moved (the others were withdrawn meanwhile)."""
+    delivered, as `_job_progress` does with a last batch from a new job's cursor (0), in one statement;
+    returns the posts whose job moved (the others were withdrawn meanwhile, or another run recorded
+    their batch first)."""
     FANOUT_GRAPH.check("delivering", "delivered")
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     source, params = _columns_source(
@@ -240,33 +242,44 @@ def _jobs_finish(progress: Sequence[tuple[int, int, int]]) -> set[int]:
     sql = (
         f"UPDATE {_table(FanoutJob)} SET {_CURSOR} = v.last_id, delivered = delivered + v.added,"  # noqa: S608
         f" {_STATE} = %s, state_changed_at = %s FROM ({source}) v"
-        f" WHERE post_id = v.job_post AND {_STATE} = %s RETURNING post_id"
+        f" WHERE post_id = v.job_post AND {_STATE} = %s AND {_CURSOR} = 0 RETURNING post_id"
     )
     return {row[0] for row in fetch_rows(sql, ["delivered", now, *params, "delivering"])}
 
 
-def _job_progress(post_id: int, cursor_at: int, delivered: int, *, last: bool) -> bool:
-    """Record a batch delivered (the cursor moved on, the count added) while the job is delivering, and
-    with the `last` batch move it to delivered; False when the job was withdrawn meanwhile."""
-    values: list[Any] = [cursor_at, delivered]
+def _job_progress(post_id: int, after: int, cursor_at: int, delivered: int, *, last: bool) -> bool:
+    """Record a batch delivered from cursor `after` (the cursor moved on to `cursor_at`, the count
+    added, the lease renewed) while the job is delivering and its cursor is still `after`, and with the
+    `last` batch move it to delivered; False when the job was withdrawn meanwhile, or another run of it
+    recorded the batch first (`_jobs_withdrawn` tells which)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    values: list[Any] = [cursor_at, delivered, now]
     finish = ""
     if last:
         FANOUT_GRAPH.check("delivering", "delivered")
         finish = f", {_STATE} = %s, state_changed_at = %s"
-        values += ["delivered", connection.ops.adapt_datetimefield_value(timezone.now())]
+        values += ["delivered", now]
     sql = (
-        f"UPDATE {_table(FanoutJob)} SET {_CURSOR} = %s, delivered = delivered + %s{finish}"  # noqa: S608
-        f" WHERE post_id = %s AND {_STATE} = %s"
+        f"UPDATE {_table(FanoutJob)} SET {_CURSOR} = %s, delivered = delivered + %s, progress_at = %s{finish}"  # noqa: S608
+        f" WHERE post_id = %s AND {_STATE} = %s AND {_CURSOR} = %s"
     )
-    return bool(fetch_rows(sql + " RETURNING post_id", [*values, post_id, "delivering"]))
+    return bool(fetch_rows(sql + " RETURNING post_id", [*values, post_id, "delivering", after]))
+
+
+def _jobs_withdrawn(post_ids: Sequence[int]) -> set[int]:
+    """Those of `post_ids` whose job was withdrawn: a run whose batch could not be recorded takes its
+    entries back out only then; otherwise another run recorded it and delivers the same entries."""
+    return set(
+        FanoutJob.objects.filter(post_id__in=post_ids, state="withdrawn").values_list("post_id", flat=True)
+    )
 
 
 def _followers_notify(starts: Sequence[_Start]) -> None:
     """Notify the followers who asked for it of each of `starts` that is news to them; call once per
     post, in the transaction that makes its job (or moves it from pending), so a delivery run again does
     not notify twice and a delivery that fails before that commit leaves neither: the post then has no
-    job, and the sweep (`fanout_sweep`) delivers it again, notifying then. Every post's delivery starts
-    here, also a high-follower author's whose fan-out is skipped."""
+    job, and the sweep (`upkeep.fanout_sweep`) delivers it again, notifying then. Every post's delivery
+    starts here, also a high-follower author's whose fan-out is skipped."""
     posts = [(start.entry.post_id, start.entry.author_id) for start in starts if start.notify]
     if posts:
         notifications_for_new_posts(posts=posts)
@@ -291,7 +304,7 @@ def _job_start(entry: Entry, state: str, start: _Start) -> bool:
 def _job_start_pending(jobs: Any, state: str, start: _Start) -> bool:
     """Move a pending job on to `state` and, when it moved here, tell the followers, in one transaction."""
     with _telling([start]):
-        moved = advance(FANOUT_GRAPH, jobs, state)
+        moved = advance(FANOUT_GRAPH, jobs, state, progress_at=timezone.now())
         if moved:
             _followers_notify([start])
     return bool(moved)
@@ -369,9 +382,11 @@ def fanout_deliver(*, post_id: int) -> int:
             _reblogs_hidden_meanwhile([(batch, entry)], store)
         # Only a job still delivering moves on; a withdrawal in between stops the loop.
         last = start_at + FANOUT_BATCH >= len(followers)
-        if not _job_progress(post_id, batch[-1], delivered, last=last):
-            store.remove_post(post_id, batch)
+        if not _job_progress(post_id, cursor_at, batch[-1], delivered, last=last):
+            if _jobs_withdrawn([post_id]):
+                store.remove_post(post_id, batch)
             return written
+        cursor_at = batch[-1]
     log.debug("fan-out of post %s wrote %s entries", post_id, written)
     return written
 
@@ -450,9 +465,11 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
         moved = _jobs_finish(
             [(post_id, batch[-1] if batch else 0, delivered[post_id]) for post_id, batch in batches.items()]
         )
+    unmoved = [post_id for post_id, batch in batches.items() if post_id not in moved and batch]
+    withdrawn = _jobs_withdrawn(unmoved) if unmoved else set()
     for post_id, batch in batches.items():
         written[post_id] += delivered[post_id]
-        if post_id not in moved and batch:  # withdrawn while delivering: take the entries back out
+        if post_id in withdrawn:  # withdrawn while delivering: take the entries back out
             store.remove_post(post_id, batch)
 
 
@@ -474,53 +491,3 @@ def _is_active(user_id: int) -> bool:
     return TimelineState.objects.filter(
         user_id=user_id, last_read_at__gte=active_cutoff(), built_at__isnull=False
     ).exists()
-
-
-def fanout_jobs_prune(*, older_than: timedelta = FANOUT_JOB_KEEP, most: int = 100_000) -> int:
-    """Delete finished fan-out jobs of posts made before `older_than` ago; returns how many went.
-
-    Post ids are time-sortable, so the age test is a range on the primary key rather than a scan of
-    `created_at`. Jobs still pending or delivering are kept whatever their age. At most `most` rows
-    go per call, in short batches, so a large backlog never holds a long lock; the next run goes on.
-    """
-    below = id_at(timezone.now() - older_than)
-    removed = 0
-    while removed < most:
-        ids = list(
-            FanoutJob.objects.filter(post_id__lt=below, state__in=FANOUT_FINISHED)
-            .order_by("post_id")
-            .values_list("post_id", flat=True)[: min(FANOUT_PRUNE_BATCH, most - removed)]
-        )
-        if not ids:
-            break
-        removed += FanoutJob.objects.filter(post_id__in=ids, state__in=FANOUT_FINISHED).delete()[0]
-    return removed
-
-
-# A post's fan-out is enqueued after its transaction commits; a server stopped in between leaves a
-# post without a job. The sweep looks back this far, and leaves alone posts younger than SETTLE (their
-# task is most likely still queued).
-FANOUT_SWEEP_WINDOW = timedelta(minutes=15)
-FANOUT_SWEEP_SETTLE = timedelta(minutes=1)
-
-
-def fanout_sweep(*, most: int = 5_000) -> int:
-    """Deliver the recent original posts and reposts that have no fan-out job; returns how many.
-
-    Ids are time-sortable, so "recent" is a range of the primary key, and "no job" an anti-join on the
-    job's primary key. Delivering is idempotent, so a post whose task runs meanwhile is harmless.
-    """
-    now = timezone.now()
-    low, high = id_at(now - FANOUT_SWEEP_WINDOW), id_at(now - FANOUT_SWEEP_SETTLE)
-    jobs = FanoutJob.objects.filter(post_id__gte=low, post_id__lt=high).values("post_id")
-    orphans = list(
-        Post.objects.filter(id__gte=low, id__lt=high, kind__in=HOME_KINDS, deleted_at__isnull=True)
-        .exclude(id__in=jobs)
-        .order_by("id")
-        .values_list("id", flat=True)[:most]
-    )
-    for post_id in orphans:
-        fanout_deliver(post_id=post_id)
-    if orphans:
-        log.warning("fan-out sweep delivered %s post(s) that had no fan-out job", len(orphans))
-    return len(orphans)

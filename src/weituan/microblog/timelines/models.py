@@ -5,6 +5,7 @@ bulk, and a key check per row would cost more than the rare stale entry (reads d
 """
 
 from django.db import models
+from django.db.models.functions import Now
 
 from weituan.core.states import StateGraph
 
@@ -50,7 +51,13 @@ class TimelineState(models.Model):
 
 
 class FanoutJob(models.Model):
-    """The delivery of one post to its author's followers, resumable from `cursor` (last follower id done)."""
+    """The delivery of one post to its author's followers, resumable from `cursor` (last follower id done).
+
+    `progress_at` is when the delivery last started, recorded a batch, or was taken over: a job still
+    delivering whose `progress_at` is older than the lease (`FANOUT_LEASE`) was left by a run that
+    stopped, and the sweep takes it over. A batch is recorded only by the run that delivered from the
+    cursor it finds (the cursor is compared as it is moved), so of two runs of one job only one goes on.
+    """
 
     post_id = models.BigIntegerField(primary_key=True)
     author_id = models.BigIntegerField()
@@ -59,3 +66,5 @@ class FanoutJob(models.Model):
     cursor = models.BigIntegerField(default=0)
     delivered = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the database on insert, so the statements making jobs in bulk need not name it.
+    progress_at = models.DateTimeField(db_default=Now())

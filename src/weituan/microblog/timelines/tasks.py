@@ -149,14 +149,14 @@ def home_timeline_drop_reblogs_task(*, user_id: int, author_id: int) -> None:
 
 @task()
 def fanout_jobs_prune_task() -> int:
-    from weituan.microblog.timelines.fanout import fanout_jobs_prune
+    from weituan.microblog.timelines.upkeep import fanout_jobs_prune
 
     return fanout_jobs_prune()
 
 
 @task()
 def fanout_sweep_task() -> int:
-    from weituan.microblog.timelines.fanout import fanout_sweep
+    from weituan.microblog.timelines.upkeep import fanout_sweep
 
     return fanout_sweep()
 

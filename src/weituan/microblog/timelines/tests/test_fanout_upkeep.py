@@ -11,11 +11,11 @@ from django.utils.module_loading import import_string
 from weituan.core.ids import id_at
 from weituan.microblog.services.interactions import comment_create
 from weituan.microblog.services.posts import post_create
-from weituan.microblog.timelines import fanout
-from weituan.microblog.timelines.fanout import fanout_jobs_prune, fanout_sweep
+from weituan.microblog.timelines import upkeep
 from weituan.microblog.timelines.models import FanoutJob
 from weituan.microblog.timelines.queries import home_timeline_ids
 from weituan.microblog.timelines.tasks import fanout_jobs_prune_task, fanout_sweep_task
+from weituan.microblog.timelines.upkeep import fanout_jobs_prune, fanout_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_sweep_delivers_posts_left_without_a_job(
         kept = post_create(author=merchant, text="second")
     assert stored(reader) == [kept.id]
     assert fanout_sweep() == 0  # too young: its task may still be queued
-    monkeypatch.setattr(fanout, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
+    monkeypatch.setattr(upkeep, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
     assert fanout_sweep() == 1
     assert stored(reader) == [kept.id, lost.id]
     assert FanoutJob.objects.get(post_id=lost.id).state == "delivered"
