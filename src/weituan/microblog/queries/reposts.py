@@ -11,7 +11,7 @@ from weituan.core.errors import NotFound
 from weituan.microblog.models import Like, Post, PostKind, Visibility
 from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.posts import PostView, post_get_for_user, posts_hydrate
-from weituan.microblog.queries.relations import hidden_author_ids
+from weituan.microblog.queries.relations import followed_among, hidden_author_ids
 
 MAX_TREE_NODES = 20_000
 
@@ -80,14 +80,15 @@ def _hidden_node(node: TreeNode) -> TreeNode:
     )
 
 
-def _as_seen_by(nodes: list[TreeNode], hidden: set[int]) -> list[TreeNode]:
-    """The nodes below the top as a reader hiding the authors `hidden` sees them: a hidden author's
-    node that reposts the reader sees hang from (at any depth) is kept blanked, so the tree's links
-    stay whole; one with none below it is left out, as a list of reposts leaves them out."""
+def _as_seen_by(nodes: list[TreeNode], hidden: set[int], unseen: set[int]) -> list[TreeNode]:
+    """The nodes below the top as a reader sees them who hides the authors `hidden` and may not see
+    the reposts `unseen` (followers-only, of accounts they do not follow): such a node that reposts
+    the reader sees hang from (at any depth) is kept blanked, so the tree's links stay whole; one with
+    none below it is left out, as a list of reposts leaves them out."""
     holding: set[int] = set()  # nodes with a shown node somewhere below them
     shown: list[TreeNode] = []
     for node in reversed(nodes):  # children before their parents
-        is_hidden = node.author_id in hidden
+        is_hidden = node.author_id in hidden or node.id in unseen
         if is_hidden and node.id not in holding:
             continue
         shown.append(_hidden_node(node) if is_hidden else node)
@@ -99,8 +100,9 @@ def _as_seen_by(nodes: list[TreeNode], hidden: set[int]) -> list[TreeNode]:
 
 def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
     """The repost tree below `post_id` (the whole tree for an original), each hop a node, as `viewer`
-    sees it: the hops by accounts hidden from them (a block either way, a mute) blanked or left out
-    (`_as_seen_by`). The post itself is shown as the viewer may see it."""
+    sees it: the hops by accounts hidden from them (a block either way, a mute), and followers-only
+    hops of accounts they do not follow, blanked or left out (`_as_seen_by`). The post itself is shown
+    as the viewer may see it."""
     top = post_get_for_user(viewer, post_id)
     if top.kind == PostKind.COMMENT:
         raise NotFound("A comment has no repost tree", code="not_found")
@@ -115,17 +117,26 @@ def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
     candidates = candidates[:MAX_TREE_NODES]
     inside = {top.id}
     below: list[TreeNode] = []
+    private: dict[int, int] = {}  # followers-only reposts by someone other than the viewer: id -> author
+    viewer_id = viewer.pk if viewer is not None else None
     # Ids grow with time, so a parent is always met before its reposts.
     for post in candidates:
         if post.parent_id in inside:
             inside.add(post.id)
             below.append(_node(post, is_top=False))
+            if post.visibility == Visibility.PRIVATE and post.author_id != viewer_id:
+                private[post.id] = post.author_id
     size = sum(1 for node in below if not node.deleted)
     max_depth = max((node.depth - top.depth for node in below), default=0)
-    if viewer is not None and below:
-        hidden = hidden_author_ids(viewer.pk) - {viewer.pk}
-        if hidden:
-            below = _as_seen_by(below, hidden)
+    hidden: set[int] = set()
+    if viewer_id is not None and below:
+        hidden = hidden_author_ids(viewer_id) - {viewer_id}
+    unseen = set(private)
+    if viewer_id is not None and private:
+        followed = followed_among(viewer_id, set(private.values()))
+        unseen = {node_id for node_id, author_id in private.items() if author_id not in followed}
+    if hidden or unseen:
+        below = _as_seen_by(below, hidden, unseen)
     return RepostTree(
         post_id=top.id,
         root_id=root_id,

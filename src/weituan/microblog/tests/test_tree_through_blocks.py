@@ -190,3 +190,41 @@ def test_the_post_page_shows_a_hidden_authors_hop_as_not_visible(client: Any) ->
         for said in ("同去", "再来", "/@middle"):
             assert said in tree
         assert '<b id="cascade-size">6</b>' in body and '<b id="cascade-depth">4</b>' in body
+
+
+def test_followers_only_hops_show_only_to_followers(client: Any) -> None:
+    """A followers-only forward is a hop of the tree only for its author's followers (and its author):
+    to anyone else, and to a visitor not logged in, it is blanked where a hop they see hangs from it
+    and left out where none does."""
+    from weituan.microblog.services.relations import follow_create
+
+    shop, insider, friend, stranger = (
+        make_user(name) for name in ("tea_shop", "insider", "friend", "stranger")
+    )
+    follow_create(follower=friend, followee_id=insider.pk)
+    original = post_create(author=shop, text="奶茶第二杯半价")
+    secret = repost_create(reposter=insider, post_id=original.id, comment="只给粉丝看", visibility="private")
+    again = repost_create(reposter=insider, post_id=secret.id, comment="自己再转一次")  # public, below it
+    leaf = repost_create(
+        reposter=insider, post_id=original.id, comment="仅粉丝的另一条", visibility="private"
+    )
+
+    def seen(viewer: Any) -> list[tuple[int, str, bool]]:
+        return [(node.id, node.comment, node.hidden) for node in repost_tree(original.id, viewer).nodes[1:]]
+
+    everything = [
+        (secret.id, "只给粉丝看", False),
+        (again.id, "自己再转一次", False),
+        (leaf.id, "仅粉丝的另一条", False),
+    ]
+    assert seen(insider) == everything
+    assert seen(friend) == everything
+    outside = [(secret.id, "", True), (again.id, "自己再转一次", False)]
+    assert seen(stranger) == outside
+    assert seen(None) == outside
+    assert repost_tree(original.id, stranger).size == 3  # the counts stay the whole tree's
+
+    client.force_login(stranger)
+    body = client.get(f"/api/v1/weituan/posts/{original.id}/tree").json()
+    texts = str(body)
+    assert "只给粉丝看" not in texts and "仅粉丝的另一条" not in texts and "自己再转一次" in texts
