@@ -27,7 +27,7 @@ from weituan.deals.models.deals import SELLING_STATES, TIPPED_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
-from weituan.deals.services.locks import deal_lock_for_release
+from weituan.deals.services.locks import deal_lock_for_release, order_team_lock
 from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
@@ -641,6 +641,7 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
         payment.void(ref=order.payment_ref, key=order_key(order, "void"))
     with transaction.atomic():
         state = deal_lock_for_release(deal_id=order.deal_id)
+        order_team_lock(order_id=order.id)
         if payment.local and _capture_owed(order.id, deal_state=state):
             return False
         moved = advance(ORDER_GRAPH, Order.objects.filter(id=order.id), OrderState.VOIDED)
@@ -655,7 +656,7 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
                 (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.amount),
             ],
         )
-        # Read again under the row's lock: a merge may have moved the order to another team meanwhile.
+        # Read again under the team's lock: a merge may have moved the order to another team meanwhile.
         _return_stock(Order.objects.get(id=order.id))
     return True
 
@@ -677,6 +678,7 @@ def order_reservation_expire(*, order_id: int, force: bool = False, now: datetim
     if not force:
         queryset = queryset.filter(reserve_expires_at__lte=now or timezone.now())
     with transaction.atomic():
+        order_team_lock(order_id=order_id)
         if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED):
             return False
         _return_stock(Order.objects.get(id=order_id))
@@ -684,16 +686,18 @@ def order_reservation_expire(*, order_id: int, force: bool = False, now: datetim
 
 
 def _return_stock(order: Order) -> None:
+    """Give back the unit, the quota and the team seat of an order leaving its deal (call holding the
+    team's lock, `order_team_lock`): the seat first, the deal's `sold` last, as a join moves them."""
     from weituan.deals.services.teams import team_leave
 
+    if order.team_id:
+        team_leave(team_id=order.team_id)
     stock_return(
         deal_id=order.deal_id,
         user_id=order.buyer_id,
         own=order.quantity - order.gift_quantity,
         gifts=order.gift_quantity,
     )
-    if order.team_id:
-        team_leave(team_id=order.team_id)
 
 
 def order_cancel(*, order_id: int, by: Any) -> Order:
