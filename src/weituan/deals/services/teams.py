@@ -17,6 +17,7 @@ from weituan.core.errors import Conflict, NotFound, PermissionDenied, ServiceErr
 from weituan.core.money import Money
 from weituan.core.states import advance
 from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderState, Team, TeamState
+from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import gateway_get
 from weituan.deals.services.locks import order_team_lock
@@ -90,7 +91,7 @@ def team_expire(*, team_id: int, force: bool = False, now: datetime | None = Non
         return 0
     voided = 0
     for order_id in Order.objects.filter(
-        team_id=team_id, state__in=(OrderState.PENDING, OrderState.AUTHORIZED)
+        team_id=team_id, state__in=(OrderState.PENDING, *HELD_STATES)
     ).values_list("id", flat=True):
         voided += int(order_hold_step(order_void, order_id=order_id))
     return voided
