@@ -406,15 +406,15 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     # First what earlier transitions still owe (a crash between a transition and its captures or voids,
     # or a gateway that did not do them), so that what falls due below is asked of a gateway once per
     # sweep: deals with holds to capture or void, and teams that expired with a hold not released yet.
-    # A void under way is owed whatever the deal's state.
+    # A tipped deal owes its capture to every hold counted among its buyers, those of a team that filled
+    # after it tipped included; a void under way is owed whatever the deal's state.
     owed = (
         Order.objects.filter(
             Q(state=OrderState.VOIDING)
             | Q(state=OrderState.AUTHORIZED, deal__state__in=ENDED_STATES)
-            | Q(
-                state=OrderState.AUTHORIZED,
-                deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT),
-                team__isnull=True,
+            | (
+                Q(state=OrderState.AUTHORIZED, deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT))
+                & COUNTED_TEAM
             )
         )
         .values_list("deal_id", flat=True)
