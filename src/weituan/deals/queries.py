@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from weituan.core.errors import NotFound
@@ -25,7 +25,7 @@ from weituan.deals.models import (
     VoucherState,
 )
 from weituan.deals.models.deals import ENDED_STATES
-from weituan.deals.models.orders import HELD_STATES
+from weituan.deals.models.orders import CANCELLABLE, HELD_STATES
 
 
 def deal_for_viewer(*, deal_id: int, user: Any | None) -> Deal:
@@ -66,7 +66,13 @@ def order_for_user(*, order_id: int, user: Any) -> Order:
 
 
 def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
-    return Order.objects.filter(buyer=user).select_related("deal", "team").order_by("-id")
+    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now."""
+    return (
+        Order.objects.filter(buyer=user)
+        .select_related("deal", "team")
+        .annotate(cancellable=ExpressionWrapper(CANCELLABLE, output_field=BooleanField()))
+        .order_by("-id")
+    )
 
 
 def orders_of_deal(*, deal: Deal) -> QuerySet[Order]:

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from weituan.core.states import StateGraph
-from weituan.deals.models.deals import Deal, Team, TeamState
+from weituan.deals.models.deals import TIPPED_STATES, Deal, Team, TeamState
 
 
 class OrderState(models.TextChoices):
@@ -42,6 +42,12 @@ HELD_STATES = (OrderState.AUTHORIZED, OrderState.VOIDING)
 # tipped) outside a team still waiting to fill; the states of a team whose orders do not count.
 COUNTED_TEAM = Q(team__isnull=True) | Q(team__state=TeamState.FILLED)
 UNFILLED_TEAM_STATES = (TeamState.OPEN, TeamState.EXPIRED, TeamState.MERGED)
+# The orders their buyer may cancel (`order_cancel`): a reservation not paid yet, and a hold its deal
+# does not owe its capture (the deal has not tipped, or the order waits in a team that has not filled).
+CANCELLABLE = Q(state=OrderState.PENDING) | (
+    Q(state=OrderState.AUTHORIZED)
+    & (~Q(deal__state__in=TIPPED_STATES) | Q(team__state__in=UNFILLED_TEAM_STATES))
+)
 
 
 class Order(models.Model):
