@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from weituan.core.errors import NotFound
@@ -25,6 +25,7 @@ from weituan.deals.models import (
     VoucherState,
 )
 from weituan.deals.models.deals import ENDED_STATES
+from weituan.deals.models.orders import CANCELLABLE, HELD_STATES
 
 
 def deal_for_viewer(*, deal_id: int, user: Any | None) -> Deal:
@@ -65,7 +66,13 @@ def order_for_user(*, order_id: int, user: Any) -> Order:
 
 
 def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
-    return Order.objects.filter(buyer=user).select_related("deal", "team").order_by("-id")
+    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now."""
+    return (
+        Order.objects.filter(buyer=user)
+        .select_related("deal", "team")
+        .annotate(cancellable=ExpressionWrapper(CANCELLABLE, output_field=BooleanField()))
+        .order_by("-id")
+    )
 
 
 def orders_of_deal(*, deal: Deal) -> QuerySet[Order]:
@@ -239,7 +246,8 @@ class LedgerReport:
     totals: dict[str, int]  # per currency; must be 0
     unbalanced_postings: list[int]
     open_holds_on_ended_deals: list[int]  # order ids
-    held_mismatch: dict[str, tuple[int, int]]  # currency -> (held accounts, authorized orders)
+    # currency -> (held accounts, orders whose payment is held: authorized, or voiding until recorded)
+    held_mismatch: dict[str, tuple[int, int]]
     postings: int
     # Entries whose running balance is not what the entries say: a wallet entry's must be the SUM of
     # its wallet's entries up to it (by posting), and an entry of any other account carries none.
@@ -277,7 +285,7 @@ class LedgerReport:
                 f" (orders {', '.join(map(str, self.open_holds_on_ended_deals[:5]))})"
             )
         for currency, (held, authorized) in sorted(self.held_mismatch.items()):
-            found.append(f"{currency} on hold is {held} but authorized orders total {authorized}")
+            found.append(f"{currency} on hold is {held} but held orders total {authorized}")
         if self.running_balance_mismatches:
             found.append(
                 f"{len(self.running_balance_mismatches)} entries whose running balance disagrees with the"
@@ -306,9 +314,7 @@ def ledger_report() -> LedgerReport:
         .order_by("posting_id")[:100]
     ]
     open_holds = list(
-        Order.objects.filter(
-            state__in=(OrderState.PENDING, OrderState.AUTHORIZED), deal__state__in=ENDED_STATES
-        )
+        Order.objects.filter(state__in=(OrderState.PENDING, *HELD_STATES), deal__state__in=ENDED_STATES)
         .order_by("id")
         .values_list("id", flat=True)[:100]
     )
@@ -320,7 +326,7 @@ def ledger_report() -> LedgerReport:
     }
     authorized = {
         row["currency"]: int(row["total"] or 0)
-        for row in Order.objects.filter(state=OrderState.AUTHORIZED)
+        for row in Order.objects.filter(state__in=HELD_STATES)
         .values("currency")
         .annotate(total=Sum("amount"))
     }

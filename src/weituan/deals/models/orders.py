@@ -5,31 +5,49 @@ from django.db import models
 from django.db.models import F, Q
 
 from weituan.core.states import StateGraph
-from weituan.deals.models.deals import Deal, Team
+from weituan.deals.models.deals import TIPPED_STATES, Deal, Team, TeamState
 
 
 class OrderState(models.TextChoices):
     PENDING = "pending", "stock reserved, payment not completed"
     AUTHORIZED = "authorized", "payment held"
+    VOIDING = "voiding", "hold being released"
     CAPTURED = "captured", "paid"
     VOIDED = "voided", "hold released"
     EXPIRED = "expired", "reservation expired"
     REFUNDED = "refunded", "refunded"
 
 
-# An order is also the lifecycle of its payment hold: authorized ends captured or voided.
+# An order is also the lifecycle of its payment hold: authorized ends captured or voided. A hosted
+# provider's hold is voiding while the provider is asked to release it: the order has left its deal's
+# buyers and given its unit back, can no longer be captured, and its money stays held in the ledger
+# until the void is recorded (a wallet's hold, and one the provider ended itself, go to voided at once).
 ORDER_GRAPH = StateGraph.declare(
     "order",
     OrderState.PENDING,
     {
         OrderState.PENDING: [OrderState.AUTHORIZED, OrderState.EXPIRED],
-        OrderState.AUTHORIZED: [OrderState.CAPTURED, OrderState.VOIDED],
+        OrderState.AUTHORIZED: [OrderState.CAPTURED, OrderState.VOIDING, OrderState.VOIDED],
+        OrderState.VOIDING: [OrderState.VOIDED],
         OrderState.CAPTURED: [OrderState.REFUNDED],
     },
 )
 
 # States holding a unit of stock.
 STOCK_STATES = (OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED)
+# States whose payment is held: the ledger's held accounts carry their amounts.
+HELD_STATES = (OrderState.AUTHORIZED, OrderState.VOIDING)
+
+# A held or paid order counts towards its deal's buyers (and is owed its capture once the deal has
+# tipped) outside a team still waiting to fill; the states of a team whose orders do not count.
+COUNTED_TEAM = Q(team__isnull=True) | Q(team__state=TeamState.FILLED)
+UNFILLED_TEAM_STATES = (TeamState.OPEN, TeamState.EXPIRED, TeamState.MERGED)
+# The orders their buyer may cancel (`order_cancel`): a reservation not paid yet, and a hold its deal
+# does not owe its capture (the deal has not tipped, or the order waits in a team that has not filled).
+CANCELLABLE = Q(state=OrderState.PENDING) | (
+    Q(state=OrderState.AUTHORIZED)
+    & (~Q(deal__state__in=TIPPED_STATES) | Q(team__state__in=UNFILLED_TEAM_STATES))
+)
 
 
 class Order(models.Model):

@@ -31,6 +31,8 @@ from weituan.deals.models import (
     Team,
     TeamState,
 )
+from weituan.deals.models.deals import ENDED_STATES, TIPPED_STATES
+from weituan.deals.models.orders import COUNTED_TEAM, UNFILLED_TEAM_STATES
 from weituan.deals.queries import deal_buyers_counted
 from weituan.deals.services.locks import deal_lock_for_tip
 from weituan.deals.services.orders import (
@@ -353,22 +355,24 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
 
     - tipped / sold out / closed: capture every held order outside an unfilled team;
     - closed or failed: no team stays open, no reservation stays pending;
-    - failed: void every hold; closed: void every hold it does not capture.
+    - failed: void every hold; closed: void every hold it does not capture;
+    - whatever the state: finish every void under way (a `voiding` order whose provider failed, or
+      whose process stopped, before the void was recorded).
 
-    A capture or a void its gateway did not do leaves that order held; the deal sweep settles the deal
-    again until none is left.
+    A capture or a void its gateway did not do leaves that order held (or voiding); the deal sweep
+    settles the deal again until none is left.
     """
     state = Deal.objects.filter(id=deal_id).values_list("state", flat=True).first()
     done = {"captured": 0, "voided": 0, "expired": 0}
-    if state in (DealState.TIPPED, DealState.SOLD_OUT, DealState.CLOSED):
+    if state in TIPPED_STATES:
         for order_id in (
             Order.objects.filter(deal_id=deal_id, state=OrderState.AUTHORIZED)
-            .filter(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
+            .filter(COUNTED_TEAM)
             .order_by("id")
             .values_list("id", flat=True)
         ):
             done["captured"] += int(order_hold_step(order_capture, order_id=order_id))
-    if state in (DealState.CLOSED, DealState.FAILED):
+    if state in ENDED_STATES:
         for team_id in Team.objects.filter(deal_id=deal_id, state=TeamState.OPEN).values_list(
             "id", flat=True
         ):
@@ -377,12 +381,15 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
             "id", flat=True
         ):
             done["expired"] += int(order_reservation_expire(order_id=order_id, force=True))
-    if state in (DealState.CLOSED, DealState.FAILED):
-        held = Order.objects.filter(deal_id=deal_id, state=OrderState.AUTHORIZED)
-        if state == DealState.CLOSED:  # a capture that failed above is tried again, never voided
-            held = held.exclude(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
-        for order_id in held.order_by("id").values_list("id", flat=True):
-            done["voided"] += int(order_hold_step(order_void, order_id=order_id))
+    to_void = Q(state=OrderState.VOIDING)
+    if state == DealState.FAILED:
+        to_void |= Q(state=OrderState.AUTHORIZED)
+    elif state == DealState.CLOSED:  # a capture that failed above is tried again, never voided
+        to_void |= Q(state=OrderState.AUTHORIZED, team__state__in=UNFILLED_TEAM_STATES)
+    for order_id in (
+        Order.objects.filter(to_void, deal_id=deal_id).order_by("id").values_list("id", flat=True)
+    ):
+        done["voided"] += int(order_hold_step(order_void, order_id=order_id))
     return done
 
 
@@ -399,17 +406,22 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     # First what earlier transitions still owe (a crash between a transition and its captures or voids,
     # or a gateway that did not do them), so that what falls due below is asked of a gateway once per
     # sweep: deals with holds to capture or void, and teams that expired with a hold not released yet.
+    # A tipped deal owes its capture to every hold counted among its buyers, those of a team that filled
+    # after it tipped included; a void under way is owed whatever the deal's state.
     owed = (
-        Order.objects.filter(state=OrderState.AUTHORIZED)
-        .filter(
-            Q(deal__state__in=(DealState.CLOSED, DealState.FAILED))
-            | Q(deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT), team__isnull=True)
+        Order.objects.filter(
+            Q(state=OrderState.VOIDING)
+            | Q(state=OrderState.AUTHORIZED, deal__state__in=ENDED_STATES)
+            | (
+                Q(state=OrderState.AUTHORIZED, deal__state__in=(DealState.TIPPED, DealState.SOLD_OUT))
+                & COUNTED_TEAM
+            )
         )
         .values_list("deal_id", flat=True)
         .distinct()
     )
     for deal_id in list(owed):
-        deal_settle(deal_id=deal_id)
+        counts["voided"] += deal_settle(deal_id=deal_id)["voided"]
         counts["settled"] += 1
     for team_id in list(
         Order.objects.filter(state=OrderState.AUTHORIZED, team__state=TeamState.EXPIRED)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model, Q
+from django.db.models import F, Model
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -24,10 +24,11 @@ from weituan.deals.errors import DealNotSelling, InsufficientBalance, PaymentDec
 from weituan.deals.integrations import order_event_record
 from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState, TeamState
 from weituan.deals.models.deals import SELLING_STATES, TIPPED_STATES
+from weituan.deals.models.orders import COUNTED_TEAM, HELD_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
-from weituan.deals.services.locks import deal_lock_for_release
+from weituan.deals.services.locks import deal_lock_for_release, order_team_lock
 from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
@@ -447,8 +448,6 @@ def _hold_and_pay(*, order: Order, deal: Deal, pay_now: bool) -> None:
 
 
 def _deal_settles_at_once(order: Order, *, state_now: str) -> bool:
-    from weituan.deals.models import TeamState
-
     if state_now not in (DealState.TIPPED, DealState.SOLD_OUT):
         return False
     if order.team_id is None:
@@ -558,7 +557,8 @@ def order_authorize_remote(*, order_id: int) -> bool:
 
 
 def order_capture(*, order_id: int) -> bool:
-    """Capture one authorized hold; returns False if it was not authorized (already captured, voided...)."""
+    """Capture one authorized hold; returns False if it was not authorized (already captured, voiding or
+    voided...)."""
     from weituan.deals.services.referrals import referral_credit_for_capture
     from weituan.deals.services.vouchers import vouchers_issue
 
@@ -606,8 +606,9 @@ def order_capture(*, order_id: int) -> bool:
 
 def order_hold_step(step: Callable[..., bool], *, order_id: int) -> bool:
     """Run `step` (`order_capture` or `order_void`) on one order of a batch: a deal's settlement, a
-    team's expiry. A gateway that refuses or cannot be reached leaves that order as it was, for the deal
-    sweep to find and try again (with the same idempotency key), and the batch goes on with the others."""
+    team's expiry. A gateway that refuses or cannot be reached leaves that order held (a void: voiding),
+    for the deal sweep to find and try again (with the same idempotency key), and the batch goes on with
+    the others."""
     try:
         return step(order_id=order_id)
     except PaymentDeclined as exc:
@@ -620,54 +621,90 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
     this call released it.
 
     A hold its deal owes its capture (`_capture_owed`: the deal has tipped, on this buyer among
-    others) is not released. For a wallet hold that is decided under the deal's lock
-    (`deal_lock_for_release`), in the transaction that releases it, so a tip check never tips on a
-    buyer whose hold is being released. A hosted provider is called outside any transaction: its hold
-    is asked about before the provider is told, and once the provider has released it the void is
-    recorded whatever the deal became meanwhile (a tip check in that moment counts the hold, as it
-    would one the provider ends on its own). `released_by_provider`: the provider's webhook says it
-    ended the hold itself, which is recorded whatever the deal owes.
+    others) is not released. That is decided under the deal's lock (`deal_lock_for_release`), in the
+    transaction that takes the order out of its deal's buyers, so a tip check never tips on a buyer
+    whose hold is being released:
+
+    - a wallet hold is released in that one transaction (voided, its money back in the wallet);
+    - a hosted provider's hold is marked `voiding` in it (no longer a buyer, its unit given back, no
+      longer capturable, its money still held), then the provider is asked outside any transaction,
+      then the void is recorded. A provider that fails leaves the order voiding, and the deal sweep asks
+      again under the same idempotency key (as it does after a crash in between); calling this again
+      does the same.
+
+    `released_by_provider`: the provider's webhook says it ended the hold itself, which is recorded
+    whatever the deal owes (and whatever the provider answers when it is asked to void it too).
     """
     order = Order.objects.get(id=order_id)
     if order.state == OrderState.PENDING:
         return order_reservation_expire(order_id=order.id, force=True)
-    if order.state != OrderState.AUTHORIZED:
+    if order.state not in HELD_STATES:
         return False
     payment = gateway_get(order.gateway)
-    if not payment.local:
-        state = Deal.objects.filter(id=order.deal_id).values_list("state", flat=True).first()
-        if not released_by_provider and _capture_owed(order.id, deal_state=state):
-            return False
+    if order.state == OrderState.AUTHORIZED and payment.local:
+        return _hold_release(order, payment=payment, to=OrderState.VOIDED)
+    if order.state == OrderState.AUTHORIZED:
+        _hold_release(order, payment=payment, to=OrderState.VOIDING, owed_too=released_by_provider)
+        if Order.objects.filter(id=order.id).values_list("state", flat=True).get() != OrderState.VOIDING:
+            return False  # owed its capture, or released meanwhile
+    try:
         payment.void(ref=order.payment_ref, key=order_key(order, "void"))
+    except PaymentDeclined as exc:
+        if not released_by_provider:
+            raise
+        # The provider said it ended the hold: nothing is left to release, whatever it answers now.
+        logger.info(
+            "order %s: the provider's hold, ended by the provider, not voided again: %s", order.id, exc
+        )
+    return _void_record(order, payment=payment)
+
+
+def _hold_release(order: Order, *, payment: PaymentGateway, to: str, owed_too: bool = False) -> bool:
+    """Take a held order out of its deal's buyers, in one transaction under the deal's and its team's
+    locks: move it to `to` (voided, with its void posting; or voiding) and give back its unit, its
+    quota and its team seat. Returns whether it moved; a hold the deal owes its capture does not,
+    unless `owed_too`."""
     with transaction.atomic():
         state = deal_lock_for_release(deal_id=order.deal_id)
-        if payment.local and _capture_owed(order.id, deal_state=state):
+        order_team_lock(order_id=order.id)
+        if not owed_too and _capture_owed(order.id, deal_state=state):
             return False
-        moved = advance(ORDER_GRAPH, Order.objects.filter(id=order.id), OrderState.VOIDED)
-        if not moved:
+        if not advance(ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED), to):
             return False
-        ledger.posting_write(
-            kind="void",
-            key=order_key(order, "void"),
-            order=order,
-            lines=[
-                (ledger.held_account(order.buyer_id, order.currency), -order.amount),
-                (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.amount),
-            ],
-        )
-        # Read again under the row's lock: a merge may have moved the order to another team meanwhile.
+        if to == OrderState.VOIDED:
+            _void_posting(order, payment=payment)
+        # Read again under the team's lock: a merge may have moved the order to another team meanwhile.
         _return_stock(Order.objects.get(id=order.id))
     return True
+
+
+def _void_record(order: Order, *, payment: PaymentGateway) -> bool:
+    """Record a void the provider did: voiding -> voided and the void posting, in one transaction."""
+    with transaction.atomic():
+        moved = advance(
+            ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.VOIDING), OrderState.VOIDED
+        )
+        if moved:
+            _void_posting(order, payment=payment)
+    return bool(moved)
+
+
+def _void_posting(order: Order, *, payment: PaymentGateway) -> None:
+    ledger.posting_write(
+        kind="void",
+        key=order_key(order, "void"),
+        order=order,
+        lines=[
+            (ledger.held_account(order.buyer_id, order.currency), -order.amount),
+            (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.amount),
+        ],
+    )
 
 
 def _capture_owed(order_id: int, *, deal_state: str | None) -> bool:
     """Whether a held order is owed its capture by its deal in `deal_state`: the deal has tipped, and
     the order counts towards its buyers (it is outside a team still waiting to fill)."""
-    return deal_state in TIPPED_STATES and (
-        Order.objects.filter(id=order_id)
-        .filter(Q(team__isnull=True) | Q(team__state=TeamState.FILLED))
-        .exists()
-    )
+    return deal_state in TIPPED_STATES and Order.objects.filter(id=order_id).filter(COUNTED_TEAM).exists()
 
 
 def order_reservation_expire(*, order_id: int, force: bool = False, now: datetime | None = None) -> bool:
@@ -677,6 +714,7 @@ def order_reservation_expire(*, order_id: int, force: bool = False, now: datetim
     if not force:
         queryset = queryset.filter(reserve_expires_at__lte=now or timezone.now())
     with transaction.atomic():
+        order_team_lock(order_id=order_id)
         if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED):
             return False
         _return_stock(Order.objects.get(id=order_id))
@@ -684,29 +722,40 @@ def order_reservation_expire(*, order_id: int, force: bool = False, now: datetim
 
 
 def _return_stock(order: Order) -> None:
+    """Give back the unit, the quota and the team seat of an order leaving its deal (call holding the
+    team's lock, `order_team_lock`): the seat first, the deal's `sold` last, as a join moves them."""
     from weituan.deals.services.teams import team_leave
 
+    if order.team_id:
+        team_leave(team_id=order.team_id)
     stock_return(
         deal_id=order.deal_id,
         user_id=order.buyer_id,
         own=order.quantity - order.gift_quantity,
         gifts=order.gift_quantity,
     )
-    if order.team_id:
-        team_leave(team_id=order.team_id)
 
 
 def order_cancel(*, order_id: int, by: Any) -> Order:
     """The buyer withdraws an order whose payment is still only held, before its deal tips (or while
     the order waits in a team that has not filled). Once the deal has tipped on its buyers, their held
     orders are theirs to pay: refused with `not_cancellable`, and once paid they may be refunded under
-    the deal's refund policy."""
+    the deal's refund policy.
+
+    A hold of a hosted provider that fails to release it is left `voiding`: the cancel is done (the
+    order is no longer a buyer, and can no longer be paid) and the hold is released by the deal sweep."""
     order = order_for_buyer(order_id=order_id, user=by)
-    if order.state not in (OrderState.PENDING, OrderState.AUTHORIZED):
+    if order.state not in (OrderState.PENDING, *HELD_STATES):
         raise ValidationFailed(
             f"This order is {order.state} and can no longer be cancelled", code="not_cancellable"
         )
-    order_void(order_id=order.id)
+    try:
+        order_void(order_id=order.id)
+    except PaymentDeclined:
+        order.refresh_from_db()
+        if order.state != OrderState.VOIDING:
+            raise
+        logger.warning("order %s: the provider did not release the hold yet; the sweep will", order.id)
     order.refresh_from_db()
     if order.state == OrderState.AUTHORIZED:
         raise ValidationFailed(

@@ -17,8 +17,10 @@ from weituan.core.errors import Conflict, NotFound, PermissionDenied, ServiceErr
 from weituan.core.money import Money
 from weituan.core.states import advance
 from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderState, Team, TeamState
+from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import gateway_get
+from weituan.deals.services.locks import order_team_lock
 from weituan.deals.services.orders import order_authorized, order_hold_step, order_key, order_void
 
 
@@ -89,7 +91,7 @@ def team_expire(*, team_id: int, force: bool = False, now: datetime | None = Non
         return 0
     voided = 0
     for order_id in Order.objects.filter(
-        team_id=team_id, state__in=(OrderState.PENDING, OrderState.AUTHORIZED)
+        team_id=team_id, state__in=(OrderState.PENDING, *HELD_STATES)
     ).values_list("id", flat=True):
         voided += int(order_hold_step(order_void, order_id=order_id))
     return voided
@@ -110,10 +112,16 @@ def team_rescue_options(*, team: Team) -> list[Team]:
 def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
     """The leader moves the whole team into another open team of the deal (the rescue offer)."""
     with transaction.atomic():
-        # Lock both rows in primary-key order so two opposite merges cannot deadlock.
+        # Lock both rows in primary-key order so two opposite merges cannot deadlock; open teams only, so
+        # that a release holding a team merged already (`order_team_lock`) never holds a merge up.
         rows = {
-            t.id: t for t in Team.objects.select_for_update().filter(id__in=[team_id, into_id]).order_by("id")
+            t.id: t
+            for t in Team.objects.select_for_update()
+            .filter(id__in=[team_id, into_id], state=TeamState.OPEN)
+            .order_by("id")
         }
+        if len(rows) < 2:  # one is closed, or missing: read without a lock, to say which
+            rows = {t.id: t for t in Team.objects.filter(id__in=[team_id, into_id])}
         team, into = rows.get(team_id), rows.get(into_id)
         if team is None or into is None or team.deal_id != into.deal_id or team_id == into_id:
             raise NotFound("No such team to merge into")
@@ -146,8 +154,16 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
         raise ValidationFailed("Switching to the solo price needs the wallet", code="gateway_unsupported")
     deal = order.deal
     with transaction.atomic():
-        if order.team.state != TeamState.OPEN or not advance(
-            ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED), OrderState.VOIDED
+        # The team's row before the order's, as every release takes them; and its state read under that
+        # lock, so the team cannot fill (and its orders be owed their capture) meanwhile.
+        team_id = order_team_lock(order_id=order.id)
+        still_open = team_id is not None and Team.objects.filter(id=team_id, state=TeamState.OPEN).exists()
+        if (
+            team_id is None
+            or not still_open
+            or not advance(
+                ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED), OrderState.VOIDED
+            )
         ):
             raise Conflict("Only a held order in an open team can switch", code="not_switchable")
         ledger.posting_write(
@@ -159,7 +175,7 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
                 (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.amount),
             ],
         )
-        team_leave(team_id=order.team.id)
+        team_leave(team_id=team_id)
         solo = Order.objects.create(
             deal=deal,
             buyer=order.buyer,

@@ -18,6 +18,7 @@ from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.idempotency import idempotent_call
 from weituan.deals.errors import PaymentDeclined, UnknownGateway
 from weituan.deals.models import Deal, DealState, Order, OrderState
+from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services.gateways import HostedGateway, gateway_get
 from weituan.deals.services.orders import (
     order_authorized,
@@ -82,7 +83,7 @@ def _apply(payment: HostedGateway, kind: str, data: dict[str, Any]) -> dict[str,
         result = _succeeded(payment, order, ref)
     elif order.state == OrderState.PENDING:
         result = "expired" if order_reservation_expire(order_id=order.id, force=True) else "unchanged"
-    elif order.state == OrderState.AUTHORIZED:
+    elif order.state in HELD_STATES:
         result = "voided" if order_void(order_id=order.id, released_by_provider=True) else "unchanged"
     else:
         result = "unchanged"

@@ -6,7 +6,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,7 +25,10 @@ class FakeProvider:
     (replays and the ones it failed included), with its body. Trouble to order: `outage` answers every
     request with that status and does nothing; `late_by` seconds pass between carrying out an operation
     and answering (a client with a shorter timeout never hears it was done); the refunds of the
-    authorizations in `refusing_refunds` are refused (409).
+    authorizations in `refusing_refunds` are refused (409). `while_handling` maps an operation
+    ("authorize", "capture", "void", "refund") to a call run once, when the first request for it arrives
+    and before the provider acts on it: what happens elsewhere while the provider is at work (it runs on
+    the server's thread, which has a database connection of its own).
     """
 
     def __init__(self) -> None:
@@ -37,6 +40,7 @@ class FakeProvider:
         self.refusing_refunds: set[str] = set()
         self.holds: dict[str, dict[str, Any]] = {}
         self.outage: int | None = None
+        self.while_handling: dict[str, Callable[[], None]] = {}
         self.late_by = 0.0
         self.next_id = 0
         self._lock = threading.Lock()
@@ -46,6 +50,10 @@ class FakeProvider:
         return [request for request in self.requests if request[0].endswith("/refund")]
 
     def handle(self, path: str, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        operation = "authorize" if path == "/authorizations" else path.rsplit("/", 1)[-1]
+        meanwhile = self.while_handling.pop(operation, None)
+        if meanwhile is not None:
+            meanwhile()  # outside the lock: it may ask the provider itself
         with self._lock:
             self.requests.append((path, key, body))
             if self.outage is not None:

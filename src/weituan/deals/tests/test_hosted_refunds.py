@@ -250,9 +250,13 @@ def test_a_team_that_does_not_fill_voids_each_hold_once_after_a_failing_provider
     closed = timezone.now() + timedelta(hours=25)
     deals_sweep(now=closed)  # the team's 24 hours are over; the voids fail, the sweep goes on
     assert Team.objects.get(orders=leader).state == TeamState.EXPIRED
-    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.AUTHORIZED}
+    # Being released: no longer buyers, their units given back, their money held until the voids are done.
+    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.VOIDING}
+    deal.refresh_from_db()
+    assert (deal.sold, deal.takers) == (0, 0)
     assert not Posting.objects.filter(kind="void").exists()
     assert _balance(AccountKind.HELD, owner=shopper) == 8_000
+    assert ledger_report().ok
 
     fake.outage = None
     assert deals_sweep(now=closed + timedelta(minutes=1))["voided"] == 2
@@ -286,7 +290,7 @@ def test_a_failed_deal_voids_each_hold_once_when_the_answers_were_lost(
     deals_sweep(now=ended)
     assert Deal.objects.get(id=deal.id).state == DealState.FAILED
     assert [fake.holds[order.payment_ref]["status"] for order in held] == ["voided", "voided"]
-    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.AUTHORIZED}
+    assert set(Order.objects.filter(deal=deal).values_list("state", flat=True)) == {OrderState.VOIDING}
     assert ledger_report().open_holds_on_ended_deals == [order.id for order in held]
 
     fake.late_by = 0

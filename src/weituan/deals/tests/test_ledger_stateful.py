@@ -1,6 +1,7 @@
 """Any interleaving of wallet and card buys, card payments that complete late or never, team buys, merges
-and switches to the solo price, cancels, tips, deal sweeps run for later times, expiries, refunds,
-redemptions and payouts keeps the money and the counts right, under each refund policy."""
+and switches to the solo price, cancels (of card holds too, with the provider failing the void), tips,
+deal sweeps run for later times, expiries, refunds, redemptions and payouts keeps the money and the
+counts right, under each refund policy."""
 
 import contextlib
 import itertools
@@ -27,7 +28,7 @@ from hypothesis.stateful import (
 
 from weituan.core.errors import ServiceError
 from weituan.core.testing import make_user
-from weituan.deals.errors import PaymentDeclined
+from weituan.deals.errors import GatewayUnavailable, PaymentDeclined
 from weituan.deals.facade import deal_card
 from weituan.deals.models import (
     AccountKind,
@@ -43,7 +44,7 @@ from weituan.deals.models import (
     VoucherState,
 )
 from weituan.deals.models.deals import ENDED_STATES, SELLING_STATES
-from weituan.deals.models.orders import STOCK_STATES
+from weituan.deals.models.orders import HELD_STATES, STOCK_STATES
 from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services import orders
 from weituan.deals.services.deals import deal_tip_check, deals_sweep
@@ -76,8 +77,11 @@ class CardProvider(HostedGateway):
         super().__init__(name=CARD, base_url="http://provider.invalid", api_key="sk", webhook_secret="whsec")
         self.answers: dict[str, dict[str, Any]] = {}
         self.declining: set[str] = set()
+        self.failing_voids = False
 
     def _post(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.failing_voids and path.endswith("/void"):
+            raise GatewayUnavailable("The payment provider failed (500)")
         if key not in self.answers:
             if path == "/authorizations":
                 if body["customer"] in self.declining:
@@ -244,19 +248,22 @@ class DealMachine(RuleBasedStateMachine):
             with contextlib.suppress(ServiceError):
                 team_switch_solo(order_id=order.id, by=order.buyer)
 
+    def _owed(self, order: Order) -> bool:
+        # A hold a tipped deal owes its capture (outside a team still waiting to fill) is no longer the
+        # buyer's to withdraw.
+        return (
+            order.state == OrderState.AUTHORIZED
+            and self._state() in PAID_STATES
+            and (order.team is None or order.team.state == TeamState.FILLED)
+        )
+
     @rule(pick=pick)
     def cancel(self, pick: int) -> None:
         open_orders = self._orders(OrderState.AUTHORIZED, OrderState.PENDING)
         if open_orders:
             order = open_orders[pick % len(open_orders)]
-            # A hold a tipped deal owes its capture (outside a team still waiting to fill) is no longer the
-            # buyer's to withdraw: refused, and the refusal changes nothing.
-            owed = (
-                order.state == OrderState.AUTHORIZED
-                and self._state() in PAID_STATES
-                and (order.team is None or order.team.state == TeamState.FILLED)
-            )
-            if owed:
+            # An owed hold's cancel is refused, and the refusal changes nothing.
+            if self._owed(order):
                 sold = self._deal().sold
                 with pytest.raises(ServiceError) as refused:
                     order_cancel(order_id=order.id, by=order.buyer)
@@ -265,6 +272,20 @@ class DealMachine(RuleBasedStateMachine):
                 assert self._deal().sold == sold
             else:
                 order_cancel(order_id=order.id, by=order.buyer)
+
+    @rule(pick=pick)
+    def cancel_while_the_provider_fails_the_void(self, pick: int) -> None:
+        # The cancel is done all the same: the order is voiding (no longer a buyer, its unit given back,
+        # no longer capturable, its money still held) until a sweep or a settlement releases the hold.
+        holds = [order for order in self._card_orders(OrderState.AUTHORIZED) if not self._owed(order)]
+        if holds:
+            order = holds[pick % len(holds)]
+            self.card.failing_voids = True
+            try:
+                cancelled = order_cancel(order_id=order.id, by=order.buyer)
+            finally:
+                self.card.failing_voids = False
+            assert cancelled.state == OrderState.VOIDING
 
     # --- time and transitions ----------------------------------------------------------------------
 
@@ -280,6 +301,8 @@ class DealMachine(RuleBasedStateMachine):
         # deal's window (2 days) run out on the way.
         deals_sweep(now=timezone.now() + timedelta(minutes=minutes))
         self._no_tip_check_owed()
+        # The voids a provider failed are done once it answers again.
+        assert not self._orders(OrderState.VOIDING)
 
     @rule()
     @precondition(lambda self: self._state() not in ENDED_STATES)
@@ -338,7 +361,7 @@ class DealMachine(RuleBasedStateMachine):
         assert all(row["total"] == 0 for row in totals), list(totals)
         assert not Entry.objects.values("posting_id").annotate(total=Sum("amount")).exclude(total=0).exists()
         held = Entry.objects.filter(account__kind=AccountKind.HELD).aggregate(total=Sum("amount"))["total"]
-        authorized = Order.objects.filter(state=OrderState.AUTHORIZED).aggregate(total=Sum("amount"))["total"]
+        authorized = Order.objects.filter(state__in=HELD_STATES).aggregate(total=Sum("amount"))["total"]
         assert (held or 0) == (authorized or 0)
         below_zero = (
             Entry.objects.filter(
@@ -388,9 +411,7 @@ class DealMachine(RuleBasedStateMachine):
         assert card.buyers == (None if deal.tipped_at else len(counted))
         # An ended deal holds nothing: no hold, no reservation, no open team; a failed one took nothing.
         if deal.state in ENDED_STATES:
-            assert not [
-                order.id for order in placed if order.state in (OrderState.AUTHORIZED, OrderState.PENDING)
-            ]
+            assert not [order.id for order in placed if order.state in (OrderState.PENDING, *HELD_STATES)]
             assert not any(order.team.state == TeamState.OPEN for order in placed if order.team)
         if deal.state == DealState.FAILED:
             assert deal.tipped_at is None

@@ -2,6 +2,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from weituan.core.errors import Conflict
@@ -9,7 +10,7 @@ from weituan.core.testing import make_user
 from weituan.deals.facade import deal_card, deal_card_html
 from weituan.deals.models import Deal, Order, OrderState, Voucher, VoucherState
 from weituan.deals.services.deals import DealInput, deal_tip_check, deal_update
-from weituan.deals.services.orders import order_place
+from weituan.deals.services.orders import order_cancel, order_place
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +241,77 @@ def test_merchant_progress_gives_the_deal_figures(merchant, shopper, outsider, m
     figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", progress))
     assert figures["Held"] == "3" and figures["Paid"] == "0" and figures["Redeemed"] == "0"
     assert figures["Sold"].startswith("3 / 10")
+
+
+def test_my_orders_offers_cancel_only_where_a_cancel_can_succeed(shopper, provider, make_live_deal, fund):
+    from unittest import mock
+
+    from weituan.deals.services import orders as order_services
+
+    fake, _ = provider
+    fund(shopper, 100_000)
+    others = iter(make_user(f"other{i}") for i in range(8))
+
+    def tipped(**terms):
+        """A deal that has tipped on another buyer's paid order."""
+        deal = make_live_deal(tipping_point=1, **terms)
+        someone = next(others)
+        fund(someone)
+        order_place(deal_id=deal.id, buyer=someone, quantity=1)
+        assert deal_tip_check(deal_id=deal.id) is True
+        return deal
+
+    team_terms = {"team_price": 5_000, "team_size": 3}
+    orders = {
+        # A hold on a deal that has not tipped.
+        "held": order_place(deal_id=make_live_deal(title="未成团").id, buyer=shopper, quantity=1),
+        # A member of a team still open on a tipped deal: not counted, nothing owed yet.
+        "open_team": order_place(deal_id=tipped(**team_terms).id, buyer=shopper, quantity=1, team="start"),
+    }
+    # The leader of a team that filled after the tip: owed its capture (the check has not run yet).
+    filled = tipped(team_price=5_000, team_size=2)
+    orders["filled_team"] = order_place(deal_id=filled.id, buyer=shopper, quantity=1, team="start")
+    mate = next(others)
+    fund(mate)
+    order_place(deal_id=filled.id, buyer=mate, quantity=1, team=orders["filled_team"].team_id)
+    # A card hold the deal tipped on whose capture the provider did not do.
+    unpaid = make_live_deal(title="刷卡", tipping_point=1)
+    orders["capture_failed"] = order_place(deal_id=unpaid.id, buyer=shopper, quantity=1, gateway="card")
+    fake.outage = 500
+    assert deal_tip_check(deal_id=unpaid.id) is True
+    # A card reservation whose payment has not completed.
+    with mock.patch.object(order_services, "order_authorize_remote", lambda *, order_id: False):
+        reserved = make_live_deal(title="待支付")
+        orders["reservation"] = order_place(deal_id=reserved.id, buyer=shopper, quantity=1, gateway="card")
+    # A paid order, and a card hold being released (its provider down).
+    orders["paid"] = order_place(deal_id=tipped().id, buyer=shopper, quantity=1)
+    voiding = make_live_deal(title="撤销中", tipping_point=2)
+    fake.outage = None
+    orders["voiding"] = order_place(deal_id=voiding.id, buyer=shopper, quantity=1, gateway="card")
+    fake.outage = 500
+    order_cancel(order_id=orders["voiding"].id, by=shopper)
+    states = {name: Order.objects.get(id=order.id).state for name, order in orders.items()}
+    assert states == {
+        "held": "authorized", "open_team": "authorized", "filled_team": "authorized",
+        "capture_failed": "authorized", "reservation": "pending", "paid": "captured", "voiding": "voiding",
+    }  # fmt: skip
+
+    browser = logged_in(shopper)
+    page = browser.get("/me/orders/").content.decode()
+
+    def action(name, what):
+        return f'action="{reverse("deals:order_action", args=[orders[name].id, what])}"'
+
+    offered = {name for name in orders if action(name, "cancel") in page}
+    assert offered == {"held", "open_team", "reservation"}
+    assert action("paid", "refund") in page
+    # Each cancel offered goes through; the others are refused and change nothing.
+    for name in ("held", "open_team", "reservation", "filled_team", "capture_failed"):
+        shown = browser.post(reverse("deals:order_action", args=[orders[name].id, "cancel"]), follow=True)
+        state = Order.objects.get(id=orders[name].id).state
+        if name in offered:
+            assert state in ("voided", "expired"), name
+        else:
+            assert state == "authorized", name
+            assert "can no longer be cancelled" in shown.content.decode(), name
+    assert not [path for path, _ in fake.calls if path.endswith("/void")]  # no hold released at the provider
