@@ -35,7 +35,8 @@ from weituan.mastodon.serializers_statuses import (
     statuses_preload,
     timeline_statuses_json,
 )
-from weituan.microblog.queries.posts import post_rows, post_versions, posts_hydrate_rows
+from weituan.microblog.queries.posts import post_rows, posts_hydrate_rows
+from weituan.microblog.queries.versions import post_versions
 from weituan.tracking import facade as tracking
 
 # Stands in for a flag while a status is rendered; random per process, so no text can imitate it.

@@ -1,7 +1,7 @@
 """Row versions on SQLite, for telling whether a kept rendering of a status is still current.
 
 On PostgreSQL every new version of a row has a new `(xmin, ctid)`, so the home read checks its kept
-statuses against those without reading the rows (`queries.posts.post_versions`). SQLite keeps nothing
+statuses against those without reading the rows (`queries.versions.post_versions`). SQLite keeps nothing
 like it, so there the tables a status is rendered from carry a `row_version` column, and triggers give
 it a fresh random 64-bit value whenever a row is inserted or updated, whatever the statement (a model's
 save, a queryset update, raw SQL). A changed row therefore shows as a changed version, as on PostgreSQL.

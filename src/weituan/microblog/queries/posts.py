@@ -7,7 +7,6 @@ viewer's likes and reposts in a fixed number of queries, however many posts are 
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -40,7 +39,6 @@ from weituan.microblog.queries.rows import (
     placeholders,
     table,
 )
-from weituan.microblog.row_versions import COLUMN as ROW_VERSION
 from weituan.microblog.stats import AccountCounts
 from weituan.microblog.text import chain_text
 
@@ -280,100 +278,6 @@ def post_fingerprint(rows: PostRows, post_id: int) -> tuple[Any, ...]:
         rows.by_id.get(parent_id) if parent_id else None,
         rows.by_id.get(root_id) if root_id else None,
     )
-
-
-@dataclass(slots=True)
-class PostVersions:
-    """What a timeline page needs to know of its posts before rendering any: which were found (`asked`
-    holds those of the ids asked for) and deleted, each post's parent and root, a version of each post
-    that changes whenever anything a rendered status shows of it changes (its row, its author's row
-    and counters, its images), and the viewer's likes and reposts among them.
-
-    A version is made of row versions, read without the rows: `xmin` and `ctid` on PostgreSQL, new on
-    every update; on SQLite the `row_version` its triggers renew (see `microblog.row_versions`).
-    """
-
-    links: dict[int, tuple[int | None, int | None]]
-    versions: dict[int, Any]
-    deleted: set[int]
-    asked: set[int]
-    liked: set[int]
-    reposted: set[int]
-
-    def fingerprint(self, post_id: int) -> tuple[Any, ...]:
-        """The versions a rendered status of `post_id` depends on: its own, its parent's and root's."""
-        parent_id, root_id = self.links[post_id]
-        return (
-            self.versions[post_id],
-            self.versions.get(parent_id) if parent_id else None,
-            self.versions.get(root_id) if root_id else None,
-        )
-
-
-@cache  # one text per store and number of ids (always one on PostgreSQL), the same for the process
-def _versions_sql(vendor: str, count: int) -> str:
-    posts, users, stats, media = table(Post), table(User), table(AccountStats), table(MediaAttachment)
-    if vendor == "postgresql":
-        # The ids come as one array literal, read once.
-        among = "id = ANY(%s::bigint[])"
-        row, media_row = "xmin, ctid", "concat(m.xmin, '.', m.ctid)"
-        version = (
-            "concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/', {media})"
-        )
-        aggregate = "string_agg"
-    else:
-        among = f"id IN ({placeholders(count)})"
-        row, media_row = ROW_VERSION, f"m.id || '.' || m.{ROW_VERSION}"
-        version = (
-            f"w.{ROW_VERSION} || '/' || u.{ROW_VERSION} || '/' || ifnull(s.{ROW_VERSION}, '') || '/'"
-            " || ifnull({media}, '')"
-        )
-        aggregate = "group_concat"
-    p_row = ", ".join(f"p.{column.strip()}" for column in row.split(","))
-    images = f"(SELECT {aggregate}({media_row}, ',') FROM {media} m WHERE m.post_id = w.id)"  # noqa: S608
-    # The posts asked for are read once, with what the versions need of them; then their parents and
-    # roots.
-    return (
-        f"WITH a AS (SELECT id, parent_id, root_id, author_id, deleted_at, {row}"  # noqa: S608
-        f" FROM {posts} WHERE {among}),"
-        " w AS (SELECT a.*, 1 AS asked FROM a UNION ALL"
-        f" SELECT p.id, p.parent_id, p.root_id, p.author_id, p.deleted_at, {p_row}, 0 FROM ("
-        "SELECT parent_id AS want FROM a WHERE parent_id IS NOT NULL"
-        f" UNION ALL SELECT root_id FROM a WHERE root_id IS NOT NULL) r JOIN {posts} p ON p.id = r.want)"
-        f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version.format(media=images)},"
-        f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = w.id),"
-        f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
-        f" AND v.deleted_at IS NULL), w.asked FROM w JOIN {users} u ON u.id = w.author_id"
-        f" LEFT JOIN {stats} s ON s.user_id = w.author_id"
-    )
-
-
-def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
-    """The versions of `post_ids` and of their parents and roots, with `viewer_id`'s flags: one query
-    that reads row versions, not rows."""
-    wanted = list(dict.fromkeys(int(post_id) for post_id in post_ids))
-    found = PostVersions(links={}, versions={}, deleted=set(), asked=set(), liked=set(), reposted=set())
-    if not wanted:
-        return found
-    vendor = connection.vendor
-    ids: list[Any] = wanted
-    if vendor == "postgresql":
-        ids = ["{" + ",".join(map(str, wanted)) + "}"]
-    sql = _versions_sql(vendor, 0 if vendor == "postgresql" else len(wanted))
-    for post_id, parent_id, root_id, deleted, version, liked, reposted, asked in fetch_rows(
-        sql, [*ids, viewer_id, PostKind.REPOST.value, viewer_id]
-    ):
-        found.links[post_id] = (parent_id, root_id)
-        found.versions[post_id] = version
-        if deleted:
-            found.deleted.add(post_id)
-        if asked:
-            found.asked.add(post_id)
-        if liked:
-            found.liked.add(post_id)
-        if reposted:
-            found.reposted.add(post_id)
-    return found
 
 
 def _views_from_rows(rows: PostRows, only: set[int] | None = None) -> dict[int, PostView]:

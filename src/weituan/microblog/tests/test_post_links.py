@@ -216,7 +216,7 @@ def test_a_chain_right_after_a_link_is_not_part_of_it() -> None:
 
 
 def test_links_made_after_the_post_leave_no_kept_rendering_with_the_plain_url(shopper: Any) -> None:
-    from weituan.microblog.queries.posts import post_versions
+    from weituan.microblog.queries.versions import post_versions
     from weituan.microblog.services.post_links import post_links_statement, post_links_written
 
     post = post_create(author=shopper, text="没有链接")  # written without links: stands for a lost insert

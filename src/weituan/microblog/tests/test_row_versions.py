@@ -9,7 +9,7 @@ from django.db import connection
 
 from weituan.accounts.models import User
 from weituan.microblog.models import AccountStats, MediaAttachment, Post
-from weituan.microblog.queries.posts import PostVersions, post_versions
+from weituan.microblog.queries.versions import PostVersions, post_versions
 from weituan.microblog.row_versions import COLUMN, versioned_tables
 from weituan.microblog.services.interactions import like_add
 from weituan.microblog.services.posts import post_create, repost_create
