@@ -22,16 +22,18 @@ from typing import Any, NamedTuple
 import orjson
 from django.http import HttpRequest
 
-from weituan.mastodon.serializers_statuses import (
+from weituan.mastodon.serializers_quotes import (
     QuoteRequirement,
-    chain_authors_shown,
     quotable_posts,
     quote_approval_needs_viewer,
     quote_requirements,
+    statuses_nested,
+)
+from weituan.mastodon.serializers_statuses import (
+    chain_authors_shown,
     site_base,
     status_rendered,
     statuses_for_reader,
-    statuses_nested,
     statuses_preload,
     timeline_statuses_json,
 )
