@@ -119,7 +119,8 @@ class OrderOut(Schema):
 class WebhookOut(Schema):
     event: str
     result: str = Field(
-        description="what the event did: authorized, captured, expired, voided, released, unchanged, ignored"
+        description="what the event did: authorized, captured, failed (the provider refused the capture: the"
+        " order failed and its hold was released), expired, voided, released, unchanged, ignored"
     )
     order_id: int | None
 

@@ -13,7 +13,7 @@ class OrderState(models.TextChoices):
     AUTHORIZED = "authorized", "payment held"
     VOIDING = "voiding", "hold being released"
     CAPTURED = "captured", "paid"
-    VOIDED = "voided", "hold released"
+    VOIDED = "voided", "hold released: cancelled, not paid, or its payment refused"
     EXPIRED = "expired", "reservation expired"
     REFUNDED = "refunded", "refunded"
 
@@ -22,6 +22,7 @@ class OrderState(models.TextChoices):
 # provider's hold is voiding while the provider is asked to release it: the order has left its deal's
 # buyers and given its unit back, can no longer be captured, and its money stays held in the ledger
 # until the void is recorded (a wallet's hold, and one the provider ended itself, go to voided at once).
+# An order whose capture the provider refuses for good fails the same way: voiding, then voided.
 ORDER_GRAPH = StateGraph.declare(
     "order",
     OrderState.PENDING,
