@@ -7,7 +7,7 @@ attempt (the sweep, the task) to finish once; one that refuses is a JSON error w
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -445,3 +445,50 @@ def test_attempts_racing_on_a_pending_refund_ask_the_provider_once(provider, sho
     assert Order.objects.get(id=order.id).state == OrderState.REFUNDED
     assert Posting.objects.filter(order=order, kind="refund").count() == 2
     assert ledger_report().ok
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_refund_waiting_for_its_provider_shows_on_my_orders_and_in_the_order(
+    provider, api_as, shopper, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    waiting = _paid_by_card(deal, shopper, quantity=2)
+    other = _paid_by_card(make_live_deal(title="另一单", tipping_point=1), shopper)
+    api = api_as(shopper)
+    assert api.get(f"/api/v1/orders/{waiting.id}").json()["refund"] is None
+    fake.outage = 500
+    asked = api.post(f"/api/v1/orders/{waiting.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (asked.status_code, asked.json()["code"]) == (503, "refund_pending")
+    refund = Refund.objects.get(order=waiting)
+
+    # The order is still paid; its refund is asked for and not confirmed yet.
+    shown = api.get(f"/api/v1/orders/{waiting.id}").json()
+    codes = list(waiting.vouchers.order_by("id").values_list("code", flat=True))
+    assert (shown["state"], shown["vouchers"]) == ("captured", codes)
+    requested = shown["refund"]
+    assert (requested["state"], requested["amount"]) == ("requested", 2 * PRICE)
+    assert abs(_moment(requested["requested_at"]) - refund.created_at) < timedelta(milliseconds=1)
+    assert api.get(f"/api/v1/orders/{other.id}").json()["refund"] is None
+    browser = Client()
+    browser.force_login(shopper)
+    for language, pending in (("zh-hans", "退款处理中"), ("en", "Refund pending")):
+        page = browser.get(reverse("deals:my_orders"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert page.count(pending) == 1, language
+        # Refund is offered for the other paid order only: this one's is under way.
+        assert f'action="{reverse("deals:order_action", args=[waiting.id, "refund"])}"' not in page
+        assert f'action="{reverse("deals:order_action", args=[other.id, "refund"])}"' in page
+
+    # Once the provider confirms it, the order is refunded and nothing is pending any more.
+    fake.outage = None
+    assert deals_sweep(now=timezone.now() + timedelta(minutes=5))["refunds_completed"] == 1
+    done = api.get(f"/api/v1/orders/{waiting.id}").json()
+    assert done["state"] == "refunded"
+    assert done["refund"] == {**requested, "state": "completed"}
+    page = browser.get(reverse("deals:my_orders"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Refund pending" not in page
+    assert ledger_report().ok
+
