@@ -119,9 +119,17 @@ def vouchers_of_holder(*, user: Any) -> QuerySet[Voucher]:
     return Voucher.objects.filter(holder=user).select_related("deal", "redeemed_by").order_by("-id")
 
 
-def order_placed_with_key(*, user: Any, key: str) -> bool:
-    """Whether an order of `user` was placed with this Idempotency-Key."""
-    return Order.objects.filter(buyer_id=user.id, client_key=key).exists()
+def request_keeping_key(*, user: Any, key: str) -> str | None:
+    """The request of `user` whose own row keeps this Idempotency-Key: "order" (an order placed with
+    it), "refund:<order id>" (a refund of that order asked for with it), or None."""
+    if Order.objects.filter(buyer_id=user.id, client_key=key).exists():
+        return "order"
+    order_id = (
+        Refund.objects.filter(requested_by_id=user.id, client_key=key)
+        .values_list("order_id", flat=True)
+        .first()
+    )
+    return None if order_id is None else f"refund:{order_id}"
 
 
 def voucher_for_holder_or_merchant(*, code: str, user: Any) -> Voucher:

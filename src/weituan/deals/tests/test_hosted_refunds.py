@@ -492,3 +492,44 @@ def test_a_refund_waiting_for_its_provider_shows_on_my_orders_and_in_the_order(
     assert "Refund pending" not in page
     assert ledger_report().ok
 
+
+def test_a_retry_of_a_refund_first_answered_refund_pending_gets_the_order_once_refunded(
+    provider, api_as, shopper, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    order = _paid_by_card(deal, shopper, quantity=2)
+    other = _paid_by_card(make_live_deal(title="另一单", tipping_point=1), shopper)
+    api = api_as(shopper)
+    path = f"/api/v1/orders/{order.id}/refund"
+    fake.outage = 500
+    first = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (first.status_code, first.json()["code"]) == (503, "refund_pending")
+    # The same request again while the provider is still away: still pending, no second refund.
+    again = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (again.status_code, again.json()["code"]) == (503, "refund_pending")
+    assert Refund.objects.filter(order=order).count() == 1
+    # The key names that request: another one sent with it is refused and changes nothing.
+    for other_path in (f"/api/v1/orders/{other.id}/refund", "/api/v1/wallet/top_up"):
+        refused = api.post(
+            other_path, data={"amount": 100}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="refund-1"
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, "idempotency_mismatch"), other_path
+    assert not Refund.objects.filter(order=other).exists()
+    assert _balance(AccountKind.WALLET, owner=shopper) == 0
+
+    # The provider comes back and the sweep completes the refund; the client's retry learns it went through.
+    fake.outage = None
+    assert deals_sweep(now=timezone.now() + timedelta(minutes=5))["refunds_completed"] == 1
+    retried = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert retried.status_code == 200, retried.content
+    assert retried.json() == api.get(f"/api/v1/orders/{order.id}").json()
+    assert (retried.json()["state"], retried.json()["refund"]["state"]) == ("refunded", "completed")
+    assert api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1").json() == retried.json()
+    # A new request to refund the refunded order is still refused.
+    second = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-2")
+    assert (second.status_code, second.json()["code"]) == (409, "refund_not_allowed")
+    assert len(_effects(fake, "refund")) == 1
+    assert Posting.objects.filter(order=order, kind="refund").count() == 2
+    assert Order.objects.get(id=other.id).state == OrderState.CAPTURED
+    assert ledger_report().ok
