@@ -2,14 +2,17 @@
 
 - same key, same request: the first response (status and body) is returned again;
 - same key, different request: refused with 422 `idempotency_mismatch`, whichever endpoint each went
-  to (a user's native API keys share one scope, `user_scope`, and the orders that keep their key on
-  the order itself check this table, as this module checks theirs: `deals.api._once`);
+  to (a user's native API keys share one scope, `user_scope`; the orders that keep their key on the
+  order itself check this table, and `deals.api._once` checks the keys orders and refunds keep);
 - the same key sent twice at once: the first to store its record runs, the other gets 409
   `idempotency_in_progress` (or the replay, if the first has finished by then).
 
 A request that fails with a refusal stores nothing, so it can be retried with the same key once the
-cause is fixed (a topped-up wallet, say). A record left unfinished by a crashed process is taken over
-after `STALE_AFTER`.
+cause is fixed (a topped-up wallet, say). A request whose work outlives its failed answer keeps its key
+on the row it wrote instead, and its retry is run again and finds that row: a refund asked for while
+the provider was unreachable (503 `refund_pending`) is completed later on its own, and the same
+request sent again once it has is answered with the refunded order (`deals.services.refunds`). A record
+left unfinished by a crashed process is taken over after `STALE_AFTER`.
 """
 
 import hashlib

@@ -64,12 +64,23 @@ ERRORS: dict[int, Any] = {
 }
 
 
-def _once(request: HttpRequest, key: str | None, payload: Any, run: Callable[[], Response]) -> Status[Any]:
-    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key an
-    order of theirs was placed with (orders keep their key themselves) names that request: refused."""
+def _once(
+    request: HttpRequest,
+    key: str | None,
+    payload: Any,
+    run: Callable[[], Response],
+    *,
+    keeps: str | None = None,
+) -> Status[Any]:
+    """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key a
+    row of theirs keeps (an order placed with it, a refund asked for with it: `request_keeping_key`)
+    names that request, so another is refused; `keeps` names the request this write is, if it keeps its
+    key on its own row too (its retry is then `run` again, and finds that row)."""
     user = request_user(request)
-    if key and queries.order_placed_with_key(user=user, key=key):
-        raise idempotency_mismatch()
+    if key:
+        kept = queries.request_keeping_key(user=user, key=key)
+        if kept is not None and kept != keeps:
+            raise idempotency_mismatch()
     status, body = idempotent_call(
         scope=user_scope(user.id),
         key=key,
@@ -184,12 +195,13 @@ def get_order(request: HttpRequest, order_id: int) -> Status[Any]:
     "/orders/{order_id}/refund", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="Refund an order"
 )
 def refund_order(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
-    return _once(
-        request,
-        idempotency_key,
-        {},
-        lambda: (200, order_body(order_refund(order_id=order_id, by=request_user(request)))),
-    )
+    # The refund keeps the key: a retry after a `refund_pending` answer (which is not stored) finds the
+    # refund it asked for, and is answered with the order as it now stands once that refund completed.
+    def run() -> Response:
+        refunded = order_refund(order_id=order_id, by=request_user(request), client_key=idempotency_key)
+        return 200, order_body(refunded)
+
+    return _once(request, idempotency_key, {}, run, keeps=f"refund:{order_id}")
 
 
 @router.get(

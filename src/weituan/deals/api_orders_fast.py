@@ -174,6 +174,8 @@ class _Direct:
         for name in ("created_at", "captured_at"):
             if data[name] is not None:
                 data[name] = datetime.fromisoformat(data[name])
+        if data["refund"] is not None:  # a retry answered with an order refunded since
+            data["refund"]["requested_at"] = datetime.fromisoformat(data["refund"]["requested_at"])
         content = self.api.renderer.render(request, data, response_status=201)
         return HttpResponse(content, status=201, content_type=self.content_type)
 

@@ -19,6 +19,8 @@ from weituan.deals.models import (
     OrderState,
     Posting,
     Referral,
+    Refund,
+    RefundState,
     Team,
     TeamState,
     Voucher,
@@ -66,13 +68,30 @@ def order_for_user(*, order_id: int, user: Any) -> Order:
 
 
 def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
-    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now."""
+    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now, and
+    `refund_pending`: whether a refund of it is asked for and its provider has not confirmed it yet."""
     return (
         Order.objects.filter(buyer=user)
         .select_related("deal", "team")
-        .annotate(cancellable=ExpressionWrapper(CANCELLABLE, output_field=BooleanField()))
+        .annotate(
+            cancellable=ExpressionWrapper(CANCELLABLE, output_field=BooleanField()),
+            refund_pending=Exists(
+                Refund.objects.filter(order_id=OuterRef("id"), state=RefundState.REQUESTED)
+            ),
+        )
         .order_by("-id")
     )
+
+
+def refund_shown(*, order: Order) -> Refund | None:
+    """The refund an order's buyer is shown: one still waiting for its provider if there is one, else
+    the latest (completed or declined); None for an order never refunded. Only a paid order has any."""
+    if order.state not in (OrderState.CAPTURED, OrderState.REFUNDED):
+        return None
+    refunds = list(order.refunds.order_by("-id"))
+    pending = [refund for refund in refunds if refund.state == RefundState.REQUESTED]
+    shown = pending or refunds
+    return shown[0] if shown else None
 
 
 def orders_of_deal(*, deal: Deal) -> QuerySet[Order]:
@@ -100,9 +119,17 @@ def vouchers_of_holder(*, user: Any) -> QuerySet[Voucher]:
     return Voucher.objects.filter(holder=user).select_related("deal", "redeemed_by").order_by("-id")
 
 
-def order_placed_with_key(*, user: Any, key: str) -> bool:
-    """Whether an order of `user` was placed with this Idempotency-Key."""
-    return Order.objects.filter(buyer_id=user.id, client_key=key).exists()
+def request_keeping_key(*, user: Any, key: str) -> str | None:
+    """The request of `user` whose own row keeps this Idempotency-Key: "order" (an order placed with
+    it), "refund:<order id>" (a refund of that order asked for with it), or None."""
+    if Order.objects.filter(buyer_id=user.id, client_key=key).exists():
+        return "order"
+    order_id = (
+        Refund.objects.filter(requested_by_id=user.id, client_key=key)
+        .values_list("order_id", flat=True)
+        .first()
+    )
+    return None if order_id is None else f"refund:{order_id}"
 
 
 def voucher_for_holder_or_merchant(*, code: str, user: Any) -> Voucher:

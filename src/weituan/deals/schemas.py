@@ -7,9 +7,10 @@ from django.conf import settings
 from django.urls import reverse
 from ninja import Schema
 from pydantic import Field
+from pydantic.config import JsonDict
 
-from weituan.deals.models import Deal, Order, Team, Voucher
-from weituan.deals.queries import WalletView, deal_buyers_counted
+from weituan.deals.models import ORDER_GRAPH, REFUND_GRAPH, Deal, Order, OrderState, Team, Voucher
+from weituan.deals.queries import WalletView, deal_buyers_counted, refund_shown
 from weituan.deals.services.vouchers import voucher_code_display
 
 
@@ -99,6 +100,26 @@ class OrderIn(Schema):
     )
 
 
+def _meanings(choices: Any) -> str:
+    return "; ".join(f"`{choice.value}`: {choice.label}" for choice in choices)
+
+
+def _one_of(states: list[str]) -> JsonDict:
+    """The OpenAPI `enum` of a state a body shows as a string: every state of its graph."""
+    return {"enum": list(states)}
+
+
+class RefundOut(Schema):
+    state: str = Field(
+        description="`requested`: asked of the payment provider and not confirmed yet (refund pending: the"
+        " vouchers are out of use, the money is not back yet); `completed`: the money is returned;"
+        " `declined`: the provider refused, the vouchers are as they were",
+        json_schema_extra=_one_of(REFUND_GRAPH.states),
+    )
+    amount: int = Field(description="what is refunded, in minor units of the order's currency")
+    requested_at: datetime
+
+
 class OrderOut(Schema):
     id: int
     deal_id: int
@@ -108,18 +129,24 @@ class OrderOut(Schema):
     unit_price: int
     amount: int
     currency: str
-    state: str
+    state: str = Field(description=_meanings(OrderState), json_schema_extra=_one_of(ORDER_GRAPH.states))
     gateway: str
     created_at: datetime
     captured_at: datetime | None
     share: str | None = Field(default=None, description="the short-link code the order is credited to")
     vouchers: list[str]
+    refund: RefundOut | None = Field(
+        default=None,
+        description="the order's refund still waiting for its provider if there is one (shown as refund"
+        " pending), else its latest refund; null when it was never refunded",
+    )
 
 
 class WebhookOut(Schema):
     event: str
     result: str = Field(
-        description="what the event did: authorized, captured, expired, voided, released, unchanged, ignored"
+        description="what the event did: authorized, captured, failed (the provider refused the capture: the"
+        " order failed and its hold was released), expired, voided, released, unchanged, ignored"
     )
     order_id: int | None
 
@@ -224,7 +251,16 @@ def order_body(order: Order) -> dict[str, Any]:
         "captured_at": _iso(order.captured_at),
         "share": order.share_code or None,
         "vouchers": _voucher_codes(order),
+        "refund": _refund_body(order),
     }
+
+
+def _refund_body(order: Order) -> dict[str, Any] | None:
+    # An order being placed has no refund: no query on the checkout's answer.
+    refund = None if hasattr(order, "issued_vouchers") else refund_shown(order=order)
+    if refund is None:
+        return None
+    return {"state": refund.state, "amount": refund.amount, "requested_at": _iso(refund.created_at)}
 
 
 def _voucher_codes(order: Order) -> list[str]:

@@ -40,6 +40,7 @@ class EventName:
     ORDER_PLACED = "order_placed"
     ORDER_PAID = "order_paid"
     ORDER_REFUNDED = "order_refunded"
+    ORDER_FAILED = "order_failed"  # its payment did not go through: the provider refused the capture
     VOUCHER_REDEEMED = "voucher_redeemed"
     PUSH_DELIVERED = "push_delivered"
     SHARE = "share"

@@ -13,7 +13,7 @@ class OrderState(models.TextChoices):
     AUTHORIZED = "authorized", "payment held"
     VOIDING = "voiding", "hold being released"
     CAPTURED = "captured", "paid"
-    VOIDED = "voided", "hold released"
+    VOIDED = "voided", "hold released: cancelled, not paid, or its payment refused"
     EXPIRED = "expired", "reservation expired"
     REFUNDED = "refunded", "refunded"
 
@@ -22,6 +22,7 @@ class OrderState(models.TextChoices):
 # provider's hold is voiding while the provider is asked to release it: the order has left its deal's
 # buyers and given its unit back, can no longer be captured, and its money stays held in the ledger
 # until the void is recorded (a wallet's hold, and one the provider ended itself, go to voided at once).
+# An order whose capture the provider refuses for good fails the same way: voiding, then voided.
 ORDER_GRAPH = StateGraph.declare(
     "order",
     OrderState.PENDING,
@@ -148,7 +149,11 @@ class Refund(models.Model):
     """One refund of some unredeemed vouchers of an order, asked of the order's gateway as one refund of
     `amount` under its own idempotency key (`refund_key`), until the gateway completes or declines it.
     `retry_at` is when the gateway may be asked next: an attempt under way holds it a while, a failed
-    one sets it later."""
+    one sets it later.
+
+    A refund the buyer asked for through the API keeps the request's Idempotency-Key (`client_key`, with
+    who sent it): a retry of that request finds the refund it wrote, even once the first answer (the
+    provider not confirming yet) is long gone."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     amount = models.PositiveBigIntegerField()
@@ -159,10 +164,23 @@ class Refund(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     retry_at = models.DateTimeField()
     last_error = models.CharField(max_length=200, blank=True)
+    # Indexed by `refund_requested_by_key`, which leads with it.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    client_key = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["state", "retry_at"])]
+        indexes = [
+            models.Index(fields=["state", "retry_at"]),
+            models.Index(fields=["requested_by", "client_key"], name="refund_requested_by_key"),
+        ]
 
     def __str__(self) -> str:
         return f"refund {self.id} of order {self.order_id} ({self.state})"

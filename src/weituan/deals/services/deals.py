@@ -359,8 +359,10 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
     - whatever the state: finish every void under way (a `voiding` order whose provider failed, or
       whose process stopped, before the void was recorded).
 
-    A capture or a void its gateway did not do leaves that order held (or voiding); the deal sweep
-    settles the deal again until none is left.
+    A capture or a void its gateway could not be reached for leaves that order held (or voiding); the
+    deal sweep settles the deal again until none is left. A capture the provider refuses for good fails
+    its order instead (released like a cancelled hold, its buyer told: `order_capture`), and a void it
+    refuses for good is recorded (`order_void`), so no refusal is asked again for ever.
     """
     state = Deal.objects.filter(id=deal_id).values_list("state", flat=True).first()
     done = {"captured": 0, "voided": 0, "expired": 0}

@@ -20,7 +20,14 @@ from weituan.core.idempotency import USER_SCOPE_PREFIX, idempotency_mismatch, us
 from weituan.core.models import IdempotencyRecord
 from weituan.core.rows import RowReader, StatementsLost, fetch_rows
 from weituan.core.states import advance
-from weituan.deals.errors import DealNotSelling, InsufficientBalance, PaymentDeclined, PriceMismatch, SoldOut
+from weituan.deals.errors import (
+    DealNotSelling,
+    GatewayUnavailable,
+    InsufficientBalance,
+    PaymentDeclined,
+    PriceMismatch,
+    SoldOut,
+)
 from weituan.deals.integrations import order_event_record
 from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState, TeamState
 from weituan.deals.models.deals import SELLING_STATES, TIPPED_STATES
@@ -558,7 +565,12 @@ def order_authorize_remote(*, order_id: int) -> bool:
 
 def order_capture(*, order_id: int) -> bool:
     """Capture one authorized hold; returns False if it was not authorized (already captured, voiding or
-    voided...)."""
+    voided...).
+
+    A hosted provider that cannot be reached (`GatewayUnavailable`) leaves the order held, and its
+    capture is asked again later under the same key. One that refuses the capture for good (any other
+    `PaymentDeclined`) fails the order (`_order_fail`: released, its hold voided at the provider, the
+    buyer told), then the refusal is raised."""
     from weituan.deals.services.referrals import referral_credit_for_capture
     from weituan.deals.services.vouchers import vouchers_issue
 
@@ -567,12 +579,18 @@ def order_capture(*, order_id: int) -> bool:
         return False
     payment = gateway_get(order.gateway)
     if not payment.local:
-        payment.capture(
-            ref=order.payment_ref,
-            amount=order.amount,
-            currency=order.currency,
-            key=order_key(order, "capture"),
-        )
+        try:
+            payment.capture(
+                ref=order.payment_ref,
+                amount=order.amount,
+                currency=order.currency,
+                key=order_key(order, "capture"),
+            )
+        except GatewayUnavailable:
+            raise
+        except PaymentDeclined as exc:
+            _order_fail(order, payment=payment, declined=exc)
+            raise
     deal = order.deal
     merchant_share, fee = capture_split(
         unit_price=order.unit_price, quantity=order.quantity, fee_bps=deal.platform_fee_bps
@@ -606,14 +624,32 @@ def order_capture(*, order_id: int) -> bool:
 
 def order_hold_step(step: Callable[..., bool], *, order_id: int) -> bool:
     """Run `step` (`order_capture` or `order_void`) on one order of a batch: a deal's settlement, a
-    team's expiry. A gateway that refuses or cannot be reached leaves that order held (a void: voiding),
-    for the deal sweep to find and try again (with the same idempotency key), and the batch goes on with
-    the others."""
+    team's expiry. A gateway that cannot be reached leaves that order held (a void: voiding), for the
+    deal sweep to find and try again (with the same idempotency key); a capture it refuses for good has
+    failed the order (`order_capture`). Either way the batch goes on with the others."""
     try:
         return step(order_id=order_id)
     except PaymentDeclined as exc:
         logger.warning("order %s: %s not done: %s", order_id, step.__name__, exc.message)
         return False
+
+
+def _order_fail(order: Order, *, payment: PaymentGateway, declined: PaymentDeclined) -> None:
+    """The provider refused to capture the order's hold for good (the card was declined, the hold has
+    lapsed...): the order fails, as a deal's buyer whose payment does not go through does. In one
+    transaction it becomes `voiding` under its deal's and team's locks, gives back its unit, its quota
+    and its place among the deal's buyers, and records `order_failed` for its buyer; then the provider
+    is asked to release the hold (`order_void`, under the order's void key) and the void moves its money
+    out of held. A provider that cannot be reached for the void leaves it voiding, for the deal sweep
+    to finish; no voucher is ever issued."""
+    if _hold_release(order, payment=payment, to=OrderState.VOIDING, owed_too=True, event="order_failed"):
+        logger.warning("order %s failed: the provider refused its capture: %s", order.id, declined.message)
+    try:
+        order_void(order_id=order.id)
+    except GatewayUnavailable as exc:
+        logger.warning(
+            "order %s: the provider did not release the hold yet; the sweep will: %s", order.id, exc
+        )
 
 
 def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
@@ -628,9 +664,13 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
     - a wallet hold is released in that one transaction (voided, its money back in the wallet);
     - a hosted provider's hold is marked `voiding` in it (no longer a buyer, its unit given back, no
       longer capturable, its money still held), then the provider is asked outside any transaction,
-      then the void is recorded. A provider that fails leaves the order voiding, and the deal sweep asks
-      again under the same idempotency key (as it does after a crash in between); calling this again
-      does the same.
+      then the void is recorded. A provider that cannot be reached, fails or does not answer in time
+      (`GatewayUnavailable`) leaves the order voiding, and the deal sweep asks again under the same
+      idempotency key (as it does after a crash in between); calling this again does the same. A
+      provider that refuses the void for good (any other `PaymentDeclined`: it knows no such hold, or
+      the hold is no longer held) has nothing left to release: the void is recorded all the same, since
+      a voiding order is never captured and an authorization the provider keeps lapses on its own,
+      rather than the money staying held in the ledger for ever.
 
     `released_by_provider`: the provider's webhook says it ended the hold itself, which is recorded
     whatever the deal owes (and whatever the provider answers when it is asked to void it too).
@@ -649,21 +689,29 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
             return False  # owed its capture, or released meanwhile
     try:
         payment.void(ref=order.payment_ref, key=order_key(order, "void"))
-    except PaymentDeclined as exc:
+    except GatewayUnavailable as exc:
         if not released_by_provider:
             raise
         # The provider said it ended the hold: nothing is left to release, whatever it answers now.
         logger.info(
             "order %s: the provider's hold, ended by the provider, not voided again: %s", order.id, exc
         )
+    except PaymentDeclined as exc:
+        logger.warning(
+            "order %s: the provider refused to release its hold (%s); recorded as released",
+            order.id,
+            exc.message,
+        )
     return _void_record(order, payment=payment)
 
 
-def _hold_release(order: Order, *, payment: PaymentGateway, to: str, owed_too: bool = False) -> bool:
+def _hold_release(
+    order: Order, *, payment: PaymentGateway, to: str, owed_too: bool = False, event: str | None = None
+) -> bool:
     """Take a held order out of its deal's buyers, in one transaction under the deal's and its team's
     locks: move it to `to` (voided, with its void posting; or voiding) and give back its unit, its
-    quota and its team seat. Returns whether it moved; a hold the deal owes its capture does not,
-    unless `owed_too`."""
+    quota and its team seat, recording the order's `event` if one is given. Returns whether it moved;
+    a hold the deal owes its capture does not, unless `owed_too`."""
     with transaction.atomic():
         state = deal_lock_for_release(deal_id=order.deal_id)
         order_team_lock(order_id=order.id)
@@ -674,7 +722,10 @@ def _hold_release(order: Order, *, payment: PaymentGateway, to: str, owed_too: b
         if to == OrderState.VOIDED:
             _void_posting(order, payment=payment)
         # Read again under the team's lock: a merge may have moved the order to another team meanwhile.
-        _return_stock(Order.objects.get(id=order.id))
+        leaving = Order.objects.get(id=order.id)
+        _return_stock(leaving)
+        if event is not None:  # no money changed hands: the event carries no revenue
+            order_event_record(order=leaving, event=event, amount=0)
     return True
 
 

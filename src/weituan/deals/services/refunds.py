@@ -78,12 +78,17 @@ def refund_allowed(*, order: Order) -> tuple[bool, str]:
     return True, ""
 
 
-def order_refund(*, order_id: int, by: Any) -> Order:
+def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Order:
     """Refund every unredeemed voucher of the buyer's order, if the deal's policy allows it now.
 
     A refund of the order already asked for and not confirmed yet is asked again first (whatever the
     policy says now: it was allowed when it was asked for). Raises `RefundPending` when the provider
     could not confirm the refund (it is completed later on its own), `RefundDeclined` when it refused.
+
+    `client_key` (the request's Idempotency-Key) is kept on the refund this call writes: the same
+    request sent again (`by` the same user, under the same key) after its refund completed is answered
+    with the order as it now stands, not refused as an order with nothing left to refund. A refund the
+    provider declined is no answer to keep: a retry under its key asks for the refund anew.
     """
     order = order_for_buyer(order_id=order_id, user=by)
     pending = list(
@@ -94,11 +99,23 @@ def order_refund(*, order_id: int, by: Any) -> Order:
     order.refresh_from_db()
     if pending and not order.vouchers.filter(state=VoucherState.VALID).exists():
         return order
+    if client_key and (
+        order.refunds.filter(requested_by_id=by.id, client_key=client_key)
+        .exclude(state=RefundState.DECLINED)
+        .exists()
+    ):
+        return order
     allowed, reason = refund_allowed(order=order)
     if not allowed:
         raise RefundRefused(reason)
     valid = order.vouchers.filter(state=VoucherState.VALID).values_list("id", flat=True)
-    refund = refund_request(order=order, voucher_ids=list(valid), reason=RefundReason.BUYER)
+    refund = refund_request(
+        order=order,
+        voucher_ids=list(valid),
+        reason=RefundReason.BUYER,
+        requested_by=by,
+        client_key=client_key or None,
+    )
     if refund is None:  # redeemed or refunded meanwhile
         raise RefundRefused("Every voucher of this order has been used or has expired")
     refund_complete(refund_id=refund.id)
@@ -107,10 +124,17 @@ def order_refund(*, order_id: int, by: Any) -> Order:
 
 
 def refund_request(
-    *, order: Order, voucher_ids: list[int], reason: str, now: datetime | None = None
+    *,
+    order: Order,
+    voucher_ids: list[int],
+    reason: str,
+    now: datetime | None = None,
+    requested_by: Any = None,
+    client_key: str | None = None,
 ) -> Refund | None:
     """Write the refund of those of `voucher_ids` (vouchers of `order`) that are still valid, taking them
-    out of use; None when none of them is. The gateway is asked by `refund_complete`."""
+    out of use; None when none of them is. The gateway is asked by `refund_complete`. `requested_by`
+    and `client_key`: who asked, under which Idempotency-Key (see `order_refund`)."""
     with transaction.atomic():
         # The merchant's payable account is locked first, as a payout locks it: a payout sees each voucher
         # either valid or refunding (both held back from it), or refunded (out of the balance).
@@ -129,6 +153,8 @@ def refund_request(
             currency=order.currency,
             reason=reason,
             retry_at=now or timezone.now(),
+            requested_by=requested_by,
+            client_key=client_key,
         )
         advance(VOUCHER_GRAPH, Voucher.objects.filter(id__in=ids), VoucherState.REFUNDING, refund=refund)
     return refund

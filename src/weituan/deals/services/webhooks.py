@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.idempotency import idempotent_call
-from weituan.deals.errors import PaymentDeclined, UnknownGateway
+from weituan.deals.errors import GatewayUnavailable, PaymentDeclined, UnknownGateway
 from weituan.deals.models import Deal, DealState, Order, OrderState
 from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services.gateways import HostedGateway, gateway_get
@@ -109,7 +109,13 @@ def _succeeded(payment: HostedGateway, order: Order, ref: str) -> str:
             return "unchanged"
         state = Deal.objects.filter(id=order.deal_id).values_list("state", flat=True).get()
         if state in (DealState.TIPPED, DealState.SOLD_OUT, DealState.CLOSED) and order.team_id is None:
-            order_capture(order_id=order.id)
+            try:
+                order_capture(order_id=order.id)
+            except GatewayUnavailable:
+                raise
+            except PaymentDeclined:
+                # The provider refused the capture: the order failed and its hold was released.
+                return "failed"
             return "captured"
         return "authorized"
     if order.state == OrderState.EXPIRED:

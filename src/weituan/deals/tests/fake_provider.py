@@ -25,7 +25,10 @@ class FakeProvider:
     (replays and the ones it failed included), with its body. Trouble to order: `outage` answers every
     request with that status and does nothing; `late_by` seconds pass between carrying out an operation
     and answering (a client with a shorter timeout never hears it was done); the refunds of the
-    authorizations in `refusing_refunds` are refused (409). `while_handling` maps an operation
+    authorizations in `refusing_refunds` are refused (409), and the captures of the customers in
+    `refusing_captures` (402: the issuer declined). A hold whose `status` a test sets to "expired" has
+    lapsed: its capture and its void are refused (409), as is either on a hold it does not know (404).
+    `while_handling` maps an operation
     ("authorize", "capture", "void", "refund") to a call run once, when the first request for it arrives
     and before the provider acts on it: what happens elsewhere while the provider is at work (it runs on
     the server's thread, which has a database connection of its own).
@@ -38,6 +41,7 @@ class FakeProvider:
         self.bodies: dict[str, dict[str, Any]] = {}
         self.decline_customers: set[str] = set()
         self.refusing_refunds: set[str] = set()
+        self.refusing_captures: set[str] = set()
         self.holds: dict[str, dict[str, Any]] = {}
         self.outage: int | None = None
         self.while_handling: dict[str, Callable[[], None]] = {}
@@ -77,6 +81,7 @@ class FakeProvider:
             ref = f"auth_{self.next_id}"
             self.holds[ref] = {
                 "amount": body["amount"], "currency": body["currency"], "status": "held", "refunded": 0,
+                "customer": body["customer"],
             }  # fmt: skip
             return 200, {"id": ref, "status": "held"}
         _, _, ref, action = path.split("/")
@@ -90,6 +95,8 @@ class FakeProvider:
         elif action == "capture":
             if hold["status"] != "held" or body["amount"] > hold["amount"]:
                 return 409, {"message": f"the authorization is {hold['status']}"}
+            if hold["customer"] in self.refusing_captures:
+                return 402, {"message": "the card issuer declined the capture"}
             hold.update(status="captured", amount=body["amount"])
         elif action == "refund":
             if ref in self.refusing_refunds:

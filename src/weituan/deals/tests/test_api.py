@@ -167,3 +167,18 @@ def test_team_api_and_openapi(api_as, merchant, shopper, outsider, make_live_dea
         assert path in spec["paths"], path
     params = spec["paths"]["/api/v1/deals/{deal_id}/orders"]["post"]["parameters"]
     assert any(p["name"] == "Idempotency-Key" for p in params)
+
+
+def test_the_openapi_document_names_every_order_state_and_the_orders_refund(api_as, shopper):
+    from weituan.deals.models import ORDER_GRAPH
+
+    schemas = api_as(shopper).get("/api/v1/openapi.json").json()["components"]["schemas"]
+    order = schemas["OrderOut"]["properties"]
+    assert order["state"]["enum"] == ORDER_GRAPH.states
+    assert "voiding" in order["state"]["enum"]
+    assert "`voiding`: hold being released" in order["state"]["description"]
+    assert "refund" in order and "refund" not in schemas["OrderOut"]["required"]
+    refund = schemas["RefundOut"]["properties"]
+    assert refund["state"]["enum"] == ["completed", "declined", "requested"]
+    assert "refund pending" in refund["state"]["description"]
+    assert set(refund) == {"state", "amount", "requested_at"}

@@ -7,7 +7,7 @@ attempt (the sweep, the task) to finish once; one that refuses is a JSON error w
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -444,4 +444,92 @@ def test_attempts_racing_on_a_pending_refund_ask_the_provider_once(provider, sho
     assert len(_effects(fake, "refund")) == 1
     assert Order.objects.get(id=order.id).state == OrderState.REFUNDED
     assert Posting.objects.filter(order=order, kind="refund").count() == 2
+    assert ledger_report().ok
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_refund_waiting_for_its_provider_shows_on_my_orders_and_in_the_order(
+    provider, api_as, shopper, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    waiting = _paid_by_card(deal, shopper, quantity=2)
+    other = _paid_by_card(make_live_deal(title="另一单", tipping_point=1), shopper)
+    api = api_as(shopper)
+    assert api.get(f"/api/v1/orders/{waiting.id}").json()["refund"] is None
+    fake.outage = 500
+    asked = api.post(f"/api/v1/orders/{waiting.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (asked.status_code, asked.json()["code"]) == (503, "refund_pending")
+    refund = Refund.objects.get(order=waiting)
+
+    # The order is still paid; its refund is asked for and not confirmed yet.
+    shown = api.get(f"/api/v1/orders/{waiting.id}").json()
+    codes = list(waiting.vouchers.order_by("id").values_list("code", flat=True))
+    assert (shown["state"], shown["vouchers"]) == ("captured", codes)
+    requested = shown["refund"]
+    assert (requested["state"], requested["amount"]) == ("requested", 2 * PRICE)
+    assert abs(_moment(requested["requested_at"]) - refund.created_at) < timedelta(milliseconds=1)
+    assert api.get(f"/api/v1/orders/{other.id}").json()["refund"] is None
+    browser = Client()
+    browser.force_login(shopper)
+    for language, pending in (("zh-hans", "退款处理中"), ("en", "Refund pending")):
+        page = browser.get(reverse("deals:my_orders"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert page.count(pending) == 1, language
+        # Refund is offered for the other paid order only: this one's is under way.
+        assert f'action="{reverse("deals:order_action", args=[waiting.id, "refund"])}"' not in page
+        assert f'action="{reverse("deals:order_action", args=[other.id, "refund"])}"' in page
+
+    # Once the provider confirms it, the order is refunded and nothing is pending any more.
+    fake.outage = None
+    assert deals_sweep(now=timezone.now() + timedelta(minutes=5))["refunds_completed"] == 1
+    done = api.get(f"/api/v1/orders/{waiting.id}").json()
+    assert done["state"] == "refunded"
+    assert done["refund"] == {**requested, "state": "completed"}
+    page = browser.get(reverse("deals:my_orders"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Refund pending" not in page
+    assert ledger_report().ok
+
+
+def test_a_retry_of_a_refund_first_answered_refund_pending_gets_the_order_once_refunded(
+    provider, api_as, shopper, make_live_deal
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    order = _paid_by_card(deal, shopper, quantity=2)
+    other = _paid_by_card(make_live_deal(title="另一单", tipping_point=1), shopper)
+    api = api_as(shopper)
+    path = f"/api/v1/orders/{order.id}/refund"
+    fake.outage = 500
+    first = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (first.status_code, first.json()["code"]) == (503, "refund_pending")
+    # The same request again while the provider is still away: still pending, no second refund.
+    again = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (again.status_code, again.json()["code"]) == (503, "refund_pending")
+    assert Refund.objects.filter(order=order).count() == 1
+    # The key names that request: another one sent with it is refused and changes nothing.
+    for other_path in (f"/api/v1/orders/{other.id}/refund", "/api/v1/wallet/top_up"):
+        refused = api.post(
+            other_path, data={"amount": 100}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="refund-1"
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, "idempotency_mismatch"), other_path
+    assert not Refund.objects.filter(order=other).exists()
+    assert _balance(AccountKind.WALLET, owner=shopper) == 0
+
+    # The provider comes back and the sweep completes the refund; the client's retry learns it went through.
+    fake.outage = None
+    assert deals_sweep(now=timezone.now() + timedelta(minutes=5))["refunds_completed"] == 1
+    retried = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert retried.status_code == 200, retried.content
+    assert retried.json() == api.get(f"/api/v1/orders/{order.id}").json()
+    assert (retried.json()["state"], retried.json()["refund"]["state"]) == ("refunded", "completed")
+    assert api.post(path, HTTP_IDEMPOTENCY_KEY="refund-1").json() == retried.json()
+    # A new request to refund the refunded order is still refused.
+    second = api.post(path, HTTP_IDEMPOTENCY_KEY="refund-2")
+    assert (second.status_code, second.json()["code"]) == (409, "refund_not_allowed")
+    assert len(_effects(fake, "refund")) == 1
+    assert Posting.objects.filter(order=order, kind="refund").count() == 2
+    assert Order.objects.get(id=other.id).state == OrderState.CAPTURED
     assert ledger_report().ok

@@ -1,4 +1,5 @@
-"""Any interleaving of wallet and card buys, card payments that complete late or never, team buys, merges
+"""Any interleaving of wallet and card buys, card payments that complete late or never, card holds that
+lapse at the provider (whose capture and void it then refuses), team buys, merges
 and switches to the solo price, cancels (of card holds too, with the provider failing the void), tips,
 deal sweeps run for later times, expiries, refunds, redemptions and payouts keeps the money and the
 counts right, under each refund policy."""
@@ -71,17 +72,21 @@ pick = st.integers(0, 10)
 
 class CardProvider(HostedGateway):
     """A hosted card provider, in process: holds what it is asked to (but for `declining` customers) and
-    answers a repeated Idempotency-Key with its first answer, as providers do."""
+    answers a repeated Idempotency-Key with its first answer, as providers do. The holds in `lapsed`
+    ran out: their capture and their void are refused (409)."""
 
     def __init__(self) -> None:
         super().__init__(name=CARD, base_url="http://provider.invalid", api_key="sk", webhook_secret="whsec")
         self.answers: dict[str, dict[str, Any]] = {}
         self.declining: set[str] = set()
+        self.lapsed: set[str] = set()
         self.failing_voids = False
 
     def _post(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
         if self.failing_voids and path.endswith("/void"):
             raise GatewayUnavailable("The payment provider failed (500)")
+        if path != "/authorizations" and path.split("/")[2] in self.lapsed:
+            raise PaymentDeclined("the authorization is expired", code="gateway_error")
         if key not in self.answers:
             if path == "/authorizations":
                 if body["customer"] in self.declining:
@@ -221,6 +226,14 @@ class DealMachine(RuleBasedStateMachine):
         payment_webhook_handle(
             gateway_name=CARD, body=body, signature=self.card.webhook_sign(body, int(time.time()))
         )
+
+    @rule(pick=pick)
+    def a_card_hold_lapses(self, pick: int) -> None:
+        # The provider lets a hold run out: the order fails when its capture comes (its unit, quota and
+        # place among the buyers given back), and the void it refuses is recorded all the same.
+        holds = self._card_orders(OrderState.AUTHORIZED)
+        if holds:
+            self.card.lapsed.add(holds[pick % len(holds)].payment_ref)
 
     @rule(who=who, start=st.sampled_from([False, True]))
     @precondition(lambda self: self._state() in SELLING_STATES)
