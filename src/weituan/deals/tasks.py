@@ -2,7 +2,7 @@
 
 from django.tasks import task
 
-from weituan.deals.services import deals, orders, refunds, teams
+from weituan.deals.services import deals, holds, refunds, teams
 
 
 @task
@@ -42,7 +42,7 @@ def team_rescue_offer_task(team_id: int) -> int:
 
 @task
 def order_reservation_expire_task(order_id: int) -> bool:
-    return orders.order_reservation_expire(order_id=order_id)
+    return holds.order_reservation_expire(order_id=order_id)
 
 
 @task

@@ -20,7 +20,8 @@ from weituan.deals.facade import deal_card
 from weituan.deals.models import TeamState
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.services.gateways import gateways_offered
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, team_share_code
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo

@@ -34,13 +34,8 @@ from weituan.deals.models import (
 from weituan.deals.models.deals import ENDED_STATES, TIPPED_STATES
 from weituan.deals.models.orders import COUNTED_TEAM, UNFILLED_TEAM_STATES
 from weituan.deals.queries import deal_buyers_counted
+from weituan.deals.services.holds import order_capture, order_hold_step, order_reservation_expire, order_void
 from weituan.deals.services.locks import deal_lock_for_tip
-from weituan.deals.services.orders import (
-    order_capture,
-    order_hold_step,
-    order_reservation_expire,
-    order_void,
-)
 from weituan.deals.services.stock import stock_gate_reconcile
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment

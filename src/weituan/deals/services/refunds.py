@@ -51,7 +51,7 @@ from weituan.deals.models import (
 from weituan.deals.pricing import capture_split
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import gateway_get
-from weituan.deals.services.orders import order_for_buyer
+from weituan.deals.services.holds import order_for_buyer
 
 logger = logging.getLogger(__name__)
 

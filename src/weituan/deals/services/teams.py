@@ -20,8 +20,9 @@ from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderStat
 from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services import ledger
 from weituan.deals.services.gateways import gateway_get
+from weituan.deals.services.holds import order_hold_step, order_key, order_void
 from weituan.deals.services.locks import order_team_lock
-from weituan.deals.services.orders import order_authorized, order_hold_step, order_key, order_void
+from weituan.deals.services.orders import order_authorized
 
 
 def team_start(*, deal: Deal, leader: Any) -> Team:

@@ -20,13 +20,8 @@ from weituan.deals.errors import GatewayUnavailable, PaymentDeclined, UnknownGat
 from weituan.deals.models import Deal, DealState, Order, OrderState
 from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services.gateways import HostedGateway, gateway_get
-from weituan.deals.services.orders import (
-    order_authorized,
-    order_capture,
-    order_key,
-    order_reservation_expire,
-    order_void,
-)
+from weituan.deals.services.holds import order_capture, order_key, order_reservation_expire, order_void
+from weituan.deals.services.orders import order_authorized
 
 EVENT_TYPES = (
     "authorization.succeeded",  # the hold is in place

@@ -14,7 +14,8 @@ from weituan.core.testing import make_user
 from weituan.deals.models import DealState, Order, OrderState, Posting, UserDealQuota, Voucher
 from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services.deals import deal_tip_check
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 from weituan.tracking.models import OutboxEvent

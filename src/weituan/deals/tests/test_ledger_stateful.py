@@ -50,7 +50,8 @@ from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services import orders
 from weituan.deals.services.deals import deal_tip_check, deals_sweep
 from weituan.deals.services.gateways import HostedGateway, gateway_register
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.teams import team_merge, team_switch_solo
 from weituan.deals.services.vouchers import voucher_redeem, vouchers_expire_due

@@ -15,7 +15,8 @@ from weituan.core.testing import make_user
 from weituan.deals.models import Deal, Order, OrderState, Team, TeamState, UserDealQuota
 from weituan.deals.models.orders import STOCK_STATES
 from weituan.deals.queries import ledger_report
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.deals.services.teams import team_merge, team_switch_solo
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal

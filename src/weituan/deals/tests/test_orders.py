@@ -8,7 +8,8 @@ from weituan.deals.errors import DealNotSelling, InsufficientBalance, LimitReach
 from weituan.deals.models import Deal, DealState, Order, OrderState, Voucher
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.services.deals import deal_end, deal_tip_check
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
 
 pytestmark = pytest.mark.django_db

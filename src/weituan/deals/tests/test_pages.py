@@ -10,7 +10,8 @@ from weituan.core.testing import make_user
 from weituan.deals.facade import deal_card, deal_card_html
 from weituan.deals.models import Deal, Order, OrderState, Voucher, VoucherState
 from weituan.deals.services.deals import DealInput, deal_tip_check, deal_update
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,8 @@ from weituan.deals.models import (
 from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services import ledger
 from weituan.deals.services.deals import deal_end, deal_tip_check, deals_sweep
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.tracking.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -288,7 +289,7 @@ def test_the_providers_webhook_of_a_hold_whose_capture_it_then_refuses_fails_the
 
 
 def test_a_refused_capture_is_raised_to_whoever_captures(provider, make_live_deal):
-    from weituan.deals.services.orders import order_capture
+    from weituan.deals.services.holds import order_capture
 
     fake, _ = provider
     deal = make_live_deal(tipping_point=2)

@@ -18,7 +18,8 @@ from weituan.deals.models import Account, AccountKind, Entry, Order, OrderState,
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.services import ledger
 from weituan.deals.services.deals import deal_tip_check
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 from weituan.deals.tests.test_ledger_append_only import drop_triggers_in_this_transaction

@@ -11,7 +11,8 @@ from weituan.deals.facade import deal_card, deal_card_html
 from weituan.deals.models import Deal, DealState, Order, OrderState, UserDealQuota
 from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services.deals import deal_end, deal_tip_check, deals_sweep
-from weituan.deals.services.orders import order_cancel, order_place
+from weituan.deals.services.holds import order_cancel
+from weituan.deals.services.orders import order_place
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,11 @@ from django.db import connections
 from weituan.core.testing import make_user
 from weituan.deals.models import AccountKind, Deal, DealState, Order, OrderState, Posting
 from weituan.deals.queries import deal_buyers_counted, ledger_report
+from weituan.deals.services import holds as hold_services
 from weituan.deals.services import ledger
-from weituan.deals.services import orders as order_services
 from weituan.deals.services.deals import deal_tip_check, deals_sweep
-from weituan.deals.services.orders import order_cancel, order_capture, order_place, order_void
+from weituan.deals.services.holds import order_cancel, order_capture, order_void
+from weituan.deals.services.orders import order_place
 
 PRICE = 9_900  # the deals' price (conftest.live_deal)
 
@@ -136,7 +137,7 @@ def test_a_void_cut_short_by_a_stopped_process_is_finished_by_the_sweep(provider
     if stops == "before_the_provider":
         cut = mock.patch.object(type(provider[1]), "void", side_effect=ProcessKilled)
     else:
-        cut = mock.patch.object(order_services, "_void_record", side_effect=ProcessKilled)
+        cut = mock.patch.object(hold_services, "_void_record", side_effect=ProcessKilled)
     with cut, pytest.raises(ProcessKilled):
         order_void(order_id=member.id)
     # What committed before the stop: the order is voiding, out of its team and the deal's units.
