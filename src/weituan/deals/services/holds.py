@@ -198,7 +198,7 @@ def _hold_release(
         if not advance(ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED), to):
             return False
         if to == OrderState.VOIDED:
-            _void_posting(order, payment=payment)
+            order_void_posting(order, payment=payment)
         # Read again under the team's lock: a merge may have moved the order to another team meanwhile.
         leaving = Order.objects.get(id=order.id)
         _return_stock(leaving)
@@ -214,11 +214,13 @@ def _void_record(order: Order, *, payment: PaymentGateway) -> bool:
             ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.VOIDING), OrderState.VOIDED
         )
         if moved:
-            _void_posting(order, payment=payment)
+            order_void_posting(order, payment=payment)
     return bool(moved)
 
 
-def _void_posting(order: Order, *, payment: PaymentGateway) -> None:
+def order_void_posting(order: Order, *, payment: PaymentGateway) -> None:
+    """The void's ledger posting: the held money back to where it came from (the wallet, or the card's
+    funding account), under the order's void key."""
     ledger.posting_write(
         kind="void",
         key=order_key(order, "void"),

@@ -18,9 +18,8 @@ from weituan.core.money import Money
 from weituan.core.states import advance
 from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderState, Team, TeamState
 from weituan.deals.models.orders import HELD_STATES
-from weituan.deals.services import ledger
 from weituan.deals.services.gateways import gateway_get
-from weituan.deals.services.holds import order_hold_step, order_key, order_void
+from weituan.deals.services.holds import order_hold_step, order_key, order_void, order_void_posting
 from weituan.deals.services.locks import order_team_lock
 from weituan.deals.services.orders import order_authorized
 
@@ -167,15 +166,7 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
             )
         ):
             raise Conflict("Only a held order in an open team can switch", code="not_switchable")
-        ledger.posting_write(
-            kind="void",
-            key=order_key(order, "void"),
-            order=order,
-            lines=[
-                (ledger.held_account(order.buyer_id, order.currency), -order.amount),
-                (payment.funding_account(buyer_id=order.buyer_id, currency=order.currency), order.amount),
-            ],
-        )
+        order_void_posting(order, payment=payment)
         team_leave(team_id=team_id)
         solo = Order.objects.create(
             deal=deal,
