@@ -71,7 +71,11 @@ def _node_json(node: TreeNode) -> dict[str, Any]:
         "Each hop a node, parents before their children. A repost by an account hidden from the caller"
         " (a block either way, a mute) keeps its place when reposts the caller sees hang from it, with"
         " `hidden` true, `account` null and an empty `comment`; one with none below it is left out."
-        " `size` and `max_depth` count the whole tree, whoever asks."
+        " A followers-only repost reads the same way to a caller who does not follow its author."
+        " `size` (the nodes below the post that are not deleted, hidden ones included) and `max_depth`"
+        " (the deepest node's depth below the post) count the nodes the caller is given, not those left"
+        " out, so they differ from one caller to another; the post's `reblogs_count` is the public count."
+        " When `truncated` is true, only the oldest hops were read, and the counts are of those."
     ),
 )
 def post_tree(request: HttpRequest, post_id: int) -> dict[str, Any]:

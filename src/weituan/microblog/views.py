@@ -100,7 +100,9 @@ def compose(request: HttpRequest) -> HttpResponse:
 
 
 def _nested_tree(tree: RepostTree) -> list[dict[str, Any]]:
-    """The flat node list as nested hops (children under their parent), at most TREE_NODES_SHOWN."""
+    """The flat node list as nested hops (children under their parent), at most TREE_NODES_SHOWN.
+    The page's size and depth are the tree's (`tree.size`, `tree.max_depth`), as the API gives them to
+    the same reader, not those of the hops shown here when the page cuts the tree short."""
     nodes: dict[int, dict[str, Any]] = {}
     tops: list[dict[str, Any]] = []
     top_depth = tree.nodes[0].depth if tree.nodes else 0

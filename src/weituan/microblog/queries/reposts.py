@@ -37,9 +37,20 @@ class TreeNode:
 
 @dataclass(frozen=True, slots=True)
 class RepostTree:
-    """`nodes` in id order (a parent always before its children). `size` counts live reposts below the
-    post; `max_depth` is the deepest hop below it, counted from the post (0 when never reposted). Both
-    count the whole tree, the same for every reader, whatever nodes are left out for one."""
+    """`nodes` in id order (a parent always before its children), as one reader is given them.
+
+    `size` and `max_depth` describe those nodes, not the whole tree, so that they tell a reader
+    nothing of the hops left out for them. `size` counts the nodes below the post that are not
+    deleted: blanked ones count (the reader is shown them, "not visible"), deleted ones do not (a
+    deleted repost stays in the tree for its shape, for every reader). `max_depth` is the depth of
+    the deepest node below the post, blanked and deleted ones included, counted from the post (0
+    when the reader is given none). A hop left out for the reader counts for neither, and nor does
+    anything below it (all of it is left out too). The post's own repost count (`reposts_count`) is
+    another number: the public one, the same for everyone.
+
+    `truncated` says the read stopped at the oldest MAX_TREE_NODES hops of the whole tree below the
+    post's depth: `nodes`, `size` and `max_depth` then describe that first part only, and the newer
+    hops past it (which may be deeper) are neither given nor counted."""
 
     post_id: int
     root_id: int
@@ -101,8 +112,11 @@ def _as_seen_by(nodes: list[TreeNode], hidden: set[int], unseen: set[int]) -> li
 def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
     """The repost tree below `post_id` (the whole tree for an original), each hop a node, as `viewer`
     sees it: the hops by accounts hidden from them (a block either way, a mute), and followers-only
-    hops of accounts they do not follow, blanked or left out (`_as_seen_by`). The post itself is shown
-    as the viewer may see it."""
+    hops of accounts they do not follow, blanked or left out (`_as_seen_by`), and its size and depth
+    counted over what is left (see RepostTree). The post itself is shown as the viewer may see it.
+    The same queries whatever the tree's size: those fetching the post for the viewer, one for the
+    hops, one for the accounts hidden from the viewer (when there are hops) and one for those they
+    follow among the authors of followers-only hops (when there are such hops)."""
     top = post_get_for_user(viewer, post_id)
     if top.kind == PostKind.COMMENT:
         raise NotFound("A comment has no repost tree", code="not_found")
@@ -126,8 +140,6 @@ def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
             below.append(_node(post, is_top=False))
             if post.visibility == Visibility.PRIVATE and post.author_id != viewer_id:
                 private[post.id] = post.author_id
-    size = sum(1 for node in below if not node.deleted)
-    max_depth = max((node.depth - top.depth for node in below), default=0)
     hidden: set[int] = set()
     if viewer_id is not None and below:
         hidden = hidden_author_ids(viewer_id) - {viewer_id}
@@ -141,8 +153,8 @@ def repost_tree(post_id: int, viewer: Any = None) -> RepostTree:
         post_id=top.id,
         root_id=root_id,
         nodes=[_node(top, is_top=True), *below],
-        size=size,
-        max_depth=max_depth,
+        size=sum(1 for node in below if not node.deleted),
+        max_depth=max((node.depth - top.depth for node in below), default=0),
         truncated=truncated,
     )
 

@@ -1,6 +1,7 @@
 """A post's repost tree as each reader is shown it: a hop by an account hidden from the reader (a block
 either way, a mute) keeps its place, blanked, when hops the reader sees hang from it, and is left out
-when none do; on the Weituan tree endpoint and on the post's page. Deleted hops read as before."""
+when none do; on the Weituan tree endpoint and on the post's page. Deleted hops read as before. The
+tree's size and depth count what the reader is given (test_tree_counts_per_reader.py has more)."""
 
 import re
 from typing import Any
@@ -130,8 +131,9 @@ def test_a_hidden_authors_hops_are_blanked_or_left_out_and_the_shape_kept(api_as
             ("middle_gone", "first", 2, None, "", True, True),
             ("tail_again", "middle_gone", 3, "tail", "接着转", False, False),
         )
-        # The counts are the whole tree's, as everyone reads them.
-        assert (tree["size"], tree["max_depth"], tree["truncated"]) == (6, 4, False)
+        # The counts are of this tree: fan's, the blanked middle_hop, and tail's two; middle's leaf
+        # at depth 4 is left out, so tail's hops are the deepest.
+        assert (tree["size"], tree["max_depth"], tree["truncated"]) == (4, 3, False)
         # A subtree reads the same way.
         below = api_as(world[name]).get(f"/api/v1/weituan/posts/{world['first'].id}/tree").json()
         assert [(node["id"], node["hidden"]) for node in below["nodes"]] == [
@@ -151,7 +153,7 @@ def test_the_tree_read_leaves_the_hidden_authors_nodes_without_author() -> None:
     tree = repost_tree(world["tail_hop"].id, world["hush"])
     # tail's hop itself; middle's reply to it ends with middle, so hush sees no node below it.
     assert [node.id for node in tree.nodes] == [world["tail_hop"].id]
-    assert (tree.size, tree.max_depth) == (1, 1)
+    assert (tree.size, tree.max_depth) == (0, 0)
     for node in repost_tree(world["original"].id, world["grudge"]).nodes:
         if node.hidden:
             assert (node.author_id, node.username, node.display_name, node.comment) == (None, "", "", "")
@@ -177,7 +179,7 @@ def test_the_post_page_shows_a_hidden_authors_hop_as_not_visible(client: Any) ->
         # tail's forward hangs under the blanked hop, one level down, as for everyone.
         assert tree.index("好价") < tree.index(NOT_VISIBLE) < tree.index("<ul>", tree.index(NOT_VISIBLE))
         assert re.search(rf"{NOT_VISIBLE}</span><ul><li data-depth=\"3\">.*?冲", tree)
-        assert '<b id="cascade-size">6</b>' in body and '<b id="cascade-depth">4</b>' in body
+        assert '<b id="cascade-size">4</b>' in body and '<b id="cascade-depth">3</b>' in body
     for reader in (world["reader"], None):
         if reader is None:
             client.logout()
@@ -222,7 +224,9 @@ def test_followers_only_hops_show_only_to_followers(client: Any) -> None:
     outside = [(secret.id, "", True), (again.id, "自己再转一次", False)]
     assert seen(stranger) == outside
     assert seen(None) == outside
-    assert repost_tree(original.id, stranger).size == 3  # the counts stay the whole tree's
+    # The counts are of the tree each is given: the blanked hop counts, the one left out does not.
+    assert (repost_tree(original.id, friend).size, repost_tree(original.id, friend).max_depth) == (3, 2)
+    assert (repost_tree(original.id, stranger).size, repost_tree(original.id, stranger).max_depth) == (2, 2)
 
     client.force_login(stranger)
     body = client.get(f"/api/v1/weituan/posts/{original.id}/tree").json()
