@@ -26,6 +26,7 @@ from weituan.deals.models import (
     DealState,
     FlashBatch,
     Order,
+    OrderEndReason,
     OrderState,
     RefundPolicy,
     Team,
@@ -370,6 +371,10 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
         ):
             done["captured"] += int(order_hold_step(order_capture, order_id=order_id))
     if state in ENDED_STATES:
+        # A reservation still unpaid when the deal ends: its deal failed, or its time ran out with it.
+        unpaid = (
+            OrderEndReason.DEAL_FAILED if state == DealState.FAILED else OrderEndReason.RESERVATION_EXPIRED
+        )
         for team_id in Team.objects.filter(deal_id=deal_id, state=TeamState.OPEN).values_list(
             "id", flat=True
         ):
@@ -377,8 +382,10 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
         for order_id in Order.objects.filter(deal_id=deal_id, state=OrderState.PENDING).values_list(
             "id", flat=True
         ):
-            done["expired"] += int(order_reservation_expire(order_id=order_id, force=True))
-    to_void = Q(state=OrderState.VOIDING)
+            done["expired"] += int(order_reservation_expire(order_id=order_id, force=True, reason=unpaid))
+    to_void = Q(state=OrderState.VOIDING)  # a voiding order keeps the reason it was given
+    # The holds this state releases: every one of a failed deal, and those of teams that never filled.
+    reason = OrderEndReason.DEAL_FAILED if state == DealState.FAILED else OrderEndReason.TEAM_EXPIRED
     if state == DealState.FAILED:
         to_void |= Q(state=OrderState.AUTHORIZED)
     elif state == DealState.CLOSED:  # a capture that failed above is tried again, never voided
@@ -386,7 +393,7 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
     for order_id in (
         Order.objects.filter(to_void, deal_id=deal_id).order_by("id").values_list("id", flat=True)
     ):
-        done["voided"] += int(order_hold_step(order_void, order_id=order_id))
+        done["voided"] += int(order_hold_step(order_void, order_id=order_id, reason=reason))
     return done
 
 

@@ -27,7 +27,15 @@ from weituan.deals.errors import (
     PriceMismatch,
     SoldOut,
 )
-from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState, TeamState
+from weituan.deals.models import (
+    ORDER_GRAPH,
+    Deal,
+    DealState,
+    Order,
+    OrderEndReason,
+    OrderState,
+    TeamState,
+)
 from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
@@ -541,7 +549,8 @@ def order_authorize_remote(*, order_id: int) -> bool:
             key=order_key(order, "authorize"),
         )
     except Exception:
-        order_reservation_expire(order_id=order.id, force=True)
+        # The hold was refused, or not granted in time: the reservation ends with the payment failed.
+        order_reservation_expire(order_id=order.id, force=True, reason=OrderEndReason.PAYMENT_DECLINED)
         raise
     if not order_authorized(order=order, payment=payment, ref=ref):
         # The reservation expired while the provider answered: release the hold it granted.
