@@ -5,11 +5,21 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 from ninja import Schema
 from pydantic import Field
 from pydantic.config import JsonDict
 
-from weituan.deals.models import ORDER_GRAPH, REFUND_GRAPH, Deal, Order, OrderState, Team, Voucher
+from weituan.deals.models import (
+    ORDER_GRAPH,
+    REFUND_GRAPH,
+    Deal,
+    Order,
+    OrderEndReason,
+    OrderState,
+    Team,
+    Voucher,
+)
 from weituan.deals.queries import WalletView, deal_buyers_counted, refund_shown
 from weituan.deals.services.vouchers import voucher_code_display
 
@@ -101,7 +111,10 @@ class OrderIn(Schema):
 
 
 def _meanings(choices: Any) -> str:
-    return "; ".join(f"`{choice.value}`: {choice.label}" for choice in choices)
+    # The API document is in English whatever language is active when it is built: labels marked for
+    # translation are read untranslated.
+    with translation.override(None):
+        return "; ".join(f"`{choice.value}`: {choice.label}" for choice in choices)
 
 
 def _one_of(states: list[str]) -> JsonDict:
@@ -130,6 +143,13 @@ class OrderOut(Schema):
     amount: int
     currency: str
     state: str = Field(description=_meanings(OrderState), json_schema_extra=_one_of(ORDER_GRAPH.states))
+    end_reason: str | None = Field(
+        default=None,
+        description="why the order ended without being paid (it is `voiding`, `voided` or `expired`): "
+        + _meanings(OrderEndReason)
+        + "; null for an order that has not ended so (pending, held, paid or refunded)",
+        json_schema_extra={"enum": [*OrderEndReason.values, None]},
+    )
     gateway: str
     created_at: datetime
     captured_at: datetime | None
@@ -246,6 +266,7 @@ def order_body(order: Order) -> dict[str, Any]:
         "amount": order.amount,
         "currency": order.currency,
         "state": order.state,
+        "end_reason": order.end_reason or None,
         "gateway": order.gateway,
         "created_at": _iso(order.created_at),
         "captured_at": _iso(order.captured_at),

@@ -18,6 +18,8 @@ class DealState(models.TextChoices):
     FAILED = "failed"
 
 
+# A deal is sold out only once it has tipped (`deal_tip_check`), and sells again, tipped, when units come
+# back to it before its window ends (an order cancelled, failed or expired: `stock_return`).
 DEAL_GRAPH = StateGraph.declare(
     "deal",
     DealState.DRAFT,
@@ -26,7 +28,7 @@ DEAL_GRAPH = StateGraph.declare(
         DealState.SCHEDULED: [DealState.LIVE],
         DealState.LIVE: [DealState.TIPPED, DealState.FAILED],
         DealState.TIPPED: [DealState.SOLD_OUT, DealState.CLOSED],
-        DealState.SOLD_OUT: [DealState.CLOSED],
+        DealState.SOLD_OUT: [DealState.TIPPED, DealState.CLOSED],
     },
 )
 

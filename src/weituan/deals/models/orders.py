@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from weituan.core.states import StateGraph
 from weituan.deals.models.deals import TIPPED_STATES, Deal, Team, TeamState
@@ -16,6 +17,20 @@ class OrderState(models.TextChoices):
     VOIDED = "voided", "hold released: cancelled, not paid, or its payment refused"
     EXPIRED = "expired", "reservation expired"
     REFUNDED = "refunded", "refunded"
+
+
+class OrderEndReason(models.TextChoices):
+    """Why an order ended without being paid (voided or expired), as its buyer is told. Set by the
+    transition that takes the order out of its deal's buyers, in the same UPDATE; a voiding order keeps
+    the reason it was given when its void is recorded."""
+
+    CANCELLED = "cancelled", _("Cancelled")
+    PAYMENT_DECLINED = "payment_declined", _("Payment declined")
+    PAYMENT_RELEASED = "payment_released", _("Payment released by the provider")
+    DEAL_FAILED = "deal_failed", _("Deal did not tip")
+    TEAM_EXPIRED = "team_expired", _("Team did not fill")
+    RESERVATION_EXPIRED = "reservation_expired", _("Payment not completed in time")
+    SWITCHED_SOLO = "switched_solo", _("Switched to the solo price")
 
 
 # An order is also the lifecycle of its payment hold: authorized ends captured or voided. A hosted
@@ -70,6 +85,8 @@ class Order(models.Model):
     payment_ref = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=12, choices=ORDER_GRAPH.choices(), default=OrderState.PENDING)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    # Why a voiding, voided or expired order ended (`OrderEndReason`); empty while it has not.
+    end_reason = models.CharField(max_length=20, choices=OrderEndReason.choices, blank=True, default="")
     # Set by the client through Idempotency-Key; a retry finds the order instead of buying twice.
     client_key = models.CharField(max_length=255, null=True, blank=True)
     # The short link the buyer came through (a deal post's or a repost hop's), credited with the order.

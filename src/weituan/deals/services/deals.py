@@ -1,4 +1,4 @@
-"""The deal lifecycle: create, publish, start, tip, sell out, end; each transition idempotent.
+"""The deal lifecycle: create, publish, start, tip, sell out (and again), end; each step idempotent.
 
 Every handler moves the deal by conditional UPDATE (core.states.advance) and then does the work the
 deal's *current* state owes (`deal_settle`), whether or not this call moved it. That is what makes a
@@ -26,6 +26,7 @@ from weituan.deals.models import (
     DealState,
     FlashBatch,
     Order,
+    OrderEndReason,
     OrderState,
     RefundPolicy,
     Team,
@@ -36,7 +37,7 @@ from weituan.deals.models.orders import COUNTED_TEAM, UNFILLED_TEAM_STATES
 from weituan.deals.queries import deal_buyers_counted
 from weituan.deals.services.holds import order_capture, order_hold_step, order_reservation_expire, order_void
 from weituan.deals.services.locks import deal_lock_for_tip
-from weituan.deals.services.stock import stock_gate_reconcile
+from weituan.deals.services.stock import deal_selling_again, stock_gate_reconcile
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment
 
@@ -303,6 +304,7 @@ def _deal_tip(*, deal_id: int) -> bool:
         deal = deal_lock_for_tip(deal_id=deal_id)
         if deal is None or not _tips(deal):
             return False
+        # Live, under the lock (`_tips`): never a sold-out deal, which goes back to tipped on its own.
         return bool(
             advance(DEAL_GRAPH, Deal.objects.filter(id=deal_id), DealState.TIPPED, tipped_at=timezone.now())
         )
@@ -370,6 +372,10 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
         ):
             done["captured"] += int(order_hold_step(order_capture, order_id=order_id))
     if state in ENDED_STATES:
+        # A reservation still unpaid when the deal ends: its deal failed, or its time ran out with it.
+        unpaid = (
+            OrderEndReason.DEAL_FAILED if state == DealState.FAILED else OrderEndReason.RESERVATION_EXPIRED
+        )
         for team_id in Team.objects.filter(deal_id=deal_id, state=TeamState.OPEN).values_list(
             "id", flat=True
         ):
@@ -377,8 +383,10 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
         for order_id in Order.objects.filter(deal_id=deal_id, state=OrderState.PENDING).values_list(
             "id", flat=True
         ):
-            done["expired"] += int(order_reservation_expire(order_id=order_id, force=True))
-    to_void = Q(state=OrderState.VOIDING)
+            done["expired"] += int(order_reservation_expire(order_id=order_id, force=True, reason=unpaid))
+    to_void = Q(state=OrderState.VOIDING)  # a voiding order keeps the reason it was given
+    # The holds this state releases: every one of a failed deal, and those of teams that never filled.
+    reason = OrderEndReason.DEAL_FAILED if state == DealState.FAILED else OrderEndReason.TEAM_EXPIRED
     if state == DealState.FAILED:
         to_void |= Q(state=OrderState.AUTHORIZED)
     elif state == DealState.CLOSED:  # a capture that failed above is tried again, never voided
@@ -386,7 +394,7 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
     for order_id in (
         Order.objects.filter(to_void, deal_id=deal_id).order_by("id").values_list("id", flat=True)
     ):
-        done["voided"] += int(order_hold_step(order_void, order_id=order_id))
+        done["voided"] += int(order_hold_step(order_void, order_id=order_id, reason=reason))
     return done
 
 
@@ -399,6 +407,7 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts = {
         "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "rescue_offers": 0,
         "reservations_expired": 0, "settled": 0, "voided": 0, "refunds_completed": 0, "vouchers_expired": 0,
+        "selling_again": 0,
     }  # fmt: skip
     # First what earlier transitions still owe (a crash between a transition and its captures or voids,
     # or a gateway that did not do them), so that what falls due below is asked of a gateway once per
@@ -454,6 +463,12 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         "id", flat=True
     ):
         counts["reservations_expired"] += int(order_reservation_expire(order_id=order_id, now=now))
+    # Sold-out deals that units came back to, still in their window: a return moves its deal itself, in
+    # its own transaction; this finds any it did not (one left so before that move existed).
+    for deal_id in Deal.objects.filter(
+        state=DealState.SOLD_OUT, sold__lt=F("released"), ends_at__gt=now
+    ).values_list("id", flat=True):
+        counts["selling_again"] += int(deal_selling_again(deal_id=deal_id, now=now))
     # Deals whose tip check is owed (it is enqueued after an order of a deal with enough takers, or the
     # order that took the last unit, commits, and can be lost with the process): the check counts the
     # buyers whose payment is held or made. A live deal with fewer takers than its tipping point cannot

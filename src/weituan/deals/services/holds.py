@@ -19,7 +19,7 @@ from weituan.core.errors import NotFound, ValidationFailed
 from weituan.core.states import advance
 from weituan.deals.errors import GatewayUnavailable, PaymentDeclined
 from weituan.deals.integrations import order_event_record
-from weituan.deals.models import ORDER_GRAPH, Order, OrderState
+from weituan.deals.models import ORDER_GRAPH, Order, OrderEndReason, OrderState
 from weituan.deals.models.deals import TIPPED_STATES
 from weituan.deals.models.orders import COUNTED_TEAM, HELD_STATES
 from weituan.deals.pricing import capture_split
@@ -100,13 +100,14 @@ def order_capture(*, order_id: int) -> bool:
     return True
 
 
-def order_hold_step(step: Callable[..., bool], *, order_id: int) -> bool:
-    """Run `step` (`order_capture` or `order_void`) on one order of a batch: a deal's settlement, a
-    team's expiry. A gateway that cannot be reached leaves that order held (a void: voiding), for the
-    deal sweep to find and try again (with the same idempotency key); a capture it refuses for good has
-    failed the order (`order_capture`). Either way the batch goes on with the others."""
+def order_hold_step(step: Callable[..., bool], *, order_id: int, **also: Any) -> bool:
+    """Run `step` (`order_capture` or `order_void`, given `also`: a void's reason) on one order of a
+    batch: a deal's settlement, a team's expiry. A gateway that cannot be reached leaves that order held
+    (a void: voiding), for the deal sweep to find and try again (with the same idempotency key); a
+    capture it refuses for good has failed the order (`order_capture`). Either way the batch goes on
+    with the others."""
     try:
-        return step(order_id=order_id)
+        return step(order_id=order_id, **also)
     except PaymentDeclined as exc:
         logger.warning("order %s: %s not done: %s", order_id, step.__name__, exc.message)
         return False
@@ -119,20 +120,29 @@ def _order_fail(order: Order, *, payment: PaymentGateway, declined: PaymentDecli
     and its place among the deal's buyers, and records `order_failed` for its buyer; then the provider
     is asked to release the hold (`order_void`, under the order's void key) and the void moves its money
     out of held. A provider that cannot be reached for the void leaves it voiding, for the deal sweep
-    to finish; no voucher is ever issued."""
-    if _hold_release(order, payment=payment, to=OrderState.VOIDING, owed_too=True, event="order_failed"):
+    to finish; no voucher is ever issued. The order ends `payment_declined`."""
+    declined_reason = OrderEndReason.PAYMENT_DECLINED
+    if _hold_release(
+        order,
+        payment=payment,
+        to=OrderState.VOIDING,
+        reason=declined_reason,
+        owed_too=True,
+        event="order_failed",
+    ):
         logger.warning("order %s failed: the provider refused its capture: %s", order.id, declined.message)
     try:
-        order_void(order_id=order.id)
+        order_void(order_id=order.id, reason=declined_reason)
     except GatewayUnavailable as exc:
         logger.warning(
             "order %s: the provider did not release the hold yet; the sweep will: %s", order.id, exc
         )
 
 
-def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
+def order_void(*, order_id: int, reason: str, released_by_provider: bool = False) -> bool:
     """Release one hold and give its stock back; pending reservations simply expire. Returns whether
-    this call released it.
+    this call released it. `reason` (an `OrderEndReason`) is why the order ends, recorded with the move
+    that takes it out of its deal's buyers (a voiding order keeps the one it already has).
 
     A hold its deal owes its capture (`_capture_owed`: the deal has tipped, on this buyer among
     others) is not released. That is decided under the deal's lock (`deal_lock_for_release`), in the
@@ -155,14 +165,16 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
     """
     order = Order.objects.get(id=order_id)
     if order.state == OrderState.PENDING:
-        return order_reservation_expire(order_id=order.id, force=True)
+        return order_reservation_expire(order_id=order.id, force=True, reason=reason)
     if order.state not in HELD_STATES:
         return False
     payment = gateway_get(order.gateway)
     if order.state == OrderState.AUTHORIZED and payment.local:
-        return _hold_release(order, payment=payment, to=OrderState.VOIDED)
+        return _hold_release(order, payment=payment, to=OrderState.VOIDED, reason=reason)
     if order.state == OrderState.AUTHORIZED:
-        _hold_release(order, payment=payment, to=OrderState.VOIDING, owed_too=released_by_provider)
+        _hold_release(
+            order, payment=payment, to=OrderState.VOIDING, reason=reason, owed_too=released_by_provider
+        )
         if Order.objects.filter(id=order.id).values_list("state", flat=True).get() != OrderState.VOIDING:
             return False  # owed its capture, or released meanwhile
     try:
@@ -184,18 +196,25 @@ def order_void(*, order_id: int, released_by_provider: bool = False) -> bool:
 
 
 def _hold_release(
-    order: Order, *, payment: PaymentGateway, to: str, owed_too: bool = False, event: str | None = None
+    order: Order,
+    *,
+    payment: PaymentGateway,
+    to: str,
+    reason: str,
+    owed_too: bool = False,
+    event: str | None = None,
 ) -> bool:
     """Take a held order out of its deal's buyers, in one transaction under the deal's and its team's
-    locks: move it to `to` (voided, with its void posting; or voiding) and give back its unit, its
-    quota and its team seat, recording the order's `event` if one is given. Returns whether it moved;
-    a hold the deal owes its capture does not, unless `owed_too`."""
+    locks: move it to `to` (voided, with its void posting; or voiding) with its end `reason` and give
+    back its unit, its quota and its team seat, recording the order's `event` if one is given. Returns
+    whether it moved; a hold the deal owes its capture does not, unless `owed_too`."""
     with transaction.atomic():
         state = deal_lock_for_release(deal_id=order.deal_id)
         order_team_lock(order_id=order.id)
         if not owed_too and _capture_owed(order.id, deal_state=state):
             return False
-        if not advance(ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED), to):
+        held = Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED)
+        if not advance(ORDER_GRAPH, held, to, end_reason=reason):
             return False
         if to == OrderState.VOIDED:
             order_void_posting(order, payment=payment)
@@ -238,15 +257,22 @@ def _capture_owed(order_id: int, *, deal_state: str | None) -> bool:
     return deal_state in TIPPED_STATES and Order.objects.filter(id=order_id).filter(COUNTED_TEAM).exists()
 
 
-def order_reservation_expire(*, order_id: int, force: bool = False, now: datetime | None = None) -> bool:
+def order_reservation_expire(
+    *,
+    order_id: int,
+    force: bool = False,
+    now: datetime | None = None,
+    reason: str = OrderEndReason.RESERVATION_EXPIRED,
+) -> bool:
     """Return the stock of a reservation whose payment never completed: due at `now` (the present by
-    default; the deal sweep passes the time it runs for), or `force`d."""
+    default; the deal sweep passes the time it runs for), or `force`d for another `reason` (the buyer
+    cancelled it, its deal failed, its provider refused the hold...)."""
     queryset = Order.objects.filter(id=order_id)
     if not force:
         queryset = queryset.filter(reserve_expires_at__lte=now or timezone.now())
     with transaction.atomic():
         order_team_lock(order_id=order_id)
-        if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED):
+        if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED, end_reason=reason):
             return False
         _return_stock(Order.objects.get(id=order_id))
     return True
@@ -281,7 +307,7 @@ def order_cancel(*, order_id: int, by: Any) -> Order:
             f"This order is {order.state} and can no longer be cancelled", code="not_cancellable"
         )
     try:
-        order_void(order_id=order.id)
+        order_void(order_id=order.id, reason=OrderEndReason.CANCELLED)
     except PaymentDeclined:
         order.refresh_from_db()
         if order.state != OrderState.VOIDING:

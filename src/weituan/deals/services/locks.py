@@ -26,7 +26,10 @@ never wait for each other:
 3. the order's row;
 4. the buyer's wallet (the ledger locks a wallet before writing its entries);
 5. last, the buyer's quota and then the deal's `sold` and `takers` (its FOR NO KEY UPDATE), the last
-   writes of a checkout, a join and a release alike, held only until the commit.
+   writes of a checkout, a join and a release alike, held only until the commit. A release that frees
+   a unit of a sold-out deal moves it back to tipped there too (`deal_selling_again`), by a second
+   UPDATE of the row it already holds: no lock is added, and a checkout waiting on that row sees the
+   deal selling once the release commits.
 
 A checkout (the batch included) takes only 4 and 5; a join 2, 4 and 5 (the deal's FOR KEY SHARE its new
 order's foreign key takes after the team conflicts only with the tip check, which holds nothing else);

@@ -27,7 +27,16 @@ from weituan.deals.errors import (
     PriceMismatch,
     SoldOut,
 )
-from weituan.deals.models import ORDER_GRAPH, Deal, DealState, Order, OrderState, TeamState
+from weituan.deals.models import (
+    ORDER_GRAPH,
+    Deal,
+    DealState,
+    Order,
+    OrderEndReason,
+    OrderState,
+    Refund,
+    TeamState,
+)
 from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.pricing import capture_split, unit_price_of
 from weituan.deals.services import ledger
@@ -192,13 +201,14 @@ def order_checkout_read(
     if sql is None:
         quote = connection.ops.quote_name
         drawn = f", nextval({_order_sequence()})" if draw else ""
-        key_used = _key_used_sql(f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)")
+        key_used = _key_used_sql(f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)", "v.user_id")
         sql = _checkout_statements[key] = (
             f"SELECT v.user_id, v.scopes, {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
             f" WHERE o.buyer_id = v.user_id AND o.client_key = %s), {key_used}{drawn}"
             f" FROM ({token_sql}) AS v LEFT JOIN {quote(Deal._meta.db_table)} d ON d.id = %s"
         )
-    rows = fetch_rows(sql, [client_key, client_key, *token_params, deal_id])  # prepared once per connection
+    keys = [client_key] * 3  # the order's, the idempotency record's and the refund's
+    rows = fetch_rows(sql, [*keys, *token_params, deal_id])  # prepared once per connection
     if not rows:
         return None, None
     found = rows[0]
@@ -218,16 +228,16 @@ def _deal_for_order(
     *, deal_id: int, buyer_id: int, client_key: str | None, draw_order_id: bool = False
 ) -> Deal:
     """The deal, and in `replay_order_id` the buyer's order under `client_key` if there is one (in
-    `key_used_elsewhere` whether the buyer's other API writes used that key): one query.
+    `key_used_elsewhere` whether the buyer's other API writes used that key, a refund's included): one
+    query.
 
     With `draw_order_id` (PostgreSQL), `next_order_id` is an id drawn from the orders' sequence for the
     order this request may place (else None). An id drawn and not used (a refusal, a replay) is a gap
     in the sequence, as a rolled-back insert leaves one.
     """
     # Hand-written, and the row made into a Deal without a queryset: every checkout starts here.
-    rows = fetch_rows(
-        _deal_sql(draw_order_id), [buyer_id, client_key, user_scope(buyer_id), client_key, deal_id]
-    )  # prepared once per connection
+    params = [buyer_id, client_key, user_scope(buyer_id), client_key, buyer_id, client_key, deal_id]
+    rows = fetch_rows(_deal_sql(draw_order_id), params)  # prepared once per connection
     if not rows:
         raise NotFound("No such deal")
     found = rows[0]
@@ -254,18 +264,25 @@ def _deal_sql(draw_order_id: bool) -> str:
         drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
         sql = _deal_statements[key] = (
             f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-            f" WHERE o.buyer_id = %s AND o.client_key = %s), {_key_used_sql('%s')}{drawn}"
+            f" WHERE o.buyer_id = %s AND o.client_key = %s), {_key_used_sql('%s', '%s')}{drawn}"
             f" FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"
         )
     return sql
 
 
-def _key_used_sql(scope: str) -> str:
-    """SQL: whether the buyer used the key (the next parameter) for another write of the native API:
-    its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`). A key nobody
+def _key_used_sql(scope: str, user_id: str) -> str:
+    """SQL: whether the buyer used the key (each of the next two parameters) for another write of the
+    native API: its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`), or
+    a refund the buyer (`user_id`, SQL) asked for under it, which keeps its key on its own row
+    (`Refund.client_key`) even where no record was stored (an answer of `refund_pending`). Both are one
+    lookup of an index inside the checkout's first statement, no round trip of their own. A key nobody
     sent (NULL) matches nothing."""
-    records = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
-    return f"EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = %s)"  # noqa: S608
+    quote = connection.ops.quote_name
+    records, refunds = quote(IdempotencyRecord._meta.db_table), quote(Refund._meta.db_table)
+    return (
+        f"(EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = %s)"  # noqa: S608
+        f" OR EXISTS (SELECT 1 FROM {refunds} f WHERE f.requested_by_id = {user_id} AND f.client_key = %s))"
+    )
 
 
 def _order_sequence() -> str:
@@ -541,7 +558,8 @@ def order_authorize_remote(*, order_id: int) -> bool:
             key=order_key(order, "authorize"),
         )
     except Exception:
-        order_reservation_expire(order_id=order.id, force=True)
+        # The hold was refused, or not granted in time: the reservation ends with the payment failed.
+        order_reservation_expire(order_id=order.id, force=True, reason=OrderEndReason.PAYMENT_DECLINED)
         raise
     if not order_authorized(order=order, payment=payment, ref=ref):
         # The reservation expired while the provider answered: release the hold it granted.

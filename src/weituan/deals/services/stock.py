@@ -15,18 +15,23 @@ Reconciliation:
 - a process that dies between the two leaves Redis showing fewer units than the database, which can
   only under-sell, never over-sell; `stock_gate_reconcile` (run by the deal sweep and on each
   transition) rewrites the Redis counters from the database;
-- the Redis counters are created from the database on first use, so a flushed Redis heals itself.
+- the Redis counters are created from the database on first use, so a flushed Redis heals itself;
+- a sold-out deal selling again (`deal_selling_again`) has the gate show at least the units the
+  database has free (`stock_gate_catch_up`), so a freed unit is never held back by the gate.
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from weituan.core.redis import get_redis, redis_enabled, rkey, scripts_run
+from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, LimitReached, SoldOut
-from weituan.deals.models import Deal, DealState, UserDealQuota
+from weituan.deals.models import DEAL_GRAPH, Deal, DealState, UserDealQuota
 from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.services.rows import StatementBatch
 
@@ -53,6 +58,19 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'sold', 0 - (tonumber(ARGV[2]) + tonumber(ARGV[3])))
 redis.call('HINCRBY', KEYS[2], 'o:' .. ARGV[1], 0 - tonumber(ARGV[2]))
 redis.call('HINCRBY', KEYS[2], 'g:' .. ARGV[1], 0 - tonumber(ARGV[3]))
+return 1
+"""
+
+# KEYS: stock hash. ARGV: units sold and released in the database. Only ever shows more units free:
+# `sold` lowered to the database's, `released` raised to it. Returns 0 when the hash is missing.
+_CATCH_UP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'sold')) > tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'sold', ARGV[1])
+end
+if tonumber(redis.call('HGET', KEYS[1], 'released')) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'released', ARGV[2])
+end
 return 1
 """
 
@@ -117,6 +135,24 @@ def stock_gate_reconcile(*, deal_id: int) -> None:
     if quota:
         pipe.hset(quota_key, mapping=quota)  # type: ignore[arg-type]
     pipe.execute()
+
+
+def stock_gate_catch_up(*, deal_id: int) -> None:
+    """Let the Redis gate show at least the units the database has free: its count of units sold is
+    lowered to the database's, and its units released raised to it, where the gate shows fewer units
+    free (never the other way round, and the buyers' quotas are left as they are).
+
+    Run once a deal is selling again: a gate that counts more units taken than the database (a process
+    stopped between its take in Redis and its order) would otherwise keep a freed unit from every buyer.
+    It only ever lets more attempts reach the database's own guard. A full rewrite from the database
+    (`stock_gate_reconcile`) would not do here: run while another release of the deal is still
+    uncommitted (its unit already given back in Redis, still taken in the database), it would count
+    that unit as taken again, and the gate would hold it back once that release commits."""
+    if not redis_enabled():
+        return
+    deal = Deal.objects.filter(id=deal_id).values("sold", "released").first()
+    if deal is not None:
+        _run(_CATCH_UP, _keys(deal_id)[:1], deal["sold"], deal["released"])
 
 
 def _limit_error(deal: Deal) -> LimitReached:
@@ -260,7 +296,8 @@ def stock_return(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
 
     The buyer's quota row first, as an order takes it: whether it now holds nothing (the buyer is no
     longer a taker) is decided under its lock, so a concurrent order of the same buyer counts them
-    again only after this one is done.
+    again only after this one is done. A sold-out deal the units come back to sells again
+    (`deal_selling_again`), in the same transaction and under the deal row's lock its `sold` took.
     """
     quota_table = UserDealQuota._meta.db_table
     with connection.cursor() as cursor:
@@ -275,3 +312,28 @@ def stock_return(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
     # Given back at once rather than on commit: if this transaction rolls back, Redis shows fewer units
     # taken than the database, which only lets a few more attempts reach the database's own guard.
     stock_gate_give(deal_id=deal_id, user_id=user_id, own=own, gifts=gifts)
+    deal_selling_again(deal_id=deal_id)
+
+
+def deal_selling_again(*, deal_id: int, now: datetime | None = None) -> bool:
+    """Put a sold-out deal back on sale once units came back to it (`sold` below `released`) while its
+    window is still open (at `now`, the present by default): sold out -> tipped (a deal sells out only
+    once it has tipped), so that the next buyer takes the freed unit and is paid at once. Returns
+    whether this call moved it; a deal that is not sold out, still has every unit taken, or whose window
+    has ended (it closes) is left as it is.
+
+    One conditional UPDATE of the deal's row, so it is idempotent and safe to run again: inside the
+    transaction that gave the units back (`stock_return`, which already holds the row's lock as the
+    last of the lock order, so no other lock is taken), and from the deal sweep for a deal left sold
+    out with units back. Once the move commits, the Redis gate is made to show at least the units the
+    database has free (`stock_gate_catch_up`), so that it lets the next buyer in."""
+    now = now or timezone.now()
+    moved = advance(
+        DEAL_GRAPH,
+        Deal.objects.filter(id=deal_id, state=DealState.SOLD_OUT, sold__lt=F("released"), ends_at__gt=now),
+        DealState.TIPPED,
+    )
+    if moved:
+        # Robust: the release has committed whatever Redis answers; a gate left behind only under-sells.
+        transaction.on_commit(lambda: stock_gate_catch_up(deal_id=deal_id), robust=True)
+    return bool(moved)

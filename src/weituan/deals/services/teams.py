@@ -16,7 +16,16 @@ from django.utils.translation import gettext as _
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from weituan.core.money import Money
 from weituan.core.states import advance
-from weituan.deals.models import ORDER_GRAPH, TEAM_GRAPH, Deal, Order, OrderState, Team, TeamState
+from weituan.deals.models import (
+    ORDER_GRAPH,
+    TEAM_GRAPH,
+    Deal,
+    Order,
+    OrderEndReason,
+    OrderState,
+    Team,
+    TeamState,
+)
 from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services.gateways import gateway_get
 from weituan.deals.services.holds import order_hold_step, order_key, order_void, order_void_posting
@@ -93,7 +102,7 @@ def team_expire(*, team_id: int, force: bool = False, now: datetime | None = Non
     for order_id in Order.objects.filter(
         team_id=team_id, state__in=(OrderState.PENDING, *HELD_STATES)
     ).values_list("id", flat=True):
-        voided += int(order_hold_step(order_void, order_id=order_id))
+        voided += int(order_hold_step(order_void, order_id=order_id, reason=OrderEndReason.TEAM_EXPIRED))
     return voided
 
 
@@ -162,7 +171,10 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
             team_id is None
             or not still_open
             or not advance(
-                ORDER_GRAPH, Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED), OrderState.VOIDED
+                ORDER_GRAPH,
+                Order.objects.filter(id=order.id, state=OrderState.AUTHORIZED),
+                OrderState.VOIDED,
+                end_reason=OrderEndReason.SWITCHED_SOLO,
             )
         ):
             raise Conflict("Only a held order in an open team can switch", code="not_switchable")

@@ -17,7 +17,7 @@ from django.db.models import Q
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.idempotency import idempotent_call
 from weituan.deals.errors import GatewayUnavailable, PaymentDeclined, UnknownGateway
-from weituan.deals.models import Deal, DealState, Order, OrderState
+from weituan.deals.models import Deal, DealState, Order, OrderEndReason, OrderState
 from weituan.deals.models.orders import HELD_STATES
 from weituan.deals.services.gateways import HostedGateway, gateway_get
 from weituan.deals.services.holds import order_capture, order_key, order_reservation_expire, order_void
@@ -77,12 +77,21 @@ def _apply(payment: HostedGateway, kind: str, data: dict[str, Any]) -> dict[str,
     if kind == "authorization.succeeded":
         result = _succeeded(payment, order, ref)
     elif order.state == OrderState.PENDING:
-        result = "expired" if order_reservation_expire(order_id=order.id, force=True) else "unchanged"
+        expired = order_reservation_expire(order_id=order.id, force=True, reason=_ended_by(kind))
+        result = "expired" if expired else "unchanged"
     elif order.state in HELD_STATES:
-        result = "voided" if order_void(order_id=order.id, released_by_provider=True) else "unchanged"
+        voided = order_void(order_id=order.id, reason=_ended_by(kind), released_by_provider=True)
+        result = "voided" if voided else "unchanged"
     else:
         result = "unchanged"
     return {"result": result, "order_id": order.id}
+
+
+def _ended_by(kind: str) -> str:
+    """Why an order the provider's event ends ends: the provider refused the hold, or released it."""
+    if kind == "authorization.failed":
+        return OrderEndReason.PAYMENT_DECLINED
+    return OrderEndReason.PAYMENT_RELEASED
 
 
 def _order_of(payment: HostedGateway, ref: str, reference: Any) -> Order:

@@ -13,7 +13,7 @@ import pytest
 from django.db import connections
 
 from weituan.core.testing import make_user
-from weituan.deals.models import AccountKind, Deal, DealState, Order, OrderState, Posting
+from weituan.deals.models import AccountKind, Deal, DealState, Order, OrderEndReason, OrderState, Posting
 from weituan.deals.queries import deal_buyers_counted, ledger_report
 from weituan.deals.services import holds as hold_services
 from weituan.deals.services import ledger
@@ -139,7 +139,7 @@ def test_a_void_cut_short_by_a_stopped_process_is_finished_by_the_sweep(provider
     else:
         cut = mock.patch.object(hold_services, "_void_record", side_effect=ProcessKilled)
     with cut, pytest.raises(ProcessKilled):
-        order_void(order_id=member.id)
+        order_void(order_id=member.id, reason=OrderEndReason.CANCELLED)
     # What committed before the stop: the order is voiding, out of its team and the deal's units.
     assert _state(member) == OrderState.VOIDING
     assert leader.team is not None
@@ -154,6 +154,8 @@ def test_a_void_cut_short_by_a_stopped_process_is_finished_by_the_sweep(provider
     counts = deals_sweep()
     assert (counts["settled"], counts["voided"]) == (1, 1)
     assert (_state(member), _state(leader)) == (OrderState.VOIDED, OrderState.AUTHORIZED)
+    # The sweep that finished the void kept the reason the order was released for.
+    assert Order.objects.get(id=member.id).end_reason == OrderEndReason.CANCELLED
     key = f"order:{member.id}:void"
     assert {k for _, k in _void_requests(fake)} == {key}
     assert [k for p, k in fake.calls if p.endswith("/void")] == [key]
