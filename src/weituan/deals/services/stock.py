@@ -13,8 +13,8 @@ Reconciliation:
 
 - every database refusal or rollback after a Redis take gives the units back in Redis;
 - a process that dies between the two leaves Redis showing fewer units than the database, which can
-  only under-sell, never over-sell; `stock_gate_reconcile` (run by the deal sweep and on each
-  transition) rewrites the Redis counters from the database;
+  only under-sell, never over-sell; `stock_gate_reconcile` rewrites the Redis counters from the
+  database (when a flash batch is released, and when a take finds the counters missing);
 - the Redis counters are created from the database on first use, so a flushed Redis heals itself;
 - a sold-out deal selling again (`deal_selling_again`) has the gate show at least the units the
   database has free (`stock_gate_catch_up`), so a freed unit is never held back by the gate.
