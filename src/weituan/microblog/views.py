@@ -6,6 +6,7 @@ shown the same way, never as a server error.
 """
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -62,6 +63,30 @@ def _done(request: HttpRequest, post_id: int, note: str, fallback: str) -> HttpR
         return _card_response(request, post_id, note)
     messages.success(request, note)
     return HttpResponseRedirect(safe_next(request, fallback))
+
+
+def _on_page_of(request: HttpRequest, post_id: int) -> bool:
+    """True when an htmx request comes from the page of `post_id` (htmx names the page it is on): its
+    comment list and counts are to be re-drawn there, and deleting the post itself leaves that page."""
+    current = request.headers.get("HX-Current-URL", "")
+    return is_htmx(request) and urlsplit(current).path == reverse("microblog:post", args=[post_id])
+
+
+def _comments_response(request: HttpRequest, post_id: int, note: str) -> HttpResponse:
+    """The post page's comment list re-drawn (whichever form on the page sent the comment), with the
+    post's card and the comment count swapped out of band so the counts agree with the list."""
+    threads = _comments_with_replies(request.user, post_id, None)
+    views = posts_hydrate([post_id], request.user)
+    context = {
+        "threads": threads,
+        "post_id": post_id,
+        "more_comments": len(threads) == COMMENTS_PER_PAGE,
+        "view": views[0] if views else None,
+    }
+    response = _with_flash(request, "microblog/_comments_response.html", context, note)
+    response["HX-Retarget"] = "#comments"
+    response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 def _uploads(request: HttpRequest) -> list[int]:
@@ -258,14 +283,8 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
             reply_to_comment_id=int(reply_to) if reply_to.isdigit() else None,
             visitor_id=visitor_id_of(request),
         )
-        if is_htmx(request) and request.POST.get("render") == "comments":
-            threads = _comments_with_replies(request.user, post_id, None)
-            context = {
-                "threads": threads,
-                "post_id": post_id,
-                "more_comments": len(threads) == COMMENTS_PER_PAGE,
-            }
-            return _with_flash(request, "microblog/_comment_threads.html", context, _("Comment posted."))
+        if is_htmx(request) and (request.POST.get("render") == "comments" or _on_page_of(request, post_id)):
+            return _comments_response(request, post_id, _("Comment posted."))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page_url)
     return _done(request, post_id, _("Comment posted."), page_url)
@@ -275,13 +294,24 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def delete(request: HttpRequest, post_id: int) -> HttpResponse:
     """Delete a post, repost or comment; the services allow only its author (or the post's author, for a
-    comment on it)."""
+    comment on it). Deleted from its own page, the post leaves for the home page; a comment deleted on
+    the post's page takes the post's comment counts down with it."""
     try:
         _write_counted(request)
-        post_delete(actor=request.user, post_id=post_id)
+        deleted = post_delete(actor=request.user, post_id=post_id)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     note = _("Deleted.")
+    if _on_page_of(request, post_id):
+        messages.success(request, note)
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = reverse("web:home")
+        return response
+    commented_id = deleted.parent_id if deleted.kind == PostKind.COMMENT else None
+    if commented_id is not None and _on_page_of(request, commented_id):
+        views = posts_hydrate([commented_id], request.user)
+        context = {"view": views[0] if views else None}
+        return _with_flash(request, "microblog/_post_counts_oob.html", context, note)
     if is_htmx(request):
         return render(request, "web/_flash.html", {"flash_note": note, "flash_oob": True})
     messages.success(request, note)
