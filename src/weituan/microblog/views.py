@@ -27,12 +27,13 @@ from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 from weituan.tracking.facade import visitor_id_of
-from weituan.web.responses import error_text, is_htmx, safe_next, service_error_response
+from weituan.web.responses import error_text, is_htmx, query_id, safe_next, service_error_response
 from weituan.web.views import home_page
 
 MAX_IMAGES = 9
 COMMENTS_PER_PAGE = 20
 REPLIES_SHOWN = 3
+REPLIES_PER_PAGE = 50
 TREE_NODES_SHOWN = 300
 
 
@@ -191,9 +192,35 @@ def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
     return render(request, "microblog/post_detail.html", context)
 
 
+def _replies(request: HttpRequest, post_id: int, comment_id: int) -> HttpResponse:
+    """All the replies under one comment, oldest first, in pages of REPLIES_PER_PAGE from the newest:
+    the thread under a comment shows only its last few until the reader asks for the rest."""
+    try:
+        replies = comments_page(
+            _viewer(request),
+            post_id,
+            replies_of=comment_id,
+            max_id=query_id(request, "max_id"),
+            limit=REPLIES_PER_PAGE,
+        )
+    except NotFound:
+        return render(request, "web/not_found.html", status=404)
+    earlier = ""
+    if len(replies) == REPLIES_PER_PAGE:
+        page = reverse("microblog:comments", args=[post_id])
+        earlier = f"{page}?replies_of={comment_id}&max_id={replies[-1].id}"
+    replies.reverse()
+    context = {"replies": replies, "post_id": post_id, "earlier_url": earlier}
+    return render(request, "microblog/_comment_replies.html", context)
+
+
 @require_GET
 def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
-    """The next page of a post's comments (infinite scroll on the post page)."""
+    """The next page of a post's comments (infinite scroll on the post page), or with `replies_of` every
+    reply under one of them."""
+    replies_of = query_id(request, "replies_of")
+    if replies_of is not None:
+        return _replies(request, post_id, replies_of)
     max_id = request.GET.get("max_id", "")
     try:
         threads = _comments_with_replies(_viewer(request), post_id, int(max_id) if max_id.isdigit() else None)

@@ -1,10 +1,11 @@
-"""The post page's own actions: comments re-draw the list and the counts, and a post deleted on its
-page leaves it."""
+"""The post page's own actions: comments re-draw the list and the counts, a post deleted on its page
+leaves it, and every reply under a comment can be read."""
 
 import re
 
 import pytest
 
+from weituan.microblog import views
 from weituan.microblog.models import Post, PostKind
 from weituan.microblog.services.interactions import comment_create
 from weituan.microblog.services.posts import post_create
@@ -21,6 +22,10 @@ def _from_page(path: str) -> dict[str, str]:
 @pytest.fixture
 def offer(merchant):
     return post_create(author=merchant, text="新品上市 #团购#")
+
+
+def _reply_texts(body: str) -> list[str]:
+    return re.findall(r'<span class="post-text"><p>(.*?)</p></span>', body)
 
 
 @pytest.mark.django_db
@@ -102,3 +107,56 @@ def test_a_comment_deleted_on_the_post_page_takes_the_counts_down(client, shoppe
     assert 'id="comments-count" hx-swap-oob="true">1</span>' in body
     assert re.search(r'class="action-comment"[^>]*>评论 1</button>', body)
     assert "<li" not in body  # nothing takes the deleted comment's place in the list
+
+
+@pytest.mark.django_db
+def test_every_reply_under_a_comment_can_be_read(client, shopper, outsider, offer):
+    top = comment_create(author=shopper, post_id=offer.id, text="有优惠吗")
+    for number in range(5):
+        comment_create(
+            author=[outsider, shopper][number % 2],
+            post_id=offer.id,
+            text=f"回复{number}",
+            reply_to_comment_id=top.id,
+        )
+    page = client.get(f"/p/{offer.id}").content.decode()
+    assert _reply_texts(page) == ["回复2", "回复3", "回复4"]
+    link = f'hx-get="/p/{offer.id}/comments?replies_of={top.id}"'
+    assert link in page and "共 5 条回复 · 查看全部" in page
+
+    every = client.get(f"/p/{offer.id}/comments?replies_of={top.id}", **HTMX)
+    assert every.status_code == 200
+    assert _reply_texts(every.content.decode()) == [f"回复{number}" for number in range(5)]
+    assert "更早的回复" not in every.content.decode()
+
+
+@pytest.mark.django_db
+def test_long_reply_threads_load_earlier_replies_in_pages(client, shopper, offer, monkeypatch):
+    monkeypatch.setattr(views, "REPLIES_PER_PAGE", 2)
+    top = comment_create(author=shopper, post_id=offer.id, text="楼主")
+    replies = [
+        comment_create(author=shopper, post_id=offer.id, text=f"回复{n}", reply_to_comment_id=top.id)
+        for n in range(5)
+    ]
+    newest = client.get(f"/p/{offer.id}/comments?replies_of={top.id}", **HTMX).content.decode()
+    assert _reply_texts(newest) == ["回复3", "回复4"]
+    earlier = f"/p/{offer.id}/comments?replies_of={top.id}&amp;max_id={replies[3].id}"
+    assert f'hx-get="{earlier}"' in newest and "更早的回复" in newest
+    older = client.get(earlier.replace("&amp;", "&"), **HTMX).content.decode()
+    assert _reply_texts(older) == ["回复1", "回复2"]
+    oldest = client.get(
+        f"/p/{offer.id}/comments?replies_of={top.id}&max_id={replies[1].id}", **HTMX
+    ).content.decode()
+    assert _reply_texts(oldest) == ["回复0"] and "更早的回复" not in oldest
+
+
+@pytest.mark.django_db
+def test_replies_of_another_posts_comment_or_of_a_hidden_post_show_nothing(client, shopper, merchant, offer):
+    other = post_create(author=merchant, text="另一条")
+    top = comment_create(author=shopper, post_id=other.id, text="别处的评论")
+    comment_create(author=merchant, post_id=other.id, text="别处的回复", reply_to_comment_id=top.id)
+    foreign = client.get(f"/p/{offer.id}/comments?replies_of={top.id}", **HTMX)
+    assert foreign.status_code == 200 and "别处的回复" not in foreign.content.decode()
+    client.force_login(shopper)
+    block_create(blocker=merchant, blocked_id=shopper.pk)
+    assert client.get(f"/p/{other.id}/comments?replies_of={top.id}", **HTMX).status_code == 404
