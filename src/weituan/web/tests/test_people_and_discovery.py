@@ -134,6 +134,11 @@ def test_follower_and_following_lists(client, shopper, merchant, outsider):
     assert f'id="relation-{outsider.pk}"' in body and f'id="relation-{shopper.pk}"' not in body
     following = client.get("/@alice/following").content.decode()
     assert "美团小店" in following and "Charlie" not in following
+    # The list of whom someone follows is 关注 (as on Weibo), not the button's 已关注 ("followed").
+    assert "<title>关注 · Alice 爱丽丝 · 微团</title>" in following
+    assert re.search(r'<a href="/@alice/following" class="current">关注</a>', following)
+    english = client.get("/@alice/following", headers={"accept-language": "en"}).content.decode()
+    assert re.search(r'class="current">Following</a>', english)
 
 
 @pytest.mark.django_db
