@@ -41,7 +41,12 @@ class SignupForm(forms.Form):
 
 
 class LoginForm(AuthenticationForm):
-    """Log in with the username or the e-mail address."""
+    """Log in with the username or the e-mail address (either without regard to case)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("The username, e-mail address or password is wrong. Please try again."),
+    }
 
     username = forms.CharField(
         label=_("Username or e-mail"),

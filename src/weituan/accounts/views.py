@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from weituan.accounts import invites, queries, services
@@ -26,18 +27,45 @@ from weituan.accounts.models import User
 from weituan.core.errors import PermissionDenied, ServiceError
 from weituan.core.ratelimit import rate_limit_hit
 
-# Service errors name the field they are about; the form shows them next to it.
+# Service errors name the field they are about; the form shows them next to it. A picture the image
+# checks refuse names none: on these pages it can only be the avatar.
 _FORM_FIELD_OF = {"note": "bio", "password": "password1"}
+_FIELD_OF_CODE = {"invalid_image": "avatar", "image_too_large": "avatar"}
+
+# Services speak English; the refusals a person meets on these pages get a translated sentence, by
+# (field, code), or ("", code) for any field. Anything else shows the service's own message.
+_FORM_ERRORS: dict[tuple[str, str], Any] = {
+    ("username", "invalid"): gettext_lazy(
+        "A username is 2–30 letters, digits, underscores or Chinese characters, with no spaces."
+    ),
+    ("username", "username_reserved"): gettext_lazy("This username is reserved. Please choose another."),
+    ("username", "username_taken"): gettext_lazy("This username is already taken. Please choose another."),
+    ("email", "invalid"): gettext_lazy("Enter a valid e-mail address."),
+    ("email", "email_taken"): gettext_lazy(
+        "An account with this e-mail address already exists. Log in, or reset its password."
+    ),
+    ("", "invalid_image"): gettext_lazy("That file is not a JPEG, PNG, GIF or WebP image we can read."),
+    ("", "image_too_large"): gettext_lazy("That image is too large."),
+    ("", "already_merchant"): gettext_lazy("This account is already a verified merchant."),
+    ("", "application_pending"): gettext_lazy("An application is already waiting for review."),
+    ("", "rate_limited"): gettext_lazy("Too many attempts. Please wait a moment and try again."),
+}
 
 
 def _client_address(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
+def _error_text(exc: ServiceError) -> str:
+    field = str(exc.details.get("field") or "")
+    text = _FORM_ERRORS.get((field, exc.code)) or _FORM_ERRORS.get(("", exc.code))
+    return str(text) if text is not None else exc.message
+
+
 def _attach_error(form: Any, exc: ServiceError) -> None:
     field = exc.details.get("field")
-    name = _FORM_FIELD_OF.get(str(field), str(field)) if field else None
-    form.add_error(name if name in form.fields else None, exc.message)
+    name = _FORM_FIELD_OF.get(str(field), str(field)) if field else _FIELD_OF_CODE.get(exc.code)
+    form.add_error(name if name in form.fields else None, _error_text(exc))
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -85,7 +113,7 @@ class LoginView(auth_views.LoginView):
             rate_limit_hit(f"login:{_client_address(request)}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
         except ServiceError as exc:
             form = self.get_form()
-            form.add_error(None, exc.message)
+            form.add_error(None, _error_text(exc))
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
@@ -231,5 +259,5 @@ def operator_merchant_decide(request: HttpRequest) -> HttpResponse:
     except PermissionDenied:
         return render(request, "accounts/forbidden.html", status=403)
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, _error_text(exc))
     return redirect("accounts:operator_merchants")

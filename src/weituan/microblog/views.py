@@ -6,6 +6,7 @@ shown the same way, never as a server error.
 """
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -26,12 +27,13 @@ from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 from weituan.tracking.facade import visitor_id_of
-from weituan.web.responses import error_text, is_htmx, safe_next, service_error_response
+from weituan.web.responses import error_text, is_htmx, query_id, safe_next, service_error_response
 from weituan.web.views import home_page
 
 MAX_IMAGES = 9
 COMMENTS_PER_PAGE = 20
 REPLIES_SHOWN = 3
+REPLIES_PER_PAGE = 50
 TREE_NODES_SHOWN = 300
 
 
@@ -62,6 +64,30 @@ def _done(request: HttpRequest, post_id: int, note: str, fallback: str) -> HttpR
         return _card_response(request, post_id, note)
     messages.success(request, note)
     return HttpResponseRedirect(safe_next(request, fallback))
+
+
+def _on_page_of(request: HttpRequest, post_id: int) -> bool:
+    """True when an htmx request comes from the page of `post_id` (htmx names the page it is on): its
+    comment list and counts are to be re-drawn there, and deleting the post itself leaves that page."""
+    current = request.headers.get("HX-Current-URL", "")
+    return is_htmx(request) and urlsplit(current).path == reverse("microblog:post", args=[post_id])
+
+
+def _comments_response(request: HttpRequest, post_id: int, note: str) -> HttpResponse:
+    """The post page's comment list re-drawn (whichever form on the page sent the comment), with the
+    post's card and the comment count swapped out of band so the counts agree with the list."""
+    threads = _comments_with_replies(request.user, post_id, None)
+    views = posts_hydrate([post_id], request.user)
+    context = {
+        "threads": threads,
+        "post_id": post_id,
+        "more_comments": len(threads) == COMMENTS_PER_PAGE,
+        "view": views[0] if views else None,
+    }
+    response = _with_flash(request, "microblog/_comments_response.html", context, note)
+    response["HX-Retarget"] = "#comments"
+    response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 def _uploads(request: HttpRequest) -> list[int]:
@@ -166,9 +192,35 @@ def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
     return render(request, "microblog/post_detail.html", context)
 
 
+def _replies(request: HttpRequest, post_id: int, comment_id: int) -> HttpResponse:
+    """All the replies under one comment, oldest first, in pages of REPLIES_PER_PAGE from the newest:
+    the thread under a comment shows only its last few until the reader asks for the rest."""
+    try:
+        replies = comments_page(
+            _viewer(request),
+            post_id,
+            replies_of=comment_id,
+            max_id=query_id(request, "max_id"),
+            limit=REPLIES_PER_PAGE,
+        )
+    except NotFound:
+        return render(request, "web/not_found.html", status=404)
+    earlier = ""
+    if len(replies) == REPLIES_PER_PAGE:
+        page = reverse("microblog:comments", args=[post_id])
+        earlier = f"{page}?replies_of={comment_id}&max_id={replies[-1].id}"
+    replies.reverse()
+    context = {"replies": replies, "post_id": post_id, "earlier_url": earlier}
+    return render(request, "microblog/_comment_replies.html", context)
+
+
 @require_GET
 def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
-    """The next page of a post's comments (infinite scroll on the post page)."""
+    """The next page of a post's comments (infinite scroll on the post page), or with `replies_of` every
+    reply under one of them."""
+    replies_of = query_id(request, "replies_of")
+    if replies_of is not None:
+        return _replies(request, post_id, replies_of)
     max_id = request.GET.get("max_id", "")
     try:
         threads = _comments_with_replies(_viewer(request), post_id, int(max_id) if max_id.isdigit() else None)
@@ -258,14 +310,8 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
             reply_to_comment_id=int(reply_to) if reply_to.isdigit() else None,
             visitor_id=visitor_id_of(request),
         )
-        if is_htmx(request) and request.POST.get("render") == "comments":
-            threads = _comments_with_replies(request.user, post_id, None)
-            context = {
-                "threads": threads,
-                "post_id": post_id,
-                "more_comments": len(threads) == COMMENTS_PER_PAGE,
-            }
-            return _with_flash(request, "microblog/_comment_threads.html", context, _("Comment posted."))
+        if is_htmx(request) and (request.POST.get("render") == "comments" or _on_page_of(request, post_id)):
+            return _comments_response(request, post_id, _("Comment posted."))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page_url)
     return _done(request, post_id, _("Comment posted."), page_url)
@@ -275,13 +321,24 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def delete(request: HttpRequest, post_id: int) -> HttpResponse:
     """Delete a post, repost or comment; the services allow only its author (or the post's author, for a
-    comment on it)."""
+    comment on it). Deleted from its own page, the post leaves for the home page; a comment deleted on
+    the post's page takes the post's comment counts down with it."""
     try:
         _write_counted(request)
-        post_delete(actor=request.user, post_id=post_id)
+        deleted = post_delete(actor=request.user, post_id=post_id)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     note = _("Deleted.")
+    if _on_page_of(request, post_id):
+        messages.success(request, note)
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = reverse("web:home")
+        return response
+    commented_id = deleted.parent_id if deleted.kind == PostKind.COMMENT else None
+    if commented_id is not None and _on_page_of(request, commented_id):
+        views = posts_hydrate([commented_id], request.user)
+        context = {"view": views[0] if views else None}
+        return _with_flash(request, "microblog/_post_counts_oob.html", context, note)
     if is_htmx(request):
         return render(request, "web/_flash.html", {"flash_note": note, "flash_oob": True})
     messages.success(request, note)

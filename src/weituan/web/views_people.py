@@ -176,13 +176,17 @@ def relation_change(request: HttpRequest, username: str) -> HttpResponse:
     if relation is not None and relation["requested"]:
         note = _("Follow request sent. You will follow them once they approve it.")
     if is_htmx(request):
-        context = {
+        compact = request.POST.get("compact") == "1"
+        context: dict[str, Any] = {
             "person": person,
             "relation": relation,
-            "compact": request.POST.get("compact") == "1",
+            "compact": compact,
             "flash_note": note,
             "flash_oob": True,
         }
+        if not compact:
+            # The full controls are the profile's, whose follower count changes with a follow.
+            context["followers_count"] = account_counts([person.pk])[person.pk].followers
         return render(request, "web/_relation_response.html", context)
     messages.success(request, note)
     return HttpResponseRedirect(safe_next(request, page_url))

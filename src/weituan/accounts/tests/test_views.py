@@ -71,7 +71,7 @@ class TestSignupLoginLogout:
             },
         )
         assert response.status_code == 400
-        assert "This username is already taken" in response.content.decode()
+        assert "这个用户名已被占用，请换一个。" in response.content.decode()
         mismatch = client.post(
             reverse("accounts:signup"),
             {
@@ -84,6 +84,50 @@ class TestSignupLoginLogout:
         assert mismatch.status_code == 400
         assert User.objects.count() == 1
         assert "_auth_user_id" not in client.session
+
+    def test_signup_refusals_are_in_the_readers_language_next_to_their_field(
+        self, client: Client, shopper: User
+    ) -> None:
+        def refusal(username: str, email: str, language: str) -> str:
+            response = client.post(
+                reverse("accounts:signup"),
+                {
+                    "username": username,
+                    "email": email,
+                    "password1": "a long pass",
+                    "password2": "a long pass",
+                },
+                headers={"accept-language": language},
+            )
+            assert response.status_code == 400
+            body = response.content.decode()
+            return (
+                body[body.index('for="id_username"') : body.index('for="id_display_name"')]
+                + (body[body.index('for="id_email"') : body.index('for="id_password1"')])
+            )
+
+        assert "这个用户名已被占用，请换一个。" in refusal("ALICE", "a2@example.test", "zh-CN")
+        assert "This username is already taken. Please choose another." in refusal("alice", "a2@x.test", "en")
+        assert "用户名为 2–30 个字母、数字、下划线或汉字，不能有空格。" in refusal(
+            "a b", "a3@x.test", "zh-CN"
+        )
+        assert "这个用户名是保留的，请换一个。" in refusal("admin", "a4@x.test", "zh-CN")
+        assert "这个邮箱已注册过账号。请直接登录，或重置密码。" in refusal(
+            "newbie", "ALICE@example.test", "zh-CN"
+        )
+        assert User.objects.count() == 1
+
+    def test_a_wrong_password_is_told_plainly(self, client: Client, shopper: User) -> None:
+        wrong = client.post(reverse("accounts:login"), {"username": "alice", "password": "nope"})
+        body = wrong.content.decode()
+        assert "用户名、邮箱或密码不正确，请重试。" in body
+        assert "username" not in body.split('<ul class="form-errors"')[1].split("</ul>")[0]
+        english = client.post(
+            reverse("accounts:login"),
+            {"username": "alice", "password": "nope"},
+            headers={"accept-language": "en"},
+        )
+        assert "The username, e-mail address or password is wrong." in english.content.decode()
 
     def test_login_by_username_or_email_then_logout(self, client: Client, shopper: User) -> None:
         wrong = client.post(reverse("accounts:login"), {"username": "alice", "password": "nope"})
@@ -199,7 +243,10 @@ class TestProfilePage:
             },
         )
         assert response.status_code == 400
-        assert "not a readable" in response.content.decode()
+        body = response.content.decode()
+        # Shown by the avatar field, in the reader's language.
+        avatar_field = body[body.index('for="id_avatar"') : body.index('for="id_locale"')]
+        assert "这个文件不是可读取的 JPEG、PNG、GIF 或 WebP 图片。" in avatar_field
         shopper.refresh_from_db()
         assert (shopper.display_name, shopper.avatar.name) == ("Alice 爱丽丝", "")
 
@@ -228,7 +275,7 @@ class TestMerchantPages:
         shopper.refresh_from_db()
         assert shopper.is_verified_merchant and shopper.verified_by_id == operator.pk
         assert (
-            "already a verified merchant"
+            "这个账号已经是认证商家。"
             not in applicant.get(reverse("accounts:merchant_apply")).content.decode()
         )
 

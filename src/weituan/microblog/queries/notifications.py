@@ -66,7 +66,8 @@ def notifications_page(
     limit: int = 40,
 ) -> list[Notification]:
     """The user's notifications, newest first, paged by id; from accounts they block or mute, none."""
-    rows = Notification.objects.filter(recipient=user).select_related("actor", "post")
+    # The post's parent tells a reply to the recipient's comment from a comment on their own post.
+    rows = Notification.objects.filter(recipient=user).select_related("actor", "post", "post__parent")
     types = list(types)
     if types:
         rows = rows.filter(_type_filter(types))

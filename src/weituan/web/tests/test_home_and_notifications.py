@@ -7,7 +7,9 @@ import pytest
 
 from weituan.core.redis import redis_enabled
 from weituan.core.testing import make_user
-from weituan.microblog.models import Notification
+from weituan.microblog.models import Notification, NotificationKind
+from weituan.microblog.services.interactions import comment_create
+from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.services.posts import post_create, repost_create
 from weituan.microblog.services.relations import follow_create
 
@@ -124,6 +126,33 @@ def test_notifications_page_lists_and_marks_read(client, shopper, merchant):
     assert "></span>" in client.get("/notifications/badge", **HTMX).content.decode()
     # The second visit shows them as read.
     assert " unread" not in client.get("/notifications").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_reply_to_ones_comment_is_told_as_a_reply_not_a_comment_on_ones_post(
+    client, shopper, merchant, outsider
+):
+    offer = post_create(author=merchant, text="上新")
+    top = comment_create(author=shopper, post_id=offer.id, text="有优惠吗")
+    comment_create(author=outsider, post_id=offer.id, text="满百减十", reply_to_comment_id=top.id)
+    client.force_login(shopper)
+    replied = client.get("/notifications").content.decode()
+    assert "Charlie" in replied and "回复了你的评论" in replied and "评论了你的微博" not in replied
+    # The post's author is told of the same reply as a comment on their post.
+    client.force_login(merchant)
+    commented = client.get("/notifications").content.decode()
+    assert commented.count("评论了你的微博") == 2 and "回复了你的评论" not in commented
+
+
+@pytest.mark.django_db
+def test_a_new_post_notification_says_what_happened(client, shopper, merchant):
+    offer = post_create(author=merchant, text="今日特价")
+    notification_create(
+        recipient_id=shopper.pk, actor_id=merchant.pk, kind=NotificationKind.STATUS, post_id=offer.id
+    )
+    client.force_login(shopper)
+    body = client.get("/notifications").content.decode()
+    assert re.search(r'data-kind="status">.*?发布了新微博.*?今日特价', body, re.S)
 
 
 @pytest.mark.django_db

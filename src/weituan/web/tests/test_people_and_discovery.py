@@ -59,6 +59,19 @@ def test_follow_and_unfollow_swap_the_button(client, shopper, merchant):
 
 
 @pytest.mark.django_db
+def test_follow_on_a_profile_updates_its_follower_count(client, shopper, merchant, outsider):
+    follow_create(follower=outsider, followee_id=merchant.pk)
+    client.force_login(shopper)
+    followed = client.post("/@meituan_shop/relation", {"action": "follow"}, **HTMX).content.decode()
+    assert '<b id="followers-count" hx-swap-oob="true">2</b>' in followed
+    unfollowed = client.post("/@meituan_shop/relation", {"action": "unfollow"}, **HTMX).content.decode()
+    assert '<b id="followers-count" hx-swap-oob="true">1</b>' in unfollowed
+    # The compact buttons of a people list have no count beside them to update.
+    listed = client.post("/@meituan_shop/relation", {"action": "follow", "compact": "1"}, **HTMX)
+    assert 'id="followers-count"' not in listed.content.decode()
+
+
+@pytest.mark.django_db
 def test_following_oneself_is_refused_inline(client, shopper):
     client.force_login(shopper)
     response = client.post("/@alice/relation", {"action": "follow"}, **HTMX)
@@ -121,6 +134,11 @@ def test_follower_and_following_lists(client, shopper, merchant, outsider):
     assert f'id="relation-{outsider.pk}"' in body and f'id="relation-{shopper.pk}"' not in body
     following = client.get("/@alice/following").content.decode()
     assert "美团小店" in following and "Charlie" not in following
+    # The list of whom someone follows is 关注 (as on Weibo), not the button's 已关注 ("followed").
+    assert "<title>关注 · Alice 爱丽丝 · 微团</title>" in following
+    assert re.search(r'<a href="/@alice/following" class="current">关注</a>', following)
+    english = client.get("/@alice/following", headers={"accept-language": "en"}).content.decode()
+    assert re.search(r'class="current">Following</a>', english)
 
 
 @pytest.mark.django_db

@@ -74,10 +74,14 @@
   document.addEventListener("DOMContentLoaded", function () { refreshAll(document); });
   document.addEventListener("htmx:afterSettle", function (event) { refreshAll(event.target); });
 
-  // A compose or comment box that posted successfully is emptied for the next one.
+  // A compose or comment box that posted successfully is emptied for the next one. A refusal (too long,
+  // a bad image, rate limited) keeps the draft: the page swaps 4xx answers into the flash area, which
+  // htmx then counts as successful, so the status itself is checked.
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.target;
-    if (!event.detail.successful || !form.matches || !form.matches("form[data-reset-on-success]")) return;
+    var xhr = event.detail.xhr;
+    if (!event.detail.successful || (xhr && xhr.status >= 400)) return;
+    if (!form.matches || !form.matches("form[data-reset-on-success]")) return;
     form.reset();
     refreshAll(form);
   });

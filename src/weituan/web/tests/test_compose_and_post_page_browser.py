@@ -1,0 +1,147 @@
+"""In Chromium at phone size: a refused post keeps its draft, posting logs no script errors, and the post
+page keeps its comment list and counts in step (and leaves when its post is deleted)."""
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from weituan.core.testing import make_user
+from weituan.microblog.models import Post, PostKind
+from weituan.microblog.services.posts import post_create
+from weituan.microblog.services.relations import follow_create
+
+PASSWORD = "a long enough secret 42"
+
+
+def _log_in(page, base_url: str, username: str) -> None:
+    page.goto(base_url + "/accounts/login")
+    form = page.locator("form[action^='/accounts/login']")
+    form.locator("[name=username]").fill(username)
+    form.locator("[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(base_url + "/")
+
+
+def _script_errors(page) -> list[str]:
+    """Every error the page's scripts log (htmx logs a failed swap with console.error)."""
+    errors: list[str] = []
+
+    def logged(message) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", logged)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def _not_an_image(tmp_path) -> str:
+    path = tmp_path / "photo.png"
+    path.write_bytes(b"this is not a picture" * 10)
+    return str(path)
+
+
+def _png(tmp_path) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 40)).save(buffer, format="PNG")
+    path = tmp_path / "red.png"
+    path.write_bytes(buffer.getvalue())
+    return str(path)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_post_keeps_its_draft_and_posting_logs_no_errors(live_server, phone_page, tmp_path):
+    from playwright.sync_api import expect
+
+    make_user("xiaoming", display_name="小明", password=PASSWORD)
+    page = phone_page
+    errors = _script_errors(page)
+    _log_in(page, live_server.url, "xiaoming")
+    box = page.locator("#compose-text")
+    expect(page.locator("#timeline-empty")).to_be_visible()
+
+    # A file that is not an image is refused; the words written stay in the box.
+    box.fill("周末去西湖 #旅行#")
+    page.locator("#compose input[name=images]").set_input_files(_not_an_image(tmp_path))
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_contain_text("这个文件不是可用的图片")
+    expect(box).to_have_value("周末去西湖 #旅行#")
+    assert not Post.objects.exists()
+
+    # With a real picture it posts; the box empties and the empty timeline's note goes.
+    page.locator("#compose input[name=images]").set_input_files(_png(tmp_path))
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_contain_text("发布成功")
+    expect(box).to_have_value("")
+    expect(page.locator("#timeline .post")).to_have_count(1)
+    expect(page.locator("#timeline-empty")).to_be_hidden()
+
+    # Posting again onto a timeline that is not empty.
+    box.fill("第二条")
+    page.locator("#compose-submit").click()
+    expect(page.locator("#timeline .post")).to_have_count(2)
+
+    # Too long for the server (the button's own check is bypassed, as a stale page would): kept too.
+    box.fill("好" * 141)
+    page.evaluate("document.querySelector('#compose-submit').disabled = false")
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_contain_text("内容太长了")
+    expect(box).to_have_value("好" * 141)
+    assert Post.objects.count() == 2
+    # The refusals answer 422, which the browser reports as a failed load; nothing else is logged.
+    assert [error for error in errors if "status of 422" not in error] == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_post_page_keeps_comments_and_counts_in_step(live_server, phone_page):
+    from playwright.sync_api import expect
+
+    reader = make_user("xiaoming", display_name="小明", password=PASSWORD)
+    author = make_user("tea_house", display_name="春风茶庄", password=PASSWORD)
+    follow_create(follower=reader, followee_id=author.pk)
+    offer = post_create(author=author, text="明前龙井新茶上市")
+    page = phone_page
+    errors = _script_errors(page)
+    _log_in(page, live_server.url, "xiaoming")
+    page.goto(f"{live_server.url}/p/{offer.id}")
+    card = page.locator(f"#post-{offer.id}")
+
+    # The comment box under the post: the list, the heading's count and the card's count agree.
+    page.locator("#comments-section textarea").fill("多少钱一斤？")
+    page.locator("#comment-submit").click()
+    expect(page.locator("#flash")).to_contain_text("评论成功")
+    expect(page.locator("#comments li.comment")).to_have_count(1)
+    expect(page.locator("#comments-count")).to_have_text("1")
+    expect(card.locator(".action-comment")).to_have_text(re.compile(r"评论\s*1"))
+
+    # The card's own comment box, on the same page, adds to the same list.
+    card.locator(".action-comment").click()
+    card.locator("[data-panel=comment] textarea").fill("包邮吗")
+    card.locator("[data-panel=comment] button[type=submit]").click()
+    expect(page.locator("#comments li.comment").first).to_contain_text("包邮吗")
+    expect(page.locator("#comments-count")).to_have_text("2")
+    expect(card.locator(".action-comment")).to_have_text(re.compile(r"评论\s*2"))
+    assert Post.objects.filter(parent=offer, kind=PostKind.COMMENT).count() == 2
+    assert errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_post_deleted_on_its_own_page_goes_home(live_server, phone_page):
+    from playwright.sync_api import expect
+
+    author = make_user("tea_house", display_name="春风茶庄", password=PASSWORD)
+    offer = post_create(author=author, text="发错了")
+    page = phone_page
+    _log_in(page, live_server.url, "tea_house")
+    page.goto(f"{live_server.url}/p/{offer.id}")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator(f"#post-{offer.id} .action-delete").click()
+    page.wait_for_url(live_server.url + "/")
+    expect(page.locator("#messages")).to_contain_text("已删除")
+    offer.refresh_from_db()
+    assert offer.deleted_at is not None
