@@ -94,6 +94,19 @@ REPOST_COMMENTS = [
     "Nice deal",
     "冲！",
 ]
+# Today's talk of the town: a topic many people who do not know one another post about at once, which is
+# what trending ranks (a topic pushed by friends of one another, or always busy, is not).
+TODAY_TOPIC = "#初雪#"
+TODAY_LINES = [
+    "下雪了！今年的第一场雪 {topic}",
+    "窗外全白了 {topic}",
+    "First snow of the year, the whole street is white {topic}",
+    "雪天就该吃火锅 {topic}",
+    "地铁站门口有人在堆雪人 {topic}",
+    "下班路上踩雪，咯吱咯吱 {topic}",
+    "Snow day! Hot milk tea weather {topic}",
+    "拍了好多雪景照片 {topic}",
+]
 COMMENTS = [
     "好吃吗？",
     "在哪里？",
@@ -185,6 +198,7 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
 
     _progress(progress, "follows")
     follows = 0
+    linked: dict[int, set[int]] = {person.id: set() for person in people}
     for shopper in shoppers:
         # Everybody follows a few merchants; friendships follow a power law (early users are popular).
         targets: set[Any] = set(rng.sample(merchants, rng.randint(1, len(merchants))))
@@ -195,6 +209,8 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
         for target in targets:
             follow_create(follower=shopper, followee_id=target.id)
             follows += 1
+            linked[shopper.id].add(target.id)
+            linked[target.id].add(shopper.id)
 
     _progress(progress, "posts")
     posts: list[Any] = []
@@ -221,6 +237,10 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
                 n=round_no + 1,
             )
             posts.append(post_create(author=shopper, text=text))
+
+    _progress(progress, "today's talk")
+    for author in _strangers(rng.sample(people, len(people)), linked, len(TODAY_LINES)):
+        posts.append(post_create(author=author, text=rng.choice(TODAY_LINES).format(topic=TODAY_TOPIC)))
 
     _progress(progress, "reposts, comments and likes")
     reposts = comments = likes = 0
@@ -256,6 +276,15 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
         deals=deals,
         orders=orders,
     )
+
+
+def _strangers(candidates: list[Any], linked: dict[int, set[int]], count: int) -> list[Any]:
+    """Up to `count` of `candidates`, in their order, none of whom follows or is followed by another."""
+    chosen: list[Any] = []
+    for person in candidates:
+        if len(chosen) < count and not any(other.id in linked[person.id] for other in chosen):
+            chosen.append(person)
+    return chosen
 
 
 # (merchant, title, list price, deal price, units, tipping point, buyers now, team price, team size,

@@ -6,6 +6,7 @@ from weituan.core.errors import ServiceError
 from weituan.deals.models import Deal, Order, Team
 from weituan.deals.queries import ledger_report
 from weituan.microblog.models import Follow, Post
+from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.timelines.home import home_timeline_ids
 from weituan.simulate.demo import DEMO_PASSWORD, demo_world_build, demo_world_build_if_empty
 
@@ -35,6 +36,11 @@ def test_the_demo_world_is_a_live_town_a_newcomer_can_log_in_to():
     assert summary.orders == Order.objects.count() == 20
     assert Team.objects.get().members == 2
     assert ledger_report().ok
+
+    # A newcomer's trending list is not empty: people who do not follow one another are all posting
+    # about today's snow.
+    trends = [trend.name for trend in trending_topics()]
+    assert trends[0] == "初雪", trends
 
     posts_before = Post.objects.count()
     alice = authenticate(username="alice", password=DEMO_PASSWORD)
