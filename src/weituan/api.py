@@ -11,6 +11,7 @@ import orjson
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
@@ -36,8 +37,13 @@ def _json_error(status: int, code: str, message: str) -> HttpResponse:
     )
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """What a path under the APIs that names no endpoint answers: the API's 404, not a web page."""
+    """What a path under the APIs that names no endpoint answers: the API's 404, not a web page.
+
+    Exempt from the CSRF check, as the API's endpoints are: a client's POST with a bearer token (to an
+    endpoint this server does not offer, such as a bookmark) must get this JSON 404, not the HTML 403
+    of a missing CSRF cookie, which a client can neither read nor act on."""
     return _json_error(404, "not_found", "Record not found")
 
 
