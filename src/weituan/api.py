@@ -17,16 +17,13 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from weituan.core.errors import ServiceError
+from weituan.core.errors import RateLimited, ServiceError
 
 
 def _error(
     api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, **extra: Any
 ) -> HttpResponse:
-    response = api.create_response(request, {"error": message, "code": code, **extra}, status=status)
-    if status == 429 and "retry_after" in extra:
-        response["Retry-After"] = str(extra["retry_after"])
-    return response
+    return api.create_response(request, {"error": message, "code": code, **extra}, status=status)
 
 
 def _json_error(status: int, code: str, message: str) -> HttpResponse:
@@ -107,7 +104,11 @@ _ninja_default = NinjaJSONEncoder().default
 def _install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ServiceError)
     def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-        return _error(api, request, exc.status, exc.code, exc.message, **exc.details)
+        response = _error(api, request, exc.status, exc.code, exc.message, **exc.details)
+        if isinstance(exc, RateLimited):
+            for name, value in exc.headers().items():
+                response[name] = value
+        return response
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

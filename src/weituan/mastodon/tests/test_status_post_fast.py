@@ -218,6 +218,7 @@ def test_refusals_come_in_the_api_shape(
     assert (status, json.loads(body)["code"]) == (429, "rate_limited")
     assert body == view.content
     assert fast_headers["Retry-After"] == view["Retry-After"] == "30"
+    assert fast_headers["X-RateLimit-Reset"] == view["X-RateLimit-Reset"] == "2027-01-15T08:01:00.000Z"
     assert Post.objects.count() == 1
 
 
