@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from mastodon import MastodonNotFoundError, MastodonRatelimitError
+from mastodon import Mastodon, MastodonAPIError, MastodonNotFoundError, MastodonRatelimitError
 
 from weituan.accounts.models import User
 from weituan.core import ratelimit
@@ -73,3 +73,45 @@ def test_the_429_headers_name_the_window(
         assert refused.headers["X-RateLimit-Limit"] == "1"
         assert refused.headers["X-RateLimit-Remaining"] == "0"
         assert refused.headers["X-RateLimit-Reset"] == "2027-01-15T08:01:00.000Z"
+
+
+def test_an_application_token_reads_what_is_public_and_is_told_it_is_nobody(
+    live_server: Any, merchant: User
+) -> None:
+    shop, _ = shop_and_newcomer(live_server, "Weituan edges")
+    post = shop.status_post("公开的团购")
+    client_id, client_secret = Mastodon.create_app(
+        "Weituan app token", scopes=["read", "write"], api_base_url=live_server.url
+    )
+    granted = requests.post(
+        f"{live_server.url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scope": "read write",
+        },
+    ).json()
+    app = Mastodon(
+        access_token=granted["access_token"], api_base_url=live_server.url, version_check_mode="none"
+    )
+    assert app.app_verify_credentials().name == "Weituan app token"
+    # What anyone may read, the application's own token reads too, as nobody in particular.
+    assert [status.id for status in app.timeline_public()] == [post.id]
+    assert app.status(post.id).favourited is False
+    assert app.account_lookup("meituan_shop").id == shop.me().id
+    # Where a user is needed, it is told so with Mastodon's 422, not a 401 that reads as "revoked".
+    with pytest.raises(MastodonAPIError) as refused:
+        app.account_verify_credentials()
+    status, _, message = refused.value.args[1:]
+    assert (status, message) == (422, "This method requires an authenticated user")
+    for call in (app.timeline_home, app.notifications, lambda: app.status_post("谁发的？")):
+        with pytest.raises(MastodonAPIError) as refused:
+            call()
+        assert refused.value.args[1] == 422
+    home = requests.get(
+        f"{live_server.url}/api/v1/timelines/home",
+        headers={"Authorization": f"Bearer {granted['access_token']}"},
+    )
+    assert home.json() == {"error": "This method requires an authenticated user", "code": "user_required"}
+    assert [status.id for status in shop.account_statuses(shop.me().id)] == [post.id]
