@@ -115,3 +115,18 @@ def test_an_application_token_reads_what_is_public_and_is_told_it_is_nobody(
     )
     assert home.json() == {"error": "This method requires an authenticated user", "code": "user_required"}
     assert [status.id for status in shop.account_statuses(shop.me().id)] == [post.id]
+
+
+def test_the_instance_counts_its_statuses(live_server: Any, merchant: User) -> None:
+    shop, fan = shop_and_newcomer(live_server, "Weituan edges")
+    assert fan.instance_v1().stats.status_count == 0
+    first = shop.status_post("一号团")
+    shop.status_post("二号团")
+    fan.status_post("我也来")
+    stats = fan.instance_v1().stats
+    assert (stats.user_count, stats.status_count, stats.domain_count) == (2, 3, 0)
+    shop.status_delete(first.id)
+    assert fan.instance_v1().stats.status_count == 2
+    assert fan.instance_v1().stats.status_count == sum(
+        account.statuses_count for account in (shop.me(), fan.me())
+    )
