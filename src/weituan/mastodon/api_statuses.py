@@ -81,6 +81,9 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
     quoted_id = _id_param(params, "quoted_status_id")
     if params.values.get("poll"):
         raise ValidationFailed("Polls are not supported", code="polls_unsupported")
+    if params.values.get("scheduled_at"):
+        # Publishing now what was meant for later would be worse than refusing it.
+        raise ValidationFailed("Scheduled statuses are not supported", code="scheduling_unsupported")
     if in_reply_to_id is not None and quoted_id is not None:
         raise ValidationFailed("A status cannot both reply and quote", code="invalid")
     if in_reply_to_id is not None:

@@ -2,6 +2,7 @@
 server: endpoints Weituan does not offer, and errors a client must be able to read."""
 
 import time
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -130,3 +131,14 @@ def test_the_instance_counts_its_statuses(live_server: Any, merchant: User) -> N
     assert fan.instance_v1().stats.status_count == sum(
         account.statuses_count for account in (shop.me(), fan.me())
     )
+
+
+def test_a_status_scheduled_for_later_is_refused_not_published_now(live_server: Any, merchant: User) -> None:
+    shop, fan = shop_and_newcomer(live_server, "Weituan edges")
+    later = datetime.now(UTC) + timedelta(days=1)
+    with pytest.raises(MastodonAPIError) as refused:
+        shop.status_post("明天零点开抢", scheduled_at=later)
+    status, _, message = refused.value.args[1:]
+    assert (status, message) == (422, "Scheduled statuses are not supported")
+    assert shop.account_statuses(shop.me().id) == []
+    assert fan.status_post("现在就发", scheduled_at=None).content == "<p>现在就发</p>"

@@ -202,6 +202,7 @@ def test_refusals_come_in_the_api_shape(
         ({"status": "hi", "quoted_status_id": "abc"}, "invalid_id"),
         ({"status": "hi", "visibility": "direct"}, "invalid_visibility"),
         ({"status": "hi", "poll": {"options": ["a"]}}, "polls_unsupported"),
+        ({"status": "hi", "scheduled_at": "2030-01-01T00:00:00Z"}, "scheduling_unsupported"),
     ]:
         status, _, body = fast(data)
         view = Client().post(STATUSES, json.dumps(data), content_type="application/json", **headers)
