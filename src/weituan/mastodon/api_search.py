@@ -21,6 +21,7 @@ from pydantic import Field
 from weituan.accounts.auth import request_user
 from weituan.accounts.queries import user_by_username
 from weituan.core.errors import NotFound, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.mastodon.api_trends import tag_json
 from weituan.mastodon.endpoint_auth import READ_SEARCH
 from weituan.mastodon.pagination import MAX_LIMIT, page_params
@@ -39,12 +40,12 @@ class SearchQuery(Schema):
     type: Literal["accounts", "statuses", "hashtags"] | None = None
     resolve: bool = False
     following: bool = False
-    account_id: int | None = None
+    account_id: int | None = Field(None, ge=0, le=MAX_ID)
     exclude_unreviewed: bool = False
     max_id: str | None = None
     min_id: str | None = None
     limit: int = Field(20, ge=1)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_ID)
 
 
 def _search(request: HttpRequest, params: SearchQuery) -> dict[str, list[Any]]:
