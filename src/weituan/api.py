@@ -11,21 +11,19 @@ import orjson
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from weituan.core.errors import ServiceError
+from weituan.core.errors import RateLimited, ServiceError
 
 
 def _error(
     api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, **extra: Any
 ) -> HttpResponse:
-    response = api.create_response(request, {"error": message, "code": code, **extra}, status=status)
-    if status == 429 and "retry_after" in extra:
-        response["Retry-After"] = str(extra["retry_after"])
-    return response
+    return api.create_response(request, {"error": message, "code": code, **extra}, status=status)
 
 
 def _json_error(status: int, code: str, message: str) -> HttpResponse:
@@ -36,8 +34,13 @@ def _json_error(status: int, code: str, message: str) -> HttpResponse:
     )
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """What a path under the APIs that names no endpoint answers: the API's 404, not a web page."""
+    """What a path under the APIs that names no endpoint answers: the API's 404, not a web page.
+
+    Exempt from the CSRF check, as the API's endpoints are: a client's POST with a bearer token (to an
+    endpoint this server does not offer, such as a bookmark) must get this JSON 404, not the HTML 403
+    of a missing CSRF cookie, which a client can neither read nor act on."""
     return _json_error(404, "not_found", "Record not found")
 
 
@@ -101,7 +104,11 @@ _ninja_default = NinjaJSONEncoder().default
 def _install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ServiceError)
     def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-        return _error(api, request, exc.status, exc.code, exc.message, **exc.details)
+        response = _error(api, request, exc.status, exc.code, exc.message, **exc.details)
+        if isinstance(exc, RateLimited):
+            for name, value in exc.headers().items():
+                response[name] = value
+        return response
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

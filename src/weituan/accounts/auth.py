@@ -18,7 +18,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from weituan.accounts.scopes import default_scopes, scopes_allow
 from weituan.accounts.tokens import HOME_TIMELINE_SCOPES, access_token_resolve, access_token_viewer
-from weituan.core.errors import PermissionDenied, Unauthorized
+from weituan.core.errors import PermissionDenied, Unauthorized, ValidationFailed
 
 
 def _invalid_token() -> Unauthorized:
@@ -57,6 +57,37 @@ class BearerTokenAuth(HttpBearer):
         return row.user
 
 
+def _user_required() -> ValidationFailed:
+    # Mastodon's answer to an application's own token where a user is needed: the token is good (a
+    # 401 would make the client drop it), it is simply nobody's.
+    return ValidationFailed("This method requires an authenticated user", code="user_required")
+
+
+class MastodonBearerAuth(BearerTokenAuth):
+    """A bearer token on a Mastodon endpoint, which also takes an application's own token (client
+    credentials, no user) as Mastodon does: within its scopes, as an anonymous caller where the endpoint
+    lets them in (`anonymous`), else 422 `user_required`."""
+
+    def __init__(self, scopes: tuple[str, ...] | None = None, *, anonymous: bool = False) -> None:
+        super().__init__(scopes)
+        self.anonymous = anonymous
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        row = access_token_resolve(token)
+        if row is None:
+            raise _invalid_token()
+        if row.user is None:
+            require_scopes(request, row.scopes, self.scopes)
+            if not self.anonymous:
+                raise _user_required()
+            request.oauth_token = row  # type: ignore[attr-defined]
+            return True
+        require_scopes(request, row.scopes, self.scopes)
+        request.user = row.user
+        request.oauth_token = row  # type: ignore[attr-defined]
+        return row.user
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """The caller of an endpoint that needs only their id (the home timeline)."""
@@ -76,7 +107,12 @@ class BearerViewerAuth(HttpBearer):
         self.scopes = scopes
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return self.viewer_of(request, access_token_viewer(token))
+        found = access_token_viewer(token)
+        if found is None:
+            row = access_token_resolve(token)
+            if row is not None and row.user is None:
+                raise _user_required()
+        return self.viewer_of(request, found)
 
     def viewer_of(self, request: HttpRequest, found: tuple[int, str] | None) -> Viewer:
         """What `authenticate` answers for a token already looked up: `found` is what
@@ -115,7 +151,7 @@ _anonymous = AnonymousAllowed()
 
 def scoped_auth(*scopes: str, anonymous: bool = False) -> list[Any]:
     """The auth of an endpoint a token may call when it holds one of `scopes` (none named: any token)."""
-    callbacks: list[Any] = [BearerTokenAuth(scopes), session_auth]
+    callbacks: list[Any] = [MastodonBearerAuth(scopes, anonymous=anonymous), session_auth]
     if anonymous:
         callbacks.append(_anonymous)
     return callbacks

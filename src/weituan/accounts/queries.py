@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 
 from weituan.accounts.models import MerchantApplication, User
 from weituan.core.errors import NotFound, PermissionDenied
+from weituan.core.ids import MAX_ID
 
 
 def user_get(user_id: int) -> User:
@@ -34,8 +35,8 @@ def user_is_locked(user_id: int) -> bool:
 
 
 def users_by_ids(user_ids: Iterable[int]) -> dict[int, User]:
-    """Active users by id in one query; missing ids are simply absent."""
-    ids = list(set(user_ids))
+    """Active users by id in one query; missing ids (and numbers no id can be) are simply absent."""
+    ids = [user_id for user_id in set(user_ids) if 0 < user_id <= MAX_ID]
     return {user.pk: user for user in User.objects.filter(pk__in=ids, is_active=True)}
 
 

@@ -27,8 +27,9 @@ def _oauth_error_response(exc: ServiceError) -> JsonResponse:
     response = JsonResponse(body, status=exc.status)
     if exc.status == 401:
         response["WWW-Authenticate"] = f'Bearer error="{error}"'
-    if isinstance(exc, RateLimited) and "retry_after" in exc.details:
-        response["Retry-After"] = str(exc.details["retry_after"])
+    if isinstance(exc, RateLimited):
+        for name, value in exc.headers().items():
+            response[name] = value
     response["Cache-Control"] = "no-store"
     return response
 

@@ -1,5 +1,7 @@
 """Errors a user can act on: each has a stable `code`, a human `message` and an HTTP status."""
 
+from datetime import UTC, datetime
+
 
 class ServiceError(Exception):
     """Raised by services and queries; the API turns it into JSON, the CLI into one line."""
@@ -45,5 +47,25 @@ class ValidationFailed(ServiceError):
 
 
 class RateLimited(ServiceError):
+    """Too many requests in a fixed window: `limit` of them allowed, the window ending at `reset_at` (Unix
+    seconds), `retry_after` seconds from now. The caller is told all three in headers, as Mastodon does."""
+
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, *, limit: int, reset_at: int, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.limit = limit
+        self.reset_at = reset_at
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """`Retry-After` and Mastodon's `X-RateLimit-*` headers. Clients such as Mastodon.py wait until
+        `X-RateLimit-Reset` (ISO 8601) before retrying; without it they guess."""
+        reset = datetime.fromtimestamp(self.reset_at, tz=UTC)
+        return {
+            "Retry-After": str(self.retry_after),
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        }

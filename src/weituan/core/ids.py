@@ -12,6 +12,9 @@ import time
 from datetime import UTC, datetime
 
 EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+# The largest id any row can have (a signed 64-bit integer, as both stores keep ids). A larger number
+# a client sends names nothing, and the stores refuse to even compare with it.
+MAX_ID = (1 << 63) - 1
 _TAG_BITS = 8
 _SEQ_BITS = 14
 _SEQ_MASK = (1 << _SEQ_BITS) - 1

@@ -34,8 +34,11 @@ def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
     else:
         count = _db_hit(key, window_start)
     if count > limit:
-        retry = window_start + window_seconds - now
-        raise RateLimited(f"Too many requests; try again in {retry} s", retry_after=retry)
+        reset_at = window_start + window_seconds
+        retry = reset_at - now
+        raise RateLimited(
+            f"Too many requests; try again in {retry} s", limit=limit, reset_at=reset_at, retry_after=retry
+        )
     return count
 
 

@@ -21,6 +21,7 @@ from ninja import Router
 from weituan.accounts.queries import user_counts
 from weituan.core import images
 from weituan.mastodon.serializers_accounts import DEFAULT_HEADER, absolute_url
+from weituan.microblog.stats import statuses_total
 
 router = Router(tags=["mastodon:instance"])
 router_v2 = Router(tags=["mastodon:v2"])
@@ -111,7 +112,8 @@ def instance_v1(request: HttpRequest) -> dict[str, Any]:
         "email": settings.DEFAULT_FROM_EMAIL.rpartition("<")[2].rstrip(">"),
         "version": version_string(),
         "urls": {"streaming_api": _streaming_url(request)},
-        "stats": {"user_count": counts.total, "status_count": 0, "domain_count": 0},
+        # No other servers are known: Weituan does not federate.
+        "stats": {"user_count": counts.total, "status_count": statuses_total(), "domain_count": 0},
         "thumbnail": absolute_url(static(DEFAULT_HEADER), request),
         "languages": _languages(),
         "registrations": True,

@@ -8,6 +8,7 @@ from ninja import Router
 
 from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.mastodon.api_statuses import write_limit
 from weituan.mastodon.endpoint_auth import (
     READ_MARKERS,
@@ -49,7 +50,7 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
         user,
         types=_list_param(request, "types"),
         exclude_types=_list_param(request, "exclude_types"),
-        account_id=int(account_id) if account_id else None,
+        account_id=min(int(account_id), MAX_ID) if account_id else None,
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,

@@ -13,6 +13,7 @@ from ninja import Router
 from weituan.accounts.auth import request_user
 from weituan.accounts.queries import user_get, users_by_ids
 from weituan.core.errors import ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_relations_hit
 from weituan.mastodon.endpoint_auth import (
     READ_ACCOUNTS,
@@ -106,7 +107,8 @@ def relationships(request: HttpRequest) -> list[dict[str, Any]]:
         raise ValidationFailed("id[] must be account ids", code="invalid_id") from None
     if len(ids) > MAX_RELATIONSHIP_IDS:
         raise ValidationFailed(f"At most {MAX_RELATIONSHIP_IDS} ids", code="too_many_ids")
-    return relation_queries.relationships(request_user(request).pk, ids)
+    # A number no id can be names no account; the stores cannot even compare with it.
+    return relation_queries.relationships(request_user(request).pk, [i for i in ids if i <= MAX_ID])
 
 
 def _accounts_page(

@@ -15,6 +15,7 @@ from ninja import Router
 
 from weituan.accounts.auth import request_user
 from weituan.core.errors import ServiceError, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
 from weituan.core.redis import redis_enabled
 from weituan.core.sqlite_writer import sqlite_writer
@@ -60,9 +61,12 @@ def _media_ids(params: MastodonParams) -> list[int]:
     if not isinstance(raw, list):
         raw = [raw]
     try:
-        return [int(str(item)) for item in raw if str(item) != ""]
+        ids = [int(str(item)) for item in raw if str(item) != ""]
     except ValueError:
         raise ValidationFailed("media_ids must be media attachment ids", code="invalid_media") from None
+    if any(not 0 < media_id <= MAX_ID for media_id in ids):
+        raise ValidationFailed("media_ids must be media attachment ids", code="invalid_media")
+    return ids
 
 
 def _visibility(params: MastodonParams) -> str:
@@ -81,6 +85,9 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
     quoted_id = _id_param(params, "quoted_status_id")
     if params.values.get("poll"):
         raise ValidationFailed("Polls are not supported", code="polls_unsupported")
+    if params.values.get("scheduled_at"):
+        # Publishing now what was meant for later would be worse than refusing it.
+        raise ValidationFailed("Scheduled statuses are not supported", code="scheduling_unsupported")
     if in_reply_to_id is not None and quoted_id is not None:
         raise ValidationFailed("A status cannot both reply and quote", code="invalid")
     if in_reply_to_id is not None:

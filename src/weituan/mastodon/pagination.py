@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from weituan.core.errors import ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.mastodon.serializers_accounts import absolute_url
 
 DEFAULT_LIMIT = 20
@@ -51,7 +52,8 @@ def _as_id(name: str, value: object) -> int | None:
         raise ValidationFailed(f"{name} must be an integer id", code="invalid_cursor") from None
     if number < 0:
         raise ValidationFailed(f"{name} must not be negative", code="invalid_cursor")
-    return number
+    # No id is larger: "older than" such a number is everything, "newer than" it nothing.
+    return min(number, MAX_ID)
 
 
 def page_params(

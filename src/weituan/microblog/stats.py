@@ -76,6 +76,12 @@ def account_counts(user_ids: list[int]) -> dict[int, AccountCounts]:
     return {user_id: found.get(user_id, AccountCounts()) for user_id in user_ids}
 
 
+def statuses_total() -> int:
+    """How many statuses the accounts have in all: the sum of their counters, as their profiles show
+    them (one aggregate over a row per account, not a count of the posts)."""
+    return int(AccountStats.objects.aggregate(total=Sum("posts_count"))["total"] or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class TopicCounts:
     posts: int = 0

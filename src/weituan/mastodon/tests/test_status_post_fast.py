@@ -202,6 +202,7 @@ def test_refusals_come_in_the_api_shape(
         ({"status": "hi", "quoted_status_id": "abc"}, "invalid_id"),
         ({"status": "hi", "visibility": "direct"}, "invalid_visibility"),
         ({"status": "hi", "poll": {"options": ["a"]}}, "polls_unsupported"),
+        ({"status": "hi", "scheduled_at": "2030-01-01T00:00:00Z"}, "scheduling_unsupported"),
     ]:
         status, _, body = fast(data)
         view = Client().post(STATUSES, json.dumps(data), content_type="application/json", **headers)
@@ -218,6 +219,7 @@ def test_refusals_come_in_the_api_shape(
     assert (status, json.loads(body)["code"]) == (429, "rate_limited")
     assert body == view.content
     assert fast_headers["Retry-After"] == view["Retry-After"] == "30"
+    assert fast_headers["X-RateLimit-Reset"] == view["X-RateLimit-Reset"] == "2027-01-15T08:01:00.000Z"
     assert Post.objects.count() == 1
 
 

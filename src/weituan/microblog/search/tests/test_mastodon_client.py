@@ -68,3 +68,40 @@ def test_mastodon_py_searches_and_reads_trends(live_server: Any, shopper: Any, m
     # The merchant's liked post is the one recent post anybody engaged with.
     assert [str(status.id) for status in client.trending_statuses()] == [str(post.id)]
     assert client.trending_links() == []  # Weituan shows no link preview cards
+
+
+def test_a_link_to_a_post_or_a_profile_opens_it_through_search(
+    live_server: Any, shopper: Any, merchant: Any, outsider: Any
+) -> None:
+    post = post_create(author=merchant, text="今晚开团 划算")
+    followers_only = post_create(author=merchant, text="只给粉丝看 划算", visibility="private")
+    raw, _ = access_token_issue(user=shopper)
+    client = Mastodon(
+        api_base_url=live_server.url, access_token=raw, mastodon_version="4.5.0", version_check_mode="none"
+    )
+    permalink = client.status(post.id).url
+    assert permalink == f"{live_server.url}/@meituan_shop/{post.id}"
+
+    # What a client does with a tapped or pasted link: search for it, resolving, and open what comes.
+    for url in (permalink, f"{live_server.url}/p/{post.id}"):
+        found = client.search_v2(url, resolve=True)
+        assert [str(status.id) for status in found.statuses] == [str(post.id)]
+        assert (found.accounts, found.hashtags) == ([], [])
+    profile = client.search_v2(f"{live_server.url}/@meituan_shop", resolve=True)
+    assert [account.acct for account in profile.accounts] == ["meituan_shop"]
+    assert profile.statuses == []
+    assert client.search_v2(permalink, resolve=True, result_type="accounts").accounts == []
+
+    # Nothing the reader may not see, nothing under another author's name, nothing from elsewhere.
+    for url in (
+        f"{live_server.url}/@meituan_shop/{followers_only.id}",
+        f"{live_server.url}/@{outsider.username}/{post.id}",
+        f"{live_server.url}/@nobody_here",
+        f"{live_server.url}/p/99999999999999999999999",
+        f"https://elsewhere.example/@meituan_shop/{post.id}",
+    ):
+        nothing = client.search_v2(url, resolve=True)
+        assert (nothing.accounts, nothing.statuses, nothing.hashtags) == ([], [], [])
+    follow_create(follower=shopper, followee_id=merchant.id)
+    shown = client.search_v2(f"{live_server.url}/@meituan_shop/{followers_only.id}", resolve=True)
+    assert [str(status.id) for status in shown.statuses] == [str(followers_only.id)]
