@@ -88,6 +88,11 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
     if params.values.get("scheduled_at"):
         # Publishing now what was meant for later would be worse than refusing it.
         raise ValidationFailed("Scheduled statuses are not supported", code="scheduling_unsupported")
+    if (params.text("spoiler_text") or "").strip() or params.flag("sensitive"):
+        # A post meant to be read behind a warning (or with its media hidden) must not go out bare.
+        raise ValidationFailed(
+            "Content warnings and sensitive media are not supported", code="content_warnings_unsupported"
+        )
     if in_reply_to_id is not None and quoted_id is not None:
         raise ValidationFailed("A status cannot both reply and quote", code="invalid")
     if in_reply_to_id is not None:

@@ -142,3 +142,17 @@ def test_a_status_scheduled_for_later_is_refused_not_published_now(live_server: 
     assert (status, message) == (422, "Scheduled statuses are not supported")
     assert shop.account_statuses(shop.me().id) == []
     assert fan.status_post("现在就发", scheduled_at=None).content == "<p>现在就发</p>"
+
+
+def test_a_status_behind_a_content_warning_is_refused_not_published_bare(
+    live_server: Any, merchant: User
+) -> None:
+    shop, _ = shop_and_newcomer(live_server, "Weituan warnings")
+    for extra in ({"spoiler_text": "剧透"}, {"sensitive": True}):
+        with pytest.raises(MastodonAPIError) as refused:
+            shop.status_post("结局是……", **extra)
+        status, _, message = refused.value.args[1:]
+        assert (status, message) == (422, "Content warnings and sensitive media are not supported")
+    assert shop.account_statuses(shop.me().id) == []
+    # What a client sends by default (no warning, media not sensitive) posts as ever.
+    assert shop.status_post("没有剧透", sensitive=False, spoiler_text="").content == "<p>没有剧透</p>"

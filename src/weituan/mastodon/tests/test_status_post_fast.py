@@ -203,6 +203,9 @@ def test_refusals_come_in_the_api_shape(
         ({"status": "hi", "visibility": "direct"}, "invalid_visibility"),
         ({"status": "hi", "poll": {"options": ["a"]}}, "polls_unsupported"),
         ({"status": "hi", "scheduled_at": "2030-01-01T00:00:00Z"}, "scheduling_unsupported"),
+        ({"status": "hi", "spoiler_text": "剧透"}, "content_warnings_unsupported"),
+        ({"status": "hi", "sensitive": True}, "content_warnings_unsupported"),
+        ({"status": "hi", "sensitive": "maybe"}, "invalid"),
     ]:
         status, _, body = fast(data)
         view = Client().post(STATUSES, json.dumps(data), content_type="application/json", **headers)
