@@ -334,17 +334,19 @@ class ClickSpool:
         return len(lines)
 
     def _stored(self, batch: list[tuple[_Segment, int]]) -> int:
-        """Delete segments the store has taken, and count their lines."""
+        """Delete segments the store has taken, and count their lines. A segment leaves the sealed list
+        (and its lines move to `stored`) under the lock before it is closed: a count of the lines waiting
+        (`pending`, `appended`), taken under the lock, reads every sealed segment's mapping."""
         for segment, count in batch:
             with contextlib.suppress(FileNotFoundError):
                 segment.path.unlink()
-            segment.close()
             with self._lock:
                 if segment.adopted:
                     self.adopted += count
                 else:
                     self.stored += count
                     self._sealed.remove(segment)
+            segment.close()
         return sum(count for _, count in batch)
 
     def _adopt_orphans(self) -> list[_Segment]:

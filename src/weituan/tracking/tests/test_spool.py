@@ -312,6 +312,29 @@ def test_own_segments_go_to_the_segment_sink_together_and_by_text_when_it_declin
     assert (spool.appended, spool.stored, spool.pending()) == (19, 19, 0)
 
 
+def test_the_lines_waiting_can_be_counted_while_a_drain_closes_the_segments_it_stored(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Another thread counting the lines waiting (the write buffer's stats) at any moment of a drain
+    never meets a segment already closed but still listed as waiting."""
+    from weituan.tracking import spool as spool_module
+
+    spool = ClickSpool(tmp_path, segment_bytes=len(line(0)) * 2, segments_per_insert=2)
+    for n in range(6):  # three segments of two lines
+        spool.append(line(n))
+    seen: list[int] = []
+    close = spool_module._Segment.close
+
+    def close_then_count(segment: Any) -> None:
+        close(segment)
+        seen.append(spool.pending())  # what another thread may ask right after
+
+    monkeypatch.setattr(spool_module._Segment, "close", close_then_count)
+    assert spool.drain(Sink(), max_lines=1000, text_sink=TextSink(), segment_sink=SegmentSink()) == 6
+    assert seen == [4, 2, 0]
+    assert (spool.appended, spool.stored, spool.pending()) == (6, 6, 0)
+
+
 def test_segments_are_stored_by_name_in_one_insert_and_every_click_is_seen(
     store: Any, tmp_path: Path, settings: Any
 ) -> None:
