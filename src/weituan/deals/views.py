@@ -17,8 +17,10 @@ from weituan.core.errors import ServiceError
 from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
-from weituan.deals.models import TeamState
+from weituan.deals.labels import ORDER_STATE_LABELS, state_label
+from weituan.deals.models import OrderState, TeamState
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
+from weituan.deals.refusals import refusal_text
 from weituan.deals.services.gateways import gateways_offered
 from weituan.deals.services.holds import order_cancel
 from weituan.deals.services.orders import order_place
@@ -102,7 +104,7 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
         seen_price = int(request.POST["unit_price"]) if request.POST.get("unit_price") else None
         team: str | int | None = team_raw if team_raw in (None, "start") else int(team_raw or 0)
     except ValueError:
-        messages.error(request, "Quantity and price must be whole numbers")
+        messages.error(request, _("Quantity and price must be whole numbers"))
         return redirect("deals:deal", deal_id=deal_id)
     try:
         order = order_place(
@@ -117,9 +119,9 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, refusal_text(exc))
         return redirect("deals:deal", deal_id=deal_id)
-    messages.success(request, f"Order {order.id}: {order.state}")
+    messages.success(request, _placed_text(order))
     if order.team_id:
         return redirect("deals:team", team_id=order.team_id)
     return redirect("deals:my_orders")
@@ -163,14 +165,36 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
     return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
 
 
+def _placed_text(order: Any) -> str:
+    """What the buyer is told once their order is placed, by where its payment stands."""
+    facts = {"id": order.id, "amount": Money(order.amount, order.currency)}
+    if order.state == OrderState.CAPTURED:
+        return _("Order %(id)s is paid (%(amount)s): your vouchers are in My vouchers.") % facts
+    if order.state == OrderState.AUTHORIZED:
+        return _("Order %(id)s is placed: %(amount)s is held and paid once the deal is on.") % facts
+    return _("Order %(id)s is placed: %(state)s.") % {
+        **facts,
+        "state": state_label(ORDER_STATE_LABELS, order.state),
+    }
+
+
 @login_required
 @require_POST
 def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
-    try:
-        into = team_merge(team_id=team_id, into_id=int(request.POST.get("into", "0")), by=request.user)
-    except (ServiceError, ValueError) as exc:
-        messages.error(request, getattr(exc, "message", "Choose a team"))
+    into_id = request.POST.get("into", "")
+    if not into_id.isdigit():
+        messages.error(request, _("Choose a team to merge into."))
         return redirect("deals:team", team_id=team_id)
+    try:
+        into = team_merge(team_id=team_id, into_id=int(into_id), by=request.user)
+    except ServiceError as exc:
+        merge_refusals = {
+            "not_found": _("That team cannot be merged into: choose another."),
+            "team_closed": _("Both teams must still be open."),
+        }
+        messages.error(request, str(merge_refusals.get(exc.code, refusal_text(exc))))
+        return redirect("deals:team", team_id=team_id)
+    messages.success(request, _("Your team has joined @%(name)s's team.") % {"name": into.leader.username})
     return redirect("deals:team", team_id=into.id)
 
 
@@ -187,14 +211,27 @@ def order_action(request: HttpRequest, order_id: int, action: str) -> HttpRespon
     actions = {"cancel": order_cancel, "refund": order_refund, "solo": team_switch_solo}
     if action not in actions:
         raise Http404("No such action")
+    done = {
+        "cancel": _("Order %(id)s is cancelled; its payment hold is released."),
+        "refund": _("Order %(id)s: its unused vouchers are refunded."),
+        "solo": _("Order %(id)s left the team: a new order holds the solo price."),
+    }
     try:
         if action == "solo":
             team_switch_solo(order_id=order_id, by=request.user)
         else:
             actions[action](order_id=order_id, by=request.user)
-        messages.success(request, f"Order {order_id}: {action} done")
+        messages.success(request, done[action] % {"id": order_id})
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        if exc.code == "not_found":
+            messages.error(
+                request,
+                _("No order of yours in a team has this number.")
+                if action == "solo"
+                else _("No order of yours has this number."),
+            )
+        else:
+            messages.error(request, refusal_text(exc))
     return redirect("deals:my_orders")
 
 

@@ -1,0 +1,125 @@
+"""The deal pages' words for a refusal of the deals services, in the page's language, with its facts.
+
+Services speak English with figures in minor units, as the API does; a shopper or a merchant on a page
+reads a sentence in their language with amounts as money ("¥60.00"). A code with no sentence here falls
+back to the site's common ones (`error_text`), then to the service's own message.
+"""
+
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from weituan.core.errors import ServiceError
+from weituan.core.money import MINOR_UNITS, Money
+from weituan.web.responses import error_text
+
+# Refusals whose sentence needs no facts.
+PLAIN: dict[str, Any] = {
+    "sold_out": gettext_lazy("This deal is sold out."),
+    "deal_not_selling": gettext_lazy("This deal is not on sale now."),
+    "payment_declined": gettext_lazy("The payment was declined."),
+    "gateway_unavailable": gettext_lazy(
+        "The payment provider did not answer. Nothing was charged twice: try again in a moment."
+    ),
+    "unknown_gateway": gettext_lazy("Choose one of the ways to pay offered here."),
+    "own_deal": gettext_lazy("You cannot buy your own deal."),
+    "team_quantity": gettext_lazy("A team member buys one unit."),
+    "not_team_deal": gettext_lazy("This deal has no team price."),
+    "team_closed": gettext_lazy("This team is closed and takes no more members."),
+    "already_in_team": gettext_lazy("You are already in this team."),
+    "team_no_room": gettext_lazy("The other team has no room for everyone."),
+    "not_team_leader": gettext_lazy("Only the team's leader can merge it."),
+    "not_switchable": gettext_lazy("Only a held order in an open team can switch to the solo price."),
+    "gateway_unsupported": gettext_lazy("Only an order paid from the wallet can switch to the solo price."),
+    "not_cancellable": gettext_lazy(
+        "This order can no longer be cancelled; once paid, it can be refunded under the deal's refund policy."
+    ),
+    "refund_declined": gettext_lazy(
+        "The payment provider refused the refund; your vouchers are as they were."
+    ),
+    "refund_pending": gettext_lazy("Your refund is recorded and will be completed automatically."),
+    "idempotency_mismatch": gettext_lazy("This form was already sent. Reload the page and try again."),
+    "voucher_not_found": gettext_lazy("No voucher has this code. Check it and try again."),
+    "voucher_refunded": gettext_lazy("This voucher was refunded"),
+    "not_your_deal": gettext_lazy("This belongs to another merchant's deal."),
+    "not_merchant": gettext_lazy("Only verified merchants can sell deals"),
+    "already_published": gettext_lazy("This deal is already published."),
+    "deal_not_draft": gettext_lazy("Only a draft can be edited; this deal is already published"),
+    "deal_window_over": gettext_lazy("This deal's window has already ended: change its dates first."),
+}
+
+REFUND_REASONS: dict[str, Any] = {
+    "not_paid": gettext_lazy("Only a paid order can be refunded."),
+    "on_expiry": gettext_lazy("This deal refunds unused vouchers automatically when they expire."),
+    "nothing_to_refund": gettext_lazy("Every voucher of this order has been used, refunded or has expired."),
+}
+
+
+def _money(amount: object, currency: object) -> str:
+    if isinstance(amount, int) and currency in MINOR_UNITS:
+        return Money(amount, str(currency)).format()
+    return str(amount)
+
+
+def _local_time(iso: str, pattern: str) -> str:
+    moment = parse_datetime(iso)
+    return f"{timezone.localtime(moment):{pattern}}" if moment is not None else iso
+
+
+def refusal_text(error: ServiceError) -> str:
+    """`error` as a deal page tells it."""
+    details = error.details
+    code = error.code
+    if code == "insufficient_balance" and "currency" in details:
+        return _("Your wallet has %(balance)s and this order needs %(needed)s.") % {
+            "balance": _money(details["balance"], details["currency"]),
+            "needed": _money(details["needed"], details["currency"]),
+        }
+    if code == "price_mismatch" and "currency" in details:
+        return _("The price is now %(price)s. Check it and buy again.") % {
+            "price": _money(details["unit_price"], details["currency"])
+        }
+    if code == "per_user_limit":
+        limit, gifts = details.get("per_user_limit"), details.get("gift_limit")
+        text = ngettext(
+            "You may buy %(limit)d of this deal.", "You may buy %(limit)d of this deal.", int(str(limit))
+        ) % {"limit": limit}
+        if gifts:
+            text += " " + _("Besides, %(gifts)d more as gifts.") % {"gifts": gifts}
+        return text
+    if code == "refund_not_allowed":
+        reason = details.get("reason")
+        if reason == "window_closed":
+            days = int(str(details["refund_window_days"]))
+            return ngettext(
+                "The %(days)d-day refund window has closed.",
+                "The %(days)d-day refund window has closed.",
+                days,
+            ) % {"days": days}
+        if reason in REFUND_REASONS:
+            return str(REFUND_REASONS[str(reason)])
+    if code == "refund_declined" and details.get("provider_message"):
+        return _("The payment provider refused the refund (%(why)s); your vouchers are as they were.") % {
+            "why": details["provider_message"]
+        }
+    if code == "already_redeemed":
+        return _("Already redeemed on %(when)s by @%(who)s") % {
+            "when": _local_time(str(details["redeemed_at"]), "%Y-%m-%d %H:%M"),
+            "who": details["redeemed_by"],
+        }
+    if code == "voucher_expired" and "expires_at" in details:
+        return _("This voucher expired on %(day)s") % {
+            "day": _local_time(str(details["expires_at"]), "%Y-%m-%d")
+        }
+    if code == "nothing_to_pay_out":
+        if details.get("held"):
+            return _("Nothing to pay out yet: %(held)s waits until refunds of it are no longer possible") % {
+                "held": details["held"]
+            }
+        return _("Nothing to pay out")
+    if code in PLAIN:
+        return str(PLAIN[code])
+    return error_text(error)

@@ -1,0 +1,150 @@
+"""The deal pages speak the reader's language: states as words, amounts as money, refusals as sentences."""
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from weituan.core.testing import make_user
+from weituan.deals.models import Deal, Order, Posting, Voucher
+from weituan.deals.queries import wallet_of
+from weituan.deals.services.deals import deal_tip_check
+from weituan.deals.services.orders import order_place
+
+pytestmark = pytest.mark.django_db
+
+
+def _browser(user: Any, language: str = "zh-hans") -> Client:
+    browser = Client(HTTP_ACCEPT_LANGUAGE=language)
+    browser.force_login(user)
+    return browser
+
+
+def _buy(browser: Client, deal: Any, **form: str) -> str:
+    """The deal page as the browser sees it after posting the checkout form (with its message)."""
+    fields = {"quantity": "1", "unit_price": str(deal.deal_price), **form}
+    return browser.post(f"/deals/{deal.id}/checkout", fields, follow=True).content.decode()
+
+
+def test_orders_vouchers_and_deals_show_states_in_words_and_amounts_as_money(
+    shopper: Any, merchant: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(tipping_point=1, max_quantity=1, per_user_limit=1)
+    fund(shopper, 50_000)
+    order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    deal_tip_check(deal_id=deal.id)
+    assert Deal.objects.get(id=deal.id).state == "sold_out"
+
+    orders = _browser(shopper).get("/me/orders/").content.decode()
+    assert 'data-state="captured">已支付</span>' in orders
+    assert "¥99.00" in orders and "9900" not in orders
+    english = _browser(shopper, "en").get("/me/orders/").content.decode()
+    assert 'data-state="captured">Paid</span>' in english
+
+    vouchers = _browser(shopper).get("/me/vouchers/").content.decode()
+    assert "· 可使用" in vouchers and "· valid" not in vouchers
+
+    seller = _browser(merchant)
+    detail = seller.get(f"/merchant/deals/{deal.id}/").content.decode()
+    assert "<p>已售罄</p>" in detail  # the deal's state
+    assert "<td>¥99.00</td><td>已支付</td>" in detail  # its order
+    assert "sold_out" not in detail and "captured" not in detail
+    assert "<td>已售罄</td>" in seller.get("/merchant/deals/").content.decode()
+    # The card of a deal no longer on sale says why, in the reader's language.
+    assert "已售罄" in _browser(shopper).get(f"/deals/{deal.id}/card").content.decode()
+    assert "Sold out" in _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
+
+
+def test_the_team_page_names_the_teams_state(shopper: Any, make_live_deal: Any, fund: Any) -> None:
+    deal = make_live_deal(team_price=5000, team_size=2)
+    fund(shopper)
+    order = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start")
+    page = _browser(shopper).get(f"/teams/{order.team_id}/").content.decode()
+    assert "<strong>拼团中</strong>" in page
+    assert "<strong>Open</strong>" in _browser(shopper, "en").get(f"/teams/{order.team_id}/").content.decode()
+
+
+def test_checkout_refusals_are_sentences_in_the_pages_language_and_move_nothing(
+    shopper: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(per_user_limit=1, gift_limit=1, max_quantity=5)
+    browser = _browser(shopper)
+
+    # An empty wallet: how much it has and how much the order needs, as money.
+    assert "钱包余额 ¥0.00，这个订单需要 ¥99.00。" in _buy(browser, deal)
+    assert "Your wallet has ¥0.00 and this order needs ¥99.00." in _buy(_browser(shopper, "en"), deal)
+    fund(shopper, 50_000)
+    # A price changed in the form: the price as it is.
+    assert "现在的价格是 ¥99.00。请确认后重新购买。" in _buy(browser, deal, unit_price="1")
+    # Past the per-person limit, and how many more may be gifts.
+    assert "这个团购每人限购 1 件。 另外可多买 1 件送人。" in _buy(
+        browser, deal, quantity="3", gift_quantity="1"
+    )
+    assert "Quantity and price must be whole numbers" in _buy(_browser(shopper, "en"), deal, quantity="x")
+    assert (Order.objects.count(), Deal.objects.get(id=deal.id).sold) == (0, 0)
+    assert (wallet_of(user=shopper).available, wallet_of(user=shopper).held) == (50_000, 0)
+
+    # A good order says where its money stands.
+    placed = _buy(_browser(shopper, "en"), deal)
+    assert f"Order {Order.objects.get().id} is placed: ¥99.00 is held and paid once the deal is on." in placed
+    other = make_user("late_buyer")
+    fund(other)
+    Deal.objects.filter(id=deal.id).update(sold=5)
+    postings = Posting.objects.count()
+    assert "这个团购已售罄。" in _buy(_browser(other), deal)
+    assert (Order.objects.count(), Posting.objects.count()) == (1, postings)
+
+
+def test_the_api_refusal_of_an_empty_wallet_names_its_currency(
+    shopper: Any, make_live_deal: Any, api_as: Any
+) -> None:
+    deal = make_live_deal()
+    refused = api_as(shopper).post(
+        f"/api/v1/deals/{deal.id}/orders", {"quantity": 1}, content_type="application/json"
+    )
+    assert refused.status_code == 402
+    body = refused.json()
+    assert (body["code"], body["balance"], body["needed"], body["currency"]) == (
+        "insufficient_balance",
+        0,
+        9900,
+        "CNY",
+    )
+
+
+def test_merchant_refusals_are_in_the_pages_language(
+    merchant: Any, shopper: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(tipping_point=1)
+    fund(shopper)
+    order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    deal_tip_check(deal_id=deal.id)
+    code = Voucher.objects.get().code
+    rival = make_user("rival_shop", merchant=True)
+
+    unknown = _browser(merchant).post("/merchant/redeem", {"code": "NOPE-NOPE"}).content.decode()
+    assert "没有这个券码。请检查后重试。" in unknown
+    theirs = _browser(rival).post("/merchant/redeem", {"code": code}).content.decode()
+    assert "这是其他商家的团购。" in theirs
+    assert Voucher.objects.get().state == "valid"
+    again = _browser(merchant, "en").post(f"/merchant/deals/{deal.id}/publish", follow=True).content.decode()
+    assert "This deal is already published." in again
+
+
+def test_a_merge_says_where_the_team_went(
+    shopper: Any, outsider: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(team_price=5000, team_size=3)
+    fund(shopper)
+    fund(outsider)
+    mine = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start")
+    theirs = order_place(deal_id=deal.id, buyer=outsider, quantity=1, team="start")
+    page = (
+        _browser(shopper, "en")
+        .post(f"/teams/{mine.team_id}/merge", {"into": str(theirs.team_id)}, follow=True)
+        .content.decode()
+    )
+    assert f"Your team has joined @{outsider.username}&#x27;s team." in page
+    # Merging it again: it is merged already, and nothing moves.
+    again = _browser(shopper).post(f"/teams/{mine.team_id}/merge", {"into": str(theirs.team_id)}, follow=True)
+    assert "两个团都必须还在拼团中。" in again.content.decode()
