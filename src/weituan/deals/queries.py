@@ -68,8 +68,9 @@ def order_for_user(*, order_id: int, user: Any) -> Order:
 
 
 def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
-    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now, and
-    `refund_pending`: whether a refund of it is asked for and its provider has not confirmed it yet."""
+    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now,
+    `refund_pending`: whether a refund of it is asked for and its provider has not confirmed it yet, and
+    `has_valid_vouchers`: whether any of its vouchers can still be used (or refunded)."""
     return (
         Order.objects.filter(buyer=user)
         .select_related("deal", "team")
@@ -77,6 +78,9 @@ def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
             cancellable=ExpressionWrapper(CANCELLABLE, output_field=BooleanField()),
             refund_pending=Exists(
                 Refund.objects.filter(order_id=OuterRef("id"), state=RefundState.REQUESTED)
+            ),
+            has_valid_vouchers=Exists(
+                Voucher.objects.filter(order_id=OuterRef("id"), state=VoucherState.VALID)
             ),
         )
         .order_by("-id")

@@ -24,7 +24,7 @@ from weituan.deals.refusals import refusal_text
 from weituan.deals.services.gateways import gateways_offered
 from weituan.deals.services.holds import order_cancel
 from weituan.deals.services.orders import order_place
-from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.refunds import order_refund, refund_refusal
 from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, team_share_code
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
@@ -200,9 +200,11 @@ def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
 
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "deals/my_orders.html", {"orders": queries.orders_of_buyer(user=request.user)[:100]}
-    )
+    orders = list(queries.orders_of_buyer(user=request.user)[:100])
+    for order in orders:
+        # Refund is offered only where the deal's policy lets it succeed now (read without a query).
+        order.refundable = not order.refund_pending and refund_refusal(order=order) is None  # type: ignore[attr-defined]
+    return render(request, "deals/my_orders.html", {"orders": orders})
 
 
 @login_required

@@ -148,3 +148,46 @@ def test_a_merge_says_where_the_team_went(
     # Merging it again: it is merged already, and nothing moves.
     again = _browser(shopper).post(f"/teams/{mine.team_id}/merge", {"into": str(theirs.team_id)}, follow=True)
     assert "两个团都必须还在拼团中。" in again.content.decode()
+
+
+def test_my_orders_offers_refund_only_where_the_deals_policy_lets_it_succeed(
+    shopper: Any, merchant: Any, make_live_deal: Any, fund: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from weituan.deals.services.vouchers import voucher_redeem
+
+    fund(shopper, 100_000)
+
+    def paid(**terms: Any) -> Any:
+        deal = make_live_deal(tipping_point=1, **terms)
+        order = order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+        deal_tip_check(deal_id=deal.id)
+        return order
+
+    orders = {
+        "window": paid(title="七天可退"),
+        "anytime": paid(title="随时退", refund_policy="anytime"),
+        "on_expiry": paid(title="过期退", refund_policy="on_expiry"),
+        "window_closed": paid(title="三天可退", refund_window_days=3),
+        "used": paid(title="已使用", refund_policy="anytime"),
+    }
+    Order.objects.filter(id=orders["window_closed"].id).update(captured_at=timezone.now() - timedelta(days=4))
+    voucher_redeem(code=Voucher.objects.get(order=orders["used"]).code, by=merchant)
+
+    browser = _browser(shopper)
+    page = browser.get("/me/orders/").content.decode()
+    offered = {name for name, order in orders.items() if f'action="/me/orders/{order.id}/refund"' in page}
+    assert offered == {"window", "anytime"}
+    # Each one not offered is refused if asked for anyway, and stays paid.
+    for name in ("on_expiry", "window_closed", "used"):
+        browser.post(f"/me/orders/{orders[name].id}/refund")
+        assert Order.objects.get(id=orders[name].id).state == "captured", name
+    for name in ("window", "anytime"):
+        browser.post(f"/me/orders/{orders[name].id}/refund")
+        assert Order.objects.get(id=orders[name].id).state == "refunded", name
+    assert (
+        f'action="/me/orders/{orders["window"].id}/refund"' not in browser.get("/me/orders/").content.decode()
+    )
