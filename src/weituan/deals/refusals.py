@@ -48,6 +48,8 @@ PLAIN: dict[str, Any] = {
     "not_merchant": gettext_lazy("Only verified merchants can sell deals"),
     "already_published": gettext_lazy("This deal is already published."),
     "deal_not_draft": gettext_lazy("Only a draft can be edited; this deal is already published"),
+    "top_up_disabled": gettext_lazy("Top-ups are only available in dev and demo mode."),
+    "invalid_amount": gettext_lazy("Enter an amount from ¥1 to ¥100,000."),
     "deal_window_over": gettext_lazy("This deal's window has already ended: change its dates first."),
 }
 

@@ -1,5 +1,6 @@
 """Shopper pages: deal page and live card, checkout, team status, my orders, vouchers and wallet."""
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -8,13 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from weituan.accounts import invites
 from weituan.core.errors import ServiceError
-from weituan.core.money import Money
+from weituan.core.money import MINOR_UNITS, Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.labels import ORDER_STATE_LABELS, state_label
@@ -28,6 +29,7 @@ from weituan.deals.services.refunds import order_refund, refund_refusal
 from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, team_share_code
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
+from weituan.deals.services.wallet import TOP_UP_PROFILES, wallet_top_up
 from weituan.tracking import facade as tracking
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
@@ -71,6 +73,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             if _user(request)
             else None,
             "gateways": gateways_offered(),
+            "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
         },
     )
 
@@ -248,7 +251,10 @@ def my_vouchers(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_wallet(request: HttpRequest) -> HttpResponse:
-    """The wallet, and the shopper's invite link with what it has earned (credit lands here)."""
+    """The wallet, and the shopper's invite link with what it has earned (credit lands here). In dev and
+    demo mode the wallet takes play money, so a new shopper can buy; they go back where they came from."""
+    if request.method == "POST":
+        return _top_up(request)
     wallet = queries.wallet_of(user=request.user)
     referrals = queries.referrals_of_inviter(user=request.user, currency=wallet.currency)
     code = invite_share_code(inviter=request.user, site_url=request.build_absolute_uri("/"))
@@ -264,8 +270,40 @@ def my_wallet(request: HttpRequest) -> HttpResponse:
             "referral_earned": Money(referrals.credit_total, wallet.currency),
             "referral_hours": settings.DEALS_REFERRAL_HOURS,
             "referral_cap": settings.DEALS_REFERRAL_CAP,
+            "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
+            "top_up_token": _form_token(),
+            "next": safe_next_path(request.GET.get("next", "")),
         },
     )
+
+
+def safe_next_path(raw: str) -> str:
+    """`raw` if it is a path of this site to go back to after a form, else ""."""
+    if raw.startswith("/") and url_has_allowed_host_and_scheme(raw, allowed_hosts=None):
+        return raw
+    return ""
+
+
+def _form_token() -> str:
+    """A key for one form shown: sent twice (a double click), the form does its work once."""
+    return uuid.uuid4().hex
+
+
+def _top_up(request: HttpRequest) -> HttpResponse:
+    back = safe_next_path(request.POST.get("next", "")) or reverse("deals:my_wallet")
+    try:
+        yuan = int(request.POST.get("amount", ""))
+        amount = Money(yuan * MINOR_UNITS["CNY"], "CNY")
+    except ValueError:
+        messages.error(request, _("Enter a whole number of yuan."))
+        return redirect(back)
+    try:
+        wallet_top_up(user=request.user, amount=amount.amount, key=request.POST.get("top_up_token") or None)
+    except ServiceError as exc:
+        messages.error(request, refusal_text(exc))
+        return redirect(back)
+    messages.success(request, _("%(amount)s added to your wallet.") % {"amount": amount})
+    return redirect(back)
 
 
 @login_required

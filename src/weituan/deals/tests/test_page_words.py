@@ -191,3 +191,42 @@ def test_my_orders_offers_refund_only_where_the_deals_policy_lets_it_succeed(
     assert (
         f'action="/me/orders/{orders["window"].id}/refund"' not in browser.get("/me/orders/").content.decode()
     )
+
+
+def test_a_shopper_tops_up_the_wallet_in_demo_mode_and_goes_back_to_the_deal(
+    shopper: Any, make_live_deal: Any, settings: Any
+) -> None:
+    deal = make_live_deal()
+    browser = _browser(shopper, "en")
+    page = browser.get(f"/deals/{deal.id}/").content.decode()
+    assert f'href="/me/wallet/?next=/deals/{deal.id}/#top-up">Top up</a>' in page
+    wallet_page = browser.get(f"/me/wallet/?next=/deals/{deal.id}/").content.decode()
+    assert f'name="next" value="/deals/{deal.id}/"' in wallet_page
+
+    form = {"amount": "100", "top_up_token": "form-1", "next": f"/deals/{deal.id}/"}
+    response = browser.post("/me/wallet/", form)
+    assert response["Location"] == f"/deals/{deal.id}/"
+    assert "¥100.00 added to your wallet." in browser.get(response["Location"]).content.decode()
+    browser.post("/me/wallet/", form)  # the same form sent twice adds once
+    assert wallet_of(user=shopper).available == 10_000
+
+    # Refused amounts change nothing, and say why; a foreign "next" is not followed.
+    for amount, said in (
+        ("abc", "Enter a whole number of yuan."),
+        ("0", "Enter an amount from ¥1 to ¥100,000."),
+    ):
+        refused = browser.post("/me/wallet/", {"amount": amount, "next": "//evil.example/"}, follow=True)
+        assert refused.redirect_chain[-1][0] == "/me/wallet/"
+        assert said in refused.content.decode()
+    assert wallet_of(user=shopper).available == 10_000
+    # Now the order the empty wallet refused goes through.
+    _buy(browser, deal)
+    assert Order.objects.get(buyer=shopper).state == "authorized"
+
+    # Outside dev and demo mode there is no play money: no form, and a top-up sent anyway is refused.
+    settings.PROFILE = "production"
+    assert 'id="top-up"' not in browser.get("/me/wallet/").content.decode()
+    assert "Top up" not in browser.get(f"/deals/{deal.id}/").content.decode()
+    disabled = browser.post("/me/wallet/", {"amount": "100"}, follow=True).content.decode()
+    assert "Top-ups are only available in dev and demo mode." in disabled
+    assert wallet_of(user=shopper).available == 10_000 - 9_900
