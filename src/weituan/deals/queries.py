@@ -254,17 +254,28 @@ def buyers_counted_until_tipped() -> RawSQL:
 
 
 def deal_progress(*, deal: Deal) -> dict[str, int]:
-    """Units per order state, vouchers redeemed, and the buyers counting towards the tipping point."""
+    """Units per order state, and the buyers counting towards the tipping point. A paid unit is counted
+    by its voucher, so one refunded out of a paid order moves from `captured` (paid) to `refunded` the
+    moment its refund is asked for, as the whole order does; `redeemed` counts the vouchers used."""
     counts = dict(
         Order.objects.filter(deal=deal)
         .values_list("state")
         .annotate(units=Sum("quantity"))
         .values_list("state", "units")
     )
-    redeemed = Voucher.objects.filter(deal=deal, state=VoucherState.REDEEMED).count()
+    vouchers = dict(
+        Voucher.objects.filter(deal=deal)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    refunded = vouchers.get(VoucherState.REFUNDING, 0) + vouchers.get(VoucherState.REFUNDED, 0)
+    paid = sum(vouchers.values()) - refunded
     return {
         **{state: int(counts.get(state, 0) or 0) for state in OrderState.values},
-        "redeemed": redeemed,
+        "captured": paid,
+        "refunded": refunded,
+        "redeemed": vouchers.get(VoucherState.REDEEMED, 0),
         "buyers": deal_buyers_counted(deal_id=deal.id),
     }
 

@@ -230,3 +230,29 @@ def test_a_shopper_tops_up_the_wallet_in_demo_mode_and_goes_back_to_the_deal(
     disabled = browser.post("/me/wallet/", {"amount": "100"}, follow=True).content.decode()
     assert "Top-ups are only available in dev and demo mode." in disabled
     assert wallet_of(user=shopper).available == 10_000 - 9_900
+
+
+def test_merchant_progress_counts_units_refunded_out_of_a_paid_order(
+    merchant: Any, shopper: Any, make_live_deal: Any, fund: Any
+) -> None:
+    import re
+
+    from weituan.deals.services.refunds import order_refund
+    from weituan.deals.services.vouchers import voucher_redeem
+
+    deal = make_live_deal(tipping_point=1, per_user_limit=3, refund_policy="anytime")
+    fund(shopper)
+    order = order_place(deal_id=deal.id, buyer=shopper, quantity=3)
+    deal_tip_check(deal_id=deal.id)
+    first, *_ = Voucher.objects.filter(order=order).order_by("id")
+    voucher_redeem(code=first.code, by=merchant)
+    order_refund(order_id=order.id, by=shopper)  # the two unused of the three
+
+    page = _browser(merchant, "en").get(f"/merchant/deals/{deal.id}/progress").content.decode()
+    figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page))
+    assert (figures["Paid"], figures["Refunded"], figures["Redeemed"], figures["Held"]) == (
+        "1",
+        "2",
+        "1",
+        "0",
+    )
