@@ -60,6 +60,50 @@ REFUND_REASONS: dict[str, Any] = {
 }
 
 
+# A refused deal's problems (`problem_codes` of `invalid_deal`): the editor's field each is about, and
+# what the merchant reads beside it.
+DEAL_PROBLEMS: dict[str, tuple[str | None, Any]] = {
+    "title_required": ("title", gettext_lazy("Give the deal a title.")),
+    "too_many_images": ("image", gettext_lazy("A deal shows at most 9 pictures.")),
+    "images_not_on_site": ("image", gettext_lazy("Upload the pictures here.")),
+    "unknown_currency": ("currency", gettext_lazy("Choose a currency this site knows, such as CNY.")),
+    "deal_price_range": (
+        "deal_price",
+        gettext_lazy("The deal price must be above 0 and at most the list price."),
+    ),
+    "tipping_point_range": (
+        "tipping_point",
+        gettext_lazy("The tipping point must be between 1 and the maximum quantity."),
+    ),
+    "per_user_limit_range": ("per_user_limit", gettext_lazy("The limit per person must be at least 1.")),
+    "window_order": ("ends_at", gettext_lazy("The end must be after the start.")),
+    "team_fields_together": (
+        "team_price",
+        gettext_lazy("Give both a team price and a team size, or neither."),
+    ),
+    "team_window_range": ("team_window_hours", gettext_lazy("A team may have 1 to 168 hours to fill.")),
+    "team_size_range": ("team_size", gettext_lazy("A team has 2 to 50 people.")),
+    "team_price_range": ("team_price", gettext_lazy("The team price must be below the deal price.")),
+    "refund_policy_unknown": ("refund_policy", gettext_lazy("Choose one of the refund policies.")),
+    "flash_batches_total": (
+        "flash_batches",
+        gettext_lazy("The flash batches must add up to the maximum quantity."),
+    ),
+    "flash_batch_empty": ("flash_batches", gettext_lazy("Every flash batch needs at least one unit.")),
+}
+
+
+def deal_problems(error: ServiceError) -> list[tuple[str | None, str]]:
+    """The problems of a refused deal as (the editor's field or None, the sentence to show there)."""
+    codes = error.details.get("problem_codes")
+    if error.code != "invalid_deal" or not isinstance(codes, list):
+        return [(None, refusal_text(error))]
+    known = [DEAL_PROBLEMS[code] for code in codes if code in DEAL_PROBLEMS]
+    if len(known) < len(codes):
+        return [(None, error.message)]
+    return [(field, str(text)) for field, text in known]
+
+
 def _money(amount: object, currency: object) -> str:
     if isinstance(amount, int) and currency in MINOR_UNITS:
         return Money(amount, str(currency)).format()

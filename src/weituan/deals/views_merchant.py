@@ -17,7 +17,7 @@ from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.models import DealState
-from weituan.deals.refusals import refusal_text
+from weituan.deals.refusals import deal_problems, refusal_text
 from weituan.deals.services.deals import deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
@@ -63,9 +63,11 @@ def _saved(request: HttpRequest, form: DealForm, deal: Any = None) -> Any:
         data = form.to_input((media.id,), ()) if media else form.to_input((), tuple(deal.images))
         return deal_update(deal_id=deal.id, by=request.user, data=data)
     except ServiceError as exc:
-        form.add_error(
-            "image" if exc.code in ("invalid_image", "image_too_large") else None, refusal_text(exc)
-        )
+        if exc.code in ("invalid_image", "image_too_large"):
+            form.add_error("image", refusal_text(exc))
+        else:  # each problem of the deal beside its field
+            for field, text in deal_problems(exc):
+                form.add_error(field if field in form.fields else None, text)
         return None
 
 

@@ -256,3 +256,43 @@ def test_merchant_progress_counts_units_refunded_out_of_a_paid_order(
         "1",
         "0",
     )
+
+
+def test_the_deal_editor_puts_each_problem_beside_its_field_in_the_pages_language(merchant: Any) -> None:
+    import re
+
+    form = {
+        "title": "坏团购",
+        "currency": "CNY",
+        "list_price": "5000",
+        "deal_price": "6000",
+        "team_price": "7000",
+        "team_size": "3",
+        "tipping_point": "20",
+        "max_quantity": "10",
+        "per_user_limit": "1",
+        "gift_limit": "0",
+        "starts_at": "2030-01-05T10:00",
+        "ends_at": "2030-01-01T10:00",
+        "voucher_valid_days": "30",
+        "refund_policy": "on_expiry",
+        "refund_window_days": "0",
+        "flash_batches": "2030-01-05 10:00, 3",
+    }
+    page = _browser(merchant).post("/merchant/deals/new", form).content.decode()
+    assert Deal.objects.count() == 0
+    # Each field's errors come just before its label (Django's form.as_p).
+    errors = dict(
+        re.findall(r'<ul class="errorlist"[^>]*><li>([^<]+)</li></ul>\s*<p>\s*<label for="id_(\w+)"', page)
+    )
+    assert {field: text for text, field in errors.items()} == {
+        "deal_price": "团购价必须大于 0 且不高于原价。",
+        "tipping_point": "成团人数下限必须在 1 到最多售出件数之间。",
+        "ends_at": "结束时间必须晚于开始时间。",
+        "team_price": "拼团价必须低于团购价。",
+        "flash_batches": "各批秒杀加起来要等于最多售出件数。",
+    }
+    assert "deal_price must be" not in page
+    # The refund policies are offered in words too.
+    editor = _browser(merchant).get("/merchant/deals/new").content.decode()
+    assert '<option value="on_expiry">券过期未使用自动退款</option>' in editor
