@@ -4,8 +4,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from weituan.core.errors import NotFound
 from weituan.deals.errors import NotYourDeal
@@ -70,7 +82,8 @@ def order_for_user(*, order_id: int, user: Any) -> Order:
 def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
     """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now,
     `refund_pending`: whether a refund of it is asked for and its provider has not confirmed it yet, and
-    `has_valid_vouchers`: whether any of its vouchers can still be used (or refunded)."""
+    `has_valid_vouchers`: whether any of its vouchers can still be used (or refunded), and
+    `refunded_amount`: what its completed refunds have returned (minor units; 0 for none)."""
     return (
         Order.objects.filter(buyer=user)
         .select_related("deal", "team")
@@ -81,6 +94,15 @@ def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
             ),
             has_valid_vouchers=Exists(
                 Voucher.objects.filter(order_id=OuterRef("id"), state=VoucherState.VALID)
+            ),
+            refunded_amount=Coalesce(
+                Subquery(
+                    Refund.objects.filter(order_id=OuterRef("id"), state=RefundState.COMPLETED)
+                    .values("order_id")
+                    .annotate(total=Sum("amount"))
+                    .values("total")
+                ),
+                Value(0),
             ),
         )
         .order_by("-id")

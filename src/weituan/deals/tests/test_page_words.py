@@ -296,3 +296,25 @@ def test_the_deal_editor_puts_each_problem_beside_its_field_in_the_pages_languag
     # The refund policies are offered in words too.
     editor = _browser(merchant).get("/merchant/deals/new").content.decode()
     assert '<option value="on_expiry">券过期未使用自动退款</option>' in editor
+
+
+def test_my_orders_shows_what_a_partial_refund_returned(
+    shopper: Any, merchant: Any, make_live_deal: Any, fund: Any
+) -> None:
+    from weituan.deals.services.refunds import order_refund
+    from weituan.deals.services.vouchers import voucher_redeem
+
+    deal = make_live_deal(tipping_point=1, per_user_limit=3, refund_policy="anytime")
+    fund(shopper)
+    order = order_place(deal_id=deal.id, buyer=shopper, quantity=3)
+    deal_tip_check(deal_id=deal.id)
+    voucher_redeem(code=Voucher.objects.filter(order=order).order_by("id")[0].code, by=merchant)
+    order_refund(order_id=order.id, by=shopper)
+
+    page = _browser(shopper, "en").get("/me/orders/").content.decode()
+    assert '<td>¥297.00</td><td><span class="order-state" data-state="captured">Paid</span>' in page
+    assert '<span class="refunded-part">¥198.00 refunded</span>' in page
+    assert (
+        '<span class="refunded-part">已退款 ¥198.00</span>'
+        in _browser(shopper).get("/me/orders/").content.decode()
+    )
