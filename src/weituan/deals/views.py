@@ -109,6 +109,9 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
     except ValueError:
         messages.error(request, _("Quantity and price must be whole numbers"))
         return redirect("deals:deal", deal_id=deal_id)
+    if quantity < 1 or not 0 <= gifts <= quantity:
+        messages.error(request, _("Buy at least one unit; the gifts are some of the units you buy."))
+        return redirect("deals:deal", deal_id=deal_id)
     try:
         order = order_place(
             deal_id=deal_id,

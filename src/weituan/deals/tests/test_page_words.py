@@ -81,6 +81,9 @@ def test_checkout_refusals_are_sentences_in_the_pages_language_and_move_nothing(
         browser, deal, quantity="3", gift_quantity="1"
     )
     assert "Quantity and price must be whole numbers" in _buy(_browser(shopper, "en"), deal, quantity="x")
+    for quantity, gifts in (("0", "0"), ("1", "2"), ("1", "-1")):
+        refused = _buy(browser, deal, quantity=quantity, gift_quantity=gifts)
+        assert "至少买一件；送人的件数包含在购买件数里。" in refused, (quantity, gifts)
     assert (Order.objects.count(), Deal.objects.get(id=deal.id).sold) == (0, 0)
     assert (wallet_of(user=shopper).available, wallet_of(user=shopper).held) == (50_000, 0)
 
