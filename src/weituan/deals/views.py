@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -125,7 +126,7 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
-        messages.error(request, refusal_text(exc))
+        messages.error(request, _checkout_refusal_text(exc, deal_id))
         return redirect("deals:deal", deal_id=deal_id)
     messages.success(request, _placed_text(order))
     if order.team_id:
@@ -169,6 +170,17 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
     except ServiceError:
         return page
     return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
+
+
+def _checkout_refusal_text(error: ServiceError, deal_id: int) -> str:
+    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale."""
+    card = deal_card(deal_id) if error.code == "sold_out" else None
+    if card is not None and card.next_batch_at is not None:
+        return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
+            "n": card.next_batch_quantity,
+            "at": f"{timezone.localtime(card.next_batch_at):%m-%d %H:%M}",
+        }
+    return refusal_text(error)
 
 
 def _placed_text(order: Any) -> str:

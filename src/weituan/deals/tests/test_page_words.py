@@ -321,3 +321,32 @@ def test_my_orders_shows_what_a_partial_refund_returned(
         '<span class="refunded-part">已退款 ¥198.00</span>'
         in _browser(shopper).get("/me/orders/").content.decode()
     )
+
+
+def test_a_flash_sale_between_batches_says_when_the_next_goes_on_sale(
+    shopper: Any, make_live_deal: Any, fund: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from weituan.deals.models import FlashBatch
+
+    soon = timezone.localtime(timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    later = soon + timedelta(hours=2)
+    deal = make_live_deal(max_quantity=5, flash_batches=((soon, 2), (later, 3)))
+    fund(shopper)
+    card = _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
+    assert f'<span class="next-batch">next batch of 2 on sale {soon:%m-%d %H:%M}</span>' in card
+    refused = _buy(_browser(shopper), deal)
+    assert f"这一批已抢完。下一批 2 件 {soon:%m-%d %H:%M} 开抢。" in refused
+    assert Order.objects.count() == 0
+
+    # Once a batch is on sale the card counts its units again; the last batch sold out is sold out.
+    FlashBatch.objects.filter(deal=deal, release_at=soon).update(released_at=timezone.now())
+    Deal.objects.filter(id=deal.id).update(released=2)
+    assert "2 units left" in _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
+    FlashBatch.objects.filter(deal=deal).update(released_at=timezone.now())
+    Deal.objects.filter(id=deal.id).update(released=5, sold=5)
+    card = _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
+    assert "next batch" not in card and "0 units left" in card
