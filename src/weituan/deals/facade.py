@@ -44,6 +44,7 @@ class DealCard:
     ends_at: datetime
     seconds_left: int
     url: str
+    starts_at: datetime | None = None  # a card of a deal not on sale yet says when it will be
     # A flash sale whose released units are all taken: when its next batch goes on sale and how many
     # units it brings (None when there is no batch to come, or units are left now).
     next_batch_at: datetime | None = None
@@ -95,6 +96,7 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         ends_at=deal.ends_at,
         seconds_left=max(int((deal.ends_at - now).total_seconds()), 0),
         url=reverse("deals:deal", args=[deal.id]),
+        starts_at=deal.starts_at,
         next_batch_at=next_batch.release_at if next_batch else None,
         next_batch_quantity=next_batch.quantity if next_batch else None,
     )

@@ -350,3 +350,29 @@ def test_a_flash_sale_between_batches_says_when_the_next_goes_on_sale(
     Deal.objects.filter(id=deal.id).update(released=5, sold=5)
     card = _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
     assert "next batch" not in card and "0 units left" in card
+
+
+def test_a_deal_not_on_sale_yet_says_from_when_and_a_merged_team_links_where_it_went(
+    shopper: Any, outsider: Any, make_live_deal: Any, fund: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    starts = timezone.localtime(timezone.now() + timedelta(days=1)).replace(second=0, microsecond=0)
+    later = make_live_deal(starts_at=starts, ends_at=starts + timedelta(days=2))
+    assert later.state == "scheduled"
+    card = _browser(shopper).get(f"/deals/{later.id}/card").content.decode()
+    assert f'<span class="starts-at">{starts:%m-%d %H:%M} 开售</span>' in card
+
+    deal = make_live_deal(team_price=5000, team_size=3)
+    fund(shopper)
+    fund(outsider)
+    mine = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start")
+    theirs = order_place(deal_id=deal.id, buyer=outsider, quantity=1, team="start")
+    _browser(shopper).post(f"/teams/{mine.team_id}/merge", {"into": str(theirs.team_id)})
+    page = _browser(shopper, "en").get(f"/teams/{mine.team_id}/").content.decode()
+    assert (
+        f'Merged into another team</strong> · <a href="/teams/{theirs.team_id}/">to the team it joined</a>'
+        in page
+    )
