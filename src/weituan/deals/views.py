@@ -75,6 +75,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             else None,
             "gateways": gateways_offered(),
             "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
+            "checkout_token": _form_token(),
         },
     )
 
@@ -155,6 +156,7 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
             "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
             "my_order": my_order,
             "team_price": Money(team.deal.team_price or 0, team.deal.currency),
+            "checkout_token": _form_token(),
         },
     )
 
@@ -300,7 +302,8 @@ def safe_next_path(raw: str) -> str:
 
 
 def _form_token() -> str:
-    """A key for one form shown: sent twice (a double click), the form does its work once."""
+    """A key for the forms of one page shown (each form adds its own suffix): sent twice (a double
+    click, a resent form), a form does its work once."""
     return uuid.uuid4().hex
 
 

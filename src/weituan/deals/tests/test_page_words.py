@@ -376,3 +376,39 @@ def test_a_deal_not_on_sale_yet_says_from_when_and_a_merged_team_links_where_it_
         f'Merged into another team</strong> · <a href="/teams/{theirs.team_id}/">to the team it joined</a>'
         in page
     )
+
+
+def _form_fields(page: str, marker: str) -> dict[str, str]:
+    """The hidden fields of the form on `page` whose fields include `marker`."""
+    import re
+
+    for form in re.findall(r"<form method=\"post\" action=\"/deals/\d+/checkout\">(.*?)</form>", page, re.S):
+        if marker in form:
+            return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    raise AssertionError(f"no form with {marker}")
+
+
+def test_a_team_started_or_joined_from_the_page_twice_is_bought_once(
+    shopper: Any, outsider: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(team_price=5000, team_size=3, per_user_limit=2)
+    fund(shopper)
+    fund(outsider)
+    browser = _browser(shopper)
+    start = _form_fields(browser.get(f"/deals/{deal.id}/").content.decode(), 'value="start"')
+    for _ in range(2):  # a double click
+        browser.post(f"/deals/{deal.id}/checkout", start)
+    (order,) = Order.objects.filter(buyer=shopper)
+    assert wallet_of(user=shopper).held == 5000
+
+    friend = _browser(outsider)
+    join = _form_fields(friend.get(f"/teams/{order.team_id}/").content.decode(), f'value="{order.team_id}"')
+    for _ in range(2):
+        friend.post(f"/deals/{deal.id}/checkout", join)
+    assert Order.objects.filter(buyer=outsider).count() == 1
+    assert wallet_of(user=outsider).held == 5000
+    # Each form of a page has its own key: buying alone after starting a team is another order.
+    buy = _form_fields(browser.get(f"/deals/{deal.id}/").content.decode(), 'name="checkout_token" value="')
+    assert buy["checkout_token"].endswith("-buy")
+    browser.post(f"/deals/{deal.id}/checkout", {**buy, "quantity": "1"})
+    assert Order.objects.filter(buyer=shopper).count() == 2
