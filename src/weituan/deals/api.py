@@ -16,6 +16,7 @@ from weituan.core.idempotency import (
     request_fingerprint,
     user_scope,
 )
+from weituan.core.money import MINOR_UNITS
 from weituan.deals import queries
 from weituan.deals.models import Deal, Order
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
@@ -309,6 +310,8 @@ def redeem_voucher(request: HttpRequest, code: str, idempotency_key: Idempotency
 
 @router.get("/wallet", response={200: WalletOut, **ERRORS}, auth=api_auth, summary="My wallet")
 def get_wallet(request: HttpRequest, currency: str = "CNY") -> Status[Any]:
+    if currency not in MINOR_UNITS:  # as a top-up refuses it, rather than an empty wallet of it
+        raise ValidationFailed(f"Unknown currency {currency}", code="invalid_currency")
     return Status(200, wallet_body(queries.wallet_of(user=request_user(request), currency=currency)))
 
 

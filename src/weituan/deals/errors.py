@@ -62,3 +62,14 @@ class RefundPending(ServiceError):
 
 class UnknownGateway(ValidationFailed):
     code = "unknown_gateway"
+
+
+def insufficient_balance(*, balance: int, needed: int, currency: str) -> InsufficientBalance:
+    """The refusal of an order the buyer's wallet cannot pay for, with the figures a page needs to say
+    how much is missing (`balance` and `needed`, in minor units of `currency`)."""
+    return InsufficientBalance(
+        f"Your wallet holds {balance} and this order needs {needed} ({currency} minor units)",
+        balance=balance,
+        needed=needed,
+        currency=currency,
+    )

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from weituan.core.money import Money
-from weituan.deals.models import Deal, DealState
+from weituan.deals.models import Deal, DealState, FlashBatch
 from weituan.deals.pricing import discount_percent
 from weituan.deals.queries import buyers_counted_until_tipped
 
@@ -44,6 +44,11 @@ class DealCard:
     ends_at: datetime
     seconds_left: int
     url: str
+    starts_at: datetime | None = None  # a card of a deal not on sale yet says when it will be
+    # A flash sale whose released units are all taken: when its next batch goes on sale and how many
+    # units it brings (None when there is no batch to come, or units are left now).
+    next_batch_at: datetime | None = None
+    next_batch_quantity: int | None = None
 
 
 def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
@@ -60,6 +65,13 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         return None
     now = timezone.now()
     tipped = deal.tipped_at is not None
+    units_left = max(deal.released - deal.sold, 0)
+    # Read only for a flash sale with nothing left on sale now: the card says when more comes.
+    next_batch = (
+        FlashBatch.objects.filter(deal_id=deal.id, released_at__isnull=True).order_by("release_at").first()
+        if deal.flash_sale and units_left == 0
+        else None
+    )
     buyers = None if tipped else int(deal.buyers)  # type: ignore[attr-defined]
     return DealCard(
         deal_id=deal.id,
@@ -78,12 +90,15 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         buyers=buyers,
         tipped=tipped,
         progress_percent=100 if buyers is None else min(100, 100 * buyers // max(deal.tipping_point, 1)),
-        units_left=max(deal.released - deal.sold, 0),
+        units_left=units_left,
         state=deal.state,
         on_sale=deal.state in (DealState.LIVE, DealState.TIPPED) and deal.starts_at <= now < deal.ends_at,
         ends_at=deal.ends_at,
         seconds_left=max(int((deal.ends_at - now).total_seconds()), 0),
         url=reverse("deals:deal", args=[deal.id]),
+        starts_at=deal.starts_at,
+        next_batch_at=next_batch.release_at if next_batch else None,
+        next_batch_quantity=next_batch.quantity if next_batch else None,
     )
 
 

@@ -46,7 +46,13 @@ class DealForm(forms.Form):
     )
     voucher_valid_days = forms.IntegerField(label=_("Voucher valid (days)"), min_value=1, initial=90)
     refund_policy = forms.ChoiceField(
-        label=_("Refund policy"), choices=RefundPolicy.choices, initial=RefundPolicy.WINDOW
+        label=_("Refund policy"),
+        choices=[
+            (RefundPolicy.WINDOW, _("Refund within the refund window after purchase")),
+            (RefundPolicy.ANYTIME, _("Refund any time before the voucher is used")),
+            (RefundPolicy.ON_EXPIRY, _("Unused vouchers are refunded automatically when they expire")),
+        ],
+        initial=RefundPolicy.WINDOW,
     )
     refund_window_days = forms.IntegerField(label=_("Refund window (days)"), min_value=0, initial=7)
     flash_batches = forms.CharField(

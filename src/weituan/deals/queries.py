@@ -4,8 +4,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from weituan.core.errors import NotFound
 from weituan.deals.errors import NotYourDeal
@@ -68,8 +80,10 @@ def order_for_user(*, order_id: int, user: Any) -> Order:
 
 
 def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
-    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now, and
-    `refund_pending`: whether a refund of it is asked for and its provider has not confirmed it yet."""
+    """The buyer's orders, newest first, each with `cancellable`: whether a cancel can succeed now,
+    `refund_pending`: whether a refund of it is asked for and its provider has not confirmed it yet, and
+    `has_valid_vouchers`: whether any of its vouchers can still be used (or refunded), and
+    `refunded_amount`: what its completed refunds have returned (minor units; 0 for none)."""
     return (
         Order.objects.filter(buyer=user)
         .select_related("deal", "team")
@@ -77,6 +91,18 @@ def orders_of_buyer(*, user: Any) -> QuerySet[Order]:
             cancellable=ExpressionWrapper(CANCELLABLE, output_field=BooleanField()),
             refund_pending=Exists(
                 Refund.objects.filter(order_id=OuterRef("id"), state=RefundState.REQUESTED)
+            ),
+            has_valid_vouchers=Exists(
+                Voucher.objects.filter(order_id=OuterRef("id"), state=VoucherState.VALID)
+            ),
+            refunded_amount=Coalesce(
+                Subquery(
+                    Refund.objects.filter(order_id=OuterRef("id"), state=RefundState.COMPLETED)
+                    .values("order_id")
+                    .annotate(total=Sum("amount"))
+                    .values("total")
+                ),
+                Value(0),
             ),
         )
         .order_by("-id")
@@ -250,17 +276,28 @@ def buyers_counted_until_tipped() -> RawSQL:
 
 
 def deal_progress(*, deal: Deal) -> dict[str, int]:
-    """Units per order state, vouchers redeemed, and the buyers counting towards the tipping point."""
+    """Units per order state, and the buyers counting towards the tipping point. A paid unit is counted
+    by its voucher, so one refunded out of a paid order moves from `captured` (paid) to `refunded` the
+    moment its refund is asked for, as the whole order does; `redeemed` counts the vouchers used."""
     counts = dict(
         Order.objects.filter(deal=deal)
         .values_list("state")
         .annotate(units=Sum("quantity"))
         .values_list("state", "units")
     )
-    redeemed = Voucher.objects.filter(deal=deal, state=VoucherState.REDEEMED).count()
+    vouchers = dict(
+        Voucher.objects.filter(deal=deal)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    refunded = vouchers.get(VoucherState.REFUNDING, 0) + vouchers.get(VoucherState.REFUNDED, 0)
+    paid = sum(vouchers.values()) - refunded
     return {
         **{state: int(counts.get(state, 0) or 0) for state in OrderState.values},
-        "redeemed": redeemed,
+        "captured": paid,
+        "refunded": refunded,
+        "redeemed": vouchers.get(VoucherState.REDEEMED, 0),
         "buyers": deal_buyers_counted(deal_id=deal.id),
     }
 

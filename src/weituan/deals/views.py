@@ -1,5 +1,6 @@
 """Shopper pages: deal page and live card, checkout, team status, my orders, vouchers and wallet."""
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -8,24 +9,28 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from weituan.accounts import invites
 from weituan.core.errors import ServiceError
-from weituan.core.money import Money
+from weituan.core.money import MINOR_UNITS, Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
-from weituan.deals.models import TeamState
+from weituan.deals.labels import ORDER_STATE_LABELS, state_label
+from weituan.deals.models import OrderState, TeamState
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
+from weituan.deals.refusals import refusal_text
 from weituan.deals.services.gateways import gateways_offered
 from weituan.deals.services.holds import order_cancel
 from weituan.deals.services.orders import order_place
-from weituan.deals.services.refunds import order_refund
+from weituan.deals.services.refunds import order_refund, refund_refusal
 from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, team_share_code
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
+from weituan.deals.services.wallet import TOP_UP_PROFILES, wallet_top_up
 from weituan.tracking import facade as tracking
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
@@ -69,6 +74,8 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             if _user(request)
             else None,
             "gateways": gateways_offered(),
+            "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
+            "checkout_token": _form_token(),
         },
     )
 
@@ -102,7 +109,10 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
         seen_price = int(request.POST["unit_price"]) if request.POST.get("unit_price") else None
         team: str | int | None = team_raw if team_raw in (None, "start") else int(team_raw or 0)
     except ValueError:
-        messages.error(request, "Quantity and price must be whole numbers")
+        messages.error(request, _("Quantity and price must be whole numbers"))
+        return redirect("deals:deal", deal_id=deal_id)
+    if quantity < 1 or not 0 <= gifts <= quantity:
+        messages.error(request, _("Buy at least one unit; the gifts are some of the units you buy."))
         return redirect("deals:deal", deal_id=deal_id)
     try:
         order = order_place(
@@ -117,9 +127,9 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, _checkout_refusal_text(exc, deal_id))
         return redirect("deals:deal", deal_id=deal_id)
-    messages.success(request, f"Order {order.id}: {order.state}")
+    messages.success(request, _placed_text(order))
     if order.team_id:
         return redirect("deals:team", team_id=order.team_id)
     return redirect("deals:my_orders")
@@ -146,6 +156,7 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
             "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
             "my_order": my_order,
             "team_price": Money(team.deal.team_price or 0, team.deal.currency),
+            "checkout_token": _form_token(),
         },
     )
 
@@ -163,22 +174,57 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
     return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
 
 
+def _checkout_refusal_text(error: ServiceError, deal_id: int) -> str:
+    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale."""
+    card = deal_card(deal_id) if error.code == "sold_out" else None
+    if card is not None and card.next_batch_at is not None:
+        return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
+            "n": card.next_batch_quantity,
+            "at": f"{timezone.localtime(card.next_batch_at):%m-%d %H:%M}",
+        }
+    return refusal_text(error)
+
+
+def _placed_text(order: Any) -> str:
+    """What the buyer is told once their order is placed, by where its payment stands."""
+    facts = {"id": order.id, "amount": Money(order.amount, order.currency)}
+    if order.state == OrderState.CAPTURED:
+        return _("Order %(id)s is paid (%(amount)s): your vouchers are in My vouchers.") % facts
+    if order.state == OrderState.AUTHORIZED:
+        return _("Order %(id)s is placed: %(amount)s is held and paid once the deal is on.") % facts
+    return _("Order %(id)s is placed: %(state)s.") % {
+        **facts,
+        "state": state_label(ORDER_STATE_LABELS, order.state),
+    }
+
+
 @login_required
 @require_POST
 def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
-    try:
-        into = team_merge(team_id=team_id, into_id=int(request.POST.get("into", "0")), by=request.user)
-    except (ServiceError, ValueError) as exc:
-        messages.error(request, getattr(exc, "message", "Choose a team"))
+    into_id = request.POST.get("into", "")
+    if not into_id.isdigit():
+        messages.error(request, _("Choose a team to merge into."))
         return redirect("deals:team", team_id=team_id)
+    try:
+        into = team_merge(team_id=team_id, into_id=int(into_id), by=request.user)
+    except ServiceError as exc:
+        merge_refusals = {
+            "not_found": _("That team cannot be merged into: choose another."),
+            "team_closed": _("Both teams must still be open."),
+        }
+        messages.error(request, str(merge_refusals.get(exc.code, refusal_text(exc))))
+        return redirect("deals:team", team_id=team_id)
+    messages.success(request, _("Your team has joined @%(name)s's team.") % {"name": into.leader.username})
     return redirect("deals:team", team_id=into.id)
 
 
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "deals/my_orders.html", {"orders": queries.orders_of_buyer(user=request.user)[:100]}
-    )
+    orders = list(queries.orders_of_buyer(user=request.user)[:100])
+    for order in orders:
+        # Refund is offered only where the deal's policy lets it succeed now (read without a query).
+        order.refundable = not order.refund_pending and refund_refusal(order=order) is None  # type: ignore[attr-defined]
+    return render(request, "deals/my_orders.html", {"orders": orders})
 
 
 @login_required
@@ -187,14 +233,27 @@ def order_action(request: HttpRequest, order_id: int, action: str) -> HttpRespon
     actions = {"cancel": order_cancel, "refund": order_refund, "solo": team_switch_solo}
     if action not in actions:
         raise Http404("No such action")
+    done = {
+        "cancel": _("Order %(id)s is cancelled; its payment hold is released."),
+        "refund": _("Order %(id)s: its unused vouchers are refunded."),
+        "solo": _("Order %(id)s left the team: a new order holds the solo price."),
+    }
     try:
         if action == "solo":
             team_switch_solo(order_id=order_id, by=request.user)
         else:
             actions[action](order_id=order_id, by=request.user)
-        messages.success(request, f"Order {order_id}: {action} done")
+        messages.success(request, done[action] % {"id": order_id})
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        if exc.code == "not_found":
+            messages.error(
+                request,
+                _("No order of yours in a team has this number.")
+                if action == "solo"
+                else _("No order of yours has this number."),
+            )
+        else:
+            messages.error(request, refusal_text(exc))
     return redirect("deals:my_orders")
 
 
@@ -209,7 +268,10 @@ def my_vouchers(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_wallet(request: HttpRequest) -> HttpResponse:
-    """The wallet, and the shopper's invite link with what it has earned (credit lands here)."""
+    """The wallet, and the shopper's invite link with what it has earned (credit lands here). In dev and
+    demo mode the wallet takes play money, so a new shopper can buy; they go back where they came from."""
+    if request.method == "POST":
+        return _top_up(request)
     wallet = queries.wallet_of(user=request.user)
     referrals = queries.referrals_of_inviter(user=request.user, currency=wallet.currency)
     code = invite_share_code(inviter=request.user, site_url=request.build_absolute_uri("/"))
@@ -225,8 +287,41 @@ def my_wallet(request: HttpRequest) -> HttpResponse:
             "referral_earned": Money(referrals.credit_total, wallet.currency),
             "referral_hours": settings.DEALS_REFERRAL_HOURS,
             "referral_cap": settings.DEALS_REFERRAL_CAP,
+            "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
+            "top_up_token": _form_token(),
+            "next": safe_next_path(request.GET.get("next", "")),
         },
     )
+
+
+def safe_next_path(raw: str) -> str:
+    """`raw` if it is a path of this site to go back to after a form, else ""."""
+    if raw.startswith("/") and url_has_allowed_host_and_scheme(raw, allowed_hosts=None):
+        return raw
+    return ""
+
+
+def _form_token() -> str:
+    """A key for the forms of one page shown (each form adds its own suffix): sent twice (a double
+    click, a resent form), a form does its work once."""
+    return uuid.uuid4().hex
+
+
+def _top_up(request: HttpRequest) -> HttpResponse:
+    back = safe_next_path(request.POST.get("next", "")) or reverse("deals:my_wallet")
+    try:
+        yuan = int(request.POST.get("amount", ""))
+        amount = Money(yuan * MINOR_UNITS["CNY"], "CNY")
+    except ValueError:
+        messages.error(request, _("Enter a whole number of yuan."))
+        return redirect(back)
+    try:
+        wallet_top_up(user=request.user, amount=amount.amount, key=request.POST.get("top_up_token") or None)
+    except ServiceError as exc:
+        messages.error(request, refusal_text(exc))
+        return redirect(back)
+    messages.success(request, _("%(amount)s added to your wallet.") % {"amount": amount})
+    return redirect(back)
 
 
 @login_required

@@ -8,8 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -19,11 +17,11 @@ from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.models import DealState
+from weituan.deals.refusals import deal_problems, refusal_text
 from weituan.deals.services.deals import deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
 from weituan.microblog.services.media import media_upload
-from weituan.web.responses import error_text
 
 
 def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -31,7 +29,7 @@ def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_verified_merchant:  # type: ignore[union-attr]
-            messages.error(request, "Only verified merchants can sell deals")
+            messages.error(request, _("Only verified merchants can sell deals"))
             return redirect("accounts:merchant_apply")
         return view(request, *args, **kwargs)
 
@@ -65,9 +63,11 @@ def _saved(request: HttpRequest, form: DealForm, deal: Any = None) -> Any:
         data = form.to_input((media.id,), ()) if media else form.to_input((), tuple(deal.images))
         return deal_update(deal_id=deal.id, by=request.user, data=data)
     except ServiceError as exc:
-        form.add_error(
-            "image" if exc.code in ("invalid_image", "image_too_large") else None, refusal_text(exc)
-        )
+        if exc.code in ("invalid_image", "image_too_large"):
+            form.add_error("image", refusal_text(exc))
+        else:  # each problem of the deal beside its field
+            for field, text in deal_problems(exc):
+                form.add_error(field if field in form.fields else None, text)
         return None
 
 
@@ -122,9 +122,9 @@ def deal_progress(request: HttpRequest, deal_id: int) -> HttpResponse:
 def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:
         deal_publish(deal_id=deal_id, by=request.user)
-        messages.success(request, "Published")
+        messages.success(request, _("Published: your deal card is on your micro-blog."))
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, refusal_text(exc))
     return redirect("deals:merchant_deal", deal_id=deal_id)
 
 
@@ -142,35 +142,6 @@ def redeem(request: HttpRequest) -> HttpResponse:
         "deals/merchant_redeem.html",
         {"result": result, "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100]},
     )
-
-
-def _local_time(iso: str, pattern: str) -> str:
-    moment = parse_datetime(iso)
-    return f"{timezone.localtime(moment):{pattern}}" if moment is not None else iso
-
-
-def refusal_text(error: ServiceError) -> str:
-    """A refusal of the merchant pages in the page's language, with its facts (when and by whom a voucher
-    was redeemed, what a payout holds back)."""
-    details = error.details
-    if error.code == "already_redeemed":
-        return _("Already redeemed on %(when)s by @%(who)s") % {
-            "when": _local_time(str(details["redeemed_at"]), "%Y-%m-%d %H:%M"),
-            "who": details["redeemed_by"],
-        }
-    if error.code == "voucher_expired" and "expires_at" in details:
-        return _("This voucher expired on %(day)s") % {
-            "day": _local_time(str(details["expires_at"]), "%Y-%m-%d")
-        }
-    if error.code == "voucher_refunded":
-        return _("This voucher was refunded")
-    if error.code == "nothing_to_pay_out":
-        if details.get("held"):
-            return _("Nothing to pay out yet: %(held)s waits until refunds of it are no longer possible") % {
-                "held": details["held"]
-            }
-        return _("Nothing to pay out")
-    return error_text(error)
 
 
 @merchant_required

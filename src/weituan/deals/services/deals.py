@@ -99,41 +99,53 @@ def _on_this_site(url: str) -> bool:
 
 
 def _validate(data: DealInput) -> None:
-    problems = []
+    """Refuse a deal that cannot be sold as entered, naming every problem at once: `problems` in words,
+    `problem_codes` (one each, in the same order) for a form to put each beside its field."""
+    problems: list[tuple[str, str]] = []
     if not data.title.strip():
-        problems.append("title is required")
+        problems.append(("title_required", "title is required"))
     if len(data.images) + len(data.media_ids) > MAX_IMAGES:
-        problems.append(f"a deal shows at most {MAX_IMAGES} pictures")
+        problems.append(("too_many_images", f"a deal shows at most {MAX_IMAGES} pictures"))
     if any(not _on_this_site(url) for url in data.images):
-        problems.append("images must be pictures on this site: upload them (media_ids) instead")
+        problems.append(
+            ("images_not_on_site", "images must be pictures on this site: upload them (media_ids) instead")
+        )
     if data.currency not in MINOR_UNITS:
-        problems.append(f"unknown currency {data.currency}")
+        problems.append(("unknown_currency", f"unknown currency {data.currency}"))
     if not 0 < data.deal_price <= data.list_price:
-        problems.append("deal_price must be above 0 and at most list_price")
+        problems.append(("deal_price_range", "deal_price must be above 0 and at most list_price"))
     if data.max_quantity < 1 or not 1 <= data.tipping_point <= data.max_quantity:
-        problems.append("tipping_point must be between 1 and max_quantity")
+        problems.append(("tipping_point_range", "tipping_point must be between 1 and max_quantity"))
     if data.per_user_limit < 1 or data.gift_limit < 0:
-        problems.append("per_user_limit must be at least 1")
+        problems.append(("per_user_limit_range", "per_user_limit must be at least 1"))
     if data.ends_at <= data.starts_at:
-        problems.append("ends_at must be after starts_at")
+        problems.append(("window_order", "ends_at must be after starts_at"))
     if (data.team_size is None) != (data.team_price is None):
-        problems.append("team_size and team_price go together")
+        problems.append(("team_fields_together", "team_size and team_price go together"))
     if data.team_window_hours is not None and not 1 <= data.team_window_hours <= 168:
-        problems.append("team_window_hours must be 1 to 168")
+        problems.append(("team_window_range", "team_window_hours must be 1 to 168"))
     if data.team_size is not None and data.team_price is not None:
         if not 2 <= data.team_size <= 50:
-            problems.append("team_size must be 2 to 50")
+            problems.append(("team_size_range", "team_size must be 2 to 50"))
         if not 0 < data.team_price < data.deal_price:
-            problems.append("team_price must be below deal_price")
+            problems.append(("team_price_range", "team_price must be below deal_price"))
     if data.refund_policy not in RefundPolicy.values:
-        problems.append(f"refund_policy must be one of {', '.join(RefundPolicy.values)}")
+        problems.append(
+            ("refund_policy_unknown", f"refund_policy must be one of {', '.join(RefundPolicy.values)}")
+        )
     if data.flash_batches:
         if sum(qty for _, qty in data.flash_batches) != data.max_quantity:
-            problems.append("flash batches must add up to max_quantity")
+            problems.append(("flash_batches_total", "flash batches must add up to max_quantity"))
         if any(qty < 1 for _, qty in data.flash_batches):
-            problems.append("every flash batch needs at least one unit")
+            problems.append(("flash_batch_empty", "every flash batch needs at least one unit"))
     if problems:
-        raise ValidationFailed("; ".join(problems), code="invalid_deal", problems=problems)
+        texts = [text for _, text in problems]
+        raise ValidationFailed(
+            "; ".join(texts),
+            code="invalid_deal",
+            problems=texts,
+            problem_codes=[code for code, _ in problems],
+        )
 
 
 def _deal_fields(merchant: Any, data: DealInput) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy
 
-from weituan.deals.errors import GatewayUnavailable, InsufficientBalance, PaymentDeclined, UnknownGateway
+from weituan.deals.errors import GatewayUnavailable, PaymentDeclined, UnknownGateway, insufficient_balance
 from weituan.deals.models import Account
 from weituan.deals.services.ledger import balance_locked, gateway_account, wallet_account
 
@@ -76,11 +76,7 @@ class WalletGateway(PaymentGateway):
         # stops two concurrent orders spending the same balance.
         balance = balance_locked(wallet_account(buyer_id, currency))
         if balance < amount:
-            raise InsufficientBalance(
-                f"Your wallet holds {balance} and this order needs {amount} ({currency} minor units)",
-                balance=balance,
-                needed=amount,
-            )
+            raise insufficient_balance(balance=balance, needed=amount, currency=currency)
         return WALLET_REF
 
     def capture(self, *, ref: str, amount: int, currency: str, key: str) -> None:

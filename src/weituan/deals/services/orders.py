@@ -23,9 +23,9 @@ from weituan.core.rows import RowReader, StatementsLost, fetch_rows
 from weituan.core.states import advance
 from weituan.deals.errors import (
     DealNotSelling,
-    InsufficientBalance,
     PriceMismatch,
     SoldOut,
+    insufficient_balance,
 )
 from weituan.deals.models import (
     ORDER_GRAPH,
@@ -105,7 +105,9 @@ def order_place(
     unit_price = unit_price_of(deal_price=deal.deal_price, team_price=deal.team_price, in_team=in_team)
     if expected_unit_price is not None and expected_unit_price != unit_price:
         raise PriceMismatch(
-            f"The price is {unit_price}, not {expected_unit_price}; reload the deal", unit_price=unit_price
+            f"The price is {unit_price}, not {expected_unit_price}; reload the deal",
+            unit_price=unit_price,
+            currency=deal.currency,
         )
     share = share_resolve(code=share_code, deal_id=deal.id) if share_code else None
     from weituan.deals.services.teams import team_join, team_start
@@ -416,11 +418,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     except BatchRefused as refused:
         balance = ledger.insufficient_balance_of(refused.reason)
         if balance is not None:
-            raise InsufficientBalance(
-                f"Your wallet holds {balance} and this order needs {amount} ({currency} minor units)",
-                balance=balance,
-                needed=amount,
-            ) from None
+            raise insufficient_balance(balance=balance, needed=amount, currency=currency) from None
         if refused.reason == "accounts_missing":
             raise _AccountsMissing from None
         raise _StockRefused(refused.reason) from None
@@ -444,11 +442,7 @@ def _hold_and_pay(*, order: Order, deal: Deal, pay_now: bool) -> None:
         wanted += [merchant, fee_account]
     accounts, balance = ledger.accounts_with_balance(wanted=wanted, spend_from=wallet)
     if balance < amount:
-        raise InsufficientBalance(
-            f"Your wallet holds {balance} and this order needs {amount} ({currency} minor units)",
-            balance=balance,
-            needed=amount,
-        )
+        raise insufficient_balance(balance=balance, needed=amount, currency=currency)
     postings = [
         ("authorize", order_key(order, "authorize"), [(accounts[wallet], -amount), (accounts[held], amount)])
     ]

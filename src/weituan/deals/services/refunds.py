@@ -62,20 +62,36 @@ RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
 
 
-def refund_allowed(*, order: Order) -> tuple[bool, str]:
-    """Whether the buyer may have this order refunded now, and why not."""
+def refund_refusal(*, order: Order) -> RefundRefused | None:
+    """Why the buyer may not have this order refunded now, or None when they may. The refusal's `reason`
+    says which rule refused it (`not_paid`, `on_expiry`, `window_closed`, `nothing_to_refund`), so a page
+    can say it in its own words. An order read with `has_valid_vouchers` (see `orders_of_buyer`) is
+    judged without a query."""
     deal = order.deal
     if order.state != OrderState.CAPTURED:
-        return False, f"This order is {order.state}; only a paid order can be refunded"
+        return RefundRefused(
+            f"This order is {order.state}; only a paid order can be refunded", reason="not_paid"
+        )
     if deal.refund_policy == RefundPolicy.ON_EXPIRY:
-        return False, "This deal refunds unredeemed vouchers automatically when they expire"
+        return RefundRefused(
+            "This deal refunds unredeemed vouchers automatically when they expire", reason="on_expiry"
+        )
     if deal.refund_policy == RefundPolicy.WINDOW:
         limit = (order.captured_at or order.created_at) + timedelta(days=deal.refund_window_days)
         if timezone.now() > limit:
-            return False, f"The {deal.refund_window_days}-day refund window has closed"
-    if not order.vouchers.filter(state=VoucherState.VALID).exists():
-        return False, "Every voucher of this order has been used or has expired"
-    return True, ""
+            return RefundRefused(
+                f"The {deal.refund_window_days}-day refund window has closed",
+                reason="window_closed",
+                refund_window_days=deal.refund_window_days,
+            )
+    valid = getattr(order, "has_valid_vouchers", None)
+    if valid is None:
+        valid = order.vouchers.filter(state=VoucherState.VALID).exists()
+    if not valid:
+        return RefundRefused(
+            "Every voucher of this order has been used or has expired", reason="nothing_to_refund"
+        )
+    return None
 
 
 def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Order:
@@ -105,9 +121,9 @@ def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Or
         .exists()
     ):
         return order
-    allowed, reason = refund_allowed(order=order)
-    if not allowed:
-        raise RefundRefused(reason)
+    refusal = refund_refusal(order=order)
+    if refusal is not None:
+        raise refusal
     valid = order.vouchers.filter(state=VoucherState.VALID).values_list("id", flat=True)
     refund = refund_request(
         order=order,
@@ -117,7 +133,9 @@ def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Or
         client_key=client_key or None,
     )
     if refund is None:  # redeemed or refunded meanwhile
-        raise RefundRefused("Every voucher of this order has been used or has expired")
+        raise RefundRefused(
+            "Every voucher of this order has been used or has expired", reason="nothing_to_refund"
+        )
     refund_complete(refund_id=refund.id)
     order.refresh_from_db()
     return order
@@ -198,7 +216,9 @@ def refund_complete(*, refund_id: int, now: datetime | None = None) -> bool:
         except PaymentDeclined as exc:
             _declined(refund, exc.message)
             raise RefundDeclined(
-                f"The payment provider refused the refund: {exc.message}", order_id=order.id
+                f"The payment provider refused the refund: {exc.message}",
+                order_id=order.id,
+                provider_message=exc.message,
             ) from exc
     return _completed(refund)
 

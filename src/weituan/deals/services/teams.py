@@ -81,8 +81,12 @@ def _team_filled(team: Team) -> None:
 
 
 def team_leave(*, team_id: int) -> None:
-    """A member's hold ended while the team was still open: free the seat."""
+    """A member's hold ended while the team was still open: free the seat. The last member leaving closes
+    the team (expired, as one that did not fill): nobody is left in it to fill it or to lead it, so it is
+    no longer offered to join or to merge into. The conditional UPDATEs order it against a join: a join
+    that takes the seat first keeps the team open, and one that comes after finds it closed."""
     Team.objects.filter(id=team_id, state=TeamState.OPEN, members__gt=0).update(members=F("members") - 1)
+    advance(TEAM_GRAPH, Team.objects.filter(id=team_id, state=TeamState.OPEN, members=0), TeamState.EXPIRED)
 
 
 def team_expire(*, team_id: int, force: bool = False, now: datetime | None = None) -> int:

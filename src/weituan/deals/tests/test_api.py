@@ -182,3 +182,15 @@ def test_the_openapi_document_names_every_order_state_and_the_orders_refund(api_
     assert refund["state"]["enum"] == ["completed", "declined", "requested"]
     assert "refund pending" in refund["state"]["description"]
     assert set(refund) == {"state", "amount", "requested_at"}
+
+
+def test_a_wallet_of_an_unknown_currency_is_refused_not_shown_empty(api_as, shopper, fund):
+    fund(shopper, 1_234)
+    api = api_as(shopper)
+    assert api.get("/api/v1/wallet").json() == {"currency": "CNY", "available": 1_234, "held": 0}
+    assert api.get("/api/v1/wallet?currency=USD").json() == {"currency": "USD", "available": 0, "held": 0}
+    refused = api.get("/api/v1/wallet?currency=zzz")
+    assert (refused.status_code, refused.json()) == (
+        422,
+        {"error": "Unknown currency zzz", "code": "invalid_currency"},
+    )

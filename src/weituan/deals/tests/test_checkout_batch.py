@@ -115,7 +115,7 @@ def test_each_refusal_leaves_no_trace_and_the_next_order_goes_through(merchant, 
     before = _trace()
 
     refusal = _refused("insufficient_balance", deal_id=deal.id, buyer=poor, quantity=1)
-    assert refusal.details == {"balance": 500, "needed": 1_000}
+    assert refusal.details == {"balance": 500, "needed": 1_000, "currency": "CNY"}
     assert _trace() == before
     # The quota row moves only within the limit: one more unit is allowed, two are not.
     _refused("per_user_limit", deal_id=deal.id, buyer=rich, quantity=2)

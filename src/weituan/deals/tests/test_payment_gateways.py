@@ -120,7 +120,7 @@ def test_the_deal_page_offers_the_configured_gateways(
         {"quantity": "1", "unit_price": str(deal.deal_price), "checkout_token": "t-2", "gateway": "paypal"},
         follow=True,
     )
-    assert "Unknown payment method &#x27;paypal&#x27;" in refused.content.decode()
+    assert "请选择这里提供的支付方式。" in refused.content.decode()
     assert Order.objects.count() == 1
 
     # With the wallet alone there is nothing to choose.

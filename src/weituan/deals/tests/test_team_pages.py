@@ -136,9 +136,10 @@ def test_the_leader_merges_the_team_from_the_page_and_refusals_change_nothing(te
             {"into": str(small.team_id)},
             "Only the team&#x27;s leader can merge it",
         ),
-        (leader_browser, small.team_id, {"into": "not a number"}, "Choose a team"),
-        (leader_browser, small.team_id, {}, "No such team to merge into"),
-        (leader_browser, small.team_id, {"into": str(full.team_id)}, "Both teams must still be open"),
+        (leader_browser, small.team_id, {"into": "not a number"}, "Choose a team to merge into"),
+        (leader_browser, small.team_id, {}, "Choose a team to merge into"),
+        (leader_browser, small.team_id, {"into": "999999"}, "That team cannot be merged into"),
+        (leader_browser, small.team_id, {"into": str(full.team_id)}, "Both teams must still be open."),
     ]
     for browser, team_id, form, message in refusals:
         response = browser.post(f"/teams/{team_id}/merge", form)
@@ -181,13 +182,15 @@ def test_a_member_switches_to_the_solo_price_from_the_page_and_refusals_change_n
     postings = Posting.objects.count()
     refused = outsider_browser.post(f"/me/orders/{team_order.id}/solo")
     assert refused["Location"] == "/me/orders/"
-    assert "No such team order" in _flash(outsider_browser, "/me/orders/")
+    assert "No order of yours in a team has this number." in _flash(outsider_browser, "/me/orders/")
     assert (Order.objects.count(), Posting.objects.count()) == (1, postings)
     assert Order.objects.get(id=team_order.id).state == OrderState.AUTHORIZED
 
     response = browser.post(f"/me/orders/{team_order.id}/solo")
     assert (response.status_code, response["Location"]) == (302, "/me/orders/")
-    assert f"Order {team_order.id}: solo done" in _flash(browser, "/me/orders/")
+    assert f"Order {team_order.id} left the team: a new order holds the solo price." in _flash(
+        browser, "/me/orders/"
+    )
     solo = Order.objects.exclude(id=team_order.id).get()
     assert Order.objects.get(id=team_order.id).state == OrderState.VOIDED
     assert (solo.buyer_id, solo.state, solo.amount, solo.unit_price, solo.team_id) == (
@@ -205,7 +208,7 @@ def test_a_member_switches_to_the_solo_price_from_the_page_and_refusals_change_n
     again = browser.post(f"/me/orders/{team_order.id}/solo")
     assert "Only a held order in an open team can switch" in _flash(browser, again["Location"])
     browser.post(f"/me/orders/{solo.id}/solo")
-    assert "No such team order" in _flash(browser, "/me/orders/")
+    assert "No order of yours in a team has this number." in _flash(browser, "/me/orders/")
     assert (Order.objects.count(), Posting.objects.count()) == (2, postings)
 
     deal_tip_check(deal_id=team_deal.id)

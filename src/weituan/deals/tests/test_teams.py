@@ -120,3 +120,37 @@ def test_a_window_outside_one_hour_to_a_week_is_refused(make_live_deal):
         make_live_deal(team_price=5_000, team_size=2, deal_price=8_000, team_window_hours=200)
     assert refused.value.code == "invalid_deal"
     assert "team_window_hours must be 1 to 168" in refused.value.message
+
+
+def test_a_team_its_last_member_leaves_closes_and_is_offered_to_nobody(team_deal, fund, client):
+    from weituan.deals.services.holds import order_cancel
+
+    leaver, canceller, other, joiner = buyers(fund, 4, prefix="empty")
+    left = order_place(deal_id=team_deal.id, buyer=leaver, quantity=1, team="start")
+    cancelled = order_place(deal_id=team_deal.id, buyer=canceller, quantity=1, team="start")
+    kept = order_place(deal_id=team_deal.id, buyer=other, quantity=1, team="start")
+    kept_id = int(kept.team_id or 0)
+    options = team_rescue_options(team=Team.objects.get(id=kept_id))
+    assert {team.id for team in options} == {left.team_id, cancelled.team_id}
+
+    # Its only member switches to the solo price, or cancels: the team closes, empty.
+    team_switch_solo(order_id=left.id, by=leaver)
+    order_cancel(order_id=cancelled.id, by=canceller)
+    for team_id in (int(left.team_id or 0), int(cancelled.team_id or 0)):
+        team = Team.objects.get(id=team_id)
+        assert (team.state, team.members) == (TeamState.EXPIRED, 0)
+    kept_team = Team.objects.get(id=kept_id)
+    assert (kept_team.state, kept_team.members) == (TeamState.OPEN, 1)
+    assert team_rescue_options(team=kept_team) == []
+    client.force_login(joiner)
+    page = client.get(f"/deals/{team_deal.id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"Join @{leaver.username}" not in page and f"Join @{other.username}" in page
+
+    # Nobody can join it or merge into it; the open team with a member still takes both.
+    with pytest.raises(Conflict):
+        order_place(deal_id=team_deal.id, buyer=joiner, quantity=1, team=int(left.team_id or 0))
+    with pytest.raises(Conflict):
+        team_merge(team_id=kept_id, into_id=int(left.team_id or 0), by=other)
+    joined = order_place(deal_id=team_deal.id, buyer=joiner, quantity=1, team=kept_id)
+    assert (joined.team_id, Team.objects.get(id=kept_id).members) == (kept_id, 2)
+    assert ledger_report().ok

@@ -199,7 +199,9 @@ def test_a_cancel_after_the_tip_is_refused_and_changes_nothing(merchant):
     # A member of a team that has not filled may still leave it after the tip: nothing is owed yet.
     order_cancel(order_id=in_team.id, by=leader)
     assert state_of(in_team) == OrderState.VOIDED
-    assert Team.objects.filter(orders=in_team).get().state == TeamState.OPEN
+    # Its only member gone, the team closes as one that did not fill.
+    team = Team.objects.filter(orders=in_team).get()
+    assert (team.state, team.members) == (TeamState.EXPIRED, 0)
     deal.refresh_from_db()
     assert (deal.sold, deal.takers) == (3, 3)
     # A paid order is refunded under the deal's policy, never cancelled.
