@@ -54,7 +54,7 @@ from weituan.core.front import (
 )
 from weituan.deals.api import order_for_api, place_order
 from weituan.deals.schemas import OrderIn, order_body
-from weituan.deals.services.orders import order_checkout_read
+from weituan.deals.services.checkout_read import order_checkout_read
 
 ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
 # An order is a few dozen bytes of JSON; anything larger (or of another type) goes to Django.
