@@ -359,7 +359,9 @@ def _deal_settles_at_once(order: Order, *, state_now: str) -> bool:
 
 def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int, in_team: bool) -> None:
     if quantity < 1 or gift_quantity < 0 or gift_quantity > quantity:
-        raise ValidationFailed("quantity must be at least 1 and gifts at most the quantity")
+        raise ValidationFailed(
+            "quantity must be at least 1 and gifts at most the quantity", code="invalid_quantity"
+        )
     if buyer.id == deal.merchant_id:
         raise PermissionDenied("A merchant cannot buy their own deal", code="own_deal")
     now = timezone.now()

@@ -104,6 +104,17 @@ def test_tampered_price_refused(api_as, shopper, make_live_deal, fund):
     assert (Order.objects.count(), Posting.objects.count()) == (0, postings)
 
 
+def test_more_gifts_than_units_is_refused_with_its_own_code(api_as, shopper, make_live_deal, fund):
+    deal = make_live_deal()
+    fund(shopper)
+    postings = Posting.objects.count()
+    url = f"/api/v1/deals/{deal.id}/orders"
+    response = post(api_as(shopper), url, {"quantity": 1, "gift_quantity": 2})
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_quantity")
+    assert (Order.objects.count(), Posting.objects.count()) == (0, postings)
+    assert post(api_as(shopper), url, {"quantity": 1, "gift_quantity": 0}).status_code == 201
+
+
 def test_merchant_cannot_act_on_another_merchants_deal(api_as, make_live_deal, shopper, fund):
     from weituan.core.testing import make_user
 
