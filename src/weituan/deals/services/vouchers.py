@@ -76,7 +76,7 @@ def voucher_redeem(*, code: str, by: Any) -> Voucher:
     if voucher.state == VoucherState.REDEEMED and voucher.redeemed_at and voucher.redeemed_by:
         when = timezone.localtime(voucher.redeemed_at)
         raise Conflict(
-            f"Already redeemed on {when:%Y-%m-%d %H:%M} by @{voucher.redeemed_by.username}",
+            f"Already redeemed on {when:%Y-%m-%d %H:%M %Z} by @{voucher.redeemed_by.username}",
             code="already_redeemed",
             redeemed_at=voucher.redeemed_at.isoformat(),
             redeemed_by=voucher.redeemed_by.username,

@@ -46,6 +46,9 @@ def test_voucher_codes_are_unguessable_and_redeem_once(shopper, merchant, outsid
         voucher_redeem(code=codes[0], by=merchant)
     assert again.value.code == "already_redeemed"
     assert again.value.details["redeemed_by"] == merchant.username
+    # The time says its zone (the site's), so an API client far away reads it right.
+    when = timezone.localtime(voucher.redeemed_at)
+    assert str(again.value) == f"Already redeemed on {when:%Y-%m-%d %H:%M} CST by @{merchant.username}"
     rival = make_user("rival", merchant=True)
     with pytest.raises(NotYourDeal):
         voucher_redeem(code=codes[1], by=rival)
