@@ -108,7 +108,8 @@ def relationships(request: HttpRequest) -> list[dict[str, Any]]:
     if len(ids) > MAX_RELATIONSHIP_IDS:
         raise ValidationFailed(f"At most {MAX_RELATIONSHIP_IDS} ids", code="too_many_ids")
     # A number no id can be names no account; the stores cannot even compare with it.
-    return relation_queries.relationships(request_user(request).pk, [i for i in ids if i <= MAX_ID])
+    wanted = [i for i in ids if i <= MAX_ID]
+    return relation_queries.relationships(request_user(request).pk, wanted, known_only=True)
 
 
 def _accounts_page(

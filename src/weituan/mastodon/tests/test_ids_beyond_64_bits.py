@@ -63,3 +63,16 @@ def test_huge_ids_in_queries_and_bodies(api_as: Any, shopper: User, merchant: Us
     for query in (f"account_id={HUGE}", f"offset={HUGE}"):
         search = client.get(f"/api/v2/search?q=团购&type=statuses&{query}")
         assert (search.status_code, search.json()["code"]) == (422, "invalid")
+
+
+def test_relationships_leave_out_accounts_that_do_not_exist_or_are_deactivated(
+    api_as: Any, shopper: User, merchant: User, outsider: User
+) -> None:
+    outsider.is_active = False
+    outsider.save(update_fields=["is_active"])
+    unknown = max(User.objects.values_list("id", flat=True)) + 1000
+    relations = api_as(shopper).get(
+        f"/api/v1/accounts/relationships?id[]={unknown}&id[]={merchant.id}&id[]={outsider.id}"
+    )
+    assert relations.status_code == 200
+    assert [row["id"] for row in relations.json()] == [str(merchant.id)]

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, Value
 
 from weituan.microblog.models import Block, Follow, FollowRequest, Mute
@@ -185,8 +186,10 @@ def follow_requests_count(user_id: int) -> int:
     return FollowRequest.objects.filter(target_id=user_id).count()
 
 
-def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
-    """Mastodon's Relationship entity from `viewer_id` to each of `ids`, in order, in one query."""
+def relationships(viewer_id: int, ids: Iterable[int], *, known_only: bool = False) -> list[dict[str, Any]]:
+    """Mastodon's Relationship entity from `viewer_id` to each of `ids`, in order, in one query; with
+    `known_only`, as Mastodon answers a client's list, only to those that are active accounts (an
+    unknown or deactivated id is left out rather than shown as a stranger)."""
     wanted = list(dict.fromkeys(int(i) for i in ids))
     if not wanted:
         return []
@@ -226,9 +229,17 @@ def relationships(viewer_id: int, ids: Iterable[int]) -> list[dict[str, Any]]:
             Value("notifying"), "target_id"
         ),
     ]
+    if known_only:
+        queries.append(
+            get_user_model().objects.filter(id__in=wanted, is_active=True).values_list(Value("known"), "id")
+        )
     for mark, other_id in queries[0].union(*queries[1:], all=True):
         marks.add((str(mark), int(other_id)))
-    return [relationship_json(other_id, marks) for other_id in wanted]
+    return [
+        relationship_json(other_id, marks)
+        for other_id in wanted
+        if not known_only or ("known", other_id) in marks
+    ]
 
 
 def relationship_json(other_id: int, marks: set[tuple[str, int]]) -> dict[str, Any]:
