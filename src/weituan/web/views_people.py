@@ -54,12 +54,7 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     except NotFound:
         return render(request, "web/not_found.html", status=404)
     max_id = query_id(request, "max_id")
-    ids = user_timeline_ids(
-        person.pk, viewer_id=viewer.pk if viewer else None, max_id=max_id, limit=PAGE_SIZE
-    )
-    page_url = reverse("web:profile", args=[person.username])
-    views = shown_in_timeline(request, posts_hydrate(ids, viewer), "account")
-    context: dict[str, Any] = {"views": views, "more_url": more_url(page_url, ids)}
+    context = _profile_posts(request, viewer, person, max_id=max_id)
     if max_id is not None and is_htmx(request):
         return render(request, "microblog/_post_list.html", context)
     context.update(
@@ -68,6 +63,16 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
         relation=_relation(viewer, person),
     )
     return render(request, "web/profile.html", context)
+
+
+def _profile_posts(request: HttpRequest, viewer: Any, person: Any, *, max_id: int | None) -> dict[str, Any]:
+    """The profile's page of posts as `viewer` may see them (none of an account blocked either way)."""
+    ids = user_timeline_ids(
+        person.pk, viewer_id=viewer.pk if viewer else None, max_id=max_id, limit=PAGE_SIZE
+    )
+    page_url = reverse("web:profile", args=[person.username])
+    views = shown_in_timeline(request, posts_hydrate(ids, viewer), "account")
+    return {"views": views, "more_url": more_url(page_url, ids)}
 
 
 def _people(request: HttpRequest, username: str, *, followers: bool) -> HttpResponse:
@@ -187,6 +192,10 @@ def relation_change(request: HttpRequest, username: str) -> HttpResponse:
         if not compact:
             # The full controls are the profile's, whose follower count changes with a follow.
             context["followers_count"] = account_counts([person.pk])[person.pk].followers
+            if request.POST["action"] in ("block", "unblock"):
+                # Its posts go (or come back) with the block, without a reload.
+                context.update(_profile_posts(request, request.user, person, max_id=None))
+                context["profile_posts_oob"] = True
         return render(request, "web/_relation_response.html", context)
     messages.success(request, note)
     return HttpResponseRedirect(safe_next(request, page_url))

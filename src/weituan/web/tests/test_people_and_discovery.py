@@ -95,6 +95,10 @@ def test_block_hides_posts_and_refuses_follow(client, shopper, merchant):
     client.post("/@meituan_shop/relation", {"action": "follow"}, **HTMX)
     blocked = client.post("/@meituan_shop/relation", {"action": "block"}, **HTMX)
     assert "解除屏蔽" in blocked.content.decode()
+    # The profile's posts go with the block, swapped out of band: no reload needed.
+    answer = blocked.content.decode()
+    assert '<div id="profile-posts" hx-swap-oob="true">' in answer and "你已屏蔽此账号。" in answer
+    assert _card_ids(answer) == []
     assert Block.objects.filter(blocker=shopper, blocked=merchant).count() == 1
     assert not Follow.objects.exists()
     assert _card_ids(client.get("/@meituan_shop").content.decode()) == []
@@ -104,6 +108,14 @@ def test_block_hides_posts_and_refuses_follow(client, shopper, merchant):
     assert refused.status_code == 403
     assert not Follow.objects.exists()
     assert "你无法查看此账号的微博。" in client.get("/@alice").content.decode()
+    # Unblocked, the posts come back on the profile at once.
+    client.force_login(shopper)
+    unblocked = client.post("/@meituan_shop/relation", {"action": "unblock"}, **HTMX).content.decode()
+    assert '<div id="profile-posts" hx-swap-oob="true">' in unblocked
+    assert len(_card_ids(unblocked)) == 1
+    # A mute leaves the profile's posts where they are (they leave the timelines, not the profile).
+    muted = client.post("/@meituan_shop/relation", {"action": "mute"}, **HTMX).content.decode()
+    assert "profile-posts" not in muted
 
 
 @pytest.mark.django_db
