@@ -16,6 +16,7 @@ from weituan.core.money import Money
 from weituan.deals.models import Deal, DealState, FlashBatch
 from weituan.deals.pricing import discount_percent
 from weituan.deals.queries import buyers_counted_until_tipped
+from weituan.microblog.queries.media import UploadedPicture, uploaded_pictures
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class DealCard:
     deal_id: int
     title: str
     merchant: str
-    image: str | None
+    image: str | None  # the deal's first picture, which the card leads with
     currency: str
     price_display: str  # formatted, e.g. "¥99.00"
     list_price_display: str
@@ -49,6 +50,41 @@ class DealCard:
     # units it brings (None when there is no batch to come, or units are left now).
     next_batch_at: datetime | None = None
     next_batch_quantity: int | None = None
+    # The small version of `image` when it is an upload (a card shows a thumbnail), else `image` itself.
+    image_thumbnail: str | None = None
+
+
+_PICTURES: "OrderedDict[str, UploadedPicture]" = OrderedDict()
+_PICTURES_LOCK = threading.Lock()
+PICTURES_KEPT = 5_000
+
+
+def _pictures(urls: Iterable[str]) -> dict[str, UploadedPicture]:
+    """The uploads among `urls` (see `uploaded_pictures`). An upload's files and size never change once
+    stored, and a deal that changes its pictures names other URLs, so what is found is kept by URL."""
+    wanted = set(urls)
+    found: dict[str, UploadedPicture] = {}
+    with _PICTURES_LOCK:
+        for url in list(wanted):
+            kept = _PICTURES.get(url)
+            if kept is not None:
+                found[url] = kept
+                wanted.discard(url)
+    if not wanted:
+        return found
+    read = uploaded_pictures(wanted)
+    with _PICTURES_LOCK:
+        _PICTURES.update(read)
+        while len(_PICTURES) > PICTURES_KEPT:
+            _PICTURES.popitem(last=False)
+    return {**found, **read}
+
+
+def _thumbnail_of(image: str | None) -> str | None:
+    if image is None:
+        return None
+    upload = _pictures([image]).get(image)
+    return upload.thumbnail_url if upload is not None else image
 
 
 def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
@@ -73,11 +109,13 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         else None
     )
     buyers = None if tipped else int(deal.buyers)  # type: ignore[attr-defined]
+    image = deal.images[0] if deal.images else None
     return DealCard(
         deal_id=deal.id,
         title=deal.title,
         merchant=deal.merchant.username,
-        image=deal.images[0] if deal.images else None,
+        image=image,
+        image_thumbnail=_thumbnail_of(image),
         currency=deal.currency,
         price_display=Money(deal.deal_price, deal.currency).format(),
         list_price_display=Money(deal.list_price, deal.currency).format(),
@@ -112,8 +150,9 @@ def deal_card_html(deal_id: int) -> str:
 
 @dataclass(frozen=True)
 class DealPreview:
-    """What a link preview of a deal shows. A deal's title, prices, images and merchant are fixed when it
-    is created (nothing edits them), so a preview never goes stale and is kept per process."""
+    """What a link preview of a deal shows. A deal's title, prices, images and merchant are fixed once it
+    is published (only a draft is edited, and a draft has no preview), so a preview never goes stale
+    and is kept per process."""
 
     deal_id: int
     title: str
@@ -121,6 +160,9 @@ class DealPreview:
     merchant: str
     image: str | None
     path: str  # the deal page, e.g. /deals/42
+    # The size of `image` in pixels when it is an upload (0 when not known, as for a static picture).
+    image_width: int = 0
+    image_height: int = 0
 
 
 _PREVIEWS: "OrderedDict[int, DealPreview | None]" = OrderedDict()
@@ -129,9 +171,11 @@ PREVIEWS_KEPT = 5_000
 
 
 def deal_previews_clear() -> None:
-    """Forget the kept previews (tests: a database emptied between them gives ids out again)."""
+    """Forget the kept previews and pictures (tests: a database emptied between them gives ids out again)."""
     with _PREVIEWS_LOCK:
         _PREVIEWS.clear()
+    with _PICTURES_LOCK:
+        _PICTURES.clear()
 
 
 def deal_previews(deal_ids: Iterable[int]) -> dict[int, DealPreview]:
@@ -149,7 +193,11 @@ def deal_previews(deal_ids: Iterable[int]) -> dict[int, DealPreview]:
     if not wanted:
         return found
     read: dict[int, DealPreview | None] = dict.fromkeys(wanted)
-    for deal in Deal.objects.select_related("merchant").filter(id__in=wanted).exclude(state=DealState.DRAFT):
+    deals = list(Deal.objects.select_related("merchant").filter(id__in=wanted).exclude(state=DealState.DRAFT))
+    uploads = _pictures(deal.images[0] for deal in deals if deal.images)
+    for deal in deals:
+        image = deal.images[0] if deal.images else None
+        upload = uploads.get(image) if image else None
         price, listed = Money(deal.deal_price, deal.currency), Money(deal.list_price, deal.currency)
         discount = discount_percent(list_price=deal.list_price, deal_price=deal.deal_price)
         read[deal.id] = DealPreview(
@@ -157,8 +205,10 @@ def deal_previews(deal_ids: Iterable[int]) -> dict[int, DealPreview]:
             title=deal.title,
             description=f"{price.format()} · {listed.format()} · -{discount}%",
             merchant=deal.merchant.username,
-            image=deal.images[0] if deal.images else None,
+            image=image,
             path=reverse("deals:deal", args=[deal.id]),
+            image_width=upload.width if upload else 0,
+            image_height=upload.height if upload else 0,
         )
     with _PREVIEWS_LOCK:
         for deal_id, preview in read.items():

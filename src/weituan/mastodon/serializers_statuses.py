@@ -157,7 +157,13 @@ def statuses_preload(views: Sequence[PostView]) -> None:
 
 def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
     """The PreviewCard of the deal a post carries (a deal post, or a repost of one): what clients show
-    under the status, a link to the deal page with its title, price and picture."""
+    under the status, a link to the deal page with its title, price and picture.
+
+    The deal's first picture reaches clients here, as the card's `image` (with the title as its alt
+    text), not as a media attachment of the status: Mastodon's clients hide a status's card when it has
+    attachments, which would drop the deal's link, price and title, and a repost or quote would show
+    the picture once per level. The card's facts are fixed once the deal is published (see
+    `DealPreview`), so a kept rendering of the status (`home_statuses`) stays true."""
     preview = deal_previews([deal_id]).get(deal_id)
     if preview is None:
         return None
@@ -175,10 +181,10 @@ def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
         "provider_name": "Weituan",
         "provider_url": base,
         "html": "",
-        "width": 0,
-        "height": 0,
+        "width": preview.image_width if image else 0,
+        "height": preview.image_height if image else 0,
         "image": image,
-        "image_description": "",
+        "image_description": preview.title if image else "",
         "embed_url": "",
         "blurhash": None,
         "published_at": None,

@@ -1,6 +1,7 @@
 """Browser pages and actions of posts: compose, the post page, like, repost, comment and delete.
 
-Actions answer htmx with the re-drawn post card (or comment list) and a line in the page's flash area;
+Actions answer htmx with the re-drawn post card (or comment list; on a post's page a repost of it also
+re-draws the page's repost list and repost tree) and a line in the page's flash area;
 a plain form post (no JavaScript) is redirected back with a message. Refusals from the services are
 shown the same way, never as a server error.
 """
@@ -35,6 +36,7 @@ COMMENTS_PER_PAGE = 20
 REPLIES_SHOWN = 3
 REPLIES_PER_PAGE = 50
 TREE_NODES_SHOWN = 300
+REPOSTERS_SHOWN = 20
 
 
 def _write_counted(request: HttpRequest) -> None:
@@ -175,21 +177,39 @@ def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
             assert view.post.parent_id is not None
             return HttpResponseRedirect(reverse("microblog:post", args=[view.post.parent_id]))
         threads = _comments_with_replies(viewer, post_id, None)
-        tree = repost_tree(post_id, viewer)
-        reposters = reposted_by(viewer, post_id, limit=20)
+        reposts = _reposts_context(viewer, post_id)
     except NotFound:
         return render(request, "web/not_found.html", status=404)
     context = {
         "view": view,
         "threads": threads,
         "more_comments": len(threads) == COMMENTS_PER_PAGE,
-        "tree": tree,
-        "tree_hops": _nested_tree(tree),
-        "tree_shown_all": len(tree.nodes) - 1 <= TREE_NODES_SHOWN,
-        "reposters": reposters,
+        **reposts,
         "max_length": settings.POST_MAX_WEIGHTED_LENGTH,
     }
     return render(request, "microblog/post_detail.html", context)
+
+
+def _reposts_context(viewer: Any, post_id: int) -> dict[str, Any]:
+    """What the post page's repost list and repost tree show (NotFound when the post is not the
+    viewer's to see)."""
+    tree = repost_tree(post_id, viewer)
+    return {
+        "tree": tree,
+        "tree_hops": _nested_tree(tree),
+        "tree_shown_all": len(tree.nodes) - 1 <= TREE_NODES_SHOWN,
+        "reposters": reposted_by(viewer, post_id, limit=REPOSTERS_SHOWN),
+    }
+
+
+def _reposts_response(request: HttpRequest, post_id: int, note: str) -> HttpResponse:
+    """After a repost on the page of `post_id`: its card re-drawn (the form's target), with the page's
+    repost list and repost tree swapped out of band so they show the new hop, as the counts do."""
+    views = posts_hydrate([post_id], request.user)
+    if not views:
+        raise NotFound("Record not found")
+    context = {"view": views[0], **_reposts_context(request.user, post_id)}
+    return _with_flash(request, "microblog/_repost_response.html", context, note)
 
 
 def _replies(request: HttpRequest, post_id: int, comment_id: int) -> HttpResponse:
@@ -263,6 +283,8 @@ def repost(request: HttpRequest, post_id: int) -> HttpResponse:
             comment=request.POST.get("comment", ""),
             visitor_id=visitor_id_of(request),
         )
+        if _on_page_of(request, post_id):
+            return _reposts_response(request, post_id, _("Reposted."))
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Reposted."), reverse("microblog:post", args=[post_id]))

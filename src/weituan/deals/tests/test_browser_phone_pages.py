@@ -1,10 +1,15 @@
-"""The deal pages fit a phone's width in both languages: nothing makes the page scroll sideways."""
+"""The deal pages, and the deal card with its picture, fit a phone's width: nothing makes the page scroll
+sideways."""
 
 from typing import Any
 
 import pytest
 
 from weituan.core.testing import make_user
+from weituan.deals.tests.conftest import live_deal
+from weituan.deals.tests.test_deal_card_picture import _png
+from weituan.microblog.services.media import media_upload
+from weituan.microblog.services.posts import repost_create
 
 PASSWORD = "a long enough secret 42"
 
@@ -34,6 +39,45 @@ def test_the_deal_editor_fits_a_phone(live_server: Any, browser: Any, locale: st
         assert widths == [375, 375]
         policy = page.locator("[name=refund_policy]").bounding_box()
         assert policy is not None and policy["x"] + policy["width"] <= 375
+        assert problems == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_deal_cards_picture_fits_a_phone(live_server: Any, browser: Any) -> None:
+    shop = make_user("tea_house", merchant=True)
+    fan = make_user("tea_fan")
+    upload = media_upload(owner=shop, upload=_png(1600, 600))  # a wide picture, cropped to a square
+    title = "西湖龙井明前特级茶叶礼盒装二百五十克送长辈送朋友新茶上市限时团购"
+    deal = live_deal(shop, title=title, media_ids=(upload.id,))
+    hop = repost_create(reposter=fan, post_id=deal.post_id, comment="好茶")
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        # The post page, a repost carrying the card in its grey box, and the shop's timeline.
+        for path in (f"/p/{deal.post_id}", f"/p/{hop.id}", "/@tea_house"):
+            page.goto(f"{live_server.url}{path}")
+            picture = page.locator(f"#deal-card-{deal.id} .deal-card-picture img").first
+            picture.scroll_into_view_if_needed()
+            page.wait_for_function(
+                "(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle()
+            )
+            assert picture.get_attribute("alt") == title
+            assert picture.get_attribute("loading") == "lazy"
+            assert picture.get_attribute("src") == upload.thumbnail.url
+            box = picture.bounding_box()
+            assert box is not None and (round(box["width"]), round(box["height"])) == (72, 72), path
+            for card in page.locator(f"#deal-card-{deal.id}").all():
+                card_box = card.bounding_box()
+                assert card_box is not None and card_box["x"] >= 0
+                assert card_box["x"] + card_box["width"] <= 375, path
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths == [375, 375], path
         assert problems == []
     finally:
         context.close()

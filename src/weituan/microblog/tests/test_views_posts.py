@@ -364,3 +364,58 @@ def test_the_pages_writes_share_the_apis_per_minute_budget(
     settings.RATE_LIMIT_WRITES_PER_MINUTE = 1
     assert client.post(f"/@{merchant.username}/relation", {"action": "follow"}, **HTMX).status_code == 200
     assert client.post(f"/@{merchant.username}/relation", {"action": "unfollow"}, **HTMX).status_code == 429
+
+
+def _oob_section(body: str, section_id: str) -> str:
+    start = body.index(f'<section class="card" id="{section_id}" hx-swap-oob="true">')
+    return body[start : body.index("</section>", start)]
+
+
+@pytest.mark.django_db
+def test_reposting_on_the_post_page_redraws_its_repost_list_and_tree(client, shopper, outsider, offer):
+    first = repost_create(reposter=outsider, post_id=offer.id, comment="好价")
+    client.force_login(shopper)
+    page = f"http://testserver/p/{offer.id}"
+    response = client.post(f"/p/{offer.id}/repost", {"comment": "冲"}, HTTP_HX_CURRENT_URL=page, **HTMX)
+    assert response.status_code == 200
+    mine = Post.objects.get(author=shopper, kind=PostKind.REPOST)
+    body = response.content.decode()
+    # The card (the form's target) first, with the new count, and the flash.
+    assert body.index(f'id="post-{offer.id}"') < body.index('id="reposts-section"')
+    assert "转发 2" in body and "已转发。" in body
+    reposts = _oob_section(body, "reposts-section")
+    assert f'href="/p/{mine.id}"' in reposts and f'href="/p/{first.id}"' in reposts
+    assert reposts.index(f'href="/p/{mine.id}"') < reposts.index(f'href="/p/{first.id}"')  # newest first
+    tree = _oob_section(body, "repost-tree")
+    assert '<b id="cascade-size">2</b>' in tree and '<b id="cascade-depth">1</b>' in tree
+    assert f'href="/p/{mine.id}">冲</a>' in tree and f'href="/p/{first.id}">好价</a>' in tree
+    # The page shows the same once reloaded.
+    reloaded = client.get(f"/p/{offer.id}").content.decode()
+    assert '<b id="cascade-size">2</b>' in reloaded
+
+
+@pytest.mark.django_db
+def test_reposting_from_another_page_redraws_only_the_card(client, shopper, offer):
+    client.force_login(shopper)
+    response = client.post(
+        f"/p/{offer.id}/repost", {"comment": ""}, HTTP_HX_CURRENT_URL="http://testserver/", **HTMX
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f'id="post-{offer.id}"' in body and "转发 1" in body
+    assert 'id="reposts-section"' not in body and 'id="repost-tree"' not in body
+
+
+@pytest.mark.django_db
+def test_a_refused_repost_on_the_post_page_redraws_nothing(client, shopper, offer):
+    client.force_login(shopper)
+    too_long = "长" * 300
+    response = client.post(
+        f"/p/{offer.id}/repost",
+        {"comment": too_long},
+        HTTP_HX_CURRENT_URL=f"http://testserver/p/{offer.id}",
+        **HTMX,
+    )
+    body = response.content.decode()
+    assert 'id="reposts-section"' not in body and 'id="repost-tree"' not in body
+    assert Post.objects.filter(kind=PostKind.REPOST).count() == 0
