@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from weituan.core.testing import make_user
+from weituan.core.testing import MovedClock, make_user
 
 
 @pytest.fixture
@@ -52,6 +52,13 @@ def _bearer_client(user: Any) -> Client:
 def api_as() -> Any:
     """api_as(user) -> a test client whose requests carry a fresh OAuth bearer token of `user`."""
     return _bearer_client
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
+    """`clock.forward(seconds)` runs Django's clock (`timezone.now`) that much ahead for the rest of the
+    test, in this process and its live server: time passes without sleeping."""
+    return MovedClock.install(monkeypatch)
 
 
 @pytest.fixture

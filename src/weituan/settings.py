@@ -189,6 +189,7 @@ PERIODIC_TASKS = [
     ("weituan.tracking.tasks.outbox_move_task", env_int("WEITUAN_OUTBOX_MOVE_SECONDS", 15, minimum=1)),
     ("weituan.microblog.timelines.tasks.fanout_jobs_prune_task", 3600),
     ("weituan.microblog.timelines.tasks.fanout_sweep_task", 300),
+    ("weituan.microblog.timelines.tasks.mutes_expired_delete_task", 3600),
 ]
 
 # --- analytics store -------------------------------------------------------------------------------

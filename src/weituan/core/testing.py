@@ -1,5 +1,7 @@
-"""Helpers for tests and the simulator: making users without going through the sign-up flow."""
+"""Helpers for tests and the simulator: making users without going through the sign-up flow, and
+moving the clock."""
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -34,3 +36,25 @@ def make_user(
         user.verified_at = timezone.now()
         user.save(update_fields=["verified_at"])
     return user
+
+
+class MovedClock:
+    """Django's clock (`timezone.now`) run ahead by a chosen amount, so a test reaches a later time
+    without waiting for it. Install with `MovedClock.install(monkeypatch)`; it holds for the whole
+    process (a live server's threads too) until the monkeypatch is undone."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+        self._real = timezone.now
+
+    @classmethod
+    def install(cls, monkeypatch: Any) -> "MovedClock":
+        clock = cls()
+        monkeypatch.setattr(timezone, "now", clock.now)
+        return clock
+
+    def now(self) -> datetime:
+        return self._real() + self.ahead
+
+    def forward(self, seconds: float) -> None:
+        self.ahead += timedelta(seconds=seconds)

@@ -5,6 +5,8 @@ Ids in paths use the `int` converter, so /accounts/relationships is never read a
 Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.
 """
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -27,7 +29,7 @@ from weituan.mastodon.endpoint_auth import (
 )
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
-from weituan.mastodon.serializers_accounts import accounts_json
+from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries import relations as relation_queries
 from weituan.microblog.queries.posts import posts_hydrate
@@ -84,10 +86,31 @@ def unblock(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return _relationship_with(user, account_id)
 
 
+def _duration_param(value: Any) -> int:
+    """Mastodon's mute `duration`: whole seconds, 0 (or left out) for a mute without an end. Anything
+    but a whole number is refused (422 `invalid_duration`); the service checks its range."""
+    if value is None or value == "":
+        return 0
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ValidationFailed("duration must be a whole number of seconds", code="invalid_duration")
+    return int(text)
+
+
 @router.post("/accounts/{int:account_id}/mute", auth=WRITE_MUTES, summary="Mute an account")
 def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
+    """`notifications` (default true) hides the account's notifications too; `duration` (seconds, 0 or
+    left out for none) ends the mute by itself. Muting again sets both anew, as Mastodon does."""
     user = _writer(request)
-    relation_services.mute_create(muter=user, muted_id=account_id)
+    params = mastodon_params(request)
+    notifications = params.flag("notifications")
+    duration = _duration_param(params.values.get("duration"))
+    relation_services.mute_create(
+        muter=user,
+        muted_id=account_id,
+        notifications=True if notifications is None else notifications,
+        duration=duration,
+    )
     return _relationship_with(user, account_id)
 
 
@@ -113,7 +136,7 @@ def relationships(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 def _accounts_page(
-    request: HttpRequest, response: HttpResponse, rows: list[relation_queries.RelationRow]
+    request: HttpRequest, response: HttpResponse, rows: Sequence[relation_queries.RelationRow]
 ) -> list[dict[str, Any]]:
     users = users_by_ids(row.user_id for row in rows)
     set_link_header(response, request, [row.cursor for row in rows])
@@ -149,8 +172,13 @@ def blocks(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
 
 @router.get("/mutes", auth=READ_MUTES, summary="Accounts the caller muted")
 def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
+    """The muted accounts, each with Mastodon 4's `mute_expires_at` (null for a mute without an end)."""
     rows = relation_queries.mutes_page(request_user(request).pk, **_list_args(request))
-    return _accounts_page(request, response, rows)
+    accounts = _accounts_page(request, response, rows)
+    ends = {str(row.user_id): row.expires_at for row in rows}
+    for account in accounts:
+        account["mute_expires_at"] = mastodon_datetime(ends[account["id"]])
+    return accounts
 
 
 @router.get("/follow_requests", auth=READ_FOLLOWS, summary="Accounts waiting for the caller's approval")

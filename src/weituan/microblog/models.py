@@ -1,8 +1,11 @@
 """Micro-blog rows. Posts, reposts and comments share one table so ids, paging and the API stay uniform."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from weituan.accounts.models import QuotePolicy
 from weituan.core.ids import next_id
@@ -216,15 +219,35 @@ class Block(models.Model):
         indexes = [models.Index(fields=["blocked", "blocker"], name="block_blocked")]
 
 
+class MuteQuerySet(models.QuerySet["Mute"]):
+    def in_force(self, at: datetime | None = None) -> "MuteQuerySet":
+        """The mutes not yet over at `at` (now when None): those without an end, and those ending later.
+        Every read of a mute goes through this, so a mute past its end hides nothing even before the
+        sweep (`mutes_expired_delete`) deletes its row."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at or timezone.now()))
+
+
 class Mute(models.Model):
-    """Hides the muted account's posts from the muter only; the muted account is not told."""
+    """Hides the muted account's posts from the muter only; the muted account is not told.
+
+    As in Mastodon, a mute may also hide the account's notifications (`hide_notifications`, the
+    default) and may end by itself at `expires_at` (NULL: it lasts until lifted).
+    """
 
     muter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="muting_set")
     muted = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="muted_by_set")
     created_at = models.DateTimeField(auto_now_add=True)
+    hide_notifications = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MuteQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["muter", "muted"], name="mute_once")]
+        # The sweep's way to the mutes that ended (only those with an end are indexed).
+        indexes = [
+            models.Index(fields=["expires_at"], name="mute_expires", condition=Q(expires_at__isnull=False))
+        ]
 
 
 class AccountStats(models.Model):

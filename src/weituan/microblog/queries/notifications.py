@@ -17,7 +17,7 @@ from django.utils import timezone
 from weituan.core.errors import NotFound
 from weituan.microblog.models import Notification, NotificationKind
 from weituan.microblog.queries.paging import id_page
-from weituan.microblog.queries.relations import hidden_author_ids
+from weituan.microblog.queries.relations import notification_hidden_actor_ids
 
 MASTODON_TYPE_FILTERS: dict[str, Q] = {
     "mention": Q(kind__in=[NotificationKind.MENTION, NotificationKind.COMMENT]),
@@ -65,7 +65,8 @@ def notifications_page(
     min_id: int | None = None,
     limit: int = 40,
 ) -> list[Notification]:
-    """The user's notifications, newest first, paged by id; from accounts they block or mute, none."""
+    """The user's notifications, newest first, paged by id; none from accounts blocked either way, nor
+    from those the user muted hiding their notifications (`notification_hidden_actor_ids`)."""
     # The post's parent tells a reply to the recipient's comment from a comment on their own post.
     rows = Notification.objects.filter(recipient=user).select_related("actor", "post", "post__parent")
     types = list(types)
@@ -76,7 +77,7 @@ def notifications_page(
         rows = rows.exclude(_type_filter(excluded))
     if account_id is not None:
         rows = rows.filter(actor_id=account_id)
-    hidden = hidden_author_ids(user.pk)
+    hidden = notification_hidden_actor_ids(user.pk)
     if hidden:
         rows = rows.exclude(actor_id__in=hidden)
     return id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
@@ -97,7 +98,7 @@ def notification_get(user: Any, notification_id: int) -> Notification:
 def notifications_unread_count(user: Any, *, limit: int = 1000) -> int:
     """How many notifications the user has not read (counted up to `limit`, as Mastodon caps it)."""
     rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
-    hidden = hidden_author_ids(user.pk)
+    hidden = notification_hidden_actor_ids(user.pk)
     if hidden:
         rows = rows.exclude(actor_id__in=hidden)
     return rows[:limit].count()

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -47,15 +48,29 @@ def blocked_ids(user_id: int) -> set[int]:
 
 
 def muted_ids(user_id: int) -> set[int]:
-    """The accounts `user_id` muted."""
-    return set(Mute.objects.filter(muter_id=user_id).values_list("muted_id", flat=True))
+    """The accounts `user_id` muted, mutes that have ended left out."""
+    return set(Mute.objects.filter(muter_id=user_id).in_force().values_list("muted_id", flat=True))
 
 
 def hidden_author_ids(user_id: int) -> set[int]:
-    """Authors whose posts `user_id` never sees: blocked either way, or muted. One query."""
+    """Authors whose posts `user_id` does not see: blocked either way, or muted (until the mute ends).
+    One query."""
     blocked = Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True)
     blockers = Block.objects.filter(blocked_id=user_id).values_list("blocker_id", flat=True)
-    muted = Mute.objects.filter(muter_id=user_id).values_list("muted_id", flat=True)
+    muted = Mute.objects.filter(muter_id=user_id).in_force().values_list("muted_id", flat=True)
+    return set(blocked.union(blockers, muted, all=True))
+
+
+def notification_hidden_actor_ids(user_id: int) -> set[int]:
+    """Accounts whose notifications `user_id` does not get: blocked either way, or muted with the mute's
+    `hide_notifications` (Mastodon's `notifications=true`), until the mute ends. One query."""
+    blocked = Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True)
+    blockers = Block.objects.filter(blocked_id=user_id).values_list("blocker_id", flat=True)
+    muted = (
+        Mute.objects.filter(muter_id=user_id, hide_notifications=True)
+        .in_force()
+        .values_list("muted_id", flat=True)
+    )
     return set(blocked.union(blockers, muted, all=True))
 
 
@@ -77,7 +92,9 @@ def hiding_relations(viewer_id: int, ids: Iterable[int]) -> dict[int, str]:
         Block.objects.filter(blocker_id=viewer_id, blocked_id__in=wanted).values_list(
             Value("blocking"), "blocked_id"
         ),
-        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted).values_list(Value("muting"), "muted_id"),
+        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted)
+        .in_force()
+        .values_list(Value("muting"), "muted_id"),
     ]
     found: dict[int, str] = {}
     for relation, other_id in rows.union(*others, all=True):
@@ -100,6 +117,13 @@ class RelationRow:
 
     cursor: int
     user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MuteRow(RelationRow):
+    """One row of the mute list: the mute's id, the muted account and when the mute ends (None: never)."""
+
+    expires_at: datetime | None = None
 
 
 def _page(
@@ -157,10 +181,12 @@ def mutes_page(
     since_id: int | None = None,
     min_id: int | None = None,
     limit: int = 40,
-) -> list[RelationRow]:
-    """Whom `user_id` muted, newest first, paged by mute id."""
-    rows = Mute.objects.filter(muter_id=user_id)
-    return _page(rows, "muted_id", max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+) -> list[MuteRow]:
+    """Whom `user_id` muted, newest first, paged by mute id; mutes that have ended are left out. Each
+    row says when its mute ends (`expires_at`, None for never)."""
+    rows = Mute.objects.filter(muter_id=user_id).in_force().values_list("id", "muted_id", "expires_at")
+    page = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    return [MuteRow(cursor=cursor, user_id=muted, expires_at=ends) for cursor, muted, ends in page]
 
 
 def follow_requests_page(
@@ -207,7 +233,12 @@ def relationships(viewer_id: int, ids: Iterable[int], *, known_only: bool = Fals
         Block.objects.filter(blocked_id=viewer_id, blocker_id__in=wanted).values_list(
             Value("blocked_by"), "blocker_id"
         ),
-        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted).values_list(Value("muting"), "muted_id"),
+        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted)
+        .in_force()
+        .values_list(Value("muting"), "muted_id"),
+        Mute.objects.filter(muter_id=viewer_id, muted_id__in=wanted, hide_notifications=True)
+        .in_force()
+        .values_list(Value("muting_notifications"), "muted_id"),
         FollowRequest.objects.filter(requester_id=viewer_id, target_id__in=wanted).values_list(
             Value("requested"), "target_id"
         ),
@@ -255,7 +286,7 @@ def relationship_json(other_id: int, marks: set[tuple[str, int]]) -> dict[str, A
         "blocking": ("blocking", other_id) in marks,
         "blocked_by": ("blocked_by", other_id) in marks,
         "muting": muting,
-        "muting_notifications": muting,
+        "muting_notifications": ("muting_notifications", other_id) in marks,
         "requested": ("requested", other_id) in marks,
         "requested_by": ("requested_by", other_id) in marks,
         "domain_blocking": False,

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from weituan.core.errors import ValidationFailed
 from weituan.core.ids import id_at
@@ -50,15 +51,16 @@ class Page:
 
 
 def _hidden_authors_sql(viewer_id: int) -> tuple[str, list[Any]]:
-    """A subquery of account ids hidden from the viewer: blocked either way, or muted."""
+    """A subquery of account ids hidden from the viewer: blocked either way, or muted (until the mute ends)."""
     block = Block._meta.db_table
     mute = Mute._meta.db_table
     sql = (
         f"SELECT blocked_id FROM {block} WHERE blocker_id = %s "  # noqa: S608
         f"UNION SELECT blocker_id FROM {block} WHERE blocked_id = %s "
-        f"UNION SELECT muted_id FROM {mute} WHERE muter_id = %s"
+        f"UNION SELECT muted_id FROM {mute} WHERE muter_id = %s AND (expires_at IS NULL OR expires_at > %s)"
     )
-    return sql, [viewer_id, viewer_id, viewer_id]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    return sql, [viewer_id, viewer_id, viewer_id, now]
 
 
 def _clean_query(query: str) -> str:

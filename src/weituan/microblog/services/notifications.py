@@ -14,12 +14,17 @@ _ONCE_KINDS = {NotificationKind.LIKE, NotificationKind.FOLLOW, NotificationKind.
 
 
 def notification_blocked(*, recipient_id: int, actor_id: int) -> bool:
-    """True when the recipient must not hear from the actor: a block either way, or a mute by the recipient."""
+    """True when the recipient must not hear from the actor: a block either way, or a mute by the
+    recipient that hides notifications (Mastodon's `notifications=true`) and has not ended."""
     if Block.objects.filter(
         Q(blocker_id=recipient_id, blocked_id=actor_id) | Q(blocker_id=actor_id, blocked_id=recipient_id)
     ).exists():
         return True
-    return Mute.objects.filter(muter_id=recipient_id, muted_id=actor_id).exists()
+    return (
+        Mute.objects.filter(muter_id=recipient_id, muted_id=actor_id, hide_notifications=True)
+        .in_force()
+        .exists()
+    )
 
 
 def notification_create(
@@ -27,7 +32,8 @@ def notification_create(
 ) -> Notification | None:
     """Notify `recipient_id` of `kind` done by `actor_id`; returns None when nothing is sent.
 
-    Nobody is notified of their own actions, nor by someone they blocked, muted or were blocked by.
+    Nobody is notified of their own actions, nor by someone they blocked or were blocked by, nor by
+    someone they muted with notifications hidden.
     Likes, follows and follow requests are notified once per (actor, post): undoing and redoing them
     is not news.
     Call inside the transaction of the action, so a rolled-back action leaves no notification.
@@ -55,7 +61,7 @@ def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
     are (post id, author id). Returns how many notifications were asked for.
 
     One query reads those followers of all the authors (none across a block either way, nor one who
-    muted the author), one inserts the notifications. Call once per post, when its distribution starts,
+    muted the author hiding their notifications), one inserts the notifications. Call once per post, when its distribution starts,
     in the transaction that records that start, so the two commit (or fail) together. The insert skips
     a notification already there (`notification_status_once`), so a distribution run again for any
     reason tells nobody twice.
@@ -76,7 +82,13 @@ def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
             )
         )
         .exclude(
-            Exists(Mute.objects.filter(muter_id=OuterRef("follower_id"), muted_id=OuterRef("followee_id")))
+            Exists(
+                Mute.objects.filter(
+                    muter_id=OuterRef("follower_id"),
+                    muted_id=OuterRef("followee_id"),
+                    hide_notifications=True,
+                ).in_force()
+            )
         )
         .values_list("followee_id", "follower_id")
     )

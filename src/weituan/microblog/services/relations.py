@@ -9,10 +9,12 @@ A locked account approves its followers: following it makes a `FollowRequest` in
 and only the owner's authorization turns the request into a follow.
 """
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from weituan.accounts.queries import user_is_locked, users_by_ids
 from weituan.accounts.services import user_profile_update
@@ -283,19 +285,51 @@ def block_delete(*, blocker: Any, blocked_id: int) -> bool:
     return bool(deleted)
 
 
-def mute_create(*, muter: Any, muted_id: int) -> bool:
-    """`muter` mutes `muted_id`: their posts, and reposts of them, stop appearing for the muter only."""
+# The longest mute that can be given an end; asking for more is refused rather than overflowing a date.
+MUTE_DURATION_MAX = 100 * 365 * 24 * 3600
+
+
+def mute_expiry(duration: int) -> datetime | None:
+    """When a mute of `duration` seconds made now ends; None for 0, a mute without an end (Mastodon's
+    meaning). A negative or too long duration is refused (422 `invalid_duration`)."""
+    if duration < 0 or duration > MUTE_DURATION_MAX:
+        raise ValidationFailed(
+            f"duration must be a number of seconds from 0 (no end) to {MUTE_DURATION_MAX}",
+            code="invalid_duration",
+            field="duration",
+        )
+    return timezone.now() + timedelta(seconds=duration) if duration else None
+
+
+def mute_create(*, muter: Any, muted_id: int, notifications: bool = True, duration: int = 0) -> bool:
+    """`muter` mutes `muted_id`: their posts, and reposts of them, stop appearing for the muter only;
+    with `notifications`, their notifications too. A `duration` (seconds, 0 for none) ends the mute by
+    itself. Muting again sets both anew, as Mastodon does. True when the account was not muted before.
+
+    A mute without an end takes the account's posts out of the muter's stored home timeline and fan-out
+    stops delivering them. A mute with an end leaves the stored timeline alone (its reads drop the
+    account while the mute lasts), so the posts are all there again the moment it ends, with no work
+    done then. Changing one kind into the other takes the posts out, or puts them back.
+    """
     if muter.pk == muted_id:
         raise ValidationFailed("You cannot mute yourself", code="cannot_mute_self")
+    expires_at = mute_expiry(duration)
     _require_account(muted_id)
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                Mute.objects.create(muter_id=muter.pk, muted_id=muted_id)
-        except IntegrityError:
-            return False
-        timelines.authors_hidden(user_id=muter.pk, author_ids=[muted_id])
-    return True
+        _lock_pair(muter.pk, muted_id)
+        before = Mute.objects.filter(muter_id=muter.pk, muted_id=muted_id).first()
+        if before is None:
+            Mute.objects.create(
+                muter_id=muter.pk, muted_id=muted_id, hide_notifications=notifications, expires_at=expires_at
+            )
+        else:
+            Mute.objects.filter(id=before.pk).update(hide_notifications=notifications, expires_at=expires_at)
+        posts_removed_before = before is not None and before.expires_at is None
+        if expires_at is None and not posts_removed_before:
+            timelines.authors_hidden(user_id=muter.pk, author_ids=[muted_id])
+        elif expires_at is not None and posts_removed_before and is_following(muter.pk, muted_id):
+            timelines.follow_added(follower_id=muter.pk, followee_id=muted_id)
+    return before is None or (before.expires_at is not None and before.expires_at <= timezone.now())
 
 
 def mute_delete(*, muter: Any, muted_id: int) -> bool:
@@ -306,3 +340,20 @@ def mute_delete(*, muter: Any, muted_id: int) -> bool:
         if deleted and is_following(muter.pk, muted_id):
             timelines.follow_added(follower_id=muter.pk, followee_id=muted_id)
     return bool(deleted)
+
+
+def mutes_expired_delete(*, most: int = 10_000) -> int:
+    """Delete the mutes whose end has passed, at most `most` of them; returns how many went.
+
+    Housekeeping only: every read already ignores a mute past its end (`MuteQuerySet.in_force`), and a
+    mute with an end never took posts out of a timeline, so nothing needs putting back.
+    """
+    ended = list(
+        Mute.objects.filter(expires_at__lte=timezone.now())
+        .order_by("expires_at")
+        .values_list("id", flat=True)[:most]
+    )
+    if not ended:
+        return 0
+    deleted, _ = Mute.objects.filter(id__in=ended, expires_at__lte=timezone.now()).delete()
+    return deleted

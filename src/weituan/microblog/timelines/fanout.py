@@ -91,7 +91,7 @@ def _active_followers_sql(match: str) -> str:
         f" AND EXISTS (SELECT 1 FROM {_table(TimelineState)} s WHERE s.user_id = f.follower_id"
         " AND s.last_read_at >= %s AND s.built_at IS NOT NULL)"
         f" AND NOT EXISTS (SELECT 1 FROM {_table(Mute)} m WHERE m.muted_id = f.followee_id"
-        " AND m.muter_id = f.follower_id)"
+        " AND m.muter_id = f.follower_id AND m.expires_at IS NULL)"
     )
 
 
@@ -99,7 +99,9 @@ def active_follower_ids(author_id: int, after: int, *, plain_repost: bool = Fals
     """The followers of `author_id` above id `after` who read their home timeline lately, in id order.
 
     One query for the whole list (a semi-join evaluated once is far cheaper than once per batch).
-    Followers who muted the author are left out: their reads would drop the entry anyway. For a
+    Followers who muted the author for good are left out: their reads would drop the entry anyway. A
+    mute with an end does not stop delivery (whether or not it has ended): reads drop the entry while
+    it lasts, and it is in the timeline once the mute is over, with nothing to put back then. For a
     `plain_repost`, so are those whose follow hides the author's reposts (Mastodon's `reblogs=false`).
     """
     sql = _active_followers_sql("= %s") + " AND f.follower_id > %s ORDER BY f.follower_id"

@@ -53,6 +53,9 @@ class ReadContext(NamedTuple):
     reblogs_hidden: frozenset[int] = frozenset()
     # Among `merged_authors`, the newest home-timeline post id of each whose newest is known.
     newest: tuple[tuple[int, int], ...] = ()
+    # Among `hidden`, those hidden only by a mute with an end: their posts stay in the stored timeline
+    # (a rebuild keeps them too), dropped at read while the mute lasts, so they are back when it ends.
+    muted_for_now: frozenset[int] = frozenset()
 
 
 def _context_selects(user: str) -> list[str]:
@@ -79,7 +82,11 @@ def _context_selects(user: str) -> list[str]:
         f"SELECT 's', st.user_id, {none} FROM {state} st WHERE st.user_id = {user} AND st.last_read_at < %s",  # noqa: S608
         f"SELECT 'h', bk.blocked_id, {none} FROM {block} bk WHERE bk.blocker_id = {user}",  # noqa: S608
         f"SELECT 'h', bk.blocker_id, {none} FROM {block} bk WHERE bk.blocked_id = {user}",  # noqa: S608
-        f"SELECT 'h', mu.muted_id, {none} FROM {mute} mu WHERE mu.muter_id = {user}",  # noqa: S608
+        # A mute that has ended hides nothing, even before the sweep deletes it. Its end is compared
+        # with a parameter (now), so the text stays the same for every reader; 'u' marks one with an end
+        # (hidden until then).
+        f"SELECT CASE WHEN mu.expires_at IS NULL THEN 'h' ELSE 'u' END, mu.muted_id, {none}"  # noqa: S608
+        f" FROM {mute} mu WHERE mu.muter_id = {user} AND (mu.expires_at IS NULL OR mu.expires_at > %s)",
         # The few accounts above the threshold come first, from the index on the counter, once; then
         # the reader's follows are kept to those (on PostgreSQL one scan of the reader's follows with the
         # array in its index condition). A counter read per follow cost a key lookup for each of them.
@@ -97,13 +104,16 @@ def _context_sql() -> str:
 
 
 def _context_params() -> list[Any]:
-    """The parameters of the context query other than the reader, in order."""
+    """The parameters of the context query other than the reader, in order: the cutoffs of an active
+    timeline and of a due read stamp, and the time a mute must end after to still hide."""
     adapt = connection.ops.adapt_datetimefield_value
-    return [adapt(active_cutoff()), adapt(timezone.now() - READ_STAMP_EVERY)]
+    now = timezone.now()
+    return [adapt(active_cutoff()), adapt(now - READ_STAMP_EVERY), adapt(now)]
 
 
 def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
     hidden: set[int] = set()
+    for_now: set[int] = set()
     merged: set[int] = set()
     quiet: set[int] = set()
     marks: set[str] = set()
@@ -111,6 +121,8 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
     for mark, other_id, newest_id, *_ in rows:
         if mark == "h":
             hidden.add(other_id)
+        elif mark == "u":
+            for_now.add(other_id)
         elif mark == "m" or mark == "n":
             merged.add(other_id)
             if mark == "n":
@@ -119,6 +131,8 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
                 newest[other_id] = int(newest_id)
         else:
             marks.add(mark)
+    muted_for_now = for_now - hidden
+    hidden |= for_now
     return ReadContext(
         hidden=frozenset(hidden),
         merged_authors=tuple(sorted(merged - hidden)),
@@ -128,16 +142,17 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
         newest=tuple(
             sorted((author_id, post_id) for author_id, post_id in newest.items() if author_id not in hidden)
         ),
+        muted_for_now=frozenset(muted_for_now),
     )
 
 
 def read_context(user_id: int) -> ReadContext:
     """Everything a home read needs to know before touching the store, in one query: the timeline's
-    state, authors hidden from `user_id` (blocks either way, mutes) and followed authors above the
-    fan-out threshold. Written as SQL because it runs on every read and compiling it as six
+    state, authors hidden from `user_id` (blocks either way, mutes not ended) and followed authors
+    above the fan-out threshold. Written as SQL because it runs on every read and compiling it as six
     querysets cost more than running it."""
-    built_cutoff, stamp_cutoff = _context_params()
-    params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, user_id]
+    built_cutoff, stamp_cutoff, mute_cutoff = _context_params()
+    params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, mute_cutoff, user_id]
     return _context_of(fetch_rows(_context_sql(), params))
 
 
@@ -176,8 +191,7 @@ def token_read_context(raw_token: str) -> TokenReader | None:
     token = access_token_viewer_params(raw_token)
     if token is None:
         return None
-    built_cutoff, stamp_cutoff = _context_params()
-    params = [*token, built_cutoff, stamp_cutoff]
+    params = [*token, *_context_params()]
     rows = fetch_rows(_token_context_sql(), params)
     found = [row for row in rows if row[0] == "t"]
     if not found:
@@ -387,7 +401,8 @@ def _page(
         TimelineState.objects.filter(user_id=user_id).update(last_read_at=timezone.now())
     edge = None
     if stored is None:
-        stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden)  # the whole timeline
+        # The whole timeline; an author muted for now stays in it (see `ReadContext.muted_for_now`).
+        stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden - context.muted_for_now)
     elif len(stored) >= count:
         edge = stored[0].post_id if bounds.ascending else stored[-1].post_id
         # Past the last entry read, the stored timeline may hold entries not read yet: merged posts

@@ -161,6 +161,14 @@ def fanout_sweep_task() -> int:
     return fanout_sweep()
 
 
+@task()
+def mutes_expired_delete_task() -> int:
+    """Delete the mutes that have ended (reads ignore them already; this keeps the table small)."""
+    from weituan.microblog.services.relations import mutes_expired_delete
+
+    return mutes_expired_delete()
+
+
 def _database_backend(task_: Task) -> Any:
     """The task's backend when it is the database one writing to a database the caller is in a
     transaction on (so a row written now commits with the caller's change), else None."""
