@@ -15,7 +15,7 @@ def _unchanged(user: User) -> tuple[object, ...]:
     return (user.display_name, user.profile_fields, user.default_privacy, user.default_language)
 
 
-BEFORE = ("Alice 爱丽丝", [], "public", "")
+BEFORE: tuple[object, ...] = ("Alice 爱丽丝", [], "public", "")
 
 
 def test_pairs_are_kept_stripped_in_order_with_the_empty_rows_dropped(shopper: User) -> None:

@@ -15,8 +15,8 @@ PASSWORD = "a long enough secret 42"
 EDIT = "/settings/profile"
 
 
-def _logged_in(user: User, **headers: str) -> Client:
-    client = Client(**headers)
+def _logged_in(user: User, language: str = "") -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE=language) if language else Client()
     client.force_login(user)
     return client
 
@@ -48,7 +48,7 @@ def test_the_edit_page_offers_four_rows_and_the_default_visibility(shopper: User
     for index in range(1, 4):
         assert f'name="field_name_{index}"' in body and f'name="field_value_{index}"' in body
     assert '<option value="private" selected>仅粉丝</option>' in body
-    english = _logged_in(shopper, HTTP_ACCEPT_LANGUAGE="en").get(EDIT).content.decode()
+    english = _logged_in(shopper, "en").get(EDIT).content.decode()
     assert "Profile fields" in english and "Who sees my new posts" in english
 
 
