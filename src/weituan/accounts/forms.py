@@ -8,7 +8,13 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from weituan.accounts.models import QuotePolicy
+from weituan.accounts.models import PostPrivacy, QuotePolicy
+from weituan.accounts.profile_fields import (
+    MAX_FIELD_NAME_LENGTH,
+    MAX_FIELD_VALUE_LENGTH,
+    MAX_PROFILE_FIELDS,
+    ProfileField,
+)
 from weituan.accounts.queries import user_for_login
 
 
@@ -78,7 +84,18 @@ QUOTE_POLICY_CHOICES = [
 ]
 
 
+# What the profile and the compose box offer for who sees a post.
+POST_PRIVACY_CHOICES = [
+    (PostPrivacy.PUBLIC.value, _("Public")),
+    (PostPrivacy.UNLISTED.value, _("Unlisted (not in public timelines)")),
+    (PostPrivacy.PRIVATE.value, _("Followers only")),
+]
+
+
 class ProfileForm(forms.Form):
+    """The profile page's form: the basic fields (`main_fields`), then the rows of name/value pairs
+    (`pair_rows`), field_name_<n> and field_value_<n> for n from 0."""
+
     display_name = forms.CharField(label=_("Display name"), max_length=50, required=False)
     bio = forms.CharField(
         label=_("Bio"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 4})
@@ -95,6 +112,49 @@ class ProfileForm(forms.Form):
     quote_policy = forms.ChoiceField(
         label=_("Who may quote my new posts"), required=False, choices=QUOTE_POLICY_CHOICES
     )
+    default_privacy = forms.ChoiceField(
+        label=_("Who sees my new posts"), required=False, choices=POST_PRIVACY_CHOICES
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for index in range(MAX_PROFILE_FIELDS):
+            self.fields[f"field_name_{index}"] = forms.CharField(
+                label=_("Label %(number)s") % {"number": index + 1},
+                max_length=MAX_FIELD_NAME_LENGTH,
+                required=False,
+                widget=forms.TextInput(attrs={"placeholder": _("Label, such as Online shop")}),
+            )
+            self.fields[f"field_value_{index}"] = forms.CharField(
+                label=_("Content %(number)s") % {"number": index + 1},
+                max_length=MAX_FIELD_VALUE_LENGTH,
+                required=False,
+                widget=forms.TextInput(attrs={"placeholder": _("Content, such as a link")}),
+            )
+
+    @staticmethod
+    def pair_initial(pairs: list[ProfileField]) -> dict[str, str]:
+        """Initial values of the pair rows for the profile's current pairs."""
+        initial: dict[str, str] = {}
+        for index, pair in enumerate(pairs[:MAX_PROFILE_FIELDS]):
+            initial[f"field_name_{index}"] = pair.name
+            initial[f"field_value_{index}"] = pair.value
+        return initial
+
+    def main_fields(self) -> list[Any]:
+        return [field for field in self.visible_fields() if not field.name.startswith("field_")]
+
+    def pair_rows(self) -> list[tuple[Any, Any]]:
+        return [
+            (self[f"field_name_{index}"], self[f"field_value_{index}"]) for index in range(MAX_PROFILE_FIELDS)
+        ]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The pairs typed, every row (the service drops the empty ones); call once the form is valid."""
+        data = self.cleaned_data
+        return [
+            (data[f"field_name_{index}"], data[f"field_value_{index}"]) for index in range(MAX_PROFILE_FIELDS)
+        ]
 
 
 class MerchantApplicationForm(forms.Form):

@@ -19,6 +19,15 @@ class QuotePolicy(models.TextChoices):
     NOBODY = "nobody", "only me"
 
 
+class PostPrivacy(models.TextChoices):
+    """Who sees a new post unless its author chooses otherwise (Mastodon's `source[privacy]`). The
+    values are the micro-blog's post visibilities; Weituan has no direct messages."""
+
+    PUBLIC = "public", "public"
+    UNLISTED = "unlisted", "unlisted"
+    PRIVATE = "private", "followers only"
+
+
 class User(AbstractUser):
     """A person or a shop. `username` is the @name used in mentions and the repost chain."""
 
@@ -38,6 +47,15 @@ class User(AbstractUser):
     quote_policy = models.CharField(
         max_length=10, choices=QuotePolicy.choices, default=QuotePolicy.PUBLIC, db_default=QuotePolicy.PUBLIC
     )
+    # The visibility and language new posts get unless their author chooses others (Mastodon's
+    # `source[privacy]` and `source[language]`, an ISO 639 code; blank: see `posting_language`).
+    default_privacy = models.CharField(
+        max_length=10, choices=PostPrivacy.choices, default=PostPrivacy.PUBLIC, db_default=PostPrivacy.PUBLIC
+    )
+    default_language = models.CharField(max_length=10, blank=True, default="", db_default="")
+    # Mastodon's profile metadata: at most four {"name": ..., "value": ...} pairs of plain text, in the
+    # order shown (see accounts.profile_fields).
+    profile_fields = models.JSONField(default=list, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -58,6 +76,15 @@ class User(AbstractUser):
     @property
     def name_to_show(self) -> str:
         return self.display_name or self.username
+
+    @property
+    def posting_language(self) -> str:
+        """The language of a new post that names none: the chosen default, else the language of the
+        site the account reads ("zh-hans" gives "zh"), as Mastodon falls back to the interface's; blank
+        when neither is set."""
+        if self.default_language:
+            return self.default_language
+        return self.locale.split("-")[0] if self.locale else ""
 
 
 class MerchantApplication(models.Model):

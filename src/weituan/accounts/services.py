@@ -1,5 +1,6 @@
 """Account writes: registration, profile changes, merchant applications and their verification."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -14,6 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from weituan.accounts.models import MerchantApplication, QuotePolicy, User, username_validator
+from weituan.accounts.profile_fields import (
+    default_language_clean,
+    default_privacy_clean,
+    profile_fields_clean,
+)
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from weituan.core.images import ProcessedImage, image_process
 from weituan.core.states import StateGraph, advance
@@ -183,11 +189,17 @@ def user_profile_update(
     bot: bool | None = None,
     discoverable: bool | None = None,
     quote_policy: str | None = None,
+    profile_fields: Sequence[tuple[str, str]] | None = None,
+    default_privacy: str | None = None,
+    default_language: str | None = None,
 ) -> User:
-    """Change the given profile fields; `None` leaves a field as it is. `quote_policy` is the default
-    new posts get (see QuotePolicy).
+    """Change the given profile fields; `None` leaves a field as it is. `quote_policy`,
+    `default_privacy` and `default_language` are the defaults new posts get (see QuotePolicy,
+    PostPrivacy); `profile_fields` replaces the profile's name/value pairs (see
+    accounts.profile_fields: empty pairs are dropped, at most four kept).
 
-    Images are checked and re-encoded before anything is written, so a bad upload changes nothing.
+    Everything is checked, and images re-encoded, before anything is written, so a refusal (a bad
+    upload, a field too long) changes nothing.
     """
     changes: dict[str, Any] = {}
     if display_name is not None:
@@ -210,6 +222,12 @@ def user_profile_update(
                 field="source[quote_policy]",
             )
         changes["quote_policy"] = quote_policy
+    if profile_fields is not None:
+        changes["profile_fields"] = profile_fields_clean(profile_fields)
+    if default_privacy is not None:
+        changes["default_privacy"] = default_privacy_clean(default_privacy)
+    if default_language is not None:
+        changes["default_language"] = default_language_clean(default_language)
     for name, flag in (("locked", locked), ("bot", bot), ("discoverable", discoverable)):
         if flag is not None:
             changes[name] = bool(flag)

@@ -24,12 +24,13 @@ from weituan.accounts.forms import (
     SignupForm,
 )
 from weituan.accounts.models import User
+from weituan.accounts.profile_fields import FIELDS_PARAMETER, profile_fields_of
 from weituan.core.errors import PermissionDenied, ServiceError
 from weituan.core.ratelimit import rate_limit_hit
 
 # Service errors name the field they are about; the form shows them next to it. A picture the image
 # checks refuse names none: on these pages it can only be the avatar.
-_FORM_FIELD_OF = {"note": "bio", "password": "password1"}
+_FORM_FIELD_OF = {"note": "bio", "password": "password1", "source[privacy]": "default_privacy"}
 _FIELD_OF_CODE = {"invalid_image": "avatar", "image_too_large": "avatar"}
 
 # Services speak English; the refusals a person meets on these pages get a translated sentence, by
@@ -49,6 +50,14 @@ _FORM_ERRORS: dict[tuple[str, str], Any] = {
     ("", "already_merchant"): gettext_lazy("This account is already a verified merchant."),
     ("", "application_pending"): gettext_lazy("An application is already waiting for review."),
     ("", "rate_limited"): gettext_lazy("Too many attempts. Please wait a moment and try again."),
+    (FIELDS_PARAMETER, "profile_field_name_blank"): gettext_lazy(
+        "A profile field with content needs a label too."
+    ),
+    (FIELDS_PARAMETER, "profile_field_too_long"): gettext_lazy(
+        "A profile field's label and content are limited to 255 characters each."
+    ),
+    (FIELDS_PARAMETER, "too_many_profile_fields"): gettext_lazy("A profile has at most four fields."),
+    ("source[privacy]", "invalid_privacy"): gettext_lazy("Choose who sees your new posts from the list."),
 }
 
 
@@ -181,6 +190,8 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         "bio": user.bio,
         "locale": user.locale,
         "quote_policy": user.quote_policy,
+        "default_privacy": user.default_privacy,
+        **ProfileForm.pair_initial(profile_fields_of(user)),
     }
     form = ProfileForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -193,6 +204,8 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
                 avatar=form.cleaned_data.get("avatar"),
                 locale=form.cleaned_data["locale"],
                 quote_policy=form.cleaned_data["quote_policy"] or None,
+                default_privacy=form.cleaned_data["default_privacy"] or None,
+                profile_fields=form.pairs(),
             )
         except ServiceError as exc:
             user.refresh_from_db()

@@ -14,6 +14,7 @@ from ninja import Router
 from weituan.accounts import invites, oauth, queries, services
 from weituan.accounts.auth import request_user
 from weituan.accounts.models import AccessToken
+from weituan.accounts.profile_fields import FIELDS_PARAMETER
 from weituan.core.errors import PermissionDenied, ValidationFailed
 from weituan.core.ratelimit import rate_limit_hit
 from weituan.mastodon.api_apps import app_token_write_accounts_auth
@@ -99,11 +100,13 @@ def update_credentials(request: HttpRequest) -> dict[str, Any]:
         bio=params.text("note"),
         avatar=params.file("avatar"),
         header=params.file("header"),
-        locale=params.text("source[language]"),
         locked=params.flag("locked"),
         bot=params.flag("bot"),
         discoverable=params.flag("discoverable"),
         quote_policy=params.text("source[quote_policy]") or None,
+        profile_fields=params.pairs(FIELDS_PARAMETER, "name", "value"),
+        default_privacy=params.text("source[privacy]") or None,
+        default_language=params.text("source[language]"),
     )
     relation_services.account_lock_change(owner=user, was_locked=was_locked)
     return _own_account(request, user)
@@ -125,9 +128,9 @@ def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
 def preferences(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     return {
-        "posting:default:visibility": "public",
+        "posting:default:visibility": user.default_privacy,
         "posting:default:sensitive": False,
-        "posting:default:language": user.locale or None,
+        "posting:default:language": user.posting_language or None,
         "posting:default:quote_policy": user.quote_policy,
         "reading:expand:media": "default",
         "reading:expand:spoilers": False,

@@ -69,8 +69,10 @@ def _media_ids(params: MastodonParams) -> list[int]:
     return ids
 
 
-def _visibility(params: MastodonParams) -> str:
-    visibility = params.text("visibility") or Visibility.PUBLIC
+def _visibility(params: MastodonParams, user: Any) -> str:
+    """The visibility asked for, else the author's default (`source[privacy]`), as Mastodon does for
+    a status or a reblog that names none."""
+    visibility = params.text("visibility") or user.default_privacy or Visibility.PUBLIC
     if visibility == "direct":
         raise ValidationFailed("Direct messages are not supported", code="invalid_visibility")
     return visibility
@@ -97,7 +99,7 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
         raise ValidationFailed("A status cannot both reply and quote", code="invalid")
     if in_reply_to_id is not None:
         return comment_create(author=user, post_id=in_reply_to_id, text=text, media_ids=media_ids).id
-    visibility = _visibility(params)
+    visibility = _visibility(params, user)
     quote_policy = params.text("quote_approval_policy") or None
     if quoted_id is not None:
         if media_ids:
@@ -108,7 +110,8 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
             reposter=user, post_id=quoted_id, comment=text, visibility=visibility, quote_policy=quote_policy
         )
         return repost.id
-    language = params.text("language") or ""
+    # Without a language the post gets the author's default (`source[language]`, see posting_language).
+    language = params.text("language") or user.posting_language
     return post_publish(
         author=user,
         text=text,
@@ -242,7 +245,9 @@ def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
     params = mastodon_params(request)
-    repost = repost_create(reposter=user, post_id=status_id, visibility=_visibility(params), reuse_plain=True)
+    repost = repost_create(
+        reposter=user, post_id=status_id, visibility=_visibility(params, user), reuse_plain=True
+    )
     return _status_response(request, repost.id)
 
 

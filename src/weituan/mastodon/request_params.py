@@ -5,6 +5,7 @@ multipart; web clients send JSON), and Django parses a body only for POST. `mast
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,71 @@ class MastodonParams:
     def file(self, name: str) -> UploadedFile | None:
         return self.files.get(name)
 
+    def pairs(self, name: str, first: str, second: str) -> list[tuple[str, str]] | None:
+        """A list of objects given as Rails' nested attributes (Mastodon's `fields_attributes`), as
+        (first, second) text pairs in order; None when the parameter is absent (nothing to change).
+
+        Forms give `name[0][first]=..&name[0][second]=..` (ordered by index) or `name[][first]=..`
+        repeated; JSON gives an array of objects or an object of them keyed by index. A part that is
+        missing or null is blank.
+        """
+        raw = self.values.get(name)
+        items: list[Any]
+        if isinstance(raw, list):
+            items = raw
+        elif isinstance(raw, dict):
+            items = [item for _, item in sorted(raw.items(), key=lambda entry: _index_key(entry[0]))]
+        elif raw is not None:
+            raise ValidationFailed(f"{name} must be a list of objects", field=name)
+        else:
+            found = _bracketed_items(self.values, name)
+            if found is None:
+                return None
+            items = found
+        pairs = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise ValidationFailed(f"{name} must be a list of objects", field=name)
+            pairs.append((_part_text(name, item.get(first)), _part_text(name, item.get(second))))
+        return pairs
+
+
+def _index_key(key: Any) -> int:
+    """Where an object keyed by `key` goes: by its number; any other key after every number, in the
+    order given (the sort is stable)."""
+    text = str(key)
+    return int(text) if text.isdigit() else 1 << 62
+
+
+def _part_text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise ValidationFailed(f"{name} must hold text", field=name)
+    return str(value)
+
+
+def _bracketed_items(values: dict[str, Any], name: str) -> list[dict[str, Any]] | None:
+    """The objects of a form's `name[<index>][<key>]` (or `name[][<key>]`) parameters, None if none."""
+    pattern = re.compile(re.escape(name) + r"\[(\d*)\]\[(\w+)\]")
+    indexed: dict[int, dict[str, Any]] = {}
+    listed: dict[str, list[Any]] = {}
+    for key, value in values.items():
+        match = pattern.fullmatch(key)
+        if match is None:
+            continue
+        index, part = match.groups()
+        if index:
+            indexed.setdefault(int(index), {})[part] = value
+        else:
+            listed[part] = value if isinstance(value, list) else [value]
+    if not indexed and not listed:
+        return None
+    items = [indexed[index] for index in sorted(indexed)]
+    width = max((len(parts) for parts in listed.values()), default=0)
+    items += [{part: parts[i] for part, parts in listed.items() if i < len(parts)} for i in range(width)]
+    return items
+
 
 def _flatten(query: QueryDict) -> dict[str, Any]:
     flat: dict[str, Any] = {}
@@ -62,6 +128,8 @@ def _flatten(query: QueryDict) -> dict[str, Any]:
         items = query.getlist(key)
         if key.endswith("[]"):
             flat[key[:-2]] = items
+        elif "[]" in key:  # one part of each object of a list (`fields_attributes[][name]`)
+            flat[key] = items
         else:
             flat[key] = items[-1] if items else ""
     return flat

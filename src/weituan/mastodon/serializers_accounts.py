@@ -15,7 +15,9 @@ from django.templatetags.static import static
 from django.utils.encoding import iri_to_uri
 from django.utils.html import escape
 
+from weituan.accounts.profile_fields import profile_fields_of
 from weituan.microblog.stats import AccountCounts, account_counts
+from weituan.microblog.text import render_inline_html
 
 DEFAULT_AVATAR = "accounts/default-avatar.png"
 DEFAULT_HEADER = "accounts/default-header.png"
@@ -55,6 +57,20 @@ def note_html(bio: str) -> str:
         return ""
     paragraphs = [part for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
     return "".join(f"<p>{escape(part.strip()).replace(chr(10), '<br />')}</p>" for part in paragraphs)
+
+
+def fields_json(user: Any, request: HttpRequest | None = None) -> list[dict[str, Any]]:
+    """The profile's name/value pairs as Mastodon's Account `fields`: the name plain text, the value
+    HTML linkified as post text is (escaped, only links we build). Nothing is verified (`rel="me"`
+    checks are for federated servers), so `verified_at` is always null."""
+    pairs = profile_fields_of(user)
+    if not pairs:
+        return []
+    base = absolute_url("/", request).rstrip("/")
+    return [
+        {"name": pair.name, "value": render_inline_html(pair.value, base_url=base), "verified_at": None}
+        for pair in pairs
+    ]
 
 
 def avatar_url(user: Any, request: HttpRequest | None = None) -> str:
@@ -105,7 +121,7 @@ def account_json(user: Any, counts: AccountCounts, *, request: HttpRequest | Non
         # Mastodon gives only the day of the last post.
         "last_status_at": last_post_at.date().isoformat() if last_post_at else None,
         "emojis": [],
-        "fields": [],
+        "fields": fields_json(user, request),
         "roles": [],
         # Weituan extras.
         "is_merchant": bool(user.is_merchant),
@@ -127,11 +143,13 @@ def credential_account_json(
     """The CredentialAccount entity (the caller's own account, with `source` and `role`)."""
     data = account_json(user, counts, request=request)
     data["source"] = {
-        "privacy": "public",
+        "privacy": user.default_privacy,
         "sensitive": False,
-        "language": user.locale or "",
+        "language": user.posting_language,
         "note": user.bio,
-        "fields": [],
+        "fields": [
+            {"name": pair.name, "value": pair.value, "verified_at": None} for pair in profile_fields_of(user)
+        ],
         "follow_requests_count": follow_requests,
         "hide_collections": False,
         "discoverable": data["discoverable"],

@@ -24,6 +24,7 @@ __all__ = [
     "extract_urls",
     "link_display",
     "render_html",
+    "render_inline_html",
     "tokenize",
     "topic_display",
     "topic_key",
@@ -224,3 +225,13 @@ def render_html(
         )
         rendered.append(f"<p>{inner}</p>")
     return "".join(rendered)
+
+
+def render_inline_html(text: str, *, base_url: str = "") -> str:
+    """One line of text as HTML without paragraphs (a profile field's value), linkified as a post is:
+    every piece escaped, http(s) links to themselves and topics to their pages. No @name is made a
+    link, since whether the account exists is not known here; line breaks become spaces."""
+    line = " ".join(text.replace("\r", "\n").split("\n")).strip()
+    return "".join(
+        _token_html(token, base_url=base_url, mentions=(), short_links={}) for token in tokenize(line)
+    )

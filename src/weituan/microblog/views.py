@@ -104,13 +104,16 @@ def _uploads(request: HttpRequest) -> list[int]:
 @require_POST
 def compose(request: HttpRequest) -> HttpResponse:
     home = reverse("web:home")
+    author: Any = request.user  # logged in (login_required)
     try:
         _write_counted(request)
         post = post_create(
-            author=request.user,
+            author=author,
             text=request.POST.get("text", ""),
             media_ids=_uploads(request),
-            language=getattr(request, "LANGUAGE_CODE", "")[:10],
+            # The box offers the author's default visibility first; a form without the choice gets it too.
+            visibility=request.POST.get("visibility") or author.default_privacy,
+            language=author.default_language or getattr(request, "LANGUAGE_CODE", "")[:10],
             quote_policy=request.POST.get("quote_policy") or None,
         )
     except ServiceError as error:

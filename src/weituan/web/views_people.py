@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from weituan.accounts.profile_fields import profile_fields_of
 from weituan.accounts.queries import user_by_username, users_by_ids
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ratelimit import user_relations_hit
@@ -59,6 +60,7 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
         return render(request, "microblog/_post_list.html", context)
     context.update(
         person=person,
+        profile_fields=profile_fields_of(person),
         counts=account_counts([person.pk])[person.pk],
         relation=_relation(viewer, person),
     )

@@ -8,7 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from weituan.core.text import weighted_length as text_weighted_length
 from weituan.microblog.queries.post_links import post_short_links
-from weituan.microblog.text import render_html
+from weituan.microblog.text import render_html, render_inline_html
 from weituan.web.deal_cards import deal_card_for
 
 register = template.Library()
@@ -31,6 +31,12 @@ def shown_post_html(view: Any) -> SafeString:
     it (`PostView.shown_text`: hops by accounts hidden from them left out, deleted hops marked)."""
     links = dict(post_short_links(view.id, view.post.text))  # the post's links are those of all its text
     return mark_safe(render_html(view.shown_text, short_links=links))  # noqa: S308 - render_html escapes every piece
+
+
+@register.filter
+def field_value_html(value: str | None) -> SafeString:
+    """A profile field's value escaped, its links and #topics# linkified as in a post (one line)."""
+    return mark_safe(render_inline_html(value or ""))  # noqa: S308 - render_inline_html escapes every piece
 
 
 @register.filter

@@ -90,3 +90,34 @@ def test_a_new_image_description_shows_on_the_next_read(
     )
     assert described.status_code == 200
     assert [item["description"] for item in _home(shopper_client)[0]["media_attachments"]] == ["麻辣"]
+
+
+def test_new_profile_fields_show_in_kept_statuses_on_the_next_read(
+    api_as: Any, shopper: Any, merchant: Any, follow: Any, post_as: Any
+) -> None:
+    follow(shopper, merchant)
+    reader, shop = api_as(shopper), api_as(merchant)
+    _home(reader)  # built
+    post_as(merchant, "周末特价")
+    assert [row["account"]["fields"] for row in _home(reader)] == [[]]  # rendered and kept
+    changed = shop.patch(
+        "/api/v1/accounts/update_credentials",
+        {"fields_attributes": [{"name": "网店", "value": "<b>https://shop.example</b>"}]},
+        content_type="application/json",
+    )
+    assert changed.status_code == 200
+    (row,) = _home(reader)
+    assert row["account"]["fields"] == [
+        {
+            "name": "网店",
+            "value": "&lt;b&gt;"
+            '<a href="https://shop.example" rel="nofollow noopener noreferrer" target="_blank">'
+            "https://shop.example</a>&lt;/b&gt;",
+            "verified_at": None,
+        }
+    ]
+    cleared = shop.patch(
+        "/api/v1/accounts/update_credentials", {"fields_attributes": []}, content_type="application/json"
+    )
+    assert cleared.json()["fields"] == []
+    assert [row["account"]["fields"] for row in _home(reader)] == [[]]
