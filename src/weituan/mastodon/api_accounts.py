@@ -67,6 +67,14 @@ def register(request: HttpRequest) -> dict[str, Any]:
             code="invalid",
             details={name: [{"error": "ERR_BLANK", "description": "can't be blank"}] for name in missing},
         )
+    # As in Mastodon, signing up means agreeing to the server's rules; a client must ask the person
+    # (Mastodon.py sends `agreement=1` only when told agreement=True).
+    if not params.flag("agreement"):
+        raise ValidationFailed(
+            "You must agree to the server's rules to sign up",
+            code="agreement_required",
+            details={"agreement": [{"error": "ERR_ACCEPTED", "description": "must be accepted"}]},
+        )
     user = services.user_register(
         username=params.text("username") or "",
         email=params.text("email") or "",

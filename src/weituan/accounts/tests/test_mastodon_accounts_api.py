@@ -258,11 +258,67 @@ class TestRegistration:
         )
         assert me.json()["username"] == "api_user"
 
+    @pytest.mark.parametrize(
+        ("agreement", "as_json"),
+        [(None, False), ("0", False), ("false", False), ("", False), (False, True), (None, True)],
+    )
+    def test_no_agreement_is_422_and_creates_nothing(
+        self, client: Client, agreement: Any, as_json: bool
+    ) -> None:
+        token = _app_token(client)
+        tokens_before = AccessToken.objects.count()
+        data: dict[str, Any] = {
+            "username": "api_user",
+            "email": "api@example.test",
+            "password": "a long passphrase",
+        }
+        if agreement is not None:
+            data["agreement"] = agreement
+        headers = {"authorization": f"Bearer {token}"}
+        if as_json:
+            response = client.post("/api/v1/accounts", data, content_type="application/json", headers=headers)
+        else:
+            response = client.post("/api/v1/accounts", data, headers=headers)
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "You must agree to the server's rules to sign up",
+            "code": "agreement_required",
+            "details": {"agreement": [{"error": "ERR_ACCEPTED", "description": "must be accepted"}]},
+        }
+        assert not User.objects.filter(username="api_user").exists()
+        assert AccessToken.objects.count() == tokens_before
+
+    @pytest.mark.parametrize(
+        ("agreement", "as_json"), [("true", False), ("1", False), ("on", False), (True, True)]
+    )
+    def test_agreement_in_any_boolean_form_registers(
+        self, client: Client, agreement: Any, as_json: bool
+    ) -> None:
+        token = _app_token(client)
+        data = {"username": "api_user", "email": "api@example.test", "password": "a long passphrase"}
+        headers = {"authorization": f"Bearer {token}"}
+        if as_json:
+            response = client.post(
+                "/api/v1/accounts",
+                {**data, "agreement": agreement},
+                content_type="application/json",
+                headers=headers,
+            )
+        else:
+            response = client.post("/api/v1/accounts", {**data, "agreement": agreement}, headers=headers)
+        assert response.status_code == 200, response.content
+        assert User.objects.get(username="api_user").email == "api@example.test"
+
     def test_taken_username_gives_mastodon_details(self, client: Client, shopper: User) -> None:
         token = _app_token(client)
         response = client.post(
             "/api/v1/accounts",
-            {"username": "Alice", "email": "x@example.test", "password": "a long passphrase"},
+            {
+                "username": "Alice",
+                "email": "x@example.test",
+                "password": "a long passphrase",
+                "agreement": "1",
+            },
             headers={"authorization": f"Bearer {token}"},
         )
         assert response.status_code == 422
@@ -289,7 +345,12 @@ class TestRegistration:
             statuses.append(
                 client.post(
                     "/api/v1/accounts",
-                    {"username": f"user{n}", "email": f"u{n}@example.test", "password": "a long passphrase"},
+                    {
+                        "username": f"user{n}",
+                        "email": f"u{n}@example.test",
+                        "password": "a long passphrase",
+                        "agreement": "true",
+                    },
                     headers=headers,
                 ).status_code
             )

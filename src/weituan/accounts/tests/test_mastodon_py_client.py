@@ -85,6 +85,20 @@ def test_log_in_by_username_and_wrong_password(live_server: Any, shopper: User) 
 
 
 @pytest.mark.django_db(transaction=True)
+def test_create_account_without_agreement_is_refused(live_server: Any) -> None:
+    # Mastodon.py leaves `agreement` out unless told agreement=True.
+    api = _client_for(live_server)
+    token, error = api.create_account(
+        "new_shopper", "a long passphrase", "new@example.test", return_detailed_error=True
+    )
+    assert token is None
+    assert error.details.agreement[0].error == "ERR_ACCEPTED"
+    with pytest.raises(MastodonIllegalArgumentError):
+        api.create_account("new_shopper", "a long passphrase", "new@example.test", agreement=False)
+    assert not User.objects.filter(username="new_shopper").exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_create_account_with_an_app_token(live_server: Any) -> None:
     api = _client_for(live_server)
     token = api.create_account("new_shopper", "a long passphrase", "new@example.test", agreement=True)

@@ -236,6 +236,7 @@ def test_a_mastodon_app_registers_with_the_invite_code(shopper: Any, make_live_d
                 "email": f"{username}@example.test",
                 "password": PASSWORD,
                 "invite_code": invite_code,
+                "agreement": "1",
             },
             headers=headers,
         )
