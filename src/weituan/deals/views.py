@@ -144,6 +144,8 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
     user = _user(request)
     my_order = team.orders.filter(buyer=user).order_by("-id").first() if user else None
     is_open = team.state == TeamState.OPEN
+    # The deal's merchant cannot buy it (`own_deal`): their page offers their merchant links instead.
+    is_merchant = user is not None and user.id == team.deal.merchant_id
     card = deal_card(team.deal_id) if is_open else None
     return render(
         request,
@@ -152,7 +154,8 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
             "team": team,
             "members": queries.team_member_names(team=team),
             "share_url": _team_share_url(request, team) if is_open else "",
-            "can_join": card is not None and card.on_sale and my_order is None,
+            "can_join": card is not None and card.on_sale and my_order is None and not is_merchant,
+            "is_merchant": is_merchant,
             "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
             "my_order": my_order,
             "team_price": Money(team.deal.team_price or 0, team.deal.currency),

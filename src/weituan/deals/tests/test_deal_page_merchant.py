@@ -1,5 +1,5 @@
-"""The merchant of a deal sees their merchant actions on its page, not a checkout form they would be
-refused (`own_deal`); anyone else sees the checkout as before."""
+"""The merchant of a deal sees their merchant actions on its page and on its teams' pages, not a
+checkout or join form they would be refused (`own_deal`); anyone else sees the forms as before."""
 
 from typing import Any
 
@@ -9,15 +9,20 @@ from django.test import Client
 from weituan.core.testing import make_user
 from weituan.deals.models import Order
 from weituan.deals.services.deals import DealInput, deal_create
+from weituan.deals.services.orders import order_place
 from weituan.deals.tests.conftest import live_deal
 
 pytestmark = pytest.mark.django_db
 
 
 def _page(user: Any, deal_id: int) -> str:
+    return _get(user, f"/deals/{deal_id}/")
+
+
+def _get(user: Any, path: str) -> str:
     client = Client()
     client.force_login(user)
-    response = client.get(f"/deals/{deal_id}/")
+    response = client.get(path)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -60,3 +65,27 @@ def test_a_shopper_and_another_merchant_still_get_the_checkout(merchant: Any, sh
         body = _page(user, deal.id)
         assert f'action="/deals/{deal.id}/checkout"' in body
         assert 'class="merchant-actions"' not in body
+
+
+def test_the_merchant_gets_links_to_their_deal_on_its_team_pages_not_the_join_form(
+    merchant: Any, shopper: Any, fund: Any
+) -> None:
+    deal = live_deal(merchant, team_price=8000, team_size=3)
+    leader = make_user("team_leader")
+    fund(leader)
+    team_id = order_place(deal_id=deal.id, buyer=leader, quantity=1, team="start").team_id
+    checkout = f'action="/deals/{deal.id}/checkout"'
+
+    team_page = _get(merchant, f"/teams/{team_id}/")
+    assert checkout not in team_page and f'name="team" value="{team_id}"' not in team_page
+    assert "参加这个团" not in team_page and "到团购页参团" not in team_page
+    actions = team_page[team_page.index('class="merchant-actions"') :]
+    assert f'href="/merchant/deals/{deal.id}/"' in actions and "进度和订单" in actions
+    assert "@team_leader" in team_page
+    # The deal page's list of teams to join is not offered to the merchant either.
+    assert f'name="team" value="{team_id}"' not in _page(merchant, deal.id)
+
+    for page in (_get(shopper, f"/teams/{team_id}/"), _page(shopper, deal.id)):
+        assert checkout in page and f'name="team" value="{team_id}"' in page
+        assert 'class="merchant-actions"' not in page
+    assert Order.objects.count() == 1
