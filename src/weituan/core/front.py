@@ -69,6 +69,10 @@ async def body_buffered(receive: Receive, limit: int) -> tuple[bytes | None, Rec
     return body, replay
 
 
+# What the APIs' JSON answers are (ninja's renderer and the error handlers).
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
 class Answer(NamedTuple):
     """A response made in front of Django, ready for either server interface."""
 
@@ -158,15 +162,22 @@ _ASGI_HEADERS = (b"host", b"accept-language", b"x-forwarded-host", b"x-forwarded
 class Prologues:
     """A front path's prologues, kept per request key. The middleware's verdict and headers depend on
     the request only through the key's parts (host, scheme, language, script prefix), so a key seen
-    once is answered without making the request object or running the middleware again: on that
-    path only a 200 of `content_type` is answered here, and every other answer is Django's. Settings
-    changes forget them; so does a full table (bounded by `size`)."""
+    once is answered without running the middleware again. Only an answer of `status` (200, or 201
+    for a path that creates) and `content_type` is made with a prologue; any other is Django's, or
+    made with the middleware run for that request. Settings changes forget them; so does a full
+    table (bounded by `size`)."""
 
     def __init__(
-        self, content_type: str, urls_of: Callable[[HttpRequest], tuple[str, ...]], *, size: int = 256
+        self,
+        content_type: str,
+        urls_of: Callable[[HttpRequest], tuple[str, ...]],
+        *,
+        size: int = 256,
+        status: int = 200,
     ) -> None:
         self.content_type = content_type
         self.urls_of = urls_of
+        self.status = status
         self.size = size
         self.sides: MiddlewareSides | None = None
         self._kept: dict[tuple[Any, ...], Prologue] = {}
@@ -194,7 +205,7 @@ class Prologues:
     def wsgi_key(self, environ: dict[str, Any]) -> tuple[Any, ...] | None:
         """The key of a WSGI request, or None when its prologue must not be kept."""
         agents_refused, proxy, _ = self._read_settings()
-        if agents_refused or "HTTP_COOKIE" in environ:
+        if agents_refused or environ.get("HTTP_COOKIE"):  # an empty Cookie header carries none
             return None
         return (*(environ.get(name) for name in _WSGI_KEYS), environ.get(proxy) if proxy else None)
 
@@ -236,7 +247,7 @@ class Prologues:
             return None
         if not sides.before(request):
             return None
-        probe = sides.after(request, HttpResponse(b"", content_type=self.content_type))
+        probe = sides.after(request, HttpResponse(b"", status=self.status, content_type=self.content_type))
         names = [name.lower() for name, _ in probe.headers]
         if names[0] != b"content-type" or names.count(b"content-length") != 1:
             return None  # not the shape answered here: Django answers

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user, request_viewer, viewer_auth
+from weituan.core.front import JSON_CONTENT_TYPE
 from weituan.mastodon.endpoint_auth import READ_STATUSES
 from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
@@ -22,8 +23,6 @@ from weituan.microblog.timelines.queries import public_timeline_ids, topic_timel
 from weituan.tracking import facade as tracking
 
 router = Router(tags=["mastodon:timelines"])
-
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 def home_timeline_response(

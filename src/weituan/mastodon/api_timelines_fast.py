@@ -36,6 +36,7 @@ from weituan.accounts.services import user_touch_last_seen
 from weituan.accounts.tokens import HOME_TIMELINE_SCOPES
 from weituan.core.errors import ServiceError
 from weituan.core.front import (
+    JSON_CONTENT_TYPE,
     Answer,
     Prologue,
     Prologues,
@@ -48,7 +49,6 @@ from weituan.core.front import (
     scope_header,
     wsgi_start,
 )
-from weituan.mastodon.api_timelines import JSON_CONTENT_TYPE
 from weituan.mastodon.home_statuses import home_statuses_bytes
 from weituan.mastodon.pagination import QueryPage, link_header_of
 from weituan.mastodon.serializers_accounts import absolute_url
