@@ -25,11 +25,11 @@ from datetime import datetime
 from typing import Any
 
 import pydantic
-from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve, set_urlconf
+from django.utils import translation
 from django.utils.log import log_response
 from ninja import NinjaAPI
 from ninja.parser import Parser
@@ -40,8 +40,10 @@ from weituan.accounts.scopes import default_scopes
 from weituan.accounts.services import user_touch_last_seen
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.front import (
+    JSON_CONTENT_TYPE,
     Answer,
     MiddlewareSides,
+    Prologues,
     Receive,
     Scope,
     Send,
@@ -181,29 +183,56 @@ class _Direct:
 
 
 _stack: _Stack | None = None
+_prologues = Prologues(JSON_CONTENT_TYPE, lambda request: (), status=201)
+_CONTENT_TYPE = (b"Content-Type", JSON_CONTENT_TYPE.encode("latin-1"))
 
 
-def order_answer(make_request: Callable[[], HttpRequest], deal_id: str) -> Answer | None:
-    """The response to an order request, or None when Django should answer it (nothing ran yet)."""
+def _plain_created(response: HttpResponse) -> bool:
+    """Whether `response` is a 201 of the API's JSON with no header or cookie but its content type:
+    the answer a kept prologue completes."""
+    return (
+        response.status_code == 201
+        and type(response) is HttpResponse
+        and not response.cookies
+        and len(response.headers) == 1
+        and response.headers.get("Content-Type") == JSON_CONTENT_TYPE
+    )
+
+
+def order_answer(make_request: Callable[[], HttpRequest], asked: tuple[str, Any]) -> Answer | None:
+    """The response to an order request (`asked`: its deal id and prologue key), or None when Django
+    should answer it (nothing ran yet)."""
     global _stack
     if _stack is None:
         _stack = _Stack()
     stack = _stack
+    deal_id, key = asked
     connection_ready()
     set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
     request = make_request()
-    try:
-        request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
-    except DisallowedHost:
-        return None  # Django renders it in its usual shape
-    if not stack.before(request):
-        return None
+    # The middleware's request side ran for this request (by the prologue's making), or its verdict
+    # and language are the kept prologue's.
+    prologue = _prologues.get(key)
+    if prologue is None:
+        prologue = _prologues.made(key, request)  # None for a host outside ALLOWED_HOSTS, a redirect
+        if prologue is None:
+            return None  # Django answers it in its usual shape
+        prepared = True
+    else:
+        translation.activate(prologue.language)  # as LocaleMiddleware's request side does
+        prepared = False
     try:
         response = stack.respond(request, deal_id)
     except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
         response = response_for_exception(request, exc)
         del exc
-    answer = stack.after(request, response)
+    if _plain_created(response):
+        body = response.content
+        answer = Answer(201, prologue.headers([_CONTENT_TYPE], body), body)
+    else:
+        if not prepared:  # what the response side reads of the request (its verdict is the kept one)
+            stack.before(request)
+        answer = stack.after(request, response)
     if response.status_code >= 400:  # logged as Django's handler logs it
         log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
     request.close()
@@ -230,8 +259,8 @@ def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any
             )
         ):
             body, receive = await body_buffered(receive, MAX_BODY)
-            deal_id = scope["path"].split("/")[4]
-            if body is not None and await asgi_answered(executor, order_answer, deal_id, scope, send, body):
+            asked = (scope["path"].split("/")[4], _prologues.asgi_key(scope))
+            if body is not None and await asgi_answered(executor, order_answer, asked, scope, send, body):
                 return
         await django_app(scope, receive, send)
 
@@ -251,7 +280,8 @@ def with_order_checkout_wsgi(django_app: Any) -> Any:
             # Read once; Django gets the same bytes if it is to answer after all.
             body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
             environ["wsgi.input"] = io.BytesIO(body)
-            answer = order_answer(lambda: WSGIRequest(environ), environ["PATH_INFO"].split("/")[4])
+            asked = (environ["PATH_INFO"].split("/")[4], _prologues.wsgi_key(environ))
+            answer = order_answer(lambda: WSGIRequest(environ), asked)
             if answer is not None:
                 return wsgi_start(start_response, answer)
             environ["wsgi.input"] = io.BytesIO(body)

@@ -358,3 +358,32 @@ def test_the_token_and_the_deal_are_read_in_one_statement(
     assert len(token_reads) == 2 and token_reads == deal_reads  # one statement each request
     assert view_calls.calls == 0
     assert Order.objects.filter(buyer=shopper, deal=deal).count() == 2
+
+
+def test_purchases_and_refusals_after_the_prologue_is_kept_answer_as_the_view(
+    apps, shopper, outsider, make_live_deal, fund
+) -> None:
+    """The middleware's headers of a 201 are kept per host and language after the first order; later
+    purchases are completed from them, and a refusal still runs the middleware: each as the view."""
+    django, fast = apps
+    api_orders_fast._prologues.forget()
+    deal = make_live_deal(max_quantity=20, per_user_limit=10)
+    fund(shopper)
+    fund(outsider)
+    path = f"/api/v1/deals/{deal.id}/orders"
+    body = {"quantity": 1}
+    mine, _ = access_token_issue(user=shopper)
+    theirs, _ = access_token_issue(user=outsider)
+    for language in ("en", "zh-hans", "en"):
+        headers = {"HTTP_ACCEPT_LANGUAGE": language}
+        viewed = _post(django, path, body, **_bearer(theirs, **headers))
+        for _ in range(2):  # the first makes the prologue (for its language), the second uses it
+            answered = _post(fast, path, body, **_bearer(mine, **headers))
+            assert answered[0] == viewed[0] == "201 Created"
+            assert answered[1] == viewed[1]  # same body length too: ids and times have fixed widths
+        assert dict(answered[1])["Content-Language"] == ("zh-hans" if language == "zh-hans" else "en")
+        _same_refusal(
+            apps, path, {"quantity": 1, "unit_price": 1}, "price_mismatch", **_bearer(mine, **headers)
+        )
+    assert len(api_orders_fast._prologues._kept) == 2
+    assert Order.objects.filter(deal=deal, buyer=shopper).count() == 6
