@@ -1,5 +1,6 @@
 """Shared test fixtures: the personas, API clients, a real SMTP server on loopback, Redis isolation."""
 
+import gc
 import os
 import socket
 import threading
@@ -84,6 +85,17 @@ def _isolated_redis_prefix(settings: Any) -> Iterator[None]:
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _live_clients_let_go(request: Any) -> Iterator[None]:
+    """After a test against the live server: the clients it made are collected now (a caught error's
+    traceback keeps a client in a cycle), so their kept-alive connections close and the server's
+    threads for them end while the server and its shared connection are still up, instead of at the
+    end of the session, where such a thread fails closing a connection no longer shared with it."""
+    yield
+    if "live_server" in request.fixturenames:
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

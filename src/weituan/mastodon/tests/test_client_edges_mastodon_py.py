@@ -34,8 +34,10 @@ def test_a_rate_limited_client_is_told_when_to_come_back(
     live_server: Any, merchant: User, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, fan = shop_and_newcomer(live_server, "Weituan edges")
-    # The clock held still at the start of a minute, so the window cannot turn mid-test.
-    window_start = int(time.time()) // 60 * 60
+    # The limiter's clock held still at the start of a minute, so its window cannot turn mid-test; a
+    # minute whose end is at least 30 s ahead of the real clock, which Mastodon.py checks the reset
+    # against (a reset already past it forgets).
+    window_start = (int(time.time()) + 30) // 60 * 60
     monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: window_start + 1.0))
     settings.RATE_LIMIT_WRITES_PER_MINUTE = 1
     fan.ratelimit_method = "throw"
