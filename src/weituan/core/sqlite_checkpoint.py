@@ -7,7 +7,8 @@ all commit time, while holding the write queue every other post waits on. A queu
 done (the lock released) a passive checkpoint, the kind the automatic one is (it never waits on
 readers or writers), runs every CHECKPOINT_EVERY such writes of the process. Outside these blocks
 every connection checkpoints at commit as before, so the log stays bounded whoever writes. On
-PostgreSQL, and for an in-memory database, it does nothing.
+PostgreSQL, for an in-memory database and inside a transaction (whose commit is its caller's), it does
+nothing.
 """
 
 import threading
@@ -37,8 +38,8 @@ def checkpoints_held(database: Any = None, *, writes: int = 1) -> Iterator[None]
     `django.db.connections`, the default one unless given) without checkpointing at its commits; after
     it, a passive checkpoint once the process has made CHECKPOINT_EVERY of them since its last."""
     database = connections["default"] if database is None else database
-    raw = _raw_sqlite(database)
-    if raw is None:
+    raw = _raw_sqlite(database) if not database.in_atomic_block else None
+    if raw is None:  # nothing to hold: not SQLite, in memory, or inside a caller's transaction
         yield
         return
     # On the bare connection: a setting of the connection, not one of the request's statements.

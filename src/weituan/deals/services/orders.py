@@ -18,6 +18,8 @@ from django.utils import timezone
 from weituan.core.errors import PermissionDenied, ValidationFailed
 from weituan.core.idempotency import idempotency_mismatch
 from weituan.core.rows import StatementsLost
+from weituan.core.sqlite_checkpoint import checkpoints_held
+from weituan.core.sqlite_writer import sqlite_writer
 from weituan.core.states import advance
 from weituan.deals.errors import (
     DealNotSelling,
@@ -118,7 +120,10 @@ def order_place(
     try:
         while True:
             try:
-                with transaction.atomic():
+                # On SQLite the order's write transaction queues for the database's write lock rather
+                # than polling for it (`sqlite_writer`), and the log's checkpoint waits until the lock
+                # is released (`checkpoints_held`): a flash sale is a flood of these.
+                with checkpoints_held(), sqlite_writer(), transaction.atomic():
                     team_row = None
                     if team == "start":
                         team_row = team_start(deal=deal, leader=buyer)
