@@ -67,15 +67,35 @@ DEAL_PROBLEMS: dict[str, tuple[str | None, Any]] = {
     "too_many_images": ("image", gettext_lazy("A deal shows at most 9 pictures.")),
     "images_not_on_site": ("image", gettext_lazy("Upload the pictures here.")),
     "unknown_currency": ("currency", gettext_lazy("Choose a currency this site knows, such as CNY.")),
+    "list_price_range": (
+        "list_price",
+        gettext_lazy("The list price must be at most 1,000,000,000 (in minor units)."),
+    ),
     "deal_price_range": (
         "deal_price",
         gettext_lazy("The deal price must be above 0 and at most the list price."),
+    ),
+    "max_quantity_range": (
+        "max_quantity",
+        gettext_lazy("The maximum quantity must be at most 1,000,000,000."),
     ),
     "tipping_point_range": (
         "tipping_point",
         gettext_lazy("The tipping point must be between 1 and the maximum quantity."),
     ),
     "per_user_limit_range": ("per_user_limit", gettext_lazy("The limit per person must be at least 1.")),
+    "limits_range": (
+        "per_user_limit",
+        gettext_lazy("The limit per person and the gifts must each be at most 1,000,000,000."),
+    ),
+    "voucher_valid_days_range": (
+        "voucher_valid_days",
+        gettext_lazy("A voucher may be valid for 1 to 3650 days."),
+    ),
+    "refund_window_days_range": (
+        "refund_window_days",
+        gettext_lazy("The refund window may be 0 to 365 days."),
+    ),
     "window_order": ("ends_at", gettext_lazy("The end must be after the start.")),
     "team_fields_together": (
         "team_price",

@@ -96,7 +96,7 @@ def deal_card_partial(request: HttpRequest, deal_id: int) -> HttpResponse:
         raise Http404("No such deal")
     # A card shown in a post keeps leading through that post (see the web app's `post_deal`).
     via = request.GET.get("via", "")
-    return render(request, "deals/_card.html", {"card": card, "via": int(via) if via.isdigit() else None})
+    return render(request, "deals/_card.html", {"card": card, "via": int(via) if via.isdecimal() else None})
 
 
 @login_required
@@ -205,7 +205,7 @@ def _placed_text(order: Any) -> str:
 @require_POST
 def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
     into_id = request.POST.get("into", "")
-    if not into_id.isdigit():
+    if not into_id.isdecimal():
         messages.error(request, _("Choose a team to merge into."))
         return redirect("deals:team", team_id=team_id)
     try:

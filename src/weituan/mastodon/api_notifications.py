@@ -44,7 +44,7 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     account_id = request.GET.get("account_id")
-    if account_id is not None and not account_id.isdigit():
+    if account_id is not None and not account_id.isdecimal():
         raise ValidationFailed("account_id must be an account id", code="invalid_id")
     rows = notifications_page(
         user,

@@ -115,7 +115,7 @@ def post_chain(request: HttpRequest, post_id: int) -> dict[str, Any]:
 def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
     page = page_params_from_request(request)
     replies_of = request.GET.get("replies_of")
-    if replies_of is not None and not replies_of.isdigit():
+    if replies_of is not None and not replies_of.isdecimal():
         raise ValidationFailed("replies_of must be a comment id", code="invalid_id")
     user = request_user(request)
     views = comments_page(
@@ -174,7 +174,7 @@ def notifications_read(request: HttpRequest) -> dict[str, int]:
     user = request_user(request)
     write_limit(user)
     raw = mastodon_params(request).text("up_to_id")
-    if raw not in (None, "") and not str(raw).isdigit():
+    if raw not in (None, "") and not str(raw).isdecimal():
         raise ValidationFailed("up_to_id must be a notification id", code="invalid_id")
     marked = notifications_mark_read(user_id=user.pk, up_to_id=int(raw) if raw else None)
     return {"marked": marked, "unread": notifications_unread_count(user)}

@@ -89,7 +89,7 @@ def _index_key(key: Any) -> int:
     """Where an object keyed by `key` goes: by its number; any other key after every number, in the
     order given (the sort is stable)."""
     text = str(key)
-    return int(text) if text.isdigit() else 1 << 62
+    return int(text) if text.isdecimal() else 1 << 62
 
 
 def _part_text(name: str, value: Any) -> str:

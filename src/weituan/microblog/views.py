@@ -246,7 +246,9 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
         return _replies(request, post_id, replies_of)
     max_id = request.GET.get("max_id", "")
     try:
-        threads = _comments_with_replies(_viewer(request), post_id, int(max_id) if max_id.isdigit() else None)
+        threads = _comments_with_replies(
+            _viewer(request), post_id, int(max_id) if max_id.isdecimal() else None
+        )
     except NotFound:
         return render(request, "web/not_found.html", status=404)
     context = {"threads": threads, "post_id": post_id, "more_comments": len(threads) == COMMENTS_PER_PAGE}
@@ -332,7 +334,7 @@ def comment(request: HttpRequest, post_id: int) -> HttpResponse:
             author=request.user,
             post_id=post_id,
             text=request.POST.get("text", ""),
-            reply_to_comment_id=int(reply_to) if reply_to.isdigit() else None,
+            reply_to_comment_id=int(reply_to) if reply_to.isdecimal() else None,
             visitor_id=visitor_id_of(request),
         )
         if is_htmx(request) and (request.POST.get("render") == "comments" or _on_page_of(request, post_id)):

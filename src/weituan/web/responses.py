@@ -75,7 +75,8 @@ def service_error_response(request: HttpRequest, error: ServiceError, *, fallbac
 def query_id(request: HttpRequest, name: str) -> int | None:
     """A paging id (max_id, since_id) from the query string; anything that is not a positive integer is ignored."""
     raw = request.GET.get(name, "")
-    if raw.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if raw.isdecimal():
         value = int(raw)
         return value if 0 < value < 2**63 else None
     return None

@@ -44,7 +44,7 @@ def topic(request: HttpRequest, name: str) -> HttpResponse:
 
 def _offset(request: HttpRequest) -> int:
     raw = request.GET.get("offset", "")
-    return min(int(raw), 10_000) if raw.isdigit() else 0
+    return min(int(raw), 10_000) if raw.isdecimal() else 0
 
 
 def _search_results(request: HttpRequest, query: str, tab: str, offset: int) -> dict[str, Any]:

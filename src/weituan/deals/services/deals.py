@@ -67,6 +67,13 @@ class DealInput:
 
 
 MAX_IMAGES = 9
+# The largest figures a deal may be given. Orders, holds and ledger postings multiply a price by a
+# quantity in 64-bit columns, the quantities are kept in 32-bit ones, and voucher expiries and refund
+# windows are dates: beyond these a deal could be saved but not sold, settled or shown.
+PRICE_MAX = 1_000_000_000  # minor units per unit
+QUANTITY_MAX = 1_000_000_000
+VOUCHER_VALID_DAYS_MAX = 3650
+REFUND_WINDOW_DAYS_MAX = 365
 
 
 _PICTURE_PATH = re.compile(r"[A-Za-z0-9_./-]+")
@@ -112,12 +119,26 @@ def _validate(data: DealInput) -> None:
         )
     if data.currency not in MINOR_UNITS:
         problems.append(("unknown_currency", f"unknown currency {data.currency}"))
+    if data.list_price > PRICE_MAX:
+        problems.append(("list_price_range", f"list_price must be at most {PRICE_MAX}"))
     if not 0 < data.deal_price <= data.list_price:
         problems.append(("deal_price_range", "deal_price must be above 0 and at most list_price"))
+    if data.max_quantity > QUANTITY_MAX:
+        problems.append(("max_quantity_range", f"max_quantity must be at most {QUANTITY_MAX}"))
     if data.max_quantity < 1 or not 1 <= data.tipping_point <= data.max_quantity:
         problems.append(("tipping_point_range", "tipping_point must be between 1 and max_quantity"))
     if data.per_user_limit < 1 or data.gift_limit < 0:
         problems.append(("per_user_limit_range", "per_user_limit must be at least 1"))
+    if max(data.per_user_limit, data.gift_limit) > QUANTITY_MAX:
+        problems.append(("limits_range", f"per_user_limit and gift_limit must be at most {QUANTITY_MAX}"))
+    if not 1 <= data.voucher_valid_days <= VOUCHER_VALID_DAYS_MAX:
+        problems.append(
+            ("voucher_valid_days_range", f"voucher_valid_days must be 1 to {VOUCHER_VALID_DAYS_MAX}")
+        )
+    if not 0 <= data.refund_window_days <= REFUND_WINDOW_DAYS_MAX:
+        problems.append(
+            ("refund_window_days_range", f"refund_window_days must be 0 to {REFUND_WINDOW_DAYS_MAX}")
+        )
     if data.ends_at <= data.starts_at:
         problems.append(("window_order", "ends_at must be after starts_at"))
     if (data.team_size is None) != (data.team_price is None):

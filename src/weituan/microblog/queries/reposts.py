@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Q
 
 from weituan.core.errors import NotFound
-from weituan.microblog.models import Like, Post, PostKind, Visibility
+from weituan.microblog.models import Follow, Like, Post, PostKind, Visibility
 from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.posts import PostView, post_get_for_user, posts_hydrate
 from weituan.microblog.queries.relations import followed_among, hidden_author_ids
@@ -220,13 +220,20 @@ def reposted_by(
     min_id: int | None = None,
     limit: int = 40,
 ) -> list[ActorRow]:
-    """Accounts that reposted the post directly, newest first, paged by repost id."""
+    """Accounts that reposted the post directly, newest first, paged by repost id. A followers-only
+    repost is listed only to its author and their followers, as the repost tree shows it."""
     post = post_get_for_user(viewer, post_id)
     rows = Post.objects.filter(
         parent_id=post.id, kind=PostKind.REPOST, deleted_at__isnull=True
     ).select_related("author")
+    public = Q(visibility__in=(Visibility.PUBLIC, Visibility.UNLISTED))
     if viewer is not None:
-        rows = rows.exclude(author_id__in=hidden_author_ids(viewer.pk))
+        followed = Follow.objects.filter(follower_id=viewer.pk).values("followee_id")
+        rows = rows.filter(public | Q(author_id=viewer.pk) | Q(author_id__in=followed)).exclude(
+            author_id__in=hidden_author_ids(viewer.pk)
+        )
+    else:
+        rows = rows.filter(public)
     found = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
     return [ActorRow(cursor=row.id, user=row.author) for row in found]
 

@@ -170,7 +170,7 @@ def event_parse(
     event_id = _ident(raw.get("event_id"), "event_id", required=False)
     user_id = raw.get("user_id")
     if user_id is not None:
-        if isinstance(user_id, str) and user_id.isdigit():
+        if isinstance(user_id, str) and user_id.isdecimal():
             user_id = int(user_id)
         if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 0:
             raise EventInvalid("bad_user_id", "user_id must be a non-negative integer")
@@ -295,7 +295,7 @@ def _int_prop(props: dict[str, Any], key: str) -> int:
     value = props.get(key)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdecimal():
         return int(value)
     return 0
 

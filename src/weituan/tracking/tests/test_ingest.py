@@ -279,3 +279,20 @@ def test_an_event_landing_with_only_a_google_click_id_reads_as_paid_search(site_
         ("shop-evt-20", "paid", "google", "cpc"),
         ("shop-evt-21", "", "", ""),
     ]
+
+
+def test_a_superscript_digit_where_a_number_goes_is_refused_or_ignored_not_a_crash(site_key):
+    # "²" is a digit to str.isdigit() but not a number int() reads.
+    response = post(
+        [good(1, user_id="²"), good(2, user_id="7", props={"deal_id": "²", "post_id": "³5"})], key=site_key
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": [{"index": 0, "code": "bad_user_id", "reason": "user_id must be a non-negative integer"}],
+    }
+    from weituan.tracking.store import analytics_store
+
+    stored = analytics_store().query("SELECT event_id, user_id, deal_id, post_id FROM events")
+    assert stored == [{"event_id": "shop-evt-2", "user_id": 7, "deal_id": 0, "post_id": 0}]
