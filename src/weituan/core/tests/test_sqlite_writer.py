@@ -37,7 +37,7 @@ def _queued_file(tmp_path: Path) -> Iterator[Path]:
         cursor.execute("CREATE TABLE turns (who TEXT)")
     yield path
     connections[ALIAS].close()
-    delattr(connections._connections, ALIAS)
+    del connections[ALIAS]
     del connections.settings[ALIAS]
 
 
