@@ -1,6 +1,7 @@
 """Browser pages of accounts: sign up, log in and out, password reset, profile settings, merchants."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -155,6 +156,14 @@ class PasswordResetView(auth_views.PasswordResetView):
             )
         except ServiceError:
             return HttpResponseRedirect(self.get_success_url())
+        # The mail names the site and links to its public address (WEITUAN_SITE_URL), not to whatever
+        # host the request came in by.
+        site = urlsplit(settings.SITE_URL)
+        self.extra_email_context = {
+            "site_name": settings.SITE_NAME,
+            "protocol": site.scheme,
+            "domain": site.netloc,
+        }
         return super().form_valid(form)
 
 

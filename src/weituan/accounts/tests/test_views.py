@@ -2,6 +2,7 @@
 
 import io
 import re
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -196,6 +197,35 @@ def test_password_reset_by_real_email_end_to_end(client: Client, shopper: User, 
     # The link works once.
     again = client.get(path, follow=True)
     assert "This link no longer works" in again.content.decode() or "链接" in again.content.decode()
+
+
+def _reset_mail(smtp_inbox: Any) -> tuple[str, str]:
+    """The subject and body of the one reset e-mail delivered."""
+    message = smtp_inbox.wait(1)[0]
+    subject = str(make_header(decode_header(message["Subject"])))
+    return subject, message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")
+
+
+@pytest.mark.django_db
+def test_password_reset_mail_names_the_site_and_links_to_its_public_address(
+    client: Client, shopper: User, smtp_inbox: Any, settings: Any
+) -> None:
+    settings.SITE_URL = "https://weituan.example.test"
+    settings.SITE_NAME = "Weituan 微团"
+    response = client.post(
+        reverse("accounts:password_reset"),
+        {"email": "alice@example.test"},
+        HTTP_HOST="127.0.0.1",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+
+    subject, body = _reset_mail(smtp_inbox)
+    assert subject == "Reset your password on Weituan 微团"
+    links = re.findall(r"\S+/accounts/reset/\S+/", body)
+    assert len(links) == 1
+    assert links[0].startswith("https://weituan.example.test/accounts/reset/")
+    assert "127.0.0.1" not in body
 
 
 @pytest.mark.django_db
