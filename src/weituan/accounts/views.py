@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -26,6 +27,7 @@ from weituan.accounts.forms import (
 )
 from weituan.accounts.models import User
 from weituan.accounts.profile_fields import FIELDS_PARAMETER, profile_fields_of
+from weituan.accounts.tokens import access_tokens_revoke_of_user
 from weituan.core.errors import PermissionDenied, ServiceError
 from weituan.core.ratelimit import rate_limit_hit
 
@@ -174,6 +176,14 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # A reset is for an account whose password someone else may know: the API tokens made with it
+        # (the password grant, or an app approved while logged in) stop working with it, as sessions do.
+        with transaction.atomic():
+            response = super().form_valid(form)
+            access_tokens_revoke_of_user(user_id=form.user.pk)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

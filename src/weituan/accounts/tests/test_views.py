@@ -13,7 +13,7 @@ from django.urls import reverse
 from PIL import Image
 
 from weituan.accounts import services
-from weituan.accounts.models import MerchantApplication, User
+from weituan.accounts.models import AccessToken, MerchantApplication, User
 
 PASSWORD = "correct horse battery"
 
@@ -226,6 +226,66 @@ def test_password_reset_mail_names_the_site_and_links_to_its_public_address(
     assert len(links) == 1
     assert links[0].startswith("https://weituan.example.test/accounts/reset/")
     assert "127.0.0.1" not in body
+
+
+@pytest.mark.django_db
+def test_password_reset_revokes_the_accounts_api_tokens(
+    client: Client, shopper: User, outsider: User, smtp_inbox: Any
+) -> None:
+    from weituan.accounts.tokens import access_token_issue
+
+    before_reset, _ = access_token_issue(user=shopper)
+    someone_elses, _ = access_token_issue(user=outsider)
+    assert (
+        Client()
+        .get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
+        .status_code
+        == 200
+    )
+
+    client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    # Asking for a reset changes nothing yet: anyone may ask.
+    assert (
+        Client()
+        .get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
+        .status_code
+        == 200
+    )
+    _, body = _reset_mail(smtp_inbox)
+    path = re.search(r"https?://[^/\s]+(/accounts/reset/[^\s]+/)", body).group(1)  # type: ignore[union-attr]
+    form_url = client.get(path)["Location"]
+    done = client.post(
+        form_url, {"new_password1": "brand new secret 9", "new_password2": "brand new secret 9"}
+    )
+    assert done.status_code == 302
+
+    refused = Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "The access token is invalid", "code": "invalid_token"}
+    other = Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {someone_elses}")
+    assert other.status_code == 200
+    assert AccessToken.objects.filter(user=shopper, revoked_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_refused_new_password_revokes_nothing(client: Client, shopper: User, smtp_inbox: Any) -> None:
+    from weituan.accounts.tokens import access_token_issue
+
+    raw, _ = access_token_issue(user=shopper)
+    client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    _, body = _reset_mail(smtp_inbox)
+    path = re.search(r"https?://[^/\s]+(/accounts/reset/[^\s]+/)", body).group(1)  # type: ignore[union-attr]
+    form_url = client.get(path)["Location"]
+    mismatch = client.post(
+        form_url, {"new_password1": "brand new secret 9", "new_password2": "other secret 9"}
+    )
+    assert mismatch.status_code == 200
+    shopper.refresh_from_db()
+    assert shopper.check_password(PASSWORD)
+    assert (
+        Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code
+        == 200
+    )
 
 
 @pytest.mark.django_db
