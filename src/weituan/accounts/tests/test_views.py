@@ -342,6 +342,46 @@ class TestProfilePage:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "help_text", "refusal"),
+    [
+        (
+            "zh-hans",
+            "JPEG、PNG、GIF 或 WebP 格式，最大 2.0\xa0KB。",
+            "图片太大了：图片最大 2.0\xa0KB，且不超过 40 百万像素。",
+        ),
+        (
+            "en",
+            "JPEG, PNG, GIF or WebP, at most 2.0\xa0KB.",
+            "That image is too large: a picture may be at most 2.0\xa0KB and 40 million pixels.",
+        ),
+    ],
+    ids=["zh-hans", "en"],
+)
+def test_an_oversized_avatar_is_refused_naming_the_limits_and_changes_nothing(
+    shopper: User, settings: Any, language: str, help_text: str, refusal: str
+) -> None:
+    settings.MEDIA_MAX_BYTES = 2048
+    client = _logged_in(shopper)
+    client.cookies["django_language"] = language
+    page = client.get(reverse("accounts:profile")).content.decode()
+    assert f'<small class="help">{help_text}</small>' in page
+
+    big = _jpeg()
+    assert len(big) > 2048
+    response = client.post(
+        reverse("accounts:profile"),
+        {"display_name": "Changed", "bio": "", "locale": "", "avatar": SimpleUploadedFile("big.jpg", big)},
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    avatar_field = body[body.index('for="id_avatar"') : body.index('for="id_locale"')]
+    assert f'<small class="error" role="alert">{refusal}</small>' in avatar_field
+    shopper.refresh_from_db()
+    assert (shopper.display_name, shopper.avatar.name) == ("Alice 爱丽丝", "")
+
+
+@pytest.mark.django_db
 class TestMerchantPages:
     def test_apply_and_operator_verifies(self, shopper: User, operator: User) -> None:
         applicant = _logged_in(shopper)
