@@ -420,6 +420,10 @@ class TestClientCredentialsAndRevoke:
         refused = client.get("/api/v1/accounts/verify_credentials", headers=bearer)
         assert refused.status_code == 401
         assert refused.json() == {"error": "The access token is invalid", "code": "invalid_token"}
+        # RFC 6750: a 401 says how to authenticate, and what was wrong with the token sent.
+        assert refused["WWW-Authenticate"] == 'Bearer realm="Weituan", error="invalid_token"'
+        anonymous = Client().get("/api/v1/accounts/verify_credentials")
+        assert (anonymous.status_code, anonymous["WWW-Authenticate"]) == (401, 'Bearer realm="Weituan"')
 
     def test_server_metadata(self, client: Client) -> None:
         body = client.get("/.well-known/oauth-authorization-server").json()
