@@ -101,10 +101,18 @@ class FastJSONRenderer(JSONRenderer):
 _ninja_default = NinjaJSONEncoder().default
 
 
+def _bearer_challenge(error: str | None) -> str:
+    """RFC 6750's WWW-Authenticate for a 401: `error` names what was wrong with a token that was sent;
+    a request that sent none gets the bare challenge."""
+    return 'Bearer realm="Weituan"' + (f', error="{error}"' if error else "")
+
+
 def _install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ServiceError)
     def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
         response = _error(api, request, exc.status, exc.code, exc.message, **exc.details)
+        if exc.status == 401:
+            response["WWW-Authenticate"] = _bearer_challenge("invalid_token")
         if isinstance(exc, RateLimited):
             for name, value in exc.headers().items():
                 response[name] = value
@@ -121,7 +129,9 @@ def _install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        return _error(api, request, 401, "unauthorized", "The access token is invalid or missing")
+        response = _error(api, request, 401, "unauthorized", "The access token is invalid or missing")
+        response["WWW-Authenticate"] = _bearer_challenge(None)
+        return response
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:

@@ -5,6 +5,12 @@ import multiprocessing
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
+
+# Management commands that never touch the database: they run without one being reachable.
+_COMMANDS_WITHOUT_DATABASE = frozenset(
+    {"help", "version", "check", "diffsettings", "makemessages", "compilemessages", "sendtestemail"}
+)
 
 
 def _prepare(data_dir: str | None) -> None:
@@ -23,6 +29,15 @@ def _setup() -> None:
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
 
 
+def _services_check() -> None:
+    """What every subcommand here needs, checked before it starts: a wrong DATABASE_URL or REDIS_URL
+    is one line now, not a traceback after a pool's timeout or a server failing every request."""
+    from weituan.core.preflight import database_check, redis_check
+
+    database_check()
+    redis_check()
+
+
 def _migrate() -> None:
     from django.core.management import call_command
 
@@ -34,6 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.workers < 1 or args.threads < 1:
         raise ImproperlyConfigured("--workers and --threads must be at least 1")
+    from weituan.core.preflight import listen_address_check
+
+    listen_address_check(args.host, args.port)
     _prepare(args.data_dir)
     # Links made outside a request (short links, e-mails, deal cards) point where this server answers,
     # unless the site's public address is configured.
@@ -52,6 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "serving from several processes (granian, or --workers above 1) needs REDIS_URL: "
             "without it the cache and click counting are per process; serve with uvicorn and one worker"
         )
+    _services_check()
     _migrate()
     if args.demo:
         from weituan.simulate.demo import demo_world_build_if_empty
@@ -120,6 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     _prepare(args.data_dir)
     _setup()
+    _services_check()
     _migrate()
     from weituan.simulate.demo import demo_world_build
 
@@ -131,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     _prepare(args.data_dir)
     _setup()
+    _services_check()
     from weituan.core.worker import make_worker
 
     worker = make_worker(interval=args.interval, batch=args.batch)
@@ -165,14 +186,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(script), *args.rest])  # noqa: S603 - our own script
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad option or value is one line (with where to look), not argparse's usage block and error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1–65535, not {port}")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="weituan", description="Weituan (微团) social commerce")
+    parser = _Parser(
+        prog="weituan",
+        description="Weituan (微团) social commerce",
+        epilog="Any other command is a Django management command (weituan migrate, weituan createsuperuser, "
+        "weituan ledger check, ...): `weituan help` lists them.",
+    )
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="migrate if needed and serve the web UI and API")
     serve.add_argument("--data-dir", help="where the SQLite file, media and analytics live (default ./data)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument(
         "--demo", action="store_true", help="build the demo world first if the database is empty"
     )
@@ -231,22 +274,21 @@ SUBCOMMANDS = {"serve", "demo", "worker", "bench", "-h", "--help"}
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError
+
+    from weituan.core.preflight import database_failure
 
     if argv and argv[0] not in SUBCOMMANDS:
         # Anything else is a management command: `weituan migrate`, `weituan ledger check`, ...
         _prepare(None)
-        from django.conf import settings
-        from django.core.management import execute_from_command_line
-
         try:
-            # Loading the settings reads the environment. Django would carry a bad value on and end in
-            # a traceback; it is one line here, as for the other subcommands.
-            settings.INSTALLED_APPS  # noqa: B018 - loads the settings
+            return _management_command(argv)
         except ImproperlyConfigured as exc:
             print(f"weituan: {exc}", file=sys.stderr)
             return 2
-        execute_from_command_line(["weituan", *argv])
-        return 0
+        except DatabaseError as exc:
+            print(f"weituan: {database_failure(exc)}", file=sys.stderr)
+            return 2
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -259,8 +301,30 @@ def main(argv: list[str] | None = None) -> int:
     except (ImproperlyConfigured, ServiceError) as exc:
         print(f"weituan: {exc}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:
+        print(f"weituan: {database_failure(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _management_command(argv: list[str]) -> int:
+    import django
+    from django.core.management import execute_from_command_line, get_commands
+
+    # Loading the settings reads the environment: a bad value is ImproperlyConfigured, one line in main.
+    # Django would carry it on and end in a traceback.
+    django.setup()
+    name = argv[0]
+    if name not in get_commands() and name not in ("help", "version", "--version"):
+        print(f"weituan: no command {name!r} (weituan --help, weituan help)", file=sys.stderr)
+        return 2
+    if name not in _COMMANDS_WITHOUT_DATABASE:
+        from weituan.core.preflight import database_check
+
+        database_check()
+    execute_from_command_line(["weituan", *argv])
+    return 0
 
 
 if __name__ == "__main__":

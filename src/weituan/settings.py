@@ -11,6 +11,7 @@ from django.utils.csp import CSP  # type: ignore[attr-defined]
 
 from weituan.core.env import (
     data_dir,
+    data_dir_ensure,
     env_bool,
     env_choice,
     env_dotted_paths,
@@ -29,7 +30,7 @@ if PROFILE == "test" and not env_str("WEITUAN_DATA_DIR"):
     DATA_DIR = Path(tempfile.mkdtemp(prefix="weituan-test-"))
 else:
     DATA_DIR = data_dir()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+data_dir_ensure(DATA_DIR)
 PRODUCTION = PROFILE == "production"
 DEBUG = env_bool("WEITUAN_DEBUG", PROFILE == "dev")
 
@@ -46,7 +47,6 @@ def _secret_key() -> str:
     path = DATA_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     generated = secrets.token_urlsafe(50)
     path.write_text(generated)
     path.chmod(0o600)
@@ -251,7 +251,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+data_dir_ensure(STATIC_ROOT)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 WHITENOISE_USE_FINDERS = True

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from weituan.accounts.models import PostPrivacy, QuotePolicy
@@ -118,6 +119,9 @@ class ProfileForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["avatar"].help_text = _("JPEG, PNG, GIF or WebP, at most %(size)s.") % {
+            "size": filesizeformat(settings.MEDIA_MAX_BYTES)
+        }
         for index in range(MAX_PROFILE_FIELDS):
             self.fields[f"field_name_{index}"] = forms.CharField(
                 label=_("Label %(number)s") % {"number": index + 1},

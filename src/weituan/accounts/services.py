@@ -173,8 +173,13 @@ def _clean_locale(locale: str | None) -> str:
     raise ValidationFailed(f"Unsupported language: {locale}", code="invalid", field="locale")
 
 
-def _process_profile_image(upload: Any, max_side: int) -> ProcessedImage:
-    return image_process(upload=upload, max_bytes=settings.MEDIA_MAX_BYTES, max_side=max_side)
+def _process_profile_image(upload: Any, max_side: int, field: str) -> ProcessedImage:
+    """The picture checked and re-encoded; a refusal names the field (`avatar` or `header`) it is about,
+    so a client that sent both knows which to replace."""
+    try:
+        return image_process(upload=upload, max_bytes=settings.MEDIA_MAX_BYTES, max_side=max_side)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, code=exc.code, status=exc.status, field=field) from exc
 
 
 def user_profile_update(
@@ -231,8 +236,8 @@ def user_profile_update(
     for name, flag in (("locked", locked), ("bot", bot), ("discoverable", discoverable)):
         if flag is not None:
             changes[name] = bool(flag)
-    avatar_image = _process_profile_image(avatar, AVATAR_MAX_SIDE) if avatar is not None else None
-    header_image = _process_profile_image(header, HEADER_MAX_SIDE) if header is not None else None
+    avatar_image = _process_profile_image(avatar, AVATAR_MAX_SIDE, "avatar") if avatar is not None else None
+    header_image = _process_profile_image(header, HEADER_MAX_SIDE, "header") if header is not None else None
 
     old_files: list[str] = []
     for name, value in changes.items():

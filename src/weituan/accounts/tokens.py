@@ -123,3 +123,11 @@ def access_token_revoke(*, raw: str) -> bool:
             revoked_at=timezone.now()
         )
     )
+
+
+def access_tokens_revoke_of_user(*, user_id: int) -> int:
+    """Revoke every live token of the account (a password reset: whoever had the old password may have
+    made some); returns how many were revoked."""
+    return AccessToken.objects.filter(user_id=user_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )

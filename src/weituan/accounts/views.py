@@ -1,14 +1,17 @@
 """Browser pages of accounts: sign up, log in and out, password reset, profile settings, merchants."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -25,13 +28,13 @@ from weituan.accounts.forms import (
 )
 from weituan.accounts.models import User
 from weituan.accounts.profile_fields import FIELDS_PARAMETER, profile_fields_of
+from weituan.accounts.tokens import access_tokens_revoke_of_user
 from weituan.core.errors import PermissionDenied, ServiceError
+from weituan.core.images import MAX_PIXELS
 from weituan.core.ratelimit import rate_limit_hit
 
-# Service errors name the field they are about; the form shows them next to it. A picture the image
-# checks refuse names none: on these pages it can only be the avatar.
+# Service errors name the field they are about; the form shows them next to it.
 _FORM_FIELD_OF = {"note": "bio", "password": "password1", "source[privacy]": "default_privacy"}
-_FIELD_OF_CODE = {"invalid_image": "avatar", "image_too_large": "avatar"}
 
 # Services speak English; the refusals a person meets on these pages get a translated sentence, by
 # (field, code), or ("", code) for any field. Anything else shows the service's own message.
@@ -46,7 +49,9 @@ _FORM_ERRORS: dict[tuple[str, str], Any] = {
         "An account with this e-mail address already exists. Log in, or reset its password."
     ),
     ("", "invalid_image"): gettext_lazy("That file is not a JPEG, PNG, GIF or WebP image we can read."),
-    ("", "image_too_large"): gettext_lazy("That image is too large."),
+    ("", "image_too_large"): gettext_lazy(
+        "That image is too large: a picture may be at most %(size)s and %(pixels)s million pixels."
+    ),
     ("", "already_merchant"): gettext_lazy("This account is already a verified merchant."),
     ("", "application_pending"): gettext_lazy("An application is already waiting for review."),
     ("", "rate_limited"): gettext_lazy("Too many attempts. Please wait a moment and try again."),
@@ -68,12 +73,18 @@ def _client_address(request: HttpRequest) -> str:
 def _error_text(exc: ServiceError) -> str:
     field = str(exc.details.get("field") or "")
     text = _FORM_ERRORS.get((field, exc.code)) or _FORM_ERRORS.get(("", exc.code))
-    return str(text) if text is not None else exc.message
+    if text is None:
+        return exc.message
+    return str(text) % _picture_limits() if exc.code == "image_too_large" else str(text)
+
+
+def _picture_limits() -> dict[str, str]:
+    return {"size": filesizeformat(settings.MEDIA_MAX_BYTES), "pixels": str(MAX_PIXELS // 1_000_000)}
 
 
 def _attach_error(form: Any, exc: ServiceError) -> None:
     field = exc.details.get("field")
-    name = _FORM_FIELD_OF.get(str(field), str(field)) if field else _FIELD_OF_CODE.get(exc.code)
+    name = _FORM_FIELD_OF.get(str(field), str(field)) if field else None
     form.add_error(name if name in form.fields else None, _error_text(exc))
 
 
@@ -155,6 +166,14 @@ class PasswordResetView(auth_views.PasswordResetView):
             )
         except ServiceError:
             return HttpResponseRedirect(self.get_success_url())
+        # The mail names the site and links to its public address (WEITUAN_SITE_URL), not to whatever
+        # host the request came in by.
+        site = urlsplit(settings.SITE_URL)
+        self.extra_email_context = {
+            "site_name": settings.SITE_NAME,
+            "protocol": site.scheme,
+            "domain": site.netloc,
+        }
         return super().form_valid(form)
 
 
@@ -165,6 +184,14 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # A reset is for an account whose password someone else may know: the API tokens made with it
+        # (the password grant, or an app approved while logged in) stop working with it, as sessions do.
+        with transaction.atomic():
+            response = super().form_valid(form)
+            access_tokens_revoke_of_user(user_id=form.user.pk)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

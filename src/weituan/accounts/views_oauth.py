@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +20,26 @@ from weituan.accounts.oauth import OAuthError
 from weituan.accounts.scopes import GRANULAR_SCOPES, TOP_SCOPES
 from weituan.core.errors import RateLimited, ServiceError
 from weituan.core.ratelimit import rate_limit_hit
+
+# The refusals a person meets on the authorization page, in their language, by Weituan's code; the
+# service's English sentence (for the client's developer) is shown under it with the code.
+_PAGE_ERRORS: dict[str, Any] = {
+    "invalid_client": gettext_lazy(
+        "This application is not registered here. The link that brought you may be wrong or out of date."
+    ),
+    "invalid_redirect_uri": gettext_lazy(
+        "The application asked to send you back to an address it did not register, so nothing was shared "
+        "with it."
+    ),
+    "access_denied": gettext_lazy("You denied the application access. Nothing was shared with it."),
+    "invalid_scope": gettext_lazy("The application asked for permissions it may not have."),
+}
+
+
+def _error_page(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    text = _PAGE_ERRORS.get(exc.code) or gettext_lazy("The application's request could not be understood.")
+    context = {"error": exc, "message": str(text)}
+    return render(request, "accounts/oauth_error.html", context, status=400)
 
 
 def _oauth_error_response(exc: ServiceError) -> JsonResponse:
@@ -159,15 +180,14 @@ def authorize(request: HttpRequest) -> HttpResponse:
     try:
         context = _authorize_request(source)
     except ServiceError as exc:
-        return render(request, "accounts/oauth_error.html", {"error": exc}, status=400)
+        return _error_page(request, exc)
     redirect_uri = context["redirect_uri"]
     state = context["state"]
     oob = redirect_uri == oauth.OOB_REDIRECT_URI
 
     def refuse(error: str, description: str) -> HttpResponse:
         if oob:
-            failure = OAuthError(error, description)
-            return render(request, "accounts/oauth_error.html", {"error": failure}, status=400)
+            return _error_page(request, OAuthError(error, description))
         params = {"error": error, "error_description": description}
         return _redirect_with(redirect_uri, {**params, "state": state} if state else params)
 

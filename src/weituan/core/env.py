@@ -83,3 +83,14 @@ def data_dir() -> Path:
     if path.exists() and not path.is_dir():
         raise ImproperlyConfigured(f"WEITUAN_DATA_DIR {path} exists and is not a directory")
     return path
+
+
+def data_dir_ensure(path: Path) -> None:
+    """Create `path` (the data directory or one inside it) if missing; refuse one that cannot be made or
+    written to, naming it, rather than fail later on the first file put there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"WEITUAN_DATA_DIR: cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ImproperlyConfigured(f"WEITUAN_DATA_DIR: {path} is not writable")

@@ -1,6 +1,7 @@
 """Mastodon account endpoints and the instance description, through the test client."""
 
 import io
+import os
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -210,6 +211,55 @@ class TestCredentials:
         assert response.json()["code"] == "invalid_image"
         shopper.refresh_from_db()
         assert (shopper.display_name, shopper.avatar.name) == ("Alice 爱丽丝", "")
+
+    def test_a_bad_header_beside_a_good_avatar_is_named_and_neither_is_kept(
+        self, api_as: Any, shopper: User, settings: Any
+    ) -> None:
+        media_before = sorted(p.name for p in settings.MEDIA_ROOT.rglob("*") if p.is_file())
+        response = api_as(shopper).patch(
+            "/api/v1/accounts/update_credentials",
+            encode_multipart(
+                "B",
+                {
+                    "display_name": "x",
+                    "avatar": SimpleUploadedFile("a.png", _png(), content_type="image/png"),
+                    "header": SimpleUploadedFile("h.png", b"\x89PNG junk", content_type="image/png"),
+                },
+            ),
+            content_type="multipart/form-data; boundary=B",
+        )
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "The file is not a readable JPEG, PNG, GIF or WebP image",
+            "code": "invalid_image",
+            "field": "header",
+        }
+        shopper.refresh_from_db()
+        assert (shopper.display_name, shopper.avatar.name, shopper.header.name) == ("Alice 爱丽丝", "", "")
+        assert sorted(p.name for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()) == media_before
+
+    def test_an_oversized_avatar_is_413_naming_the_field(
+        self, api_as: Any, shopper: User, settings: Any
+    ) -> None:
+        settings.MEDIA_MAX_BYTES = 2048
+        buffer = io.BytesIO()
+        # Noise does not compress: a 64 x 64 PNG of it is about 12 kB.
+        Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(buffer, "PNG")
+        big = buffer.getvalue()
+        assert len(big) > 2048
+        response = api_as(shopper).patch(
+            "/api/v1/accounts/update_credentials",
+            encode_multipart("B", {"avatar": SimpleUploadedFile("a.png", big, content_type="image/png")}),
+            content_type="multipart/form-data; boundary=B",
+        )
+        assert response.status_code == 413
+        assert response.json() == {
+            "error": "The image is larger than 2048 bytes",
+            "code": "image_too_large",
+            "field": "avatar",
+        }
+        shopper.refresh_from_db()
+        assert shopper.avatar.name == ""
 
     @pytest.mark.parametrize(
         ("method", "path"),

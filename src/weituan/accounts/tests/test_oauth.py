@@ -250,6 +250,55 @@ class TestAuthorizationCode:
         assert response.status_code == 400
         assert "redirect_uri is not registered" in response.content.decode()
 
+    @pytest.mark.parametrize(
+        ("language", "unregistered", "unknown_app", "denied"),
+        [
+            (
+                "zh-hans",
+                "该应用要求把你带回一个它未登记的地址，因此没有向它提供任何信息。",
+                "此应用未在本站注册。带你来的链接可能有误或已过期。",
+                "你已拒绝该应用的访问，没有向它提供任何信息。",
+            ),
+            (
+                "en",
+                "The application asked to send you back to an address it did not register, so nothing was "
+                "shared with it.",
+                "This application is not registered here. The link that brought you may be wrong or out of "
+                "date.",
+                "You denied the application access. Nothing was shared with it.",
+            ),
+        ],
+        ids=["zh-hans", "en"],
+    )
+    def test_the_error_page_speaks_the_readers_language(
+        self, client: Client, shopper: User, language: str, unregistered: str, unknown_app: str, denied: str
+    ) -> None:
+        app = _register_app(client, redirect_uris=f"{REDIRECT}\nurn:ietf:wg:oauth:2.0:oob")
+        client.force_login(shopper)
+        client.cookies["django_language"] = language
+
+        def page_text(response: Any) -> str:
+            assert response.status_code == 400
+            return " ".join(response.content.decode().split())
+
+        wrong_redirect = client.get(
+            "/oauth/authorize", {"client_id": app["client_id"], "redirect_uri": "https://evil.example/steal"}
+        )
+        text = page_text(wrong_redirect)
+        assert f"<p>{unregistered}</p>" in text
+        # What the client's developer needs stays there, with the stable code.
+        assert (
+            "redirect_uri is not registered for this application (<code>invalid_redirect_uri</code>)" in text
+        )
+
+        no_such_app = client.get("/oauth/authorize", {"client_id": "nope", "redirect_uri": REDIRECT})
+        assert f"<p>{unknown_app}</p>" in page_text(no_such_app)
+
+        oob = {"client_id": app["client_id"], "redirect_uri": "urn:ietf:wg:oauth:2.0:oob", "scope": "read"}
+        refused = client.post("/oauth/authorize", {**oob, "decision": "deny"})
+        assert f"<p>{denied}</p>" in page_text(refused)
+        assert AccessToken.objects.count() == 0
+
     def test_out_of_band_shows_the_code(self, client: Client, shopper: User) -> None:
         app = _register_app(client, redirect_uris="urn:ietf:wg:oauth:2.0:oob")
         client.force_login(shopper)
@@ -371,6 +420,10 @@ class TestClientCredentialsAndRevoke:
         refused = client.get("/api/v1/accounts/verify_credentials", headers=bearer)
         assert refused.status_code == 401
         assert refused.json() == {"error": "The access token is invalid", "code": "invalid_token"}
+        # RFC 6750: a 401 says how to authenticate, and what was wrong with the token sent.
+        assert refused["WWW-Authenticate"] == 'Bearer realm="Weituan", error="invalid_token"'
+        anonymous = Client().get("/api/v1/accounts/verify_credentials")
+        assert (anonymous.status_code, anonymous["WWW-Authenticate"]) == (401, 'Bearer realm="Weituan"')
 
     def test_server_metadata(self, client: Client) -> None:
         body = client.get("/.well-known/oauth-authorization-server").json()

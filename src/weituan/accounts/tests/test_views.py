@@ -2,6 +2,7 @@
 
 import io
 import re
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from django.urls import reverse
 from PIL import Image
 
 from weituan.accounts import services
-from weituan.accounts.models import MerchantApplication, User
+from weituan.accounts.models import AccessToken, MerchantApplication, User
 
 PASSWORD = "correct horse battery"
 
@@ -198,6 +199,95 @@ def test_password_reset_by_real_email_end_to_end(client: Client, shopper: User, 
     assert "This link no longer works" in again.content.decode() or "链接" in again.content.decode()
 
 
+def _reset_mail(smtp_inbox: Any) -> tuple[str, str]:
+    """The subject and body of the one reset e-mail delivered."""
+    message = smtp_inbox.wait(1)[0]
+    subject = str(make_header(decode_header(message["Subject"])))
+    return subject, message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")
+
+
+@pytest.mark.django_db
+def test_password_reset_mail_names_the_site_and_links_to_its_public_address(
+    client: Client, shopper: User, smtp_inbox: Any, settings: Any
+) -> None:
+    settings.SITE_URL = "https://weituan.example.test"
+    settings.SITE_NAME = "Weituan 微团"
+    response = client.post(
+        reverse("accounts:password_reset"),
+        {"email": "alice@example.test"},
+        HTTP_HOST="127.0.0.1",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+
+    subject, body = _reset_mail(smtp_inbox)
+    assert subject == "Reset your password on Weituan 微团"
+    links = re.findall(r"\S+/accounts/reset/\S+/", body)
+    assert len(links) == 1
+    assert links[0].startswith("https://weituan.example.test/accounts/reset/")
+    assert "127.0.0.1" not in body
+
+
+@pytest.mark.django_db
+def test_password_reset_revokes_the_accounts_api_tokens(
+    client: Client, shopper: User, outsider: User, smtp_inbox: Any
+) -> None:
+    from weituan.accounts.tokens import access_token_issue
+
+    before_reset, _ = access_token_issue(user=shopper)
+    someone_elses, _ = access_token_issue(user=outsider)
+    assert (
+        Client()
+        .get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
+        .status_code
+        == 200
+    )
+
+    client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    # Asking for a reset changes nothing yet: anyone may ask.
+    assert (
+        Client()
+        .get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
+        .status_code
+        == 200
+    )
+    _, body = _reset_mail(smtp_inbox)
+    path = re.search(r"https?://[^/\s]+(/accounts/reset/[^\s]+/)", body).group(1)  # type: ignore[union-attr]
+    form_url = client.get(path)["Location"]
+    done = client.post(
+        form_url, {"new_password1": "brand new secret 9", "new_password2": "brand new secret 9"}
+    )
+    assert done.status_code == 302
+
+    refused = Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "The access token is invalid", "code": "invalid_token"}
+    other = Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {someone_elses}")
+    assert other.status_code == 200
+    assert AccessToken.objects.filter(user=shopper, revoked_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_refused_new_password_revokes_nothing(client: Client, shopper: User, smtp_inbox: Any) -> None:
+    from weituan.accounts.tokens import access_token_issue
+
+    raw, _ = access_token_issue(user=shopper)
+    client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    _, body = _reset_mail(smtp_inbox)
+    path = re.search(r"https?://[^/\s]+(/accounts/reset/[^\s]+/)", body).group(1)  # type: ignore[union-attr]
+    form_url = client.get(path)["Location"]
+    mismatch = client.post(
+        form_url, {"new_password1": "brand new secret 9", "new_password2": "other secret 9"}
+    )
+    assert mismatch.status_code == 200
+    shopper.refresh_from_db()
+    assert shopper.check_password(PASSWORD)
+    assert (
+        Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code
+        == 200
+    )
+
+
 @pytest.mark.django_db
 def test_password_reset_for_unknown_address_sends_nothing(client: Client, smtp_inbox: Any) -> None:
     response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.test"})
@@ -249,6 +339,46 @@ class TestProfilePage:
         assert "这个文件不是可读取的 JPEG、PNG、GIF 或 WebP 图片。" in avatar_field
         shopper.refresh_from_db()
         assert (shopper.display_name, shopper.avatar.name) == ("Alice 爱丽丝", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "help_text", "refusal"),
+    [
+        (
+            "zh-hans",
+            "JPEG、PNG、GIF 或 WebP 格式，最大 2.0\xa0KB。",
+            "图片太大了：图片最大 2.0\xa0KB，且不超过 40 百万像素。",
+        ),
+        (
+            "en",
+            "JPEG, PNG, GIF or WebP, at most 2.0\xa0KB.",
+            "That image is too large: a picture may be at most 2.0\xa0KB and 40 million pixels.",
+        ),
+    ],
+    ids=["zh-hans", "en"],
+)
+def test_an_oversized_avatar_is_refused_naming_the_limits_and_changes_nothing(
+    shopper: User, settings: Any, language: str, help_text: str, refusal: str
+) -> None:
+    settings.MEDIA_MAX_BYTES = 2048
+    client = _logged_in(shopper)
+    client.cookies["django_language"] = language
+    page = client.get(reverse("accounts:profile")).content.decode()
+    assert f'<small class="help">{help_text}</small>' in page
+
+    big = _jpeg()
+    assert len(big) > 2048
+    response = client.post(
+        reverse("accounts:profile"),
+        {"display_name": "Changed", "bio": "", "locale": "", "avatar": SimpleUploadedFile("big.jpg", big)},
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    avatar_field = body[body.index('for="id_avatar"') : body.index('for="id_locale"')]
+    assert f'<small class="error" role="alert">{refusal}</small>' in avatar_field
+    shopper.refresh_from_db()
+    assert (shopper.display_name, shopper.avatar.name) == ("Alice 爱丽丝", "")
 
 
 @pytest.mark.django_db

@@ -254,6 +254,109 @@ def test_an_unknown_benchmark_is_one_clear_line(tmp_path):
     assert result.stderr.startswith("weituan: no benchmark 'no_such_bench'")
 
 
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a refused command printed (and nothing else), without its newline."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr.rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["serve", "--bogus"], "weituan: unrecognized arguments: --bogus (see weituan --help)"),
+        (
+            ["serve", "--port", "abc"],
+            "weituan serve: argument --port: not a port number: 'abc' (see weituan serve --help)",
+        ),
+        (
+            ["serve", "--port", "70000"],
+            "weituan serve: argument --port: a port is 1–65535, not 70000 (see weituan serve --help)",
+        ),
+        (["serve", "--server", "gunicorn"], None),
+        (["no_such_command"], "weituan: no command 'no_such_command' (weituan --help, weituan help)"),
+    ],
+    ids=["unknown option", "port not a number", "port out of range", "bad choice", "unknown command"],
+)
+def test_a_bad_option_or_command_is_one_clear_line(tmp_path, args, line):
+    printed = _one_line(_weituan(tmp_path, *args))
+    if line is not None:
+        assert printed == line
+    else:
+        assert printed.startswith("weituan serve: argument --server: invalid choice: 'gunicorn'")
+    assert not (tmp_path / "weituan.sqlite3").exists()
+
+
+def test_help_names_the_subcommands_and_the_management_commands(tmp_path):
+    for module in ("weituan", "weituan.cli"):  # `python -m weituan` is the command too
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "{serve,demo,worker,bench}" in result.stdout
+        assert "`weituan help` lists them" in " ".join(result.stdout.split())
+
+
+def test_serving_on_a_busy_port_is_refused_in_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        printed = _one_line(_weituan(tmp_path, "serve", "--port", str(port)))
+    assert printed == (
+        f"weituan: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another server uses it; choose another --port)"
+    )
+    # Refused before migrating: and it never claimed to be serving.
+    assert not (tmp_path / "weituan.sqlite3").exists()
+
+
+def test_serving_on_a_host_that_does_not_resolve_is_one_line(tmp_path):
+    printed = _one_line(_weituan(tmp_path, "serve", "--host", "no-such-host.invalid", "--port", "8000"))
+    assert printed.startswith("weituan: cannot listen on no-such-host.invalid:8000: ")
+    assert printed.endswith(" (check --host)")
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--port", "0"], ["worker"], ["demo"], ["migrate"]], ids=" ".join
+)
+def test_an_unreachable_database_is_one_line_at_once(tmp_path, command):
+    if command[0] == "serve":
+        command = ["serve", "--port", str(_free_port())]
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    started = time.monotonic()
+    printed = _one_line(_weituan(tmp_path, *command, DATABASE_URL="postgres://weituan@127.0.0.1:1/weituan"))
+    assert printed.startswith("weituan: cannot use the database (DATABASE_URL): connection failed: ")
+    assert "Connection refused" in printed
+    # Not after the connection pool's timeout (30 s).
+    assert time.monotonic() - started < 25
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"]], ids=" ".join)
+def test_an_unreachable_redis_is_one_line_before_serving(tmp_path, command):
+    if command[0] == "serve":
+        command = ["serve", "--port", str(_free_port())]
+    printed = _one_line(_weituan(tmp_path, *command, REDIS_URL="redis://127.0.0.1:1/0"))
+    assert (
+        printed
+        == "weituan: cannot reach Redis (REDIS_URL): Error 111 connecting to 127.0.0.1:1. Connection refused."
+    )
+
+
+def test_a_data_directory_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    inside_a_file = tmp_path / "a-file" / "data"
+    for command in (["serve", "--port", str(_free_port())], ["migrate"]):
+        printed = _one_line(_weituan(tmp_path, *command, WEITUAN_DATA_DIR=str(inside_a_file)))
+        assert printed == f"weituan: WEITUAN_DATA_DIR: cannot create {inside_a_file}: Not a directory"
+
+
 def test_several_serving_processes_without_redis_are_refused_in_one_line(tmp_path):
     for extra in (["--server", "granian"], ["--workers", "2"]):
         result = _weituan(tmp_path, "serve", "--port", str(_free_port()), *extra)
