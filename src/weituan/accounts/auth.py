@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
 
 from weituan.accounts.scopes import default_scopes, scopes_allow
 from weituan.accounts.tokens import HOME_TIMELINE_SCOPES, access_token_resolve, access_token_viewer
@@ -127,9 +128,19 @@ class BearerViewerAuth(HttpBearer):
 
 
 class SessionUserAuth(APIKeyCookie):
-    """The logged-in browser session (CSRF-checked on unsafe methods by ninja)."""
+    """The logged-in browser session, CSRF-checked on unsafe methods as ninja checks it; a failed check
+    is the API's 403 with its own code, `csrf_failed`."""
 
     param_name = "sessionid"
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise PermissionDenied(
+                "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header,"
+                " or use a bearer token",
+                code="csrf_failed",
+            )
+        return request.COOKIES.get(self.param_name)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)

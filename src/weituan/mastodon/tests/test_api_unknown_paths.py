@@ -58,3 +58,21 @@ def test_an_unknown_api_path_is_a_json_404_for_a_client_without_a_csrf_cookie(me
     response = getattr(client, method)("/api/v1/statuses/1/bookmark")
     assert response.status_code == 404
     assert response.json() == {"error": "Record not found", "code": "not_found"}
+
+
+def test_a_session_write_without_its_csrf_token_is_refused_with_its_own_code(shopper) -> None:
+    from weituan.microblog.models import Post
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(shopper)
+    response = client.post("/api/v1/statuses", {"status": "没有令牌"})
+    assert response.status_code == 403
+    assert response.json()["code"] == "csrf_failed"
+    assert "X-CSRFToken" in response.json()["error"]
+    assert not Post.objects.filter(author=shopper).exists()
+    # With the token the cookie carries, the same session writes.
+    client.get("/")  # sets the csrftoken cookie
+    token = client.cookies["csrftoken"].value
+    written = client.post("/api/v1/statuses", {"status": "带着令牌"}, headers={"X-CSRFToken": token})
+    assert written.status_code == 200, written.content
+    assert Post.objects.filter(author=shopper).count() == 1
