@@ -26,7 +26,7 @@ def _error(
     return api.create_response(request, {"error": message, "code": code, **extra}, status=status)
 
 
-def _json_error(status: int, code: str, message: str) -> HttpResponse:
+def json_error(status: int, code: str, message: str) -> HttpResponse:
     return HttpResponse(
         orjson.dumps({"error": message, "code": code}),
         status=status,
@@ -41,21 +41,21 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
     Exempt from the CSRF check, as the API's endpoints are: a client's POST with a bearer token (to an
     endpoint this server does not offer, such as a bookmark) must get this JSON 404, not the HTML 403
     of a missing CSRF cookie, which a client can neither read nor act on."""
-    return _json_error(404, "not_found", "Record not found")
+    return json_error(404, "not_found", "Record not found")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's answer to an uncaught error (after logging it): under the APIs the API's JSON 500,
     elsewhere the site's error page."""
     if request.path.startswith(API_PREFIXES):
-        return _json_error(500, "server_error", "The server failed to answer this request")
+        return json_error(500, "server_error", "The server failed to answer this request")
     return defaults.server_error(request)
 
 
 def _method_as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     if response.status_code != 405 or not request.path.startswith(API_PREFIXES):
         return response
-    answer = _json_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+    answer = json_error(405, "method_not_allowed", f"{request.method} is not allowed here")
     if response.has_header("Allow"):
         answer["Allow"] = response["Allow"]
     return answer

@@ -1,7 +1,8 @@
-"""Static files served by WhiteNoise from a middleware that also runs on the ASGI event loop.
+"""Middleware of the whole site: static files served by WhiteNoise on the ASGI event loop too, and the
+refusal of a request that sends a NUL character.
 
 WhiteNoise's own middleware is sync-only, and one sync-only member makes Django's ASGI handler switch
-every request to a worker thread and back around it, on top of the switch for the view. This one
+every request to a worker thread and back around it, on top of the switch for the view. The one here
 answers the (rare) static file in a thread and passes everything else straight through, so the
 stack stays async and a request costs a single switch, for its view.
 """
@@ -10,8 +11,13 @@ from inspect import iscoroutinefunction, markcoroutinefunction
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+from weituan.core.request_text import body_parsed_for_nul, nul_in_body, nul_outside_body
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):
@@ -37,3 +43,74 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve)(static_file, request)
         return await self.get_response(request)
+
+
+class NulCharactersMiddleware:
+    """Refuses a request that sends a NUL character (U+0000) in any of its text: its path, query string,
+    headers, form fields or JSON body (see `core.request_text`). PostgreSQL cannot store it, and no text
+    a person writes holds one. The API answers 422 `invalid_characters` in its error shape (the OAuth
+    endpoints in theirs), pages a 400 page.
+
+    Placed last in settings.MIDDLEWARE: the middleware before it read none of the request's values (the
+    session, the user and messages are loaded lazily, the CSRF check runs after every middleware), and
+    the refusal leaves through all of them, so it carries the headers every answer carries. The front
+    paths (`core.front`) hand such requests to Django, so this answers them too.
+
+    Runs on the event loop under ASGI; only a multipart form is parsed on a thread.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._async_call(request)
+        where = nul_outside_body(request) or nul_in_body(request)
+        if where is not None:
+            return nul_refused(request, where)
+        return self.get_response(request)
+
+    async def _async_call(self, request: HttpRequest) -> Any:
+        where = nul_outside_body(request)
+        if where is None:
+            if body_parsed_for_nul(request):
+                where = await sync_to_async(nul_in_body)(request)
+            else:
+                where = nul_in_body(request)
+        if where is not None:
+            return nul_refused(request, where)
+        return await self.get_response(request)
+
+
+def nul_refused(request: HttpRequest, where: str) -> HttpResponse:
+    """The answer to a request with a NUL in its `where` ("path", "query string", "headers", "form",
+    "body")."""
+    from weituan.api import json_error
+    from weituan.web.responses import is_htmx
+
+    message = f"The request's {where} contains a NUL character (U+0000), which is not accepted"
+    path = request.path_info
+    if path.startswith("/api/"):
+        return json_error(422, "invalid_characters", message)
+    if path.startswith("/oauth/") and path != "/oauth/authorize":
+        # The token and revocation endpoints answer in OAuth 2's shape (RFC 6749, 5.2), as their
+        # other refusals do: a client reads `error`.
+        body = {"error": "invalid_request", "error_description": message, "code": "invalid_characters"}
+        refusal = JsonResponse(body, status=400)
+        refusal["Cache-Control"] = "no-store"
+        return refusal
+    text = _("This contains a character that cannot be used (a NUL, U+0000). Remove it and try again.")
+    if is_htmx(request):
+        response = render(request, "web/_flash.html", {"flash_error": text}, status=400)
+        response["HX-Retarget"] = "#flash"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    # Shown as to a visitor: the session, the user and their messages stay unread.
+    context = {"message": text, "user": AnonymousUser(), "messages": ()}
+    return render(request, "web/invalid_characters.html", context, status=400)

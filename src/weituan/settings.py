@@ -92,6 +92,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # A NUL character anywhere in what a request sends: refused before any view reads it. Last, so the
+    # refusal carries every header the middleware above add, and none of them has read a value yet.
+    "weituan.middleware.NulCharactersMiddleware",
 ]
 
 ROOT_URLCONF = "weituan.urls"

@@ -83,8 +83,8 @@ class Answer(NamedTuple):
 
 def bearer_of(value: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header value, as ninja's HttpBearer reads it."""
-    if not value:
-        return None
+    if not value or "\x00" in value:
+        return None  # a NUL is refused by Django (NulCharactersMiddleware)
     parts = value.split(" ")
     if len(parts) == 2 and parts[0].lower() == "bearer" and parts[1]:
         return parts[1]

@@ -10,7 +10,8 @@ request of this path goes to the endpoint's ninja view. The headers come from th
 `process_response` (security, locale, common, frame options, content security policy), and the caller
 is marked as seen as LastSeenMiddleware marks them. Responses are byte for byte Django's.
 
-Django answers, untouched, a request without a bearer token, a disallowed host, an HTTP request to be
+Django answers, untouched, a request without a bearer token, one with a NUL character in its query
+string, a header or its body (or what may be one), a disallowed host, an HTTP request to be
 redirected to HTTPS, and a body that is not JSON or is larger than `MAX_BODY`. Once the view has
 started the answer is always made here (an uncaught error as Django's 500), so an order is never
 attempted twice for one request.
@@ -54,6 +55,7 @@ from weituan.core.front import (
     scope_header,
     wsgi_start,
 )
+from weituan.core.request_text import nul_outside_body, raw_may_hold_nul
 from weituan.deals.api import order_for_api, place_order
 from weituan.deals.schemas import OrderIn, order_body
 from weituan.deals.services.checkout_read import order_checkout_read
@@ -210,6 +212,8 @@ def order_answer(make_request: Callable[[], HttpRequest], asked: tuple[str, Any]
     connection_ready()
     set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
     request = make_request()
+    if nul_outside_body(request) is not None or raw_may_hold_nul(request.body):
+        return None  # a NUL: refused by Django (NulCharactersMiddleware), before anything is read
     # The middleware's request side ran for this request (by the prologue's making), or its verdict
     # and language are the kept prologue's.
     prologue = _prologues.get(key)

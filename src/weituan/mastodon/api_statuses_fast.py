@@ -11,7 +11,8 @@ or its exception handlers for a refusal), and its headers by the same middleware
 LastSeenMiddleware marks them.
 
 Django answers, untouched, whatever this does not: no bearer token, or one that is unknown, revoked,
-under-scoped or of a deactivated user; a disallowed host; an HTTP request to be redirected to HTTPS; a
+under-scoped or of a deactivated user; a NUL character in the query string, a header or the body (or
+what may be one); a disallowed host; an HTTP request to be redirected to HTTPS; a
 body of another type than JSON or a form, or larger than `MAX_BODY`. Once the write has begun the answer
 is always made here (a refusal in the API's error shape, a crash as Django's 500), so a request is never
 written twice.
@@ -46,6 +47,7 @@ from weituan.core.front import (
     scope_header,
     wsgi_start,
 )
+from weituan.core.request_text import nul_outside_body, raw_may_hold_nul
 from weituan.core.sqlite_checkpoint import checkpoints_held
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Ans
     connection_ready()
     try:
         request = make_request()
+        if nul_outside_body(request) is not None or raw_may_hold_nul(request.body):
+            return None  # a NUL: refused by Django (NulCharactersMiddleware), before anything is read
         user = _caller(request, token, _sides)
     except DisallowedHost:
         return None  # Django renders it in its usual shape

@@ -12,7 +12,7 @@ marked as seen as LastSeenMiddleware marks them. The token and the reader's read
 statement (`token_read_context`).
 
 Only the plain success is answered here. A missing, unknown, revoked or deactivated token, a token
-without the scope, a bad query string, a disallowed host, an HTTP request that must be redirected to
+without the scope, a bad query string (or one with a NUL character), a disallowed host, an HTTP request that must be redirected to
 HTTPS or whose user agent is refused, or any error go to Django untouched, which answers them as it
 always does. The token is read on every request (no cache), so revoking it or deactivating its user takes
 effect at once.
@@ -49,6 +49,7 @@ from weituan.core.front import (
     scope_header,
     wsgi_start,
 )
+from weituan.core.request_text import query_holds_nul
 from weituan.mastodon.home_statuses import home_statuses_bytes
 from weituan.mastodon.pagination import QueryPage, link_header_of
 from weituan.mastodon.serializers_accounts import absolute_url
@@ -111,6 +112,8 @@ def home_timeline_answer(make_request: Callable[[], HttpRequest], asked: _Asked)
 
 
 def _answer(asked: _Asked) -> Answer | None:
+    if query_holds_nul(asked.query):
+        return None  # refused by Django (NulCharactersMiddleware)
     prologue: Prologue | None = _prologues.get(asked.key)
     if prologue is None:
         prologue = _prologues.made(asked.key, asked.request())

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, QueryDict
 
 from weituan.core.errors import ValidationFailed
+from weituan.core.request_text import form_fields
 
 _TRUE = frozenset({"1", "true", "on", "yes", "t"})
 _FALSE = frozenset({"0", "false", "off", "no", "f", ""})
@@ -163,18 +164,7 @@ def mastodon_params(request: HttpRequest) -> MastodonParams:
             raise ValidationFailed("The request body must be a JSON object", code="invalid_json")
         params.values.update(_json_flattened(data))
         return params
-    if request.method != "POST" and content_type in (
-        "multipart/form-data",
-        "application/x-www-form-urlencoded",
-    ):
-        # Django fills request.POST and request.FILES only for POST (Django ticket #12635).
-        original = request.method
-        request.method = "POST"
-        try:
-            request._load_post_and_files()  # type: ignore[attr-defined]
-        finally:
-            request.method = original
-    params.values.update(_flatten(request.POST))
+    params.values.update(_flatten(form_fields(request)))
     for key in request.FILES:
         upload = request.FILES.get(key)
         if isinstance(upload, UploadedFile):

@@ -4,7 +4,8 @@ It does what the Django view does (the view stays for the test client and WSGI) 
 middleware stack, whose sync-only members would send every click through a thread hop. A click
 with a cached link and no session cookie never leaves the event loop: its work is one lookup of the
 request path, a header scan, one line appended to the click spool (see `spool`), and a response
-prepared with the link. Any other path goes to Django untouched.
+prepared with the link. Any other path goes to Django untouched, and so does a click whose code or
+query string holds a NUL character (Django refuses it).
 """
 
 import threading
@@ -16,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.cookie import parse_cookie
 
+from weituan.core.request_text import query_holds_nul
 from weituan.tracking import rows
 from weituan.tracking.buffer import write_buffer
 from weituan.tracking.clients import bot_reason, ip_anonymous
@@ -51,6 +53,7 @@ _NO_BODY = (b"content-length", b"0")
 # tries the needle as an integer and builds the TypeError).
 _SEMICOLON, _QUOTE = ord(";"), ord('"')
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
+_PERCENT_NUL = b"%00"
 
 
 # The line's is_bot and bot_reason fields for each reason `clients.bot_reason` and the repeat check give.
@@ -123,6 +126,8 @@ def with_short_links(django_app: Any) -> Any:
             or ts > prepared.expires
             or scope["type"] != "http"
             or scope["method"] not in _METHODS
+            or _PERCENT_NUL in scope["query_string"]  # a NUL: Django refuses it (see `redirect_for`)
+            or 0 in scope["query_string"]
         ):
             prepared = await redirect_for(scope)
             if prepared is None:  # any other path or method, or an unknown code (its 404 page)
@@ -313,6 +318,10 @@ class _Redirector:
             scope["type"] != "http"
             or scope["method"] not in _METHODS
             or not scope["path"].startswith(_PREFIX)
+            # A NUL character in the code or the query string: Django refuses the request (see
+            # weituan.middleware.NulCharactersMiddleware), as it refuses any request sending one.
+            or query_holds_nul(scope["query_string"])
+            or "\x00" in scope["path"]
         ):
             return None
         path: str = scope["path"]
