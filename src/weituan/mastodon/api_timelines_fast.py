@@ -12,9 +12,9 @@ marked as seen as LastSeenMiddleware marks them. The token and the reader's read
 statement (`token_read_context`).
 
 Only the plain success is answered here. A missing, unknown, revoked or deactivated token, a token
-without the scope, a bad query string (or one with a NUL character), a disallowed host, an HTTP request that must be redirected to
-HTTPS or whose user agent is refused, or any error go to Django untouched, which answers them as it
-always does. The token is read on every request (no cache), so revoking it or deactivating its user takes
+without the scope, a bad query string (or one with a NUL character), a disallowed host, an HTTP
+request that must be redirected to HTTPS or whose user agent is refused, or any error go to Django
+untouched, which answers them as it always does. The token is read on every request (no cache), so revoking it or deactivating its user takes
 effect at once.
 """
 
