@@ -246,6 +246,7 @@ class TestCredentials:
         self, api_as: Any, shopper: User, name: str, encoding: str
     ) -> None:
         fields = {"display_name": "x", "note": "changed", name: "/home/alice/photo.png"}
+        body: bytes | str
         if encoding == "multipart":
             body, content_type = encode_multipart("B", fields), "multipart/form-data; boundary=B"
         elif encoding == "form":
