@@ -23,6 +23,7 @@ from weituan.accounts.forms import (
     LoginForm,
     MerchantApplicationForm,
     MerchantDecisionForm,
+    MerchantRevokeForm,
     ProfileForm,
     SignupForm,
 )
@@ -56,6 +57,7 @@ _FORM_ERRORS: dict[tuple[str, str], Any] = {
     ),
     ("", "already_merchant"): gettext_lazy("This account is already a verified merchant."),
     ("", "application_pending"): gettext_lazy("An application is already waiting for review."),
+    ("", "not_verified_merchant"): gettext_lazy("This account is not a verified merchant."),
     ("", "rate_limited"): gettext_lazy("Too many attempts. Please wait a moment and try again."),
     (FIELDS_PARAMETER, "profile_field_name_blank"): gettext_lazy(
         "A profile field with content needs a label too."
@@ -298,3 +300,33 @@ def operator_merchant_decide(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, _error_text(exc))
     return redirect("accounts:operator_merchants")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def operator_merchant_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Take a merchant's V badge away: a page to confirm it, and the confirmed POST that does it."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        merchant = queries.verified_merchant_for_operator(user, user_id)
+    except PermissionDenied:
+        return render(request, "accounts/forbidden.html", status=403)
+    except ServiceError:
+        messages.error(request, _("This account is not a verified merchant."))
+        return redirect("accounts:operator_merchants")
+    form = MerchantRevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.merchant_verification_revoke(
+                operator=user, user_id=merchant.pk, note=form.cleaned_data["note"]
+            )
+        except ServiceError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request, _("%(name)s is no longer a verified merchant.") % {"name": merchant.name_to_show}
+            )
+        return redirect("accounts:operator_merchants")
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "merchant": merchant}
+    return render(request, "accounts/operator_merchant_revoke.html", context, status=status)
