@@ -176,3 +176,16 @@ class MerchantDecisionForm(forms.Form):
     application_id = forms.IntegerField(min_value=1)
     decision = forms.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
     note = forms.CharField(max_length=500, required=False)
+
+
+class MerchantRevokeForm(forms.Form):
+    note = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        required=False,
+        help_text=_("Kept with the record of the verification, and shown to the merchant."),
+    )
+    confirm = forms.BooleanField(
+        label=_("Yes, take the V badge away from this merchant"),
+        error_messages={"required": _("Tick the box to confirm.")},
+    )

@@ -94,6 +94,8 @@ class MerchantApplication(models.Model):
         PENDING = "pending"
         APPROVED = "approved"
         REJECTED = "rejected"
+        # The badge it gave was taken away by an operator (`revoked_by`, `revoked_at`, and why).
+        REVOKED = "revoked"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="merchant_applications")
     shop_name = models.CharField(max_length=100)
@@ -102,6 +104,9 @@ class MerchantApplication(models.Model):
     state_changed_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     decision_note = models.CharField(max_length=500, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revocation_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

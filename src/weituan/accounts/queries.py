@@ -74,6 +74,16 @@ def merchant_applications_for_operator(
     return MerchantApplication.objects.filter(state=state).select_related("user").order_by("created_at", "pk")
 
 
+def verified_merchant_for_operator(operator: User, user_id: int) -> User:
+    """A verified merchant an operator may take the badge from; NotFound for any other account."""
+    if not operator.is_operator:
+        raise PermissionDenied("Only operators may review merchants", code="not_operator")
+    merchant = verified_merchants().filter(pk=user_id).first()
+    if merchant is None:
+        raise NotFound("No such verified merchant", code="merchant_not_found")
+    return merchant
+
+
 def merchant_applications_of_user(user: User) -> QuerySet[MerchantApplication]:
     return MerchantApplication.objects.filter(user=user).order_by("-created_at", "-pk")
 

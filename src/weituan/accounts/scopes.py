@@ -7,6 +7,9 @@ each granular one under it, and the old `follow` scope covers the six relation s
 
 from collections.abc import Iterable
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 TOP_SCOPES = ("read", "write", "follow", "push", "profile")
 GRANULAR_SCOPES = frozenset(
     {
@@ -74,3 +77,49 @@ def scopes_allow(granted: str, any_of: Iterable[str]) -> bool:
 def default_scopes(method: str) -> tuple[str, ...]:
     """What an endpoint that names no scopes needs: `read` to look, `write` to change anything."""
     return ("read",) if method.upper() in SAFE_METHODS else ("write",)
+
+
+# What a person is told an application will be able to do with each scope, on the authorization page.
+SCOPE_DESCRIPTIONS: dict[str, Promise] = {
+    "read": _("Read everything in your account: posts, lists, follows, notifications and more"),
+    "write": _("Change everything in your account: post, follow, edit your profile and more"),
+    "follow": _("Follow, unfollow, block and mute accounts, and see whom you follow, block and mute"),
+    "push": _("Receive your push notifications"),
+    "profile": _("See your profile only (your name, picture and bio)"),
+    "read:accounts": _("See accounts' details"),
+    "read:blocks": _("See whom you have blocked"),
+    "read:bookmarks": _("See your bookmarks"),
+    "read:favourites": _("See the posts you liked"),
+    "read:filters": _("See your filters"),
+    "read:follows": _("See whom you follow"),
+    "read:lists": _("See your lists"),
+    "read:mutes": _("See whom you have muted"),
+    "read:notifications": _("See your notifications"),
+    "read:search": _("Search on your behalf"),
+    "read:statuses": _("See all posts, including your private ones"),
+    "write:accounts": _("Change your profile"),
+    "write:blocks": _("Block accounts"),
+    "write:bookmarks": _("Bookmark posts"),
+    "write:conversations": _("Mute and delete conversations"),
+    "write:favourites": _("Like posts"),
+    "write:filters": _("Create and change filters"),
+    "write:follows": _("Follow and unfollow accounts"),
+    "write:lists": _("Create and change lists"),
+    "write:media": _("Upload pictures"),
+    "write:mutes": _("Mute accounts and conversations"),
+    "write:notifications": _("Clear your notifications"),
+    "write:reports": _("Report other accounts"),
+    "write:statuses": _("Publish and delete posts"),
+    "admin:read": _("Read all data on the server (administrators)"),
+    "admin:write": _("Change any data on the server (administrators)"),
+    "admin:read:accounts": _("Read private details of every account (administrators)"),
+    "admin:write:accounts": _("Moderate accounts (administrators)"),
+    "admin:read:reports": _("Read every report (administrators)"),
+    "admin:write:reports": _("Act on reports (administrators)"),
+}
+
+
+def scope_description(name: str) -> str:
+    """The translated sentence saying what `name` lets an application do (the name itself if unknown)."""
+    description = SCOPE_DESCRIPTIONS.get(name)
+    return str(description) if description is not None else name

@@ -60,6 +60,7 @@ MERCHANT_APPLICATION = StateGraph.declare(
             MerchantApplication.State.APPROVED,
             MerchantApplication.State.REJECTED,
         ],
+        MerchantApplication.State.APPROVED: [MerchantApplication.State.REVOKED],
     },
 )
 
@@ -355,15 +356,46 @@ def merchant_application_reject(
     return application
 
 
-def merchant_verification_revoke(*, operator: User, user_id: int) -> User:
-    """Take the "V" badge away (the account stays, its deals are the deals app's business)."""
+def merchant_verification_revoke(*, operator: User, user_id: int, note: str = "") -> User:
+    """Take the "V" badge away, recorded as the verification was: the application that gave it moves
+    to revoked, naming the operator, the time and the reason (`note`). A merchant verified without an
+    application (seeded) gets a revoked record of its own, dated from its verification.
+
+    Clearing the badge updates the account's row, so every kept rendering of it (profile, post cards,
+    the API's account JSON) is out of date at once. The account stays a merchant (`is_merchant`): the
+    deals it has keep running and its buyers' orders and vouchers are honoured, so revoking is allowed
+    whatever deals are live; only making and publishing new deals needs the badge.
+    """
     _require_operator(operator)
-    updated = User.objects.filter(pk=user_id, verified_at__isnull=False).update(
-        verified_at=None, verified_by=None
-    )
-    if not updated and not User.objects.filter(pk=user_id).exists():
-        raise NotFound("No such account", code="account_not_found")
-    return User.objects.get(pk=user_id)
+    note = note.strip()[:500]
+    with transaction.atomic():
+        merchant = User.objects.select_for_update().filter(pk=user_id).first()
+        if merchant is None:
+            raise NotFound("No such account", code="account_not_found")
+        if not merchant.is_verified_merchant:
+            raise Conflict("This account is not a verified merchant", code="not_verified_merchant")
+        User.objects.filter(pk=user_id).update(verified_at=None, verified_by=None)
+        revoked = advance(
+            MERCHANT_APPLICATION,
+            MerchantApplication.objects.filter(user_id=user_id),
+            MerchantApplication.State.REVOKED,
+            stamp_field="revoked_at",  # `state_changed_at` stays the time of the approval
+            revoked_by=operator,
+            revocation_note=note,
+        )
+        if not revoked:
+            MerchantApplication.objects.create(
+                user=merchant,
+                shop_name=(merchant.display_name or merchant.username)[:100],
+                state=MerchantApplication.State.REVOKED,
+                state_changed_at=merchant.verified_at,
+                decided_by_id=merchant.verified_by_id,
+                revoked_at=timezone.now(),
+                revoked_by=operator,
+                revocation_note=note,
+            )
+    merchant.refresh_from_db()
+    return merchant
 
 
 def _pending_application(application_id: int) -> MerchantApplication:

@@ -23,6 +23,11 @@ urlpatterns = [
     path("merchant/apply", views.merchant_apply, name="merchant_apply"),
     path("operator/merchants", views.operator_merchants, name="operator_merchants"),
     path("operator/merchants/decide", views.operator_merchant_decide, name="operator_merchant_decide"),
+    path(
+        "operator/merchants/<int:user_id>/revoke",
+        views.operator_merchant_revoke,
+        name="operator_merchant_revoke",
+    ),
     path("oauth/authorize", views_oauth.authorize, name="oauth_authorize"),
     path("oauth/token", views_oauth.token, name="oauth_token"),
     path("oauth/revoke", views_oauth.revoke, name="oauth_revoke"),

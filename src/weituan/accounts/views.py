@@ -1,7 +1,6 @@
 """Browser pages of accounts: sign up, log in and out, password reset, profile settings, merchants."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse, reverse_lazy
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,15 +23,18 @@ from weituan.accounts.forms import (
     LoginForm,
     MerchantApplicationForm,
     MerchantDecisionForm,
+    MerchantRevokeForm,
     ProfileForm,
     SignupForm,
 )
 from weituan.accounts.models import User
 from weituan.accounts.profile_fields import FIELDS_PARAMETER, profile_fields_of
+from weituan.accounts.tasks import password_reset_mail_task
 from weituan.accounts.tokens import access_tokens_revoke_of_user
 from weituan.core.errors import PermissionDenied, ServiceError
 from weituan.core.images import MAX_PIXELS
 from weituan.core.ratelimit import rate_limit_hit
+from weituan.core.tasks import enqueue_on_commit
 
 # Service errors name the field they are about; the form shows them next to it.
 _FORM_FIELD_OF = {"note": "bio", "password": "password1", "source[privacy]": "default_privacy"}
@@ -54,6 +57,7 @@ _FORM_ERRORS: dict[tuple[str, str], Any] = {
     ),
     ("", "already_merchant"): gettext_lazy("This account is already a verified merchant."),
     ("", "application_pending"): gettext_lazy("An application is already waiting for review."),
+    ("", "not_verified_merchant"): gettext_lazy("This account is not a verified merchant."),
     ("", "rate_limited"): gettext_lazy("Too many attempts. Please wait a moment and try again."),
     (FIELDS_PARAMETER, "profile_field_name_blank"): gettext_lazy(
         "A profile field with content needs a label too."
@@ -151,9 +155,10 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Asking for a reset answers the same, and as fast, whether or not an account has the address:
+    the mail is looked up, written and sent by a background task, never inside the request."""
+
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -166,15 +171,9 @@ class PasswordResetView(auth_views.PasswordResetView):
             )
         except ServiceError:
             return HttpResponseRedirect(self.get_success_url())
-        # The mail names the site and links to its public address (WEITUAN_SITE_URL), not to whatever
-        # host the request came in by.
-        site = urlsplit(settings.SITE_URL)
-        self.extra_email_context = {
-            "site_name": settings.SITE_NAME,
-            "protocol": site.scheme,
-            "domain": site.netloc,
-        }
-        return super().form_valid(form)
+        # The request's language is the mail's only for an account that chose none in its profile.
+        enqueue_on_commit(password_reset_mail_task, form.cleaned_data["email"], translation.get_language())
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
@@ -301,3 +300,33 @@ def operator_merchant_decide(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, _error_text(exc))
     return redirect("accounts:operator_merchants")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def operator_merchant_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Take a merchant's V badge away: a page to confirm it, and the confirmed POST that does it."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        merchant = queries.verified_merchant_for_operator(user, user_id)
+    except PermissionDenied:
+        return render(request, "accounts/forbidden.html", status=403)
+    except ServiceError:
+        messages.error(request, _("This account is not a verified merchant."))
+        return redirect("accounts:operator_merchants")
+    form = MerchantRevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.merchant_verification_revoke(
+                operator=user, user_id=merchant.pk, note=form.cleaned_data["note"]
+            )
+        except ServiceError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request, _("%(name)s is no longer a verified merchant.") % {"name": merchant.name_to_show}
+            )
+        return redirect("accounts:operator_merchants")
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "merchant": merchant}
+    return render(request, "accounts/operator_merchant_revoke.html", context, status=status)

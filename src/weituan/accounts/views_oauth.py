@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from weituan.accounts import oauth
 from weituan.accounts.oauth import OAuthError
-from weituan.accounts.scopes import GRANULAR_SCOPES, TOP_SCOPES
+from weituan.accounts.scopes import GRANULAR_SCOPES, TOP_SCOPES, scope_description
 from weituan.core.errors import RateLimited, ServiceError
 from weituan.core.ratelimit import rate_limit_hit
 
@@ -197,7 +197,8 @@ def authorize(request: HttpRequest) -> HttpResponse:
         scopes = oauth.scopes_granted(context["scope_raw"], context["application"].scopes)
     except OAuthError as exc:
         return refuse(exc.error, exc.message)
-    context["scopes"] = scopes.split()
+    # Each scope asked for with what it lets the application do, as Mastodon's page shows them.
+    context["scopes"] = [(name, scope_description(name)) for name in scopes.split()]
     context["scope"] = scopes
 
     if request.method == "GET":

@@ -25,6 +25,23 @@ from weituan.microblog.services.media import media_upload
 
 
 def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The pages that serve the deals a merchant has: a merchant whose badge an operator took away
+    keeps them, so the buyers of its deals still get their vouchers redeemed and it gets paid."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_merchant:  # type: ignore[union-attr]
+            messages.error(request, _("Only verified merchants can sell deals"))
+            return redirect("accounts:merchant_apply")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def verified_merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The pages that make and publish new deals: only a merchant with the V badge."""
+
     @login_required
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -71,7 +88,7 @@ def _saved(request: HttpRequest, form: DealForm, deal: Any = None) -> Any:
         return None
 
 
-@merchant_required
+@verified_merchant_required
 def deal_new(request: HttpRequest) -> HttpResponse:
     form = DealForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -81,7 +98,7 @@ def deal_new(request: HttpRequest) -> HttpResponse:
     return render(request, "deals/merchant_deal_new.html", {"form": form})
 
 
-@merchant_required
+@verified_merchant_required
 def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
     deal = _own_deal(request, deal_id)
     if deal.state != DealState.DRAFT:
@@ -117,7 +134,7 @@ def deal_progress(request: HttpRequest, deal_id: int) -> HttpResponse:
     )
 
 
-@merchant_required
+@verified_merchant_required
 @require_POST
 def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:

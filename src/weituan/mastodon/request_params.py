@@ -55,7 +55,17 @@ class MastodonParams:
         raise ValidationFailed(f"{name} must be true or false", field=name)
 
     def file(self, name: str) -> UploadedFile | None:
-        return self.files.get(name)
+        """An uploaded file, None when absent. The same name sent as a plain value (a form or JSON field,
+        a path or a URL, not a multipart file part) is refused rather than read as absent: the caller
+        would otherwise be told it worked while nothing changed."""
+        upload = self.files.get(name)
+        if upload is None and self.values.get(name) is not None:
+            raise ValidationFailed(
+                f"{name} must be sent as a file, in a multipart/form-data request",
+                code="file_expected",
+                field=name,
+            )
+        return upload
 
     def pairs(self, name: str, first: str, second: str) -> list[tuple[str, str]] | None:
         """A list of objects given as Rails' nested attributes (Mastodon's `fields_attributes`), as

@@ -1,10 +1,12 @@
 """Mastodon account endpoints and the instance description, through the test client."""
 
 import io
+import json
 import os
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -237,6 +239,46 @@ class TestCredentials:
         shopper.refresh_from_db()
         assert (shopper.display_name, shopper.avatar.name, shopper.header.name) == ("Alice 爱丽丝", "", "")
         assert sorted(p.name for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()) == media_before
+
+    @pytest.mark.parametrize("name", ["avatar", "header"])
+    @pytest.mark.parametrize("encoding", ["multipart", "form", "json"])
+    def test_a_picture_sent_as_text_is_422_and_changes_nothing(
+        self, api_as: Any, shopper: User, name: str, encoding: str
+    ) -> None:
+        fields = {"display_name": "x", "note": "changed", name: "/home/alice/photo.png"}
+        body: bytes | str
+        if encoding == "multipart":
+            body, content_type = encode_multipart("B", fields), "multipart/form-data; boundary=B"
+        elif encoding == "form":
+            body, content_type = urlencode(fields), "application/x-www-form-urlencoded"
+        else:
+            body, content_type = json.dumps(fields), "application/json"
+        response = api_as(shopper).patch(
+            "/api/v1/accounts/update_credentials", body, content_type=content_type
+        )
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": f"{name} must be sent as a file, in a multipart/form-data request",
+            "code": "file_expected",
+            "field": name,
+        }
+        shopper.refresh_from_db()
+        assert (shopper.display_name, shopper.bio, shopper.avatar.name, shopper.header.name) == (
+            "Alice 爱丽丝",
+            "",
+            "",
+            "",
+        )
+
+    def test_a_null_picture_in_json_changes_nothing_and_is_no_error(self, api_as: Any, shopper: User) -> None:
+        response = api_as(shopper).patch(
+            "/api/v1/accounts/update_credentials",
+            {"display_name": "新名字", "avatar": None},
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        shopper.refresh_from_db()
+        assert (shopper.display_name, shopper.avatar.name) == ("新名字", "")
 
     def test_an_oversized_avatar_is_413_naming_the_field(
         self, api_as: Any, shopper: User, settings: Any

@@ -430,3 +430,46 @@ class TestClientCredentialsAndRevoke:
         assert body["token_endpoint"] == "http://testserver/oauth/token"
         assert body["grant_types_supported"] == ["authorization_code", "password", "client_credentials"]
         assert body["code_challenge_methods_supported"] == ["S256"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "asks", "read", "statuses", "follow"),
+    [
+        (
+            "zh-hans",
+            "它将能够：",
+            "读取你账号中的全部内容：帖子、列表、关注、通知等",
+            "发布和删除帖子",
+            "关注、取消关注、屏蔽和隐藏账号，并查看你关注、屏蔽和隐藏了谁",
+        ),
+        (
+            "en",
+            "It will be able to:",
+            "Read everything in your account: posts, lists, follows, notifications and more",
+            "Publish and delete posts",
+            "Follow, unfollow, block and mute accounts, and see whom you follow, block and mute",
+        ),
+    ],
+    ids=["zh-hans", "en"],
+)
+def test_the_authorize_page_says_what_each_scope_lets_the_app_do(
+    client: Client, shopper: User, language: str, asks: str, read: str, statuses: str, follow: str
+) -> None:
+    app = _register_app(client)
+    client.force_login(shopper)
+    client.cookies["django_language"] = language
+    page = client.get(
+        "/oauth/authorize",
+        {"client_id": app["client_id"], "redirect_uri": REDIRECT, "scope": "read write:statuses follow"},
+    )
+    assert page.status_code == 200
+    text = " ".join(page.content.decode().split())
+    assert f"<p>{asks}</p>" in text
+    items = [
+        f'<li><span class="scope-description">{description}</span> <code class="muted small">{name}</code></li>'
+        for name, description in (("read", read), ("write:statuses", statuses), ("follow", follow))
+    ]
+    assert f'<ul class="scopes">{"".join(items)}</ul>' in text
+    # The form still asks for exactly those scopes.
+    assert '<input type="hidden" name="scope" value="read write:statuses follow">' in text

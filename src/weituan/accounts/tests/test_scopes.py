@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from weituan.accounts.models import User
 from weituan.accounts.scopes import scope_covered, scopes_allow
@@ -185,3 +186,16 @@ def test_a_client_app_token_needs_write_accounts_to_register(shopper: User) -> N
     )
     assert_denied(response, ["write", "write:accounts"])
     assert not User.objects.filter(username="newbie").exists()
+
+
+def test_every_scope_has_its_own_description() -> None:
+    from weituan.accounts.scopes import GRANULAR_SCOPES, SCOPE_DESCRIPTIONS, TOP_SCOPES, scope_description
+
+    assert set(SCOPE_DESCRIPTIONS) == {*TOP_SCOPES, *GRANULAR_SCOPES}
+    descriptions = [str(text) for text in SCOPE_DESCRIPTIONS.values()]
+    assert len(set(descriptions)) == len(descriptions)
+    with translation.override("en"):
+        assert scope_description("write:media") == "Upload pictures"
+    with translation.override("zh-hans"):
+        assert scope_description("write:media") == "上传图片"
+    assert scope_description("unheard:of") == "unheard:of"

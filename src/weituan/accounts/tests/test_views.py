@@ -163,8 +163,11 @@ class TestSignupLoginLogout:
 
 
 @pytest.mark.django_db
-def test_password_reset_by_real_email_end_to_end(client: Client, shopper: User, smtp_inbox: Any) -> None:
-    response = client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+def test_password_reset_by_real_email_end_to_end(
+    client: Client, shopper: User, smtp_inbox: Any, run_on_commit: Any
+) -> None:
+    with run_on_commit():
+        response = client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
     assert response.status_code == 302
     assert response["Location"] == reverse("accounts:password_reset_done")
 
@@ -208,16 +211,17 @@ def _reset_mail(smtp_inbox: Any) -> tuple[str, str]:
 
 @pytest.mark.django_db
 def test_password_reset_mail_names_the_site_and_links_to_its_public_address(
-    client: Client, shopper: User, smtp_inbox: Any, settings: Any
+    client: Client, shopper: User, smtp_inbox: Any, settings: Any, run_on_commit: Any
 ) -> None:
     settings.SITE_URL = "https://weituan.example.test"
     settings.SITE_NAME = "Weituan 微团"
-    response = client.post(
-        reverse("accounts:password_reset"),
-        {"email": "alice@example.test"},
-        HTTP_HOST="127.0.0.1",
-        HTTP_ACCEPT_LANGUAGE="en",
-    )
+    with run_on_commit():
+        response = client.post(
+            reverse("accounts:password_reset"),
+            {"email": "alice@example.test"},
+            HTTP_HOST="127.0.0.1",
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
     assert response.status_code == 302
 
     subject, body = _reset_mail(smtp_inbox)
@@ -230,7 +234,7 @@ def test_password_reset_mail_names_the_site_and_links_to_its_public_address(
 
 @pytest.mark.django_db
 def test_password_reset_revokes_the_accounts_api_tokens(
-    client: Client, shopper: User, outsider: User, smtp_inbox: Any
+    client: Client, shopper: User, outsider: User, smtp_inbox: Any, run_on_commit: Any
 ) -> None:
     from weituan.accounts.tokens import access_token_issue
 
@@ -243,7 +247,8 @@ def test_password_reset_revokes_the_accounts_api_tokens(
         == 200
     )
 
-    client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    with run_on_commit():
+        client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
     # Asking for a reset changes nothing yet: anyone may ask.
     assert (
         Client()
@@ -268,11 +273,14 @@ def test_password_reset_revokes_the_accounts_api_tokens(
 
 
 @pytest.mark.django_db
-def test_a_refused_new_password_revokes_nothing(client: Client, shopper: User, smtp_inbox: Any) -> None:
+def test_a_refused_new_password_revokes_nothing(
+    client: Client, shopper: User, smtp_inbox: Any, run_on_commit: Any
+) -> None:
     from weituan.accounts.tokens import access_token_issue
 
     raw, _ = access_token_issue(user=shopper)
-    client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
+    with run_on_commit():
+        client.post(reverse("accounts:password_reset"), {"email": "alice@example.test"})
     _, body = _reset_mail(smtp_inbox)
     path = re.search(r"https?://[^/\s]+(/accounts/reset/[^\s]+/)", body).group(1)  # type: ignore[union-attr]
     form_url = client.get(path)["Location"]
@@ -289,8 +297,11 @@ def test_a_refused_new_password_revokes_nothing(client: Client, shopper: User, s
 
 
 @pytest.mark.django_db
-def test_password_reset_for_unknown_address_sends_nothing(client: Client, smtp_inbox: Any) -> None:
-    response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.test"})
+def test_password_reset_for_unknown_address_sends_nothing(
+    client: Client, smtp_inbox: Any, run_on_commit: Any
+) -> None:
+    with run_on_commit():
+        response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.test"})
     assert response.status_code == 302
     assert smtp_inbox.messages == []
 

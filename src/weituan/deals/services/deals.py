@@ -261,6 +261,8 @@ def deal_publish(*, deal_id: int, by: Any) -> Deal:
     from weituan.deals.integrations import deal_card_post_create
     from weituan.deals.services.schedule import schedule_at
 
+    if not by.is_verified_merchant:  # a merchant whose badge was taken away keeps only the deals it has
+        raise PermissionDenied("Only verified merchants can publish deals", code="not_merchant")
     deal = deal_for_merchant(deal_id=deal_id, merchant=by)
     now = timezone.now()
     if deal.ends_at <= now:
