@@ -4,6 +4,7 @@ import json
 import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -67,7 +68,10 @@ async def short_link_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """302 to the link's target at once; the click goes to the write buffer, not to the store."""
     link = await link_resolve_async(code)
     if link is None:
-        return render(request, "tracking/link_not_found.html", {"code": code[:16]}, status=404)
+        # The page shows the signed-in menu: reading the session and the user is database work.
+        return await sync_to_async(render)(
+            request, "tracking/link_not_found.html", {"code": code[:16]}, status=404
+        )
     visitor_id, new_visitor = _visitor(request)
     user = await request.auser()
     click_record(

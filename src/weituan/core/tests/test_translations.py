@@ -1,5 +1,6 @@
 """Every string the templates and code mark for translation has a Chinese translation, compiled and current."""
 
+import re
 import shutil
 import struct
 import subprocess
@@ -72,3 +73,28 @@ def test_the_compiled_catalogs_match_their_sources(tmp_path):
             committed = _mo_messages((folder / "django.mo").read_bytes())
             assert committed == _mo_messages(fresh.read_bytes()), f"recompile {folder / 'django.mo'}"
             assert b"" in committed  # the header: the reader understood the file
+
+
+# Chinese in the sources reaches English readers untranslated; the brand in the header is the one exception.
+_CHINESE = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]+")
+_BRAND = ">微团 <span>Weituan</span></a>"
+
+
+def test_templates_and_marked_strings_carry_no_chinese_of_their_own():
+    """Chinese words belong in the zh_Hans msgstr: a template or a msgid holding them shows them in English pages."""
+    found = []
+    for template in sorted(SOURCE.rglob("templates/**/*.html")):
+        for number, line in enumerate(template.read_text().splitlines(), start=1):
+            if _CHINESE.search(line.replace(_BRAND, "")):
+                found.append(f"{template.relative_to(SOURCE)}:{number}: {line.strip()}")
+    for catalog in CATALOGS:
+        po = SOURCE / catalog / "en" / "LC_MESSAGES" / "django.po"
+        found += [
+            f"{catalog} msgid: {line}"
+            for line in po.read_text().splitlines()
+            if line.startswith("msgid") and _CHINESE.search(line)
+        ]
+    assert not found, "Chinese outside the catalogs' translations:\n" + "\n".join(found)
+    assert any(
+        _BRAND in t.read_text() for t in SOURCE.rglob("templates/*.html")
+    )  # the exception still matches

@@ -81,6 +81,27 @@ def test_unknown_code_falls_through_to_the_404_page():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_unknown_code_shows_its_page_to_a_signed_in_reader_in_their_language(shopper):
+    """The 404 page carries the signed-in menu, whose session and user are read off the event loop."""
+    client = Client()
+    client.force_login(shopper)
+    session = client.cookies["sessionid"].value
+    answer = asyncio.run(
+        call(
+            "/s/NoSuchCode",
+            headers=[(b"cookie", f"sessionid={session}".encode()), (b"accept-language", b"en")],
+        )
+    )
+    asyncio.run(sync_to_async(connections.close_all)())
+    assert answer["status"] == 404
+    page = Client(headers={"accept-language": "en"})
+    page.force_login(shopper)
+    text = page.get("/s/NoSuchCode").content.decode()
+    assert "<h1>This short link does not exist</h1>" in text
+    assert 'id="logout"' in text and "短链接" not in text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_signed_in_click_through_the_fast_path_links_visitor_and_user(shopper):
     link = share()
     client = Client()
