@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 username_validator = RegexValidator(
     r"^[A-Za-z0-9_\u4e00-\u9fff]{2,30}$",
@@ -91,11 +92,11 @@ class MerchantApplication(models.Model):
     """A user's request to become a verified merchant; an operator approves or rejects it."""
 
     class State(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
+        PENDING = "pending", pgettext_lazy("merchant application", "Pending")
+        APPROVED = "approved", pgettext_lazy("merchant application", "Approved")
+        REJECTED = "rejected", pgettext_lazy("merchant application", "Rejected")
         # The badge it gave was taken away by an operator (`revoked_by`, `revoked_at`, and why).
-        REVOKED = "revoked"
+        REVOKED = "revoked", pgettext_lazy("merchant application", "Revoked")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="merchant_applications")
     shop_name = models.CharField(max_length=100)

@@ -181,3 +181,21 @@ class TestOperatorPage:
         staff = _logged_in(operator)
         assert staff.post(_revoke_url(shopper), {"confirm": "on"}).status_code == 302
         assert not MerchantApplication.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "pending", "revoked"), [("zh-hans", "待审核", "已撤销"), ("en", "Pending", "Revoked")]
+)
+def test_an_application_page_names_its_states_in_the_readers_language(
+    shopper: User, merchant: User, operator: User, language: str, pending: str, revoked: str
+) -> None:
+    services.merchant_apply(user=shopper, shop_name="小明面馆")
+    waiting = _logged_in(shopper).get(
+        reverse("accounts:merchant_apply"), headers={"Accept-Language": language}
+    )
+    assert pending in waiting.content.decode()
+    services.merchant_verification_revoke(operator=operator, user_id=merchant.pk, note="")
+    taken = _logged_in(merchant).get(
+        reverse("accounts:merchant_apply"), headers={"Accept-Language": language}
+    )
+    assert revoked in taken.content.decode()
