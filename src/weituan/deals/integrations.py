@@ -4,6 +4,8 @@ import logging
 from typing import Any
 
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from weituan.core.errors import ServiceError
 from weituan.core.money import Money
@@ -30,7 +32,11 @@ def deal_card_post_create(*, deal: Deal) -> int | None:
     price = Money(deal.deal_price, deal.currency).format()
     was = Money(deal.list_price, deal.currency).format()
     url = settings.SITE_URL + reverse("deals:deal", args=[deal.id])
-    text = f"【团购】{title} {price}（原价 {was}），{deal.tipping_point}人成团 {url}"
+    # Written in the language the merchant posts in, the site's when theirs is not one it speaks.
+    with translation.override(_site_language(deal.merchant.posting_language)):
+        text = gettext("[Group buy] {title} {price} (was {was}), on at {count} buyers {url}").format(
+            title=title, price=price, was=was, count=deal.tipping_point, url=url
+        )
     try:
         post = post_create(author=deal.merchant, text=text, deal_id=deal.id)
     except ServiceError as exc:
@@ -39,6 +45,16 @@ def deal_card_post_create(*, deal: Deal) -> int | None:
     Deal.objects.filter(id=deal.id, post_id__isnull=True).update(post_id=post.id)
     deal.post_id = post.id
     return post.id
+
+
+def _site_language(language: str) -> str:
+    """The site's language closest to a post language tag ("zh" gives "zh-hans"), else its default."""
+    from django.conf import settings
+
+    try:
+        return translation.get_supported_language_variant(language) if language else settings.LANGUAGE_CODE
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 def order_event_record(*, order: Order, event: str, amount: int | None = None, share: Any = None) -> None:

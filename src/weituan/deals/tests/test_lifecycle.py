@@ -154,3 +154,24 @@ def test_publish_posts_the_deal_card_and_orders_reach_the_outbox(merchant, shopp
     events = {row.event: row.payload for row in OutboxEvent.objects.filter(user_id=shopper.id)}
     assert events["order_placed"]["order_id"] == str(order.id)
     assert events["order_paid"]["revenue"] == 9900
+
+
+@pytest.mark.parametrize(
+    ("locale", "default_language", "announced"),
+    [
+        ("", "", "【团购】双人火锅套餐 ¥99.00（原价 ¥200.00），3人成团"),
+        ("en", "", "[Group buy] 双人火锅套餐 ¥99.00 (was ¥200.00), on at 3 buyers"),
+        ("zh-hans", "en", "[Group buy] 双人火锅套餐 ¥99.00 (was ¥200.00), on at 3 buyers"),
+        ("en", "ja", "【团购】双人火锅套餐 ¥99.00（原价 ¥200.00），3人成团"),  # a language the site lacks
+    ],
+)
+def test_the_deal_post_is_written_in_the_language_its_merchant_posts_in(
+    merchant, locale, default_language, announced
+):
+    from weituan.deals.tests.conftest import live_deal
+    from weituan.microblog.models import Post
+
+    merchant.locale, merchant.default_language = locale, default_language
+    merchant.save(update_fields=["locale", "default_language"])
+    deal = live_deal(merchant)
+    assert Post.objects.get(id=deal.post_id).text.startswith(announced + " http")
