@@ -1,9 +1,11 @@
 """Helpers for tests and the simulator: making users without going through the sign-up flow, and
 moving the clock."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.handlers.wsgi import WSGIHandler
 from django.utils import timezone
 
 
@@ -58,3 +60,15 @@ class MovedClock:
 
     def forward(self, seconds: float) -> None:
         self.ahead += timedelta(seconds=seconds)
+
+
+class CountingWSGI:
+    """Django's WSGI handler, counting the requests that reach it."""
+
+    def __init__(self) -> None:
+        self.django = WSGIHandler()
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        self.calls += 1
+        return self.django(environ, start_response)

@@ -17,7 +17,6 @@ from asgiref.testing import ApplicationCommunicator
 from django.apps import apps
 from django.core import signals
 from django.core.asgi import get_asgi_application
-from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -26,6 +25,7 @@ from PIL import Image
 from weituan.accounts.models import User
 from weituan.accounts.tokens import access_token_issue
 from weituan.core.request_text import query_holds_nul, raw_may_hold_nul
+from weituan.core.testing import CountingWSGI
 from weituan.deals.api_orders_fast import with_order_checkout_wsgi
 from weituan.deals.models import Deal
 from weituan.deals.services.wallet import wallet_top_up
@@ -229,18 +229,6 @@ def test_htmx_gets_the_message_in_the_flash_area(world: World) -> None:
 
 
 # --- the front paths: a NUL goes to Django, which answers as it answers without them ---------------
-
-
-class CountingWSGI:
-    """Django's WSGI handler, counting the requests that reach it."""
-
-    def __init__(self) -> None:
-        self.django = WSGIHandler()
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        self.calls += 1
-        return self.django(environ, start_response)
 
 
 def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:

@@ -3,35 +3,22 @@ for a purchase, a replay and every refusal, and the requests it must leave to Dj
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core import signals
-from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections, connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from weituan.accounts.models import AccessToken, User
 from weituan.accounts.tokens import access_token_issue, access_token_revoke
+from weituan.core.testing import CountingWSGI
 from weituan.deals import api_orders_fast
 from weituan.deals.api_orders_fast import with_order_checkout, with_order_checkout_wsgi
 from weituan.deals.models import Order
 
 pytestmark = pytest.mark.django_db
-
-
-class CountingWSGI:
-    """Django's WSGI handler, counting the requests that reach it."""
-
-    def __init__(self) -> None:
-        self.django = WSGIHandler()
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        self.calls += 1
-        return self.django(environ, start_response)
 
 
 Reply = tuple[str, list[tuple[str, str]], bytes]

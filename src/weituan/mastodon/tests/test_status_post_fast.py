@@ -4,7 +4,6 @@ refusals come in the API's shape, and whatever it must not answer goes to Django
 import asyncio
 import json
 import re
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +11,6 @@ from urllib.parse import urlencode
 import pytest
 from django.core import signals
 from django.core.cache import cache
-from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -22,6 +20,7 @@ from weituan.accounts.models import User
 from weituan.accounts.tokens import access_token_issue
 from weituan.core import ratelimit
 from weituan.core.front import body_buffered
+from weituan.core.testing import CountingWSGI
 from weituan.mastodon.api_statuses_fast import MAX_BODY, with_status_post, with_status_post_wsgi
 from weituan.microblog.models import Mention, Notification, Post, PostTopic, Topic
 from weituan.microblog.search.queries import posts_search
@@ -30,18 +29,6 @@ from weituan.microblog.stats import account_counts, topic_counts
 STATUSES = "/api/v1/statuses"
 
 pytestmark = pytest.mark.django_db
-
-
-class CountingWSGI:
-    """Django's WSGI handler, counting the requests that reach it."""
-
-    def __init__(self) -> None:
-        self.django = WSGIHandler()
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        self.calls += 1
-        return self.django(environ, start_response)
 
 
 class _Detached:

@@ -3,13 +3,11 @@ request it must not answer (no token, a revoked or under-scoped token, a bad que
 
 import asyncio
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core import signals
 from django.core.cache import cache
-from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -17,25 +15,13 @@ from django.utils import timezone
 from weituan.accounts import middleware as last_seen
 from weituan.accounts.models import AccessToken
 from weituan.accounts.tokens import access_token_issue, access_token_revoke
-from weituan.core.testing import make_user
+from weituan.core.testing import CountingWSGI, make_user
 from weituan.mastodon.api_timelines_fast import with_home_timeline, with_home_timeline_wsgi
 from weituan.microblog.services.interactions import like_add
 from weituan.microblog.services.relations import mute_create
 from weituan.microblog.timelines.queries import home_timeline_ids
 
 HOME = "/api/v1/timelines/home"
-
-
-class CountingWSGI:
-    """Django's WSGI handler, counting the requests that reach it."""
-
-    def __init__(self) -> None:
-        self.django = WSGIHandler()
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        self.calls += 1
-        return self.django(environ, start_response)
 
 
 def _wsgi_get(
