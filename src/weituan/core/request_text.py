@@ -73,8 +73,8 @@ def _form_holds_nul(fields: QueryDict) -> bool:
 
 
 def nul_outside_body(request: HttpRequest) -> str | None:
-    """Where a NUL is in the request's path, query string or headers ("path", "query string",
-    "headers"), or None."""
+    """Where a NUL is in the request's path, query string, headers or cookies ("path", "query string",
+    "headers", "cookies"), or None."""
     if NUL in request.path_info:
         return "path"
     if query_holds_nul(request.META.get("QUERY_STRING", "")):
@@ -82,6 +82,10 @@ def nul_outside_body(request: HttpRequest) -> str | None:
     for name, value in request.META.items():
         if name.startswith("HTTP_") and isinstance(value, str) and NUL in value:
             return "headers"
+    # A cookie's quoted value may spell a NUL as an escape (`"\\000"`), made one by its parsing.
+    for name, value in request.COOKIES.items():
+        if NUL in name or NUL in value:
+            return "cookies"
     return None
 
 
@@ -104,11 +108,15 @@ def nul_in_body(request: HttpRequest) -> str | None:
         if _form_holds_nul(fields) or any(NUL in name for name in request.FILES):
             return "form"
         return None
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None  # Django reads no body
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared in (None, ""):
+        length = _unannounced_length(request)  # a chunked body, which the view reads all the same
+    else:
+        try:
+            length = int(declared)
+        except ValueError:
+            return None  # Django reads no body
     if length <= 0 or (limit is not None and length > limit):
         return None
     if request.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
@@ -124,3 +132,21 @@ def nul_in_body(request: HttpRequest) -> str | None:
         if _json_holds_nul(data):
             return "body"
     return None
+
+
+def _unannounced_length(request: HttpRequest) -> int:
+    """The size of a body sent without a Content-Length (chunked): under ASGI Django has received it
+    whole into a file before the view runs, and the view reads it as any other; under WSGI Django reads
+    no body without a length, so there is nothing for the view to read. 0 when unknown."""
+    if "HTTP_TRANSFER_ENCODING" not in request.META:
+        return 0
+    stream = getattr(request, "_stream", None)  # ASGIRequest's received body
+    if stream is None or not hasattr(stream, "seek") or getattr(request, "_read_started", False):
+        return 0
+    try:
+        position = stream.tell()
+        size = stream.seek(0, 2)
+        stream.seek(position)
+    except (OSError, ValueError):
+        return 0
+    return int(size - position)

@@ -293,6 +293,8 @@ class _Redirector:
         if ";" in cookie or '"' in cookie:
             cookies = parse_cookie(cookie)  # the parser behind Django's request.COOKIES
             session_key = cookies.get(self.session_cookie)
+            if session_key and "\x00" in session_key:  # a quoted value's escape made a NUL: no session
+                session_key = None
             user_id = await self.user_id(session_key) if session_key else None
             return cookies.get(VISITOR_COOKIE, ""), user_id
         name, _, value = cookie.partition("=")  # one cookie, as parse_cookie reads it
