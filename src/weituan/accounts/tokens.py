@@ -6,7 +6,7 @@ import secrets
 from django.db import connection
 from django.utils import timezone
 
-from weituan.accounts.models import AccessToken, OAuthApplication, User
+from weituan.accounts.models import AccessToken, AuthorizationCode, OAuthApplication, User
 from weituan.accounts.scopes import scopes_allow
 from weituan.core.rows import RowReader, fetch_rows
 
@@ -126,8 +126,9 @@ def access_token_revoke(*, raw: str) -> bool:
 
 
 def access_tokens_revoke_of_user(*, user_id: int) -> int:
-    """Revoke every live token of the account (a password reset: whoever had the old password may have
-    made some); returns how many were revoked."""
-    return AccessToken.objects.filter(user_id=user_id, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    """Revoke every live token of the account, and spend its authorization codes not exchanged yet (a
+    password reset: whoever had the old password may have made some, or be about to); returns how many
+    tokens were revoked."""
+    now = timezone.now()
+    AuthorizationCode.objects.filter(user_id=user_id, used_at__isnull=True).update(used_at=now)
+    return AccessToken.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=now)

@@ -236,10 +236,21 @@ def test_password_reset_mail_names_the_site_and_links_to_its_public_address(
 def test_password_reset_revokes_the_accounts_api_tokens(
     client: Client, shopper: User, outsider: User, smtp_inbox: Any, run_on_commit: Any
 ) -> None:
+    from weituan.accounts.oauth import (
+        OAuthError,
+        authorization_code_exchange,
+        authorization_code_issue,
+        oauth_app_create,
+    )
     from weituan.accounts.tokens import access_token_issue
 
     before_reset, _ = access_token_issue(user=shopper)
     someone_elses, _ = access_token_issue(user=outsider)
+    # A code approved with the old password and not exchanged yet.
+    app = oauth_app_create(name="旧手机", redirect_uris="urn:ietf:wg:oauth:2.0:oob", scopes="read")
+    code = authorization_code_issue(
+        application=app, user=shopper, redirect_uri="urn:ietf:wg:oauth:2.0:oob", scopes="read"
+    )
     assert (
         Client()
         .get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {before_reset}")
@@ -270,6 +281,9 @@ def test_password_reset_revokes_the_accounts_api_tokens(
     other = Client().get("/api/v1/accounts/verify_credentials", HTTP_AUTHORIZATION=f"Bearer {someone_elses}")
     assert other.status_code == 200
     assert AccessToken.objects.filter(user=shopper, revoked_at__isnull=True).count() == 0
+    with pytest.raises(OAuthError) as spent:
+        authorization_code_exchange(application=app, code=code, redirect_uri="urn:ietf:wg:oauth:2.0:oob")
+    assert spent.value.code == "code_used"
 
 
 @pytest.mark.django_db
