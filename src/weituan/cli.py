@@ -274,7 +274,7 @@ SUBCOMMANDS = {"serve", "demo", "worker", "bench", "-h", "--help"}
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from django.core.exceptions import ImproperlyConfigured
-    from django.db import DatabaseError
+    from django.db import OperationalError
 
     from weituan.core.preflight import database_failure
 
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImproperlyConfigured as exc:
             print(f"weituan: {exc}", file=sys.stderr)
             return 2
-        except DatabaseError as exc:
+        except OperationalError as exc:  # the database went away; any other error keeps its traceback
             print(f"weituan: {database_failure(exc)}", file=sys.stderr)
             return 2
     parser = _parser()
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ImproperlyConfigured, ServiceError) as exc:
         print(f"weituan: {exc}", file=sys.stderr)
         return 2
-    except DatabaseError as exc:
+    except OperationalError as exc:  # the database went away; any other error keeps its traceback
         print(f"weituan: {database_failure(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
