@@ -9,6 +9,10 @@ waiter as soon as the holder is done: a thread lock within the process and an ad
 worker, occasional writes) still get the database's lock through the busy handler as before, so
 correctness never depends on this; only waiting does. On PostgreSQL, inside an open transaction (whose
 writer already holds the lock) and for an in-memory database, it does nothing.
+
+A block `with sqlite_writer(), transaction.atomic():` runs its `on_commit` hooks after the commit but
+before the queue is released: they may enqueue tasks and write outside a transaction, but must not
+queue again (the lock is not reentrant), and should be short, since every other queued writer waits.
 """
 
 import fcntl
