@@ -153,7 +153,13 @@ def with_home_timeline(django_app: Any, *, threads: int = HOME_THREADS) -> Any:
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="weituan-home")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == HOME_PATH:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope["path"] == HOME_PATH
+            and scope_header(scope, b"content-length") in (None, "0")
+            and scope_header(scope, b"transfer-encoding") is None
+        ):  # a GET with a body goes to Django, whose request guards read it
             token = bearer_of(scope_header(scope, b"authorization"))
             if token is not None:
                 asked = _Asked(token, scope.get("query_string", b""), _prologues.asgi_key(scope))
@@ -168,7 +174,11 @@ def with_home_timeline_wsgi(django_app: Any) -> Any:
     """Wrap a WSGI app so a bearer-token GET of the home timeline is answered here, the rest by it."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == HOME_PATH:
+        if (
+            environ.get("REQUEST_METHOD") == "GET"
+            and environ.get("PATH_INFO") == HOME_PATH
+            and environ.get("CONTENT_LENGTH") in (None, "", "0")
+        ):  # a GET with a body goes to Django, whose request guards read it
             token = bearer_of(environ.get("HTTP_AUTHORIZATION"))
             if token is not None:
                 asked = _Asked(token, environ.get("QUERY_STRING", ""), _prologues.wsgi_key(environ))

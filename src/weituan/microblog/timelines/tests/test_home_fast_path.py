@@ -303,3 +303,26 @@ def test_fast_path_leaves_a_hidden_hop_of_a_chain_out_as_the_view_does(
             assert (status, app.calls, body) == ("200 OK", 0, view.content)
             assert ("同去" in body.decode()) is (reader == outsider)
             assert view.json()[0]["content"].startswith("<p>冲")
+
+
+@pytest.mark.django_db
+def test_a_get_with_a_body_goes_to_django_whose_guards_read_it(shopper: Any, home_world: list[int]) -> None:
+    raw, _ = access_token_issue(user=shopper)
+    environ = (
+        RequestFactory()
+        .generic("GET", HOME, data=b'{"x": "\\u0000"}', content_type="application/json")
+        .environ
+    )
+    environ["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    app = CountingWSGI()
+    started: list[Any] = []
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(with_home_timeline_wsgi(app)(environ, lambda status, pairs: started.append(status)))
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    assert app.calls == 1
+    assert started[0].startswith("422")
+    assert b"invalid_characters" in body
