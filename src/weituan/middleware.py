@@ -12,7 +12,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -101,10 +101,10 @@ def nul_refused(request: HttpRequest, where: str) -> HttpResponse:
     if path.startswith("/oauth/") and path != "/oauth/authorize":
         # The token and revocation endpoints answer in OAuth 2's shape (RFC 6749, 5.2), as their
         # other refusals do: a client reads `error`.
-        body = {"error": "invalid_request", "error_description": message, "code": "invalid_characters"}
-        refusal = JsonResponse(body, status=400)
-        refusal["Cache-Control"] = "no-store"
-        return refusal
+        from weituan.accounts.oauth import OAuthError
+        from weituan.accounts.views_oauth import oauth_error_response
+
+        return oauth_error_response(OAuthError("invalid_request", message, code="invalid_characters"))
     text = _("This contains a character that cannot be used (a NUL, U+0000). Remove it and try again.")
     if is_htmx(request):
         response = render(request, "web/_flash.html", {"flash_error": text}, status=400)

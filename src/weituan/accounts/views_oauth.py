@@ -42,7 +42,7 @@ def _error_page(request: HttpRequest, exc: ServiceError) -> HttpResponse:
     return render(request, "accounts/oauth_error.html", context, status=400)
 
 
-def _oauth_error_response(exc: ServiceError) -> JsonResponse:
+def oauth_error_response(exc: ServiceError) -> JsonResponse:
     error = exc.error if isinstance(exc, OAuthError) else exc.code
     body = {"error": error, "error_description": exc.message, "code": exc.code}
     response = JsonResponse(body, status=exc.status)
@@ -119,7 +119,7 @@ def token(request: HttpRequest) -> JsonResponse:
                 application=application, scope=params.get("scope") or params.get("scopes")
             )
     except ServiceError as exc:
-        return _oauth_error_response(exc)
+        return oauth_error_response(exc)
     response = JsonResponse(issued.as_json())
     response["Cache-Control"] = "no-store"
     return response
@@ -134,7 +134,7 @@ def revoke(request: HttpRequest) -> JsonResponse:
         application = oauth.oauth_app_authenticate(client_id=client_id, client_secret=client_secret)
         oauth.token_revoke(application=application, token=params.get("token", ""))
     except ServiceError as exc:
-        return _oauth_error_response(exc)
+        return oauth_error_response(exc)
     return JsonResponse({})
 
 
