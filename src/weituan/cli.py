@@ -9,7 +9,16 @@ from typing import NoReturn
 
 # Management commands that never touch the database: they run without one being reachable.
 _COMMANDS_WITHOUT_DATABASE = frozenset(
-    {"help", "version", "check", "diffsettings", "makemessages", "compilemessages", "sendtestemail"}
+    {
+        "help",
+        "version",
+        "--version",
+        "check",
+        "diffsettings",
+        "makemessages",
+        "compilemessages",
+        "sendtestemail",
+    }
 )
 
 

@@ -449,3 +449,11 @@ def test_several_serving_processes_share_the_embedded_store(tmp_path):
         server.terminate()
         _out, err = server.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("asked", ["--version", "version"])
+def test_the_version_needs_no_database(tmp_path, asked):
+    import django
+
+    ran = _weituan(tmp_path, asked, DATABASE_URL="postgres://weituan@127.0.0.1:1/weituan")
+    assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (0, django.get_version(), "")
