@@ -60,6 +60,13 @@ class RefundPending(ServiceError):
     status = 503
 
 
+class RefundInProgress(RefundPending):
+    """Another request is asking the provider for this very refund now: its answer is the one to read."""
+
+    code = "refund_in_progress"
+    status = 409
+
+
 class UnknownGateway(ValidationFailed):
     code = "unknown_gateway"
 

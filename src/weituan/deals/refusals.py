@@ -41,6 +41,9 @@ PLAIN: dict[str, Any] = {
         "The payment provider refused the refund; your vouchers are as they were."
     ),
     "refund_pending": gettext_lazy("Your refund is recorded and will be completed automatically."),
+    "refund_in_progress": gettext_lazy(
+        "Your refund is being completed right now. Look at this order again in a moment."
+    ),
     "idempotency_mismatch": gettext_lazy("This form was already sent. Reload the page and try again."),
     "voucher_not_found": gettext_lazy("No voucher has this code. Check it and try again."),
     "voucher_refunded": gettext_lazy("This voucher was refunded"),

@@ -180,6 +180,8 @@ class Refund(models.Model):
     state_changed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     retry_at = models.DateTimeField()
+    # When the attempt asking the provider now began; None between attempts.
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
     # Indexed by `refund_requested_by_key`, which leads with it.
     requested_by = models.ForeignKey(

@@ -18,6 +18,7 @@ the refund: its vouchers are as they would be without it (valid until their date
 """
 
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from weituan.deals.errors import (
     GatewayUnavailable,
     PaymentDeclined,
     RefundDeclined,
+    RefundInProgress,
     RefundPending,
     RefundRefused,
 )
@@ -60,6 +62,11 @@ logger = logging.getLogger(__name__)
 ATTEMPT_LEASE = timedelta(minutes=2)
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
+# A buyer's request that finds another attempt asking the provider for the same refund waits this long
+# (seconds) for its outcome before answering 409 `refund_in_progress`: a double-clicked button, or a
+# second device, then reads the refunded order as the first did.
+IN_PROGRESS_WAIT = 3.0
+IN_PROGRESS_POLL = 0.05
 
 
 def refund_refusal(*, order: Order) -> RefundRefused | None:
@@ -98,8 +105,10 @@ def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Or
     """Refund every unredeemed voucher of the buyer's order, if the deal's policy allows it now.
 
     A refund of the order already asked for and not confirmed yet is asked again first (whatever the
-    policy says now: it was allowed when it was asked for). Raises `RefundPending` when the provider
-    could not confirm the refund (it is completed later on its own), `RefundDeclined` when it refused.
+    policy says now: it was allowed when it was asked for); one that another request is asking the
+    provider for now is waited for, at most `IN_PROGRESS_WAIT`. Raises `RefundPending` when the provider
+    could not confirm the refund (it is completed later on its own), `RefundInProgress` when another
+    request's attempt is still under way after that wait, `RefundDeclined` when the provider refused.
 
     `client_key` (the request's Idempotency-Key) is kept on the refund this call writes: the same
     request sent again (`by` the same user, under the same key) after its refund completed is answered
@@ -107,13 +116,7 @@ def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Or
     provider declined is no answer to keep: a retry under its key asks for the refund anew.
     """
     order = order_for_buyer(order_id=order_id, user=by)
-    pending = list(
-        order.refunds.filter(state=RefundState.REQUESTED).order_by("id").values_list("id", flat=True)
-    )
-    for refund_id in pending:
-        refund_complete(refund_id=refund_id)
-    order.refresh_from_db()
-    if pending and not order.vouchers.filter(state=VoucherState.VALID).exists():
+    if _pending_finish(order):
         return order
     if client_key and (
         order.refunds.filter(requested_by_id=by.id, client_key=client_key)
@@ -132,13 +135,31 @@ def order_refund(*, order_id: int, by: Any, client_key: str | None = None) -> Or
         requested_by=by,
         client_key=client_key or None,
     )
-    if refund is None:  # redeemed or refunded meanwhile
+    if refund is None:  # redeemed, or taken by another request's refund, meanwhile
+        if _pending_finish(order):
+            return order
         raise RefundRefused(
             "Every voucher of this order has been used or has expired", reason="nothing_to_refund"
         )
     refund_complete(refund_id=refund.id)
     order.refresh_from_db()
     return order
+
+
+def _pending_finish(order: Order) -> bool:
+    """Complete the order's refunds asked for and not confirmed yet (or wait for the attempt of another
+    request under way on one); True when there were some and the order has no valid voucher left, so
+    they are the answer to a buyer asking for its refund. Raises as `refund_complete` does."""
+    pending = list(
+        order.refunds.filter(state=RefundState.REQUESTED).order_by("id").values_list("id", flat=True)
+    )
+    for refund_id in pending:
+        try:
+            refund_complete(refund_id=refund_id)
+        except RefundInProgress:
+            _attempt_await(refund_id)
+    order.refresh_from_db()
+    return bool(pending) and not order.vouchers.filter(state=VoucherState.VALID).exists()
 
 
 def refund_request(
@@ -193,11 +214,10 @@ def refund_complete(*, refund_id: int, now: datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     claimed = Refund.objects.filter(id=refund_id, state=RefundState.REQUESTED, retry_at__lte=now).update(
-        retry_at=now + ATTEMPT_LEASE, attempts=F("attempts") + 1
+        retry_at=now + ATTEMPT_LEASE, attempts=F("attempts") + 1, attempt_started_at=now
     )
     if not claimed:
-        if Refund.objects.filter(id=refund_id, state=RefundState.REQUESTED).exists():
-            raise RefundPending("This refund is being completed; it needs nothing more from you")
+        _raise_if_requested(refund_id, now=now)
         return False
     refund = Refund.objects.select_related("order__deal").get(id=refund_id)
     order = refund.order
@@ -223,13 +243,45 @@ def refund_complete(*, refund_id: int, now: datetime | None = None) -> bool:
     return _completed(refund)
 
 
+def _raise_if_requested(refund_id: int, *, now: datetime) -> None:
+    """Why a refund that could not be claimed is not completed by this call: an attempt under way
+    (`RefundInProgress`) or the next attempt not due yet (`RefundPending`). Nothing when it has ended."""
+    row = (
+        Refund.objects.filter(id=refund_id, state=RefundState.REQUESTED)
+        .values_list("attempt_started_at")
+        .first()
+    )
+    if row is None:
+        return
+    if row[0] is not None and row[0] > now - ATTEMPT_LEASE:
+        raise RefundInProgress(
+            "This refund is being asked of the payment provider now; read the order again in a moment"
+        )
+    raise RefundPending("This refund is being completed; it needs nothing more from you")
+
+
+def _attempt_await(refund_id: int) -> None:
+    """Wait, at most `IN_PROGRESS_WAIT` seconds, for the attempt under way on a refund to end; raises
+    `RefundInProgress` if it has not by then, `RefundPending` if it failed (the next one is scheduled)."""
+    deadline = time.monotonic() + IN_PROGRESS_WAIT
+    while True:
+        time.sleep(IN_PROGRESS_POLL)
+        try:
+            _raise_if_requested(refund_id, now=timezone.now())
+        except RefundInProgress:
+            if time.monotonic() >= deadline:
+                raise
+        else:
+            return
+
+
 def _attempt_failed(refund: Refund, error: str, *, now: datetime) -> None:
     from weituan.deals import tasks
     from weituan.deals.services.schedule import schedule_at
 
     retry_at = now + min(RETRY_FIRST * 2 ** min(refund.attempts - 1, 10), RETRY_MAX)
     if Refund.objects.filter(id=refund.id, state=RefundState.REQUESTED).update(
-        retry_at=retry_at, last_error=error[:200]
+        retry_at=retry_at, last_error=error[:200], attempt_started_at=None
     ):
         schedule_at(tasks.refund_complete_task, retry_at, refund.id)
     logger.warning(

@@ -539,3 +539,83 @@ def test_a_retry_of_a_refund_first_answered_refund_pending_gets_the_order_once_r
     assert Posting.objects.filter(order=order, kind="refund").count() == 2
     assert Order.objects.get(id=other.id).state == OrderState.CAPTURED
     assert ledger_report().ok
+
+
+def test_a_refund_asked_for_while_an_attempt_of_it_is_under_way_is_a_conflict_to_read_again(
+    provider, api_as, shopper, make_live_deal, monkeypatch
+):
+    fake, _ = provider
+    monkeypatch.setattr(refunds, "IN_PROGRESS_WAIT", 0.2)
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    order = _paid_by_card(deal, shopper, quantity=2)
+    fake.outage = 500
+    with pytest.raises(RefundPending):
+        order_refund(order_id=order.id, by=shopper)
+    # Another request's attempt holds the refund now, as its claim leaves it.
+    now = timezone.now()
+    Refund.objects.filter(order=order).update(retry_at=now + refunds.ATTEMPT_LEASE, attempt_started_at=now)
+    fake.outage = None
+    asked = api_as(shopper).post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-2")
+    assert (asked.status_code, asked.json()["code"]) == (409, "refund_in_progress")
+    assert len(fake.refunds()) == 1  # only the failed attempt reached the provider
+    assert Order.objects.get(id=order.id).state == OrderState.CAPTURED
+    browser = Client()
+    browser.force_login(shopper)
+    shown = browser.post(reverse("deals:order_action", args=[order.id, "refund"]), follow=True)
+    assert "退款正在办理中，请稍后再查看这笔订单。" in shown.content.decode()
+
+    # An attempt that outlived its lease (its process died) no longer holds the refund: the next asks.
+    Refund.objects.filter(order=order).update(
+        retry_at=now, attempt_started_at=now - refunds.ATTEMPT_LEASE - timedelta(seconds=1)
+    )
+    again = api_as(shopper).post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-2")
+    assert (again.status_code, again.json()["state"]) == (200, "refunded")
+    assert Refund.objects.get(order=order).state == RefundState.COMPLETED
+    assert ledger_report().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_buyer_requests_racing_on_one_refund_read_its_outcome_and_ask_the_provider_once(
+    provider, shopper, make_live_deal, monkeypatch
+):
+    fake, _ = provider
+    deal = make_live_deal(tipping_point=1, per_user_limit=2)
+    order = _paid_by_card(deal, shopper, quantity=2)
+    fake.outage = 503
+    with pytest.raises(RefundPending):
+        order_refund(order_id=order.id, by=shopper)
+    fake.outage = None
+    Refund.objects.filter(order=order).update(retry_at=timezone.now())
+    barrier = threading.Barrier(6)
+
+    def ask(order_id: int) -> str:
+        try:
+            barrier.wait()
+            return order_refund(order_id=order_id, by=shopper).state
+        except RefundPending as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    # The provider answers within the wait: every request reads the refunded order.
+    fake.late_by = 0.3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(ask, [order.id] * 6)) == [OrderState.REFUNDED] * 6
+    assert len(_effects(fake, "refund")) == 1
+    assert len(fake.refunds()) == 2  # the failed attempt and the one that completed it
+    assert Posting.objects.filter(order=order, kind="refund").count() == 2
+
+    # Six requests for a refund not asked for yet, the provider slower than the wait: one request's
+    # refund is asked of the provider and answered; the others find it under way.
+    other = _paid_by_card(make_live_deal(title="另一单", tipping_point=1, per_user_limit=2), shopper, 2)
+    monkeypatch.setattr(refunds, "IN_PROGRESS_WAIT", 0.2)
+    fake.late_by = 1.0
+    barrier.reset()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = sorted(pool.map(ask, [other.id] * 6))
+    assert answers == ["refund_in_progress"] * 5 + [OrderState.REFUNDED], answers
+    assert Refund.objects.filter(order=other).count() == 1
+    assert Order.objects.get(id=other.id).state == OrderState.REFUNDED
+    assert len(_effects(fake, "refund")) == 2
+    assert ledger_report().ok
