@@ -1,13 +1,13 @@
 """API shapes of deals, orders, teams, vouchers and wallets, and the JSON bodies the API returns."""
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from ninja import Schema
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic.config import JsonDict
 
 from weituan.deals.models import (
@@ -29,8 +29,24 @@ class ErrorOut(Schema):
     code: str
 
 
+def _in_site_time(moment: datetime) -> datetime:
+    """A moment given without an offset is read in the site's time zone, as the deal editor reads it, so
+    that it compares with one given with an offset; every moment is kept in UTC, so that the answer to a
+    create shows it as reading the deal back does."""
+    aware = timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    return aware.astimezone(UTC)
+
+
+# A moment of a deal's calendar; without an offset it is the site's local time.
+SiteDatetime = Annotated[
+    datetime,
+    AfterValidator(_in_site_time),
+    Field(description="ISO 8601; without an offset, the site's local time"),
+]
+
+
 class FlashBatchIn(Schema):
-    release_at: datetime
+    release_at: SiteDatetime
     quantity: int = Field(ge=1)
 
 
@@ -54,8 +70,8 @@ class DealIn(Schema):
     max_quantity: int = Field(ge=1)
     per_user_limit: int = Field(default=1, ge=1)
     gift_limit: int = Field(default=0, ge=0)
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: SiteDatetime
+    ends_at: SiteDatetime
     voucher_valid_days: int = Field(default=90, ge=1, le=3650)
     refund_policy: Literal["window", "anytime", "on_expiry"] = "window"
     refund_window_days: int = Field(default=7, ge=0, le=365)

@@ -159,6 +159,10 @@ def _validate(data: DealInput) -> None:
             problems.append(("flash_batches_total", "flash batches must add up to max_quantity"))
         if any(qty < 1 for _, qty in data.flash_batches):
             problems.append(("flash_batch_empty", "every flash batch needs at least one unit"))
+        # A batch due once the deal has ended would never go on sale, its units counted in the maximum
+        # but never offered; one due before the start goes on sale with it.
+        if any(at >= data.ends_at for at, _ in data.flash_batches):
+            problems.append(("flash_batch_after_end", "every flash batch must go on sale before ends_at"))
     if problems:
         texts = [text for _, text in problems]
         raise ValidationFailed(
