@@ -160,8 +160,9 @@ def _validate(data: DealInput) -> None:
         if any(qty < 1 for _, qty in data.flash_batches):
             problems.append(("flash_batch_empty", "every flash batch needs at least one unit"))
         # A batch due once the deal has ended would never go on sale, its units counted in the maximum
-        # but never offered; one due before the start goes on sale with it.
-        if any(at >= data.ends_at for at, _ in data.flash_batches):
+        # but never offered; one due before the start goes on sale with it. (A window that ends before
+        # it starts is refused on its own.)
+        if data.ends_at > data.starts_at and any(at >= data.ends_at for at, _ in data.flash_batches):
             problems.append(("flash_batch_after_end", "every flash batch must go on sale before ends_at"))
     if problems:
         texts = [text for _, text in problems]
