@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from weituan.core.money import Money
-from weituan.deals.models import Deal, DealState, FlashBatch
+from weituan.deals.models import Deal, DealState
 from weituan.deals.pricing import discount_percent
-from weituan.deals.queries import buyers_counted_until_tipped
+from weituan.deals.queries import buyers_counted_until_tipped, flash_batch_next
 from weituan.microblog.queries.media import UploadedPicture, uploaded_pictures
 
 
@@ -103,11 +103,7 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
     tipped = deal.tipped_at is not None
     units_left = max(deal.released - deal.sold, 0)
     # Read only for a flash sale with nothing left on sale now: the card says when more comes.
-    next_batch = (
-        FlashBatch.objects.filter(deal_id=deal.id, released_at__isnull=True).order_by("release_at").first()
-        if deal.flash_sale and units_left == 0
-        else None
-    )
+    next_batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale and units_left == 0 else None
     buyers = None if tipped else int(deal.buyers)  # type: ignore[attr-defined]
     image = deal.images[0] if deal.images else None
     return DealCard(

@@ -27,6 +27,7 @@ from weituan.deals.models import (
     Deal,
     DealState,
     Entry,
+    FlashBatch,
     Order,
     OrderState,
     Posting,
@@ -48,6 +49,11 @@ def deal_for_viewer(*, deal_id: int, user: Any | None) -> Deal:
     if deal is None or (deal.state == DealState.DRAFT and (user is None or user.id != deal.merchant_id)):
         raise NotFound("No such deal")
     return deal
+
+
+def flash_batch_next(*, deal_id: int) -> FlashBatch | None:
+    """The flash batch of the deal that goes on sale next: the earliest not released yet."""
+    return FlashBatch.objects.filter(deal_id=deal_id, released_at__isnull=True).order_by("release_at").first()
 
 
 def deal_for_merchant(*, deal_id: int, user: Any) -> Deal:

@@ -20,7 +20,7 @@ from weituan.deals.models import (
     Team,
     Voucher,
 )
-from weituan.deals.queries import WalletView, deal_buyers_counted, refund_shown
+from weituan.deals.queries import WalletView, deal_buyers_counted, flash_batch_next, refund_shown
 from weituan.deals.services.vouchers import voucher_code_display
 
 
@@ -98,6 +98,10 @@ class DealOut(Schema):
     per_user_limit: int
     gift_limit: int
     flash_sale: bool
+    next_batch_at: datetime | None = Field(
+        default=None, description="a flash sale's next batch: when it goes on sale (null: none is left)"
+    )
+    next_batch_quantity: int | None = Field(default=None, description="the units the next batch brings")
     state: str
     starts_at: datetime
     ends_at: datetime
@@ -240,6 +244,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def deal_body(deal: Deal) -> dict[str, Any]:
+    batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale else None
     return {
         "id": deal.id,
         "merchant": deal.merchant.username,
@@ -260,6 +265,8 @@ def deal_body(deal: Deal) -> dict[str, Any]:
         "per_user_limit": deal.per_user_limit,
         "gift_limit": deal.gift_limit,
         "flash_sale": deal.flash_sale,
+        "next_batch_at": _iso(batch.release_at) if batch else None,
+        "next_batch_quantity": batch.quantity if batch else None,
         "state": deal.state,
         "starts_at": _iso(deal.starts_at),
         "ends_at": _iso(deal.ends_at),

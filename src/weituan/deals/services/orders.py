@@ -24,7 +24,6 @@ from weituan.core.states import advance
 from weituan.deals.errors import (
     DealNotSelling,
     PriceMismatch,
-    SoldOut,
     insufficient_balance,
 )
 from weituan.deals.models import (
@@ -46,6 +45,7 @@ from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
     Taken,
+    sold_out,
     stock_gate_give,
     stock_gate_take,
     stock_refusal,
@@ -374,7 +374,7 @@ def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int,
     if deal.state == DealState.SOLD_OUT or (
         deal.state in SELLING_STATES and deal.sold + quantity > deal.released
     ):
-        raise SoldOut("This deal has no units left")
+        raise sold_out(deal)
     if deal.state not in SELLING_STATES or not (deal.starts_at <= now < deal.ends_at):
         raise DealNotSelling(f"This deal is {deal.state}, not on sale")
     if in_team:

@@ -33,6 +33,7 @@ from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, LimitReached, SoldOut
 from weituan.deals.models import DEAL_GRAPH, Deal, DealState, UserDealQuota
 from weituan.deals.models.deals import SELLING_STATES
+from weituan.deals.queries import flash_batch_next
 from weituan.deals.services.rows import StatementBatch
 
 # KEYS: stock hash, quota hash. ARGV: user id, own units, gift units, own limit, gift limit.
@@ -105,7 +106,7 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
         if result == 1:
             return True
         if result == -1:
-            raise SoldOut("This deal has no units left")
+            raise sold_out(deal)
         if result in (-2, -3):
             raise _limit_error(deal)
         stock_gate_reconcile(deal_id=deal.id)
@@ -239,6 +240,20 @@ def stock_take_send(
     return answer
 
 
+def sold_out(deal: Deal) -> SoldOut:
+    """The refusal of a deal with no units on sale. A flash sale between batches says when the next goes
+    on sale and how many it brings (`next_batch_at`, `next_batch_quantity`): the buyer may come back."""
+    batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale else None
+    if batch is None:
+        return SoldOut("This deal has no units left")
+    at = batch.release_at.isoformat()
+    return SoldOut(
+        f"This batch is sold out; the next batch of {batch.quantity} goes on sale at {at}",
+        next_batch_at=at,
+        next_batch_quantity=batch.quantity,
+    )
+
+
 def stock_refusal(deal: Deal, reason: str) -> Exception | None:
     """The error for a refusal `stock_take_send(refuse_in_sql=True)` made; None for another reason."""
     if reason == "per_user_limit":
@@ -287,7 +302,7 @@ def _taken(deal: Deal, row: Any) -> Taken:
         current = Deal.objects.filter(id=deal.id).values_list("state", flat=True).first()
         if current not in SELLING_STATES and current != DealState.SOLD_OUT:
             raise DealNotSelling(f"This deal is {current}, not on sale")
-        raise SoldOut("This deal has no units left")
+        raise sold_out(deal)
     return Taken(sold=int(row[0]), takers=int(row[1]), state=str(row[2]))
 
 

@@ -1,0 +1,67 @@
+"""A flash sale through the API: the deal says when its next batch goes on sale and how many it brings,
+and an order between batches is refused as sold out with those facts, so the buyer knows to come back;
+nothing is taken or held by the refusal."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from weituan.deals.models import Deal, FlashBatch, Order
+from weituan.deals.services.deals import deals_sweep
+
+pytestmark = pytest.mark.django_db
+
+
+def _order(client, deal_id):
+    return client.post(
+        f"/api/v1/deals/{deal_id}/orders", data=json.dumps({"quantity": 1}), content_type="application/json"
+    )
+
+
+def test_between_batches_the_api_says_when_the_next_goes_on_sale(
+    api_as, make_live_deal, shopper, outsider, fund
+):
+    now = timezone.now()
+    later = (now + timedelta(hours=2)).replace(microsecond=0)
+    deal = make_live_deal(
+        max_quantity=5, tipping_point=1, flash_batches=((now - timedelta(seconds=1), 1), (later, 4))
+    )
+    fund(shopper)
+    fund(outsider)
+    buyer, late = api_as(shopper), api_as(outsider)
+    shown = buyer.get(f"/api/v1/deals/{deal.id}").json()
+    assert (shown["released"], shown["units_left"]) == (1, 1)
+    assert (shown["next_batch_at"], shown["next_batch_quantity"]) == (
+        later.isoformat().replace("+00:00", "Z"),
+        4,
+    )
+    assert _order(buyer, deal.id).status_code == 201
+
+    refused = _order(late, deal.id)
+    assert refused.status_code == 409, refused.content
+    body = refused.json()
+    assert (body["code"], body["next_batch_quantity"]) == ("sold_out", 4)
+    assert body["next_batch_at"] == later.isoformat()
+    assert "next batch of 4" in body["error"]
+    assert Order.objects.filter(buyer=outsider).count() == 0
+    assert late.get("/api/v1/wallet").json()["held"] == 0
+    assert Deal.objects.get(id=deal.id).sold == 1
+
+    # Once the last batch is on sale there is no next one; once it is gone, sold out is all there is.
+    FlashBatch.objects.filter(deal=deal, release_at=later).update(release_at=timezone.now())
+    deals_sweep()
+    shown = late.get(f"/api/v1/deals/{deal.id}").json()
+    assert (shown["units_left"], shown["next_batch_at"], shown["next_batch_quantity"]) == (4, None, None)
+
+
+def test_a_deal_that_is_not_a_flash_sale_has_no_batches_to_wait_for(api_as, make_live_deal, shopper, fund):
+    deal = make_live_deal(max_quantity=1, tipping_point=1, per_user_limit=1)
+    fund(shopper)
+    Deal.objects.filter(id=deal.id).update(sold=1)
+    refused = _order(api_as(shopper), deal.id)
+    assert refused.status_code == 409
+    assert refused.json() == {"error": "This deal has no units left", "code": "sold_out"}
+    shown = api_as(shopper).get(f"/api/v1/deals/{deal.id}").json()
+    assert (shown["next_batch_at"], shown["next_batch_quantity"]) == (None, None)
