@@ -48,7 +48,9 @@ def test_my_orders_keeps_its_headers_and_figures_whole_on_a_phone(
         page.wait_for_url("**/me/orders/")
         headers = page.eval_on_selector_all("table th", CELL_LINES)
         assert [text for text, _ in headers][:5] == (
-            ["#", "Deal", "Qty", "Amount", "State"] if locale == "en" else ["#", "团购", "数量", "金额", "状态"]
+            ["#", "Deal", "Qty", "Amount", "State"]
+            if locale == "en"
+            else ["#", "团购", "数量", "金额", "状态"]
         )
         figures = page.eval_on_selector_all(
             "table tr td:nth-child(1), table tr td:nth-child(3), table tr td:nth-child(4)", CELL_LINES
