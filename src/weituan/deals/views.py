@@ -159,6 +159,10 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
             "rescue": team_rescue_options(team=team) if user and user.id == team.leader_id else [],
             "my_order": my_order,
             "team_price": Money(team.deal.team_price or 0, team.deal.currency),
+            # What the member's order would hold at the solo price, should they switch to it.
+            "solo_price": Money(
+                team.deal.deal_price * (my_order.quantity if my_order else 1), team.deal.currency
+            ),
             "checkout_token": _form_token(),
         },
     )

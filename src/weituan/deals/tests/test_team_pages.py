@@ -216,3 +216,27 @@ def test_a_member_switches_to_the_solo_price_from_the_page_and_refusals_change_n
     assert solo.state == OrderState.CAPTURED
     assert (wallet_of(user=buyer).available, wallet_of(user=buyer).held) == (12_000, 0)
     assert ledger_report().ok
+
+
+def test_the_rescue_forms_offer_the_best_team_chosen_and_say_the_solo_price(team_deal: Any) -> None:
+    leader, leader_browser = _shopper("leader")
+    team_id = int(_checkout(leader_browser, team_deal, "start").team_id or 0)
+    _, fuller_browser = _shopper("fuller")
+    fullest = int(_checkout(fuller_browser, team_deal, "start").team_id or 0)
+    _, joiner_browser = _shopper("joiner")
+    _checkout(joiner_browser, team_deal, fullest)
+    _, other_browser = _shopper("other")
+    other = int(_checkout(other_browser, team_deal, "start").team_id or 0)
+
+    page = leader_browser.get(f"/teams/{team_id}/").content.decode()
+    choices = re.findall(r'<input type="radio" name="into" value="(\d+)"( checked)?>', page)
+    # The fullest team comes first, chosen already: one tap on Merge takes it.
+    assert choices == [(str(fullest), " checked"), (str(other), "")]
+    assert "Switch to the solo price of ¥80.00 instead" in page
+    chinese = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    chinese.force_login(leader)
+    assert "改为单独购买，价格 ¥80.00" in chinese.get(f"/teams/{team_id}/").content.decode()
+
+    merged = leader_browser.post(f"/teams/{team_id}/merge", {"into": choices[0][0]})
+    assert merged.status_code == 302
+    assert (_team(fullest).members, _team(fullest).state) == (3, TeamState.FILLED)
