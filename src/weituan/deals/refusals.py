@@ -167,6 +167,8 @@ def refusal_text(error: ServiceError) -> str:
         reason = details.get("reason")
         if reason == "window_closed":
             days = int(str(details["refund_window_days"]))
+            if not days:
+                return _("This deal takes no refunds.")
             return ngettext(
                 "The %(days)d-day refund window has closed.",
                 "The %(days)d-day refund window has closed.",

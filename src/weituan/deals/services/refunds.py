@@ -84,6 +84,8 @@ def refund_refusal(*, order: Order) -> RefundRefused | None:
             "This deal refunds unredeemed vouchers automatically when they expire", reason="on_expiry"
         )
     if deal.refund_policy == RefundPolicy.WINDOW:
+        if not deal.refund_window_days:  # a window of no days: the deal is sold without refunds
+            return RefundRefused("This deal takes no refunds", reason="window_closed", refund_window_days=0)
         limit = (order.captured_at or order.created_at) + timedelta(days=deal.refund_window_days)
         if timezone.now() > limit:
             return RefundRefused(
