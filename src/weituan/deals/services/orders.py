@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
-from weituan.core.errors import PermissionDenied, ValidationFailed
+from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.idempotency import idempotency_mismatch
 from weituan.core.rows import StatementsLost
 from weituan.core.sqlite_checkpoint import checkpoints_held
@@ -369,6 +369,8 @@ def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int,
         )
     if buyer.id == deal.merchant_id:
         raise PermissionDenied("A merchant cannot buy their own deal", code="own_deal")
+    if deal.state == DealState.DRAFT:  # unpublished: to anyone but its merchant, as if there were none
+        raise NotFound("No such deal")
     now = timezone.now()
     # Read a moment ago: a refusal here is what the stock UPDATE would say, without a transaction.
     if deal.state == DealState.SOLD_OUT or (

@@ -38,8 +38,12 @@ def test_merchant_creates_and_publishes_and_shopper_buys(api_as, merchant, shopp
     assert created.status_code == 201, created.content
     deal_id = created.json()["id"]
     assert created.json()["state"] == "draft"
-    # A draft is invisible to others.
+    # A draft is invisible to others: reading it, or buying it, finds no such deal.
     assert api_as(outsider).get(f"/api/v1/deals/{deal_id}").status_code == 404
+    post(api_as(outsider), "/api/v1/wallet/top_up", {"amount": 10000})
+    bought = post(api_as(outsider), f"/api/v1/deals/{deal_id}/orders", {"quantity": 1})
+    assert (bought.status_code, bought.json()) == (404, {"error": "No such deal", "code": "not_found"})
+    assert not Order.objects.filter(deal_id=deal_id).exists()
     published = post(seller, f"/api/v1/deals/{deal_id}/publish")
     assert published.json()["state"] == "live"
     buyer = api_as(shopper)
