@@ -39,6 +39,7 @@ from weituan.deals.schemas import (
     wallet_body,
 )
 from weituan.deals.services.deals import DealInput, deal_create, deal_publish
+from weituan.deals.services.holds import order_cancel
 from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
@@ -187,9 +188,37 @@ def payment_webhook(request: HttpRequest, gateway: str) -> Status[Any]:
     return Status(200, answer)
 
 
+@router.get(
+    "/orders",
+    response={200: list[OrderOut], **ERRORS},
+    auth=api_auth,
+    summary="My orders, newest first; `before` (an order id) pages to older ones",
+)
+def list_orders(request: HttpRequest, limit: int = 50, before: int | None = None) -> Status[Any]:
+    orders = queries.orders_of_buyer(user=request_user(request)).prefetch_related("vouchers", "refunds")
+    if before is not None:
+        orders = orders.filter(id__lt=before)
+    return Status(200, [order_body(order) for order in orders[: max(1, min(limit, 200))]])
+
+
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
 def get_order(request: HttpRequest, order_id: int) -> Status[Any]:
     return Status(200, order_body(queries.order_for_user(order_id=order_id, user=request_user(request))))
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response={200: OrderOut, **ERRORS},
+    auth=api_auth,
+    summary="Withdraw an order whose payment is only held (before its deal tips, or in a team not filled)",
+)
+def cancel_order(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
+    return _once(
+        request,
+        idempotency_key,
+        {},
+        lambda: (200, order_body(order_cancel(order_id=order_id, by=request_user(request)))),
+    )
 
 
 @router.post(

@@ -120,7 +120,10 @@ def refund_shown(*, order: Order) -> Refund | None:
     the latest (completed or declined); None for an order never refunded. Only a paid order has any."""
     if order.state not in (OrderState.CAPTURED, OrderState.REFUNDED):
         return None
-    refunds = list(order.refunds.order_by("-id"))
+    if "refunds" in getattr(order, "_prefetched_objects_cache", {}):  # a list's orders: read at once
+        refunds = sorted(order.refunds.all(), key=lambda refund: -refund.id)
+    else:
+        refunds = list(order.refunds.order_by("-id"))
     pending = [refund for refund in refunds if refund.state == RefundState.REQUESTED]
     shown = pending or refunds
     return shown[0] if shown else None

@@ -312,6 +312,8 @@ def _voucher_codes(order: Order) -> list[str]:
     issued = getattr(order, "issued_vouchers", None)
     if issued is not None:
         return [voucher.code for voucher in sorted(issued, key=lambda voucher: voucher.id)]
+    if "vouchers" in getattr(order, "_prefetched_objects_cache", {}):  # a list's orders: read at once
+        return [voucher.code for voucher in sorted(order.vouchers.all(), key=lambda voucher: voucher.id)]
     return list(order.vouchers.order_by("id").values_list("code", flat=True))
 
 

@@ -1,0 +1,86 @@
+"""A buyer's orders through the API, as my orders shows them: the list, newest first and paged by id,
+read in a fixed number of queries; and cancelling an order whose payment is only held, which releases
+the hold and the stock, once, and is refused once the deal has tipped."""
+
+import json
+
+import pytest
+
+from weituan.deals.models import Deal, Order, OrderState
+from weituan.deals.services.deals import deal_tip_check
+from weituan.deals.services.orders import order_place
+from weituan.deals.services.refunds import order_refund
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(client, url, key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(url, data="{}", content_type="application/json", **headers)
+
+
+def test_my_orders_newest_first_paged_by_id(
+    api_as, make_live_deal, shopper, outsider, fund, django_assert_num_queries
+):
+    paid_deal = make_live_deal(tipping_point=1, per_user_limit=3, refund_policy="anytime")
+    held_deal = make_live_deal(tipping_point=5)
+    fund(shopper)
+    fund(outsider)
+    paid = order_place(deal_id=paid_deal.id, buyer=shopper, quantity=2)
+    deal_tip_check(deal_id=paid_deal.id)
+    refunded = order_place(deal_id=paid_deal.id, buyer=shopper, quantity=1)
+    deal_tip_check(deal_id=paid_deal.id)
+    order_refund(order_id=refunded.id, by=shopper)
+    held = order_place(deal_id=held_deal.id, buyer=shopper, quantity=1)
+    order_place(deal_id=held_deal.id, buyer=outsider, quantity=1)  # not theirs: never listed
+
+    client = api_as(shopper)
+    client.get("/api/v1/wallet")  # the caller's first request of the day also marks them as seen
+    # The caller's token, the orders, and their vouchers and refunds, however many orders there are.
+    with django_assert_num_queries(4):
+        listed = client.get("/api/v1/orders").json()
+    assert [order["id"] for order in listed] == [held.id, refunded.id, paid.id]
+    assert [order["state"] for order in listed] == ["authorized", "refunded", "captured"]
+    assert listed[1]["refund"]["state"] == "completed"
+    assert listed[2]["vouchers"] == list(paid.vouchers.order_by("id").values_list("code", flat=True))
+    assert len(listed[2]["vouchers"]) == 2
+    # Each as reading it alone shows it.
+    for order in listed:
+        assert client.get(f"/api/v1/orders/{order['id']}").json() == order
+    page = client.get(f"/api/v1/orders?limit=1&before={held.id}").json()
+    assert [order["id"] for order in page] == [refunded.id]
+
+
+def test_a_held_order_is_cancelled_through_the_api_once(api_as, make_live_deal, shopper, outsider, fund):
+    deal = make_live_deal(tipping_point=3)
+    fund(shopper)
+    order = order_place(deal_id=deal.id, buyer=shopper, quantity=2)
+    client = api_as(shopper)
+    assert client.get("/api/v1/wallet").json()["held"] == 2 * deal.deal_price
+
+    # Another buyer's order is not theirs to cancel.
+    assert _post(api_as(outsider), f"/api/v1/orders/{order.id}/cancel").status_code == 404
+    assert Order.objects.get(id=order.id).state == OrderState.AUTHORIZED
+
+    cancelled = _post(client, f"/api/v1/orders/{order.id}/cancel", key="c-1")
+    assert cancelled.status_code == 200, cancelled.content
+    assert (cancelled.json()["state"], cancelled.json()["end_reason"]) == ("voided", "cancelled")
+    assert _post(client, f"/api/v1/orders/{order.id}/cancel", key="c-1").json() == cancelled.json()
+    again = _post(client, f"/api/v1/orders/{order.id}/cancel")
+    assert (again.status_code, again.json()["code"]) == (422, "not_cancellable")
+    assert client.get("/api/v1/wallet").json() == {"currency": "CNY", "available": 100_000, "held": 0}
+    assert Deal.objects.get(id=deal.id).sold == 0
+
+
+def test_an_order_of_a_tipped_deal_cannot_be_cancelled(api_as, make_live_deal, shopper, fund):
+    deal = make_live_deal(tipping_point=1)
+    fund(shopper)
+    order = order_place(deal_id=deal.id, buyer=shopper, quantity=1)
+    deal_tip_check(deal_id=deal.id)
+    refused = _post(api_as(shopper), f"/api/v1/orders/{order.id}/cancel")
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "error": "This order is captured and can no longer be cancelled",
+        "code": "not_cancellable",
+    }
+    assert json.loads(api_as(shopper).get(f"/api/v1/orders/{order.id}").content)["state"] == "captured"
