@@ -29,6 +29,7 @@ from weituan.deals.models import (
     Entry,
     FlashBatch,
     Order,
+    OrderEndReason,
     OrderState,
     Posting,
     Referral,
@@ -141,10 +142,18 @@ def team_for_viewer(*, team_id: int) -> Team:
 
 
 def team_member_names(*, team: Team) -> list[str]:
+    """The buyers the team counts among its `members`: those in it now, paid or refunded since, and those
+    whose hold was released because the team (or its deal) closed without them being at fault. A buyer
+    who left while it was open (cancelled, switched to the solo price, did not pay) gave up their seat."""
+    closed_on_them = Q(
+        state__in=(OrderState.VOIDING, OrderState.VOIDED, OrderState.EXPIRED),
+        end_reason__in=(OrderEndReason.TEAM_EXPIRED, OrderEndReason.DEAL_FAILED),
+    )
+    in_it = Q(
+        state__in=(OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED, OrderState.REFUNDED)
+    )
     return list(
-        Order.objects.filter(
-            team=team, state__in=(OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED)
-        )
+        Order.objects.filter(in_it | closed_on_them, team=team)
         .order_by("id")
         .values_list("buyer__username", flat=True)
     )

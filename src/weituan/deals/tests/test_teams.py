@@ -154,3 +154,25 @@ def test_a_team_its_last_member_leaves_closes_and_is_offered_to_nobody(team_deal
     joined = order_place(deal_id=team_deal.id, buyer=joiner, quantity=1, team=kept_id)
     assert (joined.team_id, Team.objects.get(id=kept_id).members) == (kept_id, 2)
     assert ledger_report().ok
+
+
+def test_a_team_that_did_not_fill_still_names_its_members(team_deal, fund, api_as):
+    from django.test import Client
+
+    from weituan.deals.services.holds import order_cancel
+
+    leader, joiner, quitter = buyers(fund, 3, prefix="nm")
+    first = order_place(deal_id=team_deal.id, buyer=leader, quantity=1, team="start")
+    team_id = int(first.team_id or 0)
+    left = order_place(deal_id=team_deal.id, buyer=quitter, quantity=1, team=team_id)
+    order_cancel(order_id=left.id, by=quitter)  # gave up the seat while the team was open
+    order_place(deal_id=team_deal.id, buyer=joiner, quantity=1, team=team_id)
+    Team.objects.filter(id=team_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    deals_sweep()
+    assert set(Order.objects.filter(team_id=team_id).values_list("state", flat=True)) == {OrderState.VOIDED}
+
+    shown = api_as(joiner).get(f"/api/v1/teams/{team_id}").json()
+    assert (shown["state"], shown["members"], shown["member_names"]) == ("expired", 2, ["nm0", "nm1"])
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/teams/{team_id}/").content.decode()
+    assert "<li>@nm0</li><li>@nm1</li>" in page
+    assert "@nm2" not in page
