@@ -31,6 +31,7 @@ PLAIN: dict[str, Any] = {
     "team_closed": gettext_lazy("This team is closed and takes no more members."),
     "already_in_team": gettext_lazy("You are already in this team."),
     "team_no_room": gettext_lazy("The other team has no room for everyone."),
+    "team_overlap": gettext_lazy("Someone in your team is already in that one: choose another team."),
     "not_team_leader": gettext_lazy("Only the team's leader can merge it."),
     "not_switchable": gettext_lazy("Only a held order in an open team can switch to the solo price."),
     "gateway_unsupported": gettext_lazy("Only an order paid from the wallet can switch to the solo price."),

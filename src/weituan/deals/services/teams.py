@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.timesince import timeuntil
@@ -110,14 +110,26 @@ def team_expire(*, team_id: int, force: bool = False, now: datetime | None = Non
     return voided
 
 
+def _seated(team_id: int) -> Any:
+    """The orders holding a seat of the team now."""
+    return Order.objects.filter(team_id=team_id, state__in=(OrderState.PENDING, OrderState.AUTHORIZED))
+
+
 def team_rescue_options(*, team: Team) -> list[Team]:
-    """Other open teams of the same deal with room for all of this team's members."""
+    """Other open teams of the same deal with room for all of this team's members, and none of them
+    already in it (a team is that many different people, as joining keeps it)."""
     if team.state != TeamState.OPEN:
         return []
+    shared = Order.objects.filter(
+        team_id=OuterRef("id"),
+        state__in=(OrderState.PENDING, OrderState.AUTHORIZED),
+        buyer_id__in=_seated(team.id).values("buyer_id"),
+    )
     return list(
         Team.objects.filter(deal_id=team.deal_id, state=TeamState.OPEN, expires_at__gt=timezone.now())
         .exclude(id=team.id)
         .filter(size__gte=F("members") + team.members)
+        .exclude(Exists(shared))
         .order_by("-members", "expires_at")[:5]
     )
 
@@ -146,6 +158,9 @@ def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
             raise Conflict("Both teams must still be open", code="team_closed")
         if into.members + team.members > into.size:
             raise Conflict("The other team has no room for everyone", code="team_no_room")
+        both = _seated(into.id).filter(buyer_id__in=_seated(team.id).values("buyer_id"))
+        if both.exists():
+            raise Conflict("Someone is a member of both teams", code="team_overlap")
         Team.objects.filter(id=into.id).update(members=F("members") + team.members)
         advance(TEAM_GRAPH, Team.objects.filter(id=team.id), TeamState.MERGED, merged_into=into, members=0)
         Order.objects.filter(team_id=team.id).update(team_id=into.id)

@@ -176,3 +176,33 @@ def test_a_team_that_did_not_fill_still_names_its_members(team_deal, fund, api_a
     page = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/teams/{team_id}/").content.decode()
     assert "<li>@nm0</li><li>@nm1</li>" in page
     assert "@nm2" not in page
+
+
+def test_a_team_is_not_merged_into_one_a_member_is_already_in(make_live_deal, fund, api_as):
+    from django.test import Client
+
+    deal = make_live_deal(team_price=5_000, team_size=3, deal_price=8_000, tipping_point=1, per_user_limit=2)
+    both, leader, other = buyers(fund, 3, prefix="ov")
+    first = int(order_place(deal_id=deal.id, buyer=both, quantity=1, team="start").team_id or 0)
+    second = int(order_place(deal_id=deal.id, buyer=leader, quantity=1, team="start").team_id or 0)
+    order_place(deal_id=deal.id, buyer=both, quantity=1, team=second)  # in both teams
+    third = int(order_place(deal_id=deal.id, buyer=other, quantity=1, team="start").team_id or 0)
+
+    # The team it shares a member with is not offered; the other one is.
+    assert [team.id for team in team_rescue_options(team=Team.objects.get(id=second))] == [third]
+    refused = api_as(leader).post(
+        f"/api/v1/teams/{second}/merge", data={"into": first}, content_type="application/json"
+    )
+    assert refused.status_code == 409
+    assert refused.json() == {"error": "Someone is a member of both teams", "code": "team_overlap"}
+    assert [(t.state, t.members) for t in Team.objects.filter(id__in=(first, second)).order_by("id")] == [
+        (TeamState.OPEN, 1),
+        (TeamState.OPEN, 2),
+    ]
+    assert Order.objects.filter(team_id=first).count() == 1
+
+    page = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    page.force_login(leader)
+    page.post(f"/teams/{second}/merge", {"into": str(first)})
+    assert "你的团里有人已经在那个团里了，请选择其他团。" in page.get(f"/teams/{second}/").content.decode()
+    assert Team.objects.get(id=second).state == TeamState.OPEN
