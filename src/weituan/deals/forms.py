@@ -16,11 +16,29 @@ _BATCH_LINE = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})\s*[,，\s]\s*(
 _BATCH_TIME = "%Y-%m-%d %H:%M"
 
 
+class _PicturesInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PicturesField(forms.ImageField):
+    """Several pictures chosen at once, each checked as one is; cleaned to a list (empty for none)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", _PicturesInput(attrs={"accept": "image/*"}))
+        super().__init__(**kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        pictures = data if isinstance(data, (list, tuple)) else [data]
+        return [super(PicturesField, self).clean(picture, initial) for picture in pictures if picture]
+
+
 class DealForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=120)
     description = forms.CharField(label=_("Description"), widget=forms.Textarea, required=False)
-    image = forms.ImageField(
-        label=_("Picture"), required=False, help_text=_("a picture of the deal (checked and resized)")
+    image = PicturesField(
+        label=_("Pictures"),
+        required=False,
+        help_text=_("up to 9 pictures of the deal, the first on its card (checked and resized)"),
     )
     currency = forms.CharField(label=_("Currency"), max_length=3, initial="CNY")
     list_price = forms.IntegerField(label=_("List price"), min_value=1, help_text=_("minor units (fen)"))

@@ -149,9 +149,7 @@ def team_member_names(*, team: Team) -> list[str]:
         state__in=(OrderState.VOIDING, OrderState.VOIDED, OrderState.EXPIRED),
         end_reason__in=(OrderEndReason.TEAM_EXPIRED, OrderEndReason.DEAL_FAILED),
     )
-    in_it = Q(
-        state__in=(OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED, OrderState.REFUNDED)
-    )
+    in_it = Q(state__in=(OrderState.PENDING, OrderState.AUTHORIZED, OrderState.CAPTURED, OrderState.REFUNDED))
     return list(
         Order.objects.filter(in_it | closed_on_them, team=team)
         .order_by("id")

@@ -17,8 +17,8 @@ from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.models import DealState
-from weituan.deals.refusals import deal_problems, refusal_text
-from weituan.deals.services.deals import deal_create, deal_publish, deal_update
+from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
+from weituan.deals.services.deals import MAX_IMAGES, deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
 from weituan.microblog.services.media import media_upload
@@ -71,13 +71,17 @@ def _saved(request: HttpRequest, form: DealForm, deal: Any = None) -> Any:
     """The deal the form creates (or, with `deal`, the draft it changes), or None with the refusal shown
     on the form."""
     try:
-        # The picture goes through the posts' upload checks (a readable image, size), resized.
-        picture = form.cleaned_data.get("image")
-        media = media_upload(owner=request.user, upload=picture) if picture else None
+        # The pictures go through the posts' upload checks (a readable image, size), resized; more than a
+        # deal shows are refused before any is stored.
+        pictures = form.cleaned_data.get("image") or []
+        if len(pictures) > MAX_IMAGES:
+            form.add_error("image", str(DEAL_PROBLEMS["too_many_images"][1]))
+            return None
+        media = tuple(media_upload(owner=request.user, upload=picture).id for picture in pictures)
         if deal is None:
-            return deal_create(merchant=request.user, data=form.to_input((media.id,) if media else ()))
-        # A new picture replaces the draft's; without one the draft keeps its own.
-        data = form.to_input((media.id,), ()) if media else form.to_input((), tuple(deal.images))
+            return deal_create(merchant=request.user, data=form.to_input(media))
+        # New pictures replace the draft's; without any the draft keeps its own.
+        data = form.to_input(media, ()) if media else form.to_input((), tuple(deal.images))
         return deal_update(deal_id=deal.id, by=request.user, data=data)
     except ServiceError as exc:
         if exc.code in ("invalid_image", "image_too_large"):

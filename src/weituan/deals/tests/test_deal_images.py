@@ -2,6 +2,7 @@
 anything else is refused and no deal is made."""
 
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from weituan.deals.models import Deal
+from weituan.microblog.models import MediaAttachment
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +120,47 @@ def test_the_editor_uploads_the_picture_and_refuses_a_broken_one(merchant: Any) 
     (picture,) = Deal.objects.get().images
     assert picture.startswith("/media/")
     assert Image.open(_stored(picture)).size == (800, 600)
+
+
+def test_the_editor_takes_several_pictures_and_an_edit_keeps_or_replaces_them(merchant: Any) -> None:
+    seller = Client(HTTP_ACCEPT_LANGUAGE="en")
+    seller.force_login(merchant)
+    form = {
+        "title": "洗车",
+        "currency": "CNY",
+        "list_price": "10000",
+        "deal_price": "3000",
+        "tipping_point": "1",
+        "max_quantity": "50",
+        "per_user_limit": "1",
+        "gift_limit": "0",
+        "starts_at": "2030-01-01T10:00",
+        "ends_at": "2030-01-05T10:00",
+        "voucher_valid_days": "30",
+        "refund_policy": "anytime",
+        "refund_window_days": "0",
+    }
+    editor = seller.get("/merchant/deals/new").content.decode()
+    assert re.search(r'<input type="file" name="image"[^>]* multiple', editor)
+
+    made = seller.post("/merchant/deals/new", {**form, "image": [_png(800, 600), _png(300, 500)]})
+    assert made.status_code == 302
+    deal = Deal.objects.get()
+    assert [Image.open(_stored(url)).size for url in deal.images] == [(800, 600), (300, 500)]
+    kept = deal.images
+
+    # The edit page shows them; saving without choosing pictures keeps them, choosing some replaces them.
+    edit = seller.get(f"/merchant/deals/{deal.id}/edit").content.decode()
+    assert all(f'<img src="{url}"' in edit for url in kept)
+    assert seller.post(f"/merchant/deals/{deal.id}/edit", {**form, "title": "精洗"}).status_code == 302
+    assert Deal.objects.get().images == kept
+    seller.post(f"/merchant/deals/{deal.id}/edit", {**form, "image": [_png(640, 640)]})
+    (replaced,) = Deal.objects.get().images
+    assert replaced not in kept and Image.open(_stored(replaced)).size == (640, 640)
+
+    # More than a deal shows are refused beside the field, and none of them is stored.
+    stored = MediaAttachment.objects.count()
+    page = seller.post("/merchant/deals/new", {**form, "image": [_png(64, 64) for _ in range(10)]})
+    assert page.status_code == 200
+    assert page.context["form"].errors["image"] == ["A deal shows at most 9 pictures."]
+    assert (Deal.objects.count(), MediaAttachment.objects.count()) == (1, stored)
