@@ -81,3 +81,32 @@ def test_the_deal_cards_picture_fits_a_phone(live_server: Any, browser: Any) -> 
         assert problems == []
     finally:
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_deal_with_several_tall_pictures_keeps_its_card_on_a_phones_first_screen(
+    live_server: Any, browser: Any
+) -> None:
+    shop = make_user("tea_house", merchant=True)
+    uploads = [media_upload(owner=shop, upload=_png(600, 1800)) for _ in range(3)]  # tall ones
+    deal = live_deal(shop, title="龙井礼盒", media_ids=tuple(upload.id for upload in uploads))
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/deals/{deal.id}/")
+        pictures = page.locator(".deal-gallery img")
+        assert pictures.count() == 3
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0", arg=pictures.first.element_handle()
+        )
+        first = pictures.first.bounding_box()
+        # One picture's height, four by three of the screen's width, whatever the pictures' own shape.
+        assert first is not None and round(first["height"]) == round(first["width"] * 3 / 4)
+        card = page.locator(f"#deal-card-{deal.id}").bounding_box()
+        assert card is not None and card["y"] + card["height"] < 812
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths == [375, 375]
+    finally:
+        context.close()
