@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -31,6 +30,7 @@ from weituan.deals.services.shares import SHARE_CODE_MAX, invite_share_code, tea
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
 from weituan.deals.services.vouchers import voucher_code_display
 from weituan.deals.services.wallet import TOP_UP_PROFILES, wallet_top_up
+from weituan.deals.templatetags.deals_tags import moment_text
 from weituan.tracking import facade as tracking
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
@@ -187,7 +187,7 @@ def _checkout_refusal_text(error: ServiceError, deal_id: int) -> str:
     if card is not None and card.next_batch_at is not None:
         return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
             "n": card.next_batch_quantity,
-            "at": f"{timezone.localtime(card.next_batch_at):%m-%d %H:%M}",
+            "at": moment_text(card.next_batch_at),
         }
     return refusal_text(error)
 

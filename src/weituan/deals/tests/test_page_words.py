@@ -412,3 +412,43 @@ def test_a_team_started_or_joined_from_the_page_twice_is_bought_once(
     assert buy["checkout_token"].endswith("-buy")
     browser.post(f"/deals/{deal.id}/checkout", {**buy, "quantity": "1"})
     assert Order.objects.filter(buyer=shopper).count() == 2
+
+
+def test_a_sale_in_another_year_is_shown_with_its_year(
+    shopper: Any, merchant: Any, make_live_deal: Any, fund: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from weituan.deals.services.deals import DealInput, deal_create, deal_publish
+
+    this_year = timezone.localtime().year
+    starts = timezone.localtime(timezone.now()).replace(
+        year=this_year + 1, month=1, day=1, hour=10, minute=0, second=0, microsecond=0
+    )
+    later = deal_publish(
+        deal_id=deal_create(
+            merchant=merchant,
+            data=DealInput(
+                title="新年团",
+                list_price=2000,
+                deal_price=1000,
+                max_quantity=4,
+                starts_at=starts,
+                ends_at=starts + timedelta(days=2),
+                flash_batches=((starts, 2), (starts + timedelta(days=1), 2)),
+            ),
+        ).id,
+        by=merchant,
+    )
+    card = _browser(shopper).get(f"/deals/{later.id}/card").content.decode()
+    assert f'<span class="starts-at">{this_year + 1}-01-01 10:00 开售</span>' in card
+    assert f"下一批 2 件 {this_year + 1}-01-01 10:00 开抢" in card
+
+    # This year's moments keep the short form.
+    soon = timezone.localtime(timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    if soon.year == this_year:
+        nearer = make_live_deal(starts_at=soon, ends_at=soon + timedelta(days=1))
+        card = _browser(shopper).get(f"/deals/{nearer.id}/card").content.decode()
+        assert f'<span class="starts-at">{soon:%m-%d %H:%M} 开售</span>' in card
