@@ -452,3 +452,14 @@ def test_a_sale_in_another_year_is_shown_with_its_year(
         nearer = make_live_deal(starts_at=soon, ends_at=soon + timedelta(days=1))
         card = _browser(shopper).get(f"/deals/{nearer.id}/card").content.decode()
         assert f'<span class="starts-at">{soon:%m-%d %H:%M} 开售</span>' in card
+
+
+def test_the_limit_with_gifts_reads_as_one_sentence_in_each_language(
+    shopper: Any, make_live_deal: Any
+) -> None:
+    deal = make_live_deal(per_user_limit=2, gift_limit=3)
+    assert "每人限购 2 件，还可多买 3 件送人" in _browser(shopper).get(f"/deals/{deal.id}/").content.decode()
+    english = _browser(shopper, "en").get(f"/deals/{deal.id}/").content.decode()
+    assert "Limit 2 per person, may buy 3 more as gifts" in english
+    alone = _browser(shopper).get(f"/deals/{make_live_deal(per_user_limit=1).id}/").content.decode()
+    assert "每人限购 1 件" in alone and "送人" not in alone
