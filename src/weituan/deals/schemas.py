@@ -89,6 +89,7 @@ class DealOut(Schema):
     deal_price: int
     team_price: int | None
     team_size: int | None
+    team_window_hours: int | None = Field(default=None, description="hours a team has to fill (team deals)")
     tipping_point: int  # buyers needed
     buyers: int  # buyers whose payment is held or made, as the tipping point counts them
     max_quantity: int
@@ -256,6 +257,7 @@ def deal_body(deal: Deal) -> dict[str, Any]:
         "deal_price": deal.deal_price,
         "team_price": deal.team_price,
         "team_size": deal.team_size,
+        "team_window_hours": deal.team_window_hours if deal.team_size else None,
         "tipping_point": deal.tipping_point,
         "buyers": deal_buyers_counted(deal_id=deal.id),
         "max_quantity": deal.max_quantity,

@@ -1,6 +1,7 @@
 """A deal's calendar as the API and the editor take it: a moment without an offset is the site's local
 time, the same moment whether it is answered at once or read back, and compared with one that has an
-offset without failing; a flash batch due after the deal ends is refused beside its field."""
+offset without failing; a flash batch due after the deal ends is refused beside its field; a team deal
+reads back the hours its teams have to fill."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -94,3 +95,13 @@ def test_the_editor_says_beside_the_batches_that_one_comes_after_the_end(merchan
     chinese = seller.post("/merchant/deals/new", form, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "每一批秒杀都须在团购结束前开售。" in chinese.content.decode()
     assert not Deal.objects.exists()
+
+
+def test_a_team_deal_reads_back_the_hours_its_teams_have_to_fill(api_as, merchant):
+    seller = api_as(merchant)
+    created = _create(seller, team_price=2900, team_size=3, team_window_hours=6)
+    assert created.status_code == 201, created.content
+    read = seller.get(f"/api/v1/deals/{created.json()['id']}").json()
+    assert (created.json()["team_window_hours"], read["team_window_hours"]) == (6, 6)
+    solo = _create(seller).json()
+    assert solo["team_window_hours"] is None
