@@ -84,3 +84,12 @@ def test_an_order_of_a_tipped_deal_cannot_be_cancelled(api_as, make_live_deal, s
         "code": "not_cancellable",
     }
     assert json.loads(api_as(shopper).get(f"/api/v1/orders/{order.id}").content)["state"] == "captured"
+
+
+def test_the_openapi_document_has_my_orders_and_the_cancel(api_as, shopper):
+    spec = api_as(shopper).get("/api/v1/openapi.json").json()
+    assert "get" in spec["paths"]["/api/v1/orders"]
+    cancel = spec["paths"]["/api/v1/orders/{order_id}/cancel"]["post"]
+    assert any(p["name"] == "Idempotency-Key" for p in cancel["parameters"])
+    starts = spec["components"]["schemas"]["DealIn"]["properties"]["starts_at"]
+    assert "site's local time" in starts["description"]
