@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from weituan.core.money import Money
 from weituan.deals.models import Deal, DealState
+from weituan.deals.models.deals import ENDED_STATES
 from weituan.deals.pricing import discount_percent
 from weituan.deals.queries import buyers_counted_until_tipped, flash_batch_next
 from weituan.microblog.queries.media import UploadedPicture, uploaded_pictures
@@ -39,7 +40,7 @@ class DealCard:
     buyers: int | None
     tipped: bool
     progress_percent: int  # towards the tipping point, 0-100
-    units_left: int
+    units_left: int  # 0 once the deal has ended, when the card says how it ended instead
     state: str
     on_sale: bool
     ends_at: datetime
@@ -101,9 +102,12 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         return None
     now = timezone.now()
     tipped = deal.tipped_at is not None
-    units_left = max(deal.released - deal.sold, 0)
+    units_left = deal.units_left
     # Read only for a flash sale with nothing left on sale now: the card says when more comes.
-    next_batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale and units_left == 0 else None
+    ended = deal.state in ENDED_STATES
+    next_batch = (
+        flash_batch_next(deal_id=deal.id) if deal.flash_sale and units_left == 0 and not ended else None
+    )
     buyers = None if tipped else int(deal.buyers)  # type: ignore[attr-defined]
     image = deal.images[0] if deal.images else None
     return DealCard(

@@ -20,6 +20,7 @@ from weituan.deals.models import (
     Team,
     Voucher,
 )
+from weituan.deals.models.deals import ENDED_STATES
 from weituan.deals.queries import WalletView, deal_buyers_counted, flash_batch_next, refund_shown
 from weituan.deals.services.vouchers import voucher_code_display
 
@@ -95,7 +96,7 @@ class DealOut(Schema):
     max_quantity: int
     released: int
     sold: int
-    units_left: int
+    units_left: int = Field(description="units on sale and not sold yet; 0 once the deal has ended")
     per_user_limit: int
     gift_limit: int
     flash_sale: bool
@@ -245,7 +246,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def deal_body(deal: Deal) -> dict[str, Any]:
-    batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale else None
+    # A batch not released by the deal's end never goes on sale.
+    batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale and deal.state not in ENDED_STATES else None
     return {
         "id": deal.id,
         "merchant": deal.merchant.username,
@@ -263,7 +265,7 @@ def deal_body(deal: Deal) -> dict[str, Any]:
         "max_quantity": deal.max_quantity,
         "released": deal.released,
         "sold": deal.sold,
-        "units_left": max(deal.released - deal.sold, 0),
+        "units_left": deal.units_left,
         "per_user_limit": deal.per_user_limit,
         "gift_limit": deal.gift_limit,
         "flash_sale": deal.flash_sale,

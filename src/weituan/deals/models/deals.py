@@ -112,7 +112,11 @@ class Deal(models.Model):
 
     @property
     def units_left(self) -> int:
-        return max(self.max_quantity - self.sold, 0)
+        """Units a buyer could still take: those on sale (a flash sale's released batches) not sold yet;
+        none once the deal has ended, whatever its window left unsold."""
+        if self.state in ENDED_STATES:
+            return 0
+        return max(self.released - self.sold, 0)
 
 
 class FlashBatch(models.Model):

@@ -1,6 +1,7 @@
 """A flash sale through the API: the deal says when its next batch goes on sale and how many it brings,
 and an order between batches is refused as sold out with those facts, so the buyer knows to come back;
-nothing is taken or held by the refusal."""
+nothing is taken or held by the refusal. Once a deal has ended it has no units left and no batch to come,
+on its card as in the API."""
 
 import json
 from datetime import timedelta
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from weituan.deals.models import Deal, FlashBatch, Order
 from weituan.deals.services.deals import deals_sweep
+from weituan.deals.services.orders import order_place
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +67,35 @@ def test_a_deal_that_is_not_a_flash_sale_has_no_batches_to_wait_for(api_as, make
     assert refused.json() == {"error": "This deal has no units left", "code": "sold_out"}
     shown = api_as(shopper).get(f"/api/v1/deals/{deal.id}").json()
     assert (shown["next_batch_at"], shown["next_batch_quantity"]) == (None, None)
+
+
+def test_an_ended_deal_has_no_units_left_nor_a_batch_to_come(api_as, make_live_deal, shopper, fund):
+    from django.test import Client
+
+    from weituan.deals.services.deals import deal_end
+
+    now = timezone.now()
+    flash = make_live_deal(
+        max_quantity=5,
+        tipping_point=3,
+        flash_batches=((now - timedelta(seconds=1), 2), (now + timedelta(hours=1), 3)),
+    )
+    plain = make_live_deal(max_quantity=5, tipping_point=1)
+    fund(shopper)
+    order_place(deal_id=plain.id, buyer=shopper, quantity=1)
+    for deal in (flash, plain):
+        Deal.objects.filter(id=deal.id).update(ends_at=timezone.now() - timedelta(seconds=1))
+        deal_end(deal_id=deal.id)
+    assert list(
+        Deal.objects.filter(id__in=(flash.id, plain.id)).order_by("id").values_list("state", flat=True)
+    ) == [
+        "failed",
+        "closed",
+    ]
+    for deal in (flash, plain):
+        shown = api_as(shopper).get(f"/api/v1/deals/{deal.id}").json()
+        assert (shown["units_left"], shown["next_batch_at"], shown["next_batch_quantity"]) == (0, None, None)
+        card = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/deals/{deal.id}/card").content.decode()
+        assert "left" not in card and "next batch" not in card
+    ended = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/deals/{plain.id}/card").content.decode()
+    assert "Deal is on" in ended and "Ended" in ended
