@@ -72,7 +72,12 @@ class DealForm(forms.Form):
         ],
         initial=RefundPolicy.WINDOW,
     )
-    refund_window_days = forms.IntegerField(label=_("Refund window (days)"), min_value=0, initial=7)
+    refund_window_days = forms.IntegerField(
+        label=_("Refund window (days)"),
+        min_value=0,
+        initial=7,
+        help_text=_("with a refund window: days after payment a buyer may ask for a refund (0: no refunds)"),
+    )
     flash_batches = forms.CharField(
         label=_("Flash batches"),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "2030-11-11 20:00, 100"}),

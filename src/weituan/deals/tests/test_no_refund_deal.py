@@ -51,3 +51,9 @@ def test_a_deal_with_no_refund_days_takes_no_refunds(api_as, make_live_deal, sho
     assert not Refund.objects.exists()
     assert set(order.vouchers.values_list("state", flat=True)) == {VoucherState.VALID}
     assert wallet_of(user=shopper, currency="CNY") == wallet
+
+
+def test_the_editor_says_what_a_refund_window_of_no_days_means(merchant):
+    editor = _browser(merchant, "zh-hans").get("/merchant/deals/new").content.decode()
+    assert "付款后可申请退款的天数（0 表示不可退款）" in editor
+    assert "(0: no refunds)" in _browser(merchant, "en").get("/merchant/deals/new").content.decode()
