@@ -104,6 +104,9 @@ def test_a_deal_with_several_tall_pictures_keeps_its_card_on_a_phones_first_scre
         first = pictures.first.bounding_box()
         # One picture's height, four by three of the screen's width, whatever the pictures' own shape.
         assert first is not None and round(first["height"]) == round(first["width"] * 3 / 4)
+        # The second picture peeks in at the screen's edge (a good thumb's width): there is more to swipe to.
+        second = pictures.nth(1).bounding_box()
+        assert second is not None and second["x"] < 375 - 30 and second["x"] + second["width"] > 375
         card = page.locator(f"#deal-card-{deal.id}").bounding_box()
         assert card is not None and card["y"] + card["height"] < 812
         widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
