@@ -1,0 +1,59 @@
+"""Mastodon API: the reads of Mastodon features Weituan does not have, answered truthfully as empty.
+
+Clients read these as they start or open their main screens (Tusky, Elk, Ivory and Phanpy ask for custom
+emoji, filters, lists, announcements and followed hashtags on login). Weituan has no custom emoji, keyword
+filters, lists, announcements, followed hashtags or bookmarks, so each list is empty, and a client that
+gets an empty list carries on where a 404 shows the user an error. There is nothing to write to: a
+request to create such a thing is refused in the API's error shape (405 here, 404 on the paths below).
+"""
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router
+
+from weituan.accounts.auth import scoped_auth
+
+router = Router(tags=["mastodon:absent"])
+router_v2 = Router(tags=["mastodon:v2"])
+
+READ_FILTERS = scoped_auth("read", "read:filters")
+READ_LISTS = scoped_auth("read", "read:lists")
+READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
+READ_BOOKMARKS = scoped_auth("read", "read:bookmarks")
+READ = scoped_auth("read")
+
+
+@router.get("/custom_emojis", auth=None, summary="Custom emoji (Weituan has none)")
+def custom_emojis(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/filters", auth=READ_FILTERS, summary="Keyword filters, v1 (Weituan has none)")
+def filters_v1(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router_v2.get("/filters", auth=READ_FILTERS, summary="Keyword filters (Weituan has none)")
+def filters_v2(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/lists", auth=READ_LISTS, summary="The caller's lists (Weituan has none)")
+def lists(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/announcements", auth=READ, summary="Server announcements (Weituan makes none)")
+def announcements(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/followed_tags", auth=READ_FOLLOWED_TAGS, summary="Followed hashtags (Weituan has none)")
+def followed_tags(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/bookmarks", auth=READ_BOOKMARKS, summary="Bookmarked statuses (Weituan has none)")
+def bookmarks(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
