@@ -1,4 +1,4 @@
-"""Mastodon API: trends (热搜), and the Tag entity shared with search.
+"""Mastodon API: trends (热搜), one topic as a Tag, and the Tag entity shared with search.
 
 `/api/v1/trends/tags` ranks topics by velocity against their usual level (see
 `weituan.microblog.search.trending`); `/api/v1/trends` is the older alias Mastodon still serves.
@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -19,7 +20,8 @@ from weituan.mastodon.serializers_accounts import absolute_url
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.queries.relations import hidden_author_ids
-from weituan.microblog.search.trending import DayUse, trending_post_ids, trending_topics
+from weituan.microblog.search.queries import topic_named
+from weituan.microblog.search.trending import DayUse, topics_history, trending_post_ids, trending_topics
 
 router = Router(tags=["mastodon:trends"])
 
@@ -50,6 +52,22 @@ def tag_json(
     if following is not None:
         data["following"] = following
     return data
+
+
+@router.get("/tags/{hashtag}", auth=ANY_TOKEN, summary="A topic as Mastodon's Tag")
+def tag_get(request: HttpRequest, hashtag: str) -> dict[str, Any]:
+    """What a client reads as it opens a topic's timeline (its name, its week of use); 404 for a topic
+    nobody has used. Weituan has no followed topics, so `following` is false for a signed-in reader."""
+    topic = topic_named(hashtag)
+    history = topics_history([topic.pk], now=timezone.now())[topic.pk]
+    return tag_json(
+        topic_id=topic.pk,
+        name=topic.display or topic.name,
+        key=topic.name,
+        history=history,
+        request=request,
+        following=False if request_user(request) is not None else None,
+    )
 
 
 class TrendsQuery(Schema):

@@ -1,0 +1,106 @@
+"""Reads a Mastodon client makes as it is used, through the real Mastodon.py against a live server: the
+caller's favourites, several statuses at once, the account search of a compose box, a topic as a Tag."""
+
+from typing import Any
+
+import pytest
+from mastodon import Mastodon
+from mastodon.errors import MastodonAPIError, MastodonNotFoundError
+
+from weituan.accounts.models import User
+from weituan.mastodon.tests.clients import shop_and_newcomer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _people(live_server: Any) -> tuple[Mastodon, Mastodon]:
+    return shop_and_newcomer(live_server, "Weituan client reads")
+
+
+def _ids(statuses: Any) -> list[Any]:
+    return [status.id for status in statuses]
+
+
+def test_favourites_are_the_liked_statuses_newest_like_first(
+    live_server: Any, merchant: User, outsider: User
+) -> None:
+    shop, fan = _people(live_server)
+    first, second, third = (shop.status_post(f"团购 {n}") for n in range(3))
+    for status in (second, first, third):  # liked out of posting order: the like's moment counts
+        fan.status_favourite(status.id)
+    assert _ids(fan.favourites()) == [third.id, first.id, second.id]
+    assert all(status.favourited for status in fan.favourites())
+
+    page = fan.favourites(limit=2)
+    assert _ids(page) == [third.id, first.id]
+    older = fan.fetch_next(page)
+    assert _ids(older) == [second.id]
+    assert _ids(fan.fetch_previous(older)) == [third.id, first.id]
+
+    shop.status_delete(first.id)
+    assert _ids(fan.favourites()) == [third.id, second.id]
+    fan.status_unfavourite(third.id)
+    assert _ids(fan.favourites()) == [second.id]
+    # Someone else's likes are their own.
+    assert shop.favourites() == []
+
+
+def test_favourites_leave_out_what_the_reader_may_no_longer_see(live_server: Any, merchant: User) -> None:
+    shop, fan = _people(live_server)
+    shop_id = shop.account_verify_credentials().id
+    fan.account_follow(shop_id)
+    public = shop.status_post("人人可见")
+    followers_only = shop.status_post("仅粉丝", visibility="private")
+    fan.status_favourite(public.id)
+    fan.status_favourite(followers_only.id)
+    assert _ids(fan.favourites()) == [followers_only.id, public.id]
+
+    fan.account_unfollow(shop_id)
+    assert _ids(fan.favourites()) == [public.id]
+    shop.account_block(fan.account_verify_credentials().id)
+    assert fan.favourites() == []
+
+
+def test_several_statuses_at_once_only_those_the_reader_may_see(live_server: Any, merchant: User) -> None:
+    shop, fan = _people(live_server)
+    older = shop.status_post("早一点")
+    newer = shop.status_post("晚一点")
+    hidden = shop.status_post("仅粉丝", visibility="private")
+    gone = shop.status_post("删掉了")
+    shop.status_delete(gone.id)
+
+    # In the order asked; what the reader may not see, deleted or never was is left out.
+    assert _ids(fan.statuses([older.id, hidden.id, newer.id, gone.id, 1])) == [older.id, newer.id]
+    assert _ids(shop.statuses([hidden.id, older.id])) == [hidden.id, older.id]
+    assert fan.statuses([older.id])[0].account.acct == "meituan_shop"
+
+    with pytest.raises(MastodonAPIError) as refused:
+        fan.statuses([older.id] * 21)
+    assert refused.value.args[1] == 422
+
+
+def test_account_search_as_a_compose_box_asks(live_server: Any, merchant: User, outsider: User) -> None:
+    shop, fan = _people(live_server)
+    assert [account.acct for account in fan.account_search("meituan")] == ["meituan_shop"]
+    assert [account.acct for account in fan.account_search("美团")] == ["meituan_shop"]
+    assert fan.account_search("meituan", following=True) == []
+    fan.account_follow(shop.account_verify_credentials().id)
+    assert [account.acct for account in fan.account_search("meituan", following=True)] == ["meituan_shop"]
+    assert [account.acct for account in fan.account_search("c", limit=1)] == ["charlie"]
+    assert fan.account_search("c", limit=1, offset=1) == []
+
+    shop.account_block(fan.account_verify_credentials().id)
+    assert fan.account_search("meituan") == []
+
+
+def test_a_topic_read_as_a_tag(live_server: Any, merchant: User) -> None:
+    shop, fan = _people(live_server)
+    shop.status_post("今晚 #团购# 开抢")
+    tag = fan.tag("团购")
+    assert tag.name == "团购"
+    assert tag.url.endswith("/topics/%E5%9B%A2%E8%B4%AD")
+    assert tag.following is False
+    assert int(tag.history[0].uses) == 1
+    assert len(tag.history) == 7
+    with pytest.raises(MastodonNotFoundError):
+        fan.tag("没人用过")
