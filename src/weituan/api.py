@@ -193,7 +193,13 @@ def build_api_v1() -> NinjaAPI:
 
 
 def build_api_v2() -> NinjaAPI:
-    from weituan.mastodon import api_absent_features, api_instance, api_media, api_search
+    from weituan.mastodon import (
+        api_absent_features,
+        api_instance,
+        api_media,
+        api_notification_groups,
+        api_search,
+    )
 
     api = NinjaAPI(
         title="Weituan API v2",
@@ -208,6 +214,7 @@ def build_api_v2() -> NinjaAPI:
     api.add_router("/", api_media.router_v2)
     api.add_router("/", api_search.router_v2)
     api.add_router("/", api_absent_features.router_v2)
+    api.add_router("/", api_notification_groups.router_v2)
     return api
 
 

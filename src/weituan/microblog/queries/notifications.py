@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from weituan.core.errors import NotFound
@@ -67,6 +67,19 @@ def notifications_page(
 ) -> list[Notification]:
     """The user's notifications, newest first, paged by id; none from accounts blocked either way, nor
     from those the user muted hiding their notifications (`notification_hidden_actor_ids`)."""
+    rows = notifications_shown(user, types=types, exclude_types=exclude_types, account_id=account_id)
+    return id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def notifications_shown(
+    user: Any,
+    *,
+    types: Iterable[str] = (),
+    exclude_types: Iterable[str] = (),
+    account_id: int | None = None,
+) -> "QuerySet[Notification]":
+    """The user's notifications of the types asked, as every list of them shows them (see
+    `notifications_page`), unordered and unpaged."""
     # The post's parent tells a reply to the recipient's comment from a comment on their own post.
     rows = Notification.objects.filter(recipient=user).select_related("actor", "post", "post__parent")
     types = list(types)
@@ -80,7 +93,7 @@ def notifications_page(
     hidden = notification_hidden_actor_ids(user.pk)
     if hidden:
         rows = rows.exclude(actor_id__in=hidden)
-    return id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    return rows
 
 
 def notification_get(user: Any, notification_id: int) -> Notification:
