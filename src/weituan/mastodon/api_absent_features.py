@@ -1,8 +1,10 @@
 """Mastodon API: the reads of Mastodon features Weituan does not have, answered truthfully as empty.
 
 Clients read these as they start or open their main screens (Tusky, Elk, Ivory and Phanpy ask for custom
-emoji, filters, lists, announcements and followed hashtags on login). Weituan has no custom emoji, keyword
-filters, lists, announcements, followed hashtags or bookmarks, so each list is empty, and a client that
+emoji, filters, lists, announcements and followed hashtags on login, and a profile's featured hashtags,
+featured accounts and lists as they open it). Weituan has no custom emoji, keyword filters, lists,
+announcements, followed or featured hashtags, featured accounts or bookmarks, so each list is empty
+(an unknown account's is still a 404), and a client that
 gets an empty list carries on where a 404 shows the user an error. There is nothing to write to: a
 request to create such a thing is refused in the API's error shape (405 here, 404 on the paths below).
 """
@@ -13,6 +15,8 @@ from django.http import HttpRequest
 from ninja import Router
 
 from weituan.accounts.auth import scoped_auth
+from weituan.accounts.queries import user_get
+from weituan.mastodon.endpoint_auth import READ_ACCOUNTS
 
 router = Router(tags=["mastodon:absent"])
 router_v2 = Router(tags=["mastodon:v2"])
@@ -21,6 +25,7 @@ READ_FILTERS = scoped_auth("read", "read:filters")
 READ_LISTS = scoped_auth("read", "read:lists")
 READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
 READ_BOOKMARKS = scoped_auth("read", "read:bookmarks")
+READ_OWN_ACCOUNTS = scoped_auth("read", "read:accounts")
 READ = scoped_auth("read")
 
 
@@ -56,4 +61,34 @@ def followed_tags(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get("/bookmarks", auth=READ_BOOKMARKS, summary="Bookmarked statuses (Weituan has none)")
 def bookmarks(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/featured_tags", auth=READ_OWN_ACCOUNTS, summary="The caller's featured hashtags (none)")
+def featured_tags_own(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get(
+    "/accounts/{int:account_id}/featured_tags", auth=READ_ACCOUNTS, summary="Featured hashtags (none)"
+)
+def featured_tags(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
+    user_get(account_id)
+    return []
+
+
+@router.get("/endorsements", auth=READ_OWN_ACCOUNTS, summary="Accounts the caller features (none)")
+def endorsements_own(request: HttpRequest) -> list[dict[str, Any]]:
+    return []
+
+
+@router.get("/accounts/{int:account_id}/endorsements", auth=READ_ACCOUNTS, summary="Featured accounts (none)")
+def endorsements(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
+    user_get(account_id)
+    return []
+
+
+@router.get("/accounts/{int:account_id}/lists", auth=READ_LISTS, summary="The caller's lists with an account")
+def account_lists(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
+    user_get(account_id)
     return []

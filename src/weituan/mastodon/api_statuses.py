@@ -27,7 +27,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_STATUSES,
 )
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import MastodonParams, mastodon_params
+from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
 from weituan.microblog.models import Visibility
@@ -230,7 +230,7 @@ def status_post(request: HttpRequest) -> dict[str, Any]:
 def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
     """The statuses named by `id[]` that the caller may see, in the order asked; ids that name nothing
     the caller may see are left out, as Mastodon does. At most `MAX_STATUSES_ASKED` ids."""
-    raw = request.GET.getlist("id[]") or request.GET.getlist("id")
+    raw = list_values(request, "id")
     if len(raw) > MAX_STATUSES_ASKED:
         raise ValidationFailed(
             f"At most {MAX_STATUSES_ASKED} statuses can be asked for at once", code="too_many_ids"

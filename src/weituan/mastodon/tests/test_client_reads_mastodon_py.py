@@ -1,14 +1,16 @@
 """Reads a Mastodon client makes as it is used, through the real Mastodon.py against a live server: the
-caller's favourites, several statuses at once, the account search of a compose box, a topic as a Tag."""
+caller's favourites, several statuses at once, the account search of a compose box, a topic as a Tag, a
+profile's familiar followers, and list parameters sent as a JSON body on a GET."""
 
 from typing import Any
 
+import httpx
 import pytest
 from mastodon import Mastodon
 from mastodon.errors import MastodonAPIError, MastodonNotFoundError
 
 from weituan.accounts.models import User
-from weituan.mastodon.tests.clients import shop_and_newcomer
+from weituan.mastodon.tests.clients import PASSWORD, SCOPES, shop_and_newcomer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,3 +106,61 @@ def test_a_topic_read_as_a_tag(live_server: Any, merchant: User) -> None:
     assert len(tag.history) == 7
     with pytest.raises(MastodonNotFoundError):
         fan.tag("没人用过")
+
+
+def test_familiar_followers_as_a_profile_shows_them(
+    live_server: Any, merchant: User, shopper: User, outsider: User
+) -> None:
+    shop, fan = _people(live_server)
+    app = Mastodon.create_app("Weituan familiar", scopes=SCOPES, api_base_url=live_server.url)
+    alice, charlie = (
+        Mastodon(
+            client_id=app[0], client_secret=app[1], api_base_url=live_server.url, version_check_mode="none"
+        )
+        for _ in range(2)
+    )
+    alice.log_in("alice", PASSWORD, scopes=SCOPES, allow_http=True)
+    charlie.log_in("charlie", PASSWORD, scopes=SCOPES, allow_http=True)
+    shop_id = shop.account_verify_credentials().id
+    alice_id, charlie_id = shopper.pk, outsider.pk
+    for follower in (alice, charlie):
+        follower.account_follow(shop_id)
+    fan.account_follow(alice_id)
+    fan.account_follow(charlie_id)
+
+    # Mastodon.py sends these ids as a JSON body on the GET.
+    (found,) = fan.account_familiar_followers(shop_id)
+    assert str(found.id) == str(shop_id)
+    assert [account.acct for account in found.accounts] == ["charlie", "alice"]
+    both = fan.account_familiar_followers([shop_id, alice_id])
+    assert [(str(entry.id), len(entry.accounts)) for entry in both] == [(str(shop_id), 2), (str(alice_id), 0)]
+
+    fan.account_mute(charlie_id)
+    assert [account.acct for account in fan.account_familiar_followers(shop_id)[0].accounts] == ["alice"]
+    # As the query string gives them, and an unknown account left out.
+    answer = httpx.get(
+        f"{live_server.url}/api/v1/accounts/familiar_followers",
+        params={"id[]": [str(shop_id), "99999"]},
+        headers={"Authorization": f"Bearer {fan.access_token}"},
+    )
+    assert answer.status_code == 200
+    assert [(entry["id"], len(entry["accounts"])) for entry in answer.json()] == [(str(shop_id), 1)]
+
+
+def test_list_parameters_sent_as_a_json_body_on_a_get(live_server: Any, merchant: User) -> None:
+    shop, fan = _people(live_server)
+    shop_id = shop.account_verify_credentials().id
+    fan.account_follow(shop_id)
+    first = shop.status_post("第一条")
+    headers = {"Authorization": f"Bearer {fan.access_token}"}
+    relationships = httpx.request(
+        "GET",
+        f"{live_server.url}/api/v1/accounts/relationships",
+        json={"id": [str(shop_id)]},
+        headers=headers,
+    )
+    assert [(row["id"], row["following"]) for row in relationships.json()] == [(str(shop_id), True)]
+    statuses = httpx.request(
+        "GET", f"{live_server.url}/api/v1/statuses", json={"id": [first.id]}, headers=headers
+    )
+    assert [status["id"] for status in statuses.json()] == [str(first.id)]
