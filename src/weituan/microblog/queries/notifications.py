@@ -1,4 +1,5 @@
-"""Notification reads: a user's notifications, newest first and filterable by Mastodon type, and unread counts.
+"""Notification reads: a user's notifications, newest first and filterable by Mastodon type, unread counts,
+and the read markers (of the notifications and of the home timeline).
 
 Weituan's kinds map onto Mastodon's notification types: a mention or a comment is a `mention` (Mastodon
 shows replies as mentions), a repost is a `reblog` when it has no comment of its own and a `quote` when
@@ -15,7 +16,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from weituan.core.errors import NotFound
-from weituan.microblog.models import Notification, NotificationKind
+from weituan.microblog.models import HomeReadMarker, Notification, NotificationKind
 from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.relations import notification_hidden_actor_ids
 
@@ -136,3 +137,11 @@ def notifications_read_marker(user: Any) -> ReadMarker:
         version=summary["count"] or 0,
         updated_at=summary["when"] or timezone.now(),
     )
+
+
+def home_read_marker(user: Any) -> ReadMarker | None:
+    """Where the user stopped reading their home timeline, None until a client has said."""
+    row = HomeReadMarker.objects.filter(user=user).first()
+    if row is None:
+        return None
+    return ReadMarker(last_read_id=row.last_read_id, version=row.version, updated_at=row.updated_at)
