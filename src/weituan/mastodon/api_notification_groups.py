@@ -128,6 +128,21 @@ def notification_groups_unread(request: HttpRequest) -> dict[str, int]:
     return {"count": count}
 
 
+@router_v2.get("/notifications/policy", auth=READ_NOTIFICATIONS, summary="Which notifications are filtered")
+def notification_policy(request: HttpRequest) -> dict[str, Any]:
+    """Mastodon 4.3's notification policy. Weituan holds back no notification for review (only blocks
+    and mutes keep some away), so every category is accepted and no request waits."""
+    return {
+        "for_not_following": "accept",
+        "for_not_followers": "accept",
+        "for_new_accounts": "accept",
+        "for_private_mentions": "accept",
+        "for_limited_accounts": "accept",
+        "summary": {"pending_requests_count": 0, "pending_notifications_count": 0},
+    }
+
+
+# Declared after the fixed paths above (unread_count, policy), which would otherwise be read as keys.
 @router_v2.get("/notifications/{group_key}", auth=READ_NOTIFICATIONS, summary="One notification group")
 def notification_group(request: HttpRequest, group_key: str) -> dict[str, Any]:
     user = request_user(request)

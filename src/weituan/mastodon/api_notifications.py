@@ -71,6 +71,23 @@ def notifications_unread(request: HttpRequest) -> dict[str, int]:
     return {"count": notifications_unread_count(request_user(request))}
 
 
+@router.get(
+    "/notifications/requests", auth=READ_NOTIFICATIONS, summary="Notifications held back for review (none)"
+)
+def notification_requests(request: HttpRequest) -> list[dict[str, Any]]:
+    """Weituan holds no notification back for review (see the v2 notification policy): none waits."""
+    return []
+
+
+@router.get(
+    "/notifications/requests/merged",
+    auth=READ_NOTIFICATIONS,
+    summary="Whether accepted requests are merged into the notifications",
+)
+def notification_requests_merged(request: HttpRequest) -> dict[str, bool]:
+    return {"merged": True}
+
+
 @router.get("/notifications/{int:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
 def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)

@@ -170,3 +170,19 @@ def test_likes_on_different_days_are_different_groups(
         ("favourite", 1),
     ]
     assert groups[0].group_key != groups[1].group_key
+
+
+def test_the_notification_policy_accepts_everything_and_nothing_waits(
+    live_server: Any, merchant: User
+) -> None:
+    (shop,) = _clients(live_server, "meituan_shop")
+    policy = shop.notifications_policy()
+    assert {
+        name: policy[name]
+        for name in ("for_not_following", "for_not_followers", "for_new_accounts", "for_private_mentions")
+    } == dict.fromkeys(
+        ("for_not_following", "for_not_followers", "for_new_accounts", "for_private_mentions"), "accept"
+    )
+    assert policy.summary.pending_requests_count == 0
+    assert shop.notification_requests() == []
+    assert shop.notifications_merged() is True
