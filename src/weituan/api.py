@@ -155,6 +155,7 @@ def build_api_v1() -> NinjaAPI:
         api_search,
         api_statuses,
         api_streaming,
+        api_suggestions,
         api_timelines,
         api_trends,
         api_weituan,
@@ -183,6 +184,7 @@ def build_api_v1() -> NinjaAPI:
         api_search,
         api_trends,
         api_streaming,
+        api_suggestions,
         api_absent_features,
     ):
         api.add_router("/", module.router)
@@ -199,6 +201,7 @@ def build_api_v2() -> NinjaAPI:
         api_media,
         api_notification_groups,
         api_search,
+        api_suggestions,
     )
 
     api = NinjaAPI(
@@ -215,6 +218,7 @@ def build_api_v2() -> NinjaAPI:
     api.add_router("/", api_search.router_v2)
     api.add_router("/", api_absent_features.router_v2)
     api.add_router("/", api_notification_groups.router_v2)
+    api.add_router("/", api_suggestions.router_v2)
     return api
 
 

@@ -16,7 +16,7 @@ from ninja import Router
 
 from weituan.accounts.auth import scoped_auth
 from weituan.accounts.queries import user_get
-from weituan.mastodon.endpoint_auth import READ_ACCOUNTS
+from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_ACCOUNTS_USER
 
 router = Router(tags=["mastodon:absent"])
 router_v2 = Router(tags=["mastodon:v2"])
@@ -25,7 +25,7 @@ READ_FILTERS = scoped_auth("read", "read:filters")
 READ_LISTS = scoped_auth("read", "read:lists")
 READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
 READ_BOOKMARKS = scoped_auth("read", "read:bookmarks")
-READ_OWN_ACCOUNTS = scoped_auth("read", "read:accounts")
+
 READ = scoped_auth("read")
 
 
@@ -64,7 +64,7 @@ def bookmarks(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 
-@router.get("/featured_tags", auth=READ_OWN_ACCOUNTS, summary="The caller's featured hashtags (none)")
+@router.get("/featured_tags", auth=READ_ACCOUNTS_USER, summary="The caller's featured hashtags (none)")
 def featured_tags_own(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
@@ -77,7 +77,7 @@ def featured_tags(request: HttpRequest, account_id: int) -> list[dict[str, Any]]
     return []
 
 
-@router.get("/endorsements", auth=READ_OWN_ACCOUNTS, summary="Accounts the caller features (none)")
+@router.get("/endorsements", auth=READ_ACCOUNTS_USER, summary="Accounts the caller features (none)")
 def endorsements_own(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 

@@ -11,6 +11,8 @@ READ_ACCOUNTS = scoped_auth("read", "read:accounts", anonymous=True)
 READ_SEARCH = scoped_auth("read", "read:search", anonymous=True)
 READ_FOLLOWS = scoped_auth("read", "follow", "read:follows")
 READ_NOTIFICATIONS = scoped_auth("read", "read:notifications")
+# An account read that needs a user (suggestions are for someone).
+READ_ACCOUNTS_USER = scoped_auth("read", "read:accounts")
 READ_OWN_ACCOUNT = scoped_auth("profile", "read", "read:accounts")
 READ_BLOCKS = scoped_auth("read", "follow", "read:blocks")
 READ_MUTES = scoped_auth("read", "follow", "read:mutes")
