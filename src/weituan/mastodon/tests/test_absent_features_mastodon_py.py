@@ -24,6 +24,9 @@ def test_the_startup_reads_of_absent_features_answer_empty_lists(live_server: An
     assert fan.followed_tags() == []
     assert fan.bookmarks() == []
     assert fan.instance_rules() == []
+    assert fan.conversations() == []
+    assert fan.scheduled_statuses() == []
+    assert fan.domain_blocks() == []
     assert fan.instance().rules == []
     # What a client reads as it opens a profile.
     shop_id = shop.account_verify_credentials().id
