@@ -42,18 +42,26 @@ def _list_param(request: HttpRequest, name: str) -> list[str]:
     return request.GET.getlist(f"{name}[]") or request.GET.getlist(name)
 
 
+UNREAD_DEFAULT_LIMIT = 100
+UNREAD_MAX_LIMIT = 1000
+
+
+def _account_id(request: HttpRequest) -> int | None:
+    account_id = request.GET.get("account_id")
+    if account_id is not None and not account_id.isdecimal():
+        raise ValidationFailed("account_id must be an account id", code="invalid_id")
+    return min(int(account_id), MAX_ID) if account_id else None
+
+
 @router.get("/notifications", auth=READ_NOTIFICATIONS, summary="Your notifications, newest first")
 def notifications_list(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=40, max_limit=80)
-    account_id = request.GET.get("account_id")
-    if account_id is not None and not account_id.isdecimal():
-        raise ValidationFailed("account_id must be an account id", code="invalid_id")
     rows = notifications_page(
         user,
         types=_list_param(request, "types"),
         exclude_types=_list_param(request, "exclude_types"),
-        account_id=min(int(account_id), MAX_ID) if account_id else None,
+        account_id=_account_id(request),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
@@ -68,7 +76,19 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
     "/notifications/unread_count", auth=READ_NOTIFICATIONS, summary="How many notifications are unread"
 )
 def notifications_unread(request: HttpRequest) -> dict[str, int]:
-    return {"count": notifications_unread_count(request_user(request))}
+    """Filtered by `types[]`, `exclude_types[]` and `account_id` as the list is; at most `limit` (100
+    unless asked, up to 1000) are counted, as Mastodon does."""
+    raw = request.GET.get("limit") or str(UNREAD_DEFAULT_LIMIT)
+    if not raw.isdecimal() or int(raw) < 1:
+        raise ValidationFailed("limit must be a positive integer", code="invalid_limit")
+    count = notifications_unread_count(
+        request_user(request),
+        types=_list_param(request, "types"),
+        exclude_types=_list_param(request, "exclude_types"),
+        account_id=_account_id(request),
+        limit=min(int(raw), UNREAD_MAX_LIMIT),
+    )
+    return {"count": count}
 
 
 @router.get(

@@ -5,6 +5,7 @@ dismissing it, and the unread count of groups."""
 
 from typing import Any
 
+import httpx
 import pytest
 from mastodon import Mastodon
 from mastodon.errors import MastodonNotFoundError
@@ -137,6 +138,22 @@ def test_one_group_its_accounts_dismissing_it_and_the_unread_count(
     olivia.account_follow(shop.account_verify_credentials().id)
     assert shop.unread_grouped_notifications_count() == 2
     assert shop.notifications_unread_count().count == 3
+    # The v1 count takes the list's filters and its cap, as Mastodon's does.
+    alice_id = alice.account_verify_credentials().id
+
+    def unread(**params: Any) -> int:
+        answer = httpx.get(
+            f"{live_server.url}/api/v1/notifications/unread_count",
+            params=params,
+            headers={"Authorization": f"Bearer {shop.access_token}"},
+        )
+        return int(answer.json()["count"])
+
+    assert unread(**{"types[]": "favourite"}) == 2
+    assert unread(**{"exclude_types[]": "favourite"}) == 1
+    assert unread(account_id=str(alice_id)) == 1
+    assert unread(limit="2") == 2
+    assert shop.unread_grouped_notifications_count(types=["follow"]) == 1
 
     key = shop.grouped_notifications().notification_groups[1].group_key
     one = shop.grouped_notification(key).notification_groups

@@ -109,13 +109,24 @@ def notification_get(user: Any, notification_id: int) -> Notification:
     return row
 
 
-def notifications_unread_count(user: Any, *, limit: int = 1000) -> int:
-    """How many notifications the user has not read (counted up to `limit`, as Mastodon caps it)."""
-    rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
-    hidden = notification_hidden_actor_ids(user.pk)
-    if hidden:
-        rows = rows.exclude(actor_id__in=hidden)
-    return rows[:limit].count()
+def notifications_unread_count(
+    user: Any,
+    *,
+    types: Iterable[str] = (),
+    exclude_types: Iterable[str] = (),
+    account_id: int | None = None,
+    limit: int = 1000,
+) -> int:
+    """How many notifications (of the types asked) the user has not read, counted up to `limit`, as
+    Mastodon caps it."""
+    if not types and not exclude_types and account_id is None:
+        rows = Notification.objects.filter(recipient=user)  # no join to the posts for the plain count
+        hidden = notification_hidden_actor_ids(user.pk)
+        if hidden:
+            rows = rows.exclude(actor_id__in=hidden)
+    else:
+        rows = notifications_shown(user, types=types, exclude_types=exclude_types, account_id=account_id)
+    return rows.filter(read_at__isnull=True)[:limit].count()
 
 
 @dataclass(frozen=True, slots=True)
