@@ -1,5 +1,5 @@
-"""Mastodon API: relations (follow, follow requests, block, mute, relationships, follower lists) and an
-account's statuses.
+"""Mastodon API: relations (follow, follow requests, block, mute, relationships, familiar followers,
+follower lists) and an account's statuses.
 
 Ids in paths use the `int` converter, so /accounts/relationships is never read as an account id.
 Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.

@@ -1,5 +1,6 @@
 """Mastodon API: statuses — post (an original, a comment through in_reply_to_id, a repost with comment
-through quoted_status_id), read, delete, context, reblog, favourite, and who reblogged or favourited.
+through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite, who
+reblogged or favourited, and the caller's favourites.
 
 Writes are rate-limited per user; POST /statuses honours the Idempotency-Key header.
 """
