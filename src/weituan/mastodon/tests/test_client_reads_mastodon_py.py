@@ -164,3 +164,32 @@ def test_list_parameters_sent_as_a_json_body_on_a_get(live_server: Any, merchant
         "GET", f"{live_server.url}/api/v1/statuses", json={"id": [first.id]}, headers=headers
     )
     assert [status["id"] for status in statuses.json()] == [str(first.id)]
+
+
+def test_who_reblogged_lists_each_account_once(
+    live_server: Any, merchant: User, shopper: User, outsider: User
+) -> None:
+    shop, fan = _people(live_server)
+    app = Mastodon.create_app("Weituan reposters", scopes=SCOPES, api_base_url=live_server.url)
+    alice = Mastodon(
+        client_id=app[0], client_secret=app[1], api_base_url=live_server.url, version_check_mode="none"
+    )
+    alice.log_in("alice", PASSWORD, scopes=SCOPES, allow_http=True)
+    deal = shop.status_post("今晚 #团购#")
+    alice.status_reblog(deal.id)
+    fan.status_post("一起", quoted_status_id=deal.id)
+    alice.status_post("冲", quoted_status_id=deal.id)  # alice again, now with a comment
+    alice.status_post("再冲", quoted_status_id=deal.id)
+
+    assert [account.acct for account in shop.status_reblogged_by(deal.id)] == ["alice", "xiaoming"]
+    # Paged one at a time through the Link header, as a client scrolls it.
+    headers = {"Authorization": f"Bearer {shop.access_token}"}
+    url: str | None = f"{live_server.url}/api/v1/statuses/{deal.id}/reblogged_by?limit=1"
+    seen = []
+    while url:
+        answer = httpx.get(url, headers=headers)
+        if not answer.json():
+            break
+        seen += [account["acct"] for account in answer.json()]
+        url = answer.links.get("next", {}).get("url")
+    assert seen == ["alice", "xiaoming"]
