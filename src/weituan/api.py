@@ -145,6 +145,7 @@ def _install_error_handlers(api: NinjaAPI) -> None:
 def build_api_v1() -> NinjaAPI:
     from weituan.deals.api import router as deals_router
     from weituan.mastodon import (
+        api_absent_features,
         api_accounts,
         api_apps,
         api_instance,
@@ -154,6 +155,7 @@ def build_api_v1() -> NinjaAPI:
         api_search,
         api_statuses,
         api_streaming,
+        api_suggestions,
         api_timelines,
         api_trends,
         api_weituan,
@@ -182,6 +184,8 @@ def build_api_v1() -> NinjaAPI:
         api_search,
         api_trends,
         api_streaming,
+        api_suggestions,
+        api_absent_features,
     ):
         api.add_router("/", module.router)
     api.add_router("/weituan/", api_weituan.router)
@@ -191,7 +195,14 @@ def build_api_v1() -> NinjaAPI:
 
 
 def build_api_v2() -> NinjaAPI:
-    from weituan.mastodon import api_instance, api_media, api_search
+    from weituan.mastodon import (
+        api_absent_features,
+        api_instance,
+        api_media,
+        api_notification_groups,
+        api_search,
+        api_suggestions,
+    )
 
     api = NinjaAPI(
         title="Weituan API v2",
@@ -205,6 +216,9 @@ def build_api_v2() -> NinjaAPI:
     api.add_router("/", api_instance.router_v2)
     api.add_router("/", api_media.router_v2)
     api.add_router("/", api_search.router_v2)
+    api.add_router("/", api_absent_features.router_v2)
+    api.add_router("/", api_notification_groups.router_v2)
+    api.add_router("/", api_suggestions.router_v2)
     return api
 
 

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "weituan.core.cors.ApiCorsMiddleware",  # browser clients of other sites may call the APIs
     "django.middleware.security.SecurityMiddleware",
     "weituan.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable (see the module)
     "django.contrib.sessions.middleware.SessionMiddleware",

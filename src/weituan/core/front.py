@@ -26,6 +26,8 @@ from django.middleware.locale import LocaleMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils import translation
 
+from weituan.core.cors import ApiCorsMiddleware
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -99,6 +101,7 @@ class MiddlewareSides:
     """The middleware of settings.MIDDLEWARE that shape an API response, run as Django runs them."""
 
     def __init__(self) -> None:
+        self.cors = ApiCorsMiddleware(_no_view)
         self.security = SecurityMiddleware(_no_view)
         self.locale = LocaleMiddleware(_no_view)
         self.common = CommonMiddleware(_no_view)
@@ -108,6 +111,8 @@ class MiddlewareSides:
     def before(self, request: HttpRequest) -> bool:
         """The request side, in settings.MIDDLEWARE order; False when Django must answer (an HTTPS
         redirect, a refused user agent)."""
+        if self.cors.process_request(request) is not None:
+            return False
         if self.security.process_request(request) is not None:
             return False
         self.locale.process_request(request)
@@ -118,7 +123,7 @@ class MiddlewareSides:
 
     def after(self, request: HttpRequest, response: HttpResponse) -> Answer:
         """The response side, in the reverse of settings.MIDDLEWARE, and the response as an Answer."""
-        for middleware in (self.csp, self.frame, self.common, self.locale, self.security):
+        for middleware in (self.csp, self.frame, self.common, self.locale, self.security, self.cors):
             middleware.process_response(request, response)
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
         for cookie in response.cookies.values():
@@ -144,8 +149,9 @@ class Prologue(NamedTuple):
         return headers
 
 
-# The request's parts that Django's host, scheme and language come from (with SECURE_PROXY_SSL_HEADER's
-# header, added per settings); a request with a cookie (a language cookie, a session) is not kept.
+# The request's parts that Django's host, scheme and language, and the CORS headers, come from (with
+# SECURE_PROXY_SSL_HEADER's header, added per settings); a request with a cookie (a language cookie, a
+# session) is not kept.
 _WSGI_KEYS = (
     "wsgi.url_scheme",
     "HTTP_HOST",
@@ -155,8 +161,9 @@ _WSGI_KEYS = (
     "HTTP_ACCEPT_LANGUAGE",
     "HTTP_X_FORWARDED_HOST",
     "HTTP_X_FORWARDED_PORT",
+    "HTTP_ORIGIN",
 )
-_ASGI_HEADERS = (b"host", b"accept-language", b"x-forwarded-host", b"x-forwarded-port")
+_ASGI_HEADERS = (b"host", b"accept-language", b"x-forwarded-host", b"x-forwarded-port", b"origin")
 
 
 class Prologues:

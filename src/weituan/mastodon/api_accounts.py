@@ -1,4 +1,4 @@
-"""Mastodon API: registering an account, the caller's own account, lookup and fetch by id.
+"""Mastodon API: registering an account, the caller's own account, lookup, search and fetch by id.
 
 The relation endpoints under /accounts/{id}/... (follow, statuses, followers...) live in api_relations.
 Ids are matched with the `int` converter so literal paths such as /accounts/relationships are never
@@ -9,19 +9,22 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Query, Router, Schema
+from pydantic import Field
 
 from weituan.accounts import invites, oauth, queries, services
 from weituan.accounts.auth import request_user
 from weituan.accounts.models import AccessToken
 from weituan.accounts.profile_fields import FIELDS_PARAMETER
 from weituan.core.errors import PermissionDenied, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import rate_limit_hit
 from weituan.mastodon.api_apps import app_token_write_accounts_auth
-from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_OWN_ACCOUNT, WRITE_ACCOUNTS
+from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_OWN_ACCOUNT, READ_SEARCH, WRITE_ACCOUNTS
 from weituan.mastodon.request_params import mastodon_params
-from weituan.mastodon.serializers_accounts import account_json, credential_account_json
+from weituan.mastodon.serializers_accounts import account_json, accounts_json, credential_account_json
 from weituan.microblog.queries.relations import follow_requests_count
+from weituan.microblog.search.queries import Page, accounts_search
 from weituan.microblog.services import relations as relation_services
 from weituan.microblog.stats import account_counts
 
@@ -124,6 +127,30 @@ def update_credentials(request: HttpRequest) -> dict[str, Any]:
 def lookup(request: HttpRequest, acct: str) -> dict[str, Any]:
     user = queries.user_by_username(acct)
     return account_json(user, account_counts([user.pk])[user.pk], request=request)
+
+
+class AccountSearchQuery(Schema):
+    q: str
+    limit: int = Field(40, ge=1)
+    offset: int = Field(0, ge=0, le=MAX_ID)
+    resolve: bool = False  # nothing to fetch from other servers: Weituan does not federate
+    following: bool = False
+
+
+@router.get("/accounts/search", auth=READ_SEARCH, summary="Accounts whose name starts with the query")
+def account_search(request: HttpRequest, params: Query[AccountSearchQuery]) -> list[dict[str, Any]]:
+    """What compose boxes ask as one types an @mention, and what Mastodon.py's `account_search` calls:
+    the accounts part of /api/v2/search, paged by `offset`."""
+    viewer = request_user(request)
+    if params.following and viewer is None:
+        raise ValidationFailed("following=true needs a logged-in account", code="login_required")
+    users = accounts_search(
+        query=params.q,
+        viewer=viewer,
+        page=Page(limit=params.limit, offset=params.offset),
+        following_only=params.following,
+    )
+    return accounts_json(users, request)
 
 
 @router.get("/accounts/{int:account_id}", auth=READ_ACCOUNTS, summary="An account by id")

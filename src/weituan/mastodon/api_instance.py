@@ -27,6 +27,8 @@ router = Router(tags=["mastodon:instance"])
 router_v2 = Router(tags=["mastodon:v2"])
 
 MAX_MEDIA_ATTACHMENTS = 4
+# Mastodon's Rule entities ({id, text, hint}); Weituan states none, so sign-up shows no list to agree to.
+INSTANCE_RULES: list[dict[str, str]] = []
 # Mastodon 4.3 introduced API versioning; 7 is what 4.5 reports (quote policies, quotes and revoking them).
 MASTODON_API_VERSION = 7
 IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"]
@@ -99,6 +101,11 @@ def _languages() -> list[str]:
     return [code.split("-")[0] for code, _ in settings.LANGUAGES]
 
 
+@router.get("/instance/rules", auth=None, summary="The server's rules (the instance's `rules`)")
+def instance_rules(request: HttpRequest) -> list[dict[str, str]]:
+    return INSTANCE_RULES
+
+
 # Mastodon.py asks for "/api/v1/instance/" with the slash; Mastodon answers both spellings.
 @router.get("/instance/", auth=None, include_in_schema=False)
 @router.get("/instance", auth=None, summary="Instance description (Mastodon v1)")
@@ -126,7 +133,7 @@ def instance_v1(request: HttpRequest) -> dict[str, Any]:
             "polls": _polls_configuration(),
         },
         "contact_account": None,
-        "rules": [],
+        "rules": INSTANCE_RULES,
     }
 
 
@@ -161,5 +168,5 @@ def instance_v2(request: HttpRequest) -> dict[str, Any]:
         },
         "api_versions": {"mastodon": MASTODON_API_VERSION},
         "contact": {"email": settings.DEFAULT_FROM_EMAIL.rpartition("<")[2].rstrip(">"), "account": None},
-        "rules": [],
+        "rules": INSTANCE_RULES,
     }

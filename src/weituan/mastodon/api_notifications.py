@@ -1,5 +1,5 @@
-"""Mastodon API: notifications — the list (filterable by type), one, dismiss, clear, the unread count and
-the notifications read marker."""
+"""Mastodon API: notifications — the list (filterable by type), one, dismiss, clear, the unread count —
+and the read markers of the notifications and the home timeline."""
 
 from typing import Any
 
@@ -17,15 +17,18 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_NOTIFICATIONS,
 )
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
 from weituan.microblog.queries.notifications import (
+    ReadMarker,
+    home_read_marker,
     notification_get,
     notifications_page,
     notifications_read_marker,
     notifications_unread_count,
 )
+from weituan.microblog.services.markers import home_marker_set
 from weituan.microblog.services.notifications import (
     notification_dismiss,
     notifications_clear,
@@ -39,18 +42,26 @@ def _list_param(request: HttpRequest, name: str) -> list[str]:
     return request.GET.getlist(f"{name}[]") or request.GET.getlist(name)
 
 
+UNREAD_DEFAULT_LIMIT = 100
+UNREAD_MAX_LIMIT = 1000
+
+
+def _account_id(request: HttpRequest) -> int | None:
+    account_id = request.GET.get("account_id")
+    if account_id is not None and not account_id.isdecimal():
+        raise ValidationFailed("account_id must be an account id", code="invalid_id")
+    return min(int(account_id), MAX_ID) if account_id else None
+
+
 @router.get("/notifications", auth=READ_NOTIFICATIONS, summary="Your notifications, newest first")
 def notifications_list(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=40, max_limit=80)
-    account_id = request.GET.get("account_id")
-    if account_id is not None and not account_id.isdecimal():
-        raise ValidationFailed("account_id must be an account id", code="invalid_id")
     rows = notifications_page(
         user,
         types=_list_param(request, "types"),
         exclude_types=_list_param(request, "exclude_types"),
-        account_id=min(int(account_id), MAX_ID) if account_id else None,
+        account_id=_account_id(request),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
@@ -65,7 +76,36 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
     "/notifications/unread_count", auth=READ_NOTIFICATIONS, summary="How many notifications are unread"
 )
 def notifications_unread(request: HttpRequest) -> dict[str, int]:
-    return {"count": notifications_unread_count(request_user(request))}
+    """Filtered by `types[]`, `exclude_types[]` and `account_id` as the list is; at most `limit` (100
+    unless asked, up to 1000) are counted, as Mastodon does."""
+    raw = request.GET.get("limit") or str(UNREAD_DEFAULT_LIMIT)
+    if not raw.isdecimal() or int(raw) < 1:
+        raise ValidationFailed("limit must be a positive integer", code="invalid_limit")
+    count = notifications_unread_count(
+        request_user(request),
+        types=_list_param(request, "types"),
+        exclude_types=_list_param(request, "exclude_types"),
+        account_id=_account_id(request),
+        limit=min(int(raw), UNREAD_MAX_LIMIT),
+    )
+    return {"count": count}
+
+
+@router.get(
+    "/notifications/requests", auth=READ_NOTIFICATIONS, summary="Notifications held back for review (none)"
+)
+def notification_requests(request: HttpRequest) -> list[dict[str, Any]]:
+    """Weituan holds no notification back for review (see the v2 notification policy): none waits."""
+    return []
+
+
+@router.get(
+    "/notifications/requests/merged",
+    auth=READ_NOTIFICATIONS,
+    summary="Whether accepted requests are merged into the notifications",
+)
+def notification_requests_merged(request: HttpRequest) -> dict[str, bool]:
+    return {"merged": True}
 
 
 @router.get("/notifications/{int:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
@@ -95,35 +135,59 @@ def notification_dismiss_one(request: HttpRequest, notification_id: int) -> dict
     return {}
 
 
-def _marker(user: Any) -> dict[str, Any]:
-    marker = notifications_read_marker(user)
+MARKER_TIMELINES = ("home", "notifications")
+
+
+def _marker_json(marker: ReadMarker) -> dict[str, Any]:
     return {
-        "notifications": {
-            "last_read_id": str(marker.last_read_id),
-            "version": marker.version,
-            "updated_at": mastodon_datetime(marker.updated_at),
-        }
+        "last_read_id": str(marker.last_read_id),
+        "version": marker.version,
+        "updated_at": mastodon_datetime(marker.updated_at),
     }
 
 
-@router.get("/markers", auth=READ_MARKERS, summary="Read markers (notifications)")
+def _markers(user: Any, timelines: list[str]) -> dict[str, Any]:
+    """Mastodon's markers of `timelines` that exist: the home one once a client has set it."""
+    found: dict[str, Any] = {}
+    if "home" in timelines:
+        home = home_read_marker(user)
+        if home is not None:
+            found["home"] = _marker_json(home)
+    if "notifications" in timelines:
+        found["notifications"] = _marker_json(notifications_read_marker(user))
+    return found
+
+
+@router.get("/markers", auth=READ_MARKERS, summary="Read markers of the home timeline and notifications")
 def markers_get(request: HttpRequest) -> dict[str, Any]:
-    return _marker(request_user(request))
+    """The markers of the timelines named by `timeline[]` (both when none is named)."""
+    asked = [name for name in list_values(request, "timeline") if name in MARKER_TIMELINES]
+    return _markers(request_user(request), asked or list(MARKER_TIMELINES))
 
 
-@router.post("/markers", auth=WRITE_MARKERS, summary="Move the notifications read marker")
+def _last_read_id(params: MastodonParams, timeline: str) -> int | None:
+    nested = params.values.get(timeline)
+    raw = nested.get("last_read_id") if isinstance(nested, dict) else params.text(f"{timeline}[last_read_id]")
+    if raw is None:
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise ValidationFailed("last_read_id must be an id", code="invalid_id") from None
+
+
+@router.post("/markers", auth=WRITE_MARKERS, summary="Move the home timeline or notifications read marker")
 def markers_post(request: HttpRequest) -> dict[str, Any]:
+    """`home[last_read_id]` keeps the home timeline's reading position; `notifications[last_read_id]`
+    marks the notifications up to it read. Answers the markers moved."""
     user = request_user(request)
     write_limit(user)
     params = mastodon_params(request)
-    nested = params.values.get("notifications")
-    raw = (
-        nested.get("last_read_id") if isinstance(nested, dict) else params.text("notifications[last_read_id]")
-    )
-    if raw is not None:
-        try:
-            last_read_id = int(str(raw))
-        except ValueError:
-            raise ValidationFailed("last_read_id must be a notification id", code="invalid_id") from None
-        notifications_mark_read(user_id=user.pk, up_to_id=last_read_id)
-    return _marker(user)
+    moved = {timeline: _last_read_id(params, timeline) for timeline in MARKER_TIMELINES}
+    home, notifications = moved["home"], moved["notifications"]
+    if home is not None:
+        home_marker_set(user_id=user.pk, last_read_id=home)
+    if notifications is not None:
+        notifications_mark_read(user_id=user.pk, up_to_id=notifications)
+    named = [timeline for timeline, last_read_id in moved.items() if last_read_id is not None]
+    return _markers(user, named or list(MARKER_TIMELINES))

@@ -1,5 +1,5 @@
-"""Mastodon API: relations (follow, follow requests, block, mute, relationships, follower lists) and an
-account's statuses.
+"""Mastodon API: relations (follow, follow requests, block, mute, relationships, familiar followers,
+follower lists) and an account's statuses.
 
 Ids in paths use the `int` converter, so /accounts/relationships is never read as an account id.
 Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.
@@ -28,7 +28,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_MUTES,
 )
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.request_params import list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries import relations as relation_queries
@@ -123,7 +123,7 @@ def unmute(request: HttpRequest, account_id: int) -> dict[str, Any]:
 
 @router.get("/accounts/relationships", auth=READ_FOLLOWS, summary="Relationships with the given accounts")
 def relationships(request: HttpRequest) -> list[dict[str, Any]]:
-    raw = request.GET.getlist("id[]") + request.GET.getlist("id")
+    raw = list_values(request, "id")
     try:
         ids = [int(value) for value in raw]
     except ValueError:
@@ -133,6 +133,35 @@ def relationships(request: HttpRequest) -> list[dict[str, Any]]:
     # A number no id can be names no account; the stores cannot even compare with it.
     wanted = [i for i in ids if i <= MAX_ID]
     return relation_queries.relationships(request_user(request).pk, wanted, known_only=True)
+
+
+@router.get(
+    "/accounts/familiar_followers",
+    auth=READ_FOLLOWS,
+    summary="Accounts you follow that follow the given accounts",
+)
+def familiar_followers(request: HttpRequest) -> list[dict[str, Any]]:
+    """What a profile shows under its name ("followed by ... whom you follow"), for each `id[]`."""
+    raw = list_values(request, "id")
+    try:
+        ids = [int(value) for value in raw]
+    except ValueError:
+        raise ValidationFailed("id[] must be account ids", code="invalid_id") from None
+    if len(ids) > MAX_RELATIONSHIP_IDS:
+        raise ValidationFailed(f"At most {MAX_RELATIONSHIP_IDS} ids", code="too_many_ids")
+    known = users_by_ids(ids)
+    wanted = [account_id for account_id in dict.fromkeys(ids) if account_id in known]
+    found = relation_queries.familiar_followers(request_user(request).pk, wanted)
+    people = users_by_ids({follower_id for followers in found.values() for follower_id in followers})
+    return [
+        {
+            "id": str(account_id),
+            "accounts": accounts_json(
+                [people[follower_id] for follower_id in found[account_id] if follower_id in people], request
+            ),
+        }
+        for account_id in wanted
+    ]
 
 
 def _accounts_page(

@@ -1,5 +1,6 @@
 """Mastodon API: statuses — post (an original, a comment through in_reply_to_id, a repost with comment
-through quoted_status_id), read, delete, context, reblog, favourite, and who reblogged or favourited.
+through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite, who
+reblogged or favourited, and the caller's favourites.
 
 Writes are rate-limited per user; POST /statuses honours the Idempotency-Key header.
 """
@@ -19,14 +20,22 @@ from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
 from weituan.core.redis import redis_enabled
 from weituan.core.sqlite_writer import sqlite_writer
-from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_STATUSES, WRITE_FAVOURITES, WRITE_STATUSES
+from weituan.mastodon.endpoint_auth import (
+    READ_ACCOUNTS,
+    READ_FAVOURITES,
+    READ_STATUSES,
+    WRITE_FAVOURITES,
+    WRITE_STATUSES,
+)
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import MastodonParams, mastodon_params
+from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
 from weituan.microblog.models import Visibility
+from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
+from weituan.microblog.queries.visibility import visible_post_ids
 from weituan.microblog.services.interactions import comment_create, like_add, like_remove
 from weituan.microblog.services.posts import (
     PublishedPost,
@@ -39,6 +48,9 @@ from weituan.microblog.services.posts import (
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 
 router = Router(tags=["mastodon:statuses"])
+
+# Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
+MAX_STATUSES_ASKED = 20
 
 
 def write_limit(user: Any) -> None:
@@ -215,6 +227,24 @@ def status_post(request: HttpRequest) -> dict[str, Any]:
     return status_post_answer(request, request_user(request))
 
 
+@router.get("/statuses", auth=READ_STATUSES, summary="Several statuses at once (id[])")
+def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
+    """The statuses named by `id[]` that the caller may see, in the order asked; ids that name nothing
+    the caller may see are left out, as Mastodon does. At most `MAX_STATUSES_ASKED` ids."""
+    raw = list_values(request, "id")
+    if len(raw) > MAX_STATUSES_ASKED:
+        raise ValidationFailed(
+            f"At most {MAX_STATUSES_ASKED} statuses can be asked for at once", code="too_many_ids"
+        )
+    try:
+        asked = [int(item) for item in raw]
+    except ValueError:
+        raise ValidationFailed("id[] must be status ids", code="invalid_id") from None
+    viewer = request_user(request)
+    ids = visible_post_ids(viewer, [status_id for status_id in asked if 0 < status_id <= MAX_ID])
+    return statuses_json(posts_hydrate(ids, viewer), request)
+
+
 @router.get("/statuses/{int:status_id}", auth=READ_STATUSES, summary="A status")
 def status_get(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
@@ -293,6 +323,19 @@ def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = liked_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
+
+
+@router.get("/favourites", auth=READ_FAVOURITES, summary="The statuses the caller liked, newest like first")
+def favourites(request: HttpRequest) -> HttpResponse:
+    """Paged by the likes' ids (the Link header carries them), as Mastodon pages by its favourites'."""
+    user = request_user(request)
+    page = page_params_from_request(request, default_limit=20, max_limit=40)
+    rows = liked_posts_page(user, **page.bounds())
+    response = JsonResponse(
+        statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
+    )
+    set_link_header(response, request, [row.cursor for row in rows])
+    return response
 
 
 @router.put(

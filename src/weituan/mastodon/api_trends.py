@@ -1,4 +1,4 @@
-"""Mastodon API: trends (热搜), and the Tag entity shared with search.
+"""Mastodon API: trends (热搜), one topic as a Tag, and the Tag entity shared with search.
 
 `/api/v1/trends/tags` ranks topics by velocity against their usual level (see
 `weituan.microblog.search.trending`); `/api/v1/trends` is the older alias Mastodon still serves.
@@ -9,22 +9,28 @@ Weituan shows no link preview cards.
 from typing import Any
 from urllib.parse import quote
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from weituan.accounts.auth import request_user
 from weituan.mastodon.endpoint_auth import ANY_TOKEN
+from weituan.mastodon.pagination import set_offset_link_header
 from weituan.mastodon.serializers_accounts import absolute_url
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.queries.relations import hidden_author_ids
-from weituan.microblog.search.trending import DayUse, trending_post_ids, trending_topics
+from weituan.microblog.search.queries import topic_named
+from weituan.microblog.search.trending import DayUse, topics_history, trending_post_ids, trending_topics
 
 router = Router(tags=["mastodon:trends"])
 
 TRENDS_DEFAULT_LIMIT = 10
 TRENDS_MAX_LIMIT = 20
+# Mastodon's bounds for trending statuses, twice those of tags and links.
+TRENDING_STATUSES_DEFAULT_LIMIT = 20
+TRENDING_STATUSES_MAX_LIMIT = 40
 
 
 def tag_json(
@@ -52,14 +58,37 @@ def tag_json(
     return data
 
 
+@router.get("/tags/{hashtag}", auth=ANY_TOKEN, summary="A topic as Mastodon's Tag")
+def tag_get(request: HttpRequest, hashtag: str) -> dict[str, Any]:
+    """What a client reads as it opens a topic's timeline (its name, its week of use); 404 for a topic
+    nobody has used. Weituan has no followed topics, so `following` is false for a signed-in reader."""
+    topic = topic_named(hashtag)
+    history = topics_history([topic.pk], now=timezone.now())[topic.pk]
+    return tag_json(
+        topic_id=topic.pk,
+        name=topic.display or topic.name,
+        key=topic.name,
+        history=history,
+        request=request,
+        following=False if request_user(request) is not None else None,
+    )
+
+
 class TrendsQuery(Schema):
     limit: int = Field(TRENDS_DEFAULT_LIMIT, ge=1)
     offset: int = Field(0, ge=0)
 
 
-def _trending_tags(request: HttpRequest, params: TrendsQuery) -> list[dict[str, Any]]:
+class TrendingStatusesQuery(Schema):
+    limit: int = Field(TRENDING_STATUSES_DEFAULT_LIMIT, ge=1)
+    offset: int = Field(0, ge=0)
+
+
+def _trending_tags(request: HttpRequest, response: HttpResponse, params: TrendsQuery) -> list[dict[str, Any]]:
     viewer = request_user(request)
-    trends = trending_topics(limit=min(params.limit, TRENDS_MAX_LIMIT), offset=params.offset)
+    limit = min(params.limit, TRENDS_MAX_LIMIT)
+    trends = trending_topics(limit=limit, offset=params.offset)
+    set_offset_link_header(response, request, offset=params.offset, limit=limit, count=len(trends))
     return [
         tag_json(
             topic_id=trend.topic_id,
@@ -74,19 +103,27 @@ def _trending_tags(request: HttpRequest, params: TrendsQuery) -> list[dict[str, 
 
 
 @router.get("/trends/tags", auth=ANY_TOKEN)
-def trends_tags(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
-    return _trending_tags(request, params)
+def trends_tags(
+    request: HttpRequest, response: HttpResponse, params: Query[TrendsQuery]
+) -> list[dict[str, Any]]:
+    return _trending_tags(request, response, params)
 
 
 @router.get("/trends", auth=ANY_TOKEN)
-def trends(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
-    return _trending_tags(request, params)
+def trends(request: HttpRequest, response: HttpResponse, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
+    return _trending_tags(request, response, params)
 
 
 @router.get("/trends/statuses", auth=ANY_TOKEN)
-def trends_statuses(request: HttpRequest, params: Query[TrendsQuery]) -> list[dict[str, Any]]:
+def trends_statuses(
+    request: HttpRequest, response: HttpResponse, params: Query[TrendingStatusesQuery]
+) -> list[dict[str, Any]]:
+    """20 unless asked, up to 40, as Mastodon; the page's `Link` goes on by `offset`. A page may come
+    short of the limit where the reader hides some authors, but `next` counts the posts read."""
     viewer = request_user(request)
-    post_ids = trending_post_ids(limit=min(params.limit, TRENDS_MAX_LIMIT * 2), offset=params.offset)
+    limit = min(params.limit, TRENDING_STATUSES_MAX_LIMIT)
+    post_ids = trending_post_ids(limit=limit, offset=params.offset)
+    set_offset_link_header(response, request, offset=params.offset, limit=limit, count=len(post_ids))
     views = posts_hydrate(post_ids, viewer)
     if viewer is not None:
         hidden = hidden_author_ids(viewer.pk)

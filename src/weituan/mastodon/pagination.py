@@ -171,3 +171,21 @@ def set_link_header(response: HttpResponse, request: HttpRequest, ids: Sequence[
     value = link_header(request, next_max_id=ids[-1], prev_min_id=ids[0])
     if value:
         response["Link"] = value
+
+
+def set_offset_link_header(
+    response: HttpResponse, request: HttpRequest, *, offset: int, limit: int, count: int
+) -> None:
+    """Set `Link` on `response` for a page of lists paged by `offset` (trends), as Mastodon links them:
+    `next` when the page came full, `prev` when it did not start at the beginning."""
+    kept = urlencode(
+        [(key, item) for key, values in request.GET.lists() if key != "offset" for item in values]
+    )
+    base = absolute_url(request.path, request) + "?" + (kept + "&" if kept else "")
+    parts = []
+    if count >= limit:
+        parts.append(f'<{base}offset={offset + limit}>; rel="next"')
+    if offset > 0:
+        parts.append(f'<{base}offset={max(offset - limit, 0)}>; rel="prev"')
+    if parts:
+        response["Link"] = ", ".join(parts)

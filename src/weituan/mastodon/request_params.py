@@ -180,3 +180,11 @@ def mastodon_params(request: HttpRequest) -> MastodonParams:
         if isinstance(upload, UploadedFile):
             params.files[key] = upload
     return params
+
+
+def list_values(request: HttpRequest, name: str) -> list[str]:
+    """A list parameter: `name[]=` (or repeated `name=`) in the query string, else the list the body
+    gives, as a JSON array or form fields. Some clients send a GET's parameters as a JSON body (Mastodon.py
+    does for familiar followers), and Mastodon reads them there."""
+    found = request.GET.getlist(f"{name}[]") + request.GET.getlist(name)
+    return found or mastodon_params(request).texts(name)

@@ -28,6 +28,7 @@ from weituan.mastodon.serializers_quotes import (
     statuses_nested,
 )
 from weituan.microblog.models import MediaAttachment, Notification, PostKind
+from weituan.microblog.queries.notification_groups import group_key
 from weituan.microblog.queries.notifications import mastodon_type
 from weituan.microblog.queries.post_links import Links, post_short_links, post_short_links_preload
 from weituan.microblog.queries.posts import (
@@ -472,7 +473,7 @@ def notifications_json(
             {
                 "id": str(row.id),
                 "type": kind,
-                "group_key": f"ungrouped-{row.id}",
+                "group_key": group_key(row),
                 "created_at": mastodon_datetime(row.created_at),
                 "account": account_json(row.actor, counts[row.actor_id], request=request),
                 "status": status,

@@ -362,3 +362,14 @@ class Notification(models.Model):
                 fields=["recipient", "post"], condition=Q(kind="status"), name="notification_status_once"
             ),
         ]
+
+
+class HomeReadMarker(models.Model):
+    """Where a user stopped reading their home timeline (Mastodon's `home` marker), so a client on another
+    device opens at the same post. The notifications marker needs no row: it is what is marked read.
+    `version` counts the moves, as Mastodon's does."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_id = models.BigIntegerField()
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField()

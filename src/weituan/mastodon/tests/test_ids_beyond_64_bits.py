@@ -23,6 +23,8 @@ HUGE = str(MAX_ID * 10_000)
         "/api/v1/timelines/public",
         "/api/v1/timelines/tag/团购",
         "/api/v1/notifications",
+        "/api/v2/notifications",
+        "/api/v1/favourites",
         "/api/v1/blocks",
         "/api/v2/search?q=团购",
     ],
@@ -76,3 +78,15 @@ def test_relationships_leave_out_accounts_that_do_not_exist_or_are_deactivated(
     )
     assert relations.status_code == 200
     assert [row["id"] for row in relations.json()] == [str(merchant.id)]
+
+
+def test_huge_ids_on_the_profile_and_batch_reads(api_as: Any, shopper: User, merchant: User) -> None:
+    client = api_as(shopper)
+    for path in ("featured_tags", "endorsements", "lists"):
+        response = client.get(f"/api/v1/accounts/{HUGE}/{path}")
+        assert response.status_code == 404, path
+    familiar = client.get(f"/api/v1/accounts/familiar_followers?id[]={HUGE}&id[]={merchant.id}")
+    assert [row["id"] for row in familiar.json()] == [str(merchant.id)]
+    assert client.get(f"/api/v1/statuses?id[]={HUGE}").json() == []
+    for key in (f"ungrouped-{HUGE}", f"favourite-{HUGE}-1", f"reblog-1-{HUGE}"):
+        assert client.get(f"/api/v2/notifications/{key}").status_code == 404, key

@@ -1,4 +1,5 @@
-"""Notification reads: a user's notifications, newest first and filterable by Mastodon type, and unread counts.
+"""Notification reads: a user's notifications, newest first and filterable by Mastodon type, unread counts,
+and the read markers (of the notifications and of the home timeline).
 
 Weituan's kinds map onto Mastodon's notification types: a mention or a comment is a `mention` (Mastodon
 shows replies as mentions), a repost is a `reblog` when it has no comment of its own and a `quote` when
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from weituan.core.errors import NotFound
-from weituan.microblog.models import Notification, NotificationKind
+from weituan.microblog.models import HomeReadMarker, Notification, NotificationKind
 from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.relations import notification_hidden_actor_ids
 
@@ -67,6 +68,19 @@ def notifications_page(
 ) -> list[Notification]:
     """The user's notifications, newest first, paged by id; none from accounts blocked either way, nor
     from those the user muted hiding their notifications (`notification_hidden_actor_ids`)."""
+    rows = notifications_shown(user, types=types, exclude_types=exclude_types, account_id=account_id)
+    return id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+
+
+def notifications_shown(
+    user: Any,
+    *,
+    types: Iterable[str] = (),
+    exclude_types: Iterable[str] = (),
+    account_id: int | None = None,
+) -> "QuerySet[Notification]":
+    """The user's notifications of the types asked, as every list of them shows them (see
+    `notifications_page`), unordered and unpaged."""
     # The post's parent tells a reply to the recipient's comment from a comment on their own post.
     rows = Notification.objects.filter(recipient=user).select_related("actor", "post", "post__parent")
     types = list(types)
@@ -80,7 +94,7 @@ def notifications_page(
     hidden = notification_hidden_actor_ids(user.pk)
     if hidden:
         rows = rows.exclude(actor_id__in=hidden)
-    return id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
+    return rows
 
 
 def notification_get(user: Any, notification_id: int) -> Notification:
@@ -95,13 +109,24 @@ def notification_get(user: Any, notification_id: int) -> Notification:
     return row
 
 
-def notifications_unread_count(user: Any, *, limit: int = 1000) -> int:
-    """How many notifications the user has not read (counted up to `limit`, as Mastodon caps it)."""
-    rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
-    hidden = notification_hidden_actor_ids(user.pk)
-    if hidden:
-        rows = rows.exclude(actor_id__in=hidden)
-    return rows[:limit].count()
+def notifications_unread_count(
+    user: Any,
+    *,
+    types: Iterable[str] = (),
+    exclude_types: Iterable[str] = (),
+    account_id: int | None = None,
+    limit: int = 1000,
+) -> int:
+    """How many notifications (of the types asked) the user has not read, counted up to `limit`, as
+    Mastodon caps it."""
+    if not types and not exclude_types and account_id is None:
+        rows = Notification.objects.filter(recipient=user)  # no join to the posts for the plain count
+        hidden = notification_hidden_actor_ids(user.pk)
+        if hidden:
+            rows = rows.exclude(actor_id__in=hidden)
+    else:
+        rows = notifications_shown(user, types=types, exclude_types=exclude_types, account_id=account_id)
+    return rows.filter(read_at__isnull=True)[:limit].count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +148,11 @@ def notifications_read_marker(user: Any) -> ReadMarker:
         version=summary["count"] or 0,
         updated_at=summary["when"] or timezone.now(),
     )
+
+
+def home_read_marker(user: Any) -> ReadMarker | None:
+    """Where the user stopped reading their home timeline, None until a client has said."""
+    row = HomeReadMarker.objects.filter(user=user).first()
+    if row is None:
+        return None
+    return ReadMarker(last_read_id=row.last_read_id, version=row.version, updated_at=row.updated_at)

@@ -111,6 +111,26 @@ def followee_ids(user_id: int) -> list[int]:
     return list(Follow.objects.filter(follower_id=user_id).values_list("followee_id", flat=True))
 
 
+def familiar_followers(viewer_id: int, account_ids: Iterable[int]) -> dict[int, list[int]]:
+    """For each of `account_ids`, the accounts the viewer follows that follow it, most recent follow
+    first (Mastodon's familiar followers); accounts hidden from the viewer (a block either way, a mute)
+    are left out. One query."""
+    wanted = list(dict.fromkeys(account_ids))
+    found: dict[int, list[int]] = {account_id: [] for account_id in wanted}
+    if not wanted:
+        return found
+    followed = Follow.objects.filter(follower_id=viewer_id).values("followee_id")
+    rows = (
+        Follow.objects.filter(followee_id__in=wanted, follower_id__in=followed)
+        .exclude(follower_id__in=hidden_author_ids(viewer_id))
+        .order_by("-id")
+        .values_list("followee_id", "follower_id")
+    )
+    for account_id, follower_id in rows:
+        found[account_id].append(follower_id)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class RelationRow:
     """One row of a relation list: `cursor` is the relation's own id (lists page by it), `user_id` the account."""

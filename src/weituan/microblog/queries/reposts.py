@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Max, Q
 
+from weituan.accounts.queries import users_by_ids
 from weituan.core.errors import NotFound
 from weituan.microblog.models import Follow, Like, Post, PostKind, Visibility
 from weituan.microblog.queries.paging import id_page
@@ -220,12 +221,12 @@ def reposted_by(
     min_id: int | None = None,
     limit: int = 40,
 ) -> list[ActorRow]:
-    """Accounts that reposted the post directly, newest first, paged by repost id. A followers-only
-    repost is listed only to its author and their followers, as the repost tree shows it."""
+    """Accounts that reposted the post directly, each once (at its newest repost: a plain one and
+    forwards with comments, or several forwards, are one account), newest first, paged by that repost's
+    id. A followers-only repost is listed only to its author and their followers, as the repost tree
+    shows it."""
     post = post_get_for_user(viewer, post_id)
-    rows = Post.objects.filter(
-        parent_id=post.id, kind=PostKind.REPOST, deleted_at__isnull=True
-    ).select_related("author")
+    rows = Post.objects.filter(parent_id=post.id, kind=PostKind.REPOST, deleted_at__isnull=True)
     public = Q(visibility__in=(Visibility.PUBLIC, Visibility.UNLISTED))
     if viewer is not None:
         followed = Follow.objects.filter(follower_id=viewer.pk).values("followee_id")
@@ -234,8 +235,14 @@ def reposted_by(
         )
     else:
         rows = rows.filter(public)
-    found = id_page(rows, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
-    return [ActorRow(cursor=row.id, user=row.author) for row in found]
+    newest = rows.order_by().values("author_id").annotate(cursor=Max("id"))
+    found = id_page(newest, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit, field="cursor")
+    users = users_by_ids(row["author_id"] for row in found)
+    return [
+        ActorRow(cursor=row["cursor"], user=users[row["author_id"]])
+        for row in found
+        if row["author_id"] in users
+    ]
 
 
 def liked_by(

@@ -14,7 +14,7 @@ from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subqu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from weituan.core.errors import ValidationFailed
+from weituan.core.errors import NotFound, ValidationFailed
 from weituan.core.ids import id_at
 from weituan.microblog.models import Block, Follow, Mute, Post, Topic, TopicCount, Visibility
 from weituan.microblog.queries.relations import hidden_author_ids
@@ -26,6 +26,7 @@ from weituan.microblog.search.terms import (
     query_parts,
     tsquery_text,
 )
+from weituan.microblog.text import topic_key
 
 MAX_LIMIT = 40
 MAX_QUERY_LENGTH = 200
@@ -180,6 +181,15 @@ def accounts_search(
 def topic_query_text(query: str) -> str:
     """`#团购#`, `#Deals` and `deals` all name the same topic key."""
     return normalise(_clean_query(query)).strip().strip("#").strip()
+
+
+def topic_named(name: str) -> Topic:
+    """The topic `name` names (`#话题#`, `#tag` or bare, any case), as the topic timeline reads it;
+    NotFound for a topic nobody has used."""
+    topic = Topic.objects.filter(name=topic_key(name.strip().strip("#"))[:100]).first()
+    if topic is None:
+        raise NotFound("Record not found")
+    return topic
 
 
 def topics_search(*, query: str, page: Page = Page()) -> list[Topic]:

@@ -120,6 +120,13 @@ def notification_dismiss(*, user_id: int, notification_id: int) -> None:
         raise NotFound("Notification not found")
 
 
+def notifications_dismiss(*, user_id: int, notification_ids: Sequence[int]) -> int:
+    """Delete those of `notification_ids` that are the user's (a group of them, as Mastodon dismisses
+    a notification group); how many went."""
+    deleted, _ = Notification.objects.filter(id__in=list(notification_ids), recipient_id=user_id).delete()
+    return deleted
+
+
 def notifications_clear(*, user_id: int) -> int:
     """Delete every notification of the user."""
     deleted, _ = Notification.objects.filter(recipient_id=user_id).delete()

@@ -84,7 +84,7 @@ def test_fast_path_answers_as_the_view(
 def test_each_host_scheme_and_language_gets_its_own_headers(
     shopper: Any, home_world: list[int], settings: Any
 ) -> None:
-    """Requests that differ in what the middleware read (language, host, scheme, a cookie) are answered
+    """Requests that differ in what the middleware read (language, host, scheme, a cookie, an origin) are answered
     as the view answers each, in any order, whichever was answered first."""
     settings.ALLOWED_HOSTS = ["testserver", "shop.example"]
     settings.SECURE_HSTS_SECONDS = 3600
@@ -98,11 +98,13 @@ def test_each_host_scheme_and_language_gets_its_own_headers(
         {"HTTP_HOST": "shop.example:8080"},
         {"secure": True},
         {"HTTP_COOKIE": "django_language=zh-hans"},
+        {"HTTP_ORIGIN": "https://elk.zone"},  # a browser client of another site: the CORS headers
     ]
     app = CountingWSGI()
     fast = with_home_timeline_wsgi(app)
     seen_languages = set()
     strict: list[dict[str, Any]] = []
+    cross_origin: list[dict[str, Any]] = []
     for variant in [*variants, *reversed(variants)]:
         headers = {**auth, **variant}
         view = Client().get(HOME + "?limit=2", **headers)
@@ -113,8 +115,11 @@ def test_each_host_scheme_and_language_gets_its_own_headers(
         seen_languages.add(fast_headers["Content-Language"])
         if "Strict-Transport-Security" in fast_headers:
             strict.append(variant)
+        if "Access-Control-Allow-Origin" in fast_headers:
+            cross_origin.append(variant)
     assert seen_languages == {"en", "zh-hans"}
     assert strict == [{"secure": True}] * 2
+    assert cross_origin == [{"HTTP_ORIGIN": "https://elk.zone"}] * 2
 
 
 @pytest.mark.django_db
