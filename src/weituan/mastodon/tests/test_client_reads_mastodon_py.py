@@ -10,6 +10,7 @@ from mastodon import Mastodon
 from mastodon.errors import MastodonAPIError, MastodonNotFoundError
 
 from weituan.accounts.models import User
+from weituan.core.testing import make_user
 from weituan.mastodon.tests.clients import PASSWORD, SCOPES, shop_and_newcomer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +94,12 @@ def test_account_search_as_a_compose_box_asks(live_server: Any, merchant: User, 
 
     shop.account_block(fan.account_verify_credentials().id)
     assert fan.account_search("meituan") == []
+
+    # 40 unless asked, up to 80, as Mastodon.
+    for n in range(45):
+        make_user(f"tuan{n:02d}")
+    assert len(fan.account_search("tuan")) == 40
+    assert len(fan.account_search("tuan", limit=80)) == 45
 
 
 def test_a_topic_read_as_a_tag(live_server: Any, merchant: User) -> None:
