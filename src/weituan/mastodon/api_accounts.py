@@ -34,6 +34,8 @@ router = Router(tags=["mastodon:accounts"])
 # networks (campus, office) where many people register at once.
 REGISTRATIONS_PER_ADDRESS = 20
 REGISTRATION_WINDOW_SECONDS = 1800
+# Mastodon's bound on /accounts/search: 40 accounts unless asked, up to 80.
+ACCOUNT_SEARCH_MAX_LIMIT = 80
 
 
 def _client_address(request: HttpRequest) -> str:
@@ -147,7 +149,7 @@ def account_search(request: HttpRequest, params: Query[AccountSearchQuery]) -> l
     users = accounts_search(
         query=params.q,
         viewer=viewer,
-        page=Page(limit=params.limit, offset=params.offset),
+        page=Page(limit=params.limit, offset=params.offset, largest=ACCOUNT_SEARCH_MAX_LIMIT),
         following_only=params.following,
     )
     return accounts_json(users, request)

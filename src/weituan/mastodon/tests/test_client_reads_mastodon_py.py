@@ -10,6 +10,7 @@ from mastodon import Mastodon
 from mastodon.errors import MastodonAPIError, MastodonNotFoundError
 
 from weituan.accounts.models import User
+from weituan.core.testing import make_user
 from weituan.mastodon.tests.clients import PASSWORD, SCOPES, shop_and_newcomer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +94,12 @@ def test_account_search_as_a_compose_box_asks(live_server: Any, merchant: User, 
 
     shop.account_block(fan.account_verify_credentials().id)
     assert fan.account_search("meituan") == []
+
+    # 40 unless asked, up to 80, as Mastodon.
+    for n in range(45):
+        make_user(f"tuan{n:02d}")
+    assert len(fan.account_search("tuan")) == 40
+    assert len(fan.account_search("tuan", limit=80)) == 45
 
 
 def test_a_topic_read_as_a_tag(live_server: Any, merchant: User) -> None:
@@ -193,3 +200,19 @@ def test_who_reblogged_lists_each_account_once(
         seen += [account["acct"] for account in answer.json()]
         url = answer.links.get("next", {}).get("url")
     assert seen == ["alice", "xiaoming"]
+
+
+def test_reblogged_is_the_plain_repost_that_unreblog_takes_back(live_server: Any, merchant: User) -> None:
+    shop, fan = _people(live_server)
+    deal = shop.status_post("今晚 #团购#")
+    fan.status_post("一起拼", quoted_status_id=deal.id)  # a quote is a post of its own, not a boost
+    assert fan.status(deal.id).reblogged is False
+    assert fan.status_reblog(deal.id).reblog.reblogged is True
+    assert fan.status(deal.id).reblogged is True
+    undone = fan.status_unreblog(deal.id)
+    assert undone.reblogged is False
+    assert (undone.reblogs_count, undone.quotes_count) == (1, 1)  # the quote stays
+    shop.account_follow(fan.account_verify_credentials().id)
+    fan.account_follow(shop.account_verify_credentials().id)
+    home = {status.id: status for status in fan.timeline_home()}
+    assert home[deal.id].reblogged is False

@@ -1,5 +1,6 @@
-"""Follow suggestions, through the real Mastodon.py against a live server: accounts the accounts you follow
-follow first, then the most followed; never yourself, those you follow or asked to, nor hidden ones."""
+"""Accounts to find. Follow suggestions, through the real Mastodon.py against a live server: accounts the
+accounts you follow follow first, then the most followed; never yourself, those you follow or asked to,
+nor hidden ones. The profile directory: accounts that chose to be found, by activity or by sign-up."""
 
 from typing import Any
 
@@ -10,9 +11,8 @@ from mastodon import Mastodon
 from weituan.accounts.models import User
 from weituan.core.testing import make_user
 from weituan.mastodon.tests.clients import PASSWORD, SCOPES
-from weituan.microblog.services.relations import follow_create
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from weituan.microblog.services.posts import post_create
+from weituan.microblog.services.relations import follow_create, mute_create
 
 
 def _client(live_server: Any, username: str) -> Mastodon:
@@ -24,6 +24,7 @@ def _client(live_server: Any, username: str) -> Mastodon:
     return client
 
 
+@pytest.mark.django_db(transaction=True)
 def test_suggestions_friends_of_friends_first_then_the_most_followed(
     live_server: Any, merchant: User, shopper: User, outsider: User, operator: User
 ) -> None:
@@ -61,3 +62,25 @@ def test_suggestions_friends_of_friends_first_then_the_most_followed(
     assert [(s.account.acct, s.sources) for s in olivia.suggestions_v2()] == [
         ("charlie", ["friends_of_friends"])
     ]
+
+
+@pytest.mark.django_db
+def test_the_directory_lists_accounts_that_chose_to_be_found(api_as: Any) -> None:
+    _quiet, early, late, hidden, reader = (
+        make_user(name) for name in ("quiet", "early", "late", "hidden", "reader")
+    )
+    post_create(author=early, text="早")
+    post_create(author=late, text="晚")
+    hidden.discoverable = False
+    hidden.save(update_fields=["discoverable"])
+    client = api_as(reader)
+
+    def names(query: str = "") -> list[str]:
+        return [account["acct"] for account in client.get(f"/api/v1/directory{query}").json()]
+
+    assert names() == ["late", "early", "reader", "quiet"]  # by latest post; never posted: newest first
+    assert names("?order=new") == ["reader", "late", "early", "quiet"]
+    assert names("?order=new&local=true&limit=2&offset=1") == ["late", "early"]
+    mute_create(muter=reader, muted_id=late.pk)
+    assert names() == ["early", "reader", "quiet"]
+    assert client.get("/api/v1/directory?order=sideways").status_code == 422

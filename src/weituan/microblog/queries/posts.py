@@ -202,11 +202,11 @@ def _post_sql_text(wanted: list[int], *, with_viewer: bool) -> str:
     post_cols, user_cols = _columns(Post, "p"), _columns(User, "u")
     posts, users, stats = table(Post), table(User), table(AccountStats)
     among, _ = ids_in("id", wanted)
-    # The viewer's like and live repost of each post ride along, instead of a query of their own.
+    # The viewer's like and live plain repost of each post ride along, instead of a query of their own.
     flags = (
         f", EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = p.id)"  # noqa: S608
         f", EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = p.id AND v.kind = %s AND v.author_id = %s"
-        " AND v.deleted_at IS NULL)"
+        " AND v.comment = '' AND v.deleted_at IS NULL)"
         if with_viewer
         else ""
     )
@@ -351,14 +351,16 @@ def _attach_extras(views: dict[int, PostView], all_ids: list[int]) -> None:
 
 
 def viewer_flags(post_ids: Sequence[int], viewer_id: int) -> tuple[set[int], set[int]]:
-    """Which of `post_ids` the viewer liked, and which they reposted (a live repost of it): one query."""
+    """Which of `post_ids` the viewer liked, and which they reposted (a live plain repost of it: what
+    Mastodon calls a reblog, which unreblog takes back; a forward with a comment is a post of its own):
+    one query."""
     if not post_ids:
         return set(), set()
     marks = placeholders(len(post_ids))
     sql = (
         f"SELECT 1, post_id FROM {table(Like)} WHERE user_id = %s AND post_id IN ({marks})"  # noqa: S608
         f" UNION ALL SELECT 2, parent_id FROM {table(Post)} WHERE author_id = %s AND kind = %s"
-        f" AND parent_id IN ({marks}) AND deleted_at IS NULL"
+        f" AND parent_id IN ({marks}) AND comment = '' AND deleted_at IS NULL"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [viewer_id, *post_ids, viewer_id, PostKind.REPOST.value, *post_ids])

@@ -1,11 +1,12 @@
-"""Accounts to follow (Mastodon's follow suggestions): first those the accounts you follow follow, the
-most shared first; then the most followed accounts. Never yourself, an account you follow or asked to
-follow, nor one hidden from you (a block either way, a mute)."""
+"""Accounts to find: follow suggestions (first those the accounts you follow follow, the most shared
+first; then the most followed accounts; never yourself, an account you follow or asked to follow, nor
+one hidden from you: a block either way, a mute), and the directory of accounts that chose to be found."""
 
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q
 
 from weituan.microblog.models import AccountStats, Follow, FollowRequest
 from weituan.microblog.queries.relations import hidden_author_ids
@@ -43,3 +44,17 @@ def follow_suggestions(viewer: Any, *, limit: int = 40) -> list[Suggestion]:
         )
         found += [Suggestion(user_id, MOST_FOLLOWED) for user_id in popular]
     return found
+
+
+def directory_ids(viewer: Any, *, order: str = "active", offset: int = 0, limit: int = 40) -> list[int]:
+    """Accounts that chose to be found (`discoverable`), as Mastodon's profile directory lists them:
+    `active` by their latest post (those that never posted last), `new` by sign-up, newest first. Hidden
+    accounts (a block either way, a mute) are left out for a viewer."""
+    rows = get_user_model().objects.filter(is_active=True, discoverable=True)
+    if viewer is not None:
+        rows = rows.exclude(pk__in=hidden_author_ids(viewer.pk))
+    if order == "new":
+        rows = rows.order_by("-date_joined", "-pk")
+    else:
+        rows = rows.order_by(F("microblog_stats__last_post_at").desc(nulls_last=True), "-pk")
+    return list(rows.values_list("pk", flat=True)[offset : offset + limit])

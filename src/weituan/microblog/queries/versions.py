@@ -80,7 +80,7 @@ def _versions_sql(vendor: str, count: int) -> str:
         f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version.format(media=images)},"
         f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = w.id),"
         f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
-        f" AND v.deleted_at IS NULL), w.asked FROM w JOIN {users} u ON u.id = w.author_id"
+        f" AND v.comment = '' AND v.deleted_at IS NULL), w.asked FROM w JOIN {users} u ON u.id = w.author_id"
         f" LEFT JOIN {stats} s ON s.user_id = w.author_id"
     )
 

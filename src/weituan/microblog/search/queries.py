@@ -40,15 +40,18 @@ RECENCY_SCALE_IDS = float(id_at(_ID_EPOCH + timedelta(days=7)) - id_at(_ID_EPOCH
 
 @dataclass(frozen=True)
 class Page:
+    """A page of results; `largest` bounds `limit` (Mastodon lets an account search ask for more)."""
+
     limit: int = 20
     offset: int = 0
     max_id: int | None = None
     min_id: int | None = None
+    largest: int = MAX_LIMIT
 
     def checked(self) -> "Page":
         if self.limit < 1 or self.offset < 0:
             raise ValidationFailed("limit must be positive and offset not negative", code="bad_page")
-        return Page(min(self.limit, MAX_LIMIT), self.offset, self.max_id, self.min_id)
+        return Page(min(self.limit, self.largest), self.offset, self.max_id, self.min_id, self.largest)
 
 
 def _hidden_authors_sql(viewer_id: int) -> tuple[str, list[Any]]:

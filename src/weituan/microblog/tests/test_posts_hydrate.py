@@ -45,7 +45,10 @@ def test_views_carry_counts_flags_parents_and_topics(shopper, merchant):
     comment = comment_create(author=shopper, post_id=original.id, text="好")
     views = {view.id: view for view in posts_hydrate([repost.id, original.id, comment.id], shopper)}
     main = views[original.id]
-    assert (main.liked_by_viewer, main.reposted_by_viewer) == (True, True)
+    # A forward with a comment is a post of its own, not the plain repost Mastodon's `reblogged` means.
+    assert (main.liked_by_viewer, main.reposted_by_viewer) == (True, False)
+    repost_create(reposter=shopper, post_id=original.id)
+    assert posts_hydrate([original.id], shopper)[0].reposted_by_viewer is True
     assert (main.post.reposts_count, main.post.comments_count, main.post.likes_count) == (1, 1, 1)
     assert [user.username for user in main.mentions] == ["alice"]
     assert [topic.name for topic in main.topics] == ["团购"]
