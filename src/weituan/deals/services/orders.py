@@ -23,6 +23,7 @@ from weituan.core.sqlite_writer import sqlite_writer
 from weituan.core.states import advance
 from weituan.deals.errors import (
     DealNotSelling,
+    LimitReached,
     PriceMismatch,
     insufficient_balance,
 )
@@ -379,6 +380,12 @@ def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int,
         raise sold_out(deal)
     if deal.state not in SELLING_STATES or not (deal.starts_at <= now < deal.ends_at):
         raise DealNotSelling(f"This deal is {deal.state}, not on sale")
+    if gift_quantity and not deal.gift_limit:  # said plainly, rather than as the limit of own units
+        raise LimitReached(
+            f"This deal sells no gifts: you may buy {deal.per_user_limit} for yourself",
+            per_user_limit=deal.per_user_limit,
+            gift_limit=0,
+        )
     if in_team:
         if not deal.team_mode:
             raise ValidationFailed("This deal has no team price", code="not_team_deal")

@@ -209,3 +209,20 @@ def test_a_wallet_of_an_unknown_currency_is_refused_not_shown_empty(api_as, shop
         422,
         {"error": "Unknown currency zzz", "code": "invalid_currency"},
     )
+
+
+def test_gifts_asked_of_a_deal_without_gifts_are_refused_in_those_words(
+    api_as, make_live_deal, shopper, fund
+):
+    deal = make_live_deal(per_user_limit=2, gift_limit=0)
+    fund(shopper)
+    refused = post(api_as(shopper), f"/api/v1/deals/{deal.id}/orders", {"quantity": 2, "gift_quantity": 1})
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "error": "This deal sells no gifts: you may buy 2 for yourself",
+        "code": "per_user_limit",
+        "per_user_limit": 2,
+        "gift_limit": 0,
+    }
+    assert not Order.objects.exists()
+    assert Deal.objects.get(id=deal.id).sold == 0

@@ -113,3 +113,40 @@ def test_a_deal_with_several_tall_pictures_keeps_its_card_on_a_phones_first_scre
         assert widths == [375, 375]
     finally:
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_buy_button_appears_when_the_deal_comes_on_sale_while_its_page_is_open(
+    live_server: Any, browser: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from weituan.deals.models import Deal
+    from weituan.deals.services.deals import deal_start
+
+    shop = make_user("tea_house", merchant=True)
+    make_user("tea_fan", password=PASSWORD)
+    starts = timezone.now() + timedelta(hours=1)
+    deal = live_deal(shop, title="明前龙井", starts_at=starts, ends_at=starts + timedelta(days=1))
+    assert deal.state == "scheduled"
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="en")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/accounts/login?next=/deals/{deal.id}/")
+        form = page.locator("form[action^='/accounts/login']")
+        form.locator("[name=username]").fill("tea_fan")
+        form.locator("[name=password]").fill(PASSWORD)
+        form.locator("button[type=submit]").click()
+        page.wait_for_url(f"**/deals/{deal.id}/")
+        assert page.locator("button:has-text('Buy at')").count() == 0
+        # Its start comes while the shopper looks at it: the card's next poll (every 15 s) finds it on sale.
+        Deal.objects.filter(id=deal.id).update(starts_at=timezone.now() - timedelta(seconds=1))
+        assert deal_start(deal_id=deal.id)
+        page.locator("button:has-text('Buy at')").wait_for(state="visible", timeout=25_000)
+        assert page.locator(f"#deal-card-{deal.id}").get_attribute("data-on-sale") == "1"
+    finally:
+        context.close()

@@ -138,6 +138,17 @@
   document.addEventListener("htmx:afterSettle", tick);
   setInterval(tick, 1000);
 
+  // A deal page shows its checkout as the deal was when the page was drawn. When its card, redrawn by its
+  // poll, finds the deal come on sale (its start has come) or gone off sale (ended, sold out), the page is
+  // drawn again, so the buy buttons appear or go without the shopper having to reload.
+  document.addEventListener("htmx:afterSettle", function () {
+    var page = document.querySelector("[data-deal-page]");
+    var card = page && page.querySelector(".deal-card[data-on-sale]");
+    if (card && card.getAttribute("data-on-sale") !== page.getAttribute("data-on-sale")) {
+      window.location.reload();
+    }
+  });
+
   window.weituanWeightedLength = weightedLength;
   window.weituanCountdownText = countdownText;
 })();
