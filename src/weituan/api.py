@@ -3,6 +3,8 @@
 Every error leaves as JSON: Mastodon's `{"error": message}` plus a stable `code`.
 """
 
+import logging
+import sys
 from collections.abc import Awaitable, Callable
 from inspect import iscoroutinefunction
 from typing import Any
@@ -17,7 +19,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from weituan.core.errors import RateLimited, ServiceError
+from weituan.core.errors import RateLimited, ServiceError, Unavailable, store_unreachable
+from weituan.core.redis import REDIS_UNREACHABLE
+
+log = logging.getLogger(__name__)
 
 
 def _error(
@@ -46,10 +51,28 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's answer to an uncaught error (after logging it): under the APIs the API's JSON 500,
-    elsewhere the site's error page."""
+    elsewhere the site's error page. An error that is an unreachable Redis (Django calls this while
+    handling the error, so it is the one being handled) is not the server failing but a store being
+    away for a moment: 503 with `Retry-After`, as JSON under the APIs (code `unavailable`), elsewhere
+    a page saying to try again."""
+    if isinstance(sys.exception(), REDIS_UNREACHABLE):
+        return unavailable_response(request)
     if request.path.startswith(API_PREFIXES):
         return json_error(500, "server_error", "The server failed to answer this request")
     return defaults.server_error(request)
+
+
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 for a request that met an unreachable store: JSON under the APIs and OAuth, else the page."""
+    refusal = store_unreachable()
+    if request.path.startswith((*API_PREFIXES, "/oauth/")):
+        response = json_error(refusal.status, refusal.code, refusal.message)
+    else:
+        response = defaults.server_error(request, template_name="503.html")
+        response.status_code = refusal.status
+    for name, value in refusal.headers().items():
+        response[name] = value
+    return response
 
 
 def _method_as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -113,10 +136,17 @@ def _install_error_handlers(api: NinjaAPI) -> None:
         response = _error(api, request, exc.status, exc.code, exc.message, **exc.details)
         if exc.status == 401:
             response["WWW-Authenticate"] = _bearer_challenge("invalid_token")
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, (RateLimited, Unavailable)):
             for name, value in exc.headers().items():
                 response[name] = value
         return response
+
+    def store_error(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
+        log.warning("%s %s: Redis unreachable (%s); answered 503", request.method, request.path, exc)
+        return service_error(request, store_unreachable())
+
+    for unreachable in REDIS_UNREACHABLE:
+        api.add_exception_handler(unreachable, store_error)
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

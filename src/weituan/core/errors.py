@@ -69,3 +69,20 @@ class RateLimited(ServiceError):
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         }
+
+
+class Unavailable(ServiceError):
+    """A store the request needs cannot be reached for now: the request may be sent again after
+    `retry_after` seconds (a write with the same Idempotency-Key is not made twice)."""
+
+    code = "unavailable"
+    status = 503
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def store_unreachable() -> Unavailable:
+    """What a request that met an unreachable store is told."""
+    return Unavailable("The service is briefly unavailable; try again in a few seconds")
