@@ -140,7 +140,7 @@ def own_redis(settings: Any) -> Iterator[OwnRedis]:
     redis.start()
     settings.REDIS_URL = redis.url
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis.url}
+        "default": {"BACKEND": "weituan.core.cache.RedisCacheOrMiss", "LOCATION": redis.url}
     }
     try:
         yield redis

@@ -1,6 +1,5 @@
 """Account writes: registration, profile changes, merchant applications and their verification."""
 
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
@@ -23,10 +22,7 @@ from weituan.accounts.profile_fields import (
 )
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from weituan.core.images import ProcessedImage, image_process
-from weituan.core.redis import REDIS_UNREACHABLE
 from weituan.core.states import StateGraph, advance
-
-log = logging.getLogger(__name__)
 
 AVATAR_MAX_SIDE = 400
 HEADER_MAX_SIDE = 1500
@@ -283,17 +279,9 @@ def user_touch_last_seen(*, user_id: int) -> bool:
 
     A cache entry gates the write, so a busy client costs one cache round trip per request and one
     conditional UPDATE per LAST_SEEN_RESOLUTION, not a database write per request.
-
-    Called once a request has been answered: a cache (Redis) that cannot be reached skips the record
-    rather than turning a request that succeeded, a post or an order already written, into an error
-    its client would retry.
     """
     window = int(LAST_SEEN_RESOLUTION.total_seconds())
-    try:
-        if not cache.add(last_seen_gate_key(user_id), 1, timeout=window):
-            return False
-    except REDIS_UNREACHABLE as exc:
-        log.warning("activity of user %s not recorded: the cache is unreachable (%s)", user_id, exc)
+    if not cache.add(last_seen_gate_key(user_id), 1, timeout=window):
         return False
     now = timezone.now()
     return bool(

@@ -41,17 +41,33 @@ def test_a_page_meeting_redis_down_says_to_try_again_in_the_readers_language(
     client.force_login(shopper)
     own_redis.stop()
 
-    response = client.get("/trending")
+    response = client.post("/compose", {"text": "while the store is away"})
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "Briefly unavailable" in response.content.decode()
     zh = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="zh-hans")
     zh.force_login(shopper)
-    assert "暂时无法使用" in zh.get("/trending").content.decode()
+    assert "暂时无法使用" in zh.post("/compose", {"text": "while the store is away"}).content.decode()
+    assert not Post.objects.filter(author=shopper).exists()
 
     own_redis.start()
-    assert client.get("/trending").status_code == 200
+    assert client.post("/compose", {"text": "once it is back"}).status_code == 302
+    assert Post.objects.filter(author=shopper).count() == 1
+
+
+def test_pages_that_only_cache_answer_from_the_database_while_redis_is_down(
+    own_redis: Any, shopper: Any, api_as: Any
+) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    own_redis.stop()
+
+    trending = client.get("/trending")
+    home = client.get("/")
+    trends = api_as(shopper).get("/api/v1/trends")
+
+    assert (trending.status_code, home.status_code, trends.status_code) == (200, 200, 200)
+    assert trends.json() == []
 
 
 def test_an_oauth_request_meeting_redis_down_is_json(own_redis: Any, shopper: Any) -> None:
