@@ -139,9 +139,7 @@ def own_redis(settings: Any) -> Iterator[OwnRedis]:
     redis = OwnRedis()
     redis.start()
     settings.REDIS_URL = redis.url
-    settings.CACHES = {
-        "default": {"BACKEND": "weituan.core.cache.RedisCacheOrMiss", "LOCATION": redis.url}
-    }
+    settings.CACHES = {"default": {"BACKEND": "weituan.core.cache.RedisCacheOrMiss", "LOCATION": redis.url}}
     try:
         yield redis
     finally:
