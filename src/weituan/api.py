@@ -19,7 +19,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from weituan.core.errors import RateLimited, ServiceError, Unavailable, store_unreachable
+from weituan.core.errors import STORE_OUTAGES, RateLimited, ServiceError, Unavailable, store_unreachable
 from weituan.core.redis import REDIS_UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,11 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's answer to an uncaught error (after logging it): under the APIs the API's JSON 500,
-    elsewhere the site's error page. An error that is an unreachable Redis (Django calls this while
-    handling the error, so it is the one being handled) is not the server failing but a store being
-    away for a moment: 503 with `Retry-After`, as JSON under the APIs (code `unavailable`), elsewhere
-    a page saying to try again."""
-    if isinstance(sys.exception(), REDIS_UNREACHABLE):
+    elsewhere the site's error page. An error that is a store being away (Django calls this while
+    handling the error, so it is the one being handled): Redis unreachable, the database's connection
+    ended mid-request or the database refusing for now, is not the server failing: 503 with
+    `Retry-After`, as JSON under the APIs (code `unavailable`), elsewhere a page saying to try again."""
+    if isinstance(sys.exception(), STORE_OUTAGES):
         return unavailable_response(request)
     if request.path.startswith(API_PREFIXES):
         return json_error(500, "server_error", "The server failed to answer this request")
@@ -142,11 +142,15 @@ def _install_error_handlers(api: NinjaAPI) -> None:
         return response
 
     def store_error(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
-        log.warning("%s %s: Redis unreachable (%s); answered 503", request.method, request.path, exc)
+        if isinstance(exc, REDIS_UNREACHABLE):
+            log.warning("%s %s: Redis unreachable (%s); answered 503", request.method, request.path, exc)
+        else:  # kept whole: a lock timeout or a deadlock is worth reading
+            error = exc if isinstance(exc, BaseException) else None
+            log.error("%s %s: database error; answered 503", request.method, request.path, exc_info=error)
         return service_error(request, store_unreachable())
 
-    for unreachable in REDIS_UNREACHABLE:
-        api.add_exception_handler(unreachable, store_error)
+    for outage in STORE_OUTAGES:
+        api.add_exception_handler(outage, store_error)
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

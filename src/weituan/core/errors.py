@@ -2,6 +2,14 @@
 
 from datetime import UTC, datetime
 
+from django.db import InterfaceError, OperationalError
+
+from weituan.core.redis import REDIS_UNREACHABLE
+
+# What a store that is away raises: Redis down or not answering; the database's connection lost, or the
+# database refusing to go on for now (shutting down, a lock or statement timeout, a deadlock).
+STORE_OUTAGES: tuple[type[Exception], ...] = (*REDIS_UNREACHABLE, OperationalError, InterfaceError)
+
 
 class ServiceError(Exception):
     """Raised by services and queries; the API turns it into JSON, the CLI into one line."""

@@ -8,14 +8,14 @@ from functools import partial
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import InterfaceError, OperationalError, connections, router, transaction
+from django.db import connections, router, transaction
 from django.dispatch import receiver
 from django.tasks import Task, TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
-from weituan.core.redis import REDIS_UNREACHABLE
+from weituan.core.errors import STORE_OUTAGES
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +49,15 @@ def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
     process enqueued last has not started yet (that run starts after this commit, so it sees its rows).
     Where the backend can defer, that run is enqueued to start `GATHER` after the commit, and during
     that window it is known not to have started without asking the database.
+
+    The hook is robust: an enqueue that fails (the task queue's database connection lost right after
+    the commit) is logged and the caller's committed change still answered as done, rather than as
+    an error its client would retry, and the other hooks of the commit still run. The task is then
+    missed as it would be by a process stopped right after the commit: the deal sweep and the periodic
+    outbox move find their work owed; a timeline's upkeep or a password-reset mail is not done.
     """
     if args or kwargs:
-        transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=False)
+        transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=True)
         return
     connection = transaction.get_connection()
     here = set(connection.savepoint_ids)
@@ -64,7 +70,7 @@ def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
             and set(savepoints) <= here
         ):
             return
-    transaction.on_commit(_EnqueueOnce(task), robust=False)
+    transaction.on_commit(_EnqueueOnce(task), robust=True)
 
 
 class _EnqueueOnce:
@@ -185,8 +191,6 @@ OUTAGE_RETRY_DELAYS = (
     timedelta(minutes=15),
     timedelta(hours=1),
 )
-# What a store that is away raises: Redis down or not answering, the database's connection lost.
-STORE_OUTAGES: tuple[type[Exception], ...] = (*REDIS_UNREACHABLE, OperationalError, InterfaceError)
 
 
 def run_or_retry_after_outage(task: Task, work: Callable[[], Any], *, attempt: int, **kwargs: Any) -> Any:
