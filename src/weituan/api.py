@@ -20,7 +20,7 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from weituan.core.errors import STORE_OUTAGES, RateLimited, ServiceError, Unavailable, store_unreachable
-from weituan.core.redis import REDIS_UNREACHABLE
+from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _install_error_handlers(api: NinjaAPI) -> None:
 
     def store_error(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
         if isinstance(exc, REDIS_UNREACHABLE):
-            log.warning("%s %s: Redis unreachable (%s); answered 503", request.method, request.path, exc)
+            unreachable_logged(log, "requests that need it answered 503", exc)
         else:  # kept whole: a lock timeout or a deadlock is worth reading
             error = exc if isinstance(exc, BaseException) else None
             log.error("%s %s: database error; answered 503", request.method, request.path, exc_info=error)

@@ -1,26 +1,18 @@
 """The site's cache on Redis, which keeps answering from the database while Redis cannot be reached."""
 
 import logging
-import time
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
-from weituan.core.redis import REDIS_UNREACHABLE
+from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 
 log = logging.getLogger(__name__)
 
-# An outage is logged at most this often per process, not once per request.
-_WARN_EVERY = 10.0
-_warned_at = [0.0]
-
 
 def _unreachable(operation: str, exc: Exception) -> None:
-    now = time.monotonic()
-    if now - _warned_at[0] >= _WARN_EVERY:
-        _warned_at[0] = now
-        log.warning("cache %s skipped: Redis unreachable (%s)", operation, exc)
+    unreachable_logged(log, f"cache {operation}s skipped", exc)
 
 
 class RedisCacheOrMiss(RedisCache):

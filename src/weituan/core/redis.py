@@ -1,6 +1,8 @@
 """The shared Redis client, present only when REDIS_URL is set."""
 
+import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,20 @@ _clients: dict[str, redis_lib.Redis] = {}
 # What a Redis that cannot be reached raises: down, restarting (still loading), or not answering in time.
 # A request meeting one is answered 503 `unavailable` (see weituan.api), not as a server error.
 REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+# An outage is logged at most once per this many seconds per kind of work and process, not per request.
+UNREACHABLE_LOG_EVERY = 10.0
+_unreachable_logged_at: dict[str, float] = {}
+
+
+def unreachable_logged(logger: logging.Logger, what: str, exc: Exception) -> None:
+    """Warn that Redis could not be reached for `what` (and what was done instead), at most once every
+    UNREACHABLE_LOG_EVERY seconds for the same `what`."""
+    now = time.monotonic()
+    if now - _unreachable_logged_at.get(what, -UNREACHABLE_LOG_EVERY) >= UNREACHABLE_LOG_EVERY:
+        _unreachable_logged_at[what] = now
+        logger.warning("Redis unreachable (%s): %s", exc, what)
 
 
 def redis_enabled() -> bool:

@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
-from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled, scripts_run
+from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled, scripts_run, unreachable_logged
 from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
 from weituan.microblog.timelines.authors import (
@@ -384,7 +384,7 @@ def home_timeline_ids_in(
         except REDIS_UNREACHABLE as exc:
             # The timelines are a copy: readers keep their home while Redis is away, read from the
             # posts; the stored one is rebuilt or read again once it is back.
-            log.warning("home timeline of user %s read from the posts: Redis unreachable (%s)", user_id, exc)
+            unreachable_logged(log, "home timelines read from the posts", exc)
             return home_page_from_posts(user_id, context, bounds, limit)
     return _stored_page(user_id, context, bounds, limit)
 
