@@ -2,8 +2,11 @@
 
 import gc
 import os
+import shutil
 import socket
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,6 +88,63 @@ def _isolated_redis_prefix(settings: Any) -> Iterator[None]:
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+class OwnRedis:
+    """A redis-server of a test's own on a free loopback port, without persistence, so the test can
+    stop, restart or flush it (as a Redis restart in production loses everything)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        server = shutil.which("redis-server") or "redis-server"
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed program and arguments
+            [server, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def restart(self) -> None:
+        """Down and up again, empty: what a Redis without persistence comes back as."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def own_redis(settings: Any) -> Iterator[OwnRedis]:
+    """The product pointed at a Redis of this test's own (timelines, stock gate, rate limits, cache)."""
+    redis = OwnRedis()
+    redis.start()
+    settings.REDIS_URL = redis.url
+    settings.CACHES = {"default": {"BACKEND": "weituan.core.cache.RedisCacheOrMiss", "LOCATION": redis.url}}
+    try:
+        yield redis
+    finally:
+        redis.stop()
+        settings.REDIS_URL = ""  # the prefix fixture's clean-up has nothing to reach
 
 
 @pytest.fixture(autouse=True)

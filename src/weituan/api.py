@@ -3,6 +3,8 @@
 Every error leaves as JSON: Mastodon's `{"error": message}` plus a stable `code`.
 """
 
+import logging
+import sys
 from collections.abc import Awaitable, Callable
 from inspect import iscoroutinefunction
 from typing import Any
@@ -17,7 +19,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from weituan.core.errors import RateLimited, ServiceError
+from weituan.core.errors import STORE_OUTAGES, RateLimited, ServiceError, Unavailable, store_unreachable
+from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
+
+log = logging.getLogger(__name__)
 
 
 def _error(
@@ -46,10 +51,28 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's answer to an uncaught error (after logging it): under the APIs the API's JSON 500,
-    elsewhere the site's error page."""
+    elsewhere the site's error page. An error that is a store being away (Django calls this while
+    handling the error, so it is the one being handled): Redis unreachable, the database's connection
+    ended mid-request or the database refusing for now, is not the server failing: 503 with
+    `Retry-After`, as JSON under the APIs (code `unavailable`), elsewhere a page saying to try again."""
+    if isinstance(sys.exception(), STORE_OUTAGES):
+        return unavailable_response(request)
     if request.path.startswith(API_PREFIXES):
         return json_error(500, "server_error", "The server failed to answer this request")
     return defaults.server_error(request)
+
+
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 for a request that met an unreachable store: JSON under the APIs and OAuth, else the page."""
+    refusal = store_unreachable()
+    if request.path.startswith((*API_PREFIXES, "/oauth/")):
+        response = json_error(refusal.status, refusal.code, refusal.message)
+    else:
+        response = defaults.server_error(request, template_name="503.html")
+        response.status_code = refusal.status
+    for name, value in refusal.headers().items():
+        response[name] = value
+    return response
 
 
 def _method_as_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -113,10 +136,21 @@ def _install_error_handlers(api: NinjaAPI) -> None:
         response = _error(api, request, exc.status, exc.code, exc.message, **exc.details)
         if exc.status == 401:
             response["WWW-Authenticate"] = _bearer_challenge("invalid_token")
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, (RateLimited, Unavailable)):
             for name, value in exc.headers().items():
                 response[name] = value
         return response
+
+    def store_error(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
+        if isinstance(exc, REDIS_UNREACHABLE):
+            unreachable_logged(log, "requests that need it answered 503", exc)
+        else:  # kept whole: a lock timeout or a deadlock is worth reading
+            error = exc if isinstance(exc, BaseException) else None
+            log.error("%s %s: database error; answered 503", request.method, request.path, exc_info=error)
+        return service_error(request, store_unreachable())
+
+    for outage in STORE_OUTAGES:
+        api.add_exception_handler(outage, store_error)
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

@@ -2,6 +2,14 @@
 
 from datetime import UTC, datetime
 
+from django.db import InterfaceError, OperationalError
+
+from weituan.core.redis import REDIS_UNREACHABLE
+
+# What a store that is away raises: Redis down or not answering; the database's connection lost, or the
+# database refusing to go on for now (shutting down, a lock or statement timeout, a deadlock).
+STORE_OUTAGES: tuple[type[Exception], ...] = (*REDIS_UNREACHABLE, OperationalError, InterfaceError)
+
 
 class ServiceError(Exception):
     """Raised by services and queries; the API turns it into JSON, the CLI into one line."""
@@ -69,3 +77,20 @@ class RateLimited(ServiceError):
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         }
+
+
+class Unavailable(ServiceError):
+    """A store the request needs cannot be reached for now: the request may be sent again after
+    `retry_after` seconds (a write with the same Idempotency-Key is not made twice)."""
+
+    code = "unavailable"
+    status = 503
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def store_unreachable() -> Unavailable:
+    """What a request that met an unreachable store is told."""
+    return Unavailable("The service is briefly unavailable; try again in a few seconds")

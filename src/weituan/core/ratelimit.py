@@ -1,5 +1,6 @@
-"""Fixed-window rate limits: Redis INCR when configured, else a counter row in the database."""
+"""Fixed-window rate limits: Redis INCR when configured (and reachable), else a counter row in the database."""
 
+import logging
 import time
 from typing import Any
 
@@ -8,7 +9,9 @@ from django.db import connection
 
 from weituan.core.errors import RateLimited
 from weituan.core.models import RateLimitWindow
-from weituan.core.redis import get_redis, redis_enabled, rkey
+from weituan.core.redis import REDIS_UNREACHABLE, get_redis, redis_enabled, rkey, unreachable_logged
+
+log = logging.getLogger(__name__)
 
 # Count one request in the window's key, which expires shortly after the window ends; one round trip.
 _HIT_LUA = """
@@ -26,12 +29,15 @@ def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
     """Count one request for `key`; raise RateLimited once the window holds more than `limit`."""
     now = int(time.time())
     window_start = now - now % window_seconds
+    count = None
     if redis_enabled():
-        client = get_redis()
-        if client is not _script[0]:
-            _script[:] = [client, client.register_script(_HIT_LUA)]
-        count = int(_script[1](keys=[rkey("rl", key, window_start)], args=[window_seconds + 5]))
-    else:
+        try:
+            count = _redis_hit(key, window_start, window_seconds)
+        except REDIS_UNREACHABLE as exc:
+            # Counted in the database's rows while Redis is away, so writes go on limited rather than
+            # refused (a window split across the two counts a little more leniently).
+            unreachable_logged(log, "rate limits counted in the database", exc)
+    if count is None:
         count = _db_hit(key, window_start)
     if count > limit:
         reset_at = window_start + window_seconds
@@ -40,6 +46,13 @@ def rate_limit_hit(key: str, *, limit: int, window_seconds: int = 60) -> int:
             f"Too many requests; try again in {retry} s", limit=limit, reset_at=reset_at, retry_after=retry
         )
     return count
+
+
+def _redis_hit(key: str, window_start: int, window_seconds: int) -> int:
+    client = get_redis()
+    if client is not _script[0]:
+        _script[:] = [client, client.register_script(_HIT_LUA)]
+    return int(_script[1](keys=[rkey("rl", key, window_start)], args=[window_seconds + 5]))
 
 
 _HIT_SQL: dict[str, str] = {}

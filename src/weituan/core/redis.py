@@ -1,6 +1,8 @@
 """The shared Redis client, present only when REDIS_URL is set."""
 
+import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +14,25 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 _lock = threading.Lock()
-_client: redis_lib.Redis | None = None
+_clients: dict[str, redis_lib.Redis] = {}
+
+# What a Redis that cannot be reached raises: down, restarting (still loading), or not answering in time.
+# A request meeting one is answered 503 `unavailable` (see weituan.api), not as a server error.
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+# An outage is logged at most once per this many seconds per kind of work and process, not per request.
+UNREACHABLE_LOG_EVERY = 10.0
+_unreachable_logged_at: dict[str, float] = {}
+
+
+def unreachable_logged(logger: logging.Logger, what: str, exc: Exception) -> None:
+    """Warn that Redis could not be reached for `what` (and what was done instead), at most once every
+    UNREACHABLE_LOG_EVERY seconds for the same `what`."""
+    now = time.monotonic()
+    if now - _unreachable_logged_at.get(what, -UNREACHABLE_LOG_EVERY) >= UNREACHABLE_LOG_EVERY:
+        _unreachable_logged_at[what] = now
+        logger.warning("Redis unreachable (%s): %s", exc, what)
 
 
 def redis_enabled() -> bool:
@@ -20,15 +40,17 @@ def redis_enabled() -> bool:
 
 
 def get_redis() -> redis_lib.Redis:
-    """The process-wide client (thread-safe, pooled). Call only when `redis_enabled()`."""
-    global _client
-    if not settings.REDIS_URL:
+    """The process-wide client of REDIS_URL (thread-safe, pooled). Call only when `redis_enabled()`."""
+    url = str(settings.REDIS_URL or "")
+    if not url:
         raise RuntimeError("REDIS_URL is not set")
-    if _client is None:
+    client = _clients.get(url)
+    if client is None:
         with _lock:
-            if _client is None:
-                _client = redis_lib.Redis.from_url(settings.REDIS_URL, max_connections=256)
-    return _client
+            client = _clients.get(url)
+            if client is None:
+                client = _clients[url] = redis_lib.Redis.from_url(url, max_connections=256)
+    return client
 
 
 def rkey(*parts: object) -> str:

@@ -1,5 +1,6 @@
-"""Enqueueing background tasks once the surrounding transaction has committed."""
+"""Enqueueing background tasks once the surrounding transaction has committed, and again after a store outage."""
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -13,6 +14,10 @@ from django.tasks import Task, TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
+
+from weituan.core.errors import STORE_OUTAGES
+
+logger = logging.getLogger(__name__)
 
 # Path of a task without arguments -> (id of the last run of it this process enqueued, the
 # time.monotonic() before which that run certainly has not started).
@@ -44,9 +49,15 @@ def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
     process enqueued last has not started yet (that run starts after this commit, so it sees its rows).
     Where the backend can defer, that run is enqueued to start `GATHER` after the commit, and during
     that window it is known not to have started without asking the database.
+
+    The hook is robust: an enqueue that fails (the task queue's database connection lost right after
+    the commit) is logged and the caller's committed change still answered as done, rather than as
+    an error its client would retry, and the other hooks of the commit still run. The task is then
+    missed as it would be by a process stopped right after the commit: the deal sweep and the periodic
+    outbox move find their work owed; a timeline's upkeep or a password-reset mail is not done.
     """
     if args or kwargs:
-        transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=False)
+        transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=True)
         return
     connection = transaction.get_connection()
     here = set(connection.savepoint_ids)
@@ -59,7 +70,7 @@ def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
             and set(savepoints) <= here
         ):
             return
-    transaction.on_commit(_EnqueueOnce(task), robust=False)
+    transaction.on_commit(_EnqueueOnce(task), robust=True)
 
 
 class _EnqueueOnce:
@@ -169,3 +180,35 @@ def _not_started(task: Task, result_id: str) -> bool:
     except TaskResultDoesNotExist:  # pruned meanwhile
         return False
     return bool(status == TaskResultStatus.READY)
+
+
+# How much later a task that met an unreachable store is run again, attempt after attempt; after the
+# last it fails as any task does.
+OUTAGE_RETRY_DELAYS = (
+    timedelta(seconds=10),
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+)
+
+
+def run_or_retry_after_outage(task: Task, work: Callable[[], Any], *, attempt: int, **kwargs: Any) -> Any:
+    """Run `work`, the body of a run of `task` (enqueued with `kwargs`, this run its `attempt`, from 0).
+    If a store it needs is away (`STORE_OUTAGES`), the same task is enqueued again to run after the
+    next of `OUTAGE_RETRY_DELAYS`, and this run ends: a brief Redis or database outage delays the
+    task instead of losing it. Only for tasks safe to run again after an interruption, whose work has
+    no safety net of its own (no sweep finds it owed)."""
+    try:
+        return work()
+    except STORE_OUTAGES as exc:
+        if attempt >= len(OUTAGE_RETRY_DELAYS):
+            raise
+        delay = OUTAGE_RETRY_DELAYS[attempt]
+        logger.warning("%s met a store outage (%s); run again in %s", task.module_path, exc, delay)
+        for db in connections.all(initialized_only=True):
+            if not db.in_atomic_block:
+                db.close_if_unusable_or_obsolete()  # a connection the database ended is made anew
+        later = task.using(run_after=timezone.now() + delay) if task.get_backend().supports_defer else task
+        later.enqueue(**kwargs, attempt=attempt + 1)
+        return None

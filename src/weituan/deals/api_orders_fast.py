@@ -20,14 +20,16 @@ attempted twice for one request.
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pydantic
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve, set_urlconf
 from django.utils import translation
@@ -57,6 +59,7 @@ from weituan.core.front import (
 )
 from weituan.core.request_text import nul_outside_body, raw_may_hold_nul
 from weituan.deals.api import order_for_api, place_order
+from weituan.deals.models import Deal
 from weituan.deals.schemas import OrderIn, order_body
 from weituan.deals.services.checkout_read import order_checkout_read
 
@@ -161,12 +164,7 @@ class _Direct:
             params = access_token_viewer_params(bearer_of(request.META.get("HTTP_AUTHORIZATION")) or "")
             found, deal = (None, None)
             if params is not None:
-                found, deal = order_checkout_read(
-                    token_sql=access_token_viewer_sql(),
-                    token_params=params,
-                    deal_id=deal_id,
-                    client_key=key or None,
-                )
+                found, deal = _checkout_read(params, deal_id, key or None)
             buyer = self.auth.viewer_of(request, found)
             request.auth = buyer  # type: ignore[attr-defined]
             order = order_for_api(deal_id, buyer, payload, key, deal=deal)
@@ -182,6 +180,31 @@ class _Direct:
             data["refund"]["requested_at"] = datetime.fromisoformat(data["refund"]["requested_at"])
         content = self.api.renderer.render(request, data, response_status=201)
         return HttpResponse(content, status=201, content_type=self.content_type)
+
+
+def _checkout_read(
+    params: Sequence[Any], deal_id: int, key: str | None
+) -> tuple[tuple[int, str] | None, Deal | None]:
+    """`order_checkout_read` for the caller's token. It is the request's first statement on the thread's
+    kept connection (see `connection_ready`), and nothing is written yet: a connection the database
+    ended since the thread's last request (a database restart, a failover, an operator ending
+    backends) fails it, and the read is made once more on a fresh connection instead of answering a
+    buyer 500 for the database's housekeeping."""
+    read = partial(
+        order_checkout_read,
+        token_sql=access_token_viewer_sql(),
+        token_params=params,
+        deal_id=deal_id,
+        client_key=key,
+    )
+    try:
+        return read()
+    except (OperationalError, InterfaceError):
+        db = connections[DEFAULT_DB_ALIAS]
+        if db.in_atomic_block or db.is_usable():
+            raise  # the database refused the statement itself, or a caller's transaction holds it
+        db.close()
+        return read()
 
 
 _stack: _Stack | None = None

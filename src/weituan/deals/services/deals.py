@@ -37,7 +37,7 @@ from weituan.deals.models.orders import COUNTED_TEAM, UNFILLED_TEAM_STATES
 from weituan.deals.queries import deal_buyers_counted
 from weituan.deals.services.holds import order_capture, order_hold_step, order_reservation_expire, order_void
 from weituan.deals.services.locks import deal_lock_for_tip
-from weituan.deals.services.stock import deal_selling_again, stock_gate_reconcile
+from weituan.deals.services.stock import deal_selling_again, stock_gate_reconcile, stock_gates_unstick
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment
 
@@ -447,7 +447,7 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts = {
         "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "rescue_offers": 0,
         "reservations_expired": 0, "settled": 0, "voided": 0, "refunds_completed": 0, "vouchers_expired": 0,
-        "selling_again": 0,
+        "selling_again": 0, "gates_unstuck": 0,
     }  # fmt: skip
     # First what earlier transitions still owe (a crash between a transition and its captures or voids,
     # or a gateway that did not do them), so that what falls due below is asked of a gateway once per
@@ -509,6 +509,8 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         state=DealState.SOLD_OUT, sold__lt=F("released"), ends_at__gt=now
     ).values_list("id", flat=True):
         counts["selling_again"] += int(deal_selling_again(deal_id=deal_id, now=now))
+    # Deals on sale whose Redis gate refuses everyone while units are free in the database.
+    counts["gates_unstuck"] = stock_gates_unstick(now=now)
     # Deals whose tip check is owed (it is enqueued after an order of a deal with enough takers, or the
     # order that took the last unit, commits, and can be lost with the process): the check counts the
     # buyers whose payment is held or made. A live deal with fewer takers than its tipping point cannot

@@ -75,6 +75,38 @@ end
 return 1
 """
 
+# KEYS: quota hash. ARGV: user id, own and gift units the database records the buyer holding. Only
+# ever lowers the gate's counts; returns 1 when it lowered one.
+_QUOTA_CATCH_UP = """
+local lowered = 0
+for _, kind in ipairs({'o', 'g'}) do
+  local field = kind .. ':' .. ARGV[1]
+  local held = tonumber(kind == 'o' and ARGV[2] or ARGV[3])
+  if tonumber(redis.call('HGET', KEYS[1], field) or '0') > held then
+    redis.call('HSET', KEYS[1], field, held)
+    lowered = 1
+  end
+end
+return lowered
+"""
+
+# KEYS: stock hashes. ARGV: per key, the units sold and released in the database. A gate that shows no
+# unit left while the database has some is brought to the database's counts; returns how many were.
+_UNSTICK = """
+local unstuck = 0
+for index, key in ipairs(KEYS) do
+  local sold, released = tonumber(ARGV[2 * index - 1]), tonumber(ARGV[2 * index])
+  if redis.call('EXISTS', key) == 1 and sold < released then
+    local gate_sold = tonumber(redis.call('HGET', key, 'sold'))
+    local gate_released = tonumber(redis.call('HGET', key, 'released'))
+    if gate_sold >= gate_released then
+      redis.call('HSET', key, 'sold', math.min(gate_sold, sold), 'released', math.max(gate_released, released))
+      unstuck = unstuck + 1
+    end
+  end
+end
+return unstuck
+"""
 
 _scripts: dict[tuple[int, str], Any] = {}
 
@@ -97,20 +129,40 @@ def _keys(deal_id: int) -> list[str]:
 
 
 def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
-    """Take the units in Redis; False when Redis is not configured. Raises the refusal otherwise."""
+    """Take the units in Redis; False when Redis is not configured. Raises the refusal otherwise.
+
+    A refusal for the buyer's limit is checked against the database's record of what they hold (one
+    indexed read; such refusals are few, unlike the flood of sold-out ones): a process stopped between
+    its take in Redis and its order left the gate counting units this buyer never got, and they would
+    be refused for good. Their counts in the gate are then lowered to the database's and the take is
+    tried once more (the database's own guard decides, as for any take the gate lets through)."""
     if not redis_enabled():
         return False
     args = [user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
-    for _ in range(2):
+    reconciled = quota_checked = False
+    while True:
         result = _run(_TAKE, _keys(deal.id), *args)
         if result == 1:
             return True
         if result == -1:
             raise sold_out(deal)
         if result in (-2, -3):
-            raise _limit_error(deal)
+            if quota_checked or not _quota_catch_up(deal_id=deal.id, user_id=user_id):
+                raise _limit_error(deal)
+            quota_checked = True
+            continue
+        if reconciled:
+            return False
         stock_gate_reconcile(deal_id=deal.id)
-    return False
+        reconciled = True
+
+
+def _quota_catch_up(*, deal_id: int, user_id: int) -> bool:
+    """Lower the buyer's counts in the gate to what the database records them holding, where the gate
+    counts more; True when it did."""
+    held = UserDealQuota.objects.filter(deal_id=deal_id, user_id=user_id).values_list("own", "gifts").first()
+    own, gifts = held or (0, 0)
+    return bool(_run(_QUOTA_CATCH_UP, _keys(deal_id)[1:], user_id, own, gifts))
 
 
 def stock_gate_give(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
@@ -154,6 +206,32 @@ def stock_gate_catch_up(*, deal_id: int) -> None:
     deal = Deal.objects.filter(id=deal_id).values("sold", "released").first()
     if deal is not None:
         _run(_CATCH_UP, _keys(deal_id)[:1], deal["sold"], deal["released"])
+
+
+def stock_gates_unstick(*, now: datetime | None = None) -> int:
+    """Let every deal on sale whose Redis gate shows no unit left while the database has some sell
+    again (the deals sweep runs this); returns how many gates were brought down to the database.
+
+    A process stopped between its take in Redis and its order (a kill, a crash, a restart mid-sale)
+    leaves the gate counting units nobody bought; at the deal's last units the gate then refuses every
+    buyer as sold out while the deal, in the database, still sells. Only such gates are touched, and
+    only lowered, as `stock_gate_catch_up` lowers them: a take still on its way to the database when
+    this runs may let a few more attempts reach the database's own guard, never past it."""
+    if not redis_enabled():
+        return 0
+    now = now or timezone.now()
+    rows = list(
+        Deal.objects.filter(state__in=SELLING_STATES, sold__lt=F("released"), ends_at__gt=now)
+        .order_by("id")
+        .values_list("id", "sold", "released")
+    )
+    unstuck = 0
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        keys = [_keys(deal_id)[0] for deal_id, _, _ in chunk]
+        args = [count for _, sold, released in chunk for count in (sold, released)]
+        unstuck += _run(_UNSTICK, keys, *args)
+    return unstuck
 
 
 def _limit_error(deal: Deal) -> LimitReached:

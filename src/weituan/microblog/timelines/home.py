@@ -12,6 +12,7 @@ of `authors` cannot tell a plain repost from a quote, so with Redis such authors
 posts table instead: one query more, only for a reader who hides a high-follower author's reposts.
 """
 
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
-from weituan.core.redis import redis_enabled, scripts_run
+from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled, scripts_run, unreachable_logged
 from weituan.core.rows import fetch_rows
 from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
 from weituan.microblog.timelines.authors import (
@@ -34,6 +35,8 @@ from weituan.microblog.timelines.authors import (
 from weituan.microblog.timelines.fanout import HOME_KINDS, active_cutoff
 from weituan.microblog.timelines.models import TimelineState
 from weituan.microblog.timelines.store import Bounds, Entry, RedisTimelineStore, home_key, timeline_store
+
+log = logging.getLogger(__name__)
 
 # Reading a few more entries than asked absorbs those dropped for a block or mute made since delivery.
 READ_SLACK = 10
@@ -293,11 +296,12 @@ def merge_entries(
     return ordered[-limit:] if bounds.ascending else ordered[:limit]
 
 
-def rebuild_entries(user_id: int, hidden: frozenset[int] = frozenset()) -> list[Entry]:
-    """What a fresh home timeline holds: the newest posts of the user and their follows, up to the cap."""
+def home_posts(user_id: int, hidden: Collection[int] = frozenset()) -> "QuerySet[Post]":
+    """Every post a home timeline of `user_id` would hold, unordered: their own and their follows'
+    posts and reposts (a follow's plain reposts only if it shows them), none by an author in `hidden`."""
     followees = Follow.objects.filter(follower_id=user_id).values("followee_id")
     reblogs_hidden = Follow.objects.filter(follower_id=user_id, show_reblogs=False).values("followee_id")
-    posts = (
+    return (
         Post.objects.filter(Q(author_id__in=followees) | Q(author_id=user_id))
         # "Not a comment" rather than "kind in (original, repost)", the same posts: an equality on
         # kind drew SQLite to the kind index (a walk over every post) instead of the authors' own,
@@ -306,13 +310,30 @@ def rebuild_entries(user_id: int, hidden: frozenset[int] = frozenset()) -> list[
         .exclude(kind=PostKind.COMMENT)
         .exclude(author_id__in=hidden)
         .exclude(kind=PostKind.REPOST, comment="", author_id__in=reblogs_hidden)
-        .order_by("-id")
     )
+
+
+def rebuild_entries(user_id: int, hidden: frozenset[int] = frozenset()) -> list[Entry]:
+    """What a fresh home timeline holds: the newest posts of the user and their follows, up to the cap."""
+    posts = home_posts(user_id, hidden).order_by("-id")
     return [
         entry
         for entry in posts_as_entries(posts, settings.TIMELINE_CAP)
         if entry.origin_author_id not in hidden
     ]
+
+
+def home_page_from_posts(user_id: int, context: ReadContext, bounds: Bounds, limit: int) -> list[int]:
+    """A home page read from the posts table alone, as a rebuild would fill the timeline: the answer
+    while Redis, which holds the timelines, cannot be reached. One query over the reader's follows'
+    posts, slower than the stored timeline but the same page."""
+    posts = home_posts(user_id, context.hidden)
+    if bounds.upper is not None:
+        posts = posts.filter(id__lt=bounds.upper)
+    if bounds.lower is not None:
+        posts = posts.filter(id__gt=bounds.lower)
+    posts = posts.order_by("id" if bounds.ascending else "-id")
+    return merge_entries([posts_as_entries(posts, limit + READ_SLACK)], context.hidden, bounds, limit)
 
 
 def home_timeline_rebuild(*, user_id: int, hidden: frozenset[int] = frozenset()) -> list[Entry]:
@@ -357,6 +378,19 @@ def home_timeline_ids_in(
     reads on past them, so a page comes back short only at the end of the timeline.
     """
     bounds = bounds_of(max_id, since_id, min_id)
+    if redis_enabled():
+        try:
+            return _stored_page(user_id, context, bounds, limit)
+        except REDIS_UNREACHABLE as exc:
+            # The timelines are a copy: readers keep their home while Redis is away, read from the
+            # posts; the stored one is rebuilt or read again once it is back.
+            unreachable_logged(log, "home timelines read from the posts", exc)
+            return home_page_from_posts(user_id, context, bounds, limit)
+    return _stored_page(user_id, context, bounds, limit)
+
+
+def _stored_page(user_id: int, context: ReadContext, bounds: Bounds, limit: int) -> list[int]:
+    """`home_timeline_ids_in` from the stored timeline and the merged authors."""
     count = limit + READ_SLACK
     ids, edge = _page(user_id, context, bounds, limit, count)
     context = context._replace(stamp_due=False)  # the first read stamped it

@@ -3,6 +3,7 @@
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -10,7 +11,7 @@ from django.db.models import signals
 from django.tasks import Task, TaskContext, TaskResultStatus, task
 from django.utils import timezone
 
-from weituan.core.tasks import enqueue_on_commit
+from weituan.core.tasks import enqueue_on_commit, run_or_retry_after_outage
 
 log = logging.getLogger(__name__)
 
@@ -120,31 +121,64 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
 
 
 @task()
-def fanout_withdraw_task(*, post_id: int, author_id: int) -> None:
+def fanout_withdraw_task(*, post_id: int, author_id: int, attempt: int = 0) -> None:
     from weituan.microblog.timelines.fanout import fanout_withdraw
 
-    fanout_withdraw(post_id=post_id, author_id=author_id)
+    run_or_retry_after_outage(
+        fanout_withdraw_task,
+        partial(fanout_withdraw, post_id=post_id, author_id=author_id),
+        attempt=attempt,
+        post_id=post_id,
+        author_id=author_id,
+    )
+
+
+# The upkeep of one home timeline after a change of relations: idempotent, and nothing else would do it
+# later, so a Redis or database outage runs it again (see `run_or_retry_after_outage`).
 
 
 @task()
-def home_timeline_add_author_task(*, user_id: int, author_id: int) -> None:
+def home_timeline_add_author_task(*, user_id: int, author_id: int, attempt: int = 0) -> None:
     from weituan.microblog.timelines.home import home_timeline_add_author
 
-    home_timeline_add_author(user_id=user_id, author_id=author_id)
+    run_or_retry_after_outage(
+        home_timeline_add_author_task,
+        partial(home_timeline_add_author, user_id=user_id, author_id=author_id),
+        attempt=attempt,
+        user_id=user_id,
+        author_id=author_id,
+    )
 
 
 @task()
-def home_timeline_drop_authors_task(*, user_id: int, author_ids: list[int], with_reposts: bool) -> None:
+def home_timeline_drop_authors_task(
+    *, user_id: int, author_ids: list[int], with_reposts: bool, attempt: int = 0
+) -> None:
     from weituan.microblog.timelines.home import home_timeline_drop_authors
 
-    home_timeline_drop_authors(user_id=user_id, author_ids=author_ids, with_reposts=with_reposts)
+    run_or_retry_after_outage(
+        home_timeline_drop_authors_task,
+        partial(
+            home_timeline_drop_authors, user_id=user_id, author_ids=author_ids, with_reposts=with_reposts
+        ),
+        attempt=attempt,
+        user_id=user_id,
+        author_ids=author_ids,
+        with_reposts=with_reposts,
+    )
 
 
 @task()
-def home_timeline_drop_reblogs_task(*, user_id: int, author_id: int) -> None:
+def home_timeline_drop_reblogs_task(*, user_id: int, author_id: int, attempt: int = 0) -> None:
     from weituan.microblog.timelines.home import home_timeline_drop_reblogs
 
-    home_timeline_drop_reblogs(user_id=user_id, author_id=author_id)
+    run_or_retry_after_outage(
+        home_timeline_drop_reblogs_task,
+        partial(home_timeline_drop_reblogs, user_id=user_id, author_id=author_id),
+        attempt=attempt,
+        user_id=user_id,
+        author_id=author_id,
+    )
 
 
 @task()
