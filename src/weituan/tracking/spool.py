@@ -63,6 +63,10 @@ OPENED = 1  # it opened a segment (the first click since the last flush)
 FULL = 2  # SEGMENTS_PER_INSERT full segments (or as many lines kept in memory) wait to be stored
 MEMORY_LINES_WAKE = 50_000
 
+# A segment file's name while its process makes and locks it (see `ClickSpool._open_locked`).
+OPENING_PREFIX = "opening-"
+OPENING_ABANDONED_AFTER = 60.0  # seconds
+
 # The sink takes the lines of one or more segments (without their newlines) and whether they may
 # already be in the store (segments adopted from a dead process).
 LineSink = Callable[[list[bytes], bool], object]
@@ -190,18 +194,23 @@ class ClickSpool:
         if size > self.segment_bytes or now < self._retry_open_at:
             return False
         path = self.directory / f"clicks-{os.getpid()}-{time.time_ns()}.tsv"
+        # Made under another name and given its own once locked: a segment is never seen by its name
+        # without its owner's lock, which would make it a dead process's to adopt, store and delete.
+        opening = self.directory / (OPENING_PREFIX + path.name)
         fd = -1
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(opening, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.posix_fallocate(fd, 0, self.segment_bytes)
             view = mmap.mmap(fd, self.segment_bytes)
+            os.rename(opening, path)
         except OSError as exc:
             logger.error("click spool: cannot open a segment at %s (%s); keeping clicks in memory", path, exc)
             if fd >= 0:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+                for made in (opening, path):
+                    with contextlib.suppress(OSError):
+                        made.unlink()
                 os.close(fd)
             self._retry_open_at = now + 1.0
             return False
@@ -357,6 +366,8 @@ class ClickSpool:
             mine = {segment.path for segment in self._sealed}
             if self._open_segment is not None:
                 mine.add(self._open_segment.path)
+        for path in self.directory.glob(OPENING_PREFIX + "clicks-*.tsv"):
+            _opening_abandoned_remove(path)
         adopted = []
         for path in sorted(self.directory.glob("clicks-*.tsv"), key=_segment_order):
             if path in mine:
@@ -387,6 +398,27 @@ class ClickSpool:
         self._open_segment, self.view = None, None
         self._sealed, self._memory = [], []
         self._memory_storing = self.stored = self.adopted = 0
+
+
+def _opening_abandoned_remove(path: Path) -> None:
+    """Delete a segment a process died while opening: nobody holds its lock, and it was made longer
+    ago than any opening takes (until its maker locks it, a segment being opened is unlocked too). No
+    click was written to it: a segment takes clicks only once it has its own name."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        if time.time() - os.fstat(fd).st_mtime < OPENING_ABANDONED_AFTER:
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # being opened by a live process
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    finally:
+        os.close(fd)
 
 
 def _segment_order(path: Path) -> tuple[int, str]:

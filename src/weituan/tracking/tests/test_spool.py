@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,59 @@ def test_appends_from_many_threads_while_draining_lose_and_repeat_no_line(tmp_pa
     assert sorted(stored) == sorted(line(n).rstrip("\n").encode() for n in range(writers * per_writer))
     assert (spool.appended, spool.stored, spool.pending()) == (writers * per_writer, writers * per_writer, 0)
     assert list(tmp_path.glob("clicks-*.tsv")) == []
+
+
+def test_a_segment_being_opened_is_never_taken_for_a_dead_process_one(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A flush looking for dead processes' segments while a click opens a new one (another process's,
+    or this process's flusher) must not take the new one: it would store and delete a live segment,
+    and in this process the flusher and the click would each wait on the other's lock for ever."""
+    import fcntl
+
+    from weituan.tracking import spool as spool_module
+
+    spool, other = ClickSpool(tmp_path, segment_bytes=64 * 1024), ClickSpool(tmp_path)
+    taken: list[list[Path]] = []
+    real_flock = fcntl.flock
+
+    def flock(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX and not taken:  # the click locking the segment it made
+            found = other._adopt_orphans()  # what a flush running now would take
+            taken.append([segment.path for segment in found])
+            for segment in found:
+                segment.close()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(spool_module.fcntl, "flock", flock)
+    spool.append(line(1))
+    monkeypatch.undo()
+    assert taken == [[]]
+    spool.append(line(2))
+    sink, text_sink = Sink(), TextSink()
+    assert other.drain(sink, max_lines=1000, text_sink=text_sink) == 0  # a live process's segment
+    assert spool.drain(sink, max_lines=1000, text_sink=text_sink) == 2
+    assert b"".join(text for text, _ in text_sink.calls) == (line(1) + line(2)).encode()
+
+
+def test_a_segment_a_process_died_while_opening_is_removed_and_one_being_opened_kept(tmp_path: Path) -> None:
+    import fcntl
+
+    from weituan.tracking.spool import OPENING_ABANDONED_AFTER, OPENING_PREFIX
+
+    long_ago = time.time() - OPENING_ABANDONED_AFTER - 1
+    abandoned, locked, just_made = (tmp_path / f"{OPENING_PREFIX}clicks-{n}-{n}.tsv" for n in (1, 2, 3))
+    for path in (abandoned, locked, just_made):
+        path.write_bytes(b"\0" * 1024)
+    for path in (abandoned, locked):
+        os.utime(path, (long_ago, long_ago))
+    fd = os.open(locked, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # its maker is alive and at work
+        assert ClickSpool(tmp_path).drain(Sink(), max_lines=1000, text_sink=TextSink()) == 0
+        assert (abandoned.exists(), locked.exists(), just_made.exists()) == (False, True, True)
+    finally:
+        os.close(fd)
 
 
 class SegmentSink:
