@@ -14,7 +14,7 @@ from ninja import Router
 from weituan.accounts.auth import request_user
 from weituan.accounts.queries import users_by_ids
 from weituan.core.errors import ValidationFailed
-from weituan.core.ids import MAX_ID
+from weituan.mastodon.api_notifications import account_id_param, list_param
 from weituan.mastodon.api_statuses import write_limit
 from weituan.mastodon.endpoint_auth import READ_NOTIFICATIONS, WRITE_NOTIFICATIONS
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
@@ -33,20 +33,6 @@ router_v2 = Router(tags=["mastodon:v2"])
 
 UNREAD_DEFAULT_LIMIT = 100
 UNREAD_MAX_LIMIT = 1000
-
-
-def list_param(request: HttpRequest, name: str) -> list[str]:
-    """A list parameter sent as `name[]=` (Mastodon's form) or as repeated `name=`."""
-    return request.GET.getlist(f"{name}[]") or request.GET.getlist(name)
-
-
-def account_id_param(request: HttpRequest) -> int | None:
-    raw = request.GET.get("account_id")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdecimal():
-        raise ValidationFailed("account_id must be an account id", code="invalid_id")
-    return min(int(raw), MAX_ID)
 
 
 def _grouped_types(request: HttpRequest) -> frozenset[str]:

@@ -38,7 +38,8 @@ from weituan.microblog.services.notifications import (
 router = Router(tags=["mastodon:notifications"])
 
 
-def _list_param(request: HttpRequest, name: str) -> list[str]:
+def list_param(request: HttpRequest, name: str) -> list[str]:
+    """A list parameter sent as `name[]=` (Mastodon's form) or as repeated `name=`."""
     return request.GET.getlist(f"{name}[]") or request.GET.getlist(name)
 
 
@@ -46,7 +47,8 @@ UNREAD_DEFAULT_LIMIT = 100
 UNREAD_MAX_LIMIT = 1000
 
 
-def _account_id(request: HttpRequest) -> int | None:
+def account_id_param(request: HttpRequest) -> int | None:
+    """The `account_id` filter of a notifications read (v1 and v2)."""
     account_id = request.GET.get("account_id")
     if account_id is not None and not account_id.isdecimal():
         raise ValidationFailed("account_id must be an account id", code="invalid_id")
@@ -59,9 +61,9 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = notifications_page(
         user,
-        types=_list_param(request, "types"),
-        exclude_types=_list_param(request, "exclude_types"),
-        account_id=_account_id(request),
+        types=list_param(request, "types"),
+        exclude_types=list_param(request, "exclude_types"),
+        account_id=account_id_param(request),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
@@ -83,9 +85,9 @@ def notifications_unread(request: HttpRequest) -> dict[str, int]:
         raise ValidationFailed("limit must be a positive integer", code="invalid_limit")
     count = notifications_unread_count(
         request_user(request),
-        types=_list_param(request, "types"),
-        exclude_types=_list_param(request, "exclude_types"),
-        account_id=_account_id(request),
+        types=list_param(request, "types"),
+        exclude_types=list_param(request, "exclude_types"),
+        account_id=account_id_param(request),
         limit=min(int(raw), UNREAD_MAX_LIMIT),
     )
     return {"count": count}
