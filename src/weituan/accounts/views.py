@@ -124,7 +124,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Welcome to Weituan, %(name)s!") % {"name": user.name_to_show})
             return redirect(_safe_next(request, reverse(settings.LOGIN_REDIRECT_URL)))
     status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/signup.html", {"form": form}, status=status)
+    # Where the visitor was going (a team to join, a deal), kept through a refused form and the login link.
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    return render(request, "accounts/signup.html", {"form": form, "next": wanted}, status=status)
 
 
 class LoginView(auth_views.LoginView):

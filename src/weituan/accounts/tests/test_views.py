@@ -153,6 +153,35 @@ class TestSignupLoginLogout:
         )
         assert by_name["Location"] == "/settings/profile"
 
+    def test_a_newcomer_sent_to_log_in_signs_up_and_lands_where_they_were_going(self, client: Client) -> None:
+        """Someone opening a friend's team link is sent to log in; having no account they follow the
+        sign-up link, and a first try refused (the passwords differ) still brings them back to the team."""
+        login_page = client.get(reverse("accounts:login") + "?next=/teams/7/").content.decode()
+        card = login_page.split('class="card account-card"', 1)[1]  # past the header's own sign-up button
+        signup_link = re.search(r'href="(/accounts/signup[^"]*)"', card)
+        assert signup_link is not None
+        assert signup_link[1] == "/accounts/signup?next=/teams/7/"
+
+        form = {
+            "username": "xinren",
+            "email": "xinren@example.test",
+            "password1": "a long passphrase",
+            "password2": "another passphrase",
+        }
+        refused = client.post(signup_link[1], form)
+        assert refused.status_code == 400
+        assert not User.objects.filter(username="xinren").exists()
+        page = refused.content.decode()
+        assert '<input type="hidden" name="next" value="/teams/7/">' in page
+        assert 'href="/accounts/login?next=/teams/7/"' in page
+
+        # The form posts to its own address, without the query: the next stop rides in the form.
+        made = client.post(
+            reverse("accounts:signup"), {**form, "password2": "a long passphrase", "next": "/teams/7/"}
+        )
+        assert made.status_code == 302
+        assert made["Location"] == "/teams/7/"
+
     def test_login_does_not_redirect_off_site(self, client: Client, shopper: User) -> None:
         response = client.post(
             reverse("accounts:login"),
