@@ -1,14 +1,17 @@
-"""In Chromium at phone size: a refused post keeps its draft, posting logs no script errors, and the post
-page keeps its comment list and counts in step (and leaves when its post is deleted)."""
+"""In Chromium at phone size: a refused post keeps its draft, posting logs no script errors, the post
+page keeps its comment list and counts in step (and leaves when its post is deleted), and a post's
+pictures keep to their grid."""
 
 import io
 import re
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from weituan.core.testing import make_user
 from weituan.microblog.models import Post, PostKind
+from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create
 from weituan.microblog.services.relations import follow_create
 
@@ -145,3 +148,32 @@ def test_a_post_deleted_on_its_own_page_goes_home(live_server, phone_page):
     expect(page.locator("#messages")).to_contain_text("已删除")
     offer.refresh_from_db()
     assert offer.deleted_at is not None
+
+
+def _picture(name: str, size: tuple[int, int]) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buffer, format="JPEG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_post_of_four_pictures_shows_them_as_squares_on_a_phone(live_server, phone_page):
+    """Pictures of a post of several are squares in a grid, whatever their own shape; a post of four
+    tall photos does not run several screens down."""
+    author = make_user("tea_house", display_name="春风茶庄", password=PASSWORD)
+    sizes = [(600, 1200), (1200, 600), (800, 800), (600, 1200)]
+    media = [media_upload(owner=author, upload=_picture(f"{n}.jpg", size)).id for n, size in enumerate(sizes)]
+    offer = post_create(author=author, text="新茶上市，店里四个角落", media_ids=media)
+    page = phone_page
+    page.goto(f"{live_server.url}/p/{offer.id}")
+    pictures = page.locator(f"#post-{offer.id} .post-media img")
+    pictures.first.wait_for()
+    boxes = [pictures.nth(n).bounding_box() for n in range(4)]
+    assert all(box is not None for box in boxes)
+    shapes = [(round(box["width"]), round(box["height"])) for box in boxes if box]
+    side = shapes[0][0]
+    assert 150 < side < 200  # two a row across a phone's card
+    assert shapes == [(side, side)] * 4
