@@ -317,3 +317,20 @@ def test_my_orders_offers_cancel_only_where_a_cancel_can_succeed(shopper, provid
             assert state == "authorized", name
             assert "这个订单已不能取消" in shown.content.decode(), name
     assert not [path for path, _ in fake.calls if path.endswith("/void")]  # no hold released at the provider
+
+
+def _menu_links(page: str) -> list[str]:
+    menu = page.split('<div class="menu-body">', 1)[1].split("</div>", 1)[0]
+    return re.findall(r'<a href="([^"]+)"', menu)
+
+
+def test_the_menu_leads_a_merchant_to_their_deals_and_every_buyer_to_their_vouchers(shopper, merchant):
+    """A merchant with no deal yet finds where to make one (and to redeem vouchers) from any page, not only
+    from a deal of their own; a shopper finds their vouchers there too."""
+    shop_menu = _menu_links(logged_in(merchant).get("/trending").content.decode())
+    assert "/merchant/deals/" in shop_menu
+    assert "/merchant/redeem" in shop_menu
+    assert "/me/vouchers/" in shop_menu
+    buyer_menu = _menu_links(logged_in(shopper).get("/trending").content.decode())
+    assert "/me/vouchers/" in buyer_menu
+    assert [link for link in buyer_menu if link.startswith("/merchant/")] == []
