@@ -177,3 +177,19 @@ def test_a_post_of_four_pictures_shows_them_as_squares_on_a_phone(live_server, p
     side = shapes[0][0]
     assert 150 < side < 200  # two a row across a phone's card
     assert shapes == [(side, side)] * 4
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_long_name_does_not_squeeze_its_avatar(live_server, phone_page):
+    """A display name that fills its line wraps beside the avatar; the avatar stays round."""
+    name = "超长昵称的小店超长昵称的小店超长昵称的小店超长昵称 Wolfeschlegelsteinhausen"
+    author = make_user("tea_house", display_name=name, password=PASSWORD)
+    offer = post_create(author=author, text="开业大吉")
+    page = phone_page
+    page.goto(f"{live_server.url}/p/{offer.id}")
+    avatar = page.locator(f"#post-{offer.id} .post-head img.avatar")
+    avatar.wait_for()
+    box = avatar.bounding_box()
+    assert box is not None
+    assert (round(box["width"]), round(box["height"])) == (40, 40)
