@@ -181,7 +181,7 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         shown = friend_page.locator(".voucher")
         expect(shown).to_have_count(1)
         expect(shown).to_contain_text("蟹粉小笼包双人餐")
-        expect(shown.locator("img[alt=QR]")).to_be_visible()
+        expect(shown.locator("img[alt=券的二维码]")).to_be_visible()
         displayed = shown.locator(".voucher-code").inner_text()
         assert displayed.replace("-", "") == voucher.code.replace("-", "")
 

@@ -43,6 +43,9 @@ def test_orders_vouchers_and_deals_show_states_in_words_and_amounts_as_money(
 
     vouchers = _browser(shopper).get("/me/vouchers/").content.decode()
     assert "· 可使用" in vouchers and "· valid" not in vouchers
+    # Its QR code is named and offered for saving in words, not as "QR" and a bare "PNG".
+    assert 'alt="券的二维码"' in vouchers and ">保存二维码</a>" in vouchers
+    assert 'alt="QR"' not in vouchers and ">PNG<" not in vouchers
 
     seller = _browser(merchant)
     detail = seller.get(f"/merchant/deals/{deal.id}/").content.decode()
