@@ -187,16 +187,24 @@ def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
 @merchant_required
 def redeem(request: HttpRequest) -> HttpResponse:
     result = None
+    refused_code = ""
     if request.method == "POST":
+        code = request.POST.get("code", "")
         try:
-            result = voucher_redeem(code=request.POST.get("code", ""), by=request.user)
+            result = voucher_redeem(code=code, by=request.user)
             messages.success(request, _("Redeemed: %(title)s") % {"title": result.deal.title})
         except ServiceError as exc:
             messages.error(request, refusal_text(exc))
+            # A mistyped code stays in the box to be corrected, not typed again from the start.
+            refused_code = code.strip()[:40]
     return render(
         request,
         "deals/merchant_redeem.html",
-        {"result": result, "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100]},
+        {
+            "result": result,
+            "refused_code": refused_code,
+            "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100],
+        },
     )
 
 

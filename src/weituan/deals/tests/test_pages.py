@@ -87,7 +87,15 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
     assert "@alice" in detail
     assert seller.get(f"/merchant/deals/{deal.id}/progress").status_code == 200
     code = Voucher.objects.get().code
-    seller.post("/merchant/redeem", {"code": code})
+    # The box is labelled; a mistyped code is refused and stays in the box to be corrected.
+    redeem_page = seller.get("/merchant/redeem").content.decode()
+    assert '<label for="redeem-code">券码</label>' in redeem_page
+    mistyped = code[:-1] + ("A" if code[-1] != "A" else "B")
+    refused = seller.post("/merchant/redeem", {"code": mistyped}).content.decode()
+    assert f'name="code" value="{mistyped}"' in refused
+    assert Voucher.objects.get().state == VoucherState.VALID
+    redeemed = seller.post("/merchant/redeem", {"code": code}).content.decode()
+    assert 'name="code" value=""' in redeemed  # emptied for the next customer's
     assert Voucher.objects.get().state == VoucherState.REDEEMED
     again = seller.post("/merchant/redeem", {"code": code}, follow=True).content.decode()
     assert f"由 @{merchant.username} 核销" in again  # who redeemed it, in the page's language
