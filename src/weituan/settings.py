@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "weituan.accounts.middleware.LastSeenMiddleware",  # who is active, for fan-out and instance stats
     "django.contrib.messages.middleware.MessageMiddleware",
+    "weituan.middleware.HtmxLoginMiddleware",  # an htmx tap after the session ended: told, not swapped in
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # A NUL character anywhere in what a request sends: refused before any view reads it. Last, so the
