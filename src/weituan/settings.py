@@ -103,6 +103,7 @@ ROOT_URLCONF = "weituan.urls"
 ASGI_APPLICATION = "weituan.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
+CSRF_FAILURE_VIEW = "weituan.web.responses.csrf_failure"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:home"
 # What following a friend's invite link earns, called when the invited person signs up or logs in

@@ -55,6 +55,25 @@ def test_a_form_sent_without_its_csrf_token_says_what_to_do_in_the_readers_langu
     assert "请刷新页面" in page and "CSRF verification failed" not in page
 
 
+@pytest.mark.django_db
+def test_a_tap_with_an_expired_form_token_says_so_in_the_flash_area(shopper, merchant):
+    """The reader logged in again in another tab, which renews the token the open page sends: a tap on
+    that page is told in its flash area to reload, not answered with a whole page swapped into the card."""
+    from weituan.microblog.models import Like
+    from weituan.microblog.services.posts import post_create
+
+    offer = post_create(author=merchant, text="新品上市")
+    reader = Client(enforce_csrf_checks=True, headers={**ZH, "HX-Request": "true"})
+    reader.force_login(shopper)
+    reader.cookies["csrftoken"] = "a" * 32
+    answer = reader.post(f"/p/{offer.id}/like", headers={"X-CSRFToken": "b" * 32})
+    assert answer.status_code == 403
+    assert (answer["HX-Retarget"], answer["HX-Reswap"]) == ("#flash", "innerHTML")
+    text = answer.content.decode()
+    assert "<html" not in text and "请刷新页面" in text
+    assert not Like.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("language", "title", "sentence"),
     [
