@@ -193,3 +193,30 @@ def test_a_long_name_does_not_squeeze_its_avatar(live_server, phone_page):
     box = avatar.bounding_box()
     assert box is not None
     assert (round(box["width"]), round(box["height"])) == (40, 40)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_tap_the_server_fails_or_never_gets_is_told_and_the_draft_stays(live_server, phone_page):
+    """A server failure (5xx, which the page does not swap in) or a lost connection: the flash area says
+    so in the page's language, instead of nothing happening, and the words written stay in the box."""
+    from playwright.sync_api import expect
+
+    make_user("xiaoming", display_name="小明", password=PASSWORD)
+    page = phone_page
+    _log_in(page, live_server.url, "xiaoming")
+    page.wait_for_function("() => window.htmx !== undefined")
+    box = page.locator("#compose-text")
+    box.fill("西湖边的晚霞 #旅行#")
+
+    page.route("**/compose", lambda route: route.fulfill(status=500, body="<h1>Server Error</h1>"))
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_have_text("服务器没能完成这个请求，请稍后再试。")
+    expect(box).to_have_value("西湖边的晚霞 #旅行#")
+
+    page.unroute("**/compose")
+    page.route("**/compose", lambda route: route.abort("internetdisconnected"))
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_have_text("连接不上微团，请检查网络后重试。")
+    expect(box).to_have_value("西湖边的晚霞 #旅行#")
+    assert not Post.objects.exists()
