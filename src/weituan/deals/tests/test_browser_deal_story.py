@@ -69,8 +69,8 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         fields = {
             "title": "蟹粉小笼包双人餐",
             "description": "两笼蟹粉小笼，两碗鸡汤",
-            "list_price": "12800",
-            "deal_price": "6800",
+            "list_price": "128",
+            "deal_price": "68",
             "tipping_point": "1",
             "max_quantity": "20",
             "per_user_limit": "1",

@@ -98,8 +98,8 @@ def test_the_editor_uploads_the_picture_and_refuses_a_broken_one(merchant: Any) 
     form = {
         "title": "洗车",
         "currency": "CNY",
-        "list_price": "10000",
-        "deal_price": "3000",
+        "list_price": "100",
+        "deal_price": "30",
         "tipping_point": "1",
         "max_quantity": "50",
         "per_user_limit": "1",
@@ -128,8 +128,8 @@ def test_the_editor_takes_several_pictures_and_an_edit_keeps_or_replaces_them(me
     form = {
         "title": "洗车",
         "currency": "CNY",
-        "list_price": "10000",
-        "deal_price": "3000",
+        "list_price": "100",
+        "deal_price": "30",
         "tipping_point": "1",
         "max_quantity": "50",
         "per_user_limit": "1",
@@ -174,8 +174,8 @@ def test_pictures_chosen_on_a_refused_editor_are_kept_for_the_next_try(merchant:
     form = {
         "title": "蟹黄汤包四人套餐",
         "currency": "CNY",
-        "list_price": "12800",
-        "deal_price": "6800",
+        "list_price": "128",
+        "deal_price": "68",
         "tipping_point": "1",
         "max_quantity": "50",
         "per_user_limit": "1",

@@ -270,9 +270,9 @@ def test_the_deal_editor_puts_each_problem_beside_its_field_in_the_pages_languag
     form = {
         "title": "坏团购",
         "currency": "CNY",
-        "list_price": "5000",
-        "deal_price": "6000",
-        "team_price": "7000",
+        "list_price": "50",
+        "deal_price": "60",
+        "team_price": "70",
         "team_size": "3",
         "tipping_point": "20",
         "max_quantity": "10",

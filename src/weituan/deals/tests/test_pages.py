@@ -109,8 +109,8 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
 DRAFT_FORM = {
     "title": "洗车",
     "currency": "CNY",
-    "list_price": "10000",
-    "deal_price": "3000",
+    "list_price": "100",  # yuan, as a merchant writes a price
+    "deal_price": "30",
     "tipping_point": "1",
     "max_quantity": "50",
     "per_user_limit": "1",
@@ -129,7 +129,22 @@ def test_merchant_deal_editor_creates_a_draft(merchant):
     response = seller.post("/merchant/deals/new", DRAFT_FORM)
     deal = Deal.objects.get()
     assert response.status_code == 302
-    assert (deal.title, deal.state, deal.deal_price) == ("洗车", "draft", 3000)
+    assert (deal.title, deal.state, deal.list_price, deal.deal_price) == ("洗车", "draft", 10000, 3000)
+    # Prices are written in yuan, with fen after the point, and shown so again for editing; the box
+    # says so, and offers a keypad with the point.
+    editor = seller.get("/merchant/deals/new", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "单位为元，如 39.90" in editor and "以分为单位" not in editor
+    assert re.search(
+        r'<input type="number" name="deal_price"[^>]*inputmode="decimal"[^>]*step="0.01"', editor
+    )
+    seller.post(
+        f"/merchant/deals/{deal.id}/edit",
+        {**DRAFT_FORM, "deal_price": "29.9", "team_price": "19.90", "team_size": "2"},
+    )
+    deal.refresh_from_db()
+    assert (deal.deal_price, deal.team_price) == (2990, 1990)
+    again = seller.get(f"/merchant/deals/{deal.id}/edit").content.decode()
+    assert 'name="deal_price" value="29.90"' in again and 'name="list_price" value="100.00"' in again
     seller.post(f"/merchant/deals/{deal.id}/publish")
     assert Deal.objects.get().state == "scheduled"
 
@@ -163,7 +178,7 @@ def test_merchant_edits_a_draft_into_a_flash_sale(merchant):
     edited = {
         **DRAFT_FORM,
         "title": "精洗",
-        "deal_price": "2500",
+        "deal_price": "25",
         "team_window_hours": "12",
         "flash_batches": "2030-01-02 20:00, 30\n\n2030-01-01 20:00，20\n",
     }
