@@ -118,6 +118,30 @@ class TestSignupLoginLogout:
         )
         assert User.objects.count() == 1
 
+    def test_signup_says_every_problem_at_once(self, client: Client, shopper: User) -> None:
+        """A name taken, an address already registered, a common password that is also typed differently
+        the second time: all said on the first try, each beside its field, and nothing is made."""
+        response = client.post(
+            reverse("accounts:signup"),
+            {
+                "username": "Alice",
+                "display_name": "新人",
+                "email": "alice@example.test",
+                "password1": "password",
+                "password2": "passwort",
+            },
+            headers={"accept-language": "zh-CN"},
+        )
+        assert response.status_code == 400
+        errors = response.context["form"].errors
+        assert errors["username"] == ["这个用户名已被占用，请换一个。"]
+        assert errors["email"] == ["这个邮箱已注册过账号。请直接登录，或重置密码。"]
+        assert len(errors["password1"]) == 1 and "常见" in errors["password1"][0]
+        assert errors["password2"] == ["两次输入的密码不一致。"]
+        assert User.objects.count() == 1
+        page = response.content.decode()
+        assert 'value="Alice"' in page and 'value="alice@example.test"' in page  # what was typed stays
+
     def test_a_wrong_password_is_told_plainly(self, client: Client, shopper: User) -> None:
         wrong = client.post(reverse("accounts:login"), {"username": "alice", "password": "nope"})
         body = wrong.content.decode()
