@@ -145,6 +145,11 @@ def test_merchant_deal_editor_creates_a_draft(merchant):
     assert (deal.deal_price, deal.team_price) == (2990, 1990)
     again = seller.get(f"/merchant/deals/{deal.id}/edit").content.decode()
     assert 'name="deal_price" value="29.90"' in again and 'name="list_price" value="100.00"' in again
+    # Before publishing, the draft's page shows what it will sell at (a draft has no card yet).
+    draft = seller.get(f"/merchant/deals/{deal.id}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<h2>预览</h2>" in draft
+    assert '<dt>团购价</dt><dd class="price">¥29.90</dd>' in draft and "<dd>¥100.00</dd>" in draft
+    assert "<dd>¥19.90 · 成团人数 2</dd>" in draft
     seller.post(f"/merchant/deals/{deal.id}/publish")
     assert Deal.objects.get().state == "scheduled"
 
