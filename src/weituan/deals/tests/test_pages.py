@@ -89,6 +89,7 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
     code = Voucher.objects.get().code
     # The box is labelled; a mistyped code is refused and stays in the box to be corrected.
     redeem_page = seller.get("/merchant/redeem").content.decode()
+    assert '<td class="muted">还没有核销过券。</td>' in redeem_page  # none redeemed yet, and it says so
     assert '<label for="redeem-code">券码</label>' in redeem_page
     mistyped = code[:-1] + ("A" if code[-1] != "A" else "B")
     refused = seller.post("/merchant/redeem", {"code": mistyped}).content.decode()
@@ -148,6 +149,7 @@ def test_merchant_deal_editor_creates_a_draft(merchant):
     # Before publishing, the draft's page shows what it will sell at (a draft has no card yet).
     draft = seller.get(f"/merchant/deals/{deal.id}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "<h2>预览</h2>" in draft
+    assert '<td colspan="5" class="muted">还没有订单。</td>' in draft  # its orders table, empty, says so
     assert '<dt>团购价</dt><dd class="price">¥29.90</dd>' in draft and "<dd>¥100.00</dd>" in draft
     assert "<dd>¥19.90 · 成团人数 2</dd>" in draft
     seller.post(f"/merchant/deals/{deal.id}/publish")
