@@ -107,6 +107,25 @@
   document.addEventListener("htmx:responseError", function (event) { tellFailure(event, "data-server-error"); });
   document.addEventListener("htmx:sendError", function (event) { tellFailure(event, "data-network-error"); });
 
+  // "Copy link" beside a share, team or invite link: on a phone, selecting the text of a box is fiddly.
+  // The clipboard API where the page may use it (https, or this machine), else the box's selection.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    var field = button && document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    if (!button.hasAttribute("data-label")) button.setAttribute("data-label", button.textContent);
+    function copied() {
+      button.textContent = button.getAttribute("data-copied");
+      setTimeout(function () { button.textContent = button.getAttribute("data-label"); }, 2000);
+    }
+    function bySelection() {
+      field.select();
+      if (document.execCommand("copy")) copied();
+    }
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(copied, bySelection);
+    else bySelection();
+  });
+
   // The repost and comment buttons of a post card open the small form under the card.
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-toggle]");
