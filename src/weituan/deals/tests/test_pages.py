@@ -68,6 +68,29 @@ def test_deal_page_states_its_refund_policy_and_the_wallet_in_money(shopper, mak
     )
 
 
+def test_a_buyer_over_the_limit_is_told_how_many_they_have_and_may_still_buy(shopper, make_live_deal, fund):
+    """Limit 2 a person: one bought, then two asked for. "限购 2 件" alone reads as if two were allowed."""
+    deal = make_live_deal(per_user_limit=2)
+    fund(shopper, 50_000)
+    browser = logged_in(shopper)
+    browser.post(f"/deals/{deal.id}/checkout", {"quantity": "1", "unit_price": "9900", "checkout_token": "a"})
+    refused = browser.post(
+        f"/deals/{deal.id}/checkout",
+        {"quantity": "2", "unit_price": "9900", "checkout_token": "b"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    ).content.decode()
+    assert "这个团购每人限购 2 件。你已买了 1 件，还可以再买 1 件。" in refused
+    assert Order.objects.filter(buyer=shopper).count() == 1
+    english = browser.post(
+        f"/deals/{deal.id}/checkout",
+        {"quantity": "2", "unit_price": "9900", "checkout_token": "c"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert "You may buy 2 of this deal. You already have 1; you may buy 1 more." in english
+
+
 def test_tampered_price_on_checkout_form_is_refused(shopper, make_live_deal, fund):
     deal = make_live_deal()
     fund(shopper)
