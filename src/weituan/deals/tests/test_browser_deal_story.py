@@ -84,6 +84,13 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         deal = Deal.objects.get(title="蟹粉小笼包双人餐")
         assert (deal.state, deal.deal_price, deal.tipping_point, deal.post_id) == ("draft", 6800, 1, None)
         publish = merchant_page.locator(f"form[action='/merchant/deals/{deal.id}/publish']")
+        # Publishing cannot be undone (a published deal is not edited): asked first; no, then yes.
+        asked: list[str] = []
+        merchant_page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        publish.locator("button").click()
+        assert asked == ["团购发布后就不能再修改了。现在发布吗？"]
+        assert Deal.objects.get(id=deal.id).state == "draft"
+        merchant_page.once("dialog", lambda dialog: dialog.accept())
         publish.locator("button").click()
         expect(publish).to_have_count(0)
         deal.refresh_from_db()

@@ -107,6 +107,13 @@
   document.addEventListener("htmx:responseError", function (event) { tellFailure(event, "data-server-error"); });
   document.addEventListener("htmx:sendError", function (event) { tellFailure(event, "data-network-error"); });
 
+  // A plain form whose step cannot be undone (publishing a deal) asks first; htmx forms use hx-confirm.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   // "Copy link" beside a share, team or invite link: on a phone, selecting the text of a box is fiddly.
   // The clipboard API where the page may use it (https, or this machine), else the box's selection.
   document.addEventListener("click", function (event) {
