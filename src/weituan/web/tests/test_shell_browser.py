@@ -1,5 +1,5 @@
-"""The page shell in Chromium at phone size: htmx loads, and a profile's relation menu asks before a
-block."""
+"""The page shell in Chromium at phone size: htmx loads, the header's links are big enough to tap, and a
+profile's relation menu asks before a block."""
 
 import pytest
 
@@ -58,3 +58,26 @@ def test_a_block_is_asked_for_before_it_ends_the_follows(live_server, phone_page
     expect(page.locator(".profile-actions button[value=unblock]")).to_have_text("取消拉黑")
     assert Block.objects.filter(blocker=reader, blocked=shop).count() == 1
     assert not Follow.objects.exists()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_headers_links_are_big_enough_to_tap_on_a_phone(live_server, phone_page):
+    """ "我" is one character: as a bare link it was 15 px wide and 24 px tall, next to its neighbours."""
+    make_user("xiaoming", display_name="小明", password=PASSWORD)
+    page = phone_page
+    page.goto(f"{live_server.url}/accounts/login")
+    form = page.locator("form[action^='/accounts/login']")
+    form.locator("[name=username]").fill("xiaoming")
+    form.locator("[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/")
+    sizes = page.eval_on_selector_all(
+        ".top-nav .nav-item, .top-nav summary",
+        "els => els.map((e) => [e.textContent.trim(), Math.round(e.getBoundingClientRect().width),"
+        " Math.round(e.getBoundingClientRect().height)])",
+    )
+    assert [text for text, _, _ in sizes] == ["首页", "热搜", "团购", "消息", "我", "⋯"]
+    small = [(text, width, height) for text, width, height in sizes if width < 32 or height < 32]
+    assert small == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
