@@ -294,7 +294,7 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "favourited": view.liked_by_viewer,
         "reblogged": view.reposted_by_viewer,
         "muted": False,
-        "bookmarked": False,
+        "bookmarked": view.bookmarked_by_viewer,
         "pinned": False,
         "filtered": [],
         "weituan": {**_weituan_extras(view), "quote_requires": requires},
@@ -364,17 +364,22 @@ def rendered_statuses_clear() -> None:
         _RENDERED.clear()
 
 
-def _with_viewer(status: dict[str, Any], liked: set[int], reposted: set[int]) -> dict[str, Any]:
-    """A copy of a status rendered for nobody, with the viewer's `favourited`/`reblogged` at every level."""
+def _with_viewer(
+    status: dict[str, Any], liked: set[int], reposted: set[int], bookmarked: set[int]
+) -> dict[str, Any]:
+    """A copy of a status rendered for nobody, with the viewer's `favourited`/`reblogged`/`bookmarked`
+    at every level."""
     copy = dict(status)
     post_id = int(status["id"])
     copy["favourited"] = post_id in liked
     copy["reblogged"] = post_id in reposted
+    copy["bookmarked"] = post_id in bookmarked
     if status["reblog"] is not None:
-        copy["reblog"] = _with_viewer(status["reblog"], liked, reposted)
+        copy["reblog"] = _with_viewer(status["reblog"], liked, reposted, bookmarked)
     quote = status["quote"]
     if quote is not None and quote.get("quoted_status") is not None:
-        copy["quote"] = {**quote, "quoted_status": _with_viewer(quote["quoted_status"], liked, reposted)}
+        nested = _with_viewer(quote["quoted_status"], liked, reposted, bookmarked)
+        copy["quote"] = {**quote, "quoted_status": nested}
     return copy
 
 
@@ -435,8 +440,12 @@ def timeline_statuses_json(
             rendered.update(
                 (int(status["id"]), status) for status in statuses_for_reader(own, viewer_id, request)
             )
-    liked, reposted = rows.liked or set(), rows.reposted or set()
-    statuses = [_with_viewer(rendered[post_id], liked, reposted) for post_id in wanted if post_id in rendered]
+    liked, reposted, bookmarked = rows.liked or set(), rows.reposted or set(), rows.bookmarked or set()
+    statuses = [
+        _with_viewer(rendered[post_id], liked, reposted, bookmarked)
+        for post_id in wanted
+        if post_id in rendered
+    ]
     quote_approvals_for_viewer(statuses, viewer_id)
     return statuses
 

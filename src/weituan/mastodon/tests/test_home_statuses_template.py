@@ -30,9 +30,22 @@ def test_a_quote_slot_is_denied_unless_the_reader_may_quote_the_post() -> None:
     parts = (b'{"id":"9","favourited":', b',"quote_approval":{"current_user":', b"}}")
     template = template_of(parts, ((b"f", 9), (b"q", 9)))
     assert template.plain == b'{"id":"9","favourited":false,"quote_approval":{"current_user":"denied"}}'
-    assert template.fill(set(), set(), {9}) == (
+    assert template.fill(set(), set(), quotable={9}) == (
         b'{"id":"9","favourited":false,"quote_approval":{"current_user":"automatic"}}'
     )
-    assert template.fill({9}, set(), {8}) == (
+    assert template.fill({9}, set(), quotable={8}) == (
         b'{"id":"9","favourited":true,"quote_approval":{"current_user":"denied"}}'
+    )
+
+
+def test_a_bookmark_slot_is_filled_for_the_reader_who_keeps_the_post() -> None:
+    parts = (b'{"id":"5","favourited":', b',"bookmarked":', b',"reblogged":', b"}")
+    template = template_of(parts, ((b"f", 5), (b"b", 5), (b"r", 5)))
+    assert template.plain == b'{"id":"5","favourited":false,"bookmarked":false,"reblogged":false}'
+    assert (
+        template.fill(set(), set(), {5})
+        == b'{"id":"5","favourited":false,"bookmarked":true,"reblogged":false}'
+    )
+    assert (
+        template.fill({5}, set(), {6}) == b'{"id":"5","favourited":true,"bookmarked":false,"reblogged":false}'
     )
