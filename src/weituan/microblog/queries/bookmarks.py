@@ -32,7 +32,3 @@ def bookmarked_posts_page(
     rows = Bookmark.objects.filter(user_id=user.pk).filter(visible_posts_q(user.pk, via="post__"))
     found = id_page(rows.only("id", "post_id"), max_id=max_id, since_id=since_id, min_id=min_id, limit=limit)
     return [BookmarkedPost(cursor=bookmark.id, post_id=bookmark.post_id) for bookmark in found]
-
-
-def is_bookmarked(user_id: int, post_id: int) -> bool:
-    return Bookmark.objects.filter(user_id=user_id, post_id=post_id).exists()
