@@ -1,6 +1,6 @@
 """Mastodon API: statuses — post (an original, a comment through in_reply_to_id, a repost with comment
 through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite,
-bookmark, who reblogged or favourited, and the caller's favourites and bookmarks.
+bookmark, pin, who reblogged or favourited, and the caller's favourites and bookmarks.
 
 Writes are rate-limited per user; POST /statuses honours the Idempotency-Key header.
 """
@@ -25,6 +25,7 @@ from weituan.mastodon.endpoint_auth import (
     READ_BOOKMARKS,
     READ_FAVOURITES,
     READ_STATUSES,
+    WRITE_ACCOUNTS,
     WRITE_BOOKMARKS,
     WRITE_FAVOURITES,
     WRITE_STATUSES,
@@ -46,6 +47,7 @@ from weituan.microblog.services.interactions import (
     like_add,
     like_remove,
 )
+from weituan.microblog.services.pins import pin_add, pin_remove
 from weituan.microblog.services.posts import (
     PublishedPost,
     idempotent_write,
@@ -327,6 +329,22 @@ def status_unbookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
     bookmark_remove(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
+def status_pin(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    pin_add(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
+def status_unpin(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    pin_remove(user=user, post_id=status_id)
     return _status_response(request, status_id)
 
 
