@@ -31,6 +31,7 @@ from weituan.microblog.services.interactions import (
     like_remove,
 )
 from weituan.microblog.services.media import media_upload
+from weituan.microblog.services.pins import pin_add, pin_remove
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 from weituan.tracking.facade import visitor_id_of
@@ -303,6 +304,28 @@ def unbookmark(request: HttpRequest, post_id: int) -> HttpResponse:
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Bookmark removed."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def pin(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        pin_add(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Pinned to your profile."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def unpin(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        pin_remove(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Unpinned."), reverse("microblog:post", args=[post_id]))
 
 
 @login_required
