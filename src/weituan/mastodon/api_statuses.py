@@ -1,6 +1,6 @@
 """Mastodon API: statuses — post (an original, a comment through in_reply_to_id, a repost with comment
-through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite, who
-reblogged or favourited, and the caller's favourites.
+through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite,
+bookmark, pin, who reblogged or favourited, and the caller's favourites and bookmarks.
 
 Writes are rate-limited per user; POST /statuses honours the Idempotency-Key header.
 """
@@ -22,8 +22,11 @@ from weituan.core.redis import redis_enabled
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.mastodon.endpoint_auth import (
     READ_ACCOUNTS,
+    READ_BOOKMARKS,
     READ_FAVOURITES,
     READ_STATUSES,
+    WRITE_ACCOUNTS,
+    WRITE_BOOKMARKS,
     WRITE_FAVOURITES,
     WRITE_STATUSES,
 )
@@ -32,11 +35,19 @@ from weituan.mastodon.request_params import MastodonParams, list_values, mastodo
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
 from weituan.microblog.models import Visibility
+from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
 from weituan.microblog.queries.visibility import visible_post_ids
-from weituan.microblog.services.interactions import comment_create, like_add, like_remove
+from weituan.microblog.services.interactions import (
+    bookmark_add,
+    bookmark_remove,
+    comment_create,
+    like_add,
+    like_remove,
+)
+from weituan.microblog.services.pins import pin_add, pin_remove
 from weituan.microblog.services.posts import (
     PublishedPost,
     idempotent_write,
@@ -305,6 +316,38 @@ def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
+@router.post("/statuses/{int:status_id}/bookmark", auth=WRITE_BOOKMARKS, summary="Keep a status (收藏)")
+def status_bookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    bookmark_add(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/unbookmark", auth=WRITE_BOOKMARKS, summary="Stop keeping a status")
+def status_unbookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    bookmark_remove(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
+def status_pin(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    pin_add(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{int:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
+def status_unpin(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    write_limit(user)
+    pin_remove(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
 def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     response = JsonResponse(accounts_json([row.user for row in rows], request), safe=False)
     set_link_header(response, request, [row.cursor for row in rows])
@@ -331,6 +374,19 @@ def favourites(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=20, max_limit=40)
     rows = liked_posts_page(user, **page.bounds())
+    response = JsonResponse(
+        statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
+    )
+    set_link_header(response, request, [row.cursor for row in rows])
+    return response
+
+
+@router.get("/bookmarks", auth=READ_BOOKMARKS, summary="The statuses the caller keeps, newest bookmark first")
+def bookmarks(request: HttpRequest) -> HttpResponse:
+    """Paged by the bookmarks' ids (the Link header carries them), as Mastodon pages its bookmarks."""
+    user = request_user(request)
+    page = page_params_from_request(request, default_limit=20, max_limit=40)
+    rows = bookmarked_posts_page(user, **page.bounds())
     response = JsonResponse(
         statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
     )

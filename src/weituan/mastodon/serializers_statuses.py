@@ -294,8 +294,8 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "favourited": view.liked_by_viewer,
         "reblogged": view.reposted_by_viewer,
         "muted": False,
-        "bookmarked": False,
-        "pinned": False,
+        "bookmarked": view.bookmarked_by_viewer,
+        "pinned": view.pinned_by_viewer,
         "filtered": [],
         "weituan": {**_weituan_extras(view), "quote_requires": requires},
     }
@@ -364,18 +364,23 @@ def rendered_statuses_clear() -> None:
         _RENDERED.clear()
 
 
-def _with_viewer(status: dict[str, Any], liked: set[int], reposted: set[int]) -> dict[str, Any]:
-    """A copy of a status rendered for nobody, with the viewer's `favourited`/`reblogged` at every level."""
+def _with_viewer(status: dict[str, Any], flags: tuple[set[int], ...]) -> dict[str, Any]:
+    """A copy of a status rendered for nobody, with the viewer's `favourited`, `reblogged`, `bookmarked`
+    and `pinned` (`flags`, the posts of each, in that order) at every level."""
     copy = dict(status)
     post_id = int(status["id"])
-    copy["favourited"] = post_id in liked
-    copy["reblogged"] = post_id in reposted
+    for name, posts in zip(VIEWER_FLAGS, flags, strict=True):
+        copy[name] = post_id in posts
     if status["reblog"] is not None:
-        copy["reblog"] = _with_viewer(status["reblog"], liked, reposted)
+        copy["reblog"] = _with_viewer(status["reblog"], flags)
     quote = status["quote"]
     if quote is not None and quote.get("quoted_status") is not None:
-        copy["quote"] = {**quote, "quoted_status": _with_viewer(quote["quoted_status"], liked, reposted)}
+        copy["quote"] = {**quote, "quoted_status": _with_viewer(quote["quoted_status"], flags)}
     return copy
+
+
+# A status's fields that say what its reader did with it.
+VIEWER_FLAGS = ("favourited", "reblogged", "bookmarked", "pinned")
 
 
 def timeline_statuses_json(
@@ -435,8 +440,8 @@ def timeline_statuses_json(
             rendered.update(
                 (int(status["id"]), status) for status in statuses_for_reader(own, viewer_id, request)
             )
-    liked, reposted = rows.liked or set(), rows.reposted or set()
-    statuses = [_with_viewer(rendered[post_id], liked, reposted) for post_id in wanted if post_id in rendered]
+    flags = tuple(flag or set() for flag in (rows.liked, rows.reposted, rows.bookmarked, rows.pinned))
+    statuses = [_with_viewer(rendered[post_id], flags) for post_id in wanted if post_id in rendered]
     quote_approvals_for_viewer(statuses, viewer_id)
     return statuses
 

@@ -136,6 +136,32 @@ class Like(models.Model):
         indexes = [models.Index(fields=["post", "-id"], name="like_post_id")]
 
 
+class Bookmark(models.Model):
+    """A post `user` keeps to read again (Weibo's 收藏, Mastodon's bookmark). Private: nobody is told,
+    and no counter shows it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="bookmark_once")]
+        indexes = [models.Index(fields=["user", "-id"], name="bookmark_user_id")]
+
+
+class Pin(models.Model):
+    """A post its author shows first on their profile (Weibo's 置顶, Mastodon's pinned status); at most
+    PINS_MAX each (`microblog.services.pins`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="pin_once")]
+        indexes = [models.Index(fields=["user", "-id"], name="pin_user_id")]
+
+
 class Follow(models.Model):
     """`follower` follows `followee`. With `show_reblogs` off (Mastodon's `reblogs=false`) the followee's
     plain reposts stay out of the follower's home timeline; their quotes (reposts that say something)

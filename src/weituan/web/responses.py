@@ -6,10 +6,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.csrf import csrf_failure as csrf_failure_page
 
 from weituan.core.errors import ServiceError
+from weituan.microblog.services.pins import PINS_MAX
 
 # Services speak English; the codes a person is likely to meet get a translated sentence here.
 # Anything else falls back to the service's own message, which is always human-readable.
@@ -38,6 +40,10 @@ ERROR_MESSAGES: dict[str, Any] = {
     "invalid_media": _("Some of the images could not be attached."),
     "query_too_long": _("The search is too long."),
     "invalid_action": _("Unknown action."),
+    "pin_not_own": _("You can only pin your own posts."),
+    "pin_comment": _("A comment cannot be pinned."),
+    "pin_reblog": _("A repost without a comment cannot be pinned."),
+    "pin_limit": format_lazy(_("You can pin at most {count} posts: unpin one first."), count=PINS_MAX),
 }
 
 
