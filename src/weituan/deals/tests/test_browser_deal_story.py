@@ -86,7 +86,12 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         publish = merchant_page.locator(f"form[action='/merchant/deals/{deal.id}/publish']")
         # Publishing cannot be undone (a published deal is not edited): asked first; no, then yes.
         asked: list[str] = []
-        merchant_page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+
+        def declined(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        merchant_page.once("dialog", declined)
         publish.locator("button").click()
         assert asked == ["团购发布后就不能再修改了。现在发布吗？"]
         assert Deal.objects.get(id=deal.id).state == "draft"
