@@ -62,7 +62,7 @@ def test_a_block_is_asked_for_before_it_ends_the_follows(live_server, phone_page
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_the_headers_links_are_big_enough_to_tap_on_a_phone(live_server, phone_page):
+def test_the_headers_links_and_the_compose_choices_are_big_enough_to_tap_on_a_phone(live_server, phone_page):
     """ "我" is one character: as a bare link it was 15 px wide and 24 px tall, next to its neighbours."""
     make_user("xiaoming", display_name="小明", password=PASSWORD)
     page = phone_page
@@ -80,4 +80,9 @@ def test_the_headers_links_are_big_enough_to_tap_on_a_phone(live_server, phone_p
     assert [text for text, _, _ in sizes] == ["首页", "热搜", "团购", "消息", "我", "⋯"]
     small = [(text, width, height) for text, width, height in sizes if width < 32 or height < 32]
     assert small == []
+    # The compose box's choices of who sees and who may quote the post (they were 19 px tall).
+    choices = page.eval_on_selector_all(
+        "#compose select", "els => els.map((e) => [e.name, Math.round(e.getBoundingClientRect().height)])"
+    )
+    assert [name for name, height in choices if height >= 32] == ["visibility", "quote_policy"]
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
