@@ -27,7 +27,7 @@ from weituan.accounts.forms import (
     ProfileForm,
     SignupForm,
 )
-from weituan.accounts.models import User
+from weituan.accounts.models import MerchantApplication, User
 from weituan.accounts.profile_fields import FIELDS_PARAMETER, profile_fields_of
 from weituan.accounts.tasks import password_reset_mail_task
 from weituan.accounts.tokens import access_tokens_revoke_of_user
@@ -279,7 +279,10 @@ def merchant_apply(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Thank you. An operator will review your application."))
             return redirect("accounts:merchant_apply")
-    context = {"form": form, "applications": queries.merchant_applications_of_user(user)[:5]}
+    applications = list(queries.merchant_applications_of_user(user)[:5])
+    # One waiting for review: no form to fill in only to be told so.
+    waiting = any(application.state == MerchantApplication.State.PENDING for application in applications)
+    context = {"form": form, "applications": applications, "waiting": waiting}
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/merchant_apply.html", context, status=status)
 

@@ -470,11 +470,16 @@ class TestMerchantPages:
             == 302
         )
         application = MerchantApplication.objects.get(user=shopper)
+        # Waiting for review: the page says so, and offers no form that would only be refused.
+        waiting = applicant.get(reverse("accounts:merchant_apply"), headers={"accept-language": "zh-CN"})
+        page = waiting.content.decode()
+        assert "你的申请正在等待运营人员审核" in page and 'name="shop_name"' not in page
 
         staff = _logged_in(operator)
         queue = staff.get(reverse("accounts:operator_merchants"))
         assert queue.status_code == 200
         assert "爱丽丝烘焙" in queue.content.decode()
+        assert re.search(r'<input type="text" name="note"[^>]* aria-label="[^"]+"', queue.content.decode())
         decided = staff.post(
             reverse("accounts:operator_merchant_decide"),
             {"application_id": application.pk, "decision": "approve"},
