@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from weituan.accounts import invites
@@ -46,6 +47,10 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     return render(request, "deals/list.html", {"cards": [card for card in cards if card]})
 
 
+# Never kept by the browser: the page holds the buyer's wallet and a one-time checkout token, so coming
+# back to it after buying draws it afresh (a new token: buying again is a new order, not the old one's
+# repeat, and the wallet shows what is left).
+@never_cache
 def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
     try:
         deal = queries.deal_for_viewer(deal_id=deal_id, user=_user(request))

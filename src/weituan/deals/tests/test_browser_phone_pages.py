@@ -182,3 +182,40 @@ def test_an_invite_link_is_copied_with_one_tap(live_server: Any, browser: Any) -
         assert widths == [375, 375]
     finally:
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_back_to_the_deal_after_buying_shows_it_afresh(live_server: Any, browser: Any) -> None:
+    """Bought, then Back: the deal page is drawn again, not restored as it was, so the wallet shows what
+    is left and buying again is a second order (the restored page's one-time token made it a silent
+    repeat of the first, announced as if new)."""
+    from weituan.deals.models import Order
+    from weituan.deals.services.wallet import wallet_top_up
+
+    shop = make_user("tea_house", merchant=True)
+    fan = make_user("tea_fan", password=PASSWORD)
+    wallet_top_up(user=fan, amount=50_000)
+    deal = live_deal(shop, tipping_point=5, per_user_limit=3)
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/accounts/login?next=/deals/{deal.id}/")
+        form = page.locator("form[action^='/accounts/login']")
+        form.locator("[name=username]").fill("tea_fan")
+        form.locator("[name=password]").fill(PASSWORD)
+        form.locator("button[type=submit]").click()
+        page.wait_for_url(f"**/deals/{deal.id}/")
+        assert "¥500.00" in page.locator("main").inner_text()
+        buy = page.locator(f"form[action='/deals/{deal.id}/checkout'] button[type=submit]").first
+        buy.click()
+        page.wait_for_url("**/me/orders/")
+        page.go_back()
+        page.wait_for_url(f"**/deals/{deal.id}/")
+        assert "¥401.00" in page.locator("main").inner_text()  # 500 less the 99 held
+        buy.click()
+        page.wait_for_url("**/me/orders/")
+        assert Order.objects.filter(buyer=fan).count() == 2
+    finally:
+        context.close()
