@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from weituan.core.testing import make_user
+from weituan.deals.models import Order
 from weituan.deals.services.orders import order_place
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
@@ -63,5 +64,23 @@ def test_my_orders_keeps_its_headers_and_figures_whole_on_a_phone(
         assert split == []
         widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert widths == [375, 375]
+
+        # Cancelling is asked first (a tap beside a row is easily the wrong one): declined, nothing moves.
+        asked: list[str] = []
+
+        def declined(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.once("dialog", declined)
+        page.locator("table td button").first.click()
+        page.wait_for_load_state("networkidle")
+        assert asked == [
+            "Cancel this order? Its hold is released."
+            if locale == "en"
+            else "确定取消这个订单吗？冻结的款项会解冻。"
+        ]
+        assert page.url.endswith("/me/orders/")
+        assert set(Order.objects.filter(buyer=shopper).values_list("state", flat=True)) == {"authorized"}
     finally:
         context.close()
