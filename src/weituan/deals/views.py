@@ -134,6 +134,10 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
         )
     except ServiceError as exc:
         messages.error(request, _checkout_refusal_text(exc, deal_id, request.user))
+        if isinstance(team, int) and request.POST.get("back") == "team":
+            # Joining from the team's own page (a friend's link): back there, where the wallet can be
+            # topped up and the team joined, not to the deal page with the team to find again.
+            return redirect("deals:team", team_id=team)
         return redirect("deals:deal", deal_id=deal_id)
     messages.success(request, _placed_text(order))
     if order.team_id:
@@ -170,6 +174,12 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
                 team.deal.deal_price * (my_order.quantity if my_order else 1), team.deal.currency
             ),
             "checkout_token": _form_token(),
+            "wallet_available": Money(
+                queries.wallet_of(user=user, currency=team.deal.currency).available, team.deal.currency
+            )
+            if user
+            else None,
+            "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
         },
     )
 

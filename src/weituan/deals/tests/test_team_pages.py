@@ -122,6 +122,36 @@ def test_a_member_is_not_asked_to_join_the_team_they_are_in(team_deal: Any) -> N
     assert "Back to the deal" not in theirs
 
 
+def test_a_friend_short_of_money_stays_on_the_team_page_with_a_way_to_top_up(team_deal: Any) -> None:
+    """A friend who opened the team link and taps Join with an empty wallet is told so on the team page,
+    which shows the wallet and a top-up that comes back to it; they were sent to the deal page, with
+    the team to find again."""
+    _, leader_browser = _shopper("leader")
+    team_id = _checkout(leader_browser, team_deal, "start").team_id
+    friend = make_user("friend")
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    browser.force_login(friend)
+    page = browser.get(f"/teams/{team_id}/").content.decode()
+    assert '<input type="hidden" name="back" value="team">' in page
+    assert "Wallet: ¥0.00" in page
+    assert f'href="/me/wallet/?next=/teams/{team_id}/#top-up"' in page
+    token = re.search(r'name="checkout_token" value="([^"]+)"', page)
+    assert token is not None
+    refused = browser.post(
+        f"/deals/{team_deal.id}/checkout",
+        {
+            "quantity": "1",
+            "team": str(team_id),
+            "unit_price": "5000",
+            "checkout_token": token[1],
+            "back": "team",
+        },
+    )
+    assert refused.status_code == 302 and refused["Location"] == f"/teams/{team_id}/"
+    assert "Your wallet has ¥0.00 and this order needs ¥50.00." in _flash(browser, f"/teams/{team_id}/")
+    assert not Order.objects.filter(buyer=friend).exists()
+
+
 def test_the_leader_merges_the_team_from_the_page_and_refusals_change_nothing(team_deal: Any) -> None:
     leader, leader_browser = _shopper("small_leader")
     small = _checkout(leader_browser, team_deal, "start")
