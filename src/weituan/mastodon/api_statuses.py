@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
-from weituan.core.errors import ServiceError, ValidationFailed
+from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
 from weituan.core.redis import redis_enabled
@@ -33,13 +33,19 @@ from weituan.mastodon.endpoint_auth import (
 from weituan.mastodon.pagination import page_params_from_request, set_link_header
 from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
-from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
-from weituan.microblog.models import Visibility
+from weituan.mastodon.serializers_statuses import (
+    deleted_status_json,
+    status_edits_json,
+    status_json,
+    statuses_json,
+)
+from weituan.microblog.models import MediaAttachment, PostEdit, PostKind, Visibility
 from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
 from weituan.microblog.queries.visibility import visible_post_ids
+from weituan.microblog.services.edits import post_edit
 from weituan.microblog.services.interactions import (
     bookmark_add,
     bookmark_remove,
@@ -268,6 +274,47 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     post_delete(actor=user, post_id=status_id)
     view = posts_hydrate([status_id], user, include_deleted=True)[0]
     return deleted_status_json(view, request)
+
+
+@router.put("/statuses/{int:status_id}", auth=WRITE_STATUSES, summary="Edit a status's words")
+def status_edit(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    """The words change (`status`); the images, visibility and language stay as published, and a
+    request asking to change them is refused rather than half done."""
+    user = request_user(request)
+    write_limit(user)
+    params = mastodon_params(request)
+    text = params.text("status")
+    if text is None:
+        raise ValidationFailed("status is required", code="invalid_status")
+    asked_media = _media_ids(params)
+    if "media_ids" in params.values and sorted(asked_media) != sorted(_media_of(user, status_id)):
+        raise ValidationFailed("The images of a post cannot be changed by an edit", code="media_not_editable")
+    post_edit(editor=user, post_id=status_id, text=text)
+    return _status_response(request, status_id)
+
+
+def _media_of(user: Any, post_id: int) -> list[int]:
+    return list(
+        MediaAttachment.objects.filter(post_id=post_id, post__author_id=user.pk).values_list("id", flat=True)
+    )
+
+
+@router.get("/statuses/{int:status_id}/history", auth=READ_STATUSES, summary="The versions of a status")
+def status_history(request: HttpRequest, status_id: int) -> list[dict[str, Any]]:
+    view = post_view_for_user(request_user(request), status_id)
+    edits = list(PostEdit.objects.filter(post_id=status_id).order_by("id"))
+    return status_edits_json(view, edits, request)
+
+
+@router.get("/statuses/{int:status_id}/source", auth=READ_STATUSES, summary="What the author wrote, to edit")
+def status_source(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    view = post_view_for_user(user, status_id)
+    if user is None or view.author.pk != user.pk:
+        raise NotFound("Record not found")
+    post = view.post
+    text = post.comment if post.kind == PostKind.REPOST else post.text
+    return {"id": str(post.id), "text": text, "spoiler_text": ""}
 
 
 @router.get("/statuses/{int:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
