@@ -1,0 +1,100 @@
+"""Deals while Redis cannot be reached, on a Redis of the test's own: an order is refused 503 with
+nothing taken, but what gives units back (a cancel, a deal failing at its end) or puts them on sale (a
+flash batch) is done without it, and the stock gate counts right once Redis answers again."""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from weituan.core.testing import make_user
+from weituan.deals.models import Deal, DealState, FlashBatch, Order, OrderEndReason, OrderState
+from weituan.deals.queries import ledger_report, wallet_of
+from weituan.deals.services.deals import deals_sweep
+from weituan.deals.services.orders import order_place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _order(client: Any, deal_id: int, quantity: int = 1) -> Any:
+    return client.post(
+        f"/api/v1/deals/{deal_id}/orders",
+        data=json.dumps({"quantity": quantity}),
+        content_type="application/json",
+    )
+
+
+def test_a_cancel_while_redis_is_unreachable_releases_the_hold_and_the_buyer_may_buy_again(
+    own_redis: Any, shopper: Any, make_live_deal: Any, fund: Any, api_as: Any
+) -> None:
+    deal = make_live_deal(max_quantity=5, per_user_limit=2, tipping_point=3)
+    fund(shopper)
+    client = api_as(shopper)
+    order = _order(client, deal.id).json()
+
+    with own_redis.unreachable():
+        cancelled = client.post(f"/api/v1/orders/{order['id']}/cancel", HTTP_IDEMPOTENCY_KEY="c-1")
+
+    assert cancelled.status_code == 200, cancelled.content
+    assert (cancelled.json()["state"], cancelled.json()["end_reason"]) == ("voided", "cancelled")
+    assert wallet_of(user=shopper).held == 0
+    assert Deal.objects.get(id=deal.id).sold == 0
+    # Redis kept counting the cancelled unit against the buyer: their full limit is still theirs.
+    again = _order(client, deal.id, quantity=2)
+    assert again.status_code == 201, again.content
+    assert Deal.objects.get(id=deal.id).sold == 2
+    assert ledger_report().ok
+
+
+def test_a_deal_failing_at_its_end_while_redis_is_down_releases_every_hold(
+    own_redis: Any, clock: Any, shopper: Any, outsider: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(max_quantity=5, per_user_limit=2, tipping_point=3)
+    for buyer in (shopper, outsider):
+        fund(buyer)
+        order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+    own_redis.stop()
+    clock.forward((deal.ends_at - timezone.now()).total_seconds() + 1)
+
+    counts = deals_sweep()
+
+    assert counts["ended"] == 1
+    assert Deal.objects.get(id=deal.id).state == DealState.FAILED
+    assert set(Order.objects.filter(deal=deal).values_list("state", "end_reason")) == {
+        (OrderState.VOIDED, OrderEndReason.DEAL_FAILED)
+    }
+    assert [wallet_of(user=buyer).available for buyer in (shopper, outsider)] == [100_000, 100_000]
+    report = ledger_report()
+    assert report.ok, report.problems()
+
+
+def test_a_flash_batch_due_while_redis_is_unreachable_sells_once_redis_answers(
+    own_redis: Any, shopper: Any, outsider: Any, make_live_deal: Any, fund: Any, api_as: Any
+) -> None:
+    now = timezone.now()
+    deal = make_live_deal(
+        max_quantity=3,
+        per_user_limit=1,
+        tipping_point=1,
+        flash_batches=((now - timedelta(seconds=1), 1), (now + timedelta(hours=1), 2)),
+    )
+    late, later = make_user("latecomer"), make_user("later")
+    for buyer in (shopper, outsider, late, later):
+        fund(buyer)
+    assert _order(api_as(shopper), deal.id).status_code == 201
+    FlashBatch.objects.filter(deal=deal, released_at__isnull=True).update(release_at=timezone.now())
+
+    with own_redis.unreachable():
+        deals_sweep()
+        refused = _order(api_as(outsider), deal.id)
+
+    assert (refused.status_code, refused.json()["code"]) == (503, "unavailable")
+    assert Deal.objects.get(id=deal.id).released == 3
+    # Redis kept the gate as it was before the batch: it takes the database's units with the next order.
+    assert [_order(api_as(buyer), deal.id).status_code for buyer in (outsider, late)] == [201, 201]
+    last = _order(api_as(later), deal.id)
+    assert (last.status_code, last.json()["code"]) == (409, "sold_out")
+    assert Deal.objects.get(id=deal.id).sold == 3
+    assert ledger_report().ok
