@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from weituan.core.testing import make_user
@@ -98,3 +99,35 @@ def test_a_flash_batch_due_while_redis_is_unreachable_sells_once_redis_answers(
     assert (last.status_code, last.json()["code"]) == (409, "sold_out")
     assert Deal.objects.get(id=deal.id).sold == 3
     assert ledger_report().ok
+
+
+def test_a_checkout_page_meeting_redis_down_sends_the_same_order_again_once_it_is_back(
+    own_redis: Any, shopper: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(max_quantity=5, per_user_limit=2, tipping_point=3)
+    fund(shopper)
+    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(shopper)
+    form = {"quantity": "1", "unit_price": str(deal.deal_price), "checkout_token": "page-1-buy"}
+    own_redis.stop()
+
+    refused = client.post(f"/deals/{deal.id}/checkout", form)
+
+    assert (refused.status_code, refused["Retry-After"]) == (503, "5")
+    page = refused.content.decode()
+    assert "Your order is not confirmed yet" in page
+    assert '<input type="hidden" name="checkout_token" value="page-1-buy">' in page
+    assert '<input type="hidden" name="quantity" value="1">' in page
+    assert "Send the order again" in page
+    assert not Order.objects.filter(deal=deal).exists()
+    zh = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    zh.force_login(shopper)
+    assert "再次提交订单" in zh.post(f"/deals/{deal.id}/checkout", form).content.decode()
+
+    own_redis.start()
+    sent = [client.post(f"/deals/{deal.id}/checkout", form) for _ in range(2)]
+
+    assert [answer.status_code for answer in sent] == [302, 302]
+    assert Order.objects.filter(deal=deal, buyer=shopper).count() == 1
+    assert Deal.objects.get(id=deal.id).sold == 1
+    assert wallet_of(user=shopper).held == deal.deal_price
