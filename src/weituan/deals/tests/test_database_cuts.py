@@ -18,6 +18,7 @@ from weituan.deals.api_orders_fast import with_order_checkout_wsgi
 from weituan.deals.models import Deal, Order, OrderState, Posting, Refund, RefundState, Voucher, VoucherState
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.services import holds, ledger, orders
+from weituan.deals.services.deals import deal_tip_check
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -224,5 +225,34 @@ def test_a_refund_whose_connection_ends_is_a_503_and_its_retry_refunds_once(
         VoucherState.REFUNDED
     ]
     assert wallet_of(user=shopper).available == paid + deal.deal_price
+    report = ledger_report()
+    assert report.ok, report.problems()
+
+
+def test_a_card_refund_whose_connection_ends_after_the_provider_refunded_is_refunded_once(
+    provider: Any, monkeypatch: Any, shopper: Any, make_live_deal: Any, api_as: Any
+) -> None:
+    """The provider has refunded; the connection ends before the refund is recorded. The retry asks the
+    provider again under the refund's key (the provider refunds a key once) and records it once."""
+    fake, _ = provider
+    deal = make_live_deal(max_quantity=5, per_user_limit=2, tipping_point=1, refund_policy="anytime")
+    order = orders.order_place(deal_id=deal.id, buyer=shopper, quantity=1, gateway="card")
+    deal_tip_check(deal_id=deal.id)
+    assert Order.objects.get(id=order.id).state == OrderState.CAPTURED
+    client = api_as(shopper)
+    monkeypatch.setattr(ledger, "posting_write", _cut_once_before(ledger.posting_write))
+
+    cut = client.post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="r-1")
+    assert (cut.status_code, cut.json()) == (503, UNAVAILABLE)
+    assert fake.holds[order.payment_ref]["refunded"] == deal.deal_price
+    assert Order.objects.get(id=order.id).state == OrderState.CAPTURED
+
+    retried = client.post(f"/api/v1/orders/{order.id}/refund", HTTP_IDEMPOTENCY_KEY="r-1")
+
+    assert retried.status_code == 200, retried.content
+    assert retried.json()["state"] == "refunded"
+    assert len({key for _, key, _ in fake.refunds()}) == 1  # one refund key, asked twice
+    assert fake.holds[order.payment_ref]["refunded"] == deal.deal_price
+    assert Posting.objects.filter(order=order, kind="refund").count() == 1
     report = ledger_report()
     assert report.ok, report.problems()
