@@ -11,7 +11,16 @@ from django.test import Client
 from django.utils import timezone
 
 from weituan.core.testing import make_user
-from weituan.deals.models import Deal, DealState, FlashBatch, Order, OrderEndReason, OrderState
+from weituan.deals.models import (
+    Deal,
+    DealState,
+    FlashBatch,
+    Order,
+    OrderEndReason,
+    OrderState,
+    Team,
+    TeamState,
+)
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.services.deals import deals_sweep
 from weituan.deals.services.orders import order_place
@@ -131,3 +140,54 @@ def test_a_checkout_page_meeting_redis_down_sends_the_same_order_again_once_it_i
     assert Order.objects.filter(deal=deal, buyer=shopper).count() == 1
     assert Deal.objects.get(id=deal.id).sold == 1
     assert wallet_of(user=shopper).held == deal.deal_price
+
+
+def test_a_team_join_or_start_while_redis_is_unreachable_is_a_503_taking_no_seat(
+    own_redis: Any, shopper: Any, outsider: Any, make_live_deal: Any, fund: Any, api_as: Any
+) -> None:
+    deal = make_live_deal(team_price=5_000, team_size=3, deal_price=8_000, tipping_point=1, max_quantity=20)
+    late = make_user("latecomer")
+    for buyer in (shopper, outsider, late):
+        fund(buyer)
+    team_id = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start").team_id
+
+    def team_order(user: Any, team: Any) -> Any:
+        return api_as(user).post(
+            f"/api/v1/deals/{deal.id}/orders",
+            data=json.dumps({"quantity": 1, "team": team}),
+            content_type="application/json",
+        )
+
+    with own_redis.unreachable():
+        answers = [team_order(outsider, team_id), team_order(late, "start")]
+
+    assert [(answer.status_code, answer.json()["code"]) for answer in answers] == [(503, "unavailable")] * 2
+    assert Team.objects.filter(deal=deal).count() == 1
+    assert Team.objects.get(id=team_id).members == 1
+    assert list(Order.objects.filter(deal=deal).values_list("buyer_id", flat=True)) == [shopper.id]
+    assert Deal.objects.get(id=deal.id).sold == 1
+    assert [team_order(outsider, team_id).status_code, team_order(late, "start").status_code] == [201, 201]
+    assert Team.objects.get(id=team_id).members == 2
+
+
+def test_a_team_expiring_while_redis_is_down_releases_its_members_holds(
+    own_redis: Any, shopper: Any, outsider: Any, make_live_deal: Any, fund: Any
+) -> None:
+    deal = make_live_deal(team_price=5_000, team_size=3, deal_price=8_000, tipping_point=1, max_quantity=20)
+    for buyer in (shopper, outsider):
+        fund(buyer)
+    team_id = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start").team_id
+    order_place(deal_id=deal.id, buyer=outsider, quantity=1, team=team_id)
+    Team.objects.filter(id=team_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    own_redis.stop()
+
+    deals_sweep()
+
+    assert Team.objects.get(id=team_id).state == TeamState.EXPIRED
+    assert set(Order.objects.filter(deal=deal).values_list("state", "end_reason")) == {
+        (OrderState.VOIDED, OrderEndReason.TEAM_EXPIRED)
+    }
+    assert [wallet_of(user=buyer).held for buyer in (shopper, outsider)] == [0, 0]
+    assert Deal.objects.get(id=deal.id).sold == 0
+    report = ledger_report()
+    assert report.ok, report.problems()
