@@ -20,7 +20,13 @@ from weituan.core.errors import PermissionDenied, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import rate_limit_hit
 from weituan.mastodon.api_apps import app_token_write_accounts_auth
-from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_OWN_ACCOUNT, READ_SEARCH, WRITE_ACCOUNTS
+from weituan.mastodon.endpoint_auth import (
+    READ_ACCOUNTS,
+    READ_ACCOUNTS_USER,
+    READ_OWN_ACCOUNT,
+    READ_SEARCH,
+    WRITE_ACCOUNTS,
+)
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import account_json, accounts_json, credential_account_json
 from weituan.microblog.queries.relations import follow_requests_count
@@ -161,7 +167,7 @@ def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return account_json(user, account_counts([user.pk])[user.pk], request=request)
 
 
-@router.get("/preferences", auth=READ_ACCOUNTS, summary="The caller's posting and reading preferences")
+@router.get("/preferences", auth=READ_ACCOUNTS_USER, summary="The caller's posting and reading preferences")
 def preferences(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     return {
