@@ -17,6 +17,7 @@ Bounded and deterministic by default. `WEITUAN_API_FUZZ_EXAMPLES=N` asks N examp
 
 import logging
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,8 @@ import orjson
 import pytest
 import schemathesis
 from django.apps import apps
-from django.db import connection
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -36,14 +38,17 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from weituan.core.testing import make_user
 
 EXAMPLES = int(os.environ.get("WEITUAN_API_FUZZ_EXAMPLES") or 6)
-SEED = os.environ.get("WEITUAN_API_FUZZ_SEED", "")
+_SEED_ASKED = os.environ.get("WEITUAN_API_FUZZ_SEED", "")
+# None: derandomized, the same examples on every run. A random seed is drawn once and named in every
+# failure, so that the run can be repeated with WEITUAN_API_FUZZ_SEED set to it.
+SEED = secrets.randbelow(2**32) if _SEED_ASKED == "random" else int(_SEED_ASKED) if _SEED_ASKED else None
 
 
 def _config() -> Any:
     generation: dict[str, Any] = {
         "mode": "all",
         "max-examples": EXAMPLES,
-        "deterministic": SEED == "",
+        "deterministic": SEED is None,
         # Authorization is the world's caller's token, sent on every request.
         "with-security-parameters": False,
         "database": "none",
@@ -52,18 +57,37 @@ def _config() -> Any:
         "allow-x00": False,
     }
     document: dict[str, Any] = {"generation": generation}
-    if SEED not in ("", "random"):
-        document["seed"] = int(SEED)
+    if SEED is not None:
+        document["seed"] = SEED
     return schemathesis.Config.from_dict(document)
 
 
-def _wsgi_application() -> Any:
-    from weituan.wsgi import application
+class _InTestTransaction:
+    """The WSGI application as Django's test client runs one: the requests share the test's database
+    connection, and with it the transaction the test rolls back (else each request's end would close
+    the connection, which PostgreSQL's pool refuses to do inside the test's atomic block)."""
 
-    return application
+    def __init__(self) -> None:
+        from weituan.wsgi import application
+
+        self.application = application
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            answer = self.application(environ, start_response)
+            try:
+                return list(answer)
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
 
 
-APPLICATION = _wsgi_application()
+APPLICATION = _InTestTransaction()
 schema_v1 = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APPLICATION, config=_config())
 schema_v2 = schemathesis.openapi.from_wsgi("/api/v2/openapi.json", APPLICATION, config=_config())
 
@@ -242,13 +266,24 @@ FUZZ_SETTINGS = hypothesis_settings(
 )
 
 
+def _exercise_seeded(case: Any, world: World, server_errors: _ServerErrors) -> None:
+    try:
+        _exercise(case, world, server_errors)
+    except Exception as failure:
+        if SEED is not None:
+            failure.add_note(
+                f"Run again with WEITUAN_API_FUZZ_SEED={SEED} WEITUAN_API_FUZZ_EXAMPLES={EXAMPLES}"
+            )
+        raise
+
+
 @schema_v1.parametrize()
 @FUZZ_SETTINGS
 def test_api_v1(case: Any, world: World, server_errors: _ServerErrors) -> None:
-    _exercise(case, world, server_errors)
+    _exercise_seeded(case, world, server_errors)
 
 
 @schema_v2.parametrize()
 @FUZZ_SETTINGS
 def test_api_v2(case: Any, world: World, server_errors: _ServerErrors) -> None:
-    _exercise(case, world, server_errors)
+    _exercise_seeded(case, world, server_errors)
