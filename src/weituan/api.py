@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import register_converter
 from django.utils.decorators import sync_and_async_middleware
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -22,9 +23,13 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from weituan.core.errors import STORE_OUTAGES, RateLimited, ServiceError, Unavailable, store_unreachable
+from weituan.core.ids import MAX_ID, IdConverter
 from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 
 log = logging.getLogger(__name__)
+
+# `{id:status_id}` in the routes: a number beyond any id matches no route (the API's 404).
+register_converter(IdConverter, "id")
 
 
 def _error(
@@ -161,6 +166,18 @@ class _DocumentedErrors(OpenAPISchema):
     def _error_schema(self) -> dict[str, str]:
         self.add_schema_definitions({"ErrorOut": ErrorOut.model_json_schema(mode="serialization")})
         return {"$ref": "#/components/schemas/ErrorOut"}
+
+    def operation_parameters(self, operation: Operation) -> list[Any]:
+        parameters: list[Any] = super().operation_parameters(operation)
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if (
+                parameter["in"] == "path"
+                and parameter["name"].endswith("_id")
+                and schema.get("type") == "integer"
+            ):
+                schema.update(minimum=0, maximum=MAX_ID)  # the `id` converter's numbers
+        return parameters
 
     def operation_security(self, operation: Operation) -> list[Any] | None:
         security = super().operation_security(operation)

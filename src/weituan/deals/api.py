@@ -112,7 +112,7 @@ def create_deal(request: HttpRequest, payload: DealIn, idempotency_key: Idempote
     return _once(request, idempotency_key, payload.dict(), run)
 
 
-@router.get("/deals/{deal_id}", response={200: DealOut, **ERRORS}, auth=optional_auth, summary="A deal")
+@router.get("/deals/{id:deal_id}", response={200: DealOut, **ERRORS}, auth=optional_auth, summary="A deal")
 def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
     user = request_user(request)
     deal = queries.deal_for_viewer(deal_id=deal_id, user=user)
@@ -127,7 +127,7 @@ def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
 
 
 @router.post(
-    "/deals/{deal_id}/publish", response={200: DealOut, **ERRORS}, auth=api_auth, summary="Publish a draft"
+    "/deals/{id:deal_id}/publish", response={200: DealOut, **ERRORS}, auth=api_auth, summary="Publish a draft"
 )
 def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
     return _once(
@@ -139,7 +139,7 @@ def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: Idempotenc
 
 
 @router.post(
-    "/deals/{deal_id}/orders",
+    "/deals/{id:deal_id}/orders",
     response={201: OrderOut, **ERRORS},
     auth=api_auth,
     summary="Buy: hold the payment for `quantity` units, solo, starting a team or joining one",
@@ -209,13 +209,13 @@ def list_orders(request: HttpRequest, limit: int = 50, before: int | None = None
     return Status(200, [order_body(order) for order in orders[: max(1, min(limit, 200))]])
 
 
-@router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
+@router.get("/orders/{id:order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
 def get_order(request: HttpRequest, order_id: int) -> Status[Any]:
     return Status(200, order_body(queries.order_for_user(order_id=order_id, user=request_user(request))))
 
 
 @router.post(
-    "/orders/{order_id}/cancel",
+    "/orders/{id:order_id}/cancel",
     response={200: OrderOut, **ERRORS},
     auth=api_auth,
     summary="Withdraw an order whose payment is only held (before its deal tips, or in a team not filled)",
@@ -230,7 +230,10 @@ def cancel_order(request: HttpRequest, order_id: int, idempotency_key: Idempoten
 
 
 @router.post(
-    "/orders/{order_id}/refund", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="Refund an order"
+    "/orders/{id:order_id}/refund",
+    response={200: OrderOut, **ERRORS},
+    auth=api_auth,
+    summary="Refund an order",
 )
 def refund_order(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
     # The refund keeps the key: a retry after a `refund_pending` answer (which is not stored) finds the
@@ -243,7 +246,7 @@ def refund_order(request: HttpRequest, order_id: int, idempotency_key: Idempoten
 
 
 @router.get(
-    "/teams/{team_id}", response={200: TeamOut, **ERRORS}, auth=optional_auth, summary="A team (拼团)"
+    "/teams/{id:team_id}", response={200: TeamOut, **ERRORS}, auth=optional_auth, summary="A team (拼团)"
 )
 def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
     team = queries.team_for_viewer(team_id=team_id)
@@ -252,7 +255,7 @@ def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
 
 
 @router.post(
-    "/teams/{team_id}/merge",
+    "/teams/{id:team_id}/merge",
     response={200: TeamOut, **ERRORS},
     auth=api_auth,
     summary="Move the whole team into another open team of the deal (its leader: the rescue offer)",
@@ -269,7 +272,7 @@ def merge_team(
 
 
 @router.post(
-    "/orders/{order_id}/solo",
+    "/orders/{id:order_id}/solo",
     response={200: OrderOut, **ERRORS},
     auth=api_auth,
     summary="Leave the team and hold the solo price instead (a member of an open team)",

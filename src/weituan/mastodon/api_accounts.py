@@ -1,8 +1,8 @@
 """Mastodon API: registering an account, the caller's own account, lookup, search and fetch by id.
 
 The relation endpoints under /accounts/{id}/... (follow, statuses, followers...) live in api_relations.
-Ids are matched with the `int` converter so literal paths such as /accounts/relationships are never
-taken for an id.
+Ids are matched with the `id` converter (digits, no larger than any id) so literal paths such as
+/accounts/relationships are never taken for an id.
 """
 
 from typing import Any
@@ -161,7 +161,7 @@ def account_search(request: HttpRequest, params: Query[AccountSearchQuery]) -> l
     return accounts_json(users, request)
 
 
-@router.get("/accounts/{int:account_id}", auth=READ_ACCOUNTS, summary="An account by id")
+@router.get("/accounts/{id:account_id}", auth=READ_ACCOUNTS, summary="An account by id")
 def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = queries.user_get(account_id)
     return account_json(user, account_counts([user.pk])[user.pk], request=request)

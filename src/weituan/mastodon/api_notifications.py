@@ -110,7 +110,7 @@ def notification_requests_merged(request: HttpRequest) -> dict[str, bool]:
     return {"merged": True}
 
 
-@router.get("/notifications/{int:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
+@router.get("/notifications/{id:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
 def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)
     row = notification_get(user, notification_id)
@@ -126,7 +126,7 @@ def notifications_clear_all(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.post(
-    "/notifications/{int:notification_id}/dismiss",
+    "/notifications/{id:notification_id}/dismiss",
     auth=WRITE_NOTIFICATIONS,
     summary="Delete one notification",
 )

@@ -1,7 +1,8 @@
 """Mastodon API: relations (follow, follow requests, block, mute, relationships, familiar followers,
 follower lists) and an account's statuses.
 
-Ids in paths use the `int` converter, so /accounts/relationships is never read as an account id.
+Ids in paths use the `id` converter (see core.ids), so /accounts/relationships is never read as an
+account id.
 Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.
 """
 
@@ -52,7 +53,7 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
     return relation_queries.relationships(user.pk, [account_id])[0]
 
 
-@router.post("/accounts/{int:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
+@router.post("/accounts/{id:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`reblogs=false` keeps the account's plain reposts out of the caller's home timeline; asking
     again with `reblogs=true` lets them back in. `notify=true` has the caller notified (`status`) of each
@@ -65,21 +66,21 @@ def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unfollow", auth=WRITE_FOLLOWS, summary="Stop following an account")
+@router.post("/accounts/{id:account_id}/unfollow", auth=WRITE_FOLLOWS, summary="Stop following an account")
 def unfollow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.follow_delete(follower=user, followee_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/block", auth=WRITE_BLOCKS, summary="Block an account")
+@router.post("/accounts/{id:account_id}/block", auth=WRITE_BLOCKS, summary="Block an account")
 def block(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.block_create(blocker=user, blocked_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unblock", auth=WRITE_BLOCKS, summary="Lift a block")
+@router.post("/accounts/{id:account_id}/unblock", auth=WRITE_BLOCKS, summary="Lift a block")
 def unblock(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.block_delete(blocker=user, blocked_id=account_id)
@@ -97,7 +98,7 @@ def _duration_param(value: Any) -> int:
     return int(text)
 
 
-@router.post("/accounts/{int:account_id}/mute", auth=WRITE_MUTES, summary="Mute an account")
+@router.post("/accounts/{id:account_id}/mute", auth=WRITE_MUTES, summary="Mute an account")
 def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`notifications` (default true) hides the account's notifications too; `duration` (seconds, 0 or
     left out for none) ends the mute by itself. Muting again sets both anew, as Mastodon does."""
@@ -114,7 +115,7 @@ def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unmute", auth=WRITE_MUTES, summary="Unmute an account")
+@router.post("/accounts/{id:account_id}/unmute", auth=WRITE_MUTES, summary="Unmute an account")
 def unmute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.mute_delete(muter=user, muted_id=account_id)
@@ -177,7 +178,7 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
     return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit}
 
 
-@router.get("/accounts/{int:account_id}/followers", auth=READ_ACCOUNTS, summary="Who follows an account")
+@router.get("/accounts/{id:account_id}/followers", auth=READ_ACCOUNTS, summary="Who follows an account")
 def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -185,7 +186,7 @@ def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/accounts/{int:account_id}/following", auth=READ_ACCOUNTS, summary="Whom an account follows")
+@router.get("/accounts/{id:account_id}/following", auth=READ_ACCOUNTS, summary="Whom an account follows")
 def following(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -217,7 +218,7 @@ def follow_requests(request: HttpRequest, response: HttpResponse) -> list[dict[s
 
 
 @router.post(
-    "/follow_requests/{int:account_id}/authorize", auth=WRITE_FOLLOWS, summary="Accept a follow request"
+    "/follow_requests/{id:account_id}/authorize", auth=WRITE_FOLLOWS, summary="Accept a follow request"
 )
 def follow_request_authorize(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
@@ -226,7 +227,7 @@ def follow_request_authorize(request: HttpRequest, account_id: int) -> dict[str,
 
 
 @router.post(
-    "/follow_requests/{int:account_id}/reject", auth=WRITE_FOLLOWS, summary="Turn down a follow request"
+    "/follow_requests/{id:account_id}/reject", auth=WRITE_FOLLOWS, summary="Turn down a follow request"
 )
 def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
@@ -235,7 +236,7 @@ def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, An
 
 
 @router.get(
-    "/accounts/{int:account_id}/statuses", auth=READ_STATUSES, summary="An account's posts and reposts"
+    "/accounts/{id:account_id}/statuses", auth=READ_STATUSES, summary="An account's posts and reposts"
 )
 def account_statuses(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     author = user_get(account_id)

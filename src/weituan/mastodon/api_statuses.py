@@ -245,12 +245,12 @@ def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
     return statuses_json(posts_hydrate(ids, viewer), request)
 
 
-@router.get("/statuses/{int:status_id}", auth=READ_STATUSES, summary="A status")
+@router.get("/statuses/{id:status_id}", auth=READ_STATUSES, summary="A status")
 def status_get(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.delete("/statuses/{int:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
+@router.delete("/statuses/{id:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
 def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -259,7 +259,7 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return deleted_status_json(view, request)
 
 
-@router.get("/statuses/{int:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
+@router.get("/statuses/{id:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
 def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     context = post_context(request_user(request), status_id)
     return {
@@ -268,9 +268,7 @@ def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "/statuses/{int:status_id}/reblog", auth=WRITE_STATUSES, summary="Repost (a plain Weibo forward)"
-)
+@router.post("/statuses/{id:status_id}/reblog", auth=WRITE_STATUSES, summary="Repost (a plain Weibo forward)")
 def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -281,7 +279,7 @@ def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, repost.id)
 
 
-@router.post("/statuses/{int:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
+@router.post("/statuses/{id:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
 def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -289,7 +287,7 @@ def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{int:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
+@router.post("/statuses/{id:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
 def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -297,7 +295,7 @@ def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{int:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
+@router.post("/statuses/{id:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
 def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -311,14 +309,14 @@ def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     return response
 
 
-@router.get("/statuses/{int:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
+@router.get("/statuses/{id:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
 def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = reposted_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/statuses/{int:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
+@router.get("/statuses/{id:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
 def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = liked_by(request_user(request), status_id, **page.bounds())
@@ -339,7 +337,7 @@ def favourites(request: HttpRequest) -> HttpResponse:
 
 
 @router.put(
-    "/statuses/{int:status_id}/interaction_policy",
+    "/statuses/{id:status_id}/interaction_policy",
     auth=WRITE_STATUSES,
     summary="Change who may quote one of your statuses (quote_approval_policy)",
 )
@@ -353,7 +351,7 @@ def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str,
     return _status_response(request, status_id)
 
 
-@router.get("/statuses/{int:status_id}/quotes", auth=READ_STATUSES, summary="The statuses quoting a status")
+@router.get("/statuses/{id:status_id}/quotes", auth=READ_STATUSES, summary="The statuses quoting a status")
 def status_quotes(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=20, max_limit=40)
     views = quotes_of(request_user(request), status_id, **page.bounds())
@@ -368,7 +366,7 @@ def statuses_page_response(request: HttpRequest, views: list[PostView]) -> HttpR
 
 
 @router.post(
-    "/statuses/{int:status_id}/quotes/{int:quoting_status_id}/revoke",
+    "/statuses/{id:status_id}/quotes/{id:quoting_status_id}/revoke",
     auth=WRITE_STATUSES,
     summary="Take back a quote of one of your statuses",
 )
