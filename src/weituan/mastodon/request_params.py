@@ -151,11 +151,14 @@ def _json_flattened(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     {"language": "zh"}} is `source[language]`), so each parameter is read one way whatever the encoding.
     The objects stay under their own names too (`source`)."""
     flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}[{key}]" if prefix else str(key)
-        flat[name] = value
-        if isinstance(value, dict):
-            flat.update(_json_flattened(value, name))
+    pending = [(prefix, data)]  # a loop, not recursion: a body may nest as deep as the JSON parser lets it
+    while pending:
+        outer, values = pending.pop()
+        for key, value in values.items():
+            name = f"{outer}[{key}]" if outer else str(key)
+            flat[name] = value
+            if isinstance(value, dict):
+                pending.append((name, value))
     return flat
 
 
@@ -168,7 +171,7 @@ def mastodon_params(request: HttpRequest) -> MastodonParams:
     if content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested deeper than the parser goes: not JSON to us
             raise ValidationFailed("The request body is not valid JSON", code="invalid_json") from exc
         if not isinstance(data, dict):
             raise ValidationFailed("The request body must be a JSON object", code="invalid_json")
