@@ -54,7 +54,11 @@ router = Router(tags=["deals"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="retries with the same key replay the first answer"),
+    Header(
+        alias="Idempotency-Key",
+        description="retries with the same key replay the first answer; the key used again for a"
+        " different request is refused (422 `idempotency_mismatch`)",
+    ),
 ]
 ERRORS: dict[int, Any] = {
     400: ErrorOut,

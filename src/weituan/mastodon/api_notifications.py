@@ -16,7 +16,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_MARKERS,
     WRITE_NOTIFICATIONS,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
@@ -55,7 +55,12 @@ def account_id_param(request: HttpRequest) -> int | None:
     return min(int(account_id), MAX_ID) if account_id else None
 
 
-@router.get("/notifications", auth=READ_NOTIFICATIONS, summary="Your notifications, newest first")
+@router.get(
+    "/notifications",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_NOTIFICATIONS,
+    summary="Your notifications, newest first",
+)
 def notifications_list(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=40, max_limit=80)

@@ -28,7 +28,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_FOLLOWS,
     WRITE_MUTES,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
@@ -178,7 +178,12 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
     return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit}
 
 
-@router.get("/accounts/{id:account_id}/followers", auth=READ_ACCOUNTS, summary="Who follows an account")
+@router.get(
+    "/accounts/{id:account_id}/followers",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who follows an account",
+)
 def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -186,7 +191,12 @@ def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/accounts/{id:account_id}/following", auth=READ_ACCOUNTS, summary="Whom an account follows")
+@router.get(
+    "/accounts/{id:account_id}/following",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Whom an account follows",
+)
 def following(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -194,13 +204,13 @@ def following(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/blocks", auth=READ_BLOCKS, summary="Accounts the caller blocked")
+@router.get("/blocks", openapi_extra=PAGE_QUERY, auth=READ_BLOCKS, summary="Accounts the caller blocked")
 def blocks(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.blocks_page(request_user(request).pk, **_list_args(request))
     return _accounts_page(request, response, rows)
 
 
-@router.get("/mutes", auth=READ_MUTES, summary="Accounts the caller muted")
+@router.get("/mutes", openapi_extra=PAGE_QUERY, auth=READ_MUTES, summary="Accounts the caller muted")
 def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     """The muted accounts, each with Mastodon 4's `mute_expires_at` (null for a mute without an end)."""
     rows = relation_queries.mutes_page(request_user(request).pk, **_list_args(request))
@@ -211,7 +221,12 @@ def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     return accounts
 
 
-@router.get("/follow_requests", auth=READ_FOLLOWS, summary="Accounts waiting for the caller's approval")
+@router.get(
+    "/follow_requests",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_FOLLOWS,
+    summary="Accounts waiting for the caller's approval",
+)
 def follow_requests(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.follow_requests_page(request_user(request).pk, **_list_args(request))
     return _accounts_page(request, response, rows)
@@ -236,7 +251,10 @@ def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, An
 
 
 @router.get(
-    "/accounts/{id:account_id}/statuses", auth=READ_STATUSES, summary="An account's posts and reposts"
+    "/accounts/{id:account_id}/statuses",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="An account's posts and reposts",
 )
 def account_statuses(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     author = user_get(account_id)

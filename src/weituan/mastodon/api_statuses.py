@@ -27,7 +27,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_FAVOURITES,
     WRITE_STATUSES,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
@@ -309,21 +309,36 @@ def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     return response
 
 
-@router.get("/statuses/{id:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
+@router.get(
+    "/statuses/{id:status_id}/reblogged_by",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who reposted",
+)
 def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = reposted_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/statuses/{id:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
+@router.get(
+    "/statuses/{id:status_id}/favourited_by",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who liked",
+)
 def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = liked_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/favourites", auth=READ_FAVOURITES, summary="The statuses the caller liked, newest like first")
+@router.get(
+    "/favourites",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_FAVOURITES,
+    summary="The statuses the caller liked, newest like first",
+)
 def favourites(request: HttpRequest) -> HttpResponse:
     """Paged by the likes' ids (the Link header carries them), as Mastodon pages by its favourites'."""
     user = request_user(request)
@@ -351,7 +366,12 @@ def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str,
     return _status_response(request, status_id)
 
 
-@router.get("/statuses/{id:status_id}/quotes", auth=READ_STATUSES, summary="The statuses quoting a status")
+@router.get(
+    "/statuses/{id:status_id}/quotes",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="The statuses quoting a status",
+)
 def status_quotes(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=20, max_limit=40)
     views = quotes_of(request_user(request), status_id, **page.bounds())

@@ -17,7 +17,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_NOTIFICATIONS,
     WRITE_STATUSES,
 )
-from weituan.mastodon.pagination import page_params_from_request
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import site_base
@@ -109,7 +109,12 @@ def post_chain(request: HttpRequest, post_id: int) -> dict[str, Any]:
     }
 
 
-@router.get("/posts/{id:post_id}/comments", auth=READ_STATUSES, summary="Top comments, or replies to one")
+@router.get(
+    "/posts/{id:post_id}/comments",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="Top comments, or replies to one",
+)
 def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
     page = page_params_from_request(request)
     replies_of = request.GET.get("replies_of")

@@ -57,3 +57,22 @@ def test_accepted_values_are_documented():
     assert set(streaming["501"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1:]) == {
         "StreamingRefusalOut"
     }
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["GET /api/v1/timelines/home", "GET /api/v1/accounts/{account_id}/followers", "GET /api/v1/favourites"],
+)
+def test_paged_lists_document_their_paging(label):
+    parameters = {p["name"]: p["schema"] for p in dict(_operations(_document("v1")))[label]["parameters"]}
+
+    assert parameters["limit"] == {"type": "integer", "minimum": 1}
+    for cursor in ("max_id", "since_id", "min_id"):
+        assert parameters[cursor] == {"type": "string", "pattern": "^[0-9]*$"}
+
+
+def test_path_ids_are_bounded_as_ids():
+    operations = dict(_operations(_document("v1")))
+    (account_id,) = operations["POST /api/v1/accounts/{account_id}/follow"]["parameters"]
+
+    assert (account_id["schema"]["minimum"], account_id["schema"]["maximum"]) == (0, 2**63 - 1)
