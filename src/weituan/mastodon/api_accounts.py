@@ -14,7 +14,7 @@ from pydantic import Field
 
 from weituan.accounts import invites, oauth, queries, services
 from weituan.accounts.auth import request_user
-from weituan.accounts.models import AccessToken
+from weituan.accounts.models import AccessToken, QuotePolicy
 from weituan.accounts.profile_fields import FIELDS_PARAMETER
 from weituan.core.errors import PermissionDenied, ValidationFailed
 from weituan.core.ids import MAX_ID
@@ -27,8 +27,9 @@ from weituan.mastodon.endpoint_auth import (
     READ_SEARCH,
     WRITE_ACCOUNTS,
 )
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.request_params import BOOLEAN, TEXT, mastodon_params, params_documented
 from weituan.mastodon.serializers_accounts import account_json, accounts_json, credential_account_json
+from weituan.microblog.models import Visibility
 from weituan.microblog.queries.relations import follow_requests_count
 from weituan.microblog.search.queries import Page, accounts_search
 from weituan.microblog.services import relations as relation_services
@@ -107,11 +108,33 @@ def verify_credentials(request: HttpRequest) -> dict[str, Any]:
     return _own_account(request, request_user(request))
 
 
-@router.patch("/accounts/update_credentials", auth=WRITE_ACCOUNTS, summary="Change the caller's profile")
+@router.patch(
+    "/accounts/update_credentials",
+    auth=WRITE_ACCOUNTS,
+    openapi_extra=params_documented(
+        {
+            "display_name": {**TEXT, "description": "at most 50 characters"},
+            "note": {**TEXT, "description": "at most 500 characters"},
+            "locked": BOOLEAN,
+            "bot": BOOLEAN,
+            "discoverable": BOOLEAN,
+            "source": {
+                "type": "object",
+                "properties": {
+                    "privacy": {"type": "string", "enum": [choice.value for choice in Visibility]},
+                    "language": TEXT,
+                    "quote_policy": {"type": "string", "enum": [choice.value for choice in QuotePolicy]},
+                },
+            },
+        }
+    ),
+    summary="Change the caller's profile",
+)
 def update_credentials(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     rate_limit_hit(f"profile:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
     params = mastodon_params(request)
+    params.group("source")
     was_locked = user.locked
     services.user_profile_update(
         user=user,

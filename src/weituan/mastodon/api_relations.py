@@ -29,12 +29,13 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_MUTES,
 )
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
-from weituan.mastodon.request_params import list_values, mastodon_params
+from weituan.mastodon.request_params import BOOLEAN, list_values, mastodon_params, params_documented
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries import relations as relation_queries
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.services import relations as relation_services
+from weituan.microblog.services.relations import MUTE_DURATION_MAX
 from weituan.microblog.timelines.queries import user_timeline_ids
 
 router = Router(tags=["mastodon:relations"])
@@ -53,7 +54,12 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
     return relation_queries.relationships(user.pk, [account_id])[0]
 
 
-@router.post("/accounts/{id:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
+@router.post(
+    "/accounts/{id:account_id}/follow",
+    auth=WRITE_FOLLOWS,
+    openapi_extra=params_documented({"reblogs": BOOLEAN, "notify": BOOLEAN}),
+    summary="Follow an account",
+)
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`reblogs=false` keeps the account's plain reposts out of the caller's home timeline; asking
     again with `reblogs=true` lets them back in. `notify=true` has the caller notified (`status`) of each
@@ -98,7 +104,17 @@ def _duration_param(value: Any) -> int:
     return int(text)
 
 
-@router.post("/accounts/{id:account_id}/mute", auth=WRITE_MUTES, summary="Mute an account")
+@router.post(
+    "/accounts/{id:account_id}/mute",
+    auth=WRITE_MUTES,
+    openapi_extra=params_documented(
+        {
+            "notifications": BOOLEAN,
+            "duration": {"type": "integer", "minimum": 0, "maximum": MUTE_DURATION_MAX},
+        }
+    ),
+    summary="Mute an account",
+)
 def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`notifications` (default true) hides the account's notifications too; `duration` (seconds, 0 or
     left out for none) ends the mute by itself. Muting again sets both anew, as Mastodon does."""

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
+from weituan.accounts.models import QuotePolicy
 from weituan.core.errors import ServiceError, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
@@ -28,7 +29,14 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_STATUSES,
 )
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
-from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
+from weituan.mastodon.request_params import (
+    ID_TEXT,
+    TEXT,
+    MastodonParams,
+    list_values,
+    mastodon_params,
+    params_documented,
+)
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
 from weituan.microblog.models import Visibility
@@ -48,6 +56,22 @@ from weituan.microblog.services.posts import (
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 
 router = Router(tags=["mastodon:statuses"])
+
+# What a status may be: Mastodon's visibilities but `direct` (refused: no direct messages here).
+_VISIBILITY = {"type": "string", "enum": [choice.value for choice in Visibility]}
+_QUOTE_POLICY = {"type": "string", "enum": [choice.value for choice in QuotePolicy]}
+STATUS_PARAMETERS = params_documented(
+    {
+        "status": TEXT,
+        "media_ids": {"type": "array", "items": ID_TEXT},
+        "in_reply_to_id": ID_TEXT,
+        "quoted_status_id": ID_TEXT,
+        "visibility": _VISIBILITY,
+        "language": TEXT,
+        "quote_approval_policy": _QUOTE_POLICY,
+    }
+)
+REBLOG_PARAMETERS = params_documented({"visibility": _VISIBILITY})
 
 # Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
 MAX_STATUSES_ASKED = 20
@@ -222,7 +246,12 @@ def status_post_answer(request: HttpRequest, user: Any) -> dict[str, Any]:
     return status_json(post_view_for_user(user, _written_id(written)), request)
 
 
-@router.post("/statuses", auth=WRITE_STATUSES, summary="Post a status, a comment (in_reply_to_id) or a quote")
+@router.post(
+    "/statuses",
+    auth=WRITE_STATUSES,
+    openapi_extra=STATUS_PARAMETERS,
+    summary="Post a status, a comment (in_reply_to_id) or a quote",
+)
 def status_post(request: HttpRequest) -> dict[str, Any]:
     return status_post_answer(request, request_user(request))
 
@@ -268,7 +297,12 @@ def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     }
 
 
-@router.post("/statuses/{id:status_id}/reblog", auth=WRITE_STATUSES, summary="Repost (a plain Weibo forward)")
+@router.post(
+    "/statuses/{id:status_id}/reblog",
+    auth=WRITE_STATUSES,
+    openapi_extra=REBLOG_PARAMETERS,
+    summary="Repost (a plain Weibo forward)",
+)
 def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -354,6 +388,9 @@ def favourites(request: HttpRequest) -> HttpResponse:
 @router.put(
     "/statuses/{id:status_id}/interaction_policy",
     auth=WRITE_STATUSES,
+    openapi_extra=params_documented(
+        {"quote_approval_policy": _QUOTE_POLICY}, required=("quote_approval_policy",)
+    ),
     summary="Change who may quote one of your statuses (quote_approval_policy)",
 )
 def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str, Any]:

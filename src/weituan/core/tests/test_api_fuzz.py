@@ -207,28 +207,26 @@ DELIBERATE_5XX = {("GET", "/api/v1/streaming"): 501}
 # Operations whose valid-looking requests may still be refused, and why; for them the check that a
 # schema-valid request is accepted is replaced by the narrower one beside it.
 #
-# Inputs that the document does not describe: Mastodon's form parameters (read by
-# weituan.mastodon.request_params as Mastodon clients send them, form, JSON or query alike), an image
-# upload (no schema says "a picture"), the raw batch of events. A request built from the document
-# alone lacks them, and is refused for it.
-UNDESCRIBED_INPUTS = {
-    "POST /api/v1/apps",
-    "POST /api/v1/statuses",
-    "PUT /api/v1/statuses/{status_id}/interaction_policy",
-    "POST /api/v1/media",
-    "POST /api/v2/media",
-    "POST /api/v1/events",
-}
+# Inputs that the document cannot describe: an image upload (no schema says "a picture"), the raw
+# batch of events (read before any schema, so that each event is refused on its own). A request built
+# from the document alone lacks them, and is refused for it.
+UNDESCRIBED_INPUTS = {"POST /api/v1/media", "POST /api/v2/media", "POST /api/v1/events"}
 # Business rules over several fields or over the world, which no per-field schema states: a deal's
 # window must end after it starts, team price and team size go together; an order needs stock, quota,
-# a known gateway and money in the wallet; nobody follows, blocks or mutes themselves. Refused with
-# 402 or 422 and a code naming the rule.
+# a known gateway and money in the wallet; nobody follows, blocks or mutes themselves; a status has
+# words or pictures within its weighted length, pictures the author uploaded, and replies to or quotes
+# a status there is; an application's redirect URIs are absolute and its scopes known; a display name
+# and a bio fit their lengths (50 and 500 characters, a number counted as its digits). Refused with
+# 400, 402 or 422 and a code naming the rule.
 RULED_INPUTS = {
     "POST /api/v1/deals",
     "POST /api/v1/deals/{deal_id}/orders",
     "POST /api/v1/accounts/{account_id}/follow",
     "POST /api/v1/accounts/{account_id}/block",
     "POST /api/v1/accounts/{account_id}/mute",
+    "POST /api/v1/statuses",
+    "POST /api/v1/apps",
+    "PATCH /api/v1/accounts/update_credentials",
 }
 
 
@@ -269,9 +267,16 @@ def _exercise(case: Any, world: World, server_errors: _ServerErrors) -> None:
     if label in UNDESCRIBED_INPUTS or label in RULED_INPUTS or _key_used_again(case, response):
         excluded.append(positive_data_acceptance)
     if label in RULED_INPUTS and case.meta is not None and case.meta.generation.mode.is_positive:
-        assert response.status_code < 400 or response.status_code in (401, 402, 403, 404, 409, 422, 429), (
-            f"{label} refused a valid request with {response.status_code}: {response.content[:300]!r}"
-        )
+        assert response.status_code < 400 or response.status_code in (
+            400,
+            401,
+            402,
+            403,
+            404,
+            409,
+            422,
+            429,
+        ), f"{label} refused a valid request with {response.status_code}: {response.content[:300]!r}"
     case.validate_response(response, headers=auth, excluded_checks=excluded)
 
 

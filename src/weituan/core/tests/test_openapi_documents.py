@@ -76,3 +76,16 @@ def test_path_ids_are_bounded_as_ids():
     (account_id,) = operations["POST /api/v1/accounts/{account_id}/follow"]["parameters"]
 
     assert (account_id["schema"]["minimum"], account_id["schema"]["maximum"]) == (0, 2**63 - 1)
+
+
+def test_mastodon_writes_document_the_parameters_they_read():
+    operations = dict(_operations(_document("v1")))
+    status = operations["POST /api/v1/statuses"]["requestBody"]["content"]["application/json"]["schema"]
+    policy = operations["PUT /api/v1/statuses/{status_id}/interaction_policy"]["requestBody"]
+
+    assert {"status", "media_ids", "in_reply_to_id", "quoted_status_id", "visibility"} <= set(
+        status["properties"]
+    )
+    assert status["properties"]["visibility"]["anyOf"][0]["enum"] == ["public", "unlisted", "private"]
+    assert policy["required"] is True
+    assert policy["content"]["application/json"]["schema"]["required"] == ["quote_approval_policy"]
