@@ -34,8 +34,9 @@ PAGE_QUERY: dict[str, Any] = {
             "in": "query",
             "name": "limit",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1},
-            "description": "how many items; a number above the list's largest page gives that page",
+            "schema": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": [""]}]},
+            "description": "how many items (left empty: the list's own number); a number above the"
+            " list's largest page gives that page",
         },
         *(
             {

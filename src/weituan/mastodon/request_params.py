@@ -64,11 +64,8 @@ class MastodonParams:
         value = self.values.get(name)
         if value is None:
             return None
-        if isinstance(value, list):  # `name[]` of a form, or a JSON array: its first value
-            value = value[0] if value else ""
-            if value is None:
-                raise ValidationFailed(f"{name} must be text", field=name)
-        # JSON's object, nested array or true/false: no text to read from it (a number reads as its digits).
+        # JSON's object, array or true/false, or a form's `name[]` list: no text to read from it (a
+        # number reads as its digits).
         if isinstance(value, dict | list | bool):
             raise ValidationFailed(f"{name} must be text", field=name)
         return str(value)

@@ -15,6 +15,7 @@ Bounded and deterministic by default. `WEITUAN_API_FUZZ_EXAMPLES=N` asks N examp
 `WEITUAN_API_FUZZ_SEED=random` (or a number) makes the run random (see DEVELOPERS.md).
 """
 
+import contextlib
 import logging
 import os
 import secrets
@@ -36,6 +37,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from weituan.core.testing import make_user
+
+# Imported whole before Hypothesis runs: the analytics store's flusher thread imports it (through chDB)
+# on first use, and Hypothesis, which looks numpy up in sys.modules, must never find it half-imported.
+with contextlib.suppress(ImportError):
+    import numpy  # noqa: F401
 
 EXAMPLES = int(os.environ.get("WEITUAN_API_FUZZ_EXAMPLES") or 6)
 _SEED_ASKED = os.environ.get("WEITUAN_API_FUZZ_SEED", "")

@@ -66,7 +66,10 @@ def test_accepted_values_are_documented():
 def test_paged_lists_document_their_paging(label):
     parameters = {p["name"]: p["schema"] for p in dict(_operations(_document("v1")))[label]["parameters"]}
 
-    assert parameters["limit"] == {"type": "integer", "minimum": 1}
+    assert parameters["limit"]["anyOf"] == [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "enum": [""]},
+    ]
     for cursor in ("max_id", "since_id", "min_id"):
         assert parameters[cursor] == {"type": "string", "pattern": "^[0-9]*$"}
 

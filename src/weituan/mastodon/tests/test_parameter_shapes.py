@@ -1,6 +1,6 @@
 """A Mastodon parameter given in a shape it cannot have is refused (422), not read as something else:
-an object, an array of nothing or true/false where text is read (which was stored as `{}`, `None` or
-`False`), a parameter group that is not an object (whose parameters were read as left out), and a
+an object, an array or true/false where text is read (which was stored as `{}`, `None`, `False` or
+the array's first value), a parameter group that is not an object (whose parameters were read as left out), and a
 notifications marker that is no id (which was accepted and moved nothing)."""
 
 from typing import Any
