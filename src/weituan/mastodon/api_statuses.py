@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
+from weituan.accounts.models import QuotePolicy
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
@@ -30,8 +31,15 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_FAVOURITES,
     WRITE_STATUSES,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
+from weituan.mastodon.request_params import (
+    ID_TEXT,
+    TEXT,
+    MastodonParams,
+    list_values,
+    mastodon_params,
+    params_documented,
+)
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import (
     deleted_status_json,
@@ -65,6 +73,22 @@ from weituan.microblog.services.posts import (
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 
 router = Router(tags=["mastodon:statuses"])
+
+# What a status may be: Mastodon's visibilities but `direct` (refused: no direct messages here).
+_VISIBILITY = {"type": "string", "enum": [choice.value for choice in Visibility]}
+_QUOTE_POLICY = {"type": "string", "enum": [choice.value for choice in QuotePolicy]}
+STATUS_PARAMETERS = params_documented(
+    {
+        "status": TEXT,
+        "media_ids": {"type": "array", "items": ID_TEXT},
+        "in_reply_to_id": ID_TEXT,
+        "quoted_status_id": ID_TEXT,
+        "visibility": _VISIBILITY,
+        "language": TEXT,
+        "quote_approval_policy": _QUOTE_POLICY,
+    }
+)
+REBLOG_PARAMETERS = params_documented({"visibility": _VISIBILITY})
 
 # Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
 MAX_STATUSES_ASKED = 20
@@ -239,7 +263,12 @@ def status_post_answer(request: HttpRequest, user: Any) -> dict[str, Any]:
     return status_json(post_view_for_user(user, _written_id(written)), request)
 
 
-@router.post("/statuses", auth=WRITE_STATUSES, summary="Post a status, a comment (in_reply_to_id) or a quote")
+@router.post(
+    "/statuses",
+    auth=WRITE_STATUSES,
+    openapi_extra=STATUS_PARAMETERS,
+    summary="Post a status, a comment (in_reply_to_id) or a quote",
+)
 def status_post(request: HttpRequest) -> dict[str, Any]:
     return status_post_answer(request, request_user(request))
 
@@ -262,12 +291,12 @@ def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
     return statuses_json(posts_hydrate(ids, viewer), request)
 
 
-@router.get("/statuses/{int:status_id}", auth=READ_STATUSES, summary="A status")
+@router.get("/statuses/{id:status_id}", auth=READ_STATUSES, summary="A status")
 def status_get(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.delete("/statuses/{int:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
+@router.delete("/statuses/{id:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
 def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -276,7 +305,7 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return deleted_status_json(view, request)
 
 
-@router.put("/statuses/{int:status_id}", auth=WRITE_STATUSES, summary="Edit a status's words")
+@router.put("/statuses/{id:status_id}", auth=WRITE_STATUSES, summary="Edit a status's words")
 def status_edit(request: HttpRequest, status_id: int) -> dict[str, Any]:
     """The words change (`status`); the images, visibility and language stay as published, and a
     request asking to change them is refused rather than half done."""
@@ -299,14 +328,14 @@ def _media_of(user: Any, post_id: int) -> list[int]:
     )
 
 
-@router.get("/statuses/{int:status_id}/history", auth=READ_STATUSES, summary="The versions of a status")
+@router.get("/statuses/{id:status_id}/history", auth=READ_STATUSES, summary="The versions of a status")
 def status_history(request: HttpRequest, status_id: int) -> list[dict[str, Any]]:
     view = post_view_for_user(request_user(request), status_id)
     edits = list(PostEdit.objects.filter(post_id=status_id).order_by("id"))
     return status_edits_json(view, edits, request)
 
 
-@router.get("/statuses/{int:status_id}/source", auth=READ_STATUSES, summary="What the author wrote, to edit")
+@router.get("/statuses/{id:status_id}/source", auth=READ_STATUSES, summary="What the author wrote, to edit")
 def status_source(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     view = post_view_for_user(user, status_id)
@@ -317,7 +346,7 @@ def status_source(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return {"id": str(post.id), "text": text, "spoiler_text": ""}
 
 
-@router.get("/statuses/{int:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
+@router.get("/statuses/{id:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
 def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     context = post_context(request_user(request), status_id)
     return {
@@ -327,7 +356,10 @@ def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
 
 
 @router.post(
-    "/statuses/{int:status_id}/reblog", auth=WRITE_STATUSES, summary="Repost (a plain Weibo forward)"
+    "/statuses/{id:status_id}/reblog",
+    auth=WRITE_STATUSES,
+    openapi_extra=REBLOG_PARAMETERS,
+    summary="Repost (a plain Weibo forward)",
 )
 def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
@@ -339,7 +371,7 @@ def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, repost.id)
 
 
-@router.post("/statuses/{int:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
+@router.post("/statuses/{id:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
 def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -356,32 +388,32 @@ def _acted_on(request: HttpRequest, status_id: int, action: Callable[..., Any]) 
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{int:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
+@router.post("/statuses/{id:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
 def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, like_add)
 
 
-@router.post("/statuses/{int:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
+@router.post("/statuses/{id:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
 def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, like_remove)
 
 
-@router.post("/statuses/{int:status_id}/bookmark", auth=WRITE_BOOKMARKS, summary="Keep a status (收藏)")
+@router.post("/statuses/{id:status_id}/bookmark", auth=WRITE_BOOKMARKS, summary="Keep a status (收藏)")
 def status_bookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, bookmark_add)
 
 
-@router.post("/statuses/{int:status_id}/unbookmark", auth=WRITE_BOOKMARKS, summary="Stop keeping a status")
+@router.post("/statuses/{id:status_id}/unbookmark", auth=WRITE_BOOKMARKS, summary="Stop keeping a status")
 def status_unbookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, bookmark_remove)
 
 
-@router.post("/statuses/{int:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
+@router.post("/statuses/{id:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
 def status_pin(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, pin_add)
 
 
-@router.post("/statuses/{int:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
+@router.post("/statuses/{id:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
 def status_unpin(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, pin_remove)
 
@@ -392,21 +424,36 @@ def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     return response
 
 
-@router.get("/statuses/{int:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
+@router.get(
+    "/statuses/{id:status_id}/reblogged_by",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who reposted",
+)
 def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = reposted_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/statuses/{int:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
+@router.get(
+    "/statuses/{id:status_id}/favourited_by",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who liked",
+)
 def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = liked_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/favourites", auth=READ_FAVOURITES, summary="The statuses the caller liked, newest like first")
+@router.get(
+    "/favourites",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_FAVOURITES,
+    summary="The statuses the caller liked, newest like first",
+)
 def favourites(request: HttpRequest) -> HttpResponse:
     """Paged by the likes' ids (the Link header carries them), as Mastodon pages by its favourites'."""
     user = request_user(request)
@@ -433,8 +480,11 @@ def bookmarks(request: HttpRequest) -> HttpResponse:
 
 
 @router.put(
-    "/statuses/{int:status_id}/interaction_policy",
+    "/statuses/{id:status_id}/interaction_policy",
     auth=WRITE_STATUSES,
+    openapi_extra=params_documented(
+        {"quote_approval_policy": _QUOTE_POLICY}, required=("quote_approval_policy",)
+    ),
     summary="Change who may quote one of your statuses (quote_approval_policy)",
 )
 def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str, Any]:
@@ -447,7 +497,12 @@ def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str,
     return _status_response(request, status_id)
 
 
-@router.get("/statuses/{int:status_id}/quotes", auth=READ_STATUSES, summary="The statuses quoting a status")
+@router.get(
+    "/statuses/{id:status_id}/quotes",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="The statuses quoting a status",
+)
 def status_quotes(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=20, max_limit=40)
     views = quotes_of(request_user(request), status_id, **page.bounds())
@@ -462,7 +517,7 @@ def statuses_page_response(request: HttpRequest, views: list[PostView]) -> HttpR
 
 
 @router.post(
-    "/statuses/{int:status_id}/quotes/{int:quoting_status_id}/revoke",
+    "/statuses/{id:status_id}/quotes/{id:quoting_status_id}/revoke",
     auth=WRITE_STATUSES,
     summary="Take back a quote of one of your statuses",
 )

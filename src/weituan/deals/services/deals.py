@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.money import MINOR_UNITS
 from weituan.core.states import advance
 from weituan.deals.errors import NotYourDeal
@@ -243,8 +244,10 @@ def _uploaded_images(merchant: Any, media_ids: tuple[int, ...]) -> list[str]:
     """The URLs of the merchant's own uploads, in the order given; any other id is refused."""
     if not media_ids:
         return []
+    # A number beyond any id names no upload; the stores cannot even compare with it.
+    asked = [media_id for media_id in media_ids if 0 < media_id <= MAX_ID]
     found = {
-        media.id: media.file.url for media in MediaAttachment.objects.filter(id__in=media_ids, owner=merchant)
+        media.id: media.file.url for media in MediaAttachment.objects.filter(id__in=asked, owner=merchant)
     }
     missing = [media_id for media_id in media_ids if media_id not in found]
     if missing:
