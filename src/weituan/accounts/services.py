@@ -131,6 +131,43 @@ def _username_taken() -> ValidationFailed:
     )
 
 
+def _email_taken() -> ValidationFailed:
+    return ValidationFailed(
+        "An account with this e-mail address already exists",
+        code="email_taken",
+        field="email",
+        details=_field_error("email", "ERR_TAKEN", "is already taken"),
+    )
+
+
+def user_register_problems(
+    *, username: str, email: str, password: str, display_name: str = ""
+) -> list[ValidationFailed]:
+    """Every reason `user_register` would refuse these, at once (it stops at the first), so a sign-up
+    form shows them all together instead of one a try. An empty password is left to the form."""
+    problems: list[ValidationFailed] = []
+    try:
+        username = _clean_username(username)
+    except ValidationFailed as exc:
+        problems.append(exc)
+    else:
+        if User.objects.filter(username__iexact=username).exists():
+            problems.append(_username_taken())
+    try:
+        email = _clean_email(email)
+    except ValidationFailed as exc:
+        problems.append(exc)
+    else:
+        if User.objects.filter(email__iexact=email).exists():
+            problems.append(_email_taken())
+    if password:
+        try:
+            _check_password(password, User(username=username, email=email, display_name=display_name))
+        except ValidationFailed as exc:
+            problems.append(exc)
+    return problems
+
+
 def user_register(
     *, username: str, email: str, password: str, display_name: str = "", locale: str = ""
 ) -> User:
@@ -143,12 +180,7 @@ def user_register(
     if User.objects.filter(username__iexact=username).exists():
         raise _username_taken()
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationFailed(
-            "An account with this e-mail address already exists",
-            code="email_taken",
-            field="email",
-            details=_field_error("email", "ERR_TAKEN", "is already taken"),
-        )
+        raise _email_taken()
     try:
         with transaction.atomic():
             return User.objects.create_user(

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from weituan.accounts import invites
@@ -131,7 +132,7 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
-        messages.error(request, _checkout_refusal_text(exc, deal_id))
+        messages.error(request, _checkout_refusal_text(exc, deal_id, request.user))
         return redirect("deals:deal", deal_id=deal_id)
     except STORE_OUTAGES as exc:
         return _checkout_unavailable(request, deal_id, exc)
@@ -213,15 +214,30 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
     return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
 
 
-def _checkout_refusal_text(error: ServiceError, deal_id: int) -> str:
-    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale."""
+def _checkout_refusal_text(error: ServiceError, deal_id: int, buyer: Any) -> str:
+    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale,
+    and a buyer over the per-person limit how many they already have and may still buy (someone who
+    bought 1 of a limit of 2 and asks for 2 would otherwise read "you may buy 2" and be puzzled)."""
     card = deal_card(deal_id) if error.code == "sold_out" else None
     if card is not None and card.next_batch_at is not None:
         return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
             "n": card.next_batch_quantity,
             "at": moment_text(card.next_batch_at),
         }
-    return refusal_text(error)
+    text = refusal_text(error)
+    limit = error.details.get("per_user_limit")
+    if error.code == "per_user_limit" and isinstance(limit, int):
+        held = queries.units_held(deal_id=deal_id, user=buyer)
+        if held:
+            left = max(limit - held, 0)
+            more = ngettext(
+                "You already have %(held)d; you may buy %(left)d more.",
+                "You already have %(held)d; you may buy %(left)d more.",
+                left,
+            ) % {"held": held, "left": left}
+            # Two sentences: a space between them in English, none in Chinese.
+            text = _("%(refusal)s %(more)s") % {"refusal": text, "more": more}
+    return text
 
 
 def _placed_text(order: Any) -> str:

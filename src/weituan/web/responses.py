@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.views.csrf import csrf_failure as csrf_failure_page
 
 from weituan.core.errors import ServiceError
 from weituan.microblog.services.pins import PINS_MAX
@@ -87,3 +88,19 @@ def query_id(request: HttpRequest, name: str) -> int | None:
         value = int(raw)
         return value if 0 < value < 2**63 else None
     return None
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent with a token no longer valid (the reader logged in or out in another tab since the page
+    loaded): the site's "form has expired" page, or for a tap on a page (htmx) the same words in its
+    flash area, so the page is not replaced by a whole other one inside a post card."""
+    if not is_htmx(request):
+        return csrf_failure_page(request, reason)
+    text = _(
+        "The page was open for a long time, or you logged in or out since it loaded. "
+        "Reload the page and send the form again."
+    )
+    response = render(request, "web/_flash.html", {"flash_error": text}, status=403)
+    response["HX-Retarget"] = "#flash"
+    response["HX-Reswap"] = "innerHTML"
+    return response
