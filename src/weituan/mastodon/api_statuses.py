@@ -89,6 +89,9 @@ STATUS_PARAMETERS = params_documented(
     }
 )
 REBLOG_PARAMETERS = params_documented({"visibility": _VISIBILITY})
+EDIT_PARAMETERS = params_documented(
+    {"status": TEXT, "media_ids": {"type": "array", "items": ID_TEXT}}, required=("status",)
+)
 
 # Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
 MAX_STATUSES_ASKED = 20
@@ -305,7 +308,12 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return deleted_status_json(view, request)
 
 
-@router.put("/statuses/{id:status_id}", auth=WRITE_STATUSES, summary="Edit a status's words")
+@router.put(
+    "/statuses/{id:status_id}",
+    auth=WRITE_STATUSES,
+    openapi_extra=EDIT_PARAMETERS,
+    summary="Edit a status's words",
+)
 def status_edit(request: HttpRequest, status_id: int) -> dict[str, Any]:
     """The words change (`status`); the images, visibility and language stay as published, and a
     request asking to change them is refused rather than half done."""
@@ -466,7 +474,12 @@ def favourites(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@router.get("/bookmarks", auth=READ_BOOKMARKS, summary="The statuses the caller keeps, newest bookmark first")
+@router.get(
+    "/bookmarks",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_BOOKMARKS,
+    summary="The statuses the caller keeps, newest bookmark first",
+)
 def bookmarks(request: HttpRequest) -> HttpResponse:
     """Paged by the bookmarks' ids (the Link header carries them), as Mastodon pages its bookmarks."""
     user = request_user(request)
