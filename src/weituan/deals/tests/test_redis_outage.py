@@ -149,7 +149,7 @@ def test_a_team_join_or_start_while_redis_is_unreachable_is_a_503_taking_no_seat
     late = make_user("latecomer")
     for buyer in (shopper, outsider, late):
         fund(buyer)
-    team_id = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start").team_id
+    team_id = int(order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start").team_id or 0)
 
     def team_order(user: Any, team: Any) -> Any:
         return api_as(user).post(
@@ -176,7 +176,7 @@ def test_a_team_expiring_while_redis_is_down_releases_its_members_holds(
     deal = make_live_deal(team_price=5_000, team_size=3, deal_price=8_000, tipping_point=1, max_quantity=20)
     for buyer in (shopper, outsider):
         fund(buyer)
-    team_id = order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start").team_id
+    team_id = int(order_place(deal_id=deal.id, buyer=shopper, quantity=1, team="start").team_id or 0)
     order_place(deal_id=deal.id, buyer=outsider, quantity=1, team=team_id)
     Team.objects.filter(id=team_id).update(expires_at=timezone.now() - timedelta(seconds=1))
     own_redis.stop()
