@@ -11,18 +11,25 @@ from typing import Any
 
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import register_converter
 from django.utils.decorators import sync_and_async_middleware
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from weituan.core.errors import STORE_OUTAGES, RateLimited, ServiceError, Unavailable, store_unreachable
+from weituan.core.ids import MAX_ID, IdConverter
 from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 
 log = logging.getLogger(__name__)
+
+# `{id:status_id}` in the routes: a number beyond any id matches no route (the API's 404).
+register_converter(IdConverter, "id")
 
 
 def _error(
@@ -47,6 +54,16 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
     endpoint this server does not offer, such as a bookmark) must get this JSON 404, not the HTML 403
     of a missing CSRF cookie, which a client can neither read nor act on."""
     return json_error(404, "not_found", "Record not found")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's answer to a request it could not read (a multipart body without its boundary, too many
+    fields, a body over the size limit): under the APIs the API's JSON 400 (code `bad_request`), as a
+    client can read and act on it, elsewhere the site's page."""
+    if request.path.startswith(API_PREFIXES):
+        reason = str(exception) or "it is malformed"
+        return json_error(400, "bad_request", f"The request could not be read: {reason}")
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -124,6 +141,60 @@ class FastJSONRenderer(JSONRenderer):
 _ninja_default = NinjaJSONEncoder().default
 
 
+# Every refusal of the API: Mastodon's `error` (for a person) and a stable `code` (for a program); some
+# refusals add fields of their own (`details` of a 422 names each invalid input). No docstring: the
+# document's component is the same as the deals' own `ErrorOut`, which shares its name.
+class ErrorOut(Schema):
+    error: str
+    code: str
+
+
+class _DocumentedErrors(OpenAPISchema):
+    """The OpenAPI document as the API answers: each operation also lists its refusals (any 4xx, and
+    503 while a store is away) in the error shape, and an operation that lets anonymous callers in says
+    so (`{}` among its security requirements), as clients and generated tests read the document."""
+
+    def responses(self, operation: Operation) -> dict[Any, Any]:
+        documented: dict[Any, Any] = super().responses(operation)
+        error = {"content": {self.api.renderer.media_type: {"schema": self._error_schema()}}}
+        documented.setdefault("4XX", {"description": "Refused: `error` says why, `code` names it", **error})
+        documented.setdefault(
+            503, {"description": "A store is briefly away: retry after `Retry-After`", **error}
+        )
+        return documented
+
+    def _error_schema(self) -> dict[str, str]:
+        self.add_schema_definitions({"ErrorOut": ErrorOut.model_json_schema(mode="serialization")})
+        return {"$ref": "#/components/schemas/ErrorOut"}
+
+    def operation_parameters(self, operation: Operation) -> list[Any]:
+        parameters: list[Any] = super().operation_parameters(operation)
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if (
+                parameter["in"] == "path"
+                and parameter["name"].endswith("_id")
+                and schema.get("type") == "integer"
+            ):
+                schema.update(minimum=0, maximum=MAX_ID)  # the `id` converter's numbers
+        return parameters
+
+    def operation_security(self, operation: Operation) -> list[Any] | None:
+        security = super().operation_security(operation)
+        if security and any(getattr(auth, "lets_anonymous_in", False) for auth in operation.auth_callbacks):
+            security.append({})
+        return security
+
+
+class WeituanAPI(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        return _DocumentedErrors(self, path_prefix)
+
+
 def _bearer_challenge(error: str | None) -> str:
     """RFC 6750's WWW-Authenticate for a 401: `error` names what was wrong with a token that was sent;
     a request that sent none gets the bare challenge."""
@@ -196,7 +267,7 @@ def build_api_v1() -> NinjaAPI:
     )
     from weituan.tracking.api import router as tracking_router
 
-    api = NinjaAPI(
+    api = WeituanAPI(
         title="Weituan API",
         version="1",
         description="Mastodon-compatible micro-blog API plus Weituan's deals, tracking and insights.",
@@ -238,7 +309,7 @@ def build_api_v2() -> NinjaAPI:
         api_suggestions,
     )
 
-    api = NinjaAPI(
+    api = WeituanAPI(
         title="Weituan API v2",
         version="2",
         urls_namespace="api_v2",

@@ -6,6 +6,7 @@ from django.views.static import serve as serve_file
 
 from weituan.api import api_not_found, api_v1, api_v2
 
+handler400 = "weituan.api.bad_request"
 handler500 = "weituan.api.server_error"
 
 urlpatterns = [

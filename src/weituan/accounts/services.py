@@ -1,5 +1,6 @@
 """Account writes: registration, profile changes, merchant applications and their verification."""
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
@@ -20,9 +21,11 @@ from weituan.accounts.profile_fields import (
     default_privacy_clean,
     profile_fields_clean,
 )
-from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from weituan.core.errors import DATABASE_OUTAGES, Conflict, NotFound, PermissionDenied, ValidationFailed
 from weituan.core.images import ProcessedImage, image_process
 from weituan.core.states import StateGraph, advance
+
+logger = logging.getLogger(__name__)
 
 AVATAR_MAX_SIDE = 400
 HEADER_MAX_SIDE = 1500
@@ -316,11 +319,17 @@ def user_touch_last_seen(*, user_id: int) -> bool:
     if not cache.add(last_seen_gate_key(user_id), 1, timeout=window):
         return False
     now = timezone.now()
-    return bool(
-        User.objects.filter(pk=user_id)
-        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION))
-        .update(last_seen_at=now)
-    )
+    try:
+        return bool(
+            User.objects.filter(pk=user_id)
+            .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION))
+            .update(last_seen_at=now)
+        )
+    except DATABASE_OUTAGES as exc:
+        # Made once the request is answered: a connection the database ended meanwhile (its request may
+        # have met it too, and been answered 503) costs the stamp, not the answer.
+        logger.warning("last seen of user %s not recorded: %s", user_id, exc)
+        return False
 
 
 def merchant_apply(*, user: User, shop_name: str, description: str = "") -> MerchantApplication:

@@ -64,7 +64,7 @@ def _body_params(request: HttpRequest) -> dict[str, str]:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested deeper than the parser goes
             raise OAuthError("invalid_request", "The request body is not valid JSON") from exc
         if not isinstance(data, dict):
             raise OAuthError("invalid_request", "The request body must be a JSON object")

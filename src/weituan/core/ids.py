@@ -15,6 +15,25 @@ EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 # The largest id any row can have (a signed 64-bit integer, as both stores keep ids). A larger number
 # a client sends names nothing, and the stores refuse to even compare with it.
 MAX_ID = (1 << 63) - 1
+
+
+class IdConverter:
+    """The `id` path converter: digits naming a number no larger than MAX_ID. A larger number matches
+    no route, so it is answered as any unknown path is (the API's 404 `not_found`), never handed to
+    the stores, which cannot even compare with it."""
+
+    regex = "[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise ValueError(f"{value} is beyond any id")
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
 _TAG_BITS = 8
 _SEQ_BITS = 14
 _SEQ_MASK = (1 << _SEQ_BITS) - 1

@@ -127,7 +127,7 @@ def nul_in_body(request: HttpRequest) -> str | None:
     if _JSON_NUL in body:
         try:
             data = json.loads(body)  # as the endpoints read it (orjson refuses integers past 64 bits)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             return None
         if _json_holds_nul(data):
             return "body"

@@ -4,7 +4,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Router, Status
+from django.http.request import RawPostDataException
+from ninja import Header, Query, Router, Status
 
 from weituan.accounts.auth import api_auth, optional_auth, request_user
 from weituan.core.errors import ValidationFailed
@@ -31,6 +32,7 @@ from weituan.deals.schemas import (
     TopUpIn,
     VoucherOut,
     WalletOut,
+    WalletQuery,
     WebhookOut,
     deal_body,
     order_body,
@@ -52,7 +54,11 @@ router = Router(tags=["deals"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="retries with the same key replay the first answer"),
+    Header(
+        alias="Idempotency-Key",
+        description="retries with the same key replay the first answer; the key used again for a"
+        " different request is refused (422 `idempotency_mismatch`)",
+    ),
 ]
 ERRORS: dict[int, Any] = {
     400: ErrorOut,
@@ -110,7 +116,7 @@ def create_deal(request: HttpRequest, payload: DealIn, idempotency_key: Idempote
     return _once(request, idempotency_key, payload.dict(), run)
 
 
-@router.get("/deals/{deal_id}", response={200: DealOut, **ERRORS}, auth=optional_auth, summary="A deal")
+@router.get("/deals/{id:deal_id}", response={200: DealOut, **ERRORS}, auth=optional_auth, summary="A deal")
 def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
     user = request_user(request)
     deal = queries.deal_for_viewer(deal_id=deal_id, user=user)
@@ -125,7 +131,7 @@ def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
 
 
 @router.post(
-    "/deals/{deal_id}/publish", response={200: DealOut, **ERRORS}, auth=api_auth, summary="Publish a draft"
+    "/deals/{id:deal_id}/publish", response={200: DealOut, **ERRORS}, auth=api_auth, summary="Publish a draft"
 )
 def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
     return _once(
@@ -137,7 +143,7 @@ def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: Idempotenc
 
 
 @router.post(
-    "/deals/{deal_id}/orders",
+    "/deals/{id:deal_id}/orders",
     response={201: OrderOut, **ERRORS},
     auth=api_auth,
     summary="Buy: hold the payment for `quantity` units, solo, starting a team or joining one",
@@ -182,8 +188,14 @@ def order_for_api(
     summary="Webhook of a hosted payment provider (signed with the `Webhook-Signature` header)",
 )
 def payment_webhook(request: HttpRequest, gateway: str) -> Status[Any]:
+    try:
+        body = request.body
+    except RawPostDataException:
+        # A multipart form, parsed (and its bytes let go) before the view: no provider signs one, and
+        # as an empty body it is refused as any unsigned body is.
+        body = b""
     answer = payment_webhook_handle(
-        gateway_name=gateway, body=request.body, signature=request.headers.get("Webhook-Signature", "")
+        gateway_name=gateway, body=body, signature=request.headers.get("Webhook-Signature", "")
     )
     return Status(200, answer)
 
@@ -201,13 +213,13 @@ def list_orders(request: HttpRequest, limit: int = 50, before: int | None = None
     return Status(200, [order_body(order) for order in orders[: max(1, min(limit, 200))]])
 
 
-@router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
+@router.get("/orders/{id:order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
 def get_order(request: HttpRequest, order_id: int) -> Status[Any]:
     return Status(200, order_body(queries.order_for_user(order_id=order_id, user=request_user(request))))
 
 
 @router.post(
-    "/orders/{order_id}/cancel",
+    "/orders/{id:order_id}/cancel",
     response={200: OrderOut, **ERRORS},
     auth=api_auth,
     summary="Withdraw an order whose payment is only held (before its deal tips, or in a team not filled)",
@@ -222,7 +234,10 @@ def cancel_order(request: HttpRequest, order_id: int, idempotency_key: Idempoten
 
 
 @router.post(
-    "/orders/{order_id}/refund", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="Refund an order"
+    "/orders/{id:order_id}/refund",
+    response={200: OrderOut, **ERRORS},
+    auth=api_auth,
+    summary="Refund an order",
 )
 def refund_order(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
     # The refund keeps the key: a retry after a `refund_pending` answer (which is not stored) finds the
@@ -235,7 +250,7 @@ def refund_order(request: HttpRequest, order_id: int, idempotency_key: Idempoten
 
 
 @router.get(
-    "/teams/{team_id}", response={200: TeamOut, **ERRORS}, auth=optional_auth, summary="A team (拼团)"
+    "/teams/{id:team_id}", response={200: TeamOut, **ERRORS}, auth=optional_auth, summary="A team (拼团)"
 )
 def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
     team = queries.team_for_viewer(team_id=team_id)
@@ -244,7 +259,7 @@ def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
 
 
 @router.post(
-    "/teams/{team_id}/merge",
+    "/teams/{id:team_id}/merge",
     response={200: TeamOut, **ERRORS},
     auth=api_auth,
     summary="Move the whole team into another open team of the deal (its leader: the rescue offer)",
@@ -261,7 +276,7 @@ def merge_team(
 
 
 @router.post(
-    "/orders/{order_id}/solo",
+    "/orders/{id:order_id}/solo",
     response={200: OrderOut, **ERRORS},
     auth=api_auth,
     summary="Leave the team and hold the solo price instead (a member of an open team)",
@@ -338,7 +353,8 @@ def redeem_voucher(request: HttpRequest, code: str, idempotency_key: Idempotency
 
 
 @router.get("/wallet", response={200: WalletOut, **ERRORS}, auth=api_auth, summary="My wallet")
-def get_wallet(request: HttpRequest, currency: str = "CNY") -> Status[Any]:
+def get_wallet(request: HttpRequest, asked: Query[WalletQuery]) -> Status[Any]:
+    currency = asked.currency
     if currency not in MINOR_UNITS:  # as a top-up refuses it, rather than an empty wallet of it
         raise ValidationFailed(f"Unknown currency {currency}", code="invalid_currency")
     return Status(200, wallet_body(queries.wallet_of(user=request_user(request), currency=currency)))

@@ -7,9 +7,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone, translation
 from ninja import Schema
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, JsonValue
 from pydantic.config import JsonDict
 
+from weituan.core.money import MINOR_UNITS
 from weituan.deals.models import (
     ORDER_GRAPH,
     REFUND_GRAPH,
@@ -23,6 +24,12 @@ from weituan.deals.models import (
 from weituan.deals.models.deals import ENDED_STATES
 from weituan.deals.queries import WalletView, deal_buyers_counted, flash_batch_next, refund_shown
 from weituan.deals.services.vouchers import voucher_code_display
+from weituan.deals.services.wallet import TOP_UP_MAX
+
+# The currencies a deal or a wallet may be in, as the document's `enum`; another is refused with
+# `invalid_currency` (checked by the services, which name the currency in the refusal).
+_CURRENCY_CODES: list[JsonValue] = [*sorted(MINOR_UNITS)]
+CURRENCIES: JsonDict = {"enum": _CURRENCY_CODES}
 
 
 class ErrorOut(Schema):
@@ -59,7 +66,7 @@ class DealIn(Schema):
         default=[],
         description="the merchant's pictures uploaded with POST /api/v2/media, shown after `images`",
     )
-    currency: str = "CNY"
+    currency: str = Field("CNY", json_schema_extra=CURRENCIES)
     list_price: int = Field(ge=1)
     deal_price: int = Field(ge=1)
     team_price: int | None = Field(default=None, ge=1)
@@ -236,9 +243,14 @@ class WalletOut(Schema):
     held: int
 
 
+class WalletQuery(Schema):
+    currency: str = Field("CNY", json_schema_extra=CURRENCIES)
+
+
 class TopUpIn(Schema):
-    amount: int = Field(ge=1)
-    currency: str = "CNY"
+    # The ceiling is checked by the service (`invalid_amount`, naming it); the document states it.
+    amount: int = Field(ge=1, json_schema_extra={"maximum": TOP_UP_MAX})
+    currency: str = Field("CNY", json_schema_extra=CURRENCIES)
 
 
 def _iso(value: datetime | None) -> str | None:

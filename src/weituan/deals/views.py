@@ -1,5 +1,6 @@
 """Shopper pages: deal page and live card, checkout, team status, my orders, vouchers and wallet."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -16,8 +17,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from weituan.accounts import invites
-from weituan.core.errors import ServiceError
+from weituan.core.errors import STORE_OUTAGES, ServiceError, store_unreachable
 from weituan.core.money import MINOR_UNITS, Money
+from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.labels import ORDER_STATE_LABELS, state_label
@@ -34,6 +36,8 @@ from weituan.deals.services.vouchers import voucher_code_display
 from weituan.deals.services.wallet import TOP_UP_PROFILES, wallet_top_up
 from weituan.deals.templatetags.deals_tags import moment_text
 from weituan.tracking import facade as tracking
+
+logger = logging.getLogger(__name__)
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
 
@@ -139,10 +143,38 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             # topped up and the team joined, not to the deal page with the team to find again.
             return redirect("deals:team", team_id=team)
         return redirect("deals:deal", deal_id=deal_id)
+    except STORE_OUTAGES as exc:
+        return _checkout_unavailable(request, deal_id, exc)
     messages.success(request, _placed_text(order))
     if order.team_id:
         return redirect("deals:team", team_id=order.team_id)
     return redirect("deals:my_orders")
+
+
+# What a checkout form sends, sent again as it was by the page of a checkout that met a store outage.
+CHECKOUT_FIELDS = ("quantity", "gift_quantity", "unit_price", "team", "gateway", "checkout_token")
+
+
+def _checkout_unavailable(request: HttpRequest, deal_id: int, error: Exception) -> HttpResponse:
+    """A checkout that met Redis or the database away: 503 with Retry-After, and a page whose button
+    sends the same order again under the same checkout token. Whether the order was placed may be
+    unknown (the connection ended as it committed), and the token makes it placed once however many
+    times it is sent; a fresh deal page would make a new token, and could place it twice."""
+    if isinstance(error, REDIS_UNREACHABLE):
+        unreachable_logged(logger, "checkouts answered 503", error)
+    else:
+        logger.error("checkout of deal %s: database error; answered 503", deal_id, exc_info=error)
+    refusal = store_unreachable()
+    fields = [(name, request.POST[name]) for name in CHECKOUT_FIELDS if request.POST.get(name)]
+    response = render(
+        request,
+        "deals/checkout_unavailable.html",
+        {"deal_id": deal_id, "fields": fields},
+        status=refusal.status,
+    )
+    for name, value in refusal.headers().items():
+        response[name] = value
+    return response
 
 
 def team_page(request: HttpRequest, team_id: int) -> HttpResponse:

@@ -65,9 +65,7 @@ def featured_tags_own(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 
-@router.get(
-    "/accounts/{int:account_id}/featured_tags", auth=READ_ACCOUNTS, summary="Featured hashtags (none)"
-)
+@router.get("/accounts/{id:account_id}/featured_tags", auth=READ_ACCOUNTS, summary="Featured hashtags (none)")
 def featured_tags(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return []
@@ -78,13 +76,13 @@ def endorsements_own(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 
-@router.get("/accounts/{int:account_id}/endorsements", auth=READ_ACCOUNTS, summary="Featured accounts (none)")
+@router.get("/accounts/{id:account_id}/endorsements", auth=READ_ACCOUNTS, summary="Featured accounts (none)")
 def endorsements(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return []
 
 
-@router.get("/accounts/{int:account_id}/lists", auth=READ_LISTS, summary="The caller's lists with an account")
+@router.get("/accounts/{id:account_id}/lists", auth=READ_LISTS, summary="The caller's lists with an account")
 def account_lists(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return []

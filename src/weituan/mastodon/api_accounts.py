@@ -1,8 +1,8 @@
 """Mastodon API: registering an account, the caller's own account, lookup, search and fetch by id.
 
 The relation endpoints under /accounts/{id}/... (follow, statuses, followers...) live in api_relations.
-Ids are matched with the `int` converter so literal paths such as /accounts/relationships are never
-taken for an id.
+Ids are matched with the `id` converter (digits, no larger than any id) so literal paths such as
+/accounts/relationships are never taken for an id.
 """
 
 from typing import Any
@@ -14,15 +14,22 @@ from pydantic import Field
 
 from weituan.accounts import invites, oauth, queries, services
 from weituan.accounts.auth import request_user
-from weituan.accounts.models import AccessToken
+from weituan.accounts.models import AccessToken, QuotePolicy
 from weituan.accounts.profile_fields import FIELDS_PARAMETER
 from weituan.core.errors import PermissionDenied, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import rate_limit_hit
 from weituan.mastodon.api_apps import app_token_write_accounts_auth
-from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_OWN_ACCOUNT, READ_SEARCH, WRITE_ACCOUNTS
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.endpoint_auth import (
+    READ_ACCOUNTS,
+    READ_ACCOUNTS_USER,
+    READ_OWN_ACCOUNT,
+    READ_SEARCH,
+    WRITE_ACCOUNTS,
+)
+from weituan.mastodon.request_params import BOOLEAN, TEXT, mastodon_params, params_documented
 from weituan.mastodon.serializers_accounts import account_json, accounts_json, credential_account_json
+from weituan.microblog.models import Visibility
 from weituan.microblog.queries.relations import follow_requests_count
 from weituan.microblog.search.queries import Page, accounts_search
 from weituan.microblog.services import relations as relation_services
@@ -101,11 +108,33 @@ def verify_credentials(request: HttpRequest) -> dict[str, Any]:
     return _own_account(request, request_user(request))
 
 
-@router.patch("/accounts/update_credentials", auth=WRITE_ACCOUNTS, summary="Change the caller's profile")
+@router.patch(
+    "/accounts/update_credentials",
+    auth=WRITE_ACCOUNTS,
+    openapi_extra=params_documented(
+        {
+            "display_name": {**TEXT, "description": "at most 50 characters"},
+            "note": {**TEXT, "description": "at most 500 characters"},
+            "locked": BOOLEAN,
+            "bot": BOOLEAN,
+            "discoverable": BOOLEAN,
+            "source": {
+                "type": "object",
+                "properties": {
+                    "privacy": {"type": "string", "enum": [choice.value for choice in Visibility]},
+                    "language": TEXT,
+                    "quote_policy": {"type": "string", "enum": [choice.value for choice in QuotePolicy]},
+                },
+            },
+        }
+    ),
+    summary="Change the caller's profile",
+)
 def update_credentials(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     rate_limit_hit(f"profile:{user.pk}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
     params = mastodon_params(request)
+    params.group("source")
     was_locked = user.locked
     services.user_profile_update(
         user=user,
@@ -155,13 +184,13 @@ def account_search(request: HttpRequest, params: Query[AccountSearchQuery]) -> l
     return accounts_json(users, request)
 
 
-@router.get("/accounts/{int:account_id}", auth=READ_ACCOUNTS, summary="An account by id")
+@router.get("/accounts/{id:account_id}", auth=READ_ACCOUNTS, summary="An account by id")
 def account_get(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = queries.user_get(account_id)
     return account_json(user, account_counts([user.pk])[user.pk], request=request)
 
 
-@router.get("/preferences", auth=READ_ACCOUNTS, summary="The caller's posting and reading preferences")
+@router.get("/preferences", auth=READ_ACCOUNTS_USER, summary="The caller's posting and reading preferences")
 def preferences(request: HttpRequest) -> dict[str, Any]:
     user = request_user(request)
     return {

@@ -13,7 +13,7 @@ from weituan.accounts.models import AccessToken, OAuthApplication
 from weituan.accounts.tokens import access_token_resolve
 from weituan.core.errors import Unauthorized
 from weituan.core.ratelimit import rate_limit_hit
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.request_params import TEXT, mastodon_params, params_documented
 
 router = Router(tags=["mastodon:apps"])
 
@@ -67,7 +67,20 @@ def _client_address(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
-@router.post("/apps", auth=None, summary="Register a client application")
+@router.post(
+    "/apps",
+    auth=None,
+    openapi_extra=params_documented(
+        {
+            "client_name": TEXT,
+            "redirect_uris": {"anyOf": [TEXT, {"type": "array", "items": TEXT}]},
+            "scopes": TEXT,
+            "website": TEXT,
+        },
+        required=("client_name", "redirect_uris"),
+    ),
+    summary="Register a client application",
+)
 def create_app(request: HttpRequest) -> dict[str, Any]:
     rate_limit_hit(f"apps:{_client_address(request)}", limit=settings.RATE_LIMIT_WRITES_PER_MINUTE)
     params = mastodon_params(request)

@@ -39,12 +39,12 @@ def media_post_v2(request: HttpRequest) -> dict[str, Any]:
     return _upload(request)
 
 
-@router.get("/media/{int:media_id}", auth=WRITE_MEDIA, summary="One of your uploads")
+@router.get("/media/{id:media_id}", auth=WRITE_MEDIA, summary="One of your uploads")
 def media_get(request: HttpRequest, media_id: int) -> dict[str, Any]:
     return media_json(media_get_for_owner(request_user(request), media_id), request)
 
 
-@router.put("/media/{int:media_id}", auth=WRITE_MEDIA, summary="Describe one of your uploads")
+@router.put("/media/{id:media_id}", auth=WRITE_MEDIA, summary="Describe one of your uploads")
 def media_put(request: HttpRequest, media_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)

@@ -17,7 +17,7 @@ from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_notifications import account_id_param, list_param
 from weituan.mastodon.api_statuses import write_limit
 from weituan.mastodon.endpoint_auth import READ_NOTIFICATIONS, WRITE_NOTIFICATIONS
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
 from weituan.microblog.queries.notification_groups import (
@@ -73,7 +73,12 @@ def _results(
     }
 
 
-@router_v2.get("/notifications", auth=READ_NOTIFICATIONS, summary="Your notifications in groups")
+@router_v2.get(
+    "/notifications",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_NOTIFICATIONS,
+    summary="Your notifications in groups",
+)
 def notification_groups(request: HttpRequest) -> HttpResponse:
     """Pages by notification id through `Link`, as /api/v1/notifications does; `limit` counts groups."""
     user = request_user(request)

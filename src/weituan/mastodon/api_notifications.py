@@ -16,8 +16,14 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_MARKERS,
     WRITE_NOTIFICATIONS,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
+from weituan.mastodon.request_params import (
+    ID_TEXT,
+    MastodonParams,
+    list_values,
+    mastodon_params,
+    params_documented,
+)
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
 from weituan.microblog.queries.notifications import (
@@ -55,7 +61,12 @@ def account_id_param(request: HttpRequest) -> int | None:
     return min(int(account_id), MAX_ID) if account_id else None
 
 
-@router.get("/notifications", auth=READ_NOTIFICATIONS, summary="Your notifications, newest first")
+@router.get(
+    "/notifications",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_NOTIFICATIONS,
+    summary="Your notifications, newest first",
+)
 def notifications_list(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=40, max_limit=80)
@@ -110,7 +121,7 @@ def notification_requests_merged(request: HttpRequest) -> dict[str, bool]:
     return {"merged": True}
 
 
-@router.get("/notifications/{int:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
+@router.get("/notifications/{id:notification_id}", auth=READ_NOTIFICATIONS, summary="One notification")
 def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)
     row = notification_get(user, notification_id)
@@ -126,7 +137,7 @@ def notifications_clear_all(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.post(
-    "/notifications/{int:notification_id}/dismiss",
+    "/notifications/{id:notification_id}/dismiss",
     auth=WRITE_NOTIFICATIONS,
     summary="Delete one notification",
 )
@@ -168,17 +179,31 @@ def markers_get(request: HttpRequest) -> dict[str, Any]:
 
 
 def _last_read_id(params: MastodonParams, timeline: str) -> int | None:
+    params.group(timeline)
     nested = params.values.get(timeline)
     raw = nested.get("last_read_id") if isinstance(nested, dict) else params.text(f"{timeline}[last_read_id]")
     if raw is None:
         return None
     try:
-        return int(str(raw))
+        last_read_id = int(str(raw))
     except ValueError:
         raise ValidationFailed("last_read_id must be an id", code="invalid_id") from None
+    if not 0 <= last_read_id <= MAX_ID:  # as the home marker refuses it; no notification has such an id
+        raise ValidationFailed("last_read_id must be an id", code="invalid_id")
+    return last_read_id
 
 
-@router.post("/markers", auth=WRITE_MARKERS, summary="Move the home timeline or notifications read marker")
+@router.post(
+    "/markers",
+    auth=WRITE_MARKERS,
+    openapi_extra=params_documented(
+        {
+            timeline: {"type": "object", "properties": {"last_read_id": ID_TEXT}}
+            for timeline in ("home", "notifications")
+        }
+    ),
+    summary="Move the home timeline or notifications read marker",
+)
 def markers_post(request: HttpRequest) -> dict[str, Any]:
     """`home[last_read_id]` keeps the home timeline's reading position; `notifications[last_read_id]`
     marks the notifications up to it read. Answers the markers moved."""

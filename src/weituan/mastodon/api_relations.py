@@ -1,7 +1,8 @@
 """Mastodon API: relations (follow, follow requests, block, mute, relationships, familiar followers,
 follower lists) and an account's statuses.
 
-Ids in paths use the `int` converter, so /accounts/relationships is never read as an account id.
+Ids in paths use the `id` converter (see core.ids), so /accounts/relationships is never read as an
+account id.
 Lists page by the relation's own id (the follow, block or mute row), as Mastodon does, through `Link`.
 """
 
@@ -27,14 +28,15 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_FOLLOWS,
     WRITE_MUTES,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import list_values, mastodon_params
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
+from weituan.mastodon.request_params import BOOLEAN, list_values, mastodon_params, params_documented
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries import relations as relation_queries
 from weituan.microblog.queries.pins import pinned_post_ids
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.services import relations as relation_services
+from weituan.microblog.services.relations import MUTE_DURATION_MAX
 from weituan.microblog.timelines.queries import user_timeline_ids
 
 router = Router(tags=["mastodon:relations"])
@@ -53,7 +55,12 @@ def _relationship_with(user: Any, account_id: int) -> dict[str, Any]:
     return relation_queries.relationships(user.pk, [account_id])[0]
 
 
-@router.post("/accounts/{int:account_id}/follow", auth=WRITE_FOLLOWS, summary="Follow an account")
+@router.post(
+    "/accounts/{id:account_id}/follow",
+    auth=WRITE_FOLLOWS,
+    openapi_extra=params_documented({"reblogs": BOOLEAN, "notify": BOOLEAN}),
+    summary="Follow an account",
+)
 def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`reblogs=false` keeps the account's plain reposts out of the caller's home timeline; asking
     again with `reblogs=true` lets them back in. `notify=true` has the caller notified (`status`) of each
@@ -66,21 +73,21 @@ def follow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unfollow", auth=WRITE_FOLLOWS, summary="Stop following an account")
+@router.post("/accounts/{id:account_id}/unfollow", auth=WRITE_FOLLOWS, summary="Stop following an account")
 def unfollow(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.follow_delete(follower=user, followee_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/block", auth=WRITE_BLOCKS, summary="Block an account")
+@router.post("/accounts/{id:account_id}/block", auth=WRITE_BLOCKS, summary="Block an account")
 def block(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.block_create(blocker=user, blocked_id=account_id)
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unblock", auth=WRITE_BLOCKS, summary="Lift a block")
+@router.post("/accounts/{id:account_id}/unblock", auth=WRITE_BLOCKS, summary="Lift a block")
 def unblock(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.block_delete(blocker=user, blocked_id=account_id)
@@ -98,7 +105,17 @@ def _duration_param(value: Any) -> int:
     return int(text)
 
 
-@router.post("/accounts/{int:account_id}/mute", auth=WRITE_MUTES, summary="Mute an account")
+@router.post(
+    "/accounts/{id:account_id}/mute",
+    auth=WRITE_MUTES,
+    openapi_extra=params_documented(
+        {
+            "notifications": BOOLEAN,
+            "duration": {"type": "integer", "minimum": 0, "maximum": MUTE_DURATION_MAX},
+        }
+    ),
+    summary="Mute an account",
+)
 def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     """`notifications` (default true) hides the account's notifications too; `duration` (seconds, 0 or
     left out for none) ends the mute by itself. Muting again sets both anew, as Mastodon does."""
@@ -115,7 +132,7 @@ def mute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return _relationship_with(user, account_id)
 
 
-@router.post("/accounts/{int:account_id}/unmute", auth=WRITE_MUTES, summary="Unmute an account")
+@router.post("/accounts/{id:account_id}/unmute", auth=WRITE_MUTES, summary="Unmute an account")
 def unmute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
     relation_services.mute_delete(muter=user, muted_id=account_id)
@@ -178,7 +195,12 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
     return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit}
 
 
-@router.get("/accounts/{int:account_id}/followers", auth=READ_ACCOUNTS, summary="Who follows an account")
+@router.get(
+    "/accounts/{id:account_id}/followers",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who follows an account",
+)
 def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -186,7 +208,12 @@ def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/accounts/{int:account_id}/following", auth=READ_ACCOUNTS, summary="Whom an account follows")
+@router.get(
+    "/accounts/{id:account_id}/following",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Whom an account follows",
+)
 def following(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return _accounts_page(
@@ -194,13 +221,13 @@ def following(request: HttpRequest, response: HttpResponse, account_id: int) -> 
     )
 
 
-@router.get("/blocks", auth=READ_BLOCKS, summary="Accounts the caller blocked")
+@router.get("/blocks", openapi_extra=PAGE_QUERY, auth=READ_BLOCKS, summary="Accounts the caller blocked")
 def blocks(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.blocks_page(request_user(request).pk, **_list_args(request))
     return _accounts_page(request, response, rows)
 
 
-@router.get("/mutes", auth=READ_MUTES, summary="Accounts the caller muted")
+@router.get("/mutes", openapi_extra=PAGE_QUERY, auth=READ_MUTES, summary="Accounts the caller muted")
 def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     """The muted accounts, each with Mastodon 4's `mute_expires_at` (null for a mute without an end)."""
     rows = relation_queries.mutes_page(request_user(request).pk, **_list_args(request))
@@ -211,14 +238,19 @@ def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     return accounts
 
 
-@router.get("/follow_requests", auth=READ_FOLLOWS, summary="Accounts waiting for the caller's approval")
+@router.get(
+    "/follow_requests",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_FOLLOWS,
+    summary="Accounts waiting for the caller's approval",
+)
 def follow_requests(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.follow_requests_page(request_user(request).pk, **_list_args(request))
     return _accounts_page(request, response, rows)
 
 
 @router.post(
-    "/follow_requests/{int:account_id}/authorize", auth=WRITE_FOLLOWS, summary="Accept a follow request"
+    "/follow_requests/{id:account_id}/authorize", auth=WRITE_FOLLOWS, summary="Accept a follow request"
 )
 def follow_request_authorize(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
@@ -227,7 +259,7 @@ def follow_request_authorize(request: HttpRequest, account_id: int) -> dict[str,
 
 
 @router.post(
-    "/follow_requests/{int:account_id}/reject", auth=WRITE_FOLLOWS, summary="Turn down a follow request"
+    "/follow_requests/{id:account_id}/reject", auth=WRITE_FOLLOWS, summary="Turn down a follow request"
 )
 def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, Any]:
     user = _writer(request)
@@ -236,7 +268,10 @@ def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, An
 
 
 @router.get(
-    "/accounts/{int:account_id}/statuses", auth=READ_STATUSES, summary="An account's posts and reposts"
+    "/accounts/{id:account_id}/statuses",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="An account's posts and reposts",
 )
 def account_statuses(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     author = user_get(account_id)

@@ -17,6 +17,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from weituan.accounts.auth import request_user
 from weituan.accounts.queries import user_by_username
@@ -35,6 +36,10 @@ router = Router(tags=["mastodon:search"])
 router_v2 = Router(tags=["mastodon:v2"])
 
 
+# Mastodon's ids are strings; a cursor must be a whole number (else `invalid_cursor`).
+ID_TEXT: JsonDict = {"pattern": "^[0-9]*$"}
+
+
 class SearchQuery(Schema):
     q: str = ""
     type: Literal["accounts", "statuses", "hashtags"] | None = None
@@ -42,8 +47,8 @@ class SearchQuery(Schema):
     following: bool = False
     account_id: int | None = Field(None, ge=0, le=MAX_ID)
     exclude_unreviewed: bool = False
-    max_id: str | None = None
-    min_id: str | None = None
+    max_id: str | None = Field(None, json_schema_extra=ID_TEXT)
+    min_id: str | None = Field(None, json_schema_extra=ID_TEXT)
     limit: int = Field(20, ge=1)
     offset: int = Field(0, ge=0, le=MAX_ID)
 

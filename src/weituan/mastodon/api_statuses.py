@@ -15,7 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
-from weituan.core.errors import ServiceError, ValidationFailed
+from weituan.accounts.models import QuotePolicy
+from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
 from weituan.core.redis import redis_enabled
@@ -30,16 +31,29 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_FAVOURITES,
     WRITE_STATUSES,
 )
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
-from weituan.mastodon.request_params import MastodonParams, list_values, mastodon_params
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
+from weituan.mastodon.request_params import (
+    ID_TEXT,
+    TEXT,
+    MastodonParams,
+    list_values,
+    mastodon_params,
+    params_documented,
+)
 from weituan.mastodon.serializers_accounts import accounts_json
-from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
-from weituan.microblog.models import Visibility
+from weituan.mastodon.serializers_statuses import (
+    deleted_status_json,
+    status_edits_json,
+    status_json,
+    statuses_json,
+)
+from weituan.microblog.models import MediaAttachment, PostEdit, PostKind, Visibility
 from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
 from weituan.microblog.queries.visibility import visible_post_ids
+from weituan.microblog.services.edits import post_edit
 from weituan.microblog.services.interactions import (
     bookmark_add,
     bookmark_remove,
@@ -59,6 +73,25 @@ from weituan.microblog.services.posts import (
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 
 router = Router(tags=["mastodon:statuses"])
+
+# What a status may be: Mastodon's visibilities but `direct` (refused: no direct messages here).
+_VISIBILITY = {"type": "string", "enum": [choice.value for choice in Visibility]}
+_QUOTE_POLICY = {"type": "string", "enum": [choice.value for choice in QuotePolicy]}
+STATUS_PARAMETERS = params_documented(
+    {
+        "status": TEXT,
+        "media_ids": {"type": "array", "items": ID_TEXT},
+        "in_reply_to_id": ID_TEXT,
+        "quoted_status_id": ID_TEXT,
+        "visibility": _VISIBILITY,
+        "language": TEXT,
+        "quote_approval_policy": _QUOTE_POLICY,
+    }
+)
+REBLOG_PARAMETERS = params_documented({"visibility": _VISIBILITY})
+EDIT_PARAMETERS = params_documented(
+    {"status": TEXT, "media_ids": {"type": "array", "items": ID_TEXT}}, required=("status",)
+)
 
 # Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
 MAX_STATUSES_ASKED = 20
@@ -233,7 +266,12 @@ def status_post_answer(request: HttpRequest, user: Any) -> dict[str, Any]:
     return status_json(post_view_for_user(user, _written_id(written)), request)
 
 
-@router.post("/statuses", auth=WRITE_STATUSES, summary="Post a status, a comment (in_reply_to_id) or a quote")
+@router.post(
+    "/statuses",
+    auth=WRITE_STATUSES,
+    openapi_extra=STATUS_PARAMETERS,
+    summary="Post a status, a comment (in_reply_to_id) or a quote",
+)
 def status_post(request: HttpRequest) -> dict[str, Any]:
     return status_post_answer(request, request_user(request))
 
@@ -256,12 +294,12 @@ def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
     return statuses_json(posts_hydrate(ids, viewer), request)
 
 
-@router.get("/statuses/{int:status_id}", auth=READ_STATUSES, summary="A status")
+@router.get("/statuses/{id:status_id}", auth=READ_STATUSES, summary="A status")
 def status_get(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.delete("/statuses/{int:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
+@router.delete("/statuses/{id:status_id}", auth=WRITE_STATUSES, summary="Delete a status")
 def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -270,7 +308,53 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return deleted_status_json(view, request)
 
 
-@router.get("/statuses/{int:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
+@router.put(
+    "/statuses/{id:status_id}",
+    auth=WRITE_STATUSES,
+    openapi_extra=EDIT_PARAMETERS,
+    summary="Edit a status's words",
+)
+def status_edit(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    """The words change (`status`); the images, visibility and language stay as published, and a
+    request asking to change them is refused rather than half done."""
+    user = request_user(request)
+    write_limit(user)
+    params = mastodon_params(request)
+    text = params.text("status")
+    if text is None:
+        raise ValidationFailed("status is required", code="invalid_status")
+    asked_media = _media_ids(params)
+    if "media_ids" in params.values and sorted(asked_media) != sorted(_media_of(user, status_id)):
+        raise ValidationFailed("The images of a post cannot be changed by an edit", code="media_not_editable")
+    post_edit(editor=user, post_id=status_id, text=text)
+    return _status_response(request, status_id)
+
+
+def _media_of(user: Any, post_id: int) -> list[int]:
+    return list(
+        MediaAttachment.objects.filter(post_id=post_id, post__author_id=user.pk).values_list("id", flat=True)
+    )
+
+
+@router.get("/statuses/{id:status_id}/history", auth=READ_STATUSES, summary="The versions of a status")
+def status_history(request: HttpRequest, status_id: int) -> list[dict[str, Any]]:
+    view = post_view_for_user(request_user(request), status_id)
+    edits = list(PostEdit.objects.filter(post_id=status_id).order_by("id"))
+    return status_edits_json(view, edits, request)
+
+
+@router.get("/statuses/{id:status_id}/source", auth=READ_STATUSES, summary="What the author wrote, to edit")
+def status_source(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    view = post_view_for_user(user, status_id)
+    if user is None or view.author.pk != user.pk:
+        raise NotFound("Record not found")
+    post = view.post
+    text = post.comment if post.kind == PostKind.REPOST else post.text
+    return {"id": str(post.id), "text": text, "spoiler_text": ""}
+
+
+@router.get("/statuses/{id:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
 def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     context = post_context(request_user(request), status_id)
     return {
@@ -280,7 +364,10 @@ def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
 
 
 @router.post(
-    "/statuses/{int:status_id}/reblog", auth=WRITE_STATUSES, summary="Repost (a plain Weibo forward)"
+    "/statuses/{id:status_id}/reblog",
+    auth=WRITE_STATUSES,
+    openapi_extra=REBLOG_PARAMETERS,
+    summary="Repost (a plain Weibo forward)",
 )
 def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
@@ -292,7 +379,7 @@ def status_reblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, repost.id)
 
 
-@router.post("/statuses/{int:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
+@router.post("/statuses/{id:status_id}/unreblog", auth=WRITE_STATUSES, summary="Undo a plain repost")
 def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
@@ -300,52 +387,43 @@ def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{int:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
+def _acted_on(request: HttpRequest, status_id: int, action: Callable[..., Any]) -> dict[str, Any]:
+    """Count one write of the caller, do `action` (a like, a bookmark, a pin or their undoing) on the
+    status, and answer the status as the caller now sees it."""
+    user = request_user(request)
+    write_limit(user)
+    action(user=user, post_id=status_id)
+    return _status_response(request, status_id)
+
+
+@router.post("/statuses/{id:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
 def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    like_add(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, like_add)
 
 
-@router.post("/statuses/{int:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
+@router.post("/statuses/{id:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
 def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    like_remove(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, like_remove)
 
 
-@router.post("/statuses/{int:status_id}/bookmark", auth=WRITE_BOOKMARKS, summary="Keep a status (收藏)")
+@router.post("/statuses/{id:status_id}/bookmark", auth=WRITE_BOOKMARKS, summary="Keep a status (收藏)")
 def status_bookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    bookmark_add(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, bookmark_add)
 
 
-@router.post("/statuses/{int:status_id}/unbookmark", auth=WRITE_BOOKMARKS, summary="Stop keeping a status")
+@router.post("/statuses/{id:status_id}/unbookmark", auth=WRITE_BOOKMARKS, summary="Stop keeping a status")
 def status_unbookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    bookmark_remove(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, bookmark_remove)
 
 
-@router.post("/statuses/{int:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
+@router.post("/statuses/{id:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
 def status_pin(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    pin_add(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, pin_add)
 
 
-@router.post("/statuses/{int:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
+@router.post("/statuses/{id:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
 def status_unpin(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    pin_remove(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, pin_remove)
 
 
 def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
@@ -354,21 +432,36 @@ def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     return response
 
 
-@router.get("/statuses/{int:status_id}/reblogged_by", auth=READ_ACCOUNTS, summary="Who reposted")
+@router.get(
+    "/statuses/{id:status_id}/reblogged_by",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who reposted",
+)
 def status_reblogged_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = reposted_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/statuses/{int:status_id}/favourited_by", auth=READ_ACCOUNTS, summary="Who liked")
+@router.get(
+    "/statuses/{id:status_id}/favourited_by",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_ACCOUNTS,
+    summary="Who liked",
+)
 def status_favourited_by(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=40, max_limit=80)
     rows = liked_by(request_user(request), status_id, **page.bounds())
     return _accounts_page(request, rows)
 
 
-@router.get("/favourites", auth=READ_FAVOURITES, summary="The statuses the caller liked, newest like first")
+@router.get(
+    "/favourites",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_FAVOURITES,
+    summary="The statuses the caller liked, newest like first",
+)
 def favourites(request: HttpRequest) -> HttpResponse:
     """Paged by the likes' ids (the Link header carries them), as Mastodon pages by its favourites'."""
     user = request_user(request)
@@ -381,7 +474,12 @@ def favourites(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@router.get("/bookmarks", auth=READ_BOOKMARKS, summary="The statuses the caller keeps, newest bookmark first")
+@router.get(
+    "/bookmarks",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_BOOKMARKS,
+    summary="The statuses the caller keeps, newest bookmark first",
+)
 def bookmarks(request: HttpRequest) -> HttpResponse:
     """Paged by the bookmarks' ids (the Link header carries them), as Mastodon pages its bookmarks."""
     user = request_user(request)
@@ -395,8 +493,11 @@ def bookmarks(request: HttpRequest) -> HttpResponse:
 
 
 @router.put(
-    "/statuses/{int:status_id}/interaction_policy",
+    "/statuses/{id:status_id}/interaction_policy",
     auth=WRITE_STATUSES,
+    openapi_extra=params_documented(
+        {"quote_approval_policy": _QUOTE_POLICY}, required=("quote_approval_policy",)
+    ),
     summary="Change who may quote one of your statuses (quote_approval_policy)",
 )
 def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str, Any]:
@@ -409,7 +510,12 @@ def status_interaction_policy(request: HttpRequest, status_id: int) -> dict[str,
     return _status_response(request, status_id)
 
 
-@router.get("/statuses/{int:status_id}/quotes", auth=READ_STATUSES, summary="The statuses quoting a status")
+@router.get(
+    "/statuses/{id:status_id}/quotes",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="The statuses quoting a status",
+)
 def status_quotes(request: HttpRequest, status_id: int) -> HttpResponse:
     page = page_params_from_request(request, default_limit=20, max_limit=40)
     views = quotes_of(request_user(request), status_id, **page.bounds())
@@ -424,7 +530,7 @@ def statuses_page_response(request: HttpRequest, views: list[PostView]) -> HttpR
 
 
 @router.post(
-    "/statuses/{int:status_id}/quotes/{int:quoting_status_id}/revoke",
+    "/statuses/{id:status_id}/quotes/{id:quoting_status_id}/revoke",
     auth=WRITE_STATUSES,
     summary="Take back a quote of one of your statuses",
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Schema
 
 from weituan.core.errors import ServiceError
 
@@ -32,7 +32,14 @@ class StreamingUnavailable(ServiceError):
     status = 501
 
 
-@router.get("/streaming", auth=None, summary="Streaming (not offered: 501)")
+class StreamingRefusalOut(Schema):
+    error: str
+    code: str
+
+
+@router.get(
+    "/streaming", auth=None, response={501: StreamingRefusalOut}, summary="Streaming (not offered: 501)"
+)
 def streaming(request: HttpRequest) -> None:
     raise StreamingUnavailable(MESSAGE)
 

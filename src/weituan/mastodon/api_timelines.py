@@ -14,7 +14,7 @@ from weituan.accounts.auth import request_user, request_viewer, viewer_auth
 from weituan.core.front import JSON_CONTENT_TYPE
 from weituan.mastodon.endpoint_auth import READ_STATUSES
 from weituan.mastodon.home_statuses import home_statuses_body
-from weituan.mastodon.pagination import page_params_from_request, set_link_header
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
 from weituan.microblog.queries.relations import hidden_author_ids
@@ -70,12 +70,14 @@ def _hidden_from(viewer: Any) -> frozenset[int]:
     return frozenset(hidden_author_ids(viewer.pk)) if viewer is not None else frozenset()
 
 
-@router.get("/timelines/home", auth=viewer_auth, summary="The caller's home timeline")
+@router.get(
+    "/timelines/home", openapi_extra=PAGE_QUERY, auth=viewer_auth, summary="The caller's home timeline"
+)
 def home(request: HttpRequest) -> HttpResponse:
     return home_timeline_response(request, request_viewer(request).pk)
 
 
-@router.get("/timelines/public", auth=READ_STATUSES, summary="Every public post")
+@router.get("/timelines/public", openapi_extra=PAGE_QUERY, auth=READ_STATUSES, summary="Every public post")
 def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     viewer = request_user(request)
     params = mastodon_params(request)
@@ -96,7 +98,12 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
     return _statuses(request, response, ids, viewer, "public", hidden)
 
 
-@router.get("/timelines/tag/{hashtag}", auth=READ_STATUSES, summary="Public posts with a topic")
+@router.get(
+    "/timelines/tag/{hashtag}",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="Public posts with a topic",
+)
 def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict[str, Any]]:
     """`any[]`, `all[]` and `none[]` widen and narrow the topics as in Mastodon (see `topic_timeline_ids`)."""
     viewer = request_user(request)

@@ -17,7 +17,7 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_NOTIFICATIONS,
     WRITE_STATUSES,
 )
-from weituan.mastodon.pagination import page_params_from_request
+from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request
 from weituan.mastodon.request_params import mastodon_params
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import site_base
@@ -64,7 +64,7 @@ def _node_json(node: TreeNode) -> dict[str, Any]:
 
 
 @router.get(
-    "/posts/{int:post_id}/tree",
+    "/posts/{id:post_id}/tree",
     auth=READ_STATUSES,
     summary="The repost tree below a post",
     description=(
@@ -90,9 +90,7 @@ def post_tree(request: HttpRequest, post_id: int) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/posts/{int:post_id}/chain", auth=READ_STATUSES, summary="Every hop from a repost up to its root"
-)
+@router.get("/posts/{id:post_id}/chain", auth=READ_STATUSES, summary="Every hop from a repost up to its root")
 def post_chain(request: HttpRequest, post_id: int) -> dict[str, Any]:
     hops = repost_chain(post_id, request_user(request))
     return {
@@ -111,7 +109,12 @@ def post_chain(request: HttpRequest, post_id: int) -> dict[str, Any]:
     }
 
 
-@router.get("/posts/{int:post_id}/comments", auth=READ_STATUSES, summary="Top comments, or replies to one")
+@router.get(
+    "/posts/{id:post_id}/comments",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_STATUSES,
+    summary="Top comments, or replies to one",
+)
 def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
     page = page_params_from_request(request)
     replies_of = request.GET.get("replies_of")
@@ -131,7 +134,7 @@ def post_comments(request: HttpRequest, post_id: int) -> HttpResponse:
 
 
 @router.post(
-    "/statuses/{int:status_id}/share_link",
+    "/statuses/{id:status_id}/share_link",
     auth=WRITE_STATUSES,
     response={200: ShareLinkOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut},
     summary="The caller's own short link to a post (one per caller and post)",

@@ -8,7 +8,7 @@ ones (`min_id` of the first item), keeping every other query parameter of the re
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -20,6 +20,36 @@ from weituan.mastodon.serializers_accounts import absolute_url
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
 _CURSOR_PARAMS = ("max_id", "since_id", "min_id")
+_CURSOR_MEANINGS = {
+    "max_id": "items older than this id",
+    "since_id": "the newest items newer than this id",
+    "min_id": "the items just newer than this id",
+}
+# The paging parameters as the OpenAPI documents state them (the `openapi_extra` of a paged route): ids
+# are Mastodon's strings of digits (anything else is `invalid_cursor`), `limit` a whole number from 1
+# (`invalid_limit` else; above the list's largest page, that page is given).
+PAGE_QUERY: dict[str, Any] = {
+    "parameters": [
+        {
+            "in": "query",
+            "name": "limit",
+            "required": False,
+            "schema": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": [""]}]},
+            "description": "how many items (left empty: the list's own number); a number above the"
+            " list's largest page gives that page",
+        },
+        *(
+            {
+                "in": "query",
+                "name": name,
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]*$"},
+                "description": meaning,
+            }
+            for name, meaning in _CURSOR_MEANINGS.items()
+        ),
+    ]
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,44 @@ from django.http import HttpRequest, QueryDict
 from weituan.core.errors import ValidationFailed
 from weituan.core.request_text import form_fields
 
+# A Mastodon id as a parameter: a string of digits (as clients send it), or a JSON number.
+ID_TEXT: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 0}]
+}
+# A text parameter; a JSON number is read as its digits.
+TEXT: dict[str, Any] = {"type": ["string", "number"]}
+
+
+def _nullable(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    documented = {}
+    for name, schema in properties.items():
+        if "properties" in schema:
+            schema = {**schema, "properties": _nullable(schema["properties"])}
+        documented[name] = schema if name in required else {"anyOf": [schema, {"type": "null"}]}
+    return documented
+
+
+def params_documented(properties: dict[str, Any], *, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A route's `openapi_extra` stating the parameters it reads with `mastodon_params`, as the JSON
+    object a client may send (a form with the same names, nested ones bracketed as `source[privacy]`,
+    or the query string, is read the same way). A null is read as the parameter left out, which a
+    required one cannot be."""
+    schema: dict[str, Any] = {"type": "object", "properties": _nullable(properties, required)}
+    if required:
+        schema["required"] = list(required)
+    return {"requestBody": {"required": bool(required), "content": {"application/json": {"schema": schema}}}}
+
+
 _TRUE = frozenset({"1", "true", "on", "yes", "t"})
 _FALSE = frozenset({"0", "false", "off", "no", "f", ""})
+# A boolean parameter as `flag` reads it: JSON's, 1 or 0 (as Mastodon.py sends), or one of the words.
+BOOLEAN: dict[str, Any] = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "integer", "enum": [0, 1]},
+        {"type": "string", "enum": sorted(_TRUE | _FALSE)},
+    ]
+}
 
 
 @dataclass
@@ -28,8 +64,10 @@ class MastodonParams:
         value = self.values.get(name)
         if value is None:
             return None
-        if isinstance(value, list):
-            value = value[0] if value else ""
+        # JSON's object, array or true/false, or a form's `name[]` list: no text to read from it (a
+        # number reads as its digits).
+        if isinstance(value, dict | list | bool):
+            raise ValidationFailed(f"{name} must be text", field=name)
         return str(value)
 
     def texts(self, name: str) -> list[str]:
@@ -39,6 +77,13 @@ class MastodonParams:
             return []
         values = value if isinstance(value, list) else [value]
         return [str(item) for item in values if str(item).strip()]
+
+    def group(self, name: str) -> None:
+        """Refuse a parameter that holds others (`source` of `source[privacy]`) given as anything but
+        an object: its parameters would be read as left out, and the caller told it worked."""
+        value = self.values.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise ValidationFailed(f"{name} must be an object of parameters", field=name)
 
     def flag(self, name: str) -> bool | None:
         """A boolean parameter: true/false, 1/0 (Mastodon.py), on/off; None when absent."""
@@ -151,11 +196,14 @@ def _json_flattened(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     {"language": "zh"}} is `source[language]`), so each parameter is read one way whatever the encoding.
     The objects stay under their own names too (`source`)."""
     flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}[{key}]" if prefix else str(key)
-        flat[name] = value
-        if isinstance(value, dict):
-            flat.update(_json_flattened(value, name))
+    pending = [(prefix, data)]  # a loop, not recursion: a body may nest as deep as the JSON parser lets it
+    while pending:
+        outer, values = pending.pop()
+        for key, value in values.items():
+            name = f"{outer}[{key}]" if outer else str(key)
+            flat[name] = value
+            if isinstance(value, dict):
+                pending.append((name, value))
     return flat
 
 
@@ -168,7 +216,7 @@ def mastodon_params(request: HttpRequest) -> MastodonParams:
     if content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested deeper than the parser goes: not JSON to us
             raise ValidationFailed("The request body is not valid JSON", code="invalid_json") from exc
         if not isinstance(data, dict):
             raise ValidationFailed("The request body must be a JSON object", code="invalid_json")

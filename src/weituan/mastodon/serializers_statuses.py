@@ -30,7 +30,12 @@ from weituan.mastodon.serializers_quotes import (
 from weituan.microblog.models import MediaAttachment, Notification, PostKind
 from weituan.microblog.queries.notification_groups import group_key
 from weituan.microblog.queries.notifications import mastodon_type
-from weituan.microblog.queries.post_links import Links, post_short_links, post_short_links_preload
+from weituan.microblog.queries.post_links import (
+    Links,
+    outbound_urls,
+    post_short_links,
+    post_short_links_preload,
+)
 from weituan.microblog.queries.posts import (
     PostView,
     post_fingerprint,
@@ -40,7 +45,7 @@ from weituan.microblog.queries.posts import (
     posts_hydrate_rows,
 )
 from weituan.microblog.stats import account_counts
-from weituan.microblog.text import render_html, topic_key
+from weituan.microblog.text import extract_mentions, render_html, topic_key
 
 PREVIEW_SIDE = 400  # the thumbnail's longest side, as stored by media_upload
 
@@ -487,3 +492,37 @@ def notifications_json(
         )
     quote_approvals_for_viewer(shown_statuses, _viewer_id(request))  # one query for the whole page
     return rendered
+
+
+def status_edits_json(
+    view: PostView, edits: Sequence[Any], request: HttpRequest | None
+) -> list[dict[str, Any]]:
+    """Mastodon's StatusEdit entities of a post, oldest first: each version kept (`PostEdit`), or the
+    post as it is when it was never edited. Each version's HTML is made as its status's content is."""
+    from weituan.tracking import facade as tracking
+
+    base = site_base(request)
+    versions = [(edit.text, edit.created_at) for edit in edits] or [(view.post.text, view.post.created_at)]
+    found = tracking.outbound_links_of(
+        {view.id: sorted({url for text, _ in versions for url in outbound_urls(text)})}
+    )
+    codes = found.get(view.id, {})
+    account = _account(view, request)
+    media = [media_json(item, request) for item in view.media]
+    entities = []
+    for text, created_at in versions:
+        names = tuple(extract_mentions(text)) + tuple(str(hop.get("username")) for hop in view.post.chain)
+        links = tuple((url, codes[url]) for url in outbound_urls(text) if url in codes)
+        entities.append(
+            {
+                "content": _content_html(text, base, names, links),
+                "spoiler_text": "",
+                "sensitive": False,
+                "created_at": mastodon_datetime(created_at),
+                "account": account,
+                "poll": None,
+                "media_attachments": media,
+                "emojis": [],
+            }
+        )
+    return entities

@@ -16,6 +16,7 @@ urlpatterns = [
     path("p/<int:post_id>/bookmark", views.bookmark, name="bookmark"),
     path("p/<int:post_id>/unbookmark", views.unbookmark, name="unbookmark"),
     path("p/<int:post_id>/pin", views.pin, name="pin"),
+    path("p/<int:post_id>/edit", views.edit, name="edit"),
     path("p/<int:post_id>/unpin", views.unpin, name="unpin"),
     path("p/<int:post_id>/repost", views.repost, name="repost"),
     path("p/<int:post_id>/comment", views.comment, name="comment"),

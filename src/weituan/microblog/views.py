@@ -23,6 +23,7 @@ from weituan.core.ratelimit import user_writes_hit
 from weituan.microblog.models import PostKind
 from weituan.microblog.queries.posts import PostView, comments_page, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_by
+from weituan.microblog.services.edits import post_edit
 from weituan.microblog.services.interactions import (
     bookmark_add,
     bookmark_remove,
@@ -304,6 +305,17 @@ def unbookmark(request: HttpRequest, post_id: int) -> HttpResponse:
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Bookmark removed."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def edit(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        post_edit(editor=request.user, post_id=post_id, text=request.POST.get("text", ""))
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("microblog:post", args=[post_id]))
+    return _done(request, post_id, _("Saved."), reverse("microblog:post", args=[post_id]))
 
 
 @login_required

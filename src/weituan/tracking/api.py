@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
+from pydantic import Field
 
 from weituan.accounts.auth import api_auth, request_user
 from weituan.core.errors import PermissionDenied, ServiceError, Unauthorized, ValidationFailed
@@ -30,7 +31,8 @@ class IngestOut(Schema):
 
 
 class KeyIn(Schema):
-    name: str
+    # Trimmed, 1 to 100 characters (else `bad_name`); the pattern asks for one that is not a space.
+    name: str = Field(json_schema_extra={"maxLength": 100, "pattern": "[^\\s\\x1c-\\x1f\\x85]"})
 
 
 class KeyOut(Schema):

@@ -41,6 +41,7 @@ ERROR_MESSAGES: dict[str, Any] = {
     "query_too_long": _("The search is too long."),
     "invalid_action": _("Unknown action."),
     "pin_not_own": _("You can only pin your own posts."),
+    "not_editable": _("A repost without a comment has nothing to edit."),
     "pin_comment": _("A comment cannot be pinned."),
     "pin_reblog": _("A repost without a comment cannot be pinned."),
     "pin_limit": format_lazy(_("You can pin at most {count} posts: unpin one first."), count=PINS_MAX),

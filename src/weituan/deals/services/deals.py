@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.money import MINOR_UNITS
 from weituan.core.states import advance
 from weituan.deals.errors import NotYourDeal
@@ -37,7 +38,11 @@ from weituan.deals.models.orders import COUNTED_TEAM, UNFILLED_TEAM_STATES
 from weituan.deals.queries import deal_buyers_counted
 from weituan.deals.services.holds import order_capture, order_hold_step, order_reservation_expire, order_void
 from weituan.deals.services.locks import deal_lock_for_tip
-from weituan.deals.services.stock import deal_selling_again, stock_gate_reconcile, stock_gates_unstick
+from weituan.deals.services.stock import (
+    deal_selling_again,
+    stock_gate_reconcile_if_reachable,
+    stock_gates_unstick,
+)
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment
 
@@ -239,8 +244,10 @@ def _uploaded_images(merchant: Any, media_ids: tuple[int, ...]) -> list[str]:
     """The URLs of the merchant's own uploads, in the order given; any other id is refused."""
     if not media_ids:
         return []
+    # A number beyond any id names no upload; the stores cannot even compare with it.
+    asked = [media_id for media_id in media_ids if 0 < media_id <= MAX_ID]
     found = {
-        media.id: media.file.url for media in MediaAttachment.objects.filter(id__in=media_ids, owner=merchant)
+        media.id: media.file.url for media in MediaAttachment.objects.filter(id__in=asked, owner=merchant)
     }
     missing = [media_id for media_id in media_ids if media_id not in found]
     if missing:
@@ -321,8 +328,9 @@ def flash_batch_release(*, batch_id: int, now: datetime | None = None) -> bool:
             return False
         Deal.objects.filter(id=batch.deal_id).update(released=F("released") + batch.quantity)
         # At once, not on commit: Redis showing more released than the database can only send more
-        # attempts to the database's conditional UPDATE, never sell more.
-        stock_gate_reconcile(deal_id=batch.deal_id)
+        # attempts to the database's conditional UPDATE, never sell more. Redis away does not hold the
+        # batch back: the gate takes the database's count with the first take once it answers.
+        stock_gate_reconcile_if_reachable(deal_id=batch.deal_id)
     return True
 
 

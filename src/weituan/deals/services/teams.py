@@ -14,6 +14,7 @@ from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
 
 from weituan.core.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.money import Money
 from weituan.core.states import advance
 from weituan.deals.models import (
@@ -52,6 +53,8 @@ def team_start(*, deal: Deal, leader: Any) -> Team:
 
 def team_join(*, deal: Deal, team_id: int, buyer: Any) -> Team:
     """Take a seat in an open team by conditional UPDATE; the last seat fills it."""
+    if not 0 < team_id <= MAX_ID:  # names no team; the stores cannot even compare with it
+        raise NotFound("No such team on this deal")
     already = Order.objects.filter(
         team_id=team_id, buyer=buyer, state__in=(OrderState.PENDING, OrderState.AUTHORIZED)
     ).exists()
@@ -136,6 +139,8 @@ def team_rescue_options(*, team: Team) -> list[Team]:
 
 def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
     """The leader moves the whole team into another open team of the deal (the rescue offer)."""
+    if not (0 < team_id <= MAX_ID and 0 < into_id <= MAX_ID):  # a number beyond any id names no team
+        raise NotFound("No such team to merge into")
     with transaction.atomic():
         # Lock both rows in primary-key order so two opposite merges cannot deadlock; open teams only, so
         # that a release holding a team merged already (`order_team_lock`) never holds a merge up.

@@ -90,3 +90,29 @@ def test_huge_ids_on_the_profile_and_batch_reads(api_as: Any, shopper: User, mer
     assert client.get(f"/api/v1/statuses?id[]={HUGE}").json() == []
     for key in (f"ungrouped-{HUGE}", f"favourite-{HUGE}-1", f"reblog-1-{HUGE}"):
         assert client.get(f"/api/v2/notifications/{key}").status_code == 404, key
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/follow_requests/{MAX_ID + 1}/authorize",
+        f"/api/v1/follow_requests/{MAX_ID + 1}/reject",
+        f"/api/v1/statuses/{MAX_ID + 1}/unreblog",
+        f"/api/v1/statuses/{MAX_ID + 1}/favourite",
+        f"/api/v1/notifications/{MAX_ID + 1}/dismiss",
+        f"/api/v1/statuses/1/quotes/{MAX_ID + 1}/revoke",
+    ],
+)
+def test_a_number_beyond_any_id_in_a_write_path_is_an_unknown_record(
+    api_as: Any, shopper: User, path: str
+) -> None:
+    response = api_as(shopper).post(path)
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "Record not found", "code": "not_found"},
+    )
+
+
+def test_the_largest_id_is_still_an_id(api_as: Any, shopper: User) -> None:
+    response = api_as(shopper).post(f"/api/v1/statuses/{MAX_ID}/unreblog")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
