@@ -92,6 +92,7 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
     viewer = request_user(request)
     params = mastodon_params(request)
     page = page_params_from_request(request)
+    only_media = bool(params.flag("only_media"))  # read (and refused if wrong) even when nothing is found
     # Weituan has no federation: every post is local, so `local` changes nothing and `remote` finds none.
     if params.flag("remote"):
         return []
@@ -99,7 +100,7 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
     ids = public_timeline_ids(
         viewer_id=viewer.pk if viewer is not None else None,
         hidden=hidden,
-        only_media=bool(params.flag("only_media")),
+        only_media=only_media,
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
@@ -129,6 +130,7 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
     viewer = request_user(request)
     params = mastodon_params(request)
     page = page_params_from_request(request)
+    only_media = bool(params.flag("only_media"))  # read (and refused if wrong) even when nothing is found
     # As for the public timeline: every post is local, so `local` changes nothing and `remote` finds none.
     if params.flag("remote"):
         return []
@@ -140,7 +142,7 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
         any_of=params.texts("any"),
         all_of=params.texts("all"),
         none_of=params.texts("none"),
-        only_media=bool(params.flag("only_media")),
+        only_media=only_media,
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
