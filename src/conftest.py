@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -90,16 +91,22 @@ def _isolated_redis_prefix(settings: Any) -> Iterator[None]:
             client.delete(*keys)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class OwnRedis:
     """A redis-server of a test's own on a free loopback port, without persistence, so the test can
-    stop, restart or flush it (as a Redis restart in production loses everything)."""
+    stop, restart or flush it (as a Redis restart in production loses everything), or cut the way to it
+    while it keeps its data (`unreachable`)."""
 
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+    def __init__(self, settings: Any) -> None:
+        self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
+        self.settings = settings
 
     def start(self) -> None:
         server = shutil.which("redis-server") or "redis-server"
@@ -132,11 +139,21 @@ class OwnRedis:
         self.stop()
         self.start()
 
+    @contextmanager
+    def unreachable(self) -> Iterator[None]:
+        """While inside: the product's Redis cannot be reached (a port nothing listens on, as behind a
+        network cut), and the server keeps its data for when the way to it is back."""
+        self.settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"
+        try:
+            yield
+        finally:
+            self.settings.REDIS_URL = self.url
+
 
 @pytest.fixture
 def own_redis(settings: Any) -> Iterator[OwnRedis]:
     """The product pointed at a Redis of this test's own (timelines, stock gate, rate limits, cache)."""
-    redis = OwnRedis()
+    redis = OwnRedis(settings)
     redis.start()
     settings.REDIS_URL = redis.url
     settings.CACHES = {"default": {"BACKEND": "weituan.core.cache.RedisCacheOrMiss", "LOCATION": redis.url}}

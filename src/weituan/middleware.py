@@ -1,5 +1,5 @@
-"""Middleware of the whole site: static files served by WhiteNoise on the ASGI event loop too, and the
-refusal of a request that sends a NUL character.
+"""Middleware of the whole site: static files served by WhiteNoise on the ASGI event loop too, the
+refusal of a request that sends a NUL character, and telling a page's htmx request that its session ended.
 
 WhiteNoise's own middleware is sync-only, and one sync-only member makes Django's ASGI handler switch
 every request to a worker thread and back around it, on top of the switch for the view. The one here
@@ -9,11 +9,13 @@ stack stays async and a request costs a single switch, for its view.
 
 from inspect import iscoroutinefunction, markcoroutinefunction
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils.translation import gettext as _
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -114,3 +116,44 @@ def nul_refused(request: HttpRequest, where: str) -> HttpResponse:
     # Shown as to a visitor: the session, the user and their messages stay unread.
     context = {"message": text, "user": AnonymousUser(), "messages": ()}
     return render(request, "web/invalid_characters.html", context, status=400)
+
+
+class HtmxLoginMiddleware:
+    """A tap on a page (like, comment, repost, post, follow) whose session has ended meanwhile (logged out
+    in another tab, expired) gets Django's redirect to the login page. htmx would follow it and swap the
+    whole login page into the post card or the timeline; instead the page's flash area says so, with a
+    link to log in and come back to the page, and what the form held stays in it (a refusal, 401).
+
+    Runs on the event loop under ASGI, as the view's answer passes through."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._async_call(request)
+        return self._checked(request, self.get_response(request))
+
+    async def _async_call(self, request: HttpRequest) -> Any:
+        return self._checked(request, await self.get_response(request))
+
+    def _checked(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code != 302 or request.headers.get("HX-Request") != "true":
+            return response
+        login_path = resolve_url(settings.LOGIN_URL)
+        if urlsplit(response.get("Location", "")).path != login_path:
+            return response
+        # Back to the page the tap was made on (htmx names it), not to the address the tap posted to.
+        page = urlsplit(request.headers.get("HX-Current-URL", ""))
+        here = page.path + (f"?{page.query}" if page.query else "") if page.path.startswith("/") else "/"
+        login_url = f"{login_path}?next={quote(here, safe='/')}"
+        refusal = render(request, "web/_login_needed.html", {"login_url": login_url}, status=401)
+        refusal["HX-Retarget"] = "#flash"
+        refusal["HX-Reswap"] = "innerHTML"
+        return refusal

@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "weituan.accounts.middleware.LastSeenMiddleware",  # who is active, for fan-out and instance stats
     "django.contrib.messages.middleware.MessageMiddleware",
+    "weituan.middleware.HtmxLoginMiddleware",  # an htmx tap after the session ended: told, not swapped in
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # A NUL character anywhere in what a request sends: refused before any view reads it. Last, so the
@@ -102,6 +103,7 @@ ROOT_URLCONF = "weituan.urls"
 ASGI_APPLICATION = "weituan.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
+CSRF_FAILURE_VIEW = "weituan.web.responses.csrf_failure"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:home"
 # What following a friend's invite link earns, called when the invited person signs up or logs in

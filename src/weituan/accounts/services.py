@@ -1,5 +1,6 @@
 """Account writes: registration, profile changes, merchant applications and their verification."""
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
@@ -20,9 +21,11 @@ from weituan.accounts.profile_fields import (
     default_privacy_clean,
     profile_fields_clean,
 )
-from weituan.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from weituan.core.errors import DATABASE_OUTAGES, Conflict, NotFound, PermissionDenied, ValidationFailed
 from weituan.core.images import ProcessedImage, image_process
 from weituan.core.states import StateGraph, advance
+
+logger = logging.getLogger(__name__)
 
 AVATAR_MAX_SIDE = 400
 HEADER_MAX_SIDE = 1500
@@ -128,6 +131,43 @@ def _username_taken() -> ValidationFailed:
     )
 
 
+def _email_taken() -> ValidationFailed:
+    return ValidationFailed(
+        "An account with this e-mail address already exists",
+        code="email_taken",
+        field="email",
+        details=_field_error("email", "ERR_TAKEN", "is already taken"),
+    )
+
+
+def user_register_problems(
+    *, username: str, email: str, password: str, display_name: str = ""
+) -> list[ValidationFailed]:
+    """Every reason `user_register` would refuse these, at once (it stops at the first), so a sign-up
+    form shows them all together instead of one a try. An empty password is left to the form."""
+    problems: list[ValidationFailed] = []
+    try:
+        username = _clean_username(username)
+    except ValidationFailed as exc:
+        problems.append(exc)
+    else:
+        if User.objects.filter(username__iexact=username).exists():
+            problems.append(_username_taken())
+    try:
+        email = _clean_email(email)
+    except ValidationFailed as exc:
+        problems.append(exc)
+    else:
+        if User.objects.filter(email__iexact=email).exists():
+            problems.append(_email_taken())
+    if password:
+        try:
+            _check_password(password, User(username=username, email=email, display_name=display_name))
+        except ValidationFailed as exc:
+            problems.append(exc)
+    return problems
+
+
 def user_register(
     *, username: str, email: str, password: str, display_name: str = "", locale: str = ""
 ) -> User:
@@ -140,12 +180,7 @@ def user_register(
     if User.objects.filter(username__iexact=username).exists():
         raise _username_taken()
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationFailed(
-            "An account with this e-mail address already exists",
-            code="email_taken",
-            field="email",
-            details=_field_error("email", "ERR_TAKEN", "is already taken"),
-        )
+        raise _email_taken()
     try:
         with transaction.atomic():
             return User.objects.create_user(
@@ -284,11 +319,17 @@ def user_touch_last_seen(*, user_id: int) -> bool:
     if not cache.add(last_seen_gate_key(user_id), 1, timeout=window):
         return False
     now = timezone.now()
-    return bool(
-        User.objects.filter(pk=user_id)
-        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION))
-        .update(last_seen_at=now)
-    )
+    try:
+        return bool(
+            User.objects.filter(pk=user_id)
+            .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION))
+            .update(last_seen_at=now)
+        )
+    except DATABASE_OUTAGES as exc:
+        # Made once the request is answered: a connection the database ended meanwhile (its request may
+        # have met it too, and been answered 503) costs the stamp, not the answer.
+        logger.warning("last seen of user %s not recorded: %s", user_id, exc)
+        return False
 
 
 def merchant_apply(*, user: User, shop_name: str, description: str = "") -> MerchantApplication:

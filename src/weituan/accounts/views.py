@@ -101,12 +101,29 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def _signup_acceptable(request: HttpRequest, form: SignupForm) -> bool:
+    """Whether the sign-up form may go to the service, with every problem shown beside its field at once:
+    a name already taken is said together with passwords that differ, not on the next try."""
+    acceptable = form.is_valid()
+    for problem in services.user_register_problems(
+        username=request.POST.get("username", ""),
+        email=request.POST.get("email", ""),
+        password=request.POST.get("password1", ""),
+        display_name=request.POST.get("display_name", ""),
+    ):
+        field = str(problem.details.get("field"))
+        if _FORM_FIELD_OF.get(field, field) not in form.errors:
+            _attach_error(form, problem)
+        acceptable = False
+    return acceptable
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(settings.LOGIN_REDIRECT_URL)
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and _signup_acceptable(request, form):
         try:
             rate_limit_hit(f"signup:{_client_address(request)}", limit=20, window_seconds=3600)
             user = services.user_register(
@@ -124,7 +141,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Welcome to Weituan, %(name)s!") % {"name": user.name_to_show})
             return redirect(_safe_next(request, reverse(settings.LOGIN_REDIRECT_URL)))
     status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/signup.html", {"form": form}, status=status)
+    # Where the visitor was going (a team to join, a deal), kept through a refused form and the login link.
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    return render(request, "accounts/signup.html", {"form": form, "next": wanted}, status=status)
 
 
 class LoginView(auth_views.LoginView):

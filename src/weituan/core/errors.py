@@ -2,13 +2,24 @@
 
 from datetime import UTC, datetime
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 
 from weituan.core.redis import REDIS_UNREACHABLE
 
 # What a store that is away raises: Redis down or not answering; the database's connection lost, or the
 # database refusing to go on for now (shutting down, a lock or statement timeout, a deadlock).
 STORE_OUTAGES: tuple[type[Exception], ...] = (*REDIS_UNREACHABLE, OperationalError, InterfaceError)
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
+def lost_connections_closed() -> None:
+    """Close this thread's database connections that an error left unusable (the database ended them:
+    a restart, a failover, an operator's pg_terminate_backend), outside any transaction, so the next
+    query opens a fresh one. For the clean-up that follows work a store outage failed: Django only
+    replaces such a connection when the request ends, and every query made on it until then fails."""
+    for db in connections.all(initialized_only=True):
+        if not db.in_atomic_block:
+            db.close_if_unusable_or_obsolete()
 
 
 class ServiceError(Exception):

@@ -17,6 +17,7 @@ left unfinished by a crashed process is taken over after `STALE_AFTER`.
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -24,8 +25,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from weituan.core.errors import Conflict, ValidationFailed
+from weituan.core.errors import DATABASE_OUTAGES, Conflict, ValidationFailed, lost_connections_closed
 from weituan.core.models import IdempotencyRecord
+
+logger = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 255
 STALE_AFTER = timedelta(seconds=60)
@@ -72,6 +75,18 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response | None:
     )
 
 
+def _record_forget(record_id: int) -> None:
+    """Forget the key of a request whose work failed, so that its retry does the work. The failure may
+    have been its database connection, ended mid-request: that connection is replaced first, or every
+    retry in the next `STALE_AFTER` would be told the request is still being processed. If the
+    database cannot be reached at all the record stays, and a retry takes it over once it is stale."""
+    lost_connections_closed()
+    try:
+        IdempotencyRecord.objects.filter(id=record_id).delete()
+    except DATABASE_OUTAGES as exc:
+        logger.warning("idempotency record %s of a failed request left until stale: %s", record_id, exc)
+
+
 def idempotent_call(
     *, scope: str, key: str | None, fingerprint: str, run: Callable[[], Response]
 ) -> Response:
@@ -99,7 +114,7 @@ def idempotent_call(
     try:
         status, body = run()
     except BaseException:
-        IdempotencyRecord.objects.filter(id=record.id).delete()
+        _record_forget(record.id)
         raise
     IdempotencyRecord.objects.filter(id=record.id).update(status_code=status, response=body)
     return status, body

@@ -15,7 +15,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
-from weituan.core.errors import STORE_OUTAGES
+from weituan.core.errors import STORE_OUTAGES, lost_connections_closed
 
 logger = logging.getLogger(__name__)
 
@@ -206,9 +206,7 @@ def run_or_retry_after_outage(task: Task, work: Callable[[], Any], *, attempt: i
             raise
         delay = OUTAGE_RETRY_DELAYS[attempt]
         logger.warning("%s met a store outage (%s); run again in %s", task.module_path, exc, delay)
-        for db in connections.all(initialized_only=True):
-            if not db.in_atomic_block:
-                db.close_if_unusable_or_obsolete()  # a connection the database ended is made anew
+        lost_connections_closed()  # a connection the database ended is made anew
         later = task.using(run_after=timezone.now() + delay) if task.get_backend().supports_defer else task
         later.enqueue(**kwargs, attempt=attempt + 1)
         return None

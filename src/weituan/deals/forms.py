@@ -2,14 +2,16 @@
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from weituan.core.money import MINOR_UNITS
 from weituan.deals.models import Deal, RefundPolicy
-from weituan.deals.services.deals import DealInput
+from weituan.deals.services.deals import PRICE_MAX, DealInput
 
 # One flash batch a line: when it goes on sale (local time) and how many units, e.g. "2030-11-11 20:00, 100".
 _BATCH_LINE = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})\s*[,，\s]\s*(\d+)")
@@ -32,6 +34,25 @@ class PicturesField(forms.ImageField):
         return [super(PicturesField, self).clean(picture, initial) for picture in pictures if picture]
 
 
+class PriceField(forms.DecimalField):
+    """A price as a merchant writes it, in yuan (the currency's main unit): "39.90", as the wallet's top-up
+    takes it, not in fen. The form turns it into minor units once it knows the currency."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", _("in yuan, e.g. 39.90"))
+        super().__init__(
+            max_digits=None,
+            decimal_places=2,
+            min_value=Decimal("0.01"),
+            max_value=Decimal(PRICE_MAX) / 100,
+            widget=forms.NumberInput(attrs={"inputmode": "decimal"}),
+            **kwargs,
+        )
+
+
+_PRICE_FIELDS = ("list_price", "deal_price", "team_price")
+
+
 class DealForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=120)
     description = forms.CharField(label=_("Description"), widget=forms.Textarea, required=False)
@@ -41,9 +62,9 @@ class DealForm(forms.Form):
         help_text=_("up to 9 pictures of the deal, the first on its card (checked and resized)"),
     )
     currency = forms.CharField(label=_("Currency"), max_length=3, initial="CNY")
-    list_price = forms.IntegerField(label=_("List price"), min_value=1, help_text=_("minor units (fen)"))
-    deal_price = forms.IntegerField(label=_("Deal price"), min_value=1, help_text=_("minor units (fen)"))
-    team_price = forms.IntegerField(label=_("Team price"), min_value=1, required=False)
+    list_price = PriceField(label=_("List price"))
+    deal_price = PriceField(label=_("Deal price"))
+    team_price = PriceField(label=_("Team price"), required=False)
     team_size = forms.IntegerField(label=_("Team size"), min_value=2, max_value=50, required=False)
     team_window_hours = forms.IntegerField(
         label=_("Team window (hours)"),
@@ -88,6 +109,21 @@ class DealForm(forms.Form):
         ),
     )
 
+    def clean(self) -> dict[str, Any]:
+        """The prices in the currency's minor units, as the deal keeps them."""
+        data = super().clean() or {}
+        per = MINOR_UNITS.get(str(data.get("currency", "")), 100)  # an unknown currency: the deal refuses it
+        for name in _PRICE_FIELDS:
+            price = data.get(name)
+            if price is None:
+                continue
+            minor = price * per
+            if minor != minor.to_integral_value():
+                self.add_error(name, _("This currency has no smaller unit: give a whole amount."))
+                continue
+            data[name] = int(minor)
+        return data
+
     def clean_flash_batches(self) -> tuple[tuple[datetime, int], ...]:
         batches = []
         for number, line in enumerate(str(self.cleaned_data["flash_batches"]).splitlines(), start=1):
@@ -119,6 +155,11 @@ class DealForm(forms.Form):
         initial = {name: getattr(deal, name) for name in names}
         for name in ("starts_at", "ends_at"):
             initial[name] = timezone.localtime(initial[name]).strftime("%Y-%m-%dT%H:%M")
+        per = MINOR_UNITS.get(deal.currency, 100)
+        places = Decimal(1) / per  # 0.01 for yuan: "39.90"
+        for name in _PRICE_FIELDS:
+            if initial[name] is not None:
+                initial[name] = (Decimal(initial[name]) / per).quantize(places)
         initial["flash_batches"] = "\n".join(
             f"{timezone.localtime(batch.release_at):{_BATCH_TIME}}, {batch.quantity}"
             for batch in deal.batches.all()

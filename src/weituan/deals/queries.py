@@ -37,6 +37,7 @@ from weituan.deals.models import (
     RefundState,
     Team,
     TeamState,
+    UserDealQuota,
     Voucher,
     VoucherState,
 )
@@ -471,3 +472,11 @@ def _dangling_references(limit: int = 100) -> dict[str, list[int]]:
 
 def accounts_count() -> int:
     return Account.objects.aggregate(n=Count("id"))["n"]
+
+
+def units_held(*, deal_id: int, user: Any) -> int:
+    """How many units of the deal the buyer holds for themselves (what the per-person limit counts)."""
+    held = (
+        UserDealQuota.objects.filter(deal_id=deal_id, user_id=user.pk).values_list("own", flat=True).first()
+    )
+    return int(held or 0)

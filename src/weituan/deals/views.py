@@ -1,5 +1,6 @@
 """Shopper pages: deal page and live card, checkout, team status, my orders, vouchers and wallet."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -11,11 +12,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from weituan.accounts import invites
-from weituan.core.errors import ServiceError
+from weituan.core.errors import STORE_OUTAGES, ServiceError, store_unreachable
 from weituan.core.money import MINOR_UNITS, Money
+from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.labels import ORDER_STATE_LABELS, state_label
@@ -32,6 +35,8 @@ from weituan.deals.services.vouchers import voucher_code_display
 from weituan.deals.services.wallet import TOP_UP_PROFILES, wallet_top_up
 from weituan.deals.templatetags.deals_tags import moment_text
 from weituan.tracking import facade as tracking
+
+logger = logging.getLogger(__name__)
 
 SHARE_SESSION_KEY = "deal_shares"  # deal id -> the short-link code the visitor arrived through
 
@@ -127,12 +132,40 @@ def checkout(request: HttpRequest, deal_id: int) -> HttpResponse:
             share_code=str(request.session.get(SHARE_SESSION_KEY, {}).get(str(deal_id), "")),
         )
     except ServiceError as exc:
-        messages.error(request, _checkout_refusal_text(exc, deal_id))
+        messages.error(request, _checkout_refusal_text(exc, deal_id, request.user))
         return redirect("deals:deal", deal_id=deal_id)
+    except STORE_OUTAGES as exc:
+        return _checkout_unavailable(request, deal_id, exc)
     messages.success(request, _placed_text(order))
     if order.team_id:
         return redirect("deals:team", team_id=order.team_id)
     return redirect("deals:my_orders")
+
+
+# What a checkout form sends, sent again as it was by the page of a checkout that met a store outage.
+CHECKOUT_FIELDS = ("quantity", "gift_quantity", "unit_price", "team", "gateway", "checkout_token")
+
+
+def _checkout_unavailable(request: HttpRequest, deal_id: int, error: Exception) -> HttpResponse:
+    """A checkout that met Redis or the database away: 503 with Retry-After, and a page whose button
+    sends the same order again under the same checkout token. Whether the order was placed may be
+    unknown (the connection ended as it committed), and the token makes it placed once however many
+    times it is sent; a fresh deal page would make a new token, and could place it twice."""
+    if isinstance(error, REDIS_UNREACHABLE):
+        unreachable_logged(logger, "checkouts answered 503", error)
+    else:
+        logger.error("checkout of deal %s: database error; answered 503", deal_id, exc_info=error)
+    refusal = store_unreachable()
+    fields = [(name, request.POST[name]) for name in CHECKOUT_FIELDS if request.POST.get(name)]
+    response = render(
+        request,
+        "deals/checkout_unavailable.html",
+        {"deal_id": deal_id, "fields": fields},
+        status=refusal.status,
+    )
+    for name, value in refusal.headers().items():
+        response[name] = value
+    return response
 
 
 def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
@@ -181,15 +214,30 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
     return request.build_absolute_uri(reverse("tracking:short_link", args=[code]))
 
 
-def _checkout_refusal_text(error: ServiceError, deal_id: int) -> str:
-    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale."""
+def _checkout_refusal_text(error: ServiceError, deal_id: int, buyer: Any) -> str:
+    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale,
+    and a buyer over the per-person limit how many they already have and may still buy (someone who
+    bought 1 of a limit of 2 and asks for 2 would otherwise read "you may buy 2" and be puzzled)."""
     card = deal_card(deal_id) if error.code == "sold_out" else None
     if card is not None and card.next_batch_at is not None:
         return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
             "n": card.next_batch_quantity,
             "at": moment_text(card.next_batch_at),
         }
-    return refusal_text(error)
+    text = refusal_text(error)
+    limit = error.details.get("per_user_limit")
+    if error.code == "per_user_limit" and isinstance(limit, int):
+        held = queries.units_held(deal_id=deal_id, user=buyer)
+        if held:
+            left = max(limit - held, 0)
+            more = ngettext(
+                "You already have %(held)d; you may buy %(left)d more.",
+                "You already have %(held)d; you may buy %(left)d more.",
+                left,
+            ) % {"held": held, "left": left}
+            # Two sentences: a space between them in English, none in Chinese.
+            text = _("%(refusal)s %(more)s") % {"refusal": text, "more": more}
+    return text
 
 
 def _placed_text(order: Any) -> str:

@@ -21,6 +21,7 @@ from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
 from weituan.deals.services.deals import MAX_IMAGES, deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
+from weituan.microblog.queries.posts import media_get_for_owner
 from weituan.microblog.services.media import media_upload
 
 
@@ -67,39 +68,71 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _saved(request: HttpRequest, form: DealForm, deal: Any = None) -> Any:
+def _pictures(request: HttpRequest, form: DealForm) -> list[Any] | None:
+    """The pictures the deal gets from this form: the ones just chosen, stored as uploads (they go through
+    the posts' upload checks, resized; more than a deal shows are refused before any is stored), or,
+    with none chosen, those a refused try of the same form stored and the page sent back. None when the
+    chosen ones are refused (the refusal is on the form)."""
+    if form.has_error("image"):
+        return None
+    chosen = form.cleaned_data.get("image") or []
+    if len(chosen) > MAX_IMAGES:
+        form.add_error("image", str(DEAL_PROBLEMS["too_many_images"][1]))
+        return None
+    try:
+        if chosen:
+            return [media_upload(owner=request.user, upload=picture) for picture in chosen]
+        kept = [int(value) for value in request.POST.getlist("kept_picture") if value.isdigit()]
+        return [media_get_for_owner(request.user, media_id) for media_id in kept[:MAX_IMAGES]]
+    except ServiceError as exc:
+        if exc.code in ("invalid_image", "image_too_large"):
+            form.add_error("image", refusal_text(exc))
+            return None
+        if exc.code == "not_found":  # a kept picture that is not (or no longer) this merchant's
+            return []
+        raise
+
+
+def _saved(request: HttpRequest, form: DealForm, pictures: list[Any], deal: Any = None) -> Any:
     """The deal the form creates (or, with `deal`, the draft it changes), or None with the refusal shown
     on the form."""
+    media = tuple(picture.id for picture in pictures)
     try:
-        # The pictures go through the posts' upload checks (a readable image, size), resized; more than a
-        # deal shows are refused before any is stored.
-        pictures = form.cleaned_data.get("image") or []
-        if len(pictures) > MAX_IMAGES:
-            form.add_error("image", str(DEAL_PROBLEMS["too_many_images"][1]))
-            return None
-        media = tuple(media_upload(owner=request.user, upload=picture).id for picture in pictures)
         if deal is None:
             return deal_create(merchant=request.user, data=form.to_input(media))
         # New pictures replace the draft's; without any the draft keeps its own.
         data = form.to_input(media, ()) if media else form.to_input((), tuple(deal.images))
         return deal_update(deal_id=deal.id, by=request.user, data=data)
     except ServiceError as exc:
-        if exc.code in ("invalid_image", "image_too_large"):
-            form.add_error("image", refusal_text(exc))
-        else:  # each problem of the deal beside its field
-            for field, text in deal_problems(exc):
-                form.add_error(field if field in form.fields else None, text)
+        for field, text in deal_problems(exc):  # each problem of the deal beside its field
+            form.add_error(field if field in form.fields else None, text)
         return None
+
+
+def _editor(request: HttpRequest, deal: Any = None) -> tuple[DealForm, Any, list[Any]]:
+    """The deal editor's form as posted, what it saved (None when refused or not posted) and, after a
+    refusal, the pictures it already stored, which the page shows and sends back with the next try, so
+    a merchant who fixes a price does not have to choose the pictures again."""
+    initial = DealForm.initial_of(deal) if deal is not None else None
+    form = DealForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method != "POST":
+        return form, None, []
+    valid = form.is_valid()
+    pictures = _pictures(request, form)
+    if pictures is None:
+        return form, None, []
+    if not valid:
+        return form, None, pictures
+    saved = _saved(request, form, pictures, deal)
+    return form, saved, [] if saved is not None else pictures
 
 
 @verified_merchant_required
 def deal_new(request: HttpRequest) -> HttpResponse:
-    form = DealForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        deal = _saved(request, form)
-        if deal is not None:
-            return redirect("deals:merchant_deal", deal_id=deal.id)
-    return render(request, "deals/merchant_deal_new.html", {"form": form})
+    form, deal, kept = _editor(request)
+    if deal is not None:
+        return redirect("deals:merchant_deal", deal_id=deal.id)
+    return render(request, "deals/merchant_deal_new.html", {"form": form, "kept_pictures": kept})
 
 
 @verified_merchant_required
@@ -108,11 +141,13 @@ def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
     if deal.state != DealState.DRAFT:
         messages.error(request, _("Only a draft can be edited; this deal is already published"))
         return redirect("deals:merchant_deal", deal_id=deal.id)
-    form = DealForm(request.POST or None, request.FILES or None, initial=DealForm.initial_of(deal))
-    if request.method == "POST" and form.is_valid() and _saved(request, form, deal) is not None:
+    form, saved, kept = _editor(request, deal)
+    if saved is not None:
         messages.success(request, _("Draft saved"))
         return redirect("deals:merchant_deal", deal_id=deal.id)
-    return render(request, "deals/merchant_deal_edit.html", {"form": form, "deal": deal})
+    return render(
+        request, "deals/merchant_deal_edit.html", {"form": form, "deal": deal, "kept_pictures": kept}
+    )
 
 
 @merchant_required
@@ -152,16 +187,24 @@ def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
 @merchant_required
 def redeem(request: HttpRequest) -> HttpResponse:
     result = None
+    refused_code = ""
     if request.method == "POST":
+        code = request.POST.get("code", "")
         try:
-            result = voucher_redeem(code=request.POST.get("code", ""), by=request.user)
+            result = voucher_redeem(code=code, by=request.user)
             messages.success(request, _("Redeemed: %(title)s") % {"title": result.deal.title})
         except ServiceError as exc:
             messages.error(request, refusal_text(exc))
+            # A mistyped code stays in the box to be corrected, not typed again from the start.
+            refused_code = code.strip()[:40]
     return render(
         request,
         "deals/merchant_redeem.html",
-        {"result": result, "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100]},
+        {
+            "result": result,
+            "refused_code": refused_code,
+            "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100],
+        },
     )
 
 

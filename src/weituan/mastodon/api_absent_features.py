@@ -4,7 +4,7 @@ Clients read these as they start or open their main screens: Tusky, Elk, Ivory a
 emoji, filters, lists, announcements and followed hashtags on login, a profile's featured hashtags,
 featured accounts and lists as they open it, and Tusky opens on a direct messages tab. Weituan has no
 custom emoji, keyword filters, lists, announcements, followed or featured hashtags, featured accounts,
-bookmarks, direct conversations, scheduled statuses or blocked domains (it does not federate), so each
+direct conversations, scheduled statuses or blocked domains (it does not federate), so each
 list is empty (an unknown account's is still a 404), and a client that gets an empty list carries on
 where a 404 shows the user an error. There is nothing to write to: a request to create such a thing is
 refused in the API's error shape (405 here, 404 on the paths below).
@@ -25,7 +25,6 @@ router_v2 = Router(tags=["mastodon:v2"])
 READ_FILTERS = scoped_auth("read", "read:filters")
 READ_LISTS = scoped_auth("read", "read:lists")
 READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
-READ_BOOKMARKS = scoped_auth("read", "read:bookmarks")
 
 READ = scoped_auth("read")
 READ_STATUSES = scoped_auth("read", "read:statuses")
@@ -58,11 +57,6 @@ def announcements(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get("/followed_tags", auth=READ_FOLLOWED_TAGS, summary="Followed hashtags (Weituan has none)")
 def followed_tags(request: HttpRequest) -> list[dict[str, Any]]:
-    return []
-
-
-@router.get("/bookmarks", auth=READ_BOOKMARKS, summary="Bookmarked statuses (Weituan has none)")
-def bookmarks(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 

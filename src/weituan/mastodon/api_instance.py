@@ -21,6 +21,7 @@ from ninja import Router
 from weituan.accounts.queries import user_counts
 from weituan.core import images
 from weituan.mastodon.serializers_accounts import DEFAULT_HEADER, absolute_url
+from weituan.microblog.services.pins import PINS_MAX
 from weituan.microblog.stats import statuses_total
 
 router = Router(tags=["mastodon:instance"])
@@ -154,7 +155,7 @@ def instance_v2(request: HttpRequest) -> dict[str, Any]:
         "configuration": {
             "urls": {"streaming": _streaming_url(request)},
             "vapid": {"public_key": str(getattr(settings, "WEBPUSH_VAPID_PUBLIC_KEY", "") or "")},
-            "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
+            "accounts": {"max_featured_tags": 0, "max_pinned_statuses": PINS_MAX},
             "statuses": _statuses_configuration(),
             "media_attachments": _media_configuration(),
             "polls": _polls_configuration(),

@@ -40,6 +40,7 @@ from weituan.mastodon.request_params import (
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries import relations as relation_queries
+from weituan.microblog.queries.pins import pinned_post_ids
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.services import relations as relation_services
 from weituan.microblog.services.relations import MUTE_DURATION_MAX
@@ -300,7 +301,8 @@ def account_statuses(request: HttpRequest, response: HttpResponse, account_id: i
     page = page_params_from_request(request)
     viewer = request_user(request)
     if params.flag("pinned"):
-        return []  # Weituan has no pinned posts
+        # The pinned posts are few (PINS_MAX) and come whole, newest pin first, with no pages.
+        return statuses_json(posts_hydrate(pinned_post_ids(author.pk, viewer), viewer), request)
     # Comments (Mastodon's replies) live under the post they answer, never among an account's posts, as
     # on Weibo: `exclude_replies` is always met. There are no direct messages for `exclude_direct`.
     ids = user_timeline_ids(

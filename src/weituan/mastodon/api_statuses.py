@@ -1,6 +1,6 @@
 """Mastodon API: statuses — post (an original, a comment through in_reply_to_id, a repost with comment
-through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite, who
-reblogged or favourited, and the caller's favourites.
+through quoted_status_id), read (one, or several by id[]), delete, context, reblog, favourite,
+bookmark, pin, who reblogged or favourited, and the caller's favourites and bookmarks.
 
 Writes are rate-limited per user; POST /statuses honours the Idempotency-Key header.
 """
@@ -16,15 +16,18 @@ from ninja import Router
 
 from weituan.accounts.auth import request_user
 from weituan.accounts.models import QuotePolicy
-from weituan.core.errors import ServiceError, ValidationFailed
+from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_writes_hit
 from weituan.core.redis import redis_enabled
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.mastodon.endpoint_auth import (
     READ_ACCOUNTS,
+    READ_BOOKMARKS,
     READ_FAVOURITES,
     READ_STATUSES,
+    WRITE_ACCOUNTS,
+    WRITE_BOOKMARKS,
     WRITE_FAVOURITES,
     WRITE_STATUSES,
 )
@@ -40,13 +43,27 @@ from weituan.mastodon.request_params import (
     query_documented,
 )
 from weituan.mastodon.serializers_accounts import accounts_json
-from weituan.mastodon.serializers_statuses import deleted_status_json, status_json, statuses_json
-from weituan.microblog.models import Visibility
+from weituan.mastodon.serializers_statuses import (
+    deleted_status_json,
+    status_edits_json,
+    status_json,
+    statuses_json,
+)
+from weituan.microblog.models import MediaAttachment, PostEdit, PostKind, Visibility
+from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
 from weituan.microblog.queries.visibility import visible_post_ids
-from weituan.microblog.services.interactions import comment_create, like_add, like_remove
+from weituan.microblog.services.edits import post_edit
+from weituan.microblog.services.interactions import (
+    bookmark_add,
+    bookmark_remove,
+    comment_create,
+    like_add,
+    like_remove,
+)
+from weituan.microblog.services.pins import pin_add, pin_remove
 from weituan.microblog.services.posts import (
     PublishedPost,
     idempotent_write,
@@ -74,6 +91,9 @@ STATUS_PARAMETERS = params_documented(
     }
 )
 REBLOG_PARAMETERS = params_documented({"visibility": _VISIBILITY})
+EDIT_PARAMETERS = params_documented(
+    {"status": TEXT, "media_ids": {"type": "array", "items": ID_TEXT}}, required=("status",)
+)
 
 # Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
 MAX_STATUSES_ASKED = 20
@@ -295,6 +315,52 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return deleted_status_json(view, request)
 
 
+@router.put(
+    "/statuses/{id:status_id}",
+    auth=WRITE_STATUSES,
+    openapi_extra=EDIT_PARAMETERS,
+    summary="Edit a status's words",
+)
+def status_edit(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    """The words change (`status`); the images, visibility and language stay as published, and a
+    request asking to change them is refused rather than half done."""
+    user = request_user(request)
+    write_limit(user)
+    params = mastodon_params(request)
+    text = params.text("status")
+    if text is None:
+        raise ValidationFailed("status is required", code="invalid_status")
+    asked_media = _media_ids(params)
+    if "media_ids" in params.values and sorted(asked_media) != sorted(_media_of(user, status_id)):
+        raise ValidationFailed("The images of a post cannot be changed by an edit", code="media_not_editable")
+    post_edit(editor=user, post_id=status_id, text=text)
+    return _status_response(request, status_id)
+
+
+def _media_of(user: Any, post_id: int) -> list[int]:
+    return list(
+        MediaAttachment.objects.filter(post_id=post_id, post__author_id=user.pk).values_list("id", flat=True)
+    )
+
+
+@router.get("/statuses/{id:status_id}/history", auth=READ_STATUSES, summary="The versions of a status")
+def status_history(request: HttpRequest, status_id: int) -> list[dict[str, Any]]:
+    view = post_view_for_user(request_user(request), status_id)
+    edits = list(PostEdit.objects.filter(post_id=status_id).order_by("id"))
+    return status_edits_json(view, edits, request)
+
+
+@router.get("/statuses/{id:status_id}/source", auth=READ_STATUSES, summary="What the author wrote, to edit")
+def status_source(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    user = request_user(request)
+    view = post_view_for_user(user, status_id)
+    if user is None or view.author.pk != user.pk:
+        raise NotFound("Record not found")
+    post = view.post
+    text = post.comment if post.kind == PostKind.REPOST else post.text
+    return {"id": str(post.id), "text": text, "spoiler_text": ""}
+
+
 @router.get("/statuses/{id:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
 def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
     context = post_context(request_user(request), status_id)
@@ -328,20 +394,43 @@ def status_unreblog(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _status_response(request, status_id)
 
 
-@router.post("/statuses/{id:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
-def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
+def _acted_on(request: HttpRequest, status_id: int, action: Callable[..., Any]) -> dict[str, Any]:
+    """Count one write of the caller, do `action` (a like, a bookmark, a pin or their undoing) on the
+    status, and answer the status as the caller now sees it."""
     user = request_user(request)
     write_limit(user)
-    like_add(user=user, post_id=status_id)
+    action(user=user, post_id=status_id)
     return _status_response(request, status_id)
+
+
+@router.post("/statuses/{id:status_id}/favourite", auth=WRITE_FAVOURITES, summary="Like")
+def status_favourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    return _acted_on(request, status_id, like_add)
 
 
 @router.post("/statuses/{id:status_id}/unfavourite", auth=WRITE_FAVOURITES, summary="Take a like back")
 def status_unfavourite(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    user = request_user(request)
-    write_limit(user)
-    like_remove(user=user, post_id=status_id)
-    return _status_response(request, status_id)
+    return _acted_on(request, status_id, like_remove)
+
+
+@router.post("/statuses/{id:status_id}/bookmark", auth=WRITE_BOOKMARKS, summary="Keep a status (收藏)")
+def status_bookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    return _acted_on(request, status_id, bookmark_add)
+
+
+@router.post("/statuses/{id:status_id}/unbookmark", auth=WRITE_BOOKMARKS, summary="Stop keeping a status")
+def status_unbookmark(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    return _acted_on(request, status_id, bookmark_remove)
+
+
+@router.post("/statuses/{id:status_id}/pin", auth=WRITE_ACCOUNTS, summary="Pin one of your statuses (置顶)")
+def status_pin(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    return _acted_on(request, status_id, pin_add)
+
+
+@router.post("/statuses/{id:status_id}/unpin", auth=WRITE_ACCOUNTS, summary="Unpin one of your statuses")
+def status_unpin(request: HttpRequest, status_id: int) -> dict[str, Any]:
+    return _acted_on(request, status_id, pin_remove)
 
 
 def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
@@ -385,6 +474,24 @@ def favourites(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     page = page_params_from_request(request, default_limit=20, max_limit=40)
     rows = liked_posts_page(user, **page.bounds())
+    response = JsonResponse(
+        statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
+    )
+    set_link_header(response, request, [row.cursor for row in rows])
+    return response
+
+
+@router.get(
+    "/bookmarks",
+    openapi_extra=PAGE_QUERY,
+    auth=READ_BOOKMARKS,
+    summary="The statuses the caller keeps, newest bookmark first",
+)
+def bookmarks(request: HttpRequest) -> HttpResponse:
+    """Paged by the bookmarks' ids (the Link header carries them), as Mastodon pages its bookmarks."""
+    user = request_user(request)
+    page = page_params_from_request(request, default_limit=20, max_limit=40)
+    rows = bookmarked_posts_page(user, **page.bounds())
     response = JsonResponse(
         statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
     )

@@ -1,7 +1,8 @@
 """The JSON body of a home timeline page, assembled from statuses rendered once per version of their rows.
 
 A page shows posts that many readers see, and only two things in a status differ between most readers:
-the `favourited` and `reblogged` flags (of the status, the status it reblogs and the status it quotes).
+the `favourited`, `reblogged`, `bookmarked` and `pinned` flags (of the status, the status it reblogs
+and the status it quotes).
 (A status whose repost chain carries someone hidden from the reader is rendered for that reader alone:
 see `home_statuses_bytes`.)
 So each status is rendered for nobody once and kept as JSON bytes cut at those flags; a page is then
@@ -16,7 +17,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -43,7 +44,7 @@ from weituan.tracking import facade as tracking
 
 # Stands in for a flag while a status is rendered; random per process, so no text can imitate it.
 _MARK = "wt-flag-" + secrets.token_hex(12)
-_SLOT = re.compile(b'"' + re.escape(_MARK.encode()) + b"([frq])([0-9]+)" + b'"')
+_SLOT = re.compile(b'"' + re.escape(_MARK.encode()) + b"([frbpq])([0-9]+)" + b'"')
 
 CACHE_SIZE = 10_000
 
@@ -58,9 +59,9 @@ class QuoteSlot(NamedTuple):
 
 class Template(NamedTuple):
     """A status's JSON cut at its viewer flags: `parts` around `slots`, each (kind, post id) where kind is
-    b"f" (`favourited`), b"r" (`reblogged`) or b"q" (`quote_approval.current_user`, only where the
-    policy is not public: see `quote_slots`); `plain` is the JSON with every flag false and every such
-    quote denied, what most readers get, and `slot_ids` the posts the flags are about."""
+    one of FLAG_KINDS or b"q" (`quote_approval.current_user`, only where the policy is not public: see
+    `quote_slots`); `plain` is the JSON with every flag false and every such quote denied, what most
+    readers get, and `slot_ids` the posts the flags are about."""
 
     parts: tuple[bytes, ...]
     slots: tuple[tuple[bytes, int], ...]
@@ -71,10 +72,11 @@ class Template(NamedTuple):
     chain_authors: frozenset[int] = frozenset()
 
     def fill(
-        self, liked: set[int], reposted: set[int], quotable: set[int] | frozenset[int] = frozenset()
+        self, flags: Mapping[bytes, Collection[int]], quotable: set[int] | frozenset[int] = frozenset()
     ) -> bytes:
+        """The JSON for a reader whose flags are `flags` (the posts of each kind of FLAG_KINDS)."""
         ids = self.slot_ids
-        if ids.isdisjoint(liked) and ids.isdisjoint(reposted) and ids.isdisjoint(quotable):
+        if all(ids.isdisjoint(posts) for posts in flags.values()) and ids.isdisjoint(quotable):
             return self.plain
         parts = self.parts
         out = [parts[0]]
@@ -82,12 +84,15 @@ class Template(NamedTuple):
             if kind == b"q":
                 out.append(_AUTOMATIC if post_id in quotable else _DENIED)
             else:
-                out.append(b"true" if post_id in (liked if kind == b"f" else reposted) else b"false")
+                out.append(b"true" if post_id in flags.get(kind, ()) else b"false")
             out.append(parts[index])
         return b"".join(out)
 
 
 _AUTOMATIC, _DENIED = b'"automatic"', b'"denied"'
+
+# The reader's flags a status carries, by the kind of their slots.
+FLAG_KINDS = {b"f": "favourited", b"r": "reblogged", b"b": "bookmarked", b"p": "pinned"}
 
 
 def template_of(
@@ -124,8 +129,8 @@ def _marked(status: dict[str, Any]) -> dict[str, Any]:
     """A copy of `status` with a mark in place of each viewer flag, at every level the flags appear."""
     copy = dict(status)
     post_id = status["id"]
-    copy["favourited"] = f"{_MARK}f{post_id}"
-    copy["reblogged"] = f"{_MARK}r{post_id}"
+    for kind, name in FLAG_KINDS.items():
+        copy[name] = f"{_MARK}{kind.decode()}{post_id}"
     if quote_approval_needs_viewer(status):
         copy["quote_approval"] = {**status["quote_approval"], "current_user": f"{_MARK}q{post_id}"}
     if status["reblog"] is not None:
@@ -226,14 +231,14 @@ def home_statuses_bytes(
                 if template is None:
                     return _whole(post_ids, viewer_id, request_of(), hidden)
                 templates[int(status["id"])] = template
-    liked, reposted = versions.liked, versions.reposted
+    flags = {b"f": versions.liked, b"r": versions.reposted, b"b": versions.bookmarked, b"p": versions.pinned}
     shown = [post_id for post_id in wanted if post_id in templates]
     tracking.impressions_record(post_ids=shown, user_id=viewer_id, timeline="home")
     page = [templates[post_id] for post_id in shown]
     quotable = quotable_by(page, viewer_id) if any(template.quote_slots for template in page) else set()
-    if liked or reposted or quotable:
-        parts = [template.fill(liked, reposted, quotable) for template in page]
-    else:  # most pages: the reader liked and reposted none of them
+    if quotable or any(flags.values()):
+        parts = [template.fill(flags, quotable) for template in page]
+    else:  # most pages: the reader liked, reposted, kept and pinned none of them
         parts = [template.plain for template in page]
     return b"[" + b",".join(parts) + b"]"
 

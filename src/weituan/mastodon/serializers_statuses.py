@@ -30,7 +30,12 @@ from weituan.mastodon.serializers_quotes import (
 from weituan.microblog.models import MediaAttachment, Notification, PostKind
 from weituan.microblog.queries.notification_groups import group_key
 from weituan.microblog.queries.notifications import mastodon_type
-from weituan.microblog.queries.post_links import Links, post_short_links, post_short_links_preload
+from weituan.microblog.queries.post_links import (
+    Links,
+    outbound_urls,
+    post_short_links,
+    post_short_links_preload,
+)
 from weituan.microblog.queries.posts import (
     PostView,
     post_fingerprint,
@@ -40,7 +45,7 @@ from weituan.microblog.queries.posts import (
     posts_hydrate_rows,
 )
 from weituan.microblog.stats import account_counts
-from weituan.microblog.text import render_html, topic_key
+from weituan.microblog.text import extract_mentions, render_html, topic_key
 
 PREVIEW_SIDE = 400  # the thumbnail's longest side, as stored by media_upload
 
@@ -294,8 +299,8 @@ def _status(view: PostView, *, level: int, request: HttpRequest | None) -> dict[
         "favourited": view.liked_by_viewer,
         "reblogged": view.reposted_by_viewer,
         "muted": False,
-        "bookmarked": False,
-        "pinned": False,
+        "bookmarked": view.bookmarked_by_viewer,
+        "pinned": view.pinned_by_viewer,
         "filtered": [],
         "weituan": {**_weituan_extras(view), "quote_requires": requires},
     }
@@ -364,18 +369,23 @@ def rendered_statuses_clear() -> None:
         _RENDERED.clear()
 
 
-def _with_viewer(status: dict[str, Any], liked: set[int], reposted: set[int]) -> dict[str, Any]:
-    """A copy of a status rendered for nobody, with the viewer's `favourited`/`reblogged` at every level."""
+def _with_viewer(status: dict[str, Any], flags: tuple[set[int], ...]) -> dict[str, Any]:
+    """A copy of a status rendered for nobody, with the viewer's `favourited`, `reblogged`, `bookmarked`
+    and `pinned` (`flags`, the posts of each, in that order) at every level."""
     copy = dict(status)
     post_id = int(status["id"])
-    copy["favourited"] = post_id in liked
-    copy["reblogged"] = post_id in reposted
+    for name, posts in zip(VIEWER_FLAGS, flags, strict=True):
+        copy[name] = post_id in posts
     if status["reblog"] is not None:
-        copy["reblog"] = _with_viewer(status["reblog"], liked, reposted)
+        copy["reblog"] = _with_viewer(status["reblog"], flags)
     quote = status["quote"]
     if quote is not None and quote.get("quoted_status") is not None:
-        copy["quote"] = {**quote, "quoted_status": _with_viewer(quote["quoted_status"], liked, reposted)}
+        copy["quote"] = {**quote, "quoted_status": _with_viewer(quote["quoted_status"], flags)}
     return copy
+
+
+# A status's fields that say what its reader did with it.
+VIEWER_FLAGS = ("favourited", "reblogged", "bookmarked", "pinned")
 
 
 def timeline_statuses_json(
@@ -435,8 +445,8 @@ def timeline_statuses_json(
             rendered.update(
                 (int(status["id"]), status) for status in statuses_for_reader(own, viewer_id, request)
             )
-    liked, reposted = rows.liked or set(), rows.reposted or set()
-    statuses = [_with_viewer(rendered[post_id], liked, reposted) for post_id in wanted if post_id in rendered]
+    flags = tuple(flag or set() for flag in (rows.liked, rows.reposted, rows.bookmarked, rows.pinned))
+    statuses = [_with_viewer(rendered[post_id], flags) for post_id in wanted if post_id in rendered]
     quote_approvals_for_viewer(statuses, viewer_id)
     return statuses
 
@@ -482,3 +492,37 @@ def notifications_json(
         )
     quote_approvals_for_viewer(shown_statuses, _viewer_id(request))  # one query for the whole page
     return rendered
+
+
+def status_edits_json(
+    view: PostView, edits: Sequence[Any], request: HttpRequest | None
+) -> list[dict[str, Any]]:
+    """Mastodon's StatusEdit entities of a post, oldest first: each version kept (`PostEdit`), or the
+    post as it is when it was never edited. Each version's HTML is made as its status's content is."""
+    from weituan.tracking import facade as tracking
+
+    base = site_base(request)
+    versions = [(edit.text, edit.created_at) for edit in edits] or [(view.post.text, view.post.created_at)]
+    found = tracking.outbound_links_of(
+        {view.id: sorted({url for text, _ in versions for url in outbound_urls(text)})}
+    )
+    codes = found.get(view.id, {})
+    account = _account(view, request)
+    media = [media_json(item, request) for item in view.media]
+    entities = []
+    for text, created_at in versions:
+        names = tuple(extract_mentions(text)) + tuple(str(hop.get("username")) for hop in view.post.chain)
+        links = tuple((url, codes[url]) for url in outbound_urls(text) if url in codes)
+        entities.append(
+            {
+                "content": _content_html(text, base, names, links),
+                "spoiler_text": "",
+                "sensitive": False,
+                "created_at": mastodon_datetime(created_at),
+                "account": account,
+                "poll": None,
+                "media_attachments": media,
+                "emojis": [],
+            }
+        )
+    return entities

@@ -136,6 +136,46 @@ class Like(models.Model):
         indexes = [models.Index(fields=["post", "-id"], name="like_post_id")]
 
 
+class Bookmark(models.Model):
+    """A post `user` keeps to read again (Weibo's 收藏, Mastodon's bookmark). Private: nobody is told,
+    and no counter shows it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="bookmark_once")]
+        indexes = [models.Index(fields=["user", "-id"], name="bookmark_user_id")]
+
+
+class Pin(models.Model):
+    """A post its author shows first on their profile (Weibo's 置顶, Mastodon's pinned status); at most
+    PINS_MAX each (`microblog.services.pins`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="pin_once")]
+        indexes = [models.Index(fields=["user", "-id"], name="pin_user_id")]
+
+
+class PostEdit(models.Model):
+    """One version of an edited post's words, as Mastodon's status edits keep them: the first is what
+    was published (written when the post is first edited), each later one an edit. `text` is the
+    post's whole text (a repost's with its chain), `comment` what its author wrote of it."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["post", "id"], name="post_edit_post_id")]
+
+
 class Follow(models.Model):
     """`follower` follows `followee`. With `show_reblogs` off (Mastodon's `reblogs=false`) the followee's
     plain reposts stay out of the follower's home timeline; their quotes (reposts that say something)
@@ -336,6 +376,7 @@ class NotificationKind(models.TextChoices):
     FOLLOW = "follow", "follow"
     FOLLOW_REQUEST = "follow_request", "follow request"
     STATUS = "status", "new post"
+    UPDATE = "update", "edited a post you reposted"
 
 
 class Notification(models.Model):

@@ -23,8 +23,16 @@ from weituan.core.ratelimit import user_writes_hit
 from weituan.microblog.models import PostKind
 from weituan.microblog.queries.posts import PostView, comments_page, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import RepostTree, repost_tree, reposted_by
-from weituan.microblog.services.interactions import comment_create, like_add, like_remove
+from weituan.microblog.services.edits import post_edit
+from weituan.microblog.services.interactions import (
+    bookmark_add,
+    bookmark_remove,
+    comment_create,
+    like_add,
+    like_remove,
+)
 from weituan.microblog.services.media import media_upload
+from weituan.microblog.services.pins import pin_add, pin_remove
 from weituan.microblog.services.posts import post_create, post_delete, repost_create
 from weituan.microblog.services.quotes import quote_policy_set, quote_revoke
 from weituan.tracking.facade import visitor_id_of
@@ -275,6 +283,61 @@ def unlike(request: HttpRequest, post_id: int) -> HttpResponse:
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("web:home"))
     return _done(request, post_id, _("Like taken back."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def bookmark(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        bookmark_add(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Bookmarked."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def unbookmark(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        bookmark_remove(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Bookmark removed."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def edit(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        post_edit(editor=request.user, post_id=post_id, text=request.POST.get("text", ""))
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("microblog:post", args=[post_id]))
+    return _done(request, post_id, _("Saved."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def pin(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        pin_add(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Pinned to your profile."), reverse("microblog:post", args=[post_id]))
+
+
+@login_required
+@require_POST
+def unpin(request: HttpRequest, post_id: int) -> HttpResponse:
+    try:
+        _write_counted(request)
+        pin_remove(user=request.user, post_id=post_id)
+    except ServiceError as error:
+        return service_error_response(request, error, fallback_url=reverse("web:home"))
+    return _done(request, post_id, _("Unpinned."), reverse("microblog:post", args=[post_id]))
 
 
 @login_required

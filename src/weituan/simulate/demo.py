@@ -151,7 +151,7 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
     """
     from weituan.accounts.models import User
     from weituan.core.testing import make_user
-    from weituan.microblog.services.interactions import comment_create, like_add
+    from weituan.microblog.services.interactions import bookmark_add, comment_create, like_add
     from weituan.microblog.services.posts import post_create, repost_create
     from weituan.microblog.services.relations import follow_create
 
@@ -264,6 +264,12 @@ def demo_world_build(*, seed: int = 2012, progress: bool = False) -> DemoSummary
             if user.id != post.author_id:
                 like_add(user=user, post_id=post.id)
                 likes += 1
+    # Each shopper keeps a few posts (收藏), drawn apart so the rest of the world is as before.
+    keeping = random.Random(seed + 1)
+    for user in shoppers:
+        for post in keeping.sample(posts, min(keeping.randint(0, 3), len(posts))):
+            if user.id != post.author_id:
+                bookmark_add(user=user, post_id=post.id)
     _progress(progress, "deals and orders")
     deals, cards, orders, deal_reposts = _demo_deals(rng, merchants=merchants, shoppers=shoppers)
     return DemoSummary(

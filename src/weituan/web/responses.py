@@ -6,9 +6,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.views.csrf import csrf_failure as csrf_failure_page
 
 from weituan.core.errors import ServiceError
+from weituan.microblog.services.pins import PINS_MAX
 
 # Services speak English; the codes a person is likely to meet get a translated sentence here.
 # Anything else falls back to the service's own message, which is always human-readable.
@@ -37,6 +40,11 @@ ERROR_MESSAGES: dict[str, Any] = {
     "invalid_media": _("Some of the images could not be attached."),
     "query_too_long": _("The search is too long."),
     "invalid_action": _("Unknown action."),
+    "pin_not_own": _("You can only pin your own posts."),
+    "not_editable": _("A repost without a comment has nothing to edit."),
+    "pin_comment": _("A comment cannot be pinned."),
+    "pin_reblog": _("A repost without a comment cannot be pinned."),
+    "pin_limit": format_lazy(_("You can pin at most {count} posts: unpin one first."), count=PINS_MAX),
 }
 
 
@@ -80,3 +88,19 @@ def query_id(request: HttpRequest, name: str) -> int | None:
         value = int(raw)
         return value if 0 < value < 2**63 else None
     return None
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent with a token no longer valid (the reader logged in or out in another tab since the page
+    loaded): the site's "form has expired" page, or for a tap on a page (htmx) the same words in its
+    flash area, so the page is not replaced by a whole other one inside a post card."""
+    if not is_htmx(request):
+        return csrf_failure_page(request, reason)
+    text = _(
+        "The page was open for a long time, or you logged in or out since it loaded. "
+        "Reload the page and send the form again."
+    )
+    response = render(request, "web/_flash.html", {"flash_error": text}, status=403)
+    response["HX-Retarget"] = "#flash"
+    response["HX-Reswap"] = "innerHTML"
+    return response

@@ -11,6 +11,7 @@ urlpatterns = [
     path("timeline/new", views.home_new, name="home_new"),
     path("notifications", views.notifications, name="notifications"),
     path("notifications/badge", views.notifications_badge, name="notifications_badge"),
+    path("bookmarks", views.bookmarks, name="bookmarks"),
     path("follow-requests", views_follow_requests.follow_requests, name="follow_requests"),
     path("follow-requests/lock", views_follow_requests.account_lock, name="account_lock"),
     path(

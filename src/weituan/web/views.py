@@ -1,5 +1,5 @@
 """The home page (compose box and home timeline, or the public timeline for visitors), its infinite scroll
-and new-post poll, notifications, and the health check."""
+and new-post poll, notifications, the user's bookmarks, and the health check."""
 
 from typing import Any
 
@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from weituan.accounts.queries import verified_merchants
+from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.notifications import notifications_page, notifications_unread_count
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.queries.relations import follow_requests_count
@@ -119,6 +120,21 @@ def notifications(request: HttpRequest) -> HttpResponse:
     owner: Any = request.user
     context["follow_requests"] = follow_requests_count(owner.pk)
     return render(request, "web/notifications.html", context)
+
+
+@login_required
+@require_GET
+def bookmarks(request: HttpRequest) -> HttpResponse:
+    """The posts the user keeps (收藏), newest bookmark first, paged by the bookmark; with `max_id` from
+    htmx, only the next page of cards (infinite scroll)."""
+    rows = bookmarked_posts_page(request.user, max_id=query_id(request, "max_id"), limit=PAGE_SIZE)
+    context: dict[str, Any] = {
+        "views": posts_hydrate([row.post_id for row in rows], request.user),
+        "more_url": more_url(reverse("web:bookmarks"), [row.cursor for row in rows], PAGE_SIZE),
+    }
+    if is_htmx(request) and query_id(request, "max_id") is not None:
+        return render(request, "microblog/_post_list.html", context)
+    return render(request, "web/bookmarks.html", context)
 
 
 @require_GET

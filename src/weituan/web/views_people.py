@@ -15,6 +15,7 @@ from weituan.accounts.profile_fields import profile_fields_of
 from weituan.accounts.queries import user_by_username, users_by_ids
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ratelimit import user_relations_hit
+from weituan.microblog.queries.pins import pinned_post_ids
 from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.queries.relations import followers_page, following_page, relationships
 from weituan.microblog.services.relations import (
@@ -68,13 +69,21 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
 
 
 def _profile_posts(request: HttpRequest, viewer: Any, person: Any, *, max_id: int | None) -> dict[str, Any]:
-    """The profile's page of posts as `viewer` may see them (none of an account blocked either way)."""
+    """The profile's page of posts as `viewer` may see them (none of an account blocked either way):
+    on the first page its pinned posts (置顶) come first, and they are not shown again among the rest."""
     ids = user_timeline_ids(
         person.pk, viewer_id=viewer.pk if viewer else None, max_id=max_id, limit=PAGE_SIZE
     )
     page_url = reverse("web:profile", args=[person.username])
-    views = shown_in_timeline(request, posts_hydrate(ids, viewer), "account")
-    return {"views": views, "more_url": more_url(page_url, ids)}
+    pinned_ids = pinned_post_ids(person.pk, viewer)
+    pinned = posts_hydrate(pinned_ids, viewer) if max_id is None else []
+    listed = [post_id for post_id in ids if post_id not in set(pinned_ids)]
+    views = shown_in_timeline(request, pinned + posts_hydrate(listed, viewer), "account")
+    return {
+        "pinned_views": views[: len(pinned)],
+        "views": views[len(pinned) :],
+        "more_url": more_url(page_url, ids),
+    }
 
 
 def _people(request: HttpRequest, username: str, *, followers: bool) -> HttpResponse:

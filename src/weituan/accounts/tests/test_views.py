@@ -118,6 +118,30 @@ class TestSignupLoginLogout:
         )
         assert User.objects.count() == 1
 
+    def test_signup_says_every_problem_at_once(self, client: Client, shopper: User) -> None:
+        """A name taken, an address already registered, a common password that is also typed differently
+        the second time: all said on the first try, each beside its field, and nothing is made."""
+        response = client.post(
+            reverse("accounts:signup"),
+            {
+                "username": "Alice",
+                "display_name": "新人",
+                "email": "alice@example.test",
+                "password1": "password",
+                "password2": "passwort",
+            },
+            headers={"accept-language": "zh-CN"},
+        )
+        assert response.status_code == 400
+        errors = response.context["form"].errors
+        assert errors["username"] == ["这个用户名已被占用，请换一个。"]
+        assert errors["email"] == ["这个邮箱已注册过账号。请直接登录，或重置密码。"]
+        assert len(errors["password1"]) == 1 and "常见" in errors["password1"][0]
+        assert errors["password2"] == ["两次输入的密码不一致。"]
+        assert User.objects.count() == 1
+        page = response.content.decode()
+        assert 'value="Alice"' in page and 'value="alice@example.test"' in page  # what was typed stays
+
     def test_a_wrong_password_is_told_plainly(self, client: Client, shopper: User) -> None:
         wrong = client.post(reverse("accounts:login"), {"username": "alice", "password": "nope"})
         body = wrong.content.decode()
@@ -152,6 +176,35 @@ class TestSignupLoginLogout:
             {"username": "alice", "password": PASSWORD, "next": "/settings/profile"},
         )
         assert by_name["Location"] == "/settings/profile"
+
+    def test_a_newcomer_sent_to_log_in_signs_up_and_lands_where_they_were_going(self, client: Client) -> None:
+        """Someone opening a friend's team link is sent to log in; having no account they follow the
+        sign-up link, and a first try refused (the passwords differ) still brings them back to the team."""
+        login_page = client.get(reverse("accounts:login") + "?next=/teams/7/").content.decode()
+        card = login_page.split('class="card account-card"', 1)[1]  # past the header's own sign-up button
+        signup_link = re.search(r'href="(/accounts/signup[^"]*)"', card)
+        assert signup_link is not None
+        assert signup_link[1] == "/accounts/signup?next=/teams/7/"
+
+        form = {
+            "username": "xinren",
+            "email": "xinren@example.test",
+            "password1": "a long passphrase",
+            "password2": "another passphrase",
+        }
+        refused = client.post(signup_link[1], form)
+        assert refused.status_code == 400
+        assert not User.objects.filter(username="xinren").exists()
+        page = refused.content.decode()
+        assert '<input type="hidden" name="next" value="/teams/7/">' in page
+        assert 'href="/accounts/login?next=/teams/7/"' in page
+
+        # The form posts to its own address, without the query: the next stop rides in the form.
+        made = client.post(
+            reverse("accounts:signup"), {**form, "password2": "a long passphrase", "next": "/teams/7/"}
+        )
+        assert made.status_code == 302
+        assert made["Location"] == "/teams/7/"
 
     def test_login_does_not_redirect_off_site(self, client: Client, shopper: User) -> None:
         response = client.post(

@@ -222,7 +222,8 @@ UNDESCRIBED_INPUTS = {"POST /api/v1/media", "POST /api/v2/media", "POST /api/v1/
 # window must end after it starts, team price and team size go together; an order needs stock, quota,
 # a known gateway and money in the wallet; nobody follows, blocks or mutes themselves; a status has
 # words or pictures within its weighted length, pictures the author uploaded, and replies to or quotes
-# a status there is; an application's redirect URIs are absolute and its scopes known; a display name
+# a status there is; an edit keeps a status's pictures and the length rules; only one's own original or
+# quote is pinned, five at most; an application's redirect URIs are absolute and its scopes known; a display name
 # and a bio fit their lengths (50 and 500 characters, a number counted as its digits). Refused with
 # 400, 402 or 422 and a code naming the rule.
 RULED_INPUTS = {
@@ -232,6 +233,8 @@ RULED_INPUTS = {
     "POST /api/v1/accounts/{account_id}/block",
     "POST /api/v1/accounts/{account_id}/mute",
     "POST /api/v1/statuses",
+    "PUT /api/v1/statuses/{status_id}",
+    "POST /api/v1/statuses/{status_id}/pin",
     "POST /api/v1/apps",
     "PATCH /api/v1/accounts/update_credentials",
 }

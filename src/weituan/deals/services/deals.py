@@ -38,7 +38,11 @@ from weituan.deals.models.orders import COUNTED_TEAM, UNFILLED_TEAM_STATES
 from weituan.deals.queries import deal_buyers_counted
 from weituan.deals.services.holds import order_capture, order_hold_step, order_reservation_expire, order_void
 from weituan.deals.services.locks import deal_lock_for_tip
-from weituan.deals.services.stock import deal_selling_again, stock_gate_reconcile, stock_gates_unstick
+from weituan.deals.services.stock import (
+    deal_selling_again,
+    stock_gate_reconcile_if_reachable,
+    stock_gates_unstick,
+)
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
 from weituan.microblog.models import MediaAttachment
 
@@ -324,8 +328,9 @@ def flash_batch_release(*, batch_id: int, now: datetime | None = None) -> bool:
             return False
         Deal.objects.filter(id=batch.deal_id).update(released=F("released") + batch.quantity)
         # At once, not on commit: Redis showing more released than the database can only send more
-        # attempts to the database's conditional UPDATE, never sell more.
-        stock_gate_reconcile(deal_id=batch.deal_id)
+        # attempts to the database's conditional UPDATE, never sell more. Redis away does not hold the
+        # batch back: the gate takes the database's count with the first take once it answers.
+        stock_gate_reconcile_if_reachable(deal_id=batch.deal_id)
     return True
 
 

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from weituan.core.errors import DATABASE_OUTAGES, STORE_OUTAGES, lost_connections_closed
 from weituan.core.states import advance
 from weituan.deals.errors import (
     GatewayUnavailable,
@@ -221,6 +222,30 @@ def refund_complete(*, refund_id: int, now: datetime | None = None) -> bool:
     if not claimed:
         _raise_if_requested(refund_id, now=now)
         return False
+    try:
+        return _attempt(refund_id, now=now)
+    except STORE_OUTAGES:
+        _claim_give_up(refund_id, claimed_at=now)
+        raise
+
+
+def _claim_give_up(refund_id: int, *, claimed_at: datetime) -> None:
+    """The attempt claimed at `claimed_at` met a store outage (its database connection ended, say) before
+    recording an outcome: the refund is due again at once, so that the buyer's retry, or the sweep,
+    asks again now (under the same key, which the provider refunds once, and the completion's posting
+    keys move money once) rather than being told for `ATTEMPT_LEASE` that an attempt is under way. On
+    a fresh connection; if the database cannot be reached at all, the lease runs out on its own."""
+    lost_connections_closed()
+    try:
+        Refund.objects.filter(
+            id=refund_id, state=RefundState.REQUESTED, attempt_started_at=claimed_at
+        ).update(retry_at=claimed_at, attempt_started_at=None)
+    except DATABASE_OUTAGES as exc:
+        logger.warning("refund %s: its attempt's claim left to run out: %s", refund_id, exc)
+
+
+def _attempt(refund_id: int, *, now: datetime) -> bool:
+    """Ask the gateway for a refund this call has claimed, and record the outcome."""
     refund = Refund.objects.select_related("order__deal").get(id=refund_id)
     order = refund.order
     payment = gateway_get(order.gateway)

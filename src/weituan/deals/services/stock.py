@@ -17,9 +17,17 @@ Reconciliation:
   database (when a flash batch is released, and when a take finds the counters missing);
 - the Redis counters are created from the database on first use, so a flushed Redis heals itself;
 - a sold-out deal selling again (`deal_selling_again`) has the gate show at least the units the
-  database has free (`stock_gate_catch_up`), so a freed unit is never held back by the gate.
+  database has free (`stock_gate_catch_up`), so a freed unit is never held back by the gate;
+- a take raises the gate's units released to the database's as the buyer's request read them, so a
+  flash batch released while Redis could not be reached goes on sale in the gate with the first take.
+
+While Redis cannot be reached a take raises (the order is answered 503 `unavailable`, nothing taken),
+but what only gives units back or rewrites the gate (a cancel, a void, an expiry, a batch released,
+the sweep) goes on without it: the gate then shows fewer units free than the database, which the
+steps above bring back, and never more.
 """
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -28,7 +36,14 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from weituan.core.redis import get_redis, redis_enabled, rkey, scripts_run
+from weituan.core.redis import (
+    REDIS_UNREACHABLE,
+    get_redis,
+    redis_enabled,
+    rkey,
+    scripts_run,
+    unreachable_logged,
+)
 from weituan.core.states import advance
 from weituan.deals.errors import DealNotSelling, LimitReached, SoldOut
 from weituan.deals.models import DEAL_GRAPH, Deal, DealState, UserDealQuota
@@ -36,12 +51,20 @@ from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.queries import flash_batch_next
 from weituan.deals.services.rows import StatementBatch
 
-# KEYS: stock hash, quota hash. ARGV: user id, own units, gift units, own limit, gift limit.
-# Returns 1 when taken; 0 when the stock hash is missing; -1 sold out; -2 own limit; -3 gift limit.
+logger = logging.getLogger(__name__)
+
+# KEYS: stock hash, quota hash. ARGV: user id, own units, gift units, own limit, gift limit, units
+# released in the database (as the request read the deal: released only grows, so the gate's is raised
+# to it, never lowered). Returns 1 when taken; 0 when the stock hash is missing; -1 sold out; -2 own
+# limit; -3 gift limit.
 _TAKE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local q = tonumber(ARGV[2]) + tonumber(ARGV[3])
 local released = tonumber(redis.call('HGET', KEYS[1], 'released'))
+if released < tonumber(ARGV[6]) then
+  released = tonumber(ARGV[6])
+  redis.call('HSET', KEYS[1], 'released', released)
+end
 local sold = tonumber(redis.call('HGET', KEYS[1], 'sold'))
 if sold + q > released then return -1 end
 local own = tonumber(redis.call('HGET', KEYS[2], 'o:' .. ARGV[1]) or '0')
@@ -138,7 +161,7 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
     tried once more (the database's own guard decides, as for any take the gate lets through)."""
     if not redis_enabled():
         return False
-    args = [user_id, own, gifts, deal.per_user_limit, deal.gift_limit]
+    args = [user_id, own, gifts, deal.per_user_limit, deal.gift_limit, deal.released]
     reconciled = quota_checked = False
     while True:
         result = _run(_TAKE, _keys(deal.id), *args)
@@ -166,12 +189,23 @@ def _quota_catch_up(*, deal_id: int, user_id: int) -> bool:
 
 
 def stock_gate_give(*, deal_id: int, user_id: int, own: int, gifts: int) -> None:
-    if redis_enabled():
+    """Give units (and the buyer's quota) back in Redis. While Redis cannot be reached this is
+    skipped, not raised: the units are back in the database whatever the gate says, so a cancel, a
+    void or a refused order is not failed for it. The gate then counts units nobody holds, which only
+    holds them back: the buyer's own are checked against the database when the gate refuses them
+    (`stock_gate_take`), the deal's last ones are freed by the sweep (`stock_gates_unstick`), and a
+    Redis that comes back empty is rebuilt from the database."""
+    if not redis_enabled():
+        return
+    try:
         _run(_GIVE, _keys(deal_id), user_id, own, gifts)
+    except REDIS_UNREACHABLE as exc:
+        unreachable_logged(logger, "units given back left to the stock gate's reconciliation", exc)
 
 
 def stock_gate_reconcile(*, deal_id: int) -> None:
-    """Rewrite the Redis counters of a deal from the database record."""
+    """Rewrite the Redis counters of a deal from the database record. Raises while Redis cannot be
+    reached (see `stock_gate_reconcile_if_reachable`)."""
     if not redis_enabled():
         return
     deal = Deal.objects.filter(id=deal_id).values("released", "sold").first()
@@ -188,6 +222,17 @@ def stock_gate_reconcile(*, deal_id: int) -> None:
     if quota:
         pipe.hset(quota_key, mapping=quota)  # type: ignore[arg-type]
     pipe.execute()
+
+
+def stock_gate_reconcile_if_reachable(*, deal_id: int) -> None:
+    """`stock_gate_reconcile`, skipped while Redis cannot be reached: for a flash batch going on sale,
+    which the database records whatever Redis answers. The gate, showing fewer units released than the
+    database, takes the database's count with the first take once Redis answers again, or is rebuilt
+    from it if Redis comes back empty."""
+    try:
+        stock_gate_reconcile(deal_id=deal_id)
+    except REDIS_UNREACHABLE as exc:
+        unreachable_logged(logger, "flash batches released in the database only", exc)
 
 
 def stock_gate_catch_up(*, deal_id: int) -> None:
@@ -216,9 +261,20 @@ def stock_gates_unstick(*, now: datetime | None = None) -> int:
     leaves the gate counting units nobody bought; at the deal's last units the gate then refuses every
     buyer as sold out while the deal, in the database, still sells. Only such gates are touched, and
     only lowered, as `stock_gate_catch_up` lowers them: a take still on its way to the database when
-    this runs may let a few more attempts reach the database's own guard, never past it."""
+    this runs may let a few more attempts reach the database's own guard, never past it.
+
+    While Redis cannot be reached there is nothing to unstick (no order gets through the gate): 0, and
+    the sweep goes on with the rest of its work."""
     if not redis_enabled():
         return 0
+    try:
+        return _gates_unstick(now=now)
+    except REDIS_UNREACHABLE as exc:
+        unreachable_logged(logger, "stock gates not checked by the deals sweep", exc)
+        return 0
+
+
+def _gates_unstick(*, now: datetime | None) -> int:
     now = now or timezone.now()
     rows = list(
         Deal.objects.filter(state__in=SELLING_STATES, sold__lt=F("released"), ends_at__gt=now)

@@ -69,8 +69,8 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         fields = {
             "title": "蟹粉小笼包双人餐",
             "description": "两笼蟹粉小笼，两碗鸡汤",
-            "list_price": "12800",
-            "deal_price": "6800",
+            "list_price": "128",
+            "deal_price": "68",
             "tipping_point": "1",
             "max_quantity": "20",
             "per_user_limit": "1",
@@ -84,6 +84,18 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         deal = Deal.objects.get(title="蟹粉小笼包双人餐")
         assert (deal.state, deal.deal_price, deal.tipping_point, deal.post_id) == ("draft", 6800, 1, None)
         publish = merchant_page.locator(f"form[action='/merchant/deals/{deal.id}/publish']")
+        # Publishing cannot be undone (a published deal is not edited): asked first; no, then yes.
+        asked: list[str] = []
+
+        def declined(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        merchant_page.once("dialog", declined)
+        publish.locator("button").click()
+        assert asked == ["团购发布后就不能再修改了。现在发布吗？"]
+        assert Deal.objects.get(id=deal.id).state == "draft"
+        merchant_page.once("dialog", lambda dialog: dialog.accept())
         publish.locator("button").click()
         expect(publish).to_have_count(0)
         deal.refresh_from_db()
@@ -181,7 +193,7 @@ def test_a_reposted_deal_is_bought_through_the_reposters_link_and_redeemed(
         shown = friend_page.locator(".voucher")
         expect(shown).to_have_count(1)
         expect(shown).to_contain_text("蟹粉小笼包双人餐")
-        expect(shown.locator("img[alt=QR]")).to_be_visible()
+        expect(shown.locator("img[alt=券的二维码]")).to_be_visible()
         displayed = shown.locator(".voucher-code").inner_text()
         assert displayed.replace("-", "") == voucher.code.replace("-", "")
 

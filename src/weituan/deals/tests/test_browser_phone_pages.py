@@ -150,3 +150,35 @@ def test_the_buy_button_appears_when_the_deal_comes_on_sale_while_its_page_is_op
         assert page.locator(f"#deal-card-{deal.id}").get_attribute("data-on-sale") == "1"
     finally:
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_invite_link_is_copied_with_one_tap(live_server: Any, browser: Any) -> None:
+    """Beside a link to share (an invite, a team, a post), a button copies it: selecting the text of a
+    box is fiddly on a phone. The button says it is done."""
+    make_user("tea_fan", password=PASSWORD)
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/accounts/login?next=/me/wallet/")
+        form = page.locator("form[action^='/accounts/login']")
+        form.locator("[name=username]").fill("tea_fan")
+        form.locator("[name=password]").fill(PASSWORD)
+        form.locator("button[type=submit]").click()
+        page.wait_for_url("**/me/wallet/")
+        link = page.locator("#invite-url").input_value()
+        assert "/s/" in link
+        button = page.locator("button[data-copy='#invite-url']")
+        assert button.inner_text() == "复制链接"
+        button.click()
+        page.wait_for_function(
+            "() => document.querySelector(\"[data-copy='#invite-url']\").textContent === '已复制'"
+        )
+        assert page.evaluate("() => navigator.clipboard.readText()") == link
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths == [375, 375]
+    finally:
+        context.close()

@@ -1,5 +1,5 @@
-"""The deal pages' tables on a phone: headers and figures stay whole words on one line, and the page does
-not scroll sideways."""
+"""The deal pages' tables on a phone: headers, figures and buttons stay whole words on one line, and the
+page does not scroll sideways."""
 
 from typing import Any
 
@@ -56,7 +56,10 @@ def test_my_orders_keeps_its_headers_and_figures_whole_on_a_phone(
             "table tr td:nth-child(1), table tr td:nth-child(3), table tr td:nth-child(4)", CELL_LINES
         )
         assert len(figures) == 36
-        split = [text for text, lines in headers + figures if text and lines != 1]
+        # Each order's button ("取消", "Cancel") stays one word on one line, not a letter a line.
+        buttons = page.eval_on_selector_all("table td button", CELL_LINES)
+        assert [text for text, _ in buttons] == ["Cancel" if locale == "en" else "取消"] * 12
+        split = [text for text, lines in headers + figures + buttons if text and lines != 1]
         assert split == []
         widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert widths == [375, 375]

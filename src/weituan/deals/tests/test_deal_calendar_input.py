@@ -76,8 +76,8 @@ def test_the_editor_says_beside_the_batches_that_one_comes_after_the_end(merchan
     form = {
         "title": "洗车",
         "currency": "CNY",
-        "list_price": "10000",
-        "deal_price": "3000",
+        "list_price": "100",
+        "deal_price": "30",
         "tipping_point": "1",
         "max_quantity": "5",
         "per_user_limit": "1",

@@ -98,8 +98,8 @@ def test_the_editor_uploads_the_picture_and_refuses_a_broken_one(merchant: Any) 
     form = {
         "title": "洗车",
         "currency": "CNY",
-        "list_price": "10000",
-        "deal_price": "3000",
+        "list_price": "100",
+        "deal_price": "30",
         "tipping_point": "1",
         "max_quantity": "50",
         "per_user_limit": "1",
@@ -128,8 +128,8 @@ def test_the_editor_takes_several_pictures_and_an_edit_keeps_or_replaces_them(me
     form = {
         "title": "洗车",
         "currency": "CNY",
-        "list_price": "10000",
-        "deal_price": "3000",
+        "list_price": "100",
+        "deal_price": "30",
         "tipping_point": "1",
         "max_quantity": "50",
         "per_user_limit": "1",
@@ -164,3 +164,49 @@ def test_the_editor_takes_several_pictures_and_an_edit_keeps_or_replaces_them(me
     assert page.status_code == 200
     assert page.context["form"].errors["image"] == ["A deal shows at most 9 pictures."]
     assert (Deal.objects.count(), MediaAttachment.objects.count()) == (1, stored)
+
+
+def test_pictures_chosen_on_a_refused_editor_are_kept_for_the_next_try(merchant: Any, shopper: Any) -> None:
+    """A merchant who chose pictures and got a price or a date wrong fixes that and saves: the pictures
+    are not lost with the refusal (a browser never refills a file field)."""
+    seller = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    seller.force_login(merchant)
+    form = {
+        "title": "蟹黄汤包四人套餐",
+        "currency": "CNY",
+        "list_price": "128",
+        "deal_price": "68",
+        "tipping_point": "1",
+        "max_quantity": "50",
+        "per_user_limit": "1",
+        "gift_limit": "0",
+        "starts_at": "2030-01-05T10:00",
+        "ends_at": "2030-01-01T10:00",  # before the start: the deal is refused
+        "voucher_valid_days": "30",
+        "refund_policy": "anytime",
+        "refund_window_days": "0",
+    }
+    refused = seller.post("/merchant/deals/new", {**form, "image": [_png(800, 600), _png(300, 500)]})
+    assert refused.status_code == 200 and Deal.objects.count() == 0
+    page = refused.content.decode()
+    assert "结束时间必须晚于开始时间" in page
+    assert "你选的图片已保留" in page
+    kept = re.findall(r'<input type="hidden" name="kept_picture" value="(\d+)">', page)
+    assert len(kept) == 2
+
+    # A form refused before the deal is looked at (a price left empty) keeps them too.
+    again = seller.post("/merchant/deals/new", {**form, "deal_price": "", "kept_picture": kept}).content
+    assert re.findall(r'name="kept_picture" value="(\d+)"', again.decode()) == kept
+
+    made = seller.post("/merchant/deals/new", {**form, "ends_at": "2030-01-09T10:00", "kept_picture": kept})
+    assert made.status_code == 302
+    deal = Deal.objects.get()
+    assert [Image.open(_stored(url)).size for url in deal.images] == [(800, 600), (300, 500)]
+
+    # Someone else's upload sent as "kept" is not taken.
+    theirs = MediaAttachment.objects.create(id=1, owner=shopper, file="x.png", width=1, height=1)
+    other = seller.post(
+        "/merchant/deals/new", {**form, "ends_at": "2030-01-09T10:00", "kept_picture": [theirs.id]}
+    )
+    assert other.status_code == 302
+    assert Deal.objects.exclude(id=deal.id).get().images == []

@@ -39,8 +39,8 @@ def _api_deal(**overrides):
 EDITOR_FORM = {
     "title": "洗车",
     "currency": "CNY",
-    "list_price": "10000",
-    "deal_price": "3000",
+    "list_price": "100",
+    "deal_price": "30",
     "tipping_point": "1",
     "max_quantity": "50",
     "per_user_limit": "1",
@@ -76,7 +76,7 @@ def test_the_api_refuses_figures_beyond_the_bounds(api_as, merchant, overrides, 
 @pytest.mark.parametrize(
     ("field", "value", "sentence"),
     [
-        ("list_price", str(2**63), "标价最多为 1,000,000,000（以分计）。"),
+        ("list_price", str(2**63), "确保该值小于或等于10000000。"),  # yuan: ¥10,000,000.00
         ("max_quantity", str(2**31), "最多售出件数最多为 1,000,000,000。"),
         ("voucher_valid_days", "1000000000", "券的有效期为 1 到 3650 天。"),
         ("refund_window_days", "1000000000", "退款期限为 0 到 365 天。"),

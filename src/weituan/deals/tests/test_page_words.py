@@ -43,6 +43,9 @@ def test_orders_vouchers_and_deals_show_states_in_words_and_amounts_as_money(
 
     vouchers = _browser(shopper).get("/me/vouchers/").content.decode()
     assert "· 可使用" in vouchers and "· valid" not in vouchers
+    # Its QR code is named and offered for saving in words, not as "QR" and a bare "PNG".
+    assert 'alt="券的二维码"' in vouchers and ">保存二维码</a>" in vouchers
+    assert 'alt="QR"' not in vouchers and ">PNG<" not in vouchers
 
     seller = _browser(merchant)
     detail = seller.get(f"/merchant/deals/{deal.id}/").content.decode()
@@ -267,9 +270,9 @@ def test_the_deal_editor_puts_each_problem_beside_its_field_in_the_pages_languag
     form = {
         "title": "坏团购",
         "currency": "CNY",
-        "list_price": "5000",
-        "deal_price": "6000",
-        "team_price": "7000",
+        "list_price": "50",
+        "deal_price": "60",
+        "team_price": "70",
         "team_size": "3",
         "tipping_point": "20",
         "max_quantity": "10",

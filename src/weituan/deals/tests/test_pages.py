@@ -68,6 +68,29 @@ def test_deal_page_states_its_refund_policy_and_the_wallet_in_money(shopper, mak
     )
 
 
+def test_a_buyer_over_the_limit_is_told_how_many_they_have_and_may_still_buy(shopper, make_live_deal, fund):
+    """Limit 2 a person: one bought, then two asked for. "限购 2 件" alone reads as if two were allowed."""
+    deal = make_live_deal(per_user_limit=2)
+    fund(shopper, 50_000)
+    browser = logged_in(shopper)
+    browser.post(f"/deals/{deal.id}/checkout", {"quantity": "1", "unit_price": "9900", "checkout_token": "a"})
+    refused = browser.post(
+        f"/deals/{deal.id}/checkout",
+        {"quantity": "2", "unit_price": "9900", "checkout_token": "b"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    ).content.decode()
+    assert "这个团购每人限购 2 件。你已买了 1 件，还可以再买 1 件。" in refused
+    assert Order.objects.filter(buyer=shopper).count() == 1
+    english = browser.post(
+        f"/deals/{deal.id}/checkout",
+        {"quantity": "2", "unit_price": "9900", "checkout_token": "c"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert "You may buy 2 of this deal. You already have 1; you may buy 1 more." in english
+
+
 def test_tampered_price_on_checkout_form_is_refused(shopper, make_live_deal, fund):
     deal = make_live_deal()
     fund(shopper)
@@ -87,7 +110,16 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
     assert "@alice" in detail
     assert seller.get(f"/merchant/deals/{deal.id}/progress").status_code == 200
     code = Voucher.objects.get().code
-    seller.post("/merchant/redeem", {"code": code})
+    # The box is labelled; a mistyped code is refused and stays in the box to be corrected.
+    redeem_page = seller.get("/merchant/redeem").content.decode()
+    assert '<td class="muted">还没有核销过券。</td>' in redeem_page  # none redeemed yet, and it says so
+    assert '<label for="redeem-code">券码</label>' in redeem_page
+    mistyped = code[:-1] + ("A" if code[-1] != "A" else "B")
+    refused = seller.post("/merchant/redeem", {"code": mistyped}).content.decode()
+    assert f'name="code" value="{mistyped}"' in refused
+    assert Voucher.objects.get().state == VoucherState.VALID
+    redeemed = seller.post("/merchant/redeem", {"code": code}).content.decode()
+    assert 'name="code" value=""' in redeemed  # emptied for the next customer's
     assert Voucher.objects.get().state == VoucherState.REDEEMED
     again = seller.post("/merchant/redeem", {"code": code}, follow=True).content.decode()
     assert f"由 @{merchant.username} 核销" in again  # who redeemed it, in the page's language
@@ -101,8 +133,8 @@ def test_merchant_pages(merchant, shopper, make_live_deal, fund):
 DRAFT_FORM = {
     "title": "洗车",
     "currency": "CNY",
-    "list_price": "10000",
-    "deal_price": "3000",
+    "list_price": "100",  # yuan, as a merchant writes a price
+    "deal_price": "30",
     "tipping_point": "1",
     "max_quantity": "50",
     "per_user_limit": "1",
@@ -121,7 +153,28 @@ def test_merchant_deal_editor_creates_a_draft(merchant):
     response = seller.post("/merchant/deals/new", DRAFT_FORM)
     deal = Deal.objects.get()
     assert response.status_code == 302
-    assert (deal.title, deal.state, deal.deal_price) == ("洗车", "draft", 3000)
+    assert (deal.title, deal.state, deal.list_price, deal.deal_price) == ("洗车", "draft", 10000, 3000)
+    # Prices are written in yuan, with fen after the point, and shown so again for editing; the box
+    # says so, and offers a keypad with the point.
+    editor = seller.get("/merchant/deals/new", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "单位为元，如 39.90" in editor and "以分为单位" not in editor
+    assert re.search(
+        r'<input type="number" name="deal_price"[^>]*inputmode="decimal"[^>]*step="0.01"', editor
+    )
+    seller.post(
+        f"/merchant/deals/{deal.id}/edit",
+        {**DRAFT_FORM, "deal_price": "29.9", "team_price": "19.90", "team_size": "2"},
+    )
+    deal.refresh_from_db()
+    assert (deal.deal_price, deal.team_price) == (2990, 1990)
+    again = seller.get(f"/merchant/deals/{deal.id}/edit").content.decode()
+    assert 'name="deal_price" value="29.90"' in again and 'name="list_price" value="100.00"' in again
+    # Before publishing, the draft's page shows what it will sell at (a draft has no card yet).
+    draft = seller.get(f"/merchant/deals/{deal.id}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<h2>预览</h2>" in draft
+    assert '<td colspan="5" class="muted">还没有订单。</td>' in draft  # its orders table, empty, says so
+    assert '<dt>团购价</dt><dd class="price">¥29.90</dd>' in draft and "<dd>¥100.00</dd>" in draft
+    assert "<dd>¥19.90 · 成团人数 2</dd>" in draft
     seller.post(f"/merchant/deals/{deal.id}/publish")
     assert Deal.objects.get().state == "scheduled"
 
@@ -155,7 +208,7 @@ def test_merchant_edits_a_draft_into_a_flash_sale(merchant):
     edited = {
         **DRAFT_FORM,
         "title": "精洗",
-        "deal_price": "2500",
+        "deal_price": "25",
         "team_window_hours": "12",
         "flash_batches": "2030-01-02 20:00, 30\n\n2030-01-01 20:00，20\n",
     }
@@ -317,3 +370,20 @@ def test_my_orders_offers_cancel_only_where_a_cancel_can_succeed(shopper, provid
             assert state == "authorized", name
             assert "这个订单已不能取消" in shown.content.decode(), name
     assert not [path for path, _ in fake.calls if path.endswith("/void")]  # no hold released at the provider
+
+
+def _menu_links(page: str) -> list[str]:
+    menu = page.split('<div class="menu-body">', 1)[1].split("</div>", 1)[0]
+    return re.findall(r'<a href="([^"]+)"', menu)
+
+
+def test_the_menu_leads_a_merchant_to_their_deals_and_every_buyer_to_their_vouchers(shopper, merchant):
+    """A merchant with no deal yet finds where to make one (and to redeem vouchers) from any page, not only
+    from a deal of their own; a shopper finds their vouchers there too."""
+    shop_menu = _menu_links(logged_in(merchant).get("/trending").content.decode())
+    assert "/merchant/deals/" in shop_menu
+    assert "/merchant/redeem" in shop_menu
+    assert "/me/vouchers/" in shop_menu
+    buyer_menu = _menu_links(logged_in(shopper).get("/trending").content.decode())
+    assert "/me/vouchers/" in buyer_menu
+    assert [link for link in buyer_menu if link.startswith("/merchant/")] == []

@@ -108,6 +108,20 @@ def test_a_signed_out_friend_is_asked_to_log_in_to_join(team_deal: Any) -> None:
     assert "Log in to join this team" in page
 
 
+def test_a_member_is_not_asked_to_join_the_team_they_are_in(team_deal: Any) -> None:
+    """The leader, just after starting a team, is offered their share link and the way back to the deal,
+    not "join on the deal page" (which a friend who is not in the team still gets)."""
+    _, leader_browser = _shopper("leader")
+    team_id = _checkout(leader_browser, team_deal, "start").team_id
+    own = leader_browser.get(f"/teams/{team_id}/").content.decode()
+    assert "Join on the deal page" not in own and "Join this team" not in own
+    assert f'<a href="/deals/{team_deal.id}/">Back to the deal</a>' in own
+    _, friend_browser = _shopper("friend")
+    theirs = friend_browser.get(f"/teams/{team_id}/").content.decode()
+    assert f'<a href="/deals/{team_deal.id}/">Join on the deal page</a>' in theirs
+    assert "Back to the deal" not in theirs
+
+
 def test_the_leader_merges_the_team_from_the_page_and_refusals_change_nothing(team_deal: Any) -> None:
     leader, leader_browser = _shopper("small_leader")
     small = _checkout(leader_browser, team_deal, "start")

@@ -1,5 +1,5 @@
 """The reads a Mastodon client makes as it starts, of features Weituan does not have (custom emoji,
-filters, lists, announcements, followed hashtags, bookmarks, server rules) and as it opens a profile
+filters, lists, announcements, followed hashtags, server rules) and as it opens a profile
 (featured hashtags and accounts, lists), through the real Mastodon.py
 against a live server: each answers an empty list, not a 404 the client would show as an error."""
 
@@ -22,7 +22,6 @@ def test_the_startup_reads_of_absent_features_answer_empty_lists(live_server: An
     assert fan.lists() == []
     assert fan.announcements() == []
     assert fan.followed_tags() == []
-    assert fan.bookmarks() == []
     assert fan.instance_rules() == []
     assert fan.conversations() == []
     assert fan.scheduled_statuses() == []

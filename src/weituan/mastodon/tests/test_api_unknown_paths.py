@@ -52,10 +52,10 @@ def test_an_api_crash_is_a_json_500_and_a_page_crash_a_page(monkeypatch: pytest.
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_an_unknown_api_path_is_a_json_404_for_a_client_without_a_csrf_cookie(method: str) -> None:
-    # A client's write to an endpoint Weituan does not offer (a bookmark, a pin) carries a bearer
+    # A client's write to an endpoint Weituan does not offer (muting a conversation) carries a bearer
     # token and no CSRF cookie; it must read the API's 404, not Django's CSRF page.
     client = Client(enforce_csrf_checks=True, headers={"Authorization": "Bearer whatever"})
-    response = getattr(client, method)("/api/v1/statuses/1/bookmark")
+    response = getattr(client, method)("/api/v1/statuses/1/mute")
     assert response.status_code == 404
     assert response.json() == {"error": "Record not found", "code": "not_found"}
 

@@ -22,12 +22,13 @@ def test_an_endpoint_weituan_does_not_offer_is_a_404_the_client_reads(
 ) -> None:
     shop, fan = shop_and_newcomer(live_server, "Weituan edges")
     post = shop.status_post("今晚八点开团")
-    # Bookmarks and pins are not offered; the client is told so in the API's words, not with a page.
+    # Muting a conversation is not offered (comments are one level deep, under their post); the client
+    # is told so in the API's words, not with a page.
     with pytest.raises(MastodonNotFoundError) as refused:
-        fan.status_bookmark(post.id)
+        fan.status_mute(post.id)
     assert refused.value.args[1:] == (404, "Not Found", "Record not found")
     with pytest.raises(MastodonNotFoundError):
-        shop.status_pin(post.id)
+        shop.status_unmute(post.id)
 
 
 def test_a_rate_limited_client_is_told_when_to_come_back(

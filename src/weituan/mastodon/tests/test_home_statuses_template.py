@@ -17,22 +17,32 @@ def test_flags_are_filled_per_reader_and_the_plain_copy_is_every_flag_false() ->
         b'{"id":"8","favourited":false,"reblogged":false,"reblog":{"favourited":false,"reblogged":false}}'
     )
     assert template.plain == nobody
-    assert template.fill(set(), set()) == nobody
-    assert template.fill({1, 2}, {3}) == nobody  # flags on other posts only
-    assert template.fill({7}, set()) == nobody.replace(b'{"favourited":false', b'{"favourited":true')
-    assert template.fill(set(), {8}) == (
+    assert template.fill({}) == nobody
+    assert template.fill({b"f": {1, 2}, b"r": {3}}) == nobody  # flags on other posts only
+    assert template.fill({b"f": {7}}) == nobody.replace(b'{"favourited":false', b'{"favourited":true')
+    assert template.fill({b"r": {8}}) == (
         b'{"id":"8","favourited":false,"reblogged":true,"reblog":{"favourited":false,"reblogged":false}}'
     )
-    assert template_of((b"{}",), ()).fill({1}, {1}) == b"{}"
+    assert template_of((b"{}",), ()).fill({b"f": {1}, b"r": {1}}) == b"{}"
 
 
 def test_a_quote_slot_is_denied_unless_the_reader_may_quote_the_post() -> None:
     parts = (b'{"id":"9","favourited":', b',"quote_approval":{"current_user":', b"}}")
     template = template_of(parts, ((b"f", 9), (b"q", 9)))
     assert template.plain == b'{"id":"9","favourited":false,"quote_approval":{"current_user":"denied"}}'
-    assert template.fill(set(), set(), {9}) == (
+    assert template.fill({}, {9}) == (
         b'{"id":"9","favourited":false,"quote_approval":{"current_user":"automatic"}}'
     )
-    assert template.fill({9}, set(), {8}) == (
+    assert template.fill({b"f": {9}}, {8}) == (
         b'{"id":"9","favourited":true,"quote_approval":{"current_user":"denied"}}'
     )
+
+
+def test_bookmark_and_pin_slots_are_filled_for_the_reader_they_are_about() -> None:
+    parts = (b'{"id":"5","favourited":', b',"bookmarked":', b',"pinned":', b"}")
+    template = template_of(parts, ((b"f", 5), (b"b", 5), (b"p", 5)))
+    assert template.plain == b'{"id":"5","favourited":false,"bookmarked":false,"pinned":false}'
+    kept = template.fill({b"b": {5}})
+    assert kept == b'{"id":"5","favourited":false,"bookmarked":true,"pinned":false}'
+    pinned = template.fill({b"f": {5}, b"b": {6}, b"p": {5}})
+    assert pinned == b'{"id":"5","favourited":true,"bookmarked":false,"pinned":true}'

@@ -28,6 +28,7 @@ MASTODON_TYPE_FILTERS: dict[str, Q] = {
     "follow": Q(kind=NotificationKind.FOLLOW),
     "follow_request": Q(kind=NotificationKind.FOLLOW_REQUEST),
     "status": Q(kind=NotificationKind.STATUS),
+    "update": Q(kind=NotificationKind.UPDATE),
 }
 
 
@@ -45,6 +46,8 @@ def mastodon_type(notification: Notification) -> str:
         return "follow_request"
     if kind == NotificationKind.STATUS:
         return "status"
+    if kind == NotificationKind.UPDATE:
+        return "update"
     return "follow"
 
 

@@ -21,7 +21,9 @@ RECHECK_SECONDS = 60.0
 
 Links = tuple[tuple[str, str], ...]  # (URL, code) pairs, in the order the text holds them
 _NONE: Links = ()
-_KEPT: "OrderedDict[int, tuple[Links, float]]" = OrderedDict()  # post id -> (links, look again after)
+_KEPT: "OrderedDict[int, tuple[Links, float, tuple[str, ...]]]" = (
+    OrderedDict()
+)  # post id -> (links, look again after, URLs)
 _LOCK = threading.Lock()
 
 
@@ -40,20 +42,24 @@ def post_links_keep(post_id: int, codes: Mapping[str, str], urls: Iterable[str])
     links = tuple((url, codes[url]) for url in wanted if url in codes)
     again = float("inf") if len(links) == len(wanted) else time.monotonic() + RECHECK_SECONDS
     with _LOCK:
-        _KEPT[post_id] = (links, again)
+        _KEPT[post_id] = (links, again, tuple(wanted))
         _KEPT.move_to_end(post_id)
         while len(_KEPT) > KEPT_POSTS:
             _KEPT.popitem(last=False)
     return links
 
 
-def _kept(post_id: int) -> Links | None:
+def _kept(post_id: int, text: str | None = None) -> Links | None:
+    """The links kept for `post_id`; with `text`, only while they are those of that text's URLs (an
+    edit may have changed them since, in another process)."""
     with _LOCK:
         found = _KEPT.get(post_id)
         if found is None or found[1] < time.monotonic():
             return None
         _KEPT.move_to_end(post_id)
-        return found[0]
+    if text is not None and found[2] != tuple(outbound_urls(text)):
+        return None
+    return found[0]
 
 
 def post_short_links_preload(posts: Iterable[tuple[int, str]]) -> None:
@@ -61,7 +67,7 @@ def post_short_links_preload(posts: Iterable[tuple[int, str]]) -> None:
     not kept yet, so rendering a page of posts costs one query, not one per post."""
     wanted: dict[int, list[str]] = {}
     for post_id, text in posts:
-        if post_id in wanted or "://" not in text or _kept(post_id) is not None:
+        if post_id in wanted or "://" not in text or _kept(post_id, text) is not None:
             continue
         urls = outbound_urls(text)
         if urls:
@@ -78,7 +84,7 @@ def post_short_links(post_id: int, text: str) -> Links:
     none. No query for a post without a URL or whose links are kept."""
     if "://" not in text:
         return _NONE
-    kept = _kept(post_id)
+    kept = _kept(post_id, text)
     if kept is not None:
         return kept
     urls = outbound_urls(text)

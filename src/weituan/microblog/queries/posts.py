@@ -16,9 +16,11 @@ from weituan.core.errors import NotFound
 from weituan.core.rows import fetch_rows
 from weituan.microblog.models import (
     AccountStats,
+    Bookmark,
     Like,
     MediaAttachment,
     Mention,
+    Pin,
     Post,
     PostKind,
     PostTopic,
@@ -74,6 +76,8 @@ class PostView:
     topics: list[Topic] = field(default_factory=list)
     liked_by_viewer: bool = False
     reposted_by_viewer: bool = False
+    bookmarked_by_viewer: bool = False
+    pinned_by_viewer: bool = False  # the viewer's own post, pinned to their profile
     parent: "PostView | None" = None
     root: "PostView | None" = None
     reply_to_author_id: int | None = None
@@ -163,14 +167,16 @@ class PostRows:
 
     A row is a plain tuple, so it can be compared with an earlier read of the same post: every fact a
     rendered status shows that can change (counters, edits, deletion, the author's profile and counters)
-    is in the rows of the post, its parent and its root. When read for a viewer, `liked` and `reposted`
-    hold the viewer's flags on those posts (None otherwise).
+    is in the rows of the post, its parent and its root. When read for a viewer, `liked`, `reposted`,
+    `bookmarked` and `pinned` hold the viewer's flags on those posts (None otherwise).
     """
 
     by_id: dict[int, tuple[Any, ...]]
     asked: set[int]
     liked: set[int] | None = None
     reposted: set[int] | None = None
+    bookmarked: set[int] | None = None
+    pinned: set[int] | None = None
 
 
 def _media_mark() -> str:
@@ -202,11 +208,14 @@ def _post_sql_text(wanted: list[int], *, with_viewer: bool) -> str:
     post_cols, user_cols = _columns(Post, "p"), _columns(User, "u")
     posts, users, stats = table(Post), table(User), table(AccountStats)
     among, _ = ids_in("id", wanted)
-    # The viewer's like and live plain repost of each post ride along, instead of a query of their own.
+    # The viewer's like, live plain repost, bookmark and pin of each post ride along, instead of a
+    # query of their own.
     flags = (
         f", EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = p.id)"  # noqa: S608
         f", EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = p.id AND v.kind = %s AND v.author_id = %s"
         " AND v.comment = '' AND v.deleted_at IS NULL)"
+        f", EXISTS(SELECT 1 FROM {table(Bookmark)} b WHERE b.user_id = %s AND b.post_id = p.id)"
+        f", EXISTS(SELECT 1 FROM {table(Pin)} x WHERE x.user_id = %s AND x.post_id = p.id)"
         if with_viewer
         else ""
     )
@@ -233,23 +242,25 @@ def post_rows(post_ids: Sequence[int], viewer_id: int | None = None) -> PostRows
         asked=set(),
         liked=set() if with_viewer else None,
         reposted=set() if with_viewer else None,
+        bookmarked=set() if with_viewer else None,
+        pinned=set() if with_viewer else None,
     )
     if not wanted:
         return found
     sql, params = _post_sql(wanted, with_viewer=with_viewer)
     if with_viewer:
-        params = [viewer_id, PostKind.REPOST.value, viewer_id, *params]
+        params = [viewer_id, PostKind.REPOST.value, viewer_id, viewer_id, viewer_id, *params]
     for row in fetch_rows(sql, params):
         post_id = row[0]
         if row[-1]:
             found.asked.add(post_id)
         if with_viewer:
-            assert found.liked is not None and found.reposted is not None
-            if row[-3]:
-                found.liked.add(post_id)
-            if row[-2]:
-                found.reposted.add(post_id)
-            found.by_id[post_id] = tuple(row[:-3])
+            flags = (found.liked, found.reposted, found.bookmarked, found.pinned)
+            for flag, value in zip(flags, row[-5:-1], strict=True):
+                if value:
+                    assert flag is not None
+                    flag.add(post_id)
+            found.by_id[post_id] = tuple(row[:-5])
         else:
             found.by_id[post_id] = tuple(row[:-1])
     return found
@@ -350,24 +361,37 @@ def _attach_extras(views: dict[int, PostView], all_ids: list[int]) -> None:
             views[row[0]].topics.append(topic_cols.build(row, 1))
 
 
-def viewer_flags(post_ids: Sequence[int], viewer_id: int) -> tuple[set[int], set[int]]:
-    """Which of `post_ids` the viewer liked, and which they reposted (a live plain repost of it: what
-    Mastodon calls a reblog, which unreblog takes back; a forward with a comment is a post of its own):
-    one query."""
+def viewer_flags(post_ids: Sequence[int], viewer_id: int) -> tuple[set[int], set[int], set[int], set[int]]:
+    """Which of `post_ids` the viewer liked, which they reposted (a live plain repost of it: what
+    Mastodon calls a reblog, which unreblog takes back; a forward with a comment is a post of its own),
+    which they keep (bookmarks) and which they pinned: one query."""
     if not post_ids:
-        return set(), set()
+        return set(), set(), set(), set()
     marks = placeholders(len(post_ids))
     sql = (
         f"SELECT 1, post_id FROM {table(Like)} WHERE user_id = %s AND post_id IN ({marks})"  # noqa: S608
         f" UNION ALL SELECT 2, parent_id FROM {table(Post)} WHERE author_id = %s AND kind = %s"
         f" AND parent_id IN ({marks}) AND comment = '' AND deleted_at IS NULL"
+        f" UNION ALL SELECT 3, post_id FROM {table(Bookmark)} WHERE user_id = %s AND post_id IN ({marks})"
+        f" UNION ALL SELECT 4, post_id FROM {table(Pin)} WHERE user_id = %s AND post_id IN ({marks})"
     )
+    params: list[Any] = [
+        viewer_id,
+        *post_ids,
+        viewer_id,
+        PostKind.REPOST.value,
+        *post_ids,
+        viewer_id,
+        *post_ids,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [viewer_id, *post_ids, viewer_id, PostKind.REPOST.value, *post_ids])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    liked = {post_id for mark, post_id in rows if mark == 1}
-    reposted = {post_id for mark, post_id in rows if mark == 2}
-    return liked, reposted
+    params += [viewer_id, *post_ids]
+    flags: tuple[set[int], set[int], set[int], set[int]] = (set(), set(), set(), set())
+    for mark, post_id in rows:
+        flags[mark - 1].add(post_id)
+    return flags
 
 
 def posts_hydrate_rows(
@@ -388,13 +412,20 @@ def posts_hydrate_rows(
     _attach_extras(views, all_ids)
     _chain_deleted_mark(views)
     if viewer_id is not None:
-        if rows.liked is not None and rows.reposted is not None:
-            liked, reposted = rows.liked, rows.reposted
+        if (
+            rows.liked is not None
+            and rows.reposted is not None
+            and rows.bookmarked is not None
+            and rows.pinned is not None
+        ):
+            liked, reposted, bookmarked, pinned = rows.liked, rows.reposted, rows.bookmarked, rows.pinned
         else:
-            liked, reposted = viewer_flags(all_ids, viewer_id)
+            liked, reposted, bookmarked, pinned = viewer_flags(all_ids, viewer_id)
         for post_id, view in views.items():
             view.liked_by_viewer = post_id in liked
             view.reposted_by_viewer = post_id in reposted
+            view.bookmarked_by_viewer = post_id in bookmarked
+            view.pinned_by_viewer = post_id in pinned
         _shown_hidden_mark(views.values(), viewer_id)
     return [
         views[post_id]

@@ -1,7 +1,7 @@
 """The versions a rendered status depends on, read without reading the rows: a kept rendering of a post
 is still right while its own row, its parent's and its root's, their authors' and counters' rows and
 their images are the versions it was made from (PostgreSQL's xmin and ctid; SQLite's `row_version`,
-see `row_versions`), and the viewer's own like and repost flags are read with them."""
+see `row_versions`), and the viewer's own like, repost, bookmark and pin flags are read with them."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from weituan.core.rows import fetch_rows
-from weituan.microblog.models import AccountStats, Like, MediaAttachment, Post, PostKind
+from weituan.microblog.models import AccountStats, Bookmark, Like, MediaAttachment, Pin, Post, PostKind
 from weituan.microblog.queries.rows import placeholders, table
 from weituan.microblog.row_versions import COLUMN as ROW_VERSION
 
@@ -24,7 +24,7 @@ class PostVersions:
     """What a timeline page needs to know of its posts before rendering any: which were found (`asked`
     holds those of the ids asked for) and deleted, each post's parent and root, a version of each post
     that changes whenever anything a rendered status shows of it changes (its row, its author's row
-    and counters, its images), and the viewer's likes and reposts among them.
+    and counters, its images), and the viewer's likes, reposts, bookmarks and pins among them.
 
     A version is made of row versions, read without the rows: `xmin` and `ctid` on PostgreSQL, new on
     every update; on SQLite the `row_version` its triggers renew (see `microblog.row_versions`).
@@ -36,6 +36,8 @@ class PostVersions:
     asked: set[int]
     liked: set[int]
     reposted: set[int]
+    bookmarked: set[int]
+    pinned: set[int]
 
     def fingerprint(self, post_id: int) -> tuple[Any, ...]:
         """The versions a rendered status of `post_id` depends on: its own, its parent's and root's."""
@@ -80,7 +82,10 @@ def _versions_sql(vendor: str, count: int) -> str:
         f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version.format(media=images)},"
         f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = w.id),"
         f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
-        f" AND v.comment = '' AND v.deleted_at IS NULL), w.asked FROM w JOIN {users} u ON u.id = w.author_id"
+        f" AND v.comment = '' AND v.deleted_at IS NULL),"
+        f" EXISTS(SELECT 1 FROM {table(Bookmark)} b WHERE b.user_id = %s AND b.post_id = w.id),"
+        f" EXISTS(SELECT 1 FROM {table(Pin)} x WHERE x.user_id = %s AND x.post_id = w.id),"
+        f" w.asked FROM w JOIN {users} u ON u.id = w.author_id"
         f" LEFT JOIN {stats} s ON s.user_id = w.author_id"
     )
 
@@ -89,7 +94,16 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
     """The versions of `post_ids` and of their parents and roots, with `viewer_id`'s flags: one query
     that reads row versions, not rows."""
     wanted = list(dict.fromkeys(int(post_id) for post_id in post_ids))
-    found = PostVersions(links={}, versions={}, deleted=set(), asked=set(), liked=set(), reposted=set())
+    found = PostVersions(
+        links={},
+        versions={},
+        deleted=set(),
+        asked=set(),
+        liked=set(),
+        reposted=set(),
+        bookmarked=set(),
+        pinned=set(),
+    )
     if not wanted:
         return found
     vendor = connection.vendor
@@ -97,9 +111,8 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
     if vendor == "postgresql":
         ids = ["{" + ",".join(map(str, wanted)) + "}"]
     sql = _versions_sql(vendor, 0 if vendor == "postgresql" else len(wanted))
-    for post_id, parent_id, root_id, deleted, version, liked, reposted, asked in fetch_rows(
-        sql, [*ids, viewer_id, PostKind.REPOST.value, viewer_id]
-    ):
+    rows = fetch_rows(sql, [*ids, viewer_id, PostKind.REPOST.value, viewer_id, viewer_id, viewer_id])
+    for post_id, parent_id, root_id, deleted, version, liked, reposted, bookmarked, pinned, asked in rows:
         found.links[post_id] = (parent_id, root_id)
         found.versions[post_id] = version
         if deleted:
@@ -110,4 +123,8 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
             found.liked.add(post_id)
         if reposted:
             found.reposted.add(post_id)
+        if bookmarked:
+            found.bookmarked.add(post_id)
+        if pinned:
+            found.pinned.add(post_id)
     return found

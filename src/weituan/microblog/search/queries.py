@@ -154,14 +154,19 @@ def _account_query_text(query: str) -> str:
 def accounts_search(
     *, query: str, viewer: Any, page: Page = Page(), following_only: bool = False
 ) -> list[Any]:
-    """Active accounts whose username or display name starts with the query, or (for Chinese, which
-    has no word breaks) contains it. Exact username first, then prefixes, then the rest."""
+    """Active accounts whose username or display name starts with the query, or a later word of the
+    display name does ("Hotpot" finds "Chen's Hotpot"), or (for Chinese, which has no word breaks) whose
+    name contains it. Exact username first, then prefixes, then the rest."""
     page = page.checked()
     text = _account_query_text(query)
     if not text:
         return []
     user_model = get_user_model()
-    match = Q(username__istartswith=text) | Q(display_name__istartswith=text)
+    match = (
+        Q(username__istartswith=text)
+        | Q(display_name__istartswith=text)
+        | Q(display_name__icontains=f" {text}")
+    )
     if contains_cjk(text):
         match |= Q(display_name__icontains=text) | Q(username__icontains=text)
     users: QuerySet[Any] = user_model.objects.filter(match, is_active=True)

@@ -1,4 +1,4 @@
-"""Comments (one level of replies, as on Weibo) and likes, with their counters kept exact."""
+"""Comments (one level of replies, as on Weibo) and likes, with their counters kept exact; bookmarks."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from weituan.core.errors import NotFound, ValidationFailed
-from weituan.microblog.models import Like, NotificationKind, Post, PostKind
+from weituan.microblog.models import Bookmark, Like, NotificationKind, Post, PostKind
 from weituan.microblog.services.events import post_event_record
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.services.post_content import (
@@ -154,3 +154,27 @@ def like_remove(*, user: Any, post_id: int) -> bool:
             return False
         Post.objects.filter(id=post_id, likes_count__gt=0).update(likes_count=F("likes_count") - 1)
     return True
+
+
+def bookmark_add(*, user: Any, post_id: int) -> bool:
+    """Keep a post to read again (收藏); True when it is newly kept, False when it already was.
+
+    Only a post the user may see and act on is kept (as a like). Nobody is told and nothing is
+    counted: a bookmark is the user's own. The unique (user, post) row makes a repeat a no-op."""
+    with transaction.atomic():
+        post = target_for_write(user, post_id)
+        try:
+            with transaction.atomic():
+                Bookmark.objects.create(user=user, post_id=post.id)
+        except IntegrityError:
+            return False
+    return True
+
+
+def bookmark_remove(*, user: Any, post_id: int) -> bool:
+    """Stop keeping a post; True when it was kept. Works on deleted and hidden posts too, so a bookmark
+    of a post that went away can still be removed."""
+    if not Post.objects.filter(id=post_id).exists():
+        raise NotFound("Record not found")
+    deleted, _ = Bookmark.objects.filter(user=user, post_id=post_id).delete()
+    return bool(deleted)

@@ -208,7 +208,7 @@ def _topics_record(*, post: Post, text: str, moment: datetime) -> list[Topic]:
     return topics
 
 
-def _chain_fitted(comment: str, chain: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+def chain_fitted(comment: str, chain: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     """Drop the farthest hops until the text fits the length limit; the tree still holds every hop."""
     limit = settings.POST_MAX_WEIGHTED_LENGTH
     text = chain_text(comment, chain)
@@ -285,7 +285,7 @@ def repost_create(
                 "username": parent.author.username,
                 "comment": parent.comment,
             }
-            chain, text = _chain_fitted(comment, [hop, *parent.chain])
+            chain, text = chain_fitted(comment, [hop, *parent.chain])
         else:
             chain, text = [], chain_text(comment, [])
         repost = Post.objects.create(

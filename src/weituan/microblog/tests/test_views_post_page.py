@@ -160,3 +160,16 @@ def test_replies_of_another_posts_comment_or_of_a_hidden_post_show_nothing(clien
     client.force_login(shopper)
     block_create(blocker=merchant, blocked_id=shopper.pk)
     assert client.get(f"/p/{other.id}/comments?replies_of={top.id}", **HTMX).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_visitor_is_asked_to_log_in_to_like_repost_or_comment(client, offer):
+    """On the post's own page a visitor's Like, Repost and Comment used to lead to that same page (a tap
+    that did nothing); they lead to logging in and back, and the comments say how to join in."""
+    page = client.get(f"/p/{offer.id}", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    actions = page.split('<footer class="post-actions">', 1)[1].split("</footer>", 1)[0]
+    back = f"/accounts/login?next=/p/{offer.id}"
+    assert re.findall(r'<a href="([^"]+)"', actions) == [back, back, back]
+    assert f'<a href="{back}" id="comment-login">登录后评论</a>' in page
+    home = client.get("/").content.decode()
+    assert f'<a href="{back}" rel="nofollow">' in home  # from the timeline too

@@ -1,11 +1,12 @@
 import pytest
 from django.contrib.auth import authenticate
+from django.db.models import F
 
 from weituan.accounts.models import User
 from weituan.core.errors import ServiceError
 from weituan.deals.models import Deal, Order, Team
 from weituan.deals.queries import ledger_report
-from weituan.microblog.models import Follow, Post
+from weituan.microblog.models import Bookmark, Follow, Post
 from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.timelines.home import home_timeline_ids
 from weituan.simulate.demo import DEMO_PASSWORD, demo_world_build, demo_world_build_if_empty
@@ -21,6 +22,9 @@ def test_the_demo_world_is_a_live_town_a_newcomer_can_log_in_to():
     assert summary.reposts == Post.objects.filter(kind="repost").count() > 0
     assert summary.comments == Post.objects.filter(kind="comment").count() > 0
     assert Post.objects.filter(kind="repost", depth__gte=2).exists()  # reposts of reposts
+    # Shoppers keep a few posts (收藏), none of their own.
+    assert Bookmark.objects.exists()
+    assert not Bookmark.objects.filter(user_id=F("post__author_id")).exists()
     assert User.objects.filter(is_merchant=True, verified_at__isnull=False).count() == 4
 
     # Each merchant has a deal on its card post: one tipped, one with a team waiting for its last

@@ -1,14 +1,17 @@
-"""In Chromium at phone size: a refused post keeps its draft, posting logs no script errors, and the post
-page keeps its comment list and counts in step (and leaves when its post is deleted)."""
+"""In Chromium at phone size: a refused post keeps its draft, posting logs no script errors, the post
+page keeps its comment list and counts in step (and leaves when its post is deleted), and a post's
+pictures keep to their grid."""
 
 import io
 import re
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from weituan.core.testing import make_user
 from weituan.microblog.models import Post, PostKind
+from weituan.microblog.services.media import media_upload
 from weituan.microblog.services.posts import post_create
 from weituan.microblog.services.relations import follow_create
 
@@ -145,3 +148,75 @@ def test_a_post_deleted_on_its_own_page_goes_home(live_server, phone_page):
     expect(page.locator("#messages")).to_contain_text("已删除")
     offer.refresh_from_db()
     assert offer.deleted_at is not None
+
+
+def _picture(name: str, size: tuple[int, int]) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buffer, format="JPEG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_post_of_four_pictures_shows_them_as_squares_on_a_phone(live_server, phone_page):
+    """Pictures of a post of several are squares in a grid, whatever their own shape; a post of four
+    tall photos does not run several screens down."""
+    author = make_user("tea_house", display_name="春风茶庄", password=PASSWORD)
+    sizes = [(600, 1200), (1200, 600), (800, 800), (600, 1200)]
+    media = [media_upload(owner=author, upload=_picture(f"{n}.jpg", size)).id for n, size in enumerate(sizes)]
+    offer = post_create(author=author, text="新茶上市，店里四个角落", media_ids=media)
+    page = phone_page
+    page.goto(f"{live_server.url}/p/{offer.id}")
+    pictures = page.locator(f"#post-{offer.id} .post-media img")
+    pictures.first.wait_for()
+    boxes = [pictures.nth(n).bounding_box() for n in range(4)]
+    assert all(box is not None for box in boxes)
+    shapes = [(round(box["width"]), round(box["height"])) for box in boxes if box]
+    side = shapes[0][0]
+    assert 150 < side < 200  # two a row across a phone's card
+    assert shapes == [(side, side)] * 4
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_long_name_does_not_squeeze_its_avatar(live_server, phone_page):
+    """A display name that fills its line wraps beside the avatar; the avatar stays round."""
+    name = "超长昵称的小店超长昵称的小店超长昵称的小店超长昵称 Wolfeschlegelsteinhausen"
+    author = make_user("tea_house", display_name=name, password=PASSWORD)
+    offer = post_create(author=author, text="开业大吉")
+    page = phone_page
+    page.goto(f"{live_server.url}/p/{offer.id}")
+    avatar = page.locator(f"#post-{offer.id} .post-head img.avatar")
+    avatar.wait_for()
+    box = avatar.bounding_box()
+    assert box is not None
+    assert (round(box["width"]), round(box["height"])) == (40, 40)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_tap_the_server_fails_or_never_gets_is_told_and_the_draft_stays(live_server, phone_page):
+    """A server failure (5xx, which the page does not swap in) or a lost connection: the flash area says
+    so in the page's language, instead of nothing happening, and the words written stay in the box."""
+    from playwright.sync_api import expect
+
+    make_user("xiaoming", display_name="小明", password=PASSWORD)
+    page = phone_page
+    _log_in(page, live_server.url, "xiaoming")
+    page.wait_for_function("() => window.htmx !== undefined")
+    box = page.locator("#compose-text")
+    box.fill("西湖边的晚霞 #旅行#")
+
+    page.route("**/compose", lambda route: route.fulfill(status=500, body="<h1>Server Error</h1>"))
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_have_text("服务器没能完成这个请求，请稍后再试。")
+    expect(box).to_have_value("西湖边的晚霞 #旅行#")
+
+    page.unroute("**/compose")
+    page.route("**/compose", lambda route: route.abort("internetdisconnected"))
+    page.locator("#compose-submit").click()
+    expect(page.locator("#flash")).to_have_text("连接不上微团，请检查网络后重试。")
+    expect(box).to_have_value("西湖边的晚霞 #旅行#")
+    assert not Post.objects.exists()

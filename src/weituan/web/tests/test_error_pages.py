@@ -55,6 +55,25 @@ def test_a_form_sent_without_its_csrf_token_says_what_to_do_in_the_readers_langu
     assert "请刷新页面" in page and "CSRF verification failed" not in page
 
 
+@pytest.mark.django_db
+def test_a_tap_with_an_expired_form_token_says_so_in_the_flash_area(shopper, merchant):
+    """The reader logged in again in another tab, which renews the token the open page sends: a tap on
+    that page is told in its flash area to reload, not answered with a whole page swapped into the card."""
+    from weituan.microblog.models import Like
+    from weituan.microblog.services.posts import post_create
+
+    offer = post_create(author=merchant, text="新品上市")
+    reader = Client(enforce_csrf_checks=True, headers={**ZH, "HX-Request": "true"})
+    reader.force_login(shopper)
+    reader.cookies["csrftoken"] = "a" * 32
+    answer = reader.post(f"/p/{offer.id}/like", headers={"X-CSRFToken": "b" * 32})
+    assert answer.status_code == 403
+    assert (answer["HX-Retarget"], answer["HX-Reswap"]) == ("#flash", "innerHTML")
+    text = answer.content.decode()
+    assert "<html" not in text and "请刷新页面" in text
+    assert not Like.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("language", "title", "sentence"),
     [
@@ -75,3 +94,32 @@ def test_the_not_allowed_page_is_translated():
         page = render_to_string("403.html")
     assert _title(page) == "无权访问 · 微团"
     assert "你没有权限查看这个页面。" in page
+
+
+@pytest.mark.django_db
+def test_a_tap_after_the_session_ended_says_so_in_the_flash_area(shopper, merchant):
+    """Logged out in another tab, the reader taps Like on their timeline: the page's flash area says they
+    are logged out, with a way back to this page after logging in; no login page is swapped into the
+    post card, and the tap changes nothing."""
+    from weituan.microblog.models import Like
+    from weituan.microblog.services.posts import post_create
+
+    offer = post_create(author=merchant, text="新品上市")
+    tab = {"HX-Request": "true", "HX-Current-URL": "http://testserver/@meituan_shop?max_id=9"}
+    answer = Client(headers={**ZH, **tab}).post(f"/p/{offer.id}/like")
+    assert answer.status_code == 401
+    assert (answer["HX-Retarget"], answer["HX-Reswap"]) == ("#flash", "innerHTML")
+    assert answer.content.decode().strip() == (
+        '<p class="flash error" role="alert">你已退出登录。'
+        ' <a href="/accounts/login?next=/%40meituan_shop%3Fmax_id%3D9">重新登录</a></p>'
+    )
+    assert not Like.objects.exists()
+
+    # Without htmx (a plain form post, a link) the login page is still where the browser is sent.
+    plain = Client(headers=ZH).post(f"/p/{offer.id}/like")
+    assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login?next=")
+    # A signed-in tap is answered as ever.
+    reader = Client(headers={**ZH, **tab})
+    reader.force_login(shopper)
+    assert reader.post(f"/p/{offer.id}/like").status_code == 200
+    assert Like.objects.count() == 1

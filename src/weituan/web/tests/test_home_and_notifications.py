@@ -89,6 +89,8 @@ def test_infinite_scroll_pages_by_max_id(client, merchant):
     assert "<html" not in body
     assert _card_ids(body) == newest_first[20:]
     assert 'hx-trigger="revealed"' not in body  # the last page has no further loader
+    assert '<p class="load-more list-end">没有更多了</p>' in body  # and says the scroll has reached the end
+    assert "list-end" not in first
 
 
 @pytest.mark.django_db

@@ -94,10 +94,10 @@ def test_block_hides_posts_and_refuses_follow(client, shopper, merchant):
     client.force_login(shopper)
     client.post("/@meituan_shop/relation", {"action": "follow"}, **HTMX)
     blocked = client.post("/@meituan_shop/relation", {"action": "block"}, **HTMX)
-    assert "解除屏蔽" in blocked.content.decode()
+    assert "取消拉黑" in blocked.content.decode()
     # The profile's posts go with the block, swapped out of band: no reload needed.
     answer = blocked.content.decode()
-    assert '<div id="profile-posts" hx-swap-oob="true">' in answer and "你已屏蔽此账号。" in answer
+    assert '<div id="profile-posts" hx-swap-oob="true">' in answer and "你已拉黑此账号。" in answer
     assert _card_ids(answer) == []
     assert Block.objects.filter(blocker=shopper, blocked=merchant).count() == 1
     assert not Follow.objects.exists()

@@ -26,6 +26,14 @@ def test_accounts_match_username_and_display_name_prefixes(
     assert usernames(accounts_search(query="lice", viewer=None)) == []  # Latin needs a prefix
 
 
+def test_accounts_match_a_later_word_of_the_display_name(db: Any) -> None:
+    make_user("hotpot_chen", display_name="Chen's Hotpot 陈记火锅")
+    make_user("tea_lab", display_name="Milk Tea Lab")
+    assert usernames(accounts_search(query="hotpot", viewer=None)) == ["hotpot_chen"]
+    assert usernames(accounts_search(query="Tea L", viewer=None)) == ["tea_lab"]
+    assert usernames(accounts_search(query="otpot", viewer=None)) == []  # still from a word's start
+
+
 def test_accounts_match_chinese_inside_the_display_name(shopper: Any, merchant: Any) -> None:
     assert usernames(accounts_search(query="小店", viewer=shopper)) == ["meituan_shop"]
     assert usernames(accounts_search(query="丽丝", viewer=merchant)) == ["alice"]

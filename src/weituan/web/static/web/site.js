@@ -1,5 +1,5 @@
 /* Weituan pages: the live weighted-length counter of post boxes, resetting a compose box once it posts,
-   and ticking countdowns.
+   telling a failed tap, and ticking countdowns.
    The counter mirrors weituan.core.text.weighted_length (CJK and full-width count 2, a URL 23); the
    server counts again and has the last word. */
 (function () {
@@ -84,6 +84,53 @@
     if (!form.matches || !form.matches("form[data-reset-on-success]")) return;
     form.reset();
     refreshAll(form);
+  });
+
+  // A tap whose answer is a server failure (5xx, which htmx does not swap) or that never reached the
+  // server would otherwise do nothing visible: the flash area says so, in the page's language, and the
+  // form keeps what was written. Background polls (the unread badge, new posts) stay quiet; they try
+  // again by themselves.
+  function tellFailure(event, key) {
+    var source = event.detail && event.detail.elt;
+    var trigger = (source && source.getAttribute && source.getAttribute("hx-trigger")) || "";
+    if (/\bevery\b|^load\b/.test(trigger)) return;
+    var flash = document.getElementById("flash");
+    var text = flash && flash.getAttribute(key);
+    if (!text) return;
+    var note = document.createElement("p");
+    note.className = "flash error";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    flash.replaceChildren(note);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) { tellFailure(event, "data-server-error"); });
+  document.addEventListener("htmx:sendError", function (event) { tellFailure(event, "data-network-error"); });
+
+  // A plain form whose step cannot be undone (publishing a deal) asks first; htmx forms use hx-confirm.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // "Copy link" beside a share, team or invite link: on a phone, selecting the text of a box is fiddly.
+  // The clipboard API where the page may use it (https, or this machine), else the box's selection.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    var field = button && document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    if (!button.hasAttribute("data-label")) button.setAttribute("data-label", button.textContent);
+    function copied() {
+      button.textContent = button.getAttribute("data-copied");
+      setTimeout(function () { button.textContent = button.getAttribute("data-label"); }, 2000);
+    }
+    function bySelection() {
+      field.select();
+      if (document.execCommand("copy")) copied();
+    }
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(copied, bySelection);
+    else bySelection();
   });
 
   // The repost and comment buttons of a post card open the small form under the card.
