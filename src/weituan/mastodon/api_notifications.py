@@ -19,10 +19,12 @@ from weituan.mastodon.endpoint_auth import (
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import (
     ID_TEXT,
+    TEXT_LIST,
     MastodonParams,
     list_values,
     mastodon_params,
     params_documented,
+    query_documented,
 )
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
@@ -63,7 +65,14 @@ def account_id_param(request: HttpRequest) -> int | None:
 
 @router.get(
     "/notifications",
-    openapi_extra=PAGE_QUERY,
+    openapi_extra=query_documented(
+        {
+            "types[]": TEXT_LIST,
+            "exclude_types[]": TEXT_LIST,
+            "account_id": {"type": "string", "pattern": "^[0-9]+$"},
+        },
+        PAGE_QUERY,
+    ),
     auth=READ_NOTIFICATIONS,
     summary="Your notifications, newest first",
 )
@@ -171,7 +180,20 @@ def _markers(user: Any, timelines: list[str]) -> dict[str, Any]:
     return found
 
 
-@router.get("/markers", auth=READ_MARKERS, summary="Read markers of the home timeline and notifications")
+@router.get(
+    "/markers",
+    openapi_extra=query_documented(
+        {
+            "timeline[]": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "home, notifications (other names are left out); none: both",
+            }
+        }
+    ),
+    auth=READ_MARKERS,
+    summary="Read markers of the home timeline and notifications",
+)
 def markers_get(request: HttpRequest) -> dict[str, Any]:
     """The markers of the timelines named by `timeline[]` (both when none is named)."""
     asked = [name for name in list_values(request, "timeline") if name in MARKER_TIMELINES]

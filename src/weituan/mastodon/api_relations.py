@@ -29,7 +29,14 @@ from weituan.mastodon.endpoint_auth import (
     WRITE_MUTES,
 )
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
-from weituan.mastodon.request_params import BOOLEAN, list_values, mastodon_params, params_documented
+from weituan.mastodon.request_params import (
+    BOOLEAN,
+    ID_LIST,
+    list_values,
+    mastodon_params,
+    params_documented,
+    query_documented,
+)
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
 from weituan.microblog.queries import relations as relation_queries
@@ -139,7 +146,12 @@ def unmute(request: HttpRequest, account_id: int) -> dict[str, Any]:
     return _relationship_with(user, account_id)
 
 
-@router.get("/accounts/relationships", auth=READ_FOLLOWS, summary="Relationships with the given accounts")
+@router.get(
+    "/accounts/relationships",
+    openapi_extra=query_documented({"id[]": ID_LIST}),
+    auth=READ_FOLLOWS,
+    summary="Relationships with the given accounts",
+)
 def relationships(request: HttpRequest) -> list[dict[str, Any]]:
     raw = list_values(request, "id")
     try:
@@ -155,6 +167,7 @@ def relationships(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get(
     "/accounts/familiar_followers",
+    openapi_extra=query_documented({"id[]": ID_LIST}),
     auth=READ_FOLLOWS,
     summary="Accounts you follow that follow the given accounts",
 )
@@ -269,7 +282,16 @@ def follow_request_reject(request: HttpRequest, account_id: int) -> dict[str, An
 
 @router.get(
     "/accounts/{id:account_id}/statuses",
-    openapi_extra=PAGE_QUERY,
+    openapi_extra=query_documented(
+        {
+            "pinned": BOOLEAN,
+            "exclude_replies": BOOLEAN,
+            "exclude_reblogs": BOOLEAN,
+            "only_media": BOOLEAN,
+            "tagged": {"type": "string"},
+        },
+        PAGE_QUERY,
+    ),
     auth=READ_STATUSES,
     summary="An account's posts and reposts",
 )

@@ -33,12 +33,14 @@ from weituan.mastodon.endpoint_auth import (
 )
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import (
+    ID_LIST,
     ID_TEXT,
     TEXT,
     MastodonParams,
     list_values,
     mastodon_params,
     params_documented,
+    query_documented,
 )
 from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import (
@@ -276,7 +278,12 @@ def status_post(request: HttpRequest) -> dict[str, Any]:
     return status_post_answer(request, request_user(request))
 
 
-@router.get("/statuses", auth=READ_STATUSES, summary="Several statuses at once (id[])")
+@router.get(
+    "/statuses",
+    openapi_extra=query_documented({"id[]": ID_LIST}),
+    auth=READ_STATUSES,
+    summary="Several statuses at once (id[])",
+)
 def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
     """The statuses named by `id[]` that the caller may see, in the order asked; ids that name nothing
     the caller may see are left out, as Mastodon does. At most `MAX_STATUSES_ASKED` ids."""

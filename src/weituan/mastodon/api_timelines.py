@@ -15,12 +15,15 @@ from weituan.core.front import JSON_CONTENT_TYPE
 from weituan.mastodon.endpoint_auth import READ_STATUSES
 from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.request_params import BOOLEAN, TEXT_LIST, mastodon_params, query_documented
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
 from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.timelines.home import ReadContext, home_timeline_ids_in, read_context
 from weituan.microblog.timelines.queries import public_timeline_ids, topic_timeline_ids
 from weituan.tracking import facade as tracking
+
+# Mastodon's `local`: every post here is local (Weituan does not federate), so it changes nothing.
+EVERY_POST_LOCAL = {"description": "every post here is local: any value reads the same"}
 
 router = Router(tags=["mastodon:timelines"])
 
@@ -77,11 +80,19 @@ def home(request: HttpRequest) -> HttpResponse:
     return home_timeline_response(request, request_viewer(request).pk)
 
 
-@router.get("/timelines/public", openapi_extra=PAGE_QUERY, auth=READ_STATUSES, summary="Every public post")
+@router.get(
+    "/timelines/public",
+    openapi_extra=query_documented(
+        {"local": EVERY_POST_LOCAL, "remote": BOOLEAN, "only_media": BOOLEAN}, PAGE_QUERY
+    ),
+    auth=READ_STATUSES,
+    summary="Every public post",
+)
 def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     viewer = request_user(request)
     params = mastodon_params(request)
     page = page_params_from_request(request)
+    only_media = bool(params.flag("only_media"))  # read (and refused if wrong) even when nothing is found
     # Weituan has no federation: every post is local, so `local` changes nothing and `remote` finds none.
     if params.flag("remote"):
         return []
@@ -89,7 +100,7 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
     ids = public_timeline_ids(
         viewer_id=viewer.pk if viewer is not None else None,
         hidden=hidden,
-        only_media=bool(params.flag("only_media")),
+        only_media=only_media,
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
@@ -100,7 +111,17 @@ def public(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]
 
 @router.get(
     "/timelines/tag/{hashtag}",
-    openapi_extra=PAGE_QUERY,
+    openapi_extra=query_documented(
+        {
+            "any[]": TEXT_LIST,
+            "all[]": TEXT_LIST,
+            "none[]": TEXT_LIST,
+            "local": EVERY_POST_LOCAL,
+            "remote": BOOLEAN,
+            "only_media": BOOLEAN,
+        },
+        PAGE_QUERY,
+    ),
     auth=READ_STATUSES,
     summary="Public posts with a topic",
 )
@@ -109,6 +130,7 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
     viewer = request_user(request)
     params = mastodon_params(request)
     page = page_params_from_request(request)
+    only_media = bool(params.flag("only_media"))  # read (and refused if wrong) even when nothing is found
     # As for the public timeline: every post is local, so `local` changes nothing and `remote` finds none.
     if params.flag("remote"):
         return []
@@ -120,7 +142,7 @@ def tag(request: HttpRequest, response: HttpResponse, hashtag: str) -> list[dict
         any_of=params.texts("any"),
         all_of=params.texts("all"),
         none_of=params.texts("none"),
-        only_media=bool(params.flag("only_media")),
+        only_media=only_media,
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,

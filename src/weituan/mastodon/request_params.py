@@ -15,6 +15,9 @@ from django.http import HttpRequest, QueryDict
 from weituan.core.errors import ValidationFailed
 from weituan.core.request_text import form_fields
 
+# Ids in a query string: `id[]=1&id[]=2`.
+ID_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string", "pattern": "^[0-9]+$"}}
+TEXT_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 # A Mastodon id as a parameter: a string of digits (as clients send it), or a JSON number.
 ID_TEXT: dict[str, Any] = {
     "anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 0}]
@@ -30,6 +33,15 @@ def _nullable(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dic
             schema = {**schema, "properties": _nullable(schema["properties"])}
         documented[name] = schema if name in required else {"anyOf": [schema, {"type": "null"}]}
     return documented
+
+
+def query_documented(schemas: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
+    """A route's `openapi_extra` stating the query parameters it reads itself (a list as `name[]`),
+    with the parameters of `more` (such as the paging ones)."""
+    parameters = [
+        {"in": "query", "name": name, "required": False, "schema": schema} for name, schema in schemas.items()
+    ]
+    return {"parameters": [*(p for extra in more for p in extra["parameters"]), *parameters]}
 
 
 def params_documented(properties: dict[str, Any], *, required: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -92,3 +92,16 @@ def test_mastodon_writes_document_the_parameters_they_read():
     assert status["properties"]["visibility"]["anyOf"][0]["enum"] == ["public", "unlisted", "private"]
     assert policy["required"] is True
     assert policy["content"]["application/json"]["schema"]["required"] == ["quote_approval_policy"]
+
+
+def test_mastodon_reads_document_their_query_parameters():
+    operations = dict(_operations(_document("v1")))
+
+    def names(label: str) -> set[str]:
+        return {p["name"] for p in operations[label]["parameters"]}
+
+    assert {"types[]", "exclude_types[]", "account_id", "limit", "max_id"} <= names(
+        "GET /api/v1/notifications"
+    )
+    assert {"any[]", "all[]", "none[]", "only_media", "limit"} <= names("GET /api/v1/timelines/tag/{hashtag}")
+    assert names("GET /api/v1/accounts/relationships") == {"id[]"}

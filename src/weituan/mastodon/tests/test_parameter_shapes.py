@@ -81,3 +81,10 @@ def test_markers_as_a_list_are_refused(api_as: Any, shopper: Any) -> None:
     response = api_as(shopper).post("/api/v1/markers", {"home": ["1"]}, content_type="application/json")
 
     assert (response.status_code, response.json()["error"]) == (422, "home must be an object of parameters")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/timelines/public", "/api/v1/timelines/tag/团购"])
+def test_a_wrong_only_media_is_refused_even_with_remote(api_as: Any, shopper: Any, path: str) -> None:
+    response = api_as(shopper).get(f"{path}?remote=1&only_media=15949904")
+
+    assert (response.status_code, response.json()["error"]) == (422, "only_media must be true or false")
