@@ -77,7 +77,8 @@ def _profile_posts(request: HttpRequest, viewer: Any, person: Any, *, max_id: in
     page_url = reverse("web:profile", args=[person.username])
     pinned_ids = pinned_post_ids(person.pk, viewer)
     pinned = posts_hydrate(pinned_ids, viewer) if max_id is None else []
-    listed = [post_id for post_id in ids if post_id not in set(pinned_ids)]
+    shown_first = set(pinned_ids)
+    listed = [post_id for post_id in ids if post_id not in shown_first]
     views = shown_in_timeline(request, pinned + posts_hydrate(listed, viewer), "account")
     return {
         "pinned_views": views[: len(pinned)],

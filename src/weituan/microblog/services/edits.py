@@ -16,7 +16,15 @@ from django.utils import timezone
 
 from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
-from weituan.microblog.models import Mention, NotificationKind, Post, PostEdit, PostKind, PostTopic
+from weituan.microblog.models import (
+    MediaAttachment,
+    Mention,
+    NotificationKind,
+    Post,
+    PostEdit,
+    PostKind,
+    PostTopic,
+)
 from weituan.microblog.search.facade import post_index_new, post_unindex
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.services.post_content import length_check, mentions_record, topic_get_or_create
@@ -53,7 +61,9 @@ def post_edit(*, editor: Any, post_id: int, text: str) -> Post:
             post.chain, new_text = chain_fitted(text, post.chain)
             post.comment = text
         else:
-            has_media = post.kind == PostKind.ORIGINAL and _has_media(post)
+            has_media = (
+                post.kind == PostKind.ORIGINAL and MediaAttachment.objects.filter(post_id=post.id).exists()
+            )
             length_check(text, allow_empty=has_media)
             new_text = text
             if new_text == before_text:
@@ -77,12 +87,6 @@ def post_edit(*, editor: Any, post_id: int, text: str) -> Post:
         post_links_make(post)
         _reposters_tell(post)
     return post
-
-
-def _has_media(post: Post) -> bool:
-    from weituan.microblog.models import MediaAttachment
-
-    return MediaAttachment.objects.filter(post_id=post.id).exists()
 
 
 def _mentions_follow(post: Post, words: str) -> None:

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from weituan.core.errors import NotFound, ValidationFailed
 from weituan.microblog.models import Pin, Post, PostKind
+from weituan.microblog.queries.visibility import visible_post_ids
 
 # As many as Mastodon allows (its instance reports `max_pinned_statuses`).
 PINS_MAX = 5
@@ -21,7 +22,7 @@ def pin_add(*, user: Any, post_id: int) -> bool:
     is taken under the user's row lock (SQLite's write lock), so two pins at once cannot pass it."""
     with transaction.atomic():
         post = Post.objects.filter(id=post_id, deleted_at__isnull=True).first()
-        if post is None or (post.author_id != user.pk and not _visible_to(post, user)):
+        if post is None or (post.author_id != user.pk and not visible_post_ids(user, [post.id])):
             raise NotFound("Record not found")
         if post.author_id != user.pk:
             raise ValidationFailed("You can only pin your own posts", code="pin_not_own")
@@ -50,9 +51,3 @@ def pin_remove(*, user: Any, post_id: int) -> bool:
         raise NotFound("Record not found")
     deleted, _ = Pin.objects.filter(user_id=user.pk, post_id=post_id).delete()
     return bool(deleted)
-
-
-def _visible_to(post: Post, user: Any) -> bool:
-    from weituan.microblog.queries.visibility import visible_post_ids
-
-    return bool(visible_post_ids(user, [post.id]))
