@@ -48,6 +48,7 @@ from weituan.deals.services.teams import team_merge, team_rescue_options, team_s
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.services.webhooks import payment_webhook_handle
+from weituan.deals.services.write_keys import cancel_request, solo_request
 from weituan.tracking import facade as tracking
 
 router = Router(tags=["deals"])
@@ -79,16 +80,23 @@ def _once(
     run: Callable[[], Response],
     *,
     keeps: str | None = None,
+    done_when_kept: bool = False,
 ) -> Status[Any]:
     """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key a
-    row of theirs keeps (an order placed with it, a refund asked for with it: `request_keeping_key`)
-    names that request, so another is refused; `keeps` names the request this write is, if it keeps its
-    key on its own row too (its retry is then `run` again, and finds that row)."""
+    row of theirs keeps (an order placed with it, a refund asked for with it, an order cancelled or
+    switched to the solo price with it: `request_keeping_key`) names that request, so another is
+    refused; `keeps` names the request this write is, if it keeps its key on its own row too (its retry
+    is then `run` again, and finds that row). `done_when_kept`: the row keeping the key is written with
+    the change itself (`services.write_keys`), so once it is there the write has taken effect, whatever
+    became of its idempotency record (its answer lost, its process gone): the retry is `run` at once,
+    answered from that row, rather than told the first is still being processed."""
     user = request_user(request)
     if key:
         kept = queries.request_keeping_key(user=user, key=key)
         if kept is not None and kept != keeps:
             raise idempotency_mismatch()
+        if kept is not None and done_when_kept:
+            return Status(*run())
     status, body = idempotent_call(
         scope=user_scope(user.id),
         key=key,
@@ -225,12 +233,13 @@ def get_order(request: HttpRequest, order_id: int) -> Status[Any]:
     summary="Withdraw an order whose payment is only held (before its deal tips, or in a team not filled)",
 )
 def cancel_order(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
-    return _once(
-        request,
-        idempotency_key,
-        {},
-        lambda: (200, order_body(order_cancel(order_id=order_id, by=request_user(request)))),
-    )
+    # The cancel keeps its key (`services.write_keys`): its retry is answered with the cancelled order
+    # for as long as the order exists, even when its first answer was lost after the cancel committed.
+    def run() -> Response:
+        cancelled = order_cancel(order_id=order_id, by=request_user(request), client_key=idempotency_key)
+        return 200, order_body(cancelled)
+
+    return _once(request, idempotency_key, {}, run, keeps=cancel_request(order_id), done_when_kept=True)
 
 
 @router.post(
@@ -282,12 +291,12 @@ def merge_team(
     summary="Leave the team and hold the solo price instead (a member of an open team)",
 )
 def order_solo(request: HttpRequest, order_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
-    return _once(
-        request,
-        idempotency_key,
-        {},
-        lambda: (200, order_body(team_switch_solo(order_id=order_id, by=request_user(request)))),
-    )
+    # The switch keeps its key, as a cancel does.
+    def run() -> Response:
+        solo = team_switch_solo(order_id=order_id, by=request_user(request), client_key=idempotency_key)
+        return 200, order_body(solo)
+
+    return _once(request, idempotency_key, {}, run, keeps=solo_request(order_id), done_when_kept=True)
 
 
 @router.get("/vouchers", response={200: list[VoucherOut], **ERRORS}, auth=api_auth, summary="My vouchers")

@@ -15,7 +15,7 @@ from weituan.core.errors import NotFound
 from weituan.core.idempotency import USER_SCOPE_PREFIX, user_scope
 from weituan.core.models import IdempotencyRecord
 from weituan.core.rows import RowReader, fetch_rows
-from weituan.deals.models import Deal, Order, Refund
+from weituan.deals.models import Deal, Order, OrderWriteKey, Refund
 
 
 def order_checkout_read(
@@ -33,13 +33,15 @@ def order_checkout_read(
     if sql is None:
         quote = connection.ops.quote_name
         drawn = f", nextval({_order_sequence()})" if draw else ""
-        key_used = _key_used_sql(f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)", "v.user_id")
+        key_used = _key_used_sql(
+            f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)", "v.user_id", "v.user_id"
+        )
         sql = _checkout_statements[key] = (
             f"SELECT v.user_id, v.scopes, {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
             f" WHERE o.buyer_id = v.user_id AND o.client_key = %s), {key_used}{drawn}"
             f" FROM ({token_sql}) AS v LEFT JOIN {quote(Deal._meta.db_table)} d ON d.id = %s"
         )
-    keys = [client_key] * 3  # the order's, the idempotency record's and the refund's
+    keys = [client_key] * 4  # the order's, the idempotency record's, the refund's, another order write's
     rows = fetch_rows(sql, [*keys, *token_params, deal_id])  # prepared once per connection
     if not rows:
         return None, None
@@ -68,7 +70,8 @@ def deal_for_order(
     in the sequence, as a rolled-back insert leaves one.
     """
     # Hand-written, and the row made into a Deal without a queryset: every checkout starts here.
-    params = [buyer_id, client_key, user_scope(buyer_id), client_key, buyer_id, client_key, deal_id]
+    params = [buyer_id, client_key, user_scope(buyer_id), client_key, buyer_id, client_key]
+    params += [buyer_id, client_key, deal_id]
     rows = fetch_rows(_deal_sql(draw_order_id), params)  # prepared once per connection
     if not rows:
         raise NotFound("No such deal")
@@ -96,24 +99,28 @@ def _deal_sql(draw_order_id: bool) -> str:
         drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
         sql = _deal_statements[key] = (
             f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-            f" WHERE o.buyer_id = %s AND o.client_key = %s), {_key_used_sql('%s', '%s')}{drawn}"
+            f" WHERE o.buyer_id = %s AND o.client_key = %s), {_key_used_sql('%s', '%s', '%s')}{drawn}"
             f" FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"
         )
     return sql
 
 
-def _key_used_sql(scope: str, user_id: str) -> str:
-    """SQL: whether the buyer used the key (each of the next two parameters) for another write of the
-    native API: its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`), or
-    a refund the buyer (`user_id`, SQL) asked for under it, which keeps its key on its own row
-    (`Refund.client_key`) even where no record was stored (an answer of `refund_pending`). Both are one
-    lookup of an index inside the checkout's first statement, no round trip of their own. A key nobody
-    sent (NULL) matches nothing."""
+def _key_used_sql(scope: str, user_id: str, sender_id: str) -> str:
+    """SQL: whether the buyer used the key (each of the next three parameters) for another write of the
+    native API: its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`), a
+    refund the buyer (`user_id`, SQL) asked for under it, which keeps its key on its own row
+    (`Refund.client_key`) even where no record was stored (an answer of `refund_pending`), or a cancel
+    or switch to the solo price the buyer (`sender_id`, SQL) sent with it, whose key is kept by the
+    change itself (`OrderWriteKey`) even where its record was never finished. Each is one lookup of an
+    index inside the checkout's first statement, no round trip of its own. A key nobody sent (NULL)
+    matches nothing."""
     quote = connection.ops.quote_name
     records, refunds = quote(IdempotencyRecord._meta.db_table), quote(Refund._meta.db_table)
+    written = quote(OrderWriteKey._meta.db_table)
     return (
         f"(EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = %s)"  # noqa: S608
-        f" OR EXISTS (SELECT 1 FROM {refunds} f WHERE f.requested_by_id = {user_id} AND f.client_key = %s))"
+        f" OR EXISTS (SELECT 1 FROM {refunds} f WHERE f.requested_by_id = {user_id} AND f.client_key = %s)"
+        f" OR EXISTS (SELECT 1 FROM {written} w WHERE w.sender_id = {sender_id} AND w.key = %s))"
     )
 
 

@@ -28,6 +28,13 @@ from weituan.deals.services.gateways import PaymentGateway, gateway_get
 from weituan.deals.services.locks import deal_lock_for_release, order_team_lock
 from weituan.deals.services.shares import ShareRef
 from weituan.deals.services.stock import stock_return
+from weituan.deals.services.write_keys import (
+    WriteKey,
+    cancel_request,
+    write_key_keep,
+    write_key_of,
+    write_key_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +146,9 @@ def _order_fail(order: Order, *, payment: PaymentGateway, declined: PaymentDecli
         )
 
 
-def order_void(*, order_id: int, reason: str, released_by_provider: bool = False) -> bool:
+def order_void(
+    *, order_id: int, reason: str, released_by_provider: bool = False, kept: WriteKey | None = None
+) -> bool:
     """Release one hold and give its stock back; pending reservations simply expire. Returns whether
     this call released it. `reason` (an `OrderEndReason`) is why the order ends, recorded with the move
     that takes it out of its deal's buyers (a voiding order keeps the one it already has).
@@ -162,18 +171,26 @@ def order_void(*, order_id: int, reason: str, released_by_provider: bool = False
 
     `released_by_provider`: the provider's webhook says it ended the hold itself, which is recorded
     whatever the deal owes (and whatever the provider answers when it is asked to void it too).
+
+    `kept`: the Idempotency-Key of the buyer's cancel, kept in the transaction that takes the order out
+    of its deal's buyers (`write_keys`).
     """
     order = Order.objects.get(id=order_id)
     if order.state == OrderState.PENDING:
-        return order_reservation_expire(order_id=order.id, force=True, reason=reason)
+        return order_reservation_expire(order_id=order.id, force=True, reason=reason, kept=kept)
     if order.state not in HELD_STATES:
         return False
     payment = gateway_get(order.gateway)
     if order.state == OrderState.AUTHORIZED and payment.local:
-        return _hold_release(order, payment=payment, to=OrderState.VOIDED, reason=reason)
+        return _hold_release(order, payment=payment, to=OrderState.VOIDED, reason=reason, kept=kept)
     if order.state == OrderState.AUTHORIZED:
         _hold_release(
-            order, payment=payment, to=OrderState.VOIDING, reason=reason, owed_too=released_by_provider
+            order,
+            payment=payment,
+            to=OrderState.VOIDING,
+            reason=reason,
+            owed_too=released_by_provider,
+            kept=kept,
         )
         if Order.objects.filter(id=order.id).values_list("state", flat=True).get() != OrderState.VOIDING:
             return False  # owed its capture, or released meanwhile
@@ -203,11 +220,13 @@ def _hold_release(
     reason: str,
     owed_too: bool = False,
     event: str | None = None,
+    kept: WriteKey | None = None,
 ) -> bool:
     """Take a held order out of its deal's buyers, in one transaction under the deal's and its team's
     locks: move it to `to` (voided, with its void posting; or voiding) with its end `reason` and give
-    back its unit, its quota and its team seat, recording the order's `event` if one is given. Returns
-    whether it moved; a hold the deal owes its capture does not, unless `owed_too`."""
+    back its unit, its quota and its team seat, recording the order's `event` if one is given and
+    keeping the request's key if `kept`. Returns whether it moved; a hold the deal owes its capture does
+    not, unless `owed_too`."""
     with transaction.atomic():
         state = deal_lock_for_release(deal_id=order.deal_id)
         order_team_lock(order_id=order.id)
@@ -221,6 +240,7 @@ def _hold_release(
         # Read again under the team's lock: a merge may have moved the order to another team meanwhile.
         leaving = Order.objects.get(id=order.id)
         _return_stock(leaving)
+        write_key_keep(kept=kept, order_id=order.id)
         if event is not None:  # no money changed hands: the event carries no revenue
             order_event_record(order=leaving, event=event, amount=0)
     return True
@@ -263,10 +283,11 @@ def order_reservation_expire(
     force: bool = False,
     now: datetime | None = None,
     reason: str = OrderEndReason.RESERVATION_EXPIRED,
+    kept: WriteKey | None = None,
 ) -> bool:
     """Return the stock of a reservation whose payment never completed: due at `now` (the present by
     default; the deal sweep passes the time it runs for), or `force`d for another `reason` (the buyer
-    cancelled it, its deal failed, its provider refused the hold...)."""
+    cancelled it, its deal failed, its provider refused the hold...); `kept` as `order_void` takes it."""
     queryset = Order.objects.filter(id=order_id)
     if not force:
         queryset = queryset.filter(reserve_expires_at__lte=now or timezone.now())
@@ -275,6 +296,7 @@ def order_reservation_expire(
         if not advance(ORDER_GRAPH, queryset, OrderState.EXPIRED, end_reason=reason):
             return False
         _return_stock(Order.objects.get(id=order_id))
+        write_key_keep(kept=kept, order_id=order_id)
     return True
 
 
@@ -293,21 +315,29 @@ def _return_stock(order: Order) -> None:
     )
 
 
-def order_cancel(*, order_id: int, by: Any) -> Order:
+def order_cancel(*, order_id: int, by: Any, client_key: str | None = None) -> Order:
     """The buyer withdraws an order whose payment is still only held, before its deal tips (or while
     the order waits in a team that has not filled). Once the deal has tipped on its buyers, their held
     orders are theirs to pay: refused with `not_cancellable`, and once paid they may be refunded under
     the deal's refund policy.
 
     A hold of a hosted provider that fails to release it is left `voiding`: the cancel is done (the
-    order is no longer a buyer, and can no longer be paid) and the hold is released by the deal sweep."""
+    order is no longer a buyer, and can no longer be paid) and the hold is released by the deal sweep.
+
+    `client_key` (the request's Idempotency-Key) is kept by the cancel itself (`write_keys`): the cancel
+    sent again with it is answered with the order however long after, never refused `not_cancellable`.
+    """
     order = order_for_buyer(order_id=order_id, user=by)
+    kept = write_key_of(sender_id=by.id, key=client_key, request=cancel_request(order.id))
+    done = write_key_order(kept=kept)
+    if done is not None:
+        return done
     if order.state not in (OrderState.PENDING, *HELD_STATES):
         raise ValidationFailed(
             f"This order is {order.state} and can no longer be cancelled", code="not_cancellable"
         )
     try:
-        order_void(order_id=order.id, reason=OrderEndReason.CANCELLED)
+        order_void(order_id=order.id, reason=OrderEndReason.CANCELLED, kept=kept)
     except PaymentDeclined:
         order.refresh_from_db()
         if order.state != OrderState.VOIDING:

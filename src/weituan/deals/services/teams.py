@@ -32,6 +32,7 @@ from weituan.deals.services.gateways import gateway_get
 from weituan.deals.services.holds import order_hold_step, order_key, order_void, order_void_posting
 from weituan.deals.services.locks import order_team_lock
 from weituan.deals.services.orders import order_authorized
+from weituan.deals.services.write_keys import solo_request, write_key_keep, write_key_of, write_key_order
 
 
 def team_start(*, deal: Deal, leader: Any) -> Team:
@@ -175,13 +176,20 @@ def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
     return into
 
 
-def team_switch_solo(*, order_id: int, by: Any) -> Order:
+def team_switch_solo(*, order_id: int, by: Any, client_key: str | None = None) -> Order:
     """A member of an open team gives up the team price: the team hold is released and a new order holds
     the solo price. The stock and quota move to the new order, so nothing is taken twice.
+
+    `client_key` (the request's Idempotency-Key) is kept by the switch itself (`write_keys`): the
+    request sent again with it is answered with the solo order however long after.
     """
     order = Order.objects.select_related("deal", "team").filter(id=order_id, buyer=by).first()
     if order is None or order.team is None:
         raise NotFound("No such team order")
+    kept = write_key_of(sender_id=by.id, key=client_key, request=solo_request(order.id))
+    done = write_key_order(kept=kept)
+    if done is not None:
+        return done
     payment = gateway_get(order.gateway)
     if not payment.local:
         raise ValidationFailed("Switching to the solo price needs the wallet", code="gateway_unsupported")
@@ -201,6 +209,11 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
                 end_reason=OrderEndReason.SWITCHED_SOLO,
             )
         ):
+            # The same request sent twice at once: the one that waited for the team's lock finds the
+            # other's switch, and answers with it.
+            switched = write_key_order(kept=kept)
+            if switched is not None:
+                return switched
             raise Conflict("Only a held order in an open team can switch", code="not_switchable")
         order_void_posting(order, payment=payment)
         team_leave(team_id=team_id)
@@ -220,6 +233,7 @@ def team_switch_solo(*, order_id: int, by: Any) -> Order:
             key=order_key(solo, "authorize"),
         )
         order_authorized(order=solo, payment=payment, ref=ref)
+        write_key_keep(kept=kept, order_id=solo.id)
     from weituan.deals import tasks
     from weituan.deals.services.schedule import schedule_at
 
