@@ -14,8 +14,9 @@ Reconciliation:
 - every database refusal or rollback after a Redis take gives the units back in Redis;
 - a process that dies between the two leaves Redis showing fewer units than the database, which can
   only under-sell, never over-sell; `stock_gate_reconcile` rewrites the Redis counters from the
-  database (when a flash batch is released, and when a take finds the counters missing);
-- the Redis counters are created from the database on first use, so a flushed Redis heals itself;
+  database when a flash batch is released;
+- the Redis counters are created from the database on first use, so a flushed Redis heals itself: by
+  one process at a time, while the other buyers wait for it (`stock_rebuild`);
 - a sold-out deal selling again (`deal_selling_again`) has the gate show at least the units the
   database has free (`stock_gate_catch_up`), so a freed unit is never held back by the gate;
 - a take raises the gate's units released to the database's as the buyer's request read them, so a
@@ -50,6 +51,7 @@ from weituan.deals.models import DEAL_GRAPH, Deal, DealState, UserDealQuota
 from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.queries import flash_batch_next
 from weituan.deals.services.rows import StatementBatch
+from weituan.deals.services.stock_rebuild import stock_gate_rebuild
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +160,15 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
     indexed read; such refusals are few, unlike the flood of sold-out ones): a process stopped between
     its take in Redis and its order left the gate counting units this buyer never got, and they would
     be refused for good. Their counts in the gate are then lowered to the database's and the take is
-    tried once more (the database's own guard decides, as for any take the gate lets through)."""
+    tried once more (the database's own guard decides, as for any take the gate lets through).
+
+    A gate found missing is rebuilt from the database by one buyer while the others wait for it
+    (`stock_gate_rebuild`), then taken from; one still missing after that (or after the wait) is gone
+    past: False, and the database's conditional UPDATE alone decides."""
     if not redis_enabled():
         return False
     args = [user_id, own, gifts, deal.per_user_limit, deal.gift_limit, deal.released]
-    reconciled = quota_checked = False
+    rebuilt = quota_checked = False
     while True:
         result = _run(_TAKE, _keys(deal.id), *args)
         if result == 1:
@@ -174,10 +180,9 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
                 raise _limit_error(deal)
             quota_checked = True
             continue
-        if reconciled:
+        if rebuilt or not stock_gate_rebuild(deal_id=deal.id):
             return False
-        stock_gate_reconcile(deal_id=deal.id)
-        reconciled = True
+        rebuilt = True
 
 
 def _quota_catch_up(*, deal_id: int, user_id: int) -> bool:
