@@ -287,11 +287,14 @@ def test_the_deal_editor_puts_each_problem_beside_its_field_in_the_pages_languag
     }
     page = _browser(merchant).post("/merchant/deals/new", form).content.decode()
     assert Deal.objects.count() == 0
-    # Each field's errors come just before its label (Django's form.as_p).
+    # Each field's errors come just before its box, named by it (aria-describedby).
     errors = dict(
-        re.findall(r'<ul class="errorlist"[^>]*><li>([^<]+)</li></ul>\s*<p>\s*<label for="id_(\w+)"', page)
+        re.findall(
+            r'<ul class="errorlist" id="id_(\w+)_error"><li>([^<]+)</li></ul>\s*<(?:input|textarea)[^>]*name="\1"',
+            page,
+        )
     )
-    assert {field: text for text, field in errors.items()} == {
+    assert errors == {
         "deal_price": "团购价必须大于 0 且不高于原价。",
         "tipping_point": "成团人数下限必须在 1 到最多售出件数之间。",
         "ends_at": "结束时间必须晚于开始时间。",

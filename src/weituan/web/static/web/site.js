@@ -196,6 +196,14 @@
     }
   });
 
+  // A form sent back refused (the deal editor): its first problem, which the page focuses itself (so a
+  // browser without scripts scrolls to it too), is brought to the middle of the screen, its sentence
+  // with it, clear of the sticky header and save bar.
+  document.addEventListener("DOMContentLoaded", function () {
+    var problem = document.querySelector("[data-first-problem]");
+    if (problem && problem.scrollIntoView) problem.scrollIntoView({ block: "center" });
+  });
+
   window.weituanWeightedLength = weightedLength;
   window.weituanCountdownText = countdownText;
 })();
