@@ -12,7 +12,10 @@ cause is fixed (a topped-up wallet, say). A request whose work outlives its fail
 on the row it wrote instead, and its retry is run again and finds that row: a refund asked for while
 the provider was unreachable (503 `refund_pending`) is completed later on its own, and the same
 request sent again once it has is answered with the refunded order (`deals.services.refunds`). A record
-left unfinished by a crashed process is taken over after `STALE_AFTER`.
+left unfinished by a crashed process is taken over after `STALE_AFTER`, and its request run again: a
+write that must not run again once it has taken effect (a cancel, a switch to the solo price) keeps its
+key in the very transaction of its change (`deals.services.write_keys`), and its retry is answered from
+that row however its first answer was lost.
 """
 
 import hashlib
