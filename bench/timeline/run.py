@@ -541,7 +541,10 @@ def main() -> int:
         "in front of Django (weituan.mastodon.api_timelines_fast)",
     )
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per granian WSGI process (default: 4, as served)"
+        "--threads",
+        type=int,
+        help="threads per granian WSGI process (default: as `weituan serve` chooses, 4 on postgres, 2 on"
+        " sqlite)",
     )
     parser.add_argument("--post-clients", type=int, default=10, help="clients of the posting load")
     parser.add_argument(
@@ -562,6 +565,8 @@ def main() -> int:
     if not 0 <= args.post_seconds <= 300 or not 1 <= args.post_clients <= 1000:
         raise SystemExit("keep --post-seconds within 0..300 and --post-clients within 1..1000")
     workers = args.workers
+    if args.threads is None:
+        args.threads = 4 if args.store == "postgres" else 2  # as `weituan.cli.serving_threads`
     command = "python bench/timeline/run.py " + " ".join(sys.argv[1:])
     machine = machine_line()
 
