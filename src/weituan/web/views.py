@@ -56,10 +56,10 @@ def _timeline_ids(
     since_id: int | None = None,
     group: FollowList | None = None,
 ) -> list[int]:
-    if group is not None:
-        hidden = frozenset(hidden_author_ids(request.user.pk))
+    if group is not None:  # the group's owner is the reader
+        hidden = frozenset(hidden_author_ids(group.owner_id))
         return list_timeline_ids(
-            request.user.pk, group.pk, hidden=hidden, max_id=max_id, since_id=since_id, limit=PAGE_SIZE
+            group.owner_id, group.pk, hidden=hidden, max_id=max_id, since_id=since_id, limit=PAGE_SIZE
         )
     if request.user.is_authenticated:
         return home_timeline_ids(request.user.pk, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)

@@ -62,8 +62,9 @@ def lists_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/lists.html", context)
 
 
-def _group_or_404(request: HttpRequest, list_id: int) -> Any:
-    return follow_list_for_owner(request.user.pk, list_id)
+def _owner_id(request: HttpRequest) -> int:
+    """The signed-in user's id (the views here require one)."""
+    return int(request.user.pk or 0)
 
 
 @login_required
@@ -71,11 +72,11 @@ def _group_or_404(request: HttpRequest, list_id: int) -> Any:
 def list_manage(request: HttpRequest, list_id: int) -> HttpResponse:
     """One group: rename or delete it, its accounts to remove, and the accounts followed to add."""
     try:
-        group = _group_or_404(request, list_id)
+        group = follow_list_for_owner(_owner_id(request), list_id)
     except NotFound:
         return render(request, "web/not_found.html", status=404)
     member_ids = follow_list_member_ids(group.pk)
-    followed = following_page(request.user.pk, limit=FOLLOWED_OFFERED)
+    followed = following_page(_owner_id(request), limit=FOLLOWED_OFFERED)
     offered_ids = [row.user_id for row in followed if row.user_id not in set(member_ids)]
     people = users_by_ids([*member_ids, *offered_ids])
     context = {
@@ -140,7 +141,7 @@ def list_member_change(request: HttpRequest, list_id: int) -> HttpResponse:
             follow_list_members_add(owner=request.user, list_id=list_id, account_ids=[account_id])
         else:
             follow_list_members_remove(owner=request.user, list_id=list_id, account_ids=[account_id])
-        group = follow_list_for_owner(request.user.pk, list_id)
+        group = follow_list_for_owner(_owner_id(request), list_id)
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=page_url)
     note = (_("Added to “%(title)s”.") if action == "add" else _("Removed from “%(title)s”.")) % {

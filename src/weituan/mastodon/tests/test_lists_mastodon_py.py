@@ -37,6 +37,7 @@ def test_a_client_groups_the_accounts_it_follows_and_reads_a_group(live_server: 
     first = fan.timeline_list(shops.id, limit=2)
     assert [status.id for status in first] == [posts[2].id, posts[1].id]
     older = fan.fetch_next(first)
+    assert older is not None
     assert [status.id for status in older] == [posts[0].id]
 
     renamed = fan.list_update(shops.id, "常去的店", replies_policy="none")
