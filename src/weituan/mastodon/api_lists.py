@@ -14,11 +14,12 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from weituan.accounts.auth import request_user
-from weituan.accounts.queries import user_get, users_by_ids
+from weituan.accounts.queries import user_get
 from weituan.core.errors import ValidationFailed
 from weituan.core.idempotency import idempotent_call, request_fingerprint
 from weituan.core.ids import MAX_ID
 from weituan.core.ratelimit import user_relations_hit
+from weituan.mastodon.api_relations import accounts_page
 from weituan.mastodon.endpoint_auth import READ_LISTS, WRITE_LISTS
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import (
@@ -28,7 +29,6 @@ from weituan.mastodon.request_params import (
     mastodon_params,
     params_documented,
 )
-from weituan.mastodon.serializers_accounts import accounts_json
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
 from weituan.microblog.models import FollowList, RepliesPolicy
 from weituan.microblog.queries.lists import (
@@ -40,6 +40,7 @@ from weituan.microblog.queries.lists import (
 from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.services import lists as list_services
 from weituan.microblog.timelines.lists import list_timeline_ids
+from weituan.tracking import facade as tracking
 
 router = Router(tags=["mastodon:lists"])
 
@@ -173,10 +174,7 @@ def list_accounts(request: HttpRequest, response: HttpResponse, list_id: int) ->
     """The last added first, 40 a page (at most 80), paged through `Link` by when each was added."""
     follow_list = follow_list_for_owner(request_user(request).pk, list_id)
     page = page_params_from_request(request, default_limit=40, max_limit=80)
-    rows = follow_list_members_page(follow_list.pk, **page.bounds())
-    users = users_by_ids(row.user_id for row in rows)
-    set_link_header(response, request, [row.cursor for row in rows])
-    return accounts_json([users[row.user_id] for row in rows if row.user_id in users], request)
+    return accounts_page(request, response, follow_list_members_page(follow_list.pk, **page.bounds()))
 
 
 @router.post(
@@ -225,11 +223,18 @@ def account_lists(request: HttpRequest, account_id: int) -> list[dict[str, Any]]
 def list_timeline(request: HttpRequest, response: HttpResponse, list_id: int) -> list[dict[str, Any]]:
     """As the home timeline shows the list's accounts: their posts and reposts (plain reposts only of
     accounts whose reposts the caller's follow shows), nothing by or forwarded from an account the
-    caller blocks, is blocked by or mutes."""
+    caller blocks, is blocked by or mutes. Each status shown is an impression (timeline `list`)."""
     viewer = request_user(request)
     follow_list = follow_list_for_owner(viewer.pk, list_id)
     page = page_params_from_request(request)
     hidden = frozenset(hidden_author_ids(viewer.pk))
     ids = list_timeline_ids(viewer.pk, follow_list.pk, hidden=hidden, **page.bounds())
     set_link_header(response, request, ids)
-    return timeline_statuses_json(ids, viewer.pk, request, hidden)
+    statuses = timeline_statuses_json(ids, viewer.pk, request, hidden)
+    tracking.impressions_record(
+        post_ids=[int(status["id"]) for status in statuses],
+        user_id=viewer.pk,
+        visitor_id=tracking.visitor_id_of(request),
+        timeline="list",
+    )
+    return statuses
