@@ -1,11 +1,11 @@
 """Mastodon API: the reads of Mastodon features Weituan does not have, answered truthfully as empty.
 
 Clients read these as they start or open their main screens: Tusky, Elk, Ivory and Phanpy ask for custom
-emoji, filters, lists, announcements and followed hashtags on login, a profile's featured hashtags,
-featured accounts and lists as they open it, and Tusky opens on a direct messages tab. Weituan has no
-custom emoji, keyword filters, lists, announcements, followed or featured hashtags, featured accounts,
-direct conversations, scheduled statuses or blocked domains (it does not federate), so each
-list is empty (an unknown account's is still a 404), and a client that gets an empty list carries on
+emoji, filters, announcements and followed hashtags on login, a profile's featured hashtags and
+featured accounts as they open it, and Tusky opens on a direct messages tab (lists are real, see
+`api_lists`). Weituan has no custom emoji, keyword filters, announcements, followed or featured
+hashtags, featured accounts, direct conversations, scheduled statuses or blocked domains (it does not
+federate), so each list is empty (an unknown account's is still a 404), and a client that gets an empty list carries on
 where a 404 shows the user an error. There is nothing to write to: a request to create such a thing is
 refused in the API's error shape (405 here, 404 on the paths below).
 """
@@ -23,7 +23,6 @@ router = Router(tags=["mastodon:absent"])
 router_v2 = Router(tags=["mastodon:v2"])
 
 READ_FILTERS = scoped_auth("read", "read:filters")
-READ_LISTS = scoped_auth("read", "read:lists")
 READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
 
 READ = scoped_auth("read")
@@ -42,11 +41,6 @@ def filters_v1(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router_v2.get("/filters", auth=READ_FILTERS, summary="Keyword filters (Weituan has none)")
 def filters_v2(request: HttpRequest) -> list[dict[str, Any]]:
-    return []
-
-
-@router.get("/lists", auth=READ_LISTS, summary="The caller's lists (Weituan has none)")
-def lists(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 
@@ -78,12 +72,6 @@ def endorsements_own(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get("/accounts/{id:account_id}/endorsements", auth=READ_ACCOUNTS, summary="Featured accounts (none)")
 def endorsements(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
-    user_get(account_id)
-    return []
-
-
-@router.get("/accounts/{id:account_id}/lists", auth=READ_LISTS, summary="The caller's lists with an account")
-def account_lists(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return []
 
