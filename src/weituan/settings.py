@@ -196,7 +196,10 @@ PERIODIC_TASKS = [
     ("weituan.microblog.timelines.tasks.fanout_jobs_prune_task", 3600),
     ("weituan.microblog.timelines.tasks.fanout_sweep_task", 300),
     ("weituan.microblog.timelines.tasks.mutes_expired_delete_task", 3600),
+    ("weituan.core.idempotency.idempotency_records_prune_task", 3600),
 ]
+# How long a write's Idempotency-Key is remembered (its retry answered with the first result).
+IDEMPOTENCY_KEEP_HOURS = env_int("WEITUAN_IDEMPOTENCY_HOURS", 24, minimum=1)
 
 # --- analytics store -------------------------------------------------------------------------------
 CLICKHOUSE_URL = env_url("CLICKHOUSE_URL", ("http", "https"))

@@ -16,16 +16,23 @@ left unfinished by a crashed process is taken over after `STALE_AFTER`, and its 
 write that must not run again once it has taken effect (a cancel, a switch to the solo price) keeps its
 key in the very transaction of its change (`deals.services.write_keys`), and its retry is answered from
 that row however its first answer was lost.
+
+Records are kept `IDEMPOTENCY_KEEP_HOURS` (24 h unless configured, as payment APIs keep their keys) and
+then deleted by a periodic sweep (`idempotency_records_prune_task`): a retry within that time is
+answered from its record, a request sent again after it is a new request. Keys kept on the rows they
+wrote (orders, refunds, cancels) live as long as those rows.
 """
 
 import hashlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.tasks import task
 from django.utils import timezone
 
 from weituan.core.errors import DATABASE_OUTAGES, Conflict, ValidationFailed, lost_connections_closed
@@ -121,3 +128,31 @@ def idempotent_call(
         raise
     IdempotencyRecord.objects.filter(id=record.id).update(status_code=status, response=body)
     return status, body
+
+
+PRUNE_BATCH = 5000
+
+
+def idempotency_records_prune(*, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
+    """Delete the records older than `IDEMPOTENCY_KEEP_HOURS` (finished or abandoned alike: one left
+    unfinished that long was taken over long ago, or never will be), `batch` at a time so no
+    statement holds the table long; returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS)
+    deleted = 0
+    while True:
+        ids = list(
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += IdempotencyRecord.objects.filter(id__in=ids).delete()[0]
+        if len(ids) < batch:
+            return deleted
+
+
+@task()
+def idempotency_records_prune_task() -> int:
+    """Periodic: forget the Idempotency-Keys older than the time they are kept."""
+    return idempotency_records_prune()
