@@ -112,6 +112,9 @@ def stream_listen(listener: Listener) -> Callable[[], None]:
             if not _listeners and _relay is not None:
                 _relay.stop()
                 _relay = None
+                # Whether others still stream is read again from the key, not assumed from this
+                # process's own presence.
+                _presence.update(until=0.0, read_at=0.0)
 
     return stop
 
@@ -164,6 +167,8 @@ class _RedisRelay(threading.Thread):
             renewed = time.monotonic()
             while not self._stopping.is_set():
                 message = pubsub.get_message(timeout=1.0)
+                if self._stopping.is_set():
+                    break  # a relay started after this one's stop hands the events on
                 if message is not None and message.get("type") == "message":
                     _deliver(orjson.loads(message["data"]))
                 if time.monotonic() - renewed > PRESENCE_RENEW_SECONDS:

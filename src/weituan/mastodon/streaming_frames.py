@@ -9,7 +9,7 @@ Everything here is synchronous (database work): the ASGI side runs it on threads
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 from django.http import HttpRequest
@@ -142,7 +142,13 @@ def stream_frames(reader: Reader, channels: list[Channel], event: Event, request
     return []
 
 
-def _between(post_id: int) -> dict[str, int]:
+class _Between(TypedDict):
+    max_id: int
+    since_id: int
+    limit: int
+
+
+def _between(post_id: int) -> _Between:
     """A page's bounds holding just `post_id`: a timeline read bounded so answers whether the post is on it."""
     return {"max_id": post_id + 1, "since_id": post_id - 1, "limit": 1}
 

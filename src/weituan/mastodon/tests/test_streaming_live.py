@@ -1,6 +1,8 @@
 """The streaming API against a live ASGI server: what a reader's streams get as others post, like,
 mention and delete, and what they never get."""
 
+import queue
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,7 +161,7 @@ def test_scopes_unknown_streams_and_a_missing_tag_are_refused(served: Served) ->
     user = make_user("reader")
     notifications_only, _ = access_token_issue(user=user, scopes="read:notifications")
     app_only, _ = access_token_issue(user=None, scopes="read")
-    cases = [
+    cases: list[tuple[str, str, dict[str, str], int, str]] = [
         ("user", notifications_only, {}, 403, "insufficient_scope"),
         ("user", app_only, {}, 422, "user_required"),
         ("nonsense", app_only, {}, 404, "unknown_stream"),
@@ -201,3 +203,41 @@ def test_streams_beyond_the_cap_are_refused(served: Served, settings: Any) -> No
         deadline -= 1
     assert again.status == 200
     again.close()
+
+
+def test_mastodon_py_streams_the_user_timeline(served: Served) -> None:
+    from mastodon import Mastodon, StreamListener
+
+    _, reader_token, reader = _person("reader")
+    author, _, writer = _person("writer")
+    json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
+    heard: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    class Listener(StreamListener):  # type: ignore[misc]
+        def on_update(self, status: Any) -> None:
+            heard.put(("update", status))
+
+        def on_notification(self, notification: Any) -> None:
+            heard.put(("notification", notification))
+
+        def on_delete(self, status_id: Any) -> None:
+            heard.put(("delete", status_id))
+
+    client = Mastodon(access_token=reader_token, api_base_url=served.url, version_check_mode="none")
+    handle = client.stream_user(Listener(), run_async=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not handle.is_receiving():
+            assert time.monotonic() < deadline, "Mastodon.py did not connect"
+            time.sleep(0.05)
+        posted = json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "@reader 新品上架"}))
+        events = dict(heard.get(timeout=10) for _ in range(2))
+        assert set(events) == {"update", "notification"}
+        assert str(events["update"].id) == posted["id"]
+        assert events["notification"].type == "mention"
+        assert str(events["notification"].status.id) == posted["id"]
+        json_of(writer.delete(f"{served.url}/api/v1/statuses/{posted['id']}"))
+        kind, status_id = heard.get(timeout=10)
+        assert (kind, str(status_id)) == ("delete", posted["id"])
+    finally:
+        handle.close()
