@@ -8,11 +8,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
 
 application = get_asgi_application()
 
-# WebSocket connections (a Mastodon client asking for a stream) are refused before Django, which serves
-# only HTTP (see weituan.mastodon.api_streaming).
-from weituan.mastodon.api_streaming import with_streaming_refused  # noqa: E402
+# The streaming API's server-sent event streams are served in front of Django, and WebSocket connections
+# refused there (see weituan.mastodon.api_streaming).
+from weituan.mastodon.api_streaming import with_streaming  # noqa: E402
 
-application = with_streaming_refused(application)
+application = with_streaming(application)
 
 # GET /api/v1/timelines/home with a bearer token is answered in front of Django too (see
 # weituan.mastodon.api_timelines_fast).

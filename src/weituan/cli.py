@@ -139,7 +139,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     import uvicorn
 
+    from weituan.mastodon.streaming_asgi import SHUTDOWN_GRACE_SECONDS, StreamingServer
+
     if args.workers > 1:
+        # Each process's open streams are cut after the grace period at shutdown (see StreamingServer).
         uvicorn.run(
             "weituan.asgi:application",
             host=args.host,
@@ -147,11 +150,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
             lifespan="off",
             workers=args.workers,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
         return 0
     from weituan.asgi import application
 
-    uvicorn.run(application, host=args.host, port=args.port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(application, host=args.host, port=args.port, log_level="warning", lifespan="off")
+    StreamingServer(config).run()
     return 0
 
 

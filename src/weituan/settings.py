@@ -211,6 +211,10 @@ CHDB_PROCESS = env_bool("WEITUAN_CHDB_PROCESS", PROFILE != "test")
 POST_MAX_WEIGHTED_LENGTH = env_int("WEITUAN_POST_MAX_LENGTH", 280, minimum=10, maximum=100_000)
 TIMELINE_CAP = env_int("WEITUAN_TIMELINE_CAP", 800, minimum=20)
 FANOUT_FOLLOWER_THRESHOLD = env_int("WEITUAN_FANOUT_THRESHOLD", 10_000, minimum=1)
+# The streaming API (ASGI only): the streams one server process serves at most, and the seconds between
+# the `:thump` comments that tell a quiet stream's client it is alive.
+STREAMING_MAX_STREAMS = env_int("WEITUAN_STREAMING_MAX_STREAMS", 500, minimum=1)
+STREAMING_HEARTBEAT_SECONDS = env_int("WEITUAN_STREAMING_HEARTBEAT", 15, minimum=1)
 FANOUT_ACTIVE_DAYS = env_int("WEITUAN_FANOUT_ACTIVE_DAYS", 30, minimum=1)
 MEDIA_MAX_BYTES = env_int("WEITUAN_MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 RATE_LIMIT_WRITES_PER_MINUTE = env_int("WEITUAN_RATE_LIMIT_WRITES", 300, minimum=1)

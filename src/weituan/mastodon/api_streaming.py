@@ -1,11 +1,16 @@
-"""Mastodon API: the streaming paths, which Weituan does not offer, answered with a clear refusal.
+"""Mastodon API: the streaming paths, as the WSGI server answers them (with a clear refusal), and the
+ASGI application's front for them.
+
+Under ASGI (`weituan serve`, uvicorn) the server-sent event streams under /api/v1/streaming/ are served
+in front of Django (`with_streaming`, see `streaming_asgi`). The WSGI server (`--server granian`) runs
+each request on one of a few threads, which a stream would hold for as long as it is open, so there
+every path under /api/v1/streaming answers 501 with the code `streaming_unavailable`, and clients
+refresh by polling the timelines and notifications, as they do when a stream drops. WebSocket
+connections (Mastodon's multiplexed stream) are refused the same way on both.
 
 Mastodon's instance documents must carry a streaming URL (`urls.streaming_api` in v1,
 `configuration.urls.streaming` in v2): strict clients fail to decode an instance without one, or with
-null. So the URL names this server, and what a client finds there says plainly that there is no
-streaming: every HTTP path under /api/v1/streaming (the health check and the server-sent event streams)
-answers 501 with the code `streaming_unavailable`, and a WebSocket handshake is refused the same way.
-Clients then refresh by polling the timelines and notifications, as they do when a stream drops.
+null. It names this server, which is where the streams are when it serves them.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,7 +25,13 @@ from weituan.core.errors import ServiceError
 router = Router(tags=["mastodon:streaming"])
 
 STREAMING_UNAVAILABLE = "streaming_unavailable"
-MESSAGE = "This server offers no streaming; poll the timelines and notifications instead"
+MESSAGE = (
+    "This server offers no streaming (streams are served by the ASGI server only); "
+    "poll the timelines and notifications instead"
+)
+WEBSOCKET_MESSAGE = (
+    "WebSocket streaming is not offered; open the server-sent event streams under /api/v1/streaming/"
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -38,7 +49,10 @@ class StreamingRefusalOut(Schema):
 
 
 @router.get(
-    "/streaming", auth=None, response={501: StreamingRefusalOut}, summary="Streaming (not offered: 501)"
+    "/streaming",
+    auth=None,
+    response={501: StreamingRefusalOut},
+    summary="Streaming (ASGI server only; the WSGI server answers 501)",
 )
 def streaming(request: HttpRequest) -> None:
     raise StreamingUnavailable(MESSAGE)
@@ -50,12 +64,21 @@ def streaming_stream(request: HttpRequest, stream: str) -> None:
     raise StreamingUnavailable(MESSAGE)
 
 
-def with_streaming_refused(django_app: Any) -> Any:
-    """`django_app`, with WebSocket connections refused before they reach Django (which serves only
-    HTTP): with the answer the HTTP paths give when the server can send one (the ASGI
-    `websocket.http.response` extension), else with a plain refusal (the server answers 403)."""
+def with_streaming(django_app: Any) -> Any:
+    """`django_app`, with the requests under /api/v1/streaming answered in front of it (the streams are
+    long responses on the event loop, see `streaming_asgi`), and WebSocket connections refused before
+    they reach Django (which serves only HTTP): with a JSON answer when the server can send one (the
+    ASGI `websocket.http.response` extension), else with a plain refusal (the server answers 403)."""
+    from weituan.mastodon.streaming_asgi import STREAMING_PREFIX, event_stream
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == STREAMING_PREFIX or path.startswith(STREAMING_PREFIX + "/"):
+                await event_stream(scope, receive, send)
+                return
+            await django_app(scope, receive, send)
+            return
         if scope["type"] != "websocket":
             await django_app(scope, receive, send)
             return
@@ -63,7 +86,7 @@ def with_streaming_refused(django_app: Any) -> Any:
         if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close", "code": 1008})
             return
-        body = orjson.dumps({"error": MESSAGE, "code": STREAMING_UNAVAILABLE})
+        body = orjson.dumps({"error": WEBSOCKET_MESSAGE, "code": STREAMING_UNAVAILABLE})
         headers = [(b"content-type", b"application/json; charset=utf-8")]
         await send({"type": "websocket.http.response.start", "status": 501, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})

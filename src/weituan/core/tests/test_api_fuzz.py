@@ -15,7 +15,9 @@ Bounded and deterministic by default. `WEITUAN_API_FUZZ_EXAMPLES=N` asks N examp
 `WEITUAN_API_FUZZ_SEED=random` (or a number) makes the run random (see DEVELOPERS.md).
 """
 
+import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
@@ -31,11 +34,13 @@ from django.apps import apps
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 from django.utils import timezone
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from weituan.accounts.tokens import access_token_issue
 from weituan.core.testing import make_user
 
 # Imported whole before Hypothesis runs: the analytics store's flusher thread imports it (through chDB)
@@ -207,7 +212,9 @@ def _error_shape_problems(response: Any) -> str | None:
 
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-# The one 5xx an operation answers by design: the server offers no streaming, and says so (documented).
+# The one 5xx an operation answers by design: the WSGI server (the application fuzzed here) serves no
+# streams, and says so (documented); the ASGI server's streams are fuzzed below
+# (`test_streaming_paths_under_asgi`).
 DELIBERATE_5XX = {("GET", "/api/v1/streaming"): 501}
 
 
@@ -321,3 +328,82 @@ def test_api_v1(case: Any, world: World, server_errors: _ServerErrors) -> None:
 @FUZZ_SETTINGS
 def test_api_v2(case: Any, world: World, server_errors: _ServerErrors) -> None:
     _exercise_seeded(case, world, server_errors)
+
+
+STREAM_PATHS = st.sampled_from(
+    ["", "health", "user", "user/notification", "public", "public/local", "hashtag", "hashtag/local", "list"]
+) | st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30)
+
+
+_READERS = itertools.count()
+
+
+@pytest.mark.django_db(transaction=True)
+@hypothesis_settings(
+    deadline=None,
+    max_examples=EXAMPLES * 10,
+    derandomize=SEED is None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    method=st.sampled_from(["GET", "HEAD", "POST", "DELETE"]),
+    stream=STREAM_PATHS,
+    query=st.dictionaries(
+        st.sampled_from(["tag", "access_token", "stream", "list"]), st.text(max_size=40), max_size=3
+    ),
+    token=st.sampled_from(["", "the merchant's", "not-a-token", "x" * 300]),
+)
+def test_streaming_paths_under_asgi(method: str, stream: str, query: dict[str, str], token: str) -> None:
+    """The ASGI server's answers under /api/v1/streaming (served in front of Django): every refusal is a
+    JSON 4xx with `error` and `code`; what opens is a stream of events (ended here at once by the client
+    going away), or the health check's `OK`."""
+    from weituan.asgi import application
+
+    raw = ""
+    if token == "the merchant's":
+        raw, _ = access_token_issue(user=make_user(f"fuzz{next(_READERS)}"), scopes="read")
+    elif token:
+        raw = token
+    path = "/api/v1/streaming" + ("/" + stream if stream else "")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": urlencode(query).encode(),
+        "headers": [(b"host", b"testserver")]
+        + ([(b"authorization", f"Bearer {raw}".encode())] if raw else []),
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    asyncio.run(application(scope, receive, send))
+    start, body = sent[0], b"".join(message.get("body", b"") for message in sent[1:])
+    status = start["status"]
+    headers = dict(start["headers"])
+    assert status < 500, f"{method} {path}?{scope['query_string']!r} answered {status}: {body[:300]!r}"
+    if status == 200:
+        assert body == b"OK" or headers[b"content-type"].startswith(b"text/event-stream"), body[:300]
+        return
+    problem = _error_body_problem(body)
+    assert problem is None, f"{method} {path}?{scope['query_string']!r}: {problem}"
+
+
+def _error_body_problem(body: bytes) -> str | None:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return f"not JSON: {body[:200]!r}"
+    if not isinstance(answer, dict) or not answer.get("error") or not answer.get("code"):
+        return f"no `error` and `code`: {answer!r}"
+    return None

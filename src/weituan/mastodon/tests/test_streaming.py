@@ -1,7 +1,10 @@
-"""The streaming URL the instance documents name leads to a plain refusal: 501 `streaming_unavailable` on
-every HTTP path under /api/v1/streaming, and a WebSocket handshake refused before it reaches Django."""
+"""The streaming paths where no stream is served: the WSGI server (`--server granian`) answers 501
+`streaming_unavailable` on every HTTP path under /api/v1/streaming, and a WebSocket handshake is refused
+before it reaches Django on the ASGI server too; the streams' bounds. The ASGI streams themselves are
+tested live in test_streaming_live."""
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,3 +70,39 @@ def test_a_websocket_handshake_is_refused_with_the_same_answer() -> None:
 def test_a_server_without_http_answers_to_websockets_refuses_the_handshake() -> None:
     # Closing before accepting: the server answers the handshake 403.
     assert _handshake({}) == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_a_stream_too_slow_to_follow_is_ended_not_buffered_for() -> None:
+    from weituan.mastodon.streaming_asgi import _END, STREAM_QUEUE, Stream
+    from weituan.mastodon.streaming_frames import Channel, Reader
+
+    async def overflow() -> tuple[bool, bool, list[Any]]:
+        stream = Stream(Reader(user=None, scopes="read"), [Channel("public")], request=None)
+        for n in range(STREAM_QUEUE + 1):
+            stream.offer({"t": "post", "id": n, "a": 1})
+        left = [stream.queue.get_nowait() for _ in range(stream.queue.qsize())]
+        return stream.ended, stream.dropped, left
+
+    ended, dropped, left = asyncio.run(overflow())
+    # Nothing waits but the end: the events it could not take are let go.
+    assert (ended, dropped, left) == (True, True, [_END])
+
+
+def test_nothing_is_published_while_nobody_streams(django_capture_on_commit_callbacks: Any) -> None:
+    from weituan.core.stream_events import stream_listen, stream_publish, streams_listening
+
+    heard: list[Any] = []
+    if not streams_listening():
+        with django_capture_on_commit_callbacks() as callbacks:
+            stream_publish({"t": "post", "id": 1, "a": 1})
+        assert callbacks == []  # not even a callback left for the commit
+    stop = stream_listen(heard.append)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            stream_publish({"t": "post", "id": 2, "a": 1})
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert heard == [{"t": "post", "id": 2, "a": 1}]
+    finally:
+        stop()

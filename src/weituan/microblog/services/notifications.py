@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, ValidationFailed
+from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import Block, Follow, Mute, Notification, NotificationKind
 
 # Kinds where doing the same thing twice (like, unlike, like) should not notify twice.
@@ -51,9 +52,11 @@ def notification_create(
         .exists()
     ):
         return None
-    return Notification.objects.create(
+    made = Notification.objects.create(
         recipient_id=recipient_id, actor_id=actor_id, kind=kind, post_id=post_id
     )
+    stream_publish({"t": "notification", "id": made.id, "r": recipient_id})
+    return made
 
 
 def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
@@ -92,16 +95,23 @@ def notifications_for_new_posts(*, posts: Sequence[tuple[int, int]]) -> int:
         )
         .values_list("followee_id", "follower_id")
     )
+    told = [
+        (follower_id, author_id, post_id)
+        for author_id, follower_id in follows
+        for post_id in by_author[author_id]
+    ]
     made = Notification.objects.bulk_create(
         [
             Notification(
                 recipient_id=follower_id, actor_id=author_id, kind=NotificationKind.STATUS, post_id=post_id
             )
-            for author_id, follower_id in follows
-            for post_id in by_author[author_id]
+            for follower_id, author_id, post_id in told
         ],
         ignore_conflicts=True,
     )
+    # The ids of rows inserted while skipping conflicts are not known: the streams find each by its post.
+    for follower_id, _, post_id in told:
+        stream_publish({"t": "notification", "r": follower_id, "p": post_id})
     return len(made)
 
 

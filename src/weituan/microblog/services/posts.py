@@ -18,6 +18,7 @@ from django.utils import timezone
 from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.models import IdempotencyRecord
+from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import NotificationKind, Post, PostKind, Topic, Visibility
 from weituan.microblog.search.facade import post_index_new, post_index_new_statement, post_unindex
 from weituan.microblog.services.events import post_event_record
@@ -399,6 +400,7 @@ def post_delete(*, actor: Any, post_id: int) -> Post:
             post_unindex(post_id=post.id)
         topics_release(post_id=post.id)
         notifications_for_post_delete(post_id=post.id)
+        stream_publish({"t": "delete", "id": post.id, "a": post.author_id, "v": post.visibility})
     return post
 
 

@@ -32,6 +32,7 @@ from weituan.core.rows import fetch_rows
 from weituan.core.sqlite_checkpoint import checkpoints_held
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.core.states import advance
+from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import AccountStats, Follow, Mute, Post, PostKind
 from weituan.microblog.services.notifications import notifications_for_new_posts
 from weituan.microblog.timelines.authors import author_index_add, author_index_add_many, author_index_remove
@@ -343,11 +344,22 @@ def fanout_deliver(*, post_id: int) -> int:
     finishing the job. The job's start notifies the followers who follow the author with `notify`.
     """
     start = _delivery_start(post_id)
-    if start is None:
+    if start is None or start.state in FANOUT_FINISHED:
         return 0
+    written = _deliver_from(start)
+    _streamed(start.entry)
+    return written
+
+
+def _streamed(entry: Entry) -> None:
+    """Tell the streams of the post now in the home timelines (and in the public ones)."""
+    stream_publish({"t": "post", "id": entry.post_id, "a": entry.author_id})
+
+
+def _deliver_from(start: _Start) -> int:
+    """The body of `fanout_deliver`, from where the delivery starts."""
+    post_id = start.entry.post_id
     entry = start.entry
-    if start.state in FANOUT_FINISHED:
-        return 0
     store = timeline_store()
     if redis_enabled():
         author_index_add(entry)
@@ -473,6 +485,8 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
         written[post_id] += delivered[post_id]
         if post_id in withdrawn:  # withdrawn while delivering: take the entries back out
             store.remove_post(post_id, batch)
+    for start in fresh:
+        _streamed(start.entry)
 
 
 def fanout_withdraw(*, post_id: int, author_id: int) -> None:
