@@ -45,6 +45,12 @@ ERROR_MESSAGES: dict[str, Any] = {
     "pin_comment": _("A comment cannot be pinned."),
     "pin_reblog": _("A repost without a comment cannot be pinned."),
     "pin_limit": format_lazy(_("You can pin at most {count} posts: unpin one first."), count=PINS_MAX),
+    "filter_keyword_blank": _("Type a word to mute first."),
+    "filter_keyword_length": _("A muted word is at most 100 characters."),
+    "filter_title_blank": _("Type a word to mute first."),
+    "filter_title_length": _("A muted word is at most 100 characters."),
+    "filter_context_blank": _("Choose at least one place where the word is muted."),
+    "filter_limit": _("You have muted as many words as you can: remove one first."),
 }
 
 

@@ -141,3 +141,13 @@ def posts_filter_matches(
         if matches:
             found[post_id] = matches
     return found
+
+
+def view_filter_matches(filters: list[ReaderFilter], view: Any) -> list[FilterMatch]:
+    """The filters matching a hydrated post (a `PostView`), read from what it already holds."""
+    post = view.post
+    origin = view.root.post if view.root is not None else None
+    words = post_words(post.kind, post.text, post.comment, origin.text if origin is not None else None)
+    plain = post.kind == "repost" and not post.comment
+    ids = {post.id, *((post.root_id, post.parent_id) if plain else ())} - {None}
+    return words_matches(filters, words, ids)
