@@ -38,30 +38,50 @@ router_v2 = Router(tags=["mastodon:v2"])
 READ_FILTERS = scoped_auth("read", "read:filters")
 WRITE_FILTERS = scoped_auth("write", "write:filters")
 
-_CONTEXTS: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": FilterContext.values}}
+_CONTEXTS: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "enum": FilterContext.values},
+}
 _ACTION: dict[str, Any] = {"type": "string", "enum": FilterAction.values}
 _EXPIRES_IN: dict[str, Any] = {
     "anyOf": [
         {"type": "integer", "minimum": 1, "maximum": services.EXPIRES_IN_MAX},
-        {"type": "string", "pattern": "^[0-9]*$"},
+        {"type": "string", "pattern": "^([1-9][0-9]{0,7})?$"},
     ]
 }
+# A text parameter with words in it; a JSON number is read as its digits.
 _KEYWORD: dict[str, Any] = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": services.KEYWORD_MAX,
-    "pattern": r"\S",
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": services.KEYWORD_MAX, "pattern": r"\S"},
+        {"type": "number"},
+    ]
 }
-_KEYWORD_ATTRIBUTES: dict[str, Any] = {
-    "type": "array",
-    "maxItems": services.FILTER_KEYWORDS_MAX,
-    "items": {
-        "type": "object",
-        "properties": {"keyword": _KEYWORD, "whole_word": BOOLEAN, "id": ID_TEXT, "_destroy": BOOLEAN},
+_KEYWORD_ATTRIBUTE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        name: {"anyOf": [schema, {"type": "null"}]}
+        for name, schema in {
+            "keyword": _KEYWORD,
+            "whole_word": BOOLEAN,
+            "id": ID_TEXT,
+            "_destroy": BOOLEAN,
+        }.items()
     },
 }
+# An array of keywords, or (as Rails' nested attributes also come) an object of them keyed by index.
+_KEYWORD_ATTRIBUTES: dict[str, Any] = {
+    "anyOf": [
+        {"type": "array", "maxItems": services.FILTER_KEYWORDS_MAX, "items": _KEYWORD_ATTRIBUTE},
+        {
+            "type": "object",
+            "maxProperties": services.FILTER_KEYWORDS_MAX,
+            "additionalProperties": _KEYWORD_ATTRIBUTE,
+        },
+    ]
+}
 _FILTER_FIELDS: dict[str, Any] = {
-    "title": {"type": "string", "minLength": 1, "maxLength": services.TITLE_MAX, "pattern": r"\S"},
+    "title": _KEYWORD,
     "context": _CONTEXTS,
     "filter_action": _ACTION,
     "expires_in": _EXPIRES_IN,
@@ -110,7 +130,7 @@ def _keyword_changes(params: MastodonParams) -> list[KeywordChange]:
     for item in params.objects("keywords_attributes") or []:
         raw_id = item.get("id")
         keyword_id = None
-        if raw_id not in (None, ""):
+        if raw_id is not None:
             text = str(raw_id)
             if not text.isdecimal() or not 0 < int(text) <= MAX_ID:
                 raise ValidationFailed("keywords_attributes id must be a keyword id", code="invalid_id")

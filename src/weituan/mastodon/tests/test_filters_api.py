@@ -306,3 +306,39 @@ def test_threads_and_notifications_apply_their_filters(api_as: Any, shopper: Any
     notifications = client.get("/api/v1/notifications").json()
     assert len(notifications) == 1
     assert notifications[0]["status"]["filtered"][0]["keyword_matches"] == ["剧透"]
+
+
+def test_the_home_read_in_front_of_django_is_left_to_django_only_for_a_filtered_reader(
+    shopper: Any, merchant: Any, django_assert_num_queries: Any
+) -> None:
+    from weituan.core.testing import CountingWSGI
+    from weituan.mastodon.api_timelines_fast import with_home_timeline_wsgi
+    from weituan.microblog.services.filters import filter_create
+    from weituan.microblog.timelines.home import token_read_context
+    from weituan.microblog.timelines.tests.test_home_fast_path import _wsgi_get
+
+    follow_create(follower=shopper, followee_id=merchant.pk)
+    post_create(author=merchant, text="剧透来了")
+    raw, _ = access_token_issue(user=shopper)
+    app = CountingWSGI()
+
+    def answered_by_django() -> bool:
+        before = app.calls
+        _wsgi_get(with_home_timeline_wsgi(app), "/api/v1/timelines/home", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return app.calls > before
+
+    # The token and the whole read context, whether the reader has a home filter included: one statement.
+    with django_assert_num_queries(1):
+        assert token_read_context(raw).context.filtered is False  # type: ignore[union-attr]
+    assert not answered_by_django()
+    elsewhere = filter_create(
+        owner=shopper, title="x", contexts=["public", "thread"], keywords=[("剧透", True)]
+    )
+    assert not answered_by_django()  # a filter of other places leaves the home read in front
+    home = filter_create(owner=shopper, title="y", contexts=["home"], keywords=[("剧透", True)])
+    with django_assert_num_queries(1):
+        assert token_read_context(raw).context.filtered is True  # type: ignore[union-attr]
+    assert answered_by_django()
+    KeywordFilter.objects.filter(id=home.id).update(expires_at="2000-01-01T00:00:00Z")
+    assert not answered_by_django()  # an expired one applies to nothing
+    assert elsewhere.id != home.id
