@@ -36,12 +36,16 @@ def views_filtered(reader_id: int | None, views: list[PostView], context: str) -
     return kept
 
 
-def shown_in_timeline(request: HttpRequest, views: list[PostView], timeline: str) -> list[PostView]:
-    """`views` as the reader is shown them (see `views_filtered`), after recording their impressions for
-    the reader (the user, and the visitor cookie)."""
+def shown_in_timeline(
+    request: HttpRequest, views: list[PostView], timeline: str, *, filtered: bool = True
+) -> list[PostView]:
+    """`views` as the reader is shown them (see `views_filtered`; `filtered` False when the reader is
+    known to have no filter here, so none is read), after recording their impressions for the reader
+    (the user, and the visitor cookie)."""
     user: Any = request.user
     reader_id = user.pk if user.is_authenticated else None
-    views = views_filtered(reader_id, views, FILTER_CONTEXTS[timeline])
+    if filtered:
+        views = views_filtered(reader_id, views, FILTER_CONTEXTS[timeline])
     tracking.impressions_record(
         post_ids=[view.id for view in views],
         user_id=reader_id,

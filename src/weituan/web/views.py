@@ -1,7 +1,7 @@
 """The home page (compose box and home timeline, or the public timeline for visitors), its infinite scroll
 and new-post poll, notifications, the user's bookmarks, and the health check."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -19,7 +19,7 @@ from weituan.microblog.queries.posts import posts_hydrate
 from weituan.microblog.queries.relations import follow_requests_count
 from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.services.notifications import notifications_mark_read
-from weituan.microblog.timelines.queries import home_timeline_ids, public_timeline_ids
+from weituan.microblog.timelines.queries import home_timeline_ids_in, public_timeline_ids, read_context
 from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import is_htmx, query_id
 
@@ -36,12 +36,23 @@ def more_url(path: str, ids: list[int], page_size: int = PAGE_SIZE, **params: An
     return f"{path}?{urlencode({**params, 'max_id': ids[-1]})}"
 
 
-def _timeline_ids(
-    request: HttpRequest, *, max_id: int | None = None, since_id: int | None = None
-) -> list[int]:
+class _Page(NamedTuple):
+    ids: list[int]
+    # Whether the reader may have keyword filters for this timeline (the home read context says when
+    # they have none, and then none are read).
+    filtered: bool
+
+
+def _timeline_ids(request: HttpRequest, *, max_id: int | None = None, since_id: int | None = None) -> _Page:
     if request.user.is_authenticated:
-        return home_timeline_ids(request.user.pk, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
-    return public_timeline_ids(viewer_id=None, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
+        context = read_context(request.user.pk)
+        ids = home_timeline_ids_in(
+            request.user.pk, context, max_id=max_id, since_id=since_id, limit=PAGE_SIZE
+        )
+        return _Page(ids, context.filtered)
+    return _Page(
+        public_timeline_ids(viewer_id=None, max_id=max_id, since_id=since_id, limit=PAGE_SIZE), False
+    )
 
 
 def _timeline_name(request: HttpRequest) -> str:
@@ -54,9 +65,11 @@ def home(request: HttpRequest) -> HttpResponse:
     With `max_id` from htmx, only the next page of cards (infinite scroll)."""
     max_id = query_id(request, "max_id")
     if max_id is not None and is_htmx(request):
-        ids = _timeline_ids(request, max_id=max_id)
+        ids, filtered = _timeline_ids(request, max_id=max_id)
         viewer = request.user if request.user.is_authenticated else None
-        views = shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request))
+        views = shown_in_timeline(
+            request, posts_hydrate(ids, viewer), _timeline_name(request), filtered=filtered
+        )
         context = {"views": views, "more_url": more_url(reverse("web:home"), ids)}
         return render(request, "microblog/_post_list.html", context)
     return home_page(request, max_id=max_id)
@@ -68,9 +81,11 @@ def home_page(
     """The whole home page; `compose_text` refills the compose box after a refused post (without
     JavaScript), its weighted length counted here."""
     viewer = request.user if request.user.is_authenticated else None
-    ids = _timeline_ids(request, max_id=max_id)
+    ids, filtered = _timeline_ids(request, max_id=max_id)
     context: dict[str, Any] = {
-        "views": shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request)),
+        "views": shown_in_timeline(
+            request, posts_hydrate(ids, viewer), _timeline_name(request), filtered=filtered
+        ),
         "more_url": more_url(reverse("web:home"), ids),
         "newest_id": ids[0] if ids else 0,
         "max_length": settings.POST_MAX_WEIGHTED_LENGTH,
@@ -91,11 +106,13 @@ def home_new(request: HttpRequest) -> HttpResponse:
     """The new-post poll of the home page. Without `show`: a "N new posts" button when there are any
     (else the poller again). With `show`: the new cards, followed by a poller above them."""
     since_id = query_id(request, "since_id") or 0
-    ids = _timeline_ids(request, since_id=since_id)
+    ids, filtered = _timeline_ids(request, since_id=since_id)
     context: dict[str, Any] = {"since_id": since_id, "new_count": len(ids)}
     if request.GET.get("show") and ids:
         viewer = request.user if request.user.is_authenticated else None
-        views = shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request))
+        views = shown_in_timeline(
+            request, posts_hydrate(ids, viewer), _timeline_name(request), filtered=filtered
+        )
         context.update(views=views, since_id=ids[0], new_count=0, shown=True)
     return render(request, "web/_new_posts.html", context)
 
