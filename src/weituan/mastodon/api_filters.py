@@ -186,7 +186,7 @@ def filter_create(request: HttpRequest) -> dict[str, Any]:
         title=params.text("title"),
         contexts=_contexts(params) or [],
         action=params.text("filter_action"),
-        expires_in=None if expires_in is UNCHANGED else expires_in,
+        expires_in=None if expires_in is UNCHANGED else expires_in,  # left out: never ends
         keywords=[(change.keyword, change.whole_word is not False) for change in changes],
     )
     return filter_json(row)
@@ -347,7 +347,7 @@ def filter_v1_create(request: HttpRequest) -> dict[str, Any]:
         contexts=_contexts(params) or [],
         hide=bool(params.flag("irreversible")),
         whole_word=params.flag("whole_word") is not False,
-        expires_in=None if expires_in is UNCHANGED else expires_in,
+        expires_in=None if expires_in is UNCHANGED else expires_in,  # left out: never ends
     )
     return filter_v1_json(word)
 

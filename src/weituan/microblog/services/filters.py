@@ -50,15 +50,20 @@ class KeywordChange:
     destroy: bool = False
 
 
-def filter_title_checked(title: str | None) -> str:
-    text = (title or "").strip()
+def _text_checked(value: str | None, *, name: str, field: str, most: int, blank: str) -> str:
+    """`value` stripped, refused when empty (`blank` says what is missing) or longer than `most`."""
+    text = (value or "").strip()
     if not text:
-        raise ValidationFailed("The filter needs a title", code="filter_title_blank", field="title")
-    if len(text) > TITLE_MAX:
+        raise ValidationFailed(blank, code=f"filter_{name}_blank", field=field)
+    if len(text) > most:
         raise ValidationFailed(
-            f"A filter's title is at most {TITLE_MAX} characters", code="filter_title_length", field="title"
+            f"A filter's {name} is at most {most} characters", code=f"filter_{name}_length", field=field
         )
     return text
+
+
+def filter_title_checked(title: str | None) -> str:
+    return _text_checked(title, name="title", field="title", most=TITLE_MAX, blank="The filter needs a title")
 
 
 def filter_contexts_checked(contexts: Sequence[str]) -> str:
@@ -105,14 +110,9 @@ def filter_expiry(expires_in: int | None) -> datetime | None:
 
 
 def filter_keyword_checked(keyword: str | None) -> str:
-    text = (keyword or "").strip()
-    if not text:
-        raise ValidationFailed("A keyword cannot be empty", code="filter_keyword_blank", field="keyword")
-    if len(text) > KEYWORD_MAX:
-        raise ValidationFailed(
-            f"A keyword is at most {KEYWORD_MAX} characters", code="filter_keyword_length", field="keyword"
-        )
-    return text
+    return _text_checked(
+        keyword, name="keyword", field="keyword", most=KEYWORD_MAX, blank="A keyword cannot be empty"
+    )
 
 
 def _keywords_limit(count: int) -> None:
