@@ -89,6 +89,8 @@ def _context_selects(user: str) -> list[str]:
         if redis_enabled()
         else ("ns.newest_post_id", f" LEFT JOIN {stats} ns ON ns.user_id = f.followee_id")
     )
+    find = "strpos" if connection.vendor == "postgresql" else "instr"
+    home_filter = f"{find}(kf.context, '{FilterContext.HOME.value}')"
     big = f"SELECT s.user_id FROM {stats} s WHERE s.followers_count > {threshold}"  # noqa: S608
     return [
         f"SELECT 'b', st.user_id, {none} FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
@@ -111,9 +113,10 @@ def _context_selects(user: str) -> list[str]:
         f" FROM {follow} f{newest_join} WHERE f.follower_id = {user} AND f.followee_id"
         + (" = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(big=big),
         # A keyword filter of the home timeline in force ('k'): one probe of the owner index, empty for
-        # most readers. Its context and end are compared with parameters, as the mute's end is.
+        # most readers. Its end is compared with a parameter, as the mute's is; its context in the text
+        # (a LIKE with a bound pattern made SQLite prepare the whole statement again on every read).
         f"SELECT 'k', kf.owner_id, {none} FROM {filters} kf WHERE kf.owner_id = {user}"  # noqa: S608
-        " AND kf.context LIKE %s AND (kf.expires_at IS NULL OR kf.expires_at > %s)",
+        f" AND {home_filter} > 0 AND (kf.expires_at IS NULL OR kf.expires_at > %s)",
     ]
 
 
@@ -123,15 +126,12 @@ def _context_sql() -> str:
 
 def _context_params() -> list[Any]:
     """The parameters of the context query other than the reader, in order: the cutoffs of an active
-    timeline and of a due read stamp, the time a mute must end after to still hide, and a home filter's
-    context pattern and the time it must end after."""
+    timeline and of a due read stamp, the time a mute must end after to still hide, and the time a home
+    filter's end must be after."""
     adapt = connection.ops.adapt_datetimefield_value
     now = timezone.now()
     at = adapt(now)
-    return [adapt(active_cutoff()), adapt(now - READ_STAMP_EVERY), at, _HOME_PATTERN, at]
-
-
-_HOME_PATTERN = f"%{FilterContext.HOME.value}%"
+    return [adapt(active_cutoff()), adapt(now - READ_STAMP_EVERY), at, at]
 
 
 def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
@@ -175,9 +175,9 @@ def read_context(user_id: int) -> ReadContext:
     state, authors hidden from `user_id` (blocks either way, mutes not ended) and followed authors
     above the fan-out threshold. Written as SQL because it runs on every read and compiling it as six
     querysets cost more than running it."""
-    built_cutoff, stamp_cutoff, mute_cutoff, home, filter_cutoff = _context_params()
+    built_cutoff, stamp_cutoff, mute_cutoff, filter_cutoff = _context_params()
     params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, mute_cutoff, user_id]
-    params += [user_id, home, filter_cutoff]
+    params += [user_id, filter_cutoff]
     return _context_of(fetch_rows(_context_sql(), params))
 
 
