@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -60,45 +61,138 @@ def pick_readers(count: int, seed: int) -> list[int]:
     return random.Random(seed).sample(candidates, min(count, len(candidates)))
 
 
-def raw_worker(args: tuple[Store, list[int], float]) -> tuple[int, float, float]:
-    """The raw read the endpoint wraps: one store read of 20 entries (a ZREVRANGEBYLEX, or one indexed
-    query), then the 20 posts with their authors by id in one hand-written query; no ORM compiling,
-    no serialising. This is the floor under any implementation of the endpoint. Returns the reads
-    done, this process's CPU seconds over them and its database backend's (0 on SQLite)."""
-    store, readers, seconds = args
+# The followed big authors' newest entries down to the stored page's floor, in one round trip: the
+# home timeline's first `count` members, then each author index's members above the last of them.
+_RAW_MERGE_LUA = """
+local count = tonumber(ARGV[1])
+local home = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '(0', 'LIMIT', 0, count)
+local floor = '(0'
+if #home == count then floor = '(' .. home[#home] end
+local out = {}
+if #home > 0 then out[1] = table.concat(home, ',') end
+for index = 2, #KEYS do
+  local members = redis.call('ZREVRANGEBYLEX', KEYS[index], '+', floor, 'LIMIT', 0, count)
+  if #members > 0 then out[#out + 1] = table.concat(members, ',') end
+end
+return table.concat(out, ',')
+"""
+
+
+class RawReader:
+    """The store read the home endpoint wraps, written by hand: the reader's stored timeline and, as
+    the hybrid fan-out requires, the newest posts of the followed authors above the fan-out threshold
+    (never fanned out, merged at read), down to where the stored page ends; the page's 20 ids; then the
+    20 posts with their authors by id in one query. No token, block, mute, visibility or viewer-flag
+    check, no ORM compiling, no serialising: the floor under any implementation of the endpoint.
+    `merged=False` leaves the big authors out (the stored timeline alone, which is not the page a
+    reader following big authors sees)."""
+
+    def __init__(self, store: Store, *, merged: bool) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        from weituan.accounts.models import User
+        from weituan.microblog.models import AccountStats, Follow, Post, PostKind
+        from weituan.microblog.timelines.store import timeline_store
+
+        self.merged = merged
+        self.timelines = timeline_store()
+        q = connection.ops.quote_name
+        posts, users, follows, stats = (q(m._meta.db_table) for m in (Post, User, Follow, AccountStats))
+        self.posts_sql = f"SELECT p.*, u.* FROM {posts} p JOIN {users} u ON u.id = p.author_id WHERE p.id IN "
+        big = f"SELECT user_id FROM {stats} WHERE followers_count > {int(settings.FANOUT_FOLLOWER_THRESHOLD)}"
+        self.redis = store.kind == "postgres"
+        if self.redis:
+            from weituan.core.redis import get_redis
+            from weituan.microblog.timelines.authors import author_key
+            from weituan.microblog.timelines.store import home_key
+
+            self.client = get_redis()
+            self.script = self.client.register_script(_RAW_MERGE_LUA)
+            self.home_key, self.author_key = home_key, author_key
+            self.big_sql = (
+                f"SELECT followee_id, NULL FROM {follows} WHERE follower_id = %s"
+                f" AND followee_id = ANY(ARRAY({big}))"
+            )
+        else:
+            # With each big author's newest post id, so only those that posted above the stored page's
+            # floor are walked (the posts table's (author, id) index, newest first).
+            self.big_sql = (
+                f"SELECT f.followee_id, s.newest_post_id FROM {follows} f JOIN {stats} s"
+                f" ON s.user_id = f.followee_id WHERE f.follower_id = %s AND f.followee_id IN ({big})"
+            )
+            self.walk_sql = (
+                f"SELECT * FROM (SELECT id FROM {posts} WHERE author_id = %s AND kind <> "
+                f"'{PostKind.COMMENT.value}' AND deleted_at IS NULL AND id > %s ORDER BY id DESC LIMIT 20)"
+            )
+
+    def page(self, cursor: Any, user_id: int) -> list[int]:
+        from weituan.microblog.timelines.store import Bounds, entries_of_joined
+
+        if not self.merged:
+            return [entry.post_id for entry in self.timelines.read(user_id, Bounds(), 20) or []]
+        cursor.execute(self.big_sql, [user_id])
+        authors = cursor.fetchall()
+        if self.redis:
+            keys = [self.home_key(user_id), *(self.author_key(author_id) for author_id, _ in authors)]
+            joined = self.script(keys=keys, args=[20])
+            ids = {entry.post_id for entry in entries_of_joined(joined.decode() if joined else "")}
+            return sorted(ids, reverse=True)[:20]
+        stored = [entry.post_id for entry in self.timelines.read(user_id, Bounds(), 20) or []]
+        floor = stored[-1] if len(stored) == 20 else 0
+        walked = [author_id for author_id, newest in authors if newest is None or newest > floor]
+        if not walked:
+            return stored
+        cursor.execute(
+            " UNION ALL ".join([self.walk_sql] * len(walked)),
+            [value for author_id in walked for value in (author_id, floor)],
+        )
+        return sorted({*stored, *(row[0] for row in cursor.fetchall())}, reverse=True)[:20]
+
+    def read(self, cursor: Any, user_id: int) -> int:
+        ids = self.page(cursor, user_id)
+        cursor.execute(self.posts_sql + "(" + (", ".join(["%s"] * len(ids)) or "NULL") + ")", ids)
+        return len(cursor.fetchall())
+
+
+def raw_worker(args: tuple[Store, list[int], float, bool]) -> tuple[int, float, float]:
+    """`RawReader` reads for `seconds` in this process. Returns the reads done, this process's CPU
+    seconds over them and its database backend's (0 on SQLite)."""
+    store, readers, seconds, merged = args
     setup_django(store)
     from django.db import connection
 
     from bench.common import postgres_backend_cpu
-    from weituan.accounts.models import User
-    from weituan.microblog.models import Post
-    from weituan.microblog.timelines.store import Bounds, timeline_store
 
-    timelines = timeline_store()
-    posts, users = (connection.ops.quote_name(m._meta.db_table) for m in (Post, User))
+    reader = RawReader(store, merged=merged)
     done = 0
     with connection.cursor() as cursor:
         backend_before = postgres_backend_cpu(connection) or 0.0
         before = os.times()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
-            user_id = readers[done % len(readers)]
-            entries = timelines.read(user_id, Bounds(), 20) or []
-            ids = [entry.post_id for entry in entries]
-            marks = ", ".join(["%s"] * len(ids)) or "NULL"
-            cursor.execute(
-                f"SELECT p.*, u.* FROM {posts} p JOIN {users} u ON u.id = p.author_id WHERE p.id IN ({marks})",
-                ids,
-            )
-            assert len(cursor.fetchall()) == len(ids)
+            reader.read(cursor, readers[done % len(readers)])
             done += 1
         after = os.times()
     backend = (postgres_backend_cpu(connection) or 0.0) - backend_before
     return done, after.user + after.system - before.user - before.system, backend
 
 
+def raw_pages_checked(store: Store, readers: list[int]) -> tuple[int, int]:
+    """(readers whose raw merged page is the endpoint's page, readers checked): the raw read must
+    produce the page it is compared with."""
+    from django.db import connection
+
+    from weituan.microblog.timelines.home import home_timeline_ids
+
+    reader = RawReader(store, merged=True)
+    with connection.cursor() as cursor:
+        same = sum(reader.page(cursor, uid) == home_timeline_ids(uid, limit=20) for uid in readers)
+    return same, len(readers)
+
+
 def measure_raw(
-    store: Store, readers: list[int], processes: int, seconds: float
+    store: Store, readers: list[int], processes: int, seconds: float, *, merged: bool = True
 ) -> tuple[float, dict[str, float]]:
     """Raw reads per second, and CPU milliseconds per raw read by part (the reading processes, their
     database backends, Redis)."""
@@ -106,7 +200,7 @@ def measure_raw(
     # Fresh interpreters: forked ones would share this process's pooled database connections.
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(
-            pool.map(raw_worker, [(store, readers[i::processes], seconds) for i in range(processes)])
+            pool.map(raw_worker, [(store, readers[i::processes], seconds, merged) for i in range(processes)])
         )
     redis = cpu_split(server_session=-1, postgres_pids=set)["redis"] - redis_before
     reads = sum(done for done, _, _ in results)
@@ -447,7 +541,10 @@ def main() -> int:
         "in front of Django (weituan.mastodon.api_timelines_fast)",
     )
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per granian WSGI process (default: 4, as served)"
+        "--threads",
+        type=int,
+        help="threads per granian WSGI process (default: as `weituan serve` chooses, 4 on postgres, 2 on"
+        " sqlite)",
     )
     parser.add_argument("--post-clients", type=int, default=10, help="clients of the posting load")
     parser.add_argument(
@@ -468,6 +565,8 @@ def main() -> int:
     if not 0 <= args.post_seconds <= 300 or not 1 <= args.post_clients <= 1000:
         raise SystemExit("keep --post-seconds within 0..300 and --post-clients within 1..1000")
     workers = args.workers
+    if args.threads is None:
+        args.threads = 4 if args.store == "postgres" else 2  # as `weituan.cli.serving_threads`
     command = "python bench/timeline/run.py " + " ".join(sys.argv[1:])
     machine = machine_line()
 
@@ -527,8 +626,13 @@ def main() -> int:
         api_cpu_ms = sum(cpu_after[name] - cpu_before[name] for name in cpu_after) / load.requests * 1000
         read_rss = peak_rss_mib(server.process.pid)
         page_file = page_capture(server.url, tokens[0], store.data_dir / "bare-page.json")
+    same_pages, pages_checked = raw_pages_checked(store, readers)
+    connections.close_all()
     raw_rps, raw_cpu = measure_raw(store, readers, processes=workers, seconds=min(10, args.seconds))
     cpu_ratio = raw_cpu["all"] / api_cpu_ms if api_cpu_ms else 0.0
+    stored_rps, stored_cpu = measure_raw(
+        store, readers, processes=workers, seconds=min(10, args.seconds), merged=False
+    )
     bare = measure_bare(
         store,
         page_file,
@@ -578,6 +682,9 @@ def main() -> int:
         "raw_reads_per_s": raw_rps,
         "raw_cpu_per_read_ms": raw_cpu,
         "ratio_to_raw_by_cpu": cpu_ratio,
+        "raw_pages_equal_to_api": [same_pages, pages_checked],
+        "stored_only_reads_per_s": stored_rps,
+        "stored_only_cpu_per_read_ms": stored_cpu,
         "bare_http": bare,
         "ratio_ceiling_by_cpu": ceiling,
         "raw_post_rows_per_s": raw_writes,
@@ -596,12 +703,17 @@ def main() -> int:
         f"- Home timeline API (`limit=20`): **{load.rps:,.0f} req/s**, p50 {load.p50_ms:.1f} ms, "
         f"p99 {load.p99_ms:.1f} ms; errors {load.errors}, non-2xx {load.non_2xx}.",
         f"- CPU per home read under that load, ms: {cpu_per_read}.",
-        f"- Raw store read (timeline read + posts by id, {workers} process(es)): {raw_rps:,.0f} reads/s; "
-        f"**API / raw = {ratio:.0%}**.",
+        f"- Raw store read (the stored timeline and the followed big authors' newest posts merged, then the"
+        f" page's posts by id; {workers} process(es)): {raw_rps:,.0f} reads/s; **API / raw = {ratio:.0%}**."
+        f" The raw page equals the endpoint's for {same_pages} of {pages_checked} readers.",
         "- CPU per raw read, ms: "
         + "; ".join(f"{name} {spent:.2f}" for name, spent in raw_cpu.items())
         + f"; raw read's CPU / API read's CPU = {cpu_ratio:.0%} (the throughput ratio when the two cores are"
         " the limit, steadier than the rates when other work shares the box).",
+        f"- The stored timeline alone (no big authors: not the page of a reader who follows any) + posts by"
+        f" id: {stored_rps:,.0f} reads/s, CPU {stored_cpu['all']:.2f} ms a read; API / that ="
+        f" {load.rps / stored_rps if stored_rps else 0:.0%} ({stored_cpu['all'] / api_cpu_ms if api_cpu_ms else 0:.0%}"
+        " by CPU).",
         f"- Bare HTTP (the same page answered by a fixed-answer app on the same server, same clients):"
         f" {bare['rps']:,.0f} req/s; CPU per request, ms: "
         + "; ".join(f"{name} {spent:.2f}" for name, spent in bare["cpu_ms"].items())

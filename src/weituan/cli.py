@@ -53,10 +53,20 @@ def _migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def serving_threads() -> int:
+    """Threads per granian process when not told. A PostgreSQL statement waits on the network for about
+    half a request's time, so four threads keep a process busy; SQLite's run in the process and wait on
+    nothing, so more than two only pass the GIL back and forth (a home read cost 15-20% more CPU with
+    four than with one or two, bench/RESULTS.md)."""
+    from django.conf import settings
+
+    return 4 if settings.IS_POSTGRES else 2
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.core.exceptions import ImproperlyConfigured
 
-    if args.workers < 1 or args.threads < 1:
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise ImproperlyConfigured("--workers and --threads must be at least 1")
     from weituan.core.preflight import listen_address_check
 
@@ -123,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             interface=Interfaces.WSGI,
             workers=args.workers,
-            blocking_threads=args.threads,
+            blocking_threads=args.threads or serving_threads(),
             log_level="warning",  # type: ignore[arg-type]
         ).serve()
         return 0
@@ -245,9 +255,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--threads",
         type=int,
-        default=4,
-        help="threads per process with --server granian (several overlap one request's database waits "
-        "with another's work)",
+        help="threads per process with --server granian (default: 4 on PostgreSQL, where several overlap "
+        "one request's database waits with another's work; 2 on SQLite, whose statements wait on nothing)",
     )
     serve.set_defaults(func=cmd_serve)
 

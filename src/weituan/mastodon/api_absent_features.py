@@ -1,11 +1,11 @@
 """Mastodon API: the reads of Mastodon features Weituan does not have, answered truthfully as empty.
 
 Clients read these as they start or open their main screens: Tusky, Elk, Ivory and Phanpy ask for custom
-emoji, lists, announcements and followed hashtags on login, a profile's featured hashtags,
-featured accounts and lists as they open it, and Tusky opens on a direct messages tab. Weituan has no
-custom emoji, lists, announcements, followed or featured hashtags, featured accounts,
-direct conversations, scheduled statuses or blocked domains (it does not federate), so each
-list is empty (an unknown account's is still a 404), and a client that gets an empty list carries on
+emoji, announcements and followed hashtags on login, a profile's featured hashtags and featured
+accounts as they open it, and Tusky opens on a direct messages tab (lists and keyword filters are real,
+see `api_lists` and `api_filters`). Weituan has no custom emoji, announcements, followed or featured
+hashtags, featured accounts, direct conversations, scheduled statuses or blocked domains (it does not
+federate), so each list is empty (an unknown account's is still a 404), and a client that gets an empty list carries on
 where a 404 shows the user an error. There is nothing to write to: a request to create such a thing is
 refused in the API's error shape (405 here, 404 on the paths below).
 """
@@ -21,7 +21,6 @@ from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_ACCOUNTS_USER
 
 router = Router(tags=["mastodon:absent"])
 
-READ_LISTS = scoped_auth("read", "read:lists")
 READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
 
 READ = scoped_auth("read")
@@ -30,11 +29,6 @@ READ_STATUSES = scoped_auth("read", "read:statuses")
 
 @router.get("/custom_emojis", auth=None, summary="Custom emoji (Weituan has none)")
 def custom_emojis(request: HttpRequest) -> list[dict[str, Any]]:
-    return []
-
-
-@router.get("/lists", auth=READ_LISTS, summary="The caller's lists (Weituan has none)")
-def lists(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 
@@ -66,12 +60,6 @@ def endorsements_own(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get("/accounts/{id:account_id}/endorsements", auth=READ_ACCOUNTS, summary="Featured accounts (none)")
 def endorsements(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
-    user_get(account_id)
-    return []
-
-
-@router.get("/accounts/{id:account_id}/lists", auth=READ_LISTS, summary="The caller's lists with an account")
-def account_lists(request: HttpRequest, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
     return []
 

@@ -197,9 +197,11 @@ def familiar_followers(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-def _accounts_page(
+def accounts_page(
     request: HttpRequest, response: HttpResponse, rows: Sequence[relation_queries.RelationRow]
 ) -> list[dict[str, Any]]:
+    """A page of accounts paged by their relation's rows (follows, blocks, a list's memberships), with
+    its `Link` header."""
     users = users_by_ids(row.user_id for row in rows)
     set_link_header(response, request, [row.cursor for row in rows])
     return accounts_json([users[row.user_id] for row in rows if row.user_id in users], request)
@@ -218,7 +220,7 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
 )
 def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
-    return _accounts_page(
+    return accounts_page(
         request, response, relation_queries.followers_page(account_id, **_list_args(request))
     )
 
@@ -231,7 +233,7 @@ def followers(request: HttpRequest, response: HttpResponse, account_id: int) -> 
 )
 def following(request: HttpRequest, response: HttpResponse, account_id: int) -> list[dict[str, Any]]:
     user_get(account_id)
-    return _accounts_page(
+    return accounts_page(
         request, response, relation_queries.following_page(account_id, **_list_args(request))
     )
 
@@ -239,14 +241,14 @@ def following(request: HttpRequest, response: HttpResponse, account_id: int) -> 
 @router.get("/blocks", openapi_extra=PAGE_QUERY, auth=READ_BLOCKS, summary="Accounts the caller blocked")
 def blocks(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.blocks_page(request_user(request).pk, **_list_args(request))
-    return _accounts_page(request, response, rows)
+    return accounts_page(request, response, rows)
 
 
 @router.get("/mutes", openapi_extra=PAGE_QUERY, auth=READ_MUTES, summary="Accounts the caller muted")
 def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     """The muted accounts, each with Mastodon 4's `mute_expires_at` (null for a mute without an end)."""
     rows = relation_queries.mutes_page(request_user(request).pk, **_list_args(request))
-    accounts = _accounts_page(request, response, rows)
+    accounts = accounts_page(request, response, rows)
     ends = {str(row.user_id): row.expires_at for row in rows}
     for account in accounts:
         account["mute_expires_at"] = mastodon_datetime(ends[account["id"]])
@@ -261,7 +263,7 @@ def mutes(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
 )
 def follow_requests(request: HttpRequest, response: HttpResponse) -> list[dict[str, Any]]:
     rows = relation_queries.follow_requests_page(request_user(request).pk, **_list_args(request))
-    return _accounts_page(request, response, rows)
+    return accounts_page(request, response, rows)
 
 
 @router.post(

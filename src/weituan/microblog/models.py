@@ -216,6 +216,57 @@ class Follow(models.Model):
         ]
 
 
+class RepliesPolicy(models.TextChoices):
+    """Mastodon's `replies_policy` of a list: which replies its timeline would show."""
+
+    FOLLOWED = "followed", "followed"
+    LIST = "list", "list"
+    NONE = "none", "none"
+
+
+class FollowList(models.Model):
+    """A named group of the accounts `owner` follows (Weibo's 分组, Mastodon's list), read as a
+    timeline of its members' posts. Private to its owner: nobody else sees it, and members are not told.
+
+    Members are always accounts the owner follows: adding one takes the pair's relation lock and checks
+    the follow, and unfollowing or blocking removes the account from the owner's lists under the same
+    lock (`microblog.services.lists`, `microblog.services.relations`)."""
+
+    id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
+    # Its lookups are served by the (owner, id) index in Meta.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    title = models.CharField(max_length=100)
+    # Stored and answered as Mastodon does; comments never enter a timeline here, so none are filtered.
+    replies_policy = models.CharField(
+        max_length=10, choices=RepliesPolicy.choices, default=RepliesPolicy.LIST
+    )
+    # Mastodon's `exclusive` (members' posts leave the home timeline): always false here, see the service.
+    exclusive = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "id"], name="follow_list_owner_id")]
+
+
+class FollowListMember(models.Model):
+    """`account` is in `follow_list`; paged by this row's id (when it was added), as Mastodon pages a list's
+    accounts."""
+
+    follow_list = models.ForeignKey(
+        FollowList, on_delete=models.CASCADE, related_name="members", db_index=False
+    )
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follow_list", "account"], name="follow_list_member_once")
+        ]
+        indexes = [models.Index(fields=["follow_list", "id"], name="follow_list_member_list_id")]
+
+
 class FollowRequest(models.Model):
     """A request to follow a locked account, waiting for its owner to authorize or reject it.
 

@@ -13,6 +13,7 @@ from weituan.tracking import facade as tracking
 # The filter context of each timeline of the pages.
 FILTER_CONTEXTS = {
     "home": FilterContext.HOME,
+    "list": FilterContext.HOME,  # a group's timeline is part of home, as Mastodon's lists are
     "public": FilterContext.PUBLIC,
     "topic": FilterContext.PUBLIC,
     "account": FilterContext.ACCOUNT,

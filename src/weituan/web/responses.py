@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.csrf import csrf_failure as csrf_failure_page
 
 from weituan.core.errors import ServiceError
+from weituan.microblog.services.lists import LIST_MEMBERS_MAX, LIST_TITLE_MAX, LISTS_MAX
 from weituan.microblog.services.pins import PINS_MAX
 
 # Services speak English; the codes a person is likely to meet get a translated sentence here.
@@ -45,6 +46,13 @@ ERROR_MESSAGES: dict[str, Any] = {
     "pin_comment": _("A comment cannot be pinned."),
     "pin_reblog": _("A repost without a comment cannot be pinned."),
     "pin_limit": format_lazy(_("You can pin at most {count} posts: unpin one first."), count=PINS_MAX),
+    "title_blank": _("Give the group a name."),
+    "title_too_long": format_lazy(_("A group's name is at most {count} characters."), count=LIST_TITLE_MAX),
+    "list_limit": format_lazy(_("You can keep at most {count} groups: delete one first."), count=LISTS_MAX),
+    "list_members_limit": format_lazy(
+        _("A group holds at most {count} accounts: remove some first."), count=LIST_MEMBERS_MAX
+    ),
+    "not_following": _("Only people you follow can be added to a group."),
     "filter_keyword_blank": _("Type a word to mute first."),
     "filter_keyword_length": _("A muted word is at most 100 characters."),
     "filter_title_blank": _("Type a word to mute first."),

@@ -3,7 +3,15 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from weituan.web import share_links, views, views_discover, views_filters, views_follow_requests, views_people
+from weituan.web import (
+    share_links,
+    views,
+    views_discover,
+    views_filters,
+    views_follow_requests,
+    views_lists,
+    views_people,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -12,6 +20,11 @@ urlpatterns = [
     path("notifications", views.notifications, name="notifications"),
     path("notifications/badge", views.notifications_badge, name="notifications_badge"),
     path("bookmarks", views.bookmarks, name="bookmarks"),
+    path("lists", views_lists.lists_page, name="lists"),
+    path("lists/<int:list_id>", views_lists.list_manage, name="list_manage"),
+    path("lists/<int:list_id>/rename", views_lists.list_rename, name="list_rename"),
+    path("lists/<int:list_id>/delete", views_lists.list_delete, name="list_delete"),
+    path("lists/<int:list_id>/members", views_lists.list_member_change, name="list_member"),
     path("follow-requests", views_follow_requests.follow_requests, name="follow_requests"),
     path("follow-requests/lock", views_follow_requests.account_lock, name="account_lock"),
     path(

@@ -32,6 +32,7 @@ from weituan.tracking import facade as tracking
 from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import is_htmx, query_id, safe_next, service_error_response
 from weituan.web.views import PAGE_SIZE, more_url
+from weituan.web.views_lists import list_membership_context
 
 PEOPLE_PER_PAGE = 30
 
@@ -64,6 +65,7 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
         profile_fields=profile_fields_of(person),
         counts=account_counts([person.pk])[person.pk],
         relation=_relation(viewer, person),
+        list_groups=list_membership_context(viewer, person)["groups"],
     )
     return render(request, "web/profile.html", context)
 

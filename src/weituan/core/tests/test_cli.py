@@ -457,3 +457,12 @@ def test_the_version_needs_no_database(tmp_path, asked):
 
     ran = _weituan(tmp_path, asked, DATABASE_URL="postgres://weituan@127.0.0.1:1/weituan")
     assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (0, django.get_version(), "")
+
+
+def test_granian_threads_follow_the_database_unless_told(settings):
+    from weituan.cli import serving_threads
+
+    settings.IS_POSTGRES = True
+    assert serving_threads() == 4  # statements wait on the network: more threads overlap them
+    settings.IS_POSTGRES = False
+    assert serving_threads() == 2  # SQLite's run in the process

@@ -1,6 +1,6 @@
 """The reads a Mastodon client makes as it starts, of features Weituan does not have (custom emoji,
-filters, lists, announcements, followed hashtags, server rules) and as it opens a profile
-(featured hashtags and accounts, lists), through the real Mastodon.py
+filters, announcements, followed hashtags, server rules) and as it opens a profile
+(featured hashtags and accounts), through the real Mastodon.py
 against a live server: each answers an empty list, not a 404 the client would show as an error."""
 
 from typing import Any
@@ -19,7 +19,6 @@ def test_the_startup_reads_of_absent_features_answer_empty_lists(live_server: An
     assert fan.custom_emojis() == []
     assert fan.filters() == []
     assert fan.filters_v2() == []
-    assert fan.lists() == []
     assert fan.announcements() == []
     assert fan.followed_tags() == []
     assert fan.instance_rules() == []
@@ -32,6 +31,5 @@ def test_the_startup_reads_of_absent_features_answer_empty_lists(live_server: An
     assert fan.account_featured_tags(shop_id) == []
     assert fan.featured_tags() == []
     assert fan.endorsements() == []
-    assert fan.account_lists(shop_id) == []
     with pytest.raises(MastodonNotFoundError):
         fan.account_featured_tags(999999)

@@ -9,6 +9,7 @@ A locked account approves its followers: following it makes a `FollowRequest` in
 and only the owner's authorization turns the request into a follow.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,15 @@ from django.utils import timezone
 from weituan.accounts.queries import user_is_locked, users_by_ids
 from weituan.accounts.services import user_profile_update
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
-from weituan.microblog.models import AccountStats, Block, Follow, FollowRequest, Mute, NotificationKind
+from weituan.microblog.models import (
+    AccountStats,
+    Block,
+    Follow,
+    FollowListMember,
+    FollowRequest,
+    Mute,
+    NotificationKind,
+)
 from weituan.microblog.queries.relations import is_blocked_between, is_following, pending_requester_ids
 from weituan.microblog.services.events import follow_event_record
 from weituan.microblog.services.notifications import notification_create
@@ -34,7 +43,13 @@ def _require_account(user_id: int) -> None:
 
 def _lock_pair(first_id: int, second_id: int) -> None:
     """Lock both accounts' counter rows, lowest id first. Call inside a transaction."""
-    ids = sorted({first_id, second_id})
+    accounts_lock([first_id, second_id])
+
+
+def accounts_lock(user_ids: Iterable[int]) -> None:
+    """Lock the accounts' counter rows, lowest id first: the lock every relation write between two of
+    them takes (see the module's docstring). Call inside a transaction."""
+    ids = sorted(set(user_ids))
     AccountStats.objects.bulk_create(
         [AccountStats(user_id=user_id) for user_id in ids], ignore_conflicts=True
     )
@@ -51,6 +66,8 @@ def _unfollow_locked(follower_id: int, followee_id: int) -> bool:
     deleted, _ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
     if not deleted:
         return False
+    # A list holds only accounts its owner follows (see `FollowList`).
+    FollowListMember.objects.filter(follow_list__owner_id=follower_id, account_id=followee_id).delete()
     account_stats_bump(user_id=follower_id, following=-1)
     account_stats_bump(user_id=followee_id, followers=-1)
     return True
@@ -164,7 +181,7 @@ def follow_create(
 
 def follow_delete(*, follower: Any, followee_id: int) -> bool:
     """`follower` stops following `followee_id` (or withdraws a pending request); True when a follow was
-    removed. Their posts leave the follower's home timeline."""
+    removed. Their posts leave the follower's home timeline, and the account leaves the follower's lists."""
     _require_account(followee_id)
     with transaction.atomic():
         _lock_pair(follower.pk, followee_id)
@@ -254,8 +271,8 @@ def account_lock_change(*, owner: Any, was_locked: bool) -> int:
 def block_create(*, blocker: Any, blocked_id: int) -> bool:
     """`blocker` blocks `blocked_id`; True when a new block was made.
 
-    Follows in both directions are removed (counters fixed), and each side's posts and reposts of them
-    leave the other's home timeline.
+    Follows in both directions are removed (counters fixed), each side leaves the other's lists, and each
+    side's posts and reposts of them leave the other's home timeline.
     """
     if blocker.pk == blocked_id:
         raise ValidationFailed("You cannot block yourself", code="cannot_block_self")

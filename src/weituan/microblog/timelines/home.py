@@ -251,53 +251,90 @@ def authors_posts(
     """
     if not author_ids:
         return []
-    q = connection.ops.quote_name
-    posts = q(Post._meta.db_table)
     postgres = connection.vendor == "postgresql"
-    quiet = [author_id for author_id in author_ids if author_id in reblogs_hidden]
+    quiet = tuple(author_id in reblogs_hidden for author_id in author_ids) if reblogs_hidden else ()
+    has_quiet = any(quiet)
+    bound_params: list[Any] = [PostKind.COMMENT.value]
+    if bounds.upper is not None:
+        bound_params.append(bounds.upper)
+    if bounds.lower is not None:
+        bound_params.append(bounds.lower)
+    shape = (
+        connection.vendor,
+        bounds.upper is not None,
+        bounds.lower is not None,
+        bounds.ascending,
+        int(count),
+        has_quiet if postgres else (quiet or len(author_ids)),
+    )
+    sql = _AUTHORS_WALKS.get(shape)
+    if sql is None:
+        sql = _authors_walk_sql(shape[:5], postgres, quiet or (False,) * len(author_ids), has_quiet)
+        if len(_AUTHORS_WALKS) > 512:
+            _AUTHORS_WALKS.clear()
+        _AUTHORS_WALKS[shape] = sql
+    if postgres:
+        params: list[Any] = [list(author_ids), *bound_params]
+        if has_quiet:
+            params += [PostKind.REPOST.value, [a for a, q in zip(author_ids, quiet, strict=True) if q]]
+        # Planned with its actual values, not prepared: a generic plan, blind to the limit, chose to
+        # gather and sort every post of the authors.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    else:
+        params = []
+        for index, author_id in enumerate(author_ids):
+            params += [author_id, *bound_params]
+            if quiet and quiet[index]:
+                params.append(PostKind.REPOST.value)
+        rows = fetch_rows(sql, params)
+    found = list(map(Entry._make, rows))
+    found.sort(key=_post_id_of, reverse=not bounds.ascending)
+    return found[:count]
+
+
+_AUTHORS_WALKS: dict[tuple[Any, ...], str] = {}
+
+
+def _post_id_of(entry: Entry) -> int:
+    return entry.post_id
+
+
+def _authors_walk_sql(shape: tuple[Any, ...], postgres: bool, quiet: Sequence[bool], has_quiet: bool) -> str:
+    """The statement of `authors_posts` for a shape: (vendor, has upper, has lower, ascending, count),
+    one walk per author on SQLite (`quiet`: whether each hides plain reposts), one lateral walk over an
+    array of authors on PostgreSQL."""
+    _, upper, lower, ascending, count = shape
+    posts = connection.ops.quote_name(Post._meta.db_table)
     # "Not a comment" (the same posts as "original or repost") leaves the planner nothing to use but
     # the (author, id) index, walked newest first and stopped at the limit.
     where = ["p.author_id = {author}", "p.kind <> %s", "p.deleted_at IS NULL"]
-    bound_params: list[Any] = [PostKind.COMMENT.value]
-    if bounds.upper is not None:
+    if upper:
         where.append("p.id < %s")
-        bound_params.append(bounds.upper)
-    if bounds.lower is not None:
+    if lower:
         where.append("p.id > %s")
-        bound_params.append(bounds.lower)
     # "Not a plain repost", written only when an author needs it, so the usual statement stays the same.
     not_plain = "p.kind <> %s OR p.comment <> ''"
-    if quiet and postgres:
+    if has_quiet and postgres:
         where.append(f"({not_plain} OR p.author_id <> ALL(%s::bigint[]))")
-        bound_params += [PostKind.REPOST.value, quiet]
-    order = "ASC" if bounds.ascending else "DESC"
+    order = "ASC" if ascending else "DESC"
     one = (
         f"SELECT p.id, p.author_id, COALESCE(r.author_id, p.author_id) FROM {posts} p"  # noqa: S608
         f" LEFT JOIN {posts} r ON r.id = p.root_id WHERE {' AND '.join(where)}{{plain}}"
         f" ORDER BY p.id {order} LIMIT {int(count)}"
     )
     if postgres:
-        sql = (
+        return (
             "SELECT x.* FROM unnest(%s::bigint[]) AS a(id) CROSS JOIN LATERAL ("  # noqa: S608
             + one.format(author="a.id", plain="")
             + ") AS x"
         )
-        params: list[Any] = [list(author_ids), *bound_params]
-    else:
-        parts: list[str] = []
-        params = []
-        for index, author_id in enumerate(author_ids):
-            plain = f" AND ({not_plain})" if author_id in quiet else ""
-            parts.append(f"SELECT * FROM ({one.format(author='%s', plain=plain)}) AS a{index}")  # noqa: S608
-            params += [author_id, *bound_params, *([PostKind.REPOST.value] if plain else [])]
-        sql = " UNION ALL ".join(parts)
-    # Planned with its actual values, not prepared: a generic plan, blind to the limit, chose to gather
-    # and sort every post of the authors.
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = [Entry(*row) for row in cursor.fetchall()]
-    found.sort(key=lambda entry: entry.post_id, reverse=not bounds.ascending)
-    return found[:count]
+    return " UNION ALL ".join(
+        f"SELECT * FROM ({one.format(author='%s', plain=f' AND ({not_plain})' if hides else '')})"  # noqa: S608
+        f" AS a{index}"
+        for index, hides in enumerate(quiet)
+    )
 
 
 def merge_entries(

@@ -63,8 +63,9 @@ def test_home_page_query_count_does_not_grow_with_the_page(
     client.get("/")  # the first read builds the timeline
     # Session and user; the timeline state with the hidden and merged authors; the timeline rows (a
     # Redis call instead of a query when Redis holds timelines); then posts_hydrate's four, and a fifth
-    # once a repost shows another's post (whether a block or mute hides it from the reader).
-    expected = 7 if redis_enabled() else 8
+    # once a repost shows another's post (whether a block or mute hides it from the reader); the
+    # reader's groups (分组) for the tabs.
+    expected = 8 if redis_enabled() else 9
     with django_assert_num_queries(expected):
         small = client.get("/")
     with run_on_commit():

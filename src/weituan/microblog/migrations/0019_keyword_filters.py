@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('microblog', '0017_post_edits'),
+        ('microblog', '0018_lists'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
