@@ -342,3 +342,20 @@ def test_the_home_read_in_front_of_django_is_left_to_django_only_for_a_filtered_
     KeywordFilter.objects.filter(id=home.id).update(expires_at="2000-01-01T00:00:00Z")
     assert not answered_by_django()  # an expired one applies to nothing
     assert elsewhere.id != home.id
+
+
+def test_a_lists_timeline_takes_the_home_filters(api_as: Any, shopper: Any, merchant: Any) -> None:
+    from weituan.microblog.services.lists import follow_list_create, follow_list_members_add
+
+    follow_create(follower=shopper, followee_id=merchant.pk)
+    shops = follow_list_create(owner=shopper, title="店")
+    follow_list_members_add(owner=shopper, list_id=shops.pk, account_ids=[merchant.pk])
+    ad = post_create(author=merchant, text="Flash SALE")
+    spoiler = post_create(author=merchant, text="剧透：半价")
+    client = api_as(shopper)
+    _made(client, title="ads", filter_action="hide", keywords_attributes=[{"keyword": "sale"}])
+    _made(client, title="剧透", keywords_attributes=[{"keyword": "剧透"}])
+    listed = client.get(f"/api/v1/timelines/list/{shops.pk}").json()
+    assert [status["id"] for status in listed] == [str(spoiler.id)]
+    assert listed[0]["filtered"][0]["keyword_matches"] == ["剧透"]
+    assert str(ad.id) in _timeline(client, "/api/v1/timelines/public")
