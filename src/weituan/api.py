@@ -253,6 +253,7 @@ def build_api_v1() -> NinjaAPI:
         api_absent_features,
         api_accounts,
         api_apps,
+        api_filters,
         api_instance,
         api_lists,
         api_media,
@@ -292,6 +293,7 @@ def build_api_v1() -> NinjaAPI:
         api_trends,
         api_streaming,
         api_suggestions,
+        api_filters,
         api_absent_features,
     ):
         api.add_router("/", module.router)
@@ -303,7 +305,7 @@ def build_api_v1() -> NinjaAPI:
 
 def build_api_v2() -> NinjaAPI:
     from weituan.mastodon import (
-        api_absent_features,
+        api_filters,
         api_instance,
         api_media,
         api_notification_groups,
@@ -323,7 +325,7 @@ def build_api_v2() -> NinjaAPI:
     api.add_router("/", api_instance.router_v2)
     api.add_router("/", api_media.router_v2)
     api.add_router("/", api_search.router_v2)
-    api.add_router("/", api_absent_features.router_v2)
+    api.add_router("/", api_filters.router_v2)
     api.add_router("/", api_notification_groups.router_v2)
     api.add_router("/", api_suggestions.router_v2)
     return api

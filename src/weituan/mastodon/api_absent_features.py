@@ -1,9 +1,9 @@
 """Mastodon API: the reads of Mastodon features Weituan does not have, answered truthfully as empty.
 
 Clients read these as they start or open their main screens: Tusky, Elk, Ivory and Phanpy ask for custom
-emoji, filters, announcements and followed hashtags on login, a profile's featured hashtags and
-featured accounts as they open it, and Tusky opens on a direct messages tab (lists are real, see
-`api_lists`). Weituan has no custom emoji, keyword filters, announcements, followed or featured
+emoji, announcements and followed hashtags on login, a profile's featured hashtags and featured
+accounts as they open it, and Tusky opens on a direct messages tab (lists and keyword filters are real,
+see `api_lists` and `api_filters`). Weituan has no custom emoji, announcements, followed or featured
 hashtags, featured accounts, direct conversations, scheduled statuses or blocked domains (it does not
 federate), so each list is empty (an unknown account's is still a 404), and a client that gets an empty list carries on
 where a 404 shows the user an error. There is nothing to write to: a request to create such a thing is
@@ -20,9 +20,7 @@ from weituan.accounts.queries import user_get
 from weituan.mastodon.endpoint_auth import READ_ACCOUNTS, READ_ACCOUNTS_USER
 
 router = Router(tags=["mastodon:absent"])
-router_v2 = Router(tags=["mastodon:v2"])
 
-READ_FILTERS = scoped_auth("read", "read:filters")
 READ_FOLLOWED_TAGS = scoped_auth("read", "read:follows", "follow")
 
 READ = scoped_auth("read")
@@ -31,16 +29,6 @@ READ_STATUSES = scoped_auth("read", "read:statuses")
 
 @router.get("/custom_emojis", auth=None, summary="Custom emoji (Weituan has none)")
 def custom_emojis(request: HttpRequest) -> list[dict[str, Any]]:
-    return []
-
-
-@router.get("/filters", auth=READ_FILTERS, summary="Keyword filters, v1 (Weituan has none)")
-def filters_v1(request: HttpRequest) -> list[dict[str, Any]]:
-    return []
-
-
-@router_v2.get("/filters", auth=READ_FILTERS, summary="Keyword filters (Weituan has none)")
-def filters_v2(request: HttpRequest) -> list[dict[str, Any]]:
     return []
 
 

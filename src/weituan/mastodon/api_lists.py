@@ -30,7 +30,8 @@ from weituan.mastodon.request_params import (
     params_documented,
 )
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
-from weituan.microblog.models import FollowList, RepliesPolicy
+from weituan.mastodon.status_filters import statuses_filtered_for
+from weituan.microblog.models import FilterContext, FollowList, RepliesPolicy
 from weituan.microblog.queries.lists import (
     follow_list_for_owner,
     follow_list_members_page,
@@ -230,7 +231,10 @@ def list_timeline(request: HttpRequest, response: HttpResponse, list_id: int) ->
     hidden = frozenset(hidden_author_ids(viewer.pk))
     ids = list_timeline_ids(viewer.pk, follow_list.pk, hidden=hidden, **page.bounds())
     set_link_header(response, request, ids)
-    statuses = timeline_statuses_json(ids, viewer.pk, request, hidden)
+    # A list is part of home, as in Mastodon: the caller's home filters apply to it.
+    statuses = statuses_filtered_for(
+        viewer, FilterContext.HOME, timeline_statuses_json(ids, viewer.pk, request, hidden)
+    )
     tracking.impressions_record(
         post_ids=[int(status["id"]) for status in statuses],
         user_id=viewer.pk,

@@ -28,6 +28,9 @@ from weituan.mastodon.request_params import (
 )
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
+from weituan.mastodon.status_filters import items_filtered
+from weituan.microblog.models import FilterContext
+from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.notifications import (
     ReadMarker,
     home_read_marker,
@@ -89,7 +92,12 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
         min_id=page.min_id,
         limit=page.limit,
     )
-    response = JsonResponse(notifications_json(rows, user, request), safe=False)
+    shown = items_filtered(
+        notifications_json(rows, user, request),
+        reader_filters(user.pk, FilterContext.NOTIFICATIONS),
+        lambda notification: notification["status"],
+    )
+    response = JsonResponse(shown, safe=False)
     set_link_header(response, request, [row.id for row in rows])
     return response
 

@@ -39,6 +39,8 @@ from weituan.mastodon.request_params import (
 )
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import statuses_json
+from weituan.mastodon.status_filters import statuses_filtered_for
+from weituan.microblog.models import FilterContext
 from weituan.microblog.queries import relations as relation_queries
 from weituan.microblog.queries.pins import pinned_post_ids
 from weituan.microblog.queries.posts import posts_hydrate
@@ -304,7 +306,8 @@ def account_statuses(request: HttpRequest, response: HttpResponse, account_id: i
     viewer = request_user(request)
     if params.flag("pinned"):
         # The pinned posts are few (PINS_MAX) and come whole, newest pin first, with no pages.
-        return statuses_json(posts_hydrate(pinned_post_ids(author.pk, viewer), viewer), request)
+        pinned = statuses_json(posts_hydrate(pinned_post_ids(author.pk, viewer), viewer), request)
+        return statuses_filtered_for(viewer, FilterContext.ACCOUNT, pinned)
     # Comments (Mastodon's replies) live under the post they answer, never among an account's posts, as
     # on Weibo: `exclude_replies` is always met. There are no direct messages for `exclude_direct`.
     ids = user_timeline_ids(
@@ -319,4 +322,6 @@ def account_statuses(request: HttpRequest, response: HttpResponse, account_id: i
         limit=page.limit,
     )
     set_link_header(response, request, ids)
-    return statuses_json(posts_hydrate(ids, viewer), request)
+    return statuses_filtered_for(
+        viewer, FilterContext.ACCOUNT, statuses_json(posts_hydrate(ids, viewer), request)
+    )

@@ -49,8 +49,10 @@ from weituan.mastodon.serializers_statuses import (
     status_json,
     statuses_json,
 )
-from weituan.microblog.models import MediaAttachment, PostEdit, PostKind, Visibility
+from weituan.mastodon.status_filters import statuses_filtered
+from weituan.microblog.models import FilterContext, MediaAttachment, PostEdit, PostKind, Visibility
 from weituan.microblog.queries.bookmarks import bookmarked_posts_page
+from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
@@ -363,10 +365,12 @@ def status_source(request: HttpRequest, status_id: int) -> dict[str, Any]:
 
 @router.get("/statuses/{id:status_id}/context", auth=READ_STATUSES, summary="Comments around a status")
 def status_context(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    context = post_context(request_user(request), status_id)
+    viewer = request_user(request)
+    context = post_context(viewer, status_id)
+    filters = reader_filters(viewer.pk if viewer is not None else None, FilterContext.THREAD)
     return {
-        "ancestors": statuses_json(context.ancestors, request),
-        "descendants": statuses_json(context.descendants, request),
+        "ancestors": statuses_filtered(statuses_json(context.ancestors, request), filters),
+        "descendants": statuses_filtered(statuses_json(context.descendants, request), filters),
     }
 
 

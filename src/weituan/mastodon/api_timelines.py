@@ -17,6 +17,9 @@ from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.request_params import BOOLEAN, TEXT_LIST, mastodon_params, query_documented
 from weituan.mastodon.serializers_statuses import timeline_statuses_json
+from weituan.mastodon.status_filters import statuses_filtered
+from weituan.microblog.models import FilterContext
+from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.timelines.home import ReadContext, home_timeline_ids_in, read_context
 from weituan.microblog.timelines.queries import public_timeline_ids, topic_timeline_ids
@@ -42,10 +45,31 @@ def home_timeline_response(
     ids = home_timeline_ids_in(
         viewer_id, context, max_id=page.max_id, since_id=page.since_id, min_id=page.min_id, limit=page.limit
     )
-    body = home_statuses_body(ids, viewer_id, request, context.hidden)
+    if context.filtered:
+        body = _home_filtered_body(ids, viewer_id, request, context.hidden)
+    else:
+        body = home_statuses_body(ids, viewer_id, request, context.hidden)
     response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
     set_link_header(response, request, ids)
     return response
+
+
+def _home_filtered_body(
+    ids: list[int], viewer_id: int, request: HttpRequest, hidden: frozenset[int]
+) -> bytes:
+    """The home page of a reader with a home keyword filter: the statuses as `home_statuses_body`
+    gives them, with `filtered` set, those a hiding filter matches left out (the page comes back
+    shorter, its `Link` still going on from the last post read)."""
+    from weituan.api import FastJSONRenderer
+
+    statuses = statuses_filtered(
+        timeline_statuses_json(ids, viewer_id, request, hidden), reader_filters(viewer_id, FilterContext.HOME)
+    )
+    tracking.impressions_record(
+        post_ids=[int(status["id"]) for status in statuses], user_id=viewer_id, timeline="home"
+    )
+    body = FastJSONRenderer().render(request, statuses, response_status=200)
+    return body if isinstance(body, bytes) else str(body).encode()
 
 
 def _statuses(
@@ -58,6 +82,9 @@ def _statuses(
 ) -> list[dict[str, Any]]:
     set_link_header(response, request, ids)
     statuses = timeline_statuses_json(ids, viewer.pk if viewer is not None else None, request, hidden)
+    statuses = statuses_filtered(
+        statuses, reader_filters(viewer.pk if viewer is not None else None, FilterContext.PUBLIC)
+    )
     tracking.impressions_record(
         post_ids=[int(status["id"]) for status in statuses],
         user_id=viewer.pk if viewer is not None else None,

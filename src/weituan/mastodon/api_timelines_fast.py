@@ -11,7 +11,7 @@ string (`QueryPage`). No request object is made unless a status has to be render
 marked as seen as LastSeenMiddleware marks them. The token and the reader's read context come from one
 statement (`token_read_context`).
 
-Only the plain success is answered here. A missing, unknown, revoked or deactivated token, a token
+Only the plain success is answered here, for a reader without a home keyword filter. A missing, unknown, revoked or deactivated token, a token
 without the scope, a bad query string (or one with a NUL character), a disallowed host, an HTTP
 request that must be redirected to HTTPS or whose user agent is refused, or any error go to Django
 untouched, which answers them as it always does. The token is read on every request (no cache), so revoking it or deactivating its user takes
@@ -126,6 +126,8 @@ def _answer(asked: _Asked) -> Answer | None:
     reader = token_read_context(asked.token)
     if reader is None or not scopes_allow(reader.scopes, HOME_TIMELINE_SCOPES):
         return None
+    if reader.context.filtered:
+        return None  # a reader with a home keyword filter: Django's view filters the page
     ids = home_timeline_ids_in(
         reader.user_id,
         reader.context,

@@ -132,6 +132,14 @@ class MastodonParams:
         repeated; JSON gives an array of objects or an object of them keyed by index. A part that is
         missing or null is blank.
         """
+        items = self.objects(name)
+        if items is None:
+            return None
+        return [(_part_text(name, item.get(first)), _part_text(name, item.get(second))) for item in items]
+
+    def objects(self, name: str) -> list[dict[str, Any]] | None:
+        """A list of objects given as Rails' nested attributes, in order (see `pairs`); None when the
+        parameter is absent."""
         raw = self.values.get(name)
         items: list[Any]
         if isinstance(raw, list):
@@ -145,12 +153,9 @@ class MastodonParams:
             if found is None:
                 return None
             items = found
-        pairs = []
-        for item in items:
-            if not isinstance(item, dict):
-                raise ValidationFailed(f"{name} must be a list of objects", field=name)
-            pairs.append((_part_text(name, item.get(first)), _part_text(name, item.get(second))))
-        return pairs
+        if not all(isinstance(item, dict) for item in items):
+            raise ValidationFailed(f"{name} must be a list of objects", field=name)
+        return items
 
 
 def _index_key(key: Any) -> int:

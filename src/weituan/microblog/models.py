@@ -465,3 +465,52 @@ class HomeReadMarker(models.Model):
     last_read_id = models.BigIntegerField()
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField()
+
+
+class FilterContext(models.TextChoices):
+    HOME = "home", "home"
+    NOTIFICATIONS = "notifications", "notifications"
+    PUBLIC = "public", "public"
+    THREAD = "thread", "thread"
+    ACCOUNT = "account", "account"
+
+
+class FilterAction(models.TextChoices):
+    WARN = "warn", "warn"
+    HIDE = "hide", "hide"
+
+
+class KeywordFilter(models.Model):
+    """A reader's keyword filter (Weibo's 屏蔽关键词, Mastodon's filter): posts with one of its keywords,
+    or among its posts, are folded behind a warning or left out, in the places its `context` names
+    (comma-joined FilterContext values). An expired filter applies to nothing."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=100)
+    context = models.CharField(max_length=60)
+    filter_action = models.CharField(max_length=10, choices=FilterAction.choices, default=FilterAction.WARN)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def contexts(self) -> list[str]:
+        return [name for name in self.context.split(",") if name]
+
+
+class FilterKeyword(models.Model):
+    """One word or phrase of a filter. `whole_word` matches only where a Latin word begins and ends; a
+    Chinese keyword matches anywhere in the text, as Chinese has no spaces between words."""
+
+    filter = models.ForeignKey(KeywordFilter, on_delete=models.CASCADE, related_name="keywords")
+    keyword = models.CharField(max_length=100)
+    whole_word = models.BooleanField(default=True)
+
+
+class FilterStatus(models.Model):
+    """One post a filter matches whatever its words (and plain reposts of it)."""
+
+    filter = models.ForeignKey(KeywordFilter, on_delete=models.CASCADE, related_name="statuses")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["filter", "post"], name="filter_status_once")]

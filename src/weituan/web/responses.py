@@ -53,6 +53,12 @@ ERROR_MESSAGES: dict[str, Any] = {
         _("A group holds at most {count} accounts: remove some first."), count=LIST_MEMBERS_MAX
     ),
     "not_following": _("Only people you follow can be added to a group."),
+    "filter_keyword_blank": _("Type a word to mute first."),
+    "filter_keyword_length": _("A muted word is at most 100 characters."),
+    "filter_title_blank": _("Type a word to mute first."),
+    "filter_title_length": _("A muted word is at most 100 characters."),
+    "filter_context_blank": _("Choose at least one place where the word is muted."),
+    "filter_limit": _("You have muted as many words as you can: remove one first."),
 }
 
 

@@ -3,7 +3,15 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from weituan.web import share_links, views, views_discover, views_follow_requests, views_lists, views_people
+from weituan.web import (
+    share_links,
+    views,
+    views_discover,
+    views_filters,
+    views_follow_requests,
+    views_lists,
+    views_people,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -23,6 +31,13 @@ urlpatterns = [
         "follow-requests/<str:username>",
         views_follow_requests.follow_request_decide,
         name="follow_request_decide",
+    ),
+    path("settings/filters", views_filters.keyword_filters, name="keyword_filters"),
+    path("settings/filters/add", views_filters.keyword_filter_add, name="keyword_filter_add"),
+    path(
+        "settings/filters/<int:filter_id>/remove",
+        views_filters.keyword_filter_remove,
+        name="keyword_filter_remove",
     ),
     path("search", views_discover.search, name="search"),
     path("trending", views_discover.trending, name="trending"),

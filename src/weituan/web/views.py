@@ -1,7 +1,7 @@
 """The home page (compose box and home timeline, or a group's timeline, or the public timeline for
 visitors), its infinite scroll and new-post poll, notifications, the user's bookmarks, and the health check."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -23,7 +23,7 @@ from weituan.microblog.queries.relations import follow_requests_count, hidden_au
 from weituan.microblog.search.trending import trending_topics
 from weituan.microblog.services.notifications import notifications_mark_read
 from weituan.microblog.timelines.lists import list_timeline_ids
-from weituan.microblog.timelines.queries import home_timeline_ids, public_timeline_ids
+from weituan.microblog.timelines.queries import home_timeline_ids_in, public_timeline_ids, read_context
 from weituan.web.impressions import shown_in_timeline
 from weituan.web.responses import is_htmx, query_id
 
@@ -49,21 +49,35 @@ def _chosen_group(request: HttpRequest) -> FollowList | None:
     return follow_list_for_owner(request.user.pk, int(raw) if raw.isascii() and raw.isdecimal() else 0)
 
 
+class _Page(NamedTuple):
+    ids: list[int]
+    # Whether the reader may have keyword filters for this timeline (the home read context says when
+    # they have none, and then none are read).
+    filtered: bool
+
+
 def _timeline_ids(
     request: HttpRequest,
     *,
     max_id: int | None = None,
     since_id: int | None = None,
     group: FollowList | None = None,
-) -> list[int]:
+) -> _Page:
     if group is not None:  # the group's owner is the reader
         hidden = frozenset(hidden_author_ids(group.owner_id))
-        return list_timeline_ids(
+        ids = list_timeline_ids(
             group.owner_id, group.pk, hidden=hidden, max_id=max_id, since_id=since_id, limit=PAGE_SIZE
         )
+        return _Page(ids, True)
     if request.user.is_authenticated:
-        return home_timeline_ids(request.user.pk, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
-    return public_timeline_ids(viewer_id=None, max_id=max_id, since_id=since_id, limit=PAGE_SIZE)
+        context = read_context(request.user.pk)
+        ids = home_timeline_ids_in(
+            request.user.pk, context, max_id=max_id, since_id=since_id, limit=PAGE_SIZE
+        )
+        return _Page(ids, context.filtered)
+    return _Page(
+        public_timeline_ids(viewer_id=None, max_id=max_id, since_id=since_id, limit=PAGE_SIZE), False
+    )
 
 
 def _timeline_name(request: HttpRequest, group: FollowList | None = None) -> str:
@@ -87,9 +101,11 @@ def home(request: HttpRequest) -> HttpResponse:
     except NotFound:
         return render(request, "web/not_found.html", status=404)
     if max_id is not None and is_htmx(request):
-        ids = _timeline_ids(request, max_id=max_id, group=group)
+        ids, filtered = _timeline_ids(request, max_id=max_id, group=group)
         viewer = request.user if request.user.is_authenticated else None
-        views = shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request, group))
+        views = shown_in_timeline(
+            request, posts_hydrate(ids, viewer), _timeline_name(request, group), filtered=filtered
+        )
         context = {
             "views": views,
             "more_url": more_url(reverse("web:home"), ids, PAGE_SIZE, **_group_params(group)),
@@ -110,9 +126,12 @@ def home_page(
     JavaScript), its weighted length counted here. With `group`, that group's timeline under the tabs
     of the user's groups, without the compose box."""
     viewer = request.user if request.user.is_authenticated else None
-    ids = _timeline_ids(request, max_id=max_id, group=group)
+    ids, filtered = _timeline_ids(request, max_id=max_id, group=group)
+    shown = shown_in_timeline(
+        request, posts_hydrate(ids, viewer), _timeline_name(request, group), filtered=filtered
+    )
     context: dict[str, Any] = {
-        "views": shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request, group)),
+        "views": shown,
         "more_url": more_url(reverse("web:home"), ids, PAGE_SIZE, **_group_params(group)),
         "newest_id": ids[0] if ids else 0,
         "max_length": settings.POST_MAX_WEIGHTED_LENGTH,
@@ -140,11 +159,13 @@ def home_new(request: HttpRequest) -> HttpResponse:
         group = _chosen_group(request)
     except NotFound:
         return render(request, "web/not_found.html", status=404)
-    ids = _timeline_ids(request, since_id=since_id, group=group)
+    ids, filtered = _timeline_ids(request, since_id=since_id, group=group)
     context: dict[str, Any] = {"since_id": since_id, "new_count": len(ids), "group": group}
     if request.GET.get("show") and ids:
         viewer = request.user if request.user.is_authenticated else None
-        views = shown_in_timeline(request, posts_hydrate(ids, viewer), _timeline_name(request, group))
+        views = shown_in_timeline(
+            request, posts_hydrate(ids, viewer), _timeline_name(request, group), filtered=filtered
+        )
         context.update(views=views, since_id=ids[0], new_count=0, shown=True)
     return render(request, "web/_new_posts.html", context)
 

@@ -83,8 +83,9 @@ def _profile_posts(request: HttpRequest, viewer: Any, person: Any, *, max_id: in
     listed = [post_id for post_id in ids if post_id not in shown_first]
     views = shown_in_timeline(request, pinned + posts_hydrate(listed, viewer), "account")
     return {
-        "pinned_views": views[: len(pinned)],
-        "views": views[len(pinned) :],
+        # Split by post, not by count: the reader's filters may have left some of either out.
+        "pinned_views": [view for view in views if view.id in shown_first],
+        "views": [view for view in views if view.id not in shown_first],
         "more_url": more_url(page_url, ids),
     }
 

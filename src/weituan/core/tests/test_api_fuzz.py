@@ -232,7 +232,10 @@ UNDESCRIBED_INPUTS = {"POST /api/v1/media", "POST /api/v2/media", "POST /api/v1/
 # a status there is; an edit keeps a status's pictures and the length rules; only one's own original or
 # quote is pinned, five at most; an application's redirect URIs are absolute and its scopes known; a display name
 # and a bio fit their lengths (50 and 500 characters, a number counted as its digits); a list's title is
-# not blank and fits 50 characters, a user keeps at most 50 lists, and only accounts they follow join one.
+# not blank and fits 50 characters, a user keeps at most 50 lists, and only accounts they follow join one;
+# an account has at most 100 filters, a filter at most 50 keywords (those it holds and those added) and 50
+# statuses, a keyword changed through a filter is its own, a status is filtered once and must be one the
+# caller sees, and a v1 filter sharing its filter with other keywords cannot change that filter.
 # Refused with 400, 402 or 422 and a code naming the rule.
 RULED_INPUTS = {
     "POST /api/v1/deals",
@@ -245,6 +248,12 @@ RULED_INPUTS = {
     "POST /api/v1/statuses/{status_id}/pin",
     "POST /api/v1/apps",
     "PATCH /api/v1/accounts/update_credentials",
+    "POST /api/v1/filters",
+    "PUT /api/v1/filters/{keyword_id}",
+    "POST /api/v2/filters",
+    "PUT /api/v2/filters/{filter_id}",
+    "POST /api/v2/filters/{filter_id}/keywords",
+    "POST /api/v2/filters/{filter_id}/statuses",
     "POST /api/v1/lists",
     "PUT /api/v1/lists/{list_id}",
     "POST /api/v1/lists/{list_id}/accounts",

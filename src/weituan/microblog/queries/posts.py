@@ -84,6 +84,9 @@ class PostView:
     hidden_from_viewer: str = ""
     chain_hidden: frozenset[int] = frozenset()
     chain_deleted: frozenset[int] = frozenset()
+    # The keywords (or the filter's title, for a filtered post) of the reader's warning filters that
+    # match it, where a page folds it behind them; set by the page, empty otherwise.
+    filtered_by: tuple[str, ...] = ()
 
     @property
     def id(self) -> int:

@@ -26,7 +26,16 @@ from django.utils import timezone
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled, scripts_run, unreachable_logged
 from weituan.core.rows import fetch_rows
-from weituan.microblog.models import AccountStats, Block, Follow, Mute, Post, PostKind
+from weituan.microblog.models import (
+    AccountStats,
+    Block,
+    FilterContext,
+    Follow,
+    KeywordFilter,
+    Mute,
+    Post,
+    PostKind,
+)
 from weituan.microblog.timelines.authors import (
     authors_recent,
     home_with_authors_call,
@@ -59,13 +68,15 @@ class ReadContext(NamedTuple):
     # Among `hidden`, those hidden only by a mute with an end: their posts stay in the stored timeline
     # (a rebuild keeps them too), dropped at read while the mute lasts, so they are back when it ends.
     muted_for_now: frozenset[int] = frozenset()
+    # The reader has a keyword filter for the home timeline in force: the page is filtered for them.
+    filtered: bool = False
 
 
 def _context_selects(user: str) -> list[str]:
     """The parts of the context query for the reader `user` (a placeholder or a column)."""
     q = connection.ops.quote_name
-    state, block, mute, follow, stats = (
-        q(model._meta.db_table) for model in (TimelineState, Block, Mute, Follow, AccountStats)
+    state, block, mute, follow, stats, filters = (
+        q(model._meta.db_table) for model in (TimelineState, Block, Mute, Follow, AccountStats, KeywordFilter)
     )
     # The threshold is written into the text, not passed: knowing it, PostgreSQL plans the statement
     # once for all readers (as a parameter, its plan for "above an unknown count" looked so costly that
@@ -78,6 +89,8 @@ def _context_selects(user: str) -> list[str]:
         if redis_enabled()
         else ("ns.newest_post_id", f" LEFT JOIN {stats} ns ON ns.user_id = f.followee_id")
     )
+    find = "strpos" if connection.vendor == "postgresql" else "instr"
+    home_filter = f"{find}(kf.context, '{FilterContext.HOME.value}')"
     big = f"SELECT s.user_id FROM {stats} s WHERE s.followers_count > {threshold}"  # noqa: S608
     return [
         f"SELECT 'b', st.user_id, {none} FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
@@ -99,6 +112,11 @@ def _context_selects(user: str) -> list[str]:
         f"SELECT CASE WHEN f.show_reblogs THEN 'm' ELSE 'n' END, f.followee_id, {newest}"  # noqa: S608
         f" FROM {follow} f{newest_join} WHERE f.follower_id = {user} AND f.followee_id"
         + (" = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(big=big),
+        # A keyword filter of the home timeline in force ('k'): one probe of the owner index, empty for
+        # most readers. Its end is compared with a parameter, as the mute's is; its context in the text
+        # (a LIKE with a bound pattern made SQLite prepare the whole statement again on every read).
+        f"SELECT 'k', kf.owner_id, {none} FROM {filters} kf WHERE kf.owner_id = {user}"  # noqa: S608
+        f" AND {home_filter} > 0 AND (kf.expires_at IS NULL OR kf.expires_at > %s)",
     ]
 
 
@@ -108,10 +126,12 @@ def _context_sql() -> str:
 
 def _context_params() -> list[Any]:
     """The parameters of the context query other than the reader, in order: the cutoffs of an active
-    timeline and of a due read stamp, and the time a mute must end after to still hide."""
+    timeline and of a due read stamp, the time a mute must end after to still hide, and the time a home
+    filter's end must be after."""
     adapt = connection.ops.adapt_datetimefield_value
     now = timezone.now()
-    return [adapt(active_cutoff()), adapt(now - READ_STAMP_EVERY), adapt(now)]
+    at = adapt(now)
+    return [adapt(active_cutoff()), adapt(now - READ_STAMP_EVERY), at, at]
 
 
 def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
@@ -146,6 +166,7 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
             sorted((author_id, post_id) for author_id, post_id in newest.items() if author_id not in hidden)
         ),
         muted_for_now=frozenset(muted_for_now),
+        filtered="k" in marks,
     )
 
 
@@ -154,8 +175,9 @@ def read_context(user_id: int) -> ReadContext:
     state, authors hidden from `user_id` (blocks either way, mutes not ended) and followed authors
     above the fan-out threshold. Written as SQL because it runs on every read and compiling it as six
     querysets cost more than running it."""
-    built_cutoff, stamp_cutoff, mute_cutoff = _context_params()
+    built_cutoff, stamp_cutoff, mute_cutoff, filter_cutoff = _context_params()
     params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, mute_cutoff, user_id]
+    params += [user_id, filter_cutoff]
     return _context_of(fetch_rows(_context_sql(), params))
 
 

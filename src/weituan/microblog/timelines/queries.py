@@ -13,9 +13,16 @@ from weituan.microblog.models import Post, PostKind, PostTopic, Topic, Visibilit
 from weituan.microblog.queries.paging import id_page
 from weituan.microblog.queries.relations import hidden_author_ids, is_blocked_between, is_following
 from weituan.microblog.text import topic_key
-from weituan.microblog.timelines.home import home_timeline_ids
+from weituan.microblog.timelines.home import home_timeline_ids, home_timeline_ids_in, read_context
 
-__all__ = ["home_timeline_ids", "public_timeline_ids", "topic_timeline_ids", "user_timeline_ids"]
+__all__ = [
+    "home_timeline_ids",
+    "home_timeline_ids_in",
+    "public_timeline_ids",
+    "read_context",
+    "topic_timeline_ids",
+    "user_timeline_ids",
+]
 
 # Mastodon reads at most this many topics from each of a tag timeline's any[], all[] and none[].
 TOPICS_PER_MODE = 4
