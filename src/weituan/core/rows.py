@@ -70,6 +70,18 @@ def _chained(chain: list[Callable[..., Any]], expression: Any) -> Callable[[Any]
     return convert
 
 
+_vendors: dict[str, str] = {}
+
+
+def db_vendor(alias: str = DEFAULT_DB_ALIAS) -> str:
+    """The database's vendor ("sqlite", "postgresql"), read once per process: asked through the
+    `connection` proxy, it is a context-local lookup each time, and hot reads ask it several times."""
+    found = _vendors.get(alias)
+    if found is None:
+        found = _vendors[alias] = connections[alias].vendor
+    return found
+
+
 def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run a statement (a read, or a write returning rows) and return its rows. On PostgreSQL the
     statement is prepared once per connection: planning the hydration's joins, or a post's write, cost

@@ -9,9 +9,8 @@ from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 
-from weituan.core.rows import fetch_rows
+from weituan.core.rows import db_vendor, fetch_rows
 from weituan.microblog.models import AccountStats, Bookmark, Like, MediaAttachment, Pin, Post, PostKind
 from weituan.microblog.queries.rows import placeholders, table
 from weituan.microblog.row_versions import COLUMN as ROW_VERSION
@@ -106,7 +105,7 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
     )
     if not wanted:
         return found
-    vendor = connection.vendor
+    vendor = db_vendor()
     ids: list[Any] = wanted
     if vendor == "postgresql":
         ids = ["{" + ",".join(map(str, wanted)) + "}"]

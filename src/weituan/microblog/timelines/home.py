@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled, scripts_run, unreachable_logged
-from weituan.core.rows import fetch_rows
+from weituan.core.rows import db_vendor, fetch_rows
 from weituan.microblog.models import (
     AccountStats,
     Block,
@@ -191,7 +191,7 @@ _token_statements: dict[tuple[str, int, bool], str] = {}
 
 
 def _token_context_sql() -> str:
-    key = (connection.vendor, int(settings.FANOUT_FOLLOWER_THRESHOLD), redis_enabled())
+    key = (db_vendor(), int(settings.FANOUT_FOLLOWER_THRESHOLD), redis_enabled())
     sql = _token_statements.get(key)
     if sql is None:
         # The token's row first (the accounts app's own statement), then the context query's parts for
@@ -251,7 +251,8 @@ def authors_posts(
     """
     if not author_ids:
         return []
-    postgres = connection.vendor == "postgresql"
+    vendor = db_vendor()
+    postgres = vendor == "postgresql"
     quiet = tuple(author_id in reblogs_hidden for author_id in author_ids) if reblogs_hidden else ()
     has_quiet = any(quiet)
     bound_params: list[Any] = [PostKind.COMMENT.value]
@@ -260,7 +261,7 @@ def authors_posts(
     if bounds.lower is not None:
         bound_params.append(bounds.lower)
     shape = (
-        connection.vendor,
+        vendor,
         bounds.upper is not None,
         bounds.lower is not None,
         bounds.ascending,

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from weituan.core.redis import get_redis, redis_enabled, rkey, scripts_run
-from weituan.core.rows import fetch_rows
+from weituan.core.rows import db_vendor, fetch_rows
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.microblog.timelines.models import TimelineEntry
 
@@ -151,7 +151,7 @@ class DatabaseTimelineStore:
 
     def read(self, user_id: int, bounds: Bounds, count: int) -> list[Entry] | None:
         # Written as SQL: this runs on every home read, and compiling the queryset cost more than the query.
-        shape = (connection.vendor, bounds.upper is not None, bounds.lower is not None, bounds.ascending)
+        shape = (db_vendor(), bounds.upper is not None, bounds.lower is not None, bounds.ascending)
         sql = _READS.get(shape)
         if sql is None:
             table = connection.ops.quote_name(TimelineEntry._meta.db_table)
