@@ -115,11 +115,13 @@ class RawReader:
                 f" AND followee_id = ANY(ARRAY({big}))"
             )
         else:
-            # With each big author's newest post id, so only those that posted above the stored page's
-            # floor are walked (the posts table's (author, id) index, newest first).
+            # After the stored page: only the big authors whose newest post is at or above the entry it
+            # ends on (the others cannot reach the page), found among the reader's follows, are walked
+            # (the posts table's (author, id) index, newest first).
             self.big_sql = (
                 f"SELECT f.followee_id, s.newest_post_id FROM {follows} f JOIN {stats} s"
-                f" ON s.user_id = f.followee_id WHERE f.follower_id = %s AND f.followee_id IN ({big})"
+                f" ON s.user_id = f.followee_id WHERE f.follower_id = %s AND f.followee_id IN ({big}"
+                " AND (newest_post_id IS NULL OR newest_post_id >= %s))"
             )
             self.walk_sql = (
                 f"SELECT * FROM (SELECT id FROM {posts} WHERE author_id = %s AND kind <> "
@@ -131,16 +133,17 @@ class RawReader:
 
         if not self.merged:
             return [entry.post_id for entry in self.timelines.read(user_id, Bounds(), 20) or []]
-        cursor.execute(self.big_sql, [user_id])
-        authors = cursor.fetchall()
         if self.redis:
+            cursor.execute(self.big_sql, [user_id])
+            authors = cursor.fetchall()
             keys = [self.home_key(user_id), *(self.author_key(author_id) for author_id, _ in authors)]
             joined = self.script(keys=keys, args=[20])
             ids = {entry.post_id for entry in entries_of_joined(joined.decode() if joined else "")}
             return sorted(ids, reverse=True)[:20]
         stored = [entry.post_id for entry in self.timelines.read(user_id, Bounds(), 20) or []]
         floor = stored[-1] if len(stored) == 20 else 0
-        walked = [author_id for author_id, newest in authors if newest is None or newest > floor]
+        cursor.execute(self.big_sql, [user_id, floor])
+        walked = [author_id for author_id, newest in cursor.fetchall() if newest is None or newest > floor]
         if not walked:
             return stored
         cursor.execute(

@@ -54,7 +54,7 @@ from weituan.mastodon.home_statuses import home_statuses_bytes
 from weituan.mastodon.pagination import QueryPage, link_header_of
 from weituan.mastodon.serializers_accounts import absolute_url
 from weituan.mastodon.serializers_statuses import site_base
-from weituan.microblog.timelines.home import home_timeline_ids_in, token_read_context
+from weituan.microblog.timelines.home import home_timeline_ids_in, page_ask, token_read_context
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,9 @@ def _answer(asked: _Asked) -> Answer | None:
         translation.activate(prologue.language)  # as LocaleMiddleware's request side does
     page, kept = _queries.of(asked.query)
     # The token, its user and the reader's home read context in one statement.
-    reader = token_read_context(asked.token)
+    reader = token_read_context(
+        asked.token, page_ask(max_id=page.max_id, min_id=page.min_id, limit=page.limit)
+    )
     if reader is None or not scopes_allow(reader.scopes, HOME_TIMELINE_SCOPES):
         return None
     if reader.context.filtered:

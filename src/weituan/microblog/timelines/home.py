@@ -42,7 +42,7 @@ from weituan.microblog.timelines.authors import (
     home_with_authors_reply,
 )
 from weituan.microblog.timelines.fanout import HOME_KINDS, active_cutoff
-from weituan.microblog.timelines.models import TimelineState
+from weituan.microblog.timelines.models import TimelineEntry, TimelineState
 from weituan.microblog.timelines.store import Bounds, Entry, RedisTimelineStore, home_key, timeline_store
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,17 @@ class ReadContext(NamedTuple):
     muted_for_now: frozenset[int] = frozenset()
     # The reader has a keyword filter for the home timeline in force: the page is filtered for them.
     filtered: bool = False
+    # Without Redis, when the context was read for a page (`PageAsk`): the id of the stored entry the
+    # page's read ends on, `merged_authors` being only those whose newest post is at or above it (the
+    # others cannot reach the page); None when every followed big author is in `merged_authors`.
+    authors_floor: int | None = None
+
+
+class PageAsk(NamedTuple):
+    """The page a read context is read for: the stored read's upper bound and how many entries it takes."""
+
+    upper: int | None
+    entries: int
 
 
 def _context_selects(user: str) -> list[str]:
@@ -92,6 +103,13 @@ def _context_selects(user: str) -> list[str]:
     find = "strpos" if connection.vendor == "postgresql" else "instr"
     home_filter = f"{find}(kf.context, '{FilterContext.HOME.value}')"
     big = f"SELECT s.user_id FROM {stats} s WHERE s.followers_count > {threshold}"  # noqa: S608
+    floor_from = ""
+    if not redis_enabled():
+        # Only the big authors who posted at or above the entry the page's stored read ends on (`fl`,
+        # see `_floor_cte`): the others cannot reach the page, and probing the reader's follows for each
+        # of the accounts above the threshold was most of this statement's work.
+        big += " AND (s.newest_post_id IS NULL OR s.newest_post_id >= fl.bottom)"
+        floor_from = "fl CROSS JOIN "
     return [
         f"SELECT 'b', st.user_id, {none} FROM {state} st WHERE st.user_id = {user}"  # noqa: S608
         " AND st.built_at IS NOT NULL AND st.last_read_at >= %s",
@@ -110,8 +128,10 @@ def _context_selects(user: str) -> list[str]:
         # with each the author's newest post id (a key lookup for each of these few; with Redis their
         # indexes answer, see `_page`).
         f"SELECT CASE WHEN f.show_reblogs THEN 'm' ELSE 'n' END, f.followee_id, {newest}"  # noqa: S608
-        f" FROM {follow} f{newest_join} WHERE f.follower_id = {user} AND f.followee_id"
+        f" FROM {floor_from}{follow} f{newest_join} WHERE f.follower_id = {user} AND f.followee_id"
         + (" = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(big=big),
+        # Without Redis, the floor the big authors were kept to ('f'; 0: not kept to any).
+        *([f"SELECT 'f', fl.bottom, {none} FROM fl"] if floor_from else []),  # noqa: S608
         # A keyword filter of the home timeline in force ('k'): one probe of the owner index, empty for
         # most readers. Its end is compared with a parameter, as the mute's is; its context in the text
         # (a LIKE with a bound pattern made SQLite prepare the whole statement again on every read).
@@ -120,8 +140,32 @@ def _context_selects(user: str) -> list[str]:
     ]
 
 
+def _floor_cte(user: str) -> str:
+    """`fl (floor)`: without Redis, the id of the last entry a page's stored read takes (its parameters:
+    whether the context is read for a page, the read's upper bound, the entries it takes less one),
+    0 when it is not read for a page or the timeline holds fewer entries than the read takes."""
+    entries = connection.ops.quote_name(TimelineEntry._meta.db_table)
+    return (
+        "fl (bottom) AS (SELECT CASE WHEN %s THEN COALESCE((SELECT e.post_id"  # noqa: S608
+        f" FROM {entries} e WHERE e.user_id = {user} AND e.post_id < %s"
+        " ORDER BY e.post_id DESC LIMIT 1 OFFSET %s), 0) ELSE 0 END)"
+    )
+
+
+_UNBOUNDED = 2**63 - 1
+
+
+def _floor_params(page: "PageAsk | None") -> list[Any]:
+    if redis_enabled():
+        return []
+    if page is None:
+        return [False, _UNBOUNDED, 0]
+    return [True, _UNBOUNDED if page.upper is None else page.upper, page.entries - 1]
+
+
 def _context_sql() -> str:
-    return " UNION ALL ".join(_context_selects("%s"))
+    selects = " UNION ALL ".join(_context_selects("%s"))
+    return selects if redis_enabled() else f"WITH {_floor_cte('%s')} {selects}"
 
 
 def _context_params() -> list[Any]:
@@ -141,11 +185,14 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
     quiet: set[int] = set()
     marks: set[str] = set()
     newest: dict[int, int] = {}
+    floor: int | None = None
     for mark, other_id, newest_id, *_ in rows:
         if mark == "h":
             hidden.add(other_id)
         elif mark == "u":
             for_now.add(other_id)
+        elif mark == "f":
+            floor = int(other_id) or None
         elif mark == "m" or mark == "n":
             merged.add(other_id)
             if mark == "n":
@@ -167,16 +214,19 @@ def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
         ),
         muted_for_now=frozenset(muted_for_now),
         filtered="k" in marks,
+        authors_floor=floor,
     )
 
 
-def read_context(user_id: int) -> ReadContext:
+def read_context(user_id: int, page: PageAsk | None = None) -> ReadContext:
     """Everything a home read needs to know before touching the store, in one query: the timeline's
     state, authors hidden from `user_id` (blocks either way, mutes not ended) and followed authors
-    above the fan-out threshold. Written as SQL because it runs on every read and compiling it as six
-    querysets cost more than running it."""
+    above the fan-out threshold (without Redis, for a `page`, only those that can reach it). Written
+    as SQL because it runs on every read and compiling it as six querysets cost more than running it."""
     built_cutoff, stamp_cutoff, mute_cutoff, filter_cutoff = _context_params()
-    params = [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, mute_cutoff, user_id]
+    floor = _floor_params(page)
+    params = [*floor[:1], *([user_id] if floor else []), *floor[1:]]
+    params += [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, mute_cutoff, user_id]
     params += [user_id, filter_cutoff]
     return _context_of(fetch_rows(_context_sql(), params))
 
@@ -199,15 +249,16 @@ def _token_context_sql() -> str:
         reader_parts = [
             part.replace(" FROM ", ", NULL FROM t CROSS JOIN ", 1) for part in _context_selects("t.reader")
         ]
+        floor = "" if redis_enabled() else ", " + _floor_cte("(SELECT reader FROM t)")  # noqa: S608
         sql = _token_statements[key] = (
-            f"WITH t (reader, scopes) AS ({access_token_viewer_sql()})"  # noqa: S608
+            f"WITH t (reader, scopes) AS ({access_token_viewer_sql()}){floor}"  # noqa: S608
             " SELECT 't', t.reader, CAST(NULL AS BIGINT), t.scopes FROM t UNION ALL "
             + " UNION ALL ".join(reader_parts)
         )
     return sql
 
 
-def token_read_context(raw_token: str) -> TokenReader | None:
+def token_read_context(raw_token: str, page: PageAsk | None = None) -> TokenReader | None:
     """The reader a bearer token belongs to, its granted scopes and its home read context, in one
     statement; None for a token that is unknown, revoked, not a user's, or whose user is deactivated.
 
@@ -216,7 +267,7 @@ def token_read_context(raw_token: str) -> TokenReader | None:
     token = access_token_viewer_params(raw_token)
     if token is None:
         return None
-    params = [*token, *_context_params()]
+    params = [*token, *_floor_params(page), *_context_params()]
     rows = fetch_rows(_token_context_sql(), params)
     found = [row for row in rows if row[0] == "t"]
     if not found:
@@ -417,9 +468,16 @@ def home_timeline_ids(
     limit: int = 20,
 ) -> list[int]:
     """Post ids of the user's home timeline page, newest first."""
+    context = read_context(user_id, page_ask(max_id=max_id, min_id=min_id, limit=limit))
     return home_timeline_ids_in(
-        user_id, read_context(user_id), max_id=max_id, since_id=since_id, min_id=min_id, limit=limit
+        user_id, context, max_id=max_id, since_id=since_id, min_id=min_id, limit=limit
     )
+
+
+def page_ask(*, max_id: int | None, min_id: int | None, limit: int) -> PageAsk | None:
+    """What a read context needs to know of a page to leave out the big authors that cannot reach it:
+    nothing for a page read upwards (`min_id`), whose stored read starts at its lower end."""
+    return None if min_id is not None else PageAsk(upper=max_id, entries=limit + READ_SLACK)
 
 
 def home_timeline_ids_in(
@@ -457,6 +515,9 @@ def _stored_page(user_id: int, context: ReadContext, bounds: Bounds, limit: int)
     for _ in range(MORE_READS):
         if edge is None or len(ids) >= limit:
             break
+        if context.authors_floor is not None:
+            # Reading on below the first read's floor: the big authors left out for it may reach there.
+            context = read_context(user_id)._replace(stamp_due=False)
         count *= 2  # each time further: what was read was mostly hidden
         if bounds.ascending:  # the entries just above those read, the oldest of them first
             bounds = Bounds(upper=bounds.upper, lower=edge, ascending=True)
@@ -497,6 +558,8 @@ def _page(
     if stored is None:
         # The whole timeline; an author muted for now stays in it (see `ReadContext.muted_for_now`).
         stored = home_timeline_rebuild(user_id=user_id, hidden=context.hidden - context.muted_for_now)
+        if context.authors_floor is not None:  # kept to the entries there were before the rebuild
+            context = read_context(user_id)._replace(stamp_due=False)
     elif len(stored) >= count:
         edge = stored[0].post_id if bounds.ascending else stored[-1].post_id
         # Past the last entry read, the stored timeline may hold entries not read yet: merged posts
