@@ -437,6 +437,15 @@ def status_unpin(request: HttpRequest, status_id: int) -> dict[str, Any]:
     return _acted_on(request, status_id, pin_remove)
 
 
+def _statuses_page(request: HttpRequest, user: Any, rows: list[Any]) -> HttpResponse:
+    """The statuses of a page of the caller's own rows (likes, bookmarks), with the rows' Link header."""
+    response = JsonResponse(
+        statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
+    )
+    set_link_header(response, request, [row.cursor for row in rows])
+    return response
+
+
 def _accounts_page(request: HttpRequest, rows: list[Any]) -> HttpResponse:
     response = JsonResponse(accounts_json([row.user for row in rows], request), safe=False)
     set_link_header(response, request, [row.cursor for row in rows])
@@ -477,12 +486,7 @@ def favourites(request: HttpRequest) -> HttpResponse:
     """Paged by the likes' ids (the Link header carries them), as Mastodon pages by its favourites'."""
     user = request_user(request)
     page = page_params_from_request(request, default_limit=20, max_limit=40)
-    rows = liked_posts_page(user, **page.bounds())
-    response = JsonResponse(
-        statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
-    )
-    set_link_header(response, request, [row.cursor for row in rows])
-    return response
+    return _statuses_page(request, user, liked_posts_page(user, **page.bounds()))
 
 
 @router.get(
@@ -495,12 +499,7 @@ def bookmarks(request: HttpRequest) -> HttpResponse:
     """Paged by the bookmarks' ids (the Link header carries them), as Mastodon pages its bookmarks."""
     user = request_user(request)
     page = page_params_from_request(request, default_limit=20, max_limit=40)
-    rows = bookmarked_posts_page(user, **page.bounds())
-    response = JsonResponse(
-        statuses_json(posts_hydrate([row.post_id for row in rows], user), request), safe=False
-    )
-    set_link_header(response, request, [row.cursor for row in rows])
-    return response
+    return _statuses_page(request, user, bookmarked_posts_page(user, **page.bounds()))
 
 
 @router.put(

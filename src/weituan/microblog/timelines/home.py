@@ -141,7 +141,7 @@ def _context_selects(user: str) -> list[str]:
 
 
 def _floor_cte(user: str) -> str:
-    """`fl (floor)`: without Redis, the id of the last entry a page's stored read takes (its parameters:
+    """`fl (bottom)`: without Redis, the id of the last entry a page's stored read takes (its parameters:
     whether the context is read for a page, the read's upper bound, the entries it takes less one),
     0 when it is not read for a page or the timeline holds fewer entries than the read takes."""
     entries = connection.ops.quote_name(TimelineEntry._meta.db_table)
@@ -224,8 +224,9 @@ def read_context(user_id: int, page: PageAsk | None = None) -> ReadContext:
     above the fan-out threshold (without Redis, for a `page`, only those that can reach it). Written
     as SQL because it runs on every read and compiling it as six querysets cost more than running it."""
     built_cutoff, stamp_cutoff, mute_cutoff, filter_cutoff = _context_params()
-    floor = _floor_params(page)
-    params = [*floor[:1], *([user_id] if floor else []), *floor[1:]]
+    params = _floor_params(page)
+    if params:  # the CTE's reader comes after its first parameter
+        params.insert(1, user_id)
     params += [user_id, built_cutoff, user_id, stamp_cutoff, user_id, user_id, user_id, mute_cutoff, user_id]
     params += [user_id, filter_cutoff]
     return _context_of(fetch_rows(_context_sql(), params))
