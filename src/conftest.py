@@ -18,8 +18,16 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from weituan.core.testing import MovedClock, make_user
+
+# The tests share a small machine with the server processes, browsers and databases of other tests:
+# how long Hypothesis takes to draw an input, or to run one example, says nothing about the code under
+# test, so neither fails a test (the properties themselves are checked all the same).
+hypothesis_settings.register_profile("weituan", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("weituan")
 
 
 @pytest.fixture
