@@ -51,26 +51,34 @@ class PostVersions:
 @cache  # one text per store and number of ids (always one on PostgreSQL), the same for the process
 def _versions_sql(vendor: str, count: int) -> str:
     posts, users, stats, media = table(Post), table(User), table(AccountStats), table(MediaAttachment)
+    likes, bookmarks, pins = table(Like), table(Bookmark), table(Pin)
     if vendor == "postgresql":
         # The ids come as one array literal, read once.
         among = "id = ANY(%s::bigint[])"
-        row, media_row = "xmin, ctid", "concat(m.xmin, '.', m.ctid)"
-        version = (
-            "concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/', {media})"
+        row = "xmin, ctid"
+        images = (
+            f"(SELECT string_agg(concat(m.xmin, '.', m.ctid), ',') FROM {media} m WHERE m.post_id = w.id)"  # noqa: S608
         )
-        aggregate = "string_agg"
+        version = (
+            f"concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/', {images})"
+        )
     else:
+        # A post's images renew its own version (`row_versions`): no image row is read.
         among = f"id IN ({placeholders(count)})"
-        row, media_row = ROW_VERSION, f"m.id || '.' || m.{ROW_VERSION}"
-        version = (
-            f"w.{ROW_VERSION} || '/' || u.{ROW_VERSION} || '/' || ifnull(s.{ROW_VERSION}, '') || '/'"
-            " || ifnull({media}, '')"
-        )
-        aggregate = "group_concat"
+        row = ROW_VERSION
+        version = f"w.{ROW_VERSION} || '/' || u.{ROW_VERSION} || '/' || ifnull(s.{ROW_VERSION}, '')"
     p_row = ", ".join(f"p.{column.strip()}" for column in row.split(","))
-    images = f"(SELECT {aggregate}({media_row}, ',') FROM {media} m WHERE m.post_id = w.id)"  # noqa: S608
+
+    def kept(flag_table: str, alias: str) -> str:
+        # Whether the viewer keeps a like (a bookmark) of the post: one probe of (user, post) per post,
+        # except for posts at or above the page's oldest asked id when the viewer keeps none there (one
+        # probe of the same index for the whole page, made once: most readers like nothing on it).
+        probe = f"EXISTS(SELECT 1 FROM {flag_table} {alias} WHERE {alias}.user_id = %s AND {alias}.post_id = w.id)"  # noqa: S608
+        anywhere = f"(SELECT EXISTS(SELECT 1 FROM {flag_table} g WHERE g.user_id = %s AND g.post_id >= %s))"  # noqa: S608
+        return f"CASE WHEN w.id < %s OR {anywhere} THEN {probe} ELSE FALSE END"
+
     # The posts asked for are read once, with what the versions need of them; then their parents and
-    # roots.
+    # roots. Only one's own posts can be pinned by one.
     return (
         f"WITH a AS (SELECT id, parent_id, root_id, author_id, deleted_at, {row}"  # noqa: S608
         f" FROM {posts} WHERE {among}),"
@@ -78,12 +86,13 @@ def _versions_sql(vendor: str, count: int) -> str:
         f" SELECT p.id, p.parent_id, p.root_id, p.author_id, p.deleted_at, {p_row}, 0 FROM ("
         "SELECT parent_id AS want FROM a WHERE parent_id IS NOT NULL"
         f" UNION ALL SELECT root_id FROM a WHERE root_id IS NOT NULL) r JOIN {posts} p ON p.id = r.want)"
-        f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version.format(media=images)},"
-        f" EXISTS(SELECT 1 FROM {table(Like)} l WHERE l.user_id = %s AND l.post_id = w.id),"
+        f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version},"
+        f" {kept(likes, 'l')},"
         f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
         f" AND v.comment = '' AND v.deleted_at IS NULL),"
-        f" EXISTS(SELECT 1 FROM {table(Bookmark)} b WHERE b.user_id = %s AND b.post_id = w.id),"
-        f" EXISTS(SELECT 1 FROM {table(Pin)} x WHERE x.user_id = %s AND x.post_id = w.id),"
+        f" {kept(bookmarks, 'b')},"
+        f" CASE WHEN w.author_id = %s THEN EXISTS(SELECT 1 FROM {pins} x WHERE x.user_id = %s"
+        " AND x.post_id = w.id) ELSE FALSE END,"
         f" w.asked FROM w JOIN {users} u ON u.id = w.author_id"
         f" LEFT JOIN {stats} s ON s.user_id = w.author_id"
     )
@@ -110,7 +119,10 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
     if vendor == "postgresql":
         ids = ["{" + ",".join(map(str, wanted)) + "}"]
     sql = _versions_sql(vendor, 0 if vendor == "postgresql" else len(wanted))
-    rows = fetch_rows(sql, [*ids, viewer_id, PostKind.REPOST.value, viewer_id, viewer_id, viewer_id])
+    lowest = min(wanted)
+    kept = [lowest, viewer_id, lowest, viewer_id]  # a like's (a bookmark's) CASE, then its probe
+    params = [*ids, *kept, PostKind.REPOST.value, viewer_id, *kept, viewer_id, viewer_id]
+    rows = fetch_rows(sql, params)
     for post_id, parent_id, root_id, deleted, version, liked, reposted, bookmarked, pinned, asked in rows:
         found.links[post_id] = (parent_id, root_id)
         found.versions[post_id] = version

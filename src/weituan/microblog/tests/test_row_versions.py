@@ -10,8 +10,9 @@ from django.db import connection
 from weituan.accounts.models import User
 from weituan.microblog.models import AccountStats, MediaAttachment, Post
 from weituan.microblog.queries.versions import PostVersions, post_versions
-from weituan.microblog.row_versions import COLUMN, versioned_tables
-from weituan.microblog.services.interactions import like_add
+from weituan.microblog.row_versions import COLUMN, image_triggers_drop, versioned_tables
+from weituan.microblog.services.interactions import bookmark_add, like_add
+from weituan.microblog.services.pins import pin_add
 from weituan.microblog.services.posts import post_create, repost_create
 
 
@@ -53,6 +54,16 @@ def test_every_kind_of_write_to_what_a_status_shows_gives_a_new_version(
             lambda: MediaAttachment.objects.filter(pk=media.pk).update(description="麻辣"),
         ),
         ("an image removed", lambda: MediaAttachment.objects.filter(pk=media.pk).delete()),
+        (
+            "an image attached",
+            lambda: MediaAttachment.objects.create(owner=merchant, post=original, file="media/b.jpg"),
+        ),
+        (
+            "raw SQL on an image",
+            lambda: _raw_update(
+                MediaAttachment._meta.db_table, "description = '锅底'", "post_id", original.id
+            ),
+        ),
     ]
     before = _fingerprints(post_versions(ids, shopper.pk))
     assert set(before) == set(ids)
@@ -72,8 +83,10 @@ def test_versions_survive_a_migration_that_rebuilds_the_tables(merchant: Any) ->
     post = post_create(author=merchant, text="重建")
     kept = post_versions([post.id], merchant.pk).versions[post.id]
     if connection.vendor == "sqlite":
-        # What a migration altering these models does on SQLite: the table is made again from the
-        # model, which knows nothing of the column or its triggers.
+        # What a migration altering these models does on SQLite, after a migrate's start has dropped
+        # the image triggers: the table is made again from the model, which knows nothing of the column
+        # or its triggers.
+        image_triggers_drop(connection)
         with connection.schema_editor() as editor:
             for model in (Post, User, AccountStats, MediaAttachment):
                 editor._remake_table(model)  # type: ignore[attr-defined]
@@ -93,3 +106,33 @@ def test_versions_survive_a_migration_that_rebuilds_the_tables(merchant: Any) ->
     before = post_versions([post.id], merchant.pk).versions[post.id]
     AccountStats.objects.filter(user_id=merchant.pk).update(posts_count=42)
     assert post_versions([post.id], merchant.pk).versions[post.id] != before
+
+
+@pytest.mark.django_db
+def test_the_viewers_flags_on_the_page_and_on_the_older_posts_it_shows(
+    shopper: Any, merchant: Any, outsider: Any
+) -> None:
+    # Older than every post asked for: reached only as the parent and root of a repost on the page.
+    old = post_create(author=merchant, text="老帖")
+    mine = post_create(author=shopper, text="我的")
+    forward = repost_create(reposter=outsider, post_id=old.id)
+    liked = post_create(author=merchant, text="新帖")
+    plain = post_create(author=merchant, text="没人碰")
+    like_add(user=shopper, post_id=old.id)
+    like_add(user=shopper, post_id=liked.id)
+    bookmark_add(user=shopper, post_id=old.id)
+    pin_add(user=shopper, post_id=mine.id)
+    pin_add(user=merchant, post_id=liked.id)
+    repost_create(reposter=shopper, post_id=old.id)
+
+    versions = post_versions([forward.id, liked.id, plain.id, mine.id], shopper.pk)
+    assert versions.asked == {forward.id, liked.id, plain.id, mine.id}
+    assert versions.liked == {old.id, liked.id}
+    assert versions.bookmarked == {old.id}
+    assert versions.reposted == {old.id}
+    # Only one's own posts are pinned for one: the merchant's pin is theirs.
+    assert versions.pinned == {mine.id}
+    # Nothing of the page is kept by a viewer who kept nothing.
+    other = post_versions([forward.id, liked.id, plain.id, mine.id], outsider.pk)
+    assert (other.liked, other.bookmarked, other.pinned) == (set(), set(), set())
+    assert other.reposted == {old.id}
