@@ -61,8 +61,9 @@ def followers_count(user_id: int) -> int:
     return AccountStats.objects.filter(user_id=user_id).values_list("followers_count", flat=True).first() or 0
 
 
-def active_cutoff() -> datetime:
-    return timezone.now() - timedelta(days=settings.FANOUT_ACTIVE_DAYS)
+def active_cutoff(now: datetime | None = None) -> datetime:
+    """Readers who read their home timeline after this are active (fan-out keeps theirs current)."""
+    return (now or timezone.now()) - timedelta(days=settings.FANOUT_ACTIVE_DAYS)
 
 
 def _table(model: type[Model]) -> str:

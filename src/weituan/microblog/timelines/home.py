@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled, scripts_run, unreachable_logged
-from weituan.core.rows import db_vendor, fetch_rows
+from weituan.core.rows import db_datetimes, db_vendor, fetch_rows
 from weituan.microblog.models import (
     AccountStats,
     Block,
@@ -172,10 +172,9 @@ def _context_params() -> list[Any]:
     """The parameters of the context query other than the reader, in order: the cutoffs of an active
     timeline and of a due read stamp, the time a mute must end after to still hide, and the time a home
     filter's end must be after."""
-    adapt = connection.ops.adapt_datetimefield_value
     now = timezone.now()
-    at = adapt(now)
-    return [adapt(active_cutoff()), adapt(now - READ_STAMP_EVERY), at, at]
+    cutoff, stamp, at = db_datetimes([active_cutoff(now), now - READ_STAMP_EVERY, now])
+    return [cutoff, stamp, at, at]
 
 
 def _context_of(rows: Iterable[Sequence[Any]]) -> ReadContext:
