@@ -3,8 +3,11 @@ streams on one connection, the same payloads as the event streams, subscriptions
 and what never crosses a block."""
 
 import base64
+import contextlib
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -407,3 +410,65 @@ def test_the_health_check_and_event_streams_are_untouched(served: Served) -> Non
     assert (response.status_code, response.text) == (200, "OK")
     response = httpx.get(f"{served.url}/api/v1/streaming")
     assert (response.status_code, response.json()["code"]) == (400, "stream_path_required")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_post_made_by_one_server_process_reaches_a_websocket_on_another(
+    served: Served, settings: Any
+) -> None:
+    db = settings.DATABASES["default"]
+    database_url = (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "WEITUAN_REDIS_PREFIX": settings.REDIS_KEY_PREFIX,
+    }
+    command = [sys.executable, "-m", "uvicorn", "weituan.asgi:application", "--host", "127.0.0.1"]
+    command += [
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--ws",
+        "websockets-sansio",
+        "--log-level",
+        "warning",
+    ]
+    other_process = subprocess.Popen(command, env=env)
+    other = Served(f"http://127.0.0.1:{port}", served.server)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert other_process.poll() is None, "the second server process stopped"
+            assert time.monotonic() < deadline, "the second server process did not start"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{other.url}/api/v1/streaming/health").status_code == 200:
+                    break
+            time.sleep(0.2)
+        _, reader_token, reader = person("reader")
+        author, _, writer = person("writer")
+        json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
+        ws = WebSocketReader(other, access_token=reader_token, stream="user")
+        try:
+            assert ws.settled() == []
+            time.sleep(1.1)  # what a process with no stream of its own last read of the presence key
+            posted = json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "另一个进程发的"}))
+            message = ws.next(timeout=20)
+            assert (message["stream"], message["event"]) == (["user"], "update")
+            shown = json_of(reader.get(f"{other.url}/api/v1/timelines/home"))[0]
+            assert orjson.loads(message["payload"]) == shown
+            assert shown["id"] == posted["id"]
+            json_of(writer.delete(f"{served.url}/api/v1/statuses/{posted['id']}"))
+            assert ws.next(timeout=20) == {"stream": ["user"], "event": "delete", "payload": posted["id"]}
+        finally:
+            ws.close()
+    finally:
+        other_process.terminate()
+        other_process.wait(15)
