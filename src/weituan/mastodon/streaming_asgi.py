@@ -317,15 +317,21 @@ async def _pump(stream: Stream, send: Send) -> None:
             continue
         if item is END:
             return
-        try:
-            frames: list[Frame] = await off_loop(
-                stream_frames, stream.reader, list(stream.channels), item, stream.request
-            )
-        except Exception:  # one event that fails to render costs that event only
-            log.exception("a streaming event could not be rendered")
-            continue
-        for frame in frames:
+        for frame in await frames_of(stream, item):
             await _write(send, f"event: {frame.event}\ndata: {frame.payload}\n\n".encode())
+
+
+async def frames_of(stream: Stream, event: Event) -> list[Frame]:
+    """The frames `event` makes on the stream's channels, rendered off the loop; none for an event that
+    fails to render (it costs that event only)."""
+    try:
+        frames: list[Frame] = await off_loop(
+            stream_frames, stream.reader, list(stream.channels), event, stream.request
+        )
+    except Exception:
+        log.exception("a streaming event could not be rendered")
+        return []
+    return frames
 
 
 async def _until_disconnect(receive: Receive, stream: Stream) -> None:

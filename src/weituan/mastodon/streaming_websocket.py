@@ -38,6 +38,7 @@ from weituan.mastodon.streaming_asgi import (
     Stream,
     bearer_token,
     first_of,
+    frames_of,
     hub,
     off_loop,
     refusal_headers,
@@ -47,12 +48,10 @@ from weituan.mastodon.streaming_asgi import (
 from weituan.mastodon.streaming_frames import (
     STREAM_PATHS,
     Channel,
-    Frame,
     Reader,
     channel_of,
     error_body,
     stream_allowed,
-    stream_frames,
     stream_open,
     stream_reader,
 )
@@ -209,14 +208,7 @@ class _Connection:
             item = await stream.queue.get()
             if item is END:
                 return
-            try:
-                frames: list[Frame] = await off_loop(
-                    stream_frames, stream.reader, list(stream.channels), item, stream.request
-                )
-            except Exception:  # one event that fails to render costs that event only
-                log.exception("a streaming event could not be rendered")
-                continue
-            for frame in frames:
+            for frame in await frames_of(stream, item):
                 if frame.channel in stream.channels:  # not unsubscribed meanwhile
                     await self._write(
                         {"stream": frame.channel.names, "event": frame.event, "payload": frame.payload}

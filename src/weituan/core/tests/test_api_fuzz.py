@@ -345,15 +345,17 @@ STREAM_PATHS = st.sampled_from(
 
 
 _READERS = itertools.count()
-
-
-@pytest.mark.django_db(transaction=True)
-@hypothesis_settings(
+# The streaming fuzz tests run many small examples against the ASGI application, each with a reader.
+STREAMING_FUZZ = hypothesis_settings(
     deadline=None,
     max_examples=EXAMPLES * 10,
     derandomize=SEED is None,
     suppress_health_check=list(HealthCheck),
 )
+
+
+@pytest.mark.django_db(transaction=True)
+@STREAMING_FUZZ
 @given(
     method=st.sampled_from(["GET", "HEAD", "POST", "DELETE"]),
     stream=STREAM_PATHS,
@@ -442,12 +444,7 @@ WEBSOCKET_MESSAGES = st.one_of(
 
 
 @pytest.mark.django_db(transaction=True)
-@hypothesis_settings(
-    deadline=None,
-    max_examples=EXAMPLES * 10,
-    derandomize=SEED is None,
-    suppress_health_check=list(HealthCheck),
-)
+@STREAMING_FUZZ
 @given(messages=st.lists(WEBSOCKET_MESSAGES, max_size=6))
 def test_websocket_messages_under_asgi(messages: list[dict[str, Any]]) -> None:
     """Whatever a WebSocket client sends on /api/v1/streaming, the connection stays open and every answer

@@ -132,6 +132,20 @@ def person(name: str) -> tuple[Any, str, httpx.Client]:
     return user, token, httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+def relate(served: Served, client: httpx.Client, account: Any, *actions: str) -> None:
+    """`client`'s user follows, blocks... (`actions`, in order) `account`, through the API."""
+    for action in actions:
+        json_of(client.post(f"{served.url}/api/v1/accounts/{account.pk}/{action}"))
+
+
+def reader_and_followed(served: Served) -> tuple[str, httpx.Client, Any, httpx.Client]:
+    """A reader (their token and client) following a writer (the user and their client)."""
+    _, reader_token, reader = person("reader")
+    author, _, writer = person("writer")
+    relate(served, reader, author, "follow")
+    return reader_token, reader, author, writer
+
+
 class WebSocketReader:
     """A Mastodon WebSocket connection to /api/v1/streaming: what the server sends, as parsed JSON."""
 

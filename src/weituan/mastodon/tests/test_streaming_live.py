@@ -3,7 +3,6 @@ mention and delete, and what they never get."""
 
 import queue
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,16 +11,16 @@ import pytest
 
 from weituan.accounts.tokens import access_token_issue
 from weituan.core.testing import make_user
-from weituan.mastodon.tests.streaming_client import EventReader, Served, asgi_server, json_of, person
+from weituan.mastodon.tests.streaming_client import (
+    EventReader,
+    Served,
+    asgi_server,
+    json_of,
+    person,
+    relate,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def served(settings: Any) -> Iterator[Served]:
-    settings.STREAMING_HEARTBEAT_SECONDS = 0.3
-    with asgi_server() as running:
-        yield running
 
 
 def _stream(served: Served, path: str, token: str | None, **params: str) -> EventReader:
@@ -87,8 +86,7 @@ def test_nothing_crosses_a_block_and_followers_only_posts_stay_with_followers(se
     _, reader_token, reader = person("reader")
     blocked, _, blocked_client = person("blocked")
     other, _, other_client = person("other")
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{blocked.pk}/follow"))
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{blocked.pk}/block"))
+    relate(served, reader, blocked, "follow", "block")
     user_stream = _stream(served, "user", reader_token)
     public_stream = _stream(served, "public", reader_token)
     try:

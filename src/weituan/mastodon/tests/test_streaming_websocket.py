@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,16 +26,11 @@ from weituan.mastodon.tests.streaming_client import (
     asgi_server,
     json_of,
     person,
+    reader_and_followed,
+    relate,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def served(settings: Any) -> Iterator[Served]:
-    settings.STREAMING_HEARTBEAT_SECONDS = 0.3
-    with asgi_server() as running:
-        yield running
 
 
 def _until(reader: WebSocketReader, count: int) -> list[dict[str, Any]]:
@@ -44,10 +38,8 @@ def _until(reader: WebSocketReader, count: int) -> list[dict[str, Any]]:
 
 
 def test_user_and_hashtag_streams_share_one_connection(served: Served) -> None:
-    _, reader_token, reader = person("reader")
-    author, _, writer = person("writer")
+    reader_token, reader, _, writer = reader_and_followed(served)
     _, _, stranger = person("stranger")
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
     ws = WebSocketReader(served, access_token=reader_token, stream="user")
     events = EventReader(f"{served.url}/api/v1/streaming/user", reader_token)
     try:
@@ -95,9 +87,7 @@ def test_user_and_hashtag_streams_share_one_connection(served: Served) -> None:
 
 
 def test_an_edit_is_a_status_update_on_the_streams_showing_the_post(served: Served) -> None:
-    _, reader_token, reader = person("reader")
-    author, _, writer = person("writer")
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
+    reader_token, reader, _, writer = reader_and_followed(served)
     posted = json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "今晚开抢"}))
     ws = WebSocketReader(served, access_token=reader_token, stream="user")
     events = EventReader(f"{served.url}/api/v1/streaming/user", reader_token)
@@ -129,7 +119,7 @@ def test_a_list_stream_gets_its_accounts_posts(served: Served) -> None:
     member, _, writer = person("member")
     outsider, _, other = person("outsider")
     for followed in (member, outsider):
-        json_of(reader.post(f"{served.url}/api/v1/accounts/{followed.pk}/follow"))
+        relate(served, reader, followed, "follow")
     made = json_of(reader.post(f"{served.url}/api/v1/lists", json={"title": "好店"}))
     json_of(
         reader.post(
@@ -186,8 +176,7 @@ def test_nothing_crosses_a_block_on_any_stream(served: Served) -> None:
     reader_user, reader_token, reader = person("reader")
     blocked, _, blocked_client = person("blocked")
     _, _, other = person("other")
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{blocked.pk}/follow"))
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{blocked.pk}/block"))
+    relate(served, reader, blocked, "follow", "block")
     ws = WebSocketReader(served, access_token=reader_token, stream="user")
     try:
         ws.subscribe("public")
@@ -452,9 +441,7 @@ def test_a_post_made_by_one_server_process_reaches_a_websocket_on_another(
                 if httpx.get(f"{other.url}/api/v1/streaming/health").status_code == 200:
                     break
             time.sleep(0.2)
-        _, reader_token, reader = person("reader")
-        author, _, writer = person("writer")
-        json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
+        reader_token, reader, _, writer = reader_and_followed(served)
         ws = WebSocketReader(other, access_token=reader_token, stream="user")
         try:
             assert ws.settled() == []
