@@ -8,8 +8,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weituan.settings")
 
 application = get_asgi_application()
 
-# The streaming API's server-sent event streams are served in front of Django, and WebSocket connections
-# refused there (see weituan.mastodon.api_streaming).
+# The streaming API (server-sent event streams and the WebSocket) is served in front of Django, and other
+# WebSocket connections refused there (see weituan.mastodon.api_streaming).
 from weituan.mastodon.api_streaming import with_streaming  # noqa: E402
 
 application = with_streaming(application)

@@ -140,6 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from weituan.mastodon.streaming_asgi import SHUTDOWN_GRACE_SECONDS, StreamingServer
+    from weituan.mastodon.streaming_websocket import websocket_options
 
     if args.workers > 1:
         # Each process's open streams are cut after the grace period at shutdown (see StreamingServer).
@@ -151,11 +152,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lifespan="off",
             workers=args.workers,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            **websocket_options(),
         )
         return 0
     from weituan.asgi import application
 
-    config = uvicorn.Config(application, host=args.host, port=args.port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        application,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
+        **websocket_options(),
+    )
     StreamingServer(config).run()
     return 0
 

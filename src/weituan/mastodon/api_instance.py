@@ -57,10 +57,11 @@ def _domain(request: HttpRequest) -> str:
 
 
 def _streaming_url(request: HttpRequest) -> str:
-    """This server's own address as a WebSocket URL, as Mastodon names its streaming server (clients
-    such as Mastodon.py turn it into http(s) for the event streams). Mastodon's schema requires one:
-    strict clients refuse an instance without it, or with null. The ASGI server streams there; the WSGI
-    server answers 501 there, and clients fall back to polling (see `api_streaming`)."""
+    """This server's own address as a WebSocket URL, as Mastodon names its streaming server: WebSocket
+    clients connect to `<it>/api/v1/streaming`, and clients such as Mastodon.py turn it into http(s)
+    for the event streams. Mastodon's schema requires one: strict clients refuse an instance without
+    it, or with null. The ASGI server streams there; the WSGI server answers 501 there, and clients fall
+    back to polling (see `api_streaming`)."""
     base = absolute_url("/", request).rstrip("/")
     return (
         "wss://" + base[len("https://") :]

@@ -1,16 +1,18 @@
 """Mastodon API: the streaming paths, as the WSGI server answers them (with a clear refusal), and the
 ASGI application's front for them.
 
-Under ASGI (`weituan serve`, uvicorn) the server-sent event streams under /api/v1/streaming/ are served
-in front of Django (`with_streaming`, see `streaming_asgi`). The WSGI server (`--server granian`) runs
-each request on one of a few threads, which a stream would hold for as long as it is open, so there
-every path under /api/v1/streaming answers 501 with the code `streaming_unavailable`, and clients
-refresh by polling the timelines and notifications, as they do when a stream drops. WebSocket
-connections (Mastodon's multiplexed stream) are refused the same way on both.
+Under ASGI (`weituan serve`, uvicorn) the server-sent event streams under /api/v1/streaming/ and the
+WebSocket at /api/v1/streaming (Mastodon's multiplexed stream) are served in front of Django
+(`with_streaming`, see `streaming_asgi` and `streaming_websocket`). The WSGI server (`--server
+granian`) runs each request on one of a few threads, which a stream would hold for as long as it is
+open, and has no WebSocket, so there every path under /api/v1/streaming answers 501 with the code
+`streaming_unavailable`, and clients refresh by polling the timelines and notifications, as they do
+when a stream drops.
 
 Mastodon's instance documents must carry a streaming URL (`urls.streaming_api` in v1,
 `configuration.urls.streaming` in v2): strict clients fail to decode an instance without one, or with
-null. It names this server, which is where the streams are when it serves them.
+null. It names this server, which is where the streams are when it serves them: WebSocket clients
+connect to `<streaming URL>/api/v1/streaming`.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -26,12 +28,10 @@ router = Router(tags=["mastodon:streaming"])
 
 STREAMING_UNAVAILABLE = "streaming_unavailable"
 MESSAGE = (
-    "This server offers no streaming (streams are served by the ASGI server only); "
-    "poll the timelines and notifications instead"
+    "This server offers no streaming (the WebSocket and the server-sent event streams are served by "
+    "the ASGI server only); poll the timelines and notifications instead"
 )
-WEBSOCKET_MESSAGE = (
-    "WebSocket streaming is not offered; open the server-sent event streams under /api/v1/streaming/"
-)
+WEBSOCKET_ELSEWHERE = "WebSocket connections are served under /api/v1/streaming only"
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -65,16 +65,20 @@ def streaming_stream(request: HttpRequest, stream: str) -> None:
 
 
 def with_streaming(django_app: Any) -> Any:
-    """`django_app`, with the requests under /api/v1/streaming answered in front of it (the streams are
-    long responses on the event loop, see `streaming_asgi`), and WebSocket connections refused before
-    they reach Django (which serves only HTTP): with a JSON answer when the server can send one (the
-    ASGI `websocket.http.response` extension), else with a plain refusal (the server answers 403)."""
+    """`django_app`, with the requests and WebSocket connections under /api/v1/streaming answered in
+    front of it (the streams are long responses on the event loop, see `streaming_asgi`), and other
+    WebSocket connections refused before they reach Django (which serves only HTTP): 404 with a JSON
+    answer when the server can send one (the ASGI `websocket.http.response` extension), else with a
+    plain refusal (the server answers 403)."""
     from weituan.mastodon.streaming_asgi import STREAMING_PREFIX, event_stream
+    from weituan.mastodon.streaming_websocket import websocket_stream
+
+    def streaming(path: str) -> bool:
+        return path == STREAMING_PREFIX or path.startswith(STREAMING_PREFIX + "/")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = scope["path"]
-            if path == STREAMING_PREFIX or path.startswith(STREAMING_PREFIX + "/"):
+            if streaming(scope["path"]):
                 await event_stream(scope, receive, send)
                 return
             await django_app(scope, receive, send)
@@ -82,13 +86,16 @@ def with_streaming(django_app: Any) -> Any:
         if scope["type"] != "websocket":
             await django_app(scope, receive, send)
             return
+        if streaming(scope["path"]):
+            await websocket_stream(scope, receive, send)
+            return
         await receive()  # websocket.connect
         if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close", "code": 1008})
             return
-        body = orjson.dumps({"error": WEBSOCKET_MESSAGE, "code": STREAMING_UNAVAILABLE})
+        body = orjson.dumps({"error": WEBSOCKET_ELSEWHERE, "code": "not_found"})
         headers = [(b"content-type", b"application/json; charset=utf-8")]
-        await send({"type": "websocket.http.response.start", "status": 501, "headers": headers})
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
 
     return app

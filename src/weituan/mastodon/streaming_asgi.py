@@ -1,4 +1,5 @@
-"""Mastodon's streaming API under ASGI: the server-sent event streams under /api/v1/streaming/.
+"""Mastodon's streaming API under ASGI: the server-sent event streams under /api/v1/streaming/, and
+what they share with the WebSocket (`streaming_websocket`): the hub, the per-stream queue, the threads.
 
 Each stream is a long response on the event loop, costing no thread while it waits. The process's
 `StreamHub` listens to the broker once (`core.stream_events`) and offers every event to each of its
@@ -53,7 +54,7 @@ STREAMING_PREFIX = "/api/v1/streaming"
 STREAM_QUEUE = 256
 # How long one write may wait for a client that stopped reading before the stream is dropped.
 STREAM_WRITE_SECONDS = 15.0
-_END = object()
+END = object()  # what a stream's queue holds last once the stream ended
 _JSON = [(b"content-type", b"application/json; charset=utf-8")]
 
 # Rendering runs here, not on the loop: two threads, each keeping its database connection as the front
@@ -69,7 +70,8 @@ def _on_thread(work: Callable[..., Any], *args: Any) -> Any:
         close_old_connections()
 
 
-async def _run(work: Callable[..., Any], *args: Any) -> Any:
+async def off_loop(work: Callable[..., Any], *args: Any) -> Any:
+    """`work(*args)` on the renderers' threads (database work), awaited from the loop."""
     return await asyncio.get_running_loop().run_in_executor(_renderers, _on_thread, work, *args)
 
 
@@ -78,13 +80,23 @@ class Stream:
 
     def __init__(self, reader: Reader, channels: list[Channel], request: Any) -> None:
         self.reader = reader
-        self.channels = channels
         self.request = request
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=STREAM_QUEUE)
         self.ended = False
         self.dropped = False
-        only_notifications = all(channel.name == "user:notification" for channel in channels)
-        self._kinds = {"notification"} if only_notifications else {"post", "delete", "notification"}
+        self.channels: tuple[Channel, ...] = ()
+        self._kinds: frozenset[str] = frozenset()
+        self.listen(channels)
+
+    def listen(self, channels: list[Channel]) -> None:
+        """Listen to `channels` from now on (a WebSocket's subscriptions change while it is open)."""
+        self.channels = tuple(channels)
+        if not channels:
+            self._kinds = frozenset()
+        elif all(channel.name == "user:notification" for channel in channels):
+            self._kinds = frozenset({"notification"})
+        else:
+            self._kinds = frozenset({"post", "edit", "delete", "notification"})
 
     def offer(self, event: Event) -> None:
         """Queue `event` if it may concern this stream (cheap checks only, on the loop); a stream whose
@@ -106,7 +118,7 @@ class Stream:
         self.ended = True
         while not self.queue.empty():
             self.queue.get_nowait()
-        self.queue.put_nowait(_END)
+        self.queue.put_nowait(END)
 
 
 class StreamHub:
@@ -129,7 +141,7 @@ class StreamHub:
         async with self._lock:
             if self._stop_listening is None:
                 self._loop = loop
-                self._stop_listening = await _run(stream_listen, self._from_any_thread)
+                self._stop_listening = await off_loop(stream_listen, self._from_any_thread)
         return True
 
     def leave(self, stream: Stream) -> None:
@@ -159,6 +171,11 @@ class StreamHub:
 hub = StreamHub()
 
 
+def too_many_streams() -> Unavailable:
+    """The refusal of a stream beyond STREAMING_MAX_STREAMS."""
+    return Unavailable("This server has as many streams open as it serves", code="too_many_streams")
+
+
 async def streams_end() -> None:
     """End this process's streams; called by the server as it shuts down, before it waits for the open
     responses to finish."""
@@ -169,7 +186,8 @@ async def streams_end() -> None:
         await asyncio.sleep(0.02)
 
 
-def _token_of(scope: Scope, query: dict[str, list[str]]) -> str | None:
+def bearer_token(scope: Scope, query: dict[str, list[str]]) -> str | None:
+    """The token of the `Authorization: Bearer` header, else of the `access_token` query."""
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             kind, _, token = value.decode("latin-1").partition(" ")
@@ -179,9 +197,11 @@ def _token_of(scope: Scope, query: dict[str, list[str]]) -> str | None:
     return tokens[0] if tokens else None
 
 
-def _request_of(scope: Scope) -> ASGIRequest:
-    """The Django request the REST API would have for this path: statuses render their URLs from it."""
-    return ASGIRequest({**scope, "type": "http", "method": "GET"}, io.BytesIO())
+def request_of(scope: Scope) -> ASGIRequest:
+    """The Django request the REST API would have for this path: statuses render their URLs from it (a
+    WebSocket's `ws`/`wss` scheme is the site's `http`/`https`)."""
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
+    return ASGIRequest({**scope, "type": "http", "method": "GET", "scheme": scheme}, io.BytesIO())
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -189,20 +209,33 @@ async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse(send: Send, exc: ServiceError) -> None:
+def refusal_headers(exc: ServiceError) -> list[tuple[bytes, bytes]]:
+    """The headers of the JSON answer refusing a stream with `exc`."""
     headers = list(_JSON)
     if exc.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="Weituan", error="invalid_token"'))
     if isinstance(exc, Unavailable):
         headers += [(k.lower().encode(), str(v).encode()) for k, v in exc.headers().items()]
-    await _answer(send, exc.status, error_body(exc), headers)
+    return headers
+
+
+async def _refuse(send: Send, exc: ServiceError) -> None:
+    await _answer(send, exc.status, error_body(exc), refusal_headers(exc))
+
+
+def first_of(query: dict[str, list[str]], name: str) -> str | None:
+    """The first value of the query parameter `name`, if given."""
+    values = query.get(name)
+    return values[0] if values else None
 
 
 def _opened(scope: Scope) -> tuple[Reader, Channel]:
     """The reader and the stream of an event-stream request, checked (raises ServiceError)."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    channel = stream_channel(scope["path"][len(STREAMING_PREFIX) + 1 :], (query.get("tag") or [None])[0])
-    reader = stream_reader(_token_of(scope, query))
+    channel = stream_channel(
+        scope["path"][len(STREAMING_PREFIX) + 1 :], first_of(query, "tag"), first_of(query, "list")
+    )
+    reader = stream_reader(bearer_token(scope, query))
     stream_allowed(reader, channel)
     stream_open(reader, channel)
     return reader, channel
@@ -219,21 +252,19 @@ async def event_stream(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if path == STREAMING_PREFIX:
         refusal = (
-            "Open a stream at /api/v1/streaming/<stream> (server-sent events); WebSockets are not offered"
+            "Open a stream at /api/v1/streaming/<stream> (server-sent events), "
+            "or connect a WebSocket to /api/v1/streaming"
         )
         await _refuse(send, ServiceError(refusal, code="stream_path_required", status=400))
         return
     try:
-        reader, channel = await _run(_opened, scope)
+        reader, channel = await off_loop(_opened, scope)
     except ServiceError as exc:
         await _refuse(send, exc)
         return
-    stream = Stream(reader, [channel], _request_of(scope))
+    stream = Stream(reader, [channel], request_of(scope))
     if not await hub.join(stream):
-        await _refuse(
-            send,
-            Unavailable("This server has as many streams open as it serves", code="too_many_streams"),
-        )
+        await _refuse(send, too_many_streams())
         return
     try:
         await _serve(stream, receive, send)
@@ -284,17 +315,23 @@ async def _pump(stream: Stream, send: Send) -> None:
         except TimeoutError:
             await _write(send, b":thump\n\n")
             continue
-        if item is _END:
+        if item is END:
             return
-        try:
-            frames: list[Frame] = await _run(
-                stream_frames, stream.reader, stream.channels, item, stream.request
-            )
-        except Exception:  # one event that fails to render costs that event only
-            log.exception("a streaming event could not be rendered")
-            continue
-        for frame in frames:
+        for frame in await frames_of(stream, item):
             await _write(send, f"event: {frame.event}\ndata: {frame.payload}\n\n".encode())
+
+
+async def frames_of(stream: Stream, event: Event) -> list[Frame]:
+    """The frames `event` makes on the stream's channels, rendered off the loop; none for an event that
+    fails to render (it costs that event only)."""
+    try:
+        frames: list[Frame] = await off_loop(
+            stream_frames, stream.reader, list(stream.channels), event, stream.request
+        )
+    except Exception:
+        log.exception("a streaming event could not be rendered")
+        return []
+    return frames
 
 
 async def _until_disconnect(receive: Receive, stream: Stream) -> None:

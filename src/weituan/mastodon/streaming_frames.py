@@ -2,9 +2,11 @@
 live event rendered as the REST API renders it for them, or left out.
 
 Whether a post belongs on a stream is asked of the REST timelines themselves, bounded to that one post:
-the home read (`home_timeline_ids_in`) for `user`, the public and topic reads for `public` and
-`hashtag`. So follows, blocks either way, mutes, a follow hiding reposts and followers-only posts are
-respected exactly as the timelines respect them, and the Status is the one those timelines render.
+the home read (`home_timeline_ids_in`) for `user`, the list read for `list`, the public and topic reads
+for `public` and `hashtag`. So follows, blocks either way, mutes, a follow hiding reposts and
+followers-only posts are respected exactly as the timelines respect them, and the Status is the one
+those timelines render. A new post is an `update`, an edited one a `status.update` on the same streams.
+The same frames serve the server-sent event streams and the WebSocket (`streaming_websocket`).
 Everything here is synchronous (database work): the ASGI side runs it on threads of its own.
 """
 
@@ -17,13 +19,17 @@ from django.http import HttpRequest
 from weituan.accounts.scopes import scopes_allow
 from weituan.accounts.tokens import access_token_resolve
 from weituan.core.errors import NotFound, PermissionDenied, ServiceError, Unauthorized, ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.core.stream_events import Event
 from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.serializers_statuses import notifications_json, timeline_statuses_json
-from weituan.microblog.models import Follow, NotificationKind, Visibility
+from weituan.mastodon.status_filters import statuses_filtered_for
+from weituan.microblog.models import FilterContext, Follow, NotificationKind, Visibility
+from weituan.microblog.queries.lists import follow_list_for_owner
 from weituan.microblog.queries.notifications import notifications_page, notifications_shown
 from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.timelines.home import home_timeline_ids_in, read_context
+from weituan.microblog.timelines.lists import list_timeline_ids
 from weituan.microblog.timelines.queries import public_timeline_ids, topic_timeline_ids
 
 # The server-sent event paths under /api/v1/streaming/ and the Mastodon stream each one is.
@@ -38,23 +44,42 @@ STREAM_PATHS = {
     "public/remote/media": "public:remote:media",
     "hashtag": "hashtag",
     "hashtag/local": "hashtag:local",
+    "list": "list",
 }
+# The Mastodon streams, by the names a WebSocket client subscribes with.
+STREAM_NAMES = frozenset(STREAM_PATHS.values())
 USER_STREAMS = ("user", "user:notification")
+# The streams only a user (not an application's own token) may open.
+_NEEDS_USER = (*USER_STREAMS, "list")
 # The scopes a token needs for each stream, as Mastodon asks them.
 _STATUSES = ("read", "read:statuses")
 _NOTIFICATIONS = ("read", "read:notifications")
+_LISTS = ("read", "read:lists")
 
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """One stream a client listens to: Mastodon's name for it, and the topic of a `hashtag` stream."""
+    """One stream a client listens to: Mastodon's name for it, the topic of a `hashtag` stream and the
+    list of a `list` stream."""
 
     name: str
     tag: str = ""
+    list_id: int = 0
 
     @property
     def needs(self) -> tuple[str, ...]:
-        return _NOTIFICATIONS if self.name == "user:notification" else _STATUSES
+        if self.name == "user:notification":
+            return _NOTIFICATIONS
+        return _LISTS if self.name == "list" else _STATUSES
+
+    @property
+    def names(self) -> list[str]:
+        """The stream as a WebSocket message names it: `["user"]`, `["hashtag", "团购"]`, `["list", "7"]`."""
+        if self.name.startswith("hashtag"):
+            return [self.name, self.tag]
+        if self.name == "list":
+            return [self.name, str(self.list_id)]
+        return [self.name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +99,7 @@ class Frame:
     """One event as Mastodon sends it: the stream it is on, its name, and its payload (a JSON text, or
     a status id for `delete`)."""
 
-    stream: str
+    channel: Channel
     event: str
     payload: str
 
@@ -90,32 +115,51 @@ def stream_reader(token: str | None) -> Reader:
     return Reader(user=row.user, scopes=row.scopes)
 
 
-def stream_channel(path: str, tag: str | None) -> Channel:
-    """The stream at `path` (after /api/v1/streaming/), with its `tag` query; 404 `unknown_stream`
-    for a path that names none, 400 `tag_required` for a hashtag stream without its topic."""
+def stream_channel(path: str, tag: str | None, list_id: str | None = None) -> Channel:
+    """The stream at `path` (after /api/v1/streaming/), with its `tag` or `list` query; 404
+    `unknown_stream` for a path that names none (see `channel_of` for the rest)."""
     name = STREAM_PATHS.get(path.strip("/"))
     if name is None:
         raise NotFound("Unknown stream type", code="unknown_stream")
+    return channel_of(name, tag, list_id)
+
+
+def channel_of(name: str, tag: str | None, list_id: str | None) -> Channel:
+    """The stream Mastodon calls `name`, with its topic or list: 400 `unknown_stream` for a name that is
+    none, 422 `tag_required` for a hashtag stream without its topic, `list_required` for a list stream
+    without its list and `invalid_list` for a list id that is no id."""
+    if name not in STREAM_NAMES:
+        raise ServiceError("Unknown stream type", code="unknown_stream", status=400)
     if name.startswith("hashtag"):
         tag = (tag or "").strip().lstrip("#").strip("#")
         if not tag:
             raise ValidationFailed("A hashtag stream needs the tag parameter", code="tag_required")
         return Channel(name, tag)
+    if name == "list":
+        text = (list_id or "").strip()
+        if not text:
+            raise ValidationFailed("A list stream needs the list parameter", code="list_required")
+        if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+            raise ValidationFailed("The list parameter is not a list id", code="invalid_list")
+        return Channel(name, list_id=int(text))
     return Channel(name)
 
 
 def stream_allowed(reader: Reader, channel: Channel) -> None:
-    """Refuse a stream the reader may not open: the user streams need a user (422 `user_required`, as
-    the REST API answers an application's own token), every stream needs its scope (403
-    `insufficient_scope`)."""
+    """Refuse a stream the reader may not open: the user and list streams need a user (422
+    `user_required`, as the REST API answers an application's own token), every stream needs its scope
+    (403 `insufficient_scope`), and a list stream a list of the reader's (404 `not_found`, as the list
+    timeline answers)."""
     if not scopes_allow(reader.scopes, channel.needs):
         raise PermissionDenied(
             "This action is outside the authorized scopes",
             code="insufficient_scope",
             required_scopes=list(channel.needs),
         )
-    if channel.name in USER_STREAMS and reader.user is None:
+    if channel.name in _NEEDS_USER and reader.user is None:
         raise ValidationFailed("This method requires an authenticated user", code="user_required")
+    if channel.name == "list":
+        follow_list_for_owner(reader.user.pk, channel.list_id)
 
 
 def stream_open(reader: Reader, channel: Channel) -> None:
@@ -133,13 +177,17 @@ def error_body(exc: ServiceError) -> bytes:
 def stream_frames(reader: Reader, channels: list[Channel], event: Event, request: HttpRequest) -> list[Frame]:
     """The frames `event` makes on the reader's `channels` (none when it is not theirs to see)."""
     kind = event.get("t")
-    if kind == "post":
-        return _post_frames(reader, channels, int(event["id"]), int(event["a"]), request)
+    if kind in _POST_EVENTS:
+        return _post_frames(reader, channels, int(event["id"]), int(event["a"]), request, _POST_EVENTS[kind])
     if kind == "delete":
         return _delete_frames(reader, channels, event)
     if kind == "notification" and event.get("r") == reader.user_id:
         return _notification_frames(reader, channels, event, request)
     return []
+
+
+# A post's events and the Mastodon event each one is on the streams showing the post.
+_POST_EVENTS = {"post": "update", "edit": "status.update"}
 
 
 class _Between(TypedDict):
@@ -169,7 +217,12 @@ def _home_status(user_id: int, post_id: int, author_id: int, request: HttpReques
 
 
 def _post_frames(
-    reader: Reader, channels: list[Channel], post_id: int, author_id: int, request: HttpRequest
+    reader: Reader,
+    channels: list[Channel],
+    post_id: int,
+    author_id: int,
+    request: HttpRequest,
+    event_name: str,
 ) -> list[Frame]:
     frames: list[Frame] = []
     viewer_id = reader.user_id
@@ -178,13 +231,18 @@ def _post_frames(
         if channel.name == "user" and viewer_id is not None:
             status = _home_status(viewer_id, post_id, author_id, request)
             if status is not None:
-                frames.append(Frame(channel.name, "update", status))
+                frames.append(Frame(channel, event_name, status))
             continue
         if channel.name in USER_STREAMS or "remote" in channel.name:
             continue  # notifications only; and every post here is local (Weituan does not federate)
         if hidden is None:
             hidden = frozenset(hidden_author_ids(viewer_id)) if viewer_id is not None else frozenset()
         if author_id in hidden:
+            continue
+        if channel.name == "list":
+            status = _list_status(reader, channel.list_id, post_id, request, hidden)
+            if status is not None:
+                frames.append(Frame(channel, event_name, status))
             continue
         media = channel.name.endswith(":media")
         if channel.name.startswith("hashtag"):
@@ -196,8 +254,25 @@ def _post_frames(
         if ids == [post_id]:
             statuses = timeline_statuses_json(ids, viewer_id, request, hidden)
             if statuses:
-                frames.append(Frame(channel.name, "update", orjson.dumps(statuses[0]).decode()))
+                frames.append(Frame(channel, event_name, orjson.dumps(statuses[0]).decode()))
     return frames
+
+
+def _list_status(
+    reader: Reader, list_id: int, post_id: int, request: HttpRequest, hidden: frozenset[int]
+) -> str | None:
+    """The post as the reader's list timeline renders it (with the home filters it applies), if it is on
+    that list's timeline."""
+    viewer_id = reader.user_id
+    if viewer_id is None:
+        return None
+    ids = list_timeline_ids(viewer_id, list_id, hidden=hidden, **_between(post_id))
+    if ids != [post_id]:
+        return None
+    statuses = statuses_filtered_for(
+        reader.user, FilterContext.HOME, timeline_statuses_json(ids, viewer_id, request, hidden)
+    )
+    return orjson.dumps(statuses[0]).decode() if statuses else None
 
 
 def _delete_frames(reader: Reader, channels: list[Channel], event: Event) -> list[Frame]:
@@ -209,14 +284,15 @@ def _delete_frames(reader: Reader, channels: list[Channel], event: Event) -> lis
         return []
     frames = []
     for channel in channels:
-        if channel.name == "user":
+        if channel.name in ("user", "list"):
+            # A list's accounts are accounts its owner follows.
             shown = viewer_id is not None and _follows(viewer_id, author_id)
         elif channel.name in USER_STREAMS or "remote" in channel.name:
             shown = False
         else:
             shown = event.get("v") == Visibility.PUBLIC
         if shown:
-            frames.append(Frame(channel.name, "delete", str(post_id)))
+            frames.append(Frame(channel, "delete", str(post_id)))
     return frames
 
 
@@ -237,4 +313,4 @@ def _notification_frames(
     if not rows:
         return []
     payload = orjson.dumps(notifications_json(rows, reader.user, request)[0]).decode()
-    return [Frame(channel.name, "notification", payload) for channel in wanted]
+    return [Frame(channel, "notification", payload) for channel in wanted]

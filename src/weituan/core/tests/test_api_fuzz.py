@@ -345,15 +345,17 @@ STREAM_PATHS = st.sampled_from(
 
 
 _READERS = itertools.count()
-
-
-@pytest.mark.django_db(transaction=True)
-@hypothesis_settings(
+# The streaming fuzz tests run many small examples against the ASGI application, each with a reader.
+STREAMING_FUZZ = hypothesis_settings(
     deadline=None,
     max_examples=EXAMPLES * 10,
     derandomize=SEED is None,
     suppress_health_check=list(HealthCheck),
 )
+
+
+@pytest.mark.django_db(transaction=True)
+@STREAMING_FUZZ
 @given(
     method=st.sampled_from(["GET", "HEAD", "POST", "DELETE"]),
     stream=STREAM_PATHS,
@@ -416,3 +418,77 @@ def _error_body_problem(body: bytes) -> str | None:
     if not isinstance(answer, dict) or not answer.get("error") or not answer.get("code"):
         return f"no `error` and `code`: {answer!r}"
     return None
+
+
+_STREAM_NAMES = st.sampled_from(
+    [
+        "user",
+        "user:notification",
+        "public",
+        "public:local",
+        "public:media",
+        "hashtag",
+        "hashtag:local",
+        "list",
+    ]
+) | st.text(max_size=20)
+_JSON_VALUES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+WEBSOCKET_MESSAGES = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["subscribe", "unsubscribe"]) | st.text(max_size=10)},
+        optional={"stream": _STREAM_NAMES | _JSON_VALUES, "tag": _JSON_VALUES, "list": _JSON_VALUES},
+    ).map(lambda message: {"text": orjson.dumps(message).decode()}),
+    st.text(max_size=60).map(lambda text: {"text": text}),
+    st.binary(max_size=20).map(lambda data: {"bytes": data}),
+)
+
+
+@pytest.mark.django_db(transaction=True)
+@STREAMING_FUZZ
+@given(messages=st.lists(WEBSOCKET_MESSAGES, max_size=6))
+def test_websocket_messages_under_asgi(messages: list[dict[str, Any]]) -> None:
+    """Whatever a WebSocket client sends on /api/v1/streaming, the connection stays open and every answer
+    is an error with a 4xx `status` and a `code`, or nothing (a subscription made or dropped)."""
+    from weituan.asgi import application
+
+    token, _ = access_token_issue(user=make_user(f"fuzz{next(_READERS)}"), scopes="read")
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": "/api/v1/streaming",
+        "raw_path": b"/api/v1/streaming",
+        "query_string": urlencode({"access_token": token}).encode(),
+        "headers": [(b"host", b"testserver")],
+        "subprotocols": [],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "extensions": {"websocket.http.response": {}},
+    }
+    incoming = [
+        {"type": "websocket.connect"},
+        *({"type": "websocket.receive", **message} for message in messages),
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def converse() -> None:
+        waiting: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for message in incoming:
+            waiting.put_nowait(message)
+
+        async def receive() -> dict[str, Any]:
+            return await waiting.get()
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+
+        await asyncio.wait_for(application(scope, receive, send), 30)
+
+    asyncio.run(converse())
+    assert sent[0] == {"type": "websocket.accept", "subprotocol": None}
+    for message in sent[1:]:
+        assert message["type"] == "websocket.send", message
+        answer = orjson.loads(message["text"])
+        assert 400 <= answer["status"] < 500 and answer["error"] and answer["code"], answer

@@ -1,18 +1,25 @@
-"""A live ASGI server on loopback for the streaming tests, and a server-sent event reader to listen to it."""
+"""A live ASGI server on loopback for the streaming tests, people to post on it, a server-sent event
+reader and a WebSocket client to listen to it."""
 
 import queue
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+import orjson
 import uvicorn
+from websockets.sync.client import ClientConnection, connect
 
+from weituan.accounts.tokens import access_token_issue
+from weituan.core.testing import make_user
 from weituan.mastodon.streaming_asgi import StreamingServer
+from weituan.mastodon.streaming_websocket import websocket_options
 
 
 @dataclass
@@ -29,7 +36,9 @@ def asgi_server() -> Iterator[Served]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **websocket_options()
+    )
     server = StreamingServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -114,3 +123,85 @@ class EventReader:
 def json_of(response: Any) -> Any:
     assert response.status_code < 300, response.text
     return response.json()
+
+
+def person(name: str) -> tuple[Any, str, httpx.Client]:
+    """A user, their token, and an API client carrying it."""
+    user = make_user(name)
+    token, _ = access_token_issue(user=user)
+    return user, token, httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def relate(served: Served, client: httpx.Client, account: Any, *actions: str) -> None:
+    """`client`'s user follows, blocks... (`actions`, in order) `account`, through the API."""
+    for action in actions:
+        json_of(client.post(f"{served.url}/api/v1/accounts/{account.pk}/{action}"))
+
+
+def reader_and_followed(served: Served) -> tuple[str, httpx.Client, Any, httpx.Client]:
+    """A reader (their token and client) following a writer (the user and their client)."""
+    _, reader_token, reader = person("reader")
+    author, _, writer = person("writer")
+    relate(served, reader, author, "follow")
+    return reader_token, reader, author, writer
+
+
+class WebSocketReader:
+    """A Mastodon WebSocket connection to /api/v1/streaming: what the server sends, as parsed JSON."""
+
+    def __init__(
+        self,
+        served: Served,
+        *,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        **params: str,
+    ) -> None:
+        url = "ws" + served.url[len("http") :] + "/api/v1/streaming"
+        if params:
+            url += "?" + urlencode(params)
+        self._open = ExitStack()
+        self.connection: ClientConnection = self._open.enter_context(
+            connect(
+                url,
+                subprotocols=subprotocols,  # type: ignore[arg-type]
+                additional_headers=headers,
+                open_timeout=10,
+                close_timeout=5,
+            )
+        )
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        self.connection.send(message if isinstance(message, str) else orjson.dumps(message).decode())
+
+    def subscribe(self, stream: str, **params: Any) -> None:
+        self.send({"type": "subscribe", "stream": stream, **params})
+
+    def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        message: dict[str, Any] = orjson.loads(self.connection.recv(timeout=timeout))
+        return message
+
+    def settled(self) -> list[dict[str, Any]]:
+        """The messages that came before the server handled every message sent so far: it answers them
+        in order, so the answer to one it cannot honour, sent now, comes after all of them."""
+        self.send({"type": "settle"})
+        before: list[dict[str, Any]] = []
+        while True:
+            message = self.next()
+            if message.get("code") == "invalid_message":
+                return before
+            before.append(message)
+
+    def quiet_for(self, seconds: float) -> list[dict[str, Any]]:
+        """The messages that came within `seconds`: the test expects none."""
+        found = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                found.append(self.next(timeout=left))
+            except TimeoutError:
+                break
+        return found
+
+    def close(self) -> None:
+        self._open.close()

@@ -1,7 +1,7 @@
 """The streaming paths where no stream is served: the WSGI server (`--server granian`) answers 501
-`streaming_unavailable` on every HTTP path under /api/v1/streaming, and a WebSocket handshake is refused
-before it reaches Django on the ASGI server too; the streams' bounds. The ASGI streams themselves are
-tested live in test_streaming_live."""
+`streaming_unavailable` on every HTTP path under /api/v1/streaming; WebSocket handshakes the ASGI
+application refuses before the upgrade; the streams' bounds. The ASGI streams themselves are tested live
+in test_streaming_live (server-sent events) and test_streaming_websocket."""
 
 import asyncio
 import time
@@ -37,16 +37,17 @@ def test_the_instance_documents_name_this_server() -> None:
     assert v1["urls"]["streaming_api"] == v2["configuration"]["urls"]["streaming"] == "ws://testserver"
 
 
-def _handshake(scope_extensions: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the served application sends back for a WebSocket connection to /api/v1/streaming."""
+def _handshake(scope_extensions: dict[str, Any], path: str = "/api/v1/streaming") -> list[dict[str, Any]]:
+    """What the served application sends back for a WebSocket connection without a token to `path`."""
     from weituan.asgi import application
 
     sent: list[dict[str, Any]] = []
     scope = {
         "type": "websocket",
-        "path": "/api/v1/streaming",
+        "path": path,
         "query_string": b"stream=user",
         "headers": [],
+        "subprotocols": [],
         "extensions": scope_extensions,
     }
 
@@ -60,11 +61,18 @@ def _handshake(scope_extensions: dict[str, Any]) -> list[dict[str, Any]]:
     return sent
 
 
-def test_a_websocket_handshake_is_refused_with_the_same_answer() -> None:
+def test_a_websocket_handshake_without_a_token_is_refused_before_the_upgrade() -> None:
     start, body = _handshake({"websocket.http.response": {}})
-    assert (start["type"], start["status"]) == ("websocket.http.response.start", 501)
+    assert (start["type"], start["status"]) == ("websocket.http.response.start", 401)
+    assert (b"www-authenticate", b'Bearer realm="Weituan", error="invalid_token"') in start["headers"]
     assert body["type"] == "websocket.http.response.body"
-    assert orjson.loads(body["body"])["code"] == "streaming_unavailable"
+    assert orjson.loads(body["body"]) == {"error": "Missing access token", "code": "token_required"}
+
+
+def test_a_websocket_elsewhere_is_refused_with_a_code() -> None:
+    start, body = _handshake({"websocket.http.response": {}}, path="/api/v1/timelines/home")
+    assert (start["type"], start["status"]) == ("websocket.http.response.start", 404)
+    assert orjson.loads(body["body"])["code"] == "not_found"
 
 
 def test_a_server_without_http_answers_to_websockets_refuses_the_handshake() -> None:
@@ -73,7 +81,7 @@ def test_a_server_without_http_answers_to_websockets_refuses_the_handshake() -> 
 
 
 def test_a_stream_too_slow_to_follow_is_ended_not_buffered_for() -> None:
-    from weituan.mastodon.streaming_asgi import _END, STREAM_QUEUE, Stream
+    from weituan.mastodon.streaming_asgi import END, STREAM_QUEUE, Stream
     from weituan.mastodon.streaming_frames import Channel, Reader
 
     async def overflow() -> tuple[bool, bool, list[Any]]:
@@ -85,7 +93,7 @@ def test_a_stream_too_slow_to_follow_is_ended_not_buffered_for() -> None:
 
     ended, dropped, left = asyncio.run(overflow())
     # Nothing waits but the end: the events it could not take are let go.
-    assert (ended, dropped, left) == (True, True, [_END])
+    assert (ended, dropped, left) == (True, True, [END])
 
 
 def test_nothing_is_published_while_nobody_streams(django_capture_on_commit_callbacks: Any) -> None:

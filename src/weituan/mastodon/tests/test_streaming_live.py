@@ -3,7 +3,6 @@ mention and delete, and what they never get."""
 
 import queue
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,22 +11,16 @@ import pytest
 
 from weituan.accounts.tokens import access_token_issue
 from weituan.core.testing import make_user
-from weituan.mastodon.tests.streaming_client import EventReader, Served, asgi_server, json_of
+from weituan.mastodon.tests.streaming_client import (
+    EventReader,
+    Served,
+    asgi_server,
+    json_of,
+    person,
+    relate,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def served(settings: Any) -> Iterator[Served]:
-    settings.STREAMING_HEARTBEAT_SECONDS = 0.3
-    with asgi_server() as running:
-        yield running
-
-
-def _person(name: str) -> tuple[Any, str, httpx.Client]:
-    user = make_user(name)
-    token, _ = access_token_issue(user=user)
-    return user, token, httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 def _stream(served: Served, path: str, token: str | None, **params: str) -> EventReader:
@@ -40,9 +33,9 @@ def test_health_answers_ok(served: Served) -> None:
 
 
 def test_a_followed_post_arrives_as_the_home_timeline_renders_it(served: Served) -> None:
-    _, reader_token, reader = _person("reader")
-    author, _, writer = _person("writer")
-    stranger_user, _, stranger = _person("stranger")
+    _, reader_token, reader = person("reader")
+    author, _, writer = person("writer")
+    stranger_user, _, stranger = person("stranger")
     json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
     stream = _stream(served, "user", reader_token)
     try:
@@ -69,8 +62,8 @@ def test_a_followed_post_arrives_as_the_home_timeline_renders_it(served: Served)
 
 
 def test_likes_and_mentions_are_notifications(served: Served) -> None:
-    reader_user, reader_token, reader = _person("reader")
-    _, _, fan = _person("fan")
+    reader_user, reader_token, reader = person("reader")
+    _, _, fan = person("fan")
     stream = _stream(served, "user/notification", reader_token)
     try:
         own = json_of(reader.post(f"{served.url}/api/v1/statuses", json={"status": "我的团购心得"}))
@@ -90,11 +83,10 @@ def test_likes_and_mentions_are_notifications(served: Served) -> None:
 
 
 def test_nothing_crosses_a_block_and_followers_only_posts_stay_with_followers(served: Served) -> None:
-    _, reader_token, reader = _person("reader")
-    blocked, _, blocked_client = _person("blocked")
-    other, _, other_client = _person("other")
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{blocked.pk}/follow"))
-    json_of(reader.post(f"{served.url}/api/v1/accounts/{blocked.pk}/block"))
+    _, reader_token, reader = person("reader")
+    blocked, _, blocked_client = person("blocked")
+    other, _, other_client = person("other")
+    relate(served, reader, blocked, "follow", "block")
     user_stream = _stream(served, "user", reader_token)
     public_stream = _stream(served, "public", reader_token)
     try:
@@ -118,8 +110,8 @@ def test_nothing_crosses_a_block_and_followers_only_posts_stay_with_followers(se
 
 
 def test_a_hashtag_stream_gets_the_topics_posts(served: Served) -> None:
-    _, reader_token, _ = _person("reader")
-    _, _, writer = _person("writer")
+    _, reader_token, _ = person("reader")
+    _, _, writer = person("writer")
     stream = _stream(served, "hashtag", reader_token, tag="团购")
     try:
         json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "没有话题"}))
@@ -132,7 +124,7 @@ def test_a_hashtag_stream_gets_the_topics_posts(served: Served) -> None:
 
 def test_a_quiet_stream_has_a_heartbeat_and_ends_with_the_server(settings: Any) -> None:
     settings.STREAMING_HEARTBEAT_SECONDS = 0.3
-    _, token, _ = _person("reader")
+    _, token, _ = person("reader")
     with asgi_server() as running:
         stream = _stream(running, "public/local", token)
         assert stream.next(comments=True) == (":", ")")
@@ -166,6 +158,10 @@ def test_scopes_unknown_streams_and_a_missing_tag_are_refused(served: Served) ->
         ("user", app_only, {}, 422, "user_required"),
         ("nonsense", app_only, {}, 404, "unknown_stream"),
         ("hashtag", app_only, {}, 422, "tag_required"),
+        ("list", app_only, {}, 422, "list_required"),
+        ("list", app_only, {"list": "x1"}, 422, "invalid_list"),
+        ("list", app_only, {"list": "5"}, 422, "user_required"),
+        ("list", notifications_only, {"list": "5"}, 403, "insufficient_scope"),
     ]
     for path, token, params, status, code in cases:
         response = httpx.get(
@@ -183,7 +179,7 @@ def test_scopes_unknown_streams_and_a_missing_tag_are_refused(served: Served) ->
 
 def test_streams_beyond_the_cap_are_refused(served: Served, settings: Any) -> None:
     settings.STREAMING_MAX_STREAMS = 2
-    _, token, _ = _person("reader")
+    _, token, _ = person("reader")
     open_ones = [_stream(served, "public", token) for _ in range(2)]
     try:
         assert [stream.status for stream in open_ones] == [200, 200]
@@ -208,8 +204,8 @@ def test_streams_beyond_the_cap_are_refused(served: Served, settings: Any) -> No
 def test_mastodon_py_streams_the_user_timeline(served: Served) -> None:
     from mastodon import Mastodon, StreamListener
 
-    _, reader_token, reader = _person("reader")
-    author, _, writer = _person("writer")
+    _, reader_token, reader = person("reader")
+    author, _, writer = person("writer")
     json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
     heard: queue.Queue[tuple[str, Any]] = queue.Queue()
 

@@ -5,8 +5,8 @@ is rebuilt around it). Everything drawn from the words follows: new mentions are
 mentions taken out are dropped; topics taken out release their use, new ones are counted; the search
 index and the short links of the URLs are made again. Each version is kept (`PostEdit`), the published
 one first, and the post carries `edited_at`. Those who reposted the post without a comment are told
-it changed, as Mastodon tells its boosters. Images, visibility and the deal a post carries stay as
-published.
+it changed, as Mastodon tells its boosters, and the streams showing the post get it again
+(`status.update`). Images, visibility and the deal a post carries stay as published.
 """
 
 from typing import Any
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import (
     MediaAttachment,
     Mention,
@@ -86,6 +87,8 @@ def post_edit(*, editor: Any, post_id: int, text: str) -> Post:
             post_index_new(post=post)
         post_links_make(post)
         _reposters_tell(post)
+        if post.kind != PostKind.COMMENT:  # comments are on no timeline, so on no stream
+            stream_publish({"t": "edit", "id": post.id, "a": post.author_id})
     return post
 
 
