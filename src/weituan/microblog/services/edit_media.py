@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Q
 
 from weituan.core.errors import ValidationFailed
+from weituan.core.ids import MAX_ID
 from weituan.microblog.models import MediaAttachment, Post, PostKind
 from weituan.microblog.services.media import description_check, focus_check
 from weituan.microblog.services.post_content import MAX_MEDIA_PER_POST
@@ -69,6 +70,8 @@ def images_edit_plan(
     wanted = (
         list(by_id) if media_ids is None else list(dict.fromkeys(int(media_id) for media_id in media_ids))
     )
+    if any(not 0 < media_id <= MAX_ID for media_id in wanted):
+        raise ValidationFailed(_UNUSABLE, code="invalid_media")
     if wanted and post.kind == PostKind.REPOST:
         raise ValidationFailed("A quote cannot carry media", code="invalid_media")
     if len(wanted) > MAX_MEDIA_PER_POST:
