@@ -92,11 +92,7 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
         min_id=page.min_id,
         limit=page.limit,
     )
-    shown = items_filtered(
-        notifications_json(rows, user, request),
-        reader_filters(user.pk, FilterContext.NOTIFICATIONS),
-        lambda notification: notification["status"],
-    )
+    shown = notifications_filtered(user, notifications_json(rows, user, request))
     response = JsonResponse(shown, safe=False)
     set_link_header(response, request, [row.id for row in rows])
     return response
@@ -142,7 +138,21 @@ def notification_requests_merged(request: HttpRequest) -> dict[str, bool]:
 def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)
     row = notification_get(user, notification_id)
-    return notifications_json([row], user, request)[0]
+    # Asked for by id: a hiding filter's match is told in its status's `filtered`, not acted on.
+    return notifications_filtered(user, notifications_json([row], user, request), leave_out=False)[0]
+
+
+def notifications_filtered(
+    user: Any, notifications: list[dict[str, Any]], *, leave_out: bool = True
+) -> list[dict[str, Any]]:
+    """Notification entities with `filtered` on their statuses by the user's filters of notifications;
+    those whose status a hiding filter matches left out (unless not `leave_out`)."""
+    filters = reader_filters(user.pk, FilterContext.NOTIFICATIONS)
+    return items_filtered(notifications, filters, _status_of, leave_out=leave_out)
+
+
+def _status_of(notification: dict[str, Any]) -> dict[str, Any] | None:
+    return notification["status"]
 
 
 @router.post("/notifications/clear", auth=WRITE_NOTIFICATIONS, summary="Delete all your notifications")

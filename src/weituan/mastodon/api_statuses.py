@@ -50,7 +50,7 @@ from weituan.mastodon.serializers_statuses import (
     status_json,
     statuses_json,
 )
-from weituan.mastodon.status_filters import statuses_filtered
+from weituan.mastodon.status_filters import status_filtered_for, statuses_filtered
 from weituan.microblog.models import FilterContext, PostEdit, PostKind, Visibility
 from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.filters import reader_filters
@@ -216,8 +216,12 @@ def _request_hash(params: MastodonParams) -> str:
 
 
 def _status_response(request: HttpRequest, post_id: int) -> dict[str, Any]:
+    """The status as the caller sees it, with `filtered` by their filters of threads (a status read on
+    its own, as Mastodon's GET /statuses/:id uses)."""
     user = request_user(request)
-    return status_json(post_view_for_user(user, post_id), request)
+    return status_filtered_for(
+        user, FilterContext.THREAD, status_json(post_view_for_user(user, post_id), request)
+    )
 
 
 def published_view(published: PublishedPost, author: Any) -> PostView:
@@ -314,7 +318,9 @@ def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
         raise ValidationFailed("id[] must be status ids", code="invalid_id") from None
     viewer = request_user(request)
     ids = visible_post_ids(viewer, [status_id for status_id in asked if 0 < status_id <= MAX_ID])
-    return statuses_json(posts_hydrate(ids, viewer), request)
+    filters = reader_filters(viewer.pk if viewer is not None else None, FilterContext.THREAD)
+    # Each asked for by id, so none is left out for a hiding filter: `filtered` tells the client.
+    return statuses_filtered(statuses_json(posts_hydrate(ids, viewer), request), filters, leave_out=False)
 
 
 @router.get("/statuses/{id:status_id}", auth=READ_STATUSES, summary="A status")
