@@ -172,7 +172,7 @@ def test_refused_images_change_nothing(api_as: Any, merchant: Any, shopper: Any)
     quote = repost_create(
         reposter=merchant, post_id=post_create(author=shopper, text="原帖").id, comment="好"
     )
-    refusals = [
+    refusals: list[tuple[Any, dict[str, Any], str]] = [
         (status["id"], {"media_ids": [ids[0], someone_elses]}, "invalid_media"),
         (status["id"], {"media_ids": [ids[0], on_another]}, "invalid_media"),
         (status["id"], {"media_ids": [ids[0], "999999999"]}, "invalid_media"),
