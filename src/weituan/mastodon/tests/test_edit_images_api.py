@@ -12,6 +12,7 @@ from PIL import Image
 
 from weituan.microblog.models import MediaAttachment, Post, PostEdit
 from weituan.microblog.services.posts import post_create, repost_create
+from weituan.microblog.services.relations import follow_create
 
 pytestmark = pytest.mark.django_db
 
@@ -242,3 +243,22 @@ def test_an_upload_and_a_described_upload_take_a_focal_point(api_as: Any, mercha
     refused = client.post("/api/v2/media", {"file": _jpeg(), "focus": "1.5,0"})
     assert (refused.status_code, refused.json()["code"]) == (422, "invalid_focus")
     assert MediaAttachment.objects.count() == 1
+
+
+def test_a_timeline_shows_a_new_focal_point_of_an_attached_image_at_once(
+    api_as: Any, merchant: Any, shopper: Any
+) -> None:
+    follow_create(follower=shopper, followee_id=merchant.pk)
+    client = api_as(merchant)
+    status, (image,) = _status_with_images(client, "焦点", "图")
+    reader = api_as(shopper)
+    # A reader with a home filter is served the statuses kept by the rows they were rendered from.
+    home_filter = {"title": "x", "context": ["home"], "keywords_attributes": [{"keyword": "剧透"}]}
+    assert reader.post("/api/v2/filters", home_filter, content_type="application/json").status_code == 200
+    assert "focus" not in reader.get("/api/v1/timelines/home").json()[0]["media_attachments"][0]["meta"]
+    client.put(
+        f"/api/v1/media/{image}", data="focus=0.25,0.5", content_type="application/x-www-form-urlencoded"
+    )
+    (shown,) = reader.get("/api/v1/timelines/home").json()
+    assert shown["id"] == status["id"]
+    assert shown["media_attachments"][0]["meta"]["focus"] == {"x": 0.25, "y": 0.5}
