@@ -28,9 +28,7 @@ from weituan.mastodon.request_params import (
 )
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
-from weituan.mastodon.status_filters import items_filtered
-from weituan.microblog.models import FilterContext
-from weituan.microblog.queries.filters import reader_filters
+from weituan.mastodon.status_filters import notifications_filtered
 from weituan.microblog.queries.notifications import (
     ReadMarker,
     home_read_marker,
@@ -140,19 +138,6 @@ def notification_one(request: HttpRequest, notification_id: int) -> dict[str, An
     row = notification_get(user, notification_id)
     # Asked for by id: a hiding filter's match is told in its status's `filtered`, not acted on.
     return notifications_filtered(user, notifications_json([row], user, request), leave_out=False)[0]
-
-
-def notifications_filtered(
-    user: Any, notifications: list[dict[str, Any]], *, leave_out: bool = True
-) -> list[dict[str, Any]]:
-    """Notification entities with `filtered` on their statuses by the user's filters of notifications;
-    those whose status a hiding filter matches left out (unless not `leave_out`)."""
-    filters = reader_filters(user.pk, FilterContext.NOTIFICATIONS)
-    return items_filtered(notifications, filters, _status_of, leave_out=leave_out)
-
-
-def _status_of(notification: dict[str, Any]) -> dict[str, Any] | None:
-    return notification["status"]
 
 
 @router.post("/notifications/clear", auth=WRITE_NOTIFICATIONS, summary="Delete all your notifications")

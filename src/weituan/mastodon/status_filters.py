@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from weituan.mastodon.serializers_accounts import mastodon_datetime
-from weituan.microblog.models import FilterAction, FilterKeyword, FilterStatus, KeywordFilter
+from weituan.microblog.models import FilterAction, FilterContext, FilterKeyword, FilterStatus, KeywordFilter
 from weituan.microblog.queries.filters import FilterMatch, ReaderFilter, posts_filter_matches, reader_filters
 
 T = TypeVar("T")
@@ -137,3 +137,16 @@ def items_filtered[T](
             _quote_filtered(status, matches)
         kept.append(item)
     return kept
+
+
+def notifications_filtered(
+    user: Any, notifications: list[dict[str, Any]], *, leave_out: bool = True
+) -> list[dict[str, Any]]:
+    """Notification entities with `filtered` on their statuses by the user's filters of notifications;
+    those whose status a hiding filter matches left out (unless not `leave_out`)."""
+    filters = reader_filters(user.pk, FilterContext.NOTIFICATIONS)
+    return items_filtered(notifications, filters, _status_of, leave_out=leave_out)
+
+
+def _status_of(notification: dict[str, Any]) -> dict[str, Any] | None:
+    return notification["status"]

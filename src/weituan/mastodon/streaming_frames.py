@@ -4,7 +4,8 @@ live event rendered as the REST API renders it for them, or left out.
 Whether a post belongs on a stream is asked of the REST timelines themselves, bounded to that one post:
 the home read (`home_timeline_ids_in`) for `user`, the public and topic reads for `public` and
 `hashtag`. So follows, blocks either way, mutes, a follow hiding reposts and followers-only posts are
-respected exactly as the timelines respect them, and the Status is the one those timelines render.
+respected exactly as the timelines respect them, and the Status is the one those timelines render,
+with the reader's keyword filters of that timeline applied as they apply them.
 Everything here is synchronous (database work): the ASGI side runs it on threads of its own.
 """
 
@@ -20,7 +21,9 @@ from weituan.core.errors import NotFound, PermissionDenied, ServiceError, Unauth
 from weituan.core.stream_events import Event
 from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.serializers_statuses import notifications_json, timeline_statuses_json
-from weituan.microblog.models import Follow, NotificationKind, Visibility
+from weituan.mastodon.status_filters import notifications_filtered, statuses_filtered
+from weituan.microblog.models import FilterContext, Follow, NotificationKind, Visibility
+from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.notifications import notifications_page, notifications_shown
 from weituan.microblog.queries.relations import hidden_author_ids
 from weituan.microblog.timelines.home import home_timeline_ids_in, read_context
@@ -165,7 +168,21 @@ def _home_status(user_id: int, post_id: int, author_id: int, request: HttpReques
     if home_timeline_ids_in(user_id, context, **_between(post_id)) != [post_id]:
         return None
     body = home_statuses_body([post_id], user_id, request, context.hidden)
-    return body[1:-1].decode() if len(body) > 2 else None
+    if len(body) <= 2:
+        return None
+    status = body[1:-1].decode()
+    # Only a reader with a filter of home has one to apply (as the home read knows without asking).
+    return _filtered(user_id, FilterContext.HOME, status) if context.filtered else status
+
+
+def _filtered(user_id: int | None, context: str, status: str) -> str | None:
+    """A rendered status as the reader's filters of `context` leave it, as the REST read does: with
+    `filtered` set, or None when a hiding filter matches it."""
+    filters = reader_filters(user_id, context)
+    if not filters:
+        return status
+    kept = statuses_filtered([orjson.loads(status)], filters)
+    return orjson.dumps(kept[0]).decode() if kept else None
 
 
 def _post_frames(
@@ -195,8 +212,13 @@ def _post_frames(
             )
         if ids == [post_id]:
             statuses = timeline_statuses_json(ids, viewer_id, request, hidden)
-            if statuses:
-                frames.append(Frame(channel.name, "update", orjson.dumps(statuses[0]).decode()))
+            status = (
+                _filtered(viewer_id, FilterContext.PUBLIC, orjson.dumps(statuses[0]).decode())
+                if statuses
+                else None
+            )
+            if status is not None:
+                frames.append(Frame(channel.name, "update", status))
     return frames
 
 
@@ -236,5 +258,8 @@ def _notification_frames(
         rows = list(shown.order_by("-id")[:1])
     if not rows:
         return []
-    payload = orjson.dumps(notifications_json(rows, reader.user, request)[0]).decode()
+    told = notifications_filtered(reader.user, notifications_json(rows, reader.user, request))
+    if not told:
+        return []
+    payload = orjson.dumps(told[0]).decode()
     return [Frame(channel.name, "notification", payload) for channel in wanted]

@@ -16,18 +16,23 @@ from weituan.microblog.services.posts import post_create
 PASSWORD = "a long enough secret 42"
 
 
+def _logged_in(page: Any, live_server: Any, path: str) -> Any:
+    """`page` with tea_house logged in through the login form, brought on to `path`."""
+    page.goto(f"{live_server.url}/accounts/login?next={path}")
+    form = page.locator("form[action^='/accounts/login']")
+    form.locator("[name=username]").fill("tea_house")
+    form.locator("[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"**{path}")
+    return page
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_post_is_edited_in_place(live_server: Any, phone_page: Any) -> None:
     author = make_user("tea_house", merchant=True, password=PASSWORD)
     post = post_create(author=author, text="明前龙井今晚八点开团")
-    page = phone_page
-    page.goto(f"{live_server.url}/accounts/login?next=/@tea_house")
-    form = page.locator("form[action^='/accounts/login']")
-    form.locator("[name=username]").fill("tea_house")
-    form.locator("[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url("**/@tea_house")
+    page = _logged_in(phone_page, live_server, "/@tea_house")
     card = page.locator(f"#post-{post.id}")
     card.locator("button.action-edit").click()
     box = card.locator("[data-panel=edit] textarea")
@@ -55,13 +60,7 @@ def test_a_posts_images_are_edited_and_the_post_page_shows_them(live_server: Any
         for shade in (10, 90)
     )
     post = post_create(author=author, text="龙井茶礼盒", media_ids=[first, second])
-    page = phone_page
-    page.goto(f"{live_server.url}/accounts/login?next=/p/{post.id}")
-    form = page.locator("form[action^='/accounts/login']")
-    form.locator("[name=username]").fill("tea_house")
-    form.locator("[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url(f"**/p/{post.id}")
+    page = _logged_in(phone_page, live_server, f"/p/{post.id}")
     card = page.locator(f"#post-{post.id}")
     assert card.locator(".post-media img").count() == 2
     card.locator("button.action-edit").click()
