@@ -9,7 +9,7 @@ from weituan.accounts.auth import request_user
 from weituan.core.errors import ValidationFailed
 from weituan.mastodon.api_statuses import write_limit
 from weituan.mastodon.endpoint_auth import WRITE_MEDIA
-from weituan.mastodon.request_params import mastodon_params
+from weituan.mastodon.request_params import focus_param, mastodon_params
 from weituan.mastodon.serializers_statuses import media_json
 from weituan.microblog.queries.posts import media_get_for_owner
 from weituan.microblog.services.media import media_update, media_upload
@@ -25,7 +25,12 @@ def _upload(request: HttpRequest) -> dict[str, Any]:
     upload = params.file("file")
     if upload is None:
         raise ValidationFailed("Attach the image as the multipart field 'file'", code="invalid_image")
-    media = media_upload(owner=user, upload=upload, description=params.text("description") or "")
+    media = media_upload(
+        owner=user,
+        upload=upload,
+        description=params.text("description") or "",
+        focus=focus_param(params.text("focus")),
+    )
     return media_json(media, request)
 
 
@@ -44,10 +49,17 @@ def media_get(request: HttpRequest, media_id: int) -> dict[str, Any]:
     return media_json(media_get_for_owner(request_user(request), media_id), request)
 
 
-@router.put("/media/{id:media_id}", auth=WRITE_MEDIA, summary="Describe one of your uploads")
+@router.put(
+    "/media/{id:media_id}", auth=WRITE_MEDIA, summary="Describe one of your uploads, or move its focal point"
+)
 def media_put(request: HttpRequest, media_id: int) -> dict[str, Any]:
     user = request_user(request)
     write_limit(user)
     params = mastodon_params(request)
-    media = media_update(owner=user, media_id=media_id, description=params.text("description") or "")
+    media = media_update(
+        owner=user,
+        media_id=media_id,
+        description=params.text("description"),
+        focus=focus_param(params.text("focus")),
+    )
     return media_json(media, request)

@@ -20,6 +20,9 @@ from weituan.mastodon.endpoint_auth import READ_NOTIFICATIONS, WRITE_NOTIFICATIO
 from weituan.mastodon.pagination import PAGE_QUERY, page_params_from_request, set_link_header
 from weituan.mastodon.serializers_accounts import accounts_json, mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
+from weituan.mastodon.status_filters import items_filtered
+from weituan.microblog.models import FilterContext
+from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.notification_groups import (
     GROUPABLE_TYPES,
     NotificationGroup,
@@ -43,11 +46,19 @@ def _grouped_types(request: HttpRequest) -> frozenset[str]:
 def _results(
     groups: list[NotificationGroup], user: Any, request: HttpRequest, *, paged: bool
 ) -> dict[str, Any]:
-    """GroupedNotificationsResults: the groups, with the accounts and statuses they name once each."""
+    """GroupedNotificationsResults: the groups, with the accounts and statuses they name once each.
+    The statuses carry `filtered` by the user's filters of notifications; on a page, a group whose
+    status a hiding filter matches is left out, as /api/v1/notifications leaves its notifications out."""
     newest = notifications_json([group.latest for group in groups], user, request)
+    shown_groups = items_filtered(
+        list(zip(groups, newest, strict=True)),
+        reader_filters(user.pk, FilterContext.NOTIFICATIONS),
+        lambda pair: pair[1]["status"],
+        leave_out=paged,
+    )
     statuses: dict[str, dict[str, Any]] = {}
     entries = []
-    for group, shown in zip(groups, newest, strict=True):
+    for group, shown in shown_groups:
         entry: dict[str, Any] = {
             "group_key": group.key,
             "notifications_count": group.count,
@@ -64,7 +75,9 @@ def _results(
             entry["status_id"] = status["id"]
             statuses.setdefault(status["id"], status)
         entries.append(entry)
-    actor_ids = list(dict.fromkeys(actor_id for group in groups for actor_id in group.sample_actor_ids))
+    actor_ids = list(
+        dict.fromkeys(actor_id for group, _ in shown_groups for actor_id in group.sample_actor_ids)
+    )
     users = users_by_ids(actor_ids)
     return {
         "accounts": accounts_json([users[actor_id] for actor_id in actor_ids if actor_id in users], request),

@@ -28,9 +28,7 @@ from weituan.mastodon.request_params import (
 )
 from weituan.mastodon.serializers_accounts import mastodon_datetime
 from weituan.mastodon.serializers_statuses import notifications_json
-from weituan.mastodon.status_filters import items_filtered
-from weituan.microblog.models import FilterContext
-from weituan.microblog.queries.filters import reader_filters
+from weituan.mastodon.status_filters import notifications_filtered
 from weituan.microblog.queries.notifications import (
     ReadMarker,
     home_read_marker,
@@ -92,11 +90,7 @@ def notifications_list(request: HttpRequest) -> HttpResponse:
         min_id=page.min_id,
         limit=page.limit,
     )
-    shown = items_filtered(
-        notifications_json(rows, user, request),
-        reader_filters(user.pk, FilterContext.NOTIFICATIONS),
-        lambda notification: notification["status"],
-    )
+    shown = notifications_filtered(user, notifications_json(rows, user, request))
     response = JsonResponse(shown, safe=False)
     set_link_header(response, request, [row.id for row in rows])
     return response
@@ -142,7 +136,8 @@ def notification_requests_merged(request: HttpRequest) -> dict[str, bool]:
 def notification_one(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     user = request_user(request)
     row = notification_get(user, notification_id)
-    return notifications_json([row], user, request)[0]
+    # Asked for by id: a hiding filter's match is told in its status's `filtered`, not acted on.
+    return notifications_filtered(user, notifications_json([row], user, request), leave_out=False)[0]
 
 
 @router.post("/notifications/clear", auth=WRITE_NOTIFICATIONS, summary="Delete all your notifications")

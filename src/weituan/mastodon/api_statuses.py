@@ -37,6 +37,7 @@ from weituan.mastodon.request_params import (
     ID_TEXT,
     TEXT,
     MastodonParams,
+    focus_param,
     list_values,
     mastodon_params,
     params_documented,
@@ -49,14 +50,15 @@ from weituan.mastodon.serializers_statuses import (
     status_json,
     statuses_json,
 )
-from weituan.mastodon.status_filters import statuses_filtered
-from weituan.microblog.models import FilterContext, MediaAttachment, PostEdit, PostKind, Visibility
+from weituan.mastodon.status_filters import status_filtered_for, statuses_filtered
+from weituan.microblog.models import FilterContext, PostEdit, PostKind, Visibility
 from weituan.microblog.queries.bookmarks import bookmarked_posts_page
 from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.likes import liked_posts_page
 from weituan.microblog.queries.posts import PostView, post_context, post_view_for_user, posts_hydrate
 from weituan.microblog.queries.reposts import liked_by, quotes_of, reposted_by
 from weituan.microblog.queries.visibility import visible_post_ids
+from weituan.microblog.services.edit_media import MediaAttributes
 from weituan.microblog.services.edits import post_edit
 from weituan.microblog.services.interactions import (
     bookmark_add,
@@ -94,7 +96,19 @@ STATUS_PARAMETERS = params_documented(
 )
 REBLOG_PARAMETERS = params_documented({"visibility": _VISIBILITY})
 EDIT_PARAMETERS = params_documented(
-    {"status": TEXT, "media_ids": {"type": "array", "items": ID_TEXT}}, required=("status",)
+    {
+        "status": TEXT,
+        "media_ids": {"type": "array", "items": ID_TEXT},
+        "media_attributes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"id": ID_TEXT, "description": TEXT, "focus": TEXT},
+                "required": ["id"],
+            },
+        },
+    },
+    required=("status",),
 )
 
 # Mastodon's bound on GET /statuses?id[]=..., beyond which it answers 422.
@@ -202,8 +216,12 @@ def _request_hash(params: MastodonParams) -> str:
 
 
 def _status_response(request: HttpRequest, post_id: int) -> dict[str, Any]:
+    """The status as the caller sees it, with `filtered` by their filters of threads (a status read on
+    its own, as Mastodon's GET /statuses/:id uses)."""
     user = request_user(request)
-    return status_json(post_view_for_user(user, post_id), request)
+    return status_filtered_for(
+        user, FilterContext.THREAD, status_json(post_view_for_user(user, post_id), request)
+    )
 
 
 def published_view(published: PublishedPost, author: Any) -> PostView:
@@ -300,7 +318,9 @@ def statuses_many(request: HttpRequest) -> list[dict[str, Any]]:
         raise ValidationFailed("id[] must be status ids", code="invalid_id") from None
     viewer = request_user(request)
     ids = visible_post_ids(viewer, [status_id for status_id in asked if 0 < status_id <= MAX_ID])
-    return statuses_json(posts_hydrate(ids, viewer), request)
+    filters = reader_filters(viewer.pk if viewer is not None else None, FilterContext.THREAD)
+    # Each asked for by id, so none is left out for a hiding filter: `filtered` tells the client.
+    return statuses_filtered(statuses_json(posts_hydrate(ids, viewer), request), filters, leave_out=False)
 
 
 @router.get("/statuses/{id:status_id}", auth=READ_STATUSES, summary="A status")
@@ -321,28 +341,50 @@ def status_delete(request: HttpRequest, status_id: int) -> dict[str, Any]:
     "/statuses/{id:status_id}",
     auth=WRITE_STATUSES,
     openapi_extra=EDIT_PARAMETERS,
-    summary="Edit a status's words",
+    summary="Edit a status's words and images",
 )
 def status_edit(request: HttpRequest, status_id: int) -> dict[str, Any]:
-    """The words change (`status`); the images, visibility and language stay as published, and a
-    request asking to change them is refused rather than half done."""
+    """The words change (`status`); with `media_ids` the images become those, in that order (uploads of
+    the caller's that no other post carries may join; left out, the images stay), and
+    `media_attributes` change their descriptions and focal points. Visibility and language stay as
+    published. A refused request changes nothing."""
     user = request_user(request)
     write_limit(user)
     params = mastodon_params(request)
     text = params.text("status")
     if text is None:
         raise ValidationFailed("status is required", code="invalid_status")
-    asked_media = _media_ids(params)
-    if "media_ids" in params.values and sorted(asked_media) != sorted(_media_of(user, status_id)):
-        raise ValidationFailed("The images of a post cannot be changed by an edit", code="media_not_editable")
-    post_edit(editor=user, post_id=status_id, text=text)
+    media_ids = _media_ids(params) if params.values.get("media_ids") is not None else None
+    post_edit(
+        editor=user,
+        post_id=status_id,
+        text=text,
+        media_ids=media_ids,
+        media_attributes=_media_attributes(params),
+    )
     return _status_response(request, status_id)
 
 
-def _media_of(user: Any, post_id: int) -> list[int]:
-    return list(
-        MediaAttachment.objects.filter(post_id=post_id, post__author_id=user.pk).values_list("id", flat=True)
-    )
+def _media_attributes(params: MastodonParams) -> list[MediaAttributes]:
+    """`media_attributes[][id]`, `[description]` and `[focus]` ("x,y") of an edit, in order."""
+    found = []
+    for item in params.objects("media_attributes") or []:
+        media_id = _media_ids(MastodonParams(values={"media_ids": [item.get("id")]}))
+        if len(media_id) != 1:
+            raise ValidationFailed("media_attributes[][id] must name an image", code="invalid_media")
+        if item.get("thumbnail") is not None:
+            raise ValidationFailed("Custom thumbnails are not supported", code="thumbnails_unsupported")
+        description = item.get("description")
+        if isinstance(description, (dict, list, bool)):
+            raise ValidationFailed("media_attributes[][description] must be text", code="invalid_media")
+        found.append(
+            MediaAttributes(
+                media_id=media_id[0],
+                description=None if description is None else str(description),
+                focus=focus_param(item.get("focus")),
+            )
+        )
+    return found
 
 
 @router.get("/statuses/{id:status_id}/history", auth=READ_STATUSES, summary="The versions of a status")

@@ -158,6 +158,19 @@ class MastodonParams:
         return items
 
 
+def focus_param(value: Any) -> tuple[float, float] | None:
+    """A focal point as Mastodon takes it, "x,y" (numbers, each from -1 to 1, checked where it is
+    stored); None when absent or blank. Anything else is refused (422 `invalid_focus`)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    parts = value.split(",") if isinstance(value, str) else []
+    try:
+        x, y = (float(part) for part in parts)
+    except ValueError:
+        raise ValidationFailed("focus must be two numbers, as x,y", code="invalid_focus") from None
+    return (x, y)
+
+
 def _index_key(key: Any) -> int:
     """Where an object keyed by `key` goes: by its number; any other key after every number, in the
     order given (the sort is stable)."""

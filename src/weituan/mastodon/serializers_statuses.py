@@ -27,7 +27,7 @@ from weituan.mastodon.serializers_quotes import (
     quote_requires,
     statuses_nested,
 )
-from weituan.microblog.models import MediaAttachment, Notification, PostKind
+from weituan.microblog.models import MediaAttachment, Notification, PostEdit, PostKind
 from weituan.microblog.queries.notification_groups import group_key
 from weituan.microblog.queries.notifications import mastodon_type
 from weituan.microblog.queries.post_links import (
@@ -60,12 +60,22 @@ def _image_meta(width: int, height: int) -> dict[str, Any]:
     return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": aspect}
 
 
-def media_json(media: MediaAttachment, request: HttpRequest | None = None) -> dict[str, Any]:
-    """One MediaAttachment entity (always an image on Weituan)."""
+def media_json(
+    media: MediaAttachment, request: HttpRequest | None = None, *, description: str | None = None
+) -> dict[str, Any]:
+    """One MediaAttachment entity (always an image on Weituan); `description` instead of its own (what
+    an earlier version of a post described it as)."""
     url = absolute_url(media.file.url, request) if media.file else None
     preview = absolute_url(media.thumbnail.url, request) if media.thumbnail else url
     scale = min(1.0, PREVIEW_SIDE / max(media.width, media.height, 1))
     small_w, small_h = max(1, round(media.width * scale)), max(1, round(media.height * scale))
+    meta: dict[str, Any] = {
+        "original": _image_meta(media.width, media.height),
+        "small": _image_meta(small_w, small_h),
+    }
+    if media.focus_x is not None and media.focus_y is not None:
+        meta["focus"] = {"x": media.focus_x, "y": media.focus_y}
+    shown = media.description if description is None else description
     return {
         "id": str(media.id),
         "type": "image",
@@ -74,8 +84,8 @@ def media_json(media: MediaAttachment, request: HttpRequest | None = None) -> di
         "remote_url": None,
         "preview_remote_url": None,
         "text_url": None,
-        "meta": {"original": _image_meta(media.width, media.height), "small": _image_meta(small_w, small_h)},
-        "description": media.description or None,
+        "meta": meta,
+        "description": shown or None,
         "blurhash": None,
     }
 
@@ -495,22 +505,29 @@ def notifications_json(
 
 
 def status_edits_json(
-    view: PostView, edits: Sequence[Any], request: HttpRequest | None
+    view: PostView, edits: Sequence[PostEdit], request: HttpRequest | None
 ) -> list[dict[str, Any]]:
-    """Mastodon's StatusEdit entities of a post, oldest first: each version kept (`PostEdit`), or the
-    post as it is when it was never edited. Each version's HTML is made as its status's content is."""
+    """Mastodon's StatusEdit entities of a post, oldest first: each version kept (`PostEdit`), with the
+    images it carried and their descriptions then, or the post as it is when it was never edited. Each
+    version's HTML is made as its status's content is."""
     from weituan.tracking import facade as tracking
 
     base = site_base(request)
-    versions = [(edit.text, edit.created_at) for edit in edits] or [(view.post.text, view.post.created_at)]
+    current = [{"id": item.id, "description": item.description} for item in view.media]
+    versions = [(edit.text, edit.created_at, edit.media) for edit in edits] or [
+        (view.post.text, view.post.created_at, current)
+    ]
     found = tracking.outbound_links_of(
-        {view.id: sorted({url for text, _ in versions for url in outbound_urls(text)})}
+        {view.id: sorted({url for text, _, _ in versions for url in outbound_urls(text)})}
     )
     codes = found.get(view.id, {})
     account = _account(view, request)
-    media = [media_json(item, request) for item in view.media]
+    images = {item.id: item for item in view.media}
+    earlier = {int(item["id"]) for _, _, media in versions for item in media} - set(images)
+    if earlier:  # images later edits took off the post
+        images.update((item.id, item) for item in MediaAttachment.objects.filter(id__in=earlier))
     entities = []
-    for text, created_at in versions:
+    for text, created_at, media in versions:
         names = tuple(extract_mentions(text)) + tuple(str(hop.get("username")) for hop in view.post.chain)
         links = tuple((url, codes[url]) for url in outbound_urls(text) if url in codes)
         entities.append(
@@ -521,7 +538,11 @@ def status_edits_json(
                 "created_at": mastodon_datetime(created_at),
                 "account": account,
                 "poll": None,
-                "media_attachments": media,
+                "media_attachments": [
+                    media_json(images[int(item["id"])], request, description=item.get("description") or "")
+                    for item in media
+                    if int(item["id"]) in images
+                ],
                 "emojis": [],
             }
         )

@@ -1,12 +1,12 @@
 """Mastodon's Filter, FilterKeyword, FilterStatus and v1 Filter entities, and a reader's filters applied
-to the statuses of a read: `filtered` on each status a filter of the read's context matches, and the
-statuses a hiding filter matches left out."""
+to the statuses of a read: `filtered` on each status a filter of the read's context matches (and on the
+statuses it reblogs or quotes), and the statuses a hiding filter matches left out of a list."""
 
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from weituan.mastodon.serializers_accounts import mastodon_datetime
-from weituan.microblog.models import FilterAction, FilterKeyword, FilterStatus, KeywordFilter
+from weituan.microblog.models import FilterAction, FilterContext, FilterKeyword, FilterStatus, KeywordFilter
 from weituan.microblog.queries.filters import FilterMatch, ReaderFilter, posts_filter_matches, reader_filters
 
 T = TypeVar("T")
@@ -61,11 +61,26 @@ def filter_results_json(matches: Sequence[FilterMatch]) -> list[dict[str, Any]]:
     ]
 
 
-def _status_ids(status: dict[str, Any]) -> list[int]:
-    ids = [int(status["id"])]
-    if status.get("reblog"):
-        ids.append(int(status["reblog"]["id"]))
-    return ids
+def _quoted(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The status a quote shows in full (`quote.quoted_status`), if it shows one."""
+    quote = status.get("quote")
+    return quote.get("quoted_status") if quote else None
+
+
+def _statuses_shown(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The status, the one it reblogs and the ones they quote: each a reader may have filtered."""
+    reblog = status.get("reblog")
+    shown = [status, reblog, _quoted(status), _quoted(reblog) if reblog else None]
+    return [nested for nested in shown if nested is not None]
+
+
+def _quote_filtered(status: dict[str, Any], matches: dict[int, list[FilterMatch]]) -> None:
+    """Set `filtered` on the status a quote shows, in a copy of the quote (a rendered status may be
+    kept for many readers)."""
+    quoted = _quoted(status)
+    if quoted is not None:
+        found = filter_results_json(matches.get(int(quoted["id"]), []))
+        status["quote"] = {**status["quote"], "quoted_status": {**quoted, "filtered": found}}
 
 
 def statuses_filtered_for(viewer: Any, context: str, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,22 +88,38 @@ def statuses_filtered_for(viewer: Any, context: str, statuses: list[dict[str, An
     return statuses_filtered(statuses, reader_filters(viewer.pk if viewer is not None else None, context))
 
 
-def statuses_filtered(statuses: list[dict[str, Any]], filters: list[ReaderFilter]) -> list[dict[str, Any]]:
-    """`statuses` with `filtered` set where a filter matches (on a reblog, on the status it nests too),
-    those a hiding filter matches left out. Nothing is read without filters."""
-    return items_filtered(statuses, filters, lambda status: status)
+def statuses_filtered(
+    statuses: list[dict[str, Any]], filters: list[ReaderFilter], *, leave_out: bool = True
+) -> list[dict[str, Any]]:
+    """`statuses` with `filtered` set where a filter matches (on a reblog, on the status it nests too;
+    on a quote, on the status it shows), those a hiding filter matches left out (a quote is not left
+    out for what it quotes; none is without `leave_out`). Nothing is read without filters."""
+    return items_filtered(statuses, filters, lambda status: status, leave_out=leave_out)
+
+
+def status_filtered_for(viewer: Any, context: str, status: dict[str, Any]) -> dict[str, Any]:
+    """One status asked for by itself, with `filtered` set as `statuses_filtered` sets it by the
+    filters of `viewer` in `context`; a hiding filter's match is told, not acted on: the reader's
+    client hides it, as Mastodon's do."""
+    filters = reader_filters(viewer.pk if viewer is not None else None, context)
+    return statuses_filtered([status], filters, leave_out=False)[0]
 
 
 def items_filtered[T](
-    items: list[T], filters: list[ReaderFilter], status_of: Callable[[T], dict[str, Any] | None]
+    items: list[T],
+    filters: list[ReaderFilter],
+    status_of: Callable[[T], dict[str, Any] | None],
+    *,
+    leave_out: bool = True,
 ) -> list[T]:
     """`statuses_filtered` for things that carry a status (`status_of`), such as notifications: one
-    whose status a hiding filter matches is left out."""
+    whose status a hiding filter matches is left out (kept, with the match told, without
+    `leave_out`)."""
     if not filters:
         return items
     statuses = [status for status in map(status_of, items) if status is not None]
     matches = posts_filter_matches(
-        filters, (post_id for status in statuses for post_id in _status_ids(status))
+        filters, (int(nested["id"]) for status in statuses for nested in _statuses_shown(status))
     )
     kept = []
     for item in items:
@@ -97,10 +128,25 @@ def items_filtered[T](
         if status is not None and status.get("reblog"):
             nested = matches.get(int(status["reblog"]["id"]), [])
             status["reblog"] = {**status["reblog"], "filtered": filter_results_json(nested)}
+            _quote_filtered(status["reblog"], matches)
             found = found or nested
-        if any(match.hides for match in found):
+        if leave_out and any(match.hides for match in found):
             continue
         if status is not None:
             status["filtered"] = filter_results_json(found)
+            _quote_filtered(status, matches)
         kept.append(item)
     return kept
+
+
+def notifications_filtered(
+    user: Any, notifications: list[dict[str, Any]], *, leave_out: bool = True
+) -> list[dict[str, Any]]:
+    """Notification entities with `filtered` on their statuses by the user's filters of notifications;
+    those whose status a hiding filter matches left out (unless not `leave_out`)."""
+    filters = reader_filters(user.pk, FilterContext.NOTIFICATIONS)
+    return items_filtered(notifications, filters, _status_of, leave_out=leave_out)
+
+
+def _status_of(notification: dict[str, Any]) -> dict[str, Any] | None:
+    return notification["status"]

@@ -5,7 +5,8 @@ Whether a post belongs on a stream is asked of the REST timelines themselves, bo
 the home read (`home_timeline_ids_in`) for `user`, the list read for `list`, the public and topic reads
 for `public` and `hashtag`. So follows, blocks either way, mutes, a follow hiding reposts and
 followers-only posts are respected exactly as the timelines respect them, and the Status is the one
-those timelines render. A new post is an `update`, an edited one a `status.update` on the same streams.
+those timelines render, with the reader's keyword filters of that timeline applied as they apply them.
+A new post is an `update`, an edited one a `status.update` on the same streams.
 The same frames serve the server-sent event streams and the WebSocket (`streaming_websocket`).
 Everything here is synchronous (database work): the ASGI side runs it on threads of its own.
 """
@@ -23,8 +24,9 @@ from weituan.core.ids import MAX_ID
 from weituan.core.stream_events import Event
 from weituan.mastodon.home_statuses import home_statuses_body
 from weituan.mastodon.serializers_statuses import notifications_json, timeline_statuses_json
-from weituan.mastodon.status_filters import statuses_filtered_for
+from weituan.mastodon.status_filters import notifications_filtered, statuses_filtered, statuses_filtered_for
 from weituan.microblog.models import FilterContext, Follow, NotificationKind, Visibility
+from weituan.microblog.queries.filters import reader_filters
 from weituan.microblog.queries.lists import follow_list_for_owner
 from weituan.microblog.queries.notifications import notifications_page, notifications_shown
 from weituan.microblog.queries.relations import hidden_author_ids
@@ -213,7 +215,21 @@ def _home_status(user_id: int, post_id: int, author_id: int, request: HttpReques
     if home_timeline_ids_in(user_id, context, **_between(post_id)) != [post_id]:
         return None
     body = home_statuses_body([post_id], user_id, request, context.hidden)
-    return body[1:-1].decode() if len(body) > 2 else None
+    if len(body) <= 2:
+        return None
+    status = body[1:-1].decode()
+    # Only a reader with a filter of home has one to apply (as the home read knows without asking).
+    return _filtered(user_id, FilterContext.HOME, status) if context.filtered else status
+
+
+def _filtered(user_id: int | None, context: str, status: str) -> str | None:
+    """A rendered status as the reader's filters of `context` leave it, as the REST read does: with
+    `filtered` set, or None when a hiding filter matches it."""
+    filters = reader_filters(user_id, context)
+    if not filters:
+        return status
+    kept = statuses_filtered([orjson.loads(status)], filters)
+    return orjson.dumps(kept[0]).decode() if kept else None
 
 
 def _post_frames(
@@ -253,8 +269,13 @@ def _post_frames(
             )
         if ids == [post_id]:
             statuses = timeline_statuses_json(ids, viewer_id, request, hidden)
-            if statuses:
-                frames.append(Frame(channel, event_name, orjson.dumps(statuses[0]).decode()))
+            status = (
+                _filtered(viewer_id, FilterContext.PUBLIC, orjson.dumps(statuses[0]).decode())
+                if statuses
+                else None
+            )
+            if status is not None:
+                frames.append(Frame(channel, event_name, status))
     return frames
 
 
@@ -312,5 +333,8 @@ def _notification_frames(
         rows = list(shown.order_by("-id")[:1])
     if not rows:
         return []
-    payload = orjson.dumps(notifications_json(rows, reader.user, request)[0]).decode()
+    told = notifications_filtered(reader.user, notifications_json(rows, reader.user, request))
+    if not told:
+        return []
+    payload = orjson.dumps(told[0]).decode()
     return [Frame(channel, "notification", payload) for channel in wanted]

@@ -112,12 +112,20 @@ class Post(models.Model):
 
 
 class MediaAttachment(models.Model):
-    """An uploaded image, validated and resized; attached to a post when the post is written."""
+    """An uploaded image, validated and resized; attached to a post when the post is written or edited.
+
+    An image an edit takes off a post is detached from it (`post` empty) and remembers the post in
+    `dropped_from`: the post's earlier versions still show it, so it cannot go on another post, but a
+    later edit of the same post may put it back. `focus_x` and `focus_y` are Mastodon's focal point
+    (-1 to 1 across and up), where a crop of the picture should centre."""
 
     id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="media")
     post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="media")
+    dropped_from = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
+    focus_x = models.FloatField(null=True, blank=True)
+    focus_y = models.FloatField(null=True, blank=True)
     file = models.ImageField(upload_to="media/%Y/%m/")
     thumbnail = models.ImageField(upload_to="media/%Y/%m/", blank=True)
     width = models.PositiveIntegerField(default=0)
@@ -163,13 +171,15 @@ class Pin(models.Model):
 
 
 class PostEdit(models.Model):
-    """One version of an edited post's words, as Mastodon's status edits keep them: the first is what
-    was published (written when the post is first edited), each later one an edit. `text` is the
-    post's whole text (a repost's with its chain), `comment` what its author wrote of it."""
+    """One version of an edited post, as Mastodon's status edits keep them: the first is what was
+    published (written when the post is first edited), each later one an edit. `text` is the post's
+    whole text (a repost's with its chain), `comment` what its author wrote of it, `media` the images
+    it carried then, in order, each as `{"id": ..., "description": ...}` (its alt text then)."""
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
     text = models.TextField()
     comment = models.TextField(blank=True)
+    media = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

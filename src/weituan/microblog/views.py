@@ -307,12 +307,34 @@ def unbookmark(request: HttpRequest, post_id: int) -> HttpResponse:
     return _done(request, post_id, _("Bookmark removed."), reverse("microblog:post", args=[post_id]))
 
 
+def _edited_images(request: HttpRequest) -> list[int] | None:
+    """The images the edit form asks the post to carry: the ones it showed (`media`, in order) but
+    those marked to remove, then the new uploads (stored, validated and resized, as on compose). None
+    from a form without the images part: they stay as they are."""
+    if not request.POST.get("media_form"):
+        return None
+    try:
+        removed = {int(raw) for raw in request.POST.getlist("remove_media")}
+        kept = [media_id for raw in request.POST.getlist("media") if (media_id := int(raw)) not in removed]
+    except ValueError:
+        raise ValidationFailed("Unknown images", code="invalid_media") from None
+    # Counted before anything is stored, so a refused edit leaves no upload behind.
+    if len(kept) + len(request.FILES.getlist("images")) > MAX_IMAGES:
+        raise ValidationFailed(f"At most {MAX_IMAGES} images", code="too_many_media")
+    return kept + _uploads(request)
+
+
 @login_required
 @require_POST
 def edit(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
         _write_counted(request)
-        post_edit(editor=request.user, post_id=post_id, text=request.POST.get("text", ""))
+        post_edit(
+            editor=request.user,
+            post_id=post_id,
+            text=request.POST.get("text", ""),
+            media_ids=_edited_images(request),
+        )
     except ServiceError as error:
         return service_error_response(request, error, fallback_url=reverse("microblog:post", args=[post_id]))
     return _done(request, post_id, _("Saved."), reverse("microblog:post", args=[post_id]))

@@ -1,11 +1,14 @@
 """Editing a status through the real Mastodon.py against a live server: the words change everywhere the
-status is shown, its versions are kept, its source is the author's own words, those who reposted it
-are told, and what an edit cannot change is refused."""
+status is shown, its versions are kept (with the images each had), its source is the author's own
+words, those who reposted it are told, the images can be changed, and what an edit cannot change is
+refused."""
 
+import io
 from typing import Any
 
 import pytest
 from mastodon.errors import MastodonAPIError, MastodonNotFoundError
+from PIL import Image
 
 from weituan.accounts.models import User
 from weituan.mastodon.tests.clients import shop_and_newcomer
@@ -87,3 +90,47 @@ def test_what_an_edit_cannot_change_is_refused_and_nothing_moves(live_server: An
     shop.status_delete(offer.id)
     with pytest.raises(MastodonNotFoundError):
         shop.status_update(offer.id, status="删了还改")
+
+
+def _png(shade: int) -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (shade, 120, 200)).save(buffer, "PNG")
+    buffer.seek(0)
+    return buffer
+
+
+def test_an_edit_changes_the_images_and_every_version_keeps_its_own(live_server: Any, merchant: User) -> None:
+    shop, fan = shop_and_newcomer(live_server, "Weituan edits")
+    fan.account_follow(shop.account_verify_credentials().id)
+    pot = shop.media_post(_png(10), mime_type="image/png", description="锅底")
+    lamb = shop.media_post(_png(90), mime_type="image/png", description="羊肉")
+    status = shop.status_post("火锅套餐", media_ids=[pot])
+    assert [media.id for media in fan.timeline_home()[0].media_attachments] == [pot.id]
+
+    edited = shop.status_update(status.id, status="火锅套餐，加羊肉", media_ids=[lamb, pot])
+    assert [media.id for media in edited.media_attachments] == [lamb.id, pot.id]
+    # Readers see the new images at once, on the status and in their timeline.
+    assert [media.id for media in fan.status(status.id).media_attachments] == [lamb.id, pot.id]
+    assert [media.id for media in fan.timeline_home()[0].media_attachments] == [lamb.id, pot.id]
+
+    described = shop.status_update(
+        status.id,
+        status="火锅套餐，加羊肉",
+        media_attributes=[shop.generate_media_edit_attributes(lamb, description="内蒙古羊肉")],
+    )
+    # Mastodon.py sends the described images alone as media_ids: the post keeps just those.
+    assert [(media.id, media.description) for media in described.media_attachments] == [
+        (lamb.id, "内蒙古羊肉")
+    ]
+
+    history = fan.status_history(status.id)
+    assert [
+        [(media.id, media.description) for media in version.media_attachments] for version in history
+    ] == [
+        [(pot.id, "锅底")],
+        [(lamb.id, "羊肉"), (pot.id, "锅底")],
+        [(lamb.id, "内蒙古羊肉")],
+    ]
+    with pytest.raises(MastodonAPIError) as refused:
+        shop.status_post("再用锅底", media_ids=[pot])  # taken off this post, it stays this post's
+    assert refused.value.args[1] == 422

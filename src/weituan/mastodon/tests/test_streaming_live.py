@@ -237,3 +237,46 @@ def test_mastodon_py_streams_the_user_timeline(served: Served) -> None:
         assert (kind, str(status_id)) == ("delete", posted["id"])
     finally:
         handle.close()
+
+
+def _filter(client: httpx.Client, served: Served, keyword: str, context: list[str], action: str) -> None:
+    body = {
+        "title": keyword,
+        "context": context,
+        "filter_action": action,
+        "keywords_attributes": [{"keyword": keyword}],
+    }
+    json_of(client.post(f"{served.url}/api/v2/filters", json=body))
+
+
+def test_the_streams_apply_the_readers_filters_as_their_timelines_do(served: Served) -> None:
+    reader_user, reader_token, reader = person("reader")
+    author, _, writer = person("writer")
+    json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
+    _filter(reader, served, "剧透", ["home", "public", "notifications"], "warn")
+    _filter(reader, served, "sale", ["home", "public", "notifications"], "hide")
+    home, public = _stream(served, "user", reader_token), _stream(served, "public", reader_token)
+    notices = _stream(served, "user/notification", reader_token)
+    try:
+        json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "Big SALE now"}))
+        spoiler = json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "剧透：结局"}))
+        for path, stream in (("home", home), ("public", public)):
+            # The hidden post never comes; the warned one comes with its match, as the timeline shows it.
+            name, data = stream.next()
+            status = orjson.loads(data)
+            assert (name, status["id"]) == ("update", spoiler["id"])
+            assert [result["filter"]["title"] for result in status["filtered"]] == ["剧透"]
+            assert status == json_of(reader.get(f"{served.url}/api/v1/timelines/{path}"))[0]
+        own = json_of(reader.post(f"{served.url}/api/v1/statuses", json={"status": "剧透慎入"}))
+        json_of(writer.post(f"{served.url}/api/v1/statuses/{own['id']}/favourite"))
+        name, data = notices.next()
+        assert name == "notification"
+        assert [result["filter"]["title"] for result in orjson.loads(data)["status"]["filtered"]] == ["剧透"]
+        sale = json_of(reader.post(f"{served.url}/api/v1/statuses", json={"status": "SALE 门票转让"}))
+        json_of(writer.post(f"{served.url}/api/v1/statuses/{sale['id']}/favourite"))
+        assert notices.quiet_for(1.0) == []  # as the notifications list leaves it out
+        assert reader_user.pk
+    finally:
+        home.close()
+        public.close()
+        notices.close()

@@ -183,14 +183,14 @@ class PostRows:
 
 
 def _media_mark() -> str:
-    """A column that changes when an image of the post gets a new description (the one thing about
-    an attached image that can change), so rows read earlier tell a stale rendering."""
+    """A column that changes when an image of the post gets a new description or focal point (what can
+    change of an attached image), so rows read earlier tell a stale rendering."""
     media = table(MediaAttachment)
     if connection.vendor == "postgresql":
-        return f"(SELECT string_agg(m.id || ':' || m.description, chr(31)) FROM {media} m WHERE m.post_id = p.id)"  # noqa: S608
-    return (
-        f"(SELECT group_concat(m.id || ':' || m.description, char(31)) FROM {media} m WHERE m.post_id = p.id)"  # noqa: S608
-    )
+        mark = "m.id || ':' || m.description || ':' || concat(m.focus_x, ',', m.focus_y)"
+        return f"(SELECT string_agg({mark}, chr(31)) FROM {media} m WHERE m.post_id = p.id)"  # noqa: S608
+    mark = "m.id || ':' || m.description || ':' || ifnull(m.focus_x, '') || ',' || ifnull(m.focus_y, '')"
+    return f"(SELECT group_concat({mark}, char(31)) FROM {media} m WHERE m.post_id = p.id)"  # noqa: S608
 
 
 _POST_SQL: dict[tuple[str, int, bool], str] = {}

@@ -1,14 +1,17 @@
-"""Editing a post's words after it was published (Weibo's 编辑, Mastodon's status edits).
+"""Editing a post after it was published (Weibo's 编辑, Mastodon's status edits).
 
 An edit changes what the author wrote: an original's or a comment's text, a repost's comment (its chain
-is rebuilt around it). Everything drawn from the words follows: new mentions are recorded and told,
-mentions taken out are dropped; topics taken out release their use, new ones are counted; the search
-index and the short links of the URLs are made again. Each version is kept (`PostEdit`), the published
-one first, and the post carries `edited_at`. Those who reposted the post without a comment are told
-it changed, as Mastodon tells its boosters, and the streams showing the post get it again
-(`status.update`). Images, visibility and the deal a post carries stay as published.
+is rebuilt around it); and the images of an original or a comment: some taken off, new uploads put
+on, their order and their alt texts (`edit_media`). Everything drawn from the words follows: new
+mentions are recorded and told, mentions taken out are dropped; topics taken out release their use,
+new ones are counted; the search index and the short links of the URLs are made again. Each version is
+kept (`PostEdit`, with the images it carried), the published one first, and the post carries
+`edited_at`. Those who reposted the post without a comment are told it changed, as Mastodon tells its
+boosters, and the streams showing the post get it again (`status.update`). Visibility and the deal a
+post carries stay as published.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +21,6 @@ from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import (
-    MediaAttachment,
     Mention,
     NotificationKind,
     Post,
@@ -27,6 +29,12 @@ from weituan.microblog.models import (
     PostTopic,
 )
 from weituan.microblog.search.facade import post_index_new, post_unindex
+from weituan.microblog.services.edit_media import (
+    MediaAttributes,
+    images_edit_apply,
+    images_edit_plan,
+    media_versioned,
+)
 from weituan.microblog.services.notifications import notification_create
 from weituan.microblog.services.post_content import length_check, mentions_record, topic_get_or_create
 from weituan.microblog.services.post_links import post_links_make
@@ -35,12 +43,22 @@ from weituan.microblog.stats import topic_use_release, topic_uses_count
 from weituan.microblog.text import extract_mentions, extract_topics, topic_key
 
 
-def post_edit(*, editor: Any, post_id: int, text: str) -> Post:
-    """Replace the words of `editor`'s post `post_id` with `text`; the post as it now is.
+def post_edit(
+    *,
+    editor: Any,
+    post_id: int,
+    text: str,
+    media_ids: Sequence[int] | None = None,
+    media_attributes: Sequence[MediaAttributes] = (),
+) -> Post:
+    """Replace the words of `editor`'s post `post_id` with `text`, and its images with `media_ids` (in
+    that order; None keeps them) described as `media_attributes` asks; the post as it now is.
 
-    A text the same as the current one changes nothing (no version is kept). Refused: someone else's
-    post (403 `not_author`), a deleted one (404), a repost without a comment (422 `not_editable`:
-    it says nothing of its own), and text the length rules refuse, as when posting."""
+    An edit that changes nothing a reader sees writes nothing (no version is kept), as Mastodon does.
+    Refused, with nothing written: someone else's post (403 `not_author`), a deleted one (404), a repost
+    without a comment (422 `not_editable`: it says nothing of its own), text the length rules refuse
+    (as when posting; an original or a comment left with images may go without words), and images
+    `images_edit_plan` refuses."""
     text = text.strip()
     with transaction.atomic():
         post = Post.objects.select_for_update().filter(id=post_id).first()
@@ -52,44 +70,64 @@ def post_edit(*, editor: Any, post_id: int, text: str) -> Post:
             raise PermissionDenied("Only the author can edit this post", code="not_author")
         if post.kind == PostKind.REPOST and not post.comment:
             raise ValidationFailed("A repost without a comment has nothing to edit", code="not_editable")
-        before_text, before_comment = post.text, post.comment
+        images = images_edit_plan(
+            post=post, editor_id=editor.pk, media_ids=media_ids, attributes=media_attributes
+        )
+        before_text, before_comment, new_chain = post.text, post.comment, post.chain
         if post.kind == PostKind.REPOST:
             length_check(text)
-            if text == before_comment:
-                return post
             # The chain is fitted to the limit again around the new comment (the farthest hops dropped
             # first, as when reposting).
-            post.chain, new_text = chain_fitted(text, post.chain)
-            post.comment = text
+            if text != before_comment:
+                new_chain, new_text = chain_fitted(text, post.chain)
+            else:
+                new_text = before_text
+            new_comment = text
         else:
-            has_media = (
-                post.kind == PostKind.ORIGINAL and MediaAttachment.objects.filter(post_id=post.id).exists()
-            )
-            length_check(text, allow_empty=has_media)
-            new_text = text
-            if new_text == before_text:
-                return post
+            length_check(text, allow_empty=bool(images.after))
+            new_text, new_comment = text, before_comment
+        words_changed = new_text != before_text or new_comment != before_comment
+        if not words_changed and not images.changed:
+            return post
         now = timezone.now()
         if not PostEdit.objects.filter(post_id=post.id).exists():
             PostEdit.objects.create(
-                post=post, text=before_text, comment=before_comment, created_at=post.created_at
+                post=post,
+                text=before_text,
+                comment=before_comment,
+                media=images.before,
+                created_at=post.created_at,
             )
-        post.text, post.edited_at = new_text, now
+        if images.changed:
+            images_edit_apply(images)
+        post.text, post.comment, post.chain, post.edited_at = new_text, new_comment, new_chain, now
         Post.objects.filter(id=post.id).update(
             text=post.text, comment=post.comment, chain=post.chain, edited_at=now
         )
-        PostEdit.objects.create(post=post, text=post.text, comment=post.comment, created_at=now)
-        words = post.comment if post.kind == PostKind.REPOST else post.text
-        _mentions_follow(post, words)
-        if post.kind != PostKind.COMMENT:
-            _topics_follow(post, words)
-            post_unindex(post_id=post.id)
-            post_index_new(post=post)
-        post_links_make(post)
+        PostEdit.objects.create(
+            post=post,
+            text=post.text,
+            comment=post.comment,
+            media=media_versioned(images.after),
+            created_at=now,
+        )
+        if words_changed:
+            _words_follow(post)
         _reposters_tell(post)
         if post.kind != PostKind.COMMENT:  # comments are on no timeline, so on no stream
             stream_publish({"t": "edit", "id": post.id, "a": post.author_id})
     return post
+
+
+def _words_follow(post: Post) -> None:
+    """What is drawn from the post's words, made again from its new ones."""
+    words = post.comment if post.kind == PostKind.REPOST else post.text
+    _mentions_follow(post, words)
+    if post.kind != PostKind.COMMENT:
+        _topics_follow(post, words)
+        post_unindex(post_id=post.id)
+        post_index_new(post=post)
+    post_links_make(post)
 
 
 def _mentions_follow(post: Post, words: str) -> None:

@@ -84,7 +84,7 @@ def target_for_write(actor: Any, post_id: int) -> Post:
 
 
 def media_attach(*, post: Post, owner_id: int, media_ids: Sequence[int]) -> None:
-    """Attach the owner's unattached uploads to `post`, in the order given.
+    """Attach the owner's uploads that no post carries or carried to `post`, in the order given.
 
     A conditional UPDATE claims the uploads, so two posts racing for one upload cannot both get it.
     """
@@ -93,7 +93,11 @@ def media_attach(*, post: Post, owner_id: int, media_ids: Sequence[int]) -> None
         return
     if len(wanted) > MAX_MEDIA_PER_POST:
         raise ValidationFailed(f"A post can carry at most {MAX_MEDIA_PER_POST} images", code="too_many_media")
-    claimed = MediaAttachment.objects.filter(id__in=wanted, owner_id=owner_id, post__isnull=True).update(
+    # An upload an edit took off a post stays that post's (its earlier versions show it).
+    free = MediaAttachment.objects.filter(
+        id__in=wanted, owner_id=owner_id, post__isnull=True, dropped_from__isnull=True
+    )
+    claimed = free.update(
         post=post,
         position=Case(
             *[When(id=media_id, then=Value(index)) for index, media_id in enumerate(wanted)],
