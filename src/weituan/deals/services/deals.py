@@ -302,11 +302,11 @@ def deal_publish(*, deal_id: int, by: Any, client_key: str | None = None) -> Dea
             if done is not None:
                 return done
             raise ValidationFailed(f"This deal is already {deal.state}", code="already_published")
+        write_key_keep(kept=kept, deal_id=deal.id)
         schedule_at(tasks.deal_start_task, deal.starts_at, deal.id)
         schedule_at(tasks.deal_end_task, deal.ends_at, deal.id)
         for batch in deal.batches.all():
             schedule_at(tasks.flash_batch_release_task, batch.release_at, batch.id)
-        write_key_keep(kept=kept, deal_id=deal.id)
     if target == DealState.LIVE:
         deal_start(deal_id=deal.id)  # puts flash batches that are already due on sale
     deal.refresh_from_db()

@@ -79,8 +79,8 @@ def voucher_redeem(*, code: str, by: Any, client_key: str | None = None) -> Vouc
             redeemed_by=by,
         )
         if moved:
-            voucher_event_record(voucher=voucher)
             write_key_keep(kept=kept, voucher_id=voucher.id)
+            voucher_event_record(voucher=voucher)
     voucher = Voucher.objects.select_related("deal", "redeemed_by", "holder").get(id=voucher.id)
     if moved:
         return voucher
