@@ -91,11 +91,12 @@ def _once(
     """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key a
     row of theirs keeps (an order placed with it, a refund asked for with it, or a change made with it:
     an order cancelled or switched to the solo price, a team merged, a voucher redeemed, a deal
-    published; `request_keeping_key`) names that request, so another is refused; `keeps` names the request this write is, if it keeps its key on its own row too (its retry
-    is then `run` again, and finds that row). `done_when_kept`: the row keeping the key is written with
-    the change itself (`services.write_keys`), so once it is there the write has taken effect, whatever
-    became of its idempotency record (its answer lost, its process gone): the retry is `run` at once,
-    answered from that row, rather than told the first is still being processed."""
+    published; `request_keeping_key`) names that request, so another is refused; `keeps` names the
+    request this write is, if it keeps its key on its own row too (its retry is then `run` again, and
+    finds that row). `done_when_kept`: the row keeping the key is written with the change itself
+    (`services.write_keys`), so once it is there the write has taken effect, whatever became of its
+    idempotency record (its answer lost, its process gone, its record swept after a day): the retry is
+    `run` at once, answered from that row, rather than told the first is still being processed."""
     user = request_user(request)
     if key:
         kept = queries.request_keeping_key(user=user, key=key)

@@ -1,9 +1,9 @@
 """A team merge, a voucher's redemption and a deal's publication that took effect keep their
 Idempotency-Key with the change, as a cancel does: a retry whose first answer was lost after the commit
-(an outage answering 503 `unavailable`, a process that died before storing its answer, a record swept after a day) is
-answered with the merged-into team, the redeemed voucher or the published deal, and changes nothing; a
-change that fails keeps no key; the key names that one request of its sender across every kind of write.
-"""
+(an outage answering 503 `unavailable`, a process that died before storing its answer, a record swept
+after a day) is answered with the merged-into team, the redeemed voucher or the published deal, and
+changes nothing; a change that fails keeps no key; the key names that one request of its sender across
+every kind of write."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
