@@ -3,7 +3,8 @@
 - same key, same request: the first response (status and body) is returned again;
 - same key, different request: refused with 422 `idempotency_mismatch`, whichever endpoint each went
   to (a user's native API keys share one scope, `user_scope`; the orders that keep their key on the
-  order itself check this table, and `deals.api._once` checks the keys orders and refunds keep);
+  order itself check this table, and `deals.api._once` checks the keys that orders, refunds and the
+  changes of `deals.services.write_keys` keep);
 - the same key sent twice at once: the first to store its record runs, the other gets 409
   `idempotency_in_progress` (or the replay, if the first has finished by then).
 
@@ -13,14 +14,15 @@ on the row it wrote instead, and its retry is run again and finds that row: a re
 the provider was unreachable (503 `refund_pending`) is completed later on its own, and the same
 request sent again once it has is answered with the refunded order (`deals.services.refunds`). A record
 left unfinished by a crashed process is taken over after `STALE_AFTER`, and its request run again: a
-write that must not run again once it has taken effect (a cancel, a switch to the solo price) keeps its
-key in the very transaction of its change (`deals.services.write_keys`), and its retry is answered from
-that row however its first answer was lost.
+write that must not run again once it has taken effect (a cancel, a switch to the solo price, a team
+merge, a voucher's redemption, a deal's publication) keeps its key in the very transaction of its
+change (`deals.services.write_keys`), and its retry is answered from that row however its first answer
+was lost.
 
 Records are kept `IDEMPOTENCY_KEEP_HOURS` (24 h unless configured, as payment APIs keep their keys) and
 then deleted by a periodic sweep (`idempotency_records_prune_task`): a retry within that time is
 answered from its record, a request sent again after it is a new request. Keys kept on the rows they
-wrote (orders, refunds, cancels) live as long as those rows.
+wrote (orders, refunds, the changes of `deals.services.write_keys`) live as long as those rows.
 """
 
 import hashlib

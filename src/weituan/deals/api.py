@@ -45,10 +45,16 @@ from weituan.deals.services.holds import order_cancel
 from weituan.deals.services.orders import order_place
 from weituan.deals.services.refunds import order_refund
 from weituan.deals.services.teams import team_merge, team_rescue_options, team_switch_solo
-from weituan.deals.services.vouchers import voucher_redeem
+from weituan.deals.services.vouchers import voucher_code_normalize, voucher_redeem
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.services.webhooks import payment_webhook_handle
-from weituan.deals.services.write_keys import cancel_request, solo_request
+from weituan.deals.services.write_keys import (
+    cancel_request,
+    merge_request,
+    publish_request,
+    redeem_request,
+    solo_request,
+)
 from weituan.tracking import facade as tracking
 
 router = Router(tags=["deals"])
@@ -83,13 +89,14 @@ def _once(
     done_when_kept: bool = False,
 ) -> Status[Any]:
     """Run a write once per Idempotency-Key of this user; a retry gets the first answer back. A key a
-    row of theirs keeps (an order placed with it, a refund asked for with it, an order cancelled or
-    switched to the solo price with it: `request_keeping_key`) names that request, so another is
-    refused; `keeps` names the request this write is, if it keeps its key on its own row too (its retry
-    is then `run` again, and finds that row). `done_when_kept`: the row keeping the key is written with
-    the change itself (`services.write_keys`), so once it is there the write has taken effect, whatever
-    became of its idempotency record (its answer lost, its process gone): the retry is `run` at once,
-    answered from that row, rather than told the first is still being processed."""
+    row of theirs keeps (an order placed with it, a refund asked for with it, or a change made with it:
+    an order cancelled or switched to the solo price, a team merged, a voucher redeemed, a deal
+    published; `request_keeping_key`) names that request, so another is refused; `keeps` names the
+    request this write is, if it keeps its key on its own row too (its retry is then `run` again, and
+    finds that row). `done_when_kept`: the row keeping the key is written with the change itself
+    (`services.write_keys`), so once it is there the write has taken effect, whatever became of its
+    idempotency record (its answer lost, its process gone, its record swept after a day): the retry is
+    `run` at once, answered from that row, rather than told the first is still being processed."""
     user = request_user(request)
     if key:
         kept = queries.request_keeping_key(user=user, key=key)
@@ -142,12 +149,12 @@ def get_deal(request: HttpRequest, deal_id: int) -> Status[Any]:
     "/deals/{id:deal_id}/publish", response={200: DealOut, **ERRORS}, auth=api_auth, summary="Publish a draft"
 )
 def publish_deal(request: HttpRequest, deal_id: int, idempotency_key: IdempotencyKey = None) -> Status[Any]:
-    return _once(
-        request,
-        idempotency_key,
-        {},
-        lambda: (200, deal_body(deal_publish(deal_id=deal_id, by=request_user(request)))),
-    )
+    # The publication keeps its key (`services.write_keys`), as a cancel does.
+    def run() -> Response:
+        published = deal_publish(deal_id=deal_id, by=request_user(request), client_key=idempotency_key)
+        return 200, deal_body(published)
+
+    return _once(request, idempotency_key, {}, run, keeps=publish_request(deal_id), done_when_kept=True)
 
 
 @router.post(
@@ -276,12 +283,16 @@ def get_team(request: HttpRequest, team_id: int) -> Status[Any]:
 def merge_team(
     request: HttpRequest, team_id: int, payload: MergeIn, idempotency_key: IdempotencyKey = None
 ) -> Status[Any]:
+    # The merge keeps its key (`services.write_keys`): its retry is answered with the team it moved
+    # into, as a cancel's is with the order.
     def run() -> Response:
-        into = team_merge(team_id=team_id, into_id=payload.into, by=request_user(request))
+        by = request_user(request)
+        into = team_merge(team_id=team_id, into_id=payload.into, by=by, client_key=idempotency_key)
         into = queries.team_for_viewer(team_id=into.id)
         return 200, team_body(into, queries.team_member_names(team=into))
 
-    return _once(request, idempotency_key, payload.dict(), run)
+    keeps = merge_request(team_id, payload.into)
+    return _once(request, idempotency_key, payload.dict(), run, keeps=keeps, done_when_kept=True)
 
 
 @router.post(
@@ -353,12 +364,14 @@ def voucher_qr_svg(request: HttpRequest, code: str) -> HttpResponse:
     summary="Redeem a voucher (merchant)",
 )
 def redeem_voucher(request: HttpRequest, code: str, idempotency_key: IdempotencyKey = None) -> Status[Any]:
-    return _once(
-        request,
-        idempotency_key,
-        {"code": code},
-        lambda: (200, voucher_body(voucher_redeem(code=code, by=request_user(request)))),
-    )
+    # The redemption keeps its key (`services.write_keys`): its retry is answered with the voucher, not
+    # `already_redeemed`.
+    def run() -> Response:
+        redeemed = voucher_redeem(code=code, by=request_user(request), client_key=idempotency_key)
+        return 200, voucher_body(redeemed)
+
+    keeps = redeem_request(voucher_code_normalize(code))
+    return _once(request, idempotency_key, {"code": code}, run, keeps=keeps, done_when_kept=True)
 
 
 @router.get("/wallet", response={200: WalletOut, **ERRORS}, auth=api_auth, summary="My wallet")

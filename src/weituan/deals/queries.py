@@ -42,7 +42,8 @@ from weituan.deals.models import (
     VoucherState,
 )
 from weituan.deals.models.deals import ENDED_STATES
-from weituan.deals.models.orders import CANCELLABLE, HELD_STATES, OrderWriteKey
+from weituan.deals.models.orders import CANCELLABLE, HELD_STATES
+from weituan.deals.models.write_keys import WriteKey
 
 
 def deal_for_viewer(*, deal_id: int, user: Any | None) -> Deal:
@@ -163,13 +164,15 @@ def vouchers_of_holder(*, user: Any) -> QuerySet[Voucher]:
 
 
 def request_keeping_key(*, user: Any, key: str) -> str | None:
-    """The request of `user` whose own row keeps this Idempotency-Key: "order" (an order placed with
-    it), "refund:<order id>" (a refund of that order asked for with it), "cancel:<order id>" or
-    "solo:<order id>" (that order cancelled or switched to the solo price with it:
-    `services.write_keys`), or None."""
+    """The request of `user` whose own row keeps this Idempotency-Key, or None: "order" (an order
+    placed with it), "refund:<order id>" (a refund of that order asked for with it), or the request
+    whose change kept it (`services.write_keys`): "cancel:<order id>" or "solo:<order id>" (that order
+    cancelled or switched to the solo price with it), "merge:<team id>:<into id>" (that team merged
+    into the other), "redeem:<voucher code>" (that voucher redeemed), "publish:<deal id>" (that deal
+    published)."""
     if Order.objects.filter(buyer_id=user.id, client_key=key).exists():
         return "order"
-    written = OrderWriteKey.objects.filter(sender_id=user.id, key=key).values_list("request", flat=True)
+    written = WriteKey.objects.filter(sender_id=user.id, key=key).values_list("request", flat=True)
     request = written.first()
     if request is not None:
         return request

@@ -1,4 +1,5 @@
-"""Rows of the deals app: deals and teams, orders and vouchers, and the payments ledger."""
+"""Rows of the deals app: deals and teams, orders and vouchers, the payments ledger, and the
+Idempotency-Keys writes keep with their change."""
 
 from weituan.deals.models.deals import (
     DEAL_GRAPH,
@@ -18,7 +19,6 @@ from weituan.deals.models.orders import (
     Order,
     OrderEndReason,
     OrderState,
-    OrderWriteKey,
     Referral,
     Refund,
     RefundReason,
@@ -27,6 +27,7 @@ from weituan.deals.models.orders import (
     Voucher,
     VoucherState,
 )
+from weituan.deals.models.write_keys import WriteKey
 
 __all__ = [
     "DEAL_GRAPH",
@@ -43,7 +44,6 @@ __all__ = [
     "Order",
     "OrderEndReason",
     "OrderState",
-    "OrderWriteKey",
     "Posting",
     "Referral",
     "Refund",
@@ -55,4 +55,5 @@ __all__ = [
     "UserDealQuota",
     "Voucher",
     "VoucherState",
+    "WriteKey",
 ]

@@ -114,27 +114,6 @@ class Order(models.Model):
         return f"order {self.id} ({self.state})"
 
 
-class OrderWriteKey(models.Model):
-    """The Idempotency-Key of a request that changed an order (a cancel, a switch to the solo price),
-    kept by that change: written in the transaction that made it, so it exists exactly when the change
-    does. A retry of the request finds it and is answered with `order` (the cancelled order, the new
-    solo one) however long after, even if its first answer was lost or no idempotency record of it is
-    left; one key names one request of its sender (`order_write_key_sender`)."""
-
-    # Indexed by `order_write_key_sender`, which leads with it.
-    sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    key = models.CharField(max_length=255)
-    # What the request asked: "cancel:<order id>" or "solo:<order id>" (`deals.api` names them).
-    request = models.CharField(max_length=40)
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+", db_index=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["sender", "key"], name="order_write_key_sender")]
-
-
 class UserDealQuota(models.Model):
     """Units one buyer holds on one deal, for the per-user and gift limits (moved by conditional UPDATE)."""
 

@@ -15,7 +15,7 @@ from weituan.core.errors import NotFound
 from weituan.core.idempotency import USER_SCOPE_PREFIX, user_scope
 from weituan.core.models import IdempotencyRecord
 from weituan.core.rows import RowReader, fetch_rows
-from weituan.deals.models import Deal, Order, OrderWriteKey, Refund
+from weituan.deals.models import Deal, Order, Refund, WriteKey
 
 
 def order_checkout_read(
@@ -109,14 +109,14 @@ def _key_used_sql(scope: str, user_id: str, sender_id: str) -> str:
     """SQL: whether the buyer used the key (each of the next three parameters) for another write of the
     native API: its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`), a
     refund the buyer (`user_id`, SQL) asked for under it, which keeps its key on its own row
-    (`Refund.client_key`) even where no record was stored (an answer of `refund_pending`), or a cancel
-    or switch to the solo price the buyer (`sender_id`, SQL) sent with it, whose key is kept by the
-    change itself (`OrderWriteKey`) even where its record was never finished. Each is one lookup of an
-    index inside the checkout's first statement, no round trip of its own. A key nobody sent (NULL)
-    matches nothing."""
+    (`Refund.client_key`) even where no record was stored (an answer of `refund_pending`), or another
+    write the buyer (`sender_id`, SQL) sent with it whose key is kept by the change itself (`WriteKey`:
+    a cancel, a switch to the solo price, a merge, a redemption, a publication) even where its record
+    was never finished. Each is one lookup of an index inside the checkout's first statement, no round
+    trip of its own. A key nobody sent (NULL) matches nothing."""
     quote = connection.ops.quote_name
     records, refunds = quote(IdempotencyRecord._meta.db_table), quote(Refund._meta.db_table)
-    written = quote(OrderWriteKey._meta.db_table)
+    written = quote(WriteKey._meta.db_table)
     return (
         f"(EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = %s)"  # noqa: S608
         f" OR EXISTS (SELECT 1 FROM {refunds} f WHERE f.requested_by_id = {user_id} AND f.client_key = %s)"

@@ -44,6 +44,7 @@ from weituan.deals.services.stock import (
     stock_gates_unstick,
 )
 from weituan.deals.services.teams import RESCUE_LEAD, rescue_offer_at, team_expire, team_rescue_offer
+from weituan.deals.services.write_keys import publish_request, write_key_deal, write_key_keep, write_key_of
 from weituan.microblog.models import MediaAttachment
 
 
@@ -267,12 +268,21 @@ def deal_for_merchant(*, deal_id: int, merchant: Any) -> Deal:
     return deal
 
 
-def deal_publish(*, deal_id: int, by: Any) -> Deal:
-    """Put a draft on the calendar: live now, or scheduled for its start; schedule its transitions."""
+def deal_publish(*, deal_id: int, by: Any, client_key: str | None = None) -> Deal:
+    """Put a draft on the calendar: live now, or scheduled for its start; schedule its transitions.
+
+    `client_key` (the request's Idempotency-Key) is kept by the publication itself (`write_keys`): the
+    request sent again with it is answered with the deal however long after, never refused
+    `already_published`.
+    """
     from weituan.deals import tasks
     from weituan.deals.integrations import deal_card_post_create
     from weituan.deals.services.schedule import schedule_at
 
+    kept = write_key_of(sender_id=by.id, key=client_key, request=publish_request(deal_id))
+    done = write_key_deal(kept=kept)
+    if done is not None:
+        return done
     if not by.is_verified_merchant:  # a merchant whose badge was taken away keeps only the deals it has
         raise PermissionDenied("Only verified merchants can publish deals", code="not_merchant")
     deal = deal_for_merchant(deal_id=deal_id, merchant=by)
@@ -286,7 +296,13 @@ def deal_publish(*, deal_id: int, by: Any) -> Deal:
             DEAL_GRAPH, Deal.objects.filter(id=deal.id, state=DealState.DRAFT), target, released=released
         )
         if not moved:
+            # The same request sent twice at once: the one that waited for the deal's row finds it
+            # published by the other, and answers with it.
+            done = write_key_deal(kept=kept)
+            if done is not None:
+                return done
             raise ValidationFailed(f"This deal is already {deal.state}", code="already_published")
+        write_key_keep(kept=kept, deal_id=deal.id)
         schedule_at(tasks.deal_start_task, deal.starts_at, deal.id)
         schedule_at(tasks.deal_end_task, deal.ends_at, deal.id)
         for batch in deal.batches.all():

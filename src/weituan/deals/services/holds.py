@@ -29,7 +29,7 @@ from weituan.deals.services.locks import deal_lock_for_release, order_team_lock
 from weituan.deals.services.shares import ShareRef
 from weituan.deals.services.stock import stock_return
 from weituan.deals.services.write_keys import (
-    WriteKey,
+    KeyedRequest,
     cancel_request,
     write_key_keep,
     write_key_of,
@@ -147,7 +147,7 @@ def _order_fail(order: Order, *, payment: PaymentGateway, declined: PaymentDecli
 
 
 def order_void(
-    *, order_id: int, reason: str, released_by_provider: bool = False, kept: WriteKey | None = None
+    *, order_id: int, reason: str, released_by_provider: bool = False, kept: KeyedRequest | None = None
 ) -> bool:
     """Release one hold and give its stock back; pending reservations simply expire. Returns whether
     this call released it. `reason` (an `OrderEndReason`) is why the order ends, recorded with the move
@@ -220,7 +220,7 @@ def _hold_release(
     reason: str,
     owed_too: bool = False,
     event: str | None = None,
-    kept: WriteKey | None = None,
+    kept: KeyedRequest | None = None,
 ) -> bool:
     """Take a held order out of its deal's buyers, in one transaction under the deal's and its team's
     locks: move it to `to` (voided, with its void posting; or voiding) with its end `reason` and give
@@ -283,7 +283,7 @@ def order_reservation_expire(
     force: bool = False,
     now: datetime | None = None,
     reason: str = OrderEndReason.RESERVATION_EXPIRED,
-    kept: WriteKey | None = None,
+    kept: KeyedRequest | None = None,
 ) -> bool:
     """Return the stock of a reservation whose payment never completed: due at `now` (the present by
     default; the deal sweep passes the time it runs for), or `force`d for another `reason` (the buyer

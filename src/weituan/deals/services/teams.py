@@ -32,7 +32,15 @@ from weituan.deals.services.gateways import gateway_get
 from weituan.deals.services.holds import order_hold_step, order_key, order_void, order_void_posting
 from weituan.deals.services.locks import order_team_lock
 from weituan.deals.services.orders import order_authorized
-from weituan.deals.services.write_keys import solo_request, write_key_keep, write_key_of, write_key_order
+from weituan.deals.services.write_keys import (
+    KeyedRequest,
+    merge_request,
+    solo_request,
+    write_key_keep,
+    write_key_of,
+    write_key_order,
+    write_key_team,
+)
 
 
 def team_start(*, deal: Deal, leader: Any) -> Team:
@@ -138,10 +146,32 @@ def team_rescue_options(*, team: Team) -> list[Team]:
     )
 
 
-def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
-    """The leader moves the whole team into another open team of the deal (the rescue offer)."""
+def team_merge(*, team_id: int, into_id: int, by: Any, client_key: str | None = None) -> Team:
+    """The leader moves the whole team into another open team of the deal (the rescue offer).
+
+    `client_key` (the request's Idempotency-Key) is kept by the merge itself (`write_keys`): the merge
+    sent again with it is answered with the team it moved into however long after, never refused
+    `team_closed`.
+    """
     if not (0 < team_id <= MAX_ID and 0 < into_id <= MAX_ID):  # a number beyond any id names no team
         raise NotFound("No such team to merge into")
+    kept = write_key_of(sender_id=by.id, key=client_key, request=merge_request(team_id, into_id))
+    done = write_key_team(kept=kept)
+    if done is not None:
+        return done
+    try:
+        return _team_merge(team_id=team_id, into_id=into_id, by=by, kept=kept)
+    except ServiceError:
+        # The same request sent twice at once: the one that waited for the teams' locks finds them
+        # merged already, and answers with the other's merge.
+        done = write_key_team(kept=kept)
+        if done is not None:
+            return done
+        raise
+
+
+def _team_merge(*, team_id: int, into_id: int, by: Any, kept: KeyedRequest | None) -> Team:
+    """The merge of `team_merge`, in one transaction holding both teams' locks, keeping `kept`."""
     with transaction.atomic():
         # Lock both rows in primary-key order so two opposite merges cannot deadlock; open teams only, so
         # that a release holding a team merged already (`order_team_lock`) never holds a merge up.
@@ -170,6 +200,7 @@ def team_merge(*, team_id: int, into_id: int, by: Any) -> Team:
         Team.objects.filter(id=into.id).update(members=F("members") + team.members)
         advance(TEAM_GRAPH, Team.objects.filter(id=team.id), TeamState.MERGED, merged_into=into, members=0)
         Order.objects.filter(team_id=team.id).update(team_id=into.id)
+        write_key_keep(kept=kept, team_id=into.id)
         into.refresh_from_db()
         if into.members >= into.size:
             _team_filled(into)

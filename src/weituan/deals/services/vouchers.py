@@ -14,6 +14,7 @@ from weituan.deals.errors import NotYourDeal
 from weituan.deals.integrations import voucher_event_record
 from weituan.deals.models import Order, RefundPolicy, Voucher, VoucherState
 from weituan.deals.models.orders import VOUCHER_GRAPH
+from weituan.deals.services.write_keys import redeem_request, write_key_keep, write_key_of, write_key_voucher
 
 # Crockford's base32 without look-alikes: 16 characters carry 80 random bits.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -51,9 +52,18 @@ def vouchers_issue(*, order: Order) -> list[Voucher]:
     )
 
 
-def voucher_redeem(*, code: str, by: Any) -> Voucher:
-    """The deal's merchant redeems a voucher, once. A second try says when and by whom it was redeemed."""
+def voucher_redeem(*, code: str, by: Any, client_key: str | None = None) -> Voucher:
+    """The deal's merchant redeems a voucher, once. A second try says when and by whom it was redeemed.
+
+    `client_key` (the request's Idempotency-Key) is kept by the redemption itself (`write_keys`): the
+    request sent again with it is answered with the redeemed voucher however long after, never refused
+    `already_redeemed`.
+    """
     normalized = voucher_code_normalize(code)
+    kept = write_key_of(sender_id=by.id, key=client_key, request=redeem_request(normalized))
+    done = write_key_voucher(kept=kept)
+    if done is not None:
+        return done
     voucher = Voucher.objects.select_related("deal").filter(code=normalized).first()
     if voucher is None:
         raise NotFound("No voucher has this code", code="voucher_not_found")
@@ -69,10 +79,16 @@ def voucher_redeem(*, code: str, by: Any) -> Voucher:
             redeemed_by=by,
         )
         if moved:
+            write_key_keep(kept=kept, voucher_id=voucher.id)
             voucher_event_record(voucher=voucher)
     voucher = Voucher.objects.select_related("deal", "redeemed_by", "holder").get(id=voucher.id)
     if moved:
         return voucher
+    # The same request sent twice at once: the one that waited for the voucher's row finds it redeemed
+    # by the other, and answers with it.
+    done = write_key_voucher(kept=kept)
+    if done is not None:
+        return done
     if voucher.state == VoucherState.REDEEMED and voucher.redeemed_at and voucher.redeemed_by:
         when = timezone.localtime(voucher.redeemed_at)
         raise Conflict(

@@ -17,7 +17,7 @@ from weituan.core.idempotency import request_fingerprint, user_scope
 from weituan.core.models import IdempotencyRecord
 from weituan.core.testing import make_user
 from weituan.deals import api as deals_api
-from weituan.deals.models import Deal, Entry, Order, OrderEndReason, OrderState, OrderWriteKey, Posting
+from weituan.deals.models import Deal, Entry, Order, OrderEndReason, OrderState, Posting, WriteKey
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.services.holds import order_cancel
 from weituan.deals.services.orders import order_place
@@ -75,7 +75,7 @@ def test_a_cancel_whose_answer_was_lost_is_answered_with_the_order(
     order.refresh_from_db()
     assert (order.state, order.end_reason) == (OrderState.VOIDED, OrderEndReason.CANCELLED)
     assert not IdempotencyRecord.objects.filter(key="cancel-1").exists()
-    assert list(OrderWriteKey.objects.values_list("sender_id", "key", "request", "order_id")) == [
+    assert list(WriteKey.objects.values_list("sender_id", "key", "request", "order_id")) == [
         (shopper.id, "cancel-1", f"cancel:{order.id}", order.id)
     ]
     after = (_money(), wallet_of(user=shopper), Deal.objects.get(id=deal.id).sold)
@@ -163,7 +163,7 @@ def test_the_key_a_cancel_kept_names_that_cancel_only(api_as, shopper, make_live
     assert placed.status_code == 201, placed.content
     _mismatch(api.post(f"/api/v1/orders/{second.id}/cancel", HTTP_IDEMPOTENCY_KEY="buy-1"))
     assert Order.objects.get(id=second.id).state == OrderState.AUTHORIZED
-    assert OrderWriteKey.objects.count() == 1
+    assert WriteKey.objects.count() == 1
 
 
 def test_a_switch_to_solo_whose_answer_was_lost_is_answered_with_the_solo_order(
@@ -245,7 +245,7 @@ def test_the_same_cancel_sent_at_once_cancels_once_and_answers_every_one(merchan
     assert outcomes == [OrderState.VOIDED] * 8
     # One release: one void posting, its units and quota back once.
     assert _money() == (before[0] + 1, before[1] + 2)
-    assert OrderWriteKey.objects.filter(key="twice-1").count() == 1
+    assert WriteKey.objects.filter(key="twice-1").count() == 1
     assert (Deal.objects.get(id=deal.id).sold, wallet_of(user=shopper).held) == (0, 0)
     assert ledger_report().ok
 
