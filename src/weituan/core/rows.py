@@ -83,7 +83,7 @@ def db_vendor(alias: str = DEFAULT_DB_ALIAS) -> str:
     return found
 
 
-_naive_utc: dict[str, bool] = {}
+_naive_utc: dict[tuple[str, bool, str], bool] = {}
 
 
 def db_datetimes(values: Sequence[datetime], alias: str = DEFAULT_DB_ALIAS) -> list[Any]:
@@ -91,10 +91,11 @@ def db_datetimes(values: Sequence[datetime], alias: str = DEFAULT_DB_ALIAS) -> l
     (`ops.adapt_datetimefield_value`). SQLite keeps them as text in the connection's time zone; when
     that is UTC (Django's default with USE_TZ) the text is written here directly, a few times faster
     than the backend's per-value checks on a statement a hot read sends on every request."""
-    naive = _naive_utc.get(alias)
+    key = (alias, settings.USE_TZ, str(settings.DATABASES[alias].get("TIME_ZONE")))
+    naive = _naive_utc.get(key)
     if naive is None:
         db = connections[alias]
-        naive = _naive_utc[alias] = (
+        naive = _naive_utc[key] = (
             db.vendor == "sqlite" and settings.USE_TZ and str(db.timezone) in ("UTC", "Etc/UTC")
         )
     if naive:

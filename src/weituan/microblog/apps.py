@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, pre_migrate
+from django.db.models.signals import post_migrate
 
 
 class MicroblogConfig(AppConfig):
@@ -7,8 +7,7 @@ class MicroblogConfig(AppConfig):
     label = "microblog"
 
     def ready(self) -> None:
-        from weituan.microblog.row_versions import row_versions_after_migrate, row_versions_before_migrate
+        from weituan.microblog.row_versions import row_versions_after_migrate
 
         # Sent once per app after every migrate; the versions need doing once, after this app's.
         post_migrate.connect(row_versions_after_migrate, sender=self, dispatch_uid="microblog-row-versions")
-        pre_migrate.connect(row_versions_before_migrate, sender=self, dispatch_uid="microblog-image-triggers")

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 
 from weituan.core.rows import db_datetimes, fetch_rows
 from weituan.microblog.models import Post
@@ -37,3 +38,11 @@ def test_a_statement_compares_them_with_stored_times_as_the_orm_does(merchant: A
         rows = fetch_rows(f"SELECT id FROM {table} WHERE created_at > %s", [after])
         expected = list(Post.objects.filter(created_at__gt=moment).values_list("id", flat=True))
         assert [row[0] for row in rows] == expected, moment
+
+
+def test_a_change_of_settings_is_followed() -> None:
+    naive = datetime(2026, 12, 6, 7, 5, 6, 123456)
+    db_datetimes(MOMENTS[:1])  # the decision for the usual settings is made, and kept
+    with override_settings(USE_TZ=False):
+        assert db_datetimes([naive]) == [connection.ops.adapt_datetimefield_value(naive)]
+    assert db_datetimes(MOMENTS) == [connection.ops.adapt_datetimefield_value(moment) for moment in MOMENTS]

@@ -9,8 +9,7 @@ from weituan.microblog.row_versions import row_versions_ensure
 
 
 def forwards(apps: Any, schema_editor: Any) -> None:
-    # The image table's triggers are made after the whole migrate (see `row_versions`).
-    row_versions_ensure(schema_editor.connection, apps, images=False)
+    row_versions_ensure(schema_editor.connection, apps)
 
 
 class Migration(migrations.Migration):

@@ -386,11 +386,12 @@ def viewer_flags(post_ids: Sequence[int], viewer_id: int) -> tuple[set[int], set
         *post_ids,
         viewer_id,
         *post_ids,
+        viewer_id,
+        *post_ids,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    params += [viewer_id, *post_ids]
     flags: tuple[set[int], set[int], set[int], set[int]] = (set(), set(), set(), set())
     for mark, post_id in rows:
         flags[mark - 1].add(post_id)

@@ -63,10 +63,13 @@ def _versions_sql(vendor: str, count: int) -> str:
             f"concat(w.xmin, '/', w.ctid, '/', u.xmin, '/', u.ctid, '/', s.xmin, '/', s.ctid, '/', {images})"
         )
     else:
-        # A post's images renew its own version (`row_versions`): no image row is read.
         among = f"id IN ({placeholders(count)})"
         row = ROW_VERSION
-        version = f"w.{ROW_VERSION} || '/' || u.{ROW_VERSION} || '/' || ifnull(s.{ROW_VERSION}, '')"
+        images = f"(SELECT group_concat(m.id || '.' || m.{ROW_VERSION}, ',') FROM {media} m WHERE m.post_id = w.id)"  # noqa: S608
+        version = (
+            f"w.{ROW_VERSION} || '/' || u.{ROW_VERSION} || '/' || ifnull(s.{ROW_VERSION}, '') || '/'"
+            f" || ifnull({images}, '')"
+        )
     p_row = ", ".join(f"p.{column.strip()}" for column in row.split(","))
 
     def kept(flag_table: str, alias: str) -> str:
