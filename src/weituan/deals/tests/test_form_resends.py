@@ -121,6 +121,7 @@ def test_a_merge_sent_twice_shows_the_team_it_joined_twice(make_live_deal: Any) 
     leader, host, guest = _buyer("leader"), _buyer("host"), _buyer("guest")
     mine = order_place(deal_id=deal.id, buyer=leader, quantity=1, team="start").team_id
     into = order_place(deal_id=deal.id, buyer=host, quantity=1, team="start").team_id
+    assert mine is not None and into is not None
     order_place(deal_id=deal.id, buyer=guest, quantity=1, team=into)
     browser = _browser(leader)
     action = f"/teams/{mine}/merge"
