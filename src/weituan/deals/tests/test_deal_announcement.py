@@ -2,31 +2,21 @@
 or lost with its process is made by the deal sweep, and the announcement after publishing, retried
 publishes and sweeps racing one another never make a second one."""
 
-import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from weituan.core.errors import RateLimited
-from weituan.core.testing import make_user
 from weituan.deals.integrations import deal_card_post_create
 from weituan.deals.models import Deal, DealState
-from weituan.deals.services.deals import (
-    DealInput,
-    deal_create,
-    deal_end,
-    deal_publish,
-    deal_tip_check,
-    deals_sweep,
-)
+from weituan.deals.services.deals import deal_end, deal_publish, deal_tip_check, deals_sweep
 from weituan.deals.services.orders import order_place
-from weituan.deals.services.wallet import wallet_top_up
+from weituan.deals.tests.conftest import draft_deal
+from weituan.deals.tests.test_lock_order import _all_at_once, _buyer
 from weituan.microblog.models import Post
 from weituan.microblog.services import posts
 
@@ -57,19 +47,7 @@ def posting(monkeypatch: Any) -> Posting:
 
 
 def draft(merchant: Any, *, starts_in: timedelta = -timedelta(minutes=1), **overrides: Any) -> Deal:
-    now = timezone.now()
-    fields: dict[str, Any] = {
-        "title": "双人火锅套餐",
-        "list_price": 20000,
-        "deal_price": 9900,
-        "max_quantity": 10,
-        "tipping_point": 3,
-        "per_user_limit": 2,
-        "starts_at": now + starts_in,
-        "ends_at": now + timedelta(days=2),
-    }
-    fields.update(overrides)
-    return deal_create(merchant=merchant, data=DealInput(**fields))
+    return draft_deal(merchant, starts_at=timezone.now() + starts_in, **overrides)
 
 
 def published_unannounced(merchant: Any, posting: Posting, **overrides: Any) -> Deal:
@@ -156,17 +134,9 @@ def test_an_announced_deal_is_not_announced_again(merchant: Any, posting: Postin
     assert cards_of(deal) == [card]
 
 
-def _buyer(name: str) -> Any:
-    buyer = make_user(name)
-    wallet_top_up(user=buyer, amount=100_000)
-    return buyer
-
-
 def _bought(deal: Deal, name: str) -> None:
     """One unit bought by a new buyer, and the tip check its order enqueues run."""
-    buyer = make_user(name)
-    wallet_top_up(user=buyer, amount=100_000)
-    order_place(deal_id=deal.id, buyer=buyer, quantity=1)
+    order_place(deal_id=deal.id, buyer=_buyer(name), quantity=1)
     deal_tip_check(deal_id=deal.id)
 
 
@@ -203,34 +173,10 @@ def test_ended_deals_are_never_announced_by_the_sweep(merchant: Any, posting: Po
     assert Deal.objects.filter(merchant=merchant, post_id__isnull=False).count() == 0
 
 
-def _on_threads(calls: list[Callable[[], Any]]) -> list[str]:
-    """Run the calls at once, each on its own thread and database connection; what each came to."""
-    start = threading.Barrier(len(calls))
-    outcomes = [""] * len(calls)
-
-    def run(i: int) -> None:
-        try:
-            start.wait()
-            calls[i]()
-            outcomes[i] = "done"
-        except Exception as exc:  # what the test reports, if it happens
-            outcomes[i] = f"{type(exc).__name__}: {exc}"
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
-
-
 @pytest.fixture
-def no_tasks(settings: Any) -> Iterator[None]:
+def no_tasks(settings: Any) -> None:
     # The racers' posts' fan-out is not what is raced here.
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    yield
 
 
 @pytest.mark.postgres
@@ -245,7 +191,7 @@ def test_sweeps_and_announcements_racing_make_one_post(
     def announce() -> None:
         deal_card_post_create(deal=Deal.objects.select_related("merchant").get(id=deal.id))
 
-    outcomes = _on_threads([deals_sweep if i % 2 else announce for i in range(8)])
+    outcomes = _all_at_once([deals_sweep if i % 2 else announce for i in range(8)])
 
     assert outcomes == ["done"] * 8
     (card,) = cards_of(deal)

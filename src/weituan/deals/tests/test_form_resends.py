@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from weituan.core.testing import make_user
 from weituan.deals.models import Deal, DealState, Order, Team, TeamState, Voucher, VoucherState, WriteKey
 from weituan.deals.services.deals import deal_tip_check
 from weituan.deals.services.orders import order_place
-from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.test_deal_announcement import Posting, draft
+from weituan.deals.tests.test_lock_order import _buyer
 from weituan.microblog.models import Post
 
 pytestmark = pytest.mark.django_db
@@ -36,12 +35,6 @@ def _token(page: str, action: str | None = None) -> str:
 def _messages(page: str) -> list[str]:
     found = re.search(r'<ul class="messages" id="messages">(.*?)</ul>', page, re.S)
     return re.findall(r"<li[^>]*>(.*?)</li>", found.group(1)) if found else []
-
-
-def _buyer(name: str) -> Any:
-    buyer = make_user(name)
-    wallet_top_up(user=buyer, amount=100_000)
-    return buyer
 
 
 def test_a_redemption_sent_twice_shows_its_success_twice(merchant: Any, make_live_deal: Any) -> None:
