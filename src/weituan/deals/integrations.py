@@ -1,50 +1,92 @@
 """Where deals meet the micro-blog (the deal card post) and tracking (business events through its outbox)."""
 
 import logging
+from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
 from weituan.core.errors import ServiceError
 from weituan.core.money import Money
-from weituan.deals.models import Deal, Order, Voucher
+from weituan.deals.models import Deal, DealState, Order, Voucher
 
 logger = logging.getLogger(__name__)
 
 TITLE_IN_POST = 40  # characters; keeps the announcement well inside the weighted post length
 
 
+# A deal on sale, or about to be, is announced; one that ended (closed, failed, sold out) never is.
+ANNOUNCED_STATES = (DealState.SCHEDULED, DealState.LIVE, DealState.TIPPED)
+
+
 def deal_card_post_create(*, deal: Deal) -> int | None:
-    """Announce a published deal on the merchant's micro-blog; the post carries the live deal card.
+    """Announce a published deal on the merchant's micro-blog, once; the post carries the live deal card.
 
-    Publishing has already committed, so a post that cannot be made (a rate limit, say) leaves the
-    deal published without an announcement rather than undoing it.
+    Returns the deal's post, made now or before; None when there is none: the deal ended before it was
+    announced, or the post could not be made (a rate limit, say). Publishing has already committed, so
+    such a failure leaves the deal published and unannounced rather than undoing it; the deal sweep
+    (`deals_announce_owed`) tries it again. See `deal_announce` for how two tries never make two posts.
     """
-    from django.conf import settings
+    made = deal_announce(deal=deal)
+    return made if made is not None else deal.post_id
 
+
+def deal_announce(*, deal: Deal) -> int | None:
+    """Post the deal card unless the deal has its post already: the id of the post made by this call,
+    else None (posted before, ended, or refused: logged, and left for a later sweep).
+
+    Decided under the deal's row lock, the post written in the same transaction as the deal's
+    `post_id`: the announcement after publishing, a retried publish and the sweeps of several processes
+    may all try at once, and the one that waited finds the post made. On SQLite the transaction is
+    IMMEDIATE, so its BEGIN is the lock. It deliberately does not queue on `sqlite_writer`: the post's
+    fan-out, enqueued on commit, may run right away and queue there itself before the queue is released.
+    """
     from weituan.microblog.services.posts import post_create
 
     if deal.post_id:
-        return deal.post_id
+        return None
+    text = _card_text(deal)
+    try:
+        with transaction.atomic():
+            locked = Deal.objects.select_for_update().filter(id=deal.id).values_list("state", "post_id")
+            state, deal.post_id = locked.get()
+            if deal.post_id or state not in ANNOUNCED_STATES:
+                return None
+            post = post_create(author=deal.merchant, text=text, deal_id=deal.id)
+            Deal.objects.filter(id=deal.id).update(post_id=post.id)
+    except ServiceError as exc:
+        logger.warning("deal %s published without its post: %s", deal.id, exc.message)
+        return None
+    deal.post_id = post.id
+    return post.id
+
+
+def deals_announce_owed(*, now: datetime) -> int:
+    """Announce every deal on sale or about to be (still in its window) that has no post yet, such as
+    one whose process stopped between publishing and posting, or whose post was refused; how many were
+    announced."""
+    owed = Deal.objects.filter(state__in=ANNOUNCED_STATES, post_id__isnull=True, ends_at__gt=now)
+    return sum(
+        deal_announce(deal=deal) is not None for deal in owed.select_related("merchant").order_by("id")
+    )
+
+
+def _card_text(deal: Deal) -> str:
+    """The announcement's words: title, prices, tipping point and the deal's page, in the language the
+    merchant posts in (the site's when theirs is not one it speaks)."""
+    from django.conf import settings
+
     title = deal.title if len(deal.title) <= TITLE_IN_POST else deal.title[: TITLE_IN_POST - 1] + "…"
     price = Money(deal.deal_price, deal.currency).format()
     was = Money(deal.list_price, deal.currency).format()
     url = settings.SITE_URL + reverse("deals:deal", args=[deal.id])
-    # Written in the language the merchant posts in, the site's when theirs is not one it speaks.
     with translation.override(_site_language(deal.merchant.posting_language)):
-        text = gettext("[Group buy] {title} {price} (was {was}), on at {count} buyers {url}").format(
+        return gettext("[Group buy] {title} {price} (was {was}), on at {count} buyers {url}").format(
             title=title, price=price, was=was, count=deal.tipping_point, url=url
         )
-    try:
-        post = post_create(author=deal.merchant, text=text, deal_id=deal.id)
-    except ServiceError as exc:
-        logger.warning("deal %s published without its post: %s", deal.id, exc.message)
-        return None
-    Deal.objects.filter(id=deal.id, post_id__isnull=True).update(post_id=post.id)
-    deal.post_id = post.id
-    return post.id
 
 
 def _site_language(language: str) -> str:

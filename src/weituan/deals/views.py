@@ -85,7 +85,7 @@ def deal_page(request: HttpRequest, deal_id: int) -> HttpResponse:
             else None,
             "gateways": gateways_offered(),
             "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
-            "checkout_token": _form_token(),
+            "checkout_token": form_token(),
         },
     )
 
@@ -205,7 +205,7 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
             "solo_price": Money(
                 team.deal.deal_price * (my_order.quantity if my_order else 1), team.deal.currency
             ),
-            "checkout_token": _form_token(),
+            "checkout_token": form_token(),
             "wallet_available": Money(
                 queries.wallet_of(user=user, currency=team.deal.currency).available, team.deal.currency
             )
@@ -276,7 +276,12 @@ def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
         messages.error(request, _("Choose a team to merge into."))
         return redirect("deals:team", team_id=team_id)
     try:
-        into = team_merge(team_id=team_id, into_id=int(into_id), by=request.user)
+        into = team_merge(
+            team_id=team_id,
+            into_id=int(into_id),
+            by=request.user,
+            client_key=request.POST.get("form_token") or None,
+        )
     except ServiceError as exc:
         merge_refusals = {
             "not_found": _("That team cannot be merged into: choose another."),
@@ -358,7 +363,7 @@ def my_wallet(request: HttpRequest) -> HttpResponse:
             "referral_hours": settings.DEALS_REFERRAL_HOURS,
             "referral_cap": settings.DEALS_REFERRAL_CAP,
             "can_top_up": settings.PROFILE in TOP_UP_PROFILES,
-            "top_up_token": _form_token(),
+            "top_up_token": form_token(),
             "next": safe_next_path(request.GET.get("next", "")),
         },
     )
@@ -371,7 +376,7 @@ def safe_next_path(raw: str) -> str:
     return ""
 
 
-def _form_token() -> str:
+def form_token() -> str:
     """A key for the forms of one page shown (each form adds its own suffix): sent twice (a double
     click, a resent form), a form does its work once."""
     return uuid.uuid4().hex

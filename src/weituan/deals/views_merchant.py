@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from weituan.core.errors import ServiceError
@@ -21,6 +22,7 @@ from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
 from weituan.deals.services.deals import MAX_IMAGES, deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
+from weituan.deals.views import form_token
 from weituan.microblog.queries.posts import media_get_for_owner
 from weituan.microblog.services.media import media_upload
 
@@ -150,6 +152,8 @@ def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
     )
 
 
+# Never kept by the browser: a draft's page holds the publish form's one-time token.
+@never_cache
 @merchant_required
 def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
     deal = _own_deal(request, deal_id)
@@ -161,6 +165,7 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
             "card": deal_card(deal.id),
             "progress": queries.deal_progress(deal=deal),
             "orders": queries.orders_of_deal(deal=deal)[:200],
+            "publish_token": form_token(),
         },
     )
 
@@ -176,22 +181,37 @@ def deal_progress(request: HttpRequest, deal_id: int) -> HttpResponse:
 @verified_merchant_required
 @require_POST
 def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
+    """Publish from the deal's page; the form's token makes the button pressed twice (or the form sent
+    again after an answer that was lost) publish once and say so both times."""
     try:
-        deal_publish(deal_id=deal_id, by=request.user)
-        messages.success(request, _("Published: your deal card is on your micro-blog."))
+        deal = deal_publish(
+            deal_id=deal_id, by=request.user, client_key=request.POST.get("form_token") or None
+        )
+        if deal.post_id:
+            messages.success(request, _("Published: your deal card is on your micro-blog."))
+        else:  # the post was refused for now (a rate limit); the deal sweep makes it
+            messages.success(request, _("Published. Your deal card will be on your micro-blog shortly."))
     except ServiceError as exc:
         messages.error(request, refusal_text(exc))
     return redirect("deals:merchant_deal", deal_id=deal_id)
 
 
+# Never kept by the browser: the page holds the form's one-time token, so a page drawn again after a
+# redemption gets a new one for the next voucher.
+@never_cache
 @merchant_required
 def redeem(request: HttpRequest) -> HttpResponse:
+    """Redeem a voucher by its code. The form's one-time token is the redemption's Idempotency-Key: the
+    same form sent twice (a double tap, a resend after a lost answer) shows the same success both times
+    rather than "already redeemed by you"."""
     result = None
     refused_code = ""
     if request.method == "POST":
         code = request.POST.get("code", "")
         try:
-            result = voucher_redeem(code=code, by=request.user)
+            result = voucher_redeem(
+                code=code, by=request.user, client_key=request.POST.get("form_token") or None
+            )
             messages.success(request, _("Redeemed: %(title)s") % {"title": result.deal.title})
         except ServiceError as exc:
             messages.error(request, refusal_text(exc))
@@ -203,6 +223,7 @@ def redeem(request: HttpRequest) -> HttpResponse:
         {
             "result": result,
             "refused_code": refused_code,
+            "form_token": form_token(),
             "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100],
         },
     )

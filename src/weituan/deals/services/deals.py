@@ -273,7 +273,10 @@ def deal_publish(*, deal_id: int, by: Any, client_key: str | None = None) -> Dea
 
     `client_key` (the request's Idempotency-Key) is kept by the publication itself (`write_keys`): the
     request sent again with it is answered with the deal however long after, never refused
-    `already_published`.
+    `already_published`, and announces it if the first try could not.
+
+    The announcement (`deal_card_post_create`) follows the publication's commit; one lost with its
+    process, or refused, is made by the deal sweep.
     """
     from weituan.deals import tasks
     from weituan.deals.integrations import deal_card_post_create
@@ -282,6 +285,7 @@ def deal_publish(*, deal_id: int, by: Any, client_key: str | None = None) -> Dea
     kept = write_key_of(sender_id=by.id, key=client_key, request=publish_request(deal_id))
     done = write_key_deal(kept=kept)
     if done is not None:
+        deal_card_post_create(deal=done)  # the first try's post, or the one it could not make
         return done
     if not by.is_verified_merchant:  # a merchant whose badge was taken away keeps only the deals it has
         raise PermissionDenied("Only verified merchants can publish deals", code="not_merchant")
@@ -464,6 +468,7 @@ def deal_settle(*, deal_id: int) -> dict[str, int]:
 
 def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Run every transition that is due; the safety net for lost or not-yet-run scheduled tasks."""
+    from weituan.deals.integrations import deals_announce_owed
     from weituan.deals.services.refunds import refunds_retry_due
     from weituan.deals.services.vouchers import vouchers_expire_due
 
@@ -471,7 +476,7 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts = {
         "started": 0, "tipped": 0, "ended": 0, "teams_expired": 0, "rescue_offers": 0,
         "reservations_expired": 0, "settled": 0, "voided": 0, "refunds_completed": 0, "vouchers_expired": 0,
-        "selling_again": 0, "gates_unstuck": 0,
+        "selling_again": 0, "gates_unstuck": 0, "announced": 0,
     }  # fmt: skip
     # First what earlier transitions still owe (a crash between a transition and its captures or voids,
     # or a gateway that did not do them), so that what falls due below is asked of a gateway once per
@@ -551,4 +556,6 @@ def deals_sweep(*, now: datetime | None = None) -> dict[str, int]:
         deal_end(deal_id=deal_id, now=now)
         counts["ended"] += 1
     counts["vouchers_expired"] = vouchers_expire_due(now=now)
+    # Last, once the deals that ended have been moved: the deals on sale without their announcement.
+    counts["announced"] = deals_announce_owed(now=now)
     return counts

@@ -22,6 +22,12 @@ from weituan.deals.tests.fake_provider import (
 
 
 def live_deal(merchant: Any, **overrides: Any) -> Any:
+    deal = draft_deal(merchant, **overrides)
+    return deal_publish(deal_id=deal.id, by=merchant)
+
+
+def draft_deal(merchant: Any, **overrides: Any) -> Any:
+    """The merchant's draft of the deals tests' hot-pot deal, on sale from a minute ago for two days."""
     now = timezone.now()
     fields: dict[str, Any] = {
         "title": "双人火锅套餐",
@@ -34,8 +40,7 @@ def live_deal(merchant: Any, **overrides: Any) -> Any:
         "ends_at": now + timedelta(days=2),
     }
     fields.update(overrides)
-    deal = deal_create(merchant=merchant, data=DealInput(**fields))
-    return deal_publish(deal_id=deal.id, by=merchant)
+    return deal_create(merchant=merchant, data=DealInput(**fields))
 
 
 @pytest.fixture
