@@ -2,8 +2,10 @@
 
 import hashlib
 import secrets
+from collections.abc import Collection
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from weituan.accounts.models import AccessToken, AuthorizationCode, OAuthApplication, User
@@ -74,6 +76,18 @@ def _resolve_sql() -> str:
             " WHERE t.token_hash = %s AND t.revoked_at IS NULL"
         )
     return sql
+
+
+def access_tokens_ended(token_ids: Collection[int]) -> set[int]:
+    """Those of `token_ids` no longer live: revoked, deleted, or whose user is deactivated or gone (what
+    `access_token_resolve` refuses); one query."""
+    wanted = set(token_ids)
+    if not wanted:
+        return set()
+    live = AccessToken.objects.filter(id__in=wanted, revoked_at__isnull=True).filter(
+        Q(user__isnull=True) | Q(user__is_active=True)
+    )
+    return wanted - set(live.values_list("id", flat=True))
 
 
 def access_token_viewer(raw: str) -> tuple[int, str] | None:

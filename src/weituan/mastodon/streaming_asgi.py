@@ -12,6 +12,10 @@ Resources are bounded: at most STREAMING_MAX_STREAMS streams per process (beyond
 them (the socket's buffer full, so writes wait) is dropped rather than buffered for; a stream ends when
 its client goes, and every stream ends its response when the server shuts down (`streams_end`), so the
 server's graceful shutdown is not held up by them.
+
+A stream lives no longer than its token: every STREAMING_HEARTBEAT_SECONDS the hub asks, in one query,
+which of its streams' tokens have been revoked (or their user deactivated) since, and ends those
+streams (a WebSocket is closed with 1008, policy violation).
 """
 
 import asyncio
@@ -29,6 +33,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 
+from weituan.accounts.tokens import access_tokens_ended
 from weituan.core.errors import ServiceError, Unavailable
 from weituan.core.stream_events import Event, stream_listen
 from weituan.mastodon.streaming_frames import (
@@ -84,6 +89,7 @@ class Stream:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=STREAM_QUEUE)
         self.ended = False
         self.dropped = False
+        self.revoked = False  # ended because its token no longer is live
         self.channels: tuple[Channel, ...] = ()
         self._kinds: frozenset[str] = frozenset()
         self.listen(channels)
@@ -131,6 +137,7 @@ class StreamHub:
         self._stop_listening: Callable[[], None] | None = None
         self._closed_loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
+        self._tokens_watch: asyncio.Task[None] | None = None
 
     async def join(self, stream: Stream) -> bool:
         """Admit `stream`, or False when the process serves its most already or is shutting down."""
@@ -142,6 +149,8 @@ class StreamHub:
             if self._stop_listening is None:
                 self._loop = loop
                 self._stop_listening = await off_loop(stream_listen, self._from_any_thread)
+            if self._tokens_watch is None or self._tokens_watch.done():
+                self._tokens_watch = loop.create_task(self._watch_tokens())
         return True
 
     def leave(self, stream: Stream) -> None:
@@ -149,6 +158,25 @@ class StreamHub:
         if not self.streams and self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
+        if not self.streams and self._tokens_watch is not None:
+            self._tokens_watch.cancel()
+            self._tokens_watch = None
+
+    async def _watch_tokens(self) -> None:
+        """End the streams whose token was revoked, or whose user was deactivated, since they opened."""
+        while self.streams:
+            await asyncio.sleep(settings.STREAMING_HEARTBEAT_SECONDS)
+            tokens = {stream.reader.token_id for stream in self.streams if not stream.ended}
+            tokens.discard(None)
+            try:
+                ended = await off_loop(access_tokens_ended, tokens)
+            except Exception:
+                log.exception("the streams' tokens could not be checked")
+                continue
+            for stream in list(self.streams):
+                if stream.reader.token_id in ended:
+                    stream.revoked = True
+                    stream.end()
 
     def _from_any_thread(self, event: Event) -> None:
         loop = self._loop

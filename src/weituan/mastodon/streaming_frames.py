@@ -86,10 +86,12 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """Who reads a stream: the token's user (None for an application's own token) and its scopes."""
+    """Who reads a stream: the token's user (None for an application's own token), its scopes, and the
+    token itself (its row's id: a stream ends when its token does, see `streaming_asgi.StreamHub`)."""
 
     user: Any
     scopes: str
+    token_id: int | None = None
 
     @property
     def user_id(self) -> int | None:
@@ -114,7 +116,7 @@ def stream_reader(token: str | None) -> Reader:
     row = access_token_resolve(token)
     if row is None:
         raise Unauthorized("The access token is invalid", code="invalid_token")
-    return Reader(user=row.user, scopes=row.scopes)
+    return Reader(user=row.user, scopes=row.scopes, token_id=row.pk)
 
 
 def stream_channel(path: str, tag: str | None, list_id: str | None = None) -> Channel:

@@ -14,8 +14,9 @@ A connection is one stream of the process's hub (`streaming_asgi`): it counts on
 STREAMING_MAX_STREAMS whatever it subscribes to (at most MAX_SUBSCRIPTIONS streams), and shares the
 hub's broker listener, the queue's bound and the renderers. The server pings it every
 STREAMING_HEARTBEAT_SECONDS and drops a client that does not answer within as long again
-(`websocket_options`). A reader who cannot keep up is closed with 1013 (try again later), and every
-connection is closed with 1001 (going away) when the server shuts down.
+(`websocket_options`). A reader who cannot keep up is closed with 1013 (try again later), one whose
+token is revoked (or whose account is deactivated) while it is open with 1008 (policy violation), and
+every connection is closed with 1001 (going away) when the server shuts down.
 """
 
 import asyncio
@@ -63,6 +64,7 @@ MAX_SUBSCRIPTIONS = 32
 # The largest message a client may send (a subscription is a few dozen bytes).
 CLIENT_MESSAGE_BYTES = 4096
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008  # also: its token was revoked while it was open
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -92,7 +94,7 @@ async def _refuse_handshake(scope: Scope, send: Send, exc: ServiceError) -> None
     """Refuse the upgrade with the JSON answer the event streams give, where the server can send one;
     else by closing (the server answers 403)."""
     if "websocket.http.response" not in scope.get("extensions", {}):
-        await send({"type": "websocket.close", "code": 1008})
+        await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION})
         return
     start = {"type": "websocket.http.response.start", "status": exc.status, "headers": refusal_headers(exc)}
     await send(start)
@@ -193,6 +195,8 @@ class _Connection:
             code = CLOSE_INTERNAL_ERROR
         elif self.stream.dropped:
             code = CLOSE_TRY_AGAIN_LATER
+        elif self.stream.revoked:
+            code = CLOSE_POLICY_VIOLATION
         else:
             code = CLOSE_GOING_AWAY
         await self._close(code)

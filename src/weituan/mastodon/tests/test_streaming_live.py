@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from weituan.accounts.tokens import access_token_issue
+from weituan.accounts.tokens import access_token_issue, access_token_revoke
 from weituan.core.testing import make_user
 from weituan.mastodon.tests.streaming_client import (
     EventReader,
@@ -280,3 +280,19 @@ def test_the_streams_apply_the_readers_filters_as_their_timelines_do(served: Ser
         home.close()
         public.close()
         notices.close()
+
+
+def test_a_stream_ends_with_its_token(served: Served) -> None:
+    _, token, _ = person("reader")
+    stream = _stream(served, "public", token)
+    try:
+        assert stream.next(comments=True) == (":", ")")
+        assert access_token_revoke(raw=token)
+        # The heartbeat's check of the stream's token ends the response (within a few heartbeats).
+        events: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (event := stream.next(comments=True)) == (":", "thump"):
+            events.append(event)
+        assert event == ("end", ""), events
+    finally:
+        stream.close()

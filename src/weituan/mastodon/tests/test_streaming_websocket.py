@@ -16,7 +16,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from weituan.accounts.tokens import access_token_issue
+from weituan.accounts.tokens import access_token_issue, access_token_revoke
 from weituan.core.stream_events import _deliver
 from weituan.core.testing import make_user
 from weituan.mastodon.tests.streaming_client import (
@@ -459,3 +459,26 @@ def test_a_post_made_by_one_server_process_reaches_a_websocket_on_another(
     finally:
         other_process.terminate()
         other_process.wait(15)
+
+
+@pytest.mark.parametrize("how", ["revoked", "deactivated"])
+def test_a_connection_ends_with_its_token(served: Served, how: str) -> None:
+    user, token, _ = person("reader")
+    _, other_token, _ = person("other")
+    ws = WebSocketReader(served, access_token=token, stream="public")
+    other = WebSocketReader(served, access_token=other_token, stream="public")
+    try:
+        assert ws.settled() == []
+        if how == "revoked":
+            assert access_token_revoke(raw=token)
+        else:
+            type(user).objects.filter(pk=user.pk).update(is_active=False)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.next(timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+        # The other reader's connection is still open and served.
+        assert other.settled() == []
+    finally:
+        ws.close()
+        other.close()
