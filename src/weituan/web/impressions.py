@@ -6,7 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from weituan.microblog.models import FilterContext
-from weituan.microblog.queries.filters import reader_filters, view_filter_matches
+from weituan.microblog.queries.filters import FilterMatch, reader_filters, view_filter_matches
 from weituan.microblog.queries.posts import PostView
 from weituan.tracking import facade as tracking
 
@@ -31,10 +31,24 @@ def views_filtered(reader_id: int | None, views: list[PostView], context: str) -
         matches = view_filter_matches(filters, view)
         if any(match.hides for match in matches):
             continue
-        words = [word for match in matches for word in (match.keywords or (match.filter.title,))]
-        view.filtered_by = tuple(dict.fromkeys(words))
+        view.filtered_by = _folding_words(matches)
+        origin = view.root
+        if view.post.kind == "repost" and view.post.comment and origin is not None:
+            # The original a quote shows is filtered on its own, as Mastodon filters a quoted status: a
+            # warning folds it inside the quote, a hiding filter leaves it out of it.
+            found = view_filter_matches(filters, origin)
+            origin.filter_hidden = any(match.hides for match in found)
+            origin.filtered_by = _folding_words(found)
         kept.append(view)
     return kept
+
+
+def _folding_words(matches: list[FilterMatch]) -> tuple[str, ...]:
+    """What a folded post says it was folded for: the keywords found, or a filter's title when the filter
+    names the post itself."""
+    return tuple(
+        dict.fromkeys(word for match in matches for word in (match.keywords or (match.filter.title,)))
+    )
 
 
 def shown_in_timeline(

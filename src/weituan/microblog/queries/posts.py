@@ -87,6 +87,9 @@ class PostView:
     # The keywords (or the filter's title, for a filtered post) of the reader's warning filters that
     # match it, where a page folds it behind them; set by the page, empty otherwise.
     filtered_by: tuple[str, ...] = ()
+    # A hiding filter of the reader matches it: shown only as the original a quote shows, it is left out
+    # of that quote (set by the page, as `filtered_by`).
+    filter_hidden: bool = False
 
     @property
     def id(self) -> int:

@@ -108,3 +108,29 @@ def test_timelines_fold_warned_posts_and_leave_hidden_ones_out(
     client.force_login(outsider)
     theirs = client.get(f"/@{merchant.username}").content.decode()
     assert "post-filtered" not in theirs and f'id="post-{ad.id}"' in theirs
+
+
+@pytest.mark.django_db
+def test_the_original_a_quote_shows_is_filtered_on_its_own(
+    client: Any, shopper: Any, merchant: Any, outsider: Any
+) -> None:
+    follow_create(follower=shopper, followee_id=outsider.pk)
+    spoiler = post_create(author=merchant, text="大结局剧透：凶手是管家")
+    ad = post_create(author=merchant, text="Big SALE today")
+    warned = repost_create(reposter=outsider, post_id=spoiler.id, comment="别看评论区")
+    hidden = repost_create(reposter=outsider, post_id=ad.id, comment="我也想买")
+    filter_create(owner=shopper, title="剧透", contexts=["home"], keywords=[("剧透", True)])
+    filter_create(owner=shopper, title="ads", contexts=["home"], action="hide", keywords=[("sale", True)])
+    client.force_login(shopper)
+    home = client.get("/").content.decode()
+    # The quotes themselves say nothing filtered: shown, and not folded.
+    assert f'id="post-{warned.id}"' in home and f'id="filtered-{warned.id}"' not in home
+    assert f'id="post-{hidden.id}"' in home and "我也想买" in home
+    # The warned original is folded inside its quote; the hidden one is left out of its quote.
+    fold = home.index(f'<details class="post-filtered" id="filtered-origin-{warned.id}">')
+    assert "已按关键词「剧透」折叠 — 显示" in home[fold:] and home.index("凶手是管家") > fold
+    assert "Big SALE today" not in home and "被引用的微博已被你的屏蔽关键词隐藏。" in home
+    # Someone without filters sees both originals in their quotes.
+    client.force_login(outsider)
+    theirs = client.get(f"/@{outsider.username}").content.decode()
+    assert "凶手是管家" in theirs and "Big SALE today" in theirs and "post-filtered" not in theirs
