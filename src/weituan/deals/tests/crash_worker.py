@@ -1,8 +1,9 @@
 """Run by test_crash_recovery in a process of its own: sets up a deal, then dies by SIGKILL mid-settlement.
 
 `python crash_worker.py crash tip|void` kills itself inside the third capture (or void) transaction, after
-the order's state UPDATE and before its ledger posting; `python crash_worker.py recover tip|void` runs the sweep
-(what a restarted worker does) and prints the outcome as JSON.
+the order's state UPDATE and before its ledger posting; `crash publish` kills itself once a deal's
+publication has committed, before its announcement is posted; `python crash_worker.py recover
+tip|void|publish` runs the sweep (what a restarted worker does) and prints the outcome as JSON.
 """
 
 import json
@@ -33,6 +34,7 @@ from weituan.deals.services.deals import (  # noqa: E402
 )
 from weituan.deals.services.orders import order_place  # noqa: E402
 from weituan.deals.services.wallet import wallet_top_up  # noqa: E402
+from weituan.microblog.models import Post  # noqa: E402
 
 
 def setup(phase: str) -> Deal:
@@ -72,11 +74,60 @@ def die_on_third(kind: str) -> None:
     ledger.posting_write = posting_write  # type: ignore[assignment]
 
 
+def publish_and_die() -> None:
+    """Publish a draft, and die as the announcement is about to be posted."""
+    from weituan.deals import integrations
+
+    merchant = make_user("crash_shop_publish", merchant=True)
+    now = timezone.now()
+    deal = deal_create(
+        merchant=merchant,
+        data=DealInput(
+            title="crash publish",
+            list_price=2000,
+            deal_price=1000,
+            max_quantity=20,
+            tipping_point=5,
+            starts_at=now - timedelta(minutes=1),
+            ends_at=now + timedelta(days=1),
+        ),
+    )
+
+    def killed(**kwargs):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    integrations.deal_card_post_create = killed  # type: ignore[assignment]
+    deal_publish(deal_id=deal.id, by=merchant)
+
+
+def publish_recovered() -> None:
+    deal = Deal.objects.get(title="crash publish")
+    before = (deal.state, deal.post_id)
+    counts = [deals_sweep()["announced"], deals_sweep()["announced"]]
+    deal.refresh_from_db()
+    posts = Post.objects.filter(deal_id=deal.id)
+    print(
+        json.dumps(
+            {
+                "before": before,
+                "after": (deal.state, deal.post_id),
+                "announced": counts,
+                "posts": list(posts.values_list("id", flat=True)),
+                "author": list(posts.values_list("author_id", flat=True)) == [deal.merchant_id],
+            }
+        )
+    )
+
+
 def main() -> None:
     mode = sys.argv[1]
     if mode == "crash":
         if os.environ.get("CRASH_MIGRATE") == "1":
             call_command("migrate", verbosity=0)
+        if sys.argv[2] == "publish":
+            publish_and_die()
+            print("not killed")
+            return
         deal = setup(sys.argv[2])
         if sys.argv[2] == "tip":
             die_on_third("capture")
@@ -89,6 +140,9 @@ def main() -> None:
             )
             deal_end(deal_id=deal.id)
         print("not killed")
+        return
+    if sys.argv[2] == "publish":
+        publish_recovered()
         return
     deal = Deal.objects.get(title=f"crash {sys.argv[2]}")
     orders = Order.objects.filter(deal=deal).order_by("id")

@@ -20,6 +20,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _crash_and_recover(env: dict[str, str], phase: str) -> dict:
+    if phase == "publish":
+        return _crash_and_recover_publish(env)
     crashed = subprocess.run(
         [sys.executable, str(WORKER), "crash", phase], env=env, capture_output=True, text=True, timeout=120
     )
@@ -34,6 +36,47 @@ def _crash_and_recover(env: dict[str, str], phase: str) -> dict:
     )
     outcome["check"] = (check.returncode, check.stdout.strip())
     return outcome
+
+
+def _crash_and_recover_publish(env: dict[str, str]) -> dict:
+    crashed = subprocess.run(
+        [sys.executable, str(WORKER), "crash", "publish"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert crashed.returncode == -9, crashed.stdout + crashed.stderr
+    recovered = subprocess.run(
+        [sys.executable, str(WORKER), "recover", "publish"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert recovered.returncode == 0, recovered.stderr
+    return json.loads(recovered.stdout.strip().splitlines()[-1])
+
+
+def _assert_announced(outcome: dict) -> None:
+    # Killed after the publication committed and before its post: live, unannounced; the next sweep
+    # announces it once, by its merchant, and the one after has nothing left to do.
+    assert outcome["before"] == ["live", None]
+    assert outcome["announced"] == [1, 0]
+    assert len(outcome["posts"]) == 1 and outcome["after"] == ["live", outcome["posts"][0]]
+    assert outcome["author"]
+
+
+def test_kill_minus_nine_after_a_publication_commits_on_sqlite(tmp_path):
+    _assert_announced(_crash_and_recover(_env(WEITUAN_DATA_DIR=str(tmp_path), CRASH_MIGRATE="1"), "publish"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_kill_minus_nine_after_a_publication_commits_on_postgres():
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    _assert_announced(_crash_and_recover(_env(DATABASE_URL=url), "publish"))
 
 
 def test_kill_minus_nine_mid_settlement_on_sqlite(tmp_path):
