@@ -20,8 +20,6 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _crash_and_recover(env: dict[str, str], phase: str) -> dict:
-    if phase == "publish":
-        return _crash_and_recover_publish(env)
     crashed = subprocess.run(
         [sys.executable, str(WORKER), "crash", phase], env=env, capture_output=True, text=True, timeout=120
     )
@@ -38,24 +36,12 @@ def _crash_and_recover(env: dict[str, str], phase: str) -> dict:
     return outcome
 
 
-def _crash_and_recover_publish(env: dict[str, str]) -> dict:
-    crashed = subprocess.run(
-        [sys.executable, str(WORKER), "crash", "publish"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def _postgres_url() -> str:
+    """The test database's URL, for the worker processes."""
+    db = settings.DATABASES["default"]
+    return (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     )
-    assert crashed.returncode == -9, crashed.stdout + crashed.stderr
-    recovered = subprocess.run(
-        [sys.executable, str(WORKER), "recover", "publish"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert recovered.returncode == 0, recovered.stderr
-    return json.loads(recovered.stdout.strip().splitlines()[-1])
 
 
 def _assert_announced(outcome: dict) -> None:
@@ -65,6 +51,7 @@ def _assert_announced(outcome: dict) -> None:
     assert outcome["announced"] == [1, 0]
     assert len(outcome["posts"]) == 1 and outcome["after"] == ["live", outcome["posts"][0]]
     assert outcome["author"]
+    assert outcome["check"][0] == 0 and outcome["check"][1].startswith("ledger ok")
 
 
 def test_kill_minus_nine_after_a_publication_commits_on_sqlite(tmp_path):
@@ -74,9 +61,7 @@ def test_kill_minus_nine_after_a_publication_commits_on_sqlite(tmp_path):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_kill_minus_nine_after_a_publication_commits_on_postgres():
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    _assert_announced(_crash_and_recover(_env(DATABASE_URL=url), "publish"))
+    _assert_announced(_crash_and_recover(_env(DATABASE_URL=_postgres_url()), "publish"))
 
 
 def test_kill_minus_nine_mid_settlement_on_sqlite(tmp_path):
@@ -108,6 +93,4 @@ def _assert_finished(outcome: dict, phase: str) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("phase", ["tip", "void"])
 def test_kill_minus_nine_mid_settlement_on_postgres(phase):
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    _assert_finished(_crash_and_recover(_env(DATABASE_URL=url), phase), phase)
+    _assert_finished(_crash_and_recover(_env(DATABASE_URL=_postgres_url()), phase), phase)
