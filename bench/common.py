@@ -455,7 +455,7 @@ def run_wrk(url: str, *, connections: int, seconds: int, script: Path | None = N
     )
 
 
-def _proc_cpu(pid: int) -> tuple[str, int, float] | None:
+def proc_cpu(pid: int) -> tuple[str, int, float] | None:
     """(command name, session id, CPU seconds user + system) of a process; None when it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -475,7 +475,7 @@ def cpu_split(*, server_session: int, postgres_pids: Callable[[], set[int]]) -> 
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        found = _proc_cpu(int(entry.name))
+        found = proc_cpu(int(entry.name))
         if found is None:
             continue
         name, session, cpu = found

@@ -19,6 +19,11 @@ Next to them, the bare HTTP rate of the same run: the same clients sending the s
 as the large deal has units) to a trivial app (`bare_app`, a fixed 201 answer) on the same server with
 the same processes and threads, once before the product is served and once after; the checkouts are
 also reported as a share of it (how much of the gap is the HTTP stack itself).
+
+And what each costs in CPU: a checkout of the large deal (the server's processes, the database's
+backends, Redis, the load generator) and a raw decrement (its client threads, the database's backends
+or Redis), with the CPU a checkout could use at most if the checkouts were to run at half the raw
+UPDATE's rate on this box's cores.
 """
 
 import argparse
@@ -40,7 +45,17 @@ from typing import Any
 
 import uvloop
 
-from bench.common import ROOT, free_port, machine_line, prepare_store, record, server_command, setup_django
+from bench.common import (
+    ROOT,
+    cpu_split,
+    free_port,
+    machine_line,
+    prepare_store,
+    proc_cpu,
+    record,
+    server_command,
+    setup_django,
+)
 from bench.flash_sale.client import Connection, HTTPFailed
 
 RAW_THREADS = 32
@@ -217,10 +232,25 @@ def audit(deal_id: int, run: Run) -> dict[str, int]:
     }
 
 
-def raw_sql_rate(kind: str, store_env: dict[str, str], units: int) -> float:
+@dataclass
+class RawRate:
+    """A raw baseline's decrements/s and the CPU one decrement cost, in ms: the client's (this process's
+    threads) and the engine's (PostgreSQL's backends, Redis; SQLite runs in the client)."""
+
+    per_s: float
+    client_ms: float
+    engine_ms: float
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.client_ms + self.engine_ms
+
+
+def raw_sql_rate(kind: str, store_env: dict[str, str], units: int) -> RawRate:
     """Decrements/s of `UPDATE stock SET sold = sold + 1 WHERE id = 1 AND sold + 1 <= units`, autocommit."""
     done = {"n": 0}
     lock = threading.Lock()
+    engine = [0.0]  # CPU seconds of the PostgreSQL backends while they ran the decrements
     if kind == "sqlite":
         path = store_env["WEITUAN_DATA_DIR"] + "/raw_baseline.sqlite3"
         setup = sqlite3.connect(path)
@@ -252,6 +282,8 @@ def raw_sql_rate(kind: str, store_env: dict[str, str], units: int) -> float:
 
     def worker() -> None:
         conn = connect()
+        backend = conn.info.backend_pid if kind != "sqlite" else None
+        started = _cpu_of(backend)
         try:
             while True:
                 if conn.execute(statement, (units,)).rowcount != 1:
@@ -259,12 +291,32 @@ def raw_sql_rate(kind: str, store_env: dict[str, str], units: int) -> float:
                 with lock:
                     done["n"] += 1
         finally:
+            spent = _cpu_of(backend) - started
+            with lock:
+                engine[0] += spent
             conn.close()
 
-    return _timed(worker, done, units)
+    client_before = time.process_time()
+    per_s = _timed(worker, done, units)
+    client = time.process_time() - client_before
+    return RawRate(per_s, client / units * 1000, engine[0] / units * 1000)
 
 
-def raw_lua_rate(redis_url: str, units: int) -> float:
+def _cpu_of(pid: int | None) -> float:
+    """CPU seconds a process has used so far (0 for none, or one that is gone)."""
+    found = proc_cpu(pid) if pid is not None else None
+    return found[2] if found is not None else 0.0
+
+
+def _redis_pid() -> int | None:
+    for entry in os.listdir("/proc"):
+        found = proc_cpu(int(entry)) if entry.isdigit() else None
+        if found is not None and found[0] == "redis-server":
+            return int(entry)
+    return None
+
+
+def raw_lua_rate(redis_url: str, units: int) -> RawRate:
     import redis
 
     client = redis.Redis.from_url(redis_url, max_connections=RAW_THREADS + 4)
@@ -280,9 +332,12 @@ def raw_lua_rate(redis_url: str, units: int) -> float:
             with lock:
                 done["n"] += 1
 
-    rate = _timed(worker, done, units)
+    server = _redis_pid()
+    engine_before, client_before = _cpu_of(server), time.process_time()
+    per_s = _timed(worker, done, units)
+    engine, spent = _cpu_of(server) - engine_before, time.process_time() - client_before
     client.delete("wt-bench:raw_stock")
-    return rate
+    return RawRate(per_s, spent / units * 1000, engine / units * 1000)
 
 
 def _timed(worker: Any, done: dict[str, int], units: int) -> float:
@@ -438,8 +493,23 @@ def bench_store(
     serving = Serving(store, workers=workers, threads=threads, server=server)
     try:
         serving.wait_ready()
+        backends = _backends_of(kind)
         for name, once in (("nine", True), ("bulk", False)):
+            cpu_before, load_before = (
+                cpu_split(server_session=serving.process.pid, postgres_pids=backends),
+                time.process_time(),
+            )
             run = uvloop.run(hammer(serving.url, made["deals"][name], made["tokens"], once=once))
+            cpu_after, load_after = (
+                cpu_split(server_session=serving.process.pid, postgres_pids=backends),
+                time.process_time(),
+            )
+            if name == "bulk" and run.ok:
+                # The load generator is this process (its clients, and the watcher's few reads).
+                cpu_after["load generator"], cpu_before["load generator"] = load_after, load_before
+                figures["cpu_ms_per_checkout"] = {
+                    part: round((cpu_after[part] - cpu_before[part]) / run.ok * 1000, 3) for part in cpu_after
+                }
             figures[name] = {
                 "checkouts": run.ok,
                 "seconds": round(run.seconds, 3),
@@ -462,14 +532,70 @@ def bench_store(
     figures["server_errors"] = serving.errors()
     figures["peak_rss_mb"] = round(serving.peak_rss_mb, 1)
     figures["peak_connections"] = serving.peak_connections
-    figures["raw_sql_per_s"] = round(raw_sql_rate(kind, store.env, units), 1)
+    raw_sql = raw_sql_rate(kind, store.env, units)
+    figures["raw_sql_per_s"] = round(raw_sql.per_s, 1)
+    figures["raw_sql_cpu_ms"] = {"client": round(raw_sql.client_ms, 4), "engine": round(raw_sql.engine_ms, 4)}
     if kind == "postgres":
-        figures["raw_lua_per_s"] = round(raw_lua_rate(store.env["REDIS_URL"], units), 1)
+        raw_lua = raw_lua_rate(store.env["REDIS_URL"], units)
+        figures["raw_lua_per_s"] = round(raw_lua.per_s, 1)
+        figures["raw_lua_cpu_ms"] = {
+            "client": round(raw_lua.client_ms, 4),
+            "engine": round(raw_lua.engine_ms, 4),
+        }
     engine = figures["raw_sql_per_s"]
     figures["ratio_to_raw_sql"] = round(figures["bulk"]["checkouts_per_s"] / engine, 3)
     if "raw_lua_per_s" in figures:
         figures["ratio_to_raw_lua"] = round(figures["bulk"]["checkouts_per_s"] / figures["raw_lua_per_s"], 3)
     return figures
+
+
+def _backends_of(kind: str) -> Any:
+    """A function naming the PostgreSQL backends serving the benchmark's database but this process's
+    own (none on SQLite)."""
+    if kind != "postgres":
+        return set
+
+    def backends() -> set[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return {pid for (pid,) in cursor.fetchall()}
+
+    return backends
+
+
+def cpu_lines(figures: dict[str, Any]) -> list[str]:
+    """What a checkout and a raw decrement cost in CPU, and what the target leaves a checkout."""
+    spent = figures.get("cpu_ms_per_checkout")
+    if not spent:
+        return []
+    total = sum(spent.values())
+    parts = "; ".join(f"{part} {ms:.2f}" for part, ms in spent.items())
+    raw = figures["raw_sql_cpu_ms"]
+    raw_total = raw["client"] + raw["engine"]
+    lines = [
+        f"- {figures['store']}: CPU per checkout ({figures['bulk']['max_quantity']:,}-unit deal), ms: {parts}; all {total:.2f}. CPU per raw"
+        f" UPDATE, ms: client {raw['client']:.3f} + engine {raw['engine']:.3f} = {raw_total:.3f}"
+        + (
+            f"; per raw Lua decrement: client {figures['raw_lua_cpu_ms']['client']:.3f} + Redis"
+            f" {figures['raw_lua_cpu_ms']['engine']:.3f}"
+            if "raw_lua_cpu_ms" in figures
+            else ""
+        )
+        + "."
+    ]
+    half = figures["raw_sql_per_s"] / 2
+    cores = os.cpu_count() or 1
+    budget = cores / half * 1000
+    lines.append(
+        f"  A checkout costs {total / raw_total:.0f} times the raw UPDATE's CPU. At 50% of the raw UPDATE"
+        f" ({half:,.0f} checkouts/s) the {cores} cores leave a checkout at most {budget:.2f} ms of CPU in all"
+        f" (server, database, load generator): {budget / total:.0%} of what it uses now."
+    )
+    return lines
 
 
 def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list[str]:
@@ -537,6 +663,7 @@ def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list
             f" >= 50% of the raw engine {'met' if best >= 0.5 else 'NOT met'} ({best:.1%});"
             f" peak RSS <= {RSS_LIMIT_MB} MiB {'met' if figures['peak_rss_mb'] <= RSS_LIMIT_MB else 'NOT met'}.",
         ]
+        lines += cpu_lines(figures)
     return lines
 
 
