@@ -236,7 +236,7 @@ _MAIL_TO_CONSOLE = env_bool("WEITUAN_EMAIL_TO_CONSOLE", PROFILE in ("dev", "demo
 MAILERS = {
     "default": {
         "BACKEND": (
-            "django.core.mail.backends.console.EmailBackend"
+            "weituan.core.console_mail.ConsoleEmailBackend"
             if _MAIL_TO_CONSOLE
             else "django.core.mail.backends.smtp.EmailBackend"
         ),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -287,6 +288,30 @@ def test_a_bad_option_or_command_is_one_clear_line(tmp_path, args, line):
     else:
         assert printed.startswith("weituan serve: argument --server: invalid choice: 'gunicorn'")
     assert not (tmp_path / "weituan.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["ledger"],
+            "weituan ledger: the following arguments are required: action (see weituan ledger --help)",
+        ),
+        (["deals", "sweeep"], "weituan deals: argument action: invalid choice: 'sweeep' (choose from "),
+        (
+            ["tracking_flush", "--bogus"],
+            "weituan tracking_flush: unrecognized arguments: --bogus (see weituan tracking_flush --help)",
+        ),
+    ],
+    ids=["missing action", "unknown action", "unknown option"],
+)
+def test_bad_input_to_our_management_commands_is_one_clear_line(tmp_path, args, line):
+    printed = _one_line(_weituan(tmp_path, *args))
+    if line.endswith("--help)"):
+        assert printed == line
+    else:  # how argparse quotes the choices depends on the Python version
+        assert printed.startswith(line)
+        assert re.fullmatch(r".*'?sweep'?\) \(see weituan deals --help\)", printed)
 
 
 def test_help_names_the_subcommands_and_the_management_commands(tmp_path):

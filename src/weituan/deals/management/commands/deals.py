@@ -3,12 +3,13 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from weituan.core.commands import WeituanCommand
 from weituan.deals.services.deals import deals_sweep
 
 
-class Command(BaseCommand):
+class Command(WeituanCommand):
     help = "Deal upkeep: `deals sweep` starts, tips, ends and settles whatever is due."
 
     def add_arguments(self, parser: CommandParser) -> None:

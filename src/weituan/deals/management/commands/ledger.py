@@ -4,12 +4,13 @@ rows, and no hold is left open on a closed deal."""
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from weituan.core.commands import WeituanCommand
 from weituan.deals.queries import ledger_report
 
 
-class Command(BaseCommand):
+class Command(WeituanCommand):
     help = "Check the payments ledger: `ledger check [--json]`."
 
     def add_arguments(self, parser: CommandParser) -> None:

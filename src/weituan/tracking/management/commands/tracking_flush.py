@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from weituan.core.commands import WeituanCommand
 from weituan.tracking.buffer import write_buffer
 from weituan.tracking.services.outbox import outbox_move
 
 
-class Command(BaseCommand):
+class Command(WeituanCommand):
     help = (
         "Store the clicks that stopped processes left in the click spool, and move every committed, "
         "unmoved outbox event to the analytics store (idempotent)."
