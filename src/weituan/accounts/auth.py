@@ -134,6 +134,11 @@ class SessionUserAuth(APIKeyCookie):
     param_name = "sessionid"
 
     def _get_key(self, request: HttpRequest) -> str | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            # No logged-in session for a forged request to ride on: the caller is anonymous, and an
+            # endpoint that needs someone answers 401 ("log in"), not a CSRF refusal.
+            return None
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise PermissionDenied(
                 "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header,"

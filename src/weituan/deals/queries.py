@@ -253,6 +253,12 @@ def referrals_of_inviter(*, user: Any, currency: str = "CNY") -> ReferralsView:
     )
 
 
+def account_currencies(*, user: Any, kinds: tuple[str, ...]) -> list[str]:
+    """The currencies `user` has an account of one of `kinds` in (money there now or once), sorted."""
+    rows = Account.objects.filter(owner_id=user.id, kind__in=kinds).values_list("currency", flat=True)
+    return sorted(set(rows))
+
+
 def payouts_of_merchant(*, merchant: Any, currency: str = "CNY") -> list[dict[str, Any]]:
     rows = (
         Entry.objects.filter(

@@ -156,6 +156,11 @@ def refusal_text(error: ServiceError) -> str:
         return _("The price is now %(price)s. Check it and buy again.") % {
             "price": _money(details["unit_price"], details["currency"])
         }
+    if code == "sold_out" and details.get("units_left"):
+        left = int(str(details["units_left"]))
+        return ngettext(
+            "Only %(left)d unit of this deal is left.", "Only %(left)d units of this deal are left.", left
+        ) % {"left": left}
     if code == "per_user_limit":
         limit, gifts = details.get("per_user_limit"), details.get("gift_limit")
         text = ngettext(

@@ -23,7 +23,7 @@ from weituan.core.redis import REDIS_UNREACHABLE, unreachable_logged
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.labels import ORDER_STATE_LABELS, state_label
-from weituan.deals.models import OrderState, TeamState
+from weituan.deals.models import AccountKind, OrderState, TeamState
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.refusals import refusal_text
 from weituan.deals.services.gateways import gateways_offered
@@ -347,13 +347,17 @@ def my_wallet(request: HttpRequest) -> HttpResponse:
     demo mode the wallet takes play money, so a new shopper can buy; they go back where they came from."""
     if request.method == "POST":
         return _top_up(request)
-    wallet = queries.wallet_of(user=request.user)
+    wallet = queries.wallet_of(user=request.user, currency=page_currency(request.GET.get("currency")))
+    held_in = queries.account_currencies(user=request.user, kinds=(AccountKind.WALLET, AccountKind.HELD))
     referrals = queries.referrals_of_inviter(user=request.user, currency=wallet.currency)
     code = invite_share_code(inviter=request.user, site_url=request.build_absolute_uri("/"))
     return render(
         request,
         "deals/my_wallet.html",
         {
+            "currency": wallet.currency,
+            # The other currencies the shopper has money in (or had): each a link to its own wallet.
+            "other_currencies": [currency for currency in held_in if currency != wallet.currency],
             "available": Money(wallet.available, wallet.currency),
             "held": Money(wallet.held, wallet.currency),
             "invite_url": request.build_absolute_uri(reverse("tracking:short_link", args=[code])),
@@ -367,6 +371,11 @@ def my_wallet(request: HttpRequest) -> HttpResponse:
             "next": safe_next_path(request.GET.get("next", "")),
         },
     )
+
+
+def page_currency(raw: str | None) -> str:
+    """The currency a wallet or payouts page is about: `raw` when the site knows it, else the yuan."""
+    return raw if raw in MINOR_UNITS else "CNY"
 
 
 def safe_next_path(raw: str) -> str:
@@ -383,15 +392,20 @@ def form_token() -> str:
 
 
 def _top_up(request: HttpRequest) -> HttpResponse:
-    back = safe_next_path(request.POST.get("next", "")) or reverse("deals:my_wallet")
+    currency = page_currency(request.POST.get("currency"))
+    wallet_page = reverse("deals:my_wallet")
+    if currency != "CNY":
+        wallet_page += f"?{urlencode({'currency': currency})}"
+    back = safe_next_path(request.POST.get("next", "")) or wallet_page
     try:
-        yuan = int(request.POST.get("amount", ""))
-        amount = Money(yuan * MINOR_UNITS["CNY"], "CNY")
+        whole = int(request.POST.get("amount", ""))
+        amount = Money(whole * MINOR_UNITS[currency], currency)
     except ValueError:
         messages.error(request, _("Enter a whole number of yuan."))
         return redirect(back)
     try:
-        wallet_top_up(user=request.user, amount=amount.amount, key=request.POST.get("top_up_token") or None)
+        key = request.POST.get("top_up_token") or None
+        wallet_top_up(user=request.user, amount=amount.amount, currency=currency, key=key)
     except ServiceError as exc:
         messages.error(request, refusal_text(exc))
         return redirect(back)

@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -17,12 +19,12 @@ from weituan.core.money import Money
 from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
-from weituan.deals.models import DealState
+from weituan.deals.models import AccountKind, DealState
 from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
 from weituan.deals.services.deals import MAX_IMAGES, deal_create, deal_publish, deal_update
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
-from weituan.deals.views import form_token
+from weituan.deals.views import form_token, page_currency
 from weituan.microblog.queries.posts import media_get_for_owner
 from weituan.microblog.services.media import media_upload
 
@@ -231,24 +233,30 @@ def redeem(request: HttpRequest) -> HttpResponse:
 
 @merchant_required
 def payouts(request: HttpRequest) -> HttpResponse:
+    # Each currency the merchant sells in is paid out on its own page (`?currency=`, the yuan by default).
+    currency = page_currency(request.POST.get("currency") or request.GET.get("currency"))
     if request.method == "POST":
         try:
-            paid = merchant_payout(merchant=request.user)
-            messages.success(request, _("Paid out %(amount)s") % {"amount": Money(paid, "CNY")})
+            paid = merchant_payout(merchant=request.user, currency=currency)
+            messages.success(request, _("Paid out %(amount)s") % {"amount": Money(paid, currency)})
         except ServiceError as exc:
             messages.error(request, refusal_text(exc))
-        return redirect("deals:merchant_payouts")
-    payable = merchant_payable(merchant=request.user)
+        page = reverse("deals:merchant_payouts")
+        return redirect(page if currency == "CNY" else f"{page}?{urlencode({'currency': currency})}")
+    payable = merchant_payable(merchant=request.user, currency=currency)
+    sold_in = queries.account_currencies(user=request.user, kinds=(AccountKind.MERCHANT_PAYABLE,))
     return render(
         request,
         "deals/merchant_payouts.html",
         {
-            "payable": Money(payable.balance, "CNY"),
-            "available": Money(payable.available, "CNY"),
-            "held_back": Money(min(payable.held_back, max(payable.balance, 0)), "CNY"),
+            "currency": currency,
+            "other_currencies": [other for other in sold_in if other != currency],
+            "payable": Money(payable.balance, currency),
+            "available": Money(payable.available, currency),
+            "held_back": Money(min(payable.held_back, max(payable.balance, 0)), currency),
             "payouts": [
-                {"at": row["posting__created_at"], "amount": Money(-row["amount"], "CNY")}
-                for row in queries.payouts_of_merchant(merchant=request.user)
+                {"at": row["posting__created_at"], "amount": Money(-row["amount"], currency)}
+                for row in queries.payouts_of_merchant(merchant=request.user, currency=currency)
             ],
         },
     )

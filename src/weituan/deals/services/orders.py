@@ -377,7 +377,8 @@ def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int,
     if deal.state == DealState.SOLD_OUT or (
         deal.state in SELLING_STATES and deal.sold + quantity > deal.released
     ):
-        raise sold_out(deal)
+        units_left = deal.released - deal.sold if deal.state in SELLING_STATES else 0
+        raise sold_out(deal, units_left=units_left)
     if deal.state not in SELLING_STATES or not (deal.starts_at <= now < deal.ends_at):
         raise DealNotSelling(f"This deal is {deal.state}, not on sale")
     if gift_quantity and not deal.gift_limit:  # said plainly, rather than as the limit of own units

@@ -379,9 +379,14 @@ def stock_take_send(
     return answer
 
 
-def sold_out(deal: Deal) -> SoldOut:
-    """The refusal of a deal with no units on sale. A flash sale between batches says when the next goes
-    on sale and how many it brings (`next_batch_at`, `next_batch_quantity`): the buyer may come back."""
+def sold_out(deal: Deal, *, units_left: int = 0) -> SoldOut:
+    """The refusal of a deal with no units on sale, or with `units_left`, fewer than the buyer asked for
+    (said with their number, so the buyer may take those). A flash sale between batches says when the
+    next goes on sale and how many it brings (`next_batch_at`, `next_batch_quantity`): the buyer may come
+    back."""
+    if units_left > 0:
+        unit = "unit of this deal is" if units_left == 1 else "units of this deal are"
+        return SoldOut(f"Only {units_left} {unit} left", units_left=units_left)
     batch = flash_batch_next(deal_id=deal.id) if deal.flash_sale else None
     if batch is None:
         return SoldOut("This deal has no units left")

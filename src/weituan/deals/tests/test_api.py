@@ -226,3 +226,33 @@ def test_gifts_asked_of_a_deal_without_gifts_are_refused_in_those_words(
     }
     assert not Order.objects.exists()
     assert Deal.objects.get(id=deal.id).sold == 0
+
+
+def test_asking_more_than_the_units_left_says_how_many_are_left(
+    api_as, make_live_deal, shopper, outsider, fund
+):
+    from django.test import Client
+
+    deal = make_live_deal(max_quantity=3, tipping_point=1, per_user_limit=2)
+    fund(shopper)
+    fund(outsider)
+    assert post(api_as(outsider), f"/api/v1/deals/{deal.id}/orders", {"quantity": 2}).status_code == 201
+    postings = Posting.objects.count()
+    refused = post(api_as(shopper), f"/api/v1/deals/{deal.id}/orders", {"quantity": 2})
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "error": "Only 1 unit of this deal is left",
+        "code": "sold_out",
+        "units_left": 1,
+    }
+    assert (Order.objects.filter(buyer=shopper).count(), Posting.objects.count()) == (0, postings)
+    assert Deal.objects.get(id=deal.id).sold == 2
+    # The deal page says the same in the shopper's language.
+    page = Client(headers={"Accept-Language": "zh-hans"})
+    page.force_login(shopper)
+    form = {"quantity": "2", "unit_price": str(deal.deal_price), "checkout_token": "two-of-one"}
+    answer = page.post(f"/deals/{deal.id}/checkout", form, follow=True)
+    assert "只剩 1 件" in answer.content.decode()
+    assert not Order.objects.filter(buyer=shopper).exists()
+    # The one left is sold.
+    assert post(api_as(shopper), f"/api/v1/deals/{deal.id}/orders", {"quantity": 1}).status_code == 201

@@ -469,3 +469,43 @@ def test_the_limit_with_gifts_reads_as_one_sentence_in_each_language(
     assert "Limit 2 per person, may buy 3 more as gifts" in english
     alone = _browser(shopper).get(f"/deals/{make_live_deal(per_user_limit=1).id}/").content.decode()
     assert "每人限购 1 件" in alone and "送人" not in alone
+
+
+def test_a_deal_in_dollars_is_topped_up_bought_and_paid_out_in_dollars_through_the_pages(
+    shopper: Any, merchant: Any, make_live_deal: Any, fund: Any
+) -> None:
+    fund(shopper)  # yuan, which a deal in dollars cannot take
+    deal = make_live_deal(currency="USD", tipping_point=1)
+    browser = _browser(shopper, "en")
+    page = browser.get(f"/deals/{deal.id}/").content.decode()
+    assert "Wallet: $0.00" in page
+    assert f'href="/me/wallet/?next=/deals/{deal.id}/&amp;currency=USD#top-up">Top up</a>' in page
+    wallet_page = browser.get(f"/me/wallet/?next=/deals/{deal.id}/&currency=USD").content.decode()
+    assert "Available: <strong>$0.00</strong>" in wallet_page
+    assert "Amount (USD)" in wallet_page
+    form = {"amount": "100", "currency": "USD", "top_up_token": "usd-1", "next": f"/deals/{deal.id}/"}
+    response = browser.post("/me/wallet/", form)
+    assert response["Location"] == f"/deals/{deal.id}/"
+    assert "$100.00 added to your wallet." in browser.get(response["Location"]).content.decode()
+    assert (wallet_of(user=shopper, currency="USD").available, wallet_of(user=shopper).available) == (
+        10_000,
+        100_000,
+    )
+    _buy(browser, deal)
+    deal_tip_check(deal_id=deal.id)
+    assert Order.objects.get(buyer=shopper, deal=deal).state == "captured"
+    # The yuan wallet links to the dollars one, and the other way round.
+    assert '<a href="?currency=USD">USD</a>' in browser.get("/me/wallet/").content.decode()
+    assert '<a href="?currency=CNY">CNY</a>' in browser.get("/me/wallet/?currency=USD").content.decode()
+
+    # The merchant is paid out in dollars once the voucher is used: 99.00 less the 5% fee.
+    seller = _browser(merchant, "en")
+    code = Voucher.objects.get(order__buyer=shopper, deal=deal).code
+    assert "✔" in seller.post("/merchant/redeem", {"code": code}, follow=True).content.decode()
+    payouts = seller.get("/merchant/payouts?currency=USD").content.decode()
+    assert "Payable now: <strong>$94.05</strong>" in payouts
+    assert '<a href="?currency=USD">USD</a>' in seller.get("/merchant/payouts").content.decode()
+    paid = seller.post("/merchant/payouts", {"currency": "USD"}, follow=True)
+    assert paid.redirect_chain[-1][0] == "/merchant/payouts?currency=USD"
+    assert "Paid out $94.05" in paid.content.decode()
+    assert Posting.objects.filter(kind="payout").count() == 1

@@ -76,3 +76,18 @@ def test_a_session_write_without_its_csrf_token_is_refused_with_its_own_code(sho
     written = client.post("/api/v1/statuses", {"status": "带着令牌"}, headers={"X-CSRFToken": token})
     assert written.status_code == 200, written.content
     assert Post.objects.filter(author=shopper).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/api/v1/statuses", {"status": "没有令牌"}), ("/api/v1/deals/1/orders", {"quantity": 1})],
+)
+def test_a_write_with_neither_token_nor_session_is_a_401(path: str, body: dict[str, object]) -> None:
+    # A client that lost its token (or never had one) sends no cookie either: there is no session for a
+    # forged request to ride on, so the answer is "log in" (Mastodon's 401), not a CSRF refusal.
+    from weituan.microblog.models import Post
+
+    response = Client(enforce_csrf_checks=True).post(path, body, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert not Post.objects.exists()
