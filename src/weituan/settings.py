@@ -20,6 +20,7 @@ from weituan.core.env import (
     env_str,
     env_url,
 )
+from weituan.core.money import MINOR_UNITS
 
 BASE_DIR = Path(__file__).resolve().parent
 _UNDER_PYTEST = "pytest" in sys.modules
@@ -224,6 +225,8 @@ MASTODON_VERSION = "4.5.0"
 DEALS_RESERVATION_MINUTES = env_int("WEITUAN_RESERVATION_MINUTES", 15, minimum=1)
 DEALS_TEAM_WINDOW_HOURS = env_int("WEITUAN_TEAM_WINDOW_HOURS", 24, minimum=1)
 DEALS_REFERRAL_CREDIT = env_int("WEITUAN_REFERRAL_CREDIT", 500, minimum=0)  # minor units per referral
+# The currency of that credit, whatever the currency of the friend's order: a promotion of the platform's.
+DEALS_REFERRAL_CURRENCY = env_choice("WEITUAN_REFERRAL_CURRENCY", "CNY", tuple(sorted(MINOR_UNITS)))
 DEALS_REFERRAL_CAP = env_int("WEITUAN_REFERRAL_CAP", 10, minimum=0)  # credited referrals per inviter
 DEALS_REFERRAL_HOURS = env_int("WEITUAN_REFERRAL_HOURS", 72, minimum=1)
 # Payment providers a buyer may choose besides the built-in wallet: dotted paths, each to a gateway class

@@ -45,8 +45,11 @@ def referral_credit_for_capture(*, order: Order) -> bool:
     credited = Referral.objects.filter(inviter_id=referral.inviter_id, credited_at__isnull=False).count()
     if credited >= settings.DEALS_REFERRAL_CAP:
         return False
+    # In the platform's currency for referrals, not the order's: a friend's first order in yen earns
+    # the same credit as one in yuan.
+    currency = settings.DEALS_REFERRAL_CURRENCY
     if not Referral.objects.filter(id=referral.id, credited_at__isnull=True).update(
-        credited_at=now, credit=credit, currency=order.currency
+        credited_at=now, credit=credit, currency=currency
     ):
         return False
     ledger.posting_write(
@@ -54,8 +57,8 @@ def referral_credit_for_capture(*, order: Order) -> bool:
         key=f"referral:{referral.id}",
         order=order,
         lines=[
-            (ledger.promotions_account(order.currency), -credit),
-            (ledger.wallet_account(referral.inviter_id, order.currency), credit),
+            (ledger.promotions_account(currency), -credit),
+            (ledger.wallet_account(referral.inviter_id, currency), credit),
         ],
     )
     return True

@@ -53,8 +53,8 @@ def make_live_deal(merchant: Any) -> Any:
 
 @pytest.fixture
 def fund() -> Any:
-    def top_up(user: Any, amount: int = 100_000) -> int:
-        return wallet_top_up(user=user, amount=amount)
+    def top_up(user: Any, amount: int = 100_000, currency: str = "CNY") -> int:
+        return wallet_top_up(user=user, amount=amount, currency=currency)
 
     return top_up
 

@@ -103,6 +103,25 @@ def test_referral_credit_once_and_capped(shopper, make_live_deal, fund):
     assert Referral.objects.filter(credited_at__isnull=False).count() == 1
 
 
+@override_settings(DEALS_REFERRAL_CREDIT=500, DEALS_REFERRAL_CURRENCY="CNY")
+def test_referral_credit_is_in_the_referral_currency_whatever_the_order_s(shopper, make_live_deal, fund):
+    """A friend's first order in yen earns the inviter ¥5.00 in yuan, not 500 yen: the credit is the
+    platform's promotion, in one currency."""
+    deal = make_live_deal(tipping_point=1, currency="JPY", list_price=2000, deal_price=990)
+    friend = make_user("friend")
+    referral_record(inviter_id=shopper.id, invitee=friend)
+    fund(friend, 100_000, "JPY")
+    order = order_place(deal_id=deal.id, buyer=friend, quantity=1)
+    deal_tip_check(deal_id=deal.id)
+    order.refresh_from_db()
+    assert order.state == OrderState.CAPTURED
+    assert wallet_of(user=shopper, currency="CNY").available == 500
+    assert wallet_of(user=shopper, currency="JPY").available == 0
+    referral = Referral.objects.get(invitee_id=friend.id)
+    assert (referral.credit, referral.currency) == (500, "CNY")
+    call_command("ledger", "check")  # each currency still sums to zero
+
+
 def test_referral_window_passed(shopper, make_live_deal, fund):
     deal = make_live_deal(tipping_point=1)
     friend = make_user("friend")
