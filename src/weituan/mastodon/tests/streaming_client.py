@@ -132,6 +132,29 @@ def person(name: str) -> tuple[Any, str, httpx.Client]:
     return user, token, httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+def retried(send: Any, url: str, **kwargs: Any) -> Any:
+    """A write sent again after a 503 `unavailable` ("try again in a few seconds"), as a client does: the
+    tests' in-memory SQLite refuses a write to a table another connection is reading, as the streams'
+    renderers are here."""
+    for _ in range(20):
+        response = send(url, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(0.1)
+    return response
+
+
+def filter_made(client: httpx.Client, served: Served, keyword: str, context: list[str], action: str) -> Any:
+    """A v2 filter titled and matching `keyword`, made through the API by `client`'s user."""
+    body = {
+        "title": keyword,
+        "context": context,
+        "filter_action": action,
+        "keywords_attributes": [{"keyword": keyword}],
+    }
+    return json_of(retried(client.post, f"{served.url}/api/v2/filters", json=body))
+
+
 def relate(served: Served, client: httpx.Client, account: Any, *actions: str) -> None:
     """`client`'s user follows, blocks... (`actions`, in order) `account`, through the API."""
     for action in actions:
