@@ -23,6 +23,7 @@ import contextlib
 import io
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,7 +32,7 @@ from urllib.parse import parse_qs
 import uvicorn
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 
 from weituan.accounts.tokens import access_tokens_ended
 from weituan.core.errors import ServiceError, Unavailable
@@ -61,6 +62,11 @@ STREAM_QUEUE = 256
 STREAM_WRITE_SECONDS = 15.0
 END = object()  # what a stream's queue holds last once the stream ended
 _JSON = [(b"content-type", b"application/json; charset=utf-8")]
+
+# How many times an event is rendered before it is given up on, and the wait before the second time
+# (twice as long before the third).
+RENDER_ATTEMPTS = 3
+RENDER_RETRY_SECONDS = 0.05
 
 # Rendering runs here, not on the loop: two threads, each keeping its database connection as the front
 # paths' threads do.
@@ -354,12 +360,25 @@ async def frames_of(stream: Stream, event: Event) -> list[Frame]:
     fails to render (it costs that event only)."""
     try:
         frames: list[Frame] = await off_loop(
-            stream_frames, stream.reader, list(stream.channels), event, stream.request
+            _rendered, stream.reader, list(stream.channels), event, stream.request
         )
     except Exception:
         log.exception("a streaming event could not be rendered")
         return []
     return frames
+
+
+def _rendered(reader: Reader, channels: list[Channel], event: Event, request: Any) -> list[Frame]:
+    """`stream_frames`, tried again after a database error that may pass: SQLite in shared-cache mode
+    (the tests' in-memory database) refuses to read a table another connection is writing, and streams
+    render while the site writes. Rendering only reads, so trying again is safe."""
+    for attempt in range(1, RENDER_ATTEMPTS):
+        try:
+            return stream_frames(reader, channels, event, request)
+        except OperationalError:
+            close_old_connections()  # a connection the error left unusable is not used again
+            time.sleep(RENDER_RETRY_SECONDS * attempt)
+    return stream_frames(reader, channels, event, request)
 
 
 async def _until_disconnect(receive: Receive, stream: Stream) -> None:
