@@ -4,8 +4,9 @@ what they share with the WebSocket (`streaming_websocket`): the hub, the per-str
 Each stream is a long response on the event loop, costing no thread while it waits. The process's
 `StreamHub` listens to the broker once (`core.stream_events`) and offers every event to each of its
 streams; a stream renders the ones meant for its reader on the hub's threads (database work, see
-`streaming_frames`) and writes them as Mastodon does (`event: update` / `data: <Status JSON>`), with a
-`:thump` comment every STREAMING_HEARTBEAT_SECONDS so proxies and clients know it is alive.
+`streaming_frames`) and writes them as Mastodon does (`event: update` / `data: <Status JSON>`; an
+event without a payload, `filters_changed`, with `data: undefined`), with a `:thump` comment every
+STREAMING_HEARTBEAT_SECONDS so proxies and clients know it is alive.
 
 Resources are bounded: at most STREAMING_MAX_STREAMS streams per process (beyond, 503
 `too_many_streams`); a stream keeps at most STREAM_QUEUE events waiting, and a reader too slow to take
@@ -23,6 +24,7 @@ import contextlib
 import io
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,12 +33,13 @@ from urllib.parse import parse_qs
 import uvicorn
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 
 from weituan.accounts.tokens import access_tokens_ended
 from weituan.core.errors import ServiceError, Unavailable
 from weituan.core.stream_events import Event, stream_listen
 from weituan.mastodon.streaming_frames import (
+    USER_STREAMS,
     Channel,
     Frame,
     Reader,
@@ -60,7 +63,16 @@ STREAM_QUEUE = 256
 # How long one write may wait for a client that stopped reading before the stream is dropped.
 STREAM_WRITE_SECONDS = 15.0
 END = object()  # what a stream's queue holds last once the stream ended
+# The events about one reader (`r`), which no one else's stream takes.
+_READERS_OWN = frozenset({"notification", "filters_changed"})
+# What the data line of an event without a payload says, as Mastodon's streaming server writes it.
+NO_PAYLOAD = "undefined"
 _JSON = [(b"content-type", b"application/json; charset=utf-8")]
+
+# How many times an event is rendered before it is given up on, and the wait before the second time
+# (twice as long before the third).
+RENDER_ATTEMPTS = 3
+RENDER_RETRY_SECONDS = 0.05
 
 # Rendering runs here, not on the loop: two threads, each keeping its database connection as the front
 # paths' threads do.
@@ -97,19 +109,22 @@ class Stream:
     def listen(self, channels: list[Channel]) -> None:
         """Listen to `channels` from now on (a WebSocket's subscriptions change while it is open)."""
         self.channels = tuple(channels)
-        if not channels:
-            self._kinds = frozenset()
-        elif all(channel.name == "user:notification" for channel in channels):
-            self._kinds = frozenset({"notification"})
-        else:
-            self._kinds = frozenset({"post", "edit", "delete", "notification"})
+        names = {channel.name for channel in channels}
+        kinds = set()
+        if names & set(USER_STREAMS):
+            kinds.add("notification")
+        if names - {"user:notification"}:
+            kinds.update({"post", "edit", "delete"})
+        if "user" in names:
+            kinds.add("filters_changed")
+        self._kinds = frozenset(kinds)
 
     def offer(self, event: Event) -> None:
         """Queue `event` if it may concern this stream (cheap checks only, on the loop); a stream whose
         queue is full is ended instead, its reader too slow to follow."""
         if self.ended or event.get("t") not in self._kinds:
             return
-        if event.get("t") == "notification" and event.get("r") != self.reader.user_id:
+        if event.get("t") in _READERS_OWN and event.get("r") != self.reader.user_id:
             return
         try:
             self.queue.put_nowait(event)
@@ -346,7 +361,8 @@ async def _pump(stream: Stream, send: Send) -> None:
         if item is END:
             return
         for frame in await frames_of(stream, item):
-            await _write(send, f"event: {frame.event}\ndata: {frame.payload}\n\n".encode())
+            data = NO_PAYLOAD if frame.payload is None else frame.payload
+            await _write(send, f"event: {frame.event}\ndata: {data}\n\n".encode())
 
 
 async def frames_of(stream: Stream, event: Event) -> list[Frame]:
@@ -354,12 +370,25 @@ async def frames_of(stream: Stream, event: Event) -> list[Frame]:
     fails to render (it costs that event only)."""
     try:
         frames: list[Frame] = await off_loop(
-            stream_frames, stream.reader, list(stream.channels), event, stream.request
+            _rendered, stream.reader, list(stream.channels), event, stream.request
         )
     except Exception:
         log.exception("a streaming event could not be rendered")
         return []
     return frames
+
+
+def _rendered(reader: Reader, channels: list[Channel], event: Event, request: Any) -> list[Frame]:
+    """`stream_frames`, tried again after a database error that may pass: SQLite in shared-cache mode
+    (the tests' in-memory database) refuses to read a table another connection is writing, and streams
+    render while the site writes. Rendering only reads, so trying again is safe."""
+    for attempt in range(1, RENDER_ATTEMPTS):
+        try:
+            return stream_frames(reader, channels, event, request)
+        except OperationalError:
+            close_old_connections()  # a connection the error left unusable is not used again
+            time.sleep(RENDER_RETRY_SECONDS * attempt)
+    return stream_frames(reader, channels, event, request)
 
 
 async def _until_disconnect(receive: Receive, stream: Stream) -> None:

@@ -6,7 +6,10 @@ the home read (`home_timeline_ids_in`) for `user`, the list read for `list`, the
 for `public` and `hashtag`. So follows, blocks either way, mutes, a follow hiding reposts and
 followers-only posts are respected exactly as the timelines respect them, and the Status is the one
 those timelines render, with the reader's keyword filters of that timeline applied as they apply them.
-A new post is an `update`, an edited one a `status.update` on the same streams.
+A new post is an `update`, an edited one a `status.update` on the same streams. A change to the reader's
+filters is a `filters_changed` without a payload on their `user` streams, as Mastodon sends it, so their
+clients fetch the filters again and apply them to what they already show; the streams themselves keep no
+copy of the filters: each event is rendered with the ones the reader has when it is rendered.
 The same frames serve the server-sent event streams and the WebSocket (`streaming_websocket`).
 Everything here is synchronous (database work): the ASGI side runs it on threads of its own.
 """
@@ -100,12 +103,12 @@ class Reader:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One event as Mastodon sends it: the stream it is on, its name, and its payload (a JSON text, or
-    a status id for `delete`)."""
+    """One event as Mastodon sends it: the stream it is on, its name, and its payload (a JSON text, a
+    status id for `delete`, None for `filters_changed`, which has none)."""
 
     channel: Channel
     event: str
-    payload: str
+    payload: str | None
 
 
 def stream_reader(token: str | None) -> Reader:
@@ -187,6 +190,8 @@ def stream_frames(reader: Reader, channels: list[Channel], event: Event, request
         return _delete_frames(reader, channels, event)
     if kind == "notification" and event.get("r") == reader.user_id:
         return _notification_frames(reader, channels, event, request)
+    if kind == "filters_changed" and event.get("r") == reader.user_id:
+        return [Frame(channel, "filters_changed", None) for channel in channels if channel.name == "user"]
     return []
 
 

@@ -6,7 +6,8 @@ missing or bad token is refused before the upgrade, `401` with a JSON `error` an
 does. The query's `stream` (with `tag` or `list`) is subscribed at once; then the client sends
 `{"type": "subscribe", "stream": "hashtag", "tag": "团购"}` and `{"type": "unsubscribe", ...}`. Each
 event is a text message `{"stream": ["hashtag", "团购"], "event": "update", "payload": "<Status JSON>"}`,
-whose payload is the very text the server-sent event stream carries (`streaming_frames`). A message
+whose payload is the very text the server-sent event stream carries (`streaming_frames`); an event
+without one (`filters_changed`) has no `payload` key, as Mastodon's JSON leaves it out. A message
 that cannot be honoured is answered `{"error": ..., "status": 4xx, "code": ...}`, and the connection
 stays open.
 
@@ -214,9 +215,10 @@ class _Connection:
                 return
             for frame in await frames_of(stream, item):
                 if frame.channel in stream.channels:  # not unsubscribed meanwhile
-                    await self._write(
-                        {"stream": frame.channel.names, "event": frame.event, "payload": frame.payload}
-                    )
+                    message: dict[str, Any] = {"stream": frame.channel.names, "event": frame.event}
+                    if frame.payload is not None:  # `filters_changed` comes without one, as in Mastodon
+                        message["payload"] = frame.payload
+                    await self._write(message)
 
     async def _listen(self, receive: Receive) -> None:
         try:

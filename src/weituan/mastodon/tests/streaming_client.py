@@ -1,8 +1,12 @@
 """A live ASGI server on loopback for the streaming tests, people to post on it, a server-sent event
 reader and a WebSocket client to listen to it."""
 
+import contextlib
+import os
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -52,6 +56,51 @@ def asgi_server() -> Iterator[Served]:
         server.should_exit = True
         thread.join(15)
         assert not thread.is_alive(), "the server did not stop"
+
+
+@contextmanager
+def second_process(served: Served, settings: Any) -> Iterator[Served]:
+    """Another server process (uvicorn, as `weituan serve` runs it) on the same PostgreSQL database and
+    Redis, with this test's key prefix: events made by one reach the streams of the other through Redis."""
+    db = settings.DATABASES["default"]
+    database_url = (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "WEITUAN_REDIS_PREFIX": settings.REDIS_KEY_PREFIX,
+    }
+    command = [sys.executable, "-m", "uvicorn", "weituan.asgi:application", "--host", "127.0.0.1"]
+    command += [
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--ws",
+        "websockets-sansio",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env=env)
+    other = Served(f"http://127.0.0.1:{port}", served.server)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "the second server process stopped"
+            assert time.monotonic() < deadline, "the second server process did not start"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{other.url}/api/v1/streaming/health").status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield other
+    finally:
+        process.terminate()
+        process.wait(15)
 
 
 class EventReader:
@@ -130,6 +179,29 @@ def person(name: str) -> tuple[Any, str, httpx.Client]:
     user = make_user(name)
     token, _ = access_token_issue(user=user)
     return user, token, httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def retried(send: Any, url: str, **kwargs: Any) -> Any:
+    """A write sent again after a 503 `unavailable` ("try again in a few seconds"), as a client does: the
+    tests' in-memory SQLite refuses a write to a table another connection is reading, as the streams'
+    renderers are here."""
+    for _ in range(20):
+        response = send(url, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(0.1)
+    return response
+
+
+def filter_made(client: httpx.Client, served: Served, keyword: str, context: list[str], action: str) -> Any:
+    """A v2 filter titled and matching `keyword`, made through the API by `client`'s user."""
+    body = {
+        "title": keyword,
+        "context": context,
+        "filter_action": action,
+        "keywords_attributes": [{"keyword": keyword}],
+    }
+    return json_of(retried(client.post, f"{served.url}/api/v2/filters", json=body))
 
 
 def relate(served: Served, client: httpx.Client, account: Any, *actions: str) -> None:

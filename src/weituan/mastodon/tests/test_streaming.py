@@ -114,3 +114,42 @@ def test_nothing_is_published_while_nobody_streams(django_capture_on_commit_call
         assert heard == [{"t": "post", "id": 2, "a": 1}]
     finally:
         stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_whose_rendering_meets_a_passing_lock_is_rendered_again(shopper: Any, merchant: Any) -> None:
+    import threading
+
+    from django.db import connection, transaction
+    from django.db.models import F
+    from django.test import RequestFactory
+
+    from weituan.mastodon.streaming_asgi import _rendered
+    from weituan.mastodon.streaming_frames import Channel, Reader
+    from weituan.microblog.models import Post
+    from weituan.microblog.services.posts import post_create
+
+    post = post_create(author=merchant, text="今晚开团")
+    reader = Reader(user=shopper, scopes="read")
+    event = {"t": "post", "id": post.id, "a": merchant.pk}
+    rendered: list[Any] = []
+    started = threading.Event()
+
+    def render() -> None:
+        started.set()
+        try:
+            rendered.extend(_rendered(reader, [Channel("public")], event, RequestFactory().get("/")))
+        finally:
+            connection.close()
+
+    renderer = threading.Thread(target=render)
+    with transaction.atomic():
+        # A write holds the posts' table while the stream renders (SQLite refuses the read meanwhile).
+        Post.objects.filter(id=post.id).update(likes_count=F("likes_count"))
+        renderer.start()
+        assert started.wait(5)
+        time.sleep(0.03)
+    renderer.join(10)
+    assert [(frame.channel, frame.event, orjson.loads(frame.payload or "")["id"]) for frame in rendered] == [
+        (Channel("public"), "update", str(post.id))
+    ]

@@ -15,9 +15,11 @@ from weituan.mastodon.tests.streaming_client import (
     EventReader,
     Served,
     asgi_server,
+    filter_made,
     json_of,
     person,
     relate,
+    retried,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -239,40 +241,18 @@ def test_mastodon_py_streams_the_user_timeline(served: Served) -> None:
         handle.close()
 
 
-def _filter(client: httpx.Client, served: Served, keyword: str, context: list[str], action: str) -> None:
-    body = {
-        "title": keyword,
-        "context": context,
-        "filter_action": action,
-        "keywords_attributes": [{"keyword": keyword}],
-    }
-    json_of(client.post(f"{served.url}/api/v2/filters", json=body))
-
-
-def _retried(post: Any, url: str, **kwargs: Any) -> Any:
-    """A write sent again after a 503 `unavailable` ("try again in a few seconds"), as a client does: the
-    tests' in-memory SQLite refuses a write to a table another connection is reading, as the streams'
-    renderers are here."""
-    for _ in range(20):
-        response = post(url, **kwargs)
-        if response.status_code != 503:
-            return response
-        time.sleep(0.1)
-    return response
-
-
 def test_the_streams_apply_the_readers_filters_as_their_timelines_do(served: Served) -> None:
     reader_user, reader_token, reader = person("reader")
     author, _, writer = person("writer")
     json_of(reader.post(f"{served.url}/api/v1/accounts/{author.pk}/follow"))
-    _filter(reader, served, "剧透", ["home", "public", "notifications"], "warn")
-    _filter(reader, served, "sale", ["home", "public", "notifications"], "hide")
+    filter_made(reader, served, "剧透", ["home", "public", "notifications"], "warn")
+    filter_made(reader, served, "sale", ["home", "public", "notifications"], "hide")
     home, public = _stream(served, "user", reader_token), _stream(served, "public", reader_token)
     notices = _stream(served, "user/notification", reader_token)
     try:
-        json_of(_retried(writer.post, f"{served.url}/api/v1/statuses", json={"status": "Big SALE now"}))
+        json_of(retried(writer.post, f"{served.url}/api/v1/statuses", json={"status": "Big SALE now"}))
         spoiler = json_of(
-            _retried(writer.post, f"{served.url}/api/v1/statuses", json={"status": "剧透：结局"})
+            retried(writer.post, f"{served.url}/api/v1/statuses", json={"status": "剧透：结局"})
         )
         for path, stream in (("home", home), ("public", public)):
             # The hidden post never comes; the warned one comes with its match, as the timeline shows it.
@@ -281,15 +261,15 @@ def test_the_streams_apply_the_readers_filters_as_their_timelines_do(served: Ser
             assert (name, status["id"]) == ("update", spoiler["id"])
             assert [result["filter"]["title"] for result in status["filtered"]] == ["剧透"]
             assert status == json_of(reader.get(f"{served.url}/api/v1/timelines/{path}"))[0]
-        own = json_of(_retried(reader.post, f"{served.url}/api/v1/statuses", json={"status": "剧透慎入"}))
-        json_of(_retried(writer.post, f"{served.url}/api/v1/statuses/{own['id']}/favourite"))
+        own = json_of(retried(reader.post, f"{served.url}/api/v1/statuses", json={"status": "剧透慎入"}))
+        json_of(retried(writer.post, f"{served.url}/api/v1/statuses/{own['id']}/favourite"))
         name, data = notices.next()
         assert name == "notification"
         assert [result["filter"]["title"] for result in orjson.loads(data)["status"]["filtered"]] == ["剧透"]
         sale = json_of(
-            _retried(reader.post, f"{served.url}/api/v1/statuses", json={"status": "SALE 门票转让"})
+            retried(reader.post, f"{served.url}/api/v1/statuses", json={"status": "SALE 门票转让"})
         )
-        json_of(_retried(writer.post, f"{served.url}/api/v1/statuses/{sale['id']}/favourite"))
+        json_of(retried(writer.post, f"{served.url}/api/v1/statuses/{sale['id']}/favourite"))
         assert notices.quiet_for(1.0) == []  # as the notifications list leaves it out
         assert reader_user.pk
     finally:

@@ -3,11 +3,8 @@ streams on one connection, the same payloads as the event streams, subscriptions
 and what never crosses a block."""
 
 import base64
-import contextlib
 import os
 import socket
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -28,6 +25,7 @@ from weituan.mastodon.tests.streaming_client import (
     person,
     reader_and_followed,
     relate,
+    second_process,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -406,41 +404,7 @@ def test_the_health_check_and_event_streams_are_untouched(served: Served) -> Non
 def test_a_post_made_by_one_server_process_reaches_a_websocket_on_another(
     served: Served, settings: Any
 ) -> None:
-    db = settings.DATABASES["default"]
-    database_url = (
-        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": settings.REDIS_URL,
-        "WEITUAN_REDIS_PREFIX": settings.REDIS_KEY_PREFIX,
-    }
-    command = [sys.executable, "-m", "uvicorn", "weituan.asgi:application", "--host", "127.0.0.1"]
-    command += [
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--ws",
-        "websockets-sansio",
-        "--log-level",
-        "warning",
-    ]
-    other_process = subprocess.Popen(command, env=env)
-    other = Served(f"http://127.0.0.1:{port}", served.server)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert other_process.poll() is None, "the second server process stopped"
-            assert time.monotonic() < deadline, "the second server process did not start"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{other.url}/api/v1/streaming/health").status_code == 200:
-                    break
-            time.sleep(0.2)
+    with second_process(served, settings) as other:
         reader_token, reader, _, writer = reader_and_followed(served)
         ws = WebSocketReader(other, access_token=reader_token, stream="user")
         try:
@@ -456,9 +420,6 @@ def test_a_post_made_by_one_server_process_reaches_a_websocket_on_another(
             assert ws.next(timeout=20) == {"stream": ["user"], "event": "delete", "payload": posted["id"]}
         finally:
             ws.close()
-    finally:
-        other_process.terminate()
-        other_process.wait(15)
 
 
 @pytest.mark.parametrize("how", ["revoked", "deactivated"])

@@ -2,7 +2,8 @@
 their keywords and their posts.
 
 Every input is checked before anything is written, and each change is one transaction: a refused
-request leaves the filter as it was.
+request leaves the filter as it was. Each change, once committed, is told to the owner's open `user`
+streams once (`filters_changed`, as Mastodon tells them), so their clients fetch the filters again.
 """
 
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from weituan.core.errors import NotFound, ValidationFailed
+from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import FilterAction, FilterContext, FilterKeyword, FilterStatus, KeywordFilter
 from weituan.microblog.queries.filters import (
     filter_get_for_user,
@@ -48,6 +50,11 @@ class KeywordChange:
     keyword: str | None = None
     whole_word: bool | None = None
     destroy: bool = False
+
+
+def _filters_changed(owner: Any) -> None:
+    """Tell the owner's streams, once the change commits, that their filters changed."""
+    stream_publish({"t": "filters_changed", "r": owner.pk})
 
 
 def _text_checked(value: str | None, *, name: str, field: str, most: int, blank: str) -> str:
@@ -168,6 +175,7 @@ def filter_create(
         FilterKeyword.objects.bulk_create(
             FilterKeyword(filter=row, keyword=keyword, whole_word=whole_word) for keyword, whole_word in words
         )
+        _filters_changed(owner)
     return filter_get_for_user(owner, row.id)
 
 
@@ -226,6 +234,7 @@ def filter_update(
             )
             for change in added
         )
+        _filters_changed(owner)
     return filter_get_for_user(owner, filter_id)
 
 
@@ -233,6 +242,7 @@ def filter_delete(*, owner: Any, filter_id: int) -> None:
     deleted, _ = KeywordFilter.objects.filter(id=filter_id, owner_id=owner.pk).delete()
     if not deleted:
         raise NotFound("Record not found")
+    _filters_changed(owner)
 
 
 def filter_keyword_add(*, owner: Any, filter_id: int, keyword: str | None, whole_word: bool) -> FilterKeyword:
@@ -240,7 +250,9 @@ def filter_keyword_add(*, owner: Any, filter_id: int, keyword: str | None, whole
     with transaction.atomic():
         row = _filter_locked(owner, filter_id)
         _keywords_limit(FilterKeyword.objects.filter(filter=row).count() + 1)
-        return FilterKeyword.objects.create(filter=row, keyword=text, whole_word=whole_word)
+        word = FilterKeyword.objects.create(filter=row, keyword=text, whole_word=whole_word)
+        _filters_changed(owner)
+    return word
 
 
 def filter_keyword_update(
@@ -252,6 +264,7 @@ def filter_keyword_update(
     if whole_word is not None:
         word.whole_word = whole_word
     word.save(update_fields=["keyword", "whole_word"])
+    _filters_changed(owner)
     return word
 
 
@@ -259,6 +272,7 @@ def filter_keyword_delete(*, owner: Any, keyword_id: int) -> None:
     deleted, _ = FilterKeyword.objects.filter(id=keyword_id, filter__owner_id=owner.pk).delete()
     if not deleted:
         raise NotFound("Record not found")
+    _filters_changed(owner)
 
 
 def filter_status_add(*, owner: Any, filter_id: int, post_id: int) -> FilterStatus:
@@ -274,11 +288,14 @@ def filter_status_add(*, owner: Any, filter_id: int, post_id: int) -> FilterStat
             raise ValidationFailed(
                 f"A filter holds at most {FILTER_STATUSES_MAX} statuses", code="filter_statuses_limit"
             )
-        return FilterStatus.objects.create(filter=row, post_id=post_id)
+        made = FilterStatus.objects.create(filter=row, post_id=post_id)
+        _filters_changed(owner)
+    return made
 
 
 def filter_status_delete(*, owner: Any, filter_status_id: int) -> None:
     filter_status_get_for_user(owner, filter_status_id).delete()
+    _filters_changed(owner)
 
 
 def filter_v1_create(
@@ -346,3 +363,4 @@ def filter_v1_delete(*, owner: Any, keyword_id: int) -> None:
         row = KeywordFilter.objects.filter(id=word.filter_id)
         if not FilterKeyword.objects.filter(filter_id=word.filter_id).exists():
             row.filter(statuses__isnull=True).delete()
+        _filters_changed(owner)
