@@ -39,8 +39,9 @@ def _invalid_client() -> OAuthError:
 
 
 def _invalid_grant(message: str, code: str = "invalid_grant") -> OAuthError:
-    # RFC 6749 answers invalid_grant with 400; Weituan answers 401 so clients treat it as a failed login.
-    return OAuthError("invalid_grant", message, code=code, status=401)
+    # 400, as RFC 6749 §5.2 and Mastodon answer it: the client authenticated fine, its grant did not
+    # hold (401 is for a client that failed to authenticate, `invalid_client`).
+    return OAuthError("invalid_grant", message, code=code, status=400)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.utils.encoding import iri_to_uri
-from django.utils.html import escape
 
 from weituan.accounts.profile_fields import profile_fields_of
+from weituan.microblog.queries.bios import bio_html_of, bio_mentions_preload
 from weituan.microblog.stats import AccountCounts, account_counts
 from weituan.microblog.text import render_inline_html
 
@@ -48,15 +48,6 @@ def mastodon_datetime(moment: datetime | None) -> str | None:
 def _static_url(path: str) -> str:
     # The static files' URLs are fixed for the life of the process (hashed names in production).
     return static(path)
-
-
-def note_html(bio: str) -> str:
-    """The bio as Mastodon's `note`: escaped text in paragraphs, line breaks kept."""
-    text = bio.strip()
-    if not text:
-        return ""
-    paragraphs = [part for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
-    return "".join(f"<p>{escape(part.strip()).replace(chr(10), '<br />')}</p>" for part in paragraphs)
 
 
 def fields_json(user: Any, request: HttpRequest | None = None) -> list[dict[str, Any]]:
@@ -108,7 +99,8 @@ def account_json(user: Any, counts: AccountCounts, *, request: HttpRequest | Non
         "noindex": not bool(getattr(user, "discoverable", True)),
         "hide_collections": False,
         "created_at": mastodon_datetime(user.date_joined),
-        "note": note_html(user.bio),
+        # Linkified as a status's content is; `source.note` keeps the text as written.
+        "note": bio_html_of(user, base_url=absolute_url("/", request).rstrip("/")),
         "url": url,
         "uri": url,
         "avatar": avatar,
@@ -131,9 +123,11 @@ def account_json(user: Any, counts: AccountCounts, *, request: HttpRequest | Non
 
 
 def accounts_json(users: Iterable[Any], request: HttpRequest | None = None) -> list[dict[str, Any]]:
-    """Account entities for `users`, in order, with every counter read in one query."""
+    """Account entities for `users`, in order, with every counter read in one query (and the accounts
+    their bios name in one more, when a bio names any)."""
     people: Sequence[Any] = list(users)
     counts = account_counts(sorted({user.pk for user in people}))
+    bio_mentions_preload(people)
     return [account_json(user, counts[user.pk], request=request) for user in people]
 
 

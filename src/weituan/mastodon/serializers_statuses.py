@@ -28,6 +28,7 @@ from weituan.mastodon.serializers_quotes import (
     statuses_nested,
 )
 from weituan.microblog.models import MediaAttachment, Notification, PostEdit, PostKind
+from weituan.microblog.queries.bios import bio_mentions_preload
 from weituan.microblog.queries.notification_groups import group_key
 from weituan.microblog.queries.notifications import mastodon_type
 from weituan.microblog.queries.post_links import (
@@ -161,7 +162,8 @@ def _content_html(text: str, base: str, mentions: tuple[str, ...], links: Links)
 
 def statuses_preload(views: Sequence[PostView]) -> None:
     """What rendering these posts and the posts they show reads besides their rows, one query each:
-    the short links of their URLs and the previews of their deals."""
+    the short links of their URLs, the previews of their deals and the accounts their authors' bios
+    name (each only when there is something to read)."""
     shown = [
         *views,
         *(view.root for view in views if view.root),
@@ -169,6 +171,7 @@ def statuses_preload(views: Sequence[PostView]) -> None:
     ]
     post_short_links_preload((view.id, view.post.text) for view in shown)
     deal_previews({view.post.deal_id for view in shown if view.post.deal_id})
+    bio_mentions_preload([view.author for view in shown])
 
 
 def _deal_card(deal_id: int, base: str) -> dict[str, Any] | None:
@@ -478,6 +481,8 @@ def notifications_json(
     post_ids = [row.post_id for row in notifications if row.post_id]
     views = {view.id: view for view in posts_hydrate(post_ids, viewer)}
     counts = account_counts(sorted({row.actor_id for row in notifications}))
+    shown_views = [*views.values(), *(view.parent for view in views.values() if view.parent)]
+    bio_mentions_preload([*(row.actor for row in notifications), *(view.author for view in shown_views)])
     rendered = []
     shown_statuses: list[dict[str, Any]] = []
     for row in notifications:

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from weituan.core.errors import NotFound, ServiceError, ValidationFailed
 from weituan.core.ratelimit import user_writes_hit
@@ -109,9 +109,13 @@ def _uploads(request: HttpRequest) -> list[int]:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def compose(request: HttpRequest) -> HttpResponse:
+    """Publish the home page's compose box. The box lives on the home page, so the address itself (typed,
+    or reloaded after a refused post) leads there."""
     home = reverse("web:home")
+    if request.method != "POST":
+        return HttpResponseRedirect(home)
     author: Any = request.user  # logged in (login_required)
     try:
         _write_counted(request)

@@ -16,6 +16,8 @@ from PIL import Image
 
 from weituan.accounts.models import AccessToken, User
 from weituan.accounts.tokens import token_hash
+from weituan.core.testing import make_user
+from weituan.microblog.models import Mention, Notification
 from weituan.microblog.stats import AccountCounts, account_stats_bump
 
 ACCOUNT_KEYS = {
@@ -145,6 +147,57 @@ class TestAccountEntity:
             ("meituan_shop", 0),
         ]
         assert rows[1]["verified_merchant"] is False
+
+
+@pytest.mark.django_db
+class TestNote:
+    """The bio as Mastodon's `note`: linkified as a status's content is; `source.note` as written."""
+
+    def test_mentions_of_accounts_topics_and_links_are_linked_and_the_rest_escaped(
+        self, api_as: Any, shopper: User
+    ) -> None:
+        xiaolongbao = make_user("xiaolongbao")
+        written = "hi @XiaoLongBao @nobody_here #团购 #双十一# <b>不贵</b>\nhttps://shop.example/a\n\nmail@xiaolongbao"
+        response = api_as(shopper).patch(
+            "/api/v1/accounts/update_credentials", {"note": written}, content_type="application/json"
+        )
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["note"] == (
+            '<p>hi <span class="h-card"><a href="http://testserver/@XiaoLongBao" class="u-url mention">'
+            "@<span>XiaoLongBao</span></a></span> @nobody_here "
+            '<a href="http://testserver/topics/%E5%9B%A2%E8%B4%AD" class="mention hashtag" rel="tag">#团购</a> '
+            '<a href="http://testserver/topics/%E5%8F%8C%E5%8D%81%E4%B8%80" class="mention hashtag" rel="tag">'
+            "#双十一#</a> &lt;b&gt;不贵&lt;/b&gt;<br />"
+            '<a href="https://shop.example/a" rel="nofollow noopener noreferrer" target="_blank">'
+            "https://shop.example/a</a></p><p>mail@xiaolongbao</p>"
+        )
+        assert body["source"]["note"] == written
+        assert api_as(xiaolongbao).get(f"/api/v1/accounts/{shopper.pk}").json()["note"] == body["note"]
+        # A bio names people without mentioning them: nobody is notified.
+        assert not Notification.objects.exists()
+        assert not Mention.objects.exists()
+
+    def test_a_name_of_no_active_account_stays_text(self, client: Client, shopper: User) -> None:
+        make_user("gone_shop", is_active=False)
+        shopper.bio = "@gone_shop @alice"
+        shopper.save(update_fields=["bio"])
+        assert client.get(f"/api/v1/accounts/{shopper.pk}").json()["note"] == (
+            '<p>@gone_shop <span class="h-card"><a href="http://testserver/@alice" class="u-url mention">'
+            "@<span>alice</span></a></span></p>"
+        )
+
+    def test_accounts_json_reads_the_names_of_every_bio_in_one_query(
+        self, shopper: User, merchant: User, outsider: User, django_assert_num_queries: Any
+    ) -> None:
+        from weituan.mastodon.serializers_accounts import accounts_json
+
+        shopper.bio = "我的店 @meituan_shop"
+        merchant.bio = "店主 @alice @charlie @nobody_here"
+        with django_assert_num_queries(2):  # the counters, then the accounts the bios name
+            rows = accounts_json([shopper, merchant, outsider])
+        assert ['class="u-url mention"' in row["note"] for row in rows] == [True, True, False]
+        assert [row["note"].count("h-card") for row in rows] == [1, 2, 0]
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ from mastodon.errors import MastodonAPIError, MastodonIllegalArgumentError
 from PIL import Image
 
 from weituan.accounts.models import User
+from weituan.core.testing import make_user
 
 PASSWORD = "correct horse battery"
 
@@ -61,6 +62,15 @@ def test_log_in_verify_and_update_credentials(live_server: Any, shopper: User) -
     assert updated.avatar.startswith(live_server.url + "/media/avatars/")
     shopper.refresh_from_db()
     assert (shopper.display_name, shopper.bio) == ("爱丽丝 via Mastodon.py", "团购 & 转发")
+
+    make_user("xiaolongbao")
+    linked = api.account_update_credentials(note="hi @xiaolongbao #团购")
+    assert linked.note == (
+        f'<p>hi <span class="h-card"><a href="{live_server.url}/@xiaolongbao" class="u-url mention">'
+        f'@<span>xiaolongbao</span></a></span> <a href="{live_server.url}/topics/%E5%9B%A2%E8%B4%AD"'
+        ' class="mention hashtag" rel="tag">#团购</a></p>'
+    )
+    assert api.account_verify_credentials().source.note == "hi @xiaolongbao #团购"
 
     looked_up = api.account_lookup("alice")
     assert looked_up.display_name == "爱丽丝 via Mastodon.py"

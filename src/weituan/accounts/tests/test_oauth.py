@@ -126,7 +126,8 @@ class TestPasswordGrant:
                 username=login,
                 password=password,
             )
-            assert response.status_code == 401
+            assert response.status_code == 400
+            assert "WWW-Authenticate" not in response
             assert response.json() == {
                 "error": "invalid_grant",
                 "error_description": "The username or password is wrong",
@@ -145,6 +146,7 @@ class TestPasswordGrant:
             password=PASSWORD,
         )
         assert response.status_code == 401
+        assert response["WWW-Authenticate"] == 'Bearer error="invalid_client"'
         assert (response.json()["error"], response.json()["code"]) == ("invalid_client", "invalid_client")
         assert AccessToken.objects.count() == 0
 
@@ -219,7 +221,7 @@ class TestAuthorizationCode:
         assert first.json()["scope"] == "read write"
 
         reused = _token(api, **exchange)
-        assert reused.status_code == 401
+        assert reused.status_code == 400
         assert (reused.json()["error"], reused.json()["code"]) == ("invalid_grant", "code_used")
         assert AccessToken.objects.filter(user=shopper).count() == 1
 
@@ -338,7 +340,7 @@ class TestAuthorizationCode:
         }
 
         wrong = _token(Client(), **base, code_verifier="w" * 50)
-        assert wrong.status_code == 401
+        assert wrong.status_code == 400
         assert wrong.json()["code"] == "invalid_code_verifier"
         right = _token(Client(), **base, code_verifier=verifier)
         assert right.status_code == 200
@@ -356,8 +358,73 @@ class TestAuthorizationCode:
             code=code,
             redirect_uri=REDIRECT,
         )
-        assert response.status_code == 401
+        assert response.status_code == 400
         assert response.json()["code"] == "invalid_code"
+
+    def test_every_grant_that_does_not_hold_is_400_invalid_grant_and_issues_nothing(
+        self, client: Client, shopper: User, clock: Any
+    ) -> None:
+        """RFC 6749 §5.2 and Mastodon: a bad grant from a client that authenticated is 400; only a
+        client that failed to authenticate is 401."""
+        app = _register_app(client)
+        client.force_login(shopper)
+
+        def code() -> str:
+            return parse_qs(urlsplit(_authorize(client, app)["Location"]).query)["code"][0]
+
+        exchange = {
+            "grant_type": "authorization_code",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "redirect_uri": REDIRECT,
+        }
+        elsewhere = _token(Client(), **{**exchange, "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"}, code=code())
+        unknown = _token(Client(), **exchange, code="not-a-code")
+        late = code()
+        clock.forward(11 * 60)
+        expired = _token(Client(), **exchange, code=late)
+        disabled_code = code()
+        shopper.is_active = False
+        shopper.save(update_fields=["is_active"])
+        disabled = _token(Client(), **exchange, code=disabled_code)
+        answers = [elsewhere, unknown, expired, disabled]
+        assert [(response.status_code, response.json()) for response in answers] == [
+            (
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "redirect_uri does not match the authorization request",
+                    "code": "invalid_redirect_uri",
+                },
+            ),
+            (
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The authorization code is invalid",
+                    "code": "invalid_code",
+                },
+            ),
+            (
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The authorization code has expired",
+                    "code": "code_expired",
+                },
+            ),
+            (
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The account is disabled",
+                    "code": "account_disabled",
+                },
+            ),
+        ]
+        assert all(response["Cache-Control"] == "no-store" for response in answers)
+        assert not any(response.has_header("WWW-Authenticate") for response in answers)
+        assert AccessToken.objects.count() == 0
 
 
 @pytest.mark.django_db

@@ -106,6 +106,22 @@ def test_compose_needs_a_login(client):
 
 
 @pytest.mark.django_db
+def test_the_compose_address_opened_in_the_browser_leads_to_the_home_page(client, shopper):
+    anonymous = client.get("/compose?text=x")
+    assert (anonymous.status_code, anonymous["Location"]) == (302, "/accounts/login?next=/compose%3Ftext%3Dx")
+    client.force_login(shopper)
+    for method in (client.get, client.head):
+        response = method("/compose?text=x")
+        assert (response.status_code, response["Location"]) == (302, "/")
+    # A reload after a refused post asks for the page again: it shows the home page's box.
+    refused = client.post("/compose", {"text": "   "})
+    assert refused.status_code == 422
+    assert client.get("/compose", follow=True).redirect_chain == [("/", 302)]
+    assert client.put("/compose").status_code == 405
+    assert not Post.objects.exists()
+
+
+@pytest.mark.django_db
 def test_like_and_unlike_toggle_the_card_in_place(client, shopper, offer):
     client.force_login(shopper)
     liked = client.post(f"/p/{offer.id}/like", **HTMX)

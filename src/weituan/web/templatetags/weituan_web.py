@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 
 from weituan.core.text import weighted_length as text_weighted_length
+from weituan.microblog.queries.bios import bio_html_of
 from weituan.microblog.queries.post_links import post_short_links
 from weituan.microblog.text import render_html, render_inline_html
 from weituan.web.deal_cards import deal_card_for
@@ -37,6 +38,13 @@ def shown_post_html(view: Any) -> SafeString:
 def field_value_html(value: str | None) -> SafeString:
     """A profile field's value escaped, its links and #topics# linkified as in a post (one line)."""
     return mark_safe(render_inline_html(value or ""))  # noqa: S308 - render_inline_html escapes every piece
+
+
+@register.filter
+def bio_html(person: Any) -> SafeString:
+    """A profile's bio as HTML paragraphs, linkified as a post is (see `bio_html_of`: an @name is a link
+    only when its account exists)."""
+    return mark_safe(bio_html_of(person))  # noqa: S308 - render_html escapes every piece
 
 
 @register.filter

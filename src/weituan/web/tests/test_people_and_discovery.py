@@ -5,7 +5,7 @@ import re
 import pytest
 
 from weituan.core.testing import make_user
-from weituan.microblog.models import Block, Follow, Mute
+from weituan.microblog.models import Block, Follow, Mute, Notification
 from weituan.microblog.services.posts import post_create, repost_create
 from weituan.microblog.services.relations import block_create, follow_create
 
@@ -29,6 +29,21 @@ def test_profile_shows_header_badge_counts_and_posts(client, merchant, shopper):
     assert _card_ids(body) == [post.id]
     # A visitor is offered a log-in instead of a follow button.
     assert 'href="/accounts/login?next=/%40meituan_shop"' in body
+
+
+@pytest.mark.django_db
+def test_the_bio_on_a_profile_links_accounts_topics_and_links_as_a_post_does(client, merchant, shopper):
+    merchant.bio = "店主 @alice @nobody_here 常开 #团购#\nhttps://shop.example/menu <i>x</i>"
+    merchant.save(update_fields=["bio"])
+    body = client.get("/@meituan_shop").content.decode()
+    assert (
+        '<div class="bio"><p>店主 <span class="h-card"><a href="/@alice" class="u-url mention">'
+        "@<span>alice</span></a></span> @nobody_here 常开 "
+        '<a href="/topics/%E5%9B%A2%E8%B4%AD" class="mention hashtag" rel="tag">#团购#</a><br />'
+        '<a href="https://shop.example/menu" rel="nofollow noopener noreferrer" target="_blank">'
+        "https://shop.example/menu</a> &lt;i&gt;x&lt;/i&gt;</p></div>"
+    ) in body
+    assert not Notification.objects.exists()
 
 
 @pytest.mark.django_db

@@ -178,3 +178,40 @@ def test_a_fresh_home_page_reads_its_links_and_deals_once_however_many_posts(
     assert shown == 2
     add_posts(2, 8)
     assert fresh_read() == (8, few)  # 16 posts render in as many statements as 4
+
+
+def test_a_page_reads_the_accounts_its_authors_bios_name_once_and_a_bio_edit_shows_at_once(
+    backend: str, api_as: Any, shopper: Any, follow: Any, post_as: Any, django_assert_num_queries: Any
+) -> None:
+    authors = [make_user(f"author{index}", bio=f"找我 @author{(index + 1) % 4} #团购") for index in range(4)]
+    for author in authors:
+        follow(shopper, author)
+    home_timeline_ids(shopper.pk)
+    for index in range(8):
+        post_as(authors[index % 4], f"post {index}")
+    client = api_as(shopper)
+    client.get("/api/v1/timelines/home")  # warm: timeline state stamped
+    # As test_home_timeline_query_count_is_fixed counts them, and one for the accounts the four bios name.
+    warm = 4 if backend == "db" else 3
+    home_statuses_clear()
+    with django_assert_num_queries(warm + 4 + 1):
+        page = client.get("/api/v1/timelines/home").json()
+    notes = {row["account"]["username"]: row["account"]["note"] for row in page}
+    assert notes["author0"] == (
+        '<p>找我 <span class="h-card"><a href="http://testserver/@author1" class="u-url mention">'
+        '@<span>author1</span></a></span> <a href="http://testserver/topics/%E5%9B%A2%E8%B4%AD"'
+        ' class="mention hashtag" rel="tag">#团购</a></p>'
+    )
+    assert all('class="u-url mention"' in note for note in notes.values())
+    # The statuses are kept rendered, and a bio edit still shows on the next read.
+    api_as(authors[0]).patch(
+        "/api/v1/accounts/update_credentials", {"note": "@nobody_here"}, content_type="application/json"
+    )
+    again = client.get("/api/v1/timelines/home").json()
+    assert {row["account"]["note"] for row in again if row["account"]["username"] == "author0"} == {
+        "<p>@nobody_here</p>"
+    }
+    public = Client().get("/api/v1/timelines/public?local=true").json()
+    assert {row["account"]["username"]: row["account"]["note"] for row in public}["author1"] == (
+        notes["author1"]
+    )
