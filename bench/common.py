@@ -466,6 +466,24 @@ def proc_cpu(pid: int) -> tuple[str, int, float] | None:
     return name, int(fields[3]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_backends(kind: str) -> Callable[[], set[int]]:
+    """A function naming the PostgreSQL backends serving the benchmark's database (the store `kind`'s;
+    none on SQLite), all but this process's own connection, for `cpu_split`."""
+    if kind != "postgres":
+        return set
+
+    def backends() -> set[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return {pid for (pid,) in cursor.fetchall()}
+
+    return backends
+
+
 def cpu_split(*, server_session: int, postgres_pids: Callable[[], set[int]]) -> dict[str, float]:
     """CPU seconds used so far by the server (every process of its session), the PostgreSQL backends
     `postgres_pids()` names (those of the benchmark's database), Redis, and this process's finished

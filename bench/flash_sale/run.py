@@ -48,6 +48,7 @@ import uvloop
 from bench.common import (
     ROOT,
     cpu_split,
+    database_backends,
     free_port,
     machine_line,
     prepare_store,
@@ -493,7 +494,7 @@ def bench_store(
     serving = Serving(store, workers=workers, threads=threads, server=server)
     try:
         serving.wait_ready()
-        backends = _backends_of(kind)
+        backends = database_backends(kind)
         for name, once in (("nine", True), ("bulk", False)):
             cpu_before, load_before = (
                 cpu_split(server_session=serving.process.pid, postgres_pids=backends),
@@ -547,24 +548,6 @@ def bench_store(
     if "raw_lua_per_s" in figures:
         figures["ratio_to_raw_lua"] = round(figures["bulk"]["checkouts_per_s"] / figures["raw_lua_per_s"], 3)
     return figures
-
-
-def _backends_of(kind: str) -> Any:
-    """A function naming the PostgreSQL backends serving the benchmark's database but this process's
-    own (none on SQLite)."""
-    if kind != "postgres":
-        return set
-
-    def backends() -> set[int]:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return {pid for (pid,) in cursor.fetchall()}
-
-    return backends
 
 
 def cpu_lines(figures: dict[str, Any]) -> list[str]:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from bench.common import (
     bench_database,
     cpu_spent,
     cpu_split,
+    database_backends,
     discard_store,
     machine_line,
     prepare_store,
@@ -442,23 +442,6 @@ def measure_fanout(world_celebrity: int) -> dict:
     }
 
 
-def _backends_of(store: Store) -> Callable[[], set[int]]:
-    """A function naming the PostgreSQL backends serving the benchmark's database (none on SQLite)."""
-    if store.kind != "postgres":
-        return set
-
-    def backends() -> set[int]:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return {pid for (pid,) in cursor.fetchall()}
-
-    return backends
-
-
 def reused_store(kind: str, data_dir: Path) -> Store:
     """The store a run with --keep left: its data directory and, for PostgreSQL, its database and Redis."""
     if kind == "sqlite" and not (data_dir / "weituan.sqlite3").exists():
@@ -615,7 +598,7 @@ def main() -> int:
             script=script,
             env={"WT_TOKENS": str(token_file)},
         )
-        backends = _backends_of(store)
+        backends = database_backends(store.kind)
         cpu_before = cpu_split(server_session=server.process.pid, postgres_pids=backends)
         load = run_wrk(
             server.url + "/",
