@@ -230,15 +230,16 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
 
 
 def _checkout_refusal_text(error: ServiceError, deal_id: int, buyer: Any) -> str:
-    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale,
-    and a buyer over the per-person limit how many they already have and may still buy (someone who
-    bought 1 of a limit of 2 and asks for 2 would otherwise read "you may buy 2" and be puzzled)."""
+    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale
+    (one whose first batch is still to come, that it has not started), and a buyer over the per-person
+    limit how many they already have and may still buy (someone who bought 1 of a limit of 2 and asks
+    for 2 would otherwise read "you may buy 2" and be puzzled)."""
     card = deal_card(deal_id) if error.code == "sold_out" else None
     if card is not None and card.next_batch_at is not None:
-        return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
-            "n": card.next_batch_quantity,
-            "at": moment_text(card.next_batch_at),
-        }
+        batch = {"n": card.next_batch_quantity, "at": moment_text(card.next_batch_at)}
+        if card.first_batch:
+            return _("This sale has not started. Its first batch of %(n)s goes on sale at %(at)s.") % batch
+        return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % batch
     text = refusal_text(error)
     limit = error.details.get("per_user_limit")
     if error.code == "per_user_limit" and isinstance(limit, int):
