@@ -21,7 +21,13 @@ from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.models import AccountKind, DealState
 from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
-from weituan.deals.services.deals import MAX_IMAGES, deal_create, deal_publish, deal_update
+from weituan.deals.services.deals import (
+    MAX_IMAGES,
+    deal_create,
+    deal_input_problems,
+    deal_publish,
+    deal_update,
+)
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
 from weituan.deals.views import form_token, page_currency
@@ -123,12 +129,22 @@ def _editor(request: HttpRequest, deal: Any = None) -> tuple[DealForm, Any, list
         return form, None, []
     valid = form.is_valid()
     pictures = _pictures(request, form)
-    if pictures is None:
-        return form, None, []
-    if not valid:
-        return form, None, pictures
+    if pictures is None or not valid:
+        _other_problems_shown(form)
+        return form, None, [] if pictures is None else pictures
     saved = _saved(request, form, pictures, deal)
     return form, saved, [] if saved is not None else pictures
+
+
+def _other_problems_shown(form: DealForm) -> None:
+    """A form refused for a field it could not read (a batch line, a date) or a picture also shows the
+    problems the deal's own checks find among the fields it did read (a price above the list price, a
+    tipping point above the maximum, an end before the start), each beside its field: every problem at
+    once, rather than each only after the one before is put right and the form sent again."""
+    for code in deal_input_problems(form.fields_read()):
+        if code in DEAL_PROBLEMS:
+            field, text = DEAL_PROBLEMS[code]
+            form.add_error(field if field in form.fields else None, str(text))
 
 
 @verified_merchant_required
