@@ -17,11 +17,14 @@ from weituan.core.idempotency import (
     request_fingerprint,
     user_scope,
 )
+from weituan.core.ids import MAX_ID
 from weituan.core.money import MINOR_UNITS
 from weituan.deals import queries
 from weituan.deals.models import Deal, Order
+from weituan.deals.pages import vouchers_of_holder_page
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.schemas import (
+    VOUCHERS_PAGE_MAX,
     DealIn,
     DealOut,
     ErrorOut,
@@ -31,6 +34,7 @@ from weituan.deals.schemas import (
     TeamOut,
     TopUpIn,
     VoucherOut,
+    VoucherPageQuery,
     WalletOut,
     WalletQuery,
     WebhookOut,
@@ -55,6 +59,7 @@ from weituan.deals.services.write_keys import (
     redeem_request,
     solo_request,
 )
+from weituan.mastodon.pagination import set_link_header
 from weituan.tracking import facade as tracking
 
 router = Router(tags=["deals"])
@@ -310,10 +315,31 @@ def order_solo(request: HttpRequest, order_id: int, idempotency_key: Idempotency
     return _once(request, idempotency_key, {}, run, keeps=solo_request(order_id), done_when_kept=True)
 
 
-@router.get("/vouchers", response={200: list[VoucherOut], **ERRORS}, auth=api_auth, summary="My vouchers")
-def list_vouchers(request: HttpRequest, limit: int = 50) -> Status[Any]:
-    vouchers = queries.vouchers_of_holder(user=request_user(request))[: max(1, min(limit, 200))]
-    return Status(200, [voucher_body(voucher) for voucher in vouchers])
+@router.get(
+    "/vouchers",
+    response={200: list[VoucherOut], **ERRORS},
+    auth=api_auth,
+    summary="My vouchers, newest first, paged by id (`max_id`, `since_id`, `min_id`); the `Link` header"
+    " gives the next (older) and previous (newer) pages",
+)
+def list_vouchers(
+    request: HttpRequest, response: HttpResponse, asked: Query[VoucherPageQuery]
+) -> Status[Any]:
+    page = vouchers_of_holder_page(
+        user=request_user(request),
+        limit=max(1, min(asked.limit, VOUCHERS_PAGE_MAX)),
+        max_id=_cursor(asked.max_id),
+        since_id=_cursor(asked.since_id),
+        min_id=_cursor(asked.min_id),
+        neighbours=False,
+    )
+    set_link_header(response, request, [voucher.id for voucher in page.items])
+    return Status(200, [voucher_body(voucher) for voucher in page.items])
+
+
+def _cursor(asked: int | None) -> int | None:
+    """A cursor of the API: an id, a number beyond any id standing for the largest, below 0 for 0."""
+    return None if asked is None else min(max(asked, 0), MAX_ID)
 
 
 def _qr_response(kind: str) -> dict[str, Any]:

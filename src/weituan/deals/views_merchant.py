@@ -20,6 +20,7 @@ from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.models import AccountKind, DealState
+from weituan.deals.pages import FIRST_PAGE, orders_of_deal_page, redemptions_of_merchant_page
 from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
 from weituan.deals.services.deals import (
     MAX_IMAGES,
@@ -30,9 +31,12 @@ from weituan.deals.services.deals import (
 )
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
-from weituan.deals.views import form_token, page_currency
+from weituan.deals.views import form_token, page_asked, page_currency, page_gone, pager
 from weituan.microblog.queries.posts import media_get_for_owner
 from weituan.microblog.services.media import media_upload
+
+DEAL_ORDERS_PER_PAGE = 200
+REDEMPTIONS_PER_PAGE = 100
 
 
 def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -174,7 +178,12 @@ def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
 @never_cache
 @merchant_required
 def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
+    """The merchant's deal: its figures, and its orders, newest first, a page at a time."""
     deal = _own_deal(request, deal_id)
+    page = orders_of_deal_page(deal=deal, limit=DEAL_ORDERS_PER_PAGE, **page_asked(request))
+    gone = page_gone(request, page)
+    if gone is not None:
+        return gone
     return render(
         request,
         "deals/merchant_deal.html",
@@ -182,7 +191,8 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
             "deal": deal,
             "card": deal_card(deal.id),
             "progress": queries.deal_progress(deal=deal),
-            "orders": queries.orders_of_deal(deal=deal)[:200],
+            "orders": page.items,
+            **pager(request, page),
             "publish_token": form_token(),
         },
     )
@@ -221,7 +231,8 @@ def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
 def redeem(request: HttpRequest) -> HttpResponse:
     """Redeem a voucher by its code. The form's one-time token is the redemption's Idempotency-Key: the
     same form sent twice (a double tap, a resend after a lost answer) shows the same success both times
-    rather than "already redeemed by you"."""
+    rather than "already redeemed by you". Below, the redemptions, the latest first, a page at a time
+    (after a redemption, the first page, which shows it)."""
     result = None
     refused_code = ""
     if request.method == "POST":
@@ -235,6 +246,11 @@ def redeem(request: HttpRequest) -> HttpResponse:
             messages.error(request, refusal_text(exc))
             # A mistyped code stays in the box to be corrected, not typed again from the start.
             refused_code = code.strip()[:40]
+    asked = page_asked(request) if request.method != "POST" else FIRST_PAGE
+    page = redemptions_of_merchant_page(merchant=request.user, limit=REDEMPTIONS_PER_PAGE, **asked)
+    gone = page_gone(request, page) if request.method != "POST" else None
+    if gone is not None:
+        return gone
     return render(
         request,
         "deals/merchant_redeem.html",
@@ -242,7 +258,8 @@ def redeem(request: HttpRequest) -> HttpResponse:
             "result": result,
             "refused_code": refused_code,
             "form_token": form_token(),
-            "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100],
+            "redemptions": page.items,
+            **pager(request, page),
         },
     )
 
