@@ -240,19 +240,22 @@ class VoucherOut(Schema):
     qr_svg: str = Field(description="the code's QR image (SVG), for the holder's or the merchant's token")
 
 
-VOUCHERS_PAGE_MAX = 200
+LIST_PAGE_MAX = 200
 
 
-class VoucherPageQuery(Schema):
-    """A page of the caller's vouchers, newest first, paged by id as Mastodon pages its lists: the
-    `Link` header gives the next (older) page as `max_id` and the previous (newer) one as `min_id`."""
+class ListPageQuery(Schema):
+    """A page of one of the caller's lists (orders, vouchers), newest first, paged by id as Mastodon
+    pages its lists: the `Link` header gives the next (older) page as `max_id` and the previous (newer)
+    one as `min_id`, the request's other parameters kept."""
 
-    limit: int = Field(
-        50, description=f"how many vouchers (1 to {VOUCHERS_PAGE_MAX}; beyond, the nearest of those)"
-    )
-    max_id: int | None = Field(None, description="vouchers older than this id")
-    since_id: int | None = Field(None, description="the newest vouchers newer than this id")
-    min_id: int | None = Field(None, description="the vouchers just newer than this id")
+    limit: int = Field(50, description=f"how many items (1 to {LIST_PAGE_MAX}; beyond, the nearest of those)")
+    max_id: int | None = Field(None, description="items older than this id")
+    since_id: int | None = Field(None, description="the newest items newer than this id")
+    min_id: int | None = Field(None, description="the items just newer than this id")
+
+
+class OrderPageQuery(ListPageQuery):
+    before: int | None = Field(None, description="the same as `max_id`, which is used when both are given")
 
 
 class WalletOut(Schema):
