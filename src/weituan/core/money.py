@@ -4,7 +4,19 @@ from dataclasses import dataclass
 
 # Minor units per major unit, for the currencies the product formats.
 MINOR_UNITS = {"CNY": 100, "USD": 100, "EUR": 100, "HKD": 100, "JPY": 1, "KRW": 1, "TWD": 100, "GBP": 100}
-SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "JPY": "¥", "KRW": "₩", "TWD": "NT$", "GBP": "£"}
+# One symbol a currency, the same in every language. The yuan and the yen share "¥"; the site's own
+# currency keeps it, and the yen is written "JP¥" (as HK$ and NT$ tell their dollars apart), so that a
+# price of 1,000 yen is never read as 1,000 yuan.
+SYMBOLS = {
+    "CNY": "¥",
+    "USD": "$",
+    "EUR": "€",
+    "HKD": "HK$",
+    "JPY": "JP¥",
+    "KRW": "₩",
+    "TWD": "NT$",
+    "GBP": "£",
+}
 
 
 class CurrencyMismatch(ValueError):

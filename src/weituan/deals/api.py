@@ -17,17 +17,22 @@ from weituan.core.idempotency import (
     request_fingerprint,
     user_scope,
 )
+from weituan.core.ids import MAX_ID
 from weituan.core.money import MINOR_UNITS
 from weituan.deals import queries
 from weituan.deals.models import Deal, Order
+from weituan.deals.pages import keyset_page, vouchers_of_holder_page
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.schemas import (
+    LIST_PAGE_MAX,
     DealIn,
     DealOut,
     ErrorOut,
+    ListPageQuery,
     MergeIn,
     OrderIn,
     OrderOut,
+    OrderPageQuery,
     TeamOut,
     TopUpIn,
     VoucherOut,
@@ -55,6 +60,7 @@ from weituan.deals.services.write_keys import (
     redeem_request,
     solo_request,
 )
+from weituan.mastodon.pagination import set_link_header
 from weituan.tracking import facade as tracking
 
 router = Router(tags=["deals"])
@@ -219,13 +225,21 @@ def payment_webhook(request: HttpRequest, gateway: str) -> Status[Any]:
     "/orders",
     response={200: list[OrderOut], **ERRORS},
     auth=api_auth,
-    summary="My orders, newest first; `before` (an order id) pages to older ones",
+    summary="My orders, newest first, paged by id (`max_id`, `since_id`, `min_id`; `before` as `max_id`);"
+    " the `Link` header gives the next (older) and previous (newer) pages",
 )
-def list_orders(request: HttpRequest, limit: int = 50, before: int | None = None) -> Status[Any]:
+def list_orders(request: HttpRequest, response: HttpResponse, asked: Query[OrderPageQuery]) -> Status[Any]:
     orders = queries.orders_of_buyer(user=request_user(request)).prefetch_related("vouchers", "refunds")
-    if before is not None:
-        orders = orders.filter(id__lt=before)
-    return Status(200, [order_body(order) for order in orders[: max(1, min(limit, 200))]])
+    page = keyset_page(
+        orders,
+        limit=max(1, min(asked.limit, LIST_PAGE_MAX)),
+        max_id=_cursor(asked.max_id if asked.max_id is not None else asked.before),
+        since_id=_cursor(asked.since_id),
+        min_id=_cursor(asked.min_id),
+        neighbours=False,
+    )
+    set_link_header(response, request, [order.id for order in page.items])
+    return Status(200, [order_body(order) for order in page.items])
 
 
 @router.get("/orders/{id:order_id}", response={200: OrderOut, **ERRORS}, auth=api_auth, summary="An order")
@@ -310,10 +324,29 @@ def order_solo(request: HttpRequest, order_id: int, idempotency_key: Idempotency
     return _once(request, idempotency_key, {}, run, keeps=solo_request(order_id), done_when_kept=True)
 
 
-@router.get("/vouchers", response={200: list[VoucherOut], **ERRORS}, auth=api_auth, summary="My vouchers")
-def list_vouchers(request: HttpRequest, limit: int = 50) -> Status[Any]:
-    vouchers = queries.vouchers_of_holder(user=request_user(request))[: max(1, min(limit, 200))]
-    return Status(200, [voucher_body(voucher) for voucher in vouchers])
+@router.get(
+    "/vouchers",
+    response={200: list[VoucherOut], **ERRORS},
+    auth=api_auth,
+    summary="My vouchers, newest first, paged by id (`max_id`, `since_id`, `min_id`); the `Link` header"
+    " gives the next (older) and previous (newer) pages",
+)
+def list_vouchers(request: HttpRequest, response: HttpResponse, asked: Query[ListPageQuery]) -> Status[Any]:
+    page = vouchers_of_holder_page(
+        user=request_user(request),
+        limit=max(1, min(asked.limit, LIST_PAGE_MAX)),
+        max_id=_cursor(asked.max_id),
+        since_id=_cursor(asked.since_id),
+        min_id=_cursor(asked.min_id),
+        neighbours=False,
+    )
+    set_link_header(response, request, [voucher.id for voucher in page.items])
+    return Status(200, [voucher_body(voucher) for voucher in page.items])
+
+
+def _cursor(asked: int | None) -> int | None:
+    """A cursor of the API: an id, a number beyond any id standing for the largest, below 0 for 0."""
+    return None if asked is None else min(max(asked, 0), MAX_ID)
 
 
 def _qr_response(kind: str) -> dict[str, Any]:

@@ -51,6 +51,8 @@ class DealCard:
     # units it brings (None when there is no batch to come, or units are left now).
     next_batch_at: datetime | None = None
     next_batch_quantity: int | None = None
+    # Whether that batch is the sale's first: nothing of the flash sale has gone on sale yet.
+    first_batch: bool = False
     # The small version of `image` when it is an upload (a card shows a thumbnail), else `image` itself.
     image_thumbnail: str | None = None
 
@@ -137,6 +139,7 @@ def deal_card(deal_id: int, viewer: Any = None) -> DealCard | None:
         starts_at=deal.starts_at,
         next_batch_at=next_batch.release_at if next_batch else None,
         next_batch_quantity=next_batch.quantity if next_batch else None,
+        first_batch=bool(next_batch and next_batch.opens_sale),  # type: ignore[attr-defined]
     )
 
 

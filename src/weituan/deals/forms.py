@@ -211,13 +211,18 @@ class DealForm(forms.Form):
             batches.append((timezone.make_aware(at), int(found[3])))
         return tuple(sorted(batches))
 
+    def fields_read(self) -> dict[str, Any]:
+        """The deal's fields the form could read (call after `is_valid`), by `DealInput`'s names: as
+        `to_input` gives them, less any with a problem of its own."""
+        data = dict(self.cleaned_data)
+        for name in ("image", "team_mode", "flash_mode", "modes_chosen"):
+            data.pop(name, None)
+        return data
+
     def to_input(self, media_ids: tuple[int, ...] = (), images: tuple[str, ...] = ()) -> DealInput:
         """The deal as entered; the picture, once stored as an upload, comes as `media_ids`, and an edited
         deal's pictures it keeps as `images`."""
-        data = dict(self.cleaned_data)
-        for name in ("image", "team_mode", "flash_mode", "modes_chosen"):
-            data.pop(name)
-        return DealInput(**data, media_ids=media_ids, images=images)
+        return DealInput(**self.fields_read(), media_ids=media_ids, images=images)
 
     @staticmethod
     def initial_of(deal: Deal) -> dict[str, Any]:

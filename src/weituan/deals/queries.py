@@ -55,8 +55,16 @@ def deal_for_viewer(*, deal_id: int, user: Any | None) -> Deal:
 
 
 def flash_batch_next(*, deal_id: int) -> FlashBatch | None:
-    """The flash batch of the deal that goes on sale next: the earliest not released yet."""
-    return FlashBatch.objects.filter(deal_id=deal_id, released_at__isnull=True).order_by("release_at").first()
+    """The flash batch of the deal that goes on sale next: the earliest not released yet, with
+    `opens_sale`: whether it is the sale's first, no batch of the deal having gone on sale yet (read
+    in the same query)."""
+    released = FlashBatch.objects.filter(deal_id=deal_id, released_at__isnull=False)
+    return (
+        FlashBatch.objects.filter(deal_id=deal_id, released_at__isnull=True)
+        .annotate(opens_sale=~Exists(released))
+        .order_by("release_at")
+        .first()
+    )
 
 
 def deal_for_merchant(*, deal_id: int, user: Any) -> Deal:

@@ -225,6 +225,9 @@ class MergeIn(Schema):
 
 
 class VoucherOut(Schema):
+    id: int = Field(
+        description="the voucher's id, what its list is paged by (`max_id`, `since_id`, `min_id`)"
+    )
     code: str
     display_code: str
     deal_id: int
@@ -235,6 +238,24 @@ class VoucherOut(Schema):
     redeemed_by: str | None
     qr_png: str = Field(description="the code's QR image (PNG), for the holder's or the merchant's token")
     qr_svg: str = Field(description="the code's QR image (SVG), for the holder's or the merchant's token")
+
+
+LIST_PAGE_MAX = 200
+
+
+class ListPageQuery(Schema):
+    """A page of one of the caller's lists (orders, vouchers), newest first, paged by id as Mastodon
+    pages its lists: the `Link` header gives the next (older) page as `max_id` and the previous (newer)
+    one as `min_id`, the request's other parameters kept."""
+
+    limit: int = Field(50, description=f"how many items (1 to {LIST_PAGE_MAX}; beyond, the nearest of those)")
+    max_id: int | None = Field(None, description="items older than this id")
+    since_id: int | None = Field(None, description="the newest items newer than this id")
+    min_id: int | None = Field(None, description="the items just newer than this id")
+
+
+class OrderPageQuery(ListPageQuery):
+    before: int | None = Field(None, description="the same as `max_id`, which is used when both are given")
 
 
 class WalletOut(Schema):
@@ -353,6 +374,7 @@ def team_body(team: Team, member_names: list[str], merge_options: list[int] | No
 
 def voucher_body(voucher: Voucher) -> dict[str, Any]:
     return {
+        "id": voucher.id,
         "code": voucher.code,
         "display_code": voucher_code_display(voucher.code),
         "deal_id": voucher.deal_id,

@@ -24,6 +24,14 @@ from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.labels import ORDER_STATE_LABELS, state_label
 from weituan.deals.models import AccountKind, OrderState, TeamState
+from weituan.deals.pages import (
+    Page,
+    PageAsked,
+    cursor_of,
+    deals_on_sale_page,
+    orders_of_buyer_page,
+    vouchers_of_holder_page,
+)
 from weituan.deals.qr import CONTENT_TYPES, voucher_qr_image
 from weituan.deals.refusals import refusal_text
 from weituan.deals.services.gateways import gateways_offered
@@ -46,9 +54,51 @@ def _user(request: HttpRequest) -> Any:
     return request.user if request.user.is_authenticated else None
 
 
+DEALS_PER_PAGE = 50
+MY_ORDERS_PER_PAGE = 100
+MY_VOUCHERS_PER_PAGE = 100
+_CURSORS = ("max_id", "since_id", "min_id")
+
+
+def page_asked(request: HttpRequest) -> PageAsked:
+    """The cursors of the page a list page is asked for (`max_id`: older, `min_id`: newer)."""
+    return PageAsked(max_id=cursor_of(request.GET.get("max_id")), min_id=cursor_of(request.GET.get("min_id")))
+
+
+def _with_cursor(request: HttpRequest, name: str | None = None, value: int | None = None) -> str:
+    """This page's address with its query parameters (the list's filters) kept but the cursors, and
+    `name`=`value` as the cursor (none: the list's start)."""
+    kept = [(key, item) for key, items in request.GET.lists() if key not in _CURSORS for item in items]
+    if name is not None:
+        kept.append((name, str(value)))
+    return f"{request.path}?{urlencode(kept)}" if kept else request.path
+
+
+def pager(request: HttpRequest, page: Page[Any]) -> dict[str, str | None]:
+    """The links of a list page to the pages on either side of `page` (None where there is none)."""
+    return {
+        "newer_url": _with_cursor(request, "min_id", page.newer_id) if page.newer_id is not None else None,
+        "older_url": _with_cursor(request, "max_id", page.older_id) if page.older_id is not None else None,
+    }
+
+
+def page_gone(request: HttpRequest, page: Page[Any]) -> HttpResponse | None:
+    """A link to a page that has nothing left on it (the items beyond its cursor are gone, or the
+    cursor was made up): back to the list's start, its filters kept."""
+    if page.items or not any(request.GET.get(name) for name in _CURSORS):
+        return None
+    return redirect(_with_cursor(request))
+
+
 def deal_list(request: HttpRequest) -> HttpResponse:
-    cards = [deal_card(deal.id) for deal in queries.deals_on_sale()[:50]]
-    return render(request, "deals/list.html", {"cards": [card for card in cards if card]})
+    page = deals_on_sale_page(limit=DEALS_PER_PAGE, **page_asked(request))
+    gone = page_gone(request, page)
+    if gone is not None:
+        return gone
+    cards = [deal_card(deal.id) for deal in page.items]
+    return render(
+        request, "deals/list.html", {"cards": [card for card in cards if card], **pager(request, page)}
+    )
 
 
 # Never kept by the browser: the page holds the buyer's wallet and a one-time checkout token, so coming
@@ -230,15 +280,16 @@ def _team_share_url(request: HttpRequest, team: Any) -> str:
 
 
 def _checkout_refusal_text(error: ServiceError, deal_id: int, buyer: Any) -> str:
-    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale,
-    and a buyer over the per-person limit how many they already have and may still buy (someone who
-    bought 1 of a limit of 2 and asks for 2 would otherwise read "you may buy 2" and be puzzled)."""
+    """A refused checkout as the buyer is told; a flash sale out of units says when more go on sale
+    (one whose first batch is still to come, that it has not started), and a buyer over the per-person
+    limit how many they already have and may still buy (someone who bought 1 of a limit of 2 and asks
+    for 2 would otherwise read "you may buy 2" and be puzzled)."""
     card = deal_card(deal_id) if error.code == "sold_out" else None
     if card is not None and card.next_batch_at is not None:
-        return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % {
-            "n": card.next_batch_quantity,
-            "at": moment_text(card.next_batch_at),
-        }
+        batch = {"n": card.next_batch_quantity, "at": moment_text(card.next_batch_at)}
+        if card.first_batch:
+            return _("This sale has not started. Its first batch of %(n)s goes on sale at %(at)s.") % batch
+        return _("This batch is sold out. The next batch of %(n)s goes on sale at %(at)s.") % batch
     text = refusal_text(error)
     limit = error.details.get("per_user_limit")
     if error.code == "per_user_limit" and isinstance(limit, int):
@@ -295,11 +346,15 @@ def team_merge_view(request: HttpRequest, team_id: int) -> HttpResponse:
 
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
-    orders = list(queries.orders_of_buyer(user=request.user)[:100])
-    for order in orders:
+    """The buyer's orders, newest first, a page at a time (older and newer pages by link)."""
+    page = orders_of_buyer_page(user=request.user, limit=MY_ORDERS_PER_PAGE, **page_asked(request))
+    gone = page_gone(request, page)
+    if gone is not None:
+        return gone
+    for order in page.items:
         # Refund is offered only where the deal's policy lets it succeed now (read without a query).
         order.refundable = not order.refund_pending and refund_refusal(order=order) is None  # type: ignore[attr-defined]
-    return render(request, "deals/my_orders.html", {"orders": orders})
+    return render(request, "deals/my_orders.html", {"orders": page.items, **pager(request, page)})
 
 
 @login_required
@@ -334,11 +389,13 @@ def order_action(request: HttpRequest, order_id: int, action: str) -> HttpRespon
 
 @login_required
 def my_vouchers(request: HttpRequest) -> HttpResponse:
-    vouchers = [
-        (voucher, voucher_code_display(voucher.code))
-        for voucher in queries.vouchers_of_holder(user=request.user)[:100]
-    ]
-    return render(request, "deals/my_vouchers.html", {"vouchers": vouchers})
+    """The holder's vouchers, newest first, a page at a time."""
+    page = vouchers_of_holder_page(user=request.user, limit=MY_VOUCHERS_PER_PAGE, **page_asked(request))
+    gone = page_gone(request, page)
+    if gone is not None:
+        return gone
+    vouchers = [(voucher, voucher_code_display(voucher.code)) for voucher in page.items]
+    return render(request, "deals/my_vouchers.html", {"vouchers": vouchers, **pager(request, page)})
 
 
 @login_required

@@ -20,13 +20,23 @@ from weituan.deals import queries
 from weituan.deals.facade import deal_card
 from weituan.deals.forms import DealForm
 from weituan.deals.models import AccountKind, DealState
+from weituan.deals.pages import FIRST_PAGE, orders_of_deal_page, redemptions_of_merchant_page
 from weituan.deals.refusals import DEAL_PROBLEMS, deal_problems, refusal_text
-from weituan.deals.services.deals import MAX_IMAGES, deal_create, deal_publish, deal_update
+from weituan.deals.services.deals import (
+    MAX_IMAGES,
+    deal_create,
+    deal_input_problems,
+    deal_publish,
+    deal_update,
+)
 from weituan.deals.services.vouchers import voucher_redeem
 from weituan.deals.services.wallet import merchant_payable, merchant_payout
-from weituan.deals.views import form_token, page_currency
+from weituan.deals.views import form_token, page_asked, page_currency, page_gone, pager
 from weituan.microblog.queries.posts import media_get_for_owner
 from weituan.microblog.services.media import media_upload
+
+DEAL_ORDERS_PER_PAGE = 200
+REDEMPTIONS_PER_PAGE = 100
 
 
 def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -123,12 +133,22 @@ def _editor(request: HttpRequest, deal: Any = None) -> tuple[DealForm, Any, list
         return form, None, []
     valid = form.is_valid()
     pictures = _pictures(request, form)
-    if pictures is None:
-        return form, None, []
-    if not valid:
-        return form, None, pictures
+    if pictures is None or not valid:
+        _other_problems_shown(form)
+        return form, None, [] if pictures is None else pictures
     saved = _saved(request, form, pictures, deal)
     return form, saved, [] if saved is not None else pictures
+
+
+def _other_problems_shown(form: DealForm) -> None:
+    """A form refused for a field it could not read (a batch line, a date) or a picture also shows the
+    problems the deal's own checks find among the fields it did read (a price above the list price, a
+    tipping point above the maximum, an end before the start), each beside its field: every problem at
+    once, rather than each only after the one before is put right and the form sent again."""
+    for code in deal_input_problems(form.fields_read()):
+        if code in DEAL_PROBLEMS:
+            field, text = DEAL_PROBLEMS[code]
+            form.add_error(field if field in form.fields else None, str(text))
 
 
 @verified_merchant_required
@@ -158,7 +178,12 @@ def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
 @never_cache
 @merchant_required
 def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
+    """The merchant's deal: its figures, and its orders, newest first, a page at a time."""
     deal = _own_deal(request, deal_id)
+    page = orders_of_deal_page(deal=deal, limit=DEAL_ORDERS_PER_PAGE, **page_asked(request))
+    gone = page_gone(request, page)
+    if gone is not None:
+        return gone
     return render(
         request,
         "deals/merchant_deal.html",
@@ -166,7 +191,8 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
             "deal": deal,
             "card": deal_card(deal.id),
             "progress": queries.deal_progress(deal=deal),
-            "orders": queries.orders_of_deal(deal=deal)[:200],
+            "orders": page.items,
+            **pager(request, page),
             "publish_token": form_token(),
         },
     )
@@ -205,7 +231,8 @@ def deal_publish_view(request: HttpRequest, deal_id: int) -> HttpResponse:
 def redeem(request: HttpRequest) -> HttpResponse:
     """Redeem a voucher by its code. The form's one-time token is the redemption's Idempotency-Key: the
     same form sent twice (a double tap, a resend after a lost answer) shows the same success both times
-    rather than "already redeemed by you"."""
+    rather than "already redeemed by you". Below, the redemptions, the latest first, a page at a time
+    (after a redemption, the first page, which shows it)."""
     result = None
     refused_code = ""
     if request.method == "POST":
@@ -219,6 +246,11 @@ def redeem(request: HttpRequest) -> HttpResponse:
             messages.error(request, refusal_text(exc))
             # A mistyped code stays in the box to be corrected, not typed again from the start.
             refused_code = code.strip()[:40]
+    asked = page_asked(request) if request.method != "POST" else FIRST_PAGE
+    page = redemptions_of_merchant_page(merchant=request.user, limit=REDEMPTIONS_PER_PAGE, **asked)
+    gone = page_gone(request, page) if request.method != "POST" else None
+    if gone is not None:
+        return gone
     return render(
         request,
         "deals/merchant_redeem.html",
@@ -226,7 +258,8 @@ def redeem(request: HttpRequest) -> HttpResponse:
             "result": result,
             "refused_code": refused_code,
             "form_token": form_token(),
-            "redemptions": queries.redemptions_of_merchant(merchant=request.user)[:100],
+            "redemptions": page.items,
+            **pager(request, page),
         },
     )
 

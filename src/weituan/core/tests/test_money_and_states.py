@@ -9,7 +9,9 @@ from weituan.core.states import InvalidTransition, StateGraph
 def test_money_formats_minor_units():
     assert Money(12345, "CNY").format() == "¥123.45"
     assert Money(-5, "CNY").format() == "-¥0.05"
-    assert Money(1200, "JPY").format() == "¥1,200"
+    # The yen is not the yuan: it has a symbol of its own.
+    assert Money(1200, "JPY").format() == "JP¥1,200"
+    assert Money(-1200, "JPY").format() == "-JP¥1,200"
 
 
 def test_money_refuses_floats_and_mixed_currencies():

@@ -6,8 +6,9 @@ handler safe to re-run after a crash half-way through capturing or voiding.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -111,73 +112,149 @@ def _on_this_site(url: str) -> bool:
     )
 
 
-def _validate(data: DealInput) -> None:
-    """Refuse a deal that cannot be sold as entered, naming every problem at once: `problems` in words,
-    `problem_codes` (one each, in the same order) for a form to put each beside its field."""
-    problems: list[tuple[str, str]] = []
+# A problem of a deal as entered: its code, its words, and the fields of `DealInput` its check reads.
+DealProblem = tuple[str, str, tuple[str, ...]]
+
+
+def _problems(data: DealInput) -> list[DealProblem]:
+    """Every problem of a deal as entered, in the editor's order."""
+    problems: list[DealProblem] = []
+
+    def found(code: str, text: str, *read: str) -> None:
+        problems.append((code, text, read))
+
     if not data.title.strip():
-        problems.append(("title_required", "title is required"))
+        found("title_required", "title is required", "title")
     if len(data.images) + len(data.media_ids) > MAX_IMAGES:
-        problems.append(("too_many_images", f"a deal shows at most {MAX_IMAGES} pictures"))
+        found("too_many_images", f"a deal shows at most {MAX_IMAGES} pictures", "images", "media_ids")
     if any(not _on_this_site(url) for url in data.images):
-        problems.append(
-            ("images_not_on_site", "images must be pictures on this site: upload them (media_ids) instead")
+        found(
+            "images_not_on_site",
+            "images must be pictures on this site: upload them (media_ids) instead",
+            "images",
         )
     if data.currency not in MINOR_UNITS:
-        problems.append(("unknown_currency", f"unknown currency {data.currency}"))
+        found("unknown_currency", f"unknown currency {data.currency}", "currency")
     if data.list_price > PRICE_MAX:
-        problems.append(("list_price_range", f"list_price must be at most {PRICE_MAX}"))
+        found("list_price_range", f"list_price must be at most {PRICE_MAX}", "list_price")
     if not 0 < data.deal_price <= data.list_price:
-        problems.append(("deal_price_range", "deal_price must be above 0 and at most list_price"))
+        found(
+            "deal_price_range",
+            "deal_price must be above 0 and at most list_price",
+            "deal_price",
+            "list_price",
+        )
     if data.max_quantity > QUANTITY_MAX:
-        problems.append(("max_quantity_range", f"max_quantity must be at most {QUANTITY_MAX}"))
+        found("max_quantity_range", f"max_quantity must be at most {QUANTITY_MAX}", "max_quantity")
     if data.max_quantity < 1 or not 1 <= data.tipping_point <= data.max_quantity:
-        problems.append(("tipping_point_range", "tipping_point must be between 1 and max_quantity"))
+        found(
+            "tipping_point_range",
+            "tipping_point must be between 1 and max_quantity",
+            "tipping_point",
+            "max_quantity",
+        )
     if data.per_user_limit < 1 or data.gift_limit < 0:
-        problems.append(("per_user_limit_range", "per_user_limit must be at least 1"))
+        found("per_user_limit_range", "per_user_limit must be at least 1", "per_user_limit", "gift_limit")
     if max(data.per_user_limit, data.gift_limit) > QUANTITY_MAX:
-        problems.append(("limits_range", f"per_user_limit and gift_limit must be at most {QUANTITY_MAX}"))
+        found(
+            "limits_range",
+            f"per_user_limit and gift_limit must be at most {QUANTITY_MAX}",
+            "per_user_limit",
+            "gift_limit",
+        )
     if not 1 <= data.voucher_valid_days <= VOUCHER_VALID_DAYS_MAX:
-        problems.append(
-            ("voucher_valid_days_range", f"voucher_valid_days must be 1 to {VOUCHER_VALID_DAYS_MAX}")
+        found(
+            "voucher_valid_days_range",
+            f"voucher_valid_days must be 1 to {VOUCHER_VALID_DAYS_MAX}",
+            "voucher_valid_days",
         )
     if not 0 <= data.refund_window_days <= REFUND_WINDOW_DAYS_MAX:
-        problems.append(
-            ("refund_window_days_range", f"refund_window_days must be 0 to {REFUND_WINDOW_DAYS_MAX}")
+        found(
+            "refund_window_days_range",
+            f"refund_window_days must be 0 to {REFUND_WINDOW_DAYS_MAX}",
+            "refund_window_days",
         )
     if data.ends_at <= data.starts_at:
-        problems.append(("window_order", "ends_at must be after starts_at"))
+        found("window_order", "ends_at must be after starts_at", "starts_at", "ends_at")
     if (data.team_size is None) != (data.team_price is None):
-        problems.append(("team_fields_together", "team_size and team_price go together"))
+        found("team_fields_together", "team_size and team_price go together", "team_size", "team_price")
     if data.team_window_hours is not None and not 1 <= data.team_window_hours <= 168:
-        problems.append(("team_window_range", "team_window_hours must be 1 to 168"))
+        found("team_window_range", "team_window_hours must be 1 to 168", "team_window_hours")
     if data.team_size is not None and data.team_price is not None:
         if not 2 <= data.team_size <= 50:
-            problems.append(("team_size_range", "team_size must be 2 to 50"))
+            found("team_size_range", "team_size must be 2 to 50", "team_size", "team_price")
         if not 0 < data.team_price < data.deal_price:
-            problems.append(("team_price_range", "team_price must be below deal_price"))
+            found(
+                "team_price_range",
+                "team_price must be below deal_price",
+                "team_price",
+                "team_size",
+                "deal_price",
+            )
     if data.refund_policy not in RefundPolicy.values:
-        problems.append(
-            ("refund_policy_unknown", f"refund_policy must be one of {', '.join(RefundPolicy.values)}")
+        found(
+            "refund_policy_unknown",
+            f"refund_policy must be one of {', '.join(RefundPolicy.values)}",
+            "refund_policy",
         )
     if data.flash_batches:
         if sum(qty for _, qty in data.flash_batches) != data.max_quantity:
-            problems.append(("flash_batches_total", "flash batches must add up to max_quantity"))
+            found(
+                "flash_batches_total",
+                "flash batches must add up to max_quantity",
+                "flash_batches",
+                "max_quantity",
+            )
         if any(qty < 1 for _, qty in data.flash_batches):
-            problems.append(("flash_batch_empty", "every flash batch needs at least one unit"))
+            found("flash_batch_empty", "every flash batch needs at least one unit", "flash_batches")
         # A batch due once the deal has ended would never go on sale, its units counted in the maximum
         # but never offered; one due before the start goes on sale with it. (A window that ends before
         # it starts is refused on its own.)
         if data.ends_at > data.starts_at and any(at >= data.ends_at for at, _ in data.flash_batches):
-            problems.append(("flash_batch_after_end", "every flash batch must go on sale before ends_at"))
+            found(
+                "flash_batch_after_end",
+                "every flash batch must go on sale before ends_at",
+                "flash_batches",
+                "starts_at",
+                "ends_at",
+            )
+    return problems
+
+
+def _validate(data: DealInput) -> None:
+    """Refuse a deal that cannot be sold as entered, naming every problem at once: `problems` in words,
+    `problem_codes` (one each, in the same order) for a form to put each beside its field."""
+    problems = _problems(data)
     if problems:
-        texts = [text for _, text in problems]
+        texts = [text for _, text, _ in problems]
         raise ValidationFailed(
             "; ".join(texts),
             code="invalid_deal",
             problems=texts,
-            problem_codes=[code for code, _ in problems],
+            problem_codes=[code for code, _, _ in problems],
         )
+
+
+# What a field not given stands in as, for the checks that do not read it (`deal_input_problems`).
+_STAND_INS: dict[str, Any] = {
+    "title": "",
+    "list_price": 0,
+    "deal_price": 0,
+    "max_quantity": 0,
+    "starts_at": datetime(2000, 1, 1, tzinfo=UTC),
+    "ends_at": datetime(2000, 1, 1, tzinfo=UTC),
+}
+_INPUT_FIELDS = frozenset(DealInput.__dataclass_fields__)
+
+
+def deal_input_problems(given: Mapping[str, Any]) -> list[str]:
+    """The codes of the problems the deal's checks (`deal_create`'s) find among the fields of a deal
+    that are `given` (by `DealInput`'s names), leaving out every check that reads a field not given: a
+    form some of whose fields could not be read shows, beside those, every other problem at once,
+    rather than each only once the one before is put right."""
+    known = {name: value for name, value in given.items() if name in _INPUT_FIELDS}
+    data = DealInput(**{**_STAND_INS, **known})
+    return [code for code, _, read in _problems(data) if known.keys() >= set(read)]
 
 
 def _deal_fields(merchant: Any, data: DealInput) -> dict[str, Any]:

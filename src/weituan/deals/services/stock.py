@@ -383,7 +383,8 @@ def sold_out(deal: Deal, *, units_left: int = 0) -> SoldOut:
     """The refusal of a deal with no units on sale, or with `units_left`, fewer than the buyer asked for
     (said with their number, so the buyer may take those). A flash sale between batches says when the
     next goes on sale and how many it brings (`next_batch_at`, `next_batch_quantity`): the buyer may come
-    back."""
+    back. Before its first batch nothing was sold out: the refusal says the sale has not started, with
+    the same code and facts (the first batch's), so a client acting on them goes on working."""
     if units_left > 0:
         unit = "unit of this deal is" if units_left == 1 else "units of this deal are"
         return SoldOut(f"Only {units_left} {unit} left", units_left=units_left)
@@ -391,11 +392,11 @@ def sold_out(deal: Deal, *, units_left: int = 0) -> SoldOut:
     if batch is None:
         return SoldOut("This deal has no units left")
     at = batch.release_at.isoformat()
-    return SoldOut(
-        f"This batch is sold out; the next batch of {batch.quantity} goes on sale at {at}",
-        next_batch_at=at,
-        next_batch_quantity=batch.quantity,
-    )
+    if batch.opens_sale:  # type: ignore[attr-defined]
+        message = f"This sale has not started; its first batch of {batch.quantity} goes on sale at {at}"
+    else:
+        message = f"This batch is sold out; the next batch of {batch.quantity} goes on sale at {at}"
+    return SoldOut(message, next_batch_at=at, next_batch_quantity=batch.quantity)
 
 
 def stock_refusal(deal: Deal, reason: str) -> Exception | None:

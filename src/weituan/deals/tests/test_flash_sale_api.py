@@ -1,5 +1,6 @@
 """A flash sale through the API: the deal says when its next batch goes on sale and how many it brings,
-and an order between batches is refused as sold out with those facts, so the buyer knows to come back;
+and an order between batches is refused as sold out with those facts, so the buyer knows to come back
+(before the first batch, with the same code and facts, as a sale that has not started);
 nothing is taken or held by the refusal. Once a deal has ended it has no units left and no batch to come,
 on its card as in the API."""
 
@@ -56,6 +57,30 @@ def test_between_batches_the_api_says_when_the_next_goes_on_sale(
     deals_sweep()
     shown = late.get(f"/api/v1/deals/{deal.id}").json()
     assert (shown["units_left"], shown["next_batch_at"], shown["next_batch_quantity"]) == (4, None, None)
+
+
+def test_before_the_first_batch_the_api_says_the_sale_has_not_started(api_as, make_live_deal, shopper, fund):
+    now = timezone.now()
+    first = (now + timedelta(hours=1)).replace(microsecond=0)
+    deal = make_live_deal(
+        max_quantity=5, tipping_point=1, flash_batches=((first, 2), (first + timedelta(hours=1), 3))
+    )
+    fund(shopper)
+    buyer = api_as(shopper)
+    shown = buyer.get(f"/api/v1/deals/{deal.id}").json()
+    assert (shown["released"], shown["units_left"], shown["next_batch_quantity"]) == (0, 0, 2)
+
+    refused = _order(buyer, deal.id)
+    assert refused.status_code == 409, refused.content
+    # The code and facts a client acts on are those of any wait for a batch: come back then.
+    assert refused.json() == {
+        "error": f"This sale has not started; its first batch of 2 goes on sale at {first.isoformat()}",
+        "code": "sold_out",
+        "next_batch_at": first.isoformat(),
+        "next_batch_quantity": 2,
+    }
+    assert Order.objects.filter(buyer=shopper).count() == 0
+    assert buyer.get("/api/v1/wallet").json()["held"] == 0
 
 
 def test_a_deal_that_is_not_a_flash_sale_has_no_batches_to_wait_for(api_as, make_live_deal, shopper, fund):

@@ -93,3 +93,35 @@ def test_the_openapi_document_has_my_orders_and_the_cancel(api_as, shopper):
     assert any(p["name"] == "Idempotency-Key" for p in cancel["parameters"])
     starts = spec["components"]["schemas"]["DealIn"]["properties"]["starts_at"]
     assert "site's local time" in starts["description"]
+
+
+def test_my_orders_page_as_the_vouchers_do_with_the_link_header(api_as, make_live_deal, shopper, fund):
+    import re
+
+    deal = make_live_deal(deal_price=100, max_quantity=20, per_user_limit=20, tipping_point=10)
+    fund(shopper)
+    placed = [order_place(deal_id=deal.id, buyer=shopper, quantity=1).id for _ in range(5)][::-1]
+    client = api_as(shopper)
+    url, pages = "/api/v1/orders?limit=2", []
+    while True:
+        response = client.get(url)
+        page = [order["id"] for order in response.json()]
+        if not page:
+            break
+        pages.append(page)
+        links = dict((rel, link) for link, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response["Link"]))
+        assert links["prev"] == f"http://testserver/api/v1/orders?limit=2&min_id={page[0]}"
+        url = links["next"]
+        assert url == f"http://testserver/api/v1/orders?limit=2&max_id={page[-1]}"
+    assert pages == [placed[0:2], placed[2:4], placed[4:5]]
+    newer = client.get(f"/api/v1/orders?limit=2&min_id={placed[4]}").json()
+    assert [order["id"] for order in newer] == placed[2:4]
+    # `before` pages as it did; `max_id` wins when both are given.
+    assert [order["id"] for order in client.get(f"/api/v1/orders?before={placed[1]}").json()] == placed[2:]
+    both = client.get(f"/api/v1/orders?before={placed[1]}&max_id={placed[3]}").json()
+    assert [order["id"] for order in both] == placed[4:]
+    names = {
+        p["name"]
+        for p in client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/orders"]["get"]["parameters"]
+    }
+    assert names == {"limit", "max_id", "since_id", "min_id", "before"}

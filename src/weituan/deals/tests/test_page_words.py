@@ -329,7 +329,7 @@ def test_my_orders_shows_what_a_partial_refund_returned(
     )
 
 
-def test_a_flash_sale_between_batches_says_when_the_next_goes_on_sale(
+def test_a_flash_sale_says_when_its_first_batch_and_then_its_next_goes_on_sale(
     shopper: Any, make_live_deal: Any, fund: Any
 ) -> None:
     from datetime import timedelta
@@ -342,16 +342,30 @@ def test_a_flash_sale_between_batches_says_when_the_next_goes_on_sale(
     later = soon + timedelta(hours=2)
     deal = make_live_deal(max_quantity=5, flash_batches=((soon, 2), (later, 3)))
     fund(shopper)
+    # Before the first batch nothing has been on sale, so nothing is sold out: the sale has not started.
     card = _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
-    assert f'<span class="next-batch">next batch of 2 on sale {soon:%m-%d %H:%M}</span>' in card
+    assert f'<span class="next-batch">first batch of 2 on sale {soon:%m-%d %H:%M}</span>' in card
+    assert f'<span class="next-batch">首批 2 件 {soon:%m-%d %H:%M} 开抢</span>' in (
+        _browser(shopper).get(f"/deals/{deal.id}/card").content.decode()
+    )
     refused = _buy(_browser(shopper), deal)
-    assert f"这一批已抢完。下一批 2 件 {soon:%m-%d %H:%M} 开抢。" in refused
+    assert f"秒杀还没开始。首批 2 件 {soon:%m-%d %H:%M} 开抢。" in refused
+    assert "抢完" not in refused
+    english = _buy(_browser(shopper, "en"), deal)
+    assert f"This sale has not started. Its first batch of 2 goes on sale at {soon:%m-%d %H:%M}." in english
+    assert "sold out" not in english
     assert Order.objects.count() == 0
 
     # Once a batch is on sale the card counts its units again; the last batch sold out is sold out.
     FlashBatch.objects.filter(deal=deal, release_at=soon).update(released_at=timezone.now())
     Deal.objects.filter(id=deal.id).update(released=2)
     assert "2 units left" in _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
+    # The first batch sold out, the next is to come.
+    Deal.objects.filter(id=deal.id).update(sold=2)
+    card = _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
+    assert f'<span class="next-batch">next batch of 3 on sale {later:%m-%d %H:%M}</span>' in card
+    assert f"这一批已抢完。下一批 3 件 {later:%m-%d %H:%M} 开抢。" in _buy(_browser(shopper), deal)
+    assert Order.objects.count() == 0
     FlashBatch.objects.filter(deal=deal).update(released_at=timezone.now())
     Deal.objects.filter(id=deal.id).update(released=5, sold=5)
     card = _browser(shopper, "en").get(f"/deals/{deal.id}/card").content.decode()
@@ -450,7 +464,7 @@ def test_a_sale_in_another_year_is_shown_with_its_year(
     )
     card = _browser(shopper).get(f"/deals/{later.id}/card").content.decode()
     assert f'<span class="starts-at">{this_year + 1}-01-01 10:00 开售</span>' in card
-    assert f"下一批 2 件 {this_year + 1}-01-01 10:00 开抢" in card
+    assert f"首批 2 件 {this_year + 1}-01-01 10:00 开抢" in card
 
     # This year's moments keep the short form.
     soon = timezone.localtime(timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
