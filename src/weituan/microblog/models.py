@@ -88,6 +88,9 @@ class Post(models.Model):
             models.Index(fields=["author", "-id"], name="post_author_id"),
             models.Index(fields=["root", "id"], name="post_root_id"),
             models.Index(fields=["parent", "kind", "id"], name="post_parent_kind_id"),
+            # Whether a reader reposted a post (the `reblogged` flag of every status they are shown, and
+            # a repeated reblog): one probe of (reader, post), however many reposts a viral post has.
+            models.Index(fields=["author", "parent"], name="post_author_parent"),
             models.Index(fields=["kind", "-id"], name="post_kind_id"),
             models.Index(fields=["reply_to"], condition=Q(reply_to__isnull=False), name="post_reply_to"),
             models.Index(fields=["deal_id"], condition=Q(deal_id__isnull=False), name="post_deal_id"),
