@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from weituan.core.errors import ServiceError
-from weituan.core.money import MINOR_UNITS, Money
+from weituan.core.money import MINOR_UNITS, SYMBOLS, Money
 from weituan.web.responses import error_text
 
 # Refusals whose sentence needs no facts.
@@ -53,7 +53,6 @@ PLAIN: dict[str, Any] = {
     "already_published": gettext_lazy("This deal is already published."),
     "deal_not_draft": gettext_lazy("Only a draft can be edited; this deal is already published"),
     "top_up_disabled": gettext_lazy("Top-ups are only available in dev and demo mode."),
-    "invalid_amount": gettext_lazy("Enter an amount from ¥1 to ¥100,000."),
     "deal_window_over": gettext_lazy("This deal's window has already ended: change its dates first."),
 }
 
@@ -132,6 +131,11 @@ def deal_problems(error: ServiceError) -> list[tuple[str | None, str]]:
     return [(field, str(text)) for field, text in known]
 
 
+def _whole(amount: int, currency: str) -> str:
+    """`amount` (minor units, a whole number of major ones) as a top-up form's bounds say it: ¥100,000."""
+    return f"{SYMBOLS.get(currency, currency + ' ')}{amount // MINOR_UNITS[currency]:,}"
+
+
 def _money(amount: object, currency: object) -> str:
     if isinstance(amount, int) and currency in MINOR_UNITS:
         return Money(amount, str(currency)).format()
@@ -155,6 +159,17 @@ def refusal_text(error: ServiceError) -> str:
     if code == "price_mismatch" and "currency" in details:
         return _("The price is now %(price)s. Check it and buy again.") % {
             "price": _money(details["unit_price"], details["currency"])
+        }
+    if (
+        code == "invalid_amount"
+        and details.get("currency") in MINOR_UNITS
+        and isinstance(details.get("most"), int)
+    ):
+        # A top-up is entered in whole units of its currency: from one of them to the ceiling.
+        currency = str(details["currency"])
+        return _("Enter an amount from %(least)s to %(most)s.") % {
+            "least": _whole(MINOR_UNITS[currency], currency),
+            "most": _whole(int(str(details["most"])), currency),
         }
     if code == "sold_out" and details.get("units_left"):
         left = int(str(details["units_left"]))

@@ -458,7 +458,10 @@ def _top_up(request: HttpRequest) -> HttpResponse:
         whole = int(request.POST.get("amount", ""))
         amount = Money(whole * MINOR_UNITS[currency], currency)
     except ValueError:
-        messages.error(request, _("Enter a whole number of yuan."))
+        if currency == "CNY":
+            messages.error(request, _("Enter a whole number of yuan."))
+        else:
+            messages.error(request, _("Enter a whole amount in %(currency)s.") % {"currency": currency})
         return redirect(back)
     try:
         key = request.POST.get("top_up_token") or None

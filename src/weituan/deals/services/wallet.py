@@ -27,7 +27,12 @@ def wallet_top_up(*, user: Any, amount: int, currency: str = "CNY", key: str | N
     if currency not in MINOR_UNITS:
         raise ValidationFailed(f"Unknown currency {currency}", code="invalid_currency")
     if not 0 < amount <= TOP_UP_MAX:
-        raise ValidationFailed(f"amount must be between 1 and {TOP_UP_MAX}", code="invalid_amount")
+        raise ValidationFailed(
+            f"amount must be between 1 and {TOP_UP_MAX}",
+            code="invalid_amount",
+            currency=currency,
+            most=TOP_UP_MAX,
+        )
     with transaction.atomic():
         ledger.posting_write(
             kind="top_up",

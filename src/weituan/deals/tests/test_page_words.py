@@ -497,6 +497,15 @@ def test_a_deal_in_dollars_is_topped_up_bought_and_paid_out_in_dollars_through_t
     wallet_page = browser.get(f"/me/wallet/?next=/deals/{deal.id}/&currency=USD").content.decode()
     assert "Available: <strong>$0.00</strong>" in wallet_page
     assert "Amount (USD)" in wallet_page
+    # A refused amount says so in dollars, not in yuan, and changes nothing.
+    for amount, said in (
+        ("abc", "Enter a whole amount in USD."),
+        ("0", "Enter an amount from $1 to $100,000."),
+    ):
+        refused = browser.post("/me/wallet/", {"amount": amount, "currency": "USD"}, follow=True)
+        assert refused.redirect_chain[-1][0] == "/me/wallet/?currency=USD"
+        assert said in refused.content.decode()
+    assert wallet_of(user=shopper, currency="USD").available == 0
     form = {"amount": "100", "currency": "USD", "top_up_token": "usd-1", "next": f"/deals/{deal.id}/"}
     response = browser.post("/me/wallet/", form)
     assert response["Location"] == f"/deals/{deal.id}/"
