@@ -47,6 +47,12 @@ class RefundRefused(Conflict):
     code = "refund_not_allowed"
 
 
+class NotCancellable(Conflict):
+    """The order is past being withdrawn (paid, being paid, or already ended): a refund may still apply."""
+
+    code = "not_cancellable"
+
+
 class RefundDeclined(Conflict):
     """The payment provider refused to return the money: the vouchers are as they were."""
 

@@ -113,6 +113,10 @@ DEAL_PROBLEMS: dict[str, tuple[str | None, Any]] = {
         gettext_lazy("The flash batches must add up to the maximum quantity."),
     ),
     "flash_batch_empty": ("flash_batches", gettext_lazy("Every flash batch needs at least one unit.")),
+    "flash_one_per_user": (
+        "per_user_limit",
+        gettext_lazy("A flash sale sells one unit per person: set the limit to 1 and the gifts to 0."),
+    ),
     "flash_batch_after_end": (
         "flash_batches",
         gettext_lazy("Every flash batch must go on sale before the deal ends."),

@@ -207,6 +207,16 @@ def _problems(data: DealInput) -> list[DealProblem]:
             )
         if any(qty < 1 for _, qty in data.flash_batches):
             found("flash_batch_empty", "every flash batch needs at least one unit", "flash_batches")
+        # One unit a buyer is what makes a flash sale's batches reach many buyers; a limit asked for
+        # beyond that is refused rather than quietly lowered.
+        if data.per_user_limit != 1 or data.gift_limit != 0:
+            found(
+                "flash_one_per_user",
+                "a flash sale sells one unit per buyer: per_user_limit must be 1 and gift_limit 0",
+                "flash_batches",
+                "per_user_limit",
+                "gift_limit",
+            )
         # A batch due once the deal has ended would never go on sale, its units counted in the maximum
         # but never offered; one due before the start goes on sale with it. (A window that ends before
         # it starts is refused on its own.)
@@ -258,7 +268,7 @@ def deal_input_problems(given: Mapping[str, Any]) -> list[str]:
 
 
 def _deal_fields(merchant: Any, data: DealInput) -> dict[str, Any]:
-    """The deal's columns as `data` sets them. Flash sales sell one unit per buyer and no gifts."""
+    """The deal's columns as `data` sets them."""
     flash = bool(data.flash_batches)
     return dict(
         title=data.title.strip(),
@@ -272,8 +282,8 @@ def _deal_fields(merchant: Any, data: DealInput) -> dict[str, Any]:
         team_window_hours=data.team_window_hours or settings.DEALS_TEAM_WINDOW_HOURS,
         tipping_point=data.tipping_point,
         max_quantity=data.max_quantity,
-        per_user_limit=1 if flash else data.per_user_limit,
-        gift_limit=0 if flash else data.gift_limit,
+        per_user_limit=data.per_user_limit,
+        gift_limit=data.gift_limit,
         flash_sale=flash,
         starts_at=data.starts_at,
         ends_at=data.ends_at,

@@ -15,9 +15,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from weituan.core.errors import NotFound, ValidationFailed
+from weituan.core.errors import NotFound
 from weituan.core.states import advance
-from weituan.deals.errors import GatewayUnavailable, PaymentDeclined
+from weituan.deals.errors import GatewayUnavailable, NotCancellable, PaymentDeclined
 from weituan.deals.integrations import order_event_record
 from weituan.deals.models import ORDER_GRAPH, Order, OrderEndReason, OrderState
 from weituan.deals.models.deals import TIPPED_STATES
@@ -333,9 +333,7 @@ def order_cancel(*, order_id: int, by: Any, client_key: str | None = None) -> Or
     if done is not None:
         return done
     if order.state not in (OrderState.PENDING, *HELD_STATES):
-        raise ValidationFailed(
-            f"This order is {order.state} and can no longer be cancelled", code="not_cancellable"
-        )
+        raise NotCancellable(f"This order is {order.state} and can no longer be cancelled")
     try:
         order_void(order_id=order.id, reason=OrderEndReason.CANCELLED, kept=kept)
     except PaymentDeclined:
@@ -345,13 +343,12 @@ def order_cancel(*, order_id: int, by: Any, client_key: str | None = None) -> Or
         logger.warning("order %s: the provider did not release the hold yet; the sweep will", order.id)
     order.refresh_from_db()
     if order.state == OrderState.AUTHORIZED:
-        raise ValidationFailed(
+        raise NotCancellable(
             "This deal has tipped and the order is being paid, so it can no longer be cancelled;"
-            " once paid, it can be refunded under the deal's refund policy",
-            code="not_cancellable",
+            " once paid, it can be refunded under the deal's refund policy"
         )
     if order.state == OrderState.CAPTURED:  # paid meanwhile
-        raise ValidationFailed("This order is paid and can no longer be cancelled", code="not_cancellable")
+        raise NotCancellable("This order is paid and can no longer be cancelled")
     return order
 
 

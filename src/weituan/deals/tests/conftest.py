@@ -35,7 +35,7 @@ def draft_deal(merchant: Any, **overrides: Any) -> Any:
         "deal_price": 9900,
         "max_quantity": 10,
         "tipping_point": 3,
-        "per_user_limit": 2,
+        "per_user_limit": 1 if overrides.get("flash_batches") else 2,  # a flash sale sells one a buyer
         "starts_at": now - timedelta(minutes=1),
         "ends_at": now + timedelta(days=2),
     }

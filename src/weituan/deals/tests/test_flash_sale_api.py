@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from weituan.deals.models import Deal, FlashBatch, Order
@@ -124,3 +125,64 @@ def test_an_ended_deal_has_no_units_left_nor_a_batch_to_come(api_as, make_live_d
         assert "left" not in card and "next batch" not in card
     ended = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/deals/{plain.id}/card").content.decode()
     assert "Deal is on" in ended and "Ended" in ended
+
+
+def test_a_flash_sale_asked_for_with_more_than_one_a_buyer_is_refused_not_lowered(api_as, merchant):
+    body = {
+        "title": "整点秒杀",
+        "list_price": 8800,
+        "deal_price": 990,
+        "max_quantity": 4,
+        "per_user_limit": 3,
+        "gift_limit": 1,
+        "starts_at": "2030-01-01T10:00:00",
+        "ends_at": "2030-01-05T10:00:00",
+        "flash_batches": [{"release_at": "2030-01-02T12:00:00", "quantity": 4}],
+    }
+    seller = api_as(merchant)
+    refused = seller.post("/api/v1/deals", data=json.dumps(body), content_type="application/json")
+    assert refused.status_code == 422, refused.content
+    assert (refused.json()["code"], refused.json()["problem_codes"]) == (
+        "invalid_deal",
+        ["flash_one_per_user"],
+    )
+    assert "per_user_limit must be 1" in refused.json()["error"]
+    assert not Deal.objects.exists() and not FlashBatch.objects.exists()
+
+    made = seller.post(
+        "/api/v1/deals",
+        data=json.dumps({**body, "per_user_limit": 1, "gift_limit": 0}),
+        content_type="application/json",
+    )
+    assert made.status_code == 201, made.content
+    assert (made.json()["per_user_limit"], made.json()["gift_limit"]) == (1, 0)
+
+
+def test_the_editor_says_beside_the_limit_that_a_flash_sale_sells_one_a_person(merchant):
+    seller = Client()
+    seller.force_login(merchant)
+    start = timezone.localtime() + timedelta(days=1)
+    form = {
+        "title": "洗车",
+        "currency": "CNY",
+        "list_price": "100",
+        "deal_price": "30",
+        "tipping_point": "1",
+        "max_quantity": "5",
+        "per_user_limit": "2",
+        "gift_limit": "0",
+        "starts_at": f"{start:%Y-%m-%dT%H:%M}",
+        "ends_at": f"{start + timedelta(days=1):%Y-%m-%dT%H:%M}",
+        "voucher_valid_days": "30",
+        "refund_policy": "anytime",
+        "refund_window_days": "0",
+        "flash_mode": "on",
+        "flash_batches": f"{start + timedelta(hours=2):%Y-%m-%d %H:%M}, 5",
+    }
+    chinese = seller.post("/merchant/deals/new", form, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    field = chinese[chinese.index('id="field-per_user_limit"') :]
+    assert "秒杀每人限一件：请把每人限购设为 1，送人设为 0。" in field[: field.index("</div>")]
+    assert not Deal.objects.exists()
+    english = seller.post("/merchant/deals/new", {**form, "per_user_limit": "1"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert english.status_code == 302
+    assert (Deal.objects.get().flash_sale, Deal.objects.get().per_user_limit) == (True, 1)

@@ -96,7 +96,7 @@ def test_a_cancel_whose_answer_was_lost_is_answered_with_the_order(
     assert ledger_report().ok
     # Without the key, the order is refused as any ended order is.
     plain = api.post(f"/api/v1/orders/{order.id}/cancel")
-    assert (plain.status_code, plain.json()["code"]) == (422, "not_cancellable")
+    assert (plain.status_code, plain.json()["code"]) == (409, "not_cancellable")
 
 
 def test_a_cancel_left_unanswered_by_a_crash_is_answered_at_once_and_after_the_stale_minute(
