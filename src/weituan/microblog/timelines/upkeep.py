@@ -11,7 +11,13 @@ from weituan.core.ids import id_at
 from weituan.core.rows import fetch_rows
 from weituan.core.sqlite_writer import sqlite_writer
 from weituan.microblog.models import Post
-from weituan.microblog.timelines.fanout import FANOUT_FINISHED, HOME_KINDS, fanout_deliver, fanout_withdraw
+from weituan.microblog.timelines.fanout import (
+    FANOUT_FINISHED,
+    HOME_KINDS,
+    fanout_deliver,
+    fanout_deliver_many,
+    fanout_withdraw,
+)
 from weituan.microblog.timelines.models import FanoutJob
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,8 @@ FANOUT_SWEEP_SETTLE = timedelta(minutes=1)
 # A delivery records each batch (a few thousand followers, well under a second) and renews its lease
 # with it: a job delivering with no progress for this long was left by a run that stopped.
 FANOUT_LEASE = timedelta(minutes=5)
+# Posts without a job delivered together by the sweep (`fanout_deliver_many`), as the worker takes them.
+SWEEP_BATCH = 50
 
 
 def fanout_sweep(*, most: int = 5_000) -> int:
@@ -69,8 +77,10 @@ def fanout_sweep(*, most: int = 5_000) -> int:
         .order_by("id")
         .values_list("id", flat=True)[:most]
     )
-    for post_id in orphans:
-        fanout_deliver(post_id=post_id)
+    # Together, as the worker delivers a burst of queued posts: a sweep finds many posts at once when the
+    # worker has fallen behind, and delivering them one by one would make it fall further.
+    for start in range(0, len(orphans), SWEEP_BATCH):
+        fanout_deliver_many(post_ids=orphans[start : start + SWEEP_BATCH])
     if orphans:
         log.warning("fan-out sweep delivered %s post(s) that had no fan-out job", len(orphans))
     stalled = fanout_stalled_claim(most=most)

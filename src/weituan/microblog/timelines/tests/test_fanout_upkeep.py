@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -88,3 +90,32 @@ def test_sweep_delivers_posts_left_without_a_job(
     assert fanout_sweep() == 0
     assert SWEEP_PATH in [path for path, _ in settings.PERIODIC_TASKS]
     assert import_string(SWEEP_PATH) is fanout_sweep_task
+
+
+def test_the_sweep_delivers_many_posts_without_a_job_together(
+    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: Any
+) -> None:
+    """A worker that fell behind leaves many posts for the sweep: they go out in a few statements, as
+    a burst of queued posts does, not a handful each."""
+    readers = people(3)
+    authors = [merchant, *people(5, "author")]
+    for reader in readers:
+        for author in authors:
+            follow(reader, author)
+        home_timeline_ids(reader.pk)
+    lost = [post_create(author=authors[i % len(authors)], text=f"团购 {i}").id for i in range(30)]
+    monkeypatch.setattr(upkeep, "FANOUT_SWEEP_SETTLE", timedelta(seconds=-1))
+    with CaptureQueriesContext(connection) as statements:
+        assert fanout_sweep() == 30
+    # Beside the timelines' own writes (on the database store an INSERT per post's entries), a few
+    # statements for all 30 posts: where each starts, their jobs made, their followers, their jobs ended.
+    others = [
+        query["sql"][:90]
+        for query in statements
+        if "timelineentry" not in query["sql"] and "SAVEPOINT" not in query["sql"]
+    ]
+    assert len(others) <= 8, "\n".join(others)
+    for reader in readers:
+        assert stored(reader) == sorted(lost, reverse=True)
+    assert set(FanoutJob.objects.filter(post_id__in=lost).values_list("state", flat=True)) == {"delivered"}
+    assert fanout_sweep() == 0
