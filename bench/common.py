@@ -484,11 +484,16 @@ def database_backends(kind: str) -> Callable[[], set[int]]:
     return backends
 
 
-def cpu_split(*, server_session: int, postgres_pids: Callable[[], set[int]]) -> dict[str, float]:
-    """CPU seconds used so far by the server (every process of its session), the PostgreSQL backends
-    `postgres_pids()` names (those of the benchmark's database), Redis, and this process's finished
-    children (the load generator): take one before and one after a load, see `cpu_spent`."""
+def cpu_split(
+    *, server_session: int, postgres_pids: Callable[[], set[int]], worker_session: int | None = None
+) -> dict[str, float]:
+    """CPU seconds used so far by the server (every process of its session), a task worker (every
+    process of `worker_session`, when given), the PostgreSQL backends `postgres_pids()` names (those of
+    the benchmark's database), Redis, and this process's finished children (the load generator): take
+    one before and one after a load, see `cpu_spent`."""
     split = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    if worker_session is not None:
+        split["worker"] = 0.0
     backends = postgres_pids()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -499,6 +504,8 @@ def cpu_split(*, server_session: int, postgres_pids: Callable[[], set[int]]) -> 
         name, session, cpu = found
         if session == server_session:
             split["server"] += cpu
+        elif worker_session is not None and session == worker_session:
+            split["worker"] += cpu
         elif int(entry.name) in backends:
             split["postgres"] += cpu
         elif name == "redis-server":

@@ -252,10 +252,23 @@ def raw_write_worker(args: tuple[Store, int, float]) -> int:
 
 
 def measure_raw_writes(store: Store, processes: int, clients: int, seconds: float) -> float:
-    """Post rows written per second by `clients` threads over `processes` fresh processes."""
+    """Post rows written per second by `clients` threads over `processes` fresh processes. The rows are
+    deleted again afterwards: bare rows without a fan-out job, left in the world, would be found by the
+    task worker's sweep of posts without one and delivered during a later posting load, and they would
+    age the world (and its one author's timeline) by tens of thousands of posts a run."""
+    from django.utils import timezone
+
+    from weituan.core.ids import id_at
+    from weituan.microblog.models import Post
+
+    first_id = id_at(timezone.now())
     per_process = max(1, clients // processes)
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         counts = list(pool.map(raw_write_worker, [(store, per_process, seconds)] * processes))
+    written = Post.objects.filter(
+        id__gte=first_id, author_id=pick_readers(1, seed=11)[0], text__startswith="raw "
+    )
+    written._raw_delete(written.db)  # bare rows: nothing refers to them, no signal to send
     return sum(counts) / seconds
 
 
@@ -356,9 +369,13 @@ def measure_posting(
     worker = subprocess.Popen(
         [sys.executable, "-m", "weituan.cli", "worker"], env=env, start_new_session=True
     )
+    backends = database_backends(store.kind)
     try:
         with Server(store, workers=workers, server=server_kind, threads=threads) as server:
             server.wait_ready()
+            cpu_before = cpu_split(
+                server_session=server.process.pid, postgres_pids=backends, worker_session=worker.pid
+            )
             load = run_wrk(
                 server.url + "/",
                 connections=clients,
@@ -367,16 +384,20 @@ def measure_posting(
                 env={"WT_TOKENS": str(token_file)},
             )
             rss = peak_rss_mib(server.process.pid)
-        load_ended = time.perf_counter()
-        made = Post.objects.filter(id__gte=first_id).count()
-        finished = 0
-        deadline = load_ended + 180
-        while time.perf_counter() < deadline:
-            finished = FanoutJob.objects.filter(post_id__gte=first_id, state__in=FANOUT_FINISHED).count()
-            if finished >= made:
-                break
-            time.sleep(0.5)
-        drained_s = time.perf_counter() - load_ended
+            load_ended = time.perf_counter()
+            made = Post.objects.filter(id__gte=first_id).count()
+            finished = 0
+            deadline = load_ended + 180
+            while time.perf_counter() < deadline:
+                finished = FanoutJob.objects.filter(post_id__gte=first_id, state__in=FANOUT_FINISHED).count()
+                if finished >= made:
+                    break
+                time.sleep(0.5)
+            drained_s = time.perf_counter() - load_ended
+            # Everything a post cost, its fan-out included: taken once the worker has delivered them all.
+            cpu_after = cpu_split(
+                server_session=server.process.pid, postgres_pids=backends, worker_session=worker.pid
+            )
         delivered = sum(FanoutJob.objects.filter(post_id__gte=first_id).values_list("delivered", flat=True))
         # Posts whose fan-out never finished, and where their job stood, so a shortfall can be traced.
         states = dict(FanoutJob.objects.filter(post_id__gte=first_id).values_list("post_id", "state"))
@@ -400,6 +421,10 @@ def measure_posting(
         "fanout_drained_after_s": drained_s,
         "fanout_unfinished": unfinished,
         "peak_rss_mib": rss,
+        "cpu_per_post_ms": cpu_spent(cpu_before, cpu_after, made) if made else "",
+        "cpu_all_per_post_ms": (
+            sum(cpu_after[name] - cpu_before[name] for name in cpu_after) / made * 1000 if made else 0.0
+        ),
     }
 
 
@@ -716,6 +741,13 @@ def main() -> int:
             f" {posting['fanout_drained_after_s']:.1f} s after the load ({posting['fanout_entries']:,} entries)"
             + (f"; unfinished: {posting['fanout_unfinished']}." if posting["fanout_unfinished"] else ".")
         )
+        if posting["cpu_all_per_post_ms"]:
+            cores = os.cpu_count() or 1
+            lines.append(
+                f"- CPU per post (its request, its fan-out by the worker, the database, Redis, the load"
+                f" generator), ms: {posting['cpu_per_post_ms']}: the {cores} cores give at most"
+                f" **{cores * 1000 / posting['cpu_all_per_post_ms']:,.0f} posts/s** at that cost."
+            )
         lines.append(
             f"- Raw post write (one INSERT of a post row per commit, {args.post_clients} threads over {workers}"
             f" process(es)): {raw_writes:,.0f} rows/s; **posting / raw = {posting['posts_per_s'] / raw_writes:.0%}**."
