@@ -198,7 +198,12 @@ PERIODIC_TASKS = [
     ("weituan.microblog.timelines.tasks.fanout_sweep_task", 300),
     ("weituan.microblog.timelines.tasks.mutes_expired_delete_task", 3600),
     ("weituan.core.idempotency.idempotency_records_prune_task", 3600),
+    ("weituan.core.task_runs.task_runs_prune_task", 600),
 ]
+# How long finished task runs are kept (the database task backend's rows): those that succeeded, in
+# hours, and those that failed, in days, for an operator to look into.
+TASK_RUNS_KEEP_HOURS = env_int("WEITUAN_TASK_RUNS_KEEP_HOURS", 1, minimum=1)
+TASK_FAILURES_KEEP_DAYS = env_int("WEITUAN_TASK_FAILURES_KEEP_DAYS", 7, minimum=1)
 # How long a write's Idempotency-Key is remembered (its retry answered with the first result).
 IDEMPOTENCY_KEEP_HOURS = env_int("WEITUAN_IDEMPOTENCY_HOURS", 24, minimum=1)
 
