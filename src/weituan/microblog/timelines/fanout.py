@@ -84,14 +84,26 @@ def _any_of(ids: Sequence[int]) -> tuple[str, Any]:
     return "IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))
 
 
-def _active_followers_sql(match: str) -> str:
-    # EXISTS probes the follower's state row by key for each follow; the IN form it replaced hashed every
-    # reader's state row on each delivery (all of them, once every account reads its timeline).
+# Up to this many follows in all, the followers' activity is probed follow by follow (see below).
+PROBE_FOLLOWS_MOST = 20_000
+
+
+def _active_followers_sql(match: str, *, probe: bool = False) -> str:
+    """The follows of the authors `match` picks whose follower is an active reader and has not muted the
+    author for good. Whether a follower is active is a look-up of their state row: as EXISTS, which
+    PostgreSQL may run as a hash of every active reader's state row (the cheaper way for a large
+    author's followers), or, with `probe`, as a scalar subquery it runs as one probe of the row's key
+    per follow (for a burst of posts by authors with a few dozen followers each, a thousand probes
+    rather than a hash of every reader's row once the world's readers are all active: 3 ms against
+    19 ms for fifty authors of 1,055 follows among 100,000 readers)."""
+    active = (
+        f"SELECT 1 FROM {_table(TimelineState)} s WHERE s.user_id = f.follower_id"  # noqa: S608
+        " AND s.last_read_at >= %s AND s.built_at IS NOT NULL"
+    )
+    is_active = f"({active}) IS NOT NULL" if probe else f"EXISTS ({active})"
     return (
         f"SELECT f.followee_id, f.follower_id, f.show_reblogs FROM {_table(Follow)} f"  # noqa: S608
-        f" WHERE f.followee_id {match}"
-        f" AND EXISTS (SELECT 1 FROM {_table(TimelineState)} s WHERE s.user_id = f.follower_id"
-        " AND s.last_read_at >= %s AND s.built_at IS NOT NULL)"
+        f" WHERE f.followee_id {match} AND {is_active}"
         f" AND NOT EXISTS (SELECT 1 FROM {_table(Mute)} m WHERE m.muted_id = f.followee_id"
         " AND m.muter_id = f.follower_id AND m.expires_at IS NULL)"
     )
@@ -112,12 +124,16 @@ def active_follower_ids(author_id: int, after: int, *, plain_repost: bool = Fals
     return [row[1] for row in rows if row[2] or not plain_repost]
 
 
-def active_followers_of(author_ids: Sequence[int]) -> dict[int, list[tuple[int, bool]]]:
+def active_followers_of(
+    author_ids: Sequence[int], *, follows: int | None = None
+) -> dict[int, list[tuple[int, bool]]]:
     """`active_follower_ids` of each of `author_ids` from the start, in one statement: author -> the
     followers in id order, each with whether their follow shows the author's plain reposts (an author
-    without any is left out)."""
+    without any is left out). `follows`, the authors' followers in all when known, picks how each
+    follower's activity is read (`_active_followers_sql`)."""
     match, ids = _any_of(sorted(set(author_ids)))
-    sql = _active_followers_sql(match) + " ORDER BY f.followee_id, f.follower_id"
+    probe = follows is not None and follows <= PROBE_FOLLOWS_MOST
+    sql = _active_followers_sql(match, probe=probe) + " ORDER BY f.followee_id, f.follower_id"
     cutoff = connection.ops.adapt_datetimefield_value(active_cutoff())
     found: dict[int, list[tuple[int, bool]]] = {}
     for author_id, follower_id, show_reblogs in fetch_rows(sql, [ids, cutoff]):
@@ -460,7 +476,8 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
             written[start.entry.post_id] = fanout_deliver(post_id=start.entry.post_id)
     if not fresh:
         return
-    followers = active_followers_of([start.entry.author_id for start in fresh])
+    authors = {start.entry.author_id: start.followers for start in fresh}
+    followers = active_followers_of(list(authors), follows=sum(authors.values()))
     # A plain repost skips the followers whose follow hides the author's reposts.
     batches = {
         start.entry.post_id: [

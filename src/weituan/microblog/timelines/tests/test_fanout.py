@@ -215,3 +215,45 @@ def test_followers_of_an_author_are_read_from_the_index_alone(backend: str) -> N
             cursor.execute("EXPLAIN " + sql, params)
             plan = " | ".join(row[0] for row in cursor.fetchall())
             assert "Index Only Scan using follow_followee_cover" in plan, plan
+
+
+def test_a_burst_reads_each_followers_activity_by_a_probe_and_finds_the_same_followers(
+    backend: str, people: Any, follow: Any
+) -> None:
+    """The batched delivery of a burst probes each follower's state row by its key (a hash of every
+    active reader's row costs more once every account reads its timeline); both ways find the same
+    followers: the active ones, less those who muted the author for good."""
+    from django.db import connection
+
+    from weituan.microblog.models import Mute
+    from weituan.microblog.timelines.fanout import _active_followers_sql, active_followers_of
+
+    authors = people(3, "author")
+    readers = people(5)
+    for reader in readers:
+        for author in authors:
+            follow(reader, author)
+    for reader in readers[:4]:
+        home_timeline_ids(reader.pk)  # readers 0-3 active, reader 4 never read
+    TimelineState.objects.filter(user_id=readers[3].pk).update(
+        last_read_at=timezone.now() - timedelta(days=90)
+    )
+    Mute.objects.create(muter=readers[0], muted=authors[0])
+    Mute.objects.create(muter=readers[1], muted=authors[0], expires_at=timezone.now() + timedelta(hours=1))
+    ids = [author.pk for author in authors]
+    probed = active_followers_of(ids, follows=15)
+    hashed = active_followers_of(ids)
+    assert probed == hashed
+    assert [follower for follower, _ in probed[authors[0].pk]] == [readers[1].pk, readers[2].pk]
+    assert [follower for follower, _ in probed[authors[1].pk]] == [
+        readers[0].pk,
+        readers[1].pk,
+        readers[2].pk,
+    ]
+    if connection.vendor == "postgresql":
+        sql = _active_followers_sql("= ANY(%s::bigint[])", probe=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, [ids, connection.ops.adapt_datetimefield_value(timezone.now())])
+            plan = " | ".join(row[0] for row in cursor.fetchall())
+        assert "SubPlan" in plan and "timelinestate_pkey" in plan and "Hash" not in plan, plan

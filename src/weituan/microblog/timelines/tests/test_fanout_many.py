@@ -109,8 +109,8 @@ def test_a_post_withdrawn_while_delivering_is_taken_back_out(
     doomed = post_create(author=merchant, text="删")
     followers_of = fanout.active_followers_of
 
-    def deleted_meanwhile(author_ids: Any) -> Any:
-        found = followers_of(author_ids)
+    def deleted_meanwhile(author_ids: Any, **how: Any) -> Any:
+        found = followers_of(author_ids, **how)
         fanout_withdraw(post_id=doomed.id, author_id=merchant.pk)
         return found
 
