@@ -127,9 +127,19 @@ def _context_selects(user: str) -> list[str]:
         # Marked 'n' rather than 'm' when the follow hides the author's plain reposts. Without Redis,
         # with each the author's newest post id (a key lookup for each of these few; with Redis their
         # indexes answer, see `_page`).
-        f"SELECT CASE WHEN f.show_reblogs THEN 'm' ELSE 'n' END, f.followee_id, {newest}"  # noqa: S608
-        f" FROM {floor_from}{follow} f{newest_join} WHERE f.follower_id = {user} AND f.followee_id"
-        + (" = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(big=big),
+        # Whether the follow hides plain reposts is looked up in the partial index of the follows that
+        # do (a few rows) rather than read from each row: the follows are then read from the (follower,
+        # followee) index alone, one range of the reader's. On PostgreSQL the followee is compared as an
+        # expression (`+ 0`), so that the covering index of the other order (`follow_followee_cover`),
+        # which it preferred by its estimates, is not descended once for every big author instead:
+        # 35 buffers against 164 for a reader following 13 of 52, and a sixth of the read's backend CPU.
+        f"SELECT CASE WHEN h.follower_id IS NULL THEN 'm' ELSE 'n' END, f.followee_id, {newest}"  # noqa: S608
+        f" FROM {floor_from}{follow} f LEFT JOIN {follow} h ON h.follower_id = f.follower_id"
+        f" AND h.followee_id = f.followee_id AND NOT h.show_reblogs{newest_join}"
+        f" WHERE f.follower_id = {user} AND f.followee_id"
+        + (" + 0 = ANY(ARRAY({big}))" if connection.vendor == "postgresql" else " IN ({big})").format(
+            big=big
+        ),
         # Without Redis, the floor the big authors were kept to ('f'; 0: not kept to any).
         *([f"SELECT 'f', fl.bottom, {none} FROM fl"] if floor_from else []),  # noqa: S608
         # A keyword filter of the home timeline in force ('k'): one probe of the owner index, empty for

@@ -236,3 +236,33 @@ def test_turning_reposts_off_while_a_plain_repost_is_delivered_keeps_it_out(
     assert stored(quiet) == []
     assert home_timeline_ids(quiet.pk) == []
     assert stored(loud) == [plain.id]
+
+
+def test_the_readers_big_authors_are_read_from_the_follower_index_alone(backend: str, shopper: Any) -> None:
+    """The home read's context finds which big authors the reader follows in one range of the reader's
+    follows, from the (follower, followee) index alone (whether each follow hides plain reposts comes
+    from the partial index of the few that do), not by descending the followee-first covering index
+    once for every big author."""
+    from weituan.accounts.tokens import access_token_viewer_params
+    from weituan.microblog.timelines.home import _context_params, _floor_params, _token_context_sql
+
+    raw, _ = access_token_issue(user=shopper)
+    params = [*(access_token_viewer_params(raw) or []), *_floor_params(None), *_context_params()]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + _token_context_sql(), params)
+            plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+            # The unique (follower, followee) constraint's index, as SQLite names it.
+            assert (
+                "SEARCH f USING COVERING INDEX sqlite_autoindex_microblog_follow_1 (follower_id=?" in plan
+            ), plan
+        else:
+            # The test's few rows would be read by a sequential scan: ask for the indexes' plan.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("EXPLAIN " + _token_context_sql(), params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            # One range of the reader's follows, by an index led by the follower.
+            scan = next(line for line in plan.splitlines() if " on microblog_follow f " in line)
+            assert "using follow_once " in scan or "using microblog_follow_follower_id" in scan, plan
+    assert "follow_followee_cover" not in plan, plan
