@@ -14,6 +14,7 @@ from django.utils import timezone
 from weituan.deals.models import Deal, FlashBatch, Order
 from weituan.deals.services.deals import deals_sweep
 from weituan.deals.services.orders import order_place
+from weituan.deals.tests.test_pages import DRAFT_FORM
 
 pytestmark = pytest.mark.django_db
 
@@ -161,24 +162,7 @@ def test_a_flash_sale_asked_for_with_more_than_one_a_buyer_is_refused_not_lowere
 def test_the_editor_says_beside_the_limit_that_a_flash_sale_sells_one_a_person(merchant):
     seller = Client()
     seller.force_login(merchant)
-    start = timezone.localtime() + timedelta(days=1)
-    form = {
-        "title": "洗车",
-        "currency": "CNY",
-        "list_price": "100",
-        "deal_price": "30",
-        "tipping_point": "1",
-        "max_quantity": "5",
-        "per_user_limit": "2",
-        "gift_limit": "0",
-        "starts_at": f"{start:%Y-%m-%dT%H:%M}",
-        "ends_at": f"{start + timedelta(days=1):%Y-%m-%dT%H:%M}",
-        "voucher_valid_days": "30",
-        "refund_policy": "anytime",
-        "refund_window_days": "0",
-        "flash_mode": "on",
-        "flash_batches": f"{start + timedelta(hours=2):%Y-%m-%d %H:%M}, 5",
-    }
+    form = {**DRAFT_FORM, "per_user_limit": "2", "flash_mode": "on", "flash_batches": "2030-01-02 20:00, 50"}
     chinese = seller.post("/merchant/deals/new", form, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     field = chinese[chinese.index('id="field-per_user_limit"') :]
     assert "秒杀每人限一件：请把每人限购设为 1，送人设为 0。" in field[: field.index("</div>")]
