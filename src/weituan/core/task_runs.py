@@ -17,11 +17,16 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 PRUNE_BATCH = 5000
+# Runs read for deletion in one scan of the table (their ids held in memory: a few MB).
+PRUNE_READ = 200_000
 
 
-def task_runs_prune(*, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
-    """Delete the runs that finished longer ago than they are kept, `batch` at a time so that no
-    statement holds the table (or SQLite's write lock) long; returns how many were deleted."""
+def task_runs_prune(*, now: datetime | None = None, batch: int = PRUNE_BATCH, read: int = PRUNE_READ) -> int:
+    """Delete the runs that finished longer ago than they are kept; returns how many were deleted.
+
+    The table has no index on a run's end, so finding them is a scan: one for up to `read` runs, whose
+    ids are then deleted `batch` at a time by their key, so that no statement holds the table (or
+    SQLite's write lock) long. Rescanning for each batch would pass over the same rows again and again."""
     now = now or timezone.now()
     alias = router.db_for_write(DBTaskResult)
     deleted = 0
@@ -31,12 +36,14 @@ def task_runs_prune(*, now: datetime | None = None, batch: int = PRUNE_BATCH) ->
     ):
         finished = DBTaskResult.objects.using(alias).filter(status=status, finished_at__lt=now - kept)
         while True:
-            ids = list(finished.values_list("id", flat=True)[:batch])
-            if ids:
+            ids = list(finished.values_list("id", flat=True)[:read])
+            for start in range(0, len(ids), batch):
                 # Nothing refers to a run, and no signal is owed for one: a plain DELETE.
-                gone = DBTaskResult.objects.using(alias).filter(id__in=ids, status=status)
+                gone = DBTaskResult.objects.using(alias).filter(
+                    id__in=ids[start : start + batch], status=status
+                )
                 deleted += gone._raw_delete(alias)
-            if len(ids) < batch:
+            if len(ids) < read:
                 break
     return deleted
 

@@ -58,7 +58,7 @@ def test_the_prune_goes_in_batches_honours_its_settings_and_is_periodic(
     runs = [_run("SUCCESSFUL", timedelta(hours=3)) for _ in range(7)]
     kept = _run("SUCCESSFUL", timedelta(hours=1, minutes=30))
     settings.TASK_RUNS_KEEP_HOURS = 2
-    assert task_runs_prune(batch=3) == 7  # three statements of three, three and one
+    assert task_runs_prune(batch=3, read=5) == 7  # scans of five and two, deletes of 3 + 2 and 2
     assert _left() == {kept}
     assert not set(runs) & _left()
     assert PRUNE in [path for path, _ in django_settings.PERIODIC_TASKS]

@@ -19,6 +19,7 @@ from weituan.microblog.timelines.fanout import (
     fanout_withdraw,
 )
 from weituan.microblog.timelines.models import FanoutJob
+from weituan.microblog.timelines.tasks import FANOUT_TAKE_ALONG
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,6 @@ FANOUT_SWEEP_SETTLE = timedelta(minutes=1)
 # A delivery records each batch (a few thousand followers, well under a second) and renews its lease
 # with it: a job delivering with no progress for this long was left by a run that stopped.
 FANOUT_LEASE = timedelta(minutes=5)
-# Posts without a job delivered together by the sweep (`fanout_deliver_many`), as the worker takes them.
-SWEEP_BATCH = 50
 
 
 def fanout_sweep(*, most: int = 5_000) -> int:
@@ -77,10 +76,10 @@ def fanout_sweep(*, most: int = 5_000) -> int:
         .order_by("id")
         .values_list("id", flat=True)[:most]
     )
-    # Together, as the worker delivers a burst of queued posts: a sweep finds many posts at once when the
-    # worker has fallen behind, and delivering them one by one would make it fall further.
-    for start in range(0, len(orphans), SWEEP_BATCH):
-        fanout_deliver_many(post_ids=orphans[start : start + SWEEP_BATCH])
+    # Together, as many as the worker takes along from its queue (`FANOUT_TAKE_ALONG`): a sweep finds
+    # many posts at once when the worker has fallen behind, and one by one it would fall further.
+    for start in range(0, len(orphans), FANOUT_TAKE_ALONG):
+        fanout_deliver_many(post_ids=orphans[start : start + FANOUT_TAKE_ALONG])
     if orphans:
         log.warning("fan-out sweep delivered %s post(s) that had no fan-out job", len(orphans))
     stalled = fanout_stalled_claim(most=most)
