@@ -1,0 +1,45 @@
+"""The database store's table: entries kept in their key's order, read as one range of it."""
+
+import pytest
+from django.db import connection
+
+from weituan.microblog.timelines.models import TimelineEntry
+from weituan.microblog.timelines.store import Bounds, DatabaseTimelineStore, Entry
+
+pytestmark = pytest.mark.django_db
+
+TABLE = TimelineEntry._meta.db_table
+
+
+def test_entries_are_delivered_once_and_read_by_bounds() -> None:
+    store = DatabaseTimelineStore()
+    for post_id in (30, 10, 20, 40):
+        store.deliver([7, 8], Entry(post_id, post_id + 1, post_id + 2))
+    store.deliver([7], Entry(20, 21, 22))  # delivered again: nothing changes
+    assert store.read(7, Bounds(), 3) == [Entry(40, 41, 42), Entry(30, 31, 32), Entry(20, 21, 22)]
+    assert store.read(7, Bounds(upper=30, lower=10), 10) == [Entry(20, 21, 22)]
+    # Just above `lower`, the oldest first, and given back newest first like any page.
+    assert store.read(8, Bounds(lower=10, ascending=True), 2) == [Entry(30, 31, 32), Entry(20, 21, 22)]
+    assert TimelineEntry.objects.filter(user_id=7).count() == 4
+
+
+def test_sqlite_keeps_entries_in_the_primary_keys_tree() -> None:
+    """On SQLite the table has no rowid (microblog_timelines 0003), so a page is one range of the key's
+    tree; a migration that makes Django rebuild the table loses that and fails here. PostgreSQL keeps
+    the entries under their (user, post) primary key."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [TABLE])
+            (sql,) = cursor.fetchone()
+            assert sql.rstrip().upper().endswith("WITHOUT ROWID")
+            cursor.execute(
+                f"EXPLAIN QUERY PLAN SELECT post_id, author_id, origin_author_id FROM {TABLE}"
+                " WHERE user_id = %s ORDER BY post_id DESC LIMIT 30",
+                [7],
+            )
+            plans = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "USING PRIMARY KEY (user_id=?)" in plans, plans
+            assert "TEMP B-TREE" not in plans, plans
+        else:
+            key = connection.introspection.get_primary_key_columns(cursor, TABLE)
+            assert key == ["user_id", "post_id"]
