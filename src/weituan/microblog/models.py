@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from weituan.accounts.models import QuotePolicy
+from weituan.core.fields import SnowflakeKey
 from weituan.core.ids import next_id
 
 
@@ -39,7 +40,7 @@ class Post(models.Model):
     own (Mastodon's quotes).
     """
 
-    id = models.BigIntegerField(primary_key=True, default=next_id, editable=False)
+    id = SnowflakeKey(primary_key=True, default=next_id, editable=False)  # SQLite's rowid (microblog 0023)
     # Each index is one more entry every post writes. The keys' lookups (an author's posts, a post's
     # children, its tree) are served by the composite indexes in Meta; `reply_to` and `deal_id`, empty on
     # most posts, are indexed only where set.
