@@ -72,13 +72,26 @@ def _versions_sql(vendor: str, count: int) -> str:
         )
     p_row = ", ".join(f"p.{column.strip()}" for column in row.split(","))
 
+    def gated(anywhere: str, probe: str) -> str:
+        # A viewer's flag on a post is one probe per post, except for posts at or above the page's
+        # oldest asked id when the viewer has none there: one look at the same index for the whole
+        # page, made once (most readers like, bookmark and repost nothing on it).
+        return f"CASE WHEN w.id < %s OR (SELECT EXISTS({anywhere})) THEN {probe} ELSE FALSE END"
+
     def kept(flag_table: str, alias: str) -> str:
-        # Whether the viewer keeps a like (a bookmark) of the post: one probe of (user, post) per post,
-        # except for posts at or above the page's oldest asked id when the viewer keeps none there (one
-        # probe of the same index for the whole page, made once: most readers like nothing on it).
-        probe = f"EXISTS(SELECT 1 FROM {flag_table} {alias} WHERE {alias}.user_id = %s AND {alias}.post_id = w.id)"  # noqa: S608
-        anywhere = f"(SELECT EXISTS(SELECT 1 FROM {flag_table} g WHERE g.user_id = %s AND g.post_id >= %s))"  # noqa: S608
-        return f"CASE WHEN w.id < %s OR {anywhere} THEN {probe} ELSE FALSE END"
+        # Whether the viewer keeps a like (a bookmark) of the post, by (user, post).
+        return gated(
+            f"SELECT 1 FROM {flag_table} g WHERE g.user_id = %s AND g.post_id >= %s",  # noqa: S608
+            f"EXISTS(SELECT 1 FROM {flag_table} {alias} WHERE {alias}.user_id = %s AND {alias}.post_id = w.id)",  # noqa: S608
+        )
+
+    # Whether the viewer reposted the post (a plain repost, not deleted), by (author, parent): any post
+    # of theirs whose parent is at or above the page's oldest asked id lets the page's posts be probed.
+    reposted = gated(
+        f"SELECT 1 FROM {posts} g WHERE g.author_id = %s AND g.parent_id >= %s",  # noqa: S608
+        f"EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"  # noqa: S608
+        " AND v.comment = '' AND v.deleted_at IS NULL)",
+    )
 
     # The posts asked for are read once, with what the versions need of them; then their parents and
     # roots. Only one's own posts can be pinned by one.
@@ -90,10 +103,7 @@ def _versions_sql(vendor: str, count: int) -> str:
         "SELECT parent_id AS want FROM a WHERE parent_id IS NOT NULL"
         f" UNION ALL SELECT root_id FROM a WHERE root_id IS NOT NULL) r JOIN {posts} p ON p.id = r.want)"
         f" SELECT w.id, w.parent_id, w.root_id, w.deleted_at IS NOT NULL, {version},"
-        f" {kept(likes, 'l')},"
-        f" EXISTS(SELECT 1 FROM {posts} v WHERE v.parent_id = w.id AND v.kind = %s AND v.author_id = %s"
-        f" AND v.comment = '' AND v.deleted_at IS NULL),"
-        f" {kept(bookmarks, 'b')},"
+        f" {kept(likes, 'l')}, {reposted}, {kept(bookmarks, 'b')},"
         f" CASE WHEN w.author_id = %s THEN EXISTS(SELECT 1 FROM {pins} x WHERE x.user_id = %s"
         " AND x.post_id = w.id) ELSE FALSE END,"
         f" w.asked FROM w JOIN {users} u ON u.id = w.author_id"
@@ -124,7 +134,8 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
     sql = _versions_sql(vendor, 0 if vendor == "postgresql" else len(wanted))
     lowest = min(wanted)
     kept = [lowest, viewer_id, lowest, viewer_id]  # a like's (a bookmark's) CASE, then its probe
-    params = [*ids, *kept, PostKind.REPOST.value, viewer_id, *kept, viewer_id, viewer_id]
+    reposted = [lowest, viewer_id, lowest, PostKind.REPOST.value, viewer_id]
+    params = [*ids, *kept, *reposted, *kept, viewer_id, viewer_id]
     rows = fetch_rows(sql, params)
     for post_id, parent_id, root_id, deleted, version, liked, reposted, bookmarked, pinned, asked in rows:
         found.links[post_id] = (parent_id, root_id)

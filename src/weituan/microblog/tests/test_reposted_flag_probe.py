@@ -59,6 +59,7 @@ def test_a_readers_repost_of_a_viral_post_is_found_by_one_probe(merchant: Any, s
     ids: list[Any] = ["{" + ",".join(map(str, wanted)) + "}"] if connection.vendor == "postgresql" else wanted
     sql = _versions_sql(connection.vendor, 0 if connection.vendor == "postgresql" else len(wanted))
     kept = [min(wanted), shopper.id, min(wanted), shopper.id]
-    params = [*ids, *kept, PostKind.REPOST.value, shopper.id, *kept, shopper.id, shopper.id]
+    reposted = [min(wanted), shopper.id, min(wanted), PostKind.REPOST.value, shopper.id]
+    params = [*ids, *kept, *reposted, *kept, shopper.id, shopper.id]
     plan = _plan(sql, params)
     assert "post_author_parent" in plan, plan

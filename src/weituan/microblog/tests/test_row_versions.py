@@ -123,12 +123,15 @@ def test_the_viewers_flags_on_the_page_and_on_the_older_posts_it_shows(
     pin_add(user=shopper, post_id=mine.id)
     pin_add(user=merchant, post_id=liked.id)
     repost_create(reposter=shopper, post_id=old.id)
+    # Of the page's own posts: one reposted plainly, one quoted (a quote is not a reblog).
+    repost_create(reposter=shopper, post_id=liked.id)
+    repost_create(reposter=shopper, post_id=plain.id, comment="看看这个")
 
     versions = post_versions([forward.id, liked.id, plain.id, mine.id], shopper.pk)
     assert versions.asked == {forward.id, liked.id, plain.id, mine.id}
     assert versions.liked == {old.id, liked.id}
     assert versions.bookmarked == {old.id}
-    assert versions.reposted == {old.id}
+    assert versions.reposted == {old.id, liked.id}
     # Only one's own posts are pinned for one: the merchant's pin is theirs.
     assert versions.pinned == {mine.id}
     # Nothing of the page is kept by a viewer who kept nothing.
@@ -137,4 +140,4 @@ def test_the_viewers_flags_on_the_page_and_on_the_older_posts_it_shows(
     assert other.reposted == {old.id}
     # The hydration's own flags read (when its rows carry none) agrees.
     page = [forward.id, liked.id, plain.id, mine.id, old.id]
-    assert viewer_flags(page, shopper.pk) == ({old.id, liked.id}, {old.id}, {old.id}, {mine.id})
+    assert viewer_flags(page, shopper.pk) == ({old.id, liked.id}, {old.id, liked.id}, {old.id}, {mine.id})
