@@ -20,15 +20,17 @@ ROWID_KEY = '"id" integer NOT NULL PRIMARY KEY'
 
 
 def _rebuild(schema_editor: Any, old_key: str, new_key: str) -> None:
-    """The posts table made again with `new_key` for `old_key` in its definition (nothing to do when
-    it is not there). The schema editor has foreign key checks off, as for Django's own rebuilds."""
+    """The posts table made again with `new_key` for `old_key` in its definition (nothing to do when it
+    has `new_key` already). The schema editor has foreign key checks off, as for Django's own rebuilds."""
     if schema_editor.connection.vendor != "sqlite":
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [TABLE])
         (definition,) = cursor.fetchone()
+        if new_key in definition:
+            return  # already so
         if old_key not in definition:
-            return
+            raise RuntimeError(f"{TABLE}: its definition declares neither {old_key} nor {new_key}")
         cursor.execute(
             "SELECT sql FROM sqlite_master WHERE tbl_name = %s AND type IN ('index', 'trigger')"
             " AND sql IS NOT NULL",

@@ -74,8 +74,9 @@ def _versions_sql(vendor: str, count: int) -> str:
 
     def gated(anywhere: str, probe: str) -> str:
         # A viewer's flag on a post is one probe per post, except for posts at or above the page's
-        # oldest asked id when the viewer has none there: one look at the same index for the whole
-        # page, made once (most readers like, bookmark and repost nothing on it).
+        # oldest asked id when the viewer has none there: the gate, one look at the same index for all
+        # of them, made once per part of the statement that reads posts (most readers like, bookmark
+        # and repost nothing on the page).
         return f"CASE WHEN w.id < %s OR (SELECT EXISTS({anywhere})) THEN {probe} ELSE FALSE END"
 
     def kept(flag_table: str, alias: str) -> str:
@@ -137,7 +138,7 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
     reposted = [lowest, viewer_id, lowest, PostKind.REPOST.value, viewer_id]
     params = [*ids, *kept, *reposted, *kept, viewer_id, viewer_id]
     rows = fetch_rows(sql, params)
-    for post_id, parent_id, root_id, deleted, version, liked, reposted, bookmarked, pinned, asked in rows:
+    for post_id, parent_id, root_id, deleted, version, liked, reblogged, bookmarked, pinned, asked in rows:
         found.links[post_id] = (parent_id, root_id)
         found.versions[post_id] = version
         if deleted:
@@ -146,7 +147,7 @@ def post_versions(post_ids: Sequence[int], viewer_id: int) -> PostVersions:
             found.asked.add(post_id)
         if liked:
             found.liked.add(post_id)
-        if reposted:
+        if reblogged:
             found.reposted.add(post_id)
         if bookmarked:
             found.bookmarked.add(post_id)

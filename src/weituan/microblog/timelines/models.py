@@ -25,7 +25,8 @@ class TimelineEntry(models.Model):
     """One post in one user's home timeline. `origin_author_id` is the root's author for a repost.
 
     The primary key (user_id, post_id) is the table's only index: it makes a repeated delivery a no-op
-    and serves the newest-first read (walked backwards), and one index keeps fan-out inserts cheap.
+    and serves the newest-first read (walked backwards), and one index keeps fan-out inserts cheap. On
+    SQLite the table has no rowid, its rows stored in that key's tree (`sqlite_table`).
     """
 
     pk = models.CompositePrimaryKey("user_id", "post_id")

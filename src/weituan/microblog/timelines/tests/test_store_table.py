@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 
 from weituan.microblog.timelines.models import TimelineEntry
+from weituan.microblog.timelines.sqlite_table import entries_table_after_migrate, entries_table_has_rowid
 from weituan.microblog.timelines.store import Bounds, DatabaseTimelineStore, Entry
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +26,7 @@ def test_entries_are_delivered_once_and_read_by_bounds() -> None:
 
 def test_sqlite_keeps_entries_in_the_primary_keys_tree() -> None:
     """On SQLite the table has no rowid (microblog_timelines 0003), so a page is one range of the key's
-    tree; a migration that makes Django rebuild the table loses that and fails here. PostgreSQL keeps
-    the entries under their (user, post) primary key."""
+    tree. PostgreSQL keeps the entries under their (user, post) primary key."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [TABLE])
@@ -43,3 +43,23 @@ def test_sqlite_keeps_entries_in_the_primary_keys_tree() -> None:
         else:
             key = connection.introspection.get_primary_key_columns(cursor, TABLE)
             assert key == ["user_id", "post_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_django_rebuilt_with_a_rowid_is_made_again_without_one_after_migrate() -> None:
+    """Django rebuilds a SQLite table from the model when a migration alters it, and knows no WITHOUT
+    ROWID: the receiver run after every migrate makes the table again without one, rows kept."""
+    DatabaseTimelineStore().deliver([7, 8], Entry(30, 31, 32))
+    if connection.vendor != "sqlite":
+        assert entries_table_has_rowid(connection) is None
+        entries_table_after_migrate(using=connection.alias)
+        assert TimelineEntry.objects.count() == 2
+        return
+    assert entries_table_has_rowid(connection) is False
+    with connection.schema_editor() as editor:
+        editor._remake_table(TimelineEntry)  # type: ignore[attr-defined]  # as an AlterField does on SQLite
+    assert entries_table_has_rowid(connection) is True
+    entries_table_after_migrate(using=connection.alias)
+    assert entries_table_has_rowid(connection) is False
+    assert DatabaseTimelineStore().read(8, Bounds(), 5) == [Entry(30, 31, 32)]
+    assert TimelineEntry.objects.count() == 2

@@ -1,0 +1,67 @@
+"""SQLite: the home timeline entries table kept WITHOUT ROWID.
+
+A rowid table keeps its rows in insertion order and the (user, post) key as a separate index, so a page
+of 30 entries was 30 lookups from the index into rows scattered by the fan-outs that wrote them; without
+a rowid the rows live in the key's own tree, a reader's newest entries side by side, and a delivery
+writes one tree instead of two. Django knows no such clause: a migration that alters the model makes it
+rebuild the table as a rowid table, so `entries_table_ensure` runs after every migrate and makes it
+again without one (microblog_timelines 0003 did it first). PostgreSQL keeps its table as it is.
+"""
+
+from typing import Any
+
+from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+TABLE = "microblog_timelines_timelineentry"
+COLUMNS = '"user_id", "post_id", "author_id", "origin_author_id"'
+SUFFIX = " WITHOUT ROWID"
+
+
+def entries_table_rebuild(connection: BaseDatabaseWrapper, *, rowid: bool) -> None:
+    """Make the entries table again, with its rows, without a rowid (or, `rowid`, with one)."""
+    if connection.vendor != "sqlite":
+        return
+    rebuilt = f"{TABLE}__rebuilt"
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE IF EXISTS "{rebuilt}"')
+        cursor.execute(
+            f'CREATE TABLE "{rebuilt}" ("user_id" bigint NOT NULL, "post_id" bigint NOT NULL,'
+            ' "author_id" bigint NOT NULL, "origin_author_id" bigint NOT NULL,'
+            f' PRIMARY KEY ("user_id", "post_id")){"" if rowid else SUFFIX}'
+        )
+        cursor.execute(
+            f'INSERT INTO "{rebuilt}" ({COLUMNS}) SELECT {COLUMNS} FROM "{TABLE}"'  # noqa: S608
+            ' ORDER BY "user_id", "post_id"'
+        )
+        cursor.execute(f'DROP TABLE "{TABLE}"')
+        cursor.execute(f'ALTER TABLE "{rebuilt}" RENAME TO "{TABLE}"')
+
+
+def entries_table_has_rowid(connection: BaseDatabaseWrapper) -> bool | None:
+    """Whether the SQLite entries table has a rowid; None when it does not exist (or not on SQLite)."""
+    if connection.vendor != "sqlite":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [TABLE])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return not str(found[0]).rstrip().upper().endswith(SUFFIX.strip())
+
+
+MIGRATION = ("microblog_timelines", "0003_timelineentry_without_rowid")
+
+
+def entries_table_after_migrate(using: str = "default", **kwargs: Any) -> None:
+    """post_migrate receiver: a table Django rebuilt with a rowid is made again without one (once the
+    migration that first did so is applied: migrated back before it, the table keeps its rowid)."""
+    from django.db import connections
+    from django.db.migrations.recorder import MigrationRecorder
+
+    connection = connections[using]
+    if (
+        entries_table_has_rowid(connection)
+        and MIGRATION in MigrationRecorder(connection).applied_migrations()
+    ):
+        entries_table_rebuild(connection, rowid=False)
