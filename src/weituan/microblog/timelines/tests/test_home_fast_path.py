@@ -331,3 +331,23 @@ def test_a_get_with_a_body_goes_to_django_whose_guards_read_it(shopper: Any, hom
     assert app.calls == 1
     assert started[0].startswith("422")
     assert b"invalid_characters" in body
+
+
+def test_asgi_home_reads_run_on_one_thread_on_sqlite_and_four_on_postgresql(monkeypatch: Any) -> None:
+    """SQLite's statements wait on nothing, so a second thread would only trade the GIL; PostgreSQL's
+    wait on the network, which other threads' reads fill."""
+    from django.db import connection
+
+    from weituan.mastodon import api_timelines_fast
+
+    made: list[int] = []
+
+    class Recorded(api_timelines_fast.ThreadPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs: Any) -> None:
+            made.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(api_timelines_fast, "ThreadPoolExecutor", Recorded)
+    with_home_timeline(lambda *args: None)
+    with_home_timeline(lambda *args: None, threads=3)
+    assert made == [4 if connection.vendor == "postgresql" else 1, 3]
