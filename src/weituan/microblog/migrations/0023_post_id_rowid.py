@@ -13,6 +13,7 @@ from django.db import migrations
 
 import weituan.core.fields
 import weituan.core.ids
+from weituan.core.sqlite_tables import sqlite_table_remade
 
 TABLE = "microblog_post"
 BIGINT_KEY = '"id" bigint NOT NULL PRIMARY KEY'
@@ -24,32 +25,15 @@ def _rebuild(schema_editor: Any, old_key: str, new_key: str) -> None:
     has `new_key` already). The schema editor has foreign key checks off, as for Django's own rebuilds."""
     if schema_editor.connection.vendor != "sqlite":
         return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [TABLE])
-        (definition,) = cursor.fetchone()
+
+    def rekeyed(definition: str) -> str:
         if new_key in definition:
-            return  # already so
+            return definition  # already so
         if old_key not in definition:
             raise RuntimeError(f"{TABLE}: its definition declares neither {old_key} nor {new_key}")
-        cursor.execute(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = %s AND type IN ('index', 'trigger')"
-            " AND sql IS NOT NULL",
-            [TABLE],
-        )
-        dependents = [row[0] for row in cursor.fetchall()]
-        cursor.execute(f'PRAGMA table_info("{TABLE}")')
-        columns = ", ".join(f'"{row[1]}"' for row in cursor.fetchall())
-    rebuilt = f"{TABLE}__rebuilt"
-    created = definition.replace(f'CREATE TABLE "{TABLE}"', f'CREATE TABLE "{rebuilt}"', 1)
-    schema_editor.execute(created.replace(old_key, new_key, 1), params=None)
-    schema_editor.execute(
-        f'INSERT INTO "{rebuilt}" ({columns}) SELECT {columns} FROM "{TABLE}"',  # noqa: S608
-        params=None,
-    )
-    schema_editor.execute(f'DROP TABLE "{TABLE}"', params=None)
-    schema_editor.execute(f'ALTER TABLE "{rebuilt}" RENAME TO "{TABLE}"', params=None)
-    for statement in dependents:
-        schema_editor.execute(statement, params=None)
+        return definition.replace(old_key, new_key, 1)
+
+    sqlite_table_remade(schema_editor.connection, TABLE, rekeyed)
 
 
 def rowid_key(apps: Any, schema_editor: Any) -> None:

@@ -4,17 +4,17 @@ A rowid table keeps its rows in insertion order and the (user, post) key as a se
 of 30 entries was 30 lookups from the index into rows scattered by the fan-outs that wrote them; without
 a rowid the rows live in the key's own tree, a reader's newest entries side by side, and a delivery
 writes one tree instead of two. Django knows no such clause: a migration that alters the model makes it
-rebuild the table as a rowid table, so `entries_table_ensure` runs after every migrate and makes it
+rebuild the table as a rowid table, so `entries_table_after_migrate` runs after every migrate and makes it
 again without one (microblog_timelines 0003 did it first). PostgreSQL keeps its table as it is.
 """
 
 from typing import Any
 
-from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from weituan.core.sqlite_tables import sqlite_table_remade
+
 TABLE = "microblog_timelines_timelineentry"
-COLUMNS = '"user_id", "post_id", "author_id", "origin_author_id"'
 SUFFIX = " WITHOUT ROWID"
 
 
@@ -22,20 +22,15 @@ def entries_table_rebuild(connection: BaseDatabaseWrapper, *, rowid: bool) -> No
     """Make the entries table again, with its rows, without a rowid (or, `rowid`, with one)."""
     if connection.vendor != "sqlite":
         return
-    rebuilt = f"{TABLE}__rebuilt"
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(f'DROP TABLE IF EXISTS "{rebuilt}"')
-        cursor.execute(
-            f'CREATE TABLE "{rebuilt}" ("user_id" bigint NOT NULL, "post_id" bigint NOT NULL,'
-            ' "author_id" bigint NOT NULL, "origin_author_id" bigint NOT NULL,'
-            f' PRIMARY KEY ("user_id", "post_id")){"" if rowid else SUFFIX}'
-        )
-        cursor.execute(
-            f'INSERT INTO "{rebuilt}" ({COLUMNS}) SELECT {COLUMNS} FROM "{TABLE}"'  # noqa: S608
-            ' ORDER BY "user_id", "post_id"'
-        )
-        cursor.execute(f'DROP TABLE "{TABLE}"')
-        cursor.execute(f'ALTER TABLE "{rebuilt}" RENAME TO "{TABLE}"')
+
+    def declared(definition: str) -> str:
+        plain = definition.rstrip()
+        if _without_rowid(plain):
+            plain = plain[: -len(SUFFIX.strip())].rstrip()
+        return plain if rowid else plain + SUFFIX
+
+    # In key order: rows inserted into the key's tree in order fill its pages one after another.
+    sqlite_table_remade(connection, TABLE, declared, order_by='"user_id", "post_id"')
 
 
 def entries_table_has_rowid(connection: BaseDatabaseWrapper) -> bool | None:
@@ -47,7 +42,11 @@ def entries_table_has_rowid(connection: BaseDatabaseWrapper) -> bool | None:
         found = cursor.fetchone()
     if found is None:
         return None
-    return not str(found[0]).rstrip().upper().endswith(SUFFIX.strip())
+    return not _without_rowid(str(found[0]))
+
+
+def _without_rowid(definition: str) -> bool:
+    return definition.rstrip().upper().endswith(SUFFIX.strip())
 
 
 MIGRATION = ("microblog_timelines", "0003_timelineentry_without_rowid")
