@@ -55,12 +55,13 @@ def _migrate() -> None:
 
 def serving_threads() -> int:
     """Threads per granian process when not told. A PostgreSQL statement waits on the network for about
-    half a request's time, so four threads keep a process busy; SQLite's run in the process and wait on
-    nothing, so more than two only pass the GIL back and forth (a home read cost 15-20% more CPU with
-    four than with one or two, bench/RESULTS.md)."""
+    half a request's time, so four threads keep a process busy. SQLite's run in the process and wait on
+    nothing, so a second thread only passes the GIL back and forth, at every statement: in one process
+    the home read cost twice the CPU with two threads as with one (bench/RESULTS.md). One thread answers
+    one request at a time, as Django's views are answered under uvicorn (on its one thread for them)."""
     from django.conf import settings
 
-    return 4 if settings.IS_POSTGRES else 2
+    return 4 if settings.IS_POSTGRES else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -81,13 +82,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup()
     from django.conf import settings
 
-    if (args.server == "granian" or args.workers > 1) and not settings.REDIS_URL:
-        # Without Redis, the cache and the one-click-per-hour memory are each process's own: several
-        # processes would serve stale pages and count a visitor's repeated clicks once per process.
-        # (The embedded analytics store is shared by all of them: see tracking/store/chdb_process.py.)
+    if args.workers > 1 and not settings.REDIS_URL:
+        # Without Redis, the cache and the one-click-per-hour memory are each serving process's own:
+        # several would serve stale pages and count a visitor's repeated clicks once per process. One
+        # granian process is one serving process (the task worker, on a thread of the process that
+        # starts it, is then a process of its own, as `weituan worker` is). The embedded analytics store
+        # is shared by all of them: see tracking/store/chdb_process.py.
         raise ImproperlyConfigured(
-            "serving from several processes (granian, or --workers above 1) needs REDIS_URL: "
-            "without it the cache and click counting are per process; serve with uvicorn and one worker"
+            "serving from several processes (--workers above 1) needs REDIS_URL: without it the cache "
+            "and click counting are per process; serve with one worker"
         )
     _services_check()
     _migrate()
@@ -258,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["uvicorn", "granian"],
         default="uvicorn",
         help="uvicorn: the ASGI app (default); granian: the WSGI app on threads, fastest for the API "
-        "(needs REDIS_URL)",
+        "(no streaming API)",
     )
     serve.add_argument(
         "--workers",
@@ -270,7 +273,7 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         help="threads per process with --server granian (default: 4 on PostgreSQL, where several overlap "
-        "one request's database waits with another's work; 2 on SQLite, whose statements wait on nothing)",
+        "one request's database waits with another's work; 1 on SQLite, whose statements wait on nothing)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import closing
 from typing import Any
@@ -383,12 +384,64 @@ def test_a_data_directory_that_cannot_be_made_is_one_line(tmp_path):
 
 
 def test_several_serving_processes_without_redis_are_refused_in_one_line(tmp_path):
-    for extra in (["--server", "granian"], ["--workers", "2"]):
+    for extra in (["--workers", "2"], ["--server", "granian", "--workers", "2"]):
         result = _weituan(tmp_path, "serve", "--port", str(_free_port()), *extra)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1
         assert "needs REDIS_URL" in result.stderr
     assert not (tmp_path / "weituan.sqlite3").exists()  # refused before anything was written
+
+
+def test_one_granian_process_serves_sqlite_without_redis(tmp_path):
+    """The WSGI server in one process is one serving process: no Redis needed. The task worker runs on
+    a thread of the process `serve` started, and delivers what the granian process accepted."""
+    from weituan.simulate.demo import DEMO_PASSWORD
+
+    assert _weituan(tmp_path, "migrate").returncode == 0
+    script = (
+        "from weituan.core.testing import make_user\n"
+        "from weituan.microblog.services.relations import follow_create\n"
+        f"shop, fan = make_user('shop', password={DEMO_PASSWORD!r}), make_user('fan', password={DEMO_PASSWORD!r})\n"
+        "follow_create(follower=fan, followee_id=shop.id)\n"
+    )
+    made = _weituan(tmp_path, "shell", "--no-imports", "-c", script)
+    assert made.returncode == 0, made.stderr
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "weituan.cli", "serve", "--server", "granian", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else "server exited"
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.3)
+        fan_token = _log_in(port, "fan")
+        assert _api(port, "/api/v1/timelines/home", token=fan_token) == []
+        status = _api(
+            port, "/api/v1/statuses", data={"status": "蟹粉小笼今日限量"}, token=_log_in(port, "shop")
+        )
+        state, workers = _until_finished(tmp_path, int(status["id"]), server, seconds=120)
+        assert state == "SUCCESSFUL"
+        assert any(f"-{server.pid}-" in worker for worker in workers)  # the worker thread of `serve`
+        assert [post["id"] for post in _api(port, "/api/v1/timelines/home", token=fan_token)] == [
+            status["id"]
+        ]
+        with pytest.raises(urllib.error.HTTPError) as streaming:  # a stream would hold a serving thread
+            _api(port, "/api/v1/streaming/user", token=fan_token)
+        assert streaming.value.code == 501
+        assert json.loads(streaming.value.read())["code"] == "streaming_unavailable"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def _periodic_tasks_enqueued(tmp_path, *worker_args: str) -> set[str]:
@@ -490,4 +543,4 @@ def test_granian_threads_follow_the_database_unless_told(settings):
     settings.IS_POSTGRES = True
     assert serving_threads() == 4  # statements wait on the network: more threads overlap them
     settings.IS_POSTGRES = False
-    assert serving_threads() == 2  # SQLite's run in the process
+    assert serving_threads() == 1  # SQLite's run in the process
