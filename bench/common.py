@@ -10,7 +10,6 @@ import json
 import os
 import pstats
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -250,7 +249,7 @@ def server_command(
 ) -> list[str]:
     """How to start the product on 127.0.0.1:`port`: uvicorn on the ASGI app (what `weituan serve` runs by
     default), granian on the WSGI app with `threads` threads per process (`weituan serve --server
-    granian`, which needs a ClickHouse server: see `Server`), or granian on the ASGI app.
+    granian`), or granian on the ASGI app.
     `app` and `wsgi_app` name another application to serve the same way (a benchmark's baseline)."""
     if server == "uvicorn":
         return [
@@ -310,33 +309,10 @@ def server_command(
     raise SystemExit(f"unknown server {server!r}: use one of {', '.join(SERVERS)}")
 
 
-CLICKHOUSE_HTTP_SERVER = ROOT / "src" / "weituan" / "tracking" / "tests" / "clickhouse_http_server.py"
-
-
-def clickhouse_http_start(folder: Path, timeout: float = 120) -> tuple["subprocess.Popen[bytes]", str]:
-    """A ClickHouse HTTP endpoint on 127.0.0.1 (chDB under `folder`), and the CLICKHOUSE_URL to use it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port_file = folder / "port"
-    port_file.unlink(missing_ok=True)
-    user, password = "weituan", secrets.token_hex(8)
-    process = subprocess.Popen(
-        [sys.executable, str(CLICKHOUSE_HTTP_SERVER), str(folder / "chdb"), str(port_file), user, password],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout
-    while not (port_file.exists() and port_file.read_text()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("the ClickHouse HTTP endpoint did not start")
-        time.sleep(0.05)
-    return process, f"http://{user}:{password}@127.0.0.1:{port_file.read_text()}/?database=weituan"
-
-
 class Server:
     """`weituan serve`-equivalent server process(es) on 127.0.0.1, stopped on exit. `app` / `wsgi_app`
-    serve another application the same way (a baseline); `events=False` for one that stores no events
-    (no ClickHouse endpoint is started for it)."""
+    serve another application the same way (a baseline). Every process stores its events in the data
+    directory's embedded analytics store, as `weituan serve`'s do."""
 
     def __init__(
         self,
@@ -348,17 +324,10 @@ class Server:
         extra_env=None,
         server: str = "uvicorn",
         threads: int = 4,
-        events: bool = True,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **store.env, **(extra_env or {})}
-        self.clickhouse: subprocess.Popen[bytes] | None = None
-        if events and (server != "uvicorn" or workers > 1) and not env.get("CLICKHOUSE_URL"):
-            # As `weituan serve` requires: several serving processes store their events on a ClickHouse
-            # server, not in the embedded store (one process only). No ClickHouse binary is at hand, so
-            # it is the chDB-backed server of the HTTP store's tests, in a process of its own.
-            self.clickhouse, env["CLICKHOUSE_URL"] = clickhouse_http_start(store.data_dir / "clickhouse-http")
         command = server_command(
             server, port=self.port, workers=workers, threads=threads, app=app, wsgi_app=wsgi_app
         )
@@ -383,9 +352,6 @@ class Server:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-        if self.clickhouse is not None and self.clickhouse.poll() is None:
-            self.clickhouse.terminate()
-            self.clickhouse.wait(timeout=30)
 
     def __enter__(self) -> "Server":
         return self

@@ -1,11 +1,12 @@
 """Flash-sale checkout over HTTP: 200 clients on loopback against a 9-unit and a 10,000-unit deal.
 
     python -m bench.flash_sale.run [--store sqlite|postgres|both] [--units 10000] [--clients 200]
-                                   [--server granian|granian-asgi|uvicorn] [--workers 2] [--threads 2]
+                                   [--server granian|granian-asgi|uvicorn] [--workers N] [--threads N]
 
-The product is served by granian on the WSGI app with `workers` processes of `threads` threads (or on
-the ASGI app, or by uvicorn, with `--server`); on PostgreSQL each process lends its connections from
-a pool, so the server holds a bounded number of them. The server's peak memory (all its processes)
+The product is served by granian on the WSGI app with `workers` processes of `threads` threads (by
+default what `weituan serve --server granian` runs: one process of one thread on SQLite, two of four
+on PostgreSQL + Redis), or on the ASGI app, or by uvicorn, with `--server`; on PostgreSQL each process
+lends its connections from a pool, so the server holds a bounded number of them. The server's peak memory (all its processes)
 and, on PostgreSQL, its peak number of connections are reported, and every error the server logged is
 counted by exception type.
 
@@ -655,7 +656,11 @@ def main() -> int:
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default: 1 on sqlite, what `weituan serve` runs without Redis; 2 on postgres)",
+    )
     parser.add_argument(
         "--server",
         choices=("granian", "granian-asgi", "uvicorn"),
@@ -663,7 +668,10 @@ def main() -> int:
         help="granian (WSGI, --threads per process), granian-asgi or uvicorn",
     )
     parser.add_argument(
-        "--threads", type=int, default=2, help="threads (and database connections) per process"
+        "--threads",
+        type=int,
+        help="threads (and database connections) per process (default: as `weituan serve --server granian`"
+        " chooses, 1 on sqlite, 4 on postgres)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one store's figures as JSON (used internally)"
@@ -681,13 +689,15 @@ def main() -> int:
                 results.append(json.loads(saved.read().strip().splitlines()[-1]))
         kinds = []
     for kind in kinds:
+        workers = args.workers or (1 if kind == "sqlite" else 2)
+        threads = args.threads or (1 if kind == "sqlite" else 4)  # as `weituan.cli.serving_threads`
         # Django is set up once per process, so each store runs in a child process of its own.
         if len(kinds) > 1:
             import json
 
             output = subprocess.run(
                 [sys.executable, "-m", "bench.flash_sale.run", "--store", kind, "--units", str(args.units),
-                 "--clients", str(args.clients), "--workers", str(args.workers), "--threads", str(args.threads),
+                 "--clients", str(args.clients), "--workers", str(workers), "--threads", str(threads),
                  "--server", args.server, "--json"],
                 stdout=subprocess.PIPE, text=True, check=True,
             ).stdout  # fmt: skip
@@ -698,8 +708,8 @@ def main() -> int:
                     kind,
                     args.units,
                     args.clients,
-                    workers=args.workers,
-                    threads=args.threads,
+                    workers=workers,
+                    threads=threads,
                     server=args.server,
                 )
             )

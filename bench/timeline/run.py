@@ -309,7 +309,6 @@ def measure_bare(
         app="bench.timeline.bare_app:app",
         wsgi_app="bench.timeline.bare_app:application",
         extra_env={"WT_BARE_PAGE": str(page_file)},
-        events=False,
     ) as server:
         server.wait_ready()
         run_wrk(server.url + "/", connections=clients, seconds=3, script=script, env=env)
@@ -543,8 +542,6 @@ def _server_shape(server: str, workers: int, threads: int) -> str:
         if server == "granian"
         else f"ASGI, {workers} process(es)"
     )
-    if server != "uvicorn" or workers > 1:
-        shape += "; events (post impressions) to a ClickHouse HTTP endpoint, chDB-backed"
     return shape
 
 
@@ -557,7 +554,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--readers", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2, help="server processes (default: 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default: 1 on sqlite, what `weituan serve` runs without Redis; 2 on postgres)",
+    )
     parser.add_argument(
         "--server",
         choices=SERVERS,
@@ -569,7 +570,7 @@ def main() -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        help="threads per granian WSGI process (default: as `weituan serve` chooses, 4 on postgres, 2 on"
+        help="threads per granian WSGI process (default: as `weituan serve` chooses, 4 on postgres, 1 on"
         " sqlite)",
     )
     parser.add_argument("--post-clients", type=int, default=10, help="clients of the posting load")
@@ -590,9 +591,9 @@ def main() -> int:
         raise SystemExit("keep --seconds within 1..300 and --clients within 1..1000")
     if not 0 <= args.post_seconds <= 300 or not 1 <= args.post_clients <= 1000:
         raise SystemExit("keep --post-seconds within 0..300 and --post-clients within 1..1000")
-    workers = args.workers
+    workers = args.workers or (2 if args.store == "postgres" else 1)
     if args.threads is None:
-        args.threads = 4 if args.store == "postgres" else 2  # as `weituan.cli.serving_threads`
+        args.threads = 4 if args.store == "postgres" else 1  # as `weituan.cli.serving_threads`
     command = "python bench/timeline/run.py " + " ".join(sys.argv[1:])
     machine = machine_line()
 
