@@ -5,12 +5,16 @@ database file and syncs it, inside that commit: one post in a few dozen paid 10-
 all commit time, while holding the write queue every other post waits on. A queued write runs inside
 `checkpoints_held`: its connection's automatic checkpoint is off for the block, and once the block is
 done (the lock released) a passive checkpoint, the kind the automatic one is (it never waits on
-readers or writers), runs every CHECKPOINT_EVERY such writes of the process. Outside these blocks
-every connection checkpoints at commit as before, so the log stays bounded whoever writes. On
-PostgreSQL, for an in-memory database and inside a transaction (whose commit is its caller's), it does
-nothing.
+readers or writers), is due every CHECKPOINT_EVERY such writes of the process. It runs on a thread of
+the process's own (`Checkpointer`, one per database file, on a connection of its own), so the thread
+that wrote, often the only one answering requests, goes on meanwhile: the copy and sync run in SQLite
+with the GIL released, on the other core. Outside these blocks every connection checkpoints at commit
+as before, so the log stays bounded whoever writes. On PostgreSQL, for an in-memory database and
+inside a transaction (whose commit is its caller's), it does nothing.
 """
 
+import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +22,66 @@ from typing import Any
 
 from django.db import connections
 
+log = logging.getLogger(__name__)
+
 # At about 40 log pages a post, 32 posts keep the log near the automatic threshold's size.
 CHECKPOINT_EVERY = 32
+# A checkpointer with nothing asked of it for this long closes its connection and ends its thread.
+IDLE_SECONDS = 60.0
 
 _lock = threading.Lock()
 _writes = [0]  # queued writes of this process since its last checkpoint
+
+
+class Checkpointer:
+    """A thread that runs passive checkpoints of one database file when asked (`ask`): asks that come
+    while one runs are answered by the next. It ends after IDLE_SECONDS without an ask."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.done = 0  # checkpoints run
+        self._asked = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def ask(self) -> None:
+        with _lock:
+            self._asked.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="weituan-sqlite-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        database = sqlite3.connect(self.path, timeout=20, check_same_thread=False)
+        try:
+            while True:
+                if not self._asked.wait(IDLE_SECONDS):
+                    with _lock:
+                        if not self._asked.is_set():
+                            self._thread = None
+                            return
+                self._asked.clear()
+                try:
+                    database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    # The next commit past the log's threshold, or the next ask, checkpoints instead.
+                    log.exception("SQLite checkpoint of %s failed", self.path)
+                self.done += 1
+        finally:
+            database.close()
+
+
+_checkpointers: dict[str, Checkpointer] = {}
+
+
+def checkpointer_of(path: str) -> Checkpointer:
+    """The process's checkpointer of the database file at `path`."""
+    with _lock:
+        found = _checkpointers.get(path)
+        if found is None:
+            found = _checkpointers[path] = Checkpointer(path)
+        return found
 
 
 def _raw_sqlite(database: Any) -> Any:
@@ -36,7 +95,8 @@ def _raw_sqlite(database: Any) -> Any:
 def checkpoints_held(database: Any = None, *, writes: int = 1) -> Iterator[None]:
     """Run the block (`writes` queued writes: posts, say) on `database` (a connection of
     `django.db.connections`, the default one unless given) without checkpointing at its commits; after
-    it, a passive checkpoint once the process has made CHECKPOINT_EVERY of them since its last."""
+    it, a passive checkpoint is asked of the file's checkpointer once the process has made
+    CHECKPOINT_EVERY of them since its last."""
     database = connections["default"] if database is None else database
     raw = _raw_sqlite(database) if not database.in_atomic_block else None
     if raw is None:  # nothing to hold: not SQLite, in memory, or inside a caller's transaction
@@ -55,5 +115,5 @@ def checkpoints_held(database: Any = None, *, writes: int = 1) -> Iterator[None]
         due = _writes[0] >= CHECKPOINT_EVERY
         if due:
             _writes[0] = 0
-    if due and database.connection is raw:
-        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    if due:
+        checkpointer_of(str(database.settings_dict["NAME"])).ask()

@@ -1,6 +1,8 @@
 """SQLite's WAL checkpoints held back from a queued writer's commits and run once enough writes are done."""
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,44 @@ def test_queued_writes_checkpoint_only_when_due(file_database: Any) -> None:
     assert autocheckpoint() == 1000  # as it was
     assert path.stat().st_size < 64 * 1024  # every page still only in the log
 
+    checkpointer = sqlite_checkpoint.checkpointer_of(str(path))
+    done = checkpointer.done
     with checkpoints_held(file_database), file_database.cursor() as cursor:
         cursor.execute("INSERT INTO rows VALUES (zeroblob(16000))")
-    assert path.stat().st_size > 301 * 16000  # the due checkpoint copied the log into the file
-    assert sqlite_checkpoint._writes == [0]  # and counting starts over
+    assert sqlite_checkpoint._writes == [0]  # counting starts over
+    # The due checkpoint runs on the checkpointer's thread, which copies the log into the file.
+    _until(lambda: checkpointer.done > done)
+    assert path.stat().st_size > 301 * 16000
+
+
+def _until(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.01)
+
+
+def _checkpoint_threads() -> int:
+    return sum(thread.name == "weituan-sqlite-checkpoint" for thread in threading.enumerate())
+
+
+@pytest.mark.django_db
+def test_a_checkpointer_ends_when_idle_and_starts_again_when_asked(
+    file_database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_checkpoint, "IDLE_SECONDS", 0.2)
+    path = Path(file_database.settings_dict["NAME"])
+    with file_database.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.executemany("INSERT INTO rows VALUES (zeroblob(16000))", [()] * 50)
+    assert path.stat().st_size < 64 * 1024
+    checkpointer = sqlite_checkpoint.Checkpointer(str(path))
+    checkpointer.ask()
+    _until(lambda: checkpointer.done == 1)
+    assert path.stat().st_size > 50 * 16000
+    threads = _checkpoint_threads()
+    _until(lambda: _checkpoint_threads() == threads - 1)  # idle: its thread has ended
+    with file_database.cursor() as cursor:
+        cursor.execute("INSERT INTO rows VALUES (zeroblob(16000))")
+    checkpointer.ask()  # a new thread answers
+    _until(lambda: checkpointer.done == 2)
