@@ -583,9 +583,10 @@ def cpu_lines(figures: dict[str, Any]) -> list[str]:
 
 
 def render(results: list[dict[str, Any]], *, machine: str, clients: int) -> list[str]:
+    servers = "; ".join(f"{figures['store']} {figures['server']}" for figures in results) or "?"
     lines = [
         f"Machine: {machine}; load average {os.getloadavg()[0]:.1f} at the end. {clients} HTTP clients"
-        f" (one process, asyncio + uvloop, keep-alive) on 127.0.0.1; server: {results[0]['server'] if results else '?'}"
+        f" (one process, asyncio + uvloop, keep-alive) on 127.0.0.1; server: {servers}"
         " (no task worker runs during the load: tasks are only enqueued).",
         "",
         "| store | deal | checkouts | checkouts/s | refusals | refusals/s | req/s | p99 ms (all / checkouts)"
