@@ -3,12 +3,13 @@
     python -m bench.flash_sale.run [--store sqlite|postgres|both] [--units 10000] [--clients 200]
                                    [--server granian|granian-asgi|uvicorn] [--workers N] [--threads N]
 
-The product is served by granian on the WSGI app with `workers` processes of `threads` threads (by
-default what `weituan serve --server granian` runs: one process of one thread on SQLite, two of four
-on PostgreSQL + Redis), or on the ASGI app, or by uvicorn, with `--server`; on PostgreSQL each process
-lends its connections from a pool, so the server holds a bounded number of them. The server's peak memory (all its processes)
-and, on PostgreSQL, its peak number of connections are reported, and every error the server logged is
-counted by exception type.
+The product is served by granian on the WSGI app with `workers` processes of `threads` threads: by
+default one process of one thread on SQLite (what `weituan serve --server granian` runs without
+Redis) and two processes of four threads on PostgreSQL + Redis (`--server granian --workers 2`); or
+on the ASGI app, or by uvicorn, with `--server`. On PostgreSQL each process lends its connections
+from a pool, so the server holds a bounded number of them. The server's peak memory (all its
+processes) and, on PostgreSQL, its peak number of connections are reported, and every error the
+server logged is counted by exception type.
 
 Reports checkouts/s and, apart, refusals (the 9-unit deal is mostly `sold_out` answers), p99 latency,
 oversell (must be 0) and double charges (must be 0), against the raw engine limit measured in the

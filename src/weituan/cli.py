@@ -58,7 +58,8 @@ def serving_threads() -> int:
     half a request's time, so four threads keep a process busy. SQLite's run in the process and wait on
     nothing, so a second thread only passes the GIL back and forth, at every statement: in one process
     the home read cost twice the CPU with two threads as with one (bench/RESULTS.md). One thread answers
-    one request at a time, as Django's views are answered under uvicorn (on its one thread for them)."""
+    one request at a time, so a slow one (an upload, a dashboard's query) holds up the rest; a site
+    that serves many such requests is better served with `--threads 2`."""
     from django.conf import settings
 
     return 4 if settings.IS_POSTGRES else 1
@@ -273,7 +274,8 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         help="threads per process with --server granian (default: 4 on PostgreSQL, where several overlap "
-        "one request's database waits with another's work; 1 on SQLite, whose statements wait on nothing)",
+        "one request's database waits with another's work; 1 on SQLite, whose statements wait on nothing, "
+        "so one request at a time: give 2 if slow requests such as uploads must not hold up the rest)",
     )
     serve.set_defaults(func=cmd_serve)
 

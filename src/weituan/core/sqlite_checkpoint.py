@@ -14,6 +14,7 @@ inside a transaction (whose commit is its caller's), it does nothing.
 """
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -35,41 +36,65 @@ _writes = [0]  # queued writes of this process since its last checkpoint
 
 class Checkpointer:
     """A thread that runs passive checkpoints of one database file when asked (`ask`): asks that come
-    while one runs are answered by the next. It ends after IDLE_SECONDS without an ask."""
+    while one runs are answered by the next. It ends after IDLE_SECONDS without an ask, or on an error
+    it cannot go on from (logged); the next ask starts another."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.done = 0  # checkpoints run
+        self.done = 0  # checkpoints that ran to the end
         self._asked = threading.Event()
         self._thread: threading.Thread | None = None
 
     def ask(self) -> None:
+        """Have a checkpoint run soon. Never raises: a write that asked has committed already, and the
+        next commit past the log's threshold checkpoints by itself should no thread be had."""
         with _lock:
             self._asked.set()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="weituan-sqlite-checkpoint", daemon=True
-                )
-                self._thread.start()
+            if self._thread is not None and self._thread.is_alive():
+                return
+            thread = threading.Thread(target=self._run, name="weituan-sqlite-checkpoint", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had (the interpreter is ending, or out of them)
+                log.warning("no thread for the SQLite checkpoint of %s", self.path, exc_info=True)
+                self._thread = None
+                return
+            self._thread = thread
 
     def _run(self) -> None:
-        database = sqlite3.connect(self.path, timeout=20, check_same_thread=False)
         try:
-            while True:
-                if not self._asked.wait(IDLE_SECONDS):
-                    with _lock:
-                        if not self._asked.is_set():
-                            self._thread = None
-                            return
-                self._asked.clear()
-                try:
-                    database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    # The next commit past the log's threshold, or the next ask, checkpoints instead.
-                    log.exception("SQLite checkpoint of %s failed", self.path)
-                self.done += 1
+            # The file as it is (mode=rw): a checkpointer never makes a database.
+            database = sqlite3.connect(
+                f"file:{self.path}?mode=rw", uri=True, timeout=20, check_same_thread=False
+            )
+            try:
+                self._serve(database)
+            finally:
+                database.close()
+        except Exception:
+            log.exception("SQLite checkpointer of %s stopped", self.path)
         finally:
-            database.close()
+            with _lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _serve(self, database: sqlite3.Connection) -> None:
+        while True:
+            if not self._asked.wait(IDLE_SECONDS):
+                with _lock:
+                    if not self._asked.is_set():
+                        # Let go under the lock: an ask from now on starts another thread.
+                        if self._thread is threading.current_thread():
+                            self._thread = None
+                        return
+            self._asked.clear()
+            try:
+                database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                # The next commit past the log's threshold, or the next ask, checkpoints instead.
+                log.exception("SQLite checkpoint of %s failed", self.path)
+                continue
+            self.done += 1
 
 
 _checkpointers: dict[str, Checkpointer] = {}
@@ -82,6 +107,17 @@ def checkpointer_of(path: str) -> Checkpointer:
         if found is None:
             found = _checkpointers[path] = Checkpointer(path)
         return found
+
+
+def _forget_after_fork() -> None:
+    """A forked child has none of its parent's threads, and may hold a copy of a lock taken mid-use."""
+    global _lock
+    _lock = threading.Lock()
+    _checkpointers.clear()
+    _writes[0] = 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _raw_sqlite(database: Any) -> Any:

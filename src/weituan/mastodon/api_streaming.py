@@ -4,8 +4,8 @@ ASGI application's front for them.
 Under ASGI (`weituan serve`, uvicorn) the server-sent event streams under /api/v1/streaming/ and the
 WebSocket at /api/v1/streaming (Mastodon's multiplexed stream) are served in front of Django
 (`with_streaming`, see `streaming_asgi` and `streaming_websocket`). The WSGI server (`--server
-granian`) runs each request on one of a few threads, which a stream would hold for as long as it is
-open, and has no WebSocket, so there every path under /api/v1/streaming answers 501 with the code
+granian`) runs each request on one of its few threads (one on SQLite unless told), which a stream
+would hold for as long as it is open, and has no WebSocket, so there every path under /api/v1/streaming answers 501 with the code
 `streaming_unavailable`, and clients refresh by polling the timelines and notifications, as they do
 when a stream drops.
 

@@ -1,5 +1,7 @@
 """SQLite's WAL checkpoints held back from a queued writer's commits and run once enough writes are done."""
 
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,15 +69,16 @@ def _until(condition: Callable[[], bool], seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
-def _checkpoint_threads() -> int:
-    return sum(thread.name == "weituan-sqlite-checkpoint" for thread in threading.enumerate())
+def _thread_of(checkpointer: Any) -> threading.Thread:
+    thread = checkpointer._thread
+    assert thread is not None
+    return thread
 
 
 @pytest.mark.django_db
 def test_a_checkpointer_ends_when_idle_and_starts_again_when_asked(
     file_database: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_checkpoint, "IDLE_SECONDS", 0.2)
     path = Path(file_database.settings_dict["NAME"])
     with file_database.cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -85,9 +88,47 @@ def test_a_checkpointer_ends_when_idle_and_starts_again_when_asked(
     checkpointer.ask()
     _until(lambda: checkpointer.done == 1)
     assert path.stat().st_size > 50 * 16000
-    threads = _checkpoint_threads()
-    _until(lambda: _checkpoint_threads() == threads - 1)  # idle: its thread has ended
+    first = _thread_of(checkpointer)
+    monkeypatch.setattr(sqlite_checkpoint, "IDLE_SECONDS", 0.05)
+    checkpointer.ask()  # wakes it; it then waits the shorter idle time and ends
+    _until(lambda: checkpointer.done == 2)
+    first.join(30)
+    assert not first.is_alive() and checkpointer._thread is None
     with file_database.cursor() as cursor:
         cursor.execute("INSERT INTO rows VALUES (zeroblob(16000))")
     checkpointer.ask()  # a new thread answers
-    _until(lambda: checkpointer.done == 2)
+    _until(lambda: checkpointer.done == 3)
+    assert _thread_of(checkpointer) is not first
+
+
+@pytest.mark.django_db
+def test_a_checkpointer_that_cannot_open_its_file_logs_it_and_tries_again_when_asked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "gone.sqlite3"
+    checkpointer = sqlite_checkpoint.Checkpointer(str(missing))
+    checkpointer.ask()
+    thread = _thread_of(checkpointer)
+    thread.join(30)
+    assert checkpointer._thread is None and checkpointer.done == 0
+    assert not missing.exists()  # a checkpointer never makes a database
+    assert any("checkpointer of" in record.getMessage() for record in caplog.records)
+    sqlite3.connect(missing).close()
+    checkpointer.ask()
+    _until(lambda: checkpointer.done == 1)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_starts_with_no_checkpointers_and_a_free_lock(tmp_path: Path) -> None:
+    checkpointer = sqlite_checkpoint.checkpointer_of(str(tmp_path / "parent.sqlite3"))
+    read, write = os.pipe()
+    with sqlite_checkpoint._lock:  # held while the process forks
+        child = os.fork()
+        if child == 0:  # the child reports through the pipe
+            fresh = sqlite_checkpoint.checkpointer_of(str(tmp_path / "parent.sqlite3"))
+            os.write(write, b"1" if fresh is not checkpointer and sqlite_checkpoint._writes == [0] else b"0")
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.close(read)
+    assert os.waitpid(child, 0)[1] == 0

@@ -162,8 +162,8 @@ def test_lz_string_base64_reads_what_the_javascript_library_writes():
 
 
 def test_posthog_js_lz64_bodies_are_accepted(site_key):
-    # The key is random, so the compressed text varies; a padding property is lengthened until the text
-    # holds `+` or `/`, the characters a form body must carry percent-encoded.
+    # The key, uuids and times are random, so the compressed text varies; a padding property is
+    # lengthened until the text holds `+` or `/`, the characters a form body must carry percent-encoded.
     for pad in range(64):
         js_events = [event("$pageview", "d9", token=site_key, pad="p" * pad,
                            **{"$current_url": "https://s.example/团购?x=1+2"}),
