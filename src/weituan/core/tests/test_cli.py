@@ -67,6 +67,19 @@ def _log_in(port: int, username: str) -> str:
     return _api(port, "/oauth/token", data=grant)["access_token"]
 
 
+def _until_healthy(server: subprocess.Popen, port: int, seconds: float = 120) -> None:
+    """Wait, at most `seconds`, for the server on `port` to answer /healthz."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+            return
+        except OSError:
+            assert server.poll() is None, server.stderr.read() if server.stderr else "the server exited"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+
+
 def _rows(data_dir, sql: str, *params) -> list[tuple]:
     with closing(sqlite3.connect(data_dir / "weituan.sqlite3", timeout=30)) as db:
         return db.execute(sql, params).fetchall()
@@ -415,15 +428,7 @@ def test_one_granian_process_serves_sqlite_without_redis(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else "server exited"
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.3)
+        _until_healthy(server, port)
         fan_token = _log_in(port, "fan")
         assert _api(port, "/api/v1/timelines/home", token=fan_token) == []
         status = _api(
@@ -489,14 +494,7 @@ def test_several_serving_processes_share_the_embedded_store(tmp_path):
     )
     beacons = 120
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.3)
+        _until_healthy(server, port)
         for n in range(beacons):  # a connection each: the two processes take turns at accepting them
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port}/collect",
