@@ -261,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
         "--server",
         choices=["uvicorn", "granian"],
         default="uvicorn",
-        help="uvicorn: the ASGI app (default); granian: the WSGI app on threads, fastest for the API "
+        help="uvicorn: the ASGI app (default); granian: the WSGI app on threads, fastest for API reads "
         "(no streaming API)",
     )
     serve.add_argument(
