@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from django.db import connections
 
@@ -63,9 +64,10 @@ class Checkpointer:
 
     def _run(self) -> None:
         try:
-            # The file as it is (mode=rw): a checkpointer never makes a database.
+            # The file as it is (mode=rw): a checkpointer never makes a database. The path is quoted, as
+            # a URI's must be (a `?`, `#` or `%` in a directory's name).
             database = sqlite3.connect(
-                f"file:{self.path}?mode=rw", uri=True, timeout=20, check_same_thread=False
+                f"file:{quote(self.path)}?mode=rw", uri=True, timeout=20, check_same_thread=False
             )
             try:
                 self._serve(database)

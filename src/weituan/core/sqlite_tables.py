@@ -7,6 +7,14 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
+def sqlite_table_definition(connection: BaseDatabaseWrapper, table: str) -> str | None:
+    """The CREATE TABLE statement of `table` as SQLite keeps it; None when there is no such table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
+        found = cursor.fetchone()
+    return None if found is None else str(found[0])
+
+
 def sqlite_table_remade(
     connection: BaseDatabaseWrapper, table: str, definition: Callable[[str], str], *, order_by: str = ""
 ) -> bool:
@@ -14,12 +22,13 @@ def sqlite_table_remade(
     `order_by` order when given), indexes and triggers, in one transaction; False, and nothing done,
     when the statement comes back unchanged. Foreign keys pointing at the table keep pointing at its
     name; checks of them must be off (as in a migration's schema editor) when other tables have any."""
+    current = sqlite_table_definition(connection, table)
+    if current is None:
+        raise LookupError(f"SQLite has no table {table}")
+    wanted = definition(current)
+    if wanted == current:
+        return False
     with connection.cursor() as cursor:
-        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
-        (current,) = cursor.fetchone()
-        wanted = definition(current)
-        if wanted == current:
-            return False
         cursor.execute(
             "SELECT sql FROM sqlite_master WHERE tbl_name = %s AND type IN ('index', 'trigger')"
             " AND sql IS NOT NULL",

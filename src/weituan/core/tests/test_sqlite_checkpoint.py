@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,21 @@ def test_a_forked_child_starts_with_no_checkpointers_and_a_free_lock(tmp_path: P
     finally:
         os.close(read)
         os.waitpid(child, 0)
+
+
+@pytest.mark.django_db
+def test_a_checkpointer_opens_a_file_whose_directory_name_a_uri_would_misread(tmp_path: Path) -> None:
+    folder = tmp_path / "shop #1 ?50%"
+    folder.mkdir()
+    path = folder / "weituan.sqlite3"
+    with closing(sqlite3.connect(path)) as database:
+        database.execute("PRAGMA journal_mode=WAL")
+        database.execute("PRAGMA wal_autocheckpoint=0")
+        database.execute("CREATE TABLE rows (body BLOB)")
+        database.executemany("INSERT INTO rows VALUES (zeroblob(16000))", [()] * 20)
+        database.commit()
+        assert path.stat().st_size < 64 * 1024
+        checkpointer = sqlite_checkpoint.Checkpointer(str(path))
+        checkpointer.ask()
+        _until(lambda: checkpointer.done == 1)
+        assert path.stat().st_size > 20 * 16000

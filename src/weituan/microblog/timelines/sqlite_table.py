@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from weituan.core.sqlite_tables import sqlite_table_remade
+from weituan.core.sqlite_tables import sqlite_table_definition, sqlite_table_remade
 
 TABLE = "microblog_timelines_timelineentry"
 SUFFIX = " WITHOUT ROWID"
@@ -37,12 +37,8 @@ def entries_table_has_rowid(connection: BaseDatabaseWrapper) -> bool | None:
     """Whether the SQLite entries table has a rowid; None when it does not exist (or not on SQLite)."""
     if connection.vendor != "sqlite":
         return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [TABLE])
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    return not _without_rowid(str(found[0]))
+    found = sqlite_table_definition(connection, TABLE)
+    return None if found is None else not _without_rowid(found)
 
 
 def _without_rowid(definition: str) -> bool:
