@@ -10,6 +10,12 @@ worker, occasional writes) still get the database's lock through the busy handle
 correctness never depends on this; only waiting does. On PostgreSQL, inside an open transaction (whose
 writer already holds the lock) and for an in-memory database, it does nothing.
 
+A queued writer can still find the database's lock taken by one that does not queue (the worker
+claiming a task, say, for a fraction of a millisecond). SQLite's busy handler would then put it to
+sleep for 1, then 2, then 5 ms before it looks again; a queued writer's BEGIN instead asks again
+after 50 microseconds, doubling to at most a millisecond (`_begin_promptly`), within the same overall
+busy timeout.
+
 A block `with sqlite_writer(), transaction.atomic():` runs its `on_commit` hooks after the commit but
 before the queue is released: they may enqueue tasks and write outside a transaction, but must not
 queue again (the lock is not reentrant), and should be short, since every other queued writer waits.
@@ -17,11 +23,18 @@ queue again (the lock is not reentrant), and should be short, since every other 
 
 import fcntl
 import os
+import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connections
+
+# The first pause of a queued writer's BEGIN that found the database locked, and the longest.
+FIRST_PAUSE = 0.00005
+LONGEST_PAUSE = 0.001
 
 _thread_lock = threading.Lock()
 # Per process: a descriptor inherited across a fork would share its lock with the parent's.
@@ -52,6 +65,39 @@ def sqlite_writer(using: str = "default") -> Iterator[None]:
             return
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
-            yield
+            with connection.execute_wrapper(_begin_promptly):
+                yield
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+def _begin_promptly(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """Run a BEGIN without SQLite's busy handler: while another connection holds the write lock, ask
+    again after a short pause (FIRST_PAUSE, doubling to LONGEST_PAUSE) until the connection's busy
+    timeout has passed, then fail as SQLite would. Any other statement runs as it is."""
+    if not sql.startswith("BEGIN"):
+        return execute(sql, params, many, context)
+    raw = context["connection"].connection
+    waited_ms = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + waited_ms / 1000
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                return execute(sql, params, many, context)
+            except Exception as exc:
+                if not _locked(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(waited_ms)}")
+
+
+def _locked(exc: BaseException) -> bool:
+    """Whether `exc` (as Django raises it, or sqlite3's own) is SQLite's SQLITE_BUSY."""
+    cause = exc if isinstance(exc, sqlite3.OperationalError) else exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY

@@ -1,7 +1,9 @@
 """The queue for SQLite's write lock (`sqlite_writer`): writers in threads of one process and in other
 processes take turns on it, even while the database itself is free; a writer already inside a
-transaction passes straight through."""
+transaction passes straight through; a queued writer that finds the database locked by one that does
+not queue asks again after short pauses, not SQLite's busy handler's sleeps."""
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -10,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 
+from weituan.core import sqlite_writer as writer_module
 from weituan.core.sqlite_writer import sqlite_writer
 
 ALIAS = "queued_file"
@@ -129,3 +132,61 @@ def test_inside_a_transaction_a_writer_is_not_queued_again(queued_file: Path) ->
     ):
         cursor.execute("INSERT INTO turns VALUES ('nested')")
     assert _turns() == ["nested"]
+
+
+def _busy_timeout() -> int:
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        return int(cursor.fetchone()[0])
+
+
+def _locked_by_another(path: Path) -> sqlite3.Connection:
+    """A connection that does not queue (as the task worker's) holding the database's write lock."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO turns VALUES ('other')")
+    return other
+
+
+def test_a_queued_writer_asks_again_for_a_lock_held_by_one_that_does_not_queue(
+    queued_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 5000")
+    other = _locked_by_another(queued_file)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 6:
+            other.execute("COMMIT")  # the other writer is done while the queued one pauses
+
+    monkeypatch.setattr(writer_module.time, "sleep", pause)
+    with sqlite_writer(ALIAS), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        cursor.execute("INSERT INTO turns VALUES ('queued')")
+    other.close()
+    # Asked again after 50 us, doubling to at most 1 ms, where SQLite's handler sleeps 1, 2, 5... ms.
+    assert pauses == [0.00005, 0.0001, 0.0002, 0.0004, 0.0008, 0.001]
+    assert _turns() == ["other", "queued"]
+    assert _busy_timeout() == 5000  # the connection's own timeout is back for what follows
+
+
+def test_a_queued_writer_fails_as_sqlite_would_once_its_busy_timeout_has_passed(queued_file: Path) -> None:
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 100")
+    other = _locked_by_another(queued_file)
+    try:
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            sqlite_writer(ALIAS),
+            transaction.atomic(using=ALIAS),
+        ):
+            pytest.fail("the block ran without the lock")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert _busy_timeout() == 100
+    assert not connections[ALIAS].in_atomic_block
+    with sqlite_writer(ALIAS), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        cursor.execute("INSERT INTO turns VALUES ('later')")  # the connection is fit for the next write
+    assert _turns() == ["later"]
