@@ -100,4 +100,7 @@ def _begin_promptly(
 def _locked(exc: BaseException) -> bool:
     """Whether `exc` (as Django raises it, or sqlite3's own) is SQLite's SQLITE_BUSY."""
     cause = exc if isinstance(exc, sqlite3.OperationalError) else exc.__cause__
-    return isinstance(cause, sqlite3.OperationalError) and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    return (
+        isinstance(cause, sqlite3.OperationalError)
+        and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    )

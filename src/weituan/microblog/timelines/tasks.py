@@ -2,6 +2,7 @@
 
 import json
 import logging
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -224,14 +225,31 @@ _INSERTS: dict[tuple[str, str], tuple[list[Any], str]] = {}
 class TaskRowInsert:
     """A task's row as the database backend's `enqueue` makes it, not yet written: its INSERT (`sql`,
     `params`), to run in the caller's transaction on its own or inside a larger statement; then
-    `written()`. `sql` is empty when a value is a database expression the ORM must compile."""
+    `written()`. `sql` is empty when a value is a database expression the ORM must compile.
+
+    `row` is the row's model instance. A row prepared from a template (`_RowTemplate`) makes it from
+    `template` and `own` (its id, arguments and time of enqueueing) only when something asks for it:
+    a `post_save` receiver, or the `task_enqueued` announcement after the commit."""
 
     backend: Any
-    row: Any
+    made: Any
     alias: str
     fields: list[Any]
     sql: str
     params: list[Any]
+    template: "_RowTemplate | None" = None
+    own: dict[str, Any] | None = None
+
+    @property
+    def row(self) -> Any:
+        if self.made is None:
+            from django_tasks_db.models import DBTaskResult
+
+            assert self.template is not None and self.own is not None
+            own = self.own
+            self.made = DBTaskResult(id=own["id"], args_kwargs=own["args_kwargs"], **self.template.shared)
+            self.made.enqueued_at = own["enqueued_at"]  # as `pre_save` of its auto_now_add field sets it
+        return self.made
 
     def write(self) -> None:
         """Run the INSERT on its own, then `written()`."""
@@ -245,18 +263,104 @@ class TaskRowInsert:
     def written(self) -> None:
         """What follows the row's save: `post_save`, and `task_enqueued` once the row is committed."""
         from django_tasks_db.compat import task_enqueued
+        from django_tasks_db.models import DBTaskResult
 
-        row, alias = self.row, self.alias
-        row._state.adding = False
-        row._state.db = alias
-        signals.post_save.send(
-            sender=type(row), instance=row, created=True, update_fields=None, raw=False, using=alias
-        )
-        # Announced once the row is committed and visible to workers, as an enqueue after commit was.
+        alias = self.alias
+        if self.made is not None or signals.post_save.has_listeners(DBTaskResult):
+            row = self.row
+            row._state.adding = False
+            row._state.db = alias
+            signals.post_save.send(
+                sender=DBTaskResult, instance=row, created=True, update_fields=None, raw=False, using=alias
+            )
+        # Announced once the row is committed and visible to workers, as an enqueue after commit was;
+        # not at all when nothing would hear it.
+        if not _enqueue_heard():
+            return
         sender = type(self.backend)
         transaction.on_commit(
-            lambda: task_enqueued.send(sender, task_result=row.task_result), using=alias, robust=False
+            lambda: task_enqueued.send(sender, task_result=self._saved().task_result),
+            using=alias,
+            robust=False,
         )
+
+    def _saved(self) -> Any:
+        row = self.row
+        row._state.adding = False
+        row._state.db = self.alias
+        return row
+
+
+def _enqueue_heard() -> bool:
+    """Whether `task_enqueued` reaches anyone: a receiver other than Django's own, which only logs the
+    enqueue at DEBUG, or that one while its logger takes DEBUG records."""
+    from django.tasks.signals import log_task_enqueued, logger
+    from django_tasks_db.compat import task_enqueued
+
+    for entry in task_enqueued.receivers:
+        receiver = entry[1]() if isinstance(entry[1], weakref.ReferenceType) else entry[1]
+        if receiver is not None and receiver is not log_task_enqueued:
+            return True
+        if receiver is log_task_enqueued and logger.isEnabledFor(logging.DEBUG):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class _RowTemplate:
+    """The prepared values of a task's first row on a database, as `task_row_insert` made them the
+    ordinary way, for the rows after it: only the id, the arguments and the time of enqueueing differ
+    from one row of the same task, backend and database to the next (the rest are the task's own
+    settings, the model's defaults, and the `run_after` the backend's `pre_save` receiver sets). Used
+    while `pre_save`'s receivers are the ones it was made under."""
+
+    params: list[Any]
+    receivers: list[Any]
+    shared: dict[str, Any]  # the instance's values every row of the task has
+    id_at: int
+    args_at: int
+    enqueued_at: int
+
+    @classmethod
+    def of(cls, row: Any, fields: list[Any], params: list[Any]) -> "_RowTemplate":
+        names = [field.attname for field in fields]
+        return cls(
+            params=list(params),
+            receivers=list(signals.pre_save.receivers),
+            shared={
+                name: getattr(row, name)
+                for name in ("priority", "task_path", "queue_name", "run_after", "backend_name")
+            },
+            id_at=names.index("id"),
+            args_at=names.index("args_kwargs"),
+            enqueued_at=names.index("enqueued_at"),
+        )
+
+    def fits(self) -> bool:
+        return signals.pre_save.receivers == self.receivers
+
+    def insert(
+        self, backend: Any, alias: str, fields: list[Any], sql: str, own: dict[str, Any]
+    ) -> TaskRowInsert:
+        """The row whose own values are `own` (id, args_kwargs, enqueued_at), prepared by their fields."""
+        connection = connections[alias]
+        params = self.params.copy()
+        params[self.id_at] = fields[self.id_at].get_db_prep_save(own["id"], connection)
+        params[self.args_at] = fields[self.args_at].get_db_prep_save(own["args_kwargs"], connection)
+        params[self.enqueued_at] = fields[self.enqueued_at].get_db_prep_save(own["enqueued_at"], connection)
+        return TaskRowInsert(
+            backend=backend,
+            made=None,
+            alias=alias,
+            fields=fields,
+            sql=sql,
+            params=params,
+            template=self,
+            own=own,
+        )
+
+
+_TEMPLATES: dict[tuple[Any, ...], _RowTemplate] = {}
 
 
 def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRowInsert:
@@ -264,10 +368,27 @@ def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRo
     `pre_save` sent), with the INSERT built once per database instead of compiled on every call. The
     row is the backend's own, made as it makes it; the values are prepared by its fields as `save`
     prepares them.
+
+    The first row of a task on a database is made that way; the rows after it reuse its prepared
+    values but for the id, the arguments and the time (`_RowTemplate`), while nothing that could change
+    them (a `pre_save` receiver) has come or gone.
     """
     from django_tasks_db.compat import normalize_json
     from django_tasks_db.models import DBTaskResult
 
+    alias = router.db_for_write(DBTaskResult)
+    connection = connections[alias]
+    key = (alias, connection.vendor, backend.alias, task_.module_path, task_.queue_name, task_.priority,
+           task_.run_after)  # fmt: skip
+    template = _TEMPLATES.get(key)
+    found = _INSERTS.get((alias, connection.vendor))
+    if template is not None and found is not None and template.fits():
+        own = {
+            "id": backend._get_id(),
+            "args_kwargs": normalize_json({"args": (), "kwargs": kwargs}),
+            "enqueued_at": timezone.now(),
+        }
+        return template.insert(backend, alias, *found, own)
     backend.validate_task(task_)
     values: dict[str, Any] = {
         "id": backend._get_id(),
@@ -279,9 +400,6 @@ def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRo
         "backend_name": backend.alias,
     }
     row: Any = DBTaskResult(**values)
-    alias = router.db_for_write(DBTaskResult)
-    connection = connections[alias]
-    found = _INSERTS.get((alias, connection.vendor))
     if found is None:
         fields = [field for field in DBTaskResult._meta.local_concrete_fields if not field.generated]
         quote = connection.ops.quote_name
@@ -294,9 +412,10 @@ def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRo
     signals.pre_save.send(sender=DBTaskResult, instance=row, raw=False, using=alias, update_fields=None)
     saved = [field.pre_save(row, True) for field in fields]
     if any(hasattr(value, "resolve_expression") for value in saved):
-        return TaskRowInsert(backend=backend, row=row, alias=alias, fields=fields, sql="", params=[])
+        return TaskRowInsert(backend=backend, made=row, alias=alias, fields=fields, sql="", params=[])
     prepared = [field.get_db_prep_save(value, connection) for field, value in zip(fields, saved, strict=True)]
-    return TaskRowInsert(backend=backend, row=row, alias=alias, fields=fields, sql=sql, params=prepared)
+    _TEMPLATES[key] = _RowTemplate.of(row, fields, prepared)
+    return TaskRowInsert(backend=backend, made=row, alias=alias, fields=fields, sql=sql, params=prepared)
 
 
 def enqueue_with_transaction(task_: Task, **kwargs: Any) -> None:
