@@ -82,25 +82,35 @@ def _begin_promptly(
     raw = context["connection"].connection
     waited_ms = raw.execute("PRAGMA busy_timeout").fetchone()[0]
     raw.execute("PRAGMA busy_timeout = 0")
+    begun = False
     try:
         deadline = time.monotonic() + waited_ms / 1000
         pause = FIRST_PAUSE
         while True:
             try:
-                return execute(sql, params, many, context)
+                answer = execute(sql, params, many, context)
+                begun = True
+                return answer
             except Exception as exc:
                 if not _locked(exc) or time.monotonic() >= deadline:
                     raise
-            time.sleep(pause)
+            _pause(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
     finally:
-        raw.execute(f"PRAGMA busy_timeout = {int(waited_ms)}")
+        try:
+            raw.execute(f"PRAGMA busy_timeout = {int(waited_ms)}")
+        except sqlite3.Error:
+            if begun:
+                raise  # else the BEGIN's own error, on its way out, says more
+
+
+# How a queued writer waits between two asks (the tests count the pauses).
+_pause = time.sleep
 
 
 def _locked(exc: BaseException) -> bool:
-    """Whether `exc` (as Django raises it, or sqlite3's own) is SQLite's SQLITE_BUSY."""
+    """Whether `exc` (as Django raises it, or sqlite3's own) is SQLite's SQLITE_BUSY, or one of its
+    extended codes (a connection recovering the log, say)."""
     cause = exc if isinstance(exc, sqlite3.OperationalError) else exc.__cause__
-    return (
-        isinstance(cause, sqlite3.OperationalError)
-        and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-    )
+    code = getattr(cause, "sqlite_errorcode", None) if isinstance(cause, sqlite3.OperationalError) else None
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY

@@ -161,7 +161,7 @@ def test_a_queued_writer_asks_again_for_a_lock_held_by_one_that_does_not_queue(
         if len(pauses) == 6:
             other.execute("COMMIT")  # the other writer is done while the queued one pauses
 
-    monkeypatch.setattr(writer_module.time, "sleep", pause)
+    monkeypatch.setattr(writer_module, "_pause", pause)
     with sqlite_writer(ALIAS), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
         cursor.execute("INSERT INTO turns VALUES ('queued')")
     other.close()

@@ -1,5 +1,6 @@
 """Background tasks of the timelines: deliver a post to followers' home timelines, or take it back out."""
 
+import copy
 import json
 import logging
 import weakref
@@ -311,22 +312,26 @@ class _RowTemplate:
     """The prepared values of a task's first row on a database, as `task_row_insert` made them the
     ordinary way, for the rows after it: only the id, the arguments and the time of enqueueing differ
     from one row of the same task, backend and database to the next (the rest are the task's own
-    settings, the model's defaults, and the `run_after` the backend's `pre_save` receiver sets). Used
-    while `pre_save`'s receivers are the ones it was made under."""
+    settings, the model's defaults, and the `run_after` the backend's `pre_save` receiver sets to the
+    same value for every task without one). Used only while that receiver is the only one `pre_save`
+    has for the model (`_pre_save_only_run_after`): any other is sent every row, the ordinary way."""
 
     params: list[Any]
-    receivers: list[Any]
     shared: dict[str, Any]  # the instance's values every row of the task has
     id_at: int
     args_at: int
     enqueued_at: int
 
     @classmethod
-    def of(cls, row: Any, fields: list[Any], params: list[Any]) -> "_RowTemplate":
+    def of(cls, row: Any, fields: list[Any], saved: list[Any], connection: Any) -> "_RowTemplate":
+        """The template of `row`, whose fields' `pre_save` gave `saved`. Its values are prepared again
+        from copies, so no row shares a mutable value (a JSON list) with the first row's instance."""
         names = [field.attname for field in fields]
         return cls(
-            params=list(params),
-            receivers=list(signals.pre_save.receivers),
+            params=[
+                field.get_db_prep_save(copy.deepcopy(value), connection)
+                for field, value in zip(fields, saved, strict=True)
+            ],
             shared={
                 name: getattr(row, name)
                 for name in ("priority", "task_path", "queue_name", "run_after", "backend_name")
@@ -335,9 +340,6 @@ class _RowTemplate:
             args_at=names.index("args_kwargs"),
             enqueued_at=names.index("enqueued_at"),
         )
-
-    def fits(self) -> bool:
-        return signals.pre_save.receivers == self.receivers
 
     def insert(
         self, backend: Any, alias: str, fields: list[Any], sql: str, own: dict[str, Any]
@@ -360,7 +362,19 @@ class _RowTemplate:
         )
 
 
-_TEMPLATES: dict[tuple[Any, ...], _RowTemplate] = {}
+def _pre_save_only_run_after() -> bool:
+    """Whether the database backend's own receiver, which sets `run_after` when it is empty, is all
+    that listens to `pre_save` of a task's row (no other model's or sender-less receiver either)."""
+    from django_tasks_db.models import DBTaskResult
+    from django_tasks_db.signal_handlers import set_run_after
+
+    sync, asynchronous = signals.pre_save._live_receivers(DBTaskResult)
+    return not asynchronous and len(sync) == 1 and sync[0] is set_run_after
+
+
+# A backend's templates, kept on the backend (made anew when the TASKS setting changes), per database
+# and task; the task was checked by the backend when its template was made.
+_TEMPLATES_ATTRIBUTE = "_weituan_row_templates"
 
 
 def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRowInsert:
@@ -370,19 +384,21 @@ def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRo
     prepares them.
 
     The first row of a task on a database is made that way; the rows after it reuse its prepared
-    values but for the id, the arguments and the time (`_RowTemplate`), while nothing that could change
-    them (a `pre_save` receiver) has come or gone.
+    values but for the id, the arguments and the time (`_RowTemplate`), while the backend's own
+    `pre_save` receiver is the only one. A task given a `run_after` of its own gets no template.
     """
     from django_tasks_db.compat import normalize_json
     from django_tasks_db.models import DBTaskResult
 
     alias = router.db_for_write(DBTaskResult)
     connection = connections[alias]
-    key = (alias, connection.vendor, backend.alias, task_.module_path, task_.queue_name, task_.priority,
-           task_.run_after)  # fmt: skip
-    template = _TEMPLATES.get(key)
+    key = (alias, connection.vendor, task_.module_path, task_.queue_name, task_.priority)
+    templates: dict[tuple[Any, ...], _RowTemplate] = backend.__dict__.setdefault(_TEMPLATES_ATTRIBUTE, {})
+    # Made, or used, only while the row's values are the backend's alone.
+    templated = task_.run_after is None and _pre_save_only_run_after()
+    template = templates.get(key) if templated else None
     found = _INSERTS.get((alias, connection.vendor))
-    if template is not None and found is not None and template.fits():
+    if template is not None and found is not None:
         own = {
             "id": backend._get_id(),
             "args_kwargs": normalize_json({"args": (), "kwargs": kwargs}),
@@ -414,7 +430,8 @@ def task_row_insert(backend: Any, task_: Task, kwargs: dict[str, Any]) -> TaskRo
     if any(hasattr(value, "resolve_expression") for value in saved):
         return TaskRowInsert(backend=backend, made=row, alias=alias, fields=fields, sql="", params=[])
     prepared = [field.get_db_prep_save(value, connection) for field, value in zip(fields, saved, strict=True)]
-    _TEMPLATES[key] = _RowTemplate.of(row, fields, prepared)
+    if templated:
+        templates[key] = _RowTemplate.of(row, fields, saved, connection)
     return TaskRowInsert(backend=backend, made=row, alias=alias, fields=fields, sql=sql, params=prepared)
 
 

@@ -3,7 +3,7 @@ of a task is made as the database backend's `enqueue` makes it, the rows after i
 prepared values; each is the row the backend would have written, and what listens to `pre_save`,
 `post_save` and `task_enqueued` is served as `enqueue` serves it."""
 
-from collections.abc import Iterator
+import logging
 from typing import Any
 
 import pytest
@@ -22,11 +22,14 @@ OWN_COLUMNS = {"id", "args_kwargs", "enqueued_at"}
 
 
 @pytest.fixture(autouse=True)
-def _database_tasks(settings: Any) -> Iterator[None]:
+def _database_tasks(settings: Any) -> None:
+    # A new backend for each test (the setting's change makes one), so its first row is made the
+    # ordinary way.
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    tasks._TEMPLATES.clear()  # each test starts with the first row made the ordinary way
-    yield
-    tasks._TEMPLATES.clear()
+
+
+def _templates() -> dict[Any, Any]:
+    return fanout_deliver_task.get_backend().__dict__.get(tasks._TEMPLATES_ATTRIBUTE, {})
 
 
 def _columns(row: DBTaskResult) -> dict[str, Any]:
@@ -47,7 +50,7 @@ def test_rows_after_the_first_are_the_rows_the_backend_writes(
     with django_capture_on_commit_callbacks(execute=True):
         backends_own = fanout_deliver_task.enqueue(post_id=1)  # the backend's own enqueue
     first, second, third = _enqueue(2, 3, 4)
-    assert tasks._TEMPLATES, "the rows after the first are made from a template"
+    assert _templates(), "the rows after the first are made from a template"
     expected = DBTaskResult.objects.get(id=backends_own.id)
     for row in (first, second, third):
         columns, reference = _columns(row), _columns(expected)
@@ -62,6 +65,23 @@ def test_rows_after_the_first_are_the_rows_the_backend_writes(
     # Each is a task the worker runs as any other: its result reads back whole.
     assert third.task_result.task.module_path == fanout_deliver_task.module_path
     assert third.task_result.kwargs == {"post_id": 4}
+
+
+def test_a_pre_save_receiver_connected_before_the_first_row_sees_every_row() -> None:
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: DBTaskResult, **kwargs: Any) -> None:
+        post_id = instance.args_kwargs["kwargs"]["post_id"]
+        seen.append(post_id)
+        instance.priority = post_id  # a value of the row's own, which no template could give
+
+    signals.pre_save.connect(receiver)  # for every model's rows
+    try:
+        rows = _enqueue(1, 2, 3)
+    finally:
+        signals.pre_save.disconnect(receiver)
+    assert seen == [1, 2, 3]
+    assert [row.priority for row in rows] == [1, 2, 3]
 
 
 def test_a_pre_save_receiver_connected_later_sees_every_row() -> None:
@@ -106,8 +126,24 @@ def test_post_save_and_task_enqueued_receivers_get_each_row(django_capture_on_co
     assert announced == [(2, str(rows[0].id)), (3, str(rows[1].id))]
 
 
-def test_an_enqueue_nobody_hears_is_not_announced(django_capture_on_commit_callbacks: Any) -> None:
-    # Only Django's own receiver listens, and it logs at DEBUG, which the settings do not take.
+def test_an_enqueue_nobody_hears_is_not_announced(
+    django_capture_on_commit_callbacks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only Django's own receiver listens, and it logs at DEBUG, which its logger does not take here.
+    caplog.set_level(logging.INFO, logger="django.tasks")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _enqueue(1, 2)
     assert callbacks == []
+
+
+def test_an_enqueue_is_announced_while_its_debug_line_is_logged(
+    django_capture_on_commit_callbacks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="django.tasks")
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = _enqueue(1, 2)
+    logged = [record.getMessage() for record in caplog.records if record.name == "django.tasks"]
+    assert [line for line in logged if "enqueued" in line] == [
+        f"Task id={row.id} path={fanout_deliver_task.module_path} enqueued backend=default"
+        for row in (first, second)
+    ]
