@@ -1,8 +1,11 @@
 """What the rest of the micro-blog calls to keep the search index current.
 
-Indexing runs synchronously, inside the caller's transaction. It is one small indexed write (cheaper
-than the task row an asynchronous job would insert), and it commits or rolls back with the post itself,
-so a post is findable the moment it is visible and a deleted post is gone the moment the delete commits.
+Indexing runs inside the caller's transaction, so it commits or rolls back with the post itself: a post
+is findable the moment it is visible and a deleted post is gone the moment the delete commits. One
+exception: on SQLite a new original post is indexed by its fan-out, a fraction of a second later
+(`post_index_deferred`). FTS5 writes a new segment of its index with every transaction that adds to it,
+several pages for a single post inside the one write lock every post waits on; the fan-out indexes the
+posts it delivers together, one segment for all of them.
 """
 
 from typing import Any
@@ -19,6 +22,19 @@ def post_index(*, post_id: int) -> None:
 def post_index_new(*, post: Post) -> None:
     """Index a post just written in the current transaction, from the instance in hand (no read back)."""
     store.document_add(post_id=post.id, text=services.searchable_text(post))
+
+
+def post_index_deferred() -> bool:
+    """Whether a new original post is left to its fan-out to index (`posts_index_fanned_out`) rather
+    than indexed in its own transaction: on SQLite."""
+    return not store.is_postgres()
+
+
+def posts_index_fanned_out(post_ids: list[int]) -> None:
+    """Index the new original posts among `post_ids` that their own write left to their fan-out (see
+    `post_index_deferred`); the others, and posts deleted meanwhile, are left alone."""
+    if post_index_deferred():
+        store.documents_add_new_originals(post_ids)
 
 
 def post_index_new_statement(*, post: Post) -> tuple[str, list[Any]] | None:

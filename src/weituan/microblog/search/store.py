@@ -64,6 +64,36 @@ def document_add(*, post_id: int, text: str) -> None:
             )
 
 
+def documents_add_new_originals(post_ids: list[int]) -> int:
+    """SQLite: index those of `post_ids` that are original posts, not deleted and not in the index yet
+    (their own write left them to their fan-out, see `facade.post_index_deferred`), all in one
+    transaction, queued for the write lock (its log's checkpoint after it, as other queued writes): the
+    FTS5 table then writes one segment for all of them
+    rather than one per post. Read and written inside that transaction, so a post deleted or edited
+    meanwhile (its own write indexes or unindexes it) is left as that write left it. Returns how many
+    were indexed."""
+    from django.db import transaction
+
+    from weituan.core.sqlite_checkpoint import checkpoints_held
+    from weituan.core.sqlite_writer import sqlite_writer
+    from weituan.microblog.models import Post, PostKind
+
+    if not post_ids:
+        return 0
+    posts = connection.ops.quote_name(Post._meta.db_table)
+    marks = ", ".join(["%s"] * len(post_ids))
+    with checkpoints_held(), sqlite_writer(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.text FROM {posts} p WHERE p.id IN ({marks}) AND p.kind = %s"  # noqa: S608
+            f" AND p.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM {TABLE} d WHERE d.rowid = p.id)",
+            [*post_ids, PostKind.ORIGINAL.value],
+        )
+        rows = [(post_id, document_text(text)) for post_id, text in cursor.fetchall() if text.strip()]
+        if rows:
+            cursor.executemany(f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)", rows)  # noqa: S608
+    return len(rows)
+
+
 def document_upsert_params(*, post_id: int, text: str) -> list[Any]:
     """The parameters of POSTGRES_UPSERT for a post with a non-empty `text`."""
     return [post_id, document_tsvector(text)]

@@ -20,7 +20,12 @@ from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
 from weituan.core.models import IdempotencyRecord
 from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import NotificationKind, Post, PostKind, Topic, Visibility
-from weituan.microblog.search.facade import post_index_new, post_index_new_statement, post_unindex
+from weituan.microblog.search.facade import (
+    post_index_deferred,
+    post_index_new,
+    post_index_new_statement,
+    post_unindex,
+)
 from weituan.microblog.services.events import post_event_record
 from weituan.microblog.services.notifications import notification_create, notifications_for_post_delete
 from weituan.microblog.services.post_content import (
@@ -106,7 +111,8 @@ def post_publish(
 
     One transaction: the post row, its images, mentions (and their notifications), the author's
     counters, the fan-out task (in the same transaction with the database task backend, else right
-    after the commit), the search index, the short links of its URLs (one insert; none without a URL)
+    after the commit), the search index (on SQLite left to the fan-out, see
+    `search.facade.post_index_deferred`), the short links of its URLs (one insert; none without a URL)
     and last the topics (created on first use, counted). Without mentions or images that is a handful
     of statements, the SQL written out (`post_rows`); on PostgreSQL with the database task backend, one
     statement (`post_publish_statement`).
@@ -144,7 +150,8 @@ def post_publish(
             account_stats_bump(user_id=author.pk, posts=1, post_id=post.id)
             counts = account_counts([author.pk])[author.pk]
         post_distribute(post_id=post.id)
-        post_index_new(post=post)
+        if not post_index_deferred():  # else its fan-out indexes it
+            post_index_new(post=post)
         post_links_make(post)
         # Last: the row a topic's use is counted on stays locked until the commit (on SQLite the topic's
         # own row; on PostgreSQL this connection's share of its counter).

@@ -34,6 +34,7 @@ from weituan.core.sqlite_writer import sqlite_writer
 from weituan.core.states import advance
 from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import AccountStats, Follow, Mute, Post, PostKind
+from weituan.microblog.search.facade import posts_index_fanned_out
 from weituan.microblog.services.notifications import notifications_for_new_posts
 from weituan.microblog.timelines.authors import author_index_add, author_index_add_many, author_index_remove
 from weituan.microblog.timelines.models import FANOUT_GRAPH, FanoutJob, TimelineState
@@ -359,7 +360,15 @@ def fanout_deliver(*, post_id: int) -> int:
     A handful of statements: what the delivery starts from (the entry, the follower count, the job),
     the job made (or moved from pending), the followers, and one update per batch, the last one
     finishing the job. The job's start notifies the followers who follow the author with `notify`.
+    First, on SQLite, the post is indexed for search if its write left that to its fan-out
+    (`search.facade.post_index_deferred`).
     """
+    posts_index_fanned_out([post_id])
+    return _deliver_one(post_id)
+
+
+def _deliver_one(post_id: int) -> int:
+    """`fanout_deliver` of a post already indexed (`posts_index_fanned_out`)."""
     start = _delivery_start(post_id)
     if start is None or start.state in FANOUT_FINISHED:
         return 0
@@ -432,9 +441,11 @@ def fanout_deliver_many(*, post_ids: Sequence[int]) -> dict[int, int]:
     one statement finishes the jobs, instead of a handful of each per post. Any other post (a job there
     already, a high-follower author, more than one batch of followers) goes through `fanout_deliver` on
     its own. Each post ends as its own `fanout_deliver` would leave it; a job withdrawn meanwhile has
-    its entries taken back out, as there.
+    its entries taken back out, as there. The posts left to their fan-out to index are indexed first,
+    all in one transaction.
     """
     wanted = list(dict.fromkeys(post_ids))
+    posts_index_fanned_out(wanted)
     written = dict.fromkeys(wanted, 0)
     starts = _delivery_starts(wanted) if wanted else {}
     limit = min(settings.FANOUT_FOLLOWER_THRESHOLD, FANOUT_BATCH)
@@ -446,7 +457,7 @@ def fanout_deliver_many(*, post_ids: Sequence[int]) -> dict[int, int]:
         if start.state is None and start.followers <= limit:
             simple.append(start)
         else:
-            written[post_id] = fanout_deliver(post_id=post_id)
+            written[post_id] = _deliver_one(post_id)
     if not simple:
         return written
     store = timeline_store()
@@ -473,7 +484,7 @@ def _deliver_fresh(simple: list[_Start], store: Any, written: dict[int, int]) ->
         _followers_notify(fresh)
     for start in simple:
         if start.entry.post_id not in made:  # made meanwhile by another run: on from where it stands
-            written[start.entry.post_id] = fanout_deliver(post_id=start.entry.post_id)
+            written[start.entry.post_id] = _deliver_one(start.entry.post_id)
     if not fresh:
         return
     authors = {start.entry.author_id: start.followers for start in fresh}
