@@ -17,8 +17,9 @@ after 50 microseconds, doubling to at most a millisecond (`_begin_promptly`), wi
 busy timeout.
 
 A block `with sqlite_writer(), transaction.atomic():` runs its `on_commit` hooks after the commit but
-before the queue is released: they may enqueue tasks and write outside a transaction, but must not
-queue again (the lock is not reentrant), and should be short, since every other queued writer waits.
+before the queue is released: they may enqueue tasks and write outside a transaction (a hook's own
+queued write goes straight on, the turn being its thread's already), and should be short, since every
+other queued writer waits.
 """
 
 import fcntl
@@ -37,6 +38,7 @@ FIRST_PAUSE = 0.00005
 LONGEST_PAUSE = 0.001
 
 _thread_lock = threading.Lock()
+_holder: list[int | None] = [None]  # the thread whose turn it is
 # Per process: a descriptor inherited across a fork would share its lock with the parent's.
 _files: dict[tuple[int, str], int] = {}
 
@@ -55,7 +57,9 @@ def _lock_file(database: str) -> int | None:
 def sqlite_writer(using: str = "default") -> Iterator[None]:
     """Run the block as the only queued writer of the SQLite database (see the module docstring)."""
     connection = connections[using]
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    me = threading.get_ident()
+    if connection.vendor != "sqlite" or connection.in_atomic_block or _holder[0] == me:
+        # Already this thread's turn (an `on_commit` hook of its block writing again): it goes on.
         yield
         return
     with _thread_lock:
@@ -64,10 +68,12 @@ def sqlite_writer(using: str = "default") -> Iterator[None]:
             yield
             return
         fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _holder[0] = me
         try:
             with connection.execute_wrapper(_begin_promptly):
                 yield
         finally:
+            _holder[0] = None
             fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 

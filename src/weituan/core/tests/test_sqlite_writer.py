@@ -190,3 +190,35 @@ def test_a_queued_writer_fails_as_sqlite_would_once_its_busy_timeout_has_passed(
     with sqlite_writer(ALIAS), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
         cursor.execute("INSERT INTO turns VALUES ('later')")  # the connection is fit for the next write
     assert _turns() == ["later"]
+
+
+def test_a_hook_of_a_queued_write_may_queue_a_write_of_its_own(queued_file: Path) -> None:
+    # A task run inline once the write commits (as the tests' task backend runs them) writing again.
+    def hook() -> None:
+        with (
+            sqlite_writer(ALIAS),
+            transaction.atomic(using=ALIAS),
+            connections[ALIAS].cursor() as cursor,
+        ):
+            cursor.execute("INSERT INTO turns VALUES ('hook')")
+
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            with sqlite_writer(ALIAS), transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+                cursor.execute("INSERT INTO turns VALUES ('write')")
+                transaction.on_commit(hook, using=ALIAS)
+            done.set()
+        finally:
+            connections[ALIAS].close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert done.wait(10), "the hook waited on its own thread's turn"
+    writer.join()
+    assert sorted(_turns()) == ["hook", "write"]
+    # and the queue is free again for another thread
+    other = _write_in_thread("after", threading.Event())
+    other.join(10)
+    assert sorted(_turns()) == ["after", "hook", "write"]

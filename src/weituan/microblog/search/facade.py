@@ -26,8 +26,16 @@ def post_index_new(*, post: Post) -> None:
 
 def post_index_deferred() -> bool:
     """Whether a new original post is left to its fan-out to index (`posts_index_fanned_out`) rather
-    than indexed in its own transaction: on SQLite."""
-    return not store.is_postgres()
+    than indexed in its own transaction: on SQLite, when the fan-out is a task the database task
+    backend commits with the post, so a worker runs it apart from the writer. (A fan-out run inline
+    by another backend, after the post's commit, would only add a transaction of its own.)"""
+    if store.is_postgres():
+        return False
+    from django.db import connection
+
+    from weituan.microblog.timelines.tasks import fanout_runs_in_worker
+
+    return fanout_runs_in_worker(using=connection.alias)
 
 
 def posts_index_fanned_out(post_ids: list[int]) -> None:

@@ -5,6 +5,7 @@ The tables are created by this app's migrations, raw, because neither shape is a
 SQL here is assembled only from module constants; every value goes in as a parameter.
 """
 
+import json
 from typing import Any
 
 from django.db import connection
@@ -68,30 +69,45 @@ def documents_add_new_originals(post_ids: list[int]) -> int:
     """SQLite: index those of `post_ids` that are original posts, not deleted and not in the index yet
     (their own write left them to their fan-out, see `facade.post_index_deferred`), all in one
     transaction, queued for the write lock (its log's checkpoint after it, as other queued writes): the
-    FTS5 table then writes one segment for all of them
-    rather than one per post. Read and written inside that transaction, so a post deleted or edited
-    meanwhile (its own write indexes or unindexes it) is left as that write left it. Returns how many
-    were indexed."""
+    FTS5 table then writes one segment for all of them rather than one per post. The posts are read
+    and their terms cut before the lock is asked for (none found: no transaction at all), then read
+    again inside it, so a post deleted or edited meanwhile (its own write indexes or unindexes it) is
+    left as that write left it. Returns how many were indexed."""
     from django.db import transaction
 
     from weituan.core.sqlite_checkpoint import checkpoints_held
     from weituan.core.sqlite_writer import sqlite_writer
-    from weituan.microblog.models import Post, PostKind
 
-    if not post_ids:
+    wanted = _new_originals(post_ids)
+    if not wanted:
         return 0
-    posts = connection.ops.quote_name(Post._meta.db_table)
-    marks = ", ".join(["%s"] * len(post_ids))
+    terms = {post_id: document_text(text) for post_id, text in wanted.items()}
     with checkpoints_held(), sqlite_writer(), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT p.id, p.text FROM {posts} p WHERE p.id IN ({marks}) AND p.kind = %s"  # noqa: S608
-            f" AND p.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM {TABLE} d WHERE d.rowid = p.id)",
-            [*post_ids, PostKind.ORIGINAL.value],
-        )
-        rows = [(post_id, document_text(text)) for post_id, text in cursor.fetchall() if text.strip()]
+        still = _new_originals(list(terms))
+        rows = [
+            (post_id, terms[post_id] if still[post_id] == wanted[post_id] else document_text(still[post_id]))
+            for post_id in still
+        ]
         if rows:
             cursor.executemany(f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)", rows)  # noqa: S608
     return len(rows)
+
+
+def _new_originals(post_ids: list[int]) -> dict[int, str]:
+    """The text of each of `post_ids` that is an original post with words, not deleted, and not in the
+    index (SQLite): one statement, the same for any number of posts (the ids as one JSON list)."""
+    from weituan.microblog.models import Post, PostKind
+
+    if not post_ids:
+        return {}
+    posts = connection.ops.quote_name(Post._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.text FROM {posts} p WHERE p.id IN (SELECT value FROM json_each(%s))"  # noqa: S608
+            f" AND p.kind = %s AND p.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM {TABLE} d WHERE d.rowid = p.id)",
+            [json.dumps(post_ids), PostKind.ORIGINAL.value],
+        )
+        return {post_id: text for post_id, text in cursor.fetchall() if text.strip()}
 
 
 def document_upsert_params(*, post_id: int, text: str) -> list[Any]:

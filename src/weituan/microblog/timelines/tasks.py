@@ -205,6 +205,18 @@ def mutes_expired_delete_task() -> int:
     return mutes_expired_delete()
 
 
+def fanout_runs_in_worker(*, using: str) -> bool:
+    """Whether a new post's fan-out is a task row the database task backend writes with the post on
+    database `using`: a worker runs it, after the post's commit and apart from the writing thread."""
+    from django_tasks_db.backend import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    return (
+        isinstance(fanout_deliver_task.get_backend(), DatabaseBackend)
+        and router.db_for_write(DBTaskResult) == using
+    )
+
+
 def _database_backend(task_: Task) -> Any:
     """The task's backend when it is the database one writing to a database the caller is in a
     transaction on (so a row written now commits with the caller's change), else None."""

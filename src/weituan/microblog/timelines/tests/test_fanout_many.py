@@ -5,7 +5,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from weituan.core.redis import get_redis
@@ -149,10 +148,6 @@ def test_a_job_made_meanwhile_goes_on_from_where_it_stands(
     assert _jobs(post) == [("delivered", readers[2].pk, 2)]
 
 
-# The statements of indexing posts on SQLite (see `search.facade.post_index_deferred`).
-INDEXED_BY_FAN_OUT = 0 if connection.vendor == "postgresql" else 4
-
-
 def test_a_burst_costs_a_fixed_number_of_statements(
     backend: str,
     merchant: Any,
@@ -170,10 +165,8 @@ def test_a_burst_costs_a_fixed_number_of_statements(
         home_timeline_ids(reader.pk)
     posts = [post_create(author=author, text=f"第{n}团") for n in range(4) for author in (merchant, shopper)]
     # Start, jobs, followers, finish; the database store adds one INSERT per post delivered, the eight
-    # in one transaction (a savepoint and its release inside the test's). On SQLite the posts, left to
-    # their fan-out to index, are indexed first: read, then all inserted at once, in a transaction of
-    # their own (a savepoint here).
-    expected = 4 + (len(posts) + 2 if backend == "db" else 0) + INDEXED_BY_FAN_OUT
+    # in one transaction (a savepoint and its release inside the test's).
+    expected = 4 + (len(posts) + 2 if backend == "db" else 0)
     with django_assert_num_queries(expected):
         fanout_deliver_many(post_ids=[post.id for post in posts])
     assert set(FanoutJob.objects.values_list("state", "delivered")) == {("delivered", 3)}
