@@ -34,7 +34,8 @@ def posts_reindex(*, batch_size: int = 2000) -> int:
     """Rebuild the whole index from the posts table (after a restore, or a change to how text is cut).
 
     Each batch commits on its own, so a long rebuild never holds the write lock for long; posts written
-    meanwhile are indexed by their own transactions or their fan-out (see `facade.post_index_deferred`). Returns how many posts were indexed.
+    meanwhile are indexed by their own transactions or their fan-out (see `facade.post_index_deferred`).
+    Returns how many posts were indexed.
     """
     store.documents_clear()
     indexed = 0

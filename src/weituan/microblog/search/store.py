@@ -83,10 +83,9 @@ def documents_add_new_originals(post_ids: list[int]) -> int:
         return 0
     terms = {post_id: document_text(text) for post_id, text in wanted.items()}
     with checkpoints_held(), sqlite_writer(), transaction.atomic(), connection.cursor() as cursor:
-        still = _new_originals(list(terms))
         rows = [
-            (post_id, terms[post_id] if still[post_id] == wanted[post_id] else document_text(still[post_id]))
-            for post_id in still
+            (post_id, terms[post_id] if text == wanted[post_id] else document_text(text))
+            for post_id, text in _new_originals(list(terms)).items()
         ]
         if rows:
             cursor.executemany(f"INSERT INTO {TABLE} (rowid, terms) VALUES (%s, %s)", rows)  # noqa: S608

@@ -280,11 +280,13 @@ class TaskRowInsert:
 
         alias = self.alias
         if self.made is not None or signals.post_save.has_listeners(DBTaskResult):
-            row = self.row
-            row._state.adding = False
-            row._state.db = alias
             signals.post_save.send(
-                sender=DBTaskResult, instance=row, created=True, update_fields=None, raw=False, using=alias
+                sender=DBTaskResult,
+                instance=self._saved(),
+                created=True,
+                update_fields=None,
+                raw=False,
+                using=alias,
             )
         # Announced once the row is committed and visible to workers, as an enqueue after commit was;
         # not at all when nothing would hear it.
@@ -298,6 +300,7 @@ class TaskRowInsert:
         )
 
     def _saved(self) -> Any:
+        """`row`, marked saved to the database as `save` leaves an instance."""
         row = self.row
         row._state.adding = False
         row._state.db = self.alias
