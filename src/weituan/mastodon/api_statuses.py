@@ -8,6 +8,7 @@ Writes are rate-limited per user; POST /statuses honours the Idempotency-Key hea
 import hashlib
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -72,7 +73,8 @@ from weituan.microblog.services.posts import (
     PublishedPost,
     idempotent_write,
     post_delete,
-    post_publish,
+    post_draft,
+    post_draft_publish,
     repost_create,
     repost_undo,
 )
@@ -152,9 +154,11 @@ def _visibility(params: MastodonParams, user: Any) -> str:
     return visibility
 
 
-def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
-    """Write what the parameters ask for: the original post (with what its Status shows), or the id of
-    the comment or quote made."""
+def _status_write(user: Any, params: MastodonParams) -> Callable[[], PublishedPost | int]:
+    """The write the parameters ask for, checked and made ready without touching the database: run, it
+    writes the original post (returning it with what its Status shows), or the comment or quote
+    (returning its id). An original post is drafted here (`post_draft`), so that the write holds
+    SQLite's write lock only for its statements."""
     text = params.text("status") or ""
     media_ids = _media_ids(params)
     in_reply_to_id = _id_param(params, "in_reply_to_id")
@@ -172,7 +176,8 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
     if in_reply_to_id is not None and quoted_id is not None:
         raise ValidationFailed("A status cannot both reply and quote", code="invalid")
     if in_reply_to_id is not None:
-        return comment_create(author=user, post_id=in_reply_to_id, text=text, media_ids=media_ids).id
+        reply_to = in_reply_to_id
+        return lambda: comment_create(author=user, post_id=reply_to, text=text, media_ids=media_ids).id
     visibility = _visibility(params, user)
     quote_policy = params.text("quote_approval_policy") or None
     if quoted_id is not None:
@@ -180,13 +185,15 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
             raise ValidationFailed("A quote cannot carry media", code="invalid_media")
         if not text.strip():
             raise ValidationFailed("A quote needs words of its own", code="empty_post")
-        repost = repost_create(
-            reposter=user, post_id=quoted_id, comment=text, visibility=visibility, quote_policy=quote_policy
+        quoted = quoted_id
+        return lambda: (
+            repost_create(
+                reposter=user, post_id=quoted, comment=text, visibility=visibility, quote_policy=quote_policy
+            ).id
         )
-        return repost.id
     # Without a language the post gets the author's default (`source[language]`, see posting_language).
     language = params.text("language") or user.posting_language
-    return post_publish(
+    draft = post_draft(
         author=user,
         text=text,
         media_ids=media_ids,
@@ -194,6 +201,7 @@ def _write_status(user: Any, params: MastodonParams) -> PublishedPost | int:
         language=language,
         quote_policy=quote_policy,
     )
+    return partial(post_draft_publish, draft)
 
 
 def _written_id(written: PublishedPost | int) -> int:
@@ -264,17 +272,25 @@ def _counted_write(user: Any, write: Callable[[], Any]) -> Any:
 
 def status_post_answer(request: HttpRequest, user: Any) -> dict[str, Any]:
     """POST /statuses for `user`: the write, counted against the limit, and the Status made (or, for a
-    retried Idempotency-Key, the one made first)."""
+    retried Idempotency-Key, the one made first). The request is read and checked before the write
+    waits its turn; a request refused then is still counted, as a refused write is."""
+    key = request.headers.get("Idempotency-Key")
+    refused: ServiceError | None = None
+    try:
+        params = mastodon_params(request)
+        planned = _status_write(user, params)
+    except ServiceError as exc:
+        refused = exc
 
     def write() -> PublishedPost | int:
-        params = mastodon_params(request)
-        key = request.headers.get("Idempotency-Key")
+        if refused is not None:
+            raise refused
         if not key:
-            return _write_status(user, params)
+            return planned()
         made: list[PublishedPost | int] = []
 
         def first_write() -> int:
-            made.append(_write_status(user, params))
+            made.append(planned())
             return _written_id(made[0])
 
         post_id, replayed = idempotent_write(

@@ -15,9 +15,11 @@ from weituan.microblog.queries.post_links import outbound_urls, post_links_keep
 from weituan.tracking import facade as tracking
 
 
-def post_links_make(post: Post) -> None:
-    """Make the links of `post`'s URLs, in the caller's transaction (so they exist once the post does)."""
-    urls = outbound_urls(post.text)
+def post_links_make(post: Post, *, urls: list[str] | None = None) -> None:
+    """Make the links of `post`'s URLs (`urls`, when the caller found them already), in the caller's
+    transaction (so they exist once the post does)."""
+    if urls is None:
+        urls = outbound_urls(post.text)
     if not urls:
         return
     codes = tracking.outbound_links_create(post_id=post.id, urls=urls, sharer_id=post.author_id)
@@ -35,9 +37,11 @@ class PostLinksInsert:
     urls: list[str]
 
 
-def post_links_statement(post: Post) -> PostLinksInsert | None:
-    """The INSERT of `post`'s links, for a caller writing the post in one statement; None without a URL."""
-    urls = outbound_urls(post.text)
+def post_links_statement(post: Post, *, urls: list[str] | None = None) -> PostLinksInsert | None:
+    """The INSERT of `post`'s links (`urls`, when the caller found them already), for a caller writing
+    the post in one statement; None without a URL."""
+    if urls is None:
+        urls = outbound_urls(post.text)
     made = tracking.outbound_links_statement(post_id=post.id, urls=urls, sharer_id=post.author_id)
     if made is None:
         return None

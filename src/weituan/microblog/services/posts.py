@@ -17,9 +17,11 @@ from django.utils import timezone
 
 from weituan.accounts.queries import users_by_usernames
 from weituan.core.errors import NotFound, PermissionDenied, ValidationFailed
+from weituan.core.ids import next_id
 from weituan.core.models import IdempotencyRecord
 from weituan.core.stream_events import stream_publish
 from weituan.microblog.models import NotificationKind, Post, PostKind, Topic, Visibility
+from weituan.microblog.queries.post_links import outbound_urls
 from weituan.microblog.search.facade import (
     post_index_deferred,
     post_index_new,
@@ -107,7 +109,73 @@ def post_publish(
     language: str = "",
     quote_policy: str | None = None,
 ) -> PublishedPost:
-    """`post_create`, returning the post with what its Status shows (see PublishedPost).
+    """`post_create`, returning the post with what its Status shows (see PublishedPost): the post
+    drafted (`post_draft`), then written (`post_draft_publish`)."""
+    draft = post_draft(
+        author=author,
+        text=text,
+        media_ids=media_ids,
+        visibility=visibility,
+        deal_id=deal_id,
+        language=language,
+        quote_policy=quote_policy,
+    )
+    return post_draft_publish(draft)
+
+
+@dataclass(slots=True)
+class PostDraft:
+    """An original post checked and made ready to write, before any transaction: the row (without
+    its id and time, which `post_draft_publish` gives it when it writes), the names it mentions, its
+    topics (normalised key -> name as written, in key order) and the URLs its links are made for."""
+
+    post: Post
+    media_ids: tuple[int, ...]
+    mentions: list[str]
+    topics: list[tuple[str, str]]
+    urls: list[str]
+
+
+def post_draft(
+    *,
+    author: Any,
+    text: str,
+    media_ids: Sequence[int] = (),
+    visibility: str = Visibility.PUBLIC,
+    deal_id: int | None = None,
+    language: str = "",
+    quote_policy: str | None = None,
+) -> PostDraft:
+    """Check an original post and make its row, reading and writing nothing: what can be done before a
+    writer waits its turn (on SQLite, the database's one write lock) is done here, so that the turn
+    holds only the statements. Refuses what `post_publish` refuses for its text and options."""
+    text = text.strip()
+    length_check(text, allow_empty=bool(media_ids))
+    visibility_check(visibility)
+    post = Post(
+        id=None,
+        author=author,
+        kind=PostKind.ORIGINAL,
+        visibility=visibility,
+        quote_policy=_quote_policy_of(author, visibility, quote_policy),
+        text=text,
+        deal_id=deal_id,
+        language=language[:10],
+        quotes_count=0,
+    )
+    names = {topic_key(name)[:100]: name[:100] for name in extract_topics(text)}
+    return PostDraft(
+        post=post,
+        media_ids=tuple(media_ids),
+        mentions=extract_mentions(text),
+        topics=sorted(names.items()),
+        urls=outbound_urls(text),
+    )
+
+
+def post_draft_publish(draft: PostDraft) -> PublishedPost:
+    """Write the post `draft` made (once: the draft's row becomes the post), its id and time taken now,
+    so that posts are numbered in the order they are written.
 
     One transaction: the post row, its images, mentions (and their notifications), the author's
     counters, the fan-out task (in the same transaction with the database task backend, else right
@@ -117,25 +185,13 @@ def post_publish(
     of statements, the SQL written out (`post_rows`); on PostgreSQL with the database task backend, one
     statement (`post_publish_statement`).
     """
-    text = text.strip()
-    length_check(text, allow_empty=bool(media_ids))
-    visibility_check(visibility)
+    post, media_ids, mentions = draft.post, draft.media_ids, draft.mentions
+    author = post.author
     now = timezone.now()
-    post = Post(
-        author=author,
-        kind=PostKind.ORIGINAL,
-        visibility=visibility,
-        quote_policy=_quote_policy_of(author, visibility, quote_policy),
-        text=text,
-        deal_id=deal_id,
-        language=language[:10],
-        quotes_count=0,
-        created_at=now,
-    )
-    mentions = extract_mentions(text)
+    post.id, post.created_at = next_id(), now
     plain = not media_ids and not mentions
     if connection.vendor == "postgresql" and plain:
-        published = _publish_in_one_statement(post)
+        published = _publish_in_one_statement(draft)
         if published is not None:
             return published
     # A plain post refuses nothing once its rows are being written (only images and mentions can), so
@@ -152,10 +208,10 @@ def post_publish(
         post_distribute(post_id=post.id)
         if not post_index_deferred():  # else its fan-out indexes it
             post_index_new(post=post)
-        post_links_make(post)
+        post_links_make(post, urls=draft.urls)
         # Last: the row a topic's use is counted on stays locked until the commit (on SQLite the topic's
         # own row; on PostgreSQL this connection's share of its counter).
-        topics = _topics_record(post=post, text=text, moment=now)
+        topics = _topics_record(post=post, names=draft.topics, moment=now)
     return PublishedPost(
         post=post, author_counts=counts, mentioned=mentioned, topics=topics, with_media=bool(media_ids)
     )
@@ -166,21 +222,21 @@ def _quote_policy_of(author: Any, visibility: str, asked: str | None) -> str:
     return quote_policy_for(visibility, policy)
 
 
-def _publish_in_one_statement(post: Post) -> PublishedPost | None:
-    """`post_publish` of a post without images or mentions as one statement (`post_publish_statement`),
-    its fan-out task's row included; None (nothing written) when the task backend or the search index
-    cannot be written in it."""
+def _publish_in_one_statement(draft: PostDraft) -> PublishedPost | None:
+    """`post_draft_publish` of a post without images or mentions as one statement
+    (`post_publish_statement`), its fan-out task's row included; None (nothing written) when the task
+    backend or the search index cannot be written in it."""
+    post = draft.post
     index = post_index_new_statement(post=post)
     task = post_distribute_row(post_id=post.id, using=connection.alias) if index is not None else None
     if index is None or task is None:
         return None
-    names = {topic_key(name)[:100]: name[:100] for name in extract_topics(post.text)}
-    links = post_links_statement(post)
+    links = post_links_statement(post, urls=draft.urls)
     counts, topics, inserted = post_publish_statement(
         post,
         task=(task.sql, task.params),
         index=index,
-        topics=sorted(names.items()),
+        topics=draft.topics,
         links=(links.sql, links.params) if links is not None else None,
     )
     task.written()
@@ -200,16 +256,15 @@ def _mentions_record(*, post: Post, actor_id: int, names: list[str]) -> list[Any
     return users
 
 
-def _topics_record(*, post: Post, text: str, moment: datetime) -> list[Topic]:
-    """`topics_record` for a post in hand: each topic counted and linked in name order (so concurrent
-    posts lock counter rows in one order) by one statement that returns its row (two on SQLite), the
-    topic created first when new."""
-    names = {topic_key(name)[:100]: name[:100] for name in extract_topics(text)}
+def _topics_record(*, post: Post, names: list[tuple[str, str]], moment: datetime) -> list[Topic]:
+    """`topics_record` for a post in hand and its topics (key, name as written) in key order: each
+    counted and linked in that order (so concurrent posts lock counter rows in one order) by one
+    statement that returns its row (two on SQLite), the topic created first when new."""
     topics: list[Topic] = []
-    for key in sorted(names):
+    for key, name in names:
         topic = topic_use_linked(post, key, moment)
         if topic is None:
-            topic_get_or_create(key, names[key])
+            topic_get_or_create(key, name)
             topic = topic_use_linked(post, key, moment)
             assert topic is not None
         topics.append(topic)

@@ -220,6 +220,21 @@ def test_writes_are_rate_limited(api_as, shopper, settings):
     assert Post.objects.count() == 2
 
 
+def test_a_refused_status_counts_against_the_limit_and_the_limit_is_said_first(api_as, shopper, settings):
+    # The request is read and checked before its write waits its turn, yet counted as a write refused
+    # inside it is: a refused body still spends the budget, and once it is spent the answer is the
+    # limit, whatever else is wrong with the body.
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 2
+    client = api_as(shopper)
+    too_long = client.post("/api/v1/statuses", {"status": "长" * 141})
+    assert (too_long.status_code, too_long.json()["code"]) == (422, "post_too_long")
+    assert client.post("/api/v1/statuses", {"status": "1"}).status_code == 200
+    for body in ({"status": "长" * 141}, {"status": "2"}):
+        limited = client.post("/api/v1/statuses", body)
+        assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    assert Post.objects.count() == 1
+
+
 def test_json_bodies_work_too(api_as, shopper):
     response = post_json(api_as(shopper), "/api/v1/statuses", {"status": "json", "visibility": "unlisted"})
     assert (response.status_code, response.json()["visibility"]) == (200, "unlisted")

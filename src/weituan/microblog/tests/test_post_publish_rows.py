@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from weituan.microblog.models import AccountStats, Post, PostKind, PostTopic, Topic
 from weituan.microblog.search.queries import posts_search
 from weituan.microblog.services.post_rows import post_values
-from weituan.microblog.services.posts import post_create, post_publish
+from weituan.microblog.services.posts import post_create, post_draft, post_draft_publish, post_publish
 from weituan.microblog.stats import TopicCounts, account_counts, topic_counts
 from weituan.microblog.timelines.fanout import fanout_deliver
 
@@ -153,3 +153,41 @@ def test_a_posts_values_are_what_its_fields_would_prepare(shopper: Any) -> None:
             values = post_values(post)
         assert [_comparable(v) for v in values] == [_comparable(v) for v in expected]
         assert [type(v) for v in values] == [type(v) for v in expected]
+
+
+def test_a_draft_reads_and_writes_nothing_and_is_numbered_when_written(shopper: Any, merchant: Any) -> None:
+    # What a post's write can be readied with before its writer waits its turn: checked, its row made,
+    # its mentions, topics and links found; its id and time are taken when it is written, so a post
+    # written in between comes before it.
+    with CaptureQueriesContext(connection) as drafting:
+        draft = post_draft(
+            author=shopper,
+            text=f"@{merchant.username} 看 https://example.com/deal #拼团# #A好物#",
+            visibility="public",
+        )
+    assert drafting.captured_queries == []
+    assert draft.post.id is None and draft.post.created_at is None
+    assert draft.mentions == [merchant.username]
+    assert draft.topics == [("a好物", "A好物"), ("拼团", "拼团")]
+    assert draft.urls == ["https://example.com/deal"]
+    between = post_publish(author=shopper, text="先发的")
+    published = post_draft_publish(draft)
+    assert published.post.id > between.post.id
+    assert published.post.created_at >= between.post.created_at
+    post = Post.objects.get(id=published.post.id)
+    assert (post.created_at, post.text) == (published.post.created_at, draft.post.text)
+    assert [user.pk for user in published.mentioned] == [merchant.pk]
+    assert [topic.name for topic in published.topics] == ["a好物", "拼团"]
+    assert account_counts([shopper.pk])[shopper.pk].posts == 2
+
+
+def test_a_draft_refuses_what_publishing_refuses_before_anything_is_written(shopper: Any) -> None:
+    from weituan.core.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        post_draft(author=shopper, text="长" * 141)
+    assert refused.value.code == "post_too_long"
+    with pytest.raises(ValidationFailed) as refused:
+        post_draft(author=shopper, text="ok", visibility="everyone")
+    assert refused.value.code == "invalid_visibility"
+    assert not Post.objects.filter(author=shopper).exists()
