@@ -10,6 +10,7 @@ from django.db import connection
 from weituan.core.errors import RateLimited
 from weituan.core.models import RateLimitWindow
 from weituan.core.redis import REDIS_UNREACHABLE, get_redis, redis_enabled, rkey, unreachable_logged
+from weituan.core.rows import fetch_rows
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ def _db_hit(key: str, window_start: int) -> int:
     """Count one request in the window's row and return the count: one upsert, atomic on its own, so it
     needs no transaction of its own (inside the caller's, it commits with it). On SQLite it runs while
     the post's write lock is held, so its text is made once."""
-    with connection.cursor() as cursor:
-        cursor.execute(_hit_sql(), [key, window_start])
-        row = cursor.fetchone()
-    return int(row[0])
+    return int(fetch_rows(_hit_sql(), [key, window_start])[0][0])
 
 
 def user_writes_hit(user: Any) -> None:

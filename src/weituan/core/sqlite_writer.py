@@ -69,12 +69,35 @@ def sqlite_writer(using: str = "default") -> Iterator[None]:
             return
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         _holder[0] = me
+        wrappers = connection.execute_wrappers
+        wrapper = _PromptBegin(wrappers)
+        wrappers.append(wrapper)
         try:
-            with connection.execute_wrapper(_begin_promptly):
-                yield
+            yield
         finally:
+            if wrapper in wrappers:
+                wrappers.remove(wrapper)
             _holder[0] = None
             fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+class _PromptBegin:
+    """The execute wrapper of a queued writer's connection until its BEGIN has run (`_begin_promptly`);
+    then it leaves `wrappers`, so the block's other statements run as if unwrapped (fast paths that
+    skip Django's cursor when nothing wraps it, such as `core.rows.fetch_rows`, stay open to them)."""
+
+    def __init__(self, wrappers: list[Any]) -> None:
+        self.wrappers = wrappers
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+    ) -> Any:
+        if not sql.startswith("BEGIN"):
+            return execute(sql, params, many, context)
+        answer = _begin_promptly(execute, sql, params, many, context)
+        if self in self.wrappers:
+            self.wrappers.remove(self)
+        return answer
 
 
 def _begin_promptly(
@@ -82,9 +105,7 @@ def _begin_promptly(
 ) -> Any:
     """Run a BEGIN without SQLite's busy handler: while another connection holds the write lock, ask
     again after a short pause (FIRST_PAUSE, doubling to LONGEST_PAUSE) until the connection's busy
-    timeout has passed, then fail as SQLite would. Any other statement runs as it is."""
-    if not sql.startswith("BEGIN"):
-        return execute(sql, params, many, context)
+    timeout has passed, then fail as SQLite would."""
     raw = context["connection"].connection
     waited_ms = raw.execute("PRAGMA busy_timeout").fetchone()[0]
     raw.execute("PRAGMA busy_timeout = 0")

@@ -222,3 +222,24 @@ def test_a_hook_of_a_queued_write_may_queue_a_write_of_its_own(queued_file: Path
     other = _write_in_thread("after", threading.Event())
     other.join(10)
     assert sorted(_turns()) == ["after", "hook", "write"]
+
+
+def test_only_the_queued_blocks_begin_is_wrapped(queued_file: Path) -> None:
+    # The prompt BEGIN's wrapper leaves once the transaction has begun: the block's statements run as
+    # if nothing wrapped them (so that fast paths skipping Django's cursor stay open to them), and a
+    # block that ends before any BEGIN takes its wrapper away too.
+    database = connections[ALIAS]
+    seen: list[int] = []
+    with sqlite_writer(ALIAS):
+        assert len(database.execute_wrappers) == 1
+        with transaction.atomic(using=ALIAS), database.cursor() as cursor:
+            seen.append(len(database.execute_wrappers))
+            cursor.execute("INSERT INTO turns VALUES ('block')")
+    assert seen == [0]
+    with sqlite_writer(ALIAS):
+        pass
+    assert database.execute_wrappers == []
+    with pytest.raises(ValueError), sqlite_writer(ALIAS):
+        raise ValueError("before any statement")
+    assert database.execute_wrappers == []
+    assert _turns() == ["block"]

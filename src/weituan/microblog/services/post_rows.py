@@ -29,10 +29,10 @@ _POST_PREPARES: dict[str, list[tuple[str, models.Field[Any, Any], type | None, A
 
 
 def _run(sql: str, params: list[Any], *, fetch: bool = False) -> Any:
-    """Run one of these statements (logged and counted as any other); returns its first row if `fetch`."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if fetch else None
+    """Run one of these statements (logged and counted as any other, see `fetch_rows`); returns its
+    first row if `fetch`."""
+    rows = fetch_rows(sql, params)
+    return (rows[0] if rows else None) if fetch else None
 
 
 def _statement(name: str, build: Any) -> str:
