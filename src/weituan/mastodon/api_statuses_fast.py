@@ -7,8 +7,9 @@ threads of its own, through the view's own body (`status_post_answer`: the write
 the Idempotency-Key, the write and the Status) with the caller the view's authentication would find
 (`access_token_resolve`, the endpoint's scopes); the response is made by the same NinjaAPI (its renderer,
 or its exception handlers for a refusal), and its headers by the same middleware classes' own
-`process_request` and `process_response` (`core.front.MiddlewareSides`); the caller is marked as seen as
-LastSeenMiddleware marks them.
+`process_request` and `process_response` (`core.front.MiddlewareSides`), run once per host, scheme and
+language for the 200 answer and kept (`core.front.Prologues`, as the home timeline's path keeps them)
+and run for any other answer; the caller is marked as seen as LastSeenMiddleware marks them.
 
 Django answers, untouched, whatever this does not: no bearer token, or one that is unknown, revoked,
 under-scoped or of a deactivated user; a NUL character in the query string, a header or the body (or
@@ -28,6 +29,7 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
+from django.utils import translation
 
 from weituan.accounts.auth import require_scopes
 from weituan.accounts.middleware import last_seen_due
@@ -35,8 +37,11 @@ from weituan.accounts.services import user_touch_last_seen
 from weituan.accounts.tokens import access_token_resolve
 from weituan.core.errors import PermissionDenied
 from weituan.core.front import (
+    JSON_CONTENT_TYPE,
     Answer,
     MiddlewareSides,
+    Prologue,
+    Prologues,
     Receive,
     Scope,
     Send,
@@ -77,13 +82,19 @@ def body_acceptable(content_type: str | None, content_length: str | None) -> boo
 
 
 _sides: MiddlewareSides | None = None
+# The middleware's verdict and headers for the 200 answer, kept per host, scheme and language as the
+# home timeline's are (`core.front.Prologues`); any other answer has the middleware run for it.
+_prologues = Prologues(JSON_CONTENT_TYPE, lambda request: ())
+_CONTENT_TYPE = JSON_CONTENT_TYPE.encode("latin-1")
 
 
-def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Answer | None:
-    """The response to a bearer-token POST of a status, or None when Django should answer it."""
+def status_post_fast(make_request: Callable[[], HttpRequest], asked: tuple[str, Any]) -> Answer | None:
+    """The response to a bearer-token POST of a status (`asked`: the token and the request's prologue
+    key), or None when Django should answer it."""
     global _sides
     if _sides is None:
         _sides = MiddlewareSides()
+    token, key = asked
     # The thread keeps its connection between requests, checked only after an error (as the home
     # timeline's path does): Django's request signals would give it back to the pool and check it out
     # again, with a health-check round trip, on every post.
@@ -92,7 +103,8 @@ def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Ans
         request = make_request()
         if nul_outside_body(request) is not None or raw_may_hold_nul(request.body):
             return None  # a NUL: refused by Django (NulCharactersMiddleware), before anything is read
-        user = _caller(request, token, _sides)
+        prologue = _prologue(request, key)
+        user = _caller(request, token) if prologue is not None else None
     except DisallowedHost:
         return None  # Django renders it in its usual shape
     except Exception:
@@ -100,17 +112,28 @@ def status_post_fast(make_request: Callable[[], HttpRequest], token: str) -> Ans
         return None
     if user is None:
         return None
+    assert prologue is not None
     # On SQLite the write queues for the write lock; the log's checkpoint waits until it is released.
     with checkpoints_held():
-        return _answer(request, user, _sides)
+        return _answer(request, user, prologue, _sides)
 
 
-def _caller(request: HttpRequest, token: str, sides: MiddlewareSides) -> Any:
+def _prologue(request: HttpRequest, key: tuple[Any, ...] | None) -> Prologue | None:
+    """The request's prologue, with the middleware's request side run for it (made now), or the
+    language activated as that side activates it (kept: the side itself runs only if the answer is
+    not the 200 the prologue is for); None when Django must answer."""
+    prologue = _prologues.get(key)
+    if prologue is None:
+        return _prologues.made(key, request)  # the request side run for this request
+    translation.activate(prologue.language)
+    request.LANGUAGE_CODE = prologue.language  # type: ignore[attr-defined]  # as LocaleMiddleware sets it
+    request._weituan_sides_pending = True  # type: ignore[attr-defined]
+    return prologue
+
+
+def _caller(request: HttpRequest, token: str) -> Any:
     """The user the endpoint's authentication finds for `token`, set on the request as it sets it; None
     for anything the endpoint would refuse or Django must handle (nothing is written before this)."""
-    request.get_host()  # DisallowedHost for a host outside ALLOWED_HOSTS
-    if not sides.before(request):
-        return None
     row = access_token_resolve(token)
     if row is None or row.user is None:
         return None
@@ -123,7 +146,7 @@ def _caller(request: HttpRequest, token: str, sides: MiddlewareSides) -> Any:
     return row.user
 
 
-def _answer(request: HttpRequest, user: Any, sides: MiddlewareSides) -> Answer:
+def _answer(request: HttpRequest, user: Any, prologue: Prologue, sides: MiddlewareSides) -> Answer:
     from weituan.api import api_v1
     from weituan.mastodon.api_statuses import status_post_answer
 
@@ -135,7 +158,18 @@ def _answer(request: HttpRequest, user: Any, sides: MiddlewareSides) -> Answer:
     except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
         response = response_for_exception(request, exc)
         del exc
-    answer = sides.after(request, response)
+    if (
+        response.status_code == 200
+        and not response.cookies
+        and [name.lower() for name, _ in response.items()] == ["content-type"]
+        and response["Content-Type"] == JSON_CONTENT_TYPE
+    ):
+        body = response.content
+        answer = Answer(200, prologue.headers([(b"Content-Type", _CONTENT_TYPE)], body), body)
+    else:
+        if getattr(request, "_weituan_sides_pending", False):
+            sides.before(request)  # the same verdict as the kept prologue's, and what `after` reads
+        answer = sides.after(request, response)
     # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).
     if last_seen_due(user.pk):
         user_touch_last_seen(user_id=user.pk)
@@ -153,8 +187,9 @@ def with_status_post(django_app: Any, *, threads: int = POST_THREADS) -> Any:
                 scope_header(scope, b"content-type"), scope_header(scope, b"content-length")
             ):
                 body, receive = await body_buffered(receive, MAX_BODY)
+                asked = (token, _prologues.asgi_key(scope))
                 if body is not None and await asgi_answered(
-                    executor, status_post_fast, token, scope, send, body
+                    executor, status_post_fast, asked, scope, send, body
                 ):
                     return
         await django_app(scope, receive, send)
@@ -174,7 +209,8 @@ def with_status_post_wsgi(django_app: Any) -> Any:
                 # Read once; Django gets the same bytes if it is to answer after all.
                 body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
                 environ["wsgi.input"] = io.BytesIO(body)
-                answer = status_post_fast(lambda: WSGIRequest(environ), token)
+                asked = (token, _prologues.wsgi_key(environ))
+                answer = status_post_fast(lambda: WSGIRequest(environ), asked)
                 if answer is not None:
                     return wsgi_start(start_response, answer)
                 environ["wsgi.input"] = io.BytesIO(body)

@@ -320,3 +320,41 @@ def test_the_caller_is_marked_seen(shopper: User) -> None:
     assert (status, app.calls) == (200, 0)
     seen = User.objects.get(pk=shopper.pk).last_seen_at
     assert seen is not None and seen <= timezone.now()
+
+
+def test_kept_middleware_headers_answer_each_language_as_the_view_does(shopper: User) -> None:
+    # The middleware's headers of a 200 are made once per host, scheme and language and kept: later
+    # posts in either language, and a refusal after them (which has the middleware run for it), are
+    # answered with what the view answers.
+    from weituan.mastodon import api_statuses_fast
+
+    api_statuses_fast._prologues.forget()
+    headers = bearer(shopper)
+    app = CountingWSGI()
+    for language in ("zh-hans", "en", "zh-hans", "en"):
+        data = {"status": f"说 {language}"}
+        status, fast_headers, _ = wsgi_post(
+            with_status_post_wsgi(app), data, HTTP_ACCEPT_LANGUAGE=language, **headers
+        )
+        view = Client().post(
+            STATUSES,
+            json.dumps(data),
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE=language,
+            **headers,
+        )
+        assert (status, view.status_code) == (200, 200)
+        fast_headers.pop("Content-Length")
+        assert fast_headers == {name: value for name, value in view.items() if name != "Content-Length"}
+    assert len(api_statuses_fast._prologues._kept) == 2
+    refused = {"status": "长" * 141}
+    status, fast_headers, body = wsgi_post(
+        with_status_post_wsgi(app), refused, HTTP_ACCEPT_LANGUAGE="en", **headers
+    )
+    view = Client().post(
+        STATUSES, json.dumps(refused), content_type="application/json", HTTP_ACCEPT_LANGUAGE="en", **headers
+    )
+    assert (status, json.loads(body)["code"]) == (view.status_code, "post_too_long")
+    assert body == view.content
+    assert fast_headers == dict(view.items())
+    assert app.calls == 0
