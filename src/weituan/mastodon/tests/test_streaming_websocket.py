@@ -218,6 +218,8 @@ def test_the_token_may_come_as_the_protocol_or_the_authorization_header(served: 
     try:
         # The protocol offered is the one accepted, as browsers require.
         assert by_protocol.connection.subprotocol == token
+        # Both user streams opened (each reads its reader's home first) before the post is written.
+        assert by_protocol.settled() == by_header.settled() == []
         posted = json_of(writer.post(f"{served.url}/api/v1/statuses", json={"status": "自己的帖子"}))
         for ws in (by_protocol, by_header):
             message = ws.next()
