@@ -108,9 +108,9 @@ def db_datetimes(values: Sequence[datetime], alias: str = DEFAULT_DB_ALIAS) -> l
 
 
 def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run a statement (a read, or a write returning rows) and return its rows. On PostgreSQL the
-    statement is prepared once per connection: planning the hydration's joins, or a post's write, cost
-    more than running them. Queries are logged (and counted by tests) as any other."""
+    """Run a statement (a read, or a write: one returning no rows gives none) and return its rows. On
+    PostgreSQL the statement is prepared once per connection: planning the hydration's joins, or a
+    post's write, cost more than running them. Queries are logged (and counted by tests) as any other."""
     # The thread's connection looked up once: each attribute read through the `connection` proxy is
     # a context-local lookup of its own, several microseconds on a statement of a hundred.
     db = connections[DEFAULT_DB_ALIAS]
@@ -118,7 +118,7 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
             with db.cursor() as cursor:
                 cursor.execute(sql, params)
-                return cursor.fetchall()
+                return _rows_of(cursor)
         # As Django's SQLite cursor runs it (placeholders as `?`), on a cursor of the driver's kept
         # per connection, with the statement's `?` form made once.
         db.ensure_connection()
@@ -127,7 +127,7 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
             kept = db.__dict__["_weituan_cursor"] = (db.connection, db.connection.cursor())
         db.validate_no_broken_transaction()
         with db.wrap_database_errors:
-            return kept[1].execute(_qmark(sql), params).fetchall()  # type: ignore[no-any-return]
+            return _rows_of(kept[1].execute(_qmark(sql), params))
     db.ensure_connection()
     raw_connection = db.connection
     if raw_connection.prepare_threshold is None:
@@ -137,7 +137,7 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     if db.queries_logged or db.execute_wrappers:
         with db._prepare_cursor(_PreparedCursor(raw_connection)) as cursor:  # type: ignore[attr-defined]
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            return _rows_of(cursor)
     # What Django's cursor wrapper does around a statement when nothing logs or wraps it, on a cursor
     # kept per connection (making a cursor and its wrapper was a third of a short read's CPU).
     kept = db.__dict__.get("_weituan_cursor")
@@ -147,7 +147,13 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
         raw.execute(sql, params)
-        return raw.fetchall()
+        return _rows_of(raw)
+
+
+def _rows_of(cursor: Any) -> list[tuple[Any, ...]]:
+    """The rows of the statement `cursor` ran; none for a statement that returns no rows (which
+    psycopg refuses to fetch from)."""
+    return cursor.fetchall() if cursor.description is not None else []
 
 
 _QMARK: dict[str, str] = {}

@@ -12,9 +12,11 @@ writer already holds the lock) and for an in-memory database, it does nothing.
 
 A queued writer can still find the database's lock taken by one that does not queue (the worker
 claiming a task, say, for a fraction of a millisecond). SQLite's busy handler would then put it to
-sleep for 1, then 2, then 5 ms before it looks again; a queued writer's BEGIN instead asks again
-after 50 microseconds, doubling to at most a millisecond (`_begin_promptly`), within the same overall
-busy timeout.
+sleep for 1, then 2, then 5 ms before it looks again; the first BEGIN of a queued block (its
+transaction is the one queued for) instead asks again after 50 microseconds, doubling to at most a
+millisecond (`_begin_promptly`), within the same overall busy timeout. The wrapper that does it leaves
+once that BEGIN has run, so the block's statements run unwrapped and a later transaction of the same
+block (an `on_commit` hook's, say) waits in the busy handler as any other.
 
 A block `with sqlite_writer(), transaction.atomic():` runs its `on_commit` hooks after the commit but
 before the queue is released: they may enqueue tasks and write outside a transaction (a hook's own

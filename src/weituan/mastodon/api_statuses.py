@@ -176,7 +176,7 @@ def _status_write(user: Any, params: MastodonParams) -> Callable[[], PublishedPo
     if in_reply_to_id is not None and quoted_id is not None:
         raise ValidationFailed("A status cannot both reply and quote", code="invalid")
     if in_reply_to_id is not None:
-        reply_to = in_reply_to_id
+        reply_to = in_reply_to_id  # as narrowed here: a closure sees the name as declared
         return lambda: comment_create(author=user, post_id=reply_to, text=text, media_ids=media_ids).id
     visibility = _visibility(params, user)
     quote_policy = params.text("quote_approval_policy") or None
@@ -185,7 +185,7 @@ def _status_write(user: Any, params: MastodonParams) -> Callable[[], PublishedPo
             raise ValidationFailed("A quote cannot carry media", code="invalid_media")
         if not text.strip():
             raise ValidationFailed("A quote needs words of its own", code="empty_post")
-        quoted = quoted_id
+        quoted = quoted_id  # as narrowed here, as above
         return lambda: (
             repost_create(
                 reposter=user, post_id=quoted, comment=text, visibility=visibility, quote_policy=quote_policy
@@ -273,14 +273,18 @@ def _counted_write(user: Any, write: Callable[[], Any]) -> Any:
 def status_post_answer(request: HttpRequest, user: Any) -> dict[str, Any]:
     """POST /statuses for `user`: the write, counted against the limit, and the Status made (or, for a
     retried Idempotency-Key, the one made first). The request is read and checked before the write
-    waits its turn; a request refused then is still counted, as a refused write is."""
+    waits its turn; whatever refuses it then is raised where the write would have run, so that it is
+    counted (or not) as a refused write is, after the limit's own refusal."""
     key = request.headers.get("Idempotency-Key")
-    refused: ServiceError | None = None
+    refused: Exception | None = None
     try:
         params = mastodon_params(request)
         planned = _status_write(user, params)
-    except ServiceError as exc:
+    except Exception as exc:
         refused = exc
+    if refused is not None and redis_enabled():
+        write_limit(user)  # counted in Redis: nothing to write, so no turn at the write lock
+        raise refused
 
     def write() -> PublishedPost | int:
         if refused is not None:

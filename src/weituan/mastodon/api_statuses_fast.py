@@ -103,7 +103,7 @@ def status_post_fast(make_request: Callable[[], HttpRequest], asked: tuple[str, 
         request = make_request()
         if nul_outside_body(request) is not None or raw_may_hold_nul(request.body):
             return None  # a NUL: refused by Django (NulCharactersMiddleware), before anything is read
-        prologue = _prologue(request, key)
+        prologue, kept = _prologue(request, key)
         user = _caller(request, token) if prologue is not None else None
     except DisallowedHost:
         return None  # Django renders it in its usual shape
@@ -115,20 +115,20 @@ def status_post_fast(make_request: Callable[[], HttpRequest], asked: tuple[str, 
     assert prologue is not None
     # On SQLite the write queues for the write lock; the log's checkpoint waits until it is released.
     with checkpoints_held():
-        return _answer(request, user, prologue, _sides)
+        return _answer(request, user, prologue, kept, _sides)
 
 
-def _prologue(request: HttpRequest, key: tuple[Any, ...] | None) -> Prologue | None:
-    """The request's prologue, with the middleware's request side run for it (made now), or the
-    language activated as that side activates it (kept: the side itself runs only if the answer is
-    not the 200 the prologue is for); None when Django must answer."""
+def _prologue(request: HttpRequest, key: tuple[Any, ...] | None) -> tuple[Prologue | None, bool]:
+    """The request's prologue (None when Django must answer), and whether it was kept: one made now
+    ran the middleware's request side for this request; with a kept one only the language is
+    activated as that side activates it, and the side itself runs only if the answer is not the 200
+    the prologue is for."""
     prologue = _prologues.get(key)
     if prologue is None:
-        return _prologues.made(key, request)  # the request side run for this request
+        return _prologues.made(key, request), False
     translation.activate(prologue.language)
     request.LANGUAGE_CODE = prologue.language  # type: ignore[attr-defined]  # as LocaleMiddleware sets it
-    request._weituan_sides_pending = True  # type: ignore[attr-defined]
-    return prologue
+    return prologue, True
 
 
 def _caller(request: HttpRequest, token: str) -> Any:
@@ -146,7 +146,9 @@ def _caller(request: HttpRequest, token: str) -> Any:
     return row.user
 
 
-def _answer(request: HttpRequest, user: Any, prologue: Prologue, sides: MiddlewareSides) -> Answer:
+def _answer(
+    request: HttpRequest, user: Any, prologue: Prologue, kept: bool, sides: MiddlewareSides
+) -> Answer:
     from weituan.api import api_v1
     from weituan.mastodon.api_statuses import status_post_answer
 
@@ -167,7 +169,7 @@ def _answer(request: HttpRequest, user: Any, prologue: Prologue, sides: Middlewa
         body = response.content
         answer = Answer(200, prologue.headers([(b"Content-Type", _CONTENT_TYPE)], body), body)
     else:
-        if getattr(request, "_weituan_sides_pending", False):
+        if kept:
             sides.before(request)  # the same verdict as the kept prologue's, and what `after` reads
         answer = sides.after(request, response)
     # What LastSeenMiddleware does for the view: the caller counts as seen (at most once a window).

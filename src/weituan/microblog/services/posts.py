@@ -186,6 +186,8 @@ def post_draft_publish(draft: PostDraft) -> PublishedPost:
     statement (`post_publish_statement`).
     """
     post, media_ids, mentions = draft.post, draft.media_ids, draft.mentions
+    if post.id is not None:
+        raise ValueError("This draft was published already")
     author = post.author
     now = timezone.now()
     post.id, post.created_at = next_id(), now

@@ -179,6 +179,9 @@ def test_a_draft_reads_and_writes_nothing_and_is_numbered_when_written(shopper: 
     assert [user.pk for user in published.mentioned] == [merchant.pk]
     assert [topic.name for topic in published.topics] == ["a好物", "拼团"]
     assert account_counts([shopper.pk])[shopper.pk].posts == 2
+    with pytest.raises(ValueError, match="published already"):
+        post_draft_publish(draft)  # a draft is written once
+    assert account_counts([shopper.pk])[shopper.pk].posts == 2
 
 
 def test_a_draft_refuses_what_publishing_refuses_before_anything_is_written(shopper: Any) -> None:
