@@ -25,7 +25,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
@@ -105,8 +104,6 @@ def status_post_fast(make_request: Callable[[], HttpRequest], asked: tuple[str, 
             return None  # a NUL: refused by Django (NulCharactersMiddleware), before anything is read
         prologue, kept = _prologue(request, key)
         user = _caller(request, token) if prologue is not None else None
-    except DisallowedHost:
-        return None  # Django renders it in its usual shape
     except Exception:
         log.exception("status fast path failed before writing; handing the request to Django")
         return None

@@ -358,3 +358,10 @@ def test_kept_middleware_headers_answer_each_language_as_the_view_does(shopper: 
     assert body == view.content
     assert fast_headers == dict(view.items())
     assert app.calls == 0
+
+
+def test_a_host_outside_allowed_hosts_is_left_to_django(shopper: User) -> None:
+    app = CountingWSGI()
+    wsgi_post(with_status_post_wsgi(app), {"status": "别处"}, HTTP_HOST="evil.example", **bearer(shopper))
+    assert app.calls == 1  # Django answers it (a 400 for the host), nothing written here
+    assert Post.objects.count() == 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection
 
+from weituan.core.rows import fetch_rows
 from weituan.microblog.search.terms import document_text, document_tsvector
 
 TABLE = "microblog_search_postdoc"
@@ -100,13 +101,12 @@ def _new_originals(post_ids: list[int]) -> dict[int, str]:
     if not post_ids:
         return {}
     posts = connection.ops.quote_name(Post._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT p.id, p.text FROM {posts} p WHERE p.id IN (SELECT value FROM json_each(%s))"  # noqa: S608
-            f" AND p.kind = %s AND p.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM {TABLE} d WHERE d.rowid = p.id)",
-            [json.dumps(post_ids), PostKind.ORIGINAL.value],
-        )
-        return {post_id: text for post_id, text in cursor.fetchall() if text.strip()}
+    rows = fetch_rows(
+        f"SELECT p.id, p.text FROM {posts} p WHERE p.id IN (SELECT value FROM json_each(%s))"  # noqa: S608
+        f" AND p.kind = %s AND p.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM {TABLE} d WHERE d.rowid = p.id)",
+        [json.dumps(post_ids), PostKind.ORIGINAL.value],
+    )
+    return {post_id: text for post_id, text in rows if text.strip()}
 
 
 def document_upsert_params(*, post_id: int, text: str) -> list[Any]:
