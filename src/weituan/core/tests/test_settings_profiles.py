@@ -60,3 +60,25 @@ def test_pages_carry_a_content_security_policy(client, db):
     policy = response["Content-Security-Policy"]
     assert "default-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_the_embedded_database_logs_ahead_and_keeps_temporary_files_in_memory(tmp_path):
+    """A statement changing many rows inside a transaction journals the pages it changes, to undo
+    itself alone; past 64 KiB SQLite spills that journal to a temporary file, a write per page that is
+    read back only if the statement fails (a fan-out's entries of many posts). The embedded database
+    keeps it in memory."""
+    show = (
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    for name in ('journal_mode', 'synchronous', 'temp_store'):\n"
+        "        print(name, cursor.execute(f'PRAGMA {name}').fetchone()[0])\n"
+    )
+    result = run_weituan(tmp_path, "shell", "-c", show)
+    assert result.returncode == 0, result.stderr
+    shown = dict(
+        line.split(" ", 1)
+        for line in result.stdout.splitlines()
+        if line.startswith(("journal", "sync", "temp"))
+    )
+    # synchronous 1 is NORMAL, temp_store 2 is MEMORY.
+    assert shown == {"journal_mode": "wal", "synchronous": "1", "temp_store": "2"}

@@ -26,14 +26,17 @@ FANOUT_TAKE_ALONG = 50
 def fanout_deliver_task(context: TaskContext, *, post_id: int) -> None:
     from weituan.microblog.timelines.fanout import fanout_deliver
 
-    fanout_deliver(post_id=post_id)
     worker_ids = context.task_result.worker_ids
-    if worker_ids:
-        fanout_queued_run(worker_id=worker_ids[-1])
+    if worker_ids:  # run by the database backend's worker: the posts queued behind it go along
+        fanout_queued_run(worker_id=worker_ids[-1], along=post_id)
+    else:
+        fanout_deliver(post_id=post_id)
 
 
-def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
+def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: int | None = None) -> int:
     """Run up to `most` fan-out tasks waiting in the database task queue, here and now; returns how many.
+    `along` is the post of the task being run, delivered with them; an error delivering it is raised
+    (once the others are recorded), so that task fails as it would have alone.
 
     A burst of posts queues a task per post, and the worker's own bookkeeping of a task (claiming it
     in a transaction of its own, then recording its end) cost more than a small delivery. Here the
@@ -52,6 +55,8 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
 
     backend = fanout_deliver_task.get_backend()
     if not isinstance(backend, DatabaseBackend):
+        if along is not None:
+            fanout_deliver(post_id=along)
         return 0
     alias = router.db_for_write(DBTaskResult)
     waiting = (
@@ -85,7 +90,7 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
         row.set_failed(exc)
         task_finished.send(sender=sender, task_result=row.task_result)
 
-    posts: list[tuple[Any, int]] = []
+    posts: list[tuple[Any, int]] = [] if along is None else [(None, along)]
     for row in taken:
         task_started.send(sender=sender, task_result=row.task_result)
         try:
@@ -93,9 +98,10 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
         except Exception as exc:
             failed(row, exc)
     done = []
+    along_failed: Exception | None = None
     try:
         fanout_deliver_many(post_ids=[post_id for _, post_id in posts])
-        done = [row for row, _ in posts]
+        done = [row for row, _ in posts if row is not None]
     except Exception:
         # Which post failed is not known: each is delivered again on its own (delivering twice is
         # harmless), so a failure is recorded on its own task only.
@@ -104,9 +110,13 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
             try:
                 fanout_deliver(post_id=post_id)
             except Exception as exc:
-                failed(row, exc)
+                if row is None:
+                    along_failed = exc
+                else:
+                    failed(row, exc)
                 continue
-            done.append(row)
+            if row is not None:
+                done.append(row)
     if done:
         finished = timezone.now()
         DBTaskResult.objects.using(alias).filter(id__in=[row.id for row in done]).update(
@@ -119,6 +129,8 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG) -> int:
         for row in done:
             row.status, row.finished_at, row.return_value = TaskResultStatus.SUCCESSFUL, finished, None
             task_finished.send(sender=sender, task_result=row.task_result)
+    if along_failed is not None:
+        raise along_failed
     return len(taken)
 
 

@@ -94,3 +94,33 @@ def test_when_delivering_together_fails_each_task_is_delivered_alone(
     assert stored(reader) == [post.id for post in reversed(posts)]
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
     assert sorted(FanoutJob.objects.values_list("state", "delivered")) == [("delivered", 1)] * 3
+
+
+def test_when_the_run_tasks_own_post_fails_alone_its_task_fails_and_the_rest_are_recorded(
+    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: Any
+) -> None:
+    (reader,) = people(1)
+    follow(reader, merchant)
+    home_timeline_ids(reader.pk)
+    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
+    DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
+    alone = fanout.fanout_deliver
+
+    def broken(*, post_ids: Any) -> Any:
+        raise RuntimeError("the store went away for a moment")
+
+    def first_fails(*, post_id: int) -> int:
+        if post_id == posts[0].id:
+            raise RuntimeError("this one cannot be delivered")
+        return alone(post_id=post_id)
+
+    monkeypatch.setattr(fanout, "fanout_deliver_many", broken)
+    monkeypatch.setattr(fanout, "fanout_deliver", first_fails)
+    worker = _run_worker()
+
+    assert worker._run_tasks == 1
+    assert stored(reader) == [posts[2].id, posts[1].id]
+    by_post = {row.args_kwargs["kwargs"]["post_id"]: row for row in DBTaskResult.objects.all()}
+    assert by_post[posts[0].id].status == "FAILED"
+    assert by_post[posts[0].id].exception_class_path == "builtins.RuntimeError"
+    assert {by_post[post.id].status for post in posts[1:]} == {"SUCCESSFUL"}

@@ -1,5 +1,7 @@
 """The database store's table: entries kept in their key's order, read as one range of it."""
 
+from typing import Any
+
 import pytest
 from django.db import connection
 
@@ -22,6 +24,31 @@ def test_entries_are_delivered_once_and_read_by_bounds() -> None:
     # Just above `lower`, the oldest first, and given back newest first like any page.
     assert store.read(8, Bounds(lower=10, ascending=True), 2) == [Entry(30, 31, 32), Entry(20, 21, 22)]
     assert TimelineEntry.objects.filter(user_id=7).count() == 4
+
+
+def test_many_posts_deliveries_are_written_in_statements_of_a_batch_of_rows(
+    monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    store = DatabaseTimelineStore()
+    monkeypatch.setattr(DatabaseTimelineStore, "batch_size", 3)
+    monkeypatch.setattr(DatabaseTimelineStore, "trim_every", lambda self: 10**9)  # no trim due
+    store.deliver([7], Entry(20, 21, 22))  # there already: left as it is
+    deliveries = [([7, 8], Entry(20, 21, 22)), ([7], Entry(30, 31, 0)), ([], Entry(35, 36, 37)),
+                  ([9, 8, 7], Entry(40, 41, 42))]  # fmt: skip
+    # Six rows in two statements of three, each in its transaction (savepoints in the test's own).
+    with django_assert_num_queries(6):
+        assert store.deliver_many(deliveries) == [2, 1, 0, 3]
+    assert store.read(7, Bounds(), 10) == [Entry(40, 41, 42), Entry(30, 31, 0), Entry(20, 21, 22)]
+    assert store.read(8, Bounds(), 10) == [Entry(40, 41, 42), Entry(20, 21, 22)]
+    assert store.read(9, Bounds(), 10) == [Entry(40, 41, 42)]
+    assert store.deliver_many([]) == []
+
+
+def test_deliveries_together_trim_the_timelines_due_as_one_at_a_time_does(settings: Any) -> None:
+    settings.TIMELINE_CAP = 16  # a trim is due on one delivery in one
+    store = DatabaseTimelineStore()
+    store.deliver_many([([5], Entry(post_id, 1, 1)) for post_id in range(1, 41)])
+    assert [entry.post_id for entry in store.read(5, Bounds(), 100) or []] == list(range(40, 24, -1))
 
 
 def test_sqlite_keeps_entries_in_the_primary_keys_tree() -> None:
