@@ -26,11 +26,11 @@ def test_entries_are_delivered_once_and_read_by_bounds() -> None:
     assert TimelineEntry.objects.filter(user_id=7).count() == 4
 
 
-def test_many_posts_deliveries_are_written_in_statements_of_a_batch_of_rows(
+def test_many_posts_deliveries_are_written_a_few_rows_a_statement_and_commit(
     monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
 ) -> None:
     store = DatabaseTimelineStore()
-    monkeypatch.setattr(DatabaseTimelineStore, "batch_size", 3)
+    monkeypatch.setattr(DatabaseTimelineStore, "rows_per_commit", 3)
     monkeypatch.setattr(DatabaseTimelineStore, "trim_every", lambda self: 10**9)  # no trim due
     store.deliver([7], Entry(20, 21, 22))  # there already: left as it is
     deliveries = [([7, 8], Entry(20, 21, 22)), ([7], Entry(30, 31, 0)), ([], Entry(35, 36, 37)),
