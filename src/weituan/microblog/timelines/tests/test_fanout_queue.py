@@ -11,7 +11,7 @@ from weituan.microblog.services.posts import post_create
 from weituan.microblog.timelines import fanout
 from weituan.microblog.timelines.models import FanoutJob
 from weituan.microblog.timelines.queries import home_timeline_ids
-from weituan.microblog.timelines.tasks import fanout_deliver_task
+from weituan.microblog.timelines.tasks import SharedTaskResults, fanout_deliver_task
 
 # The worker opens and commits transactions of its own, so these tests run outside a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,3 +124,21 @@ def test_when_the_run_tasks_own_post_fails_alone_its_task_fails_and_the_rest_are
     assert by_post[posts[0].id].status == "FAILED"
     assert by_post[posts[0].id].exception_class_path == "builtins.RuntimeError"
     assert {by_post[post.id].status for post in posts[1:]} == {"SUCCESSFUL"}
+
+
+def test_shared_task_results_are_each_rows_own(backend: str, merchant: Any) -> None:
+    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
+    rows = list(
+        DBTaskResult.objects.filter(task_path=fanout_deliver_task.module_path).order_by("enqueued_at")
+    )
+    assert len(rows) == len(posts)
+    rows[1].claim("one-worker")
+    rows[2].claim("one-worker")
+    rows[2].set_failed(KeyError("post_id"))
+    results = SharedTaskResults()
+    for row in [*rows, *rows]:
+        shared, own = results.of(row), row.task_result
+        assert shared == own
+        assert (shared.status, shared.kwargs, shared.worker_ids) == (own.status, own.kwargs, own.worker_ids)
+    assert [result.kwargs["post_id"] for result in map(results.of, rows)] == [post.id for post in posts]
+    assert results.of(rows[2]).errors[0].exception_class_path == "builtins.KeyError"
