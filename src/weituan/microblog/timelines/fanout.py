@@ -354,6 +354,18 @@ def _reblogs_hidden_meanwhile(deliveries: Sequence[tuple[Sequence[int], Entry]],
             store.remove_post(entry.post_id, gone)
 
 
+def posts_without_job(*, low: int, high: int, most: int) -> list[int]:
+    """Original posts and reposts with ids in [low, high] that are not deleted and have no fan-out job
+    yet, oldest first, at most `most`: an id range of the primary key and an anti-join on the job's."""
+    jobs = FanoutJob.objects.filter(post_id__gte=low, post_id__lte=high).values("post_id")
+    return list(
+        Post.objects.filter(id__gte=low, id__lte=high, kind__in=HOME_KINDS, deleted_at__isnull=True)
+        .exclude(id__in=jobs)
+        .order_by("id")
+        .values_list("id", flat=True)[:most]
+    )
+
+
 def fanout_deliver(*, post_id: int) -> int:
     """Deliver `post_id` to the home timelines of its author's active followers; returns entries written.
 

@@ -6,14 +6,17 @@ import json
 import logging
 import weakref
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import connection, connections, router, transaction
 from django.db.models import signals
 from django.tasks import Task, TaskContext, TaskResultStatus, task
 from django.utils import timezone
 
+from weituan.core.ids import id_at
+from weituan.core.rows import fetch_rows
 from weituan.core.tasks import enqueue_on_commit, run_or_retry_after_outage
 
 log = logging.getLogger(__name__)
@@ -21,6 +24,10 @@ log = logging.getLogger(__name__)
 # A fan-out task run by the database backend's worker also runs up to this many fan-out tasks queued
 # behind it (see `fanout_queued_run`).
 FANOUT_TAKE_ALONG = 50
+# Posts delivered together by a task's run of the posts written while it waited (`coalescing`).
+COVERED_PAGE = 200
+# Marks such a post among a run's posts, where the others are the claimed tasks' rows.
+_COVERED = object()
 
 
 @task(takes_context=True)
@@ -52,7 +59,7 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: i
     from django_tasks_db.models import DBTaskResult
     from django_tasks_db.utils import exclusive_transaction
 
-    from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many
+    from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many, posts_without_job
 
     backend = fanout_deliver_task.get_backend()
     if not isinstance(backend, DatabaseBackend):
@@ -99,26 +106,45 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: i
             posts.append((row, int(row.args_kwargs["kwargs"]["post_id"])))
         except Exception as exc:
             failed(row, exc)
-    done = []
-    along_failed: Exception | None = None
-    try:
-        fanout_deliver_many(post_ids=[post_id for _, post_id in posts])
-        done = [row for row, _ in posts if row is not None]
-    except Exception:
-        # Which post failed is not known: each is delivered again on its own (delivering twice is
-        # harmless), so a failure is recorded on its own task only.
-        log.warning("fan-out of %s queued posts together failed; delivering each alone", len(posts))
+    done: list[Any] = []
+    along_failed: list[Exception] = []
+
+    def deliver(posts: list[tuple[Any, int]]) -> None:
+        try:
+            fanout_deliver_many(post_ids=[post_id for _, post_id in posts])
+            done.extend(row for row, _ in posts if row is not None and row is not _COVERED)
+            return
+        except Exception:
+            # Which post failed is not known: each is delivered again on its own (delivering twice is
+            # harmless), so a failure is recorded on its own task only.
+            log.warning("fan-out of %s queued posts together failed; delivering each alone", len(posts))
         for row, post_id in posts:
             try:
                 fanout_deliver(post_id=post_id)
             except Exception as exc:
                 if row is None:
-                    along_failed = exc
+                    along_failed.append(exc)
+                elif row is _COVERED:  # the sweep delivers it later (`upkeep.fanout_sweep`)
+                    log.exception("fan-out of post %s failed", post_id)
                 else:
                     failed(row, exc)
                 continue
-            if row is not None:
+            if row is not None and row is not _COVERED:
                 done.append(row)
+
+    deliver(posts)
+    if posts and coalescing():
+        # The posts written while these tasks waited, which wrote no task of their own: from the
+        # oldest of these tasks' posts up to any committed before the claim (a second's margin over
+        # the clock the ids were drawn by), page by page.
+        listed = {post_id for _, post_id in posts}
+        low, high = min(listed), id_at(timezone.now() + timedelta(seconds=1))
+        while True:
+            page = posts_without_job(low=low, high=high, most=COVERED_PAGE)
+            deliver([(_COVERED, post_id) for post_id in page if post_id not in listed])
+            if len(page) < COVERED_PAGE:
+                break
+            low = page[-1] + 1
     if done:
         finished = timezone.now()
         DBTaskResult.objects.using(alias).filter(id__in=[row.id for row in done]).update(
@@ -131,8 +157,8 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: i
         for row in done:
             row.status, row.finished_at, row.return_value = TaskResultStatus.SUCCESSFUL, finished, None
             task_finished.send(sender=sender, task_result=results.of(row))
-    if along_failed is not None:
-        raise along_failed
+    if along_failed:
+        raise along_failed[0]
     return len(taken)
 
 
@@ -515,8 +541,56 @@ def enqueue_with_transaction(task_: Task, **kwargs: Any) -> None:
 
 
 def fanout_deliver_enqueue(*, post_id: int) -> None:
-    """Schedule the delivery of a new post to its author's followers, with the post's own transaction."""
+    """Schedule the delivery of a new post to its author's followers, with the post's own transaction.
+
+    On SQLite with the database task backend a burst of posts shares one task: a post written while a
+    fan-out task of an earlier post still waits (not yet claimed by a worker) writes none of its own,
+    since that task's run delivers every post from its own on that has no fan-out job yet
+    (`fanout_queued_run`). The check is made in the post's write transaction, which holds SQLite's
+    write lock, and a worker claims a task under that lock too: a task seen waiting now is claimed
+    after this post commits, and its run, which reads the posts after its claim, finds this one. Only
+    a task of a post with a smaller id counts, since an id drawn before the write lock was taken can
+    be smaller than that of a post committed first. Elsewhere (PostgreSQL) each post has its task."""
+    if _waiting_task_covers(post_id):
+        return
     enqueue_with_transaction(fanout_deliver_task, post_id=post_id)
+
+
+# Per task path, queue and backend: whether a fan-out task not yet claimed covers a post (see above).
+_COVERING: dict[tuple[str, str, str], str] = {}
+
+
+def _waiting_task_covers(post_id: int) -> bool:
+    backend = _database_backend(fanout_deliver_task) if coalescing() else None
+    if backend is None:
+        return False
+    from django_tasks_db.models import DBTaskResult
+
+    key = (fanout_deliver_task.module_path, fanout_deliver_task.queue_name, backend.alias)
+    sql = _COVERING.get(key)
+    if sql is None:
+        table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+        # `status = 'READY'` as written in the partial index of waiting tasks, so the look-up walks it.
+        sql = _COVERING[key] = (
+            f"SELECT 1 FROM {table} WHERE status = 'READY' AND task_path = %s AND queue_name = %s"  # noqa: S608
+            " AND backend_name = %s AND json_extract(args_kwargs, '$.kwargs.post_id') <= %s LIMIT 1"
+        )
+    return bool(fetch_rows(sql, [*key, post_id]))
+
+
+def coalescing() -> bool:
+    """Whether a fan-out task also delivers the posts written while it waited (`fanout_deliver_enqueue`):
+    with the database task backend keeping its rows in the posts' own SQLite database, where one
+    transaction writes at a time."""
+    from django_tasks_db.backend import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    from weituan.microblog.models import Post
+
+    if not isinstance(fanout_deliver_task.get_backend(), DatabaseBackend):
+        return False
+    alias = router.db_for_write(DBTaskResult)
+    return alias == router.db_for_write(Post) and connections[alias].vendor == "sqlite"
 
 
 def fanout_deliver_row(*, post_id: int, using: str) -> TaskRowInsert | None:
