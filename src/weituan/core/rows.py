@@ -7,6 +7,7 @@ import hashlib
 import re
 import weakref
 from collections.abc import Callable, Sequence
+from copy import deepcopy
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
+from django.db.models.base import ModelState
 from psycopg.adapt import Transformer
 
 
@@ -26,6 +28,11 @@ class RowReader[M: Model]:
     `columns(alias)` is the select list to put in the SQL; `instance(values)` takes that many values.
     """
 
+    # Instances kept by the values of the row they were made of (per reader): a row read again as it
+    # was (a caller's token and user, on every request they make) is copied from the instance made
+    # before instead of made anew, which costs the model's __init__ and the columns' conversions.
+    KEEP = 1024
+
     def __init__(self, model: type[M]) -> None:
         self.model = model
         fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
@@ -33,6 +40,7 @@ class RowReader[M: Model]:
         self.fields = fields
         self.attnames = [field.attname for field in fields]
         self._converters: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
+        self._made: dict[tuple[Any, ...], M] = {}
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -45,10 +53,23 @@ class RowReader[M: Model]:
         """The instance of these column values; None when the primary key is NULL (an outer join's miss)."""
         if values[0] is None:
             return None
+        alias = connection.alias
+        key: tuple[Any, ...] | None = (alias, *values)
+        try:
+            kept = self._made.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a value that is not hashable (a JSON column's list, say): not kept
+            kept, key = None, None
+        if kept is not None:
+            return _copy_of(kept)
         row = list(values)
         for index, convert in self._converters_now():
             row[index] = convert(row[index])
-        return self.model.from_db(connection.alias, self.attnames, row)
+        made = self.model.from_db(alias, self.attnames, row)
+        if key is not None and _plain(made):
+            if len(self._made) >= self.KEEP:
+                self._made.pop(next(iter(self._made), None), None)  # type: ignore[arg-type]
+            self._made[key] = _copy_of(made)  # kept apart from the one handed out, which may change
+        return made
 
     def _converters_now(self) -> list[tuple[int, Callable[[Any], Any]]]:
         found = self._converters.get(connection.vendor)
@@ -60,6 +81,36 @@ class RowReader[M: Model]:
                 if chain:
                     found.append((index, _chained(chain, expression)))
         return found
+
+
+# Values an instance can share with its copies, as none of them changes in place; a JSON column's lists
+# and objects are copied for each.
+_IMMUTABLE = (int, float, str, bytes, bool, type(None), datetime, date, Decimal, UUID)
+_JSON_CONTAINERS = (list, dict)
+
+
+def _plain[M: Model](instance: M) -> bool:
+    """Whether every field value of a freshly made `instance` is immutable or a JSON container."""
+    return all(
+        isinstance(value, _IMMUTABLE + _JSON_CONTAINERS)
+        for name, value in instance.__dict__.items()
+        if name != "_state"
+    )
+
+
+def _copy_of[M: Model](instance: M) -> M:
+    """A new instance with the field values of `instance` (a freshly made one, or a copy of one), as
+    loaded from its database: what `from_db` would make of the same row."""
+    copy = instance.__class__.__new__(instance.__class__)
+    values = copy.__dict__
+    values.update(instance.__dict__)
+    for name, value in values.items():
+        if type(value) in _JSON_CONTAINERS:
+            values[name] = deepcopy(value)
+    state = ModelState()
+    state.adding, state.db = False, instance._state.db
+    copy._state = state
+    return copy
 
 
 def _chained(chain: list[Callable[..., Any]], expression: Any) -> Callable[[Any], Any]:
