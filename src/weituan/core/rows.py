@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from psycopg.adapt import Transformer
 
 
@@ -65,9 +66,13 @@ class RowReader[M: Model]:
         for index, convert in self._converters_now():
             row[index] = convert(row[index])
         made = self.model.from_db(alias, self.attnames, row)
-        if key is not None and _plain(made):
-            if len(self._made) >= self.KEEP:
-                self._made.pop(next(iter(self._made), None), None)  # type: ignore[arg-type]
+        # A copy skips the model's __init__, so only a model nothing listens to the making of is kept.
+        if key is not None and _plain(made) and not _init_heard(self.model):
+            try:
+                if len(self._made) >= self.KEEP:
+                    self._made.pop(next(iter(self._made)), None)
+            except (RuntimeError, StopIteration):  # another thread changed it meanwhile: no matter
+                pass
             self._made[key] = _copy_of(made)  # kept apart from the one handed out, which may change
         return made
 
@@ -98,6 +103,10 @@ def _plain[M: Model](instance: M) -> bool:
     )
 
 
+def _init_heard(model: type[Model]) -> bool:
+    return pre_init.has_listeners(model) or post_init.has_listeners(model)
+
+
 def _copy_of[M: Model](instance: M) -> M:
     """A new instance with the field values of `instance` (a freshly made one, or a copy of one), as
     loaded from its database: what `from_db` would make of the same row."""
@@ -105,7 +114,7 @@ def _copy_of[M: Model](instance: M) -> M:
     values = copy.__dict__
     values.update(instance.__dict__)
     for name, value in values.items():
-        if type(value) in _JSON_CONTAINERS:
+        if isinstance(value, _JSON_CONTAINERS):
             values[name] = deepcopy(value)
     state = ModelState()
     state.adding, state.db = False, instance._state.db

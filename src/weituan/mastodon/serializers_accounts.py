@@ -32,9 +32,17 @@ def absolute_url(path: str, request: HttpRequest | None = None) -> str:
             # What build_absolute_uri does for a plain absolute path, without its URL parsing: a page
             # of statuses builds a few hundred of these.
             scheme_host: str = request._current_scheme_host  # type: ignore[attr-defined]
-            return str(iri_to_uri(scheme_host + path))
+            return _uri_of(scheme_host + path)
         return request.build_absolute_uri(path)
     return settings.SITE_URL + path
+
+
+@lru_cache(maxsize=4096)
+def _uri_of(iri: str) -> str:
+    """`iri_to_uri` of an absolute URL, kept: a request's few hosts and its accounts' few paths (their
+    profile, avatar and header) make the same URLs over and over, and quoting one costs more than
+    looking it up."""
+    return str(iri_to_uri(iri))
 
 
 def mastodon_datetime(moment: datetime | None) -> str | None:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def _row_of(reader: RowReader[Any], user_id: int) -> tuple[Any, ...]:
     table = User._meta.db_table
-    (row,) = fetch_rows(f"SELECT {reader.columns('u')} FROM {table} u WHERE u.id = %s", [user_id])  # noqa: S608
+    (row,) = fetch_rows(f"SELECT {reader.columns('u')} FROM {table} u WHERE u.id = %s", [user_id])
     return row
 
 

@@ -149,7 +149,10 @@ class DatabaseTimelineStore:
                 [entry.origin_author_id for _, entry in rows],
             ]
         else:
-            sql = columns + "value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(%s)"
+            sql = columns + (
+                "json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+                " json_extract(value, '$[3]') FROM json_each(%s)"
+            )
             params = [json.dumps([(user_id, *entry) for user_id, entry in rows])]
         with connection.cursor() as cursor:
             cursor.execute(sql + " WHERE true ON CONFLICT DO NOTHING", params)

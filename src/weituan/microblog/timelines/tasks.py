@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from weituan.core.ids import id_at
 from weituan.core.rows import fetch_rows
-from weituan.core.tasks import enqueue_on_commit, run_or_retry_after_outage
+from weituan.core.tasks import OUTAGE_RETRY_DELAYS, enqueue_on_commit, run_or_retry_after_outage
 
 log = logging.getLogger(__name__)
 
@@ -26,25 +26,25 @@ log = logging.getLogger(__name__)
 FANOUT_TAKE_ALONG = 50
 # Posts delivered together by a task's run of the posts written while it waited (`coalescing`).
 COVERED_PAGE = 200
-# Marks such a post among a run's posts, where the others are the claimed tasks' rows.
-_COVERED = object()
 
 
 @task(takes_context=True)
-def fanout_deliver_task(context: TaskContext, *, post_id: int) -> None:
+def fanout_deliver_task(context: TaskContext, *, post_id: int, attempt: int = 0) -> None:
     from weituan.microblog.timelines.fanout import fanout_deliver
 
     worker_ids = context.task_result.worker_ids
     if worker_ids:  # run by the database backend's worker: the posts queued behind it go along
-        fanout_queued_run(worker_id=worker_ids[-1], along=post_id)
+        fanout_queued_run(worker_id=worker_ids[-1], along=post_id, attempt=attempt)
     else:
         fanout_deliver(post_id=post_id)
 
 
-def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: int | None = None) -> int:
+def fanout_queued_run(
+    *, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: int | None = None, attempt: int = 0
+) -> int:
     """Run up to `most` fan-out tasks waiting in the database task queue, here and now; returns how many.
-    `along` is the post of the task being run, delivered with them; an error delivering it is raised
-    (once the others are recorded), so that task fails as it would have alone.
+    `along` is the post of the task being run (its `attempt`), delivered with them; an error
+    delivering it is raised (once the others are recorded), so that task fails as it would have alone.
 
     A burst of posts queues a task per post, and the worker's own bookkeeping of a task (claiming it
     in a transaction of its own, then recording its end) cost more than a small delivery. Here the
@@ -53,19 +53,41 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: i
     transaction, announced with the worker's signals, delivered together (`fanout_deliver_many`), then
     the successful ones recorded in one UPDATE (a failed one on its own, as the worker records it). A
     crash in between leaves them running, as the worker would.
+
+    Where a task covers the posts written while it waited (`coalescing`), they are delivered next; if
+    the run ends by an error before they all were, the task is enqueued again (to run a little later,
+    a few times at most) so they still have one.
     """
+    covering = along is not None and coalescing()
+    try:
+        taken, delivered, along_failed = _queued_run(worker_id=worker_id, most=most, along=along)
+        if covering:
+            _covered_delivered(low=min(delivered), listed=delivered)
+    except Exception:
+        if covering:
+            assert along is not None
+            _covering_again(along, attempt)
+        raise
+    if along_failed is not None:
+        raise along_failed
+    return taken
+
+
+def _queued_run(*, worker_id: str, most: int, along: int | None) -> tuple[int, set[int], Exception | None]:
+    """The body of `fanout_queued_run` for the claimed tasks and `along`: how many tasks were taken,
+    the posts delivered, and the error delivering `along` alone, if it failed."""
     from django.tasks.signals import task_finished, task_started
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
     from django_tasks_db.utils import exclusive_transaction
 
-    from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many, posts_without_job
+    from weituan.microblog.timelines.fanout import fanout_deliver
 
     backend = fanout_deliver_task.get_backend()
     if not isinstance(backend, DatabaseBackend):
         if along is not None:
             fanout_deliver(post_id=along)
-        return 0
+        return 0, set() if along is None else {along}, None
     alias = router.db_for_write(DBTaskResult)
     waiting = (
         DBTaskResult.objects.using(alias)
@@ -108,43 +130,14 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: i
             failed(row, exc)
     done: list[Any] = []
     along_failed: list[Exception] = []
-
-    def deliver(posts: list[tuple[Any, int]]) -> None:
-        try:
-            fanout_deliver_many(post_ids=[post_id for _, post_id in posts])
-            done.extend(row for row, _ in posts if row is not None and row is not _COVERED)
-            return
-        except Exception:
-            # Which post failed is not known: each is delivered again on its own (delivering twice is
-            # harmless), so a failure is recorded on its own task only.
-            log.warning("fan-out of %s queued posts together failed; delivering each alone", len(posts))
-        for row, post_id in posts:
-            try:
-                fanout_deliver(post_id=post_id)
-            except Exception as exc:
-                if row is None:
-                    along_failed.append(exc)
-                elif row is _COVERED:  # the sweep delivers it later (`upkeep.fanout_sweep`)
-                    log.exception("fan-out of post %s failed", post_id)
-                else:
-                    failed(row, exc)
-                continue
-            if row is not None and row is not _COVERED:
+    for row, error in _delivered_each(posts):
+        if error is None:
+            if row is not None:
                 done.append(row)
-
-    deliver(posts)
-    if posts and coalescing():
-        # The posts written while these tasks waited, which wrote no task of their own: from the
-        # oldest of these tasks' posts up to any committed before the claim (a second's margin over
-        # the clock the ids were drawn by), page by page.
-        listed = {post_id for _, post_id in posts}
-        low, high = min(listed), id_at(timezone.now() + timedelta(seconds=1))
-        while True:
-            page = posts_without_job(low=low, high=high, most=COVERED_PAGE)
-            deliver([(_COVERED, post_id) for post_id in page if post_id not in listed])
-            if len(page) < COVERED_PAGE:
-                break
-            low = page[-1] + 1
+        elif row is None:
+            along_failed.append(error)
+        else:
+            failed(row, error)
     if done:
         finished = timezone.now()
         DBTaskResult.objects.using(alias).filter(id__in=[row.id for row in done]).update(
@@ -157,9 +150,71 @@ def fanout_queued_run(*, worker_id: str, most: int = FANOUT_TAKE_ALONG, along: i
         for row in done:
             row.status, row.finished_at, row.return_value = TaskResultStatus.SUCCESSFUL, finished, None
             task_finished.send(sender=sender, task_result=results.of(row))
-    if along_failed:
-        raise along_failed[0]
-    return len(taken)
+    return len(taken), {post_id for _, post_id in posts}, along_failed[0] if along_failed else None
+
+
+def _delivered_each(posts: list[tuple[Any, int]]) -> list[tuple[Any, Exception | None]]:
+    """Deliver the posts (each with what it came with) together, and what each came with paired with
+    the error delivering it failed with (None when it did not)."""
+    from weituan.microblog.timelines.fanout import fanout_deliver, fanout_deliver_many
+
+    if not posts:
+        return []
+    try:
+        fanout_deliver_many(post_ids=[post_id for _, post_id in posts])
+        return [(row, None) for row, _ in posts]
+    except Exception:
+        # Which post failed is not known: each is delivered again on its own (delivering twice is
+        # harmless), so a failure is recorded on its own task only.
+        log.warning("fan-out of %s queued posts together failed; delivering each alone", len(posts))
+    outcomes: list[tuple[Any, Exception | None]] = []
+    for row, post_id in posts:
+        try:
+            fanout_deliver(post_id=post_id)
+        except Exception as exc:
+            outcomes.append((row, exc))
+            continue
+        outcomes.append((row, None))
+    return outcomes
+
+
+def _covered_delivered(*, low: int, listed: set[int]) -> None:
+    """Deliver the posts written while a task waited, which wrote no task of their own
+    (`fanout_deliver_enqueue`): those without a fan-out job from `low` (the oldest post of the run's
+    tasks) up to any committed before the claim (a second's margin over the clock their ids were
+    drawn by), page by page; not older than the fan-out jobs are kept, whose posts' jobs may be gone."""
+    from weituan.microblog.timelines.fanout import posts_without_job
+    from weituan.microblog.timelines.upkeep import FANOUT_JOB_KEEP
+
+    now = timezone.now()
+    low, high = max(low, id_at(now - FANOUT_JOB_KEEP)), id_at(now + timedelta(seconds=1))
+    while True:
+        page = posts_without_job(low=low, high=high, most=COVERED_PAGE)
+        for post_id, error in _delivered_each(
+            [(post_id, post_id) for post_id in page if post_id not in listed]
+        ):
+            if error is not None:  # the sweep delivers it later (`upkeep.fanout_sweep`)
+                log.error("fan-out of post %s failed", post_id, exc_info=error)
+        if len(page) < COVERED_PAGE:
+            return
+        low = page[-1] + 1
+
+
+def _covering_again(post_id: int, attempt: int) -> None:
+    """Enqueue the fan-out task of `post_id` again, to run after the next of OUTAGE_RETRY_DELAYS, for a
+    run that ended before the posts it covers were all delivered; after the last, they are left to
+    the sweep (`upkeep.fanout_sweep`)."""
+    if attempt >= len(OUTAGE_RETRY_DELAYS):
+        log.error("fan-out of the posts from %s gave up; the sweep delivers them", post_id)
+        return
+    delay = OUTAGE_RETRY_DELAYS[attempt]
+    try:
+        later = fanout_deliver_task.using(run_after=timezone.now() + delay)
+        later.enqueue(post_id=post_id, attempt=attempt + 1)
+    except Exception:  # the error being raised says more; the sweep delivers them
+        log.exception("fan-out of the posts from %s could not be enqueued again", post_id)
+        return
+    log.warning("fan-out of the posts from %s ended early; run again in %s", post_id, delay)
 
 
 class SharedTaskResults:
@@ -564,18 +619,22 @@ def _waiting_task_covers(post_id: int) -> bool:
     backend = _database_backend(fanout_deliver_task) if coalescing() else None
     if backend is None:
         return False
-    from django_tasks_db.models import DBTaskResult
+    from django_tasks_db.models import DBTaskResult, get_date_max
 
     key = (fanout_deliver_task.module_path, fanout_deliver_task.queue_name, backend.alias)
     sql = _COVERING.get(key)
     if sql is None:
         table = connection.ops.quote_name(DBTaskResult._meta.db_table)
-        # `status = 'READY'` as written in the partial index of waiting tasks, so the look-up walks it.
+        # `status = 'READY'` as the partial index of waiting tasks is written, and its next columns
+        # (priority, run_after: none, as the backend stores it), so the look-up is a seek into it
+        # past the tasks scheduled for later.
         sql = _COVERING[key] = (
-            f"SELECT 1 FROM {table} WHERE status = 'READY' AND task_path = %s AND queue_name = %s"  # noqa: S608
-            " AND backend_name = %s AND json_extract(args_kwargs, '$.kwargs.post_id') <= %s LIMIT 1"
+            f"SELECT 1 FROM {table} WHERE status = 'READY' AND priority = %s AND run_after = %s"  # noqa: S608
+            " AND task_path = %s AND queue_name = %s AND backend_name = %s"
+            " AND json_extract(args_kwargs, '$.kwargs.post_id') <= %s LIMIT 1"
         )
-    return bool(fetch_rows(sql, [*key, post_id]))
+    unscheduled = DBTaskResult._meta.get_field("run_after").get_db_prep_value(get_date_max(), connection)
+    return bool(fetch_rows(sql, [fanout_deliver_task.priority, unscheduled, *key, post_id]))
 
 
 def coalescing() -> bool:

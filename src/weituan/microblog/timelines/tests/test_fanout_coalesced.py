@@ -5,12 +5,14 @@ every post has its own task."""
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from weituan.core.tasks import OUTAGE_RETRY_DELAYS
 from weituan.core.worker import make_worker
 from weituan.microblog.services.posts import post_create
-from weituan.microblog.timelines import tasks
+from weituan.microblog.timelines import fanout, tasks
 from weituan.microblog.timelines.models import FanoutJob
 from weituan.microblog.timelines.queries import home_timeline_ids
 from weituan.microblog.timelines.tasks import fanout_deliver_enqueue, fanout_deliver_task
@@ -24,7 +26,16 @@ def _database_tasks(settings: Any) -> None:
 
 
 def _fanout_rows() -> list[Any]:
-    return list(DBTaskResult.objects.filter(task_path=fanout_deliver_task.module_path).order_by("enqueued_at"))
+    return list(
+        DBTaskResult.objects.filter(task_path=fanout_deliver_task.module_path).order_by("enqueued_at")
+    )
+
+
+def _run_worker() -> None:
+    """The worker in batch mode, on the fan-out tasks alone (following someone queues a backfill of
+    the follower's timeline, which would bring the posts in by itself)."""
+    DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
+    make_worker(batch=True).run()
 
 
 def _sqlite() -> bool:
@@ -43,7 +54,7 @@ def test_a_burst_shares_one_task_on_sqlite_and_its_run_delivers_every_post(
     assert len(rows) == (1 if _sqlite() else 5)
     assert tasks.coalescing() is _sqlite()
 
-    make_worker(batch=True).run()
+    _run_worker()
 
     newest_first = [post.id for post in reversed(posts)]
     assert [stored(reader) for reader in readers] == [newest_first, newest_first]
@@ -85,7 +96,47 @@ def test_a_run_delivers_a_backlog_page_by_page(
     gone.deleted_at = gone.created_at
     gone.save(update_fields=["deleted_at"])
 
-    make_worker(batch=True).run()
+    _run_worker()
 
     assert stored(reader) == [post.id for post in reversed(posts) if post is not gone]
     assert not FanoutJob.objects.filter(post_id=gone.id).exists()
+
+
+def test_a_run_ended_before_its_covered_posts_were_delivered_leaves_them_a_task(
+    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (reader,) = people(1)
+    follow(reader, merchant)
+    home_timeline_ids(reader.pk)
+    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(4)]
+    calls = []
+
+    def away(**kwargs: Any) -> list[int]:
+        calls.append(kwargs)
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(fanout, "posts_without_job", away)
+    _run_worker()
+
+    newest_first = [post.id for post in reversed(posts)]
+    if not _sqlite():  # every post had its own task, and nothing was covered
+        assert calls == [] and stored(reader) == newest_first
+        return
+    assert stored(reader) == [posts[0].id]  # the run's own post, then the covering failed
+    first, again = _fanout_rows()
+    assert first.status == "FAILED" and first.exception_class_path.endswith("OperationalError")
+    assert (again.status, again.args_kwargs["kwargs"]) == ("READY", {"post_id": posts[0].id, "attempt": 1})
+    assert again.run_after > timezone.now()  # after a pause
+    monkeypatch.undo()
+    DBTaskResult.objects.filter(id=again.id).update(run_after=timezone.now())
+    _run_worker()
+    assert stored(reader) == newest_first
+    assert _fanout_rows()[1].status == "SUCCESSFUL"
+
+
+def test_covering_again_gives_up_after_the_last_pause(merchant: Any, caplog: pytest.LogCaptureFixture) -> None:
+    post = post_create(author=merchant, text="第一团")
+    before = len(_fanout_rows())
+    tasks._covering_again(post.id, len(OUTAGE_RETRY_DELAYS))
+    assert len(_fanout_rows()) == before
+    assert "the sweep delivers them" in caplog.text
