@@ -71,6 +71,8 @@ def test_with_the_database_task_backend_the_fan_out_task_commits_with_the_post(
 ) -> None:
     settings.TASKS = DATABASE_TASKS
     post_create(author=shopper, text="第一条 #双十一#")
+    # Its fan-out task claimed by a worker: on SQLite a post written while one waits writes none (below).
+    DBTaskResult.objects.update(status="RUNNING")
     announced: list[Any] = []
     task_enqueued.connect(_announced := lambda sender, task_result, **kw: announced.append(task_result))
     try:
@@ -85,10 +87,12 @@ def test_with_the_database_task_backend_the_fan_out_task_commits_with_the_post(
         assert len(captured.captured_queries) == 1, _sql(captured)
         assert "dbtaskresult" in _sql(captured)[0].lower()
     else:
-        # As above, plus the task's row (inside the post's transaction), less the search index: the
-        # worker's run of that task indexes the post (see `search.facade.post_index_deferred`).
-        assert len(captured.captured_queries) == 3 + TOPIC, _sql(captured)
-        assert "dbtaskresult" in _sql(captured)[2].lower()
+        # As above, plus the look-up of a waiting fan-out task and the task's row (inside the post's
+        # transaction), less the search index: the worker's run of that task indexes the post (see
+        # `search.facade.post_index_deferred`).
+        assert len(captured.captured_queries) == 4 + TOPIC, _sql(captured)
+        assert "status = 'ready'" in _sql(captured)[2].lower()
+        assert "insert into" in _sql(captured)[3].lower() and "dbtaskresult" in _sql(captured)[3].lower()
     row = DBTaskResult.objects.get(args_kwargs__kwargs__post_id=published.post.id)
     # The row is the one the backend's own enqueue writes, field for field.
     reference = fanout_deliver_task.enqueue(post_id=published.post.id).db_result  # type: ignore[attr-defined]
@@ -99,6 +103,25 @@ def test_with_the_database_task_backend_the_fan_out_task_commits_with_the_post(
         name: getattr(reference, name) for name in fields
     }
     assert row.status == "READY" and row.task_result.task.func is fanout_deliver_task.func
+
+
+def test_on_sqlite_a_post_written_while_a_fan_out_task_waits_writes_none(shopper: Any, settings: Any) -> None:
+    """The waiting task's run delivers it (timelines/tests/test_fanout_coalesced.py); on PostgreSQL
+    every post writes its own, in the one statement of its write."""
+    settings.TASKS = DATABASE_TASKS
+    post_create(author=shopper, text="第一条 #双十一#")
+    with CaptureQueriesContext(connection) as captured:
+        published = post_publish(author=shopper, text="第二条 #双十一#")
+    own = DBTaskResult.objects.filter(args_kwargs__kwargs__post_id=published.post.id).count()
+    if POSTGRES:
+        assert (own, len(captured.captured_queries)) == (1, 1), _sql(captured)
+    else:
+        assert (own, DBTaskResult.objects.count()) == (0, 1)
+        # The post's statements and the look-up that found the task waiting, no task row.
+        assert len(captured.captured_queries) == 3 + TOPIC, _sql(captured)
+        assert not any(
+            "insert into" in sql.lower() and "dbtaskresult" in sql.lower() for sql in _sql(captured)
+        )
 
 
 def test_a_rolled_back_post_leaves_no_task(shopper: Any, settings: Any) -> None:
