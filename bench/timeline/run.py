@@ -457,22 +457,33 @@ def measure_fanout(world_celebrity: int) -> dict:
     settings.FANOUT_FOLLOWER_THRESHOLD = 10**9  # this measurement is of fan-out on write
     followers = list(Follow.objects.filter(followee_id=world_celebrity).values_list("follower_id", flat=True))
     now = timezone.now()
+    # Who reads their timeline, as it was, put back afterwards: every follower of the celebrity is made
+    # a reader here, and a later run on this world (--reuse) would otherwise post to active followers
+    # by the tens of thousands, a heavier fan-out than the first run's.
+    readers = list(TimelineState.objects.values_list("user_id", "last_read_at", "built_at"))
     TimelineState.objects.all().delete()
     TimelineState.objects.bulk_create(
         [TimelineState(user_id=uid, last_read_at=now, built_at=now) for uid in [world_celebrity, *followers]],
         batch_size=5_000,
     )
-    store = timeline_store()
-    for uid in followers:
-        store.rebuild(uid, [])
-    from weituan.accounts.models import User
+    try:
+        store = timeline_store()
+        for uid in followers:
+            store.rebuild(uid, [])
+        from weituan.accounts.models import User
 
-    celebrity = User.objects.get(pk=world_celebrity)
-    with transaction.atomic():
-        post = post_create(author=celebrity, text="秒杀开始！#双十一#")
-    started = time.perf_counter()
-    written = fanout_deliver(post_id=post.id)
-    seconds = time.perf_counter() - started
+        celebrity = User.objects.get(pk=world_celebrity)
+        with transaction.atomic():
+            post = post_create(author=celebrity, text="秒杀开始！#双十一#")
+        started = time.perf_counter()
+        written = fanout_deliver(post_id=post.id)
+        seconds = time.perf_counter() - started
+    finally:
+        TimelineState.objects.all().delete()
+        TimelineState.objects.bulk_create(
+            [TimelineState(user_id=uid, last_read_at=read, built_at=built) for uid, read, built in readers],
+            batch_size=5_000,
+        )
     return {
         "followers": len(followers),
         "entries": written,
