@@ -70,3 +70,19 @@ def people(db: Any) -> Callable[[int], list[Any]]:
         return [make_user(f"{prefix}{index}") for index in range(count)]
 
     return create
+
+
+@pytest.fixture
+def readers_of(people: Any, follow: Any) -> Callable[[Any, int], list[Any]]:
+    """readers_of(author, count) -> that many new people following `author`, each having read their
+    home timeline (so the fan-out delivers to them)."""
+    from weituan.microblog.timelines.queries import home_timeline_ids
+
+    def make(author: Any, count: int) -> list[Any]:
+        readers = people(count)
+        for reader in readers:
+            follow(reader, author)
+            home_timeline_ids(reader.pk)
+        return readers
+
+    return make

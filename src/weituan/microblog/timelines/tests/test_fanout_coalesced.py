@@ -43,12 +43,9 @@ def _sqlite() -> bool:
 
 
 def test_a_burst_shares_one_task_on_sqlite_and_its_run_delivers_every_post(
-    backend: str, merchant: Any, people: Any, follow: Any, stored: Any
+    backend: str, merchant: Any, readers_of: Any, stored: Any
 ) -> None:
-    readers = people(2)
-    for reader in readers:
-        follow(reader, merchant)
-        home_timeline_ids(reader.pk)
+    readers = readers_of(merchant, 2)
     posts = [post_create(author=merchant, text=f"第{index}团") for index in range(5)]
     rows = _fanout_rows()
     assert len(rows) == (1 if _sqlite() else 5)
@@ -103,11 +100,9 @@ def test_a_run_delivers_a_backlog_page_by_page(
 
 
 def test_a_run_ended_before_its_covered_posts_were_delivered_leaves_them_a_task(
-    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: pytest.MonkeyPatch
+    backend: str, merchant: Any, readers_of: Any, stored: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (reader,) = people(1)
-    follow(reader, merchant)
-    home_timeline_ids(reader.pk)
+    (reader,) = readers_of(merchant, 1)
     posts = [post_create(author=merchant, text=f"第{index}团") for index in range(4)]
     calls = []
 
@@ -134,7 +129,9 @@ def test_a_run_ended_before_its_covered_posts_were_delivered_leaves_them_a_task(
     assert _fanout_rows()[1].status == "SUCCESSFUL"
 
 
-def test_covering_again_gives_up_after_the_last_pause(merchant: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_covering_again_gives_up_after_the_last_pause(
+    merchant: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     post = post_create(author=merchant, text="第一团")
     before = len(_fanout_rows())
     tasks._covering_again(post.id, len(OUTAGE_RETRY_DELAYS))

@@ -10,7 +10,6 @@ from weituan.core.worker import make_worker
 from weituan.microblog.services.posts import post_create
 from weituan.microblog.timelines import fanout, tasks
 from weituan.microblog.timelines.models import FanoutJob
-from weituan.microblog.timelines.queries import home_timeline_ids
 from weituan.microblog.timelines.tasks import SharedTaskResults, fanout_deliver_task
 
 # The worker opens and commits transactions of its own, so these tests run outside a test transaction.
@@ -32,12 +31,9 @@ def _run_worker() -> Any:
 
 
 def test_one_task_run_delivers_the_posts_queued_behind_it(
-    backend: str, merchant: Any, people: Any, follow: Any, stored: Any
+    backend: str, merchant: Any, readers_of: Any, stored: Any
 ) -> None:
-    readers = people(2)
-    for reader in readers:
-        follow(reader, merchant)
-        home_timeline_ids(reader.pk)
+    readers = readers_of(merchant, 2)
     posts = [post_create(author=merchant, text=f"第{index}团") for index in range(5)]
     DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
 
@@ -58,11 +54,9 @@ def test_one_task_run_delivers_the_posts_queued_behind_it(
 
 
 def test_a_failing_task_taken_along_is_recorded_failed_and_the_rest_delivered(
-    backend: str, merchant: Any, people: Any, follow: Any, stored: Any
+    backend: str, merchant: Any, readers_of: Any, stored: Any
 ) -> None:
-    (reader,) = people(1)
-    follow(reader, merchant)
-    home_timeline_ids(reader.pk)
+    (reader,) = readers_of(merchant, 1)
     first = post_create(author=merchant, text="第一团")
     broken = fanout_deliver_task.enqueue(post_id=first.id).id
     DBTaskResult.objects.filter(id=broken).update(args_kwargs={"args": [], "kwargs": {}})
@@ -79,11 +73,9 @@ def test_a_failing_task_taken_along_is_recorded_failed_and_the_rest_delivered(
 
 
 def test_when_delivering_together_fails_each_task_is_delivered_alone(
-    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: Any
+    backend: str, merchant: Any, readers_of: Any, stored: Any, monkeypatch: Any
 ) -> None:
-    (reader,) = people(1)
-    follow(reader, merchant)
-    home_timeline_ids(reader.pk)
+    (reader,) = readers_of(merchant, 1)
     posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
     DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
 
@@ -100,11 +92,9 @@ def test_when_delivering_together_fails_each_task_is_delivered_alone(
 
 
 def test_when_the_run_tasks_own_post_fails_alone_its_task_fails_and_the_rest_are_recorded(
-    backend: str, merchant: Any, people: Any, follow: Any, stored: Any, monkeypatch: Any
+    backend: str, merchant: Any, readers_of: Any, stored: Any, monkeypatch: Any
 ) -> None:
-    (reader,) = people(1)
-    follow(reader, merchant)
-    home_timeline_ids(reader.pk)
+    (reader,) = readers_of(merchant, 1)
     posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
     DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
     alone = fanout.fanout_deliver
