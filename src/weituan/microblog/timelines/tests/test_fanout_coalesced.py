@@ -2,7 +2,6 @@
 while a task of an earlier post waits writes none, and that task's run delivers them all. On PostgreSQL
 every post has its own task."""
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -138,31 +137,3 @@ def test_covering_again_gives_up_after_the_last_pause(
     tasks._covering_again(post.id, len(OUTAGE_RETRY_DELAYS))
     assert len(_fanout_rows()) == before
     assert "the sweep delivers them" in caplog.text
-
-
-def test_a_task_written_to_gather_waits_before_a_worker_claims_it_and_still_covers(
-    backend: str, merchant: Any, readers_of: Any, stored: Any, settings: Any
-) -> None:
-    settings.FANOUT_GATHER_MS = 60_000  # far longer than the test: it is made due by hand below
-    (reader,) = readers_of(merchant, 1)
-    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
-    rows = _fanout_rows()
-    _run_worker()  # nothing is due yet (on PostgreSQL each post's task is due at once)
-    if not _sqlite():
-        assert len(rows) == 3 and stored(reader) == [post.id for post in reversed(posts)]
-        return
-    (waiting,) = rows
-    assert waiting.run_after > timezone.now() + timedelta(seconds=50)
-    # Not run: no fan-out job for any of them (the reader's timeline may hold them all the same, from
-    # the backfill that following queues, should a worker left by another test have run it).
-    assert not FanoutJob.objects.filter(post_id__in=[post.id for post in posts]).exists()
-    assert _fanout_rows()[0].status == "READY"
-    # While it waits, it still covers the posts after its own: those due within the look-up's minute.
-    settings.FANOUT_GATHER_MS = 100
-    DBTaskResult.objects.filter(id=waiting.id).update(run_after=timezone.now() + timedelta(milliseconds=100))
-    later = post_create(author=merchant, text="第三团")
-    assert len(_fanout_rows()) == 1
-    DBTaskResult.objects.filter(id=waiting.id).update(run_after=timezone.now())
-    _run_worker()
-    assert stored(reader) == [later.id, *(post.id for post in reversed(posts))]
-    assert [row.status for row in _fanout_rows()] == ["SUCCESSFUL"]
