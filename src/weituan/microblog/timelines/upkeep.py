@@ -17,6 +17,7 @@ from weituan.microblog.timelines.fanout import (
     fanout_deliver,
     fanout_deliver_many,
     fanout_withdraw,
+    posts_without_job,
 )
 from weituan.microblog.timelines.models import FanoutJob
 from weituan.microblog.timelines.tasks import FANOUT_TAKE_ALONG
@@ -69,13 +70,7 @@ def fanout_sweep(*, most: int = 5_000) -> int:
     """
     now = timezone.now()
     low, high = id_at(now - FANOUT_SWEEP_WINDOW), id_at(now - FANOUT_SWEEP_SETTLE)
-    jobs = FanoutJob.objects.filter(post_id__gte=low, post_id__lt=high).values("post_id")
-    orphans = list(
-        Post.objects.filter(id__gte=low, id__lt=high, kind__in=HOME_KINDS, deleted_at__isnull=True)
-        .exclude(id__in=jobs)
-        .order_by("id")
-        .values_list("id", flat=True)[:most]
-    )
+    orphans = posts_without_job(low=low, high=high - 1, most=most)
     # Together, as many as the worker takes along from its queue (`FANOUT_TAKE_ALONG`): a sweep finds
     # many posts at once when the worker has fallen behind, and one by one it would fall further.
     for start in range(0, len(orphans), FANOUT_TAKE_ALONG):
