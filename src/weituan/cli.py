@@ -189,7 +189,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _prepare(args.data_dir)
     _setup()
     _services_check()
-    from weituan.core.worker import make_worker
+    from weituan.core.worker import batch_run, make_worker
 
     worker = make_worker(interval=args.interval, batch=args.batch)
     # A worker that stays up enqueues the periodic sweeps too (idempotent: several doing so is harmless),
@@ -199,7 +199,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         start_scheduler()
     worker.configure_signals()
-    worker.run()
+    if args.batch:
+        batch_run(worker)
+    else:
+        worker.run()
     return 0
 
 
@@ -289,7 +292,11 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run background tasks in this process")
     worker.add_argument("--data-dir")
     worker.add_argument("--interval", type=float, default=0.5)
-    worker.add_argument("--batch", action="store_true", help="exit once the queue is empty")
+    worker.add_argument(
+        "--batch",
+        action="store_true",
+        help="exit once no task is due (one due within the fan-out's gathering wait is waited for)",
+    )
     worker.add_argument(
         "--no-schedule",
         action="store_true",

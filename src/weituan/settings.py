@@ -217,6 +217,12 @@ CHDB_PROCESS = env_bool("WEITUAN_CHDB_PROCESS", PROFILE != "test")
 POST_MAX_WEIGHTED_LENGTH = env_int("WEITUAN_POST_MAX_LENGTH", 280, minimum=10, maximum=100_000)
 TIMELINE_CAP = env_int("WEITUAN_TIMELINE_CAP", 800, minimum=20)
 FANOUT_FOLLOWER_THRESHOLD = env_int("WEITUAN_FANOUT_THRESHOLD", 10_000, minimum=1)
+# On SQLite, how long a post's fan-out task waits before a worker may claim it, gathering the posts
+# written meanwhile into its run (see microblog.timelines.tasks.fanout_deliver_enqueue); none in tests,
+# which run the worker right after posting.
+FANOUT_GATHER_MS = env_int(
+    "WEITUAN_FANOUT_GATHER_MS", 0 if PROFILE == "test" else 100, minimum=0, maximum=10_000
+)
 # The streaming API (ASGI only): the streams one server process serves at most, and the seconds between
 # the `:thump` comments that tell a quiet stream's client it is alive.
 STREAMING_MAX_STREAMS = env_int("WEITUAN_STREAMING_MAX_STREAMS", 500, minimum=1)

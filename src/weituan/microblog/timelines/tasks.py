@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, connections, router, transaction
 from django.db.models import signals
 from django.tasks import Task, TaskContext, TaskResultStatus, task
@@ -605,14 +606,23 @@ def fanout_deliver_enqueue(*, post_id: int) -> None:
     write lock, and a worker claims a task under that lock too: a task seen waiting now is claimed
     after this post commits, and its run, which reads the posts after its claim, finds this one. Only
     a task of a post with a smaller id counts, since an id drawn before the write lock was taken can
-    be smaller than that of a post committed first. Elsewhere (PostgreSQL) each post has its task."""
+    be smaller than that of a post committed first. Elsewhere (PostgreSQL) each post has its task.
+
+    A task written so waits FANOUT_GATHER_MS before a worker may claim it: under a stream of posts its
+    run then delivers the posts of that while together, rather than a worker claiming, delivering and
+    recording a handful at a time, each time taking SQLite's write lock from the posts."""
     if _waiting_task_covers(post_id):
+        return
+    gather = settings.FANOUT_GATHER_MS
+    if gather and coalescing():
+        later = fanout_deliver_task.using(run_after=timezone.now() + timedelta(milliseconds=gather))
+        enqueue_with_transaction(later, post_id=post_id)
         return
     enqueue_with_transaction(fanout_deliver_task, post_id=post_id)
 
 
 # Per task path, queue and backend: whether a fan-out task not yet claimed covers a post (see above).
-_COVERING: dict[tuple[str, str, str], str] = {}
+_COVERING: dict[tuple[str, str, str, str], str] = {}
 
 
 def _waiting_task_covers(post_id: int) -> bool:
@@ -622,19 +632,32 @@ def _waiting_task_covers(post_id: int) -> bool:
     from django_tasks_db.models import DBTaskResult, get_date_max
 
     key = (fanout_deliver_task.module_path, fanout_deliver_task.queue_name, backend.alias)
-    sql = _COVERING.get(key)
+    gathering = bool(settings.FANOUT_GATHER_MS)
+    sql = _COVERING.get((*key, str(gathering)))
     if sql is None:
         table = connection.ops.quote_name(DBTaskResult._meta.db_table)
         # `status = 'READY'` as the partial index of waiting tasks is written, and its next columns
-        # (priority, run_after: none, as the backend stores it), so the look-up is a seek into it
-        # past the tasks scheduled for later.
-        sql = _COVERING[key] = (
-            f"SELECT 1 FROM {table} WHERE status = 'READY' AND priority = %s AND run_after = %s"  # noqa: S608
+        # (priority, run_after), so the look-up is a seek into it: to the tasks with no time of their
+        # own (as the backend stores that), or, while tasks are written to wait (FANOUT_GATHER_MS), to
+        # those due from a minute ago to a second past that wait, not the tasks scheduled later. A task
+        # that has waited longer (a worker far behind) is not found: the post writes its own.
+        due = "run_after >= %s AND run_after <= %s" if gathering else "run_after = %s"
+        sql = _COVERING[(*key, str(gathering))] = (
+            f"SELECT 1 FROM {table} WHERE status = 'READY' AND priority = %s AND {due}"  # noqa: S608
             " AND task_path = %s AND queue_name = %s AND backend_name = %s"
             " AND json_extract(args_kwargs, '$.kwargs.post_id') <= %s LIMIT 1"
         )
-    unscheduled = DBTaskResult._meta.get_field("run_after").get_db_prep_value(get_date_max(), connection)
-    return bool(fetch_rows(sql, [fanout_deliver_task.priority, unscheduled, *key, post_id]))
+    field = DBTaskResult._meta.get_field("run_after")
+    if gathering:
+        now = timezone.now()
+        times = [
+            now - timedelta(minutes=1),
+            now + timedelta(milliseconds=settings.FANOUT_GATHER_MS, seconds=1),
+        ]
+    else:
+        times = [get_date_max()]
+    due_params = [field.get_db_prep_value(moment, connection) for moment in times]
+    return bool(fetch_rows(sql, [fanout_deliver_task.priority, *due_params, *key, post_id]))
 
 
 def coalescing() -> bool:

@@ -2,6 +2,7 @@
 while a task of an earlier post waits writes none, and that task's run delivers them all. On PostgreSQL
 every post has its own task."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from weituan.core.tasks import OUTAGE_RETRY_DELAYS
-from weituan.core.worker import make_worker
+from weituan.core.worker import batch_run, make_worker
 from weituan.microblog.services.posts import post_create
 from weituan.microblog.timelines import fanout, tasks
 from weituan.microblog.timelines.models import FanoutJob
@@ -137,3 +138,49 @@ def test_covering_again_gives_up_after_the_last_pause(
     tasks._covering_again(post.id, len(OUTAGE_RETRY_DELAYS))
     assert len(_fanout_rows()) == before
     assert "the sweep delivers them" in caplog.text
+
+
+def test_a_task_written_to_gather_waits_before_a_worker_claims_it_and_still_covers(
+    backend: str, merchant: Any, readers_of: Any, stored: Any, settings: Any
+) -> None:
+    settings.FANOUT_GATHER_MS = 60_000  # far longer than the test: it is made due by hand below
+    (reader,) = readers_of(merchant, 1)
+    posts = [post_create(author=merchant, text=f"第{index}团") for index in range(3)]
+    rows = _fanout_rows()
+    _run_worker()  # nothing is due yet (on PostgreSQL each post's task is due at once)
+    if not _sqlite():
+        assert len(rows) == 3 and stored(reader) == [post.id for post in reversed(posts)]
+        return
+    (waiting,) = rows
+    assert waiting.run_after > timezone.now() + timedelta(seconds=50)
+    # Not claimed by the worker: still waiting, as written. (Whether the posts reached the reader's
+    # timeline by some other way, as the backfill that following queues, is not this test's matter.)
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.worker_ids, waiting.started_at) == ("READY", [], None), (
+        list(DBTaskResult.objects.values_list("task_path", "status", "run_after", "worker_ids")),
+        timezone.now(),
+    )
+    # While it waits, it still covers the posts after its own: those due within the look-up's minute.
+    settings.FANOUT_GATHER_MS = 100
+    DBTaskResult.objects.filter(id=waiting.id).update(run_after=timezone.now() + timedelta(milliseconds=100))
+    later = post_create(author=merchant, text="第三团")
+    assert len(_fanout_rows()) == 1
+    DBTaskResult.objects.filter(id=waiting.id).update(run_after=timezone.now())
+    _run_worker()
+    assert stored(reader) == [later.id, *(post.id for post in reversed(posts))]
+    assert [row.status for row in _fanout_rows()] == ["SUCCESSFUL"]
+
+
+def test_a_batch_worker_waits_for_a_fanout_still_gathering(
+    backend: str, merchant: Any, readers_of: Any, settings: Any
+) -> None:
+    settings.FANOUT_GATHER_MS = 1500  # long enough that the first run below surely comes before it
+    readers_of(merchant, 1)
+    DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
+    post = post_create(author=merchant, text="第一团")
+    worker = make_worker(batch=True)
+    worker.run()  # the worker alone leaves a task not due yet (on SQLite)
+    assert FanoutJob.objects.filter(post_id=post.id).exists() is not _sqlite()
+    batch_run(worker)  # `weituan worker --batch` waits for it
+    assert FanoutJob.objects.get(post_id=post.id).state == "delivered"
+    assert [row.status for row in _fanout_rows()] == ["SUCCESSFUL"]
