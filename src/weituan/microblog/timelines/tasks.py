@@ -60,14 +60,16 @@ def fanout_queued_run(
     a few times at most) so they still have one.
     """
     covering = along is not None and coalescing()
+    low = along  # where the covered posts start: the lowest post of the run's tasks, once they are known
     try:
         taken, delivered, along_failed = _queued_run(worker_id=worker_id, most=most, along=along)
         if covering:
-            _covered_delivered(low=min(delivered), listed=delivered)
+            low = min(delivered)
+            _covered_delivered(low=low, listed=delivered)
     except Exception:
         if covering:
-            assert along is not None
-            _covering_again(along, attempt)
+            assert low is not None
+            _covering_again(low, attempt)
         raise
     if along_failed is not None:
         raise along_failed

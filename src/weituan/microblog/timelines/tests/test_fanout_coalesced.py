@@ -130,6 +130,34 @@ def test_a_run_ended_before_its_covered_posts_were_delivered_leaves_them_a_task(
     assert _fanout_rows()[1].status == "SUCCESSFUL"
 
 
+def test_a_covering_run_ended_early_covers_again_from_the_lowest_post_of_its_tasks(
+    merchant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lower = post_create(author=merchant, text="第一团")
+    (lower_task,) = _fanout_rows()
+    lower_task.claim("a-worker")  # so the next post writes its own task
+    higher = post_create(author=merchant, text="第二团")
+    # The lower post's task waits again, behind the higher one's: the worker runs the higher one and
+    # takes the lower one along.
+    DBTaskResult.objects.filter(id=lower_task.id).update(
+        status="READY", worker_ids=[], started_at=None, enqueued_at=timezone.now()
+    )
+
+    def away(**kwargs: Any) -> list[int]:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(fanout, "posts_without_job", away)
+    _run_worker()
+
+    waiting = [row for row in _fanout_rows() if row.status == "READY"]
+    if not _sqlite():  # nothing is covered: no task is written again
+        assert waiting == []
+        return
+    (again,) = waiting
+    assert again.args_kwargs["kwargs"] == {"post_id": lower.id, "attempt": 1}
+    assert lower.id < higher.id
+
+
 def test_covering_again_gives_up_after_the_last_pause(
     merchant: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
