@@ -220,6 +220,19 @@ def test_writes_are_rate_limited(api_as, shopper, settings):
     assert Post.objects.count() == 2
 
 
+def test_likes_and_reposts_count_against_the_write_limit(api_as, shopper, original, settings):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 2
+    client = api_as(shopper)
+    assert client.post(f"/api/v1/statuses/{original.id}/favourite").status_code == 200
+    assert client.post(f"/api/v1/statuses/{original.id}/reblog").status_code == 200
+    for action in ("unreblog", "unfavourite", "bookmark"):
+        limited = client.post(f"/api/v1/statuses/{original.id}/{action}")
+        assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    still = Post.objects.filter(author=shopper, parent=original, deleted_at=None)
+    assert still.count() == 1  # the repost was not undone
+    assert client.get(f"/api/v1/statuses/{original.id}").json()["favourited"] is True
+
+
 def test_a_refused_status_counts_against_the_limit_and_the_limit_is_said_first(api_as, shopper, settings):
     # The request is read and checked before its write waits its turn, yet counted as a write refused
     # inside it is: a refused body still spends the budget, and once it is spent the answer is the

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from weituan.microblog.models import Follow
+from weituan.microblog.models import Block, Follow, Mute, Post
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +83,18 @@ def test_followers_and_following_page_with_link(
     following = client.get(f"/api/v1/accounts/{shopper.pk}/following").json()
     assert [row["id"] for row in following] == [str(merchant.pk)]
     assert client.get("/api/v1/accounts/987654321/followers").status_code == 404
+
+
+def test_follows_blocks_and_mutes_have_a_per_minute_budget_of_their_own(
+    api_as: Any, shopper: Any, merchant: Any, outsider: Any, settings: Any
+) -> None:
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 2
+    client = api_as(shopper)
+    assert client.post(f"/api/v1/accounts/{merchant.pk}/follow").status_code == 200
+    assert client.post(f"/api/v1/accounts/{outsider.pk}/block").status_code == 200
+    limited = client.post(f"/api/v1/accounts/{merchant.pk}/mute")
+    assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    assert (Follow.objects.count(), Block.objects.count(), Mute.objects.count()) == (1, 1, 0)
+    # Posting is counted apart: its budget is untouched.
+    assert client.post("/api/v1/statuses", {"status": "还能发帖"}).status_code == 200
+    assert Post.objects.filter(author=shopper).count() == 1
