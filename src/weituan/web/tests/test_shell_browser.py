@@ -86,3 +86,39 @@ def test_the_headers_links_and_the_compose_choices_are_big_enough_to_tap_on_a_ph
     )
     assert [name for name, height in choices if height >= 32] == ["visibility", "quote_policy"]
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_search_topics_trending_and_notifications_fit_a_phone(live_server, phone_page):
+    """Long names, an unbroken run of text and a long link stay inside a phone's width on every page
+    that lists posts or people other than home."""
+    from weituan.microblog.services.posts import post_create
+
+    reader = make_user("xiaoming", display_name="小明", password=PASSWORD)
+    shop = make_user("tea_house", display_name="春风茶庄杭州西湖龙井老字号旗舰店官方账号", merchant=True)
+    follow_create(follower=shop, followee_id=reader.pk)
+    text = (
+        "#明前龙井# 新茶上市"
+        + "狮峰梅家坞龙坞翁家山" * 6
+        + " https://shop.example/"
+        + "longwell" * 8
+        + " @xiaoming"
+    )
+    post_create(author=shop, text=text)
+    page = phone_page
+    page.goto(f"{live_server.url}/accounts/login")
+    form = page.locator("form[action^='/accounts/login']")
+    form.locator("[name=username]").fill("xiaoming")
+    form.locator("[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/")
+    for path, shown in [
+        ("/search?q=龙井", "狮峰梅家坞"),
+        ("/topics/明前龙井", "狮峰梅家坞"),
+        ("/trending", "热"),
+        ("/notifications", "春风茶庄"),
+    ]:
+        page.goto(live_server.url + path)
+        assert shown in page.locator("main").inner_text(), path
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
