@@ -19,6 +19,7 @@ from django.db.models import Field, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 from psycopg.adapt import Transformer
+from psycopg.pq import ExecStatus
 
 
 class RowReader[M: Model]:
@@ -178,7 +179,7 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
             with db.cursor() as cursor:
                 cursor.execute(sql, params)
-                return _rows_of(cursor)
+                return rows_of(cursor)
         # As Django's SQLite cursor runs it (placeholders as `?`), on a cursor of the driver's kept
         # per connection, with the statement's `?` form made once.
         db.ensure_connection()
@@ -187,7 +188,7 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
             kept = db.__dict__["_weituan_cursor"] = (db.connection, db.connection.cursor())
         db.validate_no_broken_transaction()
         with db.wrap_database_errors:
-            return _rows_of(kept[1].execute(_qmark(sql), params))
+            return rows_of(kept[1].execute(_qmark(sql), params))
     db.ensure_connection()
     raw_connection = db.connection
     if raw_connection.prepare_threshold is None:
@@ -197,7 +198,7 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     if db.queries_logged or db.execute_wrappers:
         with db._prepare_cursor(_PreparedCursor(raw_connection)) as cursor:  # type: ignore[attr-defined]
             cursor.execute(sql, params)
-            return _rows_of(cursor)
+            return rows_of(cursor)
     # What Django's cursor wrapper does around a statement when nothing logs or wraps it, on a cursor
     # kept per connection (making a cursor and its wrapper was a third of a short read's CPU).
     kept = db.__dict__.get("_weituan_cursor")
@@ -207,12 +208,16 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
         raw.execute(sql, params)
-        return _rows_of(raw)
+        return rows_of(raw)
 
 
-def _rows_of(cursor: Any) -> list[tuple[Any, ...]]:
+def rows_of(cursor: Any) -> list[tuple[Any, ...]]:
     """The rows of the statement `cursor` ran; none for a statement that returns no rows (which
-    psycopg refuses to fetch from)."""
+    psycopg refuses to fetch from). On psycopg the result's status says which: its `description`
+    makes an object per column each time it is read, dozens a checkout."""
+    result = getattr(cursor, "pgresult", None)
+    if result is not None:
+        return cursor.fetchall() if result.status == ExecStatus.TUPLES_OK else []
     return cursor.fetchall() if cursor.description is not None else []
 
 

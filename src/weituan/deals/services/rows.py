@@ -10,6 +10,7 @@ from django.db.models import Field, Model
 
 from weituan.core.rows import (
     execute_of,
+    rows_of,
     sql_bound_quick,
     statement_names,
     statements_lost_check,
@@ -271,9 +272,7 @@ class StatementBatch:
             with db.cursor() as cursor:
                 for sql, params in self._queued:
                     cursor.execute(sql, params)
-                    answers.append(
-                        Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount)
-                    )
+                    answers.append(Sent(rows_of(cursor), cursor.rowcount))
             self._answers = answers
             return
         # Only a transaction the caller's own `atomic` block opened (not a savepoint, and not one begun
@@ -340,7 +339,7 @@ class StatementBatch:
                 raise
             self.committed = commit
             for _ in self._queued:
-                answers.append(Sent(list(cursor.fetchall()) if cursor.description else [], cursor.rowcount))
+                answers.append(Sent(rows_of(cursor), cursor.rowcount))
                 cursor.nextset()
             for read in after:  # past the COMMIT's answer
                 cursor.nextset()
