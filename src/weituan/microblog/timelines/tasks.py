@@ -60,25 +60,30 @@ def fanout_queued_run(
     a few times at most) so they still have one.
     """
     covering = along is not None and coalescing()
-    low = along  # where the covered posts start: the lowest post of the run's tasks, once they are known
+    claimed: list[int] = []  # the posts of the tasks the run took, as soon as they are claimed
     try:
-        taken, delivered, along_failed = _queued_run(worker_id=worker_id, most=most, along=along)
+        taken, delivered, along_failed = _queued_run(
+            worker_id=worker_id, most=most, along=along, claimed=claimed
+        )
         if covering:
-            low = min(delivered)
-            _covered_delivered(low=low, listed=delivered)
+            _covered_delivered(low=min(delivered), listed=delivered)
     except Exception:
         if covering:
-            assert low is not None
-            _covering_again(low, attempt)
+            assert along is not None
+            # The covered posts start at the lowest post of the run's tasks.
+            _covering_again(min([along, *claimed]), attempt)
         raise
     if along_failed is not None:
         raise along_failed
     return taken
 
 
-def _queued_run(*, worker_id: str, most: int, along: int | None) -> tuple[int, set[int], Exception | None]:
+def _queued_run(
+    *, worker_id: str, most: int, along: int | None, claimed: list[int]
+) -> tuple[int, set[int], Exception | None]:
     """The body of `fanout_queued_run` for the claimed tasks and `along`: how many tasks were taken,
-    the posts delivered, and the error delivering `along` alone, if it failed."""
+    the posts delivered, and the error delivering `along` alone, if it failed. The posts of the tasks
+    taken are added to `claimed` once they are claimed, before any is delivered."""
     from django.tasks.signals import task_finished, task_started
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
@@ -131,6 +136,8 @@ def _queued_run(*, worker_id: str, most: int, along: int | None) -> tuple[int, s
             posts.append((row, int(row.args_kwargs["kwargs"]["post_id"])))
         except Exception as exc:
             failed(row, exc)
+            continue
+        claimed.append(posts[-1][1])
     done: list[Any] = []
     along_failed: list[Exception] = []
     for row, error in _delivered_each(posts):
@@ -598,6 +605,13 @@ def enqueue_with_transaction(task_: Task, **kwargs: Any) -> None:
         enqueue_on_commit(task_, **kwargs)
 
 
+# The priority of a fan-out task written to wait (FANOUT_GATHER_MS). Its time is a real one, and the
+# worker claims the tasks of a priority by time, those with no time of their own last: at the same
+# priority a stream of posts whose runs outlast the wait would keep every other task waiting. One
+# lower, the tasks waiting with no time go first, and the fan-out runs between them.
+FANOUT_GATHERED_PRIORITY = fanout_deliver_task.priority - 1
+
+
 def fanout_deliver_enqueue(*, post_id: int) -> None:
     """Schedule the delivery of a new post to its author's followers, with the post's own transaction.
 
@@ -617,7 +631,9 @@ def fanout_deliver_enqueue(*, post_id: int) -> None:
         return
     gather = settings.FANOUT_GATHER_MS
     if gather and coalescing():
-        later = fanout_deliver_task.using(run_after=timezone.now() + timedelta(milliseconds=gather))
+        later = fanout_deliver_task.using(
+            run_after=timezone.now() + timedelta(milliseconds=gather), priority=FANOUT_GATHERED_PRIORITY
+        )
         enqueue_with_transaction(later, post_id=post_id)
         return
     enqueue_with_transaction(fanout_deliver_task, post_id=post_id)
@@ -640,9 +656,10 @@ def _waiting_task_covers(post_id: int) -> bool:
         table = connection.ops.quote_name(DBTaskResult._meta.db_table)
         # `status = 'READY'` as the partial index of waiting tasks is written, and its next columns
         # (priority, run_after), so the look-up is a seek into it: to the tasks with no time of their
-        # own (as the backend stores that), or, while tasks are written to wait (FANOUT_GATHER_MS), to
-        # those due from a minute ago to a second past that wait, not the tasks scheduled later. A task
-        # that has waited longer (a worker far behind) is not found: the post writes its own.
+        # own (as the backend stores that), or, while tasks are written to wait (FANOUT_GATHER_MS, at
+        # their own priority), to those due from a minute ago to a second past that wait, not the
+        # tasks scheduled later. A task that has waited longer (a worker far behind) is not found: the
+        # post writes its own.
         due = "run_after >= %s AND run_after <= %s" if gathering else "run_after = %s"
         sql = _COVERING[(*key, str(gathering))] = (
             f"SELECT 1 FROM {table} WHERE status = 'READY' AND priority = %s AND {due}"  # noqa: S608
@@ -659,7 +676,8 @@ def _waiting_task_covers(post_id: int) -> bool:
     else:
         times = [get_date_max()]
     due_params = [field.get_db_prep_value(moment, connection) for moment in times]
-    return bool(fetch_rows(sql, [fanout_deliver_task.priority, *due_params, *key, post_id]))
+    priority = FANOUT_GATHERED_PRIORITY if gathering else fanout_deliver_task.priority
+    return bool(fetch_rows(sql, [priority, *due_params, *key, post_id]))
 
 
 def coalescing() -> bool:

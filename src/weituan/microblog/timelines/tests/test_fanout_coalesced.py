@@ -130,8 +130,9 @@ def test_a_run_ended_before_its_covered_posts_were_delivered_leaves_them_a_task(
     assert _fanout_rows()[1].status == "SUCCESSFUL"
 
 
+@pytest.mark.parametrize("failing", ["covering", "delivering"])
 def test_a_covering_run_ended_early_covers_again_from_the_lowest_post_of_its_tasks(
-    merchant: Any, monkeypatch: pytest.MonkeyPatch
+    merchant: Any, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     lower = post_create(author=merchant, text="第一团")
     (lower_task,) = _fanout_rows()
@@ -143,10 +144,14 @@ def test_a_covering_run_ended_early_covers_again_from_the_lowest_post_of_its_tas
         status="READY", worker_ids=[], started_at=None, enqueued_at=timezone.now()
     )
 
-    def away(**kwargs: Any) -> list[int]:
+    def away(*args: Any, **kwargs: Any) -> list[int]:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(fanout, "posts_without_job", away)
+    # The covering of the posts written meanwhile fails, or the delivery of the tasks taken does.
+    if failing == "covering":
+        monkeypatch.setattr(fanout, "posts_without_job", away)
+    else:
+        monkeypatch.setattr(tasks, "_delivered_each", away)
     _run_worker()
 
     waiting = [row for row in _fanout_rows() if row.status == "READY"]
@@ -202,13 +207,43 @@ def test_a_task_written_to_gather_waits_before_a_worker_claims_it_and_still_cove
 def test_a_batch_worker_waits_for_a_fanout_still_gathering(
     backend: str, merchant: Any, readers_of: Any, settings: Any
 ) -> None:
-    settings.FANOUT_GATHER_MS = 1500  # long enough that the first run below surely comes before it
+    settings.FANOUT_GATHER_MS = 60_000  # far longer than the test: made due soon by hand below
     readers_of(merchant, 1)
     DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path).delete()
     post = post_create(author=merchant, text="第一团")
     worker = make_worker(batch=True)
     worker.run()  # the worker alone leaves a task not due yet (on SQLite)
     assert FanoutJob.objects.filter(post_id=post.id).exists() is not _sqlite()
+    settings.FANOUT_GATHER_MS = 1_000
+    due = timezone.now() + timedelta(milliseconds=200)
+    DBTaskResult.objects.filter(task_path=fanout_deliver_task.module_path, status="READY").update(
+        run_after=due
+    )
     batch_run(worker)  # `weituan worker --batch` waits for it
     assert FanoutJob.objects.get(post_id=post.id).state == "delivered"
     assert [row.status for row in _fanout_rows()] == ["SUCCESSFUL"]
+
+
+def test_a_gathering_task_yields_to_the_tasks_waiting_with_no_time(
+    merchant: Any, readers_of: Any, settings: Any
+) -> None:
+    settings.FANOUT_GATHER_MS = 60_000
+    readers_of(merchant, 1)  # following queues a backfill of the reader's timeline, with no time
+    post_create(author=merchant, text="第一团")
+    (gathering,) = _fanout_rows()
+    if not _sqlite():  # no task waits to gather there: each has the task's own priority and no time
+        assert gathering.priority == fanout_deliver_task.priority
+        return
+    assert gathering.priority < fanout_deliver_task.priority
+    DBTaskResult.objects.filter(id=gathering.id).update(run_after=timezone.now())  # due now
+    others = DBTaskResult.objects.exclude(task_path=fanout_deliver_task.module_path)
+    others.exclude(id__in=others.ready().values("id")).delete()  # none due later: the count is exact
+    waiting = others.count()
+    assert waiting >= 1
+    make_worker(batch=True, max_tasks=waiting).run()
+    gathering.refresh_from_db()
+    assert gathering.status == "READY"
+    assert set(others.values_list("status", flat=True)) == {"SUCCESSFUL"}
+    make_worker(batch=True).run()
+    gathering.refresh_from_db()
+    assert gathering.status == "SUCCESSFUL"
