@@ -1,9 +1,11 @@
 """The Mastodon relation endpoints: follow/unfollow/block/mute return a Relationship; lists page with Link."""
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from weituan.core import ratelimit
 from weituan.microblog.models import Block, Follow, Mute, Post
 
 pytestmark = pytest.mark.django_db
@@ -86,9 +88,11 @@ def test_followers_and_following_page_with_link(
 
 
 def test_follows_blocks_and_mutes_have_a_per_minute_budget_of_their_own(
-    api_as: Any, shopper: Any, merchant: Any, outsider: Any, settings: Any
+    api_as: Any, shopper: Any, merchant: Any, outsider: Any, settings: Any, monkeypatch: Any
 ) -> None:
     settings.RATE_LIMIT_WRITES_PER_MINUTE = 2
+    # All of it in one window of the limit, wherever the minute's edge falls.
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_030.0))
     client = api_as(shopper)
     assert client.post(f"/api/v1/accounts/{merchant.pk}/follow").status_code == 200
     assert client.post(f"/api/v1/accounts/{outsider.pk}/block").status_code == 200
