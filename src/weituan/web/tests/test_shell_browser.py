@@ -10,6 +10,16 @@ from weituan.microblog.services.relations import follow_create
 PASSWORD = "a long enough secret 42"
 
 
+def _log_in(page, site: str, then: str) -> None:
+    """Log in as xiaoming through the log-in form, and wait to be sent on to `then`."""
+    page.goto(f"{site}/accounts/login" + (f"?next={then}" if then != "/" else ""))
+    form = page.locator("form[action^='/accounts/login']")
+    form.locator("[name=username]").fill("xiaoming")
+    form.locator("[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{site}{then}")
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_home_page_renders_in_chromium_with_htmx_loaded(live_server, phone_page):
@@ -31,12 +41,7 @@ def test_a_block_is_asked_for_before_it_ends_the_follows(live_server, phone_page
     follow_create(follower=reader, followee_id=shop.pk)
     follow_create(follower=shop, followee_id=reader.pk)
     page = phone_page
-    page.goto(f"{live_server.url}/accounts/login?next=/@tea_house")
-    form = page.locator("form[action^='/accounts/login']")
-    form.locator("[name=username]").fill("xiaoming")
-    form.locator("[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url(f"{live_server.url}/@tea_house")
+    _log_in(page, live_server.url, "/@tea_house")
     page.wait_for_function("() => window.htmx !== undefined")
 
     asked: list[str] = []
@@ -66,12 +71,7 @@ def test_the_headers_links_and_the_compose_choices_are_big_enough_to_tap_on_a_ph
     """ "我" is one character: as a bare link it was 15 px wide and 24 px tall, next to its neighbours."""
     make_user("xiaoming", display_name="小明", password=PASSWORD)
     page = phone_page
-    page.goto(f"{live_server.url}/accounts/login")
-    form = page.locator("form[action^='/accounts/login']")
-    form.locator("[name=username]").fill("xiaoming")
-    form.locator("[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url(f"{live_server.url}/")
+    _log_in(page, live_server.url, "/")
     sizes = page.eval_on_selector_all(
         ".top-nav .nav-item, .top-nav summary",
         "els => els.map((e) => [e.textContent.trim(), Math.round(e.getBoundingClientRect().width),"
@@ -107,12 +107,7 @@ def test_search_topics_trending_and_notifications_fit_a_phone(live_server, phone
     )
     post_create(author=shop, text=text)
     page = phone_page
-    page.goto(f"{live_server.url}/accounts/login")
-    form = page.locator("form[action^='/accounts/login']")
-    form.locator("[name=username]").fill("xiaoming")
-    form.locator("[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url(f"{live_server.url}/")
+    _log_in(page, live_server.url, "/")
     for path, shown in [
         ("/search?q=龙井", "狮峰梅家坞"),
         ("/topics/明前龙井", "狮峰梅家坞"),
