@@ -627,31 +627,34 @@ def fanout_deliver_enqueue(*, post_id: int) -> None:
     A task written so waits FANOUT_GATHER_MS before a worker may claim it: under a stream of posts its
     run then delivers the posts of that while together, rather than a worker claiming, delivering and
     recording a handful at a time, each time taking SQLite's write lock from the posts."""
+    if not coalescing():
+        enqueue_with_transaction(fanout_deliver_task, post_id=post_id)
+        return
     if _waiting_task_covers(post_id):
         return
     gather = settings.FANOUT_GATHER_MS
-    if gather and coalescing():
-        later = fanout_deliver_task.using(
+    waiting = fanout_deliver_task
+    if gather:
+        waiting = fanout_deliver_task.using(
             run_after=timezone.now() + timedelta(milliseconds=gather), priority=FANOUT_GATHERED_PRIORITY
         )
-        enqueue_with_transaction(later, post_id=post_id)
-        return
-    enqueue_with_transaction(fanout_deliver_task, post_id=post_id)
+    enqueue_with_transaction(waiting, post_id=post_id)
 
 
 # Per task path, queue and backend: whether a fan-out task not yet claimed covers a post (see above).
-_COVERING: dict[tuple[str, str, str, str], str] = {}
+_COVERING: dict[tuple[str, str, str, bool], str] = {}
 
 
 def _waiting_task_covers(post_id: int) -> bool:
-    backend = _database_backend(fanout_deliver_task) if coalescing() else None
+    """Whether a waiting fan-out task covers `post_id`; call only while `coalescing()`."""
+    backend = _database_backend(fanout_deliver_task)
     if backend is None:
         return False
     from django_tasks_db.models import DBTaskResult, get_date_max
 
     key = (fanout_deliver_task.module_path, fanout_deliver_task.queue_name, backend.alias)
     gathering = bool(settings.FANOUT_GATHER_MS)
-    sql = _COVERING.get((*key, str(gathering)))
+    sql = _COVERING.get((*key, gathering))
     if sql is None:
         table = connection.ops.quote_name(DBTaskResult._meta.db_table)
         # `status = 'READY'` as the partial index of waiting tasks is written, and its next columns
@@ -661,7 +664,7 @@ def _waiting_task_covers(post_id: int) -> bool:
         # tasks scheduled later. A task that has waited longer (a worker far behind) is not found: the
         # post writes its own.
         due = "run_after >= %s AND run_after <= %s" if gathering else "run_after = %s"
-        sql = _COVERING[(*key, str(gathering))] = (
+        sql = _COVERING[(*key, gathering)] = (
             f"SELECT 1 FROM {table} WHERE status = 'READY' AND priority = %s AND {due}"  # noqa: S608
             " AND task_path = %s AND queue_name = %s AND backend_name = %s"
             " AND json_extract(args_kwargs, '$.kwargs.post_id') <= %s LIMIT 1"
