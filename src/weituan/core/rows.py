@@ -318,12 +318,10 @@ def statement_names(raw: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -
         known = _prepared[raw] = _Prepared()
     wanted: list[tuple[str, str, tuple[str, ...]]] = []
     for sql, params in statements:
-        shape = (sql, tuple(map(type, params)))
+        shape = (sql, tuple(map(_kind_of, params)))
         found_shape = _shapes.get(shape)
         if found_shape is None:
-            found_shape = _shape_named(sql, params)
-            if not any(issubclass(kind, list | tuple) for kind in shape[1]):
-                _shapes[shape] = found_shape  # (a list's type depends on its items)
+            found_shape = _shapes[shape] = _shape_named(sql, params)
         wanted.append((found_shape[0], sql, found_shape[1]))
     if known.checked and all(name in known.names for name, _, _ in wanted):
         return [name for name, _, _ in wanted]  # all prepared already: nothing to send
@@ -353,7 +351,16 @@ def statement_names(raw: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -
     return found
 
 
-# Per statement text and its values' Python types (none a list or tuple): its name and parameter types.
+def _kind_of(value: Any) -> Any:
+    """What decides a value's parameter type: its Python type; for a list or tuple, also its first
+    item's that is not None (`_pg_type`)."""
+    kind = type(value)
+    if isinstance(value, list | tuple):
+        return (kind, _kind_of(next((item for item in value if item is not None), None)))
+    return kind
+
+
+# Per statement text and its values' kinds (`_kind_of`): its name and parameter types.
 _shapes: dict[tuple[str, tuple[type, ...]], tuple[str, tuple[str, ...]]] = {}
 
 
@@ -454,7 +461,8 @@ def sql_bound_quick(raw: Any, query: str, values: Sequence[Any]) -> bytes:
     """`sql_bound(raw, query, values)`, the same bytes, with the commonest values (integers, strings
     without quotes or backslashes, None, UTC times) written here rather than through psycopg's
     adapters (whose transformer is kept per connection): a batch of statements binds dozens of them
-    per request."""
+    per request. Arrays of integers or texts are written here too, as literals the server reads as the
+    same values (`_array_literal`; their type written as int8[] or text[])."""
     transformer = _transformers.get(raw)
     if transformer is None:
         transformer = _transformers[raw] = Transformer(raw)
@@ -479,9 +487,29 @@ def sql_bound_quick(raw: Any, query: str, values: Sequence[Any]) -> bytes:
             parts.append(b"%d" % value if value >= 0 else b" %d" % value)
         elif kind is datetime and value.tzinfo is UTC:
             parts.append(b"'" + str(value).encode() + b"'::timestamptz")
+        elif kind is list:
+            parts.append(_array_literal(value) or literal(value))
         else:
             parts.append(literal(value))
     return template % tuple(parts)
+
+
+def _array_literal(values: list[Any]) -> bytes | None:
+    """An array of integers (int8[]) or of texts (text[]), NULLs among them, as a literal written here
+    (psycopg dumps an array item by item through its adapters, the most of a batch's binding when it
+    names tens of rows); None for any other list (or one of NULLs alone, whose type psycopg decides),
+    or a text with a backslash or a NUL."""
+    kinds = {type(value) for value in values if value is not None}
+    if kinds == {int}:
+        items = ",".join("NULL" if value is None else str(value) for value in values)
+        return b"'{" + items.encode() + b"}'::int8[]"
+    if kinds != {str} or any("\\" in value or "\x00" in value for value in values if value is not None):
+        return None
+    texts = [
+        "NULL" if value is None else '"' + value.replace('"', '\\"').replace("'", "''") + '"'
+        for value in values
+    ]
+    return b"'{" + ",".join(texts).encode() + b"}'::text[]"
 
 
 def _plain_int_types() -> tuple[type, ...]:

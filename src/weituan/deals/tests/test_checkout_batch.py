@@ -316,7 +316,7 @@ def test_values_bound_quickly_are_the_bytes_psycopg_binds(no_gate) -> None:
         "", "plain", "a'b", "back\\slash", "中文 ok", "tab\tnew\nline", 1.5, Decimal("-2.50"),
         datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC),
         datetime(1, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, 3, tzinfo=timezone(timedelta(hours=8))),
-        datetime(2026, 1, 2), [1, 2], ["a", None],
+        datetime(2026, 1, 2), [None, None], [True], [1.5],
     ]  # fmt: skip
     query = "SELECT " + ", ".join(["%s"] * len(values)) + " WHERE 100 %% 7 = 2"
     assert core_rows.sql_bound_quick(raw, query, values) == core_rows.sql_bound(raw, query, values)
@@ -325,6 +325,26 @@ def test_values_bound_quickly_are_the_bytes_psycopg_binds(no_gate) -> None:
     with raw.cursor() as cursor:
         cursor.execute(core_rows.sql_bound_quick(raw, "SELECT %s, %s, %s, %s", [-7, Int4(-5), "a'b", None]))
         assert cursor.fetchone() == (-7, -5, "a'b", None)
+
+
+def test_arrays_bound_quickly_read_back_as_psycopg_binds_them(no_gate) -> None:
+    """Arrays of integers and of texts are written here (as int8[] and text[]); the server reads them
+    back as the same values psycopg's own literal gives, whatever their items hold."""
+    connection.ensure_connection()
+    raw = connection.connection
+    arrays: list[Any] = [
+        [1, 2], [0, -7, 2**63 - 1, -(2**63)], [None, 3, None], ["a", None], ["", "plain", "a'b", 'q"uote',
+        "{braces,commas}", "NULL", "中文 ok", "tab\tnew\nline", " spaced "], ["back\\slash"],
+    ]  # fmt: skip
+    # psycopg's literal of a text array has no type of its own: the statement gives it one.
+    typed = "SELECT %s::int8[], %s::int8[], %s::int8[], %s::text[], %s::text[], %s::text[]"
+    quick = core_rows.sql_bound_quick(raw, typed, arrays)
+    assert b"'{1,2}'::int8[]" in quick and b"""'{"a",NULL}'::text[]""" in quick  # written here
+    with raw.cursor() as cursor:
+        cursor.execute(quick)
+        read_quick = cursor.fetchone()
+        cursor.execute(core_rows.sql_bound(raw, typed, arrays))
+        assert read_quick == cursor.fetchone() == tuple(arrays)
 
 
 def test_an_outermost_batch_with_its_commit_is_one_round_trip(merchant, no_gate, tmp_path) -> None:
