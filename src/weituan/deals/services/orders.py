@@ -42,7 +42,13 @@ from weituan.deals.services import ledger
 from weituan.deals.services.checkout_read import deal_for_order
 from weituan.deals.services.gateways import WALLET_REF, PaymentGateway, gateway_get
 from weituan.deals.services.holds import order_capture, order_emit, order_key, order_reservation_expire
-from weituan.deals.services.rows import BatchRefused, StatementBatch, row_insert_known, rows_insert
+from weituan.deals.services.rows import (
+    GENERIC_PLANS,
+    BatchRefused,
+    StatementBatch,
+    row_insert_known,
+    rows_insert,
+)
 from weituan.deals.services.shares import ShareRef, share_resolve
 from weituan.deals.services.stock import (
     Taken,
@@ -300,6 +306,7 @@ def _hold_batched(*, order: Order, deal: Deal, own: int, share: ShareRef | None)
     wallet, held = ledger.wallet_ref(buyer_id, currency), ledger.held_ref(buyer_id, currency)
     postings = [("authorize", order_key(order, "authorize"), [(wallet, -amount), (held, amount)])]
     with StatementBatch(prepared=True) as batch:
+        batch.add(GENERIC_PLANS)
         row_insert_known(order, batch=batch)
         ledger.balance_check_send(batch, spend_from=wallet, amount=amount)
         ledger.postings_write_new_send(batch, order=order, postings=postings, refuse_in_sql=True)

@@ -172,6 +172,12 @@ def row_insert_known(instance: Model, *, batch: "StatementBatch | None" = None) 
     instance._state.db = db.alias
 
 
+# The first statement of a batch whose prepared statements are to run on their generic plans: planned
+# once per connection, not again on each run (PostgreSQL plans a statement anew, with its values, on
+# its first runs, and for good when its generic plan's estimate is costlier; the checkout's statements
+# of sets and CTEs cost more to plan than to run). Only for the transaction it is sent in.
+GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
+
 # SQLSTATE of `weituan_refuse(reason)` (migration deals 0003): a refusal decided inside a batch.
 REFUSAL_SQLSTATE = "WR001"
 
