@@ -233,6 +233,9 @@ RATE_LIMIT_WRITES_PER_MINUTE = env_int("WEITUAN_RATE_LIMIT_WRITES", 300, minimum
 MASTODON_VERSION = "4.5.0"
 
 # --- deals -----------------------------------------------------------------------------------------
+# PostgreSQL: solo wallet orders of one deal arriving together are written in one transaction
+# (deals.services.combined); off, each order is a transaction of its own.
+DEALS_CHECKOUT_COMBINE = env_bool("WEITUAN_CHECKOUT_COMBINE", True)
 DEALS_RESERVATION_MINUTES = env_int("WEITUAN_RESERVATION_MINUTES", 15, minimum=1)
 DEALS_TEAM_WINDOW_HOURS = env_int("WEITUAN_TEAM_WINDOW_HOURS", 24, minimum=1)
 DEALS_REFERRAL_CREDIT = env_int("WEITUAN_REFERRAL_CREDIT", 500, minimum=0)  # minor units per referral

@@ -104,14 +104,16 @@ def access_token_viewer(raw: str) -> tuple[int, str] | None:
     return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
 
-def access_token_viewer_sql() -> str:
+def access_token_viewer_sql(token_hash: str = "%s") -> str:
     """The statement of `access_token_viewer`, selecting `user_id` and `scopes` (at most one row), for
-    a caller that reads its own rows with the token's in one statement (the checkout)."""
+    a caller that reads its own rows with the token's in one statement (the checkout). `token_hash`
+    is the SQL of the token's hash: by default the first of the statement's two values, else an
+    expression of the caller's (the second value, whether the user must be active, stays)."""
     quote = connection.ops.quote_name
     tokens, users = quote(AccessToken._meta.db_table), quote(User._meta.db_table)
     return (
         f"SELECT t.user_id, t.scopes FROM {tokens} t JOIN {users} u ON u.id = t.user_id"  # noqa: S608
-        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s"
+        f" WHERE t.token_hash = {token_hash} AND t.revoked_at IS NULL AND u.is_active = %s"
     )
 
 

@@ -39,7 +39,7 @@ from ninja.parser import Parser
 
 from weituan.accounts.auth import BearerTokenAuth, BearerViewerAuth, api_auth
 from weituan.accounts.middleware import last_seen_due, seen_user_id
-from weituan.accounts.scopes import default_scopes
+from weituan.accounts.scopes import default_scopes, scopes_allow
 from weituan.accounts.services import user_touch_last_seen
 from weituan.accounts.tokens import access_token_viewer_params, access_token_viewer_sql
 from weituan.core.front import (
@@ -59,9 +59,11 @@ from weituan.core.front import (
 )
 from weituan.core.request_text import nul_outside_body, raw_may_hold_nul
 from weituan.deals.api import order_for_api, place_order
-from weituan.deals.models import Deal
+from weituan.deals.models import Deal, Order
 from weituan.deals.schemas import OrderIn, order_body
 from weituan.deals.services.checkout_read import order_checkout_read
+from weituan.deals.services.combined import Ask, combining, order_place_combined
+from weituan.deals.services.holds import order_capture
 
 ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
 # An order is a few dozen bytes of JSON; anything larger (or of another type) goes to Django.
@@ -156,12 +158,25 @@ class _Direct:
         scopes = callbacks[0].scopes
         return cls(operation.api, scopes if scopes is not None else default_scopes("POST"))
 
+    def allowed(self, granted: str) -> bool:
+        """Whether a token granting `granted` may place an order (as `viewer_of` checks it)."""
+        return not self.auth.scopes or scopes_allow(granted, self.auth.scopes)
+
     def respond(self, request: HttpRequest, deal_id: int, payload: OrderIn) -> HttpResponse:
         try:
             # The token is there: the request was taken for it (`order_request_wanted`). It is read
-            # with the deal, in one statement.
+            # with the deal, in one statement, or with the other orders of a combined batch.
             key = request.headers.get("Idempotency-Key")
             params = access_token_viewer_params(bearer_of(request.META.get("HTTP_AUTHORIZATION")) or "")
+            if (
+                params is not None
+                and payload.share is None
+                and payload.gateway in (None, "wallet")
+                and combining()
+            ):
+                data = self.combined(request, deal_id, payload, str(params[0]), key or None)
+                if data is not None:
+                    return self.created(request, data)
             found, deal = (None, None)
             if params is not None:
                 found, deal = _checkout_read(params, deal_id, key or None)
@@ -171,6 +186,33 @@ class _Direct:
             data = order_body(order)
         except Exception as exc:  # as the operation answers its view's exceptions
             return self.api.on_exception(request, exc)
+        return self.created(request, data)
+
+    def combined(
+        self, request: HttpRequest, deal_id: int, payload: OrderIn, token_hash: str, key: str | None
+    ) -> dict[str, Any] | None:
+        """The body of the order placed in a combined batch (`services.combined`), or None when the
+        order is to be placed the per-order way (nothing was written for it)."""
+        ask = Ask(
+            token_hash=token_hash, deal_id=deal_id, quantity=payload.quantity,
+            gift_quantity=payload.gift_quantity, unit_price=payload.unit_price, client_key=key,
+            allowed=self.allowed,
+        )  # fmt: skip
+        order_place_combined(ask)
+        if ask.user_id is None or (ask.placed is None and ask.error is None):
+            return None
+        request.auth = self.auth.viewer_of(request, (ask.user_id, ask.scopes))  # type: ignore[attr-defined]
+        if ask.error is not None:
+            raise ask.error
+        assert ask.placed is not None
+        if not ask.placed.settled:
+            return ask.placed.body()
+        # The deal tipped while the batch was written: the order is paid at once, as `order_place` pays it.
+        order_capture(order_id=ask.placed.id)
+        return order_body(Order.objects.select_related("deal").get(id=ask.placed.id))
+
+    def created(self, request: HttpRequest, data: dict[str, Any]) -> HttpResponse:
+        """The 201 of an order's body, as the operation renders `OrderOut`."""
         # What OrderOut hands the renderer: the body's times as datetimes (rendered as the API's
         # JSON encoder writes them).
         for name in ("created_at", "captured_at"):

@@ -1,6 +1,7 @@
 """Where deals meet the micro-blog (the deal card post) and tracking (business events through its outbox)."""
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -138,6 +139,31 @@ def order_event_record(*, order: Order, event: str, amount: int | None = None, s
             deal_id=order.deal_id,
             props={"team_id": order.team_id},
         )
+
+
+def orders_placed_record(
+    orders: Sequence[tuple[int, int, int, int]], *, deal_id: int, currency: str, gateway: str
+) -> None:
+    """`order_event_record(event="order_placed")` for several solo orders of one deal placed in one
+    transaction, none through a share: each (order id, buyer id, quantity, amount); one statement."""
+    from weituan.tracking import facade as tracking
+
+    tracking.events_emit(
+        [
+            (
+                "order_placed",
+                buyer_id,
+                tracking.event_payload(
+                    order_id=order_id,
+                    revenue=amount,
+                    currency=currency,
+                    deal_id=deal_id,
+                    props={"quantity": quantity, "team_id": None, "gateway": gateway},
+                ),
+            )
+            for order_id, buyer_id, quantity, amount in orders
+        ]
+    )
 
 
 def _share_of(order: Order) -> Any:

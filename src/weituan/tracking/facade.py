@@ -7,6 +7,7 @@ tracking.event_emit(event=tracking.EventName.ORDER_PLACED, user_id=..., order_id
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from weituan.tracking.queries import FirstTouch, VisitSession
 from weituan.tracking.rows import EventName, event_row
 from weituan.tracking.services import links as link_services
 from weituan.tracking.services import outbound_links
-from weituan.tracking.services.outbox import outbox_event_write, outbox_move
+from weituan.tracking.services.outbox import outbox_event_write, outbox_events_write, outbox_move
 from weituan.tracking.visitors import VISITOR_COOKIE, visitor_id_valid
 
 __all__ = [
@@ -151,6 +152,24 @@ def event_emit(
     Written to the outbox IN THE CALLER'S TRANSACTION: it is stored if and only if the change commits.
     Returns the event id.
     """
+    payload = event_payload(
+        order_id=order_id, revenue=revenue, currency=currency, deal_id=deal_id, post_id=post_id, props=props
+    )
+    return outbox_event_write(
+        event=event, user_id=user_id, visitor_id=visitor_id, ts=ts, event_id=event_id, payload=payload
+    )
+
+
+def event_payload(
+    *,
+    order_id: str | int | None = None,
+    revenue: int = 0,
+    currency: str = "",
+    deal_id: int | None = None,
+    post_id: int | None = None,
+    props: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What `event_emit` keeps of a business event besides its name and user: its props and facts."""
     payload: dict[str, Any] = dict(props or {})
     if order_id is not None:
         payload["order_id"] = str(order_id)
@@ -162,9 +181,13 @@ def event_emit(
         payload["deal_id"] = int(deal_id)
     if post_id:
         payload["post_id"] = int(post_id)
-    return outbox_event_write(
-        event=event, user_id=user_id, visitor_id=visitor_id, ts=ts, event_id=event_id, payload=payload
-    )
+    return payload
+
+
+def events_emit(events: Sequence[tuple[str, int | None, dict[str, Any]]]) -> None:
+    """Several business events, each (event, user id, payload as `event_payload` makes it), stamped now:
+    written to the outbox in the caller's transaction, as `event_emit` writes one, in one statement."""
+    outbox_events_write(events)
 
 
 def event_record(

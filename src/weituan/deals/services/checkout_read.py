@@ -105,8 +105,8 @@ def _deal_sql(draw_order_id: bool) -> str:
     return sql
 
 
-def _key_used_sql(scope: str, user_id: str, sender_id: str) -> str:
-    """SQL: whether the buyer used the key (each of the next three parameters) for another write of the
+def _key_used_sql(scope: str, user_id: str, sender_id: str, key: str = "%s") -> str:
+    """SQL: whether the buyer used the key (`key`, SQL: by default each of the next three parameters) for another write of the
     native API: its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`), a
     refund the buyer (`user_id`, SQL) asked for under it, which keeps its key on its own row
     (`Refund.client_key`) even where no record was stored (an answer of `refund_pending`), or another
@@ -118,9 +118,9 @@ def _key_used_sql(scope: str, user_id: str, sender_id: str) -> str:
     records, refunds = quote(IdempotencyRecord._meta.db_table), quote(Refund._meta.db_table)
     written = quote(WriteKey._meta.db_table)
     return (
-        f"(EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = %s)"  # noqa: S608
-        f" OR EXISTS (SELECT 1 FROM {refunds} f WHERE f.requested_by_id = {user_id} AND f.client_key = %s)"
-        f" OR EXISTS (SELECT 1 FROM {written} w WHERE w.sender_id = {sender_id} AND w.key = %s))"
+        f"(EXISTS (SELECT 1 FROM {records} r WHERE r.scope = {scope} AND r.key = {key})"  # noqa: S608
+        f" OR EXISTS (SELECT 1 FROM {refunds} f WHERE f.requested_by_id = {user_id} AND f.client_key = {key})"
+        f" OR EXISTS (SELECT 1 FROM {written} w WHERE w.sender_id = {sender_id} AND w.key = {key}))"
     )
 
 

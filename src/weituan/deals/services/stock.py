@@ -142,11 +142,16 @@ def _run(source: str, keys: list[str], *args: int) -> int:
     more than the round trip). A connection that drops mid-call is retried once, as the client's own
     retries would: a take run twice holds back units in Redis, which can only under-sell until the
     next reconciliation, never over-sell."""
+    return int(scripts_run([(_script(source), keys, args)])[0])
+
+
+def _script(source: str) -> Any:
+    """The script of `source` registered with this process's Redis client."""
     client = get_redis()
     script = _scripts.get((id(client), source))
     if script is None:
         script = _scripts[(id(client), source)] = client.register_script(source)
-    return int(scripts_run([(script, keys, args)])[0])
+    return script
 
 
 def _keys(deal_id: int) -> list[str]:
@@ -183,6 +188,37 @@ def stock_gate_take(*, deal: Deal, user_id: int, own: int, gifts: int) -> bool:
         if rebuilt or not stock_gate_rebuild(deal_id=deal.id):
             return False
         rebuilt = True
+
+
+def stock_gate_take_many(*, deal: Deal, takes: list[tuple[int, int, int]]) -> list[bool]:
+    """Take each (user id, own units, gift units) in Redis, in order, in one round trip; whether each
+    was taken. A refused or missing take is only reported: its order is then placed (or refused) the
+    per-order way, through `stock_gate_take`, which checks a refused limit against the database. A
+    missing gate is rebuilt from the database first (`stock_gate_rebuild`) and its takes tried once
+    more. Redis not reachable raises, with nothing taken that is not given back."""
+    script = _script(_TAKE)
+    keys = _keys(deal.id)
+    limits = (deal.per_user_limit, deal.gift_limit, deal.released)
+    calls = [(script, keys, (user_id, own, gifts, *limits)) for user_id, own, gifts in takes]
+    replies = [int(reply) for reply in scripts_run(calls)]
+    missing = [index for index, reply in enumerate(replies) if reply == 0]
+    if missing and stock_gate_rebuild(deal_id=deal.id):
+        again = scripts_run([calls[index] for index in missing])
+        for index, reply in zip(missing, again, strict=True):
+            replies[index] = int(reply)
+    return [reply == 1 for reply in replies]
+
+
+def stock_gate_give_many(*, deal_id: int, gives: list[tuple[int, int, int]]) -> None:
+    """`stock_gate_give` for each (user id, own units, gift units), in one round trip."""
+    if not redis_enabled() or not gives:
+        return
+    script = _script(_GIVE)
+    keys = _keys(deal_id)
+    try:
+        scripts_run([(script, keys, give) for give in gives])
+    except REDIS_UNREACHABLE as exc:
+        unreachable_logged(logger, "units given back left to the stock gate's reconciliation", exc)
 
 
 def _quota_catch_up(*, deal_id: int, user_id: int) -> bool:

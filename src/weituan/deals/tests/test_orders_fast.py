@@ -62,6 +62,10 @@ def _same_refusal(apps: tuple[CountingWSGI, Any], path: str, body: Any, code: st
     return through_fast
 
 
+def _but_length(reply: Reply) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in reply[1] if name != "Content-Length"]
+
+
 def test_a_purchase_and_its_replay_answer_as_the_view(apps, shopper, outsider, make_live_deal, fund) -> None:
     django, fast = apps
     deal = make_live_deal(max_quantity=10, per_user_limit=5)
@@ -342,7 +346,14 @@ def test_the_token_and_the_deal_are_read_in_one_statement(
     statements = [query["sql"] for query in captured.captured_queries]
     token_reads = [sql for sql in statements if "accounts_accesstoken" in sql]
     deal_reads = [sql for sql in statements if '"deals_deal" d ' in sql]
-    assert len(token_reads) == 2 and token_reads == deal_reads  # one statement each request
+    if connection.vendor == "postgresql":
+        # Combined (`services.combined`): the deal's row, and the tokens with the deal's currency and
+        # the replayed order, in one round trip for the batch; the retry answered from it.
+        assert len(token_reads) == 2 and len(deal_reads) == 4
+        assert all(sql in deal_reads for sql in token_reads)
+        assert not any(sql.startswith('SELECT "deals_order"') for sql in statements)
+    else:
+        assert len(token_reads) == 2 and token_reads == deal_reads  # one statement each request
     assert view_calls.calls == 0
     assert Order.objects.filter(buyer=shopper, deal=deal).count() == 2
 
@@ -367,7 +378,10 @@ def test_purchases_and_refusals_after_the_prologue_is_kept_answer_as_the_view(
         for _ in range(2):  # the first makes the prologue (for its language), the second uses it
             answered = _post(fast, path, body, **_bearer(mine, **headers))
             assert answered[0] == viewed[0] == "201 Created"
-            assert answered[1] == viewed[1]  # same body length too: ids and times have fixed widths
+            # The same headers; the body's length may differ by the ids' digits (an id drawn for an
+            # order placed the per-order way after all is a gap in the sequence).
+            assert _but_length(answered) == _but_length(viewed)
+            assert dict(answered[1])["Content-Length"] == str(len(answered[2]))
         assert dict(answered[1])["Content-Language"] == ("zh-hans" if language == "zh-hans" else "en")
         _same_refusal(
             apps, path, {"quantity": 1, "unit_price": 1}, "price_mismatch", **_bearer(mine, **headers)
