@@ -62,6 +62,7 @@ from bench.common import (
     setup_django,
 )
 from bench.flash_sale.client import Connection, HTTPFailed
+from weituan.cli import pool_size_for
 
 # The raw decrement's limit is the best rate of these client threads (one row: more threads contend
 # for its lock, fewer leave the engine waiting on the client).
@@ -381,7 +382,8 @@ class Serving:
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
-            env={**os.environ, **store.env},
+            # The pool `weituan serve` gives a process of this many threads.
+            env={"WEITUAN_DB_POOL_MAX": str(pool_size_for(threads)), **os.environ, **store.env},
             cwd=str(ROOT),
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -65,6 +65,12 @@ def serving_threads() -> int:
     return 4 if settings.IS_POSTGRES else 1
 
 
+def pool_size_for(threads: int) -> int:
+    """The database connections a serving process's pool may open when it serves on `threads`
+    threads: the default 20, or room for every thread and a few more."""
+    return max(20, threads + 8)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -130,6 +136,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Server processes start as fresh interpreters: forked from this one (which runs the task
         # worker's thread and holds database connections) they could inherit a lock held mid-use.
         multiprocessing.set_start_method("spawn", force=True)
+        threads = args.threads or serving_threads()
+        # Each serving thread of the paths in front of Django keeps its connection (`core.front`): a
+        # process's pool has room for all of them and Django's own requests, unless configured.
+        os.environ.setdefault("WEITUAN_DB_POOL_MAX", str(pool_size_for(threads)))
 
         Granian(
             "weituan.wsgi:application",
@@ -137,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             interface=Interfaces.WSGI,
             workers=args.workers,
-            blocking_threads=args.threads or serving_threads(),
+            blocking_threads=threads,
             log_level="warning",  # type: ignore[arg-type]
         ).serve()
         return 0
