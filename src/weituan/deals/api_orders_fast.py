@@ -17,8 +17,10 @@ started the answer is always made here (an uncaught error as Django's 500), so a
 attempted twice for one request.
 """
 
+import asyncio
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,19 +53,22 @@ from weituan.core.front import (
     Scope,
     Send,
     asgi_answered,
+    asgi_send,
     bearer_of,
     body_buffered,
     connection_ready,
     scope_header,
     wsgi_start,
 )
-from weituan.core.request_text import nul_outside_body, raw_may_hold_nul
+from weituan.core.request_text import nul_outside_body, query_holds_nul, raw_may_hold_nul
 from weituan.deals.api import order_for_api, place_order
 from weituan.deals.models import Deal, Order
 from weituan.deals.schemas import OrderIn, order_body
 from weituan.deals.services.checkout_read import order_checkout_read
-from weituan.deals.services.combined import Ask, combining, order_place_combined
+from weituan.deals.services.combined import BATCH_MOST, Ask, batch_place, combining, order_place_combined
 from weituan.deals.services.holds import order_capture
+
+logger = logging.getLogger(__name__)
 
 ORDERS_PATH = re.compile(r"/api/v1/deals/([0-9]{1,18})/orders")
 # An order is a few dozen bytes of JSON; anything larger (or of another type) goes to Django.
@@ -95,14 +100,21 @@ class _Stack(MiddlewareSides):
         self.view = resolve("/api/v1/deals/1/orders").func  # ninja's view of the path, for every deal id
         self.direct = _Direct.of(self.view)
 
-    def respond(self, request: HttpRequest, deal_id: str) -> HttpResponse:
+    def respond(self, request: HttpRequest, deal_id: str, decided: Ask | None = None) -> HttpResponse:
         """The endpoint's response: a solo order with a valid body straight from its own parts,
-        anything else from ninja's view."""
+        anything else from ninja's view. `decided` is the order's ask when a combined batch on the
+        event loop already had it (`with_order_checkout`)."""
         if self.direct is not None:
             payload = _solo_payload(request.body)
             if payload is not None:
-                return self.direct.respond(request, int(deal_id), payload)
+                return self.direct.respond(request, int(deal_id), payload, decided)
         return self.view(request, deal_id=deal_id)  # type: ignore[no-any-return]
+
+
+def _combines(payload: OrderIn) -> bool:
+    """Whether a solo order of this body may be placed in a combined batch: paid from the wallet, not
+    through a share (a share's credit is resolved the per-order way)."""
+    return payload.share is None and payload.gateway in (None, "wallet")
 
 
 def _solo_payload(body: bytes) -> OrderIn | None:
@@ -162,21 +174,21 @@ class _Direct:
         """Whether a token granting `granted` may place an order (as `viewer_of` checks it)."""
         return not self.auth.scopes or scopes_allow(granted, self.auth.scopes)
 
-    def respond(self, request: HttpRequest, deal_id: int, payload: OrderIn) -> HttpResponse:
+    def respond(
+        self, request: HttpRequest, deal_id: int, payload: OrderIn, decided: Ask | None = None
+    ) -> HttpResponse:
         try:
             # The token is there: the request was taken for it (`order_request_wanted`). It is read
             # with the deal, in one statement, or with the other orders of a combined batch.
             key = request.headers.get("Idempotency-Key")
             params = access_token_viewer_params(bearer_of(request.META.get("HTTP_AUTHORIZATION")) or "")
-            if (
-                params is not None
-                and payload.share is None
-                and payload.gateway in (None, "wallet")
-                and combining()
-            ):
+            data = None
+            if decided is not None:
+                data = self.decided(request, decided)
+            elif params is not None and _combines(payload) and combining():
                 data = self.combined(request, deal_id, payload, str(params[0]), key or None)
-                if data is not None:
-                    return self.created(request, data)
+            if data is not None:
+                return self.created(request, data)
             found, deal = (None, None)
             if params is not None:
                 found, deal = _checkout_read(params, deal_id, key or None)
@@ -199,6 +211,11 @@ class _Direct:
             allowed=self.allowed,
         )  # fmt: skip
         order_place_combined(ask)
+        return self.decided(request, ask)
+
+    def decided(self, request: HttpRequest, ask: Ask) -> dict[str, Any] | None:
+        """The body of the order a combined batch placed for `ask` (the error it decided raised), or
+        None when the order is to be placed the per-order way."""
         if ask.user_id is None or (ask.placed is None and ask.error is None):
             return None
         request.auth = self.auth.viewer_of(request, (ask.user_id, ask.scopes))  # type: ignore[attr-defined]
@@ -220,8 +237,12 @@ class _Direct:
                 data[name] = datetime.fromisoformat(data[name])
         if data["refund"] is not None:  # a retry answered with an order refunded since
             data["refund"]["requested_at"] = datetime.fromisoformat(data["refund"]["requested_at"])
-        content = self.api.renderer.render(request, data, response_status=201)
-        return HttpResponse(content, status=201, content_type=self.content_type)
+        return HttpResponse(self.content(request, data), status=201, content_type=self.content_type)
+
+    def content(self, request: HttpRequest | None, data: dict[str, Any]) -> bytes:
+        """The 201's body, as the API's renderer makes it (which reads nothing of the request)."""
+        content = self.api.renderer.render(request, data, response_status=201)  # type: ignore[arg-type]
+        return content if isinstance(content, bytes) else str(content).encode()
 
 
 def _checkout_read(
@@ -266,14 +287,16 @@ def _plain_created(response: HttpResponse) -> bool:
     )
 
 
-def order_answer(make_request: Callable[[], HttpRequest], asked: tuple[str, Any]) -> Answer | None:
-    """The response to an order request (`asked`: its deal id and prologue key), or None when Django
-    should answer it (nothing ran yet)."""
+def order_answer(
+    make_request: Callable[[], HttpRequest], asked: tuple[str, Any, Ask | None]
+) -> Answer | None:
+    """The response to an order request (`asked`: its deal id, prologue key, and its ask when a
+    combined batch already had it), or None when Django should answer it (nothing ran yet)."""
     global _stack
     if _stack is None:
         _stack = _Stack()
     stack = _stack
-    deal_id, key = asked
+    deal_id, key, decided = asked
     connection_ready()
     set_urlconf(None)  # the default resolver for this thread, as Django sets it per request
     request = make_request()
@@ -291,7 +314,7 @@ def order_answer(make_request: Callable[[], HttpRequest], asked: tuple[str, Any]
         translation.activate(prologue.language)  # as LocaleMiddleware's request side does
         prepared = False
     try:
-        response = stack.respond(request, deal_id)
+        response = stack.respond(request, deal_id, decided)
     except Exception as exc:  # what Django answers for an uncaught error (logged, 500)
         response = response_for_exception(request, exc)
         del exc
@@ -315,6 +338,7 @@ def order_answer(make_request: Callable[[], HttpRequest], asked: tuple[str, Any]
 def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any:
     """Wrap an ASGI app so a bearer-token POST of an order is answered here, the rest by it."""
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="weituan-order")
+    lines = _LoopLines(ThreadPoolExecutor(max_workers=BATCH_THREADS, thread_name_prefix="weituan-batch"))
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -328,12 +352,118 @@ def with_order_checkout(django_app: Any, *, threads: int = ORDER_THREADS) -> Any
             )
         ):
             body, receive = await body_buffered(receive, MAX_BODY)
-            asked = (scope["path"].split("/")[4], _prologues.asgi_key(scope))
-            if body is not None and await asgi_answered(executor, order_answer, asked, scope, send, body):
-                return
+            if body is not None:
+                deal_id, key = scope["path"].split("/")[4], _prologues.asgi_key(scope)
+                ask = _loop_ask(scope, body, int(deal_id), key)
+                if ask is not None:
+                    await lines.place(ask)
+                    answer = _loop_answer(ask, key, executor)
+                    if answer is not None:
+                        await asgi_send(send, answer)
+                        return
+                asked = (deal_id, key, ask)
+                if await asgi_answered(executor, order_answer, asked, scope, send, body):
+                    return
         await django_app(scope, receive, send)
 
     return app
+
+
+# Threads per server process under ASGI that write combined batches (one batch of a deal at a time).
+BATCH_THREADS = 2
+
+
+def _loop_ask(scope: Scope, body: bytes, deal_id: int, key: Any) -> Ask | None:
+    """On the event loop: the ask of a solo wallet order to be placed in a combined batch, or None for
+    a request answered on the threads as any other. Only a request the threads would answer here is
+    taken: its host, scheme and language seen before (their prologue kept), no NUL anywhere, a body the
+    schema accepts, one Idempotency-Key at most."""
+    stack = _stack
+    if stack is None or stack.direct is None or key is None or _prologues.get(key) is None:
+        return None
+    if not combining() or raw_may_hold_nul(body) or query_holds_nul(scope.get("query_string", b"")):
+        return None
+    idempotency_key: str | None = None
+    for name, value in scope["headers"]:
+        if 0 in value:
+            return None
+        if name == b"idempotency-key":
+            if idempotency_key is not None:
+                return None  # Django joins repeated headers: answered on the threads
+            idempotency_key = value.decode("latin-1")
+    payload = _solo_payload(body)
+    params = access_token_viewer_params(bearer_of(scope_header(scope, b"authorization")) or "")
+    if payload is None or params is None or not _combines(payload):
+        return None
+    return Ask(
+        token_hash=str(params[0]), deal_id=deal_id, quantity=payload.quantity,
+        gift_quantity=payload.gift_quantity, unit_price=payload.unit_price,
+        client_key=idempotency_key or None, allowed=stack.direct.allowed,
+    )  # fmt: skip
+
+
+def _loop_answer(ask: Ask, key: Any, executor: ThreadPoolExecutor) -> Answer | None:
+    """On the event loop: the 201 of an order its batch placed, made as the threads make it (the kept
+    prologue's headers, the renderer's bytes), and the caller marked as seen; None for any other
+    outcome, which the threads answer (a refusal, an error, an order to be paid at once, an order to be
+    placed the per-order way)."""
+    stack, prologue, placed = _stack, _prologues.get(key), ask.placed
+    if stack is None or stack.direct is None or prologue is None or ask.user_id is None:
+        return None
+    if placed is None or placed.settled or ask.error is not None:
+        return None
+    data = placed.body()
+    data["created_at"] = placed.created_at  # what OrderOut hands the renderer
+    body = stack.direct.content(None, data)
+    if last_seen_due(ask.user_id):  # marked as the threads mark the caller; its rare write on one of them
+        executor.submit(_seen, ask.user_id)
+    return Answer(201, prologue.headers([_CONTENT_TYPE], body), body)
+
+
+def _seen(user_id: int) -> None:
+    try:
+        connection_ready()
+        user_touch_last_seen(user_id=user_id)
+    except Exception:  # a mark missed is made on the caller's next request
+        logger.exception("last seen of user %s not marked", user_id)
+
+
+class _LoopLines:
+    """Per server process, on its event loop: the asks of each deal waiting for a batch, and the deals
+    whose batch is being written (one at a time per deal, on `executor`'s threads). A batch takes
+    every ask of its deal waiting when it starts; the asks arriving meanwhile make the next."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.executor = executor
+        self.waiting: dict[int, list[tuple[Ask, asyncio.Future[None]]]] = {}
+        self.busy: set[int] = set()
+
+    async def place(self, ask: Ask) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self.waiting.setdefault(ask.deal_id, []).append((ask, done))
+        if ask.deal_id not in self.busy:
+            self._start(loop, ask.deal_id)
+        await done
+
+    def _start(self, loop: asyncio.AbstractEventLoop, deal_id: int) -> None:
+        queued = self.waiting.pop(deal_id)
+        batch, rest = queued[:BATCH_MOST], queued[BATCH_MOST:]
+        if rest:
+            self.waiting[deal_id] = rest
+        self.busy.add(deal_id)
+        running = loop.run_in_executor(self.executor, batch_place, [ask for ask, _ in batch])
+        running.add_done_callback(lambda _: self._finished(loop, deal_id, batch))
+
+    def _finished(
+        self, loop: asyncio.AbstractEventLoop, deal_id: int, batch: list[tuple[Ask, asyncio.Future[None]]]
+    ) -> None:
+        self.busy.discard(deal_id)
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+        if self.waiting.get(deal_id):
+            self._start(loop, deal_id)
 
 
 def with_order_checkout_wsgi(django_app: Any) -> Any:
@@ -349,7 +479,7 @@ def with_order_checkout_wsgi(django_app: Any) -> Any:
             # Read once; Django gets the same bytes if it is to answer after all.
             body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
             environ["wsgi.input"] = io.BytesIO(body)
-            asked = (environ["PATH_INFO"].split("/")[4], _prologues.wsgi_key(environ))
+            asked = (environ["PATH_INFO"].split("/")[4], _prologues.wsgi_key(environ), None)
             answer = order_answer(lambda: WSGIRequest(environ), asked)
             if answer is not None:
                 return wsgi_start(start_response, answer)

@@ -35,6 +35,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
 from weituan.accounts.tokens import access_token_viewer_sql
+from weituan.core.front import connection_ready
 from weituan.core.idempotency import MAX_KEY_LENGTH, USER_SCOPE_PREFIX, idempotency_mismatch
 from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled
 from weituan.core.rows import RowReader, StatementsLost
@@ -180,6 +181,17 @@ def order_place_combined(ask: Ask) -> None:
         for other in batch:
             if other is not ask:
                 other.ready.release()
+
+
+def batch_place(batch: list[Ask]) -> None:
+    """Place the asks of one deal as one batch, on a thread of the caller's (the server's event loop
+    hands its batches to one): each ends as `order_place_combined` leaves it."""
+    connection_ready()
+    try:
+        _batch_place(batch)
+    except Exception:
+        # Nothing was written for an ask left without an answer: each goes the per-order way.
+        logger.exception("combined checkout of deal %s left to the per-order way", batch[0].deal_id)
 
 
 def _batch_place(batch: list[Ask]) -> None:

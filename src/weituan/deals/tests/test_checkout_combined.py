@@ -2,6 +2,7 @@
 together are written in one transaction, and each is answered as if it had been placed alone; what the
 batch does not decide goes the per-order way, with nothing written for it."""
 
+import asyncio
 import json
 import threading
 import time
@@ -19,7 +20,7 @@ from weituan.accounts.scopes import scopes_allow
 from weituan.accounts.tokens import access_token_issue, access_token_viewer_params
 from weituan.core.redis import get_redis, redis_enabled, rkey
 from weituan.core.testing import CountingWSGI, make_user
-from weituan.deals.api_orders_fast import with_order_checkout_wsgi
+from weituan.deals.api_orders_fast import with_order_checkout, with_order_checkout_wsgi
 from weituan.deals.models import Deal, DealState, Order, OrderState, Posting, UserDealQuota
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.schemas import order_body
@@ -268,3 +269,80 @@ def test_switched_off_every_order_is_placed_alone(merchant, settings) -> None:
     # Placed alone: its time is not shared with any other order of the deal.
     assert Order.objects.filter(deal=deal, created_at=order.created_at).count() == 1
     assert combined._lines == {}
+
+
+def _asgi_scope(path: str, body: bytes, raw: str, key: str | None) -> dict[str, Any]:
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()), (b"authorization", f"Bearer {raw}".encode())]  # fmt: skip
+    if key is not None:
+        headers.append((b"idempotency-key", key.encode()))
+    return {
+        "type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "headers": headers, "server": ("testserver", 80), "client": ("127.0.0.1", 1),
+    }  # fmt: skip
+
+
+async def _asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list[Any], Any]:
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[0]["headers"], json.loads(sent[1]["body"])
+
+
+async def _not_django(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("handed to Django")
+
+
+def test_orders_on_the_event_loop_share_batches_and_answer_as_on_the_threads(merchant, outsider) -> None:
+    """Under ASGI the orders of a deal are combined on the server's event loop: twenty requests at once
+    make a batch of one (the first, which starts it) and one of nineteen; each 201 is made on the loop
+    with the headers the threads give it. What the batch does not place is answered on the threads."""
+    count = 20
+    deal = live_deal(merchant, max_quantity=200, tipping_point=150, per_user_limit=3)
+    buyers = _buyers(count, deal, prefix="loop")
+    tokens = [access_token_issue(user=buyer)[0] for buyer in buyers]
+    newcomer = make_user("loop-new")
+    wallet_top_up(user=newcomer, amount=10 * PRICE)
+    stranger = access_token_issue(user=newcomer)[0]
+    app = with_order_checkout(_not_django)
+    path = f"/api/v1/deals/{deal.id}/orders"
+    body = json.dumps({"quantity": 1, "unit_price": PRICE}).encode()
+    wrong = json.dumps({"quantity": 1, "unit_price": 1}).encode()
+
+    async def rush() -> tuple[Any, list[Any], list[Any]]:
+        # The first is answered on the threads: it keeps the prologue the loop answers with.
+        first = await _asgi(app, _asgi_scope(path, body, tokens[0], "first"), body)
+        together = [_asgi(app, _asgi_scope(path, body, tokens[i], f"loop-{i}"), body) for i in range(count)]
+        placed = await asyncio.gather(*together)
+        mixed = [
+            _asgi(app, _asgi_scope(path, body, tokens[1], "loop-1"), body),  # a retry: the same answer
+            _asgi(app, _asgi_scope(path, body, stranger, "new"), body),  # a first order: the threads
+            _asgi(app, _asgi_scope(path, wrong, tokens[2], None), wrong),  # a price the deal has not
+        ]
+        return first, placed, await asyncio.gather(*mixed)
+
+    first, placed, (retry, newcomers, mismatch) = asyncio.run(rush())
+    assert first[0] == 201
+    orders = Order.objects.filter(deal=deal, client_key__startswith="loop-")
+    assert orders.count() == count
+    sizes = sorted(orders.order_by().values("created_at").annotate(n=Count("id")).values_list("n", flat=True))
+    assert sizes == [1, count - 1]
+    for index, (status, headers, answer) in enumerate(placed):
+        order = Order.objects.get(buyer=buyers[index], client_key=f"loop-{index}")
+        assert (status, answer) == (201, _shown(order))
+        assert [pair for pair in headers if pair[0] != b"Content-Length"] == [
+            pair for pair in first[1] if pair[0] != b"Content-Length"
+        ]
+    assert retry == placed[1]
+    assert newcomers[0] == 201 and Order.objects.filter(buyer=newcomer, client_key="new").exists()
+    assert (mismatch[0], mismatch[2]["code"]) == (422, "price_mismatch")
+    deal.refresh_from_db()
+    assert (deal.sold, deal.takers) == (2 * count + 2, count + 1)
+    assert ledger_report().ok
