@@ -3,10 +3,12 @@
     python -m bench.flash_sale.run [--store sqlite|postgres|both] [--units 10000] [--clients 200]
                                    [--server granian|granian-asgi|uvicorn] [--workers N] [--threads N]
 
-The product is served by granian on the WSGI app with `workers` processes of `threads` threads: by
-default one process of one thread on SQLite (what `weituan serve --server granian` runs without
-Redis) and two processes of four threads on PostgreSQL + Redis (`--server granian --workers 2`); or
-on the ASGI app, or by uvicorn, with `--server`. On PostgreSQL each process lends its connections
+On SQLite the product is served by granian on the WSGI app, one process of one thread (what `weituan
+serve --server granian` runs without Redis); on PostgreSQL + Redis by uvicorn on the ASGI app, two
+processes (what `weituan serve --workers 2` runs), where the solo orders of a deal arriving together
+are combined on each process's event loop (`deals.services.combined`). `--server` serves either store
+by granian on the WSGI app (`workers` processes of `threads` threads), granian on the ASGI app, or
+uvicorn. On PostgreSQL each process lends its connections
 from a pool, so the server holds a bounded number of them. The server's peak memory (all its
 processes) and, on PostgreSQL, its peak number of connections are reported, and every error the
 server logged is counted by exception type.
@@ -691,8 +693,8 @@ def main() -> int:
     parser.add_argument(
         "--server",
         choices=("granian", "granian-asgi", "uvicorn"),
-        default="granian",
-        help="granian (WSGI, --threads per process), granian-asgi or uvicorn",
+        help="granian (WSGI, --threads per process), granian-asgi or uvicorn (default: granian on sqlite,"
+        " uvicorn on postgres)",
     )
     parser.add_argument(
         "--threads",
@@ -718,6 +720,7 @@ def main() -> int:
     for kind in kinds:
         workers = args.workers or (1 if kind == "sqlite" else 2)
         threads = args.threads or (1 if kind == "sqlite" else 4)  # as `weituan.cli.serving_threads`
+        server = args.server or ("granian" if kind == "sqlite" else "uvicorn")
         # Django is set up once per process, so each store runs in a child process of its own.
         if len(kinds) > 1:
             import json
@@ -725,7 +728,7 @@ def main() -> int:
             output = subprocess.run(
                 [sys.executable, "-m", "bench.flash_sale.run", "--store", kind, "--units", str(args.units),
                  "--clients", str(args.clients), "--workers", str(workers), "--threads", str(threads),
-                 "--server", args.server, "--json"],
+                 "--server", server, "--json"],
                 stdout=subprocess.PIPE, text=True, check=True,
             ).stdout  # fmt: skip
             results.append(json.loads(output.strip().splitlines()[-1]))
@@ -737,7 +740,7 @@ def main() -> int:
                     args.clients,
                     workers=workers,
                     threads=threads,
-                    server=args.server,
+                    server=server,
                 )
             )
     if args.json:
