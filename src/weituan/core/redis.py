@@ -58,11 +58,13 @@ def rkey(*parts: object) -> str:
     return settings.REDIS_KEY_PREFIX + ":".join(str(part) for part in parts)
 
 
-def scripts_run(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
+def scripts_run(
+    calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]], *, errors: bool = False
+) -> list[Any]:
     """Run registered scripts (script, keys, args) in one round trip, by hash, on the client they were
     registered with, and return their replies in order. A server that does not hold a script yet (a
     restart, a flush) gets them loaded and the calls sent once more. A script's own error is raised,
-    as from a single call. (redis-py's own pipeline of scripts asks the server whether it holds them,
+    as from a single call (with `errors`, returned in its call's place, the other replies kept). (redis-py's own pipeline of scripts asks the server whether it holds them,
     a round trip more, on every run.) A connection dropped mid-call is retried once on a fresh one, so
     only scripts that may safely run twice belong here (reads, and adds of the same members)."""
     if not calls:
@@ -72,9 +74,10 @@ def scripts_run(calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) ->
         for script in {script.sha: script for script, _, _ in calls}.values():
             script.registered_client.script_load(script.script)
         replies = _by_hash(calls)
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
+    if not errors:
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
     return replies
 
 

@@ -384,13 +384,18 @@ def _loop_ask(scope: Scope, body: bytes, deal_id: int, key: Any) -> Ask | None:
     if not combining() or raw_may_hold_nul(body) or query_holds_nul(scope.get("query_string", b"")):
         return None
     idempotency_key: str | None = None
+    bearers = 0
     for name, value in scope["headers"]:
         if 0 in value:
             return None
-        if name == b"idempotency-key":
+        if name == b"authorization":
+            bearers += 1
+        elif name == b"idempotency-key":
             if idempotency_key is not None:
                 return None  # Django joins repeated headers: answered on the threads
             idempotency_key = value.decode("latin-1")
+    if bearers != 1:
+        return None
     payload = _solo_payload(body)
     params = access_token_viewer_params(bearer_of(scope_header(scope, b"authorization")) or "")
     if payload is None or params is None or not _combines(payload):
@@ -452,7 +457,12 @@ class _LoopLines:
         if rest:
             self.waiting[deal_id] = rest
         self.busy.add(deal_id)
-        running = loop.run_in_executor(self.executor, batch_place, [ask for ask, _ in batch])
+        try:
+            running = loop.run_in_executor(self.executor, batch_place, [ask for ask, _ in batch])
+        except BaseException:
+            # Not started (the threads shut down): each order is answered on the threads as any other.
+            self._finished(loop, deal_id, batch)
+            raise
         running.add_done_callback(lambda _: self._finished(loop, deal_id, batch))
 
     def _finished(

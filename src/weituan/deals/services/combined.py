@@ -9,13 +9,14 @@ answers. A batch is:
 
 1. one read of every order's token, replayed key and a drawn id, and of the deal;
 2. one round trip to the Redis stock gate (each order's Lua take, when REDIS_URL is set);
-3. one transaction of set-based statements: every wallet locked first, in id order, the balances
-   checked after the locks were granted, the orders, their postings and entries, their tracking
+3. one transaction of set-based statements: the orders, every wallet locked, in id order, the
+   balances checked after the locks were granted, the orders' postings and entries, their tracking
    events, the buyers' quotas, and the deal's row updated once, last, with the COMMIT in the same
    round trip.
 
-The writes are those of the per-order path (`orders._hold_batched`), in the same lock order (wallets,
-then quotas, then the deal's row), so the two paths run side by side without deadlock. Anything the
+The writes are those of the per-order path (`orders._hold_batched`), in the same lock order (the
+order's key, the wallets, the quotas, then the deal's row), so the two paths run side by side without
+deadlock. Anything the
 batch does not decide the per-order way is left to that path, in the order's own thread, which then
 answers it exactly as it answers every order: a token that does not authorize, a key already used, a
 deal not live (a tipped deal pays at once, with vouchers), a refusal of any kind (sold out, a limit, a
@@ -169,7 +170,7 @@ def order_place_combined(ask: Ask) -> None:
         batch = line.waiting[:BATCH_MOST]
         del line.waiting[:BATCH_MOST]
     try:
-        _batch_place(batch)
+        batch_place(batch)
     finally:
         with _lock:
             if line.waiting:
@@ -186,8 +187,8 @@ def order_place_combined(ask: Ask) -> None:
 def batch_place(batch: list[Ask]) -> None:
     """Place the asks of one deal as one batch, on a thread of the caller's (the server's event loop
     hands its batches to one): each ends as `order_place_combined` leaves it."""
-    connection_ready()
     try:
+        connection_ready()
         _batch_place(batch)
     except Exception:
         # Nothing was written for an ask left without an answer: each goes the per-order way.
@@ -349,8 +350,10 @@ def _write(deal: Deal, chosen: list[tuple[Ask, int]]) -> None:
             batch.send(commit=True)
             sold, takers, state = taken().rows[0][1:]
     except Exception as exc:
-        if isinstance(exc, DatabaseError) and _written(chosen[0][1]):
-            # Failed after the COMMIT in its round trip (a read the commit's hooks asked for): placed.
+        if isinstance(exc, DatabaseError) and not _rolled_back(exc):
+            # The connection failed with the batch sent: whether it committed is not known here (the
+            # server may still be running it). Each order is answered the error, as the per-order way
+            # answers such a failure; a retry under its key finds the order if it was placed.
             for ask, _ in chosen:
                 ask.error = exc
             return
@@ -402,9 +405,11 @@ def _write_batch(
     batch = StatementBatch(prepared=True)
     with batch:
         batch.add(GENERIC_PLANS)
+        # The orders first, as the per-order way writes its order before it locks the wallet: a retry
+        # racing its first attempt on the other path waits on the order's key, not on the wallet.
+        batch.add(statements.orders, [*constants, order_ids, buyers, quantities, gifts, amounts, keys])
         batch.add(statements.lock, [sorted(wallets)])
         batch.add(statements.check, [wallets + helds, 2 * len(wallets), wallets, amounts])
-        batch.add(statements.orders, [*constants, order_ids, buyers, quantities, gifts, amounts, keys])
         batch.add(statements.postings, [order_ids, posting_keys, wallets, helds, amounts, now])
         orders_placed_record(
             [(order_id, buyer, quantity, amount)
@@ -419,12 +424,19 @@ def _write_batch(
     return batch, taken, template.created_at  # the time its field's pre_save stamped for the INSERT
 
 
-def _written(order_id: int) -> bool:
-    """Whether the order of that id was committed (after a batch's round trip failed)."""
-    try:
-        return Order.objects.filter(id=order_id).exists()
-    except DatabaseError:
-        return True  # unknown: answered as an error, never placed a second time
+def _rolled_back(exc: DatabaseError) -> bool:
+    """Whether the batch's failure is one only its writes can meet, which rolled its transaction back
+    before the COMMIT: a constraint (another attempt of an order under its key), a deadlock or a
+    serialization failure, a lock not available, a cancelled statement. A failure of the connection
+    itself, or any other, says nothing of whether the batch committed."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    sqlstate = str(getattr(cause, "sqlstate", None) or "")
+    return sqlstate[:2] in _ROLLED_BACK_CLASSES or sqlstate == "57014"
+
+
+# SQLSTATE classes: integrity constraint violation, transaction rollback, object not in prerequisite
+# state (a lock not available).
+_ROLLED_BACK_CLASSES = ("23", "40", "55")
 
 
 def _tip_check_if_due(deal: Deal, *, sold: int, takers: int, state: str) -> None:

@@ -195,18 +195,31 @@ def stock_gate_take_many(*, deal: Deal, takes: list[tuple[int, int, int]]) -> li
     was taken. A refused or missing take is only reported: its order is then placed (or refused) the
     per-order way, through `stock_gate_take`, which checks a refused limit against the database. A
     missing gate is rebuilt from the database first (`stock_gate_rebuild`) and its takes tried once
-    more. Redis not reachable raises, with nothing taken that is not given back."""
+    more. A failure part of the way gives back what was taken before it is raised."""
     script = _script(_TAKE)
     keys = _keys(deal.id)
     limits = (deal.per_user_limit, deal.gift_limit, deal.released)
     calls = [(script, keys, (user_id, own, gifts, *limits)) for user_id, own, gifts in takes]
-    replies = [int(reply) for reply in scripts_run(calls)]
-    missing = [index for index, reply in enumerate(replies) if reply == 0]
-    if missing and stock_gate_rebuild(deal_id=deal.id):
-        again = scripts_run([calls[index] for index in missing])
-        for index, reply in zip(missing, again, strict=True):
-            replies[index] = int(reply)
+    replies = [_taken_reply(reply) for reply in scripts_run(calls, errors=True)]
+    try:
+        failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if failed is not None:
+            raise failed
+        missing = [index for index, reply in enumerate(replies) if reply == 0]
+        if missing and stock_gate_rebuild(deal_id=deal.id):
+            again = scripts_run([calls[index] for index in missing])
+            for index, reply in zip(missing, again, strict=True):
+                replies[index] = int(reply)
+    except BaseException:
+        stock_gate_give_many(
+            deal_id=deal.id, gives=[take for take, reply in zip(takes, replies, strict=True) if reply == 1]
+        )
+        raise
     return [reply == 1 for reply in replies]
+
+
+def _taken_reply(reply: Any) -> Any:
+    return reply if isinstance(reply, Exception) else int(reply)
 
 
 def stock_gate_give_many(*, deal_id: int, gives: list[tuple[int, int, int]]) -> None:

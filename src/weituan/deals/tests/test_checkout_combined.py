@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.models import Count
 from django.test import RequestFactory
+from redis.exceptions import ResponseError
 
 from weituan.accounts.scopes import scopes_allow
 from weituan.accounts.tokens import access_token_issue, access_token_viewer_params
@@ -27,6 +28,8 @@ from weituan.deals.schemas import order_body
 from weituan.deals.services import combined
 from weituan.deals.services.combined import Ask, order_place_combined
 from weituan.deals.services.orders import order_place
+from weituan.deals.services.rows import StatementBatch
+from weituan.deals.services.stock import stock_gate_take_many
 from weituan.deals.services.wallet import wallet_top_up
 from weituan.deals.tests.conftest import live_deal
 from weituan.tracking.models import OutboxEvent
@@ -346,3 +349,72 @@ def test_orders_on_the_event_loop_share_batches_and_answer_as_on_the_threads(mer
     deal.refresh_from_db()
     assert (deal.sold, deal.takers) == (2 * count + 2, count + 1)
     assert ledger_report().ok
+
+
+def test_a_connection_lost_with_the_batch_sent_answers_an_error_and_never_places_again(
+    merchant, monkeypatch
+) -> None:
+    """The batch committed, but its connection failed before the answer came back: whether it
+    committed is unknown there, so each order is answered the error. None is placed a second time the
+    per-order way, and the gate keeps their units."""
+    deal = live_deal(merchant, max_quantity=50, tipping_point=40, per_user_limit=5)
+    buyers = _buyers(3, deal, prefix="lost")
+    gate_before = _gate_sold(deal)
+    send = StatementBatch.send
+
+    def send_then_lose(self: StatementBatch, *, commit: bool = False) -> None:
+        send(self, commit=commit)
+        if any(sql.startswith('INSERT INTO "deals_order"') for sql, _ in self._queued):  # the write's
+            raise OperationalError("server closed the connection unexpectedly") from OSError("reset")
+
+    monkeypatch.setattr(StatementBatch, "send", send_then_lose)
+    asks = [_ask(buyer, deal, key=f"lost-{index}") for index, buyer in enumerate(buyers)]
+    combined._batch_place(asks)
+    assert all(ask.placed is None and isinstance(ask.error, OperationalError) for ask in asks)
+    monkeypatch.setattr(StatementBatch, "send", send)
+    for buyer, ask in zip(buyers, asks, strict=True):  # a retry under the same key finds each order
+        retry = _ask(buyer, deal, key=ask.client_key)
+        combined._batch_place([retry])
+        assert retry.placed is not None
+    assert Order.objects.filter(deal=deal, client_key__startswith="lost-").count() == 3
+    if redis_enabled():
+        assert _gate_sold(deal) == (gate_before or 0) + 3
+    assert ledger_report().ok
+
+
+@pytest.mark.redis
+def test_a_gate_take_failing_part_of_the_way_gives_back_what_it_took(merchant) -> None:
+    deal = live_deal(merchant, max_quantity=50, tipping_point=40, per_user_limit=5)
+    (buyer,) = _buyers(1, deal, prefix="gate")
+    before = _gate_sold(deal)
+    # The second take's own units are not a number: its script fails, after the first took its unit.
+    with pytest.raises(ResponseError):
+        stock_gate_take_many(deal=deal, takes=[(buyer.id, 1, 0), (buyer.id + 1, "x", 0)])  # type: ignore[list-item]
+    assert _gate_sold(deal) == before
+
+
+def test_two_bearer_tokens_on_the_event_loop_are_left_to_django(merchant) -> None:
+    deal = live_deal(merchant, max_quantity=50, tipping_point=40, per_user_limit=5)
+    first, second = _buyers(2, deal, prefix="two")
+    raws = [access_token_issue(user=buyer)[0] for buyer in (first, second)]
+    handed: list[Any] = []
+
+    async def django(scope: Any, receive: Any, send: Any) -> None:
+        handed.append(scope)
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"code": "not_authenticated"}'})
+
+    app = with_order_checkout(django)
+    path = f"/api/v1/deals/{deal.id}/orders"
+    body = json.dumps({"quantity": 1}).encode()
+
+    async def both() -> Any:
+        await _asgi(app, _asgi_scope(path, body, raws[0], "warm"), body)  # keeps the prologue
+        scope = _asgi_scope(path, body, raws[0], "two")
+        scope["headers"].append((b"authorization", f"Bearer {raws[1]}".encode()))
+        return await _asgi(app, scope, body)
+
+    status, _, answer = asyncio.run(both())
+    # Answered on the threads, as the view answers a header Django joins into no token.
+    assert (status, answer["code"]) == (401, "invalid_token") and handed == []
+    assert not Order.objects.filter(client_key="two").exists()
