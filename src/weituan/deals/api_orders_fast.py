@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from django.core.handlers.exception import response_for_exception
@@ -65,7 +65,14 @@ from weituan.deals.api import order_for_api, place_order
 from weituan.deals.models import Deal, Order
 from weituan.deals.schemas import OrderIn, order_body
 from weituan.deals.services.checkout_read import order_checkout_read
-from weituan.deals.services.combined import BATCH_MOST, Ask, batch_place, combining, order_place_combined
+from weituan.deals.services.combined import (
+    BATCH_MOST,
+    Ask,
+    Placed,
+    batch_place,
+    combining,
+    order_place_combined,
+)
 from weituan.deals.services.holds import order_capture
 
 logger = logging.getLogger(__name__)
@@ -109,6 +116,11 @@ class _Stack(MiddlewareSides):
             if payload is not None:
                 return self.direct.respond(request, int(deal_id), payload, decided)
         return self.view(request, deal_id=deal_id)  # type: ignore[no-any-return]
+
+
+def placed_body(placed: Placed) -> dict[str, Any]:
+    """The body of an order a combined batch placed (or a retry found), as `order_body` shows the order."""
+    return order_body(cast(Order, placed))
 
 
 def _combines(payload: OrderIn) -> bool:
@@ -223,7 +235,7 @@ class _Direct:
             raise ask.error
         assert ask.placed is not None
         if not ask.placed.settled:
-            return ask.placed.body()
+            return placed_body(ask.placed)
         # The deal tipped while the batch was written: the order is paid at once, as `order_place` pays it.
         order_capture(order_id=ask.placed.id)
         return order_body(Order.objects.select_related("deal").get(id=ask.placed.id))
@@ -417,7 +429,7 @@ def _loop_answer(ask: Ask, key: Any, executor: ThreadPoolExecutor) -> Answer | N
         return None
     if placed is None or placed.settled or ask.error is not None:
         return None
-    data = placed.body()
+    data = placed_body(placed)
     data["created_at"] = placed.created_at  # what OrderOut hands the renderer
     body = stack.direct.content(None, data)
     if last_seen_due(ask.user_id):  # marked as the threads mark the caller; its rare write on one of them

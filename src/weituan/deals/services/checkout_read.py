@@ -32,10 +32,8 @@ def order_checkout_read(
     sql = _checkout_statements.get(key)
     if sql is None:
         quote = connection.ops.quote_name
-        drawn = f", nextval({_order_sequence()})" if draw else ""
-        key_used = _key_used_sql(
-            f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)", "v.user_id", "v.user_id"
-        )
+        drawn = f", nextval({order_sequence()})" if draw else ""
+        key_used = key_used_sql(f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)", "v.user_id", "v.user_id")
         sql = _checkout_statements[key] = (
             f"SELECT v.user_id, v.scopes, {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
             f" WHERE o.buyer_id = v.user_id AND o.client_key = %s), {key_used}{drawn}"
@@ -96,16 +94,16 @@ def _deal_sql(draw_order_id: bool) -> str:
     sql = _deal_statements.get(key)
     if sql is None:
         quote = connection.ops.quote_name
-        drawn = f", nextval({_order_sequence()})" if draw_order_id else ""
+        drawn = f", nextval({order_sequence()})" if draw_order_id else ""
         sql = _deal_statements[key] = (
             f"SELECT {_DEAL_ROWS.columns('d')}, (SELECT o.id FROM {quote(Order._meta.db_table)} o"  # noqa: S608
-            f" WHERE o.buyer_id = %s AND o.client_key = %s), {_key_used_sql('%s', '%s', '%s')}{drawn}"
+            f" WHERE o.buyer_id = %s AND o.client_key = %s), {key_used_sql('%s', '%s', '%s')}{drawn}"
             f" FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"
         )
     return sql
 
 
-def _key_used_sql(scope: str, user_id: str, sender_id: str, key: str = "%s") -> str:
+def key_used_sql(scope: str, user_id: str, sender_id: str, key: str = "%s") -> str:
     """SQL: whether the buyer used the key (`key`, SQL: by default each of the next three parameters) for another write of the
     native API: its idempotency record in the buyer's `scope` (SQL, `core.idempotency.user_scope`), a
     refund the buyer (`user_id`, SQL) asked for under it, which keeps its key on its own row
@@ -124,7 +122,7 @@ def _key_used_sql(scope: str, user_id: str, sender_id: str, key: str = "%s") -> 
     )
 
 
-def _order_sequence() -> str:
+def order_sequence() -> str:
     """PostgreSQL: the orders' id sequence, quoted as a literal for nextval() (looked up once)."""
     name = _sequences.get(connection.alias)
     if name is None:

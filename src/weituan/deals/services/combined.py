@@ -16,9 +16,8 @@ answers. A batch is:
 
 The writes are those of the per-order path (`orders._hold_batched`), in the same lock order (the
 order's key, the wallets, the quotas, then the deal's row), so the two paths run side by side without
-deadlock. Anything the
-batch does not decide the per-order way is left to that path, in the order's own thread, which then
-answers it exactly as it answers every order: a token that does not authorize, a key already used, a
+deadlock. Anything the batch does not decide the per-order way is left to that path, in the order's
+own thread, which then answers it exactly as it answers every order: a token that does not authorize, a key already used, a
 deal not live (a tipped deal pays at once, with vouchers), a refusal of any kind (sold out, a limit, a
 balance), a second order of one buyer in a batch. A batch the database or the gate refuses as a whole
 is rolled back, its units given back in the gate, and each of its orders goes the per-order way.
@@ -29,13 +28,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
 from weituan.accounts.tokens import access_token_viewer_sql
+from weituan.core.errors import ServiceError
 from weituan.core.front import connection_ready
 from weituan.core.idempotency import MAX_KEY_LENGTH, USER_SCOPE_PREFIX, idempotency_mismatch
 from weituan.core.redis import REDIS_UNREACHABLE, redis_enabled
@@ -54,9 +54,11 @@ from weituan.deals.models import (
 )
 from weituan.deals.models.deals import SELLING_STATES
 from weituan.deals.services import ledger
-from weituan.deals.services.checkout_read import _key_used_sql, _order_sequence
+from weituan.deals.services.checkout_read import key_used_sql, order_sequence
 from weituan.deals.services.gateways import WALLET_REF
+from weituan.deals.services.orders import deal_tip_check_if_due, order_request_check, replay_matches
 from weituan.deals.services.rows import GENERIC_PLANS, BatchRefused, StatementBatch, values_preparers
+from weituan.deals.services.stock import Taken, stock_gate_give_many, stock_gate_take_many
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ class Ask:
 
 @dataclass(slots=True)
 class Placed:
-    """An order the batch placed, as its answer shows it."""
+    """An order the batch placed (or a retry found placed), with the fields of an Order that
+    `schemas.order_body` shows and `orders.replay_matches` compares: it is shown as that order is."""
 
     id: int
     deal_id: int
@@ -106,29 +109,14 @@ class Placed:
     amount: int
     currency: str
     created_at: datetime
-    settled: bool  # the deal had tipped by the batch's write: the order is to be captured at once
-    share: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        """The order's body, as `schemas.order_body` gives it for the order just placed."""
-        return {
-            "id": self.id,
-            "deal_id": self.deal_id,
-            "team_id": None,
-            "quantity": self.quantity,
-            "gift_quantity": self.gift_quantity,
-            "unit_price": self.unit_price,
-            "amount": self.amount,
-            "currency": self.currency,
-            "state": OrderState.AUTHORIZED,
-            "end_reason": None,
-            "gateway": "wallet",
-            "created_at": self.created_at.isoformat(),
-            "captured_at": None,
-            "share": self.share,
-            "vouchers": [],
-            "refund": None,
-        }
+    settled: bool = False  # the deal had tipped by the batch's write: the order is to be captured at once
+    share_code: str = ""
+    gateway: str = "wallet"
+    state: str = OrderState.AUTHORIZED
+    team_id: None = None
+    end_reason: str = ""
+    captured_at: None = None
+    issued_vouchers: tuple[()] = ()  # held, not paid: no voucher, and no refund to read
 
 
 def combining() -> bool:
@@ -264,45 +252,38 @@ def _replayed(ask: Ask, row: list[Any]) -> "Placed | None":
     no refund), when the retry asks for the same (`orders._replay`); None for any other, which the
     per-order way answers."""
     order_id, deal_id, quantity, gifts, unit_price, amount, currency, gateway, state, team_id, share, at = row
-    same = (
-        deal_id == ask.deal_id
-        and quantity == ask.quantity
-        and gifts == ask.gift_quantity
-        and gateway == "wallet"
-        and (ask.unit_price is None or ask.unit_price == unit_price)
-        and team_id is None
-    )
-    if not same or state != OrderState.AUTHORIZED:
+    if state != OrderState.AUTHORIZED or team_id is not None:
         return None
-    return Placed(
+    placed = Placed(
         id=order_id, deal_id=deal_id, quantity=quantity, gift_quantity=gifts, unit_price=unit_price,
-        amount=amount, currency=currency, created_at=at, settled=False, share=share or None,
+        amount=amount, currency=currency, created_at=at, share_code=share, gateway=gateway,
     )  # fmt: skip
+    same = replay_matches(placed, deal_id=ask.deal_id, quantity=ask.quantity, gift_quantity=ask.gift_quantity,
+                          team=None, expected_unit_price=ask.unit_price, gateway="wallet")  # fmt: skip
+    return placed if same else None
 
 
 def _chosen(batch: list[Ask], deal: Deal, ids: dict[int, int]) -> list[tuple[Ask, int]]:
     """The asks this batch places, with their order ids: those the per-order path would place with a
-    hold on a live deal (`order_place`'s checks, without its refusals), one per buyer."""
+    hold on a live deal (`order_place`'s checks, its refusals left to it), one per buyer, as many units
+    as the deal has left."""
     if deal.state != DealState.LIVE:
-        return []
-    now = timezone.now()
-    if not (deal.starts_at <= now < deal.ends_at):
-        return []
+        return []  # a tipped deal's order is paid at once
     chosen: list[tuple[Ask, int]] = []
     buyers: set[int] = set()
     units = deal.sold
     for index, ask in enumerate(batch):
         order_id = ids.get(index)
-        own = ask.quantity - ask.gift_quantity
+        if order_id is None or ask.user_id is None or ask.user_id in buyers:
+            continue
+        try:
+            order_request_check(deal=deal, buyer=_Buyer(ask.user_id), quantity=ask.quantity,
+                                gift_quantity=ask.gift_quantity, in_team=False)  # fmt: skip
+        except ServiceError:
+            continue
         if (
-            order_id is None
-            or ask.user_id is None
-            or ask.user_id in buyers
-            or ask.user_id == deal.merchant_id
-            or (ask.client_key is not None and len(ask.client_key) > MAX_KEY_LENGTH)
-            or ask.quantity < 1
-            or not 0 <= ask.gift_quantity <= ask.quantity
-            or own > deal.per_user_limit
+            (ask.client_key is not None and len(ask.client_key) > MAX_KEY_LENGTH)
+            or ask.quantity - ask.gift_quantity > deal.per_user_limit
             or ask.gift_quantity > deal.gift_limit
             or (ask.unit_price is not None and ask.unit_price != deal.deal_price)
             or units + ask.quantity > deal.released
@@ -314,30 +295,24 @@ def _chosen(batch: list[Ask], deal: Deal, ids: dict[int, int]) -> list[tuple[Ask
     return chosen
 
 
+class _Buyer(NamedTuple):
+    """The caller, as `order_request_check` reads a solo order's buyer."""
+
+    id: int
+
+
 def _gate_take(deal: Deal, chosen: list[tuple[Ask, int]]) -> list[tuple[Ask, int]]:
     """Take each chosen order's units in the Redis stock gate, all in one round trip; those the gate
     refuses (or finds missing) are left to the per-order way, which answers the refusal."""
     if not redis_enabled():
         return chosen
-    from weituan.deals.services.stock import stock_gate_take_many
-
-    taken = stock_gate_take_many(
-        deal=deal,
-        takes=[(ask.user_id or 0, ask.quantity - ask.gift_quantity, ask.gift_quantity) for ask, _ in chosen],
-    )
+    taken = stock_gate_take_many(deal=deal, takes=_units(chosen))
     return [pair for pair, took in zip(chosen, taken, strict=True) if took]
 
 
-def _gate_give(deal: Deal, chosen: list[tuple[Ask, int]]) -> None:
-    if redis_enabled():
-        from weituan.deals.services.stock import stock_gate_give_many
-
-        stock_gate_give_many(
-            deal_id=deal.id,
-            gives=[
-                (ask.user_id or 0, ask.quantity - ask.gift_quantity, ask.gift_quantity) for ask, _ in chosen
-            ],
-        )
+def _units(chosen: list[tuple[Ask, int]]) -> list[tuple[int, int, int]]:
+    """Each chosen order's buyer, own units and gift units, as the gate takes and gives them."""
+    return [(ask.user_id or 0, ask.quantity - ask.gift_quantity, ask.gift_quantity) for ask, _ in chosen]
 
 
 def _write(deal: Deal, chosen: list[tuple[Ask, int]]) -> None:
@@ -357,7 +332,7 @@ def _write(deal: Deal, chosen: list[tuple[Ask, int]]) -> None:
             for ask, _ in chosen:
                 ask.error = exc
             return
-        _gate_give(deal, chosen)
+        stock_gate_give_many(deal_id=deal.id, gives=_units(chosen))
         if not isinstance(exc, BatchRefused | StatementsLost | DatabaseError):
             logger.exception("combined checkout of deal %s left to the per-order way", deal.id)
         return
@@ -369,7 +344,7 @@ def _write(deal: Deal, chosen: list[tuple[Ask, int]]) -> None:
             created_at=created_at, settled=settled,
         )  # fmt: skip
     try:
-        _tip_check_if_due(deal, sold=sold, takers=takers, state=state)
+        deal_tip_check_if_due(deal, Taken(sold=sold, takers=takers, state=state))
     except Exception:
         # The orders are placed; the deals sweep finds a deal whose tip check was not enqueued.
         logger.exception("tip check of deal %s not enqueued after a combined checkout", deal.id)
@@ -439,16 +414,6 @@ def _rolled_back(exc: DatabaseError) -> bool:
 _ROLLED_BACK_CLASSES = ("23", "40", "55")
 
 
-def _tip_check_if_due(deal: Deal, *, sold: int, takers: int, state: str) -> None:
-    """The deal's tip check when the batch brought it its tipping point or its last unit, as
-    `orders._after_order` asks for it after an order."""
-    from weituan.deals import tasks
-    from weituan.deals.services.schedule import schedule_at
-
-    if (state == DealState.LIVE and takers >= deal.tipping_point) or sold >= deal.max_quantity:
-        schedule_at(tasks.deal_tip_check_task, timezone.now(), deal.id)
-
-
 class _Statements:
     """The batch's statements, made once per database."""
 
@@ -458,7 +423,7 @@ class _Statements:
         orders_table = quote(Order._meta.db_table)
         accounts, entries = quote(Account._meta.db_table), quote(Entry._meta.db_table)
         self.deal = f"SELECT {_DEAL_ROWS.columns('d')} FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s"  # noqa: S608
-        key_used = _key_used_sql(
+        key_used = key_used_sql(
             f"'{USER_SCOPE_PREFIX}' || CAST(v.user_id AS text)", "v.user_id", "v.user_id", key="asked.key"
         )
         wallet, held = AccountKind.WALLET.value, AccountKind.HELD.value
@@ -466,7 +431,7 @@ class _Statements:
             f"SELECT asked.i, v.user_id, v.scopes, {', '.join(f'placed.{name}' for name in _REPLAY_COLUMNS)},"  # noqa: S608
             f" {key_used},"
             f" (SELECT count(*) FROM {accounts} a WHERE a.identity IN ('{wallet}:' || v.user_id || c.tail,"
-            f" '{held}:' || v.user_id || c.tail)), nextval({_order_sequence()})"
+            f" '{held}:' || v.user_id || c.tail)), nextval({order_sequence()})"
             f" FROM (SELECT ':' || d.currency AS tail FROM {quote(Deal._meta.db_table)} d WHERE d.id = %s) AS c,"
             " unnest(%s::text[], %s::text[]) WITH ORDINALITY AS asked (token_hash, key, i)"
             # Kept a subquery (OFFSET 0): each token is one lookup of its index, whatever the plan

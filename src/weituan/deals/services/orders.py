@@ -108,7 +108,9 @@ def order_place(
     if deal.key_used_elsewhere:  # type: ignore[attr-defined]
         raise idempotency_mismatch()
     in_team = team is not None
-    _check_request(deal=deal, buyer=buyer, quantity=quantity, gift_quantity=gift_quantity, in_team=in_team)
+    order_request_check(
+        deal=deal, buyer=buyer, quantity=quantity, gift_quantity=gift_quantity, in_team=in_team
+    )
     unit_price = unit_price_of(deal_price=deal.deal_price, team_price=deal.team_price, in_team=in_team)
     if expected_unit_price is not None and expected_unit_price != unit_price:
         raise PriceMismatch(
@@ -210,7 +212,25 @@ def _replay(
 ) -> Order:
     """The order a retry with the same Idempotency-Key placed, if it asked for the same thing."""
     order = Order.objects.select_related("deal", "team").get(id=order_id)
-    same = (
+    if not replay_matches(order, deal_id=deal_id, quantity=quantity, gift_quantity=gift_quantity, team=team,
+                          expected_unit_price=expected_unit_price, gateway=gateway):  # fmt: skip
+        raise idempotency_mismatch()
+    return order
+
+
+def replay_matches(
+    order: Any,
+    *,
+    deal_id: int,
+    quantity: int,
+    gift_quantity: int,
+    team: TeamChoice,
+    expected_unit_price: int | None,
+    gateway: str,
+) -> bool:
+    """Whether a retry asks for what the order its key placed is (`order`: the Order, or anything with
+    its fields; its team is read only for a retry that started one)."""
+    return (
         order.deal_id == deal_id
         and order.quantity == quantity
         and order.gift_quantity == gift_quantity
@@ -220,9 +240,6 @@ def _replay(
         and (team != "start" or (order.team is not None and order.team.leader_id == order.buyer_id))
         and (not isinstance(team, int) or order.team_id == team)
     )
-    if not same:
-        raise idempotency_mismatch()
-    return order
 
 
 def _order_row(
@@ -370,7 +387,9 @@ def _deal_settles_at_once(order: Order, *, state_now: str) -> bool:
     return order.team is not None and order.team.state == TeamState.FILLED
 
 
-def _check_request(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int, in_team: bool) -> None:
+def order_request_check(*, deal: Deal, buyer: Any, quantity: int, gift_quantity: int, in_team: bool) -> None:
+    """Refuse an order the deal, as read a moment ago, cannot take: a bad quantity, the merchant's own,
+    a draft, no units left, not on sale, gifts the deal does not sell, a team order it cannot be."""
     if quantity < 1 or gift_quantity < 0 or gift_quantity > quantity:
         raise ValidationFailed(
             "quantity must be at least 1 and gifts at most the quantity", code="invalid_quantity"
@@ -435,17 +454,24 @@ def order_authorized(*, order: Order, payment: PaymentGateway, ref: str) -> bool
     return True
 
 
+def deal_tip_check_if_due(deal: Deal, taken: Taken) -> None:
+    """Only an order (or a batch of them) that leaves a live deal with as many takers as its tipping
+    point (the buyers the check counts are among them), or that takes the last unit, asks for the tip
+    check; later orders of a tipped deal are paid at once and need none."""
+    from weituan.deals import tasks
+    from weituan.deals.services.schedule import schedule_at
+
+    if (
+        taken.state == DealState.LIVE and taken.takers >= deal.tipping_point
+    ) or taken.sold >= deal.max_quantity:
+        schedule_at(tasks.deal_tip_check_task, timezone.now(), deal.id)
+
+
 def _after_order(order: Order, *, deal: Deal, taken: Taken) -> None:
     from weituan.deals import tasks
     from weituan.deals.services.schedule import schedule_at
 
-    # Only an order of a live deal with as many takers as its tipping point (the buyers the check counts
-    # are among them), or the order that takes the last unit, asks for the tip check; later orders of a
-    # tipped deal are paid at once and need none.
-    if (
-        taken.state == DealState.LIVE and taken.takers >= deal.tipping_point
-    ) or taken.sold >= deal.max_quantity:
-        schedule_at(tasks.deal_tip_check_task, timezone.now(), order.deal_id)
+    deal_tip_check_if_due(deal, taken)
     if order.state == OrderState.PENDING and order.reserve_expires_at:
         schedule_at(tasks.order_reservation_expire_task, order.reserve_expires_at, order.id)
 

@@ -128,7 +128,7 @@ def test_each_refusal_leaves_no_trace_and_the_next_order_goes_through(merchant, 
     assert Deal.objects.get(id=deal.id).sold == 6
     # The stock UPDATE is the last guard: an order whose read of the deal is stale (as when another
     # order took the last unit meanwhile) is refused by it, inside the batch.
-    monkeypatch.setattr(orders, "_check_request", lambda **_: None)
+    monkeypatch.setattr(orders, "order_request_check", lambda **_: None)
     after_sale = _trace()
     _refused("sold_out", deal_id=deal.id, buyer=late, quantity=1, client_key="late")
     assert _trace() == after_sale

@@ -21,7 +21,7 @@ from weituan.accounts.scopes import scopes_allow
 from weituan.accounts.tokens import access_token_issue, access_token_viewer_params
 from weituan.core.redis import get_redis, redis_enabled, rkey
 from weituan.core.testing import CountingWSGI, make_user
-from weituan.deals.api_orders_fast import with_order_checkout, with_order_checkout_wsgi
+from weituan.deals.api_orders_fast import placed_body, with_order_checkout, with_order_checkout_wsgi
 from weituan.deals.models import Deal, DealState, Order, OrderState, Posting, UserDealQuota
 from weituan.deals.queries import ledger_report, wallet_of
 from weituan.deals.schemas import order_body
@@ -199,7 +199,9 @@ def test_what_the_batch_does_not_decide_goes_the_per_order_way(merchant, outside
     placed = [ask.placed for ask in asks]
     assert placed[0] is not None and all(answer is None for answer in placed[1:4] + placed[5:])
     assert placed[4] is not None and placed[4].id == kept.id
-    assert placed[4].body() == order_body(Order.objects.get(id=kept.id))  # as the per-order way shows it
+    assert placed_body(placed[4]) == order_body(
+        Order.objects.get(id=kept.id)
+    )  # as the per-order way shows it
     assert Order.objects.filter(buyer=one, client_key="a").count() == 1
     assert Order.objects.filter(buyer=three).count() == 2  # the retry wrote nothing
     deal.refresh_from_db()
